@@ -1,0 +1,36 @@
+// What the rest of the conductor (REST, later functions and flows) needs from the router to
+// reach boards: live presence and calls into a board's procedures through its reverse session.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "common/error/error.hpp"
+#include "common/wamp/message.hpp"
+
+namespace ew::router {
+
+struct BoardPresence {
+  uint64_t session_id = 0;
+  std::string peer;  // remote address of the board's WebSocket
+  std::chrono::system_clock::time_point since;
+};
+
+class BoardGateway {
+ public:
+  virtual ~BoardGateway() = default;
+  // Live state of a board's session; nullopt when it has none. Thread-safe, non-blocking.
+  virtual std::optional<BoardPresence> Presence(const std::string& board_id) const = 0;
+  // Calls ew.board.<board_id>.<procedure> (procedure like "sys.ping"). `done` runs exactly once,
+  // on the router's strand: Unavailable when the board has no session, NotFound when it did not
+  // register the procedure, DeadlineExceeded after `timeout`, or the board's own error.
+  // Thread-safe.
+  virtual void CallBoard(const std::string& board_id, const std::string& procedure, wamp::Payload payload,
+                         std::chrono::milliseconds timeout, std::function<void(Result<wamp::Payload>)> done) = 0;
+  // Closes the board's session, if any (board deleted). Thread-safe.
+  virtual void DisconnectBoard(const std::string& board_id) = 0;
+};
+
+}  // namespace ew::router

@@ -1,0 +1,56 @@
+// Daemon configuration: one TOML file per daemon, parsed and validated once here. Every field
+// has a default that works on one machine; modules receive these structs and never read files
+// or the environment themselves. deploy/config/*.toml documents each key.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "common/error/error.hpp"
+
+namespace ew::config {
+
+struct ConductorConfig {
+  // [server]
+  std::string listen_address = "0.0.0.0";  // REST and WAMP share one port
+  uint16_t port = 8080;                     // 0 = pick a free port (tests); the bound port is logged
+  std::string public_url = "";              // ws URL handed to agents at enrolment; "" = derived from the request
+  int io_threads = 1;                       // network threads; routing state lives on one strand
+  int blocking_threads = 2;                 // store and other blocking work
+  // [router]
+  std::string realm = "edgewire";
+  std::chrono::seconds hello_timeout{10};             // a socket must finish HELLO/AUTHENTICATE within this
+  size_t max_message_bytes = 1 << 20;                 // larger WebSocket frames abort the session
+  std::chrono::milliseconds call_timeout{30'000};     // default when a caller gives none
+  std::chrono::milliseconds heartbeat_interval{2'000};  // WebSocket ping period while idle
+  std::chrono::milliseconds heartbeat_timeout{4'000};   // no pong within this → session closed, board offline
+  // [store]
+  std::string store_path = "edgewire.db";  // SQLite file; ":memory:" for tests
+  // [auth]
+  std::chrono::seconds token_ttl{std::chrono::hours(24)};
+  std::chrono::seconds enrolment_code_ttl{std::chrono::hours(24)};
+  std::string bootstrap_password_file = "";  // read admin password from here on first start; "" = generate and print once
+  // [log]
+  std::string log_level = "info";
+};
+
+struct AgentConfig {
+  std::string credential_path = "/var/lib/edgewire/agent.json";  // written by `enrol` (0600)
+  std::string conductor_url = "";                                 // overrides the URL in the credential
+  std::chrono::milliseconds reconnect_initial{500};               // first retry delay
+  std::chrono::milliseconds reconnect_max{30'000};                // backoff cap
+  std::chrono::milliseconds call_timeout{10'000};
+  std::string gpio_backend = "sim";                               // "sim" or "libgpiod"
+  std::string log_level = "info";
+};
+
+// Missing file → defaults when `must_exist` is false; malformed file or bad value →
+// InvalidArgument naming the key.
+ew::Result<ConductorConfig> LoadConductorConfig(const std::string& path, bool must_exist = true);
+ew::Result<AgentConfig> LoadAgentConfig(const std::string& path, bool must_exist = true);
+// Same, from TOML text (tests).
+ew::Result<ConductorConfig> ParseConductorConfig(const std::string& toml_text);
+ew::Result<AgentConfig> ParseAgentConfig(const std::string& toml_text);
+
+}  // namespace ew::config

@@ -1,0 +1,34 @@
+// Identifiers, secrets and the hashing Edgewire needs, on OpenSSL (no hand-rolled crypto).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace ew::ids {
+
+// Random printable identifier "<prefix>-<16 hex>", e.g. "brd-3f9a0c1d2e4b5a69".
+std::string NewId(std::string_view prefix);
+// Random URL-safe secret of `bytes` random bytes (base64url, no padding).
+std::string NewSecret(size_t bytes = 32);
+// Random WAMP id in [1, 2^53].
+uint64_t NewWampId();
+
+std::string Sha256Hex(std::string_view data);
+std::string Base64(std::string_view data);
+// Returns false on malformed input.
+bool Base64Decode(std::string_view text, std::string* out);
+
+// Salted password hash for storage: "pbkdf2-sha256$<iterations>$<salt b64>$<hash b64>".
+std::string HashPassword(std::string_view password, int iterations = 100'000);
+bool VerifyPassword(std::string_view password, std::string_view stored);
+
+// WAMP-CRA (salted variant): key = base64(PBKDF2-HMAC-SHA256(secret, salt, iterations, keylen)),
+// signature = base64(HMAC-SHA256(key, challenge)). Matches Autobahn's derive_key/compute_wcs.
+std::string WampCraDeriveKey(std::string_view secret, std::string_view salt, int iterations, int keylen);
+std::string WampCraSign(std::string_view key, std::string_view challenge);
+
+// Comparison whose time does not depend on where the inputs differ.
+bool ConstantTimeEqual(std::string_view a, std::string_view b);
+
+}  // namespace ew::ids

@@ -1,0 +1,48 @@
+#include "common/error/error.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace ew {
+namespace {
+
+Result<int> Half(int v) {
+  if (v % 2) return InvalidArgument("odd");
+  return v / 2;
+}
+
+Result<int> Quarter(int v) {
+  EW_TRY(int h, Half(v));
+  EW_TRY(int q, Half(h));
+  return q;
+}
+
+TEST(ErrorTest, TryReturnsEarlyWithTheFirstError) {
+  EXPECT_EQ(*Quarter(8), 2);
+  auto r = Quarter(6);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(r.error().message, "odd");
+}
+
+TEST(ErrorTest, CodesMapToHttpAndWamp) {
+  EXPECT_EQ(HttpStatus(ErrorCode::kNotFound), 404);
+  EXPECT_EQ(HttpStatus(ErrorCode::kPermissionDenied), 403);
+  EXPECT_EQ(HttpStatus(ErrorCode::kUnauthenticated), 401);
+  EXPECT_EQ(HttpStatus(ErrorCode::kDeadlineExceeded), 504);
+  EXPECT_EQ(WampErrorUri(ErrorCode::kPermissionDenied), "wamp.error.not_authorized");
+  for (auto code : {ErrorCode::kNotFound, ErrorCode::kInvalidArgument, ErrorCode::kPermissionDenied,
+                    ErrorCode::kConflict, ErrorCode::kUnavailable, ErrorCode::kDeadlineExceeded, ErrorCode::kInternal}) {
+    EXPECT_EQ(ErrorCodeFromWampUri(WampErrorUri(code)), code) << ErrorCodeName(code);
+  }
+  EXPECT_EQ(ErrorCodeFromWampUri("com.example.whatever"), ErrorCode::kInternal);
+}
+
+TEST(ErrorTest, JsonBodyHasCodeAndMessage) {
+  auto body = nlohmann::json::parse(ErrorJson(Error{ErrorCode::kConflict, "board \"a\" exists"}));
+  EXPECT_EQ(body["error"]["code"], "conflict");
+  EXPECT_EQ(body["error"]["message"], "board \"a\" exists");
+}
+
+}  // namespace
+}  // namespace ew
