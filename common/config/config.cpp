@@ -1,0 +1,340 @@
+// TOML → config structs. Each daemon's keys are a table of {section, key, reader}; anything not in
+// that table is an error, so a misspelt key fails at start-up instead of silently keeping a default.
+#include "common/config/config.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <initializer_list>
+#include <limits>
+#include <optional>
+#include <sstream>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <toml++/toml.h>
+
+namespace ew::config {
+
+namespace {
+
+// Durations are bounded so that any later conversion to nanoseconds (292 years) cannot overflow.
+constexpr int64_t kMaxSeconds = int64_t{100} * 365 * 24 * 3600;
+constexpr int64_t kMaxMillis = kMaxSeconds * 1000;
+constexpr int64_t kMaxThreads = 256;
+// A WAMP HELLO with its auth details needs about this much; a 1 GiB message is a mistake.
+constexpr int64_t kMinMessageBytes = 1024;
+constexpr int64_t kMaxMessageBytes = int64_t{1} << 30;
+
+// A reader takes one TOML value and stores it into the struct, or says what is wrong with it.
+template <typename Config>
+using Reader = std::function<Result<void>(const toml::node& node, const std::string& key, Config& config)>;
+
+template <typename Config>
+struct Key {
+  std::string_view section;
+  std::string_view name;
+  Reader<Config> read;
+};
+
+// Checks a string value: "" when it is fine, else what is wrong ("must not be empty").
+using TextCheck = std::function<std::string(const std::string&)>;
+
+std::string Where(const toml::node& node) {
+  const auto line = node.source().begin.line;
+  return line == 0 ? std::string() : " (line " + std::to_string(line) + ")";
+}
+
+tl::unexpected<Error> Bad(const std::string& key, const toml::node& node, const std::string& problem) {
+  return InvalidArgument(key + ": " + problem + Where(node));
+}
+
+std::string TypeName(const toml::node& node) {
+  switch (node.type()) {
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a floating-point number";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    case toml::node_type::none: break;
+  }
+  return "nothing";
+}
+
+Result<int64_t> ReadInteger(const toml::node& node, const std::string& key, int64_t min, int64_t max) {
+  const auto* value = node.as_integer();
+  if (value == nullptr) return Bad(key, node, "must be an integer, got " + TypeName(node));
+  const int64_t v = value->get();
+  if (v < min || v > max) {
+    return Bad(key, node, "must be from " + std::to_string(min) + " to " + std::to_string(max) + ", got " +
+                              std::to_string(v));
+  }
+  return v;
+}
+
+template <typename Config, typename T>
+Reader<Config> Integer(T Config::*field, int64_t min, int64_t max) {
+  return [=](const toml::node& node, const std::string& key, Config& config) -> Result<void> {
+    EW_TRY(const int64_t v, ReadInteger(node, key, min, max));
+    config.*field = static_cast<T>(v);
+    return Ok();
+  };
+}
+
+// A positive whole number of the field's unit: the key's suffix (_s, _ms) names that unit.
+template <typename Config, typename Rep, typename Period>
+Reader<Config> Duration(std::chrono::duration<Rep, Period> Config::*field) {
+  const int64_t max = std::is_same_v<Period, std::milli> ? kMaxMillis : kMaxSeconds;
+  return [=](const toml::node& node, const std::string& key, Config& config) -> Result<void> {
+    EW_TRY(const int64_t v, ReadInteger(node, key, 1, max));
+    config.*field = std::chrono::duration<Rep, Period>(v);
+    return Ok();
+  };
+}
+
+template <typename Config>
+Reader<Config> Text(std::string Config::*field, TextCheck check = {}) {
+  return [=](const toml::node& node, const std::string& key, Config& config) -> Result<void> {
+    const auto* value = node.as_string();
+    if (value == nullptr) return Bad(key, node, "must be a string, got " + TypeName(node));
+    const std::string& text = value->get();
+    if (check) {
+      if (std::string problem = check(text); !problem.empty()) return Bad(key, node, problem);
+    }
+    config.*field = text;
+    return Ok();
+  };
+}
+
+std::string NotEmpty(const std::string& text) { return text.empty() ? "must not be empty" : ""; }
+
+// "" (unset) or a WebSocket URL.
+std::string WsUrlOrEmpty(const std::string& text) {
+  if (text.empty() || text.rfind("ws://", 0) == 0 || text.rfind("wss://", 0) == 0) return "";
+  return "must be empty or start with ws:// or wss://, got \"" + text + "\"";
+}
+
+// Realms are WAMP URIs: dot-separated non-empty components without whitespace or '#'.
+std::string RealmCheck(const std::string& text) {
+  if (text.empty()) return "must not be empty";
+  const bool bad_char = text.find_first_of(" \t\r\n#") != std::string::npos;
+  const bool empty_component = text.front() == '.' || text.back() == '.' || text.find("..") != std::string::npos;
+  if (bad_char || empty_component) return "must be a WAMP URI such as \"edgewire\", got \"" + text + "\"";
+  return "";
+}
+
+TextCheck OneOf(std::initializer_list<std::string_view> allowed) {
+  std::vector<std::string> choices(allowed.begin(), allowed.end());
+  return [choices](const std::string& text) -> std::string {
+    std::string list;
+    for (const auto& choice : choices) {
+      if (choice == text) return "";
+      list += (list.empty() ? "" : "|") + choice;
+    }
+    return "must be one of " + list + ", got \"" + text + "\"";
+  };
+}
+
+const TextCheck kLogLevel = OneOf({"trace", "debug", "info", "warn", "error", "off"});
+
+template <typename Config>
+std::string SectionList(const std::vector<Key<Config>>& keys) {
+  std::string list;
+  std::string_view last;
+  for (const auto& key : keys) {
+    if (key.section == last) continue;
+    last = key.section;
+    list += (list.empty() ? "[" : ", [") + std::string(key.section) + "]";
+  }
+  return list;
+}
+
+template <typename Config>
+std::string KeyList(const std::vector<Key<Config>>& keys, std::string_view section) {
+  std::string list;
+  for (const auto& key : keys) {
+    if (key.section == section) list += (list.empty() ? "" : ", ") + std::string(key.name);
+  }
+  return list;
+}
+
+template <typename Config>
+bool HasSection(const std::vector<Key<Config>>& keys, std::string_view section) {
+  for (const auto& key : keys) {
+    if (key.section == section) return true;
+  }
+  return false;
+}
+
+template <typename Config>
+const Key<Config>* FindKey(const std::vector<Key<Config>>& keys, std::string_view section, std::string_view name) {
+  for (const auto& key : keys) {
+    if (key.section == section && key.name == name) return &key;
+  }
+  return nullptr;
+}
+
+Result<toml::table> ParseToml(const std::string& text) {
+  try {
+    return toml::parse(text);
+  } catch (const toml::parse_error& e) {
+    const auto& at = e.source().begin;
+    return InvalidArgument("line " + std::to_string(at.line) + ", column " + std::to_string(at.column) +
+                           ": " + std::string(e.description()));
+  }
+}
+
+// Starts from the defaults and overwrites what the file sets; rejects anything `keys` lacks.
+template <typename Config>
+Result<Config> ParseWith(const std::string& text, const std::vector<Key<Config>>& keys) {
+  EW_TRY(const toml::table root, ParseToml(text));
+  Config config;
+  for (auto&& [section_key, section_node] : root) {
+    const std::string section(section_key.str());
+    const toml::table* table = section_node.as_table();
+    if (table == nullptr) {
+      return InvalidArgument("unknown key " + section + Where(section_node) + "; keys belong in a section: " +
+                             SectionList(keys));
+    }
+    if (!HasSection(keys, section)) {
+      return InvalidArgument("unknown section [" + section + "]" + Where(section_node) + "; expected " +
+                             SectionList(keys));
+    }
+    for (auto&& [name_key, node] : *table) {
+      const std::string name(name_key.str());
+      const std::string key = section + "." + name;
+      const Key<Config>* known = FindKey(keys, section, name);
+      if (known == nullptr) {
+        return InvalidArgument("unknown key " + key + Where(node) + "; [" + section + "] takes " +
+                               KeyList(keys, section));
+      }
+      EW_TRY_VOID(known->read(node, key, config));
+    }
+  }
+  return config;
+}
+
+const std::vector<Key<ConductorConfig>>& ConductorKeys() {
+  using C = ConductorConfig;
+  static const std::vector<Key<C>> keys = {
+      {"server", "listen_address", Text(&C::listen_address, NotEmpty)},
+      {"server", "port", Integer(&C::port, 0, 65535)},
+      {"server", "public_url", Text(&C::public_url, WsUrlOrEmpty)},
+      {"server", "io_threads", Integer(&C::io_threads, 1, kMaxThreads)},
+      {"server", "blocking_threads", Integer(&C::blocking_threads, 1, kMaxThreads)},
+      {"router", "realm", Text(&C::realm, RealmCheck)},
+      {"router", "hello_timeout_s", Duration(&C::hello_timeout)},
+      {"router", "max_message_bytes", Integer(&C::max_message_bytes, kMinMessageBytes, kMaxMessageBytes)},
+      {"router", "call_timeout_ms", Duration(&C::call_timeout)},
+      {"router", "heartbeat_interval_ms", Duration(&C::heartbeat_interval)},
+      {"router", "heartbeat_timeout_ms", Duration(&C::heartbeat_timeout)},
+      {"store", "path", Text(&C::store_path, NotEmpty)},
+      {"auth", "token_ttl_s", Duration(&C::token_ttl)},
+      {"auth", "enrolment_code_ttl_s", Duration(&C::enrolment_code_ttl)},
+      {"auth", "bootstrap_password_file", Text(&C::bootstrap_password_file)},
+      {"log", "level", Text(&C::log_level, kLogLevel)},
+  };
+  return keys;
+}
+
+const std::vector<Key<AgentConfig>>& AgentKeys() {
+  using A = AgentConfig;
+  static const std::vector<Key<A>> keys = {
+      {"agent", "credential_path", Text(&A::credential_path, NotEmpty)},
+      {"agent", "conductor_url", Text(&A::conductor_url, WsUrlOrEmpty)},
+      {"agent", "reconnect_initial_ms", Duration(&A::reconnect_initial)},
+      {"agent", "reconnect_max_ms", Duration(&A::reconnect_max)},
+      {"agent", "call_timeout_ms", Duration(&A::call_timeout)},
+      {"gpio", "backend", Text(&A::gpio_backend, OneOf({"sim", "libgpiod"}))},
+      {"log", "level", Text(&A::log_level, kLogLevel)},
+  };
+  return keys;
+}
+
+// Rules that span keys; checked on the merged result, so a file setting only one of the pair is
+// checked against the other's default.
+Result<void> CheckConductor(const ConductorConfig& config) {
+  if (config.heartbeat_timeout <= config.heartbeat_interval) {
+    return InvalidArgument("router.heartbeat_timeout_ms: must be greater than router.heartbeat_interval_ms (" +
+                           std::to_string(config.heartbeat_timeout.count()) +
+                           " <= " + std::to_string(config.heartbeat_interval.count()) + ")");
+  }
+  return Ok();
+}
+
+Result<void> CheckAgent(const AgentConfig& config) {
+  if (config.reconnect_max < config.reconnect_initial) {
+    return InvalidArgument("agent.reconnect_max_ms: must not be less than agent.reconnect_initial_ms (" +
+                           std::to_string(config.reconnect_max.count()) + " < " +
+                           std::to_string(config.reconnect_initial.count()) + ")");
+  }
+  return Ok();
+}
+
+// The file's text, or nullopt when it is missing and may be.
+Result<std::optional<std::string>> ReadConfigFile(const std::string& path, bool must_exist) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  const bool missing = status.type() == std::filesystem::file_type::not_found ||
+                       ec == std::errc::no_such_file_or_directory || ec == std::errc::not_a_directory;
+  if (missing) {
+    if (must_exist) return NotFound("config file " + path + " not found");
+    return std::optional<std::string>();
+  }
+  if (ec == std::errc::permission_denied) return PermissionDenied("cannot read config file " + path + ": " + ec.message());
+  if (ec) return Internal("cannot read config file " + path + ": " + ec.message());
+  if (std::filesystem::is_directory(status)) return InvalidArgument(path + " is a directory, not a config file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    const int error = errno;
+    if (error == EACCES) return PermissionDenied("cannot read config file " + path + ": " + std::strerror(error));
+    return Internal("cannot read config file " + path + ": " + std::strerror(error));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return Internal("cannot read config file " + path);
+  return std::optional<std::string>(text.str());
+}
+
+// Errors from a file name it, so the operator knows which file to fix.
+template <typename Config>
+Result<Config> LoadWith(const std::string& path, bool must_exist, Result<Config> (*parse)(const std::string&)) {
+  EW_TRY(const std::optional<std::string> text, ReadConfigFile(path, must_exist));
+  if (!text) return Config{};
+  auto config = parse(*text);
+  if (!config) return InvalidArgument(path + ": " + config.error().message);
+  return config;
+}
+
+}  // namespace
+
+Result<ConductorConfig> ParseConductorConfig(const std::string& toml_text) {
+  EW_TRY(ConductorConfig config, ParseWith(toml_text, ConductorKeys()));
+  EW_TRY_VOID(CheckConductor(config));
+  return config;
+}
+
+Result<AgentConfig> ParseAgentConfig(const std::string& toml_text) {
+  EW_TRY(AgentConfig config, ParseWith(toml_text, AgentKeys()));
+  EW_TRY_VOID(CheckAgent(config));
+  return config;
+}
+
+Result<ConductorConfig> LoadConductorConfig(const std::string& path, bool must_exist) {
+  return LoadWith<ConductorConfig>(path, must_exist, &ParseConductorConfig);
+}
+
+Result<AgentConfig> LoadAgentConfig(const std::string& path, bool must_exist) {
+  return LoadWith<AgentConfig>(path, must_exist, &ParseAgentConfig);
+}
+
+}  // namespace ew::config

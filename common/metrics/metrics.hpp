@@ -55,6 +55,8 @@ std::vector<double> DefaultLatencyBuckets();
 
 class Registry {
  public:
+  Registry();
+  ~Registry();  // out of line: Family is defined in metrics.cpp
   // Same name + labels → same object. References stay valid for the registry's life.
   Counter& GetCounter(const std::string& name, const std::string& help, const Labels& labels = {});
   Gauge& GetGauge(const std::string& name, const std::string& help, const Labels& labels = {});

@@ -1,0 +1,900 @@
+// wamp.2.json and wamp.2.msgpack codecs. One list of fields per message drives three writers
+// (array form, JSON text, msgpack bytes); decoding parses through a guarded SAX builder and then
+// validates the array form, so malformed frames become InvalidArgument errors, never crashes.
+#include "common/wamp/codec.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <exception>
+#include <vector>
+
+#include "common/ids/ids.hpp"
+
+namespace ew::wamp {
+
+namespace {
+
+// Deepest nesting a decoded frame may have, counting the message array itself. nlohmann's copy,
+// dump, compare and msgpack reader recurse per level; this bound keeps every later use of a
+// decoded value far from the stack limit, and no WAMP message needs more.
+constexpr size_t kMaxDepth = 128;
+
+// WAMP JSON carries binary as a string starting with NUL followed by base64.
+constexpr char kBinaryMarker = '\0';
+
+bool IsEmptyValue(const Value& v) { return v.is_null() || (v.is_structured() && v.empty()); }
+
+// ----------------------------------------------------------------------------------------------
+// Fields of each message, written through a Writer (ArrayWriter, JsonWriter, MsgpackWriter):
+//   Begin(type, element count incl. type)  Id(v)  String(s)  Dict(v)  List(v)  End()
+
+// Payload elements to write: kwargs only when non-empty, args when either is non-empty.
+size_t PayloadElements(const Payload& p) {
+  if (!IsEmptyValue(p.kwargs)) return 2;
+  return IsEmptyValue(p.args) ? 0 : 1;
+}
+
+template <class W>
+void WritePayload(W& w, const Payload& p, size_t elements) {
+  if (elements >= 1) w.List(p.args);
+  if (elements == 2) w.Dict(p.kwargs);
+}
+
+template <class W>
+void WriteFields(W& w, const Hello& m) {
+  w.Begin(MessageType::kHello, 3);
+  w.String(m.realm);
+  w.Dict(m.details);
+}
+template <class W>
+void WriteFields(W& w, const Welcome& m) {
+  w.Begin(MessageType::kWelcome, 3);
+  w.Id(m.session);
+  w.Dict(m.details);
+}
+template <class W>
+void WriteFields(W& w, const Abort& m) {
+  w.Begin(MessageType::kAbort, 3);
+  w.Dict(m.details);
+  w.String(m.reason);
+}
+template <class W>
+void WriteFields(W& w, const Challenge& m) {
+  w.Begin(MessageType::kChallenge, 3);
+  w.String(m.auth_method);
+  w.Dict(m.extra);
+}
+template <class W>
+void WriteFields(W& w, const Authenticate& m) {
+  w.Begin(MessageType::kAuthenticate, 3);
+  w.String(m.signature);
+  w.Dict(m.extra);
+}
+template <class W>
+void WriteFields(W& w, const Goodbye& m) {
+  w.Begin(MessageType::kGoodbye, 3);
+  w.Dict(m.details);
+  w.String(m.reason);
+}
+template <class W>
+void WriteFields(W& w, const ErrorMessage& m) {
+  const size_t payload = PayloadElements(m.payload);
+  w.Begin(MessageType::kError, 5 + payload);
+  w.Id(static_cast<Id>(m.request_type));
+  w.Id(m.request);
+  w.Dict(m.details);
+  w.String(m.error);
+  WritePayload(w, m.payload, payload);
+}
+template <class W>
+void WriteFields(W& w, const Publish& m) {
+  const size_t payload = PayloadElements(m.payload);
+  w.Begin(MessageType::kPublish, 4 + payload);
+  w.Id(m.request);
+  w.Dict(m.options);
+  w.String(m.topic);
+  WritePayload(w, m.payload, payload);
+}
+template <class W>
+void WriteFields(W& w, const Published& m) {
+  w.Begin(MessageType::kPublished, 3);
+  w.Id(m.request);
+  w.Id(m.publication);
+}
+template <class W>
+void WriteFields(W& w, const Subscribe& m) {
+  w.Begin(MessageType::kSubscribe, 4);
+  w.Id(m.request);
+  w.Dict(m.options);
+  w.String(m.topic);
+}
+template <class W>
+void WriteFields(W& w, const Subscribed& m) {
+  w.Begin(MessageType::kSubscribed, 3);
+  w.Id(m.request);
+  w.Id(m.subscription);
+}
+template <class W>
+void WriteFields(W& w, const Unsubscribe& m) {
+  w.Begin(MessageType::kUnsubscribe, 3);
+  w.Id(m.request);
+  w.Id(m.subscription);
+}
+template <class W>
+void WriteFields(W& w, const Unsubscribed& m) {
+  w.Begin(MessageType::kUnsubscribed, 2);
+  w.Id(m.request);
+}
+template <class W>
+void WriteFields(W& w, const Event& m) {
+  const size_t payload = PayloadElements(m.payload);
+  w.Begin(MessageType::kEvent, 4 + payload);
+  w.Id(m.subscription);
+  w.Id(m.publication);
+  w.Dict(m.details);
+  WritePayload(w, m.payload, payload);
+}
+template <class W>
+void WriteFields(W& w, const Call& m) {
+  const size_t payload = PayloadElements(m.payload);
+  w.Begin(MessageType::kCall, 4 + payload);
+  w.Id(m.request);
+  w.Dict(m.options);
+  w.String(m.procedure);
+  WritePayload(w, m.payload, payload);
+}
+template <class W>
+void WriteFields(W& w, const Cancel& m) {
+  w.Begin(MessageType::kCancel, 3);
+  w.Id(m.request);
+  w.Dict(m.options);
+}
+template <class W>
+void WriteFields(W& w, const Result& m) {
+  const size_t payload = PayloadElements(m.payload);
+  w.Begin(MessageType::kResult, 3 + payload);
+  w.Id(m.request);
+  w.Dict(m.details);
+  WritePayload(w, m.payload, payload);
+}
+template <class W>
+void WriteFields(W& w, const Register& m) {
+  w.Begin(MessageType::kRegister, 4);
+  w.Id(m.request);
+  w.Dict(m.options);
+  w.String(m.procedure);
+}
+template <class W>
+void WriteFields(W& w, const Registered& m) {
+  w.Begin(MessageType::kRegistered, 3);
+  w.Id(m.request);
+  w.Id(m.registration);
+}
+template <class W>
+void WriteFields(W& w, const Unregister& m) {
+  w.Begin(MessageType::kUnregister, 3);
+  w.Id(m.request);
+  w.Id(m.registration);
+}
+template <class W>
+void WriteFields(W& w, const Unregistered& m) {
+  w.Begin(MessageType::kUnregistered, 2);
+  w.Id(m.request);
+}
+template <class W>
+void WriteFields(W& w, const Invocation& m) {
+  const size_t payload = PayloadElements(m.payload);
+  w.Begin(MessageType::kInvocation, 4 + payload);
+  w.Id(m.request);
+  w.Id(m.registration);
+  w.Dict(m.details);
+  WritePayload(w, m.payload, payload);
+}
+template <class W>
+void WriteFields(W& w, const Interrupt& m) {
+  w.Begin(MessageType::kInterrupt, 3);
+  w.Id(m.request);
+  w.Dict(m.options);
+}
+template <class W>
+void WriteFields(W& w, const Yield& m) {
+  const size_t payload = PayloadElements(m.payload);
+  w.Begin(MessageType::kYield, 3 + payload);
+  w.Id(m.request);
+  w.Dict(m.options);
+  WritePayload(w, m.payload, payload);
+}
+
+template <class W>
+void WriteMessage(W& w, const Message& message) {
+  std::visit([&w](const auto& m) { WriteFields(w, m); }, message);
+  w.End();
+}
+
+// A null dict/list (a field someone reset) is written as an empty one so peers still parse it.
+const Value& EmptyObject() {
+  static const Value kEmpty = Value::object();
+  return kEmpty;
+}
+const Value& EmptyArray() {
+  static const Value kEmpty = Value::array();
+  return kEmpty;
+}
+const Value& OrEmptyObject(const Value& v) { return v.is_null() ? EmptyObject() : v; }
+const Value& OrEmptyArray(const Value& v) { return v.is_null() ? EmptyArray() : v; }
+
+// The serializer-neutral array form; copies dynamic values (used by ToArray, not on the hot path).
+class ArrayWriter {
+ public:
+  void Begin(MessageType type, size_t elements) {
+    array_.get_ref<Value::array_t&>().reserve(elements);
+    Id(static_cast<wamp::Id>(type));
+  }
+  void Id(wamp::Id v) { array_.push_back(v); }
+  void String(const std::string& s) { array_.push_back(s); }
+  void Dict(const Value& v) { array_.push_back(OrEmptyObject(v)); }
+  void List(const Value& v) { array_.push_back(OrEmptyArray(v)); }
+  void End() {}
+  Value Take() { return std::move(array_); }
+
+ private:
+  Value array_ = Value::array();
+};
+
+// ----------------------------------------------------------------------------------------------
+// JSON writer: builds the envelope by hand and serializes dynamic values straight into the
+// output string, so encoding never copies a payload (unless it carries binary, see below).
+
+bool ContainsBinary(const Value& v) {
+  switch (v.type()) {
+    case Value::value_t::binary:
+      return true;
+    case Value::value_t::array:
+    case Value::value_t::object:
+      for (const auto& child : v) {
+        if (ContainsBinary(child)) return true;
+      }
+      return false;
+    default:
+      return false;
+  }
+}
+
+// Copy of `v` with every binary value replaced by the WAMP JSON form "\0<base64>".
+Value BinaryAsWampStrings(const Value& v) {
+  switch (v.type()) {
+    case Value::value_t::binary: {
+      const auto& bytes = v.get_binary();
+      std::string text(1, kBinaryMarker);
+      text += ids::Base64(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+      return Value(std::move(text));
+    }
+    case Value::value_t::array: {
+      Value out = Value::array();
+      for (const auto& child : v) out.push_back(BinaryAsWampStrings(child));
+      return out;
+    }
+    case Value::value_t::object: {
+      Value out = Value::object();
+      for (auto it = v.begin(); it != v.end(); ++it) out[it.key()] = BinaryAsWampStrings(it.value());
+      return out;
+    }
+    default:
+      return v;
+  }
+}
+
+// True when `s` can go between quotes as is: printable ASCII without '"' or '\\'.
+bool NeedsNoJsonEscaping(std::string_view s) {
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u > 0x7e || c == '"' || c == '\\') return false;
+  }
+  return true;
+}
+
+class JsonWriter {
+ public:
+  explicit JsonWriter(std::string& out)
+      // nlohmann's own serializer (what dump() uses), pointed at our string. `replace` turns invalid
+      // UTF-8 (possible in msgpack strings) into U+FFFD instead of throwing.
+      : out_(out),
+        serializer_(nlohmann::detail::output_adapter<char>(out), ' ', Value::error_handler_t::replace) {}
+
+  void Begin(MessageType type, size_t /*elements*/) {
+    out_ += '[';
+    AppendUnsigned(static_cast<uint64_t>(type));
+  }
+  void Id(wamp::Id v) {
+    out_ += ',';
+    AppendUnsigned(v);
+  }
+  void String(const std::string& s) {
+    out_ += ',';
+    if (NeedsNoJsonEscaping(s)) {
+      out_ += '"';
+      out_ += s;
+      out_ += '"';
+    } else {
+      serializer_.dump(Value(s), false, false, 0);
+    }
+  }
+  void Dict(const Value& v) { Dynamic(OrEmptyObject(v)); }
+  void List(const Value& v) { Dynamic(OrEmptyArray(v)); }
+  void End() { out_ += ']'; }
+
+ private:
+  void AppendUnsigned(uint64_t v) {
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    out_.append(buf, end);
+  }
+  void Dynamic(const Value& v) {
+    out_ += ',';
+    if (ContainsBinary(v)) {
+      serializer_.dump(BinaryAsWampStrings(v), false, false, 0);
+    } else {
+      serializer_.dump(v, false, false, 0);
+    }
+  }
+
+  std::string& out_;
+  nlohmann::detail::serializer<Value> serializer_;
+};
+
+// ----------------------------------------------------------------------------------------------
+// msgpack writer: envelope bytes by hand (the same smallest encodings nlohmann picks), dynamic
+// values through nlohmann's binary writer appending to the same string.
+
+void AppendBigEndian(std::string& out, uint64_t v, int bytes) {
+  for (int shift = 8 * (bytes - 1); shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xff);
+}
+
+class MsgpackWriter {
+ public:
+  explicit MsgpackWriter(std::string& out) : out_(out) {}
+
+  void Begin(MessageType type, size_t elements) {
+    // Every WAMP message has at most 7 elements: always a fixarray.
+    out_ += static_cast<char>(0x90 | elements);
+    Id(static_cast<wamp::Id>(type));
+  }
+  void Id(wamp::Id v) {
+    if (v < 0x80) {
+      out_ += static_cast<char>(v);
+    } else if (v <= 0xff) {
+      out_ += '\xcc';
+      AppendBigEndian(out_, v, 1);
+    } else if (v <= 0xffff) {
+      out_ += '\xcd';
+      AppendBigEndian(out_, v, 2);
+    } else if (v <= 0xffffffff) {
+      out_ += '\xce';
+      AppendBigEndian(out_, v, 4);
+    } else {
+      out_ += '\xcf';
+      AppendBigEndian(out_, v, 8);
+    }
+  }
+  void String(const std::string& s) {
+    const size_t n = s.size();
+    if (n <= 31) {
+      out_ += static_cast<char>(0xa0 | n);
+    } else if (n <= 0xff) {
+      out_ += '\xd9';
+      AppendBigEndian(out_, n, 1);
+    } else if (n <= 0xffff) {
+      out_ += '\xda';
+      AppendBigEndian(out_, n, 2);
+    } else {
+      out_ += '\xdb';
+      AppendBigEndian(out_, n, 4);
+    }
+    out_ += s;
+  }
+  void Dict(const Value& v) { Value::to_msgpack(OrEmptyObject(v), nlohmann::detail::output_adapter<char>(out_)); }
+  void List(const Value& v) { Value::to_msgpack(OrEmptyArray(v), nlohmann::detail::output_adapter<char>(out_)); }
+  void End() {}
+
+ private:
+  std::string& out_;
+};
+
+// ----------------------------------------------------------------------------------------------
+// Parsing: a SAX handler that builds the value like nlohmann's DOM parser but refuses nesting
+// deeper than kMaxDepth and declared lengths the frame cannot hold (msgpack announces lengths up
+// front), and turns WAMP JSON binary strings back into binary values.
+
+class GuardedDomBuilder {
+ public:
+  using number_integer_t = Value::number_integer_t;
+  using number_unsigned_t = Value::number_unsigned_t;
+  using number_float_t = Value::number_float_t;
+  using string_t = Value::string_t;
+  using binary_t = Value::binary_t;
+
+  GuardedDomBuilder(Value& root, Serializer serializer, size_t frame_size)
+      : root_(root), serializer_(serializer), frame_size_(frame_size) {}
+
+  bool null() { return Add(Value(nullptr)); }
+  bool boolean(bool v) { return Add(Value(v)); }
+  bool number_integer(number_integer_t v) { return Add(Value(v)); }
+  bool number_unsigned(number_unsigned_t v) { return Add(Value(v)); }
+  bool number_float(number_float_t v, const string_t& /*text*/) { return Add(Value(v)); }
+  bool string(string_t& v) {
+    if (serializer_ == Serializer::kJson && !v.empty() && v[0] == kBinaryMarker) return JsonStringWithMarker(v);
+    return Add(Value(std::move(v)));
+  }
+  bool binary(binary_t& v) { return Add(Value(std::move(v))); }  // keeps a msgpack ext subtype
+  bool start_object(std::size_t len) { return Open(Value::object(), len, "map"); }
+  bool key(string_t& k) {
+    pending_key_ = std::move(k);
+    return true;
+  }
+  bool end_object() { return Close(); }
+  bool start_array(std::size_t len) { return Open(Value::array(), len, "array"); }
+  bool end_array() { return Close(); }
+  bool parse_error(std::size_t position, const std::string& token, const Value::exception& ex) {
+    if (serializer_ == Serializer::kMsgpack && token == "<end of file>") {
+      error_ = "truncated msgpack: frame ends at byte " + std::to_string(frame_size_) + " inside a value";
+    } else {
+      error_ = std::string(serializer_ == Serializer::kJson ? "invalid JSON: " : "invalid msgpack: ") +
+               WithoutExceptionPrefix(ex.what());
+    }
+    return false;
+  }
+
+  // Why parsing stopped; empty when nlohmann gave no reason.
+  const std::string& error() const { return error_; }
+
+ private:
+  // "[json.exception.parse_error.101] parse error at ..." → "parse error at ...".
+  static std::string WithoutExceptionPrefix(const char* what) {
+    std::string_view text(what);
+    if (!text.empty() && text.front() == '[') {
+      auto close = text.find("] ");
+      if (close != std::string_view::npos) text.remove_prefix(close + 2);
+    }
+    return std::string(text);
+  }
+
+  // "\0<base64>" is binary. When the rest is not base64 the string stays a string: it most
+  // likely came from a msgpack peer whose text starts with NUL, and forwarding it unchanged beats
+  // failing the message.
+  bool JsonStringWithMarker(string_t& text) {
+    std::string bytes;
+    if (!ids::Base64Decode(std::string_view(text).substr(1), &bytes)) return Add(Value(std::move(text)));
+    return Add(Value::binary(std::vector<uint8_t>(bytes.begin(), bytes.end())));
+  }
+
+  bool Open(Value container, std::size_t len, const char* kind) {
+    if (stack_.size() >= kMaxDepth) {
+      error_ = "nesting deeper than " + std::to_string(kMaxDepth) + " levels";
+      return false;
+    }
+    // Every element takes at least one byte, so a longer declared length is a lie; refusing it
+    // here also keeps nlohmann from trusting it.
+    if (len != static_cast<std::size_t>(-1) && len > frame_size_) {
+      error_ = std::string("truncated msgpack: ") + kind + " declares " + std::to_string(len) +
+               " elements but the frame has only " + std::to_string(frame_size_) + " bytes";
+      return false;
+    }
+    Value* added = Place(std::move(container));
+    stack_.push_back(added);
+    return true;
+  }
+
+  bool Close() {
+    if (!stack_.empty()) stack_.pop_back();
+    return true;
+  }
+
+  bool Add(Value v) {
+    Place(std::move(v));
+    return true;
+  }
+
+  // Puts `v` at the current position (root, next array element, or the pending object key).
+  Value* Place(Value v) {
+    if (stack_.empty()) {
+      root_ = std::move(v);
+      return &root_;
+    }
+    Value& parent = *stack_.back();
+    if (parent.is_array()) {
+      auto& elements = parent.get_ref<Value::array_t&>();
+      elements.push_back(std::move(v));
+      return &elements.back();
+    }
+    Value& slot = parent.get_ref<Value::object_t&>()[std::move(pending_key_)];
+    slot = std::move(v);
+    return &slot;
+  }
+
+  Value& root_;
+  Serializer serializer_;
+  size_t frame_size_;
+  std::vector<Value*> stack_;
+  std::string pending_key_;
+  std::string error_;
+};
+
+ew::Result<Value> ParseFrame(Serializer serializer, std::string_view frame) {
+  Value root;
+  GuardedDomBuilder builder(root, serializer, frame.size());
+  const auto format =
+      serializer == Serializer::kJson ? nlohmann::json::input_format_t::json : nlohmann::json::input_format_t::msgpack;
+  // strict: bytes after the first value are an error, not ignored.
+  if (!Value::sax_parse(frame.data(), frame.data() + frame.size(), &builder, format, /*strict=*/true)) {
+    return InvalidArgument(builder.error().empty() ? "malformed frame" : builder.error());
+  }
+  return root;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Validation of the array form. Fields reads element i of a message named `name` and moves it
+// out; each check fails with "<NAME>: <field> must be <what>".
+
+// Integers arrive signed or unsigned depending on the encoder, and JavaScript msgpack encoders
+// send 2^53 (not a safe integer) as a float64: accept any of them when integral.
+std::optional<uint64_t> NonNegativeInteger(const Value& v) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>();
+  if (v.is_number_integer()) {
+    auto i = v.get<int64_t>();
+    if (i < 0) return std::nullopt;
+    return static_cast<uint64_t>(i);
+  }
+  if (v.is_number_float()) {
+    double d = v.get<double>();
+    if (!std::isfinite(d) || d < 0 || d > static_cast<double>(kMaxId) || d != std::floor(d)) return std::nullopt;
+    return static_cast<uint64_t>(d);
+  }
+  return std::nullopt;
+}
+
+class Fields {
+ public:
+  Fields(Value::array_t& elements, MessageType type) : elements_(elements), name_(TypeName(type)) {}
+
+  const Value& at(size_t i) const { return elements_[i]; }
+
+  ew::Result<void> ExpectCount(size_t min, size_t max) const {
+    size_t n = elements_.size();
+    if (n >= min && n <= max) return Ok();
+    std::string expected = min == max ? std::to_string(min) : std::to_string(min) + " to " + std::to_string(max);
+    return InvalidArgument(std::string(name_) + ": expected " + expected + " elements, got " + std::to_string(n));
+  }
+  // Request ids start at 1; other ids (session, subscription, ...) may be 0.
+  ew::Result<Id> TakeRequestId(size_t i) { return TakeIdInRange(i, "request", 1); }
+  ew::Result<Id> TakeId(size_t i, const char* field) { return TakeIdInRange(i, field, 0); }
+  ew::Result<Value> TakeDict(size_t i, const char* field) {
+    if (!elements_[i].is_object()) return Fail(field, "a dict");
+    return std::move(elements_[i]);
+  }
+  ew::Result<std::string> TakeString(size_t i, const char* field) {
+    if (!elements_[i].is_string()) return Fail(field, "a string");
+    return std::move(elements_[i].get_ref<std::string&>());
+  }
+  // Optional trailing Arguments|list and ArgumentsKw|dict starting at element `first`.
+  ew::Result<Payload> TakePayload(size_t first) {
+    Payload payload;
+    if (elements_.size() > first) {
+      if (!elements_[first].is_array()) return Fail("arguments", "a list");
+      payload.args = std::move(elements_[first]);
+    }
+    if (elements_.size() > first + 1) {
+      if (!elements_[first + 1].is_object()) return Fail("keyword arguments", "a dict");
+      payload.kwargs = std::move(elements_[first + 1]);
+    }
+    return payload;
+  }
+  tl::unexpected<Error> Fail(std::string_view field, std::string_view what) const {
+    return InvalidArgument(std::string(name_) + ": " + std::string(field) + " must be " + std::string(what));
+  }
+
+ private:
+  ew::Result<Id> TakeIdInRange(size_t i, const char* field, Id min) {
+    auto id = NonNegativeInteger(elements_[i]);
+    if (!id || *id < min || *id > kMaxId) {
+      return Fail(field, min == 0 ? "an id in [0, 2^53]" : "an id in [1, 2^53]");
+    }
+    return *id;
+  }
+
+  Value::array_t& elements_;
+  const char* name_;
+};
+
+ew::Result<Message> ParseHello(Fields& f) {
+  EW_TRY_VOID(f.ExpectCount(3, 3));
+  Hello m;
+  EW_TRY(m.realm, f.TakeString(1, "realm"));
+  EW_TRY(m.details, f.TakeDict(2, "details"));
+  return Message(std::move(m));
+}
+ew::Result<Message> ParseWelcome(Fields& f) {
+  EW_TRY_VOID(f.ExpectCount(3, 3));
+  Welcome m;
+  EW_TRY(m.session, f.TakeId(1, "session"));
+  EW_TRY(m.details, f.TakeDict(2, "details"));
+  return Message(std::move(m));
+}
+ew::Result<Message> ParseAbort(Fields& f) {
+  EW_TRY_VOID(f.ExpectCount(3, 3));
+  Abort m;
+  EW_TRY(m.details, f.TakeDict(1, "details"));
+  EW_TRY(m.reason, f.TakeString(2, "reason"));
+  return Message(std::move(m));
+}
+ew::Result<Message> ParseChallenge(Fields& f) {
+  EW_TRY_VOID(f.ExpectCount(3, 3));
+  Challenge m;
+  EW_TRY(m.auth_method, f.TakeString(1, "auth method"));
+  EW_TRY(m.extra, f.TakeDict(2, "extra"));
+  return Message(std::move(m));
+}
+ew::Result<Message> ParseAuthenticate(Fields& f) {
+  EW_TRY_VOID(f.ExpectCount(3, 3));
+  Authenticate m;
+  EW_TRY(m.signature, f.TakeString(1, "signature"));
+  EW_TRY(m.extra, f.TakeDict(2, "extra"));
+  return Message(std::move(m));
+}
+ew::Result<Message> ParseGoodbye(Fields& f) {
+  EW_TRY_VOID(f.ExpectCount(3, 3));
+  Goodbye m;
+  EW_TRY(m.details, f.TakeDict(1, "details"));
+  EW_TRY(m.reason, f.TakeString(2, "reason"));
+  return Message(std::move(m));
+}
+
+// Only requests that WAMP answers with ERROR.
+bool CanBeAnsweredWithError(uint64_t type) {
+  switch (static_cast<MessageType>(type)) {
+    case MessageType::kSubscribe:
+    case MessageType::kUnsubscribe:
+    case MessageType::kPublish:
+    case MessageType::kRegister:
+    case MessageType::kUnregister:
+    case MessageType::kCall:
+    case MessageType::kInvocation:
+      return true;
+    default:
+      return false;
+  }
+}
+
+ew::Result<Message> ParseError(Fields& f) {
+  EW_TRY_VOID(f.ExpectCount(5, 7));
+  ErrorMessage m;
+  auto type = NonNegativeInteger(f.at(1));
+  if (!type || !CanBeAnsweredWithError(*type)) {
+    return f.Fail("request type", "SUBSCRIBE, UNSUBSCRIBE, PUBLISH, REGISTER, UNREGISTER, CALL or INVOCATION");
+  }
+  m.request_type = static_cast<MessageType>(*type);
+  EW_TRY(m.request, f.TakeRequestId(2));
+  EW_TRY(m.details, f.TakeDict(3, "details"));
+  EW_TRY(m.error, f.TakeString(4, "error"));
+  EW_TRY(m.payload, f.TakePayload(5));
+  return Message(std::move(m));
+}
+ew::Result<Message> ParsePublish(Fields& f) {
+  EW_TRY_VOID(f.ExpectCount(4, 6));
+  Publish m;
+  EW_TRY(m.request, f.TakeRequestId(1));
+  EW_TRY(m.options, f.TakeDict(2, "options"));
+  EW_TRY(m.topic, f.TakeString(3, "topic"));
+  EW_TRY(m.payload, f.TakePayload(4));
+  return Message(std::move(m));
+}
+ew::Result<Message> ParsePublished(Fields& f) {
+  EW_TRY_VOID(f.ExpectCount(3, 3));
+  Published m;
+  EW_TRY(m.request, f.TakeRequestId(1));
+  EW_TRY(m.publication, f.TakeId(2, "publication"));
+  return Message(std::move(m));
+}
+ew::Result<Message> ParseSubscribe(Fields& f) {
+  EW_TRY_VOID(f.ExpectCount(4, 4));
+  Subscribe m;
+  EW_TRY(m.request, f.TakeRequestId(1));
+  EW_TRY(m.options, f.TakeDict(2, "options"));
+  EW_TRY(m.topic, f.TakeString(3, "topic"));
+  return Message(std::move(m));
+}
+ew::Result<Message> ParseSubscribed(Fields& f) {
+  EW_TRY_VOID(f.ExpectCount(3, 3));
+  Subscribed m;
+  EW_TRY(m.request, f.TakeRequestId(1));
+  EW_TRY(m.subscription, f.TakeId(2, "subscription"));
+  return Message(std::move(m));
+}
+ew::Result<Message> ParseUnsubscribe(Fields& f) {
+  EW_TRY_VOID(f.ExpectCount(3, 3));
+  Unsubscribe m;
+  EW_TRY(m.request, f.TakeRequestId(1));
+  EW_TRY(m.subscription, f.TakeId(2, "subscription"));
+  return Message(std::move(m));
+}
+ew::Result<Message> ParseUnsubscribed(Fields& f) {
+  EW_TRY_VOID(f.ExpectCount(2, 2));
+  Unsubscribed m;
+  EW_TRY(m.request, f.TakeRequestId(1));
+  return Message(std::move(m));
+}
+ew::Result<Message> ParseEvent(Fields& f) {
+  EW_TRY_VOID(f.ExpectCount(4, 6));
+  Event m;
+  EW_TRY(m.subscription, f.TakeId(1, "subscription"));
+  EW_TRY(m.publication, f.TakeId(2, "publication"));
+  EW_TRY(m.details, f.TakeDict(3, "details"));
+  EW_TRY(m.payload, f.TakePayload(4));
+  return Message(std::move(m));
+}
+ew::Result<Message> ParseCall(Fields& f) {
+  EW_TRY_VOID(f.ExpectCount(4, 6));
+  Call m;
+  EW_TRY(m.request, f.TakeRequestId(1));
+  EW_TRY(m.options, f.TakeDict(2, "options"));
+  EW_TRY(m.procedure, f.TakeString(3, "procedure"));
+  EW_TRY(m.payload, f.TakePayload(4));
+  return Message(std::move(m));
+}
+ew::Result<Message> ParseCancel(Fields& f) {
+  EW_TRY_VOID(f.ExpectCount(3, 3));
+  Cancel m;
+  EW_TRY(m.request, f.TakeRequestId(1));
+  EW_TRY(m.options, f.TakeDict(2, "options"));
+  return Message(std::move(m));
+}
+ew::Result<Message> ParseResult(Fields& f) {
+  EW_TRY_VOID(f.ExpectCount(3, 5));
+  Result m;
+  EW_TRY(m.request, f.TakeRequestId(1));
+  EW_TRY(m.details, f.TakeDict(2, "details"));
+  EW_TRY(m.payload, f.TakePayload(3));
+  return Message(std::move(m));
+}
+ew::Result<Message> ParseRegister(Fields& f) {
+  EW_TRY_VOID(f.ExpectCount(4, 4));
+  Register m;
+  EW_TRY(m.request, f.TakeRequestId(1));
+  EW_TRY(m.options, f.TakeDict(2, "options"));
+  EW_TRY(m.procedure, f.TakeString(3, "procedure"));
+  return Message(std::move(m));
+}
+ew::Result<Message> ParseRegistered(Fields& f) {
+  EW_TRY_VOID(f.ExpectCount(3, 3));
+  Registered m;
+  EW_TRY(m.request, f.TakeRequestId(1));
+  EW_TRY(m.registration, f.TakeId(2, "registration"));
+  return Message(std::move(m));
+}
+ew::Result<Message> ParseUnregister(Fields& f) {
+  EW_TRY_VOID(f.ExpectCount(3, 3));
+  Unregister m;
+  EW_TRY(m.request, f.TakeRequestId(1));
+  EW_TRY(m.registration, f.TakeId(2, "registration"));
+  return Message(std::move(m));
+}
+ew::Result<Message> ParseUnregistered(Fields& f) {
+  EW_TRY_VOID(f.ExpectCount(2, 2));
+  Unregistered m;
+  EW_TRY(m.request, f.TakeRequestId(1));
+  return Message(std::move(m));
+}
+ew::Result<Message> ParseInvocation(Fields& f) {
+  EW_TRY_VOID(f.ExpectCount(4, 6));
+  Invocation m;
+  EW_TRY(m.request, f.TakeRequestId(1));
+  EW_TRY(m.registration, f.TakeId(2, "registration"));
+  EW_TRY(m.details, f.TakeDict(3, "details"));
+  EW_TRY(m.payload, f.TakePayload(4));
+  return Message(std::move(m));
+}
+ew::Result<Message> ParseInterrupt(Fields& f) {
+  EW_TRY_VOID(f.ExpectCount(3, 3));
+  Interrupt m;
+  EW_TRY(m.request, f.TakeRequestId(1));
+  EW_TRY(m.options, f.TakeDict(2, "options"));
+  return Message(std::move(m));
+}
+ew::Result<Message> ParseYield(Fields& f) {
+  EW_TRY_VOID(f.ExpectCount(3, 5));
+  Yield m;
+  EW_TRY(m.request, f.TakeRequestId(1));
+  EW_TRY(m.options, f.TakeDict(2, "options"));
+  EW_TRY(m.payload, f.TakePayload(3));
+  return Message(std::move(m));
+}
+
+// Validates `array` and moves its parts into a Message.
+ew::Result<Message> FromOwnedArray(Value& array) {
+  if (!array.is_array() || array.empty()) return InvalidArgument("message must be a non-empty array");
+  auto& elements = array.get_ref<Value::array_t&>();
+  if (!elements[0].is_number()) return InvalidArgument("message type must be an integer");
+  auto code = NonNegativeInteger(elements[0]);
+  if (!code || *code > 0xff) return InvalidArgument("unknown message type " + elements[0].dump());
+  const auto type = static_cast<MessageType>(*code);
+  Fields f(elements, type);
+  switch (type) {
+    case MessageType::kHello: return ParseHello(f);
+    case MessageType::kWelcome: return ParseWelcome(f);
+    case MessageType::kAbort: return ParseAbort(f);
+    case MessageType::kChallenge: return ParseChallenge(f);
+    case MessageType::kAuthenticate: return ParseAuthenticate(f);
+    case MessageType::kGoodbye: return ParseGoodbye(f);
+    case MessageType::kError: return ParseError(f);
+    case MessageType::kPublish: return ParsePublish(f);
+    case MessageType::kPublished: return ParsePublished(f);
+    case MessageType::kSubscribe: return ParseSubscribe(f);
+    case MessageType::kSubscribed: return ParseSubscribed(f);
+    case MessageType::kUnsubscribe: return ParseUnsubscribe(f);
+    case MessageType::kUnsubscribed: return ParseUnsubscribed(f);
+    case MessageType::kEvent: return ParseEvent(f);
+    case MessageType::kCall: return ParseCall(f);
+    case MessageType::kCancel: return ParseCancel(f);
+    case MessageType::kResult: return ParseResult(f);
+    case MessageType::kRegister: return ParseRegister(f);
+    case MessageType::kRegistered: return ParseRegistered(f);
+    case MessageType::kUnregister: return ParseUnregister(f);
+    case MessageType::kUnregistered: return ParseUnregistered(f);
+    case MessageType::kInvocation: return ParseInvocation(f);
+    case MessageType::kInterrupt: return ParseInterrupt(f);
+    case MessageType::kYield: return ParseYield(f);
+  }
+  return InvalidArgument("unknown message type " + std::to_string(*code));
+}
+
+}  // namespace
+
+std::string_view SubprotocolName(Serializer serializer) {
+  return serializer == Serializer::kJson ? "wamp.2.json" : "wamp.2.msgpack";
+}
+
+std::optional<Serializer> SerializerFromSubprotocol(std::string_view name) {
+  if (name == "wamp.2.json") return Serializer::kJson;
+  if (name == "wamp.2.msgpack") return Serializer::kMsgpack;
+  return std::nullopt;
+}
+
+bool IsBinary(Serializer serializer) { return serializer == Serializer::kMsgpack; }
+
+ew::Result<Message> Decode(Serializer serializer, std::string_view frame) {
+  if (frame.empty()) return InvalidArgument("empty frame");
+  // Nothing below should throw; this is the last line that keeps a hostile frame from
+  // unwinding through the router's io_context (bad_alloc included).
+  try {
+    EW_TRY(Value array, ParseFrame(serializer, frame));
+    return FromOwnedArray(array);
+  } catch (const std::exception& e) {
+    return InvalidArgument(std::string("malformed frame: ") + e.what());
+  }
+}
+
+std::string Encode(Serializer serializer, const Message& message) {
+  std::string out;
+  out.reserve(128);
+  if (serializer == Serializer::kJson) {
+    JsonWriter writer(out);
+    WriteMessage(writer, message);
+  } else {
+    MsgpackWriter writer(out);
+    WriteMessage(writer, message);
+  }
+  return out;
+}
+
+Value ToArray(const Message& message) {
+  ArrayWriter writer;
+  WriteMessage(writer, message);
+  return writer.Take();
+}
+
+ew::Result<Message> FromArray(const Value& array) {
+  // The Message owns its values: one copy is needed anyway, taken here once.
+  Value copy = array;
+  return FromOwnedArray(copy);
+}
+
+}  // namespace ew::wamp

@@ -1,0 +1,148 @@
+// Creates the first admin of an empty registry. The generated password is shown once (and kept
+// in a 0600 file beside the store for a daemon started by systemd, whose stdout goes to the
+// journal) and only its PBKDF2 hash is stored.
+#include "cloud-conductor/auth/bootstrap.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <ostream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "common/ids/ids.hpp"
+#include "common/log/log.hpp"
+
+namespace ew::auth {
+
+namespace {
+
+constexpr char kDefaultProject[] = "default";
+constexpr char kAdminName[] = "admin";
+constexpr size_t kMinPasswordLength = 8;
+constexpr size_t kGeneratedPasswordBytes = 18;  // 24 base64url characters
+
+std::string Trim(const std::string& text) {
+  const char* space = " \t\r\n\v\f";
+  size_t first = text.find_first_not_of(space);
+  if (first == std::string::npos) return "";
+  size_t last = text.find_last_not_of(space);
+  return text.substr(first, last - first + 1);
+}
+
+Result<std::string> ReadPasswordFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return InvalidArgument(fmt::format("cannot read bootstrap_password_file {}: {}", path, std::strerror(errno)));
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string password = Trim(text.str());
+  if (password.empty()) return InvalidArgument(fmt::format("bootstrap_password_file {} is empty", path));
+  if (password.size() < kMinPasswordLength)
+    return InvalidArgument(fmt::format("the password in bootstrap_password_file {} is shorter than {} characters",
+                                       path, kMinPasswordLength));
+  return password;
+}
+
+// Writes `password` to `path`, readable by the owner only (also when the file existed).
+Result<void> WritePasswordFile(const std::string& path, const std::string& password) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return Internal(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
+  std::string line = password + "\n";
+  bool ok = ::fchmod(fd, 0600) == 0 && ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  int saved = errno;
+  ok = (::close(fd) == 0) && ok;
+  if (!ok) {
+    ::unlink(path.c_str());
+    return Internal(fmt::format("cannot write {}: {}", path, std::strerror(saved)));
+  }
+  return Ok();
+}
+
+Result<edgewire::v1::Project> FindOrCreateDefaultProject(registry::Store& store, int64_t now) {
+  EW_TRY(auto projects, store.ListProjects());
+  for (auto& project : projects) {
+    if (project.name() == kDefaultProject) return std::move(project);
+  }
+  edgewire::v1::Project project;
+  project.set_id(ids::NewId("prj"));
+  project.set_name(kDefaultProject);
+  project.set_created_at(now);
+  EW_TRY_VOID(store.CreateProject(project));
+  return project;
+}
+
+void Announce(std::ostream& out, const std::string& password, const std::string& saved_to) {
+  std::vector<std::string> lines = {
+      "Edgewire conductor: first start, an admin user was created.",
+      "",
+      "  user:     admin",
+      "  password: " + password,
+      "",
+      "This password is shown only once. Log in and keep it safe:",
+      "  edgewire login --user admin",
+  };
+  if (!saved_to.empty()) lines.push_back("(also saved, mode 0600, in " + saved_to + ")");
+  size_t width = 0;
+  for (const auto& line : lines) width = std::max(width, line.size());
+  const std::string rule = "+" + std::string(width + 2, '-') + "+";
+  out << "\n" << rule << "\n";
+  for (const auto& line : lines) out << "| " << line << std::string(width - line.size(), ' ') << " |\n";
+  out << rule << "\n" << std::endl;
+}
+
+}  // namespace
+
+std::string AdminPasswordPath(const std::string& store_path) {
+  if (store_path.empty() || store_path == ":memory:") return "";
+  std::filesystem::path dir = std::filesystem::path(store_path).parent_path();
+  return (dir / "admin-password").string();
+}
+
+Result<void> BootstrapAdmin(registry::Store& store, const Clock& clock, const config::ConductorConfig& config,
+                            std::ostream& out) {
+  EW_TRY(int64_t users, store.CountUsers());
+  if (users > 0) return Ok();
+
+  // Everything that can fail on bad input is checked before the store changes.
+  const bool generated = config.bootstrap_password_file.empty();
+  std::string password;
+  if (generated) {
+    password = ids::NewSecret(kGeneratedPasswordBytes);
+  } else {
+    EW_TRY(password, ReadPasswordFile(config.bootstrap_password_file));
+  }
+  const std::string saved_to = generated ? AdminPasswordPath(config.store_path) : "";
+  if (!saved_to.empty()) EW_TRY_VOID(WritePasswordFile(saved_to, password));
+
+  const int64_t now = UnixSeconds(clock.Now());
+  edgewire::v1::Project project;
+  edgewire::v1::User admin;
+  auto created = [&]() -> Result<void> {
+    EW_TRY(project, FindOrCreateDefaultProject(store, now));
+    admin.set_id(ids::NewId("usr"));
+    admin.set_name(kAdminName);
+    admin.set_project_id(project.id());
+    admin.set_role("admin");
+    admin.set_created_at(now);
+    return store.CreateUser(admin, ids::HashPassword(password));
+  }();
+  if (!created) {
+    // A password file for an admin that does not exist would only mislead.
+    if (!saved_to.empty()) ::unlink(saved_to.c_str());
+    return created;
+  }
+
+  log::Get("auth")->info("bootstrap: created user admin ({}) in project {} ({}), password {}", admin.id(),
+                         project.name(), project.id(),
+                         generated ? "generated" : "from " + config.bootstrap_password_file);
+  if (generated) Announce(out, password, saved_to);
+  return Ok();
+}
+
+}  // namespace ew::auth

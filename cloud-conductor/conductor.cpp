@@ -1,0 +1,116 @@
+#include "cloud-conductor/conductor.hpp"
+
+#include <ostream>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <systemd/sd-daemon.h>
+
+#include "cloud-conductor/auth/authenticator.hpp"
+#include "cloud-conductor/auth/bootstrap.hpp"
+#include "cloud-conductor/registry/store.hpp"
+#include "cloud-conductor/rest/rest_api.hpp"
+#include "cloud-conductor/router/router.hpp"
+#include "cloud-conductor/server/server.hpp"
+#include "cloud-conductor/store_directory.hpp"
+#include "common/clock/clock.hpp"
+#include "common/log/log.hpp"
+#include "common/metrics/metrics.hpp"
+
+namespace ew::conductor {
+
+struct Conductor::Impl {
+  Impl(config::ConductorConfig c, std::ostream& a) : config(std::move(c)), announce(a), blocking(config.blocking_threads) {}
+
+  config::ConductorConfig config;
+  std::ostream& announce;
+  boost::asio::io_context io{1};
+  boost::asio::thread_pool blocking;
+  SystemClock clock;
+  metrics::Registry metrics;
+  std::unique_ptr<registry::Store> store;
+  std::unique_ptr<auth::Authenticator> authenticator;
+  std::unique_ptr<StoreDirectory> directory;
+  std::unique_ptr<router::Router> router;
+  std::unique_ptr<rest::RestApi> rest;
+  std::unique_ptr<server::Server> server;
+  std::unique_ptr<boost::asio::steady_timer> watchdog;
+
+  void Watchdog(std::chrono::microseconds period) {
+    watchdog->expires_after(period);
+    watchdog->async_wait([this, period](const boost::system::error_code& ec) {
+      if (ec) return;
+      sd_notify(0, "WATCHDOG=1");
+      Watchdog(period);
+    });
+  }
+};
+
+Conductor::Conductor(config::ConductorConfig config, std::ostream& announce)
+    : impl_(std::make_unique<Impl>(std::move(config), announce)) {}
+
+Conductor::~Conductor() {
+  if (!impl_) return;
+  impl_->io.stop();
+  impl_->blocking.join();
+}
+
+Result<uint16_t> Conductor::Start() {
+  auto& d = *impl_;
+  EW_TRY(d.store, registry::OpenSqliteStore(d.config.store_path));
+  d.authenticator = std::make_unique<auth::Authenticator>(*d.store, d.clock, d.config.token_ttl);
+  EW_TRY_VOID(auth::BootstrapAdmin(*d.store, d.clock, d.config, d.announce));
+  d.directory = std::make_unique<StoreDirectory>(*d.store, *d.authenticator, d.clock, d.blocking,
+                                                 d.io.get_executor());
+  router::RouterConfig router_config;
+  router_config.realm = d.config.realm;
+  router_config.hello_timeout = d.config.hello_timeout;
+  router_config.call_timeout = d.config.call_timeout;
+  d.router = std::make_unique<router::Router>(d.io.get_executor(), router_config, *d.directory, d.metrics);
+  d.rest = std::make_unique<rest::RestApi>(rest::RestDeps{*d.store, *d.authenticator, *d.router, d.metrics,
+                                                          d.blocking, d.config, d.clock});
+  server::ServerOptions options;
+  options.address = d.config.listen_address;
+  options.port = d.config.port;
+  options.max_message_bytes = d.config.max_message_bytes;
+  options.heartbeat_timeout = d.config.heartbeat_timeout;
+  d.server = std::make_unique<server::Server>(d.io, options, *d.rest,
+                                              [router = d.router.get()](std::shared_ptr<router::Transport> t) {
+                                                return router->Attach(std::move(t));
+                                              });
+  EW_TRY(uint16_t port, d.server->Start());
+  log::Get("conductor")->info("serving REST and WAMP (realm {}) on {}:{}, store {}", d.config.realm,
+                              d.config.listen_address, port, d.config.store_path);
+  return port;
+}
+
+void Conductor::Run(bool handle_signals) {
+  auto& d = *impl_;
+  std::unique_ptr<boost::asio::signal_set> signals;
+  if (handle_signals) {
+    signals = std::make_unique<boost::asio::signal_set>(d.io, SIGINT, SIGTERM);
+    signals->async_wait([this](const boost::system::error_code& ec, int signo) {
+      if (ec) return;
+      log::Get("conductor")->info("signal {}: shutting down", signo);
+      Stop();
+    });
+  }
+  uint64_t watchdog_usec = 0;
+  if (sd_watchdog_enabled(0, &watchdog_usec) > 0) {
+    d.watchdog = std::make_unique<boost::asio::steady_timer>(d.io);
+    d.Watchdog(std::chrono::microseconds(watchdog_usec / 2));
+  }
+  d.io.run();
+}
+
+void Conductor::Stop() {
+  auto& d = *impl_;
+  boost::asio::post(d.io, [&d] {
+    if (d.server) d.server->Stop();
+    d.io.stop();
+  });
+}
+
+}  // namespace ew::conductor

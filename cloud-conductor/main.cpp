@@ -1,0 +1,53 @@
+// edgewire-conductor: the cloud side of Edgewire (REST API + WAMP router on one port).
+#include <csignal>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <systemd/sd-daemon.h>
+
+#include "cloud-conductor/conductor.hpp"
+#include "common/log/log.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Edgewire conductor: REST API and WAMP router for boards behind NAT"};
+  std::string config_path;
+  std::optional<uint16_t> port;
+  std::optional<std::string> listen, store, log_level, public_url;
+  app.add_option("-c,--config", config_path, "TOML configuration file (see deploy/config/conductor.toml)");
+  app.add_option("--port", port, "port for REST and WAMP (overrides [server] port; 0 = any free port)");
+  app.add_option("--listen", listen, "address to listen on (overrides [server] listen_address)");
+  app.add_option("--store", store, "SQLite file (overrides [store] path)");
+  app.add_option("--public-url", public_url, "WebSocket URL boards are told at enrolment");
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
+  CLI11_PARSE(app, argc, argv);
+
+  auto config = ew::config::LoadConductorConfig(config_path, !config_path.empty());
+  if (!config) {
+    std::cerr << "edgewire-conductor: " << config.error().message << "\n";
+    return 2;
+  }
+  if (port) config->port = *port;
+  if (listen) config->listen_address = *listen;
+  if (store) config->store_path = *store;
+  if (public_url) config->public_url = *public_url;
+  if (log_level) config->log_level = *log_level;
+  if (!ew::log::SetLevel(config->log_level)) {
+    std::cerr << "edgewire-conductor: unknown log level \"" << config->log_level << "\"\n";
+    return 2;
+  }
+
+  ew::conductor::Conductor conductor(*config, std::cout);
+  auto bound = conductor.Start();
+  if (!bound) {
+    std::cerr << "edgewire-conductor: " << bound.error().message << "\n";
+    return 1;
+  }
+  // The first line on stdout tells scripts and tests which port to use.
+  std::cout << "edgewire-conductor listening on " << config->listen_address << ":" << *bound << std::endl;
+
+  std::signal(SIGPIPE, SIG_IGN);
+  sd_notify(0, "READY=1");
+  conductor.Run(/*handle_signals=*/true);
+  sd_notify(0, "STOPPING=1");
+  return 0;
+}

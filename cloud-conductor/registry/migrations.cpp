@@ -1,0 +1,137 @@
+// The registry schema as an ordered list of migrations, and the loop that applies them.
+#include "cloud-conductor/registry/migrations.hpp"
+
+#include <string>
+
+#include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
+#include <fmt/format.h>
+
+#include "common/log/log.hpp"
+
+namespace ew::registry {
+
+namespace {
+
+// v1: the records of registry.proto. Board.status and session_peer are live state, never stored.
+// users.project_id is NULL for users outside any project (admins). Deleting a user or a board
+// cascades to its tokens, enrolment code and credential; projects are only deleted when empty
+// (checked by the store, and NO ACTION foreign keys as a safety net).
+constexpr std::string_view kV1InitialSchema = R"sql(
+CREATE TABLE projects (
+  id          TEXT PRIMARY KEY NOT NULL,
+  name        TEXT NOT NULL UNIQUE,
+  created_at  INTEGER NOT NULL
+);
+CREATE TABLE users (
+  id             TEXT PRIMARY KEY NOT NULL,
+  name           TEXT NOT NULL UNIQUE,
+  project_id     TEXT REFERENCES projects(id),
+  role           TEXT NOT NULL,
+  password_hash  TEXT NOT NULL,
+  created_at     INTEGER NOT NULL
+);
+CREATE INDEX users_by_project ON users(project_id);
+CREATE TABLE api_tokens (
+  id            TEXT PRIMARY KEY NOT NULL,
+  user_id       TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  token_sha256  TEXT NOT NULL UNIQUE,
+  created_at    INTEGER NOT NULL,
+  expires_at    INTEGER NOT NULL
+);
+CREATE INDEX api_tokens_by_user ON api_tokens(user_id);
+CREATE TABLE boards (
+  id           TEXT PRIMARY KEY NOT NULL,
+  name         TEXT NOT NULL,
+  project_id   TEXT NOT NULL REFERENCES projects(id),
+  created_at   INTEGER NOT NULL,
+  enrolled_at  INTEGER NOT NULL DEFAULT 0,
+  last_seen    INTEGER NOT NULL DEFAULT 0,
+  labels       TEXT NOT NULL DEFAULT '{}',
+  UNIQUE (project_id, name)
+);
+CREATE TABLE enrolment_codes (
+  code_sha256  TEXT PRIMARY KEY NOT NULL,
+  board_id     TEXT NOT NULL UNIQUE REFERENCES boards(id) ON DELETE CASCADE,
+  expires_at   INTEGER NOT NULL
+);
+CREATE TABLE board_credentials (
+  board_id     TEXT PRIMARY KEY NOT NULL REFERENCES boards(id) ON DELETE CASCADE,
+  salt         TEXT NOT NULL,
+  iterations   INTEGER NOT NULL,
+  keylen       INTEGER NOT NULL,
+  derived_key  TEXT NOT NULL
+);
+)sql";
+
+Result<void> CheckOrdered(const std::vector<Migration>& migrations) {
+  for (size_t i = 0; i < migrations.size(); ++i) {
+    if (migrations[i].version != static_cast<int>(i) + 1) {
+      return Internal(fmt::format("migration list is malformed: entry {} has version {}, expected {}", i,
+                                  migrations[i].version, i + 1));
+    }
+  }
+  return Ok();
+}
+
+int ReadUserVersion(SQLite::Database& db) {
+  SQLite::Statement query(db, "PRAGMA user_version");
+  query.executeStep();
+  return query.getColumn(0).getInt();
+}
+
+// Runs one step and its user_version bump in one write transaction. Returns false when another
+// process got there first (the version read under the write lock is already past `step`).
+bool ApplyStep(SQLite::Database& db, const Migration& step) {
+  SQLite::Transaction transaction(db, SQLite::TransactionBehavior::IMMEDIATE);
+  if (ReadUserVersion(db) >= step.version) return false;
+  db.exec(std::string(step.sql));
+  // PRAGMA takes no bound parameters; the value is an int from the compiled-in list, never input.
+  db.exec(fmt::format("PRAGMA user_version = {}", step.version));
+  transaction.commit();
+  return true;
+}
+
+}  // namespace
+
+const std::vector<Migration>& RegistryMigrations() {
+  static const std::vector<Migration> migrations = {
+      {1, "initial registry schema", kV1InitialSchema},
+  };
+  return migrations;
+}
+
+Result<int> SchemaVersion(SQLite::Database& db) {
+  try {
+    return ReadUserVersion(db);
+  } catch (const std::exception& e) {
+    return Internal(fmt::format("cannot read the database schema version: {}", e.what()));
+  }
+}
+
+Result<MigrationReport> ApplyMigrations(SQLite::Database& db, const std::vector<Migration>& migrations) {
+  EW_TRY_VOID(CheckOrdered(migrations));
+  EW_TRY(const int found, SchemaVersion(db));
+  const int latest = static_cast<int>(migrations.size());
+  if (found > latest) {
+    return Internal(fmt::format("database schema v{} is newer than this conductor (v{})", found, latest));
+  }
+  auto logger = ew::log::Get("store");
+  MigrationReport report{found, found, 0};
+  for (const Migration& step : migrations) {
+    if (step.version <= report.to_version) continue;
+    try {
+      if (ApplyStep(db, step)) {
+        ++report.applied;
+        logger->info("store schema migrated to v{}: {}", step.version, step.description);
+      }
+      report.to_version = step.version;
+    } catch (const std::exception& e) {
+      logger->error("store migration v{} ({}) failed: {}", step.version, step.description, e.what());
+      return Internal(fmt::format("migration v{} ({}) failed: {}", step.version, step.description, e.what()));
+    }
+  }
+  return report;
+}
+
+}  // namespace ew::registry

@@ -1,0 +1,71 @@
+// The default registry: one SQLite file (WAL, synchronous=NORMAL, foreign keys on) behind the Store
+// interface. Zero set-up; ":memory:" gives tests a private, throwaway database.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <SQLiteCpp/Database.h>
+
+#include "cloud-conductor/registry/store.hpp"
+
+namespace ew::registry {
+
+// Thread-safe: every method takes mu_ for its whole run, so calls from the blocking pool are
+// serialised on the one connection (SQLite allows one writer anyway; reads are short). Errors, on
+// top of store.hpp's contract:
+//  - InvalidArgument for an empty id or name, a board without a project, an empty enrolment code;
+//  - NotFound when a record names a parent that does not exist (a user's or board's project, a
+//    token's user), naming it;
+//  - Internal for any other SQLite failure (logged at error: the operator must look at the disk).
+// Lists are ordered: projects and users by name, boards by project then name.
+// TouchBoard never moves last_seen backwards (pool threads may finish out of order).
+class SqliteStore : public Store {
+ public:
+  // Use OpenSqliteStore: it also sets the pragmas and applies migrations.
+  explicit SqliteStore(SQLite::Database db);
+  ~SqliteStore() override;
+
+  Result<void> CreateProject(const Project& project) override;
+  Result<Project> GetProject(const std::string& id) override;
+  Result<std::vector<Project>> ListProjects() override;
+  Result<void> DeleteProject(const std::string& id) override;
+
+  Result<void> CreateUser(const User& user, const std::string& password_hash) override;
+  Result<User> GetUser(const std::string& id) override;
+  Result<User> GetUserByName(const std::string& name) override;
+  Result<std::vector<User>> ListUsers(const std::string& project_id) override;
+  Result<void> DeleteUser(const std::string& id) override;
+  Result<std::string> GetPasswordHash(const std::string& user_id) override;
+  Result<int64_t> CountUsers() override;
+
+  Result<void> CreateToken(const ApiToken& token, const std::string& token_sha256) override;
+  Result<ApiToken> FindToken(const std::string& token_sha256, int64_t now) override;
+  Result<void> DeleteToken(const std::string& id) override;
+
+  Result<void> CreateBoard(const Board& board, const std::string& code_sha256, int64_t code_expires_at) override;
+  Result<Board> GetBoard(const std::string& id) override;
+  Result<std::vector<Board>> ListBoards(const std::string& project_id) override;
+  Result<void> DeleteBoard(const std::string& id) override;
+  Result<Board> ConsumeEnrolmentCode(const std::string& code_sha256, int64_t now,
+                                     const BoardCredential& credential) override;
+  Result<BoardCredential> GetBoardCredential(const std::string& board_id) override;
+  Result<void> TouchBoard(const std::string& board_id, int64_t last_seen) override;
+
+ private:
+  struct Constraints;
+
+  // Runs `body` holding mu_ and turns any exception into an Error; `constraints` says what a
+  // constraint failure means for this call.
+  template <typename T, typename Body>
+  Result<T> Locked(const char* action, const Constraints& constraints, Body&& body);
+  template <typename T, typename Body>
+  Result<T> Locked(const char* action, Body&& body);
+
+  std::mutex mu_;
+  SQLite::Database db_;  // GUARDED_BY(mu_): the connection and every statement prepared on it
+};
+
+}  // namespace ew::registry

@@ -1,0 +1,40 @@
+// Helpers the resource files share: answering from a computed result, and who may reach what.
+#include "cloud-conductor/rest/resources.hpp"
+
+#include "cloud-conductor/rest/json_body.hpp"
+#include "common/log/log.hpp"
+
+namespace ew::rest {
+
+RouteHandler Answer(std::function<Result<server::HttpResponse>(const Exchange&)> compute) {
+  return [compute = std::move(compute)](Exchange exchange) {
+    auto response = compute(exchange);
+    if (!response && response.error().code == ErrorCode::kInternal)
+      log::Get("rest")->error("{} {}: {}", exchange.request.method, exchange.request.path, response.error().message);
+    exchange.Reply(response ? std::move(*response) : ErrorResponse(response.error()));
+  };
+}
+
+Result<void> RequireAdmin(const auth::Principal& who) {
+  if (who.is_admin()) return Ok();
+  return PermissionDenied("this needs the admin role; " + who.name + " is " + who.role);
+}
+
+Result<edgewire::v1::Board> AccessibleBoard(registry::Store& store, const auth::Principal& who, const std::string& id) {
+  EW_TRY(auto board, store.GetBoard(id));
+  if (!auth::Authenticator::CanAccessProject(who, board.project_id()))
+    return PermissionDenied("board " + id + " belongs to another project");
+  return board;
+}
+
+void FillLiveStatus(const router::BoardGateway& gateway, edgewire::v1::Board* board) {
+  if (auto presence = gateway.Presence(board->id())) {
+    board->set_status("online");
+    board->set_session_peer(presence->peer);
+  } else {
+    board->set_status(board->enrolled_at() > 0 ? "offline" : "pending");
+    board->clear_session_peer();
+  }
+}
+
+}  // namespace ew::rest

@@ -1,0 +1,33 @@
+// Each resource file adds its routes to the table; helpers shared by several resources.
+#pragma once
+
+#include <functional>
+
+#include "cloud-conductor/rest/rest_api.hpp"
+#include "cloud-conductor/rest/route_table.hpp"
+
+namespace ew::rest {
+
+void AddAuthRoutes(RouteTable& routes, const RestDeps& deps);       // auth_resource.cpp
+void AddProjectRoutes(RouteTable& routes, const RestDeps& deps);    // projects_resource.cpp
+void AddUserRoutes(RouteTable& routes, const RestDeps& deps);       // users_resource.cpp
+void AddBoardRoutes(RouteTable& routes, const RestDeps& deps);      // boards_resource.cpp
+void AddBoardCallRoutes(RouteTable& routes, const RestDeps& deps);  // board_calls_resource.cpp
+void AddEnrolRoutes(RouteTable& routes, const RestDeps& deps);      // enrol_resource.cpp
+void AddHealthRoutes(RouteTable& routes, const RestDeps& deps);     // health_resource.cpp
+
+// Adapts a handler that computes its answer (blocking is fine: it runs on the pool) into a
+// RouteHandler; an error becomes its ErrorJson response.
+RouteHandler Answer(std::function<Result<server::HttpResponse>(const Exchange&)> compute);
+
+// PermissionDenied unless `who` is an admin.
+Result<void> RequireAdmin(const auth::Principal& who);
+
+// The board `id` if `who` may reach it: NotFound when it does not exist, PermissionDenied when
+// it belongs to another project (the board exists, but not for this caller).
+Result<edgewire::v1::Board> AccessibleBoard(registry::Store& store, const auth::Principal& who, const std::string& id);
+
+// Fills status and session_peer from the live session table.
+void FillLiveStatus(const router::BoardGateway& gateway, edgewire::v1::Board* board);
+
+}  // namespace ew::rest

@@ -1,0 +1,143 @@
+// Request flow: match the route (404/405), count it, check the token on the blocking pool, then
+// run the resource's handler there (or inline for /healthz and /metrics).
+#include "cloud-conductor/rest/rest_api.hpp"
+
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <exception>
+#include <memory>
+
+#include <boost/asio/post.hpp>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "cloud-conductor/rest/json_body.hpp"
+#include "cloud-conductor/rest/resources.hpp"
+#include "common/log/log.hpp"
+
+namespace ew::rest {
+
+namespace {
+
+const char kRequestsTotal[] = "ew_http_requests_total";
+const char kRequestDuration[] = "ew_http_request_duration_seconds";
+
+// The token from "X-Auth-Token: <t>" or "Authorization: Bearer <t>"; "" when neither is there.
+std::string TokenOf(const server::HttpRequest& request) {
+  const std::string& direct = request.Header("x-auth-token");
+  if (!direct.empty()) return direct;
+  const std::string& authorization = request.Header("authorization");
+  const std::string scheme = "bearer ";
+  if (authorization.size() <= scheme.size()) return "";
+  for (size_t i = 0; i < scheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) != scheme[i]) return "";
+  }
+  size_t start = authorization.find_first_not_of(' ', scheme.size());
+  return start == std::string::npos ? "" : authorization.substr(start);
+}
+
+server::HttpResponse MethodNotAllowed(const server::HttpRequest& request, const std::vector<std::string>& allowed) {
+  std::string allow = fmt::format("{}", fmt::join(allowed, ", "));
+  server::HttpResponse response = ErrorResponse(
+      Error{ErrorCode::kInvalidArgument, fmt::format("{} is not allowed on {} (allowed: {})", request.method,
+                                                     request.path, allow)});
+  response.status = 405;
+  response.headers.emplace_back("Allow", allow);
+  return response;
+}
+
+}  // namespace
+
+RestApi::RestApi(RestDeps deps) : deps_(deps) {
+  AddHealthRoutes(routes_, deps_);
+  AddAuthRoutes(routes_, deps_);
+  AddProjectRoutes(routes_, deps_);
+  AddUserRoutes(routes_, deps_);
+  AddBoardRoutes(routes_, deps_);
+  AddBoardCallRoutes(routes_, deps_);
+  AddEnrolRoutes(routes_, deps_);
+}
+
+void RestApi::Handle(server::HttpRequest request, server::Respond respond) {
+  auto match = routes_.Find(request.method, request.path);
+  Exchange exchange;
+  exchange.respond = Instrument(match.pattern.empty() ? "unmatched" : match.pattern, std::move(respond));
+  if (!match.route) {
+    if (match.allowed.empty()) {
+      exchange.Reply(ErrorResponse(Error{ErrorCode::kNotFound, "no such resource: " + request.path}));
+    } else {
+      exchange.Reply(MethodNotAllowed(request, match.allowed));
+    }
+    return;
+  }
+  const Route& route = *match.route;
+  exchange.params = std::move(match.params);
+  if (route.access == Access::kToken) {
+    exchange.token = TokenOf(request);
+    if (exchange.token.empty()) {
+      exchange.Reply(ErrorResponse(
+          Error{ErrorCode::kUnauthenticated, "an API token is required: send X-Auth-Token or Authorization: Bearer"}));
+      return;
+    }
+  }
+  exchange.request = std::move(request);
+  Run(route, std::move(exchange));
+}
+
+void RestApi::Run(const Route& route, Exchange exchange) {
+  if (route.execution == Execution::kInline) return Dispatch(route, std::move(exchange));
+  boost::asio::post(deps_.blocking, [this, &route, exchange = std::move(exchange)]() mutable {
+    if (route.access == Access::kToken) {
+      Result<auth::Principal> who = tl::unexpected(Error{});
+      try {
+        who = deps_.auth.VerifyToken(exchange.token);
+      } catch (const std::exception& e) {
+        who = Internal(std::string("token check failed: ") + e.what());
+      }
+      if (!who) {
+        if (who.error().code == ErrorCode::kInternal)
+          log::Get("rest")->error("{} {}: {}", exchange.request.method, exchange.request.path, who.error().message);
+        return exchange.Reply(ErrorResponse(who.error()));
+      }
+      exchange.principal = std::move(*who);
+    }
+    Dispatch(route, std::move(exchange));
+  });
+}
+
+void RestApi::Dispatch(const Route& route, Exchange exchange) {
+  // Kept so that a throwing handler can still answer; Instrument drops a second answer.
+  server::Respond respond = exchange.respond;
+  std::string what = exchange.request.method + " " + exchange.request.path;
+  try {
+    route.handler(std::move(exchange));
+  } catch (const std::exception& e) {
+    log::Get("rest")->error("{}: unexpected exception: {}", what, e.what());
+    respond(ErrorResponse(Error{ErrorCode::kInternal, "internal error"}));
+  }
+}
+
+server::Respond RestApi::Instrument(const std::string& route_label, server::Respond respond) {
+  auto answered = std::make_shared<std::atomic<bool>>(false);
+  return [&metrics = deps_.metrics, &clock = deps_.clock, route_label, started = deps_.clock.Steady(), answered,
+          respond = std::move(respond)](server::HttpResponse response) {
+    if (answered->exchange(true)) {
+      log::Get("rest")->warn("{}: second answer to one request dropped (status {})", route_label, response.status);
+      return;
+    }
+    const double seconds = std::chrono::duration<double>(clock.Steady() - started).count();
+    metrics
+        .GetCounter(kRequestsTotal, "HTTP requests by route and status code",
+                    {{"route", route_label}, {"code", std::to_string(response.status)}})
+        .Inc();
+    metrics
+        .GetHistogram(kRequestDuration, "HTTP request latency by route, in seconds", metrics::DefaultLatencyBuckets(),
+                      {{"route", route_label}})
+        .Observe(seconds);
+    log::Get("rest")->debug("{} → {} in {:.1f} ms", route_label, response.status, seconds * 1e3);
+    respond(std::move(response));
+  };
+}
+
+}  // namespace ew::rest

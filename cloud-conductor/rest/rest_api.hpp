@@ -1,0 +1,50 @@
+// The conductor's REST API (/v1, /healthz, /metrics) as a server::HttpHandler. Handle() never
+// blocks: store work runs on the blocking pool, board calls answer from the router's strand.
+// docs/REST.md is the reference of every route.
+#pragma once
+
+#include <boost/asio/thread_pool.hpp>
+
+#include "cloud-conductor/auth/authenticator.hpp"
+#include "cloud-conductor/registry/store.hpp"
+#include "cloud-conductor/rest/route_table.hpp"
+#include "cloud-conductor/router/board_gateway.hpp"
+#include "cloud-conductor/server/http_types.hpp"
+#include "common/clock/clock.hpp"
+#include "common/config/config.hpp"
+#include "common/metrics/metrics.hpp"
+
+namespace ew::rest {
+
+// What the API works with; everything must outlive the RestApi and any request in flight
+// (join `blocking` before destroying them).
+struct RestDeps {
+  registry::Store& store;
+  auth::Authenticator& auth;
+  router::BoardGateway& gateway;
+  metrics::Registry& metrics;
+  boost::asio::thread_pool& blocking;
+  const config::ConductorConfig& config;
+  const Clock& clock;
+};
+
+class RestApi final : public server::HttpHandler {
+ public:
+  explicit RestApi(RestDeps deps);
+  RestApi(const RestApi&) = delete;
+  RestApi& operator=(const RestApi&) = delete;
+
+  // Thread-safe. `respond` runs exactly once: on the calling thread (404, 405, 401 without a
+  // token, /healthz, /metrics), a blocking-pool thread, or the router's strand (board calls).
+  void Handle(server::HttpRequest request, server::Respond respond) override;
+
+ private:
+  void Run(const Route& route, Exchange exchange);
+  void Dispatch(const Route& route, Exchange exchange);
+  server::Respond Instrument(const std::string& route_label, server::Respond respond);
+
+  RestDeps deps_;
+  RouteTable routes_;
+};
+
+}  // namespace ew::rest

@@ -1,0 +1,214 @@
+// The dealer's call path: CALL → INVOCATION, YIELD/ERROR → RESULT/ERROR, progressive results,
+// call timeouts and CANCEL (skip, kill, killnowait) with INTERRUPT to the callee.
+#include <boost/asio/steady_timer.hpp>
+
+#include "cloud-conductor/router/session.hpp"
+#include "common/log/log.hpp"
+#include "common/wamp/uri.hpp"
+
+namespace ew::router {
+
+namespace {
+std::shared_ptr<spdlog::logger> Log() {
+  static auto logger = log::Get("router");
+  return logger;
+}
+
+bool BoolOption(const wamp::Value& options, const char* key) {
+  auto it = options.find(key);
+  return it != options.end() && it->is_boolean() && it->get<bool>();
+}
+
+std::string ErrorMessageOf(const CallOutcome& outcome) {
+  if (!outcome.payload.args.empty() && outcome.payload.args[0].is_string())
+    return outcome.payload.args[0].get<std::string>();
+  auto it = outcome.payload.kwargs.find("message");
+  if (it != outcome.payload.kwargs.end() && it->is_string()) return it->get<std::string>();
+  return outcome.error_uri;
+}
+}  // namespace
+
+void Router::HandleCall(const SessionPtr& s, wamp::Call&& m) {
+  if (!wamp::IsValidUri(m.procedure))
+    return SendError(s, wamp::MessageType::kCall, m.request, "wamp.error.invalid_uri",
+                     "\"" + m.procedure + "\" is not a valid procedure URI");
+  if (s->calls_as_caller.count(m.request))
+    return ProtocolViolation(s, "CALL request id " + std::to_string(m.request) + " is already in flight");
+  if (auto allowed = MayCall(*s, m.procedure); !allowed)
+    return SendError(s, wamp::MessageType::kCall, m.request, "wamp.error.not_authorized", allowed.error().message);
+  std::chrono::milliseconds timeout = config_.call_timeout;
+  if (auto it = m.options.find("timeout"); it != m.options.end()) {
+    if (!it->is_number_unsigned() && !(it->is_number_integer() && it->get<int64_t>() >= 0))
+      return SendError(s, wamp::MessageType::kCall, m.request, "wamp.error.invalid_argument",
+                       "CALL option timeout must be a non-negative integer (ms)");
+    auto ms = it->get<uint64_t>();
+    if (ms > 0) timeout = std::min(std::chrono::milliseconds(ms), config_.max_call_timeout);
+  }
+  Caller caller;
+  caller.session = s;
+  caller.session_id = s->id;
+  caller.request = m.request;
+  caller.authid = s->authid;
+  caller.authrole = s->role == Role::kBoard ? "board" : (s->role == Role::kAdmin ? "admin" : "operator");
+  caller.receive_progress = BoolOption(m.options, "receive_progress");
+  caller.disclose_me = BoolOption(m.options, "disclose_me");
+  StartCall(std::move(caller), m.procedure, std::move(m.payload), m.options, timeout);
+}
+
+void Router::StartCall(Caller caller, const std::string& procedure, wamp::Payload&& payload,
+                       const wamp::Value& options, std::chrono::milliseconds timeout) {
+  calls_total_.Inc();
+  auto fail = [&](ErrorCode code, const std::string& uri, const std::string& message) {
+    call_errors_total_.Inc();
+    if (caller.internal) return caller.internal(MakeError(code, message));
+    if (auto s = caller.session.lock()) SendError(s, wamp::MessageType::kCall, caller.request, uri, message);
+  };
+  auto proc = procedures_.find(procedure);
+  if (proc == procedures_.end())
+    return fail(ErrorCode::kNotFound, "wamp.error.no_such_procedure", "no procedure " + procedure + " is registered");
+  const Registration& reg = registrations_.at(proc->second);
+  auto callee = reg.callee.lock();
+  if (!callee || callee->state != Session::State::kEstablished)
+    return fail(ErrorCode::kUnavailable, "wamp.error.no_available_callee", "the callee of " + procedure + " is gone");
+
+  wamp::Id invocation_id = next_invocation_++;
+  auto call = std::make_unique<PendingCall>();
+  call->invocation = invocation_id;
+  call->procedure = procedure;
+  call->callee = callee;
+  call->started = std::chrono::steady_clock::now();
+  call->timer = std::make_unique<boost::asio::steady_timer>(executor_, timeout);
+  call->timer->async_wait([this, invocation_id, timeout, alive = std::weak_ptr<bool>(alive_)](
+                              const boost::system::error_code& ec) {
+    if (ec || alive.expired()) return;
+    auto it = pending_.find(invocation_id);
+    if (it == pending_.end()) return;
+    InterruptCallee(*it->second, "killnowait");
+    CallOutcome outcome;
+    outcome.error_uri = std::string(WampErrorUri(ErrorCode::kDeadlineExceeded));
+    outcome.payload.args = wamp::Value::array({it->second->procedure + " did not answer within " +
+                                               std::to_string(timeout.count()) + " ms"});
+    FinishCall(invocation_id, std::move(outcome));
+  });
+
+  wamp::Invocation invocation;
+  invocation.request = invocation_id;
+  invocation.registration = reg.id;
+  invocation.payload = std::move(payload);
+  if (caller.receive_progress) invocation.details["receive_progress"] = true;
+  if (reg.disclose_caller || caller.disclose_me) {
+    if (caller.session_id) invocation.details["caller"] = caller.session_id;
+    invocation.details["caller_authid"] = caller.authid;
+    invocation.details["caller_authrole"] = caller.authrole;
+  }
+  if (auto it = options.find("timeout"); it != options.end()) invocation.details["timeout"] = *it;
+
+  if (auto s = caller.session.lock()) s->calls_as_caller[caller.request] = invocation_id;
+  callee->invocations_as_callee.insert(invocation_id);
+  call->caller = std::move(caller);
+  pending_.emplace(invocation_id, std::move(call));
+  Send(callee, invocation);
+}
+
+void Router::FinishCall(wamp::Id invocation, CallOutcome&& outcome, bool progress) {
+  auto it = pending_.find(invocation);
+  if (it == pending_.end()) return;
+  PendingCall& call = *it->second;
+  if (progress) {
+    // Progressive results reach only callers that asked for them; the call stays open.
+    if (!call.caller.receive_progress || call.caller.internal) return;
+    if (auto s = call.caller.session.lock()) {
+      wamp::Result result;
+      result.request = call.caller.request;
+      result.details = {{"progress", true}};
+      result.payload = std::move(outcome.payload);
+      Send(s, result);
+    }
+    return;
+  }
+  std::unique_ptr<PendingCall> done = std::move(it->second);
+  pending_.erase(it);
+  done->timer.reset();
+  if (auto callee = done->callee.lock()) callee->invocations_as_callee.erase(invocation);
+  call_latency_.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - done->started).count());
+  if (!outcome.error_uri.empty()) call_errors_total_.Inc();
+
+  if (done->caller.internal) {
+    if (outcome.error_uri.empty()) return done->caller.internal(std::move(outcome.payload));
+    return done->caller.internal(MakeError(ErrorCodeFromWampUri(outcome.error_uri), ErrorMessageOf(outcome)));
+  }
+  auto s = done->caller.session.lock();
+  if (!s) return;
+  s->calls_as_caller.erase(done->caller.request);
+  if (outcome.error_uri.empty()) {
+    wamp::Result result;
+    result.request = done->caller.request;
+    result.payload = std::move(outcome.payload);
+    Send(s, result);
+  } else {
+    wamp::ErrorMessage error;
+    error.request_type = wamp::MessageType::kCall;
+    error.request = done->caller.request;
+    error.details = std::move(outcome.details);
+    error.error = std::move(outcome.error_uri);
+    error.payload = std::move(outcome.payload);
+    Send(s, error);
+  }
+}
+
+void Router::InterruptCallee(const PendingCall& call, const std::string& mode) {
+  auto callee = call.callee.lock();
+  if (!callee) return;
+  wamp::Interrupt interrupt;
+  interrupt.request = call.invocation;
+  interrupt.options = {{"mode", mode}};
+  Send(callee, interrupt);
+}
+
+void Router::HandleYield(const SessionPtr& s, wamp::Yield&& m) {
+  auto it = pending_.find(m.request);
+  // A late YIELD (after a timeout or a cancel) is normal: drop it.
+  if (it == pending_.end() || it->second->callee.lock() != s) return;
+  CallOutcome outcome;
+  outcome.payload = std::move(m.payload);
+  FinishCall(m.request, std::move(outcome), BoolOption(m.options, "progress"));
+}
+
+void Router::HandleInvocationError(const SessionPtr& s, wamp::ErrorMessage&& m) {
+  if (m.request_type != wamp::MessageType::kInvocation)
+    return ProtocolViolation(s, "ERROR may only answer an INVOCATION");
+  auto it = pending_.find(m.request);
+  if (it == pending_.end() || it->second->callee.lock() != s) return;
+  if (!wamp::IsValidUri(m.error)) m.error = "wamp.error.invalid_uri";
+  CallOutcome outcome;
+  outcome.error_uri = std::move(m.error);
+  outcome.details = std::move(m.details);
+  outcome.payload = std::move(m.payload);
+  FinishCall(m.request, std::move(outcome));
+}
+
+void Router::HandleCancel(const SessionPtr& s, wamp::Cancel&& m) {
+  auto found = s->calls_as_caller.find(m.request);
+  if (found == s->calls_as_caller.end()) return;  // already answered
+  wamp::Id invocation = found->second;
+  auto it = pending_.find(invocation);
+  if (it == pending_.end()) return;
+  std::string mode = "kill";
+  if (auto opt = m.options.find("mode"); opt != m.options.end() && opt->is_string()) mode = opt->get<std::string>();
+  if (mode != "skip" && mode != "kill" && mode != "killnowait")
+    return SendError(s, wamp::MessageType::kCancel, m.request, "wamp.error.invalid_argument",
+                     "CANCEL mode must be skip, kill or killnowait");
+  Log()->debug("{} cancels {} ({})", s->Describe(), it->second->procedure, mode);
+  if (mode != "skip") InterruptCallee(*it->second, mode);
+  if (mode == "kill") {
+    // The callee answers the INTERRUPT with an ERROR (or a last YIELD), which ends the call.
+    it->second->interrupted = true;
+    return;
+  }
+  CallOutcome outcome;
+  outcome.error_uri = std::string(WampErrorUri(ErrorCode::kCancelled));
+  outcome.payload.args = wamp::Value::array({"call canceled"});
+  FinishCall(invocation, std::move(outcome));
+}
+
+}  // namespace ew::router

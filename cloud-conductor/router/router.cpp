@@ -1,0 +1,362 @@
+// Router core: attaching transports, decoding and dispatching frames, welcoming and tearing
+// down sessions, board presence, authorization rules and the BoardGateway.
+#include "cloud-conductor/router/router.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include "cloud-conductor/router/session.hpp"
+#include "common/ids/ids.hpp"
+#include "common/log/log.hpp"
+#include "common/wamp/uri.hpp"
+
+namespace ew::router {
+
+namespace {
+std::shared_ptr<spdlog::logger> Log() {
+  static auto logger = log::Get("router");
+  return logger;
+}
+
+const char* RoleName(Role role) {
+  switch (role) {
+    case Role::kBoard: return "board";
+    case Role::kUser: return "operator";
+    case Role::kAdmin: return "admin";
+    case Role::kNone: break;
+  }
+  return "anonymous";
+}
+
+// "ew.board.<id>" or deeper → the board id; "" otherwise.
+std::string BoardOfUri(const std::string& uri) {
+  static const std::string kPrefix = "ew.board.";
+  if (uri.compare(0, kPrefix.size(), kPrefix) != 0) return "";
+  auto end = uri.find('.', kPrefix.size());
+  return uri.substr(kPrefix.size(), end == std::string::npos ? std::string::npos : end - kPrefix.size());
+}
+}  // namespace
+
+// Feeds one transport's frames into the router, keeping the session alive while it is open.
+class SessionHandler final : public TransportHandler {
+ public:
+  SessionHandler(Router* router, std::shared_ptr<Router::Session> session, std::weak_ptr<bool> alive)
+      : router_(router), session_(std::move(session)), alive_(std::move(alive)) {}
+  void OnFrame(std::string_view frame) override {
+    if (!alive_.expired()) router_->OnFrame(session_, frame);
+  }
+  void OnClose() override {
+    if (!alive_.expired()) router_->OnClose(session_);
+  }
+
+ private:
+  Router* router_;
+  std::shared_ptr<Router::Session> session_;
+  std::weak_ptr<bool> alive_;
+};
+
+Router::Router(boost::asio::any_io_executor executor, RouterConfig config, Directory& directory,
+               metrics::Registry& metrics)
+    : executor_(std::move(executor)),
+      config_(std::move(config)),
+      directory_(directory),
+      sessions_gauge_(metrics.GetGauge("ew_wamp_sessions", "Open WAMP sessions")),
+      calls_total_(metrics.GetCounter("ew_wamp_calls_total", "WAMP calls routed")),
+      call_errors_total_(metrics.GetCounter("ew_wamp_call_errors_total", "WAMP calls that ended in an error")),
+      publications_total_(metrics.GetCounter("ew_wamp_publications_total", "WAMP publications routed")),
+      protocol_violations_total_(
+          metrics.GetCounter("ew_wamp_protocol_violations_total", "Sessions aborted for protocol violations")),
+      auth_failures_total_(metrics.GetCounter("ew_wamp_auth_failures_total", "Refused WAMP authentications")),
+      call_latency_(metrics.GetHistogram("ew_wamp_call_duration_seconds", "Routed WAMP call duration")) {}
+
+Router::~Router() { alive_.reset(); }
+
+std::shared_ptr<TransportHandler> Router::Attach(std::shared_ptr<Transport> transport) {
+  auto s = std::make_shared<Session>();
+  do {
+    s->id = ids::NewWampId();
+  } while (sessions_.count(s->id));
+  s->transport = std::move(transport);
+  s->hello_timer = std::make_unique<boost::asio::steady_timer>(executor_, config_.hello_timeout);
+  s->hello_timer->async_wait([this, weak = std::weak_ptr<Session>(s), alive = std::weak_ptr<bool>(alive_)](
+                                 const boost::system::error_code& ec) {
+    if (ec || alive.expired()) return;
+    auto s = weak.lock();
+    if (s && s->state != Session::State::kEstablished && s->state != Session::State::kClosed) {
+      Log()->info("session={} from {}: no WELCOME within {} ms, closing", s->id, s->transport->peer(),
+                  config_.hello_timeout.count());
+      Abort(s, "wamp.error.timeout", "authentication did not complete in time");
+    }
+  });
+  sessions_.emplace(s->id, s);
+  sessions_gauge_.Set(static_cast<double>(sessions_.size()));
+  return std::make_shared<SessionHandler>(this, s, alive_);
+}
+
+void Router::OnFrame(const SessionPtr& s, std::string_view frame) {
+  if (s->state == Session::State::kClosed) return;
+  auto message = wamp::Decode(s->transport->serializer(), frame);
+  if (!message) return ProtocolViolation(s, message.error().message);
+  Dispatch(s, std::move(*message));
+}
+
+void Router::OnClose(const SessionPtr& s) {
+  if (s->state != Session::State::kClosed) Log()->debug("{} connection closed", s->Describe());
+  Cleanup(s);
+}
+
+void Router::Dispatch(const SessionPtr& s, wamp::Message&& message) {
+  using State = Session::State;
+  auto type = wamp::TypeOf(message);
+  if (s->state != State::kEstablished) {
+    if (type == wamp::MessageType::kHello && s->state == State::kAwaitHello)
+      return HandleHello(s, std::get<wamp::Hello>(std::move(message)));
+    if (type == wamp::MessageType::kAuthenticate && s->state == State::kChallenged)
+      return HandleAuthenticate(s, std::get<wamp::Authenticate>(std::move(message)));
+    if (type == wamp::MessageType::kAbort || type == wamp::MessageType::kGoodbye) return Cleanup(s);
+    return ProtocolViolation(s, std::string(wamp::TypeName(type)) + " before the session was established");
+  }
+  switch (type) {
+    case wamp::MessageType::kGoodbye: return HandleGoodbye(s, std::get<wamp::Goodbye>(std::move(message)));
+    case wamp::MessageType::kAbort: return Cleanup(s);
+    case wamp::MessageType::kRegister: return HandleRegister(s, std::get<wamp::Register>(std::move(message)));
+    case wamp::MessageType::kUnregister: return HandleUnregister(s, std::get<wamp::Unregister>(std::move(message)));
+    case wamp::MessageType::kCall: return HandleCall(s, std::get<wamp::Call>(std::move(message)));
+    case wamp::MessageType::kCancel: return HandleCancel(s, std::get<wamp::Cancel>(std::move(message)));
+    case wamp::MessageType::kYield: return HandleYield(s, std::get<wamp::Yield>(std::move(message)));
+    case wamp::MessageType::kError: return HandleInvocationError(s, std::get<wamp::ErrorMessage>(std::move(message)));
+    case wamp::MessageType::kPublish: return HandlePublish(s, std::get<wamp::Publish>(std::move(message)));
+    case wamp::MessageType::kSubscribe: return HandleSubscribe(s, std::get<wamp::Subscribe>(std::move(message)));
+    case wamp::MessageType::kUnsubscribe:
+      return HandleUnsubscribe(s, std::get<wamp::Unsubscribe>(std::move(message)));
+    default:
+      return ProtocolViolation(s, std::string(wamp::TypeName(type)) + " is not a message a client sends a router");
+  }
+}
+
+void Router::Send(const SessionPtr& s, const wamp::Message& message) {
+  if (s->state == Session::State::kClosed) return;
+  s->transport->Send(wamp::Encode(s->transport->serializer(), message));
+}
+
+void Router::SendError(const SessionPtr& s, wamp::MessageType type, wamp::Id request, const std::string& uri,
+                       const std::string& message) {
+  wamp::ErrorMessage error;
+  error.request_type = type;
+  error.request = request;
+  error.error = uri;
+  error.payload.args = wamp::Value::array({message});
+  Send(s, error);
+}
+
+void Router::Welcome(const SessionPtr& s, Role role, std::string authid, std::string authmethod,
+                     std::string project_id) {
+  s->state = Session::State::kEstablished;
+  s->role = role;
+  s->authid = std::move(authid);
+  s->authmethod = std::move(authmethod);
+  s->project_id = std::move(project_id);
+  if (role == Role::kBoard) s->board_id = s->authid;
+  s->hello_timer.reset();
+  wamp::Welcome welcome;
+  welcome.session = s->id;
+  welcome.details = {
+      {"authid", s->authid},
+      {"authrole", RoleName(role)},
+      {"authmethod", s->authmethod},
+      {"authprovider", "edgewire"},
+      {"realm", config_.realm},
+      {"roles",
+       {{"broker",
+         {{"features",
+           {{"publisher_exclusion", true}, {"publisher_identification", true}, {"pattern_based_subscription", true}}}}},
+        {"dealer",
+         {{"features",
+           {{"progressive_call_results", true},
+            {"call_canceling", true},
+            {"call_timeout", true},
+            {"caller_identification", true}}}}}}}};
+  Send(s, welcome);
+  Log()->info("{} joined from {} ({}, {})", s->Describe(), s->transport->peer(), RoleName(role), s->authmethod);
+  if (role == Role::kBoard) BoardOnline(s);
+}
+
+void Router::Abort(const SessionPtr& s, const std::string& reason, const std::string& message) {
+  if (s->state == Session::State::kClosed) return;
+  wamp::Abort abort;
+  abort.reason = reason;
+  abort.details = {{"message", message}};
+  Send(s, abort);
+  auto transport = s->transport;
+  Cleanup(s);
+  transport->Close(reason);
+}
+
+void Router::ProtocolViolation(const SessionPtr& s, const std::string& message) {
+  protocol_violations_total_.Inc();
+  Log()->info("{} from {}: protocol violation: {}", s->Describe(), s->transport->peer(), message);
+  Abort(s, "wamp.error.protocol_violation", message);
+}
+
+void Router::HandleGoodbye(const SessionPtr& s, wamp::Goodbye&&) {
+  wamp::Goodbye reply;
+  reply.reason = "wamp.close.goodbye_and_out";
+  Send(s, reply);
+  auto transport = s->transport;
+  Cleanup(s);
+  transport->Close("goodbye");
+}
+
+void Router::Cleanup(const SessionPtr& s) {
+  if (s->state == Session::State::kClosed) return;
+  bool was_established = s->state == Session::State::kEstablished;
+  s->state = Session::State::kClosed;
+  s->hello_timer.reset();
+  // Calls this session was serving fail; calls it made are dropped and their callees interrupted.
+  for (wamp::Id invocation : std::set<wamp::Id>(s->invocations_as_callee)) {
+    CallOutcome outcome;
+    outcome.error_uri = std::string(WampErrorUri(ErrorCode::kUnavailable));
+    outcome.payload.args = wamp::Value::array({"the callee left before answering"});
+    FinishCall(invocation, std::move(outcome));
+  }
+  for (auto& [request, invocation] : s->calls_as_caller) {
+    auto it = pending_.find(invocation);
+    if (it == pending_.end()) continue;
+    InterruptCallee(*it->second, "killnowait");
+    if (auto callee = it->second->callee.lock()) callee->invocations_as_callee.erase(invocation);
+    pending_.erase(it);
+  }
+  s->calls_as_caller.clear();
+  for (wamp::Id reg : s->registrations) {
+    auto it = registrations_.find(reg);
+    if (it == registrations_.end()) continue;
+    procedures_.erase(it->second.procedure);
+    registrations_.erase(it);
+  }
+  s->registrations.clear();
+  for (wamp::Id sub : s->subscriptions) {
+    auto it = subscriptions_.find(sub);
+    if (it == subscriptions_.end()) continue;
+    it->second.subscribers.erase(s->id);
+    if (it->second.subscribers.empty()) {
+      topics_.erase({it->second.topic, it->second.prefix});
+      subscriptions_.erase(it);
+    }
+  }
+  s->subscriptions.clear();
+  if (s->role == Role::kBoard) BoardOffline(*s);
+  sessions_.erase(s->id);
+  sessions_gauge_.Set(static_cast<double>(sessions_.size()));
+  if (was_established) Log()->info("{} left", s->Describe());
+}
+
+// ---- board presence ----
+
+void Router::BoardOnline(const SessionPtr& s) {
+  auto it = boards_.find(s->board_id);
+  if (it != boards_.end()) {
+    if (auto old = it->second.lock(); old && old != s) {
+      // A board that reconnects before its old socket timed out: the newer session wins.
+      Log()->info("{} replaces {} for the same board", s->Describe(), old->Describe());
+      Abort(old, "wamp.close.replaced", "a newer session of this board took over");
+    }
+  }
+  boards_[s->board_id] = s;
+  board_projects_[s->board_id] = s->project_id;
+  {
+    std::lock_guard<std::mutex> lock(presence_mutex_);
+    presence_[s->board_id] = BoardPresence{s->id, s->transport->peer(), std::chrono::system_clock::now()};
+  }
+  directory_.BoardSeen(s->board_id);
+  PublishStatus(s->board_id, true);
+}
+
+void Router::BoardOffline(const Session& s) {
+  auto it = boards_.find(s.board_id);
+  if (it == boards_.end()) return;
+  auto current = it->second.lock();
+  if (current && current.get() != &s) return;  // already replaced by a newer session
+  boards_.erase(it);
+  {
+    std::lock_guard<std::mutex> lock(presence_mutex_);
+    presence_.erase(s.board_id);
+  }
+  directory_.BoardSeen(s.board_id);
+  PublishStatus(s.board_id, false);
+}
+
+void Router::PublishStatus(const std::string& board_id, bool online) {
+  wamp::Payload payload;
+  payload.kwargs = {{"boardId", board_id}, {"status", online ? "online" : "offline"},
+                    {"time", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count()}};
+  payload.args = wamp::Value::array({online ? "online" : "offline"});
+  Publish(nullptr, "ew.board." + board_id + ".status", payload, false, false);
+}
+
+std::optional<BoardPresence> Router::Presence(const std::string& board_id) const {
+  std::lock_guard<std::mutex> lock(presence_mutex_);
+  auto it = presence_.find(board_id);
+  if (it == presence_.end()) return std::nullopt;
+  return it->second;
+}
+
+void Router::DisconnectBoard(const std::string& board_id) {
+  boost::asio::post(executor_, [this, board_id, alive = std::weak_ptr<bool>(alive_)] {
+    if (alive.expired()) return;
+    board_projects_.erase(board_id);
+    auto it = boards_.find(board_id);
+    if (it == boards_.end()) return;
+    if (auto s = it->second.lock()) Abort(s, "ew.error.board_deleted", "this board was deleted");
+  });
+}
+
+void Router::CallBoard(const std::string& board_id, const std::string& procedure, wamp::Payload payload,
+                       std::chrono::milliseconds timeout, std::function<void(Result<wamp::Payload>)> done) {
+  boost::asio::post(executor_, [this, board_id, procedure, payload = std::move(payload), timeout,
+                                done = std::move(done), alive = std::weak_ptr<bool>(alive_)]() mutable {
+    if (alive.expired()) return done(Unavailable("the conductor is shutting down"));
+    auto it = boards_.find(board_id);
+    if (it == boards_.end() || it->second.expired())
+      return done(Unavailable("board " + board_id + " is offline"));
+    Caller caller;
+    caller.authid = "conductor";
+    caller.authrole = "conductor";
+    caller.internal = std::move(done);
+    StartCall(std::move(caller), "ew.board." + board_id + "." + procedure, std::move(payload),
+              wamp::Value::object(), timeout);
+  });
+}
+
+// ---- authorization: role and URI prefix ----
+
+Result<void> Router::MayRegister(const Session& s, const std::string& uri) const {
+  if (s.role == Role::kAdmin) return Ok();
+  if (s.role == Role::kBoard && wamp::HasPrefix(uri, "ew.board." + s.board_id)) return Ok();
+  return PermissionDenied(std::string(RoleName(s.role)) + " " + s.authid + " may not register " + uri);
+}
+
+Result<void> Router::MayCall(const Session& s, const std::string& uri) const {
+  if (s.role == Role::kAdmin) return Ok();
+  if (s.role == Role::kBoard) {
+    if (wamp::HasPrefix(uri, "ew.conductor")) return Ok();
+    return PermissionDenied("a board may call only ew.conductor.* procedures");
+  }
+  if (s.role == Role::kUser) {
+    std::string board = BoardOfUri(uri);
+    if (!board.empty()) {
+      auto it = board_projects_.find(board);
+      // Unknown board: it has no live session, so the call fails as "no such procedure".
+      if (it == board_projects_.end() || it->second == s.project_id) return Ok();
+    }
+  }
+  return PermissionDenied("user " + s.authid + " may not call " + uri);
+}
+
+Result<void> Router::MayPublish(const Session& s, const std::string& uri) const {
+  if (s.role == Role::kAdmin) return Ok();
+  if (s.role == Role::kBoard && wamp::HasPrefix(uri, "ew.board." + s.board_id)) return Ok();
+  return PermissionDenied(std::string(RoleName(s.role)) + " " + s.authid + " may not publish to " + uri);
+}
+
+}  // namespace ew::router

@@ -1,0 +1,162 @@
+// The conductor's embedded WAMP router for realm "edgewire": sessions, authentication
+// (wampcra for boards, ticket for users), the dealer (RPC) and the broker (pub/sub), and the
+// BoardGateway the rest of the conductor uses to reach boards.
+//
+// Threading: every method runs on the router's executor (the conductor's io thread), so the
+// tables below need no locks; only the presence map, read by REST from other threads, has one.
+// The BoardGateway methods are safe from any thread: they post onto the executor.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <variant>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "cloud-conductor/router/board_gateway.hpp"
+#include "cloud-conductor/router/directory.hpp"
+#include "cloud-conductor/router/transport.hpp"
+#include "common/metrics/metrics.hpp"
+#include "common/wamp/codec.hpp"
+
+namespace ew::router {
+
+struct RouterConfig {
+  std::string realm = "edgewire";
+  std::chrono::milliseconds hello_timeout{10'000};  // HELLO..WELCOME must finish within this
+  std::chrono::milliseconds call_timeout{30'000};   // when a CALL has no timeout option
+  std::chrono::milliseconds max_call_timeout{3'600'000};
+};
+
+enum class Role { kNone, kBoard, kUser, kAdmin };
+
+struct CallOutcome;
+
+class Router final : public BoardGateway {
+ public:
+  Router(boost::asio::any_io_executor executor, RouterConfig config, Directory& directory,
+         metrics::Registry& metrics);
+  ~Router() override;
+
+  // A new connection. The returned handler receives its frames. Router's executor.
+  std::shared_ptr<TransportHandler> Attach(std::shared_ptr<Transport> transport);
+
+  // BoardGateway (any thread).
+  std::optional<BoardPresence> Presence(const std::string& board_id) const override;
+  void CallBoard(const std::string& board_id, const std::string& procedure, wamp::Payload payload,
+                 std::chrono::milliseconds timeout, std::function<void(Result<wamp::Payload>)> done) override;
+  void DisconnectBoard(const std::string& board_id) override;
+
+  size_t SessionCount() const { return sessions_.size(); }
+
+  struct Session;
+  struct PendingCall;
+
+ private:
+  friend class SessionHandler;
+  using SessionPtr = std::shared_ptr<Session>;
+
+  void OnFrame(const SessionPtr& s, std::string_view frame);
+  void OnClose(const SessionPtr& s);
+  void Dispatch(const SessionPtr& s, wamp::Message&& message);
+
+  // One function per message (handle_*.cpp).
+  void HandleHello(const SessionPtr& s, wamp::Hello&& m);
+  void HandleAuthenticate(const SessionPtr& s, wamp::Authenticate&& m);
+  void HandleGoodbye(const SessionPtr& s, wamp::Goodbye&& m);
+  void HandleRegister(const SessionPtr& s, wamp::Register&& m);
+  void HandleUnregister(const SessionPtr& s, wamp::Unregister&& m);
+  void HandleCall(const SessionPtr& s, wamp::Call&& m);
+  void HandleCancel(const SessionPtr& s, wamp::Cancel&& m);
+  void HandleYield(const SessionPtr& s, wamp::Yield&& m);
+  void HandleInvocationError(const SessionPtr& s, wamp::ErrorMessage&& m);
+  void HandlePublish(const SessionPtr& s, wamp::Publish&& m);
+  void HandleSubscribe(const SessionPtr& s, wamp::Subscribe&& m);
+  void HandleUnsubscribe(const SessionPtr& s, wamp::Unsubscribe&& m);
+
+  // Session lifecycle.
+  void Welcome(const SessionPtr& s, Role role, std::string authid, std::string authmethod, std::string project_id);
+  void Abort(const SessionPtr& s, const std::string& reason, const std::string& message);
+  void ProtocolViolation(const SessionPtr& s, const std::string& message);
+  void Send(const SessionPtr& s, const wamp::Message& message);
+  void SendError(const SessionPtr& s, wamp::MessageType type, wamp::Id request, const std::string& uri,
+                 const std::string& message);
+  void Cleanup(const SessionPtr& s);
+
+  // Dealer.
+  struct Caller;
+  void StartCall(Caller caller, const std::string& procedure, wamp::Payload&& payload, const wamp::Value& options,
+                 std::chrono::milliseconds timeout);
+  void FinishCall(wamp::Id invocation, CallOutcome&& outcome, bool progress = false);
+  void InterruptCallee(const PendingCall& call, const std::string& mode);
+
+  // Broker.
+  // publisher may be null (the conductor itself publishes).
+  void Publish(const Session* publisher, const std::string& topic, const wamp::Payload& payload,
+               bool exclude_me, bool disclose_me);
+  void FinishSubscribe(const SessionPtr& s, wamp::Subscribe&& m, bool prefix);
+
+  // Authorization (role + URI prefix).
+  Result<void> MayRegister(const Session& s, const std::string& uri) const;
+  Result<void> MayCall(const Session& s, const std::string& uri) const;
+  Result<void> MayPublish(const Session& s, const std::string& uri) const;
+
+  void BoardOnline(const SessionPtr& s);
+  void BoardOffline(const Session& s);
+  void PublishStatus(const std::string& board_id, bool online);
+
+  boost::asio::any_io_executor executor_;
+  RouterConfig config_;
+  Directory& directory_;
+
+  std::unordered_map<wamp::Id, SessionPtr> sessions_;
+  // Dealer tables.
+  struct Registration {
+    wamp::Id id;
+    std::string procedure;
+    std::weak_ptr<Session> callee;
+    bool disclose_caller = false;
+  };
+  std::unordered_map<std::string, wamp::Id> procedures_;  // uri → registration id
+  std::unordered_map<wamp::Id, Registration> registrations_;
+  std::unordered_map<wamp::Id, std::unique_ptr<PendingCall>> pending_;  // by invocation id
+  // Broker tables.
+  struct Subscription {
+    wamp::Id id;
+    std::string topic;
+    bool prefix = false;
+    std::map<wamp::Id, std::weak_ptr<Session>> subscribers;
+  };
+  std::map<std::pair<std::string, bool>, wamp::Id> topics_;  // (topic, is_prefix) → subscription
+  std::unordered_map<wamp::Id, Subscription> subscriptions_;
+  // Board sessions by board id (the live ones).
+  std::unordered_map<std::string, std::weak_ptr<Session>> boards_;
+  // Board → project, learned from sessions and lookups, for authorizing users.
+  std::unordered_map<std::string, std::string> board_projects_;
+
+  mutable std::mutex presence_mutex_;
+  std::unordered_map<std::string, BoardPresence> presence_;  // GUARDED_BY(presence_mutex_)
+
+  wamp::Id next_registration_ = 1;
+  wamp::Id next_subscription_ = 1;
+  wamp::Id next_invocation_ = 1;
+  wamp::Id next_internal_request_ = 1;
+
+  metrics::Gauge& sessions_gauge_;
+  metrics::Counter& calls_total_;
+  metrics::Counter& call_errors_total_;
+  metrics::Counter& publications_total_;
+  metrics::Counter& protocol_violations_total_;
+  metrics::Counter& auth_failures_total_;
+  metrics::Histogram& call_latency_;
+
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace ew::router

@@ -1,0 +1,398 @@
+// Beast listener, HTTP sessions (keep-alive, body limits, JSON errors) and WebSocket sessions
+// (subprotocol negotiation, ping/pong liveness, ordered write queue) of the conductor's port.
+#include "cloud-conductor/server/server.hpp"
+
+#include <deque>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "common/log/log.hpp"
+
+namespace ew::server {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = net::ip::tcp;
+
+namespace {
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto logger = log::Get("server");
+  return logger;
+}
+
+std::string PeerOf(const tcp::socket& socket) {
+  beast::error_code ec;
+  auto ep = socket.remote_endpoint(ec);
+  if (ec) return "?";
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+int FromHex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decoding of a path or query component ('+' is a space only in queries).
+std::string Decode(std::string_view in, bool plus_is_space) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%' && i + 2 < in.size()) {
+      int hi = FromHex(in[i + 1]);
+      int lo = FromHex(in[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+        continue;
+      }
+    }
+    out += (plus_is_space && in[i] == '+') ? ' ' : in[i];
+  }
+  return out;
+}
+
+HttpRequest ToHttpRequest(http::request<http::string_body>&& req, const std::string& peer) {
+  HttpRequest out;
+  out.method = std::string(req.method_string());
+  out.target = std::string(req.target());
+  std::string_view target(req.target().data(), req.target().size());
+  auto q = target.find('?');
+  out.path = Decode(target.substr(0, q), false);
+  if (q != std::string_view::npos) {
+    std::string_view query = target.substr(q + 1);
+    while (!query.empty()) {
+      auto amp = query.find('&');
+      std::string_view pair = query.substr(0, amp);
+      auto eq = pair.find('=');
+      if (!pair.empty()) {
+        out.query[Decode(pair.substr(0, eq), true)] =
+            eq == std::string_view::npos ? "" : Decode(pair.substr(eq + 1), true);
+      }
+      if (amp == std::string_view::npos) break;
+      query.remove_prefix(amp + 1);
+    }
+  }
+  for (const auto& field : req) {
+    std::string name(field.name_string());
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    out.headers[name] = std::string(field.value());
+  }
+  out.body = std::move(req.body());
+  out.peer = peer;
+  return out;
+}
+
+HttpResponse JsonError(int status, ErrorCode code, std::string message) {
+  HttpResponse r;
+  r.status = status;
+  r.body = ErrorJson(Error{code, std::move(message)});
+  return r;
+}
+
+}  // namespace
+
+struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
+  Impl(net::io_context& io, ServerOptions o, HttpHandler& h, WampAccept a)
+      : io(io), options(std::move(o)), http(h), accept(std::move(a)), acceptor(io) {}
+
+  net::io_context& io;
+  ServerOptions options;
+  HttpHandler& http;
+  WampAccept accept;
+  tcp::acceptor acceptor;
+  bool stopped = false;
+
+  void DoAccept();
+};
+
+namespace {
+
+// One WAMP WebSocket connection.
+class WsSession final : public router::Transport, public std::enable_shared_from_this<WsSession> {
+ public:
+  WsSession(tcp::socket&& socket, std::shared_ptr<Server::Impl> server, wamp::Serializer serializer, std::string peer)
+      : ws_(std::move(socket)), server_(std::move(server)), serializer_(serializer), peer_(std::move(peer)) {}
+
+  void Run(http::request<http::string_body> req) {
+    beast::get_lowest_layer(ws_).expires_never();
+    websocket::stream_base::timeout timeouts{};
+    timeouts.handshake_timeout = server_->options.handshake_timeout;
+    timeouts.idle_timeout = server_->options.heartbeat_timeout;
+    // Beast pings after half the idle timeout of silence and drops the connection when no
+    // frame (a pong included) arrives by the full timeout: that is the board heartbeat.
+    timeouts.keep_alive_pings = true;
+    ws_.set_option(timeouts);
+    ws_.read_message_max(server_->options.max_message_bytes);
+    ws_.auto_fragment(false);
+    std::string proto(wamp::SubprotocolName(serializer_));
+    ws_.set_option(websocket::stream_base::decorator([proto](websocket::response_type& res) {
+      res.set(http::field::sec_websocket_protocol, proto);
+      res.set(http::field::server, "edgewire-conductor");
+    }));
+    ws_.binary(wamp::IsBinary(serializer_));
+    ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) { self->OnAccept(ec); });
+  }
+
+  void Send(std::string frame) override {
+    if (finished_ || close_requested_) return;
+    queue_.push_back(std::move(frame));
+    if (!writing_) DoWrite();
+  }
+
+  void Close(const std::string& reason) override {
+    if (finished_ || close_requested_) return;
+    close_requested_ = true;
+    close_reason_ = reason;
+    if (!writing_) DoClose();
+  }
+
+  wamp::Serializer serializer() const override { return serializer_; }
+  const std::string& peer() const override { return peer_; }
+
+ private:
+  void OnAccept(beast::error_code ec) {
+    if (ec) {
+      Log()->debug("websocket handshake from {} failed: {}", peer_, ec.message());
+      return;
+    }
+    handler_ = server_->accept(shared_from_this());
+    DoRead();
+  }
+
+  void DoRead() {
+    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec) {
+      if (ec == websocket::error::message_too_big)
+        Log()->info("session from {} closed: message over {} bytes", peer_, server_->options.max_message_bytes);
+      else if (ec != websocket::error::closed && ec != net::error::operation_aborted)
+        Log()->debug("connection from {} ended: {}", peer_, ec.message());
+      Finish();
+      return;
+    }
+    auto data = buffer_.cdata();
+    std::string_view frame(static_cast<const char*>(data.data()), data.size());
+    if (handler_) handler_->OnFrame(frame);
+    buffer_.consume(buffer_.size());
+    if (!finished_) DoRead();
+  }
+
+  void DoWrite() {
+    writing_ = true;
+    ws_.async_write(net::buffer(queue_.front()),
+                    [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
+  }
+
+  void OnWrite(beast::error_code ec) {
+    writing_ = false;
+    if (ec) {
+      queue_.clear();
+      Finish();
+      return;
+    }
+    queue_.pop_front();
+    if (!queue_.empty()) {
+      DoWrite();
+    } else if (close_requested_) {
+      DoClose();
+    }
+  }
+
+  void DoClose() {
+    if (closing_) return;
+    closing_ = true;
+    ws_.async_close(websocket::close_reason(websocket::close_code::normal, close_reason_),
+                    [self = shared_from_this()](beast::error_code) { self->Finish(); });
+  }
+
+  // Tells the router once that this connection is gone, whatever ended it.
+  void Finish() {
+    if (finished_) return;
+    finished_ = true;
+    queue_.clear();
+    if (auto handler = std::move(handler_)) handler->OnClose();
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  std::shared_ptr<Server::Impl> server_;
+  wamp::Serializer serializer_;
+  std::string peer_;
+  beast::flat_buffer buffer_;
+  std::deque<std::string> queue_;
+  std::shared_ptr<router::TransportHandler> handler_;
+  std::string close_reason_;
+  bool writing_ = false;
+  bool close_requested_ = false;
+  bool closing_ = false;
+  bool finished_ = false;
+};
+
+// One HTTP/1.1 connection: requests are answered in order, one at a time, with keep-alive.
+class HttpSession final : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket&& socket, std::shared_ptr<Server::Impl> server)
+      : stream_(std::move(socket)), server_(std::move(server)) {
+    peer_ = PeerOf(stream_.socket());
+  }
+
+  void Run() { DoRead(); }
+
+ private:
+  void DoRead() {
+    parser_.emplace();
+    parser_->body_limit(server_->options.max_http_body_bytes);
+    parser_->header_limit(64 * 1024);
+    stream_.expires_after(server_->options.http_idle_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout) return Shutdown();
+    if (ec == http::error::body_limit) {
+      keep_alive_ = false;
+      version_ = 11;
+      return Write(JsonError(413, ErrorCode::kInvalidArgument,
+                             "request body over " + std::to_string(server_->options.max_http_body_bytes) + " bytes"));
+    }
+    if (ec) {
+      Log()->debug("http read from {} failed: {}", peer_, ec.message());
+      if (ec.category() == http::make_error_code(http::error::bad_method).category()) {
+        keep_alive_ = false;
+        version_ = 11;
+        return Write(JsonError(400, ErrorCode::kInvalidArgument, "malformed HTTP request: " + ec.message()));
+      }
+      return Shutdown();
+    }
+    auto req = parser_->release();
+    if (websocket::is_upgrade(req)) return Upgrade(std::move(req));
+    keep_alive_ = req.keep_alive();
+    version_ = req.version();
+    auto self = shared_from_this();
+    server_->http.Handle(ToHttpRequest(std::move(req), peer_), [self](HttpResponse response) {
+      // The handler may answer from the blocking pool: hop back to the io thread.
+      auto& io = self->server_->io;
+      net::post(io, [self, response = std::move(response)]() mutable { self->Write(std::move(response)); });
+    });
+  }
+
+  void Upgrade(http::request<http::string_body> req) {
+    if (req.target() != "/ws" && req.target() != "/ws/") {
+      keep_alive_ = false;
+      return Write(JsonError(404, ErrorCode::kNotFound, "WebSocket endpoint is /ws"));
+    }
+    std::optional<wamp::Serializer> chosen;
+    auto offered_header = req[http::field::sec_websocket_protocol];
+    std::string_view offered(offered_header.data(), offered_header.size());
+    // Take the client's first preference that we speak.
+    while (!offered.empty() && !chosen) {
+      auto comma = offered.find(',');
+      std::string_view item = offered.substr(0, comma);
+      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+      chosen = wamp::SerializerFromSubprotocol(item);
+      if (comma == std::string_view::npos) break;
+      offered.remove_prefix(comma + 1);
+    }
+    if (!chosen) {
+      keep_alive_ = false;
+      return Write(JsonError(400, ErrorCode::kInvalidArgument,
+                             "no supported WAMP subprotocol offered (use wamp.2.json or wamp.2.msgpack)"));
+    }
+    stream_.expires_never();
+    auto ws = std::make_shared<WsSession>(stream_.release_socket(), server_, *chosen, peer_);
+    ws->Run(std::move(req));
+  }
+
+  void Write(HttpResponse response) {
+    auto res = std::make_shared<http::response<http::string_body>>();
+    res->version(version_);
+    res->result(static_cast<unsigned>(response.status));
+    res->set(http::field::server, "edgewire-conductor");
+    if (!response.content_type.empty()) res->set(http::field::content_type, response.content_type);
+    for (auto& [name, value] : response.headers) res->set(name, value);
+    res->body() = std::move(response.body);
+    res->keep_alive(keep_alive_);
+    res->prepare_payload();
+    stream_.expires_after(server_->options.http_idle_timeout);
+    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
+      if (ec || !self->keep_alive_) return self->Shutdown();
+      self->DoRead();
+    });
+  }
+
+  void Shutdown() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<Server::Impl> server_;
+  std::string peer_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  bool keep_alive_ = true;
+  unsigned version_ = 11;
+};
+
+}  // namespace
+
+void Server::Impl::DoAccept() {
+  acceptor.async_accept(io, [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+    if (self->stopped) return;
+    if (ec) {
+      // Running out of descriptors must not end the accept loop: log and go on.
+      Log()->warn("accept failed: {}", ec.message());
+    } else {
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      std::make_shared<HttpSession>(std::move(socket), self)->Run();
+    }
+    self->DoAccept();
+  });
+}
+
+Server::Server(net::io_context& io, ServerOptions options, HttpHandler& http, WampAccept accept)
+    : impl_(std::make_shared<Impl>(io, std::move(options), http, std::move(accept))) {}
+
+Server::~Server() { Stop(); }
+
+Result<uint16_t> Server::Start() {
+  beast::error_code ec;
+  auto address = net::ip::make_address(impl_->options.address, ec);
+  if (ec) return InvalidArgument("bad listen address \"" + impl_->options.address + "\": " + ec.message());
+  tcp::endpoint endpoint(address, impl_->options.port);
+  auto& acceptor = impl_->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Unavailable("cannot listen on " + impl_->options.address + ":" + std::to_string(impl_->options.port) +
+                       ": " + ec.message());
+  }
+  impl_->DoAccept();
+  return acceptor.local_endpoint().port();
+}
+
+void Server::Stop() {
+  if (!impl_ || impl_->stopped) return;
+  impl_->stopped = true;
+  beast::error_code ignored;
+  impl_->acceptor.close(ignored);
+}
+
+}  // namespace ew::server

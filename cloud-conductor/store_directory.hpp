@@ -1,0 +1,36 @@
+// The router's Directory on top of the registry: store lookups run on the blocking pool and
+// answer on the router's executor.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "cloud-conductor/auth/authenticator.hpp"
+#include "cloud-conductor/registry/store.hpp"
+#include "cloud-conductor/router/directory.hpp"
+
+namespace ew::conductor {
+
+class StoreDirectory final : public router::Directory {
+ public:
+  StoreDirectory(registry::Store& store, auth::Authenticator& auth, const Clock& clock,
+                 boost::asio::thread_pool& blocking, boost::asio::any_io_executor router_executor);
+
+  void LookupBoard(const std::string& board_id, std::function<void(Result<router::BoardIdentity>)> done) override;
+  void VerifyToken(const std::string& token, std::function<void(Result<auth::Principal>)> done) override;
+  void BoardProject(const std::string& board_id, std::function<void(Result<std::string>)> done) override;
+  void BoardSeen(const std::string& board_id) override;
+
+ private:
+  // Runs `work` on the pool and hands its result to `done` on the router's executor.
+  template <typename T>
+  void Run(std::function<Result<T>()> work, std::function<void(Result<T>)> done);
+
+  registry::Store& store_;
+  auth::Authenticator& auth_;
+  const Clock& clock_;
+  boost::asio::thread_pool& blocking_;
+  boost::asio::any_io_executor router_executor_;
+};
+
+}  // namespace ew::conductor

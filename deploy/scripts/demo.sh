@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# The README's first command: installs what is needed, builds Edgewire, then runs a demo on this
+# machine — a conductor on its embedded SQLite store and two agents (simulated GPIO), enrolled
+# with one-time codes, shown online, answering sys.ping and sys.info through the reverse WAMP
+# channel, going offline when killed and coming back. KEEP=1 leaves everything running.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+bash deploy/scripts/install-deps.sh
+bash deploy/scripts/build.sh
+
+BIN=${BUILD_DIR:-build}
+CONDUCTOR=$ROOT/$BIN/cloud-conductor/edgewire-conductor
+AGENT=$ROOT/$BIN/device-agent/edgewire-agent
+EW=$ROOT/$BIN/cloud-conductor/cli/edgewire
+DEMO=${DEMO_DIR:-$(mktemp -d /tmp/edgewire-demo.XXXXXX)}
+mkdir -p "$DEMO"
+export XDG_CONFIG_HOME=$DEMO/cli
+
+pids=()
+cleanup() {
+  [ "${KEEP:-0}" = 1 ] && return
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "starting the conductor (store: $DEMO/conductor.db)"
+head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$DEMO/admin-password"
+cat > "$DEMO/conductor.toml" <<TOML
+[server]
+listen_address = "127.0.0.1"
+port = ${PORT:-0}
+[store]
+path = "$DEMO/conductor.db"
+[auth]
+bootstrap_password_file = "$DEMO/admin-password"
+TOML
+"$CONDUCTOR" --config "$DEMO/conductor.toml" > "$DEMO/conductor.out" 2> "$DEMO/conductor.log" &
+pids+=($!)
+for _ in $(seq 100); do
+  grep -q "listening on" "$DEMO/conductor.out" 2>/dev/null && break
+  sleep 0.1
+done
+PORT=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$DEMO/conductor.out" | head -1)
+[ -n "$PORT" ] || { cat "$DEMO/conductor.log"; echo "conductor did not start"; exit 1; }
+URL=http://127.0.0.1:$PORT
+export EDGEWIRE_URL=$URL
+echo "conductor at $URL (logs: $DEMO/conductor.log)"
+
+step "edgewire login --user admin"
+"$EW" login --user admin --password-stdin < "$DEMO/admin-password"
+
+for name in greenhouse-pi barn-pi; do
+  step "edgewire board create $name"
+  created=$("$EW" --json board create "$name")
+  echo "$created"
+  code=$(printf '%s' "$created" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["enrolmentCode"])')
+  id=$(printf '%s' "$created" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["board"]["id"])')
+  step "edgewire-agent enrol --conductor $URL --code <one-time code>   ($name)"
+  cat > "$DEMO/$name.toml" <<TOML
+[agent]
+credential_path = "$DEMO/$name.credential.json"
+reconnect_initial_ms = 200
+reconnect_max_ms = 2000
+[gpio]
+backend = "sim"
+TOML
+  "$AGENT" enrol --conductor "$URL" --code "$code" --credential "$DEMO/$name.credential.json"
+  "$AGENT" run --config "$DEMO/$name.toml" 2> "$DEMO/$name.log" &
+  pids+=($!)
+  eval "PID_${name//-/_}=$!"
+  eval "ID_${name//-/_}=$id"
+done
+
+step "waiting for both boards to come online"
+for _ in $(seq 100); do
+  [ "$("$EW" board list | grep -c online)" -ge 2 ] && break
+  sleep 0.1
+done
+"$EW" board list
+
+for id in "$ID_greenhouse_pi" "$ID_barn_pi"; do
+  step "edgewire board ping $id"
+  "$EW" board ping "$id"
+done
+step "edgewire board call $ID_greenhouse_pi sys.info"
+"$EW" board call "$ID_greenhouse_pi" sys.info
+
+step "killing barn-pi's agent: the conductor sees it go offline"
+kill -9 "$PID_barn_pi"
+for _ in $(seq 50); do
+  "$EW" board show "$ID_barn_pi" | grep -q offline && break
+  sleep 0.1
+done
+"$EW" board list
+
+step "restarting barn-pi's agent: it reconnects by itself"
+"$AGENT" run --config "$DEMO/barn-pi.toml" 2>> "$DEMO/barn-pi.log" &
+pids+=($!)
+for _ in $(seq 100); do
+  "$EW" board show "$ID_barn_pi" | grep -q online && break
+  sleep 0.1
+done
+"$EW" board list
+"$EW" board ping "$ID_barn_pi"
+
+step "metrics (excerpt)"
+curl -s "$URL/metrics" | grep -E '^ew_wamp_(sessions|calls_total|call_duration_seconds_count)' || true
+
+if [ "${KEEP:-0}" = 1 ]; then
+  echo; echo "Everything keeps running (KEEP=1). Conductor: $URL, state in $DEMO."
+else
+  echo; echo "Demo done. Run with KEEP=1 to leave the conductor and agents running."
+fi

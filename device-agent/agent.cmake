@@ -1,0 +1,47 @@
+# Targets of the board agent. Only ew_agent_session sees Autobahn|Cpp and websocketpp: those
+# headers are heavy (a TU takes ~20 s), so everything else is kept free of them.
+set(EW_AGENT_DIR ${CMAKE_CURRENT_LIST_DIR})
+
+# Board procedures (sys.*) and the collectors behind them; no WAMP types here.
+ew_module(ew_agent_rpc
+  SOURCES ${EW_AGENT_DIR}/rpc/sys_info.cpp ${EW_AGENT_DIR}/rpc/sys_procedures.cpp
+  DEPS ew_common_proto ew_common_error nlohmann_json::nlohmann_json)
+target_compile_definitions(ew_agent_rpc PRIVATE EW_AGENT_VERSION="${PROJECT_VERSION}")
+
+# The enrolment secret on disk (JSON, 0600).
+ew_module(ew_agent_credential
+  SOURCES ${EW_AGENT_DIR}/credential/credential.cpp
+  DEPS ew_common_error nlohmann_json::nlohmann_json)
+
+# `edgewire-agent enrol`: one HTTP POST with Boost.Beast.
+ew_module(ew_agent_enrol
+  SOURCES ${EW_AGENT_DIR}/enrol/enroller.cpp ${EW_AGENT_DIR}/enrol/conductor_url.cpp
+  DEPS ew_agent_credential ew_common_proto ew_common_error ew_common_log Boost::system Threads::Threads)
+
+# sd_notify wrapper.
+ew_module(ew_agent_systemd
+  SOURCES ${EW_AGENT_DIR}/systemd/notifier.cpp
+  DEPS PkgConfig::SYSTEMD)
+
+# The WAMP session with the conductor: transport, Autobahn session, reconnect loop.
+ew_module(ew_agent_session
+  SOURCES ${EW_AGENT_DIR}/session/backoff.cpp ${EW_AGENT_DIR}/session/ws_transport.cpp
+          ${EW_AGENT_DIR}/session/board_session.cpp ${EW_AGENT_DIR}/session/session_runner.cpp
+  DEPS ew_agent_rpc ew_common_error ew_common_log nlohmann_json::nlohmann_json
+       Boost::thread Boost::system OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
+# Debian's msgpack-cxx 4 defaults to API v3, which Autobahn 17.5 does not compile against;
+# Autobahn needs Boost.Thread v4 futures (then/continuations).
+target_compile_definitions(ew_agent_session PRIVATE MSGPACK_DEFAULT_API_VERSION=1 BOOST_THREAD_VERSION=4)
+# Autobahn and websocketpp are not ours to warn about.
+target_compile_options(ew_agent_session PRIVATE -Wno-deprecated-declarations)
+
+# Command line and the `run` command's wiring (config, credential, signals, systemd).
+ew_module(ew_agent_app
+  SOURCES ${EW_AGENT_DIR}/cli/agent_cli.cpp ${EW_AGENT_DIR}/agent.cpp
+  DEPS ew_agent_session ew_agent_enrol ew_agent_credential ew_agent_rpc ew_agent_systemd
+       ew_common_config ew_common_log ew_common_error CLI11::CLI11)
+target_compile_definitions(ew_agent_app PRIVATE EW_AGENT_VERSION="${PROJECT_VERSION}")
+
+add_executable(edgewire-agent ${EW_AGENT_DIR}/main.cpp)
+target_link_libraries(edgewire-agent PRIVATE ew_agent_app)
+install(TARGETS edgewire-agent RUNTIME DESTINATION bin)

@@ -1,0 +1,128 @@
+// JSON credential file: written to a temp file with O_EXCL and 0600 from the start (never
+// world-readable, even briefly), then renamed, so a crash leaves the old file or the new one.
+#include "device-agent/credential/credential.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace ew::agent {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+tl::unexpected<ew::Error> IoError(const std::string& what, const std::string& path, int err) {
+  std::string message = what + " " + path + ": " + std::strerror(err);
+  if (err == EACCES || err == EPERM || err == EROFS) return ew::PermissionDenied(message);
+  return ew::Internal(message);
+}
+
+ew::Result<void> WriteAll(int fd, const std::string& data, const std::string& path) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return IoError("cannot write", path, errno);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return ew::Ok();
+}
+
+}  // namespace
+
+ew::Result<void> ValidateCredential(const Credential& c) {
+  if (c.board_id.empty()) return ew::InvalidArgument("credential has no board_id");
+  if (c.secret.empty()) return ew::InvalidArgument("credential has no secret");
+  if (c.realm.empty()) return ew::InvalidArgument("credential has no realm");
+  if (c.wamp_url.empty()) return ew::InvalidArgument("credential has no wamp_url");
+  if (!c.salt.empty() && (c.iterations <= 0 || c.keylen <= 0))
+    return ew::InvalidArgument("credential has a salt but no positive iterations/keylen");
+  return ew::Ok();
+}
+
+ew::Result<void> WriteCredential(const std::string& path, const Credential& c) {
+  EW_TRY_VOID(ValidateCredential(c));
+  nlohmann::json json = {{"board_id", c.board_id},   {"secret", c.secret},         {"realm", c.realm},
+                         {"wamp_url", c.wamp_url},   {"salt", c.salt},             {"iterations", c.iterations},
+                         {"keylen", c.keylen},       {"conductor_url", c.conductor_url}};
+  std::string data = json.dump(2) + "\n";
+
+  fs::path target(path);
+  fs::path dir = target.parent_path();
+  if (dir.empty()) dir = ".";
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) {
+    fs::create_directories(dir, ec);
+    if (ec) return IoError("cannot create directory", dir.string(), ec.value());
+    fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+    if (ec) return IoError("cannot set permissions of", dir.string(), ec.value());
+  }
+
+  std::string temp = (dir / ("." + target.filename().string() + ".tmp")).string();
+  ::unlink(temp.c_str());  // a leftover from a crashed run
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return IoError("cannot create", temp, errno);
+  auto written = WriteAll(fd, data, temp);
+  // umask may only remove bits, but be explicit: the file holds a secret.
+  if (written && ::fchmod(fd, 0600) != 0) written = IoError("cannot chmod", temp, errno);
+  if (written && ::fsync(fd) != 0) written = IoError("cannot sync", temp, errno);
+  if (::close(fd) != 0 && written) written = IoError("cannot close", temp, errno);
+  if (!written) {
+    ::unlink(temp.c_str());
+    return written;
+  }
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(temp.c_str());
+    return IoError("cannot rename onto", path, err);
+  }
+  // Make the rename itself durable.
+  int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+  return ew::Ok();
+}
+
+ew::Result<Credential> ReadCredential(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    if (errno == ENOENT) return ew::NotFound("no credential at " + path);
+    return IoError("cannot read", path, errno);
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  auto json = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded() || !json.is_object()) return ew::InvalidArgument(path + " is not a JSON object");
+
+  Credential c;
+  try {
+    c.board_id = json.value("board_id", "");
+    c.secret = json.value("secret", "");
+    c.realm = json.value("realm", "");
+    c.wamp_url = json.value("wamp_url", "");
+    c.salt = json.value("salt", "");
+    c.iterations = json.value("iterations", 0);
+    c.keylen = json.value("keylen", 0);
+    c.conductor_url = json.value("conductor_url", "");
+  } catch (const nlohmann::json::exception& e) {
+    return ew::InvalidArgument(path + ": wrong type of field: " + e.what());
+  }
+  auto valid = ValidateCredential(c);
+  if (!valid) return ew::InvalidArgument(path + ": " + valid.error().message);
+  return c;
+}
+
+}  // namespace ew::agent

@@ -1,0 +1,33 @@
+// The board's enrolment result on disk: a small JSON file, mode 0600, written by
+// `edgewire-agent enrol` and read by `edgewire-agent run`. It holds the WAMP-CRA secret.
+#pragma once
+
+#include <string>
+
+#include "common/error/error.hpp"
+
+namespace ew::agent {
+
+struct Credential {
+  std::string board_id;
+  std::string secret;         // WAMP-CRA secret; never logged
+  std::string realm;
+  std::string wamp_url;       // ws://host:port/ws, from the conductor at enrolment
+  std::string salt;           // "" = unsalted WAMP-CRA
+  int iterations = 0;         // PBKDF2 iterations when salted
+  int keylen = 0;             // PBKDF2 key length (bytes) when salted
+  std::string conductor_url;  // http://host:port the board enrolled with
+};
+
+// Checks that the fields a session needs are present. InvalidArgument names the field.
+ew::Result<void> ValidateCredential(const Credential& credential);
+
+// Writes atomically: parent directory created 0700 if missing, a temp file 0600 in the same
+// directory, fsync, rename over `path`. InvalidArgument for an invalid credential,
+// PermissionDenied/Internal for I/O errors (message names the path).
+ew::Result<void> WriteCredential(const std::string& path, const Credential& credential);
+
+// NotFound when the file does not exist; InvalidArgument when it is not a valid credential.
+ew::Result<Credential> ReadCredential(const std::string& path);
+
+}  // namespace ew::agent

@@ -1,0 +1,152 @@
+// One HTTP/1.1 request with Boost.Beast. Beast's blocking calls have no timeout, so the
+// exchange runs as async operations on a private io_context under one deadline; the caller
+// still just blocks until it is over.
+#include "device-agent/enrol/enroller.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <google/protobuf/util/json_util.h>
+#include <nlohmann/json.hpp>
+
+#include "device-agent/enrol/conductor_url.hpp"
+#include "edgewire/v1/api.pb.h"
+
+namespace ew::agent {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = boost::asio::ip::tcp;
+
+namespace {
+
+constexpr size_t kMaxResponseBytes = 64 * 1024;  // an EnrolResponse is a few hundred bytes
+
+tl::unexpected<EnrolFailure> Failed(std::string message) {
+  return tl::unexpected(EnrolFailure{EnrolFailure::Kind::kFailed, 0, std::move(message)});
+}
+
+struct Exchange {
+  boost::system::error_code ec;
+  std::string step;  // what was being done when `ec` happened
+  http::response<http::string_body> response;
+};
+
+// Resolve, connect, write, read; stops at the first error or when the stream's deadline passes.
+Exchange Perform(const Url& url, http::request<http::string_body>& request, std::chrono::seconds timeout) {
+  boost::asio::io_context io;
+  tcp::resolver resolver(io);
+  beast::tcp_stream stream(io);
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(kMaxResponseBytes);
+  Exchange result;
+  auto fail = [&](const char* step, boost::system::error_code ec) {
+    result.step = step;
+    result.ec = ec;
+  };
+
+  // The resolver has no deadline of its own: cancel it from the stream's timer budget.
+  boost::asio::steady_timer resolve_deadline(io, timeout);
+  resolve_deadline.async_wait([&](boost::system::error_code ec) {
+    if (!ec) resolver.cancel();
+  });
+  resolver.async_resolve(url.host, std::to_string(url.port), [&](boost::system::error_code ec,
+                                                                  tcp::resolver::results_type results) {
+    resolve_deadline.cancel();
+    if (ec) return fail("resolve", ec == boost::asio::error::operation_aborted ? beast::error::timeout : ec);
+    stream.expires_after(timeout);
+    stream.async_connect(results, [&](boost::system::error_code ec, const tcp::endpoint&) {
+      if (ec) return fail("connect", ec);
+      http::async_write(stream, request, [&](boost::system::error_code ec, size_t) {
+        if (ec) return fail("send request", ec);
+        http::async_read(stream, buffer, parser, [&](boost::system::error_code ec, size_t) {
+          if (ec) return fail("read response", ec);
+          result.response = parser.release();
+          beast::error_code ignored;
+          stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        });
+      });
+    });
+  });
+  io.run();
+  return result;
+}
+
+std::string ErrorMessageFromBody(const std::string& body) {
+  auto json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (json.is_object() && json.contains("error") && json["error"].is_object()) {
+    const auto& error = json["error"];
+    if (error.contains("message") && error["message"].is_string()) return error["message"].get<std::string>();
+  }
+  return "";
+}
+
+}  // namespace
+
+tl::expected<Credential, EnrolFailure> Enrol(const EnrolRequestOptions& options) {
+  if (options.code.empty()) return Failed("the enrolment code is empty");
+  auto url = ParseUrl(options.conductor_url);
+  if (!url) return Failed(url.error().message);
+  if (url->scheme != "http") return Failed("the conductor URL must be http://HOST:PORT (got " + url->scheme + ")");
+
+  edgewire::v1::EnrolRequest body;
+  body.set_code(options.code);
+  body.set_hostname(options.hostname);
+  std::string body_json;
+  if (auto status = google::protobuf::util::MessageToJsonString(body, &body_json); !status.ok())
+    return Failed("cannot encode the request: " + status.ToString());
+
+  std::string base = url->target.substr(0, url->target.find('?'));
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  http::request<http::string_body> request{http::verb::post, base + "/v1/enrol", 11};
+  request.set(http::field::host, url->port == 80 ? url->host : url->Authority());
+  request.set(http::field::user_agent, "edgewire-agent");
+  request.set(http::field::content_type, "application/json");
+  request.set(http::field::accept, "application/json");
+  request.body() = std::move(body_json);
+  request.prepare_payload();
+
+  Exchange exchange = Perform(*url, request, options.timeout);
+  if (exchange.ec) {
+    std::string why = exchange.ec == beast::error::timeout ? "timed out after " + std::to_string(options.timeout.count()) + "s"
+                                                           : exchange.ec.message();
+    return Failed("cannot reach " + url->ToString() + " (" + exchange.step + "): " + why);
+  }
+
+  const auto& response = exchange.response;
+  int status = static_cast<int>(response.result_int());
+  if (status < 200 || status > 299) {
+    std::string message = ErrorMessageFromBody(response.body());
+    if (message.empty()) message = "HTTP " + std::to_string(status) + " " + std::string(response.reason());
+    return tl::unexpected(EnrolFailure{EnrolFailure::Kind::kRefused, status, message});
+  }
+
+  edgewire::v1::EnrolResponse reply;
+  google::protobuf::util::JsonParseOptions parse_options;
+  parse_options.ignore_unknown_fields = true;  // a newer conductor may say more
+  if (auto parsed = google::protobuf::util::JsonStringToMessage(response.body(), &reply, parse_options); !parsed.ok())
+    return Failed("the conductor's reply is not an EnrolResponse: " + parsed.ToString());
+
+  Credential credential;
+  credential.board_id = reply.board_id();
+  credential.secret = reply.secret();
+  credential.realm = reply.realm();
+  credential.wamp_url = reply.wamp_url();
+  credential.salt = reply.salt();
+  credential.iterations = reply.iterations();
+  credential.keylen = reply.keylen();
+  credential.conductor_url = options.conductor_url;
+  if (credential.wamp_url.empty()) {
+    auto derived = WampUrlFor(options.conductor_url);
+    if (!derived) return Failed(derived.error().message);
+    credential.wamp_url = *derived;
+  }
+  if (auto valid = ValidateCredential(credential); !valid)
+    return Failed("the conductor's reply is incomplete: " + valid.error().message);
+  return credential;
+}
+
+}  // namespace ew::agent

@@ -1,0 +1,49 @@
+// What a board procedure looks like to the modules that serve one (sys, gpio, fn, ...): JSON
+// in, JSON out, an ew::Error for failures. The session turns these into WAMP REGISTER,
+// INVOCATION and YIELD/ERROR, so no module below sees Autobahn or msgpack.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error/error.hpp"
+
+namespace ew::agent::rpc {
+
+// One INVOCATION. Arguments arrive as JSON converted from msgpack: msgpack bin becomes a
+// nlohmann binary value, everything else its natural JSON type.
+struct Invocation {
+  std::string procedure;                        // full URI, "ew.board.<id>.sys.ping"
+  nlohmann::json args = nlohmann::json::array();    // positional arguments
+  nlohmann::json kwargs = nlohmann::json::object();  // keyword arguments
+};
+
+struct Reply {
+  nlohmann::json args = nlohmann::json::array();
+  nlohmann::json kwargs = nlohmann::json::object();
+};
+
+// Called exactly once per invocation, from any thread. A reply that arrives after the session
+// it belongs to has ended is dropped (the router has already failed the call).
+using Responder = std::function<void(ew::Result<Reply>)>;
+
+// Runs on the agent's io thread and must not block it: slow work answers later via Responder.
+using Handler = std::function<void(const Invocation&, Responder)>;
+
+// A procedure registered as "ew.board.<board id>.<suffix>".
+struct Procedure {
+  std::string suffix;  // "sys.info"
+  Handler handler;
+};
+
+using ProcedureTable = std::vector<Procedure>;
+
+// Adapts a quick, synchronous function into a Handler.
+inline Handler Sync(std::function<ew::Result<Reply>(const Invocation&)> fn) {
+  return [fn = std::move(fn)](const Invocation& invocation, Responder respond) { respond(fn(invocation)); };
+}
+
+}  // namespace ew::agent::rpc

@@ -1,0 +1,500 @@
+// The reconnect loop around one Autobahn session at a time.
+//
+// Threading: everything runs on the io thread. Autobahn's futures are continued with
+// boost::launch::sync (inline, where the promise is set: on the io thread, inside message
+// handling) and the continuation only posts the outcome back to the io_context, so runner
+// state never changes in the middle of Autobahn's own code.
+//
+// Autobahn 17.5 quirks handled here:
+//  - a connection that dies is reported by our WsTransport, never by the session;
+//  - GOODBYE from the router makes wamp_session throw (it clears its session id, then
+//    sends the reply "as established"), so GOODBYE is intercepted and answered with leave();
+//  - INTERRUPT (the conductor's call timeout/cancel) makes it throw "not implemented", so it
+//    is intercepted and answered with ERROR wamp.error.canceled;
+//  - on_detach() asserts the session was stopped, so teardown is leave() → stop() →
+//    WsTransport::Release(), each guarded, and the objects die in a later handler.
+#include "device-agent/session/session_runner.hpp"
+
+#include <fmt/format.h>
+
+#include <autobahn/boost_config.hpp>
+#include <autobahn/wamp_invocation.hpp>
+#include <autobahn/wamp_register_request.hpp>
+#include <autobahn/wamp_registration.hpp>
+#include <autobahn/wamp_session.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "common/log/log.hpp"
+#include "device-agent/session/board_session.hpp"
+#include "device-agent/session/ws_transport.hpp"
+
+namespace ew::agent::session {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// WAMP message codes the runner looks at.
+constexpr int kAbort = 3;
+constexpr int kGoodbye = 6;
+constexpr int kError = 8;
+constexpr int kInvocation = 68;
+constexpr int kInterrupt = 69;
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto logger = ew::log::Get("agent");
+  return logger;
+}
+
+// msgpack → JSON through bytes: nlohmann reads msgpack, bin included.
+nlohmann::json MsgpackToJson(const msgpack::object& object) {
+  msgpack::sbuffer buffer;
+  msgpack::pack(buffer, object);
+  return nlohmann::json::from_msgpack(buffer.data(), buffer.data() + buffer.size());
+}
+
+msgpack::object_handle JsonToMsgpack(const nlohmann::json& json) {
+  std::vector<uint8_t> bytes = nlohmann::json::to_msgpack(json);
+  return msgpack::unpack(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+// Sends the outcome of a procedure. Io thread. The session may be gone or closing: then the
+// router has already failed the call and the reply is dropped.
+void SendReply(const autobahn::wamp_invocation& invocation, const ew::Result<rpc::Reply>& result) {
+  try {
+    if (result) {
+      auto args = JsonToMsgpack(result->args.is_array() ? result->args : nlohmann::json::array());
+      auto kwargs = JsonToMsgpack(result->kwargs.is_object() ? result->kwargs : nlohmann::json::object());
+      invocation->result(args.get(), kwargs.get());
+    } else {
+      const ew::Error& error = result.error();
+      std::vector<std::string> args{error.message};
+      std::map<std::string, std::string> kwargs{{"code", std::string(ew::ErrorCodeName(error.code))},
+                                                {"message", error.message}};
+      invocation->error(std::string(ew::WampErrorUri(error.code)), args, kwargs);
+    }
+  } catch (const std::exception& e) {
+    Log()->debug("reply to {} dropped: {}", invocation->uri(), e.what());
+  }
+}
+
+}  // namespace
+
+std::string FormatDelay(std::chrono::milliseconds delay) {
+  if (delay < std::chrono::seconds(1)) return fmt::format("{}ms", delay.count());
+  return fmt::format("{:.1f}s", static_cast<double>(delay.count()) / 1000.0);
+}
+
+class SessionRunner::Impl {
+ public:
+  Impl(boost::asio::io_context& io, SessionOptions options, rpc::ProcedureTable procedures, SessionObserver* observer,
+       Backoff::RandomSource random)
+      : io_(io),
+        options_(std::move(options)),
+        procedures_(std::move(procedures)),
+        observer_(observer),
+        backoff_(options_.reconnect_initial, options_.reconnect_max, std::move(random)),
+        key_(std::make_shared<CraKey>(options_.secret)),
+        retry_timer_(io),
+        join_timer_(io),
+        leave_timer_(io),
+        stop_timer_(io) {
+    client_.init_asio(&io_);
+    client_.clear_access_channels(websocketpp::log::alevel::all);
+    client_.clear_error_channels(websocketpp::log::elevel::all);  // failures reach our log as reasons
+    client_.set_user_agent("edgewire-agent");
+    client_.set_max_message_size(options_.max_message_bytes);
+  }
+
+  ~Impl() {
+    // Cancels nothing the io_context would still run (it has stopped); just breaks the
+    // session <-> transport cycle of an attempt still in flight.
+    if (attempt_) Teardown(*attempt_);
+  }
+
+  void Start() {
+    if (started_) return;
+    started_ = true;
+    Connect();
+  }
+
+  void Stop(std::function<void()> done) {
+    if (stopping_) return;
+    stopping_ = true;
+    stop_done_ = std::move(done);
+    retry_timer_.cancel();
+    join_timer_.cancel();
+    if (!attempt_) return FinishStop();
+    stop_timer_.expires_after(options_.stop_timeout);
+    stop_timer_.async_wait([this, alive = Alive()](const boost::system::error_code& ec) {
+      if (ec || alive.expired()) return;
+      Log()->info("conductor did not confirm the close in time; stopping anyway");
+      FinishStop();
+    });
+    Attempt& attempt = *attempt_;
+    if (attempt.session_id != 0 && !attempt.goodbye_sent) {
+      attempt.phase = Phase::kLeaving;
+      SendGoodbye(attempt, "wamp.close.system_shutdown");
+      leave_timer_.expires_after(options_.leave_timeout);
+      leave_timer_.async_wait([this, id = attempt.id, alive = Alive()](const boost::system::error_code& ec) {
+        if (ec || alive.expired() || !IsCurrent(id)) return;
+        attempt_->transport->Close(websocketpp::close::status::going_away, "agent stopping");
+      });
+    } else {
+      attempt.transport->Close(websocketpp::close::status::going_away, "agent stopping");
+    }
+  }
+
+ private:
+  enum class Phase { kConnecting, kJoining, kRegistering, kReady, kLeaving };
+
+  // One connection and the session on it.
+  struct Attempt {
+    uint64_t id = 0;
+    Phase phase = Phase::kConnecting;
+    std::shared_ptr<WsTransport> transport;
+    std::shared_ptr<BoardSession> session;
+    // Replies of invocations hold a weak pointer: they are dropped once this attempt ends.
+    std::shared_ptr<bool> replies_open = std::make_shared<bool>(true);
+    bool opened = false;
+    bool goodbye_sent = false;
+    uint64_t session_id = 0;
+    size_t registrations_pending = 0;
+    Clock::time_point ready_at{};
+    bool was_ready = false;
+    std::string failure;  // why we closed, when we did: reported instead of the socket's reason
+    std::string abort_reason;  // ABORT from the router, for the join failure message
+  };
+
+  std::weak_ptr<bool> Alive() const { return alive_; }
+  bool IsCurrent(uint64_t id) const { return attempt_ && attempt_->id == id; }
+
+  // Runs `fn(id, result)` on the io thread, later, if the runner and attempt still exist.
+  template <typename T, typename Fn>
+  void Continue(boost::future<T>&& future, uint64_t id, Fn fn) {
+    future.then(boost::launch::sync, [&io = io_, alive = Alive(), id, fn = std::move(fn)](boost::future<T> done) {
+      ew::Result<T> result = ew::Internal("no result");
+      try {
+        result = done.get();
+      } catch (const std::exception& e) {
+        result = ew::Unavailable(e.what());
+      } catch (...) {
+        result = ew::Unavailable("unknown failure");
+      }
+      boost::asio::post(io, [alive, id, fn, result = std::move(result)]() mutable {
+        if (!alive.expired()) fn(id, std::move(result));
+      });
+    });
+  }
+
+  void Connect() {
+    auto attempt = std::make_unique<Attempt>();
+    attempt->id = ++last_attempt_id_;
+    const uint64_t id = attempt->id;
+    Log()->info("connecting to {} (attempt {})", options_.url, backoff_.attempt() + 1);
+
+    WsTransport::Events events;
+    auto alive = Alive();
+    events.on_open = [this, alive, id] {
+      if (!alive.expired()) OnOpen(id);
+    };
+    events.on_closed = [this, alive, id](const std::string& reason) {
+      if (!alive.expired()) OnClosed(id, reason);
+    };
+    events.intercept = [this, alive, id](const autobahn::wamp_message& message) {
+      return !alive.expired() && Intercept(id, message);
+    };
+    events.on_handler_error = [this, alive, id](int type, const std::string& what) {
+      if (alive.expired() || !IsCurrent(id)) return;
+      Fail(fmt::format("cannot handle WAMP message {} from the conductor: {}", type, what),
+           websocketpp::close::status::protocol_error);
+    };
+    WsTransportOptions transport_options;
+    transport_options.ping_interval = options_.ping_interval;
+    transport_options.idle_timeout = options_.idle_timeout;
+    attempt->transport = std::make_shared<WsTransport>(client_, io_, options_.url, transport_options, std::move(events));
+    attempt->session = std::make_shared<BoardSession>(io_, key_);
+    attempt->transport->attach(attempt->session);
+    attempt_ = std::move(attempt);
+    attempt_->transport->connect();
+
+    join_timer_.expires_after(options_.join_timeout);
+    join_timer_.async_wait([this, alive, id](const boost::system::error_code& ec) {
+      if (ec || alive.expired() || !IsCurrent(id)) return;
+      if (attempt_->phase == Phase::kReady || attempt_->phase == Phase::kLeaving) return;
+      Fail(fmt::format("no session after {}", FormatDelay(options_.join_timeout)),
+           websocketpp::close::status::going_away);
+    });
+  }
+
+  // Closes the current attempt's connection, remembering why for the log.
+  void Fail(const std::string& reason, websocketpp::close::status::value code) {
+    if (!attempt_) return;
+    if (attempt_->failure.empty()) attempt_->failure = reason;
+    attempt_->transport->Close(code, reason);
+  }
+
+  void OnOpen(uint64_t id) {
+    if (!IsCurrent(id)) return;
+    Attempt& attempt = *attempt_;
+    attempt.opened = true;
+    attempt.phase = Phase::kJoining;
+    try {
+      attempt.session->start();  // synchronous on the io thread; marks the session running
+    } catch (const std::exception& e) {
+      return Fail(std::string("cannot start the WAMP session: ") + e.what(), websocketpp::close::status::internal_endpoint_error);
+    }
+    Continue(attempt.session->join(options_.realm, {"wampcra"}, options_.board_id), id,
+             [this](uint64_t id, ew::Result<uint64_t> joined) { OnJoined(id, std::move(joined)); });
+  }
+
+  void OnJoined(uint64_t id, ew::Result<uint64_t> joined) {
+    if (!IsCurrent(id)) return;
+    Attempt& attempt = *attempt_;
+    if (!joined) {
+      std::string why = attempt.abort_reason.empty() ? joined.error().message : attempt.abort_reason;
+      return Fail("join refused: " + why, websocketpp::close::status::normal);
+    }
+    attempt.session_id = *joined;
+    attempt.phase = Phase::kRegistering;
+    Log()->info("joined as board={} session={} realm={}", options_.board_id, attempt.session_id, options_.realm);
+    if (procedures_.empty()) return OnRegistered(id, "", ew::Ok());
+    attempt.registrations_pending = procedures_.size();
+    for (const auto& procedure : procedures_) {
+      std::string uri = "ew.board." + options_.board_id + "." + procedure.suffix;
+      Continue(attempt.session->provide(uri, MakeProcedure(uri, procedure.handler, attempt.replies_open)), id,
+               [this, uri](uint64_t id, ew::Result<autobahn::wamp_registration> registered) {
+                 OnRegistered(id, uri, registered ? ew::Ok() : ew::Result<void>(tl::unexpected(registered.error())));
+               });
+    }
+  }
+
+  void OnRegistered(uint64_t id, const std::string& uri, ew::Result<void> registered) {
+    if (!IsCurrent(id) || attempt_->phase != Phase::kRegistering) return;
+    Attempt& attempt = *attempt_;
+    if (!registered) {
+      // Typically wamp.error.procedure_already_exists: the conductor still holds our previous
+      // session (it notices a dead connection within its heartbeat timeout). Retry later.
+      return Fail("register " + uri + " refused: " + registered.error().message, websocketpp::close::status::normal);
+    }
+    if (attempt.registrations_pending > 0) --attempt.registrations_pending;
+    if (attempt.registrations_pending > 0) return;
+    attempt.phase = Phase::kReady;
+    attempt.was_ready = true;
+    attempt.ready_at = Clock::now();
+    join_timer_.cancel();
+    Log()->debug("board={} session={}: {} procedures registered", options_.board_id, attempt.session_id,
+                 procedures_.size());
+    if (observer_) observer_->OnReady(options_.url, attempt.session_id);
+  }
+
+  autobahn::wamp_procedure MakeProcedure(const std::string& uri, const rpc::Handler& handler,
+                                         const std::shared_ptr<bool>& replies_open) {
+    return [&io = io_, uri, handler, open = std::weak_ptr<bool>(replies_open)](autobahn::wamp_invocation invocation) {
+      rpc::Invocation call;
+      call.procedure = uri;
+      try {
+        if (invocation->number_of_arguments() > 0) call.args = MsgpackToJson(invocation->arguments<msgpack::object>());
+        if (invocation->number_of_kw_arguments() > 0)
+          call.kwargs = MsgpackToJson(invocation->kw_arguments<msgpack::object>());
+      } catch (const std::exception& e) {
+        return SendReply(invocation, ew::InvalidArgument(std::string("arguments are not representable as JSON: ") + e.what()));
+      }
+      Log()->debug("invocation of {}", uri);
+      handler(call, [&io, invocation, open](ew::Result<rpc::Reply> result) {
+        boost::asio::post(io, [invocation, open, result = std::move(result)] {
+          if (open.expired()) return;  // that session has ended
+          SendReply(invocation, result);
+        });
+      });
+    };
+  }
+
+  // Messages the runner handles itself instead of Autobahn (see the file comment).
+  bool Intercept(uint64_t id, const autobahn::wamp_message& message) {
+    if (!IsCurrent(id)) return false;
+    Attempt& attempt = *attempt_;
+    int type = message.field(0).as<int>();
+    try {
+      switch (type) {
+        case kAbort:
+          attempt.abort_reason = DescribeReason(message, 2, 1);
+          return false;  // Autobahn fails the join future with it
+        case kGoodbye:
+          OnGoodbye(attempt, DescribeReason(message, 2, 1));
+          return true;
+        case kInterrupt:
+          OnInterrupt(attempt, message);
+          return true;
+        default:
+          return false;
+      }
+    } catch (const std::exception& e) {
+      Fail(fmt::format("malformed WAMP message {} from the conductor: {}", type, e.what()),
+           websocketpp::close::status::protocol_error);
+      return true;
+    }
+  }
+
+  // "<uri>: <details.message>" from ABORT/GOODBYE ([type, details, reason]).
+  static std::string DescribeReason(const autobahn::wamp_message& message, size_t reason_index, size_t details_index) {
+    std::string text = message.size() > reason_index && message.field(reason_index).type == msgpack::type::STR
+                           ? message.field(reason_index).as<std::string>()
+                           : "no reason";
+    if (message.size() > details_index && message.field(details_index).type == msgpack::type::MAP) {
+      const auto& map = message.field(details_index).via.map;
+      for (uint32_t i = 0; i < map.size; ++i) {
+        const auto& kv = map.ptr[i];
+        if (kv.key.type == msgpack::type::STR && kv.key.as<std::string>() == "message" &&
+            kv.val.type == msgpack::type::STR)
+          text += ": " + kv.val.as<std::string>();
+      }
+    }
+    return text;
+  }
+
+  void OnGoodbye(Attempt& attempt, const std::string& reason) {
+    if (attempt.phase == Phase::kLeaving) {
+      // The router confirmed our GOODBYE.
+      leave_timer_.cancel();
+      attempt.transport->Close(websocketpp::close::status::normal, "agent stopping");
+      return;
+    }
+    // The conductor ends the session (shutdown, board deleted, kicked): reply, then close.
+    if (attempt.failure.empty()) attempt.failure = "the conductor ended the session: " + reason;
+    SendGoodbye(attempt, "wamp.close.goodbye_and_out");
+    attempt.transport->Close(websocketpp::close::status::normal, attempt.failure);
+  }
+
+  // Sends GOODBYE through Autobahn (which also marks the session as left).
+  void SendGoodbye(Attempt& attempt, const std::string& reason) {
+    if (attempt.goodbye_sent) return;
+    attempt.goodbye_sent = true;
+    try {
+      attempt.session->leave(reason);
+    } catch (const std::exception& e) {
+      Log()->debug("GOODBYE not sent: {}", e.what());
+    }
+  }
+
+  // [INTERRUPT, INVOCATION.Request, Options]: the conductor gave up on a call (timeout or
+  // cancel). Procedures cannot be cancelled yet; answer ERROR as WAMP asks unless the caller
+  // said not to wait ("killnowait"). A late YIELD is then dropped by the router.
+  void OnInterrupt(Attempt& attempt, const autobahn::wamp_message& message) {
+    if (message.size() < 2 || message.field(1).type != msgpack::type::POSITIVE_INTEGER)
+      throw std::runtime_error("INTERRUPT without a request id");
+    uint64_t request = message.field(1).as<uint64_t>();
+    std::string mode = "kill";
+    if (message.size() > 2 && message.field(2).type == msgpack::type::MAP) {
+      const auto& map = message.field(2).via.map;
+      for (uint32_t i = 0; i < map.size; ++i)
+        if (map.ptr[i].key.type == msgpack::type::STR && map.ptr[i].key.as<std::string>() == "mode" &&
+            map.ptr[i].val.type == msgpack::type::STR)
+          mode = map.ptr[i].val.as<std::string>();
+    }
+    Log()->debug("INTERRUPT for invocation {} (mode {})", request, mode);
+    if (mode == "killnowait" || !attempt.transport->is_connected()) return;
+    autobahn::wamp_message error(5);
+    error.set_field(0, kError);
+    error.set_field(1, kInvocation);
+    error.set_field(2, request);
+    error.set_field(3, std::map<std::string, std::string>());
+    error.set_field(4, std::string("wamp.error.canceled"));
+    attempt.transport->send_message(std::move(error));
+  }
+
+  void OnClosed(uint64_t id, const std::string& reason) {
+    if (!IsCurrent(id)) return;
+    std::unique_ptr<Attempt> attempt = std::move(attempt_);
+    join_timer_.cancel();
+    leave_timer_.cancel();
+    Teardown(*attempt);
+    const std::string why = attempt->failure.empty() ? reason : attempt->failure;
+    const bool was_ready = attempt->was_ready;
+    const auto lasted = was_ready ? Clock::now() - attempt->ready_at : Clock::duration::zero();
+    // We are inside the transport's callback: destroy the attempt from a later handler.
+    boost::asio::post(io_, [doomed = std::shared_ptr<Attempt>(std::move(attempt))] {});
+
+    if (stopping_) {
+      Log()->info("disconnected from {}", options_.url);
+      return FinishStop();
+    }
+    if (was_ready && lasted >= options_.stable_after) backoff_.Reset();
+    auto delay = backoff_.Next();
+    Log()->info("connection {}: {}, retrying in {}", was_ready ? "lost" : "failed", why, FormatDelay(delay));
+    if (observer_) observer_->OnDisconnected(why, delay);
+    retry_timer_.expires_after(delay);
+    retry_timer_.async_wait([this, alive = Alive()](const boost::system::error_code& ec) {
+      if (ec || alive.expired() || stopping_) return;
+      Connect();
+    });
+  }
+
+  // Ends the session object's part in an attempt. Each Autobahn call is guarded: they throw
+  // on states a dead connection can leave behind (promise already satisfied, no transport).
+  void Teardown(Attempt& attempt) {
+    attempt.replies_open.reset();
+    if (attempt.session_id != 0 && !attempt.goodbye_sent) {
+      // Cannot reach the router any more; this only clears the session id so stop() succeeds.
+      attempt.goodbye_sent = true;
+      try {
+        attempt.session->leave();
+      } catch (...) {
+      }
+    }
+    try {
+      attempt.session->stop();
+    } catch (...) {
+    }
+    attempt.transport->Release();
+  }
+
+  void FinishStop() {
+    if (!stop_done_) return;
+    stop_timer_.cancel();
+    leave_timer_.cancel();
+    join_timer_.cancel();
+    retry_timer_.cancel();
+    if (attempt_) {
+      // Deadline passed with the connection still up: drop it without waiting.
+      attempt_->transport->Close(websocketpp::close::status::going_away, "agent stopping");
+      Teardown(*attempt_);
+      boost::asio::post(io_, [doomed = std::shared_ptr<Attempt>(std::move(attempt_))] {});
+    }
+    auto done = std::move(stop_done_);
+    stop_done_ = nullptr;
+    done();
+  }
+
+  // Declared first, destroyed last: pending continuations check it before touching `this`.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  boost::asio::io_context& io_;
+  SessionOptions options_;
+  rpc::ProcedureTable procedures_;
+  SessionObserver* observer_;
+  Backoff backoff_;
+  std::shared_ptr<CraKey> key_;
+  WsClient client_;
+  boost::asio::steady_timer retry_timer_;
+  boost::asio::steady_timer join_timer_;
+  boost::asio::steady_timer leave_timer_;
+  boost::asio::steady_timer stop_timer_;
+  std::unique_ptr<Attempt> attempt_;
+  uint64_t last_attempt_id_ = 0;
+  bool started_ = false;
+  bool stopping_ = false;
+  std::function<void()> stop_done_;
+};
+
+SessionRunner::SessionRunner(boost::asio::io_context& io, SessionOptions options, rpc::ProcedureTable procedures,
+                             SessionObserver* observer, Backoff::RandomSource random)
+    : impl_(std::make_unique<Impl>(io, std::move(options), std::move(procedures), observer, std::move(random))) {}
+
+SessionRunner::~SessionRunner() = default;
+
+void SessionRunner::Start() { impl_->Start(); }
+
+void SessionRunner::Stop(std::function<void()> done) { impl_->Stop(std::move(done)); }
+
+}  // namespace ew::agent::session

@@ -1,0 +1,79 @@
+// The board's reverse session with the conductor: connect, join with WAMP-CRA, register the
+// board procedures, and when the connection ends for any reason (conductor killed, network
+// gone, silent peer, refused join) start over after a jittered, capped backoff — forever,
+// until Stop(). Free of Autobahn types: they stay in session_runner.cpp.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+
+#include "device-agent/rpc/procedure.hpp"
+#include "device-agent/session/backoff.hpp"
+
+namespace ew::agent::session {
+
+struct SessionOptions {
+  std::string url;       // ws://host:port/ws
+  std::string realm;     // "edgewire"
+  std::string board_id;  // WAMP authid and the ew.board.<id> prefix
+  std::string secret;    // WAMP-CRA secret; never logged
+  std::chrono::milliseconds reconnect_initial{500};  // first backoff window
+  std::chrono::milliseconds reconnect_max{30'000};   // backoff cap
+  // A session that stayed up this long counts as healthy: the next failure starts the
+  // backoff from reconnect_initial again.
+  std::chrono::milliseconds stable_after{10'000};
+  // From "connecting" to WELCOME and all REGISTERED; a router that stalls is dropped.
+  std::chrono::milliseconds join_timeout{15'000};
+  // Liveness: ping after this much silence, give up after idle_timeout without any frame.
+  // The conductor pings every 2 s, so silence means a dead path (NAT, cable, power).
+  std::chrono::milliseconds ping_interval{10'000};
+  std::chrono::milliseconds idle_timeout{30'000};
+  // Shutdown: wait this long for the router's GOODBYE, then close the WebSocket.
+  std::chrono::milliseconds leave_timeout{300};
+  // Shutdown: done() is called by then at the latest, whatever the peer does.
+  std::chrono::milliseconds stop_timeout{800};
+  size_t max_message_bytes = 1 << 20;  // larger incoming frames close the connection
+};
+
+// Lifecycle notifications (systemd status, tests). Called on the io thread.
+class SessionObserver {
+ public:
+  virtual ~SessionObserver() = default;
+  // Joined and every procedure registered: the board is reachable.
+  virtual void OnReady(const std::string& url, uint64_t session_id) {}
+  // The connection ended (or could not be made); next attempt in `retry_in`.
+  virtual void OnDisconnected(const std::string& reason, std::chrono::milliseconds retry_in) {}
+};
+
+class SessionRunner {
+ public:
+  // Everything runs on `io`'s thread(s); the agent runs exactly one. `procedures` are
+  // registered as ew.board.<board_id>.<suffix> in each session. `observer` may be null and
+  // must outlive the runner.
+  SessionRunner(boost::asio::io_context& io, SessionOptions options, rpc::ProcedureTable procedures,
+                SessionObserver* observer = nullptr, Backoff::RandomSource random = Backoff::DefaultRandom());
+  // Destroy after io.run() has returned (or before it ever ran).
+  ~SessionRunner();
+  SessionRunner(const SessionRunner&) = delete;
+  SessionRunner& operator=(const SessionRunner&) = delete;
+
+  // Begins the first connection attempt. Call from the io thread or before io.run().
+  void Start();
+  // Leaves the session (GOODBYE), closes the WebSocket and stops reconnecting; `done` runs on
+  // the io thread once closed, or after options.stop_timeout at the latest. Io thread only.
+  void Stop(std::function<void()> done);
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// "1.3s", "250ms": how delays appear in logs and systemd status.
+std::string FormatDelay(std::chrono::milliseconds delay);
+
+}  // namespace ew::agent::session

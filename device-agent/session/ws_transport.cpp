@@ -1,0 +1,248 @@
+// See ws_transport.hpp for why the agent has its own transport.
+#include "device-agent/session/ws_transport.hpp"
+
+#include <msgpack.hpp>
+
+#include "common/log/log.hpp"
+
+namespace ew::agent::session {
+
+namespace {
+
+constexpr const char* kSubprotocol = "wamp.2.msgpack";
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto logger = ew::log::Get("agent");
+  return logger;
+}
+
+std::string CloseCodeText(websocketpp::close::status::value code) {
+  return std::to_string(code) + " " + websocketpp::close::status::get_string(code);
+}
+
+}  // namespace
+
+WsTransport::WsTransport(WsClient& client, boost::asio::io_context& io, std::string url, WsTransportOptions options,
+                         Events events)
+    : client_(client),
+      io_(io),
+      url_(std::move(url)),
+      options_(options),
+      events_(std::move(events)),
+      liveness_timer_(io) {}
+
+WsTransport::~WsTransport() = default;
+
+boost::future<void> WsTransport::connect() {
+  if (connect_called_) {
+    boost::promise<void> refused;
+    refused.set_exception(std::logic_error("WsTransport::connect called twice"));
+    return refused.get_future();
+  }
+  connect_called_ = true;
+  auto future = connect_promise_.get_future();
+
+  websocketpp::lib::error_code ec;
+  connection_ = client_.get_connection(url_, ec);
+  if (ec) {
+    // Report asynchronously, like every other outcome, so callers never re-enter themselves.
+    std::string reason = "invalid WAMP URL " + url_ + ": " + ec.message();
+    connect_promise_.set_exception(std::runtime_error(reason));
+    boost::asio::post(io_, [weak = weak_from_this(), reason] {
+      if (auto self = weak.lock()) self->Finish(reason);
+    });
+    return future;
+  }
+  connection_->add_subprotocol(kSubprotocol);
+  connection_->set_close_handshake_timeout(static_cast<long>(options_.close_timeout.count()));
+
+  // Handlers on the connection, not the endpoint: each connection talks to its own transport,
+  // and a transport that is gone is simply not called.
+  std::weak_ptr<WsTransport> weak = weak_from_this();
+  connection_->set_open_handler([weak](websocketpp::connection_hdl) {
+    if (auto self = weak.lock()) self->OnOpen();
+  });
+  connection_->set_fail_handler([weak](websocketpp::connection_hdl) {
+    if (auto self = weak.lock()) self->OnFail();
+  });
+  connection_->set_close_handler([weak](websocketpp::connection_hdl) {
+    if (auto self = weak.lock()) self->OnClose();
+  });
+  connection_->set_message_handler([weak](websocketpp::connection_hdl, WsClient::message_ptr message) {
+    if (auto self = weak.lock()) self->OnMessage(std::move(message));
+  });
+  // websocketpp answers a ping with a pong when this returns true; any frame proves liveness.
+  connection_->set_ping_handler([weak](websocketpp::connection_hdl, std::string) {
+    if (auto self = weak.lock()) self->last_received_ = std::chrono::steady_clock::now();
+    return true;
+  });
+  connection_->set_pong_handler([weak](websocketpp::connection_hdl, std::string) {
+    if (auto self = weak.lock()) self->last_received_ = std::chrono::steady_clock::now();
+  });
+  client_.connect(connection_);
+  return future;
+}
+
+boost::future<void> WsTransport::disconnect() {
+  Close(websocketpp::close::status::normal, "disconnect");
+  boost::promise<void> done;
+  done.set_value();
+  return done.get_future();
+}
+
+bool WsTransport::is_connected() const { return open_ && !closing_ && !finished_; }
+
+void WsTransport::send_message(autobahn::wamp_message&& message) {
+  if (!is_connected()) throw std::runtime_error("transport is not connected");
+  msgpack::sbuffer buffer;
+  msgpack::packer<msgpack::sbuffer> packer(buffer);
+  packer.pack(message.fields());
+  websocketpp::lib::error_code ec;
+  connection_->send(buffer.data(), buffer.size(), websocketpp::frame::opcode::binary, ec);
+  // A failed send means the connection is going down; its close handler reports why.
+  if (ec) Log()->debug("send failed on {}: {}", url_, ec.message());
+}
+
+void WsTransport::attach(const std::shared_ptr<autobahn::wamp_transport_handler>& handler) {
+  if (handler_) throw std::logic_error("a session is already attached to this transport");
+  handler_ = handler;
+  handler_->on_attach(shared_from_this());
+}
+
+void WsTransport::detach() {
+  if (!handler_) throw std::logic_error("no session attached to this transport");
+  auto handler = std::move(handler_);
+  handler->on_detach(true, "wamp.close.normal");
+}
+
+void WsTransport::Close(websocketpp::close::status::value code, const std::string& reason) {
+  if (closing_ || finished_ || !connection_) return;
+  closing_ = true;
+  close_reason_ = reason;
+  liveness_timer_.cancel();
+  websocketpp::lib::error_code ec;
+  if (open_) {
+    connection_->close(code, reason, ec);
+    if (!ec) return;
+  }
+  // Still connecting (or the close frame could not be queued): abort; the fail or close
+  // handler follows from websocketpp.
+  connection_->terminate(websocketpp::lib::error_code());
+}
+
+void WsTransport::OnOpen() {
+  if (finished_) return;
+  open_ = true;
+  last_received_ = std::chrono::steady_clock::now();
+  if (connection_->get_subprotocol() != kSubprotocol) {
+    connect_promise_.set_exception(std::runtime_error("no wamp.2.msgpack"));
+    Close(websocketpp::close::status::protocol_error,
+          "the router did not accept subprotocol " + std::string(kSubprotocol));
+    return;
+  }
+  connect_promise_.set_value();
+  ScheduleLivenessCheck();
+  if (events_.on_open) events_.on_open();
+}
+
+void WsTransport::OnFail() {
+  std::string reason;
+  if (auto status = connection_->get_response_code(); status != websocketpp::http::status_code::uninitialized) {
+    reason = "WebSocket handshake refused by " + url_ + ": HTTP " + std::to_string(status) + " " +
+             connection_->get_response_msg();
+  } else if (auto transport_ec = connection_->get_transport_ec()) {
+    reason = "cannot connect to " + url_ + ": " + transport_ec.message();
+  } else {
+    reason = "cannot connect to " + url_ + ": " + connection_->get_ec().message();
+  }
+  if (!close_reason_.empty()) reason = close_reason_;
+  if (!open_) connect_promise_.set_exception(std::runtime_error(reason));
+  Finish(reason);
+}
+
+void WsTransport::OnClose() {
+  std::string reason;
+  auto remote_code = connection_->get_remote_close_code();
+  if (!close_reason_.empty()) {
+    reason = close_reason_;
+  } else if (remote_code != websocketpp::close::status::no_status &&
+             remote_code != websocketpp::close::status::abnormal_close) {
+    reason = "closed by the conductor (" + CloseCodeText(remote_code);
+    if (!connection_->get_remote_close_reason().empty()) reason += ": " + connection_->get_remote_close_reason();
+    reason += ")";
+  } else if (auto transport_ec = connection_->get_transport_ec()) {
+    reason = "connection dropped: " + transport_ec.message();
+  } else if (auto ec = connection_->get_ec()) {
+    reason = "connection dropped: " + ec.message();
+  } else {
+    reason = "connection dropped";
+  }
+  Finish(reason);
+}
+
+void WsTransport::Finish(const std::string& reason) {
+  if (finished_) return;
+  finished_ = true;
+  liveness_timer_.cancel();
+  if (events_.on_closed) events_.on_closed(reason);
+}
+
+void WsTransport::OnMessage(WsClient::message_ptr message) {
+  if (finished_ || closing_) return;
+  last_received_ = std::chrono::steady_clock::now();
+  if (message->get_opcode() != websocketpp::frame::opcode::binary) {
+    Close(websocketpp::close::status::unsupported_data, "wamp.2.msgpack takes binary frames only");
+    return;
+  }
+  const std::string& payload = message->get_payload();
+  autobahn::wamp_message::message_fields fields;
+  msgpack::object_handle decoded;
+  try {
+    decoded = msgpack::unpack(payload.data(), payload.size());
+    decoded.get().convert(fields);
+    if (fields.empty() || fields[0].type != msgpack::type::POSITIVE_INTEGER) throw std::runtime_error("no message type");
+  } catch (const std::exception& e) {
+    Log()->warn("undecodable WAMP message from {}: {}", url_, e.what());
+    Close(websocketpp::close::status::protocol_error, "undecodable WAMP message");
+    return;
+  }
+  int type = fields[0].as<int>();
+  autobahn::wamp_message wamp(std::move(fields), std::move(*decoded.zone()));
+  if (events_.intercept && events_.intercept(wamp)) return;
+  // Keep the session alive for the call even if the runner drops it meanwhile.
+  auto handler = handler_;
+  if (!handler || finished_) return;
+  try {
+    handler->on_message(std::move(wamp));
+  } catch (const std::exception& e) {
+    if (events_.on_handler_error) events_.on_handler_error(type, e.what());
+  } catch (...) {
+    if (events_.on_handler_error) events_.on_handler_error(type, "unknown exception");
+  }
+}
+
+void WsTransport::ScheduleLivenessCheck() {
+  liveness_timer_.expires_after(options_.ping_interval);
+  liveness_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->CheckLiveness();
+  });
+}
+
+void WsTransport::CheckLiveness() {
+  if (!is_connected()) return;
+  auto silent = std::chrono::steady_clock::now() - last_received_;
+  if (silent >= options_.idle_timeout) {
+    auto seconds = std::chrono::duration_cast<std::chrono::seconds>(silent).count();
+    Close(websocketpp::close::status::going_away,
+          "no frame from the conductor for " + std::to_string(seconds) + "s");
+    return;
+  }
+  if (silent >= options_.ping_interval) {
+    websocketpp::lib::error_code ec;
+    connection_->ping("", ec);
+  }
+  ScheduleLivenessCheck();
+}
+
+}  // namespace ew::agent::session

@@ -1,0 +1,567 @@
+// The router driven through in-memory transports and a fake directory: authentication, the
+// dealer, the broker, authorization and malformed input, with no sockets.
+#include "cloud-conductor/router/router.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
+
+#include "common/ids/ids.hpp"
+#include "tests/support/fake_transport.hpp"
+
+namespace ew::router {
+namespace {
+
+using testing::FakeTransport;
+using wamp::Serializer;
+using wamp::Value;
+
+constexpr char kSecret[] = "board-secret";
+
+class FakeDirectory final : public Directory {
+ public:
+  FakeDirectory() {
+    AddBoard("brd-a", "proj-a");
+    AddBoard("brd-b", "proj-b");
+    tokens["tok-admin"] = auth::Principal{"u1", "admin", "default", "admin"};
+    tokens["tok-alice"] = auth::Principal{"u2", "alice", "proj-a", "operator"};
+    tokens["tok-bob"] = auth::Principal{"u3", "bob", "proj-b", "operator"};
+  }
+  void AddBoard(const std::string& id, const std::string& project) {
+    BoardIdentity identity;
+    identity.project_id = project;
+    identity.credential.set_board_id(id);
+    identity.credential.set_salt("salt-" + id);
+    identity.credential.set_iterations(10);
+    identity.credential.set_keylen(32);
+    identity.credential.set_derived_key(ids::WampCraDeriveKey(kSecret, "salt-" + id, 10, 32));
+    boards[id] = identity;
+  }
+  void LookupBoard(const std::string& id, std::function<void(Result<BoardIdentity>)> done) override {
+    auto it = boards.find(id);
+    if (it == boards.end()) return done(NotFound("no board"));
+    done(it->second);
+  }
+  void VerifyToken(const std::string& token, std::function<void(Result<auth::Principal>)> done) override {
+    auto it = tokens.find(token);
+    if (it == tokens.end()) return done(Unauthenticated("bad token"));
+    done(it->second);
+  }
+  void BoardProject(const std::string& id, std::function<void(Result<std::string>)> done) override {
+    auto it = boards.find(id);
+    if (it == boards.end()) return done(NotFound("no board"));
+    done(it->second.project_id);
+  }
+  void BoardSeen(const std::string& id) override { seen.push_back(id); }
+
+  std::map<std::string, BoardIdentity> boards;
+  std::map<std::string, auth::Principal> tokens;
+  std::vector<std::string> seen;
+};
+
+class RouterTest : public ::testing::Test {
+ protected:
+  struct Client {
+    std::shared_ptr<FakeTransport> transport;
+    std::shared_ptr<TransportHandler> handler;
+    wamp::Id session = 0;
+    void Feed(const wamp::Message& m) { handler->OnFrame(wamp::Encode(transport->serializer(), m)); }
+    void FeedRaw(std::string_view frame) { handler->OnFrame(frame); }
+  };
+
+  RouterTest() : router_(io_.get_executor(), RouterConfig{}, directory_, metrics_) {}
+
+  Client Connect(Serializer serializer = Serializer::kJson) {
+    Client c;
+    c.transport = std::make_shared<FakeTransport>(serializer);
+    c.handler = router_.Attach(c.transport);
+    return c;
+  }
+
+  Client JoinBoard(const std::string& id, Serializer serializer = Serializer::kMsgpack,
+                   const std::string& secret = kSecret) {
+    Client c = Connect(serializer);
+    wamp::Hello hello;
+    hello.realm = "edgewire";
+    hello.details = {{"authmethods", {"wampcra"}}, {"authid", id}, {"roles", {{"callee", Value::object()}}}};
+    c.Feed(hello);
+    auto challenge = c.transport->Next<wamp::Challenge>();
+    EXPECT_EQ(challenge.auth_method, "wampcra");
+    auto key = ids::WampCraDeriveKey(secret, challenge.extra["salt"].get<std::string>(),
+                                     challenge.extra["iterations"].get<int>(), challenge.extra["keylen"].get<int>());
+    wamp::Authenticate auth;
+    auth.signature = ids::WampCraSign(key, challenge.extra["challenge"].get<std::string>());
+    c.Feed(auth);
+    return c;
+  }
+
+  Client JoinUser(const std::string& token, Serializer serializer = Serializer::kJson) {
+    Client c = Connect(serializer);
+    wamp::Hello hello;
+    hello.realm = "edgewire";
+    hello.details = {{"authmethods", {"ticket"}}, {"authid", "whoever"}};
+    c.Feed(hello);
+    c.transport->Next<wamp::Challenge>();
+    wamp::Authenticate auth;
+    auth.signature = token;
+    c.Feed(auth);
+    return c;
+  }
+
+  static wamp::Id Welcomed(Client& c) {
+    auto welcome = c.transport->Next<wamp::Welcome>();
+    c.session = welcome.session;
+    return welcome.session;
+  }
+
+  wamp::Id Register(Client& c, const std::string& procedure, wamp::Id request = 1) {
+    wamp::Register reg;
+    reg.request = request;
+    reg.procedure = procedure;
+    c.Feed(reg);
+    return c.transport->Next<wamp::Registered>().registration;
+  }
+
+  boost::asio::io_context io_;
+  FakeDirectory directory_;
+  metrics::Registry metrics_;
+  Router router_;
+};
+
+TEST_F(RouterTest, BoardJoinsWithWampCraAndIsPresent) {
+  auto board = JoinBoard("brd-a");
+  auto welcome = board.transport->Next<wamp::Welcome>();
+  EXPECT_EQ(welcome.details["authrole"], "board");
+  EXPECT_EQ(welcome.details["authid"], "brd-a");
+  ASSERT_TRUE(router_.Presence("brd-a"));
+  EXPECT_EQ(router_.Presence("brd-a")->session_id, welcome.session);
+  EXPECT_FALSE(router_.Presence("brd-b"));
+}
+
+TEST_F(RouterTest, WrongSecretIsRefused) {
+  auto board = JoinBoard("brd-a", Serializer::kMsgpack, "not-the-secret");
+  auto abort = board.transport->Next<wamp::Abort>();
+  EXPECT_EQ(abort.reason, "wamp.error.authentication_failed");
+  EXPECT_TRUE(board.transport->closed);
+  EXPECT_FALSE(router_.Presence("brd-a"));
+}
+
+TEST_F(RouterTest, UnknownBoardIsRefused) {
+  auto board = Connect();
+  wamp::Hello hello;
+  hello.realm = "edgewire";
+  hello.details = {{"authmethods", {"wampcra"}}, {"authid", "brd-nope"}};
+  board.Feed(hello);
+  EXPECT_EQ(board.transport->Next<wamp::Abort>().reason, "wamp.error.authentication_failed");
+}
+
+TEST_F(RouterTest, WrongRealmAndNoAuthMethodAreRefused) {
+  auto a = Connect();
+  wamp::Hello hello;
+  hello.realm = "other";
+  a.Feed(hello);
+  EXPECT_EQ(a.transport->Next<wamp::Abort>().reason, "wamp.error.no_such_realm");
+  auto b = Connect();
+  hello.realm = "edgewire";
+  hello.details = {{"authmethods", {"anonymous"}}};
+  b.Feed(hello);
+  EXPECT_EQ(b.transport->Next<wamp::Abort>().reason, "wamp.error.no_auth_method");
+}
+
+TEST_F(RouterTest, BadTicketIsRefused) {
+  auto user = JoinUser("tok-forged");
+  EXPECT_EQ(user.transport->Next<wamp::Abort>().reason, "wamp.error.authentication_failed");
+}
+
+TEST_F(RouterTest, UserCallsBoardProcedureAcrossSerializers) {
+  auto board = JoinBoard("brd-a", Serializer::kMsgpack);
+  Welcomed(board);
+  auto reg = Register(board, "ew.board.brd-a.sys.ping");
+  auto user = JoinUser("tok-alice", Serializer::kJson);
+  Welcomed(user);
+
+  wamp::Call call;
+  call.request = 7;
+  call.procedure = "ew.board.brd-a.sys.ping";
+  call.payload.args = {1, "two"};
+  call.payload.kwargs = {{"k", true}};
+  user.Feed(call);
+  auto invocation = board.transport->Next<wamp::Invocation>();
+  EXPECT_EQ(invocation.registration, reg);
+  EXPECT_EQ(invocation.payload.args, Value({1, "two"}));
+  EXPECT_EQ(invocation.payload.kwargs, Value({{"k", true}}));
+
+  wamp::Yield yield;
+  yield.request = invocation.request;
+  yield.payload.kwargs = {{"pong", 1}};
+  board.Feed(yield);
+  auto result = user.transport->Next<wamp::Result>();
+  EXPECT_EQ(result.request, 7u);
+  EXPECT_EQ(result.payload.kwargs["pong"], 1);
+}
+
+TEST_F(RouterTest, BoardMayRegisterOnlyItsOwnPrefix) {
+  auto board = JoinBoard("brd-a");
+  Welcomed(board);
+  wamp::Register reg;
+  reg.request = 1;
+  reg.procedure = "ew.board.brd-b.sys.ping";
+  board.Feed(reg);
+  auto error = board.transport->Next<wamp::ErrorMessage>();
+  EXPECT_EQ(error.error, "wamp.error.not_authorized");
+  // A prefix that merely starts with the id is not the board's namespace.
+  reg.request = 2;
+  reg.procedure = "ew.board.brd-ab.sys.ping";
+  board.Feed(reg);
+  EXPECT_EQ(board.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
+  // And a board may call only ew.conductor.*.
+  wamp::Call call;
+  call.request = 3;
+  call.procedure = "ew.board.brd-a.sys.ping";
+  board.Feed(call);
+  EXPECT_EQ(board.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
+}
+
+TEST_F(RouterTest, UserOfAnotherProjectIsNotAuthorized) {
+  auto board = JoinBoard("brd-a");
+  Welcomed(board);
+  Register(board, "ew.board.brd-a.sys.ping");
+  auto bob = JoinUser("tok-bob");
+  Welcomed(bob);
+  wamp::Call call;
+  call.request = 1;
+  call.procedure = "ew.board.brd-a.sys.ping";
+  bob.Feed(call);
+  EXPECT_EQ(bob.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
+  EXPECT_TRUE(board.transport->frames.empty());
+  wamp::Subscribe sub;
+  sub.request = 2;
+  sub.topic = "ew.board.brd-a.status";
+  bob.Feed(sub);
+  EXPECT_EQ(bob.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
+}
+
+TEST_F(RouterTest, CallToMissingProcedureFails) {
+  auto user = JoinUser("tok-admin");
+  Welcomed(user);
+  wamp::Call call;
+  call.request = 1;
+  call.procedure = "ew.board.brd-a.sys.ping";
+  user.Feed(call);
+  EXPECT_EQ(user.transport->Next<wamp::ErrorMessage>().error, "wamp.error.no_such_procedure");
+}
+
+TEST_F(RouterTest, DuplicateRegistrationIsRefused) {
+  auto a = JoinUser("tok-admin");
+  Welcomed(a);
+  Register(a, "com.example.x");
+  auto b = JoinUser("tok-admin");
+  Welcomed(b);
+  wamp::Register reg;
+  reg.request = 9;
+  reg.procedure = "com.example.x";
+  b.Feed(reg);
+  EXPECT_EQ(b.transport->Next<wamp::ErrorMessage>().error, "wamp.error.procedure_already_exists");
+}
+
+TEST_F(RouterTest, ProgressiveResultsReachCallersThatAskForThem) {
+  auto callee = JoinUser("tok-admin");
+  Welcomed(callee);
+  Register(callee, "com.example.count");
+  auto caller = JoinUser("tok-admin");
+  Welcomed(caller);
+  wamp::Call call;
+  call.request = 5;
+  call.procedure = "com.example.count";
+  call.options = {{"receive_progress", true}};
+  caller.Feed(call);
+  auto inv = callee.transport->Next<wamp::Invocation>();
+  EXPECT_EQ(inv.details["receive_progress"], true);
+  for (int i = 0; i < 3; ++i) {
+    wamp::Yield y;
+    y.request = inv.request;
+    y.options = {{"progress", true}};
+    y.payload.args = {i};
+    callee.Feed(y);
+    auto r = caller.transport->Next<wamp::Result>();
+    EXPECT_EQ(r.details["progress"], true);
+    EXPECT_EQ(r.payload.args[0], i);
+  }
+  wamp::Yield last;
+  last.request = inv.request;
+  last.payload.args = {"done"};
+  callee.Feed(last);
+  auto r = caller.transport->Next<wamp::Result>();
+  EXPECT_FALSE(r.details.contains("progress"));
+  EXPECT_EQ(r.payload.args[0], "done");
+}
+
+TEST_F(RouterTest, CancelKillNoWaitInterruptsCalleeAndAnswersCaller) {
+  auto callee = JoinUser("tok-admin");
+  Welcomed(callee);
+  Register(callee, "com.example.slow");
+  auto caller = JoinUser("tok-admin");
+  Welcomed(caller);
+  wamp::Call call;
+  call.request = 5;
+  call.procedure = "com.example.slow";
+  caller.Feed(call);
+  auto inv = callee.transport->Next<wamp::Invocation>();
+  wamp::Cancel cancel;
+  cancel.request = 5;
+  cancel.options = {{"mode", "killnowait"}};
+  caller.Feed(cancel);
+  auto interrupt = callee.transport->Next<wamp::Interrupt>();
+  EXPECT_EQ(interrupt.request, inv.request);
+  EXPECT_EQ(caller.transport->Next<wamp::ErrorMessage>().error, "wamp.error.canceled");
+  // The late answer is dropped.
+  wamp::Yield y;
+  y.request = inv.request;
+  callee.Feed(y);
+  EXPECT_TRUE(caller.transport->frames.empty());
+}
+
+TEST_F(RouterTest, CancelKillWaitsForTheCalleesError) {
+  auto callee = JoinUser("tok-admin");
+  Welcomed(callee);
+  Register(callee, "com.example.slow");
+  auto caller = JoinUser("tok-admin");
+  Welcomed(caller);
+  wamp::Call call;
+  call.request = 5;
+  call.procedure = "com.example.slow";
+  caller.Feed(call);
+  auto inv = callee.transport->Next<wamp::Invocation>();
+  wamp::Cancel cancel;
+  cancel.request = 5;
+  caller.Feed(cancel);
+  EXPECT_EQ(callee.transport->Next<wamp::Interrupt>().options["mode"], "kill");
+  EXPECT_TRUE(caller.transport->frames.empty());
+  wamp::ErrorMessage err;
+  err.request_type = wamp::MessageType::kInvocation;
+  err.request = inv.request;
+  err.error = "wamp.error.canceled";
+  callee.Feed(err);
+  EXPECT_EQ(caller.transport->Next<wamp::ErrorMessage>().error, "wamp.error.canceled");
+}
+
+TEST_F(RouterTest, CallTimesOutAndInterruptsCallee) {
+  auto callee = JoinUser("tok-admin");
+  Welcomed(callee);
+  Register(callee, "com.example.slow");
+  auto caller = JoinUser("tok-admin");
+  Welcomed(caller);
+  wamp::Call call;
+  call.request = 5;
+  call.procedure = "com.example.slow";
+  call.options = {{"timeout", 20}};
+  caller.Feed(call);
+  auto inv = callee.transport->Next<wamp::Invocation>();
+  io_.run_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(callee.transport->Next<wamp::Interrupt>().request, inv.request);
+  EXPECT_EQ(caller.transport->Next<wamp::ErrorMessage>().error, WampErrorUri(ErrorCode::kDeadlineExceeded));
+}
+
+TEST_F(RouterTest, CallerDisclosureWhenTheCalleeAsks) {
+  auto callee = JoinUser("tok-admin");
+  Welcomed(callee);
+  wamp::Register reg;
+  reg.request = 1;
+  reg.procedure = "com.example.who";
+  reg.options = {{"disclose_caller", true}};
+  callee.Feed(reg);
+  callee.transport->Next<wamp::Registered>();
+  auto caller = JoinUser("tok-alice");
+  auto caller_session = Welcomed(caller);
+  (void)caller_session;
+  // alice (operator) may not call com.example.*; the admin may.
+  auto admin = JoinUser("tok-admin");
+  auto admin_session = Welcomed(admin);
+  wamp::Call call;
+  call.request = 2;
+  call.procedure = "com.example.who";
+  admin.Feed(call);
+  auto inv = callee.transport->Next<wamp::Invocation>();
+  EXPECT_EQ(inv.details["caller"], admin_session);
+  EXPECT_EQ(inv.details["caller_authid"], "admin");
+  EXPECT_EQ(inv.details["caller_authrole"], "admin");
+}
+
+TEST_F(RouterTest, CalleeLeavingFailsItsPendingCalls) {
+  auto board = JoinBoard("brd-a");
+  Welcomed(board);
+  Register(board, "ew.board.brd-a.sys.ping");
+  auto user = JoinUser("tok-alice");
+  Welcomed(user);
+  wamp::Call call;
+  call.request = 1;
+  call.procedure = "ew.board.brd-a.sys.ping";
+  user.Feed(call);
+  board.transport->Next<wamp::Invocation>();
+  board.handler->OnClose();
+  EXPECT_EQ(user.transport->Next<wamp::ErrorMessage>().error, WampErrorUri(ErrorCode::kUnavailable));
+  EXPECT_FALSE(router_.Presence("brd-a"));
+}
+
+TEST_F(RouterTest, PubSubExactPrefixAndExcludeMe) {
+  auto pub = JoinUser("tok-admin");
+  Welcomed(pub);
+  auto exact = JoinUser("tok-admin");
+  Welcomed(exact);
+  auto prefix = JoinUser("tok-admin", Serializer::kMsgpack);
+  Welcomed(prefix);
+  wamp::Subscribe s1;
+  s1.request = 1;
+  s1.topic = "com.example.a.b";
+  exact.Feed(s1);
+  auto sub1 = exact.transport->Next<wamp::Subscribed>().subscription;
+  wamp::Subscribe s2;
+  s2.request = 1;
+  s2.topic = "com.example";
+  s2.options = {{"match", "prefix"}};
+  prefix.Feed(s2);
+  auto sub2 = prefix.transport->Next<wamp::Subscribed>().subscription;
+  // The publisher subscribes too, and is excluded by default.
+  pub.Feed(s1);
+  pub.transport->Next<wamp::Subscribed>();
+
+  wamp::Publish p;
+  p.request = 3;
+  p.topic = "com.example.a.b";
+  p.payload.args = {42};
+  p.options = {{"acknowledge", true}};
+  pub.Feed(p);
+  EXPECT_TRUE(pub.transport->Next<wamp::Published>().publication > 0);
+  EXPECT_TRUE(pub.transport->frames.empty());
+  auto e1 = exact.transport->Next<wamp::Event>();
+  EXPECT_EQ(e1.subscription, sub1);
+  EXPECT_EQ(e1.payload.args[0], 42);
+  auto e2 = prefix.transport->Next<wamp::Event>();
+  EXPECT_EQ(e2.subscription, sub2);
+  EXPECT_EQ(e2.details["topic"], "com.example.a.b");
+  // exclude_me=false delivers to the publisher as well.
+  p.options = {{"exclude_me", false}};
+  pub.Feed(p);
+  EXPECT_EQ(pub.transport->Next<wamp::Event>().payload.args[0], 42);
+  exact.transport->Next<wamp::Event>();
+  prefix.transport->Next<wamp::Event>();
+  // A topic that only shares characters, not components, does not match the prefix.
+  p.topic = "com.examples.x";
+  p.options = Value::object();
+  pub.Feed(p);
+  EXPECT_TRUE(prefix.transport->frames.empty());
+}
+
+TEST_F(RouterTest, BoardStatusEventsReachSubscribedUsers) {
+  auto alice = JoinUser("tok-alice");
+  Welcomed(alice);
+  wamp::Subscribe sub;
+  sub.request = 1;
+  sub.topic = "ew.board.brd-a.status";
+  alice.Feed(sub);
+  alice.transport->Next<wamp::Subscribed>();
+  auto board = JoinBoard("brd-a");
+  Welcomed(board);
+  EXPECT_EQ(alice.transport->Next<wamp::Event>().payload.kwargs["status"], "online");
+  board.handler->OnClose();
+  EXPECT_EQ(alice.transport->Next<wamp::Event>().payload.kwargs["status"], "offline");
+}
+
+TEST_F(RouterTest, NewerBoardSessionReplacesTheOldOne) {
+  auto first = JoinBoard("brd-a");
+  Welcomed(first);
+  Register(first, "ew.board.brd-a.sys.ping");
+  auto second = JoinBoard("brd-a");
+  auto session = Welcomed(second);
+  EXPECT_EQ(first.transport->Next<wamp::Abort>().reason, "wamp.close.replaced");
+  EXPECT_EQ(router_.Presence("brd-a")->session_id, session);
+  // The new session can register what the old one held.
+  Register(second, "ew.board.brd-a.sys.ping");
+  // The old socket's late close does not take the board offline.
+  first.handler->OnClose();
+  EXPECT_TRUE(router_.Presence("brd-a"));
+}
+
+TEST_F(RouterTest, MalformedFramesAbortOnlyThatSession) {
+  auto good = JoinUser("tok-admin");
+  Welcomed(good);
+  Register(good, "com.example.echo");
+  for (std::string bad : {std::string("\x93\x30\x01", 3), std::string("not json"), std::string("[48, \"x\"]"),
+                          std::string("[99, 1, {}]"), std::string("{}"), std::string("")}) {
+    auto victim = JoinUser("tok-admin", bad[0] == '\x93' ? Serializer::kMsgpack : Serializer::kJson);
+    Welcomed(victim);
+    victim.FeedRaw(bad);
+    EXPECT_EQ(victim.transport->Next<wamp::Abort>().reason, "wamp.error.protocol_violation");
+    EXPECT_TRUE(victim.transport->closed);
+  }
+  // The good session still works.
+  auto caller = JoinUser("tok-admin");
+  Welcomed(caller);
+  wamp::Call call;
+  call.request = 1;
+  call.procedure = "com.example.echo";
+  caller.Feed(call);
+  EXPECT_NO_THROW(good.transport->Next<wamp::Invocation>());
+}
+
+TEST_F(RouterTest, MessagesBeforeWelcomeAreProtocolViolations) {
+  auto c = Connect();
+  wamp::Call call;
+  call.request = 1;
+  call.procedure = "com.example.x";
+  c.Feed(call);
+  EXPECT_EQ(c.transport->Next<wamp::Abort>().reason, "wamp.error.protocol_violation");
+}
+
+TEST_F(RouterTest, HelloTimeoutClosesSilentSessions) {
+  RouterConfig config;
+  config.hello_timeout = std::chrono::milliseconds(10);
+  Router router(io_.get_executor(), config, directory_, metrics_);
+  auto t = std::make_shared<FakeTransport>();
+  auto h = router.Attach(t);
+  io_.run_for(std::chrono::milliseconds(100));
+  EXPECT_TRUE(t->closed);
+  EXPECT_EQ(router.SessionCount(), 0u);
+}
+
+TEST_F(RouterTest, GatewayCallsReachTheBoard) {
+  auto board = JoinBoard("brd-a");
+  Welcomed(board);
+  Register(board, "ew.board.brd-a.sys.info");
+  std::optional<Result<wamp::Payload>> got;
+  router_.CallBoard("brd-a", "sys.info", {}, std::chrono::seconds(5), [&](Result<wamp::Payload> r) { got = r; });
+  io_.run_for(std::chrono::milliseconds(20));
+  auto inv = board.transport->Next<wamp::Invocation>();
+  wamp::Yield y;
+  y.request = inv.request;
+  y.payload.kwargs = {{"hostname", "pi"}};
+  board.Feed(y);
+  ASSERT_TRUE(got && *got);
+  EXPECT_EQ((**got).kwargs["hostname"], "pi");
+
+  got.reset();
+  router_.CallBoard("brd-b", "sys.info", {}, std::chrono::seconds(5), [&](Result<wamp::Payload> r) { got = r; });
+  io_.restart();
+  io_.run_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(got);
+  ASSERT_FALSE(*got);
+  EXPECT_EQ(got->error().code, ErrorCode::kUnavailable);
+
+  // The board's own error comes back with its code and message.
+  got.reset();
+  router_.CallBoard("brd-a", "sys.info", {}, std::chrono::seconds(5), [&](Result<wamp::Payload> r) { got = r; });
+  io_.restart();
+  io_.run_for(std::chrono::milliseconds(20));
+  inv = board.transport->Next<wamp::Invocation>();
+  wamp::ErrorMessage err;
+  err.request_type = wamp::MessageType::kInvocation;
+  err.request = inv.request;
+  err.error = "wamp.error.invalid_argument";
+  err.payload.args = {"line 99 does not exist"};
+  board.Feed(err);
+  ASSERT_TRUE(got && !*got);
+  EXPECT_EQ(got->error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(got->error().message, "line 99 does not exist");
+}
+
+}  // namespace
+}  // namespace ew::router

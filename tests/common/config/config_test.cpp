@@ -1,0 +1,335 @@
+// Config parsing: defaults, every key, every class of error naming its key, and the example files
+// in deploy/config.
+#include "common/config/config.hpp"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <set>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <toml++/toml.h>
+
+namespace ew::config {
+namespace {
+
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "ew-config-XXXXXX").string();
+    path_ = ::mkdtemp(pattern.data());
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string Write(const std::string& name, const std::string& text) const {
+    const auto file = path_ / name;
+    std::ofstream(file) << text;
+    return file.string();
+  }
+  std::string Path(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+void ExpectSame(const ConductorConfig& got, const ConductorConfig& want) {
+  EXPECT_EQ(got.listen_address, want.listen_address);
+  EXPECT_EQ(got.port, want.port);
+  EXPECT_EQ(got.public_url, want.public_url);
+  EXPECT_EQ(got.io_threads, want.io_threads);
+  EXPECT_EQ(got.blocking_threads, want.blocking_threads);
+  EXPECT_EQ(got.realm, want.realm);
+  EXPECT_EQ(got.hello_timeout, want.hello_timeout);
+  EXPECT_EQ(got.max_message_bytes, want.max_message_bytes);
+  EXPECT_EQ(got.call_timeout, want.call_timeout);
+  EXPECT_EQ(got.heartbeat_interval, want.heartbeat_interval);
+  EXPECT_EQ(got.heartbeat_timeout, want.heartbeat_timeout);
+  EXPECT_EQ(got.store_path, want.store_path);
+  EXPECT_EQ(got.token_ttl, want.token_ttl);
+  EXPECT_EQ(got.enrolment_code_ttl, want.enrolment_code_ttl);
+  EXPECT_EQ(got.bootstrap_password_file, want.bootstrap_password_file);
+  EXPECT_EQ(got.log_level, want.log_level);
+}
+
+void ExpectSame(const AgentConfig& got, const AgentConfig& want) {
+  EXPECT_EQ(got.credential_path, want.credential_path);
+  EXPECT_EQ(got.conductor_url, want.conductor_url);
+  EXPECT_EQ(got.reconnect_initial, want.reconnect_initial);
+  EXPECT_EQ(got.reconnect_max, want.reconnect_max);
+  EXPECT_EQ(got.call_timeout, want.call_timeout);
+  EXPECT_EQ(got.gpio_backend, want.gpio_backend);
+  EXPECT_EQ(got.log_level, want.log_level);
+}
+
+// Asserts an InvalidArgument whose message names `key`.
+template <typename T>
+void ExpectInvalid(const Result<T>& result, const std::string& key) {
+  ASSERT_FALSE(result) << "accepted; expected an error naming " << key;
+  EXPECT_EQ(result.error().code, ErrorCode::kInvalidArgument) << result.error().message;
+  EXPECT_THAT(result.error().message, HasSubstr(key));
+}
+
+// ---- Defaults ----
+
+TEST(ConfigTest, EmptyTextGivesDefaults) {
+  auto conductor = ParseConductorConfig("");
+  ASSERT_TRUE(conductor) << conductor.error().message;
+  ExpectSame(*conductor, ConductorConfig{});
+  EXPECT_EQ(conductor->port, 8080);
+  EXPECT_EQ(conductor->heartbeat_timeout, 4s);
+
+  auto agent = ParseAgentConfig("# nothing but a comment\n");
+  ASSERT_TRUE(agent) << agent.error().message;
+  ExpectSame(*agent, AgentConfig{});
+}
+
+TEST(ConfigTest, MissingFileGivesDefaultsOnlyWhenAllowed) {
+  TempDir dir;
+  auto conductor = LoadConductorConfig(dir.Path("absent.toml"), /*must_exist=*/false);
+  ASSERT_TRUE(conductor) << conductor.error().message;
+  ExpectSame(*conductor, ConductorConfig{});
+  auto agent = LoadAgentConfig(dir.Path("absent.toml"), /*must_exist=*/false);
+  ASSERT_TRUE(agent) << agent.error().message;
+  ExpectSame(*agent, AgentConfig{});
+
+  auto required = LoadConductorConfig(dir.Path("absent.toml"));
+  ASSERT_FALSE(required);
+  EXPECT_EQ(required.error().code, ErrorCode::kNotFound);
+  EXPECT_THAT(required.error().message, HasSubstr("absent.toml"));
+}
+
+TEST(ConfigTest, PartialFileKeepsOtherDefaults) {
+  auto config = ParseConductorConfig("[server]\nport = 9000\n");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->port, 9000);
+  ConductorConfig want;
+  want.port = 9000;
+  ExpectSame(*config, want);
+}
+
+// ---- Every key ----
+
+TEST(ConfigTest, FullConductorFile) {
+  auto config = ParseConductorConfig(R"(
+[server]
+listen_address = "127.0.0.1"
+port = 0
+public_url = "wss://conductor.example.org/ws"
+io_threads = 2
+blocking_threads = 8
+
+[router]
+realm = "edgewire.test"
+hello_timeout_s = 3
+max_message_bytes = 65536
+call_timeout_ms = 1500
+heartbeat_interval_ms = 100
+heartbeat_timeout_ms = 250
+
+[store]
+path = ":memory:"
+
+[auth]
+token_ttl_s = 3600
+enrolment_code_ttl_s = 600
+bootstrap_password_file = "/run/secrets/admin"
+
+[log]
+level = "debug"
+)");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->listen_address, "127.0.0.1");
+  EXPECT_EQ(config->port, 0);
+  EXPECT_EQ(config->public_url, "wss://conductor.example.org/ws");
+  EXPECT_EQ(config->io_threads, 2);
+  EXPECT_EQ(config->blocking_threads, 8);
+  EXPECT_EQ(config->realm, "edgewire.test");
+  EXPECT_EQ(config->hello_timeout, 3s);
+  EXPECT_EQ(config->max_message_bytes, 65536u);
+  EXPECT_EQ(config->call_timeout, 1500ms);
+  EXPECT_EQ(config->heartbeat_interval, 100ms);
+  EXPECT_EQ(config->heartbeat_timeout, 250ms);
+  EXPECT_EQ(config->store_path, ":memory:");
+  EXPECT_EQ(config->token_ttl, 1h);
+  EXPECT_EQ(config->enrolment_code_ttl, 10min);
+  EXPECT_EQ(config->bootstrap_password_file, "/run/secrets/admin");
+  EXPECT_EQ(config->log_level, "debug");
+}
+
+TEST(ConfigTest, FullAgentFile) {
+  auto config = ParseAgentConfig(R"(
+[agent]
+credential_path = "/tmp/agent.json"
+conductor_url = "ws://127.0.0.1:8080/ws"
+reconnect_initial_ms = 50
+reconnect_max_ms = 50
+call_timeout_ms = 2500
+
+[gpio]
+backend = "libgpiod"
+
+[log]
+level = "off"
+)");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->credential_path, "/tmp/agent.json");
+  EXPECT_EQ(config->conductor_url, "ws://127.0.0.1:8080/ws");
+  EXPECT_EQ(config->reconnect_initial, 50ms);
+  EXPECT_EQ(config->reconnect_max, 50ms);
+  EXPECT_EQ(config->call_timeout, 2500ms);
+  EXPECT_EQ(config->gpio_backend, "libgpiod");
+  EXPECT_EQ(config->log_level, "off");
+}
+
+TEST(ConfigTest, EveryLogLevelIsAccepted) {
+  for (const char* level : {"trace", "debug", "info", "warn", "error", "off"}) {
+    auto config = ParseConductorConfig(std::string("[log]\nlevel = \"") + level + "\"\n");
+    ASSERT_TRUE(config) << level << ": " << config.error().message;
+    EXPECT_EQ(config->log_level, level);
+  }
+}
+
+// ---- Errors ----
+
+TEST(ConfigTest, UnknownKeysAreErrors) {
+  auto typo = ParseConductorConfig("[server]\nprot = 8080\n");
+  ExpectInvalid(typo, "server.prot");
+  EXPECT_THAT(typo.error().message, HasSubstr("line 2"));
+  ExpectInvalid(ParseConductorConfig("[srever]\nport = 8080\n"), "[srever]");
+  ExpectInvalid(ParseConductorConfig("port = 8080\n"), "port");
+  ExpectInvalid(ParseConductorConfig("[server.tls]\ncert = \"x\"\n"), "server.tls");
+  // Agent keys in a conductor file, and the other way round.
+  ExpectInvalid(ParseConductorConfig("[gpio]\nbackend = \"sim\"\n"), "[gpio]");
+  ExpectInvalid(ParseAgentConfig("[server]\nport = 1\n"), "[server]");
+  ExpectInvalid(ParseAgentConfig("[agent]\ncall_timeout = 5\n"), "agent.call_timeout");
+}
+
+TEST(ConfigTest, WrongTypesAreErrors) {
+  ExpectInvalid(ParseConductorConfig("[server]\nport = \"8080\"\n"), "server.port");
+  ExpectInvalid(ParseConductorConfig("[server]\nio_threads = 1.5\n"), "server.io_threads");
+  ExpectInvalid(ParseConductorConfig("[router]\nrealm = 7\n"), "router.realm");
+  ExpectInvalid(ParseConductorConfig("[store]\npath = [\"a\"]\n"), "store.path");
+  ExpectInvalid(ParseConductorConfig("[log]\nlevel = true\n"), "log.level");
+  ExpectInvalid(ParseConductorConfig("server = 1\n"), "server");
+  ExpectInvalid(ParseAgentConfig("[agent]\nreconnect_max_ms = \"30s\"\n"), "agent.reconnect_max_ms");
+}
+
+TEST(ConfigTest, OutOfRangeValuesAreErrors) {
+  auto port = ParseConductorConfig("[server]\nport = 65536\n");
+  ExpectInvalid(port, "server.port");
+  EXPECT_THAT(port.error().message, HasSubstr("65535"));
+  ExpectInvalid(ParseConductorConfig("[server]\nport = -1\n"), "server.port");
+  ExpectInvalid(ParseConductorConfig("[server]\nio_threads = 0\n"), "server.io_threads");
+  ExpectInvalid(ParseConductorConfig("[server]\nblocking_threads = 0\n"), "server.blocking_threads");
+  ExpectInvalid(ParseConductorConfig("[router]\nhello_timeout_s = -5\n"), "router.hello_timeout_s");
+  ExpectInvalid(ParseConductorConfig("[router]\ncall_timeout_ms = -1\n"), "router.call_timeout_ms");
+  ExpectInvalid(ParseConductorConfig("[router]\nmax_message_bytes = 0\n"), "router.max_message_bytes");
+  ExpectInvalid(ParseConductorConfig("[auth]\ntoken_ttl_s = -86400\n"), "auth.token_ttl_s");
+  ExpectInvalid(ParseConductorConfig("[auth]\nenrolment_code_ttl_s = 0\n"), "auth.enrolment_code_ttl_s");
+  ExpectInvalid(ParseAgentConfig("[agent]\nreconnect_initial_ms = -500\n"), "agent.reconnect_initial_ms");
+  ExpectInvalid(ParseAgentConfig("[agent]\ncall_timeout_ms = 0\n"), "agent.call_timeout_ms");
+}
+
+TEST(ConfigTest, HeartbeatTimeoutMustExceedInterval) {
+  ExpectInvalid(ParseConductorConfig("[router]\nheartbeat_interval_ms = 1000\nheartbeat_timeout_ms = 1000\n"),
+                "router.heartbeat_timeout_ms");
+  // Checked against the default of the key the file leaves out (interval 2000 ms).
+  ExpectInvalid(ParseConductorConfig("[router]\nheartbeat_timeout_ms = 1500\n"), "router.heartbeat_timeout_ms");
+  EXPECT_TRUE(ParseConductorConfig("[router]\nheartbeat_interval_ms = 1000\nheartbeat_timeout_ms = 1001\n"));
+}
+
+TEST(ConfigTest, ReconnectMaxMustNotBeBelowInitial) {
+  ExpectInvalid(ParseAgentConfig("[agent]\nreconnect_initial_ms = 5000\nreconnect_max_ms = 1000\n"),
+                "agent.reconnect_max_ms");
+}
+
+TEST(ConfigTest, BadChoicesAndStringsAreErrors) {
+  auto level = ParseConductorConfig("[log]\nlevel = \"verbose\"\n");
+  ExpectInvalid(level, "log.level");
+  EXPECT_THAT(level.error().message, HasSubstr("trace|debug|info|warn|error|off"));
+  ExpectInvalid(ParseConductorConfig("[log]\nlevel = \"INFO\"\n"), "log.level");
+  ExpectInvalid(ParseAgentConfig("[log]\nlevel = \"warning\"\n"), "log.level");
+  auto backend = ParseAgentConfig("[gpio]\nbackend = \"sysfs\"\n");
+  ExpectInvalid(backend, "gpio.backend");
+  EXPECT_THAT(backend.error().message, HasSubstr("sim|libgpiod"));
+  ExpectInvalid(ParseConductorConfig("[server]\npublic_url = \"http://x\"\n"), "server.public_url");
+  ExpectInvalid(ParseAgentConfig("[agent]\nconductor_url = \"conductor:8080\"\n"), "agent.conductor_url");
+  ExpectInvalid(ParseConductorConfig("[router]\nrealm = \"\"\n"), "router.realm");
+  ExpectInvalid(ParseConductorConfig("[router]\nrealm = \"edge wire\"\n"), "router.realm");
+  ExpectInvalid(ParseConductorConfig("[store]\npath = \"\"\n"), "store.path");
+  ExpectInvalid(ParseAgentConfig("[agent]\ncredential_path = \"\"\n"), "agent.credential_path");
+}
+
+TEST(ConfigTest, MalformedTomlNamesTheLine) {
+  auto result = ParseConductorConfig("[server]\nport = 8080\nport = 8081\n");
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_THAT(result.error().message, HasSubstr("line 3"));
+  auto unterminated = ParseAgentConfig("[agent\n");
+  ASSERT_FALSE(unterminated);
+  EXPECT_EQ(unterminated.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_THAT(unterminated.error().message, HasSubstr("line 1"));
+}
+
+TEST(ConfigTest, FileErrorsNameTheFile) {
+  TempDir dir;
+  const std::string path = dir.Write("conductor.toml", "[server]\nport = 99999\n");
+  auto result = LoadConductorConfig(path);
+  ExpectInvalid(result, "server.port");
+  EXPECT_THAT(result.error().message, HasSubstr(path));
+
+  auto directory = LoadAgentConfig(dir.Path(""), /*must_exist=*/false);
+  ASSERT_FALSE(directory);
+  EXPECT_EQ(directory.error().code, ErrorCode::kInvalidArgument);
+
+  const std::string good = dir.Write("agent.toml", "[gpio]\nbackend = \"libgpiod\"\n");
+  auto agent = LoadAgentConfig(good);
+  ASSERT_TRUE(agent) << agent.error().message;
+  EXPECT_EQ(agent->gpio_backend, "libgpiod");
+}
+
+// ---- deploy/config ----
+
+TEST(ConfigTest, DeployedExamplesParseToTheDefaults) {
+  const std::string dir = EW_DEPLOY_CONFIG_DIR;
+  auto conductor = LoadConductorConfig(dir + "/conductor.toml");
+  ASSERT_TRUE(conductor) << conductor.error().message;
+  ExpectSame(*conductor, ConductorConfig{});
+  auto agent = LoadAgentConfig(dir + "/agent.toml");
+  ASSERT_TRUE(agent) << agent.error().message;
+  ExpectSame(*agent, AgentConfig{});
+}
+
+// "section.key" for every value in a TOML file.
+std::set<std::string> KeysIn(const std::string& path) {
+  std::set<std::string> keys;
+  const toml::table root = toml::parse_file(path);
+  for (auto&& [section, node] : root) {
+    if (const auto* table = node.as_table()) {
+      for (auto&& [name, value] : *table) keys.insert(std::string(section.str()) + "." + std::string(name.str()));
+    }
+  }
+  return keys;
+}
+
+TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
+  const std::string dir = EW_DEPLOY_CONFIG_DIR;
+  EXPECT_EQ(KeysIn(dir + "/conductor.toml"),
+            (std::set<std::string>{"server.listen_address", "server.port", "server.public_url", "server.io_threads",
+                                   "server.blocking_threads", "router.realm", "router.hello_timeout_s",
+                                   "router.max_message_bytes", "router.call_timeout_ms",
+                                   "router.heartbeat_interval_ms", "router.heartbeat_timeout_ms", "store.path",
+                                   "auth.token_ttl_s", "auth.enrolment_code_ttl_s", "auth.bootstrap_password_file",
+                                   "log.level"}));
+  EXPECT_EQ(KeysIn(dir + "/agent.toml"),
+            (std::set<std::string>{"agent.credential_path", "agent.conductor_url", "agent.reconnect_initial_ms",
+                                   "agent.reconnect_max_ms", "agent.call_timeout_ms", "gpio.backend", "log.level"}));
+}
+
+}  // namespace
+}  // namespace ew::config

@@ -1,0 +1,269 @@
+// Codec round trips for every WAMP message in both serializers, the exact wire forms, payload
+// omission rules, and binary payloads crossing msgpack → JSON → msgpack through the router.
+#include "common/wamp/codec.hpp"
+
+#include <gtest/gtest.h>
+
+#include "tests/common/wamp/sample_messages.hpp"
+
+namespace ew::wamp {
+namespace {
+
+std::string Bytes(std::initializer_list<int> bytes) {
+  std::string out;
+  for (int b : bytes) out += static_cast<char>(b);
+  return out;
+}
+
+std::string ToMsgpack(const Value& v) {
+  std::vector<uint8_t> bytes = Value::to_msgpack(v);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+Message DecodeOrDie(Serializer serializer, std::string_view frame) {
+  auto decoded = Decode(serializer, frame);
+  EXPECT_TRUE(decoded.has_value()) << decoded.error().message;
+  return decoded ? *decoded : Message{};
+}
+
+class CodecRoundTripTest : public ::testing::TestWithParam<Serializer> {};
+
+TEST_P(CodecRoundTripTest, EveryMessageSurvivesEncodeDecode) {
+  for (const auto& sample : SampleMessages()) {
+    SCOPED_TRACE(sample.name);
+    std::string frame = Encode(GetParam(), sample.message);
+    Message decoded = DecodeOrDie(GetParam(), frame);
+    EXPECT_EQ(TypeOf(decoded), TypeOf(sample.message));
+    EXPECT_EQ(ToArray(decoded), ToArray(sample.message));
+    // Encoding is deterministic: the decoded message encodes to the same bytes.
+    EXPECT_EQ(Encode(GetParam(), decoded), frame);
+  }
+}
+
+TEST_P(CodecRoundTripTest, HandWrittenEnvelopeMatchesNlohmannOfTheArrayForm) {
+  // The encoders write the envelope by hand for speed; the array form through nlohmann is the
+  // reference they must agree with byte for byte.
+  for (const auto& sample : SampleMessages()) {
+    SCOPED_TRACE(sample.name);
+    const Value array = ToArray(sample.message);
+    const std::string expected = GetParam() == Serializer::kJson ? array.dump() : ToMsgpack(array);
+    EXPECT_EQ(Encode(GetParam(), sample.message), expected);
+  }
+}
+
+TEST_P(CodecRoundTripTest, LargeIdsAndLongStringsUseWiderEncodings) {
+  for (Id id : {Id{127}, Id{128}, Id{255}, Id{256}, Id{65535}, Id{65536}, Id{0xffffffff}, Id{0x100000000}, kMaxId}) {
+    for (size_t length : {0u, 31u, 32u, 255u, 256u, 65535u, 65536u}) {
+      SCOPED_TRACE(std::to_string(id) + "/" + std::to_string(length));
+      Call call{id, Value::object(), std::string(length, 'p'), {}};
+      std::string frame = Encode(GetParam(), call);
+      EXPECT_EQ(frame, GetParam() == Serializer::kJson ? ToArray(call).dump() : ToMsgpack(ToArray(call)));
+      Message decoded = DecodeOrDie(GetParam(), frame);
+      EXPECT_EQ(ToArray(decoded), ToArray(call));
+    }
+  }
+}
+
+TEST_P(CodecRoundTripTest, ProgressiveCallAndResults) {
+  Call call{11, {{"receive_progress", true}}, "ew.board.brd-1.fn.invoke", MakePayload({"job"})};
+  auto decoded_call = std::get<Call>(DecodeOrDie(GetParam(), Encode(GetParam(), call)));
+  EXPECT_EQ(decoded_call.options.at("receive_progress"), true);
+
+  for (bool progress : {true, true, false}) {
+    Result result{11, progress ? Value{{"progress", true}} : Value::object(), MakePayload({progress ? 0.5 : 1.0})};
+    auto decoded = std::get<Result>(DecodeOrDie(GetParam(), Encode(GetParam(), result)));
+    EXPECT_EQ(decoded.request, 11u);
+    EXPECT_EQ(decoded.details.value("progress", false), progress);
+    EXPECT_EQ(decoded.payload.args, result.payload.args);
+  }
+}
+
+TEST_P(CodecRoundTripTest, CancelInterruptAndAuthentication) {
+  auto cancel = std::get<Cancel>(DecodeOrDie(GetParam(), Encode(GetParam(), Cancel{4, {{"mode", "kill"}}})));
+  EXPECT_EQ(cancel.request, 4u);
+  EXPECT_EQ(cancel.options.at("mode"), "kill");
+
+  auto interrupt =
+      std::get<Interrupt>(DecodeOrDie(GetParam(), Encode(GetParam(), Interrupt{9, {{"mode", "killnowait"}}})));
+  EXPECT_EQ(interrupt.request, 9u);
+  EXPECT_EQ(interrupt.options.at("mode"), "killnowait");
+
+  Challenge challenge{"wampcra", {{"challenge", "{\"nonce\":\"n\"}"}, {"salt", "s"}, {"iterations", 1000}}};
+  auto decoded_challenge = std::get<Challenge>(DecodeOrDie(GetParam(), Encode(GetParam(), challenge)));
+  EXPECT_EQ(decoded_challenge.auth_method, "wampcra");
+  EXPECT_EQ(decoded_challenge.extra, challenge.extra);
+
+  auto authenticate =
+      std::get<Authenticate>(DecodeOrDie(GetParam(), Encode(GetParam(), Authenticate{"c2lnbmF0dXJl", Value::object()})));
+  EXPECT_EQ(authenticate.signature, "c2lnbmF0dXJl");
+  EXPECT_TRUE(authenticate.extra.empty());
+}
+
+TEST_P(CodecRoundTripTest, ErrorRepliesToEveryRequestKindThatHasOne) {
+  for (MessageType type : {MessageType::kSubscribe, MessageType::kUnsubscribe, MessageType::kPublish,
+                           MessageType::kRegister, MessageType::kUnregister, MessageType::kCall,
+                           MessageType::kInvocation}) {
+    ErrorMessage error{type, 3, Value::object(), "wamp.error.canceled", {}};
+    auto decoded = std::get<ErrorMessage>(DecodeOrDie(GetParam(), Encode(GetParam(), error)));
+    EXPECT_EQ(decoded.request_type, type);
+    EXPECT_EQ(decoded.request, 3u);
+  }
+}
+
+TEST_P(CodecRoundTripTest, MissingPayloadDecodesAsEmptyArgsAndKwargs) {
+  auto call = std::get<Call>(DecodeOrDie(GetParam(), Encode(GetParam(), Call{1, Value::object(), "p", {}})));
+  EXPECT_TRUE(call.payload.args.is_array());
+  EXPECT_TRUE(call.payload.args.empty());
+  EXPECT_TRUE(call.payload.kwargs.is_object());
+  EXPECT_TRUE(call.payload.kwargs.empty());
+}
+
+TEST_P(CodecRoundTripTest, BinaryPayloadSurvives) {
+  Value blob = Value::binary({0x00, 0x01, 0xfe, 0xff});
+  Call call{1, Value::object(), "ew.board.brd-1.fn.invoke", MakePayload(Value::array({blob}), {{"nested", {{"b", blob}}}})};
+  auto decoded = std::get<Call>(DecodeOrDie(GetParam(), Encode(GetParam(), call)));
+  ASSERT_TRUE(decoded.payload.args[0].is_binary());
+  EXPECT_EQ(decoded.payload.args[0].get_binary(), blob.get_binary());
+  EXPECT_EQ(decoded.payload.kwargs["nested"]["b"].get_binary(), blob.get_binary());
+}
+
+INSTANTIATE_TEST_SUITE_P(BothSerializers, CodecRoundTripTest,
+                         ::testing::Values(Serializer::kJson, Serializer::kMsgpack),
+                         [](const auto& info) { return info.param == Serializer::kJson ? "Json" : "Msgpack"; });
+
+TEST(CodecTest, JsonWireForm) {
+  Call call{4, {{"receive_progress", true}}, "ew.board.brd-1.gpio.read", MakePayload({17})};
+  EXPECT_EQ(Encode(Serializer::kJson, call), R"([48,4,{"receive_progress":true},"ew.board.brd-1.gpio.read",[17]])");
+  EXPECT_EQ(Encode(Serializer::kJson, Hello{"edgewire", Value::object()}), R"([1,"edgewire",{}])");
+  EXPECT_EQ(Encode(Serializer::kJson, ErrorMessage{MessageType::kCall, 4, Value::object(), "wamp.error.canceled", {}}),
+            R"([8,48,4,{},"wamp.error.canceled"])");
+}
+
+TEST(CodecTest, MsgpackWireForm) {
+  Call call{4, Value::object(), "p", MakePayload({17})};
+  EXPECT_EQ(Encode(Serializer::kMsgpack, call), Bytes({0x95, 0x30, 0x04, 0x80, 0xa1, 'p', 0x91, 0x11}));
+  EXPECT_EQ(Encode(Serializer::kMsgpack, Unsubscribed{300}), Bytes({0x92, 0x23, 0xcd, 0x01, 0x2c}));
+}
+
+TEST(CodecTest, EncodersOmitEmptyKwargsAndArgs) {
+  EXPECT_EQ(Encode(Serializer::kJson, Result{1, Value::object(), {}}), "[50,1,{}]");
+  EXPECT_EQ(Encode(Serializer::kJson, Result{1, Value::object(), MakePayload({1})}), "[50,1,{},[1]]");
+  EXPECT_EQ(Encode(Serializer::kJson, Result{1, Value::object(), MakePayload(Value::array(), {{"a", 1}})}),
+            R"([50,1,{},[],{"a":1}])");
+  EXPECT_EQ(Encode(Serializer::kJson, Yield{1, Value::object(), MakePayload({1}, {{"a", 1}})}), R"([70,1,{},[1],{"a":1}])");
+  EXPECT_EQ(Encode(Serializer::kJson, Event{1, 2, Value::object(), {}}), "[36,1,2,{}]");
+}
+
+TEST(CodecTest, NullDictsAndArgsAreWrittenAsEmpty) {
+  Call call{1, Value(), "p", MakePayload(Value(), {{"a", 1}})};
+  EXPECT_EQ(Encode(Serializer::kJson, call), R"([48,1,{},"p",[],{"a":1}])");
+  EXPECT_TRUE(Decode(Serializer::kMsgpack, Encode(Serializer::kMsgpack, call)).has_value());
+}
+
+TEST(CodecTest, StringsThatNeedEscapingAreEscaped) {
+  Abort abort{{{"message", "line1\nline2 \"quoted\" é"}}, "odd\"uri\\with\ttab"};
+  std::string frame = Encode(Serializer::kJson, abort);
+  EXPECT_EQ(frame, ToArray(abort).dump());
+  auto decoded = std::get<Abort>(DecodeOrDie(Serializer::kJson, frame));
+  EXPECT_EQ(decoded.reason, abort.reason);
+  EXPECT_EQ(decoded.details, abort.details);
+}
+
+TEST(CodecTest, JsonEncodesBinaryAsNulPrefixedBase64) {
+  Event event{1, 2, Value::object(), MakePayload(Value::array({Value::binary({0x00, 0x01, 0x02, 0xff})}))};
+  EXPECT_EQ(Encode(Serializer::kJson, event), std::string("[36,1,2,{},[\"\\u0000AAEC/w==\"]]"));
+}
+
+TEST(CodecTest, JsonDecodesNulPrefixedBase64AsBinary) {
+  auto event = std::get<Event>(DecodeOrDie(Serializer::kJson, "[36,1,2,{},[\"\\u0000AAEC/w==\",\"\\u0000\"]]"));
+  ASSERT_TRUE(event.payload.args[0].is_binary());
+  EXPECT_EQ(event.payload.args[0].get_binary(), (std::vector<uint8_t>{0x00, 0x01, 0x02, 0xff}));
+  ASSERT_TRUE(event.payload.args[1].is_binary());
+  EXPECT_TRUE(event.payload.args[1].get_binary().empty());
+}
+
+TEST(CodecTest, JsonNulPrefixedStringThatIsNotBase64StaysAString) {
+  auto event = std::get<Event>(DecodeOrDie(Serializer::kJson, "[36,1,2,{},[\"\\u0000not base64!\"]]"));
+  ASSERT_TRUE(event.payload.args[0].is_string());
+  EXPECT_EQ(event.payload.args[0].get<std::string>(), std::string("\0not base64!", 12));
+}
+
+TEST(CodecTest, BinaryCrossesMsgpackJsonMsgpack) {
+  // An agent (msgpack) yields bytes, the router hands them to a browser (JSON), which echoes them
+  // back in a call that the router forwards to another agent (msgpack): the bytes are unchanged.
+  Value blob = Value::binary({0xde, 0xad, 0xbe, 0xef, 0x00, 0x10});
+  const Value array = {48, 21, Value::object(), "ew.board.brd-1.fn.invoke", Value::array({blob, "text"}),
+                       {{"image", blob}, {"list", {blob, 1}}}};
+  const std::string msgpack_frame = ToMsgpack(array);
+
+  Message from_agent = DecodeOrDie(Serializer::kMsgpack, msgpack_frame);
+  std::string json_frame = Encode(Serializer::kJson, from_agent);
+  EXPECT_NE(json_frame.find("\\u00003q2+7wAQ"), std::string::npos) << json_frame;
+
+  Message from_browser = DecodeOrDie(Serializer::kJson, json_frame);
+  const auto& call = std::get<Call>(from_browser);
+  ASSERT_TRUE(call.payload.args[0].is_binary());
+  EXPECT_EQ(call.payload.args[0].get_binary(), blob.get_binary());
+  EXPECT_EQ(call.payload.kwargs["list"][0].get_binary(), blob.get_binary());
+
+  EXPECT_EQ(Encode(Serializer::kMsgpack, from_browser), msgpack_frame);
+}
+
+TEST(CodecTest, MsgpackExtSubtypeIsKeptWithinMsgpack) {
+  // fixext1, type 5, one byte of data, inside the args of a CALL.
+  const std::string frame = Bytes({0x95, 0x30, 0x01, 0x80, 0xa1, 'p', 0x91, 0xd4, 0x05, 0x2a});
+  Message decoded = DecodeOrDie(Serializer::kMsgpack, frame);
+  EXPECT_EQ(Encode(Serializer::kMsgpack, decoded), frame);
+}
+
+TEST(CodecTest, InvalidUtf8FromMsgpackStillEncodesAsJson) {
+  // str "a\xff" and a map key "\xc3" (truncated UTF-8): legal msgpack, invalid UTF-8.
+  const std::string frame = Bytes({0x95, 0x30, 0x01, 0x81, 0xa1, 0xc3, 0x01, 0xa1, 'p', 0x91, 0xa2, 'a', 0xff});
+  Message decoded = DecodeOrDie(Serializer::kMsgpack, frame);
+  std::string json;
+  ASSERT_NO_THROW(json = Encode(Serializer::kJson, decoded));
+  EXPECT_TRUE(Decode(Serializer::kJson, json).has_value()) << json;
+}
+
+TEST(CodecTest, IntegersFromOtherEncodersAreAcceptedAsIds) {
+  // Positive int64 (0xd3) as some encoders write signed ints, and 2^53 as float64 (0xcb) as
+  // JavaScript msgpack encoders write integers above Number.MAX_SAFE_INTEGER.
+  const std::string signed_id = Bytes({0x94, 0x30, 0xd3, 0, 0, 0, 0, 0, 0, 0, 0x05, 0x80, 0xa1, 'p'});
+  EXPECT_EQ(std::get<Call>(DecodeOrDie(Serializer::kMsgpack, signed_id)).request, 5u);
+  const std::string float_id = Bytes({0x94, 0x30, 0xcb, 0x43, 0x40, 0, 0, 0, 0, 0, 0, 0x80, 0xa1, 'p'});
+  EXPECT_EQ(std::get<Call>(DecodeOrDie(Serializer::kMsgpack, float_id)).request, kMaxId);
+  EXPECT_EQ(std::get<Call>(DecodeOrDie(Serializer::kJson, R"([48,7.0,{},"p"])")).request, 7u);
+}
+
+TEST(CodecTest, IdBoundaries) {
+  EXPECT_EQ(std::get<Call>(DecodeOrDie(Serializer::kJson, R"([48,9007199254740992,{},"p"])")).request, kMaxId);
+  EXPECT_EQ(std::get<Subscribed>(DecodeOrDie(Serializer::kJson, "[33,1,0]")).subscription, 0u);
+  EXPECT_EQ(std::get<Welcome>(DecodeOrDie(Serializer::kJson, "[2,9007199254740992,{}]")).session, kMaxId);
+}
+
+TEST(CodecTest, TrailingWhitespaceInJsonIsFine) {
+  EXPECT_TRUE(Decode(Serializer::kJson, " [1,\"edgewire\",{}] \n").has_value());
+}
+
+TEST(CodecTest, FromArrayValidatesWithoutConsumingTheInput) {
+  const Value array = {48, 1, Value::object(), "p", {1, 2}};
+  auto decoded = FromArray(array);
+  ASSERT_TRUE(decoded.has_value()) << decoded.error().message;
+  EXPECT_EQ(ToArray(*decoded), array);
+  EXPECT_EQ(array[4], Value({1, 2}));
+  EXPECT_FALSE(FromArray(Value{48, 0, Value::object(), "p"}).has_value());
+}
+
+TEST(CodecTest, Subprotocols) {
+  EXPECT_EQ(SubprotocolName(Serializer::kJson), "wamp.2.json");
+  EXPECT_EQ(SubprotocolName(Serializer::kMsgpack), "wamp.2.msgpack");
+  EXPECT_EQ(SerializerFromSubprotocol("wamp.2.json"), Serializer::kJson);
+  EXPECT_EQ(SerializerFromSubprotocol("wamp.2.msgpack"), Serializer::kMsgpack);
+  EXPECT_EQ(SerializerFromSubprotocol("wamp.2.cbor"), std::nullopt);
+  EXPECT_EQ(SerializerFromSubprotocol(""), std::nullopt);
+  EXPECT_FALSE(IsBinary(Serializer::kJson));
+  EXPECT_TRUE(IsBinary(Serializer::kMsgpack));
+}
+
+}  // namespace
+}  // namespace ew::wamp

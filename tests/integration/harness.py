@@ -1,0 +1,201 @@
+"""Runs real Edgewire processes on 127.0.0.1 for integration tests: a conductor (its own SQLite
+file, port 0 unless told), agents enrolled through the REST API, and the edgewire CLI.
+Everything stops by itself when a test ends (each process is killed in tearDown)."""
+
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+BIN = os.environ.get("EW_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
+CONDUCTOR = os.path.join(BIN, "cloud-conductor", "edgewire-conductor")
+AGENT = os.path.join(BIN, "device-agent", "edgewire-agent")
+CLI = os.path.join(BIN, "cloud-conductor", "cli", "edgewire")
+
+ADMIN_PASSWORD = "integration-admin-pw"
+
+
+def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class Conductor:
+    def __init__(self, workdir, port=0, heartbeat_timeout_ms=1500):
+        self.workdir = workdir
+        self.port = port
+        self.heartbeat_timeout_ms = heartbeat_timeout_ms
+        self.proc = None
+        self.store = os.path.join(workdir, "conductor.db")
+        self.log_path = os.path.join(workdir, "conductor.log")
+
+    def start(self):
+        pw_file = os.path.join(self.workdir, "admin-password.txt")
+        with open(pw_file, "w") as f:
+            f.write(ADMIN_PASSWORD + "\n")
+        config = os.path.join(self.workdir, "conductor.toml")
+        with open(config, "w") as f:
+            f.write(f"""[server]
+listen_address = "127.0.0.1"
+port = {self.port}
+[router]
+heartbeat_interval_ms = {self.heartbeat_timeout_ms // 2}
+heartbeat_timeout_ms = {self.heartbeat_timeout_ms}
+[store]
+path = "{self.store}"
+[auth]
+bootstrap_password_file = "{pw_file}"
+[log]
+level = "debug"
+""")
+        log = open(self.log_path, "a")
+        self.proc = subprocess.Popen([CONDUCTOR, "--config", config], stdout=subprocess.PIPE, stderr=log, text=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise AssertionError(f"conductor exited early; see {self.log_path}:\n" + open(self.log_path).read()[-3000:])
+            if "listening on" in line:
+                self.port = int(line.strip().rsplit(":", 1)[1])
+                break
+        wait_until(lambda: self.healthy(), what="conductor /healthz")
+        return self
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self):
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def healthy(self):
+        try:
+            return self.rest("GET", "/healthz")[0] == 200
+        except OSError:
+            return False
+
+    def rest(self, method, path, body=None, token=None, raw=None):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("X-Auth-Token", token)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                text = resp.read().decode()
+                return resp.status, (json.loads(text) if text and resp.headers.get_content_type() == "application/json" else text)
+        except urllib.error.HTTPError as e:
+            text = e.read().decode()
+            try:
+                return e.code, json.loads(text)
+            except ValueError:
+                return e.code, text
+
+    def login(self, username="admin", password=ADMIN_PASSWORD):
+        status, body = self.rest("POST", "/v1/auth/tokens", {"username": username, "password": password})
+        assert status == 201, (status, body)
+        return body["token"]
+
+    def create_board(self, token, name, project=None):
+        body = {"name": name}
+        if project:
+            body["projectId"] = project
+        status, resp = self.rest("POST", "/v1/boards", body, token)
+        assert status == 201, (status, resp)
+        return resp["board"]["id"], resp["enrolmentCode"]
+
+    def board(self, token, board_id):
+        status, body = self.rest("GET", f"/v1/boards/{board_id}", token=token)
+        assert status == 200, (status, body)
+        return body
+
+    def status_of(self, token, board_id):
+        return self.board(token, board_id)["status"]
+
+    def metric(self, name):
+        status, text = self.rest("GET", "/metrics")
+        total = 0.0
+        found = False
+        for line in text.splitlines():
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                total += float(line.rsplit(" ", 1)[1])
+                found = True
+        return total if found else None
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc and self.proc.stdout:
+            self.proc.stdout.close()
+        self.proc = None
+
+
+class Agent:
+    def __init__(self, workdir, name):
+        self.workdir = workdir
+        self.name = name
+        self.credential = os.path.join(workdir, f"{name}.credential.json")
+        self.config = os.path.join(workdir, f"{name}.toml")
+        self.log_path = os.path.join(workdir, f"{name}.log")
+        with open(self.config, "w") as f:
+            f.write(f"""[agent]
+credential_path = "{self.credential}"
+reconnect_initial_ms = 100
+reconnect_max_ms = 1000
+[log]
+level = "debug"
+""")
+        self.proc = None
+
+    def enrol(self, conductor_url, code):
+        return subprocess.run([AGENT, "enrol", "--conductor", conductor_url, "--code", code,
+                               "--credential", self.credential], capture_output=True, text=True, timeout=30)
+
+    def read_credential(self):
+        with open(self.credential) as f:
+            return json.load(f)
+
+    def start(self):
+        log = open(self.log_path, "a")
+        self.proc = subprocess.Popen([AGENT, "run", "--config", self.config], stdout=log, stderr=log)
+        return self
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
+                try:
+                    self.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+                self.proc = None
+
+    def stop(self):
+        self.kill(signal.SIGTERM)
+
+
+def cli(conductor, *args, token=None, stdin=None, home=None):
+    env = dict(os.environ)
+    env["EDGEWIRE_URL"] = conductor.url
+    if token:
+        env["EDGEWIRE_TOKEN"] = token
+    if home:
+        env["XDG_CONFIG_HOME"] = home
+    return subprocess.run([CLI, *args], capture_output=True, text=True, input=stdin, env=env, timeout=60)
