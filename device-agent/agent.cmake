@@ -37,7 +37,7 @@ target_compile_options(ew_agent_session PRIVATE -Wno-deprecated-declarations)
 
 # Command line and the `run` command's wiring (config, credential, signals, systemd).
 ew_module(ew_agent_app
-  SOURCES ${EW_AGENT_DIR}/cli/agent_cli.cpp ${EW_AGENT_DIR}/agent.cpp
+  SOURCES ${EW_AGENT_DIR}/cli/agent_cli.cpp ${EW_AGENT_DIR}/commands.cpp
   DEPS ew_agent_session ew_agent_enrol ew_agent_credential ew_agent_rpc ew_agent_systemd
        ew_common_config ew_common_log ew_common_error CLI11::CLI11)
 target_compile_definitions(ew_agent_app PRIVATE EW_AGENT_VERSION="${PROJECT_VERSION}")

@@ -814,6 +814,7 @@ ew::Result<Message> FromOwnedArray(Value& array) {
   auto& elements = array.get_ref<Value::array_t&>();
   if (!elements[0].is_number()) return InvalidArgument("message type must be an integer");
   auto code = NonNegativeInteger(elements[0]);
+  // Codes above 255 are unknown anyway; refusing them here keeps the cast below in range.
   if (!code || *code > 0xff) return InvalidArgument("unknown message type " + elements[0].dump());
   const auto type = static_cast<MessageType>(*code);
   Fields f(elements, type);

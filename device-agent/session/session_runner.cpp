@@ -173,7 +173,7 @@ class SessionRunner::Impl {
   // Runs `fn(id, result)` on the io thread, later, if the runner and attempt still exist.
   template <typename T, typename Fn>
   void Continue(boost::future<T>&& future, uint64_t id, Fn fn) {
-    future.then(boost::launch::sync, [&io = io_, alive = Alive(), id, fn = std::move(fn)](boost::future<T> done) {
+    future.then(boost::launch::sync, [io = &io_, alive = Alive(), id, fn = std::move(fn)](boost::future<T> done) {
       ew::Result<T> result = ew::Internal("no result");
       try {
         result = done.get();
@@ -182,7 +182,7 @@ class SessionRunner::Impl {
       } catch (...) {
         result = ew::Unavailable("unknown failure");
       }
-      boost::asio::post(io, [alive, id, fn, result = std::move(result)]() mutable {
+      boost::asio::post(*io, [alive, id, fn, result = std::move(result)]() mutable {
         if (!alive.expired()) fn(id, std::move(result));
       });
     });
@@ -291,7 +291,7 @@ class SessionRunner::Impl {
 
   autobahn::wamp_procedure MakeProcedure(const std::string& uri, const rpc::Handler& handler,
                                          const std::shared_ptr<bool>& replies_open) {
-    return [&io = io_, uri, handler, open = std::weak_ptr<bool>(replies_open)](autobahn::wamp_invocation invocation) {
+    return [io = &io_, uri, handler, open = std::weak_ptr<bool>(replies_open)](autobahn::wamp_invocation invocation) {
       rpc::Invocation call;
       call.procedure = uri;
       try {
@@ -302,8 +302,8 @@ class SessionRunner::Impl {
         return SendReply(invocation, ew::InvalidArgument(std::string("arguments are not representable as JSON: ") + e.what()));
       }
       Log()->debug("invocation of {}", uri);
-      handler(call, [&io, invocation, open](ew::Result<rpc::Reply> result) {
-        boost::asio::post(io, [invocation, open, result = std::move(result)] {
+      handler(call, [io, invocation, open](ew::Result<rpc::Reply> result) {
+        boost::asio::post(*io, [invocation, open, result = std::move(result)] {
           if (open.expired()) return;  // that session has ended
           SendReply(invocation, result);
         });

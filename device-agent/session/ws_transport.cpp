@@ -97,8 +97,7 @@ void WsTransport::send_message(autobahn::wamp_message&& message) {
   msgpack::sbuffer buffer;
   msgpack::packer<msgpack::sbuffer> packer(buffer);
   packer.pack(message.fields());
-  websocketpp::lib::error_code ec;
-  connection_->send(buffer.data(), buffer.size(), websocketpp::frame::opcode::binary, ec);
+  websocketpp::lib::error_code ec = connection_->send(buffer.data(), buffer.size(), websocketpp::frame::opcode::binary);
   // A failed send means the connection is going down; its close handler reports why.
   if (ec) Log()->debug("send failed on {}: {}", url_, ec.message());
 }

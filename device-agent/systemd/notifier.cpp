@@ -21,7 +21,11 @@ void Notifier::Status(const std::string& text) {
 
 void Notifier::Watchdog() { sd_notify(0, "WATCHDOG=1"); }
 
-void Notifier::Stopping() { sd_notify(0, "STOPPING=1"); }
+void Notifier::Stopping() {
+  if (stopping_sent_) return;
+  stopping_sent_ = true;
+  sd_notify(0, "STOPPING=1");
+}
 
 std::optional<std::chrono::microseconds> Notifier::WatchdogPeriod() {
   uint64_t usec = 0;

@@ -16,8 +16,9 @@ class Notifier {
   void Status(const std::string& text);
   // WATCHDOG=1.
   void Watchdog();
-  // STOPPING=1.
+  // STOPPING=1. Sent once; later calls are ignored.
   void Stopping();
+  bool stopping() const { return stopping_sent_; }
 
   // How often to call Watchdog(): half of WatchdogSec= when the unit sets one for this process,
   // otherwise nullopt.
@@ -25,6 +26,7 @@ class Notifier {
 
  private:
   bool ready_sent_ = false;
+  bool stopping_sent_ = false;
 };
 
 }  // namespace ew::agent::systemd

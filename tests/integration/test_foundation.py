@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 import unittest
@@ -274,6 +275,35 @@ class FoundationTest(unittest.TestCase):
 
     def test_python_autobahn_msgpack_calls_board_and_receives_events(self):
         self._interop("msgpack")
+
+    def test_node_autobahn_calls_board_and_receives_events(self):
+        js_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "js")
+        if not shutil.which("node") or not os.path.isdir(os.path.join(js_dir, "node_modules", "autobahn")):
+            self.skipTest("npm autobahn is not installed (run npm ci in tests/integration/js)")
+        board_id, agent = self.enrolled_agent("pi-interop-js")
+        alice = self._operator_token()
+        proc = subprocess.Popen(["node", "interop.js", self.conductor.ws_url, alice, board_id], cwd=js_dir,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            steps = []
+            def next_step():
+                line = proc.stdout.readline()
+                self.assertTrue(line, "node client ended: " + proc.stderr.read())
+                steps.append(json.loads(line))
+                return steps[-1]
+            called = next_step()
+            self.assertEqual(called["step"], "called", steps)
+            self.assertEqual(called["kwargs"]["boardId"], board_id)
+            self.assertEqual(next_step()["step"], "subscribed")
+            agent.kill(signal.SIGKILL)
+            self.assertEqual(next_step(), {"step": "event", "status": "offline"})
+            agent.start()
+            self.assertEqual(next_step(), {"step": "event", "status": "online"})
+            self.assertEqual(proc.wait(timeout=10), 0)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
 
 
 if __name__ == "__main__":

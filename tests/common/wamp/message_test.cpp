@@ -1,6 +1,10 @@
 // TypeOf and TypeName: every message struct maps to its WAMP code and a printable name.
 #include "common/wamp/message.hpp"
 
+#include <set>
+#include <string>
+#include <variant>
+
 #include <gtest/gtest.h>
 
 #include "tests/common/wamp/sample_messages.hpp"

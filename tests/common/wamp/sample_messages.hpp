@@ -2,7 +2,6 @@
 // loop (its seeds). Covers progressive calls, cancel/interrupt modes and wampcra authentication.
 #pragma once
 
-#include <set>
 #include <string>
 #include <vector>
 

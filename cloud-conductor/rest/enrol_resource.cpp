@@ -1,0 +1,78 @@
+// POST /v1/enrol: a board trades its one-time code for a WAMP-CRA secret. No token: the code is
+// the credential, so an unknown code and a used one get the same answer.
+#include "cloud-conductor/rest/json_body.hpp"
+#include "cloud-conductor/rest/resources.hpp"
+#include "common/ids/ids.hpp"
+#include "common/log/log.hpp"
+#include "edgewire/v1/api.pb.h"
+
+namespace ew::rest {
+
+namespace {
+
+constexpr size_t kSecretBytes = 32;
+constexpr size_t kSaltBytes = 16;
+// Salted WAMP-CRA: the derived key is what both sides sign with. Autobahn derives it on every
+// connect, so the cost stays modest for a Pi.
+constexpr int kIterations = 1000;
+constexpr int kKeyLength = 32;
+constexpr size_t kMaxHostnameLength = 253;
+
+std::string WampUrl(const RestDeps& deps, const server::HttpRequest& request) {
+  if (!deps.config.public_url.empty()) return deps.config.public_url;
+  std::string host = request.Header("host");
+  if (host.empty()) host = deps.config.listen_address + ":" + std::to_string(deps.config.port);
+  return "ws://" + host + "/ws";
+}
+
+Result<server::HttpResponse> Enrol(const RestDeps& deps, const Exchange& exchange) {
+  edgewire::v1::EnrolRequest request;
+  EW_TRY_VOID(ParseBody(exchange.request.body, &request));
+  if (request.code().empty()) return InvalidArgument("code is required");
+  if (request.hostname().size() > kMaxHostnameLength) return InvalidArgument("hostname is too long");
+
+  const std::string secret = ids::NewSecret(kSecretBytes);
+  edgewire::v1::BoardCredential credential;
+  credential.set_salt(ids::NewSecret(kSaltBytes));
+  credential.set_iterations(kIterations);
+  credential.set_keylen(kKeyLength);
+  credential.set_derived_key(ids::WampCraDeriveKey(secret, credential.salt(), kIterations, kKeyLength));
+
+  auto board = deps.store.ConsumeEnrolmentCode(ids::Sha256Hex(request.code()), UnixSeconds(deps.clock.Now()),
+                                               credential);
+  if (!board) {
+    switch (board.error().code) {
+      case ErrorCode::kNotFound:
+        log::Get("rest")->info("enrolment refused: unknown or used code (host \"{}\", peer {})", request.hostname(),
+                               exchange.request.peer);
+        return Unauthenticated("invalid enrolment code");
+      case ErrorCode::kDeadlineExceeded:
+        log::Get("rest")->info("enrolment refused: {} (host \"{}\", peer {})", board.error().message,
+                               request.hostname(), exchange.request.peer);
+        return Unauthenticated("enrolment code expired");
+      default:
+        return tl::unexpected(board.error());
+    }
+  }
+  log::Get("rest")->info("board={} enrolled: {} (host \"{}\", peer {})", board->id(), board->name(),
+                         request.hostname(), exchange.request.peer);
+
+  edgewire::v1::EnrolResponse response;
+  response.set_board_id(board->id());
+  response.set_secret(secret);
+  response.set_realm(deps.config.realm);
+  response.set_wamp_url(WampUrl(deps, exchange.request));
+  response.set_salt(credential.salt());
+  response.set_iterations(credential.iterations());
+  response.set_keylen(credential.keylen());
+  return JsonResponse(200, response);
+}
+
+}  // namespace
+
+void AddEnrolRoutes(RouteTable& routes, const RestDeps& deps) {
+  routes.Add({"POST", "/v1/enrol", Access::kPublic, Execution::kBlocking,
+              Answer([&deps](const Exchange& e) { return Enrol(deps, e); })});
+}
+
+}  // namespace ew::rest

@@ -1,0 +1,51 @@
+#include "device-agent/cli/agent_cli.hpp"
+
+#include "device-agent/enrol/conductor_url.hpp"
+
+namespace ew::agent {
+
+namespace {
+
+// CLI11 validator: a URL whose scheme is one of `schemes`.
+CLI::Validator UrlValidator(std::vector<std::string> schemes, std::string name) {
+  return CLI::Validator(
+      [schemes](std::string& value) -> std::string {
+        auto url = ParseUrl(value);
+        if (!url) return url.error().message;
+        for (const auto& scheme : schemes)
+          if (url->scheme == scheme) return "";
+        std::string allowed;
+        for (const auto& scheme : schemes) allowed += (allowed.empty() ? "" : ", ") + scheme + "://";
+        return "\"" + value + "\": expected " + allowed;
+      },
+      name);
+}
+
+}  // namespace
+
+void DefineCli(CLI::App& app, CliArgs& args) {
+  app.require_subcommand(1);
+
+  auto* enrol = app.add_subcommand("enrol", "Enrol this board with a one-time code and store its credential");
+  enrol->add_option("--conductor", args.enrol.conductor, "Conductor URL, http://HOST:PORT")
+      ->required()
+      ->check(UrlValidator({"http"}, "URL"));
+  enrol->add_option("--code", args.enrol.code, "One-time enrolment code from `edgewire boards create`")->required();
+  enrol->add_option("--credential", args.enrol.credential,
+                    "Where to store the credential (default /var/lib/edgewire/agent.json)");
+  enrol->add_option("--hostname", args.enrol.hostname, "Host name reported to the conductor (default: this host's)");
+  enrol->callback([&args] { args.command = CliArgs::Command::kEnrol; });
+
+  auto* run = app.add_subcommand("run", "Connect to the conductor and serve the board (systemd runs this)");
+  run->add_option("--config", args.run.config, std::string("Agent config file (default ") + kDefaultConfigPath + ")");
+  run->add_option("--credential", args.run.credential, "Credential file written by `enrol`");
+  run->add_option("--conductor-url", args.run.conductor_url,
+                  "WAMP URL to use instead of the credential's: ws://HOST:PORT/ws, or http://HOST:PORT")
+      ->check(UrlValidator({"ws", "http"}, "URL"));
+  run->callback([&args] { args.command = CliArgs::Command::kRun; });
+
+  auto* version = app.add_subcommand("version", "Print the agent version");
+  version->callback([&args] { args.command = CliArgs::Command::kVersion; });
+}
+
+}  // namespace ew::agent

@@ -1,0 +1,38 @@
+// Command line of edgewire-agent: `enrol`, `run`, `version`. Parsing only; the commands
+// themselves are in device-agent/commands.hpp.
+#pragma once
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+namespace ew::agent {
+
+// Where `run` looks for its config when --config is not given (a missing file is fine).
+inline constexpr const char* kDefaultConfigPath = "/etc/edgewire/agent.toml";
+
+struct EnrolArgs {
+  std::string conductor;   // http://HOST:PORT
+  std::string code;        // one-time enrolment code
+  std::string credential;  // "" = AgentConfig default
+  std::string hostname;    // "" = this machine's host name
+};
+
+struct RunArgs {
+  std::string config;         // "" = kDefaultConfigPath, which may be absent
+  std::string credential;     // "" = from the config
+  std::string conductor_url;  // "" = from the config, else the credential
+};
+
+struct CliArgs {
+  enum class Command { kNone, kEnrol, kRun, kVersion };
+  Command command = Command::kNone;
+  EnrolArgs enrol;
+  RunArgs run;
+};
+
+// Declares the subcommands and options on `app`; parsing fills `args`. Exactly one subcommand
+// is required; URLs are checked at parse time (CLI::ValidationError).
+void DefineCli(CLI::App& app, CliArgs& args);
+
+}  // namespace ew::agent

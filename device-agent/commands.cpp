@@ -1,0 +1,191 @@
+// Wiring of the agent's commands: config and credential in, one io_context, the session
+// runner, signals and systemd around it.
+#include "device-agent/commands.hpp"
+
+#include <sys/utsname.h>
+
+#include <csignal>
+#include <ostream>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "common/config/config.hpp"
+#include "common/log/log.hpp"
+#include "device-agent/credential/credential.hpp"
+#include "device-agent/enrol/conductor_url.hpp"
+#include "device-agent/enrol/enroller.hpp"
+#include "device-agent/rpc/sys_procedures.hpp"
+#include "device-agent/session/session_runner.hpp"
+#include "device-agent/systemd/notifier.hpp"
+
+namespace ew::agent {
+
+namespace {
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto logger = ew::log::Get("agent");
+  return logger;
+}
+
+std::string ThisHostName() {
+  struct utsname uts {};
+  return uname(&uts) == 0 ? uts.nodename : "";
+}
+
+// Reports session state to systemd: READY=1 on the first join, STATUS= on every change.
+class SystemdObserver : public session::SessionObserver {
+ public:
+  SystemdObserver(systemd::Notifier& notifier, std::string board_id) : notifier_(notifier), board_id_(std::move(board_id)) {}
+
+  void OnReady(const std::string& url, uint64_t session_id) override {
+    notifier_.Ready();
+    notifier_.Status("connected to " + url + " as board " + board_id_ + " (session " + std::to_string(session_id) + ")");
+  }
+  void OnDisconnected(const std::string& reason, std::chrono::milliseconds retry_in) override {
+    notifier_.Status("reconnecting in " + session::FormatDelay(retry_in) + ": " + reason);
+  }
+
+ private:
+  systemd::Notifier& notifier_;
+  std::string board_id_;
+};
+
+// WATCHDOG=1 from the io thread: a wedged loop stops the pings and systemd restarts us.
+void KeepWatchdogFed(boost::asio::steady_timer& timer, systemd::Notifier& notifier, std::chrono::microseconds period) {
+  notifier.Watchdog();
+  timer.expires_after(period);
+  timer.async_wait([&timer, &notifier, period](const boost::system::error_code& ec) {
+    if (!ec) KeepWatchdogFed(timer, notifier, period);
+  });
+}
+
+// Runs the loop until io.stop() or no work is left. An exception escaping a handler (Autobahn
+// throws from some of its posted handlers) is logged and the loop goes on.
+void RunIo(boost::asio::io_context& io) {
+  for (;;) {
+    try {
+      io.run();
+      return;
+    } catch (const std::exception& e) {
+      Log()->warn("exception escaped an io handler: {}", e.what());
+    } catch (...) {
+      Log()->warn("unknown exception escaped an io handler");
+    }
+  }
+}
+
+ew::Result<session::SessionOptions> SessionOptionsFor(const config::AgentConfig& config, const Credential& credential,
+                                                      const std::string& url_override) {
+  session::SessionOptions options;
+  std::string url = !url_override.empty() ? url_override : !config.conductor_url.empty() ? config.conductor_url : credential.wamp_url;
+  EW_TRY(options.url, WampUrlFor(url));
+  EW_TRY(Url parsed, ParseUrl(options.url));
+  if (parsed.scheme != "ws") return ew::InvalidArgument("WAMP URL " + options.url + ": only ws:// is supported for now");
+  options.realm = credential.realm;
+  options.board_id = credential.board_id;
+  options.secret = credential.secret;
+  options.reconnect_initial = config.reconnect_initial;
+  options.reconnect_max = config.reconnect_max;
+  return options;
+}
+
+}  // namespace
+
+const char* AgentVersion() { return EW_AGENT_VERSION; }
+
+int VersionCommand(std::ostream& out) {
+  out << "edgewire-agent " << AgentVersion() << "\n";
+  return 0;
+}
+
+int EnrolCommand(const EnrolArgs& args, std::ostream& out, std::ostream& err) {
+  EnrolRequestOptions request;
+  request.conductor_url = args.conductor;
+  request.code = args.code;
+  request.hostname = args.hostname.empty() ? ThisHostName() : args.hostname;
+  const std::string path = args.credential.empty() ? config::AgentConfig{}.credential_path : args.credential;
+
+  auto credential = Enrol(request);
+  if (!credential) {
+    const auto& failure = credential.error();
+    err << (failure.kind == EnrolFailure::Kind::kRefused ? "enrolment refused: " : "enrolment failed: ")
+        << failure.message << "\n";
+    return 1;
+  }
+  if (auto stored = WriteCredential(path, *credential); !stored) {
+    err << "enrolment failed: cannot store the credential: " << stored.error().message << "\n";
+    return 1;
+  }
+  out << "enrolled as board " << credential->board_id << "; credential stored in " << path << "\n";
+  return 0;
+}
+
+int RunCommand(const RunArgs& args) {
+  const bool explicit_config = !args.config.empty();
+  auto config = config::LoadAgentConfig(explicit_config ? args.config : kDefaultConfigPath, explicit_config);
+  if (!config) {
+    Log()->error("config: {}", config.error().message);
+    return 1;
+  }
+  if (!ew::log::SetLevel(config->log_level)) Log()->warn("unknown log_level \"{}\"", config->log_level);
+
+  const std::string credential_path = args.credential.empty() ? config->credential_path : args.credential;
+  auto credential = ReadCredential(credential_path);
+  if (!credential) {
+    if (credential.error().code == ErrorCode::kNotFound)
+      Log()->error("no credential at {}: enrol the board first (edgewire-agent enrol --conductor URL --code CODE)",
+                   credential_path);
+    else
+      Log()->error("credential: {}", credential.error().message);
+    return 1;
+  }
+  auto options = SessionOptionsFor(*config, *credential, args.conductor_url);
+  if (!options) {
+    Log()->error("{}", options.error().message);
+    return 1;
+  }
+
+  // A peer that vanishes mid-write must not kill the agent.
+  std::signal(SIGPIPE, SIG_IGN);
+
+  boost::asio::io_context io(1);
+  systemd::Notifier notifier;
+  SystemdObserver observer(notifier, credential->board_id);
+  auto collector = std::make_shared<rpc::SysInfoCollector>(credential->board_id, AgentVersion());
+  session::SessionRunner runner(io, *options, rpc::SysProcedures(collector, credential->board_id), &observer);
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  boost::asio::steady_timer watchdog(io);
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int signal) {
+        if (ec) return;
+        if (notifier.stopping()) {
+          Log()->info("second signal {}: exiting now", signal);
+          io.stop();
+          return;
+        }
+        Log()->info("signal {}: leaving the session", signal);
+        notifier.Stopping();
+        notifier.Status("stopping");
+        signals.async_wait(on_signal);
+        runner.Stop([&] {
+          signals.cancel();
+          watchdog.cancel();
+          io.stop();
+        });
+      };
+  signals.async_wait(on_signal);
+  if (auto period = systemd::Notifier::WatchdogPeriod()) KeepWatchdogFed(watchdog, notifier, *period);
+
+  Log()->info("edgewire-agent {} board={} conductor={}", AgentVersion(), credential->board_id, options->url);
+  notifier.Status("connecting to " + options->url);
+  runner.Start();
+  RunIo(io);
+  notifier.Stopping();
+  Log()->info("stopped");
+  return 0;
+}
+
+}  // namespace ew::agent

@@ -1,0 +1,27 @@
+// edgewire-agent: the board agent. `enrol` once, then `run` under systemd.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "device-agent/cli/agent_cli.hpp"
+#include "device-agent/commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Edgewire board agent"};
+  ew::agent::CliArgs args;
+  ew::agent::DefineCli(app, args);
+  CLI11_PARSE(app, argc, argv);
+
+  switch (args.command) {
+    case ew::agent::CliArgs::Command::kEnrol:
+      return ew::agent::EnrolCommand(args.enrol, std::cout, std::cerr);
+    case ew::agent::CliArgs::Command::kRun:
+      return ew::agent::RunCommand(args.run);
+    case ew::agent::CliArgs::Command::kVersion:
+      return ew::agent::VersionCommand(std::cout);
+    case ew::agent::CliArgs::Command::kNone:
+      break;
+  }
+  std::cerr << app.help();
+  return 2;
+}

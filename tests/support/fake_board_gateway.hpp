@@ -1,0 +1,94 @@
+// An in-memory router::BoardGateway for REST and other conductor tests: boards are online when
+// the test says so, calls are recorded and answered by a per-board script (echo by default).
+// Header-only. Unlike the router, CallBoard answers synchronously on the caller's thread.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cloud-conductor/router/board_gateway.hpp"
+
+namespace ew::testing {
+
+class FakeBoardGateway final : public router::BoardGateway {
+ public:
+  // Answers a call to an online board: (procedure, payload) → result or the board's error.
+  using Script = std::function<Result<wamp::Payload>(const std::string& procedure, const wamp::Payload& payload)>;
+
+  struct RecordedCall {
+    std::string board_id;
+    std::string procedure;
+    wamp::Payload payload;
+    std::chrono::milliseconds timeout{0};
+  };
+
+  void SetOnline(const std::string& board_id, const std::string& peer = "192.0.2.10:40000") {
+    std::lock_guard<std::mutex> lock(mutex_);
+    router::BoardPresence presence;
+    presence.session_id = ++next_session_;
+    presence.peer = peer;
+    presence.since = std::chrono::system_clock::now();
+    online_[board_id] = presence;
+  }
+  void SetOffline(const std::string& board_id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    online_.erase(board_id);
+  }
+  // Without a script an online board echoes the payload back.
+  void SetScript(const std::string& board_id, Script script) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    scripts_[board_id] = std::move(script);
+  }
+
+  std::vector<RecordedCall> calls() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return calls_;
+  }
+  std::vector<std::string> disconnected() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return disconnected_;
+  }
+
+  std::optional<router::BoardPresence> Presence(const std::string& board_id) const override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = online_.find(board_id);
+    if (it == online_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  void CallBoard(const std::string& board_id, const std::string& procedure, wamp::Payload payload,
+                 std::chrono::milliseconds timeout, std::function<void(Result<wamp::Payload>)> done) override {
+    Script script;
+    bool online = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      calls_.push_back(RecordedCall{board_id, procedure, payload, timeout});
+      online = online_.count(board_id) > 0;
+      if (auto it = scripts_.find(board_id); it != scripts_.end()) script = it->second;
+    }
+    if (!online) return done(Unavailable("board " + board_id + " is offline"));
+    if (script) return done(script(procedure, payload));
+    done(std::move(payload));
+  }
+
+  void DisconnectBoard(const std::string& board_id) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    disconnected_.push_back(board_id);
+    online_.erase(board_id);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  uint64_t next_session_ = 0;
+  std::map<std::string, router::BoardPresence> online_;
+  std::map<std::string, Script> scripts_;
+  std::vector<RecordedCall> calls_;
+  std::vector<std::string> disconnected_;
+};
+
+}  // namespace ew::testing
