@@ -1,6 +1,8 @@
 // edgewire-conductor: the cloud side of Edgewire (REST API + WAMP router on one port).
 #include <csignal>
 #include <iostream>
+#include <optional>
+#include <string>
 
 #include <CLI/CLI.hpp>
 #include <systemd/sd-daemon.h>

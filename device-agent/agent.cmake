@@ -26,8 +26,8 @@ ew_module(ew_agent_systemd
 # The WAMP session with the conductor: transport, Autobahn session, reconnect loop.
 ew_module(ew_agent_session
   SOURCES ${EW_AGENT_DIR}/session/backoff.cpp ${EW_AGENT_DIR}/session/ws_transport.cpp
-          ${EW_AGENT_DIR}/session/board_session.cpp ${EW_AGENT_DIR}/session/session_runner.cpp
-  DEPS ew_agent_rpc ew_common_error ew_common_log nlohmann_json::nlohmann_json
+          ${EW_AGENT_DIR}/session/cra_key.cpp ${EW_AGENT_DIR}/session/session_runner.cpp
+  DEPS ew_agent_rpc ew_common_ids ew_common_error ew_common_log nlohmann_json::nlohmann_json
        Boost::thread Boost::system OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
 # Debian's msgpack-cxx 4 defaults to API v3, which Autobahn 17.5 does not compile against;
 # Autobahn needs Boost.Thread v4 futures (then/continuations).

@@ -30,6 +30,10 @@ Result<ValidCall> ParseCall(const RestDeps& deps, const Exchange& exchange) {
                            "\" is not valid: use dotted components of a-z 0-9 _, like \"sys.ping\"");
   edgewire::v1::BoardCallRequest request;
   EW_TRY_VOID(ParseBody(exchange.request.body, &request, /*allow_empty=*/true));
+  // Protobuf's parser reads {"args":{}} as an empty ListValue (the message form); say no.
+  auto shape = nlohmann::json::parse(exchange.request.body, nullptr, false);
+  if (shape.is_object() && shape.contains("args") && !shape["args"].is_array() && !shape["args"].is_null())
+    return InvalidArgument("args must be a JSON array");
   if (request.timeout_ms() < 0) return InvalidArgument("timeoutMs must not be negative");
   if (request.timeout_ms() > kMaxCallTimeout.count())
     return InvalidArgument("timeoutMs must not exceed " + std::to_string(kMaxCallTimeout.count()));

@@ -7,6 +7,11 @@
 //
 // Autobahn 17.5 quirks handled here:
 //  - a connection that dies is reported by our WsTransport, never by the session;
+//  - CHALLENGE is answered here, not through wamp_session::on_challenge: Autobahn's
+//    process_challenge continues the on_challenge future on a new detached thread, keeps that
+//    continuation alive through a shared_ptr cycle (~370 bytes leaked per join) and signs with
+//    a base64 helper that leaks an OpenSSL BIO per call (valgrind shows both); a board on a
+//    flaky link rejoins thousands of times;
 //  - GOODBYE from the router makes wamp_session throw (it clears its session id, then
 //    sends the reply "as established"), so GOODBYE is intercepted and answered with leave();
 //  - INTERRUPT (the conductor's call timeout/cancel) makes it throw "not implemented", so it
@@ -26,7 +31,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "common/log/log.hpp"
-#include "device-agent/session/board_session.hpp"
+#include "device-agent/session/cra_key.hpp"
 #include "device-agent/session/ws_transport.hpp"
 
 namespace ew::agent::session {
@@ -37,6 +42,8 @@ using Clock = std::chrono::steady_clock;
 
 // WAMP message codes the runner looks at.
 constexpr int kAbort = 3;
+constexpr int kChallenge = 4;
+constexpr int kAuthenticate = 5;
 constexpr int kGoodbye = 6;
 constexpr int kError = 8;
 constexpr int kInvocation = 68;
@@ -95,14 +102,19 @@ class SessionRunner::Impl {
         procedures_(std::move(procedures)),
         observer_(observer),
         backoff_(options_.reconnect_initial, options_.reconnect_max, std::move(random)),
-        key_(std::make_shared<CraKey>(options_.secret)),
+        key_(options_.secret),
         retry_timer_(io),
         join_timer_(io),
         leave_timer_(io),
         stop_timer_(io) {
     client_.init_asio(&io_);
     client_.clear_access_channels(websocketpp::log::alevel::all);
-    client_.clear_error_channels(websocketpp::log::elevel::all);  // failures reach our log as reasons
+    // websocketpp's error log is read back by WsTransport for the reason of a failed connect,
+    // then reaches our log as part of that reason; it never goes to stderr.
+    client_.clear_error_channels(websocketpp::log::elevel::all);
+    client_.set_error_channels(websocketpp::log::elevel::info | websocketpp::log::elevel::warn |
+                               websocketpp::log::elevel::rerror | websocketpp::log::elevel::fatal);
+    client_.get_elog().set_ostream(&error_log_);
     client_.set_user_agent("edgewire-agent");
     client_.set_max_message_size(options_.max_message_bytes);
   }
@@ -154,7 +166,7 @@ class SessionRunner::Impl {
     uint64_t id = 0;
     Phase phase = Phase::kConnecting;
     std::shared_ptr<WsTransport> transport;
-    std::shared_ptr<BoardSession> session;
+    std::shared_ptr<autobahn::wamp_session> session;
     // Replies of invocations hold a weak pointer: they are dropped once this attempt ends.
     std::shared_ptr<bool> replies_open = std::make_shared<bool>(true);
     bool opened = false;
@@ -213,8 +225,9 @@ class SessionRunner::Impl {
     WsTransportOptions transport_options;
     transport_options.ping_interval = options_.ping_interval;
     transport_options.idle_timeout = options_.idle_timeout;
-    attempt->transport = std::make_shared<WsTransport>(client_, io_, options_.url, transport_options, std::move(events));
-    attempt->session = std::make_shared<BoardSession>(io_, key_);
+    attempt->transport =
+        std::make_shared<WsTransport>(client_, io_, options_.url, transport_options, std::move(events), &error_log_);
+    attempt->session = std::make_shared<autobahn::wamp_session>(io_, /*debug_enabled=*/false);
     attempt->transport->attach(attempt->session);
     attempt_ = std::move(attempt);
     attempt_->transport->connect();
@@ -321,6 +334,9 @@ class SessionRunner::Impl {
         case kAbort:
           attempt.abort_reason = DescribeReason(message, 2, 1);
           return false;  // Autobahn fails the join future with it
+        case kChallenge:
+          OnChallenge(attempt, message);
+          return true;
         case kGoodbye:
           OnGoodbye(attempt, DescribeReason(message, 2, 1));
           return true;
@@ -337,19 +353,49 @@ class SessionRunner::Impl {
     }
   }
 
+  // Value of `key` in a msgpack map, or null.
+  static const msgpack::object* Find(const msgpack::object& map, const char* key) {
+    if (map.type != msgpack::type::MAP) return nullptr;
+    for (uint32_t i = 0; i < map.via.map.size; ++i) {
+      const auto& kv = map.via.map.ptr[i];
+      if (kv.key.type == msgpack::type::STR && kv.key.as<std::string>() == key) return &kv.val;
+    }
+    return nullptr;
+  }
+
+  // [CHALLENGE, AuthMethod, Extra{challenge, salt?, iterations?, keylen?}] → AUTHENTICATE.
+  void OnChallenge(Attempt& attempt, const autobahn::wamp_message& message) {
+    if (attempt.phase != Phase::kJoining) throw std::runtime_error("CHALLENGE outside of the join");
+    if (message.size() < 3 || message.field(1).type != msgpack::type::STR)
+      throw std::runtime_error("CHALLENGE without an authmethod");
+    std::string method = message.field(1).as<std::string>();
+    if (method != "wampcra")
+      return Fail("the conductor asked for authmethod \"" + method + "\"; boards authenticate with wampcra",
+                  websocketpp::close::status::policy_violation);
+    const msgpack::object& extra = message.field(2);
+    const msgpack::object* challenge = Find(extra, "challenge");
+    if (!challenge || challenge->type != msgpack::type::STR) throw std::runtime_error("wampcra CHALLENGE without a challenge");
+    std::string salt;
+    int iterations = 0, keylen = 0;
+    if (const auto* s = Find(extra, "salt"); s && s->type == msgpack::type::STR) salt = s->as<std::string>();
+    if (const auto* i = Find(extra, "iterations"); i && i->type == msgpack::type::POSITIVE_INTEGER) iterations = i->as<int>();
+    if (const auto* k = Find(extra, "keylen"); k && k->type == msgpack::type::POSITIVE_INTEGER) keylen = k->as<int>();
+
+    autobahn::wamp_message authenticate(3);
+    authenticate.set_field(0, kAuthenticate);
+    authenticate.set_field(1, key_.Sign(challenge->as<std::string>(), salt, iterations, keylen));
+    authenticate.set_field(2, std::map<std::string, std::string>());
+    attempt.transport->send_message(std::move(authenticate));
+  }
+
   // "<uri>: <details.message>" from ABORT/GOODBYE ([type, details, reason]).
   static std::string DescribeReason(const autobahn::wamp_message& message, size_t reason_index, size_t details_index) {
     std::string text = message.size() > reason_index && message.field(reason_index).type == msgpack::type::STR
                            ? message.field(reason_index).as<std::string>()
                            : "no reason";
-    if (message.size() > details_index && message.field(details_index).type == msgpack::type::MAP) {
-      const auto& map = message.field(details_index).via.map;
-      for (uint32_t i = 0; i < map.size; ++i) {
-        const auto& kv = map.ptr[i];
-        if (kv.key.type == msgpack::type::STR && kv.key.as<std::string>() == "message" &&
-            kv.val.type == msgpack::type::STR)
-          text += ": " + kv.val.as<std::string>();
-      }
+    if (message.size() > details_index) {
+      const auto* detail = Find(message.field(details_index), "message");
+      if (detail && detail->type == msgpack::type::STR) text += ": " + detail->as<std::string>();
     }
     return text;
   }
@@ -386,12 +432,9 @@ class SessionRunner::Impl {
       throw std::runtime_error("INTERRUPT without a request id");
     uint64_t request = message.field(1).as<uint64_t>();
     std::string mode = "kill";
-    if (message.size() > 2 && message.field(2).type == msgpack::type::MAP) {
-      const auto& map = message.field(2).via.map;
-      for (uint32_t i = 0; i < map.size; ++i)
-        if (map.ptr[i].key.type == msgpack::type::STR && map.ptr[i].key.as<std::string>() == "mode" &&
-            map.ptr[i].val.type == msgpack::type::STR)
-          mode = map.ptr[i].val.as<std::string>();
+    if (message.size() > 2) {
+      const auto* m = Find(message.field(2), "mode");
+      if (m && m->type == msgpack::type::STR) mode = m->as<std::string>();
     }
     Log()->debug("INTERRUPT for invocation {} (mode {})", request, mode);
     if (mode == "killnowait" || !attempt.transport->is_connected()) return;
@@ -474,7 +517,8 @@ class SessionRunner::Impl {
   rpc::ProcedureTable procedures_;
   SessionObserver* observer_;
   Backoff backoff_;
-  std::shared_ptr<CraKey> key_;
+  CraKey key_;  // derives once per salt, then cached across reconnects
+  std::ostringstream error_log_;  // websocketpp's error log; emptied by each WsTransport
   WsClient client_;
   boost::asio::steady_timer retry_timer_;
   boost::asio::steady_timer join_timer_;

@@ -23,12 +23,13 @@ std::string CloseCodeText(websocketpp::close::status::value code) {
 }  // namespace
 
 WsTransport::WsTransport(WsClient& client, boost::asio::io_context& io, std::string url, WsTransportOptions options,
-                         Events events)
+                         Events events, std::ostringstream* error_log)
     : client_(client),
       io_(io),
       url_(std::move(url)),
       options_(options),
       events_(std::move(events)),
+      error_log_(error_log),
       liveness_timer_(io) {}
 
 WsTransport::~WsTransport() = default;
@@ -41,6 +42,7 @@ boost::future<void> WsTransport::connect() {
   }
   connect_called_ = true;
   auto future = connect_promise_.get_future();
+  if (error_log_) error_log_->str("");
 
   websocketpp::lib::error_code ec;
   connection_ = client_.get_connection(url_, ec);
@@ -133,7 +135,8 @@ void WsTransport::OnOpen() {
   if (finished_) return;
   open_ = true;
   last_received_ = std::chrono::steady_clock::now();
-  if (connection_->get_subprotocol() != kSubprotocol) {
+  // websocketpp fills get_subprotocol() on the server side only; a client reads the header.
+  if (connection_->get_response_header("Sec-WebSocket-Protocol") != kSubprotocol) {
     connect_promise_.set_exception(std::runtime_error("no wamp.2.msgpack"));
     Close(websocketpp::close::status::protocol_error,
           "the router did not accept subprotocol " + std::string(kSubprotocol));
@@ -149,6 +152,8 @@ void WsTransport::OnFail() {
   if (auto status = connection_->get_response_code(); status != websocketpp::http::status_code::uninitialized) {
     reason = "WebSocket handshake refused by " + url_ + ": HTTP " + std::to_string(status) + " " +
              connection_->get_response_msg();
+  } else if (auto logged = LastLoggedError(); !logged.empty()) {
+    reason = "cannot connect to " + url_ + ": " + logged;
   } else if (auto transport_ec = connection_->get_transport_ec()) {
     reason = "cannot connect to " + url_ + ": " + transport_ec.message();
   } else {
@@ -169,6 +174,8 @@ void WsTransport::OnClose() {
     reason = "closed by the conductor (" + CloseCodeText(remote_code);
     if (!connection_->get_remote_close_reason().empty()) reason += ": " + connection_->get_remote_close_reason();
     reason += ")";
+  } else if (auto logged = LastLoggedError(); !logged.empty()) {
+    reason = "connection dropped: " + logged;
   } else if (auto transport_ec = connection_->get_transport_ec()) {
     reason = "connection dropped: " + transport_ec.message();
   } else if (auto ec = connection_->get_ec()) {
@@ -177,6 +184,21 @@ void WsTransport::OnClose() {
     reason = "connection dropped";
   }
   Finish(reason);
+}
+
+// websocketpp logs "... asio async_connect error: system:111 (Connection refused)" but
+// reports only "Underlying Transport Error" to the fail handler (the asio error code is not
+// kept for plain sockets), so the readable part is taken from the last logged error.
+std::string WsTransport::LastLoggedError() {
+  if (!error_log_) return "";
+  std::string text = error_log_->str();
+  error_log_->str("");
+  size_t at = text.rfind(" error: ");
+  if (at == std::string::npos) return "";
+  size_t open = text.find('(', at);
+  size_t close = text.find(')', open == std::string::npos ? at : open);
+  if (open == std::string::npos || close == std::string::npos) return "";
+  return text.substr(open + 1, close - open - 1);
 }
 
 void WsTransport::Finish(const std::string& reason) {

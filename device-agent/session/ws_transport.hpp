@@ -12,6 +12,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include <autobahn/boost_config.hpp>
@@ -47,8 +48,10 @@ class WsTransport : public autobahn::wamp_transport, public std::enable_shared_f
     std::function<void(int type, const std::string& what)> on_handler_error;
   };
 
+  // `error_log` is the stream `client`'s error log writes to (websocketpp keeps the system
+  // error of a failed connect only there); may be null.
   WsTransport(WsClient& client, boost::asio::io_context& io, std::string url, WsTransportOptions options,
-              Events events);
+              Events events, std::ostringstream* error_log = nullptr);
   ~WsTransport() override;
 
   // wamp_transport.
@@ -79,12 +82,15 @@ class WsTransport : public autobahn::wamp_transport, public std::enable_shared_f
   void Finish(const std::string& reason);
   void ScheduleLivenessCheck();
   void CheckLiveness();
+  // The system error websocketpp last logged ("Connection refused"), or "".
+  std::string LastLoggedError();
 
   WsClient& client_;
   boost::asio::io_context& io_;
   std::string url_;
   WsTransportOptions options_;
   Events events_;
+  std::ostringstream* error_log_;
   WsClient::connection_ptr connection_;
   boost::promise<void> connect_promise_;
   boost::asio::steady_timer liveness_timer_;

@@ -8,6 +8,7 @@ else anonymously, pings every 2 s like the conductor, and takes commands on stdi
 
     kick <authid>        send GOODBYE to that session (the conductor ending it)
     interrupt <authid>   send INTERRUPT for a made-up invocation of that session
+    mute                 ignore every WAMP message from now on (a wedged router)
     quit                 exit at once (like a killed conductor: no close frames)
 
 It prints "listening <port>" when ready and one line per routing event ("joined ...",
@@ -20,6 +21,10 @@ import json
 import os
 import secrets
 import sys
+
+import txaio
+
+txaio.use_asyncio()
 
 from autobahn.asyncio.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.wamp import auth, message, role
@@ -41,6 +46,7 @@ class Router:
         self.registrations = {}  # registration id -> uri
         self.pending = {}  # invocation id -> (caller protocol, call request id)
         self.next_id = 1
+        self.muted = False
 
     def new_id(self):
         self.next_id += 1
@@ -96,6 +102,9 @@ class RouterProtocol(WebSocketServerProtocol):
 
     def handle(self, msg):
         r = self.router
+        if r.muted:
+            emit("ignored %s" % type(msg).__name__)
+            return
         if isinstance(msg, message.Hello):
             if msg.realm != r.realm:
                 self.send(message.Abort("wamp.error.no_such_realm"))
@@ -194,6 +203,10 @@ async def commands(router):
             continue
         if line[0] == "quit":
             os._exit(0)  # no close frames, no FIN handshake courtesy: like kill -9
+        if line[0] == "mute":
+            router.muted = True
+            emit("muted")
+            continue
         proto = router.by_authid(line[1]) if len(line) > 1 else None
         if proto is None:
             emit("error no session for %s" % line[1:])
@@ -221,15 +234,15 @@ def main():
         boards[authid] = (secret, salt, int(iterations), int(keylen))
     RouterProtocol.router = Router(args.realm, boards)
 
-    factory = WebSocketServerFactory("ws://127.0.0.1:%d/ws" % args.port)
-    factory.protocol = RouterProtocol
-    factory.setProtocolOptions(autoPingInterval=args.ping_interval, autoPingTimeout=2 * args.ping_interval)
-
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    txaio.config.loop = loop
+    factory = WebSocketServerFactory("ws://127.0.0.1/ws", loop=loop)  # the URL only names the path
+    factory.protocol = RouterProtocol
+    factory.setProtocolOptions(autoPingInterval=args.ping_interval, autoPingTimeout=2 * args.ping_interval)
     server = loop.run_until_complete(loop.create_server(factory, "127.0.0.1", args.port))
     emit("listening %d" % server.sockets[0].getsockname()[1])
-    loop.create_task(commands(RouterProtocol.router))
+    command_task = loop.create_task(commands(RouterProtocol.router))  # noqa: F841 - keep a reference
     loop.run_forever()
 
 

@@ -58,8 +58,9 @@ bootstrap_password_file = "{pw_file}"
 [log]
 level = "debug"
 """)
-        log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([CONDUCTOR, "--config", config], stdout=subprocess.PIPE, stderr=log, text=True)
+        with open(self.log_path, "a") as log:
+            self.proc = subprocess.Popen([CONDUCTOR, "--config", config], stdout=subprocess.PIPE, stderr=log,
+                                         text=True)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
@@ -105,6 +106,7 @@ level = "debug"
     def login(self, username="admin", password=ADMIN_PASSWORD):
         status, body = self.rest("POST", "/v1/auth/tokens", {"username": username, "password": password})
         assert status == 201, (status, body)
+        self.last_login_user = body["user"]
         return body["token"]
 
     def create_board(self, token, name, project=None):
@@ -172,8 +174,8 @@ level = "debug"
             return json.load(f)
 
     def start(self):
-        log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([AGENT, "run", "--config", self.config], stdout=log, stderr=log)
+        with open(self.log_path, "a") as log:
+            self.proc = subprocess.Popen([AGENT, "run", "--config", self.config], stdout=log, stderr=log)
         return self
 
     def kill(self, sig=signal.SIGKILL):

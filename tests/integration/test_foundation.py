@@ -24,6 +24,7 @@ class FoundationTest(unittest.TestCase):
         self.workdir = tempfile.mkdtemp(prefix="ew-it-")
         self.conductor = Conductor(self.workdir).start()
         self.token = self.conductor.login()
+        self.admin_project = self.conductor.last_login_user["projectId"]
         self.agents = []
 
     def tearDown(self):
@@ -241,7 +242,7 @@ class FoundationTest(unittest.TestCase):
 
     def _operator_token(self):
         status, user = self.conductor.rest("POST", "/v1/users", {"name": "alice", "password": "alice-password-1",
-                                                                  "projectId": "default", "role": "operator"},
+                                                                  "projectId": self.admin_project, "role": "operator"},
                                            self.token)
         if status != 201:
             status, users = self.conductor.rest("GET", "/v1/users", token=self.token)
@@ -288,7 +289,8 @@ class FoundationTest(unittest.TestCase):
             steps = []
             def next_step():
                 line = proc.stdout.readline()
-                self.assertTrue(line, "node client ended: " + proc.stderr.read())
+                if not line:
+                    self.fail("node client ended: " + proc.stderr.read())
                 steps.append(json.loads(line))
                 return steps[-1]
             called = next_step()

@@ -84,7 +84,8 @@ TEST_F(BoardCallTest, BadCallsAre400AndNeverReachTheBoard) {
     EXPECT_EQ(response.status, 400) << procedure << " → " << response.body;
   }
   const std::vector<std::string> bodies = {R"({"args":{}})", R"({"kwargs":[]})", R"({"timeoutMs":-5})",
-                                           R"({"timeoutMs":"soon"})", R"({"arguments":[]})", "{"};
+                                           R"({"timeoutMs":"soon"})", R"({"arguments":[]})", "{",
+                                           R"({"args":5})", R"({"kwargs":"x"})", "[]"};
   for (const auto& body : bodies) {
     auto response = Send("POST", "/v1/boards/" + board_ + "/calls/sys.ping", body, alice_);
     EXPECT_EQ(response.status, 400) << body << " → " << response.body;

@@ -60,8 +60,9 @@ TEST(JsonBodyTest, WampValuesRoundTrip) {
 }
 
 TEST(ValidationTest, Names) {
-  for (const std::string good : {"a", "pi-1", "0.x_y", std::string(63, 'a')}) EXPECT_TRUE(IsValidName(good)) << good;
-  for (const std::string bad : {"", "-a", "_a", ".a", "A", "a b", "a/b", std::string(64, 'a'), "é"})
+  for (const std::string& good : std::vector<std::string>{"a", "pi-1", "0.x_y", std::string(63, 'a')}) EXPECT_TRUE(IsValidName(good)) << good;
+  for (const std::string& bad :
+       std::vector<std::string>{"", "-a", "_a", ".a", "A", "a b", "a/b", std::string(64, 'a'), "é"})
     EXPECT_FALSE(IsValidName(bad)) << bad;
 }
 

@@ -2,10 +2,12 @@
 // joins the conductor with ticket auth over wamp.2.json, calls a board procedure, subscribes to
 // the board's status topic and reports each step as one JSON line on stdout.
 // Usage: node interop.js WS_URL TOKEN BOARD_ID
+const fs = require('fs');
 const autobahn = require('autobahn');
 
 const [url, token, boardId] = process.argv.slice(2);
-const say = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
+// writeSync: each step must reach the test at once, whatever kind of stream stdout is.
+const say = (obj) => fs.writeSync(1, JSON.stringify(obj) + '\n');
 
 const connection = new autobahn.Connection({
   url,

@@ -1,0 +1,204 @@
+// Beast's synchronous stream API with tcp_stream deadlines. A kept-alive connection that the
+// server closed while idle is reopened once, transparently.
+#include "cloud-conductor/cli/http_client.hpp"
+
+#include <optional>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/version.hpp>
+#include <openssl/ssl.h>
+
+namespace ew::cli {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr uint64_t kMaxResponseBytes = 64ull << 20;
+
+bool IsDigits(const std::string& text) {
+  return !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+}
+
+}  // namespace
+
+Result<Url> ParseUrl(const std::string& text) {
+  Url url;
+  url.text = text;
+  const size_t scheme_end = text.find("://");
+  if (scheme_end == std::string::npos) return InvalidArgument("conductor URL \"" + text + "\" needs http:// or https://");
+  url.scheme = text.substr(0, scheme_end);
+  if (url.scheme != "http" && url.scheme != "https")
+    return InvalidArgument("conductor URL \"" + text + "\": only http and https are supported");
+  std::string rest = text.substr(scheme_end + 3);
+  const size_t slash = rest.find('/');
+  std::string authority = rest.substr(0, slash);
+  if (slash != std::string::npos) url.base_path = rest.substr(slash);
+  while (!url.base_path.empty() && url.base_path.back() == '/') url.base_path.pop_back();
+  if (authority.find('@') != std::string::npos)
+    return InvalidArgument("conductor URL \"" + text + "\" must not carry credentials");
+  if (!authority.empty() && authority.front() == '[') {  // [::1]:8080
+    const size_t close = authority.find(']');
+    if (close == std::string::npos) return InvalidArgument("conductor URL \"" + text + "\": unclosed [");
+    url.host = authority.substr(1, close - 1);
+    std::string after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return InvalidArgument("conductor URL \"" + text + "\": bad port");
+      url.port = after.substr(1);
+    }
+  } else {
+    const size_t colon = authority.rfind(':');
+    url.host = authority.substr(0, colon);
+    if (colon != std::string::npos) url.port = authority.substr(colon + 1);
+  }
+  if (url.host.empty()) return InvalidArgument("conductor URL \"" + text + "\" has no host");
+  if (url.port.empty()) url.port = url.scheme == "https" ? "443" : "80";
+  if (!IsDigits(url.port) || std::stoul(url.port) == 0 || std::stoul(url.port) > 65535)
+    return InvalidArgument("conductor URL \"" + text + "\": bad port \"" + url.port + "\"");
+  return url;
+}
+
+struct HttpClient::Impl {
+  asio::io_context io;
+  asio::ssl::context tls{asio::ssl::context::tls_client};
+  std::optional<beast::tcp_stream> plain;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
+  beast::flat_buffer buffer;
+  std::chrono::milliseconds timeout;
+
+  explicit Impl(std::chrono::milliseconds t) : timeout(t) {
+    tls.set_default_verify_paths();
+    tls.set_verify_mode(asio::ssl::verify_peer);
+  }
+
+  bool connected() const { return plain.has_value() || secure.has_value(); }
+  beast::tcp_stream& lowest() { return plain ? *plain : beast::get_lowest_layer(*secure); }
+
+  void Close() {
+    beast::error_code ignored;
+    if (plain) plain->socket().shutdown(tcp::socket::shutdown_both, ignored);
+    if (secure) beast::get_lowest_layer(*secure).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    plain.reset();
+    secure.reset();
+    buffer.clear();
+  }
+
+  Result<void> Connect(const Url& url) {
+    Close();
+    auto unreachable = [&](const beast::error_code& ec) {
+      return Unavailable("cannot reach the conductor at " + url.text + ": " + ec.message());
+    };
+    beast::error_code ec;
+    tcp::resolver resolver(io);
+    auto endpoints = resolver.resolve(url.host, url.port, ec);
+    if (ec) return unreachable(ec);
+    if (url.scheme == "https") {
+      secure.emplace(io, tls);
+      if (!SSL_set_tlsext_host_name(secure->native_handle(), url.host.c_str()))
+        return Unavailable("cannot set TLS server name " + url.host);
+      secure->set_verify_callback(asio::ssl::host_name_verification(url.host));
+    } else {
+      plain.emplace(io);
+    }
+    lowest().expires_after(timeout);
+    lowest().connect(endpoints, ec);
+    if (ec) {
+      Close();
+      return unreachable(ec);
+    }
+    if (secure) {
+      secure->handshake(asio::ssl::stream_base::client, ec);
+      if (ec) {
+        Close();
+        return unreachable(ec);
+      }
+    }
+    return Ok();
+  }
+
+  // One exchange on the open connection. `sent` tells whether the request left completely.
+  beast::error_code Exchange(http::request<http::string_body>& request, http::response_parser<http::string_body>& parser,
+                             bool* sent) {
+    beast::error_code ec;
+    lowest().expires_after(timeout);
+    if (plain) {
+      http::write(*plain, request, ec);
+    } else {
+      http::write(*secure, request, ec);
+    }
+    if (ec) return ec;
+    *sent = true;
+    lowest().expires_after(timeout);
+    if (plain) {
+      http::read(*plain, buffer, parser, ec);
+    } else {
+      http::read(*secure, buffer, parser, ec);
+    }
+    return ec;
+  }
+};
+
+HttpClient::HttpClient(Url url, std::chrono::milliseconds timeout)
+    : url_(std::move(url)), impl_(std::make_unique<Impl>(timeout)) {}
+
+HttpClient::~HttpClient() { impl_->Close(); }
+
+void HttpClient::set_timeout(std::chrono::milliseconds timeout) { impl_->timeout = timeout; }
+
+Result<HttpResult> HttpClient::Send(const std::string& method, const std::string& path, const std::string& body,
+                                    const std::string& token) {
+  http::request<http::string_body> request;
+  request.method_string(method);
+  request.target(url_.base_path + path);
+  request.version(11);
+  const bool default_port = (url_.scheme == "http" && url_.port == "80") || (url_.scheme == "https" && url_.port == "443");
+  const std::string host = url_.host.find(':') != std::string::npos ? "[" + url_.host + "]" : url_.host;
+  request.set(http::field::host, default_port ? host : host + ":" + url_.port);
+  request.set(http::field::user_agent, "edgewire-cli");
+  request.set(http::field::accept, "application/json");
+  if (!token.empty()) request.set("X-Auth-Token", token);
+  if (!body.empty()) request.set(http::field::content_type, "application/json");
+  request.body() = body;
+  request.keep_alive(true);
+  request.prepare_payload();
+
+  for (int attempt = 0;; ++attempt) {
+    const bool reused = impl_->connected();
+    if (!reused) EW_TRY_VOID(impl_->Connect(url_));
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(kMaxResponseBytes);
+    bool sent = false;
+    beast::error_code ec = impl_->Exchange(request, parser, &sent);
+    if (!ec) {
+      auto& response = parser.get();
+      HttpResult result;
+      result.status = static_cast<int>(response.result_int());
+      result.content_type = std::string(response[http::field::content_type]);
+      result.body = std::move(response.body());
+      if (!response.keep_alive()) impl_->Close();
+      return result;
+    }
+    impl_->Close();
+    // The server closed an idle kept-alive connection (FIN, or RST when our request was already
+    // in its buffer) without answering: the request never ran, so sending it again on a fresh
+    // connection is safe.
+    const bool closed = ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
+                        ec == asio::error::broken_pipe || ec == asio::error::eof;
+    const bool stale = reused && attempt == 0 && !parser.got_some() && (!sent || closed);
+    if (stale) continue;
+    if (ec == beast::error::timeout)
+      return DeadlineExceeded("the conductor at " + url_.text + " did not answer in time");
+    return Unavailable("lost the connection to the conductor at " + url_.text + ": " + ec.message());
+  }
+}
+
+}  // namespace ew::cli

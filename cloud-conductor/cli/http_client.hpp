@@ -1,0 +1,54 @@
+// The CLI's HTTP/1.1 client on Boost.Beast: synchronous, one keep-alive connection reused across
+// requests, TLS (with certificate and host name checks) for https URLs.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "common/error/error.hpp"
+
+namespace ew::cli {
+
+struct Url {
+  std::string scheme;     // "http" or "https"
+  std::string host;       // "conductor.example.com", "127.0.0.1", "::1"
+  std::string port;       // "8080"; the scheme's default when the URL has none
+  std::string base_path;  // "" or "/prefix" (no trailing "/"), prepended to every request path
+  std::string text;       // the URL as given, for messages
+};
+
+// InvalidArgument for anything but http(s)://host[:port][/path].
+Result<Url> ParseUrl(const std::string& text);
+
+struct HttpResult {
+  int status = 0;
+  std::string content_type;
+  std::string body;
+};
+
+class HttpClient {
+ public:
+  // `timeout` bounds connecting, and each request and its answer.
+  explicit HttpClient(Url url, std::chrono::milliseconds timeout = std::chrono::seconds(60));
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // Sends one request; `body` non-empty is sent as application/json; `token` non-empty as
+  // X-Auth-Token. Unavailable "cannot reach the conductor at URL: ..." when connecting fails,
+  // DeadlineExceeded on timeout, Unavailable for a connection lost mid-request. Any HTTP status
+  // is a success here: callers read it.
+  Result<HttpResult> Send(const std::string& method, const std::string& path, const std::string& body = "",
+                          const std::string& token = "");
+
+  void set_timeout(std::chrono::milliseconds timeout);
+  const Url& url() const { return url_; }
+
+ private:
+  struct Impl;
+  Url url_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ew::cli

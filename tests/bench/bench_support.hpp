@@ -1,0 +1,90 @@
+// Small helpers shared by the benchmark binaries: round-trip statistics and ws:// URL parsing.
+// Header-only on purpose: each benchmark is one translation unit plus this file.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ew::bench {
+
+using Clock = std::chrono::steady_clock;
+
+// Round-trip times of one run. Add() is O(1); Summarize() sorts once at the end.
+class LatencyRecorder {
+ public:
+  void Reserve(size_t n) { samples_.reserve(n); }
+  void Add(Clock::duration rtt) { samples_.push_back(rtt); }
+  size_t count() const { return samples_.size(); }
+
+  struct Summary {
+    double p50_us = 0;
+    double p90_us = 0;
+    double p99_us = 0;
+    double mean_us = 0;
+    double max_us = 0;
+  };
+
+  // Nearest-rank percentiles in microseconds; all zero when nothing was recorded.
+  Summary Summarize() {
+    Summary s;
+    if (samples_.empty()) return s;
+    std::sort(samples_.begin(), samples_.end());
+    auto at = [this](double q) {
+      size_t rank = static_cast<size_t>(q * static_cast<double>(samples_.size()));
+      return ToMicros(samples_[std::min(rank, samples_.size() - 1)]);
+    };
+    s.p50_us = at(0.50);
+    s.p90_us = at(0.90);
+    s.p99_us = at(0.99);
+    s.max_us = ToMicros(samples_.back());
+    Clock::duration total{};
+    for (auto d : samples_) total += d;
+    s.mean_us = ToMicros(total) / static_cast<double>(samples_.size());
+    return s;
+  }
+
+ private:
+  static double ToMicros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+
+  std::vector<Clock::duration> samples_;
+};
+
+// Events per second over `elapsed`; 0 when nothing elapsed.
+inline double PerSecond(size_t events, Clock::duration elapsed) {
+  double seconds = std::chrono::duration<double>(elapsed).count();
+  return seconds > 0 ? static_cast<double>(events) / seconds : 0;
+}
+
+struct WsUrl {
+  std::string host;
+  std::string port;
+  std::string target;  // path and query, "/" at least
+};
+
+// Parses "ws://host[:port][/path]". No TLS: the benchmarks run on loopback only.
+inline std::optional<WsUrl> ParseWsUrl(std::string_view url) {
+  constexpr std::string_view kScheme = "ws://";
+  if (url.substr(0, kScheme.size()) != kScheme) return std::nullopt;
+  url.remove_prefix(kScheme.size());
+  WsUrl out;
+  auto slash = url.find('/');
+  std::string_view authority = url.substr(0, slash);
+  out.target = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
+  auto colon = authority.rfind(':');
+  if (colon == std::string_view::npos) {
+    out.host = std::string(authority);
+    out.port = "80";
+  } else {
+    out.host = std::string(authority.substr(0, colon));
+    out.port = std::string(authority.substr(colon + 1));
+  }
+  if (out.host.empty() || out.port.empty()) return std::nullopt;
+  return out;
+}
+
+}  // namespace ew::bench

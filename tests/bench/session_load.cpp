@@ -1,0 +1,385 @@
+// ew_bench_session_load: opens many idle board sessions against a conductor from one process and
+// one thread, to measure what a connected board costs the conductor (memory, heartbeat work).
+// Each session is a Beast async WebSocket client speaking wamp.2.msgpack that joins with WAMP-CRA
+// as its board, exactly as an agent does, then stays silent; Beast answers the conductor's
+// heartbeat pings while a read is pending.
+//
+//   ew_bench_session_load --url ws://127.0.0.1:P/ws --credentials boards.json
+//                         [--concurrency 64] [--hold-seconds S]
+//
+// boards.json: [{"boardId", "secret", "salt", "iterations", "keylen"}, ...] (the fields of the
+// POST /v1/enrol answer). Prints "joined N" on stdout once every handshake has ended, then holds
+// the sessions until stdin reaches EOF (or for S seconds when --hold-seconds is given).
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdint>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <nlohmann/json.hpp>
+
+#include "common/ids/ids.hpp"
+#include "common/wamp/codec.hpp"
+#include "tests/bench/bench_support.hpp"
+
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace wamp = ew::wamp;
+using tcp = net::ip::tcp;
+using ew::bench::Clock;
+
+constexpr auto kSerializer = wamp::Serializer::kMsgpack;
+
+struct Options {
+  std::string url;
+  std::string credentials_path;
+  std::string realm = "edgewire";
+  size_t concurrency = 64;      // handshakes in progress at once; more only queues in the accept backlog
+  unsigned hold_seconds = 0;    // 0 = hold until stdin reaches EOF
+  unsigned join_timeout_seconds = 120;
+};
+
+struct Credential {
+  std::string board_id;
+  std::string secret;
+  std::string salt;
+  int iterations = 0;
+  int keylen = 0;
+};
+
+class Loader;
+
+// One board's session. The Loader owns every BoardSession for the whole run and the io_context
+// stops before they are destroyed, so handlers capture `this` instead of a shared_ptr: nothing
+// per session but the stream and a few strings stays allocated while idle.
+class BoardSession {
+ public:
+  BoardSession(net::io_context& io, Loader& loader, Credential credential)
+      : loader_(loader), ws_(io), credential_(std::move(credential)) {}
+
+  void Start(const tcp::endpoint& endpoint, const std::string& host, const std::string& target, const std::string& realm);
+
+ private:
+  enum class State { kIdle, kHandshake, kAwaitChallenge, kAwaitWelcome, kJoined, kEnded };
+
+  void OnConnect(beast::error_code ec);
+  void OnHandshake(beast::error_code ec);
+  void Write(const wamp::Message& message);
+  void Read();
+  void OnRead(beast::error_code ec);
+  void OnChallenge(const wamp::Challenge& challenge);
+  void Fail(const std::string& why);
+
+  Loader& loader_;
+  websocket::stream<tcp::socket> ws_;
+  Credential credential_;
+  State state_ = State::kIdle;
+  std::string host_;
+  std::string target_;
+  std::string realm_;
+  std::unique_ptr<websocket::response_type> response_;  // only during the opening handshake
+  beast::flat_buffer buffer_;
+  std::string out_;  // the frame being written; writes never overlap (one per protocol step)
+};
+
+class Loader {
+ public:
+  Loader(const Options& options, std::vector<Credential> credentials)
+      : options_(options), join_timer_(io_), hold_timer_(io_), stdin_(io_) {
+    sessions_.reserve(credentials.size());
+    for (auto& c : credentials) sessions_.push_back(std::make_unique<BoardSession>(io_, *this, std::move(c)));
+  }
+
+  int Run() {
+    auto url = ew::bench::ParseWsUrl(options_.url);
+    if (!url) {
+      std::cerr << "ew_bench_session_load: bad url " << options_.url << "\n";
+      return 2;
+    }
+    host_ = url->host + ":" + url->port;
+    target_ = url->target;
+    beast::error_code ec;
+    tcp::resolver resolver(io_);
+    auto results = resolver.resolve(url->host, url->port, ec);
+    if (ec || results.empty()) {
+      std::cerr << "ew_bench_session_load: cannot resolve " << url->host << ": " << ec.message() << "\n";
+      return 2;
+    }
+    endpoint_ = results.begin()->endpoint();
+    started_ = Clock::now();
+    join_timer_.expires_after(std::chrono::seconds(options_.join_timeout_seconds));
+    join_timer_.async_wait([this](beast::error_code ec) {
+      if (!ec) ReportJoined("join timeout");
+    });
+    if (sessions_.empty()) ReportJoined("");
+    StartMore();
+    io_.run();
+    std::cerr << "ew_bench_session_load: done: joined " << joined_ << ", failed " << failed_ << ", lost " << lost_
+              << " while holding\n";
+    return joined_ == sessions_.size() && lost_ == 0 ? 0 : 1;
+  }
+
+  // Each session calls exactly one of these once its handshake ends.
+  void OnJoined() {
+    ++joined_;
+    OnHandshakeEnded();
+  }
+  void OnJoinFailed(const std::string& board, const std::string& why) {
+    if (failed_++ == 0) std::cerr << "ew_bench_session_load: board " << board << " did not join: " << why << "\n";
+    OnHandshakeEnded();
+  }
+  // A joined session ended while holding.
+  void OnLost(const std::string& board, const std::string& why) {
+    if (lost_++ == 0) std::cerr << "ew_bench_session_load: board " << board << " lost: " << why << "\n";
+  }
+
+ private:
+  void StartMore() {
+    while (in_progress_ < options_.concurrency && next_ < sessions_.size()) {
+      ++in_progress_;
+      sessions_[next_++]->Start(endpoint_, host_, target_, options_.realm);
+    }
+  }
+
+  void OnHandshakeEnded() {
+    --in_progress_;
+    if (joined_ + failed_ == sessions_.size()) return ReportJoined("");
+    StartMore();
+  }
+
+  void ReportJoined(const char* note) {
+    if (reported_) return;
+    reported_ = true;
+    join_timer_.cancel();
+    double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+    std::cout << "joined " << joined_ << std::endl;
+    std::cerr << "ew_bench_session_load: joined " << joined_ << " of " << sessions_.size() << " (failed " << failed_
+              << ") in " << seconds << " s" << (*note ? std::string(" — ") + note : std::string()) << "\n";
+    Hold();
+  }
+
+  void Hold() {
+    if (options_.hold_seconds > 0) {
+      hold_timer_.expires_after(std::chrono::seconds(options_.hold_seconds));
+      hold_timer_.async_wait([this](beast::error_code) { io_.stop(); });
+      return;
+    }
+    beast::error_code ec;
+    stdin_.assign(::dup(STDIN_FILENO), ec);
+    if (ec) {
+      // A regular file or /dev/null cannot be polled; it is at EOF already as far as we care.
+      std::cerr << "ew_bench_session_load: stdin is not a pipe or terminal; not holding\n";
+      io_.stop();
+      return;
+    }
+    WatchStdin();
+  }
+
+  void WatchStdin() {
+    stdin_.async_read_some(net::buffer(stdin_buffer_), [this](beast::error_code ec, size_t) {
+      if (ec) return io_.stop();  // EOF or error: the caller is done with us
+      WatchStdin();
+    });
+  }
+
+  const Options& options_;
+  net::io_context io_{1};
+  std::vector<std::unique_ptr<BoardSession>> sessions_;
+  tcp::endpoint endpoint_;
+  std::string host_;
+  std::string target_;
+  net::steady_timer join_timer_;
+  net::steady_timer hold_timer_;
+  net::posix::stream_descriptor stdin_;
+  char stdin_buffer_[256];
+  Clock::time_point started_;
+  size_t next_ = 0;
+  size_t in_progress_ = 0;
+  size_t joined_ = 0;
+  size_t failed_ = 0;
+  size_t lost_ = 0;
+  bool reported_ = false;
+};
+
+void BoardSession::Start(const tcp::endpoint& endpoint, const std::string& host, const std::string& target,
+                         const std::string& realm) {
+  host_ = host;
+  target_ = target;
+  realm_ = realm;
+  state_ = State::kHandshake;
+  ws_.next_layer().async_connect(endpoint, [this](beast::error_code ec) { OnConnect(ec); });
+}
+
+void BoardSession::OnConnect(beast::error_code ec) {
+  if (ec) return Fail("connect: " + ec.message());
+  ws_.next_layer().set_option(tcp::no_delay(true), ec);
+  // Small frames only (HELLO, AUTHENTICATE, pongs): a 512-byte masking buffer instead of 4 KiB.
+  ws_.write_buffer_bytes(512);
+  ws_.read_message_max(1 << 20);
+  ws_.binary(wamp::IsBinary(kSerializer));
+  ws_.auto_fragment(false);
+  std::string proto(wamp::SubprotocolName(kSerializer));
+  ws_.set_option(websocket::stream_base::decorator(
+      [proto](websocket::request_type& req) { req.set(http::field::sec_websocket_protocol, proto); }));
+  response_ = std::make_unique<websocket::response_type>();
+  ws_.async_handshake(*response_, host_, target_, [this](beast::error_code ec) { OnHandshake(ec); });
+}
+
+void BoardSession::OnHandshake(beast::error_code ec) {
+  if (ec) return Fail("websocket handshake: " + ec.message());
+  auto chosen = (*response_)[http::field::sec_websocket_protocol];
+  bool accepted = std::string_view(chosen.data(), chosen.size()) == wamp::SubprotocolName(kSerializer);
+  response_.reset();
+  host_ = {};
+  target_ = {};
+  if (!accepted) return Fail("subprotocol wamp.2.msgpack not accepted");
+  wamp::Hello hello;
+  hello.realm = std::move(realm_);
+  hello.details = {{"roles", {{"caller", wamp::Value::object()}, {"callee", wamp::Value::object()},
+                              {"publisher", wamp::Value::object()}, {"subscriber", wamp::Value::object()}}},
+                   {"authmethods", {"wampcra"}},
+                   {"authid", credential_.board_id}};
+  state_ = State::kAwaitChallenge;
+  Write(hello);
+  Read();
+}
+
+void BoardSession::Write(const wamp::Message& message) {
+  out_ = wamp::Encode(kSerializer, message);
+  ws_.async_write(net::buffer(out_), [this](beast::error_code ec, size_t) {
+    out_ = {};
+    if (ec && state_ != State::kEnded) Fail("write: " + ec.message());
+  });
+}
+
+void BoardSession::Read() {
+  ws_.async_read(buffer_, [this](beast::error_code ec, size_t) { OnRead(ec); });
+}
+
+void BoardSession::OnRead(beast::error_code ec) {
+  if (state_ == State::kEnded) return;
+  if (ec) return Fail("read: " + ec.message());
+  auto data = buffer_.cdata();
+  auto message = wamp::Decode(kSerializer, std::string_view(static_cast<const char*>(data.data()), data.size()));
+  buffer_.consume(buffer_.size());
+  if (!message) return Fail("undecodable frame: " + message.error().message);
+  if (auto* abort = std::get_if<wamp::Abort>(&*message)) return Fail("ABORT " + abort->reason);
+  if (auto* goodbye = std::get_if<wamp::Goodbye>(&*message)) return Fail("GOODBYE " + goodbye->reason);
+  switch (state_) {
+    case State::kAwaitChallenge:
+      if (auto* challenge = std::get_if<wamp::Challenge>(&*message)) {
+        OnChallenge(*challenge);
+        break;
+      }
+      return Fail(std::string("expected CHALLENGE, got ") + wamp::TypeName(wamp::TypeOf(*message)));
+    case State::kAwaitWelcome:
+      if (!std::holds_alternative<wamp::Welcome>(*message))
+        return Fail(std::string("expected WELCOME, got ") + wamp::TypeName(wamp::TypeOf(*message)));
+      state_ = State::kJoined;
+      // Idle from here on: give back what the handshake needed.
+      buffer_ = beast::flat_buffer{};
+      credential_.secret = {};
+      credential_.salt = {};
+      loader_.OnJoined();
+      break;
+    default:
+      break;  // an idle board ignores whatever else arrives
+  }
+  Read();
+}
+
+void BoardSession::OnChallenge(const wamp::Challenge& challenge) {
+  const auto& extra = challenge.extra;
+  std::string text = extra.value("challenge", std::string());
+  std::string salt = extra.value("salt", credential_.salt);
+  int iterations = extra.value("iterations", credential_.iterations);
+  int keylen = extra.value("keylen", credential_.keylen);
+  std::string key = ew::ids::WampCraDeriveKey(credential_.secret, salt, iterations, keylen);
+  wamp::Authenticate authenticate;
+  authenticate.signature = ew::ids::WampCraSign(key, text);
+  state_ = State::kAwaitWelcome;
+  Write(authenticate);
+}
+
+void BoardSession::Fail(const std::string& why) {
+  State was = state_;
+  state_ = State::kEnded;
+  beast::error_code ignored;
+  ws_.next_layer().close(ignored);
+  if (was == State::kJoined) {
+    loader_.OnLost(credential_.board_id, why);
+  } else if (was != State::kEnded) {
+    loader_.OnJoinFailed(credential_.board_id, why);
+  }
+}
+
+// Enough descriptors for thousands of sockets: the soft limit is often 1024.
+void RaiseFileLimit(size_t wanted) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  limit.rlim_cur = limit.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &limit);
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted + 16)
+    std::cerr << "ew_bench_session_load: only " << limit.rlim_cur << " file descriptors for " << wanted
+              << " sessions\n";
+}
+
+ew::Result<std::vector<Credential>> LoadCredentials(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return ew::NotFound("cannot open " + path);
+  auto json = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_array()) return ew::InvalidArgument(path + ": want a JSON array of credentials");
+  std::vector<Credential> out;
+  out.reserve(json.size());
+  for (const auto& item : json) {
+    if (!item.is_object() || !item.contains("boardId") || !item.contains("secret"))
+      return ew::InvalidArgument(path + ": each item needs boardId and secret");
+    Credential c;
+    c.board_id = item.value("boardId", "");
+    c.secret = item.value("secret", "");
+    c.salt = item.value("salt", "");
+    c.iterations = item.value("iterations", 1000);
+    c.keylen = item.value("keylen", 32);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Hold many idle board sessions open against a conductor (Foundation benchmark)"};
+  Options options;
+  app.add_option("--url", options.url, "conductor WebSocket, ws://127.0.0.1:PORT/ws")->required();
+  app.add_option("--credentials", options.credentials_path, "JSON array of enrolment answers")->required();
+  app.add_option("--realm", options.realm, "WAMP realm");
+  app.add_option("--concurrency", options.concurrency, "handshakes in progress at once")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--hold-seconds", options.hold_seconds, "hold this long instead of until stdin closes");
+  app.add_option("--join-timeout-seconds", options.join_timeout_seconds, "stop waiting for handshakes after this");
+  CLI11_PARSE(app, argc, argv);
+
+  std::signal(SIGPIPE, SIG_IGN);
+  auto credentials = LoadCredentials(options.credentials_path);
+  if (!credentials) {
+    std::cerr << "ew_bench_session_load: " << credentials.error().message << "\n";
+    return 2;
+  }
+  RaiseFileLimit(credentials->size());
+  return Loader(options, std::move(*credentials)).Run();
+}

@@ -1,0 +1,123 @@
+#include "cloud-conductor/auth/authenticator.hpp"
+
+#include <gtest/gtest.h>
+
+#include "common/ids/ids.hpp"
+
+namespace ew::auth {
+namespace {
+
+using namespace std::chrono_literals;
+
+class AuthenticatorTest : public ::testing::Test {
+ protected:
+  static std::unique_ptr<registry::Store> OpenStore() {
+    auto store = registry::OpenSqliteStore(":memory:");
+    if (!store) throw std::runtime_error(store.error().message);
+    return std::move(*store);
+  }
+
+  AuthenticatorTest() {
+    edgewire::v1::Project project;
+    project.set_id("prj-1");
+    project.set_name("alpha");
+    EXPECT_TRUE(store_->CreateProject(project));
+    edgewire::v1::User user;
+    user.set_id("usr-1");
+    user.set_name("alice");
+    user.set_project_id("prj-1");
+    user.set_role("operator");
+    EXPECT_TRUE(store_->CreateUser(user, ids::HashPassword("open sesame", 1000)));
+  }
+
+  ManualClock clock_;
+  std::unique_ptr<registry::Store> store_ = OpenStore();
+  Authenticator auth_{*store_, clock_, 1h};
+};
+
+TEST_F(AuthenticatorTest, IssuedTokenVerifies) {
+  auto issued = auth_.IssueToken("alice", "open sesame", 0s);
+  ASSERT_TRUE(issued) << issued.error().message;
+  EXPECT_EQ(issued->token.rfind("ewt_", 0), 0u);
+  EXPECT_EQ(issued->record.expires_at() - issued->record.created_at(), 3600);
+  EXPECT_EQ(issued->user.name(), "alice");
+
+  auto who = auth_.VerifyToken(issued->token);
+  ASSERT_TRUE(who) << who.error().message;
+  EXPECT_EQ(who->user_id, "usr-1");
+  EXPECT_EQ(who->name, "alice");
+  EXPECT_EQ(who->project_id, "prj-1");
+  EXPECT_FALSE(who->is_admin());
+}
+
+TEST_F(AuthenticatorTest, StoreKeepsOnlyTheHash) {
+  auto issued = auth_.IssueToken("alice", "open sesame", 0s);
+  ASSERT_TRUE(issued);
+  EXPECT_TRUE(store_->FindToken(ids::Sha256Hex(issued->token), UnixSeconds(clock_.Now())));
+  EXPECT_FALSE(store_->FindToken(issued->token, UnixSeconds(clock_.Now())));
+}
+
+TEST_F(AuthenticatorTest, WrongPasswordAndUnknownUserLookTheSame) {
+  auto wrong = auth_.IssueToken("alice", "nope", 0s);
+  auto unknown = auth_.IssueToken("mallory", "nope", 0s);
+  ASSERT_FALSE(wrong);
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(wrong.error().code, ErrorCode::kUnauthenticated);
+  EXPECT_EQ(unknown.error().code, ErrorCode::kUnauthenticated);
+  EXPECT_EQ(wrong.error().message, unknown.error().message);
+}
+
+TEST_F(AuthenticatorTest, TtlLimits) {
+  EXPECT_EQ(auth_.IssueToken("alice", "open sesame", -1s).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(auth_.IssueToken("alice", "open sesame", std::chrono::hours(24 * 30) + 1s).error().code,
+            ErrorCode::kInvalidArgument);
+  auto longest = auth_.IssueToken("alice", "open sesame", std::chrono::hours(24 * 30));
+  ASSERT_TRUE(longest);
+}
+
+TEST_F(AuthenticatorTest, TokenExpires) {
+  auto issued = auth_.IssueToken("alice", "open sesame", 10s);
+  ASSERT_TRUE(issued);
+  clock_.Advance(9s);
+  EXPECT_TRUE(auth_.VerifyToken(issued->token));
+  clock_.Advance(1s);
+  auto expired = auth_.VerifyToken(issued->token);
+  ASSERT_FALSE(expired);
+  EXPECT_EQ(expired.error().code, ErrorCode::kUnauthenticated);
+}
+
+TEST_F(AuthenticatorTest, MalformedTokensAreUnauthenticated) {
+  for (const std::string token : {"", "ewt_", "abc", "ewt_nothing-like-this"}) {
+    auto who = auth_.VerifyToken(token);
+    ASSERT_FALSE(who) << token;
+    EXPECT_EQ(who.error().code, ErrorCode::kUnauthenticated) << token;
+  }
+}
+
+TEST_F(AuthenticatorTest, RevokedTokenNoLongerVerifies) {
+  auto issued = auth_.IssueToken("alice", "open sesame", 0s);
+  ASSERT_TRUE(issued);
+  ASSERT_TRUE(auth_.RevokeToken(issued->token));
+  EXPECT_FALSE(auth_.VerifyToken(issued->token));
+  EXPECT_EQ(auth_.RevokeToken(issued->token).error().code, ErrorCode::kUnauthenticated);
+}
+
+TEST_F(AuthenticatorTest, DeletedUserLosesItsTokens) {
+  auto issued = auth_.IssueToken("alice", "open sesame", 0s);
+  ASSERT_TRUE(issued);
+  ASSERT_TRUE(store_->DeleteUser("usr-1"));
+  EXPECT_EQ(auth_.VerifyToken(issued->token).error().code, ErrorCode::kUnauthenticated);
+}
+
+TEST(CanAccessProjectTest, AdminEverywhereOperatorAtHome) {
+  Principal admin{"u1", "root", "prj-1", "admin"};
+  Principal op{"u2", "alice", "prj-1", "operator"};
+  Principal homeless{"u3", "bob", "", "operator"};
+  EXPECT_TRUE(Authenticator::CanAccessProject(admin, "prj-2"));
+  EXPECT_TRUE(Authenticator::CanAccessProject(op, "prj-1"));
+  EXPECT_FALSE(Authenticator::CanAccessProject(op, "prj-2"));
+  EXPECT_FALSE(Authenticator::CanAccessProject(homeless, ""));
+}
+
+}  // namespace
+}  // namespace ew::auth

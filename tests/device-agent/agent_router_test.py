@@ -1,0 +1,212 @@
+#!/usr/bin/python3
+"""edgewire-agent against a real (independent) WAMP router: join with salted WAMP-CRA,
+answer sys.info/sys.ping through the router, survive INTERRUPT, a router GOODBYE and a killed
+router, refuse to give up on a wrong secret, and leave with GOODBYE on SIGTERM.
+
+Usage: agent_router_test.py PATH/TO/edgewire-agent
+"""
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+AGENT = None
+BOARD = "brd-0123456789abcdef"
+SECRET = "board-secret-from-enrolment"
+SALT = "salt-of-this-board"
+
+
+class Lines:
+    """Collects a process's output lines and waits for patterns in them."""
+
+    def __init__(self, stream, name):
+        self.queue = queue.Queue()
+        self.seen = []
+        self.name = name
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream):
+        for raw in iter(stream.readline, b""):
+            self.queue.put(raw.decode(errors="replace").rstrip("\n"))
+
+    def wait_for(self, pattern, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("%s: no line matching %r within %.0fs; saw:\n  %s"
+                                     % (self.name, pattern, timeout, "\n  ".join(self.seen[-30:])))
+            try:
+                line = self.queue.get(timeout=left)
+            except queue.Empty:
+                continue
+            self.seen.append(line)
+            if regex.search(line):
+                return line
+
+
+class Router:
+    def __init__(self, port=0, boards=None):
+        boards = boards or ["%s:%s:%s:1000:32" % (BOARD, SECRET, SALT)]
+        cmd = ["/usr/bin/python3", "-u", os.path.join(HERE, "wamp_test_router.py"), "--port", str(port)]
+        for b in boards:
+            cmd += ["--board", b]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.out = Lines(self.proc.stdout, "router")
+        self.port = int(self.out.wait_for(r"^listening \d+").split()[1])
+        self.url = "ws://127.0.0.1:%d/ws" % self.port
+
+    def command(self, text):
+        self.proc.stdin.write((text + "\n").encode())
+        self.proc.stdin.flush()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.proc.stdin.close()
+        self.proc.stdout.close()
+
+    def call(self, procedure, *args, msgpack=False):
+        cmd = ["/usr/bin/python3", os.path.join(HERE, "wamp_call.py"), self.url, procedure] + list(args)
+        if msgpack:
+            cmd.append("--msgpack")
+        out = subprocess.run(cmd, capture_output=True, timeout=20, check=True).stdout.decode()
+        return json.loads(out.strip().splitlines()[-1])
+
+
+class Agent:
+    def __init__(self, workdir, url, secret=SECRET, name="agent"):
+        self.credential = os.path.join(workdir, name, "agent.json")
+        os.makedirs(os.path.dirname(self.credential), exist_ok=True)
+        with open(self.credential, "w") as f:
+            json.dump({"board_id": BOARD, "secret": secret, "realm": "edgewire", "wamp_url": url, "salt": SALT,
+                       "iterations": 1000, "keylen": 32, "conductor_url": "http://127.0.0.1:1"}, f)
+        self.config = os.path.join(workdir, name, "agent.toml")
+        with open(self.config, "w") as f:
+            f.write('[agent]\nreconnect_initial_ms = 100\nreconnect_max_ms = 800\n[log]\nlevel = "debug"\n')
+        env = dict(os.environ, NOTIFY_SOCKET="")
+        self.proc = subprocess.Popen([AGENT, "run", "--config", self.config, "--credential", self.credential],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        self.out = Lines(self.proc.stdout, name)
+
+    def stop(self, timeout=1.0):
+        """SIGTERM; returns (exit code, seconds taken)."""
+        started = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=5)
+        return code, time.monotonic() - started
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+
+
+class AgentRouterTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.router = Router()
+        self.agents = []
+
+    def tearDown(self):
+        for agent in self.agents:
+            agent.kill()
+        self.router.kill()
+        self.tmp.cleanup()
+
+    def start_agent(self, **kwargs):
+        agent = Agent(self.tmp.name, self.router.url, **kwargs)
+        self.agents.append(agent)
+        return agent
+
+    def wait_registered(self):
+        self.router.out.wait_for(r"^joined %s wamp\.2\.msgpack" % BOARD)
+        self.router.out.wait_for(r"^registered ew\.board\.%s\.sys\.info" % BOARD)
+        self.router.out.wait_for(r"^registered ew\.board\.%s\.sys\.ping" % BOARD)
+
+    def test_serves_procedures_and_recovers_from_everything(self):
+        agent = self.start_agent()
+        self.wait_registered()
+        agent.out.wait_for(r"joined as board=%s session=\d+" % BOARD)
+
+        info = self.router.call("ew.board.%s.sys.info" % BOARD)
+        kw = info["kwargs"]
+        self.assertEqual(kw["boardId"], BOARD)
+        for key in ("hostname", "os", "kernel", "machine", "agentVersion"):
+            self.assertTrue(kw[key], key)
+        self.assertGreater(int(kw["memoryTotalBytes"]), 0)
+        self.assertGreater(int(kw["agentRssBytes"]), 0)
+        self.assertGreaterEqual(kw["cpuCount"], 1)
+        self.assertEqual(len(kw["loadAverage"]), 3)
+
+        ping = self.router.call("ew.board.%s.sys.ping" % BOARD, "hello", msgpack=True)
+        self.assertEqual(ping["kwargs"]["echo"], "aGVsbG8=")
+        self.assertEqual(ping["kwargs"]["boardId"], BOARD)
+        self.assertLess(abs(int(ping["kwargs"]["boardTimeNs"]) / 1e9 - time.time()), 60)
+
+        # The conductor gives up on a call: ERROR wamp.error.canceled, session stays up.
+        self.router.command("interrupt %s" % BOARD)
+        self.router.out.wait_for(r"^invocation-error wamp\.error\.canceled")
+        self.assertEqual(self.router.call("ew.board.%s.sys.ping" % BOARD)["kwargs"]["echo"], "")
+
+        # The conductor ends the session: the agent answers GOODBYE and comes back.
+        self.router.command("kick %s" % BOARD)
+        self.router.out.wait_for(r"^goodbye %s wamp\.close\.goodbye_and_out" % BOARD)
+        agent.out.wait_for(r"connection lost: the conductor ended the session: wamp\.close\.system_shutdown")
+        self.wait_registered()
+
+        # The conductor is killed: the agent notices at once and rejoins the new one.
+        port = self.router.port
+        self.router.command("quit")
+        self.router.kill()
+        agent.out.wait_for(r"connection lost: .*retrying in")
+        agent.out.wait_for(r"connection failed: cannot connect to .*Connection refused")
+        self.router = Router(port=port)
+        self.wait_registered()
+        agent.out.wait_for(r"joined as board=%s" % BOARD)
+        self.assertEqual(self.router.call("ew.board.%s.sys.ping" % BOARD)["kwargs"]["boardId"], BOARD)
+
+        # SIGTERM: GOODBYE to the router, exit 0 within a second.
+        code, took = agent.stop()
+        self.assertEqual(code, 0)
+        self.assertLess(took, 1.0)
+        self.router.out.wait_for(r"^goodbye %s wamp\.close\.system_shutdown" % BOARD)
+
+    def test_wrong_secret_is_refused_and_retried_until_stopped(self):
+        agent = self.start_agent(secret="wrong")
+        self.router.out.wait_for(r"^refused %s" % BOARD)
+        agent.out.wait_for(r"connection failed: join refused: wamp\.error\.authentication_failed: wrong signature")
+        self.router.out.wait_for(r"^refused %s" % BOARD)  # tried again
+        code, took = agent.stop()
+        self.assertEqual(code, 0)
+        self.assertLess(took, 1.0)
+
+    def test_second_agent_with_same_id_is_refused_registration(self):
+        first = self.start_agent(name="first")
+        self.wait_registered()
+        first.out.wait_for(r"joined as board")
+        second = self.start_agent(name="second")
+        second.out.wait_for(r"register ew\.board\.%s\.sys\.\w+ refused: wamp\.error\.procedure_already_exists" % BOARD)
+        # The first keeps serving.
+        self.assertEqual(self.router.call("ew.board.%s.sys.ping" % BOARD)["kwargs"]["boardId"], BOARD)
+        # Once the first leaves, the second takes over.
+        self.assertEqual(first.stop()[0], 0)
+        second.out.wait_for(r"joined as board", timeout=15)
+        self.router.out.wait_for(r"^registered ew\.board\.%s\.sys\.ping" % BOARD, timeout=15)
+
+
+if __name__ == "__main__":
+    AGENT = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=2)

@@ -1,0 +1,91 @@
+#include "device-agent/cli/agent_cli.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ew::agent {
+namespace {
+
+// Parses `args` (without the program name) the way main() does.
+struct Parsed {
+  CliArgs args;
+  std::string error;  // "" when parsing succeeded
+  int exit_code = 0;
+};
+
+Parsed Parse(std::vector<std::string> args) {
+  CLI::App app{"test"};
+  Parsed parsed;
+  DefineCli(app, parsed.args);
+  std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    parsed.error = e.what();
+    parsed.exit_code = e.get_exit_code();
+  }
+  return parsed;
+}
+
+TEST(AgentCliTest, Enrol) {
+  auto p = Parse({"enrol", "--conductor", "http://10.0.0.1:8080", "--code", "ABCD-1234"});
+  ASSERT_EQ(p.error, "");
+  EXPECT_EQ(p.args.command, CliArgs::Command::kEnrol);
+  EXPECT_EQ(p.args.enrol.conductor, "http://10.0.0.1:8080");
+  EXPECT_EQ(p.args.enrol.code, "ABCD-1234");
+  EXPECT_EQ(p.args.enrol.credential, "");
+
+  p = Parse({"enrol", "--conductor", "http://h:1", "--code", "c", "--credential", "/tmp/x.json", "--hostname", "pi"});
+  ASSERT_EQ(p.error, "");
+  EXPECT_EQ(p.args.enrol.credential, "/tmp/x.json");
+  EXPECT_EQ(p.args.enrol.hostname, "pi");
+}
+
+TEST(AgentCliTest, RunAndVersion) {
+  auto p = Parse({"run"});
+  ASSERT_EQ(p.error, "");
+  EXPECT_EQ(p.args.command, CliArgs::Command::kRun);
+  EXPECT_EQ(p.args.run.config, "");
+
+  p = Parse({"run", "--config", "/etc/edgewire/agent.toml", "--credential", "/c.json", "--conductor-url",
+             "ws://h:8080/ws"});
+  ASSERT_EQ(p.error, "");
+  EXPECT_EQ(p.args.run.config, "/etc/edgewire/agent.toml");
+  EXPECT_EQ(p.args.run.credential, "/c.json");
+  EXPECT_EQ(p.args.run.conductor_url, "ws://h:8080/ws");
+
+  p = Parse({"version"});
+  ASSERT_EQ(p.error, "");
+  EXPECT_EQ(p.args.command, CliArgs::Command::kVersion);
+}
+
+TEST(AgentCliTest, ArgumentErrors) {
+  struct Case {
+    std::vector<std::string> args;
+    const char* mentions;
+  };
+  std::vector<Case> cases = {
+      {{}, "subcommand"},
+      {{"frobnicate"}, "subcommand"},
+      {{"enrol", "--code", "c"}, "--conductor"},
+      {{"enrol", "--conductor", "http://h:1"}, "--code"},
+      {{"enrol", "--conductor", "ws://h:1/ws", "--code", "c"}, "http://"},
+      {{"enrol", "--conductor", "h:8080", "--code", "c"}, "scheme"},
+      {{"enrol", "--conductor", "http://h:99999", "--code", "c"}, "port"},
+      {{"enrol", "--conductor"}, "--conductor"},
+      {{"run", "--conductor-url", "wss://h/ws"}, "ws://"},
+      {{"run", "--bogus"}, "--bogus"},
+      {{"version", "extra"}, "extra"},
+      {{"run", "version"}, ""},
+  };
+  for (const auto& c : cases) {
+    auto p = Parse(c.args);
+    std::string joined;
+    for (const auto& a : c.args) joined += a + " ";
+    EXPECT_NE(p.error, "") << "accepted: " << joined;
+    EXPECT_NE(p.exit_code, 0) << joined;
+    EXPECT_NE(p.error.find(c.mentions), std::string::npos) << joined << " → " << p.error;
+  }
+}
+
+}  // namespace
+}  // namespace ew::agent
