@@ -6,7 +6,6 @@ set(EW_AGENT_DIR ${CMAKE_CURRENT_LIST_DIR})
 ew_module(ew_agent_rpc
   SOURCES ${EW_AGENT_DIR}/rpc/sys_info.cpp ${EW_AGENT_DIR}/rpc/sys_procedures.cpp
   DEPS ew_common_proto ew_common_error nlohmann_json::nlohmann_json)
-target_compile_definitions(ew_agent_rpc PRIVATE EW_AGENT_VERSION="${PROJECT_VERSION}")
 
 # The enrolment secret on disk (JSON, 0600).
 ew_module(ew_agent_credential

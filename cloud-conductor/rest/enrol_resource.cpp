@@ -1,5 +1,7 @@
 // POST /v1/enrol: a board trades its one-time code for a WAMP-CRA secret. No token: the code is
 // the credential, so an unknown code and a used one get the same answer.
+#include <cctype>
+
 #include "cloud-conductor/rest/json_body.hpp"
 #include "cloud-conductor/rest/resources.hpp"
 #include "common/ids/ids.hpp"
@@ -18,10 +20,23 @@ constexpr int kIterations = 1000;
 constexpr int kKeyLength = 32;
 constexpr size_t kMaxHostnameLength = 253;
 
-std::string WampUrl(const RestDeps& deps, const server::HttpRequest& request) {
+// A Host header fit to put in a URL: host name or address characters and a port, nothing that
+// could turn the URL handed to the board into another one ("evil/x", "a@b").
+bool IsPlainHost(const std::string& host) {
+  if (host.empty() || host.size() > 260) return false;
+  for (char c : host) {
+    const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' || c == '[' ||
+                    c == ']' || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+Result<std::string> WampUrl(const RestDeps& deps, const server::HttpRequest& request) {
   if (!deps.config.public_url.empty()) return deps.config.public_url;
   std::string host = request.Header("host");
   if (host.empty()) host = deps.config.listen_address + ":" + std::to_string(deps.config.port);
+  if (!IsPlainHost(host)) return InvalidArgument("the Host header is not a plain host[:port]");
   return "ws://" + host + "/ws";
 }
 
@@ -30,6 +45,8 @@ Result<server::HttpResponse> Enrol(const RestDeps& deps, const Exchange& exchang
   EW_TRY_VOID(ParseBody(exchange.request.body, &request));
   if (request.code().empty()) return InvalidArgument("code is required");
   if (request.hostname().size() > kMaxHostnameLength) return InvalidArgument("hostname is too long");
+  // Checked before the code is used up, so that a bad request leaves the code usable.
+  EW_TRY(std::string wamp_url, WampUrl(deps, exchange.request));
 
   const std::string secret = ids::NewSecret(kSecretBytes);
   edgewire::v1::BoardCredential credential;
@@ -61,7 +78,7 @@ Result<server::HttpResponse> Enrol(const RestDeps& deps, const Exchange& exchang
   response.set_board_id(board->id());
   response.set_secret(secret);
   response.set_realm(deps.config.realm);
-  response.set_wamp_url(WampUrl(deps, exchange.request));
+  response.set_wamp_url(wamp_url);
   response.set_salt(credential.salt());
   response.set_iterations(credential.iterations());
   response.set_keylen(credential.keylen());

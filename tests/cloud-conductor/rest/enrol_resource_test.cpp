@@ -36,6 +36,17 @@ TEST_F(RestApiTest, EnrolUsesThePublicUrlWhenSet) {
   EXPECT_EQ(Json(response)["wampUrl"], "wss://edge.example.com/ws");
 }
 
+TEST_F(RestApiTest, OddHostHeaderIsRefusedAndLeavesTheCodeUsable) {
+  auto [id, code] = CreateBoard("pi-1", alice_);
+  server::HttpRequest request;
+  request.method = "POST";
+  request.path = request.target = "/v1/enrol";
+  request.headers["host"] = "evil.example/steal?x=";
+  request.body = nlohmann::json{{"code", code}}.dump();
+  EXPECT_EQ(Handle(request).status, 400);
+  EXPECT_EQ(Send("POST", "/v1/enrol", nlohmann::json{{"code", code}}.dump()).status, 200);
+}
+
 TEST_F(RestApiTest, ReusedAndWrongCodesGetTheSame401) {
   auto [id, code] = CreateBoard("pi-1", alice_);
   ASSERT_EQ(Send("POST", "/v1/enrol", nlohmann::json{{"code", code}}.dump()).status, 200);
