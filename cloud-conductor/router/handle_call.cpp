@@ -158,7 +158,7 @@ void Router::FinishCall(wamp::Id invocation, CallOutcome&& outcome, bool progres
 
 void Router::InterruptCallee(const PendingCall& call, const std::string& mode) {
   auto callee = call.callee.lock();
-  if (!callee) return;
+  if (!callee || !callee->accepts_interrupt) return;
   wamp::Interrupt interrupt;
   interrupt.request = call.invocation;
   interrupt.options = {{"mode", mode}};

@@ -33,6 +33,16 @@ void Router::HandleHello(const SessionPtr& s, wamp::Hello&& m) {
   std::string authid;
   if (details.contains("authid") && details["authid"].is_string()) authid = details["authid"].get<std::string>();
   if (authid.size() > 256) return ProtocolViolation(s, "authid longer than 256 bytes");
+  if (auto roles = details.find("roles"); roles != details.end() && roles->is_object()) {
+    auto callee = roles->find("callee");
+    if (callee != roles->end() && callee->is_object()) {
+      auto features = callee->find("features");
+      if (features != callee->end() && features->is_object()) {
+        auto cancel = features->find("call_canceling");
+        s->accepts_interrupt = cancel != features->end() && cancel->is_boolean() && cancel->get<bool>();
+      }
+    }
+  }
 
   if (Offers(methods, "wampcra") && !authid.empty()) {
     s->state = Session::State::kAuthenticating;

@@ -30,6 +30,9 @@ struct Router::Session {
   std::string project_id;  // users and boards; empty for admins
   std::string board_id;    // boards only
   std::string expected_signature;  // wampcra: what AUTHENTICATE must carry
+  // The client announced roles.callee.features.call_canceling: only then does it get INTERRUPT
+  // (Autobahn|Cpp, for one, does not understand it).
+  bool accepts_interrupt = false;
   std::unique_ptr<boost::asio::steady_timer> hello_timer;
 
   std::set<wamp::Id> registrations;

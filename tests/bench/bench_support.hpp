@@ -2,6 +2,8 @@
 // Header-only on purpose: each benchmark is one translation unit plus this file.
 #pragma once
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -58,6 +60,21 @@ class LatencyRecorder {
 inline double PerSecond(size_t events, Clock::duration elapsed) {
   double seconds = std::chrono::duration<double>(elapsed).count();
   return seconds > 0 ? static_cast<double>(events) / seconds : 0;
+}
+
+// CPU time (user + system) this process has used so far.
+inline std::chrono::microseconds ProcessCpuTime() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  auto micros = [](const timeval& tv) {
+    return std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec);
+  };
+  return micros(usage.ru_utime) + micros(usage.ru_stime);
+}
+
+// Microseconds of CPU per event over an interval.
+inline double CpuMicrosPer(size_t events, std::chrono::microseconds cpu) {
+  return events > 0 ? static_cast<double>(cpu.count()) / static_cast<double>(events) : 0;
 }
 
 struct WsUrl {

@@ -2,20 +2,24 @@
 # Foundation benchmark (docs/BENCHMARKS.md): a real conductor and one real agent on 127.0.0.1.
 # Measures the websocketpp echo baseline, WAMP call round trips user → conductor → agent → back,
 # the agent's idle RSS and the conductor's memory per idle board session, then prints a markdown
-# table. Everything it starts binds 127.0.0.1 and is stopped on exit (trap).
+# table. Everything it starts binds 127.0.0.1 and is stopped on exit (trap). About one minute.
 #
 #   BUILD_DIR=build tests/bench/run_foundation_bench.sh
 #
-# Environment: BUILD_DIR (default "build"), BOARDS (idle sessions, default 1000),
-# EW_BENCH_BUILD=1 (run `cmake --build` for the needed targets first; otherwise only when a
-# binary is missing), KEEP_WORKDIR=1 (keep the temp dir with logs), RESULTS_JSON=path (copy of
-# the raw results).
+# Environment:
+#   BUILD_DIR       build tree with the binaries (default "build")
+#   BOARDS          idle board sessions for the memory measure (default 1000)
+#   ROUNDS          rounds of the latency/throughput runs; the table shows medians (default 3)
+#   WAIT_QUIET=S    first wait up to S seconds for the CPUs to be < 15 % busy (shared machines)
+#   EW_BENCH_BUILD=1  `cmake --build` the needed targets first (otherwise only when one is missing)
+#   KEEP_WORKDIR=1  keep the temp dir (logs, raw JSON results); RESULTS_JSON=path copies the results
 set -euo pipefail
 
 SRC_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-COMMAND="BUILD_DIR=${BUILD_DIR:-build} ${BOARDS:+BOARDS=$BOARDS }$0${*:+ $*}"
+COMMAND="BUILD_DIR=${BUILD_DIR:-build}${BOARDS:+ BOARDS=$BOARDS}${ROUNDS:+ ROUNDS=$ROUNDS} $0${*:+ $*}"
 BUILD_DIR="${BUILD_DIR:-build}"
 BOARDS="${BOARDS:-1000}"
+ROUNDS="${ROUNDS:-3}"
 PY=/usr/bin/python3
 
 TARGETS=(edgewire-conductor edgewire-agent ew_bench_ws_echo ew_bench_wamp_call ew_bench_session_load)
@@ -37,6 +41,8 @@ fi
 for bin in "$CONDUCTOR" "$AGENT" "$ECHO" "$CALL" "$LOAD"; do [[ -x "$bin" ]] || die "missing $bin"; done
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/ew-foundation-bench.XXXXXX")"
+RESULTS="$WORK/results"
+mkdir "$RESULTS"
 PIDS=()
 
 # Stops one process: SIGTERM, then SIGKILL if it lingers past 5 s.
@@ -72,17 +78,44 @@ wait_for_line() {
       printf '%s\n' "$line"
       return 0
     fi
-    kill -0 "$pid" 2>/dev/null || { tail -20 "$file" "${file%.*}.log" 2>/dev/null >&2; die "process $pid exited before '$pattern'"; }
+    kill -0 "$pid" 2>/dev/null || { tail -n 20 "$file" >&2; die "process $pid exited before '$pattern'"; }
     sleep 0.1
   done
   die "no '$pattern' in $file after ${timeout}s"
 }
 
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# Memory of a process in kB: a /proc/PID/status field (VmRSS, RssAnon) or Pss from smaps_rollup.
+status_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
+# CPU time (user + system) a process has used, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+pss_kb() { awk '$1 == "Pss:" {print $2}' "/proc/$1/smaps_rollup"; }
 
-# REST and JSON helpers (python3 standard library only; keep-alive http.client).
+# Percentage of CPU time spent busy over one second, all cores, whoever runs.
+cpu_busy_pct() {
+  local a b
+  a=($(head -1 /proc/stat))
+  sleep 1
+  b=($(head -1 /proc/stat))
+  awk -v a="${a[*]}" -v b="${b[*]}" 'BEGIN {
+    n = split(a, x); split(b, y); total = 0
+    for (i = 2; i <= n; i++) total += y[i] - x[i]
+    idle = (y[5] - x[5]) + (y[6] - x[6])
+    printf "%.0f", (total > 0 ? 100 * (total - idle) / total : 0) }'
+}
+
+# Each measure is one JSON value in $RESULTS/<key>.json; report() reads them all.
+record() { printf '%s\n' "$2" > "$RESULTS/$1.json"; }
+# Runs a command whose stdout is one JSON value and records it under $1; a failure ends the run.
+measure() {
+  local key=$1 out
+  shift
+  out=$("$@") || die "$key: $(basename "$1") failed"
+  record "$key" "$out"
+}
+
+# REST and report helpers (python3 standard library only; keep-alive http.client).
 cat > "$WORK/bench.py" <<'PY'
-import http.client, json, sys, time
+import glob, http.client, json, os, statistics, sys, time
 
 def conn(port):
     return http.client.HTTPConnection("127.0.0.1", int(port), timeout=30)
@@ -105,8 +138,7 @@ def login(port, password_file):
     print(call(conn(port), "POST", "/v1/auth/tokens", {"username": "admin", "password": password})["token"])
 
 def board(port, token, name):
-    c = conn(port)
-    created = call(c, "POST", "/v1/boards", {"name": name}, token)
+    created = call(conn(port), "POST", "/v1/boards", {"name": name}, token)
     print(created["board"]["id"], created["enrolmentCode"])
 
 def wait_online(port, token, board_id, timeout):
@@ -118,6 +150,8 @@ def wait_online(port, token, board_id, timeout):
         time.sleep(0.05)
     sys.exit(f"board {board_id} not online after {timeout}s")
 
+# Creates `count` boards and enrols each (one keep-alive connection); writes what
+# ew_bench_session_load reads and prints the seconds it took.
 def boards(port, token, count, out):
     c = conn(port)
     creds = []
@@ -128,43 +162,78 @@ def boards(port, token, count, out):
         creds.append({k: e[k] for k in ("boardId", "secret", "salt", "iterations", "keylen")})
     with open(out, "w") as f:
         json.dump(creds, f)
-    print(f"{time.monotonic() - start:.1f}")
+    print(f"{time.monotonic() - start:.2f}")
 
 def metric(port, name):
-    text = call(conn(port), "GET", "/metrics")
-    for line in text.splitlines():
+    for line in call(conn(port), "GET", "/metrics").splitlines():
         if line.startswith(name + " "):
             print(line.split()[-1])
             return
     print("null")
 
-def report(results_file):
-    r = json.load(open(results_file))
-    e1, e64, w1, w64 = r["echo_1"], r["echo_64"], r["wamp_1"], r["wamp_64"]
-    ratio = w1["p50_us"] / e1["p50_us"]
-    agent_mb = r["agent_idle_rss_kb"] / 1024
+def load(results_dir):
+    return {os.path.basename(p)[:-5]: json.load(open(p)) for p in glob.glob(os.path.join(results_dir, "*.json"))}
+
+def merge(results_dir):
+    print(json.dumps(load(results_dir), indent=1, sort_keys=True))
+
+def report(results_dir):
+    r = load(results_dir)
+    rounds = sorted(int(k.split(".")[1]) for k in r if k.startswith("echo_1."))
+    runs = lambda kind: [r[f"{kind}.{i}"] for i in rounds]
+    med = statistics.median
+    def spread(values, fmt):
+        return f"{fmt(med(values))} ({fmt(min(values))}–{fmt(max(values))})" if len(values) > 1 else fmt(values[0])
+    us = lambda v: f"{v:.0f} µs"
+    rate = lambda v: f"{v:,.0f}"
+    x = lambda v: f"{v:.2f}"
+    e1, w1, e64, w64 = runs("echo_1"), runs("wamp_1"), runs("echo_64"), runs("wamp_64")
+    ratios = [w["p50_us"] / e["p50_us"] for e, w in zip(e1, w1)]
+    calls = [w["calls_per_s"] for w in w64]
+    cpu_c = [c["conductor_us"] for c in runs("wamp_64_cpu")]
+    cpu_a = [c["agent_us"] for c in runs("wamp_64_cpu")]
+    cpu_u = [w["caller_cpu_us_per_call"] for w in w64]
+    ok = lambda good: "met" if good else "**missed**"
+    mb = lambda kb: f"{kb / 1024:.1f} MB"
     joined = r["sessions_joined"]
     per_session = (r["conductor_rss_with_sessions_kb"] - r["conductor_rss_before_kb"]) / max(joined, 1)
-    ok = lambda good: "met" if good else "**missed**"
+    agent_mb = r["agent_idle_rss_kb"] / 1024
     rows = [
-        ("ws echo round trip, 1 in flight, p50 / p99", f"{e1['p50_us']:.0f} / {e1['p99_us']:.0f} µs", "baseline", ""),
-        ("ws echo, 64 in flight", f"{e64['msgs_per_s']:,.0f} msg/s (p50 {e64['p50_us']:.0f} µs)", "baseline", ""),
-        ("WAMP call round trip, 1 in flight, p50 / p99", f"{w1['p50_us']:.0f} / {w1['p99_us']:.0f} µs", "", ""),
-        ("p50(WAMP) / p50(echo)", f"{ratio:.2f}", "≤ 2.5", ok(ratio <= 2.5)),
-        ("WAMP calls, 64 in flight", f"{w64['calls_per_s']:,.0f} calls/s (p50 {w64['p50_us']:.0f} µs, p99 {w64['p99_us']:.0f} µs)",
-         "≥ 20,000 calls/s", f"{w64['calls_per_s'] / 20000:.0%} of target, {ok(w64['calls_per_s'] >= 20000)}"),
-        ("WAMP calls/s ÷ echo msg/s (64 in flight)", f"{w64['calls_per_s'] / e64['msgs_per_s']:.2f}", "", ""),
-        ("agent idle RSS (5 s idle after joining)", f"{agent_mb:.1f} MB", "≤ 8 MB", ok(agent_mb <= 8)),
-        ("agent RSS after the call runs", f"{r['agent_rss_after_calls_kb'] / 1024:.1f} MB", "", ""),
-        ("conductor RSS, before idle sessions", f"{r['conductor_rss_before_kb'] / 1024:.1f} MB", "", ""),
-        (f"conductor RSS, {joined} idle board sessions", f"{r['conductor_rss_with_sessions_kb'] / 1024:.1f} MB", "", ""),
-        ("conductor cost per idle session", f"{per_session:.1f} KB", "", ""),
-        ("ew_wamp_sessions gauge while holding", f"{r['wamp_sessions_gauge']}", "", ""),
-        ("conductor RSS after the sessions closed", f"{r['conductor_rss_after_close_kb'] / 1024:.1f} MB", "", ""),
-        (f"{joined} sessions joined (WAMP-CRA, 64 at a time)", f"{r['join_seconds']:.1f} s", "", ""),
-        ("load client RSS (one thread)", f"{r['load_client_rss_kb'] / 1024:.1f} MB "
-         f"({(r['load_client_rss_kb'] - r['load_client_rss_base_kb']) / max(joined, 1):.1f} KB/session)", "", ""),
+        ("(a) ws echo round trip, 1 in flight: p50", spread([e["p50_us"] for e in e1], us), "baseline", ""),
+        ("(a) ws echo round trip, 1 in flight: p99", spread([e["p99_us"] for e in e1], us), "", ""),
+        ("(a) ws echo, 64 in flight", spread([e["msgs_per_s"] for e in e64], rate) + " msg/s", "baseline", ""),
+        ("(a) ws echo, 64 in flight, client masks with a PRNG (`--mask prng`)",
+         spread([e["msgs_per_s"] for e in runs("echo_64_prng")], rate) + " msg/s", "", ""),
+        ("(b) WAMP call round trip, 1 in flight: p50", spread([w["p50_us"] for w in w1], us), "", ""),
+        ("(b) WAMP call round trip, 1 in flight: p99", spread([w["p99_us"] for w in w1], us), "", ""),
+        ("(b) WAMP calls, 64 in flight", spread(calls, rate) + " calls/s", "≥ 20,000 calls/s",
+         f"{med(calls) / 20000:.0%} of target, {ok(med(calls) >= 20000)}"),
+        ("(b) WAMP, 64 in flight: p50 / p99 round trip",
+         f"{med([w['p50_us'] for w in w64]):.0f} / {med([w['p99_us'] for w in w64]):.0f} µs", "", ""),
+        ("(b) CPU per call at 64 in flight: conductor / agent / caller",
+         f"{med(cpu_c):.1f} / {med(cpu_a):.1f} / {med(cpu_u):.1f} µs", "", ""),
+        ("(b) one-core ceiling of the conductor (1 s ÷ its CPU per call)", rate(1e6 / med(cpu_c)) + " calls/s", "", ""),
+        ("(c) p50(WAMP) / p50(echo), same round", spread(ratios, x), "≤ 2.5", ok(med(ratios) <= 2.5)),
+        ("(c) WAMP calls/s ÷ echo msg/s, 64 in flight",
+         x(med(calls) / med([e["msgs_per_s"] for e in e64])), "", ""),
+        ("(d) agent VmRSS after 5 s idle", mb(r["agent_idle_rss_kb"]), "≤ 8 MB", ok(agent_mb <= 8)),
+        ("(d) agent idle: RssAnon (private heap/stack/data) / Pss",
+         f"{mb(r['agent_idle_rss_anon_kb'])} / {mb(r['agent_idle_pss_kb'])}", "", ""),
+        ("(d) agent VmRSS after all call rounds", mb(r["agent_rss_after_calls_kb"]), "", ""),
+        ("(e) conductor VmRSS before the idle sessions", mb(r["conductor_rss_before_kb"]), "", ""),
+        (f"(e) conductor VmRSS with {joined} idle board sessions", mb(r["conductor_rss_with_sessions_kb"]), "", ""),
+        ("(e) conductor cost per idle board session", f"{per_session:.1f} KB", "", ""),
+        ("(e) ew_wamp_sessions gauge while holding", str(r["wamp_sessions_gauge"]), "", ""),
+        ("(e) conductor VmRSS after the sessions closed", mb(r["conductor_rss_after_close_kb"]), "", ""),
+        (f"(e) {joined} sessions joined (WAMP-CRA, 64 handshakes at a time)", f"{r['join_seconds']:.2f} s", "", ""),
+        (f"(e) load client VmRSS (one thread, {joined} sessions)", mb(r["load_client_rss_kb"]), "", ""),
+        (f"(e) {r['boards']} boards created + enrolled over REST (keep-alive)", f"{r['rest_seconds']:.1f} s", "", ""),
     ]
+    if len(rounds) > 1:
+        print(f"Latency and throughput rows: median of {len(rounds)} rounds (min–max).")
+    else:
+        print("Latency and throughput rows: one round.")
+    print()
     print("| measure | result | target | status |")
     print("|---|---|---|---|")
     for row in rows:
@@ -175,18 +244,17 @@ if __name__ == "__main__":
 PY
 bench() { "$PY" "$WORK/bench.py" "$@"; }
 
-# Results accumulate as key → JSON value, merged into results.json at the end.
-declare -A RESULT
-result_json() { RESULT[$1]=$2; }
-# Runs a command whose stdout is one JSON value and stores it under $1; any failure ends the run.
-measure() {
-  local key=$1 out
-  shift
-  out=$("$@") || die "$key: $(basename "$1") failed"
-  RESULT[$key]=$out
-}
+if [[ -n "${WAIT_QUIET:-}" ]]; then
+  for ((waited = 0; waited < WAIT_QUIET; waited += 5)); do
+    busy=$(cpu_busy_pct)
+    ((busy < 15)) && break
+    log "CPUs ${busy}% busy with other work; waiting for a quiet moment"
+    sleep 4
+  done
+fi
+BUSY_BEFORE=$(cpu_busy_pct)
+log "work dir $WORK; CPUs ${BUSY_BEFORE}% busy before start"
 
-log "work dir $WORK"
 cat > "$WORK/conductor.toml" <<EOF
 [server]
 listen_address = "127.0.0.1"
@@ -208,7 +276,7 @@ WS_URL="ws://127.0.0.1:$PORT/ws"
 log "conductor pid $CONDUCTOR_PID on 127.0.0.1:$PORT"
 TOKEN=$(bench login "$PORT" "$WORK/admin-password.txt")
 
-# One real agent.
+# One real agent, default heartbeat settings.
 created=$(bench board "$PORT" "$TOKEN" bench-agent)
 read -r BOARD_ID CODE <<< "$created"
 cat > "$WORK/agent.toml" <<EOF
@@ -226,78 +294,80 @@ bench wait-online "$PORT" "$TOKEN" "$BOARD_ID" 20
 AGENT_ONLINE=$SECONDS
 log "agent pid $AGENT_PID online as $BOARD_ID"
 
-# (a) Echo baseline, while the agent sits idle.
+# Boards for (e), created while the agent idles (nothing of this reaches the agent).
+log "creating and enrolling $BOARDS boards over REST"
+record boards "$BOARDS"
+measure rest_seconds bench boards "$PORT" "$TOKEN" "$BOARDS" "$WORK/boards.json"
+
+# (d) Agent idle memory: at least 5 s with nothing but heartbeats since it joined.
+while ((SECONDS - AGENT_ONLINE < 6)); do sleep 0.5; done
+record agent_idle_rss_kb "$(status_kb "$AGENT_PID" VmRSS)"
+record agent_idle_rss_anon_kb "$(status_kb "$AGENT_PID" RssAnon)"
+record agent_idle_pss_kb "$(pss_kb "$AGENT_PID")"
+
+# (a)+(b) Echo baseline and WAMP calls, interleaved so each ratio compares runs made under the
+# same machine conditions. sys.ping gets a 16-byte string: its CALL and RESULT frames are
+# 80–110 bytes, like the 100-byte echo.
 "$ECHO" server --port 0 > "$WORK/echo.out" 2> "$WORK/echo.log" &
 ECHO_PID=$!
 PIDS+=("$ECHO_PID")
 line=$(wait_for_line "$WORK/echo.out" "listening on" 10 "$ECHO_PID")
 ECHO_URL="ws://127.0.0.1:${line##*:}"
-log "echo, 1 in flight"
-measure echo_1 "$ECHO" client --url "$ECHO_URL" --messages 20000 --in-flight 1 --size 100 --warmup 2000
-log "echo, 64 in flight"
-measure echo_64 "$ECHO" client --url "$ECHO_URL" --messages 300000 --in-flight 64 --size 100 --warmup 20000
-stop_pid "$ECHO_PID"
-
-# (d) Agent idle RSS: at least 5 s with nothing but heartbeats since it joined.
-while ((SECONDS - AGENT_ONLINE < 5)); do sleep 0.5; done
-result_json agent_idle_rss_kb "$(rss_kb "$AGENT_PID")"
-
-# (b) WAMP calls through the conductor to the agent's sys.ping (a 16-byte string echoed back).
 PROC="ew.board.$BOARD_ID.sys.ping"
-log "WAMP calls, 1 in flight"
-measure wamp_1 "$CALL" --url "$WS_URL" --token "$TOKEN" --procedure "$PROC" --calls 10000 --in-flight 1 --warmup 1000
-log "WAMP calls, 64 in flight"
-measure wamp_64 "$CALL" --url "$WS_URL" --token "$TOKEN" --procedure "$PROC" --calls 150000 --in-flight 64 --warmup 10000
-result_json agent_rss_after_calls_kb "$(rss_kb "$AGENT_PID")"
+for ((round = 1; round <= ROUNDS; round++)); do
+  log "round $round/$ROUNDS: echo and WAMP, 1 and 64 in flight"
+  measure "echo_1.$round" "$ECHO" client --url "$ECHO_URL" --messages 20000 --in-flight 1 --size 100 --warmup 2000
+  measure "wamp_1.$round" "$CALL" --url "$WS_URL" --token "$TOKEN" --procedure "$PROC" \
+    --calls 10000 --in-flight 1 --warmup 1000 --size 16
+  measure "echo_64.$round" "$ECHO" client --url "$ECHO_URL" --messages 150000 --in-flight 64 --size 100 --warmup 10000
+  measure "echo_64_prng.$round" "$ECHO" client --url "$ECHO_URL" --messages 150000 --in-flight 64 --size 100 \
+    --warmup 10000 --mask prng
+  conductor_ticks=$(cpu_ticks "$CONDUCTOR_PID")
+  agent_ticks=$(cpu_ticks "$AGENT_PID")
+  measure "wamp_64.$round" "$CALL" --url "$WS_URL" --token "$TOKEN" --procedure "$PROC" \
+    --calls 100000 --in-flight 64 --warmup 5000 --size 16
+  # CPU per call of the two daemons over the whole run (warm-up included: 105,000 calls).
+  record "wamp_64_cpu.$round" "$(awk -v c=$(($(cpu_ticks "$CONDUCTOR_PID") - conductor_ticks)) \
+    -v a=$(($(cpu_ticks "$AGENT_PID") - agent_ticks)) -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "{\"conductor_us\": %.2f, \"agent_us\": %.2f}", c * 1e6 / hz / 105000, a * 1e6 / hz / 105000 }')"
+done
+stop_pid "$ECHO_PID"
+record agent_rss_after_calls_kb "$(status_kb "$AGENT_PID" VmRSS)"
 
 # (e) Conductor memory per idle board session.
-log "creating and enrolling $BOARDS boards over REST"
-measure rest_seconds bench boards "$PORT" "$TOKEN" "$BOARDS" "$WORK/boards.json"
 sleep 1
-result_json conductor_rss_before_kb "$(rss_kb "$CONDUCTOR_PID")"
+record conductor_rss_before_kb "$(status_kb "$CONDUCTOR_PID" VmRSS)"
 mkfifo "$WORK/load.in"
 "$LOAD" --url "$WS_URL" --credentials "$WORK/boards.json" --concurrency 64 \
   < "$WORK/load.in" > "$WORK/load.out" 2> "$WORK/load.log" &
 LOAD_PID=$!
 PIDS+=("$LOAD_PID")
 exec 7> "$WORK/load.in"  # the load client holds its sessions until this closes
-sleep 0.2
-result_json load_client_rss_base_kb "$(rss_kb "$LOAD_PID")"
 log "opening $BOARDS idle board sessions"
 JOIN_START=$EPOCHREALTIME
 line=$(wait_for_line "$WORK/load.out" "^joined" 180 "$LOAD_PID")
-result_json join_seconds "$(awk -v a="$EPOCHREALTIME" -v b="$JOIN_START" 'BEGIN { printf "%.2f", a - b }')"
-result_json sessions_joined "${line#joined }"
-sleep 4  # two heartbeat rounds (pings every 2 s of silence) with every session idle
-result_json conductor_rss_with_sessions_kb "$(rss_kb "$CONDUCTOR_PID")"
-result_json load_client_rss_kb "$(rss_kb "$LOAD_PID")"
+record join_seconds "$(awk -v a="$EPOCHREALTIME" -v b="$JOIN_START" 'BEGIN { printf "%.2f", a - b }')"
+record sessions_joined "${line#joined }"
+sleep 4  # two heartbeat rounds (a ping after 2 s of silence) with every session idle
+record conductor_rss_with_sessions_kb "$(status_kb "$CONDUCTOR_PID" VmRSS)"
+record load_client_rss_kb "$(status_kb "$LOAD_PID" VmRSS)"
 measure wamp_sessions_gauge bench metric "$PORT" ew_wamp_sessions
 exec 7>&-
-wait "$LOAD_PID" || log "load client: $(tail -1 "$WORK/load.log")"
+wait "$LOAD_PID" || log "load client: $(tail -n 1 "$WORK/load.log")"
 sleep 2
-result_json conductor_rss_after_close_kb "$(rss_kb "$CONDUCTOR_PID")"
-
-# Report.
-{
-  printf '{'
-  sep=""
-  for key in "${!RESULT[@]}"; do
-    printf '%s"%s": %s' "$sep" "$key" "${RESULT[$key]}"
-    sep=", "
-  done
-  printf '}\n'
-} > "$WORK/results.json"
-[[ -n "${RESULTS_JSON:-}" ]] && cp "$WORK/results.json" "$RESULTS_JSON"
+record conductor_rss_after_close_kb "$(status_kb "$CONDUCTOR_PID" VmRSS)"
+if [[ -n "${RESULTS_JSON:-}" ]]; then bench merge "$RESULTS" > "$RESULTS_JSON"; fi
 
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 rev=$(git -C "$SRC_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)
-[[ -n "$(git -C "$SRC_DIR" status --porcelain 2>/dev/null)" ]] && rev="$rev+local changes"
+[[ -n "$(git -C "$SRC_DIR" status --porcelain 2>/dev/null)" ]] && rev="$rev + uncommitted changes"
 build_type=$(awk -F= '/^CMAKE_BUILD_TYPE:/ {print $2}' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null || true)
 echo
-echo "Foundation benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores ($cpu), Linux $(uname -r), build ${build_type:-?}, commit $rev"
-echo "All processes on 127.0.0.1, sharing the same cores; 100-byte echo payload; sys.ping with a 16-byte string."
+echo "Foundation benchmark, $(date -u +%Y-%m-%dT%H:%MZ): $(nproc) cores ($cpu), Linux $(uname -r)," \
+  "build ${build_type:-?}, commit $rev; CPUs ${BUSY_BEFORE}% busy with other work at start."
+echo "Conductor, agent and benchmark clients all on 127.0.0.1, sharing those cores."
 echo
-bench report "$WORK/results.json"
+bench report "$RESULTS"
 echo
 echo "Command: $COMMAND"
 log "finished in ${SECONDS}s"

@@ -72,7 +72,8 @@ class BoardSession {
   BoardSession(net::io_context& io, Loader& loader, Credential credential)
       : loader_(loader), ws_(io), credential_(std::move(credential)) {}
 
-  void Start(const tcp::endpoint& endpoint, const std::string& host, const std::string& target, const std::string& realm);
+  void Start(const tcp::endpoint& endpoint, const std::string& host, const std::string& target,
+             const std::string& realm);
 
  private:
   enum class State { kIdle, kHandshake, kAwaitChallenge, kAwaitWelcome, kJoined, kEnded };

@@ -102,6 +102,7 @@ class WampCaller {
   struct Phase {
     ew::bench::LatencyRecorder latencies;
     Clock::duration elapsed{};
+    std::chrono::microseconds cpu{};  // this process's CPU time over the phase
     size_t errors = 0;
     std::string first_error;
   };
@@ -116,6 +117,7 @@ class WampCaller {
     size_t sent = 0;
     size_t done = 0;
     auto start = Clock::now();
+    auto cpu_start = ew::bench::ProcessCpuTime();
     while (sent < calls && sent < in_flight) SendCall(first_id + sent++);
     while (done < calls) {
       auto message = Receive();
@@ -139,6 +141,7 @@ class WampCaller {
       if (sent < calls) SendCall(first_id + sent++);
     }
     phase.elapsed = Clock::now() - start;
+    phase.cpu = ew::bench::ProcessCpuTime() - cpu_start;
     next_request_ = first_id + calls;
     return phase;
   }
@@ -235,6 +238,7 @@ int main(int argc, char** argv) {
         {"mean_us", summary.mean_us},
         {"max_us", summary.max_us},
         {"calls_per_s", ew::bench::PerSecond(options.calls, phase.elapsed)},
+        {"caller_cpu_us_per_call", ew::bench::CpuMicrosPer(options.calls, phase.cpu)},
     };
     if (phase.errors > 0) out["first_error"] = phase.first_error;
     std::cout << out.dump() << std::endl;

@@ -4,12 +4,20 @@
 //
 //   ew_bench_ws_echo server --port P          prints "listening on 127.0.0.1:<port>", echoes forever
 //   ew_bench_ws_echo client --url ws://127.0.0.1:P --messages N --in-flight K --size BYTES
+//                           [--mask random_device|prng]
 //                                             prints one JSON line (p50/p99 round trip, msgs/s)
+//
+// --mask: websocketpp's client draws every frame's masking key from std::random_device, which
+// libstdc++ 12 serves with the RDSEED instruction on x86; RDSEED is slow and runs dry at tens of
+// thousands of calls per second, so that draw can dominate a loopback round trip. "prng" swaps in
+// a seeded xorshift (as Beast does) to show the transport without it. The agent's websocketpp
+// client pays the random_device cost on every frame it sends.
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -26,8 +34,28 @@ namespace {
 
 namespace asio = websocketpp::lib::asio;
 using EchoServer = websocketpp::server<websocketpp::config::asio>;
-using EchoClient = websocketpp::client<websocketpp::config::asio_client>;
 using ew::bench::Clock;
+
+// Masking keys from xorshift32 seeded once from std::random_device: unpredictable enough for a
+// loopback benchmark, and one add-and-shift instead of an RDSEED per frame.
+class XorshiftMaskRng {
+ public:
+  XorshiftMaskRng() : state_(std::random_device{}() | 1u) {}
+  uint32_t operator()() {
+    state_ ^= state_ << 13;
+    state_ ^= state_ >> 17;
+    state_ ^= state_ << 5;
+    return state_;
+  }
+
+ private:
+  uint32_t state_;
+};
+
+struct PrngMaskClientConfig : websocketpp::config::asio_client {
+  using type = PrngMaskClientConfig;
+  using rng_type = XorshiftMaskRng;
+};
 
 // websocketpp logs every connection to stdout by default; keep only real errors, on stderr.
 template <typename Endpoint>
@@ -76,12 +104,16 @@ struct ClientOptions {
   size_t in_flight = 1;
   size_t size = 100;
   size_t warmup = 1'000;
+  std::string mask = "random_device";  // or "prng"; see the file comment
 };
 
 // Keeps `in_flight` messages outstanding. Each payload starts with its sequence number, so the
 // echo tells which send it answers; the first `warmup` echoes are not measured.
+template <typename ClientConfig>
 class EchoRun {
  public:
+  using EchoClient = websocketpp::client<ClientConfig>;
+
   explicit EchoRun(const ClientOptions& options) : options_(options), total_(options.warmup + options.messages) {
     sent_at_.resize(total_);
     latencies_.Reserve(options.messages);
@@ -94,7 +126,7 @@ class EchoRun {
     client_.set_socket_init_handler(&NoDelay);
     client_.set_open_handler([this](websocketpp::connection_hdl hdl) { OnOpen(hdl); });
     client_.set_message_handler(
-        [this](websocketpp::connection_hdl hdl, EchoClient::message_ptr message) { OnMessage(hdl, message); });
+        [this](websocketpp::connection_hdl hdl, typename EchoClient::message_ptr message) { OnMessage(hdl, message); });
     client_.set_fail_handler([this](websocketpp::connection_hdl hdl) {
       error_ = "connection failed: " + client_.get_con_from_hdl(hdl)->get_ec().message();
     });
@@ -120,6 +152,7 @@ class EchoRun {
  private:
   void OnOpen(websocketpp::connection_hdl hdl) {
     measure_start_ = Clock::now();
+    cpu_start_ = ew::bench::ProcessCpuTime();
     while (sent_ < total_ && sent_ < options_.in_flight) SendNext(hdl);
   }
 
@@ -132,7 +165,7 @@ class EchoRun {
     if (ec) error_ = "send failed: " + ec.message();
   }
 
-  void OnMessage(websocketpp::connection_hdl hdl, const EchoClient::message_ptr& message) {
+  void OnMessage(websocketpp::connection_hdl hdl, const typename EchoClient::message_ptr& message) {
     auto now = Clock::now();
     const std::string& echo = message->get_payload();
     uint64_t seq = 0;
@@ -148,10 +181,14 @@ class EchoRun {
       return;
     }
     if (seq >= options_.warmup) latencies_.Add(now - sent_at_[seq]);
-    if (++received_ == options_.warmup) measure_start_ = now;
+    if (++received_ == options_.warmup) {
+      measure_start_ = now;
+      cpu_start_ = ew::bench::ProcessCpuTime();
+    }
     if (sent_ < total_) SendNext(hdl);
     if (received_ == total_) {
       measure_end_ = now;
+      cpu_used_ = ew::bench::ProcessCpuTime() - cpu_start_;
       client_.close(hdl, websocketpp::close::status::normal, "done", ignored_);
     }
   }
@@ -163,12 +200,14 @@ class EchoRun {
         {"messages", options_.messages},
         {"in_flight", options_.in_flight},
         {"size", payload_.size()},
+        {"mask", options_.mask},
         {"p50_us", summary.p50_us},
         {"p90_us", summary.p90_us},
         {"p99_us", summary.p99_us},
         {"mean_us", summary.mean_us},
         {"max_us", summary.max_us},
         {"msgs_per_s", ew::bench::PerSecond(options_.messages, measure_end_ - measure_start_)},
+        {"client_cpu_us_per_msg", ew::bench::CpuMicrosPer(options_.messages, cpu_used_)},
     };
     std::cout << out.dump() << std::endl;
   }
@@ -183,6 +222,8 @@ class EchoRun {
   size_t received_ = 0;
   Clock::time_point measure_start_;
   Clock::time_point measure_end_;
+  std::chrono::microseconds cpu_start_{};
+  std::chrono::microseconds cpu_used_{};
   std::string error_;
   websocketpp::lib::error_code ignored_;
 };
@@ -202,9 +243,12 @@ int main(int argc, char** argv) {
   client->add_option("--in-flight", options.in_flight, "messages kept outstanding")->check(CLI::PositiveNumber);
   client->add_option("--size", options.size, "payload bytes (at least 8)");
   client->add_option("--warmup", options.warmup, "unmeasured messages sent first");
+  client->add_option("--mask", options.mask, "masking-key source: websocketpp's default or a seeded PRNG")
+      ->check(CLI::IsMember({"random_device", "prng"}));
   CLI11_PARSE(app, argc, argv);
 
   std::signal(SIGPIPE, SIG_IGN);
   if (server->parsed()) return RunServer(port);
-  return EchoRun(options).Run();
+  if (options.mask == "prng") return EchoRun<PrngMaskClientConfig>(options).Run();
+  return EchoRun<websocketpp::config::asio_client>(options).Run();
 }

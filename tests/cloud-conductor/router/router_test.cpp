@@ -98,7 +98,9 @@ class RouterTest : public ::testing::Test {
     Client c = Connect(serializer);
     wamp::Hello hello;
     hello.realm = "edgewire";
-    hello.details = {{"authmethods", {"ticket"}}, {"authid", "whoever"}};
+    hello.details = {{"authmethods", {"ticket"}},
+                     {"authid", "whoever"},
+                     {"roles", {{"callee", {{"features", {{"call_canceling", true}}}}}}}};
     c.Feed(hello);
     c.transport->Next<wamp::Challenge>();
     wamp::Authenticate auth;
@@ -359,6 +361,24 @@ TEST_F(RouterTest, CallTimesOutAndInterruptsCallee) {
   io_.run_for(std::chrono::milliseconds(200));
   EXPECT_EQ(callee.transport->Next<wamp::Interrupt>().request, inv.request);
   EXPECT_EQ(caller.transport->Next<wamp::ErrorMessage>().error, WampErrorUri(ErrorCode::kDeadlineExceeded));
+}
+
+TEST_F(RouterTest, CalleesThatCannotCancelGetNoInterrupt) {
+  // Boards (Autobahn|Cpp) do not announce call_canceling: a timeout must not send them INTERRUPT.
+  auto board = JoinBoard("brd-a");
+  Welcomed(board);
+  Register(board, "ew.board.brd-a.sys.slow");
+  auto user = JoinUser("tok-alice");
+  Welcomed(user);
+  wamp::Call call;
+  call.request = 1;
+  call.procedure = "ew.board.brd-a.sys.slow";
+  call.options = {{"timeout", 10}};
+  user.Feed(call);
+  board.transport->Next<wamp::Invocation>();
+  io_.run_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(user.transport->Next<wamp::ErrorMessage>().error, WampErrorUri(ErrorCode::kDeadlineExceeded));
+  EXPECT_TRUE(board.transport->frames.empty());
 }
 
 TEST_F(RouterTest, CallerDisclosureWhenTheCalleeAsks) {
