@@ -9,10 +9,10 @@ ROOT=$(pwd)
 bash deploy/scripts/install-deps.sh
 bash deploy/scripts/build.sh
 
-BIN=${BUILD_DIR:-build}
-CONDUCTOR=$ROOT/$BIN/cloud-conductor/edgewire-conductor
-AGENT=$ROOT/$BIN/device-agent/edgewire-agent
-EW=$ROOT/$BIN/cloud-conductor/cli/edgewire
+BIN=$(cd "${BUILD_DIR:-build}" && pwd)
+CONDUCTOR=$BIN/cloud-conductor/edgewire-conductor
+AGENT=$BIN/device-agent/edgewire-agent
+EW=$BIN/cloud-conductor/cli/edgewire
 DEMO=${DEMO_DIR:-$(mktemp -d /tmp/edgewire-demo.XXXXXX)}
 mkdir -p "$DEMO"
 export XDG_CONFIG_HOME=$DEMO/cli
@@ -90,7 +90,7 @@ step "edgewire board call $ID_greenhouse_pi sys.info"
 "$EW" board call "$ID_greenhouse_pi" sys.info
 
 step "killing barn-pi's agent: the conductor sees it go offline"
-kill -9 "$PID_barn_pi"
+{ kill -9 "$PID_barn_pi"; wait "$PID_barn_pi"; } 2>/dev/null || true
 for _ in $(seq 50); do
   "$EW" board show "$ID_barn_pi" | grep -q offline && break
   sleep 0.1
