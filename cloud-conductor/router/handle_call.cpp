@@ -9,16 +9,6 @@
 namespace ew::router {
 
 namespace {
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = log::Get("router");
-  return logger;
-}
-
-bool BoolOption(const wamp::Value& options, const char* key) {
-  auto it = options.find(key);
-  return it != options.end() && it->is_boolean() && it->get<bool>();
-}
-
 std::string ErrorMessageOf(const CallOutcome& outcome) {
   if (!outcome.payload.args.empty() && outcome.payload.args[0].is_string())
     return outcome.payload.args[0].get<std::string>();
@@ -198,7 +188,7 @@ void Router::HandleCancel(const SessionPtr& s, wamp::Cancel&& m) {
   if (mode != "skip" && mode != "kill" && mode != "killnowait")
     return SendError(s, wamp::MessageType::kCancel, m.request, "wamp.error.invalid_argument",
                      "CANCEL mode must be skip, kill or killnowait");
-  Log()->debug("{} cancels {} ({})", s->Describe(), it->second->procedure, mode);
+  RouterLog()->debug("{} cancels {} ({})", s->Describe(), it->second->procedure, mode);
   if (mode != "skip") InterruptCallee(*it->second, mode);
   if (mode == "kill") {
     // The callee answers the INTERRUPT with an ERROR (or a last YIELD), which ends the call.

@@ -12,11 +12,6 @@
 namespace ew::router {
 
 namespace {
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = log::Get("router");
-  return logger;
-}
-
 bool Offers(const wamp::Value& methods, const char* name) {
   if (!methods.is_array()) return false;
   for (const auto& m : methods)
@@ -53,7 +48,7 @@ void Router::HandleHello(const SessionPtr& s, wamp::Hello&& m) {
       if (alive.expired() || !s || s->state != Session::State::kAuthenticating) return;
       if (!identity) {
         auth_failures_total_.Inc();
-        Log()->info("session={} from {}: refused board \"{}\": {}", s->id, s->transport->peer(), s->authid,
+        RouterLog()->info("session={} from {}: refused board \"{}\": {}", s->id, s->transport->peer(), s->authid,
                     identity.error().message);
         return Abort(s, "wamp.error.authentication_failed", "unknown board or wrong credentials");
       }
@@ -98,7 +93,7 @@ void Router::HandleAuthenticate(const SessionPtr& s, wamp::Authenticate&& m) {
   if (s->authmethod == "wampcra") {
     if (!ids::ConstantTimeEqual(m.signature, s->expected_signature)) {
       auth_failures_total_.Inc();
-      Log()->info("session={} from {}: wrong WAMP-CRA signature for board \"{}\"", s->id, s->transport->peer(),
+      RouterLog()->info("session={} from {}: wrong WAMP-CRA signature for board \"{}\"", s->id, s->transport->peer(),
                   s->authid);
       return Abort(s, "wamp.error.authentication_failed", "unknown board or wrong credentials");
     }
@@ -113,7 +108,7 @@ void Router::HandleAuthenticate(const SessionPtr& s, wamp::Authenticate&& m) {
     if (alive.expired() || !s || s->state != Session::State::kAuthenticating) return;
     if (!principal) {
       auth_failures_total_.Inc();
-      Log()->info("session={} from {}: refused ticket: {}", s->id, s->transport->peer(), principal.error().message);
+      RouterLog()->info("session={} from {}: refused ticket: {}", s->id, s->transport->peer(), principal.error().message);
       return Abort(s, "wamp.error.authentication_failed", "invalid or expired API token");
     }
     Welcome(s, principal->is_admin() ? Role::kAdmin : Role::kUser, principal->name, "ticket",

@@ -7,20 +7,6 @@
 
 namespace ew::router {
 
-namespace {
-bool BoolOption(const wamp::Value& options, const char* key, bool fallback) {
-  auto it = options.find(key);
-  return (it != options.end() && it->is_boolean()) ? it->get<bool>() : fallback;
-}
-
-// Board id named by a topic or topic prefix ("ew.board.<id>" or deeper), "" otherwise.
-std::string BoardOfTopic(const std::string& topic) {
-  static const std::string kPrefix = "ew.board.";
-  if (topic.compare(0, kPrefix.size(), kPrefix) != 0) return "";
-  auto end = topic.find('.', kPrefix.size());
-  return topic.substr(kPrefix.size(), end == std::string::npos ? std::string::npos : end - kPrefix.size());
-}
-}  // namespace
 
 void Router::HandlePublish(const SessionPtr& s, wamp::Publish&& m) {
   bool acknowledge = BoolOption(m.options, "acknowledge", false);
@@ -92,7 +78,7 @@ void Router::HandleSubscribe(const SessionPtr& s, wamp::Subscribe&& m) {
   if (!wamp::IsValidUri(m.topic))
     return SendError(s, wamp::MessageType::kSubscribe, m.request, "wamp.error.invalid_uri",
                      "\"" + m.topic + "\" is not a valid topic URI");
-  std::string board = BoardOfTopic(m.topic);
+  std::string board = wamp::BoardIdFromUri(m.topic).value_or("");
   if (s->role == Role::kAdmin) return FinishSubscribe(s, std::move(m), prefix);
   if (s->role == Role::kBoard && board == s->board_id) return FinishSubscribe(s, std::move(m), prefix);
   if (s->role == Role::kUser && !board.empty()) {

@@ -17,7 +17,7 @@ void Router::HandleRegister(const SessionPtr& s, wamp::Register&& m) {
     return SendError(s, wamp::MessageType::kRegister, m.request, "wamp.error.invalid_argument",
                      "only the single invocation policy is supported");
   if (auto allowed = MayRegister(*s, m.procedure); !allowed) {
-    log::Get("router")->info("{} refused: {}", s->Describe(), allowed.error().message);
+    RouterLog()->info("{} refused: {}", s->Describe(), allowed.error().message);
     return SendError(s, wamp::MessageType::kRegister, m.request, "wamp.error.not_authorized",
                      allowed.error().message);
   }

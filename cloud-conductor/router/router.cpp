@@ -12,11 +12,6 @@
 namespace ew::router {
 
 namespace {
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = log::Get("router");
-  return logger;
-}
-
 const char* RoleName(Role role) {
   switch (role) {
     case Role::kBoard: return "board";
@@ -27,13 +22,6 @@ const char* RoleName(Role role) {
   return "anonymous";
 }
 
-// "ew.board.<id>" or deeper → the board id; "" otherwise.
-std::string BoardOfUri(const std::string& uri) {
-  static const std::string kPrefix = "ew.board.";
-  if (uri.compare(0, kPrefix.size(), kPrefix) != 0) return "";
-  auto end = uri.find('.', kPrefix.size());
-  return uri.substr(kPrefix.size(), end == std::string::npos ? std::string::npos : end - kPrefix.size());
-}
 }  // namespace
 
 // Feeds one transport's frames into the router, keeping the session alive while it is open.
@@ -82,7 +70,7 @@ std::shared_ptr<TransportHandler> Router::Attach(std::shared_ptr<Transport> tran
     if (ec || alive.expired()) return;
     auto s = weak.lock();
     if (s && s->state != Session::State::kEstablished && s->state != Session::State::kClosed) {
-      Log()->info("session={} from {}: no WELCOME within {} ms, closing", s->id, s->transport->peer(),
+      RouterLog()->info("session={} from {}: no WELCOME within {} ms, closing", s->id, s->transport->peer(),
                   config_.hello_timeout.count());
       Abort(s, "wamp.error.timeout", "authentication did not complete in time");
     }
@@ -100,7 +88,7 @@ void Router::OnFrame(const SessionPtr& s, std::string_view frame) {
 }
 
 void Router::OnClose(const SessionPtr& s) {
-  if (s->state != Session::State::kClosed) Log()->debug("{} connection closed", s->Describe());
+  if (s->state != Session::State::kClosed) RouterLog()->debug("{} connection closed", s->Describe());
   Cleanup(s);
 }
 
@@ -176,7 +164,7 @@ void Router::Welcome(const SessionPtr& s, Role role, std::string authid, std::st
             {"call_timeout", true},
             {"caller_identification", true}}}}}}}};
   Send(s, welcome);
-  Log()->info("{} joined from {} ({}, {})", s->Describe(), s->transport->peer(), RoleName(role), s->authmethod);
+  RouterLog()->info("{} joined from {} ({}, {})", s->Describe(), s->transport->peer(), RoleName(role), s->authmethod);
   if (role == Role::kBoard) BoardOnline(s);
 }
 
@@ -193,7 +181,7 @@ void Router::Abort(const SessionPtr& s, const std::string& reason, const std::st
 
 void Router::ProtocolViolation(const SessionPtr& s, const std::string& message) {
   protocol_violations_total_.Inc();
-  Log()->info("{} from {}: protocol violation: {}", s->Describe(), s->transport->peer(), message);
+  RouterLog()->info("{} from {}: protocol violation: {}", s->Describe(), s->transport->peer(), message);
   Abort(s, "wamp.error.protocol_violation", message);
 }
 
@@ -246,7 +234,7 @@ void Router::Cleanup(const SessionPtr& s) {
   if (s->role == Role::kBoard) BoardOffline(*s);
   sessions_.erase(s->id);
   sessions_gauge_.Set(static_cast<double>(sessions_.size()));
-  if (was_established) Log()->info("{} left", s->Describe());
+  if (was_established) RouterLog()->info("{} left", s->Describe());
 }
 
 // ---- board presence ----
@@ -256,7 +244,7 @@ void Router::BoardOnline(const SessionPtr& s) {
   if (it != boards_.end()) {
     if (auto old = it->second.lock(); old && old != s) {
       // A board that reconnects before its old socket timed out: the newer session wins.
-      Log()->info("{} replaces {} for the same board", s->Describe(), old->Describe());
+      RouterLog()->info("{} replaces {} for the same board", s->Describe(), old->Describe());
       Abort(old, "wamp.close.replaced", "a newer session of this board took over");
     }
   }
@@ -343,9 +331,8 @@ Result<void> Router::MayCall(const Session& s, const std::string& uri) const {
     return PermissionDenied("a board may call only ew.conductor.* procedures");
   }
   if (s.role == Role::kUser) {
-    std::string board = BoardOfUri(uri);
-    if (!board.empty()) {
-      auto it = board_projects_.find(board);
+    if (auto board = wamp::BoardIdFromUri(uri)) {
+      auto it = board_projects_.find(*board);
       // Unknown board: it has no live session, so the call fails as "no such procedure".
       if (it == board_projects_.end() || it->second == s.project_id) return Ok();
     }

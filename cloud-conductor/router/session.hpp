@@ -9,8 +9,20 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "cloud-conductor/router/router.hpp"
+#include "common/log/log.hpp"
 
 namespace ew::router {
+
+inline std::shared_ptr<spdlog::logger> RouterLog() {
+  static auto logger = log::Get("router");
+  return logger;
+}
+
+// A boolean WAMP option or detail; `fallback` when absent or not a boolean.
+inline bool BoolOption(const wamp::Value& options, const char* key, bool fallback = false) {
+  auto it = options.find(key);
+  return (it != options.end() && it->is_boolean()) ? it->get<bool>() : fallback;
+}
 
 struct Router::Session {
   enum class State {

@@ -44,8 +44,8 @@ std::optional<std::string> BoardIdFromUri(std::string_view uri) {
   if (uri.substr(0, kBoardPrefix.size()) != kBoardPrefix) return std::nullopt;
   std::string_view rest = uri.substr(kBoardPrefix.size());
   size_t dot = rest.find('.');
-  // Need a non-empty id and something after its dot.
-  if (dot == std::string_view::npos || dot == 0 || dot + 1 == rest.size()) return std::nullopt;
+  // "ew.board.<id>" (a prefix pattern) or "ew.board.<id>.<rest>" with a non-empty rest.
+  if (dot == 0 || rest.empty() || (dot != std::string_view::npos && dot + 1 == rest.size())) return std::nullopt;
   return std::string(rest.substr(0, dot));
 }
 

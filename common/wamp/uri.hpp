@@ -17,7 +17,8 @@ bool IsValidUri(std::string_view uri, bool allow_empty_components = false);
 // "ew.board.<board_id>.<suffix>"; "ew.board.<board_id>" when suffix is empty.
 std::string BoardUri(std::string_view board_id, std::string_view suffix);
 
-// The board id of "ew.board.<id>.<rest>" (id and rest non-empty), nullopt for any other URI.
+// The board id of "ew.board.<id>.<rest>" or of the prefix "ew.board.<id>" (id and rest
+// non-empty), nullopt for any other URI.
 // Only the shape is checked: callers validate the whole URI with IsValidUri first.
 std::optional<std::string> BoardIdFromUri(std::string_view uri);
 

@@ -41,7 +41,7 @@ TEST(UriTest, BoardIdFromUri) {
   EXPECT_EQ(BoardIdFromUri("ew.board.brd-3f9a0c1d2e4b5a69.gpio.read"), "brd-3f9a0c1d2e4b5a69");
   EXPECT_EQ(BoardIdFromUri("ew.board.brd-1.status"), "brd-1");
   EXPECT_EQ(BoardIdFromUri(BoardUri("brd-9", "fn.invoke")), "brd-9");
-  EXPECT_EQ(BoardIdFromUri("ew.board.brd-1"), std::nullopt);
+  EXPECT_EQ(BoardIdFromUri("ew.board.brd-1"), "brd-1");  // a prefix pattern names its board too
   EXPECT_EQ(BoardIdFromUri("ew.board.brd-1."), std::nullopt);
   EXPECT_EQ(BoardIdFromUri("ew.board..gpio.event"), std::nullopt);
   EXPECT_EQ(BoardIdFromUri("ew.board."), std::nullopt);
