@@ -24,6 +24,11 @@ void Router::HandleCall(const SessionPtr& s, wamp::Call&& m) {
                      "\"" + m.procedure + "\" is not a valid procedure URI");
   if (s->calls_as_caller.count(m.request))
     return ProtocolViolation(s, "CALL request id " + std::to_string(m.request) + " is already in flight");
+  if (s->role == Role::kUser) {
+    // An operator's call to a board the router has not seen: learn its project first.
+    if (auto board = wamp::BoardIdFromUri(m.procedure); board && !board_projects_.count(*board))
+      return CallAfterLookup(s, std::move(m), *board);
+  }
   if (auto allowed = MayCall(*s, m.procedure); !allowed)
     return SendError(s, wamp::MessageType::kCall, m.request, "wamp.error.not_authorized", allowed.error().message);
   std::chrono::milliseconds timeout = config_.call_timeout;
@@ -43,6 +48,19 @@ void Router::HandleCall(const SessionPtr& s, wamp::Call&& m) {
   caller.receive_progress = BoolOption(m.options, "receive_progress");
   caller.disclose_me = BoolOption(m.options, "disclose_me");
   StartCall(std::move(caller), m.procedure, std::move(m.payload), m.options, timeout);
+}
+
+void Router::CallAfterLookup(const SessionPtr& s, wamp::Call&& m, const std::string& board) {
+  directory_.BoardProject(board, [this, board, m = std::move(m), weak = std::weak_ptr<Session>(s),
+                                  alive = std::weak_ptr<bool>(alive_)](Result<std::string> project) mutable {
+    auto s = weak.lock();
+    if (alive.expired() || !s || s->state != Session::State::kEstablished) return;
+    if (!project)
+      return SendError(s, wamp::MessageType::kCall, m.request, "wamp.error.not_authorized",
+                       "user " + s->authid + " may not call " + m.procedure);
+    board_projects_[board] = *project;
+    HandleCall(s, std::move(m));
+  });
 }
 
 void Router::StartCall(Caller caller, const std::string& procedure, wamp::Payload&& payload,
@@ -189,6 +207,9 @@ void Router::HandleCancel(const SessionPtr& s, wamp::Cancel&& m) {
     return SendError(s, wamp::MessageType::kCancel, m.request, "wamp.error.invalid_argument",
                      "CANCEL mode must be skip, kill or killnowait");
   RouterLog()->debug("{} cancels {} ({})", s->Describe(), it->second->procedure, mode);
+  // A callee that cannot be interrupted cannot be asked to stop: "kill" degrades to "skip".
+  auto callee = it->second->callee.lock();
+  if (mode == "kill" && (!callee || !callee->accepts_interrupt)) mode = "skip";
   if (mode != "skip") InterruptCallee(*it->second, mode);
   if (mode == "kill") {
     // The callee answers the INTERRUPT with an ERROR (or a last YIELD), which ends the call.

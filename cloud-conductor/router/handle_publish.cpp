@@ -21,17 +21,17 @@ void Router::HandlePublish(const SessionPtr& s, wamp::Publish&& m) {
       SendError(s, wamp::MessageType::kPublish, m.request, "wamp.error.not_authorized", allowed.error().message);
     return;
   }
-  Publish(s.get(), m.topic, m.payload, BoolOption(m.options, "exclude_me", true),
-          BoolOption(m.options, "disclose_me", false));
+  wamp::Id publication = Publish(s.get(), m.topic, m.payload, BoolOption(m.options, "exclude_me", true),
+                                 BoolOption(m.options, "disclose_me", false));
   if (acknowledge) {
     wamp::Published reply;
     reply.request = m.request;
-    reply.publication = ids::NewWampId();
+    reply.publication = publication;
     Send(s, reply);
   }
 }
 
-void Router::Publish(const Session* publisher, const std::string& topic, const wamp::Payload& payload,
+wamp::Id Router::Publish(const Session* publisher, const std::string& topic, const wamp::Payload& payload,
                      bool exclude_me, bool disclose_me) {
   publications_total_.Inc();
   wamp::Id publication = ids::NewWampId();
@@ -66,6 +66,7 @@ void Router::Publish(const Session* publisher, const std::string& topic, const w
     if (dot == std::string::npos) break;
     pos = dot + 1;
   }
+  return publication;
 }
 
 void Router::HandleSubscribe(const SessionPtr& s, wamp::Subscribe&& m) {

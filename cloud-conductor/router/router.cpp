@@ -100,12 +100,12 @@ void Router::Dispatch(const SessionPtr& s, wamp::Message&& message) {
       return HandleHello(s, std::get<wamp::Hello>(std::move(message)));
     if (type == wamp::MessageType::kAuthenticate && s->state == State::kChallenged)
       return HandleAuthenticate(s, std::get<wamp::Authenticate>(std::move(message)));
-    if (type == wamp::MessageType::kAbort || type == wamp::MessageType::kGoodbye) return Cleanup(s);
+    if (type == wamp::MessageType::kAbort || type == wamp::MessageType::kGoodbye) return CloseSession(s, "aborted");
     return ProtocolViolation(s, std::string(wamp::TypeName(type)) + " before the session was established");
   }
   switch (type) {
     case wamp::MessageType::kGoodbye: return HandleGoodbye(s, std::get<wamp::Goodbye>(std::move(message)));
-    case wamp::MessageType::kAbort: return Cleanup(s);
+    case wamp::MessageType::kAbort: return CloseSession(s, "aborted");
     case wamp::MessageType::kRegister: return HandleRegister(s, std::get<wamp::Register>(std::move(message)));
     case wamp::MessageType::kUnregister: return HandleUnregister(s, std::get<wamp::Unregister>(std::move(message)));
     case wamp::MessageType::kCall: return HandleCall(s, std::get<wamp::Call>(std::move(message)));
@@ -174,6 +174,10 @@ void Router::Abort(const SessionPtr& s, const std::string& reason, const std::st
   abort.reason = reason;
   abort.details = {{"message", message}};
   Send(s, abort);
+  CloseSession(s, reason);
+}
+
+void Router::CloseSession(const SessionPtr& s, const std::string& reason) {
   auto transport = s->transport;
   Cleanup(s);
   transport->Close(reason);
@@ -189,9 +193,7 @@ void Router::HandleGoodbye(const SessionPtr& s, wamp::Goodbye&&) {
   wamp::Goodbye reply;
   reply.reason = "wamp.close.goodbye_and_out";
   Send(s, reply);
-  auto transport = s->transport;
-  Cleanup(s);
-  transport->Close("goodbye");
+  CloseSession(s, "goodbye");
 }
 
 void Router::Cleanup(const SessionPtr& s) {
@@ -240,15 +242,14 @@ void Router::Cleanup(const SessionPtr& s) {
 // ---- board presence ----
 
 void Router::BoardOnline(const SessionPtr& s) {
-  auto it = boards_.find(s->board_id);
-  if (it != boards_.end()) {
-    if (auto old = it->second.lock(); old && old != s) {
-      // A board that reconnects before its old socket timed out: the newer session wins.
-      RouterLog()->info("{} replaces {} for the same board", s->Describe(), old->Describe());
-      Abort(old, "wamp.close.replaced", "a newer session of this board took over");
-    }
-  }
+  std::weak_ptr<Session> previous = boards_[s->board_id];
+  // Point at the new session first, so that closing the old one is not seen as going offline.
   boards_[s->board_id] = s;
+  if (auto old = previous.lock(); old && old != s) {
+    // A board that reconnects before its old socket timed out: the newer session wins.
+    RouterLog()->info("{} replaces {} for the same board", s->Describe(), old->Describe());
+    Abort(old, "wamp.close.replaced", "a newer session of this board took over");
+  }
   board_projects_[s->board_id] = s->project_id;
   {
     std::lock_guard<std::mutex> lock(presence_mutex_);
@@ -333,8 +334,7 @@ Result<void> Router::MayCall(const Session& s, const std::string& uri) const {
   if (s.role == Role::kUser) {
     if (auto board = wamp::BoardIdFromUri(uri)) {
       auto it = board_projects_.find(*board);
-      // Unknown board: it has no live session, so the call fails as "no such procedure".
-      if (it == board_projects_.end() || it->second == s.project_id) return Ok();
+      if (it != board_projects_.end() && it->second == s.project_id) return Ok();
     }
   }
   return PermissionDenied("user " + s.authid + " may not call " + uri);

@@ -83,6 +83,8 @@ class Router final : public BoardGateway {
   // Session lifecycle.
   void Welcome(const SessionPtr& s, Role role, std::string authid, std::string authmethod, std::string project_id);
   void Abort(const SessionPtr& s, const std::string& reason, const std::string& message);
+  // Forgets the session and closes its connection.
+  void CloseSession(const SessionPtr& s, const std::string& reason);
   void ProtocolViolation(const SessionPtr& s, const std::string& message);
   void Send(const SessionPtr& s, const wamp::Message& message);
   void SendError(const SessionPtr& s, wamp::MessageType type, wamp::Id request, const std::string& uri,
@@ -97,14 +99,16 @@ class Router final : public BoardGateway {
   void InterruptCallee(const PendingCall& call, const std::string& mode);
 
   // Broker.
-  // publisher may be null (the conductor itself publishes).
-  void Publish(const Session* publisher, const std::string& topic, const wamp::Payload& payload,
+  // publisher may be null (the conductor itself publishes). Returns the publication id.
+  wamp::Id Publish(const Session* publisher, const std::string& topic, const wamp::Payload& payload,
                bool exclude_me, bool disclose_me);
   void FinishSubscribe(const SessionPtr& s, wamp::Subscribe&& m, bool prefix);
 
   // Authorization (role + URI prefix).
   Result<void> MayRegister(const Session& s, const std::string& uri) const;
   Result<void> MayCall(const Session& s, const std::string& uri) const;
+  // Resumes a CALL that needed the project of a board the router has not seen yet.
+  void CallAfterLookup(const SessionPtr& s, wamp::Call&& m, const std::string& board);
   Result<void> MayPublish(const Session& s, const std::string& uri) const;
 
   void BoardOnline(const SessionPtr& s);

@@ -6,6 +6,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
@@ -109,6 +110,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   HttpHandler& http;
   WampAccept accept;
   tcp::acceptor acceptor;
+  net::steady_timer accept_pause{io};
   bool stopped = false;
 
   void DoAccept();
@@ -144,6 +146,17 @@ class WsSession final : public router::Transport, public std::enable_shared_from
 
   void Send(std::string frame) override {
     if (finished_ || close_requested_) return;
+    queued_bytes_ += frame.size();
+    if (queued_bytes_ > server_->options.max_queued_bytes) {
+      Log()->warn("connection from {} is not reading: {} bytes queued, disconnecting", peer_, queued_bytes_);
+      // Drop the socket now (a close handshake would wait behind the backlog). The write in
+      // flight still owns queue_.front(): its failure runs Finish(), which frees the backlog.
+      close_requested_ = true;
+      beast::error_code ignored;
+      beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+      beast::get_lowest_layer(ws_).socket().close(ignored);
+      return;
+    }
     queue_.push_back(std::move(frame));
     if (!writing_) DoWrite();
   }
@@ -198,9 +211,12 @@ class WsSession final : public router::Transport, public std::enable_shared_from
     writing_ = false;
     if (ec) {
       queue_.clear();
+      queued_bytes_ = 0;
       Finish();
       return;
     }
+    if (queue_.empty()) return;  // dropped by the backlog limit
+    queued_bytes_ -= queue_.front().size();
     queue_.pop_front();
     if (!queue_.empty()) {
       DoWrite();
@@ -220,7 +236,8 @@ class WsSession final : public router::Transport, public std::enable_shared_from
   void Finish() {
     if (finished_) return;
     finished_ = true;
-    queue_.clear();
+    // A write in flight still reads queue_.front(): its completion frees the rest.
+    if (!writing_) queue_.clear();
     if (auto handler = std::move(handler_)) handler->OnClose();
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -232,6 +249,7 @@ class WsSession final : public router::Transport, public std::enable_shared_from
   std::string peer_;
   beast::flat_buffer buffer_;
   std::deque<std::string> queue_;
+  size_t queued_bytes_ = 0;
   std::shared_ptr<router::TransportHandler> handler_;
   std::string close_reason_;
   bool writing_ = false;
@@ -354,8 +372,13 @@ void Server::Impl::DoAccept() {
   acceptor.async_accept(io, [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
     if (self->stopped) return;
     if (ec) {
-      // Running out of descriptors must not end the accept loop: log and go on.
-      Log()->warn("accept failed: {}", ec.message());
+      // Out of descriptors: pause before accepting again instead of spinning on EMFILE.
+      Log()->warn("accept failed: {}; pausing accepts for 500 ms", ec.message());
+      self->accept_pause.expires_after(std::chrono::milliseconds(500));
+      self->accept_pause.async_wait([self](beast::error_code wait_ec) {
+        if (!wait_ec && !self->stopped) self->DoAccept();
+      });
+      return;
     } else {
       beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);

@@ -25,7 +25,11 @@ struct ServerOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 0;                                     // 0 = any free port
   size_t max_message_bytes = 1 << 20;                    // WebSocket message limit; larger → close 1009
-  size_t max_http_body_bytes = 16 << 20;                 // request body limit; larger → 413
+  size_t max_http_body_bytes = 1 << 20;                  // request body limit; larger → 413
+  // Bytes queued to one WebSocket that it has not read yet. A peer that stops reading (or a
+  // link too slow for its subscriptions) is disconnected past this instead of growing the
+  // conductor's memory without bound.
+  size_t max_queued_bytes = 8 << 20;
   std::chrono::milliseconds heartbeat_timeout{4'000};    // silent WebSocket → ping at half, closed at this
   std::chrono::seconds handshake_timeout{10};            // WebSocket opening/closing handshake
   std::chrono::seconds http_idle_timeout{60};            // keep-alive connection with no request

@@ -1,11 +1,15 @@
 #include "common/ids/ids.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
-#include <openssl/sha.h>
+#include <nettle/base64.h>
+#include <nettle/hmac.h>
+#include <nettle/memops.h>
+#include <nettle/pbkdf2.h>
+#include <nettle/sha2.h>
+#include <sys/random.h>
 
+#include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
 #include <vector>
 
@@ -14,18 +18,27 @@
 namespace ew::ids {
 
 namespace {
+const uint8_t* Bytes(std::string_view s) { return reinterpret_cast<const uint8_t*>(s.data()); }
+
+// The kernel's CSPRNG; getrandom blocks only before the pool is first seeded at boot.
 std::string RandomBytes(size_t n) {
   std::string out(n, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1)
-    throw std::runtime_error("RAND_bytes failed");
+  size_t filled = 0;
+  while (filled < n) {
+    ssize_t got = getrandom(out.data() + filled, n - filled, 0);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      throw std::runtime_error("getrandom failed");
+    }
+    filled += static_cast<size_t>(got);
+  }
   return out;
 }
 
 std::string Pbkdf2(std::string_view password, std::string_view salt, int iterations, int keylen) {
   std::string out(static_cast<size_t>(keylen), '\0');
-  PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()),
-                    reinterpret_cast<const unsigned char*>(salt.data()), static_cast<int>(salt.size()), iterations,
-                    EVP_sha256(), keylen, reinterpret_cast<unsigned char*>(out.data()));
+  pbkdf2_hmac_sha256(password.size(), Bytes(password), static_cast<unsigned>(iterations), salt.size(), Bytes(salt),
+                     out.size(), reinterpret_cast<uint8_t*>(out.data()));
   return out;
 }
 }  // namespace
@@ -50,13 +63,17 @@ std::string NewSecret(size_t bytes) {
 
 uint64_t NewWampId() {
   uint64_t v = 0;
-  RAND_bytes(reinterpret_cast<unsigned char*>(&v), sizeof v);
+  std::string bytes = RandomBytes(sizeof v);
+  std::memcpy(&v, bytes.data(), sizeof v);
   return (v & ((uint64_t{1} << 53) - 1)) + 1;
 }
 
 std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  sha256_ctx ctx;
+  sha256_init(&ctx);
+  sha256_update(&ctx, data.size(), Bytes(data));
+  uint8_t digest[SHA256_DIGEST_SIZE];
+  sha256_digest(&ctx, sizeof digest, digest);
   std::string hex;
   hex.reserve(64);
   for (unsigned char c : digest) hex += fmt::format("{:02x}", c);
@@ -64,23 +81,23 @@ std::string Sha256Hex(std::string_view data) {
 }
 
 std::string Base64(std::string_view data) {
-  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(data.data()), static_cast<int>(data.size()));
-  out.resize(static_cast<size_t>(n));
+  std::string out(BASE64_ENCODE_RAW_LENGTH(data.size()), '\0');
+  base64_encode_raw(out.data(), data.size(), Bytes(data));
   return out;
 }
 
 bool Base64Decode(std::string_view text, std::string* out) {
+  // Strict: whole quanta only (nettle alone would accept unpadded input and whitespace).
   if (text.size() % 4 != 0) return false;
-  std::string buf(3 * text.size() / 4 + 1, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(buf.data()),
-                          reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
-  if (n < 0) return false;
-  size_t len = static_cast<size_t>(n);
-  // EVP_DecodeBlock counts padding as zero bytes: drop them.
-  if (!text.empty() && text.back() == '=') --len;
-  if (text.size() >= 2 && text[text.size() - 2] == '=') --len;
+  for (char c : text)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/' && c != '=') return false;
+  base64_decode_ctx ctx;
+  base64_decode_init(&ctx);
+  std::string buf(BASE64_DECODE_LENGTH(text.size()), '\0');
+  size_t len = buf.size();
+  if (!base64_decode_update(&ctx, &len, reinterpret_cast<uint8_t*>(buf.data()), text.size(), text.data()) ||
+      !base64_decode_final(&ctx))
+    return false;
   buf.resize(len);
   *out = std::move(buf);
   return true;
@@ -119,16 +136,17 @@ std::string WampCraDeriveKey(std::string_view secret, std::string_view salt, int
 }
 
 std::string WampCraSign(std::string_view key, std::string_view challenge) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(challenge.data()),
-       challenge.size(), mac, &len);
-  return Base64(std::string_view(reinterpret_cast<const char*>(mac), len));
+  hmac_sha256_ctx ctx;
+  hmac_sha256_set_key(&ctx, key.size(), Bytes(key));
+  hmac_sha256_update(&ctx, challenge.size(), Bytes(challenge));
+  uint8_t mac[SHA256_DIGEST_SIZE];
+  hmac_sha256_digest(&ctx, sizeof mac, mac);
+  return Base64(std::string_view(reinterpret_cast<const char*>(mac), sizeof mac));
 }
 
 bool ConstantTimeEqual(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
-  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+  return memeql_sec(a.data(), b.data(), a.size()) != 0;
 }
 
 }  // namespace ew::ids

@@ -1,4 +1,6 @@
-// Identifiers, secrets and the hashing Edgewire needs, on OpenSSL (no hand-rolled crypto).
+// Identifiers, secrets and the hashing Edgewire needs, on nettle and getrandom(2) (no
+// hand-rolled crypto). nettle rather than OpenSSL because OpenSSL 3 costs the board agent
+// ~3.5 MB of RSS the first time it hashes (see docs/BENCHMARKS.md).
 #pragma once
 
 #include <cstdint>

@@ -9,7 +9,7 @@ PACKAGES=(
   libwebsocketpp-dev autobahn-cpp-dev libmsgpack-cxx-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libexpected-dev libtomlplusplus-dev
   libsqlite3-dev libsqlitecpp-dev libprotobuf-dev protobuf-compiler
-  libssl-dev libsystemd-dev libgpiod-dev
+  libssl-dev nettle-dev libsystemd-dev libgpiod-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-autobahn python3-msgpack curl procps
 )

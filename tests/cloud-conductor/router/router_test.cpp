@@ -381,6 +381,76 @@ TEST_F(RouterTest, CalleesThatCannotCancelGetNoInterrupt) {
   EXPECT_TRUE(board.transport->frames.empty());
 }
 
+TEST_F(RouterTest, OperatorCallsToUnseenBoardsAreCheckedAgainstTheRegistry) {
+  // No board has connected: the router must ask which project brd-b belongs to, not assume.
+  auto admin = JoinUser("tok-admin");
+  Welcomed(admin);
+  Register(admin, "ew.board.brd-b.sys.ping");  // something answers under brd-b's prefix
+  auto alice = JoinUser("tok-alice");
+  Welcomed(alice);
+  wamp::Call call;
+  call.request = 1;
+  call.procedure = "ew.board.brd-b.sys.ping";
+  alice.Feed(call);
+  EXPECT_EQ(alice.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
+  EXPECT_TRUE(admin.transport->frames.empty());
+  // Her own project's board, offline: allowed, and simply not there.
+  call.request = 2;
+  call.procedure = "ew.board.brd-a.sys.ping";
+  alice.Feed(call);
+  EXPECT_EQ(alice.transport->Next<wamp::ErrorMessage>().error, "wamp.error.no_such_procedure");
+  // Unknown boards are refused too.
+  call.request = 3;
+  call.procedure = "ew.board.brd-zzz.sys.ping";
+  alice.Feed(call);
+  EXPECT_EQ(alice.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
+}
+
+TEST_F(RouterTest, CancelKillOfACalleeThatCannotBeInterruptedAnswersAtOnce) {
+  auto board = JoinBoard("brd-a");
+  Welcomed(board);
+  Register(board, "ew.board.brd-a.sys.slow");
+  auto user = JoinUser("tok-alice");
+  Welcomed(user);
+  wamp::Call call;
+  call.request = 4;
+  call.procedure = "ew.board.brd-a.sys.slow";
+  user.Feed(call);
+  board.transport->Next<wamp::Invocation>();
+  wamp::Cancel cancel;
+  cancel.request = 4;
+  user.Feed(cancel);
+  EXPECT_EQ(user.transport->Next<wamp::ErrorMessage>().error, "wamp.error.canceled");
+  EXPECT_TRUE(board.transport->frames.empty());
+}
+
+TEST_F(RouterTest, AbortBeforeWelcomeClosesTheConnection) {
+  auto c = Connect();
+  wamp::Abort abort;
+  abort.reason = "wamp.close.normal";
+  c.Feed(abort);
+  EXPECT_TRUE(c.transport->closed);
+  EXPECT_EQ(router_.SessionCount(), 0u);
+}
+
+TEST_F(RouterTest, PublishedCarriesThePublicationIdOfTheEvents) {
+  auto pub = JoinUser("tok-admin");
+  Welcomed(pub);
+  auto sub = JoinUser("tok-admin");
+  Welcomed(sub);
+  wamp::Subscribe s1;
+  s1.request = 1;
+  s1.topic = "com.example.t";
+  sub.Feed(s1);
+  sub.transport->Next<wamp::Subscribed>();
+  wamp::Publish p;
+  p.request = 2;
+  p.topic = "com.example.t";
+  p.options = {{"acknowledge", true}};
+  pub.Feed(p);
+  EXPECT_EQ(pub.transport->Next<wamp::Published>().publication, sub.transport->Next<wamp::Event>().publication);
+}
+
 TEST_F(RouterTest, CallerDisclosureWhenTheCalleeAsks) {
   auto callee = JoinUser("tok-admin");
   Welcomed(callee);
@@ -490,9 +560,19 @@ TEST_F(RouterTest, NewerBoardSessionReplacesTheOldOne) {
   auto first = JoinBoard("brd-a");
   Welcomed(first);
   Register(first, "ew.board.brd-a.sys.ping");
+  auto watcher = JoinUser("tok-alice");
+  Welcomed(watcher);
+  wamp::Subscribe sub;
+  sub.request = 1;
+  sub.topic = "ew.board.brd-a.status";
+  watcher.Feed(sub);
+  watcher.transport->Next<wamp::Subscribed>();
   auto second = JoinBoard("brd-a");
   auto session = Welcomed(second);
   EXPECT_EQ(first.transport->Next<wamp::Abort>().reason, "wamp.close.replaced");
+  // Watchers see the board stay online: no "offline" between the two sessions.
+  EXPECT_EQ(watcher.transport->Next<wamp::Event>().payload.kwargs["status"], "online");
+  EXPECT_TRUE(watcher.transport->frames.empty());
   EXPECT_EQ(router_.Presence("brd-a")->session_id, session);
   // The new session can register what the old one held.
   Register(second, "ew.board.brd-a.sys.ping");

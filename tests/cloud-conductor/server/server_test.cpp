@@ -191,6 +191,32 @@ TEST_F(ServerTest, MalformedFramesEndOnlyTheirOwnSession) {
   EXPECT_EQ(Read(*good).substr(0, 4), "[33,");
 }
 
+TEST_F(ServerTest, APeerThatStopsReadingIsDisconnectedInsteadOfGrowingMemory) {
+  // A subscriber that never reads while events pour in: past max_queued_bytes it is dropped.
+  auto reader = OpenWs("wamp.2.json");
+  JoinJson(*reader);
+  reader->write(net::buffer(std::string(R"([32,1,{},"com.example.flood"])")));
+  EXPECT_EQ(Read(*reader).substr(0, 4), "[33,");
+  auto publisher = OpenWs("wamp.2.json");
+  JoinJson(*publisher);
+  std::string payload(3000, 'x');
+  std::string publish = R"([16,1,{},"com.example.flood",[")" + payload + R"("]])";
+  boost::system::error_code ec;
+  // Far more than the socket buffers and the 8 MiB queue limit can hold.
+  for (int i = 0; i < 20000 && !ec; ++i) publisher->write(net::buffer(publish), ec);
+  EXPECT_FALSE(ec) << "the publisher must not be disconnected";
+  // The reader's connection is gone once it reads past what the kernel had buffered.
+  beast::flat_buffer buffer;
+  for (int i = 0; i < 100000 && !ec; ++i) {
+    reader->read(buffer, ec);
+    buffer.consume(buffer.size());
+  }
+  EXPECT_TRUE(ec);
+  // The publisher still works.
+  publisher->write(net::buffer(std::string(R"([32,2,{},"com.example.other"])")));
+  EXPECT_EQ(Read(*publisher).substr(0, 4), "[33,");
+}
+
 TEST_F(ServerTest, UnknownWebSocketPathIs404) {
   auto ws = std::make_unique<websocket::stream<tcp::socket>>(Connect());
   ws->set_option(websocket::stream_base::decorator(
