@@ -1,5 +1,8 @@
 #include "cloud-conductor/conductor.hpp"
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <ostream>
 
 #include <boost/asio/io_context.hpp>
@@ -11,6 +14,7 @@
 
 #include "cloud-conductor/auth/authenticator.hpp"
 #include "cloud-conductor/auth/bootstrap.hpp"
+#include "cloud-conductor/functions/functions_service.hpp"
 #include "cloud-conductor/registry/store.hpp"
 #include "cloud-conductor/rest/rest_api.hpp"
 #include "cloud-conductor/router/router.hpp"
@@ -35,6 +39,8 @@ struct Conductor::Impl {
   std::unique_ptr<auth::Authenticator> authenticator;
   std::unique_ptr<StoreDirectory> directory;
   std::unique_ptr<router::Router> router;
+  std::unique_ptr<functions::FunctionStore> function_store;
+  std::unique_ptr<functions::FunctionsService> functions;
   std::unique_ptr<rest::RestApi> rest;
   std::unique_ptr<server::Server> server;
   std::unique_ptr<boost::asio::steady_timer> watchdog;
@@ -70,12 +76,24 @@ Result<uint16_t> Conductor::Start() {
   router_config.hello_timeout = d.config.hello_timeout;
   router_config.call_timeout = d.config.call_timeout;
   d.router = std::make_unique<router::Router>(d.io.get_executor(), router_config, *d.directory, d.metrics);
+  EW_TRY(d.function_store, functions::FunctionStore::Open(d.config.store_path));
+  functions::FunctionsOptions functions_options;
+  functions_options.dir = !d.config.functions_dir.empty() ? std::filesystem::path(d.config.functions_dir)
+                          : d.config.store_path == ":memory:"
+                              ? (std::filesystem::temp_directory_path() / ("edgewire-functions-" + std::to_string(::getpid())))
+                              : std::filesystem::path(d.config.store_path + ".functions");
+  functions_options.cloud_runtime = d.config.functions_runtime;
+  functions_options.cloud_max_running = static_cast<size_t>(d.config.functions_max_running);
+  d.functions = std::make_unique<functions::FunctionsService>(*d.function_store, *d.router, d.blocking, d.clock,
+                                                              functions_options);
+  EW_TRY_VOID(d.functions->Start());
   d.rest = std::make_unique<rest::RestApi>(rest::RestDeps{*d.store, *d.authenticator, *d.router, d.metrics,
-                                                          d.blocking, d.config, d.clock});
+                                                          d.blocking, d.config, d.clock, d.functions.get()});
   server::ServerOptions options;
   options.address = d.config.listen_address;
   options.port = d.config.port;
   options.max_message_bytes = d.config.max_message_bytes;
+  options.large_body_paths = {"/v1/functions"};  // package uploads, up to 16 MiB
   options.heartbeat_timeout = d.config.heartbeat_timeout;
   d.server = std::make_unique<server::Server>(d.io, options, *d.rest,
                                               [router = d.router.get()](std::shared_ptr<router::Transport> t) {

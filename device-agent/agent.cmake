@@ -2,10 +2,18 @@
 # headers are heavy (a TU takes ~20 s), so everything else is kept free of them.
 set(EW_AGENT_DIR ${CMAKE_CURRENT_LIST_DIR})
 
-# Board procedures (sys.*) and the collectors behind them; no WAMP types here.
+# Board procedures (sys.*) and the collectors behind them; no WAMP types here. No protobuf in
+# the agent (its RSS): replies are proto3 JSON built with nlohmann, held to libprotobuf by
+# tests/device-agent/proto3_conformance_test.cpp.
 ew_module(ew_agent_rpc
-  SOURCES ${EW_AGENT_DIR}/rpc/sys_info.cpp ${EW_AGENT_DIR}/rpc/sys_procedures.cpp
-  DEPS ew_common_proto ew_common_error nlohmann_json::nlohmann_json)
+  SOURCES ${EW_AGENT_DIR}/rpc/sys_info.cpp ${EW_AGENT_DIR}/rpc/sys_procedures.cpp ${EW_AGENT_DIR}/rpc/proto3_json.cpp
+  DEPS ew_common_error nlohmann_json::nlohmann_json PkgConfig::NETTLE)
+
+# Board procedures fn.* : package cache, deployments, invocations in containers.
+ew_module(ew_agent_functions
+  SOURCES ${EW_AGENT_DIR}/functions/function_service.cpp
+  DEPS ew_containers_host ew_containers_package ew_common_ids ew_common_log ew_common_error
+       nlohmann_json::nlohmann_json Boost::system Threads::Threads)
 
 # The enrolment secret on disk (JSON, 0600).
 ew_module(ew_agent_credential
@@ -15,12 +23,16 @@ ew_module(ew_agent_credential
 # `edgewire-agent enrol`: one HTTP POST with Boost.Beast.
 ew_module(ew_agent_enrol
   SOURCES ${EW_AGENT_DIR}/enrol/enroller.cpp ${EW_AGENT_DIR}/enrol/conductor_url.cpp
-  DEPS ew_agent_credential ew_common_proto ew_common_error ew_common_log Boost::system Threads::Threads)
+          ${EW_AGENT_DIR}/enrol/enrol_messages.cpp
+  DEPS ew_agent_credential ew_common_error ew_common_log nlohmann_json::nlohmann_json Boost::system Threads::Threads)
 
-# sd_notify wrapper.
+# sd_notify wrapper. libsystemd's headers only: the library is dlopen'ed under systemd, so
+# agents that run without it never map libsystemd and the five libraries it needs (RSS).
 ew_module(ew_agent_systemd
   SOURCES ${EW_AGENT_DIR}/systemd/notifier.cpp
-  DEPS PkgConfig::SYSTEMD)
+  DEPS ew_common_log ${CMAKE_DL_LIBS})
+target_include_directories(ew_agent_systemd PRIVATE $<TARGET_PROPERTY:PkgConfig::SYSTEMD,INTERFACE_INCLUDE_DIRECTORIES>)
+target_compile_options(ew_agent_systemd PRIVATE $<TARGET_PROPERTY:PkgConfig::SYSTEMD,INTERFACE_COMPILE_OPTIONS>)
 
 # The WAMP session with the conductor: transport, Autobahn session, reconnect loop.
 ew_module(ew_agent_session
@@ -37,10 +49,18 @@ target_compile_options(ew_agent_session PRIVATE -Wno-deprecated-declarations)
 # Command line and the `run` command's wiring (config, credential, signals, systemd).
 ew_module(ew_agent_app
   SOURCES ${EW_AGENT_DIR}/cli/agent_cli.cpp ${EW_AGENT_DIR}/commands.cpp
-  DEPS ew_agent_session ew_agent_enrol ew_agent_credential ew_agent_rpc ew_agent_systemd
+  DEPS ew_agent_session ew_agent_enrol ew_agent_credential ew_agent_rpc ew_agent_systemd ew_agent_functions
        ew_common_config ew_common_log ew_common_error CLI11::CLI11)
 target_compile_definitions(ew_agent_app PRIVATE EW_AGENT_VERSION="${PROJECT_VERSION}")
 
 add_executable(edgewire-agent ${EW_AGENT_DIR}/main.cpp)
 target_link_libraries(edgewire-agent PRIVATE ew_agent_app)
+if(EW_AGENT_STATIC)
+  # With cmake/agent_static.cmake: libstdc++ and libgcc in the binary too, only the code used
+  # kept, unreferenced shared libraries dropped; the binary then needs libc alone. No C++
+  # shared library may be loaded next to it (two libstdc++ copies): dlopen only C libraries.
+  target_link_options(edgewire-agent PRIVATE -static-libstdc++ -static-libgcc -Wl,--gc-sections -Wl,--as-needed)
+  # The agent unpacks packages and never packs one: no libxml2 (and ICU, libstdc++.so) for it.
+  set_target_properties(edgewire-agent PROPERTIES EW_ARCHIVE_READ_ONLY ON)
+endif()
 install(TARGETS edgewire-agent RUNTIME DESTINATION bin)

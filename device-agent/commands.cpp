@@ -16,6 +16,7 @@
 #include "device-agent/credential/credential.hpp"
 #include "device-agent/enrol/conductor_url.hpp"
 #include "device-agent/enrol/enroller.hpp"
+#include "device-agent/functions/function_service.hpp"
 #include "device-agent/rpc/sys_procedures.hpp"
 #include "device-agent/session/session_runner.hpp"
 #include "device-agent/systemd/notifier.hpp"
@@ -91,6 +92,38 @@ ew::Result<session::SessionOptions> SessionOptionsFor(const config::AgentConfig&
   return options;
 }
 
+// The function service with whichever container runtime works here. Without one the board
+// still joins; fn.* then answer Unavailable with the reason (and sys.info shows it).
+std::shared_ptr<functions::FunctionService> MakeFunctionService(boost::asio::io_context& io,
+                                                                const config::AgentConfig& config,
+                                                                const std::string& board_id) {
+  std::unique_ptr<containers::FunctionHost> host;
+  std::string reason;
+  if (config.functions_runtime == "none") {
+    reason = "functions are disabled ([functions] runtime = \"none\")";
+  } else {
+    containers::RuntimeConfig runtime_config;
+    runtime_config.preferred = config.functions_runtime;
+    runtime_config.work_dir = config.functions_work_dir;
+    auto runtime = containers::MakeContainerRuntime(runtime_config);
+    if (runtime) {
+      containers::HostConfig host_config;
+      host_config.max_running = static_cast<size_t>(config.functions_max_running);
+      host = std::make_unique<containers::FunctionHost>(host_config, std::move(*runtime));
+    } else {
+      reason = runtime.error().message;
+      Log()->warn("functions unavailable: {}", reason);
+    }
+  }
+  functions::FunctionServiceOptions options;
+  options.board_id = board_id;
+  options.state_dir = config.functions_state_dir;
+  auto service = std::make_shared<functions::FunctionService>(io, options, std::move(host), reason);
+  if (auto restored = service->Restore(); !restored)
+    Log()->error("functions: cannot restore deployments: {}", restored.error().message);
+  return service;
+}
+
 }  // namespace
 
 const char* AgentVersion() { return EW_AGENT_VERSION; }
@@ -154,7 +187,12 @@ int RunCommand(const RunArgs& args) {
   systemd::Notifier notifier;
   SystemdObserver observer(notifier, credential->board_id);
   auto collector = std::make_shared<rpc::SysInfoCollector>(credential->board_id, AgentVersion());
-  session::SessionRunner runner(io, *options, rpc::SysProcedures(collector, credential->board_id), &observer);
+  auto functions = MakeFunctionService(io, *config, credential->board_id);
+  collector->set_container_runtime(functions->RuntimeDescription());
+  rpc::ProcedureTable procedures = rpc::SysProcedures(collector, credential->board_id);
+  for (auto& procedure : functions->Procedures()) procedures.push_back(std::move(procedure));
+  session::SessionRunner runner(io, *options, std::move(procedures), &observer);
+  functions->SetConductor(&runner);
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   boost::asio::steady_timer watchdog(io);

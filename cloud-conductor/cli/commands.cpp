@@ -9,8 +9,10 @@
 #include <cctype>
 #include <chrono>
 #include <ctime>
+#include <iostream>
 #include <istream>
 #include <ostream>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -22,8 +24,14 @@ namespace {
 
 int64_t NowUnix() { return static_cast<int64_t>(std::time(nullptr)); }
 
-// Percent-encodes one path segment (ids typed by the user).
-std::string Segment(const std::string& text) {
+Result<std::string> ReadPassword(Context& ctx, bool from_stdin, const std::string& prompt) {
+  if (from_stdin) return ReadPasswordLine(ctx.in());
+  return PromptPassword(prompt);
+}
+
+}  // namespace
+
+std::string PathSegment(const std::string& text) {
   std::string out;
   for (unsigned char c : text) {
     if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
@@ -35,18 +43,17 @@ std::string Segment(const std::string& text) {
   return out;
 }
 
-std::string Str(const nlohmann::json& object, const std::string& key) {
+std::string JsonString(const nlohmann::json& object, const std::string& key) {
   if (!object.is_object()) return "";
   auto it = object.find(key);
   return it != object.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
-// The API's {"error":{"code","message"}} as an Error; a body of another shape keeps the status.
 Error ApiError(const HttpResult& result) {
   auto body = nlohmann::json::parse(result.body, nullptr, false);
   std::string message;
   if (body.is_object() && body.contains("error") && body["error"].is_object())
-    message = Str(body["error"], "message");
+    message = JsonString(body["error"], "message");
   if (message.empty()) message = fmt::format("the conductor answered HTTP {}", result.status);
   ErrorCode code = ErrorCode::kInternal;
   switch (result.status) {
@@ -55,6 +62,7 @@ Error ApiError(const HttpResult& result) {
     case 403: code = ErrorCode::kPermissionDenied; break;
     case 404: code = ErrorCode::kNotFound; break;
     case 409: code = ErrorCode::kConflict; break;
+    case 413: code = ErrorCode::kResourceExhausted; break;
     case 503: code = ErrorCode::kUnavailable; break;
     case 504: code = ErrorCode::kDeadlineExceeded; break;
     default: break;
@@ -62,22 +70,21 @@ Error ApiError(const HttpResult& result) {
   return Error{code, message};
 }
 
-// Prints the raw JSON for --json; returns true when it did.
 bool PrintedRaw(Context& ctx, const std::string& raw) {
   if (!ctx.options().json) return false;
   if (!raw.empty()) ctx.out() << raw << "\n";
   return true;
 }
 
-Result<std::string> ReadPassword(Context& ctx, bool from_stdin, const std::string& prompt) {
-  if (from_stdin) return ReadPasswordLine(ctx.in());
-  return PromptPassword(prompt);
-}
-
-}  // namespace
+Context::Context(GlobalOptions options, std::ostream& out, std::istream& in, std::ostream& err)
+    : options_(std::move(options)),
+      out_(out),
+      in_(in),
+      err_(err),
+      pause_([](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }) {}
 
 Context::Context(GlobalOptions options, std::ostream& out, std::istream& in)
-    : options_(std::move(options)), out_(out), in_(in) {}
+    : Context(std::move(options), out, in, std::cerr) {}
 
 Context::~Context() = default;
 
@@ -96,16 +103,21 @@ Result<void> Context::Init() {
   return Ok();
 }
 
-Result<std::pair<nlohmann::json, std::string>> Context::CallRaw(const std::string& method, const std::string& path,
-                                                                const nlohmann::json& body, bool needs_token) {
+Result<HttpResult> Context::Exchange(const std::string& method, const std::string& path, const std::string& body,
+                                     const std::string& content_type, bool needs_token) {
   if (needs_token && token_.empty()) {
     return Unauthenticated(state_.url.empty() || state_.url == url_
                                ? "not logged in: run `edgewire login --user NAME`"
                                : "not logged in to " + url_ + " (the saved login is for " + state_.url +
                                      "): run `edgewire login --user NAME`");
   }
+  return client_->Send(method, path, body, needs_token ? token_ : "", content_type);
+}
+
+Result<std::pair<nlohmann::json, std::string>> Context::CallRaw(const std::string& method, const std::string& path,
+                                                                const nlohmann::json& body, bool needs_token) {
   EW_TRY(HttpResult result,
-         client_->Send(method, path, body.is_null() ? "" : body.dump(), needs_token ? token_ : ""));
+         Exchange(method, path, body.is_null() ? "" : body.dump(), "application/json", needs_token));
   if (result.status < 200 || result.status >= 300) {
     Error error = ApiError(result);
     if (result.status == 401 && needs_token) error.message += " (run `edgewire login --user NAME`)";
@@ -162,7 +174,7 @@ Result<void> Login(Context& ctx, const std::string& user, bool password_stdin, i
   const nlohmann::json& body = answer.first;
   CliState state;
   state.url = ctx.url();
-  state.token = Str(body, "token");
+  state.token = JsonString(body, "token");
   state.user = user;
   if (state.token.empty()) return Internal("the conductor answered no token");
   EW_TRY_VOID(SaveState(ctx.state_path(), state));
@@ -176,8 +188,8 @@ Result<void> Login(Context& ctx, const std::string& user, bool password_stdin, i
   }
   const auto& who = body["user"];
   ctx.out() << fmt::format("logged in to {} as {} ({}, project {}); token expires {} ({})\n", ctx.url(), user,
-                           Str(who, "role"), Str(who, "projectId"), FormatUtc(JsonInt64(body, "expiresAt")),
-                           TimeUntil(JsonInt64(body, "expiresAt"), NowUnix()));
+                           JsonString(who, "role"), JsonString(who, "projectId"),
+                           FormatUtc(JsonInt64(body, "expiresAt")), TimeUntil(JsonInt64(body, "expiresAt"), NowUnix()));
   return Ok();
 }
 
@@ -198,8 +210,8 @@ Result<void> WhoAmI(Context& ctx) {
   EW_TRY(auto answer, ctx.CallRaw("GET", "/v1/auth/whoami"));
   if (PrintedRaw(ctx, answer.second)) return Ok();
   const auto& who = answer.first;
-  ctx.out() << fmt::format("{} ({}) in project {} at {}\n", Str(who, "name"), Str(who, "role"), Str(who, "projectId"),
-                           ctx.url());
+  ctx.out() << fmt::format("{} ({}) in project {} at {}\n", JsonString(who, "name"), JsonString(who, "role"),
+                           JsonString(who, "projectId"), ctx.url());
   return Ok();
 }
 
@@ -208,7 +220,7 @@ Result<void> WhoAmI(Context& ctx) {
 Result<void> ProjectCreate(Context& ctx, const std::string& name) {
   EW_TRY(auto answer, ctx.CallRaw("POST", "/v1/projects", {{"name", name}}));
   if (PrintedRaw(ctx, answer.second)) return Ok();
-  ctx.out() << "project " << name << " created: " << Str(answer.first, "id") << "\n";
+  ctx.out() << "project " << name << " created: " << JsonString(answer.first, "id") << "\n";
   return Ok();
 }
 
@@ -217,13 +229,14 @@ Result<void> ProjectList(Context& ctx) {
   if (PrintedRaw(ctx, answer.second)) return Ok();
   std::vector<Row> rows;
   for (const auto& project : answer.first.value("projects", nlohmann::json::array()))
-    rows.push_back({Str(project, "id"), Str(project, "name"), FormatUtc(JsonInt64(project, "createdAt"))});
+    rows.push_back({JsonString(project, "id"), JsonString(project, "name"),
+                    FormatUtc(JsonInt64(project, "createdAt"))});
   ctx.out() << RenderTable({"ID", "NAME", "CREATED"}, rows);
   return Ok();
 }
 
 Result<void> ProjectDelete(Context& ctx, const std::string& id) {
-  EW_TRY_VOID(ctx.Call("DELETE", "/v1/projects/" + Segment(id)));
+  EW_TRY_VOID(ctx.Call("DELETE", "/v1/projects/" + PathSegment(id)));
   if (!ctx.options().json) ctx.out() << "project " << id << " deleted\n";
   return Ok();
 }
@@ -240,24 +253,24 @@ Result<void> UserCreate(Context& ctx, const std::string& name, const std::string
   nlohmann::json request = {{"name", name}, {"password", password}, {"projectId", project}, {"role", role}};
   EW_TRY(auto answer, ctx.CallRaw("POST", "/v1/users", request));
   if (PrintedRaw(ctx, answer.second)) return Ok();
-  ctx.out() << fmt::format("user {} ({}) created in project {}: {}\n", name, Str(answer.first, "role"), project,
-                           Str(answer.first, "id"));
+  ctx.out() << fmt::format("user {} ({}) created in project {}: {}\n", name, JsonString(answer.first, "role"), project,
+                           JsonString(answer.first, "id"));
   return Ok();
 }
 
 Result<void> UserList(Context& ctx, const std::string& project) {
-  EW_TRY(auto answer, ctx.CallRaw("GET", "/v1/users" + (project.empty() ? "" : "?project=" + Segment(project))));
+  EW_TRY(auto answer, ctx.CallRaw("GET", "/v1/users" + (project.empty() ? "" : "?project=" + PathSegment(project))));
   if (PrintedRaw(ctx, answer.second)) return Ok();
   std::vector<Row> rows;
   for (const auto& user : answer.first.value("users", nlohmann::json::array()))
-    rows.push_back({Str(user, "id"), Str(user, "name"), Str(user, "projectId"), Str(user, "role"),
-                    FormatUtc(JsonInt64(user, "createdAt"))});
+    rows.push_back({JsonString(user, "id"), JsonString(user, "name"), JsonString(user, "projectId"),
+                    JsonString(user, "role"), FormatUtc(JsonInt64(user, "createdAt"))});
   ctx.out() << RenderTable({"ID", "NAME", "PROJECT", "ROLE", "CREATED"}, rows);
   return Ok();
 }
 
 Result<void> UserDelete(Context& ctx, const std::string& id) {
-  EW_TRY_VOID(ctx.Call("DELETE", "/v1/users/" + Segment(id)));
+  EW_TRY_VOID(ctx.Call("DELETE", "/v1/users/" + PathSegment(id)));
   if (!ctx.options().json) ctx.out() << "user " << id << " deleted\n";
   return Ok();
 }
@@ -278,34 +291,34 @@ Result<void> BoardCreate(Context& ctx, const std::string& name, const std::strin
   EW_TRY(auto answer, ctx.CallRaw("POST", "/v1/boards", request));
   if (PrintedRaw(ctx, answer.second)) return Ok();
   const auto& body = answer.first;
-  const std::string code = Str(body, "enrolmentCode");
+  const std::string code = JsonString(body, "enrolmentCode");
   const int64_t expires = JsonInt64(body, "enrolmentCodeExpiresAt");
   ctx.out() << fmt::format(
       "board {} created in project {}: {}\n"
       "enrolment code: {} (expires {}, {}; shown only once)\n"
       "on the board, run:\n"
       "  edgewire-agent enrol --conductor {} --code {}\n",
-      name, Str(body["board"], "projectId"), Str(body["board"], "id"), code, FormatUtc(expires),
+      name, JsonString(body["board"], "projectId"), JsonString(body["board"], "id"), code, FormatUtc(expires),
       TimeUntil(expires, NowUnix()), ctx.url(), code);
   return Ok();
 }
 
 Result<void> BoardList(Context& ctx, const std::string& project) {
-  EW_TRY(auto answer, ctx.CallRaw("GET", "/v1/boards" + (project.empty() ? "" : "?project=" + Segment(project))));
+  EW_TRY(auto answer, ctx.CallRaw("GET", "/v1/boards" + (project.empty() ? "" : "?project=" + PathSegment(project))));
   if (PrintedRaw(ctx, answer.second)) return Ok();
   ctx.out() << RenderBoardTable(answer.first.value("boards", nlohmann::json::array()), NowUnix());
   return Ok();
 }
 
 Result<void> BoardShow(Context& ctx, const std::string& id) {
-  EW_TRY(auto answer, ctx.CallRaw("GET", "/v1/boards/" + Segment(id)));
+  EW_TRY(auto answer, ctx.CallRaw("GET", "/v1/boards/" + PathSegment(id)));
   if (PrintedRaw(ctx, answer.second)) return Ok();
   ctx.out() << RenderBoard(answer.first, NowUnix());
   return Ok();
 }
 
 Result<void> BoardDelete(Context& ctx, const std::string& id) {
-  EW_TRY_VOID(ctx.Call("DELETE", "/v1/boards/" + Segment(id)));
+  EW_TRY_VOID(ctx.Call("DELETE", "/v1/boards/" + PathSegment(id)));
   if (!ctx.options().json) ctx.out() << "board " << id << " deleted\n";
   return Ok();
 }
@@ -321,7 +334,8 @@ Result<void> BoardCall(Context& ctx, const std::string& id, const std::string& p
     // The HTTP exchange must outlive the board call it waits for.
     ctx.client().set_timeout(std::chrono::milliseconds(timeout_ms) + std::chrono::seconds(10));
   }
-  EW_TRY(auto answer, ctx.CallRaw("POST", "/v1/boards/" + Segment(id) + "/calls/" + Segment(procedure), request));
+  EW_TRY(auto answer,
+         ctx.CallRaw("POST", "/v1/boards/" + PathSegment(id) + "/calls/" + PathSegment(procedure), request));
   if (PrintedRaw(ctx, answer.second)) return Ok();
   const auto& body = answer.first;
   ctx.out() << RenderCallResult(body.value("args", nlohmann::json::array()),
@@ -331,7 +345,8 @@ Result<void> BoardCall(Context& ctx, const std::string& id, const std::string& p
 
 Result<void> BoardPing(Context& ctx, const std::string& id) {
   const auto started = std::chrono::steady_clock::now();
-  EW_TRY(auto answer, ctx.CallRaw("POST", "/v1/boards/" + Segment(id) + "/calls/sys.ping", nlohmann::json::object()));
+  EW_TRY(auto answer,
+         ctx.CallRaw("POST", "/v1/boards/" + PathSegment(id) + "/calls/sys.ping", nlohmann::json::object()));
   const double round_trip = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   if (PrintedRaw(ctx, answer.second)) return Ok();
   const double on_conductor = answer.first.value("durationMs", 0.0);

@@ -1,17 +1,22 @@
 // The `edgewire` commands. Each returns an error value; main() prints "error: <message>" and
-// exits 1 (usage errors are CLI11's, exit 2).
+// exits with Context::exit_code() — 1 unless the command chose another (usage errors are
+// CLI11's, exit 2). Function and fleet commands are in function_commands.hpp, fleet_commands.hpp.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "cloud-conductor/cli/cli_state.hpp"
 #include "cloud-conductor/cli/http_client.hpp"
+#include "common/clock/clock.hpp"
 #include "common/error/error.hpp"
 
 namespace ew::cli {
@@ -27,7 +32,13 @@ struct GlobalOptions {
 // Where a command goes, as whom, and where it prints. Not thread-safe.
 class Context {
  public:
-  Context(GlobalOptions options, std::ostream& out, std::istream& in);
+  // Waits between polls (`fn deploy --wait`); tests pass one that advances a ManualClock.
+  using Pause = std::function<void(std::chrono::milliseconds)>;
+
+  // `err` takes what is not the command's result (a failed function's logs), so that `out`
+  // stays parseable.
+  Context(GlobalOptions options, std::ostream& out, std::istream& in, std::ostream& err);
+  Context(GlobalOptions options, std::ostream& out, std::istream& in);  // err = std::cerr
   ~Context();
 
   // Reads the state file and picks the URL and token. A cached token is used only for the URL it
@@ -43,11 +54,27 @@ class Context {
   Result<std::pair<nlohmann::json, std::string>> CallRaw(const std::string& method, const std::string& path,
                                                          const nlohmann::json& body = nullptr,
                                                          bool needs_token = true);
+  // One request with a body of any type (a package upload); every HTTP status is returned, for
+  // callers that read error bodies (an invocation's 502 carries its record). Unauthenticated
+  // without a token when `needs_token`; transport errors as HttpClient::Send.
+  Result<HttpResult> Exchange(const std::string& method, const std::string& path, const std::string& body,
+                              const std::string& content_type, bool needs_token = true);
 
   const GlobalOptions& options() const { return options_; }
   const std::string& url() const { return url_; }
   std::ostream& out() { return out_; }
+  std::ostream& err() { return err_; }
   std::istream& in() { return in_; }
+  // The exit status main() uses when the command returns an error (default 1).
+  int exit_code() const { return exit_code_; }
+  void set_exit_code(int code) { exit_code_ = code; }
+  const Clock& clock() const { return *clock_; }
+  void Wait(std::chrono::milliseconds duration) { pause_(duration); }
+  // Replaces the clock and the pause (tests); `clock` must outlive the context.
+  void set_clock(const Clock* clock, Pause pause) {
+    clock_ = clock;
+    pause_ = std::move(pause);
+  }
   CliState& state() { return state_; }
   const std::string& state_path() const { return state_path_; }
   void set_token(std::string token) { token_ = std::move(token); }
@@ -57,12 +84,28 @@ class Context {
   GlobalOptions options_;
   std::ostream& out_;
   std::istream& in_;
+  std::ostream& err_;
+  int exit_code_ = 1;
+  SystemClock system_clock_;
+  const Clock* clock_ = &system_clock_;
+  Pause pause_;
   std::string state_path_;
   CliState state_;
   std::string url_;
   std::string token_;
   std::unique_ptr<HttpClient> client_;
 };
+
+// Shared by the command files.
+// The API's {"error":{"code","message"}} of a non-2xx answer as an Error; a body of another
+// shape keeps the HTTP status in the message.
+Error ApiError(const HttpResult& result);
+// Percent-encodes one path segment (ids and names typed by the user).
+std::string PathSegment(const std::string& text);
+// object[key] when it is a string, else "".
+std::string JsonString(const nlohmann::json& object, const std::string& key);
+// With --json, prints `raw` (the API's body) and returns true; else false.
+bool PrintedRaw(Context& ctx, const std::string& raw);
 
 // The first line of `in` without its line ending; InvalidArgument when empty.
 Result<std::string> ReadPasswordLine(std::istream& in);

@@ -155,7 +155,7 @@ HttpClient::~HttpClient() { impl_->Close(); }
 void HttpClient::set_timeout(std::chrono::milliseconds timeout) { impl_->timeout = timeout; }
 
 Result<HttpResult> HttpClient::Send(const std::string& method, const std::string& path, const std::string& body,
-                                    const std::string& token) {
+                                    const std::string& token, const std::string& content_type) {
   http::request<http::string_body> request;
   request.method_string(method);
   request.target(url_.base_path + path);
@@ -166,7 +166,7 @@ Result<HttpResult> HttpClient::Send(const std::string& method, const std::string
   request.set(http::field::user_agent, "edgewire-cli");
   request.set(http::field::accept, "application/json");
   if (!token.empty()) request.set("X-Auth-Token", token);
-  if (!body.empty()) request.set(http::field::content_type, "application/json");
+  if (!body.empty()) request.set(http::field::content_type, content_type);
   request.body() = body;
   request.keep_alive(true);
   request.prepare_payload();

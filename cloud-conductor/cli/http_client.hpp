@@ -35,12 +35,13 @@ class HttpClient {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  // Sends one request; `body` non-empty is sent as application/json; `token` non-empty as
-  // X-Auth-Token. Unavailable "cannot reach the conductor at URL: ..." when connecting fails,
-  // DeadlineExceeded on timeout, Unavailable for a connection lost mid-request. Any HTTP status
-  // is a success here: callers read it.
+  // Sends one request; `body` non-empty is sent with `content_type` (JSON unless told, e.g.
+  // "application/gzip" for a package upload); `token` non-empty as X-Auth-Token. Unavailable
+  // "cannot reach the conductor at URL: ..." when connecting fails, DeadlineExceeded on timeout,
+  // Unavailable for a connection lost mid-request. Any HTTP status is a success here: callers
+  // read it.
   Result<HttpResult> Send(const std::string& method, const std::string& path, const std::string& body = "",
-                          const std::string& token = "");
+                          const std::string& token = "", const std::string& content_type = "application/json");
 
   void set_timeout(std::chrono::milliseconds timeout);
   const Url& url() const { return url_; }

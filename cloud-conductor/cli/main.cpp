@@ -1,5 +1,6 @@
-// edgewire: the operator CLI for a conductor's REST API (log in, projects, users, boards, calls).
-// main() only wires CLI11 to the commands in commands.cpp.
+// edgewire: the operator CLI for a conductor's REST API (log in, projects, users, boards, calls,
+// functions, fleets). main() only wires CLI11 to the commands in commands.cpp,
+// function_commands.cpp and fleet_commands.cpp.
 #include <csignal>
 #include <functional>
 #include <iostream>
@@ -8,6 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cloud-conductor/cli/commands.hpp"
+#include "cloud-conductor/cli/fleet_commands.hpp"
+#include "cloud-conductor/cli/function_commands.hpp"
+#include "cloud-conductor/cli/function_format.hpp"
 
 namespace {
 
@@ -23,6 +27,11 @@ struct Parsed {
   bool password_stdin = false;
   int64_t ttl_seconds = 0;
   int64_t timeout_ms = 0;
+  std::string path, fn, fleet, invocation;
+  std::vector<std::string> boards;
+  ew::cli::DeployOptions deploy;
+  int64_t deploy_timeout_s = 120;
+  ew::cli::InvokeOptions invoke;
 };
 
 // CLI11 validators, so that malformed local input is a usage error (exit 2).
@@ -33,6 +42,13 @@ const CLI::Validator kLabel(
       return "";
     },
     "KEY=VALUE");
+
+const CLI::Validator kJson(
+    [](std::string& text) -> std::string {
+      if (nlohmann::json::parse(text, nullptr, false).is_discarded()) return "expected JSON, like '{\"n\":21}'";
+      return "";
+    },
+    "JSON");
 
 const CLI::Validator kJsonObject(
     [](std::string& text) -> std::string {
@@ -50,6 +66,9 @@ void AddGlobalOptions(CLI::App& app, Parsed& p) {
   app.add_option("--token", p.global.token, "API token (default: $EDGEWIRE_TOKEN, else the one saved at login)")
       ->envname("EDGEWIRE_TOKEN");
   app.add_flag("--json", p.global.json, "print the API's JSON answers as they are");
+  // Global options may also follow a subcommand (`edgewire fn create DIR --json`): options a
+  // subcommand does not know fall through to its parent.
+  app.fallthrough();
 }
 
 void AddAuthCommands(CLI::App& app, Parsed& p) {
@@ -135,11 +154,116 @@ void AddBoardCommands(CLI::App& app, Parsed& p) {
   ping->callback([&p] { p.action = [&p](Context& c) { return BoardPing(c, p.id); }; });
 }
 
+// Both forms of a "one of the two" target (--board or --fleet, --board or --cloud): CLI11 checks
+// that they exclude each other; this checks that one is there.
+void RequireOneOf(const std::string& names, bool given) {
+  if (!given) throw CLI::RequiredError(names);
+}
+
+void AddFunctionCommands(CLI::App& app, Parsed& p) {
+  auto* fn = app.add_subcommand("fn", "manage, deploy and invoke serverless functions")->require_subcommand(1);
+  fn->footer("FN is a function id, or a name (its newest version). BOARD is a board id or name.");
+
+  auto* create = fn->add_subcommand("create", "upload a function package (checked locally first)");
+  create->add_option("PACKAGE", p.path, "a directory holding function.json and the code, or a .tar.gz")->required();
+  create->callback([&p] { p.action = [&p](Context& c) { return FunctionCreate(c, p.path); }; });
+
+  auto* list = fn->add_subcommand("list", "list functions: ID NAME VERSION SHA256");
+  list->alias("ls");
+  list->callback([&p] { p.action = [](Context& c) { return FunctionList(c); }; });
+
+  auto* remove = fn->add_subcommand("rm", "delete a function (a name must have one version)");
+  remove->alias("delete");
+  remove->add_option("FN", p.fn, "function id or name")->required();
+  remove->callback([&p] { p.action = [&p](Context& c) { return FunctionDelete(c, p.fn); }; });
+
+  auto* deploy = fn->add_subcommand("deploy", "deploy a function to boards or a fleet");
+  deploy->add_option("FN", p.fn, "function id or name")->required();
+  auto* board = deploy->add_option("--board,-b", p.deploy.boards, "board id or name (repeatable)");
+  auto* fleet = deploy->add_option("--fleet,-f", p.deploy.fleet, "fleet id or name");
+  board->excludes(fleet);
+  auto* wait = deploy->add_flag("--wait,-w", p.deploy.wait,
+                                "wait until every board is deployed, printing each state change; exit 2 when a "
+                                "board fails, 3 on timeout");
+  deploy->add_option("--timeout", p.deploy_timeout_s, "seconds to wait with --wait (default: 120)")
+      ->check(CLI::Range(int64_t{1}, int64_t{24 * 3600}))
+      ->needs(wait);
+  deploy->callback([&p] {
+    RequireOneOf("--board or --fleet", !p.deploy.boards.empty() || !p.deploy.fleet.empty());
+    p.deploy.timeout = std::chrono::seconds(p.deploy_timeout_s);
+    p.action = [&p](Context& c) { return FunctionDeploy(c, p.fn, p.deploy); };
+  });
+
+  auto* undeploy = fn->add_subcommand("undeploy", "remove a function from boards");
+  undeploy->add_option("FN", p.fn, "function id or name")->required();
+  undeploy->add_option("--board,-b", p.boards, "board id or name (repeatable)")->required();
+  undeploy->callback([&p] { p.action = [&p](Context& c) { return FunctionUndeploy(c, p.fn, p.boards); }; });
+
+  auto* deployments = fn->add_subcommand("deployments", "show where a function is deployed: BOARD STATE VERSION ERROR");
+  deployments->add_option("FN", p.fn, "function id or name")->required();
+  deployments->callback([&p] { p.action = [&p](Context& c) { return FunctionDeployments(c, p.fn); }; });
+
+  auto* invoke = fn->add_subcommand("invoke", "run a function on a board or in the cloud and print its output");
+  invoke->add_option("FN", p.fn, "function id or name")->required();
+  auto* on_board = invoke->add_option("--board,-b", p.invoke.board, "board id or name to run on");
+  auto* on_cloud = invoke->add_flag("--cloud", p.invoke.cloud, "run in the conductor's cloud runtime");
+  on_board->excludes(on_cloud);
+  auto* event = invoke->add_option("--event,-e", p.invoke.event, "the event, JSON (default: {})")->check(kJson);
+  invoke->add_option("--event-file", p.invoke.event_file, "read the event from a file (\"-\": standard input)")
+      ->excludes(event);
+  invoke->add_flag("--async", p.invoke.async, "do not wait: print the invocation id (see `fn logs`)");
+  invoke->footer(
+      "Prints the function's output as one line of JSON (--json: the whole invocation record).\n"
+      "Exit status: 0 succeeded; 2 the function failed (its logs and error on stderr); 3 it timed\n"
+      "out; 1 any other error (2 is also a usage error, reported before anything runs).");
+  invoke->callback([&p] {
+    RequireOneOf("--board or --cloud", !p.invoke.board.empty() || p.invoke.cloud);
+    p.action = [&p](Context& c) { return FunctionInvoke(c, p.fn, p.invoke); };
+  });
+
+  auto* logs = fn->add_subcommand("logs", "show an invocation's status and logs (without INVOCATION: recent ones)");
+  logs->add_option("FN", p.fn, "function id or name")->required();
+  logs->add_option("INVOCATION", p.invocation, "invocation id (from `fn invoke --async`)");
+  logs->callback([&p] { p.action = [&p](Context& c) { return FunctionLogs(c, p.fn, p.invocation); }; });
+}
+
+void AddFleetCommands(CLI::App& app, Parsed& p) {
+  auto* fleets = app.add_subcommand("fleet", "manage fleets (named groups of boards)")->require_subcommand(1);
+  fleets->footer("F is a fleet id or name. BOARD is a board id or name.");
+
+  auto* create = fleets->add_subcommand("create", "create an empty fleet");
+  create->add_option("NAME", p.name, "fleet name")->required();
+  create->callback([&p] { p.action = [&p](Context& c) { return FleetCreate(c, p.name); }; });
+
+  auto* list = fleets->add_subcommand("ls", "list fleets: ID NAME BOARDS");
+  list->alias("list");
+  list->callback([&p] { p.action = [](Context& c) { return FleetList(c); }; });
+
+  auto* show = fleets->add_subcommand("show", "show a fleet and its boards");
+  show->add_option("F", p.fleet, "fleet id or name")->required();
+  show->callback([&p] { p.action = [&p](Context& c) { return FleetShow(c, p.fleet); }; });
+
+  auto* remove = fleets->add_subcommand("rm", "delete a fleet (its boards stay)");
+  remove->alias("delete");
+  remove->add_option("F", p.fleet, "fleet id or name")->required();
+  remove->callback([&p] { p.action = [&p](Context& c) { return FleetDelete(c, p.fleet); }; });
+
+  auto* add = fleets->add_subcommand("add", "add boards to a fleet");
+  add->add_option("F", p.fleet, "fleet id or name")->required();
+  add->add_option("BOARD", p.boards, "board ids or names")->required();
+  add->callback([&p] { p.action = [&p](Context& c) { return FleetAddBoards(c, p.fleet, p.boards); }; });
+
+  auto* drop = fleets->add_subcommand("remove", "remove boards from a fleet");
+  drop->add_option("F", p.fleet, "fleet id or name")->required();
+  drop->add_option("BOARD", p.boards, "board ids or names")->required();
+  drop->callback([&p] { p.action = [&p](Context& c) { return FleetRemoveBoards(c, p.fleet, p.boards); }; });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
-  CLI::App app{"edgewire: manage an Edgewire conductor (projects, users, boards) over its REST API"};
+  CLI::App app{"edgewire: manage an Edgewire conductor (projects, users, boards, functions, fleets) over its REST API"};
   app.require_subcommand(1);
   Parsed parsed;
   AddGlobalOptions(app, parsed);
@@ -147,6 +271,8 @@ int main(int argc, char** argv) {
   AddProjectCommands(app, parsed);
   AddUserCommands(app, parsed);
   AddBoardCommands(app, parsed);
+  AddFunctionCommands(app, parsed);
+  AddFleetCommands(app, parsed);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -159,7 +285,7 @@ int main(int argc, char** argv) {
   if (done && parsed.action) done = parsed.action(context);
   if (!done) {
     std::cerr << "error: " << done.error().message << std::endl;
-    return 1;
+    return context.exit_code();
   }
   return 0;
 }

@@ -64,6 +64,65 @@ CREATE TABLE board_credentials (
 );
 )sql";
 
+// v2: serverless functions. A function is a name in a project; every upload is a version (its
+// package lives on disk under its sha256, never in SQLite). Deployments say which version each
+// board should run and how far it got; fleets are named groups of boards; invocations keep the
+// record of recent runs (the service trims them per function).
+constexpr std::string_view kV2Functions = R"sql(
+CREATE TABLE functions (
+  id          TEXT PRIMARY KEY NOT NULL,
+  project_id  TEXT NOT NULL REFERENCES projects(id),
+  name        TEXT NOT NULL,
+  created_at  INTEGER NOT NULL,
+  UNIQUE (project_id, name)
+);
+CREATE TABLE function_versions (
+  function_id  TEXT NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+  seq          INTEGER NOT NULL,
+  version      TEXT NOT NULL,
+  sha256       TEXT NOT NULL,
+  size         INTEGER NOT NULL,
+  spec         TEXT NOT NULL,
+  created_at   INTEGER NOT NULL,
+  PRIMARY KEY (function_id, seq),
+  UNIQUE (function_id, sha256)
+);
+CREATE INDEX function_versions_by_sha ON function_versions(sha256);
+CREATE TABLE fleets (
+  id          TEXT PRIMARY KEY NOT NULL,
+  project_id  TEXT NOT NULL REFERENCES projects(id),
+  name        TEXT NOT NULL,
+  created_at  INTEGER NOT NULL,
+  UNIQUE (project_id, name)
+);
+CREATE TABLE fleet_boards (
+  fleet_id  TEXT NOT NULL REFERENCES fleets(id) ON DELETE CASCADE,
+  board_id  TEXT NOT NULL REFERENCES boards(id) ON DELETE CASCADE,
+  PRIMARY KEY (fleet_id, board_id)
+);
+CREATE TABLE deployments (
+  function_id  TEXT NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+  board_id     TEXT NOT NULL REFERENCES boards(id) ON DELETE CASCADE,
+  version      TEXT NOT NULL,
+  sha256       TEXT NOT NULL,
+  size         INTEGER NOT NULL,
+  state        TEXT NOT NULL,
+  error        TEXT NOT NULL DEFAULT '',
+  updated_at   INTEGER NOT NULL,
+  PRIMARY KEY (function_id, board_id)
+);
+CREATE INDEX deployments_by_board ON deployments(board_id);
+CREATE TABLE invocations (
+  id           TEXT PRIMARY KEY NOT NULL,
+  function_id  TEXT NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+  target       TEXT NOT NULL,
+  status       TEXT NOT NULL,
+  record       TEXT NOT NULL,
+  created_at   INTEGER NOT NULL
+);
+CREATE INDEX invocations_by_function ON invocations(function_id, created_at);
+)sql";
+
 Result<void> CheckOrdered(const std::vector<Migration>& migrations) {
   for (size_t i = 0; i < migrations.size(); ++i) {
     if (migrations[i].version != static_cast<int>(i) + 1) {
@@ -97,6 +156,7 @@ bool ApplyStep(SQLite::Database& db, const Migration& step) {
 const std::vector<Migration>& RegistryMigrations() {
   static const std::vector<Migration> migrations = {
       {1, "initial registry schema", kV1InitialSchema},
+      {2, "functions, versions, fleets, deployments, invocations", kV2Functions},
   };
   return migrations;
 }

@@ -15,6 +15,8 @@ void AddBoardRoutes(RouteTable& routes, const RestDeps& deps);      // boards_re
 void AddBoardCallRoutes(RouteTable& routes, const RestDeps& deps);  // board_calls_resource.cpp
 void AddEnrolRoutes(RouteTable& routes, const RestDeps& deps);      // enrol_resource.cpp
 void AddHealthRoutes(RouteTable& routes, const RestDeps& deps);     // health_resource.cpp
+void AddFunctionRoutes(RouteTable& routes, const RestDeps& deps);   // functions_resource.cpp
+void AddFleetRoutes(RouteTable& routes, const RestDeps& deps);      // fleets_resource.cpp
 
 // Adapts a handler that computes its answer (blocking is fine: it runs on the pool) into a
 // RouteHandler; an error becomes its ErrorJson response.

@@ -57,6 +57,8 @@ RestApi::RestApi(RestDeps deps) : deps_(deps) {
   AddBoardRoutes(routes_, deps_);
   AddBoardCallRoutes(routes_, deps_);
   AddEnrolRoutes(routes_, deps_);
+  AddFunctionRoutes(routes_, deps_);
+  AddFleetRoutes(routes_, deps_);
 }
 
 void RestApi::Handle(server::HttpRequest request, server::Respond respond) {

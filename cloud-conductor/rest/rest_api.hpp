@@ -14,6 +14,10 @@
 #include "common/config/config.hpp"
 #include "common/metrics/metrics.hpp"
 
+namespace ew::functions {
+class FunctionsService;
+}
+
 namespace ew::rest {
 
 // What the API works with; everything must outlive the RestApi and any request in flight
@@ -26,6 +30,8 @@ struct RestDeps {
   boost::asio::thread_pool& blocking;
   const config::ConductorConfig& config;
   const Clock& clock;
+  // Serverless functions and fleets; null answers those routes with 503.
+  functions::FunctionsService* functions = nullptr;
 };
 
 class RestApi final : public server::HttpHandler {

@@ -31,6 +31,18 @@ class BoardGateway {
                          std::chrono::milliseconds timeout, std::function<void(Result<wamp::Payload>)> done) = 0;
   // Closes the board's session, if any (board deleted). Thread-safe.
   virtual void DisconnectBoard(const std::string& board_id) = 0;
+
+  // A procedure the conductor itself serves to boards (ew.conductor.*, e.g. fn.fetch): `handler`
+  // gets the calling board's id and the CALL's payload, runs on the router's strand (post slow
+  // work elsewhere) and answers exactly once through `reply`, from any thread. Set up before
+  // boards connect. Thread-safe.
+  using Reply = std::function<void(Result<wamp::Payload>)>;
+  using ConductorHandler = std::function<void(const std::string& board_id, wamp::Payload payload, Reply reply)>;
+  virtual void ServeConductorProcedure(const std::string& uri, ConductorHandler handler) = 0;
+  // `listener` runs on the router's strand whenever a board registers one of its procedures
+  // (suffix "fn.deploy" for ew.board.<id>.fn.deploy): the moment it can be called. Thread-safe.
+  using RegisteredListener = std::function<void(const std::string& board_id, const std::string& suffix)>;
+  virtual void OnBoardRegistered(RegisteredListener listener) = 0;
 };
 
 }  // namespace ew::router

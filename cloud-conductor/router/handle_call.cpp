@@ -1,5 +1,6 @@
 // The dealer's call path: CALL → INVOCATION, YIELD/ERROR → RESULT/ERROR, progressive results,
 // call timeouts and CANCEL (skip, kill, killnowait) with INTERRUPT to the callee.
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "cloud-conductor/router/session.hpp"
@@ -31,6 +32,12 @@ void Router::HandleCall(const SessionPtr& s, wamp::Call&& m) {
   }
   if (auto allowed = MayCall(*s, m.procedure); !allowed)
     return SendError(s, wamp::MessageType::kCall, m.request, "wamp.error.not_authorized", allowed.error().message);
+  if (auto own = conductor_procedures_.find(m.procedure); own != conductor_procedures_.end()) {
+    if (s->role != Role::kBoard)
+      return SendError(s, wamp::MessageType::kCall, m.request, "wamp.error.not_authorized",
+                       m.procedure + " is for boards");
+    return CallConductor(s, std::move(m), own->second);
+  }
   std::chrono::milliseconds timeout = config_.call_timeout;
   if (auto it = m.options.find("timeout"); it != m.options.end()) {
     if (!it->is_number_unsigned() && !(it->is_number_integer() && it->get<int64_t>() >= 0))
@@ -48,6 +55,30 @@ void Router::HandleCall(const SessionPtr& s, wamp::Call&& m) {
   caller.receive_progress = BoolOption(m.options, "receive_progress");
   caller.disclose_me = BoolOption(m.options, "disclose_me");
   StartCall(std::move(caller), m.procedure, std::move(m.payload), m.options, timeout);
+}
+
+void Router::CallConductor(const SessionPtr& s, wamp::Call&& m, const ConductorHandler& handler) {
+  calls_total_.Inc();
+  const wamp::Id request = m.request;
+  const auto started = std::chrono::steady_clock::now();
+  auto reply = [this, weak = std::weak_ptr<Session>(s), request, started, alive = std::weak_ptr<bool>(alive_)](
+                   Result<wamp::Payload> answer) {
+    boost::asio::post(executor_, [this, weak, request, started, alive, answer = std::move(answer)]() mutable {
+      auto s = weak.lock();
+      if (alive.expired() || !s || s->state != Session::State::kEstablished) return;
+      call_latency_.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      if (!answer) {
+        call_errors_total_.Inc();
+        return SendError(s, wamp::MessageType::kCall, request, std::string(WampErrorUri(answer.error().code)),
+                         answer.error().message);
+      }
+      wamp::Result result;
+      result.request = request;
+      result.payload = std::move(*answer);
+      Send(s, result);
+    });
+  };
+  handler(s->board_id, std::move(m.payload), std::move(reply));
 }
 
 void Router::CallAfterLookup(const SessionPtr& s, wamp::Call&& m, const std::string& board) {

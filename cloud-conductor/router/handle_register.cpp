@@ -37,6 +37,13 @@ void Router::HandleRegister(const SessionPtr& s, wamp::Register&& m) {
   reply.registration = reg.id;
   registrations_.emplace(reg.id, std::move(reg));
   Send(s, reply);
+  if (s->role == Role::kBoard && !registered_listeners_.empty()) {
+    const std::string prefix = "ew.board." + s->board_id + ".";
+    if (m.procedure.rfind(prefix, 0) == 0) {
+      const std::string suffix = m.procedure.substr(prefix.size());
+      for (const auto& listener : registered_listeners_) listener(s->board_id, suffix);
+    }
+  }
 }
 
 void Router::HandleUnregister(const SessionPtr& s, wamp::Unregister&& m) {

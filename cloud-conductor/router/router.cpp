@@ -300,6 +300,18 @@ void Router::DisconnectBoard(const std::string& board_id) {
   });
 }
 
+void Router::ServeConductorProcedure(const std::string& uri, ConductorHandler handler) {
+  boost::asio::post(executor_, [this, uri, handler = std::move(handler), alive = std::weak_ptr<bool>(alive_)]() mutable {
+    if (!alive.expired()) conductor_procedures_[uri] = std::move(handler);
+  });
+}
+
+void Router::OnBoardRegistered(RegisteredListener listener) {
+  boost::asio::post(executor_, [this, listener = std::move(listener), alive = std::weak_ptr<bool>(alive_)]() mutable {
+    if (!alive.expired()) registered_listeners_.push_back(std::move(listener));
+  });
+}
+
 void Router::CallBoard(const std::string& board_id, const std::string& procedure, wamp::Payload payload,
                        std::chrono::milliseconds timeout, std::function<void(Result<wamp::Payload>)> done) {
   boost::asio::post(executor_, [this, board_id, procedure, payload = std::move(payload), timeout,

@@ -15,6 +15,7 @@
 #include <string>
 #include <unordered_map>
 #include <variant>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -52,6 +53,8 @@ class Router final : public BoardGateway {
   void CallBoard(const std::string& board_id, const std::string& procedure, wamp::Payload payload,
                  std::chrono::milliseconds timeout, std::function<void(Result<wamp::Payload>)> done) override;
   void DisconnectBoard(const std::string& board_id) override;
+  void ServeConductorProcedure(const std::string& uri, ConductorHandler handler) override;
+  void OnBoardRegistered(RegisteredListener listener) override;
 
   size_t SessionCount() const { return sessions_.size(); }
 
@@ -109,6 +112,8 @@ class Router final : public BoardGateway {
   Result<void> MayCall(const Session& s, const std::string& uri) const;
   // Resumes a CALL that needed the project of a board the router has not seen yet.
   void CallAfterLookup(const SessionPtr& s, wamp::Call&& m, const std::string& board);
+  // A CALL of a procedure the conductor serves itself (ServeConductorProcedure).
+  void CallConductor(const SessionPtr& s, wamp::Call&& m, const ConductorHandler& handler);
   Result<void> MayPublish(const Session& s, const std::string& uri) const;
 
   void BoardOnline(const SessionPtr& s);
@@ -143,6 +148,9 @@ class Router final : public BoardGateway {
   std::unordered_map<std::string, std::weak_ptr<Session>> boards_;
   // Board → project, learned from sessions and lookups, for authorizing users.
   std::unordered_map<std::string, std::string> board_projects_;
+  // The conductor's own procedures (ew.conductor.*) and who hears of board registrations.
+  std::unordered_map<std::string, ConductorHandler> conductor_procedures_;
+  std::vector<RegisteredListener> registered_listeners_;
 
   mutable std::mutex presence_mutex_;
   std::unordered_map<std::string, BoardPresence> presence_;  // GUARDED_BY(presence_mutex_)

@@ -271,9 +271,25 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
  private:
   void DoRead() {
     parser_.emplace();
-    parser_->body_limit(server_->options.max_http_body_bytes);
+    body_limit_ = server_->options.max_http_body_bytes;
+    parser_->body_limit(body_limit_);
     parser_->header_limit(64 * 1024);
     stream_.expires_after(server_->options.http_idle_timeout);
+    // The header first: its path decides how large a body may follow.
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return OnRead(ec);
+    const auto target = parser_->get().target();
+    const auto path = target.substr(0, target.find('?'));
+    for (const auto& large : server_->options.large_body_paths) {
+      if (path == large) {
+        body_limit_ = server_->options.max_large_http_body_bytes;
+        parser_->body_limit(body_limit_);
+      }
+    }
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
@@ -284,7 +300,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
       keep_alive_ = false;
       version_ = 11;
       return Write(JsonError(413, ErrorCode::kInvalidArgument,
-                             "request body over " + std::to_string(server_->options.max_http_body_bytes) + " bytes"));
+                             "request body over " + std::to_string(body_limit_) + " bytes"));
     }
     if (ec) {
       Log()->debug("http read from {} failed: {}", peer_, ec.message());
@@ -362,6 +378,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   std::string peer_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  size_t body_limit_ = 0;  // of the request being read
   bool keep_alive_ = true;
   unsigned version_ = 11;
 };

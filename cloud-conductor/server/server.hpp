@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cloud-conductor/router/transport.hpp"
 #include "cloud-conductor/server/http_types.hpp"
@@ -26,6 +27,9 @@ struct ServerOptions {
   uint16_t port = 0;                                     // 0 = any free port
   size_t max_message_bytes = 1 << 20;                    // WebSocket message limit; larger → close 1009
   size_t max_http_body_bytes = 1 << 20;                  // request body limit; larger → 413
+  // Paths that take larger bodies (function package uploads), and their limit.
+  std::vector<std::string> large_body_paths;
+  size_t max_large_http_body_bytes = 16 << 20;
   // Bytes queued to one WebSocket that it has not read yet. A peer that stops reading (or a
   // link too slow for its subscriptions) is disconnected past this instead of growing the
   // conductor's memory without bound.

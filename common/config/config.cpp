@@ -238,6 +238,9 @@ const std::vector<Key<ConductorConfig>>& ConductorKeys() {
       {"router", "heartbeat_interval_ms", Duration(&C::heartbeat_interval)},
       {"router", "heartbeat_timeout_ms", Duration(&C::heartbeat_timeout)},
       {"store", "path", Text(&C::store_path, NotEmpty)},
+      {"functions", "dir", Text(&C::functions_dir)},
+      {"functions", "runtime", Text(&C::functions_runtime, OneOf({"auto", "crun", "runc", "bwrap", "none"}))},
+      {"functions", "max_running", Integer(&C::functions_max_running, 1, 1024)},
       {"auth", "token_ttl_s", Duration(&C::token_ttl)},
       {"auth", "enrolment_code_ttl_s", Duration(&C::enrolment_code_ttl)},
       {"auth", "bootstrap_password_file", Text(&C::bootstrap_password_file)},
@@ -255,6 +258,10 @@ const std::vector<Key<AgentConfig>>& AgentKeys() {
       {"agent", "reconnect_max_ms", Duration(&A::reconnect_max)},
       {"agent", "call_timeout_ms", Duration(&A::call_timeout)},
       {"gpio", "backend", Text(&A::gpio_backend, OneOf({"sim", "libgpiod"}))},
+      {"functions", "runtime", Text(&A::functions_runtime, OneOf({"auto", "crun", "runc", "bwrap", "none"}))},
+      {"functions", "state_dir", Text(&A::functions_state_dir, NotEmpty)},
+      {"functions", "work_dir", Text(&A::functions_work_dir, NotEmpty)},
+      {"functions", "max_running", Integer(&A::functions_max_running, 1, 1024)},
       {"log", "level", Text(&A::log_level, kLogLevel)},
   };
   return keys;

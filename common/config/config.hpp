@@ -27,6 +27,10 @@ struct ConductorConfig {
   std::chrono::milliseconds heartbeat_timeout{4'000};   // no pong within this → session closed, board offline
   // [store]
   std::string store_path = "edgewire.db";  // SQLite file; ":memory:" for tests
+  // [functions]
+  std::string functions_dir = "";          // packages and the cloud runtime's files; "" = "<store file>.functions"
+  std::string functions_runtime = "auto";  // cloud runtime: auto|crun|runc|bwrap|none
+  int64_t functions_max_running = 16;      // cloud containers at once
   // [auth]
   std::chrono::seconds token_ttl{std::chrono::hours(24)};
   std::chrono::seconds enrolment_code_ttl{std::chrono::hours(24)};
@@ -42,6 +46,12 @@ struct AgentConfig {
   std::chrono::milliseconds reconnect_max{30'000};                // backoff cap
   std::chrono::milliseconds call_timeout{10'000};
   std::string gpio_backend = "sim";                               // "sim" or "libgpiod"
+  // Functions: container runtime ("auto" probes crun, runc, bwrap; "none" disables functions),
+  // package cache + deployment records, per-invocation bundles, containers at once.
+  std::string functions_runtime = "auto";
+  std::string functions_state_dir = "/var/lib/edgewire/functions";
+  std::string functions_work_dir = "/run/edgewire/containers";
+  int64_t functions_max_running = 16;
   std::string log_level = "info";
 };
 

@@ -11,6 +11,7 @@ PACKAGES=(
   libsqlite3-dev libsqlitecpp-dev libprotobuf-dev protobuf-compiler
   libssl-dev nettle-dev libsystemd-dev libgpiod-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libarchive-dev zlib1g-dev libseccomp-dev runc bubblewrap crun
   python3-autobahn python3-msgpack curl procps
 )
 

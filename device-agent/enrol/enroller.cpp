@@ -8,11 +8,10 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <google/protobuf/util/json_util.h>
 #include <nlohmann/json.hpp>
 
 #include "device-agent/enrol/conductor_url.hpp"
-#include "edgewire/v1/api.pb.h"
+#include "device-agent/enrol/enrol_messages.hpp"
 
 namespace ew::agent {
 
@@ -92,13 +91,6 @@ tl::expected<Credential, EnrolFailure> Enrol(const EnrolRequestOptions& options)
   if (!url) return Failed(url.error().message);
   if (url->scheme != "http") return Failed("the conductor URL must be http://HOST:PORT (got " + url->scheme + ")");
 
-  edgewire::v1::EnrolRequest body;
-  body.set_code(options.code);
-  body.set_hostname(options.hostname);
-  std::string body_json;
-  if (auto status = google::protobuf::util::MessageToJsonString(body, &body_json); !status.ok())
-    return Failed("cannot encode the request: " + status.ToString());
-
   std::string base = url->target.substr(0, url->target.find('?'));
   while (!base.empty() && base.back() == '/') base.pop_back();
   http::request<http::string_body> request{http::verb::post, base + "/v1/enrol", 11};
@@ -106,7 +98,7 @@ tl::expected<Credential, EnrolFailure> Enrol(const EnrolRequestOptions& options)
   request.set(http::field::user_agent, "edgewire-agent");
   request.set(http::field::content_type, "application/json");
   request.set(http::field::accept, "application/json");
-  request.body() = std::move(body_json);
+  request.body() = EnrolRequestJson(options.code, options.hostname);
   request.prepare_payload();
 
   Exchange exchange = Perform(*url, request, options.timeout);
@@ -124,20 +116,17 @@ tl::expected<Credential, EnrolFailure> Enrol(const EnrolRequestOptions& options)
     return tl::unexpected(EnrolFailure{EnrolFailure::Kind::kRefused, status, message});
   }
 
-  edgewire::v1::EnrolResponse reply;
-  google::protobuf::util::JsonParseOptions parse_options;
-  parse_options.ignore_unknown_fields = true;  // a newer conductor may say more
-  if (auto parsed = google::protobuf::util::JsonStringToMessage(response.body(), &reply, parse_options); !parsed.ok())
-    return Failed("the conductor's reply is not an EnrolResponse: " + parsed.ToString());
+  auto reply = ParseEnrolResponse(response.body());
+  if (!reply) return Failed("the conductor's reply is not an EnrolResponse: " + reply.error().message);
 
   Credential credential;
-  credential.board_id = reply.board_id();
-  credential.secret = reply.secret();
-  credential.realm = reply.realm();
-  credential.wamp_url = reply.wamp_url();
-  credential.salt = reply.salt();
-  credential.iterations = reply.iterations();
-  credential.keylen = reply.keylen();
+  credential.board_id = reply->board_id;
+  credential.secret = reply->secret;
+  credential.realm = reply->realm;
+  credential.wamp_url = reply->wamp_url;
+  credential.salt = reply->salt;
+  credential.iterations = reply->iterations;
+  credential.keylen = reply->keylen;
   credential.conductor_url = options.conductor_url;
   if (credential.wamp_url.empty()) {
     auto derived = WampUrlFor(options.conductor_url);

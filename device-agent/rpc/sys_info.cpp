@@ -5,6 +5,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -72,47 +73,48 @@ SysInfoCollector::SysInfoCollector(std::string board_id, std::string agent_versi
 
 std::string SysInfoCollector::Path(const char* absolute) const { return root_ + absolute; }
 
-edgewire::v1::SysInfo SysInfoCollector::Collect() const {
-  edgewire::v1::SysInfo info;
-  info.set_board_id(board_id_);
-  info.set_agent_version(agent_version_);
+SysInfo SysInfoCollector::Collect() const {
+  SysInfo info;
+  info.board_id = board_id_;
+  info.container_runtime = container_runtime_;
+  info.agent_version = agent_version_;
 
   struct utsname uts {};
   if (uname(&uts) == 0) {
-    info.set_hostname(uts.nodename);
-    info.set_kernel(uts.release);
-    info.set_machine(uts.machine);
+    info.hostname = uts.nodename;
+    info.kernel = uts.release;
+    info.machine = uts.machine;
   }
 
   std::string os = ParseOsReleasePrettyName(ReadSmallFile(Path("/etc/os-release")));
   if (os.empty()) os = ParseOsReleasePrettyName(ReadSmallFile(Path("/usr/lib/os-release")));
-  info.set_os(os);
+  info.os = os;
 
   // Raspberry Pi and other ARM boards describe themselves in the device tree; PCs in DMI.
   std::string hardware = Trim(ReadSmallFile(Path("/proc/device-tree/model")));
   if (hardware.empty()) hardware = Trim(ReadSmallFile(Path("/sys/class/dmi/id/product_name")));
-  info.set_hardware(hardware);
+  info.hardware = hardware;
 
   double uptime = 0;
-  if (std::istringstream(ReadSmallFile(Path("/proc/uptime"))) >> uptime) info.set_uptime_seconds(uptime);
-  info.set_agent_uptime_seconds(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - agent_start_).count());
+  if (std::istringstream(ReadSmallFile(Path("/proc/uptime"))) >> uptime) info.uptime_seconds = uptime;
+  info.agent_uptime_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - agent_start_).count();
 
   std::istringstream loadavg(ReadSmallFile(Path("/proc/loadavg")));
   double load = 0;
-  for (int i = 0; i < 3 && (loadavg >> load); ++i) info.add_load_average(load);
+  for (int i = 0; i < 3 && (loadavg >> load); ++i) info.load_average.push_back(load);
 
   std::string meminfo = ReadSmallFile(Path("/proc/meminfo"));
-  info.set_memory_total_bytes(std::max<int64_t>(0, ParseMeminfoBytes(meminfo, "MemTotal")));
-  info.set_memory_available_bytes(std::max<int64_t>(0, ParseMeminfoBytes(meminfo, "MemAvailable")));
+  info.memory_total_bytes = std::max<int64_t>(0, ParseMeminfoBytes(meminfo, "MemTotal"));
+  info.memory_available_bytes = std::max<int64_t>(0, ParseMeminfoBytes(meminfo, "MemAvailable"));
 
   // statm: size resident shared ... in pages.
   std::istringstream statm(ReadSmallFile(Path("/proc/self/statm")));
   int64_t size_pages = 0, resident_pages = 0;
-  if (statm >> size_pages >> resident_pages) info.set_agent_rss_bytes(resident_pages * sysconf(_SC_PAGESIZE));
+  if (statm >> size_pages >> resident_pages) info.agent_rss_bytes = resident_pages * sysconf(_SC_PAGESIZE);
 
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  info.set_cpu_count(cpus > 0 ? static_cast<int32_t>(cpus) : 0);
+  info.cpu_count = cpus > 0 ? static_cast<int32_t>(cpus) : 0;
   return info;
 }
 

@@ -3,11 +3,31 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
-
-#include "edgewire/v1/board_rpc.pb.h"
+#include <vector>
 
 namespace ew::agent::rpc {
+
+// The fields of edgewire.v1.SysInfo (common/proto/edgewire/v1/board_rpc.proto), as a plain
+// struct: the agent does not link protobuf. SysInfoJson (sys_procedures.hpp) prints it.
+struct SysInfo {
+  std::string board_id;
+  std::string agent_version;
+  std::string hostname;
+  std::string os;        // PRETTY_NAME from /etc/os-release
+  std::string kernel;    // uname -r
+  std::string machine;   // uname -m
+  std::string hardware;  // device-tree model or DMI product name
+  double uptime_seconds = 0;
+  double agent_uptime_seconds = 0;
+  std::vector<double> load_average;  // 1, 5 and 15 minutes; empty when unreadable
+  int64_t memory_total_bytes = 0;
+  int64_t memory_available_bytes = 0;
+  int64_t agent_rss_bytes = 0;
+  int32_t cpu_count = 0;
+  std::string container_runtime;
+};
 
 class SysInfoCollector {
  public:
@@ -18,7 +38,10 @@ class SysInfoCollector {
 
   // Never fails: a file that is missing or unreadable leaves its fields empty or zero.
   // Reads a handful of small files; cheap enough for the io thread.
-  edgewire::v1::SysInfo Collect() const;
+  SysInfo Collect() const;
+
+  // What runs functions here ("runc", "bwrap", or "none (<why>)"); set once at start-up.
+  void set_container_runtime(std::string runtime) { container_runtime_ = std::move(runtime); }
 
  private:
   std::string Path(const char* absolute) const;
@@ -27,6 +50,7 @@ class SysInfoCollector {
   std::string agent_version_;
   std::string root_;
   std::chrono::steady_clock::time_point agent_start_;
+  std::string container_runtime_;
 };
 
 // Parsers, exposed for tests. Each returns an empty/zero value on malformed input.

@@ -1,49 +1,60 @@
-// sys.info / sys.ping: thin wrappers that turn the collectors' protos into proto3 JSON replies.
+// sys.info / sys.ping: thin wrappers that print the collectors' results as proto3 JSON replies.
+// Key names follow board_rpc.proto; the conformance test holds them to libprotobuf.
 #include "device-agent/rpc/sys_procedures.hpp"
 
-#include <google/protobuf/util/json_util.h>
+#include "device-agent/rpc/proto3_json.hpp"
 
 namespace ew::agent::rpc {
 
-ew::Result<nlohmann::json> ProtoToJson(const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.always_print_primitive_fields = true;
-  std::string text;
-  auto status = google::protobuf::util::MessageToJsonString(message, &text, options);
-  if (!status.ok()) return ew::Internal("cannot print " + message.GetTypeName() + ": " + status.ToString());
-  auto json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) return ew::Internal("protobuf printed invalid JSON for " + message.GetTypeName());
-  return json;
+nlohmann::json SysInfoJson(const SysInfo& info) {
+  nlohmann::json load = nlohmann::json::array();
+  for (double value : info.load_average) load.push_back(Proto3Double(value));
+  return {
+      {"boardId", info.board_id},
+      {"agentVersion", info.agent_version},
+      {"hostname", info.hostname},
+      {"os", info.os},
+      {"kernel", info.kernel},
+      {"machine", info.machine},
+      {"hardware", info.hardware},
+      {"uptimeSeconds", Proto3Double(info.uptime_seconds)},
+      {"agentUptimeSeconds", Proto3Double(info.agent_uptime_seconds)},
+      {"loadAverage", std::move(load)},
+      {"memoryTotalBytes", Proto3Int64(info.memory_total_bytes)},
+      {"memoryAvailableBytes", Proto3Int64(info.memory_available_bytes)},
+      {"agentRssBytes", Proto3Int64(info.agent_rss_bytes)},
+      {"cpuCount", info.cpu_count},
+      {"containerRuntime", info.container_runtime},
+  };
 }
 
 ew::Result<Reply> Ping(const std::string& board_id, const Invocation& invocation,
                        std::chrono::system_clock::time_point now) {
-  edgewire::v1::PingReply reply;
-  reply.set_board_time_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count());
-  reply.set_board_id(board_id);
+  std::string echo;
   if (invocation.args.is_array() && !invocation.args.empty()) {
-    const auto& echo = invocation.args[0];
-    if (echo.is_string()) {
-      reply.set_echo(echo.get<std::string>());
-    } else if (echo.is_binary()) {
-      const auto& bytes = echo.get_binary();
-      reply.set_echo(std::string(bytes.begin(), bytes.end()));
+    const auto& arg = invocation.args[0];
+    if (arg.is_string()) {
+      echo = arg.get<std::string>();
+    } else if (arg.is_binary()) {
+      const auto& bytes = arg.get_binary();
+      echo.assign(bytes.begin(), bytes.end());
     } else {
-      return ew::InvalidArgument("sys.ping echoes a string or bytes, got " + std::string(echo.type_name()));
+      return ew::InvalidArgument("sys.ping echoes a string or bytes, got " + std::string(arg.type_name()));
     }
   }
+  const int64_t board_time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
   Reply out;
-  auto json = ProtoToJson(reply);
-  if (!json) return tl::unexpected(json.error());
-  out.kwargs = std::move(*json);
+  out.kwargs = {
+      {"boardTimeNs", Proto3Int64(board_time_ns)},
+      {"boardId", board_id},
+      {"echo", Proto3Bytes(echo)},
+  };
   return out;
 }
 
 ew::Result<Reply> Info(const SysInfoCollector& collector) {
   Reply out;
-  auto json = ProtoToJson(collector.Collect());
-  if (!json) return tl::unexpected(json.error());
-  out.kwargs = std::move(*json);
+  out.kwargs = SysInfoJson(collector.Collect());
   return out;
 }
 

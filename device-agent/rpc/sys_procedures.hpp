@@ -1,12 +1,13 @@
 // The board's system procedures: ew.board.<id>.sys.info and ew.board.<id>.sys.ping.
-// Replies are proto3 JSON (lowerCamelCase, int64 as strings, bytes as base64) in kwargs.
+// Replies are proto3 JSON of edgewire.v1.SysInfo / PingReply in kwargs (lowerCamelCase, every
+// field printed, int64 as strings, bytes as base64), built with nlohmann: no protobuf in the agent.
 #pragma once
 
 #include <chrono>
 #include <memory>
 #include <string>
 
-#include <google/protobuf/message.h>
+#include <nlohmann/json.hpp>
 
 #include "device-agent/rpc/procedure.hpp"
 #include "device-agent/rpc/sys_info.hpp"
@@ -16,9 +17,10 @@ namespace ew::agent::rpc {
 // sys.info and sys.ping for `board_id`. The handlers share `collector`.
 ProcedureTable SysProcedures(std::shared_ptr<const SysInfoCollector> collector, std::string board_id);
 
-// Proto3 JSON of `message` as a JSON object; every field is printed, defaults included, so
-// callers always see the same keys.
-ew::Result<nlohmann::json> ProtoToJson(const google::protobuf::Message& message);
+// Proto3 JSON object of edgewire.v1.SysInfo, every field present (defaults included), so
+// callers always see the same keys; equal to what protobuf's MessageToJsonString prints with
+// always_print_primitive_fields.
+nlohmann::json SysInfoJson(const SysInfo& info);
 
 // sys.ping: kwargs = PingReply{boardTimeNs, boardId, echo}. `echo` is the first positional
 // argument when it is a string or bytes; any other type is InvalidArgument.

@@ -23,6 +23,8 @@
 #include <fmt/format.h>
 
 #include <autobahn/boost_config.hpp>
+#include <autobahn/wamp_call_options.hpp>
+#include <autobahn/wamp_call_result.hpp>
 #include <autobahn/wamp_invocation.hpp>
 #include <autobahn/wamp_register_request.hpp>
 #include <autobahn/wamp_registration.hpp>
@@ -129,6 +131,56 @@ class SessionRunner::Impl {
     if (started_) return;
     started_ = true;
     Connect();
+  }
+
+  void Call(const std::string& procedure, rpc::Reply arguments, std::chrono::milliseconds timeout,
+            std::function<void(ew::Result<rpc::Reply>)> done) {
+    // `finish` runs `done` once: from the RESULT/ERROR, or from our own timer if the router
+    // never answers (the connection can die with the call in flight).
+    auto pending = std::make_shared<std::function<void(ew::Result<rpc::Reply>)>>(std::move(done));
+    auto timer = std::make_shared<boost::asio::steady_timer>(io_, timeout + std::chrono::seconds(1));
+    auto finish = [pending, timer](ew::Result<rpc::Reply> result) {
+      if (!*pending) return;
+      auto callback = std::move(*pending);
+      *pending = nullptr;
+      timer->cancel();
+      callback(std::move(result));
+    };
+    if (!attempt_ || attempt_->phase != Phase::kReady) {
+      boost::asio::post(io_, [finish] { finish(ew::Unavailable("not connected to the conductor")); });
+      return;
+    }
+    timer->async_wait([finish, procedure, timeout](const boost::system::error_code& ec) {
+      if (!ec) finish(ew::DeadlineExceeded(procedure + ": no answer within " + FormatDelay(timeout)));
+    });
+    boost::future<autobahn::wamp_call_result> future;
+    try {
+      auto args = JsonToMsgpack(arguments.args.is_array() ? arguments.args : nlohmann::json::array());
+      auto kwargs = JsonToMsgpack(arguments.kwargs.is_object() ? arguments.kwargs : nlohmann::json::object());
+      autobahn::wamp_call_options options;
+      options.set_timeout(timeout);
+      future = attempt_->session->call(procedure, args.get(), kwargs.get(), options);
+    } catch (const std::exception& e) {
+      boost::asio::post(io_, [finish, what = std::string(e.what())] { finish(ew::Unavailable(what)); });
+      return;
+    }
+    future.then(boost::launch::sync, [io = &io_, alive = Alive(), finish](boost::future<autobahn::wamp_call_result> f) {
+      ew::Result<rpc::Reply> result = ew::Internal("no result");
+      try {
+        autobahn::wamp_call_result answer = f.get();
+        rpc::Reply reply;
+        if (answer.number_of_arguments() > 0) reply.args = MsgpackToJson(answer.arguments<msgpack::object>());
+        if (answer.number_of_kw_arguments() > 0) reply.kwargs = MsgpackToJson(answer.kw_arguments<msgpack::object>());
+        result = std::move(reply);
+      } catch (const std::exception& e) {
+        // Autobahn reports an ERROR as "<error uri>[: <what>]".
+        const std::string what = e.what();
+        result = ew::MakeError(ew::ErrorCodeFromWampUri(what.substr(0, what.find(':'))), what);
+      }
+      boost::asio::post(*io, [alive, finish, result = std::move(result)]() mutable {
+        if (!alive.expired()) finish(std::move(result));
+      });
+    });
   }
 
   void Stop(std::function<void()> done) {
@@ -297,7 +349,7 @@ class SessionRunner::Impl {
     attempt.was_ready = true;
     attempt.ready_at = Clock::now();
     join_timer_.cancel();
-    Log()->debug("board={} session={}: {} procedures registered", options_.board_id, attempt.session_id,
+    Log()->info("ready: board={} session={}: {} procedures registered", options_.board_id, attempt.session_id,
                  procedures_.size());
     if (observer_) observer_->OnReady(options_.url, attempt.session_id);
   }
@@ -538,6 +590,11 @@ SessionRunner::SessionRunner(boost::asio::io_context& io, SessionOptions options
 SessionRunner::~SessionRunner() = default;
 
 void SessionRunner::Start() { impl_->Start(); }
+
+void SessionRunner::Call(const std::string& procedure, rpc::Reply arguments, std::chrono::milliseconds timeout,
+                         std::function<void(ew::Result<rpc::Reply>)> done) {
+  impl_->Call(procedure, std::move(arguments), timeout, std::move(done));
+}
 
 void SessionRunner::Stop(std::function<void()> done) { impl_->Stop(std::move(done)); }
 

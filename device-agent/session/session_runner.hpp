@@ -12,6 +12,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "device-agent/rpc/conductor_client.hpp"
 #include "device-agent/rpc/procedure.hpp"
 #include "device-agent/session/backoff.hpp"
 
@@ -50,7 +51,7 @@ class SessionObserver {
   virtual void OnDisconnected(const std::string& reason, std::chrono::milliseconds retry_in) {}
 };
 
-class SessionRunner {
+class SessionRunner : public rpc::ConductorClient {
  public:
   // Everything runs on `io`'s thread(s); the agent runs exactly one. `procedures` are
   // registered as ew.board.<board_id>.<suffix> in each session. `observer` may be null and
@@ -58,7 +59,7 @@ class SessionRunner {
   SessionRunner(boost::asio::io_context& io, SessionOptions options, rpc::ProcedureTable procedures,
                 SessionObserver* observer = nullptr, Backoff::RandomSource random = Backoff::DefaultRandom());
   // Destroy after io.run() has returned (or before it ever ran).
-  ~SessionRunner();
+  ~SessionRunner() override;
   SessionRunner(const SessionRunner&) = delete;
   SessionRunner& operator=(const SessionRunner&) = delete;
 
@@ -67,6 +68,9 @@ class SessionRunner {
   // Leaves the session (GOODBYE), closes the WebSocket and stops reconnecting; `done` runs on
   // the io thread once closed, or after options.stop_timeout at the latest. Io thread only.
   void Stop(std::function<void()> done);
+  // Calls a conductor procedure over the current session (rpc::ConductorClient). Io thread.
+  void Call(const std::string& procedure, rpc::Reply arguments, std::chrono::milliseconds timeout,
+            std::function<void(ew::Result<rpc::Reply>)> done) override;
 
  private:
   class Impl;

@@ -81,6 +81,15 @@ boost::future<void> WsTransport::connect() {
   connection_->set_pong_handler([weak](websocketpp::connection_hdl, std::string) {
     if (auto self = weak.lock()) self->last_received_ = std::chrono::steady_clock::now();
   });
+  // Once the TCP connection is up: no Nagle delay. A YIELD is one small frame that must leave
+  // now, not wait for the ACK of the previous one (the conductor sets the same).
+  connection_->set_tcp_post_init_handler([weak](websocketpp::connection_hdl) {
+    auto self = weak.lock();
+    if (!self) return;
+    boost::system::error_code ec;
+    self->connection_->get_socket().set_option(boost::asio::ip::tcp::no_delay(true), ec);
+    if (ec) Log()->warn("cannot set TCP_NODELAY on {}: {}", self->url_, ec.message());
+  });
   client_.connect(connection_);
   return future;
 }

@@ -1,5 +1,6 @@
 // systemd's notify protocol (Type=notify units): readiness, status line, watchdog, stopping.
-// Outside systemd (no $NOTIFY_SOCKET) every call is a cheap no-op.
+// Outside systemd (no $NOTIFY_SOCKET) every call is a cheap no-op and libsystemd is never
+// loaded; under systemd it is dlopen'ed on first use. Io thread (not thread-safe).
 #pragma once
 
 #include <chrono>

@@ -166,6 +166,9 @@ class AgentRouterTest(unittest.TestCase):
         self.router.out.wait_for(r"^goodbye %s wamp\.close\.goodbye_and_out" % BOARD)
         agent.out.wait_for(r"connection lost: the conductor ended the session: wamp\.close\.system_shutdown")
         self.wait_registered()
+        # Killed only once the agent has registered everything: before that it is still joining
+        # and reports "connection failed", not "lost".
+        agent.out.wait_for(r"ready: board=%s .* procedures registered" % BOARD)
 
         # The conductor is killed: the agent notices at once and rejoins the new one.
         port = self.router.port

@@ -31,8 +31,9 @@ def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
 
 
 class Conductor:
-    def __init__(self, workdir, port=0, heartbeat_timeout_ms=1500):
+    def __init__(self, workdir, port=0, heartbeat_timeout_ms=1500, log_level="debug"):
         self.workdir = workdir
+        self.log_level = log_level
         self.port = port
         self.heartbeat_timeout_ms = heartbeat_timeout_ms
         self.proc = None
@@ -56,7 +57,7 @@ path = "{self.store}"
 [auth]
 bootstrap_password_file = "{pw_file}"
 [log]
-level = "debug"
+level = "{self.log_level}"
 """)
         with open(self.log_path, "a") as log:
             self.proc = subprocess.Popen([CONDUCTOR, "--config", config], stdout=subprocess.PIPE, stderr=log,
@@ -86,10 +87,10 @@ level = "debug"
         except OSError:
             return False
 
-    def rest(self, method, path, body=None, token=None, raw=None):
+    def rest(self, method, path, body=None, token=None, raw=None, content_type="application/json"):
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         req = urllib.request.Request(self.url + path, data=data, method=method)
-        req.add_header("Content-Type", "application/json")
+        req.add_header("Content-Type", content_type)
         if token:
             req.add_header("X-Auth-Token", token)
         try:
@@ -149,7 +150,7 @@ level = "debug"
 
 
 class Agent:
-    def __init__(self, workdir, name):
+    def __init__(self, workdir, name, log_level="debug"):
         self.workdir = workdir
         self.name = name
         self.credential = os.path.join(workdir, f"{name}.credential.json")
@@ -160,8 +161,11 @@ class Agent:
 credential_path = "{self.credential}"
 reconnect_initial_ms = 100
 reconnect_max_ms = 1000
+[functions]
+state_dir = "{os.path.join(workdir, name + '-functions')}"
+work_dir = "{os.path.join(workdir, name + '-containers')}"
 [log]
-level = "debug"
+level = "{log_level}"
 """)
         self.proc = None
 

@@ -81,6 +81,34 @@ class FakeBoardGateway final : public router::BoardGateway {
     disconnected_.push_back(board_id);
     online_.erase(board_id);
   }
+  void ServeConductorProcedure(const std::string& uri, ConductorHandler handler) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    conductor_procedures_[uri] = std::move(handler);
+  }
+  void OnBoardRegistered(RegisteredListener listener) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    registered_listeners_.push_back(std::move(listener));
+  }
+  // What a board's CALL of a conductor procedure would do (synchronously here).
+  void CallConductor(const std::string& board_id, const std::string& uri, wamp::Payload payload, Reply reply) {
+    ConductorHandler handler;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = conductor_procedures_.find(uri);
+      if (it == conductor_procedures_.end()) return reply(NotFound("no procedure " + uri));
+      handler = it->second;
+    }
+    handler(board_id, std::move(payload), std::move(reply));
+  }
+  // As if the board registered ew.board.<id>.<suffix>.
+  void Registered(const std::string& board_id, const std::string& suffix) {
+    std::vector<RegisteredListener> listeners;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      listeners = registered_listeners_;
+    }
+    for (auto& listener : listeners) listener(board_id, suffix);
+  }
 
  private:
   mutable std::mutex mutex_;
@@ -88,6 +116,8 @@ class FakeBoardGateway final : public router::BoardGateway {
   std::map<std::string, router::BoardPresence> online_;
   std::map<std::string, Script> scripts_;
   std::vector<RecordedCall> calls_;
+  std::map<std::string, ConductorHandler> conductor_procedures_;
+  std::vector<RegisteredListener> registered_listeners_;
   std::vector<std::string> disconnected_;
 };
 

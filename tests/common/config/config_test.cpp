@@ -54,6 +54,9 @@ void ExpectSame(const ConductorConfig& got, const ConductorConfig& want) {
   EXPECT_EQ(got.enrolment_code_ttl, want.enrolment_code_ttl);
   EXPECT_EQ(got.bootstrap_password_file, want.bootstrap_password_file);
   EXPECT_EQ(got.log_level, want.log_level);
+  EXPECT_EQ(got.functions_dir, want.functions_dir);
+  EXPECT_EQ(got.functions_runtime, want.functions_runtime);
+  EXPECT_EQ(got.functions_max_running, want.functions_max_running);
 }
 
 void ExpectSame(const AgentConfig& got, const AgentConfig& want) {
@@ -64,6 +67,10 @@ void ExpectSame(const AgentConfig& got, const AgentConfig& want) {
   EXPECT_EQ(got.call_timeout, want.call_timeout);
   EXPECT_EQ(got.gpio_backend, want.gpio_backend);
   EXPECT_EQ(got.log_level, want.log_level);
+  EXPECT_EQ(got.functions_runtime, want.functions_runtime);
+  EXPECT_EQ(got.functions_state_dir, want.functions_state_dir);
+  EXPECT_EQ(got.functions_work_dir, want.functions_work_dir);
+  EXPECT_EQ(got.functions_max_running, want.functions_max_running);
 }
 
 // Asserts an InvalidArgument whose message names `key`.
@@ -324,11 +331,14 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
                                    "server.blocking_threads", "router.realm", "router.hello_timeout_s",
                                    "router.max_message_bytes", "router.call_timeout_ms",
                                    "router.heartbeat_interval_ms", "router.heartbeat_timeout_ms", "store.path",
+                                   "functions.dir", "functions.runtime", "functions.max_running",
                                    "auth.token_ttl_s", "auth.enrolment_code_ttl_s", "auth.bootstrap_password_file",
                                    "log.level"}));
   EXPECT_EQ(KeysIn(dir + "/agent.toml"),
             (std::set<std::string>{"agent.credential_path", "agent.conductor_url", "agent.reconnect_initial_ms",
-                                   "agent.reconnect_max_ms", "agent.call_timeout_ms", "gpio.backend", "log.level"}));
+                                   "agent.reconnect_max_ms", "agent.call_timeout_ms", "gpio.backend",
+                                   "functions.runtime", "functions.state_dir", "functions.work_dir",
+                                   "functions.max_running", "log.level"}));
 }
 
 }  // namespace

@@ -36,23 +36,23 @@ class FakeRoot {
 TEST(SysInfoTest, RealSystemFieldsAreFilledAndSane) {
   SysInfoCollector collector("brd-1", "9.9.9");
   auto info = collector.Collect();
-  EXPECT_EQ(info.board_id(), "brd-1");
-  EXPECT_EQ(info.agent_version(), "9.9.9");
-  EXPECT_FALSE(info.hostname().empty());
-  EXPECT_FALSE(info.kernel().empty());
-  EXPECT_FALSE(info.machine().empty());
-  EXPECT_FALSE(info.os().empty());  // every Debian has /etc/os-release
-  EXPECT_GT(info.uptime_seconds(), 0);
-  EXPECT_GE(info.agent_uptime_seconds(), 0);
-  EXPECT_LT(info.agent_uptime_seconds(), 3600);
-  ASSERT_EQ(info.load_average_size(), 3);
-  for (double load : info.load_average()) EXPECT_GE(load, 0);
-  EXPECT_GT(info.memory_total_bytes(), 64ll << 20);
-  EXPECT_GT(info.memory_available_bytes(), 0);
-  EXPECT_LE(info.memory_available_bytes(), info.memory_total_bytes());
-  EXPECT_GT(info.agent_rss_bytes(), 0);
-  EXPECT_LT(info.agent_rss_bytes(), info.memory_total_bytes());
-  EXPECT_GE(info.cpu_count(), 1);
+  EXPECT_EQ(info.board_id, "brd-1");
+  EXPECT_EQ(info.agent_version, "9.9.9");
+  EXPECT_FALSE(info.hostname.empty());
+  EXPECT_FALSE(info.kernel.empty());
+  EXPECT_FALSE(info.machine.empty());
+  EXPECT_FALSE(info.os.empty());  // every Debian has /etc/os-release
+  EXPECT_GT(info.uptime_seconds, 0);
+  EXPECT_GE(info.agent_uptime_seconds, 0);
+  EXPECT_LT(info.agent_uptime_seconds, 3600);
+  ASSERT_EQ(info.load_average.size(), 3u);
+  for (double load : info.load_average) EXPECT_GE(load, 0);
+  EXPECT_GT(info.memory_total_bytes, 64ll << 20);
+  EXPECT_GT(info.memory_available_bytes, 0);
+  EXPECT_LE(info.memory_available_bytes, info.memory_total_bytes);
+  EXPECT_GT(info.agent_rss_bytes, 0);
+  EXPECT_LT(info.agent_rss_bytes, info.memory_total_bytes);
+  EXPECT_GE(info.cpu_count, 1);
 }
 
 TEST(SysInfoTest, ReadsFakeFilesLikeARaspberryPi) {
@@ -67,15 +67,15 @@ TEST(SysInfoTest, ReadsFakeFilesLikeARaspberryPi) {
 
   SysInfoCollector collector("brd-pi", "1.0.0", root.path());
   auto info = collector.Collect();
-  EXPECT_EQ(info.os(), "Raspbian GNU/Linux 12 (bookworm)");
-  EXPECT_EQ(info.hardware(), "Raspberry Pi 4 Model B Rev 1.4");
-  EXPECT_DOUBLE_EQ(info.uptime_seconds(), 12345.67);
-  ASSERT_EQ(info.load_average_size(), 3);
-  EXPECT_DOUBLE_EQ(info.load_average(0), 0.52);
-  EXPECT_DOUBLE_EQ(info.load_average(2), 0.59);
-  EXPECT_EQ(info.memory_total_bytes(), 3884376ll * 1024);
-  EXPECT_EQ(info.memory_available_bytes(), 3012345ll * 1024);
-  EXPECT_EQ(info.agent_rss_bytes(), 200ll * sysconf(_SC_PAGESIZE));
+  EXPECT_EQ(info.os, "Raspbian GNU/Linux 12 (bookworm)");
+  EXPECT_EQ(info.hardware, "Raspberry Pi 4 Model B Rev 1.4");
+  EXPECT_DOUBLE_EQ(info.uptime_seconds, 12345.67);
+  ASSERT_EQ(info.load_average.size(), 3u);
+  EXPECT_DOUBLE_EQ(info.load_average[0], 0.52);
+  EXPECT_DOUBLE_EQ(info.load_average[2], 0.59);
+  EXPECT_EQ(info.memory_total_bytes, 3884376ll * 1024);
+  EXPECT_EQ(info.memory_available_bytes, 3012345ll * 1024);
+  EXPECT_EQ(info.agent_rss_bytes, 200ll * sysconf(_SC_PAGESIZE));
 }
 
 TEST(SysInfoTest, FallsBackToDmiAndToleratesMissingFiles) {
@@ -83,13 +83,13 @@ TEST(SysInfoTest, FallsBackToDmiAndToleratesMissingFiles) {
   root.Write("/sys/class/dmi/id/product_name", "Standard PC (Q35 + ICH9, 2009)\n");
   SysInfoCollector collector("brd-pc", "1.0.0", root.path());
   auto info = collector.Collect();
-  EXPECT_EQ(info.hardware(), "Standard PC (Q35 + ICH9, 2009)");
-  EXPECT_EQ(info.os(), "");
-  EXPECT_EQ(info.uptime_seconds(), 0);
-  EXPECT_EQ(info.load_average_size(), 0);
-  EXPECT_EQ(info.memory_total_bytes(), 0);
-  EXPECT_EQ(info.agent_rss_bytes(), 0);
-  EXPECT_FALSE(info.kernel().empty());  // uname(2) needs no files
+  EXPECT_EQ(info.hardware, "Standard PC (Q35 + ICH9, 2009)");
+  EXPECT_EQ(info.os, "");
+  EXPECT_EQ(info.uptime_seconds, 0);
+  EXPECT_TRUE(info.load_average.empty());
+  EXPECT_EQ(info.memory_total_bytes, 0);
+  EXPECT_EQ(info.agent_rss_bytes, 0);
+  EXPECT_FALSE(info.kernel.empty());  // uname(2) needs no files
 }
 
 TEST(SysInfoTest, Parsers) {

@@ -1,0 +1,434 @@
+#include "cloud-conductor/functions/function_store.hpp"
+
+#include <sqlite3.h>
+
+#include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
+#include <fmt/format.h>
+
+#include "cloud-conductor/registry/migrations.hpp"
+#include "common/log/log.hpp"
+
+namespace ew::functions {
+
+namespace {
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto logger = ew::log::Get("store");
+  return logger;
+}
+
+constexpr int kBusyTimeoutMs = 5000;
+
+FunctionVersion ReadVersion(SQLite::Statement& q, int first) {
+  FunctionVersion v;
+  v.seq = q.getColumn(first).getInt64();
+  v.version = q.getColumn(first + 1).getString();
+  v.sha256 = q.getColumn(first + 2).getString();
+  v.size = static_cast<uint64_t>(q.getColumn(first + 3).getInt64());
+  v.spec = nlohmann::json::parse(q.getColumn(first + 4).getString(), nullptr, false);
+  v.created_at = q.getColumn(first + 5).getInt64();
+  return v;
+}
+
+// A function with its newest version.
+constexpr const char* kSelectFunction =
+    "SELECT f.id, f.project_id, f.name, f.created_at, v.seq, v.version, v.sha256, v.size, v.spec, v.created_at "
+    "FROM functions f JOIN function_versions v ON v.function_id = f.id "
+    "AND v.seq = (SELECT MAX(seq) FROM function_versions WHERE function_id = f.id) ";
+
+FunctionRecord ReadFunction(SQLite::Statement& q) {
+  FunctionRecord f;
+  f.id = q.getColumn(0).getString();
+  f.project_id = q.getColumn(1).getString();
+  f.name = q.getColumn(2).getString();
+  f.created_at = q.getColumn(3).getInt64();
+  f.latest = ReadVersion(q, 4);
+  return f;
+}
+
+constexpr const char* kSelectDeployment =
+    "SELECT function_id, board_id, version, sha256, size, state, error, updated_at FROM deployments ";
+
+Deployment ReadDeployment(SQLite::Statement& q) {
+  Deployment d;
+  d.function_id = q.getColumn(0).getString();
+  d.board_id = q.getColumn(1).getString();
+  d.version = q.getColumn(2).getString();
+  d.sha256 = q.getColumn(3).getString();
+  d.size = static_cast<uint64_t>(q.getColumn(4).getInt64());
+  d.state = q.getColumn(5).getString();
+  d.error = q.getColumn(6).getString();
+  d.updated_at = q.getColumn(7).getInt64();
+  return d;
+}
+
+Invocation ReadInvocation(SQLite::Statement& q) {
+  Invocation i;
+  i.id = q.getColumn(0).getString();
+  i.function_id = q.getColumn(1).getString();
+  i.target = q.getColumn(2).getString();
+  i.status = q.getColumn(3).getString();
+  i.record = nlohmann::json::parse(q.getColumn(4).getString(), nullptr, false);
+  i.created_at = q.getColumn(5).getInt64();
+  return i;
+}
+
+Result<FunctionRecord> SelectFunction(SQLite::Database& db, const std::string& id) {
+  SQLite::Statement q(db, std::string(kSelectFunction) + "WHERE f.id = ?");
+  q.bind(1, id);
+  if (!q.executeStep()) return NotFound("function " + id + " does not exist");
+  return ReadFunction(q);
+}
+
+std::vector<std::string> FleetBoards(SQLite::Database& db, const std::string& fleet_id) {
+  SQLite::Statement q(db, "SELECT board_id FROM fleet_boards WHERE fleet_id = ? ORDER BY board_id");
+  q.bind(1, fleet_id);
+  std::vector<std::string> out;
+  while (q.executeStep()) out.push_back(q.getColumn(0).getString());
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<FunctionStore>> FunctionStore::Open(const std::string& path) {
+  try {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, kBusyTimeoutMs);
+    if (path == ":memory:") {
+      EW_TRY_VOID(registry::ApplyMigrations(db));
+    } else {
+      db.exec("PRAGMA foreign_keys = ON");
+      EW_TRY(int version, registry::SchemaVersion(db));
+      if (version < 2) return Internal("store " + path + " has no functions schema (v" + std::to_string(version) + ")");
+    }
+    return std::make_unique<FunctionStore>(std::move(db));
+  } catch (const std::exception& e) {
+    return Internal(fmt::format("cannot open the functions store {}: {}", path, e.what()));
+  }
+}
+
+FunctionStore::FunctionStore(SQLite::Database db) : db_(std::move(db)) {}
+
+template <typename T, typename Body>
+Result<T> FunctionStore::Locked(const char* action, Body&& body) {
+  std::lock_guard lock(mu_);
+  try {
+    return body();
+  } catch (const SQLite::Exception& e) {
+    const int extended = e.getExtendedErrorCode();
+    if (extended == SQLITE_CONSTRAINT_UNIQUE || extended == SQLITE_CONSTRAINT_PRIMARYKEY)
+      return Conflict(fmt::format("{}: already exists", action));
+    if (extended == SQLITE_CONSTRAINT_FOREIGNKEY) return NotFound(fmt::format("{}: a record it names does not exist", action));
+    Log()->error("{} failed: {}", action, e.what());
+    return Internal(fmt::format("{} failed: {}", action, e.what()));
+  } catch (const std::exception& e) {
+    Log()->error("{} failed: {}", action, e.what());
+    return Internal(fmt::format("{} failed: {}", action, e.what()));
+  }
+}
+
+Result<FunctionRecord> FunctionStore::AddVersion(const std::string& project_id, const std::string& name,
+                                                 const std::string& new_id, const FunctionVersion& version) {
+  return Locked<FunctionRecord>("add function version", [&]() -> Result<FunctionRecord> {
+    SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    std::string id;
+    {
+      SQLite::Statement q(db_, "SELECT id FROM functions WHERE project_id = ? AND name = ?");
+      q.bind(1, project_id);
+      q.bind(2, name);
+      if (q.executeStep()) id = q.getColumn(0).getString();
+    }
+    if (id.empty()) {
+      id = new_id;
+      SQLite::Statement insert(db_, "INSERT INTO functions (id, project_id, name, created_at) VALUES (?, ?, ?, ?)");
+      insert.bind(1, id);
+      insert.bind(2, project_id);
+      insert.bind(3, name);
+      insert.bind(4, version.created_at);
+      insert.exec();
+    }
+    SQLite::Statement existing(db_, "SELECT 1 FROM function_versions WHERE function_id = ? AND sha256 = ?");
+    existing.bind(1, id);
+    existing.bind(2, version.sha256);
+    if (!existing.executeStep()) {
+      SQLite::Statement insert(db_,
+                               "INSERT INTO function_versions (function_id, seq, version, sha256, size, spec, created_at) "
+                               "VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM function_versions WHERE function_id = ?),"
+                               " ?, ?, ?, ?, ?)");
+      insert.bind(1, id);
+      insert.bind(2, id);
+      insert.bind(3, version.version);
+      insert.bind(4, version.sha256);
+      insert.bind(5, static_cast<int64_t>(version.size));
+      insert.bind(6, version.spec.dump());
+      insert.bind(7, version.created_at);
+      insert.exec();
+    }
+    EW_TRY(auto record, SelectFunction(db_, id));
+    tx.commit();
+    return record;
+  });
+}
+
+Result<FunctionRecord> FunctionStore::GetFunction(const std::string& id) {
+  return Locked<FunctionRecord>("get function", [&] { return SelectFunction(db_, id); });
+}
+
+Result<std::vector<FunctionRecord>> FunctionStore::ListFunctions(const std::string& project_id) {
+  return Locked<std::vector<FunctionRecord>>("list functions", [&]() -> Result<std::vector<FunctionRecord>> {
+    SQLite::Statement q(db_, std::string(kSelectFunction) + "WHERE (? = '' OR f.project_id = ?) ORDER BY f.name");
+    q.bind(1, project_id);
+    q.bind(2, project_id);
+    std::vector<FunctionRecord> out;
+    while (q.executeStep()) out.push_back(ReadFunction(q));
+    return out;
+  });
+}
+
+Result<std::vector<FunctionVersion>> FunctionStore::ListVersions(const std::string& function_id) {
+  return Locked<std::vector<FunctionVersion>>("list versions", [&]() -> Result<std::vector<FunctionVersion>> {
+    SQLite::Statement q(db_, "SELECT seq, version, sha256, size, spec, created_at FROM function_versions "
+                             "WHERE function_id = ? ORDER BY seq");
+    q.bind(1, function_id);
+    std::vector<FunctionVersion> out;
+    while (q.executeStep()) out.push_back(ReadVersion(q, 0));
+    return out;
+  });
+}
+
+Result<void> FunctionStore::DeleteFunction(const std::string& id) {
+  return Locked<void>("delete function", [&]() -> Result<void> {
+    SQLite::Transaction tx(db_);
+    // Children first: in-memory stores run without foreign keys, so no cascade to rely on.
+    for (const char* sql : {"DELETE FROM invocations WHERE function_id = ?", "DELETE FROM deployments WHERE function_id = ?",
+                            "DELETE FROM function_versions WHERE function_id = ?"}) {
+      SQLite::Statement q(db_, sql);
+      q.bind(1, id);
+      q.exec();
+    }
+    SQLite::Statement q(db_, "DELETE FROM functions WHERE id = ?");
+    q.bind(1, id);
+    if (q.exec() == 0) return NotFound("function " + id + " does not exist");
+    tx.commit();
+    return Ok();
+  });
+}
+
+Result<bool> FunctionStore::PackageReferenced(const std::string& sha256) {
+  return Locked<bool>("find package", [&]() -> Result<bool> {
+    SQLite::Statement q(db_, "SELECT 1 FROM function_versions WHERE sha256 = ? LIMIT 1");
+    q.bind(1, sha256);
+    return q.executeStep();
+  });
+}
+
+Result<void> FunctionStore::CreateFleet(const Fleet& fleet) {
+  return Locked<void>("create fleet", [&]() -> Result<void> {
+    SQLite::Statement dup(db_, "SELECT 1 FROM fleets WHERE project_id = ? AND name = ?");
+    dup.bind(1, fleet.project_id);
+    dup.bind(2, fleet.name);
+    if (dup.executeStep()) return Conflict("a fleet named " + fleet.name + " exists in this project");
+    SQLite::Statement q(db_, "INSERT INTO fleets (id, project_id, name, created_at) VALUES (?, ?, ?, ?)");
+    q.bind(1, fleet.id);
+    q.bind(2, fleet.project_id);
+    q.bind(3, fleet.name);
+    q.bind(4, fleet.created_at);
+    q.exec();
+    return Ok();
+  });
+}
+
+Result<Fleet> FunctionStore::GetFleet(const std::string& id) {
+  return Locked<Fleet>("get fleet", [&]() -> Result<Fleet> {
+    SQLite::Statement q(db_, "SELECT id, project_id, name, created_at FROM fleets WHERE id = ?");
+    q.bind(1, id);
+    if (!q.executeStep()) return NotFound("fleet " + id + " does not exist");
+    Fleet f{q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString(),
+            q.getColumn(3).getInt64(), {}};
+    f.board_ids = FleetBoards(db_, f.id);
+    return f;
+  });
+}
+
+Result<std::vector<Fleet>> FunctionStore::ListFleets(const std::string& project_id) {
+  return Locked<std::vector<Fleet>>("list fleets", [&]() -> Result<std::vector<Fleet>> {
+    SQLite::Statement q(db_, "SELECT id, project_id, name, created_at FROM fleets "
+                             "WHERE (? = '' OR project_id = ?) ORDER BY name");
+    q.bind(1, project_id);
+    q.bind(2, project_id);
+    std::vector<Fleet> out;
+    while (q.executeStep()) {
+      out.push_back(Fleet{q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString(),
+                          q.getColumn(3).getInt64(), {}});
+    }
+    for (auto& f : out) f.board_ids = FleetBoards(db_, f.id);
+    return out;
+  });
+}
+
+Result<void> FunctionStore::DeleteFleet(const std::string& id) {
+  return Locked<void>("delete fleet", [&]() -> Result<void> {
+    SQLite::Transaction tx(db_);
+    SQLite::Statement members(db_, "DELETE FROM fleet_boards WHERE fleet_id = ?");
+    members.bind(1, id);
+    members.exec();
+    SQLite::Statement q(db_, "DELETE FROM fleets WHERE id = ?");
+    q.bind(1, id);
+    if (q.exec() == 0) return NotFound("fleet " + id + " does not exist");
+    tx.commit();
+    return Ok();
+  });
+}
+
+Result<void> FunctionStore::AddFleetBoard(const std::string& fleet_id, const std::string& board_id) {
+  return Locked<void>("add board to fleet", [&]() -> Result<void> {
+    SQLite::Statement q(db_, "INSERT OR IGNORE INTO fleet_boards (fleet_id, board_id) VALUES (?, ?)");
+    q.bind(1, fleet_id);
+    q.bind(2, board_id);
+    q.exec();
+    return Ok();
+  });
+}
+
+Result<void> FunctionStore::RemoveFleetBoard(const std::string& fleet_id, const std::string& board_id) {
+  return Locked<void>("remove board from fleet", [&]() -> Result<void> {
+    SQLite::Statement q(db_, "DELETE FROM fleet_boards WHERE fleet_id = ? AND board_id = ?");
+    q.bind(1, fleet_id);
+    q.bind(2, board_id);
+    if (q.exec() == 0) return NotFound("board " + board_id + " is not in fleet " + fleet_id);
+    return Ok();
+  });
+}
+
+Result<void> FunctionStore::PutDeployment(const Deployment& d) {
+  return Locked<void>("store deployment", [&]() -> Result<void> {
+    SQLite::Statement q(db_, "INSERT OR REPLACE INTO deployments "
+                             "(function_id, board_id, version, sha256, size, state, error, updated_at) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    q.bind(1, d.function_id);
+    q.bind(2, d.board_id);
+    q.bind(3, d.version);
+    q.bind(4, d.sha256);
+    q.bind(5, static_cast<int64_t>(d.size));
+    q.bind(6, d.state);
+    q.bind(7, d.error);
+    q.bind(8, d.updated_at);
+    q.exec();
+    return Ok();
+  });
+}
+
+Result<bool> FunctionStore::SetDeploymentState(const std::string& function_id, const std::string& board_id,
+                                               const std::string& sha256, const std::string& state,
+                                               const std::string& error, int64_t now) {
+  return Locked<bool>("update deployment", [&]() -> Result<bool> {
+    SQLite::Statement q(db_, "UPDATE deployments SET state = ?, error = ?, updated_at = ? "
+                             "WHERE function_id = ? AND board_id = ? AND sha256 = ?");
+    q.bind(1, state);
+    q.bind(2, error);
+    q.bind(3, now);
+    q.bind(4, function_id);
+    q.bind(5, board_id);
+    q.bind(6, sha256);
+    return q.exec() > 0;
+  });
+}
+
+Result<std::optional<Deployment>> FunctionStore::GetDeployment(const std::string& function_id,
+                                                               const std::string& board_id) {
+  return Locked<std::optional<Deployment>>("get deployment", [&]() -> Result<std::optional<Deployment>> {
+    SQLite::Statement q(db_, std::string(kSelectDeployment) + "WHERE function_id = ? AND board_id = ?");
+    q.bind(1, function_id);
+    q.bind(2, board_id);
+    if (!q.executeStep()) return std::optional<Deployment>();
+    return std::optional<Deployment>(ReadDeployment(q));
+  });
+}
+
+Result<std::vector<Deployment>> FunctionStore::ListDeployments(const std::string& function_id) {
+  return Locked<std::vector<Deployment>>("list deployments", [&]() -> Result<std::vector<Deployment>> {
+    SQLite::Statement q(db_, std::string(kSelectDeployment) + "WHERE function_id = ? ORDER BY board_id");
+    q.bind(1, function_id);
+    std::vector<Deployment> out;
+    while (q.executeStep()) out.push_back(ReadDeployment(q));
+    return out;
+  });
+}
+
+Result<std::vector<Deployment>> FunctionStore::BoardDeployments(const std::string& board_id) {
+  return Locked<std::vector<Deployment>>("list board deployments", [&]() -> Result<std::vector<Deployment>> {
+    SQLite::Statement q(db_, std::string(kSelectDeployment) + "WHERE board_id = ? ORDER BY function_id");
+    q.bind(1, board_id);
+    std::vector<Deployment> out;
+    while (q.executeStep()) out.push_back(ReadDeployment(q));
+    return out;
+  });
+}
+
+Result<void> FunctionStore::DeleteDeployment(const std::string& function_id, const std::string& board_id) {
+  return Locked<void>("delete deployment", [&]() -> Result<void> {
+    SQLite::Statement q(db_, "DELETE FROM deployments WHERE function_id = ? AND board_id = ?");
+    q.bind(1, function_id);
+    q.bind(2, board_id);
+    if (q.exec() == 0) return NotFound("function " + function_id + " is not deployed on board " + board_id);
+    return Ok();
+  });
+}
+
+Result<bool> FunctionStore::PackageDeployedTo(const std::string& sha256, const std::string& board_id) {
+  return Locked<bool>("check deployment", [&]() -> Result<bool> {
+    SQLite::Statement q(db_, "SELECT 1 FROM deployments WHERE sha256 = ? AND board_id = ? LIMIT 1");
+    q.bind(1, sha256);
+    q.bind(2, board_id);
+    return q.executeStep();
+  });
+}
+
+Result<void> FunctionStore::PutInvocation(const Invocation& i, size_t keep) {
+  return Locked<void>("store invocation", [&]() -> Result<void> {
+    SQLite::Transaction tx(db_);
+    SQLite::Statement q(db_, "INSERT OR REPLACE INTO invocations (id, function_id, target, status, record, created_at) "
+                             "VALUES (?, ?, ?, ?, ?, ?)");
+    q.bind(1, i.id);
+    q.bind(2, i.function_id);
+    q.bind(3, i.target);
+    q.bind(4, i.status);
+    q.bind(5, i.record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    q.bind(6, i.created_at);
+    q.exec();
+    SQLite::Statement trim(db_, "DELETE FROM invocations WHERE function_id = ? AND id NOT IN "
+                                "(SELECT id FROM invocations WHERE function_id = ? ORDER BY created_at DESC, rowid DESC "
+                                "LIMIT ?)");
+    trim.bind(1, i.function_id);
+    trim.bind(2, i.function_id);
+    trim.bind(3, static_cast<int64_t>(keep));
+    trim.exec();
+    tx.commit();
+    return Ok();
+  });
+}
+
+Result<Invocation> FunctionStore::GetInvocation(const std::string& function_id, const std::string& id) {
+  return Locked<Invocation>("get invocation", [&]() -> Result<Invocation> {
+    SQLite::Statement q(db_, "SELECT id, function_id, target, status, record, created_at FROM invocations "
+                             "WHERE function_id = ? AND id = ?");
+    q.bind(1, function_id);
+    q.bind(2, id);
+    if (!q.executeStep()) return NotFound("invocation " + id + " of function " + function_id + " does not exist");
+    return ReadInvocation(q);
+  });
+}
+
+Result<std::vector<Invocation>> FunctionStore::ListInvocations(const std::string& function_id, size_t limit) {
+  return Locked<std::vector<Invocation>>("list invocations", [&]() -> Result<std::vector<Invocation>> {
+    SQLite::Statement q(db_, "SELECT id, function_id, target, status, record, created_at FROM invocations "
+                             "WHERE function_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?");
+    q.bind(1, function_id);
+    q.bind(2, static_cast<int64_t>(limit));
+    std::vector<Invocation> out;
+    while (q.executeStep()) out.push_back(ReadInvocation(q));
+    return out;
+  });
+}
+
+}  // namespace ew::functions

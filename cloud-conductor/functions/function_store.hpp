@@ -1,0 +1,131 @@
+// The conductor's records of serverless functions: functions and their versions, fleets,
+// deployments and invocation records, in the registry's SQLite file (schema v2 of
+// registry/migrations.cpp) on a connection of its own. Package bytes are not here: they live
+// on disk under their sha256 (PackageStore).
+//
+// Thread-safe and blocking (every method holds the connection's mutex): call from the blocking
+// pool. No method changes anything when it returns an error.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <SQLiteCpp/Database.h>
+#include <nlohmann/json.hpp>
+
+#include "common/error/error.hpp"
+
+namespace ew::functions {
+
+struct FunctionVersion {
+  int64_t seq = 0;          // 1, 2, ... per function, in upload order
+  std::string version;      // function.json "version"
+  std::string sha256;       // the package's content address
+  uint64_t size = 0;        // package bytes
+  nlohmann::json spec;      // canonical function.json (containers::ToJson)
+  int64_t created_at = 0;   // unix seconds
+};
+
+struct FunctionRecord {
+  std::string id;           // "fn-…"
+  std::string project_id;
+  std::string name;
+  int64_t created_at = 0;
+  FunctionVersion latest;
+};
+
+struct Fleet {
+  std::string id;           // "flt-…"
+  std::string project_id;
+  std::string name;
+  int64_t created_at = 0;
+  std::vector<std::string> board_ids;  // sorted
+};
+
+// What a board should run and how far it got: pending (board offline) → deploying → deployed
+// or failed (error says why); removing while fn.remove is under way.
+struct Deployment {
+  std::string function_id;
+  std::string board_id;
+  std::string version;
+  std::string sha256;
+  uint64_t size = 0;
+  std::string state;
+  std::string error;
+  int64_t updated_at = 0;
+};
+
+struct Invocation {
+  std::string id;           // "inv-…"
+  std::string function_id;
+  std::string target;       // board id or "cloud"
+  std::string status;       // running, succeeded, failed, timed_out
+  nlohmann::json record;    // the invocation record (docs/FUNCTIONS.md)
+  int64_t created_at = 0;
+};
+
+class FunctionStore {
+ public:
+  // Opens `path` (the registry's file, already migrated by OpenSqliteStore). ":memory:" gives a
+  // private database with the schema applied and foreign keys off (there is no registry to
+  // point at): for tests.
+  static Result<std::unique_ptr<FunctionStore>> Open(const std::string& path);
+  explicit FunctionStore(SQLite::Database db);
+
+  // Adds a version of function `name` in `project_id`, creating the function (id `new_id`) on
+  // its first upload. Uploading a package the function already has (same sha256) changes
+  // nothing and returns the function as it is. Returns the function with `latest` = the version.
+  Result<FunctionRecord> AddVersion(const std::string& project_id, const std::string& name, const std::string& new_id,
+                                    const FunctionVersion& version);
+  Result<FunctionRecord> GetFunction(const std::string& id);
+  // project_id "" lists every function; ordered by name.
+  Result<std::vector<FunctionRecord>> ListFunctions(const std::string& project_id);
+  Result<std::vector<FunctionVersion>> ListVersions(const std::string& function_id);
+  // NotFound if absent; removes its versions, deployments and invocations with it.
+  Result<void> DeleteFunction(const std::string& id);
+  // Whether any function still has a version with this package (for deleting package files).
+  Result<bool> PackageReferenced(const std::string& sha256);
+
+  // Fleets. Names are unique within a project (Conflict).
+  Result<void> CreateFleet(const Fleet& fleet);
+  Result<Fleet> GetFleet(const std::string& id);
+  Result<std::vector<Fleet>> ListFleets(const std::string& project_id);
+  Result<void> DeleteFleet(const std::string& id);
+  Result<void> AddFleetBoard(const std::string& fleet_id, const std::string& board_id);
+  // NotFound when the board is not in the fleet.
+  Result<void> RemoveFleetBoard(const std::string& fleet_id, const std::string& board_id);
+
+  // Deployments, one per (function, board): Put replaces the previous one.
+  Result<void> PutDeployment(const Deployment& deployment);
+  // Sets state and error, only if the deployment still names `sha256` (a newer deploy wins).
+  // Returns false when it did not apply.
+  Result<bool> SetDeploymentState(const std::string& function_id, const std::string& board_id,
+                                  const std::string& sha256, const std::string& state, const std::string& error,
+                                  int64_t now);
+  Result<std::optional<Deployment>> GetDeployment(const std::string& function_id, const std::string& board_id);
+  Result<std::vector<Deployment>> ListDeployments(const std::string& function_id);
+  Result<std::vector<Deployment>> BoardDeployments(const std::string& board_id);
+  // NotFound when there is none.
+  Result<void> DeleteDeployment(const std::string& function_id, const std::string& board_id);
+  // Whether a deployment of package `sha256` targets `board_id` (what fn.fetch allows).
+  Result<bool> PackageDeployedTo(const std::string& sha256, const std::string& board_id);
+
+  // Invocations: Put inserts or replaces, then keeps the newest `keep` of the function.
+  Result<void> PutInvocation(const Invocation& invocation, size_t keep);
+  Result<Invocation> GetInvocation(const std::string& function_id, const std::string& id);
+  // Newest first.
+  Result<std::vector<Invocation>> ListInvocations(const std::string& function_id, size_t limit);
+
+ private:
+  template <typename T, typename Body>
+  Result<T> Locked(const char* action, Body&& body);
+
+  std::mutex mu_;
+  SQLite::Database db_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace ew::functions

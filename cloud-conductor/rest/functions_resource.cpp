@@ -1,0 +1,283 @@
+// /v1/functions: upload packages (raw .tar.gz), list/show/delete functions, deploy them to
+// boards or fleets, and invoke them on a board or in the cloud runtime, synchronously or not.
+// The work is in functions::FunctionsService; this file validates and renders. docs/REST.md.
+#include <set>
+
+#include "cloud-conductor/functions/functions_service.hpp"
+#include "cloud-conductor/rest/json_body.hpp"
+#include "cloud-conductor/rest/resources.hpp"
+#include "common/log/log.hpp"
+
+namespace ew::rest {
+
+namespace {
+
+using nlohmann::json;
+using functions::Deployment;
+using functions::FunctionRecord;
+using functions::FunctionVersion;
+
+constexpr size_t kMaxInvocationsListed = 100;
+
+Result<functions::FunctionsService*> Service(const RestDeps& deps) {
+  if (!deps.functions) return Unavailable("functions are not enabled on this conductor");
+  return deps.functions;
+}
+
+json VersionJson(const FunctionVersion& v) {
+  return {{"version", v.version}, {"sha256", v.sha256}, {"size", v.size}, {"createdAt", v.created_at}};
+}
+
+json FunctionJson(const FunctionRecord& f) {
+  return {{"id", f.id},           {"name", f.name},        {"projectId", f.project_id},
+          {"version", f.latest.version}, {"sha256", f.latest.sha256}, {"size", f.latest.size},
+          {"spec", f.latest.spec}, {"createdAt", f.created_at}, {"updatedAt", f.latest.created_at}};
+}
+
+json DeploymentJson(const Deployment& d) {
+  return {{"boardId", d.board_id}, {"state", d.state},  {"version", d.version},
+          {"sha256", d.sha256},    {"error", d.error}, {"updatedAt", d.updated_at}};
+}
+
+// The project a new record goes to: ?project= (admins, or one's own), else the caller's.
+Result<std::string> TargetProject(const Exchange& exchange) {
+  const auth::Principal& who = exchange.principal;
+  auto it = exchange.request.query.find("project");
+  std::string project = it == exchange.request.query.end() ? who.project_id : it->second;
+  if (!auth::Authenticator::CanAccessProject(who, project)) return PermissionDenied("project " + project + " is not yours");
+  if (project.empty()) return InvalidArgument("project: give ?project=<id>");
+  return project;
+}
+
+Result<FunctionRecord> AccessibleFunction(functions::FunctionsService& service, const auth::Principal& who,
+                                          const std::string& id) {
+  EW_TRY(auto function, service.store().GetFunction(id));
+  if (!auth::Authenticator::CanAccessProject(who, function.project_id))
+    return PermissionDenied("function " + id + " belongs to another project");
+  return function;
+}
+
+// A JSON object body whose keys are all in `allowed`.
+Result<json> ObjectBody(const std::string& body, std::initializer_list<const char*> allowed) {
+  json parsed = json::parse(body.empty() ? "{}" : body, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object()) return InvalidArgument("the body must be a JSON object");
+  std::set<std::string> known(allowed.begin(), allowed.end());
+  for (const auto& [key, value] : parsed.items()) {
+    if (!known.count(key)) return InvalidArgument("unknown field \"" + key + "\"");
+  }
+  return parsed;
+}
+
+Result<server::HttpResponse> Upload(const RestDeps& deps, const Exchange& exchange) {
+  EW_TRY(auto* service, Service(deps));
+  std::string type = exchange.request.Header("content-type");
+  type = type.substr(0, type.find(';'));
+  if (type != "application/gzip" && type != "application/x-gzip" && type != "application/octet-stream") {
+    auto response = ErrorResponse(Error{ErrorCode::kInvalidArgument,
+                                        "Content-Type must be application/gzip (a .tar.gz function package), not \"" +
+                                            type + "\""});
+    response.status = 415;
+    return response;
+  }
+  EW_TRY(std::string project, TargetProject(exchange));
+  auto function = service->Upload(project, exchange.request.body);
+  if (!function) {
+    auto response = ErrorResponse(function.error());
+    if (function.error().code == ErrorCode::kResourceExhausted) response.status = 413;
+    return response;
+  }
+  return JsonResponse(201, FunctionJson(*function));
+}
+
+Result<server::HttpResponse> List(const RestDeps& deps, const Exchange& exchange) {
+  EW_TRY(auto* service, Service(deps));
+  const auth::Principal& who = exchange.principal;
+  auto it = exchange.request.query.find("project");
+  std::string project = it == exchange.request.query.end() ? (who.is_admin() ? "" : who.project_id) : it->second;
+  if (!project.empty() && !auth::Authenticator::CanAccessProject(who, project))
+    return PermissionDenied("project " + project + " is not yours");
+  EW_TRY(auto list, service->store().ListFunctions(project));
+  json out = json::array();
+  for (const auto& f : list) out.push_back(FunctionJson(f));
+  return JsonResponse(200, json{{"functions", out}});
+}
+
+Result<server::HttpResponse> Show(const RestDeps& deps, const Exchange& exchange) {
+  EW_TRY(auto* service, Service(deps));
+  EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
+  EW_TRY(auto versions, service->store().ListVersions(function.id));
+  json body = FunctionJson(function);
+  body["versions"] = json::array();
+  for (const auto& v : versions) body["versions"].push_back(VersionJson(v));
+  return JsonResponse(200, body);
+}
+
+Result<server::HttpResponse> Delete(const RestDeps& deps, const Exchange& exchange) {
+  EW_TRY(auto* service, Service(deps));
+  EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
+  EW_TRY_VOID(service->Delete(function));
+  return NoContent();
+}
+
+Result<server::HttpResponse> CreateDeployments(const RestDeps& deps, const Exchange& exchange) {
+  EW_TRY(auto* service, Service(deps));
+  EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
+  EW_TRY(json body, ObjectBody(exchange.request.body, {"boardIds", "fleetId"}));
+  const bool has_boards = body.contains("boardIds");
+  const bool has_fleet = body.contains("fleetId");
+  if (has_boards == has_fleet) return InvalidArgument("give exactly one of boardIds and fleetId");
+  std::vector<std::string> boards;
+  if (has_boards) {
+    if (!body["boardIds"].is_array() || body["boardIds"].empty()) return InvalidArgument("boardIds: must be a non-empty array");
+    for (const auto& id : body["boardIds"]) {
+      if (!id.is_string()) return InvalidArgument("boardIds: must hold board ids (strings)");
+      boards.push_back(id.get<std::string>());
+    }
+  } else {
+    if (!body["fleetId"].is_string()) return InvalidArgument("fleetId: must be a string");
+    EW_TRY(auto fleet, service->store().GetFleet(body["fleetId"].get<std::string>()));
+    if (!auth::Authenticator::CanAccessProject(exchange.principal, fleet.project_id))
+      return PermissionDenied("fleet " + fleet.id + " belongs to another project");
+    boards = fleet.board_ids;
+  }
+  for (const auto& id : boards) {
+    auto board = AccessibleBoard(deps.store, exchange.principal, id);
+    if (!board) return InvalidArgument("board " + id + ": " + board.error().message);
+    if (board->project_id() != function.project_id)
+      return InvalidArgument("board " + id + " is not in the function's project");
+  }
+  EW_TRY(auto deployments, service->Deploy(function, boards));
+  json out = json::array();
+  for (const auto& d : deployments) out.push_back(DeploymentJson(d));
+  return JsonResponse(202, json{{"deployments", out}});
+}
+
+Result<server::HttpResponse> ListDeployments(const RestDeps& deps, const Exchange& exchange) {
+  EW_TRY(auto* service, Service(deps));
+  EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
+  EW_TRY(auto deployments, service->store().ListDeployments(function.id));
+  json out = json::array();
+  for (const auto& d : deployments) out.push_back(DeploymentJson(d));
+  return JsonResponse(200, json{{"deployments", out}});
+}
+
+Result<server::HttpResponse> DeleteDeployment(const RestDeps& deps, const Exchange& exchange) {
+  EW_TRY(auto* service, Service(deps));
+  EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
+  EW_TRY_VOID(service->Undeploy(function, exchange.Param("boardId")));
+  return NoContent();
+}
+
+// 200 with the record when the function succeeded; 502 / 504 with the error and the record
+// when it failed or timed out (the gateway reached the function, the function did not deliver).
+server::HttpResponse RenderRecord(const json& record) {
+  const std::string status = record.value("status", "failed");
+  if (status == "succeeded") return JsonResponse(200, record);
+  const bool timed_out = status == "timed_out";
+  std::string message = record.value("error", std::string(timed_out ? "the function timed out" : "the function failed"));
+  json body = {{"error", {{"code", timed_out ? "function_timed_out" : "function_failed"}, {"message", message}}},
+               {"invocation", record}};
+  return JsonResponse(timed_out ? 504 : 502, body);
+}
+
+struct InvokeRequest {
+  std::string target;
+  json event;
+  bool async = false;
+};
+
+Result<InvokeRequest> ParseInvoke(const Exchange& exchange) {
+  EW_TRY(json body, ObjectBody(exchange.request.body, {"boardId", "target", "event", "async"}));
+  InvokeRequest request;
+  if (body.contains("boardId") == body.contains("target"))
+    return InvalidArgument("give exactly one of boardId and target (\"cloud\")");
+  if (body.contains("target")) {
+    if (body["target"] != "cloud") return InvalidArgument("target: must be \"cloud\" (or give boardId)");
+    request.target = "cloud";
+  } else {
+    if (!body["boardId"].is_string() || body["boardId"].get<std::string>().empty())
+      return InvalidArgument("boardId: must be a board id");
+    request.target = body["boardId"].get<std::string>();
+  }
+  request.event = body.value("event", json());
+  if (body.contains("async")) {
+    if (!body["async"].is_boolean()) return InvalidArgument("async: must be true or false");
+    request.async = body["async"].get<bool>();
+  }
+  return request;
+}
+
+void Invoke(const RestDeps& deps, Exchange exchange) {
+  auto prepared = [&]() -> Result<std::pair<FunctionRecord, InvokeRequest>> {
+    EW_TRY(auto* service, Service(deps));
+    EW_TRY(auto request, ParseInvoke(exchange));
+    EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
+    if (request.target != "cloud") {
+      auto board = AccessibleBoard(deps.store, exchange.principal, request.target);
+      if (!board) return tl::unexpected(board.error());
+    }
+    return std::make_pair(std::move(function), std::move(request));
+  }();
+  if (!prepared) return exchange.Reply(ErrorResponse(prepared.error()));
+  auto& [function, request] = *prepared;
+  if (request.async) {
+    auto id = deps.functions->InvokeAsync(function, request.target, std::move(request.event));
+    if (!id) return exchange.Reply(ErrorResponse(id.error()));
+    return exchange.Reply(JsonResponse(202, json{{"invocationId", *id}}));
+  }
+  deps.functions->Invoke(function, request.target, std::move(request.event),
+                         [exchange = std::move(exchange)](Result<json> record) {
+                           try {
+                             exchange.Reply(record ? RenderRecord(*record) : ErrorResponse(record.error()));
+                           } catch (const std::exception& e) {
+                             log::Get("rest")->error("invocation answer failed: {}", e.what());
+                             exchange.Reply(ErrorResponse(Error{ErrorCode::kInternal, "internal error"}));
+                           }
+                         });
+}
+
+Result<server::HttpResponse> ShowInvocation(const RestDeps& deps, const Exchange& exchange) {
+  EW_TRY(auto* service, Service(deps));
+  EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
+  EW_TRY(auto invocation, service->store().GetInvocation(function.id, exchange.Param("invocationId")));
+  json record = invocation.record;
+  record["invocationId"] = invocation.id;
+  record["createdAt"] = invocation.created_at;
+  return JsonResponse(200, record);
+}
+
+Result<server::HttpResponse> ListInvocations(const RestDeps& deps, const Exchange& exchange) {
+  EW_TRY(auto* service, Service(deps));
+  EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
+  EW_TRY(auto list, service->store().ListInvocations(function.id, kMaxInvocationsListed));
+  json out = json::array();
+  for (const auto& i : list) {
+    json record = i.record;
+    record["invocationId"] = i.id;
+    record["createdAt"] = i.created_at;
+    out.push_back(std::move(record));
+  }
+  return JsonResponse(200, json{{"invocations", out}});
+}
+
+}  // namespace
+
+void AddFunctionRoutes(RouteTable& routes, const RestDeps& deps) {
+  auto add = [&](const char* method, const char* pattern, auto compute) {
+    routes.Add({method, pattern, Access::kToken, Execution::kBlocking,
+                Answer([&deps, compute](const Exchange& e) { return compute(deps, e); })});
+  };
+  add("POST", "/v1/functions", Upload);
+  add("GET", "/v1/functions", List);
+  add("GET", "/v1/functions/{id}", Show);
+  add("DELETE", "/v1/functions/{id}", Delete);
+  add("POST", "/v1/functions/{id}/deployments", CreateDeployments);
+  add("GET", "/v1/functions/{id}/deployments", ListDeployments);
+  add("DELETE", "/v1/functions/{id}/deployments/{boardId}", DeleteDeployment);
+  routes.Add({"POST", "/v1/functions/{id}/invocations", Access::kToken, Execution::kBlocking,
+              [&deps](Exchange e) { Invoke(deps, std::move(e)); }});
+  add("GET", "/v1/functions/{id}/invocations", ListInvocations);
+  add("GET", "/v1/functions/{id}/invocations/{invocationId}", ShowInvocation);
+}
+
+}  // namespace ew::rest

@@ -1,0 +1,394 @@
+// FunctionHost: admission (per-function and host-wide limits, a bounded queue) and the threads
+// that run invocations. A worker thread exists only while it has an invocation to run: it takes
+// the next eligible one from the queue when it finishes, and exits when there is none. A reaper
+// thread exists only while warm instances exist.
+#include "containers/host/function_host.hpp"
+
+#include <sys/utsname.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "common/log/log.hpp"
+#include "containers/host/function_runner.hpp"
+
+namespace ew::containers {
+
+namespace fs = std::filesystem;
+using std::chrono::duration_cast;
+using std::chrono::microseconds;
+
+namespace {
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto logger = ew::log::Get("containers");
+  return logger;
+}
+
+std::string HostArch() {
+  struct utsname name;
+  if (uname(&name) != 0) return "";
+  return name.machine;
+}
+
+// How often the reaper re-reads the clock at most (a ManualClock moves without waking it).
+constexpr std::chrono::seconds kReapCheck{1};
+
+}  // namespace
+
+std::string_view StatusName(InvocationResult::Status status) {
+  switch (status) {
+    case InvocationResult::Status::kSucceeded: return "succeeded";
+    case InvocationResult::Status::kFailed: return "failed";
+    case InvocationResult::Status::kTimedOut: return "timed_out";
+  }
+  return "failed";
+}
+
+nlohmann::json ToJson(const InvocationResult& result) {
+  auto ms = [](microseconds d) { return static_cast<double>(d.count()) / 1000.0; };
+  return {{"status", StatusName(result.status)},
+          {"output", result.output},
+          {"error", result.error},
+          {"logs", result.logs},
+          {"exitCode", result.exit_code},
+          {"runtime", result.runtime},
+          {"cold", result.cold},
+          {"queueMs", ms(result.queue_time)},
+          {"runMs", ms(result.run_time)}};
+}
+
+struct FunctionHost::Impl {
+  using Done = std::function<void(Result<InvocationResult>)>;
+
+  // One installed key. Survives replacement (running/queued counts carry over); a removed one
+  // is dropped from `functions` but stays alive for its running invocations.
+  struct Function {
+    std::string key;
+    std::shared_ptr<FunctionRunner> runner;  // the current version
+    size_t running = 0;
+    size_t queued = 0;
+  };
+
+  struct Pending {
+    std::shared_ptr<Function> function;
+    std::shared_ptr<FunctionRunner> runner;  // set when it starts: the version current then
+    std::string event;
+    Done done;
+    std::chrono::steady_clock::time_point enqueued;
+    std::chrono::steady_clock::time_point started;
+  };
+
+  Impl(HostConfig c, std::unique_ptr<ContainerRuntime> r)
+      : config(std::move(c)), runtime(std::move(r)), clock(config.clock ? *config.clock : system_clock) {
+    if (config.arch.empty()) config.arch = HostArch();
+  }
+
+  // Starts every queued invocation that fits the limits now. REQUIRES(mutex).
+  void DispatchLocked(std::vector<Pending>& failed) {
+    while (auto next = TakeNextLocked()) StartThreadLocked(std::move(*next), failed);
+  }
+
+  // The oldest queued invocation whose function is under its limit, when the host is under
+  // its own; counted as running. REQUIRES(mutex).
+  std::optional<Pending> TakeNextLocked() {
+    if (running_total >= config.max_running) return std::nullopt;
+    for (auto it = queue.begin(); it != queue.end(); ++it) {
+      auto& f = *it->function;
+      if (f.running >= f.runner->concurrency_limit()) continue;
+      Pending p = std::move(*it);
+      queue.erase(it);
+      --f.queued;
+      MarkStartedLocked(p);
+      return p;
+    }
+    return std::nullopt;
+  }
+
+  void MarkStartedLocked(Pending& p) {
+    ++p.function->running;
+    ++running_total;
+    p.runner = p.function->runner;
+    p.started = clock.Steady();
+  }
+
+  void StartThreadLocked(Pending p, std::vector<Pending>& failed) {
+    try {
+      ++threads;
+      std::thread([this, p]() mutable { Work(std::move(p)); }).detach();
+    } catch (const std::system_error& e) {
+      --threads;
+      --p.function->running;
+      --running_total;
+      Log()->error("cannot start a worker thread: {}", e.what());
+      failed.push_back(std::move(p));
+    }
+  }
+
+  // A worker: runs `p`, then whatever becomes eligible, then exits.
+  void Work(Pending p) {
+    for (;;) {
+      auto result = p.runner->Invoke(p.event, &cancel_all);
+      if (result) {
+        result->queue_time = duration_cast<microseconds>(p.started - p.enqueued);
+        if (result->queue_time.count() < 0) result->queue_time = microseconds(0);
+        Log()->debug("function {} invoked: {} ({}, {:.1f} ms{})", p.function->key, StatusName(result->status),
+                     result->cold ? "cold" : "warm", result->run_time.count() / 1000.0,
+                     result->error.empty() ? "" : ", " + result->error);
+      } else {
+        Log()->debug("function {} not invoked: {}", p.function->key, result.error().message);
+      }
+      p.done(std::move(result));
+      // Everything `p` holds goes before this thread is uncounted: the last reference to a
+      // replaced version stops its instances, which needs the runtime (and so the host) alive.
+      bool has_warm = p.runner->is_warm();
+      auto function = std::move(p.function);
+      p = Pending{};
+      std::vector<Pending> failed;
+      std::optional<Pending> next;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        --function->running;
+        --running_total;
+        function.reset();
+        next = TakeNextLocked();
+        DispatchLocked(failed);
+        if (has_warm) EnsureReaperLocked();
+        if (!next && failed.empty()) {
+          --threads;
+          threads_done.notify_all();
+          return;  // nothing touches `this` past the unlock
+        }
+      }
+      FailAll(failed, Error(ErrorCode::kUnavailable, "cannot start a worker thread"));
+      if (!next) {
+        std::lock_guard<std::mutex> lock(mutex);
+        --threads;
+        threads_done.notify_all();
+        return;
+      }
+      p = std::move(*next);
+    }
+  }
+
+  void EnsureReaperLocked() {
+    if (reaper_running || shutting_down) return;
+    try {
+      std::thread([this] { Reap(); }).detach();
+      reaper_running = true;
+      ++threads;
+    } catch (const std::system_error& e) {
+      Log()->warn("cannot start the warm-instance reaper: {}", e.what());
+    }
+  }
+
+  // Stops idle warm instances past their timeout; exits when no warm instance is left.
+  void Reap() {
+    std::unique_lock<std::mutex> lock(mutex);
+    while (!shutting_down) {
+      std::vector<std::shared_ptr<FunctionRunner>> runners = WarmRunnersLocked();
+      lock.unlock();
+      std::optional<WarmPool::TimePoint> next;
+      for (auto& runner : runners) {
+        auto at = runner->ReapIdle();
+        if (at && (!next || *at < *next)) next = at;
+      }
+      runners.clear();
+      lock.lock();
+      // Counted under the lock: a worker that releases an instance afterwards finds
+      // reaper_running false and starts a new reaper.
+      size_t alive = 0;
+      for (auto& runner : WarmRunnersLocked()) alive += runner->warm_instances();
+      if (alive == 0) break;
+      auto wait = std::chrono::duration_cast<std::chrono::steady_clock::duration>(kReapCheck);
+      if (next) wait = std::min(wait, std::max(*next - clock.Steady(), std::chrono::steady_clock::duration(0)));
+      reaper_wake.wait_for(lock, wait);
+    }
+    reaper_running = false;
+    --threads;
+    threads_done.notify_all();
+  }
+
+  // Current and retired-but-busy versions alike are reaped; retired ones hold no idle instance.
+  std::vector<std::shared_ptr<FunctionRunner>> WarmRunnersLocked() {
+    std::vector<std::shared_ptr<FunctionRunner>> out;
+    for (auto& [key, f] : functions) {
+      if (f->runner->is_warm()) out.push_back(f->runner);
+    }
+    return out;
+  }
+
+  static void FailAll(std::vector<Pending>& items, const Error& error) {
+    for (auto& p : items) p.done(tl::unexpected(error));
+    items.clear();
+  }
+
+  HostConfig config;
+  std::unique_ptr<ContainerRuntime> runtime;  // declared first: outlives every runner
+  SystemClock system_clock;
+  const Clock& clock;
+  std::atomic<bool> cancel_all{false};
+
+  mutable std::mutex mutex;
+  std::map<std::string, std::shared_ptr<Function>> functions;  // GUARDED_BY(mutex)
+  // Every version ever installed, so that shutdown also reaches replaced ones still running.
+  std::vector<std::weak_ptr<FunctionRunner>> all_runners;     // GUARDED_BY(mutex)
+  std::deque<Pending> queue;                                   // GUARDED_BY(mutex)
+  size_t running_total = 0;                                    // GUARDED_BY(mutex)
+  size_t threads = 0;                                          // GUARDED_BY(mutex): workers + reaper
+  bool reaper_running = false;                                 // GUARDED_BY(mutex)
+  bool shutting_down = false;                                  // GUARDED_BY(mutex)
+  std::condition_variable threads_done;
+  std::condition_variable reaper_wake;
+};
+
+FunctionHost::FunctionHost(HostConfig config, std::unique_ptr<ContainerRuntime> runtime)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(runtime))) {}
+
+FunctionHost::~FunctionHost() {
+  std::vector<Impl::Pending> queued;
+  std::vector<std::shared_ptr<FunctionRunner>> runners;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    impl_->shutting_down = true;
+    impl_->cancel_all = true;
+    for (auto& p : impl_->queue) queued.push_back(std::move(p));
+    impl_->queue.clear();
+    for (auto& weak : impl_->all_runners) {
+      if (auto runner = weak.lock()) runners.push_back(std::move(runner));
+    }
+    impl_->reaper_wake.notify_all();
+  }
+  // Running cold containers see cancel_all; warm callers are woken by Cancel().
+  for (auto& runner : runners) runner->Retire(true);
+  Impl::FailAll(queued, Error(ErrorCode::kCancelled, "function host shutting down"));
+  std::unique_lock<std::mutex> lock(impl_->mutex);
+  impl_->threads_done.wait(lock, [&] { return impl_->threads == 0; });
+  impl_->functions.clear();
+}
+
+Result<void> FunctionHost::Install(const std::string& key, const FunctionSpec& spec, const fs::path& code_dir) {
+  auto impl = spec.Select(impl_->config.arch);
+  if (!impl) return InvalidArgument(impl.error().message);
+  std::error_code ec;
+  if (!fs::is_regular_file(code_dir / impl->entrypoint, ec)) {
+    return InvalidArgument("entrypoint " + impl->entrypoint + " is not a file in " + code_dir.string());
+  }
+  auto runner = std::make_shared<FunctionRunner>(key, spec, *impl, code_dir, *impl_->runtime, impl_->config, impl_->clock);
+  std::shared_ptr<FunctionRunner> old;
+  std::vector<Impl::Pending> failed;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    if (impl_->shutting_down) return Unavailable("function host shutting down");
+    // Drop the entries of versions gone since, then remember this one.
+    auto& all = impl_->all_runners;
+    all.erase(std::remove_if(all.begin(), all.end(), [](const auto& w) { return w.expired(); }), all.end());
+    all.push_back(runner);
+    auto& slot = impl_->functions[key];
+    if (slot) {
+      old = std::move(slot->runner);
+      slot->runner = runner;
+    } else {
+      slot = std::make_shared<Impl::Function>(Impl::Function{key, runner, 0, 0});
+    }
+    impl_->DispatchLocked(failed);  // a replacement may allow more at once
+  }
+  Impl::FailAll(failed, Error(ErrorCode::kUnavailable, "cannot start a worker thread"));
+  Log()->info("function {} installed: {} {} ({}, {}{})", key, spec.name, spec.version, containers::RuntimeName(impl->runtime),
+              spec.warm.enabled ? "warm" : "cold", old ? ", replacing the previous version" : "");
+  if (old) old->Retire(false);  // idle instances of the old code stop now, busy ones when done
+  return Ok();
+}
+
+Result<void> FunctionHost::Uninstall(const std::string& key) {
+  std::shared_ptr<FunctionRunner> runner;
+  std::vector<Impl::Pending> queued;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    auto it = impl_->functions.find(key);
+    if (it == impl_->functions.end()) return NotFound("function " + key + " is not installed");
+    runner = it->second->runner;
+    for (auto q = impl_->queue.begin(); q != impl_->queue.end();) {
+      if (q->function == it->second) {
+        queued.push_back(std::move(*q));
+        q = impl_->queue.erase(q);
+      } else {
+        ++q;
+      }
+    }
+    it->second->queued = 0;
+    impl_->functions.erase(it);
+  }
+  runner->Retire(false);
+  Impl::FailAll(queued, Error(ErrorCode::kNotFound, "function " + key + " was uninstalled"));
+  Log()->info("function {} uninstalled", key);
+  return Ok();
+}
+
+std::vector<InstalledFunction> FunctionHost::List() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  std::vector<InstalledFunction> out;
+  for (const auto& [key, f] : impl_->functions) {
+    out.push_back({key, f->runner->spec(), f->runner->code_dir(), f->runner->warm_instances(), f->running, f->queued});
+  }
+  return out;
+}
+
+void FunctionHost::Invoke(const std::string& key, std::string event_json, std::function<void(Result<InvocationResult>)> done) {
+  if (event_json.size() > impl_->config.max_event_bytes) {
+    done(InvalidArgument("event is " + std::to_string(event_json.size()) + " bytes, over the limit of " +
+                         std::to_string(impl_->config.max_event_bytes)));
+    return;
+  }
+  auto event = nlohmann::json::parse(event_json, nullptr, false);
+  if (event.is_discarded()) {
+    done(InvalidArgument("event is not JSON"));
+    return;
+  }
+  Impl::Pending p;
+  // Compact, one line: what warm instances read, and what cold ones get too.
+  p.event = event.dump();
+  p.done = std::move(done);
+  p.enqueued = impl_->clock.Steady();
+  std::optional<Error> refused;
+  std::vector<Impl::Pending> failed;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    auto it = impl_->functions.find(key);
+    if (impl_->shutting_down) {
+      refused = Error(ErrorCode::kUnavailable, "function host shutting down");
+    } else if (it == impl_->functions.end()) {
+      refused = Error(ErrorCode::kNotFound, "function " + key + " is not installed");
+    } else {
+      auto& f = *it->second;
+      p.function = it->second;
+      // Straight to a worker when nothing of this function waits (FIFO per function) and both
+      // limits allow; otherwise queue.
+      if (f.queued == 0 && f.running < f.runner->concurrency_limit() &&
+          impl_->running_total < impl_->config.max_running) {
+        impl_->MarkStartedLocked(p);
+        impl_->StartThreadLocked(std::move(p), failed);
+      } else if (impl_->queue.size() >= impl_->config.max_queued) {
+        refused = Error(ErrorCode::kResourceExhausted, "invocation queue is full (" +
+                                                           std::to_string(impl_->config.max_queued) + " waiting)");
+      } else {
+        ++f.queued;
+        impl_->queue.push_back(std::move(p));
+      }
+    }
+  }
+  if (refused) {
+    p.done(tl::unexpected(*refused));
+    return;
+  }
+  Impl::FailAll(failed, Error(ErrorCode::kUnavailable, "cannot start a worker thread"));
+}
+
+std::string_view FunctionHost::RuntimeName() const { return impl_->runtime->Name(); }
+
+}  // namespace ew::containers

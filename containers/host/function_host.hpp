@@ -1,0 +1,87 @@
+// FunctionHost runs the functions installed on one host (a board's agent or the conductor's
+// cloud runtime): a cold container per invocation, or a warm instance for functions that ask
+// for warm mode, within each function's max_concurrency (extra calls wait in a bounded queue).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/clock/clock.hpp"
+#include "common/error/error.hpp"
+#include "containers/package/function_spec.hpp"
+#include "containers/runtime/container_runtime.hpp"
+
+namespace ew::containers {
+
+struct HostConfig {
+  size_t max_running = 64;                 // containers at once on this host, all functions
+  size_t max_queued = 1024;                // waiting invocations beyond that → ResourceExhausted
+  size_t max_event_bytes = 1u << 20;       // larger event → InvalidArgument
+  size_t max_output_bytes = 1u << 20;      // stdout cap (see RunLimits)
+  size_t max_log_bytes = 256u << 10;       // stderr cap
+  std::string arch;                        // "" = uname -m of this host
+  const Clock* clock = nullptr;            // warm idle timeouts and queue times; null = the system clock
+};
+
+struct InvocationResult {
+  enum class Status { kSucceeded, kFailed, kTimedOut };
+  Status status = Status::kFailed;
+  nlohmann::json output;        // the function's stdout parsed as JSON (null unless succeeded)
+  std::string error;            // why it failed: "exit status 3", "stdout is not JSON", ...
+  std::string logs;             // stderr, capped
+  int exit_code = -1;
+  std::string runtime;          // "crun", "runc", "bwrap"
+  bool cold = true;             // false when a warm instance served it
+  std::chrono::microseconds queue_time{0};  // waiting for a slot
+  std::chrono::microseconds run_time{0};    // in the container
+};
+
+std::string_view StatusName(InvocationResult::Status status);  // "succeeded", "failed", "timed_out"
+// {"status","output","error","logs","exitCode","runtime","cold","queueMs","runMs"} (ms as doubles).
+nlohmann::json ToJson(const InvocationResult& result);
+
+struct InstalledFunction {
+  std::string key;
+  FunctionSpec spec;
+  std::filesystem::path code_dir;
+  size_t warm_instances = 0;  // alive now
+  size_t running = 0;
+  size_t queued = 0;
+};
+
+// Thread-safe. Creates no thread while idle (the board agent's memory budget): workers exist
+// only while invocations run, and warm instances only while their function is used.
+class FunctionHost {
+ public:
+  FunctionHost(HostConfig config, std::unique_ptr<ContainerRuntime> runtime);
+  ~FunctionHost();  // stops warm instances; waits for running invocations to be killed
+
+  // Installs (or replaces: running calls finish on the old code, warm instances of the old one
+  // are retired) the function `key` whose package is extracted at `code_dir`.
+  // InvalidArgument when the spec cannot run on this host (native for another architecture).
+  Result<void> Install(const std::string& key, const FunctionSpec& spec, const std::filesystem::path& code_dir);
+  // NotFound when not installed. Queued invocations of it fail with NotFound.
+  Result<void> Uninstall(const std::string& key);
+  std::vector<InstalledFunction> List() const;
+
+  // Runs one invocation; `done` is called exactly once, from a worker thread (or inline for
+  // errors found before queueing): NotFound (not installed), InvalidArgument (event not JSON or
+  // too large), ResourceExhausted (queue full), Unavailable (runtime failure). What the function
+  // itself did, including timeouts, is an InvocationResult.
+  void Invoke(const std::string& key, std::string event_json, std::function<void(Result<InvocationResult>)> done);
+
+  std::string_view RuntimeName() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ew::containers

@@ -1,0 +1,176 @@
+#include "containers/host/function_runner.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+
+#include "containers/runtime/sandbox_layout.hpp"
+
+namespace ew::containers {
+
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::microseconds;
+
+// Container ids: unique in this process (counter) and among processes (pid).
+std::string NextContainerId(const std::string& name) {
+  static std::atomic<uint64_t> counter{0};
+  return name.substr(0, 40) + "-" + std::to_string(getpid()) + "-" + std::to_string(++counter);
+}
+
+std::string SizeText(size_t bytes) {
+  if (bytes >= (1u << 20) && bytes % (1u << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
+  if (bytes >= 1024 && bytes % 1024 == 0) return std::to_string(bytes >> 10) + " KiB";
+  return std::to_string(bytes) + " bytes";
+}
+
+std::string TimeoutText(std::chrono::milliseconds timeout) {
+  return "timed out after " + std::to_string(timeout.count()) + " ms";
+}
+
+}  // namespace
+
+FunctionRunner::FunctionRunner(std::string key, FunctionSpec spec, Implementation impl, std::filesystem::path code_dir,
+                               ContainerRuntime& runtime, const HostConfig& config, const Clock& clock)
+    : key_(std::move(key)),
+      spec_(std::move(spec)),
+      impl_(std::move(impl)),
+      code_dir_(std::move(code_dir)),
+      runtime_(runtime),
+      config_(config) {
+  if (spec_.warm.enabled) {
+    pool_ = std::make_unique<WarmPool>(
+        std::max<uint32_t>(1, spec_.warm.max_instances), spec_.warm.idle_timeout,
+        [this]() { return runtime_.Start(MakeContainerSpec("warm")); }, clock);
+  }
+}
+
+size_t FunctionRunner::concurrency_limit() const {
+  size_t limit = std::max<uint32_t>(1, spec_.max_concurrency);
+  if (spec_.warm.enabled) limit = std::min<size_t>(limit, std::max<uint32_t>(1, spec_.warm.max_instances));
+  return limit;
+}
+
+ContainerSpec FunctionRunner::MakeContainerSpec(const char* mode) const {
+  ContainerSpec c;
+  c.id = NextContainerId(spec_.name);
+  c.code_dir = code_dir_;
+  std::string entry = std::string(sandbox::kCodeMount) + "/" + impl_.entrypoint;
+  switch (impl_.runtime) {
+    case Runtime::kSh: c.argv = {"/bin/sh", entry}; break;
+    case Runtime::kPython3: c.argv = {"/usr/bin/python3", entry}; break;
+    case Runtime::kNative: c.argv = {entry}; break;
+  }
+  c.env = {"EW_FUNCTION=" + spec_.name, "EW_VERSION=" + spec_.version, std::string("EW_MODE=") + mode};
+  if (impl_.runtime == Runtime::kPython3) {
+    // Warm functions answer line by line: Python must not hold them in a pipe buffer. /fn is
+    // read-only, so do not try to write bytecode there.
+    c.env.push_back("PYTHONUNBUFFERED=1");
+    c.env.push_back("PYTHONDONTWRITEBYTECODE=1");
+  }
+  c.memory_bytes = spec_.memory_bytes;
+  c.network = spec_.network;
+  return c;
+}
+
+std::string FunctionRunner::OutputCapText() const { return "output over " + SizeText(config_.max_output_bytes); }
+
+void FunctionRunner::ParseOutput(const std::string& text, InvocationResult& result) {
+  auto output = nlohmann::json::parse(text, nullptr, false);
+  if (output.is_discarded()) {
+    result.status = InvocationResult::Status::kFailed;
+    result.error = "stdout is not JSON";
+    return;
+  }
+  result.status = InvocationResult::Status::kSucceeded;
+  result.output = std::move(output);
+}
+
+Result<InvocationResult> FunctionRunner::Invoke(const std::string& event_line, const std::atomic<bool>* cancel) {
+  if (pool_) return InvokeWarm(event_line);
+  return InvokeCold(event_line, cancel);
+}
+
+Result<InvocationResult> FunctionRunner::InvokeCold(const std::string& event_line, const std::atomic<bool>* cancel) {
+  RunLimits limits;
+  limits.timeout = spec_.timeout;
+  limits.max_stdout_bytes = config_.max_output_bytes;
+  limits.max_stderr_bytes = config_.max_log_bytes;
+  limits.cancel = cancel;
+  auto out = runtime_.Run(MakeContainerSpec("cold"), event_line, limits);
+  if (!out) return Unavailable(std::string(runtime_.Name()) + ": " + out.error().message);
+  if (cancel && cancel->load()) return MakeError(ErrorCode::kCancelled, "function host shutting down");
+
+  InvocationResult result;
+  result.runtime = std::string(runtime_.Name());
+  result.cold = true;
+  result.run_time = out->wall;
+  result.exit_code = out->exit_code;
+  result.logs = std::move(out->stderr_data);
+  if (out->stderr_truncated) result.logs += "\n[logs truncated]\n";
+  if (out->timed_out) {
+    result.status = InvocationResult::Status::kTimedOut;
+    result.error = TimeoutText(spec_.timeout);
+  } else if (out->stdout_truncated) {
+    result.error = OutputCapText();
+  } else if (out->exit_code != 0) {
+    result.error = "exit status " + std::to_string(out->exit_code);
+  } else {
+    ParseOutput(out->stdout_data, result);
+  }
+  return result;
+}
+
+Result<InvocationResult> FunctionRunner::InvokeWarm(const std::string& event_line) {
+  auto lease = pool_->Acquire();
+  if (!lease) {
+    if (lease.error().code == ErrorCode::kCancelled) return tl::unexpected(lease.error());
+    return Unavailable(std::string(runtime_.Name()) + ": cannot start a warm instance: " + lease.error().message);
+  }
+  InvocationResult result;
+  result.runtime = std::string(runtime_.Name());
+  result.cold = lease->fresh;
+  auto started = std::chrono::steady_clock::now();
+  auto answer = lease->process->Exchange(event_line, spec_.timeout, config_.max_output_bytes);
+  result.run_time = duration_cast<microseconds>(std::chrono::steady_clock::now() - started);
+  result.logs = lease->process->TakeLogs();
+  if (result.logs.size() > config_.max_log_bytes) {
+    result.logs.resize(config_.max_log_bytes);
+    result.logs += "\n[logs truncated]\n";
+  }
+  bool healthy = answer.has_value();
+  if (answer) {
+    result.exit_code = 0;
+    ParseOutput(*answer, result);
+  } else {
+    switch (answer.error().code) {
+      case ErrorCode::kDeadlineExceeded:
+        result.status = InvocationResult::Status::kTimedOut;
+        result.error = TimeoutText(spec_.timeout);
+        break;
+      case ErrorCode::kResourceExhausted:
+        result.error = OutputCapText();
+        break;
+      case ErrorCode::kCancelled:
+        pool_->Release(std::move(lease->process), false);
+        return MakeError(ErrorCode::kCancelled, "function host shutting down");
+      default:  // the instance exited (crashed, or never started)
+        result.error = answer.error().message;
+        break;
+    }
+  }
+  pool_->Release(std::move(lease->process), healthy);
+  return result;
+}
+
+std::optional<WarmPool::TimePoint> FunctionRunner::ReapIdle() {
+  if (!pool_) return std::nullopt;
+  return pool_->ReapIdle();
+}
+
+void FunctionRunner::Retire(bool cancel_running) {
+  if (pool_) pool_->Retire(cancel_running);
+}
+
+}  // namespace ew::containers

@@ -1,0 +1,62 @@
+// One installed version of a function: how to run it (argv by runtime, environment, limits),
+// how a container's outcome becomes an InvocationResult, and its warm instances. FunctionHost
+// decides when an invocation runs; FunctionRunner runs it, blocking the calling worker.
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "common/clock/clock.hpp"
+#include "common/error/error.hpp"
+#include "containers/host/function_host.hpp"
+#include "containers/host/warm_pool.hpp"
+#include "containers/package/function_spec.hpp"
+#include "containers/runtime/container_runtime.hpp"
+
+namespace ew::containers {
+
+class FunctionRunner {
+ public:
+  // `impl` is the spec's implementation selected for this host. `runtime` and `clock` must
+  // outlive the runner.
+  FunctionRunner(std::string key, FunctionSpec spec, Implementation impl, std::filesystem::path code_dir,
+                 ContainerRuntime& runtime, const HostConfig& config, const Clock& clock);
+
+  // Runs one invocation (cold, or on a warm instance). `event_line` is compact JSON without
+  // newlines. Errors: Unavailable when the runtime fails, Cancelled when `*cancel` became true
+  // (the host is shutting down). The function's own failures are InvocationResults.
+  Result<InvocationResult> Invoke(const std::string& event_line, const std::atomic<bool>* cancel);
+
+  // How many invocations may run at once: max_concurrency, and for warm functions no more
+  // than their instances (one caller per instance).
+  size_t concurrency_limit() const;
+  bool is_warm() const { return spec_.warm.enabled; }
+  const FunctionSpec& spec() const { return spec_; }
+  const std::filesystem::path& code_dir() const { return code_dir_; }
+  size_t warm_instances() const { return pool_ ? pool_->Alive() : 0; }
+  // See WarmPool::ReapIdle and WarmPool::Retire; no-ops for cold functions.
+  std::optional<WarmPool::TimePoint> ReapIdle();
+  void Retire(bool cancel_running);
+
+  // The container for one invocation in `mode` ("cold" or "warm"), with a fresh id.
+  ContainerSpec MakeContainerSpec(const char* mode) const;
+
+ private:
+  Result<InvocationResult> InvokeCold(const std::string& event_line, const std::atomic<bool>* cancel);
+  Result<InvocationResult> InvokeWarm(const std::string& event_line);
+  // Fills status, output and error from stdout text that should be one JSON value.
+  static void ParseOutput(const std::string& text, InvocationResult& result);
+  std::string OutputCapText() const;
+
+  std::string key_;
+  FunctionSpec spec_;
+  Implementation impl_;
+  std::filesystem::path code_dir_;
+  ContainerRuntime& runtime_;
+  HostConfig config_;
+  std::unique_ptr<WarmPool> pool_;  // warm functions only
+};
+
+}  // namespace ew::containers

@@ -1,0 +1,279 @@
+#include "containers/runtime/bwrap_driver.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+#include "common/log/log.hpp"
+#include "containers/runtime/pipe_container_process.hpp"
+#include "containers/runtime/sandbox_layout.hpp"
+#include "containers/runtime/seccomp_policy.hpp"
+
+namespace ew::containers {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::chrono::milliseconds kInfoTimeout{10'000};
+constexpr std::chrono::milliseconds kProbeTimeout{20'000};
+constexpr rlim_t kNofile = 256;
+// As root, host paths that the function's uid may not reach (a 0700 state directory) are bound
+// onto a private tmpfs mounted here, in a mount namespace of bwrap's own, before dropping to it.
+constexpr const char* kStageDir = "/tmp";
+
+constexpr const char* kPrlimit = "/usr/bin/prlimit";
+
+bool HasPrlimit() {
+  static const bool has = access(kPrlimit, X_OK) == 0;
+  return has;
+}
+
+std::string Trimmed(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+// A host path made reachable for bwrap: a detached copy of its mount tree (open_tree), taken
+// as root in our own mount namespace and attached in the child's new one (a plain bind from a
+// descriptor would refuse a source in another namespace). Prepared before fork: the child
+// only makes syscalls on these.
+struct StagedPath {
+  int tree_fd = -1;
+  bool is_dir = false;
+  std::string staged;  // "/tmp/N", what bwrap is told
+};
+
+struct Staging {
+  std::vector<StagedPath> paths;
+  ~Staging() {
+    for (auto& p : paths) CloseFd(p.tree_fd);
+  }
+};
+
+// In the child, as root: a private mount namespace whose /tmp is a small tmpfs holding the
+// staged trees (async-signal-safe: syscalls only).
+int MountStaged(const Staging& staging) {
+  if (unshare(CLONE_NEWNS) != 0) return errno;
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return errno;
+  if (mount("tmpfs", kStageDir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k") != 0) return errno;
+  for (const auto& p : staging.paths) {
+    if (p.is_dir) {
+      if (mkdir(p.staged.c_str(), 0755) != 0) return errno;
+    } else {
+      int fd = open(p.staged.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+      if (fd < 0) return errno;
+      close(fd);
+    }
+    if (move_mount(p.tree_fd, "", AT_FDCWD, p.staged.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) return errno;
+  }
+  return 0;
+}
+
+Result<void> AddStaged(Staging& staging, const fs::path& source) {
+  struct stat st;
+  if (stat(source.c_str(), &st) != 0) return InvalidArgument("cannot stat " + source.string() + ": " + std::strerror(errno));
+  StagedPath p;
+  p.is_dir = S_ISDIR(st.st_mode);
+  p.tree_fd = open_tree(AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  if (p.tree_fd < 0) return Unavailable("bwrap: open_tree " + source.string() + ": " + std::strerror(errno));
+  p.staged = std::string(kStageDir) + "/" + std::to_string(staging.paths.size());
+  staging.paths.push_back(std::move(p));
+  return Ok();
+}
+
+// A memfd holding the seccomp program, for --seccomp (bwrap reads it at start-up).
+Result<int> SeccompFd() {
+  EW_TRY(auto program, seccomp::BpfProgram());
+  int fd = memfd_create("ew-seccomp", MFD_CLOEXEC);
+  if (fd < 0) return Internal(std::string("memfd_create: ") + std::strerror(errno));
+  if (write(fd, program.data(), program.size()) != static_cast<ssize_t>(program.size()) || lseek(fd, 0, SEEK_SET) != 0) {
+    close(fd);
+    return Internal("cannot write the seccomp program");
+  }
+  return fd;
+}
+
+// Reads bwrap's --info-fd JSON ({"child-pid": N, ...}); 0 when bwrap exited without one.
+pid_t ReadSandboxPid(int fd) {
+  std::string text;
+  auto deadline = Clock::now() + kInfoTimeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return 0;
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    char chunk[1024];
+    ssize_t n = read(fd, chunk, sizeof(chunk));
+    if (n < 0 && errno == EINTR) continue;
+    if (n > 0) text.append(chunk, static_cast<size_t>(n));
+    if (n <= 0 || text.find('}') != std::string::npos) break;
+  }
+  auto info = nlohmann::json::parse(text, nullptr, false);
+  if (info.is_discarded() || !info.is_object()) return 0;
+  return info.value("child-pid", 0);
+}
+
+}  // namespace
+
+// The sandbox's pid 1, held by a pidfd so that a kill never reaches a recycled pid. Killing it
+// makes the kernel kill every process of the sandbox's pid namespace.
+class BwrapDriver::Sandbox {
+ public:
+  explicit Sandbox(pid_t pid) : pidfd_(pid > 0 ? static_cast<int>(syscall(SYS_pidfd_open, pid, 0)) : -1), pid_(pid) {}
+  ~Sandbox() { CloseFd(pidfd_); }
+  bool started() const { return pid_ > 0; }
+  void Kill() {
+    if (pidfd_ >= 0) syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0);
+  }
+
+ private:
+  int pidfd_;
+  pid_t pid_;
+};
+
+BwrapDriver::BwrapDriver(fs::path binary, const RuntimeConfig& config)
+    : binary_(std::move(binary)), uid_(config.uid), gid_(config.gid), as_root_(geteuid() == 0) {}
+
+Result<BwrapDriver::Launched> BwrapDriver::Launch(const ContainerSpec& spec, bool die_with_parent) {
+  EW_TRY_VOID(sandbox::ValidateSpec(spec));
+  const bool drop = as_root_ && uid_ != 0;
+  Staging staging;
+  std::string code = spec.code_dir.string();
+  std::vector<std::string> mount_sources;
+  for (const auto& m : spec.extra_mounts) mount_sources.push_back(m.source.string());
+  if (drop) {
+    if (!spec.code_dir.empty()) {
+      EW_TRY_VOID(AddStaged(staging, spec.code_dir));
+      code = staging.paths.back().staged;
+    }
+    for (auto& source : mount_sources) {
+      EW_TRY_VOID(AddStaged(staging, source));
+      source = staging.paths.back().staged;
+    }
+  }
+
+  EW_TRY(int seccomp_fd, SeccompFd());
+  int info[2];
+  if (pipe2(info, O_CLOEXEC) != 0) {
+    close(seccomp_fd);
+    return Internal(std::string("pipe: ") + std::strerror(errno));
+  }
+
+  std::vector<std::string> args = {binary_.string(), "--unshare-all", "--unshare-user"};
+  if (spec.network) args.push_back("--share-net");
+  if (die_with_parent) args.push_back("--die-with-parent");
+  for (const char* arg : {"--new-session", "--hostname", sandbox::kHostname, "--ro-bind", "/usr", "/usr"}) args.push_back(arg);
+  for (const auto& entry : sandbox::HostRootEntries()) {
+    if (entry.link_target.empty()) {
+      args.insert(args.end(), {"--ro-bind", entry.name, entry.name});
+    } else {
+      args.insert(args.end(), {"--symlink", entry.link_target, entry.name});
+    }
+  }
+  if (!code.empty()) args.insert(args.end(), {"--ro-bind", code, sandbox::kCodeMount});
+  args.insert(args.end(), {"--size", std::to_string(sandbox::TmpfsBytes(spec)), "--tmpfs", "/tmp", "--proc", "/proc",
+                           "--dev", "/dev"});
+  if (spec.network) {
+    for (const auto& file : sandbox::NetworkFiles()) args.insert(args.end(), {"--ro-bind", file, file});
+  }
+  for (size_t i = 0; i < spec.extra_mounts.size(); ++i) {
+    args.insert(args.end(), {spec.extra_mounts[i].read_only ? "--ro-bind" : "--bind", mount_sources[i],
+                             spec.extra_mounts[i].destination});
+  }
+  args.insert(args.end(), {"--remount-ro", "/", "--uid", std::to_string(uid_), "--gid", std::to_string(gid_),
+                           "--cap-drop", "ALL", "--seccomp", std::to_string(seccomp_fd), "--info-fd",
+                           std::to_string(info[1]), "--chdir", sandbox::kWorkingDir, "--"});
+  // RLIMIT_NPROC counts per (user namespace, uid) on kernels >= 5.14, and bwrap always makes a
+  // user namespace: set inside it (by util-linux's prlimit, which then execs the function), the
+  // limit holds this sandbox alone. Set on bwrap itself it would count every process of the
+  // uid on the host, the daemon's own threads too when rootless.
+  const bool inner_nproc = HasPrlimit();
+  if (inner_nproc) args.insert(args.end(), {kPrlimit, "--nproc=" + std::to_string(spec.pids_limit), "--"});
+  args.insert(args.end(), spec.argv.begin(), spec.argv.end());
+
+  SpawnOptions options;
+  options.argv = std::move(args);
+  // bwrap hands its own environment to the function: give it exactly the function's.
+  options.env = sandbox::FunctionEnv(spec);
+  if (drop) {
+    options.pre_exec = [&staging] { return MountStaged(staging); };
+    options.drop_to = std::make_pair(static_cast<uid_t>(uid_), static_cast<gid_t>(gid_));
+  }
+  options.rlimits = {{RLIMIT_NOFILE, kNofile}, {RLIMIT_CORE, 0}};
+  // Without prlimit: the per-uid backstop, shared by all functions of the uid.
+  if (!inner_nproc) options.rlimits.push_back({RLIMIT_NPROC, spec.pids_limit});
+  options.inherit_fds = {seccomp_fd, info[1]};
+  auto child = ChildProcess::Spawn(options);
+  close(seccomp_fd);
+  close(info[1]);
+  if (!child) {
+    close(info[0]);
+    return Unavailable("bwrap: " + child.error().message);
+  }
+  pid_t sandbox_pid = ReadSandboxPid(info[0]);
+  close(info[0]);
+  return Launched{std::move(*child), std::make_shared<Sandbox>(sandbox_pid)};
+}
+
+Result<RunOutput> BwrapDriver::Run(const ContainerSpec& spec, std::string_view input, const RunLimits& limits) {
+  EW_TRY(auto launched, Launch(spec, true));
+  ChildProcess* child = launched.child.get();
+  auto sandbox = launched.sandbox;
+  auto out = child->Communicate(
+      input, limits,
+      [sandbox, child] {
+        sandbox->Kill();
+        child->SignalGroup(SIGKILL);
+      },
+      limits.cancel);
+  if (!sandbox->started() && out.exit_code != 0) return Unavailable("bwrap: " + Trimmed(out.stderr_data));
+  return out;
+}
+
+Result<std::unique_ptr<ContainerProcess>> BwrapDriver::Start(const ContainerSpec& spec) {
+  // No --die-with-parent: it follows the thread that spawned bwrap, and a warm instance outlives
+  // the worker thread that started it. An orphaned instance sees EOF on stdin instead.
+  EW_TRY(auto launched, Launch(spec, false));
+  auto sandbox = launched.sandbox;
+  if (!sandbox->started()) {
+    RunLimits limits;
+    limits.timeout = kInfoTimeout;
+    auto out = launched.child->Communicate("", limits, [] {});
+    return Unavailable("bwrap: " + Trimmed(out.stderr_data));
+  }
+  ChildProcess* child = launched.child.get();
+  auto kill = [sandbox, child] {
+    sandbox->Kill();
+    child->SignalGroup(SIGKILL);
+  };
+  return std::unique_ptr<ContainerProcess>(new PipeContainerProcess(std::move(launched.child), kill, [sandbox] {}));
+}
+
+Result<void> BwrapDriver::Probe() {
+  ContainerSpec spec;
+  spec.id = "ew-probe-bwrap";
+  spec.argv = {"/bin/true"};
+  RunLimits limits;
+  limits.timeout = kProbeTimeout;
+  auto out = Run(spec, "", limits);
+  if (!out) return tl::unexpected(out.error());
+  if (out->exit_code != 0) {
+    return Unavailable("exit status " + std::to_string(out->exit_code) + ": " + Trimmed(out->stderr_data));
+  }
+  return Ok();
+}
+
+}  // namespace ew::containers

@@ -1,0 +1,105 @@
+// One interface over the OCI runtimes (crun, runc) and bubblewrap. MakeContainerRuntime picks
+// the first that works on this host (crun fails on hybrid-cgroup hosts), and callers never
+// branch on which one it is. Every container gets: a read-only root made of the host's /usr
+// (+ /bin, /lib* links), code read-only at /fn, tmpfs /tmp, own pid/mount/ipc/uts/net
+// namespaces (no network unless asked), a non-root uid, no capabilities, no_new_privileges,
+// a seccomp deny list, rlimits, and cgroup limits where the host's cgroups allow.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error/error.hpp"
+
+namespace ew::containers {
+
+struct BindMount {
+  std::filesystem::path source;  // on the host
+  std::string destination;       // inside the container
+  bool read_only = true;
+};
+
+struct ContainerSpec {
+  std::string id;                      // unique among running containers: [a-zA-Z0-9_.-]{1,64}
+  std::filesystem::path code_dir;      // mounted read-only at /fn (none when empty)
+  std::vector<std::string> argv;       // e.g. {"/bin/sh", "/fn/main.sh"}
+  std::vector<std::string> env;        // "KEY=value"; PATH, HOME=/tmp, LANG=C.UTF-8 are added
+  uint64_t memory_bytes = 64ull << 20;
+  uint32_t pids_limit = 64;
+  double cpus = 1.0;                   // CPU quota in cores (cgroup cpu.max), where available
+  bool network = false;                // true: share the host's network namespace
+  std::vector<BindMount> extra_mounts; // e.g. the GPIO broker's socket
+};
+
+struct RunLimits {
+  std::chrono::milliseconds timeout{10'000};  // then the container and all its processes are killed
+  size_t max_stdout_bytes = 1u << 20;         // beyond: stop reading, kill, report truncation
+  size_t max_stderr_bytes = 256u << 10;       // beyond: keep the first bytes, drop the rest
+  // When set and it becomes true, the container is killed as on a timeout (checked every 50 ms);
+  // the owner of a runtime uses it to stop running invocations at shutdown.
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct RunOutput {
+  int exit_code = -1;           // 128+N when killed by signal N
+  bool timed_out = false;
+  bool stdout_truncated = false;  // the container was killed for writing too much
+  bool stderr_truncated = false;
+  std::string stdout_data;
+  std::string stderr_data;
+  std::chrono::microseconds wall{0};  // from spawning the runtime to reaping it
+};
+
+// A long-lived container for warm mode: requests in on stdin, one JSON line out per request.
+// Not thread-safe: the warm pool gives an instance to one caller at a time. Must not outlive the
+// ContainerRuntime that started it.
+class ContainerProcess {
+ public:
+  virtual ~ContainerProcess() = default;  // kills and removes the container
+  // Writes `line` (which must not contain '\n') plus '\n' and waits for one line of output.
+  // DeadlineExceeded after `timeout` (the instance is then killed), Unavailable if the process
+  // has exited (its stderr tail in the message), ResourceExhausted for a line over `max_bytes`.
+  virtual Result<std::string> Exchange(std::string_view line, std::chrono::milliseconds timeout,
+                                       size_t max_bytes) = 0;
+  // What the process wrote to stderr since the last call (capped), for the invocation's logs.
+  virtual std::string TakeLogs() = 0;
+  virtual bool IsAlive() = 0;
+  // Thread-safe, the one call another thread may make: a pending or later Exchange kills the
+  // instance and fails with Cancelled. For shutting down while a caller waits on an answer.
+  virtual void Cancel() = 0;
+};
+
+class ContainerRuntime {
+ public:
+  virtual ~ContainerRuntime() = default;
+  virtual std::string_view Name() const = 0;  // "crun", "runc" or "bwrap"
+  // Runs one container to completion, `input` on its stdin. Blocks: call from a worker thread.
+  // Errors only for failures of the runtime itself (Unavailable, Internal); what the function
+  // does (exit code, timeout, output) is in RunOutput.
+  virtual Result<RunOutput> Run(const ContainerSpec& spec, std::string_view input, const RunLimits& limits) = 0;
+  // Starts a warm-mode container. Blocks until it is spawned, not until it is ready.
+  virtual Result<std::unique_ptr<ContainerProcess>> Start(const ContainerSpec& spec) = 0;
+};
+
+struct RuntimeConfig {
+  // "auto" probes crun, then runc, then bwrap; or one of them to force it (error if it fails).
+  std::string preferred = "auto";
+  // Bundles and the shared read-only root skeleton live here (created 0700).
+  std::filesystem::path work_dir = "/run/edgewire/containers";
+  // Identity of function processes when the daemon runs as root; otherwise the daemon's own
+  // uid is mapped to this uid in a user namespace (rootless).
+  uint32_t uid = 65534;
+  uint32_t gid = 65534;
+};
+
+// Probes the runtimes by running a trivial container with each, logs which one is used and why
+// the others were skipped. Unavailable naming every failure when none works.
+Result<std::unique_ptr<ContainerRuntime>> MakeContainerRuntime(const RuntimeConfig& config);
+
+}  // namespace ew::containers

@@ -1,0 +1,213 @@
+#include "containers/runtime/pipe_container_process.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace ew::containers {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kKillGrace{5000};
+constexpr milliseconds kTick{50};
+constexpr size_t kTailBytes = 2048;
+
+int PollMs(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()) + milliseconds(1);
+  return static_cast<int>(std::max<int64_t>(0, left.count()));
+}
+
+}  // namespace
+
+PipeContainerProcess::PipeContainerProcess(std::unique_ptr<ChildProcess> child, std::function<void()> kill_container,
+                                           std::function<void()> cleanup, size_t max_log_bytes)
+    : child_(std::move(child)),
+      kill_container_(std::move(kill_container)),
+      cleanup_(std::move(cleanup)),
+      max_log_bytes_(max_log_bytes),
+      cancel_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+
+PipeContainerProcess::~PipeContainerProcess() {
+  Kill();
+  if (cleanup_) cleanup_();
+  CloseFd(cancel_fd_);
+}
+
+void PipeContainerProcess::Cancel() {
+  cancelled_ = true;
+  uint64_t one = 1;
+  if (cancel_fd_ >= 0) {
+    ssize_t ignored = write(cancel_fd_, &one, sizeof(one));
+    (void)ignored;
+  }
+}
+
+void PipeContainerProcess::Kill() {
+  auto give_up = Clock::now() + kKillGrace;
+  if (!child_->Reap()) {
+    kill_container_();
+    while (!child_->Reap() && Clock::now() < give_up) {
+      if (child_->exit_fd() >= 0) {
+        pollfd fd{child_->exit_fd(), POLLIN, 0};
+        poll(&fd, 1, PollMs(give_up));
+      } else {
+        usleep(10'000);
+      }
+    }
+    child_->SignalGroup(SIGKILL);
+    child_->Wait();
+  }
+  child_->CloseStdin();
+  // The runtime may go before the container's processes (bwrap's sandbox dies after bwrap):
+  // they are gone once nothing holds the pipes any more.
+  while ((child_->stdout_fd() >= 0 || child_->stderr_fd() >= 0) && Clock::now() < give_up) {
+    pollfd fds[2];
+    int count = 0;
+    if (child_->stdout_fd() >= 0) fds[count++] = {child_->stdout_fd(), POLLIN, 0};
+    if (child_->stderr_fd() >= 0) fds[count++] = {child_->stderr_fd(), POLLIN, 0};
+    if (poll(fds, count, PollMs(give_up)) <= 0) continue;
+    DrainStderr();
+    char chunk[65536];
+    while (child_->stdout_fd() >= 0) {
+      ssize_t n = read(child_->stdout_fd(), chunk, sizeof(chunk));
+      if (n > 0 || (n < 0 && errno == EINTR)) continue;
+      if (n < 0 && errno == EAGAIN) break;
+      child_->CloseStdout();
+    }
+  }
+  child_->CloseStdout();
+  DrainStderr();
+  child_->CloseStderr();
+}
+
+bool PipeContainerProcess::IsAlive() { return !child_->Reap(); }
+
+void PipeContainerProcess::AppendLogs(const char* data, size_t size) {
+  size_t room = logs_.size() < max_log_bytes_ ? max_log_bytes_ - logs_.size() : 0;
+  if (size > room) logs_truncated_ = true;
+  logs_.append(data, std::min(room, size));
+}
+
+void PipeContainerProcess::DrainStderr() {
+  char chunk[16384];
+  while (child_->stderr_fd() >= 0) {
+    ssize_t n = read(child_->stderr_fd(), chunk, sizeof(chunk));
+    if (n > 0) {
+      AppendLogs(chunk, static_cast<size_t>(n));
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && errno == EAGAIN) {
+      return;
+    } else {
+      child_->CloseStderr();
+    }
+  }
+}
+
+std::string PipeContainerProcess::TakeLogs() {
+  DrainStderr();
+  std::string out = std::move(logs_);
+  if (logs_truncated_) out += "\n[logs truncated]\n";
+  logs_.clear();
+  logs_truncated_ = false;
+  return out;
+}
+
+Error PipeContainerProcess::ExitedError() {
+  // The runtime's last words explain an instance that never started.
+  child_->Wait();
+  DrainStderr();
+  std::string tail = logs_.size() > kTailBytes ? logs_.substr(logs_.size() - kTailBytes) : logs_;
+  while (!tail.empty() && (tail.back() == '\n' || tail.back() == ' ')) tail.pop_back();
+  return Error(ErrorCode::kUnavailable, "warm instance exited (exit status " + std::to_string(child_->exit_code()) +
+                                            ")" + (tail.empty() ? "" : ": " + tail));
+}
+
+Result<std::string> PipeContainerProcess::Exchange(std::string_view line, std::chrono::milliseconds timeout,
+                                                   size_t max_bytes) {
+  if (line.find('\n') != std::string_view::npos) return InvalidArgument("a warm request must be one line");
+  if (cancelled_) {
+    Kill();
+    return MakeError(ErrorCode::kCancelled, "warm instance cancelled");
+  }
+  if (child_->Reap() || child_->stdin_fd() < 0) return tl::unexpected(ExitedError());
+  const auto deadline = Clock::now() + timeout;
+  std::string request(line);
+  request.push_back('\n');
+  size_t written = 0;
+  // SIGPIPE when the instance died between IsAlive and the write: blocked as in Communicate.
+  sigset_t set, old;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &set, &old);
+  struct Restore {
+    sigset_t set, old;
+    ~Restore() {
+      timespec zero{0, 0};
+      while (sigtimedwait(&set, nullptr, &zero) > 0) {
+      }
+      pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    }
+  } restore{set, old};
+
+  for (;;) {
+    if (auto newline = pending_stdout_.find('\n'); newline != std::string::npos) {
+      if (newline > max_bytes) break;
+      std::string answer = pending_stdout_.substr(0, newline);
+      pending_stdout_.erase(0, newline + 1);
+      DrainStderr();
+      return answer;
+    }
+    if (pending_stdout_.size() > max_bytes) break;
+    if (Clock::now() >= deadline) {
+      Kill();
+      return DeadlineExceeded("warm instance did not answer within " + std::to_string(timeout.count()) + " ms");
+    }
+    pollfd fds[4];
+    int count = 0, in_index = -1, out_index = -1, err_index = -1, cancel_index = -1;
+    if (written < request.size() && child_->stdin_fd() >= 0) fds[in_index = count++] = {child_->stdin_fd(), POLLOUT, 0};
+    if (child_->stdout_fd() >= 0) fds[out_index = count++] = {child_->stdout_fd(), POLLIN, 0};
+    if (child_->stderr_fd() >= 0) fds[err_index = count++] = {child_->stderr_fd(), POLLIN, 0};
+    if (out_index < 0) return tl::unexpected(ExitedError());
+    if (cancel_fd_ >= 0) fds[cancel_index = count++] = {cancel_fd_, POLLIN, 0};
+    int wait_ms = PollMs(deadline);
+    if (child_->exit_fd() < 0) wait_ms = std::min<int>(wait_ms, kTick.count());
+    int ready = poll(fds, count, wait_ms);
+    if (ready <= 0) continue;
+    if (cancelled_ || (cancel_index >= 0 && fds[cancel_index].revents)) {
+      Kill();
+      return MakeError(ErrorCode::kCancelled, "warm instance cancelled");
+    }
+    if (in_index >= 0 && fds[in_index].revents) {
+      ssize_t n = write(child_->stdin_fd(), request.data() + written, request.size() - written);
+      if (n > 0) written += static_cast<size_t>(n);
+      if (n < 0 && errno != EAGAIN && errno != EINTR) child_->CloseStdin();
+    }
+    if (err_index >= 0 && fds[err_index].revents) DrainStderr();
+    if (fds[out_index].revents) {
+      char chunk[65536];
+      for (;;) {
+        ssize_t n = read(child_->stdout_fd(), chunk, sizeof(chunk));
+        if (n > 0) {
+          pending_stdout_.append(chunk, static_cast<size_t>(n));
+          if (pending_stdout_.size() > max_bytes + 1) break;
+          continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) break;
+        child_->CloseStdout();  // EOF: the instance is gone (its answer, if any, was incomplete)
+        break;
+      }
+    }
+  }
+  Kill();
+  return ResourceExhausted("warm instance answered with a line over " + std::to_string(max_bytes) + " bytes");
+}
+
+}  // namespace ew::containers

@@ -1,0 +1,171 @@
+#include "containers/runtime/runc_driver.hpp"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <system_error>
+
+#include <nlohmann/json.hpp>
+
+#include "common/log/log.hpp"
+#include "containers/runtime/pipe_container_process.hpp"
+
+namespace ew::containers {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto logger = ew::log::Get("containers");
+  return logger;
+}
+
+constexpr std::chrono::milliseconds kHelperTimeout{10'000};
+constexpr std::chrono::milliseconds kProbeTimeout{20'000};
+const char* const kRuntimeEnv = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+}  // namespace
+
+RuncDriver::RuncDriver(std::string name, fs::path binary, const RuntimeConfig& config)
+    : name_(std::move(name)),
+      binary_(std::move(binary)),
+      state_dir_(config.work_dir / (name_ + "-state")),
+      bundles_(config.work_dir, config.uid, config.gid) {}
+
+std::vector<std::string> RuncDriver::GlobalArgs(const fs::path& bundle) const {
+  std::vector<std::string> args = {binary_.string(), "--root=" + state_dir_.string()};
+  if (!bundle.empty()) {
+    // Errors of the runtime itself go to this log, apart from the function's stderr.
+    args.push_back("--log=" + (bundle / "runtime.log").string());
+    args.push_back("--log-format=json");
+  }
+  return args;
+}
+
+Result<void> RuncDriver::Probe() {
+  EW_TRY_VOID(bundles_.Prepare());
+  std::error_code ec;
+  fs::create_directories(state_dir_, ec);
+  fs::permissions(state_dir_, fs::perms::owner_all, ec);
+  ContainerSpec spec;
+  static std::atomic<int> probes{0};
+  spec.id = "ew-probe-" + name_ + "-" + std::to_string(getpid()) + "-" + std::to_string(++probes);
+  spec.argv = {"/bin/true"};
+  RunLimits limits;
+  limits.timeout = kProbeTimeout;
+  std::string error;
+  EW_TRY(auto out, RunOnce(spec, "", limits, &error));
+  if (out.exit_code == 0) return Ok();
+  if (error.empty()) error = out.stderr_data.empty() ? "exit status " + std::to_string(out.exit_code) : out.stderr_data;
+  if (cgroup_limits_.load()) {
+    // Try without linux.resources: a host whose cgroups refuse limits can still isolate.
+    cgroup_limits_ = false;
+    std::string second_error;
+    auto again = RunOnce(spec, "", limits, &second_error);
+    if (again && again->exit_code == 0) {
+      DisableCgroupLimits(error);
+      return Ok();
+    }
+    cgroup_limits_ = true;
+  }
+  while (!error.empty() && (error.back() == '\n' || error.back() == ' ')) error.pop_back();
+  return Unavailable(error);
+}
+
+void RuncDriver::DisableCgroupLimits(const std::string& why) {
+  cgroup_limits_ = false;
+  std::call_once(cgroup_warning_, [&] {
+    Log()->warn("{}: cgroup memory/pids/cpu limits are not available on this host ({}); functions run with rlimits only",
+                name_, why);
+  });
+}
+
+Result<RuncDriver::Launched> RuncDriver::Launch(const ContainerSpec& spec) {
+  EW_TRY(auto bundle, bundles_.Build(spec, cgroup_limits_.load()));
+  SpawnOptions options;
+  options.argv = GlobalArgs(bundle);
+  for (const char* arg : {"run", "--bundle"}) options.argv.push_back(arg);
+  options.argv.push_back(bundle.string());
+  options.argv.push_back(spec.id);
+  options.env = {kRuntimeEnv};
+  auto child = ChildProcess::Spawn(options);
+  if (!child) {
+    bundles_.Remove(bundle);
+    return Unavailable(name_ + ": " + child.error().message);
+  }
+  return Launched{std::move(*child), bundle};
+}
+
+Result<RunOutput> RuncDriver::RunOnce(const ContainerSpec& spec, std::string_view input, const RunLimits& limits,
+                                      std::string* runtime_error) {
+  EW_TRY(auto launched, Launch(spec));
+  const std::string id = spec.id;
+  auto out = launched.child->Communicate(input, limits, [this, &id] { KillContainer(id); }, limits.cancel);
+  launched.child.reset();
+  bool killed = out.timed_out || out.stdout_truncated || (limits.cancel && limits.cancel->load());
+  if (out.exit_code != 0 && !killed) *runtime_error = RuntimeError(launched.bundle);
+  Cleanup(id, launched.bundle);
+  return out;
+}
+
+Result<RunOutput> RuncDriver::Run(const ContainerSpec& spec, std::string_view input, const RunLimits& limits) {
+  std::string error;
+  EW_TRY(auto out, RunOnce(spec, input, limits, &error));
+  if (error.empty()) return out;
+  if (cgroup_limits_.load() && error.find("cgroup") != std::string::npos) {
+    DisableCgroupLimits(error);
+    error.clear();
+    EW_TRY(auto again, RunOnce(spec, input, limits, &error));
+    if (error.empty()) return again;
+  }
+  return Unavailable(name_ + ": " + error);
+}
+
+Result<std::unique_ptr<ContainerProcess>> RuncDriver::Start(const ContainerSpec& spec) {
+  EW_TRY(auto launched, Launch(spec));
+  std::string id = spec.id;
+  fs::path bundle = launched.bundle;
+  auto kill = [this, id] { KillContainer(id); };
+  auto cleanup = [this, id, bundle] { Cleanup(id, bundle); };
+  return std::unique_ptr<ContainerProcess>(new PipeContainerProcess(std::move(launched.child), kill, cleanup));
+}
+
+void RuncDriver::KillContainer(const std::string& id) const {
+  auto args = GlobalArgs({});
+  for (const char* arg : {"kill", id.c_str(), "KILL"}) args.push_back(arg);
+  // Fails harmlessly when the container is not created yet or already gone; the caller retries.
+  if (auto killed = RunHelper(args, kHelperTimeout); !killed) {
+    Log()->debug("{} kill {}: {}", name_, id, killed.error().message);
+  }
+}
+
+void RuncDriver::Cleanup(const std::string& id, const fs::path& bundle) const {
+  std::error_code ec;
+  if (fs::exists(state_dir_ / id, ec)) {
+    auto args = GlobalArgs({});
+    for (const char* arg : {"delete", "-f", id.c_str()}) args.push_back(arg);
+    if (auto deleted = RunHelper(args, kHelperTimeout); !deleted) {
+      Log()->warn("{} delete {}: {}", name_, id, deleted.error().message);
+    }
+  }
+  bundles_.Remove(bundle);
+}
+
+std::string RuncDriver::RuntimeError(const fs::path& bundle) {
+  std::ifstream in(bundle / "runtime.log");
+  std::string line, errors;
+  while (std::getline(in, line)) {
+    auto entry = nlohmann::json::parse(line, nullptr, false);
+    if (entry.is_discarded() || !entry.is_object()) continue;
+    auto level = entry.value("level", "");
+    if (level != "error" && level != "fatal") continue;
+    auto message = entry.value("msg", "");
+    if (message.empty() || errors.find(message) != std::string::npos) continue;
+    if (!errors.empty()) errors += "; ";
+    errors += message;
+  }
+  return errors;
+}
+
+}  // namespace ew::containers

@@ -1,0 +1,103 @@
+// The board's function procedures ew.board.<id>.fn.{deploy,remove,list,invoke}: fetches
+// packages from the conductor by content hash, keeps them in a cache under the agent's state
+// directory, installs them into a FunctionHost (containers/) and runs invocations there.
+// Deployments survive restarts (deployments.json). See docs/FUNCTIONS.md for the contract.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "common/error/error.hpp"
+#include "containers/host/function_host.hpp"
+#include "device-agent/rpc/conductor_client.hpp"
+#include "device-agent/rpc/procedure.hpp"
+
+namespace ew::agent::functions {
+
+struct FunctionServiceOptions {
+  std::string board_id;
+  // Cache and records: <state_dir>/packages/<sha256>/ (extracted), <state_dir>/deployments.json.
+  std::filesystem::path state_dir = "/var/lib/edgewire/functions";
+  size_t fetch_chunk_bytes = 256u << 10;             // per ew.conductor.fn.fetch call (its maximum)
+  uint64_t max_package_bytes = 16ull << 20;          // as the conductor's upload limit
+  std::chrono::milliseconds fetch_timeout{30'000};   // per chunk
+};
+
+// One deployed function as the board records it.
+struct Deployment {
+  std::string function_id;
+  std::string name;
+  std::string version;
+  std::string sha256;
+};
+
+class FunctionService : public std::enable_shared_from_this<FunctionService> {
+ public:
+  // `host` may be null when no container runtime works on this board: then fn.deploy and
+  // fn.invoke answer Unavailable with `unavailable_reason`, and fn.list answers empty.
+  FunctionService(boost::asio::io_context& io, FunctionServiceOptions options,
+                  std::unique_ptr<containers::FunctionHost> host, std::string unavailable_reason = "");
+  ~FunctionService();
+
+  // The session that reaches the conductor; must be set before the first fn.deploy and
+  // outlive this service. Io thread.
+  void SetConductor(rpc::ConductorClient* conductor) { conductor_ = conductor; }
+
+  // Reinstalls the deployments recorded in deployments.json whose packages are in the cache;
+  // drops (and logs) the others, which the conductor delivers again. Call once, before the
+  // session starts. Internal when the state directory cannot be created.
+  Result<void> Restore();
+
+  // fn.deploy, fn.remove, fn.list, fn.invoke.
+  rpc::ProcedureTable Procedures();
+
+  // "runc", "bwrap", ... or "none (<reason>)", for sys.info.
+  std::string RuntimeDescription() const;
+
+  std::vector<Deployment> Deployments() const;
+
+ private:
+  using Done = std::function<void(Result<Deployment>)>;
+
+  void Deploy(const rpc::Invocation& invocation, rpc::Responder respond);
+  void Remove(const rpc::Invocation& invocation, rpc::Responder respond);
+  Result<rpc::Reply> List() const;
+  void Invoke(const rpc::Invocation& invocation, rpc::Responder respond);
+
+  // Fetches the package `sha256` of `size` bytes, chunk by chunk, from `offset`. Io thread.
+  void FetchChunk(const std::string& sha256, uint64_t size, std::shared_ptr<std::string> buffer);
+  // Ends every deploy waiting for package `sha256` (io thread).
+  void FinishFetch(const std::string& sha256, Result<std::filesystem::path> dir);
+  // Verifies, extracts (if needed) and installs, on the blocking pool.
+  void InstallFromCache(Deployment wanted, std::shared_ptr<const std::string> bytes, Done done);
+  Result<void> Persist() const;  // with mu_ held
+  std::filesystem::path PackageDir(const std::string& sha256) const;
+  boost::asio::thread_pool& Blocking();
+
+  boost::asio::io_context& io_;
+  FunctionServiceOptions options_;
+  std::unique_ptr<containers::FunctionHost> host_;
+  std::string unavailable_reason_;
+  rpc::ConductorClient* conductor_ = nullptr;
+
+  // Created on first use: an agent without functions runs no extra thread.
+  std::unique_ptr<boost::asio::thread_pool> blocking_;
+  std::once_flag blocking_once_;
+
+  // Deploys waiting for a package being fetched, by sha256 (io thread only).
+  std::map<std::string, std::vector<std::function<void(Result<std::filesystem::path>)>>> fetching_;
+
+  mutable std::mutex mu_;
+  std::map<std::string, Deployment> deployments_;  // GUARDED_BY(mu_), by function id
+};
+
+}  // namespace ew::agent::functions

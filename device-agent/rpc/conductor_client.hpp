@@ -1,0 +1,24 @@
+// Calls from the board to the conductor's own procedures (ew.conductor.*), such as fetching a
+// function package. Implemented by the session runner over the live WAMP session; modules see
+// only this, so they stay free of Autobahn and testable with a fake.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "device-agent/rpc/procedure.hpp"
+
+namespace ew::agent::rpc {
+
+class ConductorClient {
+ public:
+  virtual ~ConductorClient() = default;
+  // Calls `procedure` (a full URI, "ew.conductor.fn.fetch"). `done` runs exactly once on the
+  // agent's io thread: Unavailable when there is no session, DeadlineExceeded after `timeout`,
+  // or the conductor's error mapped back to its code. Io thread only.
+  virtual void Call(const std::string& procedure, Reply arguments, std::chrono::milliseconds timeout,
+                    std::function<void(ew::Result<Reply>)> done) = 0;
+};
+
+}  // namespace ew::agent::rpc

@@ -1,0 +1,570 @@
+// FunctionHost over a FakeRuntime: argv/env per runtime, outcome mapping, admission (per
+// function, host-wide, bounded queue), threads only while busy, install/uninstall, warm pool.
+#include "containers/host/function_host.hpp"
+
+#include <dirent.h>
+
+#include <future>
+
+#include <gtest/gtest.h>
+
+#include "tests/containers/host/fake_runtime.hpp"
+#include "tests/containers/runtime/runtime_test_util.hpp"
+
+namespace ew::containers {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using testing::FakeRuntime;
+using testing::FakeRuntimeState;
+using Status = InvocationResult::Status;
+
+size_t ThreadCount() {
+  size_t n = 0;
+  DIR* dir = opendir("/proc/self/task");
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  closedir(dir);
+  return n;
+}
+
+// Collects asynchronous results, in completion order.
+class Results {
+ public:
+  std::function<void(Result<InvocationResult>)> Callback(int tag = 0) {
+    return [this, tag](Result<InvocationResult> r) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      items_.emplace_back(tag, std::move(r));
+      cv_.notify_all();
+    };
+  }
+  bool WaitFor(size_t n, std::chrono::milliseconds timeout = 10s) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return cv_.wait_for(lock, timeout, [&] { return items_.size() >= n; });
+  }
+  std::vector<std::pair<int, Result<InvocationResult>>> Take() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return items_;
+  }
+  size_t size() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return items_.size();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<std::pair<int, Result<InvocationResult>>> items_;
+};
+
+class FunctionHostTest : public ::testing::Test {
+ protected:
+  void SetUp() override { state_ = std::make_shared<FakeRuntimeState>(); }
+
+  void MakeHost(HostConfig config = {}) {
+    if (!config.clock) config.clock = &clock_;
+    host_ = std::make_unique<FunctionHost>(config, std::make_unique<FakeRuntime>(state_));
+  }
+
+  FunctionSpec Spec(const std::string& name, Runtime runtime = Runtime::kSh, const std::string& entry = "main.sh") {
+    FunctionSpec spec;
+    spec.name = name;
+    spec.version = "1.0.0";
+    spec.runtime = runtime;
+    spec.entrypoint = entry;
+    spec.timeout = 5000ms;
+    testing::WriteFile(code_ / name / entry, "echo '{}'\n", 0755);
+    return spec;
+  }
+
+  void Install(const std::string& key, const FunctionSpec& spec) {
+    auto installed = host_->Install(key, spec, code_ / spec.name);
+    ASSERT_TRUE(installed) << installed.error().message;
+  }
+
+  Result<InvocationResult> InvokeSync(const std::string& key, const std::string& event = "{}") {
+    std::promise<Result<InvocationResult>> promise;
+    auto future = promise.get_future();
+    host_->Invoke(key, event, [&promise](Result<InvocationResult> r) { promise.set_value(std::move(r)); });
+    if (future.wait_for(10s) != std::future_status::ready) return Internal("no answer within 10 s");
+    return future.get();
+  }
+
+  InstalledFunction Listed(const std::string& key) {
+    for (auto& f : host_->List()) {
+      if (f.key == key) return f;
+    }
+    ADD_FAILURE() << key << " not listed";
+    return {};
+  }
+
+  std::shared_ptr<FakeRuntimeState> state_;
+  ManualClock clock_;
+  testing::TempDir code_{"ew-host-test"};
+  std::unique_ptr<FunctionHost> host_;
+};
+
+TEST_F(FunctionHostTest, ColdShInvocationSucceedsWithParsedOutput) {
+  MakeHost();
+  Install("fn-a", Spec("hello"));
+  auto result = InvokeSync("fn-a", R"({ "x" : 1 })");
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result->status, Status::kSucceeded);
+  EXPECT_EQ(result->output, json::parse(R"({"echo": {"x": 1}})"));
+  EXPECT_TRUE(result->cold);
+  EXPECT_EQ(result->runtime, "fake");
+  EXPECT_EQ(result->exit_code, 0);
+  EXPECT_EQ(result->run_time, 1500us);
+
+  ASSERT_EQ(state_->runs.size(), 1u);
+  const auto& spec = state_->runs[0];
+  EXPECT_EQ(spec.argv, (std::vector<std::string>{"/bin/sh", "/fn/main.sh"}));
+  EXPECT_EQ(spec.code_dir, code_ / "hello");
+  for (const char* env : {"EW_FUNCTION=hello", "EW_VERSION=1.0.0", "EW_MODE=cold"}) {
+    EXPECT_NE(std::find(spec.env.begin(), spec.env.end(), env), spec.env.end()) << env;
+  }
+  EXPECT_EQ(state_->inputs[0], R"({"x":1})");  // compact, one line
+  EXPECT_FALSE(spec.network);
+  EXPECT_EQ(spec.memory_bytes, 64ull << 20);
+}
+
+TEST_F(FunctionHostTest, ArgvFollowsTheRuntime) {
+  MakeHost();
+  Install("py", Spec("py", Runtime::kPython3, "src/main.py"));
+  Install("bin", Spec("bin", Runtime::kNative, "bin/hello"));
+  ASSERT_TRUE(InvokeSync("py"));
+  ASSERT_TRUE(InvokeSync("bin"));
+  ASSERT_EQ(state_->runs.size(), 2u);
+  EXPECT_EQ(state_->runs[0].argv, (std::vector<std::string>{"/usr/bin/python3", "/fn/src/main.py"}));
+  EXPECT_EQ(state_->runs[1].argv, (std::vector<std::string>{"/fn/bin/hello"}));
+  EXPECT_NE(state_->runs[0].id, state_->runs[1].id);
+}
+
+TEST_F(FunctionHostTest, OutcomesMapToStatuses) {
+  MakeHost();
+  Install("fn", Spec("fn"));
+  struct Case {
+    RunOutput out;
+    Status status;
+    std::string error;
+  };
+  std::vector<Case> cases;
+  {
+    RunOutput o;
+    o.exit_code = 3;
+    o.stderr_data = "bad things\n";
+    cases.push_back({o, Status::kFailed, "exit status 3"});
+  }
+  {
+    RunOutput o;
+    o.exit_code = 0;
+    o.stdout_data = "hello, not json";
+    cases.push_back({o, Status::kFailed, "stdout is not JSON"});
+  }
+  {
+    RunOutput o;
+    o.exit_code = 137;
+    o.stdout_truncated = true;
+    cases.push_back({o, Status::kFailed, "output over 1 MiB"});
+  }
+  {
+    RunOutput o;
+    o.exit_code = 137;
+    o.timed_out = true;
+    cases.push_back({o, Status::kTimedOut, "timed out after 5000 ms"});
+  }
+  for (const auto& c : cases) {
+    state_->on_run = [&](const ContainerSpec&, const std::string&) -> Result<RunOutput> { return c.out; };
+    auto result = InvokeSync("fn");
+    ASSERT_TRUE(result) << result.error().message;
+    EXPECT_EQ(result->status, c.status) << c.error;
+    EXPECT_EQ(result->error, c.error);
+    EXPECT_TRUE(result->output.is_null());
+    EXPECT_EQ(result->logs, c.out.stderr_data);
+    EXPECT_EQ(result->exit_code, c.out.exit_code);
+  }
+  state_->on_run = [](const ContainerSpec&, const std::string&) -> Result<RunOutput> {
+    return Unavailable("runc exploded");
+  };
+  auto failed = InvokeSync("fn");
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(failed.error().message.find("runc exploded"), std::string::npos);
+}
+
+TEST_F(FunctionHostTest, BadCallsFailInlineBeforeQueueing) {
+  HostConfig config;
+  config.max_event_bytes = 16;
+  MakeHost(config);
+  Install("fn", Spec("fn"));
+  auto missing = InvokeSync("nope");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+  auto not_json = InvokeSync("fn", "{oops");
+  ASSERT_FALSE(not_json);
+  EXPECT_EQ(not_json.error().code, ErrorCode::kInvalidArgument);
+  auto too_big = InvokeSync("fn", R"({"a": "0123456789abcdef"})");
+  ASSERT_FALSE(too_big);
+  EXPECT_EQ(too_big.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(state_->runs.empty());
+}
+
+TEST_F(FunctionHostTest, PerFunctionConcurrencyQueuesTheRestInOrder) {
+  MakeHost();
+  auto spec = Spec("fn");
+  spec.max_concurrency = 2;
+  Install("fn", spec);
+  state_->hold = true;
+  Results results;
+  for (int i = 0; i < 5; ++i) host_->Invoke("fn", "{\"i\": " + std::to_string(i) + "}", results.Callback(i));
+  ASSERT_TRUE(state_->WaitFor([&] { return state_->held == 2; }));
+  auto listed = Listed("fn");
+  EXPECT_EQ(listed.running, 2u);
+  EXPECT_EQ(listed.queued, 3u);
+  // One finished call lets exactly one queued call start: the oldest.
+  for (size_t next = 2; next < 5; ++next) {
+    state_->Release(1);
+    ASSERT_TRUE(state_->WaitFor([&] { return state_->runs.size() == next + 1 && state_->held == 2; }));
+    EXPECT_EQ(state_->inputs[next], "{\"i\":" + std::to_string(next) + "}");
+  }
+  state_->Release(2);
+  ASSERT_TRUE(results.WaitFor(5));
+  EXPECT_EQ(state_->max_running, 2);
+  for (auto& [tag, r] : results.Take()) {
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->output["echo"]["i"], tag);
+  }
+}
+
+TEST_F(FunctionHostTest, HostWideLimitSpansFunctions) {
+  HostConfig config;
+  config.max_running = 3;
+  MakeHost(config);
+  Install("a", Spec("a"));
+  Install("b", Spec("b"));
+  state_->hold = true;
+  Results results;
+  for (int i = 0; i < 4; ++i) {
+    host_->Invoke("a", "{}", results.Callback());
+    host_->Invoke("b", "{}", results.Callback());
+  }
+  ASSERT_TRUE(state_->WaitFor([&] { return state_->held == 3; }));
+  EXPECT_EQ(Listed("a").running + Listed("b").running, 3u);
+  EXPECT_EQ(Listed("a").queued + Listed("b").queued, 5u);
+  state_->Release(8);
+  ASSERT_TRUE(results.WaitFor(8));
+  EXPECT_EQ(state_->max_running, 3);
+}
+
+TEST_F(FunctionHostTest, FullQueueRefuses) {
+  HostConfig config;
+  config.max_running = 1;
+  config.max_queued = 2;
+  MakeHost(config);
+  Install("fn", Spec("fn"));
+  state_->hold = true;
+  Results results;
+  for (int i = 0; i < 3; ++i) host_->Invoke("fn", "{}", results.Callback());
+  ASSERT_TRUE(state_->WaitFor([&] { return state_->held == 1; }));
+  auto refused = InvokeSync("fn");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kResourceExhausted);
+  state_->Release(3);
+  ASSERT_TRUE(results.WaitFor(3));
+}
+
+TEST_F(FunctionHostTest, NoThreadIsLeftWhenIdle) {
+  size_t baseline = ThreadCount();
+  MakeHost();
+  Install("fn", Spec("fn"));
+  EXPECT_EQ(ThreadCount(), baseline);
+  state_->hold = true;
+  Results results;
+  for (int i = 0; i < 6; ++i) host_->Invoke("fn", "{}", results.Callback());
+  ASSERT_TRUE(state_->WaitFor([&] { return state_->held == 4; }));  // max_concurrency 4
+  EXPECT_GE(ThreadCount(), baseline + 4);
+  state_->Release(6);
+  ASSERT_TRUE(results.WaitFor(6));
+  // Workers exit right after their last callback: wait for the count to come back.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (ThreadCount() != baseline && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  EXPECT_EQ(ThreadCount(), baseline);
+}
+
+TEST_F(FunctionHostTest, UninstallFailsQueuedCallsAndLetsRunningOnesFinish) {
+  MakeHost();
+  auto spec = Spec("fn");
+  spec.max_concurrency = 1;
+  Install("fn", spec);
+  state_->hold = true;
+  Results results;
+  host_->Invoke("fn", "{}", results.Callback(0));
+  host_->Invoke("fn", "{}", results.Callback(1));
+  ASSERT_TRUE(state_->WaitFor([&] { return state_->held == 1; }));
+  ASSERT_TRUE(host_->Uninstall("fn"));
+  ASSERT_TRUE(results.WaitFor(1));
+  auto first = results.Take()[0];
+  EXPECT_EQ(first.first, 1);
+  ASSERT_FALSE(first.second);
+  EXPECT_EQ(first.second.error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(host_->List().empty());
+  state_->Release();
+  ASSERT_TRUE(results.WaitFor(2));
+  EXPECT_TRUE(results.Take()[1].second);
+  EXPECT_EQ(host_->Uninstall("fn").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(InvokeSync("fn").error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(FunctionHostTest, ReplacementRunsNewCallsOnTheNewCode) {
+  MakeHost();
+  Install("fn", Spec("v1"));
+  state_->hold = true;
+  Results results;
+  host_->Invoke("fn", "{}", results.Callback(0));
+  ASSERT_TRUE(state_->WaitFor([&] { return state_->held == 1; }));
+  auto v2 = Spec("v2");
+  v2.version = "2.0.0";
+  Install("fn", v2);
+  EXPECT_EQ(Listed("fn").spec.version, "2.0.0");
+  EXPECT_EQ(Listed("fn").running, 1u);
+  state_->hold = false;
+  state_->Release();
+  ASSERT_TRUE(results.WaitFor(1));
+  ASSERT_TRUE(InvokeSync("fn"));
+  ASSERT_EQ(state_->runs.size(), 2u);
+  EXPECT_EQ(state_->runs[0].code_dir, code_ / "v1");
+  EXPECT_EQ(state_->runs[1].code_dir, code_ / "v2");
+}
+
+TEST_F(FunctionHostTest, InstallRefusesWhatCannotRunHere) {
+  HostConfig config;
+  config.arch = "x86_64";
+  MakeHost(config);
+  auto native = Spec("native", Runtime::kNative, "bin/hello-aarch64");
+  native.implementations.push_back({"aarch64", Runtime::kNative, "bin/hello-aarch64"});
+  auto refused = host_->Install("native", native, code_ / "native");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+
+  auto missing = Spec("missing");
+  missing.entrypoint = "nope.sh";
+  EXPECT_EQ(host_->Install("missing", missing, code_ / "missing").error().code, ErrorCode::kInvalidArgument);
+
+  // The implementation for this arch is chosen over the top-level one.
+  auto multi = Spec("multi", Runtime::kNative, "bin/hello-aarch64");
+  testing::WriteFile(code_ / "multi" / "bin/hello-x86_64", "", 0755);
+  multi.implementations = {{"aarch64", Runtime::kNative, "bin/hello-aarch64"},
+                           {"x86_64", Runtime::kNative, "bin/hello-x86_64"}};
+  Install("multi", multi);
+  ASSERT_TRUE(InvokeSync("multi"));
+  EXPECT_EQ(state_->runs.back().argv, (std::vector<std::string>{"/fn/bin/hello-x86_64"}));
+}
+
+class WarmHostTest : public FunctionHostTest {
+ protected:
+  FunctionSpec WarmSpec(uint32_t instances = 1) {
+    auto spec = Spec("warm");
+    spec.warm.enabled = true;
+    spec.warm.max_instances = instances;
+    spec.warm.idle_timeout = 60s;
+    spec.max_concurrency = 8;
+    return spec;
+  }
+};
+
+TEST_F(WarmHostTest, InstanceIsReusedAcrossCalls) {
+  MakeHost();
+  Install("fn", WarmSpec());
+  auto first = InvokeSync("fn", R"({"n": 1})");
+  auto second = InvokeSync("fn", R"({"n": 2})");
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(first->status, Status::kSucceeded);
+  EXPECT_TRUE(first->cold);    // started for this call
+  EXPECT_FALSE(second->cold);  // served by the warm instance
+  EXPECT_EQ(first->output["instance"], second->output["instance"]);
+  EXPECT_EQ(second->output["echo"]["n"], 2);
+  EXPECT_EQ(second->logs, "handled {\"n\":2}\n");
+  ASSERT_EQ(state_->starts.size(), 1u);
+  auto& env = state_->starts[0].env;
+  EXPECT_NE(std::find(env.begin(), env.end(), "EW_MODE=warm"), env.end());
+  EXPECT_TRUE(state_->runs.empty());
+  EXPECT_EQ(Listed("fn").warm_instances, 1u);
+}
+
+TEST_F(WarmHostTest, CrashedInstanceIsReplacedOnTheNextCall) {
+  MakeHost();
+  Install("fn", WarmSpec());
+  state_->on_exchange = [](int instance, const std::string& line) -> Result<std::string> {
+    if (line.find("crash") != std::string::npos) return Unavailable("warm instance exited (exit status 3): boom");
+    return "{\"instance\": " + std::to_string(instance) + "}";
+  };
+  auto before = InvokeSync("fn");
+  auto crash = InvokeSync("fn", R"({"crash": true})");
+  auto after = InvokeSync("fn");
+  ASSERT_TRUE(before && crash && after);
+  EXPECT_EQ(crash->status, Status::kFailed);
+  EXPECT_NE(crash->error.find("boom"), std::string::npos);
+  EXPECT_EQ(after->status, Status::kSucceeded);
+  EXPECT_NE(before->output["instance"], after->output["instance"]);
+  EXPECT_TRUE(after->cold);
+  EXPECT_EQ(state_->alive_processes, 1);
+}
+
+TEST_F(WarmHostTest, TimeoutAndOversizeDiscardTheInstance) {
+  MakeHost();
+  Install("fn", WarmSpec());
+  state_->on_exchange = [](int, const std::string& line) -> Result<std::string> {
+    if (line.find("slow") != std::string::npos) return DeadlineExceeded("no answer");
+    if (line.find("big") != std::string::npos) return ResourceExhausted("too long");
+    return std::string("not json");
+  };
+  auto slow = InvokeSync("fn", R"({"slow": 1})");
+  ASSERT_TRUE(slow);
+  EXPECT_EQ(slow->status, Status::kTimedOut);
+  auto big = InvokeSync("fn", R"({"big": 1})");
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->error, "output over 1 MiB");
+  auto garbage = InvokeSync("fn");
+  ASSERT_TRUE(garbage);
+  EXPECT_EQ(garbage->error, "stdout is not JSON");
+  EXPECT_EQ(state_->starts.size(), 3u);  // a new instance after each discarded one
+  EXPECT_EQ(state_->alive_processes, 1);  // "not JSON" keeps its instance
+}
+
+TEST_F(WarmHostTest, ConcurrencyIsBoundByInstancesOneCallerEach) {
+  MakeHost();
+  Install("fn", WarmSpec(2));
+  std::mutex gate_mutex;
+  std::condition_variable gate_cv;
+  int inside = 0, most = 0;
+  bool open = false;
+  state_->on_exchange = [&](int instance, const std::string&) -> Result<std::string> {
+    std::unique_lock<std::mutex> lock(gate_mutex);
+    ++inside;
+    most = std::max(most, inside);
+    gate_cv.notify_all();
+    gate_cv.wait(lock, [&] { return open; });
+    --inside;
+    return "{\"instance\": " + std::to_string(instance) + "}";
+  };
+  Results results;
+  for (int i = 0; i < 6; ++i) host_->Invoke("fn", "{}", results.Callback());
+  {
+    std::unique_lock<std::mutex> lock(gate_mutex);
+    ASSERT_TRUE(gate_cv.wait_for(lock, 10s, [&] { return inside == 2; }));
+  }
+  EXPECT_EQ(Listed("fn").running, 2u);
+  EXPECT_EQ(Listed("fn").queued, 4u);
+  {
+    std::lock_guard<std::mutex> lock(gate_mutex);
+    open = true;
+    gate_cv.notify_all();
+  }
+  ASSERT_TRUE(results.WaitFor(6));
+  EXPECT_EQ(most, 2);
+  EXPECT_EQ(state_->starts.size(), 2u);
+  for (auto& [tag, r] : results.Take()) EXPECT_EQ(r->status, Status::kSucceeded);
+}
+
+TEST_F(WarmHostTest, IdleInstancesStopAfterTheTimeoutAndTheReaperLeaves) {
+  size_t baseline = ThreadCount();
+  MakeHost();
+  Install("fn", WarmSpec());
+  ASSERT_TRUE(InvokeSync("fn"));
+  EXPECT_EQ(Listed("fn").warm_instances, 1u);
+  clock_.Advance(30s);
+  ASSERT_TRUE(InvokeSync("fn"));  // used again: the idle clock restarts
+  clock_.Advance(45s);
+  EXPECT_EQ(Listed("fn").warm_instances, 1u);
+  clock_.Advance(20s);
+  // The reaper re-reads the clock at least every second.
+  EXPECT_TRUE(state_->WaitFor([&] { return state_->alive_processes == 0; }, 5s));
+  EXPECT_EQ(Listed("fn").warm_instances, 0u);
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (ThreadCount() != baseline && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  EXPECT_EQ(ThreadCount(), baseline);
+}
+
+TEST_F(WarmHostTest, ReplacementRetiresTheOldInstances) {
+  MakeHost();
+  Install("fn", WarmSpec());
+  ASSERT_TRUE(InvokeSync("fn"));
+  EXPECT_EQ(state_->alive_processes, 1);
+  auto v2 = WarmSpec();
+  v2.version = "2.0.0";
+  Install("fn", v2);
+  EXPECT_EQ(state_->alive_processes, 0);
+  ASSERT_TRUE(InvokeSync("fn"));
+  EXPECT_EQ(state_->starts.size(), 2u);
+  auto& env = state_->starts[1].env;
+  EXPECT_NE(std::find(env.begin(), env.end(), "EW_VERSION=2.0.0"), env.end());
+  ASSERT_TRUE(host_->Uninstall("fn"));
+  EXPECT_EQ(state_->alive_processes, 0);
+}
+
+TEST_F(WarmHostTest, StartFailureIsUnavailable) {
+  MakeHost();
+  Install("fn", WarmSpec());
+  state_->on_start = []() -> Result<void> { return Unavailable("no runtime"); };
+  auto result = InvokeSync("fn");
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, ErrorCode::kUnavailable);
+}
+
+TEST_F(FunctionHostTest, DestructionCancelsRunningAndQueuedCalls) {
+  MakeHost();
+  auto spec = Spec("fn");
+  spec.max_concurrency = 1;
+  Install("fn", spec);
+  state_->hold = true;
+  Results results;
+  host_->Invoke("fn", "{}", results.Callback(0));
+  host_->Invoke("fn", "{}", results.Callback(1));
+  ASSERT_TRUE(state_->WaitFor([&] { return state_->held == 1; }));
+  host_.reset();  // must not hang: the held run sees the cancel flag
+  ASSERT_EQ(results.size(), 2u);
+  for (auto& [tag, r] : results.Take()) {
+    ASSERT_FALSE(r) << tag;
+    EXPECT_EQ(r.error().code, ErrorCode::kCancelled);
+  }
+}
+
+TEST_F(WarmHostTest, DestructionCancelsAWaitingWarmCall) {
+  MakeHost();
+  Install("fn", WarmSpec());
+  std::atomic<bool> entered{false};
+  // Answers only once cancelled, as a real instance stuck on a request.
+  state_->on_exchange = [&](int, const std::string&) -> Result<std::string> {
+    entered = true;
+    state_->WaitFor([&] { return state_->cancelled > 0; });
+    return MakeError(ErrorCode::kCancelled, "cancelled");
+  };
+  Results results;
+  host_->Invoke("fn", "{}", results.Callback());
+  while (!entered) std::this_thread::yield();
+  host_.reset();
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results.Take()[0].second.error().code, ErrorCode::kCancelled);
+  EXPECT_EQ(state_->alive_processes, 0);
+}
+
+TEST(InvocationResultTest, JsonRecord) {
+  InvocationResult r;
+  r.status = InvocationResult::Status::kTimedOut;
+  r.error = "timed out after 10 ms";
+  r.logs = "log";
+  r.exit_code = 137;
+  r.runtime = "runc";
+  r.cold = true;
+  r.queue_time = 10us;
+  r.run_time = 41200us;
+  EXPECT_EQ(ToJson(r), json::parse(R"({"status": "timed_out", "output": null, "error": "timed out after 10 ms",
+      "logs": "log", "exitCode": 137, "runtime": "runc", "cold": true, "queueMs": 0.01, "runMs": 41.2})"));
+  EXPECT_EQ(StatusName(InvocationResult::Status::kSucceeded), "succeeded");
+  EXPECT_EQ(StatusName(InvocationResult::Status::kFailed), "failed");
+}
+
+}  // namespace
+}  // namespace ew::containers

@@ -1,0 +1,334 @@
+"""Functions, end to end: a real conductor and real agents on 127.0.0.1 running functions in real
+containers (whichever of crun, runc and bwrap works here). Upload over REST, deploy to boards and
+fleets, invoke synchronously and asynchronously, on a board and in the cloud runtime, warm
+instances, failures, timeouts, and deployments that reach a board when it comes back."""
+
+import concurrent.futures
+import io
+import json
+import os
+import shutil
+import signal
+import tarfile
+import tempfile
+import time
+import unittest
+
+from harness import Agent, Conductor, cli, wait_until
+
+
+def package(spec, files):
+    """A function package: function.json + files ({path: text or (text, mode)}), as .tar.gz bytes."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        entries = {"function.json": (json.dumps(spec), 0o644)}
+        for path, content in files.items():
+            entries[path] = content if isinstance(content, tuple) else (content, 0o755)
+        for path, (text, mode) in sorted(entries.items()):
+            data = text.encode()
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            info.mode = mode
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def sh_spec(name, **extra):
+    spec = {"name": name, "version": "1.0.0", "runtime": "sh", "entrypoint": "main.sh", "timeoutMs": 10000}
+    spec.update(extra)
+    return spec
+
+
+# Doubles the "n" of the event with nothing but POSIX sh and sed.
+DOUBLE_SH = """#!/bin/sh
+read -r event
+n=$(printf '%s' "$event" | sed -n 's/.*"n":[ ]*\\([0-9]*\\).*/\\1/p')
+echo "{\\"double\\": $((n * 2)), \\"uid\\": $(id -u)}"
+"""
+
+PY_MAIN = """import json, sys
+event = json.load(sys.stdin)
+print("python says hi", file=sys.stderr)
+json.dump({"greeting": "hello " + event.get("who", "world"), "version": sys.version_info[0]}, sys.stdout)
+"""
+
+# Warm mode: one process answers line after line; "crash" makes it exit.
+WARM_PY = """import json, os, sys
+for line in sys.stdin:
+    event = json.loads(line)
+    if event.get("crash"):
+        sys.exit(3)
+    print(json.dumps({"pid": os.getpid(), "n": event.get("n")}), flush=True)
+"""
+
+
+RUNTIMES = [r for r in ("crun", "runc", "bwrap") if shutil.which(r)]
+
+
+@unittest.skipUnless(RUNTIMES, "no container runtime (crun, runc or bwrap) on this host: apt-get install runc bubblewrap")
+class FunctionsTest(unittest.TestCase):
+    def setUp(self):
+        self.workdir = tempfile.mkdtemp(prefix="ew-fn-")
+        self.conductor = Conductor(self.workdir).start()
+        self.token = self.conductor.login()
+        self.agents = {}
+
+    def tearDown(self):
+        if not getattr(self._outcome, "success", True):
+            for path in sorted(os.listdir(self.workdir)):
+                if path.endswith(".log"):
+                    with open(os.path.join(self.workdir, path)) as f:
+                        print(f"==== {path}\n{f.read()[-5000:]}")
+        for agent in self.agents.values():
+            agent.kill(signal.SIGTERM)
+        self.conductor.stop()
+        if not os.environ.get("EW_KEEP_TMP"):
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # ---- helpers ----
+
+    def rest(self, method, path, body=None, **kw):
+        return self.conductor.rest(method, path, body, token=self.token, **kw)
+
+    def board(self, name, start=True):
+        board_id, code = self.conductor.create_board(self.token, name)
+        agent = Agent(self.workdir, name)
+        enrol = agent.enrol(self.conductor.url, code)
+        self.assertEqual(enrol.returncode, 0, enrol.stdout + enrol.stderr)
+        self.agents[board_id] = agent
+        if start:
+            agent.start()
+            self.wait_online(board_id)
+        return board_id
+
+    def wait_online(self, board_id):
+        wait_until(lambda: self.conductor.status_of(self.token, board_id) == "online", what=f"{board_id} online")
+
+    def upload(self, spec, files, expect=201):
+        status, body = self.rest("POST", "/v1/functions", raw=package(spec, files), content_type="application/gzip")
+        self.assertEqual(status, expect, body)
+        return body
+
+    def deploy(self, function_id, board_ids=None, fleet_id=None, wait=True):
+        body = {"boardIds": board_ids} if board_ids else {"fleetId": fleet_id}
+        status, resp = self.rest("POST", f"/v1/functions/{function_id}/deployments", body)
+        self.assertEqual(status, 202, resp)
+        if wait:
+            for board_id in board_ids or []:
+                self.wait_deployed(function_id, board_id)
+        return resp
+
+    def deployment_states(self, function_id):
+        status, body = self.rest("GET", f"/v1/functions/{function_id}/deployments")
+        self.assertEqual(status, 200, body)
+        return {d["boardId"]: d for d in body["deployments"]}
+
+    def wait_deployed(self, function_id, board_id, timeout=30):
+        def deployed():
+            d = self.deployment_states(function_id).get(board_id)
+            if d and d["state"] == "failed":
+                raise AssertionError(f"deployment to {board_id} failed: {d}")
+            return d and d["state"] == "deployed"
+        wait_until(deployed, timeout=timeout, interval=0.1, what=f"{function_id} deployed on {board_id}")
+
+    def invoke(self, function_id, event, board_id=None, cloud=False, expect=200, asynchronous=False):
+        body = {"event": event}
+        if cloud:
+            body["target"] = "cloud"
+        else:
+            body["boardId"] = board_id
+        if asynchronous:
+            body["async"] = True
+        status, resp = self.rest("POST", f"/v1/functions/{function_id}/invocations", body)
+        self.assertEqual(status, expect, resp)
+        return resp
+
+    def record(self, resp):
+        """The invocation record of a sync answer: the body itself, or "invocation" of an error."""
+        return resp.get("invocation", resp)
+
+    # ---- tests ----
+
+    def test_sh_function_deployed_and_invoked_on_a_board(self):
+        board_id = self.board("pi-1")
+        fn = self.upload(sh_spec("double"), {"main.sh": DOUBLE_SH})
+        self.assertEqual(len(fn["sha256"]), 64)
+        self.deploy(fn["id"], [board_id])
+        rec = self.record(self.invoke(fn["id"], {"n": 21}, board_id))
+        self.assertEqual(rec["status"], "succeeded", rec)
+        self.assertEqual(rec["output"]["double"], 42)
+        self.assertNotEqual(rec["output"]["uid"], 0, "functions never run as root")
+        self.assertEqual(rec["boardId"], board_id)
+        self.assertIn(rec["runtime"], ("crun", "runc", "bwrap"))
+        self.assertTrue(rec["cold"])
+        self.assertGreater(rec["runMs"], 0)
+        # sys.info names the runtime the board uses.
+        status, info = self.rest("POST", f"/v1/boards/{board_id}/calls/sys.info", {})
+        self.assertEqual(status, 200, info)
+        self.assertIn(rec["runtime"], json.dumps(info))
+
+    def test_python_function_and_failures_carry_logs(self):
+        board_id = self.board("pi-1")
+        py = self.upload({"name": "greet", "version": "1", "runtime": "python3", "entrypoint": "main.py"},
+                         {"main.py": (PY_MAIN, 0o644)})
+        bad = self.upload(sh_spec("bad"), {"main.sh": "echo 'sensor not found' >&2\nexit 3\n"})
+        self.deploy(py["id"], [board_id])
+        self.deploy(bad["id"], [board_id])
+        rec = self.record(self.invoke(py["id"], {"who": "edge"}, board_id))
+        self.assertEqual(rec["output"], {"greeting": "hello edge", "version": 3})
+        self.assertIn("python says hi", rec["logs"])
+        resp = self.invoke(bad["id"], {}, board_id, expect=502)
+        self.assertEqual(resp["error"]["code"], "function_failed")
+        rec = self.record(resp)
+        self.assertEqual(rec["status"], "failed")
+        self.assertEqual(rec["exitCode"], 3)
+        self.assertIn("sensor not found", rec["logs"])
+
+    def test_endless_function_is_killed_at_its_timeout(self):
+        board_id = self.board("pi-1")
+        marker = "ew-endless-" + os.path.basename(self.workdir)
+        fn = self.upload(sh_spec("endless", timeoutMs=800),
+                         {"main.sh": f"sleep 1000 &\nwhile :; do :; done # {marker}\n"})
+        self.deploy(fn["id"], [board_id])
+        started = time.monotonic()
+        resp = self.invoke(fn["id"], {}, board_id, expect=504)
+        self.assertLess(time.monotonic() - started, 8)
+        self.assertEqual(self.record(resp)["status"], "timed_out")
+
+        def leftovers():
+            found = []
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        if marker.encode() in f.read():
+                            found.append(pid)
+                except OSError:
+                    pass
+            return found
+        wait_until(lambda: not leftovers(), timeout=5, what="no process of the killed container left")
+
+    def test_invalid_manifest_is_rejected_and_nothing_is_stored(self):
+        status, body = self.rest("POST", "/v1/functions",
+                                 raw=package({"name": "x", "version": "1", "runtime": "cobol", "entrypoint": "m"},
+                                             {"m": "x"}), content_type="application/gzip")
+        self.assertEqual(status, 400, body)
+        self.assertIn("runtime", body["error"]["message"])
+        status, body = self.rest("POST", "/v1/functions", raw=b"not a tarball", content_type="application/gzip")
+        self.assertEqual(status, 400, body)
+        status, body = self.rest("GET", "/v1/functions")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["functions"], [])
+
+    def test_fleet_deployment_reaches_an_offline_board_when_it_returns(self):
+        online = self.board("pi-on")
+        offline = self.board("pi-off", start=False)
+        status, fleet = self.rest("POST", "/v1/fleets", {"name": "greenhouse"})
+        self.assertEqual(status, 201, fleet)
+        fleet_id = fleet["id"]
+        for board_id in (online, offline):
+            status, body = self.rest("PUT", f"/v1/fleets/{fleet_id}/boards/{board_id}")
+            self.assertIn(status, (200, 204), body)
+        fn = self.upload(sh_spec("double"), {"main.sh": DOUBLE_SH})
+        self.deploy(fn["id"], fleet_id=fleet_id, wait=False)
+        self.wait_deployed(fn["id"], online)
+        self.assertEqual(self.deployment_states(fn["id"])[offline]["state"], "pending")
+        self.agents[offline].start()
+        self.wait_online(offline)
+        self.wait_deployed(fn["id"], offline)
+        rec = self.record(self.invoke(fn["id"], {"n": 5}, offline))
+        self.assertEqual(rec["output"]["double"], 10)
+
+    def test_deployment_survives_an_agent_restart(self):
+        board_id = self.board("pi-1")
+        fn = self.upload(sh_spec("double"), {"main.sh": DOUBLE_SH})
+        self.deploy(fn["id"], [board_id])
+        agent = self.agents[board_id]
+        agent.kill(signal.SIGTERM)
+        agent.start()
+        self.wait_online(board_id)
+        rec = self.record(self.invoke(fn["id"], {"n": 4}, board_id))
+        self.assertEqual(rec["output"]["double"], 8)
+
+    def test_async_invocation_result_and_logs_are_fetched_later(self):
+        board_id = self.board("pi-1")
+        fn = self.upload(sh_spec("slow"), {"main.sh": "sleep 0.3\necho 'working' >&2\necho '{\"done\": true}'\n"})
+        self.deploy(fn["id"], [board_id])
+        resp = self.invoke(fn["id"], {}, board_id, expect=202, asynchronous=True)
+        inv = resp["invocationId"]
+
+        def finished():
+            status, body = self.rest("GET", f"/v1/functions/{fn['id']}/invocations/{inv}")
+            self.assertEqual(status, 200, body)
+            return body if body.get("status") not in (None, "running") else None
+        rec = wait_until(finished, timeout=15, interval=0.1, what="async invocation finished")
+        self.assertEqual(rec["status"], "succeeded", rec)
+        self.assertEqual(rec["output"], {"done": True})
+        self.assertIn("working", rec["logs"])
+
+    def test_cloud_runtime_runs_the_same_package(self):
+        fn = self.upload(sh_spec("double"), {"main.sh": DOUBLE_SH})
+        rec = self.record(self.invoke(fn["id"], {"n": 50}, cloud=True))
+        self.assertEqual(rec["status"], "succeeded", rec)
+        self.assertEqual(rec["output"]["double"], 100)
+        board_only = self.upload(sh_spec("gpio-only", boardOnly=True), {"main.sh": DOUBLE_SH})
+        self.invoke(board_only["id"], {"n": 1}, cloud=True, expect=400)
+
+    def test_twenty_concurrent_invocations_on_one_board(self):
+        board_id = self.board("pi-1")
+        fn = self.upload(sh_spec("double", maxConcurrency=8), {"main.sh": DOUBLE_SH})
+        self.deploy(fn["id"], [board_id])
+        with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+            results = list(pool.map(lambda n: self.record(self.invoke(fn["id"], {"n": n}, board_id)), range(20)))
+        self.assertEqual([r["output"]["double"] for r in results], [2 * n for n in range(20)])
+        self.assertTrue(all(r["status"] == "succeeded" for r in results))
+
+    def test_warm_instance_is_reused_and_survives_a_crash(self):
+        board_id = self.board("pi-1")
+        spec = {"name": "warm", "version": "1", "runtime": "python3", "entrypoint": "main.py",
+                "warm": {"enabled": True, "maxInstances": 1, "idleTimeoutS": 60}}
+        fn = self.upload(spec, {"main.py": (WARM_PY, 0o644)})
+        self.deploy(fn["id"], [board_id])
+        first = self.record(self.invoke(fn["id"], {"n": 1}, board_id))
+        second = self.record(self.invoke(fn["id"], {"n": 2}, board_id))
+        self.assertEqual(second["output"]["pid"], first["output"]["pid"], "the warm instance served both calls")
+        self.assertFalse(second["cold"])
+        self.assertEqual(second["output"]["n"], 2)
+        crashed = self.record(self.invoke(fn["id"], {"crash": True}, board_id, expect=502))
+        self.assertEqual(crashed["status"], "failed")
+        after = self.record(self.invoke(fn["id"], {"n": 3}, board_id))
+        self.assertEqual(after["status"], "succeeded", after)
+        self.assertEqual(after["output"]["n"], 3)
+
+    def test_a_function_cannot_read_the_board_secret(self):
+        board_id = self.board("pi-1")
+        credential = self.agents[board_id].credential
+        fn = self.upload(sh_spec("snoop"), {"main.sh": f"cat '{credential}' /etc/edgewire/agent.toml >&2; "
+                                                       "ls / >&2; echo '{\"ok\": true}'\n"})
+        self.deploy(fn["id"], [board_id])
+        rec = self.record(self.invoke(fn["id"], {}, board_id))
+        secret = self.agents[board_id].read_credential()["secret"]
+        self.assertNotIn(secret, rec["logs"])
+        self.assertIn("No such file", rec["logs"])
+
+    def test_cli_creates_deploys_and_invokes(self):
+        board_id = self.board("pi-1")
+        src = os.path.join(self.workdir, "double-src")
+        os.makedirs(src)
+        with open(os.path.join(src, "function.json"), "w") as f:
+            json.dump(sh_spec("double-cli"), f)
+        with open(os.path.join(src, "main.sh"), "w") as f:
+            f.write(DOUBLE_SH)
+        os.chmod(os.path.join(src, "main.sh"), 0o755)
+        created = cli(self.conductor, "fn", "create", src, "--json", token=self.token)
+        self.assertEqual(created.returncode, 0, created.stdout + created.stderr)
+        fn_id = json.loads(created.stdout)["id"]
+        deployed = cli(self.conductor, "fn", "deploy", fn_id, "--board", board_id, "--wait", token=self.token)
+        self.assertEqual(deployed.returncode, 0, deployed.stdout + deployed.stderr)
+        invoked = cli(self.conductor, "fn", "invoke", fn_id, "--board", board_id, "--event", '{"n": 7}',
+                      token=self.token)
+        self.assertEqual(invoked.returncode, 0, invoked.stdout + invoked.stderr)
+        self.assertEqual(json.loads(invoked.stdout)["double"], 14)
+
+
+if __name__ == "__main__":
+    unittest.main()
