@@ -2,7 +2,8 @@
 # The README's first command: installs what is needed, builds Edgewire, then runs a demo on this
 # machine — a conductor on its embedded SQLite store and two agents (simulated GPIO), enrolled
 # with one-time codes, shown online, answering sys.ping and sys.info through the reverse WAMP
-# channel, going offline when killed and coming back. KEEP=1 leaves everything running.
+# channel, running a function in fresh containers on both boards (deployed to a fleet) and in
+# the cloud runtime, going offline when killed and coming back. KEEP=1 leaves everything running.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -67,6 +68,9 @@ reconnect_initial_ms = 200
 reconnect_max_ms = 2000
 [gpio]
 backend = "sim"
+[functions]
+state_dir = "$DEMO/$name-functions"
+work_dir = "$DEMO/$name-containers"
 TOML
   "$AGENT" enrol --conductor "$URL" --code "$code" --credential "$DEMO/$name.credential.json"
   "$AGENT" run --config "$DEMO/$name.toml" 2> "$DEMO/$name.log" &
@@ -88,6 +92,33 @@ for id in "$ID_greenhouse_pi" "$ID_barn_pi"; do
 done
 step "edgewire board call $ID_greenhouse_pi sys.info"
 "$EW" board call "$ID_greenhouse_pi" sys.info
+
+step "a function: sh, reads the event on stdin, answers JSON on stdout"
+mkdir -p "$DEMO/celsius"
+cat > "$DEMO/celsius/function.json" <<'JSON'
+{"name": "celsius", "version": "1.0.0", "runtime": "sh", "entrypoint": "main.sh", "timeoutMs": 5000}
+JSON
+cat > "$DEMO/celsius/main.sh" <<'SH'
+#!/bin/sh
+# {"f": 212} -> {"c": 100, "host": "<container hostname>"}
+read -r event
+f=$(printf '%s' "$event" | sed -n 's/.*"f":[ ]*\(-\{0,1\}[0-9]*\).*/\1/p')
+echo "{\"c\": $(( (f - 32) * 5 / 9 )), \"uid\": $(id -u)}"
+SH
+chmod +x "$DEMO/celsius/main.sh"
+step "edgewire fn create $DEMO/celsius"
+"$EW" fn create "$DEMO/celsius"
+step "edgewire fleet create farm; fleet add farm <both boards>"
+"$EW" fleet create farm
+"$EW" fleet add farm "$ID_greenhouse_pi" "$ID_barn_pi"
+step "edgewire fn deploy celsius --fleet farm --wait   (each board fetches the package by hash)"
+"$EW" fn deploy celsius --fleet farm --wait
+for id in "$ID_greenhouse_pi" "$ID_barn_pi"; do
+  step "edgewire fn invoke celsius --board $id --event '{\"f\": 212}'   (a fresh container each time)"
+  "$EW" fn invoke celsius --board "$id" --event '{"f": 212}'
+done
+step "edgewire fn invoke celsius --cloud --event '{\"f\": 32}'   (the same package on the conductor's host)"
+"$EW" fn invoke celsius --cloud --event '{"f": 32}'
 
 step "killing barn-pi's agent: the conductor sees it go offline"
 { kill -9 "$PID_barn_pi"; wait "$PID_barn_pi"; } 2>/dev/null || true
