@@ -27,7 +27,7 @@ ew_module(ew_agent_enrol
   DEPS ew_agent_credential ew_common_error ew_common_log nlohmann_json::nlohmann_json Boost::system Threads::Threads)
 
 # sd_notify wrapper. libsystemd's headers only: the library is dlopen'ed under systemd, so
-# agents that run without it never map libsystemd and the five libraries it needs (RSS).
+# agents that run without it never map libsystemd and the six libraries it needs (RSS).
 ew_module(ew_agent_systemd
   SOURCES ${EW_AGENT_DIR}/systemd/notifier.cpp
   DEPS ew_common_log ${CMAKE_DL_LIBS})
