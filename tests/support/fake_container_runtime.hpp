@@ -1,9 +1,12 @@
-// An in-memory containers::ContainerRuntime for tests of the code above the runtime
-// (FunctionHost users such as the agent's FunctionService): records every spec it is given and
-// answers by a script (by default: the input echoed on stdout, exit 0). Header-only, thread-safe.
+// A ContainerRuntime for tests above the runtime (FunctionHost, the agent's FunctionService):
+// records every ContainerSpec, answers from a
+// script, and can hold runs until the test releases them (to observe queueing). Warm instances
+// are FakeProcesses with an id, answering from a script too. The test keeps the shared state;
+// the host owns the runtime.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -12,64 +15,149 @@
 
 #include "containers/runtime/container_runtime.hpp"
 
-namespace ew::testing {
+namespace ew::containers::testing {
 
-class FakeContainerRuntime final : public containers::ContainerRuntime {
+struct FakeRuntimeState {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<ContainerSpec> runs;    // specs of Run calls, in call order
+  std::vector<ContainerSpec> starts;  // specs of Start calls
+  std::vector<std::string> inputs;    // stdin of Run calls / lines of Exchange calls
+  int running = 0;                    // Run calls in progress
+  int max_running = 0;
+  int held = 0;                       // Run calls waiting for Release
+  bool hold = false;                  // when true, Run waits until released (or cancelled)
+  int releases = 0;                   // how many held runs may proceed
+  int alive_processes = 0;
+  int cancelled = 0;  // FakeProcess::Cancel calls
+  int next_process_id = 0;
+
+  // What Run returns; default: exit 0 with the input echoed as {"echo": <input>}.
+  std::function<Result<RunOutput>(const ContainerSpec&, const std::string&)> on_run;
+  // What a warm instance answers; default: {"instance": id, "echo": <line>}. Returning
+  // Unavailable marks the process dead (a crash).
+  std::function<Result<std::string>(int instance, const std::string& line)> on_exchange;
+  std::function<Result<void>()> on_start;  // default: succeed
+
+  void Release(int n = 1) {
+    std::lock_guard<std::mutex> lock(mutex);
+    releases += n;
+    changed.notify_all();
+  }
+  // Waits (bounded) until `pred` holds under the lock.
+  template <typename Pred>
+  bool WaitFor(Pred pred, std::chrono::milliseconds timeout = std::chrono::milliseconds(10'000)) {
+    std::unique_lock<std::mutex> lock(mutex);
+    return changed.wait_for(lock, timeout, [&] { return pred(); });
+  }
+};
+
+class FakeProcess final : public ContainerProcess {
  public:
-  using Script = std::function<Result<containers::RunOutput>(const containers::ContainerSpec&, std::string_view input)>;
+  FakeProcess(std::shared_ptr<FakeRuntimeState> state, int id) : state_(std::move(state)), id_(id) {}
+  ~FakeProcess() override {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    --state_->alive_processes;
+    state_->changed.notify_all();
+  }
+  Result<std::string> Exchange(std::string_view line, std::chrono::milliseconds, size_t) override {
+    if (cancelled_) return MakeError(ErrorCode::kCancelled, "cancelled");
+    if (!alive_) return Unavailable("warm instance exited");
+    std::function<Result<std::string>(int, const std::string&)> script;
+    {
+      std::lock_guard<std::mutex> lock(state_->mutex);
+      state_->inputs.emplace_back(line);
+      script = state_->on_exchange;
+    }
+    Result<std::string> answer = script ? script(id_, std::string(line))
+                                        : Result<std::string>("{\"instance\": " + std::to_string(id_) +
+                                                              ", \"echo\": " + std::string(line) + "}");
+    if (!answer && answer.error().code != ErrorCode::kInvalidArgument) alive_ = false;
+    logs_ += "handled " + std::string(line) + "\n";
+    return answer;
+  }
+  std::string TakeLogs() override { return std::exchange(logs_, ""); }
+  bool IsAlive() override { return alive_; }
+  void Cancel() override {
+    cancelled_ = true;
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    ++state_->cancelled;
+    state_->changed.notify_all();
+  }
+  int id() const { return id_; }
 
-  FakeContainerRuntime() = default;
-  explicit FakeContainerRuntime(Script script) : script_(std::move(script)) {}
+ private:
+  std::shared_ptr<FakeRuntimeState> state_;
+  int id_;
+  bool alive_ = true;
+  std::atomic<bool> cancelled_{false};
+  std::string logs_;
+};
 
+class FakeRuntime final : public ContainerRuntime {
+ public:
+  explicit FakeRuntime(std::shared_ptr<FakeRuntimeState> state) : state_(std::move(state)) {}
   std::string_view Name() const override { return "fake"; }
 
-  Result<containers::RunOutput> Run(const containers::ContainerSpec& spec, std::string_view input,
-                                    const containers::RunLimits& limits) override {
+  Result<RunOutput> Run(const ContainerSpec& spec, std::string_view input, const RunLimits& limits) override {
+    std::function<Result<RunOutput>(const ContainerSpec&, const std::string&)> script;
     {
-      std::lock_guard lock(mutex_);
-      specs_.push_back(spec);
+      std::unique_lock<std::mutex> lock(state_->mutex);
+      state_->runs.push_back(spec);
+      state_->inputs.emplace_back(input);
+      ++state_->running;
+      state_->max_running = std::max(state_->max_running, state_->running);
+      state_->changed.notify_all();
+      if (state_->hold) {
+        ++state_->held;
+        state_->changed.notify_all();
+        // Polls the cancel flag as the real runtimes do.
+        while (state_->releases == 0 && !(limits.cancel && limits.cancel->load())) {
+          state_->changed.wait_for(lock, std::chrono::milliseconds(10));
+        }
+        if (state_->releases > 0) --state_->releases;
+        --state_->held;
+      }
+      script = state_->on_run;
     }
-    runs_++;
-    if (script_) return script_(spec, input);
-    containers::RunOutput out;
-    out.exit_code = 0;
-    out.stdout_data = std::string(input);
+    Result<RunOutput> out;
+    if (limits.cancel && limits.cancel->load()) {
+      out = RunOutput{};
+      out->exit_code = 137;
+    } else if (script) {
+      out = script(spec, std::string(input));
+    } else {
+      out = RunOutput{};
+      out->exit_code = 0;
+      out->stdout_data = "{\"echo\": " + std::string(input) + "}";
+      out->wall = std::chrono::microseconds(1500);
+    }
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    --state_->running;
+    state_->changed.notify_all();
     return out;
   }
 
-  Result<std::unique_ptr<containers::ContainerProcess>> Start(const containers::ContainerSpec& spec) override {
+  Result<std::unique_ptr<ContainerProcess>> Start(const ContainerSpec& spec) override {
+    std::function<Result<void>()> script;
+    int id;
     {
-      std::lock_guard lock(mutex_);
-      specs_.push_back(spec);
+      std::lock_guard<std::mutex> lock(state_->mutex);
+      state_->starts.push_back(spec);
+      script = state_->on_start;
+      id = ++state_->next_process_id;
     }
-    starts_++;
-    return std::unique_ptr<containers::ContainerProcess>(std::make_unique<EchoProcess>());
+    if (script) {
+      auto ok = script();
+      if (!ok) return tl::unexpected(ok.error());
+    }
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    ++state_->alive_processes;
+    return std::unique_ptr<ContainerProcess>(new FakeProcess(state_, id));
   }
-
-  std::vector<containers::ContainerSpec> specs() const {
-    std::lock_guard lock(mutex_);
-    return specs_;
-  }
-  int runs() const { return runs_; }
-  int starts() const { return starts_; }
 
  private:
-  // A warm instance that answers each line with itself.
-  class EchoProcess final : public containers::ContainerProcess {
-   public:
-    Result<std::string> Exchange(std::string_view line, std::chrono::milliseconds, size_t) override {
-      return std::string(line);
-    }
-    std::string TakeLogs() override { return ""; }
-    bool IsAlive() override { return true; }
-    void Cancel() override {}
-  };
-
-  Script script_;
-  mutable std::mutex mutex_;
-  std::vector<containers::ContainerSpec> specs_;  // GUARDED_BY(mutex_)
-  std::atomic<int> runs_{0};
-  std::atomic<int> starts_{0};
+  std::shared_ptr<FakeRuntimeState> state_;
 };
 
-}  // namespace ew::testing
+}  // namespace ew::containers::testing

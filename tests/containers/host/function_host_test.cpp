@@ -8,7 +8,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/containers/host/fake_runtime.hpp"
+#include "tests/support/fake_container_runtime.hpp"
 #include "tests/containers/runtime/runtime_test_util.hpp"
 
 namespace ew::containers {

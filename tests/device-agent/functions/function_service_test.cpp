@@ -83,9 +83,9 @@ class FunctionServiceTest : public ::testing::Test {
     options.fetch_chunk_bytes = 64;  // several chunks for any package
     std::unique_ptr<containers::FunctionHost> host;
     if (with_runtime) {
-      runtime_ = new testing::FakeContainerRuntime();
+      runtime_ = std::make_shared<containers::testing::FakeRuntimeState>();
       host = std::make_unique<containers::FunctionHost>(containers::HostConfig{},
-                                                        std::unique_ptr<containers::ContainerRuntime>(runtime_));
+                                                        std::make_unique<containers::testing::FakeRuntime>(runtime_));
     }
     auto service = std::make_shared<FunctionService>(io_, options, std::move(host), "no runtime in this test");
     EXPECT_TRUE(service->Restore());
@@ -129,7 +129,7 @@ class FunctionServiceTest : public ::testing::Test {
 
   boost::asio::io_context io_;
   FakeConductor conductor_{io_};
-  testing::FakeContainerRuntime* runtime_ = nullptr;  // owned by the service's host
+  std::shared_ptr<containers::testing::FakeRuntimeState> runtime_;  // what the fake runtime saw
   fs::path root_;
   std::string package_;
   std::string sha256_;
@@ -147,11 +147,12 @@ TEST_F(FunctionServiceTest, DeployFetchesInChunksVerifiesAndInvokes) {
   auto invoked = Call("fn.invoke", {{"functionId", "fn-1"}, {"event", {{"n", 7}}}});
   ASSERT_TRUE(invoked) << invoked.error().message;
   EXPECT_EQ(invoked->kwargs["status"], "succeeded") << invoked->kwargs.dump();
-  EXPECT_EQ(invoked->kwargs["output"], json({{"n", 7}}));
+  EXPECT_EQ(invoked->kwargs["output"], json({{"echo", {{"n", 7}}}}));
   EXPECT_EQ(invoked->kwargs["boardId"], "brd-test");
   EXPECT_EQ(invoked->kwargs["runtime"], "fake");
-  ASSERT_EQ(runtime_->specs().size(), 1u);
-  EXPECT_EQ(runtime_->specs()[0].code_dir, root_ / "state" / "packages" / sha256_);
+  std::lock_guard lock(runtime_->mutex);
+  ASSERT_EQ(runtime_->runs.size(), 1u);
+  EXPECT_EQ(runtime_->runs[0].code_dir, root_ / "state" / "packages" / sha256_);
 }
 
 TEST_F(FunctionServiceTest, RedeployOfTheSamePackageIsCached) {
@@ -241,7 +242,7 @@ TEST_F(FunctionServiceTest, DeploymentsAreRestoredAfterARestartWithoutFetching) 
   service_ = MakeService();
   auto invoked = Call("fn.invoke", {{"functionId", "fn-1"}, {"event", {{"after", "restart"}}}});
   ASSERT_TRUE(invoked) << invoked.error().message;
-  EXPECT_EQ(invoked->kwargs["output"], json({{"after", "restart"}}));
+  EXPECT_EQ(invoked->kwargs["output"], json({{"echo", {{"after", "restart"}}}}));
   EXPECT_EQ(conductor_.calls, fetches);
 }
 
