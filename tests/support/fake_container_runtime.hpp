@@ -1,6 +1,6 @@
 // A ContainerRuntime for tests above the runtime (FunctionHost, the agent's FunctionService):
-// records every ContainerSpec, answers from a
-// script, and can hold runs until the test releases them (to observe queueing). Warm instances
+// records every ContainerSpec, answers from a script, and can hold runs until the test releases
+// them (to observe queueing). Warm instances
 // are FakeProcesses with an id, answering from a script too. The test keeps the shared state;
 // the host owns the runtime.
 #pragma once
