@@ -298,6 +298,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     if (ec == http::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout) return Shutdown();
     if (ec == http::error::body_limit) {
       keep_alive_ = false;
+      drain_after_write_ = true;
       version_ = 11;
       return Write(JsonError(413, ErrorCode::kInvalidArgument,
                              "request body over " + std::to_string(body_limit_) + " bytes"));
@@ -363,7 +364,11 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     res->prepare_payload();
     stream_.expires_after(server_->options.http_idle_timeout);
     http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
-      if (ec || !self->keep_alive_) return self->Shutdown();
+      if (ec || !self->keep_alive_) {
+        self->Shutdown();
+        if (!ec && self->drain_after_write_) self->Drain();
+        return;
+      }
       self->DoRead();
     });
   }
@@ -373,12 +378,29 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
   }
 
+  // After refusing a body (413) the client is usually still sending it. Closing with unread
+  // data would reset the connection and could destroy the answer before the client reads it,
+  // so read and drop what still comes, within a cap and a time limit (a lingering close).
+  void Drain() {
+    constexpr size_t kMaxDrainBytes = 64u << 20;
+    stream_.expires_after(std::chrono::seconds(10));
+    drain_buffer_.resize(64 * 1024);
+    stream_.async_read_some(net::buffer(drain_buffer_), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      self->drained_bytes_ += n;
+      if (ec || self->drained_bytes_ > kMaxDrainBytes) return;
+      self->Drain();
+    });
+  }
+
   beast::tcp_stream stream_;
   std::shared_ptr<Server::Impl> server_;
   std::string peer_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   size_t body_limit_ = 0;  // of the request being read
+  bool drain_after_write_ = false;
+  std::vector<char> drain_buffer_;
+  size_t drained_bytes_ = 0;
   bool keep_alive_ = true;
   unsigned version_ = 11;
 };

@@ -215,6 +215,11 @@ class FunctionsTest(unittest.TestCase):
         self.assertIn("runtime", body["error"]["message"])
         status, body = self.rest("POST", "/v1/functions", raw=b"not a tarball", content_type="application/gzip")
         self.assertEqual(status, 400, body)
+        status, body = self.rest("POST", "/v1/functions", raw=b"x" * (16 * 1024 * 1024 + 1),
+                                 content_type="application/gzip")
+        self.assertEqual(status, 413, body)
+        status, body = self.rest("POST", "/v1/functions", {"name": "x"})
+        self.assertEqual(status, 415, body)
         status, body = self.rest("GET", "/v1/functions")
         self.assertEqual(status, 200, body)
         self.assertEqual(body["functions"], [])
