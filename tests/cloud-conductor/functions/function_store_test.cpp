@@ -1,0 +1,131 @@
+// FunctionStore on a private in-memory database: versions, fleets, deployment states that only
+// the current package may change, invocation trimming, and what fn.fetch may serve.
+#include "cloud-conductor/functions/function_store.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ew::functions {
+namespace {
+
+class FunctionStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto opened = FunctionStore::Open(":memory:");
+    ASSERT_TRUE(opened) << opened.error().message;
+    store_ = std::move(*opened);
+  }
+
+  static FunctionVersion Version(const std::string& version, char sha_digit, int64_t at = 100) {
+    FunctionVersion v;
+    v.version = version;
+    v.sha256 = std::string(64, sha_digit);
+    v.size = 1234;
+    v.spec = {{"name", "double"}, {"version", version}};
+    v.created_at = at;
+    return v;
+  }
+
+  std::unique_ptr<FunctionStore> store_;
+};
+
+TEST_F(FunctionStoreTest, UploadsOfOneNameAreVersionsOfOneFunction) {
+  auto first = store_->AddVersion("prj-1", "double", "fn-1", Version("1.0.0", 'a'));
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(first->id, "fn-1");
+  EXPECT_EQ(first->latest.seq, 1);
+  auto second = store_->AddVersion("prj-1", "double", "fn-ignored", Version("1.1.0", 'b', 200));
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->id, "fn-1");
+  EXPECT_EQ(second->latest.version, "1.1.0");
+  EXPECT_EQ(second->latest.seq, 2);
+  // The same package again changes nothing.
+  auto again = store_->AddVersion("prj-1", "double", "fn-x", Version("1.0.0", 'a', 300));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->latest.version, "1.1.0");
+  auto versions = store_->ListVersions("fn-1");
+  ASSERT_TRUE(versions);
+  ASSERT_EQ(versions->size(), 2u);
+  EXPECT_EQ((*versions)[0].version, "1.0.0");
+  EXPECT_EQ((*versions)[0].spec["version"], "1.0.0");
+  // Another project has its own "double".
+  auto other = store_->AddVersion("prj-2", "double", "fn-2", Version("9", 'c'));
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->id, "fn-2");
+  EXPECT_EQ(store_->ListFunctions("prj-1")->size(), 1u);
+  EXPECT_EQ(store_->ListFunctions("")->size(), 2u);
+}
+
+TEST_F(FunctionStoreTest, DeletingAFunctionTakesItsRecordsAndFreesItsPackages) {
+  ASSERT_TRUE(store_->AddVersion("prj-1", "double", "fn-1", Version("1", 'a')));
+  ASSERT_TRUE(store_->PutDeployment({"fn-1", "brd-1", "1", std::string(64, 'a'), 10, "deployed", "", 1}));
+  ASSERT_TRUE(store_->PutInvocation({"inv-1", "fn-1", "brd-1", "succeeded", {{"status", "succeeded"}}, 1}, 10));
+  EXPECT_TRUE(*store_->PackageReferenced(std::string(64, 'a')));
+  ASSERT_TRUE(store_->DeleteFunction("fn-1"));
+  EXPECT_FALSE(*store_->PackageReferenced(std::string(64, 'a')));
+  EXPECT_EQ(store_->GetFunction("fn-1").error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(store_->ListDeployments("fn-1")->empty());
+  EXPECT_EQ(store_->GetInvocation("fn-1", "inv-1").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->DeleteFunction("fn-1").error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(FunctionStoreTest, FleetNamesAreUniquePerProjectAndMembershipIsKept) {
+  ASSERT_TRUE(store_->CreateFleet({"flt-1", "prj-1", "greenhouse", 1, {}}));
+  EXPECT_EQ(store_->CreateFleet({"flt-2", "prj-1", "greenhouse", 1, {}}).error().code, ErrorCode::kConflict);
+  ASSERT_TRUE(store_->CreateFleet({"flt-3", "prj-2", "greenhouse", 1, {}}));
+  ASSERT_TRUE(store_->AddFleetBoard("flt-1", "brd-b"));
+  ASSERT_TRUE(store_->AddFleetBoard("flt-1", "brd-a"));
+  ASSERT_TRUE(store_->AddFleetBoard("flt-1", "brd-a"));  // twice is once
+  EXPECT_EQ(store_->GetFleet("flt-1")->board_ids, (std::vector<std::string>{"brd-a", "brd-b"}));
+  ASSERT_TRUE(store_->RemoveFleetBoard("flt-1", "brd-b"));
+  EXPECT_EQ(store_->RemoveFleetBoard("flt-1", "brd-b").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->ListFleets("prj-1")->size(), 1u);
+  ASSERT_TRUE(store_->DeleteFleet("flt-1"));
+  EXPECT_EQ(store_->GetFleet("flt-1").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->DeleteFleet("flt-1").error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(FunctionStoreTest, OnlyTheCurrentPackageMovesADeploymentsState) {
+  const std::string old_sha(64, 'a');
+  const std::string new_sha(64, 'b');
+  ASSERT_TRUE(store_->PutDeployment({"fn-1", "brd-1", "1", old_sha, 10, "deploying", "", 1}));
+  // A newer deploy replaces it while the old one is still under way on the board...
+  ASSERT_TRUE(store_->PutDeployment({"fn-1", "brd-1", "2", new_sha, 10, "deploying", "", 2}));
+  // ... so the old one's answer must not mark the board as running the new version.
+  EXPECT_FALSE(*store_->SetDeploymentState("fn-1", "brd-1", old_sha, "deployed", "", 3));
+  EXPECT_EQ((*store_->GetDeployment("fn-1", "brd-1"))->state, "deploying");
+  EXPECT_TRUE(*store_->SetDeploymentState("fn-1", "brd-1", new_sha, "failed", "disk full", 4));
+  auto d = *store_->GetDeployment("fn-1", "brd-1");
+  EXPECT_EQ(d->state, "failed");
+  EXPECT_EQ(d->error, "disk full");
+  EXPECT_EQ(d->version, "2");
+  EXPECT_TRUE(*store_->PackageDeployedTo(new_sha, "brd-1"));
+  EXPECT_FALSE(*store_->PackageDeployedTo(old_sha, "brd-1"));
+  EXPECT_FALSE(*store_->PackageDeployedTo(new_sha, "brd-2"));
+  EXPECT_EQ(store_->BoardDeployments("brd-1")->size(), 1u);
+  ASSERT_TRUE(store_->DeleteDeployment("fn-1", "brd-1"));
+  EXPECT_FALSE(store_->GetDeployment("fn-1", "brd-1")->has_value());
+  EXPECT_EQ(store_->DeleteDeployment("fn-1", "brd-1").error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(FunctionStoreTest, InvocationsAreReplacedByIdAndTrimmedToTheNewest) {
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(store_->PutInvocation(
+        {"inv-" + std::to_string(i), "fn-1", "cloud", "running", {{"status", "running"}}, 100 + i}, 3));
+  }
+  auto list = store_->ListInvocations("fn-1", 10);
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 3u);
+  EXPECT_EQ((*list)[0].id, "inv-4");
+  EXPECT_EQ((*list)[2].id, "inv-2");
+  EXPECT_EQ(store_->GetInvocation("fn-1", "inv-0").error().code, ErrorCode::kNotFound);
+  // An asynchronous invocation's record is replaced when it ends.
+  ASSERT_TRUE(store_->PutInvocation({"inv-4", "fn-1", "cloud", "succeeded", {{"status", "succeeded"}}, 104}, 3));
+  auto done = store_->GetInvocation("fn-1", "inv-4");
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->status, "succeeded");
+  EXPECT_EQ(done->record["status"], "succeeded");
+  EXPECT_EQ(store_->ListInvocations("fn-1", 10)->size(), 3u);
+}
+
+}  // namespace
+}  // namespace ew::functions
