@@ -11,7 +11,8 @@ PACKAGES=(
   libsqlite3-dev libsqlitecpp-dev libprotobuf-dev protobuf-compiler
   libssl-dev nettle-dev libsystemd-dev libgpiod-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libarchive-dev zlib1g-dev libseccomp-dev runc bubblewrap crun
+  libarchive-dev zlib1g-dev libacl1-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev libxml2-dev
+  libseccomp-dev runc bubblewrap crun
   python3-autobahn python3-msgpack curl procps
 )
 
