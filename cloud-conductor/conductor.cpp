@@ -84,8 +84,8 @@ Result<uint16_t> Conductor::Start() {
                               : std::filesystem::path(d.config.store_path + ".functions");
   functions_options.cloud_runtime = d.config.functions_runtime;
   functions_options.cloud_max_running = static_cast<size_t>(d.config.functions_max_running);
-  d.functions = std::make_unique<functions::FunctionsService>(*d.function_store, *d.router, d.blocking, d.clock,
-                                                              functions_options);
+  d.functions = std::make_unique<functions::FunctionsService>(*d.function_store, *d.router, d.blocking,
+                                                              d.io.get_executor(), d.clock, functions_options);
   EW_TRY_VOID(d.functions->Start());
   d.rest = std::make_unique<rest::RestApi>(rest::RestDeps{*d.store, *d.authenticator, *d.router, d.metrics,
                                                           d.blocking, d.config, d.clock, d.functions.get()});

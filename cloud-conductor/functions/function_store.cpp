@@ -196,6 +196,17 @@ Result<std::vector<FunctionVersion>> FunctionStore::ListVersions(const std::stri
   });
 }
 
+Result<FunctionVersion> FunctionStore::GetVersion(const std::string& function_id, const std::string& sha256) {
+  return Locked<FunctionVersion>("get version", [&]() -> Result<FunctionVersion> {
+    SQLite::Statement q(db_, "SELECT seq, version, sha256, size, spec, created_at FROM function_versions "
+                             "WHERE function_id = ? AND sha256 = ?");
+    q.bind(1, function_id);
+    q.bind(2, sha256);
+    if (!q.executeStep()) return NotFound("function " + function_id + " has no package " + sha256);
+    return ReadVersion(q, 0);
+  });
+}
+
 Result<void> FunctionStore::DeleteFunction(const std::string& id) {
   return Locked<void>("delete function", [&]() -> Result<void> {
     SQLite::Transaction tx(db_);

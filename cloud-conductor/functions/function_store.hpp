@@ -85,6 +85,8 @@ class FunctionStore {
   // project_id "" lists every function; ordered by name.
   Result<std::vector<FunctionRecord>> ListFunctions(const std::string& project_id);
   Result<std::vector<FunctionVersion>> ListVersions(const std::string& function_id);
+  // The version of the function with package `sha256`; NotFound if it has none.
+  Result<FunctionVersion> GetVersion(const std::string& function_id, const std::string& sha256);
   // NotFound if absent; removes its versions, deployments and invocations with it.
   Result<void> DeleteFunction(const std::string& id);
   // Whether any function still has a version with this package (for deleting package files).

@@ -1,10 +1,13 @@
 #include "cloud-conductor/functions/functions_service.hpp"
 
+#include <atomic>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <system_error>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "common/ids/ids.hpp"
 #include "common/log/log.hpp"
@@ -28,6 +31,12 @@ constexpr const char* kCloud = "cloud";
 
 json DeployArgs(const Deployment& d) {
   return {{"functionId", d.function_id}, {"version", d.version}, {"sha256", d.sha256}, {"size", d.size}};
+}
+
+// A non-negative integer, whichever way the codec typed it (msgpack and JSON give unsigned,
+// code that builds kwargs by hand often signed).
+bool IsCount(const json& value) {
+  return value.is_number_unsigned() || (value.is_number_integer() && value.get<int64_t>() >= 0);
 }
 
 // Writes `bytes` to `path` through a temporary file and a rename: readers never see half a file.
@@ -55,10 +64,16 @@ Result<void> WriteAtomically(const fs::path& path, std::string_view bytes) {
 }  // namespace
 
 FunctionsService::FunctionsService(FunctionStore& store, router::BoardGateway& gateway,
-                                   boost::asio::thread_pool& blocking, const Clock& clock, FunctionsOptions options)
-    : store_(store), gateway_(gateway), blocking_(blocking), clock_(clock), options_(std::move(options)) {}
+                                   boost::asio::thread_pool& blocking, boost::asio::any_io_executor timers,
+                                   const Clock& clock, FunctionsOptions options)
+    : store_(store),
+      gateway_(gateway),
+      blocking_(blocking),
+      timers_(std::move(timers)),
+      clock_(clock),
+      options_(std::move(options)) {}
 
-FunctionsService::~FunctionsService() = default;
+FunctionsService::~FunctionsService() { alive_.reset(); }
 
 Result<void> FunctionsService::Start() {
   std::error_code ec;
@@ -73,6 +88,9 @@ Result<void> FunctionsService::Start() {
   });
   gateway_.OnBoardRegistered(
       [this](const std::string& board_id, const std::string& suffix) { OnBoardRegistered(board_id, suffix); });
+  // Probing runs the runtimes' binaries: done once, off the start-up path; the first cloud
+  // invocation waits for it if it is still under way.
+  if (options_.cloud_runtime != "none") boost::asio::post(blocking_, [this] { (void)CloudHost(); });
   return Ok();
 }
 
@@ -123,17 +141,30 @@ Result<void> FunctionsService::Delete(const FunctionRecord& function) {
   return Ok();
 }
 
+Result<FunctionVersion> FunctionsService::FindVersion(const FunctionRecord& function, const std::string& label) {
+  EW_TRY(auto versions, store_.ListVersions(function.id));
+  std::string known;
+  for (auto it = versions.rbegin(); it != versions.rend(); ++it) {
+    if (it->version == label) return *it;
+  }
+  for (const auto& v : versions) known += (known.empty() ? "" : ", ") + v.version;
+  return InvalidArgument("version: function " + function.name + " has no version \"" + label + "\" (it has " +
+                         known + ")");
+}
+
 Result<std::vector<Deployment>> FunctionsService::Deploy(const FunctionRecord& function,
-                                                         const std::vector<std::string>& board_ids) {
+                                                         const std::vector<std::string>& board_ids,
+                                                         const std::optional<FunctionVersion>& version) {
+  const FunctionVersion& deployed = version ? *version : function.latest;
   std::vector<Deployment> out;
   const int64_t now = UnixSeconds(clock_.Now());
   for (const auto& board_id : board_ids) {
     Deployment d;
     d.function_id = function.id;
     d.board_id = board_id;
-    d.version = function.latest.version;
-    d.sha256 = function.latest.sha256;
-    d.size = function.latest.size;
+    d.version = deployed.version;
+    d.sha256 = deployed.sha256;
+    d.size = deployed.size;
     d.state = "pending";
     d.updated_at = now;
     EW_TRY_VOID(store_.PutDeployment(d));
@@ -188,6 +219,9 @@ void FunctionsService::StartDeploy(const Deployment& d) {
 }
 
 void FunctionsService::OnBoardRegistered(const std::string& board_id, const std::string& suffix) {
+  // The agent registers fn.deploy, fn.remove, fn.invoke, then fn.list: the last one is the
+  // moment to clean up (fn.remove is there by then).
+  if (suffix == "fn.list") return Reconcile(board_id);
   if (suffix != "fn.deploy") return;
   // Every deployment of the board, also those recorded as deployed: a board whose disk was
   // wiped gets them back, and one that has them answers from its cache.
@@ -198,6 +232,31 @@ void FunctionsService::OnBoardRegistered(const std::string& board_id, const std:
   });
 }
 
+void FunctionsService::Reconcile(const std::string& board_id) {
+  gateway_.CallBoard(
+      board_id, "fn.list", wamp::Payload{}, options_.deploy_timeout, [this, board_id](Result<wamp::Payload> listed) {
+        if (!listed) return Log()->warn("board={} fn.list: {}", board_id, listed.error().message);
+        json held = listed->kwargs.value("functions", json::array());
+        if (!held.is_array()) return;
+        boost::asio::post(blocking_, [this, board_id, held = std::move(held)] {
+          auto deployments = store_.BoardDeployments(board_id);
+          if (!deployments) return Log()->error("board={} deployments: {}", board_id, deployments.error().message);
+          std::set<std::string> wanted;
+          for (const auto& d : *deployments) wanted.insert(d.function_id);
+          for (const auto& item : held) {
+            const std::string id = item.is_object() ? item.value("functionId", "") : "";
+            if (id.empty() || wanted.count(id)) continue;
+            Log()->info("board={} holds function {} that is no longer deployed there: removing it", board_id, id);
+            gateway_.CallBoard(board_id, "fn.remove", wamp::Payload{json::array(), {{"functionId", id}}},
+                               options_.deploy_timeout, [board_id, id](Result<wamp::Payload> removed) {
+                                 if (!removed && removed.error().code != ErrorCode::kNotFound)
+                                   Log()->warn("board={} fn.remove {}: {}", board_id, id, removed.error().message);
+                               });
+          }
+        });
+      });
+}
+
 void FunctionsService::Fetch(const std::string& board_id, json kwargs, router::BoardGateway::Reply reply) {
   static const std::regex sha_pattern("[0-9a-f]{64}");
   auto sha = kwargs.find("sha256");
@@ -205,9 +264,9 @@ void FunctionsService::Fetch(const std::string& board_id, json kwargs, router::B
   auto length = kwargs.find("length");
   if (sha == kwargs.end() || !sha->is_string() || !std::regex_match(sha->get<std::string>(), sha_pattern))
     return reply(InvalidArgument("sha256: must be 64 lowercase hex digits"));
-  if (offset == kwargs.end() || !offset->is_number_unsigned())
+  if (offset == kwargs.end() || !IsCount(*offset))
     return reply(InvalidArgument("offset: must be a non-negative integer"));
-  if (length == kwargs.end() || !length->is_number_unsigned() || length->get<uint64_t>() == 0 ||
+  if (length == kwargs.end() || !IsCount(*length) || length->get<uint64_t>() == 0 ||
       length->get<uint64_t>() > options_.max_fetch_chunk)
     return reply(InvalidArgument("length: must be between 1 and " + std::to_string(options_.max_fetch_chunk)));
   boost::asio::post(blocking_, [this, board_id, sha256 = sha->get<std::string>(), from = offset->get<uint64_t>(),
@@ -227,67 +286,111 @@ void FunctionsService::Fetch(const std::string& board_id, json kwargs, router::B
   });
 }
 
-Result<FunctionsService::Prepared> FunctionsService::Prepare(const FunctionRecord& function, const std::string& target) {
-  const json& spec = function.latest.spec;
+Result<FunctionsService::Prepared> FunctionsService::Prepare(const FunctionRecord& function, const std::string& target,
+                                                             const InvokeOptions& options) {
+  Prepared prepared;
+  prepared.target = target;
+  prepared.version = function.latest;
   if (target == kCloud) {
-    if (spec.value("boardOnly", false))
+    if (function.latest.spec.value("boardOnly", false))
       return InvalidArgument("function " + function.name + " is boardOnly: it cannot run in the cloud");
   } else {
-    if (spec.value("cloudOnly", false))
+    if (function.latest.spec.value("cloudOnly", false))
       return InvalidArgument("function " + function.name + " is cloudOnly: it cannot run on a board");
     EW_TRY(auto deployment, store_.GetDeployment(function.id, target));
     if (!deployment) return Conflict("function " + function.name + " is not deployed on board " + target);
+    if (deployment->state == "failed")
+      return Conflict("the deployment of function " + function.name + " on board " + target +
+                      " failed (" + deployment->error + "): deploy it again");
     if (!gateway_.Presence(target)) return Unavailable("board " + target + " is offline");
+    // "deploying" is let through: a returning board is redeployed what it already runs.
+    if (deployment->state == "pending")
+      return Conflict("function " + function.name + " is not deployed on board " + target + " yet (pending)");
+    // The board runs the version it was given, with that version's limits.
+    EW_TRY(prepared.version, store_.GetVersion(function.id, deployment->sha256));
   }
-  return Prepared{ids::NewId("inv"), target, UnixSeconds(clock_.Now())};
+  prepared.wait = options.wait.value_or(
+      std::chrono::milliseconds(prepared.version.spec.value("timeoutMs", int64_t{10'000})) + options_.invoke_grace);
+  prepared.id = ids::NewId("inv");
+  prepared.created_at = UnixSeconds(clock_.Now());
+  return prepared;
 }
 
-void FunctionsService::Invoke(const FunctionRecord& function, const std::string& target, json event, RecordDone done) {
-  auto prepared = Prepare(function, target);
-  if (!prepared) return done(tl::unexpected(prepared.error()));
-  Run(function, *prepared, std::move(event), [this, function, prepared = *prepared, done = std::move(done)](
-                                                 Result<json> record) {
-    if (record) {
-      json stored = *record;
-      boost::asio::post(blocking_, [this, function, prepared, stored = std::move(stored)] { Store(function, prepared, stored); });
-    }
-    done(std::move(record));
-  });
+namespace {
+
+// The record's invocationId and where it ran (boardId, or target "cloud").
+void Label(json& record, const std::string& id, const std::string& target) {
+  record["invocationId"] = id;
+  if (target == kCloud) {
+    record["target"] = kCloud;
+  } else {
+    record["boardId"] = target;
+  }
 }
 
-Result<std::string> FunctionsService::InvokeAsync(const FunctionRecord& function, const std::string& target, json event) {
-  EW_TRY(Prepared prepared, Prepare(function, target));
-  json running = {{"invocationId", prepared.id}, {"status", "running"}};
-  running[target == kCloud ? "target" : "boardId"] = target;
-  Store(function, prepared, running);
-  Run(function, prepared, std::move(event), [this, function, prepared](Result<json> record) {
-    json stored;
-    if (record) {
-      stored = std::move(*record);
-    } else {
-      stored = {{"invocationId", prepared.id}, {"status", "failed"}, {"error", record.error().message}};
-      stored[prepared.target == kCloud ? "target" : "boardId"] = prepared.target;
-    }
-    boost::asio::post(blocking_, [this, function, prepared, stored = std::move(stored)] { Store(function, prepared, stored); });
-  });
+// The outcome of an invocation whose result never came: no answer in time is a timeout of the
+// function as the caller sees it; anything else is a failure with its reason kept as the error.
+InvocationOutcome OutcomeOfError(const Error& error, const std::string& target) {
+  InvocationOutcome outcome;
+  if (error.code == ErrorCode::kDeadlineExceeded) {
+    outcome.record = {{"status", "timed_out"}, {"error", error.message}};
+    return outcome;
+  }
+  Error reported = error;
+  // The board answers NotFound when the function is not installed (deploying, or its disk was
+  // wiped): the invocation conflicts with the board's state, the function itself exists.
+  if (error.code == ErrorCode::kNotFound && target != kCloud) {
+    reported = Error{ErrorCode::kConflict, "board " + target + " could not run it: " + error.message};
+  }
+  outcome.record = {{"status", "failed"}, {"error", reported.message}};
+  outcome.error = std::move(reported);
+  return outcome;
+}
+
+}  // namespace
+
+Result<std::string> FunctionsService::Invoke(const FunctionRecord& function, const std::string& target, json event,
+                                             const InvokeOptions& options, OutcomeDone done) {
+  EW_TRY(Prepared prepared, Prepare(function, target, options));
+  if (options.async) {
+    json running = {{"status", "running"}};
+    Label(running, prepared.id, prepared.target);
+    Store(function, prepared, running);
+  }
+  auto finish = [this, function, prepared, done = std::move(done)](InvocationOutcome outcome) mutable {
+    Label(outcome.record, prepared.id, prepared.target);
+    // The caller gets the record in the answer, so the store write comes after it: off the
+    // invocation's path (a burst of 100 otherwise queues 100 SQLite commits on the pool first).
+    json record = outcome.record;
+    if (done) done(std::move(outcome));
+    boost::asio::post(blocking_, [this, function, prepared, record = std::move(record)] {
+      Store(function, prepared, record);
+    });
+  };
+  Log()->debug("invocation {} of {} on {}", prepared.id, function.id, prepared.target);
+  if (prepared.target == kCloud) {
+    RunInCloud(function, prepared, std::move(event), std::move(finish));
+  } else {
+    RunOnBoard(function, prepared, std::move(event), std::move(finish));
+  }
   return prepared.id;
 }
 
-void FunctionsService::Run(const FunctionRecord& function, const Prepared& prepared, json event, RecordDone done) {
-  auto finish = [id = prepared.id, target = prepared.target, done = std::move(done)](Result<json> record) {
-    if (record) {
-      (*record)["invocationId"] = id;
-      if (target == kCloud) (*record)["target"] = kCloud;
-    }
-    done(std::move(record));
-  };
-  if (prepared.target == kCloud) return RunInCloud(function, std::move(event), std::move(finish));
-  const auto timeout = std::chrono::milliseconds(function.latest.spec.value("timeoutMs", 10'000)) + options_.invoke_grace;
+void FunctionsService::RunOnBoard(const FunctionRecord& function, const Prepared& prepared, json event,
+                                  OutcomeDone done) {
   gateway_.CallBoard(prepared.target, "fn.invoke",
-                     wamp::Payload{json::array(), {{"functionId", function.id}, {"event", std::move(event)}}}, timeout,
-                     [finish = std::move(finish)](Result<wamp::Payload> result) mutable {
-                       if (!result) return finish(tl::unexpected(result.error()));
-                       finish(std::move(result->kwargs));
+                     wamp::Payload{json::array(), {{"functionId", function.id}, {"event", std::move(event)}}},
+                     prepared.wait, [target = prepared.target, done = std::move(done)](Result<wamp::Payload> result) {
+                       if (!result) return done(OutcomeOfError(result.error(), target));
+                       InvocationOutcome outcome;
+                       outcome.record = std::move(result->kwargs);
+                       if (!outcome.record.is_object() || !outcome.record.contains("status") ||
+                           !outcome.record["status"].is_string()) {
+                         outcome = OutcomeOfError(
+                             Error{ErrorCode::kInternal, "board " + target + " answered without an invocation record"},
+                             target);
+                       }
+                       done(std::move(outcome));
                      });
 }
 
@@ -312,7 +415,7 @@ Result<containers::FunctionHost*> FunctionsService::CloudHost() {
     containers::RuntimeConfig config;
     config.preferred = options_.cloud_runtime;
     config.work_dir = options_.dir / "cloud" / "containers";
-    auto runtime = containers::MakeContainerRuntime(config);
+    auto runtime = options_.make_runtime ? options_.make_runtime(config) : containers::MakeContainerRuntime(config);
     if (!runtime) {
       cloud_unavailable_ = runtime.error().message;
       Log()->warn("cloud runtime unavailable: {}", cloud_unavailable_);
@@ -327,36 +430,58 @@ Result<containers::FunctionHost*> FunctionsService::CloudHost() {
   return cloud_.get();
 }
 
-void FunctionsService::RunInCloud(const FunctionRecord& function, json event, RecordDone done) {
+Result<void> FunctionsService::InstallInCloud(containers::FunctionHost& host, const FunctionRecord& function,
+                                              const FunctionVersion& version) {
+  std::lock_guard lock(cloud_mu_);
+  auto installed = cloud_installed_.find(function.id);
+  if (installed != cloud_installed_.end() && installed->second == version.sha256) return Ok();
+  // Extracted once per package, into a cache keyed by its hash.
+  const fs::path code = options_.dir / "cloud" / "packages" / version.sha256;
+  if (!fs::exists(code)) {
+    std::ifstream in(PackagePath(version.sha256), std::ios::binary);
+    if (!in) return Internal("package " + version.sha256 + " is not stored on the conductor");
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) return Internal("cannot read package " + version.sha256);
+    if (auto extracted = containers::ExtractPackage(bytes, code); !extracted && !fs::exists(code))
+      return tl::unexpected(extracted.error());
+  }
+  EW_TRY(auto spec, containers::ParseFunctionSpec(version.spec.dump()));
+  EW_TRY_VOID(host.Install(function.id, spec, code));
+  cloud_installed_[function.id] = version.sha256;
+  return Ok();
+}
+
+void FunctionsService::RunInCloud(const FunctionRecord& function, const Prepared& prepared, json event,
+                                  OutcomeDone done) {
+  // The caller's deadline: whichever of the answer and the timer comes first wins.
+  auto once = std::make_shared<std::atomic<bool>>(false);
+  auto timer = std::make_shared<boost::asio::steady_timer>(timers_, prepared.wait);
+  auto finish = [once, timer, timers = timers_, done = std::move(done)](InvocationOutcome outcome) {
+    if (once->exchange(true)) return;
+    // Timers are not thread-safe: cancel on their executor, so that a pending wait does not
+    // linger for the whole deadline.
+    boost::asio::post(timers, [timer] { timer->cancel(); });
+    done(std::move(outcome));
+  };
+  timer->async_wait(
+      [finish, wait = prepared.wait, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec) {
+        if (ec || alive.expired()) return;
+        finish(OutcomeOfError(
+            Error{ErrorCode::kDeadlineExceeded, "no answer within " + std::to_string(wait.count()) + " ms"}, kCloud));
+      });
   // Probing, extracting and installing block: keep them off the caller's thread.
-  boost::asio::post(blocking_, [this, function, event = std::move(event), done = std::move(done)]() mutable {
-    auto host = CloudHost();
-    if (!host) return done(tl::unexpected(host.error()));
-    const std::string& sha256 = function.latest.sha256;
-    {
-      std::lock_guard lock(cloud_mu_);
-      auto installed = cloud_installed_.find(function.id);
-      if (installed == cloud_installed_.end() || installed->second != sha256) {
-        const fs::path code = options_.dir / "cloud" / "packages" / sha256;
-        if (!fs::exists(code)) {
-          std::ifstream in(PackagePath(sha256), std::ios::binary);
-          std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-          if (!in.eof() && !in) return done(Internal("cannot read package " + sha256));
-          if (auto extracted = containers::ExtractPackage(bytes, code); !extracted && !fs::exists(code))
-            return done(tl::unexpected(extracted.error()));
-        }
-        auto spec = containers::ParseFunctionSpec(function.latest.spec.dump());
-        if (!spec) return done(tl::unexpected(spec.error()));
-        if (auto ok = (*host)->Install(function.id, *spec, code); !ok) return done(tl::unexpected(ok.error()));
-        cloud_installed_[function.id] = sha256;
-      }
-    }
-    std::string event_json = event.dump(-1, ' ', false, json::error_handler_t::replace);
-    (*host)->Invoke(function.id, std::move(event_json), [done = std::move(done)](Result<containers::InvocationResult> r) {
-      if (!r) return done(tl::unexpected(r.error()));
-      done(containers::ToJson(*r));
-    });
-  });
+  boost::asio::post(
+      blocking_, [this, function, version = prepared.version, event = std::move(event), finish]() mutable {
+        auto host = CloudHost();
+        if (!host) return finish(OutcomeOfError(host.error(), kCloud));
+        if (auto installed = InstallInCloud(**host, function, version); !installed)
+          return finish(OutcomeOfError(installed.error(), kCloud));
+        std::string event_json = event.dump(-1, ' ', false, json::error_handler_t::replace);
+        (*host)->Invoke(function.id, std::move(event_json), [finish](Result<containers::InvocationResult> r) {
+          if (!r) return finish(OutcomeOfError(r.error(), kCloud));
+          finish(InvocationOutcome{containers::ToJson(*r), std::nullopt});
+        });
+      });
 }
 
 }  // namespace ew::functions

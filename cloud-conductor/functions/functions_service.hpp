@@ -4,8 +4,9 @@
 // returns), serves ew.conductor.fn.fetch to boards, and runs invocations on a board or in the
 // cloud runtime (containers on the conductor's host). See docs/FUNCTIONS.md.
 //
-// Threading: Upload/Deploy/Delete/Invoke* and the accessors block on the store: call them from
-// the blocking pool. Callbacks (`done`) run on the router's strand or a container worker thread.
+// Threading: Upload/Deploy/Delete/Invoke and the accessors block on the store: call them from
+// the blocking pool. Invoke's `done` runs on the router's strand or a container worker thread;
+// the record is stored right after it.
 #pragma once
 
 #include <chrono>
@@ -14,10 +15,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <nlohmann/json.hpp>
 
@@ -26,6 +29,7 @@
 #include "common/clock/clock.hpp"
 #include "common/error/error.hpp"
 #include "containers/host/function_host.hpp"
+#include "containers/runtime/container_runtime.hpp"
 
 namespace ew::functions {
 
@@ -37,17 +41,41 @@ struct FunctionsOptions {
   std::chrono::milliseconds invoke_grace{30'000};   // on top of the function's timeout (queueing)
   size_t invocations_kept = 1000;                   // records kept per function
   uint64_t max_fetch_chunk = 256u << 10;            // fn.fetch length limit
+  // Makes the cloud runtime; null = containers::MakeContainerRuntime (probes crun, runc, bwrap).
+  // Tests put a fake runtime here.
+  std::function<Result<std::unique_ptr<containers::ContainerRuntime>>(const containers::RuntimeConfig&)> make_runtime;
+};
+
+struct InvokeOptions {
+  bool async = false;
+  // How long the caller waits for the answer; nullopt = the function's timeoutMs + invoke_grace.
+  // Past it the record says timed_out; the function may still finish where it runs, and that
+  // late result is dropped.
+  std::optional<std::chrono::milliseconds> wait;
+};
+
+// How an invocation ended. `record` is always there (docs/FUNCTIONS.md, with invocationId and
+// boardId or target "cloud") and is what gets stored. `error` is set when the function's own
+// result could not be had (board gone, function not installed there, queue full, ...): its code
+// is the HTTP status. A function that failed or timed out is not an error here: `record.status`
+// says so.
+struct InvocationOutcome {
+  nlohmann::json record;
+  std::optional<Error> error;
 };
 
 class FunctionsService {
  public:
-  using RecordDone = std::function<void(Result<nlohmann::json>)>;
+  using OutcomeDone = std::function<void(InvocationOutcome)>;
 
+  // `timers` runs the invocation deadlines of cloud calls (the conductor's io_context; pending
+  // waits must not hold up joining `blocking`).
   FunctionsService(FunctionStore& store, router::BoardGateway& gateway, boost::asio::thread_pool& blocking,
-                   const Clock& clock, FunctionsOptions options);
+                   boost::asio::any_io_executor timers, const Clock& clock, FunctionsOptions options);
   ~FunctionsService();
 
-  // Creates the directories, serves ew.conductor.fn.fetch and starts listening for boards.
+  // Creates the directories, serves ew.conductor.fn.fetch, starts listening for boards and
+  // starts probing the cloud runtime in the background (the conductor runs without one).
   Result<void> Start();
 
   FunctionStore& store() { return store_; }
@@ -58,35 +86,47 @@ class FunctionsService {
   // Removes the function from its boards (best effort), its records and unreferenced packages.
   Result<void> Delete(const FunctionRecord& function);
 
-  // Records a deployment of the latest version on each board (pending) and starts it on those
-  // online; boards that are offline get it when they return.
-  Result<std::vector<Deployment>> Deploy(const FunctionRecord& function, const std::vector<std::string>& board_ids);
-  // Forgets the deployment and asks the board to remove the function (when it is online).
+  // The newest version of `function` labelled `label` (function.json "version"). InvalidArgument
+  // naming the versions there are when none is.
+  Result<FunctionVersion> FindVersion(const FunctionRecord& function, const std::string& label);
+
+  // Records a deployment of `version` (by default the latest) on each board (pending) and starts
+  // it on those online; boards that are offline get it when they return.
+  Result<std::vector<Deployment>> Deploy(const FunctionRecord& function, const std::vector<std::string>& board_ids,
+                                         const std::optional<FunctionVersion>& version = std::nullopt);
+  // Forgets the deployment and asks the board to remove the function. A board that is offline
+  // (or fails to remove it) loses it when it next connects: see Reconcile.
   Result<void> Undeploy(const FunctionRecord& function, const std::string& board_id);
 
-  // Runs the function on `target` (a board id, or "cloud") with `event`. `done` gets the
-  // invocation record (docs/FUNCTIONS.md) whatever the function did, or an error when it could
-  // not run: InvalidArgument (cloud for a boardOnly function, or board for a cloudOnly one),
-  // Conflict (not deployed there), Unavailable (board offline, no cloud runtime). The record is
-  // stored after `done` is called.
-  void Invoke(const FunctionRecord& function, const std::string& target, nlohmann::json event, RecordDone done);
-  // Same checks, then runs in the background: returns the invocation id at once; the record
-  // says "running" until it ends.
-  Result<std::string> InvokeAsync(const FunctionRecord& function, const std::string& target, nlohmann::json event);
+  // Runs the function on `target` (a board id, or "cloud") with `event`, and returns the new
+  // invocation's id. Errors before anything runs (nothing stored): InvalidArgument (cloud for a
+  // boardOnly function, or a board for a cloudOnly one), Conflict (not deployed on that board,
+  // or its deployment failed or is pending), Unavailable (board offline). Once it started, the
+  // record is stored when it ends (with status "running" until then when `options.async`), and
+  // `done` (may be null) gets the outcome; no cloud runtime is an Unavailable outcome.
+  Result<std::string> Invoke(const FunctionRecord& function, const std::string& target, nlohmann::json event,
+                             const InvokeOptions& options, OutcomeDone done = nullptr);
 
  private:
   struct Prepared {
     std::string id;
     std::string target;
+    FunctionVersion version;  // what runs: the board's deployed version, or the latest in the cloud
+    std::chrono::milliseconds wait{0};
     int64_t created_at = 0;
   };
-  Result<Prepared> Prepare(const FunctionRecord& function, const std::string& target);
-  void Run(const FunctionRecord& function, const Prepared& prepared, nlohmann::json event, RecordDone done);
-  void RunInCloud(const FunctionRecord& function, nlohmann::json event, RecordDone done);
+  Result<Prepared> Prepare(const FunctionRecord& function, const std::string& target, const InvokeOptions& options);
+  void RunOnBoard(const FunctionRecord& function, const Prepared& prepared, nlohmann::json event, OutcomeDone done);
+  void RunInCloud(const FunctionRecord& function, const Prepared& prepared, nlohmann::json event, OutcomeDone done);
+  Result<void> InstallInCloud(containers::FunctionHost& host, const FunctionRecord& function,
+                              const FunctionVersion& version);
   void Store(const FunctionRecord& function, const Prepared& prepared, const nlohmann::json& record);
 
   void StartDeploy(const Deployment& deployment);
   void OnBoardRegistered(const std::string& board_id, const std::string& suffix);
+  // Asks a board that just returned which functions it holds and removes those it should no
+  // longer run (undeployed or deleted while it was away, or whose removal failed).
+  void Reconcile(const std::string& board_id);
   void Fetch(const std::string& board_id, nlohmann::json kwargs, router::BoardGateway::Reply reply);
 
   std::filesystem::path PackagePath(const std::string& sha256) const;
@@ -95,6 +135,7 @@ class FunctionsService {
   FunctionStore& store_;
   router::BoardGateway& gateway_;
   boost::asio::thread_pool& blocking_;
+  boost::asio::any_io_executor timers_;
   const Clock& clock_;
   FunctionsOptions options_;
 
@@ -104,6 +145,7 @@ class FunctionsService {
   std::string cloud_unavailable_;
   std::mutex cloud_mu_;
   std::map<std::string, std::string> cloud_installed_;  // GUARDED_BY(cloud_mu_): function id → sha256
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // timers hold a weak_ptr
 };
 
 }  // namespace ew::functions

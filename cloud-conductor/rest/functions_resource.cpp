@@ -1,6 +1,8 @@
 // /v1/functions: upload packages (raw .tar.gz), list/show/delete functions, deploy them to
 // boards or fleets, and invoke them on a board or in the cloud runtime, synchronously or not.
 // The work is in functions::FunctionsService; this file validates and renders. docs/REST.md.
+#include <memory>
+#include <optional>
 #include <set>
 
 #include "cloud-conductor/functions/functions_service.hpp"
@@ -122,7 +124,9 @@ Result<server::HttpResponse> Delete(const RestDeps& deps, const Exchange& exchan
 Result<server::HttpResponse> CreateDeployments(const RestDeps& deps, const Exchange& exchange) {
   EW_TRY(auto* service, Service(deps));
   EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
-  EW_TRY(json body, ObjectBody(exchange.request.body, {"boardIds", "fleetId"}));
+  EW_TRY(json body, ObjectBody(exchange.request.body, {"boardIds", "fleetId", "version"}));
+  if (function.latest.spec.value("cloudOnly", false))
+    return InvalidArgument("function " + function.name + " is cloudOnly: it cannot be deployed to boards");
   const bool has_boards = body.contains("boardIds");
   const bool has_fleet = body.contains("fleetId");
   if (has_boards == has_fleet) return InvalidArgument("give exactly one of boardIds and fleetId");
@@ -140,13 +144,18 @@ Result<server::HttpResponse> CreateDeployments(const RestDeps& deps, const Excha
       return PermissionDenied("fleet " + fleet.id + " belongs to another project");
     boards = fleet.board_ids;
   }
+  std::optional<FunctionVersion> version;
+  if (body.contains("version")) {
+    if (!body["version"].is_string()) return InvalidArgument("version: must be a string (function.json \"version\")");
+    EW_TRY(version, service->FindVersion(function, body["version"].get<std::string>()));
+  }
   for (const auto& id : boards) {
     auto board = AccessibleBoard(deps.store, exchange.principal, id);
     if (!board) return InvalidArgument("board " + id + ": " + board.error().message);
     if (board->project_id() != function.project_id)
       return InvalidArgument("board " + id + " is not in the function's project");
   }
-  EW_TRY(auto deployments, service->Deploy(function, boards));
+  EW_TRY(auto deployments, service->Deploy(function, boards, version));
   json out = json::array();
   for (const auto& d : deployments) out.push_back(DeploymentJson(d));
   return JsonResponse(202, json{{"deployments", out}});
@@ -169,25 +178,40 @@ Result<server::HttpResponse> DeleteDeployment(const RestDeps& deps, const Exchan
 }
 
 // 200 with the record when the function succeeded; 502 / 504 with the error and the record
-// when it failed or timed out (the gateway reached the function, the function did not deliver).
-server::HttpResponse RenderRecord(const json& record) {
+// when it failed or timed out (the gateway reached the function, the function did not deliver);
+// the error's own status with the record when the function's result could not be had.
+server::HttpResponse RenderOutcome(const functions::InvocationOutcome& outcome) {
+  const json& record = outcome.record;
+  if (outcome.error) {
+    auto response = ErrorResponse(*outcome.error);
+    json body = json::parse(response.body, nullptr, false);
+    if (body.is_object()) {
+      body["invocation"] = record;
+      return JsonResponse(response.status, body);
+    }
+    return response;
+  }
   const std::string status = record.value("status", "failed");
   if (status == "succeeded") return JsonResponse(200, record);
   const bool timed_out = status == "timed_out";
-  std::string message = record.value("error", std::string(timed_out ? "the function timed out" : "the function failed"));
+  std::string message =
+      record.value("error", std::string(timed_out ? "the function timed out" : "the function failed"));
+  if (message.empty()) message = timed_out ? "the function timed out" : "the function failed";
   json body = {{"error", {{"code", timed_out ? "function_timed_out" : "function_failed"}, {"message", message}}},
                {"invocation", record}};
   return JsonResponse(timed_out ? 504 : 502, body);
 }
 
+constexpr int64_t kMaxWaitMs = 900'000;  // as a function's longest timeoutMs
+
 struct InvokeRequest {
   std::string target;
   json event;
-  bool async = false;
+  functions::InvokeOptions options;
 };
 
 Result<InvokeRequest> ParseInvoke(const Exchange& exchange) {
-  EW_TRY(json body, ObjectBody(exchange.request.body, {"boardId", "target", "event", "async"}));
+  EW_TRY(json body, ObjectBody(exchange.request.body, {"boardId", "target", "event", "async", "timeoutMs"}));
   InvokeRequest request;
   if (body.contains("boardId") == body.contains("target"))
     return InvalidArgument("give exactly one of boardId and target (\"cloud\")");
@@ -202,7 +226,13 @@ Result<InvokeRequest> ParseInvoke(const Exchange& exchange) {
   request.event = body.value("event", json());
   if (body.contains("async")) {
     if (!body["async"].is_boolean()) return InvalidArgument("async: must be true or false");
-    request.async = body["async"].get<bool>();
+    request.options.async = body["async"].get<bool>();
+  }
+  if (body.contains("timeoutMs")) {
+    const json& wait = body["timeoutMs"];
+    if (!wait.is_number_integer() || wait.get<int64_t>() < 1 || wait.get<int64_t>() > kMaxWaitMs)
+      return InvalidArgument("timeoutMs: must be an integer between 1 and " + std::to_string(kMaxWaitMs));
+    request.options.wait = std::chrono::milliseconds(wait.get<int64_t>());
   }
   return request;
 }
@@ -220,20 +250,23 @@ void Invoke(const RestDeps& deps, Exchange exchange) {
   }();
   if (!prepared) return exchange.Reply(ErrorResponse(prepared.error()));
   auto& [function, request] = *prepared;
-  if (request.async) {
-    auto id = deps.functions->InvokeAsync(function, request.target, std::move(request.event));
+  if (request.options.async) {
+    auto id = deps.functions->Invoke(function, request.target, std::move(request.event), request.options);
     if (!id) return exchange.Reply(ErrorResponse(id.error()));
     return exchange.Reply(JsonResponse(202, json{{"invocationId", *id}}));
   }
-  deps.functions->Invoke(function, request.target, std::move(request.event),
-                         [exchange = std::move(exchange)](Result<json> record) {
-                           try {
-                             exchange.Reply(record ? RenderRecord(*record) : ErrorResponse(record.error()));
-                           } catch (const std::exception& e) {
-                             log::Get("rest")->error("invocation answer failed: {}", e.what());
-                             exchange.Reply(ErrorResponse(Error{ErrorCode::kInternal, "internal error"}));
-                           }
-                         });
+  // The exchange answers exactly once: either here (not started) or in the callback.
+  auto shared = std::make_shared<Exchange>(std::move(exchange));
+  auto started = deps.functions->Invoke(function, request.target, std::move(request.event), request.options,
+                                        [shared](functions::InvocationOutcome outcome) {
+                                          try {
+                                            shared->Reply(RenderOutcome(outcome));
+                                          } catch (const std::exception& e) {
+                                            log::Get("rest")->error("invocation answer failed: {}", e.what());
+                                            shared->Reply(ErrorResponse(Error{ErrorCode::kInternal, "internal error"}));
+                                          }
+                                        });
+  if (!started) shared->Reply(ErrorResponse(started.error()));
 }
 
 Result<server::HttpResponse> ShowInvocation(const RestDeps& deps, const Exchange& exchange) {

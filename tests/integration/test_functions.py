@@ -254,6 +254,29 @@ class FunctionsTest(unittest.TestCase):
         rec = self.record(self.invoke(fn["id"], {"n": 4}, board_id))
         self.assertEqual(rec["output"]["double"], 8)
 
+    def test_function_undeployed_while_the_board_was_away_is_removed_when_it_returns(self):
+        board_id = self.board("pi-1")
+        kept = self.upload(sh_spec("kept"), {"main.sh": DOUBLE_SH})
+        gone = self.upload(sh_spec("gone"), {"main.sh": DOUBLE_SH})
+        self.deploy(kept["id"], [board_id])
+        self.deploy(gone["id"], [board_id])
+        agent = self.agents[board_id]
+        agent.kill(signal.SIGTERM)
+        wait_until(lambda: self.conductor.status_of(self.token, board_id) == "offline", what=f"{board_id} offline")
+        status, body = self.rest("DELETE", f"/v1/functions/{gone['id']}/deployments/{board_id}")
+        self.assertEqual(status, 204, body)
+        agent.start()
+        self.wait_online(board_id)
+
+        def held():
+            status, body = self.rest("POST", f"/v1/boards/{board_id}/calls/fn.list", {})
+            self.assertEqual(status, 200, body)
+            return sorted(f["functionId"] for f in body["kwargs"]["functions"])
+        wait_until(lambda: held() == [kept["id"]], timeout=15, interval=0.1, what="the undeployed function removed")
+        rec = self.record(self.invoke(kept["id"], {"n": 3}, board_id))
+        self.assertEqual(rec["output"]["double"], 6)
+        self.invoke(gone["id"], {"n": 3}, board_id, expect=409)
+
     def test_async_invocation_result_and_logs_are_fetched_later(self):
         board_id = self.board("pi-1")
         fn = self.upload(sh_spec("slow"), {"main.sh": "sleep 0.3\necho 'working' >&2\necho '{\"done\": true}'\n"})

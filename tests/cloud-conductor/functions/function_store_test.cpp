@@ -47,6 +47,12 @@ TEST_F(FunctionStoreTest, UploadsOfOneNameAreVersionsOfOneFunction) {
   ASSERT_EQ(versions->size(), 2u);
   EXPECT_EQ((*versions)[0].version, "1.0.0");
   EXPECT_EQ((*versions)[0].spec["version"], "1.0.0");
+  // A deployment names its package: the version it runs is found by that.
+  auto by_sha = store_->GetVersion("fn-1", std::string(64, 'a'));
+  ASSERT_TRUE(by_sha) << by_sha.error().message;
+  EXPECT_EQ(by_sha->version, "1.0.0");
+  EXPECT_EQ(by_sha->seq, 1);
+  EXPECT_EQ(store_->GetVersion("fn-1", std::string(64, 'f')).error().code, ErrorCode::kNotFound);
   // Another project has its own "double".
   auto other = store_->AddVersion("prj-2", "double", "fn-2", Version("9", 'c'));
   ASSERT_TRUE(other);

@@ -1,0 +1,471 @@
+// FunctionsService with an in-memory store, a FakeBoardGateway (boards answer from scripts) and a
+// fake container runtime for the cloud: uploads by hash, deployments and their states (offline
+// boards catch up when they register), what ew.conductor.fn.fetch serves and to whom, boards
+// cleaned of functions they no longer have, and invocations on boards and in the cloud.
+#include "cloud-conductor/functions/functions_service.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include "common/ids/ids.hpp"
+#include "containers/package/package.hpp"
+#include "tests/support/fake_board_gateway.hpp"
+#include "tests/support/fake_container_runtime.hpp"
+
+namespace ew::functions {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+// A package made the way the CLI makes it: function.json + main.sh, packed.
+std::string MakePackage(const fs::path& scratch, const json& spec, const std::string& script = "echo '{}'\n") {
+  const fs::path dir = scratch / ids::NewId("src");
+  fs::create_directories(dir);
+  std::ofstream(dir / "function.json") << spec.dump();
+  std::ofstream(dir / "main.sh") << script;
+  fs::permissions(dir / "main.sh", fs::perms(0755));
+  auto packed = containers::PackDirectory(dir);
+  EXPECT_TRUE(packed) << packed.error().message;
+  return packed ? *packed : std::string();
+}
+
+json Spec(const std::string& name, const std::string& version = "1.0.0") {
+  return {{"name", name}, {"version", version}, {"runtime", "sh"}, {"entrypoint", "main.sh"}, {"timeoutMs", 2000}};
+}
+
+// Polls a condition that another thread makes true (the pool's store writes); bounded.
+template <typename Pred>
+bool Eventually(Pred pred) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  return pred();
+}
+
+Result<wamp::Payload> Kwargs(json kwargs) { return wamp::Payload{json::array(), std::move(kwargs)}; }
+
+class FunctionsServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    scratch_ = fs::temp_directory_path() / ids::NewId("ew-fnsvc");
+    fs::create_directories(scratch_);
+    auto store = FunctionStore::Open(":memory:");
+    ASSERT_TRUE(store) << store.error().message;
+    store_ = std::move(*store);
+    io_thread_ = std::thread([this] { io_.run(); });
+  }
+
+  void TearDown() override {
+    pool_.join();
+    service_.reset();
+    work_.reset();
+    io_.stop();
+    io_thread_.join();
+    std::error_code ec;
+    fs::remove_all(scratch_, ec);
+  }
+
+  // Starts the service; `runtime` = "none" (no cloud) or "fake" (the fake runtime).
+  void StartService(const std::string& runtime = "none") {
+    FunctionsOptions options;
+    options.dir = scratch_ / "functions";
+    options.cloud_runtime = runtime == "fake" ? "auto" : runtime;
+    options.invoke_grace = milliseconds(5000);
+    if (runtime == "fake") {
+      options.make_runtime =
+          [state =
+               runtime_](const containers::RuntimeConfig&) -> Result<std::unique_ptr<containers::ContainerRuntime>> {
+        return std::unique_ptr<containers::ContainerRuntime>(new containers::testing::FakeRuntime(state));
+      };
+    }
+    service_ = std::make_unique<FunctionsService>(*store_, gateway_, pool_, io_.get_executor(), clock_, options);
+    ASSERT_TRUE(service_->Start());
+  }
+
+  FunctionRecord Upload(const json& spec, const std::string& script = "echo '{}'\n") {
+    auto uploaded = service_->Upload("prj-1", MakePackage(scratch_, spec, script));
+    EXPECT_TRUE(uploaded) << uploaded.error().message;
+    return uploaded ? *uploaded : FunctionRecord{};
+  }
+
+  std::string StateOf(const std::string& function_id, const std::string& board_id) {
+    auto d = store_->GetDeployment(function_id, board_id);
+    return d && *d ? (*d)->state : "<none>";
+  }
+
+  // Deploys on an online board that accepts it, and waits for "deployed".
+  void DeployOn(const FunctionRecord& function, const std::string& board_id) {
+    ASSERT_TRUE(service_->Deploy(function, {board_id}));
+    ASSERT_TRUE(Eventually([&] { return StateOf(function.id, board_id) == "deployed"; }))
+        << StateOf(function.id, board_id);
+  }
+
+  // Runs an invocation to its end; an error before it starts comes back as the outcome's error.
+  InvocationOutcome InvokeAndWait(const FunctionRecord& function, const std::string& target, json event,
+                                  InvokeOptions options = {}) {
+    auto promise = std::make_shared<std::promise<InvocationOutcome>>();
+    auto future = promise->get_future();
+    auto started = service_->Invoke(function, target, std::move(event), options,
+                                    [promise](InvocationOutcome outcome) { promise->set_value(std::move(outcome)); });
+    if (!started) return InvocationOutcome{json(), started.error()};
+    if (future.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+      ADD_FAILURE() << "the invocation did not end";
+      return {};
+    }
+    auto outcome = future.get();
+    EXPECT_EQ(outcome.record.value("invocationId", ""), *started);
+    return outcome;
+  }
+
+  // Calls ew.conductor.fn.fetch as `board_id` would.
+  Result<wamp::Payload> Fetch(const std::string& board_id, json kwargs) {
+    auto promise = std::make_shared<std::promise<Result<wamp::Payload>>>();
+    auto future = promise->get_future();
+    gateway_.CallConductor(board_id, "ew.conductor.fn.fetch", wamp::Payload{json::array(), std::move(kwargs)},
+                           [promise](Result<wamp::Payload> r) { promise->set_value(std::move(r)); });
+    if (future.wait_for(std::chrono::seconds(10)) != std::future_status::ready) return Internal("no answer");
+    return future.get();
+  }
+
+  std::vector<testing::FakeBoardGateway::RecordedCall> CallsOf(const std::string& procedure) {
+    std::vector<testing::FakeBoardGateway::RecordedCall> out;
+    for (auto& call : gateway_.calls()) {
+      if (call.procedure == procedure) out.push_back(call);
+    }
+    return out;
+  }
+
+  fs::path scratch_;
+  std::unique_ptr<FunctionStore> store_;
+  testing::FakeBoardGateway gateway_;
+  ManualClock clock_;
+  std::shared_ptr<containers::testing::FakeRuntimeState> runtime_ =
+      std::make_shared<containers::testing::FakeRuntimeState>();
+  boost::asio::io_context io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_{io_.get_executor()};
+  std::thread io_thread_;
+  boost::asio::thread_pool pool_{2};
+  std::unique_ptr<FunctionsService> service_;
+};
+
+TEST_F(FunctionsServiceTest, UploadsAreStoredByHashAndEachNewPackageIsAVersion) {
+  StartService();
+  const std::string bytes = MakePackage(scratch_, Spec("double"));
+  auto first = service_->Upload("prj-1", bytes);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(first->latest.sha256, ids::Sha256Hex(bytes));
+  EXPECT_EQ(first->latest.size, bytes.size());
+  EXPECT_EQ(first->latest.spec["timeoutMs"], 2000);
+  const fs::path stored = scratch_ / "functions" / "packages" / (first->latest.sha256 + ".tar.gz");
+  ASSERT_TRUE(fs::exists(stored));
+  EXPECT_EQ(fs::file_size(stored), bytes.size());
+  // The same bytes again: idempotent.
+  auto again = service_->Upload("prj-1", bytes);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->id, first->id);
+  EXPECT_EQ(store_->ListVersions(first->id)->size(), 1u);
+  // New content under the same name: version 2 of the same function.
+  auto second = service_->Upload("prj-1", MakePackage(scratch_, Spec("double", "1.1.0")));
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->id, first->id);
+  EXPECT_EQ(second->latest.version, "1.1.0");
+  EXPECT_EQ(second->latest.seq, 2);
+  // An invalid manifest names its field and leaves nothing behind.
+  auto bad = service_->Upload(
+      "prj-1",
+      MakePackage(scratch_, json{{"name", "bad"}, {"version", "1"}, {"runtime", "cobol"}, {"entrypoint", "main.sh"}}));
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(bad.error().message.find("runtime"), std::string::npos) << bad.error().message;
+  EXPECT_EQ(store_->ListFunctions("")->size(), 1u);
+  size_t files = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator(scratch_ / "functions" / "packages")) ++files;
+  EXPECT_EQ(files, 2u);
+  // Deleting the function frees its packages.
+  ASSERT_TRUE(service_->Delete(*second));
+  EXPECT_FALSE(fs::exists(stored));
+}
+
+TEST_F(FunctionsServiceTest, DeploymentCallsTheBoardAndRecordsHowItWent) {
+  StartService();
+  auto function = Upload(Spec("double"));
+  gateway_.SetOnline("brd-ok");
+  gateway_.SetOnline("brd-full");
+  gateway_.SetScript("brd-full", [](const std::string&, const wamp::Payload&) -> Result<wamp::Payload> {
+    return Internal("no space left on device");
+  });
+  auto started = service_->Deploy(function, {"brd-ok", "brd-full"});
+  ASSERT_TRUE(started) << started.error().message;
+  ASSERT_EQ(started->size(), 2u);
+  EXPECT_EQ((*started)[0].state, "deploying");
+  ASSERT_TRUE(Eventually([&] { return StateOf(function.id, "brd-ok") == "deployed"; }));
+  ASSERT_TRUE(Eventually([&] { return StateOf(function.id, "brd-full") == "failed"; }));
+  EXPECT_NE((*store_->GetDeployment(function.id, "brd-full"))->error.find("no space"), std::string::npos);
+
+  auto calls = CallsOf("fn.deploy");
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0].payload.kwargs, (json{{"functionId", function.id},
+                                           {"version", "1.0.0"},
+                                           {"sha256", function.latest.sha256},
+                                           {"size", function.latest.size}}));
+  EXPECT_GE(calls[0].timeout, std::chrono::seconds(60));
+}
+
+TEST_F(FunctionsServiceTest, AnOfflineBoardGetsItsDeploymentWhenItRegisters) {
+  StartService();
+  auto function = Upload(Spec("double"));
+  auto started = service_->Deploy(function, {"brd-1"});
+  ASSERT_TRUE(started);
+  EXPECT_EQ((*started)[0].state, "pending");
+  EXPECT_TRUE(CallsOf("fn.deploy").empty());
+  EXPECT_EQ(StateOf(function.id, "brd-1"), "pending");
+
+  gateway_.SetOnline("brd-1");
+  gateway_.Registered("brd-1", "sys.info");  // not the moment yet
+  gateway_.Registered("brd-1", "fn.deploy");
+  ASSERT_TRUE(Eventually([&] { return StateOf(function.id, "brd-1") == "deployed"; }));
+  EXPECT_EQ(CallsOf("fn.deploy").size(), 1u);
+}
+
+TEST_F(FunctionsServiceTest, AnOlderVersionCanBeDeployedByItsLabel) {
+  StartService();
+  auto v1 = Upload(Spec("double", "1.0.0"));
+  auto v2 = Upload(Spec("double", "2.0.0"), "echo '{\"v\": 2}'\n");
+  auto found = service_->FindVersion(v2, "1.0.0");
+  ASSERT_TRUE(found) << found.error().message;
+  EXPECT_EQ(found->sha256, v1.latest.sha256);
+  auto missing = service_->FindVersion(v2, "3.0.0");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(missing.error().message.find("1.0.0, 2.0.0"), std::string::npos) << missing.error().message;
+
+  ASSERT_TRUE(service_->Deploy(v2, {"brd-1"}, *found));
+  auto d = store_->GetDeployment(v2.id, "brd-1");
+  ASSERT_TRUE(d && *d);
+  EXPECT_EQ((*d)->version, "1.0.0");
+  EXPECT_EQ((*d)->sha256, v1.latest.sha256);
+}
+
+TEST_F(FunctionsServiceTest, FetchServesChunksOnlyToBoardsThePackageIsDeployedTo) {
+  StartService();
+  // Incompressible content makes a package of several chunks.
+  std::string noise;
+  for (int i = 0; noise.size() < 600'000; ++i) noise += ids::Sha256Hex(std::to_string(i));
+  const std::string bytes = MakePackage(scratch_, Spec("big"), "# " + noise + "\necho '{}'\n");
+  auto function = service_->Upload("prj-1", bytes);
+  ASSERT_TRUE(function) << function.error().message;
+  const std::string sha = function->latest.sha256;
+  ASSERT_TRUE(service_->Deploy(*function, {"brd-1"}));  // offline: pending, still allowed to fetch
+
+  auto denied = Fetch("brd-2", {{"sha256", sha}, {"offset", 0}, {"length", 1024}});
+  ASSERT_FALSE(denied);
+  EXPECT_EQ(denied.error().code, ErrorCode::kPermissionDenied);
+  auto too_long = Fetch("brd-1", {{"sha256", sha}, {"offset", 0}, {"length", (256 << 10) + 1}});
+  ASSERT_FALSE(too_long);
+  EXPECT_EQ(too_long.error().code, ErrorCode::kInvalidArgument);
+  auto bad_hash = Fetch("brd-1", {{"sha256", "ABC"}, {"offset", 0}, {"length", 1}});
+  ASSERT_FALSE(bad_hash);
+  EXPECT_NE(bad_hash.error().message.find("sha256"), std::string::npos);
+
+  std::string assembled;
+  while (assembled.size() < bytes.size()) {
+    auto chunk = Fetch("brd-1", {{"sha256", sha}, {"offset", assembled.size()}, {"length", 256 << 10}});
+    ASSERT_TRUE(chunk) << chunk.error().message;
+    EXPECT_EQ(chunk->kwargs["size"], bytes.size());
+    ASSERT_TRUE(chunk->args[0].is_binary());
+    const auto& data = chunk->args[0].get_binary();
+    ASSERT_FALSE(data.empty());
+    ASSERT_LE(data.size(), 256u << 10);
+    assembled.append(data.begin(), data.end());
+  }
+  EXPECT_GT(bytes.size(), 256u << 10);
+  EXPECT_EQ(assembled, bytes);
+  auto past_end = Fetch("brd-1", {{"sha256", sha}, {"offset", bytes.size() + 1}, {"length", 1}});
+  EXPECT_FALSE(past_end);
+
+  // Undeployed: no longer served.
+  ASSERT_TRUE(service_->Undeploy(*function, "brd-1"));
+  auto after = Fetch("brd-1", {{"sha256", sha}, {"offset", 0}, {"length", 1}});
+  ASSERT_FALSE(after);
+  EXPECT_EQ(after.error().code, ErrorCode::kPermissionDenied);
+}
+
+TEST_F(FunctionsServiceTest, AReturningBoardLosesFunctionsUndeployedWhileItWasAway) {
+  StartService();
+  auto kept = Upload(Spec("kept"));
+  auto gone = Upload(Spec("gone"));
+  ASSERT_TRUE(service_->Deploy(kept, {"brd-1"}));
+  ASSERT_TRUE(service_->Deploy(gone, {"brd-1"}));
+  ASSERT_TRUE(service_->Undeploy(gone, "brd-1"));  // offline: the board still has it
+  EXPECT_TRUE(CallsOf("fn.remove").empty());
+
+  gateway_.SetOnline("brd-1");
+  gateway_.SetScript("brd-1", [&](const std::string& procedure, const wamp::Payload& payload) -> Result<wamp::Payload> {
+    if (procedure == "fn.list")
+      return Kwargs({{"functions", json::array({{{"functionId", kept.id}}, {{"functionId", gone.id}}})}});
+    return payload;
+  });
+  gateway_.Registered("brd-1", "fn.list");
+  ASSERT_TRUE(Eventually([&] { return !CallsOf("fn.remove").empty(); }));
+  auto removes = CallsOf("fn.remove");
+  ASSERT_EQ(removes.size(), 1u);
+  EXPECT_EQ(removes[0].payload.kwargs["functionId"], gone.id);
+}
+
+TEST_F(FunctionsServiceTest, BoardInvocationsCheckTheDeploymentFirst) {
+  StartService();
+  auto function = Upload(Spec("double"));
+  auto not_deployed = InvokeAndWait(function, "brd-1", {});
+  ASSERT_TRUE(not_deployed.error);
+  EXPECT_EQ(not_deployed.error->code, ErrorCode::kConflict);
+
+  ASSERT_TRUE(service_->Deploy(function, {"brd-1"}));  // pending, board offline
+  auto offline = InvokeAndWait(function, "brd-1", {});
+  ASSERT_TRUE(offline.error);
+  EXPECT_EQ(offline.error->code, ErrorCode::kUnavailable);
+
+  gateway_.SetOnline("brd-1");
+  gateway_.SetScript("brd-1", [](const std::string&, const wamp::Payload&) -> Result<wamp::Payload> {
+    return Internal("sha256 mismatch");
+  });
+  gateway_.Registered("brd-1", "fn.deploy");
+  ASSERT_TRUE(Eventually([&] { return StateOf(function.id, "brd-1") == "failed"; }));
+  auto failed = InvokeAndWait(function, "brd-1", {});
+  ASSERT_TRUE(failed.error);
+  EXPECT_EQ(failed.error->code, ErrorCode::kConflict);
+  EXPECT_NE(failed.error->message.find("sha256 mismatch"), std::string::npos) << failed.error->message;
+  // None of these ran: nothing was recorded.
+  EXPECT_TRUE(store_->ListInvocations(function.id, 10)->empty());
+  EXPECT_TRUE(CallsOf("fn.invoke").empty());
+}
+
+TEST_F(FunctionsServiceTest, BoardInvocationRecordsAreLabelledAndStored) {
+  StartService();
+  auto function = Upload(Spec("double"));
+  gateway_.SetOnline("brd-1");
+  DeployOn(function, "brd-1");
+  gateway_.SetScript("brd-1", [](const std::string& procedure, const wamp::Payload& payload) -> Result<wamp::Payload> {
+    if (procedure != "fn.invoke") return payload;
+    const int n = payload.kwargs["event"].value("n", 0);
+    if (n < 0) return Kwargs({{"status", "failed"}, {"error", "exit status 3"}, {"exitCode", 3}});
+    return Kwargs({{"status", "succeeded"}, {"output", {{"double", 2 * n}}}, {"runtime", "runc"}});
+  });
+  auto ok = InvokeAndWait(function, "brd-1", {{"n", 21}});
+  ASSERT_FALSE(ok.error) << ok.error->message;
+  EXPECT_EQ(ok.record["output"]["double"], 42);
+  EXPECT_EQ(ok.record["boardId"], "brd-1");
+  auto invoke = CallsOf("fn.invoke").back();
+  EXPECT_EQ(invoke.payload.kwargs, (json{{"functionId", function.id}, {"event", {{"n", 21}}}}));
+  EXPECT_EQ(invoke.timeout, milliseconds(2000 + 5000));  // the function's timeout + grace
+  // Stored right after the caller hears of it (off the invocation's path).
+  ASSERT_TRUE(Eventually([&] { return store_->GetInvocation(function.id, ok.record["invocationId"]).has_value(); }));
+  auto stored = store_->GetInvocation(function.id, ok.record["invocationId"]);
+  EXPECT_EQ(stored->status, "succeeded");
+  EXPECT_EQ(stored->target, "brd-1");
+
+  auto failed = InvokeAndWait(function, "brd-1", {{"n", -1}}, InvokeOptions{false, milliseconds(1234)});
+  EXPECT_FALSE(failed.error);
+  EXPECT_EQ(failed.record["status"], "failed");
+  EXPECT_EQ(CallsOf("fn.invoke").back().timeout, milliseconds(1234));
+  EXPECT_TRUE(Eventually([&] { return store_->ListInvocations(function.id, 10)->size() == 2u; }));
+}
+
+TEST_F(FunctionsServiceTest, ABoardThatDoesNotAnswerOrLacksTheFunctionGivesARecordToo) {
+  StartService();
+  auto function = Upload(Spec("double"));
+  gateway_.SetOnline("brd-1");
+  DeployOn(function, "brd-1");
+  gateway_.SetScript("brd-1", [](const std::string&, const wamp::Payload& payload) -> Result<wamp::Payload> {
+    if (payload.kwargs["event"] == "slow") return DeadlineExceeded("no answer within 7000 ms");
+    if (payload.kwargs["event"] == "wiped") return NotFound("function is not deployed on board brd-1");
+    return Kwargs({{"not", "a record"}});
+  });
+  auto slow = InvokeAndWait(function, "brd-1", "slow");
+  EXPECT_FALSE(slow.error);
+  EXPECT_EQ(slow.record["status"], "timed_out");
+  auto wiped = InvokeAndWait(function, "brd-1", "wiped");
+  ASSERT_TRUE(wiped.error);
+  EXPECT_EQ(wiped.error->code, ErrorCode::kConflict);
+  EXPECT_EQ(wiped.record["status"], "failed");
+  auto odd = InvokeAndWait(function, "brd-1", "odd");
+  ASSERT_TRUE(odd.error);
+  EXPECT_EQ(odd.error->code, ErrorCode::kInternal);
+  ASSERT_TRUE(Eventually([&] { return store_->ListInvocations(function.id, 10)->size() == 3u; }));
+  auto list = store_->ListInvocations(function.id, 10);
+  for (const auto& i : *list) EXPECT_EQ(i.record["boardId"], "brd-1");
+}
+
+TEST_F(FunctionsServiceTest, CloudInvocationsRunInTheCloudRuntime) {
+  StartService("fake");
+  auto function = Upload(Spec("double"));
+  auto ok = InvokeAndWait(function, "cloud", {{"n", 2}});
+  ASSERT_FALSE(ok.error) << ok.error->message;
+  EXPECT_EQ(ok.record["status"], "succeeded");
+  EXPECT_EQ(ok.record["output"], (json{{"echo", {{"n", 2}}}}));
+  EXPECT_EQ(ok.record["target"], "cloud");
+  EXPECT_EQ(ok.record["runtime"], "fake");
+  // Extracted once, into the cache named after the package.
+  EXPECT_TRUE(fs::exists(scratch_ / "functions" / "cloud" / "packages" / function.latest.sha256 / "main.sh"));
+  ASSERT_TRUE(InvokeAndWait(function, "cloud", {{"n", 3}}).record["status"] == "succeeded");
+  {
+    std::lock_guard<std::mutex> lock(runtime_->mutex);
+    ASSERT_EQ(runtime_->runs.size(), 2u);
+  }
+  json spec = Spec("gpio-only");
+  spec["boardOnly"] = true;
+  auto board_only = Upload(spec);
+  auto refused = InvokeAndWait(board_only, "cloud", {});
+  ASSERT_TRUE(refused.error);
+  EXPECT_EQ(refused.error->code, ErrorCode::kInvalidArgument);
+}
+
+TEST_F(FunctionsServiceTest, AsyncCloudInvocationIsRunningUntilItEnds) {
+  StartService("fake");
+  auto function = Upload(Spec("double"));
+  runtime_->hold = true;
+  auto id = service_->Invoke(function, "cloud", {{"n", 1}}, InvokeOptions{true, std::nullopt});
+  ASSERT_TRUE(id) << id.error().message;
+  auto running = store_->GetInvocation(function.id, *id);
+  ASSERT_TRUE(running);
+  EXPECT_EQ(running->status, "running");
+  EXPECT_EQ(running->record["target"], "cloud");
+  ASSERT_TRUE(runtime_->WaitFor([&] { return runtime_->held == 1; }));
+  runtime_->Release();
+  ASSERT_TRUE(Eventually([&] {
+    auto done = store_->GetInvocation(function.id, *id);
+    return done && done->status == "succeeded";
+  }));
+}
+
+TEST_F(FunctionsServiceTest, TheCallersDeadlineEndsACloudInvocation) {
+  StartService("fake");
+  auto function = Upload(Spec("double"));
+  runtime_->hold = true;
+  auto late = InvokeAndWait(function, "cloud", {}, InvokeOptions{false, milliseconds(50)});
+  EXPECT_FALSE(late.error);
+  EXPECT_EQ(late.record["status"], "timed_out");
+  EXPECT_NE(late.record.value("error", "").find("50 ms"), std::string::npos) << late.record;
+  runtime_->Release(10);
+}
+
+TEST_F(FunctionsServiceTest, WithoutACloudRuntimeCloudInvocationsAreUnavailable) {
+  StartService("none");
+  auto function = Upload(Spec("double"));
+  auto outcome = InvokeAndWait(function, "cloud", {});
+  ASSERT_TRUE(outcome.error);
+  EXPECT_EQ(outcome.error->code, ErrorCode::kUnavailable);
+  EXPECT_NE(outcome.error->message.find("disabled"), std::string::npos) << outcome.error->message;
+}
+
+}  // namespace
+}  // namespace ew::functions
