@@ -15,6 +15,9 @@
 #include "cloud-conductor/auth/authenticator.hpp"
 #include "cloud-conductor/auth/bootstrap.hpp"
 #include "cloud-conductor/functions/functions_service.hpp"
+#include "cloud-conductor/gpio/board_gpio.hpp"
+#include "cloud-conductor/gpio/gpio_store.hpp"
+#include "cloud-conductor/gpio/reading_recorder.hpp"
 #include "cloud-conductor/registry/store.hpp"
 #include "cloud-conductor/rest/rest_api.hpp"
 #include "cloud-conductor/router/router.hpp"
@@ -25,6 +28,11 @@
 #include "common/metrics/metrics.hpp"
 
 namespace ew::conductor {
+
+namespace {
+// How long Stop() waits for boards to answer the unwatch of open GPIO event streams.
+constexpr std::chrono::seconds kStopGrace{2};
+}  // namespace
 
 struct Conductor::Impl {
   Impl(config::ConductorConfig c, std::ostream& a) : config(std::move(c)), announce(a), blocking(config.blocking_threads) {}
@@ -41,9 +49,13 @@ struct Conductor::Impl {
   std::unique_ptr<router::Router> router;
   std::unique_ptr<functions::FunctionStore> function_store;
   std::unique_ptr<functions::FunctionsService> functions;
+  std::unique_ptr<gpio::GpioStore> gpio_store;
+  std::unique_ptr<gpio::ReadingRecorder> gpio_recorder;  // after its store: flushes into it when destroyed
+  std::unique_ptr<gpio::BoardGpio> gpio;
   std::unique_ptr<rest::RestApi> rest;
   std::unique_ptr<server::Server> server;
   std::unique_ptr<boost::asio::steady_timer> watchdog;
+  std::unique_ptr<boost::asio::steady_timer> stop_grace;
 
   void Watchdog(std::chrono::microseconds period) {
     watchdog->expires_after(period);
@@ -87,8 +99,17 @@ Result<uint16_t> Conductor::Start() {
   d.functions = std::make_unique<functions::FunctionsService>(*d.function_store, *d.router, d.blocking,
                                                               d.io.get_executor(), d.clock, functions_options);
   EW_TRY_VOID(d.functions->Start());
+  EW_TRY(d.gpio_store, gpio::GpioStore::Open(d.config.store_path));
+  gpio::RecorderOptions recorder_options;
+  recorder_options.retention = std::chrono::hours(24 * d.config.gpio_history_days);
+  d.gpio_recorder = std::make_unique<gpio::ReadingRecorder>(*d.gpio_store, d.blocking, d.io.get_executor(), d.clock,
+                                                            d.metrics, recorder_options);
+  d.gpio_recorder->Start();
+  d.gpio = std::make_unique<gpio::BoardGpio>(*d.router, *d.gpio_recorder, *d.gpio_store, d.clock, d.metrics);
+  d.gpio->Start();
   d.rest = std::make_unique<rest::RestApi>(rest::RestDeps{*d.store, *d.authenticator, *d.router, d.metrics,
-                                                          d.blocking, d.config, d.clock, d.functions.get()});
+                                                          d.blocking, d.config, d.clock, d.functions.get(),
+                                                          d.gpio.get()});
   server::ServerOptions options;
   options.address = d.config.listen_address;
   options.port = d.config.port;
@@ -128,7 +149,13 @@ void Conductor::Stop() {
   auto& d = *impl_;
   boost::asio::post(d.io, [&d] {
     if (d.server) d.server->Stop();
-    d.io.stop();
+    if (!d.gpio) return d.io.stop();
+    // GPIO event streams end with a message, and their boards are asked to unwatch: give the
+    // boards a moment to hear it (and answer) before the loop stops.
+    if (!d.stop_grace) d.stop_grace = std::make_unique<boost::asio::steady_timer>(d.io);
+    d.stop_grace->expires_after(kStopGrace);
+    d.stop_grace->async_wait([&d](const boost::system::error_code&) { d.io.stop(); });
+    d.gpio->Shutdown([&d] { boost::asio::post(d.io, [&d] { d.io.stop(); }); });
   });
 }
 

@@ -12,7 +12,28 @@ ew_module(ew_agent_rpc
 # Board procedures fn.* : package cache, deployments, invocations in containers.
 ew_module(ew_agent_functions
   SOURCES ${EW_AGENT_DIR}/functions/function_service.cpp
-  DEPS ew_containers_host ew_containers_package ew_common_ids ew_common_log ew_common_error
+  DEPS ew_agent_gpio_rpc ew_containers_host ew_containers_package ew_common_ids ew_common_log ew_common_error
+       nlohmann_json::nlohmann_json Boost::system Threads::Threads)
+
+# Board procedures gpio.* , edge publications and edge triggers over the board's chips.
+ew_module(ew_agent_gpio_rpc
+  SOURCES ${EW_AGENT_DIR}/gpio/gpio_service.cpp
+  DEPS ew_common_gpio ew_agent_rpc ew_common_log ew_common_error nlohmann_json::nlohmann_json Boost::system)
+
+# The board's chips: the libgpiod backend, the simulation control socket, MakeChips (the one place
+# that picks backends). Only the agent links libgpiod (1.6, C++ bindings over the C library);
+# with EW_AGENT_STATIC both come from their static archives.
+pkg_check_modules(GPIOD REQUIRED IMPORTED_TARGET libgpiod>=1.5)
+pkg_check_modules(GPIODCXX REQUIRED IMPORTED_TARGET libgpiodcxx>=1.5)
+if(EW_AGENT_STATIC)
+  ew_use_static_archive(PkgConfig::GPIOD libgpiod.a)
+  ew_use_static_archive(PkgConfig::GPIODCXX libgpiodcxx.a PkgConfig::GPIOD)
+else()
+  set_property(TARGET PkgConfig::GPIODCXX APPEND PROPERTY INTERFACE_LINK_LIBRARIES PkgConfig::GPIOD)
+endif()
+ew_module(ew_agent_gpio
+  SOURCES ${EW_AGENT_DIR}/gpio/gpiod_chip.cpp ${EW_AGENT_DIR}/gpio/sim_control.cpp ${EW_AGENT_DIR}/gpio/make_chips.cpp
+  DEPS ew_common_gpio ew_common_config ew_common_log ew_common_error PkgConfig::GPIODCXX
        nlohmann_json::nlohmann_json Boost::system Threads::Threads)
 
 # The enrolment secret on disk (JSON, 0600).
@@ -50,6 +71,7 @@ target_compile_options(ew_agent_session PRIVATE -Wno-deprecated-declarations)
 ew_module(ew_agent_app
   SOURCES ${EW_AGENT_DIR}/cli/agent_cli.cpp ${EW_AGENT_DIR}/commands.cpp
   DEPS ew_agent_session ew_agent_enrol ew_agent_credential ew_agent_rpc ew_agent_systemd ew_agent_functions
+       ew_agent_gpio_rpc ew_agent_gpio
        ew_common_config ew_common_log ew_common_error CLI11::CLI11)
 target_compile_definitions(ew_agent_app PRIVATE EW_AGENT_VERSION="${PROJECT_VERSION}")
 

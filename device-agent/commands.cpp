@@ -17,6 +17,8 @@
 #include "device-agent/enrol/conductor_url.hpp"
 #include "device-agent/enrol/enroller.hpp"
 #include "device-agent/functions/function_service.hpp"
+#include "device-agent/gpio/gpio_service.hpp"
+#include "device-agent/gpio/make_chips.hpp"
 #include "device-agent/rpc/sys_procedures.hpp"
 #include "device-agent/session/session_runner.hpp"
 #include "device-agent/systemd/notifier.hpp"
@@ -96,7 +98,9 @@ ew::Result<session::SessionOptions> SessionOptionsFor(const config::AgentConfig&
 // still joins; fn.* then answer Unavailable with the reason (and sys.info shows it).
 std::shared_ptr<functions::FunctionService> MakeFunctionService(boost::asio::io_context& io,
                                                                 const config::AgentConfig& config,
-                                                                const std::string& board_id) {
+                                                                const std::string& board_id,
+                                                                gpio::GpioService& gpio,
+                                                                const ew::gpio::ChipSet& chips) {
   std::unique_ptr<containers::FunctionHost> host;
   std::string reason;
   if (config.functions_runtime == "none") {
@@ -109,6 +113,7 @@ std::shared_ptr<functions::FunctionService> MakeFunctionService(boost::asio::io_
     if (runtime) {
       containers::HostConfig host_config;
       host_config.max_running = static_cast<size_t>(config.functions_max_running);
+      host_config.gpio = &chips;  // functions reach their declared lines through the broker
       host = std::make_unique<containers::FunctionHost>(host_config, std::move(*runtime));
     } else {
       reason = runtime.error().message;
@@ -119,6 +124,7 @@ std::shared_ptr<functions::FunctionService> MakeFunctionService(boost::asio::io_
   options.board_id = board_id;
   options.state_dir = config.functions_state_dir;
   auto service = std::make_shared<functions::FunctionService>(io, options, std::move(host), reason);
+  service->SetGpio(&gpio);
   if (auto restored = service->Restore(); !restored)
     Log()->error("functions: cannot restore deployments: {}", restored.error().message);
   return service;
@@ -187,12 +193,20 @@ int RunCommand(const RunArgs& args) {
   systemd::Notifier notifier;
   SystemdObserver observer(notifier, credential->board_id);
   auto collector = std::make_shared<rpc::SysInfoCollector>(credential->board_id, AgentVersion());
-  auto functions = MakeFunctionService(io, *config, credential->board_id);
+  // Chips first and gone last: the GPIO service, functions and triggers hold their lines.
+  gpio::BoardChips board_chips = gpio::MakeChips(*config);
+  gpio::GpioService gpio_service(io, credential->board_id, board_chips.chips);
+  collector->set_gpio_chips([&gpio_service] { return gpio_service.Summary(); });
+  auto functions = MakeFunctionService(io, *config, credential->board_id, gpio_service, board_chips.chips);
   collector->set_container_runtime(functions->RuntimeDescription());
   rpc::ProcedureTable procedures = rpc::SysProcedures(collector, credential->board_id);
   for (auto& procedure : functions->Procedures()) procedures.push_back(std::move(procedure));
+  for (auto& procedure : gpio_service.Procedures()) procedures.push_back(std::move(procedure));
   session::SessionRunner runner(io, *options, std::move(procedures), &observer);
+  runner.AddObserver(&gpio_service);
+  runner.AddSubscription(gpio_service.SessionLeaveSubscription());
   functions->SetConductor(&runner);
+  gpio_service.SetConductor(&runner);
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   boost::asio::steady_timer watchdog(io);
@@ -221,6 +235,9 @@ int RunCommand(const RunArgs& args) {
   notifier.Status("connecting to " + options->url);
   runner.Start();
   RunIo(io);
+  // Simulated signals drive edge handlers from their own threads: stop them before the GPIO
+  // service and the functions that receive those edges go.
+  for (auto& control : board_chips.sim_controls) control->Stop();
   notifier.Stopping();
   Log()->info("stopped");
   return 0;

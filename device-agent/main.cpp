@@ -1,10 +1,12 @@
-// edgewire-agent: the board agent. `enrol` once, then `run` under systemd.
+// edgewire-agent: the board agent. `enrol` once, then `run` under systemd; `sim` plays signals
+// into a running agent's simulated chip.
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
 #include "device-agent/cli/agent_cli.hpp"
 #include "device-agent/commands.hpp"
+#include "device-agent/gpio/sim_control.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"Edgewire board agent"};
@@ -19,6 +21,8 @@ int main(int argc, char** argv) {
       return ew::agent::RunCommand(args.run);
     case ew::agent::CliArgs::Command::kVersion:
       return ew::agent::VersionCommand(std::cout);
+    case ew::agent::CliArgs::Command::kSim:
+      return ew::agent::gpio::SimCommand(args.sim.socket, args.sim.request, std::cout, std::cerr);
     case ew::agent::CliArgs::Command::kNone:
       break;
   }

@@ -103,15 +103,24 @@ Result<void> Context::Init() {
   return Ok();
 }
 
+Result<void> Context::RequireToken() const {
+  if (!token_.empty()) return Ok();
+  return Unauthenticated(state_.url.empty() || state_.url == url_
+                             ? "not logged in: run `edgewire login --user NAME`"
+                             : "not logged in to " + url_ + " (the saved login is for " + state_.url +
+                                   "): run `edgewire login --user NAME`");
+}
+
 Result<HttpResult> Context::Exchange(const std::string& method, const std::string& path, const std::string& body,
                                      const std::string& content_type, bool needs_token) {
-  if (needs_token && token_.empty()) {
-    return Unauthenticated(state_.url.empty() || state_.url == url_
-                               ? "not logged in: run `edgewire login --user NAME`"
-                               : "not logged in to " + url_ + " (the saved login is for " + state_.url +
-                                     "): run `edgewire login --user NAME`");
-  }
+  if (needs_token) EW_TRY_VOID(RequireToken());
   return client_->Send(method, path, body, needs_token ? token_ : "", content_type);
+}
+
+Result<HttpResult> Context::Stream(const std::string& path, const HttpClient::OnData& on_data,
+                                   std::chrono::milliseconds idle) {
+  EW_TRY_VOID(RequireToken());
+  return client_->Stream(path, token_, on_data, idle);
 }
 
 Result<std::pair<nlohmann::json, std::string>> Context::CallRaw(const std::string& method, const std::string& path,

@@ -59,6 +59,10 @@ class Context {
   // without a token when `needs_token`; transport errors as HttpClient::Send.
   Result<HttpResult> Exchange(const std::string& method, const std::string& path, const std::string& body,
                               const std::string& content_type, bool needs_token = true);
+  // GET `path` as a stream (HttpClient::Stream: `on_data` gets the body of a 200 as it comes),
+  // with the token; Unauthenticated without one.
+  Result<HttpResult> Stream(const std::string& path, const HttpClient::OnData& on_data,
+                            std::chrono::milliseconds idle);
 
   const GlobalOptions& options() const { return options_; }
   const std::string& url() const { return url_; }
@@ -81,6 +85,9 @@ class Context {
   HttpClient& client() { return *client_; }
 
  private:
+  // Unauthenticated, with a hint, when there is no token for this URL.
+  Result<void> RequireToken() const;
+
   GlobalOptions options_;
   std::ostream& out_;
   std::istream& in_;

@@ -4,6 +4,7 @@
 #include "cloud-conductor/cli/function_commands.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -17,6 +18,7 @@
 #include "cloud-conductor/cli/fleet_commands.hpp"
 #include "cloud-conductor/cli/format.hpp"
 #include "cloud-conductor/cli/function_format.hpp"
+#include "common/gpio/trigger_spec.hpp"
 #include "containers/package/package.hpp"
 
 namespace ew::cli {
@@ -224,7 +226,37 @@ Result<void> FunctionDelete(Context& ctx, const std::string& fn) {
   return Ok();
 }
 
+// "GPIO4", "GPIO4,falling", "GPIO4,both,20" → {"line", "edge", "debounceMs"}, checked as the
+// conductor checks it, so a typo fails here with the flag named.
+Result<nlohmann::json> ParseTriggerFlags(const std::vector<std::string>& flags) {
+  nlohmann::json triggers = nlohmann::json::array();
+  for (const std::string& flag : flags) {
+    std::vector<std::string> parts;
+    for (size_t start = 0;;) {
+      size_t comma = flag.find(',', start);
+      parts.push_back(flag.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    if (parts.size() > 3) return InvalidArgument("--trigger " + flag + ": expected LINE[,EDGE[,DEBOUNCE_MS]]");
+    nlohmann::json trigger = {{"line", parts[0]}};
+    if (parts.size() > 1) trigger["edge"] = parts[1];
+    if (parts.size() > 2) {
+      int64_t ms = -1;
+      auto [end, ec] = std::from_chars(parts[2].data(), parts[2].data() + parts[2].size(), ms);
+      if (ec != std::errc() || end != parts[2].data() + parts[2].size())
+        return InvalidArgument("--trigger " + flag + ": DEBOUNCE_MS must be a whole number of milliseconds");
+      trigger["debounceMs"] = ms;
+    }
+    if (auto parsed = ew::gpio::ParseTrigger(trigger); !parsed)
+      return InvalidArgument("--trigger " + flag + ": " + parsed.error().message);
+    triggers.push_back(std::move(trigger));
+  }
+  return triggers;
+}
+
 Result<void> FunctionDeploy(Context& ctx, const std::string& fn, const DeployOptions& options) {
+  EW_TRY(nlohmann::json triggers, ParseTriggerFlags(options.triggers));
   EW_TRY(nlohmann::json function, LookUpFunction(ctx, fn));
   const BoardNames names = BoardNames::Load(ctx);
   nlohmann::json request;
@@ -235,6 +267,7 @@ Result<void> FunctionDeploy(Context& ctx, const std::string& fn, const DeployOpt
     EW_TRY(std::vector<std::string> ids, names.Ids(options.boards));
     request = {{"boardIds", ids}};
   }
+  if (!triggers.empty()) request["triggers"] = std::move(triggers);
   EW_TRY(auto answer, ctx.CallRaw("POST", FunctionPath(function) + "/deployments", request));
   const nlohmann::json deployments = answer.first.value("deployments", nlohmann::json::array());
   std::vector<std::string> boards;

@@ -19,6 +19,7 @@ namespace ew::cli {
 struct DeployOptions {
   std::vector<std::string> boards;          // --board, ids or names; or
   std::string fleet;                        // --fleet, an id or a name
+  std::vector<std::string> triggers;        // --trigger LINE[,EDGE[,DEBOUNCE_MS]]: GPIO edge triggers
   bool wait = false;                        // poll until every board is deployed or failed
   std::chrono::seconds timeout{120};        // --timeout, for --wait: a board's first package download
                                             // over a slow uplink takes tens of seconds

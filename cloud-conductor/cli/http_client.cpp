@@ -2,6 +2,7 @@
 // server closed while idle is reopened once, transparently.
 #include "cloud-conductor/cli/http_client.hpp"
 
+#include <limits>
 #include <optional>
 
 #include <boost/asio/connect.hpp>
@@ -125,6 +126,56 @@ struct HttpClient::Impl {
     return Ok();
   }
 
+  // Reads a streamed answer on the open connection: the head, then the body piece by piece.
+  template <typename Stream>
+  Result<HttpResult> ReadStream(Stream& stream, const HttpClient::OnData& on_data, std::chrono::milliseconds idle,
+                                const Url& url) {
+    http::response_parser<http::buffer_body> parser;
+    // A stream has no length we could know of. (boost::none would say so, but Beast 1.74 then
+    // refuses any body with a Content-Length.)
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    beast::error_code ec;
+    lowest().expires_after(timeout);
+    http::async_read_header(stream, buffer, parser, [&ec](beast::error_code e, size_t) { ec = e; });
+    Run();
+    if (ec) return Failed(ec, url);
+    HttpResult result;
+    result.status = static_cast<int>(parser.get().result_int());
+    result.content_type = std::string(parser.get()[http::field::content_type]);
+    const bool streaming = result.status == 200;
+    char data[16 * 1024];
+    while (!parser.is_done()) {
+      parser.get().body().data = data;
+      parser.get().body().size = sizeof data;
+      lowest().expires_after(streaming ? idle : timeout);
+      // read_some returns with what arrived (read would wait until the buffer is full).
+      http::async_read_some(stream, buffer, parser, [&ec](beast::error_code e, size_t) { ec = e; });
+      Run();
+      if (ec == http::error::need_buffer) ec = {};
+      const size_t n = sizeof data - parser.get().body().size;
+      if (!streaming) {
+        if (result.body.size() + n > kMaxResponseBytes) return Unavailable("the conductor's answer is too large");
+        result.body.append(data, n);
+      } else if (n > 0 && !on_data(std::string_view(data, n))) {
+        break;
+      }
+      if (ec) return Failed(ec, url);
+    }
+    return result;
+  }
+
+  // Runs the operation just started to its end. tcp_stream deadlines apply to asynchronous
+  // operations only: the stream reads this way so that a silent conductor times out.
+  void Run() {
+    io.restart();
+    io.run();
+  }
+
+  static tl::unexpected<Error> Failed(const beast::error_code& ec, const Url& url) {
+    if (ec == beast::error::timeout) return DeadlineExceeded("the conductor at " + url.text + " went silent");
+    return Unavailable("lost the connection to the conductor at " + url.text + ": " + ec.message());
+  }
+
   // One exchange on the open connection. `sent` tells whether the request left completely.
   beast::error_code Exchange(http::request<http::string_body>& request, http::response_parser<http::string_body>& parser,
                              bool* sent) {
@@ -199,6 +250,32 @@ Result<HttpResult> HttpClient::Send(const std::string& method, const std::string
       return DeadlineExceeded("the conductor at " + url_.text + " did not answer in time");
     return Unavailable("lost the connection to the conductor at " + url_.text + ": " + ec.message());
   }
+}
+
+Result<HttpResult> HttpClient::Stream(const std::string& path, const std::string& token, const OnData& on_data,
+                                      std::chrono::milliseconds idle) {
+  http::request<http::empty_body> request{http::verb::get, url_.base_path + path, 11};
+  const bool default_port = (url_.scheme == "http" && url_.port == "80") || (url_.scheme == "https" && url_.port == "443");
+  const std::string host = url_.host.find(':') != std::string::npos ? "[" + url_.host + "]" : url_.host;
+  request.set(http::field::host, default_port ? host : host + ":" + url_.port);
+  request.set(http::field::user_agent, "edgewire-cli");
+  request.set(http::field::accept, "text/event-stream");
+  if (!token.empty()) request.set("X-Auth-Token", token);
+  request.keep_alive(false);
+  // A fresh connection: a stream is its connection's last exchange.
+  EW_TRY_VOID(impl_->Connect(url_));
+  beast::error_code ec;
+  impl_->lowest().expires_after(impl_->timeout);
+  if (impl_->plain) {
+    http::write(*impl_->plain, request, ec);
+  } else {
+    http::write(*impl_->secure, request, ec);
+  }
+  Result<HttpResult> result = ec ? Impl::Failed(ec, url_)
+                              : impl_->plain ? impl_->ReadStream(*impl_->plain, on_data, idle, url_)
+                                             : impl_->ReadStream(*impl_->secure, on_data, idle, url_);
+  impl_->Close();
+  return result;
 }
 
 }  // namespace ew::cli

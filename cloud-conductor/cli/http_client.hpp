@@ -1,10 +1,12 @@
 // The CLI's HTTP/1.1 client on Boost.Beast: synchronous, one keep-alive connection reused across
-// requests, TLS (with certificate and host name checks) for https URLs.
+// requests, TLS (with certificate and host name checks) for https URLs, and streamed bodies.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "common/error/error.hpp"
 
@@ -42,6 +44,15 @@ class HttpClient {
   // read it.
   Result<HttpResult> Send(const std::string& method, const std::string& path, const std::string& body = "",
                           const std::string& token = "", const std::string& content_type = "application/json");
+
+  // GETs `path` and hands the body of a 200 answer to `on_data` piece by piece as it arrives (a
+  // stream that lasts: Server-Sent Events), until the server ends it or `on_data` returns false;
+  // the connection is closed after it either way. Any other status is returned with its whole
+  // body, as Send returns it. DeadlineExceeded when nothing arrives for `idle`; Unavailable when
+  // the connection fails or drops mid-stream. The returned body is empty for a 200.
+  using OnData = std::function<bool(std::string_view data)>;
+  Result<HttpResult> Stream(const std::string& path, const std::string& token, const OnData& on_data,
+                            std::chrono::milliseconds idle);
 
   void set_timeout(std::chrono::milliseconds timeout);
   const Url& url() const { return url_; }

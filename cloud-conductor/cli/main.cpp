@@ -1,6 +1,6 @@
 // edgewire: the operator CLI for a conductor's REST API (log in, projects, users, boards, calls,
-// functions, fleets). main() only wires CLI11 to the commands in commands.cpp,
-// function_commands.cpp and fleet_commands.cpp.
+// functions, fleets, GPIO). main() only wires CLI11 to the commands in commands.cpp,
+// function_commands.cpp, fleet_commands.cpp and gpio_commands.cpp.
 #include <csignal>
 #include <functional>
 #include <iostream>
@@ -12,6 +12,7 @@
 #include "cloud-conductor/cli/fleet_commands.hpp"
 #include "cloud-conductor/cli/function_commands.hpp"
 #include "cloud-conductor/cli/function_format.hpp"
+#include "cloud-conductor/cli/gpio_commands.hpp"
 
 namespace {
 
@@ -32,6 +33,9 @@ struct Parsed {
   ew::cli::DeployOptions deploy;
   int64_t deploy_timeout_s = 120;
   ew::cli::InvokeOptions invoke;
+  std::string line, gpio_value;
+  ew::cli::GpioWatchOptions gpio_watch;
+  ew::cli::GpioHistoryOptions gpio_history;
 };
 
 // CLI11 validators, so that malformed local input is a usage error (exit 2).
@@ -185,6 +189,9 @@ void AddFunctionCommands(CLI::App& app, Parsed& p) {
   auto* wait = deploy->add_flag("--wait,-w", p.deploy.wait,
                                 "wait until every board is deployed, printing each state change; exit 2 when a "
                                 "board fails, 3 on timeout");
+  deploy->add_option("--trigger", p.deploy.triggers,
+                     "also run the function on each board at GPIO edges: LINE[,rising|falling|both[,DEBOUNCE_MS]] "
+                     "(repeatable; e.g. GPIO4,rising,20)");
   deploy->add_option("--timeout", p.deploy_timeout_s, "seconds to wait with --wait (default: 120)")
       ->check(CLI::Range(int64_t{1}, int64_t{24 * 3600}))
       ->needs(wait);
@@ -227,6 +234,52 @@ void AddFunctionCommands(CLI::App& app, Parsed& p) {
   logs->callback([&p] { p.action = [&p](Context& c) { return FunctionLogs(c, p.fn, p.invocation); }; });
 }
 
+void AddGpioCommands(CLI::App& app, Parsed& p) {
+  auto* gpio = app.add_subcommand("gpio", "read, write and watch the GPIO lines of a board")->require_subcommand(1);
+  gpio->footer("BOARD is a board id or name. LINE is a line as the board names it: GPIO17, 17, gpiochip1:5.");
+
+  auto* list = gpio->add_subcommand("ls", "list a live board's lines: CHIP OFFSET LINE DIRECTION VALUE HELD-BY");
+  list->alias("list");
+  list->add_option("BOARD", p.id, "board id or name")->required();
+  list->callback([&p] { p.action = [&p](Context& c) { return GpioList(c, p.id); }; });
+
+  auto* get = gpio->add_subcommand("get", "read a line");
+  get->add_option("BOARD", p.id, "board id or name")->required();
+  get->add_option("LINE", p.line, "line")->required();
+  get->callback([&p] { p.action = [&p](Context& c) { return GpioGet(c, p.id, p.line); }; });
+
+  auto* set = gpio->add_subcommand("set", "write a line (set as an output at that level and let go, as gpioset does)");
+  set->add_option("BOARD", p.id, "board id or name")->required();
+  set->add_option("LINE", p.line, "line")->required();
+  set->add_option("VALUE", p.gpio_value, "0 or 1")->required()->check(CLI::IsMember({"0", "1"}));
+  set->callback([&p] { p.action = [&p](Context& c) { return GpioSet(c, p.id, p.line, p.gpio_value == "1"); }; });
+
+  auto* watch = gpio->add_subcommand("watch", "print a line's edges as they happen (until Ctrl-C or --count)");
+  watch->add_option("BOARD", p.id, "board id or name")->required();
+  watch->add_option("LINE", p.line, "line")->required();
+  watch->add_option("--edge", p.gpio_watch.edge, "rising, falling or both (default: both)")
+      ->check(CLI::IsMember({"rising", "falling", "both"}));
+  watch->add_option("--debounce-ms", p.gpio_watch.debounce_ms, "ignore edges closer than this (0..1000, default 0)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1000}));
+  watch->add_option("--count,-n", p.gpio_watch.count, "stop after this many edges")
+      ->check(CLI::Range(int64_t{1}, int64_t{1'000'000'000}));
+  watch->footer("One line per edge: TIME (UTC, when received) CHIP:LINE EDGE VALUE SEQ; --json prints each\n"
+                "event's JSON. Missed edges (a gap in seq) are reported on stderr. Exits 1 when the board\n"
+                "goes offline.");
+  watch->callback([&p] { p.action = [&p](Context& c) { return GpioWatch(c, p.id, p.line, p.gpio_watch); }; });
+
+  auto* history = gpio->add_subcommand("history", "show a line's stored readings: TIME LINE KIND VALUE EDGE SEQ");
+  history->add_option("BOARD", p.id, "board id or name")->required();
+  history->add_option("LINE", p.line, "line")->required();
+  history->add_option("--from", p.gpio_history.from, "from this time on: RFC 3339 (2024-05-01T12:00:00Z) or ns");
+  history->add_option("--to", p.gpio_history.to, "before this time: RFC 3339 or ns");
+  history->add_option("--limit", p.gpio_history.limit, "the newest N readings of the range (1..10000, default 1000)")
+      ->check(CLI::Range(int64_t{1}, int64_t{10'000}));
+  history->callback([&p] {
+    p.action = [&p](Context& c) { return GpioHistory(c, p.id, p.line, p.gpio_history); };
+  });
+}
+
 void AddFleetCommands(CLI::App& app, Parsed& p) {
   auto* fleets = app.add_subcommand("fleet", "manage fleets (named groups of boards)")->require_subcommand(1);
   fleets->footer("F is a fleet id or name. BOARD is a board id or name.");
@@ -263,7 +316,7 @@ void AddFleetCommands(CLI::App& app, Parsed& p) {
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
-  CLI::App app{"edgewire: manage an Edgewire conductor (projects, users, boards, functions, fleets) over its REST API"};
+  CLI::App app{"edgewire: manage an Edgewire conductor (projects, users, boards, functions, fleets, GPIO) over its REST API"};
   app.require_subcommand(1);
   Parsed parsed;
   AddGlobalOptions(app, parsed);
@@ -273,6 +326,7 @@ int main(int argc, char** argv) {
   AddBoardCommands(app, parsed);
   AddFunctionCommands(app, parsed);
   AddFleetCommands(app, parsed);
+  AddGpioCommands(app, parsed);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

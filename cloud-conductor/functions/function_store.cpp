@@ -48,7 +48,7 @@ FunctionRecord ReadFunction(SQLite::Statement& q) {
 }
 
 constexpr const char* kSelectDeployment =
-    "SELECT function_id, board_id, version, sha256, size, state, error, updated_at FROM deployments ";
+    "SELECT function_id, board_id, version, sha256, size, state, error, updated_at, triggers FROM deployments ";
 
 Deployment ReadDeployment(SQLite::Statement& q) {
   Deployment d;
@@ -60,6 +60,8 @@ Deployment ReadDeployment(SQLite::Statement& q) {
   d.state = q.getColumn(5).getString();
   d.error = q.getColumn(6).getString();
   d.updated_at = q.getColumn(7).getInt64();
+  d.triggers = nlohmann::json::parse(q.getColumn(8).getString(), nullptr, false);
+  if (!d.triggers.is_array()) d.triggers = nlohmann::json::array();
   return d;
 }
 
@@ -314,8 +316,8 @@ Result<void> FunctionStore::RemoveFleetBoard(const std::string& fleet_id, const 
 Result<void> FunctionStore::PutDeployment(const Deployment& d) {
   return Locked<void>("store deployment", [&]() -> Result<void> {
     SQLite::Statement q(db_, "INSERT OR REPLACE INTO deployments "
-                             "(function_id, board_id, version, sha256, size, state, error, updated_at) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+                             "(function_id, board_id, version, sha256, size, state, error, updated_at, triggers) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
     q.bind(1, d.function_id);
     q.bind(2, d.board_id);
     q.bind(3, d.version);
@@ -324,6 +326,7 @@ Result<void> FunctionStore::PutDeployment(const Deployment& d) {
     q.bind(6, d.state);
     q.bind(7, d.error);
     q.bind(8, d.updated_at);
+    q.bind(9, d.triggers.dump());
     q.exec();
     return Ok();
   });

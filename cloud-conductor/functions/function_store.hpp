@@ -57,6 +57,7 @@ struct Deployment {
   std::string state;
   std::string error;
   int64_t updated_at = 0;
+  nlohmann::json triggers = nlohmann::json::array();  // GPIO edge triggers: [{line, edge, debounceMs}]
 };
 
 struct Invocation {

@@ -30,7 +30,9 @@ constexpr const char* kFetchProcedure = "ew.conductor.fn.fetch";
 constexpr const char* kCloud = "cloud";
 
 json DeployArgs(const Deployment& d) {
-  return {{"functionId", d.function_id}, {"version", d.version}, {"sha256", d.sha256}, {"size", d.size}};
+  json args = {{"functionId", d.function_id}, {"version", d.version}, {"sha256", d.sha256}, {"size", d.size}};
+  if (!d.triggers.empty()) args["triggers"] = d.triggers;
+  return args;
 }
 
 // A non-negative integer, whichever way the codec typed it (msgpack and JSON give unsigned,
@@ -154,7 +156,8 @@ Result<FunctionVersion> FunctionsService::FindVersion(const FunctionRecord& func
 
 Result<std::vector<Deployment>> FunctionsService::Deploy(const FunctionRecord& function,
                                                          const std::vector<std::string>& board_ids,
-                                                         const std::optional<FunctionVersion>& version) {
+                                                         const std::optional<FunctionVersion>& version,
+                                                         const json& triggers) {
   const FunctionVersion& deployed = version ? *version : function.latest;
   std::vector<Deployment> out;
   const int64_t now = UnixSeconds(clock_.Now());
@@ -167,6 +170,7 @@ Result<std::vector<Deployment>> FunctionsService::Deploy(const FunctionRecord& f
     d.size = deployed.size;
     d.state = "pending";
     d.updated_at = now;
+    d.triggers = triggers.is_array() ? triggers : json::array();
     EW_TRY_VOID(store_.PutDeployment(d));
     out.push_back(d);
   }

@@ -123,6 +123,39 @@ CREATE TABLE invocations (
 CREATE INDEX invocations_by_function ON invocations(function_id, created_at);
 )sql";
 
+// v3: GPIO readings history (cloud-conductor/gpio/gpio_store.hpp). One row per edge a board
+// published, and per value read or written through the conductor. time_ns is the conductor's
+// receipt time (ns since the epoch), the order of every query; board_time_ns and seq are the
+// board's own (monotonic) edge time and per-line sequence number, for edges only. No foreign
+// key to boards: a batch must not fail because a board was deleted meanwhile; the trigger
+// forgets a deleted board's history instead.
+constexpr std::string_view kV3GpioReadings = R"sql(
+CREATE TABLE gpio_readings (
+  id             INTEGER PRIMARY KEY,
+  board_id       TEXT NOT NULL,
+  chip           TEXT NOT NULL,
+  line           TEXT NOT NULL,
+  line_offset    INTEGER NOT NULL,
+  time_ns        INTEGER NOT NULL,
+  kind           TEXT NOT NULL CHECK (kind IN ('edge', 'read', 'write')),
+  value          INTEGER NOT NULL CHECK (value IN (0, 1)),
+  edge           TEXT,
+  board_time_ns  INTEGER,
+  seq            INTEGER
+);
+CREATE INDEX gpio_readings_by_board ON gpio_readings(board_id, time_ns);
+CREATE INDEX gpio_readings_by_line ON gpio_readings(board_id, line, time_ns);
+CREATE INDEX gpio_readings_by_time ON gpio_readings(time_ns);
+CREATE TRIGGER gpio_readings_of_deleted_board AFTER DELETE ON boards BEGIN
+  DELETE FROM gpio_readings WHERE board_id = old.id;
+END;
+)sql";
+
+// v4: GPIO edge triggers of a deployment (docs/GPIO.md), as the JSON list the board receives.
+constexpr std::string_view kV4DeploymentTriggers = R"sql(
+ALTER TABLE deployments ADD COLUMN triggers TEXT NOT NULL DEFAULT '[]';
+)sql";
+
 Result<void> CheckOrdered(const std::vector<Migration>& migrations) {
   for (size_t i = 0; i < migrations.size(); ++i) {
     if (migrations[i].version != static_cast<int>(i) + 1) {
@@ -157,6 +190,8 @@ const std::vector<Migration>& RegistryMigrations() {
   static const std::vector<Migration> migrations = {
       {1, "initial registry schema", kV1InitialSchema},
       {2, "functions, versions, fleets, deployments, invocations", kV2Functions},
+      {3, "GPIO readings history", kV3GpioReadings},
+      {4, "GPIO triggers of deployments", kV4DeploymentTriggers},
   };
   return migrations;
 }

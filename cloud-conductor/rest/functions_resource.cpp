@@ -8,6 +8,7 @@
 #include "cloud-conductor/functions/functions_service.hpp"
 #include "cloud-conductor/rest/json_body.hpp"
 #include "cloud-conductor/rest/resources.hpp"
+#include "common/gpio/trigger_spec.hpp"
 #include "common/log/log.hpp"
 
 namespace ew::rest {
@@ -37,8 +38,8 @@ json FunctionJson(const FunctionRecord& f) {
 }
 
 json DeploymentJson(const Deployment& d) {
-  return {{"boardId", d.board_id}, {"state", d.state},  {"version", d.version},
-          {"sha256", d.sha256},    {"error", d.error}, {"updatedAt", d.updated_at}};
+  return {{"boardId", d.board_id}, {"state", d.state},  {"version", d.version},       {"sha256", d.sha256},
+          {"error", d.error},      {"updatedAt", d.updated_at}, {"triggers", d.triggers}};
 }
 
 // The project a new record goes to: ?project= (admins, or one's own), else the caller's.
@@ -124,7 +125,7 @@ Result<server::HttpResponse> Delete(const RestDeps& deps, const Exchange& exchan
 Result<server::HttpResponse> CreateDeployments(const RestDeps& deps, const Exchange& exchange) {
   EW_TRY(auto* service, Service(deps));
   EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
-  EW_TRY(json body, ObjectBody(exchange.request.body, {"boardIds", "fleetId", "version"}));
+  EW_TRY(json body, ObjectBody(exchange.request.body, {"boardIds", "fleetId", "version", "triggers"}));
   if (function.latest.spec.value("cloudOnly", false))
     return InvalidArgument("function " + function.name + " is cloudOnly: it cannot be deployed to boards");
   const bool has_boards = body.contains("boardIds");
@@ -155,7 +156,8 @@ Result<server::HttpResponse> CreateDeployments(const RestDeps& deps, const Excha
     if (board->project_id() != function.project_id)
       return InvalidArgument("board " + id + " is not in the function's project");
   }
-  EW_TRY(auto deployments, service->Deploy(function, boards, version));
+  EW_TRY(auto triggers, ew::gpio::ParseTriggers(body.value("triggers", json())));
+  EW_TRY(auto deployments, service->Deploy(function, boards, version, ew::gpio::ToJson(triggers)));
   json out = json::array();
   for (const auto& d : deployments) out.push_back(DeploymentJson(d));
   return JsonResponse(202, json{{"deployments", out}});

@@ -17,6 +17,7 @@ void AddEnrolRoutes(RouteTable& routes, const RestDeps& deps);      // enrol_res
 void AddHealthRoutes(RouteTable& routes, const RestDeps& deps);     // health_resource.cpp
 void AddFunctionRoutes(RouteTable& routes, const RestDeps& deps);   // functions_resource.cpp
 void AddFleetRoutes(RouteTable& routes, const RestDeps& deps);      // fleets_resource.cpp
+void AddGpioRoutes(RouteTable& routes, const RestDeps& deps);       // gpio_resource.cpp
 
 // Adapts a handler that computes its answer (blocking is fine: it runs on the pool) into a
 // RouteHandler; an error becomes its ErrorJson response.

@@ -59,6 +59,7 @@ RestApi::RestApi(RestDeps deps) : deps_(deps) {
   AddEnrolRoutes(routes_, deps_);
   AddFunctionRoutes(routes_, deps_);
   AddFleetRoutes(routes_, deps_);
+  AddGpioRoutes(routes_, deps_);
 }
 
 void RestApi::Handle(server::HttpRequest request, server::Respond respond) {

@@ -17,6 +17,9 @@
 namespace ew::functions {
 class FunctionsService;
 }
+namespace ew::conductor::gpio {
+class BoardGpio;
+}
 
 namespace ew::rest {
 
@@ -32,6 +35,8 @@ struct RestDeps {
   const Clock& clock;
   // Serverless functions and fleets; null answers those routes with 503.
   functions::FunctionsService* functions = nullptr;
+  // Boards' GPIO (calls, event streams, readings history); null answers those routes with 503.
+  conductor::gpio::BoardGpio* gpio = nullptr;
 };
 
 class RestApi final : public server::HttpHandler {

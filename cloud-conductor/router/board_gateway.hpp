@@ -1,8 +1,10 @@
-// What the rest of the conductor (REST, later functions and flows) needs from the router to
-// reach boards: live presence and calls into a board's procedures through its reverse session.
+// What the rest of the conductor (REST, functions, GPIO, later flows) needs from the router to
+// reach boards: live presence, calls into a board's procedures through its reverse session, and
+// hooks on what boards register, publish and when their sessions end.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -43,6 +45,19 @@ class BoardGateway {
   // (suffix "fn.deploy" for ew.board.<id>.fn.deploy): the moment it can be called. Thread-safe.
   using RegisteredListener = std::function<void(const std::string& board_id, const std::string& suffix)>;
   virtual void OnBoardRegistered(RegisteredListener listener) = 0;
+  // `listener` runs on the router's strand for every PUBLISH a board session makes to its own
+  // ew.board.<id>.* topics, once authorized (suffix "gpio.event" for ew.board.<id>.gpio.event),
+  // before the event is routed to subscribers. It sits on the routing path of every board event:
+  // keep it cheap (no blocking, no store access). Set up before boards connect. Thread-safe.
+  using PublicationListener =
+      std::function<void(const std::string& board_id, const std::string& suffix, const wamp::Payload& payload)>;
+  virtual void OnBoardPublication(PublicationListener listener) = 0;
+  // `listener` runs on the router's strand whenever a board's session ends, including when a
+  // newer session of the same board replaces it (session_id is BoardPresence::session_id of the
+  // one that ended). State the board kept for that session (its GPIO watches) is gone with it.
+  // Thread-safe.
+  using SessionEndedListener = std::function<void(const std::string& board_id, uint64_t session_id)>;
+  virtual void OnBoardSessionEnded(SessionEndedListener listener) = 0;
 };
 
 }  // namespace ew::router

@@ -7,6 +7,9 @@
 
 namespace ew::router {
 
+namespace {
+constexpr char kSessionLeaveTopic[] = "wamp.session.on_leave";
+}  // namespace
 
 void Router::HandlePublish(const SessionPtr& s, wamp::Publish&& m) {
   bool acknowledge = BoolOption(m.options, "acknowledge", false);
@@ -20,6 +23,14 @@ void Router::HandlePublish(const SessionPtr& s, wamp::Publish&& m) {
     if (acknowledge)
       SendError(s, wamp::MessageType::kPublish, m.request, "wamp.error.not_authorized", allowed.error().message);
     return;
+  }
+  if (s->role == Role::kBoard && !publication_listeners_.empty()) {
+    // MayPublish let a board through only under its own prefix.
+    const std::string prefix = "ew.board." + s->board_id + ".";
+    if (m.topic.compare(0, prefix.size(), prefix) == 0) {
+      const std::string suffix = m.topic.substr(prefix.size());
+      for (const auto& listener : publication_listeners_) listener(s->board_id, suffix, m.payload);
+    }
   }
   wamp::Id publication = Publish(s.get(), m.topic, m.payload, BoolOption(m.options, "exclude_me", true),
                                  BoolOption(m.options, "disclose_me", false));
@@ -82,6 +93,10 @@ void Router::HandleSubscribe(const SessionPtr& s, wamp::Subscribe&& m) {
   std::string board = wamp::BoardIdFromUri(m.topic).value_or("");
   if (s->role == Role::kAdmin) return FinishSubscribe(s, std::move(m), prefix);
   if (s->role == Role::kBoard && board == s->board_id) return FinishSubscribe(s, std::move(m), prefix);
+  // The session meta event, exactly: agents drop the watches of callers that left. Operators do
+  // not get it (it names every session's user).
+  if (s->role == Role::kBoard && !prefix && m.topic == kSessionLeaveTopic)
+    return FinishSubscribe(s, std::move(m), prefix);
   if (s->role == Role::kUser && !board.empty()) {
     if (auto it = board_projects_.find(board); it != board_projects_.end()) {
       if (it->second == s->project_id) return FinishSubscribe(s, std::move(m), prefix);

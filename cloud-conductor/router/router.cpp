@@ -236,7 +236,19 @@ void Router::Cleanup(const SessionPtr& s) {
   if (s->role == Role::kBoard) BoardOffline(*s);
   sessions_.erase(s->id);
   sessions_gauge_.Set(static_cast<double>(sessions_.size()));
-  if (was_established) RouterLog()->info("{} left", s->Describe());
+  if (!was_established) return;
+  RouterLog()->info("{} left", s->Describe());
+  if (s->role == Role::kBoard) {
+    for (const auto& listener : session_ended_listeners_) listener(s->board_id, s->id);
+  }
+  PublishSessionLeft(*s);
+}
+
+void Router::PublishSessionLeft(const Session& s) {
+  // Boards subscribe to this to drop what a caller session set up (its GPIO watches).
+  wamp::Payload payload;
+  payload.args = wamp::Value::array({s.id, s.authid, RoleName(s.role)});
+  Publish(nullptr, "wamp.session.on_leave", payload, false, false);
 }
 
 // ---- board presence ----
@@ -309,6 +321,18 @@ void Router::ServeConductorProcedure(const std::string& uri, ConductorHandler ha
 void Router::OnBoardRegistered(RegisteredListener listener) {
   boost::asio::post(executor_, [this, listener = std::move(listener), alive = std::weak_ptr<bool>(alive_)]() mutable {
     if (!alive.expired()) registered_listeners_.push_back(std::move(listener));
+  });
+}
+
+void Router::OnBoardPublication(PublicationListener listener) {
+  boost::asio::post(executor_, [this, listener = std::move(listener), alive = std::weak_ptr<bool>(alive_)]() mutable {
+    if (!alive.expired()) publication_listeners_.push_back(std::move(listener));
+  });
+}
+
+void Router::OnBoardSessionEnded(SessionEndedListener listener) {
+  boost::asio::post(executor_, [this, listener = std::move(listener), alive = std::weak_ptr<bool>(alive_)]() mutable {
+    if (!alive.expired()) session_ended_listeners_.push_back(std::move(listener));
   });
 }
 

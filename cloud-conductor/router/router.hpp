@@ -55,6 +55,8 @@ class Router final : public BoardGateway {
   void DisconnectBoard(const std::string& board_id) override;
   void ServeConductorProcedure(const std::string& uri, ConductorHandler handler) override;
   void OnBoardRegistered(RegisteredListener listener) override;
+  void OnBoardPublication(PublicationListener listener) override;
+  void OnBoardSessionEnded(SessionEndedListener listener) override;
 
   size_t SessionCount() const { return sessions_.size(); }
 
@@ -119,6 +121,8 @@ class Router final : public BoardGateway {
   void BoardOnline(const SessionPtr& s);
   void BoardOffline(const Session& s);
   void PublishStatus(const std::string& board_id, bool online);
+  // The WAMP session meta event wamp.session.on_leave, args [session, authid, authrole].
+  void PublishSessionLeft(const Session& s);
 
   boost::asio::any_io_executor executor_;
   RouterConfig config_;
@@ -151,6 +155,8 @@ class Router final : public BoardGateway {
   // The conductor's own procedures (ew.conductor.*) and who hears of board registrations.
   std::unordered_map<std::string, ConductorHandler> conductor_procedures_;
   std::vector<RegisteredListener> registered_listeners_;
+  std::vector<PublicationListener> publication_listeners_;
+  std::vector<SessionEndedListener> session_ended_listeners_;
 
   mutable std::mutex presence_mutex_;
   std::unordered_map<std::string, BoardPresence> presence_;  // GUARDED_BY(presence_mutex_)

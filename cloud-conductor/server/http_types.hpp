@@ -1,9 +1,11 @@
 // What the conductor's HTTP server hands to request handlers, free of Beast types so that
-// handlers (REST) do not include Beast.
+// handlers (REST) do not include Beast: requests, responses, and streamed response bodies.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,11 +29,51 @@ struct HttpRequest {
   }
 };
 
+// The writing end of a streamed response body (Server-Sent Events), given to the handler by
+// the server once the status and headers are out. Thread-safe.
+class StreamWriter {
+ public:
+  virtual ~StreamWriter() = default;
+  // Queues `chunk` for the client. false once the stream is over (then nothing is sent). A
+  // client that falls more than StreamOptions::max_backlog chunks behind is disconnected rather
+  // than buffered for: this call then returns false and OnClose follows.
+  virtual bool Write(std::string chunk) = 0;
+  // Sends what is queued, ends the body and closes the connection. Later calls do nothing.
+  virtual void End() = 0;
+};
+
+// What a handler implements for a response whose body it writes over time.
+class StreamHandler {
+ public:
+  virtual ~StreamHandler() = default;
+  // Once, on the server's io thread, after the status and headers were sent: write through
+  // `writer` from then on, from any thread.
+  virtual void OnOpen(std::shared_ptr<StreamWriter> writer) = 0;
+  // Exactly once for every streamed response the server was handed (also when OnOpen never
+  // came: the client left first), on the io thread, when the stream is over: End() done, the
+  // client closed or failed, it fell behind, or a write timed out. `reason` is for logs. Not
+  // called when the io_context stops with the stream open.
+  virtual void OnClose(const std::string& reason) = 0;
+};
+
+struct StreamOptions {
+  // Chunks queued that the client has not taken yet; past this it is disconnected.
+  size_t max_backlog = 1024;
+  // After this long without a chunk, `idle_chunk` is sent (an SSE comment keeps proxies and
+  // clients from timing the stream out). "" sends nothing.
+  std::chrono::milliseconds idle_interval{15'000};
+  std::string idle_chunk;
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // Set for a streamed body: the status and headers go out (chunked, no Content-Length,
+  // Connection: close), `body` is ignored, and `stream` writes the body.
+  std::shared_ptr<StreamHandler> stream;
+  StreamOptions stream_options;
 };
 
 // Called exactly once per request, from any thread.

@@ -101,16 +101,20 @@ Reader<Config> Duration(std::chrono::duration<Rep, Period> Config::*field) {
   };
 }
 
+Result<std::string> ReadText(const toml::node& node, const std::string& key, const TextCheck& check = {}) {
+  const auto* value = node.as_string();
+  if (value == nullptr) return Bad(key, node, "must be a string, got " + TypeName(node));
+  const std::string& text = value->get();
+  if (check) {
+    if (std::string problem = check(text); !problem.empty()) return Bad(key, node, problem);
+  }
+  return text;
+}
+
 template <typename Config>
 Reader<Config> Text(std::string Config::*field, TextCheck check = {}) {
   return [=](const toml::node& node, const std::string& key, Config& config) -> Result<void> {
-    const auto* value = node.as_string();
-    if (value == nullptr) return Bad(key, node, "must be a string, got " + TypeName(node));
-    const std::string& text = value->get();
-    if (check) {
-      if (std::string problem = check(text); !problem.empty()) return Bad(key, node, problem);
-    }
-    config.*field = text;
+    EW_TRY(config.*field, ReadText(node, key, check));
     return Ok();
   };
 }
@@ -145,6 +149,141 @@ TextCheck OneOf(std::initializer_list<std::string_view> allowed) {
 }
 
 const TextCheck kLogLevel = OneOf({"trace", "debug", "info", "warn", "error", "off"});
+
+// ---- [[gpio.chip]] ----
+
+// sockaddr_un::sun_path holds 108 bytes with the terminating NUL.
+constexpr size_t kMaxSocketPath = 107;
+
+// Chip names appear in line names ("sim0:GPIO4") and API answers: no ':' and nothing odd.
+std::string ChipNameCheck(const std::string& text) {
+  if (text.empty()) return "must not be empty";
+  for (const char c : text) {
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                       c == '-' || c == '.';
+    if (!plain) return "must be letters, digits, '_', '-' or '.' (such as \"sim0\"), got \"" + text + "\"";
+  }
+  return "";
+}
+
+std::string DevicePathCheck(const std::string& text) {
+  if (text.empty() || text.front() != '/')
+    return "must be an absolute path such as \"/dev/gpiochip0\", got \"" + text + "\"";
+  return "";
+}
+
+// "" (no socket) or an absolute path that fits a unix socket address.
+std::string SocketPathCheck(const std::string& text) {
+  if (text.empty()) return "";
+  if (text.front() != '/') return "must be \"\" or an absolute path, got \"" + text + "\"";
+  if (text.size() > kMaxSocketPath) {
+    return "must be at most " + std::to_string(kMaxSocketPath) + " bytes (a unix socket path), got " +
+           std::to_string(text.size());
+  }
+  return "";
+}
+
+std::string LineNameCheck(const std::string& text) {
+  if (text.empty()) return "must not be empty";
+  if (text.find(':') != std::string::npos) return "must not contain ':' (that is \"chip:line\"), got \"" + text + "\"";
+  return "";
+}
+
+// `lines`: "raspberry-pi" (→ empty, the default) or a non-empty list of distinct names.
+Result<std::vector<std::string>> ReadLineNames(const toml::node& node, const std::string& key) {
+  if (node.is_string()) {
+    EW_TRY_VOID(ReadText(node, key, OneOf({"raspberry-pi"})));
+    return std::vector<std::string>();
+  }
+  const toml::array* array = node.as_array();
+  if (array == nullptr)
+    return Bad(key, node, "must be \"raspberry-pi\" or a list of line names, got " + TypeName(node));
+  if (array->empty()) return Bad(key, node, "must name at least one line");
+  std::vector<std::string> names;
+  for (size_t i = 0; i < array->size(); ++i) {
+    const std::string item_key = key + "[" + std::to_string(i) + "]";
+    EW_TRY(std::string name, ReadText((*array)[i], item_key, LineNameCheck));
+    for (size_t j = 0; j < names.size(); ++j) {
+      if (names[j] == name) return Bad(item_key, (*array)[i], "\"" + name + "\" is already line " + std::to_string(j));
+    }
+    names.push_back(std::move(name));
+  }
+  return names;
+}
+
+// One [[gpio.chip]] table; `key` is "gpio.chip[i]". Which keys a backend takes is checked after
+// all are read (a table's keys come in no particular order).
+Result<GpioChipConfig> ReadGpioChip(const toml::node& node, const std::string& key) {
+  const toml::table* table = node.as_table();
+  if (table == nullptr) return Bad(key, node, "must be a table ([[gpio.chip]]), got " + TypeName(node));
+  GpioChipConfig chip;
+  const toml::node* device = nullptr;
+  const toml::node* sim_only = nullptr;  // the first of lines/control seen
+  std::string sim_only_key;
+  for (auto&& [name_key, value] : *table) {
+    const std::string field(name_key.str());
+    const std::string field_key = key + "." + field;
+    if (field == "name") {
+      EW_TRY(chip.name, ReadText(value, field_key, ChipNameCheck));
+    } else if (field == "backend") {
+      EW_TRY(chip.backend, ReadText(value, field_key, OneOf({"sim", "libgpiod"})));
+    } else if (field == "device") {
+      EW_TRY(chip.device, ReadText(value, field_key, DevicePathCheck));
+      device = &value;
+    } else if (field == "lines" || field == "control") {
+      if (field == "lines") {
+        EW_TRY(chip.lines, ReadLineNames(value, field_key));
+      } else {
+        EW_TRY(chip.control, ReadText(value, field_key, SocketPathCheck));
+      }
+      if (sim_only == nullptr) {
+        sim_only = &value;
+        sim_only_key = field_key;
+      }
+    } else {
+      return InvalidArgument("unknown key " + field_key + Where(value) +
+                             "; [[gpio.chip]] takes name, backend, device, lines, control");
+    }
+  }
+  if (chip.name.empty()) return Bad(key + ".name", node, "is required");
+  if (chip.backend.empty()) return Bad(key + ".backend", node, "is required (\"sim\" or \"libgpiod\")");
+  if (chip.backend == "libgpiod") {
+    if (device == nullptr) return Bad(key + ".device", node, "is required for backend \"libgpiod\"");
+    if (sim_only != nullptr) return Bad(sim_only_key, *sim_only, "is for backend \"sim\" only");
+  } else if (device != nullptr) {
+    return Bad(key + ".device", *device, "is for backend \"libgpiod\" only");
+  }
+  return chip;
+}
+
+// [[gpio.chip]]: every chip valid, and no two sharing a name, a device or a control socket.
+Reader<AgentConfig> GpioChips() {
+  return [](const toml::node& node, const std::string& key, AgentConfig& config) -> Result<void> {
+    const toml::array* array = node.as_array();
+    if (array == nullptr) {
+      return Bad(key, node, "must be an array of tables: write each chip as [[gpio.chip]], got " + TypeName(node));
+    }
+    if (array->empty()) return Bad(key, node, "must list at least one chip");
+    std::vector<GpioChipConfig> chips;
+    for (size_t i = 0; i < array->size(); ++i) {
+      const std::string item_key = key + "[" + std::to_string(i) + "]";
+      const toml::node& item = (*array)[i];
+      EW_TRY(GpioChipConfig chip, ReadGpioChip(item, item_key));
+      for (size_t j = 0; j < chips.size(); ++j) {
+        const std::string other = key + "[" + std::to_string(j) + "]";
+        if (chips[j].name == chip.name)
+          return Bad(item_key + ".name", item, "\"" + chip.name + "\" is already the name of " + other);
+        if (!chip.device.empty() && chips[j].device == chip.device)
+          return Bad(item_key + ".device", item, chip.device + " is already opened by " + other);
+        if (!chip.control.empty() && chips[j].control == chip.control)
+          return Bad(item_key + ".control", item, chip.control + " is already the socket of " + other);
+      }
+      chips.push_back(std::move(chip));
+    }
+    config.gpio_chips = std::move(chips);
+    return Ok();
+  };
+}
 
 template <typename Config>
 std::string SectionList(const std::vector<Key<Config>>& keys) {
@@ -241,6 +380,7 @@ const std::vector<Key<ConductorConfig>>& ConductorKeys() {
       {"functions", "dir", Text(&C::functions_dir)},
       {"functions", "runtime", Text(&C::functions_runtime, OneOf({"auto", "crun", "runc", "bwrap", "none"}))},
       {"functions", "max_running", Integer(&C::functions_max_running, 1, 1024)},
+      {"gpio", "history_days", Integer(&C::gpio_history_days, 1, 3650)},
       {"auth", "token_ttl_s", Duration(&C::token_ttl)},
       {"auth", "enrolment_code_ttl_s", Duration(&C::enrolment_code_ttl)},
       {"auth", "bootstrap_password_file", Text(&C::bootstrap_password_file)},
@@ -258,6 +398,7 @@ const std::vector<Key<AgentConfig>>& AgentKeys() {
       {"agent", "reconnect_max_ms", Duration(&A::reconnect_max)},
       {"agent", "call_timeout_ms", Duration(&A::call_timeout)},
       {"gpio", "backend", Text(&A::gpio_backend, OneOf({"sim", "libgpiod"}))},
+      {"gpio", "chip", GpioChips()},
       {"functions", "runtime", Text(&A::functions_runtime, OneOf({"auto", "crun", "runc", "bwrap", "none"}))},
       {"functions", "state_dir", Text(&A::functions_state_dir, NotEmpty)},
       {"functions", "work_dir", Text(&A::functions_work_dir, NotEmpty)},
@@ -323,6 +464,12 @@ Result<Config> LoadWith(const std::string& path, bool must_exist, Result<Config>
 }
 
 }  // namespace
+
+std::vector<GpioChipConfig> EffectiveGpioChips(const AgentConfig& config) {
+  if (!config.gpio_chips.empty()) return config.gpio_chips;
+  if (config.gpio_backend == "libgpiod") return {GpioChipConfig{"gpiochip0", "libgpiod", "/dev/gpiochip0", {}, ""}};
+  return {GpioChipConfig{"sim0", "sim", "", {}, ""}};
+}
 
 Result<ConductorConfig> ParseConductorConfig(const std::string& toml_text) {
   EW_TRY(ConductorConfig config, ParseWith(toml_text, ConductorKeys()));

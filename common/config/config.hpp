@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/error/error.hpp"
 
@@ -31,6 +32,8 @@ struct ConductorConfig {
   std::string functions_dir = "";          // packages and the cloud runtime's files; "" = "<store file>.functions"
   std::string functions_runtime = "auto";  // cloud runtime: auto|crun|runc|bwrap|none
   int64_t functions_max_running = 16;      // cloud containers at once
+  // [gpio]
+  int64_t gpio_history_days = 30;          // GPIO readings older than this are pruned
   // [auth]
   std::chrono::seconds token_ttl{std::chrono::hours(24)};
   std::chrono::seconds enrolment_code_ttl{std::chrono::hours(24)};
@@ -39,13 +42,23 @@ struct ConductorConfig {
   std::string log_level = "info";
 };
 
+// One [[gpio.chip]] of the agent: a GPIO chip as it appears in the API (docs/GPIO.md).
+struct GpioChipConfig {
+  std::string name;                // "gpiochip0", "sim0"; unique on the board, no ':' (that is "chip:line")
+  std::string backend;             // "sim" or "libgpiod"
+  std::string device;              // libgpiod only: the character device, "/dev/gpiochip0"
+  std::vector<std::string> lines;  // sim only: line names, offset = index; empty = "raspberry-pi" (GPIO0..GPIO27)
+  std::string control;             // sim only: simulation control socket path; "" = none
+};
+
 struct AgentConfig {
   std::string credential_path = "/var/lib/edgewire/agent.json";  // written by `enrol` (0600)
   std::string conductor_url = "";                                 // overrides the URL in the credential
   std::chrono::milliseconds reconnect_initial{500};               // first retry delay
   std::chrono::milliseconds reconnect_max{30'000};                // backoff cap
   std::chrono::milliseconds call_timeout{10'000};
-  std::string gpio_backend = "sim";                               // "sim" or "libgpiod"
+  std::string gpio_backend = "sim";                               // "sim" or "libgpiod"; only without [[gpio.chip]]
+  std::vector<GpioChipConfig> gpio_chips;                         // [[gpio.chip]]; empty = one chip from gpio_backend
   // Functions: container runtime ("auto" probes crun, runc, bwrap; "none" disables functions),
   // package cache + deployment records, per-invocation bundles, containers at once.
   std::string functions_runtime = "auto";
@@ -54,6 +67,10 @@ struct AgentConfig {
   int64_t functions_max_running = 16;
   std::string log_level = "info";
 };
+
+// The board's chips: `gpio_chips` when the file has [[gpio.chip]], else the one `[gpio] backend`
+// implies: a simulated Raspberry Pi "sim0" (no control socket) or "gpiochip0" on /dev/gpiochip0.
+std::vector<GpioChipConfig> EffectiveGpioChips(const AgentConfig& config);
 
 // Missing file → defaults when `must_exist` is false; malformed file or bad value →
 // InvalidArgument naming the key.

@@ -19,6 +19,7 @@ std::vector<std::string> SimChip::RaspberryPiLines() {
 
 int SimChip::LevelLocked(const Line& line) const {
   if (!line.consumer.empty() && line.request.direction == Direction::kOutput) return line.output;
+  if (line.consumer.empty() && line.parked_output) return line.output;
   if (line.driven) return line.external;
   return line.request.bias == Bias::kPullUp && !line.consumer.empty() ? 1 : 0;
 }
@@ -28,8 +29,10 @@ std::vector<LineInfo> SimChip::Lines() const {
   std::vector<LineInfo> out;
   for (uint32_t i = 0; i < lines_.size(); ++i) {
     const Line& l = lines_[i];
-    out.push_back({i, l.name, !l.consumer.empty(), l.consumer, l.consumer.empty() ? Direction::kInput : l.request.direction,
-                   LevelLocked(l)});
+    const Direction direction = !l.consumer.empty() ? l.request.direction
+                                : l.parked_output  ? Direction::kOutput
+                                                   : Direction::kInput;
+    out.push_back({i, l.name, !l.consumer.empty(), l.consumer, direction, LevelLocked(l)});
   }
   return out;
 }
@@ -66,7 +69,8 @@ Result<void> SimChip::Request(uint32_t offset, const LineRequest& request, const
   line->consumer = consumer;
   line->request = request;
   line->on_edge = std::move(on_edge);
-  line->output = request.initial_value ? 1 : 0;
+  line->parked_output = false;
+  if (request.direction == Direction::kOutput) line->output = request.initial_value ? 1 : 0;
   line->last_edge = std::chrono::nanoseconds(-1);
   return Ok();
 }
@@ -75,10 +79,17 @@ Result<void> SimChip::Release(uint32_t offset, const std::string& consumer) {
   std::lock_guard lock(mu_);
   EW_TRY(Line * line, LineAt(offset));
   if (line->consumer != consumer) return NotFound("line " + line->name + " is not held by " + consumer);
-  line->consumer.clear();
-  line->request = LineRequest{};
-  line->on_edge = nullptr;
+  ReleaseLocked(*line);
   return Ok();
+}
+
+void SimChip::ReleaseLocked(Line& line) {
+  // As a Raspberry Pi's GPIO block does: a released output keeps driving its last level until
+  // someone requests the line as an input.
+  line.parked_output = line.request.direction == Direction::kOutput;
+  line.consumer.clear();
+  line.request = LineRequest{};
+  line.on_edge = nullptr;
 }
 
 size_t SimChip::ReleaseAll(const std::string& consumer) {
@@ -86,9 +97,7 @@ size_t SimChip::ReleaseAll(const std::string& consumer) {
   size_t released = 0;
   for (auto& line : lines_) {
     if (line.consumer != consumer || consumer.empty()) continue;
-    line.consumer.clear();
-    line.request = LineRequest{};
-    line.on_edge = nullptr;
+    ReleaseLocked(line);
     ++released;
   }
   return released;

@@ -1,6 +1,7 @@
 // A simulated GPIO chip: named lines whose input levels the test (or the demo) drives, with
 // bias for unconnected inputs, edge detection and debounce as a kernel would do them, and
-// deterministic timestamps supplied by the driver of the simulation.
+// deterministic timestamps supplied by the driver of the simulation. A released output keeps
+// its level (and reads as an output) until the line is requested again, as on a Raspberry Pi.
 #pragma once
 
 #include <map>
@@ -48,10 +49,12 @@ class SimChip final : public GpioChip {
     bool driven = false;  // false: unconnected, bias decides
     int external = 0;     // level driven from outside
     int output = 0;       // level written by the holder (outputs)
+    bool parked_output = false;  // released as an output: still drives `output`
     std::chrono::nanoseconds last_edge{-1};
     uint64_t sequence = 0;
   };
   int LevelLocked(const Line& line) const;
+  void ReleaseLocked(Line& line);
   Result<void> SetExternal(uint32_t offset, bool driven, int value, std::chrono::nanoseconds timestamp);
   Result<Line*> LineAt(uint32_t offset);
 

@@ -15,6 +15,8 @@
 
 #include "common/clock/clock.hpp"
 #include "common/error/error.hpp"
+#include "common/gpio/chip_set.hpp"
+#include "containers/gpio/gpio_sandbox.hpp"
 #include "containers/package/function_spec.hpp"
 #include "containers/runtime/container_runtime.hpp"
 
@@ -28,6 +30,14 @@ struct HostConfig {
   size_t max_log_bytes = 256u << 10;       // stderr cap
   std::string arch;                        // "" = uname -m of this host
   const Clock* clock = nullptr;            // warm idle timeouts and queue times; null = the system clock
+  // The board's GPIO chips, for functions that declare lines (each cold invocation and each
+  // warm instance gets a GpioBroker); must outlive the host. Null: such functions fail with
+  // Unavailable ("this host has no GPIO"), as on the conductor's cloud runtime.
+  const gpio::ChipSet* gpio = nullptr;
+  // Where brokers make their private socket directories (a tmpfs; created when missing).
+  std::filesystem::path gpio_socket_dir = "/run/edgewire/gpio";
+  // The GPIO clients, mounted read-only at /opt/edgewire in containers of such functions.
+  std::filesystem::path gpio_clients_dir = DefaultGpioClientsDir();
 };
 
 struct InvocationResult {
@@ -74,7 +84,10 @@ class FunctionHost {
   // Runs one invocation; `done` is called exactly once, from a worker thread (or inline for
   // errors found before queueing): NotFound (not installed), InvalidArgument (event not JSON or
   // too large), ResourceExhausted (queue full), Unavailable (runtime failure). What the function
-  // itself did, including timeouts, is an InvocationResult.
+  // itself did, including timeouts, is an InvocationResult. A function that declares GPIO lines
+  // fails before any container starts with Conflict naming the holder of a busy line, NotFound
+  // for a line this board lacks, Unavailable when the host has no GPIO. Such a function runs
+  // one invocation at a time (its lines have one holder), whatever its maxConcurrency.
   void Invoke(const std::string& key, std::string event_json, std::function<void(Result<InvocationResult>)> done);
 
   std::string_view RuntimeName() const;

@@ -19,6 +19,36 @@ std::string NextContainerId(const std::string& name) {
   return name.substr(0, 40) + "-" + std::to_string(getpid()) + "-" + std::to_string(++counter);
 }
 
+// The <invocation> of a GPIO consumer "fn:<function>:<invocation>": "inv-N" for a cold
+// invocation, "warm-N" for a warm instance. One counter for the process, so that no two holders
+// share a consumer (releasing one must not release the other's lines).
+std::string NextGpioInvocation(const char* kind) {
+  static std::atomic<uint64_t> counter{0};
+  return std::string(kind) + "-" + std::to_string(++counter);
+}
+
+// A warm instance of a function with GPIO lines, and the broker serving them for as long as
+// the instance lives.
+class GpioInstance final : public ContainerProcess {
+ public:
+  GpioInstance(std::unique_ptr<ContainerProcess> process, std::unique_ptr<GpioBroker> broker)
+      : process_(std::move(process)), broker_(std::move(broker)) {}
+  ~GpioInstance() override {
+    process_.reset();  // the container is gone before its lines are released
+    broker_.reset();
+  }
+  Result<std::string> Exchange(std::string_view line, std::chrono::milliseconds timeout, size_t max_bytes) override {
+    return process_->Exchange(line, timeout, max_bytes);
+  }
+  std::string TakeLogs() override { return process_->TakeLogs(); }
+  bool IsAlive() override { return process_->IsAlive(); }
+  void Cancel() override { process_->Cancel(); }
+
+ private:
+  std::unique_ptr<ContainerProcess> process_;
+  std::unique_ptr<GpioBroker> broker_;
+};
+
 std::string SizeText(size_t bytes) {
   if (bytes >= (1u << 20) && bytes % (1u << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
   if (bytes >= 1024 && bytes % 1024 == 0) return std::to_string(bytes >> 10) + " KiB";
@@ -42,11 +72,13 @@ FunctionRunner::FunctionRunner(std::string key, FunctionSpec spec, Implementatio
   if (spec_.warm.enabled) {
     pool_ = std::make_unique<WarmPool>(
         std::max<uint32_t>(1, spec_.warm.max_instances), spec_.warm.idle_timeout,
-        [this]() { return runtime_.Start(MakeContainerSpec("warm")); }, clock);
+        [this]() { return StartWarmInstance(); }, clock);
   }
 }
 
 size_t FunctionRunner::concurrency_limit() const {
+  // A line has one holder: a second invocation at once would only find its lines busy.
+  if (!spec_.gpio.empty()) return 1;
   size_t limit = std::max<uint32_t>(1, spec_.max_concurrency);
   if (spec_.warm.enabled) limit = std::min<size_t>(limit, std::max<uint32_t>(1, spec_.warm.max_instances));
   return limit;
@@ -88,8 +120,26 @@ void FunctionRunner::ParseOutput(const std::string& text, InvocationResult& resu
 }
 
 Result<InvocationResult> FunctionRunner::Invoke(const std::string& event_line, const std::atomic<bool>* cancel) {
+  if (!spec_.gpio.empty() && !config_.gpio) {
+    return Unavailable("function " + spec_.name + " declares GPIO lines, but this host has no GPIO");
+  }
   if (pool_) return InvokeWarm(event_line);
   return InvokeCold(event_line, cancel);
+}
+
+Result<std::unique_ptr<GpioBroker>> FunctionRunner::OpenGpio(ContainerSpec& container, const std::string& invocation) const {
+  if (!config_.gpio) return Unavailable("function " + spec_.name + " declares GPIO lines, but this host has no GPIO");
+  EW_TRY(auto broker, GpioBroker::Open(*config_.gpio, spec_.gpio, spec_.name, invocation, config_.gpio_socket_dir));
+  EW_TRY_VOID(AddGpioToContainer(container, *broker, config_.gpio_clients_dir));
+  return broker;
+}
+
+Result<std::unique_ptr<ContainerProcess>> FunctionRunner::StartWarmInstance() {
+  ContainerSpec container = MakeContainerSpec("warm");
+  if (spec_.gpio.empty()) return runtime_.Start(container);
+  EW_TRY(auto broker, OpenGpio(container, NextGpioInvocation("warm")));
+  EW_TRY(auto process, runtime_.Start(container));
+  return std::unique_ptr<ContainerProcess>(new GpioInstance(std::move(process), std::move(broker)));
 }
 
 Result<InvocationResult> FunctionRunner::InvokeCold(const std::string& event_line, const std::atomic<bool>* cancel) {
@@ -98,7 +148,14 @@ Result<InvocationResult> FunctionRunner::InvokeCold(const std::string& event_lin
   limits.max_stdout_bytes = config_.max_output_bytes;
   limits.max_stderr_bytes = config_.max_log_bytes;
   limits.cancel = cancel;
-  auto out = runtime_.Run(MakeContainerSpec("cold"), event_line, limits);
+  ContainerSpec container = MakeContainerSpec("cold");
+  // Held from before the container starts until after it is gone.
+  std::unique_ptr<GpioBroker> gpio;
+  if (!spec_.gpio.empty()) {
+    EW_TRY(gpio, OpenGpio(container, NextGpioInvocation("inv")));
+  }
+  auto out = runtime_.Run(container, event_line, limits);
+  gpio.reset();
   if (!out) return Unavailable(std::string(runtime_.Name()) + ": " + out.error().message);
   if (cancel && cancel->load()) return MakeError(ErrorCode::kCancelled, "function host shutting down");
 
@@ -125,7 +182,11 @@ Result<InvocationResult> FunctionRunner::InvokeCold(const std::string& event_lin
 Result<InvocationResult> FunctionRunner::InvokeWarm(const std::string& event_line) {
   auto lease = pool_->Acquire();
   if (!lease) {
-    if (lease.error().code == ErrorCode::kCancelled) return tl::unexpected(lease.error());
+    // Cancelled, and the GPIO broker's busy or unknown line, are not the runtime's failures.
+    const ErrorCode code = lease.error().code;
+    if (code == ErrorCode::kCancelled || code == ErrorCode::kConflict || code == ErrorCode::kNotFound) {
+      return tl::unexpected(lease.error());
+    }
     return Unavailable(std::string(runtime_.Name()) + ": cannot start a warm instance: " + lease.error().message);
   }
   InvocationResult result;

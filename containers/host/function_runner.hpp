@@ -10,6 +10,7 @@
 
 #include "common/clock/clock.hpp"
 #include "common/error/error.hpp"
+#include "containers/gpio/gpio_broker.hpp"
 #include "containers/host/function_host.hpp"
 #include "containers/host/warm_pool.hpp"
 #include "containers/package/function_spec.hpp"
@@ -44,6 +45,10 @@ class FunctionRunner {
   ContainerSpec MakeContainerSpec(const char* mode) const;
 
  private:
+  // For a function that declares GPIO lines: the broker holding them for `invocation`, its
+  // socket and the clients added to `container`. Errors: see FunctionHost::Invoke.
+  Result<std::unique_ptr<GpioBroker>> OpenGpio(ContainerSpec& container, const std::string& invocation) const;
+  Result<std::unique_ptr<ContainerProcess>> StartWarmInstance();
   Result<InvocationResult> InvokeCold(const std::string& event_line, const std::atomic<bool>* cancel);
   Result<InvocationResult> InvokeWarm(const std::string& event_line);
   // Fills status, output and error from stdout text that should be one JSON value.

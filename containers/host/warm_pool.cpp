@@ -34,11 +34,20 @@ Result<WarmPool::Lease> WarmPool::Acquire() {
   dead.clear();
   if (reused) return Lease{std::move(reused), false};
   auto started = factory_();
-  std::lock_guard<std::mutex> lock(mutex_);
-  --starting_;
-  if (!started) return tl::unexpected(started.error());
-  leased_.insert(started->get());
-  return Lease{std::move(*started), true};
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    --starting_;
+    if (!started) return tl::unexpected(started.error());
+    // Retire(true) ran while the factory worked: it could not Cancel() this instance, so lending
+    // it out would leave the caller waiting on it until its timeout. Retire(false) lets it serve
+    // this call (the version's running calls finish) and Release destroys it.
+    if (!cancelled_) {
+      leased_.insert(started->get());
+      return Lease{std::move(*started), true};
+    }
+  }
+  started->reset();  // stopping a container blocks: unlocked
+  return MakeError(ErrorCode::kCancelled, "cancelled while starting a warm instance (shutting down)");
 }
 
 void WarmPool::Release(std::unique_ptr<ContainerProcess> process, bool healthy) {
@@ -81,6 +90,7 @@ void WarmPool::Retire(bool cancel_leased) {
     retired_ = true;
     idle.swap(idle_);
     if (cancel_leased) {
+      cancelled_ = true;  // for the instances still starting: see Acquire
       for (auto* process : leased_) process->Cancel();
     }
   }

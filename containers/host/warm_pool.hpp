@@ -32,7 +32,8 @@ class WarmPool {
   };
   // An idle instance that is still alive, else a new one. ResourceExhausted when max_instances
   // are lent out (the host's concurrency limit prevents it), Cancelled after Retire, or the
-  // factory's error.
+  // factory's error. Also Cancelled when Retire(true) runs while the factory starts the new
+  // instance: that instance is destroyed, not lent out.
   Result<Lease> Acquire();
   // Gives an instance back: kept idle when `healthy` and the pool is not retired, else destroyed.
   void Release(std::unique_ptr<ContainerProcess> process, bool healthy);
@@ -41,7 +42,8 @@ class WarmPool {
   // expires (nullopt when none is idle).
   std::optional<TimePoint> ReapIdle();
   // Destroys the idle instances now and those lent out when they come back; Cancel()s the
-  // lent ones when `cancel_leased` (shutting down).
+  // lent ones when `cancel_leased` (shutting down), and makes the Acquire calls still starting
+  // one fail with Cancelled.
   void Retire(bool cancel_leased);
 
   size_t Alive() const;  // idle + lent out
@@ -61,6 +63,7 @@ class WarmPool {
   std::set<ContainerProcess*> leased_;    // GUARDED_BY(mutex_)
   size_t starting_ = 0;                   // GUARDED_BY(mutex_): factory calls under way
   bool retired_ = false;                  // GUARDED_BY(mutex_)
+  bool cancelled_ = false;                // GUARDED_BY(mutex_): Retire(true) ran
 };
 
 }  // namespace ew::containers

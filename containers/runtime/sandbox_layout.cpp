@@ -51,7 +51,7 @@ std::vector<std::string> FunctionEnv(const ContainerSpec& spec) {
     return std::any_of(spec.env.begin(), spec.env.end(), [&](const std::string& e) { return e.rfind(prefix, 0) == 0; });
   };
   std::vector<std::string> env;
-  if (!has("PATH")) env.push_back("PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
+  if (!has("PATH")) env.push_back(std::string("PATH=") + kDefaultPath);
   if (!has("HOME")) env.push_back("HOME=/tmp");
   if (!has("LANG")) env.push_back("LANG=C.UTF-8");
   env.insert(env.end(), spec.env.begin(), spec.env.end());

@@ -15,8 +15,12 @@ namespace ew::containers::sandbox {
 inline constexpr const char* kCodeMount = "/fn";
 inline constexpr const char* kHostname = "fn";
 inline constexpr const char* kWorkingDir = "/tmp";
-// Mount points that every root skeleton has, in addition to the top-level entries.
-inline constexpr const char* kSkeletonDirs[] = {"usr", "fn", "tmp", "proc", "dev", "etc"};
+// PATH unless the spec sets one.
+inline constexpr const char* kDefaultPath = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+// Mount points that every root skeleton has, in addition to the top-level entries. run and opt
+// hold the GPIO broker's mounts (/run/edgewire, /opt/edgewire): made here with the skeleton's
+// modes, so that the function's uid can traverse them whatever the daemon's umask.
+inline constexpr const char* kSkeletonDirs[] = {"usr", "fn", "tmp", "proc", "dev", "etc", "run", "opt"};
 
 // A top-level entry of the host's root that the sandbox mirrors: a symlink (target relative,
 // e.g. "usr/bin") or a directory to bind read-only (/lib64 on a host without merged /usr).

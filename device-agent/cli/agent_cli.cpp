@@ -1,5 +1,7 @@
 #include "device-agent/cli/agent_cli.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include "device-agent/enrol/conductor_url.hpp"
 
 namespace ew::agent {
@@ -19,6 +21,18 @@ CLI::Validator UrlValidator(std::vector<std::string> schemes, std::string name) 
         return "\"" + value + "\": expected " + allowed;
       },
       name);
+}
+
+// CLI11 validator: one JSON object.
+CLI::Validator JsonObjectValidator() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        const auto json = nlohmann::json::parse(value, nullptr, /*allow_exceptions=*/false);
+        if (json.is_discarded()) return "not JSON: " + value;
+        if (!json.is_object()) return "expected a JSON object such as {\"op\":\"lines\"}, got " + value;
+        return "";
+      },
+      "JSON");
 }
 
 }  // namespace
@@ -43,6 +57,13 @@ void DefineCli(CLI::App& app, CliArgs& args) {
                   "WAMP URL to use instead of the credential's: ws://HOST:PORT/ws, or http://HOST:PORT")
       ->check(UrlValidator({"ws", "http"}, "URL"));
   run->callback([&args] { args.command = CliArgs::Command::kRun; });
+
+  auto* sim = app.add_subcommand("sim", "Send one request to a simulated chip's control socket, print the answer");
+  sim->add_option("--socket", args.sim.socket, "The chip's control socket ([[gpio.chip]] control)")->required();
+  sim->add_option("request", args.sim.request, R"(One JSON request, e.g. '{"op":"drive","line":"GPIO4","value":1}')")
+      ->required()
+      ->check(JsonObjectValidator());
+  sim->callback([&args] { args.command = CliArgs::Command::kSim; });
 
   auto* version = app.add_subcommand("version", "Print the agent version");
   version->callback([&args] { args.command = CliArgs::Command::kVersion; });

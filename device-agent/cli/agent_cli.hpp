@@ -1,4 +1,4 @@
-// Command line of edgewire-agent: `enrol`, `run`, `version`. Parsing only; the commands
+// Command line of edgewire-agent: `enrol`, `run`, `version`, `sim`. Parsing only; the commands
 // themselves are in device-agent/commands.hpp.
 #pragma once
 
@@ -24,11 +24,18 @@ struct RunArgs {
   std::string conductor_url;  // "" = from the config, else the credential
 };
 
+// `sim`: one request to a simulated chip's control socket (device-agent/gpio/sim_control.hpp).
+struct SimArgs {
+  std::string socket;   // the chip's [[gpio.chip]] control path
+  std::string request;  // one JSON object, checked at parse time
+};
+
 struct CliArgs {
-  enum class Command { kNone, kEnrol, kRun, kVersion };
+  enum class Command { kNone, kEnrol, kRun, kVersion, kSim };
   Command command = Command::kNone;
   EnrolArgs enrol;
   RunArgs run;
+  SimArgs sim;
 };
 
 // Declares the subcommands and options on `app`; parsing fills `args`. Exactly one subcommand

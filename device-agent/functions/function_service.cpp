@@ -56,7 +56,22 @@ Result<containers::FunctionSpec> ReadSpec(const fs::path& dir) {
 }
 
 json DeploymentJson(const Deployment& d) {
-  return {{"functionId", d.function_id}, {"name", d.name}, {"version", d.version}, {"sha256", d.sha256}};
+  return {{"functionId", d.function_id},
+          {"name", d.name},
+          {"version", d.version},
+          {"sha256", d.sha256},
+          {"triggers", ew::gpio::ToJson(d.triggers)}};
+}
+
+// "triggers": [{line, edge, debounceMs}, ...], optional.
+Result<std::vector<gpio::TriggerSpec>> TriggersField(const json& kwargs) {
+  auto it = kwargs.find("triggers");
+  if (it == kwargs.end()) return std::vector<gpio::TriggerSpec>{};
+  return ew::gpio::ParseTriggers(*it);
+}
+
+bool SameTriggers(const std::vector<gpio::TriggerSpec>& a, const std::vector<gpio::TriggerSpec>& b) {
+  return ew::gpio::ToJson(a) == ew::gpio::ToJson(b);
 }
 
 }  // namespace
@@ -131,6 +146,12 @@ Result<void> FunctionService::Restore() {
     d.version = item.value("version", "");
     d.sha256 = item.value("sha256", "");
     if (d.function_id.empty() || d.sha256.size() != 64) continue;
+    if (auto triggers = TriggersField(item); triggers) {
+      d.triggers = std::move(*triggers);
+    } else {
+      Log()->warn("function {}: recorded triggers are not valid ({}); restored without them", d.function_id,
+                  triggers.error().message);
+    }
     auto spec = ReadSpec(PackageDir(d.sha256));
     if (!spec) {
       Log()->warn("function {}: package {} is not in the cache ({}); dropped until the conductor redeploys it",
@@ -142,6 +163,8 @@ Result<void> FunctionService::Restore() {
       Log()->warn("function {}: cannot install: {}", d.function_id, installed.error().message);
       continue;
     }
+    if (auto bound = BindTriggers(d); !bound)
+      Log()->warn("function {}: its GPIO triggers cannot be bound: {}", d.function_id, bound.error().message);
     deployments_[d.function_id] = d;
   }
   Log()->info("restored {} deployment(s)", deployments_.size());
@@ -186,49 +209,28 @@ void FunctionService::Deploy(const rpc::Invocation& invocation, rpc::Responder r
     return respond(InvalidArgument("size: must be an integer between 1 and " + std::to_string(options_.max_package_bytes)));
   }
   const uint64_t size = size_it->get<uint64_t>();
+  auto triggers = TriggersField(kwargs);
+  if (!triggers) return respond(tl::unexpected(triggers.error()));
+  if (!triggers->empty() && !gpio_) return respond(Unavailable("this board has no GPIO for triggers"));
 
-  Deployment wanted{*function_id, "", *version, *sha256};
+  Deployment wanted{*function_id, "", *version, *sha256, std::move(*triggers)};
   {
     std::lock_guard lock(mu_);
     if (auto it = deployments_.find(wanted.function_id); it != deployments_.end() && it->second.sha256 == wanted.sha256) {
-      json reply = DeploymentJson(it->second);
-      reply["cached"] = true;
-      return respond(rpc::Reply{json::array(), std::move(reply)});
+      if (SameTriggers(it->second.triggers, wanted.triggers)) {
+        json reply = DeploymentJson(it->second);
+        reply["cached"] = true;
+        return respond(rpc::Reply{json::array(), std::move(reply)});
+      }
+      wanted.name = it->second.name;
     }
   }
+  if (!wanted.name.empty()) return Commit(std::move(wanted), true, std::move(respond));  // new triggers only
 
   auto self = shared_from_this();
   auto installed = [self, wanted, respond](Result<fs::path> dir, bool cached) {
     if (!dir) return respond(tl::unexpected(dir.error()));
-    // Raw `this` on the pool: the destructor joins the pool first, and the last reference must
-    // never be dropped on a pool thread (it would join itself).
-    boost::asio::post(self->Blocking(), [self = self.get(), wanted, respond, dir = *dir, cached]() mutable {
-      auto spec = ReadSpec(dir);
-      if (!spec) return respond(Internal("cached package " + wanted.sha256 + ": " + spec.error().message));
-      if (auto ok = self->host_->Install(wanted.function_id, *spec, dir); !ok) return respond(tl::unexpected(ok.error()));
-      wanted.name = spec->name;
-      std::string replaced;  // the previous version's package, if nothing else uses it now
-      {
-        std::lock_guard lock(self->mu_);
-        auto& slot = self->deployments_[wanted.function_id];
-        replaced = slot.sha256;
-        slot = wanted;
-        if (auto persisted = self->Persist(); !persisted)
-          Log()->error("function {}: deployed but not recorded: {}", wanted.function_id, persisted.error().message);
-        for (const auto& [id, d] : self->deployments_) {
-          if (d.sha256 == replaced) replaced.clear();
-        }
-      }
-      if (!replaced.empty()) {
-        std::error_code ec;
-        fs::remove_all(self->PackageDir(replaced), ec);
-      }
-      Log()->info("function {} ({} {}) deployed, package {}{}", wanted.function_id, wanted.name, wanted.version,
-                  wanted.sha256.substr(0, 12), cached ? " (cached)" : "");
-      json reply = DeploymentJson(wanted);
-      reply["cached"] = cached;
-      respond(rpc::Reply{json::array(), std::move(reply)});
-    });
+    self->Install(wanted, *dir, cached, respond);
   };
 
   if (fs::exists(PackageDir(wanted.sha256))) return installed(PackageDir(wanted.sha256), true);
@@ -236,6 +238,80 @@ void FunctionService::Deploy(const rpc::Invocation& invocation, rpc::Responder r
   auto& waiters = fetching_[wanted.sha256];
   waiters.push_back([installed](Result<fs::path> dir) { installed(std::move(dir), false); });
   if (waiters.size() == 1) FetchChunk(wanted.sha256, size, std::make_shared<std::string>());
+}
+
+void FunctionService::Install(Deployment wanted, fs::path dir, bool cached, rpc::Responder respond) {
+  // Raw `this` on the pool: the destructor joins the pool first, and the last reference must
+  // never be dropped on a pool thread (it would join itself).
+  boost::asio::post(Blocking(), [self = this, weak = weak_from_this(), wanted = std::move(wanted), dir = std::move(dir),
+                                 cached, respond = std::move(respond)]() mutable {
+    auto spec = ReadSpec(dir);
+    if (!spec) return respond(Internal("cached package " + wanted.sha256 + ": " + spec.error().message));
+    if (auto ok = self->host_->Install(wanted.function_id, *spec, dir); !ok) return respond(tl::unexpected(ok.error()));
+    wanted.name = spec->name;
+    boost::asio::post(self->io_, [weak, wanted = std::move(wanted), cached, respond = std::move(respond)]() mutable {
+      if (auto alive = weak.lock()) alive->Commit(std::move(wanted), cached, std::move(respond));
+    });
+  });
+}
+
+Result<void> FunctionService::BindTriggers(const Deployment& d) {
+  if (!gpio_) {
+    if (d.triggers.empty()) return Ok();
+    return Unavailable("this board has no GPIO for triggers");
+  }
+  if (d.triggers.empty()) {
+    gpio_->ClearTriggers(d.function_id);
+    return Ok();
+  }
+  std::weak_ptr<FunctionService> weak = weak_from_this();
+  return gpio_->SetTriggers(d.function_id, d.triggers, [weak, function_id = d.function_id](json event) {
+    auto self = weak.lock();
+    if (!self || !self->host_) return;
+    const std::string line = event.value("line", "");
+    // The conductor may be unreachable: the board runs it anyway, and the log keeps the outcome.
+    self->host_->Invoke(function_id, event.dump(), [function_id, line](Result<containers::InvocationResult> result) {
+      if (!result) {
+        Log()->warn("trigger {} on {}: {}", function_id, line, result.error().message);
+      } else if (result->status != containers::InvocationResult::Status::kSucceeded) {
+        Log()->warn("trigger {} on {}: {}: {}", function_id, line, containers::StatusName(result->status), result->error);
+      } else {
+        Log()->info("trigger {} on {}: succeeded in {} ms", function_id, line, result->run_time.count() / 1000);
+      }
+    });
+  });
+}
+
+void FunctionService::Commit(Deployment wanted, bool cached, rpc::Responder respond) {
+  if (auto bound = BindTriggers(wanted); !bound) {
+    // The code is installed but the deployment is not what was asked for: say so; the conductor
+    // marks it failed and the old record (if any) stays.
+    return respond(MakeError(bound.error().code, "triggers: " + bound.error().message));
+  }
+  std::string replaced;  // the previous version's package, if nothing else uses it now
+  {
+    std::lock_guard lock(mu_);
+    auto& slot = deployments_[wanted.function_id];
+    replaced = slot.sha256 == wanted.sha256 ? "" : slot.sha256;
+    slot = wanted;
+    if (auto persisted = Persist(); !persisted)
+      Log()->error("function {}: deployed but not recorded: {}", wanted.function_id, persisted.error().message);
+    for (const auto& [id, d] : deployments_) {
+      if (d.sha256 == replaced) replaced.clear();
+    }
+  }
+  if (!replaced.empty()) {
+    boost::asio::post(Blocking(), [dir = PackageDir(replaced)] {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    });
+  }
+  Log()->info("function {} ({} {}) deployed, package {}{}{}", wanted.function_id, wanted.name, wanted.version,
+              wanted.sha256.substr(0, 12), cached ? " (cached)" : "",
+              wanted.triggers.empty() ? "" : ", " + std::to_string(wanted.triggers.size()) + " GPIO trigger(s)");
+  json reply = DeploymentJson(wanted);
+  reply["cached"] = cached;
+  respond(rpc::Reply{json::array(), std::move(reply)});
 }
 
 void FunctionService::FetchChunk(const std::string& sha256, uint64_t size, std::shared_ptr<std::string> buffer) {
@@ -303,6 +379,7 @@ void FunctionService::Remove(const rpc::Invocation& invocation, rpc::Responder r
     auto it = deployments_.find(*function_id);
     if (it == deployments_.end()) return respond(NotFound("function " + *function_id + " is not deployed on this board"));
     const std::string sha256 = it->second.sha256;
+    if (gpio_) gpio_->ClearTriggers(*function_id);
     if (host_) (void)host_->Uninstall(*function_id);  // NotFound only if it never installed
     deployments_.erase(it);
     if (auto persisted = Persist(); !persisted)

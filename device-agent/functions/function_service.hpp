@@ -18,6 +18,7 @@
 
 #include "common/error/error.hpp"
 #include "containers/host/function_host.hpp"
+#include "device-agent/gpio/gpio_service.hpp"
 #include "device-agent/rpc/conductor_client.hpp"
 #include "device-agent/rpc/procedure.hpp"
 
@@ -38,6 +39,7 @@ struct Deployment {
   std::string name;
   std::string version;
   std::string sha256;
+  std::vector<gpio::TriggerSpec> triggers;  // GPIO edges that invoke the function on the board
 };
 
 class FunctionService : public std::enable_shared_from_this<FunctionService> {
@@ -51,6 +53,9 @@ class FunctionService : public std::enable_shared_from_this<FunctionService> {
   // The session that reaches the conductor; must be set before the first fn.deploy and
   // outlive this service. Io thread.
   void SetConductor(rpc::ConductorClient* conductor) { conductor_ = conductor; }
+  // The board's GPIO, for edge triggers; null = triggers are refused. Before Restore(); must
+  // outlive this service. Io thread.
+  void SetGpio(gpio::GpioService* gpio) { gpio_ = gpio; }
 
   // Reinstalls the deployments recorded in deployments.json whose packages are in the cache;
   // drops (and logs) the others, which the conductor delivers again. Call once, before the
@@ -77,8 +82,13 @@ class FunctionService : public std::enable_shared_from_this<FunctionService> {
   void FetchChunk(const std::string& sha256, uint64_t size, std::shared_ptr<std::string> buffer);
   // Ends every deploy waiting for package `sha256` (io thread).
   void FinishFetch(const std::string& sha256, Result<std::filesystem::path> dir);
-  // Verifies, extracts (if needed) and installs, on the blocking pool.
-  void InstallFromCache(Deployment wanted, std::shared_ptr<const std::string> bytes, Done done);
+  // Installs the package at `dir` on the blocking pool, then records the deployment and its
+  // triggers on the io thread.
+  void Install(Deployment wanted, std::filesystem::path dir, bool cached, rpc::Responder respond);
+  // Io thread: binds (or clears) the deployment's triggers, records it, answers.
+  void Commit(Deployment wanted, bool cached, rpc::Responder respond);
+  // Holds the trigger lines of `d` and invokes it on their edges. Io thread.
+  Result<void> BindTriggers(const Deployment& d);
   Result<void> Persist() const;  // with mu_ held
   std::filesystem::path PackageDir(const std::string& sha256) const;
   boost::asio::thread_pool& Blocking();
@@ -88,6 +98,7 @@ class FunctionService : public std::enable_shared_from_this<FunctionService> {
   std::unique_ptr<containers::FunctionHost> host_;
   std::string unavailable_reason_;
   rpc::ConductorClient* conductor_ = nullptr;
+  gpio::GpioService* gpio_ = nullptr;
 
   // Created on first use: an agent without functions runs no extra thread.
   std::unique_ptr<boost::asio::thread_pool> blocking_;

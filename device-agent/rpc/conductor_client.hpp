@@ -1,6 +1,7 @@
 // Calls from the board to the conductor's own procedures (ew.conductor.*), such as fetching a
-// function package. Implemented by the session runner over the live WAMP session; modules see
-// only this, so they stay free of Autobahn and testable with a fake.
+// function package, and the board's publications (GPIO edges). Implemented by the session
+// runner over the live WAMP session; modules see only this, so they stay free of Autobahn and
+// testable with a fake.
 #pragma once
 
 #include <chrono>
@@ -19,6 +20,9 @@ class ConductorClient {
   // or the conductor's error mapped back to its code. Io thread only.
   virtual void Call(const std::string& procedure, Reply arguments, std::chrono::milliseconds timeout,
                     std::function<void(ew::Result<Reply>)> done) = 0;
+  // Publishes an event (a full topic URI, "ew.board.<id>.gpio.event") without acknowledgement.
+  // False, and nothing sent, when there is no session. Io thread only.
+  virtual bool Publish(const std::string& topic, const Reply& payload) = 0;
 };
 
 }  // namespace ew::agent::rpc

@@ -3,6 +3,7 @@
 // INVOCATION and YIELD/ERROR, so no module below sees Autobahn or msgpack.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -19,6 +20,9 @@ struct Invocation {
   std::string procedure;                        // full URI, "ew.board.<id>.sys.ping"
   nlohmann::json args = nlohmann::json::array();    // positional arguments
   nlohmann::json kwargs = nlohmann::json::object();  // keyword arguments
+  // The caller's WAMP session id, when the procedure asked for disclosure (0 otherwise, and for
+  // the conductor's own calls).
+  uint64_t caller = 0;
 };
 
 struct Reply {
@@ -37,6 +41,14 @@ using Handler = std::function<void(const Invocation&, Responder)>;
 struct Procedure {
   std::string suffix;  // "sys.info"
   Handler handler;
+  bool disclose_caller = false;  // REGISTER with disclose_caller: Invocation::caller is set
+};
+
+// A topic the board subscribes to in every session (e.g. wamp.session.on_leave). The handler
+// gets the event's args and kwargs (Invocation::procedure = the topic) on the io thread.
+struct Subscription {
+  std::string topic;
+  std::function<void(const Invocation&)> handler;
 };
 
 using ProcedureTable = std::vector<Procedure>;

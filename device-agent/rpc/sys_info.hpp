@@ -4,10 +4,19 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 namespace ew::agent::rpc {
+
+struct GpioChipSummary {
+  std::string name;
+  std::string backend;
+  uint32_t lines = 0;
+  uint32_t used = 0;
+  std::string error;
+};
 
 // The fields of edgewire.v1.SysInfo (common/proto/edgewire/v1/board_rpc.proto), as a plain
 // struct: the agent does not link protobuf. SysInfoJson (sys_procedures.hpp) prints it.
@@ -27,6 +36,7 @@ struct SysInfo {
   int64_t agent_rss_bytes = 0;
   int32_t cpu_count = 0;
   std::string container_runtime;
+  std::vector<GpioChipSummary> gpio_chips;
 };
 
 class SysInfoCollector {
@@ -42,6 +52,8 @@ class SysInfoCollector {
 
   // What runs functions here ("runc", "bwrap", or "none (<why>)"); set once at start-up.
   void set_container_runtime(std::string runtime) { container_runtime_ = std::move(runtime); }
+  // The board's GPIO chips, asked at each Collect (lines in use change); set once at start-up.
+  void set_gpio_chips(std::function<std::vector<GpioChipSummary>()> chips) { gpio_chips_ = std::move(chips); }
 
  private:
   std::string Path(const char* absolute) const;
@@ -51,6 +63,7 @@ class SysInfoCollector {
   std::string root_;
   std::chrono::steady_clock::time_point agent_start_;
   std::string container_runtime_;
+  std::function<std::vector<GpioChipSummary>()> gpio_chips_;
 };
 
 // Parsers, exposed for tests. Each returns an empty/zero value on malformed input.

@@ -9,6 +9,14 @@ namespace ew::agent::rpc {
 nlohmann::json SysInfoJson(const SysInfo& info) {
   nlohmann::json load = nlohmann::json::array();
   for (double value : info.load_average) load.push_back(Proto3Double(value));
+  nlohmann::json chips = nlohmann::json::array();
+  for (const GpioChipSummary& chip : info.gpio_chips) {
+    chips.push_back({{"name", chip.name},
+                     {"backend", chip.backend},
+                     {"lines", chip.lines},
+                     {"used", chip.used},
+                     {"error", chip.error}});
+  }
   return {
       {"boardId", info.board_id},
       {"agentVersion", info.agent_version},
@@ -25,6 +33,7 @@ nlohmann::json SysInfoJson(const SysInfo& info) {
       {"agentRssBytes", Proto3Int64(info.agent_rss_bytes)},
       {"cpuCount", info.cpu_count},
       {"containerRuntime", info.container_runtime},
+      {"gpioChips", std::move(chips)},
   };
 }
 

@@ -25,10 +25,12 @@
 #include <autobahn/boost_config.hpp>
 #include <autobahn/wamp_call_options.hpp>
 #include <autobahn/wamp_call_result.hpp>
+#include <autobahn/wamp_event.hpp>
 #include <autobahn/wamp_invocation.hpp>
 #include <autobahn/wamp_register_request.hpp>
 #include <autobahn/wamp_registration.hpp>
 #include <autobahn/wamp_session.hpp>
+#include <autobahn/wamp_subscription.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -102,7 +104,7 @@ class SessionRunner::Impl {
       : io_(io),
         options_(std::move(options)),
         procedures_(std::move(procedures)),
-        observer_(observer),
+        observers_(observer ? std::vector<SessionObserver*>{observer} : std::vector<SessionObserver*>{}),
         backoff_(options_.reconnect_initial, options_.reconnect_max, std::move(random)),
         key_(options_.secret),
         retry_timer_(io),
@@ -125,6 +127,23 @@ class SessionRunner::Impl {
     // Cancels nothing the io_context would still run (it has stopped); just breaks the
     // session <-> transport cycle of an attempt still in flight.
     if (attempt_) Teardown(*attempt_);
+  }
+
+  void AddSubscription(rpc::Subscription subscription) { subscriptions_.push_back(std::move(subscription)); }
+  void AddObserver(SessionObserver* observer) { observers_.push_back(observer); }
+
+  bool Publish(const std::string& topic, const rpc::Reply& payload) {
+    if (!attempt_ || attempt_->phase != Phase::kReady) return false;
+    try {
+      auto args = JsonToMsgpack(payload.args.is_array() ? payload.args : nlohmann::json::array());
+      auto kwargs = JsonToMsgpack(payload.kwargs.is_object() ? payload.kwargs : nlohmann::json::object());
+      // Fire and forget: Autobahn sends inline on this (the io) thread and resolves at once.
+      attempt_->session->publish(topic, args.get(), kwargs.get());
+      return true;
+    } catch (const std::exception& e) {
+      Log()->debug("publication to {} dropped: {}", topic, e.what());
+      return false;
+    }
   }
 
   void Start() {
@@ -324,24 +343,35 @@ class SessionRunner::Impl {
     attempt.session_id = *joined;
     attempt.phase = Phase::kRegistering;
     Log()->info("joined as board={} session={} realm={}", options_.board_id, attempt.session_id, options_.realm);
-    if (procedures_.empty()) return OnRegistered(id, "", ew::Ok());
-    attempt.registrations_pending = procedures_.size();
+    if (procedures_.empty() && subscriptions_.empty()) return OnRegistered(id, "", ew::Ok());
+    attempt.registrations_pending = procedures_.size() + subscriptions_.size();
     for (const auto& procedure : procedures_) {
       std::string uri = "ew.board." + options_.board_id + "." + procedure.suffix;
-      Continue(attempt.session->provide(uri, MakeProcedure(uri, procedure.handler, attempt.replies_open)), id,
-               [this, uri](uint64_t id, ew::Result<autobahn::wamp_registration> registered) {
-                 OnRegistered(id, uri, registered ? ew::Ok() : ew::Result<void>(tl::unexpected(registered.error())));
+      autobahn::provide_options provide_options;
+      if (procedure.disclose_caller) provide_options.emplace("disclose_caller", msgpack::object(true));
+      Continue(attempt.session->provide(uri, MakeProcedure(uri, procedure.handler, attempt.replies_open), provide_options),
+               id, [this, uri](uint64_t id, ew::Result<autobahn::wamp_registration> registered) {
+                 OnRegistered(id, "register " + uri,
+                              registered ? ew::Ok() : ew::Result<void>(tl::unexpected(registered.error())));
+               });
+    }
+    for (const auto& subscription : subscriptions_) {
+      Continue(attempt.session->subscribe(subscription.topic, MakeEventHandler(subscription, attempt.replies_open)), id,
+               [this, topic = subscription.topic](uint64_t id, ew::Result<autobahn::wamp_subscription> subscribed) {
+                 OnRegistered(id, "subscribe " + topic,
+                              subscribed ? ew::Ok() : ew::Result<void>(tl::unexpected(subscribed.error())));
                });
     }
   }
 
-  void OnRegistered(uint64_t id, const std::string& uri, ew::Result<void> registered) {
+  // One REGISTER or SUBSCRIBE of the join answered; `what` is "register <uri>" or "subscribe <topic>".
+  void OnRegistered(uint64_t id, const std::string& what, ew::Result<void> registered) {
     if (!IsCurrent(id) || attempt_->phase != Phase::kRegistering) return;
     Attempt& attempt = *attempt_;
     if (!registered) {
       // Typically wamp.error.procedure_already_exists: the conductor still holds our previous
       // session (it notices a dead connection within its heartbeat timeout). Retry later.
-      return Fail("register " + uri + " refused: " + registered.error().message, websocketpp::close::status::normal);
+      return Fail(what + " refused: " + registered.error().message, websocketpp::close::status::normal);
     }
     if (attempt.registrations_pending > 0) --attempt.registrations_pending;
     if (attempt.registrations_pending > 0) return;
@@ -351,7 +381,7 @@ class SessionRunner::Impl {
     join_timer_.cancel();
     Log()->info("ready: board={} session={}: {} procedures registered", options_.board_id, attempt.session_id,
                  procedures_.size());
-    if (observer_) observer_->OnReady(options_.url, attempt.session_id);
+    for (SessionObserver* observer : observers_) observer->OnReady(options_.url, attempt.session_id);
   }
 
   autobahn::wamp_procedure MakeProcedure(const std::string& uri, const rpc::Handler& handler,
@@ -366,6 +396,11 @@ class SessionRunner::Impl {
       } catch (const std::exception& e) {
         return SendReply(invocation, ew::InvalidArgument(std::string("arguments are not representable as JSON: ") + e.what()));
       }
+      try {
+        call.caller = invocation->detail_or<uint64_t>("caller", 0);
+      } catch (const std::exception&) {
+        call.caller = 0;  // no details map, or not an integer
+      }
       Log()->debug("invocation of {}", uri);
       handler(call, [io, invocation, open](ew::Result<rpc::Reply> result) {
         boost::asio::post(*io, [invocation, open, result = std::move(result)] {
@@ -373,6 +408,26 @@ class SessionRunner::Impl {
           SendReply(invocation, result);
         });
       });
+    };
+  }
+
+  // EVENTs run on the io thread (inside Autobahn's message handling) and only while the
+  // attempt they were subscribed in is open.
+  autobahn::wamp_event_handler MakeEventHandler(const rpc::Subscription& subscription,
+                                                const std::shared_ptr<bool>& open_flag) {
+    return [topic = subscription.topic, handler = subscription.handler,
+            open = std::weak_ptr<bool>(open_flag)](const autobahn::wamp_event& event) {
+      if (open.expired()) return;
+      rpc::Invocation call;
+      call.procedure = topic;
+      try {
+        if (event.number_of_arguments() > 0) call.args = MsgpackToJson(event.arguments<msgpack::object>());
+        if (event.number_of_kw_arguments() > 0) call.kwargs = MsgpackToJson(event.kw_arguments<msgpack::object>());
+      } catch (const std::exception& e) {
+        Log()->debug("event on {} dropped: {}", topic, e.what());
+        return;
+      }
+      handler(call);
     };
   }
 
@@ -518,7 +573,7 @@ class SessionRunner::Impl {
     if (was_ready && lasted >= options_.stable_after) backoff_.Reset();
     auto delay = backoff_.Next();
     Log()->info("connection {}: {}, retrying in {}", was_ready ? "lost" : "failed", why, FormatDelay(delay));
-    if (observer_) observer_->OnDisconnected(why, delay);
+    for (SessionObserver* observer : observers_) observer->OnDisconnected(why, delay);
     retry_timer_.expires_after(delay);
     retry_timer_.async_wait([this, alive = Alive()](const boost::system::error_code& ec) {
       if (ec || alive.expired() || stopping_) return;
@@ -567,7 +622,8 @@ class SessionRunner::Impl {
   boost::asio::io_context& io_;
   SessionOptions options_;
   rpc::ProcedureTable procedures_;
-  SessionObserver* observer_;
+  std::vector<SessionObserver*> observers_;
+  std::vector<rpc::Subscription> subscriptions_;
   Backoff backoff_;
   CraKey key_;  // derives once per salt, then cached across reconnects
   std::ostringstream error_log_;  // websocketpp's error log; emptied by each WsTransport
@@ -597,5 +653,13 @@ void SessionRunner::Call(const std::string& procedure, rpc::Reply arguments, std
 }
 
 void SessionRunner::Stop(std::function<void()> done) { impl_->Stop(std::move(done)); }
+
+void SessionRunner::AddSubscription(rpc::Subscription subscription) { impl_->AddSubscription(std::move(subscription)); }
+
+void SessionRunner::AddObserver(SessionObserver* observer) { impl_->AddObserver(observer); }
+
+bool SessionRunner::Publish(const std::string& topic, const rpc::Reply& payload) {
+  return impl_->Publish(topic, payload);
+}
 
 }  // namespace ew::agent::session

@@ -45,7 +45,7 @@ struct SessionOptions {
 class SessionObserver {
  public:
   virtual ~SessionObserver() = default;
-  // Joined and every procedure registered: the board is reachable.
+  // Joined, every procedure registered and every subscription made: the board is reachable.
   virtual void OnReady(const std::string& url, uint64_t session_id) {}
   // The connection ended (or could not be made); next attempt in `retry_in`.
   virtual void OnDisconnected(const std::string& reason, std::chrono::milliseconds retry_in) {}
@@ -63,6 +63,12 @@ class SessionRunner : public rpc::ConductorClient {
   SessionRunner(const SessionRunner&) = delete;
   SessionRunner& operator=(const SessionRunner&) = delete;
 
+  // Subscribed in every session, before the board counts as ready. Before Start().
+  void AddSubscription(rpc::Subscription subscription);
+  // Another observer (modules that keep per-session state: GPIO watches). Before Start();
+  // must outlive the runner.
+  void AddObserver(SessionObserver* observer);
+
   // Begins the first connection attempt. Call from the io thread or before io.run().
   void Start();
   // Leaves the session (GOODBYE), closes the WebSocket and stops reconnecting; `done` runs on
@@ -71,6 +77,7 @@ class SessionRunner : public rpc::ConductorClient {
   // Calls a conductor procedure over the current session (rpc::ConductorClient). Io thread.
   void Call(const std::string& procedure, rpc::Reply arguments, std::chrono::milliseconds timeout,
             std::function<void(ew::Result<rpc::Reply>)> done) override;
+  bool Publish(const std::string& topic, const rpc::Reply& payload) override;
 
  private:
   class Impl;

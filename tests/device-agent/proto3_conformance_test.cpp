@@ -75,6 +75,14 @@ edgewire::v1::SysInfo ToProto(const rpc::SysInfo& info) {
   m.set_agent_rss_bytes(info.agent_rss_bytes);
   m.set_cpu_count(info.cpu_count);
   m.set_container_runtime(info.container_runtime);
+  for (const rpc::GpioChipSummary& chip : info.gpio_chips) {
+    auto* c = m.add_gpio_chips();
+    c->set_name(chip.name);
+    c->set_backend(chip.backend);
+    c->set_lines(chip.lines);
+    c->set_used(chip.used);
+    c->set_error(chip.error);
+  }
   return m;
 }
 
@@ -115,6 +123,9 @@ TEST(Proto3ConformanceTest, SysInfoEdgeValues) {
   info.agent_rss_bytes = 7'654'321;
   info.cpu_count = std::numeric_limits<int32_t>::min();
   info.container_runtime = "runc";
+  info.gpio_chips = {{"sim0", "sim", 28, 3, ""},
+                     {"gpiochip1", "libgpiod", 0, 0, "cannot open /dev/gpiochip1: No such file"},
+                     {"gpiochip2", "libgpiod", std::numeric_limits<uint32_t>::max(), 1, ""}};
   const std::vector<double> doubles = {
       0.0, -0.0, 3.0, 0.1, 0.52, 12345.67, 1.0 / 3, 123456789.123456789, 1e15, 1e16, 1e17, 1e21,
       9007199254740993.0, -2.5, 5e-324, DBL_MIN, DBL_MAX, -DBL_MAX, 1e-7,

@@ -146,6 +146,13 @@ class RouterProtocol(WebSocketServerProtocol):
             r.registrations[reg] = msg.procedure
             self.send(message.Registered(msg.request, reg))
             emit("registered %s" % msg.procedure)
+        elif isinstance(msg, message.Subscribe):
+            # Subscriptions are acknowledged (the agent makes some in every session); this
+            # router publishes nothing.
+            self.send(message.Subscribed(msg.request, r.new_id()))
+            emit("subscribed %s" % msg.topic)
+        elif isinstance(msg, message.Publish):
+            emit("published %s" % msg.topic)
         elif isinstance(msg, message.Call):
             if msg.procedure not in r.procedures:
                 self.send(message.Error(message.Call.MESSAGE_TYPE, msg.request, "wamp.error.no_such_procedure"))

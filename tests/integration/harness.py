@@ -150,7 +150,7 @@ level = "{self.log_level}"
 
 
 class Agent:
-    def __init__(self, workdir, name, log_level="debug"):
+    def __init__(self, workdir, name, log_level="debug", extra_config=""):
         self.workdir = workdir
         self.name = name
         self.credential = os.path.join(workdir, f"{name}.credential.json")
@@ -166,7 +166,7 @@ state_dir = "{os.path.join(workdir, name + '-functions')}"
 work_dir = "{os.path.join(workdir, name + '-containers')}"
 [log]
 level = "{log_level}"
-""")
+{extra_config}""")
         self.proc = None
 
     def enrol(self, conductor_url, code):

@@ -89,6 +89,37 @@ class FakeBoardGateway final : public router::BoardGateway {
     std::lock_guard<std::mutex> lock(mutex_);
     registered_listeners_.push_back(std::move(listener));
   }
+  void OnBoardPublication(PublicationListener listener) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    publication_listeners_.push_back(std::move(listener));
+  }
+  void OnBoardSessionEnded(SessionEndedListener listener) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    session_ended_listeners_.push_back(std::move(listener));
+  }
+  // As if the board published ew.board.<id>.<suffix> (synchronously, on the caller's thread).
+  void Publish(const std::string& board_id, const std::string& suffix, const wamp::Payload& payload) {
+    std::vector<PublicationListener> listeners;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      listeners = publication_listeners_;
+    }
+    for (auto& listener : listeners) listener(board_id, suffix, payload);
+  }
+  // As if the board's session ended: it goes offline and the session-ended listeners run.
+  void EndSession(const std::string& board_id) {
+    std::vector<SessionEndedListener> listeners;
+    uint64_t session = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = online_.find(board_id);
+      if (it == online_.end()) return;
+      session = it->second.session_id;
+      online_.erase(it);
+      listeners = session_ended_listeners_;
+    }
+    for (auto& listener : listeners) listener(board_id, session);
+  }
   // What a board's CALL of a conductor procedure would do (synchronously here).
   void CallConductor(const std::string& board_id, const std::string& uri, wamp::Payload payload, Reply reply) {
     ConductorHandler handler;
@@ -118,6 +149,8 @@ class FakeBoardGateway final : public router::BoardGateway {
   std::vector<RecordedCall> calls_;
   std::map<std::string, ConductorHandler> conductor_procedures_;
   std::vector<RegisteredListener> registered_listeners_;
+  std::vector<PublicationListener> publication_listeners_;
+  std::vector<SessionEndedListener> session_ended_listeners_;
   std::vector<std::string> disconnected_;
 };
 

@@ -265,6 +265,30 @@ TEST_F(FunctionCommandsTest, DeployWaitPrintsEachStateChangeUntilDeployed) {
             json::parse(R"({"boardIds":["brd-1","brd-2"]})"));
 }
 
+TEST_F(FunctionCommandsTest, DeployWithGpioTriggersSendsThemChecked) {
+  fake_.Route("POST /v1/functions/fn-1/deployments", 202, R"({"deployments":[{"boardId":"brd-1","state":"pending"}]})");
+  DeployOptions options;
+  options.boards = {"brd-1"};
+  options.triggers = {"GPIO4", "sim0:5,falling", "GPIO6,both,20"};
+  auto result = Run([&](Context& c) { return FunctionDeploy(c, "fn-1", options); });
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(json::parse(fake_.requests("POST /v1/functions/fn-1/deployments")[0].body)["triggers"],
+            json::parse(R"([{"line":"GPIO4"},{"line":"sim0:5","edge":"falling"},)"
+                        R"({"line":"GPIO6","edge":"both","debounceMs":20}])"));
+}
+
+TEST_F(FunctionCommandsTest, BadTriggerFlagsAreRefusedBeforeAnythingIsSent) {
+  for (const char* flag : {"GPIO4,sideways", "GPIO4,rising,soon", "GPIO4,rising,5000", ",rising", "GPIO4,rising,1,2"}) {
+    DeployOptions options;
+    options.boards = {"brd-1"};
+    options.triggers = {flag};
+    auto result = Run([&](Context& c) { return FunctionDeploy(c, "fn-1", options); });
+    ASSERT_FALSE(result) << flag;
+    EXPECT_NE(result.error().message.find(std::string("--trigger ") + flag), std::string::npos) << result.error().message;
+  }
+  EXPECT_TRUE(fake_.requests().empty()) << "nothing was sent";
+}
+
 TEST_F(FunctionCommandsTest, DeployWaitNamesFailedBoardsAndExits2) {
   fake_.Route("POST /v1/functions/fn-1/deployments", 202,
               R"({"deployments":[{"boardId":"brd-1","state":"pending"},{"boardId":"brd-2","state":"pending"}]})");

@@ -3,7 +3,11 @@
 #include "cloud-conductor/cli/http_client.hpp"
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -111,6 +115,161 @@ TEST(HttpClientTest, RefusedConnectionSaysWhere) {
   EXPECT_EQ(result.error().code, ErrorCode::kUnavailable);
   EXPECT_EQ(result.error().message.rfind("cannot reach the conductor at " + url + ": ", 0), 0u)
       << result.error().message;
+}
+
+// Answers one request with a chunked 200 whose chunks the test hands over one by one, or with
+// `status` and a JSON body; records whether the client hung up before the body ended.
+class StreamingServer {
+ public:
+  explicit StreamingServer(int status = 200) : status_(status) {
+    acceptor_.open(tcp::v4());
+    acceptor_.bind({asio::ip::make_address("127.0.0.1"), 0});
+    acceptor_.listen();
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~StreamingServer() {
+    Send("");  // wakes a server waiting for a chunk
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()); }
+  // The next chunk; "" ends the body.
+  void Send(std::string chunk) {
+    std::lock_guard lock(mu_);
+    chunks_.push_back(std::move(chunk));
+    cv_.notify_all();
+  }
+  std::string target() {
+    std::lock_guard lock(mu_);
+    return target_;
+  }
+  std::string accept() {
+    std::lock_guard lock(mu_);
+    return accept_;
+  }
+  // Whether a write failed: the client hung up mid-stream.
+  bool hung_up() const { return hung_up_; }
+
+ private:
+  void Serve() {
+    tcp::socket socket(io_);
+    beast::error_code ec;
+    acceptor_.accept(socket, ec);
+    if (ec) return;
+    beast::flat_buffer buffer;
+    http::request<http::string_body> request;
+    http::read(socket, buffer, request, ec);
+    {
+      std::lock_guard lock(mu_);
+      target_ = std::string(request.target());
+      accept_ = std::string(request[http::field::accept]);
+    }
+    if (status_ != 200) {
+      http::response<http::string_body> response{static_cast<http::status>(status_), 11};
+      response.body() = R"({"error":{"code":"conflict","message":"line GPIO17 is busy"}})";
+      response.prepare_payload();
+      http::write(socket, response, ec);
+      return;
+    }
+    http::response<http::empty_body> head{http::status::ok, 11};
+    head.set(http::field::content_type, "text/event-stream");
+    head.chunked(true);
+    http::response_serializer<http::empty_body> serializer{head};
+    http::write_header(socket, serializer, ec);
+    for (;;) {
+      std::string chunk;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return !chunks_.empty(); });
+        chunk = std::move(chunks_.front());
+        chunks_.pop_front();
+      }
+      if (chunk.empty()) {
+        asio::write(socket, http::make_chunk_last(), ec);
+        break;
+      }
+      // After the client hung up a write fails, though the first may still land in the kernel:
+      // with the probe on, keep writing (for 10 s at most) until one fails.
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      do {
+        asio::write(socket, http::make_chunk(asio::buffer(chunk)), ec);
+        if (hung_up_probe_ && !ec) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      } while (hung_up_probe_ && !ec && std::chrono::steady_clock::now() < deadline);
+      if (ec) {
+        hung_up_ = true;
+        break;
+      }
+    }
+  }
+
+ public:
+  std::atomic<bool> hung_up_probe_{false};  // keep writing the chunk until the write fails
+
+ private:
+  const int status_;
+  asio::io_context io_;
+  tcp::acceptor acceptor_{io_};
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> chunks_;
+  std::string target_, accept_;
+  std::atomic<bool> hung_up_{false};
+};
+
+TEST(HttpClientTest, StreamHandsOverTheBodyAsItComes) {
+  StreamingServer server;
+  HttpClient client(*ParseUrl(server.url() + "/base"));
+  std::vector<std::string> pieces;
+  server.Send("data: 1\n\n");
+  auto result = client.Stream("/v1/s", "ewt_t",
+                              [&](std::string_view data) {
+                                pieces.emplace_back(data);
+                                // Each piece arrives before the server sends the next one.
+                                if (pieces.size() == 1) server.Send("data: 2\n\n");
+                                if (pieces.size() == 2) server.Send("");
+                                return true;
+                              },
+                              std::chrono::seconds(10));
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result->status, 200);
+  EXPECT_EQ(result->content_type, "text/event-stream");
+  EXPECT_EQ(pieces, (std::vector<std::string>{"data: 1\n\n", "data: 2\n\n"}));
+  EXPECT_EQ(server.target(), "/base/v1/s");
+  EXPECT_EQ(server.accept(), "text/event-stream");
+}
+
+TEST(HttpClientTest, StreamStopsWhenTheCallerHasEnough) {
+  StreamingServer server;
+  server.hung_up_probe_ = true;  // the server repeats its chunk until the client has hung up
+  HttpClient client(*ParseUrl(server.url()));
+  server.Send("data: 1\n\n");
+  int calls = 0;
+  auto result = client.Stream("/v1/s", "", [&](std::string_view) { return ++calls < 1; }, std::chrono::seconds(10));
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(calls, 1);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!server.hung_up() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_TRUE(server.hung_up());
+}
+
+TEST(HttpClientTest, StreamReturnsOtherAnswersWhole) {
+  StreamingServer server(409);
+  HttpClient client(*ParseUrl(server.url()));
+  bool called = false;
+  auto result = client.Stream("/v1/s", "", [&](std::string_view) { return called = true; }, std::chrono::seconds(10));
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result->status, 409);
+  EXPECT_EQ(result->body, R"({"error":{"code":"conflict","message":"line GPIO17 is busy"}})");
+  EXPECT_FALSE(called);
+}
+
+TEST(HttpClientTest, ASilentStreamTimesOut) {
+  StreamingServer server;
+  HttpClient client(*ParseUrl(server.url()));
+  auto result = client.Stream("/v1/s", "", [](std::string_view) { return true; }, std::chrono::milliseconds(50));
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, ErrorCode::kDeadlineExceeded);
 }
 
 }  // namespace

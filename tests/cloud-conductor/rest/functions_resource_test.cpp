@@ -147,6 +147,10 @@ TEST_F(FunctionsResourceTest, DeploymentRequestsAreValidated) {
       {{{"boardIds", {board}}, {"version", "9.9"}}, 400, "version"},
       {{{"boardIds", {board}}, {"version", 1}}, 400, "version"},
       {{{"fleetId", "flt-0000000000000000"}}, 404, "flt-0000000000000000"},
+      {{{"boardIds", {board}}, {"triggers", {{{"line", "GPIO4"}, {"edge", "sideways"}}}}}, 400, "triggers[0]: edge"},
+      {{{"boardIds", {board}}, {"triggers", {{{"edge", "rising"}}}}}, 400, "triggers[0]: line"},
+      {{{"boardIds", {board}}, {"triggers", {{"line", "GPIO4"}}}}, 400, "triggers"},
+      {{{"boardIds", {board}}, {"triggers", {{{"line", "GPIO4"}, {"debounceMs", 5000}}}}}, 400, "debounceMs"},
   };
   for (const auto& c : cases) {
     auto response = Send("POST", path, c.body.dump(), alice_);
@@ -178,7 +182,7 @@ TEST_F(FunctionsResourceTest, DeploymentsGoToBoardsAndFleets) {
 
   auto listed = Json(Send("GET", "/v1/functions/" + fn + "/deployments", "", alice_))["deployments"];
   ASSERT_EQ(listed.size(), 2u);
-  for (const char* field : {"boardId", "state", "version", "sha256", "error", "updatedAt"})
+  for (const char* field : {"boardId", "state", "version", "sha256", "error", "updatedAt", "triggers"})
     EXPECT_TRUE(listed[0].contains(field)) << field;
 
   // Removing: forgotten here, fn.remove on the board.
@@ -186,6 +190,27 @@ TEST_F(FunctionsResourceTest, DeploymentsGoToBoardsAndFleets) {
   EXPECT_EQ(StateOn(fn, online), "<none>");
   EXPECT_EQ(gateway_.calls().back().procedure, "fn.remove");
   EXPECT_EQ(Send("DELETE", "/v1/functions/" + fn + "/deployments/" + online, "", alice_).status, 404);
+}
+
+TEST_F(FunctionsResourceTest, GpioTriggersGoWithTheDeploymentToTheBoard) {
+  const std::string fn = Upload(Spec("mirror"), alice_)["id"];
+  const std::string board = OnlineBoard("pi-on");
+  const json triggers = json::parse(R"([{"line":"GPIO4","edge":"rising","debounceMs":20},{"line":"GPIO5"}])");
+  auto response = Send("POST", "/v1/functions/" + fn + "/deployments",
+                       json{{"boardIds", {board}}, {"triggers", triggers}}.dump(), alice_);
+  ASSERT_EQ(response.status, 202) << response.body;
+  const json canonical = json::parse(
+      R"([{"line":"GPIO4","edge":"rising","debounceMs":20},{"line":"GPIO5","edge":"rising","debounceMs":0}])");
+  EXPECT_EQ(Json(response)["deployments"][0]["triggers"], canonical);
+  ASSERT_TRUE(Eventually([&] { return StateOn(fn, board) == "deployed"; }));
+  std::optional<json> sent;
+  for (const auto& call : gateway_.calls()) {
+    if (call.procedure == "fn.deploy") sent = call.payload.kwargs;
+  }
+  ASSERT_TRUE(sent);
+  EXPECT_EQ((*sent)["triggers"], canonical);
+  auto listed = Json(Send("GET", "/v1/functions/" + fn + "/deployments", "", alice_))["deployments"];
+  EXPECT_EQ(listed[0]["triggers"], canonical);
 }
 
 TEST_F(FunctionsResourceTest, InvocationRequestsAreValidated) {

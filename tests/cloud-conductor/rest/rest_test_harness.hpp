@@ -101,7 +101,10 @@ class RestApiTest : public ::testing::Test {
     api_->Handle(std::move(request), [answer](server::HttpResponse response) { answer->set_value(std::move(response)); });
     if (future.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
       ADD_FAILURE() << "no answer";
-      return server::HttpResponse{0, "", "", {}};
+      server::HttpResponse none;
+      none.status = 0;
+      none.content_type.clear();
+      return none;
     }
     return future.get();
   }

@@ -2,6 +2,8 @@
 // dealer, the broker, authorization and malformed input, with no sockets.
 #include "cloud-conductor/router/router.hpp"
 
+#include <tuple>
+
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
@@ -661,6 +663,129 @@ TEST_F(RouterTest, GatewayCallsReachTheBoard) {
   ASSERT_TRUE(got && !*got);
   EXPECT_EQ(got->error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(got->error().message, "line 99 does not exist");
+}
+
+
+TEST_F(RouterTest, BoardPublicationsReachTheListenerAfterAuthorization) {
+  std::vector<std::tuple<std::string, std::string, Value>> heard;
+  router_.OnBoardPublication([&](const std::string& board, const std::string& suffix, const wamp::Payload& payload) {
+    heard.emplace_back(board, suffix, payload.kwargs);
+  });
+  io_.run_for(std::chrono::milliseconds(10));  // the listener is installed on the router's strand
+  auto board = JoinBoard("brd-a");
+  Welcomed(board);
+  auto sub = JoinUser("tok-alice");
+  Welcomed(sub);
+  wamp::Subscribe s1;
+  s1.request = 1;
+  s1.topic = "ew.board.brd-a.gpio.event";
+  sub.Feed(s1);
+  sub.transport->Next<wamp::Subscribed>();
+
+  wamp::Publish p;
+  p.request = 1;
+  p.topic = "ew.board.brd-a.gpio.event";
+  p.payload.kwargs = {{"line", "GPIO4"}, {"value", 1}, {"seq", 1}};
+  board.Feed(p);
+  ASSERT_EQ(heard.size(), 1u);
+  EXPECT_EQ(std::get<0>(heard[0]), "brd-a");
+  EXPECT_EQ(std::get<1>(heard[0]), "gpio.event");
+  EXPECT_EQ(std::get<2>(heard[0])["line"], "GPIO4");
+  // The event is still routed to subscribers.
+  EXPECT_EQ(sub.transport->Next<wamp::Event>().payload.kwargs["seq"], 1);
+
+  // Refused publications (another board's topic) and publications of users are not heard.
+  p.request = 2;
+  p.topic = "ew.board.brd-b.gpio.event";
+  p.options = {{"acknowledge", true}};
+  board.Feed(p);
+  EXPECT_EQ(board.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
+  auto admin = JoinUser("tok-admin");
+  Welcomed(admin);
+  p.topic = "ew.board.brd-a.gpio.event";
+  admin.Feed(p);
+  admin.transport->Next<wamp::Published>();
+  EXPECT_EQ(heard.size(), 1u);
+}
+
+TEST_F(RouterTest, SessionEndsAreListenedToAndPublishedAsOnLeave) {
+  std::vector<std::pair<std::string, uint64_t>> ended;
+  router_.OnBoardSessionEnded([&](const std::string& board, uint64_t session) { ended.emplace_back(board, session); });
+  io_.run_for(std::chrono::milliseconds(10));
+  auto board = JoinBoard("brd-a");
+  auto board_session = Welcomed(board);
+  wamp::Subscribe sub;
+  sub.request = 1;
+  sub.topic = "wamp.session.on_leave";
+  board.Feed(sub);
+  board.transport->Next<wamp::Subscribed>();
+
+  // A user's session leaves: the board hears who it was.
+  auto alice = JoinUser("tok-alice");
+  auto alice_session = Welcomed(alice);
+  alice.handler->OnClose();
+  auto event = board.transport->Next<wamp::Event>();
+  EXPECT_EQ(event.payload.args, Value::array({alice_session, "alice", "operator"}));
+  EXPECT_TRUE(ended.empty()) << "only board sessions are reported to the listener";
+
+  // An admin's goodbye too.
+  auto admin = JoinUser("tok-admin");
+  auto admin_session = Welcomed(admin);
+  wamp::Goodbye bye;
+  bye.reason = "wamp.close.normal";
+  admin.Feed(bye);
+  EXPECT_EQ(board.transport->Next<wamp::Event>().payload.args, Value::array({admin_session, "admin", "admin"}));
+
+  // A board replaced by a newer session: the old one ended, the listener hears of it, and the
+  // admin watching on_leave sees it.
+  auto watcher = JoinUser("tok-admin");
+  Welcomed(watcher);
+  watcher.Feed(sub);
+  watcher.transport->Next<wamp::Subscribed>();
+  auto second = JoinBoard("brd-a");
+  auto second_session = Welcomed(second);
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0], std::make_pair(std::string("brd-a"), board_session));
+  EXPECT_EQ(watcher.transport->Next<wamp::Event>().payload.args, Value::array({board_session, "brd-a", "board"}));
+  second.handler->OnClose();
+  ASSERT_EQ(ended.size(), 2u);
+  EXPECT_EQ(ended[1].second, second_session);
+  EXPECT_EQ(watcher.transport->Next<wamp::Event>().payload.args[0], second_session);
+
+  // A session that never got in is no session: nothing is published for it.
+  auto stranger = Connect();
+  stranger.handler->OnClose();
+  EXPECT_TRUE(watcher.transport->frames.empty());
+  EXPECT_EQ(ended.size(), 2u);
+}
+
+TEST_F(RouterTest, BoardsMaySubscribeToOnLeaveExactlyAndOperatorsMayNot) {
+  auto board = JoinBoard("brd-a");
+  Welcomed(board);
+  wamp::Subscribe sub;
+  sub.request = 1;
+  sub.topic = "wamp.session.on_leave";
+  sub.options = {{"match", "prefix"}};
+  board.Feed(sub);
+  EXPECT_EQ(board.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
+  sub.request = 2;
+  sub.topic = "wamp.session";
+  board.Feed(sub);
+  EXPECT_EQ(board.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
+  sub.request = 3;
+  sub.topic = "wamp.session.on_join";
+  sub.options = Value::object();
+  board.Feed(sub);
+  EXPECT_EQ(board.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
+  auto alice = JoinUser("tok-alice");
+  Welcomed(alice);
+  sub.request = 4;
+  sub.topic = "wamp.session.on_leave";
+  alice.Feed(sub);
+  EXPECT_EQ(alice.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
+  sub.request = 5;
+  board.Feed(sub);
+  EXPECT_NO_THROW(board.transport->Next<wamp::Subscribed>());
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // subprotocol negotiation, and malformed WAMP frames that must end only their own session.
 #include "cloud-conductor/server/server.hpp"
 
+#include <mutex>
 #include <thread>
 
 #include <boost/asio/connect.hpp>
@@ -22,17 +23,74 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
 
+// A streamed body the test drives: records the writer it gets and why the stream closed.
+class TestStream final : public StreamHandler {
+ public:
+  void OnOpen(std::shared_ptr<StreamWriter> writer) override {
+    std::lock_guard lock(mu_);
+    writer_ = std::move(writer);
+    opened_ = true;
+  }
+  void OnClose(const std::string& reason) override {
+    std::lock_guard lock(mu_);
+    ++closes_;
+    reason_ = reason;
+    writer_.reset();
+  }
+  std::shared_ptr<StreamWriter> writer() {
+    std::lock_guard lock(mu_);
+    return writer_;
+  }
+  bool opened() {
+    std::lock_guard lock(mu_);
+    return opened_;
+  }
+  int closes() {
+    std::lock_guard lock(mu_);
+    return closes_;
+  }
+  std::string reason() {
+    std::lock_guard lock(mu_);
+    return reason_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::shared_ptr<StreamWriter> writer_;
+  bool opened_ = false;
+  int closes_ = 0;
+  std::string reason_;
+};
+
 class EchoHandler final : public HttpHandler {
  public:
   void Handle(HttpRequest request, Respond respond) override {
     ++requests;
     HttpResponse response;
+    if (request.path == "/stream") {
+      response.content_type = "text/event-stream";
+      response.stream = stream;
+      response.stream_options = stream_options;
+    }
     response.body = request.method + " " + request.path + " " + request.body;
     // Answer from another thread, as REST does from the blocking pool.
     std::thread([respond, response]() mutable { respond(std::move(response)); }).detach();
   }
   std::atomic<int> requests{0};
+  std::shared_ptr<TestStream> stream = std::make_shared<TestStream>();
+  StreamOptions stream_options;
 };
+
+// Polls `done` until it holds or 10 s passed.
+template <typename F>
+bool Eventually(F done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
 
 class NullDirectory final : public router::Directory {
  public:
@@ -91,6 +149,47 @@ class ServerTest : public ::testing::Test {
     EXPECT_EQ(Read(ws).substr(0, 3), "[4,");
     ws.write(net::buffer(std::string(R"([5,"good",{}])")));
     return Read(ws);
+  }
+
+  // Reads from `socket` into `received` until it holds `text` (or, for "", until the peer
+  // closed); false after 10 s.
+  bool ReadUntil(tcp::socket& socket, std::string& received, const std::string& text) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (text.empty() || received.find(text) == std::string::npos) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now > deadline) return false;
+      char data[4096];
+      bool done = false;
+      boost::system::error_code ec;
+      size_t n = 0;
+      socket.async_read_some(net::buffer(data), [&](boost::system::error_code e, size_t k) {
+        ec = e;
+        n = k;
+        done = true;
+      });
+      client_io_.restart();
+      client_io_.run_for(deadline - now);
+      if (!done) {
+        socket.cancel();
+        client_io_.restart();
+        client_io_.run();
+        return false;
+      }
+      received.append(data, n);
+      if (ec) return text.empty() && ec == net::error::eof;
+    }
+    return true;
+  }
+
+  // Sends GET /stream and reads the answer's head.
+  tcp::socket OpenStream(std::string& received, int version = 11) {
+    auto socket = Connect();
+    http::request<http::empty_body> req{http::verb::get, "/stream", static_cast<unsigned>(version)};
+    req.set(http::field::host, "127.0.0.1");
+    http::write(socket, req);
+    EXPECT_TRUE(ReadUntil(socket, received, "\r\n\r\n"));
+    EXPECT_TRUE(Eventually([&] { return handler_.stream->opened(); }));
+    return socket;
   }
 
   static std::string Read(websocket::stream<tcp::socket>& ws) {
@@ -215,6 +314,92 @@ TEST_F(ServerTest, APeerThatStopsReadingIsDisconnectedInsteadOfGrowingMemory) {
   // The publisher still works.
   publisher->write(net::buffer(std::string(R"([32,2,{},"com.example.other"])")));
   EXPECT_EQ(Read(*publisher).substr(0, 4), "[33,");
+}
+
+TEST_F(ServerTest, AStreamedResponseSendsChunksUntilTheHandlerEndsIt) {
+  std::string received;
+  auto socket = OpenStream(received);
+  EXPECT_NE(received.find("HTTP/1.1 200"), std::string::npos);
+  EXPECT_NE(received.find("Transfer-Encoding: chunked"), std::string::npos);
+  EXPECT_NE(received.find("Content-Type: text/event-stream"), std::string::npos);
+  EXPECT_NE(received.find("Connection: close"), std::string::npos);
+  EXPECT_EQ(received.find("Content-Length"), std::string::npos);
+  auto writer = handler_.stream->writer();
+  ASSERT_TRUE(writer);
+  // Written from another thread, as the router's strand does.
+  std::thread([writer] {
+    EXPECT_TRUE(writer->Write("data: 1\n\n"));
+    EXPECT_TRUE(writer->Write("data: 2\n\n"));
+  }).join();
+  EXPECT_TRUE(ReadUntil(socket, received, "data: 2\n\n"));
+  EXPECT_NE(received.find("data: 1\n\n"), std::string::npos);
+  EXPECT_EQ(handler_.stream->closes(), 0);
+  writer->End();
+  EXPECT_TRUE(ReadUntil(socket, received, ""));
+  EXPECT_EQ(received.substr(received.size() - 5), "0\r\n\r\n") << "the last chunk ends the body";
+  EXPECT_TRUE(Eventually([&] { return handler_.stream->closes() == 1; }));
+  EXPECT_EQ(handler_.stream->reason(), "ended");
+  EXPECT_FALSE(writer->Write("data: late\n\n"));
+}
+
+TEST_F(ServerTest, AClientThatHangsUpClosesTheStream) {
+  std::string received;
+  auto socket = OpenStream(received);
+  auto writer = handler_.stream->writer();
+  socket.close();
+  ASSERT_TRUE(Eventually([&] { return handler_.stream->closes() == 1; }));
+  EXPECT_EQ(handler_.stream->reason(), "the client closed the stream");
+  EXPECT_TRUE(Eventually([&] { return !writer->Write("data: x\n\n"); }));
+  EXPECT_EQ(handler_.stream->closes(), 1) << "exactly once";
+}
+
+TEST_F(ServerTest, AClientThatFallsBehindIsDroppedNotBufferedFor) {
+  handler_.stream_options.max_backlog = 8;
+  std::string received;
+  auto socket = OpenStream(received);  // and never read again
+  auto writer = handler_.stream->writer();
+  const std::string chunk(64 * 1024, 'x');
+  int written = 0;
+  while (written < 100'000 && writer->Write(chunk)) ++written;
+  EXPECT_LT(written, 100'000) << "the backlog never filled";
+  ASSERT_TRUE(Eventually([&] { return handler_.stream->closes() == 1; }));
+  EXPECT_NE(handler_.stream->reason().find("fell more than 8 chunks behind"), std::string::npos)
+      << handler_.stream->reason();
+}
+
+TEST_F(ServerTest, AClientThatKeepsUpIsNeverDropped) {
+  handler_.stream_options.max_backlog = 8;
+  std::string received;
+  auto socket = OpenStream(received);
+  auto writer = handler_.stream->writer();
+  // 400 chunks through a backlog of 8: the backlog counts only what is not sent yet.
+  for (int round = 0; round < 100; ++round) {
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(writer->Write("data: " + std::to_string(round * 4 + i) + "\n\n"));
+    ASSERT_TRUE(ReadUntil(socket, received, "data: " + std::to_string(round * 4 + 3) + "\n\n")) << round;
+  }
+  EXPECT_EQ(handler_.stream->closes(), 0);
+}
+
+TEST_F(ServerTest, AnIdleStreamGetsTheIdleChunk) {
+  handler_.stream_options.idle_interval = std::chrono::milliseconds(20);
+  handler_.stream_options.idle_chunk = ": keepalive\n\n";
+  std::string received;
+  auto socket = OpenStream(received);
+  ASSERT_TRUE(ReadUntil(socket, received, ": keepalive\n\n"));
+  received.clear();
+  EXPECT_TRUE(ReadUntil(socket, received, ": keepalive\n\n")) << "and again while it stays idle";
+}
+
+TEST_F(ServerTest, AnHttp10StreamEndsWithTheConnection) {
+  std::string received;
+  auto socket = OpenStream(received, 10);
+  EXPECT_EQ(received.find("chunked"), std::string::npos);
+  auto writer = handler_.stream->writer();
+  writer->Write("data: 1\n\n");
+  writer->End();
+  EXPECT_TRUE(ReadUntil(socket, received, ""));
+  EXPECT_EQ(received.substr(received.size() - 9), "data: 1\n\n");
+  EXPECT_TRUE(Eventually([&] { return handler_.stream->closes() == 1; }));
 }
 
 TEST_F(ServerTest, UnknownWebSocketPathIs404) {

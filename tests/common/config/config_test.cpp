@@ -57,6 +57,7 @@ void ExpectSame(const ConductorConfig& got, const ConductorConfig& want) {
   EXPECT_EQ(got.functions_dir, want.functions_dir);
   EXPECT_EQ(got.functions_runtime, want.functions_runtime);
   EXPECT_EQ(got.functions_max_running, want.functions_max_running);
+  EXPECT_EQ(got.gpio_history_days, want.gpio_history_days);
 }
 
 void ExpectSame(const AgentConfig& got, const AgentConfig& want) {
@@ -66,6 +67,7 @@ void ExpectSame(const AgentConfig& got, const AgentConfig& want) {
   EXPECT_EQ(got.reconnect_max, want.reconnect_max);
   EXPECT_EQ(got.call_timeout, want.call_timeout);
   EXPECT_EQ(got.gpio_backend, want.gpio_backend);
+  EXPECT_EQ(got.gpio_chips.size(), want.gpio_chips.size());
   EXPECT_EQ(got.log_level, want.log_level);
   EXPECT_EQ(got.functions_runtime, want.functions_runtime);
   EXPECT_EQ(got.functions_state_dir, want.functions_state_dir);
@@ -240,6 +242,11 @@ TEST(ConfigTest, OutOfRangeValuesAreErrors) {
   ExpectInvalid(ParseConductorConfig("[auth]\nenrolment_code_ttl_s = 0\n"), "auth.enrolment_code_ttl_s");
   ExpectInvalid(ParseAgentConfig("[agent]\nreconnect_initial_ms = -500\n"), "agent.reconnect_initial_ms");
   ExpectInvalid(ParseAgentConfig("[agent]\ncall_timeout_ms = 0\n"), "agent.call_timeout_ms");
+  ExpectInvalid(ParseConductorConfig("[gpio]\nhistory_days = 0\n"), "gpio.history_days");
+  ExpectInvalid(ParseConductorConfig("[gpio]\nhistory_days = 3651\n"), "gpio.history_days");
+  auto days = ParseConductorConfig("[gpio]\nhistory_days = 7\n");
+  ASSERT_TRUE(days) << days.error().message;
+  EXPECT_EQ(days->gpio_history_days, 7);
 }
 
 TEST(ConfigTest, HeartbeatTimeoutMustExceedInterval) {
@@ -300,6 +307,126 @@ TEST(ConfigTest, FileErrorsNameTheFile) {
   EXPECT_EQ(agent->gpio_backend, "libgpiod");
 }
 
+// ---- [[gpio.chip]] ----
+
+TEST(ConfigTest, GpioChipsEveryKey) {
+  auto config = ParseAgentConfig(R"(
+[gpio]
+backend = "libgpiod"
+
+[[gpio.chip]]
+name = "gpiochip0"
+backend = "libgpiod"
+device = "/dev/gpiochip0"
+
+[[gpio.chip]]
+name = "sim0"
+backend = "sim"
+lines = "raspberry-pi"
+control = "/run/edgewire/sim0.sock"
+
+[[gpio.chip]]
+name = "panel"
+backend = "sim"
+lines = ["LED", "BUTTON"]
+)");
+  ASSERT_TRUE(config) << config.error().message;
+  ASSERT_EQ(config->gpio_chips.size(), 3u);
+  const GpioChipConfig& real = config->gpio_chips[0];
+  EXPECT_EQ(real.name, "gpiochip0");
+  EXPECT_EQ(real.backend, "libgpiod");
+  EXPECT_EQ(real.device, "/dev/gpiochip0");
+  EXPECT_TRUE(real.lines.empty());
+  EXPECT_EQ(real.control, "");
+  const GpioChipConfig& sim = config->gpio_chips[1];
+  EXPECT_EQ(sim.name, "sim0");
+  EXPECT_EQ(sim.backend, "sim");
+  EXPECT_TRUE(sim.lines.empty());  // "raspberry-pi"
+  EXPECT_EQ(sim.control, "/run/edgewire/sim0.sock");
+  EXPECT_EQ(config->gpio_chips[2].lines, (std::vector<std::string>{"LED", "BUTTON"}));
+  EXPECT_EQ(config->gpio_chips[2].control, "");
+  // Given chips win over [gpio] backend.
+  auto effective = EffectiveGpioChips(*config);
+  ASSERT_EQ(effective.size(), 3u);
+  EXPECT_EQ(effective[1].name, "sim0");
+}
+
+TEST(ConfigTest, WithoutGpioChipsTheBackendPicksOneChip) {
+  auto sim = EffectiveGpioChips(AgentConfig{});
+  ASSERT_EQ(sim.size(), 1u);
+  EXPECT_EQ(sim[0].name, "sim0");
+  EXPECT_EQ(sim[0].backend, "sim");
+  EXPECT_TRUE(sim[0].lines.empty());
+  EXPECT_EQ(sim[0].control, "");
+
+  auto config = ParseAgentConfig("[gpio]\nbackend = \"libgpiod\"\n");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_TRUE(config->gpio_chips.empty());
+  auto real = EffectiveGpioChips(*config);
+  ASSERT_EQ(real.size(), 1u);
+  EXPECT_EQ(real[0].name, "gpiochip0");
+  EXPECT_EQ(real[0].backend, "libgpiod");
+  EXPECT_EQ(real[0].device, "/dev/gpiochip0");
+}
+
+TEST(ConfigTest, BadGpioChipsAreErrorsNamingTheKey) {
+  const std::string sim = "[[gpio.chip]]\nname = \"sim0\"\nbackend = \"sim\"\n";
+  auto bad_backend = ParseAgentConfig("[[gpio.chip]]\nname = \"x\"\nbackend = \"sysfs\"\n");
+  ExpectInvalid(bad_backend, "gpio.chip[0].backend");
+  EXPECT_THAT(bad_backend.error().message, HasSubstr("sim|libgpiod"));
+  EXPECT_THAT(bad_backend.error().message, HasSubstr("line 3"));
+  ExpectInvalid(ParseAgentConfig("[[gpio.chip]]\nbackend = \"sim\"\n"), "gpio.chip[0].name");
+  ExpectInvalid(ParseAgentConfig("[[gpio.chip]]\nname = \"sim0\"\n"), "gpio.chip[0].backend");
+  ExpectInvalid(ParseAgentConfig("[[gpio.chip]]\nname = \"\"\nbackend = \"sim\"\n"), "gpio.chip[0].name");
+  ExpectInvalid(ParseAgentConfig("[[gpio.chip]]\nname = \"a:b\"\nbackend = \"sim\"\n"), "gpio.chip[0].name");
+  ExpectInvalid(ParseAgentConfig("[[gpio.chip]]\nname = 7\nbackend = \"sim\"\n"), "gpio.chip[0].name");
+  // Duplicates name the later chip and the earlier one.
+  auto duplicate = ParseAgentConfig(sim + sim);
+  ExpectInvalid(duplicate, "gpio.chip[1].name");
+  EXPECT_THAT(duplicate.error().message, HasSubstr("gpio.chip[0]"));
+  ExpectInvalid(ParseAgentConfig("[[gpio.chip]]\nname = \"a\"\nbackend = \"libgpiod\"\ndevice = \"/dev/gpiochip0\"\n"
+                                 "[[gpio.chip]]\nname = \"b\"\nbackend = \"libgpiod\"\ndevice = \"/dev/gpiochip0\"\n"),
+                "gpio.chip[1].device");
+  ExpectInvalid(ParseAgentConfig(sim + "control = \"/run/s.sock\"\n" +
+                                 "[[gpio.chip]]\nname = \"sim1\"\nbackend = \"sim\"\ncontrol = \"/run/s.sock\"\n"),
+                "gpio.chip[1].control");
+  // Keys that belong to the other backend, or to none.
+  auto no_device = ParseAgentConfig("[[gpio.chip]]\nname = \"gpiochip0\"\nbackend = \"libgpiod\"\n");
+  ExpectInvalid(no_device, "gpio.chip[0].device");
+  EXPECT_THAT(no_device.error().message, HasSubstr("required"));
+  ExpectInvalid(ParseAgentConfig("[[gpio.chip]]\nname = \"g\"\nbackend = \"libgpiod\"\ndevice = \"/dev/gpiochip0\"\n"
+                                 "lines = \"raspberry-pi\"\n"),
+                "gpio.chip[0].lines");
+  ExpectInvalid(ParseAgentConfig("[[gpio.chip]]\nname = \"g\"\nbackend = \"libgpiod\"\ndevice = \"/dev/gpiochip0\"\n"
+                                 "control = \"/run/s.sock\"\n"),
+                "gpio.chip[0].control");
+  ExpectInvalid(ParseAgentConfig(sim + "device = \"/dev/gpiochip0\"\n"), "gpio.chip[0].device");
+  ExpectInvalid(ParseAgentConfig("[[gpio.chip]]\nname = \"g\"\nbackend = \"libgpiod\"\ndevice = \"gpiochip0\"\n"),
+                "gpio.chip[0].device");
+  auto unknown = ParseAgentConfig(sim + "pins = 4\n");
+  ExpectInvalid(unknown, "gpio.chip[0].pins");
+  EXPECT_THAT(unknown.error().message, HasSubstr("name, backend, device, lines, control"));
+  // Lines and control values.
+  ExpectInvalid(ParseAgentConfig(sim + "lines = \"arduino\"\n"), "gpio.chip[0].lines");
+  ExpectInvalid(ParseAgentConfig(sim + "lines = []\n"), "gpio.chip[0].lines");
+  ExpectInvalid(ParseAgentConfig(sim + "lines = 28\n"), "gpio.chip[0].lines");
+  ExpectInvalid(ParseAgentConfig(sim + "lines = [\"A\", \"\"]\n"), "gpio.chip[0].lines[1]");
+  ExpectInvalid(ParseAgentConfig(sim + "lines = [\"A\", 2]\n"), "gpio.chip[0].lines[1]");
+  ExpectInvalid(ParseAgentConfig(sim + "lines = [\"A\", \"A\"]\n"), "gpio.chip[0].lines[1]");
+  ExpectInvalid(ParseAgentConfig(sim + "lines = [\"x:y\"]\n"), "gpio.chip[0].lines[0]");
+  ExpectInvalid(ParseAgentConfig(sim + "control = \"sim0.sock\"\n"), "gpio.chip[0].control");
+  auto long_path = ParseAgentConfig(sim + "control = \"/" + std::string(120, 'x') + "\"\n");
+  ExpectInvalid(long_path, "gpio.chip[0].control");
+  EXPECT_THAT(long_path.error().message, HasSubstr("107"));
+  // Not an array of tables.
+  ExpectInvalid(ParseAgentConfig("[gpio.chip]\nname = \"sim0\"\nbackend = \"sim\"\n"), "gpio.chip");
+  ExpectInvalid(ParseAgentConfig("[gpio]\nchip = []\n"), "gpio.chip");
+  ExpectInvalid(ParseAgentConfig("[gpio]\nchip = [1]\n"), "gpio.chip[0]");
+  // An error in a later chip still names it.
+  ExpectInvalid(ParseAgentConfig(sim + "[[gpio.chip]]\nname = \"sim1\"\nbackend = \"sim\"\nlines = []\n"),
+                "gpio.chip[1].lines");
+}
+
 // ---- deploy/config ----
 
 TEST(ConfigTest, DeployedExamplesParseToTheDefaults) {
@@ -332,13 +459,36 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
                                    "router.max_message_bytes", "router.call_timeout_ms",
                                    "router.heartbeat_interval_ms", "router.heartbeat_timeout_ms", "store.path",
                                    "functions.dir", "functions.runtime", "functions.max_running",
-                                   "auth.token_ttl_s", "auth.enrolment_code_ttl_s", "auth.bootstrap_password_file",
+                                   "gpio.history_days", "auth.token_ttl_s", "auth.enrolment_code_ttl_s", "auth.bootstrap_password_file",
                                    "log.level"}));
   EXPECT_EQ(KeysIn(dir + "/agent.toml"),
             (std::set<std::string>{"agent.credential_path", "agent.conductor_url", "agent.reconnect_initial_ms",
                                    "agent.reconnect_max_ms", "agent.call_timeout_ms", "gpio.backend",
                                    "functions.runtime", "functions.state_dir", "functions.work_dir",
                                    "functions.max_running", "log.level"}));
+}
+
+// agent.toml shows [[gpio.chip]] commented out (the default has none): uncommented, it must parse.
+TEST(ConfigTest, DeployedGpioChipExampleParses) {
+  std::ifstream in(std::string(EW_DEPLOY_CONFIG_DIR) + "/agent.toml");
+  std::string text;
+  bool in_example = false;
+  for (std::string line; std::getline(in, line);) {
+    if (line == "# [[gpio.chip]]") in_example = true;
+    if (in_example && line.rfind("# ", 0) == 0) {
+      text += line.substr(2) + "\n";
+    } else if (in_example && line == "#") {
+      text += "\n";
+    } else if (in_example) {
+      break;
+    }
+  }
+  ASSERT_THAT(text, HasSubstr("[[gpio.chip]]"));
+  auto config = ParseAgentConfig(text);
+  ASSERT_TRUE(config) << config.error().message << "\n" << text;
+  ASSERT_EQ(config->gpio_chips.size(), 2u);
+  EXPECT_EQ(config->gpio_chips[0].device, "/dev/gpiochip0");
+  EXPECT_EQ(config->gpio_chips[1].control, "/run/edgewire/sim0.sock");
 }
 
 }  // namespace

@@ -117,5 +117,20 @@ TEST(SimChipTest, ReleasedLinesReportNoMoreEdges) {
   EXPECT_EQ(edges, 1);
 }
 
+TEST(SimChipTest, AReleasedOutputKeepsItsLevelUntilRequestedAsAnInput) {
+  SimChip chip("sim0", {"GPIO0"});
+  LineRequest out;
+  out.direction = Direction::kOutput;
+  out.initial_value = 1;
+  ASSERT_TRUE(chip.Request(0, out, "fn"));
+  ASSERT_TRUE(chip.Release(0, "fn"));
+  EXPECT_EQ(chip.Read(0).value(), 1);
+  EXPECT_EQ(chip.Lines()[0].direction, Direction::kOutput);
+  EXPECT_FALSE(chip.Lines()[0].used);
+  ASSERT_TRUE(chip.Request(0, LineRequest{}, "reader"));
+  EXPECT_EQ(chip.Read(0).value(), 0);  // an input now: unconnected, no pull
+  EXPECT_EQ(chip.Lines()[0].direction, Direction::kInput);
+}
+
 }  // namespace
 }  // namespace ew::gpio

@@ -5,6 +5,8 @@
 
 #include <future>
 #include <iostream>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -183,7 +185,9 @@ TEST_P(RealHostTest, WarmPythonAnswersLineByLine) {
 
 TEST_P(RealHostTest, DestroyingTheHostStopsAWarmCallStuckOnARequest) {
   auto marker = testing::UniqueMarker("host-stuck");
-  Install("stuck", Runtime::kSh, "main.sh", "while read -r line; do sleep 60; done # " + marker + "\n",
+  // Only the shell handling a request carries the marker (as its $0); "; :" keeps it from
+  // exec'ing sleep, which would drop it.
+  Install("stuck", Runtime::kSh, "main.sh", "while read -r line; do sh -c 'sleep 60; :' " + marker + "; done\n",
           [](FunctionSpec& s) {
             s.warm.enabled = true;
             s.timeout = 120s;
@@ -191,12 +195,18 @@ TEST_P(RealHostTest, DestroyingTheHostStopsAWarmCallStuckOnARequest) {
   std::promise<Result<InvocationResult>> promise;
   auto future = promise.get_future();
   host_->Invoke("stuck", "{}", [&promise](Result<InvocationResult> r) { promise.set_value(std::move(r)); });
-  // Wait until the container runs its loop (the sleep's parent shell has our code open).
+  // Wait until the instance is stuck on our request. (Destroying the host earlier, while the
+  // instance starts, is WarmPoolTest's and WarmHostTest's forced interleaving.)
   auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (host_->List()[0].running == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  while (testing::ProcessesWithMarker(marker).empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);  // polling /proc
+  }
+  bool stuck = !testing::ProcessesWithMarker(marker).empty();
   auto started = std::chrono::steady_clock::now();
-  host_.reset();
+  host_.reset();  // also when not stuck: the call's callback refers to `promise`
+  ASSERT_TRUE(stuck) << "the warm instance never got the request";
   EXPECT_LT(std::chrono::steady_clock::now() - started, 15s);
+  EXPECT_EQ(testing::ProcessesWithMarker(marker), std::vector<int>{});
   ASSERT_EQ(future.wait_for(0s), std::future_status::ready);
   auto result = future.get();
   ASSERT_FALSE(result);

@@ -550,6 +550,50 @@ TEST_F(WarmHostTest, DestructionCancelsAWaitingWarmCall) {
   EXPECT_EQ(state_->alive_processes, 0);
 }
 
+// The flake of containers_host_real_test DestroyingTheHostStopsAWarmCallStuckOnARequest: the host
+// was destroyed while the call's warm instance was starting; the new instance was lent out
+// uncancelled and the call waited for its timeout. Start is held until the destructor has
+// retired every version (it fails queued calls just after), so the interleaving is certain.
+TEST_F(WarmHostTest, DestructionWhileTheInstanceStartsCancelsTheCall) {
+  MakeHost();
+  Install("fn", WarmSpec());  // one instance: the second call queues
+  std::mutex gate_mutex;
+  std::condition_variable gate_cv;
+  bool entered = false, open = false;
+  state_->on_start = [&]() -> Result<void> {
+    std::unique_lock<std::mutex> lock(gate_mutex);
+    entered = true;
+    gate_cv.notify_all();
+    gate_cv.wait(lock, [&] { return open; });
+    return Ok();
+  };
+  Results results;
+  host_->Invoke("fn", "{}", results.Callback(0));
+  host_->Invoke("fn", "{}", results.Callback(1));
+  {
+    std::unique_lock<std::mutex> lock(gate_mutex);
+    ASSERT_TRUE(gate_cv.wait_for(lock, 10s, [&] { return entered; }));
+  }
+  std::thread destroyer([&] { host_.reset(); });
+  bool queued_failed = results.WaitFor(1);  // the queued call fails after the Retire(true)s
+  {
+    std::lock_guard<std::mutex> lock(gate_mutex);
+    open = true;
+    gate_cv.notify_all();
+  }
+  destroyer.join();
+  ASSERT_TRUE(queued_failed);
+  auto all = results.Take();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].first, 1);
+  for (auto& [tag, r] : all) {
+    ASSERT_FALSE(r) << "call " << tag << " was served after the host began shutting down";
+    EXPECT_EQ(r.error().code, ErrorCode::kCancelled) << tag << ": " << r.error().message;
+  }
+  EXPECT_TRUE(state_->inputs.empty());  // the instance never got the request
+  EXPECT_EQ(state_->alive_processes, 0);
+}
+
 TEST(InvocationResultTest, JsonRecord) {
   InvocationResult r;
   r.status = InvocationResult::Status::kTimedOut;

@@ -58,6 +58,14 @@ TEST(AgentCliTest, RunAndVersion) {
   EXPECT_EQ(p.args.command, CliArgs::Command::kVersion);
 }
 
+TEST(AgentCliTest, Sim) {
+  auto p = Parse({"sim", "--socket", "/run/edgewire/sim0.sock", R"({"op":"drive","line":"GPIO4","value":1})"});
+  ASSERT_EQ(p.error, "");
+  EXPECT_EQ(p.args.command, CliArgs::Command::kSim);
+  EXPECT_EQ(p.args.sim.socket, "/run/edgewire/sim0.sock");
+  EXPECT_EQ(p.args.sim.request, R"({"op":"drive","line":"GPIO4","value":1})");
+}
+
 TEST(AgentCliTest, ArgumentErrors) {
   struct Case {
     std::vector<std::string> args;
@@ -76,6 +84,10 @@ TEST(AgentCliTest, ArgumentErrors) {
       {{"run", "--bogus"}, "--bogus"},
       {{"version", "extra"}, "extra"},
       {{"run", "version"}, ""},
+      {{"sim", "{\"op\":\"lines\"}"}, "--socket"},
+      {{"sim", "--socket", "/run/edgewire/sim0.sock"}, "request"},
+      {{"sim", "--socket", "/s.sock", "{\"op\":"}, "not JSON"},
+      {{"sim", "--socket", "/s.sock", "[1]"}, "JSON object"},
   };
   for (const auto& c : cases) {
     auto p = Parse(c.args);

@@ -45,6 +45,7 @@ class FakeConductor final : public rpc::ConductorClient {
       done(reply);
     });
   }
+  bool Publish(const std::string&, const rpc::Reply&) override { return false; }
 
   std::map<std::string, std::string> packages;  // sha256 → bytes
   bool refuse = false;

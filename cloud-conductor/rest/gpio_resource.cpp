@@ -1,0 +1,305 @@
+// /v1/boards/{id}/gpio: the GPIO lines of a live board, reads and writes of one line, the
+// readings history, and a line's edges as Server-Sent Events for as long as the client stays.
+// The work is in conductor::gpio::BoardGpio; this file validates and renders. docs/REST.md and
+// docs/GPIO.md.
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <set>
+
+#include "cloud-conductor/gpio/board_gpio.hpp"
+#include "cloud-conductor/rest/json_body.hpp"
+#include "cloud-conductor/rest/resources.hpp"
+#include "cloud-conductor/rest/validation.hpp"
+#include "common/log/log.hpp"
+
+namespace ew::rest {
+
+namespace {
+
+using conductor::gpio::BoardGpio;
+using nlohmann::json;
+
+// An event stream: an SSE comment after 15 s without an event keeps proxies from closing it.
+constexpr std::chrono::seconds kKeepAliveInterval{15};
+constexpr char kKeepAlive[] = ": keepalive\n\n";
+// A client that falls this many events behind is dropped: the events are never buffered
+// without bound for a slow client.
+constexpr size_t kMaxStreamBacklog = 1024;
+constexpr int64_t kMaxDebounceMs = 1000;  // as the board's gpio.watch
+constexpr size_t kDefaultHistoryLimit = 1000;
+
+Result<BoardGpio*> Service(const RestDeps& deps) {
+  if (!deps.gpio) return Unavailable("GPIO is not enabled on this conductor");
+  return deps.gpio;
+}
+
+// InvalidArgument for a query parameter the route does not take (a typo must not be ignored).
+Result<void> CheckQuery(const Exchange& exchange, std::initializer_list<const char*> allowed) {
+  std::set<std::string> known(allowed.begin(), allowed.end());
+  for (const auto& [name, value] : exchange.request.query) {
+    if (!known.count(name)) return InvalidArgument("unknown query parameter \"" + name + "\"");
+  }
+  return Ok();
+}
+
+std::string Query(const Exchange& exchange, const std::string& name, const std::string& fallback = "") {
+  auto it = exchange.request.query.find(name);
+  return it == exchange.request.query.end() ? fallback : it->second;
+}
+
+Result<int64_t> QueryInteger(const Exchange& exchange, const std::string& name, int64_t fallback, int64_t min,
+                             int64_t max) {
+  auto it = exchange.request.query.find(name);
+  if (it == exchange.request.query.end()) return fallback;
+  const std::string& text = it->second;
+  const bool digits = !text.empty() && text.size() <= 18 && text.find_first_not_of("0123456789") == std::string::npos;
+  const int64_t value = digits ? std::stoll(text) : -1;
+  if (!digits || value < min || value > max)
+    return InvalidArgument(name + " must be an integer from " + std::to_string(min) + " to " + std::to_string(max) +
+                           ", not \"" + text + "\"");
+  return value;
+}
+
+// The board of the request, once the service, the line (when the route has one) and the
+// caller's access to the board check out.
+Result<std::string> AccessibleBoardId(const RestDeps& deps, const Exchange& exchange, const std::string* line) {
+  EW_TRY_VOID(Service(deps));
+  if (line) EW_TRY_VOID(CheckLineName("line", *line));
+  EW_TRY(auto board, AccessibleBoard(deps.store, exchange.principal, exchange.Param("id")));
+  return board.id();
+}
+
+// Answers from a BoardGpio callback (router strand or the caller's thread).
+BoardGpio::Answer ReplyWith(Exchange exchange) {
+  auto shared = std::make_shared<Exchange>(std::move(exchange));
+  return [shared](Result<json> answer) {
+    try {
+      shared->Reply(answer ? JsonResponse(200, *answer) : ErrorResponse(answer.error()));
+    } catch (const std::exception& e) {
+      log::Get("rest")->error("GPIO answer failed: {}", e.what());
+      shared->Reply(ErrorResponse(Error{ErrorCode::kInternal, "internal error"}));
+    }
+  };
+}
+
+void Lines(const RestDeps& deps, Exchange exchange) {
+  auto board = AccessibleBoardId(deps, exchange, nullptr);
+  if (!board) return exchange.Reply(ErrorResponse(board.error()));
+  deps.gpio->Lines(*board, ReplyWith(std::move(exchange)));
+}
+
+void Read(const RestDeps& deps, Exchange exchange) {
+  const std::string line = exchange.Param("line");
+  auto board = AccessibleBoardId(deps, exchange, &line);
+  if (!board) return exchange.Reply(ErrorResponse(board.error()));
+  deps.gpio->Read(*board, line, ReplyWith(std::move(exchange)));
+}
+
+// {"value": 0|1} (true and false too), nothing else.
+Result<int> ParseValueBody(const std::string& body) {
+  const json parsed = json::parse(body, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object()) return InvalidArgument("the body must be {\"value\": 0|1}");
+  for (const auto& [key, value] : parsed.items()) {
+    if (key != "value") return InvalidArgument("unknown field \"" + key + "\": the body is {\"value\": 0|1}");
+  }
+  if (!parsed.contains("value")) return InvalidArgument("value is required: 0 or 1");
+  const json& value = parsed["value"];
+  if (value.is_boolean()) return value.get<bool>() ? 1 : 0;
+  if (value.is_number_integer() && (value.get<int64_t>() == 0 || value.get<int64_t>() == 1))
+    return static_cast<int>(value.get<int64_t>());
+  return InvalidArgument("value must be 0, 1, true or false, not " + value.dump());
+}
+
+void Write(const RestDeps& deps, Exchange exchange) {
+  const std::string line = exchange.Param("line");
+  auto checked = [&]() -> Result<std::pair<std::string, int>> {
+    EW_TRY_VOID(Service(deps));
+    EW_TRY_VOID(CheckLineName("line", line));
+    EW_TRY(int value, ParseValueBody(exchange.request.body));
+    EW_TRY(std::string board, AccessibleBoardId(deps, exchange, &line));
+    return std::make_pair(std::move(board), value);
+  }();
+  if (!checked) return exchange.Reply(ErrorResponse(checked.error()));
+  log::Get("rest")->info("board={} {} set to {} by {}", checked->first, line, checked->second,
+                         exchange.principal.name);
+  deps.gpio->Write(checked->first, line, checked->second, ReplyWith(std::move(exchange)));
+}
+
+json ReadingJson(const conductor::gpio::Reading& r) {
+  json out = {{"time", FormatTimeNs(r.time_ns)}, {"timeNs", r.time_ns},
+              {"chip", r.chip},                  {"line", r.line},
+              {"offset", r.offset},              {"kind", conductor::gpio::ReadingKindName(r.kind)},
+              {"value", r.value}};
+  if (r.kind == conductor::gpio::ReadingKind::kEdge) {
+    out["edge"] = r.edge;
+    out["timestampNs"] = r.board_time_ns.value_or(0);
+    out["seq"] = r.seq.value_or(0);
+  }
+  return out;
+}
+
+Result<server::HttpResponse> History(const RestDeps& deps, const Exchange& exchange) {
+  const std::string line = exchange.Param("line");
+  EW_TRY_VOID(Service(deps));
+  EW_TRY_VOID(CheckLineName("line", line));
+  EW_TRY_VOID(CheckQuery(exchange, {"from", "to", "limit"}));
+  conductor::gpio::ReadingQuery query;
+  query.line = line;
+  const std::string from = Query(exchange, "from");
+  const std::string to = Query(exchange, "to");
+  if (!from.empty()) {
+    EW_TRY(query.from_ns, ParseTimeNs("from", from));
+  }
+  if (!to.empty()) {
+    EW_TRY(query.to_ns, ParseTimeNs("to", to));
+  }
+  if (query.from_ns > query.to_ns) return InvalidArgument("from must not be after to");
+  EW_TRY(int64_t limit, QueryInteger(exchange, "limit", kDefaultHistoryLimit, 1, conductor::gpio::kMaxQueryLimit));
+  query.limit = static_cast<size_t>(limit);
+  EW_TRY(query.board_id, AccessibleBoardId(deps, exchange, &line));
+  EW_TRY(auto page, deps.gpio->History(query));
+  json readings = json::array();
+  for (const auto& r : page.readings) readings.push_back(ReadingJson(r));
+  return JsonResponse(200, json{{"boardId", query.board_id},
+                                {"line", line},
+                                {"readings", std::move(readings)},
+                                {"truncated", page.truncated}});
+}
+
+// One client's event stream: the watch's events as SSE `data:` messages. Events that come
+// before the server opened the stream wait here (as many as the server's backlog allows).
+// Ends with an `event: end` message when the watch ends (board offline, conductor stopping);
+// unwatches when the client goes.
+class EventStream final : public server::StreamHandler {
+ public:
+  explicit EventStream(std::string board_id) : board_id_(std::move(board_id)) {}
+
+  void SetWatch(std::shared_ptr<BoardGpio::Watch> watch) {
+    std::lock_guard lock(mu_);
+    watch_ = std::move(watch);
+  }
+
+  // From the watch (router strand).
+  void Event(const json& event) {
+    Send("data: " + event.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n");
+  }
+  void Ended(const std::string& reason) {
+    Send("event: end\ndata: " + json{{"reason", reason}}.dump(-1, ' ', false, json::error_handler_t::replace) +
+         "\n\n");
+    std::lock_guard lock(mu_);
+    ended_ = true;
+    if (writer_) writer_->End();
+  }
+
+  void OnOpen(std::shared_ptr<server::StreamWriter> writer) override {
+    std::lock_guard lock(mu_);
+    if (closed_) return;
+    writer_ = std::move(writer);
+    for (auto& chunk : pending_) writer_->Write(std::move(chunk));
+    pending_.clear();
+    if (ended_) writer_->End();
+  }
+
+  void OnClose(const std::string& reason) override {
+    std::shared_ptr<BoardGpio::Watch> watch;
+    {
+      std::lock_guard lock(mu_);
+      closed_ = true;
+      writer_.reset();
+      pending_.clear();
+      watch = std::move(watch_);
+    }
+    log::Get("rest")->debug("board={} event stream closed: {}", board_id_, reason);
+    if (watch) watch->Close();  // unwatches, unless the watch already ended
+  }
+
+ private:
+  void Send(std::string chunk) {
+    std::lock_guard lock(mu_);
+    if (closed_ || ended_) return;
+    if (writer_) {
+      writer_->Write(std::move(chunk));  // false: the server drops the client and OnClose follows
+    } else if (pending_.size() < kMaxStreamBacklog) {
+      pending_.push_back(std::move(chunk));
+    }
+  }
+
+  const std::string board_id_;
+  std::mutex mu_;
+  std::shared_ptr<server::StreamWriter> writer_;  // GUARDED_BY(mu_), set by OnOpen
+  std::deque<std::string> pending_;               // GUARDED_BY(mu_), before OnOpen
+  std::shared_ptr<BoardGpio::Watch> watch_;       // GUARDED_BY(mu_)
+  bool ended_ = false;                            // GUARDED_BY(mu_): end sent or queued
+  bool closed_ = false;                           // GUARDED_BY(mu_)
+};
+
+Result<conductor::gpio::WatchRequest> ParseWatch(const Exchange& exchange) {
+  EW_TRY_VOID(CheckQuery(exchange, {"line", "edge", "debounceMs", "bias"}));
+  conductor::gpio::WatchRequest request;
+  request.line = Query(exchange, "line");
+  EW_TRY_VOID(CheckLineName("line", request.line));
+  request.edge = Query(exchange, "edge", "both");
+  if (request.edge != "rising" && request.edge != "falling" && request.edge != "both")
+    return InvalidArgument("edge must be rising, falling or both, not \"" + request.edge + "\"");
+  request.bias = Query(exchange, "bias");
+  if (!request.bias.empty() && request.bias != "as-is" && request.bias != "disabled" && request.bias != "pull-up" &&
+      request.bias != "pull-down")
+    return InvalidArgument("bias must be as-is, disabled, pull-up or pull-down, not \"" + request.bias + "\"");
+  EW_TRY(request.debounce_ms, QueryInteger(exchange, "debounceMs", 0, 0, kMaxDebounceMs));
+  return request;
+}
+
+void Events(const RestDeps& deps, Exchange exchange) {
+  auto prepared = [&]() -> Result<std::pair<std::string, conductor::gpio::WatchRequest>> {
+    EW_TRY_VOID(Service(deps));
+    EW_TRY(auto request, ParseWatch(exchange));
+    EW_TRY(std::string board, AccessibleBoardId(deps, exchange, nullptr));
+    return std::make_pair(std::move(board), std::move(request));
+  }();
+  if (!prepared) return exchange.Reply(ErrorResponse(prepared.error()));
+  const std::string board_id = prepared->first;
+  auto stream = std::make_shared<EventStream>(board_id);
+  conductor::gpio::WatchListener listener;
+  std::weak_ptr<EventStream> weak = stream;
+  listener.on_event = [weak](const json& event) {
+    if (auto s = weak.lock()) s->Event(event);
+  };
+  listener.on_end = [weak](const std::string& reason) {
+    if (auto s = weak.lock()) s->Ended(reason);
+  };
+  log::Get("rest")->debug("board={} event stream for {} by {}", board_id, prepared->second.line,
+                          exchange.principal.name);
+  auto shared = std::make_shared<Exchange>(std::move(exchange));
+  deps.gpio->StartWatch(board_id, prepared->second, std::move(listener),
+                        [shared, stream](Result<std::shared_ptr<BoardGpio::Watch>> watch) {
+                          if (!watch) return shared->Reply(ErrorResponse(watch.error()));
+                          stream->SetWatch(*watch);
+                          server::HttpResponse response;
+                          response.content_type = "text/event-stream";
+                          response.headers = {{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}};
+                          response.stream = stream;
+                          response.stream_options.max_backlog = kMaxStreamBacklog;
+                          response.stream_options.idle_interval = kKeepAliveInterval;
+                          response.stream_options.idle_chunk = kKeepAlive;
+                          shared->Reply(std::move(response));
+                        });
+}
+
+}  // namespace
+
+void AddGpioRoutes(RouteTable& routes, const RestDeps& deps) {
+  auto add = [&](const char* method, const char* pattern, void (*handler)(const RestDeps&, Exchange)) {
+    routes.Add({method, pattern, Access::kToken, Execution::kBlocking,
+                [&deps, handler](Exchange e) { handler(deps, std::move(e)); }});
+  };
+  add("GET", "/v1/boards/{id}/gpio", Lines);
+  // Before /gpio/{line}: "events" is not a line name.
+  add("GET", "/v1/boards/{id}/gpio/events", Events);
+  add("GET", "/v1/boards/{id}/gpio/{line}", Read);
+  add("PUT", "/v1/boards/{id}/gpio/{line}", Write);
+  routes.Add({"GET", "/v1/boards/{id}/gpio/{line}/history", Access::kToken, Execution::kBlocking,
+              Answer([&deps](const Exchange& e) { return History(deps, e); })});
+}
+
+}  // namespace ew::rest

@@ -1,0 +1,115 @@
+// The board's GPIO procedures ew.board.<id>.gpio.{lines,read,write,watch,unwatch}, the
+// ew.board.<id>.gpio.event publications, and edge triggers of deployed functions, over the
+// board's ChipSet. The contract is docs/GPIO.md.
+//
+// Threading: procedures, watches and triggers live on the agent's io thread. Chips report edges
+// on their own threads; those are posted here, so an edge handler never blocks a chip.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <nlohmann/json.hpp>
+
+#include "common/gpio/chip_set.hpp"
+#include "common/gpio/trigger_spec.hpp"
+#include "device-agent/rpc/conductor_client.hpp"
+#include "device-agent/rpc/procedure.hpp"
+#include "device-agent/rpc/sys_info.hpp"
+#include "device-agent/session/session_runner.hpp"
+
+namespace ew::agent::gpio {
+
+// Consumers (owners) the service holds lines as; functions are "fn:<function>:<invocation>".
+inline constexpr const char* kWatchConsumer = "watch";
+inline constexpr const char* kApiConsumer = "api";  // only for the instant of a write
+std::string TriggerConsumer(const std::string& function_id);  // "trigger:<function>"
+
+using ew::gpio::TriggerSpec;
+
+class GpioService : public session::SessionObserver {
+ public:
+  // `chips` and `conductor` outlive the service; `conductor` may be set later (SetConductor).
+  GpioService(boost::asio::io_context& io, std::string board_id, const ew::gpio::ChipSet& chips);
+  ~GpioService() override;
+
+  void SetConductor(rpc::ConductorClient* conductor) { conductor_ = conductor; }
+
+  // gpio.lines, .read, .write, .watch (discloses its caller), .unwatch.
+  rpc::ProcedureTable Procedures();
+  // wamp.session.on_leave: a caller's session ended → its watches go.
+  rpc::Subscription SessionLeaveSubscription();
+
+  // The board's session ended: every watch is released (whoever set them up is on the other
+  // side of that session). Io thread.
+  void OnDisconnected(const std::string& reason, std::chrono::milliseconds retry_in) override;
+
+  // For sys.info.
+  std::vector<rpc::GpioChipSummary> Summary() const;
+
+  // Replaces the triggers of `function_id` with `triggers`: the lines are held as
+  // TriggerConsumer(function_id) and `fire(event)` runs on the io thread for each edge. All or
+  // nothing: a busy or unknown line fails the call and leaves the old triggers in place.
+  using Fire = std::function<void(nlohmann::json event)>;
+  Result<void> SetTriggers(const std::string& function_id, const std::vector<TriggerSpec>& triggers, Fire fire);
+  // Io thread.
+  void ClearTriggers(const std::string& function_id);
+
+  // Counts, for tests and metrics.
+  size_t WatchCount() const { return watches_.size(); }
+  uint64_t PublishedEdges() const { return published_; }
+  uint64_t DroppedEdges() const { return dropped_; }
+
+ private:
+  struct Watch {
+    std::string id;
+    std::string line_key;
+    ew::gpio::Edges edge = ew::gpio::Edges::kBoth;
+    uint64_t caller = 0;  // WAMP session of whoever asked; 0 = unknown (the conductor itself)
+  };
+  struct WatchedLine {
+    ew::gpio::LineRef ref;
+    ew::gpio::Bias bias = ew::gpio::Bias::kAsIs;
+    std::chrono::milliseconds debounce{0};
+    uint64_t seq = 0;  // publications of this line so far
+    std::map<std::string, Watch*> watches;
+  };
+  struct Trigger {
+    ew::gpio::LineRef ref;
+    TriggerSpec spec;
+  };
+
+  Result<rpc::Reply> Lines() const;
+  Result<rpc::Reply> Read(const rpc::Invocation& invocation) const;
+  Result<rpc::Reply> Write(const rpc::Invocation& invocation);
+  Result<rpc::Reply> WatchLine(const rpc::Invocation& invocation);
+  Result<rpc::Reply> Unwatch(const rpc::Invocation& invocation);
+  void RemoveWatch(const std::string& id);
+  void OnEdge(const std::string& line_key, const ew::gpio::EdgeEvent& edge);
+  void ReleaseSessionState();
+  // Posts a chip's edge onto the io thread, if this service still exists then.
+  ew::gpio::EdgeHandler PostEdge(std::function<void(const ew::gpio::EdgeEvent&)> on_io);
+
+  boost::asio::io_context& io_;
+  std::string board_id_;
+  std::string event_topic_;
+  const ew::gpio::ChipSet& chips_;
+  rpc::ConductorClient* conductor_ = nullptr;
+
+  std::map<std::string, std::unique_ptr<Watch>> watches_;  // by watch id
+  std::map<std::string, WatchedLine> watched_lines_;       // by "chip:offset"
+  std::map<std::string, std::vector<Trigger>> triggers_;   // by function id
+  uint64_t next_watch_ = 1;
+  uint64_t published_ = 0;
+  uint64_t dropped_ = 0;  // edges that found no session to publish on
+
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace ew::agent::gpio

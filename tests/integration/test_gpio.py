@@ -1,0 +1,329 @@
+"""GPIO, end to end: a real conductor and a real agent on 127.0.0.1 whose chip is simulated (the
+only faked part: there is no GPIO hardware here). Edges are played into the running agent through
+its simulation control socket; everything else goes the way it does on a board: WAMP procedures
+and events through the conductor's router, REST, the CLI, functions in real containers that reach
+their declared lines through the agent's broker, and edge triggers while the conductor is away."""
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+import unittest
+import urllib.request
+
+import wamp_client
+from harness import Agent, Conductor, cli, wait_until
+from sim_gpio import SimGpio, sim_chip_config
+from test_functions import package, sh_spec, RUNTIMES
+
+
+class GpioTestCase(unittest.TestCase):
+    def setUp(self):
+        self.workdir = tempfile.mkdtemp(prefix="ew-gpio-")
+        self.conductor = Conductor(self.workdir).start()
+        self.token = self.conductor.login()
+        self.agents = {}
+        self.sims = []
+
+    def tearDown(self):
+        if not getattr(self._outcome, "success", True):
+            for path in sorted(os.listdir(self.workdir)):
+                if path.endswith(".log"):
+                    with open(os.path.join(self.workdir, path)) as f:
+                        print(f"==== {path}\n{f.read()[-6000:]}")
+        for sim in self.sims:
+            sim.close()
+        for agent in self.agents.values():
+            agent.kill(signal.SIGTERM)
+        self.conductor.stop()
+        if not os.environ.get("EW_KEEP_TMP"):
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def rest(self, method, path, body=None, **kw):
+        return self.conductor.rest(method, path, body, token=self.token, **kw)
+
+    def board(self, name="pi"):
+        """A board whose agent has a simulated Raspberry Pi chip; returns (board id, SimGpio)."""
+        board_id, code = self.conductor.create_board(self.token, name)
+        control = os.path.join(self.workdir, f"{name}-sim.sock")
+        agent = Agent(self.workdir, name, extra_config=sim_chip_config(control))
+        enrol = agent.enrol(self.conductor.url, code)
+        self.assertEqual(enrol.returncode, 0, enrol.stdout + enrol.stderr)
+        self.agents[board_id] = agent
+        agent.start()
+        wait_until(lambda: self.conductor.status_of(self.token, board_id) == "online", what=f"{board_id} online")
+        wait_until(lambda: os.path.exists(control), what="simulation socket")
+        sim = SimGpio(control)
+        self.sims.append(sim)
+        return board_id, sim
+
+    def run_async(self, coro, timeout=120):
+        return asyncio.run(asyncio.wait_for(coro, timeout))
+
+    async def session(self, serializer="json"):
+        return await wamp_client.connect(self.conductor.ws_url, {"method": "ticket", "ticket": self.token},
+                                         serializer=serializer)
+
+
+class GpioWampTest(GpioTestCase):
+    def test_read_write_and_watch_round_trip_through_the_conductor(self):
+        board_id, sim = self.board()
+        prefix = f"ew.board.{board_id}.gpio"
+
+        async def scenario():
+            s = await self.session()
+            events = []
+            await s.subscribe(lambda **kw: events.append(kw), f"{prefix}.event")
+
+            chips = (await s.call(f"{prefix}.lines")).kwresults["chips"]
+            self.assertEqual([c["name"] for c in chips], ["sim0"])
+            self.assertEqual(len(chips[0]["lines"]), 28)
+
+            written = (await s.call(f"{prefix}.write", line="GPIO17", value=1)).kwresults
+            self.assertEqual(written, {"chip": "sim0", "line": "GPIO17", "offset": 17, "value": 1})
+            self.assertEqual(sim.read("GPIO17"), 1)
+
+            sim.drive("GPIO4", 1)
+            self.assertEqual((await s.call(f"{prefix}.read", line="GPIO4")).kwresults["value"], 1)
+            self.assertEqual((await s.call(f"{prefix}.read", line="4")).kwresults["value"], 1)
+
+            watch = (await s.call(f"{prefix}.watch", line="GPIO4", edge="both")).kwresults
+            self.assertEqual(watch["line"], "GPIO4")
+            sim.drive("GPIO4", 0)
+            sim.drive("GPIO4", 1)
+            for _ in range(200):
+                if len(events) >= 2:
+                    break
+                await asyncio.sleep(0.02)
+            self.assertEqual([(e["edge"], e["seq"], e["value"]) for e in events], [("falling", 1, 0), ("rising", 2, 1)])
+            self.assertGreater(events[1]["timestampNs"], events[0]["timestampNs"])
+
+            await s.call(f"{prefix}.unwatch", watch=watch["watch"])
+            sim.drive("GPIO4", 0)
+            await asyncio.sleep(0.3)
+            self.assertEqual(len(events), 2)
+            self.assertFalse(sim.lines()["GPIO4"]["used"])
+            s.leave()
+
+        self.run_async(scenario())
+
+    def test_edges_at_1khz_for_10s_arrive_in_order_without_gaps(self):
+        board_id, sim = self.board()
+        edges = 10_000
+
+        async def scenario():
+            s = await self.session(serializer="msgpack")
+            seqs = []
+            done = asyncio.get_running_loop().create_future()
+
+            def on_event(**kw):
+                seqs.append(kw["seq"])
+                if len(seqs) == edges and not done.done():
+                    done.set_result(None)
+
+            await s.subscribe(on_event, f"ew.board.{board_id}.gpio.event")
+            await s.call(f"ew.board.{board_id}.gpio.watch", line="GPIO4", edge="both")
+            # A square wave of 2 ms period flips the level every 1 ms: 1,000 edges a second.
+            sim.square("GPIO4", period_us=2000, cycles=edges // 2, paced=True)
+            played = await asyncio.get_running_loop().run_in_executor(None, sim.wait_signal)
+            self.assertEqual(played["edges"], edges)
+            try:
+                await asyncio.wait_for(done, 15)
+            except asyncio.TimeoutError:
+                pass
+            self.assertEqual(len(seqs), edges, f"received {len(seqs)} of {edges}")
+            self.assertEqual(seqs, list(range(1, edges + 1)))
+            s.leave()
+
+        self.run_async(scenario(), timeout=60)
+
+    def test_debounce_drops_bounces(self):
+        board_id, sim = self.board()
+
+        async def scenario():
+            s = await self.session()
+            events = []
+            await s.subscribe(lambda **kw: events.append(kw), f"ew.board.{board_id}.gpio.event")
+            await s.call(f"ew.board.{board_id}.gpio.watch", line="GPIO4", edge="both", debounceMs=20)
+            # A button press that bounces for 3 ms, held 100 ms, then a release that bounces too.
+            sim.series("GPIO4", [(0, 1), (500, 0), (500, 1), (1000, 0), (1000, 1),
+                                 (100_000, 0), (700, 1), (700, 0)], paced=True)
+            await asyncio.get_running_loop().run_in_executor(None, sim.wait_signal)
+            for _ in range(100):
+                if len(events) >= 2:
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.2)
+            self.assertEqual([(e["edge"], e["seq"]) for e in events], [("rising", 1), ("falling", 2)])
+            s.leave()
+
+        self.run_async(scenario())
+
+    def test_two_watchers_share_a_line_and_each_leaving_releases_its_watch(self):
+        board_id, sim = self.board()
+        prefix = f"ew.board.{board_id}.gpio"
+
+        async def scenario():
+            first, second = await self.session(), await self.session("msgpack")
+            got = {"first": [], "second": []}
+            await first.subscribe(lambda **kw: got["first"].append(kw["seq"]), f"{prefix}.event")
+            await second.subscribe(lambda **kw: got["second"].append(kw["seq"]), f"{prefix}.event")
+            await first.call(f"{prefix}.watch", line="GPIO22", edge="rising")
+            await second.call(f"{prefix}.watch", line="GPIO22", edge="falling")
+            for v in (1, 0, 1, 0):
+                sim.drive("GPIO22", v)
+            for _ in range(100):
+                if len(got["first"]) >= 4 and len(got["second"]) >= 4:
+                    break
+                await asyncio.sleep(0.02)
+            self.assertEqual(got["first"], [1, 2, 3, 4])
+            self.assertEqual(got["second"], [1, 2, 3, 4])
+
+            # A different debounce on a watched line is refused, naming the settings in force.
+            with self.assertRaises(Exception) as refused:
+                await second.call(f"{prefix}.watch", line="GPIO22", debounceMs=50)
+            self.assertIn("debounce 0 ms", str(refused.exception))
+
+            first.leave()
+            await asyncio.sleep(0.3)
+            self.assertTrue(sim.lines()["GPIO22"]["used"], "the second watcher still holds the line")
+            second.leave()
+            await asyncio.sleep(0.1)
+
+        self.run_async(scenario())
+        wait_until(lambda: not sim.lines()["GPIO22"]["used"], what="GPIO22 released when both watchers left")
+
+    def test_a_busy_line_names_its_holder(self):
+        board_id, sim = self.board()
+        prefix = f"ew.board.{board_id}.gpio"
+
+        async def scenario():
+            s = await self.session()
+            await s.call(f"{prefix}.watch", line="GPIO6")
+            with self.assertRaises(Exception) as busy:
+                await s.call(f"{prefix}.write", line="GPIO6", value=1)
+            self.assertIn("busy", str(busy.exception))
+            self.assertIn("held by watch", str(busy.exception))
+            with self.assertRaises(Exception) as unknown:
+                await s.call(f"{prefix}.read", line="GPIO99")
+            self.assertIn("no line", str(unknown.exception))
+            s.leave()
+
+        self.run_async(scenario())
+        self.assertEqual(sim.read("GPIO6"), 0, "the refused write changed nothing")
+
+    def test_watches_end_with_the_boards_session(self):
+        board_id, sim = self.board()
+
+        async def scenario():
+            s = await self.session()
+            await s.call(f"ew.board.{board_id}.gpio.watch", line="GPIO5")
+            s.leave()
+
+        self.run_async(scenario())
+        self.conductor.stop()
+        # The agent notices the conductor is gone and lets go of the session's lines.
+        wait_until(lambda: not sim.lines()["GPIO5"]["used"], timeout=15, what="GPIO5 released")
+
+
+GPIO_TOGGLE_SH = """#!/bin/sh
+read -r event
+gpio set GPIO17 1 || exit 3
+v=$(gpio get GPIO4) || exit 4
+echo "{\\"input\\": $v}"
+"""
+
+GPIO_UNDECLARED_SH = """#!/bin/sh
+read -r event
+if gpio set GPIO18 1 2>/tmp/err; then echo '{"denied": false}'; exit 0; fi
+printf '{"denied": true, "message": "%s"}\\n' "$(tr -d '"\\n' </tmp/err)"
+"""
+
+# Runs on a rising edge of GPIO4, on the board, with or without the conductor: mirrors it on GPIO27.
+GPIO_TRIGGERED_SH = """#!/bin/sh
+read -r event
+gpio set GPIO27 1
+echo '{"ok": true}'
+"""
+
+
+@unittest.skipUnless(RUNTIMES, "no container runtime (crun, runc or bwrap) on this host: apt-get install runc bubblewrap")
+class GpioFunctionsTest(GpioTestCase):
+    def upload(self, spec, files):
+        status, body = self.rest("POST", "/v1/functions", raw=package(spec, files), content_type="application/gzip")
+        self.assertEqual(status, 201, body)
+        return body["id"]
+
+    def deploy(self, function_id, board_id, **extra):
+        status, body = self.rest("POST", f"/v1/functions/{function_id}/deployments", {"boardIds": [board_id], **extra})
+        self.assertEqual(status, 202, body)
+
+        def deployed():
+            status, body = self.rest("GET", f"/v1/functions/{function_id}/deployments")
+            d = {x["boardId"]: x for x in body["deployments"]}.get(board_id)
+            if d and d["state"] == "failed":
+                raise AssertionError(f"deployment failed: {d}")
+            return d and d["state"] == "deployed"
+
+        wait_until(deployed, timeout=30, interval=0.1, what="deployed")
+
+    def invoke(self, function_id, board_id):
+        status, body = self.rest("POST", f"/v1/functions/{function_id}/invocations", {"boardId": board_id, "event": {}})
+        return status, body
+
+    def test_a_function_toggles_its_declared_line_and_reads_its_input(self):
+        board_id, sim = self.board()
+        fn = self.upload(sh_spec("toggle", gpio=[{"line": "GPIO17", "direction": "output"},
+                                                 {"line": "GPIO4", "direction": "input"}]),
+                         {"main.sh": GPIO_TOGGLE_SH})
+        self.deploy(fn, board_id)
+        sim.drive("GPIO4", 1)
+        status, body = self.invoke(fn, board_id)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["status"], "succeeded", body)
+        self.assertEqual(body["output"], {"input": 1})
+        self.assertEqual(sim.read("GPIO17"), 1)
+        wait_until(lambda: not sim.lines()["GPIO17"]["used"], what="GPIO17 released after the invocation")
+
+    def test_a_function_touching_an_undeclared_line_is_denied(self):
+        board_id, sim = self.board()
+        fn = self.upload(sh_spec("sneaky", gpio=[{"line": "GPIO17", "direction": "output"}]),
+                         {"main.sh": GPIO_UNDECLARED_SH})
+        self.deploy(fn, board_id)
+        status, body = self.invoke(fn, board_id)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["output"]["denied"], True, body)
+        self.assertIn("GPIO18", body["output"]["message"])
+        self.assertEqual(sim.read("GPIO18"), 0)
+        self.assertFalse(sim.lines()["GPIO18"]["used"])
+        with open(self.agents[board_id].log_path) as f:
+            self.assertIn("GPIO18", f.read(), "the agent logs the denial")
+
+    def test_an_edge_trigger_fires_the_function_while_the_conductor_is_away(self):
+        board_id, sim = self.board()
+        fn = self.upload(sh_spec("mirror", gpio=[{"line": "GPIO27", "direction": "output"}]),
+                         {"main.sh": GPIO_TRIGGERED_SH})
+        self.deploy(fn, board_id, triggers=[{"line": "GPIO4", "edge": "rising", "debounceMs": 5}])
+        self.assertEqual(sim.lines()["GPIO4"]["consumer"], f"trigger:{fn}")
+
+        self.conductor.stop()
+        log = self.agents[board_id].log_path
+
+        def logged(text):
+            with open(log) as f:
+                return text in f.read()
+
+        wait_until(lambda: logged("retrying in"), timeout=15, what="agent notices the conductor is gone")
+        self.assertEqual(sim.read("GPIO27"), 0)
+        sim.drive("GPIO4", 1)
+        wait_until(lambda: sim.read("GPIO27") == 1, timeout=20, what="the triggered function set GPIO27")
+        wait_until(lambda: logged(f"trigger {fn} on GPIO4: succeeded"), timeout=10,
+                   what="the trigger's outcome in the agent's log")
+
+
+if __name__ == "__main__":
+    unittest.main()
