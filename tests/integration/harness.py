@@ -4,10 +4,12 @@ Everything stops by itself when a test ends (each process is killed in tearDown)
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
 import time
+import unittest
 import urllib.error
 import urllib.request
 
@@ -205,3 +207,31 @@ def cli(conductor, *args, token=None, stdin=None, home=None):
     if home:
         env["XDG_CONFIG_HOME"] = home
     return subprocess.run([CLI, *args], capture_output=True, text=True, input=stdin, env=env, timeout=60)
+
+
+class ConductorTestCase(unittest.TestCase):
+    """A conductor of its own per test (logged in as admin), agents in self.agents stopped after it,
+    and every *.log of the work directory printed when the test fails. EW_KEEP_TMP=1 keeps it."""
+
+    workdir_prefix = "ew-test-"
+
+    def setUp(self):
+        self.workdir = tempfile.mkdtemp(prefix=self.workdir_prefix)
+        self.conductor = Conductor(self.workdir).start()
+        self.token = self.conductor.login()
+        self.agents = {}
+
+    def tearDown(self):
+        if not getattr(self._outcome, "success", True):
+            for path in sorted(os.listdir(self.workdir)):
+                if path.endswith(".log"):
+                    with open(os.path.join(self.workdir, path)) as f:
+                        print(f"==== {path}\n{f.read()[-6000:]}")
+        for agent in self.agents.values():
+            agent.kill(signal.SIGTERM)
+        self.conductor.stop()
+        if not os.environ.get("EW_KEEP_TMP"):
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def rest(self, method, path, body=None, **kw):
+        return self.conductor.rest(method, path, body, token=self.token, **kw)

@@ -10,11 +10,10 @@ import os
 import shutil
 import signal
 import tarfile
-import tempfile
 import time
 import unittest
 
-from harness import Agent, Conductor, cli, wait_until
+from harness import Agent, ConductorTestCase, cli, wait_until
 
 
 def package(spec, files):
@@ -66,29 +65,10 @@ RUNTIMES = [r for r in ("crun", "runc", "bwrap") if shutil.which(r)]
 
 
 @unittest.skipUnless(RUNTIMES, "no container runtime (crun, runc or bwrap) on this host: apt-get install runc bubblewrap")
-class FunctionsTest(unittest.TestCase):
-    def setUp(self):
-        self.workdir = tempfile.mkdtemp(prefix="ew-fn-")
-        self.conductor = Conductor(self.workdir).start()
-        self.token = self.conductor.login()
-        self.agents = {}
-
-    def tearDown(self):
-        if not getattr(self._outcome, "success", True):
-            for path in sorted(os.listdir(self.workdir)):
-                if path.endswith(".log"):
-                    with open(os.path.join(self.workdir, path)) as f:
-                        print(f"==== {path}\n{f.read()[-5000:]}")
-        for agent in self.agents.values():
-            agent.kill(signal.SIGTERM)
-        self.conductor.stop()
-        if not os.environ.get("EW_KEEP_TMP"):
-            shutil.rmtree(self.workdir, ignore_errors=True)
+class FunctionsTest(ConductorTestCase):
+    workdir_prefix = "ew-fn-"
 
     # ---- helpers ----
-
-    def rest(self, method, path, body=None, **kw):
-        return self.conductor.rest(method, path, body, token=self.token, **kw)
 
     def board(self, name, start=True):
         board_id, code = self.conductor.create_board(self.token, name)

@@ -5,46 +5,26 @@ and events through the conductor's router, REST, the CLI, functions in real cont
 their declared lines through the agent's broker, and edge triggers while the conductor is away."""
 
 import asyncio
-import json
 import os
-import shutil
-import signal
-import tempfile
-import threading
-import time
 import unittest
-import urllib.request
 
 import wamp_client
-from harness import Agent, Conductor, cli, wait_until
+from harness import Agent, ConductorTestCase, wait_until
 from sim_gpio import SimGpio, sim_chip_config
 from test_functions import package, sh_spec, RUNTIMES
 
 
-class GpioTestCase(unittest.TestCase):
+class GpioTestCase(ConductorTestCase):
+    workdir_prefix = "ew-gpio-"
+
     def setUp(self):
-        self.workdir = tempfile.mkdtemp(prefix="ew-gpio-")
-        self.conductor = Conductor(self.workdir).start()
-        self.token = self.conductor.login()
-        self.agents = {}
+        super().setUp()
         self.sims = []
 
     def tearDown(self):
-        if not getattr(self._outcome, "success", True):
-            for path in sorted(os.listdir(self.workdir)):
-                if path.endswith(".log"):
-                    with open(os.path.join(self.workdir, path)) as f:
-                        print(f"==== {path}\n{f.read()[-6000:]}")
         for sim in self.sims:
             sim.close()
-        for agent in self.agents.values():
-            agent.kill(signal.SIGTERM)
-        self.conductor.stop()
-        if not os.environ.get("EW_KEEP_TMP"):
-            shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def rest(self, method, path, body=None, **kw):
-        return self.conductor.rest(method, path, body, token=self.token, **kw)
+        super().tearDown()
 
     def board(self, name="pi"):
         """A board whose agent has a simulated Raspberry Pi chip; returns (board id, SimGpio)."""

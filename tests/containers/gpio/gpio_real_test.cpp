@@ -30,23 +30,13 @@ class RealGpioTest : public ::testing::TestWithParam<std::string> {
     auto sim = std::make_unique<gpio::SimChip>("sim0", gpio::SimChip::RaspberryPiLines());
     sim_ = sim.get();
     chips_.Add(std::move(sim), "sim");
-    RuntimeConfig config;
-    config.preferred = GetParam();
-    config.work_dir = work_.path() / "containers";
-    config.uid = kFunctionUid;
-    config.gid = kFunctionUid;
-    auto runtime = MakeContainerRuntime(config);
-    if (!runtime) {
-      const auto& why = runtime.error().message;
-      if (why.find("not installed") != std::string::npos || GetParam() == "crun") {
-        GTEST_SKIP() << GetParam() << " unavailable here: " << why;
-      }
-      FAIL() << GetParam() << " is installed but cannot run containers: " << why;
-    }
+    auto real = testing::MakeRealRuntime(GetParam(), work_.path() / "containers", kFunctionUid);
+    if (!real.skip.empty()) GTEST_SKIP() << real.skip;
+    ASSERT_TRUE(real.runtime) << real.failure;
     HostConfig host;
     host.gpio = &chips_;
     host.gpio_socket_dir = work_.path() / "gpio";
-    host_ = std::make_unique<FunctionHost>(host, std::move(*runtime));
+    host_ = std::make_unique<FunctionHost>(host, std::move(real.runtime));
   }
   void TearDown() override { host_.reset(); }
 

@@ -24,20 +24,10 @@ constexpr uint32_t kFunctionUid = 60200;
 class RealHostTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    RuntimeConfig config;
-    config.preferred = GetParam();
-    config.work_dir = work_.path() / "containers";
-    config.uid = kFunctionUid;
-    config.gid = kFunctionUid;
-    auto runtime = MakeContainerRuntime(config);
-    if (!runtime) {
-      const auto& why = runtime.error().message;
-      if (why.find("not installed") != std::string::npos || GetParam() == "crun") {
-        GTEST_SKIP() << GetParam() << " unavailable here: " << why;
-      }
-      FAIL() << GetParam() << " is installed but cannot run containers: " << why;
-    }
-    host_ = std::make_unique<FunctionHost>(HostConfig{}, std::move(*runtime));
+    auto real = testing::MakeRealRuntime(GetParam(), work_.path() / "containers", kFunctionUid);
+    if (!real.skip.empty()) GTEST_SKIP() << real.skip;
+    ASSERT_TRUE(real.runtime) << real.failure;
+    host_ = std::make_unique<FunctionHost>(HostConfig{}, std::move(real.runtime));
   }
 
   FunctionSpec Install(const std::string& key, Runtime runtime, const std::string& entry, const std::string& code,

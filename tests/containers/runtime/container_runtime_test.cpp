@@ -36,20 +36,10 @@ constexpr uint32_t kFunctionUid = 60100;
 class RealRuntimeTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    RuntimeConfig config;
-    config.preferred = GetParam();
-    config.work_dir = work_.path() / "containers";
-    config.uid = kFunctionUid;
-    config.gid = kFunctionUid;
-    auto runtime = MakeContainerRuntime(config);
-    if (!runtime) {
-      const auto& why = runtime.error().message;
-      if (why.find("not installed") != std::string::npos || GetParam() == "crun") {
-        GTEST_SKIP() << GetParam() << " unavailable here: " << why;
-      }
-      FAIL() << GetParam() << " is installed but cannot run containers: " << why;
-    }
-    runtime_ = std::move(*runtime);
+    auto real = testing::MakeRealRuntime(GetParam(), work_.path() / "containers", kFunctionUid);
+    if (!real.skip.empty()) GTEST_SKIP() << real.skip;
+    ASSERT_TRUE(real.runtime) << real.failure;
+    runtime_ = std::move(real.runtime);
     ASSERT_EQ(runtime_->Name(), GetParam());
   }
 

@@ -40,6 +40,31 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// The real runtime `name` ("crun", "runc", "bwrap") running functions as `uid`, for tests
+// parameterized by runtime. In SetUp():
+//   auto real = MakeRealRuntime(GetParam(), dir, uid);
+//   if (!real.skip.empty()) GTEST_SKIP() << real.skip;
+//   ASSERT_TRUE(real.runtime) << real.failure; `skip` says why the test cannot run here (not installed, or crun on
+// a hybrid-cgroup host); `failure` that an installed runtime cannot run containers (a bug).
+struct RealRuntime {
+  std::unique_ptr<ContainerRuntime> runtime;
+  std::string skip;
+  std::string failure;
+};
+
+inline RealRuntime MakeRealRuntime(const std::string& name, const std::filesystem::path& work_dir, uint32_t uid) {
+  RuntimeConfig config;
+  config.preferred = name;
+  config.work_dir = work_dir;
+  config.uid = uid;
+  config.gid = uid;
+  auto runtime = MakeContainerRuntime(config);
+  if (runtime) return {std::move(*runtime), "", ""};
+  const std::string& why = runtime.error().message;
+  if (why.find("not installed") != std::string::npos || name == "crun") return {nullptr, name + " unavailable here: " + why, ""};
+  return {nullptr, "", name + " is installed but cannot run containers: " + why};
+}
+
 inline void WriteFile(const std::filesystem::path& path, const std::string& text, mode_t mode = 0644) {
   std::filesystem::create_directories(path.parent_path());
   std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
