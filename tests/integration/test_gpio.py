@@ -5,11 +5,14 @@ and events through the conductor's router, REST, the CLI, functions in real cont
 their declared lines through the agent's broker, and edge triggers while the conductor is away."""
 
 import asyncio
+import http.client
+import json
 import os
+import subprocess
 import unittest
 
 import wamp_client
-from harness import Agent, ConductorTestCase, wait_until
+from harness import CLI, Agent, ConductorTestCase, wait_until
 from sim_gpio import SimGpio, sim_chip_config
 from test_functions import package, sh_spec, RUNTIMES
 
@@ -40,6 +43,10 @@ class GpioTestCase(ConductorTestCase):
         sim = SimGpio(control)
         self.sims.append(sim)
         return board_id, sim
+
+    def agent_logged(self, board_id, text):
+        with open(self.agents[board_id].log_path) as log:
+            return text in log.read()
 
     def run_async(self, coro, timeout=120):
         return asyncio.run(asyncio.wait_for(coro, timeout))
@@ -210,6 +217,86 @@ class GpioWampTest(GpioTestCase):
         wait_until(lambda: not sim.lines()["GPIO5"]["used"], timeout=15, what="GPIO5 released")
 
 
+class GpioRestTest(GpioTestCase):
+    def test_rest_reads_writes_and_lists_lines_and_keeps_the_history(self):
+        board_id, sim = self.board()
+        base = f"/v1/boards/{board_id}/gpio"
+        status, body = self.rest("PUT", f"{base}/GPIO17", {"value": 1})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body, {"chip": "sim0", "line": "GPIO17", "offset": 17, "value": 1})
+        self.assertEqual(sim.read("GPIO17"), 1)
+        sim.drive("GPIO4", 1)
+        status, body = self.rest("GET", f"{base}/GPIO4")
+        self.assertEqual((status, body["value"]), (200, 1), body)
+        status, body = self.rest("GET", base)
+        self.assertEqual(status, 200, body)
+        lines = {l["name"]: l for l in body["chips"][0]["lines"]}
+        self.assertEqual(lines["GPIO17"]["direction"], "output")
+        self.assertEqual(lines["GPIO17"]["value"], 1)
+
+        # Bad input: a clear error, and nothing written.
+        for bad in ({"value": 2}, {"value": "1"}, {"value": 0, "extra": True}, {}):
+            status, body = self.rest("PUT", f"{base}/GPIO17", bad)
+            self.assertEqual(status, 400, (bad, body))
+            self.assertIn("error", body)
+        self.assertEqual(sim.read("GPIO17"), 1)
+        status, body = self.rest("GET", f"{base}/GPIO99")
+        self.assertEqual(status, 404, body)
+        status, body = self.rest("PUT", f"{base}/bad%20line", {"value": 1})
+        self.assertEqual(status, 400, body)
+
+        def history():
+            status, body = self.rest("GET", f"{base}/GPIO17/history")
+            self.assertEqual(status, 200, body)
+            return body["readings"]
+
+        wait_until(lambda: len(history()) >= 1, what="the write in the history")
+        self.assertEqual([(r["kind"], r["value"]) for r in history()], [("write", 1)])
+
+    def test_an_sse_stream_and_the_cli_follow_edges_and_unwatch_when_they_go(self):
+        board_id, sim = self.board()
+        conn = http.client.HTTPConnection("127.0.0.1", self.conductor.port, timeout=20)
+        conn.request("GET", f"/v1/boards/{board_id}/gpio/events?line=GPIO4&edge=both",
+                     headers={"X-Auth-Token": self.token, "Accept": "text/event-stream"})
+        resp = conn.getresponse()
+        self.assertEqual(resp.status, 200)
+        self.assertIn("text/event-stream", resp.getheader("Content-Type"))
+        wait_until(lambda: sim.lines()["GPIO4"]["consumer"] == "watch", what="the stream's watch")
+
+        cli_watch = subprocess.Popen([CLI, "gpio", "watch", board_id, "GPIO4", "--count", "3", "--json"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env={**os.environ, "EDGEWIRE_URL": self.conductor.url,
+                                          "EDGEWIRE_TOKEN": self.token})
+        # The CLI's own watch shares the line; both must be on before the edges are driven.
+        wait_until(lambda: self.agent_logged(board_id, "watch w2 on GPIO4"), what="the CLI's watch")
+        for v in (1, 0, 1):
+            sim.drive("GPIO4", v)
+
+        events = []
+        while len(events) < 3:
+            line = resp.fp.readline().decode()
+            self.assertTrue(line, "the stream ended early")
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+        self.assertEqual([(e["edge"], e["value"]) for e in events], [("rising", 1), ("falling", 0), ("rising", 1)])
+        self.assertEqual([e["seq"] for e in events], [1, 2, 3])
+
+        out, err = cli_watch.communicate(timeout=20)
+        self.assertEqual(cli_watch.returncode, 0, err)
+        cli_events = [json.loads(l) for l in out.splitlines() if l.strip()]
+        self.assertEqual([e["edge"] for e in cli_events], ["rising", "falling", "rising"])
+
+        resp.close()  # the conductor unwatches when the client goes
+        conn.close()
+        wait_until(lambda: not sim.lines()["GPIO4"]["used"], what="GPIO4 released after both watchers went")
+
+        # The edges are in the history too, with the board's timestamps and sequence numbers.
+        status, body = self.rest("GET", f"/v1/boards/{board_id}/gpio/GPIO4/history")
+        self.assertEqual(status, 200, body)
+        edges = [r for r in body["readings"] if r["kind"] == "edge"]
+        self.assertEqual([r["seq"] for r in edges], [1, 2, 3])
+
+
 GPIO_TOGGLE_SH = """#!/bin/sh
 read -r event
 gpio set GPIO17 1 || exit 3
@@ -280,8 +367,7 @@ class GpioFunctionsTest(GpioTestCase):
         self.assertIn("GPIO18", body["output"]["message"])
         self.assertEqual(sim.read("GPIO18"), 0)
         self.assertFalse(sim.lines()["GPIO18"]["used"])
-        with open(self.agents[board_id].log_path) as f:
-            self.assertIn("GPIO18", f.read(), "the agent logs the denial")
+        self.assertTrue(self.agent_logged(board_id, "GPIO18"), "the agent logs the denial")
 
     def test_an_edge_trigger_fires_the_function_while_the_conductor_is_away(self):
         board_id, sim = self.board()
@@ -291,17 +377,11 @@ class GpioFunctionsTest(GpioTestCase):
         self.assertEqual(sim.lines()["GPIO4"]["consumer"], f"trigger:{fn}")
 
         self.conductor.stop()
-        log = self.agents[board_id].log_path
-
-        def logged(text):
-            with open(log) as f:
-                return text in f.read()
-
-        wait_until(lambda: logged("retrying in"), timeout=15, what="agent notices the conductor is gone")
+        wait_until(lambda: self.agent_logged(board_id, "retrying in"), timeout=15, what="agent notices the conductor is gone")
         self.assertEqual(sim.read("GPIO27"), 0)
         sim.drive("GPIO4", 1)
         wait_until(lambda: sim.read("GPIO27") == 1, timeout=20, what="the triggered function set GPIO27")
-        wait_until(lambda: logged(f"trigger {fn} on GPIO4: succeeded"), timeout=10,
+        wait_until(lambda: self.agent_logged(board_id, f"trigger {fn} on GPIO4: succeeded"), timeout=10,
                    what="the trigger's outcome in the agent's log")
 
 
