@@ -147,14 +147,15 @@ rpc::Subscription GpioService::SessionLeaveSubscription() {
 std::vector<rpc::GpioChipSummary> GpioService::Summary() const {
   std::vector<rpc::GpioChipSummary> out;
   for (const auto& entry : chips_.Chips()) {
-    rpc::GpioChipSummary summary{entry.chip->Name(), entry.backend, 0, 0, ""};
+    rpc::GpioChipSummary summary{entry.chip->Name(), entry.backend, 0, 0, "", {}};
     for (const auto& line : entry.chip->Lines()) {
       ++summary.lines;
       if (line.used) ++summary.used;
+      summary.line_names.push_back(line.name);
     }
     out.push_back(std::move(summary));
   }
-  for (const auto& broken : chips_.BrokenChips()) out.push_back({broken.name, broken.backend, 0, 0, broken.error});
+  for (const auto& broken : chips_.BrokenChips()) out.push_back({broken.name, broken.backend, 0, 0, broken.error, {}});
   return out;
 }
 

@@ -16,6 +16,7 @@ struct GpioChipSummary {
   uint32_t lines = 0;
   uint32_t used = 0;
   std::string error;
+  std::vector<std::string> line_names;  // by offset
 };
 
 // The fields of edgewire.v1.SysInfo (common/proto/edgewire/v1/board_rpc.proto), as a plain

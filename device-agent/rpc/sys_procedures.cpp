@@ -15,7 +15,8 @@ nlohmann::json SysInfoJson(const SysInfo& info) {
                      {"backend", chip.backend},
                      {"lines", chip.lines},
                      {"used", chip.used},
-                     {"error", chip.error}});
+                     {"error", chip.error},
+                     {"lineNames", chip.line_names}});
   }
   return {
       {"boardId", info.board_id},

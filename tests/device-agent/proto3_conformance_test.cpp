@@ -82,6 +82,7 @@ edgewire::v1::SysInfo ToProto(const rpc::SysInfo& info) {
     c->set_lines(chip.lines);
     c->set_used(chip.used);
     c->set_error(chip.error);
+    for (const auto& name : chip.line_names) c->add_line_names(name);
   }
   return m;
 }
@@ -123,9 +124,9 @@ TEST(Proto3ConformanceTest, SysInfoEdgeValues) {
   info.agent_rss_bytes = 7'654'321;
   info.cpu_count = std::numeric_limits<int32_t>::min();
   info.container_runtime = "runc";
-  info.gpio_chips = {{"sim0", "sim", 28, 3, ""},
-                     {"gpiochip1", "libgpiod", 0, 0, "cannot open /dev/gpiochip1: No such file"},
-                     {"gpiochip2", "libgpiod", std::numeric_limits<uint32_t>::max(), 1, ""}};
+  info.gpio_chips = {{"sim0", "sim", 3, 1, "", {"GPIO0", "", "GPIO2"}},
+                     {"gpiochip1", "libgpiod", 0, 0, "cannot open /dev/gpiochip1: No such file", {}},
+                     {"gpiochip2", "libgpiod", std::numeric_limits<uint32_t>::max(), 1, "", {"ü"}}};
   const std::vector<double> doubles = {
       0.0, -0.0, 3.0, 0.1, 0.52, 12345.67, 1.0 / 3, 123456789.123456789, 1e15, 1e16, 1e17, 1e21,
       9007199254740993.0, -2.5, 5e-324, DBL_MIN, DBL_MAX, -DBL_MAX, 1e-7,

@@ -66,6 +66,9 @@ class GpioWampTest(GpioTestCase):
             events = []
             await s.subscribe(lambda **kw: events.append(kw), f"{prefix}.event")
 
+            info = (await s.call(f"ew.board.{board_id}.sys.info")).kwresults
+            self.assertEqual([(c["name"], c["backend"], c["lines"]) for c in info["gpioChips"]], [("sim0", "sim", 28)])
+            self.assertEqual(info["gpioChips"][0]["lineNames"][17], "GPIO17")
             chips = (await s.call(f"{prefix}.lines")).kwresults["chips"]
             self.assertEqual([c["name"] for c in chips], ["sim0"])
             self.assertEqual(len(chips[0]["lines"]), 28)

@@ -312,6 +312,8 @@ TEST_F(GpioServiceTest, SummaryCountsLinesInUse) {
   EXPECT_EQ(summary[0].name, "sim0");
   EXPECT_EQ(summary[0].lines, 28u);
   EXPECT_EQ(summary[0].used, 1u);
+  ASSERT_EQ(summary[0].line_names.size(), 28u);
+  EXPECT_EQ(summary[0].line_names[17], "GPIO17");
   EXPECT_EQ(summary[1].error, "cannot open /dev/gpiochip9");
 }
 
