@@ -204,6 +204,7 @@ int RunCommand(const RunArgs& args) {
   for (auto& procedure : gpio_service.Procedures()) procedures.push_back(std::move(procedure));
   session::SessionRunner runner(io, *options, std::move(procedures), &observer);
   runner.AddObserver(&gpio_service);
+  runner.AddObserver(functions.get());  // trigger outcomes reach the conductor when it is there
   runner.AddSubscription(gpio_service.SessionLeaveSubscription());
   functions->SetConductor(&runner);
   gpio_service.SetConductor(&runner);

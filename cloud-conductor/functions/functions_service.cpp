@@ -1,5 +1,6 @@
 #include "cloud-conductor/functions/functions_service.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <regex>
@@ -27,6 +28,9 @@ std::shared_ptr<spdlog::logger> Log() {
 }
 
 constexpr const char* kFetchProcedure = "ew.conductor.fn.fetch";
+// Outcomes of invocations a board ran by itself (GPIO edge triggers), for the history.
+constexpr const char* kReportProcedure = "ew.conductor.fn.report";
+constexpr size_t kMaxReportedRecords = 100;
 constexpr const char* kCloud = "cloud";
 
 json DeployArgs(const Deployment& d) {
@@ -87,6 +91,12 @@ Result<void> FunctionsService::Start() {
   gateway_.ServeConductorProcedure(kFetchProcedure, [this](const std::string& board_id, wamp::Payload payload,
                                                            router::BoardGateway::Reply reply) {
     Fetch(board_id, std::move(payload.kwargs), std::move(reply));
+  });
+  gateway_.ServeConductorProcedure(kReportProcedure, [this](const std::string& board_id, wamp::Payload payload,
+                                                            router::BoardGateway::Reply reply) {
+    boost::asio::post(blocking_, [this, board_id, kwargs = std::move(payload.kwargs), reply = std::move(reply)] {
+      reply(Report(board_id, kwargs));
+    });
   });
   gateway_.OnBoardRegistered(
       [this](const std::string& board_id, const std::string& suffix) { OnBoardRegistered(board_id, suffix); });
@@ -396,6 +406,44 @@ void FunctionsService::RunOnBoard(const FunctionRecord& function, const Prepared
                        }
                        done(std::move(outcome));
                      });
+}
+
+Result<wamp::Payload> FunctionsService::Report(const std::string& board_id, const json& kwargs) {
+  auto function_id = kwargs.find("functionId");
+  auto records = kwargs.find("records");
+  if (function_id == kwargs.end() || !function_id->is_string())
+    return InvalidArgument("functionId: required, a string");
+  if (records == kwargs.end() || !records->is_array() || records->empty() || records->size() > kMaxReportedRecords)
+    return InvalidArgument("records: 1 to " + std::to_string(kMaxReportedRecords) + " invocation records");
+  const std::string id = function_id->get<std::string>();
+  EW_TRY(auto deployments, store_.BoardDeployments(board_id));
+  const bool deployed = std::any_of(deployments.begin(), deployments.end(),
+                                    [&](const Deployment& d) { return d.function_id == id; });
+  if (!deployed) return PermissionDenied("function " + id + " is not deployed on board " + board_id);
+  const int64_t now = UnixSeconds(clock_.Now());
+  size_t stored = 0;
+  for (const json& reported : *records) {
+    if (!reported.is_object()) return InvalidArgument("records: each must be an object");
+    std::string status = reported.value("status", "failed");
+    if (status != "succeeded" && status != "failed" && status != "timed_out") status = "failed";
+    Invocation invocation;
+    invocation.id = ids::NewId("inv");
+    invocation.function_id = id;
+    invocation.target = board_id;
+    invocation.status = status;
+    invocation.record = reported;
+    invocation.record["status"] = status;
+    Label(invocation.record, invocation.id, board_id);
+    // When it ran on the board (its clock), not when the report arrived; never in the future.
+    const auto at = reported.find("at");
+    invocation.created_at = at != reported.end() && at->is_number_integer() && at->get<int64_t>() > 0
+                                ? std::min(at->get<int64_t>(), now)
+                                : now;
+    EW_TRY_VOID(store_.PutInvocation(invocation, options_.invocations_kept));
+    ++stored;
+  }
+  Log()->info("board={} reported {} trigger invocation(s) of {}", board_id, stored, id);
+  return wamp::Payload{json::array(), {{"stored", stored}}};
 }
 
 void FunctionsService::Store(const FunctionRecord& function, const Prepared& prepared, const json& record) {

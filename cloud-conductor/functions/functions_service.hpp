@@ -125,6 +125,9 @@ class FunctionsService {
   void Store(const FunctionRecord& function, const Prepared& prepared, const nlohmann::json& record);
 
   void StartDeploy(const Deployment& deployment);
+  // ew.conductor.fn.report: records of invocations `board_id` ran by itself (edge triggers),
+  // stored in the function's history. Only for functions deployed on that board. Blocking pool.
+  Result<wamp::Payload> Report(const std::string& board_id, const nlohmann::json& kwargs);
   void OnBoardRegistered(const std::string& board_id, const std::string& suffix);
   // Asks a board that just returned which functions it holds and removes those it should no
   // longer run (undeployed or deleted while it was away, or whose removal failed).

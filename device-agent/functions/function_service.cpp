@@ -27,6 +27,7 @@ std::shared_ptr<spdlog::logger> Log() {
 }
 
 constexpr const char* kFetchProcedure = "ew.conductor.fn.fetch";
+constexpr const char* kReportProcedure = "ew.conductor.fn.report";
 
 // A field of the call's kwargs that must be a string matching `pattern`.
 Result<std::string> StringField(const json& kwargs, const char* name, const std::regex& pattern, const char* shape) {
@@ -269,17 +270,75 @@ Result<void> FunctionService::BindTriggers(const Deployment& d) {
     auto self = weak.lock();
     if (!self || !self->host_) return;
     const std::string line = event.value("line", "");
-    // The conductor may be unreachable: the board runs it anyway, and the log keeps the outcome.
-    self->host_->Invoke(function_id, event.dump(), [function_id, line](Result<containers::InvocationResult> result) {
+    // The conductor may be unreachable: the board runs it anyway, logs the outcome and reports
+    // it to the conductor's invocation history when there is a session.
+    const int64_t at = std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::system_clock::now().time_since_epoch()).count();
+    // Runs on a worker thread of the host: it must not hold `self` (dropping the last reference
+    // there would destroy the host from its own worker); the io thread gets the record.
+    self->host_->Invoke(function_id, event.dump(), [io = &self->io_, weak, function_id, line, event, at](
+                                                       Result<containers::InvocationResult> result) {
+      json record;
       if (!result) {
         Log()->warn("trigger {} on {}: {}", function_id, line, result.error().message);
-      } else if (result->status != containers::InvocationResult::Status::kSucceeded) {
-        Log()->warn("trigger {} on {}: {}: {}", function_id, line, containers::StatusName(result->status), result->error);
+        record = {{"status", "failed"}, {"error", result.error().message}};
       } else {
-        Log()->info("trigger {} on {}: succeeded in {} ms", function_id, line, result->run_time.count() / 1000);
+        if (result->status != containers::InvocationResult::Status::kSucceeded) {
+          Log()->warn("trigger {} on {}: {}: {}", function_id, line, containers::StatusName(result->status),
+                      result->error);
+        } else {
+          Log()->info("trigger {} on {}: succeeded in {} ms", function_id, line, result->run_time.count() / 1000);
+        }
+        record = containers::ToJson(*result);
       }
+      record["trigger"] = event;
+      record["at"] = at;
+      boost::asio::post(*io, [weak, function_id, record = std::move(record)]() mutable {
+        if (auto alive = weak.lock()) alive->QueueReport(function_id, std::move(record));
+      });
     });
   });
+}
+
+void FunctionService::QueueReport(const std::string& function_id, json record) {
+  pending_reports_.emplace_back(function_id, std::move(record));
+  while (pending_reports_.size() > options_.max_pending_reports) {
+    pending_reports_.pop_front();
+    if (++dropped_reports_ % 100 == 1)
+      Log()->warn("trigger outcomes: {} dropped so far (the conductor has been away too long)", dropped_reports_);
+  }
+  FlushReports();
+}
+
+void FunctionService::FlushReports() {
+  if (reporting_ || pending_reports_.empty() || !conductor_) return;
+  // One function per call: the conductor checks that it is deployed on this board.
+  const std::string function_id = pending_reports_.front().first;
+  json records = json::array();
+  for (const auto& [id, record] : pending_reports_) {
+    if (id != function_id || records.size() >= options_.reports_per_call) break;
+    records.push_back(record);
+  }
+  const size_t count = records.size();
+  rpc::Reply request;
+  request.kwargs = {{"functionId", function_id}, {"records", std::move(records)}};
+  reporting_ = true;
+  std::weak_ptr<FunctionService> weak = weak_from_this();
+  conductor_->Call(kReportProcedure, std::move(request), std::chrono::seconds(10),
+                   [weak, function_id, count](Result<rpc::Reply> reply) {
+                     auto self = weak.lock();
+                     if (!self) return;
+                     self->reporting_ = false;
+                     const bool retry_later = !reply && (reply.error().code == ErrorCode::kUnavailable ||
+                                                         reply.error().code == ErrorCode::kDeadlineExceeded);
+                     if (retry_later) return;  // the next session (OnReady) sends them
+                     if (!reply) {
+                       Log()->warn("trigger outcomes of {} not recorded by the conductor: {}", function_id,
+                                   reply.error().message);
+                     }
+                     for (size_t i = 0; i < count && !self->pending_reports_.empty(); ++i) self->pending_reports_.pop_front();
+                     self->FlushReports();
+                   });
 }
 
 void FunctionService::Commit(Deployment wanted, bool cached, rpc::Responder respond) {

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -21,6 +22,7 @@
 #include "device-agent/gpio/gpio_service.hpp"
 #include "device-agent/rpc/conductor_client.hpp"
 #include "device-agent/rpc/procedure.hpp"
+#include "device-agent/session/session_runner.hpp"
 
 namespace ew::agent::functions {
 
@@ -31,6 +33,10 @@ struct FunctionServiceOptions {
   size_t fetch_chunk_bytes = 256u << 10;             // per ew.conductor.fn.fetch call (its maximum)
   uint64_t max_package_bytes = 16ull << 20;          // as the conductor's upload limit
   std::chrono::milliseconds fetch_timeout{30'000};   // per chunk
+  // Outcomes of trigger invocations waiting to reach the conductor (ew.conductor.fn.report);
+  // beyond this the oldest are dropped (and logged).
+  size_t max_pending_reports = 1000;
+  size_t reports_per_call = 50;
 };
 
 // One deployed function as the board records it.
@@ -42,7 +48,7 @@ struct Deployment {
   std::vector<gpio::TriggerSpec> triggers;  // GPIO edges that invoke the function on the board
 };
 
-class FunctionService : public std::enable_shared_from_this<FunctionService> {
+class FunctionService : public std::enable_shared_from_this<FunctionService>, public session::SessionObserver {
  public:
   // `host` may be null when no container runtime works on this board: then fn.deploy and
   // fn.invoke answer Unavailable with `unavailable_reason`, and fn.list answers empty.
@@ -70,6 +76,10 @@ class FunctionService : public std::enable_shared_from_this<FunctionService> {
 
   std::vector<Deployment> Deployments() const;
 
+  // A session is up: trigger outcomes recorded while the conductor was away go to it.
+  void OnReady(const std::string& url, uint64_t session_id) override { FlushReports(); }
+  size_t PendingReports() const { return pending_reports_.size(); }
+
  private:
   using Done = std::function<void(Result<Deployment>)>;
 
@@ -89,6 +99,9 @@ class FunctionService : public std::enable_shared_from_this<FunctionService> {
   void Commit(Deployment wanted, bool cached, rpc::Responder respond);
   // Holds the trigger lines of `d` and invokes it on their edges. Io thread.
   Result<void> BindTriggers(const Deployment& d);
+  // Queues a trigger invocation's record for the conductor and sends what is queued. Io thread.
+  void QueueReport(const std::string& function_id, nlohmann::json record);
+  void FlushReports();
   Result<void> Persist() const;  // with mu_ held
   std::filesystem::path PackageDir(const std::string& sha256) const;
   boost::asio::thread_pool& Blocking();
@@ -103,6 +116,11 @@ class FunctionService : public std::enable_shared_from_this<FunctionService> {
   // Created on first use: an agent without functions runs no extra thread.
   std::unique_ptr<boost::asio::thread_pool> blocking_;
   std::once_flag blocking_once_;
+
+  // Trigger outcomes not yet reported, oldest first; one report call at a time (io thread only).
+  std::deque<std::pair<std::string, nlohmann::json>> pending_reports_;
+  bool reporting_ = false;
+  uint64_t dropped_reports_ = 0;
 
   // Deploys waiting for a package being fetched, by sha256 (io thread only).
   std::map<std::string, std::vector<std::function<void(Result<std::filesystem::path>)>>> fetching_;

@@ -387,6 +387,20 @@ class GpioFunctionsTest(GpioTestCase):
         wait_until(lambda: self.agent_logged(board_id, f"trigger {fn} on GPIO4: succeeded"), timeout=10,
                    what="the trigger's outcome in the agent's log")
 
+        # Back on line, the board reports what it ran to the function's history.
+        self.conductor.start()
+        self.token = self.conductor.login()
+
+        def reported():
+            status, body = self.rest("GET", f"/v1/functions/{fn}/invocations")
+            return status == 200 and [i for i in body["invocations"] if "trigger" in i]
+
+        wait_until(reported, timeout=20, what="the trigger's invocation in the conductor's history")
+        record = reported()[0]
+        self.assertEqual(record["status"], "succeeded", record)
+        self.assertEqual(record["boardId"], board_id)
+        self.assertEqual((record["trigger"]["line"], record["trigger"]["edge"]), ("GPIO4", "rising"))
+
 
 if __name__ == "__main__":
     unittest.main()

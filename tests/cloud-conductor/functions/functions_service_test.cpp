@@ -127,14 +127,17 @@ class FunctionsServiceTest : public ::testing::Test {
     return outcome;
   }
 
-  // Calls ew.conductor.fn.fetch as `board_id` would.
-  Result<wamp::Payload> Fetch(const std::string& board_id, json kwargs) {
+  // Calls a conductor procedure as `board_id` would.
+  Result<wamp::Payload> CallAsBoard(const std::string& board_id, const std::string& procedure, json kwargs) {
     auto promise = std::make_shared<std::promise<Result<wamp::Payload>>>();
     auto future = promise->get_future();
-    gateway_.CallConductor(board_id, "ew.conductor.fn.fetch", wamp::Payload{json::array(), std::move(kwargs)},
+    gateway_.CallConductor(board_id, procedure, wamp::Payload{json::array(), std::move(kwargs)},
                            [promise](Result<wamp::Payload> r) { promise->set_value(std::move(r)); });
     if (future.wait_for(std::chrono::seconds(10)) != std::future_status::ready) return Internal("no answer");
     return future.get();
+  }
+  Result<wamp::Payload> Fetch(const std::string& board_id, json kwargs) {
+    return CallAsBoard(board_id, "ew.conductor.fn.fetch", std::move(kwargs));
   }
 
   std::vector<testing::FakeBoardGateway::RecordedCall> CallsOf(const std::string& procedure) {
@@ -298,6 +301,46 @@ TEST_F(FunctionsServiceTest, FetchServesChunksOnlyToBoardsThePackageIsDeployedTo
   auto after = Fetch("brd-1", {{"sha256", sha}, {"offset", 0}, {"length", 1}});
   ASSERT_FALSE(after);
   EXPECT_EQ(after.error().code, ErrorCode::kPermissionDenied);
+}
+
+TEST_F(FunctionsServiceTest, BoardsReportTheTriggerInvocationsTheyRanIntoTheHistory) {
+  StartService();
+  auto function = Upload(Spec("mirror"));
+  ASSERT_TRUE(service_->Deploy(function, {"brd-1"}));  // recorded even while the board is away
+  const json ran = {{"status", "succeeded"}, {"output", {{"ok", true}}}, {"runMs", 12.5},
+                    {"trigger", {{"line", "GPIO4"}, {"edge", "rising"}, {"seq", 7}}}, {"at", 1000}};
+  auto reported = CallAsBoard("brd-1", "ew.conductor.fn.report",
+                              {{"functionId", function.id}, {"records", json::array({ran, {{"status", "weird"}}})}});
+  ASSERT_TRUE(reported) << reported.error().message;
+  EXPECT_EQ(reported->kwargs["stored"], 2);
+  auto listed = store_->ListInvocations(function.id, 10);
+  ASSERT_TRUE(listed);
+  ASSERT_EQ(listed->size(), 2u);
+  std::map<std::string, Invocation> by_status;
+  for (const auto& i : *listed) by_status[i.status] = i;
+  ASSERT_TRUE(by_status.count("succeeded"));
+  EXPECT_EQ(by_status["succeeded"].target, "brd-1");
+  EXPECT_EQ(by_status["succeeded"].created_at, 1000);
+  EXPECT_EQ(by_status["succeeded"].record["trigger"]["seq"], 7);
+  EXPECT_EQ(by_status["succeeded"].record["boardId"], "brd-1");
+  EXPECT_EQ(by_status["succeeded"].record["invocationId"], by_status["succeeded"].id);
+  EXPECT_TRUE(by_status.count("failed")) << "an unknown status is stored as failed";
+
+  // Only for functions deployed on the reporting board; bad reports are refused whole.
+  auto other = CallAsBoard("brd-2", "ew.conductor.fn.report", {{"functionId", function.id}, {"records", {ran}}});
+  ASSERT_FALSE(other);
+  EXPECT_EQ(other.error().code, ErrorCode::kPermissionDenied);
+  for (const json& bad : {json{{"records", {ran}}}, json{{"functionId", function.id}},
+                          json{{"functionId", function.id}, {"records", json::array()}},
+                          json{{"functionId", function.id}, {"records", "x"}}}) {
+    auto refused = CallAsBoard("brd-1", "ew.conductor.fn.report", bad);
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument) << bad;
+  }
+  json too_many = json::array();
+  for (int i = 0; i < 101; ++i) too_many.push_back(ran);
+  EXPECT_FALSE(CallAsBoard("brd-1", "ew.conductor.fn.report", {{"functionId", function.id}, {"records", too_many}}));
+  EXPECT_EQ(store_->ListInvocations(function.id, 10)->size(), 2u);
 }
 
 TEST_F(FunctionsServiceTest, AReturningBoardLosesFunctionsUndeployedWhileItWasAway) {
