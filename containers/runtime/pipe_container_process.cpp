@@ -15,6 +15,9 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr milliseconds kKillGrace{5000};
+// Like ChildProcess::Communicate, a kill that found no container yet is sent again, here more
+// often: stopping a warm instance that is still being created holds up the host.
+constexpr milliseconds kKillRetry{200};
 constexpr milliseconds kTick{50};
 constexpr size_t kTailBytes = 2048;
 
@@ -52,12 +55,20 @@ void PipeContainerProcess::Kill() {
   auto give_up = Clock::now() + kKillGrace;
   if (!child_->Reap()) {
     kill_container_();
+    // A kill sent while the runtime is still creating the container finds nothing to kill
+    // (`runc kill` of an id that does not exist yet): send it again until the runtime is gone.
+    auto again = Clock::now() + kKillRetry;
     while (!child_->Reap() && Clock::now() < give_up) {
+      const auto until = std::min(give_up, again);
       if (child_->exit_fd() >= 0) {
         pollfd fd{child_->exit_fd(), POLLIN, 0};
-        poll(&fd, 1, PollMs(give_up));
+        poll(&fd, 1, PollMs(until));
       } else {
         usleep(10'000);
+      }
+      if (Clock::now() >= again && !child_->Reap()) {
+        kill_container_();
+        again = Clock::now() + kKillRetry;
       }
     }
     child_->SignalGroup(SIGKILL);
