@@ -12,6 +12,7 @@
 
 #include "common/ids/ids.hpp"
 #include "common/log/log.hpp"
+#include "common/wamp/conductor_procedures.hpp"
 #include "containers/package/package.hpp"
 #include "containers/runtime/container_runtime.hpp"
 
@@ -27,9 +28,8 @@ std::shared_ptr<spdlog::logger> Log() {
   return logger;
 }
 
-constexpr const char* kFetchProcedure = "ew.conductor.fn.fetch";
-// Outcomes of invocations a board ran by itself (GPIO edge triggers), for the history.
-constexpr const char* kReportProcedure = "ew.conductor.fn.report";
+using wamp::kFnFetchProcedure;
+using wamp::kFnReportProcedure;
 constexpr size_t kMaxReportedRecords = 100;
 constexpr const char* kCloud = "cloud";
 
@@ -88,11 +88,11 @@ Result<void> FunctionsService::Start() {
     if (ec) return Internal("cannot create " + dir.string() + ": " + ec.message());
   }
   fs::permissions(options_.dir, fs::perms::owner_all, ec);
-  gateway_.ServeConductorProcedure(kFetchProcedure, [this](const std::string& board_id, wamp::Payload payload,
+  gateway_.ServeConductorProcedure(kFnFetchProcedure, [this](const std::string& board_id, wamp::Payload payload,
                                                            router::BoardGateway::Reply reply) {
     Fetch(board_id, std::move(payload.kwargs), std::move(reply));
   });
-  gateway_.ServeConductorProcedure(kReportProcedure, [this](const std::string& board_id, wamp::Payload payload,
+  gateway_.ServeConductorProcedure(kFnReportProcedure, [this](const std::string& board_id, wamp::Payload payload,
                                                             router::BoardGateway::Reply reply) {
     boost::asio::post(blocking_, [this, board_id, kwargs = std::move(payload.kwargs), reply = std::move(reply)] {
       reply(Report(board_id, kwargs));

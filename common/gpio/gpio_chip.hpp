@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,6 +53,13 @@ struct EdgeEvent {
 };
 
 using EdgeHandler = std::function<void(const EdgeEvent&)>;
+
+// What every backend checks before taking a line: a consumer, edges on inputs only, a debounce
+// that is not negative. InvalidArgument naming the problem.
+Result<void> CheckRequest(const LineRequest& request, const std::string& consumer);
+// The offset a name means on a chip of `line_count` lines whose label it is not: "17" or
+// "GPIO17" (the Raspberry Pi's BCM numbering). nullopt otherwise.
+std::optional<uint32_t> OffsetFromNumber(std::string_view line, size_t line_count);
 
 class GpioChip {
  public:

@@ -1,11 +1,6 @@
 #include "common/gpio/sim_chip.hpp"
 
-#include <charconv>
-
 namespace ew::gpio {
-
-std::string_view DirectionName(Direction d) { return d == Direction::kOutput ? "output" : "input"; }
-std::string_view EdgeKindName(EdgeKind e) { return e == EdgeKind::kRising ? "rising" : "falling"; }
 
 SimChip::SimChip(std::string name, std::vector<std::string> lines) : name_(std::move(name)) {
   for (auto& line : lines) lines_.push_back(Line{std::move(line)});
@@ -42,12 +37,7 @@ Result<uint32_t> SimChip::Resolve(std::string_view line) const {
   for (uint32_t i = 0; i < lines_.size(); ++i) {
     if (lines_[i].name == line) return i;
   }
-  std::string_view digits = line;
-  if (digits.rfind("GPIO", 0) == 0) digits.remove_prefix(4);
-  uint32_t offset = 0;
-  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), offset);
-  if (ec == std::errc() && end == digits.data() + digits.size() && !digits.empty() && offset < lines_.size())
-    return offset;
+  if (auto offset = OffsetFromNumber(line, lines_.size())) return *offset;
   return NotFound("no line \"" + std::string(line) + "\" on " + name_);
 }
 
@@ -58,10 +48,7 @@ Result<SimChip::Line*> SimChip::LineAt(uint32_t offset) {
 
 Result<void> SimChip::Request(uint32_t offset, const LineRequest& request, const std::string& consumer,
                               EdgeHandler on_edge) {
-  if (consumer.empty()) return InvalidArgument("a line request needs a consumer");
-  if (request.direction == Direction::kOutput && request.edges != Edges::kNone)
-    return InvalidArgument("edges can be watched on inputs only");
-  if (request.debounce.count() < 0) return InvalidArgument("debounce must not be negative");
+  EW_TRY_VOID(CheckRequest(request, consumer));
   std::lock_guard lock(mu_);
   EW_TRY(Line * line, LineAt(offset));
   if (!line->consumer.empty())

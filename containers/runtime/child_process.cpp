@@ -20,8 +20,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// After asking the runtime to kill the container, how long before its whole group gets SIGKILL.
-constexpr milliseconds kKillGrace{5000};
 // Between repeated kill requests: the first may come before the container exists.
 constexpr milliseconds kKillRetry{1000};
 // Once the runtime is reaped, how long its pipes may stay open (held by a stray process).

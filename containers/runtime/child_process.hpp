@@ -21,6 +21,10 @@
 
 namespace ew::containers {
 
+// After asking the runtime to kill its container, how long before the runtime's whole process
+// group gets SIGKILL (one-shot runs and warm instances alike).
+inline constexpr std::chrono::milliseconds kKillGrace{5000};
+
 struct SpawnOptions {
   std::vector<std::string> argv;  // argv[0] is an absolute path (no PATH search in the child)
   std::vector<std::string> env;   // the whole environment of the runtime process

@@ -14,7 +14,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-constexpr milliseconds kKillGrace{5000};
 // Like ChildProcess::Communicate, a kill that found no container yet is sent again, here more
 // often: stopping a warm instance that is still being created holds up the host.
 constexpr milliseconds kKillRetry{200};

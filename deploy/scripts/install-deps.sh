@@ -1,20 +1,11 @@
 #!/usr/bin/env bash
-# Installs what building and testing Edgewire needs on Debian 12, from Debian's packages only.
+# Installs what building and testing Edgewire needs on Debian 12, from Debian's packages only:
+# apt-get update + apt-get install -y of deploy/debian-packages.txt.
 # Skips apt entirely when everything is already there, so repeated runs are fast.
 set -euo pipefail
 
-PACKAGES=(
-  build-essential cmake ninja-build ccache pkg-config git
-  libboost-dev libboost-system-dev libboost-thread-dev
-  libwebsocketpp-dev autobahn-cpp-dev libmsgpack-cxx-dev
-  nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libexpected-dev libtomlplusplus-dev
-  libsqlite3-dev libsqlitecpp-dev libprotobuf-dev protobuf-compiler
-  libssl-dev nettle-dev libsystemd-dev libgpiod-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
-  libarchive-dev zlib1g-dev libacl1-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev libxml2-dev
-  libseccomp-dev runc bubblewrap crun
-  python3-autobahn python3-msgpack curl procps
-)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+mapfile -t PACKAGES < <(sed 's/#.*//' "$ROOT/deploy/debian-packages.txt" | tr -s ' \t' '\n' | grep -v '^$')
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -12,6 +12,7 @@
 
 #include "common/ids/ids.hpp"
 #include "common/log/log.hpp"
+#include "common/wamp/conductor_procedures.hpp"
 #include "containers/package/package.hpp"
 
 namespace ew::agent::functions {
@@ -26,8 +27,8 @@ std::shared_ptr<spdlog::logger> Log() {
   return logger;
 }
 
-constexpr const char* kFetchProcedure = "ew.conductor.fn.fetch";
-constexpr const char* kReportProcedure = "ew.conductor.fn.report";
+using wamp::kFnFetchProcedure;
+using wamp::kFnReportProcedure;
 
 // A field of the call's kwargs that must be a string matching `pattern`.
 Result<std::string> StringField(const json& kwargs, const char* name, const std::regex& pattern, const char* shape) {
@@ -324,7 +325,7 @@ void FunctionService::FlushReports() {
   request.kwargs = {{"functionId", function_id}, {"records", std::move(records)}};
   reporting_ = true;
   std::weak_ptr<FunctionService> weak = weak_from_this();
-  conductor_->Call(kReportProcedure, std::move(request), std::chrono::seconds(10),
+  conductor_->Call(kFnReportProcedure, std::move(request), std::chrono::seconds(10),
                    [weak, function_id, count](Result<rpc::Reply> reply) {
                      auto self = weak.lock();
                      if (!self) return;
@@ -379,7 +380,7 @@ void FunctionService::FetchChunk(const std::string& sha256, uint64_t size, std::
   rpc::Reply request;
   request.kwargs = {{"sha256", sha256}, {"offset", offset}, {"length", length}};
   auto self = shared_from_this();
-  conductor_->Call(kFetchProcedure, std::move(request), options_.fetch_timeout,
+  conductor_->Call(kFnFetchProcedure, std::move(request), options_.fetch_timeout,
                    [self, sha256, size, buffer, offset](Result<rpc::Reply> reply) {
                      if (!reply) {
                        return self->FinishFetch(sha256, MakeError(reply.error().code, "fetching package " + sha256 +

@@ -204,9 +204,11 @@ Result<rpc::Reply> GpioService::Write(const rpc::Invocation& invocation) {
 }
 
 ew::gpio::EdgeHandler GpioService::PostEdge(std::function<void(const EdgeEvent&)> on_io) {
-  return [&io = io_, alive = std::weak_ptr<bool>(alive_), on_io = std::move(on_io)](const EdgeEvent& edge) {
-    boost::asio::post(io, [alive, on_io, edge] {
-      if (!alive.expired()) on_io(edge);
+  // Shared, so that each edge posts a pointer rather than a copy of the handler (a hot path).
+  auto handler = std::make_shared<const std::function<void(const EdgeEvent&)>>(std::move(on_io));
+  return [&io = io_, alive = std::weak_ptr<bool>(alive_), handler](const EdgeEvent& edge) {
+    boost::asio::post(io, [alive, handler, edge] {
+      if (!alive.expired()) (*handler)(edge);
     });
   };
 }

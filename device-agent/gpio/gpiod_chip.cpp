@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <system_error>
 #include <type_traits>
@@ -199,21 +198,13 @@ Result<uint32_t> GpiodChip::Resolve(std::string_view line) const {
   for (uint32_t offset = 0; offset < names_.size(); ++offset) {
     if (!names_[offset].empty() && names_[offset] == line) return offset;
   }
-  std::string_view digits = line;
-  if (digits.rfind("GPIO", 0) == 0) digits.remove_prefix(4);
-  uint32_t offset = 0;
-  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), offset);
-  if (ec == std::errc() && end == digits.data() + digits.size() && !digits.empty() && offset < names_.size())
-    return offset;
+  if (auto offset = ew::gpio::OffsetFromNumber(line, names_.size())) return *offset;
   return NotFound("no line \"" + std::string(line) + "\" on " + name_);
 }
 
 Result<void> GpiodChip::Request(uint32_t offset, const LineRequest& request, const std::string& consumer,
                                 EdgeHandler on_edge) {
-  if (consumer.empty()) return InvalidArgument("a line request needs a consumer");
-  if (request.direction == Direction::kOutput && request.edges != Edges::kNone)
-    return InvalidArgument("edges can be watched on inputs only");
-  if (request.debounce.count() < 0) return InvalidArgument("debounce must not be negative");
+  EW_TRY_VOID(ew::gpio::CheckRequest(request, consumer));
   std::lock_guard lock(mu_);
   EW_TRY(Line * line, LineAt(offset));
   const std::string label = Label(line->name, offset);
