@@ -99,7 +99,7 @@ Result<void> Context::Init() {
     token_ = state_.token;
   }
   EW_TRY(Url parsed, ParseUrl(url_));
-  client_ = std::make_unique<HttpClient>(std::move(parsed));
+  client_ = std::make_unique<HttpClient>(std::move(parsed), std::chrono::seconds(60), options_.ca_file);
   return Ok();
 }
 
