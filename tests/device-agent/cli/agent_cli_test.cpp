@@ -102,7 +102,7 @@ TEST(AgentCliTest, ArgumentErrors) {
       {{"enrol", "--conductor", "h:8080", "--code", "c"}, "scheme"},
       {{"enrol", "--conductor", "http://h:99999", "--code", "c"}, "port"},
       {{"enrol", "--conductor"}, "--conductor"},
-      {{"run", "--conductor-url", "ftp://h/ws"}, "wss://"},
+      {{"run", "--conductor-url", "ftp://h/ws"}, "scheme"},
       {{"run", "--bogus"}, "--bogus"},
       {{"version", "extra"}, "extra"},
       {{"run", "version"}, ""},
