@@ -601,7 +601,9 @@ class SessionRunner::Impl {
     }
     if (was_ready && lasted >= options_.stable_after) backoff_.Reset();
     auto delay = backoff_.Next();
-    Log()->info("connection {}: {}, retrying in {}", was_ready ? "lost" : "failed", why, FormatDelay(delay));
+    // A refused certificate needs the operator (wrong CA, pin, name, dates): warn, not info.
+    const auto level = why.rfind("TLS handshake with ", 0) == 0 ? spdlog::level::warn : spdlog::level::info;
+    Log()->log(level, "connection {}: {}, retrying in {}", was_ready ? "lost" : "failed", why, FormatDelay(delay));
     for (SessionObserver* observer : observers_) observer->OnDisconnected(why, delay);
     retry_timer_.expires_after(delay);
     retry_timer_.async_wait([this, alive = Alive()](const boost::system::error_code& ec) {

@@ -48,6 +48,7 @@ boost::future<void> BasicWsTransport<Client>::connect() {
   auto future = connect_promise_.get_future();
   if (error_log_) error_log_->str("");
 
+  PrepareTls();
   websocketpp::lib::error_code ec;
   connection_ = client_.get_connection(url_, ec);
   if (ec) {
@@ -94,7 +95,6 @@ boost::future<void> BasicWsTransport<Client>::connect() {
     self->connection_->get_socket().lowest_layer().set_option(boost::asio::ip::tcp::no_delay(true), ec);
     if (ec) Log()->warn("cannot set TCP_NODELAY on {}: {}", self->url_, ec.message());
   });
-  PrepareTls();
   client_.connect(connection_);
   return future;
 }
@@ -103,13 +103,20 @@ template <>
 void BasicWsTransport<WsClient>::PrepareTls() {}
 
 // One TLS context per connection: it carries the host name to match and this connection's
-// verifier, whose reason OnFail reports. Contexts are made only when connecting, so an idle
-// session holds one.
+// verifier, whose reason OnFail reports. websocketpp asks the endpoint's handler for it inside
+// get_connection(), so the handler is (re)set on the endpoint for this transport just before;
+// the runner has one connection attempt at a time.
 template <>
 void BasicWsTransport<WssClient>::PrepareTls() {
-  verifier_ = std::make_shared<tls::PeerVerifier>(trust_, connection_->get_host());
+  std::string host;
+  try {
+    host = websocketpp::uri(url_).get_host();
+  } catch (const std::exception&) {
+    // An unparsable URL fails in get_connection() with its own message.
+  }
+  verifier_ = std::make_shared<tls::PeerVerifier>(trust_, host);
   std::weak_ptr<BasicWsTransport> weak = Weak();
-  connection_->set_tls_init_handler([weak](websocketpp::connection_hdl) -> std::shared_ptr<boost::asio::ssl::context> {
+  client_.set_tls_init_handler([weak](websocketpp::connection_hdl) -> std::shared_ptr<boost::asio::ssl::context> {
     auto self = weak.lock();
     if (!self) return nullptr;
     auto context = tls::MakeClientContext(self->trust_, self->verifier_->host(), self->verifier_);
