@@ -11,9 +11,10 @@ echo "check-skips: ${#skipped[@]} skipped test(s):"
 for name in "${skipped[@]}"; do
   # The reason: GoogleTest prints "Skipped" then the message; unittest "skipped '<reason>'".
   reason=$(awk -v name="$name" '
-    $0 ~ "^[0-9]+/[0-9]+ Testing: " name "$" {on=1; next}
-    on && /^[0-9]+\/[0-9]+ Test: / {exit}
-    on && /(Skipped|skipped ['"'"'])/ {getline nxt; print ($0 ~ /skipped '"'"'/ ? $0 : nxt); exit}' "$log" 2>/dev/null | head -c 300)
+    index($0, " Testing: " name) && substr($0, length($0) - length(name) + 1) == name {on=1; next}
+    on && /^<end of output>/ {exit}
+    on && /: Skipped$/ {getline nxt; print nxt; exit}
+    on && /skipped '"'"'/ {print; exit}' "$log" 2>/dev/null | head -c 300)
   ok=0
   for p in "${patterns[@]}"; do
     if [[ $name =~ ^($p)$ ]]; then ok=1; break; fi
