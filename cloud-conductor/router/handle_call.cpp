@@ -11,6 +11,11 @@
 namespace ew::router {
 
 namespace {
+// Board sessions one caller session is remembered by for wamp.session.on_leave: far more boards
+// than one client drives at once. Past it (all still live), further boards are not told when
+// this caller leaves; they still release its watches when their own session ends.
+constexpr size_t kMaxDisclosedBoards = 4096;
+
 std::string ErrorMessageOf(const CallOutcome& outcome) {
   if (!outcome.payload.args.empty() && outcome.payload.args[0].is_string())
     return outcome.payload.args[0].get<std::string>();
@@ -145,7 +150,14 @@ void Router::StartCall(Caller caller, const std::string& procedure, wamp::Payloa
     invocation.details["caller_authid"] = caller.authid;
     invocation.details["caller_authrole"] = caller.authrole;
     // The board may now hold things for this caller (GPIO watches): it will hear when it leaves.
-    if (auto s = caller.session.lock(); s && callee->role == Role::kBoard) s->disclosed_to_boards.insert(callee->id);
+    if (auto s = caller.session.lock(); s && callee->role == Role::kBoard) {
+      // Bounded: sessions that are gone (boards reconnect with new ids) are forgotten first.
+      if (s->disclosed_to_boards.size() >= kMaxDisclosedBoards) {
+        for (auto it = s->disclosed_to_boards.begin(); it != s->disclosed_to_boards.end();)
+          it = sessions_.count(*it) ? std::next(it) : s->disclosed_to_boards.erase(it);
+      }
+      if (s->disclosed_to_boards.size() < kMaxDisclosedBoards) s->disclosed_to_boards.insert(callee->id);
+    }
   }
   if (auto it = options.find("timeout"); it != options.end()) invocation.details["timeout"] = *it;
 

@@ -13,6 +13,9 @@ namespace ew::router {
 
 namespace {
 constexpr char kSessionLeaveTopic[] = "wamp.session.on_leave";
+// Every publication is tried against every wildcard pattern (there is no index for them), so a
+// session may hold only a few: enough for any dashboard, too few to slow the broker down.
+constexpr size_t kMaxWildcardSubscriptionsPerSession = 32;
 
 std::vector<std::string_view> Components(std::string_view uri) {
   std::vector<std::string_view> out;
@@ -49,8 +52,15 @@ PublishOptions ReadPublishOptions(const wamp::Value& options) {
   return out;
 }
 
-bool Receives(const Router::Session& subscriber, const Router::Session* publisher, const PublishOptions& o) {
+bool HasReceiverLists(const PublishOptions& o) {
+  return !o.exclude.empty() || !o.exclude_authid.empty() || !o.exclude_authrole.empty() || o.eligible ||
+         o.eligible_authid || o.eligible_authrole;
+}
+
+bool Receives(const Router::Session& subscriber, const Router::Session* publisher, const PublishOptions& o,
+              bool has_lists) {
   if (o.exclude_me && publisher && &subscriber == publisher) return false;
+  if (!has_lists) return true;
   const std::string role = RoleName(subscriber.role);
   if (o.exclude.count(subscriber.id) || o.exclude_authid.count(subscriber.authid) || o.exclude_authrole.count(role))
     return false;
@@ -117,29 +127,35 @@ wamp::Id Router::Publish(const Session* publisher, const std::string& topic, con
                          const PublishOptions& options) {
   publications_total_.Inc();
   wamp::Id publication = ids::NewWampId();
+  const bool has_lists = HasReceiverLists(options);
   auto deliver = [&](const Subscription& sub) {
     wamp::Event event;
     event.subscription = sub.id;
     event.publication = publication;
     event.payload = payload;
     if (sub.match != Match::kExact) event.details["topic"] = topic;
-    wamp::Event disclosed = event;
-    if (publisher) {
-      disclosed.details["publisher"] = publisher->id;
-      disclosed.details["publisher_authid"] = publisher->authid;
-      disclosed.details["publisher_authrole"] = RoleName(publisher->role);
-    }
     // Encode once per (serializer, disclosure), not once per subscriber.
     std::string encoded[2][2];
     for (const auto& [id, subscriber_entry] : sub.subscribers) {
       auto subscriber = subscriber_entry.session.lock();
       if (!subscriber || subscriber->state != Session::State::kEstablished) continue;
-      if (!Receives(*subscriber, publisher, options)) continue;
+      if (!Receives(*subscriber, publisher, options, has_lists)) continue;
       const bool disclose = publisher && (options.disclose_me || (subscriber_entry.disclose_publisher &&
                                                                   MayLearnPublisher(*subscriber, *publisher)));
       auto ser = subscriber->transport->serializer();
       auto& frame = encoded[ser == wamp::Serializer::kJson ? 0 : 1][disclose ? 1 : 0];
-      if (frame.empty()) frame = wamp::Encode(ser, disclose ? disclosed : event);
+      if (frame.empty()) {
+        if (disclose) {
+          event.details["publisher"] = publisher->id;
+          event.details["publisher_authid"] = publisher->authid;
+          event.details["publisher_authrole"] = RoleName(publisher->role);
+        } else {
+          event.details.erase("publisher");
+          event.details.erase("publisher_authid");
+          event.details.erase("publisher_authrole");
+        }
+        frame = wamp::Encode(ser, event);
+      }
       subscriber->transport->Send(frame);
     }
   };
@@ -186,6 +202,11 @@ void Router::HandleSubscribe(const SessionPtr& s, wamp::Subscribe&& m) {
                      "match must be exact, prefix or wildcard");
   }
   const bool disclose_publisher = BoolOption(m.options, "disclose_publisher", false);
+  if (match == Match::kWildcard && s->wildcard_subscriptions >= kMaxWildcardSubscriptionsPerSession &&
+      !HoldsSubscription(*s, m.topic, match))
+    return SendError(s, wamp::MessageType::kSubscribe, m.request, std::string(WampErrorUri(ErrorCode::kResourceExhausted)),
+                     "at most " + std::to_string(kMaxWildcardSubscriptionsPerSession) +
+                         " wildcard subscriptions per session");
   if (!wamp::IsValidUri(m.topic, /*allow_empty_components=*/match == Match::kWildcard))
     return SendError(s, wamp::MessageType::kSubscribe, m.request, "wamp.error.invalid_uri",
                      "\"" + m.topic + "\" is not a valid topic URI");
@@ -221,6 +242,11 @@ void Router::HandleSubscribe(const SessionPtr& s, wamp::Subscribe&& m) {
             s->authid + " may not subscribe to " + m.topic);
 }
 
+bool Router::HoldsSubscription(const Session& s, const std::string& topic, Match match) const {
+  auto it = topics_.find({topic, match});
+  return it != topics_.end() && s.subscriptions.count(it->second);
+}
+
 void Router::FinishSubscribe(const SessionPtr& s, wamp::Subscribe&& m, Match match, bool disclose_publisher) {
   auto key = std::make_pair(m.topic, match);
   wamp::Id sub_id;
@@ -239,7 +265,9 @@ void Router::FinishSubscribe(const SessionPtr& s, wamp::Subscribe&& m, Match mat
     subscriptions_.emplace(sub_id, std::move(sub));
     topics_.emplace(key, sub_id);
   }
-  subscriptions_.at(sub_id).subscribers[s->id] = Subscriber{s, disclose_publisher};
+  auto& subscribers = subscriptions_.at(sub_id).subscribers;
+  if (!subscribers.count(s->id) && match == Match::kWildcard) ++s->wildcard_subscriptions;
+  subscribers[s->id] = Subscriber{s, disclose_publisher};
   s->subscriptions.insert(sub_id);
   wamp::Subscribed reply;
   reply.request = m.request;
@@ -250,7 +278,12 @@ void Router::FinishSubscribe(const SessionPtr& s, wamp::Subscribe&& m, Match mat
 void Router::DropSubscriber(wamp::Id subscription, wamp::Id session) {
   auto it = subscriptions_.find(subscription);
   if (it == subscriptions_.end()) return;
-  it->second.subscribers.erase(session);
+  auto subscriber = it->second.subscribers.find(session);
+  if (subscriber == it->second.subscribers.end()) return;
+  if (it->second.match == Match::kWildcard) {
+    if (auto s = subscriber->second.session.lock(); s && s->wildcard_subscriptions > 0) --s->wildcard_subscriptions;
+  }
+  it->second.subscribers.erase(subscriber);
   if (!it->second.subscribers.empty()) return;
   topics_.erase({it->second.topic, it->second.match});
   wildcard_subscriptions_.erase(subscription);

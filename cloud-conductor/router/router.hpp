@@ -130,6 +130,8 @@ class Router final : public BoardGateway {
   wamp::Id Publish(const Session* publisher, const std::string& topic, const wamp::Payload& payload,
                    const PublishOptions& options = PublishOptions());
   void FinishSubscribe(const SessionPtr& s, wamp::Subscribe&& m, Match match, bool disclose_publisher);
+  // Whether the session is already subscribed to (topic, match).
+  bool HoldsSubscription(const Session& s, const std::string& topic, Match match) const;
   // Takes one session off a subscription, and drops the subscription when it was the last.
   void DropSubscriber(wamp::Id subscription, wamp::Id session);
 

@@ -61,6 +61,7 @@ struct Router::Session {
 
   std::set<wamp::Id> registrations;
   std::set<wamp::Id> subscriptions;
+  size_t wildcard_subscriptions = 0;  // how many of them match by wildcard (they are capped)
   std::unordered_map<wamp::Id, wamp::Id> calls_as_caller;  // CALL request id → invocation id
   // INVOCATIONs this session serves: their request id (session scope, see NextRequestId) → the
   // key of the call in Router::pending_.

@@ -972,6 +972,33 @@ TEST_F(RouterTest, Issue11WildcardSubscriptionsMatchComponentWise) {
   EXPECT_EQ(sub.transport->Next<wamp::ErrorMessage>().error, "wamp.error.invalid_uri");
 }
 
+TEST_F(RouterTest, WildcardSubscriptionsPerSessionAreCapped) {
+  auto sub = JoinUser("tok-admin");
+  Welcomed(sub);
+  wamp::Id first = 0;
+  for (int i = 0; i < 32; ++i) {
+    sub.Feed(wamp::Subscribe{wamp::Id(i + 1), {{"match", "wildcard"}}, "com..c" + std::to_string(i)});
+    auto reply = sub.transport->Next();
+    ASSERT_TRUE(std::holds_alternative<wamp::Subscribed>(reply))
+        << i << ": " << std::get<wamp::ErrorMessage>(reply).payload.args.dump();
+    if (i == 0) first = std::get<wamp::Subscribed>(reply).subscription;
+  }
+  sub.Feed(wamp::Subscribe{40, {{"match", "wildcard"}}, "com..more"});
+  EXPECT_EQ(sub.transport->Next<wamp::ErrorMessage>().error, WampErrorUri(ErrorCode::kResourceExhausted));
+  // Subscribing again to a pattern it holds is not one more; unsubscribing frees a place.
+  sub.Feed(wamp::Subscribe{41, {{"match", "wildcard"}}, "com..c0"});
+  EXPECT_EQ(sub.transport->Next<wamp::Subscribed>().subscription, first);
+  sub.Feed(wamp::Unsubscribe{42, first});
+  sub.transport->Next<wamp::Unsubscribed>();
+  sub.Feed(wamp::Subscribe{43, {{"match", "wildcard"}}, "com..more"});
+  EXPECT_NO_THROW(sub.transport->Next<wamp::Subscribed>());
+  // Other sessions have their own allowance.
+  auto other = JoinUser("tok-admin");
+  Welcomed(other);
+  other.Feed(wamp::Subscribe{1, {{"match", "wildcard"}}, "com..more"});
+  EXPECT_NO_THROW(other.transport->Next<wamp::Subscribed>());
+}
+
 TEST_F(RouterTest, Issue11WildcardSubscriptionsStayInsideWhatTheSubscriberMaySee) {
   auto board = JoinBoard("brd-a");
   Welcomed(board);
