@@ -159,7 +159,7 @@ void Router::StartCall(Caller caller, const std::string& procedure, wamp::Payloa
       if (s->disclosed_to_boards.size() < kMaxDisclosedBoards) s->disclosed_to_boards.insert(callee->id);
     }
   }
-  if (auto it = options.find("timeout"); it != options.end()) invocation.details["timeout"] = *it;
+  if (auto it = options.find("timeout"); it != options.end() && it->is_number()) invocation.details["timeout"] = *it;
 
   if (auto s = caller.session.lock()) s->calls_as_caller[caller.request] = invocation_id;
   callee->invocations_as_callee[call->callee_request] = invocation_id;
