@@ -930,6 +930,11 @@ TEST_F(RouterTest, Issue11WronglyTypedOptionsAreProtocolViolations) {
   Welcomed(ok);
   ok.Feed(wamp::Publish{2, {{"acknowledge", true}, {"exclude_me", nullptr}, {"exclude", {7, 8}}}, "com.example.t", {}});
   EXPECT_NO_THROW(ok.transport->Next<wamp::Published>());
+  Register(ok, "com.example.p", 3);
+  ok.Feed(wamp::Call{4, {{"timeout", nullptr}, {"receive_progress", nullptr}}, "com.example.p", {}});
+  auto inv = ok.transport->Next<wamp::Invocation>();
+  EXPECT_FALSE(inv.details.contains("timeout")) << "a null timeout is no timeout, and not passed on";
+  EXPECT_FALSE(inv.details.contains("receive_progress"));
   EXPECT_FALSE(ok.transport->closed);
 }
 
