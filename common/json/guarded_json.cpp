@@ -147,12 +147,16 @@ Result<nlohmann::json> Parse(std::string_view text, const ParseLimits& limits, F
   }
   Value root;
   GuardedDomBuilder builder(root, limits, format, text.size());
-  const auto input_format =
-      format == Format::kJson ? nlohmann::json::input_format_t::json : nlohmann::json::input_format_t::msgpack;
   bool ok = false;
   try {
-    // strict: bytes after the first value are an error, not ignored.
-    ok = Value::sax_parse(text.data(), text.data() + text.size(), &builder, input_format, /*strict=*/true);
+    // strict: bytes after the first value are an error, not ignored. The format is a constant
+    // in each call so that the compiler drops nlohmann's readers of the other binary formats
+    // (CBOR's half floats would make the static agent load libm for ldexp).
+    const char* first = text.data();
+    const char* last = text.data() + text.size();
+    ok = format == Format::kJson
+             ? Value::sax_parse(first, last, &builder, nlohmann::json::input_format_t::json, /*strict=*/true)
+             : Value::sax_parse(first, last, &builder, nlohmann::json::input_format_t::msgpack, /*strict=*/true);
   } catch (const std::exception& e) {
     // nlohmann reports some failures (e.g. invalid UTF-8 in msgpack map keys) by throwing.
     return InvalidArgument(prefix + DescribeParseError(e.what()));

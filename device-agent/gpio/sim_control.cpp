@@ -248,7 +248,7 @@ void SimControl::Accept() {
 
 std::optional<Json> SimControl::Handle(const std::shared_ptr<Connection>& from, const std::string& line) {
   ew::json::ParseLimits limits;
-  limits.what = "request";
+  limits.what = "bad JSON";
   auto parsed = ew::json::Parse(line, limits);
   if (!parsed) return ErrorAnswer(parsed.error());
   Json request = std::move(*parsed);

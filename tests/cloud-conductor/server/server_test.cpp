@@ -600,6 +600,25 @@ TEST_F(TeardownTest, Issue11_DroppedMidFrameAndMidHandshake) {
   ExpectConductorServes();
 }
 
+TEST_F(TeardownTest, AnIdlePeerThatAnswersPingsStays) {
+  // Sends nothing after joining: a pending Beast read answers each ping with a pong by itself.
+  auto ws = OpenWs("wamp.2.json");
+  JoinJson(*ws);
+  beast::flat_buffer buffer;
+  bool done = false;
+  boost::system::error_code ec;
+  ws->async_read(buffer, [&](boost::system::error_code e, size_t) {
+    ec = e;
+    done = true;
+  });
+  client_io_.restart();
+  client_io_.run_for(std::chrono::milliseconds(3 * 2000));  // three heartbeat timeouts
+  EXPECT_FALSE(done) << "dropped although it answered every ping: " << ec.message();
+  beast::get_lowest_layer(*ws).close();
+  client_io_.restart();
+  client_io_.run();
+}
+
 TEST_F(TeardownTest, AnActiveSessionOutlivesTheHeartbeat) {
   auto ws = OpenWs("wamp.2.json");
   JoinJson(*ws);
