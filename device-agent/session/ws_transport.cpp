@@ -53,7 +53,8 @@ boost::future<void> BasicWsTransport<Client>::connect() {
   connection_ = client_.get_connection(url_, ec);
   if (ec) {
     // Report asynchronously, like every other outcome, so callers never re-enter themselves.
-    std::string reason = "invalid WAMP URL " + url_ + ": " + ec.message();
+    std::string reason = !tls_setup_error_.empty() ? "TLS setup for " + url_ + " failed: " + tls_setup_error_
+                                                   : "invalid WAMP URL " + url_ + ": " + ec.message();
     connect_promise_.set_exception(std::runtime_error(reason));
     boost::asio::post(io_, [weak = Weak(), reason] {
       if (auto self = weak.lock()) self->Finish(reason);
@@ -121,8 +122,8 @@ void BasicWsTransport<WssClient>::PrepareTls() {
     if (!self) return nullptr;
     auto context = tls::MakeClientContext(self->trust_, self->verifier_->host(), self->verifier_);
     if (!context) {
-      Log()->warn("TLS setup for {}: {}", self->url_, context.error().message);
-      return nullptr;  // websocketpp fails the connection: "invalid TLS context"
+      self->tls_setup_error_ = context.error().message;
+      return nullptr;  // get_connection() fails; connect() reports tls_setup_error_
     }
     return *context;
   });

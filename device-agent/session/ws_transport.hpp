@@ -117,6 +117,7 @@ class BasicWsTransport : public WsTransport {
   ConnectionPtr connection_;
   tls::ConductorTrust trust_;
   std::shared_ptr<tls::PeerVerifier> verifier_;  // wss: the current connection's checker
+  std::string tls_setup_error_;                   // wss: why no TLS context could be made
   boost::promise<void> connect_promise_;
   boost::asio::steady_timer liveness_timer_;
   std::chrono::steady_clock::time_point last_received_;

@@ -144,7 +144,9 @@ TEST_F(CredentialTest, KeepsTheConductorTrust) {
     std::ofstream(dir_ / "bad.json") << R"({"board_id":"b","secret":"s","realm":"r","wamp_url":"ws://x/ws",)" << tls << "}";
     auto bad = ReadCredential((dir_ / "bad.json").string());
     EXPECT_FALSE(bad) << tls;
-    if (!bad) EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+    if (!bad) {
+      EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+    }
   }
   c.trust.ca_pem = testing::kTestCa;  // with the pin: one or the other
   EXPECT_FALSE(WriteCredential(path.string(), c));

@@ -30,7 +30,9 @@ TEST(ConductorTrustTest, PinsInTheFormsOpensslPrints) {
                           "sha256:QAg2qpqIUvc/C2m7vP6IPMwnqupwpPbDe0/JJdHj2+4", "sha256:!Ag2qpqIUvc/C2m7vP6IPMwnqupwpPbDe0/JJdHj2+4="}) {
     auto pin = NormalizePin(bad);
     EXPECT_FALSE(pin) << bad;
-    if (!pin) EXPECT_NE(pin.error().message.find("--pin"), std::string::npos);
+    if (!pin) {
+      EXPECT_NE(pin.error().message.find("--pin"), std::string::npos);
+    }
   }
 }
 
