@@ -33,6 +33,11 @@ void ConnectionLimiter::Release(const std::string& address) {
   if (open_gauge_) open_gauge_->Set(static_cast<double>(total_));
 }
 
+void ConnectionLimiter::DetachGauge() {
+  std::lock_guard lock(mu_);
+  open_gauge_ = nullptr;
+}
+
 size_t ConnectionLimiter::open() const {
   std::lock_guard lock(mu_);
   return total_;

@@ -42,6 +42,9 @@ class ConnectionLimiter : public std::enable_shared_from_this<ConnectionLimiter>
   // Thread-safe.
   std::unique_ptr<Ticket> TryAcquire(const std::string& address, Verdict* verdict);
 
+  // Stops updating the gauge (its registry is about to go while tickets may still be held).
+  void DetachGauge();
+
   size_t open() const;
   size_t open_from(const std::string& address) const;
 
@@ -50,7 +53,7 @@ class ConnectionLimiter : public std::enable_shared_from_this<ConnectionLimiter>
 
   const size_t max_total_;
   const size_t max_per_address_;
-  metrics::Gauge* const open_gauge_;
+  metrics::Gauge* open_gauge_;  // guarded by mu_
   mutable std::mutex mu_;
   size_t total_ = 0;                                  // guarded by mu_
   std::unordered_map<std::string, size_t> by_address_;  // guarded by mu_; no zero entries

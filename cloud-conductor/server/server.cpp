@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
+#include <limits>
 #include <optional>
 #include <type_traits>
 
@@ -160,14 +161,20 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   // A session keeps the one it started with.
   std::shared_ptr<ssl::context> tls;
   std::shared_ptr<ConnectionLimiter> limiter;
-  metrics::Counter* refused_global = nullptr;
-  metrics::Counter* refused_address = nullptr;
-  metrics::Counter* dropped_header = nullptr;
-  metrics::Counter* dropped_body = nullptr;
-  metrics::Counter* dropped_tls = nullptr;
+  // Null once the Server is destroyed: sessions (which hold this Impl) may outlive the
+  // registry, until the io_context goes.
+  std::atomic<metrics::Counter*> refused_global{nullptr};
+  std::atomic<metrics::Counter*> refused_address{nullptr};
+  std::atomic<metrics::Counter*> dropped_header{nullptr};
+  std::atomic<metrics::Counter*> dropped_body{nullptr};
+  std::atomic<metrics::Counter*> dropped_tls{nullptr};
 
-  static void Count(metrics::Counter* counter) {
-    if (counter) counter->Inc();
+  static void Count(const std::atomic<metrics::Counter*>& counter) {
+    if (auto* c = counter.load()) c->Inc();
+  }
+  void DetachMetrics() {
+    for (auto* c : {&refused_global, &refused_address, &dropped_header, &dropped_body, &dropped_tls}) c->store(nullptr);
+    limiter->DetachGauge();
   }
   void DoAccept();
   void OnAccepted(tcp::socket socket);
@@ -458,8 +465,9 @@ class HttpSession final : public StreamWriter, public std::enable_shared_from_th
     parser_.emplace();
     // No body limit while the header is parsed: Beast would refuse a Content-Length over it
     // before we know the route (a 2 MiB package upload to a 16 MiB route). OnHeader checks the
-    // declared size against the route's limit and sets the limit for the body itself.
-    parser_->body_limit(boost::none);
+    // declared size against the route's limit and sets the limit for the body itself. (Not
+    // boost::none: Beast 1.74 compares a Content-Length with an empty optional and refuses it.)
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     parser_->header_limit(64 * 1024);
     if (first || buffer_.size() > 0) return ReadHeader();
     // Keep-alive: the next request may be long in coming; its header then has header_timeout.
@@ -875,7 +883,10 @@ Server::Server(net::io_context& io, ServerOptions options, HttpHandler& http, Wa
                metrics::Registry* metrics)
     : impl_(std::make_shared<Impl>(io, std::move(options), http, std::move(accept), metrics)) {}
 
-Server::~Server() { Stop(); }
+Server::~Server() {
+  Stop();
+  if (impl_) impl_->DetachMetrics();
+}
 
 Result<uint16_t> Server::Start() {
   const auto& o = impl_->options;
