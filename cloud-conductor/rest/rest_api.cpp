@@ -97,7 +97,9 @@ void RestApi::Admit(const server::HttpRequestHead& head, server::AdmitDone admit
     admit(server::Admission{std::move(r), {}});
   });
   if (!match.route) {
-    if (match.allowed.empty()) return refuse(ErrorResponse(Error{ErrorCode::kNotFound, "no such resource: " + head.path}));
+    if (match.allowed.empty()) {
+      return refuse(ErrorResponse(Error{ErrorCode::kNotFound, "no such resource: " + head.path}));
+    }
     return refuse(MethodNotAllowed(head, match.allowed));
   }
   if (match.route->access != Access::kToken) return admit(server::Admission{});

@@ -139,12 +139,14 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     if (m != nullptr) {
       open_gauge = &m->GetGauge("ew_server_connections_open", "Connections open on the conductor's port");
       const char* refused_help = "Connections closed on accept because a connection cap was reached";
-      refused_global = &m->GetCounter("ew_server_connections_refused_total", refused_help, {{"reason", "global_cap"}});
-      refused_address = &m->GetCounter("ew_server_connections_refused_total", refused_help, {{"reason", "address_cap"}});
+      const char* refused = "ew_server_connections_refused_total";
+      refused_global = &m->GetCounter(refused, refused_help, {{"reason", "global_cap"}});
+      refused_address = &m->GetCounter(refused, refused_help, {{"reason", "address_cap"}});
       const char* dropped_help = "Connections dropped before a request was complete";
-      dropped_header = &m->GetCounter("ew_server_connections_dropped_total", dropped_help, {{"reason", "header_timeout"}});
-      dropped_body = &m->GetCounter("ew_server_connections_dropped_total", dropped_help, {{"reason", "body_timeout"}});
-      dropped_tls = &m->GetCounter("ew_server_connections_dropped_total", dropped_help, {{"reason", "tls_handshake"}});
+      const char* dropped = "ew_server_connections_dropped_total";
+      dropped_header = &m->GetCounter(dropped, dropped_help, {{"reason", "header_timeout"}});
+      dropped_body = &m->GetCounter(dropped, dropped_help, {{"reason", "body_timeout"}});
+      dropped_tls = &m->GetCounter(dropped, dropped_help, {{"reason", "tls_handshake"}});
     }
     limiter = std::make_shared<ConnectionLimiter>(options.max_connections, options.max_connections_per_address,
                                                   open_gauge);
@@ -168,6 +170,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::atomic<metrics::Counter*> dropped_header{nullptr};
   std::atomic<metrics::Counter*> dropped_body{nullptr};
   std::atomic<metrics::Counter*> dropped_tls{nullptr};
+
+  size_t refused_since_warning = 0;  // io thread
+  std::chrono::steady_clock::time_point last_cap_warning{};
 
   static void Count(const std::atomic<metrics::Counter*>& counter) {
     if (auto* c = counter.load()) c->Inc();
@@ -533,10 +538,11 @@ class HttpSession final : public StreamWriter, public std::enable_shared_from_th
     if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       Tcp().expires_after(server_->options.body_timeout);
-      return net::async_write(stream_, net::buffer(kContinue), [self = shared_from_this()](beast::error_code ec, size_t) {
+      auto next = [self = shared_from_this()](beast::error_code ec, size_t) {
         if (ec) return self->OnReadFailed(ec, "body");
         self->ReadBody();
-      });
+      };
+      return net::async_write(stream_, net::buffer(kContinue), std::move(next));
     }
     ReadBody();
   }
@@ -852,9 +858,19 @@ void Server::Impl::OnAccepted(tcp::socket socket) {
   auto ticket = limiter->TryAcquire(address, &verdict);
   if (!ticket) {
     // Closed before a byte is read or a TLS handshake spent: the cheapest answer there is.
-    Count(verdict == ConnectionLimiter::Verdict::kGlobalCap ? refused_global : refused_address);
-    Log()->debug("connection from {} refused: {} open connections cap reached", address,
-                 verdict == ConnectionLimiter::Verdict::kGlobalCap ? "global" : "per-address");
+    const bool global = verdict == ConnectionLimiter::Verdict::kGlobalCap;
+    Count(global ? refused_global : refused_address);
+    // One warning a minute at most: an operator learns the caps bite without a log flood.
+    ++refused_since_warning;
+    const auto now = std::chrono::steady_clock::now();
+    const bool never_warned = last_cap_warning == std::chrono::steady_clock::time_point{};
+    if (never_warned || now - last_cap_warning >= std::chrono::minutes(1)) {
+      Log()->warn("connection cap reached: {} connection(s) closed on accept since the last warning, the latest "
+                  "from {} ({} cap)",
+                  refused_since_warning, address, global ? "global" : "per-address");
+      refused_since_warning = 0;
+      last_cap_warning = now;
+    }
     socket.close(ec);
     return;
   }

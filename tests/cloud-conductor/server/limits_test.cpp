@@ -31,7 +31,9 @@ class GuardedHandler final : public HttpHandler {
       last_declared_ = head.body_bytes;
     }
     ++admits;
-    if (!head.has_body() || head.Header("x-auth-token") == "good") return admit(Admission{std::nullopt, std::string("ctx")});
+    if (!head.has_body() || head.Header("x-auth-token") == "good") {
+      return admit(Admission{std::nullopt, std::string("ctx")});
+    }
     HttpResponse refusal;
     refusal.status = 401;
     refusal.body = R"({"error":{"code":"unauthenticated","message":"bad token"}})";
@@ -176,7 +178,8 @@ TEST_F(LimitsTest, ASlowBodyIsDroppedByTheMinimumRate) {
   options.body_min_bytes_per_second = 1000;
   Start(options);
   auto socket = Connect();
-  const std::string head = "POST /v1/functions HTTP/1.1\r\nHost: x\r\nX-Auth-Token: good\r\nContent-Length: 100000\r\n\r\n";
+  const std::string head =
+      "POST /v1/functions HTTP/1.1\r\nHost: x\r\nX-Auth-Token: good\r\nContent-Length: 100000\r\n\r\n";
   net::write(socket, net::buffer(head));
   // One byte every 10 ms is 100 B/s, far under the 1000 B/s asked for.
   const auto held = Trickle(socket, "0123456789", milliseconds(10), milliseconds(10'000));
@@ -214,7 +217,8 @@ TEST_F(LimitsTest, ADeclaredSizeOverTheRouteLimitGets413BeforeTheBodyOrAdmit) {
 TEST_F(LimitsTest, AChunkedBodyOverTheLimitGets413) {
   Start(ServerOptions{});
   auto socket = Connect();
-  std::string request = "POST /v1/boards HTTP/1.1\r\nHost: x\r\nX-Auth-Token: good\r\nTransfer-Encoding: chunked\r\n\r\n";
+  std::string request =
+      "POST /v1/boards HTTP/1.1\r\nHost: x\r\nX-Auth-Token: good\r\nTransfer-Encoding: chunked\r\n\r\n";
   request += "800\r\n" + std::string(2048, 'x') + "\r\n0\r\n\r\n";
   net::write(socket, net::buffer(request));
   auto got = ReadFor(socket, milliseconds(2'000), "}}");
