@@ -7,6 +7,8 @@
 #include <functional>
 #include <future>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -34,6 +36,14 @@ using tcp = net::ip::tcp;
 
 class HelloHandler final : public HttpHandler {
  public:
+  // Refuses a request that says "X-Refuse" on its header, as REST refuses a bad token.
+  void Admit(const HttpRequestHead& head, AdmitDone admit) override {
+    if (head.Header("x-refuse").empty()) return admit(Admission{});
+    HttpResponse refusal;
+    refusal.status = 401;
+    refusal.body = "refused";
+    admit(Admission{refusal, {}});
+  }
   void Handle(HttpRequest request, Respond respond) override {
     HttpResponse response;
     response.body = request.method + " " + request.path + " " + request.body;
@@ -216,6 +226,21 @@ TEST_F(TlsTest, KeepAliveServesSeveralRequestsOnOneTlsConnection) {
     http::response<http::string_body> res;
     http::read(*stream, buffer, res);
     EXPECT_EQ(res.body(), "POST /echo n" + std::to_string(i));
+  }
+}
+
+TEST_F(TlsTest, RefusalsOnTheHeaderComeBackOverTlsWithoutTheBody) {
+  StartServer(Options());
+  for (const auto& [extra, status] : std::vector<std::pair<std::string, unsigned>>{
+           {"X-Refuse: yes\r\nContent-Length: 500000\r\n", 401u}, {"Content-Length: 2000000\r\n", 413u}}) {
+    auto ctx = ClientContext(ca_.ca_file());
+    auto stream = ConnectTls(*ctx);
+    net::write(*stream, net::buffer("POST /upload HTTP/1.1\r\nHost: localhost\r\n" + extra + "\r\n"));
+    beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(*stream, buffer, res);  // not a byte of the body was sent
+    EXPECT_EQ(res.result_int(), status);
+    EXPECT_FALSE(res.keep_alive());
   }
 }
 
