@@ -56,6 +56,31 @@ struct Conductor::Impl {
   std::unique_ptr<server::Server> server;
   std::unique_ptr<boost::asio::steady_timer> watchdog;
   std::unique_ptr<boost::asio::steady_timer> stop_grace;
+  std::unique_ptr<boost::asio::signal_set> reload_signal;
+
+  // SIGHUP: re-read the TLS certificate and key; a bad pair is logged and the old one kept.
+  void WaitForReload() {
+    reload_signal->async_wait([this](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      ReloadTls();
+      WaitForReload();
+    });
+  }
+
+  Result<void> ReloadTls() {
+    auto log = log::Get("conductor");
+    if (!server || !server->is_tls()) {
+      log->info("SIGHUP: not serving TLS, nothing to reload");
+      return Ok();
+    }
+    auto reloaded = server->ReloadTls();
+    if (!reloaded) {
+      log->error("TLS reload failed, keeping the current certificate: {}", reloaded.error().message);
+    } else {
+      log->info("TLS certificate reloaded from {}: new connections use it", config.tls_cert);
+    }
+    return reloaded;
+  }
 
   void Watchdog(std::chrono::microseconds period) {
     watchdog->expires_after(period);
@@ -113,16 +138,26 @@ Result<uint16_t> Conductor::Start() {
   server::ServerOptions options;
   options.address = d.config.listen_address;
   options.port = d.config.port;
+  options.tls_cert_file = d.config.tls_cert;
+  options.tls_key_file = d.config.tls_key;
+  options.allow_plain = d.config.allow_plain;
   options.max_message_bytes = d.config.max_message_bytes;
   options.large_body_paths = {"/v1/functions"};  // package uploads, up to 16 MiB
+  options.max_connections = static_cast<size_t>(d.config.max_connections);
+  options.max_connections_per_address = static_cast<size_t>(d.config.max_connections_per_address);
+  options.header_timeout = d.config.header_timeout;
+  options.body_timeout = d.config.body_timeout;
+  options.body_min_bytes_per_second = static_cast<size_t>(d.config.body_min_rate);
+  options.http_idle_timeout = d.config.idle_timeout;
   options.heartbeat_timeout = d.config.heartbeat_timeout;
-  d.server = std::make_unique<server::Server>(d.io, options, *d.rest,
-                                              [router = d.router.get()](std::shared_ptr<router::Transport> t) {
-                                                return router->Attach(std::move(t));
-                                              });
+  d.server = std::make_unique<server::Server>(
+      d.io, options, *d.rest,
+      [router = d.router.get()](std::shared_ptr<router::Transport> t) { return router->Attach(std::move(t)); },
+      &d.metrics);
   EW_TRY(uint16_t port, d.server->Start());
-  log::Get("conductor")->info("serving REST and WAMP (realm {}) on {}:{}, store {}", d.config.realm,
-                              d.config.listen_address, port, d.config.store_path);
+  log::Get("conductor")->info("serving REST and WAMP (realm {}) on {}:{} over {}, store {}", d.config.realm,
+                              d.config.listen_address, port, d.server->is_tls() ? "TLS" : "plain TCP",
+                              d.config.store_path);
   return port;
 }
 
@@ -136,6 +171,8 @@ void Conductor::Run(bool handle_signals) {
       log::Get("conductor")->info("signal {}: shutting down", signo);
       Stop();
     });
+    d.reload_signal = std::make_unique<boost::asio::signal_set>(d.io, SIGHUP);
+    d.WaitForReload();
   }
   uint64_t watchdog_usec = 0;
   if (sd_watchdog_enabled(0, &watchdog_usec) > 0) {

@@ -48,9 +48,15 @@ class RestApi final : public server::HttpHandler {
   // Thread-safe. `respond` runs exactly once: on the calling thread (404, 405, 401 without a
   // token, /healthz, /metrics), a blocking-pool thread, or the router's strand (board calls).
   void Handle(server::HttpRequest request, server::Respond respond) override;
+  // Before a body is read: 404/405 for unknown routes, and for a route that needs a token, 401
+  // when it is missing or does not verify (checked on the blocking pool). The verified caller
+  // rides on HttpRequest::admission so Handle does not check the token again. Requests without
+  // a body are admitted at once and checked by Handle as before.
+  void Admit(const server::HttpRequestHead& head, server::AdmitDone admit) override;
 
  private:
   void Run(const Route& route, Exchange exchange);
+  Result<auth::Principal> Verify(const std::string& token, const std::string& what);
   void Dispatch(const Route& route, Exchange exchange);
   server::Respond Instrument(const std::string& route_label, server::Respond respond);
 

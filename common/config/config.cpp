@@ -112,6 +112,16 @@ Result<std::string> ReadText(const toml::node& node, const std::string& key, con
 }
 
 template <typename Config>
+Reader<Config> Boolean(bool Config::*field) {
+  return [=](const toml::node& node, const std::string& key, Config& config) -> Result<void> {
+    const auto* value = node.as_boolean();
+    if (value == nullptr) return Bad(key, node, "must be true or false, got " + TypeName(node));
+    config.*field = value->get();
+    return Ok();
+  };
+}
+
+template <typename Config>
 Reader<Config> Text(std::string Config::*field, TextCheck check = {}) {
   return [=](const toml::node& node, const std::string& key, Config& config) -> Result<void> {
     EW_TRY(config.*field, ReadText(node, key, check));
@@ -370,6 +380,15 @@ const std::vector<Key<ConductorConfig>>& ConductorKeys() {
       {"server", "public_url", Text(&C::public_url, WsUrlOrEmpty)},
       {"server", "io_threads", Integer(&C::io_threads, 1, kMaxThreads)},
       {"server", "blocking_threads", Integer(&C::blocking_threads, 1, kMaxThreads)},
+      {"server", "tls_cert", Text(&C::tls_cert)},
+      {"server", "tls_key", Text(&C::tls_key)},
+      {"server", "allow_plain", Boolean(&C::allow_plain)},
+      {"server", "max_connections", Integer(&C::max_connections, 1, 10'000'000)},
+      {"server", "max_connections_per_address", Integer(&C::max_connections_per_address, 1, 10'000'000)},
+      {"server", "header_timeout_ms", Duration(&C::header_timeout)},
+      {"server", "body_timeout_ms", Duration(&C::body_timeout)},
+      {"server", "body_min_rate", Integer(&C::body_min_rate, 1, int64_t{1} << 40)},
+      {"server", "idle_timeout_s", Duration(&C::idle_timeout)},
       {"router", "realm", Text(&C::realm, RealmCheck)},
       {"router", "hello_timeout_s", Duration(&C::hello_timeout)},
       {"router", "max_message_bytes", Integer(&C::max_message_bytes, kMinMessageBytes, kMaxMessageBytes)},
@@ -411,6 +430,9 @@ const std::vector<Key<AgentConfig>>& AgentKeys() {
 // Rules that span keys; checked on the merged result, so a file setting only one of the pair is
 // checked against the other's default.
 Result<void> CheckConductor(const ConductorConfig& config) {
+  if (config.tls_cert.empty() != config.tls_key.empty()) {
+    return InvalidArgument("server.tls_cert and server.tls_key go together: set both (TLS) or neither");
+  }
   if (config.heartbeat_timeout <= config.heartbeat_interval) {
     return InvalidArgument("router.heartbeat_timeout_ms: must be greater than router.heartbeat_interval_ms (" +
                            std::to_string(config.heartbeat_timeout.count()) +

@@ -19,6 +19,17 @@ struct ConductorConfig {
   std::string public_url = "";              // ws URL handed to agents at enrolment; "" = derived from the request
   int io_threads = 1;                       // network threads; routing state lives on one strand
   int blocking_threads = 2;                 // store and other blocking work
+  // TLS (HTTPS and WSS on the one port): PEM certificate chain and key, re-read on SIGHUP. Both
+  // "" = plain HTTP/WS, which the conductor serves only on a loopback address or with allow_plain.
+  std::string tls_cert = "";
+  std::string tls_key = "";
+  bool allow_plain = false;                 // plain on a non-loopback address: only behind a TLS-terminating proxy
+  int64_t max_connections = 10'000;         // open connections at once; more are closed on accept
+  int64_t max_connections_per_address = 256;  // from one source address (a proxy counts as one)
+  std::chrono::milliseconds header_timeout{10'000};  // a request's whole header (slowloris bound)
+  std::chrono::milliseconds body_timeout{10'000};    // grace before a body must keep up body_min_rate
+  int64_t body_min_rate = 64 * 1024;        // bytes/s a request body must average after the grace
+  std::chrono::seconds idle_timeout{60};    // keep-alive connection waiting for its next request
   // [router]
   std::string realm = "edgewire";
   std::chrono::seconds hello_timeout{10};             // a socket must finish HELLO/AUTHENTICATE within this
