@@ -3,19 +3,22 @@ the CLI and the Python WAMP client speak https/wss, and each refuses a conductor
 (another CA, a wrong pin, an expired certificate) with a clear error.
 
 Real TLS: a CA and server certificates made here with the openssl CLI, and socat terminating TLS
-in front of a plain conductor (the conductor's own TLS is tested on its side)."""
+in front of a plain conductor (TlsClientsTest) or the conductor's own TLS (NativeTlsTest)."""
 
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
-import time
+import tempfile
 import unittest
+import urllib.error
+import urllib.request
 
-from harness import AGENT, CLI, Agent, ConductorTestCase, wait_until
+from harness import ADMIN_PASSWORD, AGENT, CLI, CONDUCTOR, Agent, ConductorTestCase, wait_until
 import wamp_client
 
 
@@ -257,6 +260,87 @@ class TlsClientsTest(ConductorTestCase):
                                capture_output=True, text=True, timeout=30)
         self.assertEqual(enrol.returncode, 1)
         self.assertIn("--insecure", enrol.stderr)
+
+
+class NativeTlsTest(unittest.TestCase):
+    """The same clients against the conductor's own TLS ([server] tls_cert/tls_key): no proxy."""
+
+    def setUp(self):
+        self.workdir = tempfile.mkdtemp(prefix="ew-tls-native-")
+        self.pki = Pki(self.workdir)
+        self.ca = self.pki.path("ca.pem")
+        self.agent = None
+        pw_file = os.path.join(self.workdir, "pw.txt")
+        with open(pw_file, "w") as f:
+            f.write(ADMIN_PASSWORD + "\n")
+        config = os.path.join(self.workdir, "conductor.toml")
+        with open(config, "w") as f:
+            f.write(f'''[server]
+listen_address = "127.0.0.1"
+port = 0
+tls_cert = "{self.pki.path('server.pem')}"
+tls_key = "{self.pki.path('server.key')}"
+[store]
+path = "{self.workdir}/c.db"
+[auth]
+bootstrap_password_file = "{pw_file}"
+[log]
+level = "debug"
+''')
+        with open(os.path.join(self.workdir, "conductor.log"), "a") as log:
+            self.proc = subprocess.Popen([CONDUCTOR, "--config", config], stdout=subprocess.PIPE, stderr=log, text=True)
+        line = self.proc.stdout.readline()
+        self.assertIn("listening on", line, "the conductor did not start with TLS")
+        self.port = int(line.strip().rsplit(":", 1)[1])
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.token = self.rest("POST", "/v1/auth/tokens", {"username": "admin", "password": ADMIN_PASSWORD})[1]["token"]
+
+    def tearDown(self):
+        if self.agent:
+            self.agent.stop()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc.stdout.close()
+        if not os.environ.get("EW_KEEP_TMP"):
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def rest(self, method, path, body=None, token=None):
+        request = urllib.request.Request(self.url + path, data=json.dumps(body).encode() if body is not None else None,
+                                         method=method, headers={"Content-Type": "application/json"})
+        if token:
+            request.add_header("X-Auth-Token", token)
+        context = ssl.create_default_context(cafile=self.ca)
+        try:
+            with urllib.request.urlopen(request, timeout=30, context=context) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    def test_board_and_cli_over_the_conductors_own_tls(self):
+        status, created = self.rest("POST", "/v1/boards", {"name": "native-tls"}, self.token)
+        self.assertEqual(status, 201, created)
+        board_id = created["board"]["id"]
+        self.agent = Agent(self.workdir, "native-tls")
+        enrolled = subprocess.run([AGENT, "enrol", "--conductor", self.url, "--code", created["enrolmentCode"],
+                                   "--credential", self.agent.credential, "--ca-file", self.ca],
+                                  capture_output=True, text=True, timeout=30)
+        self.assertEqual(enrolled.returncode, 0, enrolled.stderr)
+        self.assertEqual(self.agent.read_credential()["wamp_url"], f"wss://127.0.0.1:{self.port}/ws")
+        self.agent.start()
+        wait_until(lambda: self.rest("GET", f"/v1/boards/{board_id}", token=self.token)[1].get("status") == "online",
+                   timeout=15, what="board online over the conductor's wss")
+
+        env = dict(os.environ, EDGEWIRE_URL=self.url, EDGEWIRE_TOKEN=self.token, XDG_CONFIG_HOME=self.workdir,
+                   EDGEWIRE_CA_FILE=self.ca)
+        ping = subprocess.run([CLI, "board", "ping", board_id], capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual(ping.returncode, 0, ping.stderr)
+        self.assertIn(f"pong from {board_id}", ping.stdout)
+
+        env["EDGEWIRE_CA_FILE"] = self.pki.path("other-ca.pem")
+        refused = subprocess.run([CLI, "board", "list"], capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual(refused.returncode, 1)
+        self.assertIn("was refused: unable to get local issuer certificate", refused.stderr)
 
 
 if __name__ == "__main__":
