@@ -234,6 +234,7 @@ void Router::Cleanup(const SessionPtr& s) {
   }
   s->subscriptions.clear();
   if (s->role == Role::kBoard) BoardOffline(*s);
+  credentials_.erase(s->id);
   sessions_.erase(s->id);
   sessions_gauge_.Set(static_cast<double>(sessions_.size()));
   if (!was_established) return;
@@ -242,6 +243,58 @@ void Router::Cleanup(const SessionPtr& s) {
     for (const auto& listener : session_ended_listeners_) listener(s->board_id, s->id);
   }
   PublishSessionLeft(*s);
+}
+
+// ---- revocation ----
+
+namespace {
+// How long a revocation is remembered for token checks in flight (they take milliseconds), and
+// how many are.
+constexpr std::chrono::seconds kRecentRevocationWindow{10};
+constexpr size_t kMaxRecentRevocations = 1024;
+}  // namespace
+
+bool Router::RememberCredential(const SessionPtr& s, const auth::Principal& principal) {
+  const auto now = std::chrono::steady_clock::now();
+  while (!recent_revocations_.empty() && now - recent_revocations_.front().first > kRecentRevocationWindow)
+    recent_revocations_.pop_front();
+  for (const auto& [when, revocation] : recent_revocations_) {
+    if (revocation.Covers(principal.token_id, principal.user_id)) {
+      auth_failures_total_.Inc();
+      RouterLog()->info("session={} from {}: refused ticket: {}", s->id, s->transport->peer(), revocation.message);
+      Abort(s, "wamp.error.authentication_failed", "invalid or expired API token");
+      return false;
+    }
+  }
+  credentials_[s->id] = Credential{principal.token_id, principal.user_id};
+  return true;
+}
+
+void Router::Revoke(const auth::Revocation& revocation) {
+  boost::asio::post(executor_, [this, revocation, alive = std::weak_ptr<bool>(alive_)] {
+    if (!alive.expired()) RevokeNow(revocation);
+  });
+}
+
+void Router::RevokeNow(const auth::Revocation& revocation) {
+  recent_revocations_.emplace_back(std::chrono::steady_clock::now(), revocation);
+  if (recent_revocations_.size() > kMaxRecentRevocations) recent_revocations_.pop_front();
+  std::vector<SessionPtr> ending;
+  for (const auto& [id, credential] : credentials_) {
+    if (!revocation.Covers(credential.token_id, credential.user_id)) continue;
+    auto it = sessions_.find(id);
+    if (it != sessions_.end()) ending.push_back(it->second);
+  }
+  for (const auto& s : ending) {
+    if (s->state != Session::State::kEstablished) continue;
+    RouterLog()->info("{} closed: {}", s->Describe(), revocation.message);
+    wamp::Goodbye goodbye;
+    goodbye.reason = revocation.reason_uri;
+    goodbye.details = {{"message", revocation.message}};
+    Send(s, goodbye);
+    // No wait for the peer's GOODBYE: the credential is gone, nothing more is routed for it.
+    CloseSession(s, revocation.reason_uri);
+  }
 }
 
 void Router::PublishSessionLeft(const Session& s) {

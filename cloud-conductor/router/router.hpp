@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -20,6 +21,8 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "cloud-conductor/auth/authenticator.hpp"
+#include "cloud-conductor/auth/revocation.hpp"
 #include "cloud-conductor/router/board_gateway.hpp"
 #include "cloud-conductor/router/directory.hpp"
 #include "cloud-conductor/router/transport.hpp"
@@ -60,6 +63,11 @@ class Router final : public BoardGateway {
 
   size_t SessionCount() const { return sessions_.size(); }
 
+  // Ends every established session opened with the revoked token, or by the revoked user
+  // (ticket sessions; boards end through DisconnectBoard): GOODBYE with revocation.reason_uri
+  // and its message, then the connection closes. Thread-safe: posts onto the executor.
+  void Revoke(const auth::Revocation& revocation);
+
   struct Session;
   struct PendingCall;
 
@@ -95,6 +103,10 @@ class Router final : public BoardGateway {
   void SendError(const SessionPtr& s, wamp::MessageType type, wamp::Id request, const std::string& uri,
                  const std::string& message);
   void Cleanup(const SessionPtr& s);
+  // A ticket session's token and user, kept until it ends so that Revoke finds it. false (and
+  // the session aborted) when the credential was revoked while it was being checked.
+  bool RememberCredential(const SessionPtr& s, const auth::Principal& principal);
+  void RevokeNow(const auth::Revocation& revocation);
 
   // Dealer.
   struct Caller;
@@ -129,6 +141,15 @@ class Router final : public BoardGateway {
   Directory& directory_;
 
   std::unordered_map<wamp::Id, SessionPtr> sessions_;
+  // Ticket sessions: session id → (token id, user id) they were opened with.
+  struct Credential {
+    std::string token_id;
+    std::string user_id;
+  };
+  std::unordered_map<wamp::Id, Credential> credentials_;
+  // Revocations of the last few seconds: a token check that read the store just before a
+  // revocation answers after it, and must not open a session (newest last, bounded).
+  std::deque<std::pair<std::chrono::steady_clock::time_point, auth::Revocation>> recent_revocations_;
   // Dealer tables.
   struct Registration {
     wamp::Id id;
