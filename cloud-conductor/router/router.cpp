@@ -287,14 +287,19 @@ void Router::RevokeNow(const auth::Revocation& revocation) {
   }
   for (const auto& s : ending) {
     if (s->state != Session::State::kEstablished) continue;
-    RouterLog()->info("{} closed: {}", s->Describe(), revocation.message);
-    wamp::Goodbye goodbye;
-    goodbye.reason = revocation.reason_uri;
-    goodbye.details = {{"message", revocation.message}};
-    Send(s, goodbye);
-    // No wait for the peer's GOODBYE: the credential is gone, nothing more is routed for it.
-    CloseSession(s, revocation.reason_uri);
+    EndSession(s, revocation.reason_uri, revocation.message);
   }
+}
+
+void Router::EndSession(const SessionPtr& s, const std::string& reason_uri, const std::string& message) {
+  if (s->state != Session::State::kEstablished) return Abort(s, reason_uri, message);
+  RouterLog()->info("{} closed: {}", s->Describe(), message);
+  wamp::Goodbye goodbye;
+  goodbye.reason = reason_uri;
+  goodbye.details = {{"message", message}};
+  Send(s, goodbye);
+  // No wait for the peer's GOODBYE: its credential is gone, nothing more is routed for it.
+  CloseSession(s, reason_uri);
 }
 
 void Router::PublishSessionLeft(const Session& s) {
@@ -361,7 +366,7 @@ void Router::DisconnectBoard(const std::string& board_id) {
     board_projects_.erase(board_id);
     auto it = boards_.find(board_id);
     if (it == boards_.end()) return;
-    if (auto s = it->second.lock()) Abort(s, "ew.error.board_deleted", "this board was deleted");
+    if (auto s = it->second.lock()) EndSession(s, "ew.close.board_deleted", "this board was deleted");
   });
 }
 

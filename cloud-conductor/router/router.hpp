@@ -107,6 +107,9 @@ class Router final : public BoardGateway {
   // the session aborted) when the credential was revoked while it was being checked.
   bool RememberCredential(const SessionPtr& s, const auth::Principal& principal);
   void RevokeNow(const auth::Revocation& revocation);
+  // Ends a session the router no longer serves (credential revoked, board deleted): GOODBYE
+  // with `reason_uri` (ABORT before WELCOME), then the connection closes.
+  void EndSession(const SessionPtr& s, const std::string& reason_uri, const std::string& message);
 
   // Dealer.
   struct Caller;

@@ -60,6 +60,7 @@ class AuthTest(unittest.TestCase):
     def test_revoked_token_closes_its_live_session_within_1s(self):
         self.start()
         self.add_user("carol")
+        board_id, _ = self.conductor.create_board(self.token, "pi-of-carol")
         first = self.conductor.login("carol", "user-password-1")
         second = self.conductor.login("carol", "user-password-1")
 
@@ -73,7 +74,7 @@ class AuthTest(unittest.TestCase):
             self.assertEqual(details.reason, "ew.close.revoked")
             # The same user's other token keeps its session, and can still call the router.
             self.assertFalse(kept.left_future.done())
-            await kept.subscribe(lambda *a, **k: None, "ew.board.nothing.status")
+            await kept.subscribe(lambda *a, **k: None, f"ew.board.{board_id}.status")
             kept.leave()
             # The revoked token opens nothing any more.
             with self.assertRaises(RuntimeError) as refused:
@@ -119,7 +120,7 @@ class AuthTest(unittest.TestCase):
                 board, lambda: self.conductor.rest("DELETE", f"/v1/boards/{board_id}", token=self.token))
             self.assertEqual(status, 204)
             self.assertLess(elapsed, REVOKE_DEADLINE_S)
-            self.assertEqual(details.reason, "ew.error.board_deleted")
+            self.assertEqual(details.reason, "ew.close.board_deleted")
             with self.assertRaises(RuntimeError):
                 await wamp_client.connect(
                     self.conductor.ws_url, {"method": "wampcra", "authid": board_id, "secret": enrol["secret"]},

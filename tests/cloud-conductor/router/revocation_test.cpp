@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "cloud-conductor/router/router.hpp"
+#include "common/ids/ids.hpp"
 #include "tests/support/fake_transport.hpp"
 
 namespace ew::router {
@@ -15,8 +16,17 @@ using testing::FakeTransport;
 // is still reading the store).
 class TokenDirectory final : public Directory {
  public:
-  void LookupBoard(const std::string&, std::function<void(Result<BoardIdentity>)> done) override {
-    done(NotFound("no boards here"));
+  // One board, brd-a of prj-a, secret "board-secret".
+  void LookupBoard(const std::string& id, std::function<void(Result<BoardIdentity>)> done) override {
+    if (id != "brd-a") return done(NotFound("no such board"));
+    BoardIdentity identity;
+    identity.project_id = "prj-a";
+    identity.credential.set_board_id(id);
+    identity.credential.set_salt("salt");
+    identity.credential.set_iterations(10);
+    identity.credential.set_keylen(32);
+    identity.credential.set_derived_key(ids::WampCraDeriveKey("board-secret", "salt", 10, 32));
+    done(identity);
   }
   void VerifyToken(const std::string& token, std::function<void(Result<auth::Principal>)> done) override {
     auto it = tokens.find(token);
@@ -129,6 +139,31 @@ TEST_F(RevocationTest, ASessionThatAlreadyLeftIsNotTouched) {
   Revoke(auth::Revocation::Kind::kToken, "tok-b");
   EXPECT_TRUE(bob.transport->frames.empty());
   EXPECT_EQ(router_.SessionCount(), 0u);
+}
+
+TEST_F(RevocationTest, ADeletedBoardGetsGoodbyeAndNoUserRevocationTouchesIt) {
+  Client board;
+  board.transport = std::make_shared<FakeTransport>(wamp::Serializer::kMsgpack);
+  board.handler = router_.Attach(board.transport);
+  wamp::Hello hello;
+  hello.realm = "edgewire";
+  hello.details = {{"authmethods", {"wampcra"}}, {"authid", "brd-a"}, {"roles", {{"callee", wamp::Value::object()}}}};
+  board.handler->OnFrame(wamp::Encode(board.transport->serializer(), hello));
+  auto challenge = board.transport->Next<wamp::Challenge>();
+  wamp::Authenticate auth;
+  auth.signature = ids::WampCraSign(ids::WampCraDeriveKey("board-secret", "salt", 10, 32),
+                                    challenge.extra["challenge"].get<std::string>());
+  board.handler->OnFrame(wamp::Encode(board.transport->serializer(), auth));
+  board.transport->Next<wamp::Welcome>();
+  ASSERT_TRUE(router_.Presence("brd-a"));
+  Revoke(auth::Revocation::Kind::kUser, "brd-a");
+  EXPECT_FALSE(board.transport->closed) << "boards hold no token: user revocations pass them by";
+  router_.DisconnectBoard("brd-a");
+  io_.poll();
+  auto goodbye = board.transport->Next<wamp::Goodbye>();
+  EXPECT_EQ(goodbye.reason, "ew.close.board_deleted");
+  EXPECT_TRUE(board.transport->closed);
+  EXPECT_FALSE(router_.Presence("brd-a"));
 }
 
 TEST_F(RevocationTest, ATokenRevokedWhileItWasBeingCheckedOpensNoSession) {
