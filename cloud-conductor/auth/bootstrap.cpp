@@ -13,6 +13,7 @@
 #include <fstream>
 #include <ostream>
 #include <sstream>
+#include <system_error>
 
 #include <fmt/format.h>
 
@@ -102,8 +103,12 @@ std::string AdminPasswordPath(const std::string& store_path) {
   if (store_path.empty() || store_path == ":memory:")
     return (std::filesystem::temp_directory_path() / ("edgewire-admin-password-" + std::to_string(::getpid())))
         .string();
-  std::filesystem::path dir = std::filesystem::path(store_path).parent_path();
-  return (dir / "admin-password").string();
+  // Absolute, so that the log line says where it is ("edgewire.db" under systemd is relative
+  // to the state directory).
+  std::error_code ec;
+  std::filesystem::path store = std::filesystem::absolute(store_path, ec);
+  if (ec) store = store_path;
+  return (store.parent_path() / "admin-password").string();
 }
 
 Result<void> BootstrapAdmin(registry::Store& store, const Clock& clock, const config::ConductorConfig& config,

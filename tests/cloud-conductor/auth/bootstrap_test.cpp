@@ -101,6 +101,10 @@ TEST_F(BootstrapTest, GeneratedPasswordIsSavedBesideTheStore) {
   EXPECT_EQ(out.str().find(line), std::string::npos);
 }
 
+TEST_F(BootstrapTest, ARelativeStorePathGivesAnAbsolutePasswordPath) {
+  EXPECT_EQ(AdminPasswordPath("edgewire.db"), (fs::current_path() / "admin-password").string());
+}
+
 TEST_F(BootstrapTest, InMemoryStoreWritesToTheTempDirectory) {
   const std::string path = AdminPasswordPath(":memory:");
   EXPECT_EQ(fs::path(path).parent_path(), fs::temp_directory_path());
