@@ -15,7 +15,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from harness import Conductor, wait_until
+from harness import Agent, Conductor, wait_until
 import wamp_client
 
 REVOKE_DEADLINE_S = 1.0
@@ -127,6 +127,29 @@ class AuthTest(unittest.TestCase):
                     serializer="msgpack")
 
         asyncio.run(scenario())
+
+    def test_a_real_agent_is_dropped_when_its_board_is_deleted(self):
+        self.start()
+        board_id, code = self.conductor.create_board(self.token, "pi-real")
+        agent = Agent(self.workdir, "pi-real")
+        self.assertEqual(agent.enrol(self.conductor.url, code).returncode, 0)
+        agent.start()
+        try:
+            wait_until(lambda: self.conductor.status_of(self.token, board_id) == "online", what="board online")
+            started = time.monotonic()
+            self.assertEqual(self.conductor.rest("DELETE", f"/v1/boards/{board_id}", token=self.token)[0], 204)
+
+            def told():
+                with open(agent.log_path) as f:
+                    return "ew.close.board_deleted" in f.read()
+            wait_until(told, timeout=REVOKE_DEADLINE_S + 2, interval=0.02, what="the agent hears the GOODBYE")
+            self.assertLess(time.monotonic() - started, REVOKE_DEADLINE_S + 0.5)  # + the log write and our polling
+            # It cannot come back: its credential went with the board.
+            before = self.conductor.metric("ew_wamp_auth_failures_total") or 0
+            wait_until(lambda: (self.conductor.metric("ew_wamp_auth_failures_total") or 0) > before,
+                       what="the agent's reconnection refused")
+        finally:
+            agent.kill()
 
     def test_a_session_ends_when_its_token_expires(self):
         self.start()
