@@ -5,6 +5,7 @@ with 429 + Retry-After, and a generated admin password goes to a 0600 file, neve
 the log."""
 
 import asyncio
+import http.client
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ import urllib.error
 import urllib.request
 
 from harness import Agent, Conductor, wait_until
+from sim_gpio import SimGpio, sim_chip_config
 import wamp_client
 
 REVOKE_DEADLINE_S = 1.0
@@ -149,6 +151,46 @@ class AuthTest(unittest.TestCase):
             wait_until(lambda: (self.conductor.metric("ew_wamp_auth_failures_total") or 0) > before,
                        what="the agent's reconnection refused")
         finally:
+            agent.kill()
+
+    def test_a_gpio_event_stream_ends_within_1s_when_its_token_is_revoked(self):
+        self.start()
+        board_id, code = self.conductor.create_board(self.token, "pi-gpio")
+        control = os.path.join(self.workdir, "pi-gpio-sim.sock")
+        agent = Agent(self.workdir, "pi-gpio", extra_config=sim_chip_config(control))
+        self.assertEqual(agent.enrol(self.conductor.url, code).returncode, 0)
+        agent.start()
+        sim = None
+        try:
+            wait_until(lambda: self.conductor.status_of(self.token, board_id) == "online", what="board online")
+            wait_until(lambda: os.path.exists(control), what="simulation socket")
+            sim = SimGpio(control)
+            token = self.conductor.login()
+            conn = http.client.HTTPConnection("127.0.0.1", self.conductor.port, timeout=10)
+            conn.request("GET", f"/v1/boards/{board_id}/gpio/events?line=GPIO4",
+                         headers={"X-Auth-Token": token, "Accept": "text/event-stream"})
+            resp = conn.getresponse()
+            self.assertEqual(resp.status, 200)
+            wait_until(lambda: sim.lines()["GPIO4"]["consumer"] == "watch", what="the stream's watch")
+            started = time.monotonic()
+            self.assertEqual(self.conductor.rest("DELETE", "/v1/auth/tokens/current", token=token)[0], 204)
+            ended = None
+            while True:
+                line = resp.fp.readline().decode()
+                if not line:
+                    break
+                if line.startswith("data: ") and ended == "end":
+                    ended = json.loads(line[6:])
+                elif line.startswith("event: end"):
+                    ended = "end"
+            elapsed = time.monotonic() - started
+            self.assertEqual(ended, {"reason": "the API token was revoked"})
+            self.assertLess(elapsed, REVOKE_DEADLINE_S)
+            # The board stops watching for it.
+            wait_until(lambda: sim.lines()["GPIO4"]["consumer"] != "watch", what="the watch released")
+        finally:
+            if sim:
+                sim.close()
             agent.kill()
 
     def test_a_session_ends_when_its_token_expires(self):
