@@ -2,12 +2,15 @@
 
 #include <vector>
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+
 #include "common/log/log.hpp"
 
 namespace ew::auth {
 
 RevocationHub::RevocationHub(boost::asio::any_io_executor timers, const Clock& clock)
-    : timers_(std::move(timers)), clock_(clock) {}
+    : timers_(boost::asio::make_strand(std::move(timers))), clock_(clock) {}
 
 RevocationHub::~RevocationHub() {
   alive_.reset();
@@ -29,9 +32,16 @@ void RevocationHub::Unsubscribe(uint64_t id) {
 
 void RevocationHub::Revoke(const Revocation& revocation) {
   std::vector<std::shared_ptr<Listener>> listeners;
+  if (revocation.kind == Revocation::Kind::kToken) {
+    // Timers are touched only on their strand: cancel the expiry there.
+    boost::asio::post(timers_, [this, id = revocation.id, alive = std::weak_ptr<bool>(alive_)] {
+      if (alive.expired()) return;
+      std::lock_guard lock(mu_);
+      expiries_.erase(id);
+    });
+  }
   {
     std::lock_guard lock(mu_);
-    if (revocation.kind == Revocation::Kind::kToken) expiries_.erase(revocation.id);
     listeners.reserve(listeners_.size());
     for (const auto& [id, listener] : listeners_) listeners.push_back(listener);
   }
@@ -44,29 +54,33 @@ void RevocationHub::Revoke(const Revocation& revocation) {
 
 void RevocationHub::ExpireAt(const std::string& token_id, int64_t expires_at) {
   if (expires_at <= 0 || token_id.empty()) return;
-  std::lock_guard lock(mu_);
-  if (expiries_.count(token_id)) return;
-  const auto at = std::chrono::system_clock::time_point(std::chrono::seconds(expires_at));
-  const auto left = std::max(Clock::TimePoint::duration::zero(), at - clock_.Now());
-  auto timer = std::make_unique<boost::asio::steady_timer>(
-      timers_, std::chrono::duration_cast<std::chrono::steady_clock::duration>(left));
-  timer->async_wait([this, token_id, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec) {
-    if (!ec && !alive.expired()) Expired(token_id);
+  boost::asio::post(timers_, [this, token_id, expires_at, alive = std::weak_ptr<bool>(alive_)] {
+    if (alive.expired()) return;
+    std::lock_guard lock(mu_);
+    if (expiries_.count(token_id)) return;
+    const auto at = std::chrono::system_clock::time_point(std::chrono::seconds(expires_at));
+    const auto left = std::max(Clock::TimePoint::duration::zero(), at - clock_.Now());
+    auto timer = std::make_unique<boost::asio::steady_timer>(
+        timers_, std::chrono::duration_cast<std::chrono::steady_clock::duration>(left));
+    timer->async_wait([this, token_id, alive](const boost::system::error_code& ec) {
+      if (!ec && !alive.expired()) Expired(token_id);
+    });
+    expiries_.emplace(token_id, std::move(timer));
   });
-  expiries_.emplace(token_id, std::move(timer));
 }
 
 void RevocationHub::Expired(const std::string& token_id) {
   {
     std::lock_guard lock(mu_);
     if (!expiries_.count(token_id)) return;  // revoked meanwhile
+    expiries_.erase(token_id);  // on the strand, in the timer's own handler: safe
   }
   Revocation expired;
   expired.kind = Revocation::Kind::kToken;
   expired.id = token_id;
   expired.reason_uri = "ew.close.token_expired";
   expired.message = "the API token expired";
-  Revoke(expired);  // also forgets the timer
+  Revoke(expired);
 }
 
 size_t RevocationHub::ListenerCount() const {

@@ -43,7 +43,8 @@ class RevocationHub {
   // Announces Revocation{kToken, token_id, "ew.close.token_expired"} when the wall clock passes
   // `expires_at` (Unix seconds; 0 = the token never expires: nothing to do). At once when it is
   // already past. Once per token id, however often it is asked; a kToken revocation of the
-  // token cancels it. Call it for every token that opens a session or stream.
+  // token cancels it. Call it for every token that opens a session or stream. The timers live
+  // on a strand of the executor: the effect (and PendingExpiries) follows once it ran.
   void ExpireAt(const std::string& token_id, int64_t expires_at);
 
   size_t ListenerCount() const;
@@ -52,7 +53,7 @@ class RevocationHub {
  private:
   void Expired(const std::string& token_id);
 
-  boost::asio::any_io_executor timers_;
+  boost::asio::any_io_executor timers_;  // a strand: timers are created, cancelled and fired only there
   const Clock& clock_;
   mutable std::mutex mu_;
   uint64_t next_id_ = 1;                                                           // GUARDED_BY(mu_)

@@ -65,7 +65,11 @@ TEST_F(RevocationHubTest, RevokingATokenCancelsItsExpiry) {
   Revocation r;
   r.id = "tok-4";
   r.message = "the API token was revoked";
+  io_.poll();
+  io_.restart();
+  EXPECT_EQ(hub_.PendingExpiries(), 1u);
   hub_.Revoke(r);
+  io_.poll();
   EXPECT_EQ(hub_.PendingExpiries(), 0u);
   ASSERT_EQ(heard_.size(), 1u);
   EXPECT_EQ(heard_[0].reason_uri, "ew.close.revoked");
