@@ -312,6 +312,13 @@ void Router::PublishSessionLeft(const Session& s) {
 // ---- board presence ----
 
 void Router::BoardOnline(const SessionPtr& s) {
+  // Deleted while it was authenticating (its credential was read before the deletion).
+  const auto now = std::chrono::steady_clock::now();
+  while (!recent_board_deletions_.empty() && now - recent_board_deletions_.front().first > kRecentRevocationWindow)
+    recent_board_deletions_.pop_front();
+  for (const auto& [when, board] : recent_board_deletions_) {
+    if (board == s->board_id) return EndSession(s, "ew.close.board_deleted", "this board was deleted");
+  }
   std::weak_ptr<Session> previous = boards_[s->board_id];
   // Point at the new session first, so that closing the old one is not seen as going offline.
   boards_[s->board_id] = s;
@@ -364,6 +371,8 @@ void Router::DisconnectBoard(const std::string& board_id) {
   boost::asio::post(executor_, [this, board_id, alive = std::weak_ptr<bool>(alive_)] {
     if (alive.expired()) return;
     board_projects_.erase(board_id);
+    recent_board_deletions_.emplace_back(std::chrono::steady_clock::now(), board_id);
+    if (recent_board_deletions_.size() > kMaxRecentRevocations) recent_board_deletions_.pop_front();
     auto it = boards_.find(board_id);
     if (it == boards_.end()) return;
     if (auto s = it->second.lock()) EndSession(s, "ew.close.board_deleted", "this board was deleted");

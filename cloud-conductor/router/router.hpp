@@ -153,6 +153,8 @@ class Router final : public BoardGateway {
   // Revocations of the last few seconds: a token check that read the store just before a
   // revocation answers after it, and must not open a session (newest last, bounded).
   std::deque<std::pair<std::chrono::steady_clock::time_point, auth::Revocation>> recent_revocations_;
+  // Boards deleted in the last few seconds, for the same reason (a WAMP-CRA login in flight).
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::string>> recent_board_deletions_;
   // Dealer tables.
   struct Registration {
     wamp::Id id;

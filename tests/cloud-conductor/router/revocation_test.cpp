@@ -166,6 +166,30 @@ TEST_F(RevocationTest, ADeletedBoardGetsGoodbyeAndNoUserRevocationTouchesIt) {
   EXPECT_FALSE(router_.Presence("brd-a"));
 }
 
+TEST_F(RevocationTest, ABoardDeletedWhileItAuthenticatesIsNotLetIn) {
+  Client board;
+  board.transport = std::make_shared<FakeTransport>(wamp::Serializer::kMsgpack);
+  board.handler = router_.Attach(board.transport);
+  wamp::Hello hello;
+  hello.realm = "edgewire";
+  hello.details = {{"authmethods", {"wampcra"}}, {"authid", "brd-a"}, {"roles", {{"callee", wamp::Value::object()}}}};
+  board.handler->OnFrame(wamp::Encode(board.transport->serializer(), hello));
+  auto challenge = board.transport->Next<wamp::Challenge>();
+  router_.DisconnectBoard("brd-a");  // deleted after its credential was read
+  io_.poll();
+  io_.restart();
+  wamp::Authenticate auth;
+  auth.signature = ids::WampCraSign(ids::WampCraDeriveKey("board-secret", "salt", 10, 32),
+                                    challenge.extra["challenge"].get<std::string>());
+  board.handler->OnFrame(wamp::Encode(board.transport->serializer(), auth));
+  board.transport->Next<wamp::Welcome>();
+  auto goodbye = board.transport->Next<wamp::Goodbye>();
+  EXPECT_EQ(goodbye.reason, "ew.close.board_deleted");
+  EXPECT_TRUE(board.transport->closed);
+  EXPECT_FALSE(router_.Presence("brd-a"));
+  EXPECT_EQ(router_.SessionCount(), 0u);
+}
+
 TEST_F(RevocationTest, ATokenRevokedWhileItWasBeingCheckedOpensNoSession) {
   directory_.hold = true;
   auto late = Join("ewt_alice_1", /*expect_welcome=*/false);
