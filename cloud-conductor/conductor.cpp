@@ -14,6 +14,9 @@
 
 #include "cloud-conductor/auth/authenticator.hpp"
 #include "cloud-conductor/auth/bootstrap.hpp"
+#include "cloud-conductor/auth/hash_pool.hpp"
+#include "cloud-conductor/auth/login_limiter.hpp"
+#include "cloud-conductor/auth/revocation_hub.hpp"
 #include "cloud-conductor/functions/functions_service.hpp"
 #include "cloud-conductor/gpio/board_gpio.hpp"
 #include "cloud-conductor/gpio/gpio_store.hpp"
@@ -35,16 +38,23 @@ constexpr std::chrono::seconds kStopGrace{2};
 }  // namespace
 
 struct Conductor::Impl {
-  Impl(config::ConductorConfig c, std::ostream& a) : config(std::move(c)), announce(a), blocking(config.blocking_threads) {}
+  Impl(config::ConductorConfig c, std::ostream& a)
+      : config(std::move(c)),
+        announce(a),
+        blocking(config.blocking_threads),
+        hashing(auth::HashPoolOptions{static_cast<size_t>(config.hash_threads)}) {}
 
   config::ConductorConfig config;
   std::ostream& announce;
   boost::asio::io_context io{1};
   boost::asio::thread_pool blocking;
+  auth::HashPool hashing;  // PBKDF2 only: logins and new users
   SystemClock clock;
   metrics::Registry metrics;
   std::unique_ptr<registry::Store> store;
   std::unique_ptr<auth::Authenticator> authenticator;
+  std::unique_ptr<auth::LoginLimiter> login_limiter;
+  std::unique_ptr<auth::RevocationHub> revocations;
   std::unique_ptr<StoreDirectory> directory;
   std::unique_ptr<router::Router> router;
   std::unique_ptr<functions::FunctionStore> function_store;
@@ -99,6 +109,7 @@ Conductor::~Conductor() {
   if (!impl_) return;
   impl_->io.stop();
   impl_->blocking.join();
+  impl_->hashing.Join();
 }
 
 Result<uint16_t> Conductor::Start() {
@@ -106,13 +117,22 @@ Result<uint16_t> Conductor::Start() {
   EW_TRY(d.store, registry::OpenSqliteStore(d.config.store_path));
   d.authenticator = std::make_unique<auth::Authenticator>(*d.store, d.clock, d.config.token_ttl);
   EW_TRY_VOID(auth::BootstrapAdmin(*d.store, d.clock, d.config, d.announce));
+  auth::LoginLimiterOptions limits;
+  limits.free_failures_per_user = d.config.login_failures_per_user;
+  limits.free_failures_per_address = d.config.login_failures_per_address;
+  limits.max_delay = d.config.login_max_delay;
+  d.login_limiter = std::make_unique<auth::LoginLimiter>(d.clock, limits);
+  d.revocations = std::make_unique<auth::RevocationHub>(d.io.get_executor(), d.clock);
   d.directory = std::make_unique<StoreDirectory>(*d.store, *d.authenticator, d.clock, d.blocking,
-                                                 d.io.get_executor());
+                                                 d.io.get_executor(), d.revocations.get());
   router::RouterConfig router_config;
   router_config.realm = d.config.realm;
   router_config.hello_timeout = d.config.hello_timeout;
   router_config.call_timeout = d.config.call_timeout;
   d.router = std::make_unique<router::Router>(d.io.get_executor(), router_config, *d.directory, d.metrics);
+  // Revoked or expired tokens and deleted users: their WAMP sessions end (boards end through
+  // DisconnectBoard when deleted).
+  d.revocations->Subscribe([router = d.router.get()](const auth::Revocation& r) { router->Revoke(r); });
   EW_TRY(d.function_store, functions::FunctionStore::Open(d.config.store_path));
   functions::FunctionsOptions functions_options;
   functions_options.dir = !d.config.functions_dir.empty() ? std::filesystem::path(d.config.functions_dir)
@@ -132,9 +152,12 @@ Result<uint16_t> Conductor::Start() {
   d.gpio_recorder->Start();
   d.gpio = std::make_unique<gpio::BoardGpio>(*d.router, *d.gpio_recorder, *d.gpio_store, d.clock, d.metrics);
   d.gpio->Start();
-  d.rest = std::make_unique<rest::RestApi>(rest::RestDeps{*d.store, *d.authenticator, *d.router, d.metrics,
-                                                          d.blocking, d.config, d.clock, d.functions.get(),
-                                                          d.gpio.get()});
+  rest::RestDeps deps{*d.store,  *d.authenticator, *d.router, d.metrics,         d.blocking,
+                      d.config, d.clock,          d.functions.get(), d.gpio.get()};
+  deps.hashing = &d.hashing;
+  deps.login_limiter = d.login_limiter.get();
+  deps.revocations = d.revocations.get();
+  d.rest = std::make_unique<rest::RestApi>(deps);
   server::ServerOptions options;
   options.address = d.config.listen_address;
   options.port = d.config.port;

@@ -6,6 +6,9 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "cloud-conductor/auth/authenticator.hpp"
+#include "cloud-conductor/auth/hash_pool.hpp"
+#include "cloud-conductor/auth/login_limiter.hpp"
+#include "cloud-conductor/auth/revocation_hub.hpp"
 #include "cloud-conductor/registry/store.hpp"
 #include "cloud-conductor/rest/route_table.hpp"
 #include "cloud-conductor/router/board_gateway.hpp"
@@ -37,6 +40,13 @@ struct RestDeps {
   functions::FunctionsService* functions = nullptr;
   // Boards' GPIO (calls, event streams, readings history); null answers those routes with 503.
   conductor::gpio::BoardGpio* gpio = nullptr;
+  // Password hashing (logins, new users) runs here, never on `blocking`; null = on `blocking`.
+  auth::HashPool* hashing = nullptr;
+  // Failed logins per user and address (429 + Retry-After); null = unlimited.
+  auth::LoginLimiter* login_limiter = nullptr;
+  // Told of revoked tokens and deleted users; ends the GPIO event streams they opened and
+  // watches the expiry of the tokens that open them. Null = nobody is told.
+  auth::RevocationHub* revocations = nullptr;
 };
 
 class RestApi final : public server::HttpHandler {

@@ -101,6 +101,17 @@ Reader<Config> Duration(std::chrono::duration<Rep, Period> Config::*field) {
   };
 }
 
+// Like Duration, and 0 is allowed: for keys where 0 means "never" (it must be written out).
+template <typename Config, typename Rep, typename Period>
+Reader<Config> DurationOrZero(std::chrono::duration<Rep, Period> Config::*field) {
+  const int64_t max = std::is_same_v<Period, std::milli> ? kMaxMillis : kMaxSeconds;
+  return [=](const toml::node& node, const std::string& key, Config& config) -> Result<void> {
+    EW_TRY(const int64_t v, ReadInteger(node, key, 0, max));
+    config.*field = std::chrono::duration<Rep, Period>(v);
+    return Ok();
+  };
+}
+
 Result<std::string> ReadText(const toml::node& node, const std::string& key, const TextCheck& check = {}) {
   const auto* value = node.as_string();
   if (value == nullptr) return Bad(key, node, "must be a string, got " + TypeName(node));
@@ -400,7 +411,11 @@ const std::vector<Key<ConductorConfig>>& ConductorKeys() {
       {"functions", "runtime", Text(&C::functions_runtime, OneOf({"auto", "crun", "runc", "bwrap", "none"}))},
       {"functions", "max_running", Integer(&C::functions_max_running, 1, 1024)},
       {"gpio", "history_days", Integer(&C::gpio_history_days, 1, 3650)},
-      {"auth", "token_ttl_s", Duration(&C::token_ttl)},
+      {"auth", "token_ttl_s", DurationOrZero(&C::token_ttl)},
+      {"auth", "hash_threads", Integer(&C::hash_threads, 1, kMaxThreads)},
+      {"auth", "login_failures_per_user", Integer(&C::login_failures_per_user, 1, 1000)},
+      {"auth", "login_failures_per_address", Integer(&C::login_failures_per_address, 1, 100000)},
+      {"auth", "login_max_delay_s", Duration(&C::login_max_delay)},
       {"auth", "enrolment_code_ttl_s", Duration(&C::enrolment_code_ttl)},
       {"auth", "bootstrap_password_file", Text(&C::bootstrap_password_file)},
       {"log", "level", Text(&C::log_level, kLogLevel)},

@@ -53,6 +53,10 @@ void ExpectSame(const ConductorConfig& got, const ConductorConfig& want) {
   EXPECT_EQ(got.token_ttl, want.token_ttl);
   EXPECT_EQ(got.enrolment_code_ttl, want.enrolment_code_ttl);
   EXPECT_EQ(got.bootstrap_password_file, want.bootstrap_password_file);
+  EXPECT_EQ(got.hash_threads, want.hash_threads);
+  EXPECT_EQ(got.login_failures_per_user, want.login_failures_per_user);
+  EXPECT_EQ(got.login_failures_per_address, want.login_failures_per_address);
+  EXPECT_EQ(got.login_max_delay, want.login_max_delay);
   EXPECT_EQ(got.log_level, want.log_level);
   EXPECT_EQ(got.functions_dir, want.functions_dir);
   EXPECT_EQ(got.functions_runtime, want.functions_runtime);
@@ -174,6 +178,11 @@ level = "debug"
   EXPECT_EQ(config->heartbeat_timeout, 250ms);
   EXPECT_EQ(config->store_path, ":memory:");
   EXPECT_EQ(config->token_ttl, 1h);
+  // 0 = tokens never expire, only when written out.
+  auto never = ParseConductorConfig("[auth]\ntoken_ttl_s = 0\n");
+  ASSERT_TRUE(never) << never.error().message;
+  EXPECT_EQ(never->token_ttl, std::chrono::seconds(0));
+  EXPECT_EQ(ConductorConfig{}.token_ttl, std::chrono::hours(24));
   EXPECT_EQ(config->enrolment_code_ttl, 10min);
   EXPECT_EQ(config->bootstrap_password_file, "/run/secrets/admin");
   EXPECT_EQ(config->log_level, "debug");
@@ -248,6 +257,8 @@ TEST(ConfigTest, OutOfRangeValuesAreErrors) {
   ExpectInvalid(ParseConductorConfig("[router]\ncall_timeout_ms = -1\n"), "router.call_timeout_ms");
   ExpectInvalid(ParseConductorConfig("[router]\nmax_message_bytes = 0\n"), "router.max_message_bytes");
   ExpectInvalid(ParseConductorConfig("[auth]\ntoken_ttl_s = -86400\n"), "auth.token_ttl_s");
+  ExpectInvalid(ParseConductorConfig("[auth]\nlogin_max_delay_s = 0\n"), "auth.login_max_delay_s");
+  ExpectInvalid(ParseConductorConfig("[auth]\nhash_threads = 0\n"), "auth.hash_threads");
   ExpectInvalid(ParseConductorConfig("[auth]\nenrolment_code_ttl_s = 0\n"), "auth.enrolment_code_ttl_s");
   ExpectInvalid(ParseAgentConfig("[agent]\nreconnect_initial_ms = -500\n"), "agent.reconnect_initial_ms");
   ExpectInvalid(ParseAgentConfig("[agent]\ncall_timeout_ms = 0\n"), "agent.call_timeout_ms");
@@ -508,7 +519,8 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
                                    "router.heartbeat_interval_ms", "router.heartbeat_timeout_ms", "store.path",
                                    "functions.dir", "functions.runtime", "functions.max_running",
                                    "gpio.history_days", "auth.token_ttl_s", "auth.enrolment_code_ttl_s", "auth.bootstrap_password_file",
-                                   "log.level"}));
+                                   "auth.hash_threads", "auth.login_failures_per_user",
+                                   "auth.login_failures_per_address", "auth.login_max_delay_s", "log.level"}));
   EXPECT_EQ(KeysIn(dir + "/agent.toml"),
             (std::set<std::string>{"agent.credential_path", "agent.conductor_url", "agent.reconnect_initial_ms",
                                    "agent.reconnect_max_ms", "agent.call_timeout_ms", "gpio.backend",
