@@ -380,6 +380,8 @@ const std::vector<Key<ConductorConfig>>& ConductorKeys() {
       {"functions", "dir", Text(&C::functions_dir)},
       {"functions", "runtime", Text(&C::functions_runtime, OneOf({"auto", "crun", "runc", "bwrap", "none"}))},
       {"functions", "max_running", Integer(&C::functions_max_running, 1, 1024)},
+      {"functions", "max_stored_output_bytes", Integer(&C::functions_max_stored_output_bytes, 0, 16 << 20)},
+      {"functions", "max_stored_logs_bytes", Integer(&C::functions_max_stored_logs_bytes, 0, 16 << 20)},
       {"gpio", "history_days", Integer(&C::gpio_history_days, 1, 3650)},
       {"auth", "token_ttl_s", Duration(&C::token_ttl)},
       {"auth", "enrolment_code_ttl_s", Duration(&C::enrolment_code_ttl)},

@@ -7,6 +7,14 @@
 namespace ew::functions {
 namespace {
 
+// Every row of a paged list (the tests hold fewer than a page).
+const registry::PageRequest kAllRows{registry::kMaxPageLimit, ""};
+template <typename T>
+Result<std::vector<T>> Items(Result<registry::Page<T>> page) {
+  if (!page) return tl::unexpected(page.error());
+  return std::move(page->items);
+}
+
 class FunctionStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -57,8 +65,8 @@ TEST_F(FunctionStoreTest, UploadsOfOneNameAreVersionsOfOneFunction) {
   auto other = store_->AddVersion("prj-2", "double", "fn-2", Version("9", 'c'));
   ASSERT_TRUE(other);
   EXPECT_EQ(other->id, "fn-2");
-  EXPECT_EQ(store_->ListFunctions("prj-1")->size(), 1u);
-  EXPECT_EQ(store_->ListFunctions("")->size(), 2u);
+  EXPECT_EQ(Items(store_->ListFunctions("prj-1", kAllRows))->size(), 1u);
+  EXPECT_EQ(Items(store_->ListFunctions("", kAllRows))->size(), 2u);
 }
 
 TEST_F(FunctionStoreTest, DeletingAFunctionTakesItsRecordsAndFreesItsPackages) {
@@ -69,7 +77,7 @@ TEST_F(FunctionStoreTest, DeletingAFunctionTakesItsRecordsAndFreesItsPackages) {
   ASSERT_TRUE(store_->DeleteFunction("fn-1"));
   EXPECT_FALSE(*store_->PackageReferenced(std::string(64, 'a')));
   EXPECT_EQ(store_->GetFunction("fn-1").error().code, ErrorCode::kNotFound);
-  EXPECT_TRUE(store_->ListDeployments("fn-1")->empty());
+  EXPECT_TRUE(Items(store_->ListDeployments("fn-1", kAllRows))->empty());
   EXPECT_EQ(store_->GetInvocation("fn-1", "inv-1").error().code, ErrorCode::kNotFound);
   EXPECT_EQ(store_->DeleteFunction("fn-1").error().code, ErrorCode::kNotFound);
 }
@@ -84,7 +92,7 @@ TEST_F(FunctionStoreTest, FleetNamesAreUniquePerProjectAndMembershipIsKept) {
   EXPECT_EQ(store_->GetFleet("flt-1")->board_ids, (std::vector<std::string>{"brd-a", "brd-b"}));
   ASSERT_TRUE(store_->RemoveFleetBoard("flt-1", "brd-b"));
   EXPECT_EQ(store_->RemoveFleetBoard("flt-1", "brd-b").error().code, ErrorCode::kNotFound);
-  EXPECT_EQ(store_->ListFleets("prj-1")->size(), 1u);
+  EXPECT_EQ(Items(store_->ListFleets("prj-1", kAllRows))->size(), 1u);
   ASSERT_TRUE(store_->DeleteFleet("flt-1"));
   EXPECT_EQ(store_->GetFleet("flt-1").error().code, ErrorCode::kNotFound);
   EXPECT_EQ(store_->DeleteFleet("flt-1").error().code, ErrorCode::kNotFound);
@@ -118,7 +126,7 @@ TEST_F(FunctionStoreTest, InvocationsAreReplacedByIdAndTrimmedToTheNewest) {
     ASSERT_TRUE(store_->PutInvocation(
         {"inv-" + std::to_string(i), "fn-1", "cloud", "running", {{"status", "running"}}, 100 + i}, 3));
   }
-  auto list = store_->ListInvocations("fn-1", 10);
+  auto list = Items(store_->ListInvocations("fn-1", {10, ""}));
   ASSERT_TRUE(list);
   ASSERT_EQ(list->size(), 3u);
   EXPECT_EQ((*list)[0].id, "inv-4");
@@ -130,7 +138,7 @@ TEST_F(FunctionStoreTest, InvocationsAreReplacedByIdAndTrimmedToTheNewest) {
   ASSERT_TRUE(done);
   EXPECT_EQ(done->status, "succeeded");
   EXPECT_EQ(done->record["status"], "succeeded");
-  EXPECT_EQ(store_->ListInvocations("fn-1", 10)->size(), 3u);
+  EXPECT_EQ(Items(store_->ListInvocations("fn-1", {10, ""}))->size(), 3u);
 }
 
 }  // namespace

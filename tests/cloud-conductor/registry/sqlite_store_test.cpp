@@ -19,6 +19,14 @@
 namespace ew::registry {
 namespace {
 
+// Every row of a paged list (the tests hold fewer than a page).
+const PageRequest kAllRows{kMaxPageLimit, ""};
+template <typename T>
+Result<std::vector<T>> Items(Result<Page<T>> page) {
+  if (!page) return tl::unexpected(page.error());
+  return std::move(page->items);
+}
+
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -141,7 +149,7 @@ TEST_P(SqliteStoreTest, ProjectRoundTripAndOrderedList) {
   EXPECT_EQ(got->id(), "p1");
   EXPECT_EQ(got->name(), "acme");
   EXPECT_EQ(got->created_at(), 1000);
-  auto all = store_->ListProjects();
+  auto all = Items(store_->ListProjects(kAllRows));
   ASSERT_TRUE(all);
   ASSERT_EQ(all->size(), 2u);
   EXPECT_EQ((*all)[0].name(), "acme");
@@ -162,7 +170,7 @@ TEST_P(SqliteStoreTest, ProjectErrors) {
   EXPECT_ERROR(store_->CreateProject(MakeProject("p3", "")), ErrorCode::kInvalidArgument);
   EXPECT_ERROR(store_->GetProject("nope"), ErrorCode::kNotFound);
   EXPECT_ERROR(store_->DeleteProject("nope"), ErrorCode::kNotFound);
-  EXPECT_EQ(store_->ListProjects()->size(), 1u);
+  EXPECT_EQ(Items(store_->ListProjects(kAllRows))->size(), 1u);
 }
 
 TEST_P(SqliteStoreTest, DeleteProjectRefusedWhileUsersOrBoardsRemain) {
@@ -208,10 +216,10 @@ TEST_P(SqliteStoreTest, UserRoundTripListsAndCount) {
   EXPECT_EQ(root->project_id(), "");  // admins belong to no project
   EXPECT_EQ(root->role(), "admin");
 
-  EXPECT_THAT(Names(*store_->ListUsers("p1")), ElementsAre("alice", "carol"));
-  EXPECT_THAT(Names(*store_->ListUsers("p2")), ElementsAre("bob"));
-  EXPECT_THAT(Names(*store_->ListUsers("")), ElementsAre("alice", "bob", "carol", "root"));
-  EXPECT_THAT(*store_->ListUsers("nope"), IsEmpty());
+  EXPECT_THAT(Names(*Items(store_->ListUsers("p1", kAllRows))), ElementsAre("alice", "carol"));
+  EXPECT_THAT(Names(*Items(store_->ListUsers("p2", kAllRows))), ElementsAre("bob"));
+  EXPECT_THAT(Names(*Items(store_->ListUsers("", kAllRows))), ElementsAre("alice", "bob", "carol", "root"));
+  EXPECT_THAT(*Items(store_->ListUsers("nope", kAllRows)), IsEmpty());
   EXPECT_EQ(*store_->CountUsers(), 4);
   EXPECT_EQ(*store_->GetPasswordHash("u2"), "hash-a");
 }
@@ -334,10 +342,10 @@ TEST_P(SqliteStoreTest, BoardNamesAreUniquePerProject) {
 
   ASSERT_OK(store_->CreateBoard(MakeBoard("b2", "kitchen", "p2"), "code2", 2000));
   ASSERT_OK(store_->CreateBoard(MakeBoard("b3", "attic", "p1"), "code3", 2000));
-  EXPECT_THAT(Names(*store_->ListBoards("p1")), ElementsAre("attic", "kitchen"));
-  EXPECT_THAT(Names(*store_->ListBoards("p2")), ElementsAre("kitchen"));
-  EXPECT_EQ(store_->ListBoards("")->size(), 3u);
-  EXPECT_THAT(*store_->ListBoards("nope"), IsEmpty());
+  EXPECT_THAT(Names(*Items(store_->ListBoards("p1", kAllRows))), ElementsAre("attic", "kitchen"));
+  EXPECT_THAT(Names(*Items(store_->ListBoards("p2", kAllRows))), ElementsAre("kitchen"));
+  EXPECT_EQ(Items(store_->ListBoards("", kAllRows))->size(), 3u);
+  EXPECT_THAT(*Items(store_->ListBoards("nope", kAllRows)), IsEmpty());
 }
 
 TEST_P(SqliteStoreTest, BoardErrorsChangeNothing) {
@@ -357,7 +365,7 @@ TEST_P(SqliteStoreTest, BoardErrorsChangeNothing) {
   EXPECT_EQ(no_project.error().message, "project nope not found");
   EXPECT_ERROR(store_->CreateBoard(MakeBoard("b4", "attic", ""), "code4", 2000), ErrorCode::kInvalidArgument);
   EXPECT_ERROR(store_->CreateBoard(MakeBoard("b5", "attic", "p1"), "", 2000), ErrorCode::kInvalidArgument);
-  EXPECT_THAT(Names(*store_->ListBoards("")), ElementsAre("kitchen"));
+  EXPECT_THAT(Names(*Items(store_->ListBoards("", kAllRows))), ElementsAre("kitchen"));
 
   EXPECT_ERROR(store_->GetBoard("nope"), ErrorCode::kNotFound);
   EXPECT_ERROR(store_->DeleteBoard("nope"), ErrorCode::kNotFound);
@@ -448,7 +456,7 @@ TEST_P(SqliteStoreTest, ManyThreadsAtOnce) {
         if (auto r = store_->CreateBoard(MakeBoard(id, "name-" + id, "p1"), "code-" + id, 9000); !r) {
           errors[t].push_back(r.error().message);
         }
-        if (auto r = store_->ListBoards("p1"); !r) errors[t].push_back(r.error().message);
+        if (auto r = Items(store_->ListBoards("p1", kAllRows)); !r) errors[t].push_back(r.error().message);
         if (auto r = store_->TouchBoard(id, 100 + i); !r) errors[t].push_back(r.error().message);
         if (auto r = store_->GetBoard(id); !r) errors[t].push_back(r.error().message);
       }
@@ -457,7 +465,7 @@ TEST_P(SqliteStoreTest, ManyThreadsAtOnce) {
   for (auto& thread : threads) thread.join();
   for (int t = 0; t < kThreads; ++t) EXPECT_THAT(errors[t], IsEmpty()) << "thread " << t;
 
-  auto boards = store_->ListBoards("p1");
+  auto boards = Items(store_->ListBoards("p1", kAllRows));
   ASSERT_TRUE(boards);
   ASSERT_EQ(boards->size(), static_cast<size_t>(kThreads * kBoardsPerThread));
   for (const auto& board : *boards) EXPECT_GE(board.last_seen(), 100) << board.id();
