@@ -35,7 +35,7 @@ void CapStoredRecord(json& record, const StoredRecordLimits& limits) {
   auto output = record.find("output");
   if (output != record.end() && !output->is_null()) {
     const size_t bytes = output->dump(-1, ' ', false, json::error_handler_t::replace).size();
-    record["outputBytes"] = bytes;
+    if (!record.contains("outputBytes")) record["outputBytes"] = bytes;
     if (bytes > limits.max_output_bytes) {
       record["output"] = nullptr;
       truncated = true;
@@ -43,7 +43,7 @@ void CapStoredRecord(json& record, const StoredRecordLimits& limits) {
   }
   auto logs = record.find("logs");
   if (logs != record.end() && logs->is_string()) {
-    record["logsBytes"] = logs->get_ref<const std::string&>().size();
+    if (!record.contains("logsBytes")) record["logsBytes"] = logs->get_ref<const std::string&>().size();
     truncated = CapText(record, "logs", limits.max_logs_bytes) || truncated;
   }
   truncated = CapText(record, "error", limits.max_logs_bytes) || truncated;

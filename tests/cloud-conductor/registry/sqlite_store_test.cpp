@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -328,6 +329,91 @@ TEST_P(SqliteStoreTest, BoardRoundTripKeepsLabelsAndDropsLiveState) {
   EXPECT_EQ(got->labels().at("quote\"d"), "{\"json\": [1]}");
   EXPECT_EQ(got->status(), "");
   EXPECT_EQ(got->session_peer(), "");
+}
+
+// Every board of `project_id`, read `limit` at a time by following the cursors; also counts
+// the pages.
+std::vector<std::string> AllBoardNames(Store& store, const std::string& project_id, size_t limit, int* pages) {
+  std::vector<std::string> names;
+  PageRequest page{limit, ""};
+  *pages = 0;
+  do {
+    auto listed = store.ListBoards(project_id, page);
+    EXPECT_TRUE(listed) << listed.error().message;
+    if (!listed) break;
+    EXPECT_LE(listed->items.size(), limit);
+    for (const auto& board : listed->items) names.push_back(board.project_id() + "/" + board.name());
+    page.cursor = listed->next_cursor;
+    ++*pages;
+  } while (!page.cursor.empty() && *pages < 100);
+  return names;
+}
+
+TEST_P(SqliteStoreTest, ListsArePagedByCursor) {
+  ASSERT_OK(store_->CreateProject(MakeProject("p1", "acme")));
+  ASSERT_OK(store_->CreateProject(MakeProject("p2", "zeta")));
+  for (int i = 0; i < 7; ++i) {
+    const std::string n = std::to_string(i);
+    ASSERT_OK(store_->CreateBoard(MakeBoard("b1-" + n, "board-" + n, "p1"), "c1" + n, 2000));
+    ASSERT_OK(store_->CreateBoard(MakeBoard("b2-" + n, "board-" + n, "p2"), "c2" + n, 2000));
+  }
+  int pages = 0;
+  auto all = AllBoardNames(*store_, "", 3, &pages);
+  EXPECT_EQ(all.size(), 14u);
+  EXPECT_EQ(pages, 5);  // 3+3+3+3+2
+  EXPECT_TRUE(std::is_sorted(all.begin(), all.end()));
+  EXPECT_EQ(std::set<std::string>(all.begin(), all.end()).size(), 14u) << "no board twice";
+  auto p2 = AllBoardNames(*store_, "p2", 7, &pages);
+  EXPECT_EQ(p2.size(), 7u);
+  EXPECT_EQ(pages, 1) << "an exactly full page is the last one";
+  EXPECT_EQ(p2.front(), "p2/board-0");
+
+  // Users and projects page the same way.
+  for (int i = 0; i < 3; ++i) ASSERT_OK(store_->CreateUser(MakeUser("u" + std::to_string(i), "user-" + std::to_string(i), "p1"), "h"));
+  auto first = store_->ListUsers("p1", {2, ""});
+  ASSERT_TRUE(first);
+  EXPECT_THAT(Names(first->items), ElementsAre("user-0", "user-1"));
+  ASSERT_FALSE(first->next_cursor.empty());
+  auto second = store_->ListUsers("p1", {2, first->next_cursor});
+  ASSERT_TRUE(second);
+  EXPECT_THAT(Names(second->items), ElementsAre("user-2"));
+  EXPECT_TRUE(second->next_cursor.empty());
+  auto projects = store_->ListProjects({1, ""});
+  ASSERT_TRUE(projects);
+  ASSERT_EQ(projects->items.size(), 1u);
+  EXPECT_EQ(projects->items[0].name(), "acme");
+  auto rest = store_->ListProjects({1, projects->next_cursor});
+  ASSERT_TRUE(rest);
+  ASSERT_EQ(rest->items.size(), 1u);
+  EXPECT_EQ(rest->items[0].name(), "zeta");
+  EXPECT_TRUE(rest->next_cursor.empty());
+}
+
+TEST_P(SqliteStoreTest, BadPageRequestsAreInvalidArguments) {
+  AddBoard();
+  EXPECT_ERROR(store_->ListBoards("", {0, ""}), ErrorCode::kInvalidArgument);
+  EXPECT_ERROR(store_->ListBoards("", {kMaxPageLimit + 1, ""}), ErrorCode::kInvalidArgument);
+  EXPECT_ERROR(store_->ListBoards("", {10, "not a cursor!"}), ErrorCode::kInvalidArgument);
+  // A cursor of another list (one field, boards need two) is refused, not misread.
+  EXPECT_ERROR(store_->ListBoards("", {10, EncodeCursor({"x"})}), ErrorCode::kInvalidArgument);
+  EXPECT_ERROR(store_->ListUsers("", {10, std::string(kMaxCursorChars + 1, 'A')}), ErrorCode::kInvalidArgument);
+  auto bad = store_->ListProjects({10, "%%%"});
+  ASSERT_FALSE(bad);
+  EXPECT_THAT(bad.error().message, HasSubstr("cursor"));
+}
+
+TEST(CursorTest, RoundTripsAndRefusesWhatItDidNotMake) {
+  const std::vector<std::string> key = {"prj-1", "board.name_x", "", "12345"};
+  auto decoded = DecodeCursor(EncodeCursor(key), 4);
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(*decoded, key);
+  EXPECT_FALSE(DecodeCursor(EncodeCursor(key), 3));
+  EXPECT_FALSE(DecodeCursor("", 1));
+  EXPECT_FALSE(DecodeCursor("a+b/", 1)) << "base64url only";
+  EXPECT_FALSE(DecodeCursor("B", 1)) << "a dangling character is not whole bytes";
+  EXPECT_EQ(*CursorInteger("-42"), -42);
+  EXPECT_FALSE(CursorInteger("4x"));
+  EXPECT_FALSE(CursorInteger("99999999999999999999"));
 }
 
 TEST_P(SqliteStoreTest, BoardNamesAreUniquePerProject) {
