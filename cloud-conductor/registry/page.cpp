@@ -80,10 +80,12 @@ Result<std::vector<std::string>> DecodeCursor(const std::string& cursor, size_t 
 Result<int64_t> CursorInteger(const std::string& field) {
   const bool negative = !field.empty() && field.front() == '-';
   const std::string digits = negative ? field.substr(1) : field;
-  if (digits.empty() || digits.size() > 18 || digits.find_first_not_of("0123456789") != std::string::npos)
+  if (digits.empty() || digits.size() > 19 || digits.find_first_not_of("0123456789") != std::string::npos)
     return BadCursor();
-  const int64_t value = std::stoll(digits);
-  return negative ? -value : value;
+  uint64_t value = 0;
+  for (char c : digits) value = value * 10 + static_cast<uint64_t>(c - '0');  // 19 digits fit in 64 bits
+  if (value > static_cast<uint64_t>(INT64_MAX)) return BadCursor();
+  return negative ? -static_cast<int64_t>(value) : static_cast<int64_t>(value);
 }
 
 Result<void> CheckPageRequest(const PageRequest& page) {

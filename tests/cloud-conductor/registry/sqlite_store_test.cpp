@@ -414,6 +414,9 @@ TEST(CursorTest, RoundTripsAndRefusesWhatItDidNotMake) {
   EXPECT_EQ(*CursorInteger("-42"), -42);
   EXPECT_FALSE(CursorInteger("4x"));
   EXPECT_FALSE(CursorInteger("99999999999999999999"));
+  EXPECT_FALSE(CursorInteger("9223372036854775808"));
+  EXPECT_EQ(*CursorInteger("9223372036854775807"), INT64_MAX);
+  EXPECT_EQ(*CursorInteger("1700000000000000005"), 1700000000000000005);
 }
 
 TEST_P(SqliteStoreTest, BoardNamesAreUniquePerProject) {
