@@ -57,6 +57,8 @@ void ExpectSame(const ConductorConfig& got, const ConductorConfig& want) {
   EXPECT_EQ(got.functions_dir, want.functions_dir);
   EXPECT_EQ(got.functions_runtime, want.functions_runtime);
   EXPECT_EQ(got.functions_max_running, want.functions_max_running);
+  EXPECT_EQ(got.functions_max_stored_output_bytes, want.functions_max_stored_output_bytes);
+  EXPECT_EQ(got.functions_max_stored_logs_bytes, want.functions_max_stored_logs_bytes);
   EXPECT_EQ(got.gpio_history_days, want.gpio_history_days);
 }
 
@@ -459,6 +461,7 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
                                    "router.max_message_bytes", "router.call_timeout_ms",
                                    "router.heartbeat_interval_ms", "router.heartbeat_timeout_ms", "store.path",
                                    "functions.dir", "functions.runtime", "functions.max_running",
+                                   "functions.max_stored_output_bytes", "functions.max_stored_logs_bytes",
                                    "gpio.history_days", "auth.token_ttl_s", "auth.enrolment_code_ttl_s", "auth.bootstrap_password_file",
                                    "log.level"}));
   EXPECT_EQ(KeysIn(dir + "/agent.toml"),
