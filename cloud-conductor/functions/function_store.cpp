@@ -6,6 +6,7 @@
 #include <SQLiteCpp/Transaction.h>
 #include <fmt/format.h>
 
+#include "cloud-conductor/functions/stored_record.hpp"
 #include "cloud-conductor/registry/migrations.hpp"
 #include "common/log/log.hpp"
 
@@ -507,8 +508,7 @@ Result<Page<InvocationSummary>> FunctionStore::ListInvocations(const std::string
       i.function_id = q.getColumn(1).getString();
       i.target = q.getColumn(2).getString();
       i.status = q.getColumn(3).getString();
-      i.record = nlohmann::json::parse(q.getColumn(4).getString(), nullptr, false);
-      if (!i.record.is_object()) i.record = nlohmann::json::object();
+      i.record = SummarizeRecord(nlohmann::json::parse(q.getColumn(4).getString(), nullptr, false));
       i.created_at = q.getColumn(5).getInt64();
       rows.emplace_back(std::move(i), q.getColumn(6).getInt64());
     }

@@ -77,7 +77,7 @@ struct InvocationSummary {
   std::string function_id;
   std::string target;
   std::string status;
-  nlohmann::json record;    // the record without "output" and "logs"
+  nlohmann::json record;    // SummarizeRecord (stored_record.hpp) of the record: no output, no logs
   int64_t created_at = 0;
 };
 

@@ -50,4 +50,23 @@ void CapStoredRecord(json& record, const StoredRecordLimits& limits) {
   if (truncated) record["truncated"] = true;
 }
 
+json SummarizeRecord(const json& record) {
+  json summary = json::object();
+  if (!record.is_object()) return summary;
+  static const char* const kScalars[] = {"status", "error",  "exitCode",     "runtime", "cold",
+                                         "queueMs", "runMs", "boardId",      "target",  "invocationId",
+                                         "at",      "outputBytes", "logsBytes", "truncated"};
+  for (const char* key : kScalars) {
+    auto it = record.find(key);
+    if (it == record.end() || it->is_structured() || it->is_null()) continue;
+    summary[key] = it->is_string() ? json(Utf8Prefix(it->get_ref<const std::string&>(), kMaxSummaryText)) : *it;
+  }
+  auto trigger = record.find("trigger");
+  if (trigger != record.end() && trigger->is_object() &&
+      trigger->dump(-1, ' ', false, json::error_handler_t::replace).size() <= kMaxSummaryText) {
+    summary["trigger"] = *trigger;
+  }
+  return summary;
+}
+
 }  // namespace ew::functions

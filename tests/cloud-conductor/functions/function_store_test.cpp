@@ -150,7 +150,9 @@ TEST_F(FunctionStoreTest, InvocationPagesAreSummariesNewestFirst) {
   const std::string big(100'000, 'o');
   for (int i = 0; i < 7; ++i) {
     nlohmann::json record = {{"status", "succeeded"}, {"output", {{"text", big}}}, {"logs", big},
-                             {"runMs", 1.5},          {"outputBytes", big.size() + 11}};
+                             {"runMs", 1.5},          {"outputBytes", big.size() + 11},
+                             {"error", big},          {"junk", big},
+                             {"trigger", {{"line", "GPIO4"}, {"edge", "rising"}}}};
     // Two per second: the cursor must tell invocations of the same second apart.
     ASSERT_TRUE(store_->PutInvocation({"inv-" + std::to_string(i), "fn-1", "cloud", "succeeded", record, 100 + i / 2},
                                       100));
@@ -169,6 +171,9 @@ TEST_F(FunctionStoreTest, InvocationPagesAreSummariesNewestFirst) {
       EXPECT_EQ(i.record["runMs"], 1.5);
       EXPECT_EQ(i.record["outputBytes"], big.size() + 11);
       EXPECT_EQ(i.status, "succeeded");
+      EXPECT_FALSE(i.record.contains("junk")) << "only the summary's fields";
+      EXPECT_EQ(i.record["error"].get<std::string>().size(), kMaxSummaryText);
+      EXPECT_EQ(i.record["trigger"]["line"], "GPIO4");
     }
     page.cursor = listed->next_cursor;
     ++pages;
