@@ -460,8 +460,8 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
                                    "server.blocking_threads", "router.realm", "router.hello_timeout_s",
                                    "router.max_message_bytes", "router.call_timeout_ms",
                                    "router.heartbeat_interval_ms", "router.heartbeat_timeout_ms", "store.path",
-                                   "functions.dir", "functions.runtime", "functions.max_running",
                                    "functions.max_stored_output_bytes", "functions.max_stored_logs_bytes",
+                                   "functions.dir", "functions.runtime", "functions.max_running",
                                    "gpio.history_days", "auth.token_ttl_s", "auth.enrolment_code_ttl_s", "auth.bootstrap_password_file",
                                    "log.level"}));
   EXPECT_EQ(KeysIn(dir + "/agent.toml"),
