@@ -107,8 +107,13 @@ json BundleBuilder::Config(const ContainerSpec& spec, bool with_resources) const
   // Rootless, the OCI runtimes insist on a mapping for the container's root, and an unprivileged
   // process can map only its own uid: the function runs as root of its user namespace, which is
   // the daemon's uid on the host, with an empty bounding set (so no capabilities after exec).
-  const uint32_t inner_uid = rootless_ ? 0 : uid_;
-  const uint32_t inner_gid = rootless_ ? 0 : gid_;
+  const uint32_t inner_uid = rootless_ ? 0 : spec.uid.value_or(uid_);
+  const uint32_t inner_gid = rootless_ ? 0 : spec.uid.value_or(gid_);
+  // RLIMIT_NPROC counts every process of the uid on the host: per container, since each has a
+  // uid of its own as root (rootless, all share the daemon's). Without cgroups, RLIMIT_DATA
+  // bounds each process's memory.
+  json rlimits = {Rlimit("RLIMIT_NOFILE", kNofile), Rlimit("RLIMIT_NPROC", spec.pids_limit), Rlimit("RLIMIT_CORE", 0)};
+  if (!with_resources) rlimits.push_back(Rlimit("RLIMIT_DATA", spec.memory_bytes));
   json process = {
       {"terminal", false},
       {"user", {{"uid", inner_uid}, {"gid", inner_gid}}},
@@ -116,12 +121,10 @@ json BundleBuilder::Config(const ContainerSpec& spec, bool with_resources) const
       {"env", sandbox::FunctionEnv(spec)},
       {"cwd", sandbox::kWorkingDir},
       {"capabilities", capabilities},
-      // RLIMIT_NPROC counts every process of the uid on the host, not per container: it is a
-      // backstop for hosts without the pids cgroup, shared by all functions of that uid.
-      {"rlimits", {Rlimit("RLIMIT_NOFILE", kNofile), Rlimit("RLIMIT_NPROC", spec.pids_limit), Rlimit("RLIMIT_CORE", 0)}},
+      {"rlimits", rlimits},
       {"noNewPrivileges", true},
-      // Under memory pressure the host's OOM killer picks functions before the daemon.
-      {"oomScoreAdj", 500},
+      // Under memory pressure the host's OOM killer picks functions first, never the daemon.
+      {"oomScoreAdj", 1000},
   };
 
   json mounts = json::array();

@@ -19,7 +19,7 @@ namespace ew::containers {
 
 class BundleBuilder {
  public:
-  // `uid`/`gid`: the function's identity when this process is root. Rootless, the daemon's uid
+  // `uid`/`gid`: the function's identity when this process is root and the spec names none. Rootless, the daemon's uid
   // and gid are mapped to the container's root instead (the only mapping runc/crun accept
   // without setuid helpers), which has no capabilities.
   BundleBuilder(std::filesystem::path work_dir, uint32_t uid, uint32_t gid);

@@ -9,12 +9,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
 
 #include "common/log/log.hpp"
+#include "containers/runtime/child_reaper.hpp"
 #include "containers/runtime/pipe_container_process.hpp"
 #include "containers/runtime/sandbox_layout.hpp"
 #include "containers/runtime/seccomp_policy.hpp"
@@ -35,6 +37,16 @@ constexpr rlim_t kNofile = 256;
 constexpr const char* kStageDir = "/tmp";
 
 constexpr const char* kPrlimit = "/usr/bin/prlimit";
+// The kernel's OOM killer picks the function first (the daemon keeps its own score).
+constexpr int kOomScoreAdj = 1000;
+// How long to wait for the sandbox's pid 1 to exit once bwrap has, before leaving it to
+// ChildReaper::ReapOrphans.
+constexpr int kSandboxReapMs = 1000;
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto logger = ew::log::Get("containers");
+  return logger;
+}
 
 bool HasPrlimit() {
   static const bool has = access(kPrlimit, X_OK) == 0;
@@ -138,18 +150,65 @@ class BwrapDriver::Sandbox {
   void Kill() {
     if (pidfd_ >= 0) syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0);
   }
+  // bwrap exits before its sandbox's pid 1 has been waited for: in a subreaper (the agent, the
+  // conductor) that pid 1 becomes our child, a zombie until reaped here.
+  void Reap() { ChildReaper::ReapKnownOrphan(pid_, pidfd_, kSandboxReapMs); }
 
  private:
   int pidfd_;
   pid_t pid_;
 };
 
-BwrapDriver::BwrapDriver(fs::path binary, const RuntimeConfig& config)
-    : binary_(std::move(binary)), uid_(config.uid), gid_(config.gid), as_root_(geteuid() == 0) {}
+BwrapDriver::Held::~Held() {
+  if (sandbox) {
+    sandbox->Kill();  // no-op when it has exited
+    sandbox->Reap();
+  }
+  cgroup.reset();
+}
 
-Result<BwrapDriver::Launched> BwrapDriver::Launch(const ContainerSpec& spec, bool die_with_parent) {
+BwrapDriver::BwrapDriver(fs::path binary, const RuntimeConfig& config)
+    : binary_(std::move(binary)),
+      uid_(config.uid),
+      gid_(config.gid),
+      as_root_(geteuid() == 0),
+      cgroups_mode_(config.cgroups),
+      uids_(config.uid_first, config.uid_count, config.uid_lock_dir) {}
+
+LimitSupport BwrapDriver::Limits() const {
+  LimitSupport support;
+  if (cgroups_) {
+    support.memory = support.pids = cgroups_->version();
+    if (cgroups_->has_cpu()) support.cpu = cgroups_->version() + " cpu quota";
+  } else {
+    support.memory = "RLIMIT_DATA per process";
+    support.pids = HasPrlimit() ? "RLIMIT_NPROC in the sandbox's user namespace" : "RLIMIT_NPROC per uid";
+  }
+  if (as_root_) support.uid = "own uid per container (" + std::to_string(uids_.first()) + "+)";
+  return support;
+}
+
+Result<UidPool::Lease> BwrapDriver::LeaseUid() {
+  if (!as_root_) return UidPool::Lease::Unlocked(geteuid());
+  return uids_.Acquire();
+}
+
+Result<BwrapDriver::Launched> BwrapDriver::Launch(const ContainerSpec& spec, bool die_with_parent,
+                                                  uint64_t cpu_seconds) {
   EW_TRY_VOID(sandbox::ValidateSpec(spec));
-  const bool drop = as_root_ && uid_ != 0;
+  auto held = std::make_shared<Held>();
+  uint32_t uid = uid_, gid = gid_;
+  if (as_root_) {
+    // The sandbox's user namespace maps the uid bwrap runs as: the function's host uid.
+    if (!spec.uid) {
+      EW_TRY(held->lease, uids_.Acquire());
+    }
+    uid = gid = spec.uid ? *spec.uid : held->lease.uid();
+  }
+  const bool drop = as_root_;
+  if (cgroups_) {
+    EW_TRY(held->cgroup, cgroups_->Create(spec.id, spec));
+  }
   Staging staging;
   std::string code = spec.code_dir.string();
   std::vector<std::string> mount_sources;
@@ -193,7 +252,7 @@ Result<BwrapDriver::Launched> BwrapDriver::Launch(const ContainerSpec& spec, boo
     args.insert(args.end(), {spec.extra_mounts[i].read_only ? "--ro-bind" : "--bind", mount_sources[i],
                              spec.extra_mounts[i].destination});
   }
-  args.insert(args.end(), {"--remount-ro", "/", "--uid", std::to_string(uid_), "--gid", std::to_string(gid_),
+  args.insert(args.end(), {"--remount-ro", "/", "--uid", std::to_string(uid), "--gid", std::to_string(gid),
                            "--cap-drop", "ALL", "--seccomp", std::to_string(seccomp_fd), "--info-fd",
                            std::to_string(info[1]), "--chdir", sandbox::kWorkingDir, "--"});
   // RLIMIT_NPROC counts per (user namespace, uid) on kernels >= 5.14, and bwrap always makes a
@@ -210,11 +269,18 @@ Result<BwrapDriver::Launched> BwrapDriver::Launch(const ContainerSpec& spec, boo
   options.env = sandbox::FunctionEnv(spec);
   if (drop) {
     options.pre_exec = [&staging] { return MountStaged(staging); };
-    options.drop_to = std::make_pair(static_cast<uid_t>(uid_), static_cast<gid_t>(gid_));
+    options.drop_to = std::make_pair(static_cast<uid_t>(uid), static_cast<gid_t>(gid));
   }
+  if (held->cgroup) options.cgroup_procs_fds = held->cgroup->procs_fds();
+  options.oom_score_adj = kOomScoreAdj;
   options.rlimits = {{RLIMIT_NOFILE, kNofile}, {RLIMIT_CORE, 0}};
-  // Without prlimit: the per-uid backstop, shared by all functions of the uid.
+  // Without prlimit: the per-uid backstop (the uid is the container's own as root).
   if (!inner_nproc) options.rlimits.push_back({RLIMIT_NPROC, spec.pids_limit});
+  if (!held->cgroup) {
+    // No cgroup: each process's heap and mappings, and its CPU seconds, are what can be bounded.
+    options.rlimits.push_back({RLIMIT_DATA, spec.memory_bytes});
+    if (cpu_seconds > 0) options.rlimits.push_back({RLIMIT_CPU, cpu_seconds});
+  }
   options.inherit_fds = {seccomp_fd, info[1]};
   auto child = ChildProcess::Spawn(options);
   close(seccomp_fd);
@@ -223,15 +289,18 @@ Result<BwrapDriver::Launched> BwrapDriver::Launch(const ContainerSpec& spec, boo
     close(info[0]);
     return Unavailable("bwrap: " + child.error().message);
   }
-  pid_t sandbox_pid = ReadSandboxPid(info[0]);
+  held->sandbox = std::make_shared<Sandbox>(ReadSandboxPid(info[0]));
   close(info[0]);
-  return Launched{std::move(*child), std::make_shared<Sandbox>(sandbox_pid)};
+  return Launched{std::move(*child), std::move(held)};
 }
 
 Result<RunOutput> BwrapDriver::Run(const ContainerSpec& spec, std::string_view input, const RunLimits& limits) {
-  EW_TRY(auto launched, Launch(spec, true));
+  // Rounded up, plus one: RLIMIT_CPU must not end a function that the timeout would let finish.
+  const uint64_t cpu_seconds =
+      static_cast<uint64_t>(std::chrono::duration<double>(limits.timeout).count() * std::max(spec.cpus, 1.0)) + 2;
+  EW_TRY(auto launched, Launch(spec, true, cpu_seconds));
   ChildProcess* child = launched.child.get();
-  auto sandbox = launched.sandbox;
+  auto sandbox = launched.held->sandbox;
   auto out = child->Communicate(
       input, limits,
       [sandbox, child] {
@@ -239,6 +308,10 @@ Result<RunOutput> BwrapDriver::Run(const ContainerSpec& spec, std::string_view i
         child->SignalGroup(SIGKILL);
       },
       limits.cancel);
+  if (launched.held->cgroup && launched.held->cgroup->OomKilled()) {
+    out.stderr_data += "\n[killed: out of memory (limit " + std::to_string(spec.memory_bytes >> 20) + " MiB)]\n";
+  }
+  launched.held.reset();  // sandbox reaped, cgroups removed, uid returned
   if (!sandbox->started() && out.exit_code != 0) return Unavailable("bwrap: " + Trimmed(out.stderr_data));
   return out;
 }
@@ -246,8 +319,8 @@ Result<RunOutput> BwrapDriver::Run(const ContainerSpec& spec, std::string_view i
 Result<std::unique_ptr<ContainerProcess>> BwrapDriver::Start(const ContainerSpec& spec) {
   // No --die-with-parent: it follows the thread that spawned bwrap, and a warm instance outlives
   // the worker thread that started it. An orphaned instance sees EOF on stdin instead.
-  EW_TRY(auto launched, Launch(spec, false));
-  auto sandbox = launched.sandbox;
+  EW_TRY(auto launched, Launch(spec, false, 0));
+  auto sandbox = launched.held->sandbox;
   if (!sandbox->started()) {
     RunLimits limits;
     limits.timeout = kInfoTimeout;
@@ -259,12 +332,23 @@ Result<std::unique_ptr<ContainerProcess>> BwrapDriver::Start(const ContainerSpec
     sandbox->Kill();
     child->SignalGroup(SIGKILL);
   };
-  return std::unique_ptr<ContainerProcess>(new PipeContainerProcess(std::move(launched.child), kill, [sandbox] {}));
+  auto held = launched.held;
+  return std::unique_ptr<ContainerProcess>(
+      new PipeContainerProcess(std::move(launched.child), kill, [held]() mutable { held.reset(); }));
 }
 
 Result<void> BwrapDriver::Probe() {
+  if (cgroups_mode_ != "off" && !cgroups_) {
+    auto limiter = CgroupLimiter::Probe();
+    if (limiter) {
+      cgroups_ = std::move(*limiter);
+    } else {
+      Log()->warn("bwrap: no cgroup limits on this host ({}): memory by RLIMIT_DATA per process, no CPU quota",
+                  limiter.error().message);
+    }
+  }
   ContainerSpec spec;
-  spec.id = "ew-probe-bwrap";
+  spec.id = "ew-probe-bwrap-" + std::to_string(getpid());
   spec.argv = {"/bin/true"};
   RunLimits limits;
   limits.timeout = kProbeTimeout;

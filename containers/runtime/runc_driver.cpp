@@ -31,7 +31,27 @@ RuncDriver::RuncDriver(std::string name, fs::path binary, const RuntimeConfig& c
     : name_(std::move(name)),
       binary_(std::move(binary)),
       state_dir_(config.work_dir / (name_ + "-state")),
-      bundles_(config.work_dir, config.uid, config.gid) {}
+      bundles_(config.work_dir, config.uid, config.gid),
+      uids_(config.uid_first, config.uid_count, config.uid_lock_dir) {}
+
+LimitSupport RuncDriver::Limits() const {
+  LimitSupport support;
+  if (cgroup_limits_.load()) {
+    const std::string version = fs::exists("/sys/fs/cgroup/cgroup.controllers") ? "cgroup v2" : "cgroup v1";
+    support.memory = support.pids = version;
+    support.cpu = version + " cpu quota";
+  } else {
+    support.memory = "RLIMIT_DATA per process";
+    support.pids = "RLIMIT_NPROC per uid";
+  }
+  if (!bundles_.rootless()) support.uid = "own uid per container (" + std::to_string(uids_.first()) + "+)";
+  return support;
+}
+
+Result<UidPool::Lease> RuncDriver::LeaseUid() {
+  if (bundles_.rootless()) return UidPool::Lease::Unlocked(geteuid());
+  return uids_.Acquire();
+}
 
 std::vector<std::string> RuncDriver::GlobalArgs(const fs::path& bundle) const {
   std::vector<std::string> args = {binary_.string(), "--root=" + state_dir_.string()};
@@ -81,7 +101,14 @@ void RuncDriver::DisableCgroupLimits(const std::string& why) {
   });
 }
 
-Result<RuncDriver::Launched> RuncDriver::Launch(const ContainerSpec& spec) {
+Result<RuncDriver::Launched> RuncDriver::Launch(const ContainerSpec& given) {
+  ContainerSpec spec = given;
+  std::shared_ptr<UidPool::Lease> lease;
+  if (!spec.uid && !bundles_.rootless()) {
+    EW_TRY(auto leased, uids_.Acquire());
+    lease = std::make_shared<UidPool::Lease>(std::move(leased));
+    spec.uid = lease->uid();
+  }
   EW_TRY(auto bundle, bundles_.Build(spec, cgroup_limits_.load()));
   SpawnOptions options;
   options.argv = GlobalArgs(bundle);
@@ -94,7 +121,7 @@ Result<RuncDriver::Launched> RuncDriver::Launch(const ContainerSpec& spec) {
     bundles_.Remove(bundle);
     return Unavailable(name_ + ": " + child.error().message);
   }
-  return Launched{std::move(*child), bundle};
+  return Launched{std::move(*child), bundle, std::move(lease)};
 }
 
 Result<RunOutput> RuncDriver::RunOnce(const ContainerSpec& spec, std::string_view input, const RunLimits& limits,
@@ -127,7 +154,11 @@ Result<std::unique_ptr<ContainerProcess>> RuncDriver::Start(const ContainerSpec&
   std::string id = spec.id;
   fs::path bundle = launched.bundle;
   auto kill = [this, id] { KillContainer(id); };
-  auto cleanup = [this, id, bundle] { Cleanup(id, bundle); };
+  // The uid goes back only once the container is deleted.
+  auto cleanup = [this, id, bundle, lease = launched.lease]() mutable {
+    Cleanup(id, bundle);
+    lease.reset();
+  };
   return std::unique_ptr<ContainerProcess>(new PipeContainerProcess(std::move(launched.child), kill, cleanup));
 }
 
