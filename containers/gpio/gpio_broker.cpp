@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -168,6 +169,7 @@ struct GpioBroker::Impl {
   std::vector<DeclaredLine> lines;
   std::shared_ptr<EdgeInbox> inbox;
   fs::path dir;
+  bool mounted = false;  // dir is a tmpfs of its own
   int listen_fd = -1;
   std::thread thread;
   std::atomic<bool> stopping{false};
@@ -250,6 +252,15 @@ Result<void> GpioBroker::Impl::Listen(const fs::path& socket_root) {
   if (ec) dir = pattern;
   // 0711: the container's uid may reach the socket but not list or add anything.
   if (chmod(dir.c_str(), 0711) != 0) return Internal("gpio: cannot chmod " + dir.string() + ": " + std::strerror(errno));
+  // As root, the directory becomes a tiny filesystem of its own: the container's mountinfo
+  // then shows its mount at /run/edgewire as "/", not the host path of the directory.
+  if (geteuid() == 0) {
+    if (mount("tmpfs", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=16k,nr_inodes=16,mode=0711") == 0) {
+      mounted = true;
+    } else {
+      Log()->debug("gpio broker {}: no tmpfs on {}: {}", consumer, dir.string(), std::strerror(errno));
+    }
+  }
 
   const std::string path = (dir / kSocketName).string();
   sockaddr_un address{};
@@ -284,6 +295,8 @@ void GpioBroker::Impl::Shutdown() {
   pending_waits = 0;
   if (listen_fd >= 0) close(listen_fd);
   listen_fd = -1;
+  if (mounted) umount2(dir.c_str(), MNT_DETACH);
+  mounted = false;
   if (!dir.empty()) {
     std::error_code ec;
     fs::remove_all(dir, ec);

@@ -101,7 +101,12 @@ Result<void> BundleBuilder::EnsureMountPoint(const BindMount& mount) {
   return Ok();
 }
 
-json BundleBuilder::Config(const ContainerSpec& spec, bool with_resources) const {
+json BundleBuilder::Config(const ContainerSpec& spec, bool with_resources, const StagedSources* staged) const {
+  auto source = [staged](const fs::path& host) {
+    if (!staged) return host.string();
+    auto it = staged->overlays.find(host);
+    return it == staged->overlays.end() ? host.string() : it->second.string();
+  };
   json capabilities = {{"bounding", json::array()}, {"effective", json::array()}, {"inheritable", json::array()},
                        {"permitted", json::array()}, {"ambient", json::array()}};
   // Rootless, the OCI runtimes insist on a mapping for the container's root, and an unprivileged
@@ -137,14 +142,14 @@ json BundleBuilder::Config(const ContainerSpec& spec, bool with_resources) const
   for (const auto& entry : sandbox::HostRootEntries()) {
     if (entry.link_target.empty()) mounts.push_back(BindMountJson(entry.name, entry.name, true));
   }
-  if (!spec.code_dir.empty()) mounts.push_back(BindMountJson(spec.code_dir.string(), sandbox::kCodeMount, true));
+  if (!spec.code_dir.empty()) mounts.push_back(BindMountJson(source(spec.code_dir), sandbox::kCodeMount, true));
   mounts.push_back({{"destination", "/tmp"}, {"type", "tmpfs"}, {"source", "tmpfs"},
                     {"options", {"nosuid", "nodev", "mode=1777", "size=" + std::to_string(sandbox::TmpfsBytes(spec))}}});
   if (spec.network) {
     for (const auto& file : sandbox::NetworkFiles()) mounts.push_back(BindMountJson(file, file, true));
   }
   for (const auto& mount : spec.extra_mounts) {
-    mounts.push_back(BindMountJson(mount.source.string(), mount.destination, mount.read_only));
+    mounts.push_back(BindMountJson(source(mount.source), mount.destination, mount.read_only));
   }
 
   json namespaces = {{{"type", "pid"}}, {{"type", "mount"}}, {{"type", "ipc"}}, {{"type", "uts"}}};
@@ -176,13 +181,13 @@ json BundleBuilder::Config(const ContainerSpec& spec, bool with_resources) const
   }
   return {{"ociVersion", "1.0.2"},
           {"process", process},
-          {"root", {{"path", skeleton_.string()}, {"readonly", true}}},
+          {"root", {{"path", (staged ? staged->root : skeleton_).string()}, {"readonly", true}}},
           {"hostname", sandbox::kHostname},
           {"mounts", mounts},
           {"linux", linux}};
 }
 
-Result<fs::path> BundleBuilder::Build(const ContainerSpec& spec, bool with_resources) {
+Result<fs::path> BundleBuilder::Build(const ContainerSpec& spec, bool with_resources, const StagedSources* staged) {
   EW_TRY_VOID(sandbox::ValidateSpec(spec));
   for (const auto& mount : spec.extra_mounts) EW_TRY_VOID(EnsureMountPoint(mount));
   fs::path bundle = bundles_ / spec.id;
@@ -192,7 +197,7 @@ Result<fs::path> BundleBuilder::Build(const ContainerSpec& spec, bool with_resou
     return Conflict("a container named " + spec.id + " exists");
   }
   std::ofstream out(bundle / "config.json", std::ios::binary | std::ios::trunc);
-  out << Config(spec, with_resources).dump();
+  out << Config(spec, with_resources, staged).dump();
   out.close();
   if (!out) {
     Remove(bundle);

@@ -62,10 +62,19 @@ std::string Trimmed(std::string text) {
 // as root in our own mount namespace and attached in the child's new one (a plain bind from a
 // descriptor would refuse a source in another namespace). Prepared before fork: the child
 // only makes syscalls on these.
+//
+// A directory is then shown to bwrap through a read-only overlay of it ("/tmp/oN", lower
+// layers given relative to /tmp): the container's mountinfo prints a bind mount's path inside
+// its source filesystem, i.e. the host path, but an overlay as its own root ("/") with options
+// "lowerdir=N:e". Not for directories holding unix sockets (a connect does not pass through
+// overlayfs): those are bound as they are.
 struct StagedPath {
   int tree_fd = -1;
   bool is_dir = false;
-  std::string staged;  // "/tmp/N", what bwrap is told
+  std::string staged;   // "/tmp/N"
+  std::string overlay;  // "/tmp/oN" when shown through an overlay, else empty
+  std::string overlay_options;  // "lowerdir=N:e"
+  const std::string& shown() const { return overlay.empty() ? staged : overlay; }  // what bwrap is told
 };
 
 struct Staging {
@@ -91,17 +100,35 @@ int MountStaged(const Staging& staging) {
     }
     if (move_mount(p.tree_fd, "", AT_FDCWD, p.staged.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) return errno;
   }
+  bool empty_made = false;
+  for (const auto& p : staging.paths) {
+    if (p.overlay.empty()) continue;
+    // Relative lower layers: the overlay's options must not name a host path either.
+    if (!empty_made) {
+      if (chdir(kStageDir) != 0 || mkdir("e", 0755) != 0) return errno;
+      empty_made = true;
+    }
+    if (mkdir(p.overlay.c_str(), 0755) != 0) return errno;
+    if (mount("overlay", p.overlay.c_str(), "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV, p.overlay_options.c_str()) != 0) {
+      return errno;
+    }
+  }
   return 0;
 }
 
-Result<void> AddStaged(Staging& staging, const fs::path& source) {
+Result<void> AddStaged(Staging& staging, const fs::path& source, bool may_overlay) {
   struct stat st;
   if (stat(source.c_str(), &st) != 0) return InvalidArgument("cannot stat " + source.string() + ": " + std::strerror(errno));
   StagedPath p;
   p.is_dir = S_ISDIR(st.st_mode);
   p.tree_fd = open_tree(AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
   if (p.tree_fd < 0) return Unavailable("bwrap: open_tree " + source.string() + ": " + std::strerror(errno));
-  p.staged = std::string(kStageDir) + "/" + std::to_string(staging.paths.size());
+  const std::string n = std::to_string(staging.paths.size());
+  p.staged = std::string(kStageDir) + "/" + n;
+  if (may_overlay && p.is_dir) {
+    p.overlay = std::string(kStageDir) + "/o" + n;
+    p.overlay_options = "lowerdir=" + n + ":e";
+  }
   staging.paths.push_back(std::move(p));
   return Ok();
 }
@@ -215,12 +242,12 @@ Result<BwrapDriver::Launched> BwrapDriver::Launch(const ContainerSpec& spec, boo
   for (const auto& m : spec.extra_mounts) mount_sources.push_back(m.source.string());
   if (drop) {
     if (!spec.code_dir.empty()) {
-      EW_TRY_VOID(AddStaged(staging, spec.code_dir));
-      code = staging.paths.back().staged;
+      EW_TRY_VOID(AddStaged(staging, spec.code_dir, true));
+      code = staging.paths.back().shown();
     }
-    for (auto& source : mount_sources) {
-      EW_TRY_VOID(AddStaged(staging, source));
-      source = staging.paths.back().staged;
+    for (size_t i = 0; i < mount_sources.size(); ++i) {
+      EW_TRY_VOID(AddStaged(staging, mount_sources[i], !spec.extra_mounts[i].has_sockets));
+      mount_sources[i] = staging.paths.back().shown();
     }
   }
 

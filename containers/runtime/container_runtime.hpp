@@ -29,6 +29,10 @@ struct BindMount {
   std::filesystem::path source;  // on the host
   std::string destination;       // inside the container
   bool read_only = true;
+  // A unix socket lives below (the GPIO broker's): bound as it is, since a connect does not
+  // pass through the overlay that otherwise hides a directory's host path (its owner makes it
+  // a filesystem root of its own instead).
+  bool has_sockets = false;
 };
 
 struct ContainerSpec {
@@ -58,7 +62,8 @@ struct LimitSupport {
 
 // "memory", "pids", "cpu", "uid": those `support` leaves unenforced, in that order.
 std::vector<std::string> Unenforced(const LimitSupport& support);
-// {"memory": "cgroup v1", ..., "cpu": null} (null for an unenforced limit).
+// {"memory": "cgroup v1", "pids": ..., "cpu": "", "uid": ...} ("" for an unenforced limit; the
+// proto3 JSON form of edgewire.v1.ContainerLimits).
 nlohmann::json ToJson(const LimitSupport& support);
 
 struct RunLimits {

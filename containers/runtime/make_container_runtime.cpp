@@ -64,11 +64,7 @@ std::vector<std::string> Unenforced(const LimitSupport& support) {
 }
 
 nlohmann::json ToJson(const LimitSupport& support) {
-  auto field = [](const std::string& how) { return how.empty() ? nlohmann::json(nullptr) : nlohmann::json(how); };
-  return {{"memory", field(support.memory)},
-          {"pids", field(support.pids)},
-          {"cpu", field(support.cpu)},
-          {"uid", field(support.uid)}};
+  return {{"memory", support.memory}, {"pids", support.pids}, {"cpu", support.cpu}, {"uid", support.uid}};
 }
 
 Result<std::unique_ptr<ContainerRuntime>> MakeContainerRuntime(const RuntimeConfig& config) {
