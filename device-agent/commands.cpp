@@ -114,6 +114,9 @@ std::shared_ptr<functions::FunctionService> MakeFunctionService(boost::asio::io_
     containers::RuntimeConfig runtime_config;
     runtime_config.preferred = config.functions_runtime;
     runtime_config.work_dir = config.functions_work_dir;
+    runtime_config.uid_first = static_cast<uint32_t>(config.functions_uid_first);
+    runtime_config.uid_count = static_cast<uint32_t>(config.functions_uid_count);
+    runtime_config.cgroups = config.functions_cgroups;
     auto runtime = containers::MakeContainerRuntime(runtime_config);
     if (runtime) {
       containers::HostConfig host_config;

@@ -496,6 +496,9 @@ Result<containers::FunctionHost*> FunctionsService::CloudHost() {
     containers::RuntimeConfig config;
     config.preferred = options_.cloud_runtime;
     config.work_dir = options_.dir / "cloud" / "containers";
+    config.uid_first = options_.cloud_uid_first;
+    config.uid_count = options_.cloud_uid_count;
+    config.cgroups = options_.cloud_cgroups;
     auto runtime = options_.make_runtime ? options_.make_runtime(config) : containers::MakeContainerRuntime(config);
     if (!runtime) {
       cloud_unavailable_ = runtime.error().message;

@@ -230,6 +230,21 @@ TEST_P(IsolationTest, MountinfoNamesNoHostPath) {
   EXPECT_EQ(text.find("/run/edgewire"), std::string::npos) << text;
 }
 
+// Not a pass/fail check: what the added steps (uid lease, cgroups, overlays, reaping) cost a
+// cold start, for docs/SECURITY.md. Compare bwrap with bwrap_rlimits (no cgroups) in one run.
+TEST_P(IsolationTest, ColdStartTiming) {
+  WriteFile(code_ / "hello.sh", "echo '{}'\n");
+  std::vector<double> walls;
+  for (int i = 0; i < 15; ++i) {
+    auto out = RunOk(Spec({"/bin/sh", "/fn/hello.sh"}));
+    ASSERT_EQ(out.exit_code, 0) << out.stderr_data;
+    walls.push_back(out.wall.count() / 1000.0);
+  }
+  std::sort(walls.begin(), walls.end());
+  std::cout << "[timing] " << GetParam().name << " cold run of a trivial sh function: median " << walls[7]
+            << " ms (min " << walls.front() << ", max " << walls.back() << ")\n";
+}
+
 INSTANTIATE_TEST_SUITE_P(Runtimes, IsolationTest,
                          ::testing::Values(Variant{"runc", "auto", "runc"}, Variant{"bwrap", "auto", "bwrap"},
                                            Variant{"bwrap", "off", "bwrap_rlimits"}, Variant{"crun", "auto", "crun"}),
