@@ -143,6 +143,9 @@ Result<uint16_t> Conductor::Start() {
   functions_options.stored_record.max_logs_bytes = static_cast<size_t>(d.config.functions_max_stored_logs_bytes);
   functions_options.cloud_runtime = d.config.functions_runtime;
   functions_options.cloud_max_running = static_cast<size_t>(d.config.functions_max_running);
+  functions_options.cloud_uid_first = static_cast<uint32_t>(d.config.functions_uid_first);
+  functions_options.cloud_uid_count = static_cast<uint32_t>(d.config.functions_uid_count);
+  functions_options.cloud_cgroups = d.config.functions_cgroups;
   d.functions = std::make_unique<functions::FunctionsService>(*d.function_store, *d.router, d.blocking,
                                                               d.io.get_executor(), d.clock, functions_options);
   EW_TRY_VOID(d.functions->Start());

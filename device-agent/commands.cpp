@@ -13,6 +13,7 @@
 
 #include "common/config/config.hpp"
 #include "common/log/log.hpp"
+#include "containers/runtime/child_reaper.hpp"
 #include "device-agent/credential/credential.hpp"
 #include "device-agent/enrol/conductor_url.hpp"
 #include "device-agent/enrol/enroller.hpp"
@@ -108,9 +109,16 @@ std::shared_ptr<functions::FunctionService> MakeFunctionService(boost::asio::io_
   if (config.functions_runtime == "none") {
     reason = "functions are disabled ([functions] runtime = \"none\")";
   } else {
+    // bwrap's sandboxes outlive the bwrap that forked them: as a subreaper the agent reaps
+    // them (FunctionHost does after each invocation) instead of leaving zombies to PID 1.
+    if (auto subreaper = containers::ChildReaper::BecomeSubreaper(); !subreaper)
+      Log()->warn("functions: {}", subreaper.error().message);
     containers::RuntimeConfig runtime_config;
     runtime_config.preferred = config.functions_runtime;
     runtime_config.work_dir = config.functions_work_dir;
+    runtime_config.uid_first = static_cast<uint32_t>(config.functions_uid_first);
+    runtime_config.uid_count = static_cast<uint32_t>(config.functions_uid_count);
+    runtime_config.cgroups = config.functions_cgroups;
     auto runtime = containers::MakeContainerRuntime(runtime_config);
     if (runtime) {
       containers::HostConfig host_config;
@@ -207,6 +215,7 @@ int RunCommand(const RunArgs& args) {
   collector->set_gpio_chips([&gpio_service] { return gpio_service.Summary(); });
   auto functions = MakeFunctionService(io, *config, credential->board_id, gpio_service, board_chips.chips);
   collector->set_container_runtime(functions->RuntimeDescription());
+  collector->set_container_limits(functions->RuntimeLimits());
   rpc::ProcedureTable procedures = rpc::SysProcedures(collector, credential->board_id);
   for (auto& procedure : functions->Procedures()) procedures.push_back(std::move(procedure));
   for (auto& procedure : gpio_service.Procedures()) procedures.push_back(std::move(procedure));

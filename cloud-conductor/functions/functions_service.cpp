@@ -14,6 +14,7 @@
 #include "common/log/log.hpp"
 #include "common/wamp/conductor_procedures.hpp"
 #include "containers/package/package.hpp"
+#include "containers/runtime/child_reaper.hpp"
 #include "containers/runtime/container_runtime.hpp"
 
 namespace ew::functions {
@@ -26,6 +27,28 @@ namespace {
 std::shared_ptr<spdlog::logger> Log() {
   static auto logger = ew::log::Get("functions");
   return logger;
+}
+
+// The "warnings" of a board's fn.deploy reply (limits it cannot enforce), joined for the
+// deployment's message. The board is not trusted: at most 4 strings of 256 bytes are kept.
+std::string DeployWarnings(const json& kwargs) {
+  constexpr size_t kMaxWarnings = 4;
+  constexpr size_t kMaxWarningBytes = 256;
+  std::string out;
+  auto it = kwargs.find("warnings");
+  if (it == kwargs.end() || !it->is_array()) return out;
+  size_t taken = 0;
+  for (const auto& warning : *it) {
+    if (taken == kMaxWarnings) break;
+    if (!warning.is_string()) continue;
+    ++taken;
+    std::string text = warning.get<std::string>().substr(0, kMaxWarningBytes);
+    for (char& c : text) {
+      if (c == '\n' || c == '\r') c = ' ';  // one log line
+    }
+    out += (out.empty() ? "" : "; ") + text;
+  }
+  return out;
 }
 
 using wamp::kFnFetchProcedure;
@@ -225,6 +248,9 @@ void FunctionsService::StartDeploy(const Deployment& d) {
                            Log()->warn("board={} deployment of {} {}: {}", d.board_id, d.function_id, state, error);
                          } else {
                            Log()->info("board={} function {} version {} deployed", d.board_id, d.function_id, d.version);
+                           // Limits the board cannot enforce: the deployment says so.
+                           error = DeployWarnings(result->kwargs);
+                           if (!error.empty()) Log()->warn("board={} function {}: {}", d.board_id, d.function_id, error);
                          }
                          (void)store_.SetDeploymentState(d.function_id, d.board_id, d.sha256, state, error,
                                                          UnixSeconds(clock_.Now()));
@@ -466,9 +492,15 @@ Result<containers::FunctionHost*> FunctionsService::CloudHost() {
       cloud_unavailable_ = "the cloud runtime is disabled ([functions] runtime = \"none\")";
       return;
     }
+    // Orphaned sandboxes (bwrap's pid 1) become the conductor's children to reap, not zombies.
+    if (auto subreaper = containers::ChildReaper::BecomeSubreaper(); !subreaper)
+      Log()->warn("cloud runtime: {}", subreaper.error().message);
     containers::RuntimeConfig config;
     config.preferred = options_.cloud_runtime;
     config.work_dir = options_.dir / "cloud" / "containers";
+    config.uid_first = options_.cloud_uid_first;
+    config.uid_count = options_.cloud_uid_count;
+    config.cgroups = options_.cloud_cgroups;
     auto runtime = options_.make_runtime ? options_.make_runtime(config) : containers::MakeContainerRuntime(config);
     if (!runtime) {
       cloud_unavailable_ = runtime.error().message;

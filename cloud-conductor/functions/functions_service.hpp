@@ -38,6 +38,9 @@ struct FunctionsOptions {
   std::filesystem::path dir;                        // packages/ and cloud/ live here
   std::string cloud_runtime = "auto";               // auto|crun|runc|bwrap|none
   size_t cloud_max_running = 16;
+  uint32_t cloud_uid_first = 1'000'000;  // the cloud containers' uid range (as root), see RuntimeConfig
+  uint32_t cloud_uid_count = 65'536;
+  std::string cloud_cgroups = "auto";    // "off": rlimits only
   std::chrono::milliseconds deploy_timeout{120'000};  // fetch + extract + install on a slow board
   std::chrono::milliseconds invoke_grace{30'000};   // on top of the function's timeout (queueing)
   size_t invocations_kept = 1000;                   // records kept per function

@@ -412,6 +412,9 @@ const std::vector<Key<ConductorConfig>>& ConductorKeys() {
       {"functions", "dir", Text(&C::functions_dir)},
       {"functions", "runtime", Text(&C::functions_runtime, OneOf({"auto", "crun", "runc", "bwrap", "none"}))},
       {"functions", "max_running", Integer(&C::functions_max_running, 1, 1024)},
+      {"functions", "uid_first", Integer(&C::functions_uid_first, 1000, 4'000'000'000)},
+      {"functions", "uid_count", Integer(&C::functions_uid_count, 1, 1'000'000)},
+      {"functions", "cgroups", Text(&C::functions_cgroups, OneOf({"auto", "off"}))},
       {"gpio", "history_days", Integer(&C::gpio_history_days, 1, 3650)},
       {"auth", "token_ttl_s", DurationOrZero(&C::token_ttl)},
       {"auth", "hash_threads", Integer(&C::hash_threads, 1, kMaxThreads)},
@@ -439,6 +442,9 @@ const std::vector<Key<AgentConfig>>& AgentKeys() {
       {"functions", "state_dir", Text(&A::functions_state_dir, NotEmpty)},
       {"functions", "work_dir", Text(&A::functions_work_dir, NotEmpty)},
       {"functions", "max_running", Integer(&A::functions_max_running, 1, 1024)},
+      {"functions", "uid_first", Integer(&A::functions_uid_first, 1000, 4'000'000'000)},
+      {"functions", "uid_count", Integer(&A::functions_uid_count, 1, 1'000'000)},
+      {"functions", "cgroups", Text(&A::functions_cgroups, OneOf({"auto", "off"}))},
       {"log", "level", Text(&A::log_level, kLogLevel)},
   };
   return keys;

@@ -45,6 +45,9 @@ struct ConductorConfig {
   std::string functions_dir = "";          // packages and the cloud runtime's files; "" = "<store file>.functions"
   std::string functions_runtime = "auto";  // cloud runtime: auto|crun|runc|bwrap|none
   int64_t functions_max_running = 16;      // cloud containers at once
+  int64_t functions_uid_first = 1'000'000;  // cloud containers run as uids from here (as root)...
+  int64_t functions_uid_count = 65'536;     // ...one per container; the range every daemon of the host shares
+  std::string functions_cgroups = "auto";   // "auto": cgroup limits where allowed; "off": rlimits only
   // [gpio]
   int64_t gpio_history_days = 30;          // GPIO readings older than this are pruned
   // [auth]
@@ -82,6 +85,11 @@ struct AgentConfig {
   std::string functions_state_dir = "/var/lib/edgewire/functions";
   std::string functions_work_dir = "/run/edgewire/containers";
   int64_t functions_max_running = 16;
+  // As root, each container runs as a uid of its own from [uid_first, uid_first + uid_count),
+  // shared with every other daemon of the host; keep it out of /etc/subuid and real users.
+  int64_t functions_uid_first = 1'000'000;
+  int64_t functions_uid_count = 65'536;
+  std::string functions_cgroups = "auto";  // "auto": cgroup limits where allowed; "off": rlimits only
   std::string log_level = "info";
 };
 

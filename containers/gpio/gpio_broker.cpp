@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -135,8 +136,12 @@ struct Client {
 }  // namespace
 
 struct GpioBroker::Impl {
-  Impl(const gpio::ChipSet& c, std::string fn, std::string inv)
-      : chips(c), function(std::move(fn)), invocation(std::move(inv)), consumer(Consumer(function, invocation)) {}
+  Impl(const gpio::ChipSet& c, std::string fn, std::string inv, uid_t peer)
+      : chips(c),
+        function(std::move(fn)),
+        invocation(std::move(inv)),
+        consumer(Consumer(function, invocation)),
+        peer_uid(peer) {}
 
   Result<void> Request(const std::vector<GpioLineSpec>& specs);
   Result<void> Listen(const fs::path& socket_root);
@@ -160,9 +165,11 @@ struct GpioBroker::Impl {
   const std::string function;
   const std::string invocation;
   const std::string consumer;
+  const uid_t peer_uid;  // the only uid served
   std::vector<DeclaredLine> lines;
   std::shared_ptr<EdgeInbox> inbox;
   fs::path dir;
+  bool mounted = false;  // dir is a tmpfs of its own
   int listen_fd = -1;
   std::thread thread;
   std::atomic<bool> stopping{false};
@@ -245,6 +252,15 @@ Result<void> GpioBroker::Impl::Listen(const fs::path& socket_root) {
   if (ec) dir = pattern;
   // 0711: the container's uid may reach the socket but not list or add anything.
   if (chmod(dir.c_str(), 0711) != 0) return Internal("gpio: cannot chmod " + dir.string() + ": " + std::strerror(errno));
+  // As root, the directory becomes a tiny filesystem of its own: the container's mountinfo
+  // then shows its mount at /run/edgewire as "/", not the host path of the directory.
+  if (geteuid() == 0) {
+    if (mount("tmpfs", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=16k,nr_inodes=16,mode=0711") == 0) {
+      mounted = true;
+    } else {
+      Log()->debug("gpio broker {}: no tmpfs on {}: {}", consumer, dir.string(), std::strerror(errno));
+    }
+  }
 
   const std::string path = (dir / kSocketName).string();
   sockaddr_un address{};
@@ -279,6 +295,8 @@ void GpioBroker::Impl::Shutdown() {
   pending_waits = 0;
   if (listen_fd >= 0) close(listen_fd);
   listen_fd = -1;
+  if (mounted) umount2(dir.c_str(), MNT_DETACH);
+  mounted = false;
   if (!dir.empty()) {
     std::error_code ec;
     fs::remove_all(dir, ec);
@@ -293,9 +311,9 @@ void GpioBroker::Impl::Shutdown() {
 
 Result<std::unique_ptr<GpioBroker>> GpioBroker::Open(const gpio::ChipSet& chips, const std::vector<GpioLineSpec>& lines,
                                                      const std::string& function, const std::string& invocation,
-                                                     const fs::path& socket_root) {
+                                                     const fs::path& socket_root, uid_t peer_uid) {
   if (lines.empty()) return InvalidArgument("gpio: function " + function + " declares no GPIO lines");
-  auto impl = std::make_unique<Impl>(chips, function, invocation);
+  auto impl = std::make_unique<Impl>(chips, function, invocation, peer_uid);
   int wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd < 0) return Internal(std::string("gpio: eventfd: ") + std::strerror(errno));
   impl->inbox = std::make_shared<EdgeInbox>(wake_fd, lines.size());
@@ -429,6 +447,18 @@ void GpioBroker::Impl::Accept() {
       }
       return;
     }
+    ucred peer{};
+    socklen_t length = sizeof(peer);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0 || peer.uid != peer_uid) {
+      // Another function of this host (or anyone) that found the socket: not this invocation.
+      Log()->warn("gpio broker {}: refused a connection from uid {} (pid {}): only uid {} is served", consumer,
+                  static_cast<long>(peer.uid), static_cast<long>(peer.pid), static_cast<long>(peer_uid));
+      std::string reply =
+          GpioErrorReply(Error(ErrorCode::kPermissionDenied, "gpio: this socket serves another invocation"));
+      [[maybe_unused]] ssize_t n = send(fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      close(fd);
+      continue;
+    }
     if (clients.size() >= kMaxClients) {
       Log()->warn("gpio broker {}: refused a connection: {} clients already", consumer, kMaxClients);
       std::string reply = GpioErrorReply(
@@ -464,7 +494,11 @@ void GpioBroker::Impl::Serve(Client& client) {
       client.in.erase(0, newline + 1);
     }
     if (!text.empty() && text.back() == '\r') text.pop_back();
-    if (text.find_first_not_of(" \t") == std::string::npos) continue;
+    if (text.find_first_not_of(" \t") == std::string::npos) {
+      // Every line gets its answer: a client counting replies must not wait forever.
+      client.out += GpioErrorReply(Error(ErrorCode::kInvalidArgument, "empty request: expected one JSON object"));
+      continue;
+    }
     Handle(client, text);
   }
 }

@@ -8,6 +8,8 @@
 // no broker at all (FunctionHost does not open one), so no thread.
 #pragma once
 
+#include <sys/types.h>
+
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -26,6 +28,7 @@ class GpioBroker {
   // Clients served at once; one more is told resource_exhausted and closed.
   static constexpr size_t kMaxClients = 16;
   // Longest request line; a longer one is answered invalid_argument and its client closed.
+  // An empty (or blank) line is answered invalid_argument; the connection goes on.
   static constexpr size_t kMaxRequestBytes = 4096;
 
   // "fn:<function>:<invocation>", the consumer the lines are held as.
@@ -38,10 +41,13 @@ class GpioBroker {
   // held or created: the chip's Conflict ("line GPIO17 is busy: held by fn:blink:inv-3") for a
   // busy line, NotFound for an unknown one, InvalidArgument for no lines or one line declared
   // twice with different directions, Internal/Unavailable for socket or thread errors.
+  // Only connections whose peer (SO_PEERCRED) runs as `peer_uid`, the host uid of the
+  // invocation's container, are served; any other is answered permission_denied, logged and
+  // closed (the socket is 0666 and its path guessable by other functions of the host).
   // `chips` must outlive the broker.
   static Result<std::unique_ptr<GpioBroker>> Open(const gpio::ChipSet& chips, const std::vector<GpioLineSpec>& lines,
                                                   const std::string& function, const std::string& invocation,
-                                                  const std::filesystem::path& socket_root);
+                                                  const std::filesystem::path& socket_root, uid_t peer_uid);
 
   ~GpioBroker();  // Close()
   // Stops serving (joins the thread, closes every connection; a pending wait gets no answer),

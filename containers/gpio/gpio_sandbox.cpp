@@ -15,7 +15,7 @@ Result<void> AddGpioToContainer(ContainerSpec& spec, const GpioBroker& broker, c
     return Unavailable("gpio: the GPIO clients are missing: " + clients_dir.string() + " is not a directory");
   }
   // Read-only still lets the function connect (a socket is not written through its mount).
-  spec.extra_mounts.push_back({broker.socket_dir(), kGpioSocketMount, true});
+  spec.extra_mounts.push_back({broker.socket_dir(), kGpioSocketMount, true, /*has_sockets=*/true});
   spec.extra_mounts.push_back({std::filesystem::absolute(clients_dir, ec), kGpioClientsMount, true});
   const std::string path_prefix = "PATH=";
   auto path = std::find_if(spec.env.begin(), spec.env.end(),

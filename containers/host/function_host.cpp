@@ -17,6 +17,7 @@
 #include "common/json/guarded_json.hpp"
 #include "common/log/log.hpp"
 #include "containers/host/function_runner.hpp"
+#include "containers/runtime/child_reaper.hpp"
 
 namespace ew::containers {
 
@@ -135,6 +136,9 @@ struct FunctionHost::Impl {
   void Work(Pending p) {
     for (;;) {
       auto result = p.runner->Invoke(p.event, &cancel_all);
+      // In a subreaper (the agent, the conductor), what a container orphaned and has exited
+      // since is ours to reap; elsewhere PID 1's.
+      if (ChildReaper::IsSubreaper()) ChildReaper::ReapOrphans();
       if (result) {
         result->queue_time = duration_cast<microseconds>(p.started - p.enqueued);
         if (result->queue_time.count() < 0) result->queue_time = microseconds(0);
@@ -394,5 +398,7 @@ void FunctionHost::Invoke(const std::string& key, std::string event_json, std::f
 }
 
 std::string_view FunctionHost::RuntimeName() const { return impl_->runtime->Name(); }
+
+LimitSupport FunctionHost::RuntimeLimits() const { return impl_->runtime->Limits(); }
 
 }  // namespace ew::containers

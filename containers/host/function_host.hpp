@@ -91,6 +91,8 @@ class FunctionHost {
   void Invoke(const std::string& key, std::string event_json, std::function<void(Result<InvocationResult>)> done);
 
   std::string_view RuntimeName() const;
+  // What the runtime enforces of each function's limits on this host (see ContainerRuntime).
+  LimitSupport RuntimeLimits() const;
 
  private:
   struct Impl;

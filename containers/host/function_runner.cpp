@@ -32,11 +32,12 @@ std::string NextGpioInvocation(const char* kind) {
 // the instance lives.
 class GpioInstance final : public ContainerProcess {
  public:
-  GpioInstance(std::unique_ptr<ContainerProcess> process, std::unique_ptr<GpioBroker> broker)
-      : process_(std::move(process)), broker_(std::move(broker)) {}
+  GpioInstance(std::unique_ptr<ContainerProcess> process, std::unique_ptr<GpioBroker> broker, UidPool::Lease uid)
+      : process_(std::move(process)), broker_(std::move(broker)), uid_(std::move(uid)) {}
   ~GpioInstance() override {
-    process_.reset();  // the container is gone before its lines are released
+    process_.reset();  // the container is gone before its lines are released and its uid reused
     broker_.reset();
+    uid_ = UidPool::Lease();
   }
   Result<std::string> Exchange(std::string_view line, std::chrono::milliseconds timeout, size_t max_bytes) override {
     return process_->Exchange(line, timeout, max_bytes);
@@ -48,6 +49,7 @@ class GpioInstance final : public ContainerProcess {
  private:
   std::unique_ptr<ContainerProcess> process_;
   std::unique_ptr<GpioBroker> broker_;
+  UidPool::Lease uid_;
 };
 
 std::string SizeText(size_t bytes) {
@@ -134,9 +136,13 @@ Result<InvocationResult> FunctionRunner::Invoke(const std::string& event_line, c
   return InvokeCold(event_line, cancel);
 }
 
-Result<std::unique_ptr<GpioBroker>> FunctionRunner::OpenGpio(ContainerSpec& container, const std::string& invocation) const {
+Result<std::unique_ptr<GpioBroker>> FunctionRunner::OpenGpio(ContainerSpec& container, const std::string& invocation,
+                                                             UidPool::Lease& uid) const {
   if (!config_.gpio) return Unavailable("function " + spec_.name + " declares GPIO lines, but this host has no GPIO");
-  EW_TRY(auto broker, GpioBroker::Open(*config_.gpio, spec_.gpio, spec_.name, invocation, config_.gpio_socket_dir));
+  EW_TRY(uid, runtime_.LeaseUid());
+  container.uid = uid.uid();
+  EW_TRY(auto broker,
+         GpioBroker::Open(*config_.gpio, spec_.gpio, spec_.name, invocation, config_.gpio_socket_dir, uid.uid()));
   EW_TRY_VOID(AddGpioToContainer(container, *broker, config_.gpio_clients_dir));
   return broker;
 }
@@ -144,9 +150,10 @@ Result<std::unique_ptr<GpioBroker>> FunctionRunner::OpenGpio(ContainerSpec& cont
 Result<std::unique_ptr<ContainerProcess>> FunctionRunner::StartWarmInstance() {
   ContainerSpec container = MakeContainerSpec("warm");
   if (spec_.gpio.empty()) return runtime_.Start(container);
-  EW_TRY(auto broker, OpenGpio(container, NextGpioInvocation("warm")));
+  UidPool::Lease uid;
+  EW_TRY(auto broker, OpenGpio(container, NextGpioInvocation("warm"), uid));
   EW_TRY(auto process, runtime_.Start(container));
-  return std::unique_ptr<ContainerProcess>(new GpioInstance(std::move(process), std::move(broker)));
+  return std::unique_ptr<ContainerProcess>(new GpioInstance(std::move(process), std::move(broker), std::move(uid)));
 }
 
 Result<InvocationResult> FunctionRunner::InvokeCold(const std::string& event_line, const std::atomic<bool>* cancel) {
@@ -157,12 +164,14 @@ Result<InvocationResult> FunctionRunner::InvokeCold(const std::string& event_lin
   limits.cancel = cancel;
   ContainerSpec container = MakeContainerSpec("cold");
   // Held from before the container starts until after it is gone.
+  UidPool::Lease uid;
   std::unique_ptr<GpioBroker> gpio;
   if (!spec_.gpio.empty()) {
-    EW_TRY(gpio, OpenGpio(container, NextGpioInvocation("inv")));
+    EW_TRY(gpio, OpenGpio(container, NextGpioInvocation("inv"), uid));
   }
   auto out = runtime_.Run(container, event_line, limits);
   gpio.reset();
+  uid = UidPool::Lease();
   if (!out) return Unavailable(std::string(runtime_.Name()) + ": " + out.error().message);
   if (cancel && cancel->load()) return MakeError(ErrorCode::kCancelled, "function host shutting down");
 

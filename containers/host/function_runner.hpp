@@ -50,8 +50,11 @@ class FunctionRunner {
 
  private:
   // For a function that declares GPIO lines: the broker holding them for `invocation`, its
-  // socket and the clients added to `container`. Errors: see FunctionHost::Invoke.
-  Result<std::unique_ptr<GpioBroker>> OpenGpio(ContainerSpec& container, const std::string& invocation) const;
+  // socket and the clients added to `container`, which gets the uid leased into `uid` (the
+  // only peer the broker serves; keep the lease until the container is gone). Errors: see
+  // FunctionHost::Invoke; ResourceExhausted when no uid is free.
+  Result<std::unique_ptr<GpioBroker>> OpenGpio(ContainerSpec& container, const std::string& invocation,
+                                               UidPool::Lease& uid) const;
   Result<std::unique_ptr<ContainerProcess>> StartWarmInstance();
   Result<InvocationResult> InvokeCold(const std::string& event_line, const std::atomic<bool>* cancel);
   Result<InvocationResult> InvokeWarm(const std::string& event_line);

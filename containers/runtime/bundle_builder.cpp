@@ -101,14 +101,24 @@ Result<void> BundleBuilder::EnsureMountPoint(const BindMount& mount) {
   return Ok();
 }
 
-json BundleBuilder::Config(const ContainerSpec& spec, bool with_resources) const {
+json BundleBuilder::Config(const ContainerSpec& spec, bool with_resources, const StagedSources* staged) const {
+  auto source = [staged](const fs::path& host) {
+    if (!staged) return host.string();
+    auto it = staged->overlays.find(host);
+    return it == staged->overlays.end() ? host.string() : it->second.string();
+  };
   json capabilities = {{"bounding", json::array()}, {"effective", json::array()}, {"inheritable", json::array()},
                        {"permitted", json::array()}, {"ambient", json::array()}};
   // Rootless, the OCI runtimes insist on a mapping for the container's root, and an unprivileged
   // process can map only its own uid: the function runs as root of its user namespace, which is
   // the daemon's uid on the host, with an empty bounding set (so no capabilities after exec).
-  const uint32_t inner_uid = rootless_ ? 0 : uid_;
-  const uint32_t inner_gid = rootless_ ? 0 : gid_;
+  const uint32_t inner_uid = rootless_ ? 0 : spec.uid.value_or(uid_);
+  const uint32_t inner_gid = rootless_ ? 0 : spec.uid.value_or(gid_);
+  // RLIMIT_NPROC counts every process of the uid on the host: per container, since each has a
+  // uid of its own as root (rootless, all share the daemon's). Without cgroups, RLIMIT_DATA
+  // bounds each process's memory.
+  json rlimits = {Rlimit("RLIMIT_NOFILE", kNofile), Rlimit("RLIMIT_NPROC", spec.pids_limit), Rlimit("RLIMIT_CORE", 0)};
+  if (!with_resources) rlimits.push_back(Rlimit("RLIMIT_DATA", spec.memory_bytes));
   json process = {
       {"terminal", false},
       {"user", {{"uid", inner_uid}, {"gid", inner_gid}}},
@@ -116,12 +126,10 @@ json BundleBuilder::Config(const ContainerSpec& spec, bool with_resources) const
       {"env", sandbox::FunctionEnv(spec)},
       {"cwd", sandbox::kWorkingDir},
       {"capabilities", capabilities},
-      // RLIMIT_NPROC counts every process of the uid on the host, not per container: it is a
-      // backstop for hosts without the pids cgroup, shared by all functions of that uid.
-      {"rlimits", {Rlimit("RLIMIT_NOFILE", kNofile), Rlimit("RLIMIT_NPROC", spec.pids_limit), Rlimit("RLIMIT_CORE", 0)}},
+      {"rlimits", rlimits},
       {"noNewPrivileges", true},
-      // Under memory pressure the host's OOM killer picks functions before the daemon.
-      {"oomScoreAdj", 500},
+      // Under memory pressure the host's OOM killer picks functions first, never the daemon.
+      {"oomScoreAdj", 1000},
   };
 
   json mounts = json::array();
@@ -134,14 +142,14 @@ json BundleBuilder::Config(const ContainerSpec& spec, bool with_resources) const
   for (const auto& entry : sandbox::HostRootEntries()) {
     if (entry.link_target.empty()) mounts.push_back(BindMountJson(entry.name, entry.name, true));
   }
-  if (!spec.code_dir.empty()) mounts.push_back(BindMountJson(spec.code_dir.string(), sandbox::kCodeMount, true));
+  if (!spec.code_dir.empty()) mounts.push_back(BindMountJson(source(spec.code_dir), sandbox::kCodeMount, true));
   mounts.push_back({{"destination", "/tmp"}, {"type", "tmpfs"}, {"source", "tmpfs"},
                     {"options", {"nosuid", "nodev", "mode=1777", "size=" + std::to_string(sandbox::TmpfsBytes(spec))}}});
   if (spec.network) {
     for (const auto& file : sandbox::NetworkFiles()) mounts.push_back(BindMountJson(file, file, true));
   }
   for (const auto& mount : spec.extra_mounts) {
-    mounts.push_back(BindMountJson(mount.source.string(), mount.destination, mount.read_only));
+    mounts.push_back(BindMountJson(source(mount.source), mount.destination, mount.read_only));
   }
 
   json namespaces = {{{"type", "pid"}}, {{"type", "mount"}}, {{"type", "ipc"}}, {{"type", "uts"}}};
@@ -173,13 +181,13 @@ json BundleBuilder::Config(const ContainerSpec& spec, bool with_resources) const
   }
   return {{"ociVersion", "1.0.2"},
           {"process", process},
-          {"root", {{"path", skeleton_.string()}, {"readonly", true}}},
+          {"root", {{"path", (staged ? staged->root : skeleton_).string()}, {"readonly", true}}},
           {"hostname", sandbox::kHostname},
           {"mounts", mounts},
           {"linux", linux}};
 }
 
-Result<fs::path> BundleBuilder::Build(const ContainerSpec& spec, bool with_resources) {
+Result<fs::path> BundleBuilder::Build(const ContainerSpec& spec, bool with_resources, const StagedSources* staged) {
   EW_TRY_VOID(sandbox::ValidateSpec(spec));
   for (const auto& mount : spec.extra_mounts) EW_TRY_VOID(EnsureMountPoint(mount));
   fs::path bundle = bundles_ / spec.id;
@@ -189,7 +197,7 @@ Result<fs::path> BundleBuilder::Build(const ContainerSpec& spec, bool with_resou
     return Conflict("a container named " + spec.id + " exists");
   }
   std::ofstream out(bundle / "config.json", std::ios::binary | std::ios::trunc);
-  out << Config(spec, with_resources).dump();
+  out << Config(spec, with_resources, staged).dump();
   out.close();
   if (!out) {
     Remove(bundle);

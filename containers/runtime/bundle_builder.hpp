@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -17,9 +18,17 @@
 
 namespace ew::containers {
 
+// Where the runtime finds the root and the directory bind sources when it runs in a private
+// mount namespace whose <bundle>/stage holds read-only overlays of them (RuncDriver, as root):
+// a bind mount shows its host path in the container's mountinfo, an overlay shows "/".
+struct StagedSources {
+  std::filesystem::path root;                                    // overlay of the skeleton
+  std::map<std::filesystem::path, std::filesystem::path> overlays;  // host source → its overlay
+};
+
 class BundleBuilder {
  public:
-  // `uid`/`gid`: the function's identity when this process is root. Rootless, the daemon's uid
+  // `uid`/`gid`: the function's identity when this process is root and the spec names none. Rootless, the daemon's uid
   // and gid are mapped to the container's root instead (the only mapping runc/crun accept
   // without setuid helpers), which has no capabilities.
   BundleBuilder(std::filesystem::path work_dir, uint32_t uid, uint32_t gid);
@@ -29,11 +38,15 @@ class BundleBuilder {
 
   // The config.json for `spec`. `with_resources` false leaves out linux.resources (cgroup limits)
   // for hosts whose cgroups cannot take them.
-  nlohmann::json Config(const ContainerSpec& spec, bool with_resources) const;
+  // `staged`: the root and sources as the runtime will see them (null: the host's).
+  nlohmann::json Config(const ContainerSpec& spec, bool with_resources, const StagedSources* staged = nullptr) const;
 
   // Writes work_dir/bundles/<id>/config.json (and creates mount points of extra mounts in the
   // skeleton). Conflict when a bundle of that id exists; InvalidArgument for a bad spec.
-  Result<std::filesystem::path> Build(const ContainerSpec& spec, bool with_resources);
+  Result<std::filesystem::path> Build(const ContainerSpec& spec, bool with_resources,
+                                      const StagedSources* staged = nullptr);
+  // work_dir/bundles/<id>: where Build puts the bundle of container `id`.
+  std::filesystem::path BundleDir(const std::string& id) const { return bundles_ / id; }
   // Removes a bundle directory; errors are logged, not returned.
   void Remove(const std::filesystem::path& bundle) const;
 

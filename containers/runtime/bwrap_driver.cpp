@@ -9,12 +9,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
 
 #include "common/log/log.hpp"
+#include "containers/runtime/child_reaper.hpp"
 #include "containers/runtime/pipe_container_process.hpp"
 #include "containers/runtime/sandbox_layout.hpp"
 #include "containers/runtime/seccomp_policy.hpp"
@@ -35,6 +37,16 @@ constexpr rlim_t kNofile = 256;
 constexpr const char* kStageDir = "/tmp";
 
 constexpr const char* kPrlimit = "/usr/bin/prlimit";
+// The kernel's OOM killer picks the function first (the daemon keeps its own score).
+constexpr int kOomScoreAdj = 1000;
+// How long to wait for the sandbox's pid 1 to exit once bwrap has, before leaving it to
+// ChildReaper::ReapOrphans.
+constexpr int kSandboxReapMs = 1000;
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto logger = ew::log::Get("containers");
+  return logger;
+}
 
 bool HasPrlimit() {
   static const bool has = access(kPrlimit, X_OK) == 0;
@@ -50,10 +62,19 @@ std::string Trimmed(std::string text) {
 // as root in our own mount namespace and attached in the child's new one (a plain bind from a
 // descriptor would refuse a source in another namespace). Prepared before fork: the child
 // only makes syscalls on these.
+//
+// A directory is then shown to bwrap through a read-only overlay of it ("/tmp/oN", lower
+// layers given relative to /tmp): the container's mountinfo prints a bind mount's path inside
+// its source filesystem, i.e. the host path, but an overlay as its own root ("/") with options
+// "lowerdir=N:e". Not for directories holding unix sockets (a connect does not pass through
+// overlayfs): those are bound as they are.
 struct StagedPath {
   int tree_fd = -1;
   bool is_dir = false;
-  std::string staged;  // "/tmp/N", what bwrap is told
+  std::string staged;   // "/tmp/N"
+  std::string overlay;  // "/tmp/oN" when shown through an overlay, else empty
+  std::string overlay_options;  // "lowerdir=N:e"
+  const std::string& shown() const { return overlay.empty() ? staged : overlay; }  // what bwrap is told
 };
 
 struct Staging {
@@ -79,17 +100,35 @@ int MountStaged(const Staging& staging) {
     }
     if (move_mount(p.tree_fd, "", AT_FDCWD, p.staged.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) return errno;
   }
+  bool empty_made = false;
+  for (const auto& p : staging.paths) {
+    if (p.overlay.empty()) continue;
+    // Relative lower layers: the overlay's options must not name a host path either.
+    if (!empty_made) {
+      if (chdir(kStageDir) != 0 || mkdir("e", 0755) != 0) return errno;
+      empty_made = true;
+    }
+    if (mkdir(p.overlay.c_str(), 0755) != 0) return errno;
+    if (mount("overlay", p.overlay.c_str(), "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV, p.overlay_options.c_str()) != 0) {
+      return errno;
+    }
+  }
   return 0;
 }
 
-Result<void> AddStaged(Staging& staging, const fs::path& source) {
+Result<void> AddStaged(Staging& staging, const fs::path& source, bool may_overlay) {
   struct stat st;
   if (stat(source.c_str(), &st) != 0) return InvalidArgument("cannot stat " + source.string() + ": " + std::strerror(errno));
   StagedPath p;
   p.is_dir = S_ISDIR(st.st_mode);
   p.tree_fd = open_tree(AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
   if (p.tree_fd < 0) return Unavailable("bwrap: open_tree " + source.string() + ": " + std::strerror(errno));
-  p.staged = std::string(kStageDir) + "/" + std::to_string(staging.paths.size());
+  const std::string n = std::to_string(staging.paths.size());
+  p.staged = std::string(kStageDir) + "/" + n;
+  if (may_overlay && p.is_dir) {
+    p.overlay = std::string(kStageDir) + "/o" + n;
+    p.overlay_options = "lowerdir=" + n + ":e";
+  }
   staging.paths.push_back(std::move(p));
   return Ok();
 }
@@ -138,30 +177,77 @@ class BwrapDriver::Sandbox {
   void Kill() {
     if (pidfd_ >= 0) syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0);
   }
+  // bwrap exits before its sandbox's pid 1 has been waited for: in a subreaper (the agent, the
+  // conductor) that pid 1 becomes our child, a zombie until reaped here.
+  void Reap() { ChildReaper::ReapKnownOrphan(pid_, pidfd_, kSandboxReapMs); }
 
  private:
   int pidfd_;
   pid_t pid_;
 };
 
-BwrapDriver::BwrapDriver(fs::path binary, const RuntimeConfig& config)
-    : binary_(std::move(binary)), uid_(config.uid), gid_(config.gid), as_root_(geteuid() == 0) {}
+BwrapDriver::Held::~Held() {
+  if (sandbox) {
+    sandbox->Kill();  // no-op when it has exited
+    sandbox->Reap();
+  }
+  cgroup.reset();
+}
 
-Result<BwrapDriver::Launched> BwrapDriver::Launch(const ContainerSpec& spec, bool die_with_parent) {
+BwrapDriver::BwrapDriver(fs::path binary, const RuntimeConfig& config)
+    : binary_(std::move(binary)),
+      uid_(config.uid),
+      gid_(config.gid),
+      as_root_(geteuid() == 0),
+      cgroups_mode_(config.cgroups),
+      uids_(config.uid_first, config.uid_count, config.uid_lock_dir) {}
+
+LimitSupport BwrapDriver::Limits() const {
+  LimitSupport support;
+  if (cgroups_) {
+    support.memory = support.pids = cgroups_->version();
+    if (cgroups_->has_cpu()) support.cpu = cgroups_->version() + " cpu quota";
+  } else {
+    support.memory = "RLIMIT_DATA per process";
+    support.pids = HasPrlimit() ? "RLIMIT_NPROC in the sandbox's user namespace" : "RLIMIT_NPROC per uid";
+  }
+  if (as_root_) support.uid = "own uid per container (" + std::to_string(uids_.first()) + "+)";
+  return support;
+}
+
+Result<UidPool::Lease> BwrapDriver::LeaseUid() {
+  if (!as_root_) return UidPool::Lease::Unlocked(geteuid());
+  return uids_.Acquire();
+}
+
+Result<BwrapDriver::Launched> BwrapDriver::Launch(const ContainerSpec& spec, bool die_with_parent,
+                                                  uint64_t cpu_seconds) {
   EW_TRY_VOID(sandbox::ValidateSpec(spec));
-  const bool drop = as_root_ && uid_ != 0;
+  auto held = std::make_shared<Held>();
+  uint32_t uid = uid_, gid = gid_;
+  if (as_root_) {
+    // The sandbox's user namespace maps the uid bwrap runs as: the function's host uid.
+    if (!spec.uid) {
+      EW_TRY(held->lease, uids_.Acquire());
+    }
+    uid = gid = spec.uid ? *spec.uid : held->lease.uid();
+  }
+  const bool drop = as_root_;
+  if (cgroups_) {
+    EW_TRY(held->cgroup, cgroups_->Create(spec.id, spec));
+  }
   Staging staging;
   std::string code = spec.code_dir.string();
   std::vector<std::string> mount_sources;
   for (const auto& m : spec.extra_mounts) mount_sources.push_back(m.source.string());
   if (drop) {
     if (!spec.code_dir.empty()) {
-      EW_TRY_VOID(AddStaged(staging, spec.code_dir));
-      code = staging.paths.back().staged;
+      EW_TRY_VOID(AddStaged(staging, spec.code_dir, true));
+      code = staging.paths.back().shown();
     }
-    for (auto& source : mount_sources) {
-      EW_TRY_VOID(AddStaged(staging, source));
-      source = staging.paths.back().staged;
+    for (size_t i = 0; i < mount_sources.size(); ++i) {
+      EW_TRY_VOID(AddStaged(staging, mount_sources[i], !spec.extra_mounts[i].has_sockets));
+      mount_sources[i] = staging.paths.back().shown();
     }
   }
 
@@ -193,7 +279,7 @@ Result<BwrapDriver::Launched> BwrapDriver::Launch(const ContainerSpec& spec, boo
     args.insert(args.end(), {spec.extra_mounts[i].read_only ? "--ro-bind" : "--bind", mount_sources[i],
                              spec.extra_mounts[i].destination});
   }
-  args.insert(args.end(), {"--remount-ro", "/", "--uid", std::to_string(uid_), "--gid", std::to_string(gid_),
+  args.insert(args.end(), {"--remount-ro", "/", "--uid", std::to_string(uid), "--gid", std::to_string(gid),
                            "--cap-drop", "ALL", "--seccomp", std::to_string(seccomp_fd), "--info-fd",
                            std::to_string(info[1]), "--chdir", sandbox::kWorkingDir, "--"});
   // RLIMIT_NPROC counts per (user namespace, uid) on kernels >= 5.14, and bwrap always makes a
@@ -210,11 +296,18 @@ Result<BwrapDriver::Launched> BwrapDriver::Launch(const ContainerSpec& spec, boo
   options.env = sandbox::FunctionEnv(spec);
   if (drop) {
     options.pre_exec = [&staging] { return MountStaged(staging); };
-    options.drop_to = std::make_pair(static_cast<uid_t>(uid_), static_cast<gid_t>(gid_));
+    options.drop_to = std::make_pair(static_cast<uid_t>(uid), static_cast<gid_t>(gid));
   }
+  if (held->cgroup) options.cgroup_procs_fds = held->cgroup->procs_fds();
+  options.oom_score_adj = kOomScoreAdj;
   options.rlimits = {{RLIMIT_NOFILE, kNofile}, {RLIMIT_CORE, 0}};
-  // Without prlimit: the per-uid backstop, shared by all functions of the uid.
+  // Without prlimit: the per-uid backstop (the uid is the container's own as root).
   if (!inner_nproc) options.rlimits.push_back({RLIMIT_NPROC, spec.pids_limit});
+  if (!held->cgroup) {
+    // No cgroup: each process's heap and mappings, and its CPU seconds, are what can be bounded.
+    options.rlimits.push_back({RLIMIT_DATA, spec.memory_bytes});
+    if (cpu_seconds > 0) options.rlimits.push_back({RLIMIT_CPU, cpu_seconds});
+  }
   options.inherit_fds = {seccomp_fd, info[1]};
   auto child = ChildProcess::Spawn(options);
   close(seccomp_fd);
@@ -223,15 +316,18 @@ Result<BwrapDriver::Launched> BwrapDriver::Launch(const ContainerSpec& spec, boo
     close(info[0]);
     return Unavailable("bwrap: " + child.error().message);
   }
-  pid_t sandbox_pid = ReadSandboxPid(info[0]);
+  held->sandbox = std::make_shared<Sandbox>(ReadSandboxPid(info[0]));
   close(info[0]);
-  return Launched{std::move(*child), std::make_shared<Sandbox>(sandbox_pid)};
+  return Launched{std::move(*child), std::move(held)};
 }
 
 Result<RunOutput> BwrapDriver::Run(const ContainerSpec& spec, std::string_view input, const RunLimits& limits) {
-  EW_TRY(auto launched, Launch(spec, true));
+  // Rounded up, plus one: RLIMIT_CPU must not end a function that the timeout would let finish.
+  const uint64_t cpu_seconds =
+      static_cast<uint64_t>(std::chrono::duration<double>(limits.timeout).count() * std::max(spec.cpus, 1.0)) + 2;
+  EW_TRY(auto launched, Launch(spec, true, cpu_seconds));
   ChildProcess* child = launched.child.get();
-  auto sandbox = launched.sandbox;
+  auto sandbox = launched.held->sandbox;
   auto out = child->Communicate(
       input, limits,
       [sandbox, child] {
@@ -239,6 +335,10 @@ Result<RunOutput> BwrapDriver::Run(const ContainerSpec& spec, std::string_view i
         child->SignalGroup(SIGKILL);
       },
       limits.cancel);
+  if (launched.held->cgroup && launched.held->cgroup->OomKilled()) {
+    out.stderr_data += "\n[killed: out of memory (limit " + std::to_string(spec.memory_bytes >> 20) + " MiB)]\n";
+  }
+  launched.held.reset();  // sandbox reaped, cgroups removed, uid returned
   if (!sandbox->started() && out.exit_code != 0) return Unavailable("bwrap: " + Trimmed(out.stderr_data));
   return out;
 }
@@ -246,8 +346,8 @@ Result<RunOutput> BwrapDriver::Run(const ContainerSpec& spec, std::string_view i
 Result<std::unique_ptr<ContainerProcess>> BwrapDriver::Start(const ContainerSpec& spec) {
   // No --die-with-parent: it follows the thread that spawned bwrap, and a warm instance outlives
   // the worker thread that started it. An orphaned instance sees EOF on stdin instead.
-  EW_TRY(auto launched, Launch(spec, false));
-  auto sandbox = launched.sandbox;
+  EW_TRY(auto launched, Launch(spec, false, 0));
+  auto sandbox = launched.held->sandbox;
   if (!sandbox->started()) {
     RunLimits limits;
     limits.timeout = kInfoTimeout;
@@ -259,12 +359,23 @@ Result<std::unique_ptr<ContainerProcess>> BwrapDriver::Start(const ContainerSpec
     sandbox->Kill();
     child->SignalGroup(SIGKILL);
   };
-  return std::unique_ptr<ContainerProcess>(new PipeContainerProcess(std::move(launched.child), kill, [sandbox] {}));
+  auto held = launched.held;
+  return std::unique_ptr<ContainerProcess>(
+      new PipeContainerProcess(std::move(launched.child), kill, [held]() mutable { held.reset(); }));
 }
 
 Result<void> BwrapDriver::Probe() {
+  if (cgroups_mode_ != "off" && !cgroups_) {
+    auto limiter = CgroupLimiter::Probe();
+    if (limiter) {
+      cgroups_ = std::move(*limiter);
+    } else {
+      Log()->warn("bwrap: no cgroup limits on this host ({}): memory by RLIMIT_DATA per process, no CPU quota",
+                  limiter.error().message);
+    }
+  }
   ContainerSpec spec;
-  spec.id = "ew-probe-bwrap";
+  spec.id = "ew-probe-bwrap-" + std::to_string(getpid());
   spec.argv = {"/bin/true"};
   RunLimits limits;
   limits.timeout = kProbeTimeout;

@@ -2,8 +2,10 @@
 // bwrap's arguments instead of a bundle. bwrap runs unprivileged (as root we drop to the
 // function's uid first, so that the sandbox's uid maps to that uid on the host, not to root);
 // seccomp is a libseccomp BPF program passed on a descriptor; rlimits are set on bwrap before
-// exec, RLIMIT_NPROC inside the sandbox's user namespace (see Launch). bwrap cannot set cgroup
-// limits: memory/cpu are not limited, processes only by RLIMIT_NPROC.
+// exec, RLIMIT_NPROC inside the sandbox's user namespace (see Launch). bwrap makes no cgroups:
+// the driver puts bwrap into a cgroup of its own per container (CgroupLimiter) where this
+// process may create one, and otherwise limits memory by RLIMIT_DATA per process and CPU time
+// by RLIMIT_CPU (reported in Limits()).
 #pragma once
 
 #include <filesystem>
@@ -11,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "containers/runtime/cgroup_limiter.hpp"
 #include "containers/runtime/child_process.hpp"
 #include "containers/runtime/container_runtime.hpp"
 
@@ -20,27 +23,42 @@ class BwrapDriver final : public ContainerRuntime {
  public:
   BwrapDriver(std::filesystem::path binary, const RuntimeConfig& config);
 
-  // Runs /bin/true in a sandbox. Unavailable with bwrap's error text (e.g. unprivileged user
-  // namespaces disabled on this host).
+  // Sets up cgroup limits (unless config.cgroups is "off"; a host that refuses them falls back
+  // to rlimits with a warning), then runs /bin/true in a sandbox. Unavailable with bwrap's
+  // error text (e.g. unprivileged user namespaces disabled on this host).
   Result<void> Probe();
 
   std::string_view Name() const override { return "bwrap"; }
   Result<RunOutput> Run(const ContainerSpec& spec, std::string_view input, const RunLimits& limits) override;
   Result<std::unique_ptr<ContainerProcess>> Start(const ContainerSpec& spec) override;
+  LimitSupport Limits() const override;
+  Result<UidPool::Lease> LeaseUid() override;
 
-  class Sandbox;  // the sandbox's pid 1 (a pidfd to kill it by)
+  class Sandbox;  // the sandbox's pid 1 (a pidfd to kill it by, and to reap it)
 
  private:
+  // What one container holds until it is gone: released in this order (sandbox reaped, then
+  // its cgroups removed, then its uid returned).
+  struct Held {
+    std::shared_ptr<Sandbox> sandbox;
+    std::unique_ptr<CgroupLimiter::Group> cgroup;
+    UidPool::Lease lease;
+    ~Held();
+  };
   struct Launched {
     std::unique_ptr<ChildProcess> child;
-    std::shared_ptr<Sandbox> sandbox;
+    std::shared_ptr<Held> held;
   };
-  Result<Launched> Launch(const ContainerSpec& spec, bool die_with_parent);
+  // `cpu_seconds` > 0: RLIMIT_CPU for rlimit-only hosts (one-shot runs).
+  Result<Launched> Launch(const ContainerSpec& spec, bool die_with_parent, uint64_t cpu_seconds);
 
   std::filesystem::path binary_;
-  uint32_t uid_;
+  uint32_t uid_;  // inside the user namespace, rootless
   uint32_t gid_;
   bool as_root_;
+  std::string cgroups_mode_;
+  UidPool uids_;
+  std::unique_ptr<CgroupLimiter> cgroups_;  // null: rlimits only
 };
 
 }  // namespace ew::containers

@@ -13,6 +13,8 @@
 #include <climits>
 #include <cstring>
 
+#include "containers/runtime/child_reaper.hpp"
+
 namespace ew::containers {
 
 namespace {
@@ -73,16 +75,33 @@ void CloseOtherFds(const std::vector<int>& keep) {
 }
 
 // What failed in the child, reported to the parent with the errno.
-enum ChildStage : int { kStageStdio, kStagePreExec, kStageCredentials, kStageRlimits, kStageExec };
+enum ChildStage : int { kStageStdio, kStageCgroup, kStageOomScore, kStagePreExec, kStageCredentials, kStageRlimits, kStageExec };
 
 const char* StageText(int stage) {
   switch (stage) {
     case kStageStdio: return "setting up stdio";
+    case kStageCgroup: return "joining the container's cgroup";
+    case kStageOomScore: return "setting oom_score_adj";
     case kStagePreExec: return "preparing the sandbox";
     case kStageCredentials: return "dropping privileges";
     case kStageRlimits: return "setting rlimits";
     default: return "exec";
   }
+}
+
+// Decimal text of `value` into `out` (at least 12 bytes), without printf (not async-signal-safe).
+int FormatInt(int value, char* out) {
+  char digits[12];
+  int n = 0;
+  unsigned magnitude = value < 0 ? 0u - static_cast<unsigned>(value) : static_cast<unsigned>(value);
+  do {
+    digits[n++] = static_cast<char>('0' + magnitude % 10);
+    magnitude /= 10;
+  } while (magnitude != 0);
+  int length = 0;
+  if (value < 0) out[length++] = '-';
+  while (n > 0) out[length++] = digits[--n];
+  return length;
 }
 
 [[noreturn]] void ChildFail(int err_fd, ChildStage stage, int err) {
@@ -106,6 +125,17 @@ const char* StageText(int stage) {
   }
   if (setsid() < 0) ChildFail(err_fd, kStageStdio, errno);
   if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_out_fd, 2) < 0) ChildFail(err_fd, kStageStdio, errno);
+  for (int fd : options.cgroup_procs_fds) {
+    // "0" is the writing process (v1 and v2).
+    if (write(fd, "0", 1) != 1) ChildFail(err_fd, kStageCgroup, errno);
+  }
+  if (options.oom_score_adj) {
+    char text[16];
+    int length = FormatInt(*options.oom_score_adj, text);
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, text, static_cast<size_t>(length)) != length) ChildFail(err_fd, kStageOomScore, errno);
+    close(fd);
+  }
   if (options.pre_exec) {
     if (int err = options.pre_exec(); err != 0) ChildFail(err_fd, kStagePreExec, err);
   }
@@ -173,7 +203,7 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(const SpawnOptions& op
 
   auto child = std::unique_ptr<ChildProcess>(new ChildProcess());
   child->started_ = Clock::now();
-  pid_t pid = fork();
+  pid_t pid = ChildReaper::ForkTracked();
   if (pid < 0) {
     int e = errno;
     for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1], status[0], status[1]}) close(fd);
@@ -232,6 +262,7 @@ bool ChildProcess::Reap() {
   } else if (r < 0 && errno == ECHILD) {
     reaped_ = true;  // reaped by someone else (a SIGCHLD handler): the status is lost
   }
+  if (reaped_) ChildReaper::Forget(pid_);
   return reaped_;
 }
 
@@ -243,6 +274,7 @@ void ChildProcess::Wait() {
     r = waitpid(pid_, &status, 0);
   } while (r < 0 && errno == EINTR);
   reaped_ = true;
+  ChildReaper::Forget(pid_);
   if (r == pid_) exit_code_ = DecodeStatus(status);
 }
 

@@ -28,6 +28,13 @@ inline constexpr std::chrono::milliseconds kKillGrace{5000};
 struct SpawnOptions {
   std::vector<std::string> argv;  // argv[0] is an absolute path (no PATH search in the child)
   std::vector<std::string> env;   // the whole environment of the runtime process
+  // Descriptors of cgroup.procs files (opened for writing by the caller) that the child joins
+  // right after fork, before anything else runs in it: the runtime and all it forks are in the
+  // container's cgroups from the start.
+  std::vector<int> cgroup_procs_fds;
+  // Written to /proc/self/oom_score_adj in the child (inherited by everything it forks): 1000
+  // makes the kernel's OOM killer pick the function before the daemon. Unset: left as is.
+  std::optional<int> oom_score_adj;
   // Runs in the child right after fork, as the caller's user: must be async-signal-safe (raw
   // syscalls only, no allocation). Returns 0 or an errno, which fails the spawn.
   std::function<int()> pre_exec;

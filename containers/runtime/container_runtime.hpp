@@ -2,8 +2,10 @@
 // the first that works on this host (crun fails on hybrid-cgroup hosts), and callers never
 // branch on which one it is. Every container gets: a read-only root made of the host's /usr
 // (+ /bin, /lib* links), code read-only at /fn, tmpfs /tmp, own pid/mount/ipc/uts/net
-// namespaces (no network unless asked), a non-root uid, no capabilities, no_new_privileges,
-// a seccomp deny list, rlimits, and cgroup limits where the host's cgroups allow.
+// namespaces (no network unless asked), a uid of its own (as root: leased from a range for the
+// container's lifetime, never the daemon's), no capabilities, no_new_privileges, a seccomp deny
+// list, oom_score_adj 1000, and memory/pids/cpu limits: cgroups where the host allows, rlimits
+// otherwise. What a runtime cannot enforce on this host it says in Limits(), never silently.
 #pragma once
 
 #include <atomic>
@@ -11,11 +13,15 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "common/error/error.hpp"
+#include "containers/runtime/uid_pool.hpp"
 
 namespace ew::containers {
 
@@ -23,6 +29,10 @@ struct BindMount {
   std::filesystem::path source;  // on the host
   std::string destination;       // inside the container
   bool read_only = true;
+  // A unix socket lives below (the GPIO broker's): bound as it is, since a connect does not
+  // pass through the overlay that otherwise hides a directory's host path (its owner makes it
+  // a filesystem root of its own instead).
+  bool has_sockets = false;
 };
 
 struct ContainerSpec {
@@ -35,7 +45,26 @@ struct ContainerSpec {
   double cpus = 1.0;                   // CPU quota in cores (cgroup cpu.max), where available
   bool network = false;                // true: share the host's network namespace
   std::vector<BindMount> extra_mounts; // e.g. the GPIO broker's socket
+  // Host uid (and gid of the same number) of the function's processes, from LeaseUid(), for a
+  // caller that must know it before the container starts (the GPIO broker checks its peer's).
+  // Unset: the runtime leases one for this container alone.
+  std::optional<uint32_t> uid;
 };
+
+// How a runtime enforces each ContainerSpec limit on this host, in words ("cgroup v1",
+// "RLIMIT_DATA per process"); empty when it does not. sys.info and deploy results show it.
+struct LimitSupport {
+  std::string memory;  // memory_bytes
+  std::string pids;    // pids_limit
+  std::string cpu;     // cpus (a rate: only a cgroup CPU quota counts)
+  std::string uid;     // each container under a uid of its own, not the daemon's
+};
+
+// "memory", "pids", "cpu", "uid": those `support` leaves unenforced, in that order.
+std::vector<std::string> Unenforced(const LimitSupport& support);
+// {"memory": "cgroup v1", "pids": ..., "cpu": "", "uid": ...} ("" for an unenforced limit; the
+// proto3 JSON form of edgewire.v1.ContainerLimits).
+nlohmann::json ToJson(const LimitSupport& support);
 
 struct RunLimits {
   std::chrono::milliseconds timeout{10'000};  // then the container and all its processes are killed
@@ -85,6 +114,12 @@ class ContainerRuntime {
   virtual Result<RunOutput> Run(const ContainerSpec& spec, std::string_view input, const RunLimits& limits) = 0;
   // Starts a warm-mode container. Blocks until it is spawned, not until it is ready.
   virtual Result<std::unique_ptr<ContainerProcess>> Start(const ContainerSpec& spec) = 0;
+  // What this runtime enforces of a spec's limits on this host (fixed once probed).
+  virtual LimitSupport Limits() const = 0;
+  // The host uid a container will run as when its spec carries the lease's uid: a uid of the
+  // range as root (ResourceExhausted when all are in use), the daemon's own uid rootless (an
+  // unlocked lease). Thread-safe. Keep the lease until the container is gone.
+  virtual Result<UidPool::Lease> LeaseUid() = 0;
 };
 
 struct RuntimeConfig {
@@ -92,10 +127,21 @@ struct RuntimeConfig {
   std::string preferred = "auto";
   // Bundles and the shared read-only root skeleton live here (created 0700).
   std::filesystem::path work_dir = "/run/edgewire/containers";
-  // Identity of function processes when the daemon runs as root; otherwise the daemon's own
-  // uid is mapped to this uid in a user namespace (rootless).
+  // Rootless, the daemon's own uid is mapped to this uid (and gid) in the container's user
+  // namespace; as root, functions run as uids of the range below instead.
   uint32_t uid = 65534;
   uint32_t gid = 65534;
+  // As root, each container runs as a host uid of [uid_first, uid_first + uid_count) of its own
+  // (gid of the same number), leased for its lifetime through lock files in uid_lock_dir,
+  // which every daemon of the host must share (agents and conductor draw from one range).
+  // Keep the range out of /etc/subuid and of real users' uids.
+  uint32_t uid_first = 1'000'000;
+  uint32_t uid_count = 65'536;
+  std::filesystem::path uid_lock_dir = "/run/edgewire/uids";
+  // "auto": bwrap makes a cgroup per container where this process may (cgroup v2 delegated or
+  // v1 as root), rlimits otherwise; "off": rlimits only (hosts where cgroups must be left
+  // alone, and tests of the fallback).
+  std::string cgroups = "auto";
 };
 
 // Probes the runtimes by running a trivial container with each, logs which one is used and why

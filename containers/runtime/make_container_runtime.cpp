@@ -45,7 +45,6 @@ Result<std::unique_ptr<ContainerRuntime>> TryRuntime(const std::string& name, co
   if (name == "bwrap") {
     auto driver = std::make_unique<BwrapDriver>(binary, config);
     EW_TRY_VOID(driver->Probe());
-    Log()->warn("bwrap has no cgroup limits: function memory and CPU are not limited, processes only by RLIMIT_NPROC");
     return std::unique_ptr<ContainerRuntime>(std::move(driver));
   }
   auto driver = std::make_unique<RuncDriver>(name, binary, config);
@@ -54,6 +53,19 @@ Result<std::unique_ptr<ContainerRuntime>> TryRuntime(const std::string& name, co
 }
 
 }  // namespace
+
+std::vector<std::string> Unenforced(const LimitSupport& support) {
+  std::vector<std::string> out;
+  if (support.memory.empty()) out.push_back("memory");
+  if (support.pids.empty()) out.push_back("pids");
+  if (support.cpu.empty()) out.push_back("cpu");
+  if (support.uid.empty()) out.push_back("uid");
+  return out;
+}
+
+nlohmann::json ToJson(const LimitSupport& support) {
+  return {{"memory", support.memory}, {"pids", support.pids}, {"cpu", support.cpu}, {"uid", support.uid}};
+}
 
 Result<std::unique_ptr<ContainerRuntime>> MakeContainerRuntime(const RuntimeConfig& config) {
   std::vector<std::string> candidates;
@@ -68,7 +80,13 @@ Result<std::unique_ptr<ContainerRuntime>> MakeContainerRuntime(const RuntimeConf
   for (const auto& name : candidates) {
     auto runtime = TryRuntime(name, config);
     if (runtime) {
-      Log()->info("container runtime: {} (work dir {})", name, config.work_dir.string());
+      Log()->info("container runtime: {} (work dir {}), limits {}", name, config.work_dir.string(),
+                  ToJson((*runtime)->Limits()).dump());
+      if (auto missing = Unenforced((*runtime)->Limits()); !missing.empty()) {
+        std::string names;
+        for (const auto& m : missing) names += (names.empty() ? "" : ", ") + m;
+        Log()->warn("container runtime {}: not enforced on this host: {}", name, names);
+      }
       return runtime;
     }
     std::string why = runtime.error().message;

@@ -1,7 +1,11 @@
 #include "containers/runtime/runc_driver.hpp"
 
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <fstream>
 #include <system_error>
 
@@ -21,6 +25,36 @@ std::shared_ptr<spdlog::logger> Log() {
   return logger;
 }
 
+// As root, runc runs in a mount namespace of its own in which <bundle>/stage is a tmpfs holding
+// read-only overlays of the skeleton and of each directory bind source, lower layers named
+// relative to it: the container's mountinfo then shows "/" and "lowerdir=sN:e" where a bind
+// mount would show a host path. Strings prepared before fork; the child makes syscalls only.
+struct OverlayPlan {
+  struct Layer {
+    std::string source;   // host path
+    std::string bind;     // "sN": the source, bound here
+    std::string overlay;  // "oN" ("r" for the root)
+    std::string options;  // "lowerdir=sN:e"
+  };
+  std::string stage;  // <bundle>/stage
+  std::vector<Layer> layers;
+};
+
+int MountOverlays(const OverlayPlan& plan) {
+  if (unshare(CLONE_NEWNS) != 0) return errno;
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return errno;
+  if (mount("tmpfs", plan.stage.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k") != 0) return errno;
+  if (chdir(plan.stage.c_str()) != 0 || mkdir("e", 0755) != 0) return errno;
+  for (const auto& layer : plan.layers) {
+    if (mkdir(layer.bind.c_str(), 0755) != 0 || mkdir(layer.overlay.c_str(), 0755) != 0) return errno;
+    if (mount(layer.source.c_str(), layer.bind.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) return errno;
+    if (mount("overlay", layer.overlay.c_str(), "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV, layer.options.c_str()) != 0) {
+      return errno;
+    }
+  }
+  return 0;
+}
+
 constexpr std::chrono::milliseconds kHelperTimeout{10'000};
 constexpr std::chrono::milliseconds kProbeTimeout{20'000};
 const char* const kRuntimeEnv = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -31,7 +65,27 @@ RuncDriver::RuncDriver(std::string name, fs::path binary, const RuntimeConfig& c
     : name_(std::move(name)),
       binary_(std::move(binary)),
       state_dir_(config.work_dir / (name_ + "-state")),
-      bundles_(config.work_dir, config.uid, config.gid) {}
+      bundles_(config.work_dir, config.uid, config.gid),
+      uids_(config.uid_first, config.uid_count, config.uid_lock_dir) {}
+
+LimitSupport RuncDriver::Limits() const {
+  LimitSupport support;
+  if (cgroup_limits_.load()) {
+    const std::string version = fs::exists("/sys/fs/cgroup/cgroup.controllers") ? "cgroup v2" : "cgroup v1";
+    support.memory = support.pids = version;
+    support.cpu = version + " cpu quota";
+  } else {
+    support.memory = "RLIMIT_DATA per process";
+    support.pids = "RLIMIT_NPROC per uid";
+  }
+  if (!bundles_.rootless()) support.uid = "own uid per container (" + std::to_string(uids_.first()) + "+)";
+  return support;
+}
+
+Result<UidPool::Lease> RuncDriver::LeaseUid() {
+  if (bundles_.rootless()) return UidPool::Lease::Unlocked(geteuid());
+  return uids_.Acquire();
+}
 
 std::vector<std::string> RuncDriver::GlobalArgs(const fs::path& bundle) const {
   std::vector<std::string> args = {binary_.string(), "--root=" + state_dir_.string()};
@@ -81,9 +135,44 @@ void RuncDriver::DisableCgroupLimits(const std::string& why) {
   });
 }
 
-Result<RuncDriver::Launched> RuncDriver::Launch(const ContainerSpec& spec) {
-  EW_TRY(auto bundle, bundles_.Build(spec, cgroup_limits_.load()));
+Result<RuncDriver::Launched> RuncDriver::Launch(const ContainerSpec& given) {
+  ContainerSpec spec = given;
+  std::shared_ptr<UidPool::Lease> lease;
+  if (!spec.uid && !bundles_.rootless()) {
+    EW_TRY(auto leased, uids_.Acquire());
+    lease = std::make_shared<UidPool::Lease>(std::move(leased));
+    spec.uid = lease->uid();
+  }
+  std::shared_ptr<OverlayPlan> plan;
+  StagedSources staged;
+  if (!bundles_.rootless()) {
+    plan = std::make_shared<OverlayPlan>();
+    const fs::path stage = bundles_.BundleDir(spec.id) / "stage";
+    plan->stage = stage.string();
+    auto add = [&](const fs::path& source, const std::string& overlay) {
+      const std::string n = std::to_string(plan->layers.size());
+      plan->layers.push_back({source.string(), "s" + n, overlay, "lowerdir=s" + n + ":e"});
+      return stage / overlay;
+    };
+    staged.root = add(bundles_.skeleton(), "r");
+    std::error_code ec;
+    if (!spec.code_dir.empty()) staged.overlays[spec.code_dir] = add(spec.code_dir, "o0");
+    for (const auto& m : spec.extra_mounts) {
+      if (m.has_sockets || !fs::is_directory(m.source, ec) || staged.overlays.count(m.source)) continue;
+      staged.overlays[m.source] = add(m.source, "o" + std::to_string(plan->layers.size()));
+    }
+  }
+  EW_TRY(auto bundle, bundles_.Build(spec, cgroup_limits_.load(), plan ? &staged : nullptr));
   SpawnOptions options;
+  if (plan) {
+    std::error_code ec;
+    fs::create_directory(plan->stage, ec);
+    if (ec) {
+      bundles_.Remove(bundle);
+      return Internal("cannot create " + plan->stage + ": " + ec.message());
+    }
+    options.pre_exec = [plan] { return MountOverlays(*plan); };
+  }
   options.argv = GlobalArgs(bundle);
   for (const char* arg : {"run", "--bundle"}) options.argv.push_back(arg);
   options.argv.push_back(bundle.string());
@@ -94,7 +183,7 @@ Result<RuncDriver::Launched> RuncDriver::Launch(const ContainerSpec& spec) {
     bundles_.Remove(bundle);
     return Unavailable(name_ + ": " + child.error().message);
   }
-  return Launched{std::move(*child), bundle};
+  return Launched{std::move(*child), bundle, std::move(lease)};
 }
 
 Result<RunOutput> RuncDriver::RunOnce(const ContainerSpec& spec, std::string_view input, const RunLimits& limits,
@@ -127,7 +216,11 @@ Result<std::unique_ptr<ContainerProcess>> RuncDriver::Start(const ContainerSpec&
   std::string id = spec.id;
   fs::path bundle = launched.bundle;
   auto kill = [this, id] { KillContainer(id); };
-  auto cleanup = [this, id, bundle] { Cleanup(id, bundle); };
+  // The uid goes back only once the container is deleted.
+  auto cleanup = [this, id, bundle, lease = launched.lease]() mutable {
+    Cleanup(id, bundle);
+    lease.reset();
+  };
   return std::unique_ptr<ContainerProcess>(new PipeContainerProcess(std::move(launched.child), kill, cleanup));
 }
 

@@ -29,11 +29,14 @@ class RuncDriver final : public ContainerRuntime {
   std::string_view Name() const override { return name_; }
   Result<RunOutput> Run(const ContainerSpec& spec, std::string_view input, const RunLimits& limits) override;
   Result<std::unique_ptr<ContainerProcess>> Start(const ContainerSpec& spec) override;
+  LimitSupport Limits() const override;
+  Result<UidPool::Lease> LeaseUid() override;
 
  private:
   struct Launched {
     std::unique_ptr<ChildProcess> child;
     std::filesystem::path bundle;
+    std::shared_ptr<UidPool::Lease> lease;  // the container's uid, when the runtime leased it
   };
   Result<Launched> Launch(const ContainerSpec& spec);
   Result<RunOutput> RunOnce(const ContainerSpec& spec, std::string_view input, const RunLimits& limits,
@@ -50,6 +53,7 @@ class RuncDriver final : public ContainerRuntime {
   std::filesystem::path binary_;
   std::filesystem::path state_dir_;
   BundleBuilder bundles_;
+  UidPool uids_;
   std::atomic<bool> cgroup_limits_{true};
   std::once_flag cgroup_warning_;
 };

@@ -1,7 +1,7 @@
 // The seccomp deny list every function runs under: allow by default, EPERM for the syscalls a
 // function never needs and that widen the kernel's attack surface (mounts, ptrace, bpf, kexec,
-// module loading, keyrings, namespace creation, swap, reboot, perf, userfaultfd, handle-based
-// opens, clock setting). One table, two forms: the OCI "seccomp" section for runc/crun, and a
+// module loading, keyrings, namespace creation, swap, reboot, perf, userfaultfd, io_uring,
+// handle-based opens, clock setting). One table, two forms: the OCI "seccomp" section for runc/crun, and a
 // BPF program exported by libseccomp for bwrap's --seccomp.
 #pragma once
 

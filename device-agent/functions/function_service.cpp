@@ -100,6 +100,26 @@ std::string FunctionService::RuntimeDescription() const {
   return "none (" + unavailable_reason_ + ")";
 }
 
+nlohmann::json FunctionService::RuntimeLimits() const {
+  if (!host_) return nullptr;
+  return containers::ToJson(host_->RuntimeLimits());
+}
+
+std::vector<std::string> FunctionService::LimitWarnings() const {
+  if (!host_) return {};
+  auto missing = containers::Unenforced(host_->RuntimeLimits());
+  if (missing.empty()) return {};
+  std::string names;
+  for (const auto& name : missing) {
+    const char* what = name == "memory" ? "memory limit (memoryMb) for the container as a whole"
+                       : name == "pids" ? "process limit"
+                       : name == "cpu"  ? "CPU quota"
+                                        : "a uid of its own (functions share the agent's uid)";
+    names += (names.empty() ? "" : ", ") + std::string(what);
+  }
+  return {"not enforced by " + std::string(host_->RuntimeName()) + " on this board: " + names};
+}
+
 fs::path FunctionService::PackageDir(const std::string& sha256) const { return options_.state_dir / "packages" / sha256; }
 
 std::vector<Deployment> FunctionService::Deployments() const {
@@ -421,6 +441,8 @@ void FunctionService::Commit(Deployment wanted, bool cached, rpc::Responder resp
               wanted.triggers.empty() ? "" : ", " + std::to_string(wanted.triggers.size()) + " GPIO trigger(s)");
   json reply = DeploymentJson(wanted);
   reply["cached"] = cached;
+  // Limits the function declares that this board cannot hold: said, never silently dropped.
+  if (auto warnings = LimitWarnings(); !warnings.empty()) reply["warnings"] = warnings;
   respond(rpc::Reply{json::array(), std::move(reply)});
 }
 

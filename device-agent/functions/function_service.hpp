@@ -83,6 +83,12 @@ class FunctionService : public std::enable_shared_from_this<FunctionService>, pu
 
   // "runc", "bwrap", ... or "none (<reason>)", for sys.info.
   std::string RuntimeDescription() const;
+  // How the runtime enforces function limits here ({"memory": "cgroup v1", ..., "cpu": ""}),
+  // for sys.info; null without a runtime.
+  nlohmann::json RuntimeLimits() const;
+  // What fn.deploy replies carry as "warnings": one line naming the limits the runtime cannot
+  // enforce on this board; empty when it enforces them all.
+  std::vector<std::string> LimitWarnings() const;
 
   std::vector<Deployment> Deployments() const;
 

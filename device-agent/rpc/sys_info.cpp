@@ -77,6 +77,7 @@ SysInfo SysInfoCollector::Collect() const {
   SysInfo info;
   info.board_id = board_id_;
   info.container_runtime = container_runtime_;
+  info.container_limits = container_limits_;
   if (gpio_chips_) info.gpio_chips = gpio_chips_();
   info.agent_version = agent_version_;
 

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace ew::agent::rpc {
 
 struct GpioChipSummary {
@@ -37,6 +39,9 @@ struct SysInfo {
   int64_t agent_rss_bytes = 0;
   int32_t cpu_count = 0;
   std::string container_runtime;
+  // How function limits are enforced ({"memory", "pids", "cpu", "uid"}: the mechanism, "" when
+  // not enforced; edgewire.v1.ContainerLimits); null without a runtime.
+  nlohmann::json container_limits;
   std::vector<GpioChipSummary> gpio_chips;
 };
 
@@ -53,6 +58,7 @@ class SysInfoCollector {
 
   // What runs functions here ("runc", "bwrap", or "none (<why>)"); set once at start-up.
   void set_container_runtime(std::string runtime) { container_runtime_ = std::move(runtime); }
+  void set_container_limits(nlohmann::json limits) { container_limits_ = std::move(limits); }
   // The board's GPIO chips, asked at each Collect (lines in use change); set once at start-up.
   void set_gpio_chips(std::function<std::vector<GpioChipSummary>()> chips) { gpio_chips_ = std::move(chips); }
 
@@ -64,6 +70,7 @@ class SysInfoCollector {
   std::string root_;
   std::chrono::steady_clock::time_point agent_start_;
   std::string container_runtime_;
+  nlohmann::json container_limits_;
   std::function<std::vector<GpioChipSummary>()> gpio_chips_;
 };
 

@@ -18,7 +18,7 @@ nlohmann::json SysInfoJson(const SysInfo& info) {
                      {"error", chip.error},
                      {"lineNames", chip.line_names}});
   }
-  return {
+  nlohmann::json out = {
       {"boardId", info.board_id},
       {"agentVersion", info.agent_version},
       {"hostname", info.hostname},
@@ -36,6 +36,9 @@ nlohmann::json SysInfoJson(const SysInfo& info) {
       {"containerRuntime", info.container_runtime},
       {"gpioChips", std::move(chips)},
   };
+  // A message field: absent when unset, as protobuf prints it.
+  if (info.container_limits.is_object()) out["containerLimits"] = info.container_limits;
+  return out;
 }
 
 ew::Result<Reply> Ping(const std::string& board_id, const Invocation& invocation,

@@ -75,6 +75,13 @@ edgewire::v1::SysInfo ToProto(const rpc::SysInfo& info) {
   m.set_agent_rss_bytes(info.agent_rss_bytes);
   m.set_cpu_count(info.cpu_count);
   m.set_container_runtime(info.container_runtime);
+  if (info.container_limits.is_object()) {
+    auto* limits = m.mutable_container_limits();
+    limits->set_memory(info.container_limits.value("memory", ""));
+    limits->set_pids(info.container_limits.value("pids", ""));
+    limits->set_cpu(info.container_limits.value("cpu", ""));
+    limits->set_uid(info.container_limits.value("uid", ""));
+  }
   for (const rpc::GpioChipSummary& chip : info.gpio_chips) {
     auto* c = m.add_gpio_chips();
     c->set_name(chip.name);
@@ -124,6 +131,7 @@ TEST(Proto3ConformanceTest, SysInfoEdgeValues) {
   info.agent_rss_bytes = 7'654'321;
   info.cpu_count = std::numeric_limits<int32_t>::min();
   info.container_runtime = "runc";
+  info.container_limits = {{"memory", "cgroup v1"}, {"pids", "cgroup v1"}, {"cpu", ""}, {"uid", "own uid per container"}};
   info.gpio_chips = {{"sim0", "sim", 3, 1, "", {"GPIO0", "", "GPIO2"}},
                      {"gpiochip1", "libgpiod", 0, 0, "cannot open /dev/gpiochip1: No such file", {}},
                      {"gpiochip2", "libgpiod", std::numeric_limits<uint32_t>::max(), 1, "", {"ü"}}};

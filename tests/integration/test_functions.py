@@ -146,6 +146,14 @@ class FunctionsTest(ConductorTestCase):
         status, info = self.rest("POST", f"/v1/boards/{board_id}/calls/sys.info", {})
         self.assertEqual(status, 200, info)
         self.assertIn(rec["runtime"], json.dumps(info))
+        # ...and how it holds each function limit (issue #11): memory and processes always.
+        limits = info["kwargs"]["containerLimits"]
+        self.assertTrue(limits["memory"], limits)
+        self.assertTrue(limits["pids"], limits)
+        if os.geteuid() == 0:
+            # As root the function runs as a uid of its own, never the agent's.
+            self.assertTrue(limits["uid"], limits)
+            self.assertGreaterEqual(rec["output"]["uid"], 1000000)
 
     def test_python_function_and_failures_carry_logs(self):
         board_id = self.board("pi-1")

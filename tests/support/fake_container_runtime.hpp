@@ -5,6 +5,8 @@
 // the host owns the runtime.
 #pragma once
 
+#include <unistd.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <functional>
@@ -38,6 +40,8 @@ struct FakeRuntimeState {
   // Unavailable marks the process dead (a crash).
   std::function<Result<std::string>(int instance, const std::string& line)> on_exchange;
   std::function<Result<void>()> on_start;  // default: succeed
+  // What Limits() reports; default: everything enforced ("fake").
+  LimitSupport limits{"fake", "fake", "fake", "fake"};
 
   void Release(int n = 1) {
     std::lock_guard<std::mutex> lock(mutex);
@@ -98,6 +102,12 @@ class FakeRuntime final : public ContainerRuntime {
  public:
   explicit FakeRuntime(std::shared_ptr<FakeRuntimeState> state) : state_(std::move(state)) {}
   std::string_view Name() const override { return "fake"; }
+  LimitSupport Limits() const override {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    return state_->limits;
+  }
+  // The test process's uid: a broker's peer check then admits the test connecting as a function.
+  Result<UidPool::Lease> LeaseUid() override { return UidPool::Lease::Unlocked(geteuid()); }
 
   Result<RunOutput> Run(const ContainerSpec& spec, std::string_view input, const RunLimits& limits) override {
     std::function<Result<RunOutput>(const ContainerSpec&, const std::string&)> script;

@@ -232,6 +232,26 @@ TEST_F(FunctionsServiceTest, DeploymentCallsTheBoardAndRecordsHowItWent) {
   EXPECT_GE(calls[0].timeout, std::chrono::seconds(60));
 }
 
+// Issue #11 (item 5): a board whose runtime cannot enforce a limit says so in its fn.deploy
+// reply; the deployment is deployed and carries the warning as its message (bounded: the board
+// is not trusted).
+TEST_F(FunctionsServiceTest, Issue11_LimitWarningsOfTheBoardAreKeptWithTheDeployment) {
+  StartService();
+  auto function = Upload(Spec("double"));
+  gateway_.SetOnline("brd-rl");
+  gateway_.SetScript("brd-rl", [](const std::string&, const wamp::Payload&) -> Result<wamp::Payload> {
+    json warnings = json::array({"not enforced by bwrap on this board: CPU quota", 42, std::string(1000, 'x')});
+    for (int i = 0; i < 10; ++i) warnings.push_back("more\nlines");
+    return wamp::Payload{json::array(), json{{"cached", false}, {"warnings", warnings}}};
+  });
+  ASSERT_TRUE(service_->Deploy(function, {"brd-rl"}));
+  ASSERT_TRUE(Eventually([&] { return StateOf(function.id, "brd-rl") == "deployed"; }));
+  const std::string error = (*store_->GetDeployment(function.id, "brd-rl"))->error;
+  EXPECT_EQ(error.rfind("not enforced by bwrap on this board: CPU quota; " + std::string(256, 'x'), 0), 0u) << error;
+  EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+  EXPECT_LT(error.size(), 4u * 260) << error;
+}
+
 TEST_F(FunctionsServiceTest, AnOfflineBoardGetsItsDeploymentWhenItRegisters) {
   StartService();
   auto function = Upload(Spec("double"));

@@ -521,6 +521,7 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
                                    "router.heartbeat_interval_ms", "router.heartbeat_timeout_ms", "store.path",
                                    "functions.max_stored_output_bytes", "functions.max_stored_logs_bytes",
                                    "functions.dir", "functions.runtime", "functions.max_running",
+                                   "functions.uid_first", "functions.uid_count", "functions.cgroups",
                                    "gpio.history_days", "auth.token_ttl_s", "auth.enrolment_code_ttl_s", "auth.bootstrap_password_file",
                                    "auth.hash_threads", "auth.login_failures_per_user",
                                    "auth.login_failures_per_address", "auth.login_max_delay_s", "log.level"}));
@@ -528,7 +529,8 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
             (std::set<std::string>{"agent.credential_path", "agent.conductor_url", "agent.reconnect_initial_ms",
                                    "agent.reconnect_max_ms", "agent.call_timeout_ms", "gpio.backend",
                                    "functions.runtime", "functions.state_dir", "functions.work_dir",
-                                   "functions.max_running", "log.level"}));
+                                   "functions.max_running", "functions.uid_first", "functions.uid_count",
+                                   "functions.cgroups", "log.level"}));
 }
 
 // agent.toml shows [[gpio.chip]] commented out (the default has none): uncommented, it must parse.

@@ -73,7 +73,7 @@ class GpioBrokerTest : public ::testing::Test {
   }
 
   void Open(std::vector<GpioLineSpec> lines = Declared()) {
-    auto broker = GpioBroker::Open(chips_, lines, "blink", "inv-1", root_.path() / "gpio");
+    auto broker = GpioBroker::Open(chips_, lines, "blink", "inv-1", root_.path() / "gpio", geteuid());
     ASSERT_TRUE(broker) << broker.error().message;
     broker_ = std::move(*broker);
   }
@@ -241,6 +241,57 @@ TEST_F(GpioBrokerTest, AnOversizedRequestClosesItsConnection) {
   EXPECT_TRUE(client.SeesEndOfFile());
 }
 
+// Issue #11 (item 9): an empty request line used to get no answer, leaving the client waiting.
+TEST_F(GpioBrokerTest, AnEmptyRequestLineIsAnsweredAndTheConnectionGoesOn) {
+  Open();
+  BrokerClient client(broker_->socket_path());
+  for (const std::string blank : {"\n", "   \n", "\r\n", "\t\n"}) {
+    ASSERT_TRUE(client.SendRaw(blank));
+    auto reply = client.Receive();
+    ASSERT_TRUE(reply.contains("error")) << reply;
+    EXPECT_EQ(reply["error"]["code"], "invalid_argument") << reply;
+  }
+  EXPECT_EQ(client.Call({{"op", "write"}, {"line", "GPIO17"}, {"value", 1}}), json::parse(R"({"value": 1})"));
+}
+
+// Issue #11 (item 9): the broker serves only its invocation's uid (SO_PEERCRED); another
+// function that finds the socket is refused before any request is read.
+TEST_F(GpioBrokerTest, APeerOfAnotherUidIsRefusedAndLogged) {
+  auto broker = GpioBroker::Open(chips_, Declared(), "blink", "inv-uid", root_.path() / "gpio", geteuid() + 4242);
+  ASSERT_TRUE(broker) << broker.error().message;
+  broker_ = std::move(*broker);
+  BrokerClient client(broker_->socket_path());
+  ASSERT_TRUE(client.connected());
+  // The refusal comes unasked, right at accept. (A request sent before it may make the close
+  // reset the connection, losing the reply: the client is refused either way.)
+  auto reply = client.Receive();
+  EXPECT_EQ(reply["error"]["code"], "permission_denied") << reply;
+  EXPECT_TRUE(client.SeesEndOfFile());
+  EXPECT_EQ(*sim_->Read(kOut), 0);
+  EXPECT_NE(Logged().find("refused a connection from uid " + std::to_string(geteuid())), std::string::npos) << Logged();
+}
+
+TEST_F(GpioBrokerTest, ThePeerOfTheInvocationsUidIsServed) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to connect as another uid";
+  constexpr uid_t kFunctionUid = 1'065'000;
+  auto broker = GpioBroker::Open(chips_, Declared(), "blink", "inv-uid2", root_.path() / "gpio", kFunctionUid);
+  ASSERT_TRUE(broker) << broker.error().message;
+  broker_ = std::move(*broker);
+  // A child as the function's uid writes the line and reports the answer by its exit status.
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (setgid(kFunctionUid) != 0 || setuid(kFunctionUid) != 0) _exit(2);
+    BrokerClient client(broker_->socket_path());
+    auto reply = client.Call({{"op", "write"}, {"line", "GPIO17"}, {"value", 1}});
+    _exit(reply == json::parse(R"({"value": 1})") ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(*sim_->Read(kOut), 1);
+}
+
 TEST_F(GpioBrokerTest, PipelinedRequestsAreAnsweredInOrder) {
   Open();
   BrokerClient client(broker_->socket_path());
@@ -300,7 +351,7 @@ TEST_F(GpioBrokerTest, AnInputHeldAsAnInputIsSharedForReadsOnly) {
 
 TEST_F(GpioBrokerTest, ABusyLineFailsOpenNamingTheHolderAndLeavesNothingHeld) {
   ASSERT_TRUE(sim_->Request(kIn, {gpio::Direction::kOutput}, "api"));
-  auto broker = GpioBroker::Open(chips_, Declared(), "blink", "inv-2", root_.path() / "gpio");
+  auto broker = GpioBroker::Open(chips_, Declared(), "blink", "inv-2", root_.path() / "gpio", geteuid());
   ASSERT_FALSE(broker);
   EXPECT_EQ(broker.error().code, ErrorCode::kConflict);
   EXPECT_EQ(broker.error().message, "line GPIO4 is busy: held by api");
@@ -311,18 +362,18 @@ TEST_F(GpioBrokerTest, ABusyLineFailsOpenNamingTheHolderAndLeavesNothingHeld) {
 
 TEST_F(GpioBrokerTest, BadDeclarationsFailOpenAndLeaveNothingHeld) {
   auto unknown = GpioBroker::Open(chips_, {{"GPIO17", GpioDirection::kOutput}, {"GPIO99", GpioDirection::kInput}},
-                                  "blink", "inv-3", root_.path() / "gpio");
+                                  "blink", "inv-3", root_.path() / "gpio", geteuid());
   ASSERT_FALSE(unknown);
   EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
   EXPECT_FALSE(Line(kOut).used);
 
   auto twice = GpioBroker::Open(chips_, {{"GPIO17", GpioDirection::kOutput}, {"17", GpioDirection::kInput}}, "blink",
-                                "inv-4", root_.path() / "gpio");
+                                "inv-4", root_.path() / "gpio", geteuid());
   ASSERT_FALSE(twice);
   EXPECT_EQ(twice.error().code, ErrorCode::kInvalidArgument);
   EXPECT_FALSE(Line(kOut).used);
 
-  auto none = GpioBroker::Open(chips_, {}, "blink", "inv-5", root_.path() / "gpio");
+  auto none = GpioBroker::Open(chips_, {}, "blink", "inv-5", root_.path() / "gpio", geteuid());
   ASSERT_FALSE(none);
   EXPECT_EQ(none.error().code, ErrorCode::kInvalidArgument);
 
@@ -350,7 +401,7 @@ TEST_F(GpioBrokerTest, CloseReleasesTheLinesStopsTheThreadAndRemovesTheSocket) {
   broker_->Close();  // idempotent
 
   // The lines are free for the next invocation; destroying it releases them too.
-  auto next = GpioBroker::Open(chips_, Declared(), "blink", "inv-6", root_.path() / "gpio");
+  auto next = GpioBroker::Open(chips_, Declared(), "blink", "inv-6", root_.path() / "gpio", geteuid());
   ASSERT_TRUE(next) << next.error().message;
   EXPECT_EQ(Line(kOut).consumer, "fn:blink:inv-6");
   next->reset();

@@ -162,6 +162,25 @@ TEST_P(RealGpioTest, AnUndeclaredLineIsDeniedAndUnchanged) {
   ExpectAllLinesFree();
 }
 
+// Issue #11: a GPIO function's container names no host path in its mountinfo (the broker's
+// socket directory is a tmpfs of its own, the clients an overlay), and it still reaches the
+// broker as its own uid.
+TEST_P(RealGpioTest, Issue11_MountinfoOfAGpioFunctionNamesNoHostPath) {
+  Install("mounts", Runtime::kSh, "main.sh",
+          "gpio get GPIO17 >/dev/null || exit 3\n"
+          "cat /proc/self/mountinfo >&2\n"
+          "echo '{}'\n",
+          {{"GPIO17", GpioDirection::kOutput}});
+  auto result = Call("mounts");
+  ASSERT_TRUE(result) << result.error().message;
+  ASSERT_EQ(result->status, InvocationResult::Status::kSucceeded) << result->error << "\n" << result->logs;
+  const std::string& logs = result->logs;
+  EXPECT_NE(logs.find(" / /run/edgewire "), std::string::npos) << logs;
+  EXPECT_NE(logs.find(" / /opt/edgewire "), std::string::npos) << logs;
+  EXPECT_EQ(logs.find(work_.path().string()), std::string::npos) << logs;
+  EXPECT_EQ(logs.find(DefaultGpioClientsDir().string()), std::string::npos) << logs;
+}
+
 TEST_P(RealGpioTest, ABusyLineStartsNoContainer) {
   Install("blocked", Runtime::kSh, "main.sh", "echo '{}'\n", {{"GPIO17", GpioDirection::kOutput}});
   ASSERT_TRUE(sim_->Request(kOut, {gpio::Direction::kOutput}, "api"));

@@ -108,6 +108,34 @@ TEST(BundleBuilderTest, WithoutResourcesThereIsNoResourceSection) {
   auto config = builder.Config(Spec(), false);
   EXPECT_FALSE(config["linux"].contains("resources"));
   EXPECT_TRUE(config["linux"].contains("seccomp"));
+  // Memory is then bounded per process.
+  json rlimits = config["process"]["rlimits"];
+  EXPECT_NE(std::find(rlimits.begin(), rlimits.end(),
+                      json({{"type", "RLIMIT_DATA"}, {"hard", 32ull << 20}, {"soft", 32ull << 20}})),
+            rlimits.end()) << rlimits.dump();
+}
+
+// Issue #11: the OOM killer takes functions first; a spec's uid is the process's; staged
+// sources replace host paths in the bundle.
+TEST(BundleBuilderTest, Issue11_OomScoreUidAndStagedSources) {
+  if (geteuid() != 0) GTEST_SKIP() << "rootless bundles map uid 0";
+  testing::TempDir dir;
+  BundleBuilder builder(dir / "work", 65534, 65534);
+  auto spec = Spec();
+  spec.uid = 1000123;
+  spec.extra_mounts.push_back({"/srv/clients", "/opt/edgewire", true});
+  StagedSources staged;
+  staged.root = "/b/stage/r";
+  staged.overlays[spec.code_dir] = "/b/stage/o0";
+  auto config = builder.Config(spec, true, &staged);
+  EXPECT_EQ(config["process"]["oomScoreAdj"], 1000);
+  EXPECT_EQ(config["process"]["user"]["uid"], 1000123);
+  EXPECT_EQ(config["process"]["user"]["gid"], 1000123);
+  EXPECT_EQ(config["root"]["path"], "/b/stage/r");
+  ASSERT_NE(FindMount(config, "/fn"), nullptr);
+  EXPECT_EQ((*FindMount(config, "/fn"))["source"], "/b/stage/o0");
+  ASSERT_NE(FindMount(config, "/opt/edgewire"), nullptr);
+  EXPECT_EQ((*FindMount(config, "/opt/edgewire"))["source"], "/srv/clients");  // not staged: as is
 }
 
 TEST(BundleBuilderTest, ExtraMountsAndTheirMountPoints) {
@@ -183,7 +211,8 @@ TEST(SeccompPolicyTest, DenyListCoversTheDangerousSyscalls) {
   }
   for (const char* name : {"mount", "umount2", "ptrace", "bpf", "kexec_load", "init_module", "finit_module",
                            "delete_module", "add_key", "request_key", "keyctl", "unshare", "setns", "pivot_root",
-                           "swapon", "swapoff", "reboot", "perf_event_open", "userfaultfd", "open_by_handle_at"}) {
+                           "swapon", "swapoff", "reboot", "perf_event_open", "userfaultfd", "open_by_handle_at",
+                           "io_uring_setup", "io_uring_enter", "io_uring_register"}) {
     EXPECT_TRUE(denied.count(name)) << name;
   }
   auto program = seccomp::BpfProgram();

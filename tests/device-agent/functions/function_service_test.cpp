@@ -156,6 +156,24 @@ TEST_F(FunctionServiceTest, DeployFetchesInChunksVerifiesAndInvokes) {
   EXPECT_EQ(runtime_->runs[0].code_dir, root_ / "state" / "packages" / sha256_);
 }
 
+// Issue #11 (item 5): a limit the board's runtime cannot enforce is said in the deploy reply
+// (and sys.info shows how each limit is held), never silently dropped.
+TEST_F(FunctionServiceTest, Issue11_DeployReplyNamesLimitsTheRuntimeCannotEnforce) {
+  auto full = Call("fn.deploy", DeployArgs());
+  ASSERT_TRUE(full) << full.error().message;
+  EXPECT_FALSE(full->kwargs.contains("warnings")) << full->kwargs.dump();
+  {
+    std::lock_guard lock(runtime_->mutex);
+    runtime_->limits = {"RLIMIT_DATA per process", "RLIMIT_NPROC per uid", "", "own uid per container"};
+  }
+  auto partial = Call("fn.deploy", DeployArgs("fn-2"));
+  ASSERT_TRUE(partial) << partial.error().message;
+  ASSERT_TRUE(partial->kwargs.contains("warnings")) << partial->kwargs.dump();
+  EXPECT_EQ(partial->kwargs["warnings"], json::array({"not enforced by fake on this board: CPU quota"}));
+  EXPECT_EQ(service_->RuntimeLimits(), json::parse(R"({"memory": "RLIMIT_DATA per process",
+      "pids": "RLIMIT_NPROC per uid", "cpu": "", "uid": "own uid per container"})"));
+}
+
 TEST_F(FunctionServiceTest, RedeployOfTheSamePackageIsCached) {
   ASSERT_TRUE(Call("fn.deploy", DeployArgs()));
   const int fetches = conductor_.calls;
