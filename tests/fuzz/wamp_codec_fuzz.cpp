@@ -2,7 +2,8 @@
 // wamp_codec_json_fuzz and wamp_codec_msgpack_fuzz (EW_FUZZ_WAMP_MSGPACK), one grammar each.
 // Invariants: Decode never throws and fails only with InvalidArgument; an accepted frame
 // re-encodes in both serializers to frames that decode again to the same message type; encoding
-// is stable (encode → decode → encode gives the same bytes); ToArray/FromArray round-trip.
+// in the input's serializer is stable (encode → decode → encode gives the same bytes);
+// ToArray/FromArray round-trip.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -32,8 +33,12 @@ void CheckRoundTrip(const Message& message) {
     auto again = Decode(out, once);
     EW_FUZZ_CHECK(again.has_value(), std::string("re-decode in ") + Name(out) + " failed: " + again.error().message);
     EW_FUZZ_CHECK(again->index() == message.index(), std::string("message type changed through ") + Name(out));
-    const std::string twice = Encode(out, *again);
-    EW_FUZZ_CHECK(twice == once, std::string(Name(out)) + " encoding is not stable");
+    // Stable within one serializer. Across them it is lossy by design: msgpack strings that are
+    // not UTF-8 become U+FFFD in JSON, so two such keys of one map turn into duplicate keys.
+    if (out == kInput) {
+      const std::string twice = Encode(out, *again);
+      EW_FUZZ_CHECK(twice == once, std::string(Name(out)) + " encoding is not stable");
+    }
   }
   auto from_array = ew::wamp::FromArray(ew::wamp::ToArray(message));
   EW_FUZZ_CHECK(from_array.has_value(), "FromArray(ToArray(m)) failed: " + from_array.error().message);
