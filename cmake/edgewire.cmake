@@ -7,19 +7,23 @@ function(ew_module name)
   target_link_libraries(${name} PUBLIC ${M_DEPS})
 endfunction()
 
-# ew_test(NAME SOURCES a_test.cpp DEPS x y [LABELS l]) — a GoogleTest binary registered with ctest.
+# ew_test(NAME SOURCES a_test.cpp DEPS x y [TIMEOUT s] [LABELS l]) — a GoogleTest binary whose
+# tests each become a ctest test (NAME.Suite.Test), discovered when ctest starts, so that a
+# GTEST_SKIP shows in ctest as skipped (with its reason in the test's output) instead of passing.
+include(GoogleTest)
 function(ew_test name)
   cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
-  add_test(NAME ${name} COMMAND ${name})
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 120)
   endif()
-  set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT})
+  set(properties TIMEOUT ${T_TIMEOUT})
   if(T_LABELS)
-    set_tests_properties(${name} PROPERTIES LABELS "${T_LABELS}")
+    list(APPEND properties LABELS "${T_LABELS}")
   endif()
+  gtest_discover_tests(${name} TEST_PREFIX "${name}." DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 30
+    PROPERTIES ${properties})
 endfunction()
 
 # ew_fuzz_test(NAME SOURCES a_fuzz.cpp DEPS x y [DEFINITIONS D] [MUTATIONS n]) — a fuzz target

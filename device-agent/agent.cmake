@@ -12,7 +12,7 @@ ew_module(ew_agent_rpc
 # Board procedures fn.* : package cache, deployments, invocations in containers.
 ew_module(ew_agent_functions
   SOURCES ${EW_AGENT_DIR}/functions/function_service.cpp
-  DEPS ew_agent_gpio_rpc ew_containers_host ew_containers_package ew_common_ids ew_common_log ew_common_error
+  DEPS ew_agent_gpio_rpc ew_containers_host ew_containers_package ew_common_ids ew_common_json ew_common_log ew_common_error
        nlohmann_json::nlohmann_json Boost::system Threads::Threads)
 
 # Board procedures gpio.* , edge publications and edge triggers over the board's chips.
@@ -33,13 +33,13 @@ else()
 endif()
 ew_module(ew_agent_gpio
   SOURCES ${EW_AGENT_DIR}/gpio/gpiod_chip.cpp ${EW_AGENT_DIR}/gpio/sim_control.cpp ${EW_AGENT_DIR}/gpio/make_chips.cpp
-  DEPS ew_common_gpio ew_common_config ew_common_log ew_common_error PkgConfig::GPIODCXX
+  DEPS ew_common_gpio ew_common_config ew_common_json ew_common_log ew_common_error PkgConfig::GPIODCXX
        nlohmann_json::nlohmann_json Boost::system Threads::Threads)
 
 # The enrolment secret on disk (JSON, 0600).
 ew_module(ew_agent_credential
   SOURCES ${EW_AGENT_DIR}/credential/credential.cpp
-  DEPS ew_common_error nlohmann_json::nlohmann_json)
+  DEPS ew_common_error ew_common_json nlohmann_json::nlohmann_json)
 
 # `edgewire-agent enrol`: one HTTP POST with Boost.Beast.
 ew_module(ew_agent_enrol
@@ -59,7 +59,7 @@ target_compile_options(ew_agent_systemd PRIVATE $<TARGET_PROPERTY:PkgConfig::SYS
 ew_module(ew_agent_session
   SOURCES ${EW_AGENT_DIR}/session/backoff.cpp ${EW_AGENT_DIR}/session/ws_transport.cpp
           ${EW_AGENT_DIR}/session/cra_key.cpp ${EW_AGENT_DIR}/session/session_runner.cpp
-  DEPS ew_agent_rpc ew_common_ids ew_common_error ew_common_log nlohmann_json::nlohmann_json
+  DEPS ew_agent_rpc ew_common_ids ew_common_error ew_common_log ew_common_wamp nlohmann_json::nlohmann_json
        Boost::thread Boost::system OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
 # Debian's msgpack-cxx 4 defaults to API v3, which Autobahn 17.5 does not compile against;
 # Autobahn needs Boost.Thread v4 futures (then/continuations).

@@ -31,7 +31,7 @@ Result<ValidCall> ParseCall(const RestDeps& deps, const Exchange& exchange) {
   edgewire::v1::BoardCallRequest request;
   EW_TRY_VOID(ParseBody(exchange.request.body, &request, /*allow_empty=*/true));
   // Protobuf's parser reads {"args":{}} as an empty ListValue (the message form); say no.
-  auto shape = nlohmann::json::parse(exchange.request.body, nullptr, false);
+  EW_TRY(const nlohmann::json shape, ParseJson(exchange.request.body, /*allow_empty=*/true));
   if (shape.is_object() && shape.contains("args") && !shape["args"].is_array() && !shape["args"].is_null())
     return InvalidArgument("args must be a JSON array");
   if (request.timeout_ms() < 0) return InvalidArgument("timeoutMs must not be negative");

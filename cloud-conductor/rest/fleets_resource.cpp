@@ -31,11 +31,7 @@ Result<functions::Fleet> AccessibleFleet(functions::FunctionStore& store, const 
 
 Result<server::HttpResponse> Create(const RestDeps& deps, const Exchange& exchange) {
   EW_TRY(auto* store, Store(deps));
-  json body = json::parse(exchange.request.body.empty() ? "{}" : exchange.request.body, nullptr, false);
-  if (body.is_discarded() || !body.is_object()) return InvalidArgument("the body must be a JSON object");
-  for (const auto& [key, value] : body.items()) {
-    if (key != "name" && key != "projectId") return InvalidArgument("unknown field \"" + key + "\"");
-  }
+  EW_TRY(json body, ParseObject(exchange.request.body, {"name", "projectId"}));
   if (!body.contains("name") || !body["name"].is_string()) return InvalidArgument("name: required, a string");
   const std::string name = body["name"].get<std::string>();
   EW_TRY_VOID(CheckName("name", name));

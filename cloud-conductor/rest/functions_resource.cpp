@@ -60,17 +60,6 @@ Result<FunctionRecord> AccessibleFunction(functions::FunctionsService& service, 
   return function;
 }
 
-// A JSON object body whose keys are all in `allowed`.
-Result<json> ObjectBody(const std::string& body, std::initializer_list<const char*> allowed) {
-  json parsed = json::parse(body.empty() ? "{}" : body, nullptr, false);
-  if (parsed.is_discarded() || !parsed.is_object()) return InvalidArgument("the body must be a JSON object");
-  std::set<std::string> known(allowed.begin(), allowed.end());
-  for (const auto& [key, value] : parsed.items()) {
-    if (!known.count(key)) return InvalidArgument("unknown field \"" + key + "\"");
-  }
-  return parsed;
-}
-
 Result<server::HttpResponse> Upload(const RestDeps& deps, const Exchange& exchange) {
   EW_TRY(auto* service, Service(deps));
   std::string type = exchange.request.Header("content-type");
@@ -125,7 +114,7 @@ Result<server::HttpResponse> Delete(const RestDeps& deps, const Exchange& exchan
 Result<server::HttpResponse> CreateDeployments(const RestDeps& deps, const Exchange& exchange) {
   EW_TRY(auto* service, Service(deps));
   EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
-  EW_TRY(json body, ObjectBody(exchange.request.body, {"boardIds", "fleetId", "version", "triggers"}));
+  EW_TRY(json body, ParseObject(exchange.request.body, {"boardIds", "fleetId", "version", "triggers"}));
   if (function.latest.spec.value("cloudOnly", false))
     return InvalidArgument("function " + function.name + " is cloudOnly: it cannot be deployed to boards");
   const bool has_boards = body.contains("boardIds");
@@ -185,13 +174,9 @@ Result<server::HttpResponse> DeleteDeployment(const RestDeps& deps, const Exchan
 server::HttpResponse RenderOutcome(const functions::InvocationOutcome& outcome) {
   const json& record = outcome.record;
   if (outcome.error) {
-    auto response = ErrorResponse(*outcome.error);
-    json body = json::parse(response.body, nullptr, false);
-    if (body.is_object()) {
-      body["invocation"] = record;
-      return JsonResponse(response.status, body);
-    }
-    return response;
+    const Error& error = *outcome.error;
+    json body = {{"error", {{"code", ErrorCodeName(error.code)}, {"message", error.message}}}, {"invocation", record}};
+    return JsonResponse(HttpStatus(error.code), body);
   }
   const std::string status = record.value("status", "failed");
   if (status == "succeeded") return JsonResponse(200, record);
@@ -213,7 +198,7 @@ struct InvokeRequest {
 };
 
 Result<InvokeRequest> ParseInvoke(const Exchange& exchange) {
-  EW_TRY(json body, ObjectBody(exchange.request.body, {"boardId", "target", "event", "async", "timeoutMs"}));
+  EW_TRY(json body, ParseObject(exchange.request.body, {"boardId", "target", "event", "async", "timeoutMs"}));
   InvokeRequest request;
   if (body.contains("boardId") == body.contains("target"))
     return InvalidArgument("give exactly one of boardId and target (\"cloud\")");

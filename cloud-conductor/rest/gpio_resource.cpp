@@ -98,17 +98,15 @@ void Read(const RestDeps& deps, Exchange exchange) {
 
 // {"value": 0|1} (true and false too), nothing else.
 Result<int> ParseValueBody(const std::string& body) {
-  const json parsed = json::parse(body, nullptr, false);
-  if (parsed.is_discarded() || !parsed.is_object()) return InvalidArgument("the body must be {\"value\": 0|1}");
-  for (const auto& [key, value] : parsed.items()) {
-    if (key != "value") return InvalidArgument("unknown field \"" + key + "\": the body is {\"value\": 0|1}");
-  }
+  auto object = ParseObject(body, {"value"});
+  if (!object) return InvalidArgument(object.error().message + ": the body is {\"value\": 0|1}");
+  const json& parsed = *object;
   if (!parsed.contains("value")) return InvalidArgument("value is required: 0 or 1");
   const json& value = parsed["value"];
   if (value.is_boolean()) return value.get<bool>() ? 1 : 0;
   if (value.is_number_integer() && (value.get<int64_t>() == 0 || value.get<int64_t>() == 1))
     return static_cast<int>(value.get<int64_t>());
-  return InvalidArgument("value must be 0, 1, true or false, not " + value.dump());
+  return InvalidArgument(std::string("value must be 0, 1, true or false, not a ") + value.type_name());
 }
 
 void Write(const RestDeps& deps, Exchange exchange) {

@@ -1,13 +1,24 @@
 // Bodies go through protobuf's JSON mapping so that the REST API and api.proto never drift.
 #include "cloud-conductor/rest/json_body.hpp"
 
+#include <set>
+
 #include <google/protobuf/util/json_util.h>
+
+#include "common/json/guarded_json.hpp"
 
 namespace ew::rest {
 
 namespace {
 
 namespace pbutil = google::protobuf::util;
+
+// A name from the request, shortened for an error message.
+std::string Excerpt(const std::string& text) {
+  constexpr size_t kMax = 64;
+  if (text.size() <= kMax) return text;
+  return text.substr(0, kMax) + "...";
+}
 
 // Protobuf reports "foo: Cannot find field." and multi-line parse errors with a caret: keep the
 // first line, and say plainly which field is unknown.
@@ -46,12 +57,38 @@ Result<void> FromWamp(const wamp::Value& value, Proto* out, const char* what) {
 
 }  // namespace
 
+Result<nlohmann::json> ParseJson(const std::string& body, bool allow_empty) {
+  const bool blank = body.find_first_not_of(" \t\r\n") == std::string::npos;
+  if (blank) {
+    if (allow_empty) return nlohmann::json::object();
+    return InvalidArgument("a JSON request body is required");
+  }
+  json::ParseLimits limits;
+  limits.max_bytes = body.size();  // the server already bounds bodies per route
+  limits.max_depth = kMaxBodyDepth;
+  limits.what = "invalid request body";
+  return json::Parse(body, limits);
+}
+
+Result<nlohmann::json> ParseObject(const std::string& body, std::initializer_list<const char*> allowed) {
+  EW_TRY(nlohmann::json parsed, ParseJson(body, /*allow_empty=*/true));
+  if (!parsed.is_object()) return InvalidArgument("the body must be a JSON object");
+  std::set<std::string> known(allowed.begin(), allowed.end());
+  for (const auto& [key, value] : parsed.items()) {
+    if (!known.count(key)) return InvalidArgument("unknown field \"" + Excerpt(key) + "\"");
+  }
+  return parsed;
+}
+
 Result<void> ParseBody(const std::string& body, google::protobuf::Message* message, bool allow_empty) {
   bool blank = body.find_first_not_of(" \t\r\n") == std::string::npos;
   if (blank) {
     if (allow_empty) return Ok();
     return InvalidArgument("a JSON request body is required");
   }
+  // The guard first: protobuf's own parser would accept what the guard refuses (depth), and its
+  // Struct/ListValue conversions recurse per level.
+  EW_TRY_VOID(ParseJson(body));
   pbutil::JsonParseOptions options;
   options.ignore_unknown_fields = false;
   auto status = pbutil::JsonStringToMessage(body, message, options);

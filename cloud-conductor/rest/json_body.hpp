@@ -3,6 +3,7 @@
 // ListValue/Struct and WAMP payload values.
 #pragma once
 
+#include <initializer_list>
 #include <string>
 
 #include <google/protobuf/message.h>
@@ -14,6 +15,17 @@
 #include "common/wamp/message.hpp"
 
 namespace ew::rest {
+
+// Deepest JSON a request body may nest (common/json counts [] as 1). No Edgewire request needs
+// more; a function's event or a board call's kwargs are bodies too.
+constexpr size_t kMaxBodyDepth = 64;
+
+// The one way REST reads a JSON body: common/json's guarded parser (depth kMaxBodyDepth, size
+// already bounded by the server). An empty body is {} when `allow_empty`. InvalidArgument
+// ("invalid request body: ...") for malformed or too deep JSON; the message never quotes the body.
+Result<nlohmann::json> ParseJson(const std::string& body, bool allow_empty = false);
+// A JSON object body (empty = {}) whose keys are all in `allowed`; InvalidArgument otherwise.
+Result<nlohmann::json> ParseObject(const std::string& body, std::initializer_list<const char*> allowed);
 
 // Parses `body` into `message`. InvalidArgument naming the field for an unknown field or a
 // value of the wrong type, or describing malformed JSON. An empty body is "{}" when

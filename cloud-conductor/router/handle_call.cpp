@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "cloud-conductor/router/options.hpp"
 #include "cloud-conductor/router/session.hpp"
 #include "common/log/log.hpp"
 #include "common/wamp/uri.hpp"
@@ -10,6 +11,11 @@
 namespace ew::router {
 
 namespace {
+// Board sessions one caller session is remembered by for wamp.session.on_leave: far more boards
+// than one client drives at once. Past it (all still live), further boards are not told when
+// this caller leaves; they still release its watches when their own session ends.
+constexpr size_t kMaxDisclosedBoards = 4096;
+
 std::string ErrorMessageOf(const CallOutcome& outcome) {
   if (!outcome.payload.args.empty() && outcome.payload.args[0].is_string())
     return outcome.payload.args[0].get<std::string>();
@@ -20,6 +26,12 @@ std::string ErrorMessageOf(const CallOutcome& outcome) {
 }  // namespace
 
 void Router::HandleCall(const SessionPtr& s, wamp::Call&& m) {
+  if (auto typed = CheckOptions(m.options, "CALL",
+                                {{"timeout", OptionType::kNonNegativeInteger},
+                                 {"receive_progress", OptionType::kBool},
+                                 {"disclose_me", OptionType::kBool}});
+      !typed)
+    return ProtocolViolation(s, typed.error().message);
   if (!wamp::IsValidUri(m.procedure))
     return SendError(s, wamp::MessageType::kCall, m.request, "wamp.error.invalid_uri",
                      "\"" + m.procedure + "\" is not a valid procedure URI");
@@ -39,11 +51,8 @@ void Router::HandleCall(const SessionPtr& s, wamp::Call&& m) {
     return CallConductor(s, std::move(m), own->second);
   }
   std::chrono::milliseconds timeout = config_.call_timeout;
-  if (auto it = m.options.find("timeout"); it != m.options.end()) {
-    if (!it->is_number_unsigned() && !(it->is_number_integer() && it->get<int64_t>() >= 0))
-      return SendError(s, wamp::MessageType::kCall, m.request, "wamp.error.invalid_argument",
-                       "CALL option timeout must be a non-negative integer (ms)");
-    auto ms = it->get<uint64_t>();
+  if (auto it = m.options.find("timeout"); it != m.options.end() && !it->is_null()) {
+    auto ms = it->get<uint64_t>();  // CheckOptions: an integer in [0, 2^53]
     if (ms > 0) timeout = std::min(std::chrono::milliseconds(ms), config_.max_call_timeout);
   }
   Caller caller;
@@ -51,7 +60,7 @@ void Router::HandleCall(const SessionPtr& s, wamp::Call&& m) {
   caller.session_id = s->id;
   caller.request = m.request;
   caller.authid = s->authid;
-  caller.authrole = s->role == Role::kBoard ? "board" : (s->role == Role::kAdmin ? "admin" : "operator");
+  caller.authrole = RoleName(s->role);
   caller.receive_progress = BoolOption(m.options, "receive_progress");
   caller.disclose_me = BoolOption(m.options, "disclose_me");
   StartCall(std::move(caller), m.procedure, std::move(m.payload), m.options, timeout);
@@ -130,8 +139,9 @@ void Router::StartCall(Caller caller, const std::string& procedure, wamp::Payloa
     FinishCall(invocation_id, std::move(outcome));
   });
 
+  call->callee_request = callee->NextRequestId();
   wamp::Invocation invocation;
-  invocation.request = invocation_id;
+  invocation.request = call->callee_request;
   invocation.registration = reg.id;
   invocation.payload = std::move(payload);
   if (caller.receive_progress) invocation.details["receive_progress"] = true;
@@ -139,11 +149,20 @@ void Router::StartCall(Caller caller, const std::string& procedure, wamp::Payloa
     if (caller.session_id) invocation.details["caller"] = caller.session_id;
     invocation.details["caller_authid"] = caller.authid;
     invocation.details["caller_authrole"] = caller.authrole;
+    // The board may now hold things for this caller (GPIO watches): it will hear when it leaves.
+    if (auto s = caller.session.lock(); s && callee->role == Role::kBoard) {
+      // Bounded: sessions that are gone (boards reconnect with new ids) are forgotten first.
+      if (s->disclosed_to_boards.size() >= kMaxDisclosedBoards) {
+        for (auto it = s->disclosed_to_boards.begin(); it != s->disclosed_to_boards.end();)
+          it = sessions_.count(*it) ? std::next(it) : s->disclosed_to_boards.erase(it);
+      }
+      if (s->disclosed_to_boards.size() < kMaxDisclosedBoards) s->disclosed_to_boards.insert(callee->id);
+    }
   }
-  if (auto it = options.find("timeout"); it != options.end()) invocation.details["timeout"] = *it;
+  if (auto it = options.find("timeout"); it != options.end() && it->is_number()) invocation.details["timeout"] = *it;
 
   if (auto s = caller.session.lock()) s->calls_as_caller[caller.request] = invocation_id;
-  callee->invocations_as_callee.insert(invocation_id);
+  callee->invocations_as_callee[call->callee_request] = invocation_id;
   call->caller = std::move(caller);
   pending_.emplace(invocation_id, std::move(call));
   Send(callee, invocation);
@@ -168,7 +187,7 @@ void Router::FinishCall(wamp::Id invocation, CallOutcome&& outcome, bool progres
   std::unique_ptr<PendingCall> done = std::move(it->second);
   pending_.erase(it);
   done->timer.reset();
-  if (auto callee = done->callee.lock()) callee->invocations_as_callee.erase(invocation);
+  if (auto callee = done->callee.lock()) callee->invocations_as_callee.erase(done->callee_request);
   call_latency_.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - done->started).count());
   if (!outcome.error_uri.empty()) call_errors_total_.Inc();
 
@@ -199,34 +218,38 @@ void Router::InterruptCallee(const PendingCall& call, const std::string& mode) {
   auto callee = call.callee.lock();
   if (!callee || !callee->accepts_interrupt) return;
   wamp::Interrupt interrupt;
-  interrupt.request = call.invocation;
+  interrupt.request = call.callee_request;
   interrupt.options = {{"mode", mode}};
   Send(callee, interrupt);
 }
 
 void Router::HandleYield(const SessionPtr& s, wamp::Yield&& m) {
-  auto it = pending_.find(m.request);
+  if (auto typed = CheckOptions(m.options, "YIELD", {{"progress", OptionType::kBool}}); !typed)
+    return ProtocolViolation(s, typed.error().message);
   // A late YIELD (after a timeout or a cancel) is normal: drop it.
-  if (it == pending_.end() || it->second->callee.lock() != s) return;
+  auto it = s->invocations_as_callee.find(m.request);
+  if (it == s->invocations_as_callee.end()) return;
   CallOutcome outcome;
   outcome.payload = std::move(m.payload);
-  FinishCall(m.request, std::move(outcome), BoolOption(m.options, "progress"));
+  FinishCall(it->second, std::move(outcome), BoolOption(m.options, "progress"));
 }
 
 void Router::HandleInvocationError(const SessionPtr& s, wamp::ErrorMessage&& m) {
   if (m.request_type != wamp::MessageType::kInvocation)
     return ProtocolViolation(s, "ERROR may only answer an INVOCATION");
-  auto it = pending_.find(m.request);
-  if (it == pending_.end() || it->second->callee.lock() != s) return;
+  auto it = s->invocations_as_callee.find(m.request);
+  if (it == s->invocations_as_callee.end()) return;
   if (!wamp::IsValidUri(m.error)) m.error = "wamp.error.invalid_uri";
   CallOutcome outcome;
   outcome.error_uri = std::move(m.error);
   outcome.details = std::move(m.details);
   outcome.payload = std::move(m.payload);
-  FinishCall(m.request, std::move(outcome));
+  FinishCall(it->second, std::move(outcome));
 }
 
 void Router::HandleCancel(const SessionPtr& s, wamp::Cancel&& m) {
+  if (auto typed = CheckOptions(m.options, "CANCEL", {{"mode", OptionType::kString}}); !typed)
+    return ProtocolViolation(s, typed.error().message);
   auto found = s->calls_as_caller.find(m.request);
   if (found == s->calls_as_caller.end()) return;  // already answered
   wamp::Id invocation = found->second;

@@ -5,6 +5,7 @@
 
 #include <fmt/chrono.h>
 
+#include "cloud-conductor/router/options.hpp"
 #include "cloud-conductor/router/session.hpp"
 #include "common/ids/ids.hpp"
 #include "common/log/log.hpp"
@@ -24,7 +25,14 @@ void Router::HandleHello(const SessionPtr& s, wamp::Hello&& m) {
   if (m.realm != config_.realm)
     return Abort(s, "wamp.error.no_such_realm", "realm \"" + m.realm + "\" does not exist");
   const auto& details = m.details;
+  if (auto typed = CheckOptions(details, "HELLO",
+                                {{"authid", OptionType::kString},
+                                 {"authmethods", OptionType::kStringList},
+                                 {"roles", OptionType::kObject}});
+      !typed)
+    return ProtocolViolation(s, typed.error().message);
   wamp::Value methods = details.contains("authmethods") ? details["authmethods"] : wamp::Value::array();
+  if (methods.is_null()) methods = wamp::Value::array();
   std::string authid;
   if (details.contains("authid") && details["authid"].is_string()) authid = details["authid"].get<std::string>();
   if (authid.size() > 256) return ProtocolViolation(s, "authid longer than 256 bytes");

@@ -1,5 +1,6 @@
 // REGISTER and UNREGISTER: exact-match procedures with a single callee each; a board may
 // register only under its own ew.board.<id> prefix.
+#include "cloud-conductor/router/options.hpp"
 #include "cloud-conductor/router/session.hpp"
 #include "common/log/log.hpp"
 #include "common/wamp/uri.hpp"
@@ -7,13 +8,19 @@
 namespace ew::router {
 
 void Router::HandleRegister(const SessionPtr& s, wamp::Register&& m) {
+  if (auto typed = CheckOptions(m.options, "REGISTER",
+                                {{"match", OptionType::kString},
+                                 {"invoke", OptionType::kString},
+                                 {"disclose_caller", OptionType::kBool}});
+      !typed)
+    return ProtocolViolation(s, typed.error().message);
   if (!wamp::IsValidUri(m.procedure))
     return SendError(s, wamp::MessageType::kRegister, m.request, "wamp.error.invalid_uri",
                      "\"" + m.procedure + "\" is not a valid procedure URI");
-  if (auto match = m.options.find("match"); match != m.options.end() && *match != "exact")
+  if (auto match = m.options.find("match"); match != m.options.end() && !match->is_null() && *match != "exact")
     return SendError(s, wamp::MessageType::kRegister, m.request, "wamp.error.invalid_argument",
                      "only exact-match registrations are supported");
-  if (auto invoke = m.options.find("invoke"); invoke != m.options.end() && *invoke != "single")
+  if (auto invoke = m.options.find("invoke"); invoke != m.options.end() && !invoke->is_null() && *invoke != "single")
     return SendError(s, wamp::MessageType::kRegister, m.request, "wamp.error.invalid_argument",
                      "only the single invocation policy is supported");
   if (auto allowed = MayRegister(*s, m.procedure); !allowed) {

@@ -11,19 +11,6 @@
 
 namespace ew::router {
 
-namespace {
-const char* RoleName(Role role) {
-  switch (role) {
-    case Role::kBoard: return "board";
-    case Role::kUser: return "operator";
-    case Role::kAdmin: return "admin";
-    case Role::kNone: break;
-  }
-  return "anonymous";
-}
-
-}  // namespace
-
 // Feeds one transport's frames into the router, keeping the session alive while it is open.
 class SessionHandler final : public TransportHandler {
  public:
@@ -100,7 +87,8 @@ void Router::Dispatch(const SessionPtr& s, wamp::Message&& message) {
       return HandleHello(s, std::get<wamp::Hello>(std::move(message)));
     if (type == wamp::MessageType::kAuthenticate && s->state == State::kChallenged)
       return HandleAuthenticate(s, std::get<wamp::Authenticate>(std::move(message)));
-    if (type == wamp::MessageType::kAbort || type == wamp::MessageType::kGoodbye) return CloseSession(s, "aborted");
+    // A client may ABORT its own opening; GOODBYE closes an established session only.
+    if (type == wamp::MessageType::kAbort) return CloseSession(s, "aborted");
     return ProtocolViolation(s, std::string(wamp::TypeName(type)) + " before the session was established");
   }
   switch (type) {
@@ -156,7 +144,10 @@ void Router::Welcome(const SessionPtr& s, Role role, std::string authid, std::st
       {"roles",
        {{"broker",
          {{"features",
-           {{"publisher_exclusion", true}, {"publisher_identification", true}, {"pattern_based_subscription", true}}}}},
+           {{"publisher_exclusion", true},
+            {"publisher_identification", true},
+            {"pattern_based_subscription", true},
+            {"subscriber_blackwhite_listing", true}}}}},
         {"dealer",
          {{"features",
            {{"progressive_call_results", true},
@@ -202,7 +193,7 @@ void Router::Cleanup(const SessionPtr& s) {
   s->state = Session::State::kClosed;
   s->hello_timer.reset();
   // Calls this session was serving fail; calls it made are dropped and their callees interrupted.
-  for (wamp::Id invocation : std::set<wamp::Id>(s->invocations_as_callee)) {
+  for (auto [request, invocation] : std::map<wamp::Id, wamp::Id>(s->invocations_as_callee)) {
     CallOutcome outcome;
     outcome.error_uri = std::string(WampErrorUri(ErrorCode::kUnavailable));
     outcome.payload.args = wamp::Value::array({"the callee left before answering"});
@@ -212,7 +203,7 @@ void Router::Cleanup(const SessionPtr& s) {
     auto it = pending_.find(invocation);
     if (it == pending_.end()) continue;
     InterruptCallee(*it->second, "killnowait");
-    if (auto callee = it->second->callee.lock()) callee->invocations_as_callee.erase(invocation);
+    if (auto callee = it->second->callee.lock()) callee->invocations_as_callee.erase(it->second->callee_request);
     pending_.erase(it);
   }
   s->calls_as_caller.clear();
@@ -223,15 +214,7 @@ void Router::Cleanup(const SessionPtr& s) {
     registrations_.erase(it);
   }
   s->registrations.clear();
-  for (wamp::Id sub : s->subscriptions) {
-    auto it = subscriptions_.find(sub);
-    if (it == subscriptions_.end()) continue;
-    it->second.subscribers.erase(s->id);
-    if (it->second.subscribers.empty()) {
-      topics_.erase({it->second.topic, it->second.prefix});
-      subscriptions_.erase(it);
-    }
-  }
+  for (wamp::Id sub : s->subscriptions) DropSubscriber(sub, s->id);
   s->subscriptions.clear();
   if (s->role == Role::kBoard) BoardOffline(*s);
   sessions_.erase(s->id);
@@ -245,10 +228,20 @@ void Router::Cleanup(const SessionPtr& s) {
 }
 
 void Router::PublishSessionLeft(const Session& s) {
-  // Boards subscribe to this to drop what a caller session set up (its GPIO watches).
-  wamp::Payload payload;
-  payload.args = wamp::Value::array({s.id, s.authid, RoleName(s.role)});
-  Publish(nullptr, "wamp.session.on_leave", payload, false, false);
+  // Admins hear of every session, with its authid and authrole. Boards subscribe to this to drop
+  // what a caller set up on them (GPIO watches), so a board hears only of the sessions whose ids
+  // it was shown as a disclosed caller, and only their id: never who else uses the conductor.
+  PublishOptions no_boards;
+  no_boards.exclude_authrole = {RoleName(Role::kBoard)};
+  wamp::Payload full;
+  full.args = wamp::Value::array({s.id, s.authid, RoleName(s.role)});
+  Publish(nullptr, "wamp.session.on_leave", full, no_boards);
+  if (s.disclosed_to_boards.empty()) return;
+  PublishOptions its_callees;
+  its_callees.eligible = s.disclosed_to_boards;
+  wamp::Payload redacted;
+  redacted.args = wamp::Value::array({s.id});
+  Publish(nullptr, "wamp.session.on_leave", redacted, its_callees);
 }
 
 // ---- board presence ----
@@ -292,7 +285,7 @@ void Router::PublishStatus(const std::string& board_id, bool online) {
                                  std::chrono::system_clock::now().time_since_epoch())
                                  .count()}};
   payload.args = wamp::Value::array({online ? "online" : "offline"});
-  Publish(nullptr, "ew.board." + board_id + ".status", payload, false, false);
+  Publish(nullptr, "ew.board." + board_id + ".status", payload);
 }
 
 std::optional<BoardPresence> Router::Presence(const std::string& board_id) const {

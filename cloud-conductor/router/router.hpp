@@ -12,6 +12,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <variant>
@@ -37,7 +39,27 @@ struct RouterConfig {
 
 enum class Role { kNone, kBoard, kUser, kAdmin };
 
+// How a subscription's topic is matched (SUBSCRIBE.Options.match).
+enum class Match {
+  kExact,
+  kPrefix,    // whole components: "a.b" matches "a.b" and "a.b.c", not "a.bc"
+  kWildcard,  // as many components as the pattern; an empty pattern component matches any one
+};
+
 struct CallOutcome;
+
+// Who receives a publication besides "every subscriber": PUBLISH's exclude_me, disclose_me,
+// exclude/eligible by session id, authid and authrole (an unset eligible list = everyone).
+struct PublishOptions {
+  bool exclude_me = true;
+  bool disclose_me = false;
+  std::set<wamp::Id> exclude;
+  std::set<std::string> exclude_authid;
+  std::set<std::string> exclude_authrole;
+  std::optional<std::set<wamp::Id>> eligible;
+  std::optional<std::set<std::string>> eligible_authid;
+  std::optional<std::set<std::string>> eligible_authrole;
+};
 
 class Router final : public BoardGateway {
  public:
@@ -106,8 +128,12 @@ class Router final : public BoardGateway {
   // Broker.
   // publisher may be null (the conductor itself publishes). Returns the publication id.
   wamp::Id Publish(const Session* publisher, const std::string& topic, const wamp::Payload& payload,
-               bool exclude_me, bool disclose_me);
-  void FinishSubscribe(const SessionPtr& s, wamp::Subscribe&& m, bool prefix);
+                   const PublishOptions& options = PublishOptions());
+  void FinishSubscribe(const SessionPtr& s, wamp::Subscribe&& m, Match match, bool disclose_publisher);
+  // Whether the session is already subscribed to (topic, match).
+  bool HoldsSubscription(const Session& s, const std::string& topic, Match match) const;
+  // Takes one session off a subscription, and drops the subscription when it was the last.
+  void DropSubscriber(wamp::Id subscription, wamp::Id session);
 
   // Authorization (role + URI prefix).
   Result<void> MayRegister(const Session& s, const std::string& uri) const;
@@ -140,14 +166,20 @@ class Router final : public BoardGateway {
   std::unordered_map<wamp::Id, Registration> registrations_;
   std::unordered_map<wamp::Id, std::unique_ptr<PendingCall>> pending_;  // by invocation id
   // Broker tables.
+  struct Subscriber {
+    std::weak_ptr<Session> session;
+    bool disclose_publisher = false;  // SUBSCRIBE.Options.disclose_publisher
+  };
   struct Subscription {
     wamp::Id id;
     std::string topic;
-    bool prefix = false;
-    std::map<wamp::Id, std::weak_ptr<Session>> subscribers;
+    Match match = Match::kExact;
+    std::vector<std::string> components;  // wildcard patterns only
+    std::map<wamp::Id, Subscriber> subscribers;
   };
-  std::map<std::pair<std::string, bool>, wamp::Id> topics_;  // (topic, is_prefix) → subscription
+  std::map<std::pair<std::string, Match>, wamp::Id> topics_;  // (topic, match) → subscription
   std::unordered_map<wamp::Id, Subscription> subscriptions_;
+  std::set<wamp::Id> wildcard_subscriptions_;  // tried one by one on every publication
   // Board sessions by board id (the live ones).
   std::unordered_map<std::string, std::weak_ptr<Session>> boards_;
   // Board → project, learned from sessions and lookups, for authorizing users.
@@ -163,7 +195,7 @@ class Router final : public BoardGateway {
 
   wamp::Id next_registration_ = 1;
   wamp::Id next_subscription_ = 1;
-  wamp::Id next_invocation_ = 1;
+  wamp::Id next_invocation_ = 1;  // the key of pending_, not the INVOCATION's request id
   wamp::Id next_internal_request_ = 1;
 
   metrics::Gauge& sessions_gauge_;

@@ -1,6 +1,7 @@
 // Per-session and per-call state of the router. Internal to cloud-conductor/router.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -16,6 +17,17 @@ namespace ew::router {
 inline std::shared_ptr<spdlog::logger> RouterLog() {
   static auto logger = log::Get("router");
   return logger;
+}
+
+// The authrole a session is known by (WELCOME, caller and publisher disclosure).
+inline const char* RoleName(Role role) {
+  switch (role) {
+    case Role::kBoard: return "board";
+    case Role::kUser: return "operator";
+    case Role::kAdmin: return "admin";
+    case Role::kNone: break;
+  }
+  return "anonymous";
 }
 
 // A boolean WAMP option or detail; `fallback` when absent or not a boolean.
@@ -49,8 +61,24 @@ struct Router::Session {
 
   std::set<wamp::Id> registrations;
   std::set<wamp::Id> subscriptions;
+  size_t wildcard_subscriptions = 0;  // how many of them match by wildcard (they are capped)
   std::unordered_map<wamp::Id, wamp::Id> calls_as_caller;  // CALL request id → invocation id
-  std::set<wamp::Id> invocations_as_callee;
+  // INVOCATIONs this session serves: their request id (session scope, see NextRequestId) → the
+  // key of the call in Router::pending_.
+  std::map<wamp::Id, wamp::Id> invocations_as_callee;
+  // Board sessions that saw this session's id as a disclosed caller: they alone hear, redacted,
+  // that it left (wamp.session.on_leave), to release what it set up on them (GPIO watches).
+  std::set<wamp::Id> disclosed_to_boards;
+
+  // Request ids the router picks for this session (INVOCATION) are session-scope ids as WAMP
+  // asks: 1, 2, 3, … wrapping to 1 after 2^53, skipping ids still in use.
+  wamp::Id NextRequestId() {
+    do {
+      next_request_id = next_request_id >= wamp::kMaxId ? 1 : next_request_id + 1;
+    } while (invocations_as_callee.count(next_request_id));
+    return next_request_id;
+  }
+  wamp::Id next_request_id = 0;  // the last one handed out
 
   std::string Describe() const {
     return role == Role::kBoard ? "board=" + board_id + " session=" + std::to_string(id)
@@ -75,6 +103,7 @@ struct Router::PendingCall {
   std::string procedure;
   Caller caller;
   std::weak_ptr<Session> callee;
+  wamp::Id callee_request = 0;  // the INVOCATION's request id, in the callee's session scope
   std::chrono::steady_clock::time_point started;
   std::unique_ptr<boost::asio::steady_timer> timer;
   bool interrupted = false;

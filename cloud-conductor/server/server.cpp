@@ -121,20 +121,22 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 namespace {
 
 // One WAMP WebSocket connection.
+//
+// Deadlines (opening handshake, heartbeat, closing handshake) are our own timer, never Beast's
+// stream timeouts: Beast 1.74 delivers its closing-handshake timeout to a read parked behind
+// async_close and asserts (impl/read.hpp, `ec == operation_aborted`), so a peer that answers the
+// close frame and then holds TCP open could abort the conductor. When our deadline passes we
+// close the socket; every pending Beast operation then ends with an ordinary error.
 class WsSession final : public router::Transport, public std::enable_shared_from_this<WsSession> {
  public:
   WsSession(tcp::socket&& socket, std::shared_ptr<Server::Impl> server, wamp::Serializer serializer, std::string peer)
-      : ws_(std::move(socket)), server_(std::move(server)), serializer_(serializer), peer_(std::move(peer)) {}
+      : ws_(std::move(socket)), server_(std::move(server)), serializer_(serializer), peer_(std::move(peer)),
+        deadline_(ws_.get_executor()) {}
 
   void Run(http::request<http::string_body> req) {
     beast::get_lowest_layer(ws_).expires_never();
-    websocket::stream_base::timeout timeouts{};
-    timeouts.handshake_timeout = server_->options.handshake_timeout;
-    timeouts.idle_timeout = server_->options.heartbeat_timeout;
-    // Beast pings after half the idle timeout of silence and drops the connection when no
-    // frame (a pong included) arrives by the full timeout: that is the board heartbeat.
-    timeouts.keep_alive_pings = true;
-    ws_.set_option(timeouts);
+    ws_.set_option(websocket::stream_base::timeout{websocket::stream_base::none(), websocket::stream_base::none(),
+                                                   false});
     ws_.read_message_max(server_->options.max_message_bytes);
     ws_.auto_fragment(false);
     std::string proto(wamp::SubprotocolName(serializer_));
@@ -142,7 +144,10 @@ class WsSession final : public router::Transport, public std::enable_shared_from
       res.set(http::field::sec_websocket_protocol, proto);
       res.set(http::field::server, "edgewire-conductor");
     }));
+    // Any control frame (a pong above all) proves the peer is alive.
+    ws_.control_callback([this](websocket::frame_type, beast::string_view) { last_heard_ = Now(); });
     ws_.binary(wamp::IsBinary(serializer_));
+    ArmDeadline(server_->options.handshake_timeout, "opening handshake timed out");
     ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) { self->OnAccept(ec); });
   }
 
@@ -154,9 +159,7 @@ class WsSession final : public router::Transport, public std::enable_shared_from
       // Drop the socket now (a close handshake would wait behind the backlog). The write in
       // flight still owns queue_.front(): its failure runs Finish(), which frees the backlog.
       close_requested_ = true;
-      beast::error_code ignored;
-      beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
-      beast::get_lowest_layer(ws_).socket().close(ignored);
+      Drop();
       return;
     }
     queue_.push_back(std::move(frame));
@@ -174,13 +177,53 @@ class WsSession final : public router::Transport, public std::enable_shared_from
   const std::string& peer() const override { return peer_; }
 
  private:
+  using Clock = std::chrono::steady_clock;
+  static Clock::time_point Now() { return Clock::now(); }
+
   void OnAccept(beast::error_code ec) {
     if (ec) {
       Log()->debug("websocket handshake from {} failed: {}", peer_, ec.message());
+      Finish();
       return;
     }
+    last_heard_ = Now();
+    ArmHeartbeat();
     handler_ = server_->accept(shared_from_this());
     DoRead();
+  }
+
+  // The heartbeat: a tick every half timeout; a tick that finds the peer silent for a quarter
+  // timeout or more pings it (so a ping goes out at least once per half timeout of silence and
+  // its pong has the rest to arrive); a peer silent for the whole timeout is dropped.
+  void ArmHeartbeat() {
+    const auto half = server_->options.heartbeat_timeout / 2;
+    deadline_.expires_after(half);
+    deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      // A close the peer started is answered inside the pending read, which then waits for the
+      // peer to end TCP: the heartbeat still bounds that wait.
+      if (ec || self->finished_ || self->closing_) return;
+      const auto silent = Now() - self->last_heard_;
+      if (silent >= self->server_->options.heartbeat_timeout) {
+        Log()->debug("connection from {} silent for {} ms, dropping", self->peer_,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(silent).count());
+        return self->Drop();
+      }
+      if (silent >= self->server_->options.heartbeat_timeout / 4 && !self->pinging_ && self->ws_.is_open()) {
+        self->pinging_ = true;
+        self->ws_.async_ping({}, [self](beast::error_code) { self->pinging_ = false; });
+      }
+      self->ArmHeartbeat();
+    });
+  }
+
+  // One deadline for a handshake; past it the socket is closed.
+  void ArmDeadline(std::chrono::steady_clock::duration after, const char* why) {
+    deadline_.expires_after(after);
+    deadline_.async_wait([self = shared_from_this(), why](beast::error_code ec) {
+      if (ec || self->finished_) return;
+      Log()->debug("connection from {}: {}", self->peer_, why);
+      self->Drop();
+    });
   }
 
   void DoRead() {
@@ -196,11 +239,12 @@ class WsSession final : public router::Transport, public std::enable_shared_from
       Finish();
       return;
     }
+    last_heard_ = Now();
     auto data = buffer_.cdata();
     std::string_view frame(static_cast<const char*>(data.data()), data.size());
     if (handler_) handler_->OnFrame(frame);
     buffer_.consume(buffer_.size());
-    if (!finished_) DoRead();
+    if (!finished_ && !closing_) DoRead();
   }
 
   void DoWrite() {
@@ -228,10 +272,25 @@ class WsSession final : public router::Transport, public std::enable_shared_from
   }
 
   void DoClose() {
-    if (closing_) return;
+    if (closing_ || socket_closed_) return;
     closing_ = true;
+    ArmDeadline(server_->options.handshake_timeout, "closing handshake timed out");
     ws_.async_close(websocket::close_reason(websocket::close_code::normal, close_reason_),
-                    [self = shared_from_this()](beast::error_code) { self->Finish(); });
+                    [self = shared_from_this()](beast::error_code) {
+                      self->Finish();
+                      self->Drop();
+                    });
+  }
+
+  // Closes the socket: every pending operation completes with an error, then Finish() runs.
+  void Drop() {
+    if (socket_closed_) return;
+    socket_closed_ = true;
+    beast::error_code ignored;
+    auto& socket = beast::get_lowest_layer(ws_).socket();
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
+    deadline_.cancel();
   }
 
   // Tells the router once that this connection is gone, whatever ended it.
@@ -241,23 +300,28 @@ class WsSession final : public router::Transport, public std::enable_shared_from
     // A write in flight still reads queue_.front(): its completion frees the rest.
     if (!writing_) queue_.clear();
     if (auto handler = std::move(handler_)) handler->OnClose();
-    beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    // The socket stays open while our closing handshake is under way (its deadline bounds it);
+    // otherwise nothing more will be read or written on it.
+    if (!closing_) Drop();
   }
 
   websocket::stream<beast::tcp_stream> ws_;
   std::shared_ptr<Server::Impl> server_;
   wamp::Serializer serializer_;
   std::string peer_;
+  net::steady_timer deadline_;  // handshake, heartbeat or closing deadline: one at a time
+  Clock::time_point last_heard_{};
   beast::flat_buffer buffer_;
   std::deque<std::string> queue_;
   size_t queued_bytes_ = 0;
   std::shared_ptr<router::TransportHandler> handler_;
   std::string close_reason_;
   bool writing_ = false;
+  bool pinging_ = false;
   bool close_requested_ = false;
   bool closing_ = false;
   bool finished_ = false;
+  bool socket_closed_ = false;
 };
 
 // One HTTP/1.1 connection: requests are answered in order, one at a time, with keep-alive. A

@@ -9,15 +9,11 @@
 #include <vector>
 
 #include "common/ids/ids.hpp"
+#include "common/json/guarded_json.hpp"
 
 namespace ew::wamp {
 
 namespace {
-
-// Deepest nesting a decoded frame may have, counting the message array itself. nlohmann's copy,
-// dump, compare and msgpack reader recurse per level; this bound keeps every later use of a
-// decoded value far from the stack limit, and no WAMP message needs more.
-constexpr size_t kMaxDepth = 128;
 
 // WAMP JSON carries binary as a string starting with NUL followed by base64.
 constexpr char kBinaryMarker = '\0';
@@ -401,134 +397,16 @@ class MsgpackWriter {
 };
 
 // ----------------------------------------------------------------------------------------------
-// Parsing: a SAX handler that builds the value like nlohmann's DOM parser but refuses nesting
-// deeper than kMaxDepth and declared lengths the frame cannot hold (msgpack announces lengths up
-// front), and turns WAMP JSON binary strings back into binary values.
-
-class GuardedDomBuilder {
- public:
-  using number_integer_t = Value::number_integer_t;
-  using number_unsigned_t = Value::number_unsigned_t;
-  using number_float_t = Value::number_float_t;
-  using string_t = Value::string_t;
-  using binary_t = Value::binary_t;
-
-  GuardedDomBuilder(Value& root, Serializer serializer, size_t frame_size)
-      : root_(root), serializer_(serializer), frame_size_(frame_size) {}
-
-  bool null() { return Add(Value(nullptr)); }
-  bool boolean(bool v) { return Add(Value(v)); }
-  bool number_integer(number_integer_t v) { return Add(Value(v)); }
-  bool number_unsigned(number_unsigned_t v) { return Add(Value(v)); }
-  bool number_float(number_float_t v, const string_t& /*text*/) { return Add(Value(v)); }
-  bool string(string_t& v) {
-    if (serializer_ == Serializer::kJson && !v.empty() && v[0] == kBinaryMarker) return JsonStringWithMarker(v);
-    return Add(Value(std::move(v)));
-  }
-  bool binary(binary_t& v) { return Add(Value(std::move(v))); }  // keeps a msgpack ext subtype
-  bool start_object(std::size_t len) { return Open(Value::object(), len, "map"); }
-  bool key(string_t& k) {
-    pending_key_ = std::move(k);
-    return true;
-  }
-  bool end_object() { return Close(); }
-  bool start_array(std::size_t len) { return Open(Value::array(), len, "array"); }
-  bool end_array() { return Close(); }
-  bool parse_error(std::size_t position, const std::string& token, const Value::exception& ex) {
-    if (serializer_ == Serializer::kMsgpack && token == "<end of file>") {
-      error_ = "truncated msgpack: frame ends at byte " + std::to_string(frame_size_) + " inside a value";
-    } else {
-      error_ = std::string(serializer_ == Serializer::kJson ? "invalid JSON: " : "invalid msgpack: ") +
-               WithoutExceptionPrefix(ex.what());
-    }
-    return false;
-  }
-
-  // Why parsing stopped; empty when nlohmann gave no reason.
-  const std::string& error() const { return error_; }
-
- private:
-  // "[json.exception.parse_error.101] parse error at ..." → "parse error at ...".
-  static std::string WithoutExceptionPrefix(const char* what) {
-    std::string_view text(what);
-    if (!text.empty() && text.front() == '[') {
-      auto close = text.find("] ");
-      if (close != std::string_view::npos) text.remove_prefix(close + 2);
-    }
-    return std::string(text);
-  }
-
-  // "\0<base64>" is binary. When the rest is not base64 the string stays a string: it most
-  // likely came from a msgpack peer whose text starts with NUL, and forwarding it unchanged beats
-  // failing the message.
-  bool JsonStringWithMarker(string_t& text) {
-    std::string bytes;
-    if (!ids::Base64Decode(std::string_view(text).substr(1), &bytes)) return Add(Value(std::move(text)));
-    return Add(Value::binary(std::vector<uint8_t>(bytes.begin(), bytes.end())));
-  }
-
-  bool Open(Value container, std::size_t len, const char* kind) {
-    if (stack_.size() >= kMaxDepth) {
-      error_ = "nesting deeper than " + std::to_string(kMaxDepth) + " levels";
-      return false;
-    }
-    // Every element takes at least one byte, so a longer declared length is a lie; refusing it
-    // here also keeps nlohmann from trusting it.
-    if (len != static_cast<std::size_t>(-1) && len > frame_size_) {
-      error_ = std::string("truncated msgpack: ") + kind + " declares " + std::to_string(len) +
-               " elements but the frame has only " + std::to_string(frame_size_) + " bytes";
-      return false;
-    }
-    Value* added = Place(std::move(container));
-    stack_.push_back(added);
-    return true;
-  }
-
-  bool Close() {
-    if (!stack_.empty()) stack_.pop_back();
-    return true;
-  }
-
-  bool Add(Value v) {
-    Place(std::move(v));
-    return true;
-  }
-
-  // Puts `v` at the current position (root, next array element, or the pending object key).
-  Value* Place(Value v) {
-    if (stack_.empty()) {
-      root_ = std::move(v);
-      return &root_;
-    }
-    Value& parent = *stack_.back();
-    if (parent.is_array()) {
-      auto& elements = parent.get_ref<Value::array_t&>();
-      elements.push_back(std::move(v));
-      return &elements.back();
-    }
-    Value& slot = parent.get_ref<Value::object_t&>()[std::move(pending_key_)];
-    slot = std::move(v);
-    return &slot;
-  }
-
-  Value& root_;
-  Serializer serializer_;
-  size_t frame_size_;
-  std::vector<Value*> stack_;
-  std::string pending_key_;
-  std::string error_;
-};
+// Parsing: common/json's guarded builder (depth, declared lengths), which also turns WAMP JSON
+// binary strings back into binary values.
 
 ew::Result<Value> ParseFrame(Serializer serializer, std::string_view frame) {
-  Value root;
-  GuardedDomBuilder builder(root, serializer, frame.size());
-  const auto format =
-      serializer == Serializer::kJson ? nlohmann::json::input_format_t::json : nlohmann::json::input_format_t::msgpack;
-  // strict: bytes after the first value are an error, not ignored.
-  if (!Value::sax_parse(frame.data(), frame.data() + frame.size(), &builder, format, /*strict=*/true)) {
-    return InvalidArgument(builder.error().empty() ? "malformed frame" : builder.error());
-  }
-  return root;
+  json::ParseLimits limits;
+  limits.max_bytes = frame.size();  // the transport already bounds the frame
+  limits.max_depth = kMaxDepth;
+  limits.wamp_binary_strings = serializer == Serializer::kJson;
+  limits.what = "";
+  return json::Parse(frame, limits, serializer == Serializer::kJson ? json::Format::kJson : json::Format::kMsgpack);
 }
 
 // ----------------------------------------------------------------------------------------------

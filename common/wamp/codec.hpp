@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "common/error/error.hpp"
+#include "common/wamp/limits.hpp"
 #include "common/wamp/message.hpp"
 
 namespace ew::wamp {
@@ -23,6 +24,7 @@ bool IsBinary(Serializer serializer);
 
 // Largest id WAMP allows (2^53).
 constexpr Id kMaxId = Id{1} << 53;
+
 
 // Decodes one WebSocket frame. Errors: InvalidArgument with a message naming what was wrong
 // ("truncated msgpack", "CALL: procedure must be a string", "unknown message type 99").

@@ -14,6 +14,7 @@
 #include <optional>
 #include <thread>
 
+#include "common/json/guarded_json.hpp"
 #include "common/log/log.hpp"
 #include "containers/host/function_runner.hpp"
 
@@ -345,14 +346,17 @@ void FunctionHost::Invoke(const std::string& key, std::string event_json, std::f
                          std::to_string(impl_->config.max_event_bytes)));
     return;
   }
-  auto event = nlohmann::json::parse(event_json, nullptr, false);
-  if (event.is_discarded()) {
-    done(InvalidArgument("event is not JSON"));
+  ew::json::ParseLimits limits;
+  limits.max_bytes = impl_->config.max_event_bytes;
+  limits.what = "event";
+  auto event = ew::json::Parse(event_json, limits);
+  if (!event) {
+    done(tl::unexpected(event.error()));
     return;
   }
   Impl::Pending p;
   // Compact, one line: what warm instances read, and what cold ones get too.
-  p.event = event.dump();
+  p.event = event->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   p.done = std::move(done);
   p.enqueued = impl_->clock.Steady();
   std::optional<Error> refused;

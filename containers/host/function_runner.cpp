@@ -4,6 +4,7 @@
 
 #include <atomic>
 
+#include "common/json/guarded_json.hpp"
 #include "containers/runtime/sandbox_layout.hpp"
 
 namespace ew::containers {
@@ -108,15 +109,21 @@ ContainerSpec FunctionRunner::MakeContainerSpec(const char* mode) const {
 
 std::string FunctionRunner::OutputCapText() const { return "output over " + SizeText(config_.max_output_bytes); }
 
-void FunctionRunner::ParseOutput(const std::string& text, InvocationResult& result) {
-  auto output = nlohmann::json::parse(text, nullptr, false);
-  if (output.is_discarded()) {
+void FunctionRunner::ParseOutput(const std::string& text, InvocationResult& result) const {
+  // The function is untrusted: its stdout goes through the guarded parser (depth and size).
+  ew::json::ParseLimits limits;
+  limits.max_bytes = config_.max_output_bytes;
+  limits.max_depth = kMaxOutputDepth;
+  limits.what = "stdout";
+  auto output = ew::json::Parse(text, limits);
+  if (!output) {
     result.status = InvocationResult::Status::kFailed;
-    result.error = "stdout is not JSON";
+    result.error = output.error().message.rfind("stdout: invalid JSON", 0) == 0 ? "stdout is not JSON"
+                                                                                : output.error().message;
     return;
   }
   result.status = InvocationResult::Status::kSucceeded;
-  result.output = std::move(output);
+  result.output = std::move(*output);
 }
 
 Result<InvocationResult> FunctionRunner::Invoke(const std::string& event_line, const std::atomic<bool>* cancel) {

@@ -18,6 +18,10 @@
 
 namespace ew::containers {
 
+// Deepest JSON a function may print: its output travels inside an invocation record, inside a
+// WAMP message (127 levels at most) or a REST answer, and is refused beyond this.
+constexpr size_t kMaxOutputDepth = 64;
+
 class FunctionRunner {
  public:
   // `impl` is the spec's implementation selected for this host. `runtime` and `clock` must
@@ -52,7 +56,7 @@ class FunctionRunner {
   Result<InvocationResult> InvokeCold(const std::string& event_line, const std::atomic<bool>* cancel);
   Result<InvocationResult> InvokeWarm(const std::string& event_line);
   // Fills status, output and error from stdout text that should be one JSON value.
-  static void ParseOutput(const std::string& text, InvocationResult& result);
+  void ParseOutput(const std::string& text, InvocationResult& result) const;
   std::string OutputCapText() const;
 
   std::string key_;

@@ -10,6 +10,8 @@
 #include <set>
 #include <utility>
 
+#include "common/json/guarded_json.hpp"
+
 namespace ew::containers {
 
 namespace {
@@ -299,13 +301,14 @@ Result<Implementation> FunctionSpec::Select(std::string_view arch) const {
 }
 
 Result<FunctionSpec> ParseFunctionSpec(std::string_view json_text) {
-  json doc;
-  try {
-    doc = json::parse(json_text);
-  } catch (const json::exception& e) {
-    return InvalidArgument(std::string("not valid JSON: ") + e.what());
-  }
-  return ReadSpec(doc);
+  // Through the guarded reader: an upload's manifest is untrusted, and its error must not echo it.
+  ew::json::ParseLimits limits;
+  limits.max_bytes = 1u << 20;
+  limits.max_depth = 16;  // the manifest itself nests three levels
+  limits.what = "not valid JSON";
+  auto doc = ew::json::Parse(json_text, limits);
+  if (!doc) return tl::unexpected(doc.error());
+  return ReadSpec(*doc);
 }
 
 json ToJson(const FunctionSpec& spec) {

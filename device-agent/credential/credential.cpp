@@ -14,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json/guarded_json.hpp"
+
 namespace ew::agent {
 
 namespace fs = std::filesystem;
@@ -104,8 +106,12 @@ ew::Result<Credential> ReadCredential(const std::string& path) {
   }
   std::stringstream text;
   text << in.rdbuf();
-  auto json = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded() || !json.is_object()) return ew::InvalidArgument(path + " is not a JSON object");
+  ew::json::ParseLimits limits;
+  limits.what = path;
+  auto parsed = ew::json::Parse(text.str(), limits);
+  if (!parsed) return ew::InvalidArgument(parsed.error().message);
+  const nlohmann::json& json = *parsed;
+  if (!json.is_object()) return ew::InvalidArgument(path + " is not a JSON object");
 
   Credential c;
   try {

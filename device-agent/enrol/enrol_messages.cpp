@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json/guarded_json.hpp"
+
 namespace ew::agent {
 
 namespace {
@@ -74,8 +76,11 @@ std::string EnrolRequestJson(const std::string& code, const std::string& hostnam
 }
 
 ew::Result<EnrolResponse> ParseEnrolResponse(std::string_view body) {
-  const json object = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (object.is_discarded()) return ew::InvalidArgument("not JSON");
+  ew::json::ParseLimits limits;
+  limits.what = "the conductor's answer";
+  auto parsed = ew::json::Parse(body, limits);
+  if (!parsed) return ew::InvalidArgument("not JSON (" + parsed.error().message + ")");
+  const json& object = *parsed;
   if (!object.is_object()) return ew::InvalidArgument("not a JSON object");
   EnrolResponse out;
   EW_TRY_VOID(ReadString(object, "boardId", "board_id", out.board_id));

@@ -11,6 +11,7 @@
 #include <boost/asio/post.hpp>
 
 #include "common/ids/ids.hpp"
+#include "common/json/guarded_json.hpp"
 #include "common/log/log.hpp"
 #include "common/wamp/conductor_procedures.hpp"
 #include "containers/package/package.hpp"
@@ -21,6 +22,9 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
+
+// deployments.json holds a few hundred bytes per deployment; past this it is not ours.
+constexpr size_t kMaxStateFileBytes = 16u << 20;
 
 std::shared_ptr<spdlog::logger> Log() {
   static auto logger = ew::log::Get("functions");
@@ -135,8 +139,14 @@ Result<void> FunctionService::Restore() {
   const fs::path path = options_.state_dir / "deployments.json";
   if (!fs::exists(path)) return Ok();
   std::ifstream in(path, std::ios::binary);
-  json doc = json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.contains("deployments") || !doc["deployments"].is_array()) {
+  std::stringstream text;
+  text << in.rdbuf();
+  ew::json::ParseLimits limits;
+  limits.max_bytes = kMaxStateFileBytes;
+  limits.what = path.string();
+  auto parsed = ew::json::Parse(text.str(), limits);
+  json doc = parsed ? std::move(*parsed) : json();
+  if (!parsed || !doc.is_object() || !doc.contains("deployments") || !doc["deployments"].is_array()) {
     Log()->warn("{} is not valid: starting with no deployments (the conductor delivers them again)", path.string());
     return Ok();
   }
@@ -301,7 +311,42 @@ Result<void> FunctionService::BindTriggers(const Deployment& d) {
   });
 }
 
+namespace {
+
+constexpr std::string_view kLogsTrimmed = "\n[edgewire: logs trimmed to fit one message]";
+
+size_t EncodedSize(const json& value) { return json::to_msgpack(value).size(); }
+
+// Shortens `text` by at least `excess` bytes without splitting a UTF-8 sequence.
+void TrimUtf8(std::string& text, size_t excess) {
+  size_t keep = excess >= text.size() ? 0 : text.size() - excess;
+  while (keep > 0 && (static_cast<unsigned char>(text[keep]) & 0xC0) == 0x80) --keep;
+  text.resize(keep);
+}
+
+}  // namespace
+
+size_t FitRecord(json& record, size_t budget) {
+  size_t size = EncodedSize(record);
+  if (size <= budget) return size;
+  auto logs = record.find("logs");
+  if (logs != record.end() && logs->is_string()) {
+    std::string& text = logs->get_ref<std::string&>();
+    TrimUtf8(text, size - budget + kLogsTrimmed.size());
+    text += kLogsTrimmed;
+    size = EncodedSize(record);
+    if (size <= budget) return size;
+  }
+  const size_t output_bytes = record.contains("output") ? EncodedSize(record["output"]) : 0;
+  record["output"] = nullptr;
+  record["status"] = "failed";
+  record["error"] = "output is " + std::to_string(output_bytes) + " bytes, more than one message to the conductor carries (" +
+                    std::to_string(budget) + " bytes with the logs)";
+  return EncodedSize(record);
+}
+
 void FunctionService::QueueReport(const std::string& function_id, json record) {
+  FitRecord(record, ReportBudget());
   pending_reports_.emplace_back(function_id, std::move(record));
   while (pending_reports_.size() > options_.max_pending_reports) {
     pending_reports_.pop_front();
@@ -316,8 +361,13 @@ void FunctionService::FlushReports() {
   // One function per call: the conductor checks that it is deployed on this board.
   const std::string function_id = pending_reports_.front().first;
   json records = json::array();
+  size_t bytes = 0;
   for (const auto& [id, record] : pending_reports_) {
     if (id != function_id || records.size() >= options_.reports_per_call) break;
+    // Each record fits alone (QueueReport); a batch stops where the next would not.
+    const size_t size = EncodedSize(record);
+    if (!records.empty() && bytes + size > ReportBudget()) break;
+    bytes += size;
     records.push_back(record);
   }
   const size_t count = records.size();
@@ -491,10 +541,12 @@ void FunctionService::Invoke(const rpc::Invocation& invocation, rpc::Responder r
                                ? "null"
                                : event->dump(-1, ' ', false, json::error_handler_t::replace);
   host_->Invoke(*function_id, std::move(event_json),
-                [respond, board_id = options_.board_id](Result<containers::InvocationResult> result) {
+                [respond, board_id = options_.board_id,
+                 budget = ReplyBudget()](Result<containers::InvocationResult> result) {
                   if (!result) return respond(tl::unexpected(result.error()));
                   json record = containers::ToJson(*result);
                   record["boardId"] = board_id;
+                  FitRecord(record, budget);
                   respond(rpc::Reply{json::array(), std::move(record)});
                 });
 }

@@ -18,6 +18,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "common/error/error.hpp"
+#include "common/wamp/limits.hpp"
 #include "containers/host/function_host.hpp"
 #include "device-agent/gpio/gpio_service.hpp"
 #include "device-agent/rpc/conductor_client.hpp"
@@ -37,7 +38,16 @@ struct FunctionServiceOptions {
   // beyond this the oldest are dropped (and logged).
   size_t max_pending_reports = 1000;
   size_t reports_per_call = 50;
+  // What one WAMP message to the conductor may carry (the router's max_message_bytes). An
+  // invocation's output and logs may together be larger: replies and reports are trimmed to fit
+  // (logs first), and an output that cannot fit fails its own invocation.
+  size_t max_message_bytes = 1u << 20;
 };
+
+// Trims an invocation record (containers::ToJson) so that its msgpack encoding fits `budget`
+// bytes: the logs are cut first (a marker says so); if the output alone is too large the record
+// becomes a failure that says why. Returns the encoded size.
+size_t FitRecord(nlohmann::json& record, size_t budget);
 
 // One deployed function as the board records it.
 struct Deployment {
@@ -82,6 +92,11 @@ class FunctionService : public std::enable_shared_from_this<FunctionService>, pu
 
  private:
   using Done = std::function<void(Result<Deployment>)>;
+
+  // Encoded bytes one invocation record may take in a reply (fn.invoke) or, with the batch
+  // around it, in a report (ew.conductor.fn.report).
+  size_t ReplyBudget() const { return options_.max_message_bytes - wamp::kEnvelopeBytes; }
+  size_t ReportBudget() const { return options_.max_message_bytes - 2 * wamp::kEnvelopeBytes; }
 
   void Deploy(const rpc::Invocation& invocation, rpc::Responder respond);
   void Remove(const rpc::Invocation& invocation, rpc::Responder respond);

@@ -16,6 +16,7 @@
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 
+#include "common/json/guarded_json.hpp"
 #include "common/log/log.hpp"
 
 namespace ew::agent::gpio {
@@ -246,12 +247,11 @@ void SimControl::Accept() {
 }
 
 std::optional<Json> SimControl::Handle(const std::shared_ptr<Connection>& from, const std::string& line) {
-  Json request;
-  try {
-    request = Json::parse(line);
-  } catch (const Json::exception& e) {
-    return ErrorAnswer(Error(ErrorCode::kInvalidArgument, std::string("bad JSON: ") + e.what()));
-  }
+  ew::json::ParseLimits limits;
+  limits.what = "bad JSON";
+  auto parsed = ew::json::Parse(line, limits);
+  if (!parsed) return ErrorAnswer(parsed.error());
+  Json request = std::move(*parsed);
   if (!request.is_object()) return ErrorAnswer(Error(ErrorCode::kInvalidArgument, "a request is a JSON object"));
   bool answer_later = false;
   Result<Json> answer = Dispatch(from, request, answer_later);
@@ -438,11 +438,12 @@ Result<Json> SimControlCall(const std::string& socket_path, const Json& request,
     return DeadlineExceeded("no answer from " + socket_path + " within " + std::to_string(timeout.count()) + " ms");
   if (ec) return Unavailable("no answer from " + socket_path + ": " + ec.message());
   const auto data = input.data();
-  try {
-    return Json::parse(asio::buffers_begin(data), asio::buffers_end(data));
-  } catch (const Json::exception& e) {
-    return Internal("bad answer from " + socket_path + ": " + e.what());
-  }
+  const std::string answer(asio::buffers_begin(data), asio::buffers_end(data));
+  ew::json::ParseLimits limits;
+  limits.what = "answer";
+  auto parsed = ew::json::Parse(answer, limits);
+  if (!parsed) return Internal("bad answer from " + socket_path + ": " + parsed.error().message);
+  return std::move(*parsed);
 }
 
 int SimCommand(const std::string& socket_path, const std::string& request, std::ostream& out, std::ostream& err) {

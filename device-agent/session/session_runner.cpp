@@ -34,7 +34,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "common/json/guarded_json.hpp"
 #include "common/log/log.hpp"
+#include "common/wamp/limits.hpp"
 #include "device-agent/session/cra_key.hpp"
 #include "device-agent/session/ws_transport.hpp"
 
@@ -58,33 +60,62 @@ std::shared_ptr<spdlog::logger> Log() {
   return logger;
 }
 
-// msgpack → JSON through bytes: nlohmann reads msgpack, bin included.
+// msgpack → JSON through bytes: nlohmann reads msgpack, bin included, through the guarded
+// parser. Throws std::runtime_error when the value is deeper than a WAMP message may be.
 nlohmann::json MsgpackToJson(const msgpack::object& object) {
   msgpack::sbuffer buffer;
   msgpack::pack(buffer, object);
-  return nlohmann::json::from_msgpack(buffer.data(), buffer.data() + buffer.size());
+  json::ParseLimits limits;
+  limits.max_bytes = buffer.size();
+  limits.max_depth = wamp::kMaxPayloadDepth;
+  limits.what = "";
+  auto value = json::Parse(std::string_view(buffer.data(), buffer.size()), limits, json::Format::kMsgpack);
+  if (!value) throw std::runtime_error(value.error().message);
+  return std::move(*value);
 }
 
-msgpack::object_handle JsonToMsgpack(const nlohmann::json& json) {
-  std::vector<uint8_t> bytes = nlohmann::json::to_msgpack(json);
-  return msgpack::unpack(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+// A payload as Autobahn sends it, refused here when the router would refuse it (nesting or
+// size): the error then belongs to this one call or publication, instead of the router ending
+// the board's whole session with a protocol violation.
+struct EncodedPayload {
+  msgpack::object_handle args;
+  msgpack::object_handle kwargs;
+};
+
+ew::Result<EncodedPayload> Encode(const rpc::Reply& payload, size_t max_message_bytes, std::string_view what) {
+  const nlohmann::json empty_args = nlohmann::json::array();
+  const nlohmann::json empty_kwargs = nlohmann::json::object();
+  const nlohmann::json& args = payload.args.is_array() ? payload.args : empty_args;
+  const nlohmann::json& kwargs = payload.kwargs.is_object() ? payload.kwargs : empty_kwargs;
+  // Depth first: to_msgpack recurses per level.
+  EW_TRY_VOID(wamp::CheckPayloadFits(args, kwargs, 0, max_message_bytes, what));
+  std::vector<uint8_t> args_bytes = nlohmann::json::to_msgpack(args);
+  std::vector<uint8_t> kwargs_bytes = nlohmann::json::to_msgpack(kwargs);
+  EW_TRY_VOID(wamp::CheckPayloadFits(args, kwargs, args_bytes.size() + kwargs_bytes.size(), max_message_bytes, what));
+  return EncodedPayload{
+      msgpack::unpack(reinterpret_cast<const char*>(args_bytes.data()), args_bytes.size()),
+      msgpack::unpack(reinterpret_cast<const char*>(kwargs_bytes.data()), kwargs_bytes.size())};
+}
+
+void SendError(const autobahn::wamp_invocation& invocation, const ew::Error& error) {
+  std::vector<std::string> args{error.message};
+  std::map<std::string, std::string> kwargs{{"code", std::string(ew::ErrorCodeName(error.code))},
+                                            {"message", error.message}};
+  invocation->error(std::string(ew::WampErrorUri(error.code)), args, kwargs);
 }
 
 // Sends the outcome of a procedure. Io thread. The session may be gone or closing: then the
 // router has already failed the call and the reply is dropped.
-void SendReply(const autobahn::wamp_invocation& invocation, const ew::Result<rpc::Reply>& result) {
+void SendReply(const autobahn::wamp_invocation& invocation, const ew::Result<rpc::Reply>& result,
+               size_t max_message_bytes) {
   try {
-    if (result) {
-      auto args = JsonToMsgpack(result->args.is_array() ? result->args : nlohmann::json::array());
-      auto kwargs = JsonToMsgpack(result->kwargs.is_object() ? result->kwargs : nlohmann::json::object());
-      invocation->result(args.get(), kwargs.get());
-    } else {
-      const ew::Error& error = result.error();
-      std::vector<std::string> args{error.message};
-      std::map<std::string, std::string> kwargs{{"code", std::string(ew::ErrorCodeName(error.code))},
-                                                {"message", error.message}};
-      invocation->error(std::string(ew::WampErrorUri(error.code)), args, kwargs);
+    if (!result) return SendError(invocation, result.error());
+    auto encoded = Encode(*result, max_message_bytes, "the result");
+    if (!encoded) {
+      Log()->warn("result of {} refused: {}", invocation->uri(), encoded.error().message);
+      return SendError(invocation, encoded.error());
     }
+    invocation->result(encoded->args.get(), encoded->kwargs.get());
   } catch (const std::exception& e) {
     Log()->debug("reply to {} dropped: {}", invocation->uri(), e.what());
   }
@@ -135,10 +166,13 @@ class SessionRunner::Impl {
   bool Publish(const std::string& topic, const rpc::Reply& payload) {
     if (!attempt_ || attempt_->phase != Phase::kReady) return false;
     try {
-      auto args = JsonToMsgpack(payload.args.is_array() ? payload.args : nlohmann::json::array());
-      auto kwargs = JsonToMsgpack(payload.kwargs.is_object() ? payload.kwargs : nlohmann::json::object());
+      auto encoded = Encode(payload, options_.max_message_bytes, "the event");
+      if (!encoded) {
+        Log()->warn("publication to {} refused: {}", topic, encoded.error().message);
+        return false;
+      }
       // Fire and forget: Autobahn sends inline on this (the io) thread and resolves at once.
-      attempt_->session->publish(topic, args.get(), kwargs.get());
+      attempt_->session->publish(topic, encoded->args.get(), encoded->kwargs.get());
       return true;
     } catch (const std::exception& e) {
       Log()->debug("publication to {} dropped: {}", topic, e.what());
@@ -174,11 +208,14 @@ class SessionRunner::Impl {
     });
     boost::future<autobahn::wamp_call_result> future;
     try {
-      auto args = JsonToMsgpack(arguments.args.is_array() ? arguments.args : nlohmann::json::array());
-      auto kwargs = JsonToMsgpack(arguments.kwargs.is_object() ? arguments.kwargs : nlohmann::json::object());
+      auto encoded = Encode(arguments, options_.max_message_bytes, "the call's arguments");
+      if (!encoded) {
+        boost::asio::post(io_, [finish, error = encoded.error()] { finish(tl::unexpected<ew::Error>(error)); });
+        return;
+      }
       autobahn::wamp_call_options options;
       options.set_timeout(timeout);
-      future = attempt_->session->call(procedure, args.get(), kwargs.get(), options);
+      future = attempt_->session->call(procedure, encoded->args.get(), encoded->kwargs.get(), options);
     } catch (const std::exception& e) {
       boost::asio::post(io_, [finish, what = std::string(e.what())] { finish(ew::Unavailable(what)); });
       return;
@@ -386,7 +423,8 @@ class SessionRunner::Impl {
 
   autobahn::wamp_procedure MakeProcedure(const std::string& uri, const rpc::Handler& handler,
                                          const std::shared_ptr<bool>& replies_open) {
-    return [io = &io_, uri, handler, open = std::weak_ptr<bool>(replies_open)](autobahn::wamp_invocation invocation) {
+    return [io = &io_, uri, handler, open = std::weak_ptr<bool>(replies_open),
+            max_message_bytes = options_.max_message_bytes](autobahn::wamp_invocation invocation) {
       rpc::Invocation call;
       call.procedure = uri;
       try {
@@ -394,7 +432,8 @@ class SessionRunner::Impl {
         if (invocation->number_of_kw_arguments() > 0)
           call.kwargs = MsgpackToJson(invocation->kw_arguments<msgpack::object>());
       } catch (const std::exception& e) {
-        return SendReply(invocation, ew::InvalidArgument(std::string("arguments are not representable as JSON: ") + e.what()));
+        return SendReply(invocation, ew::InvalidArgument(std::string("arguments are not representable as JSON: ") + e.what()),
+                         max_message_bytes);
       }
       try {
         call.caller = invocation->detail_or<uint64_t>("caller", 0);
@@ -402,10 +441,10 @@ class SessionRunner::Impl {
         call.caller = 0;  // no details map, or not an integer
       }
       Log()->debug("invocation of {}", uri);
-      handler(call, [io, invocation, open](ew::Result<rpc::Reply> result) {
-        boost::asio::post(*io, [invocation, open, result = std::move(result)] {
+      handler(call, [io, invocation, open, max_message_bytes](ew::Result<rpc::Reply> result) {
+        boost::asio::post(*io, [invocation, open, max_message_bytes, result = std::move(result)] {
           if (open.expired()) return;  // that session has ended
-          SendReply(invocation, result);
+          SendReply(invocation, result, max_message_bytes);
         });
       });
     };

@@ -1,5 +1,8 @@
-// Fuzz target: a REST request body through ParseBody (cloud-conductor/rest/json_body.hpp, the
-// proto3 JSON mapping) into each api.proto request the REST API parses. Invariants: errors are
+// Fuzz target: a REST request body through ParseJson (the guarded reader) and ParseBody
+// (cloud-conductor/rest/json_body.hpp, the proto3 JSON mapping) into one of the api.proto
+// requests the REST API parses. Input: one byte choosing the message (0 CreateTokenRequest,
+// 1 CreateProjectRequest, 2 CreateUserRequest, 3 CreateBoardRequest, 4 EnrolRequest,
+// 5 BoardCallRequest; modulo 6), then the body. Invariants: errors are
 // InvalidArgument and render as an error body; an accepted body prints (ToJson) to JSON that
 // parses again to an equal message (not to the same text: map and Struct keys print in hash
 // order); a board call's args/kwargs survive the trip to WAMP values and back.
@@ -52,30 +55,45 @@ void ParseInto(const std::string& body, Message* message, bool allow_empty) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string body(reinterpret_cast<const char*>(data), size);
-  {
-    v1::CreateTokenRequest m;
-    ParseInto(body, &m, false);
+  if (size == 0) return 0;
+  const std::string body(reinterpret_cast<const char*>(data + 1), size - 1);
+  // The guarded reader every body goes through first (also for routes without a proto body).
+  auto parsed = ew::rest::ParseJson(body, /*allow_empty=*/true);
+  if (!parsed) {
+    EW_FUZZ_CHECK(parsed.error().code == ew::ErrorCode::kInvalidArgument, parsed.error().message);
+    ew::fuzz::CheckErrorRenders(parsed.error());
   }
-  {
-    v1::CreateProjectRequest m;
-    ParseInto(body, &m, false);
-  }
-  {
-    v1::CreateUserRequest m;
-    ParseInto(body, &m, false);
-  }
-  {
-    v1::CreateBoardRequest m;
-    ParseInto(body, &m, false);
-  }
-  {
-    v1::EnrolRequest m;
-    ParseInto(body, &m, false);
-  }
-  {
-    v1::BoardCallRequest m;
-    ParseInto(body, &m, /*allow_empty=*/true);
+  switch (data[0] % 6) {
+    case 0: {
+      v1::CreateTokenRequest m;
+      ParseInto(body, &m, false);
+      break;
+    }
+    case 1: {
+      v1::CreateProjectRequest m;
+      ParseInto(body, &m, false);
+      break;
+    }
+    case 2: {
+      v1::CreateUserRequest m;
+      ParseInto(body, &m, false);
+      break;
+    }
+    case 3: {
+      v1::CreateBoardRequest m;
+      ParseInto(body, &m, false);
+      break;
+    }
+    case 4: {
+      v1::EnrolRequest m;
+      ParseInto(body, &m, false);
+      break;
+    }
+    default: {
+      v1::BoardCallRequest m;
+      ParseInto(body, &m, /*allow_empty=*/true);
+      break;
+    }
   }
   return 0;
 }

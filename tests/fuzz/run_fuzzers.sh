@@ -21,11 +21,8 @@ RUNS=${RUNS:-1000000}
 MAX_TIME=${MAX_TIME:-1800}
 JOBS=${JOBS:-2}
 
-ALL_TARGETS=(wamp_codec_json_fuzz wamp_codec_msgpack_fuzz rest_body_fuzz function_spec_fuzz package_fuzz
-             gpio_broker_protocol_fuzz config_fuzz)
-if [ -f common/json/guarded_json.hpp ] && grep -q guarded_json_fuzz tests/fuzz/CMakeLists.txt; then
-  ALL_TARGETS+=(guarded_json_fuzz)
-fi
+ALL_TARGETS=(guarded_json_fuzz wamp_codec_json_fuzz wamp_codec_msgpack_fuzz rest_body_fuzz function_spec_fuzz
+             package_fuzz gpio_broker_protocol_fuzz config_fuzz)
 if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL_TARGETS[@]}"); fi
 
 # --- toolchain -------------------------------------------------------------------------------
@@ -54,6 +51,7 @@ dictionary() {  # the libFuzzer dictionary of a target (one file: several concat
     wamp_codec_msgpack_fuzz) parts="wamp" ;;
     config_fuzz) parts="toml" ;;
     package_fuzz) parts="tar api" ;;
+    guarded_json_fuzz) parts="json wamp" ;;
     *) parts="json api" ;;
   esac
   local out="$BUILD_DIR/dicts/$1.dict"

@@ -2,6 +2,7 @@
 // dealer, the broker, authorization and malformed input, with no sockets.
 #include "cloud-conductor/router/router.hpp"
 
+#include <set>
 #include <tuple>
 
 #include <boost/asio/io_context.hpp>
@@ -719,13 +720,17 @@ TEST_F(RouterTest, SessionEndsAreListenedToAndPublishedAsOnLeave) {
   sub.topic = "wamp.session.on_leave";
   board.Feed(sub);
   board.transport->Next<wamp::Subscribed>();
+  auto watcher = JoinUser("tok-admin");
+  Welcomed(watcher);
+  watcher.Feed(sub);
+  watcher.transport->Next<wamp::Subscribed>();
 
-  // A user's session leaves: the board hears who it was.
+  // A user's session leaves: the admin watching hears who it was.
   auto alice = JoinUser("tok-alice");
   auto alice_session = Welcomed(alice);
   alice.handler->OnClose();
-  auto event = board.transport->Next<wamp::Event>();
-  EXPECT_EQ(event.payload.args, Value::array({alice_session, "alice", "operator"}));
+  EXPECT_EQ(watcher.transport->Next<wamp::Event>().payload.args,
+            Value::array({alice_session, "alice", "operator"}));
   EXPECT_TRUE(ended.empty()) << "only board sessions are reported to the listener";
 
   // An admin's goodbye too.
@@ -734,14 +739,12 @@ TEST_F(RouterTest, SessionEndsAreListenedToAndPublishedAsOnLeave) {
   wamp::Goodbye bye;
   bye.reason = "wamp.close.normal";
   admin.Feed(bye);
-  EXPECT_EQ(board.transport->Next<wamp::Event>().payload.args, Value::array({admin_session, "admin", "admin"}));
+  EXPECT_EQ(watcher.transport->Next<wamp::Event>().payload.args, Value::array({admin_session, "admin", "admin"}));
+  // The board heard of neither: they never called it.
+  EXPECT_TRUE(board.transport->frames.empty());
 
   // A board replaced by a newer session: the old one ended, the listener hears of it, and the
   // admin watching on_leave sees it.
-  auto watcher = JoinUser("tok-admin");
-  Welcomed(watcher);
-  watcher.Feed(sub);
-  watcher.transport->Next<wamp::Subscribed>();
   auto second = JoinBoard("brd-a");
   auto second_session = Welcomed(second);
   ASSERT_EQ(ended.size(), 1u);
@@ -757,6 +760,62 @@ TEST_F(RouterTest, SessionEndsAreListenedToAndPublishedAsOnLeave) {
   stranger.handler->OnClose();
   EXPECT_TRUE(watcher.transport->frames.empty());
   EXPECT_EQ(ended.size(), 2u);
+}
+
+// Issue 11: boards subscribed to wamp.session.on_leave learned every project's user and board
+// names. A board now hears only of sessions shown to it as disclosed callers, by session id.
+TEST_F(RouterTest, Issue11BoardsHearOnLeaveOnlyOfTheirCallersAndOnlyTheirId) {
+  auto board = JoinBoard("brd-a");
+  Welcomed(board);
+  wamp::Register reg;
+  reg.request = 1;
+  reg.procedure = "ew.board.brd-a.gpio.watch";
+  reg.options = {{"disclose_caller", true}};
+  board.Feed(reg);
+  board.transport->Next<wamp::Registered>();
+  Register(board, "ew.board.brd-a.gpio.read", 2);  // not disclosing
+  wamp::Subscribe sub;
+  sub.request = 3;
+  sub.topic = "wamp.session.on_leave";
+  board.Feed(sub);
+  board.transport->Next<wamp::Subscribed>();
+  auto other_board = JoinBoard("brd-b");
+  Welcomed(other_board);
+  sub.request = 1;
+  other_board.Feed(sub);
+  other_board.transport->Next<wamp::Subscribed>();
+
+  auto alice = JoinUser("tok-alice");
+  auto alice_session = Welcomed(alice);
+  auto carol = JoinUser("tok-alice");  // same project, only calls what does not disclose
+  Welcomed(carol);
+  wamp::Call call;
+  call.request = 1;
+  call.procedure = "ew.board.brd-a.gpio.watch";
+  alice.Feed(call);
+  auto inv = board.transport->Next<wamp::Invocation>();
+  EXPECT_EQ(inv.details["caller"], alice_session);
+  wamp::Yield done;
+  done.request = inv.request;
+  board.Feed(done);
+  alice.transport->Next<wamp::Result>();
+  call.procedure = "ew.board.brd-a.gpio.read";
+  carol.Feed(call);
+  done.request = board.transport->Next<wamp::Invocation>().request;
+  board.Feed(done);
+  carol.transport->Next<wamp::Result>();
+
+  carol.handler->OnClose();
+  EXPECT_TRUE(board.transport->frames.empty());
+  alice.handler->OnClose();
+  auto event = board.transport->Next<wamp::Event>();
+  EXPECT_EQ(event.payload.args, Value::array({alice_session}));
+  EXPECT_TRUE(event.payload.kwargs.empty());
+  EXPECT_TRUE(board.transport->frames.empty());
+  EXPECT_TRUE(other_board.transport->frames.empty()) << "another project's board hears nothing";
+  // Nor does a board hear of other boards leaving.
+  other_board.handler->OnClose();
+  EXPECT_TRUE(board.transport->frames.empty());
 }
 
 TEST_F(RouterTest, BoardsMaySubscribeToOnLeaveExactlyAndOperatorsMayNot) {
@@ -786,6 +845,301 @@ TEST_F(RouterTest, BoardsMaySubscribeToOnLeaveExactlyAndOperatorsMayNot) {
   sub.request = 5;
   board.Feed(sub);
   EXPECT_NO_THROW(board.transport->Next<wamp::Subscribed>());
+}
+
+// ---- WAMP as the spec says, or not advertised (issue 11) ----
+
+TEST_F(RouterTest, Issue11GoodbyeBeforeWelcomeIsAborted) {
+  wamp::Goodbye bye;
+  bye.reason = "wamp.close.normal";
+  auto c = Connect();
+  c.Feed(bye);
+  EXPECT_EQ(c.transport->Next<wamp::Abort>().reason, "wamp.error.protocol_violation");
+  EXPECT_TRUE(c.transport->closed);
+  // Also while the router waits for the ticket.
+  auto d = Connect();
+  wamp::Hello hello;
+  hello.realm = "edgewire";
+  hello.details = {{"authmethods", {"ticket"}}};
+  d.Feed(hello);
+  d.transport->Next<wamp::Challenge>();
+  d.Feed(bye);
+  EXPECT_EQ(d.transport->Next<wamp::Abort>().reason, "wamp.error.protocol_violation");
+  EXPECT_TRUE(d.transport->closed);
+  EXPECT_EQ(router_.SessionCount(), 0u);
+}
+
+TEST_F(RouterTest, WelcomeAdvertisesWhatTheRouterDoes) {
+  auto user = JoinUser("tok-admin");
+  auto welcome = user.transport->Next<wamp::Welcome>();
+  const auto& broker = welcome.details["roles"]["broker"]["features"];
+  EXPECT_EQ(broker["pattern_based_subscription"], true);
+  EXPECT_EQ(broker["subscriber_blackwhite_listing"], true);
+  EXPECT_EQ(broker["publisher_identification"], true);
+  EXPECT_EQ(broker["publisher_exclusion"], true);
+  const auto& dealer = welcome.details["roles"]["dealer"]["features"];
+  EXPECT_FALSE(dealer.contains("pattern_based_registration")) << "REGISTER refuses match other than exact";
+  EXPECT_FALSE(dealer.contains("shared_registration"));
+}
+
+TEST_F(RouterTest, Issue11WronglyTypedOptionsAreProtocolViolations) {
+  std::vector<std::pair<std::string, wamp::Message>> cases = {
+      {"PUBLISH acknowledge", wamp::Publish{1, {{"acknowledge", "hello"}}, "com.example.t", {}}},
+      {"PUBLISH exclude_me", wamp::Publish{1, {{"exclude_me", 1}}, "com.example.t", {}}},
+      {"PUBLISH disclose_me", wamp::Publish{1, {{"disclose_me", "yes"}}, "com.example.t", {}}},
+      {"PUBLISH exclude not a list", wamp::Publish{1, {{"exclude", 5}}, "com.example.t", {}}},
+      {"PUBLISH exclude of strings", wamp::Publish{1, {{"exclude", {"x"}}}, "com.example.t", {}}},
+      {"PUBLISH eligible with id 0", wamp::Publish{1, {{"eligible", {0}}}, "com.example.t", {}}},
+      {"PUBLISH eligible_authid of numbers", wamp::Publish{1, {{"eligible_authid", {1}}}, "com.example.t", {}}},
+      {"PUBLISH exclude_authrole not a list", wamp::Publish{1, {{"exclude_authrole", "board"}}, "com.example.t", {}}},
+      {"PUBLISH exclude too long",
+       wamp::Publish{1, {{"exclude", std::vector<uint64_t>(1025, 7)}}, "com.example.t", {}}},
+      {"SUBSCRIBE match", wamp::Subscribe{1, {{"match", 123}}, "com.example.t"}},
+      {"SUBSCRIBE disclose_publisher", wamp::Subscribe{1, {{"disclose_publisher", "y"}}, "com.example.t"}},
+      {"CALL timeout string", wamp::Call{1, {{"timeout", "x"}}, "com.example.p", {}}},
+      {"CALL timeout negative", wamp::Call{1, {{"timeout", -5}}, "com.example.p", {}}},
+      {"CALL timeout fraction", wamp::Call{1, {{"timeout", 1.5}}, "com.example.p", {}}},
+      {"CALL receive_progress", wamp::Call{1, {{"receive_progress", "y"}}, "com.example.p", {}}},
+      {"CALL disclose_me", wamp::Call{1, {{"disclose_me", 1}}, "com.example.p", {}}},
+      {"REGISTER match", wamp::Register{1, {{"match", 123}}, "com.example.p"}},
+      {"REGISTER invoke", wamp::Register{1, {{"invoke", false}}, "com.example.p"}},
+      {"REGISTER disclose_caller", wamp::Register{1, {{"disclose_caller", "true"}}, "com.example.p"}},
+      {"CANCEL mode", wamp::Cancel{1, {{"mode", 3}}}},
+      {"YIELD progress", wamp::Yield{1, {{"progress", "y"}}, {}}},
+  };
+  for (auto& [name, message] : cases) {
+    auto c = JoinUser("tok-admin");
+    Welcomed(c);
+    c.Feed(message);
+    ASSERT_FALSE(c.transport->frames.empty()) << name;
+    EXPECT_EQ(c.transport->Next<wamp::Abort>().reason, "wamp.error.protocol_violation") << name;
+    EXPECT_TRUE(c.transport->closed) << name;
+  }
+  // HELLO details too.
+  for (Value details : {Value{{"authmethods", {"ticket"}}, {"authid", 5}}, Value{{"authmethods", "ticket"}},
+                        Value{{"authmethods", {"ticket"}}, {"roles", {"caller"}}}}) {
+    auto c = Connect();
+    wamp::Hello hello;
+    hello.realm = "edgewire";
+    hello.details = details;
+    c.Feed(hello);
+    EXPECT_EQ(c.transport->Next<wamp::Abort>().reason, "wamp.error.protocol_violation") << details.dump();
+  }
+  // Well-typed options, and null as "not set", still work.
+  auto ok = JoinUser("tok-admin");
+  Welcomed(ok);
+  ok.Feed(wamp::Publish{2, {{"acknowledge", true}, {"exclude_me", nullptr}, {"exclude", {7, 8}}}, "com.example.t", {}});
+  EXPECT_NO_THROW(ok.transport->Next<wamp::Published>());
+  Register(ok, "com.example.p", 3);
+  ok.Feed(wamp::Call{4, {{"timeout", nullptr}, {"receive_progress", nullptr}}, "com.example.p", {}});
+  auto inv = ok.transport->Next<wamp::Invocation>();
+  EXPECT_FALSE(inv.details.contains("timeout")) << "a null timeout is no timeout, and not passed on";
+  EXPECT_FALSE(inv.details.contains("receive_progress"));
+  EXPECT_FALSE(ok.transport->closed);
+}
+
+TEST_F(RouterTest, Issue11WildcardSubscriptionsMatchComponentWise) {
+  auto pub = JoinUser("tok-admin");
+  Welcomed(pub);
+  auto sub = JoinUser("tok-admin");
+  Welcomed(sub);
+  sub.Feed(wamp::Subscribe{1, {{"match", "wildcard"}}, "com..c"});
+  auto id = sub.transport->Next<wamp::Subscribed>().subscription;
+  pub.Feed(wamp::Publish{2, Value::object(), "com.x.c", {{7}, Value::object()}});
+  auto event = sub.transport->Next<wamp::Event>();
+  EXPECT_EQ(event.subscription, id);
+  EXPECT_EQ(event.details["topic"], "com.x.c");
+  EXPECT_EQ(event.payload.args[0], 7);
+  for (const char* other : {"com.x.d", "com.x.y.c", "com.c", "org.x.c", "com.x.cc"}) {
+    pub.Feed(wamp::Publish{3, Value::object(), other, {}});
+    EXPECT_TRUE(sub.transport->frames.empty()) << other;
+  }
+  // A pattern with no empty component is an exact match; several empty ones each match one.
+  sub.Feed(wamp::Subscribe{4, {{"match", "wildcard"}}, "..c"});
+  auto any_two = sub.transport->Next<wamp::Subscribed>().subscription;
+  pub.Feed(wamp::Publish{5, Value::object(), "org.y.c", {}});
+  EXPECT_EQ(sub.transport->Next<wamp::Event>().subscription, any_two);
+  EXPECT_TRUE(sub.transport->frames.empty());
+  // Unsubscribed, it matches no more.
+  sub.Feed(wamp::Unsubscribe{6, id});
+  sub.transport->Next<wamp::Unsubscribed>();
+  pub.Feed(wamp::Publish{7, Value::object(), "com.x.z", {}});
+  EXPECT_TRUE(sub.transport->frames.empty());
+
+  // Refused: unknown match policies, patterns that are not URIs, empty components elsewhere.
+  sub.Feed(wamp::Subscribe{8, {{"match", "regex"}}, "com.x"});
+  EXPECT_EQ(sub.transport->Next<wamp::ErrorMessage>().error, "wamp.error.invalid_argument");
+  sub.Feed(wamp::Subscribe{9, {{"match", "wildcard"}}, "com..C"});
+  EXPECT_EQ(sub.transport->Next<wamp::ErrorMessage>().error, "wamp.error.invalid_uri");
+  sub.Feed(wamp::Subscribe{10, Value::object(), "com..c"});
+  EXPECT_EQ(sub.transport->Next<wamp::ErrorMessage>().error, "wamp.error.invalid_uri");
+  sub.Feed(wamp::Subscribe{11, {{"match", "prefix"}}, "com..c"});
+  EXPECT_EQ(sub.transport->Next<wamp::ErrorMessage>().error, "wamp.error.invalid_uri");
+}
+
+TEST_F(RouterTest, WildcardSubscriptionsPerSessionAreCapped) {
+  auto sub = JoinUser("tok-admin");
+  Welcomed(sub);
+  wamp::Id first = 0;
+  for (int i = 0; i < 32; ++i) {
+    sub.Feed(wamp::Subscribe{wamp::Id(i + 1), {{"match", "wildcard"}}, "com..c" + std::to_string(i)});
+    auto reply = sub.transport->Next();
+    ASSERT_TRUE(std::holds_alternative<wamp::Subscribed>(reply))
+        << i << ": " << std::get<wamp::ErrorMessage>(reply).payload.args.dump();
+    if (i == 0) first = std::get<wamp::Subscribed>(reply).subscription;
+  }
+  sub.Feed(wamp::Subscribe{40, {{"match", "wildcard"}}, "com..more"});
+  EXPECT_EQ(sub.transport->Next<wamp::ErrorMessage>().error, WampErrorUri(ErrorCode::kResourceExhausted));
+  // Subscribing again to a pattern it holds is not one more; unsubscribing frees a place.
+  sub.Feed(wamp::Subscribe{41, {{"match", "wildcard"}}, "com..c0"});
+  EXPECT_EQ(sub.transport->Next<wamp::Subscribed>().subscription, first);
+  sub.Feed(wamp::Unsubscribe{42, first});
+  sub.transport->Next<wamp::Unsubscribed>();
+  sub.Feed(wamp::Subscribe{43, {{"match", "wildcard"}}, "com..more"});
+  EXPECT_NO_THROW(sub.transport->Next<wamp::Subscribed>());
+  // Other sessions have their own allowance.
+  auto other = JoinUser("tok-admin");
+  Welcomed(other);
+  other.Feed(wamp::Subscribe{1, {{"match", "wildcard"}}, "com..more"});
+  EXPECT_NO_THROW(other.transport->Next<wamp::Subscribed>());
+}
+
+TEST_F(RouterTest, Issue11WildcardSubscriptionsStayInsideWhatTheSubscriberMaySee) {
+  auto board = JoinBoard("brd-a");
+  Welcomed(board);
+  auto alice = JoinUser("tok-alice");
+  Welcomed(alice);
+  auto bob = JoinUser("tok-bob");
+  Welcomed(bob);
+  alice.Feed(wamp::Subscribe{1, {{"match", "wildcard"}}, "ew.board.brd-a..event"});
+  alice.transport->Next<wamp::Subscribed>();
+  board.Feed(wamp::Publish{1, Value::object(), "ew.board.brd-a.gpio.event", {}});
+  EXPECT_EQ(alice.transport->Next<wamp::Event>().details["topic"], "ew.board.brd-a.gpio.event");
+  // No board id: every board's topics, admins only.
+  for (auto* c : {&alice, &bob}) {
+    c->Feed(wamp::Subscribe{2, {{"match", "wildcard"}}, "ew.board..status"});
+    EXPECT_EQ(c->transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
+  }
+  board.Feed(wamp::Subscribe{2, {{"match", "wildcard"}}, "ew.board..status"});
+  EXPECT_EQ(board.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
+  bob.Feed(wamp::Subscribe{3, {{"match", "wildcard"}}, "ew.board.brd-a..event"});
+  EXPECT_EQ(bob.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
+  board.Feed(wamp::Subscribe{3, {{"match", "wildcard"}}, "ew.board.brd-b..event"});
+  EXPECT_EQ(board.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
+  board.Feed(wamp::Subscribe{4, {{"match", "wildcard"}}, "ew.board.brd-a.gpio."});
+  EXPECT_NO_THROW(board.transport->Next<wamp::Subscribed>());
+}
+
+TEST_F(RouterTest, Issue11ExcludeAndEligibleChooseTheReceivers) {
+  const std::string topic = "ew.board.brd-a.log";
+  auto board = JoinBoard("brd-a");
+  auto board_id = Welcomed(board);
+  auto pub = JoinUser("tok-admin");
+  Welcomed(pub);
+  auto a = JoinUser("tok-admin");
+  auto a_id = Welcomed(a);
+  auto b = JoinUser("tok-admin");
+  auto b_id = Welcomed(b);
+  auto alice = JoinUser("tok-alice");
+  auto alice_id = Welcomed(alice);
+  std::vector<Client*> all = {&board, &a, &b, &alice};
+  for (auto* c : all) {
+    c->Feed(wamp::Subscribe{1, Value::object(), topic});
+    c->transport->Next<wamp::Subscribed>();
+  }
+  auto receivers = [&](Value options) {
+    pub.Feed(wamp::Publish{9, options, topic, {}});
+    std::set<wamp::Id> got;
+    for (auto* c : all) {
+      if (c->transport->frames.empty()) continue;
+      c->transport->Next<wamp::Event>();
+      got.insert(c->session);
+    }
+    return got;
+  };
+  using Ids = std::set<wamp::Id>;
+  EXPECT_EQ(receivers(Value::object()), (Ids{board_id, a_id, b_id, alice_id}));
+  EXPECT_EQ(receivers({{"exclude", {a_id}}}), (Ids{board_id, b_id, alice_id}));
+  EXPECT_EQ(receivers({{"eligible", {a_id, alice_id}}}), (Ids{a_id, alice_id}));
+  EXPECT_EQ(receivers({{"eligible", {a_id, b_id}}, {"exclude", {b_id}}}), (Ids{a_id}));
+  EXPECT_EQ(receivers({{"exclude_authid", {"alice"}}}), (Ids{board_id, a_id, b_id}));
+  EXPECT_EQ(receivers({{"eligible_authid", {"admin"}}}), (Ids{a_id, b_id}));
+  EXPECT_EQ(receivers({{"exclude_authrole", {"board"}}}), (Ids{a_id, b_id, alice_id}));
+  EXPECT_EQ(receivers({{"eligible_authrole", {"operator", "board"}}}), (Ids{board_id, alice_id}));
+  EXPECT_EQ(receivers({{"eligible", Value::array()}}), Ids{});
+}
+
+TEST_F(RouterTest, Issue11PublisherIsDisclosedOnlyWhenAskedAndAllowed) {
+  const std::string topic = "ew.board.brd-a.gpio.event";
+  auto board = JoinBoard("brd-a");
+  auto board_id = Welcomed(board);
+  auto pub = JoinUser("tok-admin");
+  auto pub_id = Welcomed(pub);
+  auto watcher = JoinUser("tok-admin");  // asks, and as an admin may know anyone
+  Welcomed(watcher);
+  auto alice = JoinUser("tok-alice");    // asks; may know her project's boards only
+  Welcomed(alice);
+  auto plain = JoinUser("tok-admin");    // does not ask
+  Welcomed(plain);
+  for (auto* c : {&watcher, &alice}) {
+    c->Feed(wamp::Subscribe{1, {{"disclose_publisher", true}}, topic});
+    c->transport->Next<wamp::Subscribed>();
+  }
+  plain.Feed(wamp::Subscribe{1, Value::object(), topic});
+  plain.transport->Next<wamp::Subscribed>();
+
+  board.Feed(wamp::Publish{1, Value::object(), topic, {}});
+  for (auto* c : {&watcher, &alice}) {
+    auto details = c->transport->Next<wamp::Event>().details;
+    EXPECT_EQ(details["publisher"], board_id);
+    EXPECT_EQ(details["publisher_authid"], "brd-a");
+    EXPECT_EQ(details["publisher_authrole"], "board");
+  }
+  EXPECT_FALSE(plain.transport->Next<wamp::Event>().details.contains("publisher"));
+
+  pub.Feed(wamp::Publish{2, Value::object(), topic, {}});
+  EXPECT_EQ(watcher.transport->Next<wamp::Event>().details["publisher_authid"], "admin");
+  EXPECT_FALSE(alice.transport->Next<wamp::Event>().details.contains("publisher")) << "not hers to know";
+  EXPECT_FALSE(plain.transport->Next<wamp::Event>().details.contains("publisher"));
+
+  // A publisher that discloses itself is disclosed to every receiver.
+  pub.Feed(wamp::Publish{3, {{"disclose_me", true}}, topic, {}});
+  for (auto* c : {&watcher, &alice, &plain}) EXPECT_EQ(c->transport->Next<wamp::Event>().details["publisher"], pub_id);
+}
+
+TEST_F(RouterTest, Issue11InvocationRequestIdsAreInTheCalleesSessionScope) {
+  auto one = JoinUser("tok-admin");
+  Welcomed(one);
+  Register(one, "com.example.one");
+  auto two = JoinUser("tok-admin");
+  Welcomed(two);
+  Register(two, "com.example.two");
+  auto caller = JoinUser("tok-admin");
+  Welcomed(caller);
+  caller.Feed(wamp::Call{1, Value::object(), "com.example.one", {}});
+  EXPECT_EQ(one.transport->Next<wamp::Invocation>().request, 1u);
+  caller.Feed(wamp::Call{2, Value::object(), "com.example.two", {}});
+  EXPECT_EQ(two.transport->Next<wamp::Invocation>().request, 1u);
+  caller.Feed(wamp::Call{3, Value::object(), "com.example.one", {}});
+  EXPECT_EQ(one.transport->Next<wamp::Invocation>().request, 2u);
+
+  // A callee answers only in its own scope: two's "2" is nobody's call.
+  two.Feed(wamp::Yield{2, Value::object(), {}});
+  EXPECT_TRUE(caller.transport->frames.empty());
+  two.Feed(wamp::Yield{1, Value::object(), {{"from two"}, Value::object()}});
+  auto r = caller.transport->Next<wamp::Result>();
+  EXPECT_EQ(r.request, 2u);
+  EXPECT_EQ(r.payload.args[0], "from two");
+  one.Feed(wamp::Yield{2, Value::object(), {}});
+  EXPECT_EQ(caller.transport->Next<wamp::Result>().request, 3u);
+  one.Feed(wamp::Yield{1, Value::object(), {}});
+  EXPECT_EQ(caller.transport->Next<wamp::Result>().request, 1u);
+  // The next invocation continues the callee's sequence.
+  caller.Feed(wamp::Call{4, Value::object(), "com.example.one", {}});
+  EXPECT_EQ(one.transport->Next<wamp::Invocation>().request, 3u);
+  // A CALL request id still in flight in this session is a protocol violation.
+  caller.Feed(wamp::Call{4, Value::object(), "com.example.two", {}});
+  EXPECT_EQ(caller.transport->Next<wamp::Abort>().reason, "wamp.error.protocol_violation");
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "cloud-conductor/server/server.hpp"
 
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <boost/asio/connect.hpp>
@@ -113,6 +114,8 @@ class ServerTest : public ::testing::Test {
     ServerOptions options;
     options.max_http_body_bytes = 1024;
     options.max_message_bytes = 4096;
+    options.handshake_timeout = std::chrono::seconds(1);
+    options.heartbeat_timeout = std::chrono::seconds(2);
     server_ = std::make_unique<Server>(io_, options, handler_, [this](std::shared_ptr<router::Transport> t) {
       return router_.Attach(std::move(t));
     });
@@ -407,6 +410,226 @@ TEST_F(ServerTest, UnknownWebSocketPathIs404) {
   ws->set_option(websocket::stream_base::decorator(
       [](websocket::request_type& req) { req.set(http::field::sec_websocket_protocol, "wamp.2.json"); }));
   EXPECT_THROW(ws->handshake("127.0.0.1", "/nope"), beast::system_error);
+}
+
+// ---- session teardown under every ordering of close frames, TCP shutdown and silence ----
+// A raw socket speaks WebSocket by hand so that it can do what well-behaved libraries never do:
+// answer a close frame and keep TCP open, never answer it, or stop in the middle of a frame.
+
+class RawWs {
+ public:
+  explicit RawWs(tcp::socket socket) : socket_(std::move(socket)) {
+    const std::string upgrade =
+        "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Protocol: wamp.2.json\r\n\r\n";
+    net::write(socket_, net::buffer(upgrade));
+    while (in_.find("\r\n\r\n") == std::string::npos) ReadSome();
+    EXPECT_EQ(in_.substr(0, 12), "HTTP/1.1 101") << in_;
+    in_.erase(0, in_.find("\r\n\r\n") + 4);
+  }
+
+  // A masked frame, as a client must send: 0x1 text, 0x8 close.
+  void Send(int opcode, const std::string& payload) { net::write(socket_, net::buffer(Frame(opcode, payload))); }
+  static std::string Frame(int opcode, const std::string& payload) {
+    std::string f;
+    f += static_cast<char>(0x80 | opcode);
+    if (payload.size() < 126) {
+      f += static_cast<char>(0x80 | payload.size());
+    } else {
+      f += static_cast<char>(0x80 | 126);
+      f += static_cast<char>(payload.size() >> 8);
+      f += static_cast<char>(payload.size() & 0xff);
+    }
+    const char mask[4] = {0x12, 0x34, 0x56, 0x78};
+    f.append(mask, 4);
+    for (size_t i = 0; i < payload.size(); ++i) f += static_cast<char>(payload[i] ^ mask[i % 4]);
+    return f;
+  }
+
+  // Reads frames until one with `opcode`; returns its payload, or nullopt when the server ended
+  // the connection first.
+  std::optional<std::string> ReadUntilOpcode(int opcode) {
+    for (;;) {
+      while (in_.size() >= 2) {
+        size_t len = static_cast<unsigned char>(in_[1]) & 0x7f;
+        size_t head = 2;
+        if (len == 126) {
+          if (in_.size() < 4) break;
+          len = (static_cast<unsigned char>(in_[2]) << 8) | static_cast<unsigned char>(in_[3]);
+          head = 4;
+        }
+        if (in_.size() < head + len) break;
+        const int op = in_[0] & 0x0f;
+        std::string payload = in_.substr(head, len);
+        in_.erase(0, head + len);
+        if (op == opcode) return payload;
+      }
+      if (!ReadSome()) return std::nullopt;
+    }
+  }
+
+  // True when the server closes the TCP connection within `within`.
+  bool ServerHangsUp(std::chrono::milliseconds within) {
+    const auto deadline = std::chrono::steady_clock::now() + within;
+    for (;;) {
+      boost::system::error_code ec;
+      socket_.non_blocking(true);
+      char data[4096];
+      size_t n = socket_.read_some(net::buffer(data), ec);
+      if (ec == net::error::would_block) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        continue;
+      }
+      if (ec) return true;
+      in_.append(data, n);
+    }
+  }
+
+  tcp::socket& socket() { return socket_; }
+
+ private:
+  bool ReadSome() {
+    char data[4096];
+    boost::system::error_code ec;
+    size_t n = socket_.read_some(net::buffer(data), ec);
+    if (ec) return false;
+    in_.append(data, n);
+    return true;
+  }
+
+  tcp::socket socket_;
+  std::string in_;
+};
+
+class TeardownTest : public ServerTest {
+ protected:
+  // The conductor still serves HTTP and a new WAMP session after the peer's misbehaviour.
+  void ExpectConductorServes() {
+    auto socket = Connect();
+    http::request<http::string_body> req{http::verb::get, "/alive", 11};
+    req.set(http::field::host, "127.0.0.1");
+    http::write(socket, req);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(socket, buffer, res);
+    EXPECT_EQ(res.result_int(), 200u);
+    auto ws = OpenWs("wamp.2.json");
+    EXPECT_EQ(JoinJson(*ws).substr(0, 3), "[2,");
+  }
+
+  RawWs Welcomed() {
+    RawWs ws(Connect());
+    ws.Send(1, R"([1,"edgewire",{"authmethods":["ticket"],"roles":{"caller":{}}}])");
+    EXPECT_TRUE(ws.ReadUntilOpcode(1));  // CHALLENGE
+    ws.Send(1, R"([5,"good",{}])");
+    auto welcome = ws.ReadUntilOpcode(1);
+    EXPECT_TRUE(welcome && welcome->substr(0, 3) == "[2,");
+    return ws;
+  }
+
+  // Longer than every deadline the fixture sets (handshake 1 s, heartbeat 2 s).
+  static constexpr std::chrono::milliseconds kPastDeadlines{3500};
+};
+
+TEST_F(TeardownTest, Issue11_AbortedHelloAnsweredCloseThenTcpHeldOpen) {
+  RawWs ws(Connect());
+  ws.Send(1, R"([1,"no-such-realm",{"authmethods":["ticket"],"roles":{"caller":{}}}])");
+  auto abort = ws.ReadUntilOpcode(1);
+  ASSERT_TRUE(abort);
+  EXPECT_EQ(abort->substr(0, 3), "[3,");
+  ASSERT_TRUE(ws.ReadUntilOpcode(8)) << "the router closes after ABORT";
+  ws.Send(8, std::string("\x03\xe8", 2));  // answer the close, then hold TCP open
+  EXPECT_TRUE(ws.ServerHangsUp(kPastDeadlines));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ExpectConductorServes();
+}
+
+TEST_F(TeardownTest, Issue11_CloseFrameNeverAnswered) {
+  RawWs ws(Connect());
+  ws.Send(1, R"([1,"no-such-realm",{}])");
+  ASSERT_TRUE(ws.ReadUntilOpcode(8));
+  EXPECT_TRUE(ws.ServerHangsUp(kPastDeadlines));
+  ExpectConductorServes();
+}
+
+TEST_F(TeardownTest, Issue11_GoodbyeThenTcpHeldOpen) {
+  auto ws = Welcomed();
+  ws.Send(1, R"([6,{},"wamp.close.normal"])");
+  ASSERT_TRUE(ws.ReadUntilOpcode(8));
+  ws.Send(8, std::string("\x03\xe8", 2));
+  EXPECT_TRUE(ws.ServerHangsUp(kPastDeadlines));
+  ExpectConductorServes();
+}
+
+TEST_F(TeardownTest, Issue11_ClientCloseThenTcpHeldOpen) {
+  auto ws = Welcomed();
+  ws.Send(8, std::string("\x03\xe8", 2));
+  ASSERT_TRUE(ws.ReadUntilOpcode(8)) << "the server answers the close";
+  EXPECT_TRUE(ws.ServerHangsUp(kPastDeadlines));
+  ExpectConductorServes();
+}
+
+TEST_F(TeardownTest, Issue11_ProtocolViolationThenSilence) {
+  auto ws = Welcomed();
+  ws.Send(1, "[4242, 1]");
+  ASSERT_TRUE(ws.ReadUntilOpcode(8));
+  EXPECT_TRUE(ws.ServerHangsUp(kPastDeadlines));
+  ExpectConductorServes();
+}
+
+TEST_F(TeardownTest, Issue11_DroppedMidFrameAndMidHandshake) {
+  {
+    auto ws = Welcomed();
+    const std::string frame = RawWs::Frame(1, R"([32,1,{},"com.example.topic"])");
+    net::write(ws.socket(), net::buffer(frame.substr(0, 5)));
+    ws.socket().close();
+  }
+  {
+    // An opening handshake that never completes is dropped at its deadline.
+    auto socket = Connect();
+    net::write(socket, net::buffer(std::string("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n")));
+    socket.close();
+  }
+  {
+    auto ws = Welcomed();  // silent: no pongs, no frames, TCP open
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_TRUE(ws.ServerHangsUp(kPastDeadlines)) << "the heartbeat drops a silent peer";
+  }
+  ExpectConductorServes();
+}
+
+TEST_F(TeardownTest, AnIdlePeerThatAnswersPingsStays) {
+  // Sends nothing after joining: a pending Beast read answers each ping with a pong by itself.
+  auto ws = OpenWs("wamp.2.json");
+  JoinJson(*ws);
+  beast::flat_buffer buffer;
+  bool done = false;
+  boost::system::error_code ec;
+  ws->async_read(buffer, [&](boost::system::error_code e, size_t) {
+    ec = e;
+    done = true;
+  });
+  client_io_.restart();
+  client_io_.run_for(std::chrono::milliseconds(3 * 2000));  // three heartbeat timeouts
+  EXPECT_FALSE(done) << "dropped although it answered every ping: " << ec.message();
+  beast::get_lowest_layer(*ws).close();
+  client_io_.restart();
+  client_io_.run();
+}
+
+TEST_F(TeardownTest, AnActiveSessionOutlivesTheHeartbeat) {
+  auto ws = OpenWs("wamp.2.json");
+  JoinJson(*ws);
+  const auto until = std::chrono::steady_clock::now() + kPastDeadlines;
+  ws->text(true);
+  int n = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    ws->write(net::buffer(R"([32,)" + std::to_string(++n) + R"(,{},"com.example.t"])"));
+    EXPECT_EQ(Read(*ws).substr(0, 4), "[33,");
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  }
 }
 
 }  // namespace

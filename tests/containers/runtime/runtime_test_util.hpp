@@ -61,7 +61,10 @@ inline RealRuntime MakeRealRuntime(const std::string& name, const std::filesyste
   auto runtime = MakeContainerRuntime(config);
   if (runtime) return {std::move(*runtime), "", ""};
   const std::string& why = runtime.error().message;
-  if (why.find("not installed") != std::string::npos || name == "crun") return {nullptr, name + " unavailable here: " + why, ""};
+  if (why.find("not installed") != std::string::npos) return {nullptr, name + " is not installed here", ""};
+  // crun's one known refusal on such hosts; any other crun failure is a failure.
+  if (name == "crun" && why.find("cgroups in hybrid mode not supported") != std::string::npos)
+    return {nullptr, "crun refuses this host: cgroups in hybrid mode not supported", ""};
   return {nullptr, "", name + " is installed but cannot run containers: " + why};
 }
 

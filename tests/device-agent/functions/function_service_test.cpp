@@ -266,5 +266,45 @@ TEST_F(FunctionServiceTest, InvokingAFunctionThatIsNotDeployedIsNotFound) {
   EXPECT_NE(invoked.error().message.find("brd-test"), std::string::npos);
 }
 
+// ---- records that must fit one WAMP message (issue 11) ----
+
+TEST(FitRecordTest, ASmallRecordIsUntouched) {
+  json record = {{"status", "succeeded"}, {"output", {{"n", 1}}}, {"logs", "hello"}};
+  const json before = record;
+  FitRecord(record, 1000);
+  EXPECT_EQ(record, before);
+}
+
+TEST(FitRecordTest, Issue11_LogsAreTrimmedFirstAndTheOutputKept) {
+  json record = {{"status", "succeeded"}, {"output", std::string(900'000, 'x')}, {"logs", std::string(300'000, 'l')}};
+  const size_t size = FitRecord(record, (1u << 20) - 512);
+  EXPECT_LE(size, (1u << 20) - 512);
+  EXPECT_EQ(record["output"].get<std::string>().size(), 900'000u);
+  EXPECT_EQ(record["status"], "succeeded");
+  EXPECT_NE(record["logs"].get<std::string>().find("logs trimmed to fit"), std::string::npos);
+  EXPECT_EQ(json::to_msgpack(record).size(), size);
+}
+
+TEST(FitRecordTest, TrimmingNeverSplitsAUtf8Character) {
+  std::string logs;
+  for (int i = 0; i < 1000; ++i) logs += "\xc3\xa9";  // é
+  json record = {{"status", "succeeded"}, {"output", nullptr}, {"logs", logs}};
+  FitRecord(record, 1001);
+  const std::string& text = record["logs"].get_ref<const std::string&>();
+  // Still valid UTF-8: dump() would throw on a split sequence.
+  EXPECT_NO_THROW(record.dump());
+  EXPECT_LT(text.size(), logs.size());
+}
+
+TEST(FitRecordTest, AnOutputThatCannotFitFailsItsOwnRecord) {
+  json record = {{"status", "succeeded"}, {"output", std::string(2'000'000, 'x')}, {"logs", "l"}};
+  const size_t size = FitRecord(record, (1u << 20) - 512);
+  EXPECT_LE(size, (1u << 20) - 512);
+  EXPECT_EQ(record["status"], "failed");
+  EXPECT_TRUE(record["output"].is_null());
+  EXPECT_NE(record["error"].get<std::string>().find("more than one message to the conductor carries"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace ew::agent::functions
