@@ -31,6 +31,12 @@ void CheckRoundTrip(const Message& message) {
   for (Serializer out : {Serializer::kJson, Serializer::kMsgpack}) {
     const std::string once = Encode(out, message);
     auto again = Decode(out, once);
+    // Known ambiguity (docs/SECURITY.md → Fuzzing): a msgpack string that starts with NUL reads as
+    // WAMP JSON's binary marker once in JSON, so a string field ("reason") can come back binary.
+    if (!again && out == Serializer::kJson && kInput == Serializer::kMsgpack &&
+        once.find("\"\\u0000") != std::string::npos) {
+      continue;
+    }
     EW_FUZZ_CHECK(again.has_value(), std::string("re-decode in ") + Name(out) + " failed: " + again.error().message);
     EW_FUZZ_CHECK(again->index() == message.index(), std::string("message type changed through ") + Name(out));
     // Stable within one serializer. Across them it is lossy by design: msgpack strings that are
