@@ -14,6 +14,9 @@
 
 #include "cloud-conductor/auth/authenticator.hpp"
 #include "cloud-conductor/auth/bootstrap.hpp"
+#include "cloud-conductor/auth/hash_pool.hpp"
+#include "cloud-conductor/auth/login_limiter.hpp"
+#include "cloud-conductor/auth/revocation_hub.hpp"
 #include "cloud-conductor/functions/functions_service.hpp"
 #include "cloud-conductor/gpio/board_gpio.hpp"
 #include "cloud-conductor/gpio/gpio_store.hpp"
@@ -35,16 +38,23 @@ constexpr std::chrono::seconds kStopGrace{2};
 }  // namespace
 
 struct Conductor::Impl {
-  Impl(config::ConductorConfig c, std::ostream& a) : config(std::move(c)), announce(a), blocking(config.blocking_threads) {}
+  Impl(config::ConductorConfig c, std::ostream& a)
+      : config(std::move(c)),
+        announce(a),
+        blocking(config.blocking_threads),
+        hashing(auth::HashPoolOptions{static_cast<size_t>(config.hash_threads)}) {}
 
   config::ConductorConfig config;
   std::ostream& announce;
   boost::asio::io_context io{1};
   boost::asio::thread_pool blocking;
+  auth::HashPool hashing;  // PBKDF2 only: logins and new users
   SystemClock clock;
   metrics::Registry metrics;
   std::unique_ptr<registry::Store> store;
   std::unique_ptr<auth::Authenticator> authenticator;
+  std::unique_ptr<auth::LoginLimiter> login_limiter;
+  std::unique_ptr<auth::RevocationHub> revocations;
   std::unique_ptr<StoreDirectory> directory;
   std::unique_ptr<router::Router> router;
   std::unique_ptr<functions::FunctionStore> function_store;
@@ -56,6 +66,31 @@ struct Conductor::Impl {
   std::unique_ptr<server::Server> server;
   std::unique_ptr<boost::asio::steady_timer> watchdog;
   std::unique_ptr<boost::asio::steady_timer> stop_grace;
+  std::unique_ptr<boost::asio::signal_set> reload_signal;
+
+  // SIGHUP: re-read the TLS certificate and key; a bad pair is logged and the old one kept.
+  void WaitForReload() {
+    reload_signal->async_wait([this](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      ReloadTls();
+      WaitForReload();
+    });
+  }
+
+  Result<void> ReloadTls() {
+    auto log = log::Get("conductor");
+    if (!server || !server->is_tls()) {
+      log->info("SIGHUP: not serving TLS, nothing to reload");
+      return Ok();
+    }
+    auto reloaded = server->ReloadTls();
+    if (!reloaded) {
+      log->error("TLS reload failed, keeping the current certificate: {}", reloaded.error().message);
+    } else {
+      log->info("TLS certificate reloaded from {}: new connections use it", config.tls_cert);
+    }
+    return reloaded;
+  }
 
   void Watchdog(std::chrono::microseconds period) {
     watchdog->expires_after(period);
@@ -74,6 +109,7 @@ Conductor::~Conductor() {
   if (!impl_) return;
   impl_->io.stop();
   impl_->blocking.join();
+  impl_->hashing.Join();
 }
 
 Result<uint16_t> Conductor::Start() {
@@ -81,13 +117,22 @@ Result<uint16_t> Conductor::Start() {
   EW_TRY(d.store, registry::OpenSqliteStore(d.config.store_path));
   d.authenticator = std::make_unique<auth::Authenticator>(*d.store, d.clock, d.config.token_ttl);
   EW_TRY_VOID(auth::BootstrapAdmin(*d.store, d.clock, d.config, d.announce));
+  auth::LoginLimiterOptions limits;
+  limits.free_failures_per_user = d.config.login_failures_per_user;
+  limits.free_failures_per_address = d.config.login_failures_per_address;
+  limits.max_delay = d.config.login_max_delay;
+  d.login_limiter = std::make_unique<auth::LoginLimiter>(d.clock, limits);
+  d.revocations = std::make_unique<auth::RevocationHub>(d.io.get_executor(), d.clock);
   d.directory = std::make_unique<StoreDirectory>(*d.store, *d.authenticator, d.clock, d.blocking,
-                                                 d.io.get_executor());
+                                                 d.io.get_executor(), d.revocations.get());
   router::RouterConfig router_config;
   router_config.realm = d.config.realm;
   router_config.hello_timeout = d.config.hello_timeout;
   router_config.call_timeout = d.config.call_timeout;
   d.router = std::make_unique<router::Router>(d.io.get_executor(), router_config, *d.directory, d.metrics);
+  // Revoked or expired tokens and deleted users: their WAMP sessions end (boards end through
+  // DisconnectBoard when deleted).
+  d.revocations->Subscribe([router = d.router.get()](const auth::Revocation& r) { router->Revoke(r); });
   EW_TRY(d.function_store, functions::FunctionStore::Open(d.config.store_path));
   functions::FunctionsOptions functions_options;
   functions_options.dir = !d.config.functions_dir.empty() ? std::filesystem::path(d.config.functions_dir)
@@ -107,22 +152,35 @@ Result<uint16_t> Conductor::Start() {
   d.gpio_recorder->Start();
   d.gpio = std::make_unique<gpio::BoardGpio>(*d.router, *d.gpio_recorder, *d.gpio_store, d.clock, d.metrics);
   d.gpio->Start();
-  d.rest = std::make_unique<rest::RestApi>(rest::RestDeps{*d.store, *d.authenticator, *d.router, d.metrics,
-                                                          d.blocking, d.config, d.clock, d.functions.get(),
-                                                          d.gpio.get()});
+  rest::RestDeps deps{*d.store,  *d.authenticator, *d.router, d.metrics,         d.blocking,
+                      d.config, d.clock,          d.functions.get(), d.gpio.get()};
+  deps.hashing = &d.hashing;
+  deps.login_limiter = d.login_limiter.get();
+  deps.revocations = d.revocations.get();
+  d.rest = std::make_unique<rest::RestApi>(deps);
   server::ServerOptions options;
   options.address = d.config.listen_address;
   options.port = d.config.port;
+  options.tls_cert_file = d.config.tls_cert;
+  options.tls_key_file = d.config.tls_key;
+  options.allow_plain = d.config.allow_plain;
   options.max_message_bytes = d.config.max_message_bytes;
   options.large_body_paths = {"/v1/functions"};  // package uploads, up to 16 MiB
+  options.max_connections = static_cast<size_t>(d.config.max_connections);
+  options.max_connections_per_address = static_cast<size_t>(d.config.max_connections_per_address);
+  options.header_timeout = d.config.header_timeout;
+  options.body_timeout = d.config.body_timeout;
+  options.body_min_bytes_per_second = static_cast<size_t>(d.config.body_min_rate);
+  options.http_idle_timeout = d.config.idle_timeout;
   options.heartbeat_timeout = d.config.heartbeat_timeout;
-  d.server = std::make_unique<server::Server>(d.io, options, *d.rest,
-                                              [router = d.router.get()](std::shared_ptr<router::Transport> t) {
-                                                return router->Attach(std::move(t));
-                                              });
+  d.server = std::make_unique<server::Server>(
+      d.io, options, *d.rest,
+      [router = d.router.get()](std::shared_ptr<router::Transport> t) { return router->Attach(std::move(t)); },
+      &d.metrics);
   EW_TRY(uint16_t port, d.server->Start());
-  log::Get("conductor")->info("serving REST and WAMP (realm {}) on {}:{}, store {}", d.config.realm,
-                              d.config.listen_address, port, d.config.store_path);
+  log::Get("conductor")->info("serving REST and WAMP (realm {}) on {}:{} over {}, store {}", d.config.realm,
+                              d.config.listen_address, port, d.server->is_tls() ? "TLS" : "plain TCP",
+                              d.config.store_path);
   return port;
 }
 
@@ -136,6 +194,8 @@ void Conductor::Run(bool handle_signals) {
       log::Get("conductor")->info("signal {}: shutting down", signo);
       Stop();
     });
+    d.reload_signal = std::make_unique<boost::asio::signal_set>(d.io, SIGHUP);
+    d.WaitForReload();
   }
   uint64_t watchdog_usec = 0;
   if (sd_watchdog_enabled(0, &watchdog_usec) > 0) {

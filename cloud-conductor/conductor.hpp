@@ -21,7 +21,8 @@ class Conductor {
   // Opens the store (migrating it), creates the bootstrap admin on first start, binds the port.
   // Returns the bound port. Errors: Internal (store), Unavailable (port taken), InvalidArgument.
   Result<uint16_t> Start();
-  // Serves on the calling thread until Stop() (or SIGTERM/SIGINT when handle_signals). Tells
+  // Serves on the calling thread until Stop() (or SIGTERM/SIGINT when handle_signals; SIGHUP
+  // then re-reads the TLS certificate and key, keeping the current ones if the new fail). Tells
   // systemd WATCHDOG=1 at half its interval when a watchdog is set.
   void Run(bool handle_signals = false);
   // Thread-safe; Run() returns soon after.

@@ -14,12 +14,17 @@ int main(int argc, char** argv) {
   CLI::App app{"Edgewire conductor: REST API and WAMP router for boards behind NAT"};
   std::string config_path;
   std::optional<uint16_t> port;
-  std::optional<std::string> listen, store, log_level, public_url;
+  std::optional<std::string> listen, store, log_level, public_url, tls_cert, tls_key;
+  bool allow_plain = false;
   app.add_option("-c,--config", config_path, "TOML configuration file (see deploy/config/conductor.toml)");
   app.add_option("--port", port, "port for REST and WAMP (overrides [server] port; 0 = any free port)");
   app.add_option("--listen", listen, "address to listen on (overrides [server] listen_address)");
   app.add_option("--store", store, "SQLite file (overrides [store] path)");
   app.add_option("--public-url", public_url, "WebSocket URL boards are told at enrolment");
+  app.add_option("--tls-cert", tls_cert, "PEM certificate chain for HTTPS/WSS (overrides [server] tls_cert; SIGHUP re-reads it)");
+  app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert (overrides [server] tls_key)");
+  app.add_flag("--allow-plain", allow_plain,
+               "serve plain HTTP/WS on a non-loopback address (only behind a TLS-terminating proxy)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
   CLI11_PARSE(app, argc, argv);
 
@@ -32,6 +37,9 @@ int main(int argc, char** argv) {
   if (listen) config->listen_address = *listen;
   if (store) config->store_path = *store;
   if (public_url) config->public_url = *public_url;
+  if (tls_cert) config->tls_cert = *tls_cert;
+  if (tls_key) config->tls_key = *tls_key;
+  if (allow_plain) config->allow_plain = true;
   if (log_level) config->log_level = *log_level;
   if (!ew::log::SetLevel(config->log_level)) {
     std::cerr << "edgewire-conductor: unknown log level \"" << config->log_level << "\"\n";

@@ -7,8 +7,14 @@
 namespace ew::conductor {
 
 StoreDirectory::StoreDirectory(registry::Store& store, auth::Authenticator& auth, const Clock& clock,
-                               boost::asio::thread_pool& blocking, boost::asio::any_io_executor router_executor)
-    : store_(store), auth_(auth), clock_(clock), blocking_(blocking), router_executor_(std::move(router_executor)) {}
+                               boost::asio::thread_pool& blocking, boost::asio::any_io_executor router_executor,
+                               auth::RevocationHub* revocations)
+    : store_(store),
+      auth_(auth),
+      clock_(clock),
+      blocking_(blocking),
+      router_executor_(std::move(router_executor)),
+      revocations_(revocations) {}
 
 template <typename T>
 void StoreDirectory::Run(std::function<Result<T>()> work, std::function<void(Result<T>)> done) {
@@ -33,7 +39,13 @@ void StoreDirectory::LookupBoard(const std::string& board_id,
 }
 
 void StoreDirectory::VerifyToken(const std::string& token, std::function<void(Result<auth::Principal>)> done) {
-  Run<auth::Principal>([this, token] { return auth_.VerifyToken(token); }, std::move(done));
+  Run<auth::Principal>(
+      [this, token] {
+        auto who = auth_.VerifyToken(token);
+        if (who && revocations_) revocations_->ExpireAt(who->token_id, who->token_expires_at);
+        return who;
+      },
+      std::move(done));
 }
 
 void StoreDirectory::BoardProject(const std::string& board_id, std::function<void(Result<std::string>)> done) {

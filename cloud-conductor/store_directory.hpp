@@ -1,11 +1,13 @@
 // The router's Directory on top of the registry: store lookups run on the blocking pool and
-// answer on the router's executor.
+// answer on the router's executor. Every token that opens a session gets its expiry watched by
+// the RevocationHub, so that the session ends when the token expires.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include "cloud-conductor/auth/authenticator.hpp"
+#include "cloud-conductor/auth/revocation_hub.hpp"
 #include "cloud-conductor/registry/store.hpp"
 #include "cloud-conductor/router/directory.hpp"
 
@@ -14,7 +16,8 @@ namespace ew::conductor {
 class StoreDirectory final : public router::Directory {
  public:
   StoreDirectory(registry::Store& store, auth::Authenticator& auth, const Clock& clock,
-                 boost::asio::thread_pool& blocking, boost::asio::any_io_executor router_executor);
+                 boost::asio::thread_pool& blocking, boost::asio::any_io_executor router_executor,
+                 auth::RevocationHub* revocations = nullptr);
 
   void LookupBoard(const std::string& board_id, std::function<void(Result<router::BoardIdentity>)> done) override;
   void VerifyToken(const std::string& token, std::function<void(Result<auth::Principal>)> done) override;
@@ -31,6 +34,7 @@ class StoreDirectory final : public router::Directory {
   const Clock& clock_;
   boost::asio::thread_pool& blocking_;
   boost::asio::any_io_executor router_executor_;
+  auth::RevocationHub* revocations_;
 };
 
 }  // namespace ew::conductor

@@ -36,16 +36,42 @@ ew_module(ew_agent_gpio
   DEPS ew_common_gpio ew_common_config ew_common_json ew_common_log ew_common_error PkgConfig::GPIODCXX
        nlohmann_json::nlohmann_json Boost::system Threads::Threads)
 
+# OpenSSL for the agent's TLS to the conductor (wss sessions, https enrolment). Only agent
+# targets link it. With EW_AGENT_STATIC it comes from libssl.a/libcrypto.a (libssl-dev), so the
+# agent still needs libc alone; the conductor and the CLI keep the shared libraries (the
+# conductor loads libmosquitto, which brings libssl.so: one OpenSSL per process).
+add_library(ew_agent_openssl INTERFACE)
+if(EW_AGENT_STATIC)
+  find_library(EW_STATIC_LIBSSL NAMES libssl.a)
+  find_library(EW_STATIC_LIBCRYPTO NAMES libcrypto.a)
+endif()
+if(EW_AGENT_STATIC AND EW_STATIC_LIBSSL AND EW_STATIC_LIBCRYPTO)
+  target_include_directories(ew_agent_openssl INTERFACE ${OPENSSL_INCLUDE_DIR})
+  target_link_libraries(ew_agent_openssl INTERFACE ${EW_STATIC_LIBSSL} ${EW_STATIC_LIBCRYPTO} ${CMAKE_DL_LIBS} Threads::Threads)
+else()
+  if(EW_AGENT_STATIC)
+    message(WARNING "EW_AGENT_STATIC: libssl.a/libcrypto.a not found, the agent links OpenSSL shared")
+  endif()
+  target_link_libraries(ew_agent_openssl INTERFACE OpenSSL::SSL OpenSSL::Crypto)
+endif()
+
+# The agent's side of TLS: trust settings (system CAs, CA file, pin) and the certificate check
+# used by both the https enrolment and the wss session. No Autobahn here.
+ew_module(ew_agent_tls
+  SOURCES ${EW_AGENT_DIR}/tls/conductor_trust.cpp ${EW_AGENT_DIR}/tls/peer_verifier.cpp
+  DEPS ew_common_error ew_agent_openssl Boost::system)
+
 # The enrolment secret on disk (JSON, 0600).
 ew_module(ew_agent_credential
   SOURCES ${EW_AGENT_DIR}/credential/credential.cpp
-  DEPS ew_common_error ew_common_json nlohmann_json::nlohmann_json)
+  DEPS ew_agent_tls ew_common_error ew_common_json nlohmann_json::nlohmann_json)
 
-# `edgewire-agent enrol`: one HTTP POST with Boost.Beast.
+# `edgewire-agent enrol`: one HTTP(S) POST with Boost.Beast.
 ew_module(ew_agent_enrol
   SOURCES ${EW_AGENT_DIR}/enrol/enroller.cpp ${EW_AGENT_DIR}/enrol/conductor_url.cpp
           ${EW_AGENT_DIR}/enrol/enrol_messages.cpp
-  DEPS ew_agent_credential ew_common_error ew_common_log nlohmann_json::nlohmann_json Boost::system Threads::Threads)
+  DEPS ew_agent_credential ew_agent_tls ew_common_error ew_common_log nlohmann_json::nlohmann_json Boost::system
+       Threads::Threads)
 
 # sd_notify wrapper. libsystemd's headers only: the library is dlopen'ed under systemd, so
 # agents that run without it never map libsystemd and the six libraries it needs (RSS).
@@ -55,12 +81,12 @@ ew_module(ew_agent_systemd
 target_include_directories(ew_agent_systemd PRIVATE $<TARGET_PROPERTY:PkgConfig::SYSTEMD,INTERFACE_INCLUDE_DIRECTORIES>)
 target_compile_options(ew_agent_systemd PRIVATE $<TARGET_PROPERTY:PkgConfig::SYSTEMD,INTERFACE_COMPILE_OPTIONS>)
 
-# The WAMP session with the conductor: transport, Autobahn session, reconnect loop.
+# The WAMP session with the conductor: transport (ws or wss), Autobahn session, reconnect loop.
 ew_module(ew_agent_session
   SOURCES ${EW_AGENT_DIR}/session/backoff.cpp ${EW_AGENT_DIR}/session/ws_transport.cpp
           ${EW_AGENT_DIR}/session/cra_key.cpp ${EW_AGENT_DIR}/session/session_runner.cpp
-  DEPS ew_agent_rpc ew_common_ids ew_common_error ew_common_log ew_common_wamp nlohmann_json::nlohmann_json
-       Boost::thread Boost::system OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
+  DEPS ew_agent_rpc ew_agent_tls ew_common_ids ew_common_error ew_common_log ew_common_wamp nlohmann_json::nlohmann_json
+       Boost::thread Boost::system ew_agent_openssl Threads::Threads)
 # Debian's msgpack-cxx 4 defaults to API v3, which Autobahn 17.5 does not compile against;
 # Autobahn needs Boost.Thread v4 futures (then/continuations).
 target_compile_definitions(ew_agent_session PRIVATE MSGPACK_DEFAULT_API_VERSION=1 BOOST_THREAD_VERSION=4)

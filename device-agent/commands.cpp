@@ -22,6 +22,7 @@
 #include "device-agent/rpc/sys_procedures.hpp"
 #include "device-agent/session/session_runner.hpp"
 #include "device-agent/systemd/notifier.hpp"
+#include "device-agent/tls/conductor_trust.hpp"
 
 namespace ew::agent {
 
@@ -80,12 +81,13 @@ void RunIo(boost::asio::io_context& io) {
 }
 
 ew::Result<session::SessionOptions> SessionOptionsFor(const config::AgentConfig& config, const Credential& credential,
-                                                      const std::string& url_override) {
+                                                      const std::string& url_override, bool insecure) {
   session::SessionOptions options;
   std::string url = !url_override.empty() ? url_override : !config.conductor_url.empty() ? config.conductor_url : credential.wamp_url;
   EW_TRY(options.url, WampUrlFor(url));
   EW_TRY(Url parsed, ParseUrl(options.url));
-  if (parsed.scheme != "ws") return ew::InvalidArgument("WAMP URL " + options.url + ": only ws:// is supported for now");
+  EW_TRY_VOID(CheckPlainTransportAllowed(parsed, credential.trust.insecure || insecure));
+  options.trust = credential.trust;
   options.realm = credential.realm;
   options.board_id = credential.board_id;
   options.secret = credential.secret;
@@ -144,6 +146,12 @@ int EnrolCommand(const EnrolArgs& args, std::ostream& out, std::ostream& err) {
   request.conductor_url = args.conductor;
   request.code = args.code;
   request.hostname = args.hostname.empty() ? ThisHostName() : args.hostname;
+  auto trust = tls::MakeTrust(args.ca_file, args.pin, args.insecure);
+  if (!trust) {
+    err << "enrolment failed: " << trust.error().message << "\n";
+    return 1;
+  }
+  request.trust = std::move(*trust);
   const std::string path = args.credential.empty() ? config::AgentConfig{}.credential_path : args.credential;
 
   auto credential = Enrol(request);
@@ -180,7 +188,7 @@ int RunCommand(const RunArgs& args) {
       Log()->error("credential: {}", credential.error().message);
     return 1;
   }
-  auto options = SessionOptionsFor(*config, *credential, args.conductor_url);
+  auto options = SessionOptionsFor(*config, *credential, args.conductor_url, args.insecure);
   if (!options) {
     Log()->error("{}", options.error().message);
     return 1;
@@ -232,7 +240,9 @@ int RunCommand(const RunArgs& args) {
   signals.async_wait(on_signal);
   if (auto period = systemd::Notifier::WatchdogPeriod()) KeepWatchdogFed(watchdog, notifier, *period);
 
-  Log()->info("edgewire-agent {} board={} conductor={}", AgentVersion(), credential->board_id, options->url);
+  Log()->info("edgewire-agent {} board={} conductor={}{}", AgentVersion(), credential->board_id, options->url,
+              options->url.rfind("wss:", 0) == 0 ? " (certificate checked against " + tls::Describe(options->trust) + ")"
+                                                 : "");
   notifier.Status("connecting to " + options->url);
   runner.Start();
   RunIo(io);

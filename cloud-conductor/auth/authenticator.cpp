@@ -30,8 +30,8 @@ bool LooksLikeToken(const std::string& token) {
 
 }  // namespace
 
-Authenticator::Authenticator(registry::Store& store, const Clock& clock, std::chrono::seconds default_ttl)
-    : store_(store), clock_(clock), default_ttl_(default_ttl) {}
+Authenticator::Authenticator(registry::Store& store, const Clock& clock, std::chrono::seconds lifetime)
+    : store_(store), clock_(clock), lifetime_(lifetime) {}
 
 Result<Principal> Authenticator::VerifyToken(const std::string& token) {
   if (!LooksLikeToken(token)) return Unauthenticated(kBadToken);
@@ -46,14 +46,18 @@ Result<Principal> Authenticator::VerifyToken(const std::string& token) {
     if (user.error().code == ErrorCode::kNotFound) return Unauthenticated(kBadToken);
     return tl::unexpected(user.error());
   }
-  return Principal{user->id(), user->name(), user->project_id(), user->role()};
+  return Principal{user->id(), user->name(), user->project_id(), user->role(), record->id(), record->expires_at()};
 }
 
 Result<IssuedToken> Authenticator::IssueToken(const std::string& username, const std::string& password,
                                               std::chrono::seconds ttl) {
   if (ttl < std::chrono::seconds::zero()) return InvalidArgument("ttlSeconds must not be negative");
-  if (ttl > kMaxTtl) return InvalidArgument("ttlSeconds must not exceed 30 days (2592000)");
-  if (ttl == std::chrono::seconds::zero()) ttl = default_ttl_;
+  const bool never_expire = lifetime_ <= std::chrono::seconds::zero();
+  const std::chrono::seconds longest = never_expire ? kMaxTtl : lifetime_;
+  if (ttl > longest)
+    return InvalidArgument("ttlSeconds must not exceed the conductor's token lifetime (" +
+                           std::to_string(longest.count()) + ")");
+  if (ttl == std::chrono::seconds::zero()) ttl = lifetime_;
 
   auto user = store_.GetUserByName(username);
   if (!user) {
@@ -70,15 +74,18 @@ Result<IssuedToken> Authenticator::IssueToken(const std::string& username, const
   issued.record.set_id(ids::NewId("tok"));
   issued.record.set_user_id(user->id());
   issued.record.set_created_at(now);
-  issued.record.set_expires_at(now + ttl.count());
+  // 0 = never: only when the operator configured tokens that never expire.
+  issued.record.set_expires_at(ttl > std::chrono::seconds::zero() ? now + ttl.count() : 0);
   issued.user = std::move(*user);
   EW_TRY_VOID(store_.CreateToken(issued.record, ids::Sha256Hex(issued.token)));
-  log::Get("auth")->info("token {} issued to user {} ({}), expires in {}s", issued.record.id(), issued.user.name(),
-                         issued.user.id(), ttl.count());
+  log::Get("auth")->info("token {} issued to user {} ({}), {}", issued.record.id(), issued.user.name(),
+                         issued.user.id(),
+                         ttl > std::chrono::seconds::zero() ? "expires in " + std::to_string(ttl.count()) + "s"
+                                                            : std::string("never expires"));
   return issued;
 }
 
-Result<void> Authenticator::RevokeToken(const std::string& token) {
+Result<std::string> Authenticator::RevokeToken(const std::string& token) {
   if (!LooksLikeToken(token)) return Unauthenticated(kBadToken);
   auto record = store_.FindToken(ids::Sha256Hex(token), UnixSeconds(clock_.Now()));
   if (!record) {
@@ -87,9 +94,9 @@ Result<void> Authenticator::RevokeToken(const std::string& token) {
   }
   auto deleted = store_.DeleteToken(record->id());
   // Revoked concurrently by another request: the outcome the caller wanted.
-  if (!deleted && deleted.error().code != ErrorCode::kNotFound) return deleted;
+  if (!deleted && deleted.error().code != ErrorCode::kNotFound) return tl::unexpected(deleted.error());
   log::Get("auth")->info("token {} of user {} revoked", record->id(), record->user_id());
-  return Ok();
+  return record->id();
 }
 
 bool Authenticator::CanAccessProject(const Principal& who, const std::string& project_id) {

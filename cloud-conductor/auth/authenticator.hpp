@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 #include "cloud-conductor/registry/store.hpp"
@@ -17,6 +18,10 @@ struct Principal {
   std::string name;
   std::string project_id;
   std::string role;  // "admin" or "operator"
+  // The API token the caller presented (ApiToken.id, never its text) and when it expires
+  // (Unix seconds, 0 = never): sessions and streams opened with it end at that moment.
+  std::string token_id;
+  int64_t token_expires_at = 0;
   bool is_admin() const { return role == "admin"; }
 };
 
@@ -28,14 +33,19 @@ struct IssuedToken {
 
 class Authenticator {
  public:
-  Authenticator(registry::Store& store, const Clock& clock, std::chrono::seconds default_ttl);
+  Authenticator(registry::Store& store, const Clock& clock, std::chrono::seconds lifetime);
 
+  // `lifetime` is how long issued tokens live, and the most a caller may ask for; 0 = tokens
+  // never expire unless the caller asks for a lifetime (the operator's explicit choice:
+  // [auth] token_ttl_s = 0).
   // Unauthenticated for an unknown, malformed or expired token.
   Result<Principal> VerifyToken(const std::string& token);
   // Unauthenticated with one message for a wrong name or password (no user enumeration).
-  // ttl 0 = default; InvalidArgument for a negative ttl or one over 30 days.
+  // Runs PBKDF2: call it on the HashPool. ttl 0 = the lifetime; InvalidArgument for a
+  // negative ttl or one longer than the lifetime (or than 30 days when tokens never expire).
   Result<IssuedToken> IssueToken(const std::string& username, const std::string& password, std::chrono::seconds ttl);
-  Result<void> RevokeToken(const std::string& token);
+  // Returns the revoked token's id (ApiToken.id) for announcing the revocation.
+  Result<std::string> RevokeToken(const std::string& token);
 
   // An admin reaches every project; an operator only its own.
   static bool CanAccessProject(const Principal& who, const std::string& project_id);
@@ -43,7 +53,7 @@ class Authenticator {
  private:
   registry::Store& store_;
   const Clock& clock_;
-  std::chrono::seconds default_ttl_;
+  std::chrono::seconds lifetime_;
 };
 
 }  // namespace ew::auth

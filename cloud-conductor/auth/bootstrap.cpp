@@ -1,6 +1,6 @@
-// Creates the first admin of an empty registry. The generated password is shown once (and kept
-// in a 0600 file beside the store for a daemon started by systemd, whose stdout goes to the
-// journal) and only its PBKDF2 hash is stored.
+// Creates the first admin of an empty registry. A generated password goes only to a 0600 file in
+// the state directory (stdout goes to the journal under systemd, and logs are copied around);
+// the message and the log say where it is. Only its PBKDF2 hash is stored.
 #include "cloud-conductor/auth/bootstrap.hpp"
 
 #include <fcntl.h>
@@ -13,6 +13,7 @@
 #include <fstream>
 #include <ostream>
 #include <sstream>
+#include <system_error>
 
 #include <fmt/format.h>
 
@@ -77,17 +78,16 @@ Result<edgewire::v1::Project> FindOrCreateDefaultProject(registry::Store& store,
   return project;
 }
 
-void Announce(std::ostream& out, const std::string& password, const std::string& saved_to) {
+void Announce(std::ostream& out, const std::string& saved_to) {
   std::vector<std::string> lines = {
       "Edgewire conductor: first start, an admin user was created.",
       "",
       "  user:     admin",
-      "  password: " + password,
+      "  password: in " + saved_to + " (mode 0600)",
       "",
-      "This password is shown only once. Log in and keep it safe:",
-      "  edgewire login --user admin",
+      "Log in, then keep the password somewhere safe and delete the file:",
+      "  edgewire login --user admin --password-stdin < " + saved_to,
   };
-  if (!saved_to.empty()) lines.push_back("(also saved, mode 0600, in " + saved_to + ")");
   size_t width = 0;
   for (const auto& line : lines) width = std::max(width, line.size());
   const std::string rule = "+" + std::string(width + 2, '-') + "+";
@@ -99,9 +99,16 @@ void Announce(std::ostream& out, const std::string& password, const std::string&
 }  // namespace
 
 std::string AdminPasswordPath(const std::string& store_path) {
-  if (store_path.empty() || store_path == ":memory:") return "";
-  std::filesystem::path dir = std::filesystem::path(store_path).parent_path();
-  return (dir / "admin-password").string();
+  // A store in memory has no state directory: a per-process file in the temporary directory.
+  if (store_path.empty() || store_path == ":memory:")
+    return (std::filesystem::temp_directory_path() / ("edgewire-admin-password-" + std::to_string(::getpid())))
+        .string();
+  // Absolute, so that the log line says where it is ("edgewire.db" under systemd is relative
+  // to the state directory).
+  std::error_code ec;
+  std::filesystem::path store = std::filesystem::absolute(store_path, ec);
+  if (ec) store = store_path;
+  return (store.parent_path() / "admin-password").string();
 }
 
 Result<void> BootstrapAdmin(registry::Store& store, const Clock& clock, const config::ConductorConfig& config,
@@ -118,6 +125,7 @@ Result<void> BootstrapAdmin(registry::Store& store, const Clock& clock, const co
     EW_TRY(password, ReadPasswordFile(config.bootstrap_password_file));
   }
   const std::string saved_to = generated ? AdminPasswordPath(config.store_path) : "";
+  // Never printed, never logged: only the 0600 file holds it.
   if (!saved_to.empty()) EW_TRY_VOID(WritePasswordFile(saved_to, password));
 
   const int64_t now = UnixSeconds(clock.Now());
@@ -140,8 +148,9 @@ Result<void> BootstrapAdmin(registry::Store& store, const Clock& clock, const co
 
   log::Get("auth")->info("bootstrap: created user admin ({}) in project {} ({}), password {}", admin.id(),
                          project.name(), project.id(),
-                         generated ? "generated" : "from " + config.bootstrap_password_file);
-  if (generated) Announce(out, password, saved_to);
+                         generated ? "generated and written to " + saved_to + " (mode 0600)"
+                                   : "from " + config.bootstrap_password_file);
+  if (generated) Announce(out, saved_to);
   return Ok();
 }
 

@@ -99,7 +99,7 @@ Result<void> Context::Init() {
     token_ = state_.token;
   }
   EW_TRY(Url parsed, ParseUrl(url_));
-  client_ = std::make_unique<HttpClient>(std::move(parsed));
+  client_ = std::make_unique<HttpClient>(std::move(parsed), std::chrono::seconds(60), options_.ca_file);
   return Ok();
 }
 
@@ -196,9 +196,13 @@ Result<void> Login(Context& ctx, const std::string& user, bool password_stdin, i
     return Ok();
   }
   const auto& who = body["user"];
-  ctx.out() << fmt::format("logged in to {} as {} ({}, project {}); token expires {} ({})\n", ctx.url(), user,
-                           JsonString(who, "role"), JsonString(who, "projectId"),
-                           FormatUtc(JsonInt64(body, "expiresAt")), TimeUntil(JsonInt64(body, "expiresAt"), NowUnix()));
+  const int64_t expires_at = JsonInt64(body, "expiresAt");
+  // 0: the conductor is configured with tokens that never expire.
+  const std::string expiry = expires_at == 0 ? "never expires"
+                                             : fmt::format("expires {} ({})", FormatUtc(expires_at),
+                                                           TimeUntil(expires_at, NowUnix()));
+  ctx.out() << fmt::format("logged in to {} as {} ({}, project {}); token {}\n", ctx.url(), user,
+                           JsonString(who, "role"), JsonString(who, "projectId"), expiry);
   return Ok();
 }
 

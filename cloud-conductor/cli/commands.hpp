@@ -27,6 +27,7 @@ struct GlobalOptions {
   std::string conductor;  // --conductor, else EDGEWIRE_URL; "" = the URL saved at login, else the default
   std::string token;      // --token, else EDGEWIRE_TOKEN; "" = the token cached at login
   bool json = false;      // print the API's JSON instead of the human form
+  std::string ca_file;    // --ca-file, else EDGEWIRE_CA_FILE: PEM CAs for https; "" = the system CAs
 };
 
 // Where a command goes, as whom, and where it prints. Not thread-safe.

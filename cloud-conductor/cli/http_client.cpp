@@ -14,6 +14,7 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/version.hpp>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 namespace ew::cli {
 
@@ -76,9 +77,37 @@ struct HttpClient::Impl {
   beast::flat_buffer buffer;
   std::chrono::milliseconds timeout;
 
-  explicit Impl(std::chrono::milliseconds t) : timeout(t) {
-    tls.set_default_verify_paths();
+  std::string ca_file;  // "" = the system CAs
+  bool tls_ready = false;
+
+  Impl(std::chrono::milliseconds t, std::string ca) : timeout(t), ca_file(std::move(ca)) {}
+
+  // Trust anchors, loaded on the first https connection (plain http never reads them).
+  Result<void> PrepareTls() {
+    if (tls_ready) return Ok();
+    SSL_CTX_set_min_proto_version(tls.native_handle(), TLS1_2_VERSION);
     tls.set_verify_mode(asio::ssl::verify_peer);
+    beast::error_code ec;
+    if (ca_file.empty()) {
+      tls.set_default_verify_paths(ec);
+      if (ec) return Unavailable("cannot load the system CAs: " + ec.message());
+    } else {
+      tls.load_verify_file(ca_file, ec);
+      if (ec) return InvalidArgument("--ca-file " + ca_file + ": cannot load CA certificates from it (" + ec.message() + ")");
+    }
+    tls_ready = true;
+    return Ok();
+  }
+
+  // Why the handshake failed, in words: the certificate check's verdict when there was one.
+  std::string TlsFailure(const Url& url, const beast::error_code& ec) {
+    const long verdict = SSL_get_verify_result(secure->native_handle());
+    if (verdict == X509_V_OK) return "cannot reach the conductor at " + url.text + ": TLS handshake failed: " + ec.message();
+    std::string why = X509_verify_cert_error_string(verdict);
+    if (verdict == X509_V_ERR_HOSTNAME_MISMATCH || verdict == X509_V_ERR_IP_ADDRESS_MISMATCH)
+      why += " (the certificate does not name " + url.host + ")";
+    return "the conductor's certificate at " + url.text + " was refused: " + why + "; checked against " +
+           (ca_file.empty() ? "the system CAs (give --ca-file with the CA that signed it)" : "the CA file " + ca_file);
   }
 
   bool connected() const { return plain.has_value() || secure.has_value(); }
@@ -103,10 +132,20 @@ struct HttpClient::Impl {
     auto endpoints = resolver.resolve(url.host, url.port, ec);
     if (ec) return unreachable(ec);
     if (url.scheme == "https") {
+      EW_TRY_VOID(PrepareTls());
       secure.emplace(io, tls);
-      if (!SSL_set_tlsext_host_name(secure->native_handle(), url.host.c_str()))
-        return Unavailable("cannot set TLS server name " + url.host);
-      secure->set_verify_callback(asio::ssl::host_name_verification(url.host));
+      // OpenSSL matches the name (or address) itself, so a mismatch has its own verify result.
+      beast::error_code not_ip;
+      asio::ip::make_address(url.host, not_ip);
+      X509_VERIFY_PARAM* param = SSL_get0_param(secure->native_handle());
+      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      if (not_ip) {
+        if (!SSL_set_tlsext_host_name(secure->native_handle(), url.host.c_str()) ||
+            X509_VERIFY_PARAM_set1_host(param, url.host.c_str(), 0) != 1)
+          return Unavailable("cannot set TLS server name " + url.host);
+      } else if (X509_VERIFY_PARAM_set1_ip_asc(param, url.host.c_str()) != 1) {
+        return Unavailable("cannot check certificates for address " + url.host);
+      }
     } else {
       plain.emplace(io);
     }
@@ -119,8 +158,9 @@ struct HttpClient::Impl {
     if (secure) {
       secure->handshake(asio::ssl::stream_base::client, ec);
       if (ec) {
+        std::string why = TlsFailure(url, ec);
         Close();
-        return unreachable(ec);
+        return Unavailable(why);
       }
     }
     return Ok();
@@ -198,8 +238,8 @@ struct HttpClient::Impl {
   }
 };
 
-HttpClient::HttpClient(Url url, std::chrono::milliseconds timeout)
-    : url_(std::move(url)), impl_(std::make_unique<Impl>(timeout)) {}
+HttpClient::HttpClient(Url url, std::chrono::milliseconds timeout, std::string ca_file)
+    : url_(std::move(url)), impl_(std::make_unique<Impl>(timeout, std::move(ca_file))) {}
 
 HttpClient::~HttpClient() { impl_->Close(); }
 

@@ -31,8 +31,11 @@ struct HttpResult {
 
 class HttpClient {
  public:
-  // `timeout` bounds connecting, and each request and its answer.
-  explicit HttpClient(Url url, std::chrono::milliseconds timeout = std::chrono::seconds(60));
+  // `timeout` bounds connecting, and each request and its answer. For https URLs the
+  // conductor's certificate must chain to the system CAs, or to the PEM CAs in `ca_file` when
+  // it is given, and name the URL's host (or IP address); otherwise every request fails with
+  // Unavailable "the conductor's certificate at URL was refused: <why> ...".
+  explicit HttpClient(Url url, std::chrono::milliseconds timeout = std::chrono::seconds(60), std::string ca_file = "");
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;

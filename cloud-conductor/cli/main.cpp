@@ -70,6 +70,10 @@ void AddGlobalOptions(CLI::App& app, Parsed& p) {
   app.add_option("--token", p.global.token, "API token (default: $EDGEWIRE_TOKEN, else the one saved at login)")
       ->envname("EDGEWIRE_TOKEN");
   app.add_flag("--json", p.global.json, "print the API's JSON answers as they are");
+  app.add_option("--ca-file", p.global.ca_file,
+                 "PEM file of the CA(s) that sign an https conductor's certificate (default: $EDGEWIRE_CA_FILE, "
+                 "else the system CAs)")
+      ->envname("EDGEWIRE_CA_FILE");
   // Global options may also follow a subcommand (`edgewire fn create DIR --json`): options a
   // subcommand does not know fall through to its parent.
   app.fallthrough();

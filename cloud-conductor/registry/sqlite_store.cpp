@@ -340,7 +340,7 @@ Result<void> SqliteStore::CreateToken(const ApiToken& token, const std::string& 
 
 Result<ApiToken> SqliteStore::FindToken(const std::string& token_sha256, int64_t now) {
   return Locked<ApiToken>("find token", [&]() -> Result<ApiToken> {
-    SQLite::Statement query(db_, EW_SELECT_TOKEN "FROM api_tokens WHERE token_sha256 = ? AND expires_at > ?");
+    SQLite::Statement query(db_, EW_SELECT_TOKEN "FROM api_tokens WHERE token_sha256 = ? AND (expires_at = 0 OR expires_at > ?)");
     query.bind(1, token_sha256);
     query.bind(2, now);
     if (!query.executeStep()) return NotFound("token not found or expired");

@@ -44,7 +44,7 @@ class Store {
 
   // API tokens, looked up by the SHA-256 hex of the token text.
   virtual Result<void> CreateToken(const ApiToken& token, const std::string& token_sha256) = 0;
-  // NotFound for unknown or expired (expires_at <= now) tokens.
+  // NotFound for unknown or expired (0 < expires_at <= now) tokens; expires_at 0 = never.
   virtual Result<ApiToken> FindToken(const std::string& token_sha256, int64_t now) = 0;
   virtual Result<void> DeleteToken(const std::string& id) = 0;
 

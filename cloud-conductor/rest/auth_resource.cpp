@@ -1,30 +1,93 @@
 // /v1/auth: log in (token from name + password), log out (revoke the token used), who am I.
+// Logins are limited per user name and per source address (429 + Retry-After) and hash the
+// password on the HashPool; a revoked token ends the sessions and streams it opened.
 #include <chrono>
 
 #include "cloud-conductor/rest/json_body.hpp"
 #include "cloud-conductor/rest/resources.hpp"
+#include "common/log/log.hpp"
 #include "edgewire/v1/api.pb.h"
 
 namespace ew::rest {
 
 namespace {
 
-Result<server::HttpResponse> CreateToken(const RestDeps& deps, const Exchange& exchange) {
+// Longer names cannot exist (validation.cpp allows 63 bytes): refused before any work.
+constexpr size_t kMaxUsernameBytes = 63;
+// Passwords longer than this are refused before hashing them.
+constexpr size_t kMaxPasswordBytes = 1024;
+
+Result<edgewire::v1::CreateTokenRequest> ParseLogin(const std::string& body) {
   edgewire::v1::CreateTokenRequest request;
-  EW_TRY_VOID(ParseBody(exchange.request.body, &request));
+  EW_TRY_VOID(ParseBody(body, &request));
   if (request.username().empty()) return InvalidArgument("username is required");
   if (request.password().empty()) return InvalidArgument("password is required");
-  EW_TRY(auto issued, deps.auth.IssueToken(request.username(), request.password(),
-                                           std::chrono::seconds(request.ttl_seconds())));
+  if (request.username().size() > kMaxUsernameBytes)
+    return InvalidArgument("username is longer than " + std::to_string(kMaxUsernameBytes) + " bytes");
+  if (request.password().size() > kMaxPasswordBytes)
+    return InvalidArgument("password is longer than " + std::to_string(kMaxPasswordBytes) + " bytes");
+  return request;
+}
+
+// A user name as a JSON string: quoted, control characters escaped (no forged log lines).
+std::string Quoted(const std::string& name) {
+  return nlohmann::json(name).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+server::HttpResponse TooManyAttempts(std::chrono::seconds wait) {
+  server::HttpResponse response = ErrorResponse(
+      Error{ErrorCode::kResourceExhausted, "too many failed logins for this user or from this address; retry in " +
+                                               std::to_string(wait.count()) + " s"});
+  response.headers.emplace_back("Retry-After", std::to_string(wait.count()));
+  return response;
+}
+
+// On the hash pool: PBKDF2, then the token; the limiter hears how it went.
+Result<server::HttpResponse> IssueToken(const RestDeps& deps, const edgewire::v1::CreateTokenRequest& request,
+                                        const std::string& address) {
+  auto issued =
+      deps.auth.IssueToken(request.username(), request.password(), std::chrono::seconds(request.ttl_seconds()));
+  if (!issued) {
+    if (issued.error().code == ErrorCode::kUnauthenticated && deps.login_limiter) {
+      deps.login_limiter->Failed(request.username(), address);
+      log::Get("rest")->info("failed login for user {} from {}", Quoted(request.username()), address);
+    }
+    return tl::unexpected(issued.error());
+  }
+  if (deps.login_limiter) deps.login_limiter->Succeeded(request.username());
   edgewire::v1::CreateTokenResponse response;
-  response.set_token(issued.token);
-  response.set_expires_at(issued.record.expires_at());
-  *response.mutable_user() = std::move(issued.user);
+  response.set_token(issued->token);
+  response.set_expires_at(issued->record.expires_at());
+  *response.mutable_user() = std::move(issued->user);
   return JsonResponse(201, response);
 }
 
+void CreateToken(const RestDeps& deps, Exchange exchange) {
+  auto request = ParseLogin(exchange.request.body);
+  if (!request) return exchange.Reply(ErrorResponse(request.error()));
+  const std::string address = auth::LoginLimiter::AddressOf(exchange.request.peer);
+  if (deps.login_limiter) {
+    // Refused before the hash pool: a flood of refused attempts costs no PBKDF2.
+    if (auto wait = deps.login_limiter->Check(request->username(), address); wait.count() > 0) {
+      log::Get("rest")->info("login for user {} from {} refused for {} s: too many failures",
+                             Quoted(request->username()), address, wait.count());
+      return exchange.Reply(TooManyAttempts(wait));
+    }
+  }
+  AnswerOnHashPool(deps, std::move(exchange), [&deps, request = std::move(*request), address](const Exchange&) {
+    return IssueToken(deps, request, address);
+  });
+}
+
 Result<server::HttpResponse> RevokeCurrentToken(const RestDeps& deps, const Exchange& exchange) {
-  EW_TRY_VOID(deps.auth.RevokeToken(exchange.token));
+  EW_TRY(std::string token_id, deps.auth.RevokeToken(exchange.token));
+  if (deps.revocations) {
+    auth::Revocation revoked;
+    revoked.kind = auth::Revocation::Kind::kToken;
+    revoked.id = token_id;
+    revoked.message = "the API token was revoked";
+    deps.revocations->Revoke(revoked);
+  }
   return NoContent();
 }
 
@@ -40,7 +103,7 @@ server::HttpResponse WhoAmI(const Exchange& exchange) {
 
 void AddAuthRoutes(RouteTable& routes, const RestDeps& deps) {
   routes.Add({"POST", "/v1/auth/tokens", Access::kPublic, Execution::kBlocking,
-              Answer([&deps](const Exchange& e) { return CreateToken(deps, e); })});
+              [&deps](Exchange e) { CreateToken(deps, std::move(e)); }});
   routes.Add({"DELETE", "/v1/auth/tokens/current", Access::kToken, Execution::kBlocking,
               Answer([&deps](const Exchange& e) { return RevokeCurrentToken(deps, e); })});
   routes.Add({"GET", "/v1/auth/whoami", Access::kToken, Execution::kBlocking,

@@ -37,7 +37,8 @@ Result<std::string> WampUrl(const RestDeps& deps, const server::HttpRequest& req
   std::string host = request.Header("host");
   if (host.empty()) host = deps.config.listen_address + ":" + std::to_string(deps.config.port);
   if (!IsPlainHost(host)) return InvalidArgument("the Host header is not a plain host[:port]");
-  return "ws://" + host + "/ws";
+  // A conductor serving TLS hands out wss://; one behind a TLS proxy (allow_plain) sets public_url.
+  return (deps.config.tls_cert.empty() ? "ws://" : "wss://") + host + "/ws";
 }
 
 Result<server::HttpResponse> Enrol(const RestDeps& deps, const Exchange& exchange) {

@@ -167,11 +167,30 @@ Result<server::HttpResponse> History(const RestDeps& deps, const Exchange& excha
 
 // One client's event stream: the watch's events as SSE `data:` messages. Events that come
 // before the server opened the stream wait here (as many as the server's backlog allows).
-// Ends with an `event: end` message when the watch ends (board offline, conductor stopping);
-// unwatches when the client goes.
+// Ends with an `event: end` message when the watch ends (board offline, conductor stopping) or
+// the token or user that opened it is revoked (also when the token expires); unwatches when
+// the client goes.
 class EventStream final : public server::StreamHandler {
  public:
   explicit EventStream(std::string board_id) : board_id_(std::move(board_id)) {}
+  ~EventStream() override {
+    if (revocations_) revocations_->Unsubscribe(subscription_);
+  }
+
+  // Ends the stream when a revocation covers the caller's token or user. Call once, first.
+  static void EndOnRevocation(const std::shared_ptr<EventStream>& stream, auth::RevocationHub& hub,
+                              const auth::Principal& who) {
+    std::weak_ptr<EventStream> weak = stream;
+    stream->revocations_ = &hub;
+    stream->subscription_ = hub.Subscribe([weak, token = who.token_id, user = who.user_id](const auth::Revocation& r) {
+      if (!r.Covers(token, user)) return;
+      if (auto s = weak.lock()) {
+        log::Get("rest")->info("board={} event stream ended: {}", s->board_id_, r.message);
+        s->Ended(r.message);
+      }
+    });
+    hub.ExpireAt(who.token_id, who.token_expires_at);
+  }
 
   void SetWatch(std::shared_ptr<BoardGpio::Watch> watch) {
     std::lock_guard lock(mu_);
@@ -224,6 +243,8 @@ class EventStream final : public server::StreamHandler {
   }
 
   const std::string board_id_;
+  auth::RevocationHub* revocations_ = nullptr;  // set once, before the stream is shared
+  uint64_t subscription_ = 0;
   std::mutex mu_;
   std::shared_ptr<server::StreamWriter> writer_;  // GUARDED_BY(mu_), set by OnOpen
   std::deque<std::string> pending_;               // GUARDED_BY(mu_), before OnOpen
@@ -258,6 +279,7 @@ void Events(const RestDeps& deps, Exchange exchange) {
   if (!prepared) return exchange.Reply(ErrorResponse(prepared.error()));
   const std::string board_id = prepared->first;
   auto stream = std::make_shared<EventStream>(board_id);
+  if (deps.revocations) EventStream::EndOnRevocation(stream, *deps.revocations, exchange.principal);
   conductor::gpio::WatchListener listener;
   std::weak_ptr<EventStream> weak = stream;
   listener.on_event = [weak](const json& event) {

@@ -15,6 +15,21 @@ RouteHandler Answer(std::function<Result<server::HttpResponse>(const Exchange&)>
   };
 }
 
+void AnswerOnHashPool(const RestDeps& deps, Exchange exchange,
+                      std::function<Result<server::HttpResponse>(const Exchange&)> compute) {
+  auto handler = Answer(std::move(compute));
+  if (!deps.hashing) return handler(std::move(exchange));
+  auto shared = std::make_shared<Exchange>(std::move(exchange));
+  auto respond = shared->respond;
+  if (deps.hashing->TryPost([handler, shared] { handler(std::move(*shared)); })) return;
+  log::Get("rest")->warn("password hashing queue full: {} {} refused with 503", shared->request.method,
+                         shared->request.path);
+  server::HttpResponse busy =
+      ErrorResponse(Error{ErrorCode::kUnavailable, "too many password checks in progress; retry in a second"});
+  busy.headers.emplace_back("Retry-After", "1");
+  respond(std::move(busy));
+}
+
 Result<void> RequireAdmin(const auth::Principal& who) {
   if (who.is_admin()) return Ok();
   return PermissionDenied("this needs the admin role; " + who.name + " is " + who.role);

@@ -23,6 +23,11 @@ void AddGpioRoutes(RouteTable& routes, const RestDeps& deps);       // gpio_reso
 // RouteHandler; an error becomes its ErrorJson response.
 RouteHandler Answer(std::function<Result<server::HttpResponse>(const Exchange&)> compute);
 
+// Runs `compute` on the password-hashing pool (deps.hashing; inline when null) and answers
+// with its result. When that pool's queue is full: 503 with Retry-After: 1, nothing done.
+void AnswerOnHashPool(const RestDeps& deps, Exchange exchange,
+                      std::function<Result<server::HttpResponse>(const Exchange&)> compute);
+
 // PermissionDenied unless `who` is an admin.
 Result<void> RequireAdmin(const auth::Principal& who);
 

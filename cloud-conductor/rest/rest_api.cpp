@@ -24,7 +24,8 @@ const char kRequestsTotal[] = "ew_http_requests_total";
 const char kRequestDuration[] = "ew_http_request_duration_seconds";
 
 // The token from "X-Auth-Token: <t>" or "Authorization: Bearer <t>"; "" when neither is there.
-std::string TokenOf(const server::HttpRequest& request) {
+template <typename Request>
+std::string TokenOf(const Request& request) {
   const std::string& direct = request.Header("x-auth-token");
   if (!direct.empty()) return direct;
   const std::string& authorization = request.Header("authorization");
@@ -37,7 +38,8 @@ std::string TokenOf(const server::HttpRequest& request) {
   return start == std::string::npos ? "" : authorization.substr(start);
 }
 
-server::HttpResponse MethodNotAllowed(const server::HttpRequest& request, const std::vector<std::string>& allowed) {
+template <typename Request>
+server::HttpResponse MethodNotAllowed(const Request& request, const std::vector<std::string>& allowed) {
   std::string allow = fmt::format("{}", fmt::join(allowed, ", "));
   server::HttpResponse response = ErrorResponse(
       Error{ErrorCode::kInvalidArgument, fmt::format("{} is not allowed on {} (allowed: {})", request.method,
@@ -88,22 +90,55 @@ void RestApi::Handle(server::HttpRequest request, server::Respond respond) {
   Run(route, std::move(exchange));
 }
 
+void RestApi::Admit(const server::HttpRequestHead& head, server::AdmitDone admit) {
+  if (!head.has_body()) return admit(server::Admission{});
+  auto match = routes_.Find(head.method, head.path);
+  auto refuse = Instrument(match.pattern.empty() ? "unmatched" : match.pattern, [admit](server::HttpResponse r) {
+    admit(server::Admission{std::move(r), {}});
+  });
+  if (!match.route) {
+    if (match.allowed.empty()) {
+      return refuse(ErrorResponse(Error{ErrorCode::kNotFound, "no such resource: " + head.path}));
+    }
+    return refuse(MethodNotAllowed(head, match.allowed));
+  }
+  if (match.route->access != Access::kToken) return admit(server::Admission{});
+  std::string token = TokenOf(head);
+  if (token.empty()) {
+    return refuse(ErrorResponse(
+        Error{ErrorCode::kUnauthenticated, "an API token is required: send X-Auth-Token or Authorization: Bearer"}));
+  }
+  boost::asio::post(deps_.blocking, [this, token = std::move(token), what = head.method + " " + head.path,
+                                     admit = std::move(admit), refuse = std::move(refuse)]() {
+    auto who = Verify(token, what);
+    if (!who) return refuse(ErrorResponse(who.error()));
+    admit(server::Admission{std::nullopt, std::move(*who)});
+  });
+}
+
+Result<auth::Principal> RestApi::Verify(const std::string& token, const std::string& what) {
+  Result<auth::Principal> who = tl::unexpected(Error{});
+  try {
+    who = deps_.auth.VerifyToken(token);
+  } catch (const std::exception& e) {
+    who = Internal(std::string("token check failed: ") + e.what());
+  }
+  if (!who && who.error().code == ErrorCode::kInternal) log::Get("rest")->error("{}: {}", what, who.error().message);
+  return who;
+}
+
 void RestApi::Run(const Route& route, Exchange exchange) {
   if (route.execution == Execution::kInline) return Dispatch(route, std::move(exchange));
   boost::asio::post(deps_.blocking, [this, &route, exchange = std::move(exchange)]() mutable {
     if (route.access == Access::kToken) {
-      Result<auth::Principal> who = tl::unexpected(Error{});
-      try {
-        who = deps_.auth.VerifyToken(exchange.token);
-      } catch (const std::exception& e) {
-        who = Internal(std::string("token check failed: ") + e.what());
+      // Admit verified the token of a request with a body before the body was read.
+      if (auto* admitted = std::any_cast<auth::Principal>(&exchange.request.admission)) {
+        exchange.principal = std::move(*admitted);
+      } else {
+        auto who = Verify(exchange.token, exchange.request.method + " " + exchange.request.path);
+        if (!who) return exchange.Reply(ErrorResponse(who.error()));
+        exchange.principal = std::move(*who);
       }
-      if (!who) {
-        if (who.error().code == ErrorCode::kInternal)
-          log::Get("rest")->error("{} {}: {}", exchange.request.method, exchange.request.path, who.error().message);
-        return exchange.Reply(ErrorResponse(who.error()));
-      }
-      exchange.principal = std::move(*who);
     }
     Dispatch(route, std::move(exchange));
   });

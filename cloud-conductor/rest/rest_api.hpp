@@ -6,6 +6,9 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "cloud-conductor/auth/authenticator.hpp"
+#include "cloud-conductor/auth/hash_pool.hpp"
+#include "cloud-conductor/auth/login_limiter.hpp"
+#include "cloud-conductor/auth/revocation_hub.hpp"
 #include "cloud-conductor/registry/store.hpp"
 #include "cloud-conductor/rest/route_table.hpp"
 #include "cloud-conductor/router/board_gateway.hpp"
@@ -37,6 +40,13 @@ struct RestDeps {
   functions::FunctionsService* functions = nullptr;
   // Boards' GPIO (calls, event streams, readings history); null answers those routes with 503.
   conductor::gpio::BoardGpio* gpio = nullptr;
+  // Password hashing (logins, new users) runs here, never on `blocking`; null = on `blocking`.
+  auth::HashPool* hashing = nullptr;
+  // Failed logins per user and address (429 + Retry-After); null = unlimited.
+  auth::LoginLimiter* login_limiter = nullptr;
+  // Told of revoked tokens and deleted users; ends the GPIO event streams they opened and
+  // watches the expiry of the tokens that open them. Null = nobody is told.
+  auth::RevocationHub* revocations = nullptr;
 };
 
 class RestApi final : public server::HttpHandler {
@@ -48,9 +58,15 @@ class RestApi final : public server::HttpHandler {
   // Thread-safe. `respond` runs exactly once: on the calling thread (404, 405, 401 without a
   // token, /healthz, /metrics), a blocking-pool thread, or the router's strand (board calls).
   void Handle(server::HttpRequest request, server::Respond respond) override;
+  // Before a body is read: 404/405 for unknown routes, and for a route that needs a token, 401
+  // when it is missing or does not verify (checked on the blocking pool). The verified caller
+  // rides on HttpRequest::admission so Handle does not check the token again. Requests without
+  // a body are admitted at once and checked by Handle as before.
+  void Admit(const server::HttpRequestHead& head, server::AdmitDone admit) override;
 
  private:
   void Run(const Route& route, Exchange exchange);
+  Result<auth::Principal> Verify(const std::string& token, const std::string& what);
   void Dispatch(const Route& route, Exchange exchange);
   server::Respond Instrument(const std::string& route_label, server::Respond respond);
 

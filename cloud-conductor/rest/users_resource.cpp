@@ -31,15 +31,9 @@ Result<edgewire::v1::CreateUserRequest> ParseCreateUser(const std::string& body)
   return request;
 }
 
-Result<server::HttpResponse> CreateUser(const RestDeps& deps, const Exchange& exchange) {
-  EW_TRY_VOID(RequireAdmin(exchange.principal));
-  EW_TRY(auto request, ParseCreateUser(exchange.request.body));
-  auto project = deps.store.GetProject(request.project_id());
-  if (!project) {
-    if (project.error().code == ErrorCode::kNotFound)
-      return InvalidArgument("project " + request.project_id() + " does not exist");
-    return tl::unexpected(project.error());
-  }
+// On the hash pool: PBKDF2 of the new password, then the store.
+Result<server::HttpResponse> StoreUser(const RestDeps& deps, const edgewire::v1::CreateUserRequest& request,
+                                       const std::string& admin) {
   edgewire::v1::User user;
   user.set_id(ids::NewId("usr"));
   user.set_name(request.name());
@@ -48,8 +42,26 @@ Result<server::HttpResponse> CreateUser(const RestDeps& deps, const Exchange& ex
   user.set_created_at(UnixSeconds(deps.clock.Now()));
   EW_TRY_VOID(deps.store.CreateUser(user, ids::HashPassword(request.password())));
   log::Get("rest")->info("user {} ({}, {}) created in project {} by {}", user.name(), user.id(), user.role(),
-                         user.project_id(), exchange.principal.name);
+                         user.project_id(), admin);
   return JsonResponse(201, user);
+}
+
+void CreateUser(const RestDeps& deps, Exchange exchange) {
+  auto checked = [&]() -> Result<edgewire::v1::CreateUserRequest> {
+    EW_TRY_VOID(RequireAdmin(exchange.principal));
+    EW_TRY(auto request, ParseCreateUser(exchange.request.body));
+    auto project = deps.store.GetProject(request.project_id());
+    if (!project) {
+      if (project.error().code == ErrorCode::kNotFound)
+        return InvalidArgument("project " + request.project_id() + " does not exist");
+      return tl::unexpected(project.error());
+    }
+    return request;
+  }();
+  if (!checked) return exchange.Reply(ErrorResponse(checked.error()));
+  AnswerOnHashPool(deps, std::move(exchange), [&deps, request = std::move(*checked)](const Exchange& e) {
+    return StoreUser(deps, request, e.principal.name);
+  });
 }
 
 Result<server::HttpResponse> GetUser(const RestDeps& deps, const Exchange& exchange) {
@@ -66,6 +78,14 @@ Result<server::HttpResponse> DeleteUser(const RestDeps& deps, const Exchange& ex
   if (id == exchange.principal.user_id) return Conflict("you cannot delete your own user");
   EW_TRY_VOID(deps.store.DeleteUser(id));
   log::Get("rest")->info("user {} deleted by {}", id, exchange.principal.name);
+  if (deps.revocations) {
+    // Its tokens went with it (store); its live WAMP sessions and event streams go now.
+    auth::Revocation revoked;
+    revoked.kind = auth::Revocation::Kind::kUser;
+    revoked.id = id;
+    revoked.message = "the user was deleted";
+    deps.revocations->Revoke(revoked);
+  }
   return NoContent();
 }
 
@@ -75,7 +95,7 @@ void AddUserRoutes(RouteTable& routes, const RestDeps& deps) {
   routes.Add({"GET", "/v1/users", Access::kToken, Execution::kBlocking,
               Answer([&deps](const Exchange& e) { return ListUsers(deps, e); })});
   routes.Add({"POST", "/v1/users", Access::kToken, Execution::kBlocking,
-              Answer([&deps](const Exchange& e) { return CreateUser(deps, e); })});
+              [&deps](Exchange e) { CreateUser(deps, std::move(e)); }});
   routes.Add({"GET", "/v1/users/{id}", Access::kToken, Execution::kBlocking,
               Answer([&deps](const Exchange& e) { return GetUser(deps, e); })});
   routes.Add({"DELETE", "/v1/users/{id}", Access::kToken, Execution::kBlocking,

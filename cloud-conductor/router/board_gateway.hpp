@@ -31,7 +31,8 @@ class BoardGateway {
   // Thread-safe.
   virtual void CallBoard(const std::string& board_id, const std::string& procedure, wamp::Payload payload,
                          std::chrono::milliseconds timeout, std::function<void(Result<wamp::Payload>)> done) = 0;
-  // Closes the board's session, if any (board deleted). Thread-safe.
+  // Closes the board's session, if any (board deleted): GOODBYE ew.close.board_deleted, within
+  // a second. Thread-safe.
   virtual void DisconnectBoard(const std::string& board_id) = 0;
 
   // A procedure the conductor itself serves to boards (ew.conductor.*, e.g. fn.fetch): `handler`

@@ -119,6 +119,7 @@ void Router::HandleAuthenticate(const SessionPtr& s, wamp::Authenticate&& m) {
       RouterLog()->info("session={} from {}: refused ticket: {}", s->id, s->transport->peer(), principal.error().message);
       return Abort(s, "wamp.error.authentication_failed", "invalid or expired API token");
     }
+    if (!RememberCredential(s, *principal)) return;
     Welcome(s, principal->is_admin() ? Role::kAdmin : Role::kUser, principal->name, "ticket",
             principal->project_id);
   });

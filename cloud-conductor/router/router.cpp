@@ -217,6 +217,7 @@ void Router::Cleanup(const SessionPtr& s) {
   for (wamp::Id sub : s->subscriptions) DropSubscriber(sub, s->id);
   s->subscriptions.clear();
   if (s->role == Role::kBoard) BoardOffline(*s);
+  credentials_.erase(s->id);
   sessions_.erase(s->id);
   sessions_gauge_.Set(static_cast<double>(sessions_.size()));
   if (!was_established) return;
@@ -225,6 +226,63 @@ void Router::Cleanup(const SessionPtr& s) {
     for (const auto& listener : session_ended_listeners_) listener(s->board_id, s->id);
   }
   PublishSessionLeft(*s);
+}
+
+// ---- revocation ----
+
+namespace {
+// How long a revocation is remembered for token checks in flight (they take milliseconds), and
+// how many are.
+constexpr std::chrono::seconds kRecentRevocationWindow{10};
+constexpr size_t kMaxRecentRevocations = 1024;
+}  // namespace
+
+bool Router::RememberCredential(const SessionPtr& s, const auth::Principal& principal) {
+  const auto now = std::chrono::steady_clock::now();
+  while (!recent_revocations_.empty() && now - recent_revocations_.front().first > kRecentRevocationWindow)
+    recent_revocations_.pop_front();
+  for (const auto& [when, revocation] : recent_revocations_) {
+    if (revocation.Covers(principal.token_id, principal.user_id)) {
+      auth_failures_total_.Inc();
+      RouterLog()->info("session={} from {}: refused ticket: {}", s->id, s->transport->peer(), revocation.message);
+      Abort(s, "wamp.error.authentication_failed", "invalid or expired API token");
+      return false;
+    }
+  }
+  credentials_[s->id] = Credential{principal.token_id, principal.user_id};
+  return true;
+}
+
+void Router::Revoke(const auth::Revocation& revocation) {
+  boost::asio::post(executor_, [this, revocation, alive = std::weak_ptr<bool>(alive_)] {
+    if (!alive.expired()) RevokeNow(revocation);
+  });
+}
+
+void Router::RevokeNow(const auth::Revocation& revocation) {
+  recent_revocations_.emplace_back(std::chrono::steady_clock::now(), revocation);
+  if (recent_revocations_.size() > kMaxRecentRevocations) recent_revocations_.pop_front();
+  std::vector<SessionPtr> ending;
+  for (const auto& [id, credential] : credentials_) {
+    if (!revocation.Covers(credential.token_id, credential.user_id)) continue;
+    auto it = sessions_.find(id);
+    if (it != sessions_.end()) ending.push_back(it->second);
+  }
+  for (const auto& s : ending) {
+    if (s->state != Session::State::kEstablished) continue;
+    EndSession(s, revocation.reason_uri, revocation.message);
+  }
+}
+
+void Router::EndSession(const SessionPtr& s, const std::string& reason_uri, const std::string& message) {
+  if (s->state != Session::State::kEstablished) return Abort(s, reason_uri, message);
+  RouterLog()->info("{} closed: {}", s->Describe(), message);
+  wamp::Goodbye goodbye;
+  goodbye.reason = reason_uri;
+  goodbye.details = {{"message", message}};
+  Send(s, goodbye);
+  // No wait for the peer's GOODBYE: its credential is gone, nothing more is routed for it.
+  CloseSession(s, reason_uri);
 }
 
 void Router::PublishSessionLeft(const Session& s) {
@@ -247,6 +305,13 @@ void Router::PublishSessionLeft(const Session& s) {
 // ---- board presence ----
 
 void Router::BoardOnline(const SessionPtr& s) {
+  // Deleted while it was authenticating (its credential was read before the deletion).
+  const auto now = std::chrono::steady_clock::now();
+  while (!recent_board_deletions_.empty() && now - recent_board_deletions_.front().first > kRecentRevocationWindow)
+    recent_board_deletions_.pop_front();
+  for (const auto& [when, board] : recent_board_deletions_) {
+    if (board == s->board_id) return EndSession(s, "ew.close.board_deleted", "this board was deleted");
+  }
   std::weak_ptr<Session> previous = boards_[s->board_id];
   // Point at the new session first, so that closing the old one is not seen as going offline.
   boards_[s->board_id] = s;
@@ -299,9 +364,11 @@ void Router::DisconnectBoard(const std::string& board_id) {
   boost::asio::post(executor_, [this, board_id, alive = std::weak_ptr<bool>(alive_)] {
     if (alive.expired()) return;
     board_projects_.erase(board_id);
+    recent_board_deletions_.emplace_back(std::chrono::steady_clock::now(), board_id);
+    if (recent_board_deletions_.size() > kMaxRecentRevocations) recent_board_deletions_.pop_front();
     auto it = boards_.find(board_id);
     if (it == boards_.end()) return;
-    if (auto s = it->second.lock()) Abort(s, "ew.error.board_deleted", "this board was deleted");
+    if (auto s = it->second.lock()) EndSession(s, "ew.close.board_deleted", "this board was deleted");
   });
 }
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -22,6 +23,8 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "cloud-conductor/auth/authenticator.hpp"
+#include "cloud-conductor/auth/revocation.hpp"
 #include "cloud-conductor/router/board_gateway.hpp"
 #include "cloud-conductor/router/directory.hpp"
 #include "cloud-conductor/router/transport.hpp"
@@ -82,6 +85,11 @@ class Router final : public BoardGateway {
 
   size_t SessionCount() const { return sessions_.size(); }
 
+  // Ends every established session opened with the revoked token, or by the revoked user
+  // (ticket sessions; boards end through DisconnectBoard): GOODBYE with revocation.reason_uri
+  // and its message, then the connection closes. Thread-safe: posts onto the executor.
+  void Revoke(const auth::Revocation& revocation);
+
   struct Session;
   struct PendingCall;
 
@@ -117,6 +125,13 @@ class Router final : public BoardGateway {
   void SendError(const SessionPtr& s, wamp::MessageType type, wamp::Id request, const std::string& uri,
                  const std::string& message);
   void Cleanup(const SessionPtr& s);
+  // A ticket session's token and user, kept until it ends so that Revoke finds it. false (and
+  // the session aborted) when the credential was revoked while it was being checked.
+  bool RememberCredential(const SessionPtr& s, const auth::Principal& principal);
+  void RevokeNow(const auth::Revocation& revocation);
+  // Ends a session the router no longer serves (credential revoked, board deleted): GOODBYE
+  // with `reason_uri` (ABORT before WELCOME), then the connection closes.
+  void EndSession(const SessionPtr& s, const std::string& reason_uri, const std::string& message);
 
   // Dealer.
   struct Caller;
@@ -155,6 +170,17 @@ class Router final : public BoardGateway {
   Directory& directory_;
 
   std::unordered_map<wamp::Id, SessionPtr> sessions_;
+  // Ticket sessions: session id → (token id, user id) they were opened with.
+  struct Credential {
+    std::string token_id;
+    std::string user_id;
+  };
+  std::unordered_map<wamp::Id, Credential> credentials_;
+  // Revocations of the last few seconds: a token check that read the store just before a
+  // revocation answers after it, and must not open a session (newest last, bounded).
+  std::deque<std::pair<std::chrono::steady_clock::time_point, auth::Revocation>> recent_revocations_;
+  // Boards deleted in the last few seconds, for the same reason (a WAMP-CRA login in flight).
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::string>> recent_board_deletions_;
   // Dealer tables.
   struct Registration {
     wamp::Id id;

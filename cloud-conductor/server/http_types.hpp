@@ -2,10 +2,13 @@
 // handlers (REST) do not include Beast: requests, responses, and streamed response bodies.
 #pragma once
 
+#include <any>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,6 +23,9 @@ struct HttpRequest {
   std::map<std::string, std::string> headers; // header names lower-case
   std::string body;
   std::string peer;                           // "127.0.0.1:54321"
+  // What HttpHandler::Admit attached to this request when it admitted it (REST: the verified
+  // caller), empty when Admit attached nothing.
+  std::any admission;
 
   // Header value or "" when absent; `name` lower-case.
   const std::string& Header(const std::string& name) const {
@@ -79,9 +85,45 @@ struct HttpResponse {
 // Called exactly once per request, from any thread.
 using Respond = std::function<void(HttpResponse)>;
 
+// A request as the server knows it once its header is read, before any of its body.
+struct HttpRequestHead {
+  std::string method;
+  std::string target;
+  std::string path;                           // decoded, without the query
+  std::map<std::string, std::string> query;
+  std::map<std::string, std::string> headers; // names lower-case
+  std::string peer;
+  // Bytes of body that follow: Content-Length, or nullopt for a chunked body (size unknown).
+  std::optional<uint64_t> body_bytes;
+
+  const std::string& Header(const std::string& name) const {
+    static const std::string kEmpty;
+    auto it = headers.find(name);
+    return it == headers.end() ? kEmpty : it->second;
+  }
+  bool has_body() const { return !body_bytes || *body_bytes > 0; }
+};
+
+// Admit's verdict: `refusal` is sent instead of reading the body (the connection then closes
+// if a body was due); otherwise the body is read and `context` reaches Handle as
+// HttpRequest::admission.
+struct Admission {
+  std::optional<HttpResponse> refusal;
+  std::any context;
+};
+using AdmitDone = std::function<void(Admission)>;
+
 class HttpHandler {
  public:
   virtual ~HttpHandler() = default;
+  // Called on the connection's strand once the header of a non-upgrade request is read and its
+  // declared size is within the route's limit, before its body is read: the place to refuse a
+  // caller (401) without spending a read on what it sends. `admit` runs exactly once, from any
+  // thread. Must not block. The default admits everything.
+  virtual void Admit(const HttpRequestHead& head, AdmitDone admit) {
+    (void)head;
+    admit(Admission{});
+  }
   // Called on the connection's strand for every non-upgrade request. Must not block: blocking
   // work goes to the blocking pool and answers through `respond`.
   virtual void Handle(HttpRequest request, Respond respond) = 0;

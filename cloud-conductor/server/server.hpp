@@ -1,8 +1,14 @@
 // The conductor's one network port: HTTP/1.1 with keep-alive for REST and WebSocket upgrades
-// (path /ws) for WAMP, on Boost.Beast. Beast stays inside server/*.cpp; this header is light.
+// (path /ws) for WAMP, on Boost.Beast, over TLS (HTTPS, WSS) or, where allowed, plain TCP.
+// Beast and OpenSSL stay inside server/*.cpp; this header is light.
 //
 // Threading: the server runs on a single io_context thread shared with the router, so router
 // state and session write queues need no locks; anything blocking goes to the blocking pool.
+//
+// Before a request is authenticated it can cost the conductor little: connections are capped
+// (globally and per source address), the header must arrive within header_timeout, a body
+// must keep up a minimum rate, and HttpHandler::Admit refuses a request on its header (401,
+// 413) before its body is read.
 #pragma once
 
 #include <chrono>
@@ -19,12 +25,21 @@
 namespace boost::asio {
 class io_context;
 }
+namespace ew::metrics {
+class Registry;
+}
 
 namespace ew::server {
 
 struct ServerOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 0;                                     // 0 = any free port
+  // TLS: PEM certificate chain (leaf first) and private key. Both empty = plain TCP, allowed
+  // only on a loopback address or with allow_plain. Reloaded by Server::ReloadTls().
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // Serve plain HTTP/WS on a non-loopback address: only behind a TLS-terminating proxy.
+  bool allow_plain = false;
   size_t max_message_bytes = 1 << 20;                    // WebSocket message limit; larger → close 1009
   size_t max_http_body_bytes = 1 << 20;                  // request body limit; larger → 413
   // Paths that take larger bodies (function package uploads), and their limit.
@@ -34,9 +49,20 @@ struct ServerOptions {
   // link too slow for its subscriptions) is disconnected past this instead of growing the
   // conductor's memory without bound.
   size_t max_queued_bytes = 8 << 20;
+  // Open connections (HTTP, WebSocket, TLS handshakes) at once, and per source address. Past
+  // either cap a new connection is closed at once and counted in ew_server_connections_refused_total.
+  size_t max_connections = 10'000;
+  size_t max_connections_per_address = 256;
   std::chrono::milliseconds heartbeat_timeout{4'000};    // silent WebSocket → ping at half, closed at this
-  std::chrono::seconds handshake_timeout{10};            // WebSocket opening/closing handshake
-  std::chrono::seconds http_idle_timeout{60};            // keep-alive connection with no request
+  std::chrono::seconds handshake_timeout{10};            // TLS handshake; WebSocket opening/closing handshake
+  std::chrono::seconds http_idle_timeout{60};            // keep-alive connection waiting for its next request
+  // A request's whole header, from its first byte (for a new connection: from the TLS
+  // handshake's end) — a slow sender (slowloris) is dropped after this.
+  std::chrono::milliseconds header_timeout{10'000};
+  // A body must arrive at body_min_bytes_per_second after a grace of body_timeout: a body of n
+  // bytes has body_timeout + n / rate. A sender slower than that is dropped.
+  std::chrono::milliseconds body_timeout{10'000};
+  size_t body_min_bytes_per_second = 64 * 1024;
 };
 
 // Called for each new WAMP WebSocket, on the io thread; returns who receives its frames.
@@ -44,20 +70,34 @@ using WampAccept = std::function<std::shared_ptr<router::TransportHandler>(std::
 
 class Server {
  public:
-  Server(boost::asio::io_context& io, ServerOptions options, HttpHandler& http, WampAccept accept);
+  // `metrics` (may be null) receives the connection gauges and refusal counters; it must
+  // outlive the server.
+  Server(boost::asio::io_context& io, ServerOptions options, HttpHandler& http, WampAccept accept,
+         metrics::Registry* metrics = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds and starts accepting. Returns the bound port. Unavailable when the address is taken.
+  // Loads the TLS certificate (when configured), binds and starts accepting. Returns the bound
+  // port. InvalidArgument: plain TCP on a non-loopback address without allow_plain, only one
+  // of cert/key, or a certificate/key that does not load; Unavailable: the address is taken.
   Result<uint16_t> Start();
   // Stops accepting new connections (open ones live on until the io_context stops).
   void Stop();
+  // Reads the certificate and key files again; connections accepted from then on use them,
+  // open ones keep theirs. On error (unreadable, mismatched, malformed) the current ones stay
+  // and the error is returned. InvalidArgument when the server is not serving TLS. io thread.
+  Result<void> ReloadTls();
+  // True when Start() chose TLS.
+  bool is_tls() const;
 
   struct Impl;  // Beast state, in server.cpp
 
  private:
   std::shared_ptr<Impl> impl_;
 };
+
+// True for 127.0.0.0/8, ::1 and "localhost": addresses no other host can reach.
+bool IsLoopbackAddress(const std::string& address);
 
 }  // namespace ew::server

@@ -101,6 +101,17 @@ Reader<Config> Duration(std::chrono::duration<Rep, Period> Config::*field) {
   };
 }
 
+// Like Duration, and 0 is allowed: for keys where 0 means "never" (it must be written out).
+template <typename Config, typename Rep, typename Period>
+Reader<Config> DurationOrZero(std::chrono::duration<Rep, Period> Config::*field) {
+  const int64_t max = std::is_same_v<Period, std::milli> ? kMaxMillis : kMaxSeconds;
+  return [=](const toml::node& node, const std::string& key, Config& config) -> Result<void> {
+    EW_TRY(const int64_t v, ReadInteger(node, key, 0, max));
+    config.*field = std::chrono::duration<Rep, Period>(v);
+    return Ok();
+  };
+}
+
 Result<std::string> ReadText(const toml::node& node, const std::string& key, const TextCheck& check = {}) {
   const auto* value = node.as_string();
   if (value == nullptr) return Bad(key, node, "must be a string, got " + TypeName(node));
@@ -109,6 +120,16 @@ Result<std::string> ReadText(const toml::node& node, const std::string& key, con
     if (std::string problem = check(text); !problem.empty()) return Bad(key, node, problem);
   }
   return text;
+}
+
+template <typename Config>
+Reader<Config> Boolean(bool Config::*field) {
+  return [=](const toml::node& node, const std::string& key, Config& config) -> Result<void> {
+    const auto* value = node.as_boolean();
+    if (value == nullptr) return Bad(key, node, "must be true or false, got " + TypeName(node));
+    config.*field = value->get();
+    return Ok();
+  };
 }
 
 template <typename Config>
@@ -372,6 +393,15 @@ const std::vector<Key<ConductorConfig>>& ConductorKeys() {
       {"server", "public_url", Text(&C::public_url, WsUrlOrEmpty)},
       {"server", "io_threads", Integer(&C::io_threads, 1, kMaxThreads)},
       {"server", "blocking_threads", Integer(&C::blocking_threads, 1, kMaxThreads)},
+      {"server", "tls_cert", Text(&C::tls_cert)},
+      {"server", "tls_key", Text(&C::tls_key)},
+      {"server", "allow_plain", Boolean(&C::allow_plain)},
+      {"server", "max_connections", Integer(&C::max_connections, 1, 10'000'000)},
+      {"server", "max_connections_per_address", Integer(&C::max_connections_per_address, 1, 10'000'000)},
+      {"server", "header_timeout_ms", Duration(&C::header_timeout)},
+      {"server", "body_timeout_ms", Duration(&C::body_timeout)},
+      {"server", "body_min_rate", Integer(&C::body_min_rate, 1, int64_t{1} << 40)},
+      {"server", "idle_timeout_s", Duration(&C::idle_timeout)},
       {"router", "realm", Text(&C::realm, RealmCheck)},
       {"router", "hello_timeout_s", Duration(&C::hello_timeout)},
       {"router", "max_message_bytes", Integer(&C::max_message_bytes, kMinMessageBytes, kMaxMessageBytes)},
@@ -383,7 +413,11 @@ const std::vector<Key<ConductorConfig>>& ConductorKeys() {
       {"functions", "runtime", Text(&C::functions_runtime, OneOf({"auto", "crun", "runc", "bwrap", "none"}))},
       {"functions", "max_running", Integer(&C::functions_max_running, 1, 1024)},
       {"gpio", "history_days", Integer(&C::gpio_history_days, 1, 3650)},
-      {"auth", "token_ttl_s", Duration(&C::token_ttl)},
+      {"auth", "token_ttl_s", DurationOrZero(&C::token_ttl)},
+      {"auth", "hash_threads", Integer(&C::hash_threads, 1, kMaxThreads)},
+      {"auth", "login_failures_per_user", Integer(&C::login_failures_per_user, 1, 1000)},
+      {"auth", "login_failures_per_address", Integer(&C::login_failures_per_address, 1, 100000)},
+      {"auth", "login_max_delay_s", Duration(&C::login_max_delay)},
       {"auth", "enrolment_code_ttl_s", Duration(&C::enrolment_code_ttl)},
       {"auth", "bootstrap_password_file", Text(&C::bootstrap_password_file)},
       {"log", "level", Text(&C::log_level, kLogLevel)},
@@ -413,6 +447,9 @@ const std::vector<Key<AgentConfig>>& AgentKeys() {
 // Rules that span keys; checked on the merged result, so a file setting only one of the pair is
 // checked against the other's default.
 Result<void> CheckConductor(const ConductorConfig& config) {
+  if (config.tls_cert.empty() != config.tls_key.empty()) {
+    return InvalidArgument("server.tls_cert and server.tls_key go together: set both (TLS) or neither");
+  }
   if (config.heartbeat_timeout <= config.heartbeat_interval) {
     return InvalidArgument("router.heartbeat_timeout_ms: must be greater than router.heartbeat_interval_ms (" +
                            std::to_string(config.heartbeat_timeout.count()) +

@@ -19,6 +19,17 @@ struct ConductorConfig {
   std::string public_url = "";              // ws URL handed to agents at enrolment; "" = derived from the request
   int io_threads = 1;                       // network threads; routing state lives on one strand
   int blocking_threads = 2;                 // store and other blocking work
+  // TLS (HTTPS and WSS on the one port): PEM certificate chain and key, re-read on SIGHUP. Both
+  // "" = plain HTTP/WS, which the conductor serves only on a loopback address or with allow_plain.
+  std::string tls_cert = "";
+  std::string tls_key = "";
+  bool allow_plain = false;                 // plain on a non-loopback address: only behind a TLS-terminating proxy
+  int64_t max_connections = 10'000;         // open connections at once; more are closed on accept
+  int64_t max_connections_per_address = 256;  // from one source address (a proxy counts as one)
+  std::chrono::milliseconds header_timeout{10'000};  // a request's whole header (slowloris bound)
+  std::chrono::milliseconds body_timeout{10'000};    // grace before a body must keep up body_min_rate
+  int64_t body_min_rate = 64 * 1024;        // bytes/s a request body must average after the grace
+  std::chrono::seconds idle_timeout{60};    // keep-alive connection waiting for its next request
   // [router]
   std::string realm = "edgewire";
   std::chrono::seconds hello_timeout{10};             // a socket must finish HELLO/AUTHENTICATE within this
@@ -35,7 +46,11 @@ struct ConductorConfig {
   // [gpio]
   int64_t gpio_history_days = 30;          // GPIO readings older than this are pruned
   // [auth]
-  std::chrono::seconds token_ttl{std::chrono::hours(24)};
+  std::chrono::seconds token_ttl{std::chrono::hours(24)};  // API token lifetime, also the longest a login may ask; 0 = never expire (only when set so)
+  int hash_threads = 1;                      // password hashing (PBKDF2) threads, apart from blocking_threads
+  int64_t login_failures_per_user = 5;       // failed logins of one user before delays (doubling, capped) start
+  int64_t login_failures_per_address = 20;   // failed logins from one address before delays start
+  std::chrono::seconds login_max_delay{300}; // cap of the delay between attempts once it started
   std::chrono::seconds enrolment_code_ttl{std::chrono::hours(24)};
   std::string bootstrap_password_file = "";  // read admin password from here on first start; "" = generate and print once
   // [log]

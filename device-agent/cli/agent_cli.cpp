@@ -41,21 +41,34 @@ void DefineCli(CLI::App& app, CliArgs& args) {
   app.require_subcommand(1);
 
   auto* enrol = app.add_subcommand("enrol", "Enrol this board with a one-time code and store its credential");
-  enrol->add_option("--conductor", args.enrol.conductor, "Conductor URL, http://HOST:PORT")
+  enrol->add_option("--conductor", args.enrol.conductor,
+                    "Conductor URL, https://HOST:PORT (http:// only to loopback, or with --insecure)")
       ->required()
-      ->check(UrlValidator({"http"}, "URL"));
+      ->check(UrlValidator({"https", "http"}, "URL"));
   enrol->add_option("--code", args.enrol.code, "One-time enrolment code from `edgewire boards create`")->required();
   enrol->add_option("--credential", args.enrol.credential,
                     "Where to store the credential (default /var/lib/edgewire/agent.json)");
   enrol->add_option("--hostname", args.enrol.hostname, "Host name reported to the conductor (default: this host's)");
+  auto* ca_file = enrol->add_option("--ca-file", args.enrol.ca_file,
+                                    "PEM file of the CA(s) that sign the conductor's certificate (default: the "
+                                    "system CAs); kept in the credential");
+  auto* pin = enrol->add_option("--pin", args.enrol.pin,
+                                "Trust only this conductor certificate or public key: sha256:<hex or base64 digest>; "
+                                "kept in the credential");
+  ca_file->excludes(pin);
+  enrol->add_flag("--insecure", args.enrol.insecure,
+                  "Allow plain http:// and ws:// to a conductor that is not on this machine (secret and "
+                  "commands in clear); kept in the credential");
   enrol->callback([&args] { args.command = CliArgs::Command::kEnrol; });
 
   auto* run = app.add_subcommand("run", "Connect to the conductor and serve the board (systemd runs this)");
   run->add_option("--config", args.run.config, std::string("Agent config file (default ") + kDefaultConfigPath + ")");
   run->add_option("--credential", args.run.credential, "Credential file written by `enrol`");
   run->add_option("--conductor-url", args.run.conductor_url,
-                  "WAMP URL to use instead of the credential's: ws://HOST:PORT/ws, or http://HOST:PORT")
-      ->check(UrlValidator({"ws", "http"}, "URL"));
+                  "WAMP URL to use instead of the credential's: wss://HOST:PORT/ws or https://HOST:PORT "
+                  "(ws:// and http:// only to loopback, or with --insecure)")
+      ->check(UrlValidator({"wss", "ws", "https", "http"}, "URL"));
+  run->add_flag("--insecure", args.run.insecure, "Allow plain ws:// to a conductor that is not on this machine");
   run->callback([&args] { args.command = CliArgs::Command::kRun; });
 
   auto* sim = app.add_subcommand("sim", "Send one request to a simulated chip's control socket, print the answer");

@@ -12,16 +12,20 @@ namespace ew::agent {
 inline constexpr const char* kDefaultConfigPath = "/etc/edgewire/agent.toml";
 
 struct EnrolArgs {
-  std::string conductor;   // http://HOST:PORT
+  std::string conductor;   // https://HOST:PORT (or http:// to loopback, or with --insecure)
   std::string code;        // one-time enrolment code
   std::string credential;  // "" = AgentConfig default
   std::string hostname;    // "" = this machine's host name
+  std::string ca_file;     // --ca-file: PEM CAs to check the conductor against ("" = system CAs)
+  std::string pin;         // --pin sha256:...: the conductor's certificate or public key digest
+  bool insecure = false;   // --insecure: allow plain http/ws to a host that is not loopback
 };
 
 struct RunArgs {
   std::string config;         // "" = kDefaultConfigPath, which may be absent
   std::string credential;     // "" = from the config
   std::string conductor_url;  // "" = from the config, else the credential
+  bool insecure = false;      // --insecure: allow plain ws to a host that is not loopback
 };
 
 // `sim`: one request to a simulated chip's control socket (device-agent/gpio/sim_control.hpp).

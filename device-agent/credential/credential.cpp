@@ -50,6 +50,13 @@ ew::Result<void> ValidateCredential(const Credential& c) {
   if (c.wamp_url.empty()) return ew::InvalidArgument("credential has no wamp_url");
   if (!c.salt.empty() && (c.iterations <= 0 || c.keylen <= 0))
     return ew::InvalidArgument("credential has a salt but no positive iterations/keylen");
+  if (!c.trust.pin.empty() && !c.trust.ca_pem.empty()) return ew::InvalidArgument("credential has both a CA and a pin");
+  if (!c.trust.pin.empty()) {
+    auto pin = tls::NormalizePin(c.trust.pin);
+    if (!pin || *pin != c.trust.pin) return ew::InvalidArgument("credential has a malformed tls.pin");
+  }
+  if (!c.trust.ca_pem.empty() && !tls::CheckCaPem(c.trust.ca_pem))
+    return ew::InvalidArgument("credential has tls.ca_pem without a PEM certificate");
   return ew::Ok();
 }
 
@@ -58,6 +65,8 @@ ew::Result<void> WriteCredential(const std::string& path, const Credential& c) {
   nlohmann::json json = {{"board_id", c.board_id},   {"secret", c.secret},         {"realm", c.realm},
                          {"wamp_url", c.wamp_url},   {"salt", c.salt},             {"iterations", c.iterations},
                          {"keylen", c.keylen},       {"conductor_url", c.conductor_url}};
+  json["tls"] = {{"ca_pem", c.trust.ca_pem}, {"ca_file", c.trust.ca_file}, {"pin", c.trust.pin},
+                 {"insecure", c.trust.insecure}};
   std::string data = json.dump(2) + "\n";
 
   fs::path target(path);
@@ -108,6 +117,8 @@ ew::Result<Credential> ReadCredential(const std::string& path) {
   text << in.rdbuf();
   ew::json::ParseLimits limits;
   limits.what = path;
+  // Room for the largest CA file `enrol --ca-file` takes, JSON-escaped, and the rest.
+  limits.max_bytes = 2 * tls::kMaxCaFileBytes;
   auto parsed = ew::json::Parse(text.str(), limits);
   if (!parsed) return ew::InvalidArgument(parsed.error().message);
   const nlohmann::json& json = *parsed;
@@ -123,6 +134,14 @@ ew::Result<Credential> ReadCredential(const std::string& path) {
     c.iterations = json.value("iterations", 0);
     c.keylen = json.value("keylen", 0);
     c.conductor_url = json.value("conductor_url", "");
+    if (json.contains("tls")) {
+      const auto& tls = json.at("tls");
+      if (!tls.is_object()) return ew::InvalidArgument(path + ": tls is not an object");
+      c.trust.ca_pem = tls.value("ca_pem", "");
+      c.trust.ca_file = tls.value("ca_file", "");
+      c.trust.pin = tls.value("pin", "");
+      c.trust.insecure = tls.value("insecure", false);
+    }
   } catch (const nlohmann::json::exception& e) {
     return ew::InvalidArgument(path + ": wrong type of field: " + e.what());
   }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/error/error.hpp"
+#include "device-agent/tls/conductor_trust.hpp"
 
 namespace ew::agent {
 
@@ -12,14 +13,18 @@ struct Credential {
   std::string board_id;
   std::string secret;         // WAMP-CRA secret; never logged
   std::string realm;
-  std::string wamp_url;       // ws://host:port/ws, from the conductor at enrolment
+  std::string wamp_url;       // ws(s)://host:port/ws, from the conductor at enrolment
   std::string salt;           // "" = unsalted WAMP-CRA
   int iterations = 0;         // PBKDF2 iterations when salted
   int keylen = 0;             // PBKDF2 key length (bytes) when salted
-  std::string conductor_url;  // http://host:port the board enrolled with
+  std::string conductor_url;  // http(s)://host:port the board enrolled with
+  // How the conductor's certificate is checked, as given to `enrol` (CA PEM, pin, --insecure);
+  // stored as "tls": {"ca_pem", "ca_file", "pin", "insecure"}, absent in older files = system CAs.
+  tls::ConductorTrust trust;
 };
 
-// Checks that the fields a session needs are present. InvalidArgument names the field.
+// Checks that the fields a session needs are present, and the trust is well formed (a pin in
+// normal form, CA PEM that holds a certificate, not both). InvalidArgument names the field.
 ew::Result<void> ValidateCredential(const Credential& credential);
 
 // Writes atomically: parent directory created 0700 if missing, a temp file 0600 in the same

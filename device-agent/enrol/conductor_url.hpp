@@ -30,4 +30,19 @@ ew::Result<Url> ParseUrl(std::string_view text);
 // returned unchanged.
 ew::Result<std::string> WampUrlFor(std::string_view conductor_or_wamp_url);
 
+// "localhost", an address in 127.0.0.0/8, or ::1 (also as ::ffff:127.x.y.z): traffic that never
+// leaves the machine.
+bool IsLoopbackHost(std::string_view host);
+
+// Plain ws:// and http:// carry the board's secret and its commands in clear: allowed to a
+// loopback host, elsewhere only with `insecure` (the operator's --insecure). InvalidArgument
+// naming the flag otherwise. wss:// and https:// always pass.
+ew::Result<void> CheckPlainTransportAllowed(const Url& url, bool insecure);
+
+// The WAMP URL a board enrolled over https:// must use: a ws:// URL from the conductor becomes
+// wss:// (same host, port and path; the conductor serves both on one port, and one behind a TLS
+// proxy may not know it is), so that an https enrolment never leads to a clear-text session.
+// Anything else is returned unchanged.
+ew::Result<std::string> SecureWampUrl(std::string_view wamp_url, const Url& enrolled_with);
+
 }  // namespace ew::agent

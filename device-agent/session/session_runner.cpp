@@ -20,6 +20,8 @@
 //    WsTransport::Release(), each guarded, and the objects die in a later handler.
 #include "device-agent/session/session_runner.hpp"
 
+#include <cctype>
+
 #include <fmt/format.h>
 
 #include <autobahn/boost_config.hpp>
@@ -142,16 +144,31 @@ class SessionRunner::Impl {
         join_timer_(io),
         leave_timer_(io),
         stop_timer_(io) {
-    client_.init_asio(&io_);
-    client_.clear_access_channels(websocketpp::log::alevel::all);
+    // One endpoint, of the URL's kind: a ws:// agent never builds TLS state.
+    const std::string scheme = options_.url.substr(0, options_.url.find(':'));
+    if (scheme.size() == 3 && std::tolower(static_cast<unsigned char>(scheme[0])) == 'w' &&
+        std::tolower(static_cast<unsigned char>(scheme[1])) == 's' &&
+        std::tolower(static_cast<unsigned char>(scheme[2])) == 's') {
+      wss_client_ = std::make_unique<WssClient>();
+      InitClient(*wss_client_);
+    } else {
+      ws_client_ = std::make_unique<WsClient>();
+      InitClient(*ws_client_);
+    }
+  }
+
+  template <typename Client>
+  void InitClient(Client& client) {
+    client.init_asio(&io_);
+    client.clear_access_channels(websocketpp::log::alevel::all);
     // websocketpp's error log is read back by WsTransport for the reason of a failed connect,
     // then reaches our log as part of that reason; it never goes to stderr.
-    client_.clear_error_channels(websocketpp::log::elevel::all);
-    client_.set_error_channels(websocketpp::log::elevel::info | websocketpp::log::elevel::warn |
-                               websocketpp::log::elevel::rerror | websocketpp::log::elevel::fatal);
-    client_.get_elog().set_ostream(&error_log_);
-    client_.set_user_agent("edgewire-agent");
-    client_.set_max_message_size(options_.max_message_bytes);
+    client.clear_error_channels(websocketpp::log::elevel::all);
+    client.set_error_channels(websocketpp::log::elevel::info | websocketpp::log::elevel::warn |
+                              websocketpp::log::elevel::rerror | websocketpp::log::elevel::fatal);
+    client.get_elog().set_ostream(&error_log_);
+    client.set_user_agent("edgewire-agent");
+    client.set_max_message_size(options_.max_message_bytes);
   }
 
   ~Impl() {
@@ -273,7 +290,7 @@ class SessionRunner::Impl {
   struct Attempt {
     uint64_t id = 0;
     Phase phase = Phase::kConnecting;
-    std::shared_ptr<WsTransport> transport;
+    std::shared_ptr<WsTransport> transport;  // BasicWsTransport<WsClient or WssClient>
     std::shared_ptr<autobahn::wamp_session> session;
     // Replies of invocations hold a weak pointer: they are dropped once this attempt ends.
     std::shared_ptr<bool> replies_open = std::make_shared<bool>(true);
@@ -333,8 +350,13 @@ class SessionRunner::Impl {
     WsTransportOptions transport_options;
     transport_options.ping_interval = options_.ping_interval;
     transport_options.idle_timeout = options_.idle_timeout;
-    attempt->transport =
-        std::make_shared<WsTransport>(client_, io_, options_.url, transport_options, std::move(events), &error_log_);
+    if (wss_client_) {
+      attempt->transport = std::make_shared<BasicWsTransport<WssClient>>(
+          *wss_client_, io_, options_.url, transport_options, std::move(events), &error_log_, options_.trust);
+    } else {
+      attempt->transport = std::make_shared<BasicWsTransport<WsClient>>(*ws_client_, io_, options_.url, transport_options,
+                                                                       std::move(events), &error_log_);
+    }
     attempt->session = std::make_shared<autobahn::wamp_session>(io_, /*debug_enabled=*/false);
     attempt->transport->attach(attempt->session);
     attempt_ = std::move(attempt);
@@ -522,14 +544,21 @@ class SessionRunner::Impl {
     const msgpack::object* challenge = Find(extra, "challenge");
     if (!challenge || challenge->type != msgpack::type::STR) throw std::runtime_error("wampcra CHALLENGE without a challenge");
     std::string salt;
-    int iterations = 0, keylen = 0;
+    uint64_t iterations = 0, keylen = 0;
     if (const auto* s = Find(extra, "salt"); s && s->type == msgpack::type::STR) salt = s->as<std::string>();
-    if (const auto* i = Find(extra, "iterations"); i && i->type == msgpack::type::POSITIVE_INTEGER) iterations = i->as<int>();
-    if (const auto* k = Find(extra, "keylen"); k && k->type == msgpack::type::POSITIVE_INTEGER) keylen = k->as<int>();
+    if (const auto* i = Find(extra, "iterations"); i && i->type == msgpack::type::POSITIVE_INTEGER)
+      iterations = i->as<uint64_t>();
+    if (const auto* k = Find(extra, "keylen"); k && k->type == msgpack::type::POSITIVE_INTEGER) keylen = k->as<uint64_t>();
+    // Bounded before any work: a CHALLENGE asking for 2^31 PBKDF2 rounds would hold the io
+    // thread for hours. Refuse it and say so; the next attempt may meet a saner conductor.
+    if (auto sane = CheckCraParameters(salt, iterations, keylen); !sane)
+      return Fail("refusing the conductor's wampcra CHALLENGE: " + sane.error().message,
+                  websocketpp::close::status::policy_violation);
 
     autobahn::wamp_message authenticate(3);
     authenticate.set_field(0, kAuthenticate);
-    authenticate.set_field(1, key_.Sign(challenge->as<std::string>(), salt, iterations, keylen));
+    authenticate.set_field(1, key_.Sign(challenge->as<std::string>(), salt, static_cast<int>(iterations),
+                                        static_cast<int>(keylen)));
     authenticate.set_field(2, std::map<std::string, std::string>());
     attempt.transport->send_message(std::move(authenticate));
   }
@@ -611,7 +640,9 @@ class SessionRunner::Impl {
     }
     if (was_ready && lasted >= options_.stable_after) backoff_.Reset();
     auto delay = backoff_.Next();
-    Log()->info("connection {}: {}, retrying in {}", was_ready ? "lost" : "failed", why, FormatDelay(delay));
+    // A refused certificate needs the operator (wrong CA, pin, name, dates): warn, not info.
+    const auto level = why.rfind("TLS handshake with ", 0) == 0 ? spdlog::level::warn : spdlog::level::info;
+    Log()->log(level, "connection {}: {}, retrying in {}", was_ready ? "lost" : "failed", why, FormatDelay(delay));
     for (SessionObserver* observer : observers_) observer->OnDisconnected(why, delay);
     retry_timer_.expires_after(delay);
     retry_timer_.async_wait([this, alive = Alive()](const boost::system::error_code& ec) {
@@ -666,7 +697,8 @@ class SessionRunner::Impl {
   Backoff backoff_;
   CraKey key_;  // derives once per salt, then cached across reconnects
   std::ostringstream error_log_;  // websocketpp's error log; emptied by each WsTransport
-  WsClient client_;
+  std::unique_ptr<WsClient> ws_client_;    // ws:// URLs
+  std::unique_ptr<WssClient> wss_client_;  // wss:// URLs
   boost::asio::steady_timer retry_timer_;
   boost::asio::steady_timer join_timer_;
   boost::asio::steady_timer leave_timer_;

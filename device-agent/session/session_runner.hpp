@@ -15,14 +15,16 @@
 #include "device-agent/rpc/conductor_client.hpp"
 #include "device-agent/rpc/procedure.hpp"
 #include "device-agent/session/backoff.hpp"
+#include "device-agent/tls/conductor_trust.hpp"
 
 namespace ew::agent::session {
 
 struct SessionOptions {
-  std::string url;       // ws://host:port/ws
+  std::string url;       // wss://host:port/ws or ws://host:port/ws
   std::string realm;     // "edgewire"
   std::string board_id;  // WAMP authid and the ew.board.<id> prefix
   std::string secret;    // WAMP-CRA secret; never logged
+  tls::ConductorTrust trust;  // wss: how the conductor's certificate is checked (from the credential)
   std::chrono::milliseconds reconnect_initial{500};  // first backoff window
   std::chrono::milliseconds reconnect_max{30'000};   // backoff cap
   // A session that stayed up this long counts as healthy: the next failure starts the

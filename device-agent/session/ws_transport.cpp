@@ -22,19 +22,23 @@ std::string CloseCodeText(websocketpp::close::status::value code) {
 
 }  // namespace
 
-WsTransport::WsTransport(WsClient& client, boost::asio::io_context& io, std::string url, WsTransportOptions options,
-                         Events events, std::ostringstream* error_log)
+template <typename Client>
+BasicWsTransport<Client>::BasicWsTransport(Client& client, boost::asio::io_context& io, std::string url, WsTransportOptions options,
+                         Events events, std::ostringstream* error_log, tls::ConductorTrust trust)
     : client_(client),
       io_(io),
       url_(std::move(url)),
       options_(options),
       events_(std::move(events)),
       error_log_(error_log),
+      trust_(std::move(trust)),
       liveness_timer_(io) {}
 
-WsTransport::~WsTransport() = default;
+template <typename Client>
+BasicWsTransport<Client>::~BasicWsTransport() = default;
 
-boost::future<void> WsTransport::connect() {
+template <typename Client>
+boost::future<void> BasicWsTransport<Client>::connect() {
   if (connect_called_) {
     boost::promise<void> refused;
     refused.set_exception(std::logic_error("WsTransport::connect called twice"));
@@ -44,13 +48,15 @@ boost::future<void> WsTransport::connect() {
   auto future = connect_promise_.get_future();
   if (error_log_) error_log_->str("");
 
+  PrepareTls();
   websocketpp::lib::error_code ec;
   connection_ = client_.get_connection(url_, ec);
   if (ec) {
     // Report asynchronously, like every other outcome, so callers never re-enter themselves.
-    std::string reason = "invalid WAMP URL " + url_ + ": " + ec.message();
+    std::string reason = !tls_setup_error_.empty() ? "TLS setup for " + url_ + " failed: " + tls_setup_error_
+                                                   : "invalid WAMP URL " + url_ + ": " + ec.message();
     connect_promise_.set_exception(std::runtime_error(reason));
-    boost::asio::post(io_, [weak = weak_from_this(), reason] {
+    boost::asio::post(io_, [weak = Weak(), reason] {
       if (auto self = weak.lock()) self->Finish(reason);
     });
     return future;
@@ -60,7 +66,7 @@ boost::future<void> WsTransport::connect() {
 
   // Handlers on the connection, not the endpoint: each connection talks to its own transport,
   // and a transport that is gone is simply not called.
-  std::weak_ptr<WsTransport> weak = weak_from_this();
+  std::weak_ptr<BasicWsTransport> weak = Weak();
   connection_->set_open_handler([weak](websocketpp::connection_hdl) {
     if (auto self = weak.lock()) self->OnOpen();
   });
@@ -70,7 +76,7 @@ boost::future<void> WsTransport::connect() {
   connection_->set_close_handler([weak](websocketpp::connection_hdl) {
     if (auto self = weak.lock()) self->OnClose();
   });
-  connection_->set_message_handler([weak](websocketpp::connection_hdl, WsClient::message_ptr message) {
+  connection_->set_message_handler([weak](websocketpp::connection_hdl, MessagePtr message) {
     if (auto self = weak.lock()) self->OnMessage(std::move(message));
   });
   // websocketpp answers a ping with a pong when this returns true; any frame proves liveness.
@@ -87,23 +93,55 @@ boost::future<void> WsTransport::connect() {
     auto self = weak.lock();
     if (!self) return;
     boost::system::error_code ec;
-    self->connection_->get_socket().set_option(boost::asio::ip::tcp::no_delay(true), ec);
+    self->connection_->get_socket().lowest_layer().set_option(boost::asio::ip::tcp::no_delay(true), ec);
     if (ec) Log()->warn("cannot set TCP_NODELAY on {}: {}", self->url_, ec.message());
   });
   client_.connect(connection_);
   return future;
 }
 
-boost::future<void> WsTransport::disconnect() {
+template <>
+void BasicWsTransport<WsClient>::PrepareTls() {}
+
+// One TLS context per connection: it carries the host name to match and this connection's
+// verifier, whose reason OnFail reports. websocketpp asks the endpoint's handler for it inside
+// get_connection(), so the handler is (re)set on the endpoint for this transport just before;
+// the runner has one connection attempt at a time.
+template <>
+void BasicWsTransport<WssClient>::PrepareTls() {
+  std::string host;
+  try {
+    host = websocketpp::uri(url_).get_host();
+  } catch (const std::exception&) {
+    // An unparsable URL fails in get_connection() with its own message.
+  }
+  verifier_ = std::make_shared<tls::PeerVerifier>(trust_, host);
+  std::weak_ptr<BasicWsTransport> weak = Weak();
+  client_.set_tls_init_handler([weak](websocketpp::connection_hdl) -> std::shared_ptr<boost::asio::ssl::context> {
+    auto self = weak.lock();
+    if (!self) return nullptr;
+    auto context = tls::MakeClientContext(self->trust_, self->verifier_->host(), self->verifier_);
+    if (!context) {
+      self->tls_setup_error_ = context.error().message;
+      return nullptr;  // get_connection() fails; connect() reports tls_setup_error_
+    }
+    return *context;
+  });
+}
+
+template <typename Client>
+boost::future<void> BasicWsTransport<Client>::disconnect() {
   Close(websocketpp::close::status::normal, "disconnect");
   boost::promise<void> done;
   done.set_value();
   return done.get_future();
 }
 
-bool WsTransport::is_connected() const { return open_ && !closing_ && !finished_; }
+template <typename Client>
+bool BasicWsTransport<Client>::is_connected() const { return open_ && !closing_ && !finished_; }
 
-void WsTransport::send_message(autobahn::wamp_message&& message) {
+template <typename Client>
+void BasicWsTransport<Client>::send_message(autobahn::wamp_message&& message) {
   if (!is_connected()) throw std::runtime_error("transport is not connected");
   msgpack::sbuffer buffer;
   msgpack::packer<msgpack::sbuffer> packer(buffer);
@@ -113,19 +151,22 @@ void WsTransport::send_message(autobahn::wamp_message&& message) {
   if (ec) Log()->debug("send failed on {}: {}", url_, ec.message());
 }
 
-void WsTransport::attach(const std::shared_ptr<autobahn::wamp_transport_handler>& handler) {
+template <typename Client>
+void BasicWsTransport<Client>::attach(const std::shared_ptr<autobahn::wamp_transport_handler>& handler) {
   if (handler_) throw std::logic_error("a session is already attached to this transport");
   handler_ = handler;
   handler_->on_attach(shared_from_this());
 }
 
-void WsTransport::detach() {
+template <typename Client>
+void BasicWsTransport<Client>::detach() {
   if (!handler_) throw std::logic_error("no session attached to this transport");
   auto handler = std::move(handler_);
   handler->on_detach(true, "wamp.close.normal");
 }
 
-void WsTransport::Close(websocketpp::close::status::value code, const std::string& reason) {
+template <typename Client>
+void BasicWsTransport<Client>::Close(websocketpp::close::status::value code, const std::string& reason) {
   if (closing_ || finished_ || !connection_) return;
   closing_ = true;
   close_reason_ = reason;
@@ -140,7 +181,8 @@ void WsTransport::Close(websocketpp::close::status::value code, const std::strin
   connection_->terminate(websocketpp::lib::error_code());
 }
 
-void WsTransport::OnOpen() {
+template <typename Client>
+void BasicWsTransport<Client>::OnOpen() {
   if (finished_) return;
   open_ = true;
   last_received_ = std::chrono::steady_clock::now();
@@ -156,7 +198,8 @@ void WsTransport::OnOpen() {
   if (events_.on_open) events_.on_open();
 }
 
-void WsTransport::OnFail() {
+template <typename Client>
+void BasicWsTransport<Client>::OnFail() {
   std::string reason;
   if (auto status = connection_->get_response_code(); status != websocketpp::http::status_code::uninitialized) {
     reason = "WebSocket handshake refused by " + url_ + ": HTTP " + std::to_string(status) + " " +
@@ -168,12 +211,15 @@ void WsTransport::OnFail() {
   } else {
     reason = "cannot connect to " + url_ + ": " + connection_->get_ec().message();
   }
+  if (verifier_ && !verifier_->failure().empty())
+    reason = "TLS handshake with " + url_ + " failed: " + verifier_->failure();
   if (!close_reason_.empty()) reason = close_reason_;
   if (!open_) connect_promise_.set_exception(std::runtime_error(reason));
   Finish(reason);
 }
 
-void WsTransport::OnClose() {
+template <typename Client>
+void BasicWsTransport<Client>::OnClose() {
   std::string reason;
   auto remote_code = connection_->get_remote_close_code();
   if (!close_reason_.empty()) {
@@ -198,7 +244,8 @@ void WsTransport::OnClose() {
 // websocketpp logs "... asio async_connect error: system:111 (Connection refused)" but
 // reports only "Underlying Transport Error" to the fail handler (the asio error code is not
 // kept for plain sockets), so the readable part is taken from the last logged error.
-std::string WsTransport::LastLoggedError() {
+template <typename Client>
+std::string BasicWsTransport<Client>::LastLoggedError() {
   if (!error_log_) return "";
   std::string text = error_log_->str();
   error_log_->str("");
@@ -210,14 +257,16 @@ std::string WsTransport::LastLoggedError() {
   return text.substr(open + 1, close - open - 1);
 }
 
-void WsTransport::Finish(const std::string& reason) {
+template <typename Client>
+void BasicWsTransport<Client>::Finish(const std::string& reason) {
   if (finished_) return;
   finished_ = true;
   liveness_timer_.cancel();
   if (events_.on_closed) events_.on_closed(reason);
 }
 
-void WsTransport::OnMessage(WsClient::message_ptr message) {
+template <typename Client>
+void BasicWsTransport<Client>::OnMessage(MessagePtr message) {
   if (finished_ || closing_) return;
   last_received_ = std::chrono::steady_clock::now();
   if (message->get_opcode() != websocketpp::frame::opcode::binary) {
@@ -251,15 +300,17 @@ void WsTransport::OnMessage(WsClient::message_ptr message) {
   }
 }
 
-void WsTransport::ScheduleLivenessCheck() {
+template <typename Client>
+void BasicWsTransport<Client>::ScheduleLivenessCheck() {
   liveness_timer_.expires_after(options_.ping_interval);
-  liveness_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+  liveness_timer_.async_wait([weak = Weak()](const boost::system::error_code& ec) {
     if (ec) return;
     if (auto self = weak.lock()) self->CheckLiveness();
   });
 }
 
-void WsTransport::CheckLiveness() {
+template <typename Client>
+void BasicWsTransport<Client>::CheckLiveness() {
   if (!is_connected()) return;
   auto silent = std::chrono::steady_clock::now() - last_received_;
   if (silent >= options_.idle_timeout) {
@@ -274,5 +325,8 @@ void WsTransport::CheckLiveness() {
   }
   ScheduleLivenessCheck();
 }
+
+template class BasicWsTransport<WsClient>;
+template class BasicWsTransport<WssClient>;
 
 }  // namespace ew::agent::session

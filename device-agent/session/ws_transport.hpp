@@ -1,5 +1,5 @@
-// A WAMP transport (wamp.2.msgpack over WebSocket) for Autobahn|Cpp sessions, on websocketpp.
-// Internal to ew_agent_session: includes Autobahn and websocketpp.
+// A WAMP transport (wamp.2.msgpack over WebSocket, ws:// or wss://) for Autobahn|Cpp sessions,
+// on websocketpp. Internal to ew_agent_session: includes Autobahn and websocketpp.
 //
 // Why not autobahn::wamp_websocketpp_websocket_transport (17.5.1): its close and fail
 // handlers only set a flag, so a dead connection is never reported to anyone; it binds raw
@@ -22,11 +22,15 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <websocketpp/client.hpp>
-#include <websocketpp/config/asio_no_tls_client.hpp>
+#include <websocketpp/config/asio_client.hpp>
+
+#include "device-agent/tls/conductor_trust.hpp"
+#include "device-agent/tls/peer_verifier.hpp"
 
 namespace ew::agent::session {
 
-using WsClient = websocketpp::client<websocketpp::config::asio_client>;
+using WsClient = websocketpp::client<websocketpp::config::asio_client>;       // ws://
+using WssClient = websocketpp::client<websocketpp::config::asio_tls_client>;  // wss://
 
 struct WsTransportOptions {
   std::chrono::milliseconds ping_interval{10'000};  // send a ping after this much silence
@@ -34,7 +38,7 @@ struct WsTransportOptions {
   std::chrono::milliseconds close_timeout{1'000};   // wait this long for the peer's close frame
 };
 
-// All methods and callbacks run on the io thread of the io_context `client` was bound to.
+// What the session runner sees of a transport, whichever the scheme.
 class WsTransport : public autobahn::wamp_transport, public std::enable_shared_from_this<WsTransport> {
  public:
   struct Events {
@@ -48,11 +52,27 @@ class WsTransport : public autobahn::wamp_transport, public std::enable_shared_f
     std::function<void(int type, const std::string& what)> on_handler_error;
   };
 
+  // Starts closing: a close frame when open (on_closed follows the handshake or
+  // close_timeout), an abort when still connecting. No-op once closing.
+  virtual void Close(websocketpp::close::status::value code, const std::string& reason) = 0;
+  // Forgets the session without calling its on_detach(), which asserts the session was
+  // stopped; breaks the session <-> transport reference cycle at teardown.
+  virtual void Release() = 0;
+};
+
+// All methods and callbacks run on the io thread of the io_context `client` was bound to.
+// Client is WsClient or WssClient (explicitly instantiated in ws_transport.cpp). With
+// WssClient each connection gets its own TLS context checking the conductor's certificate
+// against `trust` (tls::PeerVerifier); a refused certificate ends the attempt with
+// "TLS handshake with URL failed: <why>".
+template <typename Client>
+class BasicWsTransport : public WsTransport {
+ public:
   // `error_log` is the stream `client`'s error log writes to (websocketpp keeps the system
   // error of a failed connect only there); may be null.
-  WsTransport(WsClient& client, boost::asio::io_context& io, std::string url, WsTransportOptions options,
-              Events events, std::ostringstream* error_log = nullptr);
-  ~WsTransport() override;
+  BasicWsTransport(Client& client, boost::asio::io_context& io, std::string url, WsTransportOptions options,
+                   Events events, std::ostringstream* error_log = nullptr, tls::ConductorTrust trust = {});
+  ~BasicWsTransport() override;
 
   // wamp_transport.
   boost::future<void> connect() override;
@@ -67,31 +87,37 @@ class WsTransport : public autobahn::wamp_transport, public std::enable_shared_f
   void detach() override;
   bool has_handler() const override { return handler_ != nullptr; }
 
-  // Starts closing: a close frame when open (on_closed follows the handshake or
-  // close_timeout), an abort when still connecting. No-op once closing.
-  void Close(websocketpp::close::status::value code, const std::string& reason);
-  // Forgets the session without calling its on_detach(), which asserts the session was
-  // stopped; breaks the session <-> transport reference cycle at teardown.
-  void Release() { handler_.reset(); }
+  void Close(websocketpp::close::status::value code, const std::string& reason) override;
+  void Release() override { handler_.reset(); }
 
  private:
+  using ConnectionPtr = typename Client::connection_ptr;
+  using MessagePtr = typename Client::message_ptr;
+  std::weak_ptr<BasicWsTransport> Weak() {
+    return std::static_pointer_cast<BasicWsTransport>(shared_from_this());
+  }
+  // WssClient: the per-connection TLS context; WsClient: nothing.
+  void PrepareTls();
   void OnOpen();
   void OnFail();
   void OnClose();
-  void OnMessage(WsClient::message_ptr message);
+  void OnMessage(MessagePtr message);
   void Finish(const std::string& reason);
   void ScheduleLivenessCheck();
   void CheckLiveness();
   // The system error websocketpp last logged ("Connection refused"), or "".
   std::string LastLoggedError();
 
-  WsClient& client_;
+  Client& client_;
   boost::asio::io_context& io_;
   std::string url_;
   WsTransportOptions options_;
   Events events_;
   std::ostringstream* error_log_;
-  WsClient::connection_ptr connection_;
+  ConnectionPtr connection_;
+  tls::ConductorTrust trust_;
+  std::shared_ptr<tls::PeerVerifier> verifier_;  // wss: the current connection's checker
+  std::string tls_setup_error_;                   // wss: why no TLS context could be made
   boost::promise<void> connect_promise_;
   boost::asio::steady_timer liveness_timer_;
   std::chrono::steady_clock::time_point last_received_;

@@ -78,24 +78,31 @@ inline double CpuMicrosPer(size_t events, std::chrono::microseconds cpu) {
 }
 
 struct WsUrl {
+  bool tls = false;    // wss://
   std::string host;
   std::string port;
   std::string target;  // path and query, "/" at least
 };
 
-// Parses "ws://host[:port][/path]". No TLS: the benchmarks run on loopback only.
+// Parses "ws://host[:port][/path]" or "wss://…" (loopback only: the benchmarks compare the
+// conductor's plain and TLS paths side by side).
 inline std::optional<WsUrl> ParseWsUrl(std::string_view url) {
-  constexpr std::string_view kScheme = "ws://";
-  if (url.substr(0, kScheme.size()) != kScheme) return std::nullopt;
-  url.remove_prefix(kScheme.size());
   WsUrl out;
+  if (url.substr(0, 6) == "wss://") {
+    out.tls = true;
+    url.remove_prefix(6);
+  } else if (url.substr(0, 5) == "ws://") {
+    url.remove_prefix(5);
+  } else {
+    return std::nullopt;
+  }
   auto slash = url.find('/');
   std::string_view authority = url.substr(0, slash);
   out.target = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
   auto colon = authority.rfind(':');
   if (colon == std::string_view::npos) {
     out.host = std::string(authority);
-    out.port = "80";
+    out.port = out.tls ? "443" : "80";
   } else {
     out.host = std::string(authority.substr(0, colon));
     out.port = std::string(authority.substr(colon + 1));

@@ -5,7 +5,8 @@
 // heartbeat pings while a read is pending.
 //
 //   ew_bench_session_load --url ws://127.0.0.1:P/ws --credentials boards.json
-//                         [--concurrency 64] [--hold-seconds S]
+//                         [--concurrency 64] [--hold-seconds S] [--ca-file CA.pem]
+// A wss:// URL makes every session TLS, verified against --ca-file, as an agent's is.
 //
 // boards.json: [{"boardId", "secret", "salt", "iterations", "keylen"}, ...] (the fields of the
 // POST /v1/enrol answer). Prints "joined N" on stdout once every handshake has ended, then holds
@@ -25,8 +26,11 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <nlohmann/json.hpp>
 
 #include "common/ids/ids.hpp"
@@ -48,6 +52,7 @@ constexpr auto kSerializer = wamp::Serializer::kMsgpack;
 struct Options {
   std::string url;
   std::string credentials_path;
+  std::string ca_file;  // wss: the CA that signed the conductor's certificate
   std::string realm = "edgewire";
   size_t concurrency = 64;      // handshakes in progress at once; more only queues in the accept backlog
   unsigned hold_seconds = 0;    // 0 = hold until stdin reaches EOF
@@ -64,21 +69,39 @@ struct Credential {
 
 class Loader;
 
-// One board's session. The Loader owns every BoardSession for the whole run and the io_context
-// stops before they are destroyed, so handlers capture `this` instead of a shared_ptr: nothing
-// per session but the stream and a few strings stays allocated while idle.
-class BoardSession {
+class SessionBase {
  public:
-  BoardSession(net::io_context& io, Loader& loader, Credential credential)
-      : loader_(loader), ws_(io), credential_(std::move(credential)) {}
+  virtual ~SessionBase() = default;
+  virtual void Start(const tcp::endpoint& endpoint, const std::string& host, const std::string& target,
+                     const std::string& realm) = 0;
+};
+
+// One board's session over Stream: tcp::socket (ws://) or beast::ssl_stream<tcp::socket>
+// (wss://). The Loader owns every session for the whole run and the io_context stops before they
+// are destroyed, so handlers capture `this` instead of a shared_ptr: nothing per session but the
+// stream and a few strings stays allocated while idle.
+template <class Stream>
+class BoardSession final : public SessionBase {
+ public:
+  BoardSession(net::io_context& io, Loader& loader, Credential credential, net::ssl::context* tls)
+      : loader_(loader), ws_(MakeStream(io, tls)), credential_(std::move(credential)) {}
 
   void Start(const tcp::endpoint& endpoint, const std::string& host, const std::string& target,
-             const std::string& realm);
+             const std::string& realm) override;
 
  private:
   enum class State { kIdle, kHandshake, kAwaitChallenge, kAwaitWelcome, kJoined, kEnded };
 
+  static websocket::stream<Stream> MakeStream(net::io_context& io, net::ssl::context* tls) {
+    if constexpr (std::is_same_v<Stream, tcp::socket>) {
+      return websocket::stream<Stream>(io);
+    } else {
+      return websocket::stream<Stream>(io, *tls);
+    }
+  }
+
   void OnConnect(beast::error_code ec);
+  void StartWebSocket();
   void OnHandshake(beast::error_code ec);
   void Write(const wamp::Message& message);
   void Read();
@@ -87,7 +110,7 @@ class BoardSession {
   void Fail(const std::string& why);
 
   Loader& loader_;
-  websocket::stream<tcp::socket> ws_;
+  websocket::stream<Stream> ws_;
   Credential credential_;
   State state_ = State::kIdle;
   std::string host_;
@@ -101,10 +124,7 @@ class BoardSession {
 class Loader {
  public:
   Loader(const Options& options, std::vector<Credential> credentials)
-      : options_(options), join_timer_(io_), hold_timer_(io_), stdin_(io_) {
-    sessions_.reserve(credentials.size());
-    for (auto& c : credentials) sessions_.push_back(std::make_unique<BoardSession>(io_, *this, std::move(c)));
-  }
+      : options_(options), credentials_(std::move(credentials)), join_timer_(io_), hold_timer_(io_), stdin_(io_) {}
 
   int Run() {
     auto url = ew::bench::ParseWsUrl(options_.url);
@@ -112,6 +132,30 @@ class Loader {
       std::cerr << "ew_bench_session_load: bad url " << options_.url << "\n";
       return 2;
     }
+    if (url->tls) {
+      tls_ = std::make_unique<net::ssl::context>(net::ssl::context::tls_client);
+      tls_->set_verify_mode(net::ssl::verify_peer);
+      beast::error_code ec;
+      if (options_.ca_file.empty()) {
+        tls_->set_default_verify_paths(ec);
+      } else {
+        tls_->load_verify_file(options_.ca_file, ec);
+      }
+      if (ec) {
+        std::cerr << "ew_bench_session_load: CA file " << options_.ca_file << ": " << ec.message() << "\n";
+        return 2;
+      }
+    }
+    sessions_.reserve(credentials_.size());
+    for (auto& c : credentials_) {
+      if (url->tls) {
+        sessions_.push_back(
+            std::make_unique<BoardSession<beast::ssl_stream<tcp::socket>>>(io_, *this, std::move(c), tls_.get()));
+      } else {
+        sessions_.push_back(std::make_unique<BoardSession<tcp::socket>>(io_, *this, std::move(c), nullptr));
+      }
+    }
+    credentials_.clear();
     host_ = url->host + ":" + url->port;
     target_ = url->target;
     beast::error_code ec;
@@ -199,8 +243,10 @@ class Loader {
   }
 
   const Options& options_;
+  std::vector<Credential> credentials_;  // until the sessions take them
   net::io_context io_{1};
-  std::vector<std::unique_ptr<BoardSession>> sessions_;
+  std::unique_ptr<net::ssl::context> tls_;  // wss:// only
+  std::vector<std::unique_ptr<SessionBase>> sessions_;
   tcp::endpoint endpoint_;
   std::string host_;
   std::string target_;
@@ -217,18 +263,35 @@ class Loader {
   bool reported_ = false;
 };
 
-void BoardSession::Start(const tcp::endpoint& endpoint, const std::string& host, const std::string& target,
+template <class Stream>
+void BoardSession<Stream>::Start(const tcp::endpoint& endpoint, const std::string& host, const std::string& target,
                          const std::string& realm) {
   host_ = host;
   target_ = target;
   realm_ = realm;
   state_ = State::kHandshake;
-  ws_.next_layer().async_connect(endpoint, [this](beast::error_code ec) { OnConnect(ec); });
+  beast::get_lowest_layer(ws_).async_connect(endpoint, [this](beast::error_code ec) { OnConnect(ec); });
 }
 
-void BoardSession::OnConnect(beast::error_code ec) {
+template <class Stream>
+void BoardSession<Stream>::OnConnect(beast::error_code ec) {
   if (ec) return Fail("connect: " + ec.message());
-  ws_.next_layer().set_option(tcp::no_delay(true), ec);
+  beast::get_lowest_layer(ws_).set_option(tcp::no_delay(true), ec);
+  if constexpr (std::is_same_v<Stream, tcp::socket>) {
+    StartWebSocket();
+  } else {
+    const std::string name = host_.substr(0, host_.rfind(':'));
+    SSL_set_tlsext_host_name(ws_.next_layer().native_handle(), name.c_str());
+    ws_.next_layer().set_verify_callback(net::ssl::host_name_verification(name));
+    ws_.next_layer().async_handshake(net::ssl::stream_base::client, [this](beast::error_code ec) {
+      if (ec) return Fail("TLS handshake: " + ec.message());
+      StartWebSocket();
+    });
+  }
+}
+
+template <class Stream>
+void BoardSession<Stream>::StartWebSocket() {
   // Small frames only (HELLO, AUTHENTICATE, pongs): a 512-byte masking buffer instead of 4 KiB.
   ws_.write_buffer_bytes(512);
   ws_.read_message_max(1 << 20);
@@ -241,7 +304,8 @@ void BoardSession::OnConnect(beast::error_code ec) {
   ws_.async_handshake(*response_, host_, target_, [this](beast::error_code ec) { OnHandshake(ec); });
 }
 
-void BoardSession::OnHandshake(beast::error_code ec) {
+template <class Stream>
+void BoardSession<Stream>::OnHandshake(beast::error_code ec) {
   if (ec) return Fail("websocket handshake: " + ec.message());
   auto chosen = (*response_)[http::field::sec_websocket_protocol];
   bool accepted = std::string_view(chosen.data(), chosen.size()) == wamp::SubprotocolName(kSerializer);
@@ -260,7 +324,8 @@ void BoardSession::OnHandshake(beast::error_code ec) {
   Read();
 }
 
-void BoardSession::Write(const wamp::Message& message) {
+template <class Stream>
+void BoardSession<Stream>::Write(const wamp::Message& message) {
   out_ = wamp::Encode(kSerializer, message);
   ws_.async_write(net::buffer(out_), [this](beast::error_code ec, size_t) {
     out_ = {};
@@ -268,11 +333,13 @@ void BoardSession::Write(const wamp::Message& message) {
   });
 }
 
-void BoardSession::Read() {
+template <class Stream>
+void BoardSession<Stream>::Read() {
   ws_.async_read(buffer_, [this](beast::error_code ec, size_t) { OnRead(ec); });
 }
 
-void BoardSession::OnRead(beast::error_code ec) {
+template <class Stream>
+void BoardSession<Stream>::OnRead(beast::error_code ec) {
   if (state_ == State::kEnded) return;
   if (ec) return Fail("read: " + ec.message());
   auto data = buffer_.cdata();
@@ -304,7 +371,8 @@ void BoardSession::OnRead(beast::error_code ec) {
   Read();
 }
 
-void BoardSession::OnChallenge(const wamp::Challenge& challenge) {
+template <class Stream>
+void BoardSession<Stream>::OnChallenge(const wamp::Challenge& challenge) {
   const auto& extra = challenge.extra;
   std::string text = extra.value("challenge", std::string());
   std::string salt = extra.value("salt", credential_.salt);
@@ -317,11 +385,12 @@ void BoardSession::OnChallenge(const wamp::Challenge& challenge) {
   Write(authenticate);
 }
 
-void BoardSession::Fail(const std::string& why) {
+template <class Stream>
+void BoardSession<Stream>::Fail(const std::string& why) {
   State was = state_;
   state_ = State::kEnded;
   beast::error_code ignored;
-  ws_.next_layer().close(ignored);
+  beast::get_lowest_layer(ws_).close(ignored);
   if (was == State::kJoined) {
     loader_.OnLost(credential_.board_id, why);
   } else if (was != State::kEnded) {
@@ -369,6 +438,7 @@ int main(int argc, char** argv) {
   app.add_option("--url", options.url, "conductor WebSocket, ws://127.0.0.1:PORT/ws")->required();
   app.add_option("--credentials", options.credentials_path, "JSON array of enrolment answers")->required();
   app.add_option("--realm", options.realm, "WAMP realm");
+  app.add_option("--ca-file", options.ca_file, "wss: CA certificate that signed the conductor's (PEM)");
   app.add_option("--concurrency", options.concurrency, "handshakes in progress at once")
       ->check(CLI::PositiveNumber);
   app.add_option("--hold-seconds", options.hold_seconds, "hold this long instead of until stdin closes");

@@ -5,6 +5,7 @@
 //
 //   ew_bench_wamp_call --url ws://127.0.0.1:P/ws --token T --procedure ew.board.<id>.sys.ping
 //                      --calls N --in-flight K [--size BYTES] [--serializer msgpack|json]
+//                      [--ca-file CA.pem]   (wss:// URLs: the conductor's certificate is verified)
 //
 // Blocking Beast calls on one thread are enough: the caller does nothing but write CALLs and read
 // RESULTs, and a pipeline of K small frames never fills a loopback socket buffer.
@@ -21,8 +22,11 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <nlohmann/json.hpp>
 
 #include "common/wamp/codec.hpp"
@@ -42,6 +46,7 @@ struct Options {
   std::string url;
   std::string token;
   std::string procedure;
+  std::string ca_file;  // wss: the CA that signed the conductor's certificate
   std::string realm = "edgewire";
   std::string serializer = "msgpack";
   size_t calls = 20'000;
@@ -56,17 +61,25 @@ struct BenchError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Stream: tcp::socket (ws://) or beast::ssl_stream<tcp::socket> (wss://).
+template <class Stream>
 class WampCaller {
  public:
-  WampCaller(const Options& options, wamp::Serializer serializer)
-      : options_(options), serializer_(serializer), ws_(io_) {}
+  WampCaller(const Options& options, wamp::Serializer serializer, net::ssl::context* tls)
+      : options_(options), serializer_(serializer), ws_(MakeStream(io_, tls)) {}
 
   void Connect() {
     auto url = ew::bench::ParseWsUrl(options_.url);
     if (!url) throw BenchError("bad url " + options_.url + " (want ws://host:port/path)");
     tcp::resolver resolver(io_);
-    net::connect(ws_.next_layer(), resolver.resolve(url->host, url->port));
-    ws_.next_layer().set_option(tcp::no_delay(true));
+    auto& socket = beast::get_lowest_layer(ws_);
+    net::connect(socket, resolver.resolve(url->host, url->port));
+    socket.set_option(tcp::no_delay(true));
+    if constexpr (!std::is_same_v<Stream, tcp::socket>) {
+      SSL_set_tlsext_host_name(ws_.next_layer().native_handle(), url->host.c_str());
+      ws_.next_layer().set_verify_callback(net::ssl::host_name_verification(url->host));
+      ws_.next_layer().handshake(net::ssl::stream_base::client);
+    }
     std::string proto(wamp::SubprotocolName(serializer_));
     ws_.set_option(websocket::stream_base::decorator([proto](websocket::request_type& req) {
       req.set(http::field::sec_websocket_protocol, proto);
@@ -178,15 +191,52 @@ class WampCaller {
     return std::move(*message);
   }
 
+  static websocket::stream<Stream> MakeStream(net::io_context& io, net::ssl::context* tls) {
+    if constexpr (std::is_same_v<Stream, tcp::socket>) {
+      return websocket::stream<Stream>(io);
+    } else {
+      return websocket::stream<Stream>(io, *tls);
+    }
+  }
+
   const Options& options_;
   wamp::Serializer serializer_;
   net::io_context io_;
-  websocket::stream<tcp::socket> ws_;
+  websocket::stream<Stream> ws_;
   beast::flat_buffer buffer_;
   std::vector<Clock::time_point> sent_at_;
   wamp::Id next_request_ = 1;  // ids stay distinct across phases
   wamp::Id phase_first_ = 1;   // first request id of the running phase
 };
+
+template <class Caller>
+int Run(Caller&& caller, const Options& options, wamp::Serializer serializer) {
+  caller.Connect();
+  caller.Join();
+  if (options.warmup > 0) caller.RunCalls(options.warmup, options.in_flight);
+  auto phase = caller.RunCalls(options.calls, options.in_flight);
+  caller.Leave();
+  auto summary = phase.latencies.Summarize();
+  nlohmann::json out = {
+      {"bench", "wamp_call"},
+      {"serializer", std::string(wamp::SubprotocolName(serializer))},
+      {"procedure", options.procedure},
+      {"calls", options.calls},
+      {"in_flight", options.in_flight},
+      {"size", options.size},
+      {"errors", phase.errors},
+      {"p50_us", summary.p50_us},
+      {"p90_us", summary.p90_us},
+      {"p99_us", summary.p99_us},
+      {"mean_us", summary.mean_us},
+      {"max_us", summary.max_us},
+      {"calls_per_s", ew::bench::PerSecond(options.calls, phase.elapsed)},
+      {"caller_cpu_us_per_call", ew::bench::CpuMicrosPer(options.calls, phase.cpu)},
+  };
+  if (phase.errors > 0) out["first_error"] = phase.first_error;
+  std::cout << out.dump() << std::endl;
+  return phase.errors > 0 ? 1 : 0;
+}
 
 void OnAlarm(int) {
   static const char kMessage[] = "ew_bench_wamp_call: timed out (is the agent serving the procedure?)\n";
@@ -203,6 +253,7 @@ int main(int argc, char** argv) {
   app.add_option("--token", options.token, "API token (WAMP ticket)")->required();
   app.add_option("--procedure", options.procedure, "procedure to call, e.g. ew.board.<id>.sys.ping")->required();
   app.add_option("--realm", options.realm, "WAMP realm");
+  app.add_option("--ca-file", options.ca_file, "wss: CA certificate that signed the conductor's (PEM)");
   app.add_option("--serializer", options.serializer, "wamp.2 serializer")
       ->check(CLI::IsMember({"msgpack", "json"}));
   app.add_option("--calls", options.calls, "measured calls")->check(CLI::PositiveNumber);
@@ -217,32 +268,17 @@ int main(int argc, char** argv) {
   ::alarm(options.timeout_seconds);
   auto serializer = options.serializer == "json" ? wamp::Serializer::kJson : wamp::Serializer::kMsgpack;
   try {
-    WampCaller caller(options, serializer);
-    caller.Connect();
-    caller.Join();
-    if (options.warmup > 0) caller.RunCalls(options.warmup, options.in_flight);
-    auto phase = caller.RunCalls(options.calls, options.in_flight);
-    caller.Leave();
-    auto summary = phase.latencies.Summarize();
-    nlohmann::json out = {
-        {"bench", "wamp_call"},
-        {"serializer", std::string(wamp::SubprotocolName(serializer))},
-        {"procedure", options.procedure},
-        {"calls", options.calls},
-        {"in_flight", options.in_flight},
-        {"size", options.size},
-        {"errors", phase.errors},
-        {"p50_us", summary.p50_us},
-        {"p90_us", summary.p90_us},
-        {"p99_us", summary.p99_us},
-        {"mean_us", summary.mean_us},
-        {"max_us", summary.max_us},
-        {"calls_per_s", ew::bench::PerSecond(options.calls, phase.elapsed)},
-        {"caller_cpu_us_per_call", ew::bench::CpuMicrosPer(options.calls, phase.cpu)},
-    };
-    if (phase.errors > 0) out["first_error"] = phase.first_error;
-    std::cout << out.dump() << std::endl;
-    return phase.errors > 0 ? 1 : 0;
+    auto url = ew::bench::ParseWsUrl(options.url);
+    if (!url) throw BenchError("bad url " + options.url + " (want ws:// or wss://host:port/path)");
+    if (!url->tls) return Run(WampCaller<tcp::socket>(options, serializer, nullptr), options, serializer);
+    net::ssl::context tls(net::ssl::context::tls_client);
+    tls.set_verify_mode(net::ssl::verify_peer);
+    if (options.ca_file.empty()) {
+      tls.set_default_verify_paths();
+    } else {
+      tls.load_verify_file(options.ca_file);
+    }
+    return Run(WampCaller<beast::ssl_stream<tcp::socket>>(options, serializer, &tls), options, serializer);
   } catch (const std::exception& e) {
     std::cerr << "ew_bench_wamp_call: " << e.what() << "\n";
     return 1;

@@ -196,6 +196,19 @@ class AgentRouterTest(unittest.TestCase):
         self.assertEqual(code, 0)
         self.assertLess(took, 1.0)
 
+    def test_issue11_huge_cra_iterations_are_refused_not_computed(self):
+        # 2^31 PBKDF2 iterations froze the agent's io thread for hours; now the CHALLENGE is
+        # refused at once, the agent says why, retries, and still stops promptly.
+        self.router.kill()
+        self.router = Router(boards=["%s:%s:%s:2147483648:32" % (BOARD, SECRET, SALT)])
+        agent = self.start_agent()
+        agent.out.wait_for(r"connection failed: refusing the conductor's wampcra CHALLENGE: "
+                           r"iterations 2147483648 out of range \(1\.\.1000000\)")
+        agent.out.wait_for(r"connecting to .* \(attempt 2\)")  # the loop is alive
+        code, took = agent.stop()
+        self.assertEqual(code, 0)
+        self.assertLess(took, 1.0)
+
     def test_second_agent_with_same_id_is_refused_registration(self):
         first = self.start_agent(name="first")
         self.wait_registered()

@@ -114,7 +114,12 @@ class RouterProtocol(WebSocketServerProtocol):
                 self.authid = msg.authid
                 challenge = json.dumps({"authid": msg.authid, "nonce": secrets.token_hex(8), "session": 1})
                 extra = {"challenge": challenge}
-                if salt:
+                if salt and iterations > 1_000_000:
+                    # A hostile conductor's CHALLENGE (issue 11): no key is derived here either;
+                    # the agent must refuse it without signing.
+                    key = b"never-derived"
+                    extra.update(salt=salt, iterations=iterations, keylen=keylen)
+                elif salt:
                     key = auth.derive_key(secret.encode(), salt.encode(), iterations, keylen)
                     extra.update(salt=salt, iterations=iterations, keylen=keylen)
                 else:

@@ -33,8 +33,18 @@ def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
 
 
 class Conductor:
-    def __init__(self, workdir, port=0, heartbeat_timeout_ms=1500, log_level="debug"):
+    """generated_password: leave [auth] bootstrap_password_file out, so that the conductor
+    generates the admin password and writes it to <workdir>/admin-password (mode 0600); it is
+    read from there. extra_auth: more [auth] lines. stdout_lines: what it printed before
+    "listening on"."""
+
+    def __init__(self, workdir, port=0, heartbeat_timeout_ms=1500, log_level="debug", generated_password=False,
+                 extra_auth=""):
         self.workdir = workdir
+        self.generated_password = generated_password
+        self.extra_auth = extra_auth
+        self.admin_password = ADMIN_PASSWORD
+        self.stdout_lines = []
         self.log_level = log_level
         self.port = port
         self.heartbeat_timeout_ms = heartbeat_timeout_ms
@@ -46,6 +56,7 @@ class Conductor:
         pw_file = os.path.join(self.workdir, "admin-password.txt")
         with open(pw_file, "w") as f:
             f.write(ADMIN_PASSWORD + "\n")
+        pw_line = "" if self.generated_password else f'bootstrap_password_file = "{pw_file}"'
         config = os.path.join(self.workdir, "conductor.toml")
         with open(config, "w") as f:
             f.write(f"""[server]
@@ -57,7 +68,8 @@ heartbeat_timeout_ms = {self.heartbeat_timeout_ms}
 [store]
 path = "{self.store}"
 [auth]
-bootstrap_password_file = "{pw_file}"
+{pw_line}
+{self.extra_auth}
 [log]
 level = "{self.log_level}"
 """)
@@ -69,9 +81,16 @@ level = "{self.log_level}"
             line = self.proc.stdout.readline()
             if not line:
                 raise AssertionError(f"conductor exited early; see {self.log_path}:\n" + open(self.log_path).read()[-3000:])
+            self.stdout_lines.append(line)
             if "listening on" in line:
                 self.port = int(line.strip().rsplit(":", 1)[1])
                 break
+        if self.generated_password:
+            # Written on the first start, beside the store; never printed.
+            generated = os.path.join(self.workdir, "admin-password")
+            if os.path.exists(generated):
+                with open(generated) as f:
+                    self.admin_password = f.read().strip()
         wait_until(lambda: self.healthy(), what="conductor /healthz")
         return self
 
@@ -106,8 +125,13 @@ level = "{self.log_level}"
             except ValueError:
                 return e.code, text
 
-    def login(self, username="admin", password=ADMIN_PASSWORD):
-        status, body = self.rest("POST", "/v1/auth/tokens", {"username": username, "password": password})
+    def login(self, username="admin", password=None, ttl_seconds=None):
+        if password is None:
+            password = self.admin_password if username == "admin" else ADMIN_PASSWORD
+        request = {"username": username, "password": password}
+        if ttl_seconds is not None:
+            request["ttlSeconds"] = ttl_seconds
+        status, body = self.rest("POST", "/v1/auth/tokens", request)
         assert status == 201, (status, body)
         self.last_login_user = body["user"]
         return body["token"]

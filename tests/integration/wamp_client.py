@@ -2,6 +2,7 @@
 asyncio, with ticket or WAMP-CRA authentication and a choice of serializer."""
 
 import asyncio
+import ssl
 from urllib.parse import urlparse
 
 from autobahn.asyncio.wamp import ApplicationSession
@@ -41,9 +42,12 @@ class _Session(ApplicationSession):
         self.disconnect()
 
 
-async def connect(ws_url, creds, serializer="json", timeout=10):
+async def connect(ws_url, creds, serializer="json", timeout=10, ssl_context=None):
     """creds: {"method": "ticket", "ticket": TOKEN} or {"method": "wampcra", "authid": ID, "secret": S}.
-    Returns the joined session; raises RuntimeError with the ABORT reason when refused."""
+    A wss:// URL is dialled with TLS: `ssl_context` (an ssl.SSLContext, e.g. one trusting the test's
+    CA), else the default context (system CAs, host name checked).
+    Returns the joined session; raises RuntimeError with the ABORT reason when refused, and
+    ssl.SSLCertVerificationError when the conductor's certificate is not trusted."""
     loop = asyncio.get_running_loop()
     joined = loop.create_future()
     left = loop.create_future()
@@ -57,7 +61,12 @@ async def connect(ws_url, creds, serializer="json", timeout=10):
     ser = JsonSerializer() if serializer == "json" else MsgPackSerializer()
     factory = WampWebSocketClientFactory(make, url=ws_url, serializers=[ser])
     parsed = urlparse(ws_url)
-    await loop.create_connection(factory, parsed.hostname, parsed.port)
+    if parsed.scheme == "wss":
+        context = ssl_context or ssl.create_default_context()
+        await loop.create_connection(factory, parsed.hostname, parsed.port or 443, ssl=context,
+                                     server_hostname=parsed.hostname)
+    else:
+        await loop.create_connection(factory, parsed.hostname, parsed.port or 80)
     await asyncio.wait_for(joined, timeout)
     session = holder["session"]
     session.left_future = left

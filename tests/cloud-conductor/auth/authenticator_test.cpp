@@ -69,10 +69,41 @@ TEST_F(AuthenticatorTest, WrongPasswordAndUnknownUserLookTheSame) {
 
 TEST_F(AuthenticatorTest, TtlLimits) {
   EXPECT_EQ(auth_.IssueToken("alice", "open sesame", -1s).error().code, ErrorCode::kInvalidArgument);
-  EXPECT_EQ(auth_.IssueToken("alice", "open sesame", std::chrono::hours(24 * 30) + 1s).error().code,
-            ErrorCode::kInvalidArgument);
-  auto longest = auth_.IssueToken("alice", "open sesame", std::chrono::hours(24 * 30));
+  auto longer = auth_.IssueToken("alice", "open sesame", 1h + 1s);
+  ASSERT_FALSE(longer);
+  EXPECT_EQ(longer.error().code, ErrorCode::kInvalidArgument) << "longer than the configured lifetime";
+  EXPECT_NE(longer.error().message.find("3600"), std::string::npos) << longer.error().message;
+  auto longest = auth_.IssueToken("alice", "open sesame", 1h);
   ASSERT_TRUE(longest);
+  auto shorter = auth_.IssueToken("alice", "open sesame", 60s);
+  ASSERT_TRUE(shorter);
+  EXPECT_EQ(shorter->record.expires_at() - shorter->record.created_at(), 60);
+}
+
+TEST_F(AuthenticatorTest, LifetimeZeroMeansTokensNeverExpire) {
+  Authenticator forever(*store_, clock_, 0s);
+  auto issued = forever.IssueToken("alice", "open sesame", 0s);
+  ASSERT_TRUE(issued) << issued.error().message;
+  EXPECT_EQ(issued->record.expires_at(), 0);
+  clock_.Advance(24h * 3650);
+  auto who = forever.VerifyToken(issued->token);
+  ASSERT_TRUE(who) << who.error().message;
+  EXPECT_EQ(who->token_expires_at, 0);
+  // A caller may still ask for a lifetime, up to 30 days.
+  auto asked = forever.IssueToken("alice", "open sesame", 600s);
+  ASSERT_TRUE(asked);
+  EXPECT_EQ(asked->record.expires_at() - asked->record.created_at(), 600);
+  EXPECT_FALSE(forever.IssueToken("alice", "open sesame", 24h * 30 + 1s));
+}
+
+TEST_F(AuthenticatorTest, PrincipalCarriesTheTokenAndItsExpiry) {
+  auto issued = auth_.IssueToken("alice", "open sesame", 0s);
+  ASSERT_TRUE(issued);
+  auto who = auth_.VerifyToken(issued->token);
+  ASSERT_TRUE(who);
+  EXPECT_EQ(who->token_id, issued->record.id());
+  EXPECT_EQ(who->token_expires_at, issued->record.expires_at());
+  EXPECT_EQ(who->token_expires_at, UnixSeconds(clock_.Now()) + 3600);
 }
 
 TEST_F(AuthenticatorTest, TokenExpires) {
@@ -97,7 +128,9 @@ TEST_F(AuthenticatorTest, MalformedTokensAreUnauthenticated) {
 TEST_F(AuthenticatorTest, RevokedTokenNoLongerVerifies) {
   auto issued = auth_.IssueToken("alice", "open sesame", 0s);
   ASSERT_TRUE(issued);
-  ASSERT_TRUE(auth_.RevokeToken(issued->token));
+  auto revoked = auth_.RevokeToken(issued->token);
+  ASSERT_TRUE(revoked);
+  EXPECT_EQ(*revoked, issued->record.id());
   EXPECT_FALSE(auth_.VerifyToken(issued->token));
   EXPECT_EQ(auth_.RevokeToken(issued->token).error().code, ErrorCode::kUnauthenticated);
 }

@@ -117,6 +117,21 @@ TEST(HttpClientTest, RefusedConnectionSaysWhere) {
       << result.error().message;
 }
 
+// Issue 11: a CA file that cannot be used is reported as such, before any connection, and is
+// not read at all for plain http.
+TEST(HttpClientTest, UnusableCaFileIsNamed) {
+  HttpClient secure(*ParseUrl("https://127.0.0.1:1"), std::chrono::seconds(5), "/nonexistent/ca.pem");
+  auto result = secure.Send("GET", "/healthz");
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(result.error().message.find("--ca-file /nonexistent/ca.pem"), std::string::npos) << result.error().message;
+
+  HttpClient plain(*ParseUrl("http://127.0.0.1:1"), std::chrono::seconds(5), "/nonexistent/ca.pem");
+  result = plain.Send("GET", "/healthz");
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, ErrorCode::kUnavailable) << result.error().message;
+}
+
 // Answers one request with a chunked 200 whose chunks the test hands over one by one, or with
 // `status` and a JSON body; records whether the client hung up before the body ended.
 class StreamingServer {

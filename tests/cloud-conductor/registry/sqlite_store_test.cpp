@@ -281,6 +281,15 @@ TEST_P(SqliteStoreTest, TokenLookupHonoursExpiry) {
   EXPECT_ERROR(store_->DeleteToken("t1"), ErrorCode::kNotFound);
 }
 
+TEST_P(SqliteStoreTest, TokenThatExpiresAtZeroNeverExpires) {
+  ASSERT_OK(store_->CreateProject(MakeProject("p1", "acme")));
+  ASSERT_OK(store_->CreateUser(MakeUser("u1", "alice", "p1"), "hash"));
+  ASSERT_OK(store_->CreateToken(MakeToken("t1", "u1", 0), "sha-1"));
+  auto found = store_->FindToken("sha-1", 4'000'000'000);
+  ASSERT_TRUE(found) << found.error().message;
+  EXPECT_EQ(found->expires_at(), 0);
+}
+
 TEST_P(SqliteStoreTest, TokenErrors) {
   ASSERT_OK(store_->CreateProject(MakeProject("p1", "acme")));
   ASSERT_OK(store_->CreateUser(MakeUser("u1", "alice", "p1"), "hash"));

@@ -36,6 +36,15 @@ TEST_F(RestApiTest, EnrolUsesThePublicUrlWhenSet) {
   EXPECT_EQ(Json(response)["wampUrl"], "wss://edge.example.com/ws");
 }
 
+TEST_F(RestApiTest, EnrolHandsOutWssWhenTheConductorServesTls) {
+  config_.tls_cert = "/etc/edgewire/tls/conductor.crt";
+  config_.tls_key = "/etc/edgewire/tls/conductor.key";
+  auto [id, code] = CreateBoard("pi-1", alice_);
+  auto response = Send("POST", "/v1/enrol", nlohmann::json{{"code", code}}.dump());
+  ASSERT_EQ(response.status, 200);
+  EXPECT_EQ(Json(response)["wampUrl"], "wss://conductor.test:8080/ws");
+}
+
 TEST_F(RestApiTest, OddHostHeaderIsRefusedAndLeavesTheCodeUsable) {
   auto [id, code] = CreateBoard("pi-1", alice_);
   server::HttpRequest request;

@@ -54,6 +54,7 @@ class GpioApiTest : public RestApiTest {
     gpio_->Start();
     RestDeps deps{*store_, *auth_, gateway_, metrics_, pool_, config_, clock_};
     deps.gpio = gpio_.get();
+    deps.revocations = &hub_;
     api_ = std::make_unique<RestApi>(deps);
     std::tie(board_, std::ignore) = CreateBoard("pi-1", alice_);
     std::tie(other_, std::ignore) = CreateBoard("pi-9", bob_);
@@ -123,6 +124,7 @@ class GpioApiTest : public RestApiTest {
   int watches_ = 0;
   std::string board_, other_;
   boost::asio::io_context io_;
+  auth::RevocationHub hub_{io_.get_executor(), clock_};
   std::unique_ptr<conductor::gpio::GpioStore> gpio_store_;
   std::unique_ptr<conductor::gpio::ReadingRecorder> recorder_;
   std::unique_ptr<BoardGpio> gpio_;
@@ -319,6 +321,51 @@ TEST_F(GpioApiTest, TheEventStreamEndsWhenTheBoardGoesOffline) {
   EXPECT_TRUE(writer->ended());
   response.stream->OnClose("ended");
   EXPECT_TRUE(CallsOf("gpio.unwatch").empty()) << "the board dropped the watch with its session";
+}
+
+TEST_F(GpioApiTest, TheEventStreamEndsWhenItsTokenIsRevoked) {
+  auto response = Send("GET", Path("/events?line=GPIO4"), "", alice_);
+  ASSERT_TRUE(response.stream) << response.body;
+  io_.poll();  // the hub arms its timers on the executor
+  io_.restart();
+  EXPECT_EQ(hub_.PendingExpiries(), 1u) << "the token's expiry will end the stream too";
+  auto other = Send("GET", Path("/events?line=GPIO5"), "", admin_);
+  ASSERT_TRUE(other.stream) << other.body;
+  auto writer = std::make_shared<RecordingWriter>();
+  auto other_writer = std::make_shared<RecordingWriter>();
+  response.stream->OnOpen(writer);
+  other.stream->OnOpen(other_writer);
+  ASSERT_EQ(Send("DELETE", "/v1/auth/tokens/current", "", alice_).status, 204);
+  auto chunks = writer->chunks();
+  ASSERT_EQ(chunks.size(), 1u);
+  EXPECT_EQ(chunks[0], "event: end\ndata: {\"reason\":\"the API token was revoked\"}\n\n");
+  EXPECT_TRUE(writer->ended());
+  response.stream->OnClose("ended");
+  EXPECT_EQ(CallsOf("gpio.unwatch").size(), 1u) << "the board stops watching for it";
+  // Events no longer reach it; the admin's stream goes on.
+  gateway_.Publish(board_, "gpio.event", Event("GPIO5", 5, "rising", 1));
+  EXPECT_EQ(writer->chunks().size(), 1u);
+  EXPECT_EQ(other_writer->chunks().size(), 1u);
+  EXPECT_FALSE(other_writer->ended());
+  other.stream->OnClose("client left");
+}
+
+TEST_F(GpioApiTest, TheEventStreamEndsWhenItsUserIsDeleted) {
+  auto response = Send("GET", Path("/events?line=GPIO4"), "", alice_);
+  ASSERT_TRUE(response.stream) << response.body;
+  const std::string alice_id = Json(Send("GET", "/v1/auth/whoami", "", alice_)).value("userId", "");
+  ASSERT_EQ(Send("DELETE", "/v1/users/" + alice_id, "", admin_).status, 204);
+  // Revoked before the server opened the stream: it opens with the end message and ends.
+  auto writer = std::make_shared<RecordingWriter>();
+  response.stream->OnOpen(writer);
+  auto chunks = writer->chunks();
+  ASSERT_EQ(chunks.size(), 1u);
+  EXPECT_EQ(chunks[0], "event: end\ndata: {\"reason\":\"the user was deleted\"}\n\n");
+  EXPECT_TRUE(writer->ended());
+  response.stream->OnClose("ended");
+  const size_t listeners = hub_.ListenerCount();
+  response = {};
+  EXPECT_EQ(hub_.ListenerCount(), listeners - 1) << "a finished stream stops listening";
 }
 
 TEST_F(GpioApiTest, AStreamWhoseClientLeftBeforeItOpenedStillUnwatches) {

@@ -54,11 +54,24 @@ void ExpectSame(const ConductorConfig& got, const ConductorConfig& want) {
   EXPECT_EQ(got.token_ttl, want.token_ttl);
   EXPECT_EQ(got.enrolment_code_ttl, want.enrolment_code_ttl);
   EXPECT_EQ(got.bootstrap_password_file, want.bootstrap_password_file);
+  EXPECT_EQ(got.hash_threads, want.hash_threads);
+  EXPECT_EQ(got.login_failures_per_user, want.login_failures_per_user);
+  EXPECT_EQ(got.login_failures_per_address, want.login_failures_per_address);
+  EXPECT_EQ(got.login_max_delay, want.login_max_delay);
   EXPECT_EQ(got.log_level, want.log_level);
   EXPECT_EQ(got.functions_dir, want.functions_dir);
   EXPECT_EQ(got.functions_runtime, want.functions_runtime);
   EXPECT_EQ(got.functions_max_running, want.functions_max_running);
   EXPECT_EQ(got.gpio_history_days, want.gpio_history_days);
+  EXPECT_EQ(got.tls_cert, want.tls_cert);
+  EXPECT_EQ(got.tls_key, want.tls_key);
+  EXPECT_EQ(got.allow_plain, want.allow_plain);
+  EXPECT_EQ(got.max_connections, want.max_connections);
+  EXPECT_EQ(got.max_connections_per_address, want.max_connections_per_address);
+  EXPECT_EQ(got.header_timeout, want.header_timeout);
+  EXPECT_EQ(got.body_timeout, want.body_timeout);
+  EXPECT_EQ(got.body_min_rate, want.body_min_rate);
+  EXPECT_EQ(got.idle_timeout, want.idle_timeout);
 }
 
 void ExpectSame(const AgentConfig& got, const AgentConfig& want) {
@@ -166,6 +179,11 @@ level = "debug"
   EXPECT_EQ(config->heartbeat_timeout, 250ms);
   EXPECT_EQ(config->store_path, ":memory:");
   EXPECT_EQ(config->token_ttl, 1h);
+  // 0 = tokens never expire, only when written out.
+  auto never = ParseConductorConfig("[auth]\ntoken_ttl_s = 0\n");
+  ASSERT_TRUE(never) << never.error().message;
+  EXPECT_EQ(never->token_ttl, std::chrono::seconds(0));
+  EXPECT_EQ(ConductorConfig{}.token_ttl, std::chrono::hours(24));
   EXPECT_EQ(config->enrolment_code_ttl, 10min);
   EXPECT_EQ(config->bootstrap_password_file, "/run/secrets/admin");
   EXPECT_EQ(config->log_level, "debug");
@@ -240,6 +258,8 @@ TEST(ConfigTest, OutOfRangeValuesAreErrors) {
   ExpectInvalid(ParseConductorConfig("[router]\ncall_timeout_ms = -1\n"), "router.call_timeout_ms");
   ExpectInvalid(ParseConductorConfig("[router]\nmax_message_bytes = 0\n"), "router.max_message_bytes");
   ExpectInvalid(ParseConductorConfig("[auth]\ntoken_ttl_s = -86400\n"), "auth.token_ttl_s");
+  ExpectInvalid(ParseConductorConfig("[auth]\nlogin_max_delay_s = 0\n"), "auth.login_max_delay_s");
+  ExpectInvalid(ParseConductorConfig("[auth]\nhash_threads = 0\n"), "auth.hash_threads");
   ExpectInvalid(ParseConductorConfig("[auth]\nenrolment_code_ttl_s = 0\n"), "auth.enrolment_code_ttl_s");
   ExpectInvalid(ParseAgentConfig("[agent]\nreconnect_initial_ms = -500\n"), "agent.reconnect_initial_ms");
   ExpectInvalid(ParseAgentConfig("[agent]\ncall_timeout_ms = 0\n"), "agent.call_timeout_ms");
@@ -428,6 +448,41 @@ TEST(ConfigTest, BadGpioChipsAreErrorsNamingTheKey) {
                 "gpio.chip[1].lines");
 }
 
+// ---- [server] TLS and connection limits ----
+
+TEST(ConfigTest, TlsAndConnectionLimitKeys) {
+  auto config = ParseConductorConfig(R"(
+[server]
+tls_cert = "/etc/edgewire/tls/conductor.crt"
+tls_key = "/etc/edgewire/tls/conductor.key"
+allow_plain = true
+max_connections = 500
+max_connections_per_address = 20
+header_timeout_ms = 2500
+body_timeout_ms = 4000
+body_min_rate = 1024
+idle_timeout_s = 30
+)");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->tls_cert, "/etc/edgewire/tls/conductor.crt");
+  EXPECT_EQ(config->tls_key, "/etc/edgewire/tls/conductor.key");
+  EXPECT_TRUE(config->allow_plain);
+  EXPECT_EQ(config->max_connections, 500);
+  EXPECT_EQ(config->max_connections_per_address, 20);
+  EXPECT_EQ(config->header_timeout, 2500ms);
+  EXPECT_EQ(config->body_timeout, 4000ms);
+  EXPECT_EQ(config->body_min_rate, 1024);
+  EXPECT_EQ(config->idle_timeout, 30s);
+}
+
+TEST(ConfigTest, TlsKeysGoTogetherAndAllowPlainIsABoolean) {
+  ExpectInvalid(ParseConductorConfig("[server]\ntls_cert = \"/c.pem\"\n"), "server.tls_key");
+  ExpectInvalid(ParseConductorConfig("[server]\ntls_key = \"/k.pem\"\n"), "server.tls_cert");
+  ExpectInvalid(ParseConductorConfig("[server]\nallow_plain = \"yes\"\n"), "server.allow_plain");
+  ExpectInvalid(ParseConductorConfig("[server]\nmax_connections = 0\n"), "server.max_connections");
+  ExpectInvalid(ParseConductorConfig("[server]\nheader_timeout_ms = 0\n"), "server.header_timeout_ms");
+}
+
 // ---- deploy/config ----
 
 TEST(ConfigTest, DeployedExamplesParseToTheDefaults) {
@@ -456,12 +511,17 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
   const std::string dir = EW_DEPLOY_CONFIG_DIR;
   EXPECT_EQ(KeysIn(dir + "/conductor.toml"),
             (std::set<std::string>{"server.listen_address", "server.port", "server.public_url", "server.io_threads",
-                                   "server.blocking_threads", "router.realm", "router.hello_timeout_s",
+                                   "server.blocking_threads", "server.tls_cert", "server.tls_key",
+                                   "server.allow_plain", "server.max_connections",
+                                   "server.max_connections_per_address", "server.header_timeout_ms",
+                                   "server.body_timeout_ms", "server.body_min_rate", "server.idle_timeout_s",
+                                   "router.realm", "router.hello_timeout_s",
                                    "router.max_message_bytes", "router.call_timeout_ms",
                                    "router.heartbeat_interval_ms", "router.heartbeat_timeout_ms", "store.path",
                                    "functions.dir", "functions.runtime", "functions.max_running",
                                    "gpio.history_days", "auth.token_ttl_s", "auth.enrolment_code_ttl_s", "auth.bootstrap_password_file",
-                                   "log.level"}));
+                                   "auth.hash_threads", "auth.login_failures_per_user",
+                                   "auth.login_failures_per_address", "auth.login_max_delay_s", "log.level"}));
   EXPECT_EQ(KeysIn(dir + "/agent.toml"),
             (std::set<std::string>{"agent.credential_path", "agent.conductor_url", "agent.reconnect_initial_ms",
                                    "agent.reconnect_max_ms", "agent.call_timeout_ms", "gpio.backend",

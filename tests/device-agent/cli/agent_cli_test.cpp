@@ -38,6 +38,21 @@ TEST(AgentCliTest, Enrol) {
   ASSERT_EQ(p.error, "");
   EXPECT_EQ(p.args.enrol.credential, "/tmp/x.json");
   EXPECT_EQ(p.args.enrol.hostname, "pi");
+  EXPECT_FALSE(p.args.enrol.insecure);
+
+  p = Parse({"enrol", "--conductor", "https://conductor.example", "--code", "c", "--ca-file", "/etc/edgewire/ca.pem"});
+  ASSERT_EQ(p.error, "");
+  EXPECT_EQ(p.args.enrol.conductor, "https://conductor.example");
+  EXPECT_EQ(p.args.enrol.ca_file, "/etc/edgewire/ca.pem");
+  EXPECT_EQ(p.args.enrol.pin, "");
+
+  p = Parse({"enrol", "--conductor", "https://10.0.0.1:8443", "--code", "c", "--pin", "sha256:ab"});
+  ASSERT_EQ(p.error, "");
+  EXPECT_EQ(p.args.enrol.pin, "sha256:ab");  // checked by the command (tls::MakeTrust)
+
+  p = Parse({"enrol", "--conductor", "http://10.0.0.1:8080", "--code", "c", "--insecure"});
+  ASSERT_EQ(p.error, "");
+  EXPECT_TRUE(p.args.enrol.insecure);
 }
 
 TEST(AgentCliTest, RunAndVersion) {
@@ -52,6 +67,12 @@ TEST(AgentCliTest, RunAndVersion) {
   EXPECT_EQ(p.args.run.config, "/etc/edgewire/agent.toml");
   EXPECT_EQ(p.args.run.credential, "/c.json");
   EXPECT_EQ(p.args.run.conductor_url, "ws://h:8080/ws");
+  EXPECT_FALSE(p.args.run.insecure);
+
+  p = Parse({"run", "--conductor-url", "wss://h/ws", "--insecure"});
+  ASSERT_EQ(p.error, "");
+  EXPECT_EQ(p.args.run.conductor_url, "wss://h/ws");
+  EXPECT_TRUE(p.args.run.insecure);
 
   p = Parse({"version"});
   ASSERT_EQ(p.error, "");
@@ -76,11 +97,12 @@ TEST(AgentCliTest, ArgumentErrors) {
       {{"frobnicate"}, "subcommand"},
       {{"enrol", "--code", "c"}, "--conductor"},
       {{"enrol", "--conductor", "http://h:1"}, "--code"},
-      {{"enrol", "--conductor", "ws://h:1/ws", "--code", "c"}, "http://"},
+      {{"enrol", "--conductor", "ws://h:1/ws", "--code", "c"}, "https://"},
+      {{"enrol", "--conductor", "https://h", "--code", "c", "--ca-file", "/ca.pem", "--pin", "sha256:00"}, "excludes"},
       {{"enrol", "--conductor", "h:8080", "--code", "c"}, "scheme"},
       {{"enrol", "--conductor", "http://h:99999", "--code", "c"}, "port"},
       {{"enrol", "--conductor"}, "--conductor"},
-      {{"run", "--conductor-url", "wss://h/ws"}, "ws://"},
+      {{"run", "--conductor-url", "ftp://h/ws"}, "scheme"},
       {{"run", "--bogus"}, "--bogus"},
       {{"version", "extra"}, "extra"},
       {{"run", "version"}, ""},

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/device-agent/tls/test_certs.hpp"
+
 namespace ew::agent {
 namespace {
 
@@ -106,6 +108,48 @@ TEST_F(CredentialTest, MalformedFilesAreInvalidArgument) {
             ErrorCode::kInvalidArgument);
   EXPECT_EQ(write(R"({"board_id":"b","secret":"s","realm":"r","wamp_url":"ws://x/ws","salt":"x"})").error().code,
             ErrorCode::kInvalidArgument);
+}
+
+// The trust chosen at enrolment comes back for `run`; files written before it existed read as
+// "system CAs"; a malformed trust is refused.
+TEST_F(CredentialTest, KeepsTheConductorTrust) {
+  fs::path path = dir_ / "agent.json";
+  Credential c = Sample();
+  c.wamp_url = "wss://conductor.example:8443/ws";
+  c.trust.ca_pem = testing::kTestCa;
+  c.trust.ca_file = "/etc/edgewire/ca.pem";
+  c.trust.insecure = true;
+  ASSERT_TRUE(WriteCredential(path.string(), c));
+  auto read = ReadCredential(path.string());
+  ASSERT_TRUE(read) << read.error().message;
+  EXPECT_EQ(read->trust.ca_pem, testing::kTestCa);
+  EXPECT_EQ(read->trust.ca_file, "/etc/edgewire/ca.pem");
+  EXPECT_EQ(read->trust.pin, "");
+  EXPECT_TRUE(read->trust.insecure);
+
+  c.trust = {};
+  c.trust.pin = "sha256:" + std::string(64, 'a');
+  ASSERT_TRUE(WriteCredential(path.string(), c));
+  EXPECT_EQ(ReadCredential(path.string())->trust.pin, c.trust.pin);
+
+  std::ofstream(dir_ / "old.json") << R"({"board_id":"b","secret":"s","realm":"r","wamp_url":"ws://x/ws"})";
+  auto old = ReadCredential((dir_ / "old.json").string());
+  ASSERT_TRUE(old) << old.error().message;
+  EXPECT_TRUE(old->trust.ca_pem.empty());
+  EXPECT_TRUE(old->trust.pin.empty());
+  EXPECT_FALSE(old->trust.insecure);
+
+  for (const char* tls : {R"("tls":"x")", R"("tls":{"pin":"sha256:zz"})", R"("tls":{"ca_pem":"not pem"})",
+                          R"("tls":{"insecure":"yes"})"}) {
+    std::ofstream(dir_ / "bad.json") << R"({"board_id":"b","secret":"s","realm":"r","wamp_url":"ws://x/ws",)" << tls << "}";
+    auto bad = ReadCredential((dir_ / "bad.json").string());
+    EXPECT_FALSE(bad) << tls;
+    if (!bad) {
+      EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+    }
+  }
+  c.trust.ca_pem = testing::kTestCa;  // with the pin: one or the other
+  EXPECT_FALSE(WriteCredential(path.string(), c));
 }
 
 TEST_F(CredentialTest, RefusesToWriteAnIncompleteCredential) {

@@ -47,5 +47,44 @@ TEST(ConductorUrlTest, WampUrlForConductorUrls) {
   EXPECT_FALSE(WampUrlFor("nonsense"));
 }
 
+TEST(ConductorUrlTest, LoopbackHosts) {
+  for (const char* host : {"localhost", "LOCALHOST", "localhost.", "127.0.0.1", "127.0.0.2", "127.255.255.254", "::1",
+                           "::ffff:127.0.0.1"})
+    EXPECT_TRUE(IsLoopbackHost(host)) << host;
+  for (const char* host : {"10.0.0.1", "192.168.1.2", "0.0.0.0", "::", "::ffff:10.0.0.1", "fe80::1",
+                           "conductor.example", "localhost.example", "127.0.0.1.nip.io", "1.127.0.0.1", ""})
+    EXPECT_FALSE(IsLoopbackHost(host)) << host;
+}
+
+// Issue 11: plain ws/http carried the board's secret and commands in clear to any host.
+TEST(ConductorUrlTest, Issue11PlainTransportOnlyToLoopbackUnlessInsecure) {
+  auto allowed = [](const char* url, bool insecure) { return CheckPlainTransportAllowed(*ParseUrl(url), insecure); };
+  EXPECT_TRUE(allowed("ws://127.0.0.1:8080/ws", false));
+  EXPECT_TRUE(allowed("http://localhost:8080", false));
+  EXPECT_TRUE(allowed("ws://[::1]:8080/ws", false));
+  EXPECT_TRUE(allowed("wss://conductor.example/ws", false));
+  EXPECT_TRUE(allowed("https://10.0.0.1:8443", false));
+  EXPECT_TRUE(allowed("ws://10.0.0.1:8080/ws", true));
+  EXPECT_TRUE(allowed("http://conductor.example", true));
+
+  auto refused = allowed("ws://10.0.0.1:8080/ws", false);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(refused.error().message.find("--insecure"), std::string::npos) << refused.error().message;
+  EXPECT_NE(refused.error().message.find("wss://"), std::string::npos) << refused.error().message;
+  refused = allowed("http://conductor.example:8080", false);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("https://"), std::string::npos) << refused.error().message;
+}
+
+TEST(ConductorUrlTest, HttpsEnrolmentNeverLeadsToPlainWs) {
+  auto https = *ParseUrl("https://conductor.example:8443");
+  auto http = *ParseUrl("http://127.0.0.1:8080");
+  EXPECT_EQ(*SecureWampUrl("ws://conductor.example:8443/ws", https), "wss://conductor.example:8443/ws");
+  EXPECT_EQ(*SecureWampUrl("wss://other.example/ws", https), "wss://other.example/ws");
+  EXPECT_EQ(*SecureWampUrl("ws://127.0.0.1:8080/ws", http), "ws://127.0.0.1:8080/ws");
+  EXPECT_FALSE(SecureWampUrl("nonsense", https));
+}
+
 }  // namespace
 }  // namespace ew::agent

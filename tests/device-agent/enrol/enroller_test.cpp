@@ -43,6 +43,11 @@ class FakeConductor {
     });
   }
   ~FakeConductor() {
+    // close() does not wake a thread blocked in accept(): a connection does (it is dropped).
+    boost::system::error_code ec;
+    tcp::socket wake(io_);
+    wake.connect(acceptor_.local_endpoint(), ec);
+    wake.close(ec);
     acceptor_.close();
     thread_.join();
   }
