@@ -139,6 +139,8 @@ Result<uint16_t> Conductor::Start() {
                           : d.config.store_path == ":memory:"
                               ? (std::filesystem::temp_directory_path() / ("edgewire-functions-" + std::to_string(::getpid())))
                               : std::filesystem::path(d.config.store_path + ".functions");
+  functions_options.stored_record.max_output_bytes = static_cast<size_t>(d.config.functions_max_stored_output_bytes);
+  functions_options.stored_record.max_logs_bytes = static_cast<size_t>(d.config.functions_max_stored_logs_bytes);
   functions_options.cloud_runtime = d.config.functions_runtime;
   functions_options.cloud_max_running = static_cast<size_t>(d.config.functions_max_running);
   d.functions = std::make_unique<functions::FunctionsService>(*d.function_store, *d.router, d.blocking,

@@ -66,10 +66,14 @@ Result<void> WritePasswordFile(const std::string& path, const std::string& passw
 }
 
 Result<edgewire::v1::Project> FindOrCreateDefaultProject(registry::Store& store, int64_t now) {
-  EW_TRY(auto projects, store.ListProjects());
-  for (auto& project : projects) {
-    if (project.name() == kDefaultProject) return std::move(project);
-  }
+  registry::PageRequest page{registry::kMaxPageLimit, ""};
+  do {
+    EW_TRY(auto projects, store.ListProjects(page));
+    for (auto& project : projects.items) {
+      if (project.name() == kDefaultProject) return std::move(project);
+    }
+    page.cursor = projects.next_cursor;
+  } while (!page.cursor.empty());
   edgewire::v1::Project project;
   project.set_id(ids::NewId("prj"));
   project.set_name(kDefaultProject);

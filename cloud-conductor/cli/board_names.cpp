@@ -1,7 +1,8 @@
-// Board name resolution for the CLI: one GET /v1/boards per command that needs it.
+// Board name resolution for the CLI: one listing of /v1/boards (every page) per command that needs it.
 #include "cloud-conductor/cli/board_names.hpp"
 
 #include "cloud-conductor/cli/commands.hpp"
+#include "cloud-conductor/cli/paged_list.hpp"
 
 namespace ew::cli {
 
@@ -17,10 +18,12 @@ BoardNames::BoardNames(const nlohmann::json& boards) {
 }
 
 BoardNames BoardNames::Load(Context& ctx) {
-  auto listing = ctx.Call("GET", "/v1/boards");
-  if (!listing || !listing->is_object()) return BoardNames();
-  return BoardNames(listing->value("boards", nlohmann::json::array()));
+  auto listing = GetAllPages(ctx, "/v1/boards", "boards");
+  if (!listing) return BoardNames();
+  return BoardNames((*listing)["boards"]);
 }
+
+Result<std::string> BoardNames::Resolve(Context& ctx, const std::string& text) { return Load(ctx).Id(text); }
 
 Result<std::string> BoardNames::Id(const std::string& text) const {
   if (name_of_.count(text) != 0) return text;

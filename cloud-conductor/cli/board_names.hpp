@@ -1,5 +1,6 @@
 // BoardNames: lets the operator name boards by name where the API wants ids (`fn deploy --board
-// pi-1`, `fleet add greenhouse pi-1`), and prints names back in progress lines.
+// pi-1`, `fleet add greenhouse pi-1`, `board ping pi-1`, `gpio read pi-1 GPIO17`), and prints
+// names back in progress lines. Every command that takes a board resolves it here, the same way.
 #pragma once
 
 #include <map>
@@ -22,6 +23,9 @@ class BoardNames {
   // GET /v1/boards. When the listing fails (the conductor is older, or the user may not list),
   // the result knows no boards and passes everything through: the API then judges the ids.
   static BoardNames Load(Context& ctx);
+  // The id of the board `text` names, as Load(ctx).Id(text): what every command that takes one
+  // board uses.
+  static Result<std::string> Resolve(Context& ctx, const std::string& text);
 
   // The id for `text`: itself when a board has that id, the id of the one board named `text`,
   // else `text` unchanged (the API answers NotFound for it). InvalidArgument naming the ids when

@@ -16,7 +16,9 @@
 
 #include <fmt/format.h>
 
+#include "cloud-conductor/cli/board_names.hpp"
 #include "cloud-conductor/cli/format.hpp"
+#include "cloud-conductor/cli/paged_list.hpp"
 
 namespace ew::cli {
 
@@ -238,10 +240,10 @@ Result<void> ProjectCreate(Context& ctx, const std::string& name) {
 }
 
 Result<void> ProjectList(Context& ctx) {
-  EW_TRY(auto answer, ctx.CallRaw("GET", "/v1/projects"));
-  if (PrintedRaw(ctx, answer.second)) return Ok();
+  EW_TRY(auto listing, GetAllPages(ctx, "/v1/projects", "projects"));
+  if (PrintedListing(ctx, listing)) return Ok();
   std::vector<Row> rows;
-  for (const auto& project : answer.first.value("projects", nlohmann::json::array()))
+  for (const auto& project : listing["projects"])
     rows.push_back({JsonString(project, "id"), JsonString(project, "name"),
                     FormatUtc(JsonInt64(project, "createdAt"))});
   ctx.out() << RenderTable({"ID", "NAME", "CREATED"}, rows);
@@ -272,10 +274,11 @@ Result<void> UserCreate(Context& ctx, const std::string& name, const std::string
 }
 
 Result<void> UserList(Context& ctx, const std::string& project) {
-  EW_TRY(auto answer, ctx.CallRaw("GET", "/v1/users" + (project.empty() ? "" : "?project=" + PathSegment(project))));
-  if (PrintedRaw(ctx, answer.second)) return Ok();
+  EW_TRY(auto listing,
+         GetAllPages(ctx, "/v1/users" + (project.empty() ? "" : "?project=" + PathSegment(project)), "users"));
+  if (PrintedListing(ctx, listing)) return Ok();
   std::vector<Row> rows;
-  for (const auto& user : answer.first.value("users", nlohmann::json::array()))
+  for (const auto& user : listing["users"])
     rows.push_back({JsonString(user, "id"), JsonString(user, "name"), JsonString(user, "projectId"),
                     JsonString(user, "role"), FormatUtc(JsonInt64(user, "createdAt"))});
   ctx.out() << RenderTable({"ID", "NAME", "PROJECT", "ROLE", "CREATED"}, rows);
@@ -317,27 +320,31 @@ Result<void> BoardCreate(Context& ctx, const std::string& name, const std::strin
 }
 
 Result<void> BoardList(Context& ctx, const std::string& project) {
-  EW_TRY(auto answer, ctx.CallRaw("GET", "/v1/boards" + (project.empty() ? "" : "?project=" + PathSegment(project))));
-  if (PrintedRaw(ctx, answer.second)) return Ok();
-  ctx.out() << RenderBoardTable(answer.first.value("boards", nlohmann::json::array()), NowUnix());
+  EW_TRY(auto listing,
+         GetAllPages(ctx, "/v1/boards" + (project.empty() ? "" : "?project=" + PathSegment(project)), "boards"));
+  if (PrintedListing(ctx, listing)) return Ok();
+  ctx.out() << RenderBoardTable(listing["boards"], NowUnix());
   return Ok();
 }
 
-Result<void> BoardShow(Context& ctx, const std::string& id) {
+Result<void> BoardShow(Context& ctx, const std::string& board) {
+  EW_TRY(std::string id, BoardNames::Resolve(ctx, board));
   EW_TRY(auto answer, ctx.CallRaw("GET", "/v1/boards/" + PathSegment(id)));
   if (PrintedRaw(ctx, answer.second)) return Ok();
   ctx.out() << RenderBoard(answer.first, NowUnix());
   return Ok();
 }
 
-Result<void> BoardDelete(Context& ctx, const std::string& id) {
+Result<void> BoardDelete(Context& ctx, const std::string& board) {
+  EW_TRY(std::string id, BoardNames::Resolve(ctx, board));
   EW_TRY_VOID(ctx.Call("DELETE", "/v1/boards/" + PathSegment(id)));
-  if (!ctx.options().json) ctx.out() << "board " << id << " deleted\n";
+  if (!ctx.options().json) ctx.out() << "board " << (id == board ? id : board + " (" + id + ")") << " deleted\n";
   return Ok();
 }
 
-Result<void> BoardCall(Context& ctx, const std::string& id, const std::string& procedure,
+Result<void> BoardCall(Context& ctx, const std::string& board, const std::string& procedure,
                        const std::vector<std::string>& args, const std::string& kwargs, int64_t timeout_ms) {
+  EW_TRY(std::string id, BoardNames::Resolve(ctx, board));
   nlohmann::json request = nlohmann::json::object();
   request["args"] = nlohmann::json::array();
   for (const auto& arg : args) request["args"].push_back(ArgumentValue(arg));
@@ -356,14 +363,15 @@ Result<void> BoardCall(Context& ctx, const std::string& id, const std::string& p
   return Ok();
 }
 
-Result<void> BoardPing(Context& ctx, const std::string& id) {
+Result<void> BoardPing(Context& ctx, const std::string& board) {
+  EW_TRY(std::string id, BoardNames::Resolve(ctx, board));
   const auto started = std::chrono::steady_clock::now();
   EW_TRY(auto answer,
          ctx.CallRaw("POST", "/v1/boards/" + PathSegment(id) + "/calls/sys.ping", nlohmann::json::object()));
   const double round_trip = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   if (PrintedRaw(ctx, answer.second)) return Ok();
   const double on_conductor = answer.first.value("durationMs", 0.0);
-  ctx.out() << fmt::format("pong from {}: {:.1f} ms round trip ({:.1f} ms conductor to board)\n", id, round_trip,
+  ctx.out() << fmt::format("pong from {}: {:.1f} ms round trip ({:.1f} ms conductor to board)\n", board, round_trip,
                            on_conductor);
   return Ok();
 }

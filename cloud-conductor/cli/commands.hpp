@@ -137,11 +137,12 @@ Result<void> UserDelete(Context& ctx, const std::string& id);
 Result<void> BoardCreate(Context& ctx, const std::string& name, const std::string& project,
                          const std::vector<std::string>& labels);
 Result<void> BoardList(Context& ctx, const std::string& project);
-Result<void> BoardShow(Context& ctx, const std::string& id);
-Result<void> BoardDelete(Context& ctx, const std::string& id);
+// `board` is an id or a name, resolved as every command resolves boards (BoardNames::Resolve).
+Result<void> BoardShow(Context& ctx, const std::string& board);
+Result<void> BoardDelete(Context& ctx, const std::string& board);
 // `args`: each parsed by ArgumentValue; `kwargs`: a JSON object or "" (checked by the caller).
-Result<void> BoardCall(Context& ctx, const std::string& id, const std::string& procedure,
+Result<void> BoardCall(Context& ctx, const std::string& board, const std::string& procedure,
                        const std::vector<std::string>& args, const std::string& kwargs, int64_t timeout_ms);
-Result<void> BoardPing(Context& ctx, const std::string& id);
+Result<void> BoardPing(Context& ctx, const std::string& board);
 
 }  // namespace ew::cli

@@ -5,6 +5,7 @@
 
 #include "cloud-conductor/cli/board_names.hpp"
 #include "cloud-conductor/cli/function_format.hpp"
+#include "cloud-conductor/cli/paged_list.hpp"
 
 namespace ew::cli {
 
@@ -40,7 +41,7 @@ Result<nlohmann::json> LookUpFleet(Context& ctx, const std::string& text) {
   if (direct) return std::move(*direct);
   const ErrorCode code = direct.error().code;
   if (code != ErrorCode::kNotFound && code != ErrorCode::kInvalidArgument) return tl::unexpected(direct.error());
-  EW_TRY(nlohmann::json listing, ctx.Call("GET", "/v1/fleets"));
+  EW_TRY(nlohmann::json listing, GetAllPages(ctx, "/v1/fleets", "fleets"));
   std::vector<nlohmann::json> named;
   for (const auto& fleet : listing.value("fleets", nlohmann::json::array()))
     if (JsonString(fleet, "name") == text) named.push_back(fleet);
@@ -61,9 +62,9 @@ Result<void> FleetCreate(Context& ctx, const std::string& name) {
 }
 
 Result<void> FleetList(Context& ctx) {
-  EW_TRY(auto answer, ctx.CallRaw("GET", "/v1/fleets"));
-  if (PrintedRaw(ctx, answer.second)) return Ok();
-  ctx.out() << RenderFleetTable(answer.first.value("fleets", nlohmann::json::array()));
+  EW_TRY(auto listing, GetAllPages(ctx, "/v1/fleets", "fleets"));
+  if (PrintedListing(ctx, listing)) return Ok();
+  ctx.out() << RenderFleetTable(listing["fleets"]);
   return Ok();
 }
 

@@ -18,6 +18,7 @@
 #include "cloud-conductor/cli/fleet_commands.hpp"
 #include "cloud-conductor/cli/format.hpp"
 #include "cloud-conductor/cli/function_format.hpp"
+#include "cloud-conductor/cli/paged_list.hpp"
 #include "common/gpio/trigger_spec.hpp"
 #include "containers/package/package.hpp"
 
@@ -126,9 +127,9 @@ Result<void> WaitForDeployments(Context& ctx, const nlohmann::json& function, co
     if (now >= deadline) break;
     ctx.Wait(std::min<std::chrono::milliseconds>(
         options.poll, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now)));
-    EW_TRY(auto answer, ctx.CallRaw("GET", FunctionPath(function) + "/deployments"));
-    PrintLines(ctx, watch.Update(answer.first.value("deployments", nlohmann::json::array())));
-    last_raw = std::move(answer.second);
+    EW_TRY(auto listing, GetAllPages(ctx, FunctionPath(function) + "/deployments", "deployments"));
+    PrintLines(ctx, watch.Update(listing["deployments"]));
+    last_raw = listing.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   PrintedRaw(ctx, last_raw);
   if (!watch.finished()) {
@@ -183,7 +184,7 @@ Result<nlohmann::json> LookUpFunction(Context& ctx, const std::string& text, boo
   if (direct) return std::move(*direct);
   const ErrorCode code = direct.error().code;
   if (code != ErrorCode::kNotFound && code != ErrorCode::kInvalidArgument) return tl::unexpected(direct.error());
-  EW_TRY(nlohmann::json listing, ctx.Call("GET", "/v1/functions"));
+  EW_TRY(nlohmann::json listing, GetAllPages(ctx, "/v1/functions", "functions"));
   std::vector<nlohmann::json> named;
   for (const auto& function : listing.value("functions", nlohmann::json::array()))
     if (JsonString(function, "name") == text) named.push_back(function);
@@ -213,9 +214,9 @@ Result<void> FunctionCreate(Context& ctx, const std::string& path) {
 }
 
 Result<void> FunctionList(Context& ctx) {
-  EW_TRY(auto answer, ctx.CallRaw("GET", "/v1/functions"));
-  if (PrintedRaw(ctx, answer.second)) return Ok();
-  ctx.out() << RenderFunctionTable(answer.first.value("functions", nlohmann::json::array()));
+  EW_TRY(auto listing, GetAllPages(ctx, "/v1/functions", "functions"));
+  if (PrintedListing(ctx, listing)) return Ok();
+  ctx.out() << RenderFunctionTable(listing["functions"]);
   return Ok();
 }
 
@@ -297,9 +298,9 @@ Result<void> FunctionUndeploy(Context& ctx, const std::string& fn, const std::ve
 
 Result<void> FunctionDeployments(Context& ctx, const std::string& fn) {
   EW_TRY(nlohmann::json function, LookUpFunction(ctx, fn));
-  EW_TRY(auto answer, ctx.CallRaw("GET", FunctionPath(function) + "/deployments"));
-  if (PrintedRaw(ctx, answer.second)) return Ok();
-  ctx.out() << RenderDeploymentTable(answer.first.value("deployments", nlohmann::json::array()));
+  EW_TRY(auto listing, GetAllPages(ctx, FunctionPath(function) + "/deployments", "deployments"));
+  if (PrintedListing(ctx, listing)) return Ok();
+  ctx.out() << RenderDeploymentTable(listing["deployments"]);
   return Ok();
 }
 
@@ -310,7 +311,7 @@ Result<void> FunctionInvoke(Context& ctx, const std::string& fn, const InvokeOpt
   if (options.cloud) {
     request["target"] = "cloud";
   } else {
-    EW_TRY(request["boardId"], BoardNames::Load(ctx).Id(options.board));
+    EW_TRY(request["boardId"], BoardNames::Resolve(ctx, options.board));
   }
   if (options.async) request["async"] = true;
   ctx.client().set_timeout(InvokeHttpTimeout(function));
@@ -338,9 +339,9 @@ Result<void> FunctionInvoke(Context& ctx, const std::string& fn, const InvokeOpt
 Result<void> FunctionLogs(Context& ctx, const std::string& fn, const std::string& invocation) {
   EW_TRY(nlohmann::json function, LookUpFunction(ctx, fn));
   if (invocation.empty()) {
-    EW_TRY(auto answer, ctx.CallRaw("GET", FunctionPath(function) + "/invocations"));
-    if (PrintedRaw(ctx, answer.second)) return Ok();
-    ctx.out() << RenderInvocationTable(answer.first.value("invocations", nlohmann::json::array()));
+    EW_TRY(auto listing, GetAllPages(ctx, FunctionPath(function) + "/invocations", "invocations"));
+    if (PrintedListing(ctx, listing)) return Ok();
+    ctx.out() << RenderInvocationTable(listing["invocations"]);
     return Ok();
   }
   EW_TRY(auto answer, ctx.CallRaw("GET", FunctionPath(function) + "/invocations/" + PathSegment(invocation)));

@@ -117,6 +117,10 @@ std::string RenderInvocation(const nlohmann::json& record) {
   if (!error.empty()) rows.push_back({"error:", error});
   if (record.is_object() && record.contains("output") && !record["output"].is_null())
     rows.push_back({"output:", Text(record, "output")});
+  // The conductor caps what it stores (docs/REST.md): say so, with what the function produced.
+  if (record.is_object() && record.value("truncated", false))
+    rows.push_back({"truncated:", fmt::format("stored in part (output {} bytes, logs {} bytes)",
+                                              OrDash(Text(record, "outputBytes")), OrDash(Text(record, "logsBytes")))});
   std::string out = KeyValues(rows);
   std::string logs = Text(record, "logs");
   if (logs.empty()) return out + KeyValues({{"logs:", "-"}});

@@ -22,7 +22,7 @@ namespace {
 using nlohmann::json;
 
 Result<std::string> GpioPath(Context& ctx, const std::string& board) {
-  EW_TRY(std::string id, BoardNames::Load(ctx).Id(board));
+  EW_TRY(std::string id, BoardNames::Resolve(ctx, board));
   return "/v1/boards/" + PathSegment(id) + "/gpio";
 }
 

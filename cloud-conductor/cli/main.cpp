@@ -139,15 +139,15 @@ void AddBoardCommands(CLI::App& app, Parsed& p) {
   list->callback([&p] { p.action = [&p](Context& c) { return BoardList(c, p.project); }; });
 
   auto* show = boards->add_subcommand("show", "show one board");
-  show->add_option("ID", p.id, "board id")->required();
+  show->add_option("BOARD", p.id, "board id or name")->required();
   show->callback([&p] { p.action = [&p](Context& c) { return BoardShow(c, p.id); }; });
 
   auto* remove = boards->add_subcommand("delete", "delete a board and close its session");
-  remove->add_option("ID", p.id, "board id")->required();
+  remove->add_option("BOARD", p.id, "board id or name")->required();
   remove->callback([&p] { p.action = [&p](Context& c) { return BoardDelete(c, p.id); }; });
 
   auto* call = boards->add_subcommand("call", "call a procedure on a board (e.g. sys.info, gpio.read)");
-  call->add_option("ID", p.id, "board id")->required();
+  call->add_option("BOARD", p.id, "board id or name")->required();
   call->add_option("PROCEDURE", p.procedure, "procedure, like sys.info")->required();
   call->add_option("ARG_JSON", p.call_args, "positional arguments, each JSON (else taken as a string)");
   call->add_option("--kwargs", p.kwargs, "keyword arguments as a JSON object")->check(kJsonObject);
@@ -158,7 +158,7 @@ void AddBoardCommands(CLI::App& app, Parsed& p) {
   });
 
   auto* ping = boards->add_subcommand("ping", "call sys.ping and print the round trip");
-  ping->add_option("ID", p.id, "board id")->required();
+  ping->add_option("BOARD", p.id, "board id or name")->required();
   ping->callback([&p] { p.action = [&p](Context& c) { return BoardPing(c, p.id); }; });
 }
 

@@ -6,6 +6,7 @@
 #include <SQLiteCpp/Transaction.h>
 #include <fmt/format.h>
 
+#include "cloud-conductor/functions/stored_record.hpp"
 #include "cloud-conductor/registry/migrations.hpp"
 #include "common/log/log.hpp"
 
@@ -89,6 +90,13 @@ std::vector<std::string> FleetBoards(SQLite::Database& db, const std::string& fl
   std::vector<std::string> out;
   while (q.executeStep()) out.push_back(q.getColumn(0).getString());
   return out;
+}
+
+// Binds the (name, id) position of a keyset page at `first`: a flag, then the two fields.
+void BindAfter(SQLite::Statement& q, int first, const std::vector<std::string>& after) {
+  q.bind(first, after.empty() ? 0 : 1);
+  q.bind(first + 1, after.empty() ? std::string() : after[0]);
+  q.bind(first + 2, after.empty() ? std::string() : after[1]);
 }
 
 }  // namespace
@@ -176,14 +184,24 @@ Result<FunctionRecord> FunctionStore::GetFunction(const std::string& id) {
   return Locked<FunctionRecord>("get function", [&] { return SelectFunction(db_, id); });
 }
 
-Result<std::vector<FunctionRecord>> FunctionStore::ListFunctions(const std::string& project_id) {
-  return Locked<std::vector<FunctionRecord>>("list functions", [&]() -> Result<std::vector<FunctionRecord>> {
-    SQLite::Statement q(db_, std::string(kSelectFunction) + "WHERE (? = '' OR f.project_id = ?) ORDER BY f.name");
+Result<Page<FunctionRecord>> FunctionStore::ListFunctions(const std::string& project_id, const PageRequest& page) {
+  EW_TRY_VOID(registry::CheckPageRequest(page));
+  std::vector<std::string> after;
+  if (!page.cursor.empty()) {
+    EW_TRY(after, registry::DecodeCursor(page.cursor, 2));
+  }
+  return Locked<Page<FunctionRecord>>("list functions", [&]() -> Result<Page<FunctionRecord>> {
+    SQLite::Statement q(db_, std::string(kSelectFunction) +
+                                 "WHERE (? = '' OR f.project_id = ?) AND (? = 0 OR (f.name, f.id) > (?, ?)) "
+                                 "ORDER BY f.name, f.id LIMIT ?");
     q.bind(1, project_id);
     q.bind(2, project_id);
+    BindAfter(q, 3, after);
+    q.bind(6, static_cast<int64_t>(page.limit) + 1);
     std::vector<FunctionRecord> out;
     while (q.executeStep()) out.push_back(ReadFunction(q));
-    return out;
+    return registry::MakePage(std::move(out), page.limit,
+                              [](const FunctionRecord& f) { return std::vector<std::string>{f.name, f.id}; });
   });
 }
 
@@ -263,19 +281,29 @@ Result<Fleet> FunctionStore::GetFleet(const std::string& id) {
   });
 }
 
-Result<std::vector<Fleet>> FunctionStore::ListFleets(const std::string& project_id) {
-  return Locked<std::vector<Fleet>>("list fleets", [&]() -> Result<std::vector<Fleet>> {
+Result<Page<Fleet>> FunctionStore::ListFleets(const std::string& project_id, const PageRequest& page) {
+  EW_TRY_VOID(registry::CheckPageRequest(page));
+  std::vector<std::string> after;
+  if (!page.cursor.empty()) {
+    EW_TRY(after, registry::DecodeCursor(page.cursor, 2));
+  }
+  return Locked<Page<Fleet>>("list fleets", [&]() -> Result<Page<Fleet>> {
     SQLite::Statement q(db_, "SELECT id, project_id, name, created_at FROM fleets "
-                             "WHERE (? = '' OR project_id = ?) ORDER BY name");
+                             "WHERE (? = '' OR project_id = ?) AND (? = 0 OR (name, id) > (?, ?)) "
+                             "ORDER BY name, id LIMIT ?");
     q.bind(1, project_id);
     q.bind(2, project_id);
+    BindAfter(q, 3, after);
+    q.bind(6, static_cast<int64_t>(page.limit) + 1);
     std::vector<Fleet> out;
     while (q.executeStep()) {
       out.push_back(Fleet{q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString(),
                           q.getColumn(3).getInt64(), {}});
     }
-    for (auto& f : out) f.board_ids = FleetBoards(db_, f.id);
-    return out;
+    auto listed = registry::MakePage(std::move(out), page.limit,
+                                     [](const Fleet& f) { return std::vector<std::string>{f.name, f.id}; });
+    for (auto& f : listed.items) f.board_ids = FleetBoards(db_, f.id);
+    return listed;
   });
 }
 
@@ -369,6 +397,26 @@ Result<std::vector<Deployment>> FunctionStore::ListDeployments(const std::string
   });
 }
 
+Result<Page<Deployment>> FunctionStore::ListDeployments(const std::string& function_id, const PageRequest& page) {
+  EW_TRY_VOID(registry::CheckPageRequest(page));
+  std::vector<std::string> after;
+  if (!page.cursor.empty()) {
+    EW_TRY(after, registry::DecodeCursor(page.cursor, 1));
+  }
+  return Locked<Page<Deployment>>("list deployments", [&]() -> Result<Page<Deployment>> {
+    SQLite::Statement q(db_, std::string(kSelectDeployment) +
+                                 "WHERE function_id = ? AND (? = 0 OR board_id > ?) ORDER BY board_id LIMIT ?");
+    q.bind(1, function_id);
+    q.bind(2, after.empty() ? 0 : 1);
+    q.bind(3, after.empty() ? std::string() : after[0]);
+    q.bind(4, static_cast<int64_t>(page.limit) + 1);
+    std::vector<Deployment> out;
+    while (q.executeStep()) out.push_back(ReadDeployment(q));
+    return registry::MakePage(std::move(out), page.limit,
+                              [](const Deployment& d) { return std::vector<std::string>{d.board_id}; });
+  });
+}
+
 Result<std::vector<Deployment>> FunctionStore::BoardDeployments(const std::string& board_id) {
   return Locked<std::vector<Deployment>>("list board deployments", [&]() -> Result<std::vector<Deployment>> {
     SQLite::Statement q(db_, std::string(kSelectDeployment) + "WHERE board_id = ? ORDER BY function_id");
@@ -433,14 +481,43 @@ Result<Invocation> FunctionStore::GetInvocation(const std::string& function_id, 
   });
 }
 
-Result<std::vector<Invocation>> FunctionStore::ListInvocations(const std::string& function_id, size_t limit) {
-  return Locked<std::vector<Invocation>>("list invocations", [&]() -> Result<std::vector<Invocation>> {
-    SQLite::Statement q(db_, "SELECT id, function_id, target, status, record, created_at FROM invocations "
-                             "WHERE function_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?");
+Result<Page<InvocationSummary>> FunctionStore::ListInvocations(const std::string& function_id,
+                                                               const PageRequest& page) {
+  EW_TRY_VOID(registry::CheckPageRequest(page));
+  int64_t before_at = 0;
+  int64_t before_row = 0;
+  if (!page.cursor.empty()) {
+    EW_TRY(auto key, registry::DecodeCursor(page.cursor, 2));
+    EW_TRY(before_at, registry::CursorInteger(key[0]));
+    EW_TRY(before_row, registry::CursorInteger(key[1]));
+  }
+  return Locked<Page<InvocationSummary>>("list invocations", [&]() -> Result<Page<InvocationSummary>> {
+    SQLite::Statement q(db_, "SELECT id, function_id, target, status, json_remove(record, '$.output', '$.logs'), "
+                             "created_at, rowid FROM invocations "
+                             "WHERE function_id = ? AND (? = 0 OR (created_at, rowid) < (?, ?)) "
+                             "ORDER BY created_at DESC, rowid DESC LIMIT ?");
     q.bind(1, function_id);
-    q.bind(2, static_cast<int64_t>(limit));
-    std::vector<Invocation> out;
-    while (q.executeStep()) out.push_back(ReadInvocation(q));
+    q.bind(2, page.cursor.empty() ? 0 : 1);
+    q.bind(3, before_at);
+    q.bind(4, before_row);
+    q.bind(5, static_cast<int64_t>(page.limit) + 1);
+    std::vector<std::pair<InvocationSummary, int64_t>> rows;
+    while (q.executeStep()) {
+      InvocationSummary i;
+      i.id = q.getColumn(0).getString();
+      i.function_id = q.getColumn(1).getString();
+      i.target = q.getColumn(2).getString();
+      i.status = q.getColumn(3).getString();
+      i.record = SummarizeRecord(nlohmann::json::parse(q.getColumn(4).getString(), nullptr, false));
+      i.created_at = q.getColumn(5).getInt64();
+      rows.emplace_back(std::move(i), q.getColumn(6).getInt64());
+    }
+    auto paged = registry::MakePage(std::move(rows), page.limit, [](const auto& row) {
+      return std::vector<std::string>{std::to_string(row.first.created_at), std::to_string(row.second)};
+    });
+    Page<InvocationSummary> out;
+    out.next_cursor = std::move(paged.next_cursor);
+    for (auto& row : paged.items) out.items.push_back(std::move(row.first));
     return out;
   });
 }

@@ -17,6 +17,7 @@
 #include <SQLiteCpp/Database.h>
 #include <nlohmann/json.hpp>
 
+#include "cloud-conductor/registry/page.hpp"
 #include "common/error/error.hpp"
 
 namespace ew::functions {
@@ -69,6 +70,20 @@ struct Invocation {
   int64_t created_at = 0;
 };
 
+// What an invocation list shows of each record: everything but the output and the logs (those
+// are fetched one invocation at a time), so that a page stays small whatever the functions print.
+struct InvocationSummary {
+  std::string id;
+  std::string function_id;
+  std::string target;
+  std::string status;
+  nlohmann::json record;    // SummarizeRecord (stored_record.hpp) of the record: no output, no logs
+  int64_t created_at = 0;
+};
+
+using registry::Page;
+using registry::PageRequest;
+
 class FunctionStore {
  public:
   // Opens `path` (the registry's file, already migrated by OpenSqliteStore). ":memory:" gives a
@@ -83,8 +98,9 @@ class FunctionStore {
   Result<FunctionRecord> AddVersion(const std::string& project_id, const std::string& name, const std::string& new_id,
                                     const FunctionVersion& version);
   Result<FunctionRecord> GetFunction(const std::string& id);
-  // project_id "" lists every function; ordered by name.
-  Result<std::vector<FunctionRecord>> ListFunctions(const std::string& project_id);
+  // project_id "" lists every function; ordered by name (then id), one page (registry/page.hpp);
+  // InvalidArgument for a bad limit or cursor.
+  Result<Page<FunctionRecord>> ListFunctions(const std::string& project_id, const PageRequest& page);
   Result<std::vector<FunctionVersion>> ListVersions(const std::string& function_id);
   // The version of the function with package `sha256`; NotFound if it has none.
   Result<FunctionVersion> GetVersion(const std::string& function_id, const std::string& sha256);
@@ -96,7 +112,8 @@ class FunctionStore {
   // Fleets. Names are unique within a project (Conflict).
   Result<void> CreateFleet(const Fleet& fleet);
   Result<Fleet> GetFleet(const std::string& id);
-  Result<std::vector<Fleet>> ListFleets(const std::string& project_id);
+  // Ordered by name (then id), one page.
+  Result<Page<Fleet>> ListFleets(const std::string& project_id, const PageRequest& page);
   Result<void> DeleteFleet(const std::string& id);
   Result<void> AddFleetBoard(const std::string& fleet_id, const std::string& board_id);
   // NotFound when the board is not in the fleet.
@@ -110,7 +127,10 @@ class FunctionStore {
                                   const std::string& sha256, const std::string& state, const std::string& error,
                                   int64_t now);
   Result<std::optional<Deployment>> GetDeployment(const std::string& function_id, const std::string& board_id);
+  // Every deployment of the function (the service's own bookkeeping), ordered by board.
   Result<std::vector<Deployment>> ListDeployments(const std::string& function_id);
+  // One page of them, ordered by board.
+  Result<Page<Deployment>> ListDeployments(const std::string& function_id, const PageRequest& page);
   Result<std::vector<Deployment>> BoardDeployments(const std::string& board_id);
   // NotFound when there is none.
   Result<void> DeleteDeployment(const std::string& function_id, const std::string& board_id);
@@ -120,8 +140,9 @@ class FunctionStore {
   // Invocations: Put inserts or replaces, then keeps the newest `keep` of the function.
   Result<void> PutInvocation(const Invocation& invocation, size_t keep);
   Result<Invocation> GetInvocation(const std::string& function_id, const std::string& id);
-  // Newest first.
-  Result<std::vector<Invocation>> ListInvocations(const std::string& function_id, size_t limit);
+  // Newest first, one page of summaries: the output and logs stay in the store (SQLite's JSON
+  // functions drop them in the query).
+  Result<Page<InvocationSummary>> ListInvocations(const std::string& function_id, const PageRequest& page);
 
  private:
   template <typename T, typename Body>

@@ -434,6 +434,7 @@ Result<wamp::Payload> FunctionsService::Report(const std::string& board_id, cons
     invocation.record = reported;
     invocation.record["status"] = status;
     Label(invocation.record, invocation.id, board_id);
+    CapStoredRecord(invocation.record, options_.stored_record);
     // When it ran on the board (its clock), not when the report arrived; never in the future.
     const auto at = reported.find("at");
     invocation.created_at = at != reported.end() && at->is_number_integer() && at->get<int64_t>() > 0
@@ -453,6 +454,7 @@ void FunctionsService::Store(const FunctionRecord& function, const Prepared& pre
   invocation.target = prepared.target;
   invocation.status = record.value("status", "failed");
   invocation.record = record;
+  CapStoredRecord(invocation.record, options_.stored_record);
   invocation.created_at = prepared.created_at;
   if (auto stored = store_.PutInvocation(invocation, options_.invocations_kept); !stored)
     Log()->error("invocation {} of {}: not recorded: {}", prepared.id, function.id, stored.error().message);

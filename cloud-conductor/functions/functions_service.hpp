@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cloud-conductor/functions/function_store.hpp"
+#include "cloud-conductor/functions/stored_record.hpp"
 #include "cloud-conductor/router/board_gateway.hpp"
 #include "common/clock/clock.hpp"
 #include "common/error/error.hpp"
@@ -40,6 +41,7 @@ struct FunctionsOptions {
   std::chrono::milliseconds deploy_timeout{120'000};  // fetch + extract + install on a slow board
   std::chrono::milliseconds invoke_grace{30'000};   // on top of the function's timeout (queueing)
   size_t invocations_kept = 1000;                   // records kept per function
+  StoredRecordLimits stored_record;                 // output and logs kept per stored record
   uint64_t max_fetch_chunk = 256u << 10;            // fn.fetch length limit
   // Makes the cloud runtime; null = containers::MakeContainerRuntime (probes crun, runc, bwrap).
   // Tests put a fake runtime here.

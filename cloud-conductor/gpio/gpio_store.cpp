@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "cloud-conductor/registry/migrations.hpp"
+#include "cloud-conductor/registry/page.hpp"
 #include "common/log/log.hpp"
 
 namespace ew::conductor::gpio {
@@ -167,29 +168,44 @@ Result<ReadingPage> GpioStore::Query(const ReadingQuery& query) {
   if (query.limit < 1 || query.limit > kMaxQueryLimit)
     return InvalidArgument(fmt::format("limit must be from 1 to {}", kMaxQueryLimit));
   if (query.from_ns > query.to_ns) return InvalidArgument("from must not be after to");
+  // A cursor is the (time_ns, id) of the oldest reading of the previous page.
+  int64_t before_ns = 0;
+  int64_t before_id = 0;
+  if (!query.cursor.empty()) {
+    EW_TRY(auto key, registry::DecodeCursor(query.cursor, 2));
+    EW_TRY(before_ns, registry::CursorInteger(key[0]));
+    EW_TRY(before_id, registry::CursorInteger(key[1]));
+  }
   return Locked<ReadingPage>("query GPIO readings", [&]() -> Result<ReadingPage> {
     std::vector<std::string> line_binds;
     const std::string line = query.line.empty() ? "" : LineCondition(query.line, &line_binds);
     // Newest first to apply the limit to the end of the range; one more row tells truncation.
     SQLite::Statement q(db_,
-                        "SELECT board_id, chip, line, line_offset, time_ns, kind, value, edge, board_time_ns, seq "
+                        "SELECT board_id, chip, line, line_offset, time_ns, kind, value, edge, board_time_ns, seq, id "
                         "FROM gpio_readings WHERE board_id = ? AND time_ns >= ? AND time_ns < ?" +
-                            line + " ORDER BY time_ns DESC, id DESC LIMIT ?");
+                            line + " AND (? = 0 OR (time_ns, id) < (?, ?)) ORDER BY time_ns DESC, id DESC LIMIT ?");
     int index = 1;
     q.bind(index++, query.board_id);
     q.bind(index++, query.from_ns);
     q.bind(index++, query.to_ns);
     for (const auto& value : line_binds) q.bind(index++, value);
+    q.bind(index++, query.cursor.empty() ? 0 : 1);
+    q.bind(index++, before_ns);
+    q.bind(index++, before_id);
     q.bind(index++, static_cast<int64_t>(query.limit) + 1);
     ReadingPage page;
+    int64_t oldest_id = 0;
     while (q.executeStep()) {
       if (page.readings.size() == query.limit) {
         page.truncated = true;
         break;
       }
       EW_TRY(Reading r, ReadRow(q));
+      oldest_id = q.getColumn(10).getInt64();
       page.readings.push_back(std::move(r));
     }
+    if (page.truncated && !page.readings.empty())
+      page.next_cursor = registry::EncodeCursor({std::to_string(page.readings.back().time_ns), std::to_string(oldest_id)});
     std::reverse(page.readings.begin(), page.readings.end());
     return page;
   });

@@ -51,6 +51,9 @@ struct ReadingQuery {
   int64_t from_ns = 0;                   // from_ns <= time_ns < to_ns
   int64_t to_ns = INT64_MAX;
   size_t limit = 1000;                   // 1 .. kMaxQueryLimit
+  // "" = the newest readings of the range; else a ReadingPage::next_cursor of the same query:
+  // the readings older than those of that page.
+  std::string cursor;
 };
 
 inline constexpr size_t kMaxQueryLimit = 10'000;
@@ -58,6 +61,7 @@ inline constexpr size_t kMaxQueryLimit = 10'000;
 struct ReadingPage {
   std::vector<Reading> readings;  // the newest `limit` of the range, oldest first
   bool truncated = false;         // the range holds older readings than those returned
+  std::string next_cursor;        // when truncated: the cursor of the next (older) page
 };
 
 class GpioStore {
@@ -70,7 +74,8 @@ class GpioStore {
   // Inserts `readings` in one transaction (one prepared statement for all). InvalidArgument
   // naming the reading and field when one of them is malformed: then none is stored.
   Result<void> Insert(const std::vector<Reading>& readings);
-  // InvalidArgument for an empty board id, limit outside 1..kMaxQueryLimit or from_ns > to_ns.
+  // InvalidArgument for an empty board id, limit outside 1..kMaxQueryLimit, from_ns > to_ns or
+  // a cursor this store did not give.
   Result<ReadingPage> Query(const ReadingQuery& query);
   // Deletes up to `max_rows` readings received before `before_ns`, oldest first, in one
   // transaction; returns how many went. Callers loop while it returns max_rows, so that a large

@@ -203,12 +203,20 @@ Result<Project> SqliteStore::GetProject(const std::string& id) {
   });
 }
 
-Result<std::vector<Project>> SqliteStore::ListProjects() {
-  return Locked<std::vector<Project>>("list projects", [&]() -> Result<std::vector<Project>> {
-    SQLite::Statement query(db_, EW_SELECT_PROJECT "FROM projects ORDER BY name");
+Result<Page<Project>> SqliteStore::ListProjects(const PageRequest& page) {
+  EW_TRY_VOID(CheckPageRequest(page));
+  std::vector<std::string> after;
+  if (!page.cursor.empty()) {
+    EW_TRY(after, DecodeCursor(page.cursor, 1));
+  }
+  return Locked<Page<Project>>("list projects", [&]() -> Result<Page<Project>> {
+    SQLite::Statement query(db_, EW_SELECT_PROJECT "FROM projects WHERE (? = 0 OR name > ?) ORDER BY name LIMIT ?");
+    query.bind(1, after.empty() ? 0 : 1);
+    query.bind(2, after.empty() ? std::string() : after[0]);
+    query.bind(3, static_cast<int64_t>(page.limit) + 1);
     std::vector<Project> projects;
     while (query.executeStep()) projects.push_back(ReadProject(query));
-    return projects;
+    return MakePage(std::move(projects), page.limit, [](const Project& p) { return std::vector<std::string>{p.name()}; });
   });
 }
 
@@ -276,15 +284,23 @@ Result<User> SqliteStore::GetUserByName(const std::string& name) {
   });
 }
 
-Result<std::vector<User>> SqliteStore::ListUsers(const std::string& project_id) {
-  return Locked<std::vector<User>>("list users", [&]() -> Result<std::vector<User>> {
-    SQLite::Statement query(db_, project_id.empty()
-                                     ? EW_SELECT_USER "FROM users ORDER BY name"
-                                     : EW_SELECT_USER "FROM users WHERE project_id = ? ORDER BY name");
-    if (!project_id.empty()) query.bind(1, project_id);
+Result<Page<User>> SqliteStore::ListUsers(const std::string& project_id, const PageRequest& page) {
+  EW_TRY_VOID(CheckPageRequest(page));
+  std::vector<std::string> after;
+  if (!page.cursor.empty()) {
+    EW_TRY(after, DecodeCursor(page.cursor, 1));
+  }
+  return Locked<Page<User>>("list users", [&]() -> Result<Page<User>> {
+    SQLite::Statement query(db_, EW_SELECT_USER "FROM users WHERE (? = '' OR project_id = ?) AND (? = 0 OR name > ?) "
+                                               "ORDER BY name LIMIT ?");
+    query.bind(1, project_id);
+    query.bind(2, project_id);
+    query.bind(3, after.empty() ? 0 : 1);
+    query.bind(4, after.empty() ? std::string() : after[0]);
+    query.bind(5, static_cast<int64_t>(page.limit) + 1);
     std::vector<User> users;
     while (query.executeStep()) users.push_back(ReadUser(query));
-    return users;
+    return MakePage(std::move(users), page.limit, [](const User& u) { return std::vector<std::string>{u.name()}; });
   });
 }
 
@@ -402,15 +418,26 @@ Result<Board> SqliteStore::GetBoard(const std::string& id) {
   });
 }
 
-Result<std::vector<Board>> SqliteStore::ListBoards(const std::string& project_id) {
-  return Locked<std::vector<Board>>("list boards", [&]() -> Result<std::vector<Board>> {
-    SQLite::Statement query(db_, project_id.empty()
-                                     ? EW_SELECT_BOARD "FROM boards ORDER BY project_id, name"
-                                     : EW_SELECT_BOARD "FROM boards WHERE project_id = ? ORDER BY name");
-    if (!project_id.empty()) query.bind(1, project_id);
+Result<Page<Board>> SqliteStore::ListBoards(const std::string& project_id, const PageRequest& page) {
+  EW_TRY_VOID(CheckPageRequest(page));
+  std::vector<std::string> after;
+  if (!page.cursor.empty()) {
+    EW_TRY(after, DecodeCursor(page.cursor, 2));
+  }
+  return Locked<Page<Board>>("list boards", [&]() -> Result<Page<Board>> {
+    SQLite::Statement query(db_, EW_SELECT_BOARD "FROM boards WHERE (? = '' OR project_id = ?) "
+                                                "AND (? = 0 OR (project_id, name) > (?, ?)) "
+                                                "ORDER BY project_id, name LIMIT ?");
+    query.bind(1, project_id);
+    query.bind(2, project_id);
+    query.bind(3, after.empty() ? 0 : 1);
+    query.bind(4, after.empty() ? std::string() : after[0]);
+    query.bind(5, after.empty() ? std::string() : after[1]);
+    query.bind(6, static_cast<int64_t>(page.limit) + 1);
     std::vector<Board> boards;
     while (query.executeStep()) boards.push_back(ReadBoard(query));
-    return boards;
+    return MakePage(std::move(boards), page.limit,
+                    [](const Board& b) { return std::vector<std::string>{b.project_id(), b.name()}; });
   });
 }
 

@@ -30,13 +30,13 @@ class SqliteStore : public Store {
 
   Result<void> CreateProject(const Project& project) override;
   Result<Project> GetProject(const std::string& id) override;
-  Result<std::vector<Project>> ListProjects() override;
+  Result<Page<Project>> ListProjects(const PageRequest& page) override;
   Result<void> DeleteProject(const std::string& id) override;
 
   Result<void> CreateUser(const User& user, const std::string& password_hash) override;
   Result<User> GetUser(const std::string& id) override;
   Result<User> GetUserByName(const std::string& name) override;
-  Result<std::vector<User>> ListUsers(const std::string& project_id) override;
+  Result<Page<User>> ListUsers(const std::string& project_id, const PageRequest& page) override;
   Result<void> DeleteUser(const std::string& id) override;
   Result<std::string> GetPasswordHash(const std::string& user_id) override;
   Result<int64_t> CountUsers() override;
@@ -47,7 +47,7 @@ class SqliteStore : public Store {
 
   Result<void> CreateBoard(const Board& board, const std::string& code_sha256, int64_t code_expires_at) override;
   Result<Board> GetBoard(const std::string& id) override;
-  Result<std::vector<Board>> ListBoards(const std::string& project_id) override;
+  Result<Page<Board>> ListBoards(const std::string& project_id, const PageRequest& page) override;
   Result<void> DeleteBoard(const std::string& id) override;
   Result<Board> ConsumeEnrolmentCode(const std::string& code_sha256, int64_t now,
                                      const BoardCredential& credential) override;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cloud-conductor/registry/page.hpp"
 #include "common/error/error.hpp"
 #include "edgewire/v1/registry.pb.h"
 
@@ -28,7 +29,8 @@ class Store {
   // project still has users or boards; NotFound when absent.
   virtual Result<void> CreateProject(const Project& project) = 0;
   virtual Result<Project> GetProject(const std::string& id) = 0;
-  virtual Result<std::vector<Project>> ListProjects() = 0;
+  // Ordered by name, one page (page.hpp); InvalidArgument for a bad limit or cursor.
+  virtual Result<Page<Project>> ListProjects(const PageRequest& page) = 0;
   virtual Result<void> DeleteProject(const std::string& id) = 0;
 
   // Users. Names are unique across the conductor (Conflict). The password hash is stored
@@ -36,8 +38,8 @@ class Store {
   virtual Result<void> CreateUser(const User& user, const std::string& password_hash) = 0;
   virtual Result<User> GetUser(const std::string& id) = 0;
   virtual Result<User> GetUserByName(const std::string& name) = 0;
-  // project_id "" lists every user.
-  virtual Result<std::vector<User>> ListUsers(const std::string& project_id) = 0;
+  // project_id "" lists every user. Ordered by name, one page.
+  virtual Result<Page<User>> ListUsers(const std::string& project_id, const PageRequest& page) = 0;
   virtual Result<void> DeleteUser(const std::string& id) = 0;  // also deletes the user's tokens
   virtual Result<std::string> GetPasswordHash(const std::string& user_id) = 0;
   virtual Result<int64_t> CountUsers() = 0;
@@ -52,8 +54,8 @@ class Store {
   // one-time enrolment code and its expiry.
   virtual Result<void> CreateBoard(const Board& board, const std::string& code_sha256, int64_t code_expires_at) = 0;
   virtual Result<Board> GetBoard(const std::string& id) = 0;
-  // project_id "" lists every board.
-  virtual Result<std::vector<Board>> ListBoards(const std::string& project_id) = 0;
+  // project_id "" lists every board. Ordered by project, then name; one page.
+  virtual Result<Page<Board>> ListBoards(const std::string& project_id, const PageRequest& page) = 0;
   virtual Result<void> DeleteBoard(const std::string& id) = 0;  // also its credential
   // Consumes a one-time code atomically: stores `credential` for the code's board, sets
   // enrolled_at = now, and forgets the code. NotFound for an unknown or already used code,

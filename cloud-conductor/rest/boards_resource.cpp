@@ -22,13 +22,14 @@ Result<server::HttpResponse> ListBoards(const RestDeps& deps, const Exchange& ex
     if (!project.empty() && project != who.project_id) return PermissionDenied("project " + project + " is not yours");
     project = who.project_id;
   }
-  EW_TRY(auto boards, deps.store.ListBoards(project));
+  EW_TRY(auto page, PageOf(exchange));
+  EW_TRY(auto boards, deps.store.ListBoards(project, page));
   edgewire::v1::ListBoardsResponse response;
-  for (auto& board : boards) {
+  for (auto& board : boards.items) {
     FillLiveStatus(deps.gateway, &board);
     *response.add_boards() = std::move(board);
   }
-  return JsonResponse(200, response);
+  return PagedResponse(response, boards.next_cursor);
 }
 
 Result<server::HttpResponse> CreateBoard(const RestDeps& deps, const Exchange& exchange) {

@@ -61,19 +61,19 @@ Result<server::HttpResponse> Enrol(const RestDeps& deps, const Exchange& exchang
   if (!board) {
     switch (board.error().code) {
       case ErrorCode::kNotFound:
-        log::Get("rest")->info("enrolment refused: unknown or used code (host \"{}\", peer {})", request.hostname(),
-                               exchange.request.peer);
+        log::Get("rest")->info("enrolment refused: unknown or used code (host \"{}\", peer {})",
+                               log::Untrusted(request.hostname()), exchange.request.peer);
         return Unauthenticated("invalid enrolment code");
       case ErrorCode::kDeadlineExceeded:
         log::Get("rest")->info("enrolment refused: {} (host \"{}\", peer {})", board.error().message,
-                               request.hostname(), exchange.request.peer);
+                               log::Untrusted(request.hostname()), exchange.request.peer);
         return Unauthenticated("enrolment code expired");
       default:
         return tl::unexpected(board.error());
     }
   }
   log::Get("rest")->info("board={} enrolled: {} (host \"{}\", peer {})", board->id(), board->name(),
-                         request.hostname(), exchange.request.peer);
+                         log::Untrusted(request.hostname()), exchange.request.peer);
 
   edgewire::v1::EnrolResponse response;
   response.set_board_id(board->id());

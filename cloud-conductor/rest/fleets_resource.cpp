@@ -52,10 +52,11 @@ Result<server::HttpResponse> Create(const RestDeps& deps, const Exchange& exchan
 Result<server::HttpResponse> List(const RestDeps& deps, const Exchange& exchange) {
   EW_TRY(auto* store, Store(deps));
   const auth::Principal& who = exchange.principal;
-  EW_TRY(auto fleets, store->ListFleets(who.is_admin() ? "" : who.project_id));
+  EW_TRY(auto page, PageOf(exchange));
+  EW_TRY(auto fleets, store->ListFleets(who.is_admin() ? "" : who.project_id, page));
   json out = json::array();
-  for (const auto& f : fleets) out.push_back(FleetJson(f));
-  return JsonResponse(200, json{{"fleets", out}});
+  for (const auto& f : fleets.items) out.push_back(FleetJson(f));
+  return PagedResponse(json{{"fleets", out}}, fleets.next_cursor);
 }
 
 Result<server::HttpResponse> Show(const RestDeps& deps, const Exchange& exchange) {

@@ -20,8 +20,6 @@ using functions::Deployment;
 using functions::FunctionRecord;
 using functions::FunctionVersion;
 
-constexpr size_t kMaxInvocationsListed = 100;
-
 Result<functions::FunctionsService*> Service(const RestDeps& deps) {
   if (!deps.functions) return Unavailable("functions are not enabled on this conductor");
   return deps.functions;
@@ -88,10 +86,11 @@ Result<server::HttpResponse> List(const RestDeps& deps, const Exchange& exchange
   std::string project = it == exchange.request.query.end() ? (who.is_admin() ? "" : who.project_id) : it->second;
   if (!project.empty() && !auth::Authenticator::CanAccessProject(who, project))
     return PermissionDenied("project " + project + " is not yours");
-  EW_TRY(auto list, service->store().ListFunctions(project));
+  EW_TRY(auto page, PageOf(exchange));
+  EW_TRY(auto list, service->store().ListFunctions(project, page));
   json out = json::array();
-  for (const auto& f : list) out.push_back(FunctionJson(f));
-  return JsonResponse(200, json{{"functions", out}});
+  for (const auto& f : list.items) out.push_back(FunctionJson(f));
+  return PagedResponse(json{{"functions", out}}, list.next_cursor);
 }
 
 Result<server::HttpResponse> Show(const RestDeps& deps, const Exchange& exchange) {
@@ -155,10 +154,11 @@ Result<server::HttpResponse> CreateDeployments(const RestDeps& deps, const Excha
 Result<server::HttpResponse> ListDeployments(const RestDeps& deps, const Exchange& exchange) {
   EW_TRY(auto* service, Service(deps));
   EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
-  EW_TRY(auto deployments, service->store().ListDeployments(function.id));
+  EW_TRY(auto page, PageOf(exchange));
+  EW_TRY(auto deployments, service->store().ListDeployments(function.id, page));
   json out = json::array();
-  for (const auto& d : deployments) out.push_back(DeploymentJson(d));
-  return JsonResponse(200, json{{"deployments", out}});
+  for (const auto& d : deployments.items) out.push_back(DeploymentJson(d));
+  return PagedResponse(json{{"deployments", out}}, deployments.next_cursor);
 }
 
 Result<server::HttpResponse> DeleteDeployment(const RestDeps& deps, const Exchange& exchange) {
@@ -269,15 +269,16 @@ Result<server::HttpResponse> ShowInvocation(const RestDeps& deps, const Exchange
 Result<server::HttpResponse> ListInvocations(const RestDeps& deps, const Exchange& exchange) {
   EW_TRY(auto* service, Service(deps));
   EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
-  EW_TRY(auto list, service->store().ListInvocations(function.id, kMaxInvocationsListed));
+  EW_TRY(auto page, PageOf(exchange));
+  EW_TRY(auto list, service->store().ListInvocations(function.id, page));
   json out = json::array();
-  for (const auto& i : list) {
-    json record = i.record;
+  for (auto& i : list.items) {
+    json record = std::move(i.record);
     record["invocationId"] = i.id;
     record["createdAt"] = i.created_at;
     out.push_back(std::move(record));
   }
-  return JsonResponse(200, json{{"invocations", out}});
+  return PagedResponse(json{{"invocations", out}}, list.next_cursor);
 }
 
 }  // namespace

@@ -141,7 +141,7 @@ Result<server::HttpResponse> History(const RestDeps& deps, const Exchange& excha
   const std::string line = exchange.Param("line");
   EW_TRY_VOID(Service(deps));
   EW_TRY_VOID(CheckLineName("line", line));
-  EW_TRY_VOID(CheckQuery(exchange, {"from", "to", "limit"}));
+  EW_TRY_VOID(CheckQuery(exchange, {"from", "to", "limit", "cursor"}));
   conductor::gpio::ReadingQuery query;
   query.line = line;
   const std::string from = Query(exchange, "from");
@@ -155,14 +155,16 @@ Result<server::HttpResponse> History(const RestDeps& deps, const Exchange& excha
   if (query.from_ns > query.to_ns) return InvalidArgument("from must not be after to");
   EW_TRY(int64_t limit, QueryInteger(exchange, "limit", kDefaultHistoryLimit, 1, conductor::gpio::kMaxQueryLimit));
   query.limit = static_cast<size_t>(limit);
+  query.cursor = Query(exchange, "cursor");
   EW_TRY(query.board_id, AccessibleBoardId(deps, exchange, &line));
   EW_TRY(auto page, deps.gpio->History(query));
   json readings = json::array();
   for (const auto& r : page.readings) readings.push_back(ReadingJson(r));
-  return JsonResponse(200, json{{"boardId", query.board_id},
-                                {"line", line},
-                                {"readings", std::move(readings)},
-                                {"truncated", page.truncated}});
+  return PagedResponse(json{{"boardId", query.board_id},
+                            {"line", line},
+                            {"readings", std::move(readings)},
+                            {"truncated", page.truncated}},
+                       page.next_cursor);
 }
 
 // One client's event stream: the watch's events as SSE `data:` messages. Events that come

@@ -12,10 +12,12 @@ namespace ew::rest {
 namespace {
 
 Result<server::HttpResponse> ListProjects(const RestDeps& deps, const Exchange& exchange) {
+  EW_TRY(auto page, PageOf(exchange));
   edgewire::v1::ListProjectsResponse response;
   if (exchange.principal.is_admin()) {
-    EW_TRY(auto projects, deps.store.ListProjects());
-    for (auto& project : projects) *response.add_projects() = std::move(project);
+    EW_TRY(auto projects, deps.store.ListProjects(page));
+    for (auto& project : projects.items) *response.add_projects() = std::move(project);
+    return PagedResponse(response, projects.next_cursor);
   } else {
     auto own = deps.store.GetProject(exchange.principal.project_id);
     if (own) {

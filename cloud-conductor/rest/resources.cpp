@@ -42,6 +42,36 @@ Result<edgewire::v1::Board> AccessibleBoard(registry::Store& store, const auth::
   return board;
 }
 
+Result<registry::PageRequest> PageOf(const Exchange& exchange) {
+  registry::PageRequest page;
+  const auto& query = exchange.request.query;
+  if (auto it = query.find("limit"); it != query.end()) {
+    const std::string& text = it->second;
+    const bool digits = !text.empty() && text.size() <= 6 && text.find_first_not_of("0123456789") == std::string::npos;
+    const size_t limit = digits ? std::stoul(text) : 0;
+    if (limit < 1 || limit > registry::kMaxPageLimit)
+      return InvalidArgument("limit must be an integer from 1 to " + std::to_string(registry::kMaxPageLimit));
+    page.limit = limit;
+  }
+  if (auto it = query.find("cursor"); it != query.end()) page.cursor = it->second;  // "" = the first page
+  return page;
+}
+
+server::HttpResponse PagedResponse(const google::protobuf::Message& message, const std::string& next_cursor) {
+  server::HttpResponse response = JsonResponse(200, message);
+  // The cursor is base64url (registry/page.hpp): nothing to escape.
+  if (!next_cursor.empty() && response.body.size() >= 2 && response.body.back() == '}') {
+    response.body.pop_back();
+    response.body += (response.body.size() > 1 ? ",\"nextCursor\":\"" : "\"nextCursor\":\"") + next_cursor + "\"}";
+  }
+  return response;
+}
+
+server::HttpResponse PagedResponse(nlohmann::json body, const std::string& next_cursor) {
+  if (!next_cursor.empty()) body["nextCursor"] = next_cursor;
+  return JsonResponse(200, body);
+}
+
 void FillLiveStatus(const router::BoardGateway& gateway, edgewire::v1::Board* board) {
   if (auto presence = gateway.Presence(board->id())) {
     board->set_status("online");

@@ -3,6 +3,9 @@
 
 #include <functional>
 
+#include <nlohmann/json.hpp>
+
+#include "cloud-conductor/registry/page.hpp"
 #include "cloud-conductor/rest/rest_api.hpp"
 #include "cloud-conductor/rest/route_table.hpp"
 
@@ -34,6 +37,15 @@ Result<void> RequireAdmin(const auth::Principal& who);
 // The board `id` if `who` may reach it: NotFound when it does not exist, PermissionDenied when
 // it belongs to another project (the board exists, but not for this caller).
 Result<edgewire::v1::Board> AccessibleBoard(registry::Store& store, const auth::Principal& who, const std::string& id);
+
+// The page a list request asks for: ?limit= (1 .. registry::kMaxPageLimit, default
+// registry::kDefaultPageLimit) and ?cursor= (a nextCursor of an earlier answer). InvalidArgument
+// for a limit that is not such an integer; the store judges the cursor.
+Result<registry::PageRequest> PageOf(const Exchange& exchange);
+// A list answer: `message` in proto3 JSON, or `body`, with "nextCursor" added when there is
+// more (next_cursor not empty).
+server::HttpResponse PagedResponse(const google::protobuf::Message& message, const std::string& next_cursor);
+server::HttpResponse PagedResponse(nlohmann::json body, const std::string& next_cursor);
 
 // Fills status and session_peer from the live session table.
 void FillLiveStatus(const router::BoardGateway& gateway, edgewire::v1::Board* board);

@@ -13,10 +13,11 @@ namespace {
 Result<server::HttpResponse> ListUsers(const RestDeps& deps, const Exchange& exchange) {
   EW_TRY_VOID(RequireAdmin(exchange.principal));
   auto filter = exchange.request.query.find("project");
-  EW_TRY(auto users, deps.store.ListUsers(filter == exchange.request.query.end() ? "" : filter->second));
+  EW_TRY(auto page, PageOf(exchange));
+  EW_TRY(auto users, deps.store.ListUsers(filter == exchange.request.query.end() ? "" : filter->second, page));
   edgewire::v1::ListUsersResponse response;
-  for (auto& user : users) *response.add_users() = std::move(user);
-  return JsonResponse(200, response);
+  for (auto& user : users.items) *response.add_users() = std::move(user);
+  return PagedResponse(response, users.next_cursor);
 }
 
 // Everything about the request that does not need the store.

@@ -56,7 +56,8 @@ void Router::HandleHello(const SessionPtr& s, wamp::Hello&& m) {
       if (alive.expired() || !s || s->state != Session::State::kAuthenticating) return;
       if (!identity) {
         auth_failures_total_.Inc();
-        RouterLog()->info("session={} from {}: refused board \"{}\": {}", s->id, s->transport->peer(), s->authid,
+        RouterLog()->info("session={} from {}: refused board \"{}\": {}", s->id, s->transport->peer(),
+                          log::Untrusted(s->authid),
                     identity.error().message);
         return Abort(s, "wamp.error.authentication_failed", "unknown board or wrong credentials");
       }
@@ -102,7 +103,7 @@ void Router::HandleAuthenticate(const SessionPtr& s, wamp::Authenticate&& m) {
     if (!ids::ConstantTimeEqual(m.signature, s->expected_signature)) {
       auth_failures_total_.Inc();
       RouterLog()->info("session={} from {}: wrong WAMP-CRA signature for board \"{}\"", s->id, s->transport->peer(),
-                  s->authid);
+                  log::Untrusted(s->authid));
       return Abort(s, "wamp.error.authentication_failed", "unknown board or wrong credentials");
     }
     s->expected_signature.clear();

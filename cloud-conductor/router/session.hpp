@@ -82,7 +82,7 @@ struct Router::Session {
 
   std::string Describe() const {
     return role == Role::kBoard ? "board=" + board_id + " session=" + std::to_string(id)
-                                : "user=" + authid + " session=" + std::to_string(id);
+                                : "user=" + log::Untrusted(authid) + " session=" + std::to_string(id);
   }
 };
 

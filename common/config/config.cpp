@@ -409,6 +409,8 @@ const std::vector<Key<ConductorConfig>>& ConductorKeys() {
       {"router", "heartbeat_interval_ms", Duration(&C::heartbeat_interval)},
       {"router", "heartbeat_timeout_ms", Duration(&C::heartbeat_timeout)},
       {"store", "path", Text(&C::store_path, NotEmpty)},
+      {"functions", "max_stored_output_bytes", Integer(&C::functions_max_stored_output_bytes, 0, 16 << 20)},
+      {"functions", "max_stored_logs_bytes", Integer(&C::functions_max_stored_logs_bytes, 0, 16 << 20)},
       {"functions", "dir", Text(&C::functions_dir)},
       {"functions", "runtime", Text(&C::functions_runtime, OneOf({"auto", "crun", "runc", "bwrap", "none"}))},
       {"functions", "max_running", Integer(&C::functions_max_running, 1, 1024)},

@@ -40,6 +40,8 @@ struct ConductorConfig {
   // [store]
   std::string store_path = "edgewire.db";  // SQLite file; ":memory:" for tests
   // [functions]
+  int64_t functions_max_stored_output_bytes = 256 << 10;  // an invocation's output kept in its record; more → dropped, "truncated"
+  int64_t functions_max_stored_logs_bytes = 256 << 10;    // its logs (stderr) kept; more → cut, "truncated"
   std::string functions_dir = "";          // packages and the cloud runtime's files; "" = "<store file>.functions"
   std::string functions_runtime = "auto";  // cloud runtime: auto|crun|runc|bwrap|none
   int64_t functions_max_running = 16;      // cloud containers at once

@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <system_error>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -203,20 +204,30 @@ class PackageReader {
 
 // Every path of the package, explicit or implied by a deeper entry, with its kind: catches
 // duplicates and file/directory clashes, which would make extraction depend on entry order,
-// and bounds the directories extraction creates (max_entries counts them).
+// and bounds the directories extraction creates (max_entries counts them). Linear in the path
+// bytes: an entry walks up its parents only until one is known (all of that one's parents are
+// then known too: every path is added with all its parents), and paths are hashed, not
+// compared prefix by prefix in a tree.
 class Tree {
  public:
   Result<void> Add(const Entry& entry) {
-    for (size_t slash = entry.path.find('/'); slash != std::string::npos; slash = entry.path.find('/', slash + 1)) {
-      auto [it, added] = kinds_.emplace(entry.path.substr(0, slash), EntryKind::kDir);
-      if (!added && it->second != EntryKind::kDir) {
-        return InvalidArgument("package: " + entry.path + " is below the file " + it->first);
+    // The parents this entry adds, deepest first.
+    std::vector<size_t> missing;
+    for (size_t slash = entry.path.rfind('/'); slash != std::string::npos && slash > 0;
+         slash = entry.path.rfind('/', slash - 1)) {
+      auto it = kinds_.find(entry.path.substr(0, slash));
+      if (it != kinds_.end()) {
+        if (it->second != EntryKind::kDir) return InvalidArgument("package: " + entry.path + " is below the file " + it->first);
+        break;
       }
+      missing.push_back(slash);
     }
-    auto [it, added] = kinds_.emplace(entry.path, entry.kind);
-    if (!added && !(it->second == EntryKind::kDir && entry.kind == EntryKind::kDir)) {
+    auto it = kinds_.find(entry.path);
+    if (it != kinds_.end() && !(it->second == EntryKind::kDir && entry.kind == EntryKind::kDir)) {
       return InvalidArgument("package: " + entry.path + " appears twice");
     }
+    for (size_t slash : missing) kinds_.emplace(entry.path.substr(0, slash), EntryKind::kDir);
+    if (it == kinds_.end()) kinds_.emplace(entry.path, entry.kind);
     return Ok();
   }
   size_t size() const { return kinds_.size(); }
@@ -226,8 +237,17 @@ class Tree {
   }
 
  private:
-  std::map<std::string, EntryKind> kinds_;
+  std::unordered_map<std::string, EntryKind> kinds_;
 };
+
+// InvalidArgument when `path` has more than `max_depth` components.
+Result<void> CheckDepth(const std::string& path, uint32_t max_depth) {
+  const size_t depth = static_cast<size_t>(std::count(path.begin(), path.end(), '/')) + 1;
+  if (depth <= max_depth) return Ok();
+  const std::string shown = path.size() > 64 ? path.substr(0, 64) + "..." : path;
+  return InvalidArgument("package: " + shown + " is " + std::to_string(depth) +
+                         " directories deep, over the limit of " + std::to_string(max_depth));
+}
 
 Result<void> CheckEntrypoints(const FunctionSpec& spec, const Tree& tree) {
   if (!tree.IsFile(spec.entrypoint)) {
@@ -420,6 +440,7 @@ Result<Package> InspectPackage(std::string_view tar_gz, const PackageLimits& lim
   for (;;) {
     EW_TRY(std::optional<Entry> entry, reader.Next());
     if (!entry) break;
+    EW_TRY_VOID(CheckDepth(entry->path, limits.max_path_depth));
     EW_TRY_VOID(tree.Add(*entry));
     if (tree.size() > limits.max_entries) {
       return ResourceExhausted("package: more than " + std::to_string(limits.max_entries) + " entries");

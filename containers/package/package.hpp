@@ -17,6 +17,9 @@ struct PackageLimits {
   uint64_t max_package_bytes = 16ull << 20;   // compressed upload; more → ResourceExhausted (413)
   uint64_t max_unpacked_bytes = 64ull << 20;  // sum of file sizes; more → ResourceExhausted
   uint32_t max_entries = 4096;                // files + directories; more → ResourceExhausted
+  // Components of one path ("a/b/c" is 3): deeper → InvalidArgument. Bounds the directories
+  // one entry implies and the openat() walk extraction does per entry.
+  uint32_t max_path_depth = 32;
 };
 
 struct Package {

@@ -256,7 +256,7 @@ std::optional<Json> SimControl::Handle(const std::shared_ptr<Connection>& from, 
   bool answer_later = false;
   Result<Json> answer = Dispatch(from, request, answer_later);
   if (!answer) {
-    Log()->debug("sim control {}: {}: {}", socket_path_, line, answer.error().message);
+    Log()->debug("sim control {}: {}: {}", socket_path_, ew::log::Untrusted(line), answer.error().message);
     return ErrorAnswer(answer.error());
   }
   if (answer_later) return std::nullopt;

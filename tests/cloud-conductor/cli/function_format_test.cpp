@@ -91,6 +91,18 @@ TEST(FunctionFormatTest, SucceededInvocationShowsOutputAndNoLogs) {
             "invocation: inv-3\nstatus:     running\nwhere:      b\nlogs:       -\n");
 }
 
+TEST(FunctionFormatTest, AStoredRecordCutByTheConductorSaysSo) {
+  auto record = json::parse(R"({"invocationId":"inv-4","status":"succeeded","output":null,"truncated":true,
+    "outputBytes":1048576,"logsBytes":12,"logs":"x","target":"cloud"})");
+  EXPECT_EQ(RenderInvocation(record),
+            "invocation: inv-4\n"
+            "status:     succeeded\n"
+            "where:      cloud\n"
+            "truncated:  stored in part (output 1048576 bytes, logs 12 bytes)\n"
+            "logs:\n"
+            "x\n");
+}
+
 TEST(FunctionFormatTest, InvocationTable) {
   auto invocations = json::parse(R"([
     {"invocationId":"inv-1","status":"succeeded","runMs":41.25,"boardId":"brd-1"},

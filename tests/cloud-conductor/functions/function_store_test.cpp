@@ -2,10 +2,23 @@
 // the current package may change, invocation trimming, and what fn.fetch may serve.
 #include "cloud-conductor/functions/function_store.hpp"
 
+#include <string>
+#include <vector>
+
+#include "cloud-conductor/functions/stored_record.hpp"
+
 #include <gtest/gtest.h>
 
 namespace ew::functions {
 namespace {
+
+// Every row of a paged list (the tests hold fewer than a page).
+const registry::PageRequest kAllRows{registry::kMaxPageLimit, ""};
+template <typename T>
+Result<std::vector<T>> Items(Result<registry::Page<T>> page) {
+  if (!page) return tl::unexpected(page.error());
+  return std::move(page->items);
+}
 
 class FunctionStoreTest : public ::testing::Test {
  protected:
@@ -57,8 +70,8 @@ TEST_F(FunctionStoreTest, UploadsOfOneNameAreVersionsOfOneFunction) {
   auto other = store_->AddVersion("prj-2", "double", "fn-2", Version("9", 'c'));
   ASSERT_TRUE(other);
   EXPECT_EQ(other->id, "fn-2");
-  EXPECT_EQ(store_->ListFunctions("prj-1")->size(), 1u);
-  EXPECT_EQ(store_->ListFunctions("")->size(), 2u);
+  EXPECT_EQ(Items(store_->ListFunctions("prj-1", kAllRows))->size(), 1u);
+  EXPECT_EQ(Items(store_->ListFunctions("", kAllRows))->size(), 2u);
 }
 
 TEST_F(FunctionStoreTest, DeletingAFunctionTakesItsRecordsAndFreesItsPackages) {
@@ -69,7 +82,7 @@ TEST_F(FunctionStoreTest, DeletingAFunctionTakesItsRecordsAndFreesItsPackages) {
   ASSERT_TRUE(store_->DeleteFunction("fn-1"));
   EXPECT_FALSE(*store_->PackageReferenced(std::string(64, 'a')));
   EXPECT_EQ(store_->GetFunction("fn-1").error().code, ErrorCode::kNotFound);
-  EXPECT_TRUE(store_->ListDeployments("fn-1")->empty());
+  EXPECT_TRUE(Items(store_->ListDeployments("fn-1", kAllRows))->empty());
   EXPECT_EQ(store_->GetInvocation("fn-1", "inv-1").error().code, ErrorCode::kNotFound);
   EXPECT_EQ(store_->DeleteFunction("fn-1").error().code, ErrorCode::kNotFound);
 }
@@ -84,7 +97,7 @@ TEST_F(FunctionStoreTest, FleetNamesAreUniquePerProjectAndMembershipIsKept) {
   EXPECT_EQ(store_->GetFleet("flt-1")->board_ids, (std::vector<std::string>{"brd-a", "brd-b"}));
   ASSERT_TRUE(store_->RemoveFleetBoard("flt-1", "brd-b"));
   EXPECT_EQ(store_->RemoveFleetBoard("flt-1", "brd-b").error().code, ErrorCode::kNotFound);
-  EXPECT_EQ(store_->ListFleets("prj-1")->size(), 1u);
+  EXPECT_EQ(Items(store_->ListFleets("prj-1", kAllRows))->size(), 1u);
   ASSERT_TRUE(store_->DeleteFleet("flt-1"));
   EXPECT_EQ(store_->GetFleet("flt-1").error().code, ErrorCode::kNotFound);
   EXPECT_EQ(store_->DeleteFleet("flt-1").error().code, ErrorCode::kNotFound);
@@ -118,7 +131,7 @@ TEST_F(FunctionStoreTest, InvocationsAreReplacedByIdAndTrimmedToTheNewest) {
     ASSERT_TRUE(store_->PutInvocation(
         {"inv-" + std::to_string(i), "fn-1", "cloud", "running", {{"status", "running"}}, 100 + i}, 3));
   }
-  auto list = store_->ListInvocations("fn-1", 10);
+  auto list = Items(store_->ListInvocations("fn-1", {10, ""}));
   ASSERT_TRUE(list);
   ASSERT_EQ(list->size(), 3u);
   EXPECT_EQ((*list)[0].id, "inv-4");
@@ -130,7 +143,123 @@ TEST_F(FunctionStoreTest, InvocationsAreReplacedByIdAndTrimmedToTheNewest) {
   ASSERT_TRUE(done);
   EXPECT_EQ(done->status, "succeeded");
   EXPECT_EQ(done->record["status"], "succeeded");
-  EXPECT_EQ(store_->ListInvocations("fn-1", 10)->size(), 3u);
+  EXPECT_EQ(Items(store_->ListInvocations("fn-1", {10, ""}))->size(), 3u);
+}
+
+TEST_F(FunctionStoreTest, InvocationPagesAreSummariesNewestFirst) {
+  const std::string big(100'000, 'o');
+  for (int i = 0; i < 7; ++i) {
+    nlohmann::json record = {{"status", "succeeded"}, {"output", {{"text", big}}}, {"logs", big},
+                             {"runMs", 1.5},          {"outputBytes", big.size() + 11},
+                             {"error", big},          {"junk", big},
+                             {"trigger", {{"line", "GPIO4"}, {"edge", "rising"}}}};
+    // Two per second: the cursor must tell invocations of the same second apart.
+    ASSERT_TRUE(store_->PutInvocation({"inv-" + std::to_string(i), "fn-1", "cloud", "succeeded", record, 100 + i / 2},
+                                      100));
+  }
+  std::vector<std::string> ids;
+  PageRequest page{3, ""};
+  int pages = 0;
+  do {
+    auto listed = store_->ListInvocations("fn-1", page);
+    ASSERT_TRUE(listed) << listed.error().message;
+    ASSERT_LE(listed->items.size(), 3u);
+    for (const auto& i : listed->items) {
+      ids.push_back(i.id);
+      EXPECT_FALSE(i.record.contains("output")) << "a list never carries outputs";
+      EXPECT_FALSE(i.record.contains("logs"));
+      EXPECT_EQ(i.record["runMs"], 1.5);
+      EXPECT_EQ(i.record["outputBytes"], big.size() + 11);
+      EXPECT_EQ(i.status, "succeeded");
+      EXPECT_FALSE(i.record.contains("junk")) << "only the summary's fields";
+      EXPECT_EQ(i.record["error"].get<std::string>().size(), kMaxSummaryText);
+      EXPECT_EQ(i.record["trigger"]["line"], "GPIO4");
+    }
+    page.cursor = listed->next_cursor;
+    ++pages;
+  } while (!page.cursor.empty() && pages < 10);
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(ids, (std::vector<std::string>{"inv-6", "inv-5", "inv-4", "inv-3", "inv-2", "inv-1", "inv-0"}));
+  // One invocation is still whole.
+  auto one = store_->GetInvocation("fn-1", "inv-3");
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->record["logs"], big);
+  EXPECT_EQ(store_->ListInvocations("fn-1", {3, "garbage"}).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(store_->ListInvocations("fn-1", {3, registry::EncodeCursor({"x", "1"})}).error().code,
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(store_->ListInvocations("fn-1", {0, ""}).error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST_F(FunctionStoreTest, FunctionsFleetsAndDeploymentsArePaged) {
+  for (int i = 0; i < 5; ++i) {
+    const std::string n = std::to_string(i);
+    ASSERT_TRUE(store_->AddVersion(i < 3 ? "prj-1" : "prj-2", "fn" + n, "fn-" + n, Version("1", 'a' + i)));
+    ASSERT_TRUE(store_->CreateFleet({"flt-" + n, "prj-1", "fleet" + n, 100, {}}));
+    ASSERT_TRUE(store_->PutDeployment({"fn-0", "brd-" + n, "1", std::string(64, 'a'), 1, "deployed", "", 100}));
+  }
+  auto functions = store_->ListFunctions("", {2, ""});
+  ASSERT_TRUE(functions);
+  ASSERT_EQ(functions->items.size(), 2u);
+  EXPECT_EQ(functions->items[1].name, "fn1");
+  auto next = store_->ListFunctions("", {2, functions->next_cursor});
+  ASSERT_TRUE(next);
+  ASSERT_EQ(next->items.size(), 2u);
+  EXPECT_EQ(next->items[0].name, "fn2");
+  auto last = store_->ListFunctions("", {2, next->next_cursor});
+  ASSERT_TRUE(last);
+  ASSERT_EQ(last->items.size(), 1u);
+  EXPECT_TRUE(last->next_cursor.empty());
+  auto own = store_->ListFunctions("prj-1", {3, ""});
+  ASSERT_TRUE(own);
+  EXPECT_EQ(own->items.size(), 3u);
+  EXPECT_TRUE(own->next_cursor.empty());
+
+  auto fleets = store_->ListFleets("prj-1", {4, ""});
+  ASSERT_TRUE(fleets);
+  EXPECT_EQ(fleets->items.size(), 4u);
+  auto more_fleets = store_->ListFleets("prj-1", {4, fleets->next_cursor});
+  ASSERT_TRUE(more_fleets);
+  ASSERT_EQ(more_fleets->items.size(), 1u);
+  EXPECT_EQ(more_fleets->items[0].name, "fleet4");
+
+  auto deployments = store_->ListDeployments("fn-0", {3, ""});
+  ASSERT_TRUE(deployments);
+  ASSERT_EQ(deployments->items.size(), 3u);
+  auto rest = store_->ListDeployments("fn-0", {3, deployments->next_cursor});
+  ASSERT_TRUE(rest);
+  ASSERT_EQ(rest->items.size(), 2u);
+  EXPECT_EQ(rest->items[1].board_id, "brd-4");
+  EXPECT_TRUE(rest->next_cursor.empty());
+  EXPECT_EQ(store_->ListDeployments("fn-0")->size(), 5u) << "the service still sees every deployment";
+}
+
+TEST(StoredRecordTest, OutputAndLogsAreCappedWithTheirSizesKept) {
+  StoredRecordLimits limits;
+  limits.max_output_bytes = 100;
+  limits.max_logs_bytes = 10;
+  nlohmann::json small = {{"status", "succeeded"}, {"output", {{"n", 1}}}, {"logs", "ok"}};
+  CapStoredRecord(small, limits);
+  EXPECT_EQ(small["output"], (nlohmann::json{{"n", 1}}));
+  EXPECT_EQ(small["outputBytes"], 7);
+  EXPECT_EQ(small["logsBytes"], 2);
+  EXPECT_FALSE(small.contains("truncated"));
+
+  nlohmann::json big = {{"status", "failed"},
+                        {"output", {{"text", std::string(200, 'x')}}},
+                        {"logs", "caf\xc3\xa9 caf\xc3\xa9 caf\xc3\xa9"},
+                        {"error", std::string(50, 'e')}};
+  CapStoredRecord(big, limits);
+  EXPECT_TRUE(big["output"].is_null());
+  EXPECT_EQ(big["outputBytes"], 211);
+  EXPECT_EQ(big["logsBytes"], 17);
+  EXPECT_EQ(big["logs"], "caf\xc3\xa9 caf") << "cut before a UTF-8 sequence, not inside it";
+  EXPECT_EQ(big["error"], std::string(10, 'e'));
+  EXPECT_EQ(big["truncated"], true);
+  // Capping again keeps the sizes the function produced.
+  CapStoredRecord(big, limits);
+  EXPECT_EQ(big["outputBytes"], 211);
+  EXPECT_EQ(big["logsBytes"], 17);
+  EXPECT_EQ(big["truncated"], true);
 }
 
 }  // namespace

@@ -21,6 +21,14 @@
 namespace ew::functions {
 namespace {
 
+// Every row of a paged list (the tests hold fewer than a page).
+const registry::PageRequest kAllRows{registry::kMaxPageLimit, ""};
+template <typename T>
+Result<std::vector<T>> Items(Result<registry::Page<T>> page) {
+  if (!page) return tl::unexpected(page.error());
+  return std::move(page->items);
+}
+
 namespace fs = std::filesystem;
 using nlohmann::json;
 using std::chrono::milliseconds;
@@ -190,7 +198,7 @@ TEST_F(FunctionsServiceTest, UploadsAreStoredByHashAndEachNewPackageIsAVersion) 
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
   EXPECT_NE(bad.error().message.find("runtime"), std::string::npos) << bad.error().message;
-  EXPECT_EQ(store_->ListFunctions("")->size(), 1u);
+  EXPECT_EQ(Items(store_->ListFunctions("", kAllRows))->size(), 1u);
   size_t files = 0;
   for ([[maybe_unused]] const auto& entry : fs::directory_iterator(scratch_ / "functions" / "packages")) ++files;
   EXPECT_EQ(files, 2u);
@@ -313,10 +321,10 @@ TEST_F(FunctionsServiceTest, BoardsReportTheTriggerInvocationsTheyRanIntoTheHist
                               {{"functionId", function.id}, {"records", json::array({ran, {{"status", "weird"}}})}});
   ASSERT_TRUE(reported) << reported.error().message;
   EXPECT_EQ(reported->kwargs["stored"], 2);
-  auto listed = store_->ListInvocations(function.id, 10);
+  auto listed = Items(store_->ListInvocations(function.id, {10, ""}));
   ASSERT_TRUE(listed);
   ASSERT_EQ(listed->size(), 2u);
-  std::map<std::string, Invocation> by_status;
+  std::map<std::string, InvocationSummary> by_status;
   for (const auto& i : *listed) by_status[i.status] = i;
   ASSERT_TRUE(by_status.count("succeeded"));
   EXPECT_EQ(by_status["succeeded"].target, "brd-1");
@@ -340,7 +348,7 @@ TEST_F(FunctionsServiceTest, BoardsReportTheTriggerInvocationsTheyRanIntoTheHist
   json too_many = json::array();
   for (int i = 0; i < 101; ++i) too_many.push_back(ran);
   EXPECT_FALSE(CallAsBoard("brd-1", "ew.conductor.fn.report", {{"functionId", function.id}, {"records", too_many}}));
-  EXPECT_EQ(store_->ListInvocations(function.id, 10)->size(), 2u);
+  EXPECT_EQ(Items(store_->ListInvocations(function.id, {10, ""}))->size(), 2u);
 }
 
 TEST_F(FunctionsServiceTest, AReturningBoardLosesFunctionsUndeployedWhileItWasAway) {
@@ -388,7 +396,7 @@ TEST_F(FunctionsServiceTest, BoardInvocationsCheckTheDeploymentFirst) {
   EXPECT_EQ(failed.error->code, ErrorCode::kConflict);
   EXPECT_NE(failed.error->message.find("sha256 mismatch"), std::string::npos) << failed.error->message;
   // None of these ran: nothing was recorded.
-  EXPECT_TRUE(store_->ListInvocations(function.id, 10)->empty());
+  EXPECT_TRUE(Items(store_->ListInvocations(function.id, {10, ""}))->empty());
   EXPECT_TRUE(CallsOf("fn.invoke").empty());
 }
 
@@ -420,7 +428,7 @@ TEST_F(FunctionsServiceTest, BoardInvocationRecordsAreLabelledAndStored) {
   EXPECT_FALSE(failed.error);
   EXPECT_EQ(failed.record["status"], "failed");
   EXPECT_EQ(CallsOf("fn.invoke").back().timeout, milliseconds(1234));
-  EXPECT_TRUE(Eventually([&] { return store_->ListInvocations(function.id, 10)->size() == 2u; }));
+  EXPECT_TRUE(Eventually([&] { return Items(store_->ListInvocations(function.id, {10, ""}))->size() == 2u; }));
 }
 
 TEST_F(FunctionsServiceTest, ABoardThatDoesNotAnswerOrLacksTheFunctionGivesARecordToo) {
@@ -443,8 +451,8 @@ TEST_F(FunctionsServiceTest, ABoardThatDoesNotAnswerOrLacksTheFunctionGivesAReco
   auto odd = InvokeAndWait(function, "brd-1", "odd");
   ASSERT_TRUE(odd.error);
   EXPECT_EQ(odd.error->code, ErrorCode::kInternal);
-  ASSERT_TRUE(Eventually([&] { return store_->ListInvocations(function.id, 10)->size() == 3u; }));
-  auto list = store_->ListInvocations(function.id, 10);
+  ASSERT_TRUE(Eventually([&] { return Items(store_->ListInvocations(function.id, {10, ""}))->size() == 3u; }));
+  auto list = Items(store_->ListInvocations(function.id, {10, ""}));
   for (const auto& i : *list) EXPECT_EQ(i.record["boardId"], "brd-1");
 }
 

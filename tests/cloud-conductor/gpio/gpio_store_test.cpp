@@ -139,6 +139,35 @@ TEST_F(GpioStoreTest, LimitKeepsTheNewestAndSaysSo) {
   EXPECT_EQ(same[1].value, 1);
 }
 
+TEST_F(GpioStoreTest, CursorsWalkBackThroughTheRange) {
+  // Seven readings, two of them at the same instant: the cursor tells them apart.
+  std::vector<Reading> readings;
+  for (int i = 0; i < 6; ++i) readings.push_back(Read("brd-1", "GPIO17", 17, kT0 + i, i % 2));
+  readings.push_back(Read("brd-1", "GPIO17", 17, kT0 + 5, 1));
+  readings.push_back(Read("brd-1", "GPIO4", 4, kT0 + 3, 1));
+  ASSERT_TRUE(store_->Insert(readings));
+  ReadingQuery q;
+  q.board_id = "brd-1";
+  q.line = "GPIO17";
+  q.limit = 3;
+  std::vector<int64_t> times;
+  int pages = 0;
+  for (;;) {
+    auto page = store_->Query(q);
+    ASSERT_TRUE(page) << page.error().message;
+    // Each page is oldest first; pages go back in time.
+    for (auto it = page->readings.rbegin(); it != page->readings.rend(); ++it) times.push_back(it->time_ns - kT0);
+    ++pages;
+    EXPECT_EQ(page->truncated, !page->next_cursor.empty());
+    if (page->next_cursor.empty() || pages > 5) break;
+    q.cursor = page->next_cursor;
+  }
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(times, (std::vector<int64_t>{5, 5, 4, 3, 2, 1, 0}));
+  q.cursor = "garbage";
+  EXPECT_EQ(store_->Query(q).error().code, ErrorCode::kInvalidArgument);
+}
+
 TEST_F(GpioStoreTest, BadReadingsStoreNothing) {
   Reading good = Read("brd-a", "GPIO4", 4, kT0, 1);
   auto bad = [&](auto change) {

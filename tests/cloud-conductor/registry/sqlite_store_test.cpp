@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,6 +19,14 @@
 
 namespace ew::registry {
 namespace {
+
+// Every row of a paged list (the tests hold fewer than a page).
+const PageRequest kAllRows{kMaxPageLimit, ""};
+template <typename T>
+Result<std::vector<T>> Items(Result<Page<T>> page) {
+  if (!page) return tl::unexpected(page.error());
+  return std::move(page->items);
+}
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -141,7 +150,7 @@ TEST_P(SqliteStoreTest, ProjectRoundTripAndOrderedList) {
   EXPECT_EQ(got->id(), "p1");
   EXPECT_EQ(got->name(), "acme");
   EXPECT_EQ(got->created_at(), 1000);
-  auto all = store_->ListProjects();
+  auto all = Items(store_->ListProjects(kAllRows));
   ASSERT_TRUE(all);
   ASSERT_EQ(all->size(), 2u);
   EXPECT_EQ((*all)[0].name(), "acme");
@@ -162,7 +171,7 @@ TEST_P(SqliteStoreTest, ProjectErrors) {
   EXPECT_ERROR(store_->CreateProject(MakeProject("p3", "")), ErrorCode::kInvalidArgument);
   EXPECT_ERROR(store_->GetProject("nope"), ErrorCode::kNotFound);
   EXPECT_ERROR(store_->DeleteProject("nope"), ErrorCode::kNotFound);
-  EXPECT_EQ(store_->ListProjects()->size(), 1u);
+  EXPECT_EQ(Items(store_->ListProjects(kAllRows))->size(), 1u);
 }
 
 TEST_P(SqliteStoreTest, DeleteProjectRefusedWhileUsersOrBoardsRemain) {
@@ -208,10 +217,10 @@ TEST_P(SqliteStoreTest, UserRoundTripListsAndCount) {
   EXPECT_EQ(root->project_id(), "");  // admins belong to no project
   EXPECT_EQ(root->role(), "admin");
 
-  EXPECT_THAT(Names(*store_->ListUsers("p1")), ElementsAre("alice", "carol"));
-  EXPECT_THAT(Names(*store_->ListUsers("p2")), ElementsAre("bob"));
-  EXPECT_THAT(Names(*store_->ListUsers("")), ElementsAre("alice", "bob", "carol", "root"));
-  EXPECT_THAT(*store_->ListUsers("nope"), IsEmpty());
+  EXPECT_THAT(Names(*Items(store_->ListUsers("p1", kAllRows))), ElementsAre("alice", "carol"));
+  EXPECT_THAT(Names(*Items(store_->ListUsers("p2", kAllRows))), ElementsAre("bob"));
+  EXPECT_THAT(Names(*Items(store_->ListUsers("", kAllRows))), ElementsAre("alice", "bob", "carol", "root"));
+  EXPECT_THAT(*Items(store_->ListUsers("nope", kAllRows)), IsEmpty());
   EXPECT_EQ(*store_->CountUsers(), 4);
   EXPECT_EQ(*store_->GetPasswordHash("u2"), "hash-a");
 }
@@ -331,6 +340,94 @@ TEST_P(SqliteStoreTest, BoardRoundTripKeepsLabelsAndDropsLiveState) {
   EXPECT_EQ(got->session_peer(), "");
 }
 
+// Every board of `project_id`, read `limit` at a time by following the cursors; also counts
+// the pages.
+std::vector<std::string> AllBoardNames(Store& store, const std::string& project_id, size_t limit, int* pages) {
+  std::vector<std::string> names;
+  PageRequest page{limit, ""};
+  *pages = 0;
+  do {
+    auto listed = store.ListBoards(project_id, page);
+    EXPECT_TRUE(listed) << listed.error().message;
+    if (!listed) break;
+    EXPECT_LE(listed->items.size(), limit);
+    for (const auto& board : listed->items) names.push_back(board.project_id() + "/" + board.name());
+    page.cursor = listed->next_cursor;
+    ++*pages;
+  } while (!page.cursor.empty() && *pages < 100);
+  return names;
+}
+
+TEST_P(SqliteStoreTest, ListsArePagedByCursor) {
+  ASSERT_OK(store_->CreateProject(MakeProject("p1", "acme")));
+  ASSERT_OK(store_->CreateProject(MakeProject("p2", "zeta")));
+  for (int i = 0; i < 7; ++i) {
+    const std::string n = std::to_string(i);
+    ASSERT_OK(store_->CreateBoard(MakeBoard("b1-" + n, "board-" + n, "p1"), "c1" + n, 2000));
+    ASSERT_OK(store_->CreateBoard(MakeBoard("b2-" + n, "board-" + n, "p2"), "c2" + n, 2000));
+  }
+  int pages = 0;
+  auto all = AllBoardNames(*store_, "", 3, &pages);
+  EXPECT_EQ(all.size(), 14u);
+  EXPECT_EQ(pages, 5);  // 3+3+3+3+2
+  EXPECT_TRUE(std::is_sorted(all.begin(), all.end()));
+  EXPECT_EQ(std::set<std::string>(all.begin(), all.end()).size(), 14u) << "no board twice";
+  auto p2 = AllBoardNames(*store_, "p2", 7, &pages);
+  EXPECT_EQ(p2.size(), 7u);
+  EXPECT_EQ(pages, 1) << "an exactly full page is the last one";
+  EXPECT_EQ(p2.front(), "p2/board-0");
+
+  // Users and projects page the same way.
+  for (int i = 0; i < 3; ++i) ASSERT_OK(store_->CreateUser(MakeUser("u" + std::to_string(i), "user-" + std::to_string(i), "p1"), "h"));
+  auto first = store_->ListUsers("p1", {2, ""});
+  ASSERT_TRUE(first);
+  EXPECT_THAT(Names(first->items), ElementsAre("user-0", "user-1"));
+  ASSERT_FALSE(first->next_cursor.empty());
+  auto second = store_->ListUsers("p1", {2, first->next_cursor});
+  ASSERT_TRUE(second);
+  EXPECT_THAT(Names(second->items), ElementsAre("user-2"));
+  EXPECT_TRUE(second->next_cursor.empty());
+  auto projects = store_->ListProjects({1, ""});
+  ASSERT_TRUE(projects);
+  ASSERT_EQ(projects->items.size(), 1u);
+  EXPECT_EQ(projects->items[0].name(), "acme");
+  auto rest = store_->ListProjects({1, projects->next_cursor});
+  ASSERT_TRUE(rest);
+  ASSERT_EQ(rest->items.size(), 1u);
+  EXPECT_EQ(rest->items[0].name(), "zeta");
+  EXPECT_TRUE(rest->next_cursor.empty());
+}
+
+TEST_P(SqliteStoreTest, BadPageRequestsAreInvalidArguments) {
+  AddBoard();
+  EXPECT_ERROR(store_->ListBoards("", {0, ""}), ErrorCode::kInvalidArgument);
+  EXPECT_ERROR(store_->ListBoards("", {kMaxPageLimit + 1, ""}), ErrorCode::kInvalidArgument);
+  EXPECT_ERROR(store_->ListBoards("", {10, "not a cursor!"}), ErrorCode::kInvalidArgument);
+  // A cursor of another list (one field, boards need two) is refused, not misread.
+  EXPECT_ERROR(store_->ListBoards("", {10, EncodeCursor({"x"})}), ErrorCode::kInvalidArgument);
+  EXPECT_ERROR(store_->ListUsers("", {10, std::string(kMaxCursorChars + 1, 'A')}), ErrorCode::kInvalidArgument);
+  auto bad = store_->ListProjects({10, "%%%"});
+  ASSERT_FALSE(bad);
+  EXPECT_THAT(bad.error().message, HasSubstr("cursor"));
+}
+
+TEST(CursorTest, RoundTripsAndRefusesWhatItDidNotMake) {
+  const std::vector<std::string> key = {"prj-1", "board.name_x", "", "12345"};
+  auto decoded = DecodeCursor(EncodeCursor(key), 4);
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(*decoded, key);
+  EXPECT_FALSE(DecodeCursor(EncodeCursor(key), 3));
+  EXPECT_FALSE(DecodeCursor("", 1));
+  EXPECT_FALSE(DecodeCursor("a+b/", 1)) << "base64url only";
+  EXPECT_FALSE(DecodeCursor("B", 1)) << "a dangling character is not whole bytes";
+  EXPECT_EQ(*CursorInteger("-42"), -42);
+  EXPECT_FALSE(CursorInteger("4x"));
+  EXPECT_FALSE(CursorInteger("99999999999999999999"));
+  EXPECT_FALSE(CursorInteger("9223372036854775808"));
+  EXPECT_EQ(*CursorInteger("9223372036854775807"), INT64_MAX);
+  EXPECT_EQ(*CursorInteger("1700000000000000005"), 1700000000000000005);
+}
+
 TEST_P(SqliteStoreTest, BoardNamesAreUniquePerProject) {
   AddBoard();
   ASSERT_OK(store_->CreateProject(MakeProject("p2", "zeta")));
@@ -343,10 +440,10 @@ TEST_P(SqliteStoreTest, BoardNamesAreUniquePerProject) {
 
   ASSERT_OK(store_->CreateBoard(MakeBoard("b2", "kitchen", "p2"), "code2", 2000));
   ASSERT_OK(store_->CreateBoard(MakeBoard("b3", "attic", "p1"), "code3", 2000));
-  EXPECT_THAT(Names(*store_->ListBoards("p1")), ElementsAre("attic", "kitchen"));
-  EXPECT_THAT(Names(*store_->ListBoards("p2")), ElementsAre("kitchen"));
-  EXPECT_EQ(store_->ListBoards("")->size(), 3u);
-  EXPECT_THAT(*store_->ListBoards("nope"), IsEmpty());
+  EXPECT_THAT(Names(*Items(store_->ListBoards("p1", kAllRows))), ElementsAre("attic", "kitchen"));
+  EXPECT_THAT(Names(*Items(store_->ListBoards("p2", kAllRows))), ElementsAre("kitchen"));
+  EXPECT_EQ(Items(store_->ListBoards("", kAllRows))->size(), 3u);
+  EXPECT_THAT(*Items(store_->ListBoards("nope", kAllRows)), IsEmpty());
 }
 
 TEST_P(SqliteStoreTest, BoardErrorsChangeNothing) {
@@ -366,7 +463,7 @@ TEST_P(SqliteStoreTest, BoardErrorsChangeNothing) {
   EXPECT_EQ(no_project.error().message, "project nope not found");
   EXPECT_ERROR(store_->CreateBoard(MakeBoard("b4", "attic", ""), "code4", 2000), ErrorCode::kInvalidArgument);
   EXPECT_ERROR(store_->CreateBoard(MakeBoard("b5", "attic", "p1"), "", 2000), ErrorCode::kInvalidArgument);
-  EXPECT_THAT(Names(*store_->ListBoards("")), ElementsAre("kitchen"));
+  EXPECT_THAT(Names(*Items(store_->ListBoards("", kAllRows))), ElementsAre("kitchen"));
 
   EXPECT_ERROR(store_->GetBoard("nope"), ErrorCode::kNotFound);
   EXPECT_ERROR(store_->DeleteBoard("nope"), ErrorCode::kNotFound);
@@ -457,7 +554,7 @@ TEST_P(SqliteStoreTest, ManyThreadsAtOnce) {
         if (auto r = store_->CreateBoard(MakeBoard(id, "name-" + id, "p1"), "code-" + id, 9000); !r) {
           errors[t].push_back(r.error().message);
         }
-        if (auto r = store_->ListBoards("p1"); !r) errors[t].push_back(r.error().message);
+        if (auto r = Items(store_->ListBoards("p1", kAllRows)); !r) errors[t].push_back(r.error().message);
         if (auto r = store_->TouchBoard(id, 100 + i); !r) errors[t].push_back(r.error().message);
         if (auto r = store_->GetBoard(id); !r) errors[t].push_back(r.error().message);
       }
@@ -466,7 +563,7 @@ TEST_P(SqliteStoreTest, ManyThreadsAtOnce) {
   for (auto& thread : threads) thread.join();
   for (int t = 0; t < kThreads; ++t) EXPECT_THAT(errors[t], IsEmpty()) << "thread " << t;
 
-  auto boards = store_->ListBoards("p1");
+  auto boards = Items(store_->ListBoards("p1", kAllRows));
   ASSERT_TRUE(boards);
   ASSERT_EQ(boards->size(), static_cast<size_t>(kThreads * kBoardsPerThread));
   for (const auto& board : *boards) EXPECT_GE(board.last_seen(), 100) << board.id();

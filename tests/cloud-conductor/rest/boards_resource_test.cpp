@@ -30,6 +30,53 @@ TEST_F(RestApiTest, CreateBoardShowsTheCodeOnlyOnce) {
   EXPECT_EQ(Json(list)["boards"].size(), 1u);
 }
 
+TEST_F(RestApiTest, BoardListsArePagedByCursor) {
+  for (int i = 0; i < 5; ++i) CreateBoard("pi-" + std::to_string(i), alice_);
+  CreateBoard("other", bob_);
+  std::vector<std::string> names;
+  std::string cursor;
+  int pages = 0;
+  do {
+    auto page = Send("GET", "/v1/boards?limit=2" + (cursor.empty() ? "" : "&cursor=" + cursor), "", alice_);
+    ASSERT_EQ(page.status, 200) << page.body;
+    auto body = Json(page);
+    EXPECT_LE(body["boards"].size(), 2u);
+    for (const auto& b : body["boards"]) names.push_back(b["name"]);
+    cursor = body.value("nextCursor", "");
+    ++pages;
+  } while (!cursor.empty() && pages < 10);
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(names, (std::vector<std::string>{"pi-0", "pi-1", "pi-2", "pi-3", "pi-4"}));
+  // The last page says nothing of a next one; an admin's list spans projects.
+  auto all = Json(Send("GET", "/v1/boards", "", admin_));
+  EXPECT_EQ(all["boards"].size(), 6u);
+  EXPECT_FALSE(all.contains("nextCursor"));
+
+  for (const char* bad : {"limit=0", "limit=1001", "limit=two", "limit=-1", "cursor=not-a-cursor", "cursor=%25%25"}) {
+    auto refused = Send("GET", std::string("/v1/boards?") + bad, "", alice_);
+    EXPECT_EQ(refused.status, 400) << bad << ": " << refused.body;
+    EXPECT_EQ(ErrorCodeOf(refused), "invalid_argument") << bad;
+  }
+  EXPECT_EQ(Send("GET", "/v1/boards?limit=1000", "", alice_).status, 200);
+}
+
+TEST_F(RestApiTest, UserAndProjectListsArePaged) {
+  auto users = Send("GET", "/v1/users?limit=1", "", admin_);
+  ASSERT_EQ(users.status, 200) << users.body;
+  EXPECT_EQ(Json(users)["users"].size(), 1u);
+  const std::string cursor = Json(users).value("nextCursor", "");
+  ASSERT_FALSE(cursor.empty());
+  auto next = Json(Send("GET", "/v1/users?limit=5&cursor=" + cursor, "", admin_));
+  EXPECT_EQ(next["users"].size(), 2u);  // root, alice, bob in all
+  EXPECT_FALSE(next.contains("nextCursor"));
+  auto projects = Json(Send("GET", "/v1/projects?limit=1", "", admin_));
+  EXPECT_EQ(projects["projects"].size(), 1u);
+  EXPECT_TRUE(projects.contains("nextCursor"));
+  // A cursor of the user list is not one of the board list.
+  EXPECT_EQ(Send("GET", "/v1/boards?cursor=" + cursor, "", admin_).status, 400);
+  EXPECT_EQ(Send("GET", "/v1/projects?limit=abc", "", admin_).status, 400);
+}
+
 TEST_F(RestApiTest, StatusIsLive) {
   auto [id, code] = CreateBoard("pi-1", alice_);
   gateway_.SetOnline(id, "203.0.113.7:51000");

@@ -16,6 +16,17 @@ class FleetsResourceTest : public FunctionsApiTest {
   }
 };
 
+TEST_F(FleetsResourceTest, ListsArePaged) {
+  for (const char* name : {"a", "b", "c"}) CreateFleet(name, alice_);
+  auto first = Json(Send("GET", "/v1/fleets?limit=2", "", alice_));
+  ASSERT_EQ(first["fleets"].size(), 2u);
+  auto rest = Json(Send("GET", "/v1/fleets?limit=2&cursor=" + first.value("nextCursor", ""), "", alice_));
+  ASSERT_EQ(rest["fleets"].size(), 1u);
+  EXPECT_EQ(rest["fleets"][0]["name"], "c");
+  EXPECT_FALSE(rest.contains("nextCursor"));
+  EXPECT_EQ(Send("GET", "/v1/fleets?limit=0", "", alice_).status, 400);
+}
+
 TEST_F(FleetsResourceTest, CreateShowListDelete) {
   auto fleet = CreateFleet("greenhouse", alice_);
   const std::string id = fleet["id"];

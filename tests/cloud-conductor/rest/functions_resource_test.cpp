@@ -1,6 +1,8 @@
 // /v1/functions: uploads (content types, invalid packages, sizes), project isolation,
 // deployments and their validation, invocations and how their outcomes map to HTTP statuses.
 #include <future>
+#include <set>
+#include <string>
 #include <thread>
 
 #include "tests/cloud-conductor/rest/functions_test_harness.hpp"
@@ -38,6 +40,9 @@ class FunctionsResourceTest : public FunctionsApiTest {
           if (event == "hang")
             return Kwargs({{"status", "timed_out"}, {"error", "killed after 3000 ms"}, {"boardId", id}});
           if (event == "gone") return Unavailable("board " + id + " went offline");
+          if (event == "big")
+            return Kwargs({{"status", "succeeded"}, {"output", {{"text", std::string(300 << 10, 'x')}}},
+                           {"logs", std::string(300 << 10, 'l')}, {"boardId", id}});
           return Kwargs({{"status", "succeeded"}, {"output", {{"double", 2 * event.value("n", 0)}}}, {"boardId", id}});
         });
     return id;
@@ -330,6 +335,98 @@ TEST_F(FunctionsResourceTest, CloudInvocationsFollowThePlacementHints) {
   auto on_board = Invoke(cloud_only, {{"boardId", board}});
   EXPECT_EQ(on_board.status, 400);
   EXPECT_NE(ErrorMessageOf(on_board).find("cloudOnly"), std::string::npos);
+}
+
+// Issue 11: after 100 runs with 1 MB outputs, one GET of the invocations answered 126 MB. A
+// list now carries summaries (no output, no logs) one page at a time; an output is fetched one
+// invocation at a time.
+TEST_F(FunctionsResourceTest, Issue11InvocationListsStaySmallWhateverTheOutputs) {
+  const std::string function_id = Upload(Spec("chatty"), alice_)["id"];
+  const std::string megabyte(1 << 20, 'm');
+  for (int i = 0; i < 100; ++i) {
+    json record = {{"status", "succeeded"}, {"output", {{"text", megabyte}}}, {"logs", megabyte},
+                   {"runMs", 3.5},          {"target", "cloud"}};
+    ASSERT_TRUE(function_store_->PutInvocation(
+        {"inv-" + std::to_string(1000 + i), function_id, "cloud", "succeeded", record, 1000 + i}, 1000));
+  }
+  const std::string path = "/v1/functions/" + function_id + "/invocations";
+  auto all = Send("GET", path + "?limit=1000", "", alice_);
+  ASSERT_EQ(all.status, 200) << all.body.substr(0, 300);
+  EXPECT_LT(all.body.size(), 64u << 10) << "100 summaries, not 200 MB of outputs and logs";
+  auto body = Json(all);
+  ASSERT_EQ(body["invocations"].size(), 100u);
+  EXPECT_FALSE(body.contains("nextCursor"));
+  EXPECT_EQ(body["invocations"][0]["invocationId"], "inv-1099") << "newest first";
+  EXPECT_EQ(body["invocations"][0]["status"], "succeeded");
+  EXPECT_EQ(body["invocations"][0]["runMs"], 3.5);
+  EXPECT_FALSE(body["invocations"][0].contains("output"));
+  EXPECT_FALSE(body["invocations"][0].contains("logs"));
+
+  // Pages of 30 by cursor: 30 + 30 + 30 + 10, none twice.
+  std::set<std::string> seen;
+  std::string cursor;
+  int pages = 0;
+  do {
+    auto page = Json(Send("GET", path + "?limit=30" + (cursor.empty() ? "" : "&cursor=" + cursor), "", alice_));
+    for (const auto& i : page["invocations"]) seen.insert(i["invocationId"].get<std::string>());
+    cursor = page.value("nextCursor", "");
+    ++pages;
+  } while (!cursor.empty() && pages < 10);
+  EXPECT_EQ(pages, 4);
+  EXPECT_EQ(seen.size(), 100u);
+
+  // One at a time, the whole record.
+  auto one = Send("GET", path + "/inv-1042", "", alice_);
+  ASSERT_EQ(one.status, 200);
+  EXPECT_EQ(Json(one)["output"]["text"].get<std::string>().size(), megabyte.size());
+
+  EXPECT_EQ(Send("GET", path + "?limit=0", "", alice_).status, 400);
+  EXPECT_EQ(Send("GET", path + "?limit=1001", "", alice_).status, 400);
+  auto bad = Send("GET", path + "?cursor=zz!", "", alice_);
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(ErrorCodeOf(bad), "invalid_argument");
+}
+
+TEST_F(FunctionsResourceTest, StoredRecordsAreCappedButTheCallerGetsEverything) {
+  const std::string board = OnlineBoard("pi-big");
+  const std::string function_id = Upload(Spec("big"), alice_)["id"];
+  DeployAndWait(function_id, board);
+  auto answer = Invoke(function_id, {{"boardId", board}, {"event", "big"}});
+  ASSERT_EQ(answer.status, 200) << answer.body.substr(0, 300);
+  EXPECT_EQ(Json(answer)["output"]["text"].get<std::string>().size(), 300u << 10);
+  const std::string id = Json(answer)["invocationId"];
+  server::HttpResponse stored;
+  ASSERT_TRUE(Eventually([&] {
+    stored = Send("GET", "/v1/functions/" + function_id + "/invocations/" + id, "", alice_);
+    return stored.status == 200;
+  }));
+  auto record = Json(stored);
+  EXPECT_TRUE(record["output"].is_null());
+  EXPECT_EQ(record["truncated"], true);
+  EXPECT_EQ(record["logs"].get<std::string>().size(), 256u << 10);
+  EXPECT_GT(record["outputBytes"].get<size_t>(), 300u << 10);
+  EXPECT_EQ(record["logsBytes"], 300u << 10);
+  // The list shows the sizes and the flag.
+  auto listed = Json(Send("GET", "/v1/functions/" + function_id + "/invocations", "", alice_));
+  ASSERT_EQ(listed["invocations"].size(), 1u);
+  EXPECT_EQ(listed["invocations"][0]["truncated"], true);
+  EXPECT_EQ(listed["invocations"][0]["logsBytes"], 300u << 10);
+}
+
+TEST_F(FunctionsResourceTest, FunctionAndDeploymentListsArePaged) {
+  for (int i = 0; i < 3; ++i) Upload(Spec("fn" + std::to_string(i)), alice_);
+  auto first = Json(Send("GET", "/v1/functions?limit=2", "", alice_));
+  ASSERT_EQ(first["functions"].size(), 2u);
+  const std::string cursor = first.value("nextCursor", "");
+  ASSERT_FALSE(cursor.empty());
+  auto second = Json(Send("GET", "/v1/functions?limit=2&cursor=" + cursor, "", alice_));
+  ASSERT_EQ(second["functions"].size(), 1u);
+  EXPECT_EQ(second["functions"][0]["name"], "fn2");
+  EXPECT_FALSE(second.contains("nextCursor"));
+  EXPECT_EQ(Send("GET", "/v1/functions?limit=x", "", alice_).status, 400);
+  const std::string fn = first["functions"][0]["id"];
+  EXPECT_EQ(Send("GET", "/v1/functions/" + fn + "/deployments?limit=5000", "", alice_).status, 400);
+  EXPECT_EQ(Json(Send("GET", "/v1/functions/" + fn + "/deployments?limit=5", "", alice_))["deployments"].size(), 0u);
 }
 
 }  // namespace

@@ -142,12 +142,12 @@ class RestApiTest : public ::testing::Test {
   }
 
   size_t BoardCount() {
-    auto boards = store_->ListBoards("");
-    return boards ? boards->size() : 0;
+    auto boards = store_->ListBoards("", {registry::kMaxPageLimit, ""});
+    return boards ? boards->items.size() : 0;
   }
   size_t UserCount() {
-    auto users = store_->ListUsers("");
-    return users ? users->size() : 0;
+    auto users = store_->ListUsers("", {registry::kMaxPageLimit, ""});
+    return users ? users->items.size() : 0;
   }
 
   config::ConductorConfig config_;

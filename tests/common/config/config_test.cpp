@@ -62,6 +62,8 @@ void ExpectSame(const ConductorConfig& got, const ConductorConfig& want) {
   EXPECT_EQ(got.functions_dir, want.functions_dir);
   EXPECT_EQ(got.functions_runtime, want.functions_runtime);
   EXPECT_EQ(got.functions_max_running, want.functions_max_running);
+  EXPECT_EQ(got.functions_max_stored_output_bytes, want.functions_max_stored_output_bytes);
+  EXPECT_EQ(got.functions_max_stored_logs_bytes, want.functions_max_stored_logs_bytes);
   EXPECT_EQ(got.gpio_history_days, want.gpio_history_days);
   EXPECT_EQ(got.tls_cert, want.tls_cert);
   EXPECT_EQ(got.tls_key, want.tls_key);
@@ -518,6 +520,7 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
                                    "router.realm", "router.hello_timeout_s",
                                    "router.max_message_bytes", "router.call_timeout_ms",
                                    "router.heartbeat_interval_ms", "router.heartbeat_timeout_ms", "store.path",
+                                   "functions.max_stored_output_bytes", "functions.max_stored_logs_bytes",
                                    "functions.dir", "functions.runtime", "functions.max_running",
                                    "gpio.history_days", "auth.token_ttl_s", "auth.enrolment_code_ttl_s", "auth.bootstrap_password_file",
                                    "auth.hash_threads", "auth.login_failures_per_user",

@@ -319,6 +319,55 @@ TEST_F(PackageTest, LimitsGiveResourceExhausted) {
   EXPECT_TRUE(InspectPackage(tar, limits));
 }
 
+// Issue 11: a 40 KB upload of a few thousand-level-deep paths cost seconds of a pool thread
+// (every entry re-walked and re-compared all its parents). Such paths are refused outright.
+TEST_F(PackageTest, Issue11PathsDeeperThanTheCapAreRefused) {
+  std::string deep;
+  for (int i = 0; i < 2000; ++i) deep += "a/";
+  std::vector<TarEntry> entries;
+  for (int i = 0; i < 50; ++i) entries.push_back(File(deep + std::to_string(i), "x"));
+  ExpectError(InspectPackage(GoodTar(entries)), ErrorCode::kInvalidArgument,
+              "2001 directories deep, over the limit of 32");
+
+  std::string at_cap;
+  for (int i = 0; i < 31; ++i) at_cap += "d" + std::to_string(i) + "/";
+  EXPECT_TRUE(InspectPackage(GoodTar({File(at_cap + "leaf", "x")})));
+  ExpectError(InspectPackage(GoodTar({File(at_cap + "sub/leaf", "x")})), ErrorCode::kInvalidArgument,
+              "33 directories deep");
+  PackageLimits limits;
+  limits.max_path_depth = 40;
+  EXPECT_TRUE(InspectPackage(GoodTar({File(at_cap + "sub/leaf", "x")}), limits));
+}
+
+// Many long paths at the depth cap: each entry looks up only its parent once the parents are
+// known, and every implied directory counts once toward max_entries.
+TEST_F(PackageTest, ManyDeepEntriesCountEachImpliedDirectoryOnce) {
+  std::string dir;
+  for (int i = 0; i < 31; ++i) dir += std::string(120, static_cast<char>('a' + i % 26)) + "/";  // ~3.7 KB
+  std::vector<TarEntry> entries;
+  constexpr int kFiles = 1000;
+  for (int i = 0; i < kFiles; ++i) entries.push_back(File(dir + "f" + std::to_string(i), ""));
+  entries.push_back(File(dir.substr(0, dir.size() - 1) + "-sibling", ""));
+  const std::string tar = GoodTar(entries);
+  PackageLimits limits;
+  limits.max_entries = 2 + 31 + kFiles + 1;  // function.json, main.sh, the directories, the files
+  auto package = InspectPackage(tar, limits);
+  ASSERT_TRUE(package) << package.error().message;
+  limits.max_entries -= 1;
+  ExpectError(InspectPackage(tar, limits), ErrorCode::kResourceExhausted, "entries");
+  // Clashes are still found when a parent is known: a file under a file, a file twice.
+  ExpectError(InspectPackage(GoodTar({File("x/y/e", ""), File("x/y/f", ""), File("x/y/f/g", "")})),
+              ErrorCode::kInvalidArgument, "x/y/f/g is below the file x/y/f");
+  ExpectError(InspectPackage(GoodTar({File("x/y/f", ""), File("x/y/f/g/h", "")})), ErrorCode::kInvalidArgument,
+              "is below the file x/y/f");
+  ExpectError(InspectPackage(GoodTar({File(dir + "f", ""), File(dir + "f", "")})), ErrorCode::kInvalidArgument,
+              "appears twice");
+  ExpectError(InspectPackage(GoodTar({File(dir + "f", ""), Dir(dir + "f")})), ErrorCode::kInvalidArgument,
+              "appears twice");
+  ExpectError(InspectPackage(GoodTar({File("x/y/z", ""), File("x/y", "")})), ErrorCode::kInvalidArgument,
+              "x/y appears twice");
+}
+
 TEST_F(PackageTest, MalformedBytesAreInvalidArgument) {
   const std::string plain_tar = MakeTar({File("function.json", kSpec), File("main.sh", "x")}, false);
   ExpectError(InspectPackage(plain_tar), ErrorCode::kInvalidArgument, "not gzip");

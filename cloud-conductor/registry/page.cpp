@@ -1,0 +1,97 @@
+// Cursor encoding: the sort key's fields joined by the unit separator, in base64url without
+// padding. Opaque to clients, checked field by field when it comes back.
+#include "cloud-conductor/registry/page.hpp"
+
+#include <array>
+#include <cstdint>
+
+namespace ew::registry {
+
+namespace {
+
+constexpr char kSeparator = '\x1f';
+constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+tl::unexpected<Error> BadCursor() { return InvalidArgument("cursor: not a cursor of this list (start again without it)"); }
+
+std::string Base64Url(const std::string& bytes) {
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  uint32_t buffer = 0;
+  int bits = 0;
+  for (unsigned char c : bytes) {
+    buffer = (buffer << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out += kAlphabet[(buffer >> bits) & 0x3f];
+    }
+  }
+  if (bits > 0) out += kAlphabet[(buffer << (6 - bits)) & 0x3f];
+  return out;
+}
+
+bool FromBase64Url(const std::string& text, std::string* out) {
+  std::array<int, 256> value;
+  value.fill(-1);
+  for (int i = 0; i < 64; ++i) value[static_cast<unsigned char>(kAlphabet[i])] = i;
+  uint32_t buffer = 0;
+  int bits = 0;
+  for (unsigned char c : text) {
+    if (value[c] < 0) return false;
+    buffer = (buffer << 6) | static_cast<uint32_t>(value[c]);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out->push_back(static_cast<char>((buffer >> bits) & 0xff));
+    }
+  }
+  // Leftover bits must be zero padding of the last character, at most 4 of them.
+  return bits < 6 && (buffer & ((1u << bits) - 1)) == 0;
+}
+
+}  // namespace
+
+std::string EncodeCursor(const std::vector<std::string>& key) {
+  std::string joined;
+  for (size_t i = 0; i < key.size(); ++i) {
+    if (i > 0) joined += kSeparator;
+    joined += key[i];
+  }
+  return Base64Url(joined);
+}
+
+Result<std::vector<std::string>> DecodeCursor(const std::string& cursor, size_t fields) {
+  if (cursor.empty() || cursor.size() > kMaxCursorChars) return BadCursor();
+  std::string joined;
+  if (!FromBase64Url(cursor, &joined)) return BadCursor();
+  std::vector<std::string> key;
+  size_t start = 0;
+  for (;;) {
+    const size_t end = joined.find(kSeparator, start);
+    key.push_back(joined.substr(start, end == std::string::npos ? std::string::npos : end - start));
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  if (key.size() != fields) return BadCursor();
+  return key;
+}
+
+Result<int64_t> CursorInteger(const std::string& field) {
+  const bool negative = !field.empty() && field.front() == '-';
+  const std::string digits = negative ? field.substr(1) : field;
+  if (digits.empty() || digits.size() > 19 || digits.find_first_not_of("0123456789") != std::string::npos)
+    return BadCursor();
+  uint64_t value = 0;
+  for (char c : digits) value = value * 10 + static_cast<uint64_t>(c - '0');  // 19 digits fit in 64 bits
+  if (value > static_cast<uint64_t>(INT64_MAX)) return BadCursor();
+  return negative ? -static_cast<int64_t>(value) : static_cast<int64_t>(value);
+}
+
+Result<void> CheckPageRequest(const PageRequest& page) {
+  if (page.limit < 1 || page.limit > kMaxPageLimit)
+    return InvalidArgument("limit must be from 1 to " + std::to_string(kMaxPageLimit));
+  return Ok();
+}
+
+}  // namespace ew::registry

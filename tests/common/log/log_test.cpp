@@ -1,0 +1,89 @@
+// Log lines cannot be forged by values from outside: Untrusted() and the loggers' own escaping.
+#include "common/log/log.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace ew::log {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+TEST(UntrustedTest, EscapesControlCharactersAndBackslashes) {
+  EXPECT_EQ(Untrusted("pi-1"), "pi-1");
+  EXPECT_EQ(Untrusted("pi\n2026-12-04T10:00:00.000 info  [router] admin joined"),
+            "pi\\n2026-12-04T10:00:00.000 info  [router] admin joined");
+  EXPECT_EQ(Untrusted("a\r\tb"), "a\\r\\tb");
+  EXPECT_EQ(Untrusted(std::string("a\0b", 3)), "a\\x00b");
+  EXPECT_EQ(Untrusted("\x1b[31mred\x7f"), "\\x1b[31mred\\x7f");
+  // A peer cannot write an escape that reads like one of ours.
+  EXPECT_EQ(Untrusted("a\\nb"), "a\\\\nb");
+  // UTF-8 passes as it is.
+  EXPECT_EQ(Untrusted("caf\xc3\xa9"), "caf\xc3\xa9");
+}
+
+TEST(UntrustedTest, BoundsTheLength) {
+  const std::string big(100'000, 'x');
+  const std::string shown = Untrusted(big, 16);
+  EXPECT_EQ(shown, std::string(16, 'x') + "...(100000 bytes)");
+  EXPECT_EQ(Untrusted(std::string(300, 'y')).size(), 256 + std::string("...(300 bytes)").size());
+}
+
+TEST(EscapeControlTest, LeavesBackslashesAndLength) {
+  EXPECT_EQ(EscapeControl("a\\n\nb"), "a\\n\\nb");
+  EXPECT_EQ(EscapeControl(std::string(1000, 'z')).size(), 1000u);
+}
+
+// What a logger writes to stderr while `body` runs.
+template <typename Body>
+std::string CaptureStderr(Body&& body) {
+  char path[] = "/tmp/ew-log-test-XXXXXX";
+  const int file = ::mkstemp(path);
+  EXPECT_GE(file, 0);
+  std::fflush(stderr);
+  const int saved = ::dup(2);
+  ::dup2(file, 2);
+  body();
+  std::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  ::close(file);
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  ::unlink(path);
+  return text.str();
+}
+
+TEST(LoggerTest, OneRecordIsOneLineWhateverItCarries) {
+  auto logger = Get("logtest");
+  const std::string out = CaptureStderr([&] {
+    logger->info("board hello from host \"{}\"", "pi\n2026-12-04T10:00:00.000 error [router] forged\r");
+    logger->flush();
+  });
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  EXPECT_THAT(out, HasSubstr("host \"pi\\n2026-12-04T10:00:00.000 error [router] forged\\r\""));
+  EXPECT_THAT(out, HasSubstr("[logtest]"));
+  EXPECT_THAT(out, Not(HasSubstr("\r")));
+}
+
+TEST(LoggerTest, CleanMessagesAreUnchanged) {
+  auto logger = Get("logtest");
+  const std::string out = CaptureStderr([&] {
+    logger->info("board={} enrolled", "brd-1");
+    logger->flush();
+  });
+  EXPECT_THAT(out, HasSubstr("[logtest] board=brd-1 enrolled\n"));
+}
+
+}  // namespace
+}  // namespace ew::log
