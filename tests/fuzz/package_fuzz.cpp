@@ -51,19 +51,29 @@ std::string Gzip(std::string_view tar) {
   return out;
 }
 
-// A directory of our own, made once and removed at exit.
-const fs::path& WorkDir() {
-  static const fs::path dir = [] {
+// A directory of our own, made once and removed with the other statics at exit (not with
+// atexit: a handler registered while the static is built would run after its destructor).
+class WorkDirectory {
+ public:
+  WorkDirectory() {
     const char* base = std::getenv("TMPDIR");
     std::string pattern = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/ew-package-fuzz-XXXXXX";
     if (::mkdtemp(pattern.data()) == nullptr) std::abort();
-    std::atexit([] {
-      std::error_code ec;
-      fs::remove_all(WorkDir(), ec);
-    });
-    return fs::path(pattern);
-  }();
-  return dir;
+    path_ = pattern;
+  }
+  ~WorkDirectory() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+const fs::path& WorkDir() {
+  static const WorkDirectory dir;
+  return dir.path();
 }
 
 void CheckExtracted(const ew::containers::Package& inspected, const fs::path& dir) {
