@@ -25,3 +25,29 @@ function(ew_test name)
   gtest_discover_tests(${name} TEST_PREFIX "${name}." DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 30
     PROPERTIES ${properties})
 endfunction()
+
+# ew_fuzz_test(NAME SOURCES a_fuzz.cpp DEPS x y [DEFINITIONS D] [MUTATIONS n]) — a fuzz target
+# (LLVMFuzzerTestOneInput) with its seed corpus in tests/fuzz/corpus/<NAME without _fuzz>/.
+# Normal build: linked with tests/fuzz/fuzz_replay_main.cpp and registered with ctest, which runs
+# the corpus and MUTATIONS (2,000) deterministic mutations of it. With EW_FUZZ_LIBFUZZER (the clang
+# build of tests/fuzz/run_fuzzers.sh) linked with libFuzzer instead, and not registered.
+function(ew_fuzz_test name)
+  cmake_parse_arguments(F "" "MUTATIONS" "SOURCES;DEPS;DEFINITIONS" ${ARGN})
+  add_executable(${name} ${F_SOURCES})
+  target_link_libraries(${name} PRIVATE ${F_DEPS})
+  if(F_DEFINITIONS)
+    target_compile_definitions(${name} PRIVATE ${F_DEFINITIONS})
+  endif()
+  if(EW_FUZZ_LIBFUZZER)
+    target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+    return()
+  endif()
+  if(NOT F_MUTATIONS)
+    set(F_MUTATIONS 2000)
+  endif()
+  string(REGEX REPLACE "_fuzz$" "" corpus ${name})
+  target_sources(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_replay_main.cpp)
+  add_test(NAME ${name} COMMAND ${name} --mutations ${F_MUTATIONS} ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/${corpus}
+    WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+  set_tests_properties(${name} PROPERTIES TIMEOUT 120 LABELS fuzz)
+endfunction()

@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include <toml++/toml.h>
+#include "common/config/toml.hpp"
 
 namespace ew::config {
 
@@ -350,6 +350,8 @@ Result<toml::table> ParseToml(const std::string& text) {
     const auto& at = e.source().begin;
     return InvalidArgument("line " + std::to_string(at.line) + ", column " + std::to_string(at.column) +
                            ": " + std::string(e.description()));
+  } catch (const TomlCheckFailed&) {
+    return InvalidArgument("malformed TOML (a table header or key the parser cannot read)");
   }
 }
 

@@ -55,7 +55,9 @@ ErrorCode ErrorCodeFromWampUri(std::string_view uri) {
 
 std::string ErrorJson(const Error& error) {
   nlohmann::json body = {{"error", {{"code", ErrorCodeName(error.code)}, {"message", error.message}}}};
-  return body.dump();
+  // Messages may quote input (a parser's "last read: '...'"), which may be invalid UTF-8: replaced
+  // with U+FFFD, never thrown on (tests/fuzz found a function.json that made this throw).
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace ew

@@ -17,7 +17,8 @@ constexpr size_t kMaxLineChars = 64;
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"; }
 
 Result<void> OnlyFields(const json& request, std::initializer_list<const char*> allowed, std::string_view op) {
-  for (const auto& [key, value] : request.items()) {
+  for (const auto& item : request.items()) {
+    const std::string& key = item.key();  // not a structured binding: clang cannot capture one in C++17
     if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; })) {
       return InvalidArgument("unknown field \"" + key + "\" for op " + std::string(op));
     }

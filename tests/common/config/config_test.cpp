@@ -11,7 +11,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <toml++/toml.h>
+
+#include "common/config/toml.hpp"
 
 namespace ew::config {
 namespace {
@@ -554,6 +555,21 @@ TEST(ConfigTest, DeployedGpioChipExampleParses) {
   ASSERT_EQ(config->gpio_chips.size(), 2u);
   EXPECT_EQ(config->gpio_chips[0].device, "/dev/gpiochip0");
   EXPECT_EQ(config->gpio_chips[1].control, "/run/edgewire/sim0.sock");
+}
+
+// Found by tests/fuzz/config_fuzz: toml++ asserted (abort, or undefined behaviour without
+// asserts) on a table header that opens a third bracket.
+TEST(ConfigTest, MalformedTableHeaderIsAnErrorNotAnAbort) {
+  // And where toml++ reached __builtin_unreachable(): a character from U+00A1..U+0499 after a
+  // bare key (UBSan in tests/fuzz/config_fuzz).
+  for (const std::string text : {"[[[", "[[[a]]]", "[[ [a]]", "[log]\n[[[x", "[gp\u01eb]", "[log]\nl\u00f6g = 1"}) {
+    auto conductor = ParseConductorConfig(text);
+    ASSERT_FALSE(conductor.has_value()) << text;
+    EXPECT_EQ(conductor.error().code, ErrorCode::kInvalidArgument) << text;
+    auto agent = ParseAgentConfig(text);
+    ASSERT_FALSE(agent.has_value()) << text;
+    EXPECT_EQ(agent.error().code, ErrorCode::kInvalidArgument) << text;
+  }
 }
 
 }  // namespace

@@ -44,5 +44,14 @@ TEST(ErrorTest, JsonBodyHasCodeAndMessage) {
   EXPECT_EQ(body["error"]["message"], "board \"a\" exists");
 }
 
+// Found by tests/fuzz: a function.json with a byte that is not UTF-8 got an error message quoting
+// it ("last read: '\x8e'") and rendering that body threw.
+TEST(ErrorTest, JsonBodyReplacesInvalidUtf8) {
+  std::string text;
+  ASSERT_NO_THROW(text = ErrorJson(Error{ErrorCode::kInvalidArgument, "last read: '\x8e\xff'"}));
+  auto body = nlohmann::json::parse(text);
+  EXPECT_EQ(body["error"]["message"], "last read: '\xef\xbf\xbd\xef\xbf\xbd'");
+}
+
 }  // namespace
 }  // namespace ew
