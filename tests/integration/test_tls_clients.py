@@ -342,6 +342,52 @@ level = "debug"
         self.assertEqual(refused.returncode, 1)
         self.assertIn("was refused: unable to get local issuer certificate", refused.stderr)
 
+    def test_node_autobahn_over_the_conductors_own_tls(self):
+        # npm autobahn (an independent WAMP client) over wss://, trusting the test CA through
+        # Node's own NODE_EXTRA_CA_CERTS.
+        js_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "js")
+        if not shutil.which("node") or not os.path.isdir(os.path.join(js_dir, "node_modules", "autobahn")):
+            self.skipTest("npm autobahn is not installed (run npm ci in tests/integration/js)")
+        status, created = self.rest("POST", "/v1/boards", {"name": "native-tls-js"}, self.token)
+        self.assertEqual(status, 201, created)
+        board_id = created["board"]["id"]
+        self.agent = Agent(self.workdir, "native-tls-js")
+        enrolled = subprocess.run([AGENT, "enrol", "--conductor", self.url, "--code", created["enrolmentCode"],
+                                   "--credential", self.agent.credential, "--ca-file", self.ca],
+                                  capture_output=True, text=True, timeout=30)
+        self.assertEqual(enrolled.returncode, 0, enrolled.stderr)
+        self.agent.start()
+        wait_until(lambda: self.rest("GET", f"/v1/boards/{board_id}", token=self.token)[1].get("status") == "online",
+                   timeout=15, what="board online over the conductor's wss")
+        env = dict(os.environ, NODE_EXTRA_CA_CERTS=self.ca)
+        proc = subprocess.Popen(["node", "interop.js", f"wss://127.0.0.1:{self.port}/ws", self.token, board_id],
+                                cwd=js_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            def step():
+                line = proc.stdout.readline()
+                if not line:
+                    self.fail("node client ended: " + proc.stderr.read())
+                return json.loads(line)
+            called = step()
+            self.assertEqual(called["step"], "called", called)
+            self.assertEqual(called["kwargs"]["boardId"], board_id)
+            self.assertEqual(step()["step"], "subscribed")
+            # The board goes away and comes back: the client sees it online again, then exits 0.
+            self.agent.kill(signal.SIGKILL)
+            self.agent.start()
+            while True:
+                event = step()
+                self.assertEqual(event["step"], "event", event)
+                if event["status"] == "online":
+                    break
+            self.assertEqual(proc.wait(timeout=20), 0, proc.stderr.read())
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+
 
 if __name__ == "__main__":
     unittest.main()
