@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json/guarded_json.hpp"
+
 namespace ew::containers {
 
 namespace {
@@ -73,8 +75,13 @@ Result<std::optional<std::chrono::milliseconds>> TimeoutField(const json& reques
 }  // namespace
 
 Result<GpioRequest> ParseGpioRequest(std::string_view text) {
-  auto request = json::parse(text, nullptr, false);
-  if (request.is_discarded()) return InvalidArgument("request is not JSON");
+  // The function in the container is untrusted: the guarded reader (a request is one flat object).
+  ew::json::ParseLimits limits;
+  limits.max_depth = 4;
+  limits.what = "";
+  auto parsed = ew::json::Parse(text, limits);
+  if (!parsed) return InvalidArgument("request is not JSON");
+  const json& request = *parsed;
   if (!request.is_object()) return InvalidArgument("request must be a JSON object");
   auto op = request.find("op");
   if (op == request.end() || !op->is_string()) return InvalidArgument("op: must be \"read\", \"write\" or \"wait\"");
