@@ -11,7 +11,9 @@ echo "check-skips: ${#skipped[@]} skipped test(s):"
 for name in "${skipped[@]}"; do
   # The reason: GoogleTest prints "Skipped" then the message; unittest "skipped '<reason>'".
   reason=$(awk -v name="$name" '
-    index($0, " Testing: " name) && substr($0, length($0) - length(name) + 1) == name {on=1; next}
+    # "N/M Testing: NAME", perhaps followed by "  # GetParam() = ..." for parameterized tests.
+    { key = " Testing: " name; p = index($0, key); after = substr($0, p + length(key), 1) }
+    p && (after == "" || after == " ") {on=1; next}
     on && /^<end of output>/ {exit}
     on && /: Skipped$/ {getline nxt; print nxt; exit}
     on && /skipped '"'"'/ {print; exit}' "$log" 2>/dev/null | head -c 300)
