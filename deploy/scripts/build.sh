@@ -9,4 +9,6 @@ export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
 export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 JOBS=${JOBS:-$(nproc)}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithAsserts "$@" >/dev/null
-cmake --build "$BUILD_DIR" -j "$JOBS"
+# TARGETS="a b": build only those (the demo needs the three programs, not every test).
+# shellcheck disable=SC2086
+cmake --build "$BUILD_DIR" -j "$JOBS" ${TARGETS:+--target $TARGETS}
