@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "cloud-conductor/router/router.hpp"
+#include "tests/support/ticket_directory.hpp"
 
 namespace ew::server {
 namespace {
@@ -92,21 +93,6 @@ bool Eventually(F done) {
   }
   return true;
 }
-
-class NullDirectory final : public router::Directory {
- public:
-  void LookupBoard(const std::string&, std::function<void(Result<router::BoardIdentity>)> done) override {
-    done(NotFound("none"));
-  }
-  void VerifyToken(const std::string& token, std::function<void(Result<auth::Principal>)> done) override {
-    if (token == "good") return done(auth::Principal{"u", "admin", "", "admin"});
-    done(Unauthenticated("bad"));
-  }
-  void BoardProject(const std::string&, std::function<void(Result<std::string>)> done) override {
-    done(NotFound("none"));
-  }
-  void BoardSeen(const std::string&) override {}
-};
 
 class ServerTest : public ::testing::Test {
  protected:
@@ -203,7 +189,7 @@ class ServerTest : public ::testing::Test {
 
   net::io_context io_;
   net::io_context client_io_;
-  NullDirectory directory_;
+  ew::testing::TicketDirectory directory_;
   metrics::Registry metrics_;
   router::Router router_;
   EchoHandler handler_;

@@ -23,6 +23,7 @@
 #include "cloud-conductor/router/router.hpp"
 #include "cloud-conductor/server/server.hpp"
 #include "tests/support/tls_test_pki.hpp"
+#include "tests/support/ticket_directory.hpp"
 
 namespace ew::server {
 namespace {
@@ -49,21 +50,6 @@ class HelloHandler final : public HttpHandler {
     response.body = request.method + " " + request.path + " " + request.body;
     respond(std::move(response));
   }
-};
-
-class TicketDirectory final : public router::Directory {
- public:
-  void LookupBoard(const std::string&, std::function<void(Result<router::BoardIdentity>)> done) override {
-    done(NotFound("none"));
-  }
-  void VerifyToken(const std::string& token, std::function<void(Result<auth::Principal>)> done) override {
-    if (token == "good") return done(auth::Principal{"u", "admin", "", "admin"});
-    done(Unauthenticated("bad"));
-  }
-  void BoardProject(const std::string&, std::function<void(Result<std::string>)> done) override {
-    done(NotFound("none"));
-  }
-  void BoardSeen(const std::string&) override {}
 };
 
 std::filesystem::path TempDir() {
@@ -195,7 +181,7 @@ class TlsTest : public ::testing::Test {
   std::string key_file_;
   net::io_context io_;
   net::io_context client_io_;
-  TicketDirectory directory_;
+  ew::testing::TicketDirectory directory_;
   metrics::Registry metrics_;
   router::Router router_;
   HelloHandler handler_;
