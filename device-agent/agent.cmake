@@ -59,7 +59,7 @@ endif()
 # used by both the https enrolment and the wss session. No Autobahn here.
 ew_module(ew_agent_tls
   SOURCES ${EW_AGENT_DIR}/tls/conductor_trust.cpp ${EW_AGENT_DIR}/tls/peer_verifier.cpp
-  DEPS ew_common_error ew_agent_openssl Boost::system)
+  DEPS ew_common_error ew_common_ids ew_agent_openssl Boost::system)
 
 # The enrolment secret on disk (JSON, 0600).
 ew_module(ew_agent_credential

@@ -8,11 +8,16 @@
 
 #include "cloud-conductor/functions/stored_record.hpp"
 #include "cloud-conductor/registry/migrations.hpp"
+#include "common/json/guarded_json.hpp"
 #include "common/log/log.hpp"
 
 namespace ew::functions {
 
 namespace {
+
+// A stored invocation record (written by this conductor, but from what a board or function sent):
+// the store bounds its output and logs, so 16 MiB and the usual depth are generous.
+const ew::json::ParseLimits kStoredRecordLimits{16u << 20, 64, false, "stored invocation record"};
 
 std::shared_ptr<spdlog::logger> Log() {
   static auto logger = ew::log::Get("store");
@@ -508,7 +513,9 @@ Result<Page<InvocationSummary>> FunctionStore::ListInvocations(const std::string
       i.function_id = q.getColumn(1).getString();
       i.target = q.getColumn(2).getString();
       i.status = q.getColumn(3).getString();
-      i.record = SummarizeRecord(nlohmann::json::parse(q.getColumn(4).getString(), nullptr, false));
+      // The record came from a board: read it through the guarded reader like any other input.
+      auto stored = ew::json::Parse(q.getColumn(4).getString(), kStoredRecordLimits);
+      i.record = SummarizeRecord(stored ? std::move(*stored) : nlohmann::json());
       i.created_at = q.getColumn(5).getInt64();
       rows.emplace_back(std::move(i), q.getColumn(6).getInt64());
     }

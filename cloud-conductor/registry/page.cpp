@@ -2,53 +2,17 @@
 // padding. Opaque to clients, checked field by field when it comes back.
 #include "cloud-conductor/registry/page.hpp"
 
-#include <array>
 #include <cstdint>
+
+#include "common/ids/ids.hpp"
 
 namespace ew::registry {
 
 namespace {
 
 constexpr char kSeparator = '\x1f';
-constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 tl::unexpected<Error> BadCursor() { return InvalidArgument("cursor: not a cursor of this list (start again without it)"); }
-
-std::string Base64Url(const std::string& bytes) {
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  uint32_t buffer = 0;
-  int bits = 0;
-  for (unsigned char c : bytes) {
-    buffer = (buffer << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += kAlphabet[(buffer >> bits) & 0x3f];
-    }
-  }
-  if (bits > 0) out += kAlphabet[(buffer << (6 - bits)) & 0x3f];
-  return out;
-}
-
-bool FromBase64Url(const std::string& text, std::string* out) {
-  std::array<int, 256> value;
-  value.fill(-1);
-  for (int i = 0; i < 64; ++i) value[static_cast<unsigned char>(kAlphabet[i])] = i;
-  uint32_t buffer = 0;
-  int bits = 0;
-  for (unsigned char c : text) {
-    if (value[c] < 0) return false;
-    buffer = (buffer << 6) | static_cast<uint32_t>(value[c]);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out->push_back(static_cast<char>((buffer >> bits) & 0xff));
-    }
-  }
-  // Leftover bits must be zero padding of the last character, at most 4 of them.
-  return bits < 6 && (buffer & ((1u << bits) - 1)) == 0;
-}
 
 }  // namespace
 
@@ -58,13 +22,13 @@ std::string EncodeCursor(const std::vector<std::string>& key) {
     if (i > 0) joined += kSeparator;
     joined += key[i];
   }
-  return Base64Url(joined);
+  return ids::Base64Url(joined);
 }
 
 Result<std::vector<std::string>> DecodeCursor(const std::string& cursor, size_t fields) {
   if (cursor.empty() || cursor.size() > kMaxCursorChars) return BadCursor();
   std::string joined;
-  if (!FromBase64Url(cursor, &joined)) return BadCursor();
+  if (!ids::Base64UrlDecode(cursor, &joined)) return BadCursor();
   std::vector<std::string> key;
   size_t start = 0;
   for (;;) {

@@ -60,8 +60,9 @@ class RestApi final : public server::HttpHandler {
   void Handle(server::HttpRequest request, server::Respond respond) override;
   // Before a body is read: 404/405 for unknown routes, and for a route that needs a token, 401
   // when it is missing or does not verify (checked on the blocking pool). The verified caller
-  // rides on HttpRequest::admission so Handle does not check the token again. Requests without
-  // a body are admitted at once and checked by Handle as before.
+  // rides on HttpRequest::admission; Handle still checks the token again once the body is in
+  // (reading it may take minutes, and a revocation meanwhile must win). Requests without a body
+  // are admitted at once and checked by Handle.
   void Admit(const server::HttpRequestHead& head, server::AdmitDone admit) override;
 
  private:

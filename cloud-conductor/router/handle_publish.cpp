@@ -202,11 +202,6 @@ void Router::HandleSubscribe(const SessionPtr& s, wamp::Subscribe&& m) {
                      "match must be exact, prefix or wildcard");
   }
   const bool disclose_publisher = BoolOption(m.options, "disclose_publisher", false);
-  if (match == Match::kWildcard && s->wildcard_subscriptions >= kMaxWildcardSubscriptionsPerSession &&
-      !HoldsSubscription(*s, m.topic, match))
-    return SendError(s, wamp::MessageType::kSubscribe, m.request, std::string(WampErrorUri(ErrorCode::kResourceExhausted)),
-                     "at most " + std::to_string(kMaxWildcardSubscriptionsPerSession) +
-                         " wildcard subscriptions per session");
   if (!wamp::IsValidUri(m.topic, /*allow_empty_components=*/match == Match::kWildcard))
     return SendError(s, wamp::MessageType::kSubscribe, m.request, "wamp.error.invalid_uri",
                      "\"" + m.topic + "\" is not a valid topic URI");
@@ -248,6 +243,13 @@ bool Router::HoldsSubscription(const Session& s, const std::string& topic, Match
 }
 
 void Router::FinishSubscribe(const SessionPtr& s, wamp::Subscribe&& m, Match match, bool disclose_publisher) {
+  // The cap is checked here, where every path ends (an authorization answered later by the
+  // registry included), so pipelined SUBSCRIBEs cannot get past it.
+  if (match == Match::kWildcard && s->wildcard_subscriptions >= kMaxWildcardSubscriptionsPerSession &&
+      !HoldsSubscription(*s, m.topic, match))
+    return SendError(s, wamp::MessageType::kSubscribe, m.request, std::string(WampErrorUri(ErrorCode::kResourceExhausted)),
+                     "at most " + std::to_string(kMaxWildcardSubscriptionsPerSession) +
+                         " wildcard subscriptions per session");
   auto key = std::make_pair(m.topic, match);
   wamp::Id sub_id;
   if (auto it = topics_.find(key); it != topics_.end()) {

@@ -669,12 +669,14 @@ class HttpSession final : public StreamWriter, public std::enable_shared_from_th
   void Drain() {
     beast::error_code ignored;
     Tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    // One deadline for the whole drain, not per read: a byte every few seconds must not keep an
+    // unauthenticated peer's connection (and its place under the caps) forever.
+    Tcp().expires_after(std::chrono::seconds(10));
     DrainSome();
   }
 
   void DrainSome() {
     constexpr size_t kMaxDrainBytes = 64u << 20;
-    Tcp().expires_after(std::chrono::seconds(10));
     drain_buffer_.resize(64 * 1024);
     Tcp().async_read_some(net::buffer(drain_buffer_), [self = shared_from_this()](beast::error_code ec, size_t n) {
       self->drained_bytes_ += n;

@@ -50,16 +50,7 @@ std::string NewId(std::string_view prefix) {
   return fmt::format("{}-{}", prefix, hex);
 }
 
-std::string NewSecret(size_t bytes) {
-  std::string b64 = Base64(RandomBytes(bytes));
-  std::string out;
-  for (char c : b64) {
-    if (c == '+') out += '-';
-    else if (c == '/') out += '_';
-    else if (c != '=') out += c;
-  }
-  return out;
-}
+std::string NewSecret(size_t bytes) { return Base64Url(RandomBytes(bytes)); }
 
 uint64_t NewWampId() {
   uint64_t v = 0;
@@ -84,6 +75,37 @@ std::string Base64(std::string_view data) {
   std::string out(BASE64_ENCODE_RAW_LENGTH(data.size()), '\0');
   base64_encode_raw(out.data(), data.size(), Bytes(data));
   return out;
+}
+
+std::string Base64Url(std::string_view data) {
+  base64_encode_ctx ctx;
+  base64url_encode_init(&ctx);
+  std::string out(BASE64_ENCODE_LENGTH(data.size()) + BASE64_ENCODE_FINAL_LENGTH, '\0');
+  size_t n = base64_encode_update(&ctx, out.data(), data.size(), Bytes(data));
+  n += base64_encode_final(&ctx, out.data() + n);
+  out.resize(n);
+  while (!out.empty() && out.back() == '=') out.pop_back();
+  return out;
+}
+
+bool Base64UrlDecode(std::string_view text, std::string* out) {
+  if (text.size() % 4 == 1) return false;
+  for (char c : text)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
+  std::string padded(text);
+  padded.append((4 - padded.size() % 4) % 4, '=');
+  base64_decode_ctx ctx;
+  base64url_decode_init(&ctx);
+  std::string buf(BASE64_DECODE_LENGTH(padded.size()), '\0');
+  size_t len = buf.size();
+  if (!base64_decode_update(&ctx, &len, reinterpret_cast<uint8_t*>(buf.data()), padded.size(), padded.data()) ||
+      !base64_decode_final(&ctx))
+    return false;
+  buf.resize(len);
+  // Canonical only: unused low bits of the last character must be zero.
+  if (Base64Url(buf) != text) return false;
+  *out = std::move(buf);
+  return true;
 }
 
 bool Base64Decode(std::string_view text, std::string* out) {

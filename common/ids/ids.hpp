@@ -20,6 +20,10 @@ std::string Sha256Hex(std::string_view data);
 std::string Base64(std::string_view data);
 // Returns false on malformed input.
 bool Base64Decode(std::string_view text, std::string* out);
+// URL-safe base64 (RFC 4648 §5, '-' and '_') without padding, and its strict inverse: false
+// unless `text` is exactly what Base64Url would have written.
+std::string Base64Url(std::string_view data);
+bool Base64UrlDecode(std::string_view text, std::string* out);
 
 // Salted password hash for storage: "pbkdf2-sha256$<iterations>$<salt b64>$<hash b64>".
 std::string HashPassword(std::string_view password, int iterations = 100'000);

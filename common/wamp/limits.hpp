@@ -23,8 +23,11 @@ constexpr size_t kMaxPayloadDepth = kMaxDepth - 1;
 constexpr size_t kEnvelopeBytes = 512;
 
 // Whether a payload fits what a router with `max_message_bytes` accepts, checked by a sender
-// before it sends: InvalidArgument naming the limit that `what` ("result", "event") breaks.
+// before it sends: InvalidArgument naming the limit that `what` ("result", "event") breaks. The
+// depth is checked before encoding (encoders recurse per level), the encoded size after.
+ew::Result<void> CheckPayloadDepth(const Value& args, const Value& kwargs, std::string_view what);
+ew::Result<void> CheckEncodedSize(size_t encoded_bytes, size_t max_message_bytes, std::string_view what);
+// Both.
 ew::Result<void> CheckPayloadFits(const Value& args, const Value& kwargs, size_t encoded_bytes,
                                   size_t max_message_bytes, std::string_view what);
-
 }  // namespace ew::wamp

@@ -90,10 +90,10 @@ ew::Result<EncodedPayload> Encode(const rpc::Reply& payload, size_t max_message_
   const nlohmann::json& args = payload.args.is_array() ? payload.args : empty_args;
   const nlohmann::json& kwargs = payload.kwargs.is_object() ? payload.kwargs : empty_kwargs;
   // Depth first: to_msgpack recurses per level.
-  EW_TRY_VOID(wamp::CheckPayloadFits(args, kwargs, 0, max_message_bytes, what));
+  EW_TRY_VOID(wamp::CheckPayloadDepth(args, kwargs, what));
   std::vector<uint8_t> args_bytes = nlohmann::json::to_msgpack(args);
   std::vector<uint8_t> kwargs_bytes = nlohmann::json::to_msgpack(kwargs);
-  EW_TRY_VOID(wamp::CheckPayloadFits(args, kwargs, args_bytes.size() + kwargs_bytes.size(), max_message_bytes, what));
+  EW_TRY_VOID(wamp::CheckEncodedSize(args_bytes.size() + kwargs_bytes.size(), max_message_bytes, what));
   return EncodedPayload{
       msgpack::unpack(reinterpret_cast<const char*>(args_bytes.data()), args_bytes.size()),
       msgpack::unpack(reinterpret_cast<const char*>(kwargs_bytes.data()), kwargs_bytes.size())};

@@ -13,21 +13,15 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include "common/ids/ids.hpp"
+
 namespace ew::agent::tls {
 
 namespace {
 
+// "sha256:<hex>" of DER bytes, as pins are written.
 std::string Sha256Hex(const unsigned char* data, size_t size) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data, size, md, &len, EVP_sha256(), nullptr) != 1) return "";
-  static const char* digits = "0123456789abcdef";
-  std::string out = "sha256:";
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(digits[md[i] >> 4]);
-    out.push_back(digits[md[i] & 15]);
-  }
-  return out;
+  return "sha256:" + ids::Sha256Hex(std::string_view(reinterpret_cast<const char*>(data), size));
 }
 
 std::string CertDigest(X509* cert) {
