@@ -1,7 +1,7 @@
 // Beast listener, HTTP sessions (keep-alive, admission on the header, body limits and
 // deadlines, JSON errors) and WebSocket sessions (subprotocol negotiation, ping/pong liveness,
 // ordered write queue) of the conductor's port. Each session is a template over its stream:
-// beast::tcp_stream (plain) or beast::ssl_stream<beast::tcp_stream> (TLS); deadlines are the
+// beast::tcp_stream (plain) or TlsStream over a beast::tcp_stream (TLS); deadlines are the
 // tcp_stream's (HTTP) or our own timer (WebSocket), and both end by closing the TCP socket,
 // which ends every pending operation of either stream kind.
 #include "cloud-conductor/server/server.hpp"
@@ -15,16 +15,16 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/ssl.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 
 #include "cloud-conductor/server/connection_limiter.hpp"
 #include "cloud-conductor/server/tls_context.hpp"
+#include "cloud-conductor/server/tls_stream.hpp"
 #include "common/log/log.hpp"
 #include "common/metrics/metrics.hpp"
 
@@ -40,7 +40,6 @@ using tcp = net::ip::tcp;
 namespace {
 
 using PlainStream = beast::tcp_stream;
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 template <typename Stream>
 constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
 
@@ -882,7 +881,7 @@ void Server::Impl::OnAccepted(tcp::socket socket) {
   std::string peer = address + ":" + std::to_string(endpoint.port());
   auto self = shared_from_this();
   if (tls) {
-    std::make_shared<HttpSession<TlsStream>>(TlsStream(std::move(socket), *tls), self, std::move(peer),
+    std::make_shared<HttpSession<TlsStream>>(TlsStream(std::move(socket), tls->native_handle()), self, std::move(peer),
                                              std::move(ticket), tls)
         ->Run();
   } else {
