@@ -186,8 +186,6 @@ Want TlsCore::Perform(TlsOp op, void* data, size_t size, error_code& ec, size_t&
 }
 
 void TlsCore::ReadAvailable(error_code& ec) {
-  // Room for a full record and then some: a burst usually holds one or a few.
-  constexpr size_t kChunk = 16 * 1024 + 1024;
   auto& socket = tcp.socket();
   if (!socket.non_blocking()) {
     // Set once the socket is open (a client's may be connected after construction); Asio's
@@ -195,8 +193,8 @@ void TlsCore::ReadAvailable(error_code& ec) {
     socket.non_blocking(true, ec);
     if (ec) return;
   }
-  char* to = in.Prepare(kChunk);
-  const size_t n = socket.read_some(net::buffer(to, kChunk), ec);
+  char* to = in.Prepare(kReadChunk);
+  const size_t n = socket.read_some(net::buffer(to, kReadChunk), ec);
   in.Commit(n);
   if (in.empty()) in.Release();
   if (ec == net::error::would_block || ec == net::error::try_again) ec = {};

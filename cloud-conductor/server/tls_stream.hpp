@@ -76,8 +76,11 @@ class TlsCore {
   // One OpenSSL call (SSL_do_handshake, SSL_read, SSL_write or SSL_shutdown) over what `in`
   // holds; its ciphertext lands in `out`. Sets ec (and bytes for read and write) when done.
   Want Perform(TlsOp op, void* data, size_t size, boost::system::error_code& ec, size_t& bytes);
-  // Reads what the socket already holds into `in`, without blocking; would_block is no error.
+  // Reads what the socket already holds into `in` (up to kReadChunk), without blocking;
+  // would_block is no error.
   void ReadAvailable(boost::system::error_code& ec);
+  // Room for a full record and then some: a burst usually holds one or a few.
+  static constexpr size_t kReadChunk = 16 * 1024 + 1024;
   // The error for a read that meets the end of TCP: eof after close_notify, else truncated.
   boost::system::error_code EndOfInputError() const;
 
@@ -284,7 +287,9 @@ class TlsIoOp : public boost::beast::async_base<Handler, TlsStream::executor_typ
     core_.reading = false;
     core_.read_gate.cancel();
     if (ec) return InputFailed(true, ec);
-    core_.in.Append(&core_.wait_byte, n);
+    // Room for the byte and a full read after it in one allocation.
+    *core_.in.Prepare(n + tls_detail::TlsCore::kReadChunk) = static_cast<char>(core_.wait_byte);
+    core_.in.Commit(n);
     boost::system::error_code ignored;  // a failure shows again on the next read
     core_.ReadAvailable(ignored);
     Perform(true);
