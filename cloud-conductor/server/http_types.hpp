@@ -15,17 +15,17 @@
 
 namespace ew::server {
 
-struct HttpRequest {
+// A request as the server knows it once its header is read, before any of its body: what
+// HttpHandler::Admit sees, and the first part of the HttpRequest that Handle gets.
+struct HttpRequestHead {
   std::string method;                         // "GET", "POST", ...
   std::string target;                         // raw target, "/v1/boards?project=x"
   std::string path;                           // decoded path without the query, "/v1/boards"
   std::map<std::string, std::string> query;   // decoded query parameters
   std::map<std::string, std::string> headers; // header names lower-case
-  std::string body;
   std::string peer;                           // "127.0.0.1:54321"
-  // What HttpHandler::Admit attached to this request when it admitted it (REST: the verified
-  // caller), empty when Admit attached nothing.
-  std::any admission;
+  // Bytes of body that follow: Content-Length, or nullopt for a chunked body (size unknown).
+  std::optional<uint64_t> body_bytes;
 
   // Header value or "" when absent; `name` lower-case.
   const std::string& Header(const std::string& name) const {
@@ -33,6 +33,15 @@ struct HttpRequest {
     auto it = headers.find(name);
     return it == headers.end() ? kEmpty : it->second;
   }
+  bool has_body() const { return !body_bytes || *body_bytes > 0; }
+};
+
+// A whole request: its head, then the body read after Admit let it in.
+struct HttpRequest : HttpRequestHead {
+  std::string body;
+  // What HttpHandler::Admit attached to this request when it admitted it (REST: the verified
+  // caller), empty when Admit attached nothing.
+  std::any admission;
 };
 
 // The writing end of a streamed response body (Server-Sent Events), given to the handler by
@@ -84,25 +93,6 @@ struct HttpResponse {
 
 // Called exactly once per request, from any thread.
 using Respond = std::function<void(HttpResponse)>;
-
-// A request as the server knows it once its header is read, before any of its body.
-struct HttpRequestHead {
-  std::string method;
-  std::string target;
-  std::string path;                           // decoded, without the query
-  std::map<std::string, std::string> query;
-  std::map<std::string, std::string> headers; // names lower-case
-  std::string peer;
-  // Bytes of body that follow: Content-Length, or nullopt for a chunked body (size unknown).
-  std::optional<uint64_t> body_bytes;
-
-  const std::string& Header(const std::string& name) const {
-    static const std::string kEmpty;
-    auto it = headers.find(name);
-    return it == headers.end() ? kEmpty : it->second;
-  }
-  bool has_body() const { return !body_bytes || *body_bytes > 0; }
-};
 
 // Admit's verdict: `refusal` is sent instead of reading the body (the connection then closes
 // if a body was due); otherwise the body is read and `context` reaches Handle as

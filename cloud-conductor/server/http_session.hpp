@@ -1,0 +1,333 @@
+// One HTTP connection on the conductor's port: keep-alive, admission on the header, body limits
+// and deadlines, JSON errors; it hands its stream to a WsSession (upgrade on /ws) or an
+// SseSession (streamed response). Internal to cloud-conductor/server.
+#pragma once
+
+#include <algorithm>
+#include <any>
+#include <chrono>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "cloud-conductor/server/http_types.hpp"
+#include "cloud-conductor/server/request_head.hpp"
+#include "cloud-conductor/server/server_impl.hpp"
+#include "cloud-conductor/server/sse_session.hpp"
+#include "cloud-conductor/server/ws_session.hpp"
+
+namespace ew::server {
+
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+
+inline HttpResponse JsonError(int status, ErrorCode code, std::string message) {
+  HttpResponse r;
+  r.status = status;
+  r.body = ErrorJson(Error{code, std::move(message)});
+  return r;
+}
+
+// Every 413 of the conductor carries this code (docs/REST.md).
+inline HttpResponse TooLarge(size_t limit) {
+  return JsonError(413, ErrorCode::kResourceExhausted, "request body over " + std::to_string(limit) + " bytes");
+}
+
+// One HTTP/1.1 connection: requests are answered in order, one at a time, with keep-alive. A
+// streamed response (HttpResponse::stream) is the connection's last: the stream moves to an
+// SseSession that writes its body; a WebSocket upgrade moves it to a WsSession.
+//
+// A request goes: wait for its first byte (keep-alive idle timeout; a new connection has the
+// header timeout), its header (header timeout), the size check (413), HttpHandler::Admit (its
+// refusal is sent without reading the body), the body (minimum rate), then Handle.
+template <typename Stream>
+class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream>> {
+ public:
+  using std::enable_shared_from_this<HttpSession<Stream>>::shared_from_this;
+
+  HttpSession(Stream&& stream, std::shared_ptr<Server::Impl> server, std::string peer, Ticket ticket,
+              std::shared_ptr<ssl::context> tls)
+      : stream_(std::move(stream)), server_(std::move(server)), peer_(std::move(peer)), ticket_(std::move(ticket)),
+        tls_(std::move(tls)) {}
+
+  void Run() {
+    if constexpr (kIsTls<Stream>) {
+      Tcp().expires_after(server_->options.handshake_timeout);
+      stream_.async_handshake(ssl::stream_base::server, [self = shared_from_this()](beast::error_code ec) {
+        if (ec) {
+          if (ec == beast::error::timeout) Server::Impl::Count(self->server_->dropped_tls);
+          Log()->debug("TLS handshake from {} failed: {}", self->peer_, ec.message());
+          return CloseSocket(self->stream_);
+        }
+        self->ReadRequest(/*first=*/true);
+      });
+    } else {
+      ReadRequest(/*first=*/true);
+    }
+  }
+
+ private:
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+
+  // ---- reading a request (io thread) ----
+
+  void ReadRequest(bool first) {
+    parser_.emplace();
+    // No body limit while the header is parsed: Beast would refuse a Content-Length over it
+    // before we know the route (a 2 MiB package upload to a 16 MiB route). OnHeader checks the
+    // declared size against the route's limit and sets the limit for the body itself. (Not
+    // boost::none: Beast 1.74 compares a Content-Length with an empty optional and refuses it.)
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+    parser_->header_limit(64 * 1024);
+    if (first || buffer_.size() > 0) return ReadHeader();
+    // Keep-alive: the next request may be long in coming; its header then has header_timeout.
+    Tcp().expires_after(server_->options.http_idle_timeout);
+    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      if (ec) return self->OnReadFailed(ec, "idle");
+      self->buffer_.commit(n);
+      self->ReadHeader();
+    });
+  }
+
+  void ReadHeader() {
+    Tcp().expires_after(server_->options.header_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return OnReadFailed(ec, "header");
+    auto& header = parser_->get();
+    keep_alive_ = header.keep_alive();
+    version_ = header.version();
+    if (websocket::is_upgrade(header)) {
+      if (!parser_->is_done()) {
+        keep_alive_ = false;
+        drain_after_write_ = true;
+        return Write(JsonError(400, ErrorCode::kInvalidArgument, "a WebSocket upgrade request has no body"));
+      }
+      return Upgrade(parser_->release());
+    }
+    head_ = RequestHeadOf(header, peer_);
+    const auto declared = parser_->content_length();
+    head_.body_bytes = parser_->chunked() ? std::nullopt : std::optional<uint64_t>(declared.value_or(0));
+    body_limit_ = server_->options.max_http_body_bytes;
+    for (const auto& large : server_->options.large_body_paths) {
+      if (head_.path == large) body_limit_ = server_->options.max_large_http_body_bytes;
+    }
+    if (head_.body_bytes && *head_.body_bytes > body_limit_) return Refuse(TooLarge(body_limit_));
+    server_->http.Admit(head_, [self = shared_from_this()](Admission admission) {
+      // Admit may answer inline or from the blocking pool: continue on the io thread.
+      net::post(self->server_->io,
+                [self, admission = std::move(admission)]() mutable { self->OnAdmitted(std::move(admission)); });
+    });
+  }
+
+  // Answers without reading the body: the connection cannot carry another request after it.
+  void Refuse(HttpResponse response) {
+    if (head_.has_body()) {
+      keep_alive_ = false;
+      drain_after_write_ = true;
+    }
+    Write(std::move(response));
+  }
+
+  void OnAdmitted(Admission admission) {
+    if (admission.refusal) return Refuse(std::move(*admission.refusal));
+    admission_ = std::move(admission.context);
+    parser_->body_limit(body_limit_);  // counts down as a chunked body arrives
+    if (parser_->is_done()) return OnBody();
+    body_started_ = std::chrono::steady_clock::now();
+    body_received_ = 0;
+    // A client that waits for "100 Continue" before sending a large body.
+    if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+      static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      Tcp().expires_after(server_->options.body_timeout);
+      auto next = [self = shared_from_this()](beast::error_code ec, size_t) {
+        if (ec) return self->OnReadFailed(ec, "body");
+        self->ReadBody();
+      };
+      return net::async_write(stream_, net::buffer(kContinue), std::move(next));
+    }
+    ReadBody();
+  }
+
+  // The body in pieces, each with the deadline the minimum rate gives what arrived so far: a
+  // sender that keeps up the rate never meets it, one that trickles meets it after the grace.
+  void ReadBody() {
+    const auto& o = server_->options;
+    const auto earned = std::chrono::milliseconds(
+        static_cast<int64_t>(body_received_ * 1000 / std::max<size_t>(1, o.body_min_bytes_per_second)));
+    Tcp().expires_at(body_started_ + o.body_timeout + earned);
+    http::async_read_some(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t n) {
+      if (ec) return self->OnReadFailed(ec, "body");
+      self->body_received_ += n;
+      if (self->parser_->is_done()) return self->OnBody();
+      self->ReadBody();
+    });
+  }
+
+  void OnReadFailed(beast::error_code ec, const char* phase) {
+    if (ec == http::error::body_limit) return Refuse(TooLarge(body_limit_));
+    if (ec == beast::error::timeout) {
+      const bool idle = std::string_view(phase) == "idle";
+      if (!idle) {
+        Server::Impl::Count(std::string_view(phase) == "header" ? server_->dropped_header : server_->dropped_body);
+        Log()->debug("connection from {} too slow sending its request {}, dropped", peer_, phase);
+      }
+      return CloseSocket(stream_);
+    }
+    if (ec == http::error::end_of_stream || ec == net::error::eof || ec == ssl::error::stream_truncated) {
+      return CloseSocket(stream_);
+    }
+    Log()->debug("http read ({}) from {} failed: {}", phase, peer_, ec.message());
+    if (ec.category() == http::make_error_code(http::error::bad_method).category()) {
+      keep_alive_ = false;
+      version_ = 11;
+      return Write(JsonError(400, ErrorCode::kInvalidArgument, "malformed HTTP request: " + ec.message()));
+    }
+    CloseSocket(stream_);
+  }
+
+  void OnBody() {
+    auto req = parser_->release();
+    auto self = shared_from_this();
+    HttpRequest request;
+    static_cast<HttpRequestHead&>(request) = std::move(head_);
+    request.body = std::move(req.body());
+    request.admission = std::move(admission_);
+    server_->http.Handle(std::move(request),
+                         [self](HttpResponse response) {
+                           // The handler may answer from the blocking pool: hop back to the io thread.
+                           auto& io = self->server_->io;
+                           net::post(io, [self, response = std::move(response)]() mutable {
+                             self->Write(std::move(response));
+                           });
+                         });
+  }
+
+  void Upgrade(http::request<http::string_body> req) {
+    if (req.target() != "/ws" && req.target() != "/ws/") {
+      keep_alive_ = false;
+      return Write(JsonError(404, ErrorCode::kNotFound, "WebSocket endpoint is /ws"));
+    }
+    std::optional<wamp::Serializer> chosen;
+    auto offered_header = req[http::field::sec_websocket_protocol];
+    std::string_view offered(offered_header.data(), offered_header.size());
+    // Take the client's first preference that we speak.
+    while (!offered.empty() && !chosen) {
+      auto comma = offered.find(',');
+      std::string_view item = offered.substr(0, comma);
+      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+      chosen = wamp::SerializerFromSubprotocol(item);
+      if (comma == std::string_view::npos) break;
+      offered.remove_prefix(comma + 1);
+    }
+    if (!chosen) {
+      keep_alive_ = false;
+      return Write(JsonError(400, ErrorCode::kInvalidArgument,
+                             "no supported WAMP subprotocol offered (use wamp.2.json or wamp.2.msgpack)"));
+    }
+    Tcp().expires_never();
+    // The stream (TLS state included) and the connection's ticket move to the WebSocket.
+    auto ws = std::make_shared<WsSession<Stream>>(std::move(stream_), server_, *chosen, peer_, std::move(ticket_),
+                                                  std::move(tls_));
+    handed_over_ = true;
+    ws->Run(std::move(req));
+  }
+
+  // The stream (TLS state included) and the connection's ticket move to the session that
+  // writes the streamed body; nothing more is read from this connection.
+  void HandOverToStream(HttpResponse response) {
+    auto sse = std::make_shared<SseSession<Stream>>(std::move(stream_), server_, peer_, std::move(ticket_),
+                                                    std::move(tls_));
+    handed_over_ = true;
+    sse->Start(std::move(response), version_);
+  }
+
+  void Write(HttpResponse response) {
+    if (handed_over_) return;
+    if (response.stream) return HandOverToStream(std::move(response));
+    auto res = std::make_shared<http::response<http::string_body>>();
+    res->version(version_);
+    res->result(static_cast<unsigned>(response.status));
+    res->set(http::field::server, "edgewire-conductor");
+    if (!response.content_type.empty()) res->set(http::field::content_type, response.content_type);
+    for (auto& [name, value] : response.headers) res->set(name, value);
+    res->body() = std::move(response.body);
+    res->keep_alive(keep_alive_);
+    res->prepare_payload();
+    Tcp().expires_after(server_->options.http_idle_timeout);
+    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
+      if (ec) return CloseSocket(self->stream_);
+      if (!self->keep_alive_) return self->drain_after_write_ ? self->Drain() : self->Shutdown();
+      self->ReadRequest(/*first=*/false);
+    });
+  }
+
+  // The connection's end after its last answer: TLS says close_notify (bounded by the
+  // handshake timeout, a peer need not answer it), plain TCP sends FIN.
+  void Shutdown() {
+    if constexpr (kIsTls<Stream>) {
+      Tcp().expires_after(server_->options.handshake_timeout);
+      stream_.async_shutdown([self = shared_from_this()](beast::error_code) { CloseSocket(self->stream_); });
+    } else {
+      beast::error_code ignored;
+      Tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
+  }
+
+  // After refusing a body (413, 401) the client is usually still sending it. Closing with
+  // unread data would reset the connection and could destroy the answer before the client
+  // reads it, so send FIN and read and drop what still comes, within a cap and a time limit (a
+  // lingering close). Raw TCP under TLS too: nothing of it is decrypted.
+  void Drain() {
+    beast::error_code ignored;
+    Tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    // One deadline for the whole drain, not per read: a byte every few seconds must not keep an
+    // unauthenticated peer's connection (and its place under the caps) forever.
+    Tcp().expires_after(std::chrono::seconds(10));
+    DrainSome();
+  }
+
+  void DrainSome() {
+    constexpr size_t kMaxDrainBytes = 64u << 20;
+    drain_buffer_.resize(64 * 1024);
+    Tcp().async_read_some(net::buffer(drain_buffer_), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      self->drained_bytes_ += n;
+      if (ec || self->drained_bytes_ > kMaxDrainBytes) return CloseSocket(self->stream_);
+      self->DrainSome();
+    });
+  }
+
+  Stream stream_;
+  std::shared_ptr<Server::Impl> server_;
+  std::string peer_;
+  Ticket ticket_;                     // this connection's place under the connection caps
+  std::shared_ptr<ssl::context> tls_;  // the context the TLS stream was made from (null: plain)
+  bool handed_over_ = false;          // stream_ and ticket_ went to a WebSocket or SSE session
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  HttpRequestHead head_;   // of the request being read
+  std::any admission_;     // what Admit attached to it
+  size_t body_limit_ = 0;  // of its route
+  std::chrono::steady_clock::time_point body_started_;
+  size_t body_received_ = 0;
+  bool drain_after_write_ = false;
+  std::vector<char> drain_buffer_;
+  size_t drained_bytes_ = 0;
+  bool keep_alive_ = true;
+  unsigned version_ = 11;
+};
+
+}  // namespace ew::server

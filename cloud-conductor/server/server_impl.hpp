@@ -1,0 +1,105 @@
+// The state a Server shares with its listener and every session (options, connection caps, the
+// TLS context new connections use, metrics), and the few helpers all sessions use. Internal to
+// cloud-conductor/server: it brings in Beast, which server.hpp keeps out of its includers.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <type_traits>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+
+#include "cloud-conductor/server/connection_limiter.hpp"
+#include "cloud-conductor/server/server.hpp"
+#include "cloud-conductor/server/tls_stream.hpp"
+#include "common/log/log.hpp"
+#include "common/metrics/metrics.hpp"
+
+namespace ew::server {
+
+namespace net = boost::asio;
+namespace ssl = net::ssl;
+namespace beast = boost::beast;
+using tcp = net::ip::tcp;
+
+// A session is a template over its stream: plain TCP, or TLS over TCP (tls_stream.hpp).
+using PlainStream = beast::tcp_stream;
+template <typename Stream>
+constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
+
+inline std::shared_ptr<spdlog::logger> Log() {
+  static auto logger = log::Get("server");
+  return logger;
+}
+
+struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
+  Impl(net::io_context& io, ServerOptions o, HttpHandler& h, WampAccept a, metrics::Registry* m)
+      : io(io), options(std::move(o)), http(h), accept(std::move(a)), acceptor(io) {
+    metrics::Gauge* open_gauge = nullptr;
+    if (m != nullptr) {
+      open_gauge = &m->GetGauge("ew_server_connections_open", "Connections open on the conductor's port");
+      const char* refused_help = "Connections closed on accept because a connection cap was reached";
+      const char* refused = "ew_server_connections_refused_total";
+      refused_global = &m->GetCounter(refused, refused_help, {{"reason", "global_cap"}});
+      refused_address = &m->GetCounter(refused, refused_help, {{"reason", "address_cap"}});
+      const char* dropped_help = "Connections dropped before a request was complete";
+      const char* dropped = "ew_server_connections_dropped_total";
+      dropped_header = &m->GetCounter(dropped, dropped_help, {{"reason", "header_timeout"}});
+      dropped_body = &m->GetCounter(dropped, dropped_help, {{"reason", "body_timeout"}});
+      dropped_tls = &m->GetCounter(dropped, dropped_help, {{"reason", "tls_handshake"}});
+    }
+    limiter = std::make_shared<ConnectionLimiter>(options.max_connections, options.max_connections_per_address,
+                                                  open_gauge);
+  }
+
+  net::io_context& io;
+  ServerOptions options;
+  HttpHandler& http;
+  WampAccept accept;
+  tcp::acceptor acceptor;
+  net::steady_timer accept_pause{io};
+  bool stopped = false;
+  // The TLS context new connections use (null: plain); ReloadTls swaps it on the io thread.
+  // A session keeps the one it started with.
+  std::shared_ptr<ssl::context> tls;
+  std::shared_ptr<ConnectionLimiter> limiter;
+  // Null once the Server is destroyed: sessions (which hold this Impl) may outlive the
+  // registry, until the io_context goes.
+  std::atomic<metrics::Counter*> refused_global{nullptr};
+  std::atomic<metrics::Counter*> refused_address{nullptr};
+  std::atomic<metrics::Counter*> dropped_header{nullptr};
+  std::atomic<metrics::Counter*> dropped_body{nullptr};
+  std::atomic<metrics::Counter*> dropped_tls{nullptr};
+
+  size_t refused_since_warning = 0;  // io thread
+  std::chrono::steady_clock::time_point last_cap_warning{};
+
+  static void Count(const std::atomic<metrics::Counter*>& counter) {
+    if (auto* c = counter.load()) c->Inc();
+  }
+  void DetachMetrics() {
+    for (auto* c : {&refused_global, &refused_address, &dropped_header, &dropped_body, &dropped_tls}) c->store(nullptr);
+    limiter->DetachGauge();
+  }
+  void DoAccept();
+  void OnAccepted(tcp::socket socket);
+};
+
+using Ticket = std::unique_ptr<ConnectionLimiter::Ticket>;
+
+// Closes the TCP socket under any stream: every pending operation then completes with an error.
+template <typename Stream>
+void CloseSocket(Stream& stream) {
+  beast::error_code ignored;
+  auto& socket = beast::get_lowest_layer(stream).socket();
+  socket.shutdown(tcp::socket::shutdown_both, ignored);
+  socket.close(ignored);
+}
+
+}  // namespace ew::server

@@ -1,0 +1,230 @@
+// One WAMP WebSocket connection on the conductor's port, made from an HTTP connection's upgrade
+// request (http_session.hpp): subprotocol already chosen, frames to and from the router's
+// TransportHandler, ping/pong liveness, an ordered write queue with a cap on what the peer has
+// not read. Internal to cloud-conductor/server.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include <boost/beast/websocket.hpp>
+
+#include "cloud-conductor/router/transport.hpp"
+#include "cloud-conductor/server/server_impl.hpp"
+
+namespace ew::server {
+
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+
+// One WAMP WebSocket connection.
+//
+// Deadlines (opening handshake, heartbeat, closing handshake) are our own timer, never Beast's
+// stream timeouts: Beast 1.74 delivers its closing-handshake timeout to a read parked behind
+// async_close and asserts (impl/read.hpp, `ec == operation_aborted`), so a peer that answers the
+// close frame and then holds TCP open could abort the conductor. When our deadline passes we
+// close the socket; every pending Beast operation then ends with an ordinary error.
+template <typename Stream>
+class WsSession final : public router::Transport, public std::enable_shared_from_this<WsSession<Stream>> {
+ public:
+  using std::enable_shared_from_this<WsSession<Stream>>::shared_from_this;
+
+  WsSession(Stream&& stream, std::shared_ptr<Server::Impl> server, wamp::Serializer serializer, std::string peer,
+            Ticket ticket, std::shared_ptr<ssl::context> tls)
+      : ws_(std::move(stream)), server_(std::move(server)), serializer_(serializer), peer_(std::move(peer)),
+        deadline_(ws_.get_executor()), ticket_(std::move(ticket)), tls_(std::move(tls)) {}
+
+  void Run(http::request<http::string_body> req) {
+    beast::get_lowest_layer(ws_).expires_never();
+    ws_.set_option(websocket::stream_base::timeout{websocket::stream_base::none(), websocket::stream_base::none(),
+                                                   false});
+    ws_.read_message_max(server_->options.max_message_bytes);
+    ws_.auto_fragment(false);
+    std::string proto(wamp::SubprotocolName(serializer_));
+    ws_.set_option(websocket::stream_base::decorator([proto](websocket::response_type& res) {
+      res.set(http::field::sec_websocket_protocol, proto);
+      res.set(http::field::server, "edgewire-conductor");
+    }));
+    // Any control frame (a pong above all) proves the peer is alive.
+    ws_.control_callback([this](websocket::frame_type, beast::string_view) { last_heard_ = Now(); });
+    ws_.binary(wamp::IsBinary(serializer_));
+    ArmDeadline(server_->options.handshake_timeout, "opening handshake timed out");
+    ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) { self->OnAccept(ec); });
+  }
+
+  void Send(std::string frame) override {
+    if (finished_ || close_requested_) return;
+    queued_bytes_ += frame.size();
+    if (queued_bytes_ > server_->options.max_queued_bytes) {
+      Log()->warn("connection from {} is not reading: {} bytes queued, disconnecting", peer_, queued_bytes_);
+      // Drop the socket now (a close handshake would wait behind the backlog). The write in
+      // flight still owns queue_.front(): its failure runs Finish(), which frees the backlog.
+      close_requested_ = true;
+      Drop();
+      return;
+    }
+    queue_.push_back(std::move(frame));
+    if (!writing_) DoWrite();
+  }
+
+  void Close(const std::string& reason) override {
+    if (finished_ || close_requested_) return;
+    close_requested_ = true;
+    close_reason_ = reason;
+    if (!writing_) DoClose();
+  }
+
+  wamp::Serializer serializer() const override { return serializer_; }
+  const std::string& peer() const override { return peer_; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  static Clock::time_point Now() { return Clock::now(); }
+
+  void OnAccept(beast::error_code ec) {
+    if (ec) {
+      Log()->debug("websocket handshake from {} failed: {}", peer_, ec.message());
+      Finish();
+      return;
+    }
+    last_heard_ = Now();
+    ArmHeartbeat();
+    handler_ = server_->accept(shared_from_this());
+    DoRead();
+  }
+
+  // The heartbeat: a tick every half timeout; a tick that finds the peer silent for a quarter
+  // timeout or more pings it (so a ping goes out at least once per half timeout of silence and
+  // its pong has the rest to arrive); a peer silent for the whole timeout is dropped.
+  void ArmHeartbeat() {
+    const auto half = server_->options.heartbeat_timeout / 2;
+    deadline_.expires_after(half);
+    deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      // A close the peer started is answered inside the pending read, which then waits for the
+      // peer to end TCP: the heartbeat still bounds that wait.
+      if (ec || self->finished_ || self->closing_) return;
+      const auto silent = Now() - self->last_heard_;
+      if (silent >= self->server_->options.heartbeat_timeout) {
+        Log()->debug("connection from {} silent for {} ms, dropping", self->peer_,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(silent).count());
+        return self->Drop();
+      }
+      if (silent >= self->server_->options.heartbeat_timeout / 4 && !self->pinging_ && self->ws_.is_open()) {
+        self->pinging_ = true;
+        self->ws_.async_ping({}, [self](beast::error_code) { self->pinging_ = false; });
+      }
+      self->ArmHeartbeat();
+    });
+  }
+
+  // One deadline for a handshake; past it the socket is closed.
+  void ArmDeadline(std::chrono::steady_clock::duration after, const char* why) {
+    deadline_.expires_after(after);
+    deadline_.async_wait([self = shared_from_this(), why](beast::error_code ec) {
+      if (ec || self->finished_) return;
+      Log()->debug("connection from {}: {}", self->peer_, why);
+      self->Drop();
+    });
+  }
+
+  void DoRead() {
+    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec) {
+      if (ec == websocket::error::message_too_big)
+        Log()->info("session from {} closed: message over {} bytes", peer_, server_->options.max_message_bytes);
+      else if (ec != websocket::error::closed && ec != net::error::operation_aborted)
+        Log()->debug("connection from {} ended: {}", peer_, ec.message());
+      Finish();
+      return;
+    }
+    last_heard_ = Now();
+    auto data = buffer_.cdata();
+    std::string_view frame(static_cast<const char*>(data.data()), data.size());
+    if (handler_) handler_->OnFrame(frame);
+    buffer_.consume(buffer_.size());
+    if (!finished_ && !closing_) DoRead();
+  }
+
+  void DoWrite() {
+    writing_ = true;
+    ws_.async_write(net::buffer(queue_.front()),
+                    [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
+  }
+
+  void OnWrite(beast::error_code ec) {
+    writing_ = false;
+    if (ec) {
+      queue_.clear();
+      queued_bytes_ = 0;
+      Finish();
+      return;
+    }
+    if (queue_.empty()) return;  // dropped by the backlog limit
+    queued_bytes_ -= queue_.front().size();
+    queue_.pop_front();
+    if (!queue_.empty()) {
+      DoWrite();
+    } else if (close_requested_) {
+      DoClose();
+    }
+  }
+
+  void DoClose() {
+    if (closing_ || socket_closed_) return;
+    closing_ = true;
+    ArmDeadline(server_->options.handshake_timeout, "closing handshake timed out");
+    ws_.async_close(websocket::close_reason(websocket::close_code::normal, close_reason_),
+                    [self = shared_from_this()](beast::error_code) {
+                      self->Finish();
+                      self->Drop();
+                    });
+  }
+
+  // Closes the socket: every pending operation completes with an error, then Finish() runs.
+  // With TLS too: the TLS layer's reads and writes sit on the socket, and fail with it.
+  void Drop() {
+    if (socket_closed_) return;
+    socket_closed_ = true;
+    CloseSocket(ws_);
+    deadline_.cancel();
+  }
+
+  // Tells the router once that this connection is gone, whatever ended it.
+  void Finish() {
+    if (finished_) return;
+    finished_ = true;
+    // A write in flight still reads queue_.front(): its completion frees the rest.
+    if (!writing_) queue_.clear();
+    if (auto handler = std::move(handler_)) handler->OnClose();
+    // The socket stays open while our closing handshake is under way (its deadline bounds it);
+    // otherwise nothing more will be read or written on it.
+    if (!closing_) Drop();
+  }
+
+  websocket::stream<Stream> ws_;
+  std::shared_ptr<Server::Impl> server_;
+  wamp::Serializer serializer_;
+  std::string peer_;
+  net::steady_timer deadline_;  // handshake, heartbeat or closing deadline: one at a time
+  Clock::time_point last_heard_{};
+  beast::flat_buffer buffer_;
+  std::deque<std::string> queue_;
+  size_t queued_bytes_ = 0;
+  std::shared_ptr<router::TransportHandler> handler_;
+  std::string close_reason_;
+  bool writing_ = false;
+  bool pinging_ = false;
+  bool close_requested_ = false;
+  bool closing_ = false;
+  bool finished_ = false;
+  bool socket_closed_ = false;
+  Ticket ticket_;                     // this connection's place under the connection caps
+  std::shared_ptr<ssl::context> tls_;  // the context the TLS stream was made from (null: plain)
+};
+
+}  // namespace ew::server
