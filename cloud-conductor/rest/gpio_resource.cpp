@@ -230,6 +230,9 @@ class EventStream final : public server::StreamHandler {
       watch = std::move(watch_);
     }
     log::Get("rest")->debug("board={} event stream closed: {}", board_id_, reason);
+    // A closed stream stops listening now, not when its last holder lets go: a revocation being
+    // delivered on another thread may still hold it for a moment.
+    if (revocations_) revocations_->Unsubscribe(subscription_);
     if (watch) watch->Close();  // unwatches, unless the watch already ended
   }
 

@@ -362,10 +362,11 @@ TEST_F(GpioApiTest, TheEventStreamEndsWhenItsUserIsDeleted) {
   ASSERT_EQ(chunks.size(), 1u);
   EXPECT_EQ(chunks[0], "event: end\ndata: {\"reason\":\"the user was deleted\"}\n\n");
   EXPECT_TRUE(writer->ended());
-  response.stream->OnClose("ended");
   const size_t listeners = hub_.ListenerCount();
+  response.stream->OnClose("ended");
+  EXPECT_EQ(hub_.ListenerCount(), listeners - 1) << "a closed stream stops listening at once";
   response = {};
-  EXPECT_EQ(hub_.ListenerCount(), listeners - 1) << "a finished stream stops listening";
+  EXPECT_EQ(hub_.ListenerCount(), listeners - 1) << "and is not counted twice";
 }
 
 TEST_F(GpioApiTest, AStreamWhoseClientLeftBeforeItOpenedStillUnwatches) {
