@@ -23,6 +23,8 @@
 
 namespace ew::auth {
 
+const ew::log::Logger Log{"auth"};
+
 namespace {
 
 constexpr char kDefaultProject[] = "default";
@@ -144,7 +146,7 @@ Result<void> BootstrapAdmin(registry::Store& store, const Clock& clock, const co
     return created;
   }
 
-  log::Get("auth")->info("bootstrap: created user admin ({}) in project {} ({}), password {}", admin.id(),
+  Log()->info("bootstrap: created user admin ({}) in project {} ({}), password {}", admin.id(),
                          project.name(), project.id(),
                          generated ? "generated and written to " + saved_to + " (mode 0600)"
                                    : "from " + config.bootstrap_password_file);

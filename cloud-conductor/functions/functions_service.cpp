@@ -25,10 +25,7 @@ using nlohmann::json;
 
 namespace {
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = ew::log::Get("functions");
-  return logger;
-}
+const ew::log::Logger Log{"functions"};
 
 // The "warnings" of a board's fn.deploy reply (limits it cannot enforce), joined for the
 // deployment's message. The board is not trusted: at most 4 strings of 256 bytes are kept.

@@ -44,10 +44,7 @@ using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 template <typename Stream>
 constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = log::Get("server");
-  return logger;
-}
+const ew::log::Logger Log{"server"};
 
 int FromHex(char c) {
   if (c >= '0' && c <= '9') return c - '0';

@@ -27,10 +27,7 @@ namespace {
 // deployments.json holds a few hundred bytes per deployment; past this it is not ours.
 constexpr size_t kMaxStateFileBytes = 16u << 20;
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = ew::log::Get("functions");
-  return logger;
-}
+const ew::log::Logger Log{"functions"};
 
 using wamp::kFnFetchProcedure;
 using wamp::kFnReportProcedure;
