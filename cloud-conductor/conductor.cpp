@@ -32,6 +32,8 @@
 
 namespace ew::conductor {
 
+const ew::log::Logger Log{"conductor"};
+
 namespace {
 // How long Stop() waits for boards to answer the unwatch of open GPIO event streams.
 constexpr std::chrono::seconds kStopGrace{2};
@@ -78,7 +80,7 @@ struct Conductor::Impl {
   }
 
   Result<void> ReloadTls() {
-    auto log = log::Get("conductor");
+    auto log = Log();
     if (!server || !server->is_tls()) {
       log->info("SIGHUP: not serving TLS, nothing to reload");
       return Ok();
@@ -183,7 +185,7 @@ Result<uint16_t> Conductor::Start() {
       [router = d.router.get()](std::shared_ptr<router::Transport> t) { return router->Attach(std::move(t)); },
       &d.metrics);
   EW_TRY(uint16_t port, d.server->Start());
-  log::Get("conductor")->info("serving REST and WAMP (realm {}) on {}:{} over {}, store {}", d.config.realm,
+  Log()->info("serving REST and WAMP (realm {}) on {}:{} over {}, store {}", d.config.realm,
                               d.config.listen_address, port, d.server->is_tls() ? "TLS" : "plain TCP",
                               d.config.store_path);
   return port;
@@ -196,7 +198,7 @@ void Conductor::Run(bool handle_signals) {
     signals = std::make_unique<boost::asio::signal_set>(d.io, SIGINT, SIGTERM);
     signals->async_wait([this](const boost::system::error_code& ec, int signo) {
       if (ec) return;
-      log::Get("conductor")->info("signal {}: shutting down", signo);
+      Log()->info("signal {}: shutting down", signo);
       Stop();
     });
     d.reload_signal = std::make_unique<boost::asio::signal_set>(d.io, SIGHUP);

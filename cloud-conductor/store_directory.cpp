@@ -6,6 +6,8 @@
 
 namespace ew::conductor {
 
+const ew::log::Logger Log{"store"};
+
 StoreDirectory::StoreDirectory(registry::Store& store, auth::Authenticator& auth, const Clock& clock,
                                boost::asio::thread_pool& blocking, boost::asio::any_io_executor router_executor,
                                auth::RevocationHub* revocations)
@@ -61,7 +63,7 @@ void StoreDirectory::BoardSeen(const std::string& board_id) {
   boost::asio::post(blocking_, [this, board_id] {
     auto result = store_.TouchBoard(board_id, UnixSeconds(clock_.Now()));
     if (!result && result.error().code != ErrorCode::kNotFound)
-      log::Get("store")->error("cannot record last_seen of board={}: {}", board_id, result.error().message);
+      Log()->error("cannot record last_seen of board={}: {}", board_id, result.error().message);
   });
 }
 

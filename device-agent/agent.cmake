@@ -13,6 +13,7 @@ ew_module(ew_agent_rpc
 ew_module(ew_agent_functions
   SOURCES ${EW_AGENT_DIR}/functions/function_service.cpp
   DEPS ew_agent_gpio_rpc ew_containers_host ew_containers_package ew_common_ids ew_common_json ew_common_log ew_common_error
+       ew_common_posix
        nlohmann_json::nlohmann_json Boost::system Threads::Threads)
 
 # Board procedures gpio.* , edge publications and edge triggers over the board's chips.
@@ -64,13 +65,13 @@ ew_module(ew_agent_tls
 # The enrolment secret on disk (JSON, 0600).
 ew_module(ew_agent_credential
   SOURCES ${EW_AGENT_DIR}/credential/credential.cpp
-  DEPS ew_agent_tls ew_common_error ew_common_json nlohmann_json::nlohmann_json)
+  DEPS ew_agent_tls ew_common_error ew_common_json ew_common_posix nlohmann_json::nlohmann_json)
 
 # `edgewire-agent enrol`: one HTTP(S) POST with Boost.Beast.
 ew_module(ew_agent_enrol
   SOURCES ${EW_AGENT_DIR}/enrol/enroller.cpp ${EW_AGENT_DIR}/enrol/conductor_url.cpp
           ${EW_AGENT_DIR}/enrol/enrol_messages.cpp
-  DEPS ew_agent_credential ew_agent_tls ew_common_error ew_common_log nlohmann_json::nlohmann_json Boost::system
+  DEPS ew_agent_credential ew_agent_tls ew_common_error ew_common_log ew_common_url nlohmann_json::nlohmann_json Boost::system
        Threads::Threads)
 
 # sd_notify wrapper. libsystemd's headers only: the library is dlopen'ed under systemd, so

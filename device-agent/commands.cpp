@@ -29,10 +29,7 @@ namespace ew::agent {
 
 namespace {
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = ew::log::Get("agent");
-  return logger;
-}
+const ew::log::Logger Log{"agent"};
 
 std::string ThisHostName() {
   struct utsname uts {};

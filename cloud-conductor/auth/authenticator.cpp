@@ -9,6 +9,8 @@
 
 namespace ew::auth {
 
+const ew::log::Logger Log{"auth"};
+
 namespace {
 
 // Token texts start with this so that they are recognisable in configs and leak scanners.
@@ -78,7 +80,7 @@ Result<IssuedToken> Authenticator::IssueToken(const std::string& username, const
   issued.record.set_expires_at(ttl > std::chrono::seconds::zero() ? now + ttl.count() : 0);
   issued.user = std::move(*user);
   EW_TRY_VOID(store_.CreateToken(issued.record, ids::Sha256Hex(issued.token)));
-  log::Get("auth")->info("token {} issued to user {} ({}), {}", issued.record.id(), issued.user.name(),
+  Log()->info("token {} issued to user {} ({}), {}", issued.record.id(), issued.user.name(),
                          issued.user.id(),
                          ttl > std::chrono::seconds::zero() ? "expires in " + std::to_string(ttl.count()) + "s"
                                                             : std::string("never expires"));
@@ -95,7 +97,7 @@ Result<std::string> Authenticator::RevokeToken(const std::string& token) {
   auto deleted = store_.DeleteToken(record->id());
   // Revoked concurrently by another request: the outcome the caller wanted.
   if (!deleted && deleted.error().code != ErrorCode::kNotFound) return tl::unexpected(deleted.error());
-  log::Get("auth")->info("token {} of user {} revoked", record->id(), record->user_id());
+  Log()->info("token {} of user {} revoked", record->id(), record->user_id());
   return record->id();
 }
 

@@ -19,8 +19,11 @@
 
 #include "common/ids/ids.hpp"
 #include "common/log/log.hpp"
+#include "common/posix/file_io.hpp"
 
 namespace ew::auth {
+
+const ew::log::Logger Log{"auth"};
 
 namespace {
 
@@ -50,18 +53,11 @@ Result<std::string> ReadPasswordFile(const std::string& path) {
   return password;
 }
 
-// Writes `password` to `path`, readable by the owner only (also when the file existed).
+// Writes `password` to `path`, readable by the owner only (also when the file existed). A link
+// planted at `path` is replaced, never followed (the write ends in a rename).
 Result<void> WritePasswordFile(const std::string& path, const std::string& password) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return Internal(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
-  std::string line = password + "\n";
-  bool ok = ::fchmod(fd, 0600) == 0 && ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
-  int saved = errno;
-  ok = (::close(fd) == 0) && ok;
-  if (!ok) {
-    ::unlink(path.c_str());
-    return Internal(fmt::format("cannot write {}: {}", path, std::strerror(saved)));
-  }
+  auto written = posix::WriteFileAtomically(path, password + "\n", 0600);
+  if (!written) return Internal(written.error().message);
   return Ok();
 }
 
@@ -150,7 +146,7 @@ Result<void> BootstrapAdmin(registry::Store& store, const Clock& clock, const co
     return created;
   }
 
-  log::Get("auth")->info("bootstrap: created user admin ({}) in project {} ({}), password {}", admin.id(),
+  Log()->info("bootstrap: created user admin ({}) in project {} ({}), password {}", admin.id(),
                          project.name(), project.id(),
                          generated ? "generated and written to " + saved_to + " (mode 0600)"
                                    : "from " + config.bootstrap_password_file);

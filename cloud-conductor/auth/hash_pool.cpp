@@ -9,6 +9,8 @@
 
 namespace ew::auth {
 
+const ew::log::Logger Log{"auth"};
+
 HashPool::HashPool(HashPoolOptions options)
     : options_(options), pool_(std::max<size_t>(1, options.threads)) {}
 
@@ -24,7 +26,7 @@ bool HashPool::TryPost(std::function<void()> job) {
       job();
     } catch (const std::exception& e) {
       // Jobs answer their own errors; one that throws must not take the pool thread down.
-      log::Get("auth")->error("password hashing job failed: {}", e.what());
+      Log()->error("password hashing job failed: {}", e.what());
     }
     pending_.fetch_sub(1);
   });

@@ -9,6 +9,8 @@
 
 namespace ew::auth {
 
+const ew::log::Logger Log{"auth"};
+
 RevocationHub::RevocationHub(boost::asio::any_io_executor timers, const Clock& clock)
     : timers_(boost::asio::make_strand(std::move(timers))), clock_(clock) {}
 
@@ -45,7 +47,7 @@ void RevocationHub::Revoke(const Revocation& revocation) {
     listeners.reserve(listeners_.size());
     for (const auto& [id, listener] : listeners_) listeners.push_back(listener);
   }
-  log::Get("auth")->info("{} {}: {}; ending its live sessions and streams",
+  Log()->info("{} {}: {}; ending its live sessions and streams",
                          revocation.kind == Revocation::Kind::kToken ? "token" : "user", revocation.id,
                          revocation.message);
   // Outside the lock: a listener may subscribe or unsubscribe (a stream that ends).

@@ -1,5 +1,5 @@
-// The CLI's remembered login. The token is a secret: the file is written 0600 through a
-// temporary file and rename, so that no reader ever sees a half-written or wider-mode file.
+// The CLI's remembered login. The token is a secret: the file is written 0600 through
+// posix::WriteFileAtomically, so that no reader ever sees a half-written or wider-mode file.
 #include "cloud-conductor/cli/cli_state.hpp"
 
 #include <fcntl.h>
@@ -14,6 +14,8 @@
 #include <sstream>
 
 #include <nlohmann/json.hpp>
+
+#include "common/posix/file_io.hpp"
 
 namespace ew::cli {
 
@@ -63,18 +65,7 @@ Result<void> SaveState(const std::string& path, const CliState& state) {
   ::chmod(dir.c_str(), 0700);
 
   const std::string text = nlohmann::json{{"url", state.url}, {"token", state.token}, {"user", state.user}}.dump(2) + "\n";
-  const std::string temp = path + ".tmp";
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return Internal("cannot write " + temp + ": " + std::strerror(errno));
-  bool ok = ::fchmod(fd, 0600) == 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  int saved = errno;
-  ok = ::close(fd) == 0 && ok;
-  if (!ok || ::rename(temp.c_str(), path.c_str()) != 0) {
-    if (ok) saved = errno;
-    ::unlink(temp.c_str());
-    return Internal("cannot write " + path + ": " + std::strerror(saved));
-  }
-  return Ok();
+  return posix::WriteFileAtomically(file, text, 0600);
 }
 
 }  // namespace ew::cli

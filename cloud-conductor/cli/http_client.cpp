@@ -16,6 +16,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "common/url/url.hpp"
+
 namespace ew::cli {
 
 namespace asio = boost::asio;
@@ -27,45 +29,19 @@ namespace {
 
 constexpr uint64_t kMaxResponseBytes = 64ull << 20;
 
-bool IsDigits(const std::string& text) {
-  return !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
-}
-
 }  // namespace
 
 Result<Url> ParseUrl(const std::string& text) {
+  EW_TRY(url::Url parsed, url::ParseUrl(text));
+  if (parsed.scheme != "http" && parsed.scheme != "https")
+    return InvalidArgument("conductor URL \"" + text + "\": only http and https are supported");
   Url url;
   url.text = text;
-  const size_t scheme_end = text.find("://");
-  if (scheme_end == std::string::npos) return InvalidArgument("conductor URL \"" + text + "\" needs http:// or https://");
-  url.scheme = text.substr(0, scheme_end);
-  if (url.scheme != "http" && url.scheme != "https")
-    return InvalidArgument("conductor URL \"" + text + "\": only http and https are supported");
-  std::string rest = text.substr(scheme_end + 3);
-  const size_t slash = rest.find('/');
-  std::string authority = rest.substr(0, slash);
-  if (slash != std::string::npos) url.base_path = rest.substr(slash);
+  url.scheme = parsed.scheme;
+  url.host = parsed.host;
+  url.port = std::to_string(parsed.port);
+  url.base_path = parsed.target;
   while (!url.base_path.empty() && url.base_path.back() == '/') url.base_path.pop_back();
-  if (authority.find('@') != std::string::npos)
-    return InvalidArgument("conductor URL \"" + text + "\" must not carry credentials");
-  if (!authority.empty() && authority.front() == '[') {  // [::1]:8080
-    const size_t close = authority.find(']');
-    if (close == std::string::npos) return InvalidArgument("conductor URL \"" + text + "\": unclosed [");
-    url.host = authority.substr(1, close - 1);
-    std::string after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') return InvalidArgument("conductor URL \"" + text + "\": bad port");
-      url.port = after.substr(1);
-    }
-  } else {
-    const size_t colon = authority.rfind(':');
-    url.host = authority.substr(0, colon);
-    if (colon != std::string::npos) url.port = authority.substr(colon + 1);
-  }
-  if (url.host.empty()) return InvalidArgument("conductor URL \"" + text + "\" has no host");
-  if (url.port.empty()) url.port = url.scheme == "https" ? "443" : "80";
-  if (!IsDigits(url.port) || std::stoul(url.port) == 0 || std::stoul(url.port) > 65535)
-    return InvalidArgument("conductor URL \"" + text + "\": bad port \"" + url.port + "\"");
   return url;
 }
 

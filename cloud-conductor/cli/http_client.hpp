@@ -20,7 +20,8 @@ struct Url {
   std::string text;       // the URL as given, for messages
 };
 
-// InvalidArgument for anything but http(s)://host[:port][/path].
+// The conductor URL as the CLI uses it: common/url's ParseUrl, limited to http(s). InvalidArgument
+// for anything but http(s)://host[:port][/path].
 Result<Url> ParseUrl(const std::string& text);
 
 struct HttpResult {

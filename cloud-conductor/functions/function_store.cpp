@@ -19,10 +19,7 @@ namespace {
 // the store bounds its output and logs, so 16 MiB and the usual depth are generous.
 const ew::json::ParseLimits kStoredRecordLimits{16u << 20, 64, false, "stored invocation record"};
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = ew::log::Get("store");
-  return logger;
-}
+const ew::log::Logger Log{"store"};
 
 constexpr int kBusyTimeoutMs = 5000;
 

@@ -12,6 +12,7 @@
 
 #include "common/ids/ids.hpp"
 #include "common/log/log.hpp"
+#include "common/posix/file_io.hpp"
 #include "common/wamp/conductor_procedures.hpp"
 #include "containers/package/package.hpp"
 #include "containers/runtime/child_reaper.hpp"
@@ -24,10 +25,7 @@ using nlohmann::json;
 
 namespace {
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = ew::log::Get("functions");
-  return logger;
-}
+const ew::log::Logger Log{"functions"};
 
 // The "warnings" of a board's fn.deploy reply (limits it cannot enforce), joined for the
 // deployment's message. The board is not trusted: at most 4 strings of 256 bytes are kept.
@@ -66,28 +64,6 @@ json DeployArgs(const Deployment& d) {
 // code that builds kwargs by hand often signed).
 bool IsCount(const json& value) {
   return value.is_number_unsigned() || (value.is_number_integer() && value.get<int64_t>() >= 0);
-}
-
-// Writes `bytes` to `path` through a temporary file and a rename: readers never see half a file.
-Result<void> WriteAtomically(const fs::path& path, std::string_view bytes) {
-  const fs::path tmp = path.string() + ".tmp-" + ids::NewId("w");
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      return Internal("cannot write " + tmp.string());
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    return Internal("cannot store " + path.string() + ": " + ec.message());
-  }
-  return Ok();
 }
 
 }  // namespace
@@ -136,7 +112,11 @@ fs::path FunctionsService::PackagePath(const std::string& sha256) const {
 Result<FunctionRecord> FunctionsService::Upload(const std::string& project_id, std::string_view package) {
   EW_TRY(containers::Package inspected, containers::InspectPackage(package));
   const fs::path path = PackagePath(inspected.sha256);
-  if (!fs::exists(path)) EW_TRY_VOID(WriteAtomically(path, package));
+  if (!fs::exists(path)) {
+    // The conductor's own disk: whatever fails there is Internal, never the client's doing.
+    auto stored = posix::WriteFileAtomically(path, package, 0644);
+    if (!stored) return Internal(stored.error().message);
+  }
   FunctionVersion version;
   version.version = inspected.spec.version;
   version.sha256 = inspected.sha256;

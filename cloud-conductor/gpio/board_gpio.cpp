@@ -10,10 +10,7 @@ namespace {
 
 using nlohmann::json;
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = ew::log::Get("gpio");
-  return logger;
-}
+const ew::log::Logger Log{"gpio"};
 
 int64_t NowNs(const Clock& clock) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(clock.Now().time_since_epoch()).count();

@@ -15,10 +15,7 @@ namespace ew::conductor::gpio {
 
 namespace {
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = ew::log::Get("store");
-  return logger;
-}
+const ew::log::Logger Log{"store"};
 
 constexpr int kBusyTimeoutMs = 5000;
 constexpr int kVersionWithReadings = 3;

@@ -8,10 +8,7 @@ namespace ew::conductor::gpio {
 
 namespace {
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = ew::log::Get("gpio");
-  return logger;
-}
+const ew::log::Logger Log{"gpio"};
 
 constexpr char kDropped[] = "ew_gpio_readings_dropped_total";
 constexpr char kDroppedHelp[] = "GPIO readings not stored, by reason (queue_full, invalid, store_error)";

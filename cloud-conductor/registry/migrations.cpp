@@ -11,6 +11,8 @@
 
 namespace ew::registry {
 
+const ew::log::Logger Log{"store"};
+
 namespace {
 
 // v1: the records of registry.proto. Board.status and session_peer are live state, never stored.
@@ -211,7 +213,7 @@ Result<MigrationReport> ApplyMigrations(SQLite::Database& db, const std::vector<
   if (found > latest) {
     return Internal(fmt::format("database schema v{} is newer than this conductor (v{})", found, latest));
   }
-  auto logger = ew::log::Get("store");
+  auto logger = Log();
   MigrationReport report{found, found, 0};
   for (const Migration& step : migrations) {
     if (step.version <= report.to_version) continue;

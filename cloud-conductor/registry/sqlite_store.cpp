@@ -25,7 +25,7 @@ namespace {
 // How long a write waits for another process holding the file's write lock before failing.
 constexpr std::chrono::milliseconds kBusyTimeout{5'000};
 
-std::shared_ptr<spdlog::logger> Logger() { return ew::log::Get("store"); }
+const ew::log::Logger Log{"store"};
 
 Error ConflictError(std::string message) { return Error{ErrorCode::kConflict, std::move(message)}; }
 Error NotFoundError(std::string message) { return Error{ErrorCode::kNotFound, std::move(message)}; }
@@ -146,7 +146,7 @@ Error MapSqliteFailure(const SQLite::Exception& e, const char* action,
     }
     return ConflictError(fmt::format("{}: {}", action, what));
   }
-  Logger()->error("store {} failed: {} (sqlite code {})", action, e.what(), e.getExtendedErrorCode());
+  Log()->error("store {} failed: {} (sqlite code {})", action, e.what(), e.getExtendedErrorCode());
   return Error{ErrorCode::kInternal, fmt::format("{}: {}", action, e.what())};
 }
 
@@ -161,7 +161,7 @@ Result<T> SqliteStore::Locked(const char* action, const Constraints& constraints
     return tl::unexpected<Error>(MapSqliteFailure(e, action, constraints.unique, constraints.foreign_key));
   } catch (const std::exception& e) {
     // Malformed stored data (labels JSON) or allocation failure.
-    Logger()->error("store {} failed: {}", action, e.what());
+    Log()->error("store {} failed: {}", action, e.what());
     return Internal(fmt::format("{}: {}", action, e.what()));
   }
 }
@@ -534,15 +534,15 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
     // most the last transactions, never corrupting the file. ":memory:" stays in "memory" mode.
     const std::string journal = db.execAndGet("PRAGMA journal_mode = WAL").getString();
     if (journal != "wal" && path != ":memory:") {
-      Logger()->warn("store {} runs in journal mode {} instead of wal", path, journal);
+      Log()->warn("store {} runs in journal mode {} instead of wal", path, journal);
     }
     db.exec("PRAGMA synchronous = NORMAL");
     db.exec("PRAGMA foreign_keys = ON");
     EW_TRY(const MigrationReport report, ApplyMigrations(db));
-    Logger()->info("store opened path={} schema=v{} migrations_applied={}", path, report.to_version, report.applied);
+    Log()->info("store opened path={} schema=v{} migrations_applied={}", path, report.to_version, report.applied);
     return std::unique_ptr<Store>(std::make_unique<SqliteStore>(std::move(db)));
   } catch (const std::exception& e) {
-    Logger()->error("cannot open store {}: {}", path, e.what());
+    Log()->error("cannot open store {}: {}", path, e.what());
     return Internal(fmt::format("cannot open store {}: {}", path, e.what()));
   }
 }

@@ -10,6 +10,8 @@
 
 namespace ew::rest {
 
+const ew::log::Logger Log{"rest"};
+
 namespace {
 
 // Longer names cannot exist (validation.cpp allows 63 bytes): refused before any work.
@@ -50,7 +52,7 @@ Result<server::HttpResponse> IssueToken(const RestDeps& deps, const edgewire::v1
   if (!issued) {
     if (issued.error().code == ErrorCode::kUnauthenticated && deps.login_limiter) {
       deps.login_limiter->Failed(request.username(), address);
-      log::Get("rest")->info("failed login for user {} from {}", Quoted(request.username()), address);
+      Log()->info("failed login for user {} from {}", Quoted(request.username()), address);
     }
     return tl::unexpected(issued.error());
   }
@@ -69,7 +71,7 @@ void CreateToken(const RestDeps& deps, Exchange exchange) {
   if (deps.login_limiter) {
     // Refused before the hash pool: a flood of refused attempts costs no PBKDF2.
     if (auto wait = deps.login_limiter->Check(request->username(), address); wait.count() > 0) {
-      log::Get("rest")->info("login for user {} from {} refused for {} s: too many failures",
+      Log()->info("login for user {} from {} refused for {} s: too many failures",
                              Quoted(request->username()), address, wait.count());
       return exchange.Reply(TooManyAttempts(wait));
     }

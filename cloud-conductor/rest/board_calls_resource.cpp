@@ -11,6 +11,8 @@
 
 namespace ew::rest {
 
+const ew::log::Logger Log{"rest"};
+
 namespace {
 
 // Longer calls belong to functions and flows, which have their own invocation API.
@@ -66,7 +68,7 @@ void CallBoard(const RestDeps& deps, Exchange exchange) {
   auto board = AccessibleBoard(deps.store, exchange.principal, board_id);
   if (!board) return exchange.Reply(ErrorResponse(board.error()));
 
-  log::Get("rest")->debug("board={} call {} by {}", board_id, call->procedure, exchange.principal.name);
+  Log()->debug("board={} call {} by {}", board_id, call->procedure, exchange.principal.name);
   const auto started = deps.clock.Steady();
   deps.gateway.CallBoard(
       board_id, call->procedure, std::move(call->payload), call->timeout,
@@ -76,7 +78,7 @@ void CallBoard(const RestDeps& deps, Exchange exchange) {
           const double ms = std::chrono::duration<double, std::milli>(clock.Steady() - started).count();
           exchange.Reply(RenderResult(std::move(result), ms));
         } catch (const std::exception& e) {
-          log::Get("rest")->error("board call answer failed: {}", e.what());
+          Log()->error("board call answer failed: {}", e.what());
           exchange.Reply(ErrorResponse(Error{ErrorCode::kInternal, "internal error"}));
         }
       });

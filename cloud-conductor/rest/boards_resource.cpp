@@ -9,6 +9,8 @@
 
 namespace ew::rest {
 
+const ew::log::Logger Log{"rest"};
+
 namespace {
 
 // 12 random bytes: 16 base64url characters, short enough to type on a board's console.
@@ -62,7 +64,7 @@ Result<server::HttpResponse> CreateBoard(const RestDeps& deps, const Exchange& e
   board.set_status("pending");
   response.set_enrolment_code(code);
   response.set_enrolment_code_expires_at(expires_at);
-  log::Get("rest")->info("board {} ({}) created in project {} by {}", board.name(), board.id(), board.project_id(),
+  Log()->info("board {} ({}) created in project {} by {}", board.name(), board.id(), board.project_id(),
                          who.name);
   return JsonResponse(201, response);
 }
@@ -77,7 +79,7 @@ Result<server::HttpResponse> DeleteBoard(const RestDeps& deps, const Exchange& e
   EW_TRY(auto board, AccessibleBoard(deps.store, exchange.principal, exchange.Param("id")));
   EW_TRY_VOID(deps.store.DeleteBoard(board.id()));
   deps.gateway.DisconnectBoard(board.id());
-  log::Get("rest")->info("board {} ({}) deleted by {}", board.name(), board.id(), exchange.principal.name);
+  Log()->info("board {} ({}) deleted by {}", board.name(), board.id(), exchange.principal.name);
   return NoContent();
 }
 

@@ -10,6 +10,8 @@
 
 namespace ew::rest {
 
+const ew::log::Logger Log{"rest"};
+
 namespace {
 
 constexpr size_t kSecretBytes = 32;
@@ -61,18 +63,18 @@ Result<server::HttpResponse> Enrol(const RestDeps& deps, const Exchange& exchang
   if (!board) {
     switch (board.error().code) {
       case ErrorCode::kNotFound:
-        log::Get("rest")->info("enrolment refused: unknown or used code (host \"{}\", peer {})",
+        Log()->info("enrolment refused: unknown or used code (host \"{}\", peer {})",
                                log::Untrusted(request.hostname()), exchange.request.peer);
         return Unauthenticated("invalid enrolment code");
       case ErrorCode::kDeadlineExceeded:
-        log::Get("rest")->info("enrolment refused: {} (host \"{}\", peer {})", board.error().message,
+        Log()->info("enrolment refused: {} (host \"{}\", peer {})", board.error().message,
                                log::Untrusted(request.hostname()), exchange.request.peer);
         return Unauthenticated("enrolment code expired");
       default:
         return tl::unexpected(board.error());
     }
   }
-  log::Get("rest")->info("board={} enrolled: {} (host \"{}\", peer {})", board->id(), board->name(),
+  Log()->info("board={} enrolled: {} (host \"{}\", peer {})", board->id(), board->name(),
                          log::Untrusted(request.hostname()), exchange.request.peer);
 
   edgewire::v1::EnrolResponse response;

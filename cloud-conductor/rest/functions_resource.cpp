@@ -13,6 +13,8 @@
 
 namespace ew::rest {
 
+const ew::log::Logger Log{"rest"};
+
 namespace {
 
 using nlohmann::json;
@@ -249,7 +251,7 @@ void Invoke(const RestDeps& deps, Exchange exchange) {
                                           try {
                                             shared->Reply(RenderOutcome(outcome));
                                           } catch (const std::exception& e) {
-                                            log::Get("rest")->error("invocation answer failed: {}", e.what());
+                                            Log()->error("invocation answer failed: {}", e.what());
                                             shared->Reply(ErrorResponse(Error{ErrorCode::kInternal, "internal error"}));
                                           }
                                         });

@@ -15,6 +15,8 @@
 
 namespace ew::rest {
 
+const ew::log::Logger Log{"rest"};
+
 namespace {
 
 using conductor::gpio::BoardGpio;
@@ -77,7 +79,7 @@ BoardGpio::Answer ReplyWith(Exchange exchange) {
     try {
       shared->Reply(answer ? JsonResponse(200, *answer) : ErrorResponse(answer.error()));
     } catch (const std::exception& e) {
-      log::Get("rest")->error("GPIO answer failed: {}", e.what());
+      Log()->error("GPIO answer failed: {}", e.what());
       shared->Reply(ErrorResponse(Error{ErrorCode::kInternal, "internal error"}));
     }
   };
@@ -119,7 +121,7 @@ void Write(const RestDeps& deps, Exchange exchange) {
     return std::make_pair(std::move(board), value);
   }();
   if (!checked) return exchange.Reply(ErrorResponse(checked.error()));
-  log::Get("rest")->info("board={} {} set to {} by {}", checked->first, line, checked->second,
+  Log()->info("board={} {} set to {} by {}", checked->first, line, checked->second,
                          exchange.principal.name);
   deps.gpio->Write(checked->first, line, checked->second, ReplyWith(std::move(exchange)));
 }
@@ -187,7 +189,7 @@ class EventStream final : public server::StreamHandler {
     stream->subscription_ = hub.Subscribe([weak, token = who.token_id, user = who.user_id](const auth::Revocation& r) {
       if (!r.Covers(token, user)) return;
       if (auto s = weak.lock()) {
-        log::Get("rest")->info("board={} event stream ended: {}", s->board_id_, r.message);
+        Log()->info("board={} event stream ended: {}", s->board_id_, r.message);
         s->Ended(r.message);
       }
     });
@@ -229,7 +231,7 @@ class EventStream final : public server::StreamHandler {
       pending_.clear();
       watch = std::move(watch_);
     }
-    log::Get("rest")->debug("board={} event stream closed: {}", board_id_, reason);
+    Log()->debug("board={} event stream closed: {}", board_id_, reason);
     // A closed stream stops listening now, not when its last holder lets go: a revocation being
     // delivered on another thread may still hold it for a moment.
     if (revocations_) revocations_->Unsubscribe(subscription_);
@@ -293,7 +295,7 @@ void Events(const RestDeps& deps, Exchange exchange) {
   listener.on_end = [weak](const std::string& reason) {
     if (auto s = weak.lock()) s->Ended(reason);
   };
-  log::Get("rest")->debug("board={} event stream for {} by {}", board_id, prepared->second.line,
+  Log()->debug("board={} event stream for {} by {}", board_id, prepared->second.line,
                           exchange.principal.name);
   auto shared = std::make_shared<Exchange>(std::move(exchange));
   deps.gpio->StartWatch(board_id, prepared->second, std::move(listener),

@@ -9,6 +9,8 @@
 
 namespace ew::rest {
 
+const ew::log::Logger Log{"rest"};
+
 namespace {
 
 Result<server::HttpResponse> ListProjects(const RestDeps& deps, const Exchange& exchange) {
@@ -39,7 +41,7 @@ Result<server::HttpResponse> CreateProject(const RestDeps& deps, const Exchange&
   project.set_name(request.name());
   project.set_created_at(UnixSeconds(deps.clock.Now()));
   EW_TRY_VOID(deps.store.CreateProject(project));
-  log::Get("rest")->info("project {} ({}) created by {}", project.name(), project.id(), exchange.principal.name);
+  Log()->info("project {} ({}) created by {}", project.name(), project.id(), exchange.principal.name);
   return JsonResponse(201, project);
 }
 
@@ -56,7 +58,7 @@ Result<server::HttpResponse> DeleteProject(const RestDeps& deps, const Exchange&
   EW_TRY_VOID(RequireAdmin(exchange.principal));
   const std::string& id = exchange.Param("id");
   EW_TRY_VOID(deps.store.DeleteProject(id));
-  log::Get("rest")->info("project {} deleted by {}", id, exchange.principal.name);
+  Log()->info("project {} deleted by {}", id, exchange.principal.name);
   return NoContent();
 }
 

@@ -6,11 +6,13 @@
 
 namespace ew::rest {
 
+const ew::log::Logger Log{"rest"};
+
 RouteHandler Answer(std::function<Result<server::HttpResponse>(const Exchange&)> compute) {
   return [compute = std::move(compute)](Exchange exchange) {
     auto response = compute(exchange);
     if (!response && response.error().code == ErrorCode::kInternal)
-      log::Get("rest")->error("{} {}: {}", exchange.request.method, exchange.request.path, response.error().message);
+      Log()->error("{} {}: {}", exchange.request.method, exchange.request.path, response.error().message);
     exchange.Reply(response ? std::move(*response) : ErrorResponse(response.error()));
   };
 }
@@ -22,7 +24,7 @@ void AnswerOnHashPool(const RestDeps& deps, Exchange exchange,
   auto shared = std::make_shared<Exchange>(std::move(exchange));
   auto respond = shared->respond;
   if (deps.hashing->TryPost([handler, shared] { handler(std::move(*shared)); })) return;
-  log::Get("rest")->warn("password hashing queue full: {} {} refused with 503", shared->request.method,
+  Log()->warn("password hashing queue full: {} {} refused with 503", shared->request.method,
                          shared->request.path);
   server::HttpResponse busy =
       ErrorResponse(Error{ErrorCode::kUnavailable, "too many password checks in progress; retry in a second"});

@@ -18,6 +18,8 @@
 
 namespace ew::rest {
 
+const ew::log::Logger Log{"rest"};
+
 namespace {
 
 const char kRequestsTotal[] = "ew_http_requests_total";
@@ -123,7 +125,7 @@ Result<auth::Principal> RestApi::Verify(const std::string& token, const std::str
   } catch (const std::exception& e) {
     who = Internal(std::string("token check failed: ") + e.what());
   }
-  if (!who && who.error().code == ErrorCode::kInternal) log::Get("rest")->error("{}: {}", what, who.error().message);
+  if (!who && who.error().code == ErrorCode::kInternal) Log()->error("{}: {}", what, who.error().message);
   return who;
 }
 
@@ -148,7 +150,7 @@ void RestApi::Dispatch(const Route& route, Exchange exchange) {
   try {
     route.handler(std::move(exchange));
   } catch (const std::exception& e) {
-    log::Get("rest")->error("{}: unexpected exception: {}", what, e.what());
+    Log()->error("{}: unexpected exception: {}", what, e.what());
     respond(ErrorResponse(Error{ErrorCode::kInternal, "internal error"}));
   }
 }
@@ -158,7 +160,7 @@ server::Respond RestApi::Instrument(const std::string& route_label, server::Resp
   return [&metrics = deps_.metrics, &clock = deps_.clock, route_label, started = deps_.clock.Steady(), answered,
           respond = std::move(respond)](server::HttpResponse response) {
     if (answered->exchange(true)) {
-      log::Get("rest")->warn("{}: second answer to one request dropped (status {})", route_label, response.status);
+      Log()->warn("{}: second answer to one request dropped (status {})", route_label, response.status);
       return;
     }
     const double seconds = std::chrono::duration<double>(clock.Steady() - started).count();
@@ -170,7 +172,7 @@ server::Respond RestApi::Instrument(const std::string& route_label, server::Resp
         .GetHistogram(kRequestDuration, "HTTP request latency by route, in seconds", metrics::DefaultLatencyBuckets(),
                       {{"route", route_label}})
         .Observe(seconds);
-    log::Get("rest")->debug("{} → {} in {:.1f} ms", route_label, response.status, seconds * 1e3);
+    Log()->debug("{} → {} in {:.1f} ms", route_label, response.status, seconds * 1e3);
     respond(std::move(response));
   };
 }

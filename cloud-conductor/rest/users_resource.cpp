@@ -8,6 +8,8 @@
 
 namespace ew::rest {
 
+const ew::log::Logger Log{"rest"};
+
 namespace {
 
 Result<server::HttpResponse> ListUsers(const RestDeps& deps, const Exchange& exchange) {
@@ -42,7 +44,7 @@ Result<server::HttpResponse> StoreUser(const RestDeps& deps, const edgewire::v1:
   user.set_role(request.role());
   user.set_created_at(UnixSeconds(deps.clock.Now()));
   EW_TRY_VOID(deps.store.CreateUser(user, ids::HashPassword(request.password())));
-  log::Get("rest")->info("user {} ({}, {}) created in project {} by {}", user.name(), user.id(), user.role(),
+  Log()->info("user {} ({}, {}) created in project {} by {}", user.name(), user.id(), user.role(),
                          user.project_id(), admin);
   return JsonResponse(201, user);
 }
@@ -78,7 +80,7 @@ Result<server::HttpResponse> DeleteUser(const RestDeps& deps, const Exchange& ex
   // Keeps at least the admin who asks, so that a conductor never locks its operators out.
   if (id == exchange.principal.user_id) return Conflict("you cannot delete your own user");
   EW_TRY_VOID(deps.store.DeleteUser(id));
-  log::Get("rest")->info("user {} deleted by {}", id, exchange.principal.name);
+  Log()->info("user {} deleted by {}", id, exchange.principal.name);
   if (deps.revocations) {
     // Its tokens went with it (store); its live WAMP sessions and event streams go now.
     auth::Revocation revoked;

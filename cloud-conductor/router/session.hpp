@@ -14,10 +14,7 @@
 
 namespace ew::router {
 
-inline std::shared_ptr<spdlog::logger> RouterLog() {
-  static auto logger = log::Get("router");
-  return logger;
-}
+inline const log::Logger RouterLog{"router"};
 
 // The authrole a session is known by (WELCOME, caller and publisher disclosure).
 inline const char* RoleName(Role role) {

@@ -33,10 +33,7 @@ using PlainStream = beast::tcp_stream;
 template <typename Stream>
 constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
 
-inline std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = log::Get("server");
-  return logger;
-}
+inline const ew::log::Logger Log{"server"};
 
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   Impl(net::io_context& io, ServerOptions o, HttpHandler& h, WampAccept a, metrics::Registry* m)

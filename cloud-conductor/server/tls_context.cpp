@@ -10,6 +10,8 @@
 
 namespace ew::server {
 
+const ew::log::Logger Log{"server"};
+
 namespace {
 
 namespace ssl = boost::asio::ssl;
@@ -38,7 +40,7 @@ std::string Asn1TimeText(const ASN1_TIME* time) {
 }
 
 void LogCertificate(SSL_CTX* ctx, const std::string& cert_file) {
-  auto log = log::Get("server");
+  auto log = Log();
   X509* cert = SSL_CTX_get0_certificate(ctx);
   if (cert == nullptr) return;
   char subject[256] = {0};

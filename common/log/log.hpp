@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -16,8 +17,31 @@
 namespace ew::log {
 
 // Returns the logger for a module, creating it (stderr, shared format, control characters
-// escaped) on first use.
+// escaped) on first use. Takes a lock: code logs through a Logger below, which calls this once.
 std::shared_ptr<spdlog::logger> Get(const std::string& module);
+
+// The one way a file reaches its module's logger. Declare one at namespace scope,
+//   const ew::log::Logger Log{"containers"};
+// and write `Log()->info(...)`. The first call looks the logger up (Get), later calls only
+// read it: no lock per line. Constant-initialized, so usable from other static initializers;
+// thread-safe.
+class Logger {
+ public:
+  constexpr explicit Logger(const char* module) : module_(module) {}
+  Logger(const Logger&) = delete;
+  Logger& operator=(const Logger&) = delete;
+
+  // Never null.
+  const std::shared_ptr<spdlog::logger>& operator()() const {
+    std::call_once(once_, [this] { logger_ = Get(module_); });
+    return logger_;
+  }
+
+ private:
+  const char* module_;
+  mutable std::once_flag once_;
+  mutable std::shared_ptr<spdlog::logger> logger_;
+};
 // "trace|debug|info|warn|error|off"; unknown names leave the level unchanged and return false.
 bool SetLevel(const std::string& level);
 

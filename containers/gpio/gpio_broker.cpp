@@ -33,10 +33,7 @@ using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = ew::log::Get("containers");
-  return logger;
-}
+const ew::log::Logger Log{"containers"};
 
 // Edges not yet taken by the broker's thread beyond this are dropped (oldest first): the thread
 // drains the inbox on every wake-up, so only a stalled thread gets near it.

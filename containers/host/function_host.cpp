@@ -27,10 +27,7 @@ using std::chrono::microseconds;
 
 namespace {
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = ew::log::Get("containers");
-  return logger;
-}
+const ew::log::Logger Log{"containers"};
 
 std::string HostArch() {
   struct utsname name;

@@ -27,6 +27,8 @@
 #include <vector>
 
 #include "common/ids/ids.hpp"
+#include "common/posix/file_io.hpp"
+#include "common/posix/unique_fd.hpp"
 
 namespace ew::containers {
 
@@ -45,26 +47,7 @@ std::string ArchiveError(archive* a) {
 
 std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
 
-// A file descriptor closed on scope exit.
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd = -1) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    std::swap(fd_, other.fd_);
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-
- private:
-  int fd_;
-};
+using posix::UniqueFd;
 
 enum class EntryKind { kFile, kDir };
 
@@ -492,8 +475,7 @@ Result<Package> ExtractPackage(std::string_view tar_gz, const fs::path& dir, con
   tmp.Release();
   // Best effort: makes the rename itself durable.
   const fs::path parent = dir.has_parent_path() ? dir.parent_path() : fs::path(".");
-  UniqueFd parent_fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (parent_fd.valid()) ::fsync(parent_fd.get());
+  (void)posix::SyncDirectory(parent);
   return package;
 }
 

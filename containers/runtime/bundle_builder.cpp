@@ -17,10 +17,7 @@ using nlohmann::json;
 
 namespace {
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = ew::log::Get("containers");
-  return logger;
-}
+const ew::log::Logger Log{"containers"};
 
 constexpr uint64_t kCpuPeriodUs = 100'000;
 constexpr uint64_t kNofile = 256;

@@ -43,10 +43,7 @@ constexpr int kOomScoreAdj = 1000;
 // ChildReaper::ReapOrphans.
 constexpr int kSandboxReapMs = 1000;
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = ew::log::Get("containers");
-  return logger;
-}
+const ew::log::Logger Log{"containers"};
 
 bool HasPrlimit() {
   static const bool has = access(kPrlimit, X_OK) == 0;

@@ -13,6 +13,7 @@
 #include <climits>
 #include <cstring>
 
+#include "common/posix/poll.hpp"
 #include "containers/runtime/child_reaper.hpp"
 
 namespace ew::containers {
@@ -183,52 +184,42 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(const SpawnOptions& op
   auto envp = CStrings(options.env);
   // Every pipe is close-on-exec so that processes spawned at the same time by other threads
   // never hold our ends (which would delay EOF until they exit).
-  int in[2], out[2], err[2], status[2];
-  if (pipe2(in, O_CLOEXEC) != 0) return Internal(ErrnoText("pipe", errno));
-  if (pipe2(out, O_CLOEXEC) != 0) {
-    close(in[0]), close(in[1]);
-    return Internal(ErrnoText("pipe", errno));
-  }
-  if (pipe2(err, O_CLOEXEC) != 0) {
-    close(in[0]), close(in[1]), close(out[0]), close(out[1]);
-    return Internal(ErrnoText("pipe", errno));
-  }
-  if (pipe2(status, O_CLOEXEC) != 0) {
-    for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) close(fd);
-    return Internal(ErrnoText("pipe", errno));
+  // [0] read end, [1] write end; whatever is not handed over is closed on return.
+  posix::UniqueFd in[2], out[2], err[2], status[2];
+  for (auto* pipe : {in, out, err, status}) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return Internal(ErrnoText("pipe", errno));
+    pipe[0].reset(fds[0]);
+    pipe[1].reset(fds[1]);
   }
   std::vector<int> keep = options.inherit_fds;
-  keep.push_back(status[1]);
+  keep.push_back(status[1].get());
   std::sort(keep.begin(), keep.end());
 
   auto child = std::unique_ptr<ChildProcess>(new ChildProcess());
   child->started_ = Clock::now();
   pid_t pid = ChildReaper::ForkTracked();
-  if (pid < 0) {
-    int e = errno;
-    for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1], status[0], status[1]}) close(fd);
-    return Internal(ErrnoText("fork", e));
-  }
-  if (pid == 0) RunChild(options, argv.data(), envp.data(), in[0], out[1], err[1], status[1], keep);
+  if (pid < 0) return Internal(ErrnoText("fork", errno));
+  if (pid == 0) RunChild(options, argv.data(), envp.data(), in[0].get(), out[1].get(), err[1].get(), status[1].get(), keep);
 
-  for (int fd : {in[0], out[1], err[1], status[1]}) close(fd);
+  for (auto* fd : {&in[0], &out[1], &err[1], &status[1]}) fd->reset();
   child->pid_ = pid;
-  child->stdin_fd_ = in[1];
-  child->stdout_fd_ = out[0];
-  child->stderr_fd_ = err[0];
+  child->stdin_fd_ = std::move(in[1]);
+  child->stdout_fd_ = std::move(out[0]);
+  child->stderr_fd_ = std::move(err[0]);
   int report[2] = {0, 0};  // {stage, errno}, nothing when exec succeeded
   ssize_t n;
   do {
-    n = read(status[0], report, sizeof(report));
+    n = read(status[0].get(), report, sizeof(report));
   } while (n < 0 && errno == EINTR);
-  close(status[0]);
+  status[0].reset();
   if (n == static_cast<ssize_t>(sizeof(report))) {
     child->Wait();
     return Internal(ErrnoText(("cannot start " + options.argv[0] + " (" + StageText(report[0]) + ")").c_str(), report[1]));
   }
-  child->pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (child->pidfd_ >= 0) fcntl(child->pidfd_, F_SETFD, FD_CLOEXEC);
-  for (int fd : {child->stdin_fd_, child->stdout_fd_, child->stderr_fd_}) SetNonBlocking(fd);
+  child->pidfd_.reset(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  if (child->pidfd_) fcntl(child->pidfd_.get(), F_SETFD, FD_CLOEXEC);
+  for (int fd : {child->stdin_fd(), child->stdout_fd(), child->stderr_fd()}) SetNonBlocking(fd);
   return child;
 }
 
@@ -237,15 +228,12 @@ ChildProcess::~ChildProcess() {
     SignalGroup(SIGKILL);
     Wait();
   }
-  CloseStdin();
-  CloseStdout();
-  CloseStderr();
-  CloseFd(pidfd_);
+  // The descriptors close with their UniqueFd members.
 }
 
-void ChildProcess::CloseStdin() { CloseFd(stdin_fd_); }
-void ChildProcess::CloseStdout() { CloseFd(stdout_fd_); }
-void ChildProcess::CloseStderr() { CloseFd(stderr_fd_); }
+void ChildProcess::CloseStdin() { stdin_fd_.reset(); }
+void ChildProcess::CloseStdout() { stdout_fd_.reset(); }
+void ChildProcess::CloseStderr() { stderr_fd_.reset(); }
 
 void ChildProcess::SignalGroup(int sig) {
   // Never after reaping: the pid may belong to someone else by then.
@@ -297,10 +285,10 @@ RunOutput ChildProcess::Communicate(std::string_view input, const RunLimits& lim
     CloseStdin();
     kill_container();
   };
-  auto read_into = [&](int& fd, std::string& buffer, size_t cap, bool& truncated, bool is_stdout) {
+  auto read_into = [&](posix::UniqueFd& fd, std::string& buffer, size_t cap, bool& truncated, bool is_stdout) {
     char chunk[65536];
     for (;;) {
-      ssize_t n = read(fd, chunk, sizeof(chunk));
+      ssize_t n = read(fd.get(), chunk, sizeof(chunk));
       if (n > 0) {
         size_t room = buffer.size() < cap ? cap - buffer.size() : 0;
         buffer.append(chunk, std::min(room, static_cast<size_t>(n)));
@@ -312,14 +300,14 @@ RunOutput ChildProcess::Communicate(std::string_view input, const RunLimits& lim
       }
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-      CloseFd(fd);  // EOF or error
+      fd.reset();  // EOF or error
       return;
     }
   };
 
   for (;;) {
     if (!reaped_ && Reap()) reaped_at = Clock::now();
-    if (reaped_ && stdout_fd_ < 0 && stderr_fd_ < 0) break;
+    if (reaped_ && !stdout_fd_ && !stderr_fd_) break;
     auto now = Clock::now();
     if (!killing && now >= deadline) {
       out.timed_out = true;
@@ -343,22 +331,22 @@ RunOutput ChildProcess::Communicate(std::string_view input, const RunLimits& lim
     if (killing) wake = std::min(next_kill, kill_time + kKillGrace);
     if (reaped_) wake = reaped_at + kDrainAfterExit;
     auto timeout = std::chrono::duration_cast<milliseconds>(wake - now) + milliseconds(1);
-    if ((cancel && !killing) || (pidfd_ < 0 && !reaped_)) timeout = std::min(timeout, kTick);
+    if ((cancel && !killing) || (!pidfd_ && !reaped_)) timeout = std::min(timeout, kTick);
     if (timeout < milliseconds(0)) timeout = milliseconds(0);
 
     pollfd fds[4];
     int count = 0;
     int in_index = -1, out_index = -1, err_index = -1, exit_index = -1;
-    if (stdin_fd_ >= 0) fds[in_index = count++] = {stdin_fd_, POLLOUT, 0};
-    if (stdout_fd_ >= 0) fds[out_index = count++] = {stdout_fd_, POLLIN, 0};
-    if (stderr_fd_ >= 0) fds[err_index = count++] = {stderr_fd_, POLLIN, 0};
-    if (pidfd_ >= 0 && !reaped_) fds[exit_index = count++] = {pidfd_, POLLIN, 0};
-    int ready = poll(fds, count, static_cast<int>(timeout.count()));
-    if (ready < 0 && errno != EINTR) break;  // cannot happen with valid descriptors
-    if (ready <= 0) continue;
+    if (stdin_fd_) fds[in_index = count++] = {stdin_fd_.get(), POLLOUT, 0};
+    if (stdout_fd_) fds[out_index = count++] = {stdout_fd_.get(), POLLIN, 0};
+    if (stderr_fd_) fds[err_index = count++] = {stderr_fd_.get(), POLLIN, 0};
+    if (pidfd_ && !reaped_) fds[exit_index = count++] = {pidfd_.get(), POLLIN, 0};
+    auto ready = posix::PollUntil(fds, static_cast<size_t>(count), now + timeout);
+    if (!ready) break;  // cannot happen with valid descriptors
+    if (*ready == 0) continue;
 
     if (in_index >= 0 && fds[in_index].revents) {
-      ssize_t n = write(stdin_fd_, input.data() + written, input.size() - written);
+      ssize_t n = write(stdin_fd_.get(), input.data() + written, input.size() - written);
       if (n > 0) written += static_cast<size_t>(n);
       if ((n < 0 && errno != EAGAIN && errno != EINTR) || written == input.size()) CloseStdin();
     }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/error/error.hpp"
+#include "common/posix/unique_fd.hpp"
 #include "containers/runtime/container_runtime.hpp"
 
 namespace ew::containers {
@@ -55,15 +56,15 @@ class ChildProcess {
   ChildProcess& operator=(const ChildProcess&) = delete;
 
   pid_t pid() const { return pid_; }
-  int stdin_fd() const { return stdin_fd_; }    // non-blocking; -1 once closed
-  int stdout_fd() const { return stdout_fd_; }  // non-blocking
-  int stderr_fd() const { return stderr_fd_; }  // non-blocking
+  int stdin_fd() const { return stdin_fd_.get(); }    // non-blocking; -1 once closed
+  int stdout_fd() const { return stdout_fd_.get(); }  // non-blocking
+  int stderr_fd() const { return stderr_fd_.get(); }  // non-blocking
   void CloseStdin();
   void CloseStdout();
   void CloseStderr();
   // A descriptor that polls readable once the process has exited (a pidfd); -1 on kernels
   // without pidfd_open, then callers poll Reap() on a short period.
-  int exit_fd() const { return pidfd_; }
+  int exit_fd() const { return pidfd_.get(); }
 
   // Sends `sig` to the runtime's process group (not to the container, which lives in its own
   // namespaces: drivers kill that themselves).
@@ -88,10 +89,10 @@ class ChildProcess {
   ChildProcess() = default;
 
   pid_t pid_ = -1;
-  int pidfd_ = -1;
-  int stdin_fd_ = -1;
-  int stdout_fd_ = -1;
-  int stderr_fd_ = -1;
+  posix::UniqueFd pidfd_;
+  posix::UniqueFd stdin_fd_;
+  posix::UniqueFd stdout_fd_;
+  posix::UniqueFd stderr_fd_;
   bool reaped_ = false;
   int exit_code_ = -1;
   std::chrono::steady_clock::time_point started_;

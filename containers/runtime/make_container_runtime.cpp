@@ -17,10 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = ew::log::Get("containers");
-  return logger;
-}
+const ew::log::Logger Log{"containers"};
 
 // PATH first, then the usual places (a daemon's PATH may lack the sbin directories, where runc lives).
 fs::path FindBinary(const std::string& name) {

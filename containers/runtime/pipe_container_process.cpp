@@ -7,6 +7,8 @@
 
 #include <cerrno>
 
+#include "common/posix/poll.hpp"
+
 namespace ew::containers {
 
 namespace {
@@ -19,11 +21,6 @@ using std::chrono::milliseconds;
 constexpr milliseconds kKillRetry{200};
 constexpr milliseconds kTick{50};
 constexpr size_t kTailBytes = 2048;
-
-int PollMs(Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()) + milliseconds(1);
-  return static_cast<int>(std::max<int64_t>(0, left.count()));
-}
 
 }  // namespace
 
@@ -38,14 +35,13 @@ PipeContainerProcess::PipeContainerProcess(std::unique_ptr<ChildProcess> child, 
 PipeContainerProcess::~PipeContainerProcess() {
   Kill();
   if (cleanup_) cleanup_();
-  CloseFd(cancel_fd_);
 }
 
 void PipeContainerProcess::Cancel() {
   cancelled_ = true;
   uint64_t one = 1;
-  if (cancel_fd_ >= 0) {
-    ssize_t ignored = write(cancel_fd_, &one, sizeof(one));
+  if (cancel_fd_) {
+    ssize_t ignored = write(cancel_fd_.get(), &one, sizeof(one));
     (void)ignored;
   }
 }
@@ -60,8 +56,7 @@ void PipeContainerProcess::Kill() {
     while (!child_->Reap() && Clock::now() < give_up) {
       const auto until = std::min(give_up, again);
       if (child_->exit_fd() >= 0) {
-        pollfd fd{child_->exit_fd(), POLLIN, 0};
-        poll(&fd, 1, PollMs(until));
+        (void)posix::PollFdUntil(child_->exit_fd(), POLLIN, until);
       } else {
         usleep(10'000);
       }
@@ -81,7 +76,7 @@ void PipeContainerProcess::Kill() {
     int count = 0;
     if (child_->stdout_fd() >= 0) fds[count++] = {child_->stdout_fd(), POLLIN, 0};
     if (child_->stderr_fd() >= 0) fds[count++] = {child_->stderr_fd(), POLLIN, 0};
-    if (poll(fds, count, PollMs(give_up)) <= 0) continue;
+    if (auto ready = posix::PollUntil(fds, static_cast<size_t>(count), give_up); !ready || *ready == 0) continue;
     DrainStderr();
     char chunk[65536];
     while (child_->stdout_fd() >= 0) {
@@ -185,11 +180,10 @@ Result<std::string> PipeContainerProcess::Exchange(std::string_view line, std::c
     if (child_->stdout_fd() >= 0) fds[out_index = count++] = {child_->stdout_fd(), POLLIN, 0};
     if (child_->stderr_fd() >= 0) fds[err_index = count++] = {child_->stderr_fd(), POLLIN, 0};
     if (out_index < 0) return tl::unexpected(ExitedError());
-    if (cancel_fd_ >= 0) fds[cancel_index = count++] = {cancel_fd_, POLLIN, 0};
-    int wait_ms = PollMs(deadline);
-    if (child_->exit_fd() < 0) wait_ms = std::min<int>(wait_ms, kTick.count());
-    int ready = poll(fds, count, wait_ms);
-    if (ready <= 0) continue;
+    if (cancel_fd_) fds[cancel_index = count++] = {cancel_fd_.get(), POLLIN, 0};
+    // Without a pidfd nothing wakes us when the runtime exits: look again every tick.
+    const auto wake = child_->exit_fd() < 0 ? std::min(deadline, Clock::now() + kTick) : deadline;
+    if (auto ready = posix::PollUntil(fds, static_cast<size_t>(count), wake); !ready || *ready == 0) continue;
     if (cancelled_ || (cancel_index >= 0 && fds[cancel_index].revents)) {
       Kill();
       return MakeError(ErrorCode::kCancelled, "warm instance cancelled");

@@ -39,7 +39,7 @@ class PipeContainerProcess final : public ContainerProcess {
   std::string logs_;            // stderr since the last TakeLogs, capped
   bool logs_truncated_ = false;
   std::atomic<bool> cancelled_{false};
-  int cancel_fd_ = -1;  // eventfd that wakes a pending Exchange
+  posix::UniqueFd cancel_fd_;  // eventfd that wakes a pending Exchange
 };
 
 }  // namespace ew::containers

@@ -20,10 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = ew::log::Get("containers");
-  return logger;
-}
+const ew::log::Logger Log{"containers"};
 
 // As root, runc runs in a mount namespace of its own in which <bundle>/stage is a tmpfs holding
 // read-only overlays of the skeleton and of each directory bind source, lower layers named

@@ -1,5 +1,5 @@
-// JSON credential file: written to a temp file with O_EXCL and 0600 from the start (never
-// world-readable, even briefly), then renamed, so a crash leaves the old file or the new one.
+// JSON credential file: written through posix::WriteFileAtomically with mode 0600, so a crash
+// leaves the old file or the new one.
 #include "device-agent/credential/credential.hpp"
 
 #include <fcntl.h>
@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/json/guarded_json.hpp"
+#include "common/posix/file_io.hpp"
 
 namespace ew::agent {
 
@@ -26,19 +27,6 @@ tl::unexpected<ew::Error> IoError(const std::string& what, const std::string& pa
   std::string message = what + " " + path + ": " + std::strerror(err);
   if (err == EACCES || err == EPERM || err == EROFS) return ew::PermissionDenied(message);
   return ew::Internal(message);
-}
-
-ew::Result<void> WriteAll(int fd, const std::string& data, const std::string& path) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return IoError("cannot write", path, errno);
-    }
-    done += static_cast<size_t>(n);
-  }
-  return ew::Ok();
 }
 
 }  // namespace
@@ -80,31 +68,8 @@ ew::Result<void> WriteCredential(const std::string& path, const Credential& c) {
     if (ec) return IoError("cannot set permissions of", dir.string(), ec.value());
   }
 
-  std::string temp = (dir / ("." + target.filename().string() + ".tmp")).string();
-  ::unlink(temp.c_str());  // a leftover from a crashed run
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return IoError("cannot create", temp, errno);
-  auto written = WriteAll(fd, data, temp);
-  // umask may only remove bits, but be explicit: the file holds a secret.
-  if (written && ::fchmod(fd, 0600) != 0) written = IoError("cannot chmod", temp, errno);
-  if (written && ::fsync(fd) != 0) written = IoError("cannot sync", temp, errno);
-  if (::close(fd) != 0 && written) written = IoError("cannot close", temp, errno);
-  if (!written) {
-    ::unlink(temp.c_str());
-    return written;
-  }
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(temp.c_str());
-    return IoError("cannot rename onto", path, err);
-  }
-  // Make the rename itself durable.
-  int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);
-    ::close(dir_fd);
-  }
-  return ew::Ok();
+  // 0600 from the start (never world-readable, even briefly); durable before it replaces the old.
+  return posix::WriteFileAtomically(target, data, 0600);
 }
 
 ew::Result<Credential> ReadCredential(const std::string& path) {

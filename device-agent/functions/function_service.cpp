@@ -13,6 +13,7 @@
 #include "common/ids/ids.hpp"
 #include "common/json/guarded_json.hpp"
 #include "common/log/log.hpp"
+#include "common/posix/file_io.hpp"
 #include "common/wamp/conductor_procedures.hpp"
 #include "containers/package/package.hpp"
 
@@ -26,10 +27,7 @@ namespace {
 // deployments.json holds a few hundred bytes per deployment; past this it is not ours.
 constexpr size_t kMaxStateFileBytes = 16u << 20;
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = ew::log::Get("functions");
-  return logger;
-}
+const ew::log::Logger Log{"functions"};
 
 using wamp::kFnFetchProcedure;
 using wamp::kFnReportProcedure;
@@ -129,21 +127,20 @@ std::vector<Deployment> FunctionService::Deployments() const {
   return out;
 }
 
-Result<void> FunctionService::Persist() const {
+std::string FunctionService::StateText() const {
   json list = json::array();
   for (const auto& [id, d] : deployments_) list.push_back(DeploymentJson(d));
-  const fs::path path = options_.state_dir / "deployments.json";
-  const fs::path tmp = options_.state_dir / "deployments.json.tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << json{{"deployments", list}}.dump(2) << "\n";
-    out.flush();
-    if (!out) return Internal("cannot write " + tmp.string());
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return Internal("cannot replace " + path.string() + ": " + ec.message());
-  return Ok();
+  return json{{"deployments", list}}.dump(2) + "\n";
+}
+
+void FunctionService::PersistLater(std::string what) const {
+  // The pool has one thread, so writes land in the order they were asked for and the last one
+  // holds the latest book. Nothing waits for the outcome: a failure is only logged, from there.
+  boost::asio::post(const_cast<FunctionService*>(this)->Blocking(),
+                    [path = options_.state_dir / "deployments.json", text = StateText(), what = std::move(what)] {
+                      if (auto written = posix::WriteFileAtomically(path, text, 0644); !written)
+                        Log()->error("{} but not recorded: {}", what, written.error().message);
+                    });
 }
 
 Result<void> FunctionService::Restore() {
@@ -157,14 +154,12 @@ Result<void> FunctionService::Restore() {
   }
 
   const fs::path path = options_.state_dir / "deployments.json";
-  if (!fs::exists(path)) return Ok();
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
+  auto text = posix::ReadFileLimited(path, kMaxStateFileBytes);
+  if (!text && text.error().code == ErrorCode::kNotFound) return Ok();
   ew::json::ParseLimits limits;
   limits.max_bytes = kMaxStateFileBytes;
   limits.what = path.string();
-  auto parsed = ew::json::Parse(text.str(), limits);
+  auto parsed = text ? ew::json::Parse(*text, limits) : Result<json>(tl::unexpected(text.error()));
   json doc = parsed ? std::move(*parsed) : json();
   if (!parsed || !doc.is_object() || !doc.contains("deployments") || !doc["deployments"].is_array()) {
     Log()->warn("{} is not valid: starting with no deployments (the conductor delivers them again)", path.string());
@@ -200,7 +195,8 @@ Result<void> FunctionService::Restore() {
     deployments_[d.function_id] = d;
   }
   Log()->info("restored {} deployment(s)", deployments_.size());
-  return Persist();
+  // Before the session starts: written here, so that a failure stops the start.
+  return posix::WriteFileAtomically(path, StateText(), 0644);
 }
 
 rpc::ProcedureTable FunctionService::Procedures() {
@@ -424,8 +420,7 @@ void FunctionService::Commit(Deployment wanted, bool cached, rpc::Responder resp
     auto& slot = deployments_[wanted.function_id];
     replaced = slot.sha256 == wanted.sha256 ? "" : slot.sha256;
     slot = wanted;
-    if (auto persisted = Persist(); !persisted)
-      Log()->error("function {}: deployed but not recorded: {}", wanted.function_id, persisted.error().message);
+    PersistLater("function " + wanted.function_id + ": deployed");
     for (const auto& [id, d] : deployments_) {
       if (d.sha256 == replaced) replaced.clear();
     }
@@ -514,8 +509,7 @@ void FunctionService::Remove(const rpc::Invocation& invocation, rpc::Responder r
     if (gpio_) gpio_->ClearTriggers(*function_id);
     if (host_) (void)host_->Uninstall(*function_id);  // NotFound only if it never installed
     deployments_.erase(it);
-    if (auto persisted = Persist(); !persisted)
-      Log()->error("function {}: removed but not recorded: {}", *function_id, persisted.error().message);
+    PersistLater("function " + *function_id + ": removed");
     bool shared = false;
     for (const auto& [id, d] : deployments_) shared = shared || d.sha256 == sha256;
     if (!shared) orphan = sha256;

@@ -75,7 +75,8 @@ class FunctionService : public std::enable_shared_from_this<FunctionService>, pu
 
   // Reinstalls the deployments recorded in deployments.json whose packages are in the cache;
   // drops (and logs) the others, which the conductor delivers again. Call once, before the
-  // session starts. Internal when the state directory cannot be created.
+  // session starts. Internal when the state directory cannot be created; the error of
+  // posix::WriteFileAtomically when deployments.json cannot be rewritten.
   Result<void> Restore();
 
   // fn.deploy, fn.remove, fn.list, fn.invoke.
@@ -123,7 +124,11 @@ class FunctionService : public std::enable_shared_from_this<FunctionService>, pu
   // Queues a trigger invocation's record for the conductor and sends what is queued. Io thread.
   void QueueReport(const std::string& function_id, nlohmann::json record);
   void FlushReports();
-  Result<void> Persist() const;  // with mu_ held
+  // deployments.json's text for the current deployments. With mu_ held.
+  std::string StateText() const;
+  // Writes StateText() to deployments.json on the blocking pool, never on the io thread; a
+  // failure is logged as "<what> but not recorded: <error>". With mu_ held.
+  void PersistLater(std::string what) const;
   std::filesystem::path PackageDir(const std::string& sha256) const;
   boost::asio::thread_pool& Blocking();
 

@@ -15,10 +15,7 @@ using ew::gpio::EdgeKind;
 using ew::gpio::Edges;
 using ew::gpio::LineRef;
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = ew::log::Get("gpio");
-  return logger;
-}
+const ew::log::Logger Log{"gpio"};
 
 using ew::gpio::EdgesName;
 using ew::gpio::kMaxDebounceMs;

@@ -31,7 +31,7 @@ struct GpiodChip::Dispatch {
 
 namespace {
 
-std::shared_ptr<spdlog::logger> Log() { return ew::log::Get("gpio"); }
+const ew::log::Logger Log{"gpio"};
 
 // Runs a libgpiod call (they throw) and turns what it throws into an error about `what`.
 template <typename Call>

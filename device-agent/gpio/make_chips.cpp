@@ -8,13 +8,15 @@
 
 namespace ew::agent::gpio {
 
+const ew::log::Logger Log{"gpio"};
+
 namespace {
 
 void AddSim(const config::GpioChipConfig& chip_config, BoardChips& board) {
   auto lines = chip_config.lines.empty() ? ew::gpio::SimChip::RaspberryPiLines() : chip_config.lines;
   const size_t count = lines.size();
   auto chip = std::make_unique<ew::gpio::SimChip>(chip_config.name, std::move(lines));
-  auto log = ew::log::Get("gpio");
+  auto log = Log();
   if (!chip_config.control.empty()) {
     auto control = SimControl::Start(*chip, chip_config.control);
     if (control) {
@@ -31,7 +33,7 @@ void AddSim(const config::GpioChipConfig& chip_config, BoardChips& board) {
 void AddLibgpiod(const config::GpioChipConfig& chip_config, BoardChips& board) {
   auto chip = GpiodChip::Open(chip_config.name, chip_config.device);
   if (!chip) {
-    ew::log::Get("gpio")->error("chip {}: {}; the agent runs without it", chip_config.name, chip.error().message);
+    Log()->error("chip {}: {}; the agent runs without it", chip_config.name, chip.error().message);
     board.chips.AddBroken({chip_config.name, "libgpiod", chip.error().message});
     return;
   }

@@ -34,7 +34,7 @@ constexpr int64_t kMaxPeriodUs = int64_t{3600} * 1000 * 1000;  // an hour
 constexpr int64_t kMaxCycles = 1'000'000'000;
 constexpr size_t kMaxSamples = 100'000;
 
-std::shared_ptr<spdlog::logger> Log() { return ew::log::Get("gpio"); }
+const ew::log::Logger Log{"gpio"};
 
 Json ErrorAnswer(const Error& error) {
   return Json{{"error", {{"code", std::string(ErrorCodeName(error.code))}, {"message", error.message}}}};

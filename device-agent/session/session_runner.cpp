@@ -57,10 +57,7 @@ constexpr int kError = 8;
 constexpr int kInvocation = 68;
 constexpr int kInterrupt = 69;
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = ew::log::Get("agent");
-  return logger;
-}
+const ew::log::Logger Log{"agent"};
 
 // msgpack → JSON through bytes: nlohmann reads msgpack, bin included, through the guarded
 // parser. Throws std::runtime_error when the value is deeper than a WAMP message may be.

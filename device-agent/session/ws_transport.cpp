@@ -11,10 +11,7 @@ namespace {
 
 constexpr const char* kSubprotocol = "wamp.2.msgpack";
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = ew::log::Get("agent");
-  return logger;
-}
+const ew::log::Logger Log{"agent"};
 
 std::string CloseCodeText(websocketpp::close::status::value code) {
   return std::to_string(code) + " " + websocketpp::close::status::get_string(code);

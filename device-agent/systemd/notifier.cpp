@@ -12,6 +12,8 @@
 
 namespace ew::agent::systemd {
 
+const ew::log::Logger Log{"agent"};
+
 namespace {
 
 // The two libsystemd functions the agent uses, typed from <systemd/sd-daemon.h>.
@@ -29,13 +31,13 @@ const LibSystemd* Lib() {
     LibSystemd loaded;
     void* handle = dlopen("libsystemd.so.0", RTLD_NOW | RTLD_LOCAL);
     if (handle == nullptr) {
-      ew::log::Get("agent")->error("NOTIFY_SOCKET is set but libsystemd cannot be loaded: {}", dlerror());
+      Log()->error("NOTIFY_SOCKET is set but libsystemd cannot be loaded: {}", dlerror());
       return loaded;
     }
     loaded.notify = reinterpret_cast<decltype(&sd_notify)>(dlsym(handle, "sd_notify"));
     loaded.watchdog_enabled = reinterpret_cast<decltype(&sd_watchdog_enabled)>(dlsym(handle, "sd_watchdog_enabled"));
     if (loaded.notify == nullptr || loaded.watchdog_enabled == nullptr)
-      ew::log::Get("agent")->error("libsystemd.so.0 lacks sd_notify or sd_watchdog_enabled");
+      Log()->error("libsystemd.so.0 lacks sd_notify or sd_watchdog_enabled");
     return loaded;
   }();
   return &lib;

@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -83,6 +85,18 @@ TEST(LoggerTest, CleanMessagesAreUnchanged) {
     logger->flush();
   });
   EXPECT_THAT(out, HasSubstr("[logtest] board=brd-1 enrolled\n"));
+}
+
+// A file's Logger is its module's logger from Get, looked up once, the same from every thread.
+const Logger kTestLog{"loggertest"};
+
+TEST(LoggerTest, IsTheModulesLoggerFromEveryThread) {
+  std::vector<spdlog::logger*> seen(8, nullptr);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < seen.size(); ++i) threads.emplace_back([&seen, i] { seen[i] = kTestLog().get(); });
+  for (auto& t : threads) t.join();
+  for (auto* logger : seen) EXPECT_EQ(logger, Get("loggertest").get());
+  EXPECT_EQ(kTestLog()->name(), "loggertest");
 }
 
 }  // namespace
