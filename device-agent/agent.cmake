@@ -112,3 +112,11 @@ if(EW_AGENT_STATIC)
   set_target_properties(edgewire-agent PROPERTIES EW_ARCHIVE_READ_ONLY ON)
 endif()
 install(TARGETS edgewire-agent RUNTIME DESTINATION bin)
+
+# The on-disk spool (store and forward): named streams of CRC-framed records in segment files,
+# acknowledged delivery, bounds with drop policies, group commit; a writer thread in front of it.
+ew_module(ew_agent_spool
+  SOURCES ${EW_AGENT_DIR}/spool/spool_options.cpp ${EW_AGENT_DIR}/spool/record_frame.cpp
+          ${EW_AGENT_DIR}/spool/posix_spool_fs.cpp ${EW_AGENT_DIR}/spool/stream_log.cpp
+          ${EW_AGENT_DIR}/spool/spool.cpp ${EW_AGENT_DIR}/spool/async_spool.cpp
+  DEPS ew_common_error ew_common_log ZLIB::ZLIB Boost::system Threads::Threads)
