@@ -31,11 +31,14 @@ enum class SyncMode {
   // Group commit (default): a written record is fsynced within `interval` or once
   // `max_unsynced_records` have been written, whichever comes first. An agent crash (kill -9)
   // loses nothing that Append reported (the bytes are in the kernel's page cache); a power cut
-  // loses at most the records of the last interval. SD cards do a few hundred syncs per second
+  // loses at most the records of the last interval, and may deliver again what was acknowledged
+  // in it (receivers see the same seq twice). SD cards do a few hundred syncs per second
   // at best and wear with each: syncing every record costs two orders of magnitude in appends/s
   // (docs/BENCHMARKS.md, "Agent spool").
   kGroupCommit,
-  kEveryRecord,  // fdatasync after each record: nothing reported is lost even on a power cut
+  // fdatasync after each record and each acknowledgement: nothing reported is lost, and nothing
+  // acknowledged comes again, even on a power cut.
+  kEveryRecord,
   kNever,        // only on segment roll and Close (tests, benchmarks, tmpfs)
 };
 

@@ -348,6 +348,10 @@ Result<void> StreamLog::Ack(uint64_t seq) {
   // Written at once (not synced): an agent crash after an ack must not deliver the records
   // again; a power cut may, within one sync interval.
   EW_TRY_VOID(WriteState());
+  if (options_.sync.mode == SyncMode::kEveryRecord) {
+    EW_TRY_VOID(state_->Sync());
+    state_unsynced_ = false;
+  }
   CollectGarbage();
   return Ok();
 }
