@@ -154,7 +154,11 @@ Result<void> Spool::Ack(std::string_view stream, uint64_t seq) {
   std::lock_guard lock(mu_);
   StreamLog* log = Find(stream);
   if (!log) return NotFound("no spool stream \"" + ew::log::Untrusted(stream, 64) + "\"");
-  return log->Ack(seq);
+  EW_TRY_VOID(log->Ack(seq));
+  // The acknowledgement is written, not yet synced: the group commit takes it along, so that a
+  // power cut can deliver again only what was acknowledged in the last interval.
+  if (options_.sync.mode == SyncMode::kGroupCommit) ++unsynced_records_;
+  return Ok();
 }
 
 Result<void> Spool::Sync() {

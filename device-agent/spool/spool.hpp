@@ -68,7 +68,7 @@ class Spool {
 
   // fsyncs every stream with unsynced writes now.
   Result<void> Sync();
-  // Records written since the last sync, all streams.
+  // Records and acknowledgements written since the last sync, all streams.
   uint64_t UnsyncedRecords() const;
 
   std::optional<StreamStats> Stats(std::string_view stream) const;
