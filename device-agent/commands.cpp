@@ -247,6 +247,18 @@ int RunCommand(const RunArgs& args) {
   gpio::GpioService gpio_service(io, credential->board_id, board_chips.chips);
   gpio_service.SetSpool(spool.get());
   collector->set_gpio_chips([&gpio_service] { return gpio_service.Summary(); });
+  if (spool) {
+    collector->set_spool_streams([spool = spool.get()] {
+      std::vector<rpc::SpoolStreamSummary> out;
+      for (const auto& s : spool->AllStats()) {
+        out.push_back({s.name, std::string(spool::DropPolicyName(s.policy)), static_cast<int64_t>(s.records),
+                       static_cast<int64_t>(s.bytes), static_cast<int64_t>(s.first_seq),
+                       static_cast<int64_t>(s.next_seq), static_cast<int64_t>(s.dropped_oldest),
+                       static_cast<int64_t>(s.refused), static_cast<int64_t>(s.corrupt_records)});
+      }
+      return out;
+    });
+  }
   auto functions = MakeFunctionService(io, *config, credential->board_id, gpio_service, board_chips.chips, spool.get());
   collector->set_container_runtime(functions->RuntimeDescription());
   collector->set_container_limits(functions->RuntimeLimits());
