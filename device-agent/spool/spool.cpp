@@ -122,6 +122,12 @@ Result<uint64_t> Spool::Append(std::string_view stream, std::string_view data) {
   std::lock_guard lock(mu_);
   EW_TRY(StreamLog * log, GetOrCreate(stream));
   const StreamLimits& limits = log->limits();
+  // A record that could never fit must not empty the stream on its way to being refused.
+  if (framed > limits.max_bytes || framed > options_.max_total_bytes) {
+    log->CountRefused();
+    return ResourceExhausted("spool record of " + std::to_string(data.size()) + " bytes is larger than stream " +
+                             log->name() + " or the spool may hold");
+  }
   // The stream's own bound first: it decides between its oldest records and this one.
   while (log->live_records() + 1 > limits.max_records || log->live_bytes() + framed > limits.max_bytes) {
     if (limits.policy == DropPolicy::kRefuseNewest || !log->DropOldest()) {

@@ -235,6 +235,12 @@ TEST_F(SpoolTest, DropOldestKeepsTheNewestAndCounts) {
   EXPECT_EQ(PeekAll("b").size(), 3u);
   EXPECT_EQ(spool_->Stats("b")->dropped_oldest, 2u);
   EXPECT_LE(spool_->Stats("b")->bytes, 200u);
+  // A record larger than the whole bound is refused without emptying the stream first.
+  auto huge = spool_->Append("b", std::string(300, 'h'));
+  ASSERT_FALSE(huge);
+  EXPECT_EQ(huge.error().code, ErrorCode::kResourceExhausted);
+  EXPECT_EQ(PeekAll("b").size(), 3u);
+  EXPECT_EQ(spool_->Stats("b")->refused, 1u);
   // The counters outlive a restart.
   spool_->Sync();
   Open();
