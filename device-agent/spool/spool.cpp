@@ -63,8 +63,13 @@ Result<void> Spool::Recover() {
   EW_TRY(std::vector<std::string> names, fs_->List(options_.dir));
   for (const auto& name : names) {
     if (!IsValidStreamName(name)) continue;  // not ours
-    EW_TRY(auto log, StreamLog::Open(*fs_, options_.dir / name, name, options_, options_.default_limits));
-    streams_.emplace(name, std::move(log));
+    auto log = StreamLog::Open(*fs_, options_.dir / name, name, options_, options_.default_limits);
+    if (!log) {
+      // One unreadable stream must not cost the others; an Append to it tries again.
+      Log()->error("spool stream {} cannot be opened: {}", name, log.error().message);
+      continue;
+    }
+    streams_.emplace(name, std::move(*log));
   }
   return Ok();
 }

@@ -304,6 +304,18 @@ TEST_F(SpoolTest, BadInputIsRefusedAndChangesNothing) {
   EXPECT_EQ(Spool::Open(bad).error().code, ErrorCode::kInvalidArgument);
 }
 
+TEST_F(SpoolTest, AStreamThatCannotOpenDoesNotCostTheOthers) {
+  Open();
+  Append("good", "kept");
+  spool_.reset();
+  std::ofstream(dir_ / "not.a.directory") << "a stray file where a stream directory would be";
+  Open();
+  auto records = PeekAll("good");
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].data, "kept");
+  EXPECT_FALSE(spool_->Stats("not.a.directory"));
+}
+
 TEST_F(SpoolTest, ManyStreamsKeepTheirOwnOrderAcrossARestart) {
   Open();
   constexpr int kStreams = 40;
