@@ -82,6 +82,8 @@ control = "$DEMO/$name-gpio.sock"
 [functions]
 state_dir = "$DEMO/$name-functions"
 work_dir = "$DEMO/$name-containers"
+[spool]
+dir = "$DEMO/$name-spool"
 TOML
   "$AGENT" enrol --conductor "$URL" --code "$code" --credential "$DEMO/$name.credential.json"
   "$AGENT" run --config "$DEMO/$name.toml" 2> "$DEMO/$name.log" &

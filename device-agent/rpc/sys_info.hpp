@@ -21,6 +21,19 @@ struct GpioChipSummary {
   std::vector<std::string> line_names;  // by offset
 };
 
+// edgewire.v1.SpoolStreamSummary: one stream of the agent's spool.
+struct SpoolStreamSummary {
+  std::string name;
+  std::string policy;
+  int64_t records = 0;
+  int64_t bytes = 0;
+  int64_t first_seq = 0;
+  int64_t next_seq = 0;
+  int64_t dropped_oldest = 0;
+  int64_t refused = 0;
+  int64_t corrupt_records = 0;
+};
+
 // The fields of edgewire.v1.SysInfo (common/proto/edgewire/v1/board_rpc.proto), as a plain
 // struct: the agent does not link protobuf. SysInfoJson (sys_procedures.hpp) prints it.
 struct SysInfo {
@@ -43,6 +56,7 @@ struct SysInfo {
   // not enforced; edgewire.v1.ContainerLimits); null without a runtime.
   nlohmann::json container_limits;
   std::vector<GpioChipSummary> gpio_chips;
+  std::vector<SpoolStreamSummary> spool_streams;
 };
 
 class SysInfoCollector {
@@ -61,6 +75,10 @@ class SysInfoCollector {
   void set_container_limits(nlohmann::json limits) { container_limits_ = std::move(limits); }
   // The board's GPIO chips, asked at each Collect (lines in use change); set once at start-up.
   void set_gpio_chips(std::function<std::vector<GpioChipSummary>()> chips) { gpio_chips_ = std::move(chips); }
+  // The spool's streams, asked at each Collect (snapshots: never waits for the disk).
+  void set_spool_streams(std::function<std::vector<SpoolStreamSummary>()> streams) {
+    spool_streams_ = std::move(streams);
+  }
 
  private:
   std::string Path(const char* absolute) const;
@@ -72,6 +90,7 @@ class SysInfoCollector {
   std::string container_runtime_;
   nlohmann::json container_limits_;
   std::function<std::vector<GpioChipSummary>()> gpio_chips_;
+  std::function<std::vector<SpoolStreamSummary>()> spool_streams_;
 };
 
 // Parsers, exposed for tests. Each returns an empty/zero value on malformed input.

@@ -18,6 +18,18 @@ nlohmann::json SysInfoJson(const SysInfo& info) {
                      {"error", chip.error},
                      {"lineNames", chip.line_names}});
   }
+  nlohmann::json streams = nlohmann::json::array();
+  for (const SpoolStreamSummary& stream : info.spool_streams) {
+    streams.push_back({{"name", stream.name},
+                       {"policy", stream.policy},
+                       {"records", Proto3Int64(stream.records)},
+                       {"bytes", Proto3Int64(stream.bytes)},
+                       {"firstSeq", Proto3Int64(stream.first_seq)},
+                       {"nextSeq", Proto3Int64(stream.next_seq)},
+                       {"droppedOldest", Proto3Int64(stream.dropped_oldest)},
+                       {"refused", Proto3Int64(stream.refused)},
+                       {"corruptRecords", Proto3Int64(stream.corrupt_records)}});
+  }
   nlohmann::json out = {
       {"boardId", info.board_id},
       {"agentVersion", info.agent_version},
@@ -35,6 +47,7 @@ nlohmann::json SysInfoJson(const SysInfo& info) {
       {"cpuCount", info.cpu_count},
       {"containerRuntime", info.container_runtime},
       {"gpioChips", std::move(chips)},
+      {"spoolStreams", std::move(streams)},
   };
   // A message field: absent when unset, as protobuf prints it.
   if (info.container_limits.is_object()) out["containerLimits"] = info.container_limits;

@@ -325,6 +325,8 @@ read -r BOARD_ID CODE <<< "$created"
 cat > "$WORK/agent.toml" <<EOF
 [agent]
 credential_path = "$WORK/agent.credential.json"
+[spool]
+dir = "$WORK/agent-spool"
 [log]
 level = "warn"
 EOF

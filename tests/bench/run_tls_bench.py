@@ -99,7 +99,7 @@ class Side:
         subprocess.run(enrol, check=True, capture_output=True, timeout=30)
         agent_config = os.path.join(self.workdir, "agent.toml")
         with open(agent_config, "w") as f:
-            f.write(f'[agent]\ncredential_path = "{cred}"\n[functions]\nruntime = "none"\n[log]\nlevel = "warn"\n')
+            f.write(f'[agent]\ncredential_path = "{cred}"\n[functions]\nruntime = "none"\n[spool]\ndir = "{cred}.spool"\n[log]\nlevel = "warn"\n')
         self.agent = subprocess.Popen([AGENT, "run", "--config", agent_config], stdout=self.log, stderr=self.log)
         wait_until(lambda: self.rest("GET", f"/v1/boards/{self.board}")["status"] == "online", timeout=30,
                    what=f"agent online on the {'TLS' if self.tls else 'plain'} conductor")

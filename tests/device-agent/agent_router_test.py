@@ -94,7 +94,8 @@ class Agent:
                        "iterations": 1000, "keylen": 32, "conductor_url": "http://127.0.0.1:1"}, f)
         self.config = os.path.join(workdir, name, "agent.toml")
         with open(self.config, "w") as f:
-            f.write('[agent]\nreconnect_initial_ms = 100\nreconnect_max_ms = 800\n[log]\nlevel = "debug"\n')
+            f.write('[agent]\nreconnect_initial_ms = 100\nreconnect_max_ms = 800\n'
+                    f'[spool]\ndir = "{os.path.join(workdir, name, "spool")}"\n[log]\nlevel = "debug"\n')
         env = dict(os.environ, NOTIFY_SOCKET="")
         self.proc = subprocess.Popen([AGENT, "run", "--config", self.config, "--credential", self.credential],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)

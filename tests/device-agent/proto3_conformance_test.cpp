@@ -91,6 +91,18 @@ edgewire::v1::SysInfo ToProto(const rpc::SysInfo& info) {
     c->set_error(chip.error);
     for (const auto& name : chip.line_names) c->add_line_names(name);
   }
+  for (const rpc::SpoolStreamSummary& stream : info.spool_streams) {
+    auto* s = m.add_spool_streams();
+    s->set_name(stream.name);
+    s->set_policy(stream.policy);
+    s->set_records(stream.records);
+    s->set_bytes(stream.bytes);
+    s->set_first_seq(stream.first_seq);
+    s->set_next_seq(stream.next_seq);
+    s->set_dropped_oldest(stream.dropped_oldest);
+    s->set_refused(stream.refused);
+    s->set_corrupt_records(stream.corrupt_records);
+  }
   return m;
 }
 
@@ -135,6 +147,8 @@ TEST(Proto3ConformanceTest, SysInfoEdgeValues) {
   info.gpio_chips = {{"sim0", "sim", 3, 1, "", {"GPIO0", "", "GPIO2"}},
                      {"gpiochip1", "libgpiod", 0, 0, "cannot open /dev/gpiochip1: No such file", {}},
                      {"gpiochip2", "libgpiod", std::numeric_limits<uint32_t>::max(), 1, "", {"ü"}}};
+  info.spool_streams = {{"fn.report", "drop-oldest", 3, 200, 7, 10, 1000, 0, 2},
+                        {"gpio.event", "refuse-newest", 0, 0, 1, 1, 0, std::numeric_limits<int64_t>::max(), 0}};
   const std::vector<double> doubles = {
       0.0, -0.0, 3.0, 0.1, 0.52, 12345.67, 1.0 / 3, 123456789.123456789, 1e15, 1e16, 1e17, 1e21,
       9007199254740993.0, -2.5, 5e-324, DBL_MIN, DBL_MAX, -DBL_MAX, 1e-7,
