@@ -108,7 +108,8 @@ Result<OutboundWire> OutboundFromJson(const Json& value, const std::string& wher
   EW_TRY(wire.node, NonEmptyString(value, "node", where));
   auto port = value.find("port");
   if (port == value.end()) return Bad(Field(where, "port"), "missing");
-  if (!port->is_number_unsigned() || port->get<uint64_t>() > std::numeric_limits<uint32_t>::max()) {
+  if (!port->is_number_integer() || port->get<int64_t>() < 0 ||
+      port->get<int64_t>() > std::numeric_limits<uint32_t>::max()) {
     return Bad(Field(where, "port"), "not an unsigned 32-bit integer");
   }
   wire.port = port->get<uint32_t>();
@@ -211,7 +212,7 @@ Result<Partition> PartitionFromJson(const Json& value, const PartitionLimits& li
   EW_TRY(partition.flow, NonEmptyString(value, "flow", ""));
   auto version = value.find("version");
   if (version == value.end()) return Bad("version", "missing");
-  if (!version->is_number_unsigned()) return Bad("version", "not an unsigned integer");
+  if (!version->is_number_integer() || version->get<int64_t>() < 0) return Bad("version", "not an unsigned integer");
   partition.version = version->get<uint64_t>();
   EW_TRY(partition.board, OptionalString(value, "board", ""));
 
