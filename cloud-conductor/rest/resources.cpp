@@ -24,6 +24,7 @@ void AnswerOnHashPool(const RestDeps& deps, Exchange exchange,
   if (deps.hashing->TryPost([handler, shared] { handler(std::move(*shared)); })) return;
   log::Get("rest")->warn("password hashing queue full: {} {} refused with 503", shared->request.method,
                          shared->request.path);
+  handler = nullptr;  // what the job held (a login's limiter slot) is given back before the answer
   server::HttpResponse busy =
       ErrorResponse(Error{ErrorCode::kUnavailable, "too many password checks in progress; retry in a second"});
   busy.headers.emplace_back("Retry-After", "1");
