@@ -127,6 +127,7 @@ Result<uint16_t> Conductor::Start() {
   limits.free_failures_per_user = d.config.login_failures_per_user;
   limits.free_failures_per_address = d.config.login_failures_per_address;
   limits.max_delay = d.config.login_max_delay;
+  limits.user_failures_before_pacing = d.config.login_user_failures_before_pacing;
   d.login_limiter = std::make_unique<auth::LoginLimiter>(d.clock, limits);
   d.revocations = std::make_unique<auth::RevocationHub>(d.io.get_executor(), d.clock);
   d.directory = std::make_unique<StoreDirectory>(*d.store, *d.authenticator, d.clock, d.blocking,

@@ -79,7 +79,7 @@ ew_module(ew_agent_credential
 ew_module(ew_agent_enrol
   SOURCES ${EW_AGENT_DIR}/enrol/enroller.cpp ${EW_AGENT_DIR}/enrol/conductor_url.cpp
           ${EW_AGENT_DIR}/enrol/enrol_messages.cpp
-  DEPS ew_agent_credential ew_agent_tls ew_common_error ew_common_log ew_common_url nlohmann_json::nlohmann_json Boost::system
+  DEPS ew_agent_credential ew_agent_tls ew_common_error ew_common_log ew_common_url ew_common_net nlohmann_json::nlohmann_json Boost::system
        Threads::Threads)
 
 # sd_notify wrapper. libsystemd's headers only: the library is dlopen'ed under systemd, so

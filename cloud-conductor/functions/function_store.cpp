@@ -9,7 +9,6 @@
 #include "cloud-conductor/functions/stored_record.hpp"
 #include "cloud-conductor/registry/migrations.hpp"
 #include "common/json/guarded_json.hpp"
-#include "common/log/log.hpp"
 
 namespace ew::functions {
 
@@ -18,10 +17,6 @@ namespace {
 // A stored invocation record (written by this conductor, but from what a board or function sent):
 // the store bounds its output and logs, so 16 MiB and the usual depth are generous.
 const ew::json::ParseLimits kStoredRecordLimits{16u << 20, 64, false, "stored invocation record"};
-
-const ew::log::Logger Log{"store"};
-
-constexpr int kBusyTimeoutMs = 5000;
 
 FunctionVersion ReadVersion(SQLite::Statement& q, int first) {
   FunctionVersion v;
@@ -86,26 +81,11 @@ Result<FunctionRecord> SelectFunction(SQLite::Database& db, const std::string& i
   return ReadFunction(q);
 }
 
-std::vector<std::string> FleetBoards(SQLite::Database& db, const std::string& fleet_id) {
-  SQLite::Statement q(db, "SELECT board_id FROM fleet_boards WHERE fleet_id = ? ORDER BY board_id");
-  q.bind(1, fleet_id);
-  std::vector<std::string> out;
-  while (q.executeStep()) out.push_back(q.getColumn(0).getString());
-  return out;
-}
-
-// Binds the (name, id) position of a keyset page at `first`: a flag, then the two fields.
-void BindAfter(SQLite::Statement& q, int first, const std::vector<std::string>& after) {
-  q.bind(first, after.empty() ? 0 : 1);
-  q.bind(first + 1, after.empty() ? std::string() : after[0]);
-  q.bind(first + 2, after.empty() ? std::string() : after[1]);
-}
-
 }  // namespace
 
 Result<std::unique_ptr<FunctionStore>> FunctionStore::Open(const std::string& path) {
   try {
-    SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, kBusyTimeoutMs);
+    SQLite::Database db = registry::OpenSqliteDatabase(path);
     if (path == ":memory:") {
       EW_TRY_VOID(registry::ApplyMigrations(db));
     } else {
@@ -119,29 +99,11 @@ Result<std::unique_ptr<FunctionStore>> FunctionStore::Open(const std::string& pa
   }
 }
 
-FunctionStore::FunctionStore(SQLite::Database db) : db_(std::move(db)) {}
-
-template <typename T, typename Body>
-Result<T> FunctionStore::Locked(const char* action, Body&& body) {
-  std::lock_guard lock(mu_);
-  try {
-    return body();
-  } catch (const SQLite::Exception& e) {
-    const int extended = e.getExtendedErrorCode();
-    if (extended == SQLITE_CONSTRAINT_UNIQUE || extended == SQLITE_CONSTRAINT_PRIMARYKEY)
-      return Conflict(fmt::format("{}: already exists", action));
-    if (extended == SQLITE_CONSTRAINT_FOREIGNKEY) return NotFound(fmt::format("{}: a record it names does not exist", action));
-    Log()->error("{} failed: {}", action, e.what());
-    return Internal(fmt::format("{} failed: {}", action, e.what()));
-  } catch (const std::exception& e) {
-    Log()->error("{} failed: {}", action, e.what());
-    return Internal(fmt::format("{} failed: {}", action, e.what()));
-  }
-}
+FunctionStore::FunctionStore(SQLite::Database db) : connection_(std::move(db)), db_(connection_.database()) {}
 
 Result<FunctionRecord> FunctionStore::AddVersion(const std::string& project_id, const std::string& name,
                                                  const std::string& new_id, const FunctionVersion& version) {
-  return Locked<FunctionRecord>("add function version", [&]() -> Result<FunctionRecord> {
+  return connection_.Run<FunctionRecord>("add function version", [&]() -> Result<FunctionRecord> {
     SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
     std::string id;
     {
@@ -183,32 +145,27 @@ Result<FunctionRecord> FunctionStore::AddVersion(const std::string& project_id, 
 }
 
 Result<FunctionRecord> FunctionStore::GetFunction(const std::string& id) {
-  return Locked<FunctionRecord>("get function", [&] { return SelectFunction(db_, id); });
+  return connection_.Run<FunctionRecord>("get function", [&] { return SelectFunction(db_, id); });
 }
 
 Result<Page<FunctionRecord>> FunctionStore::ListFunctions(const std::string& project_id, const PageRequest& page) {
-  EW_TRY_VOID(registry::CheckPageRequest(page));
-  std::vector<std::string> after;
-  if (!page.cursor.empty()) {
-    EW_TRY(after, registry::DecodeCursor(page.cursor, 2));
-  }
-  return Locked<Page<FunctionRecord>>("list functions", [&]() -> Result<Page<FunctionRecord>> {
+  EW_TRY(const registry::PageStart start, registry::StartPage(page, 2));
+  return connection_.Run<Page<FunctionRecord>>("list functions", [&]() -> Result<Page<FunctionRecord>> {
     SQLite::Statement q(db_, std::string(kSelectFunction) +
                                  "WHERE (? = '' OR f.project_id = ?) AND (? = 0 OR (f.name, f.id) > (?, ?)) "
                                  "ORDER BY f.name, f.id LIMIT ?");
     q.bind(1, project_id);
     q.bind(2, project_id);
-    BindAfter(q, 3, after);
-    q.bind(6, static_cast<int64_t>(page.limit) + 1);
+    q.bind(start.BindAfter(q, 3), start.fetch_limit());
     std::vector<FunctionRecord> out;
     while (q.executeStep()) out.push_back(ReadFunction(q));
-    return registry::MakePage(std::move(out), page.limit,
+    return registry::MakePage(std::move(out), start.limit(),
                               [](const FunctionRecord& f) { return std::vector<std::string>{f.name, f.id}; });
   });
 }
 
 Result<std::vector<FunctionVersion>> FunctionStore::ListVersions(const std::string& function_id) {
-  return Locked<std::vector<FunctionVersion>>("list versions", [&]() -> Result<std::vector<FunctionVersion>> {
+  return connection_.Run<std::vector<FunctionVersion>>("list versions", [&]() -> Result<std::vector<FunctionVersion>> {
     SQLite::Statement q(db_, "SELECT seq, version, sha256, size, spec, created_at FROM function_versions "
                              "WHERE function_id = ? ORDER BY seq");
     q.bind(1, function_id);
@@ -219,7 +176,7 @@ Result<std::vector<FunctionVersion>> FunctionStore::ListVersions(const std::stri
 }
 
 Result<FunctionVersion> FunctionStore::GetVersion(const std::string& function_id, const std::string& sha256) {
-  return Locked<FunctionVersion>("get version", [&]() -> Result<FunctionVersion> {
+  return connection_.Run<FunctionVersion>("get version", [&]() -> Result<FunctionVersion> {
     SQLite::Statement q(db_, "SELECT seq, version, sha256, size, spec, created_at FROM function_versions "
                              "WHERE function_id = ? AND sha256 = ?");
     q.bind(1, function_id);
@@ -230,7 +187,7 @@ Result<FunctionVersion> FunctionStore::GetVersion(const std::string& function_id
 }
 
 Result<void> FunctionStore::DeleteFunction(const std::string& id) {
-  return Locked<void>("delete function", [&]() -> Result<void> {
+  return connection_.Run<void>("delete function", [&]() -> Result<void> {
     SQLite::Transaction tx(db_);
     // Children first: in-memory stores run without foreign keys, so no cascade to rely on.
     for (const char* sql : {"DELETE FROM invocations WHERE function_id = ?", "DELETE FROM deployments WHERE function_id = ?",
@@ -248,103 +205,15 @@ Result<void> FunctionStore::DeleteFunction(const std::string& id) {
 }
 
 Result<bool> FunctionStore::PackageReferenced(const std::string& sha256) {
-  return Locked<bool>("find package", [&]() -> Result<bool> {
+  return connection_.Run<bool>("find package", [&]() -> Result<bool> {
     SQLite::Statement q(db_, "SELECT 1 FROM function_versions WHERE sha256 = ? LIMIT 1");
     q.bind(1, sha256);
     return q.executeStep();
   });
 }
 
-Result<void> FunctionStore::CreateFleet(const Fleet& fleet) {
-  return Locked<void>("create fleet", [&]() -> Result<void> {
-    SQLite::Statement dup(db_, "SELECT 1 FROM fleets WHERE project_id = ? AND name = ?");
-    dup.bind(1, fleet.project_id);
-    dup.bind(2, fleet.name);
-    if (dup.executeStep()) return Conflict("a fleet named " + fleet.name + " exists in this project");
-    SQLite::Statement q(db_, "INSERT INTO fleets (id, project_id, name, created_at) VALUES (?, ?, ?, ?)");
-    q.bind(1, fleet.id);
-    q.bind(2, fleet.project_id);
-    q.bind(3, fleet.name);
-    q.bind(4, fleet.created_at);
-    q.exec();
-    return Ok();
-  });
-}
-
-Result<Fleet> FunctionStore::GetFleet(const std::string& id) {
-  return Locked<Fleet>("get fleet", [&]() -> Result<Fleet> {
-    SQLite::Statement q(db_, "SELECT id, project_id, name, created_at FROM fleets WHERE id = ?");
-    q.bind(1, id);
-    if (!q.executeStep()) return NotFound("fleet " + id + " does not exist");
-    Fleet f{q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString(),
-            q.getColumn(3).getInt64(), {}};
-    f.board_ids = FleetBoards(db_, f.id);
-    return f;
-  });
-}
-
-Result<Page<Fleet>> FunctionStore::ListFleets(const std::string& project_id, const PageRequest& page) {
-  EW_TRY_VOID(registry::CheckPageRequest(page));
-  std::vector<std::string> after;
-  if (!page.cursor.empty()) {
-    EW_TRY(after, registry::DecodeCursor(page.cursor, 2));
-  }
-  return Locked<Page<Fleet>>("list fleets", [&]() -> Result<Page<Fleet>> {
-    SQLite::Statement q(db_, "SELECT id, project_id, name, created_at FROM fleets "
-                             "WHERE (? = '' OR project_id = ?) AND (? = 0 OR (name, id) > (?, ?)) "
-                             "ORDER BY name, id LIMIT ?");
-    q.bind(1, project_id);
-    q.bind(2, project_id);
-    BindAfter(q, 3, after);
-    q.bind(6, static_cast<int64_t>(page.limit) + 1);
-    std::vector<Fleet> out;
-    while (q.executeStep()) {
-      out.push_back(Fleet{q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString(),
-                          q.getColumn(3).getInt64(), {}});
-    }
-    auto listed = registry::MakePage(std::move(out), page.limit,
-                                     [](const Fleet& f) { return std::vector<std::string>{f.name, f.id}; });
-    for (auto& f : listed.items) f.board_ids = FleetBoards(db_, f.id);
-    return listed;
-  });
-}
-
-Result<void> FunctionStore::DeleteFleet(const std::string& id) {
-  return Locked<void>("delete fleet", [&]() -> Result<void> {
-    SQLite::Transaction tx(db_);
-    SQLite::Statement members(db_, "DELETE FROM fleet_boards WHERE fleet_id = ?");
-    members.bind(1, id);
-    members.exec();
-    SQLite::Statement q(db_, "DELETE FROM fleets WHERE id = ?");
-    q.bind(1, id);
-    if (q.exec() == 0) return NotFound("fleet " + id + " does not exist");
-    tx.commit();
-    return Ok();
-  });
-}
-
-Result<void> FunctionStore::AddFleetBoard(const std::string& fleet_id, const std::string& board_id) {
-  return Locked<void>("add board to fleet", [&]() -> Result<void> {
-    SQLite::Statement q(db_, "INSERT OR IGNORE INTO fleet_boards (fleet_id, board_id) VALUES (?, ?)");
-    q.bind(1, fleet_id);
-    q.bind(2, board_id);
-    q.exec();
-    return Ok();
-  });
-}
-
-Result<void> FunctionStore::RemoveFleetBoard(const std::string& fleet_id, const std::string& board_id) {
-  return Locked<void>("remove board from fleet", [&]() -> Result<void> {
-    SQLite::Statement q(db_, "DELETE FROM fleet_boards WHERE fleet_id = ? AND board_id = ?");
-    q.bind(1, fleet_id);
-    q.bind(2, board_id);
-    if (q.exec() == 0) return NotFound("board " + board_id + " is not in fleet " + fleet_id);
-    return Ok();
-  });
-}
-
 Result<void> FunctionStore::PutDeployment(const Deployment& d) {
-  return Locked<void>("store deployment", [&]() -> Result<void> {
+  return connection_.Run<void>("store deployment", [&]() -> Result<void> {
     SQLite::Statement q(db_, "INSERT OR REPLACE INTO deployments "
                              "(function_id, board_id, version, sha256, size, state, error, updated_at, triggers) "
                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
@@ -365,7 +234,7 @@ Result<void> FunctionStore::PutDeployment(const Deployment& d) {
 Result<bool> FunctionStore::SetDeploymentState(const std::string& function_id, const std::string& board_id,
                                                const std::string& sha256, const std::string& state,
                                                const std::string& error, int64_t now) {
-  return Locked<bool>("update deployment", [&]() -> Result<bool> {
+  return connection_.Run<bool>("update deployment", [&]() -> Result<bool> {
     SQLite::Statement q(db_, "UPDATE deployments SET state = ?, error = ?, updated_at = ? "
                              "WHERE function_id = ? AND board_id = ? AND sha256 = ?");
     q.bind(1, state);
@@ -380,7 +249,7 @@ Result<bool> FunctionStore::SetDeploymentState(const std::string& function_id, c
 
 Result<std::optional<Deployment>> FunctionStore::GetDeployment(const std::string& function_id,
                                                                const std::string& board_id) {
-  return Locked<std::optional<Deployment>>("get deployment", [&]() -> Result<std::optional<Deployment>> {
+  return connection_.Run<std::optional<Deployment>>("get deployment", [&]() -> Result<std::optional<Deployment>> {
     SQLite::Statement q(db_, std::string(kSelectDeployment) + "WHERE function_id = ? AND board_id = ?");
     q.bind(1, function_id);
     q.bind(2, board_id);
@@ -390,7 +259,7 @@ Result<std::optional<Deployment>> FunctionStore::GetDeployment(const std::string
 }
 
 Result<std::vector<Deployment>> FunctionStore::ListDeployments(const std::string& function_id) {
-  return Locked<std::vector<Deployment>>("list deployments", [&]() -> Result<std::vector<Deployment>> {
+  return connection_.Run<std::vector<Deployment>>("list deployments", [&]() -> Result<std::vector<Deployment>> {
     SQLite::Statement q(db_, std::string(kSelectDeployment) + "WHERE function_id = ? ORDER BY board_id");
     q.bind(1, function_id);
     std::vector<Deployment> out;
@@ -400,27 +269,21 @@ Result<std::vector<Deployment>> FunctionStore::ListDeployments(const std::string
 }
 
 Result<Page<Deployment>> FunctionStore::ListDeployments(const std::string& function_id, const PageRequest& page) {
-  EW_TRY_VOID(registry::CheckPageRequest(page));
-  std::vector<std::string> after;
-  if (!page.cursor.empty()) {
-    EW_TRY(after, registry::DecodeCursor(page.cursor, 1));
-  }
-  return Locked<Page<Deployment>>("list deployments", [&]() -> Result<Page<Deployment>> {
+  EW_TRY(const registry::PageStart start, registry::StartPage(page, 1));
+  return connection_.Run<Page<Deployment>>("list deployments", [&]() -> Result<Page<Deployment>> {
     SQLite::Statement q(db_, std::string(kSelectDeployment) +
                                  "WHERE function_id = ? AND (? = 0 OR board_id > ?) ORDER BY board_id LIMIT ?");
     q.bind(1, function_id);
-    q.bind(2, after.empty() ? 0 : 1);
-    q.bind(3, after.empty() ? std::string() : after[0]);
-    q.bind(4, static_cast<int64_t>(page.limit) + 1);
+    q.bind(start.BindAfter(q, 2), start.fetch_limit());
     std::vector<Deployment> out;
     while (q.executeStep()) out.push_back(ReadDeployment(q));
-    return registry::MakePage(std::move(out), page.limit,
+    return registry::MakePage(std::move(out), start.limit(),
                               [](const Deployment& d) { return std::vector<std::string>{d.board_id}; });
   });
 }
 
 Result<std::vector<Deployment>> FunctionStore::BoardDeployments(const std::string& board_id) {
-  return Locked<std::vector<Deployment>>("list board deployments", [&]() -> Result<std::vector<Deployment>> {
+  return connection_.Run<std::vector<Deployment>>("list board deployments", [&]() -> Result<std::vector<Deployment>> {
     SQLite::Statement q(db_, std::string(kSelectDeployment) + "WHERE board_id = ? ORDER BY function_id");
     q.bind(1, board_id);
     std::vector<Deployment> out;
@@ -430,7 +293,7 @@ Result<std::vector<Deployment>> FunctionStore::BoardDeployments(const std::strin
 }
 
 Result<void> FunctionStore::DeleteDeployment(const std::string& function_id, const std::string& board_id) {
-  return Locked<void>("delete deployment", [&]() -> Result<void> {
+  return connection_.Run<void>("delete deployment", [&]() -> Result<void> {
     SQLite::Statement q(db_, "DELETE FROM deployments WHERE function_id = ? AND board_id = ?");
     q.bind(1, function_id);
     q.bind(2, board_id);
@@ -440,7 +303,7 @@ Result<void> FunctionStore::DeleteDeployment(const std::string& function_id, con
 }
 
 Result<bool> FunctionStore::PackageDeployedTo(const std::string& sha256, const std::string& board_id) {
-  return Locked<bool>("check deployment", [&]() -> Result<bool> {
+  return connection_.Run<bool>("check deployment", [&]() -> Result<bool> {
     SQLite::Statement q(db_, "SELECT 1 FROM deployments WHERE sha256 = ? AND board_id = ? LIMIT 1");
     q.bind(1, sha256);
     q.bind(2, board_id);
@@ -449,7 +312,7 @@ Result<bool> FunctionStore::PackageDeployedTo(const std::string& sha256, const s
 }
 
 Result<void> FunctionStore::PutInvocation(const Invocation& i, size_t keep) {
-  return Locked<void>("store invocation", [&]() -> Result<void> {
+  return connection_.Run<void>("store invocation", [&]() -> Result<void> {
     SQLite::Transaction tx(db_);
     SQLite::Statement q(db_, "INSERT OR REPLACE INTO invocations (id, function_id, target, status, record, created_at) "
                              "VALUES (?, ?, ?, ?, ?, ?)");
@@ -473,7 +336,7 @@ Result<void> FunctionStore::PutInvocation(const Invocation& i, size_t keep) {
 }
 
 Result<Invocation> FunctionStore::GetInvocation(const std::string& function_id, const std::string& id) {
-  return Locked<Invocation>("get invocation", [&]() -> Result<Invocation> {
+  return connection_.Run<Invocation>("get invocation", [&]() -> Result<Invocation> {
     SQLite::Statement q(db_, "SELECT id, function_id, target, status, record, created_at FROM invocations "
                              "WHERE function_id = ? AND id = ?");
     q.bind(1, function_id);
@@ -485,24 +348,14 @@ Result<Invocation> FunctionStore::GetInvocation(const std::string& function_id, 
 
 Result<Page<InvocationSummary>> FunctionStore::ListInvocations(const std::string& function_id,
                                                                const PageRequest& page) {
-  EW_TRY_VOID(registry::CheckPageRequest(page));
-  int64_t before_at = 0;
-  int64_t before_row = 0;
-  if (!page.cursor.empty()) {
-    EW_TRY(auto key, registry::DecodeCursor(page.cursor, 2));
-    EW_TRY(before_at, registry::CursorInteger(key[0]));
-    EW_TRY(before_row, registry::CursorInteger(key[1]));
-  }
-  return Locked<Page<InvocationSummary>>("list invocations", [&]() -> Result<Page<InvocationSummary>> {
+  EW_TRY(const registry::PageStart start, registry::StartPage(page, 2, registry::CursorFields::kIntegers));
+  return connection_.Run<Page<InvocationSummary>>("list invocations", [&]() -> Result<Page<InvocationSummary>> {
     SQLite::Statement q(db_, "SELECT id, function_id, target, status, json_remove(record, '$.output', '$.logs'), "
                              "created_at, rowid FROM invocations "
                              "WHERE function_id = ? AND (? = 0 OR (created_at, rowid) < (?, ?)) "
                              "ORDER BY created_at DESC, rowid DESC LIMIT ?");
     q.bind(1, function_id);
-    q.bind(2, page.cursor.empty() ? 0 : 1);
-    q.bind(3, before_at);
-    q.bind(4, before_row);
-    q.bind(5, static_cast<int64_t>(page.limit) + 1);
+    q.bind(start.BindAfter(q, 2), start.fetch_limit());
     std::vector<std::pair<InvocationSummary, int64_t>> rows;
     while (q.executeStep()) {
       InvocationSummary i;
@@ -516,7 +369,7 @@ Result<Page<InvocationSummary>> FunctionStore::ListInvocations(const std::string
       i.created_at = q.getColumn(5).getInt64();
       rows.emplace_back(std::move(i), q.getColumn(6).getInt64());
     }
-    auto paged = registry::MakePage(std::move(rows), page.limit, [](const auto& row) {
+    auto paged = registry::MakePage(std::move(rows), start.limit(), [](const auto& row) {
       return std::vector<std::string>{std::to_string(row.first.created_at), std::to_string(row.second)};
     });
     Page<InvocationSummary> out;

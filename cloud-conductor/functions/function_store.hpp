@@ -1,4 +1,4 @@
-// The conductor's records of serverless functions: functions and their versions, fleets,
+// The conductor's records of serverless functions: functions and their versions,
 // deployments and invocation records, in the registry's SQLite file (schema v2 of
 // registry/migrations.cpp) on a connection of its own. Package bytes are not here: they live
 // on disk under their sha256 (PackageStore).
@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cloud-conductor/registry/page.hpp"
+#include "cloud-conductor/registry/sqlite_connection.hpp"
 #include "common/error/error.hpp"
 
 namespace ew::functions {
@@ -37,14 +38,6 @@ struct FunctionRecord {
   std::string name;
   int64_t created_at = 0;
   FunctionVersion latest;
-};
-
-struct Fleet {
-  std::string id;           // "flt-…"
-  std::string project_id;
-  std::string name;
-  int64_t created_at = 0;
-  std::vector<std::string> board_ids;  // sorted
 };
 
 // What a board should run and how far it got: pending (board offline) → deploying → deployed
@@ -109,16 +102,6 @@ class FunctionStore {
   // Whether any function still has a version with this package (for deleting package files).
   Result<bool> PackageReferenced(const std::string& sha256);
 
-  // Fleets. Names are unique within a project (Conflict).
-  Result<void> CreateFleet(const Fleet& fleet);
-  Result<Fleet> GetFleet(const std::string& id);
-  // Ordered by name (then id), one page.
-  Result<Page<Fleet>> ListFleets(const std::string& project_id, const PageRequest& page);
-  Result<void> DeleteFleet(const std::string& id);
-  Result<void> AddFleetBoard(const std::string& fleet_id, const std::string& board_id);
-  // NotFound when the board is not in the fleet.
-  Result<void> RemoveFleetBoard(const std::string& fleet_id, const std::string& board_id);
-
   // Deployments, one per (function, board): Put replaces the previous one.
   Result<void> PutDeployment(const Deployment& deployment);
   // Sets state and error, only if the deployment still names `sha256` (a newer deploy wins).
@@ -145,11 +128,8 @@ class FunctionStore {
   Result<Page<InvocationSummary>> ListInvocations(const std::string& function_id, const PageRequest& page);
 
  private:
-  template <typename T, typename Body>
-  Result<T> Locked(const char* action, Body&& body);
-
-  std::mutex mu_;
-  SQLite::Database db_;  // GUARDED_BY(mu_)
+  registry::SqliteConnection connection_;  // every method runs its statements in connection_.Run
+  SQLite::Database& db_;                   // connection_'s database: inside connection_.Run only
 };
 
 }  // namespace ew::functions

@@ -9,15 +9,11 @@
 
 #include "cloud-conductor/registry/migrations.hpp"
 #include "cloud-conductor/registry/page.hpp"
-#include "common/log/log.hpp"
 
 namespace ew::conductor::gpio {
 
 namespace {
 
-const ew::log::Logger Log{"store"};
-
-constexpr int kBusyTimeoutMs = 5000;
 constexpr int kVersionWithReadings = 3;
 
 Result<ReadingKind> KindFromName(const std::string& name) {
@@ -99,7 +95,7 @@ Result<void> CheckReading(const Reading& r) {
 
 Result<std::unique_ptr<GpioStore>> GpioStore::Open(const std::string& path) {
   try {
-    SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, kBusyTimeoutMs);
+    SQLite::Database db = registry::OpenSqliteDatabase(path);
     if (path == ":memory:") {
       EW_TRY_VOID(registry::ApplyMigrations(db));
     } else {
@@ -116,18 +112,7 @@ Result<std::unique_ptr<GpioStore>> GpioStore::Open(const std::string& path) {
   }
 }
 
-GpioStore::GpioStore(SQLite::Database db) : db_(std::move(db)) {}
-
-template <typename T, typename Body>
-Result<T> GpioStore::Locked(const char* action, Body&& body) {
-  std::lock_guard lock(mu_);
-  try {
-    return body();
-  } catch (const std::exception& e) {
-    Log()->error("{} failed: {}", action, e.what());
-    return Internal(fmt::format("{} failed: {}", action, e.what()));
-  }
-}
+GpioStore::GpioStore(SQLite::Database db) : connection_(std::move(db)), db_(connection_.database()) {}
 
 Result<void> GpioStore::Insert(const std::vector<Reading>& readings) {
   for (size_t i = 0; i < readings.size(); ++i) {
@@ -135,7 +120,7 @@ Result<void> GpioStore::Insert(const std::vector<Reading>& readings) {
       return InvalidArgument(fmt::format("reading {}: {}", i, valid.error().message));
   }
   if (readings.empty()) return Ok();
-  return Locked<void>("store GPIO readings", [&]() -> Result<void> {
+  return connection_.Run<void>("store GPIO readings", [&]() -> Result<void> {
     SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
     SQLite::Statement insert(db_,
                              "INSERT INTO gpio_readings (board_id, chip, line, line_offset, time_ns, kind, value, edge, "
@@ -162,18 +147,11 @@ Result<void> GpioStore::Insert(const std::vector<Reading>& readings) {
 
 Result<ReadingPage> GpioStore::Query(const ReadingQuery& query) {
   if (query.board_id.empty()) return InvalidArgument("board is required");
-  if (query.limit < 1 || query.limit > kMaxQueryLimit)
-    return InvalidArgument(fmt::format("limit must be from 1 to {}", kMaxQueryLimit));
-  if (query.from_ns > query.to_ns) return InvalidArgument("from must not be after to");
   // A cursor is the (time_ns, id) of the oldest reading of the previous page.
-  int64_t before_ns = 0;
-  int64_t before_id = 0;
-  if (!query.cursor.empty()) {
-    EW_TRY(auto key, registry::DecodeCursor(query.cursor, 2));
-    EW_TRY(before_ns, registry::CursorInteger(key[0]));
-    EW_TRY(before_id, registry::CursorInteger(key[1]));
-  }
-  return Locked<ReadingPage>("query GPIO readings", [&]() -> Result<ReadingPage> {
+  EW_TRY(const registry::PageStart start, registry::StartPage({query.limit, query.cursor}, 2,
+                                                               registry::CursorFields::kIntegers, kMaxQueryLimit));
+  if (query.from_ns > query.to_ns) return InvalidArgument("from must not be after to");
+  return connection_.Run<ReadingPage>("query GPIO readings", [&]() -> Result<ReadingPage> {
     std::vector<std::string> line_binds;
     const std::string line = query.line.empty() ? "" : LineCondition(query.line, &line_binds);
     // Newest first to apply the limit to the end of the range; one more row tells truncation.
@@ -186,10 +164,8 @@ Result<ReadingPage> GpioStore::Query(const ReadingQuery& query) {
     q.bind(index++, query.from_ns);
     q.bind(index++, query.to_ns);
     for (const auto& value : line_binds) q.bind(index++, value);
-    q.bind(index++, query.cursor.empty() ? 0 : 1);
-    q.bind(index++, before_ns);
-    q.bind(index++, before_id);
-    q.bind(index++, static_cast<int64_t>(query.limit) + 1);
+    index = start.BindAfter(q, index);
+    q.bind(index++, start.fetch_limit());
     ReadingPage page;
     int64_t oldest_id = 0;
     while (q.executeStep()) {
@@ -210,7 +186,7 @@ Result<ReadingPage> GpioStore::Query(const ReadingQuery& query) {
 
 Result<int64_t> GpioStore::PruneBefore(int64_t before_ns, int64_t max_rows) {
   if (max_rows < 1) return InvalidArgument("max_rows must be positive");
-  return Locked<int64_t>("prune GPIO readings", [&]() -> Result<int64_t> {
+  return connection_.Run<int64_t>("prune GPIO readings", [&]() -> Result<int64_t> {
     SQLite::Statement q(db_,
                         "DELETE FROM gpio_readings WHERE id IN "
                         "(SELECT id FROM gpio_readings WHERE time_ns < ? ORDER BY time_ns LIMIT ?)");

@@ -17,6 +17,7 @@
 
 #include <SQLiteCpp/Database.h>
 
+#include "cloud-conductor/registry/sqlite_connection.hpp"
 #include "common/error/error.hpp"
 
 namespace ew::conductor::gpio {
@@ -83,11 +84,8 @@ class GpioStore {
   Result<int64_t> PruneBefore(int64_t before_ns, int64_t max_rows);
 
  private:
-  template <typename T, typename Body>
-  Result<T> Locked(const char* action, Body&& body);
-
-  std::mutex mu_;
-  SQLite::Database db_;  // GUARDED_BY(mu_)
+  registry::SqliteConnection connection_;  // every method runs its statements in connection_.Run
+  SQLite::Database& db_;                   // connection_'s database: inside connection_.Run only
 };
 
 }  // namespace ew::conductor::gpio

@@ -52,10 +52,35 @@ Result<int64_t> CursorInteger(const std::string& field) {
   return negative ? -static_cast<int64_t>(value) : static_cast<int64_t>(value);
 }
 
-Result<void> CheckPageRequest(const PageRequest& page) {
-  if (page.limit < 1 || page.limit > kMaxPageLimit)
-    return InvalidArgument("limit must be from 1 to " + std::to_string(kMaxPageLimit));
-  return Ok();
+int PageStart::BindAfter(SQLite::Statement& query, int index) const {
+  query.bind(index++, later_ ? 1 : 0);
+  for (size_t i = 0; i < fields_; ++i) {
+    if (kind_ == CursorFields::kIntegers) {
+      query.bind(index++, later_ ? integers_[i] : int64_t{0});
+    } else {
+      query.bind(index++, later_ ? text_[i] : std::string());
+    }
+  }
+  return index;
+}
+
+Result<PageStart> StartPage(const PageRequest& page, size_t fields, CursorFields kind, size_t max_limit) {
+  if (page.limit < 1 || page.limit > max_limit)
+    return InvalidArgument("limit must be from 1 to " + std::to_string(max_limit));
+  PageStart start;
+  start.limit_ = page.limit;
+  start.fields_ = fields;
+  start.kind_ = kind;
+  if (page.cursor.empty()) return start;
+  EW_TRY(start.text_, DecodeCursor(page.cursor, fields));
+  if (kind == CursorFields::kIntegers) {
+    for (const auto& field : start.text_) {
+      EW_TRY(int64_t value, CursorInteger(field));
+      start.integers_.push_back(value);
+    }
+  }
+  start.later_ = true;
+  return start;
 }
 
 }  // namespace ew::registry

@@ -22,17 +22,10 @@ namespace ew::registry {
 
 namespace {
 
-// How long a write waits for another process holding the file's write lock before failing.
-constexpr std::chrono::milliseconds kBusyTimeout{5'000};
-
 const ew::log::Logger Log{"store"};
 
 Error ConflictError(std::string message) { return Error{ErrorCode::kConflict, std::move(message)}; }
 Error NotFoundError(std::string message) { return Error{ErrorCode::kNotFound, std::move(message)}; }
-
-bool EndsWith(std::string_view text, std::string_view suffix) {
-  return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
-}
 
 // Labels are a JSON object of strings; nlohmann::json keeps keys sorted, so the text is stable.
 std::string LabelsToJson(const Board& board) {
@@ -121,58 +114,18 @@ std::string Plural(int64_t n, std::string_view noun) {
   return fmt::format("{} {}{}", n, noun, n == 1 ? "" : "s");
 }
 
-}  // namespace
-
-// What a constraint failure means for the call that hit it.
-struct SqliteStore::Constraints {
-  // UNIQUE / PRIMARY KEY failures, keyed by the column list SQLite reports at the end of its message
-  // ("UNIQUE constraint failed: boards.project_id, boards.name").
-  std::vector<std::pair<std::string_view, Error>> unique;
-  // A FOREIGN KEY failure (SQLite does not say which key): a missing parent on insert, remaining
-  // children on delete.
-  std::optional<Error> foreign_key;
-};
-
-namespace {
-
-Error MapSqliteFailure(const SQLite::Exception& e, const char* action,
-                       const std::vector<std::pair<std::string_view, Error>>& unique,
-                       const std::optional<Error>& foreign_key) {
-  if (e.getErrorCode() == SQLITE_CONSTRAINT) {
-    if (e.getExtendedErrorCode() == SQLITE_CONSTRAINT_FOREIGNKEY && foreign_key) return *foreign_key;
-    const std::string_view what = e.what();
-    for (const auto& [columns, error] : unique) {
-      if (EndsWith(what, fmt::format(": {}", columns))) return error;
-    }
-    return ConflictError(fmt::format("{}: {}", action, what));
-  }
-  Log()->error("store {} failed: {} (sqlite code {})", action, e.what(), e.getExtendedErrorCode());
-  return Error{ErrorCode::kInternal, fmt::format("{}: {}", action, e.what())};
+std::vector<std::string> FleetBoards(SQLite::Database& db, const std::string& fleet_id) {
+  SQLite::Statement q(db, "SELECT board_id FROM fleet_boards WHERE fleet_id = ? ORDER BY board_id");
+  q.bind(1, fleet_id);
+  std::vector<std::string> out;
+  while (q.executeStep()) out.push_back(q.getColumn(0).getString());
+  return out;
 }
+
 
 }  // namespace
 
-template <typename T, typename Body>
-Result<T> SqliteStore::Locked(const char* action, const Constraints& constraints, Body&& body) {
-  std::lock_guard<std::mutex> lock(mu_);
-  try {
-    return body();
-  } catch (const SQLite::Exception& e) {
-    return tl::unexpected<Error>(MapSqliteFailure(e, action, constraints.unique, constraints.foreign_key));
-  } catch (const std::exception& e) {
-    // Malformed stored data (labels JSON) or allocation failure.
-    Log()->error("store {} failed: {}", action, e.what());
-    return Internal(fmt::format("{}: {}", action, e.what()));
-  }
-}
-
-template <typename T, typename Body>
-Result<T> SqliteStore::Locked(const char* action, Body&& body) {
-  static const Constraints kNone;
-  return Locked<T>(action, kNone, std::forward<Body>(body));
-}
-
-SqliteStore::SqliteStore(SQLite::Database db) : db_(std::move(db)) {}
+SqliteStore::SqliteStore(SQLite::Database db) : connection_(std::move(db)), db_(connection_.database()) {}
 
 SqliteStore::~SqliteStore() = default;
 
@@ -180,11 +133,11 @@ SqliteStore::~SqliteStore() = default;
 
 Result<void> SqliteStore::CreateProject(const Project& project) {
   if (project.id().empty() || project.name().empty()) return InvalidArgument("a project needs an id and a name");
-  const Constraints constraints{
+  const SqliteConstraints constraints{
       {{"projects.name", ConflictError(fmt::format("a project named \"{}\" already exists", project.name()))},
        {"projects.id", ConflictError(fmt::format("a project with id {} already exists", project.id()))}},
       std::nullopt};
-  return Locked<void>("create project", constraints, [&]() -> Result<void> {
+  return connection_.Run<void>("create project", constraints, [&]() -> Result<void> {
     SQLite::Statement insert(db_, "INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)");
     insert.bind(1, project.id());
     insert.bind(2, project.name());
@@ -195,7 +148,7 @@ Result<void> SqliteStore::CreateProject(const Project& project) {
 }
 
 Result<Project> SqliteStore::GetProject(const std::string& id) {
-  return Locked<Project>("get project", [&]() -> Result<Project> {
+  return connection_.Run<Project>("get project", [&]() -> Result<Project> {
     SQLite::Statement query(db_, EW_SELECT_PROJECT "FROM projects WHERE id = ?");
     query.bind(1, id);
     if (!query.executeStep()) return NotFound(fmt::format("project {} not found", id));
@@ -204,25 +157,19 @@ Result<Project> SqliteStore::GetProject(const std::string& id) {
 }
 
 Result<Page<Project>> SqliteStore::ListProjects(const PageRequest& page) {
-  EW_TRY_VOID(CheckPageRequest(page));
-  std::vector<std::string> after;
-  if (!page.cursor.empty()) {
-    EW_TRY(after, DecodeCursor(page.cursor, 1));
-  }
-  return Locked<Page<Project>>("list projects", [&]() -> Result<Page<Project>> {
+  EW_TRY(const PageStart start, StartPage(page, 1));
+  return connection_.Run<Page<Project>>("list projects", [&]() -> Result<Page<Project>> {
     SQLite::Statement query(db_, EW_SELECT_PROJECT "FROM projects WHERE (? = 0 OR name > ?) ORDER BY name LIMIT ?");
-    query.bind(1, after.empty() ? 0 : 1);
-    query.bind(2, after.empty() ? std::string() : after[0]);
-    query.bind(3, static_cast<int64_t>(page.limit) + 1);
+    query.bind(start.BindAfter(query, 1), start.fetch_limit());
     std::vector<Project> projects;
     while (query.executeStep()) projects.push_back(ReadProject(query));
-    return MakePage(std::move(projects), page.limit, [](const Project& p) { return std::vector<std::string>{p.name()}; });
+    return MakePage(std::move(projects), start.limit(), [](const Project& p) { return std::vector<std::string>{p.name()}; });
   });
 }
 
 Result<void> SqliteStore::DeleteProject(const std::string& id) {
-  const Constraints constraints{{}, ConflictError(fmt::format("project {} still has users or boards", id))};
-  return Locked<void>("delete project", constraints, [&]() -> Result<void> {
+  const SqliteConstraints constraints{{}, ConflictError(fmt::format("project {} still has users or boards", id))};
+  return connection_.Run<void>("delete project", constraints, [&]() -> Result<void> {
     SQLite::Transaction transaction(db_, SQLite::TransactionBehavior::IMMEDIATE);
     if (!Exists(db_, "SELECT 1 FROM projects WHERE id = ?", id)) {
       return NotFound(fmt::format("project {} not found", id));
@@ -244,11 +191,11 @@ Result<void> SqliteStore::DeleteProject(const std::string& id) {
 
 Result<void> SqliteStore::CreateUser(const User& user, const std::string& password_hash) {
   if (user.id().empty() || user.name().empty()) return InvalidArgument("a user needs an id and a name");
-  const Constraints constraints{
+  const SqliteConstraints constraints{
       {{"users.name", ConflictError(fmt::format("a user named \"{}\" already exists", user.name()))},
        {"users.id", ConflictError(fmt::format("a user with id {} already exists", user.id()))}},
       NotFoundError(fmt::format("project {} not found", user.project_id()))};
-  return Locked<void>("create user", constraints, [&]() -> Result<void> {
+  return connection_.Run<void>("create user", constraints, [&]() -> Result<void> {
     SQLite::Statement insert(
         db_, "INSERT INTO users (id, name, project_id, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)");
     insert.bind(1, user.id());
@@ -267,7 +214,7 @@ Result<void> SqliteStore::CreateUser(const User& user, const std::string& passwo
 }
 
 Result<User> SqliteStore::GetUser(const std::string& id) {
-  return Locked<User>("get user", [&]() -> Result<User> {
+  return connection_.Run<User>("get user", [&]() -> Result<User> {
     SQLite::Statement query(db_, EW_SELECT_USER "FROM users WHERE id = ?");
     query.bind(1, id);
     if (!query.executeStep()) return NotFound(fmt::format("user {} not found", id));
@@ -276,7 +223,7 @@ Result<User> SqliteStore::GetUser(const std::string& id) {
 }
 
 Result<User> SqliteStore::GetUserByName(const std::string& name) {
-  return Locked<User>("get user by name", [&]() -> Result<User> {
+  return connection_.Run<User>("get user by name", [&]() -> Result<User> {
     SQLite::Statement query(db_, EW_SELECT_USER "FROM users WHERE name = ?");
     query.bind(1, name);
     if (!query.executeStep()) return NotFound(fmt::format("no user named \"{}\"", name));
@@ -285,27 +232,21 @@ Result<User> SqliteStore::GetUserByName(const std::string& name) {
 }
 
 Result<Page<User>> SqliteStore::ListUsers(const std::string& project_id, const PageRequest& page) {
-  EW_TRY_VOID(CheckPageRequest(page));
-  std::vector<std::string> after;
-  if (!page.cursor.empty()) {
-    EW_TRY(after, DecodeCursor(page.cursor, 1));
-  }
-  return Locked<Page<User>>("list users", [&]() -> Result<Page<User>> {
+  EW_TRY(const PageStart start, StartPage(page, 1));
+  return connection_.Run<Page<User>>("list users", [&]() -> Result<Page<User>> {
     SQLite::Statement query(db_, EW_SELECT_USER "FROM users WHERE (? = '' OR project_id = ?) AND (? = 0 OR name > ?) "
                                                "ORDER BY name LIMIT ?");
     query.bind(1, project_id);
     query.bind(2, project_id);
-    query.bind(3, after.empty() ? 0 : 1);
-    query.bind(4, after.empty() ? std::string() : after[0]);
-    query.bind(5, static_cast<int64_t>(page.limit) + 1);
+    query.bind(start.BindAfter(query, 3), start.fetch_limit());
     std::vector<User> users;
     while (query.executeStep()) users.push_back(ReadUser(query));
-    return MakePage(std::move(users), page.limit, [](const User& u) { return std::vector<std::string>{u.name()}; });
+    return MakePage(std::move(users), start.limit(), [](const User& u) { return std::vector<std::string>{u.name()}; });
   });
 }
 
 Result<void> SqliteStore::DeleteUser(const std::string& id) {
-  return Locked<void>("delete user", [&]() -> Result<void> {
+  return connection_.Run<void>("delete user", [&]() -> Result<void> {
     // One statement, so atomic; api_tokens go with it (ON DELETE CASCADE).
     SQLite::Statement remove(db_, "DELETE FROM users WHERE id = ?");
     remove.bind(1, id);
@@ -315,7 +256,7 @@ Result<void> SqliteStore::DeleteUser(const std::string& id) {
 }
 
 Result<std::string> SqliteStore::GetPasswordHash(const std::string& user_id) {
-  return Locked<std::string>("get password hash", [&]() -> Result<std::string> {
+  return connection_.Run<std::string>("get password hash", [&]() -> Result<std::string> {
     SQLite::Statement query(db_, "SELECT password_hash FROM users WHERE id = ?");
     query.bind(1, user_id);
     if (!query.executeStep()) return NotFound(fmt::format("user {} not found", user_id));
@@ -324,7 +265,7 @@ Result<std::string> SqliteStore::GetPasswordHash(const std::string& user_id) {
 }
 
 Result<int64_t> SqliteStore::CountUsers() {
-  return Locked<int64_t>("count users", [&]() -> Result<int64_t> {
+  return connection_.Run<int64_t>("count users", [&]() -> Result<int64_t> {
     SQLite::Statement query(db_, "SELECT COUNT(*) FROM users");
     query.executeStep();
     return query.getColumn(0).getInt64();
@@ -337,11 +278,11 @@ Result<void> SqliteStore::CreateToken(const ApiToken& token, const std::string& 
   if (token.id().empty() || token.user_id().empty() || token_sha256.empty()) {
     return InvalidArgument("a token needs an id, a user and a hash");
   }
-  const Constraints constraints{
+  const SqliteConstraints constraints{
       {{"api_tokens.id", ConflictError(fmt::format("a token with id {} already exists", token.id()))},
        {"api_tokens.token_sha256", ConflictError("a token with the same hash already exists")}},
       NotFoundError(fmt::format("user {} not found", token.user_id()))};
-  return Locked<void>("create token", constraints, [&]() -> Result<void> {
+  return connection_.Run<void>("create token", constraints, [&]() -> Result<void> {
     SQLite::Statement insert(
         db_, "INSERT INTO api_tokens (id, user_id, token_sha256, created_at, expires_at) VALUES (?, ?, ?, ?, ?)");
     insert.bind(1, token.id());
@@ -355,7 +296,7 @@ Result<void> SqliteStore::CreateToken(const ApiToken& token, const std::string& 
 }
 
 Result<ApiToken> SqliteStore::FindToken(const std::string& token_sha256, int64_t now) {
-  return Locked<ApiToken>("find token", [&]() -> Result<ApiToken> {
+  return connection_.Run<ApiToken>("find token", [&]() -> Result<ApiToken> {
     SQLite::Statement query(db_, EW_SELECT_TOKEN "FROM api_tokens WHERE token_sha256 = ? AND (expires_at = 0 OR expires_at > ?)");
     query.bind(1, token_sha256);
     query.bind(2, now);
@@ -365,7 +306,7 @@ Result<ApiToken> SqliteStore::FindToken(const std::string& token_sha256, int64_t
 }
 
 Result<void> SqliteStore::DeleteToken(const std::string& id) {
-  return Locked<void>("delete token", [&]() -> Result<void> {
+  return connection_.Run<void>("delete token", [&]() -> Result<void> {
     SQLite::Statement remove(db_, "DELETE FROM api_tokens WHERE id = ?");
     remove.bind(1, id);
     if (remove.exec() == 0) return NotFound(fmt::format("token {} not found", id));
@@ -380,14 +321,14 @@ Result<void> SqliteStore::CreateBoard(const Board& board, const std::string& cod
     return InvalidArgument("a board needs an id, a name and a project");
   }
   if (code_sha256.empty()) return InvalidArgument("a board needs an enrolment code");
-  const Constraints constraints{
+  const SqliteConstraints constraints{
       {{"boards.project_id, boards.name",
         ConflictError(fmt::format("a board named \"{}\" already exists in project {}", board.name(), board.project_id()))},
        {"boards.id", ConflictError(fmt::format("a board with id {} already exists", board.id()))},
        {"enrolment_codes.code_sha256", ConflictError("the enrolment code is already in use")}},
       NotFoundError(fmt::format("project {} not found", board.project_id()))};
   const std::string labels = LabelsToJson(board);
-  return Locked<void>("create board", constraints, [&]() -> Result<void> {
+  return connection_.Run<void>("create board", constraints, [&]() -> Result<void> {
     SQLite::Transaction transaction(db_, SQLite::TransactionBehavior::IMMEDIATE);
     SQLite::Statement insert(db_,
                              "INSERT INTO boards (id, name, project_id, created_at, enrolled_at, last_seen, labels) "
@@ -411,7 +352,7 @@ Result<void> SqliteStore::CreateBoard(const Board& board, const std::string& cod
 }
 
 Result<Board> SqliteStore::GetBoard(const std::string& id) {
-  return Locked<Board>("get board", [&]() -> Result<Board> {
+  return connection_.Run<Board>("get board", [&]() -> Result<Board> {
     auto board = FindBoard(db_, id);
     if (!board) return NotFound(fmt::format("board {} not found", id));
     return std::move(*board);
@@ -419,30 +360,23 @@ Result<Board> SqliteStore::GetBoard(const std::string& id) {
 }
 
 Result<Page<Board>> SqliteStore::ListBoards(const std::string& project_id, const PageRequest& page) {
-  EW_TRY_VOID(CheckPageRequest(page));
-  std::vector<std::string> after;
-  if (!page.cursor.empty()) {
-    EW_TRY(after, DecodeCursor(page.cursor, 2));
-  }
-  return Locked<Page<Board>>("list boards", [&]() -> Result<Page<Board>> {
+  EW_TRY(const PageStart start, StartPage(page, 2));
+  return connection_.Run<Page<Board>>("list boards", [&]() -> Result<Page<Board>> {
     SQLite::Statement query(db_, EW_SELECT_BOARD "FROM boards WHERE (? = '' OR project_id = ?) "
                                                 "AND (? = 0 OR (project_id, name) > (?, ?)) "
                                                 "ORDER BY project_id, name LIMIT ?");
     query.bind(1, project_id);
     query.bind(2, project_id);
-    query.bind(3, after.empty() ? 0 : 1);
-    query.bind(4, after.empty() ? std::string() : after[0]);
-    query.bind(5, after.empty() ? std::string() : after[1]);
-    query.bind(6, static_cast<int64_t>(page.limit) + 1);
+    query.bind(start.BindAfter(query, 3), start.fetch_limit());
     std::vector<Board> boards;
     while (query.executeStep()) boards.push_back(ReadBoard(query));
-    return MakePage(std::move(boards), page.limit,
+    return MakePage(std::move(boards), start.limit(),
                     [](const Board& b) { return std::vector<std::string>{b.project_id(), b.name()}; });
   });
 }
 
 Result<void> SqliteStore::DeleteBoard(const std::string& id) {
-  return Locked<void>("delete board", [&]() -> Result<void> {
+  return connection_.Run<void>("delete board", [&]() -> Result<void> {
     // One statement, so atomic; the credential and any unused code go with it (ON DELETE CASCADE).
     SQLite::Statement remove(db_, "DELETE FROM boards WHERE id = ?");
     remove.bind(1, id);
@@ -453,7 +387,7 @@ Result<void> SqliteStore::DeleteBoard(const std::string& id) {
 
 Result<Board> SqliteStore::ConsumeEnrolmentCode(const std::string& code_sha256, int64_t now,
                                                 const BoardCredential& credential) {
-  return Locked<Board>("consume enrolment code", [&]() -> Result<Board> {
+  return connection_.Run<Board>("consume enrolment code", [&]() -> Result<Board> {
     // The write lock is taken before the code is read, so two enrolments racing on one code (even
     // from two conductors on one file) cannot both see it unused.
     SQLite::Transaction transaction(db_, SQLite::TransactionBehavior::IMMEDIATE);
@@ -493,7 +427,7 @@ Result<Board> SqliteStore::ConsumeEnrolmentCode(const std::string& code_sha256, 
 }
 
 Result<BoardCredential> SqliteStore::GetBoardCredential(const std::string& board_id) {
-  return Locked<BoardCredential>("get board credential", [&]() -> Result<BoardCredential> {
+  return connection_.Run<BoardCredential>("get board credential", [&]() -> Result<BoardCredential> {
     SQLite::Statement query(
         db_, "SELECT salt, iterations, keylen, derived_key FROM board_credentials WHERE board_id = ?");
     query.bind(1, board_id);
@@ -514,7 +448,7 @@ Result<BoardCredential> SqliteStore::GetBoardCredential(const std::string& board
 }
 
 Result<void> SqliteStore::TouchBoard(const std::string& board_id, int64_t last_seen) {
-  return Locked<void>("touch board", [&]() -> Result<void> {
+  return connection_.Run<void>("touch board", [&]() -> Result<void> {
     // MAX: touches run on the blocking pool and may land out of order; last_seen only moves forward.
     SQLite::Statement update(db_, "UPDATE boards SET last_seen = MAX(last_seen, ?) WHERE id = ?");
     update.bind(1, last_seen);
@@ -524,12 +458,97 @@ Result<void> SqliteStore::TouchBoard(const std::string& board_id, int64_t last_s
   });
 }
 
+// ---- Fleets ----
+
+Result<void> SqliteStore::CreateFleet(const Fleet& fleet) {
+  return connection_.Run<void>("create fleet", [&]() -> Result<void> {
+    SQLite::Statement dup(db_, "SELECT 1 FROM fleets WHERE project_id = ? AND name = ?");
+    dup.bind(1, fleet.project_id);
+    dup.bind(2, fleet.name);
+    if (dup.executeStep()) return Conflict("a fleet named " + fleet.name + " exists in this project");
+    SQLite::Statement q(db_, "INSERT INTO fleets (id, project_id, name, created_at) VALUES (?, ?, ?, ?)");
+    q.bind(1, fleet.id);
+    q.bind(2, fleet.project_id);
+    q.bind(3, fleet.name);
+    q.bind(4, fleet.created_at);
+    q.exec();
+    return Ok();
+  });
+}
+
+Result<Fleet> SqliteStore::GetFleet(const std::string& id) {
+  return connection_.Run<Fleet>("get fleet", [&]() -> Result<Fleet> {
+    SQLite::Statement q(db_, "SELECT id, project_id, name, created_at FROM fleets WHERE id = ?");
+    q.bind(1, id);
+    if (!q.executeStep()) return NotFound("fleet " + id + " does not exist");
+    Fleet f{q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString(),
+            q.getColumn(3).getInt64(), {}};
+    f.board_ids = FleetBoards(db_, f.id);
+    return f;
+  });
+}
+
+Result<Page<Fleet>> SqliteStore::ListFleets(const std::string& project_id, const PageRequest& page) {
+  EW_TRY(const PageStart start, StartPage(page, 2));
+  return connection_.Run<Page<Fleet>>("list fleets", [&]() -> Result<Page<Fleet>> {
+    SQLite::Statement q(db_, "SELECT id, project_id, name, created_at FROM fleets "
+                             "WHERE (? = '' OR project_id = ?) AND (? = 0 OR (name, id) > (?, ?)) "
+                             "ORDER BY name, id LIMIT ?");
+    q.bind(1, project_id);
+    q.bind(2, project_id);
+    q.bind(start.BindAfter(q, 3), start.fetch_limit());
+    std::vector<Fleet> out;
+    while (q.executeStep()) {
+      out.push_back(Fleet{q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString(),
+                          q.getColumn(3).getInt64(), {}});
+    }
+    auto listed = MakePage(std::move(out), start.limit(),
+                                     [](const Fleet& f) { return std::vector<std::string>{f.name, f.id}; });
+    for (auto& f : listed.items) f.board_ids = FleetBoards(db_, f.id);
+    return listed;
+  });
+}
+
+Result<void> SqliteStore::DeleteFleet(const std::string& id) {
+  return connection_.Run<void>("delete fleet", [&]() -> Result<void> {
+    SQLite::Transaction tx(db_);
+    SQLite::Statement members(db_, "DELETE FROM fleet_boards WHERE fleet_id = ?");
+    members.bind(1, id);
+    members.exec();
+    SQLite::Statement q(db_, "DELETE FROM fleets WHERE id = ?");
+    q.bind(1, id);
+    if (q.exec() == 0) return NotFound("fleet " + id + " does not exist");
+    tx.commit();
+    return Ok();
+  });
+}
+
+Result<void> SqliteStore::AddFleetBoard(const std::string& fleet_id, const std::string& board_id) {
+  return connection_.Run<void>("add board to fleet", [&]() -> Result<void> {
+    SQLite::Statement q(db_, "INSERT OR IGNORE INTO fleet_boards (fleet_id, board_id) VALUES (?, ?)");
+    q.bind(1, fleet_id);
+    q.bind(2, board_id);
+    q.exec();
+    return Ok();
+  });
+}
+
+Result<void> SqliteStore::RemoveFleetBoard(const std::string& fleet_id, const std::string& board_id) {
+  return connection_.Run<void>("remove board from fleet", [&]() -> Result<void> {
+    SQLite::Statement q(db_, "DELETE FROM fleet_boards WHERE fleet_id = ? AND board_id = ?");
+    q.bind(1, fleet_id);
+    q.bind(2, board_id);
+    if (q.exec() == 0) return NotFound("board " + board_id + " is not in fleet " + fleet_id);
+    return Ok();
+  });
+}
+
 // ---- Opening ----
 
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
   if (path.empty()) return InvalidArgument("the store path is empty");
   try {
-    SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, static_cast<int>(kBusyTimeout.count()));
+    SQLite::Database db = OpenSqliteDatabase(path);
     // WAL lets readers run beside the writer and survives a crash with synchronous=NORMAL losing at
     // most the last transactions, never corrupting the file. ":memory:" stays in "memory" mode.
     const std::string journal = db.execAndGet("PRAGMA journal_mode = WAL").getString();

@@ -9,13 +9,14 @@
 
 #include <SQLiteCpp/Database.h>
 
+#include "cloud-conductor/registry/sqlite_connection.hpp"
 #include "cloud-conductor/registry/store.hpp"
 
 namespace ew::registry {
 
-// Thread-safe: every method takes mu_ for its whole run, so calls from the blocking pool are
-// serialised on the one connection (SQLite allows one writer anyway; reads are short). Errors, on
-// top of store.hpp's contract:
+// Thread-safe: every method runs in its SqliteConnection's Run, so calls from the blocking pool
+// are serialised on the one connection. Errors (mapped by MapSqliteError), on top of store.hpp's
+// contract:
 //  - InvalidArgument for an empty id or name, a board without a project, an empty enrolment code;
 //  - NotFound when a record names a parent that does not exist (a user's or board's project, a
 //    token's user), naming it;
@@ -54,18 +55,16 @@ class SqliteStore : public Store {
   Result<BoardCredential> GetBoardCredential(const std::string& board_id) override;
   Result<void> TouchBoard(const std::string& board_id, int64_t last_seen) override;
 
+  Result<void> CreateFleet(const Fleet& fleet) override;
+  Result<Fleet> GetFleet(const std::string& id) override;
+  Result<Page<Fleet>> ListFleets(const std::string& project_id, const PageRequest& page) override;
+  Result<void> DeleteFleet(const std::string& id) override;
+  Result<void> AddFleetBoard(const std::string& fleet_id, const std::string& board_id) override;
+  Result<void> RemoveFleetBoard(const std::string& fleet_id, const std::string& board_id) override;
+
  private:
-  struct Constraints;
-
-  // Runs `body` holding mu_ and turns any exception into an Error; `constraints` says what a
-  // constraint failure means for this call.
-  template <typename T, typename Body>
-  Result<T> Locked(const char* action, const Constraints& constraints, Body&& body);
-  template <typename T, typename Body>
-  Result<T> Locked(const char* action, Body&& body);
-
-  std::mutex mu_;
-  SQLite::Database db_;  // GUARDED_BY(mu_): the connection and every statement prepared on it
+  SqliteConnection connection_;  // every method runs its statements in connection_.Run
+  SQLite::Database& db_;         // connection_'s database: inside connection_.Run only
 };
 
 }  // namespace ew::registry

@@ -21,6 +21,15 @@ using edgewire::v1::BoardCredential;
 using edgewire::v1::Project;
 using edgewire::v1::User;
 
+// A named group of boards of one project (deploy targets, operators' grouping).
+struct Fleet {
+  std::string id;           // "flt-…"
+  std::string project_id;
+  std::string name;
+  int64_t created_at = 0;
+  std::vector<std::string> board_ids;  // sorted
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -65,6 +74,18 @@ class Store {
   // NotFound when the board does not exist or is not enrolled.
   virtual Result<BoardCredential> GetBoardCredential(const std::string& board_id) = 0;
   virtual Result<void> TouchBoard(const std::string& board_id, int64_t last_seen) = 0;
+
+  // Fleets. Names are unique within a project (Conflict); NotFound for a project, fleet or board
+  // that does not exist. A deleted board leaves every fleet it was in.
+  virtual Result<void> CreateFleet(const Fleet& fleet) = 0;
+  virtual Result<Fleet> GetFleet(const std::string& id) = 0;
+  // Ordered by name (then id), one page; project_id "" = every project.
+  virtual Result<Page<Fleet>> ListFleets(const std::string& project_id, const PageRequest& page) = 0;
+  virtual Result<void> DeleteFleet(const std::string& id) = 0;
+  // Adding a member twice is adding it once.
+  virtual Result<void> AddFleetBoard(const std::string& fleet_id, const std::string& board_id) = 0;
+  // NotFound when the board is not in the fleet.
+  virtual Result<void> RemoveFleetBoard(const std::string& fleet_id, const std::string& board_id) = 0;
 };
 
 // Opens (creating if needed) a SQLite store at `path` (":memory:" for tests), in WAL mode,

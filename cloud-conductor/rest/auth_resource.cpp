@@ -1,5 +1,6 @@
 // /v1/auth: log in (token from name + password), log out (revoke the token used), who am I.
-// Logins are limited per user name and per source address (429 + Retry-After) and hash the
+// Logins are limited per source address, per user name from that address and (paced) per user
+// name from anywhere (429 + Retry-After), attempts in flight included, and hash the
 // password on the HashPool; a revoked token ends the sessions and streams it opened.
 #include <chrono>
 
@@ -11,7 +12,6 @@
 namespace ew::rest {
 
 const ew::log::Logger Log{"rest"};
-
 namespace {
 
 // Longer names cannot exist (validation.cpp allows 63 bytes): refused before any work.
@@ -38,25 +38,26 @@ std::string Quoted(const std::string& name) {
 
 server::HttpResponse TooManyAttempts(std::chrono::seconds wait) {
   server::HttpResponse response = ErrorResponse(
-      Error{ErrorCode::kResourceExhausted, "too many failed logins for this user or from this address; retry in " +
+      Error{ErrorCode::kResourceExhausted, "too many failed or concurrent logins for this user or from this address; retry in " +
                                                std::to_string(wait.count()) + " s"});
   response.headers.emplace_back("Retry-After", std::to_string(wait.count()));
   return response;
 }
 
-// On the hash pool: PBKDF2, then the token; the limiter hears how it went.
+// On the hash pool: PBKDF2, then the token; the limiter's attempt hears how it went (dropped
+// unfinished, as when the hash pool is full, it only gives its slot back).
 Result<server::HttpResponse> IssueToken(const RestDeps& deps, const edgewire::v1::CreateTokenRequest& request,
-                                        const std::string& address) {
+                                        const std::string& address, auth::LoginLimiter::Attempt* attempt) {
   auto issued =
       deps.auth.IssueToken(request.username(), request.password(), std::chrono::seconds(request.ttl_seconds()));
   if (!issued) {
-    if (issued.error().code == ErrorCode::kUnauthenticated && deps.login_limiter) {
-      deps.login_limiter->Failed(request.username(), address);
+    if (issued.error().code == ErrorCode::kUnauthenticated && attempt) {
+      attempt->Failed();
       Log()->info("failed login for user {} from {}", Quoted(request.username()), address);
     }
     return tl::unexpected(issued.error());
   }
-  if (deps.login_limiter) deps.login_limiter->Succeeded(request.username());
+  if (attempt) attempt->Succeeded();
   edgewire::v1::CreateTokenResponse response;
   response.set_token(issued->token);
   response.set_expires_at(issued->record.expires_at());
@@ -68,17 +69,23 @@ void CreateToken(const RestDeps& deps, Exchange exchange) {
   auto request = ParseLogin(exchange.request.body);
   if (!request) return exchange.Reply(ErrorResponse(request.error()));
   const std::string address = auth::LoginLimiter::AddressOf(exchange.request.peer);
+  // Shared: the hash pool's job is a copyable std::function.
+  std::shared_ptr<auth::LoginLimiter::Attempt> attempt;
   if (deps.login_limiter) {
-    // Refused before the hash pool: a flood of refused attempts costs no PBKDF2.
-    if (auto wait = deps.login_limiter->Check(request->username(), address); wait.count() > 0) {
-      Log()->info("login for user {} from {} refused for {} s: too many failures",
-                             Quoted(request->username()), address, wait.count());
-      return exchange.Reply(TooManyAttempts(wait));
+    // Refused before the hash pool: a flood of refused attempts costs no PBKDF2. Attempts in
+    // flight count, so a burst of concurrent guesses cannot pass before the first one fails.
+    auto admission = deps.login_limiter->Begin(request->username(), address);
+    if (!admission.attempt) {
+      Log()->info("login for user {} from {} refused for {} s: too many failures or attempts in flight",
+                             Quoted(request->username()), address, admission.retry_after.count());
+      return exchange.Reply(TooManyAttempts(admission.retry_after));
     }
+    attempt = std::move(admission.attempt);
   }
-  AnswerOnHashPool(deps, std::move(exchange), [&deps, request = std::move(*request), address](const Exchange&) {
-    return IssueToken(deps, request, address);
-  });
+  AnswerOnHashPool(deps, std::move(exchange),
+                   [&deps, request = std::move(*request), address, attempt = std::move(attempt)](const Exchange&) {
+                     return IssueToken(deps, request, address, attempt.get());
+                   });
 }
 
 Result<server::HttpResponse> RevokeCurrentToken(const RestDeps& deps, const Exchange& exchange) {

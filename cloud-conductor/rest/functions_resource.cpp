@@ -130,7 +130,7 @@ Result<server::HttpResponse> CreateDeployments(const RestDeps& deps, const Excha
     }
   } else {
     if (!body["fleetId"].is_string()) return InvalidArgument("fleetId: must be a string");
-    EW_TRY(auto fleet, service->store().GetFleet(body["fleetId"].get<std::string>()));
+    EW_TRY(auto fleet, deps.store.GetFleet(body["fleetId"].get<std::string>()));
     if (!auth::Authenticator::CanAccessProject(exchange.principal, fleet.project_id))
       return PermissionDenied("fleet " + fleet.id + " belongs to another project");
     boards = fleet.board_ids;

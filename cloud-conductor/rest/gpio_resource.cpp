@@ -50,19 +50,6 @@ std::string Query(const Exchange& exchange, const std::string& name, const std::
   return it == exchange.request.query.end() ? fallback : it->second;
 }
 
-Result<int64_t> QueryInteger(const Exchange& exchange, const std::string& name, int64_t fallback, int64_t min,
-                             int64_t max) {
-  auto it = exchange.request.query.find(name);
-  if (it == exchange.request.query.end()) return fallback;
-  const std::string& text = it->second;
-  const bool digits = !text.empty() && text.size() <= 18 && text.find_first_not_of("0123456789") == std::string::npos;
-  const int64_t value = digits ? std::stoll(text) : -1;
-  if (!digits || value < min || value > max)
-    return InvalidArgument(name + " must be an integer from " + std::to_string(min) + " to " + std::to_string(max) +
-                           ", not \"" + text + "\"");
-  return value;
-}
-
 // The board of the request, once the service, the line (when the route has one) and the
 // caller's access to the board check out.
 Result<std::string> AccessibleBoardId(const RestDeps& deps, const Exchange& exchange, const std::string* line) {
@@ -155,9 +142,9 @@ Result<server::HttpResponse> History(const RestDeps& deps, const Exchange& excha
     EW_TRY(query.to_ns, ParseTimeNs("to", to));
   }
   if (query.from_ns > query.to_ns) return InvalidArgument("from must not be after to");
-  EW_TRY(int64_t limit, QueryInteger(exchange, "limit", kDefaultHistoryLimit, 1, conductor::gpio::kMaxQueryLimit));
-  query.limit = static_cast<size_t>(limit);
-  query.cursor = Query(exchange, "cursor");
+  EW_TRY(const auto requested, PageOf(exchange, kDefaultHistoryLimit, conductor::gpio::kMaxQueryLimit));
+  query.limit = requested.limit;
+  query.cursor = requested.cursor;
   EW_TRY(query.board_id, AccessibleBoardId(deps, exchange, &line));
   EW_TRY(auto page, deps.gpio->History(query));
   json readings = json::array();

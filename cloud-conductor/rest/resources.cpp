@@ -26,6 +26,7 @@ void AnswerOnHashPool(const RestDeps& deps, Exchange exchange,
   if (deps.hashing->TryPost([handler, shared] { handler(std::move(*shared)); })) return;
   Log()->warn("password hashing queue full: {} {} refused with 503", shared->request.method,
                          shared->request.path);
+  handler = nullptr;  // what the job held (a login's limiter slot) is given back before the answer
   server::HttpResponse busy =
       ErrorResponse(Error{ErrorCode::kUnavailable, "too many password checks in progress; retry in a second"});
   busy.headers.emplace_back("Retry-After", "1");
@@ -44,17 +45,26 @@ Result<edgewire::v1::Board> AccessibleBoard(registry::Store& store, const auth::
   return board;
 }
 
-Result<registry::PageRequest> PageOf(const Exchange& exchange) {
+Result<int64_t> QueryInteger(const Exchange& exchange, const std::string& name, int64_t fallback, int64_t min,
+                             int64_t max) {
+  auto it = exchange.request.query.find(name);
+  if (it == exchange.request.query.end()) return fallback;
+  const std::string& text = it->second;
+  // At most 18 digits: any such number fits in int64_t, so std::stoll cannot throw.
+  const bool digits = !text.empty() && text.size() <= 18 && text.find_first_not_of("0123456789") == std::string::npos;
+  const int64_t value = digits ? std::stoll(text) : -1;
+  if (!digits || value < min || value > max)
+    return InvalidArgument(name + " must be an integer from " + std::to_string(min) + " to " + std::to_string(max) +
+                           ", not \"" + text + "\"");
+  return value;
+}
+
+Result<registry::PageRequest> PageOf(const Exchange& exchange, size_t default_limit, size_t max_limit) {
   registry::PageRequest page;
+  EW_TRY(const int64_t limit, QueryInteger(exchange, "limit", static_cast<int64_t>(default_limit), 1,
+                                           static_cast<int64_t>(max_limit)));
+  page.limit = static_cast<size_t>(limit);
   const auto& query = exchange.request.query;
-  if (auto it = query.find("limit"); it != query.end()) {
-    const std::string& text = it->second;
-    const bool digits = !text.empty() && text.size() <= 6 && text.find_first_not_of("0123456789") == std::string::npos;
-    const size_t limit = digits ? std::stoul(text) : 0;
-    if (limit < 1 || limit > registry::kMaxPageLimit)
-      return InvalidArgument("limit must be an integer from 1 to " + std::to_string(registry::kMaxPageLimit));
-    page.limit = limit;
-  }
   if (auto it = query.find("cursor"); it != query.end()) page.cursor = it->second;  // "" = the first page
   return page;
 }

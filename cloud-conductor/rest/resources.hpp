@@ -39,10 +39,16 @@ Result<void> RequireAdmin(const auth::Principal& who);
 // it belongs to another project (the board exists, but not for this caller).
 Result<edgewire::v1::Board> AccessibleBoard(registry::Store& store, const auth::Principal& who, const std::string& id);
 
-// The page a list request asks for: ?limit= (1 .. registry::kMaxPageLimit, default
-// registry::kDefaultPageLimit) and ?cursor= (a nextCursor of an earlier answer). InvalidArgument
-// for a limit that is not such an integer; the store judges the cursor.
-Result<registry::PageRequest> PageOf(const Exchange& exchange);
+// The query parameter `name` as an integer in [min, max], `fallback` when absent: the one way
+// every resource reads an integer from the query. InvalidArgument naming the parameter, the
+// range and the text otherwise (digits only: no sign, no spaces).
+Result<int64_t> QueryInteger(const Exchange& exchange, const std::string& name, int64_t fallback, int64_t min,
+                             int64_t max);
+// The page a list request asks for: ?limit= (1 .. max_limit, default default_limit, read with
+// QueryInteger) and ?cursor= (a nextCursor of an earlier answer). InvalidArgument for a limit
+// that is not such an integer; the store judges the cursor.
+Result<registry::PageRequest> PageOf(const Exchange& exchange, size_t default_limit = registry::kDefaultPageLimit,
+                                     size_t max_limit = registry::kMaxPageLimit);
 // A list answer: `message` in proto3 JSON, or `body`, with "nextCursor" added when there is
 // more (next_cursor not empty).
 server::HttpResponse PagedResponse(const google::protobuf::Message& message, const std::string& next_cursor);

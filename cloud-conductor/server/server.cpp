@@ -11,6 +11,7 @@
 #include "cloud-conductor/server/http_session.hpp"
 #include "cloud-conductor/server/server_impl.hpp"
 #include "cloud-conductor/server/tls_context.hpp"
+#include "common/net/loopback.hpp"
 
 namespace ew::server {
 
@@ -70,13 +71,6 @@ void Server::Impl::OnAccepted(tcp::socket socket) {
   }
 }
 
-bool IsLoopbackAddress(const std::string& address) {
-  if (address == "localhost") return true;
-  beast::error_code ec;
-  auto parsed = net::ip::make_address(address, ec);
-  return !ec && parsed.is_loopback();
-}
-
 Server::Server(net::io_context& io, ServerOptions options, HttpHandler& http, WampAccept accept,
                metrics::Registry* metrics)
     : impl_(std::make_shared<Impl>(io, std::move(options), http, std::move(accept), metrics)) {}
@@ -93,7 +87,7 @@ Result<uint16_t> Server::Start() {
   }
   if (!o.tls_cert_file.empty()) {
     EW_TRY(impl_->tls, LoadTlsServerContext(o.tls_cert_file, o.tls_key_file));
-  } else if (!o.allow_plain && !IsLoopbackAddress(o.address)) {
+  } else if (!o.allow_plain && !ew::net::IsLoopbackHost(o.address)) {
     return InvalidArgument("refusing to serve plain HTTP and WebSocket on " + o.address +
                            ", which other hosts can reach: set [server] tls_cert and tls_key (--tls-cert, "
                            "--tls-key), or [server] allow_plain = true (--allow-plain) only behind a "
@@ -111,7 +105,7 @@ Result<uint16_t> Server::Start() {
   if (ec) {
     return Unavailable("cannot listen on " + o.address + ":" + std::to_string(o.port) + ": " + ec.message());
   }
-  if (!impl_->tls && !IsLoopbackAddress(o.address)) {
+  if (!impl_->tls && !ew::net::IsLoopbackHost(o.address)) {
     Log()->warn("serving plain HTTP on {} (allow_plain): only safe behind a TLS-terminating proxy", o.address);
   }
   impl_->DoAccept();

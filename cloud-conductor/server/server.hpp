@@ -97,7 +97,4 @@ class Server {
   std::shared_ptr<Impl> impl_;
 };
 
-// True for 127.0.0.0/8, ::1 and "localhost": addresses no other host can reach.
-bool IsLoopbackAddress(const std::string& address);
-
 }  // namespace ew::server

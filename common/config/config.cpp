@@ -423,6 +423,7 @@ const std::vector<Key<ConductorConfig>>& ConductorKeys() {
       {"auth", "login_failures_per_user", Integer(&C::login_failures_per_user, 1, 1000)},
       {"auth", "login_failures_per_address", Integer(&C::login_failures_per_address, 1, 100000)},
       {"auth", "login_max_delay_s", Duration(&C::login_max_delay)},
+      {"auth", "login_user_failures_before_pacing", Integer(&C::login_user_failures_before_pacing, 1, 100'000'000)},
       {"auth", "enrolment_code_ttl_s", Duration(&C::enrolment_code_ttl)},
       {"auth", "bootstrap_password_file", Text(&C::bootstrap_password_file)},
       {"log", "level", Text(&C::log_level, kLogLevel)},

@@ -53,8 +53,9 @@ struct ConductorConfig {
   // [auth]
   std::chrono::seconds token_ttl{std::chrono::hours(24)};  // API token lifetime, also the longest a login may ask; 0 = never expire (only when set so)
   int hash_threads = 1;                      // password hashing (PBKDF2) threads, apart from blocking_threads
-  int64_t login_failures_per_user = 5;       // failed logins of one user before delays (doubling, capped) start
+  int64_t login_failures_per_user = 5;       // failed logins of one user from one address before delays (doubling, capped) start
   int64_t login_failures_per_address = 20;   // failed logins from one address before delays start
+  int64_t login_user_failures_before_pacing = 1000;  // failed logins of one user from all addresses in 10 min before its logins are paced (1/s)
   std::chrono::seconds login_max_delay{300}; // cap of the delay between attempts once it started
   std::chrono::seconds enrolment_code_ttl{std::chrono::hours(24)};
   std::string bootstrap_password_file = "";  // read admin password from here on first start; "" = generate and print once

@@ -20,10 +20,6 @@ using url::Url;
 // returned unchanged.
 ew::Result<std::string> WampUrlFor(std::string_view conductor_or_wamp_url);
 
-// "localhost", an address in 127.0.0.0/8, or ::1 (also as ::ffff:127.x.y.z): traffic that never
-// leaves the machine.
-bool IsLoopbackHost(std::string_view host);
-
 // Plain ws:// and http:// carry the board's secret and its commands in clear: allowed to a
 // loopback host, elsewhere only with `insecure` (the operator's --insecure). InvalidArgument
 // naming the flag otherwise. wss:// and https:// always pass.

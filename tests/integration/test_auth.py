@@ -1,16 +1,19 @@
 """Authentication and revocation, end to end with a real conductor on 127.0.0.1: a revoked
 token, a deleted user and a deleted board end their live WAMP sessions within 1 s (python3-
 autobahn as the client), an expiring token ends its session at expiry, failed logins are limited
-with 429 + Retry-After, and a generated admin password goes to a 0600 file, never to stdout or
+with 429 + Retry-After (concurrent guesses included; per address, never locking a user out of
+another address), and a generated admin password goes to a 0600 file, never to stdout or
 the log."""
 
 import asyncio
+import concurrent.futures
 import http.client
 import json
 import os
 import shutil
 import stat
 import tempfile
+import threading
 import time
 import unittest
 import urllib.error
@@ -231,6 +234,71 @@ class AuthTest(unittest.TestCase):
         self.assertGreaterEqual(retry_after, 1)
         time.sleep(retry_after)  # the real conductor's clock: waiting is what the client is told to do
         status, _, body = login("user-password-1")
+        self.assertEqual(status, 201, body)
+
+    def raw_login(self, username, password, source="127.0.0.1"):
+        """One login over its own connection from `source` (any 127.x address is local on Linux):
+        (status, headers, body)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.conductor.port, timeout=60, source_address=(source, 0))
+        try:
+            conn.request("POST", "/v1/auth/tokens", body=json.dumps({"username": username, "password": password}),
+                         headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            return resp.status, dict(resp.getheaders()), json.loads(resp.read() or b"{}")
+        finally:
+            conn.close()
+
+    def concurrent_logins(self, names, password):
+        """All at once: one thread and connection each, released together. Statuses in order."""
+        barrier = threading.Barrier(len(names))
+
+        def one(name):
+            barrier.wait(timeout=30)
+            return self.raw_login(name, password)
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(names)) as pool:
+            return [r[0] for r in pool.map(one, names)]
+
+    def test_concurrent_guesses_beyond_the_budget_get_429_at_once(self):
+        # Defaults: 20 free failures per address, 5 per name from one address. Before attempts in
+        # flight were counted, all 64 guesses passed the check before the first hash finished.
+        self.start()
+        statuses = self.concurrent_logins([f"nobody{i}" for i in range(64)], "guess")
+        print("64 concurrent guesses, many names:", {s: statuses.count(s) for s in set(statuses)})
+        self.assertEqual(statuses.count(401) + statuses.count(429), 64, statuses)
+        # 20 free failures in flight at once; at most one or two more once they have all failed
+        # (the next one starts alone and its failure starts the delay).
+        self.assertLessEqual(statuses.count(401), 22, statuses)
+        self.assertGreaterEqual(statuses.count(429), 42, statuses)
+
+        self.add_user("erin")
+        statuses = self.concurrent_logins(["erin"] * 32, "guess")
+        print("32 concurrent guesses, one name, other address budget:", {s: statuses.count(s) for s in set(statuses)})
+        self.assertEqual(statuses.count(401) + statuses.count(429), 32, statuses)
+        self.assertLessEqual(statuses.count(401), 2, statuses)  # the address's budget is spent: one at a time
+
+    def test_concurrent_guesses_at_one_name_get_429_beyond_its_budget(self):
+        self.start()
+        self.add_user("erin")
+        statuses = self.concurrent_logins(["erin"] * 48, "guess")
+        print("48 concurrent guesses at one name:", {s: statuses.count(s) for s in set(statuses)})
+        self.assertEqual(statuses.count(401) + statuses.count(429), 48, statuses)
+        self.assertLessEqual(statuses.count(401), 7, statuses)  # 5 free failures, then one at a time
+        # Nothing leaked: once the burst is over (and the delay it earned has passed) erin gets in.
+        status, headers, body = self.raw_login("erin", "user-password-1")
+        if status == 429:
+            time.sleep(int(headers["Retry-After"]))
+            status, _, body = self.raw_login("erin", "user-password-1")
+        self.assertEqual(status, 201, body)
+
+    def test_failures_from_one_address_do_not_lock_the_user_out_of_another(self):
+        self.start()
+        attacker = "127.0.0.2"
+        statuses = [self.raw_login("admin", "guess", source=attacker)[0] for _ in range(12)]
+        self.assertIn(429, statuses)
+        status, _, body = self.raw_login("admin", self.conductor.admin_password, source=attacker)
+        self.assertEqual(status, 429, body)
+        status, _, body = self.raw_login("admin", self.conductor.admin_password, source="127.0.0.1")
         self.assertEqual(status, 201, body)
 
     def test_generated_admin_password_goes_to_a_0600_file_only(self):

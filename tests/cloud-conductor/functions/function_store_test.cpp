@@ -1,4 +1,4 @@
-// FunctionStore on a private in-memory database: versions, fleets, deployment states that only
+// FunctionStore on a private in-memory database: versions, deployment states that only
 // the current package may change, invocation trimming, and what fn.fetch may serve.
 #include "cloud-conductor/functions/function_store.hpp"
 
@@ -85,22 +85,6 @@ TEST_F(FunctionStoreTest, DeletingAFunctionTakesItsRecordsAndFreesItsPackages) {
   EXPECT_TRUE(Items(store_->ListDeployments("fn-1", kAllRows))->empty());
   EXPECT_EQ(store_->GetInvocation("fn-1", "inv-1").error().code, ErrorCode::kNotFound);
   EXPECT_EQ(store_->DeleteFunction("fn-1").error().code, ErrorCode::kNotFound);
-}
-
-TEST_F(FunctionStoreTest, FleetNamesAreUniquePerProjectAndMembershipIsKept) {
-  ASSERT_TRUE(store_->CreateFleet({"flt-1", "prj-1", "greenhouse", 1, {}}));
-  EXPECT_EQ(store_->CreateFleet({"flt-2", "prj-1", "greenhouse", 1, {}}).error().code, ErrorCode::kConflict);
-  ASSERT_TRUE(store_->CreateFleet({"flt-3", "prj-2", "greenhouse", 1, {}}));
-  ASSERT_TRUE(store_->AddFleetBoard("flt-1", "brd-b"));
-  ASSERT_TRUE(store_->AddFleetBoard("flt-1", "brd-a"));
-  ASSERT_TRUE(store_->AddFleetBoard("flt-1", "brd-a"));  // twice is once
-  EXPECT_EQ(store_->GetFleet("flt-1")->board_ids, (std::vector<std::string>{"brd-a", "brd-b"}));
-  ASSERT_TRUE(store_->RemoveFleetBoard("flt-1", "brd-b"));
-  EXPECT_EQ(store_->RemoveFleetBoard("flt-1", "brd-b").error().code, ErrorCode::kNotFound);
-  EXPECT_EQ(Items(store_->ListFleets("prj-1", kAllRows))->size(), 1u);
-  ASSERT_TRUE(store_->DeleteFleet("flt-1"));
-  EXPECT_EQ(store_->GetFleet("flt-1").error().code, ErrorCode::kNotFound);
-  EXPECT_EQ(store_->DeleteFleet("flt-1").error().code, ErrorCode::kNotFound);
 }
 
 TEST_F(FunctionStoreTest, OnlyTheCurrentPackageMovesADeploymentsState) {
@@ -190,11 +174,10 @@ TEST_F(FunctionStoreTest, InvocationPagesAreSummariesNewestFirst) {
   EXPECT_EQ(store_->ListInvocations("fn-1", {0, ""}).error().code, ErrorCode::kInvalidArgument);
 }
 
-TEST_F(FunctionStoreTest, FunctionsFleetsAndDeploymentsArePaged) {
+TEST_F(FunctionStoreTest, FunctionsAndDeploymentsArePaged) {  // fleets: registry's sqlite_store_test
   for (int i = 0; i < 5; ++i) {
     const std::string n = std::to_string(i);
     ASSERT_TRUE(store_->AddVersion(i < 3 ? "prj-1" : "prj-2", "fn" + n, "fn-" + n, Version("1", 'a' + i)));
-    ASSERT_TRUE(store_->CreateFleet({"flt-" + n, "prj-1", "fleet" + n, 100, {}}));
     ASSERT_TRUE(store_->PutDeployment({"fn-0", "brd-" + n, "1", std::string(64, 'a'), 1, "deployed", "", 100}));
   }
   auto functions = store_->ListFunctions("", {2, ""});
@@ -213,14 +196,6 @@ TEST_F(FunctionStoreTest, FunctionsFleetsAndDeploymentsArePaged) {
   ASSERT_TRUE(own);
   EXPECT_EQ(own->items.size(), 3u);
   EXPECT_TRUE(own->next_cursor.empty());
-
-  auto fleets = store_->ListFleets("prj-1", {4, ""});
-  ASSERT_TRUE(fleets);
-  EXPECT_EQ(fleets->items.size(), 4u);
-  auto more_fleets = store_->ListFleets("prj-1", {4, fleets->next_cursor});
-  ASSERT_TRUE(more_fleets);
-  ASSERT_EQ(more_fleets->items.size(), 1u);
-  EXPECT_EQ(more_fleets->items[0].name, "fleet4");
 
   auto deployments = store_->ListDeployments("fn-0", {3, ""});
   ASSERT_TRUE(deployments);

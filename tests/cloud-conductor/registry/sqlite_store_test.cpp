@@ -428,6 +428,76 @@ TEST(CursorTest, RoundTripsAndRefusesWhatItDidNotMake) {
   EXPECT_EQ(*CursorInteger("1700000000000000005"), 1700000000000000005);
 }
 
+// StartPage + PageStart::BindAfter: the one preamble of every paged query in every store.
+TEST(PageStartTest, BindsTheFirstAndALaterPageAndChecksTheRequest) {
+  SQLite::Database db(":memory:", SQLite::OPEN_READWRITE);
+  db.exec("CREATE TABLE t (name TEXT, id TEXT); INSERT INTO t VALUES ('a','1'),('b','1'),('b','2'),('c','1')");
+  auto names = [&db](const PageStart& start) {
+    SQLite::Statement q(db, "SELECT name || id FROM t WHERE (? = 0 OR (name, id) > (?, ?)) ORDER BY name, id LIMIT ?");
+    q.bind(start.BindAfter(q, 1), start.fetch_limit());
+    std::vector<std::string> out;
+    while (q.executeStep()) out.push_back(q.getColumn(0).getString());
+    return out;
+  };
+  auto first = StartPage({2, ""}, 2);
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(first->is_first());
+  EXPECT_EQ(first->fetch_limit(), 3);
+  EXPECT_EQ(names(*first), (std::vector<std::string>{"a1", "b1", "b2"})) << "one more than the page";
+  auto later = StartPage({2, EncodeCursor({"b", "1"})}, 2);
+  ASSERT_TRUE(later);
+  EXPECT_FALSE(later->is_first());
+  EXPECT_EQ(names(*later), (std::vector<std::string>{"b2", "c1"}));
+
+  auto integers = StartPage({5, EncodeCursor({"17", "-3"})}, 2, CursorFields::kIntegers);
+  ASSERT_TRUE(integers);
+  EXPECT_EQ(integers->integers(), (std::vector<int64_t>{17, -3}));
+  EXPECT_FALSE(StartPage({5, EncodeCursor({"17", "x"})}, 2, CursorFields::kIntegers));
+  EXPECT_FALSE(StartPage({5, EncodeCursor({"b"})}, 2)) << "a cursor of another list";
+  EXPECT_FALSE(StartPage({0, ""}, 1));
+  EXPECT_FALSE(StartPage({kMaxPageLimit + 1, ""}, 1));
+  EXPECT_TRUE(StartPage({5000, ""}, 1, CursorFields::kText, 10'000)) << "a list with its own cap";
+}
+
+// Fleets moved here from the functions store (they group boards: a registry concept).
+TEST_P(SqliteStoreTest, FleetNamesAreUniquePerProjectAndMembershipIsKept) {
+  AddBoard();  // p1 with b1
+  ASSERT_OK(store_->CreateBoard(MakeBoard("b2", "porch", "p1"), "code2", 2000));
+  ASSERT_OK(store_->CreateProject(MakeProject("p2", "other")));
+  ASSERT_OK(store_->CreateFleet({"flt-1", "p1", "greenhouse", 1, {}}));
+  EXPECT_ERROR(store_->CreateFleet({"flt-2", "p1", "greenhouse", 1, {}}), ErrorCode::kConflict);
+  ASSERT_OK(store_->CreateFleet({"flt-3", "p2", "greenhouse", 1, {}}));
+  EXPECT_ERROR(store_->CreateFleet({"flt-4", "p-none", "x", 1, {}}), ErrorCode::kNotFound);
+  ASSERT_OK(store_->AddFleetBoard("flt-1", "b2"));
+  ASSERT_OK(store_->AddFleetBoard("flt-1", "b1"));
+  ASSERT_OK(store_->AddFleetBoard("flt-1", "b1"));  // twice is once
+  EXPECT_ERROR(store_->AddFleetBoard("flt-1", "b-none"), ErrorCode::kNotFound);
+  EXPECT_EQ(store_->GetFleet("flt-1")->board_ids, (std::vector<std::string>{"b1", "b2"}));
+  ASSERT_OK(store_->RemoveFleetBoard("flt-1", "b2"));
+  EXPECT_ERROR(store_->RemoveFleetBoard("flt-1", "b2"), ErrorCode::kNotFound);
+  EXPECT_EQ(Items(store_->ListFleets("p1", kAllRows))->size(), 1u);
+  EXPECT_EQ(Items(store_->ListFleets("", kAllRows))->size(), 2u);
+  ASSERT_OK(store_->DeleteBoard("b1"));
+  EXPECT_THAT(store_->GetFleet("flt-1")->board_ids, IsEmpty()) << "a deleted board leaves its fleets";
+  ASSERT_OK(store_->DeleteFleet("flt-1"));
+  EXPECT_ERROR(store_->GetFleet("flt-1"), ErrorCode::kNotFound);
+  EXPECT_ERROR(store_->DeleteFleet("flt-1"), ErrorCode::kNotFound);
+}
+
+TEST_P(SqliteStoreTest, FleetsArePagedByNameThenId) {
+  ASSERT_OK(store_->CreateProject(MakeProject("p1", "acme")));
+  for (const char* name : {"c", "a", "b"}) ASSERT_OK(store_->CreateFleet({std::string("flt-") + name, "p1", name, 1, {}}));
+  auto first = store_->ListFleets("p1", {2, ""});
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->items.size(), 2u);
+  EXPECT_EQ(first->items[1].name, "b");
+  auto rest = store_->ListFleets("p1", {2, first->next_cursor});
+  ASSERT_TRUE(rest);
+  ASSERT_EQ(rest->items.size(), 1u);
+  EXPECT_EQ(rest->items[0].name, "c");
+  EXPECT_TRUE(rest->next_cursor.empty());
+}
+
 TEST_P(SqliteStoreTest, BoardNamesAreUniquePerProject) {
   AddBoard();
   ASSERT_OK(store_->CreateProject(MakeProject("p2", "zeta")));

@@ -113,6 +113,51 @@ TEST_F(LoginLimitsTest, OneAddressGuessingManyUsersIsLimited) {
   EXPECT_EQ(LoginAs("alice", kPassword, "203.0.113.6:2").status, 201) << "other addresses are not held up";
 }
 
+TEST_F(LoginLimitsTest, FailuresFromOneAddressDoNotStopTheUserFromAnother) {
+  for (int i = 0; i < 6; ++i) LoginAs("alice", "wrong", "203.0.113.66:1");
+  EXPECT_EQ(LoginAs("alice", kPassword, "203.0.113.66:2").status, 429);
+  EXPECT_EQ(LoginAs("alice", kPassword, "192.0.2.77:1").status, 201) << "alice from her own address";
+}
+
+TEST_F(LoginLimitsTest, ConcurrentGuessesBeyondTheBudgetAre429BeforeAnyFails) {
+  BlockHashPool(1);  // the logins below wait in the hash pool's queue: none has failed yet
+  std::vector<std::future<server::HttpResponse>> pending;
+  std::vector<std::shared_ptr<std::promise<server::HttpResponse>>> answers;
+  for (int i = 0; i < 3; ++i) {  // alice's 3 free failures from this address, all in flight
+    auto answer = std::make_shared<std::promise<server::HttpResponse>>();
+    pending.push_back(answer->get_future());
+    server::HttpRequest request;
+    request.method = "POST";
+    request.target = request.path = "/v1/auth/tokens";
+    request.body = json{{"username", "alice"}, {"password", "wrong"}}.dump();
+    request.peer = "203.0.113.9:1";
+    api_->Handle(std::move(request), [answer](server::HttpResponse r) { answer->set_value(std::move(r)); });
+  }
+  // Handle runs on the blocking pool: wait until the three logins reached the hash pool.
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (hashing_.Pending() < 4 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  EXPECT_EQ(hashing_.Pending(), 4u);
+  EXPECT_EQ(limiter_->InFlight("203.0.113.9"), 3u);
+  auto refused = LoginAs("alice", "guess-4", "203.0.113.9:2");
+  EXPECT_EQ(refused.status, 429) << refused.body;
+  EXPECT_EQ(Header(refused, "Retry-After"), "1");
+  EXPECT_EQ(hashing_.Pending(), 4u) << "refused before the hash pool";
+  Release();
+  for (auto& answer : pending) {
+    ASSERT_EQ(answer.wait_for(30s), std::future_status::ready);
+    EXPECT_EQ(answer.get().status, 401);
+  }
+  EXPECT_EQ(limiter_->InFlight("203.0.113.9"), 0u);
+}
+
+TEST_F(LoginLimitsTest, ALoginRefusedByAFullHashPoolGivesItsSlotBack) {
+  BlockHashPool(4);
+  EXPECT_EQ(LoginAs("alice", kPassword, "203.0.113.10:1").status, 503);
+  EXPECT_EQ(limiter_->InFlight("203.0.113.10"), 0u);
+  Release();
+  hashing_.Join();
+}
+
 TEST_F(LoginLimitsTest, OverlongNamesAreRefusedBeforeAnyWork) {
   auto response = LoginAs(std::string(64, 'a'), "x");
   EXPECT_EQ(response.status, 400);

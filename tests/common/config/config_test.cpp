@@ -58,6 +58,7 @@ void ExpectSame(const ConductorConfig& got, const ConductorConfig& want) {
   EXPECT_EQ(got.login_failures_per_user, want.login_failures_per_user);
   EXPECT_EQ(got.login_failures_per_address, want.login_failures_per_address);
   EXPECT_EQ(got.login_max_delay, want.login_max_delay);
+  EXPECT_EQ(got.login_user_failures_before_pacing, want.login_user_failures_before_pacing);
   EXPECT_EQ(got.log_level, want.log_level);
   EXPECT_EQ(got.functions_dir, want.functions_dir);
   EXPECT_EQ(got.functions_runtime, want.functions_runtime);
@@ -525,7 +526,8 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
                                    "functions.uid_first", "functions.uid_count", "functions.cgroups",
                                    "gpio.history_days", "auth.token_ttl_s", "auth.enrolment_code_ttl_s", "auth.bootstrap_password_file",
                                    "auth.hash_threads", "auth.login_failures_per_user",
-                                   "auth.login_failures_per_address", "auth.login_max_delay_s", "log.level"}));
+                                   "auth.login_failures_per_address", "auth.login_max_delay_s",
+                                   "auth.login_user_failures_before_pacing", "log.level"}));
   EXPECT_EQ(KeysIn(dir + "/agent.toml"),
             (std::set<std::string>{"agent.credential_path", "agent.conductor_url", "agent.reconnect_initial_ms",
                                    "agent.reconnect_max_ms", "agent.call_timeout_ms", "gpio.backend",
