@@ -22,12 +22,7 @@ using Json = nlohmann::json;
 // the guarded reader all the same.
 const ew::json::ParseLimits kStoredFlowLimits{64u << 20, 64, false, "stored flow"};
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = ew::log::Get("store");
-  return logger;
-}
-
-constexpr int kBusyTimeoutMs = 5000;
+const ew::log::Logger Log{"store"};
 
 Json ReadJson(const std::string& text) {
   auto value = ew::json::Parse(text, kStoredFlowLimits);
@@ -81,7 +76,7 @@ PartitionRecord ReadPartition(SQLite::Statement& q) {
 
 Result<std::unique_ptr<FlowStore>> FlowStore::Open(const std::string& path) {
   try {
-    SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, kBusyTimeoutMs);
+    SQLite::Database db = registry::OpenSqliteDatabase(path);
     if (path == ":memory:") {
       EW_TRY_VOID(registry::ApplyMigrations(db));
       db.exec("PRAGMA foreign_keys = OFF");  // no projects to point at
@@ -96,30 +91,12 @@ Result<std::unique_ptr<FlowStore>> FlowStore::Open(const std::string& path) {
   }
 }
 
-FlowStore::FlowStore(SQLite::Database db) : db_(std::move(db)) {}
-
-template <typename T, typename Body>
-Result<T> FlowStore::Locked(const char* action, Body&& body) {
-  std::lock_guard lock(mu_);
-  try {
-    return body();
-  } catch (const SQLite::Exception& e) {
-    const int extended = e.getExtendedErrorCode();
-    if (extended == SQLITE_CONSTRAINT_UNIQUE || extended == SQLITE_CONSTRAINT_PRIMARYKEY)
-      return Conflict(fmt::format("{}: already exists", action));
-    if (extended == SQLITE_CONSTRAINT_FOREIGNKEY) return NotFound(fmt::format("{}: a record it names does not exist", action));
-    Log()->error("{} failed: {}", action, e.what());
-    return Internal(fmt::format("{} failed: {}", action, e.what()));
-  } catch (const std::exception& e) {
-    Log()->error("{} failed: {}", action, e.what());
-    return Internal(fmt::format("{} failed: {}", action, e.what()));
-  }
-}
+FlowStore::FlowStore(SQLite::Database db) : connection_(std::move(db)), db_(connection_.database()) {}
 
 Result<FlowRecord> FlowStore::AddVersion(const std::string& project_id, const std::string& name,
                                          const std::string& new_id, const std::string& cloud, const Json& nodes,
                                          int64_t now, const PartitionMaker& version_for) {
-  return Locked<FlowRecord>("add flow version", [&]() -> Result<FlowRecord> {
+  return connection_.Run<FlowRecord>("add flow version", [&]() -> Result<FlowRecord> {
     SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
     std::string id;
     int64_t version = 1;
@@ -181,11 +158,11 @@ Result<FlowRecord> FlowStore::AddVersion(const std::string& project_id, const st
 }
 
 Result<FlowRecord> FlowStore::GetFlow(const std::string& id) {
-  return Locked<FlowRecord>("get flow", [&] { return SelectFlow(db_, id); });
+  return connection_.Run<FlowRecord>("get flow", [&] { return SelectFlow(db_, id); });
 }
 
 Result<std::optional<FlowRecord>> FlowStore::FindFlow(const std::string& project_id, const std::string& name) {
-  return Locked<std::optional<FlowRecord>>("find flow", [&]() -> Result<std::optional<FlowRecord>> {
+  return connection_.Run<std::optional<FlowRecord>>("find flow", [&]() -> Result<std::optional<FlowRecord>> {
     SQLite::Statement q(db_, std::string(kSelectFlow) + "WHERE f.project_id = ? AND f.name = ?");
     q.bind(1, project_id);
     q.bind(2, name);
@@ -195,30 +172,23 @@ Result<std::optional<FlowRecord>> FlowStore::FindFlow(const std::string& project
 }
 
 Result<Page<FlowRecord>> FlowStore::ListFlows(const std::string& project_id, const PageRequest& page) {
-  EW_TRY_VOID(registry::CheckPageRequest(page));
-  std::vector<std::string> after;
-  if (!page.cursor.empty()) {
-    EW_TRY(after, registry::DecodeCursor(page.cursor, 2));
-  }
-  return Locked<Page<FlowRecord>>("list flows", [&]() -> Result<Page<FlowRecord>> {
+  EW_TRY(const registry::PageStart start, registry::StartPage(page, 2));
+  return connection_.Run<Page<FlowRecord>>("list flows", [&]() -> Result<Page<FlowRecord>> {
     SQLite::Statement q(db_, std::string(kSelectFlow) +
                                  "WHERE (? = '' OR f.project_id = ?) AND (? = 0 OR (f.name, f.id) > (?, ?)) "
                                  "ORDER BY f.name, f.id LIMIT ?");
     q.bind(1, project_id);
     q.bind(2, project_id);
-    q.bind(3, after.empty() ? 0 : 1);
-    q.bind(4, after.empty() ? std::string() : after[0]);
-    q.bind(5, after.empty() ? std::string() : after[1]);
-    q.bind(6, static_cast<int64_t>(page.limit) + 1);
+    q.bind(start.BindAfter(q, 3), start.fetch_limit());
     std::vector<FlowRecord> out;
     while (q.executeStep()) out.push_back(ReadFlow(q));
-    return registry::MakePage(std::move(out), page.limit,
+    return registry::MakePage(std::move(out), start.limit(),
                               [](const FlowRecord& f) { return std::vector<std::string>{f.name, f.id}; });
   });
 }
 
 Result<FlowVersion> FlowStore::GetVersion(const std::string& flow_id, int64_t version) {
-  return Locked<FlowVersion>("get flow version", [&]() -> Result<FlowVersion> {
+  return connection_.Run<FlowVersion>("get flow version", [&]() -> Result<FlowVersion> {
     SQLite::Statement q(db_, "SELECT version, cloud, nodes, created_at FROM flow_versions WHERE flow_id = ? AND version = ?");
     q.bind(1, flow_id);
     q.bind(2, version);
@@ -233,7 +203,7 @@ Result<FlowVersion> FlowStore::GetVersion(const std::string& flow_id, int64_t ve
 }
 
 Result<void> FlowStore::DeleteFlow(const std::string& id) {
-  return Locked<void>("delete flow", [&]() -> Result<void> {
+  return connection_.Run<void>("delete flow", [&]() -> Result<void> {
     SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
     for (const char* sql : {"DELETE FROM flow_partitions WHERE flow_id = ?", "DELETE FROM flow_versions WHERE flow_id = ?"}) {
       SQLite::Statement q(db_, sql);
@@ -249,7 +219,7 @@ Result<void> FlowStore::DeleteFlow(const std::string& id) {
 }
 
 Result<std::vector<FlowStore::FlowAccess>> FlowStore::ListFlowAccess() {
-  return Locked<std::vector<FlowAccess>>("list flow access", [&]() -> Result<std::vector<FlowAccess>> {
+  return connection_.Run<std::vector<FlowAccess>>("list flow access", [&]() -> Result<std::vector<FlowAccess>> {
     SQLite::Statement q(db_,
                         "SELECT f.id, f.project_id, p.board_id FROM flows f "
                         "LEFT JOIN flow_partitions p ON p.flow_id = f.id AND p.board_id != '' ORDER BY f.id, p.board_id");
@@ -264,7 +234,7 @@ Result<std::vector<FlowStore::FlowAccess>> FlowStore::ListFlowAccess() {
 }
 
 Result<std::vector<PartitionRecord>> FlowStore::ListPartitions(const std::string& flow_id) {
-  return Locked<std::vector<PartitionRecord>>("list flow partitions", [&]() -> Result<std::vector<PartitionRecord>> {
+  return connection_.Run<std::vector<PartitionRecord>>("list flow partitions", [&]() -> Result<std::vector<PartitionRecord>> {
     SQLite::Statement q(db_, std::string(kSelectPartition) + "WHERE flow_id = ? ORDER BY board_id");
     q.bind(1, flow_id);
     std::vector<PartitionRecord> out;
@@ -274,7 +244,7 @@ Result<std::vector<PartitionRecord>> FlowStore::ListPartitions(const std::string
 }
 
 Result<std::vector<PartitionRecord>> FlowStore::BoardPartitions(const std::string& board_id) {
-  return Locked<std::vector<PartitionRecord>>("list board partitions", [&]() -> Result<std::vector<PartitionRecord>> {
+  return connection_.Run<std::vector<PartitionRecord>>("list board partitions", [&]() -> Result<std::vector<PartitionRecord>> {
     SQLite::Statement q(db_, std::string(kSelectPartition) + "WHERE board_id = ? ORDER BY flow_id");
     q.bind(1, board_id);
     std::vector<PartitionRecord> out;
@@ -286,7 +256,7 @@ Result<std::vector<PartitionRecord>> FlowStore::BoardPartitions(const std::strin
 Result<bool> FlowStore::SetPartitionState(const std::string& flow_id, const std::string& board_id, int64_t version,
                                           const std::string& state, const std::string& error, int64_t running_version,
                                           int64_t now) {
-  return Locked<bool>("update flow partition", [&]() -> Result<bool> {
+  return connection_.Run<bool>("update flow partition", [&]() -> Result<bool> {
     SQLite::Statement q(db_,
                         "UPDATE flow_partitions SET state = ?, error = ?, "
                         "running_version = CASE WHEN ? > 0 THEN ? ELSE running_version END, updated_at = ? "
@@ -304,7 +274,7 @@ Result<bool> FlowStore::SetPartitionState(const std::string& flow_id, const std:
 }
 
 Result<void> FlowStore::AddStop(const std::string& flow_id, const std::string& board_id, int64_t now) {
-  return Locked<void>("add flow stop", [&]() -> Result<void> {
+  return connection_.Run<void>("add flow stop", [&]() -> Result<void> {
     SQLite::Statement q(db_, "INSERT OR IGNORE INTO flow_stops (flow_id, board_id, created_at) VALUES (?, ?, ?)");
     q.bind(1, flow_id);
     q.bind(2, board_id);
@@ -315,7 +285,7 @@ Result<void> FlowStore::AddStop(const std::string& flow_id, const std::string& b
 }
 
 Result<void> FlowStore::RemoveStop(const std::string& flow_id, const std::string& board_id) {
-  return Locked<void>("remove flow stop", [&]() -> Result<void> {
+  return connection_.Run<void>("remove flow stop", [&]() -> Result<void> {
     SQLite::Statement q(db_, "DELETE FROM flow_stops WHERE flow_id = ? AND board_id = ?");
     q.bind(1, flow_id);
     q.bind(2, board_id);
@@ -325,7 +295,7 @@ Result<void> FlowStore::RemoveStop(const std::string& flow_id, const std::string
 }
 
 Result<std::vector<std::string>> FlowStore::BoardStops(const std::string& board_id) {
-  return Locked<std::vector<std::string>>("list flow stops", [&]() -> Result<std::vector<std::string>> {
+  return connection_.Run<std::vector<std::string>>("list flow stops", [&]() -> Result<std::vector<std::string>> {
     SQLite::Statement q(db_, "SELECT flow_id FROM flow_stops WHERE board_id = ? ORDER BY flow_id");
     q.bind(1, board_id);
     std::vector<std::string> out;

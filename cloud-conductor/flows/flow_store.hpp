@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cloud-conductor/registry/page.hpp"
+#include "cloud-conductor/registry/sqlite_connection.hpp"
 #include "common/error/error.hpp"
 
 namespace ew::conductor::flows {
@@ -109,11 +110,8 @@ class FlowStore {
   Result<std::vector<std::string>> BoardStops(const std::string& board_id);
 
  private:
-  template <typename T, typename Body>
-  Result<T> Locked(const char* action, Body&& body);
-
-  std::mutex mu_;
-  SQLite::Database db_;  // GUARDED_BY(mu_)
+  registry::SqliteConnection connection_;
+  SQLite::Database& db_;  // connection_'s, inside connection_.Run only
 };
 
 }  // namespace ew::conductor::flows

@@ -23,10 +23,7 @@ namespace {
 using Json = nlohmann::json;
 using ew::flows::FlowIssue;
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = ew::log::Get("flows");
-  return logger;
-}
+const ew::log::Logger Log{"flows"};
 
 // Answers from boards that a caller on the blocking pool waits for, for at most a deadline.
 // Boards answer on the router's strand: recording an answer there is cheap and never waits for

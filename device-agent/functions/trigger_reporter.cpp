@@ -10,10 +10,7 @@ namespace {
 
 using nlohmann::json;
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = ew::log::Get("functions");
-  return logger;
-}
+const ew::log::Logger Log{"functions"};
 
 }  // namespace
 

@@ -10,10 +10,7 @@ namespace ew::agent::spool {
 
 namespace {
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = ew::log::Get("spool");
-  return logger;
-}
+const ew::log::Logger Log{"spool"};
 
 }  // namespace
 

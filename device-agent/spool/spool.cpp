@@ -9,10 +9,7 @@ namespace ew::agent::spool {
 
 namespace {
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = ew::log::Get("spool");
-  return logger;
-}
+const ew::log::Logger Log{"spool"};
 
 Result<void> CheckLimits(const StreamLimits& limits) {
   if (limits.max_bytes == 0 || limits.max_records == 0)

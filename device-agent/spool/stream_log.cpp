@@ -16,10 +16,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto logger = ew::log::Get("spool");
-  return logger;
-}
+const ew::log::Logger Log{"spool"};
 
 constexpr const char* kStateFile = "state";
 constexpr const char* kSegmentSuffix = ".seg";
