@@ -45,6 +45,11 @@ FlowRuntime::~FlowRuntime() {
 Result<void> FlowRuntime::Load(flows::Partition partition, const NodeRegistry& registry) {
   if (!slots_.empty()) return Conflict("flow runtime already loaded");
   partition_ = std::move(partition);
+  for (auto& node : partition_.nodes) {
+    if (node.props.is_null()) node.props = nlohmann::json::object();
+    if (node.env.is_null()) node.env = nlohmann::json::object();
+    if (!node.props.is_object() || !node.env.is_object()) return tl::unexpected<ew::Error>(NodeError(node, "props and env must be objects"));
+  }
   for (const auto& config : partition_.configs) {
     if (!IsSupportedConfigType(config.type))
       return InvalidArgument("config node " + config.id + " (" + config.type + ") is not supported on this runtime");
