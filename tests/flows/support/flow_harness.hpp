@@ -128,6 +128,18 @@ class Harness {
     }
     FAIL() << "the runtime never went idle";
   }
+  // For nodes fed by real threads and sockets (mqtt, http): runs the io_context in real time
+  // until `done()` holds or `timeout` passes. False on timeout.
+  bool RunUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      io.restart();
+      io.run_for(std::chrono::milliseconds(5));
+      runtime.timers().RunDue();
+    }
+    return true;
+  }
   void Advance(std::chrono::nanoseconds d) {
     clock.Advance(d);
     Settle();
