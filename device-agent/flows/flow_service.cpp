@@ -239,13 +239,14 @@ void FlowService::OnWireEvent(const std::string& flow, const rpc::Invocation& ev
   Running& r = it->second;
   const auto& kw = event.kwargs;
   if (!event.args.is_array() || event.args.empty() || !event.args[0].is_object() || !kw.is_object() ||
-      !kw.contains("seq") || !kw["seq"].is_number_unsigned() || !kw.contains("from") || !kw["from"].is_string()) {
+      !kw.contains("seq") || !kw["seq"].is_number_integer() || kw["seq"].get<int64_t>() < 1 || !kw.contains("from") ||
+      !kw["from"].is_string() || (kw.contains("version") && !kw["version"].is_number_integer())) {
     Log()->debug("flows: flow {}: malformed event on {} dropped", flow, event.procedure);
     return;
   }
-  uint64_t version = kw.value("version", uint64_t{0});
+  uint64_t version = kw.contains("version") ? static_cast<uint64_t>(std::max<int64_t>(0, kw["version"].get<int64_t>())) : 0;
   if (version < r.partition.version) return;  // from a partition of an older deploy
-  auto ready = r.order->Accept(event.procedure, kw["from"], version, kw["seq"], event.args[0], clock_.Steady());
+  auto ready = r.order->Accept(event.procedure, kw["from"], version, kw["seq"].get<uint64_t>(), event.args[0], clock_.Steady());
   for (auto& msg : ready) r.runtime->DeliverInbound(event.procedure, std::move(msg));
 }
 
