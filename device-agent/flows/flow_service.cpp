@@ -5,6 +5,7 @@
 
 #include "common/json/guarded_json.hpp"
 #include "common/log/log.hpp"
+#include "common/wamp/flow_procedures.hpp"
 #include "flows/model/partition_json.hpp"
 #include "flows/nodes/builtin_nodes.hpp"
 
@@ -82,13 +83,13 @@ Result<void> FlowService::Restore() {
 
 rpc::ProcedureTable FlowService::Procedures() {
   rpc::ProcedureTable table;
-  table.push_back({"flow.deploy", rpc::Sync([this](const rpc::Invocation& call) { return Deploy(call.kwargs); })});
-  table.push_back({"flow.stop", rpc::Sync([this](const rpc::Invocation& call) -> Result<rpc::Reply> {
+  table.push_back({wamp::kFlowDeploySuffix, rpc::Sync([this](const rpc::Invocation& call) { return Deploy(call.kwargs); })});
+  table.push_back({wamp::kFlowStopSuffix, rpc::Sync([this](const rpc::Invocation& call) -> Result<rpc::Reply> {
                      auto flow = call.kwargs.find("flow");
                      if (flow == call.kwargs.end() || !flow->is_string()) return InvalidArgument("flow.stop: \"flow\" must be a string");
                      return Stop(*flow);
                    })});
-  table.push_back({"flow.list", rpc::Sync([this](const rpc::Invocation&) { return List(); })});
+  table.push_back({wamp::kFlowListSuffix, rpc::Sync([this](const rpc::Invocation&) { return List(); })});
   return table;
 }
 
@@ -291,7 +292,7 @@ void FlowService::Sync() {
     auto it = flows_.find(flow);
     if (it != flows_.end()) request.kwargs["flows"].push_back({{"flow", flow}, {"version", it->second.partition.version}});
   }
-  conductor_->Call("ew.conductor.flow.sync", std::move(request), options_.sync_timeout,
+  conductor_->Call(wamp::kFlowSyncProcedure, std::move(request), options_.sync_timeout,
                    [this, alive = std::weak_ptr<bool>(alive_)](Result<rpc::Reply> reply) {
                      if (alive.expired()) return;
                      if (!reply) {

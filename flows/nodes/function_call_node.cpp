@@ -58,7 +58,10 @@ class FunctionCallNode : public RuntimeNode {
     SetStatus("blue", "dot", "running");
     auto shared = std::make_shared<Msg>(std::move(msg));
     auto alive = alive_;
+    // The host answers on the runtime's thread (Host contract for the agent); a node closed
+    // meanwhile (its runtime possibly gone) is not touched.
     host().InvokeFunction(call, [this, alive, shared](Result<nlohmann::json> result) {
+      if (!*alive) return;
       rt_.Post([this, alive, shared, result = std::move(result)]() mutable {
         if (*alive) Finish(std::move(*shared), std::move(result));
       });
