@@ -136,6 +136,7 @@ Result<void> FlowService::Start(ew::flows::Partition partition) {
   outbox_options.flow = flow;
   outbox_options.version = partition.version;
   outbox_options.board = options_.board_id;
+  outbox_options.resume_delay = options_.wire_resume_delay;
   next.outbox = std::make_unique<WireOutbox>(io_, outbox_options, conductor_, spool_);
   AgentFlowHostOptions host_options;
   host_options.flow = flow;
@@ -247,6 +248,8 @@ void FlowService::OnWireEvent(const std::string& flow, const rpc::Invocation& ev
   }
   uint64_t version = kw.contains("version") ? static_cast<uint64_t>(std::max<int64_t>(0, kw["version"].get<int64_t>())) : 0;
   if (version < r.partition.version) return;  // from a partition of an older deploy
+  Log()->debug("flows: flow {}: {} seq {} from {}", flow, event.procedure, kw["seq"].get<uint64_t>(),
+               ew::log::Untrusted(kw["from"].get<std::string>()));
   auto ready = r.order->Accept(event.procedure, kw["from"], version, kw["seq"].get<uint64_t>(), event.args[0], clock_.Steady());
   for (auto& msg : ready) r.runtime->DeliverInbound(event.procedure, std::move(msg));
 }

@@ -121,7 +121,7 @@ class FlowsOnBoardsTest(ConductorTestCase):
         b = self.board("pi-b")
         sim_a, sim_b = self.sims[a], self.sims[b]
         sim_a.drive("GPIO17", 0)
-        self.deploy(a, b)
+        flow_id = self.deploy(a, b)
         wait_until(lambda: sim_b.read("GPIO27") == 0, what="B's initial level")
         sim_a.drive("GPIO17", 1)
         wait_until(lambda: sim_b.read("GPIO27") == 1, 10, 0.02, "B follows A")
@@ -136,8 +136,15 @@ class FlowsOnBoardsTest(ConductorTestCase):
         self.token = self.conductor.login()
         for x in (a, b):
             wait_until(lambda: self.conductor.status_of(self.token, x) == "online", 30, 0.1, "boards back")
-        # The last spooled level (0) is where B ends: the three messages arrived in order.
+        # The last spooled level (0) is where B ends, and B's log shows the wire's numbers: the
+        # live message (1), then the three spooled ones, in order, each once.
         wait_until(lambda: sim_b.read("GPIO27") == 0, 20, 0.05, "B gets A's spooled messages")
+        topic = f"ew.flow.{flow_id}.wire.ch1.0"
+
+        def seqs():
+            with open(self.agents[b].log_path) as log:
+                return [int(line.split(" seq ")[1].split()[0]) for line in log if topic + " seq " in line]
+        wait_until(lambda: seqs() == [1, 2, 3, 4], 10, 0.05, "B's wire log")
         with open(self.agents[a].log_path) as log:
             self.assertNotIn("not spooled", log.read())
 
