@@ -11,6 +11,13 @@ import unittest
 
 from harness import Agent, ConductorTestCase, wait_until
 from sim_gpio import SimGpio, sim_chip_config
+from test_functions import RUNTIMES, package, sh_spec
+
+# The event is msg.payload (a level, 0 or 1); the result is the other level.
+INVERT_SH = """#!/bin/sh
+read -r level
+echo $((1 - level))
+"""
 
 
 def edge_flow(board_a, board_b):
@@ -25,6 +32,15 @@ def edge_flow(board_a, board_b):
         {"id": "out1", "type": "edgewire-gpio-out", "z": "tA", "name": "led", "line": "GPIO27", "level": "0",
          "board": board_b, "x": 400, "y": 80, "wires": []},
     ]
+
+
+def function_flow(board_a, board_b):
+    """As edge_flow, with an edgewire-function (run in the cloud) between the change node and B."""
+    nodes = edge_flow(board_a, board_b)
+    nodes[2]["wires"] = [["fn1"]]
+    nodes.append({"id": "fn1", "type": "edgewire-function", "z": "tA", "name": "invert", "function": "invert",
+                  "placement": "cloud", "timeout": 30, "x": 300, "y": 160, "wires": [["out1"]]})
+    return nodes
 
 
 class FlowsOnBoardsTest(ConductorTestCase):
@@ -68,9 +84,9 @@ class FlowsOnBoardsTest(ConductorTestCase):
         self.assertEqual(status, 200, body)
         return {p["board"]: p for p in body["partitions"]}
 
-    def deploy(self, a, b):
+    def deploy(self, a, b, nodes=None):
         status, body = self.rest("POST", f"/v1/flows?project={self.project}",
-                                 {"name": "edge", "nodes": edge_flow(a, b), "cloud": "external"})
+                                 {"name": "edge", "nodes": nodes or edge_flow(a, b), "cloud": "external"})
         self.assertIn(status, (200, 201), body)
         flow_id = body["id"]
         wait_until(lambda: all(self.states(flow_id)[x]["state"] == "deployed" for x in (a, b)), 20, 0.1,
@@ -115,6 +131,24 @@ class FlowsOnBoardsTest(ConductorTestCase):
         wait_until(lambda: sim_b.read("GPIO27") == 1, 10, 0.02, "B follows A after its restart")
         with open(self.agents[b].log_path) as log:
             self.assertIn("resumed from disk", log.read())
+
+    @unittest.skipUnless(RUNTIMES, "no container runtime (crun, runc or bwrap) on this host")
+    def test_edge_on_board_a_drives_board_b_through_a_function(self):
+        a = self.board("pi-a")
+        b = self.board("pi-b")
+        status, function = self.conductor.rest("POST", f"/v1/functions?project={self.project}",
+                                               raw=package(sh_spec("invert"), {"main.sh": INVERT_SH}),
+                                               content_type="application/gzip", token=self.token)
+        self.assertEqual(status, 201, function)
+        sim_a, sim_b = self.sims[a], self.sims[b]
+        sim_a.drive("GPIO17", 0)
+        self.deploy(a, b, function_flow(a, b))
+        wait_until(lambda: sim_b.read("GPIO27") == 0, what="B's initial level")
+        sim_a.drive("GPIO17", 1)   # function(1) = 0: B stays low...
+        sim_a.drive("GPIO17", 0)   # ...function(0) = 1: B goes high
+        wait_until(lambda: sim_b.read("GPIO27") == 1, 30, 0.05, "B high through the function")
+        sim_a.drive("GPIO17", 1)
+        wait_until(lambda: sim_b.read("GPIO27") == 0, 30, 0.05, "B low through the function")
 
     def test_messages_sent_while_the_conductor_is_away_arrive_in_order(self):
         a = self.board("pi-a")
