@@ -24,6 +24,14 @@ ew_module(ew_agent_functions
        ew_common_posix
        nlohmann_json::nlohmann_json Boost::system Threads::Threads)
 
+# Board procedures flow.* : deployed partitions run in the C++ flow runtime (flows/runtime), with
+# a Host over the board's chips and the conductor session; cross wires spooled on disk.
+ew_module(ew_agent_flows
+  SOURCES ${EW_AGENT_DIR}/flows/flow_service.cpp ${EW_AGENT_DIR}/flows/agent_flow_host.cpp
+          ${EW_AGENT_DIR}/flows/wire_outbox.cpp
+  DEPS ew_flows_nodes ew_flows_runtime ew_flows_model ew_agent_spool ew_agent_rpc ew_common_gpio ew_common_json ew_common_log
+       ew_common_error nlohmann_json::nlohmann_json Boost::system)
+
 # Board procedures gpio.* , edge publications and edge triggers over the board's chips.
 ew_module(ew_agent_gpio_rpc
   SOURCES ${EW_AGENT_DIR}/gpio/gpio_service.cpp
@@ -106,6 +114,7 @@ target_compile_options(ew_agent_session PRIVATE -Wno-deprecated-declarations)
 ew_module(ew_agent_app
   SOURCES ${EW_AGENT_DIR}/cli/agent_cli.cpp ${EW_AGENT_DIR}/commands.cpp
   DEPS ew_agent_session ew_agent_enrol ew_agent_credential ew_agent_rpc ew_agent_systemd ew_agent_functions ew_agent_spool
+       ew_agent_flows
        ew_agent_gpio_rpc ew_agent_gpio
        ew_common_config ew_common_log ew_common_error CLI11::CLI11)
 target_compile_definitions(ew_agent_app PRIVATE EW_AGENT_VERSION="${PROJECT_VERSION}")

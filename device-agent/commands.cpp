@@ -17,6 +17,7 @@
 #include "device-agent/credential/credential.hpp"
 #include "device-agent/enrol/conductor_url.hpp"
 #include "device-agent/enrol/enroller.hpp"
+#include "device-agent/flows/flow_service.hpp"
 #include "device-agent/functions/function_service.hpp"
 #include "device-agent/gpio/gpio_service.hpp"
 #include "device-agent/gpio/make_chips.hpp"
@@ -262,7 +263,18 @@ int RunCommand(const RunArgs& args) {
   rpc::ProcedureTable procedures = rpc::SysProcedures(collector, credential->board_id);
   for (auto& procedure : functions->Procedures()) procedures.push_back(std::move(procedure));
   for (auto& procedure : gpio_service.Procedures()) procedures.push_back(std::move(procedure));
+  SystemClock clock;
+  flows::FlowServiceOptions flow_options;
+  flow_options.board_id = credential->board_id;
+  flow_options.state_dir = config->flows_state_dir;
+  flows::FlowService flow_service(io, flow_options, board_chips.chips, clock);
+  for (auto& procedure : flow_service.Procedures()) procedures.push_back(std::move(procedure));
   session::SessionRunner runner(io, *options, std::move(procedures), &observer);
+  // Flows resume from disk before the first session: a board runs its partitions offline too.
+  flow_service.SetConductor(&runner);
+  flow_service.SetSpool(spool.get());
+  runner.AddObserver(&flow_service);
+  if (auto restored = flow_service.Restore(); !restored) Log()->error("{}", restored.error().message);
   runner.AddObserver(&gpio_service);
   runner.AddObserver(functions.get());  // trigger outcomes reach the conductor when it is there
   runner.AddSubscription(gpio_service.SessionLeaveSubscription());
