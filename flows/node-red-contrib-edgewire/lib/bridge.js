@@ -22,6 +22,9 @@ const DEBUG_MAX_LENGTH = 1000;  // as Node-RED's debugMaxLength default
 const DEFAULT_FLOW_NAME = 'node-red';
 
 let RED = null;
+// Opens the WAMP connection: autobahn's, or a test's fake with the same shape
+// (onopen(session) / onclose(reason, details) / open() / close()).
+let connect = (options) => new autobahn.Connection(options);
 let current = null;  // the active Deployment, or null when no conductor config is deployed
 const lastState = { state: 'idle', error: null, flow: null };
 
@@ -134,7 +137,7 @@ class Deployment {
       max_retry_delay: 10,
     };
     if (this.client.agent) options.agent = this.client.agent;
-    this.connection = new autobahn.Connection(options);
+    this.connection = connect(options);
     this.connection.onopen = (session) => {
       this.session = session;
       this.log('info', `joined ${this.client.wsUrl} for flow ${this.flowId}`);
@@ -400,4 +403,6 @@ module.exports = {
   // The board a node is placed on in the running deployment ('' here, undefined: no deployment).
   placeOf: (id) => (current ? current.placement.boardOf(id) : undefined),
   hasDeployment: () => !!current,
+  // Tests only: replaces the WAMP connection factory.
+  setConnectorForTest: (fn) => { connect = fn; },
 };
