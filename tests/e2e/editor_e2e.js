@@ -36,7 +36,9 @@ async function main() {
 
   const listed = await configureGpio(gpioIn, boardA, 'GPIO4');
   await configureGpio(gpioOut, boardB, 'GPIO17');
-  say({ step: 'configured-gpio', boardsListed: listed.boards, linesListed: listed.lines });
+  const invalid = await page.evaluate((ids) => ids.map((id) => RED.nodes.node(id))
+    .filter((n) => !n.valid).map((n) => ({ id: n.id, type: n.type, errors: n.validationErrors })), [gpioIn, gpioOut]);
+  say({ step: 'configured-gpio', boardsListed: listed.boards, linesListed: listed.lines, invalid });
   await configureChange(change);
   await placeOnBoard(debug, boardA);
   say({ step: 'placed', debugBoard: await page.evaluate((id) => RED.nodes.node(id).board, debug) });
@@ -51,9 +53,11 @@ async function main() {
   });
   say({ step: 'wired', wires });
 
+  const deploysBefore = (await deployState()).deploys;
   await page.click('#red-ui-header-button-deploy');
-  const state = await waitForDeploy();
+  const state = await waitForDeploy(deploysBefore);
   if (state.state !== 'deployed') {
+    await page.waitForTimeout(1500);  // the notifications slide in
     await page.screenshot({ path: shot('editor-deploy-failed.png') });
     say({ step: 'deploy-failed', state, screenshot: shot('editor-deploy-failed.png') });
     return 1;
@@ -156,14 +160,22 @@ async function wire(from, to) {
 }
 
 // The palette's own record of the deploy to the conductor (GET /edgewire/state).
-async function waitForDeploy() {
+async function deployState() {
+  const answer = await page.request.get(new URL('edgewire/state', editorUrl).toString());
+  return answer.json();
+}
+
+// The answer to the deploy after `before`. Node-RED's "not properly configured" confirmation
+// means a node the test configured is invalid: that is a failure, not something to confirm.
+async function waitForDeploy(before) {
   const deadline = Date.now() + 60000;
   let state = null;
-  await page.waitForTimeout(300);
   while (Date.now() < deadline) {
-    const answer = await page.request.get(new URL('edgewire/state', editorUrl).toString());
-    state = await answer.json();
-    if (state.state === 'deployed' || state.state === 'failed') return state;
+    if (await page.locator('#red-ui-notification-confirm-deploy, .red-ui-notification:has-text("not properly configured")').count()) {
+      return { state: 'failed', error: { message: 'the editor says nodes are not properly configured' } };
+    }
+    state = await deployState();
+    if (state.deploys > before && (state.state === 'deployed' || state.state === 'failed')) return state;
     await page.waitForTimeout(200);
   }
   return state || { state: 'timeout' };

@@ -124,6 +124,7 @@ class EditorTest(ConductorTestCase):
             self.assertEqual(configured["step"], "configured-gpio", configured)
             self.assertEqual(sorted(configured["boardsListed"]), sorted([board_a, board_b]))
             self.assertEqual(configured["linesListed"], 28 + 1)  # the Pi chip's lines and the empty choice
+            self.assertEqual(configured["invalid"], [], "the editor finds the GPIO nodes misconfigured")
             placed = next_step()
             self.assertEqual(placed, {"step": "placed", "debugBoard": board_a})
             wired = next_step()
@@ -132,6 +133,8 @@ class EditorTest(ConductorTestCase):
             deployed = next_step()
             if deployed["step"] == "deploy-failed":
                 error = (deployed.get("state") or {}).get("error") or {}
+                if not error.get("status"):
+                    self.fail(f"Deploy did not reach the conductor: {json.dumps(error)}; screenshot {deployed.get('screenshot')}")
                 missing = ("the conductor has no POST /v1/flows yet (branch wt-flowmodel)"
                            if error.get("status") in (404, 405) else "the conductor refused the flow")
                 self.copy_node_red_log()

@@ -26,7 +26,8 @@ let RED = null;
 // (onopen(session) / onclose(reason, details) / open() / close()).
 let connect = (options) => new autobahn.Connection(options);
 let current = null;  // the active Deployment, or null when no conductor config is deployed
-const lastState = { state: 'idle', error: null, flow: null };
+// deploys counts editor deploys, so a reader can tell this deploy's answer from the last one's.
+const lastState = { state: 'idle', error: null, flow: null, deploys: 0 };
 
 class Deployment {
   constructor(configNode, flows) {
@@ -365,6 +366,9 @@ function onFlowsStarted(event) {
   const configs = flows.filter((n) => n.type === 'edgewire-conductor' && n.d !== true).sort((a, b) => (a.id < b.id ? -1 : 1));
   if (current) current.close();
   current = null;
+  lastState.deploys++;
+  lastState.flow = null;
+  lastState.error = null;
   if (!configs.length) {
     lastState.state = 'idle';
     return;
