@@ -24,11 +24,12 @@ command -v node >/dev/null || { echo "node-red.sh: node is missing (apt-get inst
 command -v npm >/dev/null || { echo "node-red.sh: npm is missing (apt-get install npm)"; exit 1; }
 quiet=(--no-audit --no-fund --loglevel=error)
 
-# Node-RED itself, pinned. npm ci again only when the lock file changed.
+# Node-RED itself, pinned; npm ci only when the installed version is not the pinned one.
 NR=$ROOT/deploy/node-red
-if ! cmp -s "$NR/package-lock.json" "$NR/node_modules/.edgewire-lock" 2>/dev/null; then
+pinned=$(node -p 'require(process.argv[1]).dependencies["node-red"]' "$NR/package.json")
+installed=$(node -p 'try { require(process.argv[1]).version } catch (e) { "" }' "$NR/node_modules/node-red/package.json")
+if [ "$pinned" != "$installed" ]; then
   (cd "$NR" && npm ci "${quiet[@]}")
-  cp "$NR/package-lock.json" "$NR/node_modules/.edgewire-lock"
 fi
 
 # The palette, from a packed tarball (what `npm pack` ships is what a user installs).
