@@ -236,9 +236,12 @@ class Deployment {
       path: def.z,
       name: k.name || def.name || '',
       topic: k.topic,
-      property: k.property || 'payload',
+      property: k.property,
       msg: k.msg,
     };
+    // A debug node that shows the complete message has no property (Node-RED's sidebar then
+    // says "msg : Object"); its `complete` is "true".
+    if (!k.property || k.property === 'msg' || k.property === 'true') delete message.property;
     RED.comms.publish('debug', RED.util.encodeObject(message, { maxLength: DEBUG_MAX_LENGTH }));
   }
 
