@@ -20,6 +20,11 @@ const { computePlacement, wireTopic } = require('./placement');
 const MAX_PENDING_PUBLISHES = 1000;
 const DEBUG_MAX_LENGTH = 1000;  // as Node-RED's debugMaxLength default
 const DEFAULT_FLOW_NAME = 'node-red';
+// A conductor that is unreachable or answers 5xx (Node-RED started first, a conductor restart)
+// is asked again, from this delay doubling up to the maximum, until it answers or the editor
+// deploys again.
+let retryInitialMs = 2000;
+const RETRY_MAX_MS = 30000;
 
 let RED = null;
 // Opens the WAMP connection: autobahn's, or a test's fake with the same shape
@@ -51,6 +56,8 @@ class Deployment {
     this.connection = null;
     this.subscriptions = [];
     this.closed = false;
+    this.retryMs = retryInitialMs;
+    this.retryTimer = null;
   }
 
   log(level, text) {
@@ -85,9 +92,19 @@ class Deployment {
         ? `conductor ${this.client.base} has no /v1/flows: ${e.message}` : e.message;
       lastState.state = 'failed';
       lastState.error = { status: e.status, code: e.code, message: text, details: e.details || [] };
-      this.log('error', `deploy to the conductor failed: ${text}${details ? ' — ' + details : ''}`);
-      notify(`Edgewire: the boards did not get this deploy: ${text}${details ? ' — ' + details : ''}`, 'error');
+      const retry = !e.status || e.status >= 500;
+      this.log('error', `deploy to the conductor failed: ${text}${details ? ' — ' + details : ''}` +
+        (retry ? `; trying again in ${this.retryMs / 1000} s` : ''));
+      notify(`Edgewire: the boards did not get this deploy: ${text}${details ? ' — ' + details : ''}` +
+        (retry ? ' (trying again)' : ''), 'error');
       this.failAll(e.status ? `conductor said ${e.status} ${e.code}` : e.code);
+      if (retry) {
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = null;
+          if (!this.closed) this.start().catch((err) => this.log('error', `deploy: ${err.stack || err}`));
+        }, this.retryMs);
+        this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
+      }
       return;
     }
     if (this.closed) return;
@@ -308,6 +325,7 @@ class Deployment {
 
   close() {
     this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.connection) {
       try {
         this.connection.close();
@@ -412,4 +430,5 @@ module.exports = {
   hasDeployment: () => !!current,
   // Tests only: replaces the WAMP connection factory.
   setConnectorForTest: (fn) => { connect = fn; },
+  setRetryForTest: (ms) => { retryInitialMs = ms; },
 };

@@ -32,8 +32,10 @@ function probeModule(RED) {
   RED.nodes.registerType('test-probe', Probe);
 }
 
-function fakeConductor() {
+// Answers 503 to the first `unavailable` deploys, as a conductor that is still starting.
+function fakeConductor(unavailable = 0) {
   const posted = [];
+  let refused = 0;
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (c) => { body += c; });
@@ -42,6 +44,11 @@ function fakeConductor() {
       if (req.headers['x-auth-token'] !== 'tkn') {
         res.statusCode = 401;
         return res.end(JSON.stringify({ error: { code: 'unauthenticated', message: 'bad token' } }));
+      }
+      if (req.method === 'POST' && req.url === '/v1/flows' && refused < unavailable) {
+        refused++;
+        res.statusCode = 503;
+        return res.end(JSON.stringify({ error: { code: 'unavailable', message: 'starting' } }));
       }
       if (req.method === 'POST' && req.url === '/v1/flows') {
         posted.push(JSON.parse(body));
@@ -91,8 +98,9 @@ const until = async (what, fn, ms = 5000) => {
   assert.fail('timed out waiting for ' + what);
 };
 
-test('deploy posts the flow, cuts it at the boards and joins the board partitions', async (t) => {
-  const { server, posted } = await fakeConductor();
+test('deploy posts the flow, cuts it at the boards and joins the board partitions', { timeout: 30000 }, async (t) => {
+  bridge.setRetryForTest(50);
+  const { server, posted } = await fakeConductor(2);  // the deploy gets through on the third try
   t.after(() => server.close());
   const wamp = fakeWamp();
   const comms = [];
