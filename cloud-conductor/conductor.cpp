@@ -17,6 +17,8 @@
 #include "cloud-conductor/auth/hash_pool.hpp"
 #include "cloud-conductor/auth/login_limiter.hpp"
 #include "cloud-conductor/auth/revocation_hub.hpp"
+#include "cloud-conductor/flows/flow_store.hpp"
+#include "cloud-conductor/flows/flows_service.hpp"
 #include "cloud-conductor/functions/functions_service.hpp"
 #include "cloud-conductor/gpio/board_gpio.hpp"
 #include "cloud-conductor/gpio/gpio_store.hpp"
@@ -59,6 +61,8 @@ struct Conductor::Impl {
   std::unique_ptr<router::Router> router;
   std::unique_ptr<functions::FunctionStore> function_store;
   std::unique_ptr<functions::FunctionsService> functions;
+  std::unique_ptr<flows::FlowStore> flow_store;
+  std::unique_ptr<flows::FlowsService> flows;
   std::unique_ptr<gpio::GpioStore> gpio_store;
   std::unique_ptr<gpio::ReadingRecorder> gpio_recorder;  // after its store: flushes into it when destroyed
   std::unique_ptr<gpio::BoardGpio> gpio;
@@ -149,6 +153,10 @@ Result<uint16_t> Conductor::Start() {
   d.functions = std::make_unique<functions::FunctionsService>(*d.function_store, *d.router, d.blocking,
                                                               d.io.get_executor(), d.clock, functions_options);
   EW_TRY_VOID(d.functions->Start());
+  EW_TRY(d.flow_store, flows::FlowStore::Open(d.config.store_path));
+  d.flows = std::make_unique<flows::FlowsService>(*d.flow_store, *d.store, *d.router, d.functions.get(), d.blocking,
+                                                  d.clock);
+  EW_TRY_VOID(d.flows->Start());
   EW_TRY(d.gpio_store, gpio::GpioStore::Open(d.config.store_path));
   gpio::RecorderOptions recorder_options;
   recorder_options.retention = std::chrono::hours(24 * d.config.gpio_history_days);
@@ -160,6 +168,7 @@ Result<uint16_t> Conductor::Start() {
   rest::RestDeps deps{*d.store,  *d.authenticator, *d.router, d.metrics,         d.blocking,
                       d.config, d.clock,          d.functions.get(), d.gpio.get()};
   deps.hashing = &d.hashing;
+  deps.flows = d.flows.get();
   deps.login_limiter = d.login_limiter.get();
   deps.revocations = d.revocations.get();
   d.rest = std::make_unique<rest::RestApi>(deps);

@@ -10,6 +10,7 @@
 
 #include "cloud-conductor/cli/commands.hpp"
 #include "cloud-conductor/cli/fleet_commands.hpp"
+#include "cloud-conductor/cli/flow_commands.hpp"
 #include "cloud-conductor/cli/function_commands.hpp"
 #include "cloud-conductor/cli/function_format.hpp"
 #include "cloud-conductor/cli/gpio_commands.hpp"
@@ -36,6 +37,8 @@ struct Parsed {
   std::string line, gpio_value;
   ew::cli::GpioWatchOptions gpio_watch;
   ew::cli::GpioHistoryOptions gpio_history;
+  std::string flow, flow_file;
+  ew::cli::FlowDeployOptions flow_deploy;
 };
 
 // CLI11 validators, so that malformed local input is a usage error (exit 2).
@@ -316,11 +319,40 @@ void AddFleetCommands(CLI::App& app, Parsed& p) {
   drop->callback([&p] { p.action = [&p](Context& c) { return FleetRemoveBoards(c, p.fleet, p.boards); }; });
 }
 
+void AddFlowCommands(CLI::App& app, Parsed& p) {
+  auto* flows = app.add_subcommand("flow", "manage distributed Node-RED flows")->require_subcommand(1);
+  flows->footer("FLOW is a flow id or name.");
+
+  auto* deploy = flows->add_subcommand("deploy", "deploy a Node-RED flow export (a new flow, or a new version)");
+  deploy->add_option("FILE", p.flow_file, "the export (JSON array of nodes)")->required()->check(CLI::ExistingFile);
+  deploy->add_option("--name,-n", p.flow_deploy.name, "flow name (default: the file name without extension)");
+  deploy->add_option("--cloud", p.flow_deploy.cloud, "who runs the cloud partition: conductor (default) or external")
+      ->check(CLI::IsMember({"conductor", "external"}));
+  deploy->callback([&p] { p.action = [&p](Context& c) { return FlowDeploy(c, p.flow_file, p.flow_deploy); }; });
+
+  auto* list = flows->add_subcommand("ls", "list flows: ID NAME VERSION CLOUD UPDATED");
+  list->alias("list");
+  list->callback([&p] { p.action = [](Context& c) { return FlowList(c); }; });
+
+  auto* show = flows->add_subcommand("show", "show a flow and its partitions");
+  show->add_option("FLOW", p.flow, "flow id or name")->required();
+  show->callback([&p] { p.action = [&p](Context& c) { return FlowShow(c, p.flow); }; });
+
+  auto* remove = flows->add_subcommand("rm", "delete a flow (stops it on every board)");
+  remove->alias("delete");
+  remove->add_option("FLOW", p.flow, "flow id or name")->required();
+  remove->callback([&p] { p.action = [&p](Context& c) { return FlowDelete(c, p.flow); }; });
+
+  auto* status = flows->add_subcommand("status", "each partition's state on its board");
+  status->add_option("FLOW", p.flow, "flow id or name")->required();
+  status->callback([&p] { p.action = [&p](Context& c) { return FlowStatus(c, p.flow); }; });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
-  CLI::App app{"edgewire: manage an Edgewire conductor (projects, users, boards, functions, fleets, GPIO) over its REST API"};
+  CLI::App app{"edgewire: manage an Edgewire conductor (projects, users, boards, functions, fleets, GPIO, flows) over its REST API"};
   app.require_subcommand(1);
   Parsed parsed;
   AddGlobalOptions(app, parsed);
@@ -331,6 +363,7 @@ int main(int argc, char** argv) {
   AddFunctionCommands(app, parsed);
   AddFleetCommands(app, parsed);
   AddGpioCommands(app, parsed);
+  AddFlowCommands(app, parsed);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -156,6 +156,46 @@ constexpr std::string_view kV4DeploymentTriggers = R"sql(
 ALTER TABLE deployments ADD COLUMN triggers TEXT NOT NULL DEFAULT '[]';
 )sql";
 
+// v5: distributed flows (cloud-conductor/flows): each flow with its versions kept as exported
+// (Node-RED JSON, diff-friendly), the partition each placement got from the latest version and how
+// far its deployment is, and the boards that still have to stop a flow they no longer run.
+constexpr std::string_view kV5Flows = R"sql(
+CREATE TABLE flows (
+  id          TEXT PRIMARY KEY NOT NULL,
+  project_id  TEXT NOT NULL REFERENCES projects(id),
+  name        TEXT NOT NULL,
+  created_at  INTEGER NOT NULL,
+  UNIQUE (project_id, name)
+);
+CREATE TABLE flow_versions (
+  flow_id     TEXT NOT NULL REFERENCES flows(id) ON DELETE CASCADE,
+  version     INTEGER NOT NULL,
+  cloud       TEXT NOT NULL,
+  nodes       TEXT NOT NULL,
+  created_at  INTEGER NOT NULL,
+  PRIMARY KEY (flow_id, version)
+);
+CREATE TABLE flow_partitions (
+  flow_id          TEXT NOT NULL REFERENCES flows(id) ON DELETE CASCADE,
+  board_id         TEXT NOT NULL,
+  version          INTEGER NOT NULL,
+  node_count       INTEGER NOT NULL,
+  partition        TEXT NOT NULL,
+  state            TEXT NOT NULL,
+  error            TEXT NOT NULL DEFAULT '',
+  running_version  INTEGER NOT NULL DEFAULT 0,
+  updated_at       INTEGER NOT NULL,
+  PRIMARY KEY (flow_id, board_id)
+);
+CREATE INDEX flow_partitions_by_board ON flow_partitions(board_id);
+CREATE TABLE flow_stops (
+  flow_id     TEXT NOT NULL,
+  board_id    TEXT NOT NULL,
+  created_at  INTEGER NOT NULL,
+  PRIMARY KEY (flow_id, board_id)
+);
+)sql";
+
 Result<void> CheckOrdered(const std::vector<Migration>& migrations) {
   for (size_t i = 0; i < migrations.size(); ++i) {
     if (migrations[i].version != static_cast<int>(i) + 1) {
@@ -192,6 +232,7 @@ const std::vector<Migration>& RegistryMigrations() {
       {2, "functions, versions, fleets, deployments, invocations", kV2Functions},
       {3, "GPIO readings history", kV3GpioReadings},
       {4, "GPIO triggers of deployments", kV4DeploymentTriggers},
+      {5, "flows, their versions and partitions", kV5Flows},
   };
   return migrations;
 }

@@ -62,6 +62,7 @@ RestApi::RestApi(RestDeps deps) : deps_(deps) {
   AddFunctionRoutes(routes_, deps_);
   AddFleetRoutes(routes_, deps_);
   AddGpioRoutes(routes_, deps_);
+  AddFlowRoutes(routes_, deps_);
 }
 
 void RestApi::Handle(server::HttpRequest request, server::Respond respond) {

@@ -23,6 +23,9 @@ class FunctionsService;
 namespace ew::conductor::gpio {
 class BoardGpio;
 }
+namespace ew::conductor::flows {
+class FlowsService;
+}
 
 namespace ew::rest {
 
@@ -40,6 +43,8 @@ struct RestDeps {
   functions::FunctionsService* functions = nullptr;
   // Boards' GPIO (calls, event streams, readings history); null answers those routes with 503.
   conductor::gpio::BoardGpio* gpio = nullptr;
+  // Distributed flows; null answers those routes with 503.
+  conductor::flows::FlowsService* flows = nullptr;
   // Password hashing (logins, new users) runs here, never on `blocking`; null = on `blocking`.
   auth::HashPool* hashing = nullptr;
   // Failed logins per user and address (429 + Retry-After); null = unlimited.

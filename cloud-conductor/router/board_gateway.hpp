@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/error/error.hpp"
 #include "common/wamp/message.hpp"
@@ -59,6 +60,14 @@ class BoardGateway {
   // Thread-safe.
   using SessionEndedListener = std::function<void(const std::string& board_id, uint64_t session_id)>;
   virtual void OnBoardSessionEnded(SessionEndedListener listener) = 0;
+
+  // Flows (flows contract): who may publish and subscribe ew.flow.<flow_id>.* topics. A board may
+  // while it holds a partition of the flow (`boards`); users of `project_id` may too (the palette
+  // joins the cloud partition). Replaces what was set for the flow before. Thread-safe. The
+  // default ignores it (a gateway without flows lets nobody use them).
+  virtual void SetFlowAccess(const std::string& flow_id, const std::string& project_id, std::vector<std::string> boards) {}
+  // Forgets the flow: nobody but admins may use its topics any more. Thread-safe.
+  virtual void ClearFlowAccess(const std::string& flow_id) {}
 };
 
 }  // namespace ew::router

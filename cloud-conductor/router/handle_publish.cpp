@@ -233,6 +233,7 @@ void Router::HandleSubscribe(const SessionPtr& s, wamp::Subscribe&& m) {
       return;
     }
   }
+  if (MayUseFlowTopic(*s, m.topic)) return FinishSubscribe(s, std::move(m), match, disclose_publisher);
   SendError(s, wamp::MessageType::kSubscribe, m.request, "wamp.error.not_authorized",
             s->authid + " may not subscribe to " + m.topic);
 }

@@ -8,6 +8,7 @@
 #include "common/ids/ids.hpp"
 #include "common/log/log.hpp"
 #include "common/wamp/uri.hpp"
+#include "flows/model/wire_topic.hpp"
 
 namespace ew::router {
 
@@ -396,6 +397,30 @@ void Router::OnBoardSessionEnded(SessionEndedListener listener) {
   });
 }
 
+void Router::SetFlowAccess(const std::string& flow_id, const std::string& project_id, std::vector<std::string> boards) {
+  boost::asio::post(executor_, [this, flow_id, project_id, boards = std::move(boards),
+                                alive = std::weak_ptr<bool>(alive_)]() mutable {
+    if (alive.expired()) return;
+    flows_[flow_id] = FlowAccess{std::move(project_id), std::set<std::string>(boards.begin(), boards.end())};
+  });
+}
+
+void Router::ClearFlowAccess(const std::string& flow_id) {
+  boost::asio::post(executor_, [this, flow_id, alive = std::weak_ptr<bool>(alive_)] {
+    if (!alive.expired()) flows_.erase(flow_id);
+  });
+}
+
+bool Router::MayUseFlowTopic(const Session& s, const std::string& uri) const {
+  auto flow_id = flows::FlowIdFromUri(uri);
+  if (!flow_id) return false;
+  auto it = flows_.find(*flow_id);
+  if (it == flows_.end()) return false;
+  if (s.role == Role::kBoard) return it->second.boards.count(s.board_id) > 0;
+  if (s.role == Role::kUser) return it->second.project_id == s.project_id;
+  return false;
+}
+
 void Router::CallBoard(const std::string& board_id, const std::string& procedure, wamp::Payload payload,
                        std::chrono::milliseconds timeout, std::function<void(Result<wamp::Payload>)> done) {
   boost::asio::post(executor_, [this, board_id, procedure, payload = std::move(payload), timeout,
@@ -439,6 +464,7 @@ Result<void> Router::MayCall(const Session& s, const std::string& uri) const {
 Result<void> Router::MayPublish(const Session& s, const std::string& uri) const {
   if (s.role == Role::kAdmin) return Ok();
   if (s.role == Role::kBoard && wamp::HasPrefix(uri, "ew.board." + s.board_id)) return Ok();
+  if (MayUseFlowTopic(s, uri)) return Ok();
   return PermissionDenied(std::string(RoleName(s.role)) + " " + s.authid + " may not publish to " + uri);
 }
 

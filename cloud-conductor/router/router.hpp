@@ -82,6 +82,8 @@ class Router final : public BoardGateway {
   void OnBoardRegistered(RegisteredListener listener) override;
   void OnBoardPublication(PublicationListener listener) override;
   void OnBoardSessionEnded(SessionEndedListener listener) override;
+  void SetFlowAccess(const std::string& flow_id, const std::string& project_id, std::vector<std::string> boards) override;
+  void ClearFlowAccess(const std::string& flow_id) override;
 
   size_t SessionCount() const { return sessions_.size(); }
 
@@ -158,6 +160,9 @@ class Router final : public BoardGateway {
   // A CALL of a procedure the conductor serves itself (ServeConductorProcedure).
   void CallConductor(const SessionPtr& s, wamp::Call&& m, const ConductorHandler& handler);
   Result<void> MayPublish(const Session& s, const std::string& uri) const;
+  // ew.flow.<flow>.* (also as a prefix or wildcard pattern naming the flow): a board holding a
+  // partition of the flow, or a user of its project (flows contract).
+  bool MayUseFlowTopic(const Session& s, const std::string& uri) const;
 
   void BoardOnline(const SessionPtr& s);
   void BoardOffline(const Session& s);
@@ -210,6 +215,12 @@ class Router final : public BoardGateway {
   std::unordered_map<std::string, std::weak_ptr<Session>> boards_;
   // Board → project, learned from sessions and lookups, for authorizing users.
   std::unordered_map<std::string, std::string> board_projects_;
+  // Flows by id: their project and the boards holding a partition (SetFlowAccess).
+  struct FlowAccess {
+    std::string project_id;
+    std::set<std::string> boards;
+  };
+  std::unordered_map<std::string, FlowAccess> flows_;
   // The conductor's own procedures (ew.conductor.*) and who hears of board registrations.
   std::unordered_map<std::string, ConductorHandler> conductor_procedures_;
   std::vector<RegisteredListener> registered_listeners_;

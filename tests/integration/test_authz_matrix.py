@@ -122,6 +122,13 @@ class AuthzMatrixTest(ConductorTestCase):
         return self.admin("POST", f"/v1/functions?project={project}", raw=package(self.fresh_name("fn")),
                           content_type="application/gzip")["id"]
 
+    def new_flow(self, project):
+        """A flow of `project` with its one node on board A (offline while the world is built)."""
+        nodes = [{"id": "t1", "type": "tab", "label": "matrix"},
+                 {"id": "n1", "type": "inject", "z": "t1", "board": self.world["board A"], "wires": []}]
+        return self.admin("POST", f"/v1/flows?project={project}",
+                          {"name": self.fresh_name("flow"), "nodes": nodes})["id"]
+
     def build_world(self):
         w = {}
         for side in ("A", "B"):
@@ -136,6 +143,7 @@ class AuthzMatrixTest(ConductorTestCase):
         w["fleet A"] = self.admin("POST", "/v1/fleets", {"name": "fleet-a", "projectId": w["project A"]})["id"]
         w["function A"] = self.new_function(w["project A"])
         self.world = w
+        w["flow A"] = self.new_flow(w["project A"])
 
     def login(self, principal):
         if principal in ("operator A", "operator B"):
@@ -171,6 +179,7 @@ class AuthzMatrixTest(ConductorTestCase):
             "DELETE /v1/fleets/{id}": lambda: "/v1/fleets/" + self.admin(
                 "POST", "/v1/fleets", {"name": self.fresh_name("gone"), "projectId": w["project A"]})["id"],
             "DELETE /v1/functions/{id}": lambda: "/v1/functions/" + self.new_function(w["project A"]),
+            "DELETE /v1/flows/{id}": lambda: "/v1/flows/" + self.new_flow(w["project A"]),
         }
         if key in fresh:
             return method, fresh[key](), {}, token
@@ -217,6 +226,11 @@ class AuthzMatrixTest(ConductorTestCase):
                                                     {"body": {"boardId": a_board, "async": True}}),
             "GET /v1/functions/{id}/invocations": (f"/v1/functions/{a_fn}/invocations", {}),
             "GET /v1/functions/{id}/invocations/{invocationId}": (f"/v1/functions/{a_fn}/invocations/inv-none", {}),
+            "GET /v1/flows": ("/v1/flows", {}),
+            "POST /v1/flows": (f"/v1/flows?project={w['project A']}",
+                               {"body": {"name": self.fresh_name("flow"), "nodes": [{"id": "t", "type": "tab"}]}}),
+            "GET /v1/flows/{id}": ("/v1/flows/" + w["flow A"], {}),
+            "GET /v1/flows/{id}/status": (f"/v1/flows/{w['flow A']}/status", {}),
         }
         self.assertIn(key, requests, f"the matrix row {key} has no request in this test")
         path, kw = requests[key]
@@ -238,6 +252,10 @@ class AuthzMatrixTest(ConductorTestCase):
             "WAMP publish ew.board.<A>.*": ("publish", f"ew.board.{a}.log", None),
             "WAMP subscribe-prefix ew.board": ("subscribe", "ew.board", "prefix"),
             "WAMP subscribe-wildcard ew.board..status": ("subscribe", "ew.board..status", "wildcard"),
+            "WAMP subscribe ew.flow.<A>.*": ("subscribe", f"ew.flow.{self.world['flow A']}.wire.n1.0", None),
+            "WAMP subscribe-prefix ew.flow.<A>": ("subscribe", f"ew.flow.{self.world['flow A']}", "prefix"),
+            "WAMP publish ew.flow.<A>.*": ("publish", f"ew.flow.{self.world['flow A']}.debug", None),
+            "WAMP subscribe-wildcard ew.flow..wire": ("subscribe", "ew.flow..wire", "wildcard"),
             "WAMP call ew.conductor.*": ("call", "ew.conductor.fn.fetch", None),
             "WAMP register ew.conductor.*": ("register", f"ew.conductor.matrix.{slug}", None),
             "WAMP subscribe wamp.session.on_leave": ("subscribe", "wamp.session.on_leave", None),
@@ -340,7 +358,7 @@ class AuthzMatrixTest(ConductorTestCase):
                     failures.append(f"{key} [{principal}]: expected {expected[principal]}, got {status} {text[:200]}")
                 if principal == "operator B" and method == "GET" and status == 200:
                     # Lists answer operator B without a trace of project A.
-                    for secret_id in ("project A", "board A", "fleet A", "function A", "user A"):
+                    for secret_id in ("project A", "board A", "fleet A", "function A", "user A", "flow A"):
                         if self.world[secret_id] in text:
                             failures.append(f"{key} [operator B]: the answer names {secret_id}")
         failures += asyncio.run(self.wamp_cells(wamp_rows, tokens))

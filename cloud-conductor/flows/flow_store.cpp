@@ -1,0 +1,337 @@
+#include "cloud-conductor/flows/flow_store.hpp"
+
+#include <map>
+
+#include <sqlite3.h>
+
+#include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
+#include <fmt/format.h>
+
+#include "cloud-conductor/registry/migrations.hpp"
+#include "common/json/guarded_json.hpp"
+#include "common/log/log.hpp"
+
+namespace ew::conductor::flows {
+
+namespace {
+
+using Json = nlohmann::json;
+
+// What this conductor stored itself, after it validated it: generous limits, read back through
+// the guarded reader all the same.
+const ew::json::ParseLimits kStoredFlowLimits{64u << 20, 64, false, "stored flow"};
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto logger = ew::log::Get("store");
+  return logger;
+}
+
+constexpr int kBusyTimeoutMs = 5000;
+
+Json ReadJson(const std::string& text) {
+  auto value = ew::json::Parse(text, kStoredFlowLimits);
+  return value ? std::move(*value) : Json();
+}
+
+// A flow with its latest version.
+constexpr const char* kSelectFlow =
+    "SELECT f.id, f.project_id, f.name, f.created_at, v.version, v.cloud, v.created_at "
+    "FROM flows f JOIN flow_versions v ON v.flow_id = f.id "
+    "AND v.version = (SELECT MAX(version) FROM flow_versions WHERE flow_id = f.id) ";
+
+FlowRecord ReadFlow(SQLite::Statement& q) {
+  FlowRecord f;
+  f.id = q.getColumn(0).getString();
+  f.project_id = q.getColumn(1).getString();
+  f.name = q.getColumn(2).getString();
+  f.created_at = q.getColumn(3).getInt64();
+  f.version = q.getColumn(4).getInt64();
+  f.cloud = q.getColumn(5).getString();
+  f.updated_at = q.getColumn(6).getInt64();
+  return f;
+}
+
+Result<FlowRecord> SelectFlow(SQLite::Database& db, const std::string& id) {
+  SQLite::Statement q(db, std::string(kSelectFlow) + "WHERE f.id = ?");
+  q.bind(1, id);
+  if (!q.executeStep()) return NotFound("flow " + id + " does not exist");
+  return ReadFlow(q);
+}
+
+constexpr const char* kSelectPartition =
+    "SELECT flow_id, board_id, version, node_count, partition, state, error, running_version, updated_at "
+    "FROM flow_partitions ";
+
+PartitionRecord ReadPartition(SQLite::Statement& q) {
+  PartitionRecord p;
+  p.flow_id = q.getColumn(0).getString();
+  p.board_id = q.getColumn(1).getString();
+  p.version = q.getColumn(2).getInt64();
+  p.node_count = q.getColumn(3).getInt64();
+  p.partition = ReadJson(q.getColumn(4).getString());
+  p.state = q.getColumn(5).getString();
+  p.error = q.getColumn(6).getString();
+  p.running_version = q.getColumn(7).getInt64();
+  p.updated_at = q.getColumn(8).getInt64();
+  return p;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<FlowStore>> FlowStore::Open(const std::string& path) {
+  try {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, kBusyTimeoutMs);
+    if (path == ":memory:") {
+      EW_TRY_VOID(registry::ApplyMigrations(db));
+      db.exec("PRAGMA foreign_keys = OFF");  // no projects to point at
+    } else {
+      db.exec("PRAGMA foreign_keys = ON");
+      EW_TRY(int version, registry::SchemaVersion(db));
+      if (version < 5) return Internal("store " + path + " has no flows schema (v" + std::to_string(version) + ")");
+    }
+    return std::make_unique<FlowStore>(std::move(db));
+  } catch (const std::exception& e) {
+    return Internal(fmt::format("cannot open the flows store {}: {}", path, e.what()));
+  }
+}
+
+FlowStore::FlowStore(SQLite::Database db) : db_(std::move(db)) {}
+
+template <typename T, typename Body>
+Result<T> FlowStore::Locked(const char* action, Body&& body) {
+  std::lock_guard lock(mu_);
+  try {
+    return body();
+  } catch (const SQLite::Exception& e) {
+    const int extended = e.getExtendedErrorCode();
+    if (extended == SQLITE_CONSTRAINT_UNIQUE || extended == SQLITE_CONSTRAINT_PRIMARYKEY)
+      return Conflict(fmt::format("{}: already exists", action));
+    if (extended == SQLITE_CONSTRAINT_FOREIGNKEY) return NotFound(fmt::format("{}: a record it names does not exist", action));
+    Log()->error("{} failed: {}", action, e.what());
+    return Internal(fmt::format("{} failed: {}", action, e.what()));
+  } catch (const std::exception& e) {
+    Log()->error("{} failed: {}", action, e.what());
+    return Internal(fmt::format("{} failed: {}", action, e.what()));
+  }
+}
+
+Result<FlowRecord> FlowStore::AddVersion(const std::string& project_id, const std::string& name,
+                                         const std::string& new_id, const std::string& cloud, const Json& nodes,
+                                         int64_t now, const PartitionMaker& version_for) {
+  return Locked<FlowRecord>("add flow version", [&]() -> Result<FlowRecord> {
+    SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    std::string id;
+    int64_t version = 1;
+    {
+      SQLite::Statement q(db_,
+                          "SELECT f.id, (SELECT COALESCE(MAX(version), 0) FROM flow_versions WHERE flow_id = f.id) "
+                          "FROM flows f WHERE project_id = ? AND name = ?");
+      q.bind(1, project_id);
+      q.bind(2, name);
+      if (q.executeStep()) {
+        id = q.getColumn(0).getString();
+        version = q.getColumn(1).getInt64() + 1;
+      }
+    }
+    if (id.empty()) {
+      id = new_id;
+      SQLite::Statement insert(db_, "INSERT INTO flows (id, project_id, name, created_at) VALUES (?, ?, ?, ?)");
+      insert.bind(1, id);
+      insert.bind(2, project_id);
+      insert.bind(3, name);
+      insert.bind(4, now);
+      insert.exec();
+    }
+    EW_TRY(auto partitions, version_for(id, version));
+    SQLite::Statement insert(db_, "INSERT INTO flow_versions (flow_id, version, cloud, nodes, created_at) VALUES (?, ?, ?, ?, ?)");
+    insert.bind(1, id);
+    insert.bind(2, version);
+    insert.bind(3, cloud);
+    insert.bind(4, nodes.dump());
+    insert.bind(5, now);
+    insert.exec();
+    SQLite::Statement clear(db_, "DELETE FROM flow_partitions WHERE flow_id = ?");
+    clear.bind(1, id);
+    clear.exec();
+    for (const auto& p : partitions) {
+      SQLite::Statement put(db_,
+                            "INSERT INTO flow_partitions (flow_id, board_id, version, node_count, partition, state, error, "
+                            "running_version, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      put.bind(1, id);
+      put.bind(2, p.board_id);
+      put.bind(3, version);
+      put.bind(4, p.node_count);
+      put.bind(5, p.partition.dump());
+      put.bind(6, p.state);
+      put.bind(7, p.error);
+      put.bind(8, p.running_version);
+      put.bind(9, now);
+      put.exec();
+      // A board given the flow again no longer has to stop it.
+      SQLite::Statement unstop(db_, "DELETE FROM flow_stops WHERE flow_id = ? AND board_id = ?");
+      unstop.bind(1, id);
+      unstop.bind(2, p.board_id);
+      unstop.exec();
+    }
+    EW_TRY(auto record, SelectFlow(db_, id));
+    tx.commit();
+    return record;
+  });
+}
+
+Result<FlowRecord> FlowStore::GetFlow(const std::string& id) {
+  return Locked<FlowRecord>("get flow", [&] { return SelectFlow(db_, id); });
+}
+
+Result<std::optional<FlowRecord>> FlowStore::FindFlow(const std::string& project_id, const std::string& name) {
+  return Locked<std::optional<FlowRecord>>("find flow", [&]() -> Result<std::optional<FlowRecord>> {
+    SQLite::Statement q(db_, std::string(kSelectFlow) + "WHERE f.project_id = ? AND f.name = ?");
+    q.bind(1, project_id);
+    q.bind(2, name);
+    if (!q.executeStep()) return std::optional<FlowRecord>();
+    return std::optional<FlowRecord>(ReadFlow(q));
+  });
+}
+
+Result<Page<FlowRecord>> FlowStore::ListFlows(const std::string& project_id, const PageRequest& page) {
+  EW_TRY_VOID(registry::CheckPageRequest(page));
+  std::vector<std::string> after;
+  if (!page.cursor.empty()) {
+    EW_TRY(after, registry::DecodeCursor(page.cursor, 2));
+  }
+  return Locked<Page<FlowRecord>>("list flows", [&]() -> Result<Page<FlowRecord>> {
+    SQLite::Statement q(db_, std::string(kSelectFlow) +
+                                 "WHERE (? = '' OR f.project_id = ?) AND (? = 0 OR (f.name, f.id) > (?, ?)) "
+                                 "ORDER BY f.name, f.id LIMIT ?");
+    q.bind(1, project_id);
+    q.bind(2, project_id);
+    q.bind(3, after.empty() ? 0 : 1);
+    q.bind(4, after.empty() ? std::string() : after[0]);
+    q.bind(5, after.empty() ? std::string() : after[1]);
+    q.bind(6, static_cast<int64_t>(page.limit) + 1);
+    std::vector<FlowRecord> out;
+    while (q.executeStep()) out.push_back(ReadFlow(q));
+    return registry::MakePage(std::move(out), page.limit,
+                              [](const FlowRecord& f) { return std::vector<std::string>{f.name, f.id}; });
+  });
+}
+
+Result<FlowVersion> FlowStore::GetVersion(const std::string& flow_id, int64_t version) {
+  return Locked<FlowVersion>("get flow version", [&]() -> Result<FlowVersion> {
+    SQLite::Statement q(db_, "SELECT version, cloud, nodes, created_at FROM flow_versions WHERE flow_id = ? AND version = ?");
+    q.bind(1, flow_id);
+    q.bind(2, version);
+    if (!q.executeStep()) return NotFound(fmt::format("flow {} has no version {}", flow_id, version));
+    FlowVersion v;
+    v.version = q.getColumn(0).getInt64();
+    v.cloud = q.getColumn(1).getString();
+    v.nodes = ReadJson(q.getColumn(2).getString());
+    v.created_at = q.getColumn(3).getInt64();
+    return v;
+  });
+}
+
+Result<void> FlowStore::DeleteFlow(const std::string& id) {
+  return Locked<void>("delete flow", [&]() -> Result<void> {
+    SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    for (const char* sql : {"DELETE FROM flow_partitions WHERE flow_id = ?", "DELETE FROM flow_versions WHERE flow_id = ?"}) {
+      SQLite::Statement q(db_, sql);
+      q.bind(1, id);
+      q.exec();
+    }
+    SQLite::Statement q(db_, "DELETE FROM flows WHERE id = ?");
+    q.bind(1, id);
+    if (q.exec() == 0) return NotFound("flow " + id + " does not exist");
+    tx.commit();
+    return Ok();
+  });
+}
+
+Result<std::vector<FlowStore::FlowAccess>> FlowStore::ListFlowAccess() {
+  return Locked<std::vector<FlowAccess>>("list flow access", [&]() -> Result<std::vector<FlowAccess>> {
+    SQLite::Statement q(db_,
+                        "SELECT f.id, f.project_id, p.board_id FROM flows f "
+                        "LEFT JOIN flow_partitions p ON p.flow_id = f.id AND p.board_id != '' ORDER BY f.id, p.board_id");
+    std::vector<FlowAccess> out;
+    while (q.executeStep()) {
+      std::string id = q.getColumn(0).getString();
+      if (out.empty() || out.back().flow_id != id) out.push_back(FlowAccess{id, q.getColumn(1).getString(), {}});
+      if (!q.getColumn(2).isNull()) out.back().boards.push_back(q.getColumn(2).getString());
+    }
+    return out;
+  });
+}
+
+Result<std::vector<PartitionRecord>> FlowStore::ListPartitions(const std::string& flow_id) {
+  return Locked<std::vector<PartitionRecord>>("list flow partitions", [&]() -> Result<std::vector<PartitionRecord>> {
+    SQLite::Statement q(db_, std::string(kSelectPartition) + "WHERE flow_id = ? ORDER BY board_id");
+    q.bind(1, flow_id);
+    std::vector<PartitionRecord> out;
+    while (q.executeStep()) out.push_back(ReadPartition(q));
+    return out;
+  });
+}
+
+Result<std::vector<PartitionRecord>> FlowStore::BoardPartitions(const std::string& board_id) {
+  return Locked<std::vector<PartitionRecord>>("list board partitions", [&]() -> Result<std::vector<PartitionRecord>> {
+    SQLite::Statement q(db_, std::string(kSelectPartition) + "WHERE board_id = ? ORDER BY flow_id");
+    q.bind(1, board_id);
+    std::vector<PartitionRecord> out;
+    while (q.executeStep()) out.push_back(ReadPartition(q));
+    return out;
+  });
+}
+
+Result<bool> FlowStore::SetPartitionState(const std::string& flow_id, const std::string& board_id, int64_t version,
+                                          const std::string& state, const std::string& error, int64_t running_version,
+                                          int64_t now) {
+  return Locked<bool>("update flow partition", [&]() -> Result<bool> {
+    SQLite::Statement q(db_,
+                        "UPDATE flow_partitions SET state = ?, error = ?, "
+                        "running_version = CASE WHEN ? > 0 THEN ? ELSE running_version END, updated_at = ? "
+                        "WHERE flow_id = ? AND board_id = ? AND version = ?");
+    q.bind(1, state);
+    q.bind(2, error);
+    q.bind(3, running_version);
+    q.bind(4, running_version);
+    q.bind(5, now);
+    q.bind(6, flow_id);
+    q.bind(7, board_id);
+    q.bind(8, version);
+    return q.exec() > 0;
+  });
+}
+
+Result<void> FlowStore::AddStop(const std::string& flow_id, const std::string& board_id, int64_t now) {
+  return Locked<void>("add flow stop", [&]() -> Result<void> {
+    SQLite::Statement q(db_, "INSERT OR IGNORE INTO flow_stops (flow_id, board_id, created_at) VALUES (?, ?, ?)");
+    q.bind(1, flow_id);
+    q.bind(2, board_id);
+    q.bind(3, now);
+    q.exec();
+    return Ok();
+  });
+}
+
+Result<void> FlowStore::RemoveStop(const std::string& flow_id, const std::string& board_id) {
+  return Locked<void>("remove flow stop", [&]() -> Result<void> {
+    SQLite::Statement q(db_, "DELETE FROM flow_stops WHERE flow_id = ? AND board_id = ?");
+    q.bind(1, flow_id);
+    q.bind(2, board_id);
+    q.exec();
+    return Ok();
+  });
+}
+
+Result<std::vector<std::string>> FlowStore::BoardStops(const std::string& board_id) {
+  return Locked<std::vector<std::string>>("list flow stops", [&]() -> Result<std::vector<std::string>> {
+    SQLite::Statement q(db_, "SELECT flow_id FROM flow_stops WHERE board_id = ? ORDER BY flow_id");
+    q.bind(1, board_id);
+    std::vector<std::string> out;
+    while (q.executeStep()) out.push_back(q.getColumn(0).getString());
+    return out;
+  });
+}
+
+}  // namespace ew::conductor::flows
