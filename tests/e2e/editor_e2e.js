@@ -64,6 +64,14 @@ async function main() {
   }
   const exported = await page.evaluate(() => RED.nodes.createCompleteNodeSet(false));
   say({ step: 'deployed', flow: state.flow, exported });
+  // A board that could not take its partition will show nothing: stop here, with its dots.
+  const failed = (state.flow.partitions || []).filter((p) => p.board && p.state === 'failed');
+  if (failed.length) {
+    await page.waitForTimeout(1500);
+    await page.screenshot({ path: shot('editor-partition-failed.png') });
+    say({ step: 'partition-failed', partitions: failed, screenshot: shot('editor-partition-failed.png') });
+    return 1;
+  }
 
   await page.evaluate(() => RED.sidebar.show('debug'));
   // test_editor.py now plays edges on board A's GPIO4 until the sidebar shows one.

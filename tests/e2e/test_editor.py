@@ -165,6 +165,11 @@ class EditorTest(ConductorTestCase):
             player = threading.Thread(target=play, daemon=True)
             player.start()
             shown = next_step()
+            if shown["step"] == "partition-failed":
+                errors = "; ".join(f"{p['board']}: {p.get('error')}" for p in shown["partitions"])
+                missing = (" — the agents do not serve ew.board.<id>.flow.deploy yet (board runtime, branch wt-flowruntime)"
+                           if "flow.deploy" in errors else "")
+                self.fail(f"boards did not take their partitions: {errors}{missing}; screenshot {shown['screenshot']}")
             self.assertEqual(shown["step"], "debug-seen", shown)
             player.join(timeout=5)
             self.assertIn("gpio/GPIO4", shown["text"])

@@ -117,11 +117,12 @@ class Deployment {
     const boards = (flow.partitions || []).filter((p) => p.board);
     this.log('info', `flow ${flow.name} (${flow.id}) version ${flow.version}: ` +
       (boards.map((p) => `${p.board} ${p.state}${p.error ? ' (' + p.error + ')' : ''}`).join(', ') || 'no board'));
+    await this.loadBoards();
+    if (this.closed) return;
     const failed = boards.filter((p) => p.state === 'failed');
     notify(`Edgewire: flow ${flow.name} v${flow.version} — ` +
       (boards.map((p) => `${this.boardNames.get(p.board) || p.board}: ${p.state}`).join(', ') || 'no board partitions'),
       failed.length ? 'warning' : 'success');
-    await this.loadBoards();
     this.showPartitionStatus();
     this.connect();
   }
