@@ -9,16 +9,32 @@ ew_module(ew_agent_rpc
   SOURCES ${EW_AGENT_DIR}/rpc/sys_info.cpp ${EW_AGENT_DIR}/rpc/sys_procedures.cpp ${EW_AGENT_DIR}/rpc/proto3_json.cpp
   DEPS ew_common_error nlohmann_json::nlohmann_json PkgConfig::NETTLE)
 
+# The on-disk spool (store and forward): named streams of CRC-framed records in segment files,
+# acknowledged delivery, bounds with drop policies, group commit; a writer thread in front of it.
+ew_module(ew_agent_spool
+  SOURCES ${EW_AGENT_DIR}/spool/spool_options.cpp ${EW_AGENT_DIR}/spool/record_frame.cpp
+          ${EW_AGENT_DIR}/spool/posix_spool_fs.cpp ${EW_AGENT_DIR}/spool/stream_log.cpp
+          ${EW_AGENT_DIR}/spool/spool.cpp ${EW_AGENT_DIR}/spool/async_spool.cpp
+  DEPS ew_common_error ew_common_log ZLIB::ZLIB Boost::system Threads::Threads)
+
 # Board procedures fn.* : package cache, deployments, invocations in containers.
 ew_module(ew_agent_functions
-  SOURCES ${EW_AGENT_DIR}/functions/function_service.cpp
-  DEPS ew_agent_gpio_rpc ew_containers_host ew_containers_package ew_common_ids ew_common_json ew_common_log ew_common_error
+  SOURCES ${EW_AGENT_DIR}/functions/function_service.cpp ${EW_AGENT_DIR}/functions/trigger_reporter.cpp
+  DEPS ew_agent_spool ew_agent_gpio_rpc ew_containers_host ew_containers_package ew_common_ids ew_common_json ew_common_log ew_common_error
        nlohmann_json::nlohmann_json Boost::system Threads::Threads)
+
+# Board procedures flow.* : deployed partitions run in the C++ flow runtime (flows/runtime), with
+# a Host over the board's chips and the conductor session; cross wires spooled on disk.
+ew_module(ew_agent_flows
+  SOURCES ${EW_AGENT_DIR}/flows/flow_service.cpp ${EW_AGENT_DIR}/flows/agent_flow_host.cpp
+          ${EW_AGENT_DIR}/flows/wire_outbox.cpp
+  DEPS ew_flows_nodes ew_flows_runtime ew_flows_model ew_agent_spool ew_agent_rpc ew_common_gpio ew_common_json ew_common_log
+       ew_common_error nlohmann_json::nlohmann_json Boost::system)
 
 # Board procedures gpio.* , edge publications and edge triggers over the board's chips.
 ew_module(ew_agent_gpio_rpc
   SOURCES ${EW_AGENT_DIR}/gpio/gpio_service.cpp
-  DEPS ew_common_gpio ew_agent_rpc ew_common_log ew_common_error nlohmann_json::nlohmann_json Boost::system)
+  DEPS ew_agent_spool ew_common_gpio ew_agent_rpc ew_common_log ew_common_error nlohmann_json::nlohmann_json Boost::system)
 
 # The board's chips: the libgpiod backend, the simulation control socket, MakeChips (the one place
 # that picks backends). Only the agent links libgpiod (1.6, C++ bindings over the C library);
@@ -96,7 +112,8 @@ target_compile_options(ew_agent_session PRIVATE -Wno-deprecated-declarations)
 # Command line and the `run` command's wiring (config, credential, signals, systemd).
 ew_module(ew_agent_app
   SOURCES ${EW_AGENT_DIR}/cli/agent_cli.cpp ${EW_AGENT_DIR}/commands.cpp
-  DEPS ew_agent_session ew_agent_enrol ew_agent_credential ew_agent_rpc ew_agent_systemd ew_agent_functions
+  DEPS ew_agent_session ew_agent_enrol ew_agent_credential ew_agent_rpc ew_agent_systemd ew_agent_functions ew_agent_spool
+       ew_agent_flows
        ew_agent_gpio_rpc ew_agent_gpio
        ew_common_config ew_common_log ew_common_error CLI11::CLI11)
 target_compile_definitions(ew_agent_app PRIVATE EW_AGENT_VERSION="${PROJECT_VERSION}")
@@ -112,3 +129,4 @@ if(EW_AGENT_STATIC)
   set_target_properties(edgewire-agent PROPERTIES EW_ARCHIVE_READ_ONLY ON)
 endif()
 install(TARGETS edgewire-agent RUNTIME DESTINATION bin)
+

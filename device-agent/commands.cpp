@@ -17,11 +17,13 @@
 #include "device-agent/credential/credential.hpp"
 #include "device-agent/enrol/conductor_url.hpp"
 #include "device-agent/enrol/enroller.hpp"
+#include "device-agent/flows/flow_service.hpp"
 #include "device-agent/functions/function_service.hpp"
 #include "device-agent/gpio/gpio_service.hpp"
 #include "device-agent/gpio/make_chips.hpp"
 #include "device-agent/rpc/sys_procedures.hpp"
 #include "device-agent/session/session_runner.hpp"
+#include "device-agent/spool/async_spool.hpp"
 #include "device-agent/systemd/notifier.hpp"
 #include "device-agent/tls/conductor_trust.hpp"
 
@@ -103,7 +105,8 @@ std::shared_ptr<functions::FunctionService> MakeFunctionService(boost::asio::io_
                                                                 const config::AgentConfig& config,
                                                                 const std::string& board_id,
                                                                 gpio::GpioService& gpio,
-                                                                const ew::gpio::ChipSet& chips) {
+                                                                const ew::gpio::ChipSet& chips,
+                                                                spool::AsyncSpool* spool) {
   std::unique_ptr<containers::FunctionHost> host;
   std::string reason;
   if (config.functions_runtime == "none") {
@@ -135,9 +138,38 @@ std::shared_ptr<functions::FunctionService> MakeFunctionService(boost::asio::io_
   options.state_dir = config.functions_state_dir;
   auto service = std::make_shared<functions::FunctionService>(io, options, std::move(host), reason);
   service->SetGpio(&gpio);
+  service->SetSpool(spool);
   if (auto restored = service->Restore(); !restored)
     Log()->error("functions: cannot restore deployments: {}", restored.error().message);
   return service;
+}
+
+// The on-disk spool of [spool]. When its directory cannot be used (read-only or full card) the
+// agent still runs, with a spool in the temporary directory that a reboot loses, and says so.
+std::unique_ptr<spool::AsyncSpool> OpenSpool(boost::asio::io_context& io, const config::AgentConfig& config,
+                                             const std::string& board_id) {
+  spool::SpoolOptions options;
+  options.dir = config.spool_dir;
+  options.max_total_bytes = static_cast<uint64_t>(config.spool_max_mb) << 20;
+  // One report or edge record is at most a message to the router, plus its own small wrapping.
+  options.max_record_bytes = (1u << 20) + (4u << 10);
+  if (config.spool_sync_interval.count() == 0) {
+    options.sync.mode = spool::SyncMode::kEveryRecord;
+  } else {
+    options.sync.interval = config.spool_sync_interval;
+  }
+  auto spool = spool::AsyncSpool::Open(io, options);
+  if (spool) return std::move(*spool);
+  const std::filesystem::path fallback = std::filesystem::temp_directory_path() / ("edgewire-spool-" + board_id);
+  Log()->error("spool: cannot use {} ({}); using {} instead, which a reboot loses", config.spool_dir,
+               spool.error().message, fallback.string());
+  options.dir = fallback;
+  spool = spool::AsyncSpool::Open(io, options);
+  if (spool) return std::move(*spool);
+  Log()->error("spool: cannot use {} either ({}): trigger outcomes and GPIO edges are not kept while the conductor "
+               "is away",
+               fallback.string(), spool.error().message);
+  return nullptr;
 }
 
 }  // namespace
@@ -211,15 +243,29 @@ int RunCommand(const RunArgs& args) {
   auto collector = std::make_shared<rpc::SysInfoCollector>(credential->board_id, AgentVersion());
   // Chips first and gone last: the GPIO service, functions and triggers hold their lines.
   gpio::BoardChips board_chips = gpio::MakeChips(*config);
+  // Before the services that keep records in it, so it goes after them.
+  std::unique_ptr<spool::AsyncSpool> spool = OpenSpool(io, *config, credential->board_id);
   gpio::GpioService gpio_service(io, credential->board_id, board_chips.chips);
+  gpio_service.SetSpool(spool.get());
   collector->set_gpio_chips([&gpio_service] { return gpio_service.Summary(); });
-  auto functions = MakeFunctionService(io, *config, credential->board_id, gpio_service, board_chips.chips);
+  auto functions = MakeFunctionService(io, *config, credential->board_id, gpio_service, board_chips.chips, spool.get());
   collector->set_container_runtime(functions->RuntimeDescription());
   collector->set_container_limits(functions->RuntimeLimits());
   rpc::ProcedureTable procedures = rpc::SysProcedures(collector, credential->board_id);
   for (auto& procedure : functions->Procedures()) procedures.push_back(std::move(procedure));
   for (auto& procedure : gpio_service.Procedures()) procedures.push_back(std::move(procedure));
+  SystemClock clock;
+  flows::FlowServiceOptions flow_options;
+  flow_options.board_id = credential->board_id;
+  flow_options.state_dir = config->flows_state_dir;
+  flows::FlowService flow_service(io, flow_options, board_chips.chips, clock);
+  for (auto& procedure : flow_service.Procedures()) procedures.push_back(std::move(procedure));
   session::SessionRunner runner(io, *options, std::move(procedures), &observer);
+  // Flows resume from disk before the first session: a board runs its partitions offline too.
+  flow_service.SetConductor(&runner);
+  flow_service.SetSpool(spool.get());
+  runner.AddObserver(&flow_service);
+  if (auto restored = flow_service.Restore(); !restored) Log()->error("{}", restored.error().message);
   runner.AddObserver(&gpio_service);
   runner.AddObserver(functions.get());  // trigger outcomes reach the conductor when it is there
   runner.AddSubscription(gpio_service.SessionLeaveSubscription());

@@ -447,6 +447,10 @@ const std::vector<Key<AgentConfig>>& AgentKeys() {
       {"functions", "uid_first", Integer(&A::functions_uid_first, 1000, 4'000'000'000)},
       {"functions", "uid_count", Integer(&A::functions_uid_count, 1, 1'000'000)},
       {"functions", "cgroups", Text(&A::functions_cgroups, OneOf({"auto", "off"}))},
+      {"flows", "state_dir", Text(&A::flows_state_dir, NotEmpty)},
+      {"spool", "dir", Text(&A::spool_dir, NotEmpty)},
+      {"spool", "max_mb", Integer(&A::spool_max_mb, 1, 1'000'000)},
+      {"spool", "sync_interval_ms", DurationOrZero(&A::spool_sync_interval)},
       {"log", "level", Text(&A::log_level, kLogLevel)},
   };
   return keys;

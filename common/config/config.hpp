@@ -90,6 +90,15 @@ struct AgentConfig {
   int64_t functions_uid_first = 1'000'000;
   int64_t functions_uid_count = 65'536;
   std::string functions_cgroups = "auto";  // "auto": cgroup limits where allowed; "off": rlimits only
+  // Flow partitions deployed to the board (one JSON file per flow, and the newest version seen
+  // of each), so that a restarted agent resumes its flows without the conductor.
+  std::string flows_state_dir = "/var/lib/edgewire/flows";
+  // The on-disk spool (device-agent/spool): trigger outcomes, GPIO edges and flow messages wait
+  // here while the conductor is away. All streams together hold at most spool_max_mb; records
+  // are fsynced within spool_sync_interval (group commit; 0 = fsync every record).
+  std::string spool_dir = "/var/lib/edgewire/spool";
+  int64_t spool_max_mb = 64;
+  std::chrono::milliseconds spool_sync_interval{200};
   std::string log_level = "info";
 };
 

@@ -32,7 +32,6 @@ std::shared_ptr<spdlog::logger> Log() {
 }
 
 using wamp::kFnFetchProcedure;
-using wamp::kFnReportProcedure;
 
 // A field of the call's kwargs that must be a string matching `pattern`.
 Result<std::string> StringField(const json& kwargs, const char* name, const std::regex& pattern, const char* shape) {
@@ -365,51 +364,25 @@ size_t FitRecord(json& record, size_t budget) {
   return EncodedSize(record);
 }
 
-void FunctionService::QueueReport(const std::string& function_id, json record) {
-  FitRecord(record, ReportBudget());
-  pending_reports_.emplace_back(function_id, std::move(record));
-  while (pending_reports_.size() > options_.max_pending_reports) {
-    pending_reports_.pop_front();
-    if (++dropped_reports_ % 100 == 1)
-      Log()->warn("trigger outcomes: {} dropped so far (the conductor has been away too long)", dropped_reports_);
+void FunctionService::SetSpool(spool::AsyncSpool* spool) {
+  if (!spool) {
+    reporter_.reset();
+    return;
   }
-  FlushReports();
+  TriggerReporterOptions options;
+  options.reports_per_call = options_.reports_per_call;
+  options.report_budget = ReportBudget();
+  reporter_ = std::make_shared<TriggerReporter>(*spool, options);
+  reporter_->SetConductor(conductor_);
 }
 
-void FunctionService::FlushReports() {
-  if (reporting_ || pending_reports_.empty() || !conductor_) return;
-  // One function per call: the conductor checks that it is deployed on this board.
-  const std::string function_id = pending_reports_.front().first;
-  json records = json::array();
-  size_t bytes = 0;
-  for (const auto& [id, record] : pending_reports_) {
-    if (id != function_id || records.size() >= options_.reports_per_call) break;
-    // Each record fits alone (QueueReport); a batch stops where the next would not.
-    const size_t size = EncodedSize(record);
-    if (!records.empty() && bytes + size > ReportBudget()) break;
-    bytes += size;
-    records.push_back(record);
+void FunctionService::QueueReport(const std::string& function_id, json record) {
+  FitRecord(record, ReportBudget());
+  if (!reporter_) {
+    Log()->warn("trigger outcome of {} not reported: this agent has no spool", function_id);
+    return;
   }
-  const size_t count = records.size();
-  rpc::Reply request;
-  request.kwargs = {{"functionId", function_id}, {"records", std::move(records)}};
-  reporting_ = true;
-  std::weak_ptr<FunctionService> weak = weak_from_this();
-  conductor_->Call(kFnReportProcedure, std::move(request), std::chrono::seconds(10),
-                   [weak, function_id, count](Result<rpc::Reply> reply) {
-                     auto self = weak.lock();
-                     if (!self) return;
-                     self->reporting_ = false;
-                     const bool retry_later = !reply && (reply.error().code == ErrorCode::kUnavailable ||
-                                                         reply.error().code == ErrorCode::kDeadlineExceeded);
-                     if (retry_later) return;  // the next session (OnReady) sends them
-                     if (!reply) {
-                       Log()->warn("trigger outcomes of {} not recorded by the conductor: {}", function_id,
-                                   reply.error().message);
-                     }
-                     for (size_t i = 0; i < count && !self->pending_reports_.empty(); ++i) self->pending_reports_.pop_front();
-                     self->FlushReports();
-                   });
+  reporter_->Report(function_id, std::move(record));
 }
 
 void FunctionService::Commit(Deployment wanted, bool cached, rpc::Responder respond) {

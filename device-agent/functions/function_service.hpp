@@ -20,6 +20,7 @@
 #include "common/error/error.hpp"
 #include "common/wamp/limits.hpp"
 #include "containers/host/function_host.hpp"
+#include "device-agent/functions/trigger_reporter.hpp"
 #include "device-agent/gpio/gpio_service.hpp"
 #include "device-agent/rpc/conductor_client.hpp"
 #include "device-agent/rpc/procedure.hpp"
@@ -34,9 +35,8 @@ struct FunctionServiceOptions {
   size_t fetch_chunk_bytes = 256u << 10;             // per ew.conductor.fn.fetch call (its maximum)
   uint64_t max_package_bytes = 16ull << 20;          // as the conductor's upload limit
   std::chrono::milliseconds fetch_timeout{30'000};   // per chunk
-  // Outcomes of trigger invocations waiting to reach the conductor (ew.conductor.fn.report);
-  // beyond this the oldest are dropped (and logged).
-  size_t max_pending_reports = 1000;
+  // Outcomes of trigger invocations go to the conductor (ew.conductor.fn.report) through the
+  // spool stream "fn.report" (TriggerReporter), this many per call.
   size_t reports_per_call = 50;
   // What one WAMP message to the conductor may carry (the router's max_message_bytes). An
   // invocation's output and logs may together be larger: replies and reports are trimmed to fit
@@ -68,7 +68,13 @@ class FunctionService : public std::enable_shared_from_this<FunctionService>, pu
 
   // The session that reaches the conductor; must be set before the first fn.deploy and
   // outlive this service. Io thread.
-  void SetConductor(rpc::ConductorClient* conductor) { conductor_ = conductor; }
+  void SetConductor(rpc::ConductorClient* conductor) {
+    conductor_ = conductor;
+    if (reporter_) reporter_->SetConductor(conductor);
+  }
+  // Where trigger outcomes wait for the conductor; must outlive this service. Without one they
+  // are only logged. Before Restore(). Io thread.
+  void SetSpool(spool::AsyncSpool* spool);
   // The board's GPIO, for edge triggers; null = triggers are refused. Before Restore(); must
   // outlive this service. Io thread.
   void SetGpio(gpio::GpioService* gpio) { gpio_ = gpio; }
@@ -93,8 +99,11 @@ class FunctionService : public std::enable_shared_from_this<FunctionService>, pu
   std::vector<Deployment> Deployments() const;
 
   // A session is up: trigger outcomes recorded while the conductor was away go to it.
-  void OnReady(const std::string& url, uint64_t session_id) override { FlushReports(); }
-  size_t PendingReports() const { return pending_reports_.size(); }
+  void OnReady(const std::string& url, uint64_t session_id) override {
+    if (reporter_) reporter_->Flush();
+  }
+  // Trigger outcomes stored and not yet recorded by the conductor.
+  uint64_t PendingReports() const { return reporter_ ? reporter_->Pending() : 0; }
 
  private:
   using Done = std::function<void(Result<Deployment>)>;
@@ -120,9 +129,8 @@ class FunctionService : public std::enable_shared_from_this<FunctionService>, pu
   void Commit(Deployment wanted, bool cached, rpc::Responder respond);
   // Holds the trigger lines of `d` and invokes it on their edges. Io thread.
   Result<void> BindTriggers(const Deployment& d);
-  // Queues a trigger invocation's record for the conductor and sends what is queued. Io thread.
+  // Hands a trigger invocation's record to the reporter. Io thread.
   void QueueReport(const std::string& function_id, nlohmann::json record);
-  void FlushReports();
   Result<void> Persist() const;  // with mu_ held
   std::filesystem::path PackageDir(const std::string& sha256) const;
   boost::asio::thread_pool& Blocking();
@@ -138,10 +146,8 @@ class FunctionService : public std::enable_shared_from_this<FunctionService>, pu
   std::unique_ptr<boost::asio::thread_pool> blocking_;
   std::once_flag blocking_once_;
 
-  // Trigger outcomes not yet reported, oldest first; one report call at a time (io thread only).
-  std::deque<std::pair<std::string, nlohmann::json>> pending_reports_;
-  bool reporting_ = false;
-  uint64_t dropped_reports_ = 0;
+  // Trigger outcomes on their way to the conductor (io thread only); null without a spool.
+  std::shared_ptr<TriggerReporter> reporter_;
 
   // Deploys waiting for a package being fetched, by sha256 (io thread only).
   std::map<std::string, std::vector<std::function<void(Result<std::filesystem::path>)>>> fetching_;

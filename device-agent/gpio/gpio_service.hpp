@@ -4,6 +4,11 @@
 //
 // Threading: procedures, watches and triggers live on the agent's io thread. Chips report edges
 // on their own threads; those are posted here, so an edge handler never blocks a chip.
+//
+// With a spool (SetSpool), a session that ends keeps the watches until the next one is up: the
+// edges seen meanwhile go to the spool stream "gpio.event" and are published, in order and
+// before any newer edge, when the conductor is back; then the old watches are released (their
+// callers were on the other side of the old session). Without a spool they are released at once.
 #pragma once
 
 #include <chrono>
@@ -23,12 +28,14 @@
 #include "device-agent/rpc/procedure.hpp"
 #include "device-agent/rpc/sys_info.hpp"
 #include "device-agent/session/session_runner.hpp"
+#include "device-agent/spool/async_spool.hpp"
 
 namespace ew::agent::gpio {
 
 // Consumers (owners) the service holds lines as; functions are "fn:<function>:<invocation>".
 inline constexpr const char* kWatchConsumer = "watch";
 inline constexpr const char* kApiConsumer = "api";  // only for the instant of a write
+inline constexpr const char* kEventStream = "gpio.event";  // spool stream of edges kept offline
 std::string TriggerConsumer(const std::string& function_id);  // "trigger:<function>"
 
 using ew::gpio::TriggerSpec;
@@ -40,6 +47,10 @@ class GpioService : public session::SessionObserver {
   ~GpioService() override;
 
   void SetConductor(rpc::ConductorClient* conductor) { conductor_ = conductor; }
+  // Where edges wait while there is no session; null = they are dropped (counted). Must
+  // outlive the service. `limits` bound the stream "gpio.event". Io thread, before the session.
+  void SetSpool(spool::AsyncSpool* spool,
+                spool::StreamLimits limits = {16ull << 20, 100'000, spool::DropPolicy::kDropOldest});
 
   // gpio.lines, .read, .write, .watch (discloses its caller), .unwatch.
   rpc::ProcedureTable Procedures();
@@ -49,6 +60,8 @@ class GpioService : public session::SessionObserver {
   // The board's session ended: every watch is released (whoever set them up is on the other
   // side of that session). Io thread.
   void OnDisconnected(const std::string& reason, std::chrono::milliseconds retry_in) override;
+  // A session is up: the edges spooled meanwhile go out, then the watches of the old session go.
+  void OnReady(const std::string& url, uint64_t session_id) override;
 
   // For sys.info.
   std::vector<rpc::GpioChipSummary> Summary() const;
@@ -65,6 +78,7 @@ class GpioService : public session::SessionObserver {
   size_t WatchCount() const { return watches_.size(); }
   uint64_t PublishedEdges() const { return published_; }
   uint64_t DroppedEdges() const { return dropped_; }
+  uint64_t SpooledEdges() const { return spooled_; }
 
  private:
   struct Watch {
@@ -93,6 +107,10 @@ class GpioService : public session::SessionObserver {
   void RemoveWatch(const std::string& id);
   void OnEdge(const std::string& line_key, const ew::gpio::EdgeEvent& edge);
   void ReleaseSessionState();
+  // Stores an edge publication in the spool (there is no session, or older ones wait there).
+  void SpoolEdge(const rpc::Reply& event);
+  // Publishes what the spool holds, in order, while the session lasts. Io thread.
+  void Drain();
   // Posts a chip's edge onto the io thread, if this service still exists then.
   ew::gpio::EdgeHandler PostEdge(std::function<void(const ew::gpio::EdgeEvent&)> on_io);
 
@@ -107,7 +125,15 @@ class GpioService : public session::SessionObserver {
   std::map<std::string, std::vector<Trigger>> triggers_;   // by function id
   uint64_t next_watch_ = 1;
   uint64_t published_ = 0;
-  uint64_t dropped_ = 0;  // edges that found no session to publish on
+  uint64_t dropped_ = 0;  // edges that found no session to publish on (and no spool)
+  uint64_t spooled_ = 0;  // edges stored in the spool
+
+  spool::AsyncSpool* spool_ = nullptr;
+  bool online_ = false;           // between OnReady and OnDisconnected
+  bool backlog_ = false;          // edges wait in the spool: new ones queue behind them
+  bool draining_ = false;         // a Drain peek or ack is under way
+  size_t appends_in_flight_ = 0;  // spooled edges whose Append has not completed
+  std::vector<std::string> stale_watches_;  // of an ended session, kept to spool their edges
 
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

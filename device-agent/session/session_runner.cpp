@@ -21,6 +21,8 @@
 #include "device-agent/session/session_runner.hpp"
 
 #include <cctype>
+#include <map>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -194,6 +196,52 @@ class SessionRunner::Impl {
     } catch (const std::exception& e) {
       Log()->debug("publication to {} dropped: {}", topic, e.what());
       return false;
+    }
+  }
+
+  void Subscribe(const std::string& topic, std::function<void(const rpc::Invocation&)> handler) {
+    dynamic_[topic] = Dynamic{std::move(handler), std::nullopt, 0};
+    if (attempt_ && attempt_->phase == Phase::kReady) SubscribeNow(topic);
+  }
+
+  void Unsubscribe(const std::string& topic) {
+    auto it = dynamic_.find(topic);
+    if (it == dynamic_.end()) return;
+    if (it->second.subscription && attempt_ && attempt_->id == it->second.attempt && attempt_->phase == Phase::kReady) {
+      try {
+        attempt_->session->unsubscribe(*it->second.subscription);  // fire and forget
+      } catch (const std::exception& e) {
+        Log()->debug("unsubscribe {}: {}", topic, e.what());
+      }
+    }
+    dynamic_.erase(it);
+  }
+
+  // SUBSCRIBE for one dynamic topic in the current (ready) session.
+  void SubscribeNow(const std::string& topic) {
+    Attempt& attempt = *attempt_;
+    rpc::Subscription subscription{topic, dynamic_[topic].handler};
+    try {
+      Continue(attempt.session->subscribe(topic, MakeEventHandler(subscription, attempt.replies_open)), attempt.id,
+               [this, topic](uint64_t id, ew::Result<autobahn::wamp_subscription> subscribed) {
+                 if (!IsCurrent(id)) return;
+                 if (!subscribed) {
+                   Log()->warn("subscribe {} refused: {}", topic, subscribed.error().message);
+                   return;
+                 }
+                 auto it = dynamic_.find(topic);
+                 if (it == dynamic_.end()) {  // unsubscribed meanwhile
+                   try {
+                     attempt_->session->unsubscribe(*subscribed);
+                   } catch (...) {
+                   }
+                   return;
+                 }
+                 it->second.subscription = *subscribed;
+                 it->second.attempt = id;
+               });
+    } catch (const std::exception& e) {
+      Log()->debug("subscribe {}: {}", topic, e.what());
     }
   }
 
@@ -440,6 +488,10 @@ class SessionRunner::Impl {
     join_timer_.cancel();
     Log()->info("ready: board={} session={}: {} procedures registered", options_.board_id, attempt.session_id,
                  procedures_.size());
+    for (auto& [topic, dynamic] : dynamic_) {
+      dynamic.subscription.reset();
+      SubscribeNow(topic);
+    }
     for (SessionObserver* observer : observers_) observer->OnReady(options_.url, attempt.session_id);
   }
 
@@ -694,6 +746,13 @@ class SessionRunner::Impl {
   rpc::ProcedureTable procedures_;
   std::vector<SessionObserver*> observers_;
   std::vector<rpc::Subscription> subscriptions_;
+  // Subscriptions made and dropped while running (ConductorClient::Subscribe), by topic.
+  struct Dynamic {
+    std::function<void(const rpc::Invocation&)> handler;
+    std::optional<autobahn::wamp_subscription> subscription;  // in attempt `attempt`
+    uint64_t attempt = 0;
+  };
+  std::map<std::string, Dynamic> dynamic_;
   Backoff backoff_;
   CraKey key_;  // derives once per salt, then cached across reconnects
   std::ostringstream error_log_;  // websocketpp's error log; emptied by each WsTransport
@@ -732,5 +791,11 @@ void SessionRunner::AddObserver(SessionObserver* observer) { impl_->AddObserver(
 bool SessionRunner::Publish(const std::string& topic, const rpc::Reply& payload) {
   return impl_->Publish(topic, payload);
 }
+
+void SessionRunner::Subscribe(const std::string& topic, std::function<void(const rpc::Invocation&)> handler) {
+  impl_->Subscribe(topic, std::move(handler));
+}
+
+void SessionRunner::Unsubscribe(const std::string& topic) { impl_->Unsubscribe(topic); }
 
 }  // namespace ew::agent::session

@@ -80,6 +80,8 @@ class SessionRunner : public rpc::ConductorClient {
   void Call(const std::string& procedure, rpc::Reply arguments, std::chrono::milliseconds timeout,
             std::function<void(ew::Result<rpc::Reply>)> done) override;
   bool Publish(const std::string& topic, const rpc::Reply& payload) override;
+  void Subscribe(const std::string& topic, std::function<void(const rpc::Invocation&)> handler) override;
+  void Unsubscribe(const std::string& topic) override;
 
  private:
   class Impl;

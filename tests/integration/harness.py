@@ -190,6 +190,8 @@ reconnect_max_ms = 1000
 [functions]
 state_dir = "{os.path.join(workdir, name + '-functions')}"
 work_dir = "{os.path.join(workdir, name + '-containers')}"
+[spool]
+dir = "{os.path.join(workdir, name + '-spool')}"
 [log]
 level = "{log_level}"
 {extra_config}""")

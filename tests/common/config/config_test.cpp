@@ -531,7 +531,22 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
                                    "agent.reconnect_max_ms", "agent.call_timeout_ms", "gpio.backend",
                                    "functions.runtime", "functions.state_dir", "functions.work_dir",
                                    "functions.max_running", "functions.uid_first", "functions.uid_count",
-                                   "functions.cgroups", "log.level"}));
+                                   "functions.cgroups", "spool.dir", "spool.max_mb", "spool.sync_interval_ms",
+                                   "log.level"}));
+}
+
+TEST(ConfigTest, AgentSpoolKeys) {
+  auto config = ParseAgentConfig("[spool]\ndir = \"/data/spool\"\nmax_mb = 8\nsync_interval_ms = 0\n");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->spool_dir, "/data/spool");
+  EXPECT_EQ(config->spool_max_mb, 8);
+  EXPECT_EQ(config->spool_sync_interval.count(), 0);
+  auto defaults = ParseAgentConfig("");
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults->spool_sync_interval, std::chrono::milliseconds(200));
+  auto bad = ParseAgentConfig("[spool]\nmax_mb = 0\n");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("spool.max_mb"), std::string::npos) << bad.error().message;
 }
 
 // agent.toml shows [[gpio.chip]] commented out (the default has none): uncommented, it must parse.

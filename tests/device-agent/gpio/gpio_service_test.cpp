@@ -8,6 +8,10 @@
 
 #include "common/gpio/sim_chip.hpp"
 
+#include <unistd.h>
+
+#include <filesystem>
+
 namespace ew::agent::gpio {
 namespace {
 
@@ -235,6 +239,51 @@ TEST_F(GpioServiceTest, SessionEndReleasesWatches) {
   for (const auto& line : sim_->Lines()) EXPECT_FALSE(line.used) << line.name;
   Drive(1);
   EXPECT_TRUE(conductor_.events.empty());
+}
+
+// With a spool, edges of a watched line seen while the conductor is away are kept and published
+// in order when the next session is up; then the old session's watches go.
+TEST_F(GpioServiceTest, EdgesWhileOfflineGoThroughTheSpool) {
+  spool::SpoolOptions options;
+  options.dir = std::filesystem::temp_directory_path() / ("ew-gpio-spool-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(options.dir);
+  auto opened = spool::AsyncSpool::Open(io_, options);
+  ASSERT_TRUE(opened) << opened.error().message;
+  auto spool = std::move(*opened);
+  service_->SetSpool(spool.get());
+  service_->OnReady("ws://conductor", 1);
+  ASSERT_TRUE(Call("gpio.watch", {{"line", "GPIO4"}}));
+  Drive(1);
+  ASSERT_EQ(conductor_.events.size(), 1u);
+
+  conductor_.connected = false;
+  service_->OnDisconnected("conductor gone", 1s);
+  EXPECT_EQ(service_->WatchCount(), 1u);  // kept, to see the edges
+  Drive(0);
+  Drive(1);
+  Drive(0);
+  auto run_until = [&](const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      io_.restart();
+      io_.run_for(2ms);
+    }
+    return done();
+  };
+  ASSERT_TRUE(run_until([&] { return service_->SpooledEdges() == 3; }));
+  EXPECT_EQ(conductor_.events.size(), 1u);
+  EXPECT_EQ(service_->DroppedEdges(), 0u);
+
+  conductor_.connected = true;
+  service_->OnReady("ws://conductor", 2);
+  EXPECT_EQ(service_->WatchCount(), 0u);  // the old session's watch is gone now
+  ASSERT_TRUE(run_until([&] { return conductor_.events.size() == 4; }));
+  for (size_t i = 0; i < conductor_.events.size(); ++i) EXPECT_EQ(conductor_.events[i]["seq"], i + 1);
+  EXPECT_EQ(conductor_.events[3]["edge"], "falling");
+  ASSERT_TRUE(run_until([&] { return spool->Stats("gpio.event") && spool->Stats("gpio.event")->records == 0; }));
+  service_.reset();
+  spool.reset();
+  std::filesystem::remove_all(options.dir);
 }
 
 TEST_F(GpioServiceTest, CallerLeavingReleasesOnlyItsWatches) {

@@ -1,0 +1,194 @@
+#include "device-agent/flows/wire_outbox.hpp"
+
+#include <functional>
+
+#include "common/log/log.hpp"
+#include "device-agent/spool/spool_options.hpp"
+
+namespace ew::agent::flows {
+
+namespace {
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto logger = ew::log::Get("flows");
+  return logger;
+}
+
+}  // namespace
+
+WireOutbox::WireOutbox(boost::asio::io_context& io, WireOutboxOptions options, rpc::ConductorClient* conductor,
+                       spool::AsyncSpool* spool)
+    : io_(io), options_(std::move(options)), conductor_(conductor), spool_(spool) {}
+
+WireOutbox::~WireOutbox() { *alive_ = false; }
+
+std::string WireOutbox::StreamName(const std::string& flow, uint64_t version, const std::string& topic) {
+  std::string tail = topic;
+  auto at = topic.find(".wire.");
+  if (at != std::string::npos) tail = topic.substr(at + 6);
+  std::string name = "fw." + flow + "." + std::to_string(version) + "." + tail;
+  for (auto& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') c = '_';
+  if (name.size() > 200) {
+    // Long ids: keep a readable head and make the rest unique by its hash.
+    char hash[17];
+    std::snprintf(hash, sizeof hash, "%016zx", std::hash<std::string>{}(name));
+    name = name.substr(0, 180) + "." + hash;
+  }
+  return name;
+}
+
+WireOutbox::Wire& WireOutbox::WireFor(const std::string& topic) {
+  auto it = wires_.find(topic);
+  if (it != wires_.end()) return it->second;
+  Wire& wire = wires_[topic];
+  wire.topic = topic;
+  wire.stream = StreamName(options_.flow, options_.version, topic);
+  if (spool_) {
+    if (auto configured = spool_->Configure(wire.stream, options_.stream_limits); !configured)
+      Log()->error("flow {}: wire {}: {}", options_.flow, topic, configured.error().message);
+    // A restarted agent may find messages of this version waiting from its previous run.
+    if (auto stats = spool_->Stats(wire.stream); stats && stats->records > 0) wire.backlog = true;
+  }
+  return wire;
+}
+
+bool WireOutbox::Publish(const Wire& wire, uint64_t seq, const nlohmann::json& msg) {
+  if (!online_ || !conductor_) return false;
+  rpc::Reply event;
+  event.args = nlohmann::json::array({msg});
+  event.kwargs = {{"seq", seq}, {"from", options_.board}, {"version", options_.version}};
+  if (!conductor_->Publish(wire.topic, event)) return false;
+  ++published_;
+  return true;
+}
+
+void WireOutbox::Send(const std::string& topic, nlohmann::json msg) {
+  Wire& wire = WireFor(topic);
+  if (!spool_) {
+    uint64_t seq = wire.next_seq++;
+    if (wire.waiting.empty() && Publish(wire, seq, msg)) return;
+    if (memory_waiting_ >= options_.max_memory_messages) {
+      // Drop the oldest of this wire (or this message when the wire has none waiting).
+      if (wire.waiting.empty()) {
+        ++memory_dropped_;
+        return;
+      }
+      wire.waiting.pop_front();
+      --memory_waiting_;
+      ++memory_dropped_;
+    }
+    wire.waiting.emplace_back(seq, std::move(msg));
+    ++memory_waiting_;
+    return;
+  }
+  ++wire.appends_in_flight;
+  std::vector<uint8_t> bytes = nlohmann::json::to_msgpack(msg);
+  auto shared = std::make_shared<nlohmann::json>(std::move(msg));
+  spool_->Append(wire.stream, std::string(bytes.begin(), bytes.end()),
+                 [this, alive = std::weak_ptr<bool>(alive_), topic, shared](Result<uint64_t> seq) {
+                   if (alive.expired()) return;
+                   Wire& w = wires_[topic];
+                   --w.appends_in_flight;
+                   if (!seq) {
+                     ++spool_refused_;
+                     Log()->warn("flow {}: message on {} not spooled: {}", options_.flow, topic, seq.error().message);
+                     return;
+                   }
+                   // Straight out when nothing older waits; then it leaves the spool at once.
+                   if (!w.backlog && !w.draining && Publish(w, *seq, *shared)) {
+                     spool_->Ack(w.stream, *seq);
+                     return;
+                   }
+                   w.backlog = true;
+                   if (online_) Drain(w);
+                 });
+}
+
+void WireOutbox::SetOnline(bool online) {
+  online_ = online;
+  if (!online_) return;
+  for (auto& [topic, wire] : wires_) {
+    if (spool_) {
+      if (wire.backlog) Drain(wire);
+    } else {
+      DrainMemory(wire);
+    }
+  }
+}
+
+void WireOutbox::DrainMemory(Wire& wire) {
+  while (!wire.waiting.empty() && Publish(wire, wire.waiting.front().first, wire.waiting.front().second)) {
+    wire.waiting.pop_front();
+    --memory_waiting_;
+  }
+}
+
+void WireOutbox::Drain(Wire& wire) {
+  if (wire.draining || !online_) return;
+  wire.draining = true;
+  std::string topic = wire.topic;
+  spool_->Peek(wire.stream, 0, spool::PeekLimits{256, 1u << 20},
+               [this, alive = std::weak_ptr<bool>(alive_), topic](Result<std::vector<spool::Record>> records) {
+                 if (alive.expired()) return;
+                 Wire& w = wires_[topic];
+                 if (!records || records->empty()) {
+                   if (!records) Log()->error("flow {}: wire {}: {}", options_.flow, topic, records.error().message);
+                   w.draining = false;
+                   if (records && w.appends_in_flight == 0) w.backlog = false;
+                   return;
+                 }
+                 uint64_t sent = 0;
+                 for (const auto& record : *records) {
+                   nlohmann::json msg = nlohmann::json::from_msgpack(record.data, true, false);
+                   if (!msg.is_object()) {
+                     Log()->error("flow {}: spooled record {} of {} is not a message; skipped", options_.flow, record.seq, topic);
+                   } else if (!Publish(w, record.seq, msg)) {
+                     break;  // the session went: the rest waits for the next one
+                   }
+                   sent = record.seq;
+                 }
+                 if (sent == 0) {
+                   w.draining = false;
+                   return;
+                 }
+                 spool_->Ack(w.stream, sent, [this, alive, topic](Result<void> acked) {
+                   if (alive.expired()) return;
+                   Wire& w2 = wires_[topic];
+                   if (!acked) Log()->error("flow {}: wire {}: {}", options_.flow, topic, acked.error().message);
+                   w2.draining = false;
+                   Drain(w2);
+                 });
+               });
+}
+
+void WireOutbox::Discard() {
+  for (auto& [topic, wire] : wires_) {
+    memory_dropped_ += wire.waiting.size();
+    wire.waiting.clear();
+    if (spool_) {
+      if (auto stats = spool_->Stats(wire.stream); stats && stats->records > 0) spool_->Ack(wire.stream, stats->next_seq - 1);
+    }
+  }
+  memory_waiting_ = 0;
+}
+
+uint64_t WireOutbox::pending() const {
+  uint64_t n = memory_waiting_;
+  if (spool_) {
+    for (const auto& [topic, wire] : wires_)
+      if (auto stats = spool_->Stats(wire.stream)) n += stats->records;
+  }
+  return n;
+}
+
+uint64_t WireOutbox::dropped() const {
+  uint64_t n = memory_dropped_ + spool_refused_;
+  if (spool_) {
+    for (const auto& [topic, wire] : wires_)
+      if (auto stats = spool_->Stats(wire.stream)) n += stats->dropped_oldest;
+  }
+  return n;
+}
+
+}  // namespace ew::agent::flows

@@ -1,0 +1,47 @@
+#include "flows/nodes/mosquitto_library.hpp"
+
+#include <dlfcn.h>
+
+#include <string>
+
+namespace ew::flows::nodes {
+
+namespace {
+
+Result<MosquittoLibrary> Load() {
+  void* handle = dlopen("libmosquitto.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!handle) return Unavailable("MQTT nodes need libmosquitto1 on this host (dlopen: " + std::string(dlerror()) + ")");
+  MosquittoLibrary lib;
+  bool ok = true;
+  auto bind = [&](auto& fn, const char* name) {
+    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(handle, name));
+    if (!fn) ok = false;
+  };
+  bind(lib.lib_init, "mosquitto_lib_init");
+  bind(lib.create, "mosquitto_new");
+  bind(lib.destroy, "mosquitto_destroy");
+  bind(lib.connect_async, "mosquitto_connect_async");
+  bind(lib.disconnect, "mosquitto_disconnect");
+  bind(lib.loop_start, "mosquitto_loop_start");
+  bind(lib.loop_stop, "mosquitto_loop_stop");
+  bind(lib.subscribe, "mosquitto_subscribe");
+  bind(lib.publish, "mosquitto_publish");
+  bind(lib.connect_callback_set, "mosquitto_connect_callback_set");
+  bind(lib.disconnect_callback_set, "mosquitto_disconnect_callback_set");
+  bind(lib.message_callback_set, "mosquitto_message_callback_set");
+  bind(lib.reconnect_delay_set, "mosquitto_reconnect_delay_set");
+  bind(lib.strerror, "mosquitto_strerror");
+  if (!ok) return Unavailable("libmosquitto.so.1 lacks a function the MQTT nodes need");
+  lib.lib_init();
+  return lib;  // the handle stays open for the life of the process
+}
+
+}  // namespace
+
+Result<const MosquittoLibrary*> MosquittoLibrary::Get() {
+  static const Result<MosquittoLibrary> loaded = Load();
+  if (!loaded) return tl::unexpected<Error>(loaded.error());
+  return &*loaded;
+}
+
+}  // namespace ew::flows::nodes

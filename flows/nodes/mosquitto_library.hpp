@@ -1,0 +1,34 @@
+// libmosquitto (Debian's libmosquitto1), opened with dlopen on first use rather than linked: the
+// board agent links everything but libc statically (cmake/agent_static.cmake) and Debian ships
+// no static libmosquitto. A board without libmosquitto1 installed still runs every other node;
+// a flow with mqtt nodes then fails to deploy with an error that says so.
+#pragma once
+
+#include <mosquitto.h>
+
+#include "common/error/error.hpp"
+
+namespace ew::flows::nodes {
+
+struct MosquittoLibrary {
+  decltype(&mosquitto_lib_init) lib_init = nullptr;
+  decltype(&mosquitto_new) create = nullptr;
+  decltype(&mosquitto_destroy) destroy = nullptr;
+  decltype(&mosquitto_connect_async) connect_async = nullptr;
+  decltype(&mosquitto_disconnect) disconnect = nullptr;
+  decltype(&mosquitto_loop_start) loop_start = nullptr;
+  decltype(&mosquitto_loop_stop) loop_stop = nullptr;
+  decltype(&mosquitto_subscribe) subscribe = nullptr;
+  decltype(&mosquitto_publish) publish = nullptr;
+  decltype(&mosquitto_connect_callback_set) connect_callback_set = nullptr;
+  decltype(&mosquitto_disconnect_callback_set) disconnect_callback_set = nullptr;
+  decltype(&mosquitto_message_callback_set) message_callback_set = nullptr;
+  decltype(&mosquitto_reconnect_delay_set) reconnect_delay_set = nullptr;
+  decltype(&mosquitto_strerror) strerror = nullptr;
+
+  // The process-wide instance, loaded (and mosquitto_lib_init'ed) once; Unavailable naming the
+  // library when it is not installed. Thread-safe.
+  static Result<const MosquittoLibrary*> Get();
+};
+
+}  // namespace ew::flows::nodes
