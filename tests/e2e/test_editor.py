@@ -173,12 +173,16 @@ class EditorTest(ConductorTestCase):
             self.assertEqual(shown["step"], "debug-seen", shown)
             player.join(timeout=5)
             self.assertIn("gpio/GPIO4", shown["text"])
+            # As Node-RED's own debug node shows it: "gpio/GPIO4 : msg.payload : number" and the level.
+            self.assertRegex(shown["text"], r"gpio/GPIO4 : msg\.payload : number [01]$")
             done = next_step()
             self.assertEqual(done["step"], "done", done)
             self.assertTrue(os.path.exists(done["screenshot"]))
 
             # Board B's line follows A's, through the change node in Node-RED.
-            for level in (1, 0, 1):
+            # (each drive must be an edge: start from the level the player left)
+            start = sim_a.read("GPIO4")
+            for level in (1 - start, start, 1 - start):
                 sim_a.drive("GPIO4", level)
                 wait_until(lambda: sim_b.read("GPIO17") == level, timeout=15, what=f"B GPIO17 == {level}")
             self.assertEqual(self.driver.wait(timeout=30), 0)
