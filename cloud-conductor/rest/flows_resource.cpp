@@ -56,7 +56,8 @@ Result<std::string> TargetProject(const RestDeps& deps, const Exchange& exchange
 // 400 with every issue: {"error":{"code","message","details":[{"node","type","tab","message"}]}}.
 server::HttpResponse IssuesResponse(const Error& error, const std::vector<ew::flows::FlowIssue>& issues) {
   json details = json::array();
-  for (const auto& issue : issues) {
+  for (const auto& full : issues) {
+    const auto issue = ew::flows::Clipped(full);
     details.push_back({{"node", issue.node}, {"type", issue.type}, {"tab", issue.tab}, {"message", issue.message}});
   }
   json body = {{"error", {{"code", std::string(ErrorCodeName(error.code))}, {"message", error.message}}}};

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -19,8 +20,24 @@ struct FlowIssue {
   std::string message;
 };
 
-// `node "ab12" (change) on tab "t1": wires to unknown node "zz"`.
-inline std::string Describe(const FlowIssue& issue) {
+// At most `max` bytes of `text`, cut at a UTF-8 character boundary, "…" appended when cut. Ids
+// and types come from the export: an issue quoting a megabyte-long id must not make an answer
+// (up to 100 issues) a hundred times bigger than the request.
+inline std::string Clip(std::string_view text, size_t max = 128) {
+  if (text.size() <= max) return std::string(text);
+  size_t end = max;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return std::string(text.substr(0, end)) + "\u2026";
+}
+
+// The issue with every field clipped (ids and types to 128 bytes, the message to 512).
+inline FlowIssue Clipped(const FlowIssue& issue) {
+  return FlowIssue{Clip(issue.node), Clip(issue.type), Clip(issue.tab), Clip(issue.message, 512)};
+}
+
+// `node "ab12" (change) on tab "t1": wires to unknown node "zz"` (fields clipped).
+inline std::string Describe(const FlowIssue& full) {
+  const FlowIssue issue = Clipped(full);
   if (issue.node.empty()) return issue.message;
   if (issue.tab.empty()) return fmt::format("node \"{}\" ({}): {}", issue.node, issue.type, issue.message);
   return fmt::format("node \"{}\" ({}) on tab \"{}\": {}", issue.node, issue.type, issue.tab, issue.message);

@@ -256,7 +256,8 @@ class Validator {
   }
 
   bool ReadPort(const Json& port, const char* which, FlowObject* out, std::vector<SubflowPortRef>* refs) {
-    const Json* wires = port.is_object() ? &port["wires"] : nullptr;
+    auto found = port.is_object() ? port.find("wires") : port.end();
+    const Json* wires = port.is_object() && found != port.end() ? &*found : nullptr;
     if (wires == nullptr || !wires->is_array()) {
       Report(*out, fmt::format("`{}` port has no `wires` array", which));
       return false;

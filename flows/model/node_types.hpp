@@ -9,13 +9,13 @@
 
 namespace ew::flows {
 
-inline constexpr std::array<std::string_view, 26> kBoardNodeTypes = {
+// The same list as flows/runtime's SupportedNodeTypes() on branch wt-flowruntime.
+inline constexpr std::array<std::string_view, 25> kBoardNodeTypes = {
     "inject",      "debug",       "change",           "switch",          "range",
     "delay",       "trigger",     "rbe",              "link in",         "link out",
     "link call",   "catch",       "status",           "complete",        "split",
     "join",        "template",    "json",             "mqtt in",         "mqtt out",
     "http request", "comment",    "edgewire-gpio-in", "edgewire-gpio-out", "edgewire-function",
-    "mqtt-broker",
 };
 
 // Config node types a board partition may carry (`edgewire-conductor` is the palette's own and

@@ -22,7 +22,7 @@ MAX_TIME=${MAX_TIME:-1800}
 JOBS=${JOBS:-2}
 
 ALL_TARGETS=(guarded_json_fuzz wamp_codec_json_fuzz wamp_codec_msgpack_fuzz rest_body_fuzz function_spec_fuzz
-             package_fuzz gpio_broker_protocol_fuzz config_fuzz)
+             package_fuzz gpio_broker_protocol_fuzz config_fuzz flow_fuzz)
 if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL_TARGETS[@]}"); fi
 
 # --- toolchain -------------------------------------------------------------------------------

@@ -97,6 +97,19 @@ class FakeBoardGateway final : public router::BoardGateway {
     std::lock_guard<std::mutex> lock(mutex_);
     session_ended_listeners_.push_back(std::move(listener));
   }
+  void SetFlowAccess(const std::string& flow_id, const std::string& project_id, std::vector<std::string> boards) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    flow_access_[flow_id] = {project_id, std::move(boards)};
+  }
+  void ClearFlowAccess(const std::string& flow_id) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    flow_access_.erase(flow_id);
+  }
+  // flow id → (project, boards) as last set; absent once cleared.
+  std::map<std::string, std::pair<std::string, std::vector<std::string>>> flow_access() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return flow_access_;
+  }
   // As if the board published ew.board.<id>.<suffix> (synchronously, on the caller's thread).
   void Publish(const std::string& board_id, const std::string& suffix, const wamp::Payload& payload) {
     std::vector<PublicationListener> listeners;
@@ -152,6 +165,7 @@ class FakeBoardGateway final : public router::BoardGateway {
   std::vector<PublicationListener> publication_listeners_;
   std::vector<SessionEndedListener> session_ended_listeners_;
   std::vector<std::string> disconnected_;
+  std::map<std::string, std::pair<std::string, std::vector<std::string>>> flow_access_;
 };
 
 }  // namespace ew::testing

@@ -709,6 +709,72 @@ TEST_F(RouterTest, BoardPublicationsReachTheListenerAfterAuthorization) {
   EXPECT_EQ(heard.size(), 1u);
 }
 
+TEST_F(RouterTest, FlowTopicsAreForBoardsHoldingAPartitionAndUsersOfTheProject) {
+  router_.SetFlowAccess("flw-1", "proj-a", {"brd-a"});
+  io_.run_for(std::chrono::milliseconds(10));  // set on the router's strand
+  auto board_a = JoinBoard("brd-a");
+  Welcomed(board_a);
+  auto board_b = JoinBoard("brd-b");
+  Welcomed(board_b);
+  auto alice = JoinUser("tok-alice");
+  Welcomed(alice);
+  auto bob = JoinUser("tok-bob");
+  Welcomed(bob);
+  auto subscribe = [](Client& c, wamp::Id request, const std::string& topic, const char* match = nullptr) {
+    wamp::Subscribe s;
+    s.request = request;
+    s.topic = topic;
+    if (match) s.options = {{"match", match}};
+    c.Feed(s);
+  };
+  auto publish = [](Client& c, wamp::Id request, const std::string& topic) {
+    wamp::Publish p;
+    p.request = request;
+    p.topic = topic;
+    p.options = {{"acknowledge", true}};
+    p.payload.args = Value::array({{{"payload", 1}}});
+    p.payload.kwargs = {{"seq", request}, {"from", "brd-a"}, {"version", 1}};
+    c.Feed(p);
+  };
+  subscribe(alice, 1, "ew.flow.flw-1.wire.n1.0");
+  alice.transport->Next<wamp::Subscribed>();
+  subscribe(board_a, 1, "ew.flow.flw-1", "prefix");
+  board_a.transport->Next<wamp::Subscribed>();
+  publish(board_a, 2, "ew.flow.flw-1.wire.n1.0");
+  board_a.transport->Next<wamp::Published>();
+  EXPECT_EQ(alice.transport->Next<wamp::Event>().payload.kwargs["seq"], 2);
+  // Not a board of the flow, not a user of its project, not a pattern naming no flow.
+  subscribe(board_b, 3, "ew.flow.flw-1.wire.n1.0");
+  EXPECT_EQ(board_b.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
+  publish(board_b, 4, "ew.flow.flw-1.wire.n1.0");
+  EXPECT_EQ(board_b.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
+  subscribe(bob, 5, "ew.flow.flw-1.debug");
+  EXPECT_EQ(bob.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
+  subscribe(alice, 6, "ew.flow..wire", "wildcard");
+  EXPECT_EQ(alice.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
+  subscribe(board_a, 7, "ew.flow.flw-2.wire.n1.0");
+  EXPECT_EQ(board_a.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
+  // A version that leaves board A, then the flow deleted.
+  router_.SetFlowAccess("flw-1", "proj-a", {"brd-b"});
+  io_.restart();  // it ran out of work before
+  io_.run_for(std::chrono::milliseconds(10));
+  publish(board_a, 8, "ew.flow.flw-1.wire.n1.0");
+  EXPECT_EQ(board_a.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
+  publish(board_b, 9, "ew.flow.flw-1.wire.n1.0");
+  board_b.transport->Next<wamp::Published>();
+  EXPECT_EQ(alice.transport->Next<wamp::Event>().payload.kwargs["seq"], 9);
+  // Subscriptions made while a board held a partition stay until it unsubscribes or leaves
+  // (authorization is checked when subscribing).
+  EXPECT_EQ(board_a.transport->Next<wamp::Event>().payload.kwargs["seq"], 9);
+  router_.ClearFlowAccess("flw-1");
+  io_.restart();
+  io_.run_for(std::chrono::milliseconds(10));
+  publish(board_b, 10, "ew.flow.flw-1.wire.n1.0");
+  EXPECT_EQ(board_b.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
+  subscribe(alice, 11, "ew.flow.flw-1.debug");
+  EXPECT_EQ(alice.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
+}
+
 TEST_F(RouterTest, SessionEndsAreListenedToAndPublishedAsOnLeave) {
   std::vector<std::pair<std::string, uint64_t>> ended;
   router_.OnBoardSessionEnded([&](const std::string& board, uint64_t session) { ended.emplace_back(board, session); });

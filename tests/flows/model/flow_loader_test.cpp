@@ -151,6 +151,23 @@ TEST(FlowLoaderTest, SubflowPortsNameTheirOwnNodes) {
   EXPECT_EQ(issues[1].message, "output 0 is fed by \"a\", which is not a node of the subflow");
 }
 
+TEST(FlowLoaderTest, FuzzFound_SubflowPortWithoutWiresIsAnIssueNotACrash) {
+  // flow_fuzz: a subflow `out` port object without "wires" read a missing key of a const value.
+  auto issues = IssuesOf(json::array({kTab, {{"id", "sf"}, {"type", "subflow"}, {"out", {{{"x", 1}}}}}}));
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_EQ(Describe(issues[0]), "node \"sf\" (subflow): `out` port has no `wires` array");
+}
+
+TEST(FlowLoaderTest, LongIdsAreClippedInIssues) {
+  std::string id(100'000, 'a');
+  id += "\xc3\xa9";
+  auto issues = IssuesOf(json::array({kTab, {{"id", id}, {"type", "inject"}, {"z", "t1"}, {"wires", {{"zz"}}}}}));
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_EQ(issues[0].node, id);  // the issue keeps it; what is shown is clipped
+  EXPECT_LT(Describe(issues[0]).size(), 300u);
+  EXPECT_EQ(Clip(std::string(127, 'a') + "\xc3\xa9"), std::string(127, 'a') + "\u2026");  // not inside a character
+}
+
 json Subflow(const std::string& id) { return {{"id", id}, {"type", "subflow"}, {"in", json::array()}, {"out", json::array()}}; }
 json Instance(const std::string& id, const std::string& sf, const std::string& z) {
   return {{"id", id}, {"type", "subflow:" + sf}, {"z", z}, {"wires", json::array()}};
