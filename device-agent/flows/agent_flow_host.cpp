@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 
 #include "common/log/log.hpp"
+#include "common/wamp/flow_procedures.hpp"
 #include "flows/model/wire_topic.hpp"
 
 namespace ew::agent::flows {
@@ -95,7 +96,7 @@ void AgentFlowHost::InvokeFunction(const ew::flows::runtime::FunctionCall& call,
                       {"placement", call.placement},
                       {"event", call.event},
                       {"timeout_ms", call.timeout.count()}};
-  conductor_->Call("ew.conductor.fn.invoke", std::move(arguments), call.timeout + options_.invoke_grace,
+  conductor_->Call(wamp::kFnInvokeProcedure, std::move(arguments), call.timeout + options_.invoke_grace,
                    [done = std::move(done)](Result<rpc::Reply> reply) {
                      if (!reply) {
                        done(tl::unexpected<Error>(reply.error()));

@@ -5,6 +5,7 @@
 
 #include "common/json/guarded_json.hpp"
 #include "common/log/log.hpp"
+#include "common/wamp/flow_procedures.hpp"
 #include "flows/model/partition_json.hpp"
 #include "flows/nodes/builtin_nodes.hpp"
 
@@ -82,13 +83,13 @@ Result<void> FlowService::Restore() {
 
 rpc::ProcedureTable FlowService::Procedures() {
   rpc::ProcedureTable table;
-  table.push_back({"flow.deploy", rpc::Sync([this](const rpc::Invocation& call) { return Deploy(call.kwargs); })});
-  table.push_back({"flow.stop", rpc::Sync([this](const rpc::Invocation& call) -> Result<rpc::Reply> {
+  table.push_back({wamp::kFlowDeploySuffix, rpc::Sync([this](const rpc::Invocation& call) { return Deploy(call.kwargs); })});
+  table.push_back({wamp::kFlowStopSuffix, rpc::Sync([this](const rpc::Invocation& call) -> Result<rpc::Reply> {
                      auto flow = call.kwargs.find("flow");
                      if (flow == call.kwargs.end() || !flow->is_string()) return InvalidArgument("flow.stop: \"flow\" must be a string");
                      return Stop(*flow);
                    })});
-  table.push_back({"flow.list", rpc::Sync([this](const rpc::Invocation&) { return List(); })});
+  table.push_back({wamp::kFlowListSuffix, rpc::Sync([this](const rpc::Invocation&) { return List(); })});
   return table;
 }
 
@@ -135,6 +136,7 @@ Result<void> FlowService::Start(ew::flows::Partition partition) {
   outbox_options.flow = flow;
   outbox_options.version = partition.version;
   outbox_options.board = options_.board_id;
+  outbox_options.resume_delay = options_.wire_resume_delay;
   next.outbox = std::make_unique<WireOutbox>(io_, outbox_options, conductor_, spool_);
   AgentFlowHostOptions host_options;
   host_options.flow = flow;
@@ -239,13 +241,16 @@ void FlowService::OnWireEvent(const std::string& flow, const rpc::Invocation& ev
   Running& r = it->second;
   const auto& kw = event.kwargs;
   if (!event.args.is_array() || event.args.empty() || !event.args[0].is_object() || !kw.is_object() ||
-      !kw.contains("seq") || !kw["seq"].is_number_unsigned() || !kw.contains("from") || !kw["from"].is_string()) {
+      !kw.contains("seq") || !kw["seq"].is_number_integer() || kw["seq"].get<int64_t>() < 1 || !kw.contains("from") ||
+      !kw["from"].is_string() || (kw.contains("version") && !kw["version"].is_number_integer())) {
     Log()->debug("flows: flow {}: malformed event on {} dropped", flow, event.procedure);
     return;
   }
-  uint64_t version = kw.value("version", uint64_t{0});
+  uint64_t version = kw.contains("version") ? static_cast<uint64_t>(std::max<int64_t>(0, kw["version"].get<int64_t>())) : 0;
   if (version < r.partition.version) return;  // from a partition of an older deploy
-  auto ready = r.order->Accept(event.procedure, kw["from"], version, kw["seq"], event.args[0], clock_.Steady());
+  Log()->debug("flows: flow {}: {} seq {} from {}", flow, event.procedure, kw["seq"].get<uint64_t>(),
+               ew::log::Untrusted(kw["from"].get<std::string>()));
+  auto ready = r.order->Accept(event.procedure, kw["from"], version, kw["seq"].get<uint64_t>(), event.args[0], clock_.Steady());
   for (auto& msg : ready) r.runtime->DeliverInbound(event.procedure, std::move(msg));
 }
 
@@ -290,7 +295,7 @@ void FlowService::Sync() {
     auto it = flows_.find(flow);
     if (it != flows_.end()) request.kwargs["flows"].push_back({{"flow", flow}, {"version", it->second.partition.version}});
   }
-  conductor_->Call("ew.conductor.flow.sync", std::move(request), options_.sync_timeout,
+  conductor_->Call(wamp::kFlowSyncProcedure, std::move(request), options_.sync_timeout,
                    [this, alive = std::weak_ptr<bool>(alive_)](Result<rpc::Reply> reply) {
                      if (alive.expired()) return;
                      if (!reply) {

@@ -37,6 +37,7 @@ struct FlowServiceOptions {
   ew::flows::runtime::WireOrderOptions wire_order;   // inbound gap handling
   std::chrono::milliseconds sync_timeout{30'000};    // ew.conductor.flow.sync
   size_t max_flows = 64;                             // partitions one board runs at once
+  std::chrono::milliseconds wire_resume_delay{1500};  // WireOutboxOptions::resume_delay
 };
 
 class FlowService : public session::SessionObserver {

@@ -18,9 +18,12 @@ std::shared_ptr<spdlog::logger> Log() {
 
 WireOutbox::WireOutbox(boost::asio::io_context& io, WireOutboxOptions options, rpc::ConductorClient* conductor,
                        spool::AsyncSpool* spool)
-    : io_(io), options_(std::move(options)), conductor_(conductor), spool_(spool) {}
+    : io_(io), options_(std::move(options)), conductor_(conductor), spool_(spool), resume_timer_(io) {}
 
-WireOutbox::~WireOutbox() { *alive_ = false; }
+WireOutbox::~WireOutbox() {
+  *alive_ = false;
+  resume_timer_.cancel();
+}
 
 std::string WireOutbox::StreamName(const std::string& flow, uint64_t version, const std::string& topic) {
   std::string tail = topic;
@@ -54,7 +57,7 @@ WireOutbox::Wire& WireOutbox::WireFor(const std::string& topic) {
 }
 
 bool WireOutbox::Publish(const Wire& wire, uint64_t seq, const nlohmann::json& msg) {
-  if (!online_ || !conductor_) return false;
+  if (!online_ || resuming_ || !conductor_) return false;
   rpc::Reply event;
   event.args = nlohmann::json::array({msg});
   event.kwargs = {{"seq", seq}, {"from", options_.board}, {"version", options_.version}};
@@ -101,13 +104,31 @@ void WireOutbox::Send(const std::string& topic, nlohmann::json msg) {
                      return;
                    }
                    w.backlog = true;
-                   if (online_) Drain(w);
+                   if (online_ && !resuming_) Drain(w);
                  });
 }
 
 void WireOutbox::SetOnline(bool online) {
   online_ = online;
-  if (!online_) return;
+  resume_timer_.cancel();
+  if (!online_) {
+    resuming_ = false;
+    return;
+  }
+  resuming_ = options_.resume_delay.count() > 0;
+  if (!resuming_) {
+    Resume();
+    return;
+  }
+  resume_timer_.expires_after(options_.resume_delay);
+  resume_timer_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec) {
+    if (ec || alive.expired() || !online_) return;
+    resuming_ = false;
+    Resume();
+  });
+}
+
+void WireOutbox::Resume() {
   for (auto& [topic, wire] : wires_) {
     if (spool_) {
       if (wire.backlog) Drain(wire);
@@ -125,7 +146,7 @@ void WireOutbox::DrainMemory(Wire& wire) {
 }
 
 void WireOutbox::Drain(Wire& wire) {
-  if (wire.draining || !online_) return;
+  if (wire.draining || !online_ || resuming_) return;
   wire.draining = true;
   std::string topic = wire.topic;
   spool_->Peek(wire.stream, 0, spool::PeekLimits{256, 1u << 20},

@@ -9,6 +9,7 @@
 // at 1 with the agent — receivers then see an older seq as a duplicate until it passes the last.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -16,6 +17,7 @@
 #include <string>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
 #include "device-agent/rpc/conductor_client.hpp"
@@ -28,6 +30,10 @@ struct WireOutboxOptions {
   uint64_t version = 0;
   std::string board;  // "from"
   size_t max_memory_messages = 10'000;             // without a spool
+  // After a join, what waits is published only after this delay, so that receivers that lost the
+  // same conductor (a conductor restart) have rejoined and subscribed again: WAMP keeps no event
+  // for a subscriber that is not there. New messages wait behind it, in order.
+  std::chrono::milliseconds resume_delay{1500};
   spool::StreamLimits stream_limits{4ull << 20, 20'000, spool::DropPolicy::kDropOldest};  // per wire
 };
 
@@ -67,6 +73,7 @@ class WireOutbox {
   };
 
   Wire& WireFor(const std::string& topic);
+  void Resume();
   bool Publish(const Wire& wire, uint64_t seq, const nlohmann::json& msg);
   void Drain(Wire& wire);
   void DrainMemory(Wire& wire);
@@ -76,7 +83,9 @@ class WireOutbox {
   rpc::ConductorClient* conductor_;
   spool::AsyncSpool* spool_;
   std::map<std::string, Wire> wires_;  // by topic
-  bool online_ = false;
+  bool online_ = false;     // a session is up
+  bool resuming_ = false;   // ... but its resume_delay has not passed yet
+  boost::asio::steady_timer resume_timer_;
   uint64_t published_ = 0;
   uint64_t memory_dropped_ = 0;
   uint64_t spool_refused_ = 0;

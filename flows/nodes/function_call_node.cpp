@@ -1,8 +1,11 @@
 // edgewire-function: invokes an Edgewire function through the Host with msg.payload as the event
 // and sends the message on with msg.payload = the result; a failed call goes to catch nodes.
-// At most `max_in_flight` calls run at once; further messages wait in the node's input queue
-// behind them, so a flood is bounded by the runtime's queue limit (back-pressure).
+// At most kMaxInFlight calls run at once (kMaxWaiting more wait; beyond that messages are
+// dropped and logged). Results leave in the order the messages came in, whatever order the calls
+// finish in: a GPIO level must not be overtaken by an older one.
 #include <deque>
+#include <map>
+#include <optional>
 
 #include "flows/nodes/node_factories.hpp"
 #include "flows/runtime/host.hpp"
@@ -56,17 +59,37 @@ class FunctionCallNode : public RuntimeNode {
     call.timeout = timeout_;
     ++in_flight_;
     SetStatus("blue", "dot", "running");
+    const uint64_t ticket = next_ticket_++;
+    finished_[ticket];  // a slot, filled when the call returns
     auto shared = std::make_shared<Msg>(std::move(msg));
     auto alive = alive_;
-    host().InvokeFunction(call, [this, alive, shared](Result<nlohmann::json> result) {
-      rt_.Post([this, alive, shared, result = std::move(result)]() mutable {
-        if (*alive) Finish(std::move(*shared), std::move(result));
+    // The host answers on the runtime's thread (Host contract for the agent); a node closed
+    // meanwhile (its runtime possibly gone) is not touched.
+    host().InvokeFunction(call, [this, alive, shared, ticket](Result<nlohmann::json> result) {
+      if (!*alive) return;
+      rt_.Post([this, alive, shared, ticket, result = std::move(result)]() mutable {
+        if (*alive) Finish(ticket, std::move(*shared), std::move(result));
       });
     });
   }
 
-  void Finish(Msg msg, Result<nlohmann::json> result) {
+  void Finish(uint64_t ticket, Msg msg, Result<nlohmann::json> result) {
     --in_flight_;
+    finished_[ticket] = std::make_pair(std::move(msg), std::move(result));
+    // Oldest first: a call that finished early waits for the ones sent before it.
+    while (!finished_.empty() && finished_.begin()->second) {
+      auto [done_msg, done_result] = std::move(*finished_.begin()->second);
+      finished_.erase(finished_.begin());
+      Emit(std::move(done_msg), std::move(done_result));
+    }
+    if (!waiting_.empty() && in_flight_ < kMaxInFlight) {
+      Msg next = std::move(waiting_.front());
+      waiting_.pop_front();
+      Invoke(std::move(next));
+    }
+  }
+
+  void Emit(Msg msg, Result<nlohmann::json> result) {
     if (result) {
       msg["payload"] = std::move(*result);
       SetStatus("green", "dot", "ok");
@@ -77,17 +100,14 @@ class FunctionCallNode : public RuntimeNode {
       Error(result.error().message, &msg);
       Done(msg);
     }
-    if (!waiting_.empty() && in_flight_ < kMaxInFlight) {
-      Msg next = std::move(waiting_.front());
-      waiting_.pop_front();
-      Invoke(std::move(next));
-    }
   }
 
   std::string function_, placement_;
   std::chrono::milliseconds timeout_{30000};
   size_t in_flight_ = 0;
   std::deque<Msg> waiting_;
+  uint64_t next_ticket_ = 0;
+  std::map<uint64_t, std::optional<std::pair<Msg, Result<nlohmann::json>>>> finished_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

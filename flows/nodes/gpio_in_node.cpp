@@ -31,6 +31,7 @@ class GpioInNode : public RuntimeNode {
   Result<void> Start() override {
     auto alive = alive_;
     EW_TRY_VOID(host().WatchGpio(Owner(), spec_, [this, alive](runtime::GpioEdge edge) {
+      if (!*alive) return;
       rt_.Post([this, alive, edge] {
         if (*alive) Emit(edge.level, edge.rising ? "rising" : "falling", edge.timestamp_ms);
       });

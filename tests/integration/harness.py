@@ -190,6 +190,8 @@ reconnect_max_ms = 1000
 [functions]
 state_dir = "{os.path.join(workdir, name + '-functions')}"
 work_dir = "{os.path.join(workdir, name + '-containers')}"
+[flows]
+state_dir = "{os.path.join(workdir, name + '-flows')}"
 [spool]
 dir = "{os.path.join(workdir, name + '-spool')}"
 [log]

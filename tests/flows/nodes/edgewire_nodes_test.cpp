@@ -78,6 +78,21 @@ TEST(FunctionCallNode, ResultBecomesPayloadErrorsGoToCatch) {
   EXPECT_EQ(h.Seen("err")[0]["error"]["message"], "no runtime");
 }
 
+TEST(FunctionCallNode, ResultsLeaveInMessageOrder) {
+  Harness h;
+  h.LoadOrFail({N("f", "edgewire-function", {{"out"}}, {{"function", "f"}}), Sink("out")});
+  h.Inject("f", {{"payload", 1}});
+  h.Inject("f", {{"payload", 2}});
+  h.host.pending_calls[1](json("second"));  // the later call finishes first
+  h.Settle();
+  EXPECT_TRUE(h.Seen("out").empty());
+  h.host.pending_calls[0](json("first"));
+  h.Settle();
+  ASSERT_EQ(h.Seen("out").size(), 2u);
+  EXPECT_EQ(h.Seen("out")[0]["payload"], "first");
+  EXPECT_EQ(h.Seen("out")[1]["payload"], "second");
+}
+
 TEST(FunctionCallNode, InFlightCallsAreBounded) {
   Harness h;
   h.LoadOrFail({N("f", "edgewire-function", {{"out"}}, {{"function", "slow"}}), Sink("out")});
