@@ -65,11 +65,7 @@ class EditorTest(ConductorTestCase):
     def board(self, name):
         board_id, code = self.conductor.create_board(self.token, name)
         control = os.path.join(self.workdir, f"{name}-sim.sock")
-        # Its own flow state (the agent's default, /var/lib/edgewire/flows, is shared by every agent
-        # on the machine: a partition of an earlier run would come back from there).
-        flows_dir = os.path.join(self.workdir, f"{name}-flows")
-        agent = Agent(self.workdir, name,
-                      extra_config=sim_chip_config(control) + f'\n[flows]\nstate_dir = "{flows_dir}"\n')
+        agent = Agent(self.workdir, name, extra_config=sim_chip_config(control))  # harness: own [flows] state_dir
         enrol = agent.enrol(self.conductor.url, code)
         self.assertEqual(enrol.returncode, 0, enrol.stdout + enrol.stderr)
         self.agents[board_id] = agent
