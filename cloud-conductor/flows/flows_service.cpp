@@ -164,6 +164,9 @@ tl::expected<DeployOutcome, DeployRefusal> FlowsService::Deploy(const std::strin
     placed.insert(p.board_id);
     ++calls;
   }
+  // Access first: a board subscribes to its wires as soon as it has its partition, and the
+  // router must know by then that the flow is on that board (else SUBSCRIBE is refused).
+  PublishAccess(record->id);
   auto answers = std::make_shared<Answers<DeployAnswer>>(calls);
   for (const auto& p : *partitions) {
     if (p.board_id.empty()) continue;
@@ -172,7 +175,6 @@ tl::expected<DeployOutcome, DeployRefusal> FlowsService::Deploy(const std::strin
   for (const auto& p : before) {
     if (!p.board_id.empty() && placed.count(p.board_id) == 0) StartStop(record->id, p.board_id);
   }
-  PublishAccess(record->id);
   auto got = answers->Wait(options_.deploy_wait);
   for (auto& p : *partitions) {
     auto it = got.find(p.board_id);

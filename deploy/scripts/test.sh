@@ -7,6 +7,12 @@ bash deploy/scripts/build.sh
 # npm autobahn for the JavaScript interop test (a second, independent WAMP client). install-deps
 # made sure node and npm are there: a failure here fails the run instead of skipping the test.
 (cd tests/integration/js && npm ci --no-audit --no-fund --loglevel=error)
+# playwright-core for the browser end-to-end test (Chromium itself is Debian's); Node-RED and the
+# palette are installed by deploy/scripts/node-red.sh, which the test runs.
+(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+# The palette's own tests run its nodes in the pinned Node-RED (node-red-node-test-helper).
+(cd deploy/node-red && npm ci --no-audit --no-fund --loglevel=error)
+(cd flows/node-red-contrib-edgewire && npm ci --no-audit --no-fund --loglevel=error)
 ROOT=$PWD
 cd "${BUILD_DIR:-build}"
 status=0

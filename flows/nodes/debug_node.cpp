@@ -15,6 +15,9 @@ class DebugNode : public RuntimeNode {
     active_ = BoolProp("active", true);
     to_status_ = BoolProp("tostatus", false);
     std::string complete = StrProp("complete", "payload");
+    // Node-RED's editor gives a new debug node complete: "false", which means msg.payload
+    // (21-debug.js); it is what a debug node dropped from the palette exports.
+    if (complete == "false" || complete.empty()) complete = "payload";
     std::string target = StrProp("targetType", "msg");
     if (target == "jsonata") return InvalidArgument("JSONata expressions are not supported on boards");
     whole_ = complete == "true" || target == "full";

@@ -291,5 +291,15 @@ TEST(DebugNode, SelectedPropertyGoesToTheHost) {
   EXPECT_EQ(h.host.debug[0].name, "dbg");
 }
 
+// A debug node as the editor creates it: complete "false" shows msg.payload (Node-RED 21-debug.js).
+TEST(DebugNode, CompleteFalseMeansPayload) {
+  Harness h;
+  h.LoadOrFail({N("d", "debug", {}, {{"complete", "false"}, {"active", true}})});
+  h.Inject("d", {{"payload", 7}, {"topic", "tp"}});
+  ASSERT_EQ(h.host.debug.size(), 1u);
+  EXPECT_EQ(h.host.debug[0].msg, 7);
+  EXPECT_EQ(h.host.debug[0].property, "payload");
+}
+
 }  // namespace
 }  // namespace ew::flows::testing
