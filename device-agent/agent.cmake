@@ -6,13 +6,13 @@ set(EW_AGENT_DIR ${CMAKE_CURRENT_LIST_DIR})
 # the agent (its RSS): replies are proto3 JSON built with nlohmann, held to libprotobuf by
 # tests/device-agent/proto3_conformance_test.cpp.
 ew_module(ew_agent_rpc
-  SOURCES ${EW_AGENT_DIR}/rpc/sys_info.cpp ${EW_AGENT_DIR}/rpc/sys_procedures.cpp ${EW_AGENT_DIR}/rpc/proto3_json.cpp
-  DEPS ew_common_error nlohmann_json::nlohmann_json PkgConfig::NETTLE)
+  SOURCES ${EW_AGENT_DIR}/rpc/sys_info.cpp ${EW_AGENT_DIR}/rpc/sys_procedures.cpp
+  DEPS ew_common_contract ew_common_error nlohmann_json::nlohmann_json)
 
 # Board procedures fn.* : package cache, deployments, invocations in containers.
 ew_module(ew_agent_functions
   SOURCES ${EW_AGENT_DIR}/functions/function_service.cpp
-  DEPS ew_agent_gpio_rpc ew_containers_host ew_containers_package ew_common_ids ew_common_json ew_common_log ew_common_error
+  DEPS ew_agent_gpio_rpc ew_common_contract ew_containers_host ew_containers_package ew_common_ids ew_common_json ew_common_log ew_common_error
        nlohmann_json::nlohmann_json Boost::system Threads::Threads)
 
 # Board procedures gpio.* , edge publications and edge triggers over the board's chips.

@@ -12,7 +12,7 @@
 
 #include "common/ids/ids.hpp"
 #include "common/log/log.hpp"
-#include "common/wamp/conductor_procedures.hpp"
+#include "common/contract/fn.hpp"
 #include "containers/package/package.hpp"
 #include "containers/runtime/child_reaper.hpp"
 #include "containers/runtime/container_runtime.hpp"
@@ -29,20 +29,19 @@ std::shared_ptr<spdlog::logger> Log() {
   return logger;
 }
 
+namespace fn = contract::fn;
+
 // The "warnings" of a board's fn.deploy reply (limits it cannot enforce), joined for the
 // deployment's message. The board is not trusted: at most 4 strings of 256 bytes are kept.
-std::string DeployWarnings(const json& kwargs) {
+std::string DeployWarnings(const std::vector<std::string>& warnings) {
   constexpr size_t kMaxWarnings = 4;
   constexpr size_t kMaxWarningBytes = 256;
   std::string out;
-  auto it = kwargs.find("warnings");
-  if (it == kwargs.end() || !it->is_array()) return out;
   size_t taken = 0;
-  for (const auto& warning : *it) {
+  for (const auto& warning : warnings) {
     if (taken == kMaxWarnings) break;
-    if (!warning.is_string()) continue;
     ++taken;
-    std::string text = warning.get<std::string>().substr(0, kMaxWarningBytes);
+    std::string text = warning.substr(0, kMaxWarningBytes);
     for (char& c : text) {
       if (c == '\n' || c == '\r') c = ' ';  // one log line
     }
@@ -51,21 +50,21 @@ std::string DeployWarnings(const json& kwargs) {
   return out;
 }
 
-using wamp::kFnFetchProcedure;
-using wamp::kFnReportProcedure;
-constexpr size_t kMaxReportedRecords = 100;
 constexpr const char* kCloud = "cloud";
 
-json DeployArgs(const Deployment& d) {
-  json args = {{"functionId", d.function_id}, {"version", d.version}, {"sha256", d.sha256}, {"size", d.size}};
-  if (!d.triggers.empty()) args["triggers"] = d.triggers;
-  return args;
+Result<wamp::Payload> DeployArgs(const Deployment& d) {
+  EW_TRY(auto triggers, ew::gpio::ParseTriggers(d.triggers));
+  return fn::DeployRequest{d.function_id, d.version, d.sha256, d.size, std::move(triggers)}.ToPayload();
 }
 
-// A non-negative integer, whichever way the codec typed it (msgpack and JSON give unsigned,
-// code that builds kwargs by hand often signed).
-bool IsCount(const json& value) {
-  return value.is_number_unsigned() || (value.is_number_integer() && value.get<int64_t>() >= 0);
+// Asks `board_id` to remove `function_id`; a board that does not hold it is fine.
+void RemoveFromBoard(router::BoardGateway& gateway, const std::string& board_id, const std::string& function_id,
+                     std::chrono::milliseconds timeout) {
+  gateway.CallBoard(board_id, fn::kRemove.suffix, fn::RemoveRequest{function_id}.ToPayload(), timeout,
+                    [board_id, function_id](Result<wamp::Payload> r) {
+                      if (!r && r.error().code != ErrorCode::kNotFound)
+                        Log()->warn("board={} fn.remove {}: {}", board_id, function_id, r.error().message);
+                    });
 }
 
 // Writes `bytes` to `path` through a temporary file and a rename: readers never see half a file.
@@ -111,14 +110,20 @@ Result<void> FunctionsService::Start() {
     if (ec) return Internal("cannot create " + dir.string() + ": " + ec.message());
   }
   fs::permissions(options_.dir, fs::perms::owner_all, ec);
-  gateway_.ServeConductorProcedure(kFnFetchProcedure, [this](const std::string& board_id, wamp::Payload payload,
-                                                           router::BoardGateway::Reply reply) {
-    Fetch(board_id, std::move(payload.kwargs), std::move(reply));
+  gateway_.ServeConductorProcedure(fn::kFetch.uri, [this](const std::string& board_id, wamp::Payload payload,
+                                                          router::BoardGateway::Reply reply) {
+    auto request = fn::FetchRequest::Parse(payload);
+    if (!request) return reply(tl::unexpected(request.error()));
+    Fetch(board_id, *request, std::move(reply));
   });
-  gateway_.ServeConductorProcedure(kFnReportProcedure, [this](const std::string& board_id, wamp::Payload payload,
-                                                            router::BoardGateway::Reply reply) {
-    boost::asio::post(blocking_, [this, board_id, kwargs = std::move(payload.kwargs), reply = std::move(reply)] {
-      reply(Report(board_id, kwargs));
+  gateway_.ServeConductorProcedure(fn::kReport.uri, [this](const std::string& board_id, wamp::Payload payload,
+                                                           router::BoardGateway::Reply reply) {
+    auto request = fn::ReportRequest::Parse(payload);
+    if (!request) return reply(tl::unexpected(request.error()));
+    boost::asio::post(blocking_, [this, board_id, request = std::move(*request), reply = std::move(reply)] {
+      auto stored = Report(board_id, request);
+      if (!stored) return reply(tl::unexpected(stored.error()));
+      reply(fn::ReportReply{*stored}.ToPayload());
     });
   });
   gateway_.OnBoardRegistered(
@@ -162,7 +167,7 @@ Result<void> FunctionsService::Delete(const FunctionRecord& function) {
   EW_TRY(auto versions, store_.ListVersions(function.id));
   for (const auto& d : deployments) {
     if (!gateway_.Presence(d.board_id)) continue;
-    gateway_.CallBoard(d.board_id, "fn.remove", wamp::Payload{json::array(), {{"functionId", function.id}}},
+    gateway_.CallBoard(d.board_id, fn::kRemove.suffix, fn::RemoveRequest{function.id}.ToPayload(),
                        options_.deploy_timeout, [](Result<wamp::Payload>) {});
   }
   EW_TRY_VOID(store_.DeleteFunction(function.id));
@@ -218,13 +223,7 @@ Result<std::vector<Deployment>> FunctionsService::Deploy(const FunctionRecord& f
 
 Result<void> FunctionsService::Undeploy(const FunctionRecord& function, const std::string& board_id) {
   EW_TRY_VOID(store_.DeleteDeployment(function.id, board_id));
-  if (gateway_.Presence(board_id)) {
-    gateway_.CallBoard(board_id, "fn.remove", wamp::Payload{json::array(), {{"functionId", function.id}}},
-                       options_.deploy_timeout, [function_id = function.id, board_id](Result<wamp::Payload> r) {
-                         if (!r && r.error().code != ErrorCode::kNotFound)
-                           Log()->warn("board={} fn.remove {}: {}", board_id, function_id, r.error().message);
-                       });
-  }
+  if (gateway_.Presence(board_id)) RemoveFromBoard(gateway_, board_id, function.id, options_.deploy_timeout);
   return Ok();
 }
 
@@ -235,8 +234,16 @@ void FunctionsService::StartDeploy(const Deployment& d) {
     return;
   }
   Log()->info("board={} deploying function {} version {}", d.board_id, d.function_id, d.version);
-  gateway_.CallBoard(d.board_id, "fn.deploy", wamp::Payload{json::array(), DeployArgs(d)}, options_.deploy_timeout,
-                     [this, d](Result<wamp::Payload> result) {
+  auto request = DeployArgs(d);
+  if (!request) {
+    Log()->error("deployment {} on {}: {}", d.function_id, d.board_id, request.error().message);
+    return;
+  }
+  gateway_.CallBoard(d.board_id, fn::kDeploy.suffix, std::move(*request), options_.deploy_timeout,
+                     [this, d](Result<wamp::Payload> answer) {
+                       // A reply that is not a fn.deploy reply fails the deployment as an error would.
+                       Result<fn::DeployReply> result = answer ? fn::DeployReply::Parse(*answer)
+                                                               : tl::unexpected(answer.error());
                        // Router strand: the store write goes to the pool.
                        boost::asio::post(blocking_, [this, d, result = std::move(result)] {
                          std::string state = "deployed";
@@ -249,7 +256,7 @@ void FunctionsService::StartDeploy(const Deployment& d) {
                          } else {
                            Log()->info("board={} function {} version {} deployed", d.board_id, d.function_id, d.version);
                            // Limits the board cannot enforce: the deployment says so.
-                           error = DeployWarnings(result->kwargs);
+                           error = DeployWarnings(result->warnings);
                            if (!error.empty()) Log()->warn("board={} function {}: {}", d.board_id, d.function_id, error);
                          }
                          (void)store_.SetDeploymentState(d.function_id, d.board_id, d.sha256, state, error,
@@ -261,8 +268,8 @@ void FunctionsService::StartDeploy(const Deployment& d) {
 void FunctionsService::OnBoardRegistered(const std::string& board_id, const std::string& suffix) {
   // The agent registers fn.deploy, fn.remove, fn.invoke, then fn.list: the last one is the
   // moment to clean up (fn.remove is there by then).
-  if (suffix == "fn.list") return Reconcile(board_id);
-  if (suffix != "fn.deploy") return;
+  if (suffix == fn::kList.suffix) return Reconcile(board_id);
+  if (suffix != fn::kDeploy.suffix) return;
   // Every deployment of the board, also those recorded as deployed: a board whose disk was
   // wiped gets them back, and one that has them answers from its cache.
   boost::asio::post(blocking_, [this, board_id] {
@@ -274,43 +281,32 @@ void FunctionsService::OnBoardRegistered(const std::string& board_id, const std:
 
 void FunctionsService::Reconcile(const std::string& board_id) {
   gateway_.CallBoard(
-      board_id, "fn.list", wamp::Payload{}, options_.deploy_timeout, [this, board_id](Result<wamp::Payload> listed) {
+      board_id, fn::kList.suffix, contract::Empty{}.ToPayload(), options_.deploy_timeout,
+      [this, board_id](Result<wamp::Payload> answer) {
+        if (!answer) return Log()->warn("board={} fn.list: {}", board_id, answer.error().message);
+        auto listed = fn::ListReply::Parse(*answer);
         if (!listed) return Log()->warn("board={} fn.list: {}", board_id, listed.error().message);
-        json held = listed->kwargs.value("functions", json::array());
-        if (!held.is_array()) return;
-        boost::asio::post(blocking_, [this, board_id, held = std::move(held)] {
+        boost::asio::post(blocking_, [this, board_id, held = std::move(listed->functions)] {
           auto deployments = store_.BoardDeployments(board_id);
           if (!deployments) return Log()->error("board={} deployments: {}", board_id, deployments.error().message);
           std::set<std::string> wanted;
           for (const auto& d : *deployments) wanted.insert(d.function_id);
           for (const auto& item : held) {
-            const std::string id = item.is_object() ? item.value("functionId", "") : "";
-            if (id.empty() || wanted.count(id)) continue;
+            const std::string& id = item.function.function_id;
+            if (wanted.count(id)) continue;
             Log()->info("board={} holds function {} that is no longer deployed there: removing it", board_id, id);
-            gateway_.CallBoard(board_id, "fn.remove", wamp::Payload{json::array(), {{"functionId", id}}},
-                               options_.deploy_timeout, [board_id, id](Result<wamp::Payload> removed) {
-                                 if (!removed && removed.error().code != ErrorCode::kNotFound)
-                                   Log()->warn("board={} fn.remove {}: {}", board_id, id, removed.error().message);
-                               });
+            RemoveFromBoard(gateway_, board_id, id, options_.deploy_timeout);
           }
         });
       });
 }
 
-void FunctionsService::Fetch(const std::string& board_id, json kwargs, router::BoardGateway::Reply reply) {
-  static const std::regex sha_pattern("[0-9a-f]{64}");
-  auto sha = kwargs.find("sha256");
-  auto offset = kwargs.find("offset");
-  auto length = kwargs.find("length");
-  if (sha == kwargs.end() || !sha->is_string() || !std::regex_match(sha->get<std::string>(), sha_pattern))
-    return reply(InvalidArgument("sha256: must be 64 lowercase hex digits"));
-  if (offset == kwargs.end() || !IsCount(*offset))
-    return reply(InvalidArgument("offset: must be a non-negative integer"));
-  if (length == kwargs.end() || !IsCount(*length) || length->get<uint64_t>() == 0 ||
-      length->get<uint64_t>() > options_.max_fetch_chunk)
+void FunctionsService::Fetch(const std::string& board_id, const fn::FetchRequest& request,
+                             router::BoardGateway::Reply reply) {
+  if (request.length > options_.max_fetch_chunk)
     return reply(InvalidArgument("length: must be between 1 and " + std::to_string(options_.max_fetch_chunk)));
-  boost::asio::post(blocking_, [this, board_id, sha256 = sha->get<std::string>(), from = offset->get<uint64_t>(),
-                                count = length->get<uint64_t>(), reply = std::move(reply)] {
+  boost::asio::post(blocking_, [this, board_id, sha256 = request.sha256, from = request.offset,
+                                count = request.length, reply = std::move(reply)] {
     auto allowed = store_.PackageDeployedTo(sha256, board_id);
     if (!allowed) return reply(tl::unexpected(allowed.error()));
     if (!*allowed) return reply(PermissionDenied("package " + sha256 + " is not deployed to board " + board_id));
@@ -322,7 +318,7 @@ void FunctionsService::Fetch(const std::string& board_id, json kwargs, router::B
     in.seekg(static_cast<std::streamoff>(from));
     in.read(reinterpret_cast<char*>(chunk.data()), static_cast<std::streamsize>(chunk.size()));
     if (!in) return reply(Internal("cannot read package " + sha256));
-    reply(wamp::Payload{json::array({json::binary(std::move(chunk))}), {{"size", size}}});
+    reply(fn::FetchReply{std::move(chunk), size}.ToPayload());
   });
 }
 
@@ -418,40 +414,32 @@ Result<std::string> FunctionsService::Invoke(const FunctionRecord& function, con
 
 void FunctionsService::RunOnBoard(const FunctionRecord& function, const Prepared& prepared, json event,
                                   OutcomeDone done) {
-  gateway_.CallBoard(prepared.target, "fn.invoke",
-                     wamp::Payload{json::array(), {{"functionId", function.id}, {"event", std::move(event)}}},
+  gateway_.CallBoard(prepared.target, fn::kInvoke.suffix, fn::InvokeRequest{function.id, std::move(event)}.ToPayload(),
                      prepared.wait, [target = prepared.target, done = std::move(done)](Result<wamp::Payload> result) {
                        if (!result) return done(OutcomeOfError(result.error(), target));
-                       InvocationOutcome outcome;
-                       outcome.record = std::move(result->kwargs);
-                       if (!outcome.record.is_object() || !outcome.record.contains("status") ||
-                           !outcome.record["status"].is_string()) {
-                         outcome = OutcomeOfError(
-                             Error{ErrorCode::kInternal, "board " + target + " answered without an invocation record"},
-                             target);
+                       auto record = fn::InvocationRecord::Parse(*result);
+                       if (!record) {
+                         return done(OutcomeOfError(
+                             Error{ErrorCode::kInternal, "board " + target + " answered without an invocation record (" +
+                                                             record.error().message + ")"},
+                             target));
                        }
-                       done(std::move(outcome));
+                       done(InvocationOutcome{record->ToJson(), std::nullopt});
                      });
 }
 
-Result<wamp::Payload> FunctionsService::Report(const std::string& board_id, const json& kwargs) {
-  auto function_id = kwargs.find("functionId");
-  auto records = kwargs.find("records");
-  if (function_id == kwargs.end() || !function_id->is_string())
-    return InvalidArgument("functionId: required, a string");
-  if (records == kwargs.end() || !records->is_array() || records->empty() || records->size() > kMaxReportedRecords)
-    return InvalidArgument("records: 1 to " + std::to_string(kMaxReportedRecords) + " invocation records");
-  const std::string id = function_id->get<std::string>();
+Result<uint64_t> FunctionsService::Report(const std::string& board_id, const fn::ReportRequest& request) {
+  const std::string& id = request.function_id;
   EW_TRY(auto deployments, store_.BoardDeployments(board_id));
   const bool deployed = std::any_of(deployments.begin(), deployments.end(),
                                     [&](const Deployment& d) { return d.function_id == id; });
   if (!deployed) return PermissionDenied("function " + id + " is not deployed on board " + board_id);
   const int64_t now = UnixSeconds(clock_.Now());
   size_t stored = 0;
-  for (const json& reported : *records) {
-    if (!reported.is_object()) return InvalidArgument("records: each must be an object");
-    std::string status = reported.value("status", "failed");
-    if (status != "succeeded" && status != "failed" && status != "timed_out") status = "failed";
+  for (const json& reported : request.records) {
+    // A status the board should not report (or none) is recorded as a failure.
+    auto parsed = fn::InvocationRecord::FromJson(reported, "fn.report: records[]");
+    const std::string status(contract::Name(parsed ? parsed->status : contract::InvocationStatus::kFailed));
     Invocation invocation;
     invocation.id = ids::NewId("inv");
     invocation.function_id = id;
@@ -470,7 +458,7 @@ Result<wamp::Payload> FunctionsService::Report(const std::string& board_id, cons
     ++stored;
   }
   Log()->info("board={} reported {} trigger invocation(s) of {}", board_id, stored, id);
-  return wamp::Payload{json::array(), {{"stored", stored}}};
+  return stored;
 }
 
 void FunctionsService::Store(const FunctionRecord& function, const Prepared& prepared, const json& record) {

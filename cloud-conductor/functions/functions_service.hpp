@@ -28,6 +28,7 @@
 #include "cloud-conductor/functions/stored_record.hpp"
 #include "cloud-conductor/router/board_gateway.hpp"
 #include "common/clock/clock.hpp"
+#include "common/contract/fn.hpp"
 #include "common/error/error.hpp"
 #include "containers/host/function_host.hpp"
 #include "containers/runtime/container_runtime.hpp"
@@ -132,12 +133,12 @@ class FunctionsService {
   void StartDeploy(const Deployment& deployment);
   // ew.conductor.fn.report: records of invocations `board_id` ran by itself (edge triggers),
   // stored in the function's history. Only for functions deployed on that board. Blocking pool.
-  Result<wamp::Payload> Report(const std::string& board_id, const nlohmann::json& kwargs);
+  Result<uint64_t> Report(const std::string& board_id, const contract::fn::ReportRequest& request);
   void OnBoardRegistered(const std::string& board_id, const std::string& suffix);
   // Asks a board that just returned which functions it holds and removes those it should no
   // longer run (undeployed or deleted while it was away, or whose removal failed).
   void Reconcile(const std::string& board_id);
-  void Fetch(const std::string& board_id, nlohmann::json kwargs, router::BoardGateway::Reply reply);
+  void Fetch(const std::string& board_id, const contract::fn::FetchRequest& request, router::BoardGateway::Reply reply);
 
   std::filesystem::path PackagePath(const std::string& sha256) const;
   Result<containers::FunctionHost*> CloudHost();

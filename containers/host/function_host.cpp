@@ -43,14 +43,7 @@ constexpr std::chrono::seconds kReapCheck{1};
 
 }  // namespace
 
-std::string_view StatusName(InvocationResult::Status status) {
-  switch (status) {
-    case InvocationResult::Status::kSucceeded: return "succeeded";
-    case InvocationResult::Status::kFailed: return "failed";
-    case InvocationResult::Status::kTimedOut: return "timed_out";
-  }
-  return "failed";
-}
+std::string_view StatusName(InvocationResult::Status status) { return contract::Name(status); }
 
 nlohmann::json ToJson(const InvocationResult& result) {
   auto ms = [](microseconds d) { return static_cast<double>(d.count()) / 1000.0; };

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/clock/clock.hpp"
+#include "common/contract/states.hpp"
 #include "common/error/error.hpp"
 #include "common/gpio/chip_set.hpp"
 #include "containers/gpio/gpio_sandbox.hpp"
@@ -41,7 +42,8 @@ struct HostConfig {
 };
 
 struct InvocationResult {
-  enum class Status { kSucceeded, kFailed, kTimedOut };
+  // The contract's status (common/contract/states.hpp); never kRunning here.
+  using Status = contract::InvocationStatus;
   Status status = Status::kFailed;
   nlohmann::json output;        // the function's stdout parsed as JSON (null unless succeeded)
   std::string error;            // why it failed: "exit status 3", "stdout is not JSON", ...

@@ -10,6 +10,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "common/contract/fn.hpp"
 #include "common/ids/ids.hpp"
 #include "common/json/guarded_json.hpp"
 #include "common/log/log.hpp"
@@ -31,27 +32,7 @@ std::shared_ptr<spdlog::logger> Log() {
   return logger;
 }
 
-using wamp::kFnFetchProcedure;
 using wamp::kFnReportProcedure;
-
-// A field of the call's kwargs that must be a string matching `pattern`.
-Result<std::string> StringField(const json& kwargs, const char* name, const std::regex& pattern, const char* shape) {
-  auto it = kwargs.find(name);
-  if (it == kwargs.end()) return InvalidArgument(std::string(name) + ": required");
-  if (!it->is_string()) return InvalidArgument(std::string(name) + ": must be a string");
-  auto value = it->get<std::string>();
-  if (!std::regex_match(value, pattern)) return InvalidArgument(std::string(name) + ": must be " + shape);
-  return value;
-}
-
-const std::regex& IdPattern() {
-  static const std::regex pattern("[A-Za-z0-9_.-]{1,64}");
-  return pattern;
-}
-
-Result<std::string> FunctionIdField(const json& kwargs) {
-  return StringField(kwargs, "functionId", IdPattern(), "1-64 characters of [A-Za-z0-9_.-]");
-}
 
 Result<containers::FunctionSpec> ReadSpec(const fs::path& dir) {
   std::ifstream in(dir / "function.json", std::ios::binary);
@@ -61,13 +42,9 @@ Result<containers::FunctionSpec> ReadSpec(const fs::path& dir) {
   return containers::ParseFunctionSpec(text.str());
 }
 
-json DeploymentJson(const Deployment& d) {
-  return {{"functionId", d.function_id},
-          {"name", d.name},
-          {"version", d.version},
-          {"sha256", d.sha256},
-          {"triggers", ew::gpio::ToJson(d.triggers)}};
-}
+namespace fn = contract::fn;
+
+json DeploymentJson(const Deployment& d) { return d.ToJson(); }
 
 // "triggers": [{line, edge, debounceMs}, ...], optional.
 Result<std::vector<gpio::TriggerSpec>> TriggersField(const json& kwargs) {
@@ -213,10 +190,10 @@ rpc::ProcedureTable FunctionService::Procedures() {
     };
   };
   rpc::ProcedureTable table;
-  table.push_back({"fn.deploy", bind(&FunctionService::Deploy)});
-  table.push_back({"fn.remove", bind(&FunctionService::Remove)});
-  table.push_back({"fn.invoke", bind(&FunctionService::Invoke)});
-  table.push_back({"fn.list", rpc::Sync([weak](const rpc::Invocation&) -> Result<rpc::Reply> {
+  table.push_back({fn::kDeploy.suffix, bind(&FunctionService::Deploy)});
+  table.push_back({fn::kRemove.suffix, bind(&FunctionService::Remove)});
+  table.push_back({fn::kInvoke.suffix, bind(&FunctionService::Invoke)});
+  table.push_back({fn::kList.suffix, rpc::Sync([weak](const rpc::Invocation&) -> Result<rpc::Reply> {
                      auto self = weak.lock();
                      if (!self) return Unavailable("the agent is shutting down");
                      return self->List();
@@ -226,34 +203,19 @@ rpc::ProcedureTable FunctionService::Procedures() {
 
 void FunctionService::Deploy(const rpc::Invocation& invocation, rpc::Responder respond) {
   if (!host_) return respond(Unavailable("no container runtime on this board: " + unavailable_reason_));
-  const json& kwargs = invocation.kwargs;
-  auto function_id = FunctionIdField(kwargs);
-  if (!function_id) return respond(tl::unexpected(function_id.error()));
-  static const std::regex version_pattern("[\\x21-\\x7e]{1,64}");
-  auto version = StringField(kwargs, "version", version_pattern, "1-64 printable characters");
-  if (!version) return respond(tl::unexpected(version.error()));
-  static const std::regex sha_pattern("[0-9a-f]{64}");
-  auto sha256 = StringField(kwargs, "sha256", sha_pattern, "64 lowercase hex digits");
-  if (!sha256) return respond(tl::unexpected(sha256.error()));
-  auto size_it = kwargs.find("size");
-  if (size_it == kwargs.end() || !size_it->is_number_unsigned() || size_it->get<uint64_t>() == 0 ||
-      size_it->get<uint64_t>() > options_.max_package_bytes) {
-    return respond(InvalidArgument("size: must be an integer between 1 and " + std::to_string(options_.max_package_bytes)));
-  }
-  const uint64_t size = size_it->get<uint64_t>();
-  auto triggers = TriggersField(kwargs);
-  if (!triggers) return respond(tl::unexpected(triggers.error()));
-  if (!triggers->empty() && !gpio_) return respond(Unavailable("this board has no GPIO for triggers"));
+  auto request = fn::DeployRequest::Parse(invocation);
+  if (!request) return respond(tl::unexpected(request.error()));
+  if (request->size > options_.max_package_bytes)
+    return respond(InvalidArgument("fn.deploy: size: must be an integer between 1 and " +
+                                   std::to_string(options_.max_package_bytes)));
+  const uint64_t size = request->size;
+  if (!request->triggers.empty() && !gpio_) return respond(Unavailable("this board has no GPIO for triggers"));
 
-  Deployment wanted{*function_id, "", *version, *sha256, std::move(*triggers)};
+  Deployment wanted{request->function_id, "", request->version, request->sha256, std::move(request->triggers)};
   {
     std::lock_guard lock(mu_);
     if (auto it = deployments_.find(wanted.function_id); it != deployments_.end() && it->second.sha256 == wanted.sha256) {
-      if (SameTriggers(it->second.triggers, wanted.triggers)) {
-        json reply = DeploymentJson(it->second);
-        reply["cached"] = true;
-        return respond(rpc::Reply{json::array(), std::move(reply)});
-      }
+      if (SameTriggers(it->second.triggers, wanted.triggers)) return respond(fn::DeployReply{it->second, true, {}}.ToPayload());
       wanted.name = it->second.name;
     }
   }
@@ -439,40 +401,29 @@ void FunctionService::Commit(Deployment wanted, bool cached, rpc::Responder resp
   Log()->info("function {} ({} {}) deployed, package {}{}{}", wanted.function_id, wanted.name, wanted.version,
               wanted.sha256.substr(0, 12), cached ? " (cached)" : "",
               wanted.triggers.empty() ? "" : ", " + std::to_string(wanted.triggers.size()) + " GPIO trigger(s)");
-  json reply = DeploymentJson(wanted);
-  reply["cached"] = cached;
   // Limits the function declares that this board cannot hold: said, never silently dropped.
-  if (auto warnings = LimitWarnings(); !warnings.empty()) reply["warnings"] = warnings;
-  respond(rpc::Reply{json::array(), std::move(reply)});
+  respond(fn::DeployReply{std::move(wanted), cached, LimitWarnings()}.ToPayload());
 }
 
 void FunctionService::FetchChunk(const std::string& sha256, uint64_t size, std::shared_ptr<std::string> buffer) {
   const uint64_t offset = buffer->size();
   const uint64_t length = std::min<uint64_t>(options_.fetch_chunk_bytes, size - offset);
-  rpc::Reply request;
-  request.kwargs = {{"sha256", sha256}, {"offset", offset}, {"length", length}};
   auto self = shared_from_this();
-  conductor_->Call(kFnFetchProcedure, std::move(request), options_.fetch_timeout,
+  conductor_->Call(fn::kFetch.uri, fn::FetchRequest{sha256, offset, length}.ToPayload(), options_.fetch_timeout,
                    [self, sha256, size, buffer, offset](Result<rpc::Reply> reply) {
                      if (!reply) {
                        return self->FinishFetch(sha256, MakeError(reply.error().code, "fetching package " + sha256 +
                                                                                            ": " + reply.error().message));
                      }
-                     const json& args = reply->args;
-                     if (!args.is_array() || args.empty() || !(args[0].is_binary() || args[0].is_string())) {
-                       return self->FinishFetch(sha256, Internal("fetching package " + sha256 + ": the conductor sent no bytes"));
+                     auto chunk = fn::FetchReply::Parse(*reply);
+                     if (!chunk) {
+                       return self->FinishFetch(sha256, Internal("fetching package " + sha256 + ": " + chunk.error().message));
                      }
-                     auto total = reply->kwargs.find("size");
-                     if (total == reply->kwargs.end() || !total->is_number_unsigned() || total->get<uint64_t>() != size) {
+                     if (chunk->size != size) {
                        return self->FinishFetch(sha256, InvalidArgument("fetching package " + sha256 +
                                                                         ": its size is not the one the deployment names"));
                      }
-                     if (args[0].is_binary()) {
-                       const auto& bytes = args[0].get_binary();
-                       buffer->append(bytes.begin(), bytes.end());
-                     } else {
-                       buffer->append(args[0].get<std::string>());
-                     }
+                     buffer->append(chunk->bytes.begin(), chunk->bytes.end());
                      if (buffer->size() == offset || buffer->size() > size) {
                        return self->FinishFetch(sha256, Internal("fetching package " + sha256 + ": chunk at offset " +
                                                                  std::to_string(offset) + " has a wrong length"));
@@ -503,8 +454,9 @@ void FunctionService::FinishFetch(const std::string& sha256, Result<fs::path> di
 }
 
 void FunctionService::Remove(const rpc::Invocation& invocation, rpc::Responder respond) {
-  auto function_id = FunctionIdField(invocation.kwargs);
-  if (!function_id) return respond(tl::unexpected(function_id.error()));
+  auto request = fn::RemoveRequest::Parse(invocation);
+  if (!request) return respond(tl::unexpected(request.error()));
+  const std::string* function_id = &request->function_id;
   std::string orphan;  // package no other deployment uses
   {
     std::lock_guard lock(mu_);
@@ -527,7 +479,7 @@ void FunctionService::Remove(const rpc::Invocation& invocation, rpc::Responder r
       fs::remove_all(dir, ec);
     });
   }
-  respond(rpc::Reply{json::array(), json{{"functionId", *function_id}, {"removed", true}}});
+  respond(fn::RemoveReply{*function_id, true}.ToPayload());
 }
 
 Result<rpc::Reply> FunctionService::List() const {
@@ -535,41 +487,39 @@ Result<rpc::Reply> FunctionService::List() const {
   if (host_) {
     for (auto& f : host_->List()) installed.emplace(f.key, std::move(f));
   }
-  json functions = json::array();
+  fn::ListReply reply;
+  reply.runtime = RuntimeDescription();
   std::lock_guard lock(mu_);
   for (const auto& [id, d] : deployments_) {
-    json item = DeploymentJson(d);
     auto it = installed.find(id);
-    item["warmInstances"] = it == installed.end() ? 0 : it->second.warm_instances;
-    item["running"] = it == installed.end() ? 0 : it->second.running;
-    item["queued"] = it == installed.end() ? 0 : it->second.queued;
-    functions.push_back(std::move(item));
+    const bool here = it != installed.end();
+    reply.functions.push_back({d, here ? it->second.warm_instances : 0, here ? it->second.running : 0,
+                               here ? it->second.queued : 0});
   }
-  return rpc::Reply{json::array(), json{{"functions", functions}, {"runtime", RuntimeDescription()}}};
+  return reply.ToPayload();
 }
 
 void FunctionService::Invoke(const rpc::Invocation& invocation, rpc::Responder respond) {
   if (!host_) return respond(Unavailable("no container runtime on this board: " + unavailable_reason_));
-  auto function_id = FunctionIdField(invocation.kwargs);
-  if (!function_id) return respond(tl::unexpected(function_id.error()));
+  auto request = fn::InvokeRequest::Parse(invocation);
+  if (!request) return respond(tl::unexpected(request.error()));
+  const std::string* function_id = &request->function_id;
   {
     std::lock_guard lock(mu_);
     if (!deployments_.count(*function_id))
       return respond(NotFound("function " + *function_id + " is not deployed on board " + options_.board_id));
   }
-  auto event = invocation.kwargs.find("event");
   // Strings from msgpack peers need not be UTF-8: replace bad bytes rather than throw.
-  std::string event_json = event == invocation.kwargs.end()
-                               ? "null"
-                               : event->dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string event_json = request->event.dump(-1, ' ', false, json::error_handler_t::replace);
   host_->Invoke(*function_id, std::move(event_json),
                 [respond, board_id = options_.board_id,
                  budget = ReplyBudget()](Result<containers::InvocationResult> result) {
                   if (!result) return respond(tl::unexpected(result.error()));
-                  json record = containers::ToJson(*result);
-                  record["boardId"] = board_id;
-                  FitRecord(record, budget);
-                  respond(rpc::Reply{json::array(), std::move(record)});
+                  fn::InvocationRecord record{result->status, containers::ToJson(*result)};
+                  record.record["boardId"] = board_id;
+                  FitRecord(record.record, budget);  // may turn it into a failure that says why
+                  if (record.record["status"] == "failed") record.status = contract::InvocationStatus::kFailed;
+                  respond(record.ToPayload());
                 });
 }
 

@@ -17,6 +17,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "common/contract/fn.hpp"
 #include "common/error/error.hpp"
 #include "common/wamp/limits.hpp"
 #include "containers/host/function_host.hpp"
@@ -49,14 +50,8 @@ struct FunctionServiceOptions {
 // becomes a failure that says why. Returns the encoded size.
 size_t FitRecord(nlohmann::json& record, size_t budget);
 
-// One deployed function as the board records it.
-struct Deployment {
-  std::string function_id;
-  std::string name;
-  std::string version;
-  std::string sha256;
-  std::vector<gpio::TriggerSpec> triggers;  // GPIO edges that invoke the function on the board
-};
+// One deployed function as the board records it: the contract's (common/contract/fn.hpp).
+using Deployment = contract::fn::DeployedFunction;
 
 class FunctionService : public std::enable_shared_from_this<FunctionService>, public session::SessionObserver {
  public:

@@ -11,24 +11,23 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error/error.hpp"
+#include "common/wamp/message.hpp"
 
 namespace ew::agent::rpc {
 
-// One INVOCATION. Arguments arrive as JSON converted from msgpack: msgpack bin becomes a
-// nlohmann binary value, everything else its natural JSON type.
-struct Invocation {
-  std::string procedure;                        // full URI, "ew.board.<id>.sys.ping"
-  nlohmann::json args = nlohmann::json::array();    // positional arguments
-  nlohmann::json kwargs = nlohmann::json::object();  // keyword arguments
+// One INVOCATION. Its payload (args, kwargs) arrives as JSON converted from msgpack: msgpack
+// bin becomes a nlohmann binary value, everything else its natural JSON type. It is a
+// wamp::Payload, so the board contract's Parse functions (common/contract/) read it as it is.
+struct Invocation : wamp::Payload {
+  std::string procedure;  // full URI, "ew.board.<id>.sys.ping"
   // The caller's WAMP session id, when the procedure asked for disclosure (0 otherwise, and for
   // the conductor's own calls).
   uint64_t caller = 0;
 };
 
-struct Reply {
-  nlohmann::json args = nlohmann::json::array();
-  nlohmann::json kwargs = nlohmann::json::object();
-};
+// What a procedure answers (and what the board sends the conductor): a contract message's
+// ToPayload().
+using Reply = wamp::Payload;
 
 // Called exactly once per invocation, from any thread. A reply that arrives after the session
 // it belongs to has ended is dropped (the router has already failed the call).
