@@ -52,9 +52,14 @@ std::string DeployWarnings(const std::vector<std::string>& warnings) {
 
 constexpr const char* kCloud = "cloud";
 
-Result<wamp::Payload> DeployArgs(const Deployment& d) {
-  EW_TRY(auto triggers, ew::gpio::ParseTriggers(d.triggers));
-  return fn::DeployRequest{d.function_id, d.version, d.sha256, d.size, std::move(triggers)}.ToPayload();
+wamp::Payload DeployArgs(const Deployment& d) {
+  return fn::DeployRequest{d.function_id, d.version, d.sha256, d.size, d.triggers}.ToPayload();
+}
+
+// The status of an outcome's record (set by the board, the cloud host or OutcomeOfError).
+InvocationStatus StatusOf(const json& record) {
+  auto status = contract::ParseInvocationStatus(record.value("status", ""));
+  return status ? *status : InvocationStatus::kFailed;
 }
 
 // Asks `board_id` to remove `function_id`; a board that does not hold it is fine.
@@ -146,7 +151,7 @@ Result<FunctionRecord> FunctionsService::Upload(const std::string& project_id, s
   version.version = inspected.spec.version;
   version.sha256 = inspected.sha256;
   version.size = inspected.package_bytes;
-  version.spec = containers::ToJson(inspected.spec);
+  version.spec = inspected.spec;
   version.created_at = UnixSeconds(clock_.Now());
   auto record = store_.AddVersion(project_id, inspected.spec.name, ids::NewId("fn"), version);
   if (!record) {
@@ -195,7 +200,7 @@ Result<FunctionVersion> FunctionsService::FindVersion(const FunctionRecord& func
 Result<std::vector<Deployment>> FunctionsService::Deploy(const FunctionRecord& function,
                                                          const std::vector<std::string>& board_ids,
                                                          const std::optional<FunctionVersion>& version,
-                                                         const json& triggers) {
+                                                         const std::vector<gpio::TriggerSpec>& triggers) {
   const FunctionVersion& deployed = version ? *version : function.latest;
   std::vector<Deployment> out;
   const int64_t now = UnixSeconds(clock_.Now());
@@ -206,15 +211,15 @@ Result<std::vector<Deployment>> FunctionsService::Deploy(const FunctionRecord& f
     d.version = deployed.version;
     d.sha256 = deployed.sha256;
     d.size = deployed.size;
-    d.state = "pending";
+    d.state = DeploymentState::kPending;
     d.updated_at = now;
-    d.triggers = triggers.is_array() ? triggers : json::array();
+    d.triggers = triggers;
     EW_TRY_VOID(store_.PutDeployment(d));
     out.push_back(d);
   }
   for (auto& d : out) {
     if (gateway_.Presence(d.board_id)) {
-      d.state = "deploying";
+      d.state = DeploymentState::kDeploying;
       StartDeploy(d);
     }
   }
@@ -229,30 +234,26 @@ Result<void> FunctionsService::Undeploy(const FunctionRecord& function, const st
 
 void FunctionsService::StartDeploy(const Deployment& d) {
   const int64_t now = UnixSeconds(clock_.Now());
-  if (auto set = store_.SetDeploymentState(d.function_id, d.board_id, d.sha256, "deploying", "", now); !set) {
+  if (auto set = store_.SetDeploymentState(d.function_id, d.board_id, d.sha256, DeploymentState::kDeploying, "", now); !set) {
     Log()->error("deployment {} on {}: {}", d.function_id, d.board_id, set.error().message);
     return;
   }
   Log()->info("board={} deploying function {} version {}", d.board_id, d.function_id, d.version);
-  auto request = DeployArgs(d);
-  if (!request) {
-    Log()->error("deployment {} on {}: {}", d.function_id, d.board_id, request.error().message);
-    return;
-  }
-  gateway_.CallBoard(d.board_id, fn::kDeploy.suffix, std::move(*request), options_.deploy_timeout,
+  gateway_.CallBoard(d.board_id, fn::kDeploy.suffix, DeployArgs(d), options_.deploy_timeout,
                      [this, d](Result<wamp::Payload> answer) {
                        // A reply that is not a fn.deploy reply fails the deployment as an error would.
                        Result<fn::DeployReply> result = answer ? fn::DeployReply::Parse(*answer)
                                                                : tl::unexpected(answer.error());
                        // Router strand: the store write goes to the pool.
                        boost::asio::post(blocking_, [this, d, result = std::move(result)] {
-                         std::string state = "deployed";
+                         DeploymentState state = DeploymentState::kDeployed;
                          std::string error;
                          if (!result) {
                            // Gone offline meanwhile: it gets the deployment when it returns.
-                           state = result.error().code == ErrorCode::kUnavailable ? "pending" : "failed";
+                           state = result.error().code == ErrorCode::kUnavailable ? DeploymentState::kPending
+                                                                                  : DeploymentState::kFailed;
                            error = result.error().message;
-                           Log()->warn("board={} deployment of {} {}: {}", d.board_id, d.function_id, state, error);
+                           Log()->warn("board={} deployment of {} {}: {}", d.board_id, d.function_id, contract::Name(state), error);
                          } else {
                            Log()->info("board={} function {} version {} deployed", d.board_id, d.function_id, d.version);
                            // Limits the board cannot enforce: the deployment says so.
@@ -328,25 +329,25 @@ Result<FunctionsService::Prepared> FunctionsService::Prepare(const FunctionRecor
   prepared.target = target;
   prepared.version = function.latest;
   if (target == kCloud) {
-    if (function.latest.spec.value("boardOnly", false))
+    if (function.latest.spec.board_only)
       return InvalidArgument("function " + function.name + " is boardOnly: it cannot run in the cloud");
   } else {
-    if (function.latest.spec.value("cloudOnly", false))
+    if (function.latest.spec.cloud_only)
       return InvalidArgument("function " + function.name + " is cloudOnly: it cannot run on a board");
     EW_TRY(auto deployment, store_.GetDeployment(function.id, target));
     if (!deployment) return Conflict("function " + function.name + " is not deployed on board " + target);
-    if (deployment->state == "failed")
+    if (deployment->state == DeploymentState::kFailed)
       return Conflict("the deployment of function " + function.name + " on board " + target +
                       " failed (" + deployment->error + "): deploy it again");
     if (!gateway_.Presence(target)) return Unavailable("board " + target + " is offline");
     // "deploying" is let through: a returning board is redeployed what it already runs.
-    if (deployment->state == "pending")
+    if (deployment->state == DeploymentState::kPending)
       return Conflict("function " + function.name + " is not deployed on board " + target + " yet (pending)");
     // The board runs the version it was given, with that version's limits.
     EW_TRY(prepared.version, store_.GetVersion(function.id, deployment->sha256));
   }
   prepared.wait = options.wait.value_or(
-      std::chrono::milliseconds(prepared.version.spec.value("timeoutMs", int64_t{10'000})) + options_.invoke_grace);
+      prepared.version.spec.timeout + options_.invoke_grace);
   prepared.id = ids::NewId("inv");
   prepared.created_at = UnixSeconds(clock_.Now());
   return prepared;
@@ -439,14 +440,14 @@ Result<uint64_t> FunctionsService::Report(const std::string& board_id, const fn:
   for (const json& reported : request.records) {
     // A status the board should not report (or none) is recorded as a failure.
     auto parsed = fn::InvocationRecord::FromJson(reported, "fn.report: records[]");
-    const std::string status(contract::Name(parsed ? parsed->status : contract::InvocationStatus::kFailed));
+    const InvocationStatus status = parsed ? parsed->status : InvocationStatus::kFailed;
     Invocation invocation;
     invocation.id = ids::NewId("inv");
     invocation.function_id = id;
     invocation.target = board_id;
     invocation.status = status;
     invocation.record = reported;
-    invocation.record["status"] = status;
+    invocation.record["status"] = contract::Name(status);
     Label(invocation.record, invocation.id, board_id);
     CapStoredRecord(invocation.record, options_.stored_record);
     // When it ran on the board (its clock), not when the report arrived; never in the future.
@@ -466,7 +467,7 @@ void FunctionsService::Store(const FunctionRecord& function, const Prepared& pre
   invocation.id = prepared.id;
   invocation.function_id = function.id;
   invocation.target = prepared.target;
-  invocation.status = record.value("status", "failed");
+  invocation.status = StatusOf(record);
   invocation.record = record;
   CapStoredRecord(invocation.record, options_.stored_record);
   invocation.created_at = prepared.created_at;
@@ -519,8 +520,7 @@ Result<void> FunctionsService::InstallInCloud(containers::FunctionHost& host, co
     if (auto extracted = containers::ExtractPackage(bytes, code); !extracted && !fs::exists(code))
       return tl::unexpected(extracted.error());
   }
-  EW_TRY(auto spec, containers::ParseFunctionSpec(version.spec.dump()));
-  EW_TRY_VOID(host.Install(function.id, spec, code));
+  EW_TRY_VOID(host.Install(function.id, version.spec, code));
   cloud_installed_[function.id] = version.sha256;
   return Ok();
 }
@@ -550,8 +550,7 @@ void FunctionsService::RunInCloud(const FunctionRecord& function, const Prepared
         if (!host) return finish(OutcomeOfError(host.error(), kCloud));
         if (auto installed = InstallInCloud(**host, function, version); !installed)
           return finish(OutcomeOfError(installed.error(), kCloud));
-        std::string event_json = event.dump(-1, ' ', false, json::error_handler_t::replace);
-        (*host)->Invoke(function.id, std::move(event_json), [finish](Result<containers::InvocationResult> r) {
+        (*host)->InvokeEvent(function.id, event, [finish](Result<containers::InvocationResult> r) {
           if (!r) return finish(OutcomeOfError(r.error(), kCloud));
           finish(InvocationOutcome{containers::ToJson(*r), std::nullopt});
         });

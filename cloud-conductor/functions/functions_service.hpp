@@ -98,10 +98,10 @@ class FunctionsService {
 
   // Records a deployment of `version` (by default the latest) on each board (pending) and starts
   // it on those online; boards that are offline get it when they return. `triggers` binds the
-  // function to GPIO edges on each board (a list checked by ew::gpio::ParseTriggers).
+  // function to GPIO edges on each board.
   Result<std::vector<Deployment>> Deploy(const FunctionRecord& function, const std::vector<std::string>& board_ids,
                                          const std::optional<FunctionVersion>& version = std::nullopt,
-                                         const nlohmann::json& triggers = nlohmann::json::array());
+                                         const std::vector<gpio::TriggerSpec>& triggers = {});
   // Forgets the deployment and asks the board to remove the function. A board that is offline
   // (or fails to remove it) loses it when it next connects: see Reconcile.
   Result<void> Undeploy(const FunctionRecord& function, const std::string& board_id);

@@ -32,12 +32,12 @@ json VersionJson(const FunctionVersion& v) {
 json FunctionJson(const FunctionRecord& f) {
   return {{"id", f.id},           {"name", f.name},        {"projectId", f.project_id},
           {"version", f.latest.version}, {"sha256", f.latest.sha256}, {"size", f.latest.size},
-          {"spec", f.latest.spec}, {"createdAt", f.created_at}, {"updatedAt", f.latest.created_at}};
+          {"spec", containers::ToJson(f.latest.spec)}, {"createdAt", f.created_at}, {"updatedAt", f.latest.created_at}};
 }
 
 json DeploymentJson(const Deployment& d) {
-  return {{"boardId", d.board_id}, {"state", d.state},  {"version", d.version},       {"sha256", d.sha256},
-          {"error", d.error},      {"updatedAt", d.updated_at}, {"triggers", d.triggers}};
+  return {{"boardId", d.board_id}, {"state", contract::Name(d.state)},  {"version", d.version},       {"sha256", d.sha256},
+          {"error", d.error},      {"updatedAt", d.updated_at}, {"triggers", ew::gpio::ToJson(d.triggers)}};
 }
 
 // The project a new record goes to: ?project= (admins, or one's own), else the caller's.
@@ -114,7 +114,7 @@ Result<server::HttpResponse> CreateDeployments(const RestDeps& deps, const Excha
   EW_TRY(auto* service, Service(deps));
   EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
   EW_TRY(json body, ParseObject(exchange.request.body, {"boardIds", "fleetId", "version", "triggers"}));
-  if (function.latest.spec.value("cloudOnly", false))
+  if (function.latest.spec.cloud_only)
     return InvalidArgument("function " + function.name + " is cloudOnly: it cannot be deployed to boards");
   const bool has_boards = body.contains("boardIds");
   const bool has_fleet = body.contains("fleetId");
@@ -145,7 +145,7 @@ Result<server::HttpResponse> CreateDeployments(const RestDeps& deps, const Excha
       return InvalidArgument("board " + id + " is not in the function's project");
   }
   EW_TRY(auto triggers, ew::gpio::ParseTriggers(body.value("triggers", json())));
-  EW_TRY(auto deployments, service->Deploy(function, boards, version, ew::gpio::ToJson(triggers)));
+  EW_TRY(auto deployments, service->Deploy(function, boards, version, triggers));
   json out = json::array();
   for (const auto& d : deployments) out.push_back(DeploymentJson(d));
   return JsonResponse(202, json{{"deployments", out}});

@@ -351,9 +351,19 @@ void FunctionHost::Invoke(const std::string& key, std::string event_json, std::f
     done(tl::unexpected(event.error()));
     return;
   }
+  InvokeEvent(key, *event, std::move(done));
+}
+
+void FunctionHost::InvokeEvent(const std::string& key, const nlohmann::json& event,
+                               std::function<void(Result<InvocationResult>)> done) {
   Impl::Pending p;
   // Compact, one line: what warm instances read, and what cold ones get too.
-  p.event = event->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  p.event = event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (p.event.size() > impl_->config.max_event_bytes) {
+    done(InvalidArgument("event is " + std::to_string(p.event.size()) + " bytes, over the limit of " +
+                         std::to_string(impl_->config.max_event_bytes)));
+    return;
+  }
   p.done = std::move(done);
   p.enqueued = impl_->clock.Steady();
   std::optional<Error> refused;

@@ -91,6 +91,11 @@ class FunctionHost {
   // for a line this board lacks, Unavailable when the host has no GPIO. Such a function runs
   // one invocation at a time (its lines have one holder), whatever its maxConcurrency.
   void Invoke(const std::string& key, std::string event_json, std::function<void(Result<InvocationResult>)> done);
+  // The same for an event the caller already holds as a value (the conductor's REST body, the
+  // board's fn.invoke argument): printed once, compact, for the container's stdin, with no
+  // text → value → text round trip; strings that are not UTF-8 (msgpack peers) are replaced.
+  void InvokeEvent(const std::string& key, const nlohmann::json& event,
+                   std::function<void(Result<InvocationResult>)> done);
 
   std::string_view RuntimeName() const;
   // What the runtime enforces of each function's limits on this host (see ContainerRuntime).

@@ -183,7 +183,7 @@ Result<void> FunctionService::Restore() {
 rpc::ProcedureTable FunctionService::Procedures() {
   std::weak_ptr<FunctionService> weak = weak_from_this();
   auto bind = [weak](auto method) -> rpc::Handler {
-    return [weak, method](const rpc::Invocation& invocation, rpc::Responder respond) {
+    return [weak, method](const rpc::Request& invocation, rpc::Responder respond) {
       auto self = weak.lock();
       if (!self) return respond(Unavailable("the agent is shutting down"));
       ((*self).*method)(invocation, std::move(respond));
@@ -193,7 +193,7 @@ rpc::ProcedureTable FunctionService::Procedures() {
   table.push_back({fn::kDeploy.suffix, bind(&FunctionService::Deploy)});
   table.push_back({fn::kRemove.suffix, bind(&FunctionService::Remove)});
   table.push_back({fn::kInvoke.suffix, bind(&FunctionService::Invoke)});
-  table.push_back({fn::kList.suffix, rpc::Sync([weak](const rpc::Invocation&) -> Result<rpc::Reply> {
+  table.push_back({fn::kList.suffix, rpc::Sync([weak](const rpc::Request&) -> Result<rpc::Reply> {
                      auto self = weak.lock();
                      if (!self) return Unavailable("the agent is shutting down");
                      return self->List();
@@ -201,7 +201,7 @@ rpc::ProcedureTable FunctionService::Procedures() {
   return table;
 }
 
-void FunctionService::Deploy(const rpc::Invocation& invocation, rpc::Responder respond) {
+void FunctionService::Deploy(const rpc::Request& invocation, rpc::Responder respond) {
   if (!host_) return respond(Unavailable("no container runtime on this board: " + unavailable_reason_));
   auto request = fn::DeployRequest::Parse(invocation);
   if (!request) return respond(tl::unexpected(request.error()));
@@ -269,7 +269,7 @@ Result<void> FunctionService::BindTriggers(const Deployment& d) {
                            std::chrono::system_clock::now().time_since_epoch()).count();
     // Runs on a worker thread of the host: it must not hold `self` (dropping the last reference
     // there would destroy the host from its own worker); the io thread gets the record.
-    self->host_->Invoke(function_id, event.dump(), [io = &self->io_, weak, function_id, line, event, at](
+    self->host_->InvokeEvent(function_id, event, [io = &self->io_, weak, function_id, line, event, at](
                                                        Result<containers::InvocationResult> result) {
       json record;
       if (!result) {
@@ -453,7 +453,7 @@ void FunctionService::FinishFetch(const std::string& sha256, Result<fs::path> di
   for (auto& waiter : node.mapped()) waiter(dir);
 }
 
-void FunctionService::Remove(const rpc::Invocation& invocation, rpc::Responder respond) {
+void FunctionService::Remove(const rpc::Request& invocation, rpc::Responder respond) {
   auto request = fn::RemoveRequest::Parse(invocation);
   if (!request) return respond(tl::unexpected(request.error()));
   const std::string* function_id = &request->function_id;
@@ -499,7 +499,7 @@ Result<rpc::Reply> FunctionService::List() const {
   return reply.ToPayload();
 }
 
-void FunctionService::Invoke(const rpc::Invocation& invocation, rpc::Responder respond) {
+void FunctionService::Invoke(const rpc::Request& invocation, rpc::Responder respond) {
   if (!host_) return respond(Unavailable("no container runtime on this board: " + unavailable_reason_));
   auto request = fn::InvokeRequest::Parse(invocation);
   if (!request) return respond(tl::unexpected(request.error()));
@@ -509,14 +509,13 @@ void FunctionService::Invoke(const rpc::Invocation& invocation, rpc::Responder r
     if (!deployments_.count(*function_id))
       return respond(NotFound("function " + *function_id + " is not deployed on board " + options_.board_id));
   }
-  // Strings from msgpack peers need not be UTF-8: replace bad bytes rather than throw.
-  std::string event_json = request->event.dump(-1, ' ', false, json::error_handler_t::replace);
-  host_->Invoke(*function_id, std::move(event_json),
-                [respond, board_id = options_.board_id,
+  // The event goes to the host as the value it arrived as: printed once, for the container.
+  host_->InvokeEvent(*function_id, request->event,
+                [respond,
                  budget = ReplyBudget()](Result<containers::InvocationResult> result) {
                   if (!result) return respond(tl::unexpected(result.error()));
+                  // Where it ran is the conductor's to say (it called this board): no boardId here.
                   fn::InvocationRecord record{result->status, containers::ToJson(*result)};
-                  record.record["boardId"] = board_id;
                   FitRecord(record.record, budget);  // may turn it into a failure that says why
                   if (record.record["status"] == "failed") record.status = contract::InvocationStatus::kFailed;
                   respond(record.ToPayload());

@@ -99,10 +99,10 @@ class FunctionService : public std::enable_shared_from_this<FunctionService>, pu
   size_t ReplyBudget() const { return options_.max_message_bytes - wamp::kEnvelopeBytes; }
   size_t ReportBudget() const { return options_.max_message_bytes - 2 * wamp::kEnvelopeBytes; }
 
-  void Deploy(const rpc::Invocation& invocation, rpc::Responder respond);
-  void Remove(const rpc::Invocation& invocation, rpc::Responder respond);
+  void Deploy(const rpc::Request& invocation, rpc::Responder respond);
+  void Remove(const rpc::Request& invocation, rpc::Responder respond);
   Result<rpc::Reply> List() const;
-  void Invoke(const rpc::Invocation& invocation, rpc::Responder respond);
+  void Invoke(const rpc::Request& invocation, rpc::Responder respond);
 
   // Fetches the package `sha256` of `size` bytes, chunk by chunk, from `offset`. Io thread.
   void FetchChunk(const std::string& sha256, uint64_t size, std::shared_ptr<std::string> buffer);

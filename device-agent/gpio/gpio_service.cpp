@@ -69,17 +69,17 @@ GpioService::~GpioService() {
 rpc::ProcedureTable GpioService::Procedures() {
   rpc::ProcedureTable table;
   namespace contract = ew::contract::gpio;
-  table.push_back({contract::kLines.suffix, rpc::Sync([this](const rpc::Invocation&) { return Lines(); })});
-  table.push_back({contract::kRead.suffix, rpc::Sync([this](const rpc::Invocation& i) { return Read(i); })});
-  table.push_back({contract::kWrite.suffix, rpc::Sync([this](const rpc::Invocation& i) { return Write(i); })});
-  table.push_back({contract::kWatch.suffix, rpc::Sync([this](const rpc::Invocation& i) { return WatchLine(i); }),
+  table.push_back({contract::kLines.suffix, rpc::Sync([this](const rpc::Request&) { return Lines(); })});
+  table.push_back({contract::kRead.suffix, rpc::Sync([this](const rpc::Request& i) { return Read(i); })});
+  table.push_back({contract::kWrite.suffix, rpc::Sync([this](const rpc::Request& i) { return Write(i); })});
+  table.push_back({contract::kWatch.suffix, rpc::Sync([this](const rpc::Request& i) { return WatchLine(i); }),
                    /*disclose_caller=*/true});
-  table.push_back({contract::kUnwatch.suffix, rpc::Sync([this](const rpc::Invocation& i) { return Unwatch(i); })});
+  table.push_back({contract::kUnwatch.suffix, rpc::Sync([this](const rpc::Request& i) { return Unwatch(i); })});
   return table;
 }
 
 rpc::Subscription GpioService::SessionLeaveSubscription() {
-  return {"wamp.session.on_leave", [this](const rpc::Invocation& event) {
+  return {"wamp.session.on_leave", [this](const rpc::Request& event) {
             if (!event.args.is_array() || event.args.empty() || !event.args[0].is_number_integer() ||
                 event.args[0].get<int64_t>() < 0)
               return;
@@ -122,14 +122,14 @@ Result<rpc::Reply> GpioService::Lines() const {
   return reply.ToPayload();
 }
 
-Result<rpc::Reply> GpioService::Read(const rpc::Invocation& invocation) const {
+Result<rpc::Reply> GpioService::Read(const rpc::Request& invocation) const {
   EW_TRY(auto request, contract::gpio::ReadRequest::Parse(invocation));
   EW_TRY(LineRef ref, chips_.Resolve(request.line));
   EW_TRY(int value, ref.chip->Read(ref.offset));
   return LineValueOf(ref, value).ToPayload();
 }
 
-Result<rpc::Reply> GpioService::Write(const rpc::Invocation& invocation) {
+Result<rpc::Reply> GpioService::Write(const rpc::Request& invocation) {
   EW_TRY(auto request, contract::gpio::WriteRequest::Parse(invocation));
   EW_TRY(LineRef ref, chips_.Resolve(request.line));
   // As gpioset does: take the line as an output at `value` and let go. It keeps driving that
@@ -153,7 +153,7 @@ ew::gpio::EdgeHandler GpioService::PostEdge(std::function<void(const EdgeEvent&)
   };
 }
 
-Result<rpc::Reply> GpioService::WatchLine(const rpc::Invocation& invocation) {
+Result<rpc::Reply> GpioService::WatchLine(const rpc::Request& invocation) {
   EW_TRY(auto request, contract::gpio::WatchRequest::Parse(invocation));
   EW_TRY(Edges edges, ParseEdges(request.edge));
   EW_TRY(Bias bias, ParseBias(request.bias.empty() ? "as-is" : request.bias));
@@ -196,7 +196,7 @@ Result<rpc::Reply> GpioService::WatchLine(const rpc::Invocation& invocation) {
       .ToPayload();
 }
 
-Result<rpc::Reply> GpioService::Unwatch(const rpc::Invocation& invocation) {
+Result<rpc::Reply> GpioService::Unwatch(const rpc::Request& invocation) {
   EW_TRY(auto request, contract::gpio::UnwatchRequest::Parse(invocation));
   if (!watches_.count(request.watch)) return NotFound("no watch \"" + request.watch + "\" on this board");
   RemoveWatch(request.watch);

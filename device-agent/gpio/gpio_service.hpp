@@ -86,10 +86,10 @@ class GpioService : public session::SessionObserver {
   };
 
   Result<rpc::Reply> Lines() const;
-  Result<rpc::Reply> Read(const rpc::Invocation& invocation) const;
-  Result<rpc::Reply> Write(const rpc::Invocation& invocation);
-  Result<rpc::Reply> WatchLine(const rpc::Invocation& invocation);
-  Result<rpc::Reply> Unwatch(const rpc::Invocation& invocation);
+  Result<rpc::Reply> Read(const rpc::Request& invocation) const;
+  Result<rpc::Reply> Write(const rpc::Request& invocation);
+  Result<rpc::Reply> WatchLine(const rpc::Request& invocation);
+  Result<rpc::Reply> Unwatch(const rpc::Request& invocation);
   void RemoveWatch(const std::string& id);
   void OnEdge(const std::string& line_key, const ew::gpio::EdgeEvent& edge);
   void ReleaseSessionState();

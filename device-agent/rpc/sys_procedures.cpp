@@ -6,7 +6,7 @@ namespace ew::agent::rpc {
 
 namespace sys = contract::sys;
 
-ew::Result<Reply> Ping(const std::string& board_id, const Invocation& invocation,
+ew::Result<Reply> Ping(const std::string& board_id, const Request& invocation,
                        std::chrono::system_clock::time_point now) {
   EW_TRY(sys::PingRequest request, sys::PingRequest::Parse(invocation));
   sys::PingReply reply;
@@ -20,8 +20,8 @@ ew::Result<Reply> Info(const SysInfoCollector& collector) { return collector.Col
 
 ProcedureTable SysProcedures(std::shared_ptr<const SysInfoCollector> collector, std::string board_id) {
   ProcedureTable table;
-  table.push_back({sys::kInfo.suffix, Sync([collector](const Invocation&) { return Info(*collector); })});
-  table.push_back({sys::kPing.suffix, Sync([board_id](const Invocation& invocation) {
+  table.push_back({sys::kInfo.suffix, Sync([collector](const Request&) { return Info(*collector); })});
+  table.push_back({sys::kPing.suffix, Sync([board_id](const Request& invocation) {
                      return Ping(board_id, invocation, std::chrono::system_clock::now());
                    })});
   return table;

@@ -22,7 +22,7 @@ inline nlohmann::json SysInfoJson(const SysInfo& info) { return info.ToJson(); }
 
 // sys.ping: kwargs = PingReply{boardTimeNs, boardId, echo}. `echo` is the first positional
 // argument when it is a string or bytes; any other type is InvalidArgument.
-ew::Result<Reply> Ping(const std::string& board_id, const Invocation& invocation,
+ew::Result<Reply> Ping(const std::string& board_id, const Request& invocation,
                        std::chrono::system_clock::time_point now);
 
 // sys.info: kwargs = SysInfo.

@@ -447,7 +447,7 @@ class SessionRunner::Impl {
                                          const std::shared_ptr<bool>& replies_open) {
     return [io = &io_, uri, handler, open = std::weak_ptr<bool>(replies_open),
             max_message_bytes = options_.max_message_bytes](autobahn::wamp_invocation invocation) {
-      rpc::Invocation call;
+      rpc::Request call;
       call.procedure = uri;
       try {
         if (invocation->number_of_arguments() > 0) call.args = MsgpackToJson(invocation->arguments<msgpack::object>());
@@ -479,7 +479,7 @@ class SessionRunner::Impl {
     return [topic = subscription.topic, handler = subscription.handler,
             open = std::weak_ptr<bool>(open_flag)](const autobahn::wamp_event& event) {
       if (open.expired()) return;
-      rpc::Invocation call;
+      rpc::Request call;
       call.procedure = topic;
       try {
         if (event.number_of_arguments() > 0) call.args = MsgpackToJson(event.arguments<msgpack::object>());
