@@ -50,7 +50,7 @@ std::string DeployWarnings(const std::vector<std::string>& warnings) {
   return out;
 }
 
-constexpr const char* kCloud = "cloud";
+constexpr const char* kCloud = kCloudTarget;
 
 wamp::Payload DeployArgs(const Deployment& d) {
   return fn::DeployRequest{d.function_id, d.version, d.sha256, d.size, d.triggers}.ToPayload();
@@ -72,28 +72,6 @@ void RemoveFromBoard(router::BoardGateway& gateway, const std::string& board_id,
                     });
 }
 
-// Writes `bytes` to `path` through a temporary file and a rename: readers never see half a file.
-Result<void> WriteAtomically(const fs::path& path, std::string_view bytes) {
-  const fs::path tmp = path.string() + ".tmp-" + ids::NewId("w");
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      return Internal("cannot write " + tmp.string());
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    return Internal("cannot store " + path.string() + ": " + ec.message());
-  }
-  return Ok();
-}
-
 }  // namespace
 
 FunctionsService::FunctionsService(FunctionStore& store, router::BoardGateway& gateway,
@@ -104,9 +82,14 @@ FunctionsService::FunctionsService(FunctionStore& store, router::BoardGateway& g
       blocking_(blocking),
       timers_(std::move(timers)),
       clock_(clock),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      packages_(options_.dir / "packages"),
+      cloud_(CloudRuntimeOptions{options_.dir / "cloud", options_.cloud_runtime, options_.cloud_max_running,
+                                 options_.cloud_uid_first, options_.cloud_uid_count, options_.cloud_cgroups,
+                                 options_.make_runtime},
+             packages_, blocking, timers_) {}
 
-FunctionsService::~FunctionsService() { alive_.reset(); }
+FunctionsService::~FunctionsService() = default;
 
 Result<void> FunctionsService::Start() {
   std::error_code ec;
@@ -133,20 +116,13 @@ Result<void> FunctionsService::Start() {
   });
   gateway_.OnBoardRegistered(
       [this](const std::string& board_id, const std::string& suffix) { OnBoardRegistered(board_id, suffix); });
-  // Probing runs the runtimes' binaries: done once, off the start-up path; the first cloud
-  // invocation waits for it if it is still under way.
-  if (options_.cloud_runtime != "none") boost::asio::post(blocking_, [this] { (void)CloudHost(); });
+  cloud_.StartProbing();
   return Ok();
-}
-
-fs::path FunctionsService::PackagePath(const std::string& sha256) const {
-  return options_.dir / "packages" / (sha256 + ".tar.gz");
 }
 
 Result<FunctionRecord> FunctionsService::Upload(const std::string& project_id, std::string_view package) {
   EW_TRY(containers::Package inspected, containers::InspectPackage(package));
-  const fs::path path = PackagePath(inspected.sha256);
-  if (!fs::exists(path)) EW_TRY_VOID(WriteAtomically(path, package));
+  EW_TRY_VOID(packages_.Put(inspected.sha256, package));
   FunctionVersion version;
   version.version = inspected.spec.version;
   version.sha256 = inspected.sha256;
@@ -156,10 +132,8 @@ Result<FunctionRecord> FunctionsService::Upload(const std::string& project_id, s
   auto record = store_.AddVersion(project_id, inspected.spec.name, ids::NewId("fn"), version);
   if (!record) {
     // Keep the disk in step with the records: a package no version names goes.
-    if (auto referenced = store_.PackageReferenced(inspected.sha256); referenced && !*referenced) {
-      std::error_code ec;
-      fs::remove(path, ec);
-    }
+    if (auto referenced = store_.PackageReferenced(inspected.sha256); referenced && !*referenced)
+      packages_.Remove(inspected.sha256);
     return record;
   }
   Log()->info("function {} ({}) version {} uploaded, package {} ({} bytes)", record->id, record->name,
@@ -177,10 +151,7 @@ Result<void> FunctionsService::Delete(const FunctionRecord& function) {
   }
   EW_TRY_VOID(store_.DeleteFunction(function.id));
   for (const auto& v : versions) {
-    if (auto referenced = store_.PackageReferenced(v.sha256); referenced && !*referenced) {
-      std::error_code ec;
-      fs::remove(PackagePath(v.sha256), ec);
-    }
+    if (auto referenced = store_.PackageReferenced(v.sha256); referenced && !*referenced) packages_.Remove(v.sha256);
   }
   Log()->info("function {} ({}) deleted", function.id, function.name);
   return Ok();
@@ -311,15 +282,9 @@ void FunctionsService::Fetch(const std::string& board_id, const fn::FetchRequest
     auto allowed = store_.PackageDeployedTo(sha256, board_id);
     if (!allowed) return reply(tl::unexpected(allowed.error()));
     if (!*allowed) return reply(PermissionDenied("package " + sha256 + " is not deployed to board " + board_id));
-    std::ifstream in(PackagePath(sha256), std::ios::binary | std::ios::ate);
-    if (!in) return reply(NotFound("package " + sha256 + " is not stored on the conductor"));
-    const uint64_t size = static_cast<uint64_t>(in.tellg());
-    if (from > size) return reply(InvalidArgument("offset: beyond the package's " + std::to_string(size) + " bytes"));
-    std::vector<uint8_t> chunk(std::min<uint64_t>(count, size - from));
-    in.seekg(static_cast<std::streamoff>(from));
-    in.read(reinterpret_cast<char*>(chunk.data()), static_cast<std::streamsize>(chunk.size()));
-    if (!in) return reply(Internal("cannot read package " + sha256));
-    reply(fn::FetchReply{std::move(chunk), size}.ToPayload());
+    auto chunk = packages_.ReadChunk(sha256, from, count);
+    if (!chunk) return reply(tl::unexpected(chunk.error()));
+    reply(chunk->ToPayload());
   });
 }
 
@@ -363,25 +328,6 @@ void Label(json& record, const std::string& id, const std::string& target) {
   } else {
     record["boardId"] = target;
   }
-}
-
-// The outcome of an invocation whose result never came: no answer in time is a timeout of the
-// function as the caller sees it; anything else is a failure with its reason kept as the error.
-InvocationOutcome OutcomeOfError(const Error& error, const std::string& target) {
-  InvocationOutcome outcome;
-  if (error.code == ErrorCode::kDeadlineExceeded) {
-    outcome.record = {{"status", "timed_out"}, {"error", error.message}};
-    return outcome;
-  }
-  Error reported = error;
-  // The board answers NotFound when the function is not installed (deploying, or its disk was
-  // wiped): the invocation conflicts with the board's state, the function itself exists.
-  if (error.code == ErrorCode::kNotFound && target != kCloud) {
-    reported = Error{ErrorCode::kConflict, "board " + target + " could not run it: " + error.message};
-  }
-  outcome.record = {{"status", "failed"}, {"error", reported.message}};
-  outcome.error = std::move(reported);
-  return outcome;
 }
 
 }  // namespace
@@ -475,86 +421,9 @@ void FunctionsService::Store(const FunctionRecord& function, const Prepared& pre
     Log()->error("invocation {} of {}: not recorded: {}", prepared.id, function.id, stored.error().message);
 }
 
-Result<containers::FunctionHost*> FunctionsService::CloudHost() {
-  std::call_once(cloud_once_, [this] {
-    if (options_.cloud_runtime == "none") {
-      cloud_unavailable_ = "the cloud runtime is disabled ([functions] runtime = \"none\")";
-      return;
-    }
-    // Orphaned sandboxes (bwrap's pid 1) become the conductor's children to reap, not zombies.
-    if (auto subreaper = containers::ChildReaper::BecomeSubreaper(); !subreaper)
-      Log()->warn("cloud runtime: {}", subreaper.error().message);
-    containers::RuntimeConfig config;
-    config.preferred = options_.cloud_runtime;
-    config.work_dir = options_.dir / "cloud" / "containers";
-    config.uid_first = options_.cloud_uid_first;
-    config.uid_count = options_.cloud_uid_count;
-    config.cgroups = options_.cloud_cgroups;
-    auto runtime = options_.make_runtime ? options_.make_runtime(config) : containers::MakeContainerRuntime(config);
-    if (!runtime) {
-      cloud_unavailable_ = runtime.error().message;
-      Log()->warn("cloud runtime unavailable: {}", cloud_unavailable_);
-      return;
-    }
-    containers::HostConfig host;
-    host.max_running = options_.cloud_max_running;
-    cloud_ = std::make_unique<containers::FunctionHost>(host, std::move(*runtime));
-    Log()->info("cloud runtime ready ({})", cloud_->RuntimeName());
-  });
-  if (!cloud_) return Unavailable("no cloud runtime: " + cloud_unavailable_);
-  return cloud_.get();
-}
-
-Result<void> FunctionsService::InstallInCloud(containers::FunctionHost& host, const FunctionRecord& function,
-                                              const FunctionVersion& version) {
-  std::lock_guard lock(cloud_mu_);
-  auto installed = cloud_installed_.find(function.id);
-  if (installed != cloud_installed_.end() && installed->second == version.sha256) return Ok();
-  // Extracted once per package, into a cache keyed by its hash.
-  const fs::path code = options_.dir / "cloud" / "packages" / version.sha256;
-  if (!fs::exists(code)) {
-    std::ifstream in(PackagePath(version.sha256), std::ios::binary);
-    if (!in) return Internal("package " + version.sha256 + " is not stored on the conductor");
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (in.bad()) return Internal("cannot read package " + version.sha256);
-    if (auto extracted = containers::ExtractPackage(bytes, code); !extracted && !fs::exists(code))
-      return tl::unexpected(extracted.error());
-  }
-  EW_TRY_VOID(host.Install(function.id, version.spec, code));
-  cloud_installed_[function.id] = version.sha256;
-  return Ok();
-}
-
 void FunctionsService::RunInCloud(const FunctionRecord& function, const Prepared& prepared, json event,
                                   OutcomeDone done) {
-  // The caller's deadline: whichever of the answer and the timer comes first wins.
-  auto once = std::make_shared<std::atomic<bool>>(false);
-  auto timer = std::make_shared<boost::asio::steady_timer>(timers_, prepared.wait);
-  auto finish = [once, timer, timers = timers_, done = std::move(done)](InvocationOutcome outcome) {
-    if (once->exchange(true)) return;
-    // Timers are not thread-safe: cancel on their executor, so that a pending wait does not
-    // linger for the whole deadline.
-    boost::asio::post(timers, [timer] { timer->cancel(); });
-    done(std::move(outcome));
-  };
-  timer->async_wait(
-      [finish, wait = prepared.wait, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec) {
-        if (ec || alive.expired()) return;
-        finish(OutcomeOfError(
-            Error{ErrorCode::kDeadlineExceeded, "no answer within " + std::to_string(wait.count()) + " ms"}, kCloud));
-      });
-  // Probing, extracting and installing block: keep them off the caller's thread.
-  boost::asio::post(
-      blocking_, [this, function, version = prepared.version, event = std::move(event), finish]() mutable {
-        auto host = CloudHost();
-        if (!host) return finish(OutcomeOfError(host.error(), kCloud));
-        if (auto installed = InstallInCloud(**host, function, version); !installed)
-          return finish(OutcomeOfError(installed.error(), kCloud));
-        (*host)->InvokeEvent(function.id, event, [finish](Result<containers::InvocationResult> r) {
-          if (!r) return finish(OutcomeOfError(r.error(), kCloud));
-          finish(InvocationOutcome{containers::ToJson(*r), std::nullopt});
-        });
-      });
+  cloud_.Run(function.id, prepared.version, std::move(event), prepared.wait, std::move(done));
 }
 
 }  // namespace ew::functions

@@ -52,7 +52,7 @@ Result<std::string> TargetProject(const Exchange& exchange) {
 
 Result<FunctionRecord> AccessibleFunction(functions::FunctionsService& service, const auth::Principal& who,
                                           const std::string& id) {
-  EW_TRY(auto function, service.store().GetFunction(id));
+  EW_TRY(auto function, service.GetFunction(id));
   if (!auth::Authenticator::CanAccessProject(who, function.project_id))
     return PermissionDenied("function " + id + " belongs to another project");
   return function;
@@ -87,7 +87,7 @@ Result<server::HttpResponse> List(const RestDeps& deps, const Exchange& exchange
   if (!project.empty() && !auth::Authenticator::CanAccessProject(who, project))
     return PermissionDenied("project " + project + " is not yours");
   EW_TRY(auto page, PageOf(exchange));
-  EW_TRY(auto list, service->store().ListFunctions(project, page));
+  EW_TRY(auto list, service->ListFunctions(project, page));
   json out = json::array();
   for (const auto& f : list.items) out.push_back(FunctionJson(f));
   return PagedResponse(json{{"functions", out}}, list.next_cursor);
@@ -96,7 +96,7 @@ Result<server::HttpResponse> List(const RestDeps& deps, const Exchange& exchange
 Result<server::HttpResponse> Show(const RestDeps& deps, const Exchange& exchange) {
   EW_TRY(auto* service, Service(deps));
   EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
-  EW_TRY(auto versions, service->store().ListVersions(function.id));
+  EW_TRY(auto versions, service->ListVersions(function.id));
   json body = FunctionJson(function);
   body["versions"] = json::array();
   for (const auto& v : versions) body["versions"].push_back(VersionJson(v));
@@ -155,7 +155,7 @@ Result<server::HttpResponse> ListDeployments(const RestDeps& deps, const Exchang
   EW_TRY(auto* service, Service(deps));
   EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
   EW_TRY(auto page, PageOf(exchange));
-  EW_TRY(auto deployments, service->store().ListDeployments(function.id, page));
+  EW_TRY(auto deployments, service->ListDeployments(function.id, page));
   json out = json::array();
   for (const auto& d : deployments.items) out.push_back(DeploymentJson(d));
   return PagedResponse(json{{"deployments", out}}, deployments.next_cursor);
@@ -259,7 +259,7 @@ void Invoke(const RestDeps& deps, Exchange exchange) {
 Result<server::HttpResponse> ShowInvocation(const RestDeps& deps, const Exchange& exchange) {
   EW_TRY(auto* service, Service(deps));
   EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
-  EW_TRY(auto invocation, service->store().GetInvocation(function.id, exchange.Param("invocationId")));
+  EW_TRY(auto invocation, service->GetInvocation(function.id, exchange.Param("invocationId")));
   json record = invocation.record;
   record["invocationId"] = invocation.id;
   record["createdAt"] = invocation.created_at;
@@ -270,7 +270,7 @@ Result<server::HttpResponse> ListInvocations(const RestDeps& deps, const Exchang
   EW_TRY(auto* service, Service(deps));
   EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
   EW_TRY(auto page, PageOf(exchange));
-  EW_TRY(auto list, service->store().ListInvocations(function.id, page));
+  EW_TRY(auto list, service->ListInvocations(function.id, page));
   json out = json::array();
   for (auto& i : list.items) {
     json record = std::move(i.record);

@@ -24,9 +24,6 @@ using nlohmann::json;
 
 namespace {
 
-// deployments.json holds a few hundred bytes per deployment; past this it is not ours.
-constexpr size_t kMaxStateFileBytes = 16u << 20;
-
 std::shared_ptr<spdlog::logger> Log() {
   static auto logger = ew::log::Get("functions");
   return logger;
@@ -46,13 +43,6 @@ namespace fn = contract::fn;
 
 json DeploymentJson(const Deployment& d) { return d.ToJson(); }
 
-// "triggers": [{line, edge, debounceMs}, ...], optional.
-Result<std::vector<gpio::TriggerSpec>> TriggersField(const json& kwargs) {
-  auto it = kwargs.find("triggers");
-  if (it == kwargs.end()) return std::vector<gpio::TriggerSpec>{};
-  return ew::gpio::ParseTriggers(*it);
-}
-
 bool SameTriggers(const std::vector<gpio::TriggerSpec>& a, const std::vector<gpio::TriggerSpec>& b) {
   return ew::gpio::ToJson(a) == ew::gpio::ToJson(b);
 }
@@ -61,7 +51,11 @@ bool SameTriggers(const std::vector<gpio::TriggerSpec>& a, const std::vector<gpi
 
 FunctionService::FunctionService(boost::asio::io_context& io, FunctionServiceOptions options,
                                  std::unique_ptr<containers::FunctionHost> host, std::string unavailable_reason)
-    : io_(io), options_(std::move(options)), host_(std::move(host)), unavailable_reason_(std::move(unavailable_reason)) {}
+    : io_(io),
+      options_(std::move(options)),
+      book_(options_.state_dir / "deployments.json"),
+      host_(std::move(host)),
+      unavailable_reason_(std::move(unavailable_reason)) {}
 
 FunctionService::~FunctionService() {
   if (blocking_) blocking_->join();
@@ -106,22 +100,7 @@ std::vector<Deployment> FunctionService::Deployments() const {
   return out;
 }
 
-Result<void> FunctionService::Persist() const {
-  json list = json::array();
-  for (const auto& [id, d] : deployments_) list.push_back(DeploymentJson(d));
-  const fs::path path = options_.state_dir / "deployments.json";
-  const fs::path tmp = options_.state_dir / "deployments.json.tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << json{{"deployments", list}}.dump(2) << "\n";
-    out.flush();
-    if (!out) return Internal("cannot write " + tmp.string());
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return Internal("cannot replace " + path.string() + ": " + ec.message());
-  return Ok();
-}
+Result<void> FunctionService::Persist() const { return book_.Save(deployments_); }
 
 Result<void> FunctionService::Restore() {
   std::error_code ec;
@@ -133,34 +112,10 @@ Result<void> FunctionService::Restore() {
     if (entry.path().filename().string().find(".tmp") != std::string::npos) fs::remove_all(entry.path(), ec);
   }
 
-  const fs::path path = options_.state_dir / "deployments.json";
-  if (!fs::exists(path)) return Ok();
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  ew::json::ParseLimits limits;
-  limits.max_bytes = kMaxStateFileBytes;
-  limits.what = path.string();
-  auto parsed = ew::json::Parse(text.str(), limits);
-  json doc = parsed ? std::move(*parsed) : json();
-  if (!parsed || !doc.is_object() || !doc.contains("deployments") || !doc["deployments"].is_array()) {
-    Log()->warn("{} is not valid: starting with no deployments (the conductor delivers them again)", path.string());
-    return Ok();
-  }
+  const auto recorded = book_.Load();
+  if (recorded.empty()) return Ok();
   std::lock_guard lock(mu_);
-  for (const auto& item : doc["deployments"]) {
-    Deployment d;
-    d.function_id = item.value("functionId", "");
-    d.name = item.value("name", "");
-    d.version = item.value("version", "");
-    d.sha256 = item.value("sha256", "");
-    if (d.function_id.empty() || d.sha256.size() != 64) continue;
-    if (auto triggers = TriggersField(item); triggers) {
-      d.triggers = std::move(*triggers);
-    } else {
-      Log()->warn("function {}: recorded triggers are not valid ({}); restored without them", d.function_id,
-                  triggers.error().message);
-    }
+  for (const Deployment& d : recorded) {
     auto spec = ReadSpec(PackageDir(d.sha256));
     if (!spec) {
       Log()->warn("function {}: package {} is not in the cache ({}); dropped until the conductor redeploys it",

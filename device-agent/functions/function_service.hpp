@@ -21,10 +21,11 @@
 #include "common/error/error.hpp"
 #include "common/wamp/limits.hpp"
 #include "containers/host/function_host.hpp"
+#include "device-agent/functions/deployment_book.hpp"
 #include "device-agent/gpio/gpio_service.hpp"
 #include "device-agent/rpc/conductor_client.hpp"
 #include "device-agent/rpc/procedure.hpp"
-#include "device-agent/session/session_runner.hpp"
+#include "device-agent/session/session_observer.hpp"
 
 namespace ew::agent::functions {
 
@@ -124,6 +125,7 @@ class FunctionService : public std::enable_shared_from_this<FunctionService>, pu
 
   boost::asio::io_context& io_;
   FunctionServiceOptions options_;
+  DeploymentBook book_;  // deployments.json
   std::unique_ptr<containers::FunctionHost> host_;
   std::string unavailable_reason_;
   rpc::ConductorClient* conductor_ = nullptr;

@@ -22,7 +22,7 @@
 #include "device-agent/rpc/conductor_client.hpp"
 #include "device-agent/rpc/procedure.hpp"
 #include "device-agent/rpc/sys_info.hpp"
-#include "device-agent/session/session_runner.hpp"
+#include "device-agent/session/session_observer.hpp"
 
 namespace ew::agent::gpio {
 
