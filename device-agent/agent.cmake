@@ -6,8 +6,8 @@ set(EW_AGENT_DIR ${CMAKE_CURRENT_LIST_DIR})
 # the agent (its RSS): replies are proto3 JSON built with nlohmann, held to libprotobuf by
 # tests/device-agent/proto3_conformance_test.cpp.
 ew_module(ew_agent_rpc
-  SOURCES ${EW_AGENT_DIR}/rpc/sys_info.cpp ${EW_AGENT_DIR}/rpc/sys_procedures.cpp ${EW_AGENT_DIR}/rpc/proto3_json.cpp
-  DEPS ew_common_error nlohmann_json::nlohmann_json PkgConfig::NETTLE)
+  SOURCES ${EW_AGENT_DIR}/rpc/sys_info.cpp ${EW_AGENT_DIR}/rpc/sys_procedures.cpp
+  DEPS ew_common_contract ew_common_error nlohmann_json::nlohmann_json)
 
 # The on-disk spool (store and forward): named streams of CRC-framed records in segment files,
 # acknowledged delivery, bounds with drop policies, group commit; a writer thread in front of it.
@@ -19,8 +19,8 @@ ew_module(ew_agent_spool
 
 # Board procedures fn.* : package cache, deployments, invocations in containers.
 ew_module(ew_agent_functions
-  SOURCES ${EW_AGENT_DIR}/functions/function_service.cpp ${EW_AGENT_DIR}/functions/trigger_reporter.cpp
-  DEPS ew_agent_spool ew_agent_gpio_rpc ew_containers_host ew_containers_package ew_common_ids ew_common_json ew_common_log ew_common_error
+  SOURCES ${EW_AGENT_DIR}/functions/function_service.cpp ${EW_AGENT_DIR}/functions/trigger_reporter.cpp ${EW_AGENT_DIR}/functions/deployment_book.cpp
+  DEPS ew_agent_spool ew_agent_gpio_rpc ew_common_contract ew_containers_host ew_containers_package ew_common_ids ew_common_json ew_common_log ew_common_error
        ew_common_posix
        nlohmann_json::nlohmann_json Boost::system Threads::Threads)
 

@@ -7,23 +7,12 @@
 #include <cstdint>
 #include <string>
 
+#include "cloud-conductor/auth/principal.hpp"
 #include "cloud-conductor/registry/store.hpp"
 #include "common/clock/clock.hpp"
 #include "common/error/error.hpp"
 
 namespace ew::auth {
-
-struct Principal {
-  std::string user_id;
-  std::string name;
-  std::string project_id;
-  std::string role;  // "admin" or "operator"
-  // The API token the caller presented (ApiToken.id, never its text) and when it expires
-  // (Unix seconds, 0 = never): sessions and streams opened with it end at that moment.
-  std::string token_id;
-  int64_t token_expires_at = 0;
-  bool is_admin() const { return role == "admin"; }
-};
 
 struct IssuedToken {
   std::string token;  // the secret text, shown once

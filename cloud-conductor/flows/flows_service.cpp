@@ -388,7 +388,7 @@ void FlowsService::Invoke(const std::string& board_id, Json kwargs, router::Boar
     } else if (placement == "auto") {
       // The calling board when the function is deployed there (no network hop), else the cloud.
       auto deployment = functions_->store().GetDeployment(function->id, board_id);
-      target = deployment && *deployment && (*deployment)->state == "deployed" ? board_id : "cloud";
+      target = deployment && *deployment && (*deployment)->state == contract::DeploymentState::kDeployed ? board_id : "cloud";
     } else {
       return fail(Error{ErrorCode::kInvalidArgument, "placement: must be auto, cloud or board:<id>"});
     }

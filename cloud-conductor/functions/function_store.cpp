@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <stdexcept>
+
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 #include <fmt/format.h>
@@ -24,7 +26,10 @@ FunctionVersion ReadVersion(SQLite::Statement& q, int first) {
   v.version = q.getColumn(first + 1).getString();
   v.sha256 = q.getColumn(first + 2).getString();
   v.size = static_cast<uint64_t>(q.getColumn(first + 3).getInt64());
-  v.spec = nlohmann::json::parse(q.getColumn(first + 4).getString(), nullptr, false);
+  // Written by AddVersion from a spec that parsed: one that does not parse back is a damaged row.
+  auto spec = containers::ParseFunctionSpec(q.getColumn(first + 4).getString());
+  if (!spec) throw std::runtime_error("stored function.json of version " + v.sha256 + ": " + spec.error().message);
+  v.spec = std::move(*spec);
   v.created_at = q.getColumn(first + 5).getInt64();
   return v;
 }
@@ -55,12 +60,21 @@ Deployment ReadDeployment(SQLite::Statement& q) {
   d.version = q.getColumn(2).getString();
   d.sha256 = q.getColumn(3).getString();
   d.size = static_cast<uint64_t>(q.getColumn(4).getInt64());
-  d.state = q.getColumn(5).getString();
+  auto state = contract::ParseDeploymentState(q.getColumn(5).getString());
+  if (!state) throw std::runtime_error("stored deployment of " + d.function_id + ": " + state.error().message);
+  d.state = *state;
   d.error = q.getColumn(6).getString();
   d.updated_at = q.getColumn(7).getInt64();
-  d.triggers = nlohmann::json::parse(q.getColumn(8).getString(), nullptr, false);
-  if (!d.triggers.is_array()) d.triggers = nlohmann::json::array();
+  // Written by PutDeployment from parsed triggers; anything else reads as none.
+  auto triggers = ew::gpio::ParseTriggers(nlohmann::json::parse(q.getColumn(8).getString(), nullptr, false));
+  if (triggers) d.triggers = std::move(*triggers);
   return d;
+}
+
+InvocationStatus ReadStatus(const std::string& text) {
+  auto status = contract::ParseInvocationStatus(text);
+  if (!status) throw std::runtime_error("stored invocation: " + status.error().message);
+  return *status;
 }
 
 Invocation ReadInvocation(SQLite::Statement& q) {
@@ -68,7 +82,7 @@ Invocation ReadInvocation(SQLite::Statement& q) {
   i.id = q.getColumn(0).getString();
   i.function_id = q.getColumn(1).getString();
   i.target = q.getColumn(2).getString();
-  i.status = q.getColumn(3).getString();
+  i.status = ReadStatus(q.getColumn(3).getString());
   i.record = nlohmann::json::parse(q.getColumn(4).getString(), nullptr, false);
   i.created_at = q.getColumn(5).getInt64();
   return i;
@@ -134,7 +148,7 @@ Result<FunctionRecord> FunctionStore::AddVersion(const std::string& project_id, 
       insert.bind(3, version.version);
       insert.bind(4, version.sha256);
       insert.bind(5, static_cast<int64_t>(version.size));
-      insert.bind(6, version.spec.dump());
+      insert.bind(6, containers::ToJson(version.spec).dump());
       insert.bind(7, version.created_at);
       insert.exec();
     }
@@ -222,22 +236,22 @@ Result<void> FunctionStore::PutDeployment(const Deployment& d) {
     q.bind(3, d.version);
     q.bind(4, d.sha256);
     q.bind(5, static_cast<int64_t>(d.size));
-    q.bind(6, d.state);
+    q.bind(6, std::string(contract::Name(d.state)));
     q.bind(7, d.error);
     q.bind(8, d.updated_at);
-    q.bind(9, d.triggers.dump());
+    q.bind(9, ew::gpio::ToJson(d.triggers).dump());
     q.exec();
     return Ok();
   });
 }
 
 Result<bool> FunctionStore::SetDeploymentState(const std::string& function_id, const std::string& board_id,
-                                               const std::string& sha256, const std::string& state,
+                                               const std::string& sha256, DeploymentState state,
                                                const std::string& error, int64_t now) {
   return connection_.Run<bool>("update deployment", [&]() -> Result<bool> {
     SQLite::Statement q(db_, "UPDATE deployments SET state = ?, error = ?, updated_at = ? "
                              "WHERE function_id = ? AND board_id = ? AND sha256 = ?");
-    q.bind(1, state);
+    q.bind(1, std::string(contract::Name(state)));
     q.bind(2, error);
     q.bind(3, now);
     q.bind(4, function_id);
@@ -319,7 +333,7 @@ Result<void> FunctionStore::PutInvocation(const Invocation& i, size_t keep) {
     q.bind(1, i.id);
     q.bind(2, i.function_id);
     q.bind(3, i.target);
-    q.bind(4, i.status);
+    q.bind(4, std::string(contract::Name(i.status)));
     q.bind(5, i.record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     q.bind(6, i.created_at);
     q.exec();
@@ -362,7 +376,7 @@ Result<Page<InvocationSummary>> FunctionStore::ListInvocations(const std::string
       i.id = q.getColumn(0).getString();
       i.function_id = q.getColumn(1).getString();
       i.target = q.getColumn(2).getString();
-      i.status = q.getColumn(3).getString();
+      i.status = ReadStatus(q.getColumn(3).getString());
       // The record came from a board: read it through the guarded reader like any other input.
       auto stored = ew::json::Parse(q.getColumn(4).getString(), kStoredRecordLimits);
       i.record = SummarizeRecord(stored ? std::move(*stored) : nlohmann::json());

@@ -19,7 +19,10 @@
 
 #include "cloud-conductor/registry/page.hpp"
 #include "cloud-conductor/registry/sqlite_connection.hpp"
+#include "common/contract/states.hpp"
 #include "common/error/error.hpp"
+#include "common/gpio/trigger_spec.hpp"
+#include "containers/package/function_spec.hpp"
 
 namespace ew::functions {
 
@@ -28,7 +31,7 @@ struct FunctionVersion {
   std::string version;      // function.json "version"
   std::string sha256;       // the package's content address
   uint64_t size = 0;        // package bytes
-  nlohmann::json spec;      // canonical function.json (containers::ToJson)
+  containers::FunctionSpec spec;  // function.json, typed from upload to container (stored as its canonical JSON)
   int64_t created_at = 0;   // unix seconds
 };
 
@@ -40,25 +43,31 @@ struct FunctionRecord {
   FunctionVersion latest;
 };
 
+using contract::DeploymentState;
+using contract::InvocationStatus;
+
 // What a board should run and how far it got: pending (board offline) → deploying → deployed
-// or failed (error says why); removing while fn.remove is under way.
+// or failed (error says why). The one Deployment of the conductor (the board's own record of a
+// deployed function is contract::fn::DeployedFunction).
 struct Deployment {
   std::string function_id;
   std::string board_id;
   std::string version;
   std::string sha256;
   uint64_t size = 0;
-  std::string state;
+  DeploymentState state = DeploymentState::kPending;
   std::string error;
   int64_t updated_at = 0;
-  nlohmann::json triggers = nlohmann::json::array();  // GPIO edge triggers: [{line, edge, debounceMs}]
+  std::vector<gpio::TriggerSpec> triggers;  // GPIO edge triggers the board binds
 };
 
+// One invocation as the conductor records it: the one Invocation of the conductor (the WAMP
+// message is wamp::Invocation; the agent's incoming call is rpc::Request).
 struct Invocation {
   std::string id;           // "inv-…"
   std::string function_id;
   std::string target;       // board id or "cloud"
-  std::string status;       // running, succeeded, failed, timed_out
+  InvocationStatus status = InvocationStatus::kRunning;
   nlohmann::json record;    // the invocation record (docs/FUNCTIONS.md)
   int64_t created_at = 0;
 };
@@ -69,7 +78,7 @@ struct InvocationSummary {
   std::string id;
   std::string function_id;
   std::string target;
-  std::string status;
+  InvocationStatus status = InvocationStatus::kRunning;
   nlohmann::json record;    // SummarizeRecord (stored_record.hpp) of the record: no output, no logs
   int64_t created_at = 0;
 };
@@ -107,7 +116,7 @@ class FunctionStore {
   // Sets state and error, only if the deployment still names `sha256` (a newer deploy wins).
   // Returns false when it did not apply.
   Result<bool> SetDeploymentState(const std::string& function_id, const std::string& board_id,
-                                  const std::string& sha256, const std::string& state, const std::string& error,
+                                  const std::string& sha256, DeploymentState state, const std::string& error,
                                   int64_t now);
   Result<std::optional<Deployment>> GetDeployment(const std::string& function_id, const std::string& board_id);
   // Every deployment of the function (the service's own bookkeeping), ordered by board.

@@ -12,8 +12,7 @@
 
 #include "common/ids/ids.hpp"
 #include "common/log/log.hpp"
-#include "common/posix/file_io.hpp"
-#include "common/wamp/conductor_procedures.hpp"
+#include "common/contract/fn.hpp"
 #include "containers/package/package.hpp"
 #include "containers/runtime/child_reaper.hpp"
 #include "containers/runtime/container_runtime.hpp"
@@ -27,20 +26,19 @@ namespace {
 
 const ew::log::Logger Log{"functions"};
 
+namespace fn = contract::fn;
+
 // The "warnings" of a board's fn.deploy reply (limits it cannot enforce), joined for the
 // deployment's message. The board is not trusted: at most 4 strings of 256 bytes are kept.
-std::string DeployWarnings(const json& kwargs) {
+std::string DeployWarnings(const std::vector<std::string>& warnings) {
   constexpr size_t kMaxWarnings = 4;
   constexpr size_t kMaxWarningBytes = 256;
   std::string out;
-  auto it = kwargs.find("warnings");
-  if (it == kwargs.end() || !it->is_array()) return out;
   size_t taken = 0;
-  for (const auto& warning : *it) {
+  for (const auto& warning : warnings) {
     if (taken == kMaxWarnings) break;
-    if (!warning.is_string()) continue;
     ++taken;
-    std::string text = warning.get<std::string>().substr(0, kMaxWarningBytes);
+    std::string text = warning.substr(0, kMaxWarningBytes);
     for (char& c : text) {
       if (c == '\n' || c == '\r') c = ' ';  // one log line
     }
@@ -49,21 +47,26 @@ std::string DeployWarnings(const json& kwargs) {
   return out;
 }
 
-using wamp::kFnFetchProcedure;
-using wamp::kFnReportProcedure;
-constexpr size_t kMaxReportedRecords = 100;
-constexpr const char* kCloud = "cloud";
+constexpr const char* kCloud = kCloudTarget;
 
-json DeployArgs(const Deployment& d) {
-  json args = {{"functionId", d.function_id}, {"version", d.version}, {"sha256", d.sha256}, {"size", d.size}};
-  if (!d.triggers.empty()) args["triggers"] = d.triggers;
-  return args;
+wamp::Payload DeployArgs(const Deployment& d) {
+  return fn::DeployRequest{d.function_id, d.version, d.sha256, d.size, d.triggers}.ToPayload();
 }
 
-// A non-negative integer, whichever way the codec typed it (msgpack and JSON give unsigned,
-// code that builds kwargs by hand often signed).
-bool IsCount(const json& value) {
-  return value.is_number_unsigned() || (value.is_number_integer() && value.get<int64_t>() >= 0);
+// The status of an outcome's record (set by the board, the cloud host or OutcomeOfError).
+InvocationStatus StatusOf(const json& record) {
+  auto status = contract::ParseInvocationStatus(record.value("status", ""));
+  return status ? *status : InvocationStatus::kFailed;
+}
+
+// Asks `board_id` to remove `function_id`; a board that does not hold it is fine.
+void RemoveFromBoard(router::BoardGateway& gateway, const std::string& board_id, const std::string& function_id,
+                     std::chrono::milliseconds timeout) {
+  gateway.CallBoard(board_id, fn::kRemove.suffix, fn::RemoveRequest{function_id}.ToPayload(), timeout,
+                    [board_id, function_id](Result<wamp::Payload> r) {
+                      if (!r && r.error().code != ErrorCode::kNotFound)
+                        Log()->warn("board={} fn.remove {}: {}", board_id, function_id, r.error().message);
+                    });
 }
 
 }  // namespace
@@ -76,9 +79,14 @@ FunctionsService::FunctionsService(FunctionStore& store, router::BoardGateway& g
       blocking_(blocking),
       timers_(std::move(timers)),
       clock_(clock),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      packages_(options_.dir / "packages"),
+      cloud_(CloudRuntimeOptions{options_.dir / "cloud", options_.cloud_runtime, options_.cloud_max_running,
+                                 options_.cloud_uid_first, options_.cloud_uid_count, options_.cloud_cgroups,
+                                 options_.make_runtime},
+             packages_, blocking, timers_) {}
 
-FunctionsService::~FunctionsService() { alive_.reset(); }
+FunctionsService::~FunctionsService() = default;
 
 Result<void> FunctionsService::Start() {
   std::error_code ec;
@@ -87,49 +95,42 @@ Result<void> FunctionsService::Start() {
     if (ec) return Internal("cannot create " + dir.string() + ": " + ec.message());
   }
   fs::permissions(options_.dir, fs::perms::owner_all, ec);
-  gateway_.ServeConductorProcedure(kFnFetchProcedure, [this](const std::string& board_id, wamp::Payload payload,
-                                                           router::BoardGateway::Reply reply) {
-    Fetch(board_id, std::move(payload.kwargs), std::move(reply));
+  gateway_.ServeConductorProcedure(fn::kFetch.uri, [this](const std::string& board_id, wamp::Payload payload,
+                                                          router::BoardGateway::Reply reply) {
+    auto request = fn::FetchRequest::Parse(payload);
+    if (!request) return reply(tl::unexpected(request.error()));
+    Fetch(board_id, *request, std::move(reply));
   });
-  gateway_.ServeConductorProcedure(kFnReportProcedure, [this](const std::string& board_id, wamp::Payload payload,
-                                                            router::BoardGateway::Reply reply) {
-    boost::asio::post(blocking_, [this, board_id, kwargs = std::move(payload.kwargs), reply = std::move(reply)] {
-      reply(Report(board_id, kwargs));
+  gateway_.ServeConductorProcedure(fn::kReport.uri, [this](const std::string& board_id, wamp::Payload payload,
+                                                           router::BoardGateway::Reply reply) {
+    auto request = fn::ReportRequest::Parse(payload);
+    if (!request) return reply(tl::unexpected(request.error()));
+    boost::asio::post(blocking_, [this, board_id, request = std::move(*request), reply = std::move(reply)] {
+      auto stored = Report(board_id, request);
+      if (!stored) return reply(tl::unexpected(stored.error()));
+      reply(fn::ReportReply{*stored}.ToPayload());
     });
   });
   gateway_.OnBoardRegistered(
       [this](const std::string& board_id, const std::string& suffix) { OnBoardRegistered(board_id, suffix); });
-  // Probing runs the runtimes' binaries: done once, off the start-up path; the first cloud
-  // invocation waits for it if it is still under way.
-  if (options_.cloud_runtime != "none") boost::asio::post(blocking_, [this] { (void)CloudHost(); });
+  cloud_.StartProbing();
   return Ok();
-}
-
-fs::path FunctionsService::PackagePath(const std::string& sha256) const {
-  return options_.dir / "packages" / (sha256 + ".tar.gz");
 }
 
 Result<FunctionRecord> FunctionsService::Upload(const std::string& project_id, std::string_view package) {
   EW_TRY(containers::Package inspected, containers::InspectPackage(package));
-  const fs::path path = PackagePath(inspected.sha256);
-  if (!fs::exists(path)) {
-    // The conductor's own disk: whatever fails there is Internal, never the client's doing.
-    auto stored = posix::WriteFileAtomically(path, package, 0644);
-    if (!stored) return Internal(stored.error().message);
-  }
+  EW_TRY_VOID(packages_.Put(inspected.sha256, package));
   FunctionVersion version;
   version.version = inspected.spec.version;
   version.sha256 = inspected.sha256;
   version.size = inspected.package_bytes;
-  version.spec = containers::ToJson(inspected.spec);
+  version.spec = inspected.spec;
   version.created_at = UnixSeconds(clock_.Now());
   auto record = store_.AddVersion(project_id, inspected.spec.name, ids::NewId("fn"), version);
   if (!record) {
     // Keep the disk in step with the records: a package no version names goes.
-    if (auto referenced = store_.PackageReferenced(inspected.sha256); referenced && !*referenced) {
-      std::error_code ec;
-      fs::remove(path, ec);
-    }
+    if (auto referenced = store_.PackageReferenced(inspected.sha256); referenced && !*referenced)
+      packages_.Remove(inspected.sha256);
     return record;
   }
   Log()->info("function {} ({}) version {} uploaded, package {} ({} bytes)", record->id, record->name,
@@ -142,15 +143,12 @@ Result<void> FunctionsService::Delete(const FunctionRecord& function) {
   EW_TRY(auto versions, store_.ListVersions(function.id));
   for (const auto& d : deployments) {
     if (!gateway_.Presence(d.board_id)) continue;
-    gateway_.CallBoard(d.board_id, "fn.remove", wamp::Payload{json::array(), {{"functionId", function.id}}},
+    gateway_.CallBoard(d.board_id, fn::kRemove.suffix, fn::RemoveRequest{function.id}.ToPayload(),
                        options_.deploy_timeout, [](Result<wamp::Payload>) {});
   }
   EW_TRY_VOID(store_.DeleteFunction(function.id));
   for (const auto& v : versions) {
-    if (auto referenced = store_.PackageReferenced(v.sha256); referenced && !*referenced) {
-      std::error_code ec;
-      fs::remove(PackagePath(v.sha256), ec);
-    }
+    if (auto referenced = store_.PackageReferenced(v.sha256); referenced && !*referenced) packages_.Remove(v.sha256);
   }
   Log()->info("function {} ({}) deleted", function.id, function.name);
   return Ok();
@@ -170,7 +168,7 @@ Result<FunctionVersion> FunctionsService::FindVersion(const FunctionRecord& func
 Result<std::vector<Deployment>> FunctionsService::Deploy(const FunctionRecord& function,
                                                          const std::vector<std::string>& board_ids,
                                                          const std::optional<FunctionVersion>& version,
-                                                         const json& triggers) {
+                                                         const std::vector<gpio::TriggerSpec>& triggers) {
   const FunctionVersion& deployed = version ? *version : function.latest;
   std::vector<Deployment> out;
   const int64_t now = UnixSeconds(clock_.Now());
@@ -181,15 +179,15 @@ Result<std::vector<Deployment>> FunctionsService::Deploy(const FunctionRecord& f
     d.version = deployed.version;
     d.sha256 = deployed.sha256;
     d.size = deployed.size;
-    d.state = "pending";
+    d.state = DeploymentState::kPending;
     d.updated_at = now;
-    d.triggers = triggers.is_array() ? triggers : json::array();
+    d.triggers = triggers;
     EW_TRY_VOID(store_.PutDeployment(d));
     out.push_back(d);
   }
   for (auto& d : out) {
     if (gateway_.Presence(d.board_id)) {
-      d.state = "deploying";
+      d.state = DeploymentState::kDeploying;
       StartDeploy(d);
     }
   }
@@ -198,38 +196,36 @@ Result<std::vector<Deployment>> FunctionsService::Deploy(const FunctionRecord& f
 
 Result<void> FunctionsService::Undeploy(const FunctionRecord& function, const std::string& board_id) {
   EW_TRY_VOID(store_.DeleteDeployment(function.id, board_id));
-  if (gateway_.Presence(board_id)) {
-    gateway_.CallBoard(board_id, "fn.remove", wamp::Payload{json::array(), {{"functionId", function.id}}},
-                       options_.deploy_timeout, [function_id = function.id, board_id](Result<wamp::Payload> r) {
-                         if (!r && r.error().code != ErrorCode::kNotFound)
-                           Log()->warn("board={} fn.remove {}: {}", board_id, function_id, r.error().message);
-                       });
-  }
+  if (gateway_.Presence(board_id)) RemoveFromBoard(gateway_, board_id, function.id, options_.deploy_timeout);
   return Ok();
 }
 
 void FunctionsService::StartDeploy(const Deployment& d) {
   const int64_t now = UnixSeconds(clock_.Now());
-  if (auto set = store_.SetDeploymentState(d.function_id, d.board_id, d.sha256, "deploying", "", now); !set) {
+  if (auto set = store_.SetDeploymentState(d.function_id, d.board_id, d.sha256, DeploymentState::kDeploying, "", now); !set) {
     Log()->error("deployment {} on {}: {}", d.function_id, d.board_id, set.error().message);
     return;
   }
   Log()->info("board={} deploying function {} version {}", d.board_id, d.function_id, d.version);
-  gateway_.CallBoard(d.board_id, "fn.deploy", wamp::Payload{json::array(), DeployArgs(d)}, options_.deploy_timeout,
-                     [this, d](Result<wamp::Payload> result) {
+  gateway_.CallBoard(d.board_id, fn::kDeploy.suffix, DeployArgs(d), options_.deploy_timeout,
+                     [this, d](Result<wamp::Payload> answer) {
+                       // A reply that is not a fn.deploy reply fails the deployment as an error would.
+                       Result<fn::DeployReply> result = answer ? fn::DeployReply::Parse(*answer)
+                                                               : tl::unexpected(answer.error());
                        // Router strand: the store write goes to the pool.
                        boost::asio::post(blocking_, [this, d, result = std::move(result)] {
-                         std::string state = "deployed";
+                         DeploymentState state = DeploymentState::kDeployed;
                          std::string error;
                          if (!result) {
                            // Gone offline meanwhile: it gets the deployment when it returns.
-                           state = result.error().code == ErrorCode::kUnavailable ? "pending" : "failed";
+                           state = result.error().code == ErrorCode::kUnavailable ? DeploymentState::kPending
+                                                                                  : DeploymentState::kFailed;
                            error = result.error().message;
-                           Log()->warn("board={} deployment of {} {}: {}", d.board_id, d.function_id, state, error);
+                           Log()->warn("board={} deployment of {} {}: {}", d.board_id, d.function_id, contract::Name(state), error);
                          } else {
                            Log()->info("board={} function {} version {} deployed", d.board_id, d.function_id, d.version);
                            // Limits the board cannot enforce: the deployment says so.
-                           error = DeployWarnings(result->kwargs);
+                           error = DeployWarnings(result->warnings);
                            if (!error.empty()) Log()->warn("board={} function {}: {}", d.board_id, d.function_id, error);
                          }
                          (void)store_.SetDeploymentState(d.function_id, d.board_id, d.sha256, state, error,
@@ -241,8 +237,8 @@ void FunctionsService::StartDeploy(const Deployment& d) {
 void FunctionsService::OnBoardRegistered(const std::string& board_id, const std::string& suffix) {
   // The agent registers fn.deploy, fn.remove, fn.invoke, then fn.list: the last one is the
   // moment to clean up (fn.remove is there by then).
-  if (suffix == "fn.list") return Reconcile(board_id);
-  if (suffix != "fn.deploy") return;
+  if (suffix == fn::kList.suffix) return Reconcile(board_id);
+  if (suffix != fn::kDeploy.suffix) return;
   // Every deployment of the board, also those recorded as deployed: a board whose disk was
   // wiped gets them back, and one that has them answers from its cache.
   boost::asio::post(blocking_, [this, board_id] {
@@ -254,55 +250,38 @@ void FunctionsService::OnBoardRegistered(const std::string& board_id, const std:
 
 void FunctionsService::Reconcile(const std::string& board_id) {
   gateway_.CallBoard(
-      board_id, "fn.list", wamp::Payload{}, options_.deploy_timeout, [this, board_id](Result<wamp::Payload> listed) {
+      board_id, fn::kList.suffix, contract::Empty{}.ToPayload(), options_.deploy_timeout,
+      [this, board_id](Result<wamp::Payload> answer) {
+        if (!answer) return Log()->warn("board={} fn.list: {}", board_id, answer.error().message);
+        auto listed = fn::ListReply::Parse(*answer);
         if (!listed) return Log()->warn("board={} fn.list: {}", board_id, listed.error().message);
-        json held = listed->kwargs.value("functions", json::array());
-        if (!held.is_array()) return;
-        boost::asio::post(blocking_, [this, board_id, held = std::move(held)] {
+        boost::asio::post(blocking_, [this, board_id, held = std::move(listed->functions)] {
           auto deployments = store_.BoardDeployments(board_id);
           if (!deployments) return Log()->error("board={} deployments: {}", board_id, deployments.error().message);
           std::set<std::string> wanted;
           for (const auto& d : *deployments) wanted.insert(d.function_id);
           for (const auto& item : held) {
-            const std::string id = item.is_object() ? item.value("functionId", "") : "";
-            if (id.empty() || wanted.count(id)) continue;
+            const std::string& id = item.function.function_id;
+            if (wanted.count(id)) continue;
             Log()->info("board={} holds function {} that is no longer deployed there: removing it", board_id, id);
-            gateway_.CallBoard(board_id, "fn.remove", wamp::Payload{json::array(), {{"functionId", id}}},
-                               options_.deploy_timeout, [board_id, id](Result<wamp::Payload> removed) {
-                                 if (!removed && removed.error().code != ErrorCode::kNotFound)
-                                   Log()->warn("board={} fn.remove {}: {}", board_id, id, removed.error().message);
-                               });
+            RemoveFromBoard(gateway_, board_id, id, options_.deploy_timeout);
           }
         });
       });
 }
 
-void FunctionsService::Fetch(const std::string& board_id, json kwargs, router::BoardGateway::Reply reply) {
-  static const std::regex sha_pattern("[0-9a-f]{64}");
-  auto sha = kwargs.find("sha256");
-  auto offset = kwargs.find("offset");
-  auto length = kwargs.find("length");
-  if (sha == kwargs.end() || !sha->is_string() || !std::regex_match(sha->get<std::string>(), sha_pattern))
-    return reply(InvalidArgument("sha256: must be 64 lowercase hex digits"));
-  if (offset == kwargs.end() || !IsCount(*offset))
-    return reply(InvalidArgument("offset: must be a non-negative integer"));
-  if (length == kwargs.end() || !IsCount(*length) || length->get<uint64_t>() == 0 ||
-      length->get<uint64_t>() > options_.max_fetch_chunk)
+void FunctionsService::Fetch(const std::string& board_id, const fn::FetchRequest& request,
+                             router::BoardGateway::Reply reply) {
+  if (request.length > options_.max_fetch_chunk)
     return reply(InvalidArgument("length: must be between 1 and " + std::to_string(options_.max_fetch_chunk)));
-  boost::asio::post(blocking_, [this, board_id, sha256 = sha->get<std::string>(), from = offset->get<uint64_t>(),
-                                count = length->get<uint64_t>(), reply = std::move(reply)] {
+  boost::asio::post(blocking_, [this, board_id, sha256 = request.sha256, from = request.offset,
+                                count = request.length, reply = std::move(reply)] {
     auto allowed = store_.PackageDeployedTo(sha256, board_id);
     if (!allowed) return reply(tl::unexpected(allowed.error()));
     if (!*allowed) return reply(PermissionDenied("package " + sha256 + " is not deployed to board " + board_id));
-    std::ifstream in(PackagePath(sha256), std::ios::binary | std::ios::ate);
-    if (!in) return reply(NotFound("package " + sha256 + " is not stored on the conductor"));
-    const uint64_t size = static_cast<uint64_t>(in.tellg());
-    if (from > size) return reply(InvalidArgument("offset: beyond the package's " + std::to_string(size) + " bytes"));
-    std::vector<uint8_t> chunk(std::min<uint64_t>(count, size - from));
-    in.seekg(static_cast<std::streamoff>(from));
-    in.read(reinterpret_cast<char*>(chunk.data()), static_cast<std::streamsize>(chunk.size()));
-    if (!in) return reply(Internal("cannot read package " + sha256));
-    reply(wamp::Payload{json::array({json::binary(std::move(chunk))}), {{"size", size}}});
+    auto chunk = packages_.ReadChunk(sha256, from, count);
+    if (!chunk) return reply(tl::unexpected(chunk.error()));
+    reply(chunk->ToPayload());
   });
 }
 
@@ -312,25 +291,25 @@ Result<FunctionsService::Prepared> FunctionsService::Prepare(const FunctionRecor
   prepared.target = target;
   prepared.version = function.latest;
   if (target == kCloud) {
-    if (function.latest.spec.value("boardOnly", false))
+    if (function.latest.spec.board_only)
       return InvalidArgument("function " + function.name + " is boardOnly: it cannot run in the cloud");
   } else {
-    if (function.latest.spec.value("cloudOnly", false))
+    if (function.latest.spec.cloud_only)
       return InvalidArgument("function " + function.name + " is cloudOnly: it cannot run on a board");
     EW_TRY(auto deployment, store_.GetDeployment(function.id, target));
     if (!deployment) return Conflict("function " + function.name + " is not deployed on board " + target);
-    if (deployment->state == "failed")
+    if (deployment->state == DeploymentState::kFailed)
       return Conflict("the deployment of function " + function.name + " on board " + target +
                       " failed (" + deployment->error + "): deploy it again");
     if (!gateway_.Presence(target)) return Unavailable("board " + target + " is offline");
     // "deploying" is let through: a returning board is redeployed what it already runs.
-    if (deployment->state == "pending")
+    if (deployment->state == DeploymentState::kPending)
       return Conflict("function " + function.name + " is not deployed on board " + target + " yet (pending)");
     // The board runs the version it was given, with that version's limits.
     EW_TRY(prepared.version, store_.GetVersion(function.id, deployment->sha256));
   }
   prepared.wait = options.wait.value_or(
-      std::chrono::milliseconds(prepared.version.spec.value("timeoutMs", int64_t{10'000})) + options_.invoke_grace);
+      prepared.version.spec.timeout + options_.invoke_grace);
   prepared.id = ids::NewId("inv");
   prepared.created_at = UnixSeconds(clock_.Now());
   return prepared;
@@ -346,25 +325,6 @@ void Label(json& record, const std::string& id, const std::string& target) {
   } else {
     record["boardId"] = target;
   }
-}
-
-// The outcome of an invocation whose result never came: no answer in time is a timeout of the
-// function as the caller sees it; anything else is a failure with its reason kept as the error.
-InvocationOutcome OutcomeOfError(const Error& error, const std::string& target) {
-  InvocationOutcome outcome;
-  if (error.code == ErrorCode::kDeadlineExceeded) {
-    outcome.record = {{"status", "timed_out"}, {"error", error.message}};
-    return outcome;
-  }
-  Error reported = error;
-  // The board answers NotFound when the function is not installed (deploying, or its disk was
-  // wiped): the invocation conflicts with the board's state, the function itself exists.
-  if (error.code == ErrorCode::kNotFound && target != kCloud) {
-    reported = Error{ErrorCode::kConflict, "board " + target + " could not run it: " + error.message};
-  }
-  outcome.record = {{"status", "failed"}, {"error", reported.message}};
-  outcome.error = std::move(reported);
-  return outcome;
 }
 
 }  // namespace
@@ -398,47 +358,39 @@ Result<std::string> FunctionsService::Invoke(const FunctionRecord& function, con
 
 void FunctionsService::RunOnBoard(const FunctionRecord& function, const Prepared& prepared, json event,
                                   OutcomeDone done) {
-  gateway_.CallBoard(prepared.target, "fn.invoke",
-                     wamp::Payload{json::array(), {{"functionId", function.id}, {"event", std::move(event)}}},
+  gateway_.CallBoard(prepared.target, fn::kInvoke.suffix, fn::InvokeRequest{function.id, std::move(event)}.ToPayload(),
                      prepared.wait, [target = prepared.target, done = std::move(done)](Result<wamp::Payload> result) {
                        if (!result) return done(OutcomeOfError(result.error(), target));
-                       InvocationOutcome outcome;
-                       outcome.record = std::move(result->kwargs);
-                       if (!outcome.record.is_object() || !outcome.record.contains("status") ||
-                           !outcome.record["status"].is_string()) {
-                         outcome = OutcomeOfError(
-                             Error{ErrorCode::kInternal, "board " + target + " answered without an invocation record"},
-                             target);
+                       auto record = fn::InvocationRecord::Parse(*result);
+                       if (!record) {
+                         return done(OutcomeOfError(
+                             Error{ErrorCode::kInternal, "board " + target + " answered without an invocation record (" +
+                                                             record.error().message + ")"},
+                             target));
                        }
-                       done(std::move(outcome));
+                       done(InvocationOutcome{record->ToJson(), std::nullopt});
                      });
 }
 
-Result<wamp::Payload> FunctionsService::Report(const std::string& board_id, const json& kwargs) {
-  auto function_id = kwargs.find("functionId");
-  auto records = kwargs.find("records");
-  if (function_id == kwargs.end() || !function_id->is_string())
-    return InvalidArgument("functionId: required, a string");
-  if (records == kwargs.end() || !records->is_array() || records->empty() || records->size() > kMaxReportedRecords)
-    return InvalidArgument("records: 1 to " + std::to_string(kMaxReportedRecords) + " invocation records");
-  const std::string id = function_id->get<std::string>();
+Result<uint64_t> FunctionsService::Report(const std::string& board_id, const fn::ReportRequest& request) {
+  const std::string& id = request.function_id;
   EW_TRY(auto deployments, store_.BoardDeployments(board_id));
   const bool deployed = std::any_of(deployments.begin(), deployments.end(),
                                     [&](const Deployment& d) { return d.function_id == id; });
   if (!deployed) return PermissionDenied("function " + id + " is not deployed on board " + board_id);
   const int64_t now = UnixSeconds(clock_.Now());
   size_t stored = 0;
-  for (const json& reported : *records) {
-    if (!reported.is_object()) return InvalidArgument("records: each must be an object");
-    std::string status = reported.value("status", "failed");
-    if (status != "succeeded" && status != "failed" && status != "timed_out") status = "failed";
+  for (const json& reported : request.records) {
+    // A status the board should not report (or none) is recorded as a failure.
+    auto parsed = fn::InvocationRecord::FromJson(reported, "fn.report: records[]");
+    const InvocationStatus status = parsed ? parsed->status : InvocationStatus::kFailed;
     Invocation invocation;
     invocation.id = ids::NewId("inv");
     invocation.function_id = id;
     invocation.target = board_id;
     invocation.status = status;
     invocation.record = reported;
-    invocation.record["status"] = status;
+    invocation.record["status"] = contract::Name(status);
     Label(invocation.record, invocation.id, board_id);
     CapStoredRecord(invocation.record, options_.stored_record);
     // When it ran on the board (its clock), not when the report arrived; never in the future.
@@ -450,7 +402,7 @@ Result<wamp::Payload> FunctionsService::Report(const std::string& board_id, cons
     ++stored;
   }
   Log()->info("board={} reported {} trigger invocation(s) of {}", board_id, stored, id);
-  return wamp::Payload{json::array(), {{"stored", stored}}};
+  return stored;
 }
 
 void FunctionsService::Store(const FunctionRecord& function, const Prepared& prepared, const json& record) {
@@ -458,7 +410,7 @@ void FunctionsService::Store(const FunctionRecord& function, const Prepared& pre
   invocation.id = prepared.id;
   invocation.function_id = function.id;
   invocation.target = prepared.target;
-  invocation.status = record.value("status", "failed");
+  invocation.status = StatusOf(record);
   invocation.record = record;
   CapStoredRecord(invocation.record, options_.stored_record);
   invocation.created_at = prepared.created_at;
@@ -466,88 +418,9 @@ void FunctionsService::Store(const FunctionRecord& function, const Prepared& pre
     Log()->error("invocation {} of {}: not recorded: {}", prepared.id, function.id, stored.error().message);
 }
 
-Result<containers::FunctionHost*> FunctionsService::CloudHost() {
-  std::call_once(cloud_once_, [this] {
-    if (options_.cloud_runtime == "none") {
-      cloud_unavailable_ = "the cloud runtime is disabled ([functions] runtime = \"none\")";
-      return;
-    }
-    // Orphaned sandboxes (bwrap's pid 1) become the conductor's children to reap, not zombies.
-    if (auto subreaper = containers::ChildReaper::BecomeSubreaper(); !subreaper)
-      Log()->warn("cloud runtime: {}", subreaper.error().message);
-    containers::RuntimeConfig config;
-    config.preferred = options_.cloud_runtime;
-    config.work_dir = options_.dir / "cloud" / "containers";
-    config.uid_first = options_.cloud_uid_first;
-    config.uid_count = options_.cloud_uid_count;
-    config.cgroups = options_.cloud_cgroups;
-    auto runtime = options_.make_runtime ? options_.make_runtime(config) : containers::MakeContainerRuntime(config);
-    if (!runtime) {
-      cloud_unavailable_ = runtime.error().message;
-      Log()->warn("cloud runtime unavailable: {}", cloud_unavailable_);
-      return;
-    }
-    containers::HostConfig host;
-    host.max_running = options_.cloud_max_running;
-    cloud_ = std::make_unique<containers::FunctionHost>(host, std::move(*runtime));
-    Log()->info("cloud runtime ready ({})", cloud_->RuntimeName());
-  });
-  if (!cloud_) return Unavailable("no cloud runtime: " + cloud_unavailable_);
-  return cloud_.get();
-}
-
-Result<void> FunctionsService::InstallInCloud(containers::FunctionHost& host, const FunctionRecord& function,
-                                              const FunctionVersion& version) {
-  std::lock_guard lock(cloud_mu_);
-  auto installed = cloud_installed_.find(function.id);
-  if (installed != cloud_installed_.end() && installed->second == version.sha256) return Ok();
-  // Extracted once per package, into a cache keyed by its hash.
-  const fs::path code = options_.dir / "cloud" / "packages" / version.sha256;
-  if (!fs::exists(code)) {
-    std::ifstream in(PackagePath(version.sha256), std::ios::binary);
-    if (!in) return Internal("package " + version.sha256 + " is not stored on the conductor");
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (in.bad()) return Internal("cannot read package " + version.sha256);
-    if (auto extracted = containers::ExtractPackage(bytes, code); !extracted && !fs::exists(code))
-      return tl::unexpected(extracted.error());
-  }
-  EW_TRY(auto spec, containers::ParseFunctionSpec(version.spec.dump()));
-  EW_TRY_VOID(host.Install(function.id, spec, code));
-  cloud_installed_[function.id] = version.sha256;
-  return Ok();
-}
-
 void FunctionsService::RunInCloud(const FunctionRecord& function, const Prepared& prepared, json event,
                                   OutcomeDone done) {
-  // The caller's deadline: whichever of the answer and the timer comes first wins.
-  auto once = std::make_shared<std::atomic<bool>>(false);
-  auto timer = std::make_shared<boost::asio::steady_timer>(timers_, prepared.wait);
-  auto finish = [once, timer, timers = timers_, done = std::move(done)](InvocationOutcome outcome) {
-    if (once->exchange(true)) return;
-    // Timers are not thread-safe: cancel on their executor, so that a pending wait does not
-    // linger for the whole deadline.
-    boost::asio::post(timers, [timer] { timer->cancel(); });
-    done(std::move(outcome));
-  };
-  timer->async_wait(
-      [finish, wait = prepared.wait, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec) {
-        if (ec || alive.expired()) return;
-        finish(OutcomeOfError(
-            Error{ErrorCode::kDeadlineExceeded, "no answer within " + std::to_string(wait.count()) + " ms"}, kCloud));
-      });
-  // Probing, extracting and installing block: keep them off the caller's thread.
-  boost::asio::post(
-      blocking_, [this, function, version = prepared.version, event = std::move(event), finish]() mutable {
-        auto host = CloudHost();
-        if (!host) return finish(OutcomeOfError(host.error(), kCloud));
-        if (auto installed = InstallInCloud(**host, function, version); !installed)
-          return finish(OutcomeOfError(installed.error(), kCloud));
-        std::string event_json = event.dump(-1, ' ', false, json::error_handler_t::replace);
-        (*host)->Invoke(function.id, std::move(event_json), [finish](Result<containers::InvocationResult> r) {
-          if (!r) return finish(OutcomeOfError(r.error(), kCloud));
-          finish(InvocationOutcome{containers::ToJson(*r), std::nullopt});
-        });
-      });
+  cloud_.Run(function.id, prepared.version, std::move(event), prepared.wait, std::move(done));
 }
 
 }  // namespace ew::functions

@@ -24,10 +24,14 @@
 #include <boost/asio/thread_pool.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cloud-conductor/functions/cloud_runtime.hpp"
 #include "cloud-conductor/functions/function_store.hpp"
+#include "cloud-conductor/functions/invocation_outcome.hpp"
+#include "cloud-conductor/functions/package_store.hpp"
 #include "cloud-conductor/functions/stored_record.hpp"
 #include "cloud-conductor/router/board_gateway.hpp"
 #include "common/clock/clock.hpp"
+#include "common/contract/fn.hpp"
 #include "common/error/error.hpp"
 #include "containers/host/function_host.hpp"
 #include "containers/runtime/container_runtime.hpp"
@@ -59,16 +63,6 @@ struct InvokeOptions {
   std::optional<std::chrono::milliseconds> wait;
 };
 
-// How an invocation ended. `record` is always there (docs/FUNCTIONS.md, with invocationId and
-// boardId or target "cloud") and is what gets stored. `error` is set when the function's own
-// result could not be had (board gone, function not installed there, queue full, ...): its code
-// is the HTTP status. A function that failed or timed out is not an error here: `record.status`
-// says so.
-struct InvocationOutcome {
-  nlohmann::json record;
-  std::optional<Error> error;
-};
-
 class FunctionsService {
  public:
   using OutcomeDone = std::function<void(InvocationOutcome)>;
@@ -83,7 +77,26 @@ class FunctionsService {
   // starts probing the cloud runtime in the background (the conductor runs without one).
   Result<void> Start();
 
+  // Fleets only (REST's fleets resource): they move to the registry, and this goes with them.
   FunctionStore& store() { return store_; }
+
+  // The records REST shows, as FunctionStore returns them (blocking; errors as there).
+  Result<FunctionRecord> GetFunction(const std::string& id) { return store_.GetFunction(id); }
+  Result<Page<FunctionRecord>> ListFunctions(const std::string& project_id, const PageRequest& page) {
+    return store_.ListFunctions(project_id, page);
+  }
+  Result<std::vector<FunctionVersion>> ListVersions(const std::string& function_id) {
+    return store_.ListVersions(function_id);
+  }
+  Result<Page<Deployment>> ListDeployments(const std::string& function_id, const PageRequest& page) {
+    return store_.ListDeployments(function_id, page);
+  }
+  Result<Invocation> GetInvocation(const std::string& function_id, const std::string& id) {
+    return store_.GetInvocation(function_id, id);
+  }
+  Result<Page<InvocationSummary>> ListInvocations(const std::string& function_id, const PageRequest& page) {
+    return store_.ListInvocations(function_id, page);
+  }
 
   // Inspects the .tar.gz (InvalidArgument naming the problem, ResourceExhausted over a limit),
   // writes it under its sha256 and records the version. Nothing is stored on error.
@@ -97,10 +110,10 @@ class FunctionsService {
 
   // Records a deployment of `version` (by default the latest) on each board (pending) and starts
   // it on those online; boards that are offline get it when they return. `triggers` binds the
-  // function to GPIO edges on each board (a list checked by ew::gpio::ParseTriggers).
+  // function to GPIO edges on each board.
   Result<std::vector<Deployment>> Deploy(const FunctionRecord& function, const std::vector<std::string>& board_ids,
                                          const std::optional<FunctionVersion>& version = std::nullopt,
-                                         const nlohmann::json& triggers = nlohmann::json::array());
+                                         const std::vector<gpio::TriggerSpec>& triggers = {});
   // Forgets the deployment and asks the board to remove the function. A board that is offline
   // (or fails to remove it) loses it when it next connects: see Reconcile.
   Result<void> Undeploy(const FunctionRecord& function, const std::string& board_id);
@@ -125,22 +138,18 @@ class FunctionsService {
   Result<Prepared> Prepare(const FunctionRecord& function, const std::string& target, const InvokeOptions& options);
   void RunOnBoard(const FunctionRecord& function, const Prepared& prepared, nlohmann::json event, OutcomeDone done);
   void RunInCloud(const FunctionRecord& function, const Prepared& prepared, nlohmann::json event, OutcomeDone done);
-  Result<void> InstallInCloud(containers::FunctionHost& host, const FunctionRecord& function,
-                              const FunctionVersion& version);
   void Store(const FunctionRecord& function, const Prepared& prepared, const nlohmann::json& record);
 
   void StartDeploy(const Deployment& deployment);
   // ew.conductor.fn.report: records of invocations `board_id` ran by itself (edge triggers),
   // stored in the function's history. Only for functions deployed on that board. Blocking pool.
-  Result<wamp::Payload> Report(const std::string& board_id, const nlohmann::json& kwargs);
+  Result<uint64_t> Report(const std::string& board_id, const contract::fn::ReportRequest& request);
   void OnBoardRegistered(const std::string& board_id, const std::string& suffix);
   // Asks a board that just returned which functions it holds and removes those it should no
   // longer run (undeployed or deleted while it was away, or whose removal failed).
   void Reconcile(const std::string& board_id);
-  void Fetch(const std::string& board_id, nlohmann::json kwargs, router::BoardGateway::Reply reply);
+  void Fetch(const std::string& board_id, const contract::fn::FetchRequest& request, router::BoardGateway::Reply reply);
 
-  std::filesystem::path PackagePath(const std::string& sha256) const;
-  Result<containers::FunctionHost*> CloudHost();
 
   FunctionStore& store_;
   router::BoardGateway& gateway_;
@@ -148,14 +157,8 @@ class FunctionsService {
   boost::asio::any_io_executor timers_;
   const Clock& clock_;
   FunctionsOptions options_;
-
-  // The cloud runtime, created on first use (probing runtimes takes a moment).
-  std::once_flag cloud_once_;
-  std::unique_ptr<containers::FunctionHost> cloud_;
-  std::string cloud_unavailable_;
-  std::mutex cloud_mu_;
-  std::map<std::string, std::string> cloud_installed_;  // GUARDED_BY(cloud_mu_): function id → sha256
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // timers hold a weak_ptr
+  PackageStore packages_;  // <dir>/packages
+  CloudRuntime cloud_;     // <dir>/cloud
 };
 
 }  // namespace ew::functions

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/contract/gpio.hpp"
 #include "common/log/log.hpp"
 
 namespace ew::conductor::gpio {
@@ -16,46 +17,20 @@ int64_t NowNs(const Clock& clock) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(clock.Now().time_since_epoch()).count();
 }
 
-bool IsString(const json& object, const char* key) {
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() && !it->get_ref<const std::string&>().empty();
-}
+namespace wire = ew::contract::gpio;
 
-bool IsCount(const json& object, const char* key) {
-  auto it = object.find(key);
-  return it != object.end() && (it->is_number_unsigned() || (it->is_number_integer() && it->get<int64_t>() >= 0));
-}
-
-bool IsLevel(const json& object, const char* key) {
-  auto it = object.find(key);
-  return it != object.end() && it->is_number_integer() && (it->get<int64_t>() == 0 || it->get<int64_t>() == 1);
-}
-
-// {chip, line, offset, value} of a gpio.read/gpio.write answer, or why it is not one.
-Result<json> LineAnswer(const std::string& board_id, const std::string& procedure, const json& answer) {
-  if (!answer.is_object() || !IsString(answer, "chip") || !IsString(answer, "line") || !IsCount(answer, "offset") ||
-      !IsLevel(answer, "value"))
-    return Internal("board " + board_id + " answered " + procedure + " without {chip, line, offset, value 0|1}");
-  return json{{"chip", answer["chip"]}, {"line", answer["line"]}, {"offset", answer["offset"]}, {"value", answer["value"]}};
-}
-
-// The edge of a gpio.event publication as a reading (time_ns left to the caller), or why not.
-Result<Reading> EdgeReading(const std::string& board_id, const json& event) {
-  if (!event.is_object() || !IsString(event, "chip") || !IsString(event, "line") || !IsCount(event, "offset") ||
-      !IsLevel(event, "value") || !IsCount(event, "seq") || !event.contains("timestampNs") ||
-      !event["timestampNs"].is_number_integer() || !IsString(event, "edge"))
-    return InvalidArgument("not {chip, line, offset, edge, value, timestampNs, seq}");
+// The edge of a gpio.event publication as a reading (time_ns left to the caller).
+Reading EdgeReading(const std::string& board_id, const wire::EdgeEvent& event) {
   Reading r;
   r.board_id = board_id;
-  r.chip = event["chip"].get<std::string>();
-  r.line = event["line"].get<std::string>();
-  r.offset = event["offset"].get<int64_t>();
+  r.chip = event.chip;
+  r.line = event.line;
+  r.offset = event.offset;
   r.kind = ReadingKind::kEdge;
-  r.value = event["value"].get<int>();
-  r.edge = event["edge"].get<std::string>();
-  if (r.edge != "rising" && r.edge != "falling") return InvalidArgument("edge must be rising or falling");
-  r.board_time_ns = event["timestampNs"].get<int64_t>();
-  r.seq = event["seq"].get<int64_t>();
+  r.value = event.value;
+  r.edge = event.edge;
+  r.board_time_ns = event.timestamp_ns;
+  r.seq = static_cast<int64_t>(event.seq);
   return r;
 }
 
@@ -99,9 +74,8 @@ struct BoardGpio::Shared {
       if (answered) answered();
       return;
     }
-    wamp::Payload payload;
-    payload.kwargs = {{"watch", watch.info_["watch"]}};
-    gateway.CallBoard(watch.board_id_, "gpio.unwatch", std::move(payload), options.unwatch_timeout,
+    wamp::Payload payload = wire::UnwatchRequest{watch.info_["watch"].get<std::string>()}.ToPayload();
+    gateway.CallBoard(watch.board_id_, wire::kUnwatch.suffix, std::move(payload), options.unwatch_timeout,
                       [board = watch.board_id_, id = watch.info_["watch"].dump(),
                        answered = std::move(answered)](Result<wamp::Payload> result) {
                         if (!result)
@@ -171,14 +145,15 @@ void BoardGpio::Shutdown(std::function<void()> done) {
 }
 
 void BoardGpio::OnPublication(const std::string& board_id, const std::string& suffix, const wamp::Payload& payload) {
-  if (suffix != "gpio.event") return;
+  if (suffix != wire::kEvent.suffix) return;
   events_total_.Inc();
-  auto edge = EdgeReading(board_id, payload.kwargs);
-  if (!edge) {
+  auto event = wire::EdgeEvent::Parse(payload);
+  if (!event) {
     invalid_events_total_.Inc();
-    Log()->debug("board={} gpio.event ignored: {}", board_id, edge.error().message);
+    Log()->debug("board={} gpio.event ignored: {}", board_id, event.error().message);
     return;
   }
+  std::optional<Reading> edge = EdgeReading(board_id, *event);
   edge->time_ns = NowNs(clock_);
   std::vector<std::shared_ptr<Watch>> matching;
   {
@@ -194,7 +169,7 @@ void BoardGpio::OnPublication(const std::string& board_id, const std::string& su
   }
   recorder_.Record(std::move(*edge));
   for (const auto& watch : matching) {
-    if (!watch->ended_ && watch->listener_.on_event) watch->listener_.on_event(payload.kwargs);
+    if (!watch->ended_ && watch->listener_.on_event) watch->listener_.on_event(event->ToJson());
   }
 }
 
@@ -227,53 +202,64 @@ void BoardGpio::OnSessionEnded(const std::string& board_id, uint64_t session_id)
   }
 }
 
-void BoardGpio::Call(const std::string& board_id, const std::string& procedure, json kwargs, Answer done) {
-  wamp::Payload payload;
-  payload.kwargs = std::move(kwargs);
-  gateway_.CallBoard(board_id, procedure, std::move(payload), options_.call_timeout,
-                     [board_id, procedure, done = std::move(done)](Result<wamp::Payload> result) {
-                       if (!result) return done(tl::unexpected(result.error()));
-                       if (!result->kwargs.is_object())
-                         return done(Internal("board " + board_id + " answered " + procedure +
-                                              " without keyword results"));
-                       done(std::move(result->kwargs));
-                     });
+void BoardGpio::Call(const std::string& board_id, const std::string& procedure, wamp::Payload request,
+                     std::function<void(Result<wamp::Payload>)> done) {
+  gateway_.CallBoard(board_id, procedure, std::move(request), options_.call_timeout, std::move(done));
 }
 
-void BoardGpio::Record(const std::string& board_id, const json& answer, ReadingKind kind) {
+void BoardGpio::Record(const std::string& board_id, const wire::LineValue& answer, ReadingKind kind) {
   Reading r;
   r.board_id = board_id;
-  r.chip = answer["chip"].get<std::string>();
-  r.line = answer["line"].get<std::string>();
-  r.offset = answer["offset"].get<int64_t>();
-  r.value = answer["value"].get<int>();
+  r.chip = answer.chip;
+  r.line = answer.line;
+  r.offset = answer.offset;
+  r.value = answer.value;
   r.kind = kind;
   r.time_ns = NowNs(clock_);
   recorder_.Record(std::move(r));
 }
 
+namespace {
+
+// The board's answer as the contract reads it; a malformed one is the board's fault (Internal).
+template <typename Reply>
+Result<Reply> Answered(const std::string& board_id, const char* procedure, Result<wamp::Payload> answer) {
+  if (!answer) return tl::unexpected(answer.error());
+  auto parsed = Reply::Parse(*answer);
+  if (!parsed) return Internal("board " + board_id + " answered " + procedure + " badly: " + parsed.error().message);
+  return parsed;
+}
+
+}  // namespace
+
 void BoardGpio::Lines(const std::string& board_id, Answer done) {
-  Call(board_id, "gpio.lines", json::object(), std::move(done));
+  Call(board_id, wire::kLines.suffix, contract::Empty{}.ToPayload(),
+       [board_id, done = std::move(done)](Result<wamp::Payload> answer) {
+         auto lines = Answered<wire::LinesReply>(board_id, wire::kLines.suffix, std::move(answer));
+         if (!lines) return done(tl::unexpected(lines.error()));
+         done(lines->ToPayload().kwargs);
+       });
 }
 
 void BoardGpio::Read(const std::string& board_id, const std::string& line, Answer done) {
   std::weak_ptr<Shared> alive = shared_;
-  Call(board_id, "gpio.read", {{"line", line}}, [this, alive, board_id, done = std::move(done)](Result<json> answer) {
-    if (!answer) return done(std::move(answer));
-    auto reading = LineAnswer(board_id, "gpio.read", *answer);
-    if (reading && !alive.expired()) Record(board_id, *reading, ReadingKind::kRead);
-    done(std::move(reading));
-  });
+  Call(board_id, wire::kRead.suffix, wire::ReadRequest{line}.ToPayload(),
+       [this, alive, board_id, done = std::move(done)](Result<wamp::Payload> answer) {
+         auto reading = Answered<wire::LineValue>(board_id, wire::kRead.suffix, std::move(answer));
+         if (!reading) return done(tl::unexpected(reading.error()));
+         if (!alive.expired()) Record(board_id, *reading, ReadingKind::kRead);
+         done(reading->ToJson());
+       });
 }
 
 void BoardGpio::Write(const std::string& board_id, const std::string& line, int value, Answer done) {
   std::weak_ptr<Shared> alive = shared_;
-  Call(board_id, "gpio.write", {{"line", line}, {"value", value}},
-       [this, alive, board_id, done = std::move(done)](Result<json> answer) {
-         if (!answer) return done(std::move(answer));
-         auto written = LineAnswer(board_id, "gpio.write", *answer);
-         if (written && !alive.expired()) Record(board_id, *written, ReadingKind::kWrite);
-         done(std::move(written));
+  Call(board_id, wire::kWrite.suffix, wire::WriteRequest{line, value}.ToPayload(),
+       [this, alive, board_id, done = std::move(done)](Result<wamp::Payload> answer) {
+         auto written = Answered<wire::LineValue>(board_id, wire::kWrite.suffix, std::move(answer));
+         if (!written) return done(tl::unexpected(written.error()));
+         if (!alive.expired()) Record(board_id, *written, ReadingKind::kWrite);
+         done(written->ToJson());
        });
 }
 
@@ -285,13 +271,11 @@ void BoardGpio::StartWatch(const std::string& board_id, const WatchRequest& requ
   }
   auto presence = gateway_.Presence(board_id);
   if (!presence) return done(Unavailable("board " + board_id + " is offline"));
-  json kwargs = {{"line", request.line}, {"edge", request.edge}, {"debounceMs", request.debounce_ms}};
-  if (!request.bias.empty()) kwargs["bias"] = request.bias;
   std::weak_ptr<Shared> weak = shared_;
-  Call(board_id, "gpio.watch", std::move(kwargs),
+  Call(board_id, wire::kWatch.suffix, request.ToPayload(),
        [this, weak, board_id, edge = request.edge, session = presence->session_id, listener = std::move(listener),
-        done = std::move(done)](Result<json> answer) mutable {
-         if (!answer) return done(tl::unexpected(answer.error()));
+        done = std::move(done)](Result<wamp::Payload> payload) mutable {
+         if (!payload) return done(tl::unexpected(payload.error()));
          auto shared = weak.lock();
          auto watch = std::make_shared<Watch>();
          watch->shared_ = weak;
@@ -299,18 +283,20 @@ void BoardGpio::StartWatch(const std::string& board_id, const WatchRequest& requ
          watch->session_id_ = session;
          watch->edge_ = edge;
          watch->listener_ = std::move(listener);
-         const json& a = *answer;
-         if (!IsString(a, "watch") || !IsString(a, "chip") || !IsCount(a, "offset") || !IsString(a, "line")) {
-           if (shared && IsString(a, "watch")) {
-             watch->info_ = {{"watch", a["watch"]}};
+         auto answer = wire::WatchReply::Parse(*payload);
+         if (!answer) {
+           // Whatever else is wrong, a watch the board set up is let go.
+           const auto id = payload->kwargs.is_object() ? payload->kwargs.find("watch") : payload->kwargs.end();
+           if (shared && id != payload->kwargs.end() && id->is_string() && !id->get<std::string>().empty()) {
+             watch->info_ = {{"watch", *id}};
              shared->Unwatch(*watch, nullptr);
            }
-           return done(Internal("board " + board_id + " answered gpio.watch without {watch, chip, line, offset}"));
+           return done(Internal("board " + board_id + " answered gpio.watch badly: " + answer.error().message));
          }
-         watch->info_ = {{"watch", a["watch"]}, {"chip", a["chip"]}, {"line", a["line"]}, {"offset", a["offset"]}};
-         if (a.contains("value")) watch->info_["value"] = a["value"];
-         watch->chip_ = a["chip"].get<std::string>();
-         watch->offset_ = a["offset"].get<int64_t>();
+         const wire::WatchReply& a = *answer;
+         watch->info_ = a.ToJson();
+         watch->chip_ = a.chip;
+         watch->offset_ = a.offset;
          if (!shared) return done(Unavailable("the conductor is stopping"));
          std::string refused;
          {
@@ -330,7 +316,7 @@ void BoardGpio::StartWatch(const std::string& board_id, const WatchRequest& requ
            shared->Unwatch(*watch, nullptr);
            return done(Unavailable(refused));
          }
-         Log()->info("board={} watch {} on {} ({}:{}), edge {}", board_id, a["watch"].dump(), a["line"].dump(),
+         Log()->info("board={} watch {} on {} ({}:{}), edge {}", board_id, a.watch, a.line,
                      watch->chip_, watch->offset_, edge);
          done(std::move(watch));
        });

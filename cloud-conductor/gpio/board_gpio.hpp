@@ -24,6 +24,7 @@
 #include "cloud-conductor/gpio/reading_recorder.hpp"
 #include "cloud-conductor/router/board_gateway.hpp"
 #include "common/clock/clock.hpp"
+#include "common/contract/gpio.hpp"
 #include "common/metrics/metrics.hpp"
 
 namespace ew::conductor::gpio {
@@ -36,13 +37,8 @@ struct BoardGpioOptions {
   std::chrono::milliseconds unwatch_timeout{5'000};
 };
 
-// What a watch asks the board for (gpio.watch kwargs); checked by the board.
-struct WatchRequest {
-  std::string line;
-  std::string edge = "both";   // rising | falling | both
-  std::string bias;            // "" = the board's default (as-is)
-  int64_t debounce_ms = 0;
-};
+// What a watch asks the board for: the contract's gpio.watch request.
+using WatchRequest = contract::gpio::WatchRequest;
 
 // Where a watch's events go. Both run on the router's strand and must not block.
 struct WatchListener {
@@ -99,8 +95,9 @@ class BoardGpio {
   struct Shared;
   void OnPublication(const std::string& board_id, const std::string& suffix, const wamp::Payload& payload);
   void OnSessionEnded(const std::string& board_id, uint64_t session_id);
-  void Call(const std::string& board_id, const std::string& procedure, nlohmann::json kwargs, Answer done);
-  void Record(const std::string& board_id, const nlohmann::json& answer, ReadingKind kind);
+  void Call(const std::string& board_id, const std::string& procedure, wamp::Payload request,
+            std::function<void(Result<wamp::Payload>)> done);
+  void Record(const std::string& board_id, const contract::gpio::LineValue& answer, ReadingKind kind);
 
   router::BoardGateway& gateway_;
   ReadingRecorder& recorder_;

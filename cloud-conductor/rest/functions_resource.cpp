@@ -34,12 +34,12 @@ json VersionJson(const FunctionVersion& v) {
 json FunctionJson(const FunctionRecord& f) {
   return {{"id", f.id},           {"name", f.name},        {"projectId", f.project_id},
           {"version", f.latest.version}, {"sha256", f.latest.sha256}, {"size", f.latest.size},
-          {"spec", f.latest.spec}, {"createdAt", f.created_at}, {"updatedAt", f.latest.created_at}};
+          {"spec", containers::ToJson(f.latest.spec)}, {"createdAt", f.created_at}, {"updatedAt", f.latest.created_at}};
 }
 
 json DeploymentJson(const Deployment& d) {
-  return {{"boardId", d.board_id}, {"state", d.state},  {"version", d.version},       {"sha256", d.sha256},
-          {"error", d.error},      {"updatedAt", d.updated_at}, {"triggers", d.triggers}};
+  return {{"boardId", d.board_id}, {"state", contract::Name(d.state)},  {"version", d.version},       {"sha256", d.sha256},
+          {"error", d.error},      {"updatedAt", d.updated_at}, {"triggers", ew::gpio::ToJson(d.triggers)}};
 }
 
 // The project a new record goes to: ?project= (admins, or one's own), else the caller's.
@@ -54,7 +54,7 @@ Result<std::string> TargetProject(const Exchange& exchange) {
 
 Result<FunctionRecord> AccessibleFunction(functions::FunctionsService& service, const auth::Principal& who,
                                           const std::string& id) {
-  EW_TRY(auto function, service.store().GetFunction(id));
+  EW_TRY(auto function, service.GetFunction(id));
   if (!auth::Authenticator::CanAccessProject(who, function.project_id))
     return PermissionDenied("function " + id + " belongs to another project");
   return function;
@@ -89,7 +89,7 @@ Result<server::HttpResponse> List(const RestDeps& deps, const Exchange& exchange
   if (!project.empty() && !auth::Authenticator::CanAccessProject(who, project))
     return PermissionDenied("project " + project + " is not yours");
   EW_TRY(auto page, PageOf(exchange));
-  EW_TRY(auto list, service->store().ListFunctions(project, page));
+  EW_TRY(auto list, service->ListFunctions(project, page));
   json out = json::array();
   for (const auto& f : list.items) out.push_back(FunctionJson(f));
   return PagedResponse(json{{"functions", out}}, list.next_cursor);
@@ -98,7 +98,7 @@ Result<server::HttpResponse> List(const RestDeps& deps, const Exchange& exchange
 Result<server::HttpResponse> Show(const RestDeps& deps, const Exchange& exchange) {
   EW_TRY(auto* service, Service(deps));
   EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
-  EW_TRY(auto versions, service->store().ListVersions(function.id));
+  EW_TRY(auto versions, service->ListVersions(function.id));
   json body = FunctionJson(function);
   body["versions"] = json::array();
   for (const auto& v : versions) body["versions"].push_back(VersionJson(v));
@@ -116,7 +116,7 @@ Result<server::HttpResponse> CreateDeployments(const RestDeps& deps, const Excha
   EW_TRY(auto* service, Service(deps));
   EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
   EW_TRY(json body, ParseObject(exchange.request.body, {"boardIds", "fleetId", "version", "triggers"}));
-  if (function.latest.spec.value("cloudOnly", false))
+  if (function.latest.spec.cloud_only)
     return InvalidArgument("function " + function.name + " is cloudOnly: it cannot be deployed to boards");
   const bool has_boards = body.contains("boardIds");
   const bool has_fleet = body.contains("fleetId");
@@ -147,7 +147,7 @@ Result<server::HttpResponse> CreateDeployments(const RestDeps& deps, const Excha
       return InvalidArgument("board " + id + " is not in the function's project");
   }
   EW_TRY(auto triggers, ew::gpio::ParseTriggers(body.value("triggers", json())));
-  EW_TRY(auto deployments, service->Deploy(function, boards, version, ew::gpio::ToJson(triggers)));
+  EW_TRY(auto deployments, service->Deploy(function, boards, version, triggers));
   json out = json::array();
   for (const auto& d : deployments) out.push_back(DeploymentJson(d));
   return JsonResponse(202, json{{"deployments", out}});
@@ -157,7 +157,7 @@ Result<server::HttpResponse> ListDeployments(const RestDeps& deps, const Exchang
   EW_TRY(auto* service, Service(deps));
   EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
   EW_TRY(auto page, PageOf(exchange));
-  EW_TRY(auto deployments, service->store().ListDeployments(function.id, page));
+  EW_TRY(auto deployments, service->ListDeployments(function.id, page));
   json out = json::array();
   for (const auto& d : deployments.items) out.push_back(DeploymentJson(d));
   return PagedResponse(json{{"deployments", out}}, deployments.next_cursor);
@@ -261,7 +261,7 @@ void Invoke(const RestDeps& deps, Exchange exchange) {
 Result<server::HttpResponse> ShowInvocation(const RestDeps& deps, const Exchange& exchange) {
   EW_TRY(auto* service, Service(deps));
   EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
-  EW_TRY(auto invocation, service->store().GetInvocation(function.id, exchange.Param("invocationId")));
+  EW_TRY(auto invocation, service->GetInvocation(function.id, exchange.Param("invocationId")));
   json record = invocation.record;
   record["invocationId"] = invocation.id;
   record["createdAt"] = invocation.created_at;
@@ -272,7 +272,7 @@ Result<server::HttpResponse> ListInvocations(const RestDeps& deps, const Exchang
   EW_TRY(auto* service, Service(deps));
   EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
   EW_TRY(auto page, PageOf(exchange));
-  EW_TRY(auto list, service->store().ListInvocations(function.id, page));
+  EW_TRY(auto list, service->ListInvocations(function.id, page));
   json out = json::array();
   for (auto& i : list.items) {
     json record = std::move(i.record);

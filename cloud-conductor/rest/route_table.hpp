@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "cloud-conductor/auth/authenticator.hpp"
+#include "cloud-conductor/auth/principal.hpp"
 #include "cloud-conductor/server/http_types.hpp"
 
 namespace ew::rest {

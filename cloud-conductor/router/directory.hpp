@@ -6,7 +6,7 @@
 #include <functional>
 #include <string>
 
-#include "cloud-conductor/auth/authenticator.hpp"
+#include "cloud-conductor/auth/principal.hpp"
 #include "common/error/error.hpp"
 #include "edgewire/v1/registry.pb.h"
 

@@ -23,7 +23,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "cloud-conductor/auth/authenticator.hpp"
+#include "cloud-conductor/auth/principal.hpp"
 #include "cloud-conductor/auth/revocation.hpp"
 #include "cloud-conductor/router/board_gateway.hpp"
 #include "cloud-conductor/router/directory.hpp"

@@ -1,11 +1,13 @@
-// The procedures the conductor serves to boards (ew.conductor.*), named once for both sides.
+// The two ew.conductor.* names as they were before the board contract: kept only for code that
+// has not moved to common/contract/fn.hpp yet (the agent's trigger-report queue). New code uses
+// contract::fn::kFetch / kReport, which also name the request and reply types.
 #pragma once
+
+#include "common/contract/fn.hpp"
 
 namespace ew::wamp {
 
-// A chunk of a function package deployed to the calling board: {sha256, offset, length}.
-inline constexpr const char* kFnFetchProcedure = "ew.conductor.fn.fetch";
-// Outcomes of invocations the board ran by itself (GPIO edge triggers): {functionId, records}.
-inline constexpr const char* kFnReportProcedure = "ew.conductor.fn.report";
+inline constexpr const char* kFnFetchProcedure = contract::fn::kFetch.uri;
+inline constexpr const char* kFnReportProcedure = contract::fn::kReport.uri;
 
 }  // namespace ew::wamp

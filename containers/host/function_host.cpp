@@ -40,14 +40,7 @@ constexpr std::chrono::seconds kReapCheck{1};
 
 }  // namespace
 
-std::string_view StatusName(InvocationResult::Status status) {
-  switch (status) {
-    case InvocationResult::Status::kSucceeded: return "succeeded";
-    case InvocationResult::Status::kFailed: return "failed";
-    case InvocationResult::Status::kTimedOut: return "timed_out";
-  }
-  return "failed";
-}
+std::string_view StatusName(InvocationResult::Status status) { return contract::Name(status); }
 
 nlohmann::json ToJson(const InvocationResult& result) {
   auto ms = [](microseconds d) { return static_cast<double>(d.count()) / 1000.0; };
@@ -355,9 +348,19 @@ void FunctionHost::Invoke(const std::string& key, std::string event_json, std::f
     done(tl::unexpected(event.error()));
     return;
   }
+  InvokeEvent(key, *event, std::move(done));
+}
+
+void FunctionHost::InvokeEvent(const std::string& key, const nlohmann::json& event,
+                               std::function<void(Result<InvocationResult>)> done) {
   Impl::Pending p;
   // Compact, one line: what warm instances read, and what cold ones get too.
-  p.event = event->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  p.event = event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (p.event.size() > impl_->config.max_event_bytes) {
+    done(InvalidArgument("event is " + std::to_string(p.event.size()) + " bytes, over the limit of " +
+                         std::to_string(impl_->config.max_event_bytes)));
+    return;
+  }
   p.done = std::move(done);
   p.enqueued = impl_->clock.Steady();
   std::optional<Error> refused;

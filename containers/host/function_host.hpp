@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/clock/clock.hpp"
+#include "common/contract/states.hpp"
 #include "common/error/error.hpp"
 #include "common/gpio/chip_set.hpp"
 #include "containers/gpio/gpio_sandbox.hpp"
@@ -41,7 +42,8 @@ struct HostConfig {
 };
 
 struct InvocationResult {
-  enum class Status { kSucceeded, kFailed, kTimedOut };
+  // The contract's status (common/contract/states.hpp); never kRunning here.
+  using Status = contract::InvocationStatus;
   Status status = Status::kFailed;
   nlohmann::json output;        // the function's stdout parsed as JSON (null unless succeeded)
   std::string error;            // why it failed: "exit status 3", "stdout is not JSON", ...
@@ -89,6 +91,11 @@ class FunctionHost {
   // for a line this board lacks, Unavailable when the host has no GPIO. Such a function runs
   // one invocation at a time (its lines have one holder), whatever its maxConcurrency.
   void Invoke(const std::string& key, std::string event_json, std::function<void(Result<InvocationResult>)> done);
+  // The same for an event the caller already holds as a value (the conductor's REST body, the
+  // board's fn.invoke argument): printed once, compact, for the container's stdin, with no
+  // text → value → text round trip; strings that are not UTF-8 (msgpack peers) are replaced.
+  void InvokeEvent(const std::string& key, const nlohmann::json& event,
+                   std::function<void(Result<InvocationResult>)> done);
 
   std::string_view RuntimeName() const;
   // What the runtime enforces of each function's limits on this host (see ContainerRuntime).

@@ -83,13 +83,13 @@ Result<void> FlowService::Restore() {
 
 rpc::ProcedureTable FlowService::Procedures() {
   rpc::ProcedureTable table;
-  table.push_back({wamp::kFlowDeploySuffix, rpc::Sync([this](const rpc::Invocation& call) { return Deploy(call.kwargs); })});
-  table.push_back({wamp::kFlowStopSuffix, rpc::Sync([this](const rpc::Invocation& call) -> Result<rpc::Reply> {
+  table.push_back({wamp::kFlowDeploySuffix, rpc::Sync([this](const rpc::Request& call) { return Deploy(call.kwargs); })});
+  table.push_back({wamp::kFlowStopSuffix, rpc::Sync([this](const rpc::Request& call) -> Result<rpc::Reply> {
                      auto flow = call.kwargs.find("flow");
                      if (flow == call.kwargs.end() || !flow->is_string()) return InvalidArgument("flow.stop: \"flow\" must be a string");
                      return Stop(*flow);
                    })});
-  table.push_back({wamp::kFlowListSuffix, rpc::Sync([this](const rpc::Invocation&) { return List(); })});
+  table.push_back({wamp::kFlowListSuffix, rpc::Sync([this](const rpc::Request&) { return List(); })});
   return table;
 }
 
@@ -156,7 +156,7 @@ Result<void> FlowService::Start(ew::flows::Partition partition) {
   if (!started) next.error = started.error().message;
   if (conductor_ && started) {
     for (const auto& wire : next.runtime->partition().inbound)
-      conductor_->Subscribe(wire.topic, [this, alive = std::weak_ptr<bool>(alive_), flow](const rpc::Invocation& event) {
+      conductor_->Subscribe(wire.topic, [this, alive = std::weak_ptr<bool>(alive_), flow](const rpc::Request& event) {
         if (!alive.expired()) OnWireEvent(flow, event);
       });
   }
@@ -235,7 +235,7 @@ Result<void> FlowService::Persist(const std::string& flow) const {
   return Ok();
 }
 
-void FlowService::OnWireEvent(const std::string& flow, const rpc::Invocation& event) {
+void FlowService::OnWireEvent(const std::string& flow, const rpc::Request& event) {
   auto it = flows_.find(flow);
   if (it == flows_.end() || it->second.state != "running") return;
   Running& r = it->second;

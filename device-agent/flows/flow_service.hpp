@@ -22,7 +22,7 @@
 #include "device-agent/flows/wire_outbox.hpp"
 #include "device-agent/rpc/conductor_client.hpp"
 #include "device-agent/rpc/procedure.hpp"
-#include "device-agent/session/session_runner.hpp"
+#include "device-agent/session/session_observer.hpp"
 #include "device-agent/spool/async_spool.hpp"
 #include "flows/model/partition.hpp"
 #include "flows/runtime/flow_runtime.hpp"
@@ -64,7 +64,7 @@ class FlowService : public session::SessionObserver {
   Result<rpc::Reply> Stop(const std::string& flow);
   Result<rpc::Reply> List() const;
   // A cross-wire event (topic, args [msg], kwargs {seq, from, version}). Io thread.
-  void OnWireEvent(const std::string& flow, const rpc::Invocation& event);
+  void OnWireEvent(const std::string& flow, const rpc::Request& event);
 
   size_t running() const;
 

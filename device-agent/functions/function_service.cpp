@@ -10,6 +10,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "common/contract/fn.hpp"
 #include "common/ids/ids.hpp"
 #include "common/json/guarded_json.hpp"
 #include "common/log/log.hpp"
@@ -24,31 +25,7 @@ using nlohmann::json;
 
 namespace {
 
-// deployments.json holds a few hundred bytes per deployment; past this it is not ours.
-constexpr size_t kMaxStateFileBytes = 16u << 20;
-
 const ew::log::Logger Log{"functions"};
-
-using wamp::kFnFetchProcedure;
-
-// A field of the call's kwargs that must be a string matching `pattern`.
-Result<std::string> StringField(const json& kwargs, const char* name, const std::regex& pattern, const char* shape) {
-  auto it = kwargs.find(name);
-  if (it == kwargs.end()) return InvalidArgument(std::string(name) + ": required");
-  if (!it->is_string()) return InvalidArgument(std::string(name) + ": must be a string");
-  auto value = it->get<std::string>();
-  if (!std::regex_match(value, pattern)) return InvalidArgument(std::string(name) + ": must be " + shape);
-  return value;
-}
-
-const std::regex& IdPattern() {
-  static const std::regex pattern("[A-Za-z0-9_.-]{1,64}");
-  return pattern;
-}
-
-Result<std::string> FunctionIdField(const json& kwargs) {
-  return StringField(kwargs, "functionId", IdPattern(), "1-64 characters of [A-Za-z0-9_.-]");
-}
 
 Result<containers::FunctionSpec> ReadSpec(const fs::path& dir) {
   std::ifstream in(dir / "function.json", std::ios::binary);
@@ -58,20 +35,9 @@ Result<containers::FunctionSpec> ReadSpec(const fs::path& dir) {
   return containers::ParseFunctionSpec(text.str());
 }
 
-json DeploymentJson(const Deployment& d) {
-  return {{"functionId", d.function_id},
-          {"name", d.name},
-          {"version", d.version},
-          {"sha256", d.sha256},
-          {"triggers", ew::gpio::ToJson(d.triggers)}};
-}
+namespace fn = contract::fn;
 
-// "triggers": [{line, edge, debounceMs}, ...], optional.
-Result<std::vector<gpio::TriggerSpec>> TriggersField(const json& kwargs) {
-  auto it = kwargs.find("triggers");
-  if (it == kwargs.end()) return std::vector<gpio::TriggerSpec>{};
-  return ew::gpio::ParseTriggers(*it);
-}
+json DeploymentJson(const Deployment& d) { return d.ToJson(); }
 
 bool SameTriggers(const std::vector<gpio::TriggerSpec>& a, const std::vector<gpio::TriggerSpec>& b) {
   return ew::gpio::ToJson(a) == ew::gpio::ToJson(b);
@@ -81,7 +47,11 @@ bool SameTriggers(const std::vector<gpio::TriggerSpec>& a, const std::vector<gpi
 
 FunctionService::FunctionService(boost::asio::io_context& io, FunctionServiceOptions options,
                                  std::unique_ptr<containers::FunctionHost> host, std::string unavailable_reason)
-    : io_(io), options_(std::move(options)), host_(std::move(host)), unavailable_reason_(std::move(unavailable_reason)) {}
+    : io_(io),
+      options_(std::move(options)),
+      book_(options_.state_dir / "deployments.json"),
+      host_(std::move(host)),
+      unavailable_reason_(std::move(unavailable_reason)) {}
 
 FunctionService::~FunctionService() {
   if (blocking_) blocking_->join();
@@ -126,18 +96,12 @@ std::vector<Deployment> FunctionService::Deployments() const {
   return out;
 }
 
-std::string FunctionService::StateText() const {
-  json list = json::array();
-  for (const auto& [id, d] : deployments_) list.push_back(DeploymentJson(d));
-  return json{{"deployments", list}}.dump(2) + "\n";
-}
-
 void FunctionService::PersistLater(std::string what) const {
   // The pool has one thread, so writes land in the order they were asked for and the last one
   // holds the latest book. Nothing waits for the outcome: a failure is only logged, from there.
   boost::asio::post(const_cast<FunctionService*>(this)->Blocking(),
-                    [path = options_.state_dir / "deployments.json", text = StateText(), what = std::move(what)] {
-                      if (auto written = posix::WriteFileAtomically(path, text, 0644); !written)
+                    [book = book_, deployments = deployments_, what = std::move(what)] {
+                      if (auto written = book.Save(deployments); !written)
                         Log()->error("{} but not recorded: {}", what, written.error().message);
                     });
 }
@@ -152,32 +116,10 @@ Result<void> FunctionService::Restore() {
     if (entry.path().filename().string().find(".tmp") != std::string::npos) fs::remove_all(entry.path(), ec);
   }
 
-  const fs::path path = options_.state_dir / "deployments.json";
-  auto text = posix::ReadFileLimited(path, kMaxStateFileBytes);
-  if (!text && text.error().code == ErrorCode::kNotFound) return Ok();
-  ew::json::ParseLimits limits;
-  limits.max_bytes = kMaxStateFileBytes;
-  limits.what = path.string();
-  auto parsed = text ? ew::json::Parse(*text, limits) : Result<json>(tl::unexpected(text.error()));
-  json doc = parsed ? std::move(*parsed) : json();
-  if (!parsed || !doc.is_object() || !doc.contains("deployments") || !doc["deployments"].is_array()) {
-    Log()->warn("{} is not valid: starting with no deployments (the conductor delivers them again)", path.string());
-    return Ok();
-  }
+  const auto recorded = book_.Load();
+  if (recorded.empty()) return Ok();
   std::lock_guard lock(mu_);
-  for (const auto& item : doc["deployments"]) {
-    Deployment d;
-    d.function_id = item.value("functionId", "");
-    d.name = item.value("name", "");
-    d.version = item.value("version", "");
-    d.sha256 = item.value("sha256", "");
-    if (d.function_id.empty() || d.sha256.size() != 64) continue;
-    if (auto triggers = TriggersField(item); triggers) {
-      d.triggers = std::move(*triggers);
-    } else {
-      Log()->warn("function {}: recorded triggers are not valid ({}); restored without them", d.function_id,
-                  triggers.error().message);
-    }
+  for (const Deployment& d : recorded) {
     auto spec = ReadSpec(PackageDir(d.sha256));
     if (!spec) {
       Log()->warn("function {}: package {} is not in the cache ({}); dropped until the conductor redeploys it",
@@ -195,23 +137,23 @@ Result<void> FunctionService::Restore() {
   }
   Log()->info("restored {} deployment(s)", deployments_.size());
   // Before the session starts: written here, so that a failure stops the start.
-  return posix::WriteFileAtomically(path, StateText(), 0644);
+  return book_.Save(deployments_);
 }
 
 rpc::ProcedureTable FunctionService::Procedures() {
   std::weak_ptr<FunctionService> weak = weak_from_this();
   auto bind = [weak](auto method) -> rpc::Handler {
-    return [weak, method](const rpc::Invocation& invocation, rpc::Responder respond) {
+    return [weak, method](const rpc::Request& invocation, rpc::Responder respond) {
       auto self = weak.lock();
       if (!self) return respond(Unavailable("the agent is shutting down"));
       ((*self).*method)(invocation, std::move(respond));
     };
   };
   rpc::ProcedureTable table;
-  table.push_back({"fn.deploy", bind(&FunctionService::Deploy)});
-  table.push_back({"fn.remove", bind(&FunctionService::Remove)});
-  table.push_back({"fn.invoke", bind(&FunctionService::Invoke)});
-  table.push_back({"fn.list", rpc::Sync([weak](const rpc::Invocation&) -> Result<rpc::Reply> {
+  table.push_back({fn::kDeploy.suffix, bind(&FunctionService::Deploy)});
+  table.push_back({fn::kRemove.suffix, bind(&FunctionService::Remove)});
+  table.push_back({fn::kInvoke.suffix, bind(&FunctionService::Invoke)});
+  table.push_back({fn::kList.suffix, rpc::Sync([weak](const rpc::Request&) -> Result<rpc::Reply> {
                      auto self = weak.lock();
                      if (!self) return Unavailable("the agent is shutting down");
                      return self->List();
@@ -219,36 +161,21 @@ rpc::ProcedureTable FunctionService::Procedures() {
   return table;
 }
 
-void FunctionService::Deploy(const rpc::Invocation& invocation, rpc::Responder respond) {
+void FunctionService::Deploy(const rpc::Request& invocation, rpc::Responder respond) {
   if (!host_) return respond(Unavailable("no container runtime on this board: " + unavailable_reason_));
-  const json& kwargs = invocation.kwargs;
-  auto function_id = FunctionIdField(kwargs);
-  if (!function_id) return respond(tl::unexpected(function_id.error()));
-  static const std::regex version_pattern("[\\x21-\\x7e]{1,64}");
-  auto version = StringField(kwargs, "version", version_pattern, "1-64 printable characters");
-  if (!version) return respond(tl::unexpected(version.error()));
-  static const std::regex sha_pattern("[0-9a-f]{64}");
-  auto sha256 = StringField(kwargs, "sha256", sha_pattern, "64 lowercase hex digits");
-  if (!sha256) return respond(tl::unexpected(sha256.error()));
-  auto size_it = kwargs.find("size");
-  if (size_it == kwargs.end() || !size_it->is_number_unsigned() || size_it->get<uint64_t>() == 0 ||
-      size_it->get<uint64_t>() > options_.max_package_bytes) {
-    return respond(InvalidArgument("size: must be an integer between 1 and " + std::to_string(options_.max_package_bytes)));
-  }
-  const uint64_t size = size_it->get<uint64_t>();
-  auto triggers = TriggersField(kwargs);
-  if (!triggers) return respond(tl::unexpected(triggers.error()));
-  if (!triggers->empty() && !gpio_) return respond(Unavailable("this board has no GPIO for triggers"));
+  auto request = fn::DeployRequest::Parse(invocation);
+  if (!request) return respond(tl::unexpected(request.error()));
+  if (request->size > options_.max_package_bytes)
+    return respond(InvalidArgument("fn.deploy: size: must be an integer between 1 and " +
+                                   std::to_string(options_.max_package_bytes)));
+  const uint64_t size = request->size;
+  if (!request->triggers.empty() && !gpio_) return respond(Unavailable("this board has no GPIO for triggers"));
 
-  Deployment wanted{*function_id, "", *version, *sha256, std::move(*triggers)};
+  Deployment wanted{request->function_id, "", request->version, request->sha256, std::move(request->triggers)};
   {
     std::lock_guard lock(mu_);
     if (auto it = deployments_.find(wanted.function_id); it != deployments_.end() && it->second.sha256 == wanted.sha256) {
-      if (SameTriggers(it->second.triggers, wanted.triggers)) {
-        json reply = DeploymentJson(it->second);
-        reply["cached"] = true;
-        return respond(rpc::Reply{json::array(), std::move(reply)});
-      }
+      if (SameTriggers(it->second.triggers, wanted.triggers)) return respond(fn::DeployReply{it->second, true, {}}.ToPayload());
       wanted.name = it->second.name;
     }
   }
@@ -302,7 +229,7 @@ Result<void> FunctionService::BindTriggers(const Deployment& d) {
                            std::chrono::system_clock::now().time_since_epoch()).count();
     // Runs on a worker thread of the host: it must not hold `self` (dropping the last reference
     // there would destroy the host from its own worker); the io thread gets the record.
-    self->host_->Invoke(function_id, event.dump(), [io = &self->io_, weak, function_id, line, event, at](
+    self->host_->InvokeEvent(function_id, event, [io = &self->io_, weak, function_id, line, event, at](
                                                        Result<containers::InvocationResult> result) {
       json record;
       if (!result) {
@@ -407,40 +334,29 @@ void FunctionService::Commit(Deployment wanted, bool cached, rpc::Responder resp
   Log()->info("function {} ({} {}) deployed, package {}{}{}", wanted.function_id, wanted.name, wanted.version,
               wanted.sha256.substr(0, 12), cached ? " (cached)" : "",
               wanted.triggers.empty() ? "" : ", " + std::to_string(wanted.triggers.size()) + " GPIO trigger(s)");
-  json reply = DeploymentJson(wanted);
-  reply["cached"] = cached;
   // Limits the function declares that this board cannot hold: said, never silently dropped.
-  if (auto warnings = LimitWarnings(); !warnings.empty()) reply["warnings"] = warnings;
-  respond(rpc::Reply{json::array(), std::move(reply)});
+  respond(fn::DeployReply{std::move(wanted), cached, LimitWarnings()}.ToPayload());
 }
 
 void FunctionService::FetchChunk(const std::string& sha256, uint64_t size, std::shared_ptr<std::string> buffer) {
   const uint64_t offset = buffer->size();
   const uint64_t length = std::min<uint64_t>(options_.fetch_chunk_bytes, size - offset);
-  rpc::Reply request;
-  request.kwargs = {{"sha256", sha256}, {"offset", offset}, {"length", length}};
   auto self = shared_from_this();
-  conductor_->Call(kFnFetchProcedure, std::move(request), options_.fetch_timeout,
+  conductor_->Call(fn::kFetch.uri, fn::FetchRequest{sha256, offset, length}.ToPayload(), options_.fetch_timeout,
                    [self, sha256, size, buffer, offset](Result<rpc::Reply> reply) {
                      if (!reply) {
                        return self->FinishFetch(sha256, MakeError(reply.error().code, "fetching package " + sha256 +
                                                                                            ": " + reply.error().message));
                      }
-                     const json& args = reply->args;
-                     if (!args.is_array() || args.empty() || !(args[0].is_binary() || args[0].is_string())) {
-                       return self->FinishFetch(sha256, Internal("fetching package " + sha256 + ": the conductor sent no bytes"));
+                     auto chunk = fn::FetchReply::Parse(*reply);
+                     if (!chunk) {
+                       return self->FinishFetch(sha256, Internal("fetching package " + sha256 + ": " + chunk.error().message));
                      }
-                     auto total = reply->kwargs.find("size");
-                     if (total == reply->kwargs.end() || !total->is_number_unsigned() || total->get<uint64_t>() != size) {
+                     if (chunk->size != size) {
                        return self->FinishFetch(sha256, InvalidArgument("fetching package " + sha256 +
                                                                         ": its size is not the one the deployment names"));
                      }
-                     if (args[0].is_binary()) {
-                       const auto& bytes = args[0].get_binary();
-                       buffer->append(bytes.begin(), bytes.end());
-                     } else {
-                       buffer->append(args[0].get<std::string>());
-                     }
+                     buffer->append(chunk->bytes.begin(), chunk->bytes.end());
                      if (buffer->size() == offset || buffer->size() > size) {
                        return self->FinishFetch(sha256, Internal("fetching package " + sha256 + ": chunk at offset " +
                                                                  std::to_string(offset) + " has a wrong length"));
@@ -470,9 +386,10 @@ void FunctionService::FinishFetch(const std::string& sha256, Result<fs::path> di
   for (auto& waiter : node.mapped()) waiter(dir);
 }
 
-void FunctionService::Remove(const rpc::Invocation& invocation, rpc::Responder respond) {
-  auto function_id = FunctionIdField(invocation.kwargs);
-  if (!function_id) return respond(tl::unexpected(function_id.error()));
+void FunctionService::Remove(const rpc::Request& invocation, rpc::Responder respond) {
+  auto request = fn::RemoveRequest::Parse(invocation);
+  if (!request) return respond(tl::unexpected(request.error()));
+  const std::string* function_id = &request->function_id;
   std::string orphan;  // package no other deployment uses
   {
     std::lock_guard lock(mu_);
@@ -494,7 +411,7 @@ void FunctionService::Remove(const rpc::Invocation& invocation, rpc::Responder r
       fs::remove_all(dir, ec);
     });
   }
-  respond(rpc::Reply{json::array(), json{{"functionId", *function_id}, {"removed", true}}});
+  respond(fn::RemoveReply{*function_id, true}.ToPayload());
 }
 
 Result<rpc::Reply> FunctionService::List() const {
@@ -502,41 +419,38 @@ Result<rpc::Reply> FunctionService::List() const {
   if (host_) {
     for (auto& f : host_->List()) installed.emplace(f.key, std::move(f));
   }
-  json functions = json::array();
+  fn::ListReply reply;
+  reply.runtime = RuntimeDescription();
   std::lock_guard lock(mu_);
   for (const auto& [id, d] : deployments_) {
-    json item = DeploymentJson(d);
     auto it = installed.find(id);
-    item["warmInstances"] = it == installed.end() ? 0 : it->second.warm_instances;
-    item["running"] = it == installed.end() ? 0 : it->second.running;
-    item["queued"] = it == installed.end() ? 0 : it->second.queued;
-    functions.push_back(std::move(item));
+    const bool here = it != installed.end();
+    reply.functions.push_back({d, here ? it->second.warm_instances : 0, here ? it->second.running : 0,
+                               here ? it->second.queued : 0});
   }
-  return rpc::Reply{json::array(), json{{"functions", functions}, {"runtime", RuntimeDescription()}}};
+  return reply.ToPayload();
 }
 
-void FunctionService::Invoke(const rpc::Invocation& invocation, rpc::Responder respond) {
+void FunctionService::Invoke(const rpc::Request& invocation, rpc::Responder respond) {
   if (!host_) return respond(Unavailable("no container runtime on this board: " + unavailable_reason_));
-  auto function_id = FunctionIdField(invocation.kwargs);
-  if (!function_id) return respond(tl::unexpected(function_id.error()));
+  auto request = fn::InvokeRequest::Parse(invocation);
+  if (!request) return respond(tl::unexpected(request.error()));
+  const std::string* function_id = &request->function_id;
   {
     std::lock_guard lock(mu_);
     if (!deployments_.count(*function_id))
       return respond(NotFound("function " + *function_id + " is not deployed on board " + options_.board_id));
   }
-  auto event = invocation.kwargs.find("event");
-  // Strings from msgpack peers need not be UTF-8: replace bad bytes rather than throw.
-  std::string event_json = event == invocation.kwargs.end()
-                               ? "null"
-                               : event->dump(-1, ' ', false, json::error_handler_t::replace);
-  host_->Invoke(*function_id, std::move(event_json),
-                [respond, board_id = options_.board_id,
+  // The event goes to the host as the value it arrived as: printed once, for the container.
+  host_->InvokeEvent(*function_id, request->event,
+                [respond,
                  budget = ReplyBudget()](Result<containers::InvocationResult> result) {
                   if (!result) return respond(tl::unexpected(result.error()));
-                  json record = containers::ToJson(*result);
-                  record["boardId"] = board_id;
-                  FitRecord(record, budget);
-                  respond(rpc::Reply{json::array(), std::move(record)});
+                  // Where it ran is the conductor's to say (it called this board): no boardId here.
+                  fn::InvocationRecord record{result->status, containers::ToJson(*result)};
+                  FitRecord(record.record, budget);  // may turn it into a failure that says why
+                  if (record.record["status"] == "failed") record.status = contract::InvocationStatus::kFailed;
+                  respond(record.ToPayload());
                 });
 }
 

@@ -16,14 +16,16 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "common/contract/fn.hpp"
 #include "common/error/error.hpp"
 #include "common/wamp/limits.hpp"
 #include "containers/host/function_host.hpp"
+#include "device-agent/functions/deployment_book.hpp"
 #include "device-agent/functions/trigger_reporter.hpp"
 #include "device-agent/gpio/gpio_service.hpp"
 #include "device-agent/rpc/conductor_client.hpp"
 #include "device-agent/rpc/procedure.hpp"
-#include "device-agent/session/session_runner.hpp"
+#include "device-agent/session/session_observer.hpp"
 
 namespace ew::agent::functions {
 
@@ -48,14 +50,8 @@ struct FunctionServiceOptions {
 // becomes a failure that says why. Returns the encoded size.
 size_t FitRecord(nlohmann::json& record, size_t budget);
 
-// One deployed function as the board records it.
-struct Deployment {
-  std::string function_id;
-  std::string name;
-  std::string version;
-  std::string sha256;
-  std::vector<gpio::TriggerSpec> triggers;  // GPIO edges that invoke the function on the board
-};
+// One deployed function as the board records it: the contract's (common/contract/fn.hpp).
+using Deployment = contract::fn::DeployedFunction;
 
 class FunctionService : public std::enable_shared_from_this<FunctionService>, public session::SessionObserver {
  public:
@@ -113,10 +109,10 @@ class FunctionService : public std::enable_shared_from_this<FunctionService>, pu
   size_t ReplyBudget() const { return options_.max_message_bytes - wamp::kEnvelopeBytes; }
   size_t ReportBudget() const { return options_.max_message_bytes - 2 * wamp::kEnvelopeBytes; }
 
-  void Deploy(const rpc::Invocation& invocation, rpc::Responder respond);
-  void Remove(const rpc::Invocation& invocation, rpc::Responder respond);
+  void Deploy(const rpc::Request& invocation, rpc::Responder respond);
+  void Remove(const rpc::Request& invocation, rpc::Responder respond);
   Result<rpc::Reply> List() const;
-  void Invoke(const rpc::Invocation& invocation, rpc::Responder respond);
+  void Invoke(const rpc::Request& invocation, rpc::Responder respond);
 
   // Fetches the package `sha256` of `size` bytes, chunk by chunk, from `offset`. Io thread.
   void FetchChunk(const std::string& sha256, uint64_t size, std::shared_ptr<std::string> buffer);
@@ -131,9 +127,7 @@ class FunctionService : public std::enable_shared_from_this<FunctionService>, pu
   Result<void> BindTriggers(const Deployment& d);
   // Hands a trigger invocation's record to the reporter. Io thread.
   void QueueReport(const std::string& function_id, nlohmann::json record);
-  // deployments.json's text for the current deployments. With mu_ held.
-  std::string StateText() const;
-  // Writes StateText() to deployments.json on the blocking pool, never on the io thread; a
+  // Writes the current deployments to deployments.json (book_) on the blocking pool, never on the io thread; a
   // failure is logged as "<what> but not recorded: <error>". With mu_ held.
   void PersistLater(std::string what) const;
   std::filesystem::path PackageDir(const std::string& sha256) const;
@@ -141,6 +135,7 @@ class FunctionService : public std::enable_shared_from_this<FunctionService>, pu
 
   boost::asio::io_context& io_;
   FunctionServiceOptions options_;
+  DeploymentBook book_;  // deployments.json
   std::unique_ptr<containers::FunctionHost> host_;
   std::string unavailable_reason_;
   rpc::ConductorClient* conductor_ = nullptr;

@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "common/contract/gpio.hpp"
 #include "common/log/log.hpp"
 
 namespace ew::agent::gpio {
@@ -18,56 +19,9 @@ using ew::gpio::LineRef;
 const ew::log::Logger Log{"gpio"};
 
 using ew::gpio::EdgesName;
-using ew::gpio::kMaxDebounceMs;
 using ew::gpio::ParseEdges;
 
 std::string KeyOf(const LineRef& ref) { return ref.chip->Name() + ":" + std::to_string(ref.offset); }
-
-// Keyword arguments, checked: unknown keys are errors, so a typo never passes silently.
-class Args {
- public:
-  static Result<Args> Of(const rpc::Invocation& invocation, std::initializer_list<const char*> allowed) {
-    if (!invocation.kwargs.is_object()) return InvalidArgument("keyword arguments must be an object");
-    for (const auto& [key, value] : invocation.kwargs.items()) {
-      bool known = false;
-      for (const char* name : allowed) known = known || key == name;
-      if (!known) return InvalidArgument("unknown argument \"" + key + "\"");
-    }
-    return Args(invocation.kwargs);
-  }
-
-  Result<std::string> String(const char* key) const {
-    auto it = kwargs_.find(key);
-    if (it == kwargs_.end()) return InvalidArgument(std::string(key) + " is required");
-    if (!it->is_string() || it->get_ref<const std::string&>().empty())
-      return InvalidArgument(std::string(key) + " must be a non-empty string");
-    return it->get<std::string>();
-  }
-  Result<std::string> StringOr(const char* key, std::string fallback) const {
-    if (!kwargs_.contains(key)) return fallback;
-    return String(key);
-  }
-  Result<int64_t> IntOr(const char* key, int64_t fallback, int64_t min, int64_t max) const {
-    auto it = kwargs_.find(key);
-    if (it == kwargs_.end()) return fallback;
-    if (!it->is_number_integer() || it->get<int64_t>() < min || it->get<int64_t>() > max)
-      return InvalidArgument(std::string(key) + " must be an integer from " + std::to_string(min) + " to " +
-                             std::to_string(max));
-    return it->get<int64_t>();
-  }
-  // 0/1 or false/true.
-  Result<int> Level(const char* key) const {
-    auto it = kwargs_.find(key);
-    if (it == kwargs_.end()) return InvalidArgument(std::string(key) + " is required");
-    if (it->is_boolean()) return it->get<bool>() ? 1 : 0;
-    if (it->is_number_integer() && (it->get<int64_t>() == 0 || it->get<int64_t>() == 1)) return static_cast<int>(it->get<int64_t>());
-    return InvalidArgument(std::string(key) + " must be 0 or 1");
-  }
-
- private:
-  explicit Args(const json& kwargs) : kwargs_(kwargs) {}
-  const json& kwargs_;
-};
 
 Result<Bias> ParseBias(const std::string& text) {
   if (text == "as-is") return Bias::kAsIs;
@@ -92,14 +46,8 @@ bool Wants(Edges edges, EdgeKind kind) {
          (edges == Edges::kFalling && kind == EdgeKind::kFalling);
 }
 
-json LineJson(const LineRef& ref, int value) {
-  return {{"chip", ref.chip->Name()}, {"line", ref.name}, {"offset", ref.offset}, {"value", value}};
-}
-
-rpc::Reply KwargsReply(json kwargs) {
-  rpc::Reply reply;
-  reply.kwargs = std::move(kwargs);
-  return reply;
+contract::gpio::LineValue LineValueOf(const LineRef& ref, int value) {
+  return {ref.chip->Name(), ref.name, ref.offset, value};
 }
 
 }  // namespace
@@ -107,7 +55,7 @@ rpc::Reply KwargsReply(json kwargs) {
 std::string TriggerConsumer(const std::string& function_id) { return "trigger:" + function_id; }
 
 GpioService::GpioService(boost::asio::io_context& io, std::string board_id, const ew::gpio::ChipSet& chips)
-    : io_(io), board_id_(std::move(board_id)), event_topic_("ew.board." + board_id_ + ".gpio.event"), chips_(chips) {}
+    : io_(io), board_id_(std::move(board_id)), event_topic_(contract::gpio::kEvent.Uri(board_id_)), chips_(chips) {}
 
 GpioService::~GpioService() {
   alive_.reset();
@@ -117,17 +65,18 @@ GpioService::~GpioService() {
 
 rpc::ProcedureTable GpioService::Procedures() {
   rpc::ProcedureTable table;
-  table.push_back({"gpio.lines", rpc::Sync([this](const rpc::Invocation&) { return Lines(); })});
-  table.push_back({"gpio.read", rpc::Sync([this](const rpc::Invocation& i) { return Read(i); })});
-  table.push_back({"gpio.write", rpc::Sync([this](const rpc::Invocation& i) { return Write(i); })});
-  table.push_back({"gpio.watch", rpc::Sync([this](const rpc::Invocation& i) { return WatchLine(i); }),
+  namespace contract = ew::contract::gpio;
+  table.push_back({contract::kLines.suffix, rpc::Sync([this](const rpc::Request&) { return Lines(); })});
+  table.push_back({contract::kRead.suffix, rpc::Sync([this](const rpc::Request& i) { return Read(i); })});
+  table.push_back({contract::kWrite.suffix, rpc::Sync([this](const rpc::Request& i) { return Write(i); })});
+  table.push_back({contract::kWatch.suffix, rpc::Sync([this](const rpc::Request& i) { return WatchLine(i); }),
                    /*disclose_caller=*/true});
-  table.push_back({"gpio.unwatch", rpc::Sync([this](const rpc::Invocation& i) { return Unwatch(i); })});
+  table.push_back({contract::kUnwatch.suffix, rpc::Sync([this](const rpc::Request& i) { return Unwatch(i); })});
   return table;
 }
 
 rpc::Subscription GpioService::SessionLeaveSubscription() {
-  return {"wamp.session.on_leave", [this](const rpc::Invocation& event) {
+  return {"wamp.session.on_leave", [this](const rpc::Request& event) {
             if (!event.args.is_array() || event.args.empty() || !event.args[0].is_number_integer() ||
                 event.args[0].get<int64_t>() < 0)
               return;
@@ -157,47 +106,38 @@ std::vector<rpc::GpioChipSummary> GpioService::Summary() const {
 }
 
 Result<rpc::Reply> GpioService::Lines() const {
-  json chips = json::array();
+  contract::gpio::LinesReply reply;
   for (const auto& entry : chips_.Chips()) {
-    json lines = json::array();
+    contract::gpio::ChipLines chip{entry.chip->Name(), entry.backend, "", {}};
     for (const auto& line : entry.chip->Lines()) {
-      lines.push_back({{"offset", line.offset},
-                       {"name", line.name},
-                       {"used", line.used},
-                       {"consumer", line.consumer},
-                       {"direction", ew::gpio::DirectionName(line.direction)},
-                       {"value", line.value}});
+      chip.lines.push_back({line.offset, line.name, line.used, line.consumer,
+                            std::string(ew::gpio::DirectionName(line.direction)), line.value});
     }
-    chips.push_back({{"name", entry.chip->Name()}, {"backend", entry.backend}, {"lines", std::move(lines)}});
+    reply.chips.push_back(std::move(chip));
   }
-  for (const auto& broken : chips_.BrokenChips()) {
-    chips.push_back({{"name", broken.name}, {"backend", broken.backend}, {"error", broken.error}, {"lines", json::array()}});
-  }
-  return KwargsReply({{"chips", std::move(chips)}});
+  for (const auto& broken : chips_.BrokenChips()) reply.chips.push_back({broken.name, broken.backend, broken.error, {}});
+  return reply.ToPayload();
 }
 
-Result<rpc::Reply> GpioService::Read(const rpc::Invocation& invocation) const {
-  EW_TRY(Args args, Args::Of(invocation, {"line"}));
-  EW_TRY(std::string line, args.String("line"));
-  EW_TRY(LineRef ref, chips_.Resolve(line));
+Result<rpc::Reply> GpioService::Read(const rpc::Request& invocation) const {
+  EW_TRY(auto request, contract::gpio::ReadRequest::Parse(invocation));
+  EW_TRY(LineRef ref, chips_.Resolve(request.line));
   EW_TRY(int value, ref.chip->Read(ref.offset));
-  return KwargsReply(LineJson(ref, value));
+  return LineValueOf(ref, value).ToPayload();
 }
 
-Result<rpc::Reply> GpioService::Write(const rpc::Invocation& invocation) {
-  EW_TRY(Args args, Args::Of(invocation, {"line", "value"}));
-  EW_TRY(std::string line, args.String("line"));
-  EW_TRY(int value, args.Level("value"));
-  EW_TRY(LineRef ref, chips_.Resolve(line));
+Result<rpc::Reply> GpioService::Write(const rpc::Request& invocation) {
+  EW_TRY(auto request, contract::gpio::WriteRequest::Parse(invocation));
+  EW_TRY(LineRef ref, chips_.Resolve(request.line));
   // As gpioset does: take the line as an output at `value` and let go. It keeps driving that
   // level, and a function or trigger may take it next; a held line (watched, a function's) is
   // busy and says by whom.
-  ew::gpio::LineRequest request;
-  request.direction = ew::gpio::Direction::kOutput;
-  request.initial_value = value;
-  EW_TRY_VOID(ref.chip->Request(ref.offset, request, kApiConsumer));
+  ew::gpio::LineRequest line_request;
+  line_request.direction = ew::gpio::Direction::kOutput;
+  line_request.initial_value = request.value;
+  EW_TRY_VOID(ref.chip->Request(ref.offset, line_request, kApiConsumer));
   (void)ref.chip->Release(ref.offset, kApiConsumer);
-  return KwargsReply(LineJson(ref, value));
+  return LineValueOf(ref, request.value).ToPayload();
 }
 
 ew::gpio::EdgeHandler GpioService::PostEdge(std::function<void(const EdgeEvent&)> on_io) {
@@ -210,16 +150,12 @@ ew::gpio::EdgeHandler GpioService::PostEdge(std::function<void(const EdgeEvent&)
   };
 }
 
-Result<rpc::Reply> GpioService::WatchLine(const rpc::Invocation& invocation) {
-  EW_TRY(Args args, Args::Of(invocation, {"line", "edge", "bias", "debounceMs"}));
-  EW_TRY(std::string line, args.String("line"));
-  EW_TRY(std::string edge_text, args.StringOr("edge", "both"));
-  EW_TRY(Edges edges, ParseEdges(edge_text));
-  EW_TRY(std::string bias_text, args.StringOr("bias", "as-is"));
-  EW_TRY(Bias bias, ParseBias(bias_text));
-  EW_TRY(int64_t debounce_ms, args.IntOr("debounceMs", 0, 0, kMaxDebounceMs));
-  const std::chrono::milliseconds debounce(debounce_ms);
-  EW_TRY(LineRef ref, chips_.Resolve(line));
+Result<rpc::Reply> GpioService::WatchLine(const rpc::Request& invocation) {
+  EW_TRY(auto request, contract::gpio::WatchRequest::Parse(invocation));
+  EW_TRY(Edges edges, ParseEdges(request.edge));
+  EW_TRY(Bias bias, ParseBias(request.bias.empty() ? "as-is" : request.bias));
+  const std::chrono::milliseconds debounce(request.debounce_ms);
+  EW_TRY(LineRef ref, chips_.Resolve(request.line));
   const std::string key = KeyOf(ref);
 
   auto it = watched_lines_.find(key);
@@ -253,17 +189,15 @@ Result<rpc::Reply> GpioService::WatchLine(const rpc::Invocation& invocation) {
   watches_.emplace(id, std::move(watch));
   Log()->info("watch {} on {} ({}): edge {}, bias {}, debounce {} ms, caller session {}", id, ref.name,
               ref.chip->Name(), EdgesName(edges), BiasName(bias), debounce.count(), invocation.caller);
-  json reply = LineJson(ref, ref.chip->Read(ref.offset).value_or(0));
-  reply["watch"] = id;
-  return KwargsReply(std::move(reply));
+  return contract::gpio::WatchReply{id, ref.chip->Name(), ref.name, ref.offset, ref.chip->Read(ref.offset).value_or(0)}
+      .ToPayload();
 }
 
-Result<rpc::Reply> GpioService::Unwatch(const rpc::Invocation& invocation) {
-  EW_TRY(Args args, Args::Of(invocation, {"watch"}));
-  EW_TRY(std::string id, args.String("watch"));
-  if (!watches_.count(id)) return NotFound("no watch \"" + id + "\" on this board");
-  RemoveWatch(id);
-  return KwargsReply(json::object());
+Result<rpc::Reply> GpioService::Unwatch(const rpc::Request& invocation) {
+  EW_TRY(auto request, contract::gpio::UnwatchRequest::Parse(invocation));
+  if (!watches_.count(request.watch)) return NotFound("no watch \"" + request.watch + "\" on this board");
+  RemoveWatch(request.watch);
+  return contract::Empty{}.ToPayload();
 }
 
 void GpioService::RemoveWatch(const std::string& id) {
@@ -288,14 +222,14 @@ void GpioService::OnEdge(const std::string& line_key, const EdgeEvent& edge) {
   for (const auto& [id, watch] : line.watches) wanted = wanted || Wants(watch->edge, edge.kind);
   if (!wanted) return;
   const uint64_t seq = ++line.seq;
-  rpc::Reply event;
-  event.kwargs = {{"chip", line.ref.chip->Name()},
-                  {"line", line.ref.name},
-                  {"offset", line.ref.offset},
-                  {"edge", ew::gpio::EdgeKindName(edge.kind)},
-                  {"value", edge.kind == EdgeKind::kRising ? 1 : 0},
-                  {"timestampNs", edge.timestamp.count()},
-                  {"seq", seq}};
+  const rpc::Reply event = contract::gpio::EdgeEvent{line.ref.chip->Name(),
+                                                    line.ref.name,
+                                                    line.ref.offset,
+                                                    std::string(ew::gpio::EdgeKindName(edge.kind)),
+                                                    edge.kind == EdgeKind::kRising ? 1 : 0,
+                                                    static_cast<int64_t>(edge.timestamp.count()),
+                                                    seq}
+                                 .ToPayload();
   // Straight to the conductor only when nothing older waits in the spool (order).
   if (!backlog_ && conductor_ && conductor_->Publish(event_topic_, event)) {
     ++published_;

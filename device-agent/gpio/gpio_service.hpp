@@ -27,7 +27,7 @@
 #include "device-agent/rpc/conductor_client.hpp"
 #include "device-agent/rpc/procedure.hpp"
 #include "device-agent/rpc/sys_info.hpp"
-#include "device-agent/session/session_runner.hpp"
+#include "device-agent/session/session_observer.hpp"
 #include "device-agent/spool/async_spool.hpp"
 
 namespace ew::agent::gpio {
@@ -100,10 +100,10 @@ class GpioService : public session::SessionObserver {
   };
 
   Result<rpc::Reply> Lines() const;
-  Result<rpc::Reply> Read(const rpc::Invocation& invocation) const;
-  Result<rpc::Reply> Write(const rpc::Invocation& invocation);
-  Result<rpc::Reply> WatchLine(const rpc::Invocation& invocation);
-  Result<rpc::Reply> Unwatch(const rpc::Invocation& invocation);
+  Result<rpc::Reply> Read(const rpc::Request& invocation) const;
+  Result<rpc::Reply> Write(const rpc::Request& invocation);
+  Result<rpc::Reply> WatchLine(const rpc::Request& invocation);
+  Result<rpc::Reply> Unwatch(const rpc::Request& invocation);
   void RemoveWatch(const std::string& id);
   void OnEdge(const std::string& line_key, const ew::gpio::EdgeEvent& edge);
   void ReleaseSessionState();

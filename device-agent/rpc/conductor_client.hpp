@@ -25,10 +25,10 @@ class ConductorClient {
   virtual bool Publish(const std::string& topic, const Reply& payload) = 0;
   // Subscribes to `topic` now when a session is up, and again in every later session, until
   // Unsubscribe (flow cross wires come and go with deploys). `handler` gets each event's args and
-  // kwargs (Invocation::procedure = the topic) on the io thread; events already on their way may
+  // kwargs (Request::procedure = the topic) on the io thread; events already on their way may
   // still arrive after Unsubscribe. A refused SUBSCRIBE is logged, not retried until the next
   // session. Io thread only.
-  virtual void Subscribe(const std::string& topic, std::function<void(const Invocation&)> handler) {}
+  virtual void Subscribe(const std::string& topic, std::function<void(const Request&)> handler) {}
   virtual void Unsubscribe(const std::string& topic) {}
 };
 

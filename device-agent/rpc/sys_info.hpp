@@ -10,54 +10,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/contract/sys.hpp"
+
 namespace ew::agent::rpc {
 
-struct GpioChipSummary {
-  std::string name;
-  std::string backend;
-  uint32_t lines = 0;
-  uint32_t used = 0;
-  std::string error;
-  std::vector<std::string> line_names;  // by offset
-};
-
-// edgewire.v1.SpoolStreamSummary: one stream of the agent's spool.
-struct SpoolStreamSummary {
-  std::string name;
-  std::string policy;
-  int64_t records = 0;
-  int64_t bytes = 0;
-  int64_t first_seq = 0;
-  int64_t next_seq = 0;
-  int64_t dropped_oldest = 0;
-  int64_t refused = 0;
-  int64_t corrupt_records = 0;
-};
-
-// The fields of edgewire.v1.SysInfo (common/proto/edgewire/v1/board_rpc.proto), as a plain
-// struct: the agent does not link protobuf. SysInfoJson (sys_procedures.hpp) prints it.
-struct SysInfo {
-  std::string board_id;
-  std::string agent_version;
-  std::string hostname;
-  std::string os;        // PRETTY_NAME from /etc/os-release
-  std::string kernel;    // uname -r
-  std::string machine;   // uname -m
-  std::string hardware;  // device-tree model or DMI product name
-  double uptime_seconds = 0;
-  double agent_uptime_seconds = 0;
-  std::vector<double> load_average;  // 1, 5 and 15 minutes; empty when unreadable
-  int64_t memory_total_bytes = 0;
-  int64_t memory_available_bytes = 0;
-  int64_t agent_rss_bytes = 0;
-  int32_t cpu_count = 0;
-  std::string container_runtime;
-  // How function limits are enforced ({"memory", "pids", "cpu", "uid"}: the mechanism, "" when
-  // not enforced; edgewire.v1.ContainerLimits); null without a runtime.
-  nlohmann::json container_limits;
-  std::vector<GpioChipSummary> gpio_chips;
-  std::vector<SpoolStreamSummary> spool_streams;
-};
+// What sys.info reports is the contract's (common/contract/sys.hpp): a plain struct of the
+// fields of edgewire.v1.SysInfo, printed as proto3 JSON without protobuf.
+using GpioChipSummary = contract::sys::GpioChipSummary;
+using SysInfo = contract::sys::SysInfo;
+using SpoolStreamSummary = contract::sys::SpoolStreamSummary;
 
 class SysInfoCollector {
  public:

@@ -1,6 +1,6 @@
 // The board's system procedures: ew.board.<id>.sys.info and ew.board.<id>.sys.ping.
-// Replies are proto3 JSON of edgewire.v1.SysInfo / PingReply in kwargs (lowerCamelCase, every
-// field printed, int64 as strings, bytes as base64), built with nlohmann: no protobuf in the agent.
+// Requests and replies are the board contract's (common/contract/sys.hpp): proto3 JSON of
+// edgewire.v1.SysInfo / PingReply in kwargs, built with nlohmann: no protobuf in the agent.
 #pragma once
 
 #include <chrono>
@@ -17,14 +17,12 @@ namespace ew::agent::rpc {
 // sys.info and sys.ping for `board_id`. The handlers share `collector`.
 ProcedureTable SysProcedures(std::shared_ptr<const SysInfoCollector> collector, std::string board_id);
 
-// Proto3 JSON object of edgewire.v1.SysInfo, every field present (defaults included), so
-// callers always see the same keys; equal to what protobuf's MessageToJsonString prints with
-// always_print_primitive_fields.
-nlohmann::json SysInfoJson(const SysInfo& info);
+// Proto3 JSON object of edgewire.v1.SysInfo (contract::sys::SysInfo::ToJson).
+inline nlohmann::json SysInfoJson(const SysInfo& info) { return info.ToJson(); }
 
 // sys.ping: kwargs = PingReply{boardTimeNs, boardId, echo}. `echo` is the first positional
 // argument when it is a string or bytes; any other type is InvalidArgument.
-ew::Result<Reply> Ping(const std::string& board_id, const Invocation& invocation,
+ew::Result<Reply> Ping(const std::string& board_id, const Request& invocation,
                        std::chrono::system_clock::time_point now);
 
 // sys.info: kwargs = SysInfo.

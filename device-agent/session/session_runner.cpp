@@ -196,7 +196,7 @@ class SessionRunner::Impl {
     }
   }
 
-  void Subscribe(const std::string& topic, std::function<void(const rpc::Invocation&)> handler) {
+  void Subscribe(const std::string& topic, std::function<void(const rpc::Request&)> handler) {
     dynamic_[topic] = Dynamic{std::move(handler), std::nullopt, 0};
     if (attempt_ && attempt_->phase == Phase::kReady) SubscribeNow(topic);
   }
@@ -496,7 +496,7 @@ class SessionRunner::Impl {
                                          const std::shared_ptr<bool>& replies_open) {
     return [io = &io_, uri, handler, open = std::weak_ptr<bool>(replies_open),
             max_message_bytes = options_.max_message_bytes](autobahn::wamp_invocation invocation) {
-      rpc::Invocation call;
+      rpc::Request call;
       call.procedure = uri;
       try {
         if (invocation->number_of_arguments() > 0) call.args = MsgpackToJson(invocation->arguments<msgpack::object>());
@@ -528,7 +528,7 @@ class SessionRunner::Impl {
     return [topic = subscription.topic, handler = subscription.handler,
             open = std::weak_ptr<bool>(open_flag)](const autobahn::wamp_event& event) {
       if (open.expired()) return;
-      rpc::Invocation call;
+      rpc::Request call;
       call.procedure = topic;
       try {
         if (event.number_of_arguments() > 0) call.args = MsgpackToJson(event.arguments<msgpack::object>());
@@ -745,7 +745,7 @@ class SessionRunner::Impl {
   std::vector<rpc::Subscription> subscriptions_;
   // Subscriptions made and dropped while running (ConductorClient::Subscribe), by topic.
   struct Dynamic {
-    std::function<void(const rpc::Invocation&)> handler;
+    std::function<void(const rpc::Request&)> handler;
     std::optional<autobahn::wamp_subscription> subscription;  // in attempt `attempt`
     uint64_t attempt = 0;
   };
@@ -789,7 +789,7 @@ bool SessionRunner::Publish(const std::string& topic, const rpc::Reply& payload)
   return impl_->Publish(topic, payload);
 }
 
-void SessionRunner::Subscribe(const std::string& topic, std::function<void(const rpc::Invocation&)> handler) {
+void SessionRunner::Subscribe(const std::string& topic, std::function<void(const rpc::Request&)> handler) {
   impl_->Subscribe(topic, std::move(handler));
 }
 

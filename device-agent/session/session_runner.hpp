@@ -15,6 +15,7 @@
 #include "device-agent/rpc/conductor_client.hpp"
 #include "device-agent/rpc/procedure.hpp"
 #include "device-agent/session/backoff.hpp"
+#include "device-agent/session/session_observer.hpp"
 #include "device-agent/tls/conductor_trust.hpp"
 
 namespace ew::agent::session {
@@ -41,16 +42,6 @@ struct SessionOptions {
   // Shutdown: done() is called by then at the latest, whatever the peer does.
   std::chrono::milliseconds stop_timeout{800};
   size_t max_message_bytes = 1 << 20;  // larger incoming frames close the connection
-};
-
-// Lifecycle notifications (systemd status, tests). Called on the io thread.
-class SessionObserver {
- public:
-  virtual ~SessionObserver() = default;
-  // Joined, every procedure registered and every subscription made: the board is reachable.
-  virtual void OnReady(const std::string& url, uint64_t session_id) {}
-  // The connection ended (or could not be made); next attempt in `retry_in`.
-  virtual void OnDisconnected(const std::string& reason, std::chrono::milliseconds retry_in) {}
 };
 
 class SessionRunner : public rpc::ConductorClient {
@@ -80,7 +71,7 @@ class SessionRunner : public rpc::ConductorClient {
   void Call(const std::string& procedure, rpc::Reply arguments, std::chrono::milliseconds timeout,
             std::function<void(ew::Result<rpc::Reply>)> done) override;
   bool Publish(const std::string& topic, const rpc::Reply& payload) override;
-  void Subscribe(const std::string& topic, std::function<void(const rpc::Invocation&)> handler) override;
+  void Subscribe(const std::string& topic, std::function<void(const rpc::Request&)> handler) override;
   void Unsubscribe(const std::string& topic) override;
 
  private:

@@ -171,7 +171,7 @@ TEST(Proto3ConformanceTest, PingReplies) {
   for (const json& echo : echoes) {
     for (int64_t ns : times) {
       SCOPED_TRACE(echo.dump() + " at " + std::to_string(ns));
-      rpc::Invocation call;
+      rpc::Request call;
       if (!echo.is_null()) call.args = json::array({echo});
       auto reply = rpc::Ping("brd-7", call, std::chrono::system_clock::time_point(std::chrono::nanoseconds(ns)));
       ASSERT_TRUE(reply) << reply.error().message;

@@ -33,7 +33,9 @@ class FunctionStoreTest : public ::testing::Test {
     v.version = version;
     v.sha256 = std::string(64, sha_digit);
     v.size = 1234;
-    v.spec = {{"name", "double"}, {"version", version}};
+    v.spec.name = "double";
+    v.spec.version = version;
+    v.spec.entrypoint = "main.sh";
     v.created_at = at;
     return v;
   }
@@ -59,7 +61,7 @@ TEST_F(FunctionStoreTest, UploadsOfOneNameAreVersionsOfOneFunction) {
   ASSERT_TRUE(versions);
   ASSERT_EQ(versions->size(), 2u);
   EXPECT_EQ((*versions)[0].version, "1.0.0");
-  EXPECT_EQ((*versions)[0].spec["version"], "1.0.0");
+  EXPECT_EQ((*versions)[0].spec.version, "1.0.0");  // typed, as uploaded
   // A deployment names its package: the version it runs is found by that.
   auto by_sha = store_->GetVersion("fn-1", std::string(64, 'a'));
   ASSERT_TRUE(by_sha) << by_sha.error().message;
@@ -76,8 +78,8 @@ TEST_F(FunctionStoreTest, UploadsOfOneNameAreVersionsOfOneFunction) {
 
 TEST_F(FunctionStoreTest, DeletingAFunctionTakesItsRecordsAndFreesItsPackages) {
   ASSERT_TRUE(store_->AddVersion("prj-1", "double", "fn-1", Version("1", 'a')));
-  ASSERT_TRUE(store_->PutDeployment({"fn-1", "brd-1", "1", std::string(64, 'a'), 10, "deployed", "", 1}));
-  ASSERT_TRUE(store_->PutInvocation({"inv-1", "fn-1", "brd-1", "succeeded", {{"status", "succeeded"}}, 1}, 10));
+  ASSERT_TRUE(store_->PutDeployment({"fn-1", "brd-1", "1", std::string(64, 'a'), 10, DeploymentState::kDeployed, "", 1}));
+  ASSERT_TRUE(store_->PutInvocation({"inv-1", "fn-1", "brd-1", InvocationStatus::kSucceeded, {{"status", "succeeded"}}, 1}, 10));
   EXPECT_TRUE(*store_->PackageReferenced(std::string(64, 'a')));
   ASSERT_TRUE(store_->DeleteFunction("fn-1"));
   EXPECT_FALSE(*store_->PackageReferenced(std::string(64, 'a')));
@@ -90,15 +92,15 @@ TEST_F(FunctionStoreTest, DeletingAFunctionTakesItsRecordsAndFreesItsPackages) {
 TEST_F(FunctionStoreTest, OnlyTheCurrentPackageMovesADeploymentsState) {
   const std::string old_sha(64, 'a');
   const std::string new_sha(64, 'b');
-  ASSERT_TRUE(store_->PutDeployment({"fn-1", "brd-1", "1", old_sha, 10, "deploying", "", 1}));
+  ASSERT_TRUE(store_->PutDeployment({"fn-1", "brd-1", "1", old_sha, 10, DeploymentState::kDeploying, "", 1}));
   // A newer deploy replaces it while the old one is still under way on the board...
-  ASSERT_TRUE(store_->PutDeployment({"fn-1", "brd-1", "2", new_sha, 10, "deploying", "", 2}));
+  ASSERT_TRUE(store_->PutDeployment({"fn-1", "brd-1", "2", new_sha, 10, DeploymentState::kDeploying, "", 2}));
   // ... so the old one's answer must not mark the board as running the new version.
-  EXPECT_FALSE(*store_->SetDeploymentState("fn-1", "brd-1", old_sha, "deployed", "", 3));
-  EXPECT_EQ((*store_->GetDeployment("fn-1", "brd-1"))->state, "deploying");
-  EXPECT_TRUE(*store_->SetDeploymentState("fn-1", "brd-1", new_sha, "failed", "disk full", 4));
+  EXPECT_FALSE(*store_->SetDeploymentState("fn-1", "brd-1", old_sha, DeploymentState::kDeployed, "", 3));
+  EXPECT_EQ((*store_->GetDeployment("fn-1", "brd-1"))->state, DeploymentState::kDeploying);
+  EXPECT_TRUE(*store_->SetDeploymentState("fn-1", "brd-1", new_sha, DeploymentState::kFailed, "disk full", 4));
   auto d = *store_->GetDeployment("fn-1", "brd-1");
-  EXPECT_EQ(d->state, "failed");
+  EXPECT_EQ(d->state, DeploymentState::kFailed);
   EXPECT_EQ(d->error, "disk full");
   EXPECT_EQ(d->version, "2");
   EXPECT_TRUE(*store_->PackageDeployedTo(new_sha, "brd-1"));
@@ -113,7 +115,7 @@ TEST_F(FunctionStoreTest, OnlyTheCurrentPackageMovesADeploymentsState) {
 TEST_F(FunctionStoreTest, InvocationsAreReplacedByIdAndTrimmedToTheNewest) {
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(store_->PutInvocation(
-        {"inv-" + std::to_string(i), "fn-1", "cloud", "running", {{"status", "running"}}, 100 + i}, 3));
+        {"inv-" + std::to_string(i), "fn-1", "cloud", InvocationStatus::kRunning, {{"status", "running"}}, 100 + i}, 3));
   }
   auto list = Items(store_->ListInvocations("fn-1", {10, ""}));
   ASSERT_TRUE(list);
@@ -122,10 +124,10 @@ TEST_F(FunctionStoreTest, InvocationsAreReplacedByIdAndTrimmedToTheNewest) {
   EXPECT_EQ((*list)[2].id, "inv-2");
   EXPECT_EQ(store_->GetInvocation("fn-1", "inv-0").error().code, ErrorCode::kNotFound);
   // An asynchronous invocation's record is replaced when it ends.
-  ASSERT_TRUE(store_->PutInvocation({"inv-4", "fn-1", "cloud", "succeeded", {{"status", "succeeded"}}, 104}, 3));
+  ASSERT_TRUE(store_->PutInvocation({"inv-4", "fn-1", "cloud", InvocationStatus::kSucceeded, {{"status", "succeeded"}}, 104}, 3));
   auto done = store_->GetInvocation("fn-1", "inv-4");
   ASSERT_TRUE(done);
-  EXPECT_EQ(done->status, "succeeded");
+  EXPECT_EQ(done->status, InvocationStatus::kSucceeded);
   EXPECT_EQ(done->record["status"], "succeeded");
   EXPECT_EQ(Items(store_->ListInvocations("fn-1", {10, ""}))->size(), 3u);
 }
@@ -138,7 +140,7 @@ TEST_F(FunctionStoreTest, InvocationPagesAreSummariesNewestFirst) {
                              {"error", big},          {"junk", big},
                              {"trigger", {{"line", "GPIO4"}, {"edge", "rising"}}}};
     // Two per second: the cursor must tell invocations of the same second apart.
-    ASSERT_TRUE(store_->PutInvocation({"inv-" + std::to_string(i), "fn-1", "cloud", "succeeded", record, 100 + i / 2},
+    ASSERT_TRUE(store_->PutInvocation({"inv-" + std::to_string(i), "fn-1", "cloud", InvocationStatus::kSucceeded, record, 100 + i / 2},
                                       100));
   }
   std::vector<std::string> ids;
@@ -154,7 +156,7 @@ TEST_F(FunctionStoreTest, InvocationPagesAreSummariesNewestFirst) {
       EXPECT_FALSE(i.record.contains("logs"));
       EXPECT_EQ(i.record["runMs"], 1.5);
       EXPECT_EQ(i.record["outputBytes"], big.size() + 11);
-      EXPECT_EQ(i.status, "succeeded");
+      EXPECT_EQ(i.status, InvocationStatus::kSucceeded);
       EXPECT_FALSE(i.record.contains("junk")) << "only the summary's fields";
       EXPECT_EQ(i.record["error"].get<std::string>().size(), kMaxSummaryText);
       EXPECT_EQ(i.record["trigger"]["line"], "GPIO4");
@@ -178,7 +180,7 @@ TEST_F(FunctionStoreTest, FunctionsAndDeploymentsArePaged) {  // fleets: registr
   for (int i = 0; i < 5; ++i) {
     const std::string n = std::to_string(i);
     ASSERT_TRUE(store_->AddVersion(i < 3 ? "prj-1" : "prj-2", "fn" + n, "fn-" + n, Version("1", 'a' + i)));
-    ASSERT_TRUE(store_->PutDeployment({"fn-0", "brd-" + n, "1", std::string(64, 'a'), 1, "deployed", "", 100}));
+    ASSERT_TRUE(store_->PutDeployment({"fn-0", "brd-" + n, "1", std::string(64, 'a'), 1, DeploymentState::kDeployed, "", 100}));
   }
   auto functions = store_->ListFunctions("", {2, ""});
   ASSERT_TRUE(functions);

@@ -108,7 +108,7 @@ class FunctionsServiceTest : public ::testing::Test {
 
   std::string StateOf(const std::string& function_id, const std::string& board_id) {
     auto d = store_->GetDeployment(function_id, board_id);
-    return d && *d ? (*d)->state : "<none>";
+    return d && *d ? std::string(contract::Name((*d)->state)) : "<none>";
   }
 
   // Deploys on an online board that accepts it, and waits for "deployed".
@@ -176,7 +176,7 @@ TEST_F(FunctionsServiceTest, UploadsAreStoredByHashAndEachNewPackageIsAVersion) 
   ASSERT_TRUE(first) << first.error().message;
   EXPECT_EQ(first->latest.sha256, ids::Sha256Hex(bytes));
   EXPECT_EQ(first->latest.size, bytes.size());
-  EXPECT_EQ(first->latest.spec["timeoutMs"], 2000);
+  EXPECT_EQ(first->latest.spec.timeout, milliseconds(2000));
   const fs::path stored = scratch_ / "functions" / "packages" / (first->latest.sha256 + ".tar.gz");
   ASSERT_TRUE(fs::exists(stored));
   EXPECT_EQ(fs::file_size(stored), bytes.size());
@@ -218,7 +218,7 @@ TEST_F(FunctionsServiceTest, DeploymentCallsTheBoardAndRecordsHowItWent) {
   auto started = service_->Deploy(function, {"brd-ok", "brd-full"});
   ASSERT_TRUE(started) << started.error().message;
   ASSERT_EQ(started->size(), 2u);
-  EXPECT_EQ((*started)[0].state, "deploying");
+  EXPECT_EQ((*started)[0].state, DeploymentState::kDeploying);
   ASSERT_TRUE(Eventually([&] { return StateOf(function.id, "brd-ok") == "deployed"; }));
   ASSERT_TRUE(Eventually([&] { return StateOf(function.id, "brd-full") == "failed"; }));
   EXPECT_NE((*store_->GetDeployment(function.id, "brd-full"))->error.find("no space"), std::string::npos);
@@ -257,7 +257,7 @@ TEST_F(FunctionsServiceTest, AnOfflineBoardGetsItsDeploymentWhenItRegisters) {
   auto function = Upload(Spec("double"));
   auto started = service_->Deploy(function, {"brd-1"});
   ASSERT_TRUE(started);
-  EXPECT_EQ((*started)[0].state, "pending");
+  EXPECT_EQ((*started)[0].state, DeploymentState::kPending);
   EXPECT_TRUE(CallsOf("fn.deploy").empty());
   EXPECT_EQ(StateOf(function.id, "brd-1"), "pending");
 
@@ -345,7 +345,7 @@ TEST_F(FunctionsServiceTest, BoardsReportTheTriggerInvocationsTheyRanIntoTheHist
   ASSERT_TRUE(listed);
   ASSERT_EQ(listed->size(), 2u);
   std::map<std::string, InvocationSummary> by_status;
-  for (const auto& i : *listed) by_status[i.status] = i;
+  for (const auto& i : *listed) by_status[std::string(contract::Name(i.status))] = i;
   ASSERT_TRUE(by_status.count("succeeded"));
   EXPECT_EQ(by_status["succeeded"].target, "brd-1");
   EXPECT_EQ(by_status["succeeded"].created_at, 1000);
@@ -441,7 +441,7 @@ TEST_F(FunctionsServiceTest, BoardInvocationRecordsAreLabelledAndStored) {
   // Stored right after the caller hears of it (off the invocation's path).
   ASSERT_TRUE(Eventually([&] { return store_->GetInvocation(function.id, ok.record["invocationId"]).has_value(); }));
   auto stored = store_->GetInvocation(function.id, ok.record["invocationId"]);
-  EXPECT_EQ(stored->status, "succeeded");
+  EXPECT_EQ(stored->status, InvocationStatus::kSucceeded);
   EXPECT_EQ(stored->target, "brd-1");
 
   auto failed = InvokeAndWait(function, "brd-1", {{"n", -1}}, InvokeOptions{false, milliseconds(1234)});
@@ -508,13 +508,13 @@ TEST_F(FunctionsServiceTest, AsyncCloudInvocationIsRunningUntilItEnds) {
   ASSERT_TRUE(id) << id.error().message;
   auto running = store_->GetInvocation(function.id, *id);
   ASSERT_TRUE(running);
-  EXPECT_EQ(running->status, "running");
+  EXPECT_EQ(running->status, InvocationStatus::kRunning);
   EXPECT_EQ(running->record["target"], "cloud");
   ASSERT_TRUE(runtime_->WaitFor([&] { return runtime_->held == 1; }));
   runtime_->Release();
   ASSERT_TRUE(Eventually([&] {
     auto done = store_->GetInvocation(function.id, *id);
-    return done && done->status == "succeeded";
+    return done && done->status == InvocationStatus::kSucceeded;
   }));
 }
 

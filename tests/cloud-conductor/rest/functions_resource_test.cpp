@@ -347,7 +347,8 @@ TEST_F(FunctionsResourceTest, Issue11InvocationListsStaySmallWhateverTheOutputs)
     json record = {{"status", "succeeded"}, {"output", {{"text", megabyte}}}, {"logs", megabyte},
                    {"runMs", 3.5},          {"target", "cloud"}};
     ASSERT_TRUE(function_store_->PutInvocation(
-        {"inv-" + std::to_string(1000 + i), function_id, "cloud", "succeeded", record, 1000 + i}, 1000));
+        {"inv-" + std::to_string(1000 + i), function_id, "cloud", functions::InvocationStatus::kSucceeded, record, 1000 + i},
+        1000));
   }
   const std::string path = "/v1/functions/" + function_id + "/invocations";
   auto all = Send("GET", path + "?limit=1000", "", alice_);

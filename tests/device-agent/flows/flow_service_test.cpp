@@ -37,7 +37,7 @@ class FakeConductor final : public rpc::ConductorClient {
     published.push_back({topic, payload.args, payload.kwargs});
     return true;
   }
-  void Subscribe(const std::string& topic, std::function<void(const rpc::Invocation&)> handler) override {
+  void Subscribe(const std::string& topic, std::function<void(const rpc::Request&)> handler) override {
     subscriptions[topic] = std::move(handler);
   }
   void Unsubscribe(const std::string& topic) override { subscriptions.erase(topic); }
@@ -55,7 +55,7 @@ class FakeConductor final : public rpc::ConductorClient {
 
   bool connected = true;
   std::vector<Publication> published;
-  std::map<std::string, std::function<void(const rpc::Invocation&)>> subscriptions;
+  std::map<std::string, std::function<void(const rpc::Request&)>> subscriptions;
   std::vector<std::pair<std::string, json>> calls;
   std::map<std::string, std::function<Result<rpc::Reply>(const json&)>> answers;
 };
@@ -141,8 +141,8 @@ class FlowServiceTest : public ::testing::Test {
     now_ += 10ms;
     ASSERT_TRUE(sim_->Drive(4, value, now_));
   }
-  rpc::Invocation WireEvent(uint64_t seq, json payload, uint64_t version = 1, std::string from = "brd-2") {
-    rpc::Invocation e;
+  rpc::Request WireEvent(uint64_t seq, json payload, uint64_t version = 1, std::string from = "brd-2") {
+    rpc::Request e;
     e.procedure = kInTopic;
     e.args = json::array({{{"payload", payload}, {"_msgid", "x"}}});
     e.kwargs = {{"seq", seq}, {"from", from}, {"version", version}};
@@ -288,7 +288,7 @@ TEST_F(FlowServiceTest, FunctionNodeCallsTheConductor) {
   };
   service_->OnReady("ws://c", 1);
   ASSERT_TRUE(service_->Deploy(ew::flows::ToJson(p)));
-  rpc::Invocation e;
+  rpc::Request e;
   e.procedure = "ew.flow.f2.wire.x.0";
   e.args = json::array({{{"payload", 21}}});
   e.kwargs = {{"seq", 1}, {"from", "cloud"}, {"version", 1}};

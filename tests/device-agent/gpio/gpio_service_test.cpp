@@ -47,7 +47,7 @@ class GpioServiceTest : public ::testing::Test {
   }
 
   Result<json> Call(const std::string& suffix, json kwargs, uint64_t caller = 0) {
-    rpc::Invocation invocation;
+    rpc::Request invocation;
     invocation.procedure = "ew.board.brd-1." + suffix;
     invocation.kwargs = std::move(kwargs);
     invocation.caller = caller;
@@ -292,13 +292,13 @@ TEST_F(GpioServiceTest, CallerLeavingReleasesOnlyItsWatches) {
   ASSERT_TRUE(mine && theirs);
   auto leave = service_->SessionLeaveSubscription();
   EXPECT_EQ(leave.topic, "wamp.session.on_leave");
-  rpc::Invocation event;
+  rpc::Request event;
   event.args = json::array({111, "alice", "operator"});
   leave.handler(event);
   EXPECT_EQ(service_->WatchCount(), 1u);
   EXPECT_FALSE(sim_->Lines()[4].used);
   EXPECT_TRUE(sim_->Lines()[5].used);
-  rpc::Invocation junk;
+  rpc::Request junk;
   junk.args = json::array({"not a session id"});
   leave.handler(junk);
   EXPECT_EQ(service_->WatchCount(), 1u);

@@ -117,7 +117,7 @@ TEST(SysProceduresTest, InfoIsProto3JsonWithEveryField) {
 
 TEST(SysProceduresTest, PingEchoesStringsAndBytes) {
   auto now = std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000));
-  Invocation call;
+  Request call;
   call.args = nlohmann::json::array({"hello"});
   auto reply = Ping("brd-1", call, now);
   ASSERT_TRUE(reply);
@@ -147,7 +147,7 @@ TEST(SysProceduresTest, TableHasInfoAndPing) {
   EXPECT_EQ(table[0].suffix, "sys.info");
   EXPECT_EQ(table[1].suffix, "sys.ping");
   bool answered = false;
-  table[1].handler(Invocation{}, [&](ew::Result<Reply> reply) {
+  table[1].handler(Request{}, [&](ew::Result<Reply> reply) {
     answered = true;
     ASSERT_TRUE(reply);
     EXPECT_EQ(reply->kwargs["boardId"], "brd-1");

@@ -1,0 +1,69 @@
+// The conductor's own containers ("target": "cloud"): the runtime is probed once, in the
+// background; a function's package is extracted once per sha256 and installed on first use.
+// Thread-safe; Run never blocks its caller (probing, extracting and installing run on the
+// blocking pool).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <nlohmann/json.hpp>
+
+#include "cloud-conductor/functions/function_store.hpp"
+#include "cloud-conductor/functions/invocation_outcome.hpp"
+#include "cloud-conductor/functions/package_store.hpp"
+#include "containers/host/function_host.hpp"
+#include "containers/runtime/container_runtime.hpp"
+
+namespace ew::functions {
+
+struct CloudRuntimeOptions {
+  std::filesystem::path dir;              // containers/ and packages/ (extracted) live here
+  std::string runtime = "auto";           // auto|crun|runc|bwrap|none
+  size_t max_running = 16;
+  uint32_t uid_first = 1'000'000;         // the containers' uid range (as root), see RuntimeConfig
+  uint32_t uid_count = 65'536;
+  std::string cgroups = "auto";           // "off": rlimits only
+  // Makes the runtime; null = containers::MakeContainerRuntime. Tests put a fake here.
+  std::function<Result<std::unique_ptr<containers::ContainerRuntime>>(const containers::RuntimeConfig&)> make_runtime;
+};
+
+class CloudRuntime {
+ public:
+  // `packages`, `blocking` and the executor of `timers` outlive this runtime.
+  CloudRuntime(CloudRuntimeOptions options, const PackageStore& packages, boost::asio::thread_pool& blocking,
+               boost::asio::any_io_executor timers);
+  ~CloudRuntime();
+
+  // Starts probing the runtime on the blocking pool (unless it is "none").
+  void StartProbing();
+  // Runs `version` of `function_id` with `event`; `done` gets the outcome once, from a worker
+  // thread or the timers' executor: the function's record, or OutcomeOfError (no runtime:
+  // Unavailable; no answer within `wait`: timed_out).
+  void Run(const std::string& function_id, const FunctionVersion& version, nlohmann::json event,
+           std::chrono::milliseconds wait, std::function<void(InvocationOutcome)> done);
+
+ private:
+  Result<containers::FunctionHost*> Host();
+  Result<void> Install(containers::FunctionHost& host, const std::string& function_id, const FunctionVersion& version);
+
+  CloudRuntimeOptions options_;
+  const PackageStore& packages_;
+  boost::asio::thread_pool& blocking_;
+  boost::asio::any_io_executor timers_;
+
+  std::once_flag once_;
+  std::unique_ptr<containers::FunctionHost> host_;
+  std::string unavailable_;
+  std::mutex mu_;
+  std::map<std::string, std::string> installed_;  // GUARDED_BY(mu_): function id → sha256
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // timers hold a weak_ptr
+};
+
+}  // namespace ew::functions

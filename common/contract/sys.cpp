@@ -1,0 +1,206 @@
+#include "common/contract/sys.hpp"
+
+#include "common/contract/fields.hpp"
+#include "common/contract/proto3_json.hpp"
+
+namespace ew::contract::sys {
+
+using nlohmann::json;
+
+wamp::Payload PingRequest::ToPayload() const {
+  wamp::Payload out;
+  if (!echo.empty()) out.args.push_back(echo);
+  return out;
+}
+
+Result<PingRequest> PingRequest::Parse(const wamp::Payload& payload) {
+  PingRequest out;
+  if (payload.args.is_array() && !payload.args.empty()) {
+    const json& arg = payload.args[0];
+    if (arg.is_string()) {
+      out.echo = arg.get<std::string>();
+    } else if (arg.is_binary()) {
+      const auto& bytes = arg.get_binary();
+      out.echo.assign(bytes.begin(), bytes.end());
+    } else {
+      return InvalidArgument("sys.ping echoes a string or bytes, got " + std::string(arg.type_name()));
+    }
+  }
+  return out;
+}
+
+wamp::Payload PingReply::ToPayload() const {
+  wamp::Payload out;
+  out.kwargs = {{"boardTimeNs", Proto3Int64(board_time_ns)}, {"boardId", board_id}, {"echo", Proto3Bytes(echo)}};
+  return out;
+}
+
+Result<PingReply> PingReply::Parse(const wamp::Payload& payload) {
+  EW_TRY(Fields f, Fields::Of(payload.kwargs, "sys.ping reply"));
+  PingReply out;
+  const json* time = f.Find("boardTimeNs");
+  if (!time) return f.Bad("boardTimeNs", "required");
+  auto ns = ReadProto3Int64(*time);
+  if (!ns) return f.Bad("boardTimeNs", ns.error().message);
+  out.board_time_ns = *ns;
+  EW_TRY(out.board_id, f.AnyString("boardId"));
+  if (const json* echo = f.Find("echo")) {
+    auto bytes = ReadProto3Bytes(*echo);
+    if (!bytes) return f.Bad("echo", bytes.error().message);
+    out.echo = std::move(*bytes);
+  }
+  return out;
+}
+
+json SysInfo::ToJson() const {
+  json load = json::array();
+  for (double value : load_average) load.push_back(Proto3Double(value));
+  json chips = json::array();
+  for (const GpioChipSummary& chip : gpio_chips) {
+    chips.push_back({{"name", chip.name},
+                     {"backend", chip.backend},
+                     {"lines", chip.lines},
+                     {"used", chip.used},
+                     {"error", chip.error},
+                     {"lineNames", chip.line_names}});
+  }
+  json streams = json::array();
+  for (const SpoolStreamSummary& stream : spool_streams) {
+    streams.push_back({{"name", stream.name},
+                       {"policy", stream.policy},
+                       {"records", Proto3Int64(stream.records)},
+                       {"bytes", Proto3Int64(stream.bytes)},
+                       {"firstSeq", Proto3Int64(stream.first_seq)},
+                       {"nextSeq", Proto3Int64(stream.next_seq)},
+                       {"droppedOldest", Proto3Int64(stream.dropped_oldest)},
+                       {"refused", Proto3Int64(stream.refused)},
+                       {"corruptRecords", Proto3Int64(stream.corrupt_records)}});
+  }
+  json out = {
+      {"boardId", board_id},
+      {"agentVersion", agent_version},
+      {"hostname", hostname},
+      {"os", os},
+      {"kernel", kernel},
+      {"machine", machine},
+      {"hardware", hardware},
+      {"uptimeSeconds", Proto3Double(uptime_seconds)},
+      {"agentUptimeSeconds", Proto3Double(agent_uptime_seconds)},
+      {"loadAverage", std::move(load)},
+      {"memoryTotalBytes", Proto3Int64(memory_total_bytes)},
+      {"memoryAvailableBytes", Proto3Int64(memory_available_bytes)},
+      {"agentRssBytes", Proto3Int64(agent_rss_bytes)},
+      {"cpuCount", cpu_count},
+      {"containerRuntime", container_runtime},
+      {"gpioChips", std::move(chips)},
+      {"spoolStreams", std::move(streams)},
+  };
+  // A message field: absent when unset, as protobuf prints it.
+  if (container_limits.is_object()) out["containerLimits"] = container_limits;
+  return out;
+}
+
+wamp::Payload SysInfo::ToPayload() const { return wamp::Payload{json::array(), ToJson()}; }
+
+namespace {
+
+Result<GpioChipSummary> ParseChip(const json& item) {
+  EW_TRY(Fields f, Fields::Of(item, "sys.info reply: gpioChips[]"));
+  GpioChipSummary chip;
+  EW_TRY(chip.name, f.AnyString("name"));
+  EW_TRY(chip.backend, f.AnyString("backend"));
+  EW_TRY(uint64_t lines, f.Count("lines"));
+  EW_TRY(uint64_t used, f.Count("used"));
+  chip.lines = static_cast<uint32_t>(lines);
+  chip.used = static_cast<uint32_t>(used);
+  EW_TRY(chip.error, f.AnyString("error"));
+  EW_TRY(json names, f.Array("lineNames"));
+  for (const json& name : names) {
+    if (!name.is_string()) return f.Bad("lineNames", "must be strings");
+    chip.line_names.push_back(name.get<std::string>());
+  }
+  return chip;
+}
+
+Result<SpoolStreamSummary> ParseStream(const json& item) {
+  EW_TRY(Fields f, Fields::Of(item, "sys.info reply: spoolStreams[]"));
+  SpoolStreamSummary stream;
+  EW_TRY(stream.name, f.AnyString("name"));
+  EW_TRY(stream.policy, f.AnyString("policy"));
+  const std::pair<const char*, int64_t*> counters[] = {
+      {"records", &stream.records},          {"bytes", &stream.bytes},     {"firstSeq", &stream.first_seq},
+      {"nextSeq", &stream.next_seq},         {"droppedOldest", &stream.dropped_oldest},
+      {"refused", &stream.refused},          {"corruptRecords", &stream.corrupt_records}};
+  for (const auto& [key, into] : counters) {
+    const json* value = f.Find(key);
+    if (!value) return f.Bad(key, "required");
+    auto parsed = ReadProto3Int64(*value);
+    if (!parsed) return f.Bad(key, parsed.error().message);
+    *into = *parsed;
+  }
+  return stream;
+}
+
+}  // namespace
+
+Result<SysInfo> SysInfo::Parse(const wamp::Payload& payload) {
+  EW_TRY(Fields f, Fields::Of(payload.kwargs, "sys.info reply"));
+  SysInfo out;
+  EW_TRY(out.board_id, f.AnyString("boardId"));
+  EW_TRY(out.agent_version, f.AnyString("agentVersion"));
+  EW_TRY(out.hostname, f.AnyString("hostname"));
+  EW_TRY(out.os, f.AnyString("os"));
+  EW_TRY(out.kernel, f.AnyString("kernel"));
+  EW_TRY(out.machine, f.AnyString("machine"));
+  EW_TRY(out.hardware, f.AnyString("hardware"));
+  EW_TRY(out.container_runtime, f.AnyString("containerRuntime"));
+  auto read_double = [&](const char* key, double& into) -> Result<void> {
+    const json* value = f.Find(key);
+    if (!value) return f.Bad(key, "required");
+    auto parsed = ReadProto3Double(*value);
+    if (!parsed) return f.Bad(key, parsed.error().message);
+    into = *parsed;
+    return Ok();
+  };
+  auto read_int64 = [&](const char* key, int64_t& into) -> Result<void> {
+    const json* value = f.Find(key);
+    if (!value) return f.Bad(key, "required");
+    auto parsed = ReadProto3Int64(*value);
+    if (!parsed) return f.Bad(key, parsed.error().message);
+    into = *parsed;
+    return Ok();
+  };
+  EW_TRY_VOID(read_double("uptimeSeconds", out.uptime_seconds));
+  EW_TRY_VOID(read_double("agentUptimeSeconds", out.agent_uptime_seconds));
+  EW_TRY_VOID(read_int64("memoryTotalBytes", out.memory_total_bytes));
+  EW_TRY_VOID(read_int64("memoryAvailableBytes", out.memory_available_bytes));
+  EW_TRY_VOID(read_int64("agentRssBytes", out.agent_rss_bytes));
+  EW_TRY(int64_t cpus, f.Int("cpuCount"));
+  out.cpu_count = static_cast<int32_t>(cpus);
+  EW_TRY(json load, f.Array("loadAverage"));
+  for (const json& value : load) {
+    auto parsed = ReadProto3Double(value);
+    if (!parsed) return f.Bad("loadAverage", parsed.error().message);
+    out.load_average.push_back(*parsed);
+  }
+  EW_TRY(json chips, f.Array("gpioChips"));
+  for (const json& item : chips) {
+    EW_TRY(GpioChipSummary chip, ParseChip(item));
+    out.gpio_chips.push_back(std::move(chip));
+  }
+  // Optional: agents from before the spool do not send it.
+  if (f.Find("spoolStreams")) {
+    EW_TRY(json streams, f.Array("spoolStreams"));
+    for (const json& item : streams) {
+      EW_TRY(SpoolStreamSummary stream, ParseStream(item));
+      out.spool_streams.push_back(std::move(stream));
+    }
+  }
+  if (const json* limits = f.Find("containerLimits")) {
+    if (!limits->is_object()) return f.Bad("containerLimits", "must be an object");
+    out.container_limits = *limits;
+  }
+  return out;
+}
+
+}  // namespace ew::contract::sys

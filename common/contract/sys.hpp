@@ -1,0 +1,89 @@
+// ew.board.<id>.sys.*: what a board is and whether it answers. Replies are proto3 JSON of
+// edgewire.v1.SysInfo / PingReply (common/proto/edgewire/v1/board_rpc.proto) in kwargs:
+// lowerCamelCase, every field printed, int64 as strings, bytes as base64, built without
+// protobuf (the agent does not link it; tests/device-agent/proto3_conformance_test.cpp holds
+// the mapping to libprotobuf's).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/contract/procedure.hpp"
+
+namespace ew::contract::sys {
+
+// sys.ping: args[0] = the string or bytes to echo (optional).
+struct PingRequest {
+  std::string echo;
+  wamp::Payload ToPayload() const;
+  static Result<PingRequest> Parse(const wamp::Payload& payload);
+};
+
+// kwargs = PingReply{boardTimeNs, boardId, echo}.
+struct PingReply {
+  int64_t board_time_ns = 0;
+  std::string board_id;
+  std::string echo;
+  wamp::Payload ToPayload() const;
+  static Result<PingReply> Parse(const wamp::Payload& payload);
+};
+
+struct GpioChipSummary {
+  std::string name;
+  std::string backend;
+  uint32_t lines = 0;
+  uint32_t used = 0;
+  std::string error;
+  std::vector<std::string> line_names;  // by offset
+};
+
+// edgewire.v1.SpoolStreamSummary: one stream of the agent's spool.
+struct SpoolStreamSummary {
+  std::string name;
+  std::string policy;
+  int64_t records = 0;
+  int64_t bytes = 0;
+  int64_t first_seq = 0;
+  int64_t next_seq = 0;
+  int64_t dropped_oldest = 0;
+  int64_t refused = 0;
+  int64_t corrupt_records = 0;
+};
+
+// The fields of edgewire.v1.SysInfo, as a plain struct. kwargs of the sys.info reply.
+struct SysInfo {
+  std::string board_id;
+  std::string agent_version;
+  std::string hostname;
+  std::string os;        // PRETTY_NAME from /etc/os-release
+  std::string kernel;    // uname -r
+  std::string machine;   // uname -m
+  std::string hardware;  // device-tree model or DMI product name
+  double uptime_seconds = 0;
+  double agent_uptime_seconds = 0;
+  std::vector<double> load_average;  // 1, 5 and 15 minutes; empty when unreadable
+  int64_t memory_total_bytes = 0;
+  int64_t memory_available_bytes = 0;
+  int64_t agent_rss_bytes = 0;
+  int32_t cpu_count = 0;
+  std::string container_runtime;
+  // How function limits are enforced ({"memory", "pids", "cpu", "uid"}: the mechanism, "" when
+  // not enforced; edgewire.v1.ContainerLimits); null without a runtime.
+  nlohmann::json container_limits;
+  std::vector<GpioChipSummary> gpio_chips;
+  std::vector<SpoolStreamSummary> spool_streams;
+
+  // Proto3 JSON object, every field present (defaults included), so callers always see the
+  // same keys; equal to what MessageToJsonString prints with always_print_primitive_fields.
+  nlohmann::json ToJson() const;
+  wamp::Payload ToPayload() const;
+  static Result<SysInfo> Parse(const wamp::Payload& payload);
+};
+
+inline constexpr BoardProcedure<Empty, SysInfo> kInfo{"sys.info"};
+inline constexpr BoardProcedure<PingRequest, PingReply> kPing{"sys.ping"};
+
+}  // namespace ew::contract::sys

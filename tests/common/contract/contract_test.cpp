@@ -1,0 +1,287 @@
+// Every procedure and topic of the board contract, both ways: a request and a reply survive
+// ToPayload → the WAMP codec (msgpack and JSON, as the router and the agent carry them) →
+// Parse unchanged, and bad input is refused with an error that names the field.
+#include <cmath>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "common/contract/fn.hpp"
+#include "common/contract/gpio.hpp"
+#include "common/contract/proto3_json.hpp"
+#include "common/contract/states.hpp"
+#include "common/contract/sys.hpp"
+#include "common/wamp/codec.hpp"
+
+namespace ew::contract {
+namespace {
+
+using nlohmann::json;
+
+// The payload as the other side sees it after a trip through the codec in a CALL.
+wamp::Payload OverTheWire(const wamp::Payload& payload, wamp::Serializer serializer) {
+  wamp::Call call;
+  call.request = 1;
+  call.procedure = "ew.board.brd-1.x";
+  call.payload = payload;
+  auto decoded = wamp::Decode(serializer, wamp::Encode(serializer, wamp::Message{call}));
+  EXPECT_TRUE(decoded.has_value()) << (decoded ? "" : decoded.error().message);
+  return std::get<wamp::Call>(*decoded).payload;
+}
+
+// Round trip of `message` through both serializers; the parsed value prints the same payload.
+template <typename T>
+T RoundTrip(const T& message) {
+  T last;
+  for (auto serializer : {wamp::Serializer::kMsgpack, wamp::Serializer::kJson}) {
+    const wamp::Payload sent = message.ToPayload();
+    auto parsed = T::Parse(OverTheWire(sent, serializer));
+    EXPECT_TRUE(parsed.has_value()) << (parsed ? "" : parsed.error().message);
+    if (!parsed) return message;
+    const wamp::Payload again = parsed->ToPayload();
+    // JSON has no bin: compare bytes as the msgpack side has them.
+    if (serializer == wamp::Serializer::kMsgpack) {
+      EXPECT_EQ(again.args, sent.args);
+    }
+    EXPECT_EQ(again.kwargs, sent.kwargs);
+    last = std::move(*parsed);
+  }
+  return last;
+}
+
+template <typename T>
+void ExpectRefused(json kwargs, const std::string& mentions, json args = json::array()) {
+  auto parsed = T::Parse(wamp::Payload{std::move(args), std::move(kwargs)});
+  ASSERT_FALSE(parsed.has_value()) << "accepted";
+  EXPECT_EQ(parsed.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(parsed.error().message.find(mentions), std::string::npos) << parsed.error().message;
+}
+
+const std::string kSha(64, 'a');
+
+TEST(ContractNames, BoardAndConductorUris) {
+  EXPECT_EQ(sys::kPing.Uri("brd-1"), "ew.board.brd-1.sys.ping");
+  EXPECT_EQ(gpio::kEvent.Uri("brd-1"), "ew.board.brd-1.gpio.event");
+  EXPECT_EQ(fn::kDeploy.Uri("b"), "ew.board.b.fn.deploy");
+  EXPECT_STREQ(fn::kFetch.uri, "ew.conductor.fn.fetch");
+  EXPECT_STREQ(fn::kReport.uri, "ew.conductor.fn.report");
+}
+
+TEST(ContractStates, EveryNameParsesBack) {
+  for (auto s : {DeploymentState::kPending, DeploymentState::kDeploying, DeploymentState::kDeployed,
+                 DeploymentState::kFailed})
+    EXPECT_EQ(*ParseDeploymentState(Name(s)), s);
+  for (auto s : {InvocationStatus::kRunning, InvocationStatus::kSucceeded, InvocationStatus::kFailed,
+                 InvocationStatus::kTimedOut})
+    EXPECT_EQ(*ParseInvocationStatus(Name(s)), s);
+  EXPECT_FALSE(ParseDeploymentState("removing"));
+  EXPECT_FALSE(ParseInvocationStatus("ok"));
+}
+
+TEST(ContractSys, Ping) {
+  auto request = RoundTrip(sys::PingRequest{"hello"});
+  EXPECT_EQ(request.echo, "hello");
+  EXPECT_EQ(RoundTrip(sys::PingRequest{}).echo, "");
+  // Bytes (msgpack bin) echo too.
+  auto bytes = sys::PingRequest::Parse(wamp::Payload{json::array({json::binary({1, 2, 0})}), json::object()});
+  ASSERT_TRUE(bytes);
+  EXPECT_EQ(bytes->echo, std::string("\x01\x02\x00", 3));
+  ExpectRefused<sys::PingRequest>(json::object(), "string or bytes", json::array({42}));
+
+  sys::PingReply reply{1'700'000'000'123'456'789, "brd-1", std::string("\0\xff", 2)};
+  auto back = RoundTrip(reply);
+  EXPECT_EQ(back.board_time_ns, reply.board_time_ns);
+  EXPECT_EQ(back.board_id, "brd-1");
+  EXPECT_EQ(back.echo, reply.echo);
+  EXPECT_EQ(reply.ToPayload().kwargs["boardTimeNs"], "1700000000123456789");  // proto3 int64
+  ExpectRefused<sys::PingReply>({{"boardTimeNs", "soon"}, {"boardId", "b"}}, "boardTimeNs");
+  ExpectRefused<sys::PingReply>({{"boardTimeNs", "1"}, {"boardId", "b"}, {"echo", "%%%"}}, "echo");
+}
+
+TEST(ContractSys, Info) {
+  RoundTrip(Empty{});
+  sys::SysInfo info;
+  info.board_id = "brd-1";
+  info.os = "Debian GNU/Linux 12";
+  info.uptime_seconds = 12.5;
+  info.load_average = {0.5, 1, std::nan("")};
+  info.memory_total_bytes = int64_t{8} << 30;
+  info.cpu_count = 4;
+  info.container_limits = {{"memory", "cgroup v2"}, {"pids", ""}};
+  info.gpio_chips.push_back({"gpiochip0", "sim", 2, 1, "", {"GPIO4", "GPIO5"}});
+  auto back = RoundTrip(info);
+  EXPECT_EQ(back.board_id, "brd-1");
+  EXPECT_EQ(back.memory_total_bytes, info.memory_total_bytes);
+  EXPECT_TRUE(std::isnan(back.load_average[2]));
+  EXPECT_EQ(back.gpio_chips.at(0).line_names.at(1), "GPIO5");
+  json bad = info.ToJson();
+  bad["cpuCount"] = "four";
+  ExpectRefused<sys::SysInfo>(bad, "cpuCount");
+  bad = info.ToJson();
+  bad.erase("memoryTotalBytes");
+  ExpectRefused<sys::SysInfo>(bad, "memoryTotalBytes: required");
+}
+
+TEST(ContractGpio, Lines) {
+  gpio::LinesReply reply;
+  reply.chips.push_back({"gpiochip0", "sim", "", {{4, "GPIO4", true, "watch", "input", 1}}});
+  reply.chips.push_back({"gpiochip9", "libgpiod", "cannot open", {}});
+  auto back = RoundTrip(reply);
+  ASSERT_EQ(back.chips.size(), 2u);
+  EXPECT_EQ(back.chips[0].lines.at(0).consumer, "watch");
+  EXPECT_EQ(back.chips[1].error, "cannot open");
+  ExpectRefused<gpio::LinesReply>({{"chips", {{{"name", "c"}, {"backend", "sim"}, {"lines", 3}}}}}, "lines");
+}
+
+TEST(ContractGpio, ReadWrite) {
+  EXPECT_EQ(RoundTrip(gpio::ReadRequest{"GPIO4"}).line, "GPIO4");
+  ExpectRefused<gpio::ReadRequest>(json::object(), "line: required");
+  ExpectRefused<gpio::ReadRequest>({{"line", "GPIO4"}, {"lien", 1}}, "unknown argument \"lien\"");
+  auto write = RoundTrip(gpio::WriteRequest{"GPIO4", 1});
+  EXPECT_EQ(write.value, 1);
+  EXPECT_EQ(gpio::WriteRequest::Parse(wamp::Payload{json::array(), {{"line", "x"}, {"value", true}}})->value, 1);
+  ExpectRefused<gpio::WriteRequest>({{"line", "GPIO4"}, {"value", 2}}, "value: must be 0 or 1");
+  auto value = RoundTrip(gpio::LineValue{"gpiochip0", "GPIO4", 4, 1});
+  EXPECT_EQ(value.offset, 4u);
+  ExpectRefused<gpio::LineValue>({{"chip", "c"}, {"line", "l"}, {"offset", -1}, {"value", 0}}, "offset");
+}
+
+TEST(ContractGpio, Watch) {
+  auto request = RoundTrip(gpio::WatchRequest{"GPIO4", "rising", "pull-up", 20});
+  EXPECT_EQ(request.bias, "pull-up");
+  EXPECT_EQ(request.debounce_ms, 20);
+  auto defaults = gpio::WatchRequest::Parse(wamp::Payload{json::array(), {{"line", "GPIO4"}}});
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults->edge, "both");
+  EXPECT_EQ(defaults->bias, "");
+  ExpectRefused<gpio::WatchRequest>({{"line", "GPIO4"}, {"edge", "up"}}, "edge");
+  ExpectRefused<gpio::WatchRequest>({{"line", "GPIO4"}, {"bias", "strong"}}, "bias");
+  ExpectRefused<gpio::WatchRequest>({{"line", "GPIO4"}, {"debounceMs", 5000}}, "debounceMs");
+  auto reply = RoundTrip(gpio::WatchReply{"w1", "gpiochip0", "GPIO4", 4, 0});
+  EXPECT_EQ(reply.watch, "w1");
+  ExpectRefused<gpio::WatchReply>({{"chip", "c"}, {"line", "l"}, {"offset", 1}}, "watch: required");
+  EXPECT_EQ(RoundTrip(gpio::UnwatchRequest{"w1"}).watch, "w1");
+  ExpectRefused<gpio::UnwatchRequest>({{"watch", ""}}, "watch");
+}
+
+TEST(ContractGpio, Event) {
+  gpio::EdgeEvent event{"gpiochip0", "GPIO4", 4, "rising", 1, 123456789, 7};
+  auto back = RoundTrip(event);
+  EXPECT_EQ(back.seq, 7u);
+  EXPECT_EQ(back.timestamp_ns, 123456789);
+  json bad = event.ToJson();
+  bad["edge"] = "both";
+  ExpectRefused<gpio::EdgeEvent>(bad, "edge");
+  bad = event.ToJson();
+  bad.erase("seq");
+  ExpectRefused<gpio::EdgeEvent>(bad, "seq");
+}
+
+TEST(ContractFn, Deploy) {
+  fn::DeployRequest request{"fn-1", "1.0.0", kSha, 1234, {}};
+  request.triggers.push_back(*ew::gpio::ParseTrigger({{"line", "GPIO4"}, {"edge", "falling"}, {"debounceMs", 5}}));
+  auto back = RoundTrip(request);
+  EXPECT_EQ(back.size, 1234u);
+  ASSERT_EQ(back.triggers.size(), 1u);
+  EXPECT_EQ(back.triggers[0].line, "GPIO4");
+  fn::DeployRequest tiny{"fn-1", "1", kSha, 1, {}};
+  EXPECT_FALSE(tiny.ToPayload().kwargs.contains("triggers"));
+  json ok = request.ToPayload().kwargs;
+  for (auto [key, value, mentions] : std::initializer_list<std::tuple<const char*, json, const char*>>{
+           {"functionId", "has space", "functionId"},
+           {"version", "", "version"},
+           {"sha256", "ABC", "sha256: must be 64 lowercase hex digits"},
+           {"size", 0, "size"},
+           {"size", -5, "size"},
+           {"triggers", json::array({{{"edge", "up"}}}), "triggers"}}) {
+    json bad = ok;
+    bad[key] = value;
+    ExpectRefused<fn::DeployRequest>(bad, mentions);
+  }
+
+  fn::DeployReply reply{{"fn-1", "hello", "1.0.0", kSha, request.triggers}, true, {"not enforced: CPU quota"}};
+  auto answered = RoundTrip(reply);
+  EXPECT_TRUE(answered.cached);
+  EXPECT_EQ(answered.function.name, "hello");
+  EXPECT_EQ(answered.warnings.at(0), "not enforced: CPU quota");
+  json bad = reply.ToPayload().kwargs;
+  bad["warnings"] = "one line";
+  ExpectRefused<fn::DeployReply>(bad, "warnings");
+  bad["warnings"] = {1, "kept"};  // an untrusted board's non-strings are dropped (Issue #11)
+  EXPECT_EQ(fn::DeployReply::Parse(wamp::Payload{json::array(), bad})->warnings, std::vector<std::string>{"kept"});
+  bad["sha256"] = "xyz";
+  ExpectRefused<fn::DeployReply>(bad, "sha256");
+  // What agents before the contract answered still parses.
+  EXPECT_TRUE(fn::DeployReply::Parse(wamp::Payload{json::array(), {{"cached", false}}}));
+}
+
+TEST(ContractFn, RemoveAndList) {
+  EXPECT_EQ(RoundTrip(fn::RemoveRequest{"fn-1"}).function_id, "fn-1");
+  ExpectRefused<fn::RemoveRequest>(json::object(), "functionId: required");
+  EXPECT_TRUE(RoundTrip(fn::RemoveReply{"fn-1", true}).removed);
+
+  fn::ListReply list;
+  list.runtime = "runc";
+  list.functions.push_back({{"fn-1", "hello", "1", kSha, {}}, 1, 2, 3});
+  auto back = RoundTrip(list);
+  ASSERT_EQ(back.functions.size(), 1u);
+  EXPECT_EQ(back.functions[0].queued, 3u);
+  EXPECT_EQ(back.runtime, "runc");
+  ExpectRefused<fn::ListReply>({{"functions", {{{"name", "hello"}}}}, {"runtime", "runc"}}, "functions[]: functionId: required");
+  ExpectRefused<fn::ListReply>({{"functions", {{{"functionId", "fn-1"}, {"queued", -1}}}}, {"runtime", "runc"}}, "queued");
+}
+
+TEST(ContractFn, Invoke) {
+  auto request = RoundTrip(fn::InvokeRequest{"fn-1", {{"x", 1}, {"list", {1, "two"}}}});
+  EXPECT_EQ(request.event["list"][1], "two");
+  auto absent = fn::InvokeRequest::Parse(wamp::Payload{json::array(), {{"functionId", "fn-1"}}});
+  ASSERT_TRUE(absent);
+  EXPECT_TRUE(absent->event.is_null());
+
+  fn::InvocationRecord record{InvocationStatus::kTimedOut, {{"error", "too slow"}, {"boardId", "brd-1"}}};
+  auto back = RoundTrip(record);
+  EXPECT_EQ(back.status, InvocationStatus::kTimedOut);
+  EXPECT_EQ(back.record["status"], "timed_out");
+  ExpectRefused<fn::InvocationRecord>({{"output", 1}}, "status: required");
+  ExpectRefused<fn::InvocationRecord>({{"status", "running"}}, "status");
+  ExpectRefused<fn::InvocationRecord>({{"status", "ok"}}, "status");
+}
+
+TEST(ContractFn, Fetch) {
+  auto request = RoundTrip(fn::FetchRequest{kSha, 262144, 1000});
+  EXPECT_EQ(request.offset, 262144u);
+  ExpectRefused<fn::FetchRequest>({{"sha256", kSha}, {"offset", 0}, {"length", 0}}, "length");
+  ExpectRefused<fn::FetchRequest>({{"sha256", kSha}, {"offset", -1}, {"length", 1}}, "offset");
+
+  fn::FetchReply reply{{0, 1, 2, 255}, 4096};
+  auto back = RoundTrip(reply);
+  EXPECT_EQ(back.bytes, reply.bytes);
+  EXPECT_EQ(back.size, 4096u);
+  ExpectRefused<fn::FetchReply>({{"size", 4}}, "no bytes");
+  ExpectRefused<fn::FetchReply>(json::object(), "size: required", json::array({json::binary({1})}));
+}
+
+TEST(ContractFn, Report) {
+  fn::ReportRequest request{"fn-1", {{{"status", "succeeded"}, {"at", 1700000000}}}};
+  auto back = RoundTrip(request);
+  ASSERT_EQ(back.records.size(), 1u);
+  EXPECT_EQ(back.records[0]["at"], 1700000000);
+  ExpectRefused<fn::ReportRequest>({{"functionId", "fn-1"}, {"records", json::array()}}, "records");
+  ExpectRefused<fn::ReportRequest>({{"functionId", "fn-1"}, {"records", {1}}}, "each must be an object");
+  json many = json::array();
+  for (size_t i = 0; i <= fn::kMaxReportedRecords; ++i) many.push_back(json::object());
+  ExpectRefused<fn::ReportRequest>({{"functionId", "fn-1"}, {"records", many}}, "records");
+  EXPECT_EQ(RoundTrip(fn::ReportReply{3}).stored, 3u);
+  ExpectRefused<fn::ReportReply>({{"stored", "3"}}, "stored");
+}
+
+TEST(ContractProto3, ReadersAcceptWhatTheWritersPrint) {
+  for (int64_t v : {int64_t{0}, int64_t{-5}, INT64_MAX}) EXPECT_EQ(*ReadProto3Int64(Proto3Int64(v)), v);
+  for (double v : {0.0, 1.5, 1e300}) EXPECT_EQ(*ReadProto3Double(Proto3Double(v)), v);
+  EXPECT_EQ(*ReadProto3Bytes(Proto3Bytes(std::string("\0ab", 3))), std::string("\0ab", 3));
+  EXPECT_FALSE(ReadProto3Int64("12x"));
+  EXPECT_FALSE(ReadProto3Double(json::array()));
+}
+
+}  // namespace
+}  // namespace ew::contract
