@@ -8,7 +8,7 @@
 
 #include <fmt/format.h>
 
-#include "flows/model/node_types.hpp"
+#include "flows/runtime/supported_types.hpp"
 #include "flows/model/wire_topic.hpp"
 
 namespace ew::flows {
@@ -154,13 +154,13 @@ std::vector<FlowIssue> UnsupportedNodes(const std::vector<Partition>& partitions
     std::string where = partition.board.empty() ? "the conductor's flow runtime"
                                                  : fmt::format("board \"{}\"", partition.board);
     for (const auto& node : partition.nodes) {
-      if (!IsBoardNodeType(node.type)) {
+      if (!runtime::IsSupportedNodeType(node.type)) {
         issues.push_back(FlowIssue{node.id, node.type, node.tab,
                                    fmt::format("type \"{}\" is not implemented by {}", node.type, where)});
       }
     }
     for (const auto& config : partition.configs) {
-      if (!IsBoardConfigType(config.type)) {
+      if (!runtime::IsSupportedConfigType(config.type)) {
         issues.push_back(FlowIssue{config.id, config.type, "",
                                    fmt::format("config type \"{}\" is not implemented by {}", config.type, where)});
       }

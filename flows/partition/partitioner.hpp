@@ -29,7 +29,7 @@ Result<std::vector<Partition>> PartitionFlow(const Flow& flow, std::string_view 
                                              std::vector<FlowIssue>* issues = nullptr);
 
 // Issues for nodes of board partitions (and, with `include_cloud`, of the cloud partition) whose
-// type a board runtime does not implement (flows/model/node_types.hpp), and config nodes likewise.
+// type a board runtime does not implement (flows/runtime/supported_types.hpp, the one list), and config nodes likewise.
 std::vector<FlowIssue> UnsupportedNodes(const std::vector<Partition>& partitions, bool include_cloud);
 
 }  // namespace ew::flows
