@@ -4,8 +4,10 @@
 # with one-time codes, shown online, answering sys.ping and sys.info through the reverse WAMP
 # channel, running a function in fresh containers on both boards (deployed to a fleet) and in
 # the cloud runtime, GPIO from the CLI, a GPIO function bound to an edge that still fires with
-# the conductor stopped, and an agent going offline when killed and coming back. KEEP=1 leaves
-# everything running.
+# the conductor stopped, an agent going offline when killed and coming back, and a Node-RED flow
+# spanning both boards and the cloud (Node-RED 4.1 with the Edgewire palette, started by
+# deploy/scripts/node-red.sh; without npm the board part is deployed with `edgewire flow deploy`).
+# KEEP=1 leaves everything running (Node-RED too); NODE_RED=0 skips Node-RED.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -24,6 +26,7 @@ export XDG_CONFIG_HOME=$DEMO/cli
 pids=()
 cleanup() {
   [ "${KEEP:-0}" = 1 ] && return
+  if [ -f "$DEMO/node-red/node-red.pid" ]; then kill "$(cat "$DEMO/node-red/node-red.pid")" 2>/dev/null || true; fi
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
@@ -82,6 +85,8 @@ control = "$DEMO/$name-gpio.sock"
 [functions]
 state_dir = "$DEMO/$name-functions"
 work_dir = "$DEMO/$name-containers"
+[flows]
+state_dir = "$DEMO/$name-flows"
 [spool]
 dir = "$DEMO/$name-spool"
 TOML
@@ -202,11 +207,115 @@ done
 "$EW" board list
 "$EW" board ping "$ID_barn_pi"
 
+step "a flow across both boards and the cloud: switch on greenhouse-pi GPIO5 -> function 'mirror' (cloud) -> barn-pi GPIO22, and a debug node in the cloud"
+mkdir -p "$DEMO/mirror"
+cat > "$DEMO/mirror/function.json" <<'JSON'
+{"name": "mirror", "version": "1.0.0", "runtime": "sh", "entrypoint": "main.sh", "timeoutMs": 5000}
+JSON
+cat > "$DEMO/mirror/main.sh" <<'SH'
+#!/bin/sh
+# The event is msg.payload, a level (0 or 1); the result, the level barn-pi's line takes.
+read -r level
+echo "$level"
+SH
+chmod +x "$DEMO/mirror/main.sh"
+"$EW" fn create "$DEMO/mirror"
+SIM_BARN="$DEMO/barn-pi-gpio.sock"
+sim_barn() { "$AGENT" sim --socket "$SIM_BARN" "$1"; }
+barn_level() { sim_barn '{"op":"read","line":"GPIO22"}' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin).get("value"))'; }
+FLOW_NAME=greenhouse-to-barn
+# The Node-RED export: one tab (the cloud); each Edgewire node names its board.
+flow_json() {  # $1 = 1: with the cloud debug node
+  /usr/bin/python3 - "$ID_greenhouse_pi" "$ID_barn_pi" "$1" <<'PY'
+import json, sys
+a, b, cloud = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+nodes = [
+    {"id": "demotab", "type": "tab", "label": "greenhouse to barn", "disabled": False, "info": ""},
+    {"id": "switch5", "type": "edgewire-gpio-in", "z": "demotab", "name": "door switch", "board": a,
+     "line": "GPIO5", "edge": "both", "pull": "none", "debounce": 0, "read": False, "x": 120, "y": 80,
+     "wires": [["mirror1"]]},
+    {"id": "mirror1", "type": "edgewire-function", "z": "demotab", "name": "mirror", "board": a,
+     "function": "mirror", "placement": "cloud", "timeout": 30, "x": 300, "y": 80,
+     "wires": [["lamp22", "clouddebug"] if cloud else ["lamp22"]]},
+    {"id": "lamp22", "type": "edgewire-gpio-out", "z": "demotab", "name": "barn lamp", "board": b,
+     "line": "GPIO22", "level": "0", "x": 480, "y": 80, "wires": []},
+]
+if cloud:
+    nodes.append({"id": "clouddebug", "type": "debug", "z": "demotab", "name": "cloud debug", "active": True,
+                  "tosidebar": True, "console": True, "tostatus": False, "complete": "payload",
+                  "targetType": "msg", "x": 480, "y": 140, "wires": []})
+print(json.dumps(nodes))
+PY
+}
+flow_deployed() {
+  "$EW" --json flow status "$FLOW_NAME" 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+parts = json.load(sys.stdin)["partitions"]
+sys.exit(0 if sum(p["state"] == "deployed" for p in parts if p["board"]) >= 2 else 1)' 2>/dev/null
+}
+NR_DIR=$DEMO/node-red
+NR_URL=""
+if [ "${NODE_RED:-1}" = 1 ] && command -v npm >/dev/null; then
+  step "starting Node-RED 4.1 with the Edgewire palette (deploy/scripts/node-red.sh; npm ci the first time)"
+  TOKEN=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$XDG_CONFIG_HOME/edgewire/cli.json")
+  if NODE_RED_DIR=$NR_DIR NODE_RED_PORT=${NODE_RED_PORT:-0} EDGEWIRE_URL=$URL EDGEWIRE_TOKEN=$TOKEN \
+       EDGEWIRE_FLOW_NAME=$FLOW_NAME bash deploy/scripts/node-red.sh > "$DEMO/node-red.out" 2>&1; then
+    cat "$DEMO/node-red.out"
+    NR_URL=$(sed -n 's/.*editor at \(http[^ ]*\).*/\1/p' "$DEMO/node-red.out" | tail -1)
+  else
+    tail -20 "$DEMO/node-red.out"
+    echo "Node-RED could not be installed or started: the flow goes to the boards without its cloud part."
+  fi
+fi
+sim '{"op":"drive","line":"GPIO5","value":0}' > /dev/null
+if [ -n "$NR_URL" ]; then
+  step "deploying the flow through Node-RED's admin API (POST ${NR_URL}flows): the palette posts it to the conductor (cloud: external) and joins WAMP"
+  curl -sf "${NR_URL}flows" -H 'Node-RED-API-Version: v2' > "$DEMO/node-red-flows.json"
+  flow_json 1 > "$DEMO/$FLOW_NAME.json"
+  /usr/bin/python3 - "$DEMO/node-red-flows.json" "$DEMO/$FLOW_NAME.json" <<'PY'
+import json, sys
+current = json.load(open(sys.argv[1]))
+ours = json.load(open(sys.argv[2]))
+# The conductor config node node-red.sh made (its token stays among Node-RED's credentials), then ours.
+flows = [n for n in current.get("flows", []) if n.get("type") == "edgewire-conductor"] + ours
+json.dump({"flows": flows, "rev": current.get("rev")}, open(sys.argv[1], "w"))
+PY
+  curl -sf -X POST "${NR_URL}flows" -H 'Content-Type: application/json' -H 'Node-RED-API-Version: v2' \
+       -H 'Node-RED-Deployment-Type: full' --data @"$DEMO/node-red-flows.json"
+  echo
+else
+  step "edgewire flow deploy $DEMO/$FLOW_NAME.json --name $FLOW_NAME   (the board part only: no Node-RED for the cloud debug node)"
+  flow_json 0 > "$DEMO/$FLOW_NAME.json"
+  "$EW" flow deploy "$DEMO/$FLOW_NAME.json" --name "$FLOW_NAME"
+fi
+for _ in $(seq 300); do flow_deployed && break; sleep 0.1; done
+flow_deployed || { "$EW" flow status "$FLOW_NAME" || true; echo "the flow's board partitions were not deployed"; exit 1; }
+step "edgewire flow ls"
+"$EW" flow ls
+step "the switch on greenhouse-pi's GPIO5 closes: barn-pi's GPIO22 follows (read through barn-pi's sim socket)"
+for level in 1 0 1; do
+  sim '{"op":"drive","line":"GPIO5","value":'"$level"'}' > /dev/null
+  for _ in $(seq 300); do [ "$(barn_level)" = "$level" ] && break; sleep 0.05; done
+  got=$(barn_level)
+  echo "greenhouse-pi GPIO5 = $level  ->  barn-pi GPIO22 = $got"
+  [ "$got" = "$level" ] || { "$EW" flow status "$FLOW_NAME" || true; echo "barn-pi's GPIO22 did not follow"; exit 1; }
+done
+if [ -n "$NR_URL" ]; then
+  step "the cloud debug node in Node-RED got the messages (its console output in $NR_DIR/node-red.log)"
+  for _ in $(seq 100); do [ "$(grep -c '\[debug:cloud debug\]' "$NR_DIR/node-red.log")" -ge 3 ] && break; sleep 0.1; done
+  grep '\[debug:cloud debug\]' "$NR_DIR/node-red.log" | tail -3
+  [ "$(grep -c '\[debug:cloud debug\]' "$NR_DIR/node-red.log")" -ge 1 ] || { echo "the cloud debug node got nothing"; exit 1; }
+fi
+step "edgewire flow status $FLOW_NAME"
+"$EW" flow status "$FLOW_NAME"
+if [ -n "$NR_URL" ]; then echo "Node-RED editor (the flow on the tab \"greenhouse to barn\"): $NR_URL"; fi
+
 step "metrics (excerpt)"
 curl -s "$URL/metrics" | grep -E '^ew_wamp_(sessions|calls_total|call_duration_seconds_count)' || true
 
 if [ "${KEEP:-0}" = 1 ]; then
   echo; echo "Everything keeps running (KEEP=1). Conductor: $URL, state in $DEMO."
+  if [ -n "$NR_URL" ]; then echo "Node-RED: $NR_URL (stop it: kill \$(cat $NR_DIR/node-red.pid))"; fi
 else
   echo; echo "Demo done. Run with KEEP=1 to leave the conductor and agents running."
 fi
