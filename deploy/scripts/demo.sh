@@ -46,6 +46,9 @@ path = "$DEMO/conductor.db"
 [auth]
 bootstrap_password_file = "$DEMO/admin-password"
 TOML
+  # Emptied here, not only by the background job's redirection: that one may run after the wait
+  # loop below has already read the last run's "listening on" line.
+  : > "$DEMO/conductor.out"
   "$CONDUCTOR" --config "$DEMO/conductor.toml" > "$DEMO/conductor.out" 2>> "$DEMO/conductor.log" &
   CONDUCTOR_PID=$!
   pids+=($CONDUCTOR_PID)
@@ -258,27 +261,32 @@ NR_URL=""
 if [ "${NODE_RED:-1}" = 1 ] && command -v npm >/dev/null; then
   step "starting Node-RED 4.1 with the Edgewire palette (deploy/scripts/node-red.sh; npm ci the first time)"
   TOKEN=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$XDG_CONFIG_HOME/edgewire/cli.json")
-  if NODE_RED_DIR=$NR_DIR NODE_RED_PORT=${NODE_RED_PORT:-0} EDGEWIRE_URL=$URL EDGEWIRE_TOKEN=$TOKEN \
-       EDGEWIRE_FLOW_NAME=$FLOW_NAME bash deploy/scripts/node-red.sh > "$DEMO/node-red.out" 2>&1; then
+  # No EDGEWIRE_URL/EDGEWIRE_TOKEN for node-red.sh: it would deploy the conductor config node alone,
+  # an empty first version of the flow; the deploy below brings the config node with the flow.
+  if NODE_RED_DIR=$NR_DIR NODE_RED_PORT=${NODE_RED_PORT:-0} EDGEWIRE_URL= EDGEWIRE_TOKEN= \
+       bash deploy/scripts/node-red.sh > "$DEMO/node-red.out" 2>&1; then
     cat "$DEMO/node-red.out"
     NR_URL=$(sed -n 's/.*editor at \(http[^ ]*\).*/\1/p' "$DEMO/node-red.out" | tail -1)
   else
     tail -20 "$DEMO/node-red.out"
     echo "Node-RED could not be installed or started: the flow goes to the boards without its cloud part."
   fi
+elif [ "${NODE_RED:-1}" = 1 ]; then
+  echo "npm is missing, so no Node-RED: the flow goes to the boards without its cloud part."
 fi
 sim '{"op":"drive","line":"GPIO5","value":0}' > /dev/null
 if [ -n "$NR_URL" ]; then
   step "deploying the flow through Node-RED's admin API (POST ${NR_URL}flows): the palette posts it to the conductor (cloud: external) and joins WAMP"
   curl -sf "${NR_URL}flows" -H 'Node-RED-API-Version: v2' > "$DEMO/node-red-flows.json"
   flow_json 1 > "$DEMO/$FLOW_NAME.json"
-  /usr/bin/python3 - "$DEMO/node-red-flows.json" "$DEMO/$FLOW_NAME.json" <<'PY'
-import json, sys
+  EW_TOKEN=$TOKEN /usr/bin/python3 - "$DEMO/node-red-flows.json" "$DEMO/$FLOW_NAME.json" "$URL" "$FLOW_NAME" <<'PY'
+import json, os, sys
 current = json.load(open(sys.argv[1]))
 ours = json.load(open(sys.argv[2]))
-# The conductor config node node-red.sh made (its token stays among Node-RED's credentials), then ours.
-flows = [n for n in current.get("flows", []) if n.get("type") == "edgewire-conductor"] + ours
-json.dump({"flows": flows, "rev": current.get("rev")}, open(sys.argv[1], "w"))
+# The conductor config node: Node-RED keeps the token among its encrypted credentials.
+conductor = {"id": "democonductor", "type": "edgewire-conductor", "name": "conductor", "url": sys.argv[3],
+             "flowName": sys.argv[4], "caFile": "", "credentials": {"token": os.environ["EW_TOKEN"]}}
+json.dump({"flows": ours + [conductor], "rev": current.get("rev")}, open(sys.argv[1], "w"))
 PY
   curl -sf -X POST "${NR_URL}flows" -H 'Content-Type: application/json' -H 'Node-RED-API-Version: v2' \
        -H 'Node-RED-Deployment-Type: full' --data @"$DEMO/node-red-flows.json"
