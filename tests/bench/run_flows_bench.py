@@ -8,21 +8,6 @@
 and prints the median of each figure over the rounds as JSON, with the C++/Node-RED ratio.
 With --agent-rss it also starts a real conductor and agent (tests/integration/harness.py) and
 reads the agent's RSS idle and then running a 50-node flow (an inject every 100 ms through 48
-change nodes into a debug node). --no-node-red skips the Node-RED side (e.g. before npm ci)."""Flows benchmark (docs/BENCHMARKS.md, "Flows"): runs build/tests/bench/ew_bench_flows (the C++
-flow runtime: messages/s through a chain of 10 change nodes, and RSS while 200,000 messages are
-offered at once to bounded queues) a few times and prints the median of each figure as JSON.
-With --agent-rss it also starts a real conductor and agent (tests/integration/harness.py) and
-reads the agent's RSS idle and then running a 50-node flow (an inject every 100 ms through 48
-change nodes into a debug node). The Node-RED side of the comparison is not run here (Node-RED
-is started by the palette's scripts, deploy/scripts/node-red.sh)."""Flows benchmark (docs/BENCHMARKS.md, "Flows"), side by side in one run. Each round runs
-  - build/tests/bench/ew_bench_flows: the C++ flow runtime, messages/s through link in → 10 change
-    nodes → debug, and RSS while 200,000 messages are offered at once to its bounded queues;
-  - tests/bench/node_red_bench.js (Debian's node) twice, each in a fresh process: the SAME flow in
-    the real Node-RED 4.1 runtime installed by `npm ci` in deploy/node-red (chain: messages/s, fed
-    in the same batches of 1,000; flood: the same 200,000 messages at once, peak RSS = VmHWM);
-and prints the median of each figure over the rounds as JSON, with the C++/Node-RED ratio.
-With --agent-rss it also starts a real conductor and agent (tests/integration/harness.py) and
-reads the agent's RSS idle and then running a 50-node flow (an inject every 100 ms through 48
 change nodes into a debug node). --no-node-red skips the Node-RED side (e.g. before npm ci)."""
 
 import json
