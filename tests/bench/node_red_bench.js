@@ -34,7 +34,7 @@ function status(field) {
 
 function flow() {
   const nodes = [{ id: "t1", type: "tab", label: "bench" },
-                 { id: "b0000000000000a1", type: "link in", z: "t1", name: "bench input", links: [], wires: [["c0"]] }];
+                 { id: "b0000000000000a1", type: "link in", z: "t1", name: "bench input", links: [], wires: [[changes > 0 ? "c0" : "out"]] }];
   for (let i = 0; i < changes; ++i) {
     nodes.push({ id: "c" + i, type: "change", z: "t1",
                  rules: [{ t: "set", p: "payload.step", pt: "msg", to: String(i), tot: "num" },
