@@ -1,11 +1,14 @@
 #!/usr/bin/python3
-"""Flows benchmark (docs/BENCHMARKS.md, "Flows"): runs build/tests/bench/ew_bench_flows (the C++
-flow runtime: messages/s through a chain of 10 change nodes, and RSS while 200,000 messages are
-offered at once to bounded queues) a few times and prints the median of each figure as JSON.
+"""Flows benchmark (docs/BENCHMARKS.md, "Flows"), side by side in one run. Each round runs
+  - build/tests/bench/ew_bench_flows: the C++ flow runtime, messages/s through link in → 10 change
+    nodes → debug, and RSS while 200,000 messages are offered at once to its bounded queues;
+  - tests/bench/node_red_bench.js (Debian's node) twice, each in a fresh process: the SAME flow in
+    the real Node-RED 4.1 runtime installed by `npm ci` in deploy/node-red (chain: messages/s, fed
+    in the same batches of 1,000; flood: the same 200,000 messages at once, peak RSS = VmHWM);
+and prints the median of each figure over the rounds as JSON, with the C++/Node-RED ratio.
 With --agent-rss it also starts a real conductor and agent (tests/integration/harness.py) and
 reads the agent's RSS idle and then running a 50-node flow (an inject every 100 ms through 48
-change nodes into a debug node). The Node-RED side of the comparison is not run here (Node-RED
-is started by the palette's scripts, deploy/scripts/node-red.sh)."""
+change nodes into a debug node). --no-node-red skips the Node-RED side (e.g. before npm ci)."""
 
 import json
 import os
@@ -18,6 +21,19 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(os.environ.get("EW_BIN_DIR", os.path.join(ROOT, "build")), "tests", "bench", "ew_bench_flows")
+NODE_RED_BENCH = os.path.join(ROOT, "tests", "bench", "node_red_bench.js")
+NODE_RED_DIR = os.environ.get("EW_NODE_RED_DIR", os.path.join(ROOT, "deploy", "node-red"))
+MESSAGES = 200_000
+CHANGES = 10
+
+
+def node_red(mode):
+    """One fresh Node-RED process per mode, so that its VmHWM is that mode's own peak."""
+    out = subprocess.run(["/usr/bin/node", NODE_RED_BENCH, mode, str(MESSAGES), str(CHANGES)],
+                         capture_output=True, text=True, timeout=600, env={**os.environ, "EW_NODE_RED_DIR": NODE_RED_DIR})
+    if out.returncode != 0:
+        sys.exit(f"node_red_bench.js {mode} failed ({out.returncode}): {out.stderr.strip()}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def rss_kb(pid):
@@ -67,22 +83,49 @@ def agent_rss():
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     rounds = int(args[0]) if args else 5
-    runs = []
+    with_node_red = "--no-node-red" not in sys.argv
+    if with_node_red and not os.path.isdir(os.path.join(NODE_RED_DIR, "node_modules", "node-red")):
+        sys.exit(f"Node-RED is not installed: run `npm ci` in {NODE_RED_DIR} (or pass --no-node-red)")
+    runs, nr_chain, nr_flood = [], [], []
     for _ in range(rounds):
-        out = subprocess.run([BIN, "--messages", "200000", "--changes", "10"], capture_output=True, text=True, check=True)
+        # Interleaved so that a busy neighbour on the shared machine hits both sides alike.
+        out = subprocess.run([BIN, "--messages", str(MESSAGES), "--changes", str(CHANGES)], capture_output=True, text=True, check=True)
         runs.append(json.loads(out.stdout))
-    median = lambda f: statistics.median(f(r) for r in runs)
-    print(json.dumps({
+        if with_node_red:
+            nr_chain.append(node_red("chain"))
+            nr_flood.append(node_red("flood"))
+    median = lambda rs, f: statistics.median(f(r) for r in rs)
+    result = {
         "rounds": rounds,
-        "chain_10_change_msgs_per_s": round(median(lambda r: r["chain"]["msgs_per_s"])),
-        "chain_dropped": median(lambda r: r["chain"]["dropped"]),
+        "chain_10_change_msgs_per_s": round(median(runs, lambda r: r["chain"]["msgs_per_s"])),
+        "chain_dropped": median(runs, lambda r: r["chain"]["dropped"]),
         "flood_offered": runs[0]["flood"]["offered"],
-        "flood_dropped": median(lambda r: r["flood"]["dropped"]),
-        "flood_rss_kb_before": median(lambda r: r["flood"]["rss_kb_before"]),
-        "flood_rss_kb_peak": median(lambda r: r["flood"]["rss_kb_peak"]),
-        "flood_rss_kb_after": median(lambda r: r["flood"]["rss_kb_after"]),
-        **(agent_rss() if "--agent-rss" in sys.argv else {}),
-    }, indent=2))
+        "flood_dropped": median(runs, lambda r: r["flood"]["dropped"]),
+        "flood_rss_kb_before": median(runs, lambda r: r["flood"]["rss_kb_before"]),
+        "flood_rss_kb_peak": median(runs, lambda r: r["flood"]["rss_kb_peak"]),
+        "flood_rss_kb_after": median(runs, lambda r: r["flood"]["rss_kb_after"]),
+    }
+    if with_node_red:
+        cpp_each = [r["chain"]["msgs_per_s"] for r in runs]
+        nr_each = [r["msgs_per_s"] for r in nr_chain]
+        result.update({
+            "node_red_version": nr_chain[0]["node_red"],
+            "node_version": nr_chain[0]["node"],
+            "node_red_chain_10_change_msgs_per_s": round(statistics.median(nr_each)),
+            "node_red_chain_delivered": median(nr_chain, lambda r: r["delivered"]),
+            "chain_ratio_cpp_over_node_red": round(result["chain_10_change_msgs_per_s"] / statistics.median(nr_each), 2),
+            "chain_ratio_per_round": [round(c / n, 2) for c, n in zip(cpp_each, nr_each)],
+            "node_red_flood_offered": nr_flood[0]["offered"],
+            "node_red_flood_delivered": median(nr_flood, lambda r: r["delivered"]),
+            "node_red_flood_rss_kb_before": median(nr_flood, lambda r: r["rss_kb_before"]),
+            "node_red_flood_rss_kb_all_queued": median(nr_flood, lambda r: r["rss_kb_all_queued"]),
+            "node_red_flood_rss_kb_peak_vmhwm": median(nr_flood, lambda r: r["rss_kb_hwm"]),
+            "node_red_flood_rss_kb_after": median(nr_flood, lambda r: r["rss_kb_after"]),
+            "node_red_flood_seconds": round(median(nr_flood, lambda r: r["seconds"]), 2),
+        })
+    if "--agent-rss" in sys.argv:
+        result.update(agent_rss())
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
