@@ -3,6 +3,7 @@ outside world (switches, sensors, square waves) into a running agent and reads b
 
 import json
 import socket
+import time
 
 
 class SimGpio:
@@ -12,6 +13,19 @@ class SimGpio:
         self.sock.settimeout(timeout)
         self.sock.connect(path)
         self.buf = b""
+
+    @classmethod
+    def when_ready(cls, path, timeout=10.0):
+        """Connects once the agent listens on `path`. The socket file appears at bind(), a moment
+        before listen(): until then a connect is refused, so refused (and missing) is retried."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return cls(path)
+            except (ConnectionRefusedError, FileNotFoundError):
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.02)
 
     def close(self):
         self.sock.close()

@@ -166,8 +166,7 @@ class AuthTest(unittest.TestCase):
         sim = None
         try:
             wait_until(lambda: self.conductor.status_of(self.token, board_id) == "online", what="board online")
-            wait_until(lambda: os.path.exists(control), what="simulation socket")
-            sim = SimGpio(control)
+            sim = SimGpio.when_ready(control)
             token = self.conductor.login()
             conn = http.client.HTTPConnection("127.0.0.1", self.conductor.port, timeout=10)
             conn.request("GET", f"/v1/boards/{board_id}/gpio/events?line=GPIO4",

@@ -74,10 +74,9 @@ class FlowsOnBoardsTest(ConductorTestCase):
         return board_id
 
     def connect_sim(self, board_id, control):
-        wait_until(lambda: os.path.exists(control), what="simulation socket")
         if board_id in self.sims:
             self.sims[board_id].close()
-        self.sims[board_id] = SimGpio(control)
+        self.sims[board_id] = SimGpio.when_ready(control)
 
     def states(self, flow_id):
         status, body = self.rest("GET", f"/v1/flows/{flow_id}/status")

@@ -39,8 +39,7 @@ class GpioTestCase(ConductorTestCase):
         self.agents[board_id] = agent
         agent.start()
         wait_until(lambda: self.conductor.status_of(self.token, board_id) == "online", what=f"{board_id} online")
-        wait_until(lambda: os.path.exists(control), what="simulation socket")
-        sim = SimGpio(control)
+        sim = SimGpio.when_ready(control)
         self.sims.append(sim)
         return board_id, sim
 

@@ -65,8 +65,7 @@ class SpoolTestCase(GpioTestCase):
         agent.kill(signal.SIGKILL)
         os.unlink(control)
         agent.start()
-        wait_until(lambda: os.path.exists(control), what="simulation socket of the restarted agent")
-        sim = SimGpio(control)
+        sim = SimGpio.when_ready(control)
         self.sims.append(sim)
         return sim
 
