@@ -195,6 +195,14 @@ main().then(async (code) => {
 }).catch(async (e) => {
   say({ step: 'error', error: String(e && e.stack ? e.stack : e) });
   try {
+    // What the open dialog's live lists said (an error from the conductor shows in its hints).
+    const hints = await page.evaluate(() => ({
+      board: $('#edgewire-board-hint').text(), line: $('#edgewire-line-hint').text(),
+      lines: $('#node-input-line option').map((i, o) => o.value).get().slice(0, 40),
+    }));
+    say({ step: 'error-context', hints });
+  } catch (ignored) { /* no dialog */ }
+  try {
     await page.screenshot({ path: shot('editor-error.png') });
   } catch (ignored) { /* no page */ }
   if (browser) await browser.close();
