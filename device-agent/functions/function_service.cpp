@@ -96,13 +96,16 @@ std::vector<Deployment> FunctionService::Deployments() const {
   return out;
 }
 
-void FunctionService::PersistLater(std::string what) const {
+void FunctionService::PersistLater(std::string what, std::function<void()> then) const {
   // The pool has one thread, so writes land in the order they were asked for and the last one
-  // holds the latest book. Nothing waits for the outcome: a failure is only logged, from there.
+  // holds the latest book. A failure is only logged (the deployment is live; the conductor
+  // delivers it again after a restart); `then` (the caller's answer) runs once the file is on
+  // disk, so a board never acknowledges a change a crash could take back.
   boost::asio::post(const_cast<FunctionService*>(this)->Blocking(),
-                    [book = book_, deployments = deployments_, what = std::move(what)] {
+                    [book = book_, deployments = deployments_, what = std::move(what), then = std::move(then)] {
                       if (auto written = book.Save(deployments); !written)
                         Log()->error("{} but not recorded: {}", what, written.error().message);
+                      if (then) then();
                     });
 }
 
@@ -320,7 +323,6 @@ void FunctionService::Commit(Deployment wanted, bool cached, rpc::Responder resp
     auto& slot = deployments_[wanted.function_id];
     replaced = slot.sha256 == wanted.sha256 ? "" : slot.sha256;
     slot = wanted;
-    PersistLater("function " + wanted.function_id + ": deployed");
     for (const auto& [id, d] : deployments_) {
       if (d.sha256 == replaced) replaced.clear();
     }
@@ -335,7 +337,10 @@ void FunctionService::Commit(Deployment wanted, bool cached, rpc::Responder resp
               wanted.sha256.substr(0, 12), cached ? " (cached)" : "",
               wanted.triggers.empty() ? "" : ", " + std::to_string(wanted.triggers.size()) + " GPIO trigger(s)");
   // Limits the function declares that this board cannot hold: said, never silently dropped.
-  respond(fn::DeployReply{std::move(wanted), cached, LimitWarnings()}.ToPayload());
+  const std::string what = "function " + wanted.function_id + ": deployed";
+  auto reply = std::make_shared<rpc::Reply>(fn::DeployReply{std::move(wanted), cached, LimitWarnings()}.ToPayload());
+  std::lock_guard lock(mu_);
+  PersistLater(what, [respond = std::move(respond), reply] { respond(std::move(*reply)); });
 }
 
 void FunctionService::FetchChunk(const std::string& sha256, uint64_t size, std::shared_ptr<std::string> buffer) {
@@ -399,7 +404,6 @@ void FunctionService::Remove(const rpc::Request& invocation, rpc::Responder resp
     if (gpio_) gpio_->ClearTriggers(*function_id);
     if (host_) (void)host_->Uninstall(*function_id);  // NotFound only if it never installed
     deployments_.erase(it);
-    PersistLater("function " + *function_id + ": removed");
     bool shared = false;
     for (const auto& [id, d] : deployments_) shared = shared || d.sha256 == sha256;
     if (!shared) orphan = sha256;
@@ -411,7 +415,9 @@ void FunctionService::Remove(const rpc::Request& invocation, rpc::Responder resp
       fs::remove_all(dir, ec);
     });
   }
-  respond(fn::RemoveReply{*function_id, true}.ToPayload());
+  auto reply = std::make_shared<rpc::Reply>(fn::RemoveReply{*function_id, true}.ToPayload());
+  std::lock_guard lock(mu_);
+  PersistLater("function " + *function_id + ": removed", [respond = std::move(respond), reply] { respond(std::move(*reply)); });
 }
 
 Result<rpc::Reply> FunctionService::List() const {

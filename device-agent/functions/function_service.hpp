@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -127,9 +128,10 @@ class FunctionService : public std::enable_shared_from_this<FunctionService>, pu
   Result<void> BindTriggers(const Deployment& d);
   // Hands a trigger invocation's record to the reporter. Io thread.
   void QueueReport(const std::string& function_id, nlohmann::json record);
-  // Writes the current deployments to deployments.json (book_) on the blocking pool, never on the io thread; a
-  // failure is logged as "<what> but not recorded: <error>". With mu_ held.
-  void PersistLater(std::string what) const;
+  // Writes the current deployments to deployments.json (book_) on the blocking pool, never on the
+  // io thread; a failure is logged as "<what> but not recorded: <error>"; then runs `then` there
+  // (deploy and remove answer only once the change is on disk). With mu_ held.
+  void PersistLater(std::string what, std::function<void()> then = nullptr) const;
   std::filesystem::path PackageDir(const std::string& sha256) const;
   boost::asio::thread_pool& Blocking();
 

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <future>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include <boost/asio/post.hpp>
@@ -253,6 +254,22 @@ TEST_F(FunctionServiceTest, RemoveForgetsTheFunctionAndItsUnusedPackage) {
   EXPECT_EQ(again.error().code, ErrorCode::kNotFound);
   service_.reset();  // joins the blocking pool, which deletes the package
   EXPECT_FALSE(fs::exists(root_ / "state" / "packages" / sha256_));
+}
+
+// A board acknowledges a deploy or a remove only once deployments.json says so: a crash right
+// after the answer cannot take back what the conductor was told.
+TEST_F(FunctionServiceTest, DeployAndRemoveAnswerOnlyOnceTheBookIsOnDisk) {
+  const fs::path book = root_ / "state" / "deployments.json";
+  auto read_book = [&] {
+    std::ifstream in(book);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  };
+  ASSERT_TRUE(Call("fn.deploy", DeployArgs()));
+  EXPECT_NE(read_book().find("\"fn-1\""), std::string::npos) << read_book();
+  ASSERT_TRUE(Call("fn.remove", {{"functionId", "fn-1"}}));
+  EXPECT_EQ(read_book().find("\"fn-1\""), std::string::npos) << read_book();
 }
 
 TEST_F(FunctionServiceTest, DeploymentsAreRestoredAfterARestartWithoutFetching) {
