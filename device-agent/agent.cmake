@@ -29,7 +29,7 @@ ew_module(ew_agent_functions
 ew_module(ew_agent_flows
   SOURCES ${EW_AGENT_DIR}/flows/flow_service.cpp ${EW_AGENT_DIR}/flows/agent_flow_host.cpp
           ${EW_AGENT_DIR}/flows/wire_outbox.cpp
-  DEPS ew_flows_nodes ew_flows_runtime ew_flows_model ew_agent_spool ew_agent_rpc ew_common_gpio ew_common_json ew_common_log
+  DEPS ew_flows_nodes ew_flows_runtime ew_flows_model ew_agent_spool ew_agent_rpc ew_common_contract ew_common_gpio ew_common_json ew_common_log
        ew_common_error nlohmann_json::nlohmann_json Boost::system)
 
 # Board procedures gpio.* , edge publications and edge triggers over the board's chips.

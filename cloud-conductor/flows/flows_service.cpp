@@ -12,7 +12,7 @@
 #include "cloud-conductor/functions/functions_service.hpp"
 #include "common/ids/ids.hpp"
 #include "common/log/log.hpp"
-#include "common/wamp/flow_procedures.hpp"
+#include "common/contract/flow.hpp"
 #include "flows/model/partition_json.hpp"
 #include "flows/partition/partitioner.hpp"
 
@@ -58,10 +58,10 @@ DeployAnswer AnswerOf(const Result<wamp::Payload>& result) {
     if (result.error().code == ErrorCode::kUnavailable) return {"offline", result.error().message, 0};
     return {"failed", result.error().message, 0};
   }
-  int64_t version = 0;
-  auto it = result->kwargs.find("version");
-  if (it != result->kwargs.end() && it->is_number_integer()) version = it->get<int64_t>();
-  return {"deployed", "", version};
+  // Deployed whatever else the board said: a reply it garbled does not undo the deploy.
+  auto reply = contract::flow::FlowState::Parse(*result);
+  if (!reply) Log()->warn("flow.deploy answered badly: {}", reply.error().message);
+  return {"deployed", "", reply ? reply->version : 0};
 }
 
 // The first node of a partition, to name in an issue about the whole partition.
@@ -86,15 +86,19 @@ FlowsService::FlowsService(FlowStore& store, registry::Store& registry, router::
 FlowsService::~FlowsService() { *alive_ = false; }
 
 Result<void> FlowsService::Start() {
-  gateway_.ServeConductorProcedure(wamp::kFlowSyncProcedure, [this](const std::string& board_id, wamp::Payload payload,
-                                                                    router::BoardGateway::Reply reply) {
-    boost::asio::post(blocking_, [this, board_id, kwargs = std::move(payload.kwargs), reply = std::move(reply)] {
-      reply(Sync(board_id, kwargs));
+  gateway_.ServeConductorProcedure(contract::flow::kSync.uri, [this](const std::string& board_id, wamp::Payload payload,
+                                                                     router::BoardGateway::Reply reply) {
+    boost::asio::post(blocking_, [this, board_id, payload = std::move(payload), reply = std::move(reply)] {
+      auto request = contract::flow::SyncRequest::Parse(payload);
+      if (!request) return reply(tl::unexpected<Error>(request.error()));
+      reply(Sync(board_id, *request));
     });
   });
-  gateway_.ServeConductorProcedure(wamp::kFnInvokeProcedure, [this](const std::string& board_id, wamp::Payload payload,
-                                                                    router::BoardGateway::Reply reply) {
-    Invoke(board_id, std::move(payload.kwargs), std::move(reply));
+  gateway_.ServeConductorProcedure(contract::flow::kInvoke.uri, [this](const std::string& board_id, wamp::Payload payload,
+                                                                       router::BoardGateway::Reply reply) {
+    auto request = contract::flow::InvokeRequest::Parse(payload);
+    if (!request) return reply(tl::unexpected<Error>(request.error()));
+    Invoke(board_id, std::move(*request), std::move(reply));
   });
   gateway_.OnBoardRegistered(
       [this](const std::string& board_id, const std::string& suffix) { OnBoardRegistered(board_id, suffix); });
@@ -195,7 +199,8 @@ void FlowsService::StartDeploy(const PartitionRecord& p, std::function<void(cons
     return;
   }
   Log()->info("board={} deploying flow {} version {}", board, p.flow_id, p.version);
-  gateway_.CallBoard(board, wamp::kFlowDeploySuffix, wamp::Payload{Json::array(), p.partition}, options_.deploy_timeout,
+  gateway_.CallBoard(board, contract::flow::kDeploy.suffix, contract::flow::DeployRequest{p.partition}.ToPayload(),
+                     options_.deploy_timeout,
                      [this, p, answered = std::move(answered), alive = std::weak_ptr<bool>(alive_)](
                          Result<wamp::Payload> result) {
                        DeployAnswer answer = AnswerOf(result);
@@ -219,7 +224,7 @@ void FlowsService::StartStop(const std::string& flow_id, const std::string& boar
   // Recorded first: if the board is offline, or the call fails, it is stopped when it returns.
   (void)store_.AddStop(flow_id, board_id, now);
   if (!gateway_.Presence(board_id)) return;
-  gateway_.CallBoard(board_id, wamp::kFlowStopSuffix, wamp::Payload{Json::array(), Json{{"flow", flow_id}}},
+  gateway_.CallBoard(board_id, contract::flow::kStop.suffix, contract::flow::StopRequest{flow_id}.ToPayload(),
                      options_.deploy_timeout,
                      [this, flow_id, board_id, alive = std::weak_ptr<bool>(alive_)](Result<wamp::Payload> result) {
                        if (alive.expired()) return;
@@ -258,28 +263,31 @@ Result<std::vector<PartitionStatus>> FlowsService::Status(const FlowRecord& flow
   auto answers = std::make_shared<Answers<Result<wamp::Payload>>>(calls);
   for (const auto& s : out) {
     if (!s.online) continue;
-    gateway_.CallBoard(s.partition.board_id, wamp::kFlowListSuffix, wamp::Payload{}, options_.status_timeout,
+    gateway_.CallBoard(s.partition.board_id, contract::flow::kList.suffix, contract::Empty{}.ToPayload(), options_.status_timeout,
                        [answers, board = s.partition.board_id](Result<wamp::Payload> r) { answers->Put(board, std::move(r)); });
   }
   auto got = answers->Wait(options_.status_timeout);
   for (auto& s : out) {
     auto it = got.find(s.partition.board_id);
     if (it == got.end() || !it->second) continue;
-    const Json& flows = it->second->kwargs.contains("flows") ? it->second->kwargs["flows"] : Json();
-    if (!flows.is_array()) continue;
+    auto list = contract::flow::ListReply::Parse(*it->second);
+    if (!list) {
+      Log()->warn("board={} flow.list answered badly: {}", s.partition.board_id, list.error().message);
+      continue;
+    }
     s.running_version = 0;
-    for (const auto& entry : flows) {
-      if (!entry.is_object() || entry.value("flow", Json()) != flow.id) continue;
-      if (entry.contains("version") && entry["version"].is_number_integer()) s.running_version = entry["version"].get<int64_t>();
-      if (entry.contains("spooled") && entry["spooled"].is_number_integer()) s.spooled = entry["spooled"].get<int64_t>();
-      if (entry.contains("dropped") && entry["dropped"].is_number_integer()) s.dropped = entry["dropped"].get<int64_t>();
+    for (const auto& entry : list->flows) {
+      if (entry.flow != flow.id) continue;
+      s.running_version = entry.version;
+      s.spooled = static_cast<int64_t>(entry.spooled);
+      s.dropped = static_cast<int64_t>(entry.dropped);
     }
   }
   return out;
 }
 
 void FlowsService::OnBoardRegistered(const std::string& board_id, const std::string& suffix) {
-  if (suffix == wamp::kFlowDeploySuffix) {
+  if (suffix == contract::flow::kDeploy.suffix) {
     // Partitions it has not confirmed at their current version: deployed while it was away,
     // or whose deploy failed on the way.
     boost::asio::post(blocking_, [this, board_id] {
@@ -290,7 +298,7 @@ void FlowsService::OnBoardRegistered(const std::string& board_id, const std::str
         StartDeploy(p, nullptr);
       }
     });
-  } else if (suffix == wamp::kFlowStopSuffix) {
+  } else if (suffix == contract::flow::kStop.suffix) {
     boost::asio::post(blocking_, [this, board_id] {
       auto stops = store_.BoardStops(board_id);
       if (!stops) return Log()->error("board={} flow stops: {}", board_id, stops.error().message);
@@ -299,23 +307,13 @@ void FlowsService::OnBoardRegistered(const std::string& board_id, const std::str
   }
 }
 
-Result<wamp::Payload> FlowsService::Sync(const std::string& board_id, const Json& kwargs) {
+Result<wamp::Payload> FlowsService::Sync(const std::string& board_id, const contract::flow::SyncRequest& request) {
   std::map<std::string, int64_t> has;
-  auto list = kwargs.find("flows");
-  if (list != kwargs.end() && !list->is_null()) {
-    if (!list->is_array()) return InvalidArgument("flows: must be an array of {flow, version}");
-    for (const auto& entry : *list) {
-      if (!entry.is_object() || !entry.contains("flow") || !entry["flow"].is_string() || !entry.contains("version") ||
-          !entry["version"].is_number_integer()) {
-        return InvalidArgument("flows: each entry must be {flow: string, version: integer}");
-      }
-      has[entry["flow"].get<std::string>()] = entry["version"].get<int64_t>();
-    }
-  }
+  for (const auto& held : request.flows) has[held.flow] = held.version;
   EW_TRY(auto partitions, store_.BoardPartitions(board_id));
   EW_TRY(auto stops, store_.BoardStops(board_id));
   const int64_t now = UnixSeconds(clock_.Now());
-  Json deploy = Json::array();
+  contract::flow::SyncReply reply;
   std::set<std::string> placed;
   for (const auto& p : partitions) {
     placed.insert(p.flow_id);
@@ -324,39 +322,27 @@ Result<wamp::Payload> FlowsService::Sync(const std::string& board_id, const Json
       (void)store_.SetPartitionState(p.flow_id, board_id, p.version, "deployed", "", it->second, now);
       continue;
     }
-    deploy.push_back(p.partition);
+    reply.deploy.push_back(p.partition);
   }
   // Flows it runs that are not (or no longer) placed on it; it stops them itself on this answer,
   // so recorded stops are done too (and those of flows it does not run need nothing).
-  Json stop = Json::array();
   for (const auto& [flow_id, version] : has) {
-    if (placed.count(flow_id) == 0) stop.push_back(flow_id);
+    if (placed.count(flow_id) == 0) reply.stop.push_back(flow_id);
   }
   for (const auto& flow_id : stops) (void)store_.RemoveStop(flow_id, board_id);
-  Log()->info("board={} flow sync: {} to deploy, {} to stop", board_id, deploy.size(), stop.size());
-  return wamp::Payload{Json::array(), Json{{"deploy", std::move(deploy)}, {"stop", std::move(stop)}}};
+  Log()->info("board={} flow sync: {} to deploy, {} to stop", board_id, reply.deploy.size(), reply.stop.size());
+  return reply.ToPayload();
 }
 
-void FlowsService::Invoke(const std::string& board_id, Json kwargs, router::BoardGateway::Reply reply) {
+void FlowsService::Invoke(const std::string& board_id, contract::flow::InvokeRequest request,
+                          router::BoardGateway::Reply reply) {
   if (functions_ == nullptr) return reply(Unavailable("functions are not enabled on this conductor"));
-  boost::asio::post(blocking_, [this, board_id, kwargs = std::move(kwargs), reply = std::move(reply)]() mutable {
+  boost::asio::post(blocking_, [this, board_id, request = std::move(request), reply = std::move(reply)]() mutable {
     auto fail = [&](Error e) { reply(tl::unexpected<Error>(std::move(e))); };
-    if (!kwargs.contains("function") || !kwargs["function"].is_string() || kwargs["function"].get<std::string>().empty())
-      return fail(Error{ErrorCode::kInvalidArgument, "function: required, a function name or id"});
-    const std::string wanted = kwargs["function"].get<std::string>();
-    std::string placement = "auto";
-    if (kwargs.contains("placement") && !kwargs["placement"].is_null()) {
-      if (!kwargs["placement"].is_string()) return fail(Error{ErrorCode::kInvalidArgument, "placement: must be a string"});
-      placement = kwargs["placement"].get<std::string>();
-      if (placement.empty()) placement = "auto";
-    }
+    const std::string& wanted = request.function;
+    const std::string& placement = request.placement;
     functions::InvokeOptions options;
-    if (kwargs.contains("timeout_ms") && !kwargs["timeout_ms"].is_null()) {
-      if (!kwargs["timeout_ms"].is_number() || kwargs["timeout_ms"].get<double>() <= 0 ||
-          kwargs["timeout_ms"].get<double>() > 3'600'000)
-        return fail(Error{ErrorCode::kInvalidArgument, "timeout_ms: must be a number of milliseconds, at most an hour"});
-      options.wait = std::chrono::milliseconds(static_cast<int64_t>(kwargs["timeout_ms"].get<double>()));
-    }
+    if (request.timeout_ms) options.wait = std::chrono::milliseconds(*request.timeout_ms);
     auto board = registry_.GetBoard(board_id);
     if (!board) return fail(board.error());
     // The function, by id or by name, in the calling board's project only.
@@ -392,14 +378,13 @@ void FlowsService::Invoke(const std::string& board_id, Json kwargs, router::Boar
     } else {
       return fail(Error{ErrorCode::kInvalidArgument, "placement: must be auto, cloud or board:<id>"});
     }
-    Json event = kwargs.contains("event") ? kwargs["event"] : Json();
     auto started = functions_->Invoke(
-        *function, target, std::move(event), options, [reply, name = function->name](functions::InvocationOutcome outcome) {
+        *function, target, std::move(request.event), options, [reply, name = function->name](functions::InvocationOutcome outcome) {
           if (outcome.error) return reply(tl::unexpected<Error>(*outcome.error));
           const Json& record = outcome.record;
           const std::string status = record.value("status", std::string());
           if (status == "succeeded") {
-            return reply(wamp::Payload{Json::array(), Json{{"result", record.contains("output") ? record["output"] : Json()}}});
+            return reply(contract::flow::InvokeReply{record.contains("output") ? record["output"] : Json()}.ToPayload());
           }
           std::string why = record.contains("error") && record["error"].is_string() ? record["error"].get<std::string>() : status;
           if (status == "timed_out") return reply(DeadlineExceeded("function " + name + " timed out"));

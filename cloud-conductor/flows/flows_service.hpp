@@ -22,6 +22,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <nlohmann/json.hpp>
 
+#include "common/contract/flow.hpp"
 #include "cloud-conductor/flows/flow_store.hpp"
 #include "cloud-conductor/registry/store.hpp"
 #include "cloud-conductor/router/board_gateway.hpp"
@@ -107,8 +108,8 @@ class FlowsService {
   void StartDeploy(const PartitionRecord& partition, std::function<void(const DeployAnswer&)> answered);
   void StartStop(const std::string& flow_id, const std::string& board_id);
   void OnBoardRegistered(const std::string& board_id, const std::string& suffix);
-  Result<wamp::Payload> Sync(const std::string& board_id, const nlohmann::json& kwargs);
-  void Invoke(const std::string& board_id, nlohmann::json kwargs, router::BoardGateway::Reply reply);
+  Result<wamp::Payload> Sync(const std::string& board_id, const contract::flow::SyncRequest& request);
+  void Invoke(const std::string& board_id, contract::flow::InvokeRequest request, router::BoardGateway::Reply reply);
   void PublishAccess(const std::string& flow_id);
 
   FlowStore& store_;

@@ -3,7 +3,7 @@
 #include <boost/asio/post.hpp>
 
 #include "common/log/log.hpp"
-#include "common/wamp/flow_procedures.hpp"
+#include "common/contract/flow.hpp"
 #include "flows/model/wire_topic.hpp"
 
 namespace ew::agent::flows {
@@ -91,19 +91,23 @@ void AgentFlowHost::InvokeFunction(const ew::flows::runtime::FunctionCall& call,
     done(Unavailable("no session with the conductor"));
     return;
   }
-  rpc::Reply arguments;
-  arguments.kwargs = {{"function", call.function},
-                      {"placement", call.placement},
-                      {"event", call.event},
-                      {"timeout_ms", call.timeout.count()}};
-  conductor_->Call(wamp::kFnInvokeProcedure, std::move(arguments), call.timeout + options_.invoke_grace,
+  contract::flow::InvokeRequest request;
+  request.function = call.function;
+  request.placement = call.placement;
+  request.event = call.event;
+  request.timeout_ms = call.timeout.count();
+  conductor_->Call(contract::flow::kInvoke.uri, request.ToPayload(), call.timeout + options_.invoke_grace,
                    [done = std::move(done)](Result<rpc::Reply> reply) {
                      if (!reply) {
                        done(tl::unexpected<Error>(reply.error()));
                        return;
                      }
-                     auto result = reply->kwargs.find("result");
-                     done(result != reply->kwargs.end() ? *result : nlohmann::json());
+                     auto answer = contract::flow::InvokeReply::Parse(*reply);
+                     if (!answer) {
+                       done(tl::unexpected<Error>(answer.error()));
+                       return;
+                     }
+                     done(std::move(answer->result));
                    });
 }
 

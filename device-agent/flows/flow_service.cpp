@@ -5,7 +5,7 @@
 
 #include "common/json/guarded_json.hpp"
 #include "common/log/log.hpp"
-#include "common/wamp/flow_procedures.hpp"
+#include "common/contract/flow.hpp"
 #include "flows/model/partition_json.hpp"
 #include "flows/nodes/builtin_nodes.hpp"
 
@@ -83,13 +83,15 @@ Result<void> FlowService::Restore() {
 
 rpc::ProcedureTable FlowService::Procedures() {
   rpc::ProcedureTable table;
-  table.push_back({wamp::kFlowDeploySuffix, rpc::Sync([this](const rpc::Request& call) { return Deploy(call.kwargs); })});
-  table.push_back({wamp::kFlowStopSuffix, rpc::Sync([this](const rpc::Request& call) -> Result<rpc::Reply> {
-                     auto flow = call.kwargs.find("flow");
-                     if (flow == call.kwargs.end() || !flow->is_string()) return InvalidArgument("flow.stop: \"flow\" must be a string");
-                     return Stop(*flow);
+  table.push_back({contract::flow::kDeploy.suffix, rpc::Sync([this](const rpc::Request& call) -> Result<rpc::Reply> {
+                     EW_TRY(auto request, contract::flow::DeployRequest::Parse(call));
+                     return Deploy(request.partition);
                    })});
-  table.push_back({wamp::kFlowListSuffix, rpc::Sync([this](const rpc::Request&) { return List(); })});
+  table.push_back({contract::flow::kStop.suffix, rpc::Sync([this](const rpc::Request& call) -> Result<rpc::Reply> {
+                     EW_TRY(auto request, contract::flow::StopRequest::Parse(call));
+                     return Stop(request.flow);
+                   })});
+  table.push_back({contract::flow::kList.suffix, rpc::Sync([this](const rpc::Request&) { return List(); })});
   return table;
 }
 
@@ -104,9 +106,7 @@ Result<rpc::Reply> FlowService::Deploy(const nlohmann::json& partition_json) {
                     " is older than version " + std::to_string(seen->second) + " already seen by this board");
   auto current = flows_.find(partition.flow);
   if (current != flows_.end() && current->second.partition.version == partition.version && current->second.state == "running") {
-    rpc::Reply reply;
-    reply.kwargs = {{"flow", partition.flow}, {"version", partition.version}, {"state", "running"}};
-    return reply;
+    return contract::flow::FlowState{partition.flow, static_cast<int64_t>(partition.version), "running"}.ToPayload();
   }
   if (current == flows_.end() && flows_.size() >= options_.max_flows)
     return ResourceExhausted("this board already runs " + std::to_string(options_.max_flows) + " flows");
@@ -121,9 +121,7 @@ Result<rpc::Reply> FlowService::Deploy(const nlohmann::json& partition_json) {
   if (auto persisted = Persist(flow); !persisted) Log()->error("flows: {}", persisted.error().message);
   if (!started) return tl::unexpected<Error>(started.error());
   Log()->info("flows: flow {} v{} deployed ({} nodes)", flow, version, flows_[flow].partition.nodes.size());
-  rpc::Reply reply;
-  reply.kwargs = {{"flow", flow}, {"version", version}, {"state", flows_[flow].state}};
-  return reply;
+  return contract::flow::FlowState{flow, static_cast<int64_t>(version), flows_[flow].state}.ToPayload();
 }
 
 // Replaces whatever runs for the partition's flow. On a load error nothing changes; on a start
@@ -186,27 +184,25 @@ Result<rpc::Reply> FlowService::Stop(const std::string& flow) {
   Teardown(flow, true);
   if (auto persisted = Persist(flow); !persisted) Log()->error("flows: {}", persisted.error().message);
   Log()->info("flows: flow {} v{} stopped", flow, version);
-  rpc::Reply reply;
-  reply.kwargs = {{"flow", flow}, {"version", version}, {"state", "stopped"}};
-  return reply;
+  return contract::flow::FlowState{flow, static_cast<int64_t>(version), "stopped"}.ToPayload();
 }
 
-nlohmann::json FlowService::Describe(const Running& r) const {
-  nlohmann::json d = {{"flow", r.partition.flow},
-                      {"version", r.partition.version},
-                      {"state", r.state},
-                      {"nodes", r.partition.nodes.size()},
-                      {"spooled", r.outbox ? r.outbox->pending() : 0},
-                      {"dropped", (r.outbox ? r.outbox->dropped() : 0) + (r.runtime ? r.runtime->dropped() : 0)}};
-  if (!r.error.empty()) d["error"] = r.error;
+contract::flow::ListedFlow FlowService::Describe(const Running& r) const {
+  contract::flow::ListedFlow d;
+  d.flow = r.partition.flow;
+  d.version = static_cast<int64_t>(r.partition.version);
+  d.state = r.state;
+  d.nodes = r.partition.nodes.size();
+  d.spooled = r.outbox ? r.outbox->pending() : 0;
+  d.dropped = (r.outbox ? r.outbox->dropped() : 0) + (r.runtime ? r.runtime->dropped() : 0);
+  d.error = r.error;
   return d;
 }
 
 Result<rpc::Reply> FlowService::List() const {
-  rpc::Reply reply;
-  reply.kwargs = {{"flows", nlohmann::json::array()}};
-  for (const auto& [flow, r] : flows_) reply.kwargs["flows"].push_back(Describe(r));
-  return reply;
+  contract::flow::ListReply reply;
+  for (const auto& [flow, r] : flows_) reply.flows.push_back(Describe(r));
+  return reply.ToPayload();
 }
 
 size_t FlowService::running() const {
@@ -289,31 +285,29 @@ void FlowService::OnDisconnected(const std::string&, std::chrono::milliseconds) 
 // ew.conductor.flow.sync: what this board runs in, what it should run out.
 void FlowService::Sync() {
   if (!conductor_) return;
-  rpc::Reply request;
-  request.kwargs = {{"flows", nlohmann::json::array()}};
+  contract::flow::SyncRequest request;
   for (const auto& [flow, version] : seen_) {
     auto it = flows_.find(flow);
-    if (it != flows_.end()) request.kwargs["flows"].push_back({{"flow", flow}, {"version", it->second.partition.version}});
+    if (it != flows_.end()) request.flows.push_back({flow, static_cast<int64_t>(it->second.partition.version)});
   }
-  conductor_->Call(wamp::kFlowSyncProcedure, std::move(request), options_.sync_timeout,
+  conductor_->Call(contract::flow::kSync.uri, request.ToPayload(), options_.sync_timeout,
                    [this, alive = std::weak_ptr<bool>(alive_)](Result<rpc::Reply> reply) {
                      if (alive.expired()) return;
                      if (!reply) {
                        Log()->warn("flows: ew.conductor.flow.sync failed: {}", reply.error().message);
                        return;
                      }
-                     const auto& kw = reply->kwargs;
-                     if (auto deploy = kw.find("deploy"); deploy != kw.end() && deploy->is_array()) {
-                       for (const auto& partition : *deploy) {
-                         auto done = Deploy(partition);
-                         if (!done) Log()->warn("flows: sync deploy refused: {}", done.error().message);
-                       }
+                     auto answer = contract::flow::SyncReply::Parse(*reply);
+                     if (!answer) {
+                       Log()->warn("flows: ew.conductor.flow.sync answered badly: {}", answer.error().message);
+                       return;
                      }
-                     if (auto stop = kw.find("stop"); stop != kw.end() && stop->is_array()) {
-                       for (const auto& flow : *stop) {
-                         if (!flow.is_string()) continue;
-                         if (flows_.count(flow)) (void)Stop(flow);
-                       }
+                     for (const auto& partition : answer->deploy) {
+                       auto done = Deploy(partition);
+                       if (!done) Log()->warn("flows: sync deploy refused: {}", done.error().message);
+                     }
+                     for (const auto& flow : answer->stop) {
+                       if (flows_.count(flow)) (void)Stop(flow);
                      }
                    });
 }

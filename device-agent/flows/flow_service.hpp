@@ -16,6 +16,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "common/contract/flow.hpp"
 #include "common/clock/clock.hpp"
 #include "common/gpio/chip_set.hpp"
 #include "device-agent/flows/agent_flow_host.hpp"
@@ -85,7 +86,7 @@ class FlowService : public session::SessionObserver {
   std::filesystem::path PathOf(const std::string& flow) const;
   void Sync();
   void ExpireGaps();
-  nlohmann::json Describe(const Running& r) const;
+  contract::flow::ListedFlow Describe(const Running& r) const;
 
   boost::asio::io_context& io_;
   FlowServiceOptions options_;

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/contract/flow.hpp"
 #include "common/contract/fn.hpp"
 #include "common/contract/gpio.hpp"
 #include "common/contract/proto3_json.hpp"
@@ -65,6 +66,11 @@ TEST(ContractNames, BoardAndConductorUris) {
   EXPECT_EQ(fn::kDeploy.Uri("b"), "ew.board.b.fn.deploy");
   EXPECT_STREQ(fn::kFetch.uri, "ew.conductor.fn.fetch");
   EXPECT_STREQ(fn::kReport.uri, "ew.conductor.fn.report");
+  EXPECT_EQ(flow::kDeploy.Uri("b"), "ew.board.b.flow.deploy");
+  EXPECT_EQ(flow::kStop.Uri("b"), "ew.board.b.flow.stop");
+  EXPECT_EQ(flow::kList.Uri("b"), "ew.board.b.flow.list");
+  EXPECT_STREQ(flow::kSync.uri, "ew.conductor.flow.sync");
+  EXPECT_STREQ(flow::kInvoke.uri, "ew.conductor.fn.invoke");
 }
 
 TEST(ContractStates, EveryNameParsesBack) {
@@ -273,6 +279,101 @@ TEST(ContractFn, Report) {
   ExpectRefused<fn::ReportRequest>({{"functionId", "fn-1"}, {"records", many}}, "records");
   EXPECT_EQ(RoundTrip(fn::ReportReply{3}).stored, 3u);
   ExpectRefused<fn::ReportReply>({{"stored", "3"}}, "stored");
+}
+
+TEST(ContractFlow, DeployAndStop) {
+  const json partition = {{"flow", "flw-1"}, {"version", 3}, {"board", "brd-1"}, {"nodes", json::array()}};
+  auto request = RoundTrip(flow::DeployRequest{partition});
+  EXPECT_EQ(request.partition, partition);
+  ExpectRefused<flow::DeployRequest>(json::array({1}), "partition object");
+  ExpectRefused<flow::DeployRequest>(json(), "partition object");
+
+  auto state = RoundTrip(flow::FlowState{"flw-1", 3, "running"});
+  EXPECT_EQ(state.flow, "flw-1");
+  EXPECT_EQ(state.version, 3);
+  EXPECT_EQ(state.state, "running");
+  // A board's answer is informative: absent fields are empty, mistyped ones refused.
+  auto bare = flow::FlowState::Parse(wamp::Payload{});
+  ASSERT_TRUE(bare.has_value());
+  EXPECT_EQ(bare->version, 0);
+  ExpectRefused<flow::FlowState>({{"version", "3"}}, "version");
+  ExpectRefused<flow::FlowState>({{"state", 1}}, "state");
+
+  EXPECT_EQ(RoundTrip(flow::StopRequest{"flw-1"}).flow, "flw-1");
+  ExpectRefused<flow::StopRequest>(json::object(), "flow.stop: flow: required");
+  ExpectRefused<flow::StopRequest>({{"flow", 7}}, "flow: must be a string");
+  ExpectRefused<flow::StopRequest>({{"flow", ""}}, "flow: must be a non-empty string");
+}
+
+TEST(ContractFlow, List) {
+  flow::ListReply list;
+  list.flows.push_back({"flw-1", 2, "running", 5, 1, 0, ""});
+  list.flows.push_back({"flw-2", 1, "failed", 1, 0, 4, "GPIO4 is busy"});
+  EXPECT_FALSE(list.ToPayload().kwargs["flows"][0].contains("error"));
+  auto back = RoundTrip(list);
+  ASSERT_EQ(back.flows.size(), 2u);
+  EXPECT_EQ(back.flows[0].nodes, 5u);
+  EXPECT_EQ(back.flows[0].spooled, 1u);
+  EXPECT_EQ(back.flows[1].dropped, 4u);
+  EXPECT_EQ(back.flows[1].error, "GPIO4 is busy");
+  EXPECT_TRUE(RoundTrip(flow::ListReply{}).flows.empty());
+  ExpectRefused<flow::ListReply>(json::object(), "flows: required");
+  ExpectRefused<flow::ListReply>({{"flows", json::array({"flw-1"})}}, "flows[]");
+  ExpectRefused<flow::ListReply>({{"flows", json::array({{{"version", 1}}})}}, "flow: required");
+  ExpectRefused<flow::ListReply>({{"flows", json::array({{{"flow", "f"}, {"version", 1}, {"spooled", -1}}})}},
+                                 "spooled");
+}
+
+TEST(ContractFlow, Sync) {
+  auto request = RoundTrip(flow::SyncRequest{{{"flw-1", 2}, {"flw-2", 7}}});
+  ASSERT_EQ(request.flows.size(), 2u);
+  EXPECT_EQ(request.flows[1].flow, "flw-2");
+  EXPECT_EQ(request.flows[1].version, 7);
+  // A board that holds nothing may leave flows out.
+  EXPECT_TRUE(flow::SyncRequest::Parse(wamp::Payload{json::array(), {{"flows", nullptr}}})->flows.empty());
+  EXPECT_TRUE(flow::SyncRequest::Parse(wamp::Payload{})->flows.empty());
+  ExpectRefused<flow::SyncRequest>({{"flows", "flw-1"}}, "flows: must be an array");
+  ExpectRefused<flow::SyncRequest>({{"flows", json::array({{{"flow", "f"}}})}}, "version: required");
+  ExpectRefused<flow::SyncRequest>({{"flows", json::array({{{"flow", "f"}, {"version", 1.5}}})}}, "version");
+
+  const json partition = {{"flow", "flw-1"}, {"version", 3}, {"board", "brd-1"}};
+  auto reply = RoundTrip(flow::SyncReply{{partition}, {"flw-9"}});
+  ASSERT_EQ(reply.deploy.size(), 1u);
+  EXPECT_EQ(reply.deploy[0], partition);
+  EXPECT_EQ(reply.stop, std::vector<std::string>{"flw-9"});
+  ExpectRefused<flow::SyncReply>({{"deploy", json::array({"flw-1"})}}, "deploy");
+  ExpectRefused<flow::SyncReply>({{"stop", json::array({1})}}, "stop");
+  ExpectRefused<flow::SyncReply>({{"stop", "flw-1"}}, "stop: must be an array");
+}
+
+TEST(ContractFlow, Invoke) {
+  flow::InvokeRequest request;
+  request.function = "blink";
+  request.placement = "board:brd-2";
+  request.event = {{"x", 1}};
+  request.timeout_ms = 1500;
+  auto back = RoundTrip(request);
+  EXPECT_EQ(back.function, "blink");
+  EXPECT_EQ(back.placement, "board:brd-2");
+  EXPECT_EQ(back.event, json({{"x", 1}}));
+  EXPECT_EQ(back.timeout_ms, 1500);
+  // Defaults: placement auto, event null, the conductor's timeout; a fractional one is cut.
+  auto least = flow::InvokeRequest::Parse(wamp::Payload{json::array(), {{"function", "blink"}, {"placement", ""}}});
+  ASSERT_TRUE(least.has_value());
+  EXPECT_EQ(least->placement, "auto");
+  EXPECT_TRUE(least->event.is_null());
+  EXPECT_FALSE(least->timeout_ms.has_value());
+  EXPECT_EQ(flow::InvokeRequest::Parse(wamp::Payload{json::array(), {{"function", "f"}, {"timeout_ms", 2.5}}})->timeout_ms, 2);
+  ExpectRefused<flow::InvokeRequest>(json::object(), "function: required");
+  ExpectRefused<flow::InvokeRequest>({{"function", ""}}, "function");
+  ExpectRefused<flow::InvokeRequest>({{"function", "f"}, {"placement", 3}}, "placement: must be a string");
+  ExpectRefused<flow::InvokeRequest>({{"function", "f"}, {"timeout_ms", 0}}, "timeout_ms");
+  ExpectRefused<flow::InvokeRequest>({{"function", "f"}, {"timeout_ms", 3'600'001}}, "timeout_ms");
+  ExpectRefused<flow::InvokeRequest>({{"function", "f"}, {"timeout_ms", "1s"}}, "timeout_ms");
+
+  EXPECT_EQ(RoundTrip(flow::InvokeReply{{{"on", true}}}).result, json({{"on", true}}));
+  EXPECT_TRUE(flow::InvokeReply::Parse(wamp::Payload{})->result.is_null());
+  ExpectRefused<flow::InvokeReply>(json::array({1}), "keyword arguments must be an object");
 }
 
 TEST(ContractProto3, ReadersAcceptWhatTheWritersPrint) {
