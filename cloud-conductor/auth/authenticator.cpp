@@ -48,7 +48,11 @@ Result<Principal> Authenticator::VerifyToken(const std::string& token) {
     if (user.error().code == ErrorCode::kNotFound) return Unauthenticated(kBadToken);
     return tl::unexpected(user.error());
   }
-  return Principal{user->id(), user->name(), user->project_id(), user->role(), record->id(), record->expires_at()};
+  // Roles are checked when a user is created; a stored role this build does not know fails
+  // closed rather than granting anything.
+  auto role = ParseUserRole(user->role());
+  if (!role) return Internal("user " + user->id() + " has an unknown role \"" + user->role() + "\"");
+  return Principal{user->id(), user->name(), user->project_id(), *role, record->id(), record->expires_at()};
 }
 
 Result<IssuedToken> Authenticator::IssueToken(const std::string& username, const std::string& password,

@@ -17,6 +17,7 @@
 
 #include <fmt/format.h>
 
+#include "cloud-conductor/auth/role.hpp"
 #include "common/ids/ids.hpp"
 #include "common/log/log.hpp"
 #include "common/posix/file_io.hpp"
@@ -136,7 +137,7 @@ Result<void> BootstrapAdmin(registry::Store& store, const Clock& clock, const co
     admin.set_id(ids::NewId("usr"));
     admin.set_name(kAdminName);
     admin.set_project_id(project.id());
-    admin.set_role("admin");
+    admin.set_role(RoleName(Role::kAdmin));
     admin.set_created_at(now);
     return store.CreateUser(admin, ids::HashPassword(password));
   }();

@@ -105,7 +105,7 @@ server::HttpResponse WhoAmI(const Exchange& exchange) {
   return JsonResponse(200, nlohmann::json{{"userId", who.user_id},
                                           {"name", who.name},
                                           {"projectId", who.project_id},
-                                          {"role", who.role}});
+                                          {"role", auth::RoleName(who.role)}});
 }
 
 }  // namespace

@@ -35,7 +35,7 @@ void AnswerOnHashPool(const RestDeps& deps, Exchange exchange,
 
 Result<void> RequireAdmin(const auth::Principal& who) {
   if (who.is_admin()) return Ok();
-  return PermissionDenied("this needs the admin role; " + who.name + " is " + who.role);
+  return PermissionDenied("this needs the admin role; " + who.name + " is " + auth::RoleName(who.role));
 }
 
 Result<edgewire::v1::Board> AccessibleBoard(registry::Store& store, const auth::Principal& who, const std::string& id) {

@@ -2,6 +2,7 @@
 #include "cloud-conductor/rest/json_body.hpp"
 #include "cloud-conductor/rest/resources.hpp"
 #include "cloud-conductor/rest/validation.hpp"
+#include "cloud-conductor/auth/role.hpp"
 #include "common/ids/ids.hpp"
 #include "common/log/log.hpp"
 #include "edgewire/v1/api.pb.h"
@@ -28,7 +29,7 @@ Result<edgewire::v1::CreateUserRequest> ParseCreateUser(const std::string& body)
   EW_TRY_VOID(ParseBody(body, &request));
   EW_TRY_VOID(CheckName("name", request.name()));
   EW_TRY_VOID(CheckPassword(request.password()));
-  if (request.role().empty()) request.set_role("operator");
+  if (request.role().empty()) request.set_role(auth::RoleName(auth::Role::kOperator));
   EW_TRY_VOID(CheckRole(request.role()));
   if (request.project_id().empty()) return InvalidArgument("projectId is required");
   return request;

@@ -8,6 +8,8 @@
 #include <ctime>
 #include <optional>
 
+#include "cloud-conductor/auth/role.hpp"
+
 namespace ew::rest {
 
 namespace {
@@ -46,7 +48,7 @@ Result<void> CheckPassword(const std::string& password) {
 }
 
 Result<void> CheckRole(const std::string& role) {
-  if (role == "admin" || role == "operator") return Ok();
+  if (auth::ParseUserRole(role)) return Ok();
   return InvalidArgument("role \"" + role + "\" is not valid: use \"admin\" or \"operator\"");
 }
 

@@ -16,7 +16,7 @@ bool IsValidName(const std::string& name);
 Result<void> CheckName(const std::string& field, const std::string& name);
 // Passwords: 8 to 1024 characters.
 Result<void> CheckPassword(const std::string& password);
-// "admin" or "operator".
+// A user role's name (auth::ParseUserRole): "admin" or "operator".
 Result<void> CheckRole(const std::string& role);
 // Board procedures: dotted [a-z0-9_]+ components, "sys.ping".
 bool IsValidProcedure(const std::string& procedure);

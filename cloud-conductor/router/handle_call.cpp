@@ -37,7 +37,7 @@ void Router::HandleCall(const SessionPtr& s, wamp::Call&& m) {
                      "\"" + m.procedure + "\" is not a valid procedure URI");
   if (s->calls_as_caller.count(m.request))
     return ProtocolViolation(s, "CALL request id " + std::to_string(m.request) + " is already in flight");
-  if (s->role == Role::kUser) {
+  if (s->role == Role::kOperator) {
     // An operator's call to a board the router has not seen: learn its project first.
     if (auto board = wamp::BoardIdFromUri(m.procedure); board && !board_projects_.count(*board))
       return CallAfterLookup(s, std::move(m), *board);

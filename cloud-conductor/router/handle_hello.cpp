@@ -64,7 +64,7 @@ void Router::HandleHello(const SessionPtr& s, wamp::Hello&& m) {
       const auto& cred = identity->credential;
       auto now = std::chrono::system_clock::now();
       wamp::Value challenge = {{"authid", s->authid},
-                               {"authrole", "board"},
+                               {"authrole", RoleName(Role::kBoard)},
                                {"authmethod", "wampcra"},
                                {"authprovider", "edgewire"},
                                {"nonce", ids::NewSecret(24)},
@@ -121,7 +121,7 @@ void Router::HandleAuthenticate(const SessionPtr& s, wamp::Authenticate&& m) {
       return Abort(s, "wamp.error.authentication_failed", "invalid or expired API token");
     }
     if (!RememberCredential(s, *principal)) return;
-    Welcome(s, principal->is_admin() ? Role::kAdmin : Role::kUser, principal->name, "ticket",
+    Welcome(s, principal->is_admin() ? Role::kAdmin : Role::kOperator, principal->name, "ticket",
             principal->project_id);
   });
 }

@@ -215,7 +215,7 @@ void Router::HandleSubscribe(const SessionPtr& s, wamp::Subscribe&& m) {
   // of their own callers, by id: PublishSessionLeft). Operators do not get it.
   if (s->role == Role::kBoard && match == Match::kExact && m.topic == kSessionLeaveTopic)
     return FinishSubscribe(s, std::move(m), match, disclose_publisher);
-  if (s->role == Role::kUser && !board.empty()) {
+  if (s->role == Role::kOperator && !board.empty()) {
     if (auto it = board_projects_.find(board); it != board_projects_.end()) {
       if (it->second == s->project_id) return FinishSubscribe(s, std::move(m), match, disclose_publisher);
     } else {

@@ -417,7 +417,7 @@ bool Router::MayUseFlowTopic(const Session& s, const std::string& uri) const {
   auto it = flows_.find(*flow_id);
   if (it == flows_.end()) return false;
   if (s.role == Role::kBoard) return it->second.boards.count(s.board_id) > 0;
-  if (s.role == Role::kUser) return it->second.project_id == s.project_id;
+  if (s.role == Role::kOperator) return it->second.project_id == s.project_id;
   return false;
 }
 
@@ -452,7 +452,7 @@ Result<void> Router::MayCall(const Session& s, const std::string& uri) const {
     if (wamp::HasPrefix(uri, "ew.conductor")) return Ok();
     return PermissionDenied("a board may call only ew.conductor.* procedures");
   }
-  if (s.role == Role::kUser) {
+  if (s.role == Role::kOperator) {
     if (auto board = wamp::BoardIdFromUri(uri)) {
       auto it = board_projects_.find(*board);
       if (it != board_projects_.end() && it->second == s.project_id) return Ok();

@@ -25,6 +25,7 @@
 
 #include "cloud-conductor/auth/principal.hpp"
 #include "cloud-conductor/auth/revocation.hpp"
+#include "cloud-conductor/auth/role.hpp"
 #include "cloud-conductor/router/board_gateway.hpp"
 #include "cloud-conductor/router/directory.hpp"
 #include "cloud-conductor/router/transport.hpp"
@@ -40,7 +41,9 @@ struct RouterConfig {
   std::chrono::milliseconds max_call_timeout{3'600'000};
 };
 
-enum class Role { kNone, kBoard, kUser, kAdmin };
+// A session's role: the one enum of cloud-conductor/auth/role.hpp (its authrole is RoleName).
+using auth::Role;
+using auth::RoleName;
 
 // How a subscription's topic is matched (SUBSCRIBE.Options.match).
 enum class Match {

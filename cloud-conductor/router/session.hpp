@@ -16,17 +16,6 @@ namespace ew::router {
 
 inline const log::Logger RouterLog{"router"};
 
-// The authrole a session is known by (WELCOME, caller and publisher disclosure).
-inline const char* RoleName(Role role) {
-  switch (role) {
-    case Role::kBoard: return "board";
-    case Role::kUser: return "operator";
-    case Role::kAdmin: return "admin";
-    case Role::kNone: break;
-  }
-  return "anonymous";
-}
-
 // A boolean WAMP option or detail; `fallback` when absent or not a boolean.
 inline bool BoolOption(const wamp::Value& options, const char* key, bool fallback = false) {
   auto it = options.find(key);

@@ -48,6 +48,38 @@ TEST_F(AuthenticatorTest, IssuedTokenVerifies) {
   EXPECT_EQ(who->name, "alice");
   EXPECT_EQ(who->project_id, "prj-1");
   EXPECT_FALSE(who->is_admin());
+  EXPECT_EQ(who->role, Role::kOperator);
+}
+
+TEST_F(AuthenticatorTest, StoredAdminRoleMakesAnAdmin) {
+  edgewire::v1::User root;
+  root.set_id("usr-2");
+  root.set_name("root");
+  root.set_project_id("prj-1");
+  root.set_role("admin");
+  ASSERT_TRUE(store_->CreateUser(root, ids::HashPassword("open sesame", 1000)));
+  auto issued = auth_.IssueToken("root", "open sesame", 0s);
+  ASSERT_TRUE(issued) << issued.error().message;
+  auto who = auth_.VerifyToken(issued->token);
+  ASSERT_TRUE(who) << who.error().message;
+  EXPECT_EQ(who->role, Role::kAdmin);
+  EXPECT_TRUE(who->is_admin());
+}
+
+// REST never stores another role, but a row written by something else must grant nothing.
+TEST_F(AuthenticatorTest, UnknownStoredRoleFailsClosed) {
+  edgewire::v1::User odd;
+  odd.set_id("usr-3");
+  odd.set_name("odd");
+  odd.set_project_id("prj-1");
+  odd.set_role("viewer");
+  ASSERT_TRUE(store_->CreateUser(odd, ids::HashPassword("open sesame", 1000)));
+  auto issued = auth_.IssueToken("odd", "open sesame", 0s);
+  ASSERT_TRUE(issued) << issued.error().message;
+  auto who = auth_.VerifyToken(issued->token);
+  ASSERT_FALSE(who);
+  EXPECT_EQ(who.error().code, ErrorCode::kInternal);
+  EXPECT_NE(who.error().message.find("viewer"), std::string::npos);
 }
 
 TEST_F(AuthenticatorTest, StoreKeepsOnlyTheHash) {
@@ -142,10 +174,23 @@ TEST_F(AuthenticatorTest, DeletedUserLosesItsTokens) {
   EXPECT_EQ(auth_.VerifyToken(issued->token).error().code, ErrorCode::kUnauthenticated);
 }
 
+TEST(RoleTest, OneStringEachBothWays) {
+  EXPECT_STREQ(RoleName(Role::kAdmin), "admin");
+  EXPECT_STREQ(RoleName(Role::kOperator), "operator");
+  EXPECT_STREQ(RoleName(Role::kBoard), "board");
+  EXPECT_STREQ(RoleName(Role::kNone), "anonymous");
+  for (Role role : {Role::kAdmin, Role::kOperator}) EXPECT_EQ(ParseUserRole(RoleName(role)), role);
+  // Boards and anonymous sessions are not user roles; nor is anything else.
+  EXPECT_FALSE(ParseUserRole("board"));
+  EXPECT_FALSE(ParseUserRole("anonymous"));
+  EXPECT_FALSE(ParseUserRole("Admin"));
+  EXPECT_FALSE(ParseUserRole(""));
+}
+
 TEST(CanAccessProjectTest, AdminEverywhereOperatorAtHome) {
-  Principal admin{"u1", "root", "prj-1", "admin"};
-  Principal op{"u2", "alice", "prj-1", "operator"};
-  Principal homeless{"u3", "bob", "", "operator"};
+  Principal admin{"u1", "root", "prj-1", Role::kAdmin};
+  Principal op{"u2", "alice", "prj-1", Role::kOperator};
+  Principal homeless{"u3", "bob", "", Role::kOperator};
   EXPECT_TRUE(Authenticator::CanAccessProject(admin, "prj-2"));
   EXPECT_TRUE(Authenticator::CanAccessProject(op, "prj-1"));
   EXPECT_FALSE(Authenticator::CanAccessProject(op, "prj-2"));

@@ -44,10 +44,10 @@ class TokenDirectory final : public Directory {
   void BoardSeen(const std::string&) override {}
 
   std::map<std::string, auth::Principal> tokens = {
-      {"ewt_alice_1", {"usr-alice", "alice", "prj-a", "operator", "tok-a1", 0}},
-      {"ewt_alice_2", {"usr-alice", "alice", "prj-a", "operator", "tok-a2", 0}},
-      {"ewt_bob", {"usr-bob", "bob", "prj-b", "operator", "tok-b", 0}},
-      {"ewt_root", {"usr-root", "root", "prj-a", "admin", "tok-r", 0}},
+      {"ewt_alice_1", {"usr-alice", "alice", "prj-a", auth::Role::kOperator, "tok-a1", 0}},
+      {"ewt_alice_2", {"usr-alice", "alice", "prj-a", auth::Role::kOperator, "tok-a2", 0}},
+      {"ewt_bob", {"usr-bob", "bob", "prj-b", auth::Role::kOperator, "tok-b", 0}},
+      {"ewt_root", {"usr-root", "root", "prj-a", auth::Role::kAdmin, "tok-r", 0}},
   };
   bool hold = false;
   std::function<void()> held;

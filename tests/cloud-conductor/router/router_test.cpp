@@ -25,9 +25,9 @@ class FakeDirectory final : public Directory {
   FakeDirectory() {
     AddBoard("brd-a", "proj-a");
     AddBoard("brd-b", "proj-b");
-    tokens["tok-admin"] = auth::Principal{"u1", "admin", "default", "admin"};
-    tokens["tok-alice"] = auth::Principal{"u2", "alice", "proj-a", "operator"};
-    tokens["tok-bob"] = auth::Principal{"u3", "bob", "proj-b", "operator"};
+    tokens["tok-admin"] = auth::Principal{"u1", "admin", "default", auth::Role::kAdmin};
+    tokens["tok-alice"] = auth::Principal{"u2", "alice", "proj-a", auth::Role::kOperator};
+    tokens["tok-bob"] = auth::Principal{"u3", "bob", "proj-b", auth::Role::kOperator};
   }
   void AddBoard(const std::string& id, const std::string& project) {
     BoardIdentity identity;
