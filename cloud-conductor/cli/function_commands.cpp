@@ -88,7 +88,9 @@ std::string Joined(const std::vector<std::string>& parts) {
 // Reports a finished invocation record: its output on success, else its logs on err and an
 // error carrying the exit status for its kind of failure.
 Result<void> ReportInvocation(Context& ctx, const nlohmann::json& function, const nlohmann::json& record) {
-  const InvocationStatus status = InvocationStatusOf(record);
+  using contract::InvocationStatus;
+  // A missing or unknown status is reported below like any other unexpected one.
+  const InvocationStatus status = InvocationStatusOf(record).value_or(InvocationStatus::kRunning);
   if (ctx.options().json) {
     ctx.out() << record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else if (status == InvocationStatus::kSucceeded) {

@@ -46,13 +46,8 @@ std::string KeyValues(const std::vector<Row>& rows) {
 
 }  // namespace
 
-InvocationStatus InvocationStatusOf(const nlohmann::json& record) {
-  const std::string status = Text(record, "status");
-  if (status == "succeeded") return InvocationStatus::kSucceeded;
-  if (status == "failed") return InvocationStatus::kFailed;
-  if (status == "timed_out") return InvocationStatus::kTimedOut;
-  if (status == "running") return InvocationStatus::kRunning;
-  return InvocationStatus::kUnknown;
+Result<contract::InvocationStatus> InvocationStatusOf(const nlohmann::json& record) {
+  return contract::ParseInvocationStatus(Text(record, "status"));
 }
 
 std::string InvocationPlace(const nlohmann::json& record) {

@@ -9,6 +9,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/contract/states.hpp"
+#include "common/error/error.hpp"
+
 namespace ew::cli {
 
 // Exit statuses beyond 0 (success) and 1 (any other error), for scripts: `fn invoke` and
@@ -17,9 +20,9 @@ namespace ew::cli {
 inline constexpr int kExitFunctionFailed = 2;  // the function failed, or a deployment did
 inline constexpr int kExitTimedOut = 3;        // the function ran past its timeout, or the wait did
 
-// An invocation record's "status".
-enum class InvocationStatus { kSucceeded, kFailed, kTimedOut, kRunning, kUnknown };
-InvocationStatus InvocationStatusOf(const nlohmann::json& record);
+// An invocation record's "status", in the board contract's one enum (common/contract/states.hpp);
+// an error when it is missing or not one the contract names.
+Result<contract::InvocationStatus> InvocationStatusOf(const nlohmann::json& record);
 
 // Where an invocation ran: its "boardId", "cloud" for {"target":"cloud"}, else "-".
 std::string InvocationPlace(const nlohmann::json& record);
