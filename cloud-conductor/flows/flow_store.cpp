@@ -233,24 +233,23 @@ Result<std::vector<FlowStore::FlowAccess>> FlowStore::ListFlowAccess() {
   });
 }
 
-Result<std::vector<PartitionRecord>> FlowStore::ListPartitions(const std::string& flow_id) {
-  return connection_.Run<std::vector<PartitionRecord>>("list flow partitions", [&]() -> Result<std::vector<PartitionRecord>> {
-    SQLite::Statement q(db_, std::string(kSelectPartition) + "WHERE flow_id = ? ORDER BY board_id");
-    q.bind(1, flow_id);
+Result<std::vector<PartitionRecord>> FlowStore::SelectPartitions(const char* action, const char* where_order,
+                                                                  const std::string& key) {
+  return connection_.Run<std::vector<PartitionRecord>>(action, [&]() -> Result<std::vector<PartitionRecord>> {
+    SQLite::Statement q(db_, std::string(kSelectPartition) + where_order);
+    q.bind(1, key);
     std::vector<PartitionRecord> out;
     while (q.executeStep()) out.push_back(ReadPartition(q));
     return out;
   });
 }
 
+Result<std::vector<PartitionRecord>> FlowStore::ListPartitions(const std::string& flow_id) {
+  return SelectPartitions("list flow partitions", "WHERE flow_id = ? ORDER BY board_id", flow_id);
+}
+
 Result<std::vector<PartitionRecord>> FlowStore::BoardPartitions(const std::string& board_id) {
-  return connection_.Run<std::vector<PartitionRecord>>("list board partitions", [&]() -> Result<std::vector<PartitionRecord>> {
-    SQLite::Statement q(db_, std::string(kSelectPartition) + "WHERE board_id = ? ORDER BY flow_id");
-    q.bind(1, board_id);
-    std::vector<PartitionRecord> out;
-    while (q.executeStep()) out.push_back(ReadPartition(q));
-    return out;
-  });
+  return SelectPartitions("list board partitions", "WHERE board_id = ? ORDER BY flow_id", board_id);
 }
 
 Result<bool> FlowStore::SetPartitionState(const std::string& flow_id, const std::string& board_id, int64_t version,

@@ -110,6 +110,10 @@ class FlowStore {
   Result<std::vector<std::string>> BoardStops(const std::string& board_id);
 
  private:
+  // The partitions matching `where_order` (one `?`, bound to `key`), read in one statement.
+  Result<std::vector<PartitionRecord>> SelectPartitions(const char* action, const char* where_order,
+                                                        const std::string& key);
+
   registry::SqliteConnection connection_;
   SQLite::Database& db_;  // connection_'s, inside connection_.Run only
 };
