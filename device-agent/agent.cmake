@@ -19,7 +19,7 @@ ew_module(ew_agent_spool
 
 # Board procedures fn.* : package cache, deployments, invocations in containers.
 ew_module(ew_agent_functions
-  SOURCES ${EW_AGENT_DIR}/functions/function_service.cpp ${EW_AGENT_DIR}/functions/trigger_reporter.cpp ${EW_AGENT_DIR}/functions/deployment_book.cpp
+  SOURCES ${EW_AGENT_DIR}/functions/function_service.cpp ${EW_AGENT_DIR}/functions/trigger_reporter.cpp ${EW_AGENT_DIR}/functions/deployment_book.cpp ${EW_AGENT_DIR}/functions/package_fetcher.cpp
   DEPS ew_agent_spool ew_agent_gpio_rpc ew_common_contract ew_containers_host ew_containers_package ew_common_ids ew_common_json ew_common_log ew_common_error
        ew_common_posix
        nlohmann_json::nlohmann_json Boost::system Threads::Threads)

@@ -1,4 +1,4 @@
-// Board side of functions: deploy = fetch by hash (chunked RPC) + verify + extract + install;
+// Board side of functions: deploy = PackageFetcher (fetch by hash, verify, extract) + install;
 // invoke = FunctionHost. Io-thread work stays short; hashing, extraction and file writes run on
 // a one-thread blocking pool created on first use.
 #include "device-agent/functions/function_service.hpp"
@@ -11,12 +11,10 @@
 #include <boost/asio/post.hpp>
 
 #include "common/contract/fn.hpp"
-#include "common/ids/ids.hpp"
 #include "common/json/guarded_json.hpp"
 #include "common/log/log.hpp"
 #include "common/posix/file_io.hpp"
 #include "common/wamp/conductor_procedures.hpp"
-#include "containers/package/package.hpp"
 
 namespace ew::agent::functions {
 
@@ -37,8 +35,6 @@ Result<containers::FunctionSpec> ReadSpec(const fs::path& dir) {
 
 namespace fn = contract::fn;
 
-json DeploymentJson(const Deployment& d) { return d.ToJson(); }
-
 bool SameTriggers(const std::vector<gpio::TriggerSpec>& a, const std::vector<gpio::TriggerSpec>& b) {
   return ew::gpio::ToJson(a) == ew::gpio::ToJson(b);
 }
@@ -51,7 +47,10 @@ FunctionService::FunctionService(boost::asio::io_context& io, FunctionServiceOpt
       options_(std::move(options)),
       book_(options_.state_dir / "deployments.json"),
       host_(std::move(host)),
-      unavailable_reason_(std::move(unavailable_reason)) {}
+      unavailable_reason_(std::move(unavailable_reason)),
+      fetcher_(std::make_shared<PackageFetcher>(
+          io, PackageFetcherOptions{options_.state_dir / "packages", options_.fetch_chunk_bytes, options_.fetch_timeout},
+          [this]() -> boost::asio::thread_pool& { return Blocking(); })) {}
 
 FunctionService::~FunctionService() {
   if (blocking_) blocking_->join();
@@ -87,8 +86,6 @@ std::vector<std::string> FunctionService::LimitWarnings() const {
   return {"not enforced by " + std::string(host_->RuntimeName()) + " on this board: " + names};
 }
 
-fs::path FunctionService::PackageDir(const std::string& sha256) const { return options_.state_dir / "packages" / sha256; }
-
 std::vector<Deployment> FunctionService::Deployments() const {
   std::lock_guard lock(mu_);
   std::vector<Deployment> out;
@@ -110,27 +107,22 @@ void FunctionService::PersistLater(std::string what, std::function<void()> then)
 }
 
 Result<void> FunctionService::Restore() {
+  EW_TRY_VOID(fetcher_->Prepare());
   std::error_code ec;
-  fs::create_directories(options_.state_dir / "packages", ec);
-  if (ec) return Internal("cannot create " + (options_.state_dir / "packages").string() + ": " + ec.message());
   fs::permissions(options_.state_dir, fs::perms::owner_all, ec);
-  // Extractions interrupted by a crash leave "<sha>.tmp-*" siblings: never valid, remove them.
-  for (const auto& entry : fs::directory_iterator(options_.state_dir / "packages", ec)) {
-    if (entry.path().filename().string().find(".tmp") != std::string::npos) fs::remove_all(entry.path(), ec);
-  }
 
   const auto recorded = book_.Load();
   if (recorded.empty()) return Ok();
   std::lock_guard lock(mu_);
   for (const Deployment& d : recorded) {
-    auto spec = ReadSpec(PackageDir(d.sha256));
+    auto spec = ReadSpec(fetcher_->Dir(d.sha256));
     if (!spec) {
       Log()->warn("function {}: package {} is not in the cache ({}); dropped until the conductor redeploys it",
                   d.function_id, d.sha256, spec.error().message);
       continue;
     }
     if (!host_) continue;
-    if (auto installed = host_->Install(d.function_id, *spec, PackageDir(d.sha256)); !installed) {
+    if (auto installed = host_->Install(d.function_id, *spec, fetcher_->Dir(d.sha256)); !installed) {
       Log()->warn("function {}: cannot install: {}", d.function_id, installed.error().message);
       continue;
     }
@@ -184,17 +176,12 @@ void FunctionService::Deploy(const rpc::Request& invocation, rpc::Responder resp
   }
   if (!wanted.name.empty()) return Commit(std::move(wanted), true, std::move(respond));  // new triggers only
 
-  auto self = shared_from_this();
-  auto installed = [self, wanted, respond](Result<fs::path> dir, bool cached) {
+  const std::string sha256 = wanted.sha256;
+  fetcher_->Fetch(sha256, size, [self = shared_from_this(), wanted = std::move(wanted), respond = std::move(respond)](
+                                    Result<fs::path> dir, bool cached) {
     if (!dir) return respond(tl::unexpected(dir.error()));
     self->Install(wanted, *dir, cached, respond);
-  };
-
-  if (fs::exists(PackageDir(wanted.sha256))) return installed(PackageDir(wanted.sha256), true);
-  if (!conductor_) return respond(Unavailable("not connected to the conductor"));
-  auto& waiters = fetching_[wanted.sha256];
-  waiters.push_back([installed](Result<fs::path> dir) { installed(std::move(dir), false); });
-  if (waiters.size() == 1) FetchChunk(wanted.sha256, size, std::make_shared<std::string>());
+  });
 }
 
 void FunctionService::Install(Deployment wanted, fs::path dir, bool cached, rpc::Responder respond) {
@@ -327,12 +314,7 @@ void FunctionService::Commit(Deployment wanted, bool cached, rpc::Responder resp
       if (d.sha256 == replaced) replaced.clear();
     }
   }
-  if (!replaced.empty()) {
-    boost::asio::post(Blocking(), [dir = PackageDir(replaced)] {
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-    });
-  }
+  if (!replaced.empty()) fetcher_->Discard(replaced);
   Log()->info("function {} ({} {}) deployed, package {}{}{}", wanted.function_id, wanted.name, wanted.version,
               wanted.sha256.substr(0, 12), cached ? " (cached)" : "",
               wanted.triggers.empty() ? "" : ", " + std::to_string(wanted.triggers.size()) + " GPIO trigger(s)");
@@ -341,54 +323,6 @@ void FunctionService::Commit(Deployment wanted, bool cached, rpc::Responder resp
   auto reply = std::make_shared<rpc::Reply>(fn::DeployReply{std::move(wanted), cached, LimitWarnings()}.ToPayload());
   std::lock_guard lock(mu_);
   PersistLater(what, [respond = std::move(respond), reply] { respond(std::move(*reply)); });
-}
-
-void FunctionService::FetchChunk(const std::string& sha256, uint64_t size, std::shared_ptr<std::string> buffer) {
-  const uint64_t offset = buffer->size();
-  const uint64_t length = std::min<uint64_t>(options_.fetch_chunk_bytes, size - offset);
-  auto self = shared_from_this();
-  conductor_->Call(fn::kFetch.uri, fn::FetchRequest{sha256, offset, length}.ToPayload(), options_.fetch_timeout,
-                   [self, sha256, size, buffer, offset](Result<rpc::Reply> reply) {
-                     if (!reply) {
-                       return self->FinishFetch(sha256, MakeError(reply.error().code, "fetching package " + sha256 +
-                                                                                           ": " + reply.error().message));
-                     }
-                     auto chunk = fn::FetchReply::Parse(*reply);
-                     if (!chunk) {
-                       return self->FinishFetch(sha256, Internal("fetching package " + sha256 + ": " + chunk.error().message));
-                     }
-                     if (chunk->size != size) {
-                       return self->FinishFetch(sha256, InvalidArgument("fetching package " + sha256 +
-                                                                        ": its size is not the one the deployment names"));
-                     }
-                     buffer->append(chunk->bytes.begin(), chunk->bytes.end());
-                     if (buffer->size() == offset || buffer->size() > size) {
-                       return self->FinishFetch(sha256, Internal("fetching package " + sha256 + ": chunk at offset " +
-                                                                 std::to_string(offset) + " has a wrong length"));
-                     }
-                     if (buffer->size() < size) return self->FetchChunk(sha256, size, buffer);
-                     // Whole package here: hash and extract off the io thread.
-                     boost::asio::post(self->Blocking(), [self = self.get(), weak = self->weak_from_this(), sha256,
-                                                          buffer] {
-                       Result<fs::path> dir = self->PackageDir(sha256);
-                       if (ids::Sha256Hex(*buffer) != sha256) {
-                         dir = InvalidArgument("package " + sha256 + ": the bytes received do not have that sha256");
-                       } else if (auto extracted = containers::ExtractPackage(*buffer, *dir); !extracted &&
-                                                                                           !fs::exists(*dir)) {
-                         dir = tl::unexpected(extracted.error());
-                       }
-                       boost::asio::post(self->io_, [weak, sha256, dir = std::move(dir)]() mutable {
-                         if (auto alive = weak.lock()) alive->FinishFetch(sha256, std::move(dir));
-                       });
-                     });
-                   });
-}
-
-void FunctionService::FinishFetch(const std::string& sha256, Result<fs::path> dir) {
-  auto node = fetching_.extract(sha256);
-  if (node.empty()) return;
-  if (!dir) Log()->warn("package {}: {}", sha256.substr(0, 12), dir.error().message);
-  for (auto& waiter : node.mapped()) waiter(dir);
 }
 
 void FunctionService::Remove(const rpc::Request& invocation, rpc::Responder respond) {
@@ -409,12 +343,7 @@ void FunctionService::Remove(const rpc::Request& invocation, rpc::Responder resp
     if (!shared) orphan = sha256;
   }
   Log()->info("function {} removed", *function_id);
-  if (!orphan.empty()) {
-    boost::asio::post(Blocking(), [dir = PackageDir(orphan)] {
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-    });
-  }
+  if (!orphan.empty()) fetcher_->Discard(orphan);
   auto reply = std::make_shared<rpc::Reply>(fn::RemoveReply{*function_id, true}.ToPayload());
   std::lock_guard lock(mu_);
   PersistLater("function " + *function_id + ": removed", [respond = std::move(respond), reply] { respond(std::move(*reply)); });

@@ -1,6 +1,7 @@
-// The board's function procedures ew.board.<id>.fn.{deploy,remove,list,invoke}: fetches
-// packages from the conductor by content hash, keeps them in a cache under the agent's state
-// directory, installs them into a FunctionHost (containers/) and runs invocations there.
+// The board's function procedures ew.board.<id>.fn.{deploy,remove,list,invoke}: gets packages
+// from the PackageFetcher (the cache under the agent's state directory), installs them into a
+// FunctionHost (containers/) and runs invocations there; the DeploymentBook keeps what is
+// deployed and the TriggerReporter the outcomes of GPIO-triggered invocations.
 // Deployments survive restarts (deployments.json). See docs/FUNCTIONS.md for the contract.
 #pragma once
 
@@ -22,6 +23,7 @@
 #include "common/wamp/limits.hpp"
 #include "containers/host/function_host.hpp"
 #include "device-agent/functions/deployment_book.hpp"
+#include "device-agent/functions/package_fetcher.hpp"
 #include "device-agent/functions/trigger_reporter.hpp"
 #include "device-agent/gpio/gpio_service.hpp"
 #include "device-agent/rpc/conductor_client.hpp"
@@ -66,6 +68,7 @@ class FunctionService : public std::enable_shared_from_this<FunctionService>, pu
   // outlive this service. Io thread.
   void SetConductor(rpc::ConductorClient* conductor) {
     conductor_ = conductor;
+    fetcher_->SetConductor(conductor);
     if (reporter_) reporter_->SetConductor(conductor);
   }
   // Where trigger outcomes wait for the conductor; must outlive this service. Without one they
@@ -115,10 +118,6 @@ class FunctionService : public std::enable_shared_from_this<FunctionService>, pu
   Result<rpc::Reply> List() const;
   void Invoke(const rpc::Request& invocation, rpc::Responder respond);
 
-  // Fetches the package `sha256` of `size` bytes, chunk by chunk, from `offset`. Io thread.
-  void FetchChunk(const std::string& sha256, uint64_t size, std::shared_ptr<std::string> buffer);
-  // Ends every deploy waiting for package `sha256` (io thread).
-  void FinishFetch(const std::string& sha256, Result<std::filesystem::path> dir);
   // Installs the package at `dir` on the blocking pool, then records the deployment and its
   // triggers on the io thread.
   void Install(Deployment wanted, std::filesystem::path dir, bool cached, rpc::Responder respond);
@@ -132,7 +131,6 @@ class FunctionService : public std::enable_shared_from_this<FunctionService>, pu
   // io thread; a failure is logged as "<what> but not recorded: <error>"; then runs `then` there
   // (deploy and remove answer only once the change is on disk). With mu_ held.
   void PersistLater(std::string what, std::function<void()> then = nullptr) const;
-  std::filesystem::path PackageDir(const std::string& sha256) const;
   boost::asio::thread_pool& Blocking();
 
   boost::asio::io_context& io_;
@@ -150,8 +148,8 @@ class FunctionService : public std::enable_shared_from_this<FunctionService>, pu
   // Trigger outcomes on their way to the conductor (io thread only); null without a spool.
   std::shared_ptr<TriggerReporter> reporter_;
 
-  // Deploys waiting for a package being fetched, by sha256 (io thread only).
-  std::map<std::string, std::vector<std::function<void(Result<std::filesystem::path>)>>> fetching_;
+  // The package cache under <state_dir>/packages.
+  std::shared_ptr<PackageFetcher> fetcher_;
 
   mutable std::mutex mu_;
   std::map<std::string, Deployment> deployments_;  // GUARDED_BY(mu_), by function id
