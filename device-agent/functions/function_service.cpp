@@ -48,11 +48,12 @@ FunctionService::FunctionService(boost::asio::io_context& io, FunctionServiceOpt
       book_(options_.state_dir / "deployments.json"),
       host_(std::move(host)),
       unavailable_reason_(std::move(unavailable_reason)),
-      fetcher_(std::make_shared<PackageFetcher>(
+      fetcher_(std::make_unique<PackageFetcher>(
           io, PackageFetcherOptions{options_.state_dir / "packages", options_.fetch_chunk_bytes, options_.fetch_timeout},
           [this]() -> boost::asio::thread_pool& { return Blocking(); })) {}
 
 FunctionService::~FunctionService() {
+  alive_.reset();
   if (blocking_) blocking_->join();
 }
 
@@ -136,22 +137,20 @@ Result<void> FunctionService::Restore() {
 }
 
 rpc::ProcedureTable FunctionService::Procedures() {
-  std::weak_ptr<FunctionService> weak = weak_from_this();
-  auto bind = [weak](auto method) -> rpc::Handler {
-    return [weak, method](const rpc::Request& invocation, rpc::Responder respond) {
-      auto self = weak.lock();
-      if (!self) return respond(Unavailable("the agent is shutting down"));
-      ((*self).*method)(invocation, std::move(respond));
+  auto bind = [this, alive = std::weak_ptr<bool>(alive_)](auto method) -> rpc::Handler {
+    return [this, alive, method](const rpc::Request& invocation, rpc::Responder respond) {
+      if (alive.expired()) return respond(Unavailable("the agent is shutting down"));
+      (this->*method)(invocation, std::move(respond));
     };
   };
   rpc::ProcedureTable table;
   table.push_back({fn::kDeploy.suffix, bind(&FunctionService::Deploy)});
   table.push_back({fn::kRemove.suffix, bind(&FunctionService::Remove)});
   table.push_back({fn::kInvoke.suffix, bind(&FunctionService::Invoke)});
-  table.push_back({fn::kList.suffix, rpc::Sync([weak](const rpc::Request&) -> Result<rpc::Reply> {
-                     auto self = weak.lock();
-                     if (!self) return Unavailable("the agent is shutting down");
-                     return self->List();
+  table.push_back({fn::kList.suffix, rpc::Sync([this, alive = std::weak_ptr<bool>(alive_)](
+                                                    const rpc::Request&) -> Result<rpc::Reply> {
+                     if (alive.expired()) return Unavailable("the agent is shutting down");
+                     return List();
                    })});
   return table;
 }
@@ -177,24 +176,24 @@ void FunctionService::Deploy(const rpc::Request& invocation, rpc::Responder resp
   if (!wanted.name.empty()) return Commit(std::move(wanted), true, std::move(respond));  // new triggers only
 
   const std::string sha256 = wanted.sha256;
-  fetcher_->Fetch(sha256, size, [self = shared_from_this(), wanted = std::move(wanted), respond = std::move(respond)](
-                                    Result<fs::path> dir, bool cached) {
+  fetcher_->Fetch(sha256, size, [this, alive = std::weak_ptr<bool>(alive_), wanted = std::move(wanted),
+                                  respond = std::move(respond)](Result<fs::path> dir, bool cached) {
+    if (alive.expired()) return respond(Unavailable("the agent is shutting down"));
     if (!dir) return respond(tl::unexpected(dir.error()));
-    self->Install(wanted, *dir, cached, respond);
+    Install(wanted, *dir, cached, respond);
   });
 }
 
 void FunctionService::Install(Deployment wanted, fs::path dir, bool cached, rpc::Responder respond) {
-  // Raw `this` on the pool: the destructor joins the pool first, and the last reference must
-  // never be dropped on a pool thread (it would join itself).
-  boost::asio::post(Blocking(), [self = this, weak = weak_from_this(), wanted = std::move(wanted), dir = std::move(dir),
+  // Raw `this` on the pool: the destructor joins the pool before any member goes.
+  boost::asio::post(Blocking(), [self = this, alive = std::weak_ptr<bool>(alive_), wanted = std::move(wanted), dir = std::move(dir),
                                  cached, respond = std::move(respond)]() mutable {
     auto spec = ReadSpec(dir);
     if (!spec) return respond(Internal("cached package " + wanted.sha256 + ": " + spec.error().message));
     if (auto ok = self->host_->Install(wanted.function_id, *spec, dir); !ok) return respond(tl::unexpected(ok.error()));
     wanted.name = spec->name;
-    boost::asio::post(self->io_, [weak, wanted = std::move(wanted), cached, respond = std::move(respond)]() mutable {
-      if (auto alive = weak.lock()) alive->Commit(std::move(wanted), cached, std::move(respond));
+    boost::asio::post(self->io_, [self, alive, wanted = std::move(wanted), cached, respond = std::move(respond)]() mutable {
+      if (!alive.expired()) self->Commit(std::move(wanted), cached, std::move(respond));
     });
   });
 }
@@ -208,18 +207,17 @@ Result<void> FunctionService::BindTriggers(const Deployment& d) {
     gpio_->ClearTriggers(d.function_id);
     return Ok();
   }
-  std::weak_ptr<FunctionService> weak = weak_from_this();
-  return gpio_->SetTriggers(d.function_id, d.triggers, [weak, function_id = d.function_id](json event) {
-    auto self = weak.lock();
-    if (!self || !self->host_) return;
+  return gpio_->SetTriggers(d.function_id, d.triggers, [self = this, alive = std::weak_ptr<bool>(alive_),
+                                                        function_id = d.function_id](json event) {
+    if (alive.expired() || !self->host_) return;
     const std::string line = event.value("line", "");
     // The conductor may be unreachable: the board runs it anyway, logs the outcome and reports
     // it to the conductor's invocation history when there is a session.
     const int64_t at = std::chrono::duration_cast<std::chrono::seconds>(
                            std::chrono::system_clock::now().time_since_epoch()).count();
-    // Runs on a worker thread of the host: it must not hold `self` (dropping the last reference
-    // there would destroy the host from its own worker); the io thread gets the record.
-    self->host_->InvokeEvent(function_id, event, [io = &self->io_, weak, function_id, line, event, at](
+    // Runs on a worker thread of the host: the io thread (where the token is checked) gets the
+    // record.
+    self->host_->InvokeEvent(function_id, event, [self, alive, function_id, line, event, at](
                                                        Result<containers::InvocationResult> result) {
       json record;
       if (!result) {
@@ -236,8 +234,8 @@ Result<void> FunctionService::BindTriggers(const Deployment& d) {
       }
       record["trigger"] = event;
       record["at"] = at;
-      boost::asio::post(*io, [weak, function_id, record = std::move(record)]() mutable {
-        if (auto alive = weak.lock()) alive->QueueReport(function_id, std::move(record));
+      boost::asio::post(self->io_, [self, alive, function_id, record = std::move(record)]() mutable {
+        if (!alive.expired()) self->QueueReport(function_id, std::move(record));
       });
     });
   });
@@ -285,7 +283,7 @@ void FunctionService::SetSpool(spool::AsyncSpool* spool) {
   TriggerReporterOptions options;
   options.reports_per_call = options_.reports_per_call;
   options.report_budget = ReportBudget();
-  reporter_ = std::make_shared<TriggerReporter>(*spool, options);
+  reporter_ = std::make_unique<TriggerReporter>(*spool, options);
   reporter_->SetConductor(conductor_);
 }
 

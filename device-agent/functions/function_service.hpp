@@ -56,7 +56,7 @@ size_t FitRecord(nlohmann::json& record, size_t budget);
 // One deployed function as the board records it: the contract's (common/contract/fn.hpp).
 using Deployment = contract::fn::DeployedFunction;
 
-class FunctionService : public std::enable_shared_from_this<FunctionService>, public session::SessionObserver {
+class FunctionService : public session::SessionObserver {
  public:
   // `host` may be null when no container runtime works on this board: then fn.deploy and
   // fn.invoke answer Unavailable with `unavailable_reason`, and fn.list answers empty.
@@ -146,13 +146,17 @@ class FunctionService : public std::enable_shared_from_this<FunctionService>, pu
   std::once_flag blocking_once_;
 
   // Trigger outcomes on their way to the conductor (io thread only); null without a spool.
-  std::shared_ptr<TriggerReporter> reporter_;
+  std::unique_ptr<TriggerReporter> reporter_;
 
   // The package cache under <state_dir>/packages.
-  std::shared_ptr<PackageFetcher> fetcher_;
+  std::unique_ptr<PackageFetcher> fetcher_;
 
   mutable std::mutex mu_;
   std::map<std::string, Deployment> deployments_;  // GUARDED_BY(mu_), by function id
+
+  // Liveness token (docs/ARCHITECTURE.md, "Lifetime"): reset first in the destructor; io-thread
+  // handlers check it. Pool work uses raw `this`: the destructor joins the pool next.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace ew::agent::functions

@@ -52,11 +52,11 @@ void PackageFetcher::Discard(const std::string& sha256) {
 void PackageFetcher::FetchChunk(const std::string& sha256, uint64_t size, std::shared_ptr<std::string> buffer) {
   const uint64_t offset = buffer->size();
   const uint64_t length = std::min<uint64_t>(options_.chunk_bytes, size - offset);
-  auto self = shared_from_this();
   auto failed = [sha256](const std::string& why) { return "fetching package " + sha256 + ": " + why; };
   conductor_->Call(
       fn::kFetch.uri, fn::FetchRequest{sha256, offset, length}.ToPayload(), options_.chunk_timeout,
-      [self, sha256, size, buffer, offset, failed](Result<rpc::Reply> reply) {
+      [self = this, alive = std::weak_ptr<bool>(alive_), sha256, size, buffer, offset, failed](Result<rpc::Reply> reply) {
+        if (alive.expired()) return;
         if (!reply) return self->Finish(sha256, MakeError(reply.error().code, failed(reply.error().message)));
         auto chunk = fn::FetchReply::Parse(*reply);
         if (!chunk) return self->Finish(sha256, Internal(failed(chunk.error().message)));
@@ -69,7 +69,7 @@ void PackageFetcher::FetchChunk(const std::string& sha256, uint64_t size, std::s
         }
         if (buffer->size() < size) return self->FetchChunk(sha256, size, buffer);
         // Whole package here: hash and extract off the io thread.
-        boost::asio::post(self->blocking_(), [weak = self->weak_from_this(), &io = self->io_, sha256, buffer,
+        boost::asio::post(self->blocking_(), [self, alive, &io = self->io_, sha256, buffer,
                                             target = self->Dir(sha256)] {
           Result<fs::path> dir = target;
           if (ids::Sha256Hex(*buffer) != sha256) {
@@ -77,8 +77,8 @@ void PackageFetcher::FetchChunk(const std::string& sha256, uint64_t size, std::s
           } else if (auto extracted = containers::ExtractPackage(*buffer, target); !extracted && !fs::exists(target)) {
             dir = tl::unexpected(extracted.error());
           }
-          boost::asio::post(io, [weak, sha256, dir = std::move(dir)]() mutable {
-            if (auto alive = weak.lock()) alive->Finish(sha256, std::move(dir));
+          boost::asio::post(io, [self, alive, sha256, dir = std::move(dir)]() mutable {
+            if (!alive.expired()) self->Finish(sha256, std::move(dir));
           });
         });
       });

@@ -26,7 +26,7 @@ struct PackageFetcherOptions {
   std::chrono::milliseconds chunk_timeout{30'000};  // per chunk
 };
 
-class PackageFetcher : public std::enable_shared_from_this<PackageFetcher> {
+class PackageFetcher {
  public:
   // The extracted package's directory, or why it is not there; `cached` = no fetch was needed.
   using Done = std::function<void(Result<std::filesystem::path> dir, bool cached)>;
@@ -36,6 +36,7 @@ class PackageFetcher : public std::enable_shared_from_this<PackageFetcher> {
   using BlockingPool = std::function<boost::asio::thread_pool&()>;
 
   PackageFetcher(boost::asio::io_context& io, PackageFetcherOptions options, BlockingPool blocking);
+  ~PackageFetcher() { alive_.reset(); }
 
   // The session that reaches the conductor; must outlive this fetcher. Io thread.
   void SetConductor(rpc::ConductorClient* conductor) { conductor_ = conductor; }
@@ -66,6 +67,8 @@ class PackageFetcher : public std::enable_shared_from_this<PackageFetcher> {
   rpc::ConductorClient* conductor_ = nullptr;
   // Fetches waiting for a package in flight, by sha256 (io thread only).
   std::map<std::string, std::vector<Done>> waiting_;
+  // Liveness token (docs/ARCHITECTURE.md, "Lifetime"), checked on the io thread.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace ew::agent::functions

@@ -23,10 +23,9 @@ TriggerReporter::TriggerReporter(spool::AsyncSpool& spool, TriggerReporterOption
 void TriggerReporter::Report(const std::string& function_id, json record) {
   // msgpack, as it goes to the conductor: the record was fitted to the budget in that encoding.
   std::vector<uint8_t> bytes = json::to_msgpack(json{{"functionId", function_id}, {"record", std::move(record)}});
-  std::weak_ptr<TriggerReporter> weak = weak_from_this();
-  spool_.Append(kReportStream, std::string(bytes.begin(), bytes.end()), [weak, function_id](Result<uint64_t> seq) {
-    auto self = weak.lock();
-    if (!self) return;
+  std::weak_ptr<bool> alive = alive_;
+  spool_.Append(kReportStream, std::string(bytes.begin(), bytes.end()), [self = this, alive, function_id](Result<uint64_t> seq) {
+    if (alive.expired()) return;
     if (!seq) {
       Log()->error("trigger outcome of {} not stored: {}", function_id, seq.error().message);
       return;
@@ -43,11 +42,10 @@ void TriggerReporter::Flush() {
   }
   sending_ = true;
   again_ = false;
-  std::weak_ptr<TriggerReporter> weak = weak_from_this();
+  std::weak_ptr<bool> alive = alive_;
   spool_.Peek(kReportStream, 0, spool::PeekLimits{options_.reports_per_call, options_.report_budget},
-              [weak](Result<std::vector<spool::Record>> records) {
-                auto self = weak.lock();
-                if (!self) return;
+              [self = this, alive](Result<std::vector<spool::Record>> records) {
+                if (alive.expired()) return;
                 if (!records || records->empty()) {
                   if (!records) Log()->error("trigger outcomes: {}", records.error().message);
                   self->sending_ = false;
@@ -83,13 +81,11 @@ void TriggerReporter::Send(std::vector<spool::Record> records) {
     batch.push_back(std::move(entry["record"]));
     last_seq = stored.seq;
   }
-  std::weak_ptr<TriggerReporter> weak = weak_from_this();
-  auto acknowledge = [weak](uint64_t seq) {
-    auto self = weak.lock();
-    if (!self) return;
-    self->spool_.Ack(kReportStream, seq, [weak](Result<void> acked) {
-      auto self = weak.lock();
-      if (!self) return;
+  std::weak_ptr<bool> alive = alive_;
+  auto acknowledge = [self = this, alive](uint64_t seq) {
+    if (alive.expired()) return;
+    self->spool_.Ack(kReportStream, seq, [self, alive](Result<void> acked) {
+      if (alive.expired()) return;
       if (!acked) Log()->error("trigger outcomes: {}", acked.error().message);
       self->sending_ = false;
       self->Flush();
@@ -100,9 +96,8 @@ void TriggerReporter::Send(std::vector<spool::Record> records) {
   rpc::Reply request;
   request.kwargs = {{"functionId", function_id}, {"records", std::move(batch)}};
   conductor_->Call(wamp::kFnReportProcedure, std::move(request), options_.call_timeout,
-                   [weak, function_id, count, last_seq, acknowledge](Result<rpc::Reply> reply) {
-                     auto self = weak.lock();
-                     if (!self) return;
+                   [self = this, alive, function_id, count, last_seq, acknowledge](Result<rpc::Reply> reply) {
+                     if (alive.expired()) return;
                      const bool retry_later = !reply && (reply.error().code == ErrorCode::kUnavailable ||
                                                          reply.error().code == ErrorCode::kDeadlineExceeded);
                      if (retry_later) {

@@ -32,10 +32,11 @@ struct TriggerReporterOptions {
   spool::StreamLimits limits{16ull << 20, 10'000, spool::DropPolicy::kDropOldest};
 };
 
-class TriggerReporter : public std::enable_shared_from_this<TriggerReporter> {
+class TriggerReporter {
  public:
   // `spool` outlives the reporter.
   TriggerReporter(spool::AsyncSpool& spool, TriggerReporterOptions options);
+  ~TriggerReporter() { alive_.reset(); }
 
   // The session that reaches the conductor; null = none yet. Must outlive the reporter.
   void SetConductor(rpc::ConductorClient* conductor) { conductor_ = conductor; }
@@ -59,6 +60,9 @@ class TriggerReporter : public std::enable_shared_from_this<TriggerReporter> {
   rpc::ConductorClient* conductor_ = nullptr;
   bool sending_ = false;  // a peek or a report call is under way
   bool again_ = false;    // something was stored meanwhile: look again when it ends
+  // Liveness token (docs/ARCHITECTURE.md, "Lifetime"): spool and call handlers run on the io
+  // thread, where the reporter is destroyed.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace ew::agent::functions
