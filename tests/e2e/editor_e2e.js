@@ -124,10 +124,19 @@ async function configureGpio(id, board, line) {
   await openEditor(id);
   await page.waitForSelector(`#node-input-board option[value="${board}"]`, { state: 'attached', timeout: 20000 });
   const boards = await page.$$eval('#node-input-board option', (os) => os.map((o) => o.value).filter((v) => v));
-  await page.selectOption('#node-input-board', board);
+  // A refill of the board list asked for before the pick and answered after it (Node-RED may
+  // announce the conductor select's value late) must not take the pick back: ask for one, then
+  // pick while it is surely in flight (the same task, so its answer cannot come in between).
+  await page.evaluate((b) => {
+    $('#node-input-conductor').trigger('change');
+    $('#node-input-board').val(b).trigger('change');
+  }, board);
   await page.waitForSelector(`#node-input-line option[value="${line}"]`, { state: 'attached', timeout: 20000 });
   const lines = await page.$$eval('#node-input-line option', (os) => os.length);
   await page.selectOption('#node-input-line', line);
+  // Whether the refill landed before or after the line list, the picks are still there.
+  const kept = await page.evaluate(() => [$('#node-input-board').val(), $('#node-input-line').val()]);
+  if (kept[0] !== board || kept[1] !== line) throw new Error(`the dialog lost the picks: ${JSON.stringify(kept)}`);
   await closeEditor();
   return { boards, lines };
 }
