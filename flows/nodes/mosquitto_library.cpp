@@ -31,6 +31,10 @@ Result<MosquittoLibrary> Load() {
   bind(lib.message_callback_set, "mosquitto_message_callback_set");
   bind(lib.reconnect_delay_set, "mosquitto_reconnect_delay_set");
   bind(lib.strerror, "mosquitto_strerror");
+  bind(lib.log_callback_set, "mosquitto_log_callback_set");
+  bind(lib.tls_set, "mosquitto_tls_set");
+  bind(lib.tls_insecure_set, "mosquitto_tls_insecure_set");
+  bind(lib.tls_opts_set, "mosquitto_tls_opts_set");
   if (!ok) return Unavailable("libmosquitto.so.1 lacks a function the MQTT nodes need");
   lib.lib_init();
   return lib;  // the handle stays open for the life of the process

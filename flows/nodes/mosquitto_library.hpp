@@ -25,6 +25,10 @@ struct MosquittoLibrary {
   decltype(&mosquitto_message_callback_set) message_callback_set = nullptr;
   decltype(&mosquitto_reconnect_delay_set) reconnect_delay_set = nullptr;
   decltype(&mosquitto_strerror) strerror = nullptr;
+  decltype(&mosquitto_log_callback_set) log_callback_set = nullptr;
+  decltype(&mosquitto_tls_set) tls_set = nullptr;
+  decltype(&mosquitto_tls_insecure_set) tls_insecure_set = nullptr;
+  decltype(&mosquitto_tls_opts_set) tls_opts_set = nullptr;
 
   // The process-wide instance, loaded (and mosquitto_lib_init'ed) once; Unavailable naming the
   // library when it is not installed. Thread-safe.

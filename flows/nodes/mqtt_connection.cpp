@@ -1,11 +1,65 @@
 #include "flows/nodes/mqtt_connection.hpp"
 
+#include <unistd.h>
+
 #include "flows/nodes/mosquitto_library.hpp"
+#include "flows/runtime/flow_runtime.hpp"
 #include "flows/runtime/message.hpp"
 
 namespace ew::flows::nodes {
 
-Result<MqttBroker> MqttBroker::FromConfig(const flows::ConfigNode& config) {
+namespace {
+
+// A string property, "" when absent or of another type (exports are user-edited JSON).
+std::string StringProp(const flows::ConfigNode& node, const char* name) {
+  auto it = node.props.find(name);
+  return it != node.props.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// A boolean property as Node-RED's editor writes it (true or "true"); `fallback` when absent.
+bool BoolProp(const flows::ConfigNode& node, const char* name, bool fallback) {
+  auto it = node.props.find(name);
+  if (it == node.props.end()) return fallback;
+  return it->is_boolean() ? it->get<bool>() : it->is_string() && *it == "true";
+}
+
+Result<MqttTls> TlsFromConfig(const flows::ConfigNode& broker, const flows::ConfigNode* config) {
+  MqttTls tls;
+  if (config == nullptr) {
+    const std::string id = StringProp(broker, "tls");
+    if (!id.empty()) return InvalidArgument("tls-config node \"" + id + "\" is not in the flow");
+    return tls;  // system CAs, verified
+  }
+  if (config->type != "tls-config") return InvalidArgument("\"" + config->id + "\" is not a tls-config node");
+  auto str = [&](const char* name) { return StringProp(*config, name); };
+  tls.ca_file = str("ca");
+  tls.cert_file = str("cert");
+  tls.key_file = str("key");
+  for (const char* uploaded : {"caname", "certname", "keyname"}) {
+    if (!str(uploaded).empty())
+      return InvalidArgument("tls-config \"" + config->id + "\": uploaded certificates and keys are credentials, which "
+                             "a flow export leaves out; give file paths on the board instead");
+  }
+  if (tls.cert_file.empty() != tls.key_file.empty())
+    return InvalidArgument("tls-config \"" + config->id + "\": a client certificate needs its key, and a key its certificate");
+  tls.verify = BoolProp(*config, "verifyservercert", true);
+  for (const std::string* file : {&tls.ca_file, &tls.cert_file, &tls.key_file}) {
+    if (!file->empty() && access(file->c_str(), R_OK) != 0)
+      return InvalidArgument("tls-config \"" + config->id + "\": cannot read " + *file + " on this board");
+  }
+  return tls;
+}
+
+}  // namespace
+
+Result<MqttBroker> MqttBroker::Find(const runtime::FlowRuntime& rt, const std::string& id) {
+  const auto* config = rt.FindConfig(id);
+  if (!config || config->type != "mqtt-broker") return InvalidArgument("no mqtt-broker config node \"" + id + "\"");
+  const std::string tls_id = StringProp(*config, "tls");
+  return FromConfig(*config, tls_id.empty() ? nullptr : rt.FindConfig(tls_id));
+}
+
+Result<MqttBroker> MqttBroker::FromConfig(const flows::ConfigNode& config, const flows::ConfigNode* tls_config) {
   MqttBroker b;
   const auto& p = config.props;
   auto str = [&](const char* name, const std::string& fallback) {
@@ -16,15 +70,25 @@ Result<MqttBroker> MqttBroker::FromConfig(const flows::ConfigNode& config) {
   if (b.host.rfind("ws://", 0) == 0 || b.host.rfind("wss://", 0) == 0)
     return InvalidArgument("MQTT over WebSocket is not supported on boards");
   if (b.host.rfind("mqtt://", 0) == 0) b.host = b.host.substr(7);
-  if (b.host.rfind("mqtts://", 0) == 0 || p.value("usetls", false))
-    return InvalidArgument("MQTT over TLS is not supported on boards yet");
-  auto port = runtime::ToNumber(p.value("port", nlohmann::json(1883)));
+  bool use_tls = BoolProp(config, "usetls", false);
+  if (b.host.rfind("mqtts://", 0) == 0) {
+    b.host = b.host.substr(8);
+    use_tls = true;
+  }
+  if (use_tls) {
+    EW_TRY(b.tls, TlsFromConfig(config, tls_config));
+    const std::string sni = tls_config ? StringProp(*tls_config, "servername") : "";
+    if (!sni.empty() && sni != b.host)
+      return InvalidArgument("tls-config \"" + tls_config->id + "\": a server name other than the broker's host (" + sni +
+                             ") is not supported on boards");
+  }
+  auto port = runtime::ToNumber(p.value("port", nlohmann::json(use_tls ? 8883 : 1883)));
   if (!port || *port < 1 || *port > 65535) return InvalidArgument("broker port is not a port number");
   b.port = static_cast<int>(*port);
   b.client_id = str("clientid", "");
   auto keepalive = runtime::ToNumber(p.value("keepalive", nlohmann::json(60)));
   b.keepalive_s = keepalive && *keepalive >= 5 ? static_cast<int>(*keepalive) : 60;
-  b.clean_session = p.value("cleansession", true);
+  b.clean_session = BoolProp(config, "cleansession", true);
   return b;
 }
 
@@ -44,9 +108,23 @@ Result<std::unique_ptr<MqttConnection>> MqttConnection::Open(const MqttBroker& b
   lib->disconnect_callback_set(c->client_, &MqttConnection::HandleDisconnect);
   lib->message_callback_set(c->client_, &MqttConnection::HandleMessage);
   lib->reconnect_delay_set(c->client_, 1, 30, true);
+  if (broker.tls) {
+    const MqttTls& tls = *broker.tls;
+    auto opt = [](const std::string& s) { return s.empty() ? nullptr : s.c_str(); };
+    int rc = lib->tls_set(c->client_, opt(tls.ca_file), tls.ca_file.empty() ? "/etc/ssl/certs" : nullptr,
+                          opt(tls.cert_file), opt(tls.key_file), nullptr);
+    if (rc != MOSQ_ERR_SUCCESS) return InvalidArgument(std::string("MQTT TLS: ") + lib->strerror(rc));
+    lib->log_callback_set(c->client_, &MqttConnection::HandleLog);
+    if (!tls.verify) {
+      // As Node-RED's "verify server certificate" unticked: neither the chain nor the name.
+      lib->tls_opts_set(c->client_, 0 /* SSL_VERIFY_NONE */, nullptr, nullptr);
+      lib->tls_insecure_set(c->client_, true);
+    }
+  }
   int rc = lib->connect_async(c->client_, broker.host.c_str(), broker.port, broker.keepalive_s);
-  // A failed first attempt (broker down) is retried by the loop thread, as Node-RED keeps trying.
-  if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_ERRNO && rc != MOSQ_ERR_EAI)
+  // A failed first attempt (broker down, TLS handshake refused: libmosquitto may connect at once)
+  // is retried by the loop thread, as Node-RED keeps trying; HandleLog has said why.
+  if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_ERRNO && rc != MOSQ_ERR_EAI && rc != MOSQ_ERR_TLS)
     return InvalidArgument(std::string("MQTT connect: ") + lib->strerror(rc));
   rc = lib->loop_start(c->client_);
   if (rc != MOSQ_ERR_SUCCESS) return Internal(std::string("MQTT loop: ") + lib->strerror(rc));
@@ -85,6 +163,16 @@ void MqttConnection::HandleMessage(mosquitto*, void* self, const ::mosquitto_mes
   if (!c->on_message_ || !message->topic) return;
   std::string payload(static_cast<const char*>(message->payload), static_cast<size_t>(message->payloadlen));
   c->on_message_(message->topic, std::move(payload), message->qos, message->retain);
+}
+
+void MqttConnection::HandleLog(mosquitto*, void* self, int level, const char* line) {
+  auto* c = static_cast<MqttConnection*>(self);
+  if (level != MOSQ_LOG_ERR || line == nullptr || !c->on_state_) return;
+  std::string text(line);
+  // "OpenSSL Error[0]: error:0A000086:SSL routines::certificate verify failed"
+  if (text.rfind("OpenSSL Error", 0) != 0) return;
+  auto reason = text.rfind("::");
+  c->on_state_(false, "TLS: " + (reason == std::string::npos ? text : text.substr(reason + 2)));
 }
 
 }  // namespace ew::flows::nodes

@@ -16,9 +16,7 @@ class MqttInNode : public RuntimeNode {
   using RuntimeNode::RuntimeNode;
 
   Result<void> Configure() {
-    const auto* config = rt_.FindConfig(StrProp("broker"));
-    if (!config || config->type != "mqtt-broker") return InvalidArgument("no mqtt-broker config node \"" + StrProp("broker") + "\"");
-    EW_TRY(broker_, MqttBroker::FromConfig(*config));
+    EW_TRY(broker_, MqttBroker::Find(rt_, StrProp("broker")));
     if (StrProp("inputs", "0") == "1") return InvalidArgument("dynamic subscriptions are not supported on boards");
     topic_ = StrProp("topic");
     if (topic_.empty()) return InvalidArgument("no topic");

@@ -13,9 +13,7 @@ class MqttOutNode : public RuntimeNode {
   using RuntimeNode::RuntimeNode;
 
   Result<void> Configure() {
-    const auto* config = rt_.FindConfig(StrProp("broker"));
-    if (!config || config->type != "mqtt-broker") return InvalidArgument("no mqtt-broker config node \"" + StrProp("broker") + "\"");
-    EW_TRY(broker_, MqttBroker::FromConfig(*config));
+    EW_TRY(broker_, MqttBroker::Find(rt_, StrProp("broker")));
     topic_ = StrProp("topic");
     std::string qos = StrProp("qos", "");
     if (!qos.empty()) qos_ = static_cast<int>(runtime::ToNumber(qos).value_or(0));

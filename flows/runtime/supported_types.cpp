@@ -20,7 +20,7 @@ bool IsSupportedNodeType(std::string_view type) {
 }
 
 bool IsSupportedConfigType(std::string_view type) {
-  return type == "mqtt-broker" || type == "edgewire-conductor";
+  return type == "mqtt-broker" || type == "tls-config" || type == "edgewire-conductor";
 }
 
 }  // namespace ew::flows::runtime

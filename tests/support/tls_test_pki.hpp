@@ -44,6 +44,15 @@ class TestPki {
     return Write(file_stem, cert.get(), key.get());
   }
 
+  // A client certificate named `common_name` (extended key usage clientAuth), valid for a day.
+  Issued IssueClient(const std::string& file_stem, const std::string& common_name) {
+    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(NewKey(), &EVP_PKEY_free);
+    std::unique_ptr<X509, decltype(&X509_free)> cert(
+        NewCert(common_name, key.get(), cert_.get(), key_.get(), /*is_ca=*/false, -3600, 86400, /*client=*/true),
+        &X509_free);
+    return Write(file_stem, cert.get(), key.get());
+  }
+
  private:
   static EVP_PKEY* NewKey() {
     EVP_PKEY* key = EVP_EC_gen("P-256");
@@ -62,7 +71,7 @@ class TestPki {
   }
 
   static X509* NewCert(const std::string& common_name, EVP_PKEY* key, X509* issuer, EVP_PKEY* issuer_key, bool is_ca,
-                       long not_before_s, long not_after_s) {
+                       long not_before_s, long not_after_s, bool client = false) {
     static long serial = 1;
     X509* cert = X509_new();
     X509_set_version(cert, 2);
@@ -77,6 +86,9 @@ class TestPki {
     if (is_ca) {
       AddExtension(cert, issuer, NID_basic_constraints, "critical,CA:TRUE");
       AddExtension(cert, issuer, NID_key_usage, "critical,keyCertSign,cRLSign");
+    } else if (client) {
+      AddExtension(cert, issuer, NID_basic_constraints, "critical,CA:FALSE");
+      AddExtension(cert, issuer, NID_ext_key_usage, "clientAuth");
     } else {
       AddExtension(cert, issuer, NID_basic_constraints, "critical,CA:FALSE");
       AddExtension(cert, issuer, NID_ext_key_usage, "serverAuth");

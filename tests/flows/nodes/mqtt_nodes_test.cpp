@@ -6,11 +6,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <gtest/gtest.h>
 
 #include "tests/flows/support/flow_harness.hpp"
+#include "tests/support/tls_test_pki.hpp"
 
 extern char** environ;
 
@@ -27,11 +29,15 @@ uint16_t FreePort() {
 
 class Broker {
  public:
-  bool Start() {
+  // `listener_options`: lines for the listener (TLS files, require_certificate).
+  bool Start(const std::string& listener_options = "") {
     port_ = FreePort();
-    dir_ = std::filesystem::temp_directory_path() / ("ew-mqtt-" + std::to_string(getpid()));
+    static int instance = 0;
+    dir_ = std::filesystem::temp_directory_path() /
+           ("ew-mqtt-" + std::to_string(getpid()) + "-" + std::to_string(++instance));
     std::filesystem::create_directories(dir_);
-    std::ofstream(dir_ / "mosquitto.conf") << "listener " << port_ << " 127.0.0.1\nallow_anonymous true\npersistence false\n";
+    std::ofstream(dir_ / "mosquitto.conf") << "listener " << port_ << " 127.0.0.1\n"
+                                           << listener_options << "allow_anonymous true\npersistence false\n";
     std::string conf = (dir_ / "mosquitto.conf").string();
     const char* argv[] = {kMosquitto, "-c", conf.c_str(), nullptr};
     if (posix_spawn(&pid_, kMosquitto, nullptr, nullptr, const_cast<char**>(argv), environ) != 0) return false;
@@ -99,14 +105,124 @@ TEST(MqttNodes, RoundTripThroughARealBroker) {
   h.runtime.Stop();
 }
 
-TEST(MqttNodes, TlsBrokerIsRefusedAtLoad) {
+// TLS to the broker (Node-RED's mqtt-broker "use TLS" with a tls-config node whose files are
+// paths on the board), against a real mosquitto TLS listener with a CA the test makes.
+class MqttTls : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (access(kMosquitto, X_OK) != 0) GTEST_SKIP() << "mosquitto is not installed (deploy/debian-packages.txt)";
+    dir_ = std::filesystem::temp_directory_path() / ("ew-mqtt-tls-" + std::to_string(getpid()));
+    pki_.emplace(dir_, "broker-ca");
+    server_ = pki_->IssueServer("broker");
+  }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  std::string TlsListener(bool require_client_certificate = false) const {
+    return "cafile " + pki_->ca_file() + "\ncertfile " + server_.cert_file + "\nkeyfile " + server_.key_file + "\n" +
+           (require_client_certificate ? "require_certificate true\n" : "");
+  }
+  static flows::ConfigNode TlsBroker(uint16_t port) {
+    flows::ConfigNode c = BrokerConfig(port);
+    c.props["broker"] = "localhost";  // the name in the broker's certificate
+    c.props["usetls"] = true;
+    c.props["tls"] = "tls1";
+    return c;
+  }
+  static flows::ConfigNode TlsConfig(nlohmann::json props) {
+    flows::ConfigNode c;
+    c.id = "tls1";
+    c.type = "tls-config";
+    c.props = std::move(props);
+    return c;
+  }
+  // Loads mqtt in → got and mqtt out; waits until the in node says "connected", "refused ..." or
+  // "TLS: <why>"; returns whether it connected.
+  static bool Connects(Harness& h, const std::vector<flows::ConfigNode>& configs) {
+    h.LoadOrFail({N("in", "mqtt in", {{"got"}}, {{"broker", "broker1"}, {"topic", "ew/tls/#"}, {"qos", "1"}}),
+                  Sink("got"), N("out", "mqtt out", {}, {{"broker", "broker1"}, {"topic", ""}, {"qos", "1"}})},
+                 configs);
+    std::string last;
+    h.RunUntil([&] {
+      for (auto& [node, status] : h.host.statuses)
+        if (node == "in" && !status.value("text", "").empty()) last = status.value("text", "");
+      return last == "connected" || last.rfind("TLS: ", 0) == 0 || last.rfind("refused", 0) == 0;
+    });
+    status_ = last;
+    return last == "connected";
+  }
+  static inline std::string status_;  // the in node's status when Connects returned
+  static void RoundTrip(Harness& h) {
+    h.runtime.DeliverTo("out", {{"topic", "ew/tls/a"}, {"payload", "over tls"}});
+    ASSERT_TRUE(h.RunUntil([&] { return !h.Seen("got").empty(); }));
+    EXPECT_EQ(h.Seen("got")[0]["payload"], "over tls");
+  }
+
+  std::filesystem::path dir_;
+  std::optional<ew::testing::TestPki> pki_;
+  ew::testing::TestPki::Issued server_;
+};
+
+TEST_F(MqttTls, RoundTripWithTheBrokersCa) {
+  Broker broker;
+  ASSERT_TRUE(broker.Start(TlsListener())) << "mosquitto did not start";
   Harness h;
-  flows::ConfigNode c = BrokerConfig(8883);
-  c.props["usetls"] = true;
-  auto loaded = h.Load({N("in", "mqtt in", {}, {{"broker", "broker1"}, {"topic", "x"}})}, {c});
-  ASSERT_FALSE(loaded);
-  EXPECT_NE(loaded.error().message.find("TLS"), std::string::npos);
-  EXPECT_NE(loaded.error().message.find("in"), std::string::npos);
+  ASSERT_TRUE(Connects(h, {TlsBroker(broker.port()), TlsConfig({{"ca", pki_->ca_file()}, {"verifyservercert", true}})}));
+  RoundTrip(h);
+  h.runtime.Stop();
+}
+
+TEST_F(MqttTls, ClientCertificateWhenTheBrokerRequiresOne) {
+  Broker broker;
+  ASSERT_TRUE(broker.Start(TlsListener(/*require_client_certificate=*/true))) << "mosquitto did not start";
+  auto client = pki_->IssueClient("board", "greenhouse-pi");
+  Harness h;
+  ASSERT_TRUE(Connects(h, {TlsBroker(broker.port()), TlsConfig({{"ca", pki_->ca_file()}, {"cert", client.cert_file},
+                                                                {"key", client.key_file}})}));
+  RoundTrip(h);
+  h.runtime.Stop();
+}
+
+TEST_F(MqttTls, ABrokerWithAnUnknownCaIsNotTrusted) {
+  Broker broker;
+  ASSERT_TRUE(broker.Start(TlsListener())) << "mosquitto did not start";
+  ew::testing::TestPki other(dir_ / "other", "other-ca");
+  Harness h;
+  EXPECT_FALSE(Connects(h, {TlsBroker(broker.port()), TlsConfig({{"ca", other.ca_file()}})}));
+  EXPECT_EQ(status_, "TLS: certificate verify failed");  // the node's status says why
+  h.runtime.Stop();
+}
+
+TEST_F(MqttTls, VerificationOffTrustsAnyBroker) {
+  Broker broker;
+  ASSERT_TRUE(broker.Start(TlsListener())) << "mosquitto did not start";
+  ew::testing::TestPki other(dir_ / "other", "other-ca");
+  Harness h;
+  ASSERT_TRUE(Connects(h, {TlsBroker(broker.port()), TlsConfig({{"ca", other.ca_file()}, {"verifyservercert", false}})}));
+  RoundTrip(h);
+  h.runtime.Stop();
+}
+
+TEST_F(MqttTls, WhatABoardCannotUseIsRefusedAtLoadNamingIt) {
+  auto load = [](std::vector<flows::ConfigNode> configs) {
+    Harness h;
+    return h.Load({N("in", "mqtt in", {}, {{"broker", "broker1"}, {"topic", "x"}})}, configs);
+  };
+  auto refused = [&](std::vector<flows::ConfigNode> configs, const std::string& says) {
+    auto loaded = load(std::move(configs));
+    ASSERT_FALSE(loaded) << says;
+    EXPECT_NE(loaded.error().message.find(says), std::string::npos) << loaded.error().message;
+  };
+  refused({TlsBroker(8883), TlsConfig({{"caname", "ca.pem"}})}, "credentials");
+  refused({TlsBroker(8883), TlsConfig({{"cert", server_.cert_file}})}, "needs its key");
+  refused({TlsBroker(8883), TlsConfig({{"ca", (dir_ / "absent.pem").string()}})}, "cannot read");
+  refused({TlsBroker(8883), TlsConfig({{"servername", "elsewhere.example"}})}, "server name");
+  refused({TlsBroker(8883)}, "tls1");  // names a tls-config the flow lacks
+  // Without a tls-config node: the system's CAs, verified; it loads.
+  flows::ConfigNode system_cas = TlsBroker(8883);
+  system_cas.props.erase("tls");
+  EXPECT_TRUE(load({system_cas}));
 }
 
 }  // namespace
