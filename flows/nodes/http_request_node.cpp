@@ -10,6 +10,7 @@
 #include <kainjow/mustache.hpp>
 
 #include "common/json/guarded_json.hpp"
+#include "common/url/url.hpp"
 #include "flows/nodes/node_factories.hpp"
 
 namespace ew::flows::nodes {
@@ -22,26 +23,18 @@ using tcp = boost::asio::ip::tcp;
 
 constexpr size_t kMaxBody = 8u << 20;
 
-struct Url {
-  std::string host, port = "80", target = "/";
-};
-
-Result<Url> ParseUrl(std::string url) {
-  if (url.rfind("https://", 0) == 0) return InvalidArgument("https is not supported on boards yet");
-  if (url.rfind("http://", 0) == 0) url = url.substr(7);
-  else if (url.find("://") != std::string::npos) return InvalidArgument("unsupported URL scheme");
-  Url u;
-  auto slash = url.find('/');
-  std::string authority = url.substr(0, slash);
-  if (slash != std::string::npos) u.target = url.substr(slash);
-  auto colon = authority.rfind(':');
-  if (colon != std::string::npos) {
-    u.port = authority.substr(colon + 1);
-    authority = authority.substr(0, colon);
-  }
-  if (authority.empty()) return InvalidArgument("URL without a host");
-  u.host = authority;
+// The one URL parser (common/url); http only here: https needs TLS, not on boards yet.
+Result<url::Url> ParseHttpUrl(const std::string& text) {
+  EW_TRY(url::Url u, url::ParseUrl(text));
+  if (u.scheme == "https") return InvalidArgument("https is not supported on boards yet");
+  if (u.scheme != "http") return InvalidArgument("unsupported URL scheme \"" + u.scheme + "\"");
   return u;
+}
+
+// Host header: the port only when it is not http's 80, as Node-RED sends it.
+std::string HostHeader(const url::Url& u) {
+  std::string host = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
+  return u.port == 80 ? host : host + ":" + std::to_string(u.port);
 }
 
 // One request: resolve, connect, write, read, with a deadline on the stream. Runs on the strand.
@@ -49,7 +42,7 @@ class HttpCall : public std::enable_shared_from_this<HttpCall> {
  public:
   using Done = std::function<void(Result<http::response<http::string_body>>)>;
 
-  HttpCall(boost::asio::any_io_executor executor, Url url, http::request<http::string_body> request,
+  HttpCall(boost::asio::any_io_executor executor, url::Url url, http::request<http::string_body> request,
            std::chrono::milliseconds timeout, Done done)
       : resolver_(executor), stream_(executor), url_(std::move(url)), request_(std::move(request)), timeout_(timeout),
         done_(std::move(done)) {
@@ -58,7 +51,7 @@ class HttpCall : public std::enable_shared_from_this<HttpCall> {
 
   void Run() {
     stream_.expires_after(timeout_);
-    resolver_.async_resolve(url_.host, url_.port, [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
+    resolver_.async_resolve(url_.host, std::to_string(url_.port), [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
       if (ec) return self->Fail(ec);
       self->stream_.async_connect(results, [self](beast::error_code ec, const tcp::endpoint&) {
         if (ec) return self->Fail(ec);
@@ -85,7 +78,7 @@ class HttpCall : public std::enable_shared_from_this<HttpCall> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   http::response_parser<http::string_body> parser_;
-  Url url_;
+  url::Url url_;
   http::request<http::string_body> request_;
   std::chrono::milliseconds timeout_;
   Done done_;
@@ -128,7 +121,7 @@ class HttpRequestNode : public RuntimeNode {
     if (url_template_) url = url_template_->render(ToMustache(msg));
     if (url.empty()) url = msg.value("url", "");
     if (url.find("://") == std::string::npos && !url.empty()) url = "http://" + url;
-    auto parsed = ParseUrl(url);
+    auto parsed = ParseHttpUrl(url);
     if (!parsed) {
       Error(parsed.error().message, &msg);
       return;
@@ -139,7 +132,7 @@ class HttpRequestNode : public RuntimeNode {
     request.method_string(method);
     request.target(parsed->target);
     request.version(11);
-    request.set(http::field::host, parsed->host + (parsed->port == "80" ? "" : ":" + parsed->port));
+    request.set(http::field::host, HostHeader(*parsed));
     request.set(http::field::user_agent, "edgewire-flows");
     if (auto headers = msg.find("headers"); headers != msg.end() && headers->is_object())
       for (auto it = headers->begin(); it != headers->end(); ++it) request.set(it.key(), runtime::ToJsString(it.value()));
