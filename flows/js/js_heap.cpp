@@ -42,18 +42,37 @@ size_t SizeOf(void* ptr) {
 duk_ret_t CompileSafe(duk_context* ctx, void* udata) {
   // [source filename] -> [function]
   duk_compile(ctx, DUK_COMPILE_FUNCTION);
+  if (udata != nullptr) {
+    // Kept in the stash under the filename (still below the function): an allocation failure
+    // here is an error of this protected call, not a fatal one.
+    duk_push_global_stash(ctx);
+    duk_dup(ctx, -2);
+    duk_put_prop_string(ctx, -2, static_cast<const char*>(udata));
+    duk_pop(ctx);
+  }
   return 1;
+}
+
+duk_ret_t RemoveDuktapeSafe(duk_context* ctx, void* udata) {
+  // Introspection and internal hooks (Duktape.act, .fin, .gc): not for flow code.
+  duk_push_global_object(ctx);
+  duk_del_prop_string(ctx, -1, "Duktape");
+  return 0;
 }
 
 }  // namespace
 
 Result<std::unique_ptr<JsHeap>> JsHeap::Create(const JsLimits& limits, const Clock& clock) {
+  // Below this the engine's own built-ins (~117 KB) leave no room: an allocation failure while
+  // the engine reports an allocation failure recurses without end.
+  if (limits.max_heap_bytes < kMinHeapBytes)
+    return InvalidArgument("JavaScript heap limit " + std::to_string(limits.max_heap_bytes) + " bytes is below the " +
+                           std::to_string(kMinHeapBytes) + " the engine needs");
   std::unique_ptr<JsHeap> heap(new JsHeap(limits, clock));
   heap->ctx_ = duk_create_heap(AllocThunk, ReallocThunk, FreeThunk, heap.get(), Fatal);
   if (!heap->ctx_) return Internal("JavaScript engine: no heap (" + std::to_string(limits.max_heap_bytes) + " bytes allowed)");
-  // Introspection and internal hooks (Duktape.act, .fin, .gc): not for flow code.
-  duk_push_global_object(heap->ctx_);
-  duk_del_prop_string(heap->ctx_, -1, "Duktape");
+  if (duk_safe_call(heap->ctx_, RemoveDuktapeSafe, nullptr, 0, 1) != DUK_EXEC_SUCCESS)
+    return Internal("JavaScript engine: out of memory at start");
   duk_pop(heap->ctx_);
   return heap;
 }
@@ -119,6 +138,19 @@ Result<void> JsHeap::CompileFunction(const std::string& source, const std::strin
     return InvalidArgument(text);
   }
   return Ok();
+}
+
+Result<void*> JsHeap::CompileAndKeep(const std::string& source, const std::string& filename) {
+  duk_push_lstring(ctx_, source.data(), source.size());
+  duk_push_lstring(ctx_, filename.data(), filename.size());
+  if (duk_safe_call(ctx_, CompileSafe, const_cast<char*>(filename.c_str()), 2, 1) != DUK_EXEC_SUCCESS) {
+    std::string text = ErrorText(ctx_, -1);
+    duk_pop(ctx_);
+    return InvalidArgument(text);
+  }
+  void* fn = duk_get_heapptr(ctx_, -1);
+  duk_pop(ctx_);
+  return fn;
 }
 
 std::string JsHeap::ErrorText(duk_context* ctx, duk_idx_t idx) {

@@ -27,7 +27,8 @@ namespace ew::flows::js {
 struct JsLimits {
   // Bytes one heap may hold: compiled code, msg, the script's own objects. An allocation past it
   // fails (after a garbage collection), which the script sees as an Error "alloc failed". A fresh
-  // heap with the function node's API takes ~110 KB (docs/BENCHMARKS.md, Flows).
+  // heap takes ~117 KB, with the function node's API ~160 KB (docs/BENCHMARKS.md, Flows); at
+  // least kMinHeapBytes.
   size_t max_heap_bytes = 8u << 20;
   // Wall time one call (a message, initialize, finalize, a timer) may run before it is stopped
   // with "Script execution timed out". 0 = no time limit (the instruction limit still holds).
@@ -42,8 +43,11 @@ class JsHeap {
  public:
   // The engine checks budgets every this many bytecode instructions (DUK_HTHREAD_INTCTR_DEFAULT).
   static constexpr uint64_t kInterruptInterval = 256 * 1024;
+  // The smallest JsLimits::max_heap_bytes Create() accepts.
+  static constexpr size_t kMinHeapBytes = 256 * 1024;
 
-  // A heap with ECMAScript built-ins only. Internal when the engine cannot start (no memory);
+  // A heap with ECMAScript built-ins only. InvalidArgument for a heap limit under kMinHeapBytes,
+  // Internal when the engine cannot start (no memory);
   // `clock` outlives the heap.
   static Result<std::unique_ptr<JsHeap>> Create(const JsLimits& limits, const Clock& clock);
   ~JsHeap();
@@ -57,6 +61,9 @@ class JsHeap {
   // on the stack. InvalidArgument with the engine's message (e.g. "SyntaxError: parse error
   // (line 3)") when it does not compile; nothing is left on the stack then.
   Result<void> CompileFunction(const std::string& source, const std::string& filename);
+  // Compiles as CompileFunction and keeps the function in the heap's global stash under
+  // `filename` (so it stays alive): its heap pointer (duk_push_heapptr), nothing left on the stack.
+  Result<void*> CompileAndKeep(const std::string& source, const std::string& filename);
 
   // duk_pcall of the function below `nargs` arguments on the stack, under the call budget. The
   // result (or the thrown value) replaces them. Ok when it returned; otherwise the error's text

@@ -171,8 +171,8 @@ class FunctionNode : public RuntimeNode {
   // object is reported ("Function tried to send a message of type ...").
   void SendResults(Json results, const Json& msgid);
   void FireTimer(int id, bool repeat, std::chrono::milliseconds every);
-  // hooks.<name>(id) (no argument when id is 0), under the budget.
-  Result<void> CallHook(const char* name, int id);
+  // hooks.fire(id) / hooks.close() (no argument when id is 0), under the budget.
+  Result<void> CallHook(void* fn, int id);
   Json* Store(const std::string& scope);
 
   js::FunctionScript script_;
@@ -181,6 +181,8 @@ class FunctionNode : public RuntimeNode {
   void* ini_ = nullptr;
   void* fin_ = nullptr;
   void* hooks_ = nullptr;  // {fire, close} returned by the prelude
+  void* fire_ = nullptr;
+  void* close_ = nullptr;
   Current current_;
   std::deque<Msg> awaiting_done_;  // messages whose node.done() the code has yet to call
   Json node_context_ = Json::object();
@@ -235,28 +237,22 @@ Result<void> FunctionNode::Configure() {
   return Ok();
 }
 
-// Keeps the compiled function reachable from the global stash (so its heap pointer stays valid)
-// and remembers that pointer.
 Result<void> FunctionNode::Compile(const std::string& source, const char* what, void** slot) {
-  duk_context* ctx = heap_->ctx();
-  auto compiled = heap_->CompileFunction(source, what);
+  auto compiled = heap_->CompileAndKeep(source, what);
   if (!compiled) {
     std::string message = std::string(what) + ": " + compiled.error().message;
     if (compiled.error().message.rfind("SyntaxError", 0) == 0) message += js::kEngineSyntaxHint;
     return InvalidArgument(message);
   }
-  *slot = duk_get_heapptr(ctx, -1);
-  duk_push_global_stash(ctx);
-  duk_swap_top(ctx, -2);
-  duk_put_prop_string(ctx, -2, what);
-  duk_pop(ctx);
+  *slot = *compiled;
   return Ok();
 }
 
-Result<void> FunctionNode::RunPrelude() {
-  duk_context* ctx = heap_->ctx();
-  void* prelude = nullptr;
-  EW_TRY_VOID(Compile(kPrelude, "prelude", &prelude));
+namespace {
+
+// [] -> [global natives info]: the prelude's arguments, built inside a protected call (an
+// allocation failure on a small heap must be an error, not the engine's fatal handler).
+duk_ret_t PreludeArgsSafe(duk_context* ctx, void* udata) {
   static const duk_function_list_entry natives[] = {
       {"send", Native<&FunctionNode::JsSend>, 1},     {"log", Native<&FunctionNode::JsLog>, 2},
       {"error", Native<&FunctionNode::JsError>, 2},   {"status", Native<&FunctionNode::JsStatus>, 1},
@@ -264,25 +260,61 @@ Result<void> FunctionNode::RunPrelude() {
       {"env", Native<&FunctionNode::JsEnv>, 1},       {"id", Native<&FunctionNode::JsId>, 0},
       {"timer", Native<&FunctionNode::JsTimer>, 2},   {"clear", Native<&FunctionNode::JsClear>, 1},
       {nullptr, nullptr, 0}};
-  duk_push_heapptr(ctx, prelude);
   duk_push_global_object(ctx);
   duk_push_object(ctx);
   duk_put_function_list(ctx, -1, natives);
-  Json info = {{"id", def_.id}, {"name", def_.name}, {"path", rt_.partition().flow + "/" + def_.id},
-               {"outputs", script_.outputs}};
-  js::PushJson(ctx, info);
+  js::PushJson(ctx, *static_cast<const Json*>(udata));
+  return 3;
+}
+
+// [hooks] -> []: keeps the prelude's hooks in the stash and drops the prelude's own code.
+duk_ret_t KeepHooksSafe(duk_context* ctx, void* udata) {
+  duk_push_global_stash(ctx);
+  duk_dup(ctx, -2);
+  duk_put_prop_string(ctx, -2, "hooks");
+  duk_del_prop_string(ctx, -1, "prelude");
+  return 0;
+}
+
+duk_ret_t HookSafe(duk_context* ctx, void* udata) {
+  // [hooks] -> [hooks.fire, hooks.close]
+  duk_get_prop_string(ctx, -1, "fire");
+  duk_get_prop_string(ctx, -2, "close");
+  return 2;
+}
+
+}  // namespace
+
+Result<void> FunctionNode::RunPrelude() {
+  duk_context* ctx = heap_->ctx();
+  void* prelude = nullptr;
+  EW_TRY_VOID(Compile(kPrelude, "prelude", &prelude));
+  const Json info = {{"id", def_.id}, {"name", def_.name}, {"path", rt_.partition().flow + "/" + def_.id},
+                     {"outputs", script_.outputs}};
+  duk_push_heapptr(ctx, prelude);
+  if (duk_safe_call(ctx, PreludeArgsSafe, const_cast<Json*>(&info), 0, 3) != DUK_EXEC_SUCCESS) {
+    std::string text = JsHeap::ErrorText(ctx, -1);
+    duk_set_top(ctx, 0);
+    return Internal("function node setup: " + text);
+  }
   if (auto ran = heap_->Call(3); !ran) {
     duk_pop(ctx);
-    return Internal("function node prelude: " + ran.error().message);
+    return Internal("function node setup: " + ran.error().message);
   }
   hooks_ = duk_get_heapptr(ctx, -1);
-  duk_push_global_stash(ctx);
-  duk_swap_top(ctx, -2);
-  duk_put_prop_string(ctx, -2, "hooks");
-  // The prelude's own code is not needed again (the closures it made keep what they use): ~20 KB
-  // less per node once collected.
-  duk_del_prop_string(ctx, -1, "prelude");
-  duk_pop(ctx);
+  duk_dup_top(ctx);  // [hooks hooks]: the copy below keeps it alive until it is in the stash
+  if (duk_safe_call(ctx, HookSafe, nullptr, 1, 2) != DUK_EXEC_SUCCESS || !duk_is_function(ctx, -1) ||
+      !duk_is_function(ctx, -2)) {
+    duk_set_top(ctx, 0);
+    return Internal("function node setup: no hooks");
+  }
+  fire_ = duk_get_heapptr(ctx, -2);
+  close_ = duk_get_heapptr(ctx, -1);
+  duk_pop_2(ctx);  // [hooks]
+  const bool kept = duk_safe_call(ctx, KeepHooksSafe, nullptr, 1, 0) == DUK_EXEC_SUCCESS;
+  duk_set_top(ctx, 0);
+  if (!kept) return Internal("function node setup: out of memory");
+  // The prelude's own code is not needed again (the closures it made keep what they use).
   duk_gc(ctx, 0);
   duk_gc(ctx, 0);  // the second pass frees what the first one only finalized
   return Ok();
@@ -392,17 +424,17 @@ void FunctionNode::Close() {
   if (fin_) {
     if (auto ran = Run(fin_, nullptr); !ran) Error("close (On Stop): " + ran.error().message);
   }
-  if (auto ran = CallHook("close", 0); !ran) Error(ran.error().message);
+  if (auto ran = CallHook(close_, 0); !ran) Error(ran.error().message);
   for (auto& [id, timer] : timers_) CancelTimer(timer);
   timers_.clear();
   if (status_set_) SetStatus("", "", "");
 }
 
-Result<void> FunctionNode::CallHook(const char* name, int id) {
+Result<void> FunctionNode::CallHook(void* fn, int id) {
+  // Only pushes of values the heap already holds: nothing here can fail for lack of memory.
   duk_context* ctx = heap_->ctx();
-  duk_push_heapptr(ctx, hooks_);
-  duk_get_prop_string(ctx, -1, name);
-  duk_swap_top(ctx, -2);  // [fn hooks]
+  duk_push_heapptr(ctx, fn);
+  duk_push_heapptr(ctx, hooks_);  // this
   if (id != 0) duk_push_int(ctx, id);
   auto ran = heap_->CallMethod(id != 0 ? 1 : 0);
   duk_pop(ctx);
@@ -417,7 +449,7 @@ void FunctionNode::FireTimer(int id, bool repeat, std::chrono::milliseconds ever
   }
   current_ = Current{};
   // Node-RED: an error in a timer callback is node.error(err, {}).
-  if (auto ran = CallHook("fire", id); !ran) {
+  if (auto ran = CallHook(fire_, id); !ran) {
     Msg empty = Json::object();
     Error(ran.error().message, &empty);
   }

@@ -354,6 +354,28 @@ TEST(FunctionNode, MemoryCap) {
   EXPECT_EQ(h.Seen("out").size(), 1u);
 }
 
+// A cap too small for the engine and the node's API fails the load with an error; it must not
+// reach the engine's fatal handler (which would end the agent).
+TEST(FunctionNode, HeapCapTooSmallFailsTheLoad) {
+  for (size_t cap : {size_t{16} << 10, size_t{120} << 10, size_t{255} << 10}) {
+    runtime::RuntimeOptions options;
+    options.function_heap_bytes = cap;
+    Harness h(options);
+    auto loaded = h.Load({Fn("f", "return msg;"), Sink("out")});
+    ASSERT_FALSE(loaded) << cap;
+    EXPECT_NE(loaded.error().message.find("node f (function)"), std::string::npos) << loaded.error().message;
+  }
+  runtime::RuntimeOptions options;
+  options.function_heap_bytes = 256u << 10;  // enough for the node, little room for the script
+  Harness h(options);
+  h.LoadOrFail({Fn("f", "if (msg.payload === 'grow') { var a = []; while (true) a.push({n: a.length}); } return msg;"),
+                Sink("out"), N("c", "catch", {{"err"}}), Sink("err")});
+  h.Inject("f", {{"payload", "grow"}});
+  h.Inject("f", {{"payload", "ok"}});
+  EXPECT_EQ(h.Seen("err").size(), 1u);
+  EXPECT_EQ(h.Seen("out").size(), 1u);
+}
+
 TEST(FunctionNode, SyntaxErrorFailsTheLoadNamingTheNode) {
   Harness h;
   auto loaded = h.Load({Fn("f", "return msg => msg;"), Sink("out")});
