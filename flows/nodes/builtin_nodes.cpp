@@ -44,6 +44,7 @@ const runtime::NodeRegistry& BuiltinNodes() {
     r.Add("edgewire-gpio-in", MakeGpioInNode);
     r.Add("edgewire-gpio-out", MakeGpioOutNode);
     r.Add("edgewire-function", MakeFunctionCallNode);
+    r.Add("function", MakeFunctionNode);
     return r;
   }();
   return registry;

@@ -41,6 +41,7 @@ NodePtr MakeHttpRequestNode(FlowRuntime& rt, const flows::Node& def);
 NodePtr MakeGpioInNode(FlowRuntime& rt, const flows::Node& def);
 NodePtr MakeGpioOutNode(FlowRuntime& rt, const flows::Node& def);
 NodePtr MakeFunctionCallNode(FlowRuntime& rt, const flows::Node& def);
+NodePtr MakeFunctionNode(FlowRuntime& rt, const flows::Node& def);
 
 // Node-RED durations: `value` in `units` ("ms", "s"/"second", "min"/"minute", "hr"/"hour",
 // "day"), as delay and trigger export them.

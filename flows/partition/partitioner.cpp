@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "flows/js/function_script.hpp"
 #include "flows/runtime/supported_types.hpp"
 #include "flows/model/wire_topic.hpp"
 
@@ -157,6 +158,10 @@ std::vector<FlowIssue> UnsupportedNodes(const std::vector<Partition>& partitions
       if (!runtime::IsSupportedNodeType(node.type)) {
         issues.push_back(FlowIssue{node.id, node.type, node.tab,
                                    fmt::format("type \"{}\" is not implemented by {}", node.type, where)});
+      } else if (node.type == "function") {
+        // Compiled now, by the engine the board runs, so that syntax it lacks fails the deploy.
+        for (auto& problem : js::CheckFunctionNode(node))
+          issues.push_back(FlowIssue{node.id, node.type, node.tab, fmt::format("on {}: {}", where, problem)});
       }
     }
     for (const auto& config : partition.configs) {

@@ -29,7 +29,9 @@ Result<std::vector<Partition>> PartitionFlow(const Flow& flow, std::string_view 
                                              std::vector<FlowIssue>* issues = nullptr);
 
 // Issues for nodes of board partitions (and, with `include_cloud`, of the cloud partition) whose
-// type a board runtime does not implement (flows/runtime/supported_types.hpp, the one list), and config nodes likewise.
+// type a board runtime does not implement (flows/runtime/supported_types.hpp, the one list), and config nodes likewise;
+// and `function` nodes whose code Duktape does not compile or that need external modules
+// (flows/js/function_script.hpp), one issue per text.
 std::vector<FlowIssue> UnsupportedNodes(const std::vector<Partition>& partitions, bool include_cloud);
 
 }  // namespace ew::flows

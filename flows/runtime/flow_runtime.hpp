@@ -12,6 +12,7 @@
 // what is queued in order, and memory is bounded by nodes × max_queue messages.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -41,6 +42,17 @@ struct RuntimeOptions {
   size_t max_queue = 1000;
   // A message that reaches catch nodes this many times (an error loop) is dropped, as Node-RED does.
   int max_catch_loops = 10;
+  // Node-RED `function` nodes (flows/nodes/function_node.cpp, flows/js): each runs in its own
+  // JavaScript heap of at most this many bytes ...
+  size_t function_heap_bytes = 8u << 20;
+  // ... and one call (a message, the node's initialize or finalize code, a timer) may run this
+  // long (0 = no time limit; Node-RED's own `timeout` prop, when set and shorter, wins) ...
+  std::chrono::milliseconds function_call_time{1000};
+  // ... or this many bytecode instructions, whichever ends first (0 = no instruction limit).
+  uint64_t function_call_instructions = 2'000'000'000;
+  // Messages cross into and out of a function node's heap through JSON text instead of being
+  // built with the engine's API (slower; kept for tests/bench/flows_bench --conversion text).
+  bool function_text_conversion = false;
 };
 
 struct NodeStats {
@@ -81,6 +93,7 @@ class FlowRuntime {
   Host& host() { return host_; }
   Timers& timers() { return timers_; }
   const Clock& clock() const { return clock_; }
+  const RuntimeOptions& options() const { return options_; }
   Timers::Strand strand() const { return strand_; }
   nlohmann::json& FlowContext(const std::string& tab) { return flow_context_[tab]; }
   nlohmann::json& GlobalContext() { return global_context_; }

@@ -10,7 +10,10 @@ const std::vector<std::string_view>& SupportedNodeTypes() {
       "trigger",      "rbe",          "link in",       "link out",    "link call", "catch",
       "status",       "complete",     "split",         "join",        "template", "json",
       "mqtt in",      "mqtt out",     "http request",  "comment",     "edgewire-gpio-in",
-      "edgewire-gpio-out",            "edgewire-function"};
+      "edgewire-gpio-out",            "edgewire-function",
+      // Node-RED's function node, in Duktape (flows/js); its code is compiled at deploy
+      // (CheckFunctionNode) so that syntax the engine lacks is refused there.
+      "function"};
   return types;
 }
 

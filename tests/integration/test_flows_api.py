@@ -245,14 +245,14 @@ class FlowsApiTest(ConductorTestCase):
         # A node type board runtimes do not implement, placed on a board; and one left in the cloud
         # with the conductor running the cloud partition.
         unsupported = two_board_flow(a, b)
-        unsupported[3]["type"] = "function"
+        unsupported[3]["type"] = "exec"
         status, body = self.post_flow("bad", unsupported, cloud="conductor")
         self.assertEqual(status, 400, body)
-        self.assertIn('node "ch1" (function) on tab "tA": type "function" is not implemented by board', body["error"]["message"])
+        self.assertIn('node "ch1" (exec) on tab "tA": type "exec" is not implemented by board', body["error"]["message"])
         messages = [d["message"] for d in body["error"]["details"]]
         self.assertEqual(len(messages), 1, messages)
         cloud_fn = two_board_flow(a, b)
-        cloud_fn[6]["type"] = "function"
+        cloud_fn[6]["type"] = "exec"
         status, body = self.post_flow("bad", cloud_fn, cloud="conductor")
         self.assertEqual(status, 400, body)
         self.assertEqual(body["error"]["details"][0]["node"], "dbg")

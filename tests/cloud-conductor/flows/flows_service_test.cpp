@@ -139,7 +139,7 @@ TEST_F(FlowsServiceTest, DeploysOnlineBoardsAndRecordsOfflineOnes) {
 
 TEST_F(FlowsServiceTest, RefusedFlowsStoreNothingAndNameEveryNode) {
   json flow = Flow();
-  flow[2]["type"] = "function";            // not a board type, on board B
+  flow[2]["type"] = "exec";                // not a board type, on board B
   flow[1]["board"] = "brd-x";              // another project's board
   auto outcome = service_->Deploy("prj-1", "door", flow, "conductor");
   ASSERT_FALSE(outcome);
@@ -147,7 +147,7 @@ TEST_F(FlowsServiceTest, RefusedFlowsStoreNothingAndNameEveryNode) {
   ASSERT_EQ(outcome.error().issues.size(), 2u);
   EXPECT_EQ(Describe(outcome.error().issues[0]), "node \"in\" (inject) on tab \"t\": is placed on board \"brd-x\" of another project");
   EXPECT_EQ(Describe(outcome.error().issues[1]),
-            "node \"out\" (function) on tab \"t\": type \"function\" is not implemented by board \"brd-b\"");
+            "node \"out\" (exec) on tab \"t\": type \"exec\" is not implemented by board \"brd-b\"");
   EXPECT_EQ(outcome.error().error.message, Describe(outcome.error().issues[0]) + " (and 1 more)");
   // An invalid export is refused before anything else.
   auto invalid = service_->Deploy("prj-1", "door", json::array({{{"id", "a"}, {"type", "inject"}, {"wires", "x"}}}), "conductor");

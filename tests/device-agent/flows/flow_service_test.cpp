@@ -221,7 +221,7 @@ TEST_F(FlowServiceTest, VersionsAndBadPartitions) {
   EXPECT_EQ(other_board.error().code, ErrorCode::kInvalidArgument);
 
   json bad = GpioPartition(3);
-  bad["nodes"].push_back({{"id", "fn"}, {"type", "function"}, {"tab", "tab1"}, {"wires", json::array()}});
+  bad["nodes"].push_back({{"id", "fn"}, {"type", "exec"}, {"tab", "tab1"}, {"wires", json::array()}});
   auto refused = service_->Deploy(bad);
   ASSERT_FALSE(refused);
   EXPECT_NE(refused.error().message.find("fn"), std::string::npos);

@@ -129,16 +129,20 @@ TEST(PartitionerTest, TopicCollisionIsRefused) {
 }
 
 TEST(PartitionerTest, UnsupportedNodesAreNamedPerBoard) {
+  // Node-RED's catch example: its function node now runs on boards too (Duktape, flows/js).
   auto parts = PartitionOk(testing::OnTab(json::parse(testing::ReadData("node-red/catch-error.json"))));
   ASSERT_EQ(parts.size(), 1u);
+  EXPECT_TRUE(UnsupportedNodes(parts, true).empty());
+  for (auto& node : parts[0].nodes)
+    if (node.type == "function") node.type = "exec";
   EXPECT_TRUE(UnsupportedNodes(parts, false).empty());  // the cloud runs in Node-RED ("external")
   auto issues = UnsupportedNodes(parts, true);
   ASSERT_EQ(issues.size(), 1u);
   EXPECT_EQ(Describe(issues[0]),
-            "node \"7bab9134.35ad\" (function) on tab \"f7ca1653.2d17b8\": type \"function\" is not implemented by "
+            "node \"7bab9134.35ad\" (exec) on tab \"f7ca1653.2d17b8\": type \"exec\" is not implemented by "
             "the conductor's flow runtime");
   parts[0].board = "brd-a";
-  EXPECT_EQ(UnsupportedNodes(parts, false).at(0).message, "type \"function\" is not implemented by board \"brd-a\"");
+  EXPECT_EQ(UnsupportedNodes(parts, false).at(0).message, "type \"exec\" is not implemented by board \"brd-a\"");
 }
 
 TEST(PartitionerTest, EmptyFlowHasNoPartitions) {
