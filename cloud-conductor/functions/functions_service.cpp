@@ -6,6 +6,18 @@ namespace ew::functions {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+InvokerOptions InvokerFrom(const FunctionsOptions& options) {
+  InvokerOptions invoker = options.invoker;
+  invoker.invoke_grace = options.invoke_grace;
+  invoker.invocations_kept = options.invocations_kept;
+  invoker.stored_record = options.stored_record;
+  return invoker;
+}
+
+}  // namespace
+
 FunctionsService::FunctionsService(FunctionStore& store, router::BoardGateway& gateway,
                                    boost::asio::thread_pool& blocking, boost::asio::any_io_executor timers,
                                    const Clock& clock, FunctionsOptions options)
@@ -19,8 +31,7 @@ FunctionsService::FunctionsService(FunctionStore& store, router::BoardGateway& g
       deployer_(store, gateway, blocking, clock, packages_,
                 DeployerOptions{options_.deploy_timeout, options_.invocations_kept, options_.stored_record,
                                 options_.max_fetch_chunk}),
-      invoker_(store, gateway, blocking, clock, cloud_,
-               InvokerOptions{options_.invoke_grace, options_.invocations_kept, options_.stored_record}) {}
+      invoker_(store, gateway, blocking, clock, cloud_, InvokerFrom(options_)) {}
 
 FunctionsService::~FunctionsService() = default;
 

@@ -51,6 +51,8 @@ struct FunctionsOptions {
   size_t invocations_kept = 1000;                   // records kept per function
   StoredRecordLimits stored_record;                 // output and logs kept per stored record
   uint64_t max_fetch_chunk = 256u << 10;            // fn.fetch length limit
+  InvokerOptions invoker;  // placement strategy and its knobs, concurrency limits (its grace,
+                           // kept and stored_record fields are taken from the ones above)
   // Makes the cloud runtime; null = containers::MakeContainerRuntime (probes crun, runc, bwrap).
   // Tests put a fake runtime here.
   std::function<Result<std::unique_ptr<containers::ContainerRuntime>>(const containers::RuntimeConfig&)> make_runtime;
@@ -97,7 +99,11 @@ class FunctionsService {
     return deployer_.Upload(project_id, package);
   }
   // Removes the function from its boards (best effort), its records and unreferenced packages.
-  Result<void> Delete(const FunctionRecord& function) { return deployer_.Delete(function); }
+  Result<void> Delete(const FunctionRecord& function) {
+    EW_TRY_VOID(deployer_.Delete(function));
+    invoker_.Forget(function.id);
+    return Ok();
+  }
 
   // The newest version of `function` labelled `label` (function.json "version"). InvalidArgument
   // naming the versions there are when none is.
@@ -119,16 +125,23 @@ class FunctionsService {
     return deployer_.Undeploy(function, board_id);
   }
 
-  // Runs the function on `target` (a board id, or "cloud") with `event`, and returns the new
-  // invocation's id. Errors before anything runs (nothing stored): InvalidArgument (cloud for a
-  // boardOnly function, or a board for a cloudOnly one), Conflict (not deployed on that board,
-  // or its deployment failed or is pending), Unavailable (board offline). Once it started, the
-  // record is stored when it ends (with status "running" until then when `options.async`), and
-  // `done` (may be null) gets the outcome; no cloud runtime is an Unavailable outcome.
+  // Runs the function where `where` says (auto: placement picks and falls back), see
+  // Invoker::Invoke for the errors and what `done` gets.
+  Result<std::string> Invoke(const FunctionRecord& function, const Placement& where, nlohmann::json event,
+                             const InvokeOptions& options, OutcomeDone done = nullptr) {
+    return invoker_.Invoke(function, where, std::move(event), options, std::move(done));
+  }
+  // The same on `target`: a board id, or "cloud" (forced there, no fallback).
   Result<std::string> Invoke(const FunctionRecord& function, const std::string& target, nlohmann::json event,
                              const InvokeOptions& options, OutcomeDone done = nullptr) {
-    return invoker_.Invoke(function, target, std::move(event), options, std::move(done));
+    return invoker_.Invoke(function, Placement::OfTarget(target), std::move(event), options, std::move(done));
   }
+  // Placement statistics of the function, each runtime weighed under `strategy` ("" = default).
+  Result<FunctionStats> Stats(const FunctionRecord& function, const std::string& strategy) {
+    return invoker_.Stats(function, strategy);
+  }
+  // For a call refused with ResourceExhausted: when to try again (bounded).
+  std::chrono::seconds RetryAfter(const std::string& function_id) { return invoker_.RetryAfter(function_id); }
 
  private:
   FunctionStore& store_;
