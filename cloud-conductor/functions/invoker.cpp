@@ -226,9 +226,10 @@ void Invoker::Attempt(std::shared_ptr<Call> call) {
     }
     const auto now = clock_.Steady();
     if (now >= call->ends) break;
-    const auto wait = std::chrono::ceil<std::chrono::milliseconds>(call->ends - now);
+    auto wait = std::chrono::ceil<std::chrono::milliseconds>(call->ends - now);
     call->target = target;
     const bool last = call->next >= call->order.size();
+    if (!last) wait = std::min(wait, version->spec.timeout + options_.attempt_grace);
     json event = last ? std::move(call->event) : call->event;  // a fallback needs it again
     auto ended = [this, call, runtime, started = now](InvocationOutcome outcome) mutable {
       const Millis took = clock_.Steady() - started;

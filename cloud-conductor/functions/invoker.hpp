@@ -47,6 +47,9 @@ struct InvokerOptions {
   // Where the Retry-After of a refused call is bounded (the function's mean duration between).
   std::chrono::seconds retry_after_min{1};
   std::chrono::seconds retry_after_max{30};
+  // An attempt that has runtimes left to fall back on waits at most the function's timeoutMs plus
+  // this (queueing, the network): a runtime that does not answer leaves time for the next one.
+  std::chrono::milliseconds attempt_grace{5'000};
   uint64_t random_seed = 0;  // greedy's exploration; 0 = from std::random_device
 };
 
