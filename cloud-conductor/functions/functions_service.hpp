@@ -89,8 +89,9 @@ class FunctionsService {
   Result<Invocation> GetInvocation(const std::string& function_id, const std::string& id) {
     return store_.GetInvocation(function_id, id);
   }
-  Result<Page<InvocationSummary>> ListInvocations(const std::string& function_id, const PageRequest& page) {
-    return store_.ListInvocations(function_id, page);
+  Result<Page<InvocationSummary>> ListInvocations(const std::string& function_id, const PageRequest& page,
+                                                  const InvocationFilter& filter = {}) {
+    return store_.ListInvocations(function_id, page, filter);
   }
 
   // Inspects the .tar.gz (InvalidArgument naming the problem, ResourceExhausted over a limit),

@@ -124,7 +124,8 @@ std::vector<std::optional<double>> SlidingUcbStrategy::Weights(const std::vector
       out.push_back(s.failures_in_a_row() > 0 ? std::optional<double>(scale + penalty) : std::nullopt);
       continue;
     }
-    out.push_back(mean - options_.ucb_c * scale * std::sqrt(2.0 * log_plays / static_cast<double>(n)) + penalty);
+    out.push_back(mean - options_.sliding_ucb_c * scale * std::sqrt(2.0 * log_plays / static_cast<double>(n)) +
+                  penalty);
   }
   return out;
 }

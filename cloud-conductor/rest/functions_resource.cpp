@@ -3,6 +3,7 @@
 // runtime), synchronously or not, and show the placement statistics.
 // The work is in functions::FunctionsService; this file validates and renders. docs/REST.md.
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <memory>
 #include <optional>
@@ -334,11 +335,36 @@ Result<server::HttpResponse> ShowInvocation(const RestDeps& deps, const Exchange
   return JsonResponse(200, record);
 }
 
+// ?from=&to= (unix seconds, both included) and ?runtime= ("cloud" or "board:<id>").
+Result<functions::InvocationFilter> InvocationFilterOf(const Exchange& exchange) {
+  functions::InvocationFilter filter;
+  const auto& query = exchange.request.query;
+  for (const char* key : {"from", "to"}) {
+    auto it = query.find(key);
+    if (it == query.end()) continue;
+    int64_t value = 0;
+    const auto* end = it->second.data() + it->second.size();
+    auto [ptr, ec] = std::from_chars(it->second.data(), end, value);
+    if (ec != std::errc() || ptr != end || it->second.empty())
+      return InvalidArgument(std::string(key) + ": must be unix seconds (an integer)");
+    (std::string(key) == "from" ? filter.from : filter.to) = value;
+  }
+  if (auto it = query.find("runtime"); it != query.end()) {
+    EW_TRY(auto where, functions::Placement::Parse(it->second));
+    if (where.mode == functions::Placement::Mode::kAuto)
+      return InvalidArgument("runtime: must be \"cloud\" or \"board:<board id>\"");
+    filter.target = where.mode == functions::Placement::Mode::kCloud ? std::string(functions::kCloudTarget)
+                                                                      : where.board_id;
+  }
+  return filter;
+}
+
 Result<server::HttpResponse> ListInvocations(const RestDeps& deps, const Exchange& exchange) {
   EW_TRY(auto* service, Service(deps));
   EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
   EW_TRY(auto page, PageOf(exchange));
-  EW_TRY(auto list, service->ListInvocations(function.id, page));
+  EW_TRY(auto filter, InvocationFilterOf(exchange));
+  EW_TRY(auto list, service->ListInvocations(function.id, page, filter));
   json out = json::array();
   for (auto& i : list.items) {
     json record = std::move(i.record);

@@ -470,6 +470,18 @@ TEST_F(FunctionsResourceTest, Issue18_PlacedInvocationsAndTheirStatistics) {
     return listed["invocations"].size() == 5u;
   }));
   EXPECT_EQ(listed["invocations"][0]["placement"]["mode"], "auto");
+  // History by runtime and time range.
+  const std::string list = "/v1/functions/" + fn + "/invocations";
+  EXPECT_EQ(Json(Send("GET", list + "?runtime=board:" + board, "", alice_))["invocations"].size(), 5u);
+  EXPECT_EQ(Json(Send("GET", list + "?runtime=cloud", "", alice_))["invocations"].size(), 0u);
+  const int64_t now = UnixSeconds(clock_.Now());
+  EXPECT_EQ(Json(Send("GET", list + "?from=" + std::to_string(now) + "&to=" + std::to_string(now), "", alice_))
+                ["invocations"].size(), 5u);
+  EXPECT_EQ(Json(Send("GET", list + "?from=" + std::to_string(now + 1), "", alice_))["invocations"].size(), 0u);
+  EXPECT_EQ(Json(Send("GET", list + "?to=" + std::to_string(now - 1), "", alice_))["invocations"].size(), 0u);
+  EXPECT_EQ(Send("GET", list + "?from=yesterday", "", alice_).status, 400);
+  EXPECT_EQ(Send("GET", list + "?runtime=auto", "", alice_).status, 400);
+  EXPECT_EQ(Send("GET", list + "?runtime=mars", "", alice_).status, 400);
 }
 
 TEST_F(FunctionsResourceTest, FunctionAndDeploymentListsArePaged) {
