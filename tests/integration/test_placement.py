@@ -11,7 +11,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from harness import Agent, ConductorTestCase, wait_until
+from harness import Agent, ConductorTestCase, cli, wait_until
 from test_functions import RUNTIMES, package, sh_spec
 
 # Sleeps the event's "sleep" (seconds, as text: "0.2") and answers where it ran.
@@ -133,6 +133,16 @@ class PlacementTest(ConductorTestCase):
             self.assertEqual(rec["target"], "cloud")
         self.invoke(fn, {"placement": f"board:{board}"}, expect=400)
         self.assertEqual(list(self.stats(fn)), ["cloud"])
+        # The CLI: an invocation without --board or --cloud is placed; `fn stats` shows why.
+        home = os.path.join(self.workdir, "cli-home")
+        ran = cli(self.conductor, "fn", "invoke", fn, "--strategy", "bayes-ucb", token=self.token, home=home)
+        self.assertEqual(ran.returncode, 0, ran.stdout + ran.stderr)
+        shown = cli(self.conductor, "fn", "stats", fn, token=self.token, home=home)
+        self.assertEqual(shown.returncode, 0, shown.stdout + shown.stderr)
+        self.assertIn("strategy: ucb1", shown.stdout)
+        lines = shown.stdout.splitlines()
+        self.assertEqual(lines[1].split()[:2], ["RUNTIME", "AVAILABLE"], shown.stdout)
+        self.assertEqual(lines[2].split()[:4], ["cloud", "yes", "5", "0"], shown.stdout)
 
     def test_concurrency_limit_answers_429_with_retry_after(self):
         fn = self.upload(sh_spec("slow", timeoutMs=10000))
