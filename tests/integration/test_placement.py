@@ -76,22 +76,33 @@ class PlacementTest(ConductorTestCase):
         self.assertGreater(stats["cloud"]["meanMs"], 500)
         self.assertLess(stats[f"board:{board}"]["meanMs"], stats["cloud"]["meanMs"])
         self.assertTrue(stats[f"board:{board}"]["available"])
-        for _ in range(3):
+        placed = []
+        for _ in range(5):
             rec = self.invoke(fn, {"strategy": "greedy", "event": {"sleep": "0"}})
-            self.assertEqual(rec["placement"]["runtime"], f"board:{board}", rec)
+            placed.append(rec["placement"]["runtime"])
             self.assertEqual(rec["placement"]["strategy"], "greedy")
             self.assertIsNotNone(rec["placement"]["weights"]["cloud"])
+        # Greedy sends a random 10% elsewhere (half of those to the cloud).
+        self.assertGreaterEqual(placed.count(f"board:{board}"), 3, placed)
         # The board stops answering during the call (its process frozen): the conductor drops
         # its session and the call ends in the cloud, saying what it tried.
         agent = self.agents[board]
+        rec = None
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            pending = pool.submit(self.invoke, fn, {"strategy": "greedy", "event": {"sleep": "1"}})
-            wait_until(lambda: self.board_is_running(agent), timeout=10, interval=0.02, what="the call on the board")
-            agent.proc.send_signal(signal.SIGSTOP)
-            try:
-                rec = pending.result(timeout=60)
-            finally:
-                agent.proc.send_signal(signal.SIGCONT)
+            for _ in range(10):  # greedy explores the cloud now and then (epsilon 0.1): try again then
+                pending = pool.submit(self.invoke, fn, {"strategy": "greedy", "event": {"sleep": "1"}})
+                wait_until(lambda: self.board_is_running(agent) or pending.done(), timeout=10, interval=0.02,
+                           what="the call running")
+                if pending.done():
+                    self.assertEqual(pending.result()["placement"]["runtime"], "cloud")
+                    continue
+                agent.proc.send_signal(signal.SIGSTOP)
+                try:
+                    rec = pending.result(timeout=60)
+                finally:
+                    agent.proc.send_signal(signal.SIGCONT)
+                break
+        self.assertIsNotNone(rec, "no call was placed on the board")
         self.assertEqual(rec["status"], "succeeded", rec)
         self.assertEqual(rec["target"], "cloud")
         tried = [t["runtime"] for t in rec["placement"]["tried"]]
