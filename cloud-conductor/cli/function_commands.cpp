@@ -312,9 +312,10 @@ Result<void> FunctionInvoke(Context& ctx, const std::string& fn, const InvokeOpt
   nlohmann::json request = {{"event", event}};
   if (options.cloud) {
     request["target"] = "cloud";
-  } else {
+  } else if (!options.board.empty()) {
     EW_TRY(request["boardId"], BoardNames::Resolve(ctx, options.board));
-  }
+  }  // neither: placement "auto"
+  if (!options.strategy.empty()) request["strategy"] = options.strategy;
   if (options.async) request["async"] = true;
   ctx.client().set_timeout(InvokeHttpTimeout(function));
   EW_TRY(HttpResult result,
@@ -336,6 +337,16 @@ Result<void> FunctionInvoke(Context& ctx, const std::string& fn, const InvokeOpt
   if (result.status == 504) ctx.set_exit_code(kExitTimedOut);
   if (result.status >= 200 && result.status < 300) return Internal("the conductor answered something that is not JSON");
   return tl::unexpected(ApiError(result));
+}
+
+Result<void> FunctionStats(Context& ctx, const std::string& fn, const std::string& strategy) {
+  EW_TRY(nlohmann::json function, LookUpFunction(ctx, fn));
+  std::string path = FunctionPath(function) + "/stats";
+  if (!strategy.empty()) path += "?strategy=" + PathSegment(strategy);
+  EW_TRY(auto answer, ctx.CallRaw("GET", path));
+  if (PrintedRaw(ctx, answer.second)) return Ok();
+  ctx.out() << "strategy: " << JsonString(answer.first, "strategy") << "\n" << RenderStatsTable(answer.first);
+  return Ok();
 }
 
 Result<void> FunctionLogs(Context& ctx, const std::string& fn, const std::string& invocation) {

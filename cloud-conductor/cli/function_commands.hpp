@@ -28,7 +28,8 @@ struct DeployOptions {
 
 struct InvokeOptions {
   std::string board;       // --board, an id or a name; or
-  bool cloud = false;      // --cloud: the conductor's cloud runtime
+  bool cloud = false;      // --cloud: the conductor's cloud runtime; neither: placed by the conductor
+  std::string strategy;    // --strategy: the placement strategy of this call ("" = the conductor's)
   std::string event;       // --event, JSON text; or
   std::string event_file;  // --event-file, a path or "-" for standard input; neither = {}
   bool async = false;      // return the invocation id at once
@@ -55,6 +56,8 @@ Result<void> FunctionDelete(Context& ctx, const std::string& fn);
 Result<void> FunctionDeploy(Context& ctx, const std::string& fn, const DeployOptions& options);
 Result<void> FunctionUndeploy(Context& ctx, const std::string& fn, const std::vector<std::string>& boards);
 Result<void> FunctionDeployments(Context& ctx, const std::string& fn);
+// Placement statistics of a function (GET .../stats), as a table or --json.
+Result<void> FunctionStats(Context& ctx, const std::string& fn, const std::string& strategy);
 // On success prints the function's output as one line of JSON (for `| jq`); on failure prints
 // the function's logs to ctx.err() and returns the error with exit code 2 (failed) or 3 (timed
 // out). --json prints the whole invocation record instead of the output, also on failure.

@@ -85,6 +85,26 @@ std::string RenderDeploymentTable(const nlohmann::json& deployments) {
   return RenderTable({"BOARD", "STATE", "VERSION", "ERROR"}, rows);
 }
 
+std::string RenderStatsTable(const nlohmann::json& stats) {
+  std::vector<nlohmann::json> runtimes;
+  if (stats.is_object()) {
+    for (const auto& r : ArrayOrEmpty(stats.value("runtimes", nlohmann::json()))) runtimes.push_back(r);
+  }
+  // Not measured (null weight) first, as placement tries them first; then by weight.
+  auto weight = [](const nlohmann::json& r) {
+    auto it = r.is_object() ? r.find("weight") : r.end();
+    return it == r.end() || !it->is_number() ? -1e300 : it->get<double>();
+  };
+  std::stable_sort(runtimes.begin(), runtimes.end(),
+                   [&](const nlohmann::json& a, const nlohmann::json& b) { return weight(a) < weight(b); });
+  std::vector<Row> rows;
+  for (const auto& r : runtimes) {
+    rows.push_back({Text(r, "runtime"), r.is_object() && r.value("available", false) ? "yes" : "no", Text(r, "count"),
+                    Text(r, "failures"), OrDash(Millis(r, "meanMs")), OrDash(Millis(r, "weight"))});
+  }
+  return RenderTable({"RUNTIME", "AVAILABLE", "CALLS", "FAILURES", "MEAN-MS", "WEIGHT"}, rows);
+}
+
 std::string RenderInvocationTable(const nlohmann::json& invocations) {
   std::vector<Row> rows;
   for (const auto& record : ArrayOrEmpty(invocations))

@@ -36,6 +36,9 @@ std::string RenderFunctionTable(const nlohmann::json& functions);
 std::string RenderFunctionCreated(const nlohmann::json& function);
 // `fn deployments`: BOARD STATE VERSION ERROR; "-" for an empty version or error.
 std::string RenderDeploymentTable(const nlohmann::json& deployments);
+// GET /v1/functions/{id}/stats as a table: RUNTIME AVAILABLE CALLS FAILURES MEAN-MS WEIGHT,
+// lowest weight (the runtime placement would pick) first; weights not measured yet show "-".
+std::string RenderStatsTable(const nlohmann::json& stats);
 // `fn logs FN`: INVOCATION STATUS WHERE RUN-MS ERROR.
 std::string RenderInvocationTable(const nlohmann::json& invocations);
 // `fn logs FN INVOCATION`: "key: value" lines (invocation, status, where, runtime, timing,

@@ -217,11 +217,14 @@ void AddFunctionCommands(CLI::App& app, Parsed& p) {
   deployments->add_option("FN", p.fn, "function id or name")->required();
   deployments->callback([&p] { p.action = [&p](Context& c) { return FunctionDeployments(c, p.fn); }; });
 
-  auto* invoke = fn->add_subcommand("invoke", "run a function on a board or in the cloud and print its output");
+  auto* invoke = fn->add_subcommand(
+      "invoke", "run a function (where the conductor places it, or on a board or in the cloud) and print its output");
   invoke->add_option("FN", p.fn, "function id or name")->required();
   auto* on_board = invoke->add_option("--board,-b", p.invoke.board, "board id or name to run on");
   auto* on_cloud = invoke->add_flag("--cloud", p.invoke.cloud, "run in the conductor's cloud runtime");
   on_board->excludes(on_cloud);
+  invoke->add_option("--strategy", p.invoke.strategy,
+                     "placement strategy when neither --board nor --cloud: greedy, ucb1, bayes-ucb, sliding-ucb");
   auto* event = invoke->add_option("--event,-e", p.invoke.event, "the event, JSON (default: {})")->check(kJson);
   invoke->add_option("--event-file", p.invoke.event_file, "read the event from a file (\"-\": standard input)")
       ->excludes(event);
@@ -230,10 +233,13 @@ void AddFunctionCommands(CLI::App& app, Parsed& p) {
       "Prints the function's output as one line of JSON (--json: the whole invocation record).\n"
       "Exit status: 0 succeeded; 2 the function failed (its logs and error on stderr); 3 it timed\n"
       "out; 1 any other error (2 is also a usage error, reported before anything runs).");
-  invoke->callback([&p] {
-    RequireOneOf("--board or --cloud", !p.invoke.board.empty() || p.invoke.cloud);
-    p.action = [&p](Context& c) { return FunctionInvoke(c, p.fn, p.invoke); };
-  });
+  invoke->callback([&p] { p.action = [&p](Context& c) { return FunctionInvoke(c, p.fn, p.invoke); }; });
+
+  auto* stats = fn->add_subcommand("stats", "show where placement sends a function and why: RUNTIME AVAILABLE CALLS "
+                                            "FAILURES MEAN-MS WEIGHT (lowest weight first)");
+  stats->add_option("FN", p.fn, "function id or name")->required();
+  stats->add_option("--strategy", p.invoke.strategy, "weigh under this strategy (default: the conductor's)");
+  stats->callback([&p] { p.action = [&p](Context& c) { return FunctionStats(c, p.fn, p.invoke.strategy); }; });
 
   auto* logs = fn->add_subcommand("logs", "show an invocation's status and logs (without INVOCATION: recent ones)");
   logs->add_option("FN", p.fn, "function id or name")->required();

@@ -43,6 +43,9 @@ class CloudRuntime {
 
   // Starts probing the runtime on the blocking pool (unless it is "none").
   void StartProbing();
+  // Whether there is a runtime to run functions in (false when disabled or none was found).
+  // Blocks until the probe ended: call from the blocking pool.
+  bool IsUsable() { return Host().has_value(); }
   // Runs `version` of `function_id` with `event`; `done` gets the outcome once, from a worker
   // thread or the timers' executor: the function's record, or OutcomeOfError (no runtime:
   // Unavailable; no answer within `wait`: timed_out).

@@ -1,5 +1,7 @@
 #include "cloud-conductor/functions/function_store.hpp"
 
+#include <limits>
+
 #include <sqlite3.h>
 
 #include <stdexcept>
@@ -361,15 +363,21 @@ Result<Invocation> FunctionStore::GetInvocation(const std::string& function_id, 
 }
 
 Result<Page<InvocationSummary>> FunctionStore::ListInvocations(const std::string& function_id,
-                                                               const PageRequest& page) {
+                                                               const PageRequest& page,
+                                                               const InvocationFilter& filter) {
   EW_TRY(const registry::PageStart start, registry::StartPage(page, 2, registry::CursorFields::kIntegers));
   return connection_.Run<Page<InvocationSummary>>("list invocations", [&]() -> Result<Page<InvocationSummary>> {
     SQLite::Statement q(db_, "SELECT id, function_id, target, status, json_remove(record, '$.output', '$.logs'), "
                              "created_at, rowid FROM invocations "
-                             "WHERE function_id = ? AND (? = 0 OR (created_at, rowid) < (?, ?)) "
+                             "WHERE function_id = ? AND created_at >= ? AND created_at <= ? "
+                             "AND (? = '' OR target = ?) AND (? = 0 OR (created_at, rowid) < (?, ?)) "
                              "ORDER BY created_at DESC, rowid DESC LIMIT ?");
     q.bind(1, function_id);
-    q.bind(start.BindAfter(q, 2), start.fetch_limit());
+    q.bind(2, filter.from.value_or(std::numeric_limits<int64_t>::min()));
+    q.bind(3, filter.to.value_or(std::numeric_limits<int64_t>::max()));
+    q.bind(4, filter.target);
+    q.bind(5, filter.target);
+    q.bind(start.BindAfter(q, 6), start.fetch_limit());
     std::vector<std::pair<InvocationSummary, int64_t>> rows;
     while (q.executeStep()) {
       InvocationSummary i;

@@ -86,6 +86,14 @@ struct InvocationSummary {
 using registry::Page;
 using registry::PageRequest;
 
+// Which invocations a list shows (all by default): created in [from, to] (unix seconds, both
+// ends included) and run on `target` (a board id or "cloud"; "" = anywhere).
+struct InvocationFilter {
+  std::optional<int64_t> from;
+  std::optional<int64_t> to;
+  std::string target;
+};
+
 class FunctionStore {
  public:
   // Opens `path` (the registry's file, already migrated by OpenSqliteStore). ":memory:" gives a
@@ -134,7 +142,8 @@ class FunctionStore {
   Result<Invocation> GetInvocation(const std::string& function_id, const std::string& id);
   // Newest first, one page of summaries: the output and logs stay in the store (SQLite's JSON
   // functions drop them in the query).
-  Result<Page<InvocationSummary>> ListInvocations(const std::string& function_id, const PageRequest& page);
+  Result<Page<InvocationSummary>> ListInvocations(const std::string& function_id, const PageRequest& page,
+                                                  const InvocationFilter& filter = {});
 
  private:
   registry::SqliteConnection connection_;  // every method runs its statements in connection_.Run

@@ -1,8 +1,7 @@
-// The conductor's side of serverless functions: validates and stores uploaded packages (by
-// sha256, on disk), carries deployments out on boards through their reverse sessions (and again
-// whenever a board registers its fn.* procedures, so an offline board catches up when it
-// returns), serves ew.conductor.fn.fetch to boards, and runs invocations on a board or in the
-// cloud runtime (containers on the conductor's host). See docs/FUNCTIONS.md.
+// The conductor's side of serverless functions, as REST and the flows see it: a thin facade over
+// the Deployer (packages, deployments, reconcile, fn.fetch, fn.report) and the Invoker
+// (invocations on boards and in the cloud runtime), which share the store, the package files and
+// the cloud runtime this class owns. See docs/FUNCTIONS.md.
 //
 // Threading: Upload/Deploy/Delete/Invoke and the accessors block on the store: call them from
 // the blocking pool. Invoke's `done` runs on the router's strand or a container worker thread;
@@ -25,8 +24,10 @@
 #include <nlohmann/json.hpp>
 
 #include "cloud-conductor/functions/cloud_runtime.hpp"
+#include "cloud-conductor/functions/deployer.hpp"
 #include "cloud-conductor/functions/function_store.hpp"
 #include "cloud-conductor/functions/invocation_outcome.hpp"
+#include "cloud-conductor/functions/invoker.hpp"
 #include "cloud-conductor/functions/package_store.hpp"
 #include "cloud-conductor/functions/stored_record.hpp"
 #include "cloud-conductor/router/board_gateway.hpp"
@@ -50,22 +51,16 @@ struct FunctionsOptions {
   size_t invocations_kept = 1000;                   // records kept per function
   StoredRecordLimits stored_record;                 // output and logs kept per stored record
   uint64_t max_fetch_chunk = 256u << 10;            // fn.fetch length limit
+  InvokerOptions invoker;  // placement strategy and its knobs, concurrency limits (its grace,
+                           // kept and stored_record fields are taken from the ones above)
   // Makes the cloud runtime; null = containers::MakeContainerRuntime (probes crun, runc, bwrap).
   // Tests put a fake runtime here.
   std::function<Result<std::unique_ptr<containers::ContainerRuntime>>(const containers::RuntimeConfig&)> make_runtime;
 };
 
-struct InvokeOptions {
-  bool async = false;
-  // How long the caller waits for the answer; nullopt = the function's timeoutMs + invoke_grace.
-  // Past it the record says timed_out; the function may still finish where it runs, and that
-  // late result is dropped.
-  std::optional<std::chrono::milliseconds> wait;
-};
-
 class FunctionsService {
  public:
-  using OutcomeDone = std::function<void(InvocationOutcome)>;
+  using OutcomeDone = Invoker::OutcomeDone;
 
   // `timers` runs the invocation deadlines of cloud calls (the conductor's io_context; pending
   // waits must not hold up joining `blocking`).
@@ -77,7 +72,7 @@ class FunctionsService {
   // starts probing the cloud runtime in the background (the conductor runs without one).
   Result<void> Start();
 
-  // Fleets only (REST's fleets resource): they move to the registry, and this goes with them.
+  // For the flows service (a flow node names a function); REST goes through the methods below.
   FunctionStore& store() { return store_; }
 
   // The records REST shows, as FunctionStore returns them (blocking; errors as there).
@@ -94,71 +89,68 @@ class FunctionsService {
   Result<Invocation> GetInvocation(const std::string& function_id, const std::string& id) {
     return store_.GetInvocation(function_id, id);
   }
-  Result<Page<InvocationSummary>> ListInvocations(const std::string& function_id, const PageRequest& page) {
-    return store_.ListInvocations(function_id, page);
+  Result<Page<InvocationSummary>> ListInvocations(const std::string& function_id, const PageRequest& page,
+                                                  const InvocationFilter& filter = {}) {
+    return store_.ListInvocations(function_id, page, filter);
   }
 
   // Inspects the .tar.gz (InvalidArgument naming the problem, ResourceExhausted over a limit),
   // writes it under its sha256 and records the version. Nothing is stored on error.
-  Result<FunctionRecord> Upload(const std::string& project_id, std::string_view package);
+  Result<FunctionRecord> Upload(const std::string& project_id, std::string_view package) {
+    return deployer_.Upload(project_id, package);
+  }
   // Removes the function from its boards (best effort), its records and unreferenced packages.
-  Result<void> Delete(const FunctionRecord& function);
+  Result<void> Delete(const FunctionRecord& function) {
+    EW_TRY_VOID(deployer_.Delete(function));
+    invoker_.Forget(function.id);
+    return Ok();
+  }
 
   // The newest version of `function` labelled `label` (function.json "version"). InvalidArgument
   // naming the versions there are when none is.
-  Result<FunctionVersion> FindVersion(const FunctionRecord& function, const std::string& label);
+  Result<FunctionVersion> FindVersion(const FunctionRecord& function, const std::string& label) {
+    return deployer_.FindVersion(function, label);
+  }
 
   // Records a deployment of `version` (by default the latest) on each board (pending) and starts
   // it on those online; boards that are offline get it when they return. `triggers` binds the
   // function to GPIO edges on each board.
   Result<std::vector<Deployment>> Deploy(const FunctionRecord& function, const std::vector<std::string>& board_ids,
                                          const std::optional<FunctionVersion>& version = std::nullopt,
-                                         const std::vector<gpio::TriggerSpec>& triggers = {});
+                                         const std::vector<gpio::TriggerSpec>& triggers = {}) {
+    return deployer_.Deploy(function, board_ids, version, triggers);
+  }
   // Forgets the deployment and asks the board to remove the function. A board that is offline
   // (or fails to remove it) loses it when it next connects: see Reconcile.
-  Result<void> Undeploy(const FunctionRecord& function, const std::string& board_id);
+  Result<void> Undeploy(const FunctionRecord& function, const std::string& board_id) {
+    return deployer_.Undeploy(function, board_id);
+  }
 
-  // Runs the function on `target` (a board id, or "cloud") with `event`, and returns the new
-  // invocation's id. Errors before anything runs (nothing stored): InvalidArgument (cloud for a
-  // boardOnly function, or a board for a cloudOnly one), Conflict (not deployed on that board,
-  // or its deployment failed or is pending), Unavailable (board offline). Once it started, the
-  // record is stored when it ends (with status "running" until then when `options.async`), and
-  // `done` (may be null) gets the outcome; no cloud runtime is an Unavailable outcome.
+  // Runs the function where `where` says (auto: placement picks and falls back), see
+  // Invoker::Invoke for the errors and what `done` gets.
+  Result<std::string> Invoke(const FunctionRecord& function, const Placement& where, nlohmann::json event,
+                             const InvokeOptions& options, OutcomeDone done = nullptr) {
+    return invoker_.Invoke(function, where, std::move(event), options, std::move(done));
+  }
+  // The same on `target`: a board id, or "cloud" (forced there, no fallback).
   Result<std::string> Invoke(const FunctionRecord& function, const std::string& target, nlohmann::json event,
-                             const InvokeOptions& options, OutcomeDone done = nullptr);
+                             const InvokeOptions& options, OutcomeDone done = nullptr) {
+    return invoker_.Invoke(function, Placement::OfTarget(target), std::move(event), options, std::move(done));
+  }
+  // Placement statistics of the function, each runtime weighed under `strategy` ("" = default).
+  Result<FunctionStats> Stats(const FunctionRecord& function, const std::string& strategy) {
+    return invoker_.Stats(function, strategy);
+  }
+  // For a call refused with ResourceExhausted: when to try again (bounded).
+  std::chrono::seconds RetryAfter(const std::string& function_id) { return invoker_.RetryAfter(function_id); }
 
  private:
-  struct Prepared {
-    std::string id;
-    std::string target;
-    FunctionVersion version;  // what runs: the board's deployed version, or the latest in the cloud
-    std::chrono::milliseconds wait{0};
-    int64_t created_at = 0;
-  };
-  Result<Prepared> Prepare(const FunctionRecord& function, const std::string& target, const InvokeOptions& options);
-  void RunOnBoard(const FunctionRecord& function, const Prepared& prepared, nlohmann::json event, OutcomeDone done);
-  void RunInCloud(const FunctionRecord& function, const Prepared& prepared, nlohmann::json event, OutcomeDone done);
-  void Store(const FunctionRecord& function, const Prepared& prepared, const nlohmann::json& record);
-
-  void StartDeploy(const Deployment& deployment);
-  // ew.conductor.fn.report: records of invocations `board_id` ran by itself (edge triggers),
-  // stored in the function's history. Only for functions deployed on that board. Blocking pool.
-  Result<uint64_t> Report(const std::string& board_id, const contract::fn::ReportRequest& request);
-  void OnBoardRegistered(const std::string& board_id, const std::string& suffix);
-  // Asks a board that just returned which functions it holds and removes those it should no
-  // longer run (undeployed or deleted while it was away, or whose removal failed).
-  void Reconcile(const std::string& board_id);
-  void Fetch(const std::string& board_id, const contract::fn::FetchRequest& request, router::BoardGateway::Reply reply);
-
-
   FunctionStore& store_;
-  router::BoardGateway& gateway_;
-  boost::asio::thread_pool& blocking_;
-  boost::asio::any_io_executor timers_;
-  const Clock& clock_;
   FunctionsOptions options_;
   PackageStore packages_;  // <dir>/packages
   CloudRuntime cloud_;     // <dir>/cloud
+  Deployer deployer_;
+  Invoker invoker_;
 };
 
 }  // namespace ew::functions

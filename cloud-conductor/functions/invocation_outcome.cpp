@@ -19,4 +19,13 @@ InvocationOutcome OutcomeOfError(const Error& error, const std::string& target) 
   return outcome;
 }
 
+void LabelRecord(nlohmann::json& record, const std::string& id, const std::string& target) {
+  record["invocationId"] = id;
+  if (target == kCloudTarget) {
+    record["target"] = kCloudTarget;
+  } else {
+    record["boardId"] = target;
+  }
+}
+
 }  // namespace ew::functions

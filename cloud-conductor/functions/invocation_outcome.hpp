@@ -26,4 +26,7 @@ struct InvocationOutcome {
 // `target` is a board id or kCloudTarget.
 InvocationOutcome OutcomeOfError(const Error& error, const std::string& target);
 
+// Labels an invocation record: its invocationId and where it ran (boardId, or target "cloud").
+void LabelRecord(nlohmann::json& record, const std::string& id, const std::string& target);
+
 }  // namespace ew::functions

@@ -66,6 +66,13 @@ json SummarizeRecord(const json& record) {
       trigger->dump(-1, ' ', false, json::error_handler_t::replace).size() <= kMaxSummaryText) {
     summary["trigger"] = *trigger;
   }
+  // Where the conductor placed it and why (set by the invoker, small unless a function has
+  // very many runtimes: then the list leaves it out and the record still has it).
+  auto placement = record.find("placement");
+  if (placement != record.end() && placement->is_object() &&
+      placement->dump(-1, ' ', false, json::error_handler_t::replace).size() <= 4 * kMaxSummaryText) {
+    summary["placement"] = *placement;
+  }
   return summary;
 }
 

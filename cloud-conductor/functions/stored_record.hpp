@@ -25,7 +25,7 @@ inline constexpr size_t kMaxSummaryText = 1024;  // bytes of a string field in a
 // What a list of invocations shows of a stored record: status, error, exitCode, runtime, cold,
 // queueMs, runMs, boardId, target, invocationId, at, outputBytes, logsBytes, truncated (scalars
 // only, strings cut to kMaxSummaryText bytes) and trigger (an object of at most
-// kMaxSummaryText bytes of JSON). Never output or logs, nor anything else a board put in its
+// kMaxSummaryText bytes of JSON) and placement (an object of at most 4 × kMaxSummaryText). Never output or logs, nor anything else a board put in its
 // record: a summary is small whatever it came from.
 nlohmann::json SummarizeRecord(const nlohmann::json& record);
 

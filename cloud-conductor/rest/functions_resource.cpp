@@ -1,11 +1,16 @@
 // /v1/functions: upload packages (raw .tar.gz), list/show/delete functions, deploy them to
-// boards or fleets, and invoke them on a board or in the cloud runtime, synchronously or not.
+// boards or fleets, invoke them (placed by the conductor, or on a board or in the cloud
+// runtime), synchronously or not, and show the placement statistics.
 // The work is in functions::FunctionsService; this file validates and renders. docs/REST.md.
+#include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <memory>
 #include <optional>
 #include <set>
 
 #include "cloud-conductor/functions/functions_service.hpp"
+#include "cloud-conductor/placement/placement_strategy.hpp"
 #include "cloud-conductor/rest/json_body.hpp"
 #include "cloud-conductor/rest/resources.hpp"
 #include "common/gpio/trigger_spec.hpp"
@@ -194,36 +199,70 @@ server::HttpResponse RenderOutcome(const functions::InvocationOutcome& outcome) 
 constexpr int64_t kMaxWaitMs = 900'000;  // as a function's longest timeoutMs
 
 struct InvokeRequest {
-  std::string target;
+  functions::Placement where;
   json event;
   functions::InvokeOptions options;
 };
 
-Result<InvokeRequest> ParseInvoke(const Exchange& exchange) {
-  EW_TRY(json body, ParseObject(exchange.request.body, {"boardId", "target", "event", "async", "timeoutMs"}));
-  InvokeRequest request;
-  if (body.contains("boardId") == body.contains("target"))
-    return InvalidArgument("give exactly one of boardId and target (\"cloud\")");
+// Where the call runs: one of boardId (a board), target ("cloud") or placement ("auto",
+// "cloud", "board:<id>"); none of them is placement "auto".
+Result<functions::Placement> WhereOf(const json& body) {
+  const int given = body.contains("boardId") + body.contains("target") + body.contains("placement");
+  if (given > 1) return InvalidArgument("give at most one of boardId, target (\"cloud\") and placement");
   if (body.contains("target")) {
     if (body["target"] != "cloud") return InvalidArgument("target: must be \"cloud\" (or give boardId)");
-    request.target = "cloud";
-  } else {
+    return functions::Placement::Cloud();
+  }
+  if (body.contains("boardId")) {
     if (!body["boardId"].is_string() || body["boardId"].get<std::string>().empty())
       return InvalidArgument("boardId: must be a board id");
-    request.target = body["boardId"].get<std::string>();
+    return functions::Placement::Board(body["boardId"].get<std::string>());
   }
+  if (body.contains("placement")) {
+    if (!body["placement"].is_string())
+      return InvalidArgument("placement: must be \"auto\", \"cloud\" or \"board:<board id>\"");
+    return functions::Placement::Parse(body["placement"].get<std::string>());
+  }
+  return functions::Placement::Auto();
+}
+
+Result<std::chrono::milliseconds> Millis(const json& body, const char* key) {
+  const json& value = body[key];
+  if (!value.is_number_integer() || value.get<int64_t>() < 1 || value.get<int64_t>() > kMaxWaitMs)
+    return InvalidArgument(std::string(key) + ": must be an integer between 1 and " + std::to_string(kMaxWaitMs));
+  return std::chrono::milliseconds(value.get<int64_t>());
+}
+
+Result<InvokeRequest> ParseInvoke(const Exchange& exchange) {
+  EW_TRY(json body, ParseObject(exchange.request.body, {"boardId", "target", "placement", "strategy", "deadlineMs",
+                                                        "event", "async", "timeoutMs"}));
+  InvokeRequest request;
+  EW_TRY(request.where, WhereOf(body));
   request.event = body.value("event", json());
   if (body.contains("async")) {
     if (!body["async"].is_boolean()) return InvalidArgument("async: must be true or false");
     request.options.async = body["async"].get<bool>();
   }
   if (body.contains("timeoutMs")) {
-    const json& wait = body["timeoutMs"];
-    if (!wait.is_number_integer() || wait.get<int64_t>() < 1 || wait.get<int64_t>() > kMaxWaitMs)
-      return InvalidArgument("timeoutMs: must be an integer between 1 and " + std::to_string(kMaxWaitMs));
-    request.options.wait = std::chrono::milliseconds(wait.get<int64_t>());
+    EW_TRY(request.options.wait, Millis(body, "timeoutMs"));
+  }
+  if (body.contains("deadlineMs")) {
+    EW_TRY(request.options.deadline, Millis(body, "deadlineMs"));
+  }
+  if (body.contains("strategy")) {
+    if (!body["strategy"].is_string()) return InvalidArgument("strategy: must be a string");
+    request.options.strategy = body["strategy"].get<std::string>();
+    if (auto known = placement::MakeStrategy(request.options.strategy); !known) return tl::unexpected(known.error());
   }
   return request;
+}
+
+// A refused invocation: 429 with Retry-After when too many run, the error's status otherwise.
+server::HttpResponse Refused(const RestDeps& deps, const std::string& function_id, const Error& error) {
+  auto response = ErrorResponse(error);
+  if (error.code == ErrorCode::kResourceExhausted)
+    response.headers.emplace_back("Retry-After", std::to_string(deps.functions->RetryAfter(function_id).count()));
+  return response;
 }
 
 void Invoke(const RestDeps& deps, Exchange exchange) {
@@ -231,8 +270,8 @@ void Invoke(const RestDeps& deps, Exchange exchange) {
     EW_TRY(auto* service, Service(deps));
     EW_TRY(auto request, ParseInvoke(exchange));
     EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
-    if (request.target != "cloud") {
-      auto board = AccessibleBoard(deps.store, exchange.principal, request.target);
+    if (request.where.mode == functions::Placement::Mode::kBoard) {
+      auto board = AccessibleBoard(deps.store, exchange.principal, request.where.board_id);
       if (!board) return tl::unexpected(board.error());
     }
     return std::make_pair(std::move(function), std::move(request));
@@ -240,13 +279,13 @@ void Invoke(const RestDeps& deps, Exchange exchange) {
   if (!prepared) return exchange.Reply(ErrorResponse(prepared.error()));
   auto& [function, request] = *prepared;
   if (request.options.async) {
-    auto id = deps.functions->Invoke(function, request.target, std::move(request.event), request.options);
-    if (!id) return exchange.Reply(ErrorResponse(id.error()));
+    auto id = deps.functions->Invoke(function, request.where, std::move(request.event), request.options);
+    if (!id) return exchange.Reply(Refused(deps, function.id, id.error()));
     return exchange.Reply(JsonResponse(202, json{{"invocationId", *id}}));
   }
   // The exchange answers exactly once: either here (not started) or in the callback.
   auto shared = std::make_shared<Exchange>(std::move(exchange));
-  auto started = deps.functions->Invoke(function, request.target, std::move(request.event), request.options,
+  auto started = deps.functions->Invoke(function, request.where, std::move(request.event), request.options,
                                         [shared](functions::InvocationOutcome outcome) {
                                           try {
                                             shared->Reply(RenderOutcome(outcome));
@@ -255,7 +294,35 @@ void Invoke(const RestDeps& deps, Exchange exchange) {
                                             shared->Reply(ErrorResponse(Error{ErrorCode::kInternal, "internal error"}));
                                           }
                                         });
-  if (!started) shared->Reply(ErrorResponse(started.error()));
+  if (!started) shared->Reply(Refused(deps, function.id, started.error()));
+}
+
+// GET /v1/functions/{id}/stats[?strategy=]: what placement measured of each runtime and how it
+// weighs them now (lower is better; null = not measured yet).
+Result<server::HttpResponse> Stats(const RestDeps& deps, const Exchange& exchange) {
+  EW_TRY(auto* service, Service(deps));
+  EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
+  auto it = exchange.request.query.find("strategy");
+  EW_TRY(auto stats, service->Stats(function, it == exchange.request.query.end() ? "" : it->second));
+  auto round = [](double v) { return std::round(v * 1000.0) / 1000.0; };
+  json runtimes = json::array();
+  for (const auto& view : stats.runtimes) {
+    const auto& s = view.stats;
+    json recent = json::array();
+    for (const auto& sample : s.recent()) recent.push_back(round(sample.duration.count()));
+    const bool available =
+        std::find(stats.available.begin(), stats.available.end(), view.runtime) != stats.available.end();
+    runtimes.push_back({{"runtime", view.runtime},
+                        {"available", available},
+                        {"count", s.count()},
+                        {"failures", s.failures()},
+                        {"meanMs", s.successes() ? json(round(s.mean().count())) : json()},
+                        {"varianceMs2", s.successes() > 1 ? json(round(s.variance())) : json()},
+                        {"recentMs", std::move(recent)},
+                        {"weight", view.weight ? json(round(*view.weight)) : json()},
+                        {"lastAt", view.last_at ? json(UnixSeconds(*view.last_at)) : json()}});
+  }
+  return JsonResponse(200, json{{"functionId", function.id}, {"strategy", stats.strategy}, {"runtimes", runtimes}});
 }
 
 Result<server::HttpResponse> ShowInvocation(const RestDeps& deps, const Exchange& exchange) {
@@ -268,11 +335,36 @@ Result<server::HttpResponse> ShowInvocation(const RestDeps& deps, const Exchange
   return JsonResponse(200, record);
 }
 
+// ?from=&to= (unix seconds, both included) and ?runtime= ("cloud" or "board:<id>").
+Result<functions::InvocationFilter> InvocationFilterOf(const Exchange& exchange) {
+  functions::InvocationFilter filter;
+  const auto& query = exchange.request.query;
+  for (const char* key : {"from", "to"}) {
+    auto it = query.find(key);
+    if (it == query.end()) continue;
+    int64_t value = 0;
+    const auto* end = it->second.data() + it->second.size();
+    auto [ptr, ec] = std::from_chars(it->second.data(), end, value);
+    if (ec != std::errc() || ptr != end || it->second.empty())
+      return InvalidArgument(std::string(key) + ": must be unix seconds (an integer)");
+    (std::string(key) == "from" ? filter.from : filter.to) = value;
+  }
+  if (auto it = query.find("runtime"); it != query.end()) {
+    EW_TRY(auto where, functions::Placement::Parse(it->second));
+    if (where.mode == functions::Placement::Mode::kAuto)
+      return InvalidArgument("runtime: must be \"cloud\" or \"board:<board id>\"");
+    filter.target = where.mode == functions::Placement::Mode::kCloud ? std::string(functions::kCloudTarget)
+                                                                      : where.board_id;
+  }
+  return filter;
+}
+
 Result<server::HttpResponse> ListInvocations(const RestDeps& deps, const Exchange& exchange) {
   EW_TRY(auto* service, Service(deps));
   EW_TRY(auto function, AccessibleFunction(*service, exchange.principal, exchange.Param("id")));
   EW_TRY(auto page, PageOf(exchange));
-  EW_TRY(auto list, service->ListInvocations(function.id, page));
+  EW_TRY(auto filter, InvocationFilterOf(exchange));
+  EW_TRY(auto list, service->ListInvocations(function.id, page, filter));
   json out = json::array();
   for (auto& i : list.items) {
     json record = std::move(i.record);
@@ -300,6 +392,7 @@ void AddFunctionRoutes(RouteTable& routes, const RestDeps& deps) {
   routes.Add({"POST", "/v1/functions/{id}/invocations", Access::kToken, Execution::kBlocking,
               [&deps](Exchange e) { Invoke(deps, std::move(e)); }});
   add("GET", "/v1/functions/{id}/invocations", ListInvocations);
+  add("GET", "/v1/functions/{id}/stats", Stats);
   add("GET", "/v1/functions/{id}/invocations/{invocationId}", ShowInvocation);
 }
 

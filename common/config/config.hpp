@@ -48,6 +48,9 @@ struct ConductorConfig {
   int64_t functions_uid_first = 1'000'000;  // cloud containers run as uids from here (as root)...
   int64_t functions_uid_count = 65'536;     // ...one per container; the range every daemon of the host shares
   std::string functions_cgroups = "auto";   // "auto": cgroup limits where allowed; "off": rlimits only
+  std::string functions_placement_strategy = "ucb1";  // placement of calls that name none: greedy|ucb1|bayes-ucb|sliding-ucb
+  int64_t functions_max_running_per_function = 32;     // invocations at once per function; more → 429
+  int64_t functions_max_running_per_project = 128;     // invocations at once per project; more → 429
   // [gpio]
   int64_t gpio_history_days = 30;          // GPIO readings older than this are pruned
   // [auth]

@@ -39,8 +39,9 @@ class Conductor:
     "listening on"."""
 
     def __init__(self, workdir, port=0, heartbeat_timeout_ms=1500, log_level="debug", generated_password=False,
-                 extra_auth=""):
+                 extra_auth="", extra_config=""):
         self.workdir = workdir
+        self.extra_config = extra_config  # more tables, appended to conductor.toml
         self.generated_password = generated_password
         self.extra_auth = extra_auth
         self.admin_password = ADMIN_PASSWORD
@@ -72,6 +73,7 @@ path = "{self.store}"
 {self.extra_auth}
 [log]
 level = "{self.log_level}"
+{self.extra_config}
 """)
         with open(self.log_path, "a") as log:
             self.proc = subprocess.Popen([CONDUCTOR, "--config", config], stdout=subprocess.PIPE, stderr=log,
@@ -242,10 +244,11 @@ class ConductorTestCase(unittest.TestCase):
     and every *.log of the work directory printed when the test fails. EW_KEEP_TMP=1 keeps it."""
 
     workdir_prefix = "ew-test-"
+    conductor_config = ""  # more conductor.toml tables for the test case's conductor
 
     def setUp(self):
         self.workdir = tempfile.mkdtemp(prefix=self.workdir_prefix)
-        self.conductor = Conductor(self.workdir).start()
+        self.conductor = Conductor(self.workdir, extra_config=self.conductor_config).start()
         self.token = self.conductor.login()
         self.agents = {}
 

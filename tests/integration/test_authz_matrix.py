@@ -226,6 +226,7 @@ class AuthzMatrixTest(ConductorTestCase):
                                                     {"body": {"boardId": a_board, "async": True}}),
             "GET /v1/functions/{id}/invocations": (f"/v1/functions/{a_fn}/invocations", {}),
             "GET /v1/functions/{id}/invocations/{invocationId}": (f"/v1/functions/{a_fn}/invocations/inv-none", {}),
+            "GET /v1/functions/{id}/stats": (f"/v1/functions/{a_fn}/stats", {}),
             "GET /v1/flows": ("/v1/flows", {}),
             "POST /v1/flows": (f"/v1/flows?project={w['project A']}",
                                {"body": {"name": self.fresh_name("flow"), "nodes": [{"id": "t", "type": "tab"}]}}),

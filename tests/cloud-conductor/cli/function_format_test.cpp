@@ -45,6 +45,20 @@ TEST(FunctionFormatTest, DeploymentTable) {
             "brd-3  pending   -        -\n");
 }
 
+TEST(FunctionFormatTest, Issue18_StatsTableListsThePickFirst) {
+  auto stats = json::parse(R"({"strategy":"ucb1","runtimes":[
+    {"runtime":"cloud","available":true,"count":5,"failures":1,"meanMs":120.25,"weight":90.5},
+    {"runtime":"board:brd-1","available":true,"count":5,"failures":0,"meanMs":80.0,"weight":60.0},
+    {"runtime":"board:brd-2","available":false,"count":0,"failures":0,"meanMs":null,"weight":null}
+  ]})");
+  EXPECT_EQ(RenderStatsTable(stats),
+            "RUNTIME      AVAILABLE  CALLS  FAILURES  MEAN-MS  WEIGHT\n"
+            "board:brd-2  no         0      0         -        -\n"
+            "board:brd-1  yes        5      0         80.0     60.0\n"
+            "cloud        yes        5      1         120.2    90.5\n");
+  EXPECT_EQ(RenderStatsTable(json()), "RUNTIME  AVAILABLE  CALLS  FAILURES  MEAN-MS  WEIGHT\n");
+}
+
 TEST(FunctionFormatTest, InvocationStatusAndPlace) {
   using contract::InvocationStatus;
   EXPECT_EQ(InvocationStatusOf(json::parse(R"({"status":"succeeded"})")), InvocationStatus::kSucceeded);

@@ -84,8 +84,10 @@ class FunctionsServiceTest : public ::testing::Test {
   }
 
   // Starts the service; `runtime` = "none" (no cloud) or "fake" (the fake runtime).
-  void StartService(const std::string& runtime = "none") {
+  void StartService(const std::string& runtime = "none", InvokerOptions invoker = {}) {
     FunctionsOptions options;
+    invoker.random_seed = 42;
+    options.invoker = invoker;
     options.dir = scratch_ / "functions";
     options.cloud_runtime = runtime == "fake" ? "auto" : runtime;
     options.invoke_grace = milliseconds(5000);
@@ -121,6 +123,10 @@ class FunctionsServiceTest : public ::testing::Test {
   // Runs an invocation to its end; an error before it starts comes back as the outcome's error.
   InvocationOutcome InvokeAndWait(const FunctionRecord& function, const std::string& target, json event,
                                   InvokeOptions options = {}) {
+    return InvokeAndWait(function, Placement::OfTarget(target), std::move(event), options);
+  }
+  InvocationOutcome InvokeAndWait(const FunctionRecord& function, const Placement& target, json event,
+                                  InvokeOptions options = {}) {
     auto promise = std::make_shared<std::promise<InvocationOutcome>>();
     auto future = promise->get_future();
     auto started = service_->Invoke(function, target, std::move(event), options,
@@ -146,6 +152,20 @@ class FunctionsServiceTest : public ::testing::Test {
   }
   Result<wamp::Payload> Fetch(const std::string& board_id, json kwargs) {
     return CallAsBoard(board_id, "ew.conductor.fn.fetch", std::move(kwargs));
+  }
+
+  // Boards that answer fn.invoke after `took` of the (manual) clock: the conductor measures that.
+  void BoardTakes(const std::string& board_id, milliseconds took) {
+    gateway_.SetScript(board_id, [this, took](const std::string& procedure, const wamp::Payload& payload) -> Result<wamp::Payload> {
+      if (procedure != "fn.invoke") return payload;
+      clock_.Advance(took);
+      return Kwargs({{"status", "succeeded"}, {"output", {{"ran", "yes"}}}});
+    });
+  }
+  size_t InvokesOn(const std::string& board_id) {
+    size_t n = 0;
+    for (auto& call : gateway_.calls()) n += call.procedure == "fn.invoke" && call.board_id == board_id;
+    return n;
   }
 
   std::vector<testing::FakeBoardGateway::RecordedCall> CallsOf(const std::string& procedure) {
@@ -536,6 +556,166 @@ TEST_F(FunctionsServiceTest, WithoutACloudRuntimeCloudInvocationsAreUnavailable)
   ASSERT_TRUE(outcome.error);
   EXPECT_EQ(outcome.error->code, ErrorCode::kUnavailable);
   EXPECT_NE(outcome.error->message.find("disabled"), std::string::npos) << outcome.error->message;
+}
+
+// Issue 18: placement. Durations are what the conductor measures: the fake boards advance the
+// manual clock while they "run".
+TEST_F(FunctionsServiceTest, Issue18_AutoPlacementLearnsTheFastestOnlineRuntimeAndSaysWhy) {
+  InvokerOptions no_exploration;
+  no_exploration.strategy.epsilon = 0.0;
+  StartService("none", no_exploration);
+  auto function = Upload(Spec("double"));
+  for (const char* board : {"brd-slow", "brd-fast", "brd-gone"}) {
+    gateway_.SetOnline(board);
+    DeployOn(function, board);
+  }
+  gateway_.SetOffline("brd-gone");
+  BoardTakes("brd-slow", milliseconds(300));
+  BoardTakes("brd-fast", milliseconds(50));
+  InvokeOptions greedy;
+  greedy.strategy = "greedy";
+  for (int i = 0; i < 20; ++i) {
+    auto outcome = InvokeAndWait(function, Placement::Auto(), {{"n", i}}, greedy);
+    ASSERT_FALSE(outcome.error) << outcome.error->message;
+  }
+  EXPECT_EQ(InvokesOn("brd-gone"), 0u);  // offline: never explored
+  EXPECT_EQ(InvokesOn("brd-slow"), 1u);  // greedy with epsilon 0: tried once, then never
+  EXPECT_EQ(InvokesOn("brd-fast"), 19u);
+  auto last = InvokeAndWait(function, Placement::Auto(), {}, greedy);
+  const json& placed = last.record["placement"];
+  EXPECT_EQ(placed["mode"], "auto");
+  EXPECT_EQ(placed["strategy"], "greedy");
+  EXPECT_EQ(placed["runtime"], "board:brd-fast");
+  EXPECT_EQ(placed["weights"]["board:brd-fast"], 50.0);
+  EXPECT_EQ(placed["weights"]["board:brd-slow"], 300.0);
+  EXPECT_FALSE(placed["weights"].contains("board:brd-gone"));
+  ASSERT_EQ(placed["tried"].size(), 1u);
+  EXPECT_EQ(placed["tried"][0]["ms"], 50.0);
+
+  auto stats = service_->Stats(function, "greedy");
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_EQ(stats->available, (std::vector<std::string>{"board:brd-fast", "board:brd-slow"}));
+  ASSERT_EQ(stats->runtimes.size(), 2u);
+  EXPECT_EQ(stats->runtimes[0].runtime, "board:brd-fast");
+  EXPECT_DOUBLE_EQ(stats->runtimes[0].stats.mean().count(), 50.0);
+  EXPECT_EQ(stats->runtimes[0].stats.count() + stats->runtimes[1].stats.count(), 21u);
+  EXPECT_FALSE(service_->Stats(function, "nope"));
+}
+
+TEST_F(FunctionsServiceTest, Issue18_ADeadlineKeepsPlacementOffARuntimeThatMissesIt) {
+  StartService();
+  auto function = Upload(Spec("double"));
+  for (const char* board : {"brd-slow", "brd-fast"}) {
+    gateway_.SetOnline(board);
+    DeployOn(function, board);
+  }
+  BoardTakes("brd-slow", milliseconds(300));
+  BoardTakes("brd-fast", milliseconds(50));
+  InvokeOptions ucb1;
+  ucb1.strategy = "ucb1";
+  // Both are tried once, then UCB1 explores the slow one again now and then...
+  for (int i = 0; i < 30; ++i) ASSERT_FALSE(InvokeAndWait(function, Placement::Auto(), {}, ucb1).error);
+  const size_t explored = InvokesOn("brd-slow");
+  EXPECT_GT(explored, 1u);
+  // ...but not while the caller's deadline is one it cannot meet.
+  ucb1.deadline = milliseconds(100);
+  for (int i = 0; i < 30; ++i) ASSERT_FALSE(InvokeAndWait(function, Placement::Auto(), {}, ucb1).error);
+  EXPECT_EQ(InvokesOn("brd-slow"), explored);
+}
+
+TEST_F(FunctionsServiceTest, Issue18_AFailingRuntimeFallsBackToTheNextAndTheFailureCounts) {
+  StartService("fake");
+  auto function = Upload(Spec("double"));
+  gateway_.SetOnline("brd-1");
+  DeployOn(function, "brd-1");
+  BoardTakes("brd-1", milliseconds(10));
+  runtime_->on_run = [](const containers::ContainerSpec&, const std::string&) -> Result<containers::RunOutput> {
+    return Unavailable("the cloud runtime was stopped");
+  };
+  InvokeOptions options;
+  options.strategy = "greedy";
+  for (int i = 0; i < 5; ++i) {
+    auto outcome = InvokeAndWait(function, Placement::Auto(), {}, options);
+    ASSERT_FALSE(outcome.error) << outcome.error->message;
+    EXPECT_EQ(outcome.record["status"], "succeeded");
+    EXPECT_EQ(outcome.record["boardId"], "brd-1");
+  }
+  // The first call went to the cloud (the board was first... whichever was tried first), and a
+  // call that met the failing cloud says so.
+  auto stats = service_->Stats(function, "greedy");
+  ASSERT_TRUE(stats);
+  uint64_t cloud_failures = 0;
+  for (const auto& r : stats->runtimes) {
+    if (r.runtime == "cloud") cloud_failures = r.stats.failures();
+  }
+  EXPECT_GE(cloud_failures, 1u);
+  // Forced into the failing cloud, the call fails: no fallback when the caller chose.
+  auto forced = InvokeAndWait(function, Placement::Cloud(), {}, options);
+  ASSERT_TRUE(forced.error);
+  EXPECT_EQ(forced.record["placement"]["mode"], "cloud");
+  // The board gone too: nothing can run it, the call says which runtimes were tried.
+  gateway_.SetScript("brd-1", [](const std::string& procedure, const wamp::Payload& p) -> Result<wamp::Payload> {
+    if (procedure == "fn.invoke") return Unavailable("board brd-1 went away");
+    return p;
+  });
+  InvokeOptions cloud_first;
+  cloud_first.strategy = "greedy";
+  auto none = InvokeAndWait(function, Placement::Auto(), {}, cloud_first);
+  ASSERT_TRUE(none.error);
+  EXPECT_EQ(none.record["placement"]["tried"].size(), 2u) << none.record;
+}
+
+TEST_F(FunctionsServiceTest, Issue18_CloudOnlyFunctionsNeverRunOnABoard) {
+  StartService("fake");
+  json spec = Spec("heavy");
+  spec["cloudOnly"] = true;
+  auto function = Upload(spec);
+  gateway_.SetOnline("brd-1");
+  ASSERT_TRUE(service_->Deploy(function, {"brd-1"}));  // REST refuses this; the service must cope
+  BoardTakes("brd-1", milliseconds(1));
+  for (int i = 0; i < 20; ++i) {
+    auto outcome = InvokeAndWait(function, Placement::Auto(), {});
+    ASSERT_FALSE(outcome.error) << outcome.error->message;
+    EXPECT_EQ(outcome.record["target"], "cloud");
+  }
+  EXPECT_EQ(InvokesOn("brd-1"), 0u);
+  auto refused = InvokeAndWait(function, Placement::Board("brd-1"), {});
+  ASSERT_TRUE(refused.error);
+  EXPECT_EQ(refused.error->code, ErrorCode::kInvalidArgument);
+}
+
+TEST_F(FunctionsServiceTest, Issue18_ConcurrencyLimitsRefuseInsteadOfQueueing) {
+  InvokerOptions limits;
+  limits.max_running_per_function = 2;
+  limits.max_running_per_project = 3;
+  StartService("fake", limits);
+  auto first = Upload(Spec("first"));
+  auto second = Upload(Spec("second"));
+  runtime_->hold = true;
+  InvokeOptions async;
+  async.async = true;
+  ASSERT_TRUE(service_->Invoke(first, Placement::Cloud(), {}, async));
+  ASSERT_TRUE(service_->Invoke(first, Placement::Cloud(), {}, async));
+  auto over_function = service_->Invoke(first, Placement::Cloud(), {}, async);
+  ASSERT_FALSE(over_function);
+  EXPECT_EQ(over_function.error().code, ErrorCode::kResourceExhausted);
+  ASSERT_TRUE(service_->Invoke(second, Placement::Cloud(), {}, async));
+  auto over_project = service_->Invoke(second, Placement::Cloud(), {}, async);
+  ASSERT_FALSE(over_project);
+  EXPECT_NE(over_project.error().message.find("project"), std::string::npos);
+  EXPECT_EQ(service_->RetryAfter(first.id), std::chrono::seconds(1));  // nothing measured: the minimum
+  ASSERT_TRUE(runtime_->WaitFor([&] { return runtime_->held == 3; }));
+  runtime_->Release(3);
+  ASSERT_TRUE(Eventually([&] { return service_->Invoke(first, Placement::Cloud(), {}, async).has_value(); }));
+  runtime_->Release(1);
+}
+
+TEST_F(FunctionsServiceTest, Issue18_PlacementTextsAreParsed) {
+  EXPECT_EQ(Placement::Parse("auto")->mode, Placement::Mode::kAuto);
+  EXPECT_EQ(Placement::Parse("cloud")->mode, Placement::Mode::kCloud);
+  EXPECT_EQ(Placement::Parse("board:brd-7")->board_id, "brd-7");
+  EXPECT_FALSE(Placement::Parse("board:"));
+  EXPECT_FALSE(Placement::Parse("edge"));
 }
 
 }  // namespace

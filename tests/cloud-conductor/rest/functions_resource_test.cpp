@@ -228,8 +228,14 @@ TEST_F(FunctionsResourceTest, InvocationRequestsAreValidated) {
     std::string mentions;
   };
   const std::vector<Case> cases = {
-      {json::object(), 400, "boardId"},
-      {{{"boardId", board}, {"target", "cloud"}}, 400, "exactly one"},
+      {json::object(), 503, "no runtime"},  // placement "auto": no board has it, no cloud runtime here
+      {{{"boardId", board}, {"target", "cloud"}}, 400, "at most one"},
+      {{{"placement", "cloud"}, {"target", "cloud"}}, 400, "at most one"},
+      {{{"placement", "edge"}}, 400, "placement"},
+      {{{"placement", 3}}, 400, "placement"},
+      {{{"strategy", "thompson"}}, 400, "strategy"},
+      {{{"deadlineMs", 0}}, 400, "deadlineMs"},
+      {{{"placement", "board:" + bobs_board}}, 403, bobs_board},
       {{{"target", "mars"}}, 400, "target"},
       {{{"boardId", 5}}, 400, "boardId"},
       {{{"boardId", board}, {"async", "yes"}}, 400, "async"},
@@ -412,6 +418,70 @@ TEST_F(FunctionsResourceTest, StoredRecordsAreCappedButTheCallerGetsEverything) 
   ASSERT_EQ(listed["invocations"].size(), 1u);
   EXPECT_EQ(listed["invocations"][0]["truncated"], true);
   EXPECT_EQ(listed["invocations"][0]["logsBytes"], 300u << 10);
+}
+
+// Issue 18: calls that name no runtime are placed; the stats say what was measured and how
+// each runtime weighs; the record says where the call went and why.
+TEST_F(FunctionsResourceTest, Issue18_PlacedInvocationsAndTheirStatistics) {
+  const std::string fn = Upload(Spec("double"), alice_)["id"];
+  const std::string board = OnlineBoard("pi-1");
+  auto empty = Json(Send("GET", "/v1/functions/" + fn + "/stats", "", alice_));
+  EXPECT_EQ(empty["strategy"], "ucb1");
+  EXPECT_EQ(empty["runtimes"].size(), 0u);
+  DeployAndWait(fn, board);
+  for (int i = 0; i < 3; ++i) {
+    auto ok = Invoke(fn, {{"event", {{"n", i}}}});
+    ASSERT_EQ(ok.status, 200) << ok.body;
+    auto record = Json(ok);
+    EXPECT_EQ(record["boardId"], board);
+    EXPECT_EQ(record["placement"]["mode"], "auto");
+    EXPECT_EQ(record["placement"]["strategy"], "ucb1");
+    EXPECT_EQ(record["placement"]["runtime"], "board:" + board);
+    EXPECT_EQ(record["placement"]["tried"].size(), 1u);
+  }
+  auto forced = Invoke(fn, {{"placement", "board:" + board}, {"strategy", "sliding-ucb"}, {"deadlineMs", 5000},
+                            {"event", {{"n", 1}}}});
+  ASSERT_EQ(forced.status, 200) << forced.body;
+  EXPECT_EQ(Json(forced)["placement"]["mode"], "board");
+  auto stats = Json(Send("GET", "/v1/functions/" + fn + "/stats?strategy=greedy", "", alice_));
+  EXPECT_EQ(stats["functionId"], fn);
+  EXPECT_EQ(stats["strategy"], "greedy");
+  ASSERT_EQ(stats["runtimes"].size(), 1u);
+  const json& runtime = stats["runtimes"][0];
+  EXPECT_EQ(runtime["runtime"], "board:" + board);
+  EXPECT_EQ(runtime["available"], true);
+  EXPECT_EQ(runtime["count"], 4);
+  EXPECT_EQ(runtime["failures"], 0);
+  EXPECT_EQ(runtime["recentMs"].size(), 4u);
+  EXPECT_TRUE(runtime["weight"].is_number());  // greedy: the mean
+  // The failures of a board that went away count, and the call says it was tried.
+  auto gone = Invoke(fn, {{"event", "gone"}});
+  EXPECT_EQ(gone.status, 503) << gone.body;
+  EXPECT_EQ(Json(gone)["invocation"]["placement"]["tried"][0]["runtime"], "board:" + board);
+  stats = Json(Send("GET", "/v1/functions/" + fn + "/stats", "", alice_));
+  EXPECT_EQ(stats["runtimes"][0]["failures"], 1);
+  // Another project's function, an unknown strategy.
+  EXPECT_EQ(Send("GET", "/v1/functions/" + fn + "/stats", "", bob_).status, 403);
+  EXPECT_EQ(Send("GET", "/v1/functions/" + fn + "/stats?strategy=nope", "", alice_).status, 400);
+  // The list shows where each call went.
+  auto listed = Json(Send("GET", "/v1/functions/" + fn + "/invocations", "", alice_));
+  ASSERT_TRUE(Eventually([&] {
+    listed = Json(Send("GET", "/v1/functions/" + fn + "/invocations", "", alice_));
+    return listed["invocations"].size() == 5u;
+  }));
+  EXPECT_EQ(listed["invocations"][0]["placement"]["mode"], "auto");
+  // History by runtime and time range.
+  const std::string list = "/v1/functions/" + fn + "/invocations";
+  EXPECT_EQ(Json(Send("GET", list + "?runtime=board:" + board, "", alice_))["invocations"].size(), 5u);
+  EXPECT_EQ(Json(Send("GET", list + "?runtime=cloud", "", alice_))["invocations"].size(), 0u);
+  const int64_t now = UnixSeconds(clock_.Now());
+  EXPECT_EQ(Json(Send("GET", list + "?from=" + std::to_string(now) + "&to=" + std::to_string(now), "", alice_))
+                ["invocations"].size(), 5u);
+  EXPECT_EQ(Json(Send("GET", list + "?from=" + std::to_string(now + 1), "", alice_))["invocations"].size(), 0u);
+  EXPECT_EQ(Json(Send("GET", list + "?to=" + std::to_string(now - 1), "", alice_))["invocations"].size(), 0u);
+  EXPECT_EQ(Send("GET", list + "?from=yesterday", "", alice_).status, 400);
+  EXPECT_EQ(Send("GET", list + "?runtime=auto", "", alice_).status, 400);
+  EXPECT_EQ(Send("GET", list + "?runtime=mars", "", alice_).status, 400);
 }
 
 TEST_F(FunctionsResourceTest, FunctionAndDeploymentListsArePaged) {

@@ -63,6 +63,9 @@ void ExpectSame(const ConductorConfig& got, const ConductorConfig& want) {
   EXPECT_EQ(got.functions_dir, want.functions_dir);
   EXPECT_EQ(got.functions_runtime, want.functions_runtime);
   EXPECT_EQ(got.functions_max_running, want.functions_max_running);
+  EXPECT_EQ(got.functions_placement_strategy, want.functions_placement_strategy);
+  EXPECT_EQ(got.functions_max_running_per_function, want.functions_max_running_per_function);
+  EXPECT_EQ(got.functions_max_running_per_project, want.functions_max_running_per_project);
   EXPECT_EQ(got.functions_max_stored_output_bytes, want.functions_max_stored_output_bytes);
   EXPECT_EQ(got.functions_max_stored_logs_bytes, want.functions_max_stored_logs_bytes);
   EXPECT_EQ(got.gpio_history_days, want.gpio_history_days);
@@ -524,6 +527,8 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
                                    "functions.max_stored_output_bytes", "functions.max_stored_logs_bytes",
                                    "functions.dir", "functions.runtime", "functions.max_running",
                                    "functions.uid_first", "functions.uid_count", "functions.cgroups",
+                                   "functions.placement_strategy", "functions.max_running_per_function",
+                                   "functions.max_running_per_project",
                                    "gpio.history_days", "auth.token_ttl_s", "auth.enrolment_code_ttl_s", "auth.bootstrap_password_file",
                                    "auth.hash_threads", "auth.login_failures_per_user",
                                    "auth.login_failures_per_address", "auth.login_max_delay_s",

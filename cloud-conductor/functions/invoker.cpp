@@ -1,0 +1,319 @@
+#include "cloud-conductor/functions/invoker.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include <boost/asio/post.hpp>
+
+#include "common/contract/fn.hpp"
+#include "common/ids/ids.hpp"
+#include "common/log/log.hpp"
+
+namespace ew::functions {
+
+using nlohmann::json;
+using placement::Millis;
+
+namespace {
+
+const ew::log::Logger Log{"functions"};
+
+namespace fn = contract::fn;
+
+// The status of an outcome's record (set by the board, the cloud host or OutcomeOfError).
+InvocationStatus StatusOf(const json& record) {
+  auto status = contract::ParseInvocationStatus(record.value("status", ""));
+  return status ? *status : InvocationStatus::kFailed;
+}
+
+// The runtime name placement uses for a target ("cloud" or a board id).
+std::string RuntimeOf(const std::string& target) {
+  return target == kCloudTarget ? std::string(placement::kCloudRuntime) : placement::BoardRuntime(target);
+}
+std::string TargetOf(const std::string& runtime) {
+  const std::string prefix = placement::kBoardPrefix;
+  return runtime.compare(0, prefix.size(), prefix) == 0 ? runtime.substr(prefix.size()) : std::string(kCloudTarget);
+}
+
+placement::Random SeededRandom(uint64_t seed) {
+  auto engine = std::make_shared<std::mt19937_64>(seed ? seed : std::random_device{}());
+  return [engine] { return std::uniform_real_distribution<double>(0.0, 1.0)(*engine); };
+}
+
+const char* ModeName(Placement::Mode mode) {
+  switch (mode) {
+    case Placement::Mode::kAuto: return "auto";
+    case Placement::Mode::kCloud: return "cloud";
+    case Placement::Mode::kBoard: return "board";
+  }
+  return "auto";
+}
+
+}  // namespace
+
+Result<Placement> Placement::Parse(std::string_view text) {
+  if (text == "auto") return Auto();
+  if (text == "cloud") return Cloud();
+  const std::string_view prefix = placement::kBoardPrefix;
+  if (text.substr(0, prefix.size()) == prefix && text.size() > prefix.size())
+    return Board(std::string(text.substr(prefix.size())));
+  return InvalidArgument("placement: must be \"auto\", \"cloud\" or \"board:<board id>\"");
+}
+
+Placement Placement::OfTarget(const std::string& target) {
+  return target == kCloudTarget ? Cloud() : Board(target);
+}
+
+// A place under the concurrency limits of a function and its project, held by the call.
+struct Invoker::Slot {
+  std::shared_ptr<Running> running;
+  std::string function_id;
+  std::string project_id;
+  ~Slot() {
+    std::lock_guard<std::mutex> lock(running->mu);
+    if (--running->by_function[function_id] == 0) running->by_function.erase(function_id);
+    if (--running->by_project[project_id] == 0) running->by_project.erase(project_id);
+  }
+};
+
+struct Invoker::Call {
+  FunctionRecord function;
+  std::string id;
+  int64_t created_at = 0;
+  json event;
+  OutcomeDone done;
+  std::shared_ptr<Slot> slot;
+  Placement::Mode mode = Placement::Mode::kAuto;
+  std::string strategy;                                   // auto only
+  std::map<std::string, std::optional<double>> weights;   // auto only: the ranking's weights
+  std::vector<std::string> order;                         // runtimes to try, in order
+  size_t next = 0;                                        // the next runtime of order to try
+  std::optional<FunctionVersion> forced_version;          // a forced call's checked version
+  std::chrono::steady_clock::time_point ends;             // the caller stops waiting
+  std::string target;                                     // where the last attempt ran
+  json tried = json::array();                             // {runtime, status, ms[, error]} per attempt
+};
+
+Invoker::Invoker(FunctionStore& store, router::BoardGateway& gateway, boost::asio::thread_pool& blocking,
+                 const Clock& clock, CloudRuntime& cloud, InvokerOptions options)
+    : store_(store),
+      gateway_(gateway),
+      blocking_(blocking),
+      clock_(clock),
+      cloud_(cloud),
+      options_(std::move(options)),
+      book_(clock, SeededRandom(options_.random_seed), options_.strategy) {}
+
+Result<FunctionVersion> Invoker::Resolve(const FunctionRecord& function, const std::string& target) {
+  if (target == kCloudTarget) {
+    if (function.latest.spec.board_only)
+      return InvalidArgument("function " + function.name + " is boardOnly: it cannot run in the cloud");
+    return function.latest;
+  }
+  if (function.latest.spec.cloud_only)
+    return InvalidArgument("function " + function.name + " is cloudOnly: it cannot run on a board");
+  EW_TRY(auto deployment, store_.GetDeployment(function.id, target));
+  if (!deployment) return Conflict("function " + function.name + " is not deployed on board " + target);
+  if (deployment->state == DeploymentState::kFailed)
+    return Conflict("the deployment of function " + function.name + " on board " + target + " failed (" +
+                    deployment->error + "): deploy it again");
+  if (!gateway_.Presence(target)) return Unavailable("board " + target + " is offline");
+  // "deploying" is let through: a returning board is redeployed what it already runs.
+  if (deployment->state == DeploymentState::kPending)
+    return Conflict("function " + function.name + " is not deployed on board " + target + " yet (pending)");
+  // The board runs the version it was given, with that version's limits.
+  return store_.GetVersion(function.id, deployment->sha256);
+}
+
+Result<std::vector<std::string>> Invoker::Available(const FunctionRecord& function) {
+  std::vector<std::string> out;
+  if (!function.latest.spec.cloud_only) {
+    EW_TRY(auto deployments, store_.ListDeployments(function.id));
+    for (const auto& d : deployments) {
+      const bool runs = d.state == DeploymentState::kDeployed || d.state == DeploymentState::kDeploying;
+      // Offline boards are never offered: placement cannot explore them.
+      if (runs && gateway_.Presence(d.board_id)) out.push_back(placement::BoardRuntime(d.board_id));
+    }
+  }
+  if (!function.latest.spec.board_only && cloud_.IsUsable()) out.push_back(placement::kCloudRuntime);
+  return out;
+}
+
+Result<std::shared_ptr<Invoker::Slot>> Invoker::Admit(const FunctionRecord& function) {
+  std::lock_guard<std::mutex> lock(running_->mu);
+  size_t& by_function = running_->by_function[function.id];
+  size_t& by_project = running_->by_project[function.project_id];
+  if (by_function >= options_.max_running_per_function) {
+    if (by_project == 0) running_->by_project.erase(function.project_id);
+    return ResourceExhausted("function " + function.name + " has " + std::to_string(options_.max_running_per_function) +
+                             " invocations running (the limit): try again later");
+  }
+  if (by_project >= options_.max_running_per_project) {
+    if (by_function == 0) running_->by_function.erase(function.id);
+    return ResourceExhausted("project " + function.project_id + " has " +
+                             std::to_string(options_.max_running_per_project) +
+                             " invocations running (the limit): try again later");
+  }
+  ++by_function;
+  ++by_project;
+  return std::shared_ptr<Slot>(new Slot{running_, function.id, function.project_id});
+}
+
+std::chrono::seconds Invoker::RetryAfter(const std::string& function_id) {
+  const auto mean = book_.MeanDuration(function_id);
+  const auto seconds = std::chrono::seconds(mean ? static_cast<int64_t>(std::ceil(mean->count() / 1000.0)) : 1);
+  return std::clamp(seconds, options_.retry_after_min, options_.retry_after_max);
+}
+
+Result<std::string> Invoker::Invoke(const FunctionRecord& function, const Placement& where, json event,
+                                    const InvokeOptions& options, OutcomeDone done) {
+  const std::string strategy = options.strategy.empty() ? options_.default_strategy : options.strategy;
+  if (auto known = placement::MakeStrategy(strategy); !known) return tl::unexpected(known.error());
+  auto call = std::make_shared<Call>();
+  call->function = function;
+  call->mode = where.mode;
+  FunctionVersion first = function.latest;  // whose timeout sets the default wait
+  if (where.mode == Placement::Mode::kAuto) {
+    EW_TRY(auto runtimes, Available(function));
+    if (runtimes.empty()) {
+      return Unavailable("function " + function.name +
+                         " has no runtime to run on now (no online board it is deployed on" +
+                         (function.latest.spec.board_only ? ")" : ", and no cloud runtime)"));
+    }
+    std::optional<Millis> deadline;
+    if (options.deadline) deadline = Millis(*options.deadline);
+    EW_TRY(auto ranking, book_.Rank(function.id, runtimes, strategy, deadline, placement::kCloudRuntime));
+    call->strategy = ranking.strategy;
+    call->weights = std::move(ranking.weights);
+    call->order = std::move(ranking.order);
+  } else {
+    const std::string target = where.mode == Placement::Mode::kCloud ? std::string(kCloudTarget) : where.board_id;
+    EW_TRY(first, Resolve(function, target));
+    call->forced_version = first;
+    call->order = {RuntimeOf(target)};
+  }
+  EW_TRY(call->slot, Admit(function));
+  auto wait = options.wait.value_or(first.spec.timeout + options_.invoke_grace);
+  if (options.deadline) wait = std::min(wait, *options.deadline);
+  call->ends = clock_.Steady() + wait;
+  call->id = ids::NewId("inv");
+  call->created_at = UnixSeconds(clock_.Now());
+  call->event = std::move(event);
+  call->done = std::move(done);
+  call->target = TargetOf(call->order.front());
+  if (options.async) {
+    json running = {{"status", "running"}};
+    LabelRecord(running, call->id, call->target);
+    Store(call, running);
+  }
+  Log()->debug("invocation {} of {} ({}): {}", call->id, function.id, ModeName(where.mode), call->order.front());
+  const std::string id = call->id;
+  Attempt(std::move(call));
+  return id;
+}
+
+void Invoker::Attempt(std::shared_ptr<Call> call) {
+  while (call->next < call->order.size()) {
+    const std::string runtime = call->order[call->next++];
+    const std::string target = TargetOf(runtime);
+    Result<FunctionVersion> version =
+        call->forced_version ? Result<FunctionVersion>(*call->forced_version) : Resolve(call->function, target);
+    if (!version) {
+      // Went offline or undeployed since it was ranked: not an attempt, nothing measured.
+      call->tried.push_back({{"runtime", runtime}, {"status", "skipped"}, {"error", version.error().message}});
+      continue;
+    }
+    const auto now = clock_.Steady();
+    if (now >= call->ends) break;
+    auto wait = std::chrono::ceil<std::chrono::milliseconds>(call->ends - now);
+    call->target = target;
+    const bool last = call->next >= call->order.size();
+    if (!last) wait = std::min(wait, version->spec.timeout + options_.attempt_grace);
+    json event = last ? std::move(call->event) : call->event;  // a fallback needs it again
+    auto ended = [this, call, runtime, started = now](InvocationOutcome outcome) mutable {
+      const Millis took = clock_.Steady() - started;
+      const bool failed = outcome.error || StatusOf(outcome.record) == InvocationStatus::kTimedOut;
+      book_.Record(call->function.id, runtime, !failed, took);
+      json attempt = {{"runtime", runtime}, {"status", outcome.record.value("status", "failed")},
+                      {"ms", std::round(took.count() * 1000.0) / 1000.0}};
+      if (outcome.error) attempt["error"] = outcome.error->message;
+      call->tried.push_back(std::move(attempt));
+      if (failed && call->next < call->order.size() && clock_.Steady() < call->ends) {
+        Log()->info("invocation {} of {}: {} did not answer ({}), falling back", call->id, call->function.id, runtime,
+                    outcome.error ? outcome.error->message : std::string("timed out"));
+        // Resolving the next runtime reads the store: from the pool, not the router's strand.
+        return boost::asio::post(blocking_, [this, call] { Attempt(call); });
+      }
+      Finish(call, std::move(outcome));
+    };
+    if (target == kCloudTarget) {
+      cloud_.Run(call->function.id, *version, std::move(event), wait, std::move(ended));
+    } else {
+      gateway_.CallBoard(target, fn::kInvoke.suffix, fn::InvokeRequest{call->function.id, std::move(event)}.ToPayload(),
+                         wait, [target, ended = std::move(ended)](Result<wamp::Payload> result) mutable {
+                           if (!result) return ended(OutcomeOfError(result.error(), target));
+                           auto record = fn::InvocationRecord::Parse(*result);
+                           if (!record) {
+                             return ended(OutcomeOfError(
+                                 Error{ErrorCode::kInternal, "board " + target +
+                                                                 " answered without an invocation record (" +
+                                                                 record.error().message + ")"},
+                                 target));
+                           }
+                           ended(InvocationOutcome{record->ToJson(), std::nullopt});
+                         });
+    }
+    return;
+  }
+  // Every runtime left was skipped, or the caller's time ran out between attempts.
+  const bool late = clock_.Steady() >= call->ends;
+  Finish(call, OutcomeOfError(late ? Error{ErrorCode::kDeadlineExceeded, "no runtime answered in time"}
+                                   : Error{ErrorCode::kUnavailable, "no runtime of function " + call->function.name +
+                                                                        " could run it"},
+                              call->target));
+}
+
+void Invoker::Finish(const std::shared_ptr<Call>& call, InvocationOutcome outcome) {
+  LabelRecord(outcome.record, call->id, call->target);
+  json placed = {{"mode", ModeName(call->mode)}, {"runtime", RuntimeOf(call->target)}, {"tried", call->tried}};
+  if (call->mode == Placement::Mode::kAuto) {
+    placed["strategy"] = call->strategy;
+    json weights = json::object();
+    for (const auto& [runtime, weight] : call->weights) {
+      weights[runtime] = weight ? json(std::round(*weight * 1000.0) / 1000.0) : json();
+    }
+    placed["weights"] = std::move(weights);
+  }
+  outcome.record["placement"] = std::move(placed);
+  call->slot.reset();  // the call no longer counts against the limits
+  // The caller gets the record in the answer, so the store write comes after it: off the
+  // invocation's path (a burst of 100 otherwise queues 100 SQLite commits on the pool first).
+  json record = outcome.record;
+  if (call->done) call->done(std::move(outcome));
+  boost::asio::post(blocking_, [this, call, record = std::move(record)] { Store(call, record); });
+}
+
+void Invoker::Store(const std::shared_ptr<Call>& call, const json& record) {
+  Invocation invocation;
+  invocation.id = call->id;
+  invocation.function_id = call->function.id;
+  invocation.target = call->target;
+  invocation.status = StatusOf(record);
+  invocation.record = record;
+  CapStoredRecord(invocation.record, options_.stored_record);
+  invocation.created_at = call->created_at;
+  if (auto stored = store_.PutInvocation(invocation, options_.invocations_kept); !stored)
+    Log()->error("invocation {} of {}: not recorded: {}", call->id, call->function.id, stored.error().message);
+}
+
+Result<FunctionStats> Invoker::Stats(const FunctionRecord& function, const std::string& strategy_name) {
+  const std::string strategy = strategy_name.empty() ? options_.default_strategy : strategy_name;
+  FunctionStats stats;
+  EW_TRY(stats.available, Available(function));
+  EW_TRY(stats.runtimes, book_.Snapshot(function.id, stats.available, strategy));
+  stats.strategy = strategy;
+  return stats;
+}
+
+}  // namespace ew::functions
