@@ -68,6 +68,19 @@ class BoardGateway {
   virtual void SetFlowAccess(const std::string& flow_id, const std::string& project_id, std::vector<std::string> boards) {}
   // Forgets the flow: nobody but admins may use its topics any more. Thread-safe.
   virtual void ClearFlowAccess(const std::string& flow_id) {}
+
+  // The conductor's own flow partitions (flows/cloud runner) join ew.flow.<flow>.* topics through
+  // these two hooks rather than through a WAMP session of their own: no loopback socket, no
+  // credential, no serialization of what the router already decoded.
+  // `listener` runs on the router's strand for every PUBLISH to an ew.flow.* topic that the router
+  // authorized (from boards, Node-RED or users), before it is routed to subscribers. It sits on
+  // the routing path of every flow message: keep it cheap (look the topic up, post the work).
+  // Set up before sessions connect. Thread-safe. The default ignores it.
+  using FlowPublicationListener = std::function<void(const std::string& topic, const wamp::Payload& payload)>;
+  virtual void OnFlowPublication(FlowPublicationListener listener) {}
+  // Publishes `payload` on `topic` (an ew.flow.* topic) as the conductor itself, to every
+  // subscriber. Thread-safe; delivered in the order of the calls. The default drops it.
+  virtual void PublishFlowEvent(const std::string& topic, wamp::Payload payload) {}
 };
 
 }  // namespace ew::router

@@ -114,6 +114,9 @@ void Router::HandlePublish(const SessionPtr& s, wamp::Publish&& m) {
       for (const auto& listener : publication_listeners_) listener(s->board_id, suffix, m.payload);
     }
   }
+  if (!flow_publication_listeners_.empty() && m.topic.compare(0, 8, "ew.flow.") == 0) {
+    for (const auto& listener : flow_publication_listeners_) listener(m.topic, m.payload);
+  }
   wamp::Id publication = Publish(s.get(), m.topic, m.payload, ReadPublishOptions(m.options));
   if (acknowledge) {
     wamp::Published reply;

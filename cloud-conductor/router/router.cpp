@@ -411,6 +411,18 @@ void Router::ClearFlowAccess(const std::string& flow_id) {
   });
 }
 
+void Router::OnFlowPublication(FlowPublicationListener listener) {
+  boost::asio::post(executor_, [this, listener = std::move(listener), alive = std::weak_ptr<bool>(alive_)]() mutable {
+    if (!alive.expired()) flow_publication_listeners_.push_back(std::move(listener));
+  });
+}
+
+void Router::PublishFlowEvent(const std::string& topic, wamp::Payload payload) {
+  boost::asio::post(executor_, [this, topic, payload = std::move(payload), alive = std::weak_ptr<bool>(alive_)] {
+    if (!alive.expired()) Publish(nullptr, topic, payload);
+  });
+}
+
 bool Router::MayUseFlowTopic(const Session& s, const std::string& uri) const {
   auto flow_id = flows::FlowIdFromUri(uri);
   if (!flow_id) return false;

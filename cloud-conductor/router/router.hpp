@@ -87,6 +87,8 @@ class Router final : public BoardGateway {
   void OnBoardSessionEnded(SessionEndedListener listener) override;
   void SetFlowAccess(const std::string& flow_id, const std::string& project_id, std::vector<std::string> boards) override;
   void ClearFlowAccess(const std::string& flow_id) override;
+  void OnFlowPublication(FlowPublicationListener listener) override;
+  void PublishFlowEvent(const std::string& topic, wamp::Payload payload) override;
 
   size_t SessionCount() const { return sessions_.size(); }
 
@@ -229,6 +231,7 @@ class Router final : public BoardGateway {
   std::vector<RegisteredListener> registered_listeners_;
   std::vector<PublicationListener> publication_listeners_;
   std::vector<SessionEndedListener> session_ended_listeners_;
+  std::vector<FlowPublicationListener> flow_publication_listeners_;
 
   mutable std::mutex presence_mutex_;
   std::unordered_map<std::string, BoardPresence> presence_;  // GUARDED_BY(presence_mutex_)
