@@ -107,6 +107,22 @@ DeployAnswer AnswerOf(const Result<contract::flow::FlowState>& result) {
   return {PartitionState::kDeployed, "", result->version};
 }
 
+// Wire topic → the boards whose partitions take it in (their "inbound" list): for whom the
+// router keeps wire messages while they are away.
+std::map<std::string, std::vector<std::string>> WireReceivers(const std::vector<PartitionRecord>& partitions) {
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& p : partitions) {
+    if (p.board_id.empty() || !p.partition.is_object()) continue;
+    auto inbound = p.partition.find("inbound");
+    if (inbound == p.partition.end() || !inbound->is_array()) continue;
+    for (const auto& wire : *inbound) {
+      if (wire.is_object() && wire.contains("topic") && wire["topic"].is_string())
+        out[wire["topic"].get<std::string>()].push_back(p.board_id);
+    }
+  }
+  return out;
+}
+
 // The node types that need a board's hardware: they may not be left in the conductor's cloud.
 bool NeedsBoard(const std::string& type) { return type == "edgewire-gpio-in" || type == "edgewire-gpio-out"; }
 
@@ -150,7 +166,11 @@ Result<void> FlowsService::Start() {
   gateway_.OnBoardRegistered(
       [this](const std::string& board_id, const std::string& suffix) { OnBoardRegistered(board_id, suffix); });
   EW_TRY(auto access, store_.ListFlowAccess());
-  for (auto& a : access) gateway_.SetFlowAccess(a.flow_id, a.project_id, std::move(a.boards));
+  for (auto& a : access) {
+    gateway_.SetFlowAccess(a.flow_id, a.project_id, std::move(a.boards));
+    EW_TRY(auto partitions, store_.ListPartitions(a.flow_id));
+    gateway_.SetFlowWires(a.flow_id, WireReceivers(partitions));
+  }
   // The cloud partitions the conductor ran before it stopped run again (in the runner's thread).
   if (cloud_) {
     EW_TRY(auto partitions, store_.BoardPartitions(""));
@@ -378,6 +398,14 @@ void FlowsService::Status(const FlowRecord& flow, StatusDone done) {
         done(std::move(*out));
       },
       blocking_);
+  // What the router keeps for receiving boards that are away.
+  for (auto& [board, stats] : gateway_.FlowWireStats(flow.id)) {
+    for (auto& s : *out) {
+      if (s.partition.board_id != board) continue;
+      s.relay_buffered = static_cast<int64_t>(stats.buffered);
+      s.relay_dropped = static_cast<int64_t>(stats.dropped);
+    }
+  }
   for (const auto& s : *out) {
     if (!s.online) continue;
     const std::string board = s.partition.board_id;
@@ -526,6 +554,7 @@ void FlowsService::PublishAccess(const std::string& flow_id) {
     if (!p.board_id.empty()) boards.push_back(p.board_id);
   }
   gateway_.SetFlowAccess(flow_id, flow->project_id, std::move(boards));
+  gateway_.SetFlowWires(flow_id, WireReceivers(*partitions));
 }
 
 }  // namespace ew::conductor::flows

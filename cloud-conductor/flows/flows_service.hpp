@@ -71,6 +71,9 @@ struct PartitionStatus {
   int64_t running_version = 0;  // what the board runs now (flow.list), else the last known
   std::optional<int64_t> spooled;
   std::optional<int64_t> dropped;
+  // Wire messages for this board the router keeps while it is away, and dropped for want of room.
+  int64_t relay_buffered = 0;
+  int64_t relay_dropped = 0;
 };
 
 // What a runtime answered to flow.deploy, as a partition state.

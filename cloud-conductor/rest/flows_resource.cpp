@@ -192,6 +192,8 @@ void Status(const RestDeps& deps, Exchange exchange) {
       p["online"] = s.online;
       p["spooled"] = s.spooled ? json(*s.spooled) : json();
       p["dropped"] = s.dropped ? json(*s.dropped) : json();
+      p["relayBuffered"] = s.relay_buffered;
+      p["relayDropped"] = s.relay_dropped;
       p["updatedAt"] = s.partition.updated_at;
       partitions.push_back(std::move(p));
     }
