@@ -217,14 +217,11 @@ void AddFlowRoutes(RouteTable& routes, const RestDeps& deps) {
                 Answer([&deps, compute](const Exchange& e) { return compute(deps, e); })});
   };
   // These two answer from the service's callback (see the top of the file).
-  auto answer_later = [&](const char* method, const char* pattern, void (*handle)(const RestDeps&, Exchange)) {
-    routes.Add({method, pattern, Access::kToken, Execution::kBlocking,
-                [&deps, handle](Exchange e) { handle(deps, std::move(e)); }});
-  };
-  answer_later("POST", "/v1/flows", Create);
+  routes.Add({"POST", "/v1/flows", Access::kToken, Execution::kBlocking, [&deps](Exchange e) { Create(deps, std::move(e)); }});
   add("GET", "/v1/flows", List);
   add("GET", "/v1/flows/{id}", Show);
-  answer_later("GET", "/v1/flows/{id}/status", Status);
+  routes.Add({"GET", "/v1/flows/{id}/status", Access::kToken, Execution::kBlocking,
+              [&deps](Exchange e) { Status(deps, std::move(e)); }});
   add("DELETE", "/v1/flows/{id}", Delete);
 }
 
