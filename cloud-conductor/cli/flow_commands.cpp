@@ -145,11 +145,13 @@ Result<void> FlowStatus(Context& ctx, const std::string& flow) {
   for (const auto& p : answer.first.value("partitions", nlohmann::json::array())) {
     rows.push_back({BoardLabel(JsonString(p, "board")), JsonString(p, "state"), Text(p.value("version", nlohmann::json())),
                     Text(p.value("runningVersion", nlohmann::json())), Text(p.value("spooled", nlohmann::json())),
-                    Text(p.value("dropped", nlohmann::json())), JsonString(p, "error")});
+                    Text(p.value("dropped", nlohmann::json())), Text(p.value("relayBuffered", nlohmann::json())),
+                    Text(p.value("relayDropped", nlohmann::json())), JsonString(p, "error")});
   }
   ctx.out() << fmt::format("flow {} version {} ({})\n", JsonString(found, "name"), JsonInt64(answer.first, "version"),
                            JsonString(found, "id"))
-            << RenderTable({"BOARD", "STATE", "VERSION", "RUNNING", "SPOOLED", "DROPPED", "ERROR"}, rows);
+            << RenderTable({"BOARD", "STATE", "VERSION", "RUNNING", "SPOOLED", "DROPPED", "KEPT", "KEPT-DROPPED", "ERROR"},
+                           rows);
   return Ok();
 }
 

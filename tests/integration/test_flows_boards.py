@@ -9,7 +9,7 @@ import os
 import time
 import unittest
 
-from harness import Agent, ConductorTestCase, wait_until
+from harness import Agent, ConductorTestCase, cli, wait_until
 from sim_gpio import SimGpio, sim_chip_config
 from test_functions import RUNTIMES, package, sh_spec
 
@@ -198,6 +198,10 @@ class FlowsOnBoardsTest(ConductorTestCase):
             sim_a.drive("GPIO17", level)
         wait_until(lambda: self.states(flow_id)[b]["relayBuffered"] == 4, 10, 0.05, "four messages kept for B")
         self.assertEqual(self.states(flow_id)[b]["relayDropped"], 0)
+        out = cli(self.conductor, "flow", "status", flow_id, token=self.token)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        # BOARD STATE VERSION RUNNING SPOOLED DROPPED KEPT KEPT-DROPPED: B is offline, 4 kept for it.
+        self.assertRegex(out.stdout, rf"{b}\s+\S+\s+1\s+1\s+-\s+-\s+4\s+0")
 
         # B returns: its partition comes back from disk, subscribes, and gets the four in order.
         self.agents[b].start()
