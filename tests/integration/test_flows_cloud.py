@@ -170,7 +170,7 @@ class CloudPartitionTest(ConductorTestCase):
     def test_nodes_the_cloud_cannot_run_are_refused_naming_them(self):
         a = self.board("pi-a")
         nodes = cloud_flow(a, a)
-        nodes[3]["type"] = "function"  # the cloud's change node
+        nodes[3]["type"] = "exec"  # the cloud's change node: a type no C++ runtime has
         status, body = self.rest("POST", f"/v1/flows?project={self.project}", {"name": "bad", "nodes": nodes})
         self.assertEqual(status, 400, body)
         self.assertEqual(body["error"]["details"][0]["node"], "ch1")
