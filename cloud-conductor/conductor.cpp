@@ -64,6 +64,7 @@ struct Conductor::Impl {
   std::unique_ptr<functions::FunctionStore> function_store;
   std::unique_ptr<functions::FunctionsService> functions;
   std::unique_ptr<flows::FlowStore> flow_store;
+  std::unique_ptr<flows::CloudFlowRunner> cloud_flows;  // its thread calls into `flows` (function calls)
   std::unique_ptr<flows::FlowsService> flows;
   std::unique_ptr<gpio::GpioStore> gpio_store;
   std::unique_ptr<gpio::ReadingRecorder> gpio_recorder;  // after its store: flushes into it when destroyed
@@ -116,6 +117,8 @@ Conductor::~Conductor() {
   impl_->io.stop();
   impl_->blocking.join();
   impl_->hashing.Join();
+  // Its thread may still call into the flows service: it goes while everything else is there.
+  impl_->cloud_flows.reset();
 }
 
 Result<uint16_t> Conductor::Start() {
@@ -160,8 +163,18 @@ Result<uint16_t> Conductor::Start() {
                                                               d.io.get_executor(), d.clock, functions_options);
   EW_TRY_VOID(d.functions->Start());
   EW_TRY(d.flow_store, flows::FlowStore::Open(d.config.store_path));
+  // The cloud partitions of flows deployed without Node-RED run here, in the boards' C++ runtime.
+  // Their function calls go through the flows service (created next, destroyed first: the runner
+  // is destroyed after it, and a call that comes meanwhile finds it gone and is dropped).
+  d.cloud_flows = std::make_unique<flows::CloudFlowRunner>(
+      *d.router, d.clock,
+      [&d](const std::string& flow_id, const ew::flows::runtime::FunctionCall& call,
+           std::function<void(Result<nlohmann::json>)> done) {
+        if (!d.flows) return done(Unavailable("the conductor is stopping"));
+        d.flows->InvokeFromCloud(flow_id, call, std::move(done));
+      });
   d.flows = std::make_unique<flows::FlowsService>(*d.flow_store, *d.store, *d.router, d.functions.get(), d.blocking,
-                                                  d.clock);
+                                                  d.clock, flows::FlowsOptions{}, d.cloud_flows.get());
   EW_TRY_VOID(d.flows->Start());
   EW_TRY(d.gpio_store, gpio::GpioStore::Open(d.config.store_path));
   gpio::RecorderOptions recorder_options;

@@ -1,9 +1,11 @@
 // The `flow` commands: one REST call each, after resolving names to ids.
 #include "cloud-conductor/cli/flow_commands.hpp"
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <ostream>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -36,6 +38,12 @@ std::string RenderPartitions(const nlohmann::json& partitions) {
                     JsonString(p, "error")});
   }
   return RenderTable({"BOARD", "NODES", "STATE", "ERROR"}, rows);
+}
+
+bool AnyPending(const nlohmann::json& partitions) {
+  for (const auto& p : partitions)
+    if (JsonString(p, "state") == "pending") return true;
+  return false;
 }
 
 }  // namespace
@@ -78,9 +86,21 @@ Result<void> FlowDeploy(Context& ctx, const std::string& file, const FlowDeployO
          ctx.CallRaw("POST", "/v1/flows", {{"name", name}, {"nodes", nodes}, {"cloud", options.cloud}}));
   if (PrintedRaw(ctx, answer.second)) return Ok();
   const auto& flow = answer.first;
+  nlohmann::json partitions = flow.value("partitions", nlohmann::json::array());
+  // The conductor answers after a short wait (202 with "pending" partitions when a runtime has
+  // not answered yet): follow GET .../status for a while so the table shows how it ended.
+  const auto deadline = std::chrono::steady_clock::now() + options.wait;
+  while (AnyPending(partitions) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    auto status = ctx.Call("GET", FlowPath(flow) + "/status");
+    if (!status) break;
+    partitions = status->value("partitions", nlohmann::json::array());
+  }
   ctx.out() << fmt::format("flow {} version {} ({})\n", JsonString(flow, "name"), JsonInt64(flow, "version"),
                            JsonString(flow, "id"))
-            << RenderPartitions(flow.value("partitions", nlohmann::json::array()));
+            << RenderPartitions(partitions);
+  if (AnyPending(partitions))
+    ctx.out() << "pending partitions have not answered yet: see `edgewire flow status " << JsonString(flow, "id") << "`\n";
   return Ok();
 }
 
@@ -125,11 +145,13 @@ Result<void> FlowStatus(Context& ctx, const std::string& flow) {
   for (const auto& p : answer.first.value("partitions", nlohmann::json::array())) {
     rows.push_back({BoardLabel(JsonString(p, "board")), JsonString(p, "state"), Text(p.value("version", nlohmann::json())),
                     Text(p.value("runningVersion", nlohmann::json())), Text(p.value("spooled", nlohmann::json())),
-                    Text(p.value("dropped", nlohmann::json())), JsonString(p, "error")});
+                    Text(p.value("dropped", nlohmann::json())), Text(p.value("relayBuffered", nlohmann::json())),
+                    Text(p.value("relayDropped", nlohmann::json())), JsonString(p, "error")});
   }
   ctx.out() << fmt::format("flow {} version {} ({})\n", JsonString(found, "name"), JsonInt64(answer.first, "version"),
                            JsonString(found, "id"))
-            << RenderTable({"BOARD", "STATE", "VERSION", "RUNNING", "SPOOLED", "DROPPED", "ERROR"}, rows);
+            << RenderTable({"BOARD", "STATE", "VERSION", "RUNNING", "SPOOLED", "DROPPED", "KEPT", "KEPT-DROPPED", "ERROR"},
+                           rows);
   return Ok();
 }
 

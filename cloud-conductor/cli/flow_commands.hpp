@@ -2,6 +2,7 @@
 // Errors as in commands.hpp; a flow the conductor refuses prints the node it names.
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -14,6 +15,8 @@ namespace ew::cli {
 struct FlowDeployOptions {
   std::string name;              // "" = the file's name without its extension
   std::string cloud = "conductor";  // "conductor" | "external"
+  // How long to follow partitions still pending in the conductor's answer (GET .../status).
+  std::chrono::milliseconds wait{15'000};
 };
 
 // The flow object for an id or a name. NotFound when neither matches; InvalidArgument naming the

@@ -334,6 +334,10 @@ void AddFlowCommands(CLI::App& app, Parsed& p) {
   deploy->add_option("--name,-n", p.flow_deploy.name, "flow name (default: the file name without extension)");
   deploy->add_option("--cloud", p.flow_deploy.cloud, "who runs the cloud partition: conductor (default) or external")
       ->check(CLI::IsMember({"conductor", "external"}));
+  deploy->add_option_function<double>(
+            "--wait", [&p](double s) { p.flow_deploy.wait = std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); },
+            "seconds to follow partitions still pending after the conductor's answer (default 15, 0 = do not)")
+      ->check(CLI::Range(0.0, 600.0));
   deploy->callback([&p] { p.action = [&p](Context& c) { return FlowDeploy(c, p.flow_file, p.flow_deploy); }; });
 
   auto* list = flows->add_subcommand("ls", "list flows: ID NAME VERSION CLOUD UPDATED");

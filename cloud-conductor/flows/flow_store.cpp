@@ -65,7 +65,9 @@ PartitionRecord ReadPartition(SQLite::Statement& q) {
   p.version = q.getColumn(2).getInt64();
   p.node_count = q.getColumn(3).getInt64();
   p.partition = ReadJson(q.getColumn(4).getString());
-  p.state = q.getColumn(5).getString();
+  // A row this code did not write (a newer conductor's state) reads as failed, with its name kept.
+  auto state = contract::ParsePartitionState(q.getColumn(5).getString());
+  p.state = state.value_or(contract::PartitionState::kFailed);
   p.error = q.getColumn(6).getString();
   p.running_version = q.getColumn(7).getInt64();
   p.updated_at = q.getColumn(8).getInt64();
@@ -140,7 +142,7 @@ Result<FlowRecord> FlowStore::AddVersion(const std::string& project_id, const st
       put.bind(3, version);
       put.bind(4, p.node_count);
       put.bind(5, p.partition.dump());
-      put.bind(6, p.state);
+      put.bind(6, std::string(contract::Name(p.state)));
       put.bind(7, p.error);
       put.bind(8, p.running_version);
       put.bind(9, now);
@@ -253,14 +255,14 @@ Result<std::vector<PartitionRecord>> FlowStore::BoardPartitions(const std::strin
 }
 
 Result<bool> FlowStore::SetPartitionState(const std::string& flow_id, const std::string& board_id, int64_t version,
-                                          const std::string& state, const std::string& error, int64_t running_version,
+                                          contract::PartitionState state, const std::string& error, int64_t running_version,
                                           int64_t now) {
   return connection_.Run<bool>("update flow partition", [&]() -> Result<bool> {
     SQLite::Statement q(db_,
                         "UPDATE flow_partitions SET state = ?, error = ?, "
                         "running_version = CASE WHEN ? > 0 THEN ? ELSE running_version END, updated_at = ? "
                         "WHERE flow_id = ? AND board_id = ? AND version = ?");
-    q.bind(1, state);
+    q.bind(1, std::string(contract::Name(state)));
     q.bind(2, error);
     q.bind(3, running_version);
     q.bind(4, running_version);

@@ -21,6 +21,7 @@
 
 #include "cloud-conductor/registry/page.hpp"
 #include "cloud-conductor/registry/sqlite_connection.hpp"
+#include "common/contract/states.hpp"
 #include "common/error/error.hpp"
 
 namespace ew::conductor::flows {
@@ -42,16 +43,14 @@ struct FlowVersion {
   int64_t created_at = 0;
 };
 
-// States of a partition (flows contract): pending (not answered yet, or the cloud partition with
-// no runtime to run it), deployed, offline (the board gets it when it returns), failed (error
-// says why), external (the cloud partition runs in the user's Node-RED).
+// A partition's state is contract::PartitionState (stored by its name).
 struct PartitionRecord {
   std::string flow_id;
   std::string board_id;  // "" = the cloud
   int64_t version = 0;
   int64_t node_count = 0;
   nlohmann::json partition;  // flows::ToJson(Partition)
-  std::string state;
+  contract::PartitionState state = contract::PartitionState::kPending;
   std::string error;
   int64_t running_version = 0;  // what the board last said it runs (0 = nothing known)
   int64_t updated_at = 0;
@@ -101,7 +100,7 @@ class FlowStore {
   // Sets state, error (and running_version when > 0) only if the partition is still of `version`
   // (a newer deploy wins). Returns false when it did not apply.
   Result<bool> SetPartitionState(const std::string& flow_id, const std::string& board_id, int64_t version,
-                                 const std::string& state, const std::string& error, int64_t running_version,
+                                 contract::PartitionState state, const std::string& error, int64_t running_version,
                                  int64_t now);
 
   // Boards that must stop a flow they may still run.

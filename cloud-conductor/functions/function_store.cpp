@@ -164,6 +164,17 @@ Result<FunctionRecord> FunctionStore::GetFunction(const std::string& id) {
   return connection_.Run<FunctionRecord>("get function", [&] { return SelectFunction(db_, id); });
 }
 
+Result<std::optional<FunctionRecord>> FunctionStore::FindFunction(const std::string& project_id,
+                                                                 const std::string& name) {
+  return connection_.Run<std::optional<FunctionRecord>>("find function", [&]() -> Result<std::optional<FunctionRecord>> {
+    SQLite::Statement q(db_, std::string(kSelectFunction) + "WHERE f.project_id = ? AND f.name = ?");
+    q.bind(1, project_id);
+    q.bind(2, name);
+    if (!q.executeStep()) return std::optional<FunctionRecord>();
+    return std::optional<FunctionRecord>(ReadFunction(q));
+  });
+}
+
 Result<Page<FunctionRecord>> FunctionStore::ListFunctions(const std::string& project_id, const PageRequest& page) {
   EW_TRY(const registry::PageStart start, registry::StartPage(page, 2));
   return connection_.Run<Page<FunctionRecord>>("list functions", [&]() -> Result<Page<FunctionRecord>> {

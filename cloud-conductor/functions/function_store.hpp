@@ -108,6 +108,8 @@ class FunctionStore {
   Result<FunctionRecord> AddVersion(const std::string& project_id, const std::string& name, const std::string& new_id,
                                     const FunctionVersion& version);
   Result<FunctionRecord> GetFunction(const std::string& id);
+  // The function named `name` in `project_id` (names are unique there); nullopt when none.
+  Result<std::optional<FunctionRecord>> FindFunction(const std::string& project_id, const std::string& name);
   // project_id "" lists every function; ordered by name (then id), one page (registry/page.hpp);
   // InvalidArgument for a bad limit or cursor.
   Result<Page<FunctionRecord>> ListFunctions(const std::string& project_id, const PageRequest& page);

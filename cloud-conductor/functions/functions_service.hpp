@@ -77,6 +77,18 @@ class FunctionsService {
 
   // The records REST shows, as FunctionStore returns them (blocking; errors as there).
   Result<FunctionRecord> GetFunction(const std::string& id) { return store_.GetFunction(id); }
+  // For flows' edgewire-function nodes: the function of `project_id` with id `id_or_name`, else
+  // the one named so; nullopt when there is neither.
+  Result<std::optional<FunctionRecord>> FindFunction(const std::string& project_id, const std::string& id_or_name) {
+    if (auto byId = store_.GetFunction(id_or_name); byId && byId->project_id == project_id)
+      return std::optional<FunctionRecord>(*byId);
+    return store_.FindFunction(project_id, id_or_name);
+  }
+  // Whether the function is deployed (and confirmed) on the board.
+  Result<bool> IsDeployedOn(const std::string& function_id, const std::string& board_id) {
+    EW_TRY(auto deployment, store_.GetDeployment(function_id, board_id));
+    return deployment && deployment->state == contract::DeploymentState::kDeployed;
+  }
   Result<Page<FunctionRecord>> ListFunctions(const std::string& project_id, const PageRequest& page) {
     return store_.ListFunctions(project_id, page);
   }

@@ -6,10 +6,12 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "cloud-conductor/router/wire_buffer.hpp"
 #include "common/error/error.hpp"
 #include "common/wamp/message.hpp"
 
@@ -68,6 +70,27 @@ class BoardGateway {
   virtual void SetFlowAccess(const std::string& flow_id, const std::string& project_id, std::vector<std::string> boards) {}
   // Forgets the flow: nobody but admins may use its topics any more. Thread-safe.
   virtual void ClearFlowAccess(const std::string& flow_id) {}
+
+  // Which boards receive each of the flow's wire topics (their partitions list it inbound): while
+  // such a board holds no subscription to the topic (offline, restarting), what is published on
+  // it is kept for it, bounded, and delivered in order when it subscribes again (WireBuffer).
+  // Replaces what was set for the flow; ClearFlowAccess forgets it. Thread-safe.
+  virtual void SetFlowWires(const std::string& flow_id, std::map<std::string, std::vector<std::string>> receivers) {}
+  // What is held, and was dropped for want of room, per receiving board of the flow. Thread-safe.
+  virtual std::map<std::string, WireBufferStats> FlowWireStats(const std::string& flow_id) const { return {}; }
+
+  // The conductor's own flow partitions (flows/cloud runner) join ew.flow.<flow>.* topics through
+  // these two hooks rather than through a WAMP session of their own: no loopback socket, no
+  // credential, no serialization of what the router already decoded.
+  // `listener` runs on the router's strand for every PUBLISH to an ew.flow.* topic that the router
+  // authorized (from boards, Node-RED or users), before it is routed to subscribers. It sits on
+  // the routing path of every flow message: keep it cheap (look the topic up, post the work).
+  // Set up before sessions connect. Thread-safe. The default ignores it.
+  using FlowPublicationListener = std::function<void(const std::string& topic, const wamp::Payload& payload)>;
+  virtual void OnFlowPublication(FlowPublicationListener listener) {}
+  // Publishes `payload` on `topic` (an ew.flow.* topic) as the conductor itself, to every
+  // subscriber. Thread-safe; delivered in the order of the calls. The default drops it.
+  virtual void PublishFlowEvent(const std::string& topic, wamp::Payload payload) {}
 };
 
 }  // namespace ew::router

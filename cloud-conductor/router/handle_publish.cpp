@@ -114,6 +114,10 @@ void Router::HandlePublish(const SessionPtr& s, wamp::Publish&& m) {
       for (const auto& listener : publication_listeners_) listener(s->board_id, suffix, m.payload);
     }
   }
+  if (m.topic.compare(0, 8, "ew.flow.") == 0) {
+    for (const auto& listener : flow_publication_listeners_) listener(m.topic, m.payload);
+    BufferForAbsentReceivers(m.topic, m.payload);
+  }
   wamp::Id publication = Publish(s.get(), m.topic, m.payload, ReadPublishOptions(m.options));
   if (acknowledge) {
     wamp::Published reply;
@@ -181,6 +185,34 @@ wamp::Id Router::Publish(const Session* publisher, const std::string& topic, con
     }
   }
   return publication;
+}
+
+void Router::BufferForAbsentReceivers(const std::string& topic, const wamp::Payload& payload) {
+  if (!wire_buffer_.Watches(topic)) return;
+  // Boards subscribed to the exact topic now (what a board's flow runtime subscribes to).
+  std::set<std::string> present;
+  if (auto it = topics_.find({topic, Match::kExact}); it != topics_.end()) {
+    for (const auto& [id, subscriber] : subscriptions_.at(it->second).subscribers) {
+      auto session = subscriber.session.lock();
+      if (session && session->role == Role::kBoard && session->state == Session::State::kEstablished)
+        present.insert(session->board_id);
+    }
+  }
+  wire_buffer_.OnPublish(topic, payload, [&](const std::string& board) { return present.count(board) > 0; });
+}
+
+void Router::ReplayWire(const SessionPtr& s, const std::string& topic, wamp::Id subscription) {
+  auto held = wire_buffer_.Take(s->board_id, topic);
+  if (held.empty()) return;
+  RouterLog()->info("board={} session={} {} wire message(s) kept while it was away delivered on {}", s->board_id, s->id,
+              held.size(), topic);
+  for (auto& payload : held) {
+    wamp::Event event;
+    event.subscription = subscription;
+    event.publication = ids::NewWampId();
+    event.payload = std::move(payload);
+    Send(s, event);
+  }
 }
 
 void Router::HandleSubscribe(const SessionPtr& s, wamp::Subscribe&& m) {
@@ -276,6 +308,8 @@ void Router::FinishSubscribe(const SessionPtr& s, wamp::Subscribe&& m, Match mat
   reply.request = m.request;
   reply.subscription = sub_id;
   Send(s, reply);
+  // Right after SUBSCRIBED, before any live event: what its senders published while it was away.
+  if (s->role == Role::kBoard && match == Match::kExact && wire_buffer_.Watches(m.topic)) ReplayWire(s, m.topic, sub_id);
 }
 
 void Router::DropSubscriber(wamp::Id subscription, wamp::Id session) {

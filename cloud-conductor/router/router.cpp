@@ -407,7 +407,33 @@ void Router::SetFlowAccess(const std::string& flow_id, const std::string& projec
 
 void Router::ClearFlowAccess(const std::string& flow_id) {
   boost::asio::post(executor_, [this, flow_id, alive = std::weak_ptr<bool>(alive_)] {
-    if (!alive.expired()) flows_.erase(flow_id);
+    if (alive.expired()) return;
+    flows_.erase(flow_id);
+    wire_buffer_.ClearFlow(flow_id);
+  });
+}
+
+void Router::SetFlowWires(const std::string& flow_id, std::map<std::string, std::vector<std::string>> receivers) {
+  boost::asio::post(executor_, [this, flow_id, receivers = std::move(receivers), alive = std::weak_ptr<bool>(alive_)] {
+    if (!alive.expired()) wire_buffer_.SetWires(flow_id, receivers);
+  });
+}
+
+std::map<std::string, WireBufferStats> Router::FlowWireStats(const std::string& flow_id) const {
+  return wire_buffer_.Stats(flow_id);
+}
+
+void Router::OnFlowPublication(FlowPublicationListener listener) {
+  boost::asio::post(executor_, [this, listener = std::move(listener), alive = std::weak_ptr<bool>(alive_)]() mutable {
+    if (!alive.expired()) flow_publication_listeners_.push_back(std::move(listener));
+  });
+}
+
+void Router::PublishFlowEvent(const std::string& topic, wamp::Payload payload) {
+  boost::asio::post(executor_, [this, topic, payload = std::move(payload), alive = std::weak_ptr<bool>(alive_)] {
+    if (alive.expired()) return;
+    BufferForAbsentReceivers(topic, payload);
+    Publish(nullptr, topic, payload);
   });
 }
 

@@ -87,6 +87,10 @@ class Router final : public BoardGateway {
   void OnBoardSessionEnded(SessionEndedListener listener) override;
   void SetFlowAccess(const std::string& flow_id, const std::string& project_id, std::vector<std::string> boards) override;
   void ClearFlowAccess(const std::string& flow_id) override;
+  void SetFlowWires(const std::string& flow_id, std::map<std::string, std::vector<std::string>> receivers) override;
+  std::map<std::string, WireBufferStats> FlowWireStats(const std::string& flow_id) const override;
+  void OnFlowPublication(FlowPublicationListener listener) override;
+  void PublishFlowEvent(const std::string& topic, wamp::Payload payload) override;
 
   size_t SessionCount() const { return sessions_.size(); }
 
@@ -172,6 +176,10 @@ class Router final : public BoardGateway {
   void PublishStatus(const std::string& board_id, bool online);
   // The WAMP session meta event wamp.session.on_leave, args [session, authid, authrole].
   void PublishSessionLeft(const Session& s);
+  // A flow wire publication: kept for receivers not subscribed to it now (WireBuffer).
+  void BufferForAbsentReceivers(const std::string& topic, const wamp::Payload& payload);
+  // What was kept for this board on `topic`, sent to it alone after its SUBSCRIBED.
+  void ReplayWire(const SessionPtr& s, const std::string& topic, wamp::Id subscription);
 
   boost::asio::any_io_executor executor_;
   RouterConfig config_;
@@ -224,11 +232,14 @@ class Router final : public BoardGateway {
     std::set<std::string> boards;
   };
   std::unordered_map<std::string, FlowAccess> flows_;
+  // Wire messages kept for receiving boards that are away (SetFlowWires).
+  WireBuffer wire_buffer_;
   // The conductor's own procedures (ew.conductor.*) and who hears of board registrations.
   std::unordered_map<std::string, ConductorHandler> conductor_procedures_;
   std::vector<RegisteredListener> registered_listeners_;
   std::vector<PublicationListener> publication_listeners_;
   std::vector<SessionEndedListener> session_ended_listeners_;
+  std::vector<FlowPublicationListener> flow_publication_listeners_;
 
   mutable std::mutex presence_mutex_;
   std::unordered_map<std::string, BoardPresence> presence_;  // GUARDED_BY(presence_mutex_)

@@ -21,6 +21,14 @@ Result<uint64_t> OptionalCount(const Fields& f, const char* key) {
   return f.Count(key);
 }
 
+Result<std::optional<FlowRunState>> OptionalRunState(const Fields& f, const char* key) {
+  if (!f.Has(key)) return std::optional<FlowRunState>();
+  EW_TRY(std::string text, f.AnyString(key));
+  auto state = ParseFlowRunState(text);
+  if (!state) return f.Bad(key, state.error().message);
+  return std::optional<FlowRunState>(*state);
+}
+
 }  // namespace
 
 wamp::Payload DeployRequest::ToPayload() const { return Kwargs(partition); }
@@ -30,7 +38,11 @@ Result<DeployRequest> DeployRequest::Parse(const wamp::Payload& payload) {
   return DeployRequest{payload.kwargs};
 }
 
-wamp::Payload FlowState::ToPayload() const { return Kwargs({{"flow", flow}, {"version", version}, {"state", state}}); }
+wamp::Payload FlowState::ToPayload() const {
+  json kwargs = {{"flow", flow}, {"version", version}};
+  if (state) kwargs["state"] = Name(*state);
+  return Kwargs(std::move(kwargs));
+}
 
 Result<FlowState> FlowState::Parse(const wamp::Payload& payload) {
   FlowState out;
@@ -40,7 +52,7 @@ Result<FlowState> FlowState::Parse(const wamp::Payload& payload) {
   if (f.Has("version")) {
     EW_TRY(out.version, f.Int("version"));
   }
-  EW_TRY(out.state, OptionalString(f, "state"));
+  EW_TRY(out.state, OptionalRunState(f, "state"));
   return out;
 }
 
@@ -56,7 +68,7 @@ Result<StopRequest> StopRequest::Parse(const wamp::Payload& payload) {
 wamp::Payload ListReply::ToPayload() const {
   json list = json::array();
   for (const auto& e : flows) {
-    json entry = {{"flow", e.flow},       {"version", e.version}, {"state", e.state},
+    json entry = {{"flow", e.flow},       {"version", e.version}, {"state", Name(e.state)},
                   {"nodes", e.nodes},     {"spooled", e.spooled}, {"dropped", e.dropped}};
     if (!e.error.empty()) entry["error"] = e.error;
     list.push_back(std::move(entry));
@@ -73,7 +85,8 @@ Result<ListReply> ListReply::Parse(const wamp::Payload& payload) {
     ListedFlow flow;
     EW_TRY(flow.flow, e.String("flow"));
     EW_TRY(flow.version, e.Int("version"));
-    EW_TRY(flow.state, OptionalString(e, "state"));
+    EW_TRY(auto state, OptionalRunState(e, "state"));
+    flow.state = state.value_or(FlowRunState::kRunning);
     EW_TRY(flow.nodes, OptionalCount(e, "nodes"));
     EW_TRY(flow.spooled, OptionalCount(e, "spooled"));
     EW_TRY(flow.dropped, OptionalCount(e, "dropped"));

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/contract/procedure.hpp"
+#include "common/contract/states.hpp"
 
 namespace ew::contract::flow {
 
@@ -25,13 +26,13 @@ struct DeployRequest {
   static Result<DeployRequest> Parse(const wamp::Payload& payload);
 };
 
-// flow.deploy and flow.stop reply: {flow, version, state} ("running", "failed", "stopped").
+// flow.deploy and flow.stop reply: {flow, version, state} (a FlowRunState name).
 // Every field is optional and checked when present: the conductor records a deploy the board
 // answered as done whatever else it said (Issue #11: keep what can be kept of a board's words).
 struct FlowState {
   std::string flow;
   int64_t version = 0;
-  std::string state;
+  std::optional<FlowRunState> state;  // absent when the board did not say
   wamp::Payload ToPayload() const;
   static Result<FlowState> Parse(const wamp::Payload& payload);
 };
@@ -48,7 +49,7 @@ struct StopRequest {
 struct ListedFlow {
   std::string flow;
   int64_t version = 0;
-  std::string state;
+  FlowRunState state = FlowRunState::kRunning;  // kRunning when absent
   uint64_t nodes = 0;
   uint64_t spooled = 0;  // wire messages waiting in the board's spool
   uint64_t dropped = 0;  // messages dropped (spool full, runtime queues)

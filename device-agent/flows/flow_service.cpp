@@ -105,8 +105,9 @@ Result<rpc::Reply> FlowService::Deploy(const nlohmann::json& partition_json) {
     return Conflict("flow " + partition.flow + ": version " + std::to_string(partition.version) +
                     " is older than version " + std::to_string(seen->second) + " already seen by this board");
   auto current = flows_.find(partition.flow);
-  if (current != flows_.end() && current->second.partition.version == partition.version && current->second.state == "running") {
-    return contract::flow::FlowState{partition.flow, static_cast<int64_t>(partition.version), "running"}.ToPayload();
+  if (current != flows_.end() && current->second.partition.version == partition.version && current->second.state == contract::FlowRunState::kRunning) {
+    return contract::flow::FlowState{partition.flow, static_cast<int64_t>(partition.version), contract::FlowRunState::kRunning}
+        .ToPayload();
   }
   if (current == flows_.end() && flows_.size() >= options_.max_flows)
     return ResourceExhausted("this board already runs " + std::to_string(options_.max_flows) + " flows");
@@ -150,7 +151,7 @@ Result<void> FlowService::Start(ew::flows::Partition partition) {
   next.host->SetOnline(online_);
   next.outbox->SetOnline(online_);
   auto started = next.runtime->Start();
-  next.state = started ? "running" : "failed";
+  next.state = started ? contract::FlowRunState::kRunning : contract::FlowRunState::kFailed;
   if (!started) next.error = started.error().message;
   if (conductor_ && started) {
     for (const auto& wire : next.runtime->partition().inbound)
@@ -184,7 +185,7 @@ Result<rpc::Reply> FlowService::Stop(const std::string& flow) {
   Teardown(flow, true);
   if (auto persisted = Persist(flow); !persisted) Log()->error("flows: {}", persisted.error().message);
   Log()->info("flows: flow {} v{} stopped", flow, version);
-  return contract::flow::FlowState{flow, static_cast<int64_t>(version), "stopped"}.ToPayload();
+  return contract::flow::FlowState{flow, static_cast<int64_t>(version), contract::FlowRunState::kStopped}.ToPayload();
 }
 
 contract::flow::ListedFlow FlowService::Describe(const Running& r) const {
@@ -207,7 +208,7 @@ Result<rpc::Reply> FlowService::List() const {
 
 size_t FlowService::running() const {
   size_t n = 0;
-  for (const auto& [flow, r] : flows_) n += r.state == "running";
+  for (const auto& [flow, r] : flows_) n += r.state == contract::FlowRunState::kRunning;
   return n;
 }
 
@@ -233,7 +234,7 @@ Result<void> FlowService::Persist(const std::string& flow) const {
 
 void FlowService::OnWireEvent(const std::string& flow, const rpc::Request& event) {
   auto it = flows_.find(flow);
-  if (it == flows_.end() || it->second.state != "running") return;
+  if (it == flows_.end() || it->second.state != contract::FlowRunState::kRunning) return;
   Running& r = it->second;
   const auto& kw = event.kwargs;
   if (!event.args.is_array() || event.args.empty() || !event.args[0].is_object() || !kw.is_object() ||

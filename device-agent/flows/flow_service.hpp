@@ -72,7 +72,7 @@ class FlowService : public session::SessionObserver {
  private:
   struct Running {
     ew::flows::Partition partition;
-    std::string state;  // "running" | "failed" | "stopped"
+    contract::FlowRunState state = contract::FlowRunState::kRunning;
     std::string error;
     std::unique_ptr<WireOutbox> outbox;
     std::unique_ptr<AgentFlowHost> host;

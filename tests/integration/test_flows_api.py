@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import tempfile
+import time
 import unittest
 
 from autobahn.wamp.exception import ApplicationError
@@ -31,6 +32,7 @@ class FakeBoard:
         self.stops = []
         self.running = {}
         self.session = None
+        self.delay = 0  # seconds flow.deploy takes to answer (a slow board)
 
     async def join(self, ws_url):
         self.session = await wamp_client.connect(
@@ -41,7 +43,9 @@ class FakeBoard:
         await self.session.register(self.list, prefix + "flow.list")
         return self
 
-    def deploy(self, **partition):
+    async def deploy(self, **partition):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         self.deploys.append(partition)
         seen = self.running.get(partition["flow"])
         if seen and seen["version"] > partition["version"]:
@@ -335,6 +339,44 @@ class FlowsApiTest(ConductorTestCase):
         self.assertIn("flow garage-door deleted", out.stdout)
         out = cli(self.conductor, "flow", "ls", token=token, home=home)
         self.assertNotIn("garage-door", out.stdout)
+
+    def test_a_slow_board_gets_a_202_at_once_and_the_cli_follows_it(self):
+        a = self.boards["pi-a"]
+        token = self.operator_token()
+        home = tempfile.mkdtemp(dir=self.workdir)
+        path = os.path.join(self.workdir, "slow.json")
+        nodes = [{"id": "t", "type": "tab", "board": a.board_id},
+                 {"id": "n", "type": "inject", "z": "t", "wires": []}]
+        with open(path, "w") as f:
+            json.dump(nodes, f)
+
+        async def scenario():
+            await a.join(self.conductor.ws_url)
+            a.delay = 4
+            start = time.monotonic()
+            status, body = await asyncio.to_thread(self.post_flow, "slow", nodes)
+            took = time.monotonic() - start
+            # The conductor answered after its 2 s wait, not after the board.
+            self.assertEqual(status, 202, body)
+            self.assertLess(took, 3.5)
+            self.assertTrue(body["created"])
+            self.assertEqual(self.partitions(body)[a.board_id]["state"], "pending")
+            status, body = await asyncio.to_thread(self.rest, "POST", f"/v1/flows?project={self.project}&wait=0",
+                                                   {"name": "slow", "nodes": nodes, "cloud": "external"})
+            self.assertEqual(status, 202, body)
+            self.assertEqual((body["version"], body["created"]), (2, False))
+            status, body = await asyncio.to_thread(self.rest, "POST", f"/v1/flows?project={self.project}&wait=99999",
+                                                   {"name": "slow", "nodes": nodes})
+            self.assertEqual(status, 400, body)
+            # The CLI follows the pending partition until its board answers.
+            out = await asyncio.to_thread(cli, self.conductor, "flow", "deploy", path, "--cloud", "external",
+                                          token=token, home=home)
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+            self.assertRegex(out.stdout, rf"{a.board_id}\s+1\s+deployed")
+            self.assertIn("flow slow version 3", out.stdout)
+            a.leave()
+
+        asyncio.run(scenario())
 
     def test_board_fn_invoke_is_limited_to_its_project(self):
         a = self.boards["pi-a"]

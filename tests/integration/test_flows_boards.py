@@ -9,7 +9,7 @@ import os
 import time
 import unittest
 
-from harness import Agent, ConductorTestCase, wait_until
+from harness import Agent, ConductorTestCase, cli, wait_until
 from sim_gpio import SimGpio, sim_chip_config
 from test_functions import RUNTIMES, package, sh_spec
 
@@ -180,6 +180,43 @@ class FlowsOnBoardsTest(ConductorTestCase):
         wait_until(lambda: seqs() == [1, 2, 3, 4], 10, 0.05, "B's wire log")
         with open(self.agents[a].log_path) as log:
             self.assertNotIn("not spooled", log.read())
+
+    def test_messages_sent_while_the_receiver_is_offline_arrive_in_order_when_it_returns(self):
+        a = self.board("pi-a")
+        b = self.board("pi-b")
+        sim_a, sim_b = self.sims[a], self.sims[b]
+        sim_a.drive("GPIO17", 0)
+        flow_id = self.deploy(a, b)
+        wait_until(lambda: sim_b.read("GPIO27") == 0, what="B's initial level")
+        sim_a.drive("GPIO17", 1)
+        wait_until(lambda: sim_b.read("GPIO27") == 1, 10, 0.02, "B follows A")
+
+        # Board B goes away; A goes on sending on the wire: the conductor keeps it for B.
+        self.agents[b].stop()
+        wait_until(lambda: self.conductor.status_of(self.token, b) == "offline", 10, 0.05, "B offline")
+        for level in (0, 1, 0, 1):
+            sim_a.drive("GPIO17", level)
+        wait_until(lambda: self.states(flow_id)[b]["relayBuffered"] == 4, 10, 0.05, "four messages kept for B")
+        self.assertEqual(self.states(flow_id)[b]["relayDropped"], 0)
+        out = cli(self.conductor, "flow", "status", flow_id, token=self.token)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        # BOARD STATE VERSION RUNNING SPOOLED DROPPED KEPT KEPT-DROPPED: B is offline, 4 kept for it.
+        self.assertRegex(out.stdout, rf"{b}\s+\S+\s+1\s+1\s+-\s+-\s+4\s+0")
+
+        # B returns: its partition comes back from disk, subscribes, and gets the four in order.
+        self.agents[b].start()
+        wait_until(lambda: self.conductor.status_of(self.token, b) == "online", 30, 0.1, "B back")
+        self.connect_sim(b, os.path.join(self.workdir, "pi-b-sim.sock"))
+        topic = f"ew.flow.{flow_id}.wire.ch1.0"
+
+        def seqs():
+            with open(self.agents[b].log_path) as log:
+                return [int(line.split(" seq ")[1].split()[0]) for line in log if topic + " seq " in line]
+        wait_until(lambda: seqs() == [1, 2, 3, 4, 5], 20, 0.05, "B's wire log: the live message, then the kept ones")
+        wait_until(lambda: self.sims[b].read("GPIO27") == 1, 10, 0.05, "B at A's last level")
+        self.assertEqual(self.states(flow_id)[b]["relayBuffered"], 0)
+        with open(self.conductor.log_path) as log:
+            self.assertIn("4 wire message(s) kept while it was away delivered on " + topic, log.read())
 
 
 if __name__ == "__main__":

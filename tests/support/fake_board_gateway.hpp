@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,22 @@ class FakeBoardGateway final : public router::BoardGateway {
     scripts_[board_id] = std::move(script);
   }
 
+  // A board that takes calls and never answers them (a hung board): `done` is kept, not called,
+  // until Release().
+  void SetSilent(const std::string& board_id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    silent_.insert(board_id);
+  }
+  // Answers every call kept by a silent board with Unavailable.
+  void Release() {
+    std::vector<std::function<void(Result<wamp::Payload>)>> held;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      held.swap(held_);
+    }
+    for (auto& done : held) done(Unavailable("released"));
+  }
+
   std::vector<RecordedCall> calls() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return calls_;
@@ -70,6 +87,10 @@ class FakeBoardGateway final : public router::BoardGateway {
       calls_.push_back(RecordedCall{board_id, procedure, payload, timeout});
       online = online_.count(board_id) > 0;
       if (auto it = scripts_.find(board_id); it != scripts_.end()) script = it->second;
+      if (online && silent_.count(board_id)) {
+        held_.push_back(std::move(done));
+        return;
+      }
     }
     if (!online) return done(Unavailable("board " + board_id + " is offline"));
     if (script) return done(script(procedure, payload));
@@ -109,6 +130,28 @@ class FakeBoardGateway final : public router::BoardGateway {
   std::map<std::string, std::pair<std::string, std::vector<std::string>>> flow_access() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return flow_access_;
+  }
+  void OnFlowPublication(FlowPublicationListener listener) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    flow_publication_listeners_.push_back(std::move(listener));
+  }
+  void PublishFlowEvent(const std::string& topic, wamp::Payload payload) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    flow_events_.emplace_back(topic, std::move(payload));
+  }
+  // What the conductor published on ew.flow.* topics, in order.
+  std::vector<std::pair<std::string, wamp::Payload>> flow_events() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return flow_events_;
+  }
+  // As if a session published on an ew.flow.* topic (synchronously, on the caller's thread).
+  void PublishFlow(const std::string& topic, const wamp::Payload& payload) {
+    std::vector<FlowPublicationListener> listeners;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      listeners = flow_publication_listeners_;
+    }
+    for (auto& listener : listeners) listener(topic, payload);
   }
   // As if the board published ew.board.<id>.<suffix> (synchronously, on the caller's thread).
   void Publish(const std::string& board_id, const std::string& suffix, const wamp::Payload& payload) {
@@ -164,7 +207,11 @@ class FakeBoardGateway final : public router::BoardGateway {
   std::vector<RegisteredListener> registered_listeners_;
   std::vector<PublicationListener> publication_listeners_;
   std::vector<SessionEndedListener> session_ended_listeners_;
+  std::vector<FlowPublicationListener> flow_publication_listeners_;
+  std::vector<std::pair<std::string, wamp::Payload>> flow_events_;
   std::vector<std::string> disconnected_;
+  std::set<std::string> silent_;
+  std::vector<std::function<void(Result<wamp::Payload>)>> held_;
   std::map<std::string, std::pair<std::string, std::vector<std::string>>> flow_access_;
 };
 

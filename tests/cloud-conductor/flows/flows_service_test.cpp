@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <thread>
 
 #include "flows/model/partition_json.hpp"
@@ -18,6 +19,7 @@ namespace ew::conductor::flows {
 namespace {
 
 using nlohmann::json;
+using contract::PartitionState;
 
 template <typename Pred>
 bool Eventually(Pred pred) {
@@ -87,9 +89,16 @@ class FlowsServiceTest : public ::testing::Test {
     auto partitions = store_->ListPartitions(flow_id);
     if (!partitions) return "(error)";
     for (const auto& p : *partitions) {
-      if (p.board_id == board) return p.state;
+      if (p.board_id == board) return std::string(contract::Name(p.state));
     }
     return "(none)";
+  }
+  // Deploy's answer (it comes through a callback).
+  DeployResult DeployNow(const std::string& project, const std::string& name, const json& nodes,
+                         const std::string& cloud, std::optional<std::chrono::milliseconds> wait = std::nullopt) {
+    std::promise<DeployResult> answer;
+    service_->Deploy(project, name, nodes, cloud, [&](DeployResult r) { answer.set_value(std::move(r)); }, wait);
+    return answer.get_future().get();
   }
 
   std::unique_ptr<FlowStore> store_;
@@ -102,15 +111,15 @@ class FlowsServiceTest : public ::testing::Test {
 
 TEST_F(FlowsServiceTest, DeploysOnlineBoardsAndRecordsOfflineOnes) {
   gateway_.SetOnline("brd-a");
-  auto outcome = service_->Deploy("prj-1", "door", Flow(), "conductor");
+  auto outcome = DeployNow("prj-1", "door", Flow(), "conductor");
   ASSERT_TRUE(outcome) << outcome.error().error.message;
   EXPECT_TRUE(outcome->created);
   EXPECT_EQ(outcome->flow.version, 1);
   ASSERT_EQ(outcome->partitions.size(), 2u);
   EXPECT_EQ(outcome->partitions[0].board_id, "brd-a");
-  EXPECT_EQ(outcome->partitions[0].state, "deployed");
+  EXPECT_EQ(outcome->partitions[0].state, PartitionState::kDeployed);
   EXPECT_EQ(outcome->partitions[0].running_version, 1);
-  EXPECT_EQ(outcome->partitions[1].state, "offline");
+  EXPECT_EQ(outcome->partitions[1].state, PartitionState::kOffline);
   auto deploys = CallsTo("flow.deploy");
   ASSERT_EQ(deploys.size(), 1u);
   EXPECT_EQ(deploys[0].board_id, "brd-a");
@@ -141,7 +150,7 @@ TEST_F(FlowsServiceTest, RefusedFlowsStoreNothingAndNameEveryNode) {
   json flow = Flow();
   flow[2]["type"] = "exec";                // not a board type, on board B
   flow[1]["board"] = "brd-x";              // another project's board
-  auto outcome = service_->Deploy("prj-1", "door", flow, "conductor");
+  auto outcome = DeployNow("prj-1", "door", flow, "conductor");
   ASSERT_FALSE(outcome);
   EXPECT_EQ(outcome.error().error.code, ErrorCode::kInvalidArgument);
   ASSERT_EQ(outcome.error().issues.size(), 2u);
@@ -150,7 +159,7 @@ TEST_F(FlowsServiceTest, RefusedFlowsStoreNothingAndNameEveryNode) {
             "node \"out\" (exec) on tab \"t\": type \"exec\" is not implemented by board \"brd-b\"");
   EXPECT_EQ(outcome.error().error.message, Describe(outcome.error().issues[0]) + " (and 1 more)");
   // An invalid export is refused before anything else.
-  auto invalid = service_->Deploy("prj-1", "door", json::array({{{"id", "a"}, {"type", "inject"}, {"wires", "x"}}}), "conductor");
+  auto invalid = DeployNow("prj-1", "door", json::array({{{"id", "a"}, {"type", "inject"}, {"wires", "x"}}}), "conductor");
   ASSERT_FALSE(invalid);
   EXPECT_EQ(invalid.error().issues.size(), 2u);
   auto flows = store_->ListFlows("", registry::PageRequest{});
@@ -163,22 +172,22 @@ TEST_F(FlowsServiceTest, RefusedFlowsStoreNothingAndNameEveryNode) {
 TEST_F(FlowsServiceTest, CloudPartitionStateFollowsWhoRunsIt) {
   json flow = Flow();
   flow[0].erase("board");  // the inject goes to the cloud
-  auto external = service_->Deploy("prj-1", "ext", flow, "external");
+  auto external = DeployNow("prj-1", "ext", flow, "external");
   ASSERT_TRUE(external) << external.error().error.message;
   EXPECT_EQ(external->partitions[0].board_id, "");
-  EXPECT_EQ(external->partitions[0].state, "external");
-  auto conductor = service_->Deploy("prj-1", "cond", flow, "conductor");
+  EXPECT_EQ(external->partitions[0].state, PartitionState::kExternal);
+  auto conductor = DeployNow("prj-1", "cond", flow, "conductor");
   ASSERT_TRUE(conductor) << conductor.error().error.message;
-  // No C++ flow runtime in this conductor yet: the cloud partition waits.
-  EXPECT_EQ(conductor->partitions[0].state, "pending");
+  // No cloud runner given to this service: the cloud partition waits.
+  EXPECT_EQ(conductor->partitions[0].state, PartitionState::kPending);
 }
 
 TEST_F(FlowsServiceTest, NewVersionStopsBoardsItLeavesNowOrWhenTheyReturn) {
   gateway_.SetOnline("brd-a");
-  auto v1 = service_->Deploy("prj-1", "door", Flow(), "conductor");
+  auto v1 = DeployNow("prj-1", "door", Flow(), "conductor");
   ASSERT_TRUE(v1);
   // Version 2 places nothing on board B, which is offline: it is stopped when it returns.
-  auto v2 = service_->Deploy("prj-1", "door", Flow(false), "conductor");
+  auto v2 = DeployNow("prj-1", "door", Flow(false), "conductor");
   ASSERT_TRUE(v2) << v2.error().error.message;
   EXPECT_FALSE(v2->created);
   EXPECT_EQ(v2->flow.id, v1->flow.id);
@@ -199,7 +208,7 @@ TEST_F(FlowsServiceTest, NewVersionStopsBoardsItLeavesNowOrWhenTheyReturn) {
 }
 
 TEST_F(FlowsServiceTest, SyncAnswersWhatABoardLacksAndWhatToStop) {
-  auto v1 = service_->Deploy("prj-1", "door", Flow(), "conductor");
+  auto v1 = DeployNow("prj-1", "door", Flow(), "conductor");
   ASSERT_TRUE(v1);
   auto sync = [&](json flows) {
     Result<wamp::Payload> answer = Internal("no answer");
@@ -228,7 +237,7 @@ TEST_F(FlowsServiceTest, SyncAnswersWhatABoardLacksAndWhatToStop) {
 
 TEST_F(FlowsServiceTest, DeleteStopsEveryBoardAndForgetsTheFlow) {
   gateway_.SetOnline("brd-a");
-  auto v1 = service_->Deploy("prj-1", "door", Flow(), "conductor");
+  auto v1 = DeployNow("prj-1", "door", Flow(), "conductor");
   ASSERT_TRUE(v1);
   ASSERT_TRUE(service_->Delete(v1->flow));
   EXPECT_EQ(store_->GetFlow(v1->flow.id).error().code, ErrorCode::kNotFound);
@@ -238,6 +247,187 @@ TEST_F(FlowsServiceTest, DeleteStopsEveryBoardAndForgetsTheFlow) {
   EXPECT_EQ(stops[0].board_id, "brd-a");
   EXPECT_TRUE(Eventually([&] { return store_->BoardStops("brd-a")->empty(); }));
   EXPECT_EQ(*store_->BoardStops("brd-b"), std::vector<std::string>{v1->flow.id});
+}
+
+TEST_F(FlowsServiceTest, DeployAnswersAfterItsWaitWhenABoardHangsAndRecordsItLater) {
+  gateway_.SetOnline("brd-a");
+  gateway_.SetOnline("brd-b");
+  gateway_.SetSilent("brd-b");
+  const auto start = std::chrono::steady_clock::now();
+  auto outcome = DeployNow("prj-1", "door", Flow(), "conductor", std::chrono::milliseconds(200));
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(outcome) << outcome.error().error.message;
+  EXPECT_GE(took, std::chrono::milliseconds(200));
+  EXPECT_LT(took, std::chrono::seconds(3));
+  EXPECT_EQ(outcome->partitions[0].state, PartitionState::kDeployed);
+  EXPECT_EQ(outcome->partitions[1].state, PartitionState::kPending);
+  // Its answer, when it comes, is recorded.
+  gateway_.Release();
+  EXPECT_TRUE(Eventually([&] { return StateOf(outcome->flow.id, "brd-b") == "offline"; }));
+}
+
+TEST_F(FlowsServiceTest, GpioNodesLeftInTheConductorsCloudAreRefused) {
+  json flow = Flow();
+  flow[0].erase("board");
+  flow[2].erase("board");
+  flow[2]["type"] = "edgewire-gpio-out";
+  flow[2]["line"] = 27;
+  auto outcome = DeployNow("prj-1", "door", flow, "conductor");
+  ASSERT_FALSE(outcome);
+  EXPECT_NE(outcome.error().error.message.find("node \"out\" (edgewire-gpio-out) on tab \"t\": needs a board's GPIO"),
+            std::string::npos)
+      << outcome.error().error.message;
+  // In the user's Node-RED ("external") it is the palette's business.
+  EXPECT_TRUE(DeployNow("prj-1", "door", flow, "external"));
+}
+
+// The same service with a real CloudFlowRunner: the cloud partition runs in the conductor.
+class CloudFlowsTest : public FlowsServiceTest {
+ protected:
+  void SetUp() override {
+    FlowsServiceTest::SetUp();
+    CloudFlowRunnerOptions options;
+    options.run_id = "test";
+    runner_ = std::make_unique<CloudFlowRunner>(
+        gateway_, system_clock_,
+        [this](const std::string& flow_id, const ew::flows::runtime::FunctionCall& call,
+               std::function<void(Result<json>)> done) { cloud_service_->InvokeFromCloud(flow_id, call, std::move(done)); },
+        options);
+    FlowsOptions flows_options;
+    flows_options.deploy_wait = std::chrono::seconds(5);
+    cloud_service_ = std::make_unique<FlowsService>(*store_, *registry_, gateway_, nullptr, pool_, system_clock_,
+                                                    flows_options, runner_.get());
+    ASSERT_TRUE(cloud_service_->Start());
+  }
+  void TearDown() override {
+    runner_.reset();
+    FlowsServiceTest::TearDown();
+  }
+  DeployResult CloudDeploy(const json& nodes) {
+    std::promise<DeployResult> answer;
+    cloud_service_->Deploy("prj-1", "mixed", nodes, "conductor", [&](DeployResult r) { answer.set_value(std::move(r)); });
+    return answer.get_future().get();
+  }
+  std::vector<std::pair<std::string, wamp::Payload>> EventsOn(const std::string& topic) {
+    std::vector<std::pair<std::string, wamp::Payload>> out;
+    for (auto& e : gateway_.flow_events()) {
+      if (e.first == topic) out.push_back(e);
+    }
+    return out;
+  }
+
+  SystemClock system_clock_;
+  std::unique_ptr<CloudFlowRunner> runner_;
+  std::unique_ptr<FlowsService> cloud_service_;
+};
+
+// Cloud: inject (once) → board A's change node, and board A's change → a cloud debug node.
+json Mixed() {
+  return json::array({
+      {{"id", "tc"}, {"type", "tab"}},
+      {{"id", "inj"}, {"type", "inject"}, {"z", "tc"}, {"once", true}, {"onceDelay", 0}, {"payload", "hello"},
+       {"payloadType", "str"}, {"wires", json::array({json::array({"ch"})})}},
+      {{"id", "ch"}, {"type", "change"}, {"z", "tc"}, {"board", "brd-a"}, {"rules", json::array()}, {"wires", json::array({json::array({"dbg"})})}},
+      {{"id", "dbg"}, {"type", "debug"}, {"z", "tc"}, {"name", "cloud debug"}, {"active", true}, {"wires", json::array()}},
+  });
+}
+
+TEST_F(CloudFlowsTest, CloudPartitionRunsInTheConductorOnTheSameWires) {
+  gateway_.SetOnline("brd-a");
+  auto outcome = CloudDeploy(Mixed());
+  ASSERT_TRUE(outcome) << outcome.error().error.message;
+  ASSERT_EQ(outcome->partitions[0].board_id, "");
+  EXPECT_EQ(outcome->partitions[0].state, PartitionState::kDeployed);
+  EXPECT_EQ(outcome->partitions[1].state, PartitionState::kDeployed);
+  const std::string id = outcome->flow.id;
+  EXPECT_TRUE(Eventually([&] { return StateOf(id, "") == "deployed"; }));
+
+  // The inject went out on its wire, numbered, from this conductor run.
+  const std::string out_topic = "ew.flow." + id + ".wire.inj.0";
+  ASSERT_TRUE(Eventually([&] { return !EventsOn(out_topic).empty(); }));
+  auto sent = EventsOn(out_topic)[0].second;
+  EXPECT_EQ(sent.args[0]["payload"], "hello");
+  EXPECT_EQ(sent.kwargs["seq"], 1);
+  EXPECT_EQ(sent.kwargs["from"], "cloud:test");
+  EXPECT_EQ(sent.kwargs["version"], 1);
+
+  // What board A sends on its wire reaches the cloud debug node, in order, once each.
+  const std::string in_topic = "ew.flow." + id + ".wire.ch.0";
+  auto wire = [&](int seq, int value) {
+    gateway_.PublishFlow(in_topic, wamp::Payload{json::array({{{"payload", value}}}),
+                                                 {{"seq", seq}, {"from", "brd-a"}, {"version", 1}}});
+  };
+  wire(1, 10);
+  wire(3, 30);  // early: held until 2 comes
+  wire(1, 10);  // a duplicate
+  wire(2, 20);
+  const std::string debug_topic = "ew.flow." + id + ".debug";
+  ASSERT_TRUE(Eventually([&] { return EventsOn(debug_topic).size() >= 3; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // no fourth one is coming
+  auto debug = EventsOn(debug_topic);
+  ASSERT_EQ(debug.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(debug[i].second.kwargs["msg"], 10 * (i + 1));
+    EXPECT_EQ(debug[i].second.kwargs["board"], "");
+    EXPECT_EQ(debug[i].second.kwargs["node"], "dbg");
+  }
+  // Topics of other flows, or of no inbound wire, are not taken in.
+  gateway_.PublishFlow("ew.flow." + id + ".wire.inj.0", wamp::Payload{json::array({{{"payload", 1}}}),
+                                                                     {{"seq", 9}, {"from", "x"}, {"version", 1}}});
+
+  // Status: the cloud partition is online, running version 1.
+  std::promise<Result<std::vector<PartitionStatus>>> status;
+  cloud_service_->Status(outcome->flow, [&](Result<std::vector<PartitionStatus>> r) { status.set_value(std::move(r)); });
+  auto statuses = status.get_future().get();
+  ASSERT_TRUE(statuses) << statuses.error().message;
+  EXPECT_TRUE((*statuses)[0].online);
+  EXPECT_EQ((*statuses)[0].running_version, 1);
+
+  // Delete stops it: nothing more reaches the debug node.
+  ASSERT_TRUE(cloud_service_->Delete(outcome->flow));
+  std::promise<contract::flow::ListReply> listed;
+  runner_->List([&](contract::flow::ListReply r) { listed.set_value(std::move(r)); });
+  EXPECT_TRUE(listed.get_future().get().flows.empty());
+  wire(4, 40);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(EventsOn(debug_topic).size(), 3u);
+}
+
+TEST_F(CloudFlowsTest, NewVersionReplacesTheCloudPartitionAndOlderOnesAreRefused) {
+  gateway_.SetOnline("brd-a");
+  auto v1 = CloudDeploy(Mixed());
+  ASSERT_TRUE(v1);
+  json second = Mixed();
+  second[1]["payload"] = "v2";
+  auto v2 = CloudDeploy(second);
+  ASSERT_TRUE(v2) << v2.error().error.message;
+  EXPECT_EQ(v2->flow.version, 2);
+  EXPECT_EQ(v2->partitions[0].state, PartitionState::kDeployed);
+  const std::string out_topic = "ew.flow." + v1->flow.id + ".wire.inj.0";
+  ASSERT_TRUE(Eventually([&] {
+    for (auto& e : EventsOn(out_topic)) {
+      if (e.second.kwargs["version"] == 2) return e.second.args[0]["payload"] == "v2" && e.second.kwargs["seq"] == 1;
+    }
+    return false;
+  }));
+  // The runner refuses to go back to version 1.
+  auto stored = store_->ListPartitions(v1->flow.id);
+  json old_partition = (*stored)[0].partition;
+  old_partition["version"] = 1;
+  std::promise<Result<contract::flow::FlowState>> answer;
+  runner_->Deploy(old_partition, [&](Result<contract::flow::FlowState> r) { answer.set_value(std::move(r)); });
+  auto refused = answer.get_future().get();
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kConflict);
+  // A cloud partition with a node the runtime cannot build is refused by the runner too.
+  json bad = (*stored)[0].partition;
+  bad["version"] = 3;
+  bad["nodes"][0]["type"] = "no-such-type";
+  std::promise<Result<contract::flow::FlowState>> bad_answer;
+  runner_->Deploy(bad, [&](Result<contract::flow::FlowState> r) { bad_answer.set_value(std::move(r)); });
+  auto bad_result = bad_answer.get_future().get();
+  ASSERT_FALSE(bad_result);
+  EXPECT_EQ(bad_result.error().code, ErrorCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -775,6 +775,57 @@ TEST_F(RouterTest, FlowTopicsAreForBoardsHoldingAPartitionAndUsersOfTheProject) 
   EXPECT_EQ(alice.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
 }
 
+TEST_F(RouterTest, FlowHooksAndWireMessagesKeptForAnAbsentReceiver) {
+  const std::string wire = "ew.flow.flw-1.wire.n1.0";
+  router_.SetFlowAccess("flw-1", "proj-a", {"brd-a", "brd-b"});
+  router_.SetFlowWires("flw-1", {{wire, {"brd-b"}}});
+  std::vector<int> heard;
+  router_.OnFlowPublication([&](const std::string& topic, const wamp::Payload& payload) {
+    if (topic == wire) heard.push_back(payload.kwargs["seq"].get<int>());
+  });
+  io_.run_for(std::chrono::milliseconds(10));
+  auto board_a = JoinBoard("brd-a");
+  Welcomed(board_a);
+  auto publish = [&](wamp::Id seq) {
+    wamp::Publish p;
+    p.request = seq;
+    p.topic = wire;
+    p.payload.args = Value::array({{{"payload", seq}}});
+    p.payload.kwargs = {{"seq", seq}, {"from", "brd-a"}, {"version", 1}};
+    board_a.Feed(p);
+  };
+  // Board B is away: what A (and the conductor itself) publish on B's wire is kept for it.
+  publish(1);
+  publish(2);
+  router_.PublishFlowEvent(wire, wamp::Payload{Value::array({{{"payload", 3}}}), {{"seq", 1}, {"from", "cloud:x"}}});
+  router_.PublishFlowEvent("ew.flow.flw-1.debug", wamp::Payload{Value::array(), {{"board", ""}}});
+  io_.restart();
+  io_.run_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(heard, (std::vector<int>{1, 2}));  // the conductor does not hear itself
+  EXPECT_EQ(router_.FlowWireStats("flw-1")["brd-b"].buffered, 3u);
+  // B subscribes: SUBSCRIBED, then what was kept, in order, then live events.
+  auto board_b = JoinBoard("brd-b");
+  Welcomed(board_b);
+  wamp::Subscribe sub;
+  sub.request = 1;
+  sub.topic = wire;
+  board_b.Feed(sub);
+  auto subscribed = board_b.transport->Next<wamp::Subscribed>();
+  for (int payload : {1, 2, 3}) {
+    auto event = board_b.transport->Next<wamp::Event>();
+    EXPECT_EQ(event.subscription, subscribed.subscription);
+    EXPECT_EQ(event.payload.args[0]["payload"], payload);
+  }
+  EXPECT_EQ(router_.FlowWireStats("flw-1")["brd-b"].buffered, 0u);
+  publish(4);
+  EXPECT_EQ(board_b.transport->Next<wamp::Event>().payload.kwargs["seq"], 4);
+  EXPECT_EQ(router_.FlowWireStats("flw-1")["brd-b"].buffered, 0u);  // B was there: nothing kept
+  router_.ClearFlowAccess("flw-1");
+  io_.restart();
+  io_.run_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(router_.FlowWireStats("flw-1").empty());
+}
+
 TEST_F(RouterTest, SessionEndsAreListenedToAndPublishedAsOnLeave) {
   std::vector<std::pair<std::string, uint64_t>> ended;
   router_.OnBoardSessionEnded([&](const std::string& board, uint64_t session) { ended.emplace_back(board, session); });

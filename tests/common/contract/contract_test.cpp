@@ -80,8 +80,15 @@ TEST(ContractStates, EveryNameParsesBack) {
   for (auto s : {InvocationStatus::kRunning, InvocationStatus::kSucceeded, InvocationStatus::kFailed,
                  InvocationStatus::kTimedOut})
     EXPECT_EQ(*ParseInvocationStatus(Name(s)), s);
+  for (auto s : {PartitionState::kPending, PartitionState::kDeployed, PartitionState::kOffline,
+                 PartitionState::kFailed, PartitionState::kExternal})
+    EXPECT_EQ(*ParsePartitionState(Name(s)), s);
+  for (auto s : {FlowRunState::kRunning, FlowRunState::kFailed, FlowRunState::kStopped})
+    EXPECT_EQ(*ParseFlowRunState(Name(s)), s);
   EXPECT_FALSE(ParseDeploymentState("removing"));
   EXPECT_FALSE(ParseInvocationStatus("ok"));
+  EXPECT_FALSE(ParsePartitionState("running"));
+  EXPECT_FALSE(ParseFlowRunState("deployed"));
 }
 
 TEST(ContractSys, Ping) {
@@ -288,16 +295,18 @@ TEST(ContractFlow, DeployAndStop) {
   ExpectRefused<flow::DeployRequest>(json::array({1}), "partition object");
   ExpectRefused<flow::DeployRequest>(json(), "partition object");
 
-  auto state = RoundTrip(flow::FlowState{"flw-1", 3, "running"});
+  auto state = RoundTrip(flow::FlowState{"flw-1", 3, FlowRunState::kRunning});
   EXPECT_EQ(state.flow, "flw-1");
   EXPECT_EQ(state.version, 3);
-  EXPECT_EQ(state.state, "running");
+  EXPECT_EQ(state.state, FlowRunState::kRunning);
   // A board's answer is informative: absent fields are empty, mistyped ones refused.
   auto bare = flow::FlowState::Parse(wamp::Payload{});
   ASSERT_TRUE(bare.has_value());
   EXPECT_EQ(bare->version, 0);
   ExpectRefused<flow::FlowState>({{"version", "3"}}, "version");
   ExpectRefused<flow::FlowState>({{"state", 1}}, "state");
+  ExpectRefused<flow::FlowState>({{"state", "sleeping"}}, "flow state must be running, failed or stopped");
+  EXPECT_FALSE(bare->state.has_value());
 
   EXPECT_EQ(RoundTrip(flow::StopRequest{"flw-1"}).flow, "flw-1");
   ExpectRefused<flow::StopRequest>(json::object(), "flow.stop: flow: required");
@@ -307,8 +316,8 @@ TEST(ContractFlow, DeployAndStop) {
 
 TEST(ContractFlow, List) {
   flow::ListReply list;
-  list.flows.push_back({"flw-1", 2, "running", 5, 1, 0, ""});
-  list.flows.push_back({"flw-2", 1, "failed", 1, 0, 4, "GPIO4 is busy"});
+  list.flows.push_back({"flw-1", 2, FlowRunState::kRunning, 5, 1, 0, ""});
+  list.flows.push_back({"flw-2", 1, FlowRunState::kFailed, 1, 0, 4, "GPIO4 is busy"});
   EXPECT_FALSE(list.ToPayload().kwargs["flows"][0].contains("error"));
   auto back = RoundTrip(list);
   ASSERT_EQ(back.flows.size(), 2u);
@@ -316,6 +325,7 @@ TEST(ContractFlow, List) {
   EXPECT_EQ(back.flows[0].spooled, 1u);
   EXPECT_EQ(back.flows[1].dropped, 4u);
   EXPECT_EQ(back.flows[1].error, "GPIO4 is busy");
+  EXPECT_EQ(back.flows[1].state, FlowRunState::kFailed);
   EXPECT_TRUE(RoundTrip(flow::ListReply{}).flows.empty());
   ExpectRefused<flow::ListReply>(json::object(), "flows: required");
   ExpectRefused<flow::ListReply>({{"flows", json::array({"flw-1"})}}, "flows[]");
