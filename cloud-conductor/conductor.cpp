@@ -28,6 +28,8 @@
 #include "cloud-conductor/router/router.hpp"
 #include "cloud-conductor/server/server.hpp"
 #include "cloud-conductor/store_directory.hpp"
+#include "cloud-conductor/tunnels/service_store.hpp"
+#include "cloud-conductor/tunnels/tunnel_manager.hpp"
 #include "common/clock/clock.hpp"
 #include "common/log/log.hpp"
 #include "common/metrics/metrics.hpp"
@@ -68,6 +70,8 @@ struct Conductor::Impl {
   std::unique_ptr<gpio::GpioStore> gpio_store;
   std::unique_ptr<gpio::ReadingRecorder> gpio_recorder;  // after its store: flushes into it when destroyed
   std::unique_ptr<gpio::BoardGpio> gpio;
+  std::unique_ptr<tunnels::ServiceStore> service_store;
+  std::unique_ptr<tunnels::TunnelManager> tunnels;
   std::unique_ptr<rest::RestApi> rest;
   std::unique_ptr<server::Server> server;
   std::unique_ptr<boost::asio::steady_timer> watchdog;
@@ -168,12 +172,26 @@ Result<uint16_t> Conductor::Start() {
   d.gpio_recorder->Start();
   d.gpio = std::make_unique<gpio::BoardGpio>(*d.router, *d.gpio_recorder, *d.gpio_store, d.clock, d.metrics);
   d.gpio->Start();
+  EW_TRY(d.service_store, tunnels::ServiceStore::Open(d.config.store_path));
+  tunnels::TunnelOptions tunnel_options;
+  tunnel_options.listen_address =
+      d.config.tunnels_listen_address.empty() ? d.config.listen_address : d.config.tunnels_listen_address;
+  tunnel_options.port_first = static_cast<uint16_t>(d.config.tunnels_port_first);
+  tunnel_options.port_last = static_cast<uint16_t>(d.config.tunnels_port_last);
+  if (tunnel_options.port_first > tunnel_options.port_last)
+    return InvalidArgument("[tunnels] port_first is above port_last");
+  tunnel_options.max_connections = static_cast<size_t>(d.config.tunnels_max_connections);
+  tunnel_options.open_timeout = d.config.tunnels_open_timeout;
+  d.tunnels = std::make_unique<tunnels::TunnelManager>(d.io, *d.service_store, *d.router, d.clock, d.metrics,
+                                                       tunnel_options);
+  EW_TRY_VOID(d.tunnels->Start());
   rest::RestDeps deps{*d.store,  *d.authenticator, *d.router, d.metrics,         d.blocking,
                       d.config, d.clock,          d.functions.get(), d.gpio.get()};
   deps.hashing = &d.hashing;
   deps.flows = d.flows.get();
   deps.login_limiter = d.login_limiter.get();
   deps.revocations = d.revocations.get();
+  deps.tunnels = d.tunnels.get();
   d.rest = std::make_unique<rest::RestApi>(deps);
   server::ServerOptions options;
   options.address = d.config.listen_address;
@@ -194,6 +212,10 @@ Result<uint16_t> Conductor::Start() {
       d.io, options, *d.rest,
       [router = d.router.get()](std::shared_ptr<router::Transport> t) { return router->Attach(std::move(t)); },
       &d.metrics);
+  d.server->SetTunnelAccept([tunnels = d.tunnels.get()](const std::string& token, const std::string& board,
+                                                         const std::string& peer) {
+    return tunnels->Redeem(token, board, peer);
+  });
   EW_TRY(uint16_t port, d.server->Start());
   Log()->info("serving REST and WAMP (realm {}) on {}:{} over {}, store {}", d.config.realm,
                               d.config.listen_address, port, d.server->is_tls() ? "TLS" : "plain TCP",
@@ -226,6 +248,7 @@ void Conductor::Stop() {
   auto& d = *impl_;
   boost::asio::post(d.io, [&d] {
     if (d.server) d.server->Stop();
+    if (d.tunnels) d.tunnels->Stop();
     if (!d.gpio) return d.io.stop();
     // GPIO event streams end with a message, and their boards are asked to unwatch: give the
     // boards a moment to hear it (and answer) before the loop stops.

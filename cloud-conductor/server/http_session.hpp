@@ -23,6 +23,7 @@
 #include "cloud-conductor/server/request_head.hpp"
 #include "cloud-conductor/server/server_impl.hpp"
 #include "cloud-conductor/server/sse_session.hpp"
+#include "cloud-conductor/server/tunnel_session.hpp"
 #include "cloud-conductor/server/ws_session.hpp"
 
 namespace ew::server {
@@ -216,6 +217,9 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
   }
 
   void Upgrade(http::request<http::string_body> req) {
+    static constexpr std::string_view kTunnelPrefix = "/v1/tunnel/";
+    const std::string_view target(req.target().data(), req.target().size());
+    if (target.substr(0, kTunnelPrefix.size()) == kTunnelPrefix) return UpgradeTunnel(std::move(req));
     if (req.target() != "/ws" && req.target() != "/ws/") {
       keep_alive_ = false;
       return Write(JsonError(404, ErrorCode::kNotFound, "WebSocket endpoint is /ws"));
@@ -244,6 +248,26 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
                                                   std::move(tls_));
     handed_over_ = true;
     ws->Run(std::move(req));
+  }
+
+  // A board's tunnel WebSocket: the token is redeemed (single use) before the handshake is
+  // answered; a refusal is a JSON error and the connection's end.
+  void UpgradeTunnel(http::request<http::string_body> req) {
+    keep_alive_ = false;
+    if (!server_->tunnel_accept) return Write(JsonError(404, ErrorCode::kNotFound, "tunnels are not served here"));
+    const std::string target(req.target().data(), req.target().size());
+    const std::string token = target.substr(std::string_view("/v1/tunnel/").size());
+    const auto board_header = req["X-Edgewire-Board"];
+    auto end = server_->tunnel_accept(token, std::string(board_header.data(), board_header.size()), peer_);
+    if (!end) {
+      Log()->info("tunnel WebSocket from {} refused: {}", peer_, end.error().message);
+      return Write(JsonError(HttpStatus(end.error().code), end.error().code, end.error().message));
+    }
+    Tcp().expires_never();
+    auto tunnel = std::make_shared<TunnelSession<Stream>>(std::move(stream_), server_, std::move(*end), peer_,
+                                                          std::move(ticket_), std::move(tls_));
+    handed_over_ = true;
+    tunnel->Run(std::move(req));
   }
 
   // The stream (TLS state included) and the connection's ticket move to the session that

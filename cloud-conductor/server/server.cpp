@@ -128,4 +128,6 @@ Result<void> Server::ReloadTls() {
 
 bool Server::is_tls() const { return impl_->tls != nullptr; }
 
+void Server::SetTunnelAccept(TunnelAccept accept) { impl_->tunnel_accept = std::move(accept); }
+
 }  // namespace ew::server

@@ -59,6 +59,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   ServerOptions options;
   HttpHandler& http;
   WampAccept accept;
+  TunnelAccept tunnel_accept;  // null: no tunnels
   tcp::acceptor acceptor;
   net::steady_timer accept_pause{io};
   bool stopped = false;

@@ -39,10 +39,11 @@ class Conductor:
     "listening on"."""
 
     def __init__(self, workdir, port=0, heartbeat_timeout_ms=1500, log_level="debug", generated_password=False,
-                 extra_auth=""):
+                 extra_auth="", extra_config=""):
         self.workdir = workdir
         self.generated_password = generated_password
         self.extra_auth = extra_auth
+        self.extra_config = extra_config  # whole sections appended to the config file
         self.admin_password = ADMIN_PASSWORD
         self.stdout_lines = []
         self.log_level = log_level
@@ -72,7 +73,7 @@ path = "{self.store}"
 {self.extra_auth}
 [log]
 level = "{self.log_level}"
-""")
+{self.extra_config}""")
         with open(self.log_path, "a") as log:
             self.proc = subprocess.Popen([CONDUCTOR, "--config", config], stdout=subprocess.PIPE, stderr=log,
                                          text=True)
