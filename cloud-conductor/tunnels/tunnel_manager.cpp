@@ -24,13 +24,18 @@ std::string MillisText(std::chrono::milliseconds ms) { return std::to_string(ms.
 // One service's acceptor and books. The acceptor and `live` belong to the io thread; the
 // counters are read from any thread.
 struct TunnelManager::Listener : std::enable_shared_from_this<Listener> {
-  Listener(net::io_context& io, Service s, SourceFilter f, size_t limit, metrics::Registry& m)
-      : service(std::move(s)), filter(std::move(f)), max_connections(limit), acceptor(io) {
-    const metrics::Labels labels{{"service", service.id}};
-    const char* bytes_help = "Bytes carried through a tunnel service, by direction";
-    to_board_counter = &m.GetCounter("ew_tunnel_bytes_total", bytes_help, {{"service", service.id}, {"direction", "to_board"}});
-    from_board_counter =
-        &m.GetCounter("ew_tunnel_bytes_total", bytes_help, {{"service", service.id}, {"direction", "from_board"}});
+  Listener(net::io_context& io, Service s, SourceFilter f, size_t limit)
+      : service(std::move(s)), filter(std::move(f)), max_connections(limit), acceptor(io) {}
+
+  // Once the conductor port is known.
+  void AttachMetrics(metrics::Registry& m) {
+    // Labelled by conductor port, not service id: /metrics is public and names no registry
+    // object (docs/SECURITY.md); the port is what anyone who can connect already knows.
+    const std::string port = std::to_string(service.conductor_port);
+    const metrics::Labels labels{{"port", port}};
+    const char* bytes_help = "Bytes carried through a tunnel service (by its conductor port), by direction";
+    to_board_counter = &m.GetCounter("ew_tunnel_bytes_total", bytes_help, {{"port", port}, {"direction", "to_board"}});
+    from_board_counter = &m.GetCounter("ew_tunnel_bytes_total", bytes_help, {{"port", port}, {"direction", "from_board"}});
     open_gauge = &m.GetGauge("ew_tunnel_connections_open", "Live client connections of a tunnel service", labels);
     accepted_counter =
         &m.GetCounter("ew_tunnel_connections_total", "Client connections accepted on a tunnel service", labels);
@@ -137,7 +142,7 @@ TunnelManager::~TunnelManager() = default;
 Result<std::shared_ptr<TunnelManager::Listener>> TunnelManager::Bind(const Service& service, bool allocate) {
   EW_TRY(SourceFilter filter, SourceFilter::Parse(service.allow_cidrs));
   const size_t limit = service.max_connections > 0 ? static_cast<size_t>(service.max_connections) : options_.max_connections;
-  auto listener = std::make_shared<Listener>(io_, service, std::move(filter), limit, metrics_);
+  auto listener = std::make_shared<Listener>(io_, service, std::move(filter), limit);
   boost::system::error_code ec;
   const auto address = net::ip::make_address(options_.listen_address, ec);
   if (ec) return InvalidArgument("bad [tunnels] listen_address \"" + options_.listen_address + "\"");
@@ -172,6 +177,7 @@ Result<std::shared_ptr<TunnelManager::Listener>> TunnelManager::Bind(const Servi
                          std::to_string(options_.port_last) + " ([tunnels] port_first/port_last)");
   }
   listener->service.conductor_port = listener->acceptor.local_endpoint(ec).port();
+  listener->AttachMetrics(metrics_);
   return listener;
 }
 
@@ -189,7 +195,8 @@ Result<void> TunnelManager::Start() {
       Log()->error("service {}: {}; it serves nothing until deleted and created again", service.id,
                    listener.error().message);
       SourceFilter none;
-      kept = std::make_shared<Listener>(io_, service, none, 0, metrics_);
+      kept = std::make_shared<Listener>(io_, service, none, 0);
+      kept->AttachMetrics(metrics_);
       kept->error = listener.error().message;
     }
     std::lock_guard lock(mu_);

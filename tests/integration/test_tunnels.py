@@ -198,10 +198,12 @@ class TunnelTest(TunnelTestCase):
         _, listed = self.rest("GET", "/v1/services")
         self.assertEqual([s["id"] for s in listed["services"]], [service["id"]])
         _, metrics = self.conductor.rest("GET", "/metrics")
-        sid = service["id"]
-        self.assertRegex(metrics, rf'ew_tunnel_bytes_total{{direction="to_board",service="{sid}"}} 100024\b')
-        self.assertRegex(metrics, rf'ew_tunnel_bytes_total{{direction="from_board",service="{sid}"}} 100024\b')
-        self.assertRegex(metrics, rf'ew_tunnel_connections_open{{service="{sid}"}} 0\b')
+        port = service["conductorPort"]
+        self.assertRegex(metrics, rf'ew_tunnel_bytes_total{{direction="to_board",port="{port}"}} 100024\b')
+        self.assertRegex(metrics, rf'ew_tunnel_bytes_total{{direction="from_board",port="{port}"}} 100024\b')
+        self.assertRegex(metrics, rf'ew_tunnel_connections_open{{port="{port}"}} 0\b')
+        self.assertRegex(metrics, rf'ew_tunnel_connections_total{{port="{port}"}} 2\b')
+        self.assertNotIn(service["id"], metrics)
 
     def test_bulk_100_mb_both_ways_with_equal_checksums(self):
         board = self.board("bulk-board")
