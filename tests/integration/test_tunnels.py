@@ -21,8 +21,9 @@ import threading
 import time
 import unittest
 
+import test_tls_clients
 import wamp_client
-from harness import Agent, Conductor, ConductorTestCase, cli, wait_until
+from harness import ADMIN_PASSWORD, AGENT, CONDUCTOR, Agent, Conductor, ConductorTestCase, cli, wait_until
 
 TUNNEL_CONFIG = """[tunnels]
 port_first = 0
@@ -508,6 +509,103 @@ class TunnelTokenTest(TunnelTestCase):
         log = self.log()
         for token in tokens:
             self.assertNotIn(token, log)
+
+
+class TunnelTlsTest(unittest.TestCase):
+    """The conductor serving its own TLS ([server] tls_cert): the agent's session and its tunnel
+    WebSockets are wss, checked against the enrolment CA file."""
+
+    def setUp(self):
+        self.workdir = tempfile.mkdtemp(prefix="ew-tunnel-tls-")
+        pki = test_tls_clients.Pki(self.workdir)
+        self.ca = pki.path("ca.pem")
+        self.agent = None
+        self.local = None
+        pw_file = os.path.join(self.workdir, "pw.txt")
+        with open(pw_file, "w") as f:
+            f.write(ADMIN_PASSWORD + "\n")
+        config = os.path.join(self.workdir, "conductor.toml")
+        with open(config, "w") as f:
+            f.write(f'''[server]
+listen_address = "127.0.0.1"
+port = 0
+tls_cert = "{pki.path('server.pem')}"
+tls_key = "{pki.path('server.key')}"
+[store]
+path = "{self.workdir}/c.db"
+[auth]
+bootstrap_password_file = "{pw_file}"
+[log]
+level = "debug"
+{TUNNEL_CONFIG}''')
+        self.log_path = os.path.join(self.workdir, "conductor.log")
+        with open(self.log_path, "a") as log:
+            self.proc = subprocess.Popen([CONDUCTOR, "--config", config], stdout=subprocess.PIPE, stderr=log, text=True)
+        line = self.proc.stdout.readline()
+        self.assertIn("listening on", line, "the conductor did not start with TLS")
+        self.port = int(line.strip().rsplit(":", 1)[1])
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.token = self.rest("POST", "/v1/auth/tokens", {"username": "admin", "password": ADMIN_PASSWORD})[1]["token"]
+
+    def tearDown(self):
+        if self.local:
+            self.local.stop()
+        if self.agent:
+            self.agent.stop()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc.stdout.close()
+        if not os.environ.get("EW_KEEP_TMP"):
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def rest(self, method, path, body=None, token=None):
+        import json
+        import urllib.error
+        import urllib.request
+        request = urllib.request.Request(self.url + path, data=json.dumps(body).encode() if body is not None else None,
+                                         method=method, headers={"Content-Type": "application/json"})
+        if token:
+            request.add_header("X-Auth-Token", token)
+        context = ssl.create_default_context(cafile=self.ca)
+        try:
+            with urllib.request.urlopen(request, timeout=30, context=context) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    def test_echo_and_bulk_over_wss(self):
+        status, created = self.rest("POST", "/v1/boards", {"name": "tls-tunnel"}, self.token)
+        self.assertEqual(status, 201, created)
+        board_id = created["board"]["id"]
+        self.agent = Agent(self.workdir, "tls-tunnel")
+        enrolled = subprocess.run([AGENT, "enrol", "--conductor", self.url, "--code", created["enrolmentCode"],
+                                   "--credential", self.agent.credential, "--ca-file", self.ca],
+                                  capture_output=True, text=True, timeout=30)
+        self.assertEqual(enrolled.returncode, 0, enrolled.stderr)
+        self.agent.start()
+        wait_until(lambda: self.rest("GET", f"/v1/boards/{board_id}", token=self.token)[1].get("status") == "online",
+                   timeout=15, what="board online over wss")
+        self.local = LocalService(echo)
+        status, service = self.rest("POST", "/v1/services", {"boardId": board_id, "boardPort": self.local.port},
+                                    self.token)
+        self.assertEqual(status, 201, service)
+        size = 20 * 1024 * 1024
+        data = pattern(size, "tls")
+        with socket.create_connection(("127.0.0.1", service["conductorPort"]), timeout=30) as sock:
+            def send():
+                sock.sendall(data)
+                sock.shutdown(socket.SHUT_WR)
+            sender = threading.Thread(target=send)
+            sender.start()
+            got = recv_all(sock)
+            sender.join()
+        self.assertEqual(hashlib.sha256(got).hexdigest(), hashlib.sha256(data).hexdigest())
+        # The tunnel WebSocket went over TLS: the agent dialled wss to the conductor's port.
+        with open(self.agent.log_path) as f:
+            self.assertNotIn("tunnel to", f.read())  # no failed dial
+        status, body = ws_upgrade(self.port, "/v1/tunnel/" + "B" * 43, board_id, use_tls=True, ca=self.ca)
+        self.assertEqual(status, 403, body)
 
 
 if __name__ == "__main__":
