@@ -79,6 +79,10 @@ class WsSplice final : public std::enable_shared_from_this<WsSplice<Stream>> {
     boost::system::error_code ignored;
     socket_.set_option(Socket::protocol_type::no_delay(true), ignored);
     socket_.non_blocking(true, ignored);
+    // An idle tunnel sends nothing: TCP keepalive finds a peer that vanished with the network
+    // (the kernel's default timing), on both of its connections.
+    socket_.set_option(boost::asio::socket_base::keep_alive(true), ignored);
+    boost::beast::get_lowest_layer(ws_).socket().set_option(boost::asio::socket_base::keep_alive(true), ignored);
     if (auto observer = observer_) {  // a copy: OnStart may stop the splice, which lets go of observer_
       std::weak_ptr<WsSplice> weak = this->shared_from_this();
       observer->OnStart([weak](const std::string& reason) {
