@@ -41,6 +41,34 @@ const ew::log::Logger Log{"conductor"};
 namespace {
 // How long Stop() waits for boards to answer the unwatch of open GPIO event streams.
 constexpr std::chrono::seconds kStopGrace{2};
+
+// The board and port of a request under /v1/boards/{id}/proxy/{port}/, when its caller may use
+// them: a token (X-Auth-Token or Authorization: Bearer) of a user of the board's project (or an
+// admin). Unauthenticated, PermissionDenied, NotFound, InvalidArgument (a bad port). Blocking.
+Result<std::pair<std::string, uint16_t>> ProxyTargetOf(auth::Authenticator& authenticator, registry::Store& store,
+                                                       const server::HttpRequestHead& head) {
+  std::string token = head.Header("x-auth-token");
+  const std::string& authorization = head.Header("authorization");
+  if (token.empty() && authorization.size() > 7 && (authorization.rfind("Bearer ", 0) == 0 ||
+                                                    authorization.rfind("bearer ", 0) == 0))
+    token = authorization.substr(7);
+  if (token.empty()) return Unauthenticated("an API token is required: send X-Auth-Token or Authorization: Bearer");
+  EW_TRY(auth::Principal who, authenticator.VerifyToken(token));
+  // head.path is decoded: /v1/boards/{id}/proxy/{port}[/...]
+  static const std::string kBoards = "/v1/boards/";
+  const size_t id_end = head.path.find('/', kBoards.size());
+  const std::string board_id = head.path.substr(kBoards.size(), id_end - kBoards.size());
+  const size_t port_start = id_end + std::string("/proxy/").size();
+  const std::string port_text = head.path.substr(port_start, head.path.find('/', port_start) - port_start);
+  const bool digits = !port_text.empty() && port_text.size() <= 5 &&
+                      port_text.find_first_not_of("0123456789") == std::string::npos;
+  const int port = digits ? std::stoi(port_text) : 0;
+  if (port < 1 || port > 65535) return InvalidArgument("proxy port must be from 1 to 65535, not \"" + port_text + "\"");
+  EW_TRY(auto board, store.GetBoard(board_id));
+  if (!auth::Authenticator::CanAccessProject(who, board.project_id()))
+    return PermissionDenied("board " + board_id + " belongs to another project");
+  return std::make_pair(board_id, static_cast<uint16_t>(port));
+}
 }  // namespace
 
 struct Conductor::Impl {
@@ -215,6 +243,19 @@ Result<uint16_t> Conductor::Start() {
   d.server->SetTunnelAccept([tunnels = d.tunnels.get()](const std::string& token, const std::string& board,
                                                          const std::string& peer) {
     return tunnels->Redeem(token, board, peer);
+  });
+  d.server->SetProxyOpen([&d](const server::HttpRequestHead& head, std::function<void(Error)> failed,
+                              std::function<void(std::any)> deliver) {
+    // The caller's token is checked on the blocking pool (the store), the tunnel opened on the
+    // io thread.
+    boost::asio::post(d.blocking, [&d, head, failed = std::move(failed), deliver = std::move(deliver)]() mutable {
+      auto target = ProxyTargetOf(*d.authenticator, *d.store, head);
+      if (!target) return failed(target.error());
+      boost::asio::post(d.io, [&d, target = *target, peer = head.peer, failed = std::move(failed),
+                               deliver = std::move(deliver)]() mutable {
+        d.tunnels->OpenProxy(target.first, target.second, peer, std::move(failed), std::move(deliver));
+      });
+    });
   });
   EW_TRY(uint16_t port, d.server->Start());
   Log()->info("serving REST and WAMP (realm {}) on {}:{} over {}, store {}", d.config.realm,

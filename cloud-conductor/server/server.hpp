@@ -94,6 +94,9 @@ class Server {
   // Who takes boards' tunnel WebSockets (/v1/tunnel/<token>); unset, they are answered 404.
   // Set before Start().
   void SetTunnelAccept(TunnelAccept accept);
+  // Who opens tunnels for HTTP requests under /v1/boards/{id}/proxy/{port}/; unset, those
+  // requests go to the HttpHandler like any other. Set before Start().
+  void SetProxyOpen(ProxyOpen open);
 
   struct Impl;  // Beast state, in server.cpp
 

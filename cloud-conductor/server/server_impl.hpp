@@ -60,6 +60,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   HttpHandler& http;
   WampAccept accept;
   TunnelAccept tunnel_accept;  // null: no tunnels
+  ProxyOpen proxy_open;        // null: no HTTP proxy to boards
   tcp::acceptor acceptor;
   net::steady_timer accept_pause{io};
   bool stopped = false;

@@ -57,6 +57,20 @@ class TunnelSession final : public std::enable_shared_from_this<TunnelSession<St
       end_.socket.close(ignored);
       return;
     }
+    if (end_.deliver) {
+      // A proxied HTTP request: its session splices its own stream with this WebSocket; this
+      // connection's ticket and TLS context go along with the WebSocket.
+      auto ws = std::shared_ptr<beast::websocket::stream<Stream>>(
+          new beast::websocket::stream<Stream>(std::move(ws_)),
+          [ticket = std::shared_ptr<ConnectionLimiter::Ticket>(std::move(ticket_)), tls = std::move(tls_),
+           observer = std::move(end_.observer)](beast::websocket::stream<Stream>* p) {
+            delete p;
+            if (observer) observer->OnEnd("proxied request over");
+          });
+      auto deliver = std::move(end_.deliver);
+      deliver(std::any(std::move(ws)));
+      return;
+    }
     struct Keep {
       Ticket ticket;
       std::shared_ptr<ssl::context> tls;

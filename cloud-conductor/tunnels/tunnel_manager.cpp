@@ -27,11 +27,11 @@ struct TunnelManager::Listener : std::enable_shared_from_this<Listener> {
   Listener(net::io_context& io, Service s, SourceFilter f, size_t limit)
       : service(std::move(s)), filter(std::move(f)), max_connections(limit), acceptor(io) {}
 
-  // Once the conductor port is known.
-  void AttachMetrics(metrics::Registry& m) {
+  // Once the conductor port is known ("proxy" for the books of proxied HTTP requests).
+  void AttachMetrics(metrics::Registry& m, const std::string& label = "") {
     // Labelled by conductor port, not service id: /metrics is public and names no registry
     // object (docs/SECURITY.md); the port is what anyone who can connect already knows.
-    const std::string port = std::to_string(service.conductor_port);
+    const std::string port = label.empty() ? std::to_string(service.conductor_port) : label;
     const metrics::Labels labels{{"port", port}};
     const char* bytes_help = "Bytes carried through a tunnel service (by its conductor port), by direction";
     to_board_counter = &m.GetCounter("ew_tunnel_bytes_total", bytes_help, {{"port", port}, {"direction", "to_board"}});
@@ -90,7 +90,9 @@ struct TunnelManager::Listener : std::enable_shared_from_this<Listener> {
 struct TunnelManager::Pending {
   Pending(tcp::socket s, std::shared_ptr<Listener> l, std::string t, std::string p)
       : socket(std::move(s)), listener(std::move(l)), token(std::move(t)), peer(std::move(p)), timer(socket.get_executor()) {}
-  tcp::socket socket;
+  tcp::socket socket;  // a service's client; not open for a proxied request
+  std::function<void(Error)> failed;        // a proxied request: told why instead of a closed socket
+  std::function<void(std::any)> deliver;    // a proxied request: gets the board's WebSocket
   std::shared_ptr<Listener> listener;
   std::string token;
   std::string peer;
@@ -307,10 +309,18 @@ void TunnelManager::OnAccepted(const std::shared_ptr<Listener>& listener, tcp::s
   auto presence = gateway_.Presence(service.board_id);
   if (!presence) return refuse("board " + service.board_id + " is offline");
 
+  auto pending = std::make_unique<Pending>(std::move(socket), listener, "", peer);
+  AskBoard(listener, presence->session_id, std::move(pending), service.board_id, service.board_port, service.id);
+}
+
+void TunnelManager::AskBoard(const std::shared_ptr<Listener>& listener, uint64_t session_id,
+                             std::unique_ptr<Pending> pending, const std::string& board_id, uint16_t port,
+                             const std::string& service_id) {
   const uint64_t id = next_connection_id_++;
-  TokenGrant grant{service.id, service.board_id, presence->session_id, id, {}};
+  TokenGrant grant{service_id, board_id, session_id, id, {}};
   std::string token = tokens_.Issue(std::move(grant));
-  auto pending = std::make_unique<Pending>(std::move(socket), listener, token, peer);
+  pending->token = token;
+  const std::string peer = pending->peer;
   ++listener->live_count;
   listener->open_gauge->Inc();
   pending->timer.expires_after(options_.open_timeout);
@@ -318,17 +328,39 @@ void TunnelManager::OnAccepted(const std::shared_ptr<Listener>& listener, tcp::s
     if (!wait_ec) Cancel(id, "the board did not dial its tunnel back within " + MillisText(options_.open_timeout));
   });
   pending_[id] = std::move(pending);
-  Log()->debug("service {}: connection {} from {}: asking board {} to open port {}", service.id, id, peer,
-               service.board_id, service.board_port);
+  Log()->debug("{}: connection {} from {}: asking board {} to open port {}", service_id, id, peer, board_id, port);
 
-  contract::tunnel::OpenRequest request{token, service.board_port, service.id};
-  gateway_.CallBoard(service.board_id, contract::tunnel::kOpen.suffix, request.ToPayload(), options_.open_timeout,
+  contract::tunnel::OpenRequest request{token, port, service_id};
+  gateway_.CallBoard(board_id, contract::tunnel::kOpen.suffix, request.ToPayload(), options_.open_timeout,
                      [this, id](Result<wamp::Payload> reply) {
                        if (reply) return;
                        net::post(io_, [this, id, why = reply.error().message] {
                          Cancel(id, "the board could not open the tunnel: " + why);
                        });
                      });
+}
+
+void TunnelManager::OpenProxy(const std::string& board_id, uint16_t port, const std::string& peer,
+                              std::function<void(Error)> failed, std::function<void(std::any)> deliver) {
+  if (!proxy_) {
+    Service books;
+    books.id = "proxy";
+    proxy_ = std::make_shared<Listener>(io_, books, SourceFilter{}, 256);
+    proxy_->AttachMetrics(metrics_, "proxy");
+  }
+  if (proxy_->live_count >= proxy_->max_connections)
+    return failed(Error{ErrorCode::kResourceExhausted, "too many proxied requests in flight"});
+  ++proxy_->total;
+  proxy_->accepted_counter->Inc();
+  auto presence = gateway_.Presence(board_id);
+  if (!presence) {
+    proxy_->Refused();
+    return failed(Error{ErrorCode::kUnavailable, "board " + board_id + " is offline"});
+  }
+  auto pending = std::make_unique<Pending>(tcp::socket(io_), proxy_, "", peer);
+  pending->failed = std::move(failed);
+  pending->deliver = std::move(deliver);
+  AskBoard(proxy_, presence->session_id, std::move(pending), board_id, port, "proxy to " + board_id);
 }
 
 void TunnelManager::Cancel(uint64_t connection_id, const std::string& reason) {
@@ -340,6 +372,7 @@ void TunnelManager::Cancel(uint64_t connection_id, const std::string& reason) {
   pending->timer.cancel();
   boost::system::error_code ignored;
   pending->socket.close(ignored);
+  if (pending->failed) pending->failed(Error{ErrorCode::kUnavailable, reason});
   auto& listener = *pending->listener;
   --listener.live_count;
   listener.open_gauge->Dec();
@@ -365,7 +398,7 @@ Result<server::TunnelEnd> TunnelManager::Redeem(const std::string& token, const 
   Log()->debug("service {}: connection {} from {} spliced to the tunnel from {}", grant.service_id,
                grant.connection_id, pending->peer, peer);
   auto observer = std::make_shared<Connection>(pending->listener, grant.connection_id, pending->peer);
-  return server::TunnelEnd{std::move(pending->socket), std::move(observer)};
+  return server::TunnelEnd{std::move(pending->socket), std::move(observer), std::move(pending->deliver)};
 }
 
 void TunnelManager::Stop() {

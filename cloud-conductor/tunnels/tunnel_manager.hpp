@@ -86,6 +86,12 @@ class TunnelManager {
   // board's token, or one issued on a session of the board that is no longer its live one;
   // NotFound when its client connection has gone meanwhile.
   Result<server::TunnelEnd> Redeem(const std::string& token, const std::string& board_id, const std::string& peer);
+  // An HTTP request for the board's 127.0.0.1:<port> (/v1/boards/{id}/proxy/{port}/, the
+  // caller already checked): asks the board to open a tunnel as for a service connection;
+  // `deliver` gets the board's WebSocket, or `failed` the reason (Unavailable: board offline,
+  // port refused, no dial back in time). io thread.
+  void OpenProxy(const std::string& board_id, uint16_t port, const std::string& peer,
+                 std::function<void(Error)> failed, std::function<void(std::any)> deliver);
   // Closes every listener and connection (conductor stopping). io thread.
   void Stop();
 
@@ -96,6 +102,10 @@ class TunnelManager {
   struct Pending;
   Result<std::shared_ptr<Listener>> Bind(const Service& service, bool allocate);
   void OnAccepted(const std::shared_ptr<Listener>& listener, boost::asio::ip::tcp::socket socket);
+  // Issues a token for a connection waiting for `board` (its socket, or a proxy's callbacks in
+  // `pending`) and calls tunnel.open.
+  void AskBoard(const std::shared_ptr<Listener>& listener, uint64_t session_id, std::unique_ptr<Pending> pending,
+                const std::string& board_id, uint16_t port, const std::string& service_id);
   void Cancel(uint64_t connection_id, const std::string& reason);
   void CloseService(const std::shared_ptr<Listener>& listener);
 
@@ -113,6 +123,7 @@ class TunnelManager {
   TokenBook tokens_;
   std::map<uint64_t, std::unique_ptr<Pending>> pending_;  // client connections waiting for their board
   uint64_t next_connection_id_ = 1;
+  std::shared_ptr<Listener> proxy_;  // books of proxied HTTP requests (io thread; made on first use)
 };
 
 }  // namespace ew::conductor::tunnels

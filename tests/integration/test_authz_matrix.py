@@ -54,9 +54,15 @@ def parse_matrix():
     return rows
 
 
+# Routes the conductor's server serves itself, before the REST route table: HTTP requests for a
+# board's service through a tunnel (cloud-conductor/server/http_session.hpp, Proxy).
+SERVER_ROUTES = {"GET /v1/boards/{id}/proxy/{port}"}
+
+
 def registered_routes():
-    """Every "METHOD /path" the REST resources add (routes.Add({...}) or the add(...) helpers)."""
-    routes = set()
+    """Every "METHOD /path" the REST resources add (routes.Add({...}) or the add(...) helpers),
+    and the SERVER_ROUTES."""
+    routes = set(SERVER_ROUTES)
     rest_dir = os.path.join(ROOT, "cloud-conductor", "rest")
     for name in sorted(os.listdir(rest_dir)):
         if name.endswith(".cpp"):
@@ -237,6 +243,7 @@ class AuthzMatrixTest(ConductorTestCase):
                                {"body": {"name": self.fresh_name("flow"), "nodes": [{"id": "t", "type": "tab"}]}}),
             "GET /v1/flows/{id}": ("/v1/flows/" + w["flow A"], {}),
             "GET /v1/flows/{id}/status": (f"/v1/flows/{w['flow A']}/status", {}),
+            "GET /v1/boards/{id}/proxy/{port}": (f"/v1/boards/{a_board}/proxy/8080/", {}),
             "GET /v1/services": ("/v1/services", {}),
             "POST /v1/services": ("/v1/services", {"body": {"boardId": a_board, "boardPort": 8080}}),
             "GET /v1/services/{id}": ("/v1/services/" + w["service A"], {}),

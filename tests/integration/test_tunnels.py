@@ -511,6 +511,104 @@ class TunnelTokenTest(TunnelTestCase):
             self.assertNotIn(token, log)
 
 
+def http_app(conn):
+    """A tiny HTTP/1.1 service on the board: answers with what it saw; an Upgrade request gets
+    101 and then an echo of raw bytes (a stand-in for a WebSocket)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+    if headers.get("upgrade", "").lower() == "websocket":
+        conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+        if body:
+            conn.sendall(body)
+        echo(conn)
+        return
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        body += conn.recv(65536)
+    seen = {"requestLine": lines[0], "headers": headers, "body": body.decode()}
+    import json
+    payload = json.dumps(seen).encode()
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                 str(len(payload)).encode() + b"\r\n\r\n" + payload)
+
+
+class HttpProxyTest(TunnelTestCase):
+    """HTTP services through /v1/boards/{id}/proxy/{port}/ on the conductor's port."""
+
+    def proxy(self, method, path, token, body=None, headers=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.conductor.port, timeout=15)
+        try:
+            h = dict(headers or {})
+            if token:
+                h["X-Auth-Token"] = token
+            conn.request(method, path, body=body, headers=h)
+            resp = conn.getresponse()
+            return resp.status, resp.read().decode(errors="replace")
+        finally:
+            conn.close()
+
+    def test_requests_and_upgrades_reach_the_boards_http_service(self):
+        import json
+        board = self.board("web-board")
+        app = self.local(http_app)
+        base = f"/v1/boards/{board}/proxy/{app.port}"
+        status, text = self.proxy("GET", base + "/status/page?x=1", self.token)
+        self.assertEqual(status, 200, text)
+        seen = json.loads(text)
+        self.assertEqual(seen["requestLine"], "GET /status/page?x=1 HTTP/1.1")
+        self.assertEqual(seen["headers"]["host"], f"127.0.0.1:{app.port}")
+        self.assertEqual(seen["headers"]["x-forwarded-prefix"], base)
+        self.assertNotIn("x-auth-token", seen["headers"])  # the caller's token stays at the conductor
+        status, text = self.proxy("POST", base + "/api", self.token, body=b'{"on": true}',
+                                  headers={"Content-Type": "application/json"})
+        self.assertEqual(status, 200, text)
+        self.assertEqual(json.loads(text)["body"], '{"on": true}')
+        self.assertEqual(json.loads(self.proxy("GET", base, self.token)[1])["requestLine"], "GET / HTTP/1.1")
+        # A WebSocket upgrade: after the 101, bytes flow both ways.
+        with socket.create_connection(("127.0.0.1", self.conductor.port), timeout=15) as sock:
+            sock.sendall((f"GET {base}/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                          f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                          f"X-Auth-Token: {self.token}\r\n\r\n").encode())
+            got = b""
+            while b"\r\n\r\n" not in got:
+                got += sock.recv(4096)
+            self.assertTrue(got.startswith(b"HTTP/1.1 101"), got)
+            sock.sendall(b"frames after the upgrade")
+            echoed = b""
+            while len(echoed) < 24:
+                echoed += sock.recv(4096)
+            self.assertEqual(echoed, b"frames after the upgrade")
+
+    def test_callers_and_boards_that_may_not_are_refused(self):
+        board = self.board("guarded-board")
+        app = self.local(http_app)
+        base = f"/v1/boards/{board}/proxy/{app.port}/"
+        self.assertEqual(self.proxy("GET", base, None)[0], 401)
+        self.assertEqual(self.proxy("GET", base, "not-a-token")[0], 401)
+        _, b = self.rest("POST", "/v1/projects", {"name": "proj-other"})
+        self.rest("POST", "/v1/users", {"name": "op-other", "password": "tunnel-operator-pw", "projectId": b["id"]})
+        other = self.conductor.login("op-other", "tunnel-operator-pw")
+        self.assertEqual(self.proxy("GET", base, other)[0], 403)
+        self.assertEqual(self.proxy("GET", f"/v1/boards/{board}/proxy/0/", self.token)[0], 400)
+        self.assertEqual(self.proxy("GET", "/v1/boards/brd-none/proxy/80/", self.token)[0], 404)
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+        probe.close()
+        status, text = self.proxy("GET", f"/v1/boards/{board}/proxy/{closed_port}/", self.token)
+        self.assertEqual(status, 503, text)
+        self.assertIn("refused", text)
+        offline = self.board("offline-web", start=False)
+        self.assertEqual(self.proxy("GET", f"/v1/boards/{offline}/proxy/80/", self.token)[0], 503)
+
+
 class TunnelTlsTest(unittest.TestCase):
     """The conductor serving its own TLS ([server] tls_cert): the agent's session and its tunnel
     WebSockets are wss, checked against the enrolment CA file."""
