@@ -28,6 +28,8 @@
 #include "cloud-conductor/router/router.hpp"
 #include "cloud-conductor/server/server.hpp"
 #include "cloud-conductor/store_directory.hpp"
+#include "cloud-conductor/tunnels/service_store.hpp"
+#include "cloud-conductor/tunnels/tunnel_manager.hpp"
 #include "common/clock/clock.hpp"
 #include "common/log/log.hpp"
 #include "common/metrics/metrics.hpp"
@@ -39,6 +41,34 @@ const ew::log::Logger Log{"conductor"};
 namespace {
 // How long Stop() waits for boards to answer the unwatch of open GPIO event streams.
 constexpr std::chrono::seconds kStopGrace{2};
+
+// The board and port of a request under /v1/boards/{id}/proxy/{port}/, when its caller may use
+// them: a token (X-Auth-Token or Authorization: Bearer) of a user of the board's project (or an
+// admin). Unauthenticated, PermissionDenied, NotFound, InvalidArgument (a bad port). Blocking.
+Result<std::pair<std::string, uint16_t>> ProxyTargetOf(auth::Authenticator& authenticator, registry::Store& store,
+                                                       const server::HttpRequestHead& head) {
+  std::string token = head.Header("x-auth-token");
+  const std::string& authorization = head.Header("authorization");
+  if (token.empty() && authorization.size() > 7 && (authorization.rfind("Bearer ", 0) == 0 ||
+                                                    authorization.rfind("bearer ", 0) == 0))
+    token = authorization.substr(7);
+  if (token.empty()) return Unauthenticated("an API token is required: send X-Auth-Token or Authorization: Bearer");
+  EW_TRY(auth::Principal who, authenticator.VerifyToken(token));
+  // head.path is decoded: /v1/boards/{id}/proxy/{port}[/...]
+  static const std::string kBoards = "/v1/boards/";
+  const size_t id_end = head.path.find('/', kBoards.size());
+  const std::string board_id = head.path.substr(kBoards.size(), id_end - kBoards.size());
+  const size_t port_start = id_end + std::string("/proxy/").size();
+  const std::string port_text = head.path.substr(port_start, head.path.find('/', port_start) - port_start);
+  const bool digits = !port_text.empty() && port_text.size() <= 5 &&
+                      port_text.find_first_not_of("0123456789") == std::string::npos;
+  const int port = digits ? std::stoi(port_text) : 0;
+  if (port < 1 || port > 65535) return InvalidArgument("proxy port must be from 1 to 65535, not \"" + port_text + "\"");
+  EW_TRY(auto board, store.GetBoard(board_id));
+  if (!auth::Authenticator::CanAccessProject(who, board.project_id()))
+    return PermissionDenied("board " + board_id + " belongs to another project");
+  return std::make_pair(board_id, static_cast<uint16_t>(port));
+}
 }  // namespace
 
 struct Conductor::Impl {
@@ -69,6 +99,8 @@ struct Conductor::Impl {
   std::unique_ptr<gpio::GpioStore> gpio_store;
   std::unique_ptr<gpio::ReadingRecorder> gpio_recorder;  // after its store: flushes into it when destroyed
   std::unique_ptr<gpio::BoardGpio> gpio;
+  std::unique_ptr<tunnels::ServiceStore> service_store;
+  std::unique_ptr<tunnels::TunnelManager> tunnels;
   std::unique_ptr<rest::RestApi> rest;
   std::unique_ptr<server::Server> server;
   std::unique_ptr<boost::asio::steady_timer> watchdog;
@@ -184,12 +216,26 @@ Result<uint16_t> Conductor::Start() {
   d.gpio_recorder->Start();
   d.gpio = std::make_unique<gpio::BoardGpio>(*d.router, *d.gpio_recorder, *d.gpio_store, d.clock, d.metrics);
   d.gpio->Start();
+  EW_TRY(d.service_store, tunnels::ServiceStore::Open(d.config.store_path));
+  tunnels::TunnelOptions tunnel_options;
+  tunnel_options.listen_address =
+      d.config.tunnels_listen_address.empty() ? d.config.listen_address : d.config.tunnels_listen_address;
+  tunnel_options.port_first = static_cast<uint16_t>(d.config.tunnels_port_first);
+  tunnel_options.port_last = static_cast<uint16_t>(d.config.tunnels_port_last);
+  if (tunnel_options.port_first > tunnel_options.port_last)
+    return InvalidArgument("[tunnels] port_first is above port_last");
+  tunnel_options.max_connections = static_cast<size_t>(d.config.tunnels_max_connections);
+  tunnel_options.open_timeout = d.config.tunnels_open_timeout;
+  d.tunnels = std::make_unique<tunnels::TunnelManager>(d.io, *d.service_store, *d.router, d.clock, d.metrics,
+                                                       tunnel_options);
+  EW_TRY_VOID(d.tunnels->Start());
   rest::RestDeps deps{*d.store,  *d.authenticator, *d.router, d.metrics,         d.blocking,
                       d.config, d.clock,          d.functions.get(), d.gpio.get()};
   deps.hashing = &d.hashing;
   deps.flows = d.flows.get();
   deps.login_limiter = d.login_limiter.get();
   deps.revocations = d.revocations.get();
+  deps.tunnels = d.tunnels.get();
   d.rest = std::make_unique<rest::RestApi>(deps);
   server::ServerOptions options;
   options.address = d.config.listen_address;
@@ -210,6 +256,23 @@ Result<uint16_t> Conductor::Start() {
       d.io, options, *d.rest,
       [router = d.router.get()](std::shared_ptr<router::Transport> t) { return router->Attach(std::move(t)); },
       &d.metrics);
+  d.server->SetTunnelAccept([tunnels = d.tunnels.get()](const std::string& token, const std::string& board,
+                                                         const std::string& peer) {
+    return tunnels->Redeem(token, board, peer);
+  });
+  d.server->SetProxyOpen([&d](const server::HttpRequestHead& head, std::function<void(Error)> failed,
+                              std::function<void(std::any)> deliver) {
+    // The caller's token is checked on the blocking pool (the store), the tunnel opened on the
+    // io thread.
+    boost::asio::post(d.blocking, [&d, head, failed = std::move(failed), deliver = std::move(deliver)]() mutable {
+      auto target = ProxyTargetOf(*d.authenticator, *d.store, head);
+      if (!target) return failed(target.error());
+      boost::asio::post(d.io, [&d, target = *target, peer = head.peer, failed = std::move(failed),
+                               deliver = std::move(deliver)]() mutable {
+        d.tunnels->OpenProxy(target.first, target.second, peer, std::move(failed), std::move(deliver));
+      });
+    });
+  });
   EW_TRY(uint16_t port, d.server->Start());
   Log()->info("serving REST and WAMP (realm {}) on {}:{} over {}, store {}", d.config.realm,
                               d.config.listen_address, port, d.server->is_tls() ? "TLS" : "plain TCP",
@@ -242,6 +305,7 @@ void Conductor::Stop() {
   auto& d = *impl_;
   boost::asio::post(d.io, [&d] {
     if (d.server) d.server->Stop();
+    if (d.tunnels) d.tunnels->Stop();
     if (!d.gpio) return d.io.stop();
     // GPIO event streams end with a message, and their boards are asked to unwatch: give the
     // boards a moment to hear it (and answer) before the loop stops.

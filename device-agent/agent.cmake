@@ -78,6 +78,13 @@ ew_module(ew_agent_tls
   SOURCES ${EW_AGENT_DIR}/tls/conductor_trust.cpp ${EW_AGENT_DIR}/tls/peer_verifier.cpp
   DEPS ew_common_error ew_common_ids ew_agent_openssl Boost::system)
 
+# Board procedure tunnel.open: the board's end of reverse tunnels (a local connection spliced
+# to a tunnel WebSocket dialled back to the conductor with the session's TLS checks). Beast only.
+ew_module(ew_agent_tunnel
+  SOURCES ${EW_AGENT_DIR}/tunnel/tunnel_service.cpp
+  DEPS ew_agent_rpc ew_agent_tls ew_common_contract ew_common_url ew_common_log ew_common_error ew_agent_openssl
+       Boost::system Threads::Threads)
+
 # The enrolment secret on disk (JSON, 0600).
 ew_module(ew_agent_credential
   SOURCES ${EW_AGENT_DIR}/credential/credential.cpp
@@ -114,6 +121,7 @@ target_compile_options(ew_agent_session PRIVATE -Wno-deprecated-declarations)
 ew_module(ew_agent_app
   SOURCES ${EW_AGENT_DIR}/cli/agent_cli.cpp ${EW_AGENT_DIR}/commands.cpp
   DEPS ew_agent_session ew_agent_enrol ew_agent_credential ew_agent_rpc ew_agent_systemd ew_agent_functions ew_agent_spool
+       ew_agent_tunnel
        ew_agent_flows
        ew_agent_gpio_rpc ew_agent_gpio
        ew_common_config ew_common_log ew_common_error CLI11::CLI11)

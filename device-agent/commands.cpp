@@ -26,6 +26,7 @@
 #include "device-agent/spool/async_spool.hpp"
 #include "device-agent/systemd/notifier.hpp"
 #include "device-agent/tls/conductor_trust.hpp"
+#include "device-agent/tunnel/tunnel_service.hpp"
 
 namespace ew::agent {
 
@@ -269,6 +270,12 @@ int RunCommand(const RunArgs& args) {
   flow_options.state_dir = config->flows_state_dir;
   flows::FlowService flow_service(io, flow_options, board_chips.chips, clock);
   for (auto& procedure : flow_service.Procedures()) procedures.push_back(std::move(procedure));
+  tunnel::TunnelServiceOptions tunnel_options;
+  tunnel_options.board_id = credential->board_id;
+  tunnel_options.conductor_url = options->url;
+  tunnel_options.trust = options->trust;
+  tunnel::TunnelService tunnels(io, tunnel_options);
+  for (auto& procedure : tunnels.Procedures()) procedures.push_back(std::move(procedure));
   session::SessionRunner runner(io, *options, std::move(procedures), &observer);
   // Flows resume from disk before the first session: a board runs its partitions offline too.
   flow_service.SetConductor(&runner);

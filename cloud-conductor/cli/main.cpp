@@ -10,6 +10,7 @@
 
 #include "cloud-conductor/cli/commands.hpp"
 #include "cloud-conductor/cli/fleet_commands.hpp"
+#include "cloud-conductor/cli/tunnel_commands.hpp"
 #include "cloud-conductor/cli/flow_commands.hpp"
 #include "cloud-conductor/cli/function_commands.hpp"
 #include "cloud-conductor/cli/function_format.hpp"
@@ -39,6 +40,9 @@ struct Parsed {
   ew::cli::GpioHistoryOptions gpio_history;
   std::string flow, flow_file;
   ew::cli::FlowDeployOptions flow_deploy;
+  std::string service;
+  int64_t board_port = 0;
+  ew::cli::TunnelOpenOptions tunnel;
 };
 
 // CLI11 validators, so that malformed local input is a usage error (exit 2).
@@ -325,6 +329,30 @@ void AddFleetCommands(CLI::App& app, Parsed& p) {
   drop->callback([&p] { p.action = [&p](Context& c) { return FleetRemoveBoards(c, p.fleet, p.boards); }; });
 }
 
+void AddTunnelCommands(CLI::App& app, Parsed& p) {
+  auto* tunnels = app.add_subcommand("tunnel", "reverse tunnels to TCP services on boards")->require_subcommand(1);
+  tunnels->footer("BOARD is a board id or name; SERVICE a service id (from tunnel ls).");
+
+  auto* open = tunnels->add_subcommand("open", "tunnel a conductor port to 127.0.0.1:PORT on a board");
+  open->add_option("BOARD", p.id, "board id or name")->required();
+  open->add_option("PORT", p.board_port, "port on the board's loopback")->required()->check(CLI::Range(1, 65535));
+  open->add_option("--conductor-port", p.tunnel.conductor_port, "port on the conductor (default: one it allocates)")
+      ->check(CLI::Range(1, 65535));
+  open->add_option("--max-connections", p.tunnel.max_connections, "live connections at once (default: the conductor's)")
+      ->check(CLI::Range(1, 100000));
+  open->add_option("--allow", p.tunnel.allow, "source network that may connect (CIDR, repeatable; default: any)");
+  open->callback([&p] { p.action = [&p](Context& c) { return TunnelOpen(c, p.id, p.board_port, p.tunnel); }; });
+
+  auto* list = tunnels->add_subcommand("ls", "list services: ID BOARD BOARD-PORT CONDUCTOR-PORT STATE LIVE BYTES");
+  list->alias("list");
+  list->callback([&p] { p.action = [](Context& c) { return TunnelList(c); }; });
+
+  auto* close = tunnels->add_subcommand("close", "delete a service: its port closes, live connections are cut");
+  close->alias("rm");
+  close->add_option("SERVICE", p.service, "service id")->required();
+  close->callback([&p] { p.action = [&p](Context& c) { return TunnelClose(c, p.service); }; });
+}
+
 void AddFlowCommands(CLI::App& app, Parsed& p) {
   auto* flows = app.add_subcommand("flow", "manage distributed Node-RED flows")->require_subcommand(1);
   flows->footer("FLOW is a flow id or name.");
@@ -362,7 +390,7 @@ void AddFlowCommands(CLI::App& app, Parsed& p) {
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
-  CLI::App app{"edgewire: manage an Edgewire conductor (projects, users, boards, functions, fleets, GPIO, flows) over its REST API"};
+  CLI::App app{"edgewire: manage an Edgewire conductor (projects, users, boards, functions, fleets, GPIO, flows, tunnels) over its REST API"};
   app.require_subcommand(1);
   Parsed parsed;
   AddGlobalOptions(app, parsed);
@@ -374,6 +402,7 @@ int main(int argc, char** argv) {
   AddFleetCommands(app, parsed);
   AddGpioCommands(app, parsed);
   AddFlowCommands(app, parsed);
+  AddTunnelCommands(app, parsed);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

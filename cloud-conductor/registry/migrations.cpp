@@ -198,6 +198,23 @@ CREATE TABLE flow_stops (
 );
 )sql";
 
+// v6: reverse tunnels (cloud-conductor/tunnels): a service maps a board's port to a conductor
+// port; the conductor listens on it again after a restart. allow_cidrs: comma-separated source
+// networks that may connect ("" = any); max_connections: 0 = the conductor's default.
+constexpr std::string_view kV6TunnelServices = R"sql(
+CREATE TABLE tunnel_services (
+  id               TEXT PRIMARY KEY NOT NULL,
+  project_id       TEXT NOT NULL REFERENCES projects(id),
+  board_id         TEXT NOT NULL REFERENCES boards(id) ON DELETE CASCADE,
+  board_port       INTEGER NOT NULL,
+  conductor_port   INTEGER NOT NULL UNIQUE,
+  max_connections  INTEGER NOT NULL DEFAULT 0,
+  allow_cidrs      TEXT NOT NULL DEFAULT '',
+  created_at       INTEGER NOT NULL
+);
+CREATE INDEX tunnel_services_by_project ON tunnel_services(project_id);
+)sql";
+
 Result<void> CheckOrdered(const std::vector<Migration>& migrations) {
   for (size_t i = 0; i < migrations.size(); ++i) {
     if (migrations[i].version != static_cast<int>(i) + 1) {
@@ -235,6 +252,7 @@ const std::vector<Migration>& RegistryMigrations() {
       {3, "GPIO readings history", kV3GpioReadings},
       {4, "GPIO triggers of deployments", kV4DeploymentTriggers},
       {5, "flows, their versions and partitions", kV5Flows},
+      {6, "tunnel services", kV6TunnelServices},
   };
   return migrations;
 }

@@ -22,6 +22,7 @@ void AddFunctionRoutes(RouteTable& routes, const RestDeps& deps);   // functions
 void AddFleetRoutes(RouteTable& routes, const RestDeps& deps);      // fleets_resource.cpp
 void AddGpioRoutes(RouteTable& routes, const RestDeps& deps);       // gpio_resource.cpp
 void AddFlowRoutes(RouteTable& routes, const RestDeps& deps);       // flows_resource.cpp
+void AddTunnelRoutes(RouteTable& routes, const RestDeps& deps);     // tunnels_resource.cpp
 
 // Adapts a handler that computes its answer (blocking is fine: it runs on the pool) into a
 // RouteHandler; an error becomes its ErrorJson response.

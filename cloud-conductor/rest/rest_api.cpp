@@ -65,6 +65,7 @@ RestApi::RestApi(RestDeps deps) : deps_(deps) {
   AddFleetRoutes(routes_, deps_);
   AddGpioRoutes(routes_, deps_);
   AddFlowRoutes(routes_, deps_);
+  AddTunnelRoutes(routes_, deps_);
 }
 
 void RestApi::Handle(server::HttpRequest request, server::Respond respond) {

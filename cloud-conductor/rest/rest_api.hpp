@@ -26,6 +26,9 @@ class BoardGpio;
 namespace ew::conductor::flows {
 class FlowsService;
 }
+namespace ew::conductor::tunnels {
+class TunnelManager;
+}
 
 namespace ew::rest {
 
@@ -45,6 +48,8 @@ struct RestDeps {
   conductor::gpio::BoardGpio* gpio = nullptr;
   // Distributed flows; null answers those routes with 503.
   conductor::flows::FlowsService* flows = nullptr;
+  // Reverse tunnels (/v1/services); null answers those routes with 503.
+  conductor::tunnels::TunnelManager* tunnels = nullptr;
   // Password hashing (logins, new users) runs here, never on `blocking`; null = on `blocking`.
   auth::HashPool* hashing = nullptr;
   // Failed logins per user and address (429 + Retry-After); null = unlimited.

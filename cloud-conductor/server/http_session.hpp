@@ -20,9 +20,11 @@
 #include <boost/beast/websocket.hpp>
 
 #include "cloud-conductor/server/http_types.hpp"
+#include "cloud-conductor/server/proxy_session.hpp"
 #include "cloud-conductor/server/request_head.hpp"
 #include "cloud-conductor/server/server_impl.hpp"
 #include "cloud-conductor/server/sse_session.hpp"
+#include "cloud-conductor/server/tunnel_session.hpp"
 #include "cloud-conductor/server/ws_session.hpp"
 
 namespace ew::server {
@@ -109,6 +111,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
     auto& header = parser_->get();
     keep_alive_ = header.keep_alive();
     version_ = header.version();
+    if (server_->proxy_open && IsProxyTarget(header.target())) return Proxy();
     if (websocket::is_upgrade(header)) {
       if (!parser_->is_done()) {
         keep_alive_ = false;
@@ -216,6 +219,9 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
   }
 
   void Upgrade(http::request<http::string_body> req) {
+    static constexpr std::string_view kTunnelPrefix = "/v1/tunnel/";
+    const std::string_view target(req.target().data(), req.target().size());
+    if (target.substr(0, kTunnelPrefix.size()) == kTunnelPrefix) return UpgradeTunnel(std::move(req));
     if (req.target() != "/ws" && req.target() != "/ws/") {
       keep_alive_ = false;
       return Write(JsonError(404, ErrorCode::kNotFound, "WebSocket endpoint is /ws"));
@@ -244,6 +250,96 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
                                                   std::move(tls_));
     handed_over_ = true;
     ws->Run(std::move(req));
+  }
+
+  // /v1/boards/{id}/proxy/{port} or below it.
+  static bool IsProxyTarget(beast::string_view target) {
+    const std::string_view t(target.data(), target.size());
+    static constexpr std::string_view kBoards = "/v1/boards/";
+    if (t.substr(0, kBoards.size()) != kBoards) return false;
+    const size_t id_end = t.find('/', kBoards.size());
+    if (id_end == std::string_view::npos || id_end == kBoards.size()) return false;
+    static constexpr std::string_view kProxy = "/proxy/";
+    return t.substr(id_end, kProxy.size()) == kProxy;
+  }
+
+  // A request for a board's HTTP service: the conductor checks the caller and opens a tunnel;
+  // the request's head, rewritten, then its bytes go through it (proxy_session.hpp).
+  void Proxy() {
+    auto& header = parser_->get();
+    head_ = RequestHeadOf(header, peer_);
+    head_.body_bytes = parser_->chunked() ? std::nullopt : std::optional<uint64_t>(parser_->content_length().value_or(0));
+    keep_alive_ = false;
+    const std::string target(header.target().data(), header.target().size());
+    // /v1/boards/{id}/proxy/{port}[/rest][?query] → /rest?query
+    const size_t port_start = target.find("/proxy/") + 7;
+    size_t rest = target.find_first_of("/?", port_start);
+    const std::string port = target.substr(port_start, rest == std::string::npos ? std::string::npos : rest - port_start);
+    std::string upstream = rest == std::string::npos ? "/" : target.substr(rest);
+    if (upstream.empty() || upstream[0] == '?') upstream = "/" + upstream;
+    const bool upgrade = websocket::is_upgrade(header);
+    const bool bearer = !head_.Header("authorization").empty() && head_.Header("x-auth-token").empty();
+    std::string text = std::string(header.method_string()) + " " + upstream + " HTTP/1.1\r\n";
+    for (const auto& field : header) {
+      const std::string name(field.name_string());
+      if (beast::iequals(name, "host") || beast::iequals(name, "x-auth-token") ||
+          (bearer && beast::iequals(name, "authorization")) || (!upgrade && beast::iequals(name, "connection")) ||
+          beast::iequals(name, "x-forwarded-for") || beast::iequals(name, "x-forwarded-prefix") ||
+          beast::iequals(name, "x-forwarded-proto"))
+        continue;
+      text += name + ": " + std::string(field.value()) + "\r\n";
+    }
+    text += "Host: 127.0.0.1:" + port + "\r\n";
+    if (!upgrade) text += "Connection: close\r\n";
+    text += "X-Forwarded-For: " + peer_.substr(0, peer_.rfind(':')) + "\r\n";
+    text += std::string("X-Forwarded-Proto: ") + (kIsTls<Stream> ? "https" : "http") + "\r\n";
+    text += "X-Forwarded-Prefix: " + target.substr(0, port_start + port.size()) + "\r\n\r\n";
+    upstream_head_ = std::move(text);
+    auto self = shared_from_this();
+    server_->proxy_open(
+        head_,
+        [self](Error error) {
+          net::post(self->server_->io, [self, error = std::move(error)] {
+            self->Refuse(JsonError(HttpStatus(error.code), error.code, error.message));
+          });
+        },
+        [self](std::any ws) {
+          net::post(self->server_->io, [self, ws = std::move(ws)]() mutable { self->StartProxy(std::move(ws)); });
+        });
+  }
+
+  void StartProxy(std::any board_websocket) {
+    using WebSocket = websocket::stream<Stream>;
+    auto ws = std::any_cast<std::shared_ptr<WebSocket>>(std::move(board_websocket));
+    if (handed_over_) return;
+    // What the parser read past the header (the body's start) follows the head.
+    const auto leftover = buffer_.cdata();
+    upstream_head_.append(static_cast<const char*>(leftover.data()), leftover.size());
+    buffer_.consume(buffer_.size());
+    handed_over_ = true;
+    std::make_shared<ProxySplice<Stream>>(std::move(stream_), std::move(ws), std::move(upstream_head_),
+                                          std::move(ticket_), std::move(tls_), server_)
+        ->Start();
+  }
+
+  // A board's tunnel WebSocket: the token is redeemed (single use) before the handshake is
+  // answered; a refusal is a JSON error and the connection's end.
+  void UpgradeTunnel(http::request<http::string_body> req) {
+    keep_alive_ = false;
+    if (!server_->tunnel_accept) return Write(JsonError(404, ErrorCode::kNotFound, "tunnels are not served here"));
+    const std::string target(req.target().data(), req.target().size());
+    const std::string token = target.substr(std::string_view("/v1/tunnel/").size());
+    const auto board_header = req["X-Edgewire-Board"];
+    auto end = server_->tunnel_accept(token, std::string(board_header.data(), board_header.size()), peer_);
+    if (!end) {
+      Log()->info("tunnel WebSocket from {} refused: {}", peer_, end.error().message);
+      return Write(JsonError(HttpStatus(end.error().code), end.error().code, end.error().message));
+    }
+    Tcp().expires_never();
+    auto tunnel = std::make_shared<TunnelSession<Stream>>(std::move(stream_), server_, std::move(*end), peer_,
+                                                          std::move(ticket_), std::move(tls_));
+    handed_over_ = true;
+    tunnel->Run(std::move(req));
   }
 
   // The stream (TLS state included) and the connection's ticket move to the session that
@@ -319,6 +415,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   HttpRequestHead head_;   // of the request being read
+  std::string upstream_head_;  // a proxied request's head as the board's service gets it
   std::any admission_;     // what Admit attached to it
   size_t body_limit_ = 0;  // of its route
   std::chrono::steady_clock::time_point body_started_;

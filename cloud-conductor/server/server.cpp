@@ -128,4 +128,8 @@ Result<void> Server::ReloadTls() {
 
 bool Server::is_tls() const { return impl_->tls != nullptr; }
 
+void Server::SetTunnelAccept(TunnelAccept accept) { impl_->tunnel_accept = std::move(accept); }
+
+void Server::SetProxyOpen(ProxyOpen open) { impl_->proxy_open = std::move(open); }
+
 }  // namespace ew::server

@@ -20,6 +20,7 @@
 
 #include "cloud-conductor/router/transport.hpp"
 #include "cloud-conductor/server/http_types.hpp"
+#include "cloud-conductor/server/tunnel_types.hpp"
 #include "common/error/error.hpp"
 
 namespace boost::asio {
@@ -90,6 +91,12 @@ class Server {
   Result<void> ReloadTls();
   // True when Start() chose TLS.
   bool is_tls() const;
+  // Who takes boards' tunnel WebSockets (/v1/tunnel/<token>); unset, they are answered 404.
+  // Set before Start().
+  void SetTunnelAccept(TunnelAccept accept);
+  // Who opens tunnels for HTTP requests under /v1/boards/{id}/proxy/{port}/; unset, those
+  // requests go to the HttpHandler like any other. Set before Start().
+  void SetProxyOpen(ProxyOpen open);
 
   struct Impl;  // Beast state, in server.cpp
 

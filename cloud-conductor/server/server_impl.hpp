@@ -59,6 +59,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   ServerOptions options;
   HttpHandler& http;
   WampAccept accept;
+  TunnelAccept tunnel_accept;  // null: no tunnels
+  ProxyOpen proxy_open;        // null: no HTTP proxy to boards
   tcp::acceptor acceptor;
   net::steady_timer accept_pause{io};
   bool stopped = false;

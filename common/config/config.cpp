@@ -430,6 +430,11 @@ const std::vector<Key<ConductorConfig>>& ConductorKeys() {
       {"auth", "login_user_failures_before_pacing", Integer(&C::login_user_failures_before_pacing, 1, 100'000'000)},
       {"auth", "enrolment_code_ttl_s", Duration(&C::enrolment_code_ttl)},
       {"auth", "bootstrap_password_file", Text(&C::bootstrap_password_file)},
+      {"tunnels", "listen_address", Text(&C::tunnels_listen_address)},
+      {"tunnels", "port_first", Integer(&C::tunnels_port_first, 0, 65535)},
+      {"tunnels", "port_last", Integer(&C::tunnels_port_last, 0, 65535)},
+      {"tunnels", "max_connections", Integer(&C::tunnels_max_connections, 1, 100'000)},
+      {"tunnels", "open_timeout_ms", Duration(&C::tunnels_open_timeout)},
       {"log", "level", Text(&C::log_level, kLogLevel)},
   };
   return keys;

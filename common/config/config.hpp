@@ -62,6 +62,16 @@ struct ConductorConfig {
   std::chrono::seconds login_max_delay{300}; // cap of the delay between attempts once it started
   std::chrono::seconds enrolment_code_ttl{std::chrono::hours(24)};
   std::string bootstrap_password_file = "";  // read admin password from here on first start; "" = generate and print once
+  // [tunnels] (reverse tunnels to services on boards)
+  std::string tunnels_listen_address = "";  // services' conductor ports listen here; "" = [server] listen_address
+  // Conductor ports for services that name none are allocated from port_first..port_last (the
+  // first free one). port_first = 0: any free port the OS picks (tests).
+  int64_t tunnels_port_first = 20'000;
+  int64_t tunnels_port_last = 20'999;
+  int64_t tunnels_max_connections = 64;     // live connections per service when it sets no limit of its own
+  // From a client's accept to the board's tunnel WebSocket: the token's life and the longest a
+  // client waits for its board; past it the client's connection is closed.
+  std::chrono::milliseconds tunnels_open_timeout{10'000};
   // [log]
   std::string log_level = "info";
 };

@@ -54,9 +54,15 @@ def parse_matrix():
     return rows
 
 
+# Routes the conductor's server serves itself, before the REST route table: HTTP requests for a
+# board's service through a tunnel (cloud-conductor/server/http_session.hpp, Proxy).
+SERVER_ROUTES = {"GET /v1/boards/{id}/proxy/{port}"}
+
+
 def registered_routes():
-    """Every "METHOD /path" the REST resources add (routes.Add({...}) or the add(...) helpers)."""
-    routes = set()
+    """Every "METHOD /path" the REST resources add (routes.Add({...}) or the add(...) helpers),
+    and the SERVER_ROUTES."""
+    routes = set(SERVER_ROUTES)
     rest_dir = os.path.join(ROOT, "cloud-conductor", "rest")
     for name in sorted(os.listdir(rest_dir)):
         if name.endswith(".cpp"):
@@ -129,6 +135,10 @@ class AuthzMatrixTest(ConductorTestCase):
         return self.admin("POST", f"/v1/flows?project={project}",
                           {"name": self.fresh_name("flow"), "nodes": nodes})["id"]
 
+    def new_service(self, board):
+        """A tunnel service on `board` (its conductor port listens; board A is offline here)."""
+        return self.admin("POST", "/v1/services", {"boardId": board, "boardPort": 22})["id"]
+
     def build_world(self):
         w = {}
         for side in ("A", "B"):
@@ -144,6 +154,7 @@ class AuthzMatrixTest(ConductorTestCase):
         w["function A"] = self.new_function(w["project A"])
         self.world = w
         w["flow A"] = self.new_flow(w["project A"])
+        w["service A"] = self.new_service(w["board A"])
 
     def login(self, principal):
         if principal in ("operator A", "operator B"):
@@ -180,6 +191,7 @@ class AuthzMatrixTest(ConductorTestCase):
                 "POST", "/v1/fleets", {"name": self.fresh_name("gone"), "projectId": w["project A"]})["id"],
             "DELETE /v1/functions/{id}": lambda: "/v1/functions/" + self.new_function(w["project A"]),
             "DELETE /v1/flows/{id}": lambda: "/v1/flows/" + self.new_flow(w["project A"]),
+            "DELETE /v1/services/{id}": lambda: "/v1/services/" + self.new_service(w["board A"]),
         }
         if key in fresh:
             return method, fresh[key](), {}, token
@@ -232,6 +244,10 @@ class AuthzMatrixTest(ConductorTestCase):
                                {"body": {"name": self.fresh_name("flow"), "nodes": [{"id": "t", "type": "tab"}]}}),
             "GET /v1/flows/{id}": ("/v1/flows/" + w["flow A"], {}),
             "GET /v1/flows/{id}/status": (f"/v1/flows/{w['flow A']}/status", {}),
+            "GET /v1/boards/{id}/proxy/{port}": (f"/v1/boards/{a_board}/proxy/8080/", {}),
+            "GET /v1/services": ("/v1/services", {}),
+            "POST /v1/services": ("/v1/services", {"body": {"boardId": a_board, "boardPort": 8080}}),
+            "GET /v1/services/{id}": ("/v1/services/" + w["service A"], {}),
         }
         self.assertIn(key, requests, f"the matrix row {key} has no request in this test")
         path, kw = requests[key]
@@ -359,7 +375,7 @@ class AuthzMatrixTest(ConductorTestCase):
                     failures.append(f"{key} [{principal}]: expected {expected[principal]}, got {status} {text[:200]}")
                 if principal == "operator B" and method == "GET" and status == 200:
                     # Lists answer operator B without a trace of project A.
-                    for secret_id in ("project A", "board A", "fleet A", "function A", "user A", "flow A"):
+                    for secret_id in ("project A", "board A", "fleet A", "function A", "user A", "flow A", "service A"):
                         if self.world[secret_id] in text:
                             failures.append(f"{key} [operator B]: the answer names {secret_id}")
         failures += asyncio.run(self.wamp_cells(wamp_rows, tokens))

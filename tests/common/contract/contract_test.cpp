@@ -12,6 +12,7 @@
 #include "common/contract/proto3_json.hpp"
 #include "common/contract/states.hpp"
 #include "common/contract/sys.hpp"
+#include "common/contract/tunnel.hpp"
 #include "common/wamp/codec.hpp"
 
 namespace ew::contract {
@@ -384,6 +385,30 @@ TEST(ContractFlow, Invoke) {
   EXPECT_EQ(RoundTrip(flow::InvokeReply{{{"on", true}}}).result, json({{"on", true}}));
   EXPECT_TRUE(flow::InvokeReply::Parse(wamp::Payload{})->result.is_null());
   ExpectRefused<flow::InvokeReply>(json::array({1}), "keyword arguments must be an object");
+}
+
+TEST(ContractTunnel, Open) {
+  EXPECT_EQ(tunnel::kOpen.Uri("brd-1"), "ew.board.brd-1.tunnel.open");
+  tunnel::OpenRequest request;
+  request.token = "AbCdEfGhIjKlMnOpQrStUvWxYz012345678_-abcdef";
+  request.port = 8022;
+  request.service = "svc-1";
+  auto back = RoundTrip(request);
+  EXPECT_EQ(back.token, request.token);
+  EXPECT_EQ(back.port, 8022u);
+  EXPECT_EQ(back.service, "svc-1");
+  const std::string token = request.token;
+  ExpectRefused<tunnel::OpenRequest>({{"port", 22}}, "token: required");
+  ExpectRefused<tunnel::OpenRequest>({{"token", "short"}, {"port", 22}}, "token");
+  ExpectRefused<tunnel::OpenRequest>({{"token", token + "/../x"}, {"port", 22}}, "token");
+  ExpectRefused<tunnel::OpenRequest>({{"token", std::string(129, 'a')}, {"port", 22}}, "token");
+  ExpectRefused<tunnel::OpenRequest>({{"token", token}}, "port");
+  ExpectRefused<tunnel::OpenRequest>({{"token", token}, {"port", 0}}, "port");
+  ExpectRefused<tunnel::OpenRequest>({{"token", token}, {"port", 65536}}, "port");
+  ExpectRefused<tunnel::OpenRequest>({{"token", token}, {"port", -1}}, "port");
+  ExpectRefused<tunnel::OpenRequest>({{"token", token}, {"port", 22}, {"host", "10.0.0.1"}}, "host");
+  EXPECT_TRUE(tunnel::IsTokenShaped(token));
+  EXPECT_FALSE(tunnel::IsTokenShaped("abc"));
 }
 
 TEST(ContractProto3, ReadersAcceptWhatTheWritersPrint) {

@@ -1,0 +1,28 @@
+// `edgewire tunnel ...`: reverse tunnels to services on boards (REST /v1/services). BOARD is a
+// board id or name; SERVICE a service id. Errors as in commands.hpp.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cloud-conductor/cli/commands.hpp"
+#include "common/error/error.hpp"
+
+namespace ew::cli {
+
+struct TunnelOpenOptions {
+  int64_t conductor_port = 0;        // 0 = the conductor allocates one
+  int64_t max_connections = 0;       // 0 = the conductor's default
+  std::vector<std::string> allow;    // source CIDRs; empty = any
+};
+
+// Opens a service: the conductor listens on a port of its own and tunnels each connection to
+// 127.0.0.1:PORT on the board. Prints "service <id>: <conductor host>:<port> -> <board>:<port>".
+Result<void> TunnelOpen(Context& ctx, const std::string& board, int64_t board_port, const TunnelOpenOptions& options);
+// ID BOARD BOARD-PORT CONDUCTOR-PORT STATE LIVE BYTES-IN BYTES-OUT.
+Result<void> TunnelList(Context& ctx);
+// Deletes the service: its port closes and its live connections are cut.
+Result<void> TunnelClose(Context& ctx, const std::string& service);
+
+}  // namespace ew::cli

@@ -1,0 +1,130 @@
+// /v1/services: reverse tunnels to services on boards (cloud-conductor/tunnels). A service
+// belongs to its board's project: only that project's users (and admins) see, use or delete it.
+#include "cloud-conductor/rest/json_body.hpp"
+#include "cloud-conductor/rest/resources.hpp"
+#include "cloud-conductor/tunnels/source_filter.hpp"
+#include "cloud-conductor/tunnels/tunnel_manager.hpp"
+#include "common/ids/ids.hpp"
+
+namespace ew::rest {
+
+namespace {
+
+using nlohmann::json;
+using conductor::tunnels::Service;
+using conductor::tunnels::ServiceState;
+using conductor::tunnels::TunnelManager;
+
+Result<TunnelManager*> Tunnels(const RestDeps& deps) {
+  if (!deps.tunnels) return Unavailable("tunnels are not enabled on this conductor");
+  return deps.tunnels;
+}
+
+json ServiceJson(const ServiceState& s) {
+  const Service& v = s.service;
+  json out = {{"id", v.id},
+              {"projectId", v.project_id},
+              {"boardId", v.board_id},
+              {"boardPort", v.board_port},
+              {"conductorPort", v.conductor_port},
+              {"maxConnections", v.max_connections},
+              {"allowCidrs", v.allow_cidrs},
+              {"createdAt", v.created_at},
+              {"state", s.state},
+              {"liveConnections", s.live_connections},
+              {"totalConnections", s.total_connections},
+              {"refusedConnections", s.refused_connections},
+              {"bytesToBoard", s.bytes_to_board},
+              {"bytesFromBoard", s.bytes_from_board}};
+  if (!s.error.empty()) out["error"] = s.error;
+  return out;
+}
+
+Result<int64_t> IntegerField(const json& body, const char* key, int64_t fallback, int64_t min, int64_t max) {
+  if (!body.contains(key)) return fallback;
+  const json& v = body[key];
+  if (!v.is_number_integer() || v.get<int64_t>() < min || v.get<int64_t>() > max)
+    return InvalidArgument(std::string(key) + ": must be an integer from " + std::to_string(min) + " to " +
+                           std::to_string(max));
+  return v.get<int64_t>();
+}
+
+Result<server::HttpResponse> Create(const RestDeps& deps, const Exchange& exchange) {
+  EW_TRY(TunnelManager * tunnels, Tunnels(deps));
+  EW_TRY(json body, ParseObject(exchange.request.body,
+                                {"boardId", "boardPort", "conductorPort", "maxConnections", "allowCidrs"}));
+  if (!body.contains("boardId") || !body["boardId"].is_string()) return InvalidArgument("boardId: required, a string");
+  if (!body.contains("boardPort")) return InvalidArgument("boardPort: required");
+  Service spec;
+  EW_TRY(int64_t board_port, IntegerField(body, "boardPort", 0, 1, 65535));
+  spec.board_port = static_cast<uint16_t>(board_port);
+  // An explicit conductor port: inside the configured range, or (no range) an unprivileged one,
+  // so that a service cannot claim the conductor host's system ports.
+  const auto& c = deps.config;
+  const bool ranged = c.tunnels_port_first > 0;
+  EW_TRY(int64_t conductor_port, IntegerField(body, "conductorPort", 0, ranged ? c.tunnels_port_first : 1024,
+                                              ranged ? c.tunnels_port_last : 65535));
+  spec.conductor_port = static_cast<uint16_t>(conductor_port);
+  EW_TRY(spec.max_connections, IntegerField(body, "maxConnections", 0, 1, 100'000));
+  if (body.contains("allowCidrs")) {
+    const json& cidrs = body["allowCidrs"];
+    if (!cidrs.is_array()) return InvalidArgument("allowCidrs: must be an array of strings");
+    for (const json& c : cidrs) {
+      if (!c.is_string() || c.get<std::string>().size() > 64)
+        return InvalidArgument("allowCidrs: must be an array of strings like \"10.0.0.0/8\"");
+      spec.allow_cidrs.push_back(c.get<std::string>());
+    }
+    EW_TRY_VOID(conductor::tunnels::SourceFilter::Parse(spec.allow_cidrs));
+  }
+  EW_TRY(auto board, AccessibleBoard(deps.store, exchange.principal, body["boardId"].get<std::string>()));
+  spec.board_id = board.id();
+  spec.project_id = board.project_id();
+  spec.id = ids::NewId("svc");
+  spec.created_at = UnixSeconds(deps.clock.Now());
+  EW_TRY(ServiceState created, tunnels->Create(std::move(spec)));
+  return JsonResponse(201, ServiceJson(created));
+}
+
+Result<ServiceState> AccessibleService(TunnelManager& tunnels, const auth::Principal& who, const std::string& id) {
+  EW_TRY(ServiceState state, tunnels.Get(id));
+  if (!auth::Authenticator::CanAccessProject(who, state.service.project_id))
+    return PermissionDenied("service " + id + " belongs to another project");
+  return state;
+}
+
+Result<server::HttpResponse> List(const RestDeps& deps, const Exchange& exchange) {
+  EW_TRY(TunnelManager * tunnels, Tunnels(deps));
+  const auth::Principal& who = exchange.principal;
+  EW_TRY(auto states, tunnels->List(who.is_admin() ? "" : who.project_id));
+  json out = json::array();
+  for (const auto& s : states) out.push_back(ServiceJson(s));
+  return JsonResponse(200, json{{"services", out}});
+}
+
+Result<server::HttpResponse> Show(const RestDeps& deps, const Exchange& exchange) {
+  EW_TRY(TunnelManager * tunnels, Tunnels(deps));
+  EW_TRY(auto state, AccessibleService(*tunnels, exchange.principal, exchange.Param("id")));
+  return JsonResponse(200, ServiceJson(state));
+}
+
+Result<server::HttpResponse> Delete(const RestDeps& deps, const Exchange& exchange) {
+  EW_TRY(TunnelManager * tunnels, Tunnels(deps));
+  EW_TRY(auto state, AccessibleService(*tunnels, exchange.principal, exchange.Param("id")));
+  EW_TRY_VOID(tunnels->Delete(state.service.id));
+  return NoContent();
+}
+
+}  // namespace
+
+void AddTunnelRoutes(RouteTable& routes, const RestDeps& deps) {
+  auto add = [&](const char* method, const char* pattern, auto compute) {
+    routes.Add({method, pattern, Access::kToken, Execution::kBlocking,
+                Answer([&deps, compute](const Exchange& e) { return compute(deps, e); })});
+  };
+  add("POST", "/v1/services", Create);
+  add("GET", "/v1/services", List);
+  add("GET", "/v1/services/{id}", Show);
+  add("DELETE", "/v1/services/{id}", Delete);
+}
+
+}  // namespace ew::rest

@@ -1,0 +1,94 @@
+// A board's tunnel WebSocket on the conductor's port (docs/ARCHITECTURE.md "Tunnels"): made
+// from an HTTP connection's upgrade to /v1/tunnel/<token> once the token was redeemed
+// (tunnel_types.hpp), it answers the WebSocket handshake within the handshake timeout and then
+// hands the stream to a splice (common/net/ws_splice.hpp) with the client's connection. Internal
+// to cloud-conductor/server.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include <boost/beast/websocket.hpp>
+
+#include "cloud-conductor/server/server_impl.hpp"
+#include "cloud-conductor/server/tunnel_types.hpp"
+#include "common/net/ws_splice.hpp"
+
+namespace ew::server {
+
+template <typename Stream>
+class TunnelSession final : public std::enable_shared_from_this<TunnelSession<Stream>> {
+ public:
+  TunnelSession(Stream&& stream, std::shared_ptr<Server::Impl> server, TunnelEnd end, std::string peer, Ticket ticket,
+                std::shared_ptr<ssl::context> tls)
+      : ws_(std::move(stream)),
+        server_(std::move(server)),
+        end_(std::move(end)),
+        peer_(std::move(peer)),
+        deadline_(ws_.get_executor()),
+        ticket_(std::move(ticket)),
+        tls_(std::move(tls)) {}
+
+  void Run(beast::http::request<beast::http::string_body> req) {
+    namespace websocket = beast::websocket;
+    beast::get_lowest_layer(ws_).expires_never();
+    ws_.set_option(websocket::stream_base::timeout{websocket::stream_base::none(), websocket::stream_base::none(),
+                                                   false});
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(beast::http::field::server, "edgewire-conductor"); }));
+    deadline_.expires_after(server_->options.handshake_timeout);
+    deadline_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec || self->accepted_) return;
+      Log()->info("tunnel WebSocket from {}: opening handshake timed out", self->peer_);
+      CloseSocket(self->ws_);
+    });
+    ws_.async_accept(req, [self = this->shared_from_this()](beast::error_code ec) { self->OnAccept(ec); });
+  }
+
+ private:
+  void OnAccept(beast::error_code ec) {
+    accepted_ = true;
+    deadline_.cancel();
+    if (ec) {
+      Log()->info("tunnel WebSocket from {}: handshake failed: {}", peer_, ec.message());
+      if (end_.observer) end_.observer->OnEnd("tunnel handshake failed: " + ec.message());
+      beast::error_code ignored;
+      end_.socket.close(ignored);
+      return;
+    }
+    if (end_.deliver) {
+      // A proxied HTTP request: its session splices its own stream with this WebSocket; this
+      // connection's ticket and TLS context go along with the WebSocket.
+      auto ws = std::shared_ptr<beast::websocket::stream<Stream>>(
+          new beast::websocket::stream<Stream>(std::move(ws_)),
+          [ticket = std::shared_ptr<ConnectionLimiter::Ticket>(std::move(ticket_)), tls = std::move(tls_),
+           observer = std::move(end_.observer)](beast::websocket::stream<Stream>* p) {
+            delete p;
+            if (observer) observer->OnEnd("proxied request over");
+          });
+      auto deliver = std::move(end_.deliver);
+      deliver(std::any(std::move(ws)));
+      return;
+    }
+    struct Keep {
+      Ticket ticket;
+      std::shared_ptr<ssl::context> tls;
+    };
+    auto keep = std::make_shared<Keep>(Keep{std::move(ticket_), std::move(tls_)});
+    auto splice = std::make_shared<ew::net::WsSplice<Stream>>(std::move(ws_), std::move(end_.socket), ew::net::SpliceOptions{},
+                                                          std::move(end_.observer), std::any(std::move(keep)));
+    splice->Start();
+  }
+
+  beast::websocket::stream<Stream> ws_;
+  std::shared_ptr<Server::Impl> server_;
+  TunnelEnd end_;
+  std::string peer_;
+  net::steady_timer deadline_;
+  bool accepted_ = false;
+  Ticket ticket_;                      // this connection's place under the connection caps
+  std::shared_ptr<ssl::context> tls_;  // the context the TLS stream was made from (null: plain)
+};
+
+}  // namespace ew::server

@@ -1,0 +1,35 @@
+// A service's source allowlist: the networks (CIDR) whose addresses may open a connection on
+// its conductor port. Empty = any source. On Asio's network_v4/network_v6.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/network_v4.hpp>
+#include <boost/asio/ip/network_v6.hpp>
+
+#include "common/error/error.hpp"
+
+namespace ew::conductor::tunnels {
+
+// Most networks one service may list.
+inline constexpr size_t kMaxCidrs = 32;
+
+class SourceFilter {
+ public:
+  // "10.0.0.0/8", "192.168.1.7" (= /32), "fd00::/8", "::1" (= /128). InvalidArgument naming the
+  // entry for anything else (host bits set count as malformed: "10.0.0.1/8"), or more than
+  // kMaxCidrs entries.
+  static Result<SourceFilter> Parse(const std::vector<std::string>& cidrs);
+
+  // True when the list is empty or `address` is in one of its networks. An IPv4-mapped IPv6
+  // address (::ffff:10.1.2.3) is judged as its IPv4 address.
+  bool Allows(const boost::asio::ip::address& address) const;
+
+ private:
+  std::vector<boost::asio::ip::network_v4> v4_;
+  std::vector<boost::asio::ip::network_v6> v6_;
+};
+
+}  // namespace ew::conductor::tunnels

@@ -1,0 +1,413 @@
+#include "cloud-conductor/tunnels/tunnel_manager.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "cloud-conductor/tunnels/source_filter.hpp"
+#include "common/contract/tunnel.hpp"
+#include "common/log/log.hpp"
+
+namespace ew::conductor::tunnels {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+const ew::log::Logger Log{"tunnels"};
+
+std::string MillisText(std::chrono::milliseconds ms) { return std::to_string(ms.count()) + " ms"; }
+
+}  // namespace
+
+// One service's acceptor and books. The acceptor and `live` belong to the io thread; the
+// counters are read from any thread.
+struct TunnelManager::Listener : std::enable_shared_from_this<Listener> {
+  Listener(net::io_context& io, Service s, SourceFilter f, size_t limit)
+      : service(std::move(s)), filter(std::move(f)), max_connections(limit), acceptor(io) {}
+
+  // Once the conductor port is known ("proxy" for the books of proxied HTTP requests).
+  void AttachMetrics(metrics::Registry& m, const std::string& label = "") {
+    // Labelled by conductor port, not service id: /metrics is public and names no registry
+    // object (docs/SECURITY.md); the port is what anyone who can connect already knows.
+    const std::string port = label.empty() ? std::to_string(service.conductor_port) : label;
+    const metrics::Labels labels{{"port", port}};
+    const char* bytes_help = "Bytes carried through a tunnel service (by its conductor port), by direction";
+    to_board_counter = &m.GetCounter("ew_tunnel_bytes_total", bytes_help, {{"port", port}, {"direction", "to_board"}});
+    from_board_counter = &m.GetCounter("ew_tunnel_bytes_total", bytes_help, {{"port", port}, {"direction", "from_board"}});
+    open_gauge = &m.GetGauge("ew_tunnel_connections_open", "Live client connections of a tunnel service", labels);
+    accepted_counter =
+        &m.GetCounter("ew_tunnel_connections_total", "Client connections accepted on a tunnel service", labels);
+    refused_counter = &m.GetCounter("ew_tunnel_connections_refused_total",
+                                    "Client connections of a tunnel service closed before any byte was carried", labels);
+  }
+
+  void Accept(TunnelManager* manager) {
+    acceptor.async_accept([self = shared_from_this(), manager](boost::system::error_code ec, tcp::socket socket) {
+      if (self->closed) return;
+      if (ec) {
+        Log()->warn("service {}: accept failed: {}", self->service.id, ec.message());
+        if (ec == net::error::operation_aborted) return;
+        // Out of descriptors: accept again later rather than spin.
+        auto pause = std::make_shared<net::steady_timer>(self->acceptor.get_executor(), std::chrono::milliseconds(500));
+        pause->async_wait([self, manager, pause](boost::system::error_code) {
+          if (!self->closed) self->Accept(manager);
+        });
+        return;
+      }
+      manager->OnAccepted(self, std::move(socket));
+      self->Accept(manager);
+    });
+  }
+
+  void Refused() {
+    ++refused;
+    refused_counter->Inc();
+  }
+
+  Service service;
+  SourceFilter filter;
+  size_t max_connections;
+  tcp::acceptor acceptor;
+  std::string error;   // set when the port could not be bound (no acceptor then)
+  bool closed = false;  // io thread
+  // Spliced connections' stop functions, by connection id (io thread).
+  std::map<uint64_t, std::function<void(const std::string&)>> live;
+  std::atomic<uint64_t> live_count{0};
+  std::atomic<uint64_t> total{0};
+  std::atomic<uint64_t> refused{0};
+  std::atomic<uint64_t> bytes_to_board{0};
+  std::atomic<uint64_t> bytes_from_board{0};
+  metrics::Counter* to_board_counter;
+  metrics::Counter* from_board_counter;
+  metrics::Gauge* open_gauge;
+  metrics::Counter* accepted_counter;
+  metrics::Counter* refused_counter;
+};
+
+// A client connection accepted and waiting for its board's tunnel WebSocket.
+struct TunnelManager::Pending {
+  Pending(tcp::socket s, std::shared_ptr<Listener> l, std::string t, std::string p)
+      : socket(std::move(s)), listener(std::move(l)), token(std::move(t)), peer(std::move(p)), timer(socket.get_executor()) {}
+  tcp::socket socket;  // a service's client; not open for a proxied request
+  std::function<void(Error)> failed;        // a proxied request: told why instead of a closed socket
+  std::function<void(std::any)> deliver;    // a proxied request: gets the board's WebSocket
+  std::shared_ptr<Listener> listener;
+  std::string token;
+  std::string peer;
+  net::steady_timer timer;
+};
+
+// The books of one spliced connection: what the splice moves and when it ends.
+struct TunnelManager::Connection final : ew::net::SpliceObserver {
+  Connection(std::shared_ptr<Listener> l, uint64_t i, std::string p) : listener(std::move(l)), id(i), peer(std::move(p)) {}
+
+  void OnStart(std::function<void(const std::string&)> stop) override {
+    if (listener->closed) return stop("service deleted");
+    listener->live[id] = std::move(stop);
+  }
+  void OnBytes(bool to_websocket, size_t n) override {
+    // The client's side is the TCP side: into the WebSocket = to the board.
+    if (to_websocket) {
+      listener->bytes_to_board += n;
+      listener->to_board_counter->Inc(static_cast<double>(n));
+    } else {
+      listener->bytes_from_board += n;
+      listener->from_board_counter->Inc(static_cast<double>(n));
+    }
+  }
+  void OnEnd(const std::string& reason) override {
+    listener->live.erase(id);
+    --listener->live_count;
+    listener->open_gauge->Dec();
+    Log()->debug("service {}: connection {} from {} ended: {}", listener->service.id, id, peer, reason);
+  }
+
+  std::shared_ptr<Listener> listener;
+  uint64_t id;
+  std::string peer;
+};
+
+TunnelManager::TunnelManager(net::io_context& io, ServiceStore& store, router::BoardGateway& gateway,
+                             const Clock& clock, metrics::Registry& metrics, TunnelOptions options)
+    : io_(io),
+      store_(store),
+      gateway_(gateway),
+      clock_(clock),
+      metrics_(metrics),
+      options_(std::move(options)),
+      tokens_(clock, options_.open_timeout) {}
+
+TunnelManager::~TunnelManager() = default;
+
+Result<std::shared_ptr<TunnelManager::Listener>> TunnelManager::Bind(const Service& service, bool allocate) {
+  EW_TRY(SourceFilter filter, SourceFilter::Parse(service.allow_cidrs));
+  const size_t limit = service.max_connections > 0 ? static_cast<size_t>(service.max_connections) : options_.max_connections;
+  auto listener = std::make_shared<Listener>(io_, service, std::move(filter), limit);
+  boost::system::error_code ec;
+  const auto address = net::ip::make_address(options_.listen_address, ec);
+  if (ec) return InvalidArgument("bad [tunnels] listen_address \"" + options_.listen_address + "\"");
+  auto try_port = [&](uint16_t port) -> boost::system::error_code {
+    boost::system::error_code e;
+    auto& a = listener->acceptor;
+    if (a.is_open()) a.close(e);
+    a.open(address.is_v6() ? tcp::v6() : tcp::v4(), e);
+    if (!e) a.set_option(net::socket_base::reuse_address(true), e);
+    if (!e) a.bind(tcp::endpoint(address, port), e);
+    if (!e) a.listen(net::socket_base::max_listen_connections, e);
+    return e;
+  };
+  if (!allocate || options_.port_first == 0) {
+    ec = try_port(allocate ? 0 : service.conductor_port);
+    if (ec)
+      return Unavailable("cannot listen on " + options_.listen_address + ":" + std::to_string(service.conductor_port) +
+                         ": " + ec.message());
+  } else {
+    bool bound = false;
+    for (uint32_t port = options_.port_first; port <= options_.port_last && !bound; ++port) {
+      {
+        std::lock_guard lock(mu_);
+        bool used = false;
+        for (const auto& [id, other] : listeners_) used = used || other->service.conductor_port == port;
+        if (used) continue;
+      }
+      bound = !try_port(static_cast<uint16_t>(port));
+    }
+    if (!bound)
+      return Unavailable("no free conductor port in " + std::to_string(options_.port_first) + ".." +
+                         std::to_string(options_.port_last) + " ([tunnels] port_first/port_last)");
+  }
+  listener->service.conductor_port = listener->acceptor.local_endpoint(ec).port();
+  listener->AttachMetrics(metrics_);
+  return listener;
+}
+
+Result<void> TunnelManager::Start() {
+  EW_TRY(auto services, store_.List(""));
+  for (const Service& service : services) {
+    auto listener = Bind(service, /*allocate=*/false);
+    std::shared_ptr<Listener> kept;
+    if (listener) {
+      kept = std::move(*listener);
+      Log()->info("service {}: listening on {}:{} for board {} port {}", service.id, options_.listen_address,
+                  service.conductor_port, service.board_id, service.board_port);
+      net::post(io_, [this, kept] { kept->Accept(this); });
+    } else {
+      Log()->error("service {}: {}; it serves nothing until deleted and created again", service.id,
+                   listener.error().message);
+      SourceFilter none;
+      kept = std::make_shared<Listener>(io_, service, none, 0);
+      kept->AttachMetrics(metrics_);
+      kept->error = listener.error().message;
+    }
+    std::lock_guard lock(mu_);
+    listeners_[service.id] = std::move(kept);
+  }
+  return Ok();
+}
+
+Result<ServiceState> TunnelManager::Create(Service spec) {
+  EW_TRY(auto listener, Bind(spec, /*allocate=*/spec.conductor_port == 0));
+  spec.conductor_port = listener->service.conductor_port;
+  if (auto stored = store_.Insert(spec); !stored) {
+    boost::system::error_code ignored;
+    listener->acceptor.close(ignored);
+    return tl::unexpected(stored.error());
+  }
+  {
+    std::lock_guard lock(mu_);
+    listeners_[spec.id] = listener;
+  }
+  Log()->info("service {}: listening on {}:{} for board {} port {} (project {})", spec.id, options_.listen_address,
+              spec.conductor_port, spec.board_id, spec.board_port, spec.project_id);
+  net::post(io_, [this, listener] { listener->Accept(this); });
+  return States({spec}).front();
+}
+
+Result<void> TunnelManager::Delete(const std::string& id) {
+  EW_TRY_VOID(store_.Delete(id));
+  std::shared_ptr<Listener> listener;
+  {
+    std::lock_guard lock(mu_);
+    auto it = listeners_.find(id);
+    if (it != listeners_.end()) {
+      listener = std::move(it->second);
+      listeners_.erase(it);
+    }
+  }
+  if (listener) net::post(io_, [this, listener] { CloseService(listener); });
+  Log()->info("service {}: deleted", id);
+  return Ok();
+}
+
+void TunnelManager::CloseService(const std::shared_ptr<Listener>& listener) {
+  listener->closed = true;
+  boost::system::error_code ignored;
+  listener->acceptor.close(ignored);
+  std::vector<uint64_t> waiting;
+  for (const auto& [id, pending] : pending_) {
+    if (pending->listener == listener) waiting.push_back(id);
+  }
+  for (uint64_t id : waiting) Cancel(id, "service deleted");
+  auto live = std::move(listener->live);
+  for (auto& [id, stop] : live) stop("service deleted");
+}
+
+Result<ServiceState> TunnelManager::Get(const std::string& id) const {
+  EW_TRY(Service service, store_.Get(id));
+  return States({service}).front();
+}
+
+Result<std::vector<ServiceState>> TunnelManager::List(const std::string& project_id) const {
+  EW_TRY(auto services, store_.List(project_id));
+  return States(services);
+}
+
+std::vector<ServiceState> TunnelManager::States(const std::vector<Service>& services) const {
+  std::vector<ServiceState> out;
+  std::lock_guard lock(mu_);
+  for (const Service& service : services) {
+    ServiceState state;
+    state.service = service;
+    auto it = listeners_.find(service.id);
+    if (it == listeners_.end()) {
+      state.state = "error";
+      state.error = "not listening";
+    } else {
+      const Listener& l = *it->second;
+      state.state = l.error.empty() ? "listening" : "error";
+      state.error = l.error;
+      state.live_connections = l.live_count;
+      state.total_connections = l.total;
+      state.refused_connections = l.refused;
+      state.bytes_to_board = l.bytes_to_board;
+      state.bytes_from_board = l.bytes_from_board;
+    }
+    out.push_back(std::move(state));
+  }
+  return out;
+}
+
+void TunnelManager::OnAccepted(const std::shared_ptr<Listener>& listener, tcp::socket socket) {
+  boost::system::error_code ec;
+  const auto remote = socket.remote_endpoint(ec);
+  if (ec) return;  // gone already
+  const std::string peer = remote.address().to_string() + ":" + std::to_string(remote.port());
+  const Service& service = listener->service;
+  ++listener->total;
+  listener->accepted_counter->Inc();
+  auto refuse = [&](const std::string& why) {
+    listener->Refused();
+    Log()->info("service {}: connection from {} closed: {}", service.id, peer, why);
+    boost::system::error_code ignored;
+    socket.close(ignored);
+  };
+  if (!listener->filter.Allows(remote.address())) return refuse("source address not in the service's allowCidrs");
+  if (listener->live_count >= listener->max_connections)
+    return refuse("the service's " + std::to_string(listener->max_connections) + " connections are in use");
+  auto presence = gateway_.Presence(service.board_id);
+  if (!presence) return refuse("board " + service.board_id + " is offline");
+
+  auto pending = std::make_unique<Pending>(std::move(socket), listener, "", peer);
+  AskBoard(listener, presence->session_id, std::move(pending), service.board_id, service.board_port, service.id);
+}
+
+void TunnelManager::AskBoard(const std::shared_ptr<Listener>& listener, uint64_t session_id,
+                             std::unique_ptr<Pending> pending, const std::string& board_id, uint16_t port,
+                             const std::string& service_id) {
+  const uint64_t id = next_connection_id_++;
+  TokenGrant grant{service_id, board_id, session_id, id, {}};
+  std::string token = tokens_.Issue(std::move(grant));
+  pending->token = token;
+  const std::string peer = pending->peer;
+  ++listener->live_count;
+  listener->open_gauge->Inc();
+  pending->timer.expires_after(options_.open_timeout);
+  pending->timer.async_wait([this, id](boost::system::error_code wait_ec) {
+    if (!wait_ec) Cancel(id, "the board did not dial its tunnel back within " + MillisText(options_.open_timeout));
+  });
+  pending_[id] = std::move(pending);
+  Log()->debug("{}: connection {} from {}: asking board {} to open port {}", service_id, id, peer, board_id, port);
+
+  contract::tunnel::OpenRequest request{token, port, service_id};
+  gateway_.CallBoard(board_id, contract::tunnel::kOpen.suffix, request.ToPayload(), options_.open_timeout,
+                     [this, id](Result<wamp::Payload> reply) {
+                       if (reply) return;
+                       net::post(io_, [this, id, why = reply.error().message] {
+                         Cancel(id, "the board could not open the tunnel: " + why);
+                       });
+                     });
+}
+
+void TunnelManager::OpenProxy(const std::string& board_id, uint16_t port, const std::string& peer,
+                              std::function<void(Error)> failed, std::function<void(std::any)> deliver) {
+  if (!proxy_) {
+    Service books;
+    books.id = "proxy";
+    proxy_ = std::make_shared<Listener>(io_, books, SourceFilter{}, 256);
+    proxy_->AttachMetrics(metrics_, "proxy");
+  }
+  if (proxy_->live_count >= proxy_->max_connections)
+    return failed(Error{ErrorCode::kResourceExhausted, "too many proxied requests in flight"});
+  ++proxy_->total;
+  proxy_->accepted_counter->Inc();
+  auto presence = gateway_.Presence(board_id);
+  if (!presence) {
+    proxy_->Refused();
+    return failed(Error{ErrorCode::kUnavailable, "board " + board_id + " is offline"});
+  }
+  auto pending = std::make_unique<Pending>(tcp::socket(io_), proxy_, "", peer);
+  pending->failed = std::move(failed);
+  pending->deliver = std::move(deliver);
+  AskBoard(proxy_, presence->session_id, std::move(pending), board_id, port, "proxy to " + board_id);
+}
+
+void TunnelManager::Cancel(uint64_t connection_id, const std::string& reason) {
+  auto it = pending_.find(connection_id);
+  if (it == pending_.end()) return;  // redeemed or cancelled already
+  std::unique_ptr<Pending> pending = std::move(it->second);
+  pending_.erase(it);
+  tokens_.Forget(pending->token);
+  pending->timer.cancel();
+  boost::system::error_code ignored;
+  pending->socket.close(ignored);
+  if (pending->failed) pending->failed(Error{ErrorCode::kUnavailable, reason});
+  auto& listener = *pending->listener;
+  --listener.live_count;
+  listener.open_gauge->Dec();
+  listener.Refused();
+  Log()->info("service {}: connection {} from {} closed: {}", listener.service.id, connection_id, pending->peer,
+              reason);
+}
+
+Result<server::TunnelEnd> TunnelManager::Redeem(const std::string& token, const std::string& board_id,
+                                                const std::string& peer) {
+  if (!contract::tunnel::IsTokenShaped(token)) return PermissionDenied("malformed tunnel token");
+  EW_TRY(TokenGrant grant, tokens_.Redeem(token, board_id));
+  auto it = pending_.find(grant.connection_id);
+  if (it == pending_.end()) return NotFound("the connection of this tunnel token has gone");
+  auto presence = gateway_.Presence(board_id);
+  if (!presence || presence->session_id != grant.session_id) {
+    Cancel(grant.connection_id, "tunnel token presented after the board's session that received it ended");
+    return PermissionDenied("tunnel token was issued on a session of board " + board_id + " that has ended");
+  }
+  std::unique_ptr<Pending> pending = std::move(it->second);
+  pending_.erase(it);
+  pending->timer.cancel();
+  Log()->debug("service {}: connection {} from {} spliced to the tunnel from {}", grant.service_id,
+               grant.connection_id, pending->peer, peer);
+  auto observer = std::make_shared<Connection>(pending->listener, grant.connection_id, pending->peer);
+  return server::TunnelEnd{std::move(pending->socket), std::move(observer), std::move(pending->deliver)};
+}
+
+void TunnelManager::Stop() {
+  std::map<std::string, std::shared_ptr<Listener>> listeners;
+  {
+    std::lock_guard lock(mu_);
+    listeners = listeners_;
+  }
+  for (auto& [id, listener] : listeners) CloseService(listener);
+}
+
+}  // namespace ew::conductor::tunnels

@@ -1,0 +1,129 @@
+// Reverse tunnels on the conductor (docs/ARCHITECTURE.md "Tunnels"): the services' listeners,
+// and for each client connection accepted on one the board call tunnel.open with a one-time
+// token, the wait for the board's tunnel WebSocket, and the books (live connections, bytes) of
+// the splices that follow. The splice itself runs in the server (common/net/ws_splice.hpp).
+//
+// Threading: Create, Delete and States may be called from any thread (they block on the store:
+// the blocking pool); Redeem, Stop and everything about connections run on the io thread, the
+// one thread that runs `io` (as the server and router do).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "cloud-conductor/router/board_gateway.hpp"
+#include "cloud-conductor/server/tunnel_types.hpp"
+#include "cloud-conductor/tunnels/service_store.hpp"
+#include "cloud-conductor/tunnels/token_book.hpp"
+#include "common/clock/clock.hpp"
+#include "common/error/error.hpp"
+#include "common/metrics/metrics.hpp"
+
+namespace ew::conductor::tunnels {
+
+struct TunnelOptions {
+  std::string listen_address = "127.0.0.1";  // where services' conductor ports listen
+  // Ports for services that name none: the first free one of port_first..port_last; port_first
+  // = 0: whatever free port the OS picks.
+  uint16_t port_first = 20'000;
+  uint16_t port_last = 20'999;
+  size_t max_connections = 64;  // live connections per service that sets no limit
+  // From accept to the board's tunnel WebSocket (also the token's life and the tunnel.open
+  // call's timeout): past it the client's connection is closed.
+  std::chrono::milliseconds open_timeout{10'000};
+};
+
+// A service as GET /v1/services shows it: what is stored and how it is doing.
+struct ServiceState {
+  Service service;
+  std::string state;  // "listening", or "error" (its port could not be bound: see error)
+  std::string error;
+  uint64_t live_connections = 0;   // accepted and not closed (waiting for the board or spliced)
+  uint64_t total_connections = 0;  // accepted since the conductor started
+  uint64_t refused_connections = 0;  // closed at once: source not allowed, limit, board offline or refusing
+  uint64_t bytes_to_board = 0;     // from clients into the tunnels
+  uint64_t bytes_from_board = 0;   // from the board back to clients
+};
+
+class TunnelManager {
+ public:
+  // Everything must outlive the manager; `io` must not run after it is destroyed.
+  TunnelManager(boost::asio::io_context& io, ServiceStore& store, router::BoardGateway& gateway, const Clock& clock,
+                metrics::Registry& metrics, TunnelOptions options);
+  ~TunnelManager();
+  TunnelManager(const TunnelManager&) = delete;
+  TunnelManager& operator=(const TunnelManager&) = delete;
+
+  // Listens again for every stored service (conductor restart). A port that cannot be bound is
+  // logged and leaves its service in state "error"; the others serve. Internal on a store
+  // failure. Call before the io loop runs.
+  Result<void> Start();
+  // Binds the service's conductor port (spec.conductor_port, or one from the range when 0),
+  // stores it and starts accepting. `spec` has been validated (board exists, ports in range,
+  // CIDRs parse). Unavailable when the port is taken or the range is full; Conflict when
+  // another service has the port. Nothing is left behind on error. Blocking.
+  Result<ServiceState> Create(Service spec);
+  // Removes the service from the store, closes its listener, the connections waiting for the
+  // board and every spliced connection. NotFound when there is none. Blocking.
+  Result<void> Delete(const std::string& id);
+  // The stored service `id` and its live state; NotFound when there is none. Blocking.
+  Result<ServiceState> Get(const std::string& id) const;
+  // Every service of `project_id` ("" = all) with its live state. Blocking.
+  Result<std::vector<ServiceState>> List(const std::string& project_id) const;
+  // The live state of each of `services` (stored ones). Thread-safe, non-blocking.
+  std::vector<ServiceState> States(const std::vector<Service>& services) const;
+
+  // The server's TunnelAccept (io thread): redeems `token` for the board's WebSocket. The token
+  // is spent whatever the outcome. PermissionDenied for an unknown, used, expired or other
+  // board's token, or one issued on a session of the board that is no longer its live one;
+  // NotFound when its client connection has gone meanwhile.
+  Result<server::TunnelEnd> Redeem(const std::string& token, const std::string& board_id, const std::string& peer);
+  // An HTTP request for the board's 127.0.0.1:<port> (/v1/boards/{id}/proxy/{port}/, the
+  // caller already checked): asks the board to open a tunnel as for a service connection;
+  // `deliver` gets the board's WebSocket, or `failed` the reason (Unavailable: board offline,
+  // port refused, no dial back in time). io thread.
+  void OpenProxy(const std::string& board_id, uint16_t port, const std::string& peer,
+                 std::function<void(Error)> failed, std::function<void(std::any)> deliver);
+  // Closes every listener and connection (conductor stopping). io thread.
+  void Stop();
+
+  struct Listener;    // one service's acceptor and books, in tunnel_manager.cpp
+  struct Connection;  // one spliced client connection's books
+
+ private:
+  struct Pending;
+  Result<std::shared_ptr<Listener>> Bind(const Service& service, bool allocate);
+  void OnAccepted(const std::shared_ptr<Listener>& listener, boost::asio::ip::tcp::socket socket);
+  // Issues a token for a connection waiting for `board` (its socket, or a proxy's callbacks in
+  // `pending`) and calls tunnel.open.
+  void AskBoard(const std::shared_ptr<Listener>& listener, uint64_t session_id, std::unique_ptr<Pending> pending,
+                const std::string& board_id, uint16_t port, const std::string& service_id);
+  void Cancel(uint64_t connection_id, const std::string& reason);
+  void CloseService(const std::shared_ptr<Listener>& listener);
+
+  boost::asio::io_context& io_;
+  ServiceStore& store_;  // thread-safe (its own connection and mutex)
+  router::BoardGateway& gateway_;
+  const Clock& clock_;
+  metrics::Registry& metrics_;
+  TunnelOptions options_;
+
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Listener>> listeners_;  // GUARDED_BY(mu_), by service id
+
+  // io thread only.
+  TokenBook tokens_;
+  std::map<uint64_t, std::unique_ptr<Pending>> pending_;  // client connections waiting for their board
+  uint64_t next_connection_id_ = 1;
+  std::shared_ptr<Listener> proxy_;  // books of proxied HTTP requests (io thread; made on first use)
+};
+
+}  // namespace ew::conductor::tunnels

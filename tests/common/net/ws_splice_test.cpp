@@ -1,0 +1,170 @@
+// The tunnel splice (common/net/ws_splice.hpp) on real loopback sockets: the splice runs on its
+// io thread; the test plays the TCP client with a blocking socket and the far end of the
+// WebSocket with a synchronous Beast stream, and checks the wire format (binary bytes, "FIN"
+// half-close, close frame), back-pressure (a WebSocket peer that does not read stops the
+// splice's reads of the client) and Stop().
+#include "common/net/ws_splice.hpp"
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+namespace ew::net {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+
+class Books final : public SpliceObserver {
+ public:
+  void OnBytes(bool to_websocket, size_t n) override { (to_websocket ? up : down) += n; }
+  void OnEnd(const std::string& r) override { ended.set_value(r); }
+  std::atomic<size_t> up{0}, down{0};
+  std::promise<std::string> ended;
+};
+
+// client socket ⇄ [splice] ⇄ WebSocket ⇄ peer (the test).
+class WsSpliceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tcp::acceptor clients(io_, {asio::ip::address_v4::loopback(), 0});
+    client_.connect(clients.local_endpoint());
+    tcp::socket client_end = clients.accept();
+
+    tcp::acceptor tunnels(io_, {asio::ip::address_v4::loopback(), 0});
+    std::thread dial([&] {
+      peer_.next_layer().connect(tunnels.local_endpoint());
+      peer_.handshake("127.0.0.1", "/v1/tunnel/x");
+    });
+    websocket::stream<beast::tcp_stream> ws(tunnels.accept());
+    ws.accept();
+    dial.join();
+    books_ = std::make_shared<Books>();
+    splice_ = std::make_shared<WsSplice<beast::tcp_stream>>(std::move(ws), std::move(client_end), SpliceOptions{},
+                                                            books_);
+    asio::post(io_, [s = splice_] { s->Start(); });
+    runner_ = std::thread([this] { io_.run(); });
+  }
+  void TearDown() override {
+    asio::post(io_, [s = splice_] { s->Stop("test over"); });
+    work_.reset();
+    runner_.join();
+  }
+
+  // The next message at the peer: (is_text, payload).
+  std::pair<bool, std::string> PeerRead() {
+    beast::flat_buffer buffer;
+    peer_.read(buffer);
+    return {peer_.got_text(), beast::buffers_to_string(buffer.data())};
+  }
+  std::string ClientReadAll() {
+    std::string out;
+    char chunk[65536];
+    boost::system::error_code ec;
+    for (;;) {
+      size_t n = client_.read_some(asio::buffer(chunk), ec);
+      if (ec) break;
+      out.append(chunk, n);
+    }
+    return out;
+  }
+
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
+  asio::io_context test_io_;
+  tcp::socket client_{test_io_};
+  websocket::stream<beast::tcp_stream> peer_{test_io_};
+  std::shared_ptr<Books> books_;
+  std::shared_ptr<WsSplice<beast::tcp_stream>> splice_;
+  std::thread runner_;
+};
+
+TEST_F(WsSpliceTest, BytesBothWaysHalfCloseThenClose) {
+  asio::write(client_, asio::buffer(std::string("hello board")));
+  std::string got;
+  while (got.size() < 11) {
+    auto [text, payload] = PeerRead();
+    EXPECT_FALSE(text);
+    EXPECT_FALSE(payload.empty());
+    got += payload;
+  }
+  EXPECT_EQ(got, "hello board");
+  client_.shutdown(tcp::socket::shutdown_send);
+  EXPECT_EQ(PeerRead(), std::make_pair(true, std::string("FIN")));  // the client's half-close
+
+  // The client still reads what the board sends after its half-close.
+  peer_.binary(true);
+  peer_.write(asio::buffer(std::string("reply")));
+  peer_.text(true);
+  peer_.write(asio::buffer(std::string("FIN")));
+  EXPECT_EQ(ClientReadAll(), "reply");
+  // Both directions done: the splice closes the WebSocket.
+  beast::flat_buffer buffer;
+  beast::error_code ec;
+  peer_.read(buffer, ec);
+  EXPECT_EQ(ec, websocket::error::closed);
+  EXPECT_EQ(books_->ended.get_future().get(), "closed");
+  EXPECT_EQ(books_->up.load(), 11u);
+  EXPECT_EQ(books_->down.load(), 5u);
+}
+
+TEST_F(WsSpliceTest, APeerThatDoesNotReadStopsTheClientsReads) {
+  client_.non_blocking(true);
+  const std::string chunk(64 * 1024, 'x');
+  size_t written = 0;
+  // Write until the kernel refuses for a while: the splice has stopped reading the client.
+  int refused_in_a_row = 0;
+  while (refused_in_a_row < 50 && written < (256u << 20)) {
+    boost::system::error_code ec;
+    size_t n = client_.write_some(asio::buffer(chunk), ec);
+    if (ec == asio::error::would_block) {
+      ++refused_in_a_row;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      continue;
+    }
+    ASSERT_FALSE(ec) << ec.message();
+    refused_in_a_row = 0;
+    written += n;
+  }
+  // What was accepted is socket buffers (both connections, both ends) plus one chunk in the
+  // splice, not the 256 MiB a splice without back-pressure would have taken.
+  EXPECT_LT(written, 64u << 20);
+  EXPECT_LT(books_->up.load(), written + 1);
+  // Reading at the peer lets the bytes through, all of them, in order.
+  client_.non_blocking(false);
+  client_.shutdown(tcp::socket::shutdown_send);
+  size_t received = 0;
+  for (;;) {
+    auto [text, payload] = PeerRead();
+    if (text) {
+      EXPECT_EQ(payload, "FIN");
+      break;
+    }
+    received += payload.size();
+  }
+  EXPECT_EQ(received, written);
+}
+
+TEST_F(WsSpliceTest, StopClosesBothSides) {
+  asio::post(io_, [s = splice_] { s->Stop("service deleted"); });
+  EXPECT_EQ(books_->ended.get_future().get(), "service deleted");
+  EXPECT_EQ(ClientReadAll(), "");
+  beast::flat_buffer buffer;
+  beast::error_code ec;
+  peer_.read(buffer, ec);
+  EXPECT_TRUE(ec);
+}
+
+TEST_F(WsSpliceTest, ABrokenWebSocketCutsTheClient) {
+  beast::error_code ignored;
+  peer_.next_layer().socket().close(ignored);
+  EXPECT_EQ(ClientReadAll(), "");
+  EXPECT_NE(books_->ended.get_future().get(), "closed");
+}
+
+}  // namespace
+}  // namespace ew::net
