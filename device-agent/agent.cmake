@@ -129,5 +129,5 @@ if(EW_AGENT_STATIC)
   # The agent unpacks packages and never packs one: no libxml2 (and ICU, libstdc++.so) for it.
   set_target_properties(edgewire-agent PROPERTIES EW_ARCHIVE_READ_ONLY ON)
 endif()
-install(TARGETS edgewire-agent RUNTIME DESTINATION bin)
+install(TARGETS edgewire-agent RUNTIME DESTINATION bin COMPONENT agent)
 
