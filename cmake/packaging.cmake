@@ -58,6 +58,14 @@ set(CPACK_COMPONENT_AGENT_DESCRIPTION "Edgewire board agent\nConnects a board (R
 # The agent links all but libc statically (cmake/agent_static.cmake); libsystemd0 is dlopen'ed
 # under systemd (device-agent/systemd/notifier.cpp), a container runtime is run, not linked.
 set(CPACK_DEBIAN_AGENT_PACKAGE_DEPENDS "edgewire-common (= ${ew_version}), libsystemd0")
+if(CMAKE_CROSSCOMPILING)
+  # dpkg-shlibdeps reads the host's dpkg database, which has no arm64 libc6 (the sysroot is
+  # unpacked, not installed). The static agent needs glibc only: the version dpkg-shlibdeps
+  # computes for the native build of the same code on Debian 12.
+  set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS OFF)
+  string(APPEND CPACK_DEBIAN_AGENT_PACKAGE_DEPENDS ", libc6 (>= 2.36)")
+  set(CPACK_DEBIAN_COMMON_PACKAGE_DEPENDS "adduser, libc6 (>= 2.34)")
+endif()
 set(CPACK_DEBIAN_AGENT_PACKAGE_RECOMMENDS "crun | runc | bubblewrap")
 set(CPACK_DEBIAN_AGENT_PACKAGE_CONTROL_EXTRA "${EW_DEBIAN_DIR}/edgewire-agent/conffiles;${EW_DEBIAN_DIR}/edgewire-agent/postinst;${EW_DEBIAN_DIR}/edgewire-agent/prerm;${EW_DEBIAN_DIR}/edgewire-agent/postrm")
 
