@@ -9,6 +9,12 @@ ew_module(ew_agent_rpc
   SOURCES ${EW_AGENT_DIR}/rpc/sys_info.cpp ${EW_AGENT_DIR}/rpc/sys_procedures.cpp
   DEPS ew_common_contract ew_common_error nlohmann_json::nlohmann_json)
 
+# Board management procedures (sys.restart, sys.reboot, sys.logs): the reboot command runs as a
+# tracked child process (containers/runtime's ChildProcess, so the child reaper leaves it be).
+ew_module(ew_agent_board
+  SOURCES ${EW_AGENT_DIR}/board/board_control.cpp
+  DEPS ew_agent_rpc ew_containers_runtime ew_common_contract ew_common_log ew_common_error Boost::system Threads::Threads)
+
 # The on-disk spool (store and forward): named streams of CRC-framed records in segment files,
 # acknowledged delivery, bounds with drop policies, group commit; a writer thread in front of it.
 ew_module(ew_agent_spool
@@ -120,7 +126,7 @@ target_compile_options(ew_agent_session PRIVATE -Wno-deprecated-declarations)
 # Command line and the `run` command's wiring (config, credential, signals, systemd).
 ew_module(ew_agent_app
   SOURCES ${EW_AGENT_DIR}/cli/agent_cli.cpp ${EW_AGENT_DIR}/commands.cpp
-  DEPS ew_agent_session ew_agent_enrol ew_agent_credential ew_agent_rpc ew_agent_systemd ew_agent_functions ew_agent_spool
+  DEPS ew_agent_session ew_agent_enrol ew_agent_credential ew_agent_rpc ew_agent_board ew_agent_systemd ew_agent_functions ew_agent_spool
        ew_agent_tunnel
        ew_agent_flows
        ew_agent_gpio_rpc ew_agent_gpio
@@ -137,5 +143,5 @@ if(EW_AGENT_STATIC)
   # The agent unpacks packages and never packs one: no libxml2 (and ICU, libstdc++.so) for it.
   set_target_properties(edgewire-agent PROPERTIES EW_ARCHIVE_READ_ONLY ON)
 endif()
-install(TARGETS edgewire-agent RUNTIME DESTINATION bin)
+install(TARGETS edgewire-agent RUNTIME DESTINATION bin COMPONENT agent)
 

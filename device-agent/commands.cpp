@@ -5,7 +5,10 @@
 #include <sys/utsname.h>
 
 #include <csignal>
+#include <cstdlib>
+#include <cstring>
 #include <ostream>
+#include <thread>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -13,7 +16,9 @@
 
 #include "common/config/config.hpp"
 #include "common/log/log.hpp"
+#include "common/log/recent_lines.hpp"
 #include "containers/runtime/child_reaper.hpp"
+#include "device-agent/board/board_control.hpp"
 #include "device-agent/credential/credential.hpp"
 #include "device-agent/enrol/conductor_url.hpp"
 #include "device-agent/enrol/enroller.hpp"
@@ -39,13 +44,14 @@ std::string ThisHostName() {
   return uname(&uts) == 0 ? uts.nodename : "";
 }
 
-// Reports session state to systemd: READY=1 on the first join, STATUS= on every change.
+// Reports session state to systemd as STATUS= on every change. READY=1 is sent once the loop
+// runs, not on the first join: a board works offline too (flows, spool), and `systemctl start`
+// or a package upgrade must not wait for the network.
 class SystemdObserver : public session::SessionObserver {
  public:
   SystemdObserver(systemd::Notifier& notifier, std::string board_id) : notifier_(notifier), board_id_(std::move(board_id)) {}
 
   void OnReady(const std::string& url, uint64_t session_id) override {
-    notifier_.Ready();
     notifier_.Status("connected to " + url + " as board " + board_id_ + " (session " + std::to_string(session_id) + ")");
   }
   void OnDisconnected(const std::string& reason, std::chrono::milliseconds retry_in) override {
@@ -63,6 +69,21 @@ void KeepWatchdogFed(boost::asio::steady_timer& timer, systemd::Notifier& notifi
   timer.expires_after(period);
   timer.async_wait([&timer, &notifier, period](const boost::system::error_code& ec) {
     if (!ec) KeepWatchdogFed(timer, notifier, period);
+  });
+}
+
+// Test-only (EW_AGENT_TEST_HOOKS=1 in the environment, never set by the unit): SIGUSR2 wedges
+// the io thread for an hour, as a deadlocked handler would, so that tests can see the watchdog
+// pings stop (tests/integration/test_systemd_notify.py).
+void InstallTestHooks(boost::asio::io_context& io, boost::asio::signal_set& hooks) {
+  const char* enabled = std::getenv("EW_AGENT_TEST_HOOKS");
+  if (enabled == nullptr || std::strcmp(enabled, "1") != 0) return;
+  Log()->warn("test hooks on (EW_AGENT_TEST_HOOKS=1): SIGUSR2 wedges the event loop");
+  hooks.add(SIGUSR2);
+  hooks.async_wait([](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    Log()->warn("test hook: wedging the event loop");
+    std::this_thread::sleep_for(std::chrono::hours(1));
   });
 }
 
@@ -215,6 +236,8 @@ int RunCommand(const RunArgs& args) {
     return 1;
   }
   if (!ew::log::SetLevel(config->log_level)) Log()->warn("unknown log_level \"{}\"", config->log_level);
+  // sys.logs answers from this ring; before any other thread starts.
+  ew::log::KeepRecentLines(static_cast<size_t>(config->log_recent_lines));
 
   const std::string credential_path = args.credential.empty() ? config->credential_path : args.credential;
   auto credential = ReadCredential(credential_path);
@@ -276,6 +299,14 @@ int RunCommand(const RunArgs& args) {
   tunnel_options.trust = options->trust;
   tunnel::TunnelService tunnels(io, tunnel_options);
   for (auto& procedure : tunnels.Procedures()) procedures.push_back(std::move(procedure));
+  // Set by sys.restart: the agent leaves its session and exits with this status.
+  int exit_status = 0;
+  std::function<void(int)> request_exit;  // defined below, once the runner exists
+  board::BoardControlOptions board_options;
+  board_options.reboot_command = config->reboot_command;
+  board_options.log_capacity = static_cast<int32_t>(config->log_recent_lines);
+  board::BoardControl board_control(io, board_options, [&request_exit](int status) { request_exit(status); });
+  for (auto& procedure : board_control.Procedures()) procedures.push_back(std::move(procedure));
   session::SessionRunner runner(io, *options, std::move(procedures), &observer);
   // Flows resume from disk before the first session: a board runs its partitions offline too.
   flow_service.SetConductor(&runner);
@@ -289,7 +320,25 @@ int RunCommand(const RunArgs& args) {
   gpio_service.SetConductor(&runner);
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  boost::asio::signal_set test_hooks(io);
   boost::asio::steady_timer watchdog(io);
+  // Leaves the session (GOODBYE), then stops the loop: on SIGTERM/SIGINT and on sys.restart.
+  auto begin_stop = [&](const std::string& why) {
+    Log()->info("{}: leaving the session", why);
+    notifier.Stopping();
+    notifier.Status("stopping");
+    runner.Stop([&] {
+      signals.cancel();
+      test_hooks.cancel();
+      watchdog.cancel();
+      io.stop();
+    });
+  };
+  request_exit = [&](int status) {
+    if (notifier.stopping()) return;
+    exit_status = status;
+    begin_stop("restart requested (sys.restart)");
+  };
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& ec, int signal) {
         if (ec) return;
@@ -298,18 +347,13 @@ int RunCommand(const RunArgs& args) {
           io.stop();
           return;
         }
-        Log()->info("signal {}: leaving the session", signal);
-        notifier.Stopping();
-        notifier.Status("stopping");
         signals.async_wait(on_signal);
-        runner.Stop([&] {
-          signals.cancel();
-          watchdog.cancel();
-          io.stop();
-        });
+        begin_stop("signal " + std::to_string(signal));
       };
   signals.async_wait(on_signal);
+  InstallTestHooks(io, test_hooks);
   if (auto period = systemd::Notifier::WatchdogPeriod()) KeepWatchdogFed(watchdog, notifier, *period);
+  boost::asio::post(io, [&notifier] { notifier.Ready(); });
 
   Log()->info("edgewire-agent {} board={} conductor={}{}", AgentVersion(), credential->board_id, options->url,
               options->url.rfind("wss:", 0) == 0 ? " (certificate checked against " + tls::Describe(options->trust) + ")"
@@ -321,8 +365,8 @@ int RunCommand(const RunArgs& args) {
   // service and the functions that receive those edges go.
   for (auto& control : board_chips.sim_controls) control->Stop();
   notifier.Stopping();
-  Log()->info("stopped");
-  return 0;
+  Log()->info("stopped{}", exit_status == 0 ? "" : " (exit status " + std::to_string(exit_status) + " for systemd to restart the agent)");
+  return exit_status;
 }
 
 }  // namespace ew::agent

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cloud-conductor/cli/board_admin_commands.hpp"
 #include "cloud-conductor/cli/commands.hpp"
 #include "cloud-conductor/cli/fleet_commands.hpp"
 #include "cloud-conductor/cli/tunnel_commands.hpp"
@@ -43,6 +44,7 @@ struct Parsed {
   std::string service;
   int64_t board_port = 0;
   ew::cli::TunnelOpenOptions tunnel;
+  int64_t log_lines = 100;
 };
 
 // CLI11 validators, so that malformed local input is a usage error (exit 2).
@@ -167,6 +169,19 @@ void AddBoardCommands(CLI::App& app, Parsed& p) {
   auto* ping = boards->add_subcommand("ping", "call sys.ping and print the round trip");
   ping->add_option("BOARD", p.id, "board id or name")->required();
   ping->callback([&p] { p.action = [&p](Context& c) { return BoardPing(c, p.id); }; });
+
+  // Board management (issue 16).
+  auto* restart = boards->add_subcommand("restart", "restart the board's agent (systemd starts it again)");
+  restart->add_option("BOARD", p.id, "board id or name")->required();
+  restart->callback([&p] { p.action = [&p](Context& c) { return ew::cli::BoardRestart(c, p.id); }; });
+  auto* reboot = boards->add_subcommand("reboot", "reboot the board (admin; the board must allow it in agent.toml)");
+  reboot->add_option("BOARD", p.id, "board id or name")->required();
+  reboot->callback([&p] { p.action = [&p](Context& c) { return ew::cli::BoardReboot(c, p.id); }; });
+  auto* logs = boards->add_subcommand("logs", "print the agent's recent log lines");
+  logs->add_option("BOARD", p.id, "board id or name")->required();
+  logs->add_option("--lines,-n", p.log_lines, "how many of the newest lines (1 .. 1000)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000}));
+  logs->callback([&p] { p.action = [&p](Context& c) { return ew::cli::BoardLogs(c, p.id, p.log_lines); }; });
 }
 
 // Both forms of a "one of the two" target (--board or --fleet, --board or --cloud): CLI11 checks

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <exception>
 
+#include "cloud-conductor/rest/board_admin.hpp"
 #include "cloud-conductor/rest/json_body.hpp"
 #include "cloud-conductor/rest/resources.hpp"
 #include "cloud-conductor/rest/validation.hpp"
@@ -64,6 +65,9 @@ server::HttpResponse RenderResult(Result<wamp::Payload> result, double duration_
 void CallBoard(const RestDeps& deps, Exchange exchange) {
   auto call = ParseCall(deps, exchange);
   if (!call) return exchange.Reply(ErrorResponse(call.error()));
+  if (IsAdminOnlyBoardProcedure(call->procedure)) {
+    if (auto admin = RequireAdmin(exchange.principal); !admin) return exchange.Reply(ErrorResponse(admin.error()));
+  }
   const std::string board_id = exchange.Param("id");
   auto board = AccessibleBoard(deps.store, exchange.principal, board_id);
   if (!board) return exchange.Reply(ErrorResponse(board.error()));

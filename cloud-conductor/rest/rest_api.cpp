@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "cloud-conductor/rest/board_admin.hpp"
 #include "cloud-conductor/rest/json_body.hpp"
 #include "cloud-conductor/rest/resources.hpp"
 #include "common/log/log.hpp"
@@ -66,6 +67,7 @@ RestApi::RestApi(RestDeps deps) : deps_(deps) {
   AddGpioRoutes(routes_, deps_);
   AddFlowRoutes(routes_, deps_);
   AddTunnelRoutes(routes_, deps_);
+  AddBoardAdminRoutes(routes_, deps_);
 }
 
 void RestApi::Handle(server::HttpRequest request, server::Respond respond) {

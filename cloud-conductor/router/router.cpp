@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 
 #include "cloud-conductor/router/session.hpp"
+#include "common/contract/sys.hpp"
 #include "common/ids/ids.hpp"
 #include "common/log/log.hpp"
 #include "common/wamp/uri.hpp"
@@ -480,6 +481,8 @@ Result<void> Router::MayCall(const Session& s, const std::string& uri) const {
   }
   if (s.role == Role::kOperator) {
     if (auto board = wamp::BoardIdFromUri(uri)) {
+      // Rebooting a board is for admins, over WAMP as over REST (docs/SECURITY.md, issue 16).
+      if (uri == contract::sys::kReboot.Uri(*board)) return PermissionDenied("only an admin may reboot a board");
       auto it = board_projects_.find(*board);
       if (it != board_projects_.end() && it->second == s.project_id) return Ok();
     }

@@ -462,6 +462,8 @@ const std::vector<Key<AgentConfig>>& AgentKeys() {
       {"spool", "max_mb", Integer(&A::spool_max_mb, 1, 1'000'000)},
       {"spool", "sync_interval_ms", DurationOrZero(&A::spool_sync_interval)},
       {"log", "level", Text(&A::log_level, kLogLevel)},
+      {"log", "recent_lines", Integer(&A::log_recent_lines, 0, 10'000)},
+      {"system", "reboot_command", Text(&A::reboot_command)},
   };
   return keys;
 }

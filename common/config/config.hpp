@@ -114,6 +114,13 @@ struct AgentConfig {
   int64_t spool_max_mb = 64;
   std::chrono::milliseconds spool_sync_interval{200};
   std::string log_level = "info";
+  // Log lines kept in memory for sys.logs (`edgewire board logs`); 0 = none. Each costs ~0.4 kB
+  // of RSS once the ring is full.
+  int64_t log_recent_lines = 200;
+  // sys.reboot runs this with /bin/sh -c (e.g. "systemctl reboot"; see docs/INSTALL-PI.md for
+  // the polkit rule the edgewire user needs). "" = sys.reboot is refused: rebooting a board from
+  // the network is the installer's decision, not a default.
+  std::string reboot_command = "";
 };
 
 // The board's chips: `gpio_chips` when the file has [[gpio.chip]], else the one `[gpio] backend`

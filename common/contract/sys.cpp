@@ -203,4 +203,56 @@ Result<SysInfo> SysInfo::Parse(const wamp::Payload& payload) {
   return out;
 }
 
+wamp::Payload SysActionReply::ToPayload() const {
+  wamp::Payload out;
+  out.kwargs = {{"action", action}, {"delayMs", Proto3Int64(delay_ms)}};
+  return out;
+}
+
+Result<SysActionReply> SysActionReply::Parse(const wamp::Payload& payload) {
+  EW_TRY(Fields f, Fields::Of(payload.kwargs, "sys action reply"));
+  SysActionReply out;
+  EW_TRY(out.action, f.String("action"));
+  if (const json* delay = f.Find("delayMs")) {
+    auto ms = ReadProto3Int64(*delay);
+    if (!ms) return f.Bad("delayMs", ms.error().message);
+    out.delay_ms = *ms;
+  }
+  return out;
+}
+
+wamp::Payload LogsRequest::ToPayload() const {
+  wamp::Payload out;
+  out.kwargs = {{"lines", lines}};
+  return out;
+}
+
+Result<LogsRequest> LogsRequest::Parse(const wamp::Payload& payload) {
+  LogsRequest out;
+  if (payload.kwargs.is_null()) return out;
+  EW_TRY(Fields f, Fields::Of(payload.kwargs, "sys.logs", {"lines"}));
+  EW_TRY(int64_t lines, f.IntOr("lines", 0, 0, kMaxLogLines));
+  out.lines = lines == 0 ? kDefaultLogLines : static_cast<int32_t>(lines);
+  return out;
+}
+
+wamp::Payload LogsReply::ToPayload() const {
+  wamp::Payload out;
+  out.kwargs = {{"lines", lines}, {"capacity", capacity}};
+  return out;
+}
+
+Result<LogsReply> LogsReply::Parse(const wamp::Payload& payload) {
+  EW_TRY(Fields f, Fields::Of(payload.kwargs, "sys.logs reply"));
+  LogsReply out;
+  EW_TRY(json lines, f.Array("lines"));
+  for (const json& line : lines) {
+    if (!line.is_string()) return f.Bad("lines", "must hold strings");
+    out.lines.push_back(line.get<std::string>());
+  }
+  EW_TRY(int64_t capacity, f.IntOr("capacity", 0, 0, INT32_MAX));
+  out.capacity = static_cast<int32_t>(capacity);
+  return out;
+}
+
 }  // namespace ew::contract::sys

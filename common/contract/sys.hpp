@@ -83,7 +83,38 @@ struct SysInfo {
   static Result<SysInfo> Parse(const wamp::Payload& payload);
 };
 
+// sys.restart / sys.reboot reply: kwargs = SysActionReply{action, delayMs}.
+struct SysActionReply {
+  std::string action;  // "restart" or "reboot"
+  int64_t delay_ms = 0;
+  wamp::Payload ToPayload() const;
+  static Result<SysActionReply> Parse(const wamp::Payload& payload);
+};
+
+// sys.logs: kwargs = LogsRequest{lines}; 0 or absent = kDefaultLogLines, else 1 .. kMaxLogLines.
+struct LogsRequest {
+  static constexpr int32_t kDefaultLogLines = 100;
+  static constexpr int32_t kMaxLogLines = 1000;
+  int32_t lines = kDefaultLogLines;
+  wamp::Payload ToPayload() const;
+  static Result<LogsRequest> Parse(const wamp::Payload& payload);
+};
+
+// kwargs = LogsReply{lines, capacity}.
+struct LogsReply {
+  std::vector<std::string> lines;
+  int32_t capacity = 0;
+  wamp::Payload ToPayload() const;
+  static Result<LogsReply> Parse(const wamp::Payload& payload);
+};
+
 inline constexpr BoardProcedure<Empty, SysInfo> kInfo{"sys.info"};
 inline constexpr BoardProcedure<PingRequest, PingReply> kPing{"sys.ping"};
+// Board management (issue 16). sys.restart: the agent leaves its session and exits so that
+// systemd starts it again. sys.reboot: the agent runs the board's configured reboot command
+// (off unless [system] reboot_command is set). sys.logs: the agent's recent log lines.
+inline constexpr BoardProcedure<Empty, SysActionReply> kRestart{"sys.restart"};
+inline constexpr BoardProcedure<Empty, SysActionReply> kReboot{"sys.reboot"};
+inline constexpr BoardProcedure<LogsRequest, LogsReply> kLogs{"sys.logs"};
 
 }  // namespace ew::contract::sys

@@ -1,9 +1,16 @@
 #include "common/log/log.hpp"
+#include "common/log/recent_lines.hpp"
 
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 
 #include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/stdout_sinks.h>
 
 namespace ew::log {
 
@@ -13,6 +20,39 @@ std::mutex g_mutex;
 spdlog::level::level_enum g_level = spdlog::level::info;
 
 constexpr char kPattern[] = "%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ [%n] %v";
+// Under journald: the sd-daemon priority prefix (%*, "<6>" for info) instead of a timestamp and
+// colours; journald stores the priority and its own timestamp (`journalctl -p warning`).
+constexpr char kJournalPattern[] = "%*%-5l [%n] %v";
+// Recent lines kept for sys.logs: as on a terminal, timestamp first.
+constexpr char kRecentPattern[] = "%Y-%m-%dT%H:%M:%S.%e %-5l [%n] %v";
+
+std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> g_recent;  // GUARDED_BY(g_mutex) for writes
+
+// sd-daemon(3) priorities: <7> debug, <6> info, <4> warning, <3> err, <2> crit.
+class JournalPriorityFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    const char* prefix = "<6>";
+    switch (msg.level) {
+      case spdlog::level::trace:
+      case spdlog::level::debug: prefix = "<7>"; break;
+      case spdlog::level::info: prefix = "<6>"; break;
+      case spdlog::level::warn: prefix = "<4>"; break;
+      case spdlog::level::err: prefix = "<3>"; break;
+      case spdlog::level::critical: prefix = "<2>"; break;
+      default: break;
+    }
+    dest.append(prefix, prefix + 3);
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JournalPriorityFlag>(); }
+};
+
+std::unique_ptr<spdlog::pattern_formatter> MakePatternFormatter(const char* pattern) {
+  spdlog::pattern_formatter::custom_flags flags;
+  flags['*'] = std::make_unique<JournalPriorityFlag>();
+  return std::make_unique<spdlog::pattern_formatter>(pattern, spdlog::pattern_time_type::local,
+                                                     spdlog::details::os::default_eol, std::move(flags));
+}
 
 bool IsControl(unsigned char c) { return c < 0x20 || c == 0x7f; }
 
@@ -34,7 +74,7 @@ void AppendEscaped(std::string& out, unsigned char c) {
 // one line, whatever a caller put in it.
 class OneLineFormatter final : public spdlog::formatter {
  public:
-  OneLineFormatter() : inner_(std::make_unique<spdlog::pattern_formatter>(kPattern)) {}
+  explicit OneLineFormatter(const char* pattern = kPattern) : pattern_(pattern), inner_(MakePatternFormatter(pattern)) {}
 
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
     const std::string_view payload(msg.payload.data(), msg.payload.size());
@@ -50,21 +90,65 @@ class OneLineFormatter final : public spdlog::formatter {
     msg.color_range_end = copy.color_range_end;
   }
 
-  std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<OneLineFormatter>(); }
+  std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<OneLineFormatter>(pattern_); }
 
  private:
+  const char* pattern_;
   std::unique_ptr<spdlog::formatter> inner_;
 };
 
 }  // namespace
 
+bool StderrIsJournal() {
+  // systemd sets JOURNAL_STREAM=<dev>:<inode> of the stream it connected; a child whose stderr
+  // was redirected elsewhere inherits the variable but not the stream, so compare.
+  const char* stream = std::getenv("JOURNAL_STREAM");
+  if (stream == nullptr) return false;
+  unsigned long long dev = 0, ino = 0;
+  if (std::sscanf(stream, "%llu:%llu", &dev, &ino) != 2) return false;
+  struct stat st {};
+  if (fstat(2, &st) != 0) return false;
+  return static_cast<unsigned long long>(st.st_dev) == dev && static_cast<unsigned long long>(st.st_ino) == ino;
+}
+
 std::shared_ptr<spdlog::logger> Get(const std::string& module) {
   std::lock_guard<std::mutex> lock(g_mutex);
   if (auto existing = spdlog::get(module)) return existing;
-  auto logger = spdlog::stderr_color_mt(module);
-  logger->set_formatter(std::make_unique<OneLineFormatter>());
+  static const bool journal = StderrIsJournal();
+  std::shared_ptr<spdlog::logger> logger;
+  if (journal) {
+    logger = spdlog::stderr_logger_mt(module);
+    logger->set_formatter(std::make_unique<OneLineFormatter>(kJournalPattern));
+  } else {
+    logger = spdlog::stderr_color_mt(module);
+    logger->set_formatter(std::make_unique<OneLineFormatter>());
+  }
+  if (g_recent) logger->sinks().push_back(g_recent);
   logger->set_level(g_level);
   return logger;
+}
+
+void KeepRecentLines(size_t capacity) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  if (g_recent || capacity == 0) return;
+  g_recent = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(capacity);
+  g_recent->set_formatter(std::make_unique<OneLineFormatter>(kRecentPattern));
+  // Loggers made before this call (static Loggers resolve lazily, so usually none).
+  spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& l) { l->sinks().push_back(g_recent); });
+}
+
+std::vector<std::string> RecentLines(size_t max_lines) {
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> recent;
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    recent = g_recent;
+  }
+  if (!recent || max_lines == 0) return {};
+  std::vector<std::string> lines = recent->last_formatted(max_lines);
+  for (auto& line : lines) {
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+  }
+  return lines;
 }
 
 bool SetLevel(const std::string& level) {

@@ -13,6 +13,13 @@ bash deploy/scripts/build.sh
 # The palette's own tests run its nodes in the pinned Node-RED (node-red-node-test-helper).
 (cd deploy/node-red && npm ci --no-audit --no-fund --loglevel=error)
 (cd flows/node-red-contrib-edgewire && npm ci --no-audit --no-fund --loglevel=error)
+# The arm64 agent for tests/integration/test_arm64.py (issue 16): an arm64 sysroot in a directory
+# and a cross build of edgewire-agent into ./build-arm64: 2.3 min + 9.6 min of CPU (about 6 min on
+# an idle 2-core machine; docs/BENCHMARKS.md, "Build costs"), ccache hits on later runs.
+# EW_ARM64=0 leaves it out (the test then skips, and the skip check fails the run).
+if [ "${EW_ARM64:-1}" != 0 ]; then
+  bash deploy/scripts/cross-build-arm64.sh
+fi
 ROOT=$PWD
 cd "${BUILD_DIR:-build}"
 status=0

@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "common/contract/sys.hpp"
 #include "device-agent/enrol/enrol_messages.hpp"
 #include "device-agent/rpc/sys_procedures.hpp"
 #include "edgewire/v1/api.pb.h"
@@ -187,6 +188,32 @@ TEST(Proto3ConformanceTest, PingReplies) {
       EXPECT_TRUE(SameMessage(*parsed, expected));
     }
   }
+}
+
+// Board management replies (issue 16): sys.restart / sys.reboot and sys.logs.
+TEST(Proto3ConformanceTest, BoardManagementRepliesAreWhatProtobufPrints) {
+  contract::sys::SysActionReply action{"restart", 500};
+  edgewire::v1::SysActionReply expected_action;
+  expected_action.set_action("restart");
+  expected_action.set_delay_ms(500);
+  EXPECT_EQ(action.ToPayload().kwargs.dump(), ProtoReply(expected_action).dump());
+
+  contract::sys::LogsReply logs;
+  logs.lines = {"2026-12-05T01:00:00.000 info  [agent] started", "ü \\x1b"};
+  logs.capacity = 200;
+  edgewire::v1::LogsReply expected_logs;
+  for (const auto& line : logs.lines) expected_logs.add_lines(line);
+  expected_logs.set_capacity(200);
+  EXPECT_EQ(logs.ToPayload().kwargs.dump(), ProtoReply(expected_logs).dump());
+  auto parsed = ProtoParse<edgewire::v1::LogsReply>(logs.ToPayload().kwargs.dump());
+  ASSERT_TRUE(parsed);
+  EXPECT_TRUE(SameMessage(*parsed, expected_logs));
+
+  edgewire::v1::LogsRequest expected_request;
+  expected_request.set_lines(25);
+  contract::sys::LogsRequest request;
+  request.lines = 25;
+  EXPECT_EQ(request.ToPayload().kwargs.dump(), ProtoReply(expected_request).dump());
 }
 
 TEST(Proto3ConformanceTest, EnrolRequestIsWhatProtobufPrints) {

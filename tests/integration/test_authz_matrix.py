@@ -249,6 +249,12 @@ class AuthzMatrixTest(ConductorTestCase):
             "POST /v1/services": ("/v1/services", {"body": {"boardId": a_board, "boardPort": 8080}}),
             "GET /v1/services/{id}": ("/v1/services/" + w["service A"], {}),
         }
+        # Board management (issue 16).
+        requests.update({
+            "POST /v1/boards/{id}/restart": (f"/v1/boards/{a_board}/restart", {"body": {}}),
+            "POST /v1/boards/{id}/reboot": (f"/v1/boards/{a_board}/reboot", {"body": {}}),
+            "GET /v1/boards/{id}/logs": (f"/v1/boards/{a_board}/logs?lines=5", {}),
+        })
         self.assertIn(key, requests, f"the matrix row {key} has no request in this test")
         path, kw = requests[key]
         return method, path, kw, token
@@ -283,6 +289,8 @@ class AuthzMatrixTest(ConductorTestCase):
             "WAMP subscribe com.example.*": ("subscribe", "com.example.matrix", None),
             "WAMP publish com.example.*": ("publish", "com.example.matrix", None),
         }
+        # Board management (issue 16): rebooting is for admins, whichever way it is asked.
+        targets["WAMP call ew.board.<A>.sys.reboot"] = ("call", f"ew.board.{a}.sys.reboot", None)
         self.assertIn(key, targets, f"the matrix row {key} has no request in this test")
         return targets[key]
 

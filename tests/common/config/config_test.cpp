@@ -539,7 +539,25 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
                                    "functions.runtime", "functions.state_dir", "functions.work_dir",
                                    "functions.max_running", "functions.uid_first", "functions.uid_count",
                                    "functions.cgroups", "spool.dir", "spool.max_mb", "spool.sync_interval_ms",
-                                   "log.level"}));
+                                   "log.level", "log.recent_lines", "system.reboot_command"}));
+}
+
+// Board management (issue 16): the reboot command is off unless set; the log ring is bounded.
+TEST(ConfigTest, AgentBoardManagementKeys) {
+  auto defaults = ParseAgentConfig("");
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults->reboot_command, "");
+  EXPECT_EQ(defaults->log_recent_lines, 200);
+  auto set = ParseAgentConfig("[system]\nreboot_command = \"systemctl reboot\"\n[log]\nrecent_lines = 0\n");
+  ASSERT_TRUE(set) << set.error().message;
+  EXPECT_EQ(set->reboot_command, "systemctl reboot");
+  EXPECT_EQ(set->log_recent_lines, 0);
+  for (const char* bad : {"[log]\nrecent_lines = 10001\n", "[log]\nrecent_lines = -1\n",
+                          "[system]\nreboot_command = 1\n", "[system]\nreboot = \"x\"\n"}) {
+    auto refused = ParseAgentConfig(bad);
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument) << bad;
+  }
 }
 
 TEST(ConfigTest, AgentSpoolKeys) {

@@ -1,6 +1,8 @@
 // Log lines cannot be forged by values from outside: Untrusted() and the loggers' own escaping.
 #include "common/log/log.hpp"
+#include "common/log/recent_lines.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -97,6 +99,47 @@ TEST(LoggerTest, IsTheModulesLoggerFromEveryThread) {
   for (auto& t : threads) t.join();
   for (auto* logger : seen) EXPECT_EQ(logger, Get("loggertest").get());
   EXPECT_EQ(kTestLog()->name(), "loggertest");
+}
+
+// sys.logs (issue 16): every logger feeds one bounded ring of recent lines.
+TEST(RecentLinesTest, KeepsTheNewestLinesOfEveryLoggerBounded) {
+  EXPECT_TRUE(RecentLines(10).empty());  // off until enabled
+  KeepRecentLines(4);
+  KeepRecentLines(100);  // first call wins: the ring stays at 4
+  Get("recent-a")->info("one");
+  Get("recent-b")->warn("two\nforged line");
+  Get("recent-a")->info("three");
+  Get("recent-b")->error("four");
+  Get("recent-a")->info("five");
+  const std::vector<std::string> lines = RecentLines(100);
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_THAT(lines[0], HasSubstr("[recent-b] two\\nforged line"));
+  EXPECT_THAT(lines[0], HasSubstr("warn"));
+  EXPECT_THAT(lines[3], HasSubstr("info  [recent-a] five"));
+  for (const auto& line : lines) EXPECT_EQ(line.find('\n'), std::string::npos) << line;
+  const std::vector<std::string> two = RecentLines(2);
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_THAT(two[0], HasSubstr("four"));
+  EXPECT_THAT(two[1], HasSubstr("five"));
+  // Below the level: not kept.
+  Get("recent-a")->debug("hidden");
+  EXPECT_THAT(RecentLines(1)[0], HasSubstr("five"));
+}
+
+// sd-daemon prefixes only when $JOURNAL_STREAM names this process's stderr.
+TEST(JournalTest, StderrIsJournalOnlyWhenJournalStreamNamesStderr) {
+  struct stat st {};
+  ASSERT_EQ(fstat(2, &st), 0);
+  const std::string mine = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  ::unsetenv("JOURNAL_STREAM");
+  EXPECT_FALSE(StderrIsJournal());
+  ::setenv("JOURNAL_STREAM", mine.c_str(), 1);
+  EXPECT_TRUE(StderrIsJournal());
+  ::setenv("JOURNAL_STREAM", (std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino + 1)).c_str(), 1);
+  EXPECT_FALSE(StderrIsJournal());
+  ::setenv("JOURNAL_STREAM", "garbage", 1);
+  EXPECT_FALSE(StderrIsJournal());
+  ::unsetenv("JOURNAL_STREAM");
 }
 
 }  // namespace

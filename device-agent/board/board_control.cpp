@@ -1,0 +1,100 @@
+// sys.restart / sys.reboot / sys.logs on the agent. The actions are delayed by a timer on the io
+// thread so that the RESULT leaves first; the reboot command runs as a tracked child process
+// (containers::ChildProcess) so that the agent's child reaper never steals its exit status.
+#include "device-agent/board/board_control.hpp"
+
+#include <atomic>
+#include <thread>
+
+#include "common/contract/sys.hpp"
+#include "common/log/log.hpp"
+#include "common/log/recent_lines.hpp"
+#include "containers/runtime/child_process.hpp"
+
+extern char** environ;
+
+namespace ew::agent::board {
+
+namespace {
+const ew::log::Logger Log{"agent"};
+namespace sys = contract::sys;
+}  // namespace
+
+BoardControl::BoardControl(boost::asio::io_context& io, BoardControlOptions options,
+                           std::function<void(int)> request_exit)
+    : io_(io), options_(std::move(options)), request_exit_(std::move(request_exit)), timer_(io) {}
+
+BoardControl::~BoardControl() { timer_.cancel(); }
+
+rpc::ProcedureTable BoardControl::Procedures() {
+  rpc::ProcedureTable table;
+  table.push_back({sys::kRestart.suffix, rpc::Sync([this](const rpc::Request&) { return Restart(); })});
+  table.push_back({sys::kReboot.suffix, rpc::Sync([this](const rpc::Request&) { return Reboot(); })});
+  table.push_back({sys::kLogs.suffix, rpc::Sync([this](const rpc::Request& request) { return Logs(request); })});
+  return table;
+}
+
+Result<rpc::Reply> BoardControl::Restart() {
+  if (action_pending_->load()) return Conflict("a restart or reboot of this board is already under way");
+  action_pending_->store(true);
+  Log()->warn("sys.restart: the agent exits in {} ms for systemd to start it again", options_.action_delay.count());
+  timer_.expires_after(options_.action_delay);
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) request_exit_(kRestartExitStatus);
+  });
+  sys::SysActionReply reply{"restart", options_.action_delay.count()};
+  return reply.ToPayload();
+}
+
+Result<rpc::Reply> BoardControl::Reboot() {
+  if (options_.reboot_command.empty())
+    return Unavailable(
+                 "this board does not reboot on request: set [system] reboot_command in its agent.toml");
+  if (action_pending_->load()) return Conflict("a restart or reboot of this board is already under way");
+  action_pending_->store(true);
+  Log()->warn("sys.reboot: running the reboot command in {} ms", options_.action_delay.count());
+  timer_.expires_after(options_.action_delay);
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) RunRebootCommand();
+  });
+  sys::SysActionReply reply{"reboot", options_.action_delay.count()};
+  return reply.ToPayload();
+}
+
+void BoardControl::RunRebootCommand() {
+  containers::SpawnOptions spawn;
+  spawn.argv = {"/bin/sh", "-c", options_.reboot_command};
+  for (char** e = environ; *e != nullptr; ++e) spawn.env.emplace_back(*e);
+  auto child = containers::ChildProcess::Spawn(spawn);
+  if (!child) {
+    Log()->error("sys.reboot: cannot run the reboot command: {}", child.error().message);
+    action_pending_->store(false);
+    return;
+  }
+  // The command's output is not read: close our ends so that it never blocks on a full pipe.
+  (*child)->CloseStdin();
+  (*child)->CloseStdout();
+  (*child)->CloseStderr();
+  // Waiting blocks, so on a thread of its own, which shares only the flag: a command that fails
+  // lets a later sys.reboot try again.
+  std::thread([pending = action_pending_, process = std::shared_ptr<containers::ChildProcess>(std::move(*child))] {
+    process->Wait();
+    const int status = process->exit_code();
+    if (status == 0) {
+      Log()->info("sys.reboot: the reboot command finished");
+    } else {
+      Log()->error("sys.reboot: the reboot command failed with status {}", status);
+      pending->store(false);
+    }
+  }).detach();
+}
+
+Result<rpc::Reply> BoardControl::Logs(const rpc::Request& request) const {
+  EW_TRY(sys::LogsRequest parsed, sys::LogsRequest::Parse(request));
+  sys::LogsReply reply;
+  reply.lines = ew::log::RecentLines(static_cast<size_t>(parsed.lines));
+  reply.capacity = options_.log_capacity;
+  return reply.ToPayload();
+}
+
+}  // namespace ew::agent::board

@@ -1,0 +1,63 @@
+// Board management procedures (issue 16): sys.restart, sys.reboot and sys.logs, on the board
+// contract (common/contract/sys.hpp). The conductor reaches them through REST
+// (/v1/boards/{id}/restart|reboot|logs) for operators and admins only (docs/SECURITY.md).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "device-agent/rpc/procedure.hpp"
+
+namespace ew::agent::board {
+
+struct BoardControlOptions {
+  // sys.reboot runs this with /bin/sh -c; "" = sys.reboot answers Unavailable (the default).
+  std::string reboot_command;
+  // The board answers first and acts this much later, so that the reply reaches the caller
+  // before the session goes away.
+  std::chrono::milliseconds action_delay{500};
+  // The ring of recent log lines (ew::log::KeepRecentLines), reported in LogsReply.capacity.
+  int32_t log_capacity = 0;
+};
+
+class BoardControl {
+ public:
+  // Exit status of an agent restarted by sys.restart: EX_TEMPFAIL. The unit lists it in
+  // RestartForceExitStatus= (systemd starts the agent again) and SuccessExitStatus= (the
+  // restart is not recorded as a failure).
+  static constexpr int kRestartExitStatus = 75;
+
+  // `request_exit(status)` asks the daemon to leave its session and exit with `status`; it is
+  // called on the io thread, once, action_delay after sys.restart answered.
+  BoardControl(boost::asio::io_context& io, BoardControlOptions options, std::function<void(int)> request_exit);
+  ~BoardControl();
+
+  // sys.restart, sys.reboot, sys.logs. Handlers run on the io thread and never block it: the
+  // reboot command runs on a thread of its own, which logs its exit status.
+  rpc::ProcedureTable Procedures();
+
+  // Procedure bodies, for tests. Restart and Reboot schedule their action and answer at once;
+  // a second call while one is pending is a Conflict.
+  Result<rpc::Reply> Restart();
+  Result<rpc::Reply> Reboot();
+  Result<rpc::Reply> Logs(const rpc::Request& request) const;
+
+ private:
+  void RunRebootCommand();
+
+  boost::asio::io_context& io_;
+  BoardControlOptions options_;
+  std::function<void(int)> request_exit_;
+  boost::asio::steady_timer timer_;
+  // Shared with the thread that waits for the reboot command (which may outlive this object
+  // while the process goes down).
+  std::shared_ptr<std::atomic<bool>> action_pending_ = std::make_shared<std::atomic<bool>>(false);
+};
+
+}  // namespace ew::agent::board

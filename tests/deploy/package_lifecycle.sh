@@ -1,0 +1,53 @@
+#!/bin/sh
+# Runs inside a throwaway Debian 12 root (made by test_packages.py with mmdebstrap, which has
+# installed edgewire-common, edgewire-agent and edgewire-conductor from the .debs under test):
+# checks what the install did, then upgrade, remove and purge. Never on a real host.
+set -eu
+fail() { echo "FAIL: $*" >&2; exit 1; }
+step() { echo "== $*"; }
+
+step "installed"
+getent passwd edgewire >/dev/null || fail "no edgewire user"
+getent group gpio | grep -q edgewire || fail "edgewire is not in group gpio"
+[ "$(getent passwd edgewire | cut -d: -f7)" = /usr/sbin/nologin ] || fail "edgewire has a login shell"
+[ -f /etc/edgewire/agent.toml ] && [ -f /etc/edgewire/conductor.toml ] || fail "default configs missing"
+/usr/bin/edgewire-agent version | grep -q "edgewire-agent 0.1.0" || fail "agent does not run"
+/usr/bin/edgewire-conductor --help >/dev/null || fail "conductor does not run"
+/usr/bin/edgewire --help >/dev/null || fail "CLI does not run"
+[ -x /usr/lib/edgewire/gpio/bin/gpio ] || fail "GPIO client missing"
+[ -f /lib/systemd/system/edgewire-agent.service ] || fail "agent unit missing"
+# Enabled (deb-systemd-helper), not started (no systemd here, and no credential anyway).
+[ -L /etc/systemd/system/multi-user.target.wants/edgewire-agent.service ] || fail "agent unit not enabled"
+[ -L /etc/systemd/system/multi-user.target.wants/edgewire-conductor.service ] || fail "conductor unit not enabled"
+dpkg-query -W -f='${Conffiles}\n' edgewire-agent | grep -q /etc/edgewire/agent.toml || fail "agent.toml is not a conffile"
+
+step "upgrade keeps the installer's config"
+sed -i 's/^level = "info"/level = "warn"/' /etc/edgewire/agent.toml
+mkdir -p /var/lib/edgewire/functions && echo '{}' > /var/lib/edgewire/agent.json
+dpkg -i /tmp/debs/upgrade/edgewire-agent_*.deb
+dpkg-query -W -f='${Version}\n' edgewire-agent | grep -q '^0.1.0-2$' || fail "not upgraded"
+grep -q '^level = "warn"' /etc/edgewire/agent.toml || fail "upgrade lost the edited conffile"
+[ -f /var/lib/edgewire/agent.json ] || fail "upgrade lost the credential"
+
+step "remove keeps config and state"
+dpkg -r edgewire-agent
+[ ! -e /usr/bin/edgewire-agent ] || fail "binary left after remove"
+[ -f /etc/edgewire/agent.toml ] || fail "remove deleted the conffile"
+[ -f /var/lib/edgewire/agent.json ] || fail "remove deleted the credential"
+dpkg-query -W -f='${Status}\n' edgewire-agent | grep -q "config-files" || fail "not in config-files state"
+
+step "purge forgets the board"
+dpkg -P edgewire-agent
+[ ! -e /etc/edgewire/agent.toml ] || fail "purge left agent.toml"
+[ ! -e /var/lib/edgewire/agent.json ] || fail "purge left the credential"
+[ ! -e /var/lib/edgewire/functions ] || fail "purge left the function cache"
+[ ! -e /etc/systemd/system/multi-user.target.wants/edgewire-agent.service ] || fail "purge left the enable link"
+[ -f /etc/edgewire/conductor.toml ] || fail "agent purge touched the conductor's config"
+
+step "purge the rest"
+mkdir -p /var/lib/edgewire && touch /var/lib/edgewire/edgewire.db /var/lib/edgewire/admin-password
+dpkg -P edgewire-conductor edgewire-common
+[ ! -e /var/lib/edgewire ] || fail "purge left /var/lib/edgewire: $(ls -A /var/lib/edgewire)"
+[ ! -e /etc/edgewire ] || fail "purge left /etc/edgewire: $(ls -A /etc/edgewire)"
+[ ! -e /usr/lib/edgewire ] || fail "purge left /usr/lib/edgewire"
+echo "package lifecycle: OK"
