@@ -47,8 +47,19 @@ class SystemdObserver : public session::SessionObserver {
     notifier_.Ready();
     notifier_.Status("connected to " + url + " as board " + board_id_ + " (session " + std::to_string(session_id) + ")");
   }
-  void OnDisconnected(const std::string& reason, std::chrono::milliseconds retry_in) override {
-    notifier_.Status("reconnecting in " + session::FormatDelay(retry_in) + ": " + reason);
+  void OnReconnectState(session::ReconnectState state, const std::string& reason,
+                        std::chrono::milliseconds next_in) override {
+    switch (state) {
+      case session::ReconnectState::kRefused:
+        notifier_.Status("refused by the conductor (" + reason + "); next attempt in " + session::FormatDelay(next_in));
+        break;
+      case session::ReconnectState::kProbing:
+        notifier_.Status("conductor unreachable (" + reason + "); probing it");
+        break;
+      default:
+        notifier_.Status("reconnecting in " + session::FormatDelay(next_in) + ": " + reason);
+        break;
+    }
   }
 
  private:

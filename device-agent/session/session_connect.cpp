@@ -30,7 +30,13 @@ void SessionRunner::Impl::Connect() {
   auto attempt = std::make_unique<Attempt>();
   attempt->id = ++last_attempt_id_;
   const uint64_t id = attempt->id;
-  Log()->info("connecting to {} (attempt {})", options_.url, backoff_.attempt() + 1);
+  // While probing, the probe that succeeded was logged; the attempt count is per kind of failure.
+  if (policy_.state() == ReconnectState::kProbing) {
+    Log()->debug("connecting to {}", options_.url);
+  } else {
+    Log()->info("connecting to {} (attempt {})", options_.url, policy_.attempt() + 1);
+  }
+  policy_.OnConnecting();
 
   WsTransport::Events events;
   auto alive = Alive();
@@ -76,6 +82,7 @@ void SessionRunner::Impl::Connect() {
 void SessionRunner::Impl::Fail(const std::string& reason, websocketpp::close::status::value code) {
   if (!attempt_) return;
   if (attempt_->failure.empty()) attempt_->failure = reason;
+  if (!attempt_->kind) attempt_->kind = DisconnectKind::kFailed;
   attempt_->transport->Close(code, reason);
 }
 
@@ -98,6 +105,7 @@ void SessionRunner::Impl::OnJoined(uint64_t id, ew::Result<uint64_t> joined) {
   Attempt& attempt = *attempt_;
   if (!joined) {
     std::string why = attempt.abort_reason.empty() ? joined.error().message : attempt.abort_reason;
+    attempt.kind = IsRefusal(why) ? DisconnectKind::kRefused : DisconnectKind::kFailed;
     return Fail("join refused: " + why, websocketpp::close::status::normal);
   }
   attempt.session_id = *joined;
@@ -137,6 +145,7 @@ void SessionRunner::Impl::OnRegistered(uint64_t id, const std::string& what, ew:
   attempt.phase = Phase::kReady;
   attempt.was_ready = true;
   attempt.ready_at = Clock::now();
+  policy_.OnReady();
   join_timer_.cancel();
   Log()->info("ready: board={} session={}: {} procedures registered", options_.board_id, attempt.session_id,
                procedures_.size());
@@ -281,8 +290,10 @@ void SessionRunner::Impl::OnGoodbye(Attempt& attempt, const std::string& reason)
     attempt.transport->Close(websocketpp::close::status::normal, "agent stopping");
     return;
   }
-  // The conductor ends the session (shutdown, board deleted, kicked): reply, then close.
+  // The conductor ends the session (shutdown, board deleted, kicked): reply, then close. A
+  // deleted board is refused; otherwise the conductor is probably going away: probe it.
   if (attempt.failure.empty()) attempt.failure = "the conductor ended the session: " + reason;
+  if (!attempt.kind) attempt.kind = IsRefusal(reason) ? DisconnectKind::kRefused : DisconnectKind::kUnreachable;
   SendGoodbye(attempt, "wamp.close.goodbye_and_out");
   attempt.transport->Close(websocketpp::close::status::normal, attempt.failure);
 }

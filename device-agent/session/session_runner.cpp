@@ -18,7 +18,20 @@
 namespace ew::agent::session {
 
 namespace {
+
 const ew::log::Logger Log{"agent"};
+
+ReconnectPolicyConfig PolicyConfig(const SessionOptions& options) {
+  ReconnectPolicyConfig config;
+  config.probe_interval = options.probe_interval;
+  config.retry_initial = options.reconnect_initial;
+  config.retry_max = options.reconnect_max;
+  config.refused_initial = options.refused_initial;
+  config.refused_max = options.refused_max;
+  config.stable_after = options.stable_after;
+  return config;
+}
+
 }  // namespace
 
 std::string FormatDelay(std::chrono::milliseconds delay) {
@@ -32,12 +45,14 @@ SessionRunner::Impl::Impl(boost::asio::io_context& io, SessionOptions options, r
       options_(std::move(options)),
       procedures_(std::move(procedures)),
       observers_(observer ? std::vector<SessionObserver*>{observer} : std::vector<SessionObserver*>{}),
-      backoff_(options_.reconnect_initial, options_.reconnect_max, std::move(random)),
+      policy_(PolicyConfig(options_), clock_, std::move(random)),
+      probe_(io),
       key_(options_.secret),
       retry_timer_(io),
       join_timer_(io),
       leave_timer_(io),
       stop_timer_(io) {
+  if (auto url = url::ParseUrl(options_.url); url) probe_target_ = *url;
   // One endpoint, of the URL's kind: a ws:// agent never builds TLS state.
   const std::string scheme = options_.url.substr(0, options_.url.find(':'));
   if (scheme.size() == 3 && std::tolower(static_cast<unsigned char>(scheme[0])) == 'w' &&
@@ -184,6 +199,7 @@ void SessionRunner::Impl::Stop(std::function<void()> done) {
   stopping_ = true;
   stop_done_ = std::move(done);
   retry_timer_.cancel();
+  probe_.Cancel();
   join_timer_.cancel();
   if (!attempt_) return FinishStop();
   stop_timer_.expires_after(options_.stop_timeout);
@@ -214,7 +230,11 @@ void SessionRunner::Impl::OnClosed(uint64_t id, const std::string& reason) {
   Teardown(*attempt);
   const std::string why = attempt->failure.empty() ? reason : attempt->failure;
   const bool was_ready = attempt->was_ready;
-  const auto lasted = was_ready ? Clock::now() - attempt->ready_at : Clock::duration::zero();
+  const bool tls_refused = why.rfind("TLS handshake with ", 0) == 0;
+  // Not understood where it happened: the transport failed or dropped, so the conductor (or
+  // the path to it) is away; a failed TLS handshake is not that (the port answered).
+  const DisconnectKind kind =
+      attempt->kind.value_or(tls_refused ? DisconnectKind::kFailed : DisconnectKind::kUnreachable);
   // We are inside the transport's callback: destroy the attempt from a later handler.
   boost::asio::post(io_, [doomed = std::shared_ptr<Attempt>(std::move(attempt))] {});
 
@@ -222,19 +242,55 @@ void SessionRunner::Impl::OnClosed(uint64_t id, const std::string& reason) {
     Log()->info("disconnected from {}", options_.url);
     return FinishStop();
   }
-  if (was_ready && lasted >= options_.stable_after) backoff_.Reset();
-  auto delay = backoff_.Next();
-  // A refused certificate needs the operator (wrong CA, pin, name, dates): warn, not info.
-  const auto level = why.rfind("TLS handshake with ", 0) == 0 ? spdlog::level::warn : spdlog::level::info;
-  Log()->log(level, "connection {}: {}, retrying in {}", was_ready ? "lost" : "failed", why, FormatDelay(delay));
-  for (SessionObserver* observer : observers_) observer->OnDisconnected(why, delay);
-  retry_timer_.expires_after(delay);
-  retry_timer_.async_wait([this, alive = Alive()](const boost::system::error_code& ec) {
+  const ReconnectStep step = policy_.OnDisconnected(kind, why);
+  const char* what = was_ready ? "lost" : "failed";
+  switch (kind) {
+    case DisconnectKind::kRefused:
+      // Only the operator can fix this (board deleted, secret replaced, wrong credential file).
+      Log()->warn("the conductor refused board={}: {}; next attempt in {} (re-enrol the board if it was deleted "
+                  "or its secret changed)",
+                  options_.board_id, why, FormatDelay(step.delay));
+      break;
+    case DisconnectKind::kUnreachable:
+      // Logged once per outage; each failed probe is a debug line.
+      Log()->info("connection {}: {}, retrying in {} (probing the conductor every ~{} until it answers)", what, why,
+                  FormatDelay(step.delay), FormatDelay(options_.probe_interval));
+      break;
+    case DisconnectKind::kFailed:
+      // A refused certificate needs the operator (wrong CA, pin, name, dates): warn, not info.
+      Log()->log(tls_refused ? spdlog::level::warn : spdlog::level::info, "connection {}: {}, retrying in {}", what,
+                 why, FormatDelay(step.delay));
+      break;
+  }
+  for (SessionObserver* observer : observers_) {
+    observer->OnDisconnected(why, step.delay);
+    observer->OnReconnectState(policy_.state(), why, step.delay);
+  }
+  Schedule(step);
+}
+
+void SessionRunner::Impl::Schedule(ReconnectStep step) {
+  retry_timer_.expires_after(step.delay);
+  retry_timer_.async_wait([this, alive = Alive(), action = step.action](const boost::system::error_code& ec) {
     if (ec || alive.expired() || stopping_) return;
+    if (action == ReconnectStep::Action::kProbe) return Probe();
     Connect();
   });
 }
 
+void SessionRunner::Impl::Probe() {
+  if (!probe_target_) return Connect();
+  probe_.Start(probe_target_->host, probe_target_->port, options_.probe_timeout,
+               [this, alive = Alive()](ew::Result<void> reachable) {
+                 if (alive.expired() || stopping_) return;
+                 if (reachable) {
+                   Log()->info("conductor {} answers again", probe_target_->Authority());
+                   return Connect();
+                 }
+                 Log()->debug("conductor probe: {}", reachable.error().message);
+                 Schedule({ReconnectStep::Action::kProbe, policy_.OnProbeFailed()});
+               });
+}
 
 void SessionRunner::Impl::Teardown(Attempt& attempt) {
   attempt.replies_open.reset();
@@ -298,5 +354,11 @@ void SessionRunner::Subscribe(const std::string& topic, std::function<void(const
 }
 
 void SessionRunner::Unsubscribe(const std::string& topic) { impl_->Unsubscribe(topic); }
+
+ReconnectState SessionRunner::state() const { return impl_->policy().state(); }
+
+const std::string& SessionRunner::last_disconnect_reason() const { return impl_->policy().last_reason(); }
+
+uint64_t SessionRunner::connections() const { return impl_->policy().connections(); }
 
 }  // namespace ew::agent::session

@@ -1,7 +1,8 @@
 // The board's reverse session with the conductor: connect, join with WAMP-CRA, register the
 // board procedures, and when the connection ends for any reason (conductor killed, network
-// gone, silent peer, refused join) start over after a jittered, capped backoff — forever,
-// until Stop(). Free of Autobahn types: they stay in session_runner.cpp.
+// gone, silent peer, refused join) start over as ReconnectPolicy says — probing a conductor
+// that is away, backing off long when it refused the board — forever, until Stop(). Free of
+// Autobahn types: they stay in session_runner.cpp and session_connect.cpp.
 #pragma once
 
 #include <chrono>
@@ -15,6 +16,7 @@
 #include "device-agent/rpc/conductor_client.hpp"
 #include "device-agent/rpc/procedure.hpp"
 #include "device-agent/session/backoff.hpp"
+#include "device-agent/session/reconnect_policy.hpp"
 #include "device-agent/session/session_observer.hpp"
 #include "device-agent/tls/conductor_trust.hpp"
 
@@ -26,8 +28,18 @@ struct SessionOptions {
   std::string board_id;  // WAMP authid and the ew.board.<id> prefix
   std::string secret;    // WAMP-CRA secret; never logged
   tls::ConductorTrust trust;  // wss: how the conductor's certificate is checked (from the credential)
-  std::chrono::milliseconds reconnect_initial{500};  // first backoff window
-  std::chrono::milliseconds reconnect_max{30'000};   // backoff cap
+  // Backoff after a failure other than an unreachable conductor or a refusal (join timeout,
+  // registration conflict, TLS): first window and cap.
+  std::chrono::milliseconds reconnect_initial{500};
+  std::chrono::milliseconds reconnect_max{30'000};
+  // Conductor unreachable (connection refused or lost): a TCP probe of its port every
+  // probe_interval ± 1/3, a full connect as soon as one succeeds; a probe gives up after
+  // probe_timeout (a cut network answers nothing).
+  std::chrono::milliseconds probe_interval{750};
+  std::chrono::milliseconds probe_timeout{2'000};
+  // The conductor refused the board (deleted, wrong secret, unknown id): long backoff.
+  std::chrono::milliseconds refused_initial{30'000};
+  std::chrono::milliseconds refused_max{600'000};
   // A session that stayed up this long counts as healthy: the next failure starts the
   // backoff from reconnect_initial again.
   std::chrono::milliseconds stable_after{10'000};
@@ -73,6 +85,10 @@ class SessionRunner : public rpc::ConductorClient {
   bool Publish(const std::string& topic, const rpc::Reply& payload) override;
   void Subscribe(const std::string& topic, std::function<void(const rpc::Request&)> handler) override;
   void Unsubscribe(const std::string& topic) override;
+  // What the reconnect loop is doing (sys.info). Io thread.
+  ReconnectState state() const;
+  const std::string& last_disconnect_reason() const;
+  uint64_t connections() const;
 
  private:
   class Impl;

@@ -41,7 +41,11 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "common/clock/clock.hpp"
+#include "common/url/url.hpp"
 #include "device-agent/session/cra_key.hpp"
+#include "device-agent/session/reachability_probe.hpp"
+#include "device-agent/session/reconnect_policy.hpp"
 #include "device-agent/session/session_runner.hpp"
 #include "device-agent/session/ws_transport.hpp"
 
@@ -64,6 +68,7 @@ class SessionRunner::Impl {
   void Call(const std::string& procedure, rpc::Reply arguments, std::chrono::milliseconds timeout,
             std::function<void(ew::Result<rpc::Reply>)> done);
   void Stop(std::function<void()> done);
+  const ReconnectPolicy& policy() const { return policy_; }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -86,6 +91,7 @@ class SessionRunner::Impl {
     bool was_ready = false;
     std::string failure;  // why we closed, when we did: reported instead of the socket's reason
     std::string abort_reason;  // ABORT from the router, for the join failure message
+    std::optional<DisconnectKind> kind;  // set where the failure is understood; else from the transport
   };
 
   std::weak_ptr<bool> Alive() const { return alive_; }
@@ -131,10 +137,15 @@ class SessionRunner::Impl {
   // on states a dead connection can leave behind (promise already satisfied, no transport).
   void Teardown(Attempt& attempt);
   void FinishStop();
+  // Waits step.delay, then probes or connects.
+  void Schedule(ReconnectStep step);
+  // One TCP probe of the conductor's port; connects when it answers, else schedules the next.
+  void Probe();
 
   // session_connect.cpp: one connection and its join.
   void Connect();
-  // Closes the current attempt's connection, remembering why for the log.
+  // Closes the current attempt's connection, remembering why (and, unless already known, that
+  // it is a kFailed disconnect) for the log and the reconnect policy.
   void Fail(const std::string& reason, websocketpp::close::status::value code);
   void OnOpen(uint64_t id);
   void OnJoined(uint64_t id, ew::Result<uint64_t> joined);
@@ -176,7 +187,10 @@ class SessionRunner::Impl {
     uint64_t attempt = 0;
   };
   std::map<std::string, Dynamic> dynamic_;
-  Backoff backoff_;
+  SystemClock clock_;
+  ReconnectPolicy policy_;
+  std::optional<url::Url> probe_target_;  // the conductor's host and port; none: connect instead of probing
+  ReachabilityProbe probe_;
   CraKey key_;  // derives once per salt, then cached across reconnects
   std::ostringstream error_log_;  // websocketpp's error log; emptied by each WsTransport
   std::unique_ptr<WsClient> ws_client_;    // ws:// URLs

@@ -83,6 +83,7 @@ level = "{self.log_level}"
                 raise AssertionError(f"conductor exited early; see {self.log_path}:\n" + open(self.log_path).read()[-3000:])
             self.stdout_lines.append(line)
             if "listening on" in line:
+                self.listening_at = time.monotonic()  # when the port accepts again (restarts)
                 self.port = int(line.strip().rsplit(":", 1)[1])
                 break
         if self.generated_password:
