@@ -258,12 +258,14 @@ def main():
                    "half_back_s": quantile_time(samples, total, 0.5),
                    "p90_back_s": quantile_time(samples, total, 0.9),
                    "sims_all_joined_s": None if sims_back is None else round(sims_back, 2),
-                   "load_average": os.getloadavg()[0]}
+                   "load_average": os.getloadavg()[0],
+                   # (seconds after listening, boards online), thinned to every 100 ms
+                   "curve": [(round(t, 2), int(n)) for i, (t, n) in enumerate(samples) if i % 5 == 0]}
             for key in ("half_back_s", "p90_back_s"):
                 if run[key] is not None:
                     run[key] = round(run[key], 2)
             results["runs"].append(run)
-            log(json.dumps(run))
+            log(json.dumps({k: v for k, v in run.items() if k != "curve"}))
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
@@ -275,7 +277,8 @@ def main():
                 p.kill()
         sims.wait(timeout=30)
         conductor.kill9()
-    print(json.dumps(results, indent=1))
+    print(json.dumps({**results, "runs": [{k: v for k, v in r.items() if k != "curve"} for r in results["runs"]]},
+                     indent=1))
     print("\n| outage | all boards back after restart | half back | 90 % back | simulated sessions all joined |")
     print("|---|---|---|---|---|")
     for r in results["runs"]:
