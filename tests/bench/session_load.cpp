@@ -133,6 +133,9 @@ class BoardSession final : public SessionBase {
   std::string host_kept_;
   std::string target_kept_;
   bool joined_once_ = false;
+  bool counted_ = false;  // --reconnect: counted in the loader's joined_now_
+  std::string derived_key_;
+  std::string derived_salt_;
   State state_ = State::kIdle;
   std::string host_;
   std::string target_;
@@ -409,6 +412,7 @@ void BoardSession<Stream>::OnRead(beast::error_code ec) {
         credential_.secret = {};
         credential_.salt = {};
       }
+      if (loader_.reconnect()) counted_ = true;
       if (joined_once_) {
         loader_.OnRejoined();
         break;
@@ -430,7 +434,13 @@ void BoardSession<Stream>::OnChallenge(const wamp::Challenge& challenge) {
   std::string salt = extra.value("salt", credential_.salt);
   int iterations = extra.value("iterations", credential_.iterations);
   int keylen = extra.value("keylen", credential_.keylen);
-  std::string key = ew::ids::WampCraDeriveKey(credential_.secret, salt, iterations, keylen);
+  // Derived once and kept, as the agent's CraKey does: PBKDF2 per rejoin would make this one
+  // client thread, not the conductor, the bottleneck of a herd.
+  if (derived_key_.empty() || derived_salt_ != salt) {
+    derived_key_ = ew::ids::WampCraDeriveKey(credential_.secret, salt, iterations, keylen);
+    derived_salt_ = salt;
+  }
+  const std::string& key = derived_key_;
   wamp::Authenticate authenticate;
   authenticate.signature = ew::ids::WampCraSign(key, text);
   state_ = State::kAwaitWelcome;
@@ -444,7 +454,8 @@ void BoardSession<Stream>::Fail(const std::string& why) {
   beast::error_code ignored;
   beast::get_lowest_layer(*ws_).close(ignored);
   if (loader_.reconnect() && was != State::kEnded) {
-    if (was == State::kJoined) loader_.OnLost(credential_.board_id, why);
+    if (counted_) loader_.OnLost(credential_.board_id, why);
+    counted_ = false;
     return Redial();
   }
   if (was == State::kJoined) {
