@@ -14,7 +14,12 @@ polled every 20 ms, against the moment the restarted conductor printed "listenin
 simulated sessions also report when all of them had joined again (their own clock).
 
   /usr/bin/python3 tests/bench/run_reliability_bench.py [--build build] [--agents 200] [--sims 5000]
-        [--outages 0,5,15,60] [--json results.json]
+        [--outages 0,5,15,60] [--cut-seconds 60] [--json results.json]
+
+--cut-seconds N (root, ip netns) then runs tests/integration/test_netcut.py with a cut of N s: one
+agent in a network namespace behind a veth pair, its link dropped silently while GPIO edges come
+at 10/s on a watched line; prints how many edges (numbered by the agent) were lost. --agents 0
+--sims 0 --outages "" runs only that.
 
 Needs a build with EW_BUILD_BENCH (ew_bench_session_load) and root-free loopback only. Never
 part of ctest.
@@ -186,9 +191,12 @@ def main():
     parser.add_argument("--agents", type=int, default=200)
     parser.add_argument("--sims", type=int, default=5000)
     parser.add_argument("--outages", default="0,5,15,60")
+    parser.add_argument("--cut-seconds", type=float, default=0)
     parser.add_argument("--json", default="")
     args = parser.parse_args()
     build = os.path.abspath(args.build)
+    if args.agents + args.sims == 0:
+        return network_cut(build, args.cut_seconds)
     load = os.path.join(build, "tests", "bench", "ew_bench_session_load")
     if not os.path.exists(load):
         sys.exit(f"{load} missing: configure with -DEW_BUILD_BENCH=ON and build ew_bench_session_load")
@@ -289,6 +297,20 @@ def main():
             json.dump(results, f, indent=1)
     if not os.environ.get("EW_KEEP_TMP"):
         shutil.rmtree(work, ignore_errors=True)
+    if args.cut_seconds > 0:
+        network_cut(build, args.cut_seconds)
+
+
+def network_cut(build, seconds):
+    env = dict(os.environ, EW_BIN_DIR=build, EW_NETCUT_SECONDS=str(seconds), PYTHONDONTWRITEBYTECODE="1")
+    name = "test_netcut.NetworkCutTest.test_a_board_cut_off_returns_and_its_edges_arrive_in_order"
+    run = subprocess.run(["/usr/bin/python3", "-m", "unittest", "-v", name], cwd=os.path.join(ROOT, "tests", "integration"),
+                         env=env, capture_output=True, text=True, timeout=seconds + 300)
+    lines = [line for line in (run.stdout + run.stderr).splitlines() if "cut " in line and "edges" in line]
+    print("\nnetwork cut:", lines[-1].split("... ")[-1] if lines else "(no figure)", "; test",
+          "passed" if run.returncode == 0 else "FAILED")
+    if run.returncode != 0:
+        print(run.stderr[-3000:])
 
 
 if __name__ == "__main__":
