@@ -281,6 +281,10 @@ int RunCommand(const RunArgs& args) {
   flows::FlowService flow_service(io, flow_options, board_chips.chips, clock);
   for (auto& procedure : flow_service.Procedures()) procedures.push_back(std::move(procedure));
   session::SessionRunner runner(io, *options, std::move(procedures), &observer);
+  collector->set_session([&runner] {
+    return rpc::SessionSummary{std::string(session::ReconnectStateName(runner.state())), runner.last_disconnect_reason(),
+                               static_cast<int64_t>(runner.connections())};
+  });
   // Flows resume from disk before the first session: a board runs its partitions offline too.
   flow_service.SetConductor(&runner);
   flow_service.SetSpool(spool.get());

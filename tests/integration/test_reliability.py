@@ -3,12 +3,14 @@ are connected and asynchronous invocations are in flight; boards back online wit
 return (the agents probe an unreachable conductor on a short jittered interval), in-flight
 invocations failed with a clear reason, and a refused board that backs off long and says why."""
 
+import asyncio
 import os
 import re
 import signal
 import time
 import unittest
 
+import wamp_client
 from harness import Agent, ConductorTestCase, wait_until
 from test_functions import RUNTIMES, package, sh_spec
 
@@ -58,6 +60,16 @@ class ConductorCrashTest(ConductorTestCase):
                 log = f.read()
             self.assertIn("probing the conductor", log)
             self.assertNotIn("promise", log)
+        # sys.info tells the story: connected, the second session, and why the first ended.
+        async def session_of(board_id):
+            s = await wamp_client.connect(self.conductor.ws_url, {"method": "ticket", "ticket": self.token})
+            info = (await s.call(f"ew.board.{board_id}.sys.info")).kwresults
+            s.leave()
+            return info["session"]
+        session = asyncio.run(asyncio.wait_for(session_of(ids[0]), 30))
+        self.assertEqual(session["state"], "connected", session)
+        self.assertEqual(session["connections"], "2", session)
+        self.assertTrue(session["lastDisconnectReason"], session)
 
     @unittest.skipUnless(RUNTIMES, "no container runtime (crun, runc or bwrap) on this host")
     def test_invocations_in_flight_end_failed_when_the_conductor_is_killed(self):
