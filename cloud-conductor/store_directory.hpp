@@ -44,6 +44,6 @@ class StoreDirectory final : public router::Directory {
   // lookups the next joins wait for.
   std::mutex seen_mutex_;
   std::vector<std::string> seen_;  // GUARDED_BY(seen_mutex_); non-empty = a flush is queued
-
+};
 
 }  // namespace ew::conductor
