@@ -176,6 +176,10 @@ Result<uint16_t> Conductor::Start() {
   // DisconnectBoard when deleted).
   d.revocations->Subscribe([router = d.router.get()](const auth::Revocation& r) { router->Revoke(r); });
   EW_TRY(d.function_store, functions::FunctionStore::Open(d.config.store_path));
+  // Nothing runs yet: a record still "running" was in flight when an earlier conductor died
+  // (kill -9, power): its outcome will never arrive, so it ends here instead of staying running.
+  EW_TRY(const size_t orphaned, d.function_store->FailRunningInvocations("conductor restarted"));
+  if (orphaned > 0) Log()->warn("{} invocation(s) left running by the previous conductor marked failed", orphaned);
   functions::FunctionsOptions functions_options;
   functions_options.dir = !d.config.functions_dir.empty() ? std::filesystem::path(d.config.functions_dir)
                           : d.config.store_path == ":memory:"

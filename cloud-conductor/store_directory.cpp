@@ -60,10 +60,19 @@ void StoreDirectory::BoardProject(const std::string& board_id, std::function<voi
 }
 
 void StoreDirectory::BoardSeen(const std::string& board_id) {
-  boost::asio::post(blocking_, [this, board_id] {
-    auto result = store_.TouchBoard(board_id, UnixSeconds(clock_.Now()));
-    if (!result && result.error().code != ErrorCode::kNotFound)
-      Log()->error("cannot record last_seen of board={}: {}", board_id, result.error().message);
+  {
+    std::lock_guard<std::mutex> lock(seen_mutex_);
+    seen_.push_back(board_id);
+    if (seen_.size() > 1) return;  // the queued flush takes this one too
+  }
+  boost::asio::post(blocking_, [this] {
+    std::vector<std::string> boards;
+    {
+      std::lock_guard<std::mutex> lock(seen_mutex_);
+      boards.swap(seen_);
+    }
+    auto result = store_.TouchBoards(boards, UnixSeconds(clock_.Now()));
+    if (!result) Log()->error("cannot record last_seen of {} board(s): {}", boards.size(), result.error().message);
   });
 }
 

@@ -3,6 +3,10 @@
 // the RevocationHub, so that the session ends when the token expires.
 #pragma once
 
+#include <mutex>
+#include <string>
+#include <vector>
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/thread_pool.hpp>
 
@@ -35,6 +39,11 @@ class StoreDirectory final : public router::Directory {
   boost::asio::thread_pool& blocking_;
   boost::asio::any_io_executor router_executor_;
   auth::RevocationHub* revocations_;
+  // Boards seen since the last last_seen write: a herd of joins (a conductor restart brings
+  // thousands) is one transaction on the pool, not a write per board queued ahead of the
+  // lookups the next joins wait for.
+  std::mutex seen_mutex_;
+  std::vector<std::string> seen_;  // GUARDED_BY(seen_mutex_); non-empty = a flush is queued
 };
 
 }  // namespace ew::conductor

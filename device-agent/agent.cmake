@@ -115,7 +115,10 @@ target_compile_options(ew_agent_systemd PRIVATE $<TARGET_PROPERTY:PkgConfig::SYS
 ew_module(ew_agent_session
   SOURCES ${EW_AGENT_DIR}/session/backoff.cpp ${EW_AGENT_DIR}/session/ws_transport.cpp
           ${EW_AGENT_DIR}/session/cra_key.cpp ${EW_AGENT_DIR}/session/session_runner.cpp
-  DEPS ew_agent_rpc ew_agent_tls ew_common_ids ew_common_error ew_common_log ew_common_wamp nlohmann_json::nlohmann_json
+          ${EW_AGENT_DIR}/session/session_connect.cpp ${EW_AGENT_DIR}/session/wamp_payload.cpp
+          ${EW_AGENT_DIR}/session/reconnect_policy.cpp ${EW_AGENT_DIR}/session/reachability_probe.cpp
+  DEPS ew_agent_rpc ew_agent_tls ew_common_ids ew_common_error ew_common_log ew_common_wamp ew_common_url ew_common_clock
+       nlohmann_json::nlohmann_json
        Boost::thread Boost::system ew_agent_openssl Threads::Threads)
 # Debian's msgpack-cxx 4 defaults to API v3, which Autobahn 17.5 does not compile against;
 # Autobahn needs Boost.Thread v4 futures (then/continuations).

@@ -54,8 +54,19 @@ class SystemdObserver : public session::SessionObserver {
   void OnReady(const std::string& url, uint64_t session_id) override {
     notifier_.Status("connected to " + url + " as board " + board_id_ + " (session " + std::to_string(session_id) + ")");
   }
-  void OnDisconnected(const std::string& reason, std::chrono::milliseconds retry_in) override {
-    notifier_.Status("reconnecting in " + session::FormatDelay(retry_in) + ": " + reason);
+  void OnReconnectState(session::ReconnectState state, const std::string& reason,
+                        std::chrono::milliseconds next_in) override {
+    switch (state) {
+      case session::ReconnectState::kRefused:
+        notifier_.Status("refused by the conductor (" + reason + "); next attempt in " + session::FormatDelay(next_in));
+        break;
+      case session::ReconnectState::kProbing:
+        notifier_.Status("conductor unreachable (" + reason + "); probing it");
+        break;
+      default:
+        notifier_.Status("reconnecting in " + session::FormatDelay(next_in) + ": " + reason);
+        break;
+    }
   }
 
  private:
@@ -308,6 +319,10 @@ int RunCommand(const RunArgs& args) {
   board::BoardControl board_control(io, board_options, [&request_exit](int status) { request_exit(status); });
   for (auto& procedure : board_control.Procedures()) procedures.push_back(std::move(procedure));
   session::SessionRunner runner(io, *options, std::move(procedures), &observer);
+  collector->set_session([&runner] {
+    return rpc::SessionSummary{std::string(session::ReconnectStateName(runner.state())), runner.last_disconnect_reason(),
+                               static_cast<int64_t>(runner.connections())};
+  });
   // Flows resume from disk before the first session: a board runs its partitions offline too.
   flow_service.SetConductor(&runner);
   flow_service.SetSpool(spool.get());

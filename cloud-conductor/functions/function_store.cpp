@@ -373,6 +373,15 @@ Result<Invocation> FunctionStore::GetInvocation(const std::string& function_id, 
   });
 }
 
+Result<size_t> FunctionStore::FailRunningInvocations(const std::string& error) {
+  return connection_.Run<size_t>("fail running invocations", [&]() -> Result<size_t> {
+    SQLite::Statement q(db_, "UPDATE invocations SET status = 'failed', "
+                             "record = json_set(record, '$.status', 'failed', '$.error', ?) WHERE status = 'running'");
+    q.bind(1, error);
+    return static_cast<size_t>(q.exec());
+  });
+}
+
 Result<Page<InvocationSummary>> FunctionStore::ListInvocations(const std::string& function_id,
                                                                const PageRequest& page,
                                                                const InvocationFilter& filter) {

@@ -146,6 +146,10 @@ class FunctionStore {
   // functions drop them in the query).
   Result<Page<InvocationSummary>> ListInvocations(const std::string& function_id, const PageRequest& page,
                                                   const InvocationFilter& filter = {});
+  // Every invocation still "running" becomes "failed" with `error` (its record's status and
+  // error too): at startup, for the invocations a killed conductor left in flight, whose
+  // outcome can no longer arrive. Returns how many changed.
+  Result<size_t> FailRunningInvocations(const std::string& error);
 
  private:
   registry::SqliteConnection connection_;  // every method runs its statements in connection_.Run

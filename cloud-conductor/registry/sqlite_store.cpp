@@ -458,6 +458,21 @@ Result<void> SqliteStore::TouchBoard(const std::string& board_id, int64_t last_s
   });
 }
 
+Result<void> SqliteStore::TouchBoards(const std::vector<std::string>& board_ids, int64_t last_seen) {
+  return connection_.Run<void>("touch boards", [&]() -> Result<void> {
+    SQLite::Transaction tx(db_);
+    SQLite::Statement update(db_, "UPDATE boards SET last_seen = MAX(last_seen, ?) WHERE id = ?");
+    for (const auto& id : board_ids) {
+      update.bind(1, last_seen);
+      update.bind(2, id);
+      update.exec();
+      update.reset();
+    }
+    tx.commit();
+    return Ok();
+  });
+}
+
 // ---- Fleets ----
 
 Result<void> SqliteStore::CreateFleet(const Fleet& fleet) {

@@ -54,6 +54,7 @@ class SqliteStore : public Store {
                                      const BoardCredential& credential) override;
   Result<BoardCredential> GetBoardCredential(const std::string& board_id) override;
   Result<void> TouchBoard(const std::string& board_id, int64_t last_seen) override;
+  Result<void> TouchBoards(const std::vector<std::string>& board_ids, int64_t last_seen) override;
 
   Result<void> CreateFleet(const Fleet& fleet) override;
   Result<Fleet> GetFleet(const std::string& id) override;

@@ -74,6 +74,15 @@ class Store {
   // NotFound when the board does not exist or is not enrolled.
   virtual Result<BoardCredential> GetBoardCredential(const std::string& board_id) = 0;
   virtual Result<void> TouchBoard(const std::string& board_id, int64_t last_seen) = 0;
+  // TouchBoard for many boards at once (boards that no longer exist are skipped): one
+  // transaction where the store has them, for a herd of boards rejoining after a restart.
+  virtual Result<void> TouchBoards(const std::vector<std::string>& board_ids, int64_t last_seen) {
+    for (const auto& id : board_ids) {
+      if (auto touched = TouchBoard(id, last_seen); !touched && touched.error().code != ErrorCode::kNotFound)
+        return touched;
+    }
+    return Ok();
+  }
 
   // Fleets. Names are unique within a project (Conflict); NotFound for a project, fleet or board
   // that does not exist. A deleted board leaves every fleet it was in.

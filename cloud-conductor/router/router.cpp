@@ -37,6 +37,7 @@ Router::Router(boost::asio::any_io_executor executor, RouterConfig config, Direc
       config_(std::move(config)),
       directory_(directory),
       sessions_gauge_(metrics.GetGauge("ew_wamp_sessions", "Open WAMP sessions")),
+      boards_online_gauge_(metrics.GetGauge("ew_boards_online", "Boards with a joined session (online)")),
       calls_total_(metrics.GetCounter("ew_wamp_calls_total", "WAMP calls routed")),
       call_errors_total_(metrics.GetCounter("ew_wamp_call_errors_total", "WAMP calls that ended in an error")),
       publications_total_(metrics.GetCounter("ew_wamp_publications_total", "WAMP publications routed")),
@@ -326,6 +327,7 @@ void Router::BoardOnline(const SessionPtr& s) {
   {
     std::lock_guard<std::mutex> lock(presence_mutex_);
     presence_[s->board_id] = BoardPresence{s->id, s->transport->peer(), std::chrono::system_clock::now()};
+    boards_online_gauge_.Set(static_cast<double>(presence_.size()));
   }
   directory_.BoardSeen(s->board_id);
   PublishStatus(s->board_id, true);
@@ -340,6 +342,7 @@ void Router::BoardOffline(const Session& s) {
   {
     std::lock_guard<std::mutex> lock(presence_mutex_);
     presence_.erase(s.board_id);
+    boards_online_gauge_.Set(static_cast<double>(presence_.size()));
   }
   directory_.BoardSeen(s.board_id);
   PublishStatus(s.board_id, false);

@@ -250,6 +250,7 @@ class Router final : public BoardGateway {
   wamp::Id next_internal_request_ = 1;
 
   metrics::Gauge& sessions_gauge_;
+  metrics::Gauge& boards_online_gauge_;  // presence_.size(): what the reliability bench waits on
   metrics::Counter& calls_total_;
   metrics::Counter& call_errors_total_;
   metrics::Counter& publications_total_;

@@ -97,6 +97,11 @@ json SysInfo::ToJson() const {
   };
   // A message field: absent when unset, as protobuf prints it.
   if (container_limits.is_object()) out["containerLimits"] = container_limits;
+  if (session) {
+    out["session"] = {{"state", session->state},
+                      {"lastDisconnectReason", session->last_disconnect_reason},
+                      {"connections", Proto3Int64(session->connections)}};
+  }
   return out;
 }
 
@@ -199,6 +204,18 @@ Result<SysInfo> SysInfo::Parse(const wamp::Payload& payload) {
   if (const json* limits = f.Find("containerLimits")) {
     if (!limits->is_object()) return f.Bad("containerLimits", "must be an object");
     out.container_limits = *limits;
+  }
+  if (const json* session = f.Find("session")) {
+    EW_TRY(Fields s, Fields::Of(*session, "sys.info reply: session"));
+    SessionSummary summary;
+    EW_TRY(summary.state, s.AnyString("state"));
+    EW_TRY(summary.last_disconnect_reason, s.AnyString("lastDisconnectReason"));
+    const json* connections = s.Find("connections");
+    if (!connections) return s.Bad("connections", "required");
+    auto parsed = ReadProto3Int64(*connections);
+    if (!parsed) return s.Bad("connections", parsed.error().message);
+    summary.connections = *parsed;
+    out.session = std::move(summary);
   }
   return out;
 }

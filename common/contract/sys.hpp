@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,13 @@ struct SpoolStreamSummary {
   int64_t corrupt_records = 0;
 };
 
+// edgewire.v1.SessionSummary: the agent's session with the conductor.
+struct SessionSummary {
+  std::string state;
+  std::string last_disconnect_reason;
+  int64_t connections = 0;
+};
+
 // The fields of edgewire.v1.SysInfo, as a plain struct. kwargs of the sys.info reply.
 struct SysInfo {
   std::string board_id;
@@ -75,6 +83,7 @@ struct SysInfo {
   nlohmann::json container_limits;
   std::vector<GpioChipSummary> gpio_chips;
   std::vector<SpoolStreamSummary> spool_streams;
+  std::optional<SessionSummary> session;  // a message field: absent when unset
 
   // Proto3 JSON object, every field present (defaults included), so callers always see the
   // same keys; equal to what MessageToJsonString prints with always_print_primitive_fields.

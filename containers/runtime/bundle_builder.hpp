@@ -53,6 +53,8 @@ class BundleBuilder {
   const std::filesystem::path& work_dir() const { return work_dir_; }
   const std::filesystem::path& skeleton() const { return skeleton_; }
   bool rootless() const { return rootless_; }
+  // Where bundles are made (<work_dir>/bundles): one directory per container id.
+  const std::filesystem::path& bundles_dir() const { return bundles_; }
 
  private:
   Result<void> EnsureMountPoint(const BindMount& mount);

@@ -99,6 +99,7 @@ Result<void> RuncDriver::Probe() {
   std::error_code ec;
   fs::create_directories(state_dir_, ec);
   fs::permissions(state_dir_, fs::perms::owner_all, ec);
+  SweepOrphans();
   ContainerSpec spec;
   static std::atomic<int> probes{0};
   spec.id = "ew-probe-" + name_ + "-" + std::to_string(getpid()) + "-" + std::to_string(++probes);
@@ -219,6 +220,28 @@ Result<std::unique_ptr<ContainerProcess>> RuncDriver::Start(const ContainerSpec&
     lease.reset();
   };
   return std::unique_ptr<ContainerProcess>(new PipeContainerProcess(std::move(launched.child), kill, cleanup));
+}
+
+void RuncDriver::SweepOrphans() const {
+  std::error_code ec;
+  size_t containers = 0, bundles = 0;
+  for (const auto& entry : fs::directory_iterator(state_dir_, ec)) {
+    if (!entry.is_directory(ec)) continue;
+    auto args = GlobalArgs({});
+    const std::string id = entry.path().filename().string();
+    for (const char* arg : {"delete", "-f", id.c_str()}) args.push_back(arg);
+    if (auto deleted = RunHelper(args, kHelperTimeout); !deleted) {
+      Log()->warn("{} delete {} (left by a previous run): {}", name_, id, deleted.error().message);
+    }
+    ++containers;
+  }
+  for (const auto& entry : fs::directory_iterator(bundles_.bundles_dir(), ec)) {
+    bundles_.Remove(entry.path());
+    ++bundles;
+  }
+  if (containers + bundles > 0)
+    Log()->warn("{}: removed {} container(s) and {} bundle(s) a previous run left behind (killed daemon)", name_,
+                containers, bundles);
 }
 
 void RuncDriver::KillContainer(const std::string& id) const {

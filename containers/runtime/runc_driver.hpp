@@ -20,7 +20,8 @@ class RuncDriver final : public ContainerRuntime {
   // `name` is "runc" or "crun", `binary` its absolute path.
   RuncDriver(std::string name, std::filesystem::path binary, const RuntimeConfig& config);
 
-  // Prepares the work directory and runs /bin/true in a container: with cgroup limits, then,
+  // Prepares the work directory, deletes what a killed daemon left in it (SweepOrphans), and
+  // runs /bin/true in a container: with cgroup limits, then,
   // if that fails for a cgroup reason, without them (and warns that limits are off on this
   // host). Unavailable with the runtime's own error text when it cannot run a container.
   Result<void> Probe();
@@ -43,6 +44,10 @@ class RuncDriver final : public ContainerRuntime {
                             std::string* runtime_error);
   std::vector<std::string> GlobalArgs(const std::filesystem::path& bundle) const;
   void KillContainer(const std::string& id) const;
+  // Containers and bundles of an earlier run of this daemon that was killed (kill -9, power
+  // loss) with functions running: `delete -f` each container (killing it), remove each bundle.
+  // The work directory belongs to one daemon, so nothing there is anyone else's.
+  void SweepOrphans() const;
   // Deletes runtime state left behind (if any) and the bundle.
   void Cleanup(const std::string& id, const std::filesystem::path& bundle) const;
   // The runtime's error messages from its JSON log, "" when it logged none.

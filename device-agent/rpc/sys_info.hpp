@@ -19,6 +19,7 @@ namespace ew::agent::rpc {
 using GpioChipSummary = contract::sys::GpioChipSummary;
 using SysInfo = contract::sys::SysInfo;
 using SpoolStreamSummary = contract::sys::SpoolStreamSummary;
+using SessionSummary = contract::sys::SessionSummary;
 
 class SysInfoCollector {
  public:
@@ -37,6 +38,8 @@ class SysInfoCollector {
   // The board's GPIO chips, asked at each Collect (lines in use change); set once at start-up.
   void set_gpio_chips(std::function<std::vector<GpioChipSummary>()> chips) { gpio_chips_ = std::move(chips); }
   // The spool's streams, asked at each Collect (snapshots: never waits for the disk).
+  // The session with the conductor (state, last disconnect reason), read at each sys.info.
+  void set_session(std::function<SessionSummary()> session) { session_ = std::move(session); }
   void set_spool_streams(std::function<std::vector<SpoolStreamSummary>()> streams) {
     spool_streams_ = std::move(streams);
   }
@@ -52,6 +55,7 @@ class SysInfoCollector {
   nlohmann::json container_limits_;
   std::function<std::vector<GpioChipSummary>()> gpio_chips_;
   std::function<std::vector<SpoolStreamSummary>()> spool_streams_;
+  std::function<SessionSummary()> session_;
 };
 
 // Parsers, exposed for tests. Each returns an empty/zero value on malformed input.

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "device-agent/session/reconnect_policy.hpp"
+
 namespace ew::agent::session {
 
 // Lifecycle notifications (systemd status, tests). Called on the io thread.
@@ -16,6 +18,9 @@ class SessionObserver {
   virtual void OnReady(const std::string& url, uint64_t session_id) {}
   // The connection ended (or could not be made); next attempt in `retry_in`.
   virtual void OnDisconnected(const std::string& reason, std::chrono::milliseconds retry_in) {}
+  // After OnDisconnected: what the session does next (probing an unreachable conductor, backing
+  // off, or refused by it) and when, for status displays.
+  virtual void OnReconnectState(ReconnectState state, const std::string& reason, std::chrono::milliseconds next_in) {}
 };
 
 }  // namespace ew::agent::session

@@ -1,7 +1,8 @@
 // The board's reverse session with the conductor: connect, join with WAMP-CRA, register the
 // board procedures, and when the connection ends for any reason (conductor killed, network
-// gone, silent peer, refused join) start over after a jittered, capped backoff — forever,
-// until Stop(). Free of Autobahn types: they stay in session_runner.cpp.
+// gone, silent peer, refused join) start over as ReconnectPolicy says — probing a conductor
+// that is away, backing off long when it refused the board — forever, until Stop(). Free of
+// Autobahn types: they stay in session_runner.cpp and session_connect.cpp.
 #pragma once
 
 #include <chrono>
@@ -15,6 +16,7 @@
 #include "device-agent/rpc/conductor_client.hpp"
 #include "device-agent/rpc/procedure.hpp"
 #include "device-agent/session/backoff.hpp"
+#include "device-agent/session/reconnect_policy.hpp"
 #include "device-agent/session/session_observer.hpp"
 #include "device-agent/tls/conductor_trust.hpp"
 
@@ -26,17 +28,29 @@ struct SessionOptions {
   std::string board_id;  // WAMP authid and the ew.board.<id> prefix
   std::string secret;    // WAMP-CRA secret; never logged
   tls::ConductorTrust trust;  // wss: how the conductor's certificate is checked (from the credential)
-  std::chrono::milliseconds reconnect_initial{500};  // first backoff window
-  std::chrono::milliseconds reconnect_max{30'000};   // backoff cap
+  // Backoff after a failure other than an unreachable conductor or a refusal (join timeout,
+  // registration conflict, TLS): first window and cap.
+  std::chrono::milliseconds reconnect_initial{500};
+  std::chrono::milliseconds reconnect_max{30'000};
+  // Conductor unreachable (connection refused or lost): a TCP probe of its port every
+  // probe_interval ± 1/3, a full connect as soon as one succeeds; a probe gives up after
+  // probe_timeout (a cut network answers nothing).
+  std::chrono::milliseconds probe_interval{750};
+  std::chrono::milliseconds probe_timeout{2'000};
+  // The conductor refused the board (deleted, wrong secret, unknown id): long backoff.
+  std::chrono::milliseconds refused_initial{30'000};
+  std::chrono::milliseconds refused_max{600'000};
   // A session that stayed up this long counts as healthy: the next failure starts the
   // backoff from reconnect_initial again.
   std::chrono::milliseconds stable_after{10'000};
   // From "connecting" to WELCOME and all REGISTERED; a router that stalls is dropped.
   std::chrono::milliseconds join_timeout{15'000};
   // Liveness: ping after this much silence, give up after idle_timeout without any frame.
-  // The conductor pings every 2 s, so silence means a dead path (NAT, cable, power).
-  std::chrono::milliseconds ping_interval{10'000};
-  std::chrono::milliseconds idle_timeout{30'000};
+  // The conductor pings a board silent for 1 s and the board pings after 2 s, so 8 s of silence
+  // means a dead path (NAT, cable, power). Short, because until the agent notices, what it
+  // publishes goes into a dead socket (issue 14: was 10 s / 30 s).
+  std::chrono::milliseconds ping_interval{2'000};
+  std::chrono::milliseconds idle_timeout{8'000};
   // Shutdown: wait this long for the router's GOODBYE, then close the WebSocket.
   std::chrono::milliseconds leave_timeout{300};
   // Shutdown: done() is called by then at the latest, whatever the peer does.
@@ -73,6 +87,10 @@ class SessionRunner : public rpc::ConductorClient {
   bool Publish(const std::string& topic, const rpc::Reply& payload) override;
   void Subscribe(const std::string& topic, std::function<void(const rpc::Request&)> handler) override;
   void Unsubscribe(const std::string& topic) override;
+  // What the reconnect loop is doing (sys.info). Io thread.
+  ReconnectState state() const;
+  const std::string& last_disconnect_reason() const;
+  uint64_t connections() const;
 
  private:
   class Impl;

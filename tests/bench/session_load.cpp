@@ -11,6 +11,12 @@
 // boards.json: [{"boardId", "secret", "salt", "iterations", "keylen"}, ...] (the fields of the
 // POST /v1/enrol answer). Prints "joined N" on stdout once every handshake has ended, then holds
 // the sessions until stdin reaches EOF (or for S seconds when --hold-seconds is given).
+//
+// --reconnect (Reliability benchmark): a session that ends, or a connection that fails, tries
+// again as the agent does with a conductor that went away: a TCP connect every --probe-ms
+// ±1/3 (uniform), then the whole handshake at once when the port answers. Each time every
+// session is joined again after a loss, prints "all-joined <steady clock seconds>" (the clock
+// of Python's time.monotonic()); "lost <N> <seconds>" when the first of a loss is seen.
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -19,6 +25,8 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -57,6 +65,8 @@ struct Options {
   size_t concurrency = 64;      // handshakes in progress at once; more only queues in the accept backlog
   unsigned hold_seconds = 0;    // 0 = hold until stdin reaches EOF
   unsigned join_timeout_seconds = 120;
+  bool reconnect = false;        // rejoin after the conductor goes away (see the file comment)
+  unsigned probe_ms = 750;       // --reconnect: mean interval between connection attempts
 };
 
 struct Credential {
@@ -84,7 +94,8 @@ template <class Stream>
 class BoardSession final : public SessionBase {
  public:
   BoardSession(net::io_context& io, Loader& loader, Credential credential, net::ssl::context* tls)
-      : loader_(loader), ws_(MakeStream(io, tls)), credential_(std::move(credential)) {}
+      : io_(io), tls_(tls), loader_(loader), ws_(std::in_place, MakeStream(io, tls)), credential_(std::move(credential)),
+        redial_(io) {}
 
   void Start(const tcp::endpoint& endpoint, const std::string& host, const std::string& target,
              const std::string& realm) override;
@@ -108,10 +119,23 @@ class BoardSession final : public SessionBase {
   void OnRead(beast::error_code ec);
   void OnChallenge(const wamp::Challenge& challenge);
   void Fail(const std::string& why);
+  // --reconnect: a fresh stream and a new attempt after the jittered probe interval.
+  void Redial();
 
+  net::io_context& io_;
+  net::ssl::context* tls_;
   Loader& loader_;
-  websocket::stream<Stream> ws_;
+  std::optional<websocket::stream<Stream>> ws_;  // remade for each attempt (a closed stream is done)
   Credential credential_;
+  net::steady_timer redial_;
+  tcp::endpoint endpoint_;
+  std::string realm_kept_;
+  std::string host_kept_;
+  std::string target_kept_;
+  bool joined_once_ = false;
+  bool counted_ = false;  // --reconnect: counted in the loader's joined_now_
+  std::string derived_key_;
+  std::string derived_salt_;
   State state_ = State::kIdle;
   std::string host_;
   std::string target_;
@@ -190,8 +214,25 @@ class Loader {
   }
   // A joined session ended while holding.
   void OnLost(const std::string& board, const std::string& why) {
+    if (options_.reconnect) {
+      if (joined_now_-- == sessions_.size())
+        std::cout << "lost " << board << " " << Seconds(Clock::now()) << " " << why << std::endl;
+      return;
+    }
     if (lost_++ == 0) std::cerr << "ew_bench_session_load: board " << board << " lost: " << why << "\n";
   }
+  // --reconnect: a session joined again.
+  void OnRejoined() {
+    if (++joined_now_ == sessions_.size()) std::cout << "all-joined " << Seconds(Clock::now()) << std::endl;
+  }
+  // A session joined for the first time (counts towards joined_now_ too).
+  void CountJoined() { ++joined_now_; }
+  bool reconnect() const { return options_.reconnect; }
+  std::chrono::milliseconds NextRedial() {
+    std::uniform_real_distribution<double> r(2.0 / 3.0, 4.0 / 3.0);
+    return std::chrono::milliseconds(static_cast<int64_t>(r(random_) * options_.probe_ms));
+  }
+  static double Seconds(Clock::time_point t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }
 
  private:
   void StartMore() {
@@ -260,6 +301,8 @@ class Loader {
   size_t joined_ = 0;
   size_t failed_ = 0;
   size_t lost_ = 0;
+  size_t joined_now_ = 0;  // --reconnect: sessions joined at this moment
+  std::mt19937_64 random_{std::random_device{}()};
   bool reported_ = false;
 };
 
@@ -269,21 +312,25 @@ void BoardSession<Stream>::Start(const tcp::endpoint& endpoint, const std::strin
   host_ = host;
   target_ = target;
   realm_ = realm;
+  endpoint_ = endpoint;
+  realm_kept_ = realm;
+  host_kept_ = host;
+  target_kept_ = target;
   state_ = State::kHandshake;
-  beast::get_lowest_layer(ws_).async_connect(endpoint, [this](beast::error_code ec) { OnConnect(ec); });
+  beast::get_lowest_layer(*ws_).async_connect(endpoint, [this](beast::error_code ec) { OnConnect(ec); });
 }
 
 template <class Stream>
 void BoardSession<Stream>::OnConnect(beast::error_code ec) {
   if (ec) return Fail("connect: " + ec.message());
-  beast::get_lowest_layer(ws_).set_option(tcp::no_delay(true), ec);
+  beast::get_lowest_layer(*ws_).set_option(tcp::no_delay(true), ec);
   if constexpr (std::is_same_v<Stream, tcp::socket>) {
     StartWebSocket();
   } else {
     const std::string name = host_.substr(0, host_.rfind(':'));
-    SSL_set_tlsext_host_name(ws_.next_layer().native_handle(), name.c_str());
-    ws_.next_layer().set_verify_callback(net::ssl::host_name_verification(name));
-    ws_.next_layer().async_handshake(net::ssl::stream_base::client, [this](beast::error_code ec) {
+    SSL_set_tlsext_host_name(ws_->next_layer().native_handle(), name.c_str());
+    ws_->next_layer().set_verify_callback(net::ssl::host_name_verification(name));
+    ws_->next_layer().async_handshake(net::ssl::stream_base::client, [this](beast::error_code ec) {
       if (ec) return Fail("TLS handshake: " + ec.message());
       StartWebSocket();
     });
@@ -293,15 +340,15 @@ void BoardSession<Stream>::OnConnect(beast::error_code ec) {
 template <class Stream>
 void BoardSession<Stream>::StartWebSocket() {
   // Small frames only (HELLO, AUTHENTICATE, pongs): a 512-byte masking buffer instead of 4 KiB.
-  ws_.write_buffer_bytes(512);
-  ws_.read_message_max(1 << 20);
-  ws_.binary(wamp::IsBinary(kSerializer));
-  ws_.auto_fragment(false);
+  ws_->write_buffer_bytes(512);
+  ws_->read_message_max(1 << 20);
+  ws_->binary(wamp::IsBinary(kSerializer));
+  ws_->auto_fragment(false);
   std::string proto(wamp::SubprotocolName(kSerializer));
-  ws_.set_option(websocket::stream_base::decorator(
+  ws_->set_option(websocket::stream_base::decorator(
       [proto](websocket::request_type& req) { req.set(http::field::sec_websocket_protocol, proto); }));
   response_ = std::make_unique<websocket::response_type>();
-  ws_.async_handshake(*response_, host_, target_, [this](beast::error_code ec) { OnHandshake(ec); });
+  ws_->async_handshake(*response_, host_, target_, [this](beast::error_code ec) { OnHandshake(ec); });
 }
 
 template <class Stream>
@@ -327,7 +374,7 @@ void BoardSession<Stream>::OnHandshake(beast::error_code ec) {
 template <class Stream>
 void BoardSession<Stream>::Write(const wamp::Message& message) {
   out_ = wamp::Encode(kSerializer, message);
-  ws_.async_write(net::buffer(out_), [this](beast::error_code ec, size_t) {
+  ws_->async_write(net::buffer(out_), [this](beast::error_code ec, size_t) {
     out_ = {};
     if (ec && state_ != State::kEnded) Fail("write: " + ec.message());
   });
@@ -335,7 +382,7 @@ void BoardSession<Stream>::Write(const wamp::Message& message) {
 
 template <class Stream>
 void BoardSession<Stream>::Read() {
-  ws_.async_read(buffer_, [this](beast::error_code ec, size_t) { OnRead(ec); });
+  ws_->async_read(buffer_, [this](beast::error_code ec, size_t) { OnRead(ec); });
 }
 
 template <class Stream>
@@ -359,10 +406,19 @@ void BoardSession<Stream>::OnRead(beast::error_code ec) {
       if (!std::holds_alternative<wamp::Welcome>(*message))
         return Fail(std::string("expected WELCOME, got ") + wamp::TypeName(wamp::TypeOf(*message)));
       state_ = State::kJoined;
-      // Idle from here on: give back what the handshake needed.
+      // Idle from here on: give back what the handshake needed (kept to rejoin with --reconnect).
       buffer_ = beast::flat_buffer{};
-      credential_.secret = {};
-      credential_.salt = {};
+      if (!loader_.reconnect()) {
+        credential_.secret = {};
+        credential_.salt = {};
+      }
+      if (loader_.reconnect()) counted_ = true;
+      if (joined_once_) {
+        loader_.OnRejoined();
+        break;
+      }
+      joined_once_ = true;
+      if (loader_.reconnect()) loader_.CountJoined();
       loader_.OnJoined();
       break;
     default:
@@ -378,7 +434,13 @@ void BoardSession<Stream>::OnChallenge(const wamp::Challenge& challenge) {
   std::string salt = extra.value("salt", credential_.salt);
   int iterations = extra.value("iterations", credential_.iterations);
   int keylen = extra.value("keylen", credential_.keylen);
-  std::string key = ew::ids::WampCraDeriveKey(credential_.secret, salt, iterations, keylen);
+  // Derived once and kept, as the agent's CraKey does: PBKDF2 per rejoin would make this one
+  // client thread, not the conductor, the bottleneck of a herd.
+  if (derived_key_.empty() || derived_salt_ != salt) {
+    derived_key_ = ew::ids::WampCraDeriveKey(credential_.secret, salt, iterations, keylen);
+    derived_salt_ = salt;
+  }
+  const std::string& key = derived_key_;
   wamp::Authenticate authenticate;
   authenticate.signature = ew::ids::WampCraSign(key, text);
   state_ = State::kAwaitWelcome;
@@ -390,12 +452,32 @@ void BoardSession<Stream>::Fail(const std::string& why) {
   State was = state_;
   state_ = State::kEnded;
   beast::error_code ignored;
-  beast::get_lowest_layer(ws_).close(ignored);
+  beast::get_lowest_layer(*ws_).close(ignored);
+  if (loader_.reconnect() && was != State::kEnded) {
+    if (counted_) loader_.OnLost(credential_.board_id, why);
+    counted_ = false;
+    return Redial();
+  }
   if (was == State::kJoined) {
     loader_.OnLost(credential_.board_id, why);
   } else if (was != State::kEnded) {
     loader_.OnJoinFailed(credential_.board_id, why);
   }
+}
+
+template <class Stream>
+void BoardSession<Stream>::Redial() {
+  redial_.expires_after(loader_.NextRedial());
+  redial_.async_wait([this](beast::error_code ec) {
+    if (ec) return;
+    // The stream is destroyed from a handler of its own timer, never from inside its handlers.
+    ws_.reset();
+    ws_.emplace(MakeStream(io_, tls_));
+    buffer_ = beast::flat_buffer{};
+    out_ = {};
+    std::string host = host_kept_, target = target_kept_;
+    Start(endpoint_, host, target, realm_kept_);
+  });
 }
 
 // Enough descriptors for thousands of sockets: the soft limit is often 1024.
@@ -443,6 +525,8 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--hold-seconds", options.hold_seconds, "hold this long instead of until stdin closes");
   app.add_option("--join-timeout-seconds", options.join_timeout_seconds, "stop waiting for handshakes after this");
+  app.add_flag("--reconnect", options.reconnect, "rejoin after the conductor goes away, as an agent does");
+  app.add_option("--probe-ms", options.probe_ms, "--reconnect: mean interval between attempts")->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
 
   std::signal(SIGPIPE, SIG_IGN);

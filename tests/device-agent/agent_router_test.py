@@ -175,9 +175,10 @@ class AgentRouterTest(unittest.TestCase):
         port = self.router.port
         self.router.command("quit")
         self.router.kill()
-        agent.out.wait_for(r"connection lost: .*retrying in")
-        agent.out.wait_for(r"connection failed: cannot connect to .*Connection refused")
+        agent.out.wait_for(r"connection lost: .*retrying in .*probing the conductor")
         self.router = Router(port=port)
+        # A reachability probe sees the new router and the agent connects at once (issue 14).
+        agent.out.wait_for(r"conductor 127\.0\.0\.1:%d answers again" % port)
         self.wait_registered()
         agent.out.wait_for(r"joined as board=%s" % BOARD)
         self.assertEqual(self.router.call("ew.board.%s.sys.ping" % BOARD)["kwargs"]["boardId"], BOARD)
@@ -188,11 +189,14 @@ class AgentRouterTest(unittest.TestCase):
         self.assertLess(took, 1.0)
         self.router.out.wait_for(r"^goodbye %s wamp\.close\.system_shutdown" % BOARD)
 
-    def test_wrong_secret_is_refused_and_retried_until_stopped(self):
+    def test_wrong_secret_is_refused_with_a_warning_and_a_long_backoff(self):
+        # Issue 14: a refused board retried at info level every few seconds, forever.
         agent = self.start_agent(secret="wrong")
         self.router.out.wait_for(r"^refused %s" % BOARD)
-        agent.out.wait_for(r"connection failed: join refused: wamp\.error\.authentication_failed: wrong signature")
-        self.router.out.wait_for(r"^refused %s" % BOARD)  # tried again
+        agent.out.wait_for(r"warning \[agent\] the conductor refused board=%s: join refused: "
+                           r"wamp\.error\.authentication_failed: wrong signature; next attempt in "
+                           r"(1[5-9]|2\d|30)\.\ds" % BOARD)
+        # Stopping during the long wait is still prompt.
         code, took = agent.stop()
         self.assertEqual(code, 0)
         self.assertLess(took, 1.0)

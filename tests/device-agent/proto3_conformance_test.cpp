@@ -104,6 +104,12 @@ edgewire::v1::SysInfo ToProto(const rpc::SysInfo& info) {
     s->set_refused(stream.refused);
     s->set_corrupt_records(stream.corrupt_records);
   }
+  if (info.session) {
+    auto* s = m.mutable_session();
+    s->set_state(info.session->state);
+    s->set_last_disconnect_reason(info.session->last_disconnect_reason);
+    s->set_connections(info.session->connections);
+  }
   return m;
 }
 
@@ -155,6 +161,7 @@ TEST(Proto3ConformanceTest, SysInfoEdgeValues) {
       9007199254740993.0, -2.5, 5e-324, DBL_MIN, DBL_MAX, -DBL_MAX, 1e-7,
       std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(),
       -std::numeric_limits<double>::infinity()};
+  info.session = rpc::SessionSummary{"refused", "join refused: wamp.error.authentication_failed: ü", 3};
   for (double value : doubles) {
     SCOPED_TRACE(value);
     info.uptime_seconds = value;

@@ -39,11 +39,13 @@ class Conductor:
     "listening on"."""
 
     def __init__(self, workdir, port=0, heartbeat_timeout_ms=1500, log_level="debug", generated_password=False,
-                 extra_auth="", extra_config=""):
+                 extra_auth="", extra_config="", listen_address="127.0.0.1", extra_server=""):
         self.workdir = workdir
         self.extra_config = extra_config  # more tables, appended to conductor.toml
         self.generated_password = generated_password
         self.extra_auth = extra_auth
+        self.listen_address = listen_address
+        self.extra_server = extra_server
         self.admin_password = ADMIN_PASSWORD
         self.stdout_lines = []
         self.log_level = log_level
@@ -61,8 +63,9 @@ class Conductor:
         config = os.path.join(self.workdir, "conductor.toml")
         with open(config, "w") as f:
             f.write(f"""[server]
-listen_address = "127.0.0.1"
+listen_address = "{self.listen_address}"
 port = {self.port}
+{self.extra_server}
 [router]
 heartbeat_interval_ms = {self.heartbeat_timeout_ms // 2}
 heartbeat_timeout_ms = {self.heartbeat_timeout_ms}
@@ -85,6 +88,7 @@ level = "{self.log_level}"
                 raise AssertionError(f"conductor exited early; see {self.log_path}:\n" + open(self.log_path).read()[-3000:])
             self.stdout_lines.append(line)
             if "listening on" in line:
+                self.listening_at = time.monotonic()  # when the port accepts again (restarts)
                 self.port = int(line.strip().rsplit(":", 1)[1])
                 break
         if self.generated_password:
@@ -200,6 +204,8 @@ dir = "{os.path.join(workdir, name + '-spool')}"
 level = "{log_level}"
 {extra_config}""")
         self.proc = None
+        self.prefix = []     # e.g. ["ip", "netns", "exec", NS]: where the agent runs
+        self.run_extra = []  # more `run` arguments (--insecure)
 
     def enrol(self, conductor_url, code):
         return subprocess.run([AGENT, "enrol", "--conductor", conductor_url, "--code", code,
@@ -211,7 +217,8 @@ level = "{log_level}"
 
     def start(self):
         with open(self.log_path, "a") as log:
-            self.proc = subprocess.Popen([AGENT, "run", "--config", self.config], stdout=log, stderr=log)
+            self.proc = subprocess.Popen(self.prefix + [AGENT, "run", "--config", self.config] + self.run_extra,
+                                         stdout=log, stderr=log)
         return self
 
     def kill(self, sig=signal.SIGKILL):

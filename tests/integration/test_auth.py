@@ -149,10 +149,13 @@ class AuthTest(unittest.TestCase):
                     return "ew.close.board_deleted" in f.read()
             wait_until(told, timeout=REVOKE_DEADLINE_S + 2, interval=0.02, what="the agent hears the GOODBYE")
             self.assertLess(time.monotonic() - started, REVOKE_DEADLINE_S + 0.5)  # + the log write and our polling
-            # It cannot come back: its credential went with the board.
+            # It cannot come back (its credential went with the board), and it knows: a refusal
+            # is a warning and a long backoff (issue 14), not a retry within a second.
+            wait_until(lambda: "the conductor refused board=" + board_id in open(agent.log_path).read(),
+                       what="the agent's warning")
             before = self.conductor.metric("ew_wamp_auth_failures_total") or 0
-            wait_until(lambda: (self.conductor.metric("ew_wamp_auth_failures_total") or 0) > before,
-                       what="the agent's reconnection refused")
+            time.sleep(2)
+            self.assertEqual(self.conductor.metric("ew_wamp_auth_failures_total") or 0, before)
         finally:
             agent.kill()
 

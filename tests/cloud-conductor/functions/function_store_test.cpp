@@ -132,6 +132,32 @@ TEST_F(FunctionStoreTest, InvocationsAreReplacedByIdAndTrimmedToTheNewest) {
   EXPECT_EQ(Items(store_->ListInvocations("fn-1", {10, ""}))->size(), 3u);
 }
 
+// Issue 14: an asynchronous invocation in flight when the conductor was killed stayed
+// "running" forever.
+TEST_F(FunctionStoreTest, InvocationsLeftRunningAreFailedWithTheReasonAndOthersKept) {
+  ASSERT_TRUE(store_->PutInvocation({"inv-1", "fn-1", "brd-1", InvocationStatus::kRunning,
+                                     {{"status", "running"}, {"boardId", "brd-1"}}, 100}, 10));
+  ASSERT_TRUE(store_->PutInvocation({"inv-2", "fn-1", "cloud", InvocationStatus::kSucceeded,
+                                     {{"status", "succeeded"}, {"output", 3}}, 101}, 10));
+  ASSERT_TRUE(store_->PutInvocation({"inv-3", "fn-1", "cloud", InvocationStatus::kRunning, {{"status", "running"}}, 102}, 10));
+  auto failed = store_->FailRunningInvocations("conductor restarted");
+  ASSERT_TRUE(failed) << failed.error().message;
+  EXPECT_EQ(*failed, 2u);
+  for (const char* id : {"inv-1", "inv-3"}) {
+    auto record = store_->GetInvocation("fn-1", id);
+    ASSERT_TRUE(record);
+    EXPECT_EQ(record->status, InvocationStatus::kFailed);
+    EXPECT_EQ(record->record["status"], "failed");
+    EXPECT_EQ(record->record["error"], "conductor restarted");
+  }
+  EXPECT_EQ(store_->GetInvocation("fn-1", "inv-1")->record["boardId"], "brd-1");
+  auto kept = store_->GetInvocation("fn-1", "inv-2");
+  EXPECT_EQ(kept->status, InvocationStatus::kSucceeded);
+  EXPECT_EQ(kept->record["output"], 3);
+  EXPECT_FALSE(kept->record.contains("error"));
+  EXPECT_EQ(*store_->FailRunningInvocations("again"), 0u);
+}
+
 TEST_F(FunctionStoreTest, InvocationPagesAreSummariesNewestFirst) {
   const std::string big(100'000, 'o');
   for (int i = 0; i < 7; ++i) {

@@ -551,6 +551,17 @@ TEST_P(SqliteStoreTest, TouchBoardOnlyMovesForward) {
   EXPECT_EQ(store_->GetBoard("b1")->last_seen(), 1600);
 }
 
+// Issue 14: a herd of rejoining boards is one transaction; boards deleted meanwhile are skipped.
+TEST_P(SqliteStoreTest, TouchBoardsTouchesEachOnceAndSkipsTheGone) {
+  AddBoard();
+  ASSERT_OK(store_->TouchBoard("b1", 1500));
+  ASSERT_OK(store_->TouchBoards({"b1", "gone", "b1"}, 1700));
+  EXPECT_EQ(store_->GetBoard("b1")->last_seen(), 1700);
+  ASSERT_OK(store_->TouchBoards({"b1"}, 1600));  // never backwards
+  EXPECT_EQ(store_->GetBoard("b1")->last_seen(), 1700);
+  ASSERT_OK(store_->TouchBoards({}, 1800));
+}
+
 // ---- Enrolment ----
 
 TEST_P(SqliteStoreTest, EnrolmentCodeIsConsumedOnce) {
