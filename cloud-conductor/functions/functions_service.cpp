@@ -332,10 +332,10 @@ void Label(json& record, const std::string& id, const std::string& target) {
 Result<std::string> FunctionsService::Invoke(const FunctionRecord& function, const std::string& target, json event,
                                              const InvokeOptions& options, OutcomeDone done) {
   EW_TRY(Prepared prepared, Prepare(function, target, options));
-  if (options.async) {
+  if (options.async || records_failing_.load()) {
     json running = {{"status", "running"}};
     Label(running, prepared.id, prepared.target);
-    Store(function, prepared, running);
+    EW_TRY_VOID(Store(function, prepared, running));
   }
   auto finish = [this, function, prepared, done = std::move(done)](InvocationOutcome outcome) mutable {
     Label(outcome.record, prepared.id, prepared.target);
@@ -344,7 +344,7 @@ Result<std::string> FunctionsService::Invoke(const FunctionRecord& function, con
     json record = outcome.record;
     if (done) done(std::move(outcome));
     boost::asio::post(blocking_, [this, function, prepared, record = std::move(record)] {
-      Store(function, prepared, record);
+      (void)Store(function, prepared, record);  // logged; records_failing_ makes the next calls check
     });
   };
   Log()->debug("invocation {} of {} on {}", prepared.id, function.id, prepared.target);
@@ -405,7 +405,7 @@ Result<uint64_t> FunctionsService::Report(const std::string& board_id, const fn:
   return stored;
 }
 
-void FunctionsService::Store(const FunctionRecord& function, const Prepared& prepared, const json& record) {
+Result<void> FunctionsService::Store(const FunctionRecord& function, const Prepared& prepared, const json& record) {
   Invocation invocation;
   invocation.id = prepared.id;
   invocation.function_id = function.id;
@@ -414,8 +414,10 @@ void FunctionsService::Store(const FunctionRecord& function, const Prepared& pre
   invocation.record = record;
   CapStoredRecord(invocation.record, options_.stored_record);
   invocation.created_at = prepared.created_at;
-  if (auto stored = store_.PutInvocation(invocation, options_.invocations_kept); !stored)
-    Log()->error("invocation {} of {}: not recorded: {}", prepared.id, function.id, stored.error().message);
+  auto stored = store_.PutInvocation(invocation, options_.invocations_kept);
+  records_failing_.store(!stored);
+  if (!stored) Log()->error("invocation {} of {}: not recorded: {}", prepared.id, function.id, stored.error().message);
+  return stored;
 }
 
 void FunctionsService::RunInCloud(const FunctionRecord& function, const Prepared& prepared, json event,

@@ -9,6 +9,7 @@
 // the record is stored right after it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -124,6 +125,12 @@ class FunctionsService {
   // or its deployment failed or is pending), Unavailable (board offline). Once it started, the
   // record is stored when it ends (with status "running" until then when `options.async`), and
   // `done` (may be null) gets the outcome; no cloud runtime is an Unavailable outcome.
+  // No silent loss: an asynchronous invocation starts only once its "running" record is stored,
+  // else Unavailable "store unavailable: <why>" (REST 503). After a record failed to store, every
+  // invocation (synchronous too) first stores its "running" record until one succeeds, so a
+  // failing store answers 503 instead of 200s whose records vanish. The one window left: a store
+  // failing while a synchronous call runs loses that record from history (the caller has it in the
+  // answer; the failure is logged at error).
   Result<std::string> Invoke(const FunctionRecord& function, const std::string& target, nlohmann::json event,
                              const InvokeOptions& options, OutcomeDone done = nullptr);
 
@@ -138,7 +145,8 @@ class FunctionsService {
   Result<Prepared> Prepare(const FunctionRecord& function, const std::string& target, const InvokeOptions& options);
   void RunOnBoard(const FunctionRecord& function, const Prepared& prepared, nlohmann::json event, OutcomeDone done);
   void RunInCloud(const FunctionRecord& function, const Prepared& prepared, nlohmann::json event, OutcomeDone done);
-  void Store(const FunctionRecord& function, const Prepared& prepared, const nlohmann::json& record);
+  // Stores the invocation record; remembers in records_failing_ whether it failed.
+  Result<void> Store(const FunctionRecord& function, const Prepared& prepared, const nlohmann::json& record);
 
   void StartDeploy(const Deployment& deployment);
   // ew.conductor.fn.report: records of invocations `board_id` ran by itself (edge triggers),
@@ -159,6 +167,8 @@ class FunctionsService {
   FunctionsOptions options_;
   PackageStore packages_;  // <dir>/packages
   CloudRuntime cloud_;     // <dir>/cloud
+  // The last invocation record could not be stored (written from the pool, read by Invoke).
+  std::atomic<bool> records_failing_{false};
 };
 
 }  // namespace ew::functions

@@ -38,8 +38,10 @@ struct SqliteConstraints {
 //    does not exist";
 //  - a UNIQUE / PRIMARY KEY failure: the matching constraints.unique entry, else Conflict
 //    "<action>: already exists"; any other constraint (CHECK, NOT NULL): Conflict with SQLite's text;
-//  - anything else: Internal "<action> failed: …", logged at error (the operator must look at
-//    the disk).
+//  - a fault of the store as a whole (disk full, I/O error, locked by another process past the
+//    busy timeout, damaged file, unwritable file): Unavailable "store unavailable: <why> (<action>:
+//    <sqlite text>)", logged at error; REST answers 503 with it and nothing was written;
+//  - anything else: Internal "<action> failed: …", logged at error.
 Error MapSqliteError(const SQLite::Exception& e, std::string_view action, const SqliteConstraints& constraints = {});
 
 // Opens (creating) the SQLite file at `path` (":memory:": a private database) with the busy

@@ -75,6 +75,9 @@ struct SysInfo {
   nlohmann::json container_limits;
   std::vector<GpioChipSummary> gpio_chips;
   std::vector<SpoolStreamSummary> spool_streams;
+  // Each directory the agent cannot write: "<what> <dir>: <why>" (read-only or full disk); empty
+  // when all are fine. The board keeps serving; what needs the directory fails with this reason.
+  std::vector<std::string> storage_problems;
 
   // Proto3 JSON object, every field present (defaults included), so callers always see the
   // same keys; equal to what MessageToJsonString prints with always_print_primitive_fields.

@@ -80,6 +80,7 @@ SysInfo SysInfoCollector::Collect() const {
   info.container_limits = container_limits_;
   if (gpio_chips_) info.gpio_chips = gpio_chips_();
   if (spool_streams_) info.spool_streams = spool_streams_();
+  if (storage_problems_) info.storage_problems = storage_problems_();
   info.agent_version = agent_version_;
 
   struct utsname uts {};

@@ -2,7 +2,12 @@
 // (MapSqliteError), on a private in-memory database.
 #include "cloud-conductor/registry/sqlite_connection.hpp"
 
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <stdexcept>
+#include <string>
 
 #include <SQLiteCpp/Statement.h>
 #include <gtest/gtest.h>
@@ -59,6 +64,53 @@ TEST_F(SqliteConnectionTest, OtherFailuresAreInternalAndNothingEscapes) {
   });
   ASSERT_TRUE(value);
   EXPECT_EQ(*value, 1) << "no failed write changed anything";
+}
+
+// Issue 14: faults of the store as a whole are Unavailable (REST 503) with the reason.
+TEST(SqliteStoreFaultTest, DiskLockAndDamageAreUnavailableWithTheReason) {
+  struct Case {
+    int code;
+    const char* reason;
+  };
+  for (const Case& c : {Case{SQLITE_FULL, "the disk holding the store is full"},
+                        Case{SQLITE_BUSY, "the store is locked by another process"},
+                        Case{SQLITE_CORRUPT, "the store file is damaged"},
+                        Case{SQLITE_NOTADB, "the store file is damaged"},
+                        Case{SQLITE_IOERR, "failed a read or write"},
+                        Case{SQLITE_READONLY, "cannot be written"}}) {
+    const Error error = MapSqliteError(SQLite::Exception("sqlite says no", c.code), "store board");
+    EXPECT_EQ(error.code, ErrorCode::kUnavailable) << c.code;
+    EXPECT_NE(error.message.find(std::string("store unavailable: ") + c.reason), std::string::npos) << error.message;
+    EXPECT_NE(error.message.find("store board: sqlite says no"), std::string::npos) << error.message;
+  }
+}
+
+// A real lock: another connection holds the write lock past the busy timeout.
+TEST(SqliteStoreFaultTest, AWriteLockHeldElsewhereIsUnavailable) {
+  const std::string path = ::testing::TempDir() + "/lock-test-" + std::to_string(::getpid()) + ".db";
+  std::remove(path.c_str());
+  {
+    SQLite::Database holder(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    holder.exec("PRAGMA journal_mode = WAL");
+    holder.exec("CREATE TABLE t (n INTEGER)");
+    SQLite::Database other(path, SQLite::OPEN_READWRITE);
+    other.setBusyTimeout(20);
+    SqliteConnection connection(std::move(other));
+    holder.exec("BEGIN EXCLUSIVE");
+    auto write = connection.Run<void>("insert", [&]() -> Result<void> {
+      connection.database().exec("INSERT INTO t VALUES (1)");
+      return Ok();
+    });
+    ASSERT_FALSE(write);
+    EXPECT_EQ(write.error().code, ErrorCode::kUnavailable);
+    EXPECT_NE(write.error().message.find("locked"), std::string::npos) << write.error().message;
+    auto read = connection.Run<int64_t>("count", [&]() -> Result<int64_t> {
+      return connection.database().execAndGet("SELECT COUNT(*) FROM t").getInt64();
+    });
+    EXPECT_TRUE(read) << "readers run beside the writer (WAL)";
+    holder.exec("ROLLBACK");
+  }
+  for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
 }
 
 }  // namespace
