@@ -125,7 +125,7 @@ class CliFunctionsTest(unittest.TestCase):
             with self.subTest(directory):
                 src = self.source(directory, spec)
                 out = self.ew("fn", "create", src)
-                self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+                self.assertEqual(out.returncode, 2, out.stdout + out.stderr)  # a bad input file: usage
                 self.assertTrue(out.stderr.startswith(f"error: {src}: "), out.stderr)
                 self.assertIn(field, out.stderr)
                 self.assertEqual(out.stdout, "")

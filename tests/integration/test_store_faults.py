@@ -176,7 +176,7 @@ class BackupTest(unittest.TestCase):
     def snapshot(self):
         """What the API shows: boards, users, functions and their invocations."""
         boards = sorted((b["id"], b["name"]) for b in self.rest("GET", "/v1/boards?limit=500")[1]["boards"])
-        users = sorted(u["username"] for u in self.rest("GET", "/v1/users")[1]["users"])
+        users = sorted(u["name"] for u in self.rest("GET", "/v1/users")[1]["users"])
         functions = self.rest("GET", "/v1/functions")[1]["functions"]
         invocations = {}
         for fn in functions:

@@ -76,8 +76,8 @@ TEST(SqliteStoreFaultTest, DiskLockAndDamageAreUnavailableWithTheReason) {
                         Case{SQLITE_BUSY, "the store is locked by another process"},
                         Case{SQLITE_CORRUPT, "the store file is damaged"},
                         Case{SQLITE_NOTADB, "the store file is damaged"},
-                        Case{SQLITE_IOERR, "failed a read or write"},
-                        Case{SQLITE_READONLY, "cannot be written"}}) {
+                        Case{SQLITE_IOERR, "the disk holding the store failed a read or write"},
+                        Case{SQLITE_READONLY, "the store file or its directory cannot be written"}}) {
     const Error error = MapSqliteError(SQLite::Exception("sqlite says no", c.code), "store board");
     EXPECT_EQ(error.code, ErrorCode::kUnavailable) << c.code;
     EXPECT_NE(error.message.find(std::string("store unavailable: ") + c.reason), std::string::npos) << error.message;
