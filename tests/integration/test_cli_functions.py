@@ -132,7 +132,7 @@ class CliFunctionsTest(unittest.TestCase):
         with open(os.path.join(self.workdir, "junk.tar.gz"), "wb") as f:
             f.write(b"not a tarball")
         junk = self.ew("fn", "create", os.path.join(self.workdir, "junk.tar.gz"))
-        self.assertEqual(junk.returncode, 1, junk.stderr)
+        self.assertEqual(junk.returncode, 2, junk.stderr)
         self.assertEqual(self.functions(), [], "nothing reached the conductor")
 
     def test_fn_create_list_and_rm(self):
