@@ -99,6 +99,17 @@ class StoreFaultTest(unittest.TestCase):
                 self.assertEqual(status, 503, body)
                 self.assertIn("store unavailable", body["error"]["message"])
 
+        # A synchronous invocation: 503, or a 200 whose record is in the history.
+        answered = []
+        for _ in range(3):
+            status, body = self.rest("POST", f"/v1/functions/{fn['id']}/invocations",
+                                     {"target": "cloud", "event": {"n": 3}})
+            if status == 503:
+                self.assertIn("store unavailable", body["error"]["message"])
+            else:
+                self.assertEqual(status, 200, body)
+                answered.append(body["invocationId"])
+
         with open(self.conductor.log_path) as f:
             self.assertIn(FULL_MSG, f.read())
 
@@ -109,9 +120,9 @@ class StoreFaultTest(unittest.TestCase):
         names = self.boards()
         self.assertTrue(set(created) <= names)
         self.assertFalse(set(refused) & names, "a refused board was stored")
-        for invocation in accepted:
+        for invocation in accepted + answered:
             status, body = self.rest("GET", f"/v1/functions/{fn['id']}/invocations/{invocation}")
-            self.assertEqual(status, 200, f"202 for {invocation} but no record: {body}")
+            self.assertEqual(status, 200, f"answered {invocation} but no record: {body}")
 
     def test_store_locked_by_another_process_answers_503_then_recovers(self):
         conductor = self.start(self.workdir)
