@@ -8,6 +8,7 @@
 #include <ostream>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -93,6 +94,27 @@ void RunIo(boost::asio::io_context& io) {
       Log()->warn("unknown exception escaped an io handler");
     }
   }
+}
+
+// The session's transport reports a name that does not resolve only as a failed connect ("Bad
+// file descriptor"); one resolve at start names the real cause in the log and the systemd status.
+// The session keeps retrying either way: at boot the board's DNS may come up after the agent.
+void ReportUnresolvableHost(boost::asio::io_context& io, const std::string& url, systemd::Notifier& notifier) {
+  auto parsed = ParseUrl(url);
+  if (!parsed) return;
+  boost::system::error_code is_address;
+  boost::asio::ip::make_address(parsed->host, is_address);
+  if (!is_address) return;
+  auto resolver = std::make_shared<boost::asio::ip::tcp::resolver>(io);
+  resolver->async_resolve(parsed->host, std::to_string(parsed->port),
+                          [resolver, host = parsed->host, url, &notifier](const boost::system::error_code& ec,
+                                                                          const auto&) {
+                            if (!ec || ec == boost::asio::error::operation_aborted) return;
+                            Log()->warn("cannot resolve the conductor's host name \"{}\" (from {}): {}; check the "
+                                        "name and this board's DNS (the agent keeps trying)",
+                                        host, url, ec.message());
+                            notifier.Status("cannot resolve " + host + ": " + ec.message());
+                          });
 }
 
 ew::Result<session::SessionOptions> SessionOptionsFor(const config::AgentConfig& config, const Credential& credential,
@@ -349,6 +371,7 @@ int RunCommand(const RunArgs& args) {
                                                  : "");
   notifier.Status("connecting to " + options->url);
   runner.Start();
+  ReportUnresolvableHost(io, options->url, notifier);
   RunIo(io);
   // Simulated signals drive edge handlers from their own threads: stop them before the GPIO
   // service and the functions that receive those edges go.

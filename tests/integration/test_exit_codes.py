@@ -3,6 +3,7 @@ the one-time code when it cannot store the credential; an unknown host is named 
 one exit-status convention (common/exit/exit_code.hpp, README → Exit statuses) holds for
 edgewire-conductor, edgewire-agent and edgewire: 0 ok, 1 failure, 2 usage/config, 3 refused."""
 
+import json
 import os
 import subprocess
 import unittest
@@ -67,6 +68,18 @@ class EnrolTest(ConductorTestCase):
         self.assertEqual(out.returncode, FAILURE, out.stderr)
         self.assertIn('cannot resolve the conductor\'s host name "no-such-host.invalid"', out.stderr)
         self.assertNotIn("Bad file descriptor", out.stderr)
+
+    def test_run_names_an_unresolvable_host(self):
+        agent = Agent(self.workdir, "pi-nodns")
+        with open(agent.credential, "w") as f:
+            json.dump({"board_id": "brd-x", "secret": "s", "realm": "edgewire",
+                       "wamp_url": "ws://no-such-host.invalid:8080/ws", "tls": {"insecure": True}}, f)
+        try:
+            out = subprocess.run([AGENT, "run", "--config", agent.config], capture_output=True, text=True, timeout=4)
+            text = out.stdout + out.stderr
+        except subprocess.TimeoutExpired as e:  # it keeps trying, as it should
+            text = (e.stdout or b"").decode() + (e.stderr or b"").decode()
+        self.assertIn('cannot resolve the conductor\'s host name "no-such-host.invalid"', text)
 
     def test_refused_code_is_exit_3(self):
         agent = Agent(self.workdir, "pi-wrong")
