@@ -246,8 +246,10 @@ int EnrolCommand(const EnrolArgs& args, std::ostream& out, std::ostream& err) {
     const auto& failure = credential.error();
     err << (failure.kind == EnrolFailure::Kind::kRefused ? "enrolment refused: " : "enrolment failed: ")
         << failure.message << "\n";
-    if (failure.kind == EnrolFailure::Kind::kRefused)
+    if (failure.kind == EnrolFailure::Kind::kRefused) {
+      if (failure.http_status >= 500) return exit_code::kFailure;  // the conductor's trouble (a full store: 503)
       return failure.http_status == 400 ? exit_code::kUsage : exit_code::kRefused;
+    }
     return failure.usage ? exit_code::kUsage : exit_code::kFailure;
   }
   if (auto stored = WriteCredential(path, *credential); !stored) {
