@@ -143,6 +143,26 @@ class StoreFaultTest(unittest.TestCase):
         self.assertEqual(status, 201, body)
         self.assertIsNone(conductor.proc.poll())
 
+    def test_damaged_store_answers_503_and_keeps_running(self):
+        conductor = self.start(self.workdir)
+        for i in range(200):
+            self.assertEqual(self.rest("POST", "/v1/boards", {"name": f"b{i}"})[0], 201)
+        # The boards table's root page, overwritten on disk under the running conductor.
+        db = sqlite3.connect(conductor.store)
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'boards'").fetchone()[0]
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        db.close()
+        with open(conductor.store, "r+b") as f:
+            f.seek((root - 1) * page_size)
+            f.write(os.urandom(page_size))
+        for method, path, body in (("GET", "/v1/boards", None), ("POST", "/v1/boards", {"name": "x"})):
+            status, answer = self.rest(method, path, body)
+            self.assertEqual(status, 503, answer)
+            self.assertIn("store unavailable: the store file is damaged", answer["error"]["message"])
+        self.assertEqual(self.rest("GET", "/healthz")[0], 200)
+        self.assertIsNone(conductor.proc.poll())
+
     def test_truncated_shm_is_logged_not_a_silent_sigbus(self):
         conductor = self.start(self.workdir)
         self.assertEqual(self.rest("POST", "/v1/boards", {"name": "before"})[0], 201)
