@@ -1,6 +1,15 @@
 #include "cloud-conductor/registry/sqlite_connection.hpp"
 
+#include <fcntl.h>
+#include <linux/fs.h>
 #include <sqlite3.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -70,6 +79,62 @@ Error MapSqliteError(const SQLite::Exception& e, std::string_view action, const 
 Error SqliteConnection::Failed(std::string_view action, const char* what) {
   Log()->error("store {} failed: {}", action, what);
   return Error{ErrorCode::kInternal, fmt::format("{} failed: {}", action, what)};
+}
+
+SqliteConnection::SqliteConnection(SQLite::Database db) : db_(std::move(db)) {
+  const std::string file = db_.getFilename();
+  if (!file.empty()) shm_path_ = file + "-shm";
+}
+
+namespace {
+
+// SQLite maps the WAL index in 32 KiB regions; a live -shm is never shorter than one.
+constexpr off_t kShmRegionBytes = 32 * 1024;
+
+// Why writing into a MAP_SHARED mapping of `path` would raise SIGBUS, or "" when it would not
+// (or when there is no -shm: not in WAL mode, or not opened yet).
+std::string ShmRefusal(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "";
+  if (st.st_size < kShmRegionBytes) return "was truncated to " + std::to_string(st.st_size) + " bytes";
+  struct statvfs vfs {};
+  if (::statvfs(path.c_str(), &vfs) == 0 && (vfs.f_flag & ST_RDONLY) != 0) return "is on a read-only file system";
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return "";
+  int flags = 0;
+  std::string why;
+  if (::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 && (flags & (FS_IMMUTABLE_FL | FS_APPEND_FL)) != 0)
+    why = "was made immutable (chattr +i or +a)";
+  ::close(fd);
+  return why;
+}
+
+}  // namespace
+
+SqliteConnection::~SqliteConnection() {
+  if (shm_path_.empty()) return;
+  const std::string why = ShmRefusal(shm_path_);
+  if (why.empty()) return;
+  Log()->warn("store {} {}: closing without a checkpoint (the WAL is replayed at the next start)", shm_path_, why);
+  sqlite3_db_config(db_.getHandle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+}
+
+Result<void> SqliteConnection::CheckSharedMemory(std::string_view action) {
+  if (shm_path_.empty()) return Ok();
+  std::string why = ShmRefusal(shm_path_);
+  if (why != shm_refusal_) {
+    if (!why.empty()) {
+      Log()->error("store {} {}: store calls answer 503 until it is fixed (touching it would kill the conductor "
+                   "with SIGBUS)",
+                   shm_path_, why);
+    } else {
+      Log()->info("store {} is usable again", shm_path_);
+    }
+    shm_refusal_ = why;
+  }
+  if (why.empty()) return Ok();
+  return tl::unexpected(Error{ErrorCode::kUnavailable, fmt::format("store unavailable: {} {} ({} not attempted)",
+                                                                   shm_path_, why, action)});
 }
 
 SQLite::Database OpenSqliteDatabase(const std::string& path) {
