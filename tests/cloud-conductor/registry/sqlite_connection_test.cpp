@@ -113,5 +113,39 @@ TEST(SqliteStoreFaultTest, AWriteLockHeldElsewhereIsUnavailable) {
   for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
 }
 
+// The WAL index is memory-mapped: a truncated -shm must be refused before SQLite touches it
+// (SIGBUS otherwise), and closing must not checkpoint through it.
+TEST(SqliteStoreFaultTest, ATruncatedShmIsRefusedBeforeSqliteTouchesIt) {
+  const std::string path = ::testing::TempDir() + "/shm-test-" + std::to_string(::getpid()) + ".db";
+  for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec("CREATE TABLE t (n INTEGER)");
+    SqliteConnection connection(std::move(db));
+    auto insert = [&] {
+      return connection.Run<void>("insert", [&]() -> Result<void> {
+        connection.database().exec("INSERT INTO t VALUES (1)");
+        return Ok();
+      });
+    };
+    ASSERT_TRUE(insert());
+    ASSERT_EQ(::truncate((path + "-shm").c_str(), 0), 0);
+    bool ran = false;
+    auto refused = connection.Run<void>("insert", [&]() -> Result<void> {
+      ran = true;
+      return Ok();
+    });
+    ASSERT_FALSE(refused);
+    EXPECT_FALSE(ran);
+    EXPECT_EQ(refused.error().code, ErrorCode::kUnavailable);
+    EXPECT_NE(refused.error().message.find(path + "-shm was truncated to 0 bytes"), std::string::npos)
+        << refused.error().message;
+  }  // closes without a checkpoint: no SIGBUS here
+  SQLite::Database reopened(path, SQLite::OPEN_READWRITE);
+  EXPECT_EQ(reopened.execAndGet("SELECT COUNT(*) FROM t").getInt(), 1) << "the WAL is replayed";
+  for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
+}
+
 }  // namespace
 }  // namespace ew::registry
