@@ -82,8 +82,9 @@ Error SqliteConnection::Failed(std::string_view action, const char* what) {
 }
 
 SqliteConnection::SqliteConnection(SQLite::Database db) : db_(std::move(db)) {
-  const std::string file = db_.getFilename();
-  if (!file.empty()) shm_path_ = file + "-shm";
+  // SQLite's own absolute name of the file; "" (or null) for ":memory:" and temporary databases.
+  const char* file = sqlite3_db_filename(db_.getHandle(), "main");
+  if (file != nullptr && *file != '\0') shm_path_ = std::string(file) + "-shm";
 }
 
 namespace {
