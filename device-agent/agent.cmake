@@ -126,11 +126,16 @@ target_compile_definitions(ew_agent_session PRIVATE MSGPACK_DEFAULT_API_VERSION=
 # Autobahn and websocketpp are not ours to warn about.
 target_compile_options(ew_agent_session PRIVATE -Wno-deprecated-declarations)
 
+# Which of the agent's directories cannot be written (read-only or full disk), for the log and sys.info.
+ew_module(ew_agent_storage
+  SOURCES ${EW_AGENT_DIR}/storage/storage_check.cpp
+  DEPS ew_common_log)
+
 # Command line and the `run` command's wiring (config, credential, signals, systemd).
 ew_module(ew_agent_app
   SOURCES ${EW_AGENT_DIR}/cli/agent_cli.cpp ${EW_AGENT_DIR}/commands.cpp
   DEPS ew_agent_session ew_agent_enrol ew_agent_credential ew_agent_rpc ew_agent_board ew_agent_systemd ew_agent_functions ew_agent_spool
-       ew_agent_tunnel
+       ew_agent_tunnel ew_agent_storage
        ew_agent_flows
        ew_agent_gpio_rpc ew_agent_gpio
        ew_common_config ew_common_log ew_common_error CLI11::CLI11)

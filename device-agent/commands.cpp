@@ -11,10 +11,12 @@
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "common/config/config.hpp"
+#include "common/exit/exit_code.hpp"
 #include "common/log/log.hpp"
 #include "common/log/recent_lines.hpp"
 #include "containers/runtime/child_reaper.hpp"
@@ -29,6 +31,7 @@
 #include "device-agent/rpc/sys_procedures.hpp"
 #include "device-agent/session/session_runner.hpp"
 #include "device-agent/spool/async_spool.hpp"
+#include "device-agent/storage/storage_check.hpp"
 #include "device-agent/systemd/notifier.hpp"
 #include "device-agent/tls/conductor_trust.hpp"
 #include "device-agent/tunnel/tunnel_service.hpp"
@@ -38,6 +41,19 @@ namespace ew::agent {
 namespace {
 
 const ew::log::Logger Log{"agent"};
+
+// How often the agent re-checks that its directories can be written (a card can fill or be
+// remounted read-only while it runs); sys.info checks again on every call.
+constexpr std::chrono::seconds kStorageCheckPeriod{60};
+
+void KeepCheckingStorage(boost::asio::steady_timer& timer, storage::StorageCheck& check) {
+  timer.expires_after(kStorageCheckPeriod);
+  timer.async_wait([&timer, &check](const boost::system::error_code& ec) {
+    if (ec) return;
+    check.Check();
+    KeepCheckingStorage(timer, check);
+  });
+}
 
 std::string ThisHostName() {
   struct utsname uts {};
@@ -113,6 +129,27 @@ void RunIo(boost::asio::io_context& io) {
   }
 }
 
+// The session's transport reports a name that does not resolve only as a failed connect ("Bad
+// file descriptor"); one resolve at start names the real cause in the log and the systemd status.
+// The session keeps retrying either way: at boot the board's DNS may come up after the agent.
+void ReportUnresolvableHost(boost::asio::io_context& io, const std::string& url, systemd::Notifier& notifier) {
+  auto parsed = ParseUrl(url);
+  if (!parsed) return;
+  boost::system::error_code is_address;
+  boost::asio::ip::make_address(parsed->host, is_address);
+  if (!is_address) return;
+  auto resolver = std::make_shared<boost::asio::ip::tcp::resolver>(io);
+  resolver->async_resolve(parsed->host, std::to_string(parsed->port),
+                          [resolver, host = parsed->host, url, &notifier](const boost::system::error_code& ec,
+                                                                          const auto&) {
+                            if (!ec || ec == boost::asio::error::operation_aborted) return;
+                            Log()->warn("cannot resolve the conductor's host name \"{}\" (from {}): {}; check the "
+                                        "name and this board's DNS (the agent keeps trying)",
+                                        host, url, ec.message());
+                            notifier.Status("cannot resolve " + host + ": " + ec.message());
+                          });
+}
+
 ew::Result<session::SessionOptions> SessionOptionsFor(const config::AgentConfig& config, const Credential& credential,
                                                       const std::string& url_override, bool insecure) {
   session::SessionOptions options;
@@ -149,6 +186,14 @@ std::shared_ptr<functions::FunctionService> MakeFunctionService(boost::asio::io_
     containers::RuntimeConfig runtime_config;
     runtime_config.preferred = config.functions_runtime;
     runtime_config.work_dir = config.functions_work_dir;
+    // Container bundles are written per invocation: on a read-only or full disk they go to the
+    // temporary directory instead, so deployed functions keep running.
+    if (const std::string why = storage::ProbeWritable(runtime_config.work_dir); !why.empty()) {
+      const auto fallback = std::filesystem::temp_directory_path() / ("edgewire-containers-" + board_id);
+      Log()->warn("functions: cannot write [functions] work_dir {} ({}); using {} instead",
+                  runtime_config.work_dir.string(), why, fallback.string());
+      runtime_config.work_dir = fallback;
+    }
     runtime_config.uid_first = static_cast<uint32_t>(config.functions_uid_first);
     runtime_config.uid_count = static_cast<uint32_t>(config.functions_uid_count);
     runtime_config.cgroups = config.functions_cgroups;
@@ -208,10 +253,16 @@ const char* AgentVersion() { return EW_AGENT_VERSION; }
 
 int VersionCommand(std::ostream& out) {
   out << "edgewire-agent " << AgentVersion() << "\n";
-  return 0;
+  return exit_code::kOk;
 }
 
 int EnrolCommand(const EnrolArgs& args, std::ostream& out, std::ostream& err) {
+  const std::string path = args.credential.empty() ? config::AgentConfig{}.credential_path : args.credential;
+  // Before the code is spent: a one-time code used for a credential that cannot be stored is lost.
+  if (auto writable = CheckCredentialWritable(path, args.force); !writable) {
+    err << "enrolment not attempted (the code is still unused): " << writable.error().message << "\n";
+    return writable.error().code == ErrorCode::kConflict ? exit_code::kUsage : exit_code::kFailure;
+  }
   EnrolRequestOptions request;
   request.conductor_url = args.conductor;
   request.code = args.code;
@@ -219,24 +270,28 @@ int EnrolCommand(const EnrolArgs& args, std::ostream& out, std::ostream& err) {
   auto trust = tls::MakeTrust(args.ca_file, args.pin, args.insecure);
   if (!trust) {
     err << "enrolment failed: " << trust.error().message << "\n";
-    return 1;
+    return exit_code::ForError(trust.error());
   }
   request.trust = std::move(*trust);
-  const std::string path = args.credential.empty() ? config::AgentConfig{}.credential_path : args.credential;
 
   auto credential = Enrol(request);
   if (!credential) {
     const auto& failure = credential.error();
     err << (failure.kind == EnrolFailure::Kind::kRefused ? "enrolment refused: " : "enrolment failed: ")
         << failure.message << "\n";
-    return 1;
+    if (failure.kind == EnrolFailure::Kind::kRefused) {
+      if (failure.http_status >= 500) return exit_code::kFailure;  // the conductor's trouble (a full store: 503)
+      return failure.http_status == 400 ? exit_code::kUsage : exit_code::kRefused;
+    }
+    return failure.usage ? exit_code::kUsage : exit_code::kFailure;
   }
   if (auto stored = WriteCredential(path, *credential); !stored) {
-    err << "enrolment failed: cannot store the credential: " << stored.error().message << "\n";
-    return 1;
+    err << "enrolment failed: the code is spent but the credential could not be stored: " << stored.error().message
+        << "\n";
+    return exit_code::kFailure;
   }
   out << "enrolled as board " << credential->board_id << "; credential stored in " << path << "\n";
-  return 0;
+  return exit_code::kOk;
 }
 
 int RunCommand(const RunArgs& args) {
@@ -244,7 +299,7 @@ int RunCommand(const RunArgs& args) {
   auto config = config::LoadAgentConfig(explicit_config ? args.config : kDefaultConfigPath, explicit_config);
   if (!config) {
     Log()->error("config: {}", config.error().message);
-    return 1;
+    return exit_code::kUsage;
   }
   if (!ew::log::SetLevel(config->log_level)) Log()->warn("unknown log_level \"{}\"", config->log_level);
   // sys.logs answers from this ring; before any other thread starts.
@@ -258,12 +313,12 @@ int RunCommand(const RunArgs& args) {
                    credential_path);
     else
       Log()->error("credential: {}", credential.error().message);
-    return 1;
+    return credential.error().code == ErrorCode::kPermissionDenied ? exit_code::kFailure : exit_code::kUsage;
   }
   auto options = SessionOptionsFor(*config, *credential, args.conductor_url, args.insecure);
   if (!options) {
     Log()->error("{}", options.error().message);
-    return 1;
+    return exit_code::kUsage;
   }
 
   // A peer that vanishes mid-write must not kill the agent.
@@ -292,6 +347,12 @@ int RunCommand(const RunArgs& args) {
       return out;
     });
   }
+  // Every directory the board writes; a read-only or full disk is logged and shown in sys.info.
+  storage::StorageCheck storage_check({{"spool ([spool] dir)", config->spool_dir},
+                                       {"functions state ([functions] state_dir)", config->functions_state_dir},
+                                       {"flows state ([flows] state_dir)", config->flows_state_dir}});
+  storage_check.Check();
+  collector->set_storage_problems([&storage_check] { return storage_check.Check(); });
   auto functions = MakeFunctionService(io, *config, credential->board_id, gpio_service, board_chips.chips, spool.get());
   collector->set_container_runtime(functions->RuntimeDescription());
   collector->set_container_limits(functions->RuntimeLimits());
@@ -337,6 +398,8 @@ int RunCommand(const RunArgs& args) {
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   boost::asio::signal_set test_hooks(io);
   boost::asio::steady_timer watchdog(io);
+  boost::asio::steady_timer storage_timer(io);
+  KeepCheckingStorage(storage_timer, storage_check);
   // Leaves the session (GOODBYE), then stops the loop: on SIGTERM/SIGINT and on sys.restart.
   auto begin_stop = [&](const std::string& why) {
     Log()->info("{}: leaving the session", why);
@@ -346,6 +409,7 @@ int RunCommand(const RunArgs& args) {
       signals.cancel();
       test_hooks.cancel();
       watchdog.cancel();
+      storage_timer.cancel();
       io.stop();
     });
   };
@@ -375,6 +439,7 @@ int RunCommand(const RunArgs& args) {
                                                  : "");
   notifier.Status("connecting to " + options->url);
   runner.Start();
+  ReportUnresolvableHost(io, options->url, notifier);
   RunIo(io);
   // Simulated signals drive edge handlers from their own threads: stop them before the GPIO
   // service and the functions that receive those edges go.

@@ -1,9 +1,10 @@
 // edgewire-agent: the board agent. `enrol` once, then `run` under systemd; `sim` plays signals
-// into a running agent's simulated chip.
+// into a running agent's simulated chip. Exit statuses follow common/exit/exit_code.hpp.
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
+#include "common/exit/exit_code.hpp"
 #include "device-agent/cli/agent_cli.hpp"
 #include "device-agent/commands.hpp"
 #include "device-agent/gpio/sim_control.hpp"
@@ -12,7 +13,11 @@ int main(int argc, char** argv) {
   CLI::App app{"Edgewire board agent"};
   ew::agent::CliArgs args;
   ew::agent::DefineCli(app, args);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? ew::exit_code::kOk : ew::exit_code::kUsage;  // CLI11 would say 105, 106...
+  }
 
   switch (args.command) {
     case ew::agent::CliArgs::Command::kEnrol:
@@ -27,5 +32,5 @@ int main(int argc, char** argv) {
       break;
   }
   std::cerr << app.help();
-  return 2;
+  return ew::exit_code::kUsage;
 }

@@ -1,6 +1,6 @@
 // The `edgewire` commands. Each returns an error value; main() prints "error: <message>" and
-// exits with Context::exit_code() — 1 unless the command chose another (usage errors are
-// CLI11's, exit 2). Function and fleet commands are in function_commands.hpp, fleet_commands.hpp.
+// exits with Context::exit_code() when the command chose one, else exit_code::ForError(error)
+// (common/exit/exit_code.hpp: 2 usage/invalid, 3 refused, 1 anything else). Function and fleet commands are in function_commands.hpp, fleet_commands.hpp.
 #pragma once
 
 #include <chrono>

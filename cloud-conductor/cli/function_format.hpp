@@ -11,14 +11,14 @@
 
 #include "common/contract/states.hpp"
 #include "common/error/error.hpp"
+#include "common/exit/exit_code.hpp"
 
 namespace ew::cli {
 
-// Exit statuses beyond 0 (success) and 1 (any other error), for scripts: `fn invoke` and
-// `fn deploy --wait`. 2 is also CLI11's status for a usage error, which happens before anything
-// is sent.
-inline constexpr int kExitFunctionFailed = 2;  // the function failed, or a deployment did
-inline constexpr int kExitTimedOut = 3;        // the function ran past its timeout, or the wait did
+// Exit statuses of `fn invoke` and `fn deploy --wait`, from the one convention of all three
+// programs (common/exit/exit_code.hpp).
+inline constexpr int kExitFunctionFailed = exit_code::kFunctionFailed;  // the function failed, or a deployment did
+inline constexpr int kExitTimedOut = exit_code::kTimedOut;  // the function ran past its timeout, or the wait did
 
 // An invocation record's "status", in the board contract's one enum (common/contract/states.hpp);
 // an error when it is missing or not one the contract names.

@@ -16,6 +16,7 @@
 #include "cloud-conductor/cli/function_commands.hpp"
 #include "cloud-conductor/cli/function_format.hpp"
 #include "cloud-conductor/cli/gpio_commands.hpp"
+#include "common/exit/exit_code.hpp"
 
 namespace {
 
@@ -422,7 +423,7 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);  // prints help, or the usage error
-    return code == 0 ? 0 : 2;
+    return code == 0 ? ew::exit_code::kOk : ew::exit_code::kUsage;
   }
 
   Context context(parsed.global, std::cout, std::cin);
@@ -430,7 +431,9 @@ int main(int argc, char** argv) {
   if (done && parsed.action) done = parsed.action(context);
   if (!done) {
     std::cerr << "error: " << done.error().message << std::endl;
-    return context.exit_code();
+    // A command that chose its own status (fn invoke, fn deploy --wait) keeps it.
+    const int chosen = context.exit_code();
+    return chosen != ew::exit_code::kFailure ? chosen : ew::exit_code::ForError(done.error());
   }
-  return 0;
+  return ew::exit_code::kOk;
 }

@@ -202,10 +202,10 @@ Result<std::string> Invoker::Invoke(const FunctionRecord& function, const Placem
   call->event = std::move(event);
   call->done = std::move(done);
   call->target = TargetOf(call->order.front());
-  if (options.async) {
+  if (options.async || records_failing_.load()) {
     json running = {{"status", "running"}};
     LabelRecord(running, call->id, call->target);
-    Store(call, running);
+    EW_TRY_VOID(Store(call, running));  // no record, no call: the caller gets 503, not a lost record
   }
   Log()->debug("invocation {} of {} ({}): {}", call->id, function.id, ModeName(where.mode), call->order.front());
   const std::string id = call->id;
@@ -291,10 +291,12 @@ void Invoker::Finish(const std::shared_ptr<Call>& call, InvocationOutcome outcom
   // invocation's path (a burst of 100 otherwise queues 100 SQLite commits on the pool first).
   json record = outcome.record;
   if (call->done) call->done(std::move(outcome));
-  boost::asio::post(blocking_, [this, call, record = std::move(record)] { Store(call, record); });
+  boost::asio::post(blocking_, [this, call, record = std::move(record)] {
+    (void)Store(call, record);  // logged; records_failing_ makes the next calls check first
+  });
 }
 
-void Invoker::Store(const std::shared_ptr<Call>& call, const json& record) {
+Result<void> Invoker::Store(const std::shared_ptr<Call>& call, const json& record) {
   Invocation invocation;
   invocation.id = call->id;
   invocation.function_id = call->function.id;
@@ -303,8 +305,10 @@ void Invoker::Store(const std::shared_ptr<Call>& call, const json& record) {
   invocation.record = record;
   CapStoredRecord(invocation.record, options_.stored_record);
   invocation.created_at = call->created_at;
-  if (auto stored = store_.PutInvocation(invocation, options_.invocations_kept); !stored)
-    Log()->error("invocation {} of {}: not recorded: {}", call->id, call->function.id, stored.error().message);
+  auto stored = store_.PutInvocation(invocation, options_.invocations_kept);
+  records_failing_.store(!stored);
+  if (!stored) Log()->error("invocation {} of {}: not recorded: {}", call->id, call->function.id, stored.error().message);
+  return stored;
 }
 
 Result<FunctionStats> Invoker::Stats(const FunctionRecord& function, const std::string& strategy_name) {

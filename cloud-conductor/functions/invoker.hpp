@@ -10,6 +10,7 @@
 // the pool right after it. A fallback attempt is started from the pool.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -105,6 +106,12 @@ class Invoker {
   // a timeout or no answer moves on; a function that failed by itself does not), ending with
   // the cloud. Once it started, the record is stored when it ends (with status "running" until
   // then when `options.async`), and `done` (may be null) gets the outcome.
+  // No silent loss: an asynchronous invocation starts only once its "running" record is stored,
+  // else the store's error (Unavailable "store unavailable: <why>", REST 503). After a record
+  // failed to store, every invocation (synchronous too) first stores its "running" record until
+  // one succeeds, so a failing store answers 503 instead of 200s whose records vanish. The one
+  // window left: a store failing while a synchronous call runs loses that record from history
+  // (the caller has it in the answer; the failure is logged at error).
   Result<std::string> Invoke(const FunctionRecord& function, const Placement& where, nlohmann::json event,
                              const InvokeOptions& options, OutcomeDone done = nullptr);
 
@@ -134,7 +141,8 @@ class Invoker {
   Result<std::shared_ptr<Slot>> Admit(const FunctionRecord& function);
   void Attempt(std::shared_ptr<Call> call);
   void Finish(const std::shared_ptr<Call>& call, InvocationOutcome outcome);
-  void Store(const std::shared_ptr<Call>& call, const nlohmann::json& record);
+  // Stores the invocation record; remembers in records_failing_ whether it failed.
+  Result<void> Store(const std::shared_ptr<Call>& call, const nlohmann::json& record);
 
   FunctionStore& store_;
   router::BoardGateway& gateway_;
@@ -144,6 +152,8 @@ class Invoker {
   InvokerOptions options_;
   placement::PlacementBook book_;
   std::shared_ptr<Running> running_ = std::make_shared<Running>();
+  // The last invocation record could not be stored (written from the pool, read by Invoke).
+  std::atomic<bool> records_failing_{false};
 };
 
 }  // namespace ew::functions

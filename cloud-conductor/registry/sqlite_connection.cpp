@@ -1,6 +1,15 @@
 #include "cloud-conductor/registry/sqlite_connection.hpp"
 
+#include <fcntl.h>
+#include <linux/fs.h>
 #include <sqlite3.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -14,6 +23,31 @@ const ew::log::Logger Log{"store"};
 
 bool EndsWith(std::string_view text, std::string_view suffix) {
   return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
+}
+
+// Why the store as a whole cannot serve, for the SQLite codes that say so (the disk, a lock
+// held by another process, a damaged file); nullptr for failures of one statement.
+const char* StoreFault(int code) {
+  switch (code) {
+    case SQLITE_FULL:
+      return "the disk holding the store is full";
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return "the store is locked by another process or connection";
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return "the store file is damaged";
+    case SQLITE_IOERR:
+      return "the disk holding the store failed a read or write";
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_CANTOPEN:
+      return "the store file or its directory cannot be written";
+    case SQLITE_PROTOCOL:
+      return "the store's lock protocol failed (another process is fighting over it)";
+    default:
+      return nullptr;
+  }
 }
 
 }  // namespace
@@ -33,6 +67,11 @@ Error MapSqliteError(const SQLite::Exception& e, std::string_view action, const 
       return Error{ErrorCode::kConflict, fmt::format("{}: already exists", action)};
     return Error{ErrorCode::kConflict, fmt::format("{}: {}", action, what)};
   }
+  if (const char* fault = StoreFault(e.getErrorCode())) {
+    // Nothing was written (SQLite rolls the statement back); the caller answers 503 and may retry.
+    Log()->error("store {} failed: {}: {} (sqlite code {})", action, fault, what, e.getExtendedErrorCode());
+    return Error{ErrorCode::kUnavailable, fmt::format("store unavailable: {} ({}: {})", fault, action, what)};
+  }
   Log()->error("store {} failed: {} (sqlite code {})", action, what, e.getExtendedErrorCode());
   return Error{ErrorCode::kInternal, fmt::format("{} failed: {}", action, what)};
 }
@@ -40,6 +79,63 @@ Error MapSqliteError(const SQLite::Exception& e, std::string_view action, const 
 Error SqliteConnection::Failed(std::string_view action, const char* what) {
   Log()->error("store {} failed: {}", action, what);
   return Error{ErrorCode::kInternal, fmt::format("{} failed: {}", action, what)};
+}
+
+SqliteConnection::SqliteConnection(SQLite::Database db) : db_(std::move(db)) {
+  // SQLite's own absolute name of the file; "" (or null) for ":memory:" and temporary databases.
+  const char* file = sqlite3_db_filename(db_.getHandle(), "main");
+  if (file != nullptr && *file != '\0') shm_path_ = std::string(file) + "-shm";
+}
+
+namespace {
+
+// SQLite maps the WAL index in 32 KiB regions; a live -shm is never shorter than one.
+constexpr off_t kShmRegionBytes = 32 * 1024;
+
+// Why writing into a MAP_SHARED mapping of `path` would raise SIGBUS, or "" when it would not
+// (or when there is no -shm: not in WAL mode, or not opened yet).
+std::string ShmRefusal(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "";
+  if (st.st_size < kShmRegionBytes) return "was truncated to " + std::to_string(st.st_size) + " bytes";
+  struct statvfs vfs {};
+  if (::statvfs(path.c_str(), &vfs) == 0 && (vfs.f_flag & ST_RDONLY) != 0) return "is on a read-only file system";
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return "";
+  int flags = 0;
+  std::string why;
+  if (::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 && (flags & (FS_IMMUTABLE_FL | FS_APPEND_FL)) != 0)
+    why = "was made immutable (chattr +i or +a)";
+  ::close(fd);
+  return why;
+}
+
+}  // namespace
+
+SqliteConnection::~SqliteConnection() {
+  if (shm_path_.empty()) return;
+  const std::string why = ShmRefusal(shm_path_);
+  if (why.empty()) return;
+  Log()->warn("store {} {}: closing without a checkpoint (the WAL is replayed at the next start)", shm_path_, why);
+  sqlite3_db_config(db_.getHandle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+}
+
+Result<void> SqliteConnection::CheckSharedMemory(std::string_view action) {
+  if (shm_path_.empty()) return Ok();
+  std::string why = ShmRefusal(shm_path_);
+  if (why != shm_refusal_) {
+    if (!why.empty()) {
+      Log()->error("store {} {}: store calls answer 503 until it is fixed (touching it would kill the conductor "
+                   "with SIGBUS)",
+                   shm_path_, why);
+    } else {
+      Log()->info("store {} is usable again", shm_path_);
+    }
+    shm_refusal_ = why;
+  }
+  if (why.empty()) return Ok();
+  return tl::unexpected(Error{ErrorCode::kUnavailable, fmt::format("store unavailable: {} {} ({} not attempted)",
+                                                                   shm_path_, why, action)});
 }
 
 SQLite::Database OpenSqliteDatabase(const std::string& path) {

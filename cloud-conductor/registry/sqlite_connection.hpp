@@ -38,8 +38,10 @@ struct SqliteConstraints {
 //    does not exist";
 //  - a UNIQUE / PRIMARY KEY failure: the matching constraints.unique entry, else Conflict
 //    "<action>: already exists"; any other constraint (CHECK, NOT NULL): Conflict with SQLite's text;
-//  - anything else: Internal "<action> failed: …", logged at error (the operator must look at
-//    the disk).
+//  - a fault of the store as a whole (disk full, I/O error, locked by another process past the
+//    busy timeout, damaged file, unwritable file): Unavailable "store unavailable: <why> (<action>:
+//    <sqlite text>)", logged at error; REST answers 503 with it and nothing was written;
+//  - anything else: Internal "<action> failed: …", logged at error.
 Error MapSqliteError(const SQLite::Exception& e, std::string_view action, const SqliteConstraints& constraints = {});
 
 // Opens (creating) the SQLite file at `path` (":memory:": a private database) with the busy
@@ -48,15 +50,25 @@ SQLite::Database OpenSqliteDatabase(const std::string& path);
 
 class SqliteConnection {
  public:
-  explicit SqliteConnection(SQLite::Database db) : db_(std::move(db)) {}
+  explicit SqliteConnection(SQLite::Database db);
+  // Closing checkpoints the WAL through the -shm: when the -shm cannot be touched the checkpoint
+  // is skipped (SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE; the WAL stays and the next open replays it).
+  ~SqliteConnection();
+  SqliteConnection(const SqliteConnection&) = delete;
+  SqliteConnection& operator=(const SqliteConnection&) = delete;
 
   // Runs `body` (returning Result<T>) holding the connection's mutex, so calls from the blocking
   // pool are serialised on the one connection (SQLite allows one writer anyway; reads are
   // short). Any exception becomes an Error: SQLite's through MapSqliteError, others (malformed
   // stored data, allocation) Internal "<action> failed: …", logged.
+  // First, the store's WAL index (<file>-shm, memory-mapped by SQLite) is checked: when it was
+  // made immutable, sits on a read-only file system or was truncated, touching the mapping would
+  // kill the process with SIGBUS, so Run answers Unavailable "store unavailable: <file>-shm …"
+  // without calling `body` until the file is usable again.
   template <typename T, typename Body>
   Result<T> Run(std::string_view action, const SqliteConstraints& constraints, Body&& body) {
     std::lock_guard lock(mu_);
+    if (auto usable = CheckSharedMemory(action); !usable) return tl::unexpected<Error>(usable.error());
     try {
       return body();
     } catch (const SQLite::Exception& e) {
@@ -76,9 +88,14 @@ class SqliteConnection {
 
  private:
   static Error Failed(std::string_view action, const char* what);
+  // Ok, or why the -shm cannot be touched (immutable, read-only file system, truncated below one
+  // 32 KiB region). Five system calls; logs the first refusal and the recovery. Under mu_.
+  Result<void> CheckSharedMemory(std::string_view action);
 
   std::mutex mu_;
   SQLite::Database db_;
+  std::string shm_path_;      // "<file>-shm"; empty for ":memory:"
+  std::string shm_refusal_;   // GUARDED_BY(mu_): why the last check refused, "" when usable
 };
 
 }  // namespace ew::registry

@@ -94,6 +94,7 @@ json SysInfo::ToJson() const {
       {"containerRuntime", container_runtime},
       {"gpioChips", std::move(chips)},
       {"spoolStreams", std::move(streams)},
+      {"storageProblems", storage_problems},
   };
   // A message field: absent when unset, as protobuf prints it.
   if (container_limits.is_object()) out["containerLimits"] = container_limits;
@@ -204,6 +205,14 @@ Result<SysInfo> SysInfo::Parse(const wamp::Payload& payload) {
   if (const json* limits = f.Find("containerLimits")) {
     if (!limits->is_object()) return f.Bad("containerLimits", "must be an object");
     out.container_limits = *limits;
+  }
+  // Optional: agents from before the storage check do not send it.
+  if (f.Find("storageProblems")) {
+    EW_TRY(json problems, f.Array("storageProblems"));
+    for (const json& item : problems) {
+      if (!item.is_string()) return f.Bad("storageProblems", "must hold strings");
+      out.storage_problems.push_back(item.get<std::string>());
+    }
   }
   if (const json* session = f.Find("session")) {
     EW_TRY(Fields s, Fields::Of(*session, "sys.info reply: session"));

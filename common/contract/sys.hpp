@@ -84,6 +84,9 @@ struct SysInfo {
   std::vector<GpioChipSummary> gpio_chips;
   std::vector<SpoolStreamSummary> spool_streams;
   std::optional<SessionSummary> session;  // a message field: absent when unset
+  // Each directory the agent cannot write: "<what> <dir>: <why>" (read-only or full disk); empty
+  // when all are fine. The board keeps serving; what needs the directory fails with this reason.
+  std::vector<std::string> storage_problems;
 
   // Proto3 JSON object, every field present (defaults included), so callers always see the
   // same keys; equal to what MessageToJsonString prints with always_print_primitive_fields.

@@ -59,6 +59,8 @@ void DefineCli(CLI::App& app, CliArgs& args) {
   enrol->add_flag("--insecure", args.enrol.insecure,
                   "Allow plain http:// and ws:// to a conductor that is not on this machine (secret and "
                   "commands in clear); kept in the credential");
+  enrol->add_flag("--force", args.enrol.force,
+                  "Replace an existing credential file (the board it belonged to can no longer connect from here)");
   enrol->callback([&args] { args.command = CliArgs::Command::kEnrol; });
 
   auto* run = app.add_subcommand("run", "Connect to the conductor and serve the board (systemd runs this)");

@@ -19,6 +19,7 @@ struct EnrolArgs {
   std::string ca_file;     // --ca-file: PEM CAs to check the conductor against ("" = system CAs)
   std::string pin;         // --pin sha256:...: the conductor's certificate or public key digest
   bool insecure = false;   // --insecure: allow plain http/ws to a host that is not loopback
+  bool force = false;      // --force: replace an existing credential (the old board identity is lost)
 };
 
 struct RunArgs {

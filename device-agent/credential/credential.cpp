@@ -48,6 +48,58 @@ ew::Result<void> ValidateCredential(const Credential& c) {
   return ew::Ok();
 }
 
+namespace {
+
+// The credential's directory, created 0700 when missing.
+ew::Result<fs::path> CredentialDirectory(const std::string& path) {
+  fs::path dir = fs::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) {
+    fs::create_directories(dir, ec);
+    if (ec) return IoError("cannot create directory", dir.string(), ec.value());
+    fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+    if (ec) return IoError("cannot set permissions of", dir.string(), ec.value());
+  }
+  return dir;
+}
+
+// A credential is a few hundred bytes, a few KiB with a CA: the probe writes that much.
+constexpr size_t kProbeBytes = 8 * 1024;
+
+}  // namespace
+
+ew::Result<void> CheckCredentialWritable(const std::string& path, bool overwrite) {
+  std::error_code ec;
+  if (fs::exists(path, ec) && !overwrite)
+    return ew::Conflict("a credential exists already at " + path +
+                        ": enrolling again would replace this board's identity; give --force to do so, or "
+                        "--credential with another path");
+  EW_TRY(const fs::path dir, CredentialDirectory(path));
+  std::string probe = (dir / ".edgewire-enrol-probe-XXXXXX").string();
+  const int fd = ::mkstemp(probe.data());
+  if (fd < 0) return IoError("cannot write in", dir.string(), errno);
+  const std::string bytes(kProbeBytes, '\n');
+  int err = 0;
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      err = errno;
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (err == 0 && ::fsync(fd) != 0) err = errno;
+  ::close(fd);
+  ::unlink(probe.c_str());
+  if (err == ENOSPC || err == EDQUOT || err == EFBIG)
+    return ew::ResourceExhausted("cannot write in " + dir.string() + ": " + std::strerror(err));
+  if (err != 0) return IoError("cannot write in", dir.string(), err);
+  return ew::Ok();
+}
+
 ew::Result<void> WriteCredential(const std::string& path, const Credential& c) {
   EW_TRY_VOID(ValidateCredential(c));
   nlohmann::json json = {{"board_id", c.board_id},   {"secret", c.secret},         {"realm", c.realm},
@@ -57,19 +109,9 @@ ew::Result<void> WriteCredential(const std::string& path, const Credential& c) {
                  {"insecure", c.trust.insecure}};
   std::string data = json.dump(2) + "\n";
 
-  fs::path target(path);
-  fs::path dir = target.parent_path();
-  if (dir.empty()) dir = ".";
-  std::error_code ec;
-  if (!fs::exists(dir, ec)) {
-    fs::create_directories(dir, ec);
-    if (ec) return IoError("cannot create directory", dir.string(), ec.value());
-    fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
-    if (ec) return IoError("cannot set permissions of", dir.string(), ec.value());
-  }
-
+  EW_TRY_VOID(CredentialDirectory(path));
   // 0600 from the start (never world-readable, even briefly); durable before it replaces the old.
-  return posix::WriteFileAtomically(target, data, 0600);
+  return posix::WriteFileAtomically(fs::path(path), data, 0600);
 }
 
 ew::Result<Credential> ReadCredential(const std::string& path) {

@@ -32,6 +32,13 @@ ew::Result<void> ValidateCredential(const Credential& credential);
 // PermissionDenied/Internal for I/O errors (message names the path).
 ew::Result<void> WriteCredential(const std::string& path, const Credential& credential);
 
+// Checks, before anything is spent on an enrolment, that WriteCredential(path, …) can succeed:
+// Conflict "a credential exists already at PATH …" when `path` exists and !`overwrite`; else the
+// parent directory is created (0700) if missing and a probe file of a credential's size is
+// written, fsynced and removed in it. PermissionDenied / ResourceExhausted / Internal name the
+// directory and the errno text (read-only file system, full disk, no permission).
+ew::Result<void> CheckCredentialWritable(const std::string& path, bool overwrite);
+
 // NotFound when the file does not exist; InvalidArgument when it is not a valid credential.
 ew::Result<Credential> ReadCredential(const std::string& path);
 

@@ -35,6 +35,11 @@ tl::unexpected<EnrolFailure> Failed(std::string message) {
   return tl::unexpected(EnrolFailure{EnrolFailure::Kind::kFailed, 0, std::move(message)});
 }
 
+// A failure of the options given, found before anything is sent.
+tl::unexpected<EnrolFailure> UsageFailed(std::string message) {
+  return tl::unexpected(EnrolFailure{EnrolFailure::Kind::kFailed, 0, std::move(message), /*usage=*/true});
+}
+
 struct Exchange {
   boost::system::error_code ec;
   std::string step;  // what was being done when `ec` happened
@@ -147,13 +152,13 @@ std::string ErrorMessageFromBody(const std::string& body) {
 }  // namespace
 
 tl::expected<Credential, EnrolFailure> Enrol(const EnrolRequestOptions& options) {
-  if (options.code.empty()) return Failed("the enrolment code is empty");
+  if (options.code.empty()) return UsageFailed("the enrolment code is empty");
   auto url = ParseUrl(options.conductor_url);
-  if (!url) return Failed(url.error().message);
+  if (!url) return UsageFailed(url.error().message);
   if (url->scheme != "http" && url->scheme != "https")
-    return Failed("the conductor URL must be https://HOST:PORT or http://HOST:PORT (got " + url->scheme + ")");
+    return UsageFailed("the conductor URL must be https://HOST:PORT or http://HOST:PORT (got " + url->scheme + ")");
   if (auto allowed = CheckPlainTransportAllowed(*url, options.trust.insecure); !allowed)
-    return Failed(allowed.error().message);
+    return UsageFailed(allowed.error().message);
 
   std::string base = url->target.substr(0, url->target.find('?'));
   while (!base.empty() && base.back() == '/') base.pop_back();
@@ -169,6 +174,9 @@ tl::expected<Credential, EnrolFailure> Enrol(const EnrolRequestOptions& options)
   Exchange exchange = Perform(*url, request, options.timeout, options.trust);
   if (!exchange.tls_failure.empty())
     return Failed("TLS handshake with " + url->ToString() + " failed: " + exchange.tls_failure);
+  if (exchange.ec && exchange.step == "resolve" && exchange.ec != beast::error::timeout)
+    return Failed("cannot resolve the conductor's host name \"" + url->host + "\" (from " + url->ToString() +
+                  "): " + exchange.ec.message() + "; check the name and this board's DNS");
   if (exchange.ec) {
     std::string why = exchange.ec == beast::error::timeout ? "timed out after " + std::to_string(options.timeout.count()) + "s"
                                                            : exchange.ec.message();

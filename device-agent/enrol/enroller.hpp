@@ -31,6 +31,7 @@ struct EnrolFailure {
   Kind kind = Kind::kFailed;
   int http_status = 0;  // for kRefused
   std::string message;
+  bool usage = false;   // kFailed because of the options given (bad URL, empty code, plain http)
 };
 
 // Blocks the calling thread for at most `timeout`. The credential's conductor_url is the URL

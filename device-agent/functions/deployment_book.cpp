@@ -28,7 +28,10 @@ std::vector<contract::fn::DeployedFunction> DeploymentBook::Load() const {
   if (!text && text.error().code == ErrorCode::kNotFound) return out;
   ew::json::ParseLimits limits;
   limits.max_bytes = kMaxStateFileBytes;
-  limits.what = file_.string();
+  // ParseLimits::what is a view: it must outlive the parse (a temporary here was a use after
+  // free, found by deploy/scripts/asan-integration.sh).
+  const std::string what = file_.string();
+  limits.what = what;
   auto parsed = text ? ew::json::Parse(*text, limits) : Result<json>(tl::unexpected(text.error()));
   json doc = parsed ? std::move(*parsed) : json();
   if (!parsed || !doc.is_object() || !doc.contains("deployments") || !doc["deployments"].is_array()) {

@@ -81,6 +81,7 @@ SysInfo SysInfoCollector::Collect() const {
   if (gpio_chips_) info.gpio_chips = gpio_chips_();
   if (spool_streams_) info.spool_streams = spool_streams_();
   if (session_) info.session = session_();
+  if (storage_problems_) info.storage_problems = storage_problems_();
   info.agent_version = agent_version_;
 
   struct utsname uts {};

@@ -43,6 +43,10 @@ class SysInfoCollector {
   void set_spool_streams(std::function<std::vector<SpoolStreamSummary>()> streams) {
     spool_streams_ = std::move(streams);
   }
+  // The directories the agent cannot write, asked at each Collect (storage::StorageCheck).
+  void set_storage_problems(std::function<std::vector<std::string>()> problems) {
+    storage_problems_ = std::move(problems);
+  }
 
  private:
   std::string Path(const char* absolute) const;
@@ -56,6 +60,7 @@ class SysInfoCollector {
   std::function<std::vector<GpioChipSummary>()> gpio_chips_;
   std::function<std::vector<SpoolStreamSummary>()> spool_streams_;
   std::function<SessionSummary()> session_;
+  std::function<std::vector<std::string>()> storage_problems_;
 };
 
 // Parsers, exposed for tests. Each returns an empty/zero value on malformed input.

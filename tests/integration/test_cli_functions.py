@@ -125,14 +125,14 @@ class CliFunctionsTest(unittest.TestCase):
             with self.subTest(directory):
                 src = self.source(directory, spec)
                 out = self.ew("fn", "create", src)
-                self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+                self.assertEqual(out.returncode, 2, out.stdout + out.stderr)  # a bad input file: usage
                 self.assertTrue(out.stderr.startswith(f"error: {src}: "), out.stderr)
                 self.assertIn(field, out.stderr)
                 self.assertEqual(out.stdout, "")
         with open(os.path.join(self.workdir, "junk.tar.gz"), "wb") as f:
             f.write(b"not a tarball")
         junk = self.ew("fn", "create", os.path.join(self.workdir, "junk.tar.gz"))
-        self.assertEqual(junk.returncode, 1, junk.stderr)
+        self.assertEqual(junk.returncode, 2, junk.stderr)
         self.assertEqual(self.functions(), [], "nothing reached the conductor")
 
     def test_fn_create_list_and_rm(self):
@@ -165,14 +165,14 @@ class CliFunctionsTest(unittest.TestCase):
 
         self.create("bad", main="#!/bin/sh\necho 'sensor not found' >&2\nexit 3\n")
         failed = self.ew("fn", "invoke", "bad", "--cloud")
-        self.assertEqual(failed.returncode, 2, failed.stdout + failed.stderr)
+        self.assertEqual(failed.returncode, 4, failed.stdout + failed.stderr)  # exit_code::kFunctionFailed
         self.assertEqual(failed.stdout, "")
         self.assertIn("sensor not found", failed.stderr)
         self.assertIn("error: function bad failed on cloud", failed.stderr)
 
         self.create("endless", main="#!/bin/sh\nwhile :; do :; done\n", timeoutMs=500)
         timed_out = self.ew("fn", "invoke", "endless", "--cloud")
-        self.assertEqual(timed_out.returncode, 3, timed_out.stdout + timed_out.stderr)
+        self.assertEqual(timed_out.returncode, 5, timed_out.stdout + timed_out.stderr)  # exit_code::kTimedOut
         self.assertIn("timed out", timed_out.stderr)
 
     def test_fn_invoke_async_then_logs(self):
@@ -208,7 +208,7 @@ class CliFunctionsTest(unittest.TestCase):
         self.ok("fleet", "add", "greenhouse", online, offline)
         self.create("double")
         out = self.ew("fn", "deploy", "double", "--fleet", "greenhouse", "--wait", "--timeout", "8")
-        self.assertEqual(out.returncode, 3, out.stdout + out.stderr)
+        self.assertEqual(out.returncode, 5, out.stdout + out.stderr)  # exit_code::kTimedOut
         self.assertIn("pi-on deployed", out.stdout)
         self.assertIn("pi-off pending", out.stderr)
         table = self.ok("fn", "deployments", "double").stdout

@@ -253,12 +253,12 @@ class TlsClientsTest(ConductorTestCase):
         self.assertEqual(agent.enrol(self.conductor.url, code).returncode, 0)  # loopback: plain is fine
         refused = subprocess.run([AGENT, "run", "--config", agent.config, "--conductor-url", "ws://192.0.2.1:8080/ws"],
                                  capture_output=True, text=True, timeout=30)
-        self.assertEqual(refused.returncode, 1)
+        self.assertEqual(refused.returncode, 2)  # a configuration error (common/exit/exit_code.hpp)
         self.assertIn("give --insecure", refused.stdout + refused.stderr)
         enrol = subprocess.run([AGENT, "enrol", "--conductor", "http://192.0.2.1:8080", "--code", "x",
                                 "--credential", os.path.join(self.workdir, "x.json")],
                                capture_output=True, text=True, timeout=30)
-        self.assertEqual(enrol.returncode, 1)
+        self.assertEqual(enrol.returncode, 2)
         self.assertIn("--insecure", enrol.stderr)
 
 

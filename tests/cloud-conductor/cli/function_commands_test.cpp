@@ -132,7 +132,7 @@ TEST_F(FunctionCommandsTest, InvokePrintsTheOutputOnOneLine) {
       << "the board name became its id";
 }
 
-TEST_F(FunctionCommandsTest, InvokeFailedPrintsLogsToStderrAndExits2) {
+TEST_F(FunctionCommandsTest, InvokeFailedPrintsLogsToStderrAndExits4) {
   InvokeOptions options;
   options.board = "brd-1";
   const std::string error = InvokeAnswering(
@@ -147,7 +147,7 @@ TEST_F(FunctionCommandsTest, InvokeFailedPrintsLogsToStderrAndExits2) {
   EXPECT_EQ(json::parse(fake_.requests("POST /v1/functions/fn-1/invocations")[0].body)["event"], json::object());
 }
 
-TEST_F(FunctionCommandsTest, InvokeTimedOutExits3) {
+TEST_F(FunctionCommandsTest, InvokeTimedOutExits5) {
   InvokeOptions options;
   options.cloud = true;
   const std::string error = InvokeAnswering(
@@ -289,7 +289,7 @@ TEST_F(FunctionCommandsTest, BadTriggerFlagsAreRefusedBeforeAnythingIsSent) {
   EXPECT_TRUE(fake_.requests().empty()) << "nothing was sent";
 }
 
-TEST_F(FunctionCommandsTest, DeployWaitNamesFailedBoardsAndExits2) {
+TEST_F(FunctionCommandsTest, DeployWaitNamesFailedBoardsAndExits4) {
   fake_.Route("POST /v1/functions/fn-1/deployments", 202,
               R"({"deployments":[{"boardId":"brd-1","state":"pending"},{"boardId":"brd-2","state":"pending"}]})");
   fake_.Route("GET /v1/functions/fn-1/deployments", 200,

@@ -2,7 +2,12 @@
 // (MapSqliteError), on a private in-memory database.
 #include "cloud-conductor/registry/sqlite_connection.hpp"
 
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <stdexcept>
+#include <string>
 
 #include <SQLiteCpp/Statement.h>
 #include <gtest/gtest.h>
@@ -59,6 +64,87 @@ TEST_F(SqliteConnectionTest, OtherFailuresAreInternalAndNothingEscapes) {
   });
   ASSERT_TRUE(value);
   EXPECT_EQ(*value, 1) << "no failed write changed anything";
+}
+
+// Issue 14: faults of the store as a whole are Unavailable (REST 503) with the reason.
+TEST(SqliteStoreFaultTest, DiskLockAndDamageAreUnavailableWithTheReason) {
+  struct Case {
+    int code;
+    const char* reason;
+  };
+  for (const Case& c : {Case{SQLITE_FULL, "the disk holding the store is full"},
+                        Case{SQLITE_BUSY, "the store is locked by another process"},
+                        Case{SQLITE_CORRUPT, "the store file is damaged"},
+                        Case{SQLITE_NOTADB, "the store file is damaged"},
+                        Case{SQLITE_IOERR, "the disk holding the store failed a read or write"},
+                        Case{SQLITE_READONLY, "the store file or its directory cannot be written"}}) {
+    const Error error = MapSqliteError(SQLite::Exception("sqlite says no", c.code), "store board");
+    EXPECT_EQ(error.code, ErrorCode::kUnavailable) << c.code;
+    EXPECT_NE(error.message.find(std::string("store unavailable: ") + c.reason), std::string::npos) << error.message;
+    EXPECT_NE(error.message.find("store board: sqlite says no"), std::string::npos) << error.message;
+  }
+}
+
+// A real lock: another connection holds the write lock past the busy timeout.
+TEST(SqliteStoreFaultTest, AWriteLockHeldElsewhereIsUnavailable) {
+  const std::string path = ::testing::TempDir() + "/lock-test-" + std::to_string(::getpid()) + ".db";
+  std::remove(path.c_str());
+  {
+    SQLite::Database holder(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    holder.exec("PRAGMA journal_mode = WAL");
+    holder.exec("CREATE TABLE t (n INTEGER)");
+    SQLite::Database other(path, SQLite::OPEN_READWRITE);
+    other.setBusyTimeout(20);
+    SqliteConnection connection(std::move(other));
+    holder.exec("BEGIN EXCLUSIVE");
+    auto write = connection.Run<void>("insert", [&]() -> Result<void> {
+      connection.database().exec("INSERT INTO t VALUES (1)");
+      return Ok();
+    });
+    ASSERT_FALSE(write);
+    EXPECT_EQ(write.error().code, ErrorCode::kUnavailable);
+    EXPECT_NE(write.error().message.find("locked"), std::string::npos) << write.error().message;
+    auto read = connection.Run<int64_t>("count", [&]() -> Result<int64_t> {
+      return connection.database().execAndGet("SELECT COUNT(*) FROM t").getInt64();
+    });
+    EXPECT_TRUE(read) << "readers run beside the writer (WAL)";
+    holder.exec("ROLLBACK");
+  }
+  for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
+}
+
+// The WAL index is memory-mapped: a truncated -shm must be refused before SQLite touches it
+// (SIGBUS otherwise), and closing must not checkpoint through it.
+TEST(SqliteStoreFaultTest, ATruncatedShmIsRefusedBeforeSqliteTouchesIt) {
+  const std::string path = ::testing::TempDir() + "/shm-test-" + std::to_string(::getpid()) + ".db";
+  for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec("CREATE TABLE t (n INTEGER)");
+    SqliteConnection connection(std::move(db));
+    auto insert = [&] {
+      return connection.Run<void>("insert", [&]() -> Result<void> {
+        connection.database().exec("INSERT INTO t VALUES (1)");
+        return Ok();
+      });
+    };
+    ASSERT_TRUE(insert());
+    ASSERT_EQ(::truncate((path + "-shm").c_str(), 0), 0);
+    bool ran = false;
+    auto refused = connection.Run<void>("insert", [&]() -> Result<void> {
+      ran = true;
+      return Ok();
+    });
+    ASSERT_FALSE(refused);
+    EXPECT_FALSE(ran);
+    EXPECT_EQ(refused.error().code, ErrorCode::kUnavailable);
+    EXPECT_NE(refused.error().message.find("-shm was truncated to 0 bytes"), std::string::npos)
+        << refused.error().message;
+  }  // closes without a checkpoint: no SIGBUS here
+  SQLite::Database reopened(path, SQLite::OPEN_READWRITE);
+  EXPECT_EQ(reopened.execAndGet("SELECT COUNT(*) FROM t").getInt(), 1) << "the WAL is replayed";
+  for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
 }
 
 }  // namespace

@@ -171,5 +171,32 @@ TEST_F(CredentialTest, UnwritableDirectoryIsReported) {
   EXPECT_EQ(written.error().code, ErrorCode::kPermissionDenied);
 }
 
+// Issue 14: enrol checks before it spends the one-time code.
+TEST_F(CredentialTest, WritableCheckRefusesAnExistingCredentialWithoutOverwrite) {
+  const std::string path = (dir_ / "agent.json").string();
+  ASSERT_TRUE(CheckCredentialWritable(path, false)) << "a missing directory is created";
+  EXPECT_TRUE(fs::is_directory(dir_));
+  EXPECT_EQ(Mode(dir_), 0700u);
+  ASSERT_TRUE(WriteCredential(path, Sample()));
+  auto refused = CheckCredentialWritable(path, false);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kConflict);
+  EXPECT_NE(refused.error().message.find("a credential exists already at " + path), std::string::npos);
+  EXPECT_NE(refused.error().message.find("--force"), std::string::npos);
+  EXPECT_TRUE(CheckCredentialWritable(path, true));
+  EXPECT_EQ(ReadCredential(path)->board_id, Sample().board_id) << "the check changes nothing";
+  size_t files = 0;
+  for (const auto& entry : fs::directory_iterator(dir_)) files += entry.path().filename() != "agent.json";
+  EXPECT_EQ(files, 0u) << "the probe file is removed";
+}
+
+TEST_F(CredentialTest, WritableCheckNamesTheDirectoryItCannotUse) {
+  fs::create_directories(dir_);
+  std::ofstream(dir_ / "a-file") << "x";  // a file where the directory should be: ENOTDIR
+  auto refused = CheckCredentialWritable((dir_ / "a-file" / "agent.json").string(), false);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find((dir_ / "a-file").string()), std::string::npos) << refused.error().message;
+}
+
 }  // namespace
 }  // namespace ew::agent
