@@ -77,20 +77,10 @@ PartitionRecord ReadPartition(SQLite::Statement& q) {
 }  // namespace
 
 Result<std::unique_ptr<FlowStore>> FlowStore::Open(const std::string& path) {
-  try {
-    SQLite::Database db = registry::OpenSqliteDatabase(path);
-    if (path == ":memory:") {
-      EW_TRY_VOID(registry::ApplyMigrations(db));
-      db.exec("PRAGMA foreign_keys = OFF");  // no projects to point at
-    } else {
-      db.exec("PRAGMA foreign_keys = ON");
-      EW_TRY(int version, registry::SchemaVersion(db));
-      if (version < 5) return Internal("store " + path + " has no flows schema (v" + std::to_string(version) + ")");
-    }
-    return std::make_unique<FlowStore>(std::move(db));
-  } catch (const std::exception& e) {
-    return Internal(fmt::format("cannot open the flows store {}: {}", path, e.what()));
-  }
+  // In memory (unit tests) there are no projects for the flows to point at.
+  EW_TRY(SQLite::Database db, registry::OpenModuleStore(path, {"flows", 5, {"PRAGMA foreign_keys = ON"},
+                                                               {"PRAGMA foreign_keys = OFF"}}));
+  return std::make_unique<FlowStore>(std::move(db));
 }
 
 FlowStore::FlowStore(SQLite::Database db) : connection_(std::move(db)), db_(connection_.database()) {}

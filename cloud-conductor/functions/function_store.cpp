@@ -100,19 +100,8 @@ Result<FunctionRecord> SelectFunction(SQLite::Database& db, const std::string& i
 }  // namespace
 
 Result<std::unique_ptr<FunctionStore>> FunctionStore::Open(const std::string& path) {
-  try {
-    SQLite::Database db = registry::OpenSqliteDatabase(path);
-    if (path == ":memory:") {
-      EW_TRY_VOID(registry::ApplyMigrations(db));
-    } else {
-      db.exec("PRAGMA foreign_keys = ON");
-      EW_TRY(int version, registry::SchemaVersion(db));
-      if (version < 2) return Internal("store " + path + " has no functions schema (v" + std::to_string(version) + ")");
-    }
-    return std::make_unique<FunctionStore>(std::move(db));
-  } catch (const std::exception& e) {
-    return Internal(fmt::format("cannot open the functions store {}: {}", path, e.what()));
-  }
+  EW_TRY(SQLite::Database db, registry::OpenModuleStore(path, {"functions", 2, {"PRAGMA foreign_keys = ON"}, {}}));
+  return std::make_unique<FunctionStore>(std::move(db));
 }
 
 FunctionStore::FunctionStore(SQLite::Database db) : connection_(std::move(db)), db_(connection_.database()) {}

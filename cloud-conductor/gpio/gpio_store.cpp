@@ -94,22 +94,11 @@ Result<void> CheckReading(const Reading& r) {
 }
 
 Result<std::unique_ptr<GpioStore>> GpioStore::Open(const std::string& path) {
-  try {
-    SQLite::Database db = registry::OpenSqliteDatabase(path);
-    if (path == ":memory:") {
-      EW_TRY_VOID(registry::ApplyMigrations(db));
-    } else {
-      EW_TRY(int version, registry::SchemaVersion(db));
-      if (version < kVersionWithReadings)
-        return Internal("store " + path + " has no GPIO readings schema (v" + std::to_string(version) + ")");
-    }
-    // WAL (set by the registry) without an fsync per commit: a power cut may lose the last
-    // batches of readings, never corrupt the file. Per connection, so set here too.
-    db.exec("PRAGMA synchronous = NORMAL");
-    return std::make_unique<GpioStore>(std::move(db));
-  } catch (const std::exception& e) {
-    return Internal(fmt::format("cannot open the GPIO store {}: {}", path, e.what()));
-  }
+  // WAL (set by the registry) without an fsync per commit: a power cut may lose the last batches
+  // of readings, never corrupt the file. Per connection, so set here too.
+  const std::vector<std::string> pragmas = {"PRAGMA synchronous = NORMAL"};
+  EW_TRY(SQLite::Database db, registry::OpenModuleStore(path, {"GPIO readings", kVersionWithReadings, pragmas, pragmas}));
+  return std::make_unique<GpioStore>(std::move(db));
 }
 
 GpioStore::GpioStore(SQLite::Database db) : connection_(std::move(db)), db_(connection_.database()) {}

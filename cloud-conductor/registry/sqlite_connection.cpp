@@ -1,5 +1,7 @@
 #include "cloud-conductor/registry/sqlite_connection.hpp"
 
+#include "cloud-conductor/registry/migrations.hpp"
+
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sqlite3.h>
@@ -141,6 +143,26 @@ Result<void> SqliteConnection::CheckSharedMemory(std::string_view action) {
 SQLite::Database OpenSqliteDatabase(const std::string& path) {
   return SQLite::Database(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE,
                           static_cast<int>(kSqliteBusyTimeout.count()));
+}
+
+Result<SQLite::Database> OpenModuleStore(const std::string& path, const ModuleStore& module) {
+  try {
+    SQLite::Database db = OpenSqliteDatabase(path);
+    const bool memory = path == ":memory:";
+    if (memory) {
+      EW_TRY_VOID(ApplyMigrations(db));
+    } else {
+      EW_TRY(int version, SchemaVersion(db));
+      if (version < module.min_version) {
+        return Internal("store " + path + " has no " + std::string(module.what) + " schema (v" +
+                        std::to_string(version) + ")");
+      }
+    }
+    for (const auto& pragma : memory ? module.memory_pragmas : module.file_pragmas) db.exec(pragma);
+    return db;
+  } catch (const std::exception& e) {
+    return Internal(fmt::format("cannot open the {} store {}: {}", module.what, path, e.what()));
+  }
 }
 
 }  // namespace ew::registry

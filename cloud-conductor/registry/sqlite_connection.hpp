@@ -48,6 +48,20 @@ Error MapSqliteError(const SQLite::Exception& e, std::string_view action, const 
 // timeout. Throws SQLite::Exception like SQLiteCpp; the stores' Open functions catch it.
 SQLite::Database OpenSqliteDatabase(const std::string& path);
 
+// How a module's store (functions, flows, GPIO readings, tunnel services) opens the registry file.
+struct ModuleStore {
+  std::string_view what;                    // "functions", "flows", ...: named in errors
+  int min_version = 1;                      // the registry schema version that has its tables
+  std::vector<std::string> file_pragmas;    // run on a store file, e.g. "PRAGMA foreign_keys = ON"
+  std::vector<std::string> memory_pragmas;  // run on ":memory:" once migrated (unit tests)
+};
+
+// Opens `path`, which the registry created and migrated, and checks that its schema is at
+// `module.min_version` or later; ":memory:" is migrated here instead. Then runs the pragmas.
+// Internal "store <path> has no <what> schema (v<n>)" for an older file, or "cannot open the
+// <what> store <path>: <why>".
+Result<SQLite::Database> OpenModuleStore(const std::string& path, const ModuleStore& module);
+
 class SqliteConnection {
  public:
   explicit SqliteConnection(SQLite::Database db);

@@ -48,20 +48,9 @@ Service ReadRow(SQLite::Statement& q) {
 }  // namespace
 
 Result<std::unique_ptr<ServiceStore>> ServiceStore::Open(const std::string& path) {
-  try {
-    SQLite::Database db = registry::OpenSqliteDatabase(path);
-    if (path == ":memory:") {
-      EW_TRY_VOID(registry::ApplyMigrations(db));
-    } else {
-      EW_TRY(int version, registry::SchemaVersion(db));
-      if (version < kVersionWithServices)
-        return Internal("store " + path + " has no tunnel services schema (v" + std::to_string(version) + ")");
-    }
-    db.exec("PRAGMA foreign_keys = ON");
-    return std::make_unique<ServiceStore>(std::move(db));
-  } catch (const std::exception& e) {
-    return Internal(fmt::format("cannot open the tunnel services store {}: {}", path, e.what()));
-  }
+  const std::vector<std::string> pragmas = {"PRAGMA foreign_keys = ON"};
+  EW_TRY(SQLite::Database db, registry::OpenModuleStore(path, {"tunnel services", kVersionWithServices, pragmas, pragmas}));
+  return std::make_unique<ServiceStore>(std::move(db));
 }
 
 ServiceStore::ServiceStore(SQLite::Database db) : connection_(std::move(db)) {}
