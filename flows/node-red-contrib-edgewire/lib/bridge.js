@@ -11,9 +11,15 @@
 //     ew.board.<board>.status to the status dots of the local instances of board nodes.
 'use strict';
 
+const crypto = require('crypto');
 const autobahn = require('autobahn');
 const { ConductorClient } = require('./conductor-client');
 const { computePlacement, wireTopic } = require('./placement');
+
+// The publisher name of this Node-RED process on wires: "cloud:<run>", new on every start, as the
+// conductor's own cloud runner does. Boards order and deduplicate per publisher; with a fixed
+// name, a restarted Node-RED numbering from 1 again would have its messages dropped as repeats.
+const PUBLISHER = `cloud:${crypto.randomBytes(4).toString('hex')}`;
 
 // Messages from cloud nodes to boards that arrive before the flow's id is known (the deploy
 // answer is on its way) wait here; past this many the oldest are dropped and counted.
@@ -213,7 +219,7 @@ class Deployment {
     const name = wireTopic(this.flowId, topic.node, topic.port);
     const seq = (this.seq.get(name) || 0) + 1;
     this.seq.set(name, seq);
-    this.session.publish(name, [msg], { seq, from: 'cloud', version: this.version }, { acknowledge: true })
+    this.session.publish(name, [msg], { seq, from: PUBLISHER, version: this.version }, { acknowledge: true })
       .catch((e) => this.log('warn', `publish ${name}: ${(e && (e.error || e.message)) || e} ${(e && e.args) || ''}`));
   }
 

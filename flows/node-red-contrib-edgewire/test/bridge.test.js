@@ -153,7 +153,8 @@ test('deploy posts the flow, cuts it at the boards and joins the board partition
   const pub = wamp.published[0];
   assert.strictEqual(pub.topic, 'ew.flow.flw1.wire.p1.0');
   assert.strictEqual(pub.args[0].payload, 1);
-  assert.deepStrictEqual(pub.kwargs, { seq: 1, from: 'cloud', version: 3 });
+  assert.match(pub.kwargs.from, /^cloud:[0-9a-f]{8}$/);  // new per Node-RED start
+  assert.deepStrictEqual(pub.kwargs, { seq: 1, from: pub.kwargs.from, version: 3 });
   // ... and not to gout's instance here (it would report "has no board").
   const goutErrors = () => helper.getNode('gout').error.getCalls().filter((c) => c.thisValue.id === 'gout');
   assert.deepStrictEqual(goutErrors().map((c) => c.args[0] && c.args[0].message), []);
@@ -164,7 +165,7 @@ test('deploy posts the flow, cuts it at the boards and joins the board partition
   await until('the second message', () => wamp.published.length === 2);
   await new Promise((r) => setTimeout(r, 100));
   assert.strictEqual(received.filter((r) => r.node === 'p1').length, 2);
-  assert.deepStrictEqual(wamp.published[1].kwargs, { seq: 2, from: 'cloud', version: 3 });
+  assert.deepStrictEqual(wamp.published[1].kwargs, { seq: 2, from: pub.kwargs.from, version: 3 });
 
   // A board-placed node's instance here sends nothing anywhere.
   const before = received.length;
