@@ -63,7 +63,9 @@ Result<rpc::Reply> BoardControl::Reboot() {
 
 void BoardControl::RunRebootCommand() {
   containers::SpawnOptions spawn;
-  spawn.argv = {"/bin/sh", "-c", options_.reboot_command};
+  // The command's output is not read: the shell points it at /dev/null before running it (with
+  // our pipe ends closed, a command that writes would die of SIGPIPE before it rebooted).
+  spawn.argv = {"/bin/sh", "-c", "exec </dev/null >/dev/null 2>&1; " + options_.reboot_command};
   for (char** e = environ; *e != nullptr; ++e) spawn.env.emplace_back(*e);
   auto child = containers::ChildProcess::Spawn(spawn);
   if (!child) {
@@ -71,7 +73,6 @@ void BoardControl::RunRebootCommand() {
     action_pending_->store(false);
     return;
   }
-  // The command's output is not read: close our ends so that it never blocks on a full pipe.
   (*child)->CloseStdin();
   (*child)->CloseStdout();
   (*child)->CloseStderr();

@@ -91,7 +91,7 @@ class BoardAdminTest(ConductorTestCase):
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertTrue(0 < len(out.stdout.splitlines()) <= 5, out.stdout)
         out = cli(self.conductor, "board", "reboot", "pi-cli", token=self.operator)
-        self.assertEqual(out.returncode, 1, out.stdout)
+        self.assertEqual(out.returncode, 3, out.stdout)  # refused (README, "Exit statuses")
         self.assertIn("admin", out.stderr)
         out = cli(self.conductor, "board", "logs", "pi-cli", "-n", "5000", token=self.operator)
         self.assertEqual(out.returncode, 2, out.stderr)
