@@ -154,7 +154,10 @@ void SessionRunner::Impl::Call(const std::string& procedure, rpc::Reply argument
     timer->cancel();
     callback(std::move(result));
   };
-  if (!attempt_ || attempt_->phase != Phase::kReady) {
+  // Calls work once the session is joined: while the agent is still registering, the conductor
+  // already invokes what is registered (fn.deploy right after it registers), and those handlers
+  // call back (fn.fetch).
+  if (!attempt_ || (attempt_->phase != Phase::kReady && attempt_->phase != Phase::kRegistering)) {
     boost::asio::post(io_, [finish] { finish(ew::Unavailable("not connected to the conductor")); });
     return;
   }
