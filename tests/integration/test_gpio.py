@@ -39,6 +39,9 @@ class GpioTestCase(ConductorTestCase):
         self.agents[board_id] = agent
         agent.start()
         wait_until(lambda: self.conductor.status_of(self.token, board_id) == "online", what=f"{board_id} online")
+        # Online is the joined session; its procedures register right after (gpio.* among them).
+        wait_until(lambda: self.rest("GET", f"/v1/boards/{board_id}/gpio")[0] == 200,
+                   what=f"{board_id}'s GPIO procedures")
         sim = SimGpio.when_ready(control)
         self.sims.append(sim)
         return board_id, sim
