@@ -44,12 +44,7 @@ void CloudFlowHost::PublishWire(const std::string& topic, nlohmann::json msg) {
 }
 
 void CloudFlowHost::Debug(const ew::flows::runtime::DebugEvent& event) {
-  auto now = clock_.Steady();
-  if (now - debug_window_ >= std::chrono::seconds(1)) {
-    debug_window_ = now;
-    debug_in_window_ = 0;
-  }
-  if (++debug_in_window_ > options_.debug_per_second) {
+  if (!debug_rate_.Admit(clock_.Steady(), options_.debug_per_second)) {
     ++debug_dropped_;
     return;
   }

@@ -19,6 +19,7 @@
 #include <map>
 #include <string>
 
+#include "flows/runtime/rate_window.hpp"
 #include "cloud-conductor/router/board_gateway.hpp"
 #include "common/clock/clock.hpp"
 #include "flows/runtime/host.hpp"
@@ -66,8 +67,7 @@ class CloudFlowHost : public ew::flows::runtime::Host {
   FlowInvoker invoker_;
   std::map<std::string, uint64_t> seq_;  // last seq sent, per wire topic
   uint64_t published_ = 0;
-  std::chrono::steady_clock::time_point debug_window_{};
-  int debug_in_window_ = 0;
+  ew::flows::runtime::RateWindow debug_rate_;
   uint64_t debug_dropped_ = 0;
 };
 

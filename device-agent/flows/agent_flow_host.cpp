@@ -118,12 +118,7 @@ void AgentFlowHost::Debug(const ew::flows::runtime::DebugEvent& event) {
     ++debug_dropped_;
     return;
   }
-  auto now = clock_.Steady();
-  if (now - debug_window_ >= std::chrono::seconds(1)) {
-    debug_window_ = now;
-    debug_in_window_ = 0;
-  }
-  if (++debug_in_window_ > options_.debug_per_second) {
+  if (!debug_rate_.Admit(clock_.Steady(), options_.debug_per_second)) {
     ++debug_dropped_;
     return;
   }

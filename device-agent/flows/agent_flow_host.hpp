@@ -12,6 +12,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "flows/runtime/rate_window.hpp"
 #include "common/clock/clock.hpp"
 #include "common/gpio/chip_set.hpp"
 #include "device-agent/flows/wire_outbox.hpp"
@@ -70,8 +71,7 @@ class AgentFlowHost : public ew::flows::runtime::Host {
   rpc::ConductorClient* conductor_;
   bool online_ = false;
   std::multimap<std::string, Held> held_;  // by owner
-  std::chrono::steady_clock::time_point debug_window_{};
-  int debug_in_window_ = 0;
+  ew::flows::runtime::RateWindow debug_rate_;
   uint64_t debug_dropped_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
