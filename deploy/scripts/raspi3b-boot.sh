@@ -7,6 +7,12 @@
 #
 #   deploy/scripts/raspi3b-boot.sh --url https://10.0.2.2:PORT --code CODE --ca CA.pem [--log FILE] [--timeout S]
 #
+#   deploy/scripts/raspi3b-boot.sh --guest-test BINARY [--url ... --code ... --ca ...] [--log FILE]
+#
+# --guest-test runs an arm64 test program (for example the cross-built agent_gpiod_chip_test) in
+# the guest first, against the emulated /dev/gpiochip0, and prints "edgewire-init: guest test exit
+# N"; without --url the guest then stops (a reset, which ends QEMU: -no-reboot).
+#
 # With --ca the agent enrols over TLS and checks the conductor's certificate against that CA (the
 # certificate must name 10.0.2.2); without it, plain http:// with --insecure. The emulated board
 # has no RTC: the host's time is handed over on the kernel command line (ew.time) so that
@@ -27,12 +33,13 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 KROOT=${EW_RPI_KERNEL_ROOT:-$ROOT/build-rpi-kernel}
 SYSROOT=${EW_ARM64_SYSROOT:-$ROOT/build-arm64-sysroot}
 AGENT=${EW_ARM64_AGENT:-$ROOT/build-arm64/device-agent/edgewire-agent}
-URL="" CODE="" CA="" LOG="" TIMEOUT=600 FETCH=0
+URL="" CODE="" CA="" GUEST_TEST="" LOG="" TIMEOUT=600 FETCH=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --url) URL=$2; shift 2 ;;
     --code) CODE=$2; shift 2 ;;
     --ca) CA=$2; shift 2 ;;
+    --guest-test) GUEST_TEST=$2; shift 2 ;;
     --log) LOG=$2; shift 2 ;;
     --timeout) TIMEOUT=$2; shift 2 ;;
     --fetch-kernel) FETCH=1; shift ;;
@@ -51,7 +58,7 @@ if [ "$FETCH" = 1 ]; then
   exit 0
 fi
 
-[ -n "$URL" ] && [ -n "$CODE" ] || { echo "raspi3b-boot: --url and --code are required" >&2; exit 2; }
+[ -n "$URL" ] && [ -n "$CODE" ] || [ -n "$GUEST_TEST" ] || { echo "raspi3b-boot: --url and --code (or --guest-test) are required" >&2; exit 2; }
 case "$URL$CODE" in *[[:space:]\"\']*) echo "raspi3b-boot: --url/--code must not contain spaces or quotes" >&2; exit 2 ;; esac
 command -v qemu-system-aarch64 >/dev/null || { echo "raspi3b-boot: qemu-system-aarch64 is missing (apt-get install qemu-system-arm)" >&2; exit 1; }
 [ -f "$KROOT/.edgewire-kernel-complete" ] || { echo "raspi3b-boot: no kernel root at $KROOT (run with --fetch-kernel first)" >&2; exit 1; }
@@ -68,7 +75,7 @@ trap 'rm -rf "$WORK"' EXIT
 INITRD="$WORK/initrd"
 mkdir -p "$INITRD"/{bin,sbin,dev,proc,sys,tmp,run,etc,lib,modules,var/lib/edgewire,usr/bin}
 cp "$KROOT/usr/bin/busybox" "$INITRD/bin/busybox"
-for applet in date sh mount mkdir insmod ip cat sleep poweroff ls echo grep sed dmesg ifconfig route; do
+for applet in date sh mount mkdir insmod ip cat sleep reboot ls echo grep sed dmesg ifconfig route; do
   ln -s busybox "$INITRD/bin/$applet"
 done
 # The agent links libc, libm and the dynamic loader only (cmake/agent_static.cmake).
@@ -79,6 +86,23 @@ for lib in ld-linux-aarch64.so.1 libc.so.6 libm.so.6; do
   cp -L "$SYSROOT/usr/lib/aarch64-linux-gnu/$lib" "$INITRD/lib/aarch64-linux-gnu/$lib"
 done
 ln -s aarch64-linux-gnu/ld-linux-aarch64.so.1 "$INITRD/lib/ld-linux-aarch64.so.1"
+# A test program and the shared libraries it needs, found in the sysroot (NEEDED, transitively).
+copy_needed() {
+  local lib path
+  for lib in $(aarch64-linux-gnu-readelf -d "$1" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
+    [ -e "$INITRD/lib/aarch64-linux-gnu/$lib" ] && continue
+    path="$SYSROOT/usr/lib/aarch64-linux-gnu/$lib"
+    [ -e "$path" ] || { echo "raspi3b-boot: $lib (needed by $1) is not in the sysroot" >&2; exit 1; }
+    cp -L "$path" "$INITRD/lib/aarch64-linux-gnu/$lib"
+    copy_needed "$path"
+  done
+}
+if [ -n "$GUEST_TEST" ]; then
+  [ -x "$GUEST_TEST" ] || { echo "raspi3b-boot: no test program at $GUEST_TEST" >&2; exit 1; }
+  cp "$GUEST_TEST" "$INITRD/usr/bin/guest-test"
+  aarch64-linux-gnu-strip "$INITRD/usr/bin/guest-test" 2>/dev/null || true
+  copy_needed "$GUEST_TEST"
+fi
 ENROL_TRUST="--insecure"
 if [ -n "$CA" ]; then
   mkdir -p "$INITRD/etc/edgewire"
@@ -86,9 +110,10 @@ if [ -n "$CA" ]; then
   ENROL_TRUST="--ca-file /etc/edgewire/ca.pem"
 fi
 echo "$ENROL_TRUST" > "$INITRD/etc/enrol-trust"
-# USB host (dwc2 and its PHY), then CDC Ethernet for QEMU's usb-net, in dependency order.
+# USB host (dwc2 and its PHY), then CDC Ethernet for QEMU's usb-net, in dependency order; the
+# BCM2835 watchdog is the board's restart handler (`reboot -f` ends QEMU, which runs -no-reboot).
 MODULES="usb/common/usb-common usb/core/usbcore usb/roles/roles usb/gadget/udc/udc-core usb/phy/phy-generic
-usb/dwc2/dwc2 net/mii net/usb/usbnet net/usb/cdc_ether"
+usb/dwc2/dwc2 net/mii net/usb/usbnet net/usb/cdc_ether watchdog/bcm2835_wdt"
 for m in $MODULES; do cp "$MODDIR/drivers/$m.ko" "$INITRD/modules/"; done
 
 cat > "$INITRD/etc/agent.toml" <<'EOF'
@@ -120,13 +145,19 @@ mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
 echo "edgewire-init: kernel $(cat /proc/sys/kernel/osrelease) on $(cat /proc/device-tree/model 2>/dev/null)"
-for m in usb-common usbcore roles udc-core phy-generic dwc2 mii usbnet cdc_ether; do
+for m in usb-common usbcore roles udc-core phy-generic dwc2 mii usbnet cdc_ether bcm2835_wdt; do
   insmod /modules/$m.ko || echo "edgewire-init: insmod $m failed"
 done
-url=$(sed -n 's/.*ew\.url=\([^ ]*\).*/\1/p' /proc/cmdline)
-code=$(sed -n 's/.*ew\.code=\([^ ]*\).*/\1/p' /proc/cmdline)
 t=$(sed -n 's/.*ew\.time=\([0-9]*\).*/\1/p' /proc/cmdline)
 [ -n "$t" ] && date -s "@$t" > /dev/null
+if [ -x /usr/bin/guest-test ]; then
+  echo "edgewire-init: guest test starts"
+  EW_GPIO_TEST_CHIP=/dev/gpiochip0 /usr/bin/guest-test --gtest_color=no
+  echo "edgewire-init: guest test exit $?"
+fi
+url=$(sed -n 's/.*ew\.url=\([^ ]*\).*/\1/p' /proc/cmdline)
+code=$(sed -n 's/.*ew\.code=\([^ ]*\).*/\1/p' /proc/cmdline)
+if [ -z "$url" ]; then reboot -f; fi
 ip link set lo up
 i=0
 while [ ! -e /sys/class/net/usb0 ] && [ ! -e /sys/class/net/eth0 ] && [ $i -lt 120 ]; do sleep 1; i=$((i+1)); done
@@ -141,14 +172,14 @@ echo "edgewire-init: enrolling with $url ($(cat /etc/enrol-trust)) at $(date -u 
 echo "edgewire-init: enrol exit $?"
 /usr/bin/edgewire-agent run --config /etc/agent.toml
 echo "edgewire-init: agent exit $?"
-poweroff -f
+reboot -f
 EOF
 chmod +x "$INITRD/init"
 (cd "$INITRD" && find . | cpio -o -H newc --quiet | gzip -1) > "$WORK/initrd.cpio.gz"
 
 args=(-M raspi3b -m 1G -nographic -no-reboot
       -kernel "$KERNEL" -dtb "$DTB" -initrd "$WORK/initrd.cpio.gz"
-      -append "console=ttyAMA0,115200 rdinit=/init panic=-1 loglevel=6 dwc_otg.lpm_enable=0 ew.url=$URL ew.code=$CODE ew.time=$(date +%s)"
+      -append "console=ttyAMA0,115200 rdinit=/init panic=-1 loglevel=6 dwc_otg.lpm_enable=0 ${URL:+ew.url=$URL ew.code=$CODE }ew.time=$(date +%s)"
       -netdev user,id=net0 -device usb-net,netdev=net0
       -serial mon:stdio)
 echo "raspi3b-boot: qemu-system-aarch64 ${args[*]}" >&2

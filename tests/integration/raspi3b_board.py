@@ -31,6 +31,8 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 KERNEL_ROOT = os.environ.get("EW_RPI_KERNEL_ROOT", os.path.join(ROOT, "build-rpi-kernel"))
 SYSROOT = os.environ.get("EW_ARM64_SYSROOT", os.path.join(ROOT, "build-arm64-sysroot"))
 ARM64_AGENT = os.environ.get("EW_ARM64_AGENT", os.path.join(ROOT, "build-arm64/device-agent/edgewire-agent"))
+# The libgpiod backend's own unit tests, cross-built (deploy/scripts/cross-build-arm64.sh).
+ARM64_GPIOD_TEST = os.path.join(os.path.dirname(ARM64_AGENT), "..", "tests", "device-agent", "agent_gpiod_chip_test")
 
 
 def missing():
@@ -89,6 +91,20 @@ class TlsConductor(harness.Conductor):
                 return e.code, json.loads(text)
             except ValueError:
                 return e.code, text
+
+
+def run_guest_test(program, timeout=240):
+    """Boots the emulated board with `program` (an arm64 test) run first in the guest against
+    /dev/gpiochip0, then reset; returns (the program's exit status or None, the console text)."""
+    with tempfile.TemporaryDirectory(prefix="ew-raspi3b-test-") as workdir:
+        console = os.path.join(workdir, "console.log")
+        subprocess.run([os.path.join(ROOT, "deploy/scripts/raspi3b-boot.sh"), "--guest-test", program,
+                        "--log", console, "--timeout", str(int(timeout))],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout + 30, check=False)
+        with open(console, errors="replace") as f:
+            text = f.read()
+    status = re.search(r"edgewire-init: guest test exit (\d+)", text)
+    return (int(status.group(1)) if status else None), text
 
 
 class Outcome:
