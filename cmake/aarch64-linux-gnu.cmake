@@ -2,7 +2,8 @@
 # crossbuild-essential-arm64 compilers against the arm64 sysroot that
 # deploy/scripts/arm64-sysroot.sh makes (no arm64 packages on the build host).
 #   cmake -S . -B build-arm64 -G Ninja -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
-#         -DEW_BUILD_TESTS=OFF -DEW_BUILD_BENCH=OFF   (deploy/scripts/cross-build-arm64.sh does this)
+#         -DEW_BUILD_TESTS=ON -DEW_BUILD_BENCH=OFF    (deploy/scripts/cross-build-arm64.sh does this; it
+#         builds the agent and agent_gpiod_chip_test, which needs the sysroot's gtest)
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
 set(EW_ARM64_SYSROOT "$ENV{EW_ARM64_SYSROOT}" CACHE PATH "arm64 sysroot (deploy/scripts/arm64-sysroot.sh)")

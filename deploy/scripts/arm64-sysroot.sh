@@ -26,6 +26,7 @@ PACKAGES=(
   libssl-dev nettle-dev libsystemd-dev libgpiod-dev
   libarchive-dev zlib1g-dev libacl1-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev libxml2-dev
   libseccomp-dev libkainjow-mustache-dev libmosquitto-dev
+  libgtest-dev libgmock-dev
 )
 
 if [ -f "$STAMP" ]; then
