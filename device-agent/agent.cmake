@@ -141,6 +141,33 @@ ew_module(ew_agent_app
        ew_common_config ew_common_log ew_common_error CLI11::CLI11)
 target_compile_definitions(ew_agent_app PRIVATE EW_AGENT_VERSION="${PROJECT_VERSION}")
 
+# Link options that cut the idle agent's resident memory (issue 16, docs/BENCHMARKS.md "The agent
+# on a Pi"); the code is unchanged, only where the linker puts it:
+# - DT_RELR (-z pack-relative-relocs, glibc >= 2.36, binutils >= 2.38): the PIE's 30,000 relative
+#   relocations packed from 740 kB of .rela.dyn, which the loader reads and which then stays
+#   resident, into 8 kB. ASLR stays.
+# - hot_text.ld (EW_AGENT_HOT_TEXT): the functions that start-up, the idle loop, sys.ping and cold
+#   invocations run, first and together in the text (tests/bench/agent_text_profile.py makes the
+#   list). The kernel maps 64 kB around each code page faulted in: scattered over 9 MB, 1.3 MB of
+#   code run kept 4 MB resident. GNU ld only (INSERT BEFORE .text); a stale list costs RSS only.
+# - EW_AGENT_LINK_MAP: also write edgewire-agent.map, the input for agent_text_profile.py.
+option(EW_AGENT_HOT_TEXT "Link the agent's start-up and idle code first (device-agent/hot_text.ld)" ON)
+option(EW_AGENT_LINK_MAP "Write device-agent/edgewire-agent.map when linking the agent" OFF)
+include(CheckLinkerFlag)
+check_linker_flag(CXX "-Wl,-z,pack-relative-relocs" EW_LINKER_HAS_PACK_RELATIVE_RELOCS)
+function(ew_agent_footprint_link target)
+  if(EW_LINKER_HAS_PACK_RELATIVE_RELOCS)
+    target_link_options(${target} PRIVATE -Wl,-z,pack-relative-relocs)
+  endif()
+  if(EW_AGENT_HOT_TEXT)
+    target_link_options(${target} PRIVATE -Wl,-T,${EW_AGENT_DIR}/hot_text.ld)
+    set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS ${EW_AGENT_DIR}/hot_text.ld)
+  endif()
+  if(EW_AGENT_LINK_MAP)
+    target_link_options(${target} PRIVATE -Wl,-Map,$<TARGET_FILE:${target}>.map)
+  endif()
+endfunction()
+
 add_executable(edgewire-agent ${EW_AGENT_DIR}/main.cpp)
 target_link_libraries(edgewire-agent PRIVATE ew_agent_app)
 if(EW_AGENT_STATIC)
@@ -150,6 +177,7 @@ if(EW_AGENT_STATIC)
   target_link_options(edgewire-agent PRIVATE -static-libstdc++ -static-libgcc -Wl,--gc-sections -Wl,--as-needed)
   # The agent unpacks packages and never packs one: no libxml2 (and ICU, libstdc++.so) for it.
   set_target_properties(edgewire-agent PROPERTIES EW_ARCHIVE_READ_ONLY ON)
+  ew_agent_footprint_link(edgewire-agent)
 endif()
 install(TARGETS edgewire-agent RUNTIME DESTINATION bin COMPONENT agent)
 
