@@ -131,11 +131,17 @@ ew_module(ew_agent_storage
   SOURCES ${EW_AGENT_DIR}/storage/storage_check.cpp
   DEPS ew_common_log)
 
+# Start-up pages given back once the session is ready (issue 16, idle RSS): madvise on the
+# program's own read-only segments, after the first join.
+ew_module(ew_agent_footprint
+  SOURCES ${EW_AGENT_DIR}/footprint/startup_trim.cpp
+  DEPS ew_common_log ew_common_error Boost::system ${CMAKE_DL_LIBS})
+
 # Command line and the `run` command's wiring (config, credential, signals, systemd).
 ew_module(ew_agent_app
   SOURCES ${EW_AGENT_DIR}/cli/agent_cli.cpp ${EW_AGENT_DIR}/commands.cpp
   DEPS ew_agent_session ew_agent_enrol ew_agent_credential ew_agent_rpc ew_agent_board ew_agent_systemd ew_agent_functions ew_agent_spool
-       ew_agent_tunnel ew_agent_storage
+       ew_agent_tunnel ew_agent_storage ew_agent_footprint
        ew_agent_flows
        ew_agent_gpio_rpc ew_agent_gpio
        ew_common_config ew_common_log ew_common_error CLI11::CLI11)
