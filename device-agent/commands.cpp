@@ -329,7 +329,9 @@ int RunCommand(const RunArgs& args) {
   systemd::Notifier notifier;
   SystemdObserver observer(notifier, credential->board_id);
   // Once joined, the pages only start-up used are given back (idle RSS, issue 16).
-  footprint::StartupTrim startup_trim(io);
+  footprint::StartupTrimOptions trim_options;
+  trim_options.enabled = config->startup_trim;
+  footprint::StartupTrim startup_trim(io, trim_options);
   auto collector = std::make_shared<rpc::SysInfoCollector>(credential->board_id, AgentVersion());
   // Chips first and gone last: the GPIO service, functions and triggers hold their lines.
   gpio::BoardChips board_chips = gpio::MakeChips(*config);

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Which code of edgewire-agent runs when it starts, idles, answers sys.ping and serves cold
 function invocations (issue 16, footprint): writes device-agent/hot_text.ld, the linker script
-that puts those input sections first in the agent's text (device-agent/agent.cmake).
+that puts those input sections first in the agent's text (device-agent/agent.cmake), the ones that
+run after the join (the steady state) before the ones only start-up runs.
 
 Why: an idle agent's RSS is mostly the binary's code pages, and the kernel maps 64 kB around each
 page it faults in. Spread over 9 MB of text, the 1.3 MB that start-up, the idle loop and an invocation
@@ -40,7 +41,8 @@ from run_functions_bench import ECHO_SH, Rest, invoke, package  # noqa: E402
 
 
 def run_workload(agent, out_dir, idle_s):
-    """Runs the agent under callgrind through start-up, idle, pings and cold invocations."""
+    """Runs the agent under callgrind through start-up, idle, pings and cold invocations; returns
+    the callgrind files of start-up (up to the board online) and of the rest (steady state)."""
     work = tempfile.mkdtemp(prefix="ew-text-profile-")
     conductor = harness.Conductor(work, log_level="warn").start()
     proc = None
@@ -48,7 +50,12 @@ def run_workload(agent, out_dir, idle_s):
         token = conductor.login()
         rest = Rest(conductor.port, token)
         board_id, code = conductor.create_board(token, "profile")
-        a = harness.Agent(work, "profile", log_level="warn")
+        # No start-up trim: valgrind loses the program's symbols when its pages are advised away.
+        a = harness.Agent(work, "profile", log_level="warn", extra_config="")
+        with open(a.config) as f:
+            text = f.read()
+        with open(a.config, "w") as f:
+            f.write(text.replace("[agent]\n", "[agent]\nstartup_trim = false\n", 1))
         out = subprocess.run([agent, "enrol", "--conductor", conductor.url, "--code", code,
                               "--credential", a.credential], capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stdout + out.stderr
@@ -58,6 +65,9 @@ def run_workload(agent, out_dir, idle_s):
                                  "--trace-children=no", agent, "run", "--config", a.config],
                                 stdout=log, stderr=log)
         harness.wait_until(lambda: conductor.status_of(token, board_id) == "online", timeout=180, what="online")
+        # Start-up ends here: dump and zero the counts, so that what follows is the steady state.
+        subprocess.run(["callgrind_control", "--dump=start-up", str(proc.pid)], check=True, capture_output=True)
+        startup = set(glob.glob(f"{out_dir}/callgrind.out*"))
         time.sleep(idle_s)
         for _ in range(5):
             status, body = rest.call("POST", f"/v1/boards/{board_id}/calls/sys.ping", {})
@@ -82,7 +92,7 @@ def run_workload(agent, out_dir, idle_s):
             proc.wait(timeout=120)
         conductor.stop()
         shutil.rmtree(work, ignore_errors=True)
-    return glob.glob(f"{out_dir}/callgrind.out*")
+    return sorted(startup), sorted(set(glob.glob(f"{out_dir}/callgrind.out*")) - startup)
 
 
 def executed_addresses(paths, binary):
@@ -149,31 +159,40 @@ def main():
     args = ap.parse_args()
     map_path = args.map or args.agent + ".map"
     tmp = tempfile.mkdtemp(prefix="ew-callgrind-")
-    files = run_workload(args.agent, tmp, args.idle)
-    addrs = executed_addresses(files, args.agent)
+    startup_files, steady_files = run_workload(args.agent, tmp, args.idle)
+    steady = executed_addresses(steady_files, args.agent)
+    addrs = steady | executed_addresses(startup_files, args.agent)
     if not os.environ.get('EW_KEEP_TMP'):
         shutil.rmtree(tmp, ignore_errors=True)
     else:
         print('callgrind output in', tmp)
     sections = link_map_sections(map_path)
     starts = [s[0] for s in sections]
-    hot = {}
+    hot = {}  # pattern -> (0 steady / 1 start-up only, address, size)
     for a in addrs:
         i = bisect.bisect_right(starts, a) - 1
         if i >= 0 and a < sections[i][0] + sections[i][1]:
             addr, size, name, file = sections[i]
-            hot.setdefault(script_pattern(name, file), (addr, size))
-    hot_bytes = sum(s for _, s in hot.values())
-    ordered = [pattern for pattern, _ in sorted(hot.items(), key=lambda kv: kv[1][0])]
+            pattern = script_pattern(name, file)
+            phase = 0 if a in steady else 1
+            if pattern not in hot or phase < hot[pattern][0]:
+                hot[pattern] = (phase, addr, size)
+    hot_bytes = sum(v[2] for v in hot.values())
+    steady_bytes = sum(v[2] for v in hot.values() if v[0] == 0)
+    # The steady state's code first: once the start-up pages are given back (footprint/startup_trim)
+    # the idle agent faults in only this first, dense part.
+    ordered = [pattern for pattern, _ in sorted(hot.items(), key=lambda kv: (kv[1][0], kv[1][1]))]
     with open(args.out, "w") as f:
         f.write("/* Generated by tests/bench/agent_text_profile.py: the input sections edgewire-agent runs at\n"
                 "   start-up, idle, sys.ping and cold invocations, first in its text (device-agent/agent.cmake).\n"
-                f"   {len(hot)} sections, {hot_bytes} bytes on amd64. Sections that no longer exist are ignored. */\n"
+                f"   {len(hot)} sections, {hot_bytes} bytes on amd64, the {steady_bytes} bytes that run after the\n"
+                "   join (idle, sys.ping, invocations) first. Sections that no longer exist are ignored. */\n"
                 "SECTIONS\n{\n  .text.ew_hot :\n  {\n")
         for pattern in ordered:
             f.write(f"    {pattern}\n")
         f.write("  }\n}\nINSERT BEFORE .text;\n")
-    print(f"{len(addrs)} executed instructions in {len(hot)} input sections ({hot_bytes / 1024:.0f} kB) -> {args.out}")
+    print(f"{len(addrs)} executed instructions in {len(hot)} input sections ({hot_bytes / 1024:.0f} kB, "
+          f"{steady_bytes / 1024:.0f} kB after the join) -> {args.out}")
 
 
 if __name__ == "__main__":
