@@ -160,9 +160,10 @@ target_compile_definitions(ew_agent_app PRIVATE EW_AGENT_VERSION="${PROJECT_VERS
 option(EW_AGENT_HOT_TEXT "Link the agent's start-up and idle code first (device-agent/hot_text.ld)" ON)
 option(EW_AGENT_LINK_MAP "Write device-agent/edgewire-agent.map when linking the agent" OFF)
 include(CheckLinkerFlag)
-check_linker_flag(CXX "-Wl,-z,pack-relative-relocs" EW_LINKER_HAS_PACK_RELATIVE_RELOCS)
+# binutils 2.40 for aarch64 accepts the option with a warning and ignores it: count that as no.
+check_linker_flag(CXX "-Wl,-z,pack-relative-relocs,--fatal-warnings" EW_LINKER_PACKS_RELATIVE_RELOCS)
 function(ew_agent_footprint_link target)
-  if(EW_LINKER_HAS_PACK_RELATIVE_RELOCS)
+  if(EW_LINKER_PACKS_RELATIVE_RELOCS)
     target_link_options(${target} PRIVATE -Wl,-z,pack-relative-relocs)
   endif()
   if(EW_AGENT_HOT_TEXT)

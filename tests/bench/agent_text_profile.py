@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Which code of edgewire-agent runs when it starts, idles, answers sys.ping and serves cold
 function invocations (issue 16, footprint): writes device-agent/hot_text.ld, the linker script
-that puts those input sections first in the agent's text (device-agent/agent.cmake), the ones that
-run after the join (the steady state) before the ones only start-up runs.
+that puts those input sections first in the agent's text (device-agent/agent.cmake): what the idle
+agent runs, then what serving invocations adds, then what only start-up runs.
 
 Why: an idle agent's RSS is mostly the binary's code pages, and the kernel maps 64 kB around each
 page it faults in. Spread over 9 MB of text, the 1.3 MB that start-up, the idle loop and an invocation
@@ -12,8 +12,10 @@ How: the agent (linked with -Wl,-Map) runs under valgrind's callgrind against a 
 127.0.0.1; every instruction address it executed is mapped through the link map to the input
 section that holds it (archive member and section name); the script lists those sections.
 
-  cmake --build build --target edgewire-agent   # with EW_AGENT_LINK_MAP=ON: build/device-agent/edgewire-agent.map
-  EW_BIN_DIR=build /usr/bin/python3 tests/bench/agent_text_profile.py [--out device-agent/hot_text.ld]
+  # a build configured with -DEW_AGENT_LINK_MAP=ON -DEW_AGENT_HOT_TEXT=OFF: valgrind names only the
+  # code in the .text section after the program, so the profiled binary has no .text.ew_hot
+  cmake --build build-profile --target edgewire-agent   # writes device-agent/edgewire-agent.map too
+  EW_BIN_DIR=build-profile /usr/bin/python3 tests/bench/agent_text_profile.py --out device-agent/hot_text.ld
 
 Needs valgrind (a profiling tool only; not in the build or the tests). Sections that no longer
 exist are ignored by the linker, so a stale list costs RSS, never correctness; rerun after large
@@ -42,7 +44,8 @@ from run_functions_bench import ECHO_SH, Rest, invoke, package  # noqa: E402
 
 def run_workload(agent, out_dir, idle_s):
     """Runs the agent under callgrind through start-up, idle, pings and cold invocations; returns
-    the callgrind files of start-up (up to the board online) and of the rest (steady state)."""
+    the callgrind files of start-up (up to the board online), of idle and pings, and of serving
+    invocations (callgrind_control dumps between the phases)."""
     work = tempfile.mkdtemp(prefix="ew-text-profile-")
     conductor = harness.Conductor(work, log_level="warn").start()
     proc = None
@@ -66,12 +69,13 @@ def run_workload(agent, out_dir, idle_s):
                                 stdout=log, stderr=log)
         harness.wait_until(lambda: conductor.status_of(token, board_id) == "online", timeout=180, what="online")
         # Start-up ends here: dump and zero the counts, so that what follows is the steady state.
+        # (callgrind.out.1, then idle in callgrind.out.2; serving is written to callgrind.out at exit).
         subprocess.run(["callgrind_control", "--dump=start-up", str(proc.pid)], check=True, capture_output=True)
-        startup = set(glob.glob(f"{out_dir}/callgrind.out*"))
         time.sleep(idle_s)
         for _ in range(5):
             status, body = rest.call("POST", f"/v1/boards/{board_id}/calls/sys.ping", {})
             assert status == 200, (status, body)
+        subprocess.run(["callgrind_control", "--dump=idle", str(proc.pid)], check=True, capture_output=True)
         status, fn = rest.call("POST", "/v1/functions", raw=package(
             {"name": "echo", "version": "1", "runtime": "sh", "entrypoint": "main.sh"},
             {"main.sh": ECHO_SH}), content_type="application/gzip")
@@ -92,7 +96,8 @@ def run_workload(agent, out_dir, idle_s):
             proc.wait(timeout=120)
         conductor.stop()
         shutil.rmtree(work, ignore_errors=True)
-    return sorted(startup), sorted(set(glob.glob(f"{out_dir}/callgrind.out*")) - startup)
+    final = f"{out_dir}/callgrind.out"
+    return [f"{final}.1"], [f"{final}.2"], [final]
 
 
 def executed_addresses(paths, binary):
@@ -158,41 +163,46 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "device-agent", "hot_text.ld"))
     args = ap.parse_args()
     map_path = args.map or args.agent + ".map"
+    with open(map_path, errors="replace") as f:
+        if any(line.startswith(".text.ew_hot") for line in f):
+            sys.exit(f"{map_path}: linked with hot_text.ld; profile a binary linked without it (EW_AGENT_HOT_TEXT=OFF)")
     tmp = tempfile.mkdtemp(prefix="ew-callgrind-")
-    startup_files, steady_files = run_workload(args.agent, tmp, args.idle)
-    steady = executed_addresses(steady_files, args.agent)
-    addrs = steady | executed_addresses(startup_files, args.agent)
+    startup_files, idle_files, serving_files = run_workload(args.agent, tmp, args.idle)
+    idle = executed_addresses(idle_files, args.agent)
+    serving = executed_addresses(serving_files, args.agent)
+    addrs = idle | serving | executed_addresses(startup_files, args.agent)
     if not os.environ.get('EW_KEEP_TMP'):
         shutil.rmtree(tmp, ignore_errors=True)
     else:
         print('callgrind output in', tmp)
     sections = link_map_sections(map_path)
     starts = [s[0] for s in sections]
-    hot = {}  # pattern -> (0 steady / 1 start-up only, address, size)
+    hot = {}  # pattern -> (0 idle / 1 serving / 2 start-up only, address, size)
     for a in addrs:
         i = bisect.bisect_right(starts, a) - 1
         if i >= 0 and a < sections[i][0] + sections[i][1]:
             addr, size, name, file = sections[i]
             pattern = script_pattern(name, file)
-            phase = 0 if a in steady else 1
+            phase = 0 if a in idle else 1 if a in serving else 2
             if pattern not in hot or phase < hot[pattern][0]:
                 hot[pattern] = (phase, addr, size)
     hot_bytes = sum(v[2] for v in hot.values())
-    steady_bytes = sum(v[2] for v in hot.values() if v[0] == 0)
-    # The steady state's code first: once the start-up pages are given back (footprint/startup_trim)
-    # the idle agent faults in only this first, dense part.
+    idle_bytes = sum(v[2] for v in hot.values() if v[0] == 0)
+    serving_bytes = sum(v[2] for v in hot.values() if v[0] == 1)
+    # Idle code first, then serving, then start-up only: once the start-up pages are given back
+    # (footprint/startup_trim) an idle agent faults in only the first, dense part.
     ordered = [pattern for pattern, _ in sorted(hot.items(), key=lambda kv: (kv[1][0], kv[1][1]))]
     with open(args.out, "w") as f:
         f.write("/* Generated by tests/bench/agent_text_profile.py: the input sections edgewire-agent runs at\n"
-                "   start-up, idle, sys.ping and cold invocations, first in its text (device-agent/agent.cmake).\n"
-                f"   {len(hot)} sections, {hot_bytes} bytes on amd64, the {steady_bytes} bytes that run after the\n"
-                "   join (idle, sys.ping, invocations) first. Sections that no longer exist are ignored. */\n"
+                "   start-up, idle, sys.ping and cold invocations, first in its text (device-agent/agent.cmake):\n"
+                f"   {len(hot)} sections, {hot_bytes} bytes on amd64: idle and sys.ping ({idle_bytes} bytes), then\n"
+                f"   serving invocations ({serving_bytes}), then start-up only. Missing sections are ignored. */\n"
                 "SECTIONS\n{\n  .text.ew_hot :\n  {\n")
         for pattern in ordered:
             f.write(f"    {pattern}\n")
         f.write("  }\n}\nINSERT BEFORE .text;\n")
     print(f"{len(addrs)} executed instructions in {len(hot)} input sections ({hot_bytes / 1024:.0f} kB, "
-          f"{steady_bytes / 1024:.0f} kB after the join) -> {args.out}")
+          f"{idle_bytes / 1024:.0f} kB idle, {serving_bytes / 1024:.0f} kB serving) -> {args.out}")
 
 
 if __name__ == "__main__":
