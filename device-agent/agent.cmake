@@ -157,13 +157,14 @@ target_compile_definitions(ew_agent_app PRIVATE EW_AGENT_VERSION="${PROJECT_VERS
 #   list). The kernel maps 64 kB around each code page faulted in: scattered over 9 MB, 1.3 MB of
 #   code run kept 4 MB resident. GNU ld only (INSERT BEFORE .text); a stale list costs RSS only.
 # - EW_AGENT_LINK_MAP: also write edgewire-agent.map, the input for agent_text_profile.py.
+option(EW_AGENT_PACK_RELOCS "Link the agent with DT_RELR relocations where the linker supports them" ON)
 option(EW_AGENT_HOT_TEXT "Link the agent's start-up and idle code first (device-agent/hot_text.ld)" ON)
 option(EW_AGENT_LINK_MAP "Write device-agent/edgewire-agent.map when linking the agent" OFF)
 include(CheckLinkerFlag)
 # binutils 2.40 for aarch64 accepts the option with a warning and ignores it: count that as no.
 check_linker_flag(CXX "-Wl,-z,pack-relative-relocs,--fatal-warnings" EW_LINKER_PACKS_RELATIVE_RELOCS)
 function(ew_agent_footprint_link target)
-  if(EW_LINKER_PACKS_RELATIVE_RELOCS)
+  if(EW_AGENT_PACK_RELOCS AND EW_LINKER_PACKS_RELATIVE_RELOCS)
     target_link_options(${target} PRIVATE -Wl,-z,pack-relative-relocs)
   endif()
   if(EW_AGENT_HOT_TEXT)

@@ -3,14 +3,18 @@
 and one real agent on 127.0.0.1; the agent's binary size, start-up time to READY=1 (a real
 NOTIFY_SOCKET listener, as under systemd), VmRSS idle (plain and with $NOTIFY_SOCKET set, which
 loads libsystemd), and its CPU and VmRSS while serving 10 cold function invocations/s and
-10 sys.ping/s.
+10 sys.ping/s. Memory at each point also as PSS (smaps_rollup: libc's shared pages divided among
+the processes that map them) with the thread count, and idle again after 10 cold invocations.
 
   EW_BIN_DIR=build /usr/bin/python3 tests/bench/run_pi_bench.py [--seconds 30] [--rate 10]
   # the arm64 agent under qemu-user (RSS and CPU are then qemu's, emulator included):
   EW_BIN_DIR=build /usr/bin/python3 tests/bench/run_pi_bench.py \
       --agent build-arm64/device-agent/edgewire-agent --qemu build-arm64-sysroot
 
-Prints a markdown table; --json PATH writes the raw figures.
+  # memory only (no CPU phases), with the idle agent's memory per mapping:
+  EW_BIN_DIR=build /usr/bin/python3 tests/bench/run_pi_bench.py --quick --breakdown
+
+Prints markdown tables; --json PATH writes the raw figures.
 """
 
 import argparse
@@ -88,9 +92,14 @@ def git_commit():
 class AgentRun:
     """The agent started with `prefix` (qemu) and, when `notify`, a NOTIFY_SOCKET listener."""
 
-    def __init__(self, work, name, agent_binary, prefix, notify, extra_env=None):
+    def __init__(self, work, name, agent_binary, prefix, notify, extra_env=None, startup_trim=True):
         self.extra_env = extra_env or {}
         self.agent = harness.Agent(work, name, log_level="warn", extra_config="")
+        if not startup_trim:
+            with open(self.agent.config) as f:
+                text = f.read()
+            with open(self.agent.config, "w") as f:
+                f.write(text.replace("[agent]\n", "[agent]\nstartup_trim = false\n", 1))
         self.binary = agent_binary
         self.prefix = prefix
         self.notify_path = os.path.join(work, name + ".notify") if notify else None
@@ -168,6 +177,8 @@ def main():
                     help="also print the idle agent's memory per mapping (/proc/PID/smaps)")
     ap.add_argument("--quick", action="store_true",
                     help="memory only: skip the CPU phases (idle CPU, pings, the paced invocation load)")
+    ap.add_argument("--no-startup-trim", action="store_true",
+                    help="[agent] startup_trim = false: keep the start-up pages (to measure what the trim buys)")
     ap.add_argument("--json")
     args = ap.parse_args()
     extra_env = dict(e.split("=", 1) for e in args.env)
@@ -177,6 +188,9 @@ def main():
         if not qemu:
             sys.exit("qemu-aarch64 is missing (apt-get install qemu-user-static)")
         prefix = [qemu, "-L", args.qemu]
+    # Written just now by the linker, the binary's pages would count as dirty in smaps.
+    with open(args.agent, "rb") as f:
+        os.fsync(f.fileno())
     results = {"command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]), "commit": git_commit(), "env": args.env,
                "agent": os.path.relpath(args.agent), "host": os.uname().machine, "cpus": os.cpu_count()}
     results["binary_bytes"] = os.path.getsize(args.agent)
@@ -195,7 +209,8 @@ def main():
 
         # Under a service manager: start-up to READY=1 and idle RSS with libsystemd loaded.
         board_id, code = conductor.create_board(token, "pi-notify")
-        run = AgentRun(work, "pi-notify", args.agent, prefix, notify=True, extra_env=extra_env)
+        run = AgentRun(work, "pi-notify", args.agent, prefix, notify=True, extra_env=extra_env,
+                       startup_trim=not args.no_startup_trim)
         runs.append(run)
         run.enrol(conductor, code)
         run.start()
@@ -208,7 +223,8 @@ def main():
 
         # Plain: idle, then serving.
         board_id, code = conductor.create_board(token, "pi-plain")
-        run = AgentRun(work, "pi-plain", args.agent, prefix, notify=False, extra_env=extra_env)
+        run = AgentRun(work, "pi-plain", args.agent, prefix, notify=False, extra_env=extra_env,
+                       startup_trim=not args.no_startup_trim)
         runs.append(run)
         run.enrol(conductor, code)
         run.start()
