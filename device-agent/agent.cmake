@@ -161,10 +161,15 @@ option(EW_AGENT_PACK_RELOCS "Link the agent with DT_RELR relocations where the l
 option(EW_AGENT_HOT_TEXT "Link the agent's start-up and idle code first (device-agent/hot_text.ld)" ON)
 option(EW_AGENT_LINK_MAP "Write device-agent/edgewire-agent.map when linking the agent" OFF)
 include(CheckLinkerFlag)
-# binutils 2.40 for aarch64 accepts the option with a warning and ignores it: count that as no.
-check_linker_flag(CXX "-Wl,-z,pack-relative-relocs,--fatal-warnings" EW_LINKER_PACKS_RELATIVE_RELOCS)
+# Debian 12's binutils (2.40) packs them for x86 only: for aarch64 it warns "-z pack-relative-relocs
+# ignored" on real links (not on check_linker_flag's), so only x86-64 asks for it.
+set(ew_agent_pack_relocs OFF)
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64)$")
+  check_linker_flag(CXX "-Wl,-z,pack-relative-relocs" EW_LINKER_PACKS_RELATIVE_RELOCS)
+  set(ew_agent_pack_relocs ${EW_LINKER_PACKS_RELATIVE_RELOCS})
+endif()
 function(ew_agent_footprint_link target)
-  if(EW_AGENT_PACK_RELOCS AND EW_LINKER_PACKS_RELATIVE_RELOCS)
+  if(EW_AGENT_PACK_RELOCS AND ew_agent_pack_relocs)
     target_link_options(${target} PRIVATE -Wl,-z,pack-relative-relocs)
   endif()
   if(EW_AGENT_HOT_TEXT)
