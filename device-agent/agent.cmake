@@ -135,7 +135,7 @@ ew_module(ew_agent_storage
 # program's own read-only segments, after the first join.
 ew_module(ew_agent_footprint
   SOURCES ${EW_AGENT_DIR}/footprint/startup_trim.cpp
-  DEPS ew_common_log ew_common_error Boost::system ${CMAKE_DL_LIBS})
+  DEPS ew_common_log ew_common_error Boost::system)
 
 # Command line and the `run` command's wiring (config, credential, signals, systemd).
 ew_module(ew_agent_app
