@@ -25,6 +25,7 @@
 #include "device-agent/enrol/conductor_url.hpp"
 #include "device-agent/enrol/enroller.hpp"
 #include "device-agent/flows/flow_service.hpp"
+#include "device-agent/footprint/startup_trim.hpp"
 #include "device-agent/functions/function_service.hpp"
 #include "device-agent/gpio/gpio_service.hpp"
 #include "device-agent/gpio/make_chips.hpp"
@@ -327,6 +328,10 @@ int RunCommand(const RunArgs& args) {
   boost::asio::io_context io(1);
   systemd::Notifier notifier;
   SystemdObserver observer(notifier, credential->board_id);
+  // Once joined, the pages only start-up used are given back (idle RSS, issue 16).
+  footprint::StartupTrimOptions trim_options;
+  trim_options.enabled = config->startup_trim;
+  footprint::StartupTrim startup_trim(io, trim_options);
   auto collector = std::make_shared<rpc::SysInfoCollector>(credential->board_id, AgentVersion());
   // Chips first and gone last: the GPIO service, functions and triggers hold their lines.
   gpio::BoardChips board_chips = gpio::MakeChips(*config);
@@ -380,6 +385,7 @@ int RunCommand(const RunArgs& args) {
   board::BoardControl board_control(io, board_options, [&request_exit](int status) { request_exit(status); });
   for (auto& procedure : board_control.Procedures()) procedures.push_back(std::move(procedure));
   session::SessionRunner runner(io, *options, std::move(procedures), &observer);
+  runner.AddObserver(&startup_trim);
   collector->set_session([&runner] {
     return rpc::SessionSummary{std::string(session::ReconnectStateName(runner.state())), runner.last_disconnect_reason(),
                                static_cast<int64_t>(runner.connections())};

@@ -448,6 +448,7 @@ const std::vector<Key<AgentConfig>>& AgentKeys() {
       {"agent", "reconnect_initial_ms", Duration(&A::reconnect_initial)},
       {"agent", "reconnect_max_ms", Duration(&A::reconnect_max)},
       {"agent", "call_timeout_ms", Duration(&A::call_timeout)},
+      {"agent", "startup_trim", Boolean(&A::startup_trim)},
       {"gpio", "backend", Text(&A::gpio_backend, OneOf({"sim", "libgpiod"}))},
       {"gpio", "chip", GpioChips()},
       {"functions", "runtime", Text(&A::functions_runtime, OneOf({"auto", "crun", "runc", "bwrap", "none"}))},

@@ -91,6 +91,9 @@ struct AgentConfig {
   std::chrono::milliseconds reconnect_initial{500};               // first retry delay
   std::chrono::milliseconds reconnect_max{30'000};                // backoff cap
   std::chrono::milliseconds call_timeout{10'000};
+  // Once the first session is ready, give back the resident pages only start-up used
+  // (device-agent/footprint, ~1.3 MB of idle RSS); off only to compare figures or to profile.
+  bool startup_trim = true;
   std::string gpio_backend = "sim";                               // "sim" or "libgpiod"; only without [[gpio.chip]]
   std::vector<GpioChipConfig> gpio_chips;                         // [[gpio.chip]]; empty = one chip from gpio_backend
   // Functions: container runtime ("auto" probes crun, runc, bwrap; "none" disables functions),

@@ -86,6 +86,7 @@ void ExpectSame(const AgentConfig& got, const AgentConfig& want) {
   EXPECT_EQ(got.reconnect_initial, want.reconnect_initial);
   EXPECT_EQ(got.reconnect_max, want.reconnect_max);
   EXPECT_EQ(got.call_timeout, want.call_timeout);
+  EXPECT_EQ(got.startup_trim, want.startup_trim);
   EXPECT_EQ(got.gpio_backend, want.gpio_backend);
   EXPECT_EQ(got.gpio_chips.size(), want.gpio_chips.size());
   EXPECT_EQ(got.log_level, want.log_level);
@@ -535,7 +536,7 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
                                    "auth.login_user_failures_before_pacing", "log.level"}));
   EXPECT_EQ(KeysIn(dir + "/agent.toml"),
             (std::set<std::string>{"agent.credential_path", "agent.conductor_url", "agent.reconnect_initial_ms",
-                                   "agent.reconnect_max_ms", "agent.call_timeout_ms", "gpio.backend",
+                                   "agent.reconnect_max_ms", "agent.call_timeout_ms", "agent.startup_trim", "gpio.backend",
                                    "functions.runtime", "functions.state_dir", "functions.work_dir",
                                    "functions.max_running", "functions.uid_first", "functions.uid_count",
                                    "functions.cgroups", "spool.dir", "spool.max_mb", "spool.sync_interval_ms",
@@ -558,6 +559,17 @@ TEST(ConfigTest, AgentBoardManagementKeys) {
     ASSERT_FALSE(refused) << bad;
     EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument) << bad;
   }
+}
+
+// Footprint (issue 16): the start-up trim is on unless turned off; it takes booleans only.
+TEST(ConfigTest, AgentStartupTrimKey) {
+  auto defaults = ParseAgentConfig("");
+  ASSERT_TRUE(defaults);
+  EXPECT_TRUE(defaults->startup_trim);
+  auto off = ParseAgentConfig("[agent]\nstartup_trim = false\n");
+  ASSERT_TRUE(off) << off.error().message;
+  EXPECT_FALSE(off->startup_trim);
+  ExpectInvalid(ParseAgentConfig("[agent]\nstartup_trim = \"no\"\n"), "agent.startup_trim");
 }
 
 TEST(ConfigTest, AgentSpoolKeys) {
