@@ -162,6 +162,8 @@ def main():
     ap.add_argument("--idle", type=float, default=8, help="seconds idle after joining and after the invocations")
     ap.add_argument("--out", default=os.path.join(ROOT, "device-agent", "hot_text.ld"))
     args = ap.parse_args()
+    if shutil.which("valgrind") is None:
+        sys.exit("agent_text_profile: valgrind is missing (apt-get install valgrind)")
     map_path = args.map or args.agent + ".map"
     with open(map_path, errors="replace") as f:
         if any(line.startswith(".text.ew_hot") for line in f):
