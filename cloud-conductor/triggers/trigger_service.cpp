@@ -37,7 +37,7 @@ struct TriggerService::Live {
   uint64_t skipped = 0;
   uint64_t dropped = 0;
   size_t in_flight = 0;
-  std::unique_ptr<flows::nodes::MqttConnection> mqtt;
+  std::unique_ptr<::ew::flows::nodes::MqttConnection> mqtt;
 };
 
 struct TriggerService::Book {
@@ -88,7 +88,7 @@ void TriggerService::Stop() {
   if (stopped_) return;
   stopped_ = true;
   timer_.cancel();
-  std::vector<std::unique_ptr<flows::nodes::MqttConnection>> closing;
+  std::vector<std::unique_ptr<::ew::flows::nodes::MqttConnection>> closing;
   {
     std::lock_guard<std::mutex> lock(book_->mu);
     for (auto& [id, t] : book_->live) {
@@ -154,8 +154,8 @@ Result<void> TriggerService::Activate(const StoredTrigger& stored) {
     }
     OnMessage(id, payload);
   };
-  auto opened = flows::nodes::MqttConnection::Open(*options_.broker, {{spec.topic, spec.qos}}, on_state, on_message);
-  std::unique_ptr<flows::nodes::MqttConnection> orphan;
+  auto opened = ::ew::flows::nodes::MqttConnection::Open(*options_.broker, {{spec.topic, spec.qos}}, on_state, on_message);
+  std::unique_ptr<::ew::flows::nodes::MqttConnection> orphan;
   {
     std::lock_guard<std::mutex> lock(book_->mu);
     auto it = book_->live.find(id);
@@ -176,7 +176,7 @@ Result<void> TriggerService::Activate(const StoredTrigger& stored) {
 }
 
 void TriggerService::Deactivate(const std::string& id) {
-  std::unique_ptr<flows::nodes::MqttConnection> closing;
+  std::unique_ptr<::ew::flows::nodes::MqttConnection> closing;
   {
     std::lock_guard<std::mutex> lock(book_->mu);
     auto it = book_->live.find(id);

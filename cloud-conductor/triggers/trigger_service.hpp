@@ -38,7 +38,7 @@ struct TriggerOptions {
   // The broker MQTT triggers subscribe at (host, port, TLS files, credentials); nullopt = MQTT
   // triggers are off (creating one answers Unavailable). Users never choose the host: a trigger
   // cannot make the conductor connect elsewhere.
-  std::optional<flows::nodes::MqttBroker> broker;
+  std::optional<::ew::flows::nodes::MqttBroker> broker;
   size_t max_per_project = 32;             // triggers of one project (MQTT and schedule); more → 429
   size_t max_payload_bytes = 64 << 10;     // an MQTT payload larger than this is dropped, not fired
   size_t max_in_flight_per_trigger = 8;    // fires queued or running per trigger; more are dropped

@@ -12,7 +12,7 @@ Result<void> CheckTopicFilter(const std::string& topic) {
   // $SYS and other broker-internal topics are the broker's business, not a project's.
   if (topic[0] == '$') return InvalidArgument("topic: filters starting with $ (broker topics) are not allowed");
   if (topic.find('\0') != std::string::npos) return InvalidArgument("topic: must not contain NUL");
-  EW_TRY(const flows::nodes::MosquittoLibrary* lib, flows::nodes::MosquittoLibrary::Get());
+  EW_TRY(const ::ew::flows::nodes::MosquittoLibrary* lib, ::ew::flows::nodes::MosquittoLibrary::Get());
   if (lib->sub_topic_check(topic.c_str()) != MOSQ_ERR_SUCCESS)
     return InvalidArgument("topic: \"" + topic +
                            "\" is not a valid MQTT filter (+ must be a whole level, # only the last level)");
