@@ -65,8 +65,8 @@ TriggerService::TriggerService(TriggerStore& store, boost::asio::thread_pool& bl
       book_(std::make_shared<Book>(clock)) {}
 
 TriggerService::~TriggerService() {
+  alive_.reset();  // first: fires still queued on the pool find it expired
   Stop();
-  *alive_ = false;
 }
 
 Result<void> TriggerService::Start() {
@@ -208,27 +208,32 @@ Result<void> TriggerService::Delete(const std::string& id) {
   return Ok();
 }
 
+// The stored trigger with its live status when it runs (book->mu held).
+static TriggerStatus StatusOf(StoredTrigger stored, const std::map<std::string, TriggerService::Live>& live,
+                              const ScheduleBook& schedules) {
+  TriggerStatus status;
+  status.spec = std::move(stored.spec);
+  status.fire_count = stored.fire_count;
+  status.last_fired_at = stored.last_fired_at;
+  status.state = "inactive";  // not running: its stored spec is damaged, or its function is gone
+  auto it = live.find(status.spec.id);
+  if (it == live.end()) return status;
+  const TriggerService::Live& t = it->second;
+  status.state = t.state;
+  status.fire_count = t.fire_count;
+  status.last_fired_at = t.last_fired_at;
+  status.last_error = t.last_error;
+  status.last_error_at = t.last_error_at;
+  status.skipped = t.skipped;
+  status.dropped = t.dropped;
+  if (auto next = schedules.NextFire(status.spec.id)) status.next_fire_at = UnixSeconds(*next);
+  return status;
+}
+
 Result<TriggerStatus> TriggerService::Get(const std::string& id) {
   EW_TRY(auto stored, store_.Get(id));
-  std::vector<StoredTrigger> one{std::move(stored)};
-  TriggerStatus status;
-  status.spec = std::move(one.front().spec);
-  status.fire_count = one.front().fire_count;
-  status.last_fired_at = one.front().last_fired_at;
-  status.state = "inactive";
   std::lock_guard<std::mutex> lock(book_->mu);
-  if (auto it = book_->live.find(id); it != book_->live.end()) {
-    const Live& t = it->second;
-    status.state = t.state;
-    status.fire_count = t.fire_count;
-    status.last_fired_at = t.last_fired_at;
-    status.last_error = t.last_error;
-    status.last_error_at = t.last_error_at;
-    status.skipped = t.skipped;
-    status.dropped = t.dropped;
-    if (auto next = book_->schedules.NextFire(id)) status.next_fire_at = UnixSeconds(*next);
-  }
-  return status;
+  return StatusOf(std::move(stored), book_->live, book_->schedules);
 }
 
 Result<std::vector<TriggerStatus>> TriggerService::List(const std::string& project_id) {
@@ -236,25 +241,7 @@ Result<std::vector<TriggerStatus>> TriggerService::List(const std::string& proje
   std::vector<TriggerStatus> out;
   out.reserve(stored.size());
   std::lock_guard<std::mutex> lock(book_->mu);
-  for (auto& s : stored) {
-    TriggerStatus status;
-    status.spec = std::move(s.spec);
-    status.fire_count = s.fire_count;
-    status.last_fired_at = s.last_fired_at;
-    status.state = "inactive";
-    if (auto it = book_->live.find(status.spec.id); it != book_->live.end()) {
-      const Live& t = it->second;
-      status.state = t.state;
-      status.fire_count = t.fire_count;
-      status.last_fired_at = t.last_fired_at;
-      status.last_error = t.last_error;
-      status.last_error_at = t.last_error_at;
-      status.skipped = t.skipped;
-      status.dropped = t.dropped;
-      if (auto next = book_->schedules.NextFire(status.spec.id)) status.next_fire_at = UnixSeconds(*next);
-    }
-    out.push_back(std::move(status));
-  }
+  for (auto& s : stored) out.push_back(StatusOf(std::move(s), book_->live, book_->schedules));
   return out;
 }
 

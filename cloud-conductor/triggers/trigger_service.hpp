@@ -99,8 +99,9 @@ class TriggerService {
   // A message as the broker delivered it to `id`'s connection. Any thread (libmosquitto's).
   void OnMessage(const std::string& id, const std::string& payload);
 
+  struct Live;  // a running trigger: its spec, status and connection (trigger_service.cpp)
+
  private:
-  struct Live;
   struct Book;  // status of every live trigger under one mutex, shared with pending callbacks
 
   // Adds a stored trigger to the live set and starts it (connection or schedule).

@@ -97,8 +97,8 @@ class TriggerServiceTest : public ::testing::Test {
     store_ = std::move(*store);
   }
   void TearDown() override {
+    pool_.join();  // as the conductor: the pool first, so no fire runs while the service goes
     service_.reset();
-    pool_.join();
     store_.reset();
     for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path_.string() + suffix);
   }
