@@ -85,6 +85,13 @@ nlohmann::json TriggerSpec::Details() const {
 
 Result<TriggerSpec> TriggerSpec::FromStored(TriggerSpec base, const nlohmann::json& details) {
   if (!details.is_object()) return Internal("trigger " + base.id + ": stored spec is not an object");
+  // A row edited by hand may hold other types: an error for this trigger, not an exception.
+  for (const char* key : {"schedule", "topic"}) {
+    if (details.contains(key) && !details[key].is_string())
+      return Internal("trigger " + base.id + ": stored " + key + " is not a string");
+  }
+  if (details.contains("qos") && !details["qos"].is_number_integer())
+    return Internal("trigger " + base.id + ": stored qos is not a number");
   if (base.kind == TriggerKind::kSchedule) {
     base.schedule = details.value("schedule", "");
     if (!base.Schedule()) return Internal("trigger " + base.id + ": stored schedule no longer parses");
