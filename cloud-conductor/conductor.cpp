@@ -30,6 +30,9 @@
 #include "cloud-conductor/store_directory.hpp"
 #include "cloud-conductor/tunnels/service_store.hpp"
 #include "cloud-conductor/tunnels/tunnel_manager.hpp"
+#include "cloud-conductor/triggers/broker_config.hpp"
+#include "cloud-conductor/triggers/trigger_service.hpp"
+#include "cloud-conductor/triggers/trigger_store.hpp"
 #include "common/clock/clock.hpp"
 #include "common/log/log.hpp"
 #include "common/metrics/metrics.hpp"
@@ -101,6 +104,8 @@ struct Conductor::Impl {
   std::unique_ptr<gpio::BoardGpio> gpio;
   std::unique_ptr<tunnels::ServiceStore> service_store;
   std::unique_ptr<tunnels::TunnelManager> tunnels;
+  std::unique_ptr<triggers::TriggerStore> trigger_store;
+  std::unique_ptr<triggers::TriggerService> triggers;  // after functions: fires into them
   std::unique_ptr<rest::RestApi> rest;
   std::unique_ptr<server::Server> server;
   std::unique_ptr<boost::asio::steady_timer> watchdog;
@@ -131,6 +136,8 @@ struct Conductor::Impl {
     return reloaded;
   }
 
+  Result<void> StartTriggers();
+
   void Watchdog(std::chrono::microseconds period) {
     watchdog->expires_after(period);
     watchdog->async_wait([this, period](const boost::system::error_code& ec) {
@@ -141,11 +148,42 @@ struct Conductor::Impl {
   }
 };
 
+// Triggers fire through the functions service: placement, limits, and a record in history that
+// names the trigger. Restored from the store here, before the REST API opens.
+Result<void> Conductor::Impl::StartTriggers() {
+  auto& d = *this;
+  EW_TRY(d.trigger_store, triggers::TriggerStore::Open(d.config.store_path));
+  triggers::TriggerOptions options;
+  EW_TRY(options.broker, triggers::BrokerFromConfig(d.config));
+  options.max_per_project = static_cast<size_t>(d.config.triggers_max_per_project);
+  options.max_payload_bytes = static_cast<size_t>(d.config.triggers_max_payload_bytes);
+  auto invoke = [&d](const triggers::TriggerSpec& spec, nlohmann::json event,
+                     std::function<void(std::string)> done) -> Result<void> {
+    EW_TRY(auto function, d.functions->GetFunction(spec.function_id));
+    functions::InvokeOptions invoke_options;
+    invoke_options.trigger = {{"trigger", triggers::KindName(spec.kind)}, {"id", spec.id}};
+    EW_TRY_VOID(d.functions->Invoke(function, functions::Placement::Auto(), std::move(event), invoke_options,
+                                    [done = std::move(done)](functions::InvocationOutcome outcome) {
+                                      if (outcome.error) return done(outcome.error->message);
+                                      const std::string status = outcome.record.value("status", "failed");
+                                      if (status == "succeeded") return done("");
+                                      std::string why = outcome.record.value("error", "");
+                                      done(status + (why.empty() ? "" : ": " + why));
+                                    }));
+    return Ok();
+  };
+  d.triggers = std::make_unique<triggers::TriggerService>(*d.trigger_store, d.blocking, d.io.get_executor(), d.clock,
+                                                          std::move(invoke), std::move(options));
+  return d.triggers->Start();
+}
+
 Conductor::Conductor(config::ConductorConfig config, std::ostream& announce)
     : impl_(std::make_unique<Impl>(std::move(config), announce)) {}
 
 Conductor::~Conductor() {
   if (!impl_) return;
+  // MQTT connections first: their threads queue fires on `blocking`, which is joined next.
+  if (impl_->triggers) impl_->triggers->Stop();
   impl_->io.stop();
   impl_->blocking.join();
   impl_->hashing.Join();
@@ -233,6 +271,7 @@ Result<uint16_t> Conductor::Start() {
   d.tunnels = std::make_unique<tunnels::TunnelManager>(d.io, *d.service_store, *d.router, d.clock, d.metrics,
                                                        tunnel_options);
   EW_TRY_VOID(d.tunnels->Start());
+  EW_TRY_VOID(d.StartTriggers());
   rest::RestDeps deps{*d.store,  *d.authenticator, *d.router, d.metrics,         d.blocking,
                       d.config, d.clock,          d.functions.get(), d.gpio.get()};
   deps.hashing = &d.hashing;
@@ -240,6 +279,7 @@ Result<uint16_t> Conductor::Start() {
   deps.login_limiter = d.login_limiter.get();
   deps.revocations = d.revocations.get();
   deps.tunnels = d.tunnels.get();
+  deps.triggers = d.triggers.get();
   d.rest = std::make_unique<rest::RestApi>(deps);
   server::ServerOptions options;
   options.address = d.config.listen_address;
@@ -310,6 +350,7 @@ void Conductor::Stop() {
   boost::asio::post(d.io, [&d] {
     if (d.server) d.server->Stop();
     if (d.tunnels) d.tunnels->Stop();
+    if (d.triggers) d.triggers->Stop();
     if (!d.gpio) return d.io.stop();
     // GPIO event streams end with a message, and their boards are asked to unwatch: give the
     // boards a moment to hear it (and answer) before the loop stops.

@@ -12,6 +12,7 @@
 #include "cloud-conductor/cli/commands.hpp"
 #include "cloud-conductor/cli/fleet_commands.hpp"
 #include "cloud-conductor/cli/tunnel_commands.hpp"
+#include "cloud-conductor/cli/trigger_commands.hpp"
 #include "cloud-conductor/cli/flow_commands.hpp"
 #include "cloud-conductor/cli/function_commands.hpp"
 #include "cloud-conductor/cli/function_format.hpp"
@@ -45,6 +46,8 @@ struct Parsed {
   std::string service;
   int64_t board_port = 0;
   ew::cli::TunnelOpenOptions tunnel;
+  std::string trigger;
+  ew::cli::TriggerCreateOptions trigger_create;
   int64_t log_lines = 100;
 };
 
@@ -369,6 +372,34 @@ void AddTunnelCommands(CLI::App& app, Parsed& p) {
   close->callback([&p] { p.action = [&p](Context& c) { return TunnelClose(c, p.service); }; });
 }
 
+void AddTriggerCommands(CLI::App& app, Parsed& p) {
+  auto* triggers = app.add_subcommand("trigger", "MQTT and schedule triggers of functions")->require_subcommand(1);
+  triggers->footer("FN is a function id or name; TRIGGER a trigger id (from trigger ls). Schedules are UTC.");
+
+  auto* create = triggers->add_subcommand("create", "invoke a function for each MQTT message, or on a schedule");
+  create->add_option("FN", p.fn, "function id or name")->required();
+  auto* mqtt = create->add_option("--mqtt", p.trigger_create.mqtt, "MQTT topic filter (+ and # wildcards)");
+  auto* schedule = create->add_option("--schedule", p.trigger_create.schedule,
+                                      "cron expression, five fields in UTC: 'MIN HOUR DAY MONTH WEEKDAY'");
+  mqtt->excludes(schedule);
+  create->add_option("--qos", p.trigger_create.qos, "MQTT subscription QoS (default 0)")->check(CLI::Range(0, 1));
+  create->add_option("--when", p.trigger_create.when, "fire only when a JSON field compares true: 'temperature>30'");
+  create->callback([&p] { p.action = [&p](Context& c) { return TriggerCreate(c, p.fn, p.trigger_create); }; });
+
+  auto* list = triggers->add_subcommand("ls", "list triggers: ID TYPE FUNCTION SOURCE STATE FIRES LAST-FIRED LAST-ERROR");
+  list->alias("list");
+  list->callback([&p] { p.action = [](Context& c) { return TriggerList(c); }; });
+
+  auto* show = triggers->add_subcommand("show", "show a trigger and what it did");
+  show->add_option("TRIGGER", p.trigger, "trigger id")->required();
+  show->callback([&p] { p.action = [&p](Context& c) { return TriggerShow(c, p.trigger); }; });
+
+  auto* remove = triggers->add_subcommand("rm", "delete a trigger");
+  remove->alias("delete");
+  remove->add_option("TRIGGER", p.trigger, "trigger id")->required();
+  remove->callback([&p] { p.action = [&p](Context& c) { return TriggerDelete(c, p.trigger); }; });
+}
+
 void AddFlowCommands(CLI::App& app, Parsed& p) {
   auto* flows = app.add_subcommand("flow", "manage distributed Node-RED flows")->require_subcommand(1);
   flows->footer("FLOW is a flow id or name.");
@@ -406,7 +437,7 @@ void AddFlowCommands(CLI::App& app, Parsed& p) {
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
-  CLI::App app{"edgewire: manage an Edgewire conductor (projects, users, boards, functions, fleets, GPIO, flows, tunnels) over its REST API"};
+  CLI::App app{"edgewire: manage an Edgewire conductor (projects, users, boards, functions, fleets, GPIO, flows, tunnels, triggers) over its REST API"};
   app.require_subcommand(1);
   Parsed parsed;
   AddGlobalOptions(app, parsed);
@@ -419,6 +450,7 @@ int main(int argc, char** argv) {
   AddGpioCommands(app, parsed);
   AddFlowCommands(app, parsed);
   AddTunnelCommands(app, parsed);
+  AddTriggerCommands(app, parsed);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -93,6 +93,7 @@ struct Invoker::Call {
   std::chrono::steady_clock::time_point ends;             // the caller stops waiting
   std::string target;                                     // where the last attempt ran
   json tried = json::array();                             // {runtime, status, ms[, error]} per attempt
+  json trigger;                                           // the trigger that fired it, null = none
 };
 
 Invoker::Invoker(FunctionStore& store, router::BoardGateway& gateway, boost::asio::thread_pool& blocking,
@@ -202,9 +203,11 @@ Result<std::string> Invoker::Invoke(const FunctionRecord& function, const Placem
   call->event = std::move(event);
   call->done = std::move(done);
   call->target = TargetOf(call->order.front());
+  call->trigger = options.trigger;
   if (options.async || records_failing_.load()) {
     json running = {{"status", "running"}};
     LabelRecord(running, call->id, call->target);
+    if (!call->trigger.is_null()) running["trigger"] = call->trigger;
     EW_TRY_VOID(Store(call, running));  // no record, no call: the caller gets 503, not a lost record
   }
   Log()->debug("invocation {} of {} ({}): {}", call->id, function.id, ModeName(where.mode), call->order.front());
@@ -286,6 +289,7 @@ void Invoker::Finish(const std::shared_ptr<Call>& call, InvocationOutcome outcom
     placed["weights"] = std::move(weights);
   }
   outcome.record["placement"] = std::move(placed);
+  if (!call->trigger.is_null()) outcome.record["trigger"] = call->trigger;
   call->slot.reset();  // the call no longer counts against the limits
   // The caller gets the record in the answer, so the store write comes after it: off the
   // invocation's path (a burst of 100 otherwise queues 100 SQLite commits on the pool first).

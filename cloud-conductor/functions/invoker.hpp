@@ -80,6 +80,10 @@ struct InvokeOptions {
   // The caller's deadline: placement skips runtimes whose mean misses it while another can meet
   // it, and the call waits no longer than it.
   std::optional<std::chrono::milliseconds> deadline;
+  // The trigger (cloud-conductor/triggers) that fired the call, null = none: the record keeps it as
+  // "trigger" ({"trigger": "mqtt"|"schedule", "id": "trg-…"}, the shape of a board's GPIO trigger
+  // records), so history shows which calls a trigger made.
+  nlohmann::json trigger;
 };
 
 // What GET /v1/functions/{id}/stats shows.

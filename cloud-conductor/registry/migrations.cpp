@@ -215,6 +215,25 @@ CREATE TABLE tunnel_services (
 CREATE INDEX tunnel_services_by_project ON tunnel_services(project_id);
 )sql";
 
+// v7: triggers (cloud-conductor/triggers): an MQTT topic filter or a cron schedule that invokes a
+// function. spec is the kind's members as JSON ({topic, qos, condition} or {schedule}).
+// last_fired_at and fire_count survive restarts: a schedule resumes from its last fire (at most
+// one late fire after downtime). Deleting the function deletes its triggers.
+constexpr std::string_view kV7Triggers = R"sql(
+CREATE TABLE triggers (
+  id             TEXT PRIMARY KEY NOT NULL,
+  project_id     TEXT NOT NULL REFERENCES projects(id),
+  function_id    TEXT NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+  kind           TEXT NOT NULL CHECK (kind IN ('mqtt', 'schedule')),
+  spec           TEXT NOT NULL,
+  created_at     INTEGER NOT NULL,
+  last_fired_at  INTEGER NOT NULL DEFAULT 0,
+  fire_count     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX triggers_by_project ON triggers(project_id, created_at);
+CREATE INDEX triggers_by_function ON triggers(function_id);
+)sql";
+
 Result<void> CheckOrdered(const std::vector<Migration>& migrations) {
   for (size_t i = 0; i < migrations.size(); ++i) {
     if (migrations[i].version != static_cast<int>(i) + 1) {
@@ -253,6 +272,7 @@ const std::vector<Migration>& RegistryMigrations() {
       {4, "GPIO triggers of deployments", kV4DeploymentTriggers},
       {5, "flows, their versions and partitions", kV5Flows},
       {6, "tunnel services", kV6TunnelServices},
+      {7, "triggers", kV7Triggers},
   };
   return migrations;
 }

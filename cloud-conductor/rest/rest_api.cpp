@@ -67,6 +67,7 @@ RestApi::RestApi(RestDeps deps) : deps_(deps) {
   AddGpioRoutes(routes_, deps_);
   AddFlowRoutes(routes_, deps_);
   AddTunnelRoutes(routes_, deps_);
+  AddTriggerRoutes(routes_, deps_);
   AddBoardAdminRoutes(routes_, deps_);
 }
 

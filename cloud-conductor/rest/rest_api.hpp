@@ -29,6 +29,9 @@ class FlowsService;
 namespace ew::conductor::tunnels {
 class TunnelManager;
 }
+namespace ew::conductor::triggers {
+class TriggerService;
+}
 
 namespace ew::rest {
 
@@ -50,6 +53,8 @@ struct RestDeps {
   conductor::flows::FlowsService* flows = nullptr;
   // Reverse tunnels (/v1/services); null answers those routes with 503.
   conductor::tunnels::TunnelManager* tunnels = nullptr;
+  // MQTT and schedule triggers (/v1/triggers); null (or no functions) answers those routes with 503.
+  conductor::triggers::TriggerService* triggers = nullptr;
   // Password hashing (logins, new users) runs here, never on `blocking`; null = on `blocking`.
   auth::HashPool* hashing = nullptr;
   // Failed logins per user and address (429 + Retry-After); null = unlimited.

@@ -148,6 +148,11 @@ std::string WsUrlOrEmpty(const std::string& text) {
   return "must be empty or start with ws:// or wss://, got \"" + text + "\"";
 }
 
+std::string MqttUrlOrEmpty(const std::string& text) {
+  if (text.empty() || text.rfind("mqtt://", 0) == 0 || text.rfind("mqtts://", 0) == 0) return "";
+  return "must be empty or start with mqtt:// or mqtts://, got \"" + text + "\"";
+}
+
 // Realms are WAMP URIs: dot-separated non-empty components without whitespace or '#'.
 std::string RealmCheck(const std::string& text) {
   if (text.empty()) return "must not be empty";
@@ -435,6 +440,14 @@ const std::vector<Key<ConductorConfig>>& ConductorKeys() {
       {"tunnels", "port_last", Integer(&C::tunnels_port_last, 0, 65535)},
       {"tunnels", "max_connections", Integer(&C::tunnels_max_connections, 1, 100'000)},
       {"tunnels", "open_timeout_ms", Duration(&C::tunnels_open_timeout)},
+      {"triggers", "mqtt_broker", Text(&C::triggers_mqtt_broker, MqttUrlOrEmpty)},
+      {"triggers", "mqtt_ca_file", Text(&C::triggers_mqtt_ca_file)},
+      {"triggers", "mqtt_cert_file", Text(&C::triggers_mqtt_cert_file)},
+      {"triggers", "mqtt_key_file", Text(&C::triggers_mqtt_key_file)},
+      {"triggers", "mqtt_username", Text(&C::triggers_mqtt_username)},
+      {"triggers", "mqtt_password_file", Text(&C::triggers_mqtt_password_file)},
+      {"triggers", "max_per_project", Integer(&C::triggers_max_per_project, 1, 100'000)},
+      {"triggers", "max_payload_bytes", Integer(&C::triggers_max_payload_bytes, 16, 16 << 20)},
       {"log", "level", Text(&C::log_level, kLogLevel)},
   };
   return keys;

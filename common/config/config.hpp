@@ -72,6 +72,17 @@ struct ConductorConfig {
   // From a client's accept to the board's tunnel WebSocket: the token's life and the longest a
   // client waits for its board; past it the client's connection is closed.
   std::chrono::milliseconds tunnels_open_timeout{10'000};
+  // [triggers] (MQTT and schedule triggers of functions, cloud-conductor/triggers)
+  // The one broker MQTT triggers subscribe at: "mqtt://host[:1883]" or "mqtts://host[:8883]";
+  // "" = MQTT triggers off (schedule triggers still run). Users never pick the host.
+  std::string triggers_mqtt_broker = "";
+  std::string triggers_mqtt_ca_file = "";        // mqtts: CA bundle; "" = the system's CAs
+  std::string triggers_mqtt_cert_file = "";      // client certificate (with key_file), for brokers that ask
+  std::string triggers_mqtt_key_file = "";
+  std::string triggers_mqtt_username = "";       // "" = no credentials
+  std::string triggers_mqtt_password_file = "";  // its first line is the password (kept out of this file)
+  int64_t triggers_max_per_project = 32;         // triggers of one project; more → 429
+  int64_t triggers_max_payload_bytes = 64 << 10; // larger MQTT payloads are dropped (counted), never fired
   // [log]
   std::string log_level = "info";
 };

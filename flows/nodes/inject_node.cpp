@@ -2,7 +2,7 @@
 // crontab; each message gets the properties of `props` ([{p, v, vt}]), evaluated when it is sent.
 #include <vector>
 
-#include "flows/nodes/cron_schedule.hpp"
+#include "common/cron/cron_schedule.hpp"
 #include "flows/nodes/node_factories.hpp"
 #include "flows/runtime/typed_value.hpp"
 
@@ -52,7 +52,7 @@ class InjectNode : public RuntimeNode {
     }
     std::string crontab = StrProp("crontab");
     if (!crontab.empty()) {
-      EW_TRY(auto schedule, CronSchedule::Parse(crontab));
+      EW_TRY(auto schedule, cron::CronSchedule::Parse(crontab));
       cron_ = schedule;
     }
     once_ = BoolProp("once");
@@ -97,7 +97,7 @@ class InjectNode : public RuntimeNode {
 
   std::vector<Prop> props_;
   std::chrono::nanoseconds repeat_{0};
-  std::optional<CronSchedule> cron_;
+  std::optional<cron::CronSchedule> cron_;
   bool once_ = false;
   std::chrono::nanoseconds once_delay_{0};
 };

@@ -35,6 +35,8 @@ Result<MosquittoLibrary> Load() {
   bind(lib.tls_set, "mosquitto_tls_set");
   bind(lib.tls_insecure_set, "mosquitto_tls_insecure_set");
   bind(lib.tls_opts_set, "mosquitto_tls_opts_set");
+  bind(lib.username_pw_set, "mosquitto_username_pw_set");
+  bind(lib.sub_topic_check, "mosquitto_sub_topic_check");
   if (!ok) return Unavailable("libmosquitto.so.1 lacks a function the MQTT nodes need");
   lib.lib_init();
   return lib;  // the handle stays open for the life of the process

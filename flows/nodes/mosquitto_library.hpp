@@ -29,6 +29,8 @@ struct MosquittoLibrary {
   decltype(&mosquitto_tls_set) tls_set = nullptr;
   decltype(&mosquitto_tls_insecure_set) tls_insecure_set = nullptr;
   decltype(&mosquitto_tls_opts_set) tls_opts_set = nullptr;
+  decltype(&mosquitto_username_pw_set) username_pw_set = nullptr;
+  decltype(&mosquitto_sub_topic_check) sub_topic_check = nullptr;  // a subscription filter's syntax
 
   // The process-wide instance, loaded (and mosquitto_lib_init'ed) once; Unavailable naming the
   // library when it is not installed. Thread-safe.

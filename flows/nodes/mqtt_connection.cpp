@@ -108,6 +108,11 @@ Result<std::unique_ptr<MqttConnection>> MqttConnection::Open(const MqttBroker& b
   lib->disconnect_callback_set(c->client_, &MqttConnection::HandleDisconnect);
   lib->message_callback_set(c->client_, &MqttConnection::HandleMessage);
   lib->reconnect_delay_set(c->client_, 1, 30, true);
+  if (!broker.username.empty()) {
+    int rc = lib->username_pw_set(c->client_, broker.username.c_str(),
+                                  broker.password.empty() ? nullptr : broker.password.c_str());
+    if (rc != MOSQ_ERR_SUCCESS) return InvalidArgument(std::string("MQTT credentials: ") + lib->strerror(rc));
+  }
   if (broker.tls) {
     const MqttTls& tls = *broker.tls;
     auto opt = [](const std::string& s) { return s.empty() ? nullptr : s.c_str(); };
@@ -121,13 +126,16 @@ Result<std::unique_ptr<MqttConnection>> MqttConnection::Open(const MqttBroker& b
       lib->tls_insecure_set(c->client_, true);
     }
   }
-  int rc = lib->connect_async(c->client_, broker.host.c_str(), broker.port, broker.keepalive_s);
-  // A failed first attempt (broker down, TLS handshake refused: libmosquitto may connect at once)
-  // is retried by the loop thread, as Node-RED keeps trying; HandleLog has said why.
+  // The loop thread first, then the connect: libmosquitto 2.0.11 retries (with the backoff above)
+  // only connects made while its thread runs. A connect_async before loop_start that fails (broker
+  // down at start) is never retried: the node would stay disconnected after the broker came up.
+  int rc = lib->loop_start(c->client_);
+  if (rc != MOSQ_ERR_SUCCESS) return Internal(std::string("MQTT loop: ") + lib->strerror(rc));
+  rc = lib->connect_async(c->client_, broker.host.c_str(), broker.port, broker.keepalive_s);
+  // A failed first attempt (broker down, TLS handshake refused) is retried by the loop thread, as
+  // Node-RED keeps trying; HandleDisconnect/HandleLog say why.
   if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_ERRNO && rc != MOSQ_ERR_EAI && rc != MOSQ_ERR_TLS)
     return InvalidArgument(std::string("MQTT connect: ") + lib->strerror(rc));
-  rc = lib->loop_start(c->client_);
-  if (rc != MOSQ_ERR_SUCCESS) return Internal(std::string("MQTT loop: ") + lib->strerror(rc));
   return c;
 }
 
@@ -155,7 +163,9 @@ void MqttConnection::HandleConnect(mosquitto* m, void* self, int rc) {
 
 void MqttConnection::HandleDisconnect(mosquitto*, void* self, int rc) {
   auto* c = static_cast<MqttConnection*>(self);
-  if (c->on_state_) c->on_state_(false, "disconnected");
+  // rc 0: we disconnected; else why the connection was lost or could not be made (for
+  // MOSQ_ERR_ERRNO libmosquitto's text is errno's: "Connection refused").
+  if (c->on_state_) c->on_state_(false, rc == 0 ? "disconnected" : std::string("disconnected: ") + c->lib_->strerror(rc));
 }
 
 void MqttConnection::HandleMessage(mosquitto*, void* self, const ::mosquitto_message* message) {

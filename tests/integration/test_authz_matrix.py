@@ -139,6 +139,11 @@ class AuthzMatrixTest(ConductorTestCase):
         """A tunnel service on `board` (its conductor port listens; board A is offline here)."""
         return self.admin("POST", "/v1/services", {"boardId": board, "boardPort": 22})["id"]
 
+    def new_trigger(self, function):
+        """A schedule trigger of `function` (issue 18, wt-trig): no broker needed."""
+        return self.admin("POST", "/v1/triggers", {"type": "schedule", "functionId": function,
+                                                   "schedule": "0 0 * * *"})["id"]
+
     def build_world(self):
         w = {}
         for side in ("A", "B"):
@@ -155,6 +160,7 @@ class AuthzMatrixTest(ConductorTestCase):
         self.world = w
         w["flow A"] = self.new_flow(w["project A"])
         w["service A"] = self.new_service(w["board A"])
+        w["trigger A"] = self.new_trigger(w["function A"])
 
     def login(self, principal):
         if principal in ("operator A", "operator B"):
@@ -192,6 +198,7 @@ class AuthzMatrixTest(ConductorTestCase):
             "DELETE /v1/functions/{id}": lambda: "/v1/functions/" + self.new_function(w["project A"]),
             "DELETE /v1/flows/{id}": lambda: "/v1/flows/" + self.new_flow(w["project A"]),
             "DELETE /v1/services/{id}": lambda: "/v1/services/" + self.new_service(w["board A"]),
+            "DELETE /v1/triggers/{id}": lambda: "/v1/triggers/" + self.new_trigger(w["function A"]),
         }
         if key in fresh:
             return method, fresh[key](), {}, token
@@ -254,6 +261,13 @@ class AuthzMatrixTest(ConductorTestCase):
             "POST /v1/boards/{id}/restart": (f"/v1/boards/{a_board}/restart", {"body": {}}),
             "POST /v1/boards/{id}/reboot": (f"/v1/boards/{a_board}/reboot", {"body": {}}),
             "GET /v1/boards/{id}/logs": (f"/v1/boards/{a_board}/logs?lines=5", {}),
+        })
+        # Triggers (issue 18, wt-trig): objects of function A's project.
+        requests.update({
+            "GET /v1/triggers": ("/v1/triggers", {}),
+            "POST /v1/triggers": ("/v1/triggers", {"body": {"type": "schedule", "functionId": a_fn,
+                                                            "schedule": "30 1 * * *"}}),
+            "GET /v1/triggers/{id}": ("/v1/triggers/" + w["trigger A"], {}),
         })
         self.assertIn(key, requests, f"the matrix row {key} has no request in this test")
         path, kw = requests[key]

@@ -51,6 +51,10 @@ void ExpectSame(const ConductorConfig& got, const ConductorConfig& want) {
   EXPECT_EQ(got.heartbeat_interval, want.heartbeat_interval);
   EXPECT_EQ(got.heartbeat_timeout, want.heartbeat_timeout);
   EXPECT_EQ(got.store_path, want.store_path);
+  EXPECT_EQ(got.triggers_mqtt_broker, want.triggers_mqtt_broker);
+  EXPECT_EQ(got.triggers_mqtt_username, want.triggers_mqtt_username);
+  EXPECT_EQ(got.triggers_max_per_project, want.triggers_max_per_project);
+  EXPECT_EQ(got.triggers_max_payload_bytes, want.triggers_max_payload_bytes);
   EXPECT_EQ(got.token_ttl, want.token_ttl);
   EXPECT_EQ(got.enrolment_code_ttl, want.enrolment_code_ttl);
   EXPECT_EQ(got.bootstrap_password_file, want.bootstrap_password_file);
@@ -490,6 +494,17 @@ TEST(ConfigTest, TlsKeysGoTogetherAndAllowPlainIsABoolean) {
   ExpectInvalid(ParseConductorConfig("[server]\nheader_timeout_ms = 0\n"), "server.header_timeout_ms");
 }
 
+TEST(ConfigTest, TriggersSection) {
+  auto parsed = ParseConductorConfig("[triggers]\nmqtt_broker = \"mqtts://broker:8883\"\nmax_per_project = 5\n");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->triggers_mqtt_broker, "mqtts://broker:8883");
+  EXPECT_EQ(parsed->triggers_max_per_project, 5);
+  auto bad = ParseConductorConfig("[triggers]\nmqtt_broker = \"tcp://broker\"\n");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("mqtt_broker"), std::string::npos) << bad.error().message;
+  EXPECT_FALSE(ParseConductorConfig("[triggers]\nmax_per_project = 0\n"));
+}
+
 // ---- deploy/config ----
 
 TEST(ConfigTest, DeployedExamplesParseToTheDefaults) {
@@ -533,7 +548,11 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
                                    "gpio.history_days", "auth.token_ttl_s", "auth.enrolment_code_ttl_s", "auth.bootstrap_password_file",
                                    "auth.hash_threads", "auth.login_failures_per_user",
                                    "auth.login_failures_per_address", "auth.login_max_delay_s",
-                                   "auth.login_user_failures_before_pacing", "log.level"}));
+                                   "auth.login_user_failures_before_pacing", "log.level",
+                                   // Issue 18 (wt-trig): triggers.
+                                   "triggers.mqtt_broker", "triggers.mqtt_ca_file", "triggers.mqtt_cert_file",
+                                   "triggers.mqtt_key_file", "triggers.mqtt_username", "triggers.mqtt_password_file",
+                                   "triggers.max_per_project", "triggers.max_payload_bytes"}));
   EXPECT_EQ(KeysIn(dir + "/agent.toml"),
             (std::set<std::string>{"agent.credential_path", "agent.conductor_url", "agent.reconnect_initial_ms",
                                    "agent.reconnect_max_ms", "agent.call_timeout_ms", "agent.startup_trim", "gpio.backend",
