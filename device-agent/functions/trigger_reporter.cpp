@@ -103,10 +103,18 @@ void TriggerReporter::Send(std::vector<spool::Record> records) {
   conductor_->Call(wamp::kFnReportProcedure, std::move(request), options_.call_timeout,
                    [self = this, alive, function_id, count, last_seq, acknowledge](Result<rpc::Reply> reply) {
                      if (alive.expired()) return;
-                     const bool retry_later = !reply && (reply.error().code == ErrorCode::kUnavailable ||
-                                                         reply.error().code == ErrorCode::kDeadlineExceeded);
+                     // Only a refusal that looked at the records drops them: anything else (no
+                     // session, no answer, a call lost with its connection, a conductor whose
+                     // store failed) may not have stored them, so they stay in the spool and the
+                     // next Flush (the next outcome, the next session) sends them again; the
+                     // conductor stores each seq once.
+                     bool retry_later = false;
+                     if (!reply) {
+                       const ErrorCode code = reply.error().code;
+                       retry_later = code != ErrorCode::kInvalidArgument && code != ErrorCode::kPermissionDenied &&
+                                     code != ErrorCode::kConflict;
+                     }
                      if (retry_later) {
-                       // They stay in the spool; the next session (Flush) sends them again.
                        self->sending_ = false;
                        return;
                      }
