@@ -114,11 +114,33 @@ void AckedStream::SendBatch(std::vector<Record> records) {
     return AckAnsweredPrefix();
   }
   const size_t count = request.records.size();
-  conductor_->Call(contract::publish::kPublish.uri, request.ToPayload(), options_.call_timeout,
-                   [this, alive = std::weak_ptr<bool>(alive_), generation = generation_, last_seq,
-                    count](Result<rpc::Reply> reply) {
-                     if (!alive.expired()) OnAnswer(generation, last_seq, count, std::move(reply));
+  auto sent = std::make_shared<contract::publish::PublishRequest>(std::move(request));
+  conductor_->Call(contract::publish::kPublish.uri, sent->ToPayload(), options_.call_timeout,
+                   [this, alive = std::weak_ptr<bool>(alive_), generation = generation_, last_seq, count,
+                    sent](Result<rpc::Reply> reply) {
+                     if (alive.expired()) return;
+                     if (!reply && reply.error().code == ErrorCode::kNotFound && generation == generation_)
+                       reply = PublishUnacknowledged(*sent);
+                     OnAnswer(generation, last_seq, count, std::move(reply));
                    });
+}
+
+Result<rpc::Reply> AckedStream::PublishUnacknowledged(const contract::publish::PublishRequest& request) {
+  // A conductor from before ew.conductor.publish ("no such procedure"): publish as agents used
+  // to, without acknowledgement, rather than let the stream fill up. Upgrade conductors first.
+  if (!legacy_warned_) {
+    legacy_warned_ = true;
+    Log()->warn("{}: the conductor has no ew.conductor.publish; publishing without acknowledgement (a silent "
+                "network cut may lose what is sent before the agent notices)",
+                stream_);
+  }
+  contract::publish::PublishReply reply;
+  for (const auto& record : request.records) {
+    if (!conductor_->Publish(topic_, record.payload)) return Unavailable("no session");
+    ++reply.routed;
+  }
+  reply.through = request.records.back().seq;
+  return reply.ToPayload();
 }
 
 void AckedStream::OnAnswer(uint64_t generation, uint64_t last_seq, size_t count, Result<rpc::Reply> reply) {

@@ -11,6 +11,9 @@
 // The stream's bound and drop policy are the spool's (Configure); a record dropped there leaves a
 // gap in seq that the conductor accepts.
 //
+// A conductor without ew.conductor.publish (older than the agent) answers "no such procedure":
+// then the batch is published as before, without acknowledgement, and a warning says so once.
+//
 // Threading: io thread only; callbacks hold a liveness token (the spool and the session may
 // answer after this object is gone).
 #pragma once
@@ -27,6 +30,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "common/contract/publish.hpp"
 #include "device-agent/rpc/conductor_client.hpp"
 #include "device-agent/spool/async_spool.hpp"
 
@@ -84,6 +88,8 @@ class AckedStream {
   void Pump();
   void SendBatch(std::vector<Record> records);
   void OnAnswer(uint64_t generation, uint64_t last_seq, size_t count, Result<rpc::Reply> reply);
+  // Fallback for a conductor without ew.conductor.publish: plain PUBLISHes, no acknowledgement.
+  Result<rpc::Reply> PublishUnacknowledged(const contract::publish::PublishRequest& request);
   void AckAnsweredPrefix();
   // Forgets the calls in flight and starts again after the last acknowledged record.
   void Rewind();
@@ -107,6 +113,7 @@ class AckedStream {
   uint64_t duplicates_ = 0;
   uint64_t refused_ = 0;
   uint64_t resends_ = 0;
+  bool legacy_warned_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

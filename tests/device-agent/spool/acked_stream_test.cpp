@@ -30,10 +30,15 @@ class HeldConductor final : public rpc::ConductorClient {
             std::function<void(Result<rpc::Reply>)> done) override {
     EXPECT_EQ(procedure, "ew.conductor.publish");
     if (!connected) return done(Unavailable("no session"));
+    if (legacy) return done(NotFound("no procedure ew.conductor.publish is registered"));
     if (auto_answer) return done(acked.Take(arguments.kwargs));
     pending.push_back({arguments.kwargs, std::move(done)});
   }
-  bool Publish(const std::string&, const rpc::Reply&) override { return false; }
+  bool Publish(const std::string& topic, const rpc::Reply& payload) override {
+    if (!connected) return false;
+    plain.push_back({topic, "", 0, payload.args, payload.kwargs});
+    return true;
+  }
   // Delivers call `i` of those pending to the conductor and answers it.
   void Answer(size_t i) {
     auto p = std::move(pending.at(i));
@@ -42,6 +47,8 @@ class HeldConductor final : public rpc::ConductorClient {
   }
   bool connected = true;
   bool auto_answer = true;
+  bool legacy = false;  // a conductor from before ew.conductor.publish
+  std::vector<ew::testing::AckedPublications::Event> plain;  // PUBLISHes without acknowledgement
   std::vector<Pending> pending;
   ew::testing::AckedPublications acked;
 };
@@ -241,6 +248,17 @@ TEST_F(AckedStreamTest, AnUnreadableRecordIsSkippedNotStalledOn) {
   stream_->SetOnline(true);
   RunUntil([&] { return Stored() == 0; });
   EXPECT_EQ(Delivered(), (std::vector<std::string>{"0", "2"}));
+}
+
+TEST_F(AckedStreamTest, AnOlderConductorWithoutThePublishProcedureGetsPlainPublications) {
+  Open();
+  conductor_.legacy = true;
+  stream_->SetOnline(true);
+  AppendN(0, 5);
+  RunUntil([&] { return Stored() == 0; });
+  ASSERT_EQ(conductor_.plain.size(), 5u);
+  for (size_t i = 0; i < 5; ++i) EXPECT_EQ(conductor_.plain[i].kwargs["n"], std::to_string(i));
+  EXPECT_EQ(conductor_.plain[0].topic, "ew.board.b1.gpio.event");
 }
 
 TEST_F(AckedStreamTest, DiscardForgetsWhatWaits) {
