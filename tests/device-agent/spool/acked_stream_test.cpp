@@ -126,6 +126,7 @@ TEST_F(AckedStreamTest, RecordsStayInTheSpoolUntilAcknowledgedWithABoundedWindow
   stream_->SetOnline(true);
   AppendN(0, 10);
   RunUntil([&] { return conductor_.pending.size() == 2; });
+  RunUntil([&] { return Stored() == 10; });  // every append done (nothing acknowledged yet)
   Settle();
   EXPECT_EQ(conductor_.pending.size(), 2u);  // the window: no third call before an answer
   EXPECT_EQ(conductor_.pending[0].kwargs["records"].size(), 3u);
@@ -171,6 +172,7 @@ TEST_F(AckedStreamTest, ACutResendsWhatWasNotAcknowledgedInOrderAndEachArrivesOn
   for (auto& p : conductor_.pending) p.done(Unavailable("connection lost"));
   conductor_.pending.clear();
   AppendN(40, 60);
+  RunUntil([&] { return Stored() == 50; });  // offline: nothing more is acknowledged
   Settle();
   EXPECT_EQ(Stored(), 50u);
 
