@@ -23,6 +23,11 @@ ew_module(ew_agent_spool
           ${EW_AGENT_DIR}/spool/spool.cpp ${EW_AGENT_DIR}/spool/async_spool.cpp
   DEPS ew_common_error ew_common_log ZLIB::ZLIB Boost::system Threads::Threads)
 
+# A spool stream sent to the conductor through ew.conductor.publish, kept until acknowledged.
+ew_module(ew_agent_acked_stream
+  SOURCES ${EW_AGENT_DIR}/spool/acked_stream.cpp
+  DEPS ew_agent_spool ew_agent_rpc ew_common_contract ew_common_log ew_common_error Boost::system)
+
 # Board procedures fn.* : package cache, deployments, invocations in containers.
 ew_module(ew_agent_functions
   SOURCES ${EW_AGENT_DIR}/functions/function_service.cpp ${EW_AGENT_DIR}/functions/trigger_reporter.cpp ${EW_AGENT_DIR}/functions/deployment_book.cpp ${EW_AGENT_DIR}/functions/package_fetcher.cpp
@@ -35,13 +40,13 @@ ew_module(ew_agent_functions
 ew_module(ew_agent_flows
   SOURCES ${EW_AGENT_DIR}/flows/flow_service.cpp ${EW_AGENT_DIR}/flows/agent_flow_host.cpp
           ${EW_AGENT_DIR}/flows/wire_outbox.cpp
-  DEPS ew_flows_nodes ew_flows_runtime ew_flows_model ew_agent_spool ew_agent_rpc ew_common_contract ew_common_gpio ew_common_json ew_common_log
+  DEPS ew_flows_nodes ew_flows_runtime ew_flows_model ew_agent_spool ew_agent_acked_stream ew_agent_rpc ew_common_contract ew_common_gpio ew_common_json ew_common_log
        ew_common_error nlohmann_json::nlohmann_json Boost::system)
 
 # Board procedures gpio.* , edge publications and edge triggers over the board's chips.
 ew_module(ew_agent_gpio_rpc
   SOURCES ${EW_AGENT_DIR}/gpio/gpio_service.cpp
-  DEPS ew_agent_spool ew_common_gpio ew_agent_rpc ew_common_log ew_common_error nlohmann_json::nlohmann_json Boost::system)
+  DEPS ew_agent_spool ew_agent_acked_stream ew_common_gpio ew_agent_rpc ew_common_log ew_common_error nlohmann_json::nlohmann_json Boost::system)
 
 # The board's chips: the libgpiod backend, the simulation control socket, MakeChips (the one place
 # that picks backends). Only the agent links libgpiod (1.6, C++ bindings over the C library);

@@ -249,6 +249,11 @@ void Deployer::Fetch(const std::string& board_id, const fn::FetchRequest& reques
   });
 }
 
+namespace {
+// The agent's spool stream of trigger outcomes (device-agent/functions/trigger_reporter.hpp).
+constexpr std::string_view kReportStream = "fn.report";
+}  // namespace
+
 Result<uint64_t> Deployer::Report(const std::string& board_id, const fn::ReportRequest& request) {
   const std::string& id = request.function_id;
   EW_TRY(auto deployments, store_.BoardDeployments(board_id));
@@ -257,7 +262,17 @@ Result<uint64_t> Deployer::Report(const std::string& board_id, const fn::ReportR
   if (!deployed) return PermissionDenied("function " + id + " is not deployed on board " + board_id);
   const int64_t now = UnixSeconds(clock_.Now());
   size_t stored = 0;
-  for (const json& reported : request.records) {
+  size_t duplicates = 0;
+  // Held over the whole report: a board's report re-sent after a reconnect may run on another
+  // pool thread while the first is still storing, and each record must be stored once.
+  std::lock_guard lock(report_mu_);
+  for (size_t i = 0; i < request.records.size(); ++i) {
+    const json& reported = request.records[i];
+    const bool numbered = i < request.seqs.size();
+    if (numbered && !report_dedupe_.IsNew(board_id, request.spool, kReportStream, request.seqs[i])) {
+      ++duplicates;
+      continue;
+    }
     // A status the board should not report (or none) is recorded as a failure.
     auto parsed = fn::InvocationRecord::FromJson(reported, "fn.report: records[]");
     const InvocationStatus status = parsed ? parsed->status : InvocationStatus::kFailed;
@@ -276,8 +291,12 @@ Result<uint64_t> Deployer::Report(const std::string& board_id, const fn::ReportR
                                 ? std::min(at->get<int64_t>(), now)
                                 : now;
     EW_TRY_VOID(store_.PutInvocation(invocation, options_.invocations_kept));
+    if (numbered) report_dedupe_.Mark(board_id, request.spool, kReportStream, request.seqs[i]);
     ++stored;
   }
+  if (duplicates > 0)
+    Log()->info("board={} re-sent {} trigger invocation(s) of {} already recorded; not stored again", board_id,
+                duplicates, id);
   Log()->info("board={} reported {} trigger invocation(s) of {}", board_id, stored, id);
   return stored;
 }

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,6 +21,7 @@
 #include "cloud-conductor/functions/package_store.hpp"
 #include "cloud-conductor/functions/stored_record.hpp"
 #include "cloud-conductor/router/board_gateway.hpp"
+#include "cloud-conductor/router/publication_dedupe.hpp"
 #include "common/clock/clock.hpp"
 #include "common/contract/fn.hpp"
 #include "common/error/error.hpp"
@@ -77,6 +79,9 @@ class Deployer {
   const Clock& clock_;
   PackageStore& packages_;
   DeployerOptions options_;
+  // Seqs of reported records already stored, per board (bounded; see PublicationDedupe).
+  std::mutex report_mu_;
+  router::PublicationDedupe report_dedupe_;  // GUARDED_BY(report_mu_)
 };
 
 }  // namespace ew::functions

@@ -106,25 +106,30 @@ void Router::HandlePublish(const SessionPtr& s, wamp::Publish&& m) {
       SendError(s, wamp::MessageType::kPublish, m.request, "wamp.error.not_authorized", allowed.error().message);
     return;
   }
-  if (s->role == Role::kBoard && !publication_listeners_.empty()) {
-    // MayPublish let a board through only under its own prefix.
-    const std::string prefix = "ew.board." + s->board_id + ".";
-    if (m.topic.compare(0, prefix.size(), prefix) == 0) {
-      const std::string suffix = m.topic.substr(prefix.size());
-      for (const auto& listener : publication_listeners_) listener(s->board_id, suffix, m.payload);
-    }
-  }
-  if (m.topic.compare(0, 8, "ew.flow.") == 0) {
-    for (const auto& listener : flow_publication_listeners_) listener(m.topic, m.payload);
-    BufferForAbsentReceivers(m.topic, m.payload);
-  }
-  wamp::Id publication = Publish(s.get(), m.topic, m.payload, ReadPublishOptions(m.options));
+  wamp::Id publication = RoutePublication(*s, m.topic, m.payload, ReadPublishOptions(m.options));
   if (acknowledge) {
     wamp::Published reply;
     reply.request = m.request;
     reply.publication = publication;
     Send(s, reply);
   }
+}
+
+wamp::Id Router::RoutePublication(const Session& s, const std::string& topic, const wamp::Payload& payload,
+                                  const PublishOptions& options) {
+  if (s.role == Role::kBoard && !publication_listeners_.empty()) {
+    // MayPublish let a board through only under its own prefix.
+    const std::string prefix = "ew.board." + s.board_id + ".";
+    if (topic.compare(0, prefix.size(), prefix) == 0) {
+      const std::string suffix = topic.substr(prefix.size());
+      for (const auto& listener : publication_listeners_) listener(s.board_id, suffix, payload);
+    }
+  }
+  if (topic.compare(0, 8, "ew.flow.") == 0) {
+    for (const auto& listener : flow_publication_listeners_) listener(topic, payload);
+    BufferForAbsentReceivers(topic, payload);
+  }
+  return Publish(&s, topic, payload, options);
 }
 
 wamp::Id Router::Publish(const Session* publisher, const std::string& topic, const wamp::Payload& payload,

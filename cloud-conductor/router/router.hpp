@@ -27,6 +27,7 @@
 #include "cloud-conductor/auth/revocation.hpp"
 #include "cloud-conductor/auth/role.hpp"
 #include "cloud-conductor/router/board_gateway.hpp"
+#include "cloud-conductor/router/publication_dedupe.hpp"
 #include "cloud-conductor/router/directory.hpp"
 #include "cloud-conductor/router/transport.hpp"
 #include "common/metrics/metrics.hpp"
@@ -123,6 +124,9 @@ class Router final : public BoardGateway {
   void HandlePublish(const SessionPtr& s, wamp::Publish&& m);
   void HandleSubscribe(const SessionPtr& s, wamp::Subscribe&& m);
   void HandleUnsubscribe(const SessionPtr& s, wamp::Unsubscribe&& m);
+  // ew.conductor.publish (handle_acked_publish.cpp): a board's publications, routed once per
+  // spool seq and acknowledged by the RESULT.
+  void HandleAckedPublish(const SessionPtr& s, wamp::Call&& m);
 
   // Session lifecycle.
   void Welcome(const SessionPtr& s, Role role, std::string authid, std::string authmethod, std::string project_id);
@@ -153,6 +157,10 @@ class Router final : public BoardGateway {
   // publisher may be null (the conductor itself publishes). Returns the publication id.
   wamp::Id Publish(const Session* publisher, const std::string& topic, const wamp::Payload& payload,
                    const PublishOptions& options = PublishOptions());
+  // An authorized publication of session `s`: the board and flow hooks, the wire buffer, then
+  // Publish. Returns the publication id.
+  wamp::Id RoutePublication(const Session& s, const std::string& topic, const wamp::Payload& payload,
+                            const PublishOptions& options);
   void FinishSubscribe(const SessionPtr& s, wamp::Subscribe&& m, Match match, bool disclose_publisher);
   // Whether the session is already subscribed to (topic, match).
   bool HoldsSubscription(const Session& s, const std::string& topic, Match match) const;
@@ -234,6 +242,8 @@ class Router final : public BoardGateway {
   std::unordered_map<std::string, FlowAccess> flows_;
   // Wire messages kept for receiving boards that are away (SetFlowWires).
   WireBuffer wire_buffer_;
+  // Highest spool seq taken per (board, stream) of ew.conductor.publish (bounded).
+  PublicationDedupe publication_dedupe_;
   // The conductor's own procedures (ew.conductor.*) and who hears of board registrations.
   std::unordered_map<std::string, ConductorHandler> conductor_procedures_;
   std::vector<RegisteredListener> registered_listeners_;

@@ -238,7 +238,12 @@ Result<FetchReply> FetchReply::Parse(const wamp::Payload& payload) {
 }
 
 wamp::Payload ReportRequest::ToPayload() const {
-  return Kwargs({{"functionId", function_id}, {"records", records}});
+  json kwargs = {{"functionId", function_id}, {"records", records}};
+  if (!seqs.empty()) {
+    kwargs["spool"] = spool;
+    kwargs["seqs"] = seqs;
+  }
+  return Kwargs(std::move(kwargs));
 }
 
 Result<ReportRequest> ReportRequest::Parse(const wamp::Payload& payload) {
@@ -251,6 +256,17 @@ Result<ReportRequest> ReportRequest::Parse(const wamp::Payload& payload) {
   for (const json& record : *records) {
     if (!record.is_object()) return f.Bad("records", "each must be an object");
     out.records.push_back(record);
+  }
+  if (const json* seqs = f.Find("seqs")) {
+    if (!seqs->is_array() || seqs->size() != records->size()) return f.Bad("seqs", "one seq per record");
+    uint64_t last = 0;
+    for (const json& seq : *seqs) {
+      if (!IsCount(seq) || seq.get<uint64_t>() <= last) return f.Bad("seqs", "integers >= 1, increasing");
+      last = seq.get<uint64_t>();
+      out.seqs.push_back(last);
+    }
+    static const std::regex spool_pattern("[A-Za-z0-9_-]{1,64}");
+    EW_TRY(out.spool, Matching(f, "spool", spool_pattern, "1-64 characters of [A-Za-z0-9_-]"));
   }
   return out;
 }

@@ -131,12 +131,18 @@ struct FetchReply {
   static Result<FetchReply> Parse(const wamp::Payload& payload);
 };
 
-// ew.conductor.fn.report request: {functionId, records: [1..kMaxReportedRecords objects]}.
-// Records are the board's invocation records plus "trigger" (the event) and "at" (unix seconds
-// on the board's clock); the conductor normalizes their status.
+// ew.conductor.fn.report request: {functionId, records: [1..kMaxReportedRecords objects],
+// spool?, seqs?}. Records are the board's invocation records plus "trigger" (the event) and "at"
+// (unix seconds on the board's clock); the conductor normalizes their status. `seqs` (with
+// `spool`, the board's spool identity, 1-64 of [A-Za-z0-9_-]) are the records' seqs in the
+// board's "fn.report" spool stream, one per record, increasing: the conductor stores each once,
+// so a report re-sent after its answer was lost is not recorded twice. Without them (older
+// agents) every record is stored.
 struct ReportRequest {
   std::string function_id;
   std::vector<nlohmann::json> records;
+  std::string spool;
+  std::vector<uint64_t> seqs;  // empty, or one per record
   wamp::Payload ToPayload() const;
   static Result<ReportRequest> Parse(const wamp::Payload& payload);
 };

@@ -50,8 +50,20 @@ WireOutbox::Wire& WireOutbox::WireFor(const std::string& topic) {
   if (spool_) {
     if (auto configured = spool_->Configure(wire.stream, options_.stream_limits); !configured)
       Log()->error("flow {}: wire {}: {}", options_.flow, topic, configured.error().message);
-    // A restarted agent may find messages of this version waiting from its previous run.
-    if (auto stats = spool_->Stats(wire.stream); stats && stats->records > 0) wire.backlog = true;
+    // A restarted agent may find messages of this version waiting from its previous run: they go
+    // first, once a session is up.
+    wire.acked = std::make_unique<spool::AckedStream>(
+        io_, *spool_, wire.stream, topic,
+        [from = options_.board, version = options_.version](const spool::Record& record) -> std::optional<rpc::Reply> {
+          nlohmann::json msg = nlohmann::json::from_msgpack(record.data, true, false);
+          if (!msg.is_object()) return std::nullopt;
+          rpc::Reply event;
+          event.args = nlohmann::json::array({std::move(msg)});
+          event.kwargs = {{"seq", record.seq}, {"from", from}, {"version", version}};
+          return event;
+        });
+    wire.acked->SetConductor(conductor_);
+    if (online_ && !resuming_) wire.acked->SetOnline(true);
   }
   return wire;
 }
@@ -85,27 +97,13 @@ void WireOutbox::Send(const std::string& topic, nlohmann::json msg) {
     ++memory_waiting_;
     return;
   }
-  ++wire.appends_in_flight;
   std::vector<uint8_t> bytes = nlohmann::json::to_msgpack(msg);
-  auto shared = std::make_shared<nlohmann::json>(std::move(msg));
-  spool_->Append(wire.stream, std::string(bytes.begin(), bytes.end()),
-                 [this, alive = std::weak_ptr<bool>(alive_), topic, shared](Result<uint64_t> seq) {
-                   if (alive.expired()) return;
-                   Wire& w = wires_[topic];
-                   --w.appends_in_flight;
-                   if (!seq) {
-                     ++spool_refused_;
-                     Log()->warn("flow {}: message on {} not spooled: {}", options_.flow, topic, seq.error().message);
-                     return;
-                   }
-                   // Straight out when nothing older waits; then it leaves the spool at once.
-                   if (!w.backlog && !w.draining && Publish(w, *seq, *shared)) {
-                     spool_->Ack(w.stream, *seq);
-                     return;
-                   }
-                   w.backlog = true;
-                   if (online_ && !resuming_) Drain(w);
-                 });
+  wire.acked->Append(std::string(bytes.begin(), bytes.end()),
+                     [this, alive = std::weak_ptr<bool>(alive_), topic](Result<uint64_t> seq) {
+                       if (alive.expired() || seq) return;
+                       ++spool_refused_;
+                       Log()->warn("flow {}: message on {} not spooled: {}", options_.flow, topic, seq.error().message);
+                     });
 }
 
 void WireOutbox::SetOnline(bool online) {
@@ -113,6 +111,8 @@ void WireOutbox::SetOnline(bool online) {
   resume_timer_.cancel();
   if (!online_) {
     resuming_ = false;
+    for (auto& [topic, wire] : wires_)
+      if (wire.acked) wire.acked->SetOnline(false);
     return;
   }
   resuming_ = options_.resume_delay.count() > 0;
@@ -130,8 +130,8 @@ void WireOutbox::SetOnline(bool online) {
 
 void WireOutbox::Resume() {
   for (auto& [topic, wire] : wires_) {
-    if (spool_) {
-      if (wire.backlog) Drain(wire);
+    if (wire.acked) {
+      wire.acked->SetOnline(true);
     } else {
       DrainMemory(wire);
     }
@@ -145,51 +145,11 @@ void WireOutbox::DrainMemory(Wire& wire) {
   }
 }
 
-void WireOutbox::Drain(Wire& wire) {
-  if (wire.draining || !online_ || resuming_) return;
-  wire.draining = true;
-  std::string topic = wire.topic;
-  spool_->Peek(wire.stream, 0, spool::PeekLimits{256, 1u << 20},
-               [this, alive = std::weak_ptr<bool>(alive_), topic](Result<std::vector<spool::Record>> records) {
-                 if (alive.expired()) return;
-                 Wire& w = wires_[topic];
-                 if (!records || records->empty()) {
-                   if (!records) Log()->error("flow {}: wire {}: {}", options_.flow, topic, records.error().message);
-                   w.draining = false;
-                   if (records && w.appends_in_flight == 0) w.backlog = false;
-                   return;
-                 }
-                 uint64_t sent = 0;
-                 for (const auto& record : *records) {
-                   nlohmann::json msg = nlohmann::json::from_msgpack(record.data, true, false);
-                   if (!msg.is_object()) {
-                     Log()->error("flow {}: spooled record {} of {} is not a message; skipped", options_.flow, record.seq, topic);
-                   } else if (!Publish(w, record.seq, msg)) {
-                     break;  // the session went: the rest waits for the next one
-                   }
-                   sent = record.seq;
-                 }
-                 if (sent == 0) {
-                   w.draining = false;
-                   return;
-                 }
-                 spool_->Ack(w.stream, sent, [this, alive, topic](Result<void> acked) {
-                   if (alive.expired()) return;
-                   Wire& w2 = wires_[topic];
-                   if (!acked) Log()->error("flow {}: wire {}: {}", options_.flow, topic, acked.error().message);
-                   w2.draining = false;
-                   Drain(w2);
-                 });
-               });
-}
-
 void WireOutbox::Discard() {
   for (auto& [topic, wire] : wires_) {
     memory_dropped_ += wire.waiting.size();
     wire.waiting.clear();
-    if (spool_) {
-      if (auto stats = spool_->Stats(wire.stream); stats && stats->records > 0) spool_->Ack(wire.stream, stats->next_seq - 1);
-    }
+    if (wire.acked) wire.acked->Discard();
   }
   memory_waiting_ = 0;
 }
@@ -203,11 +163,20 @@ uint64_t WireOutbox::pending() const {
   return n;
 }
 
+uint64_t WireOutbox::published() const {
+  uint64_t n = published_;
+  for (const auto& [topic, wire] : wires_)
+    if (wire.acked) n += wire.acked->routed();
+  return n;
+}
+
 uint64_t WireOutbox::dropped() const {
   uint64_t n = memory_dropped_ + spool_refused_;
   if (spool_) {
-    for (const auto& [topic, wire] : wires_)
+    for (const auto& [topic, wire] : wires_) {
       if (auto stats = spool_->Stats(wire.stream)) n += stats->dropped_oldest;
+      if (wire.acked) n += wire.acked->refused();  // the conductor would not take them
+    }
   }
   return n;
 }

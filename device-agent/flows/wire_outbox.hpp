@@ -7,6 +7,9 @@
 // is up again. Without a spool (it could not be opened) messages wait in memory instead: at most
 // `max_memory_messages` per flow (oldest dropped and counted), lost on restart, and seq restarts
 // at 1 with the agent — receivers then see an older seq as a duplicate until it passes the last.
+// With the spool a message leaves it only once the conductor acknowledged it (spool::AckedStream
+// over ew.conductor.publish), so a silent network cut loses nothing below the stream's bound: what
+// was sent into the dead link goes again, in order, and the conductor routes each seq once.
 #pragma once
 
 #include <chrono>
@@ -21,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "device-agent/rpc/conductor_client.hpp"
+#include "device-agent/spool/acked_stream.hpp"
 #include "device-agent/spool/async_spool.hpp"
 
 namespace ew::agent::flows {
@@ -56,7 +60,7 @@ class WireOutbox {
 
   uint64_t pending() const;   // waiting for a session (spooled or in memory)
   uint64_t dropped() const;   // lost to full spool streams or the memory bound
-  uint64_t published() const { return published_; }
+  uint64_t published() const;  // sent (memory mode) or routed by the conductor (spool mode)
 
   // The spool stream of a wire topic: "fw.<flow>.<version>.<node>.<port>", made spool-safe.
   static std::string StreamName(const std::string& flow, uint64_t version, const std::string& topic);
@@ -67,15 +71,12 @@ class WireOutbox {
     std::string stream;
     uint64_t next_seq = 1;      // memory mode
     std::deque<std::pair<uint64_t, nlohmann::json>> waiting;  // memory mode
-    bool backlog = false;       // spool mode: something older may wait in the stream
-    bool draining = false;
-    size_t appends_in_flight = 0;
+    std::unique_ptr<spool::AckedStream> acked;  // spool mode
   };
 
   Wire& WireFor(const std::string& topic);
   void Resume();
   bool Publish(const Wire& wire, uint64_t seq, const nlohmann::json& msg);
-  void Drain(Wire& wire);
   void DrainMemory(Wire& wire);
 
   boost::asio::io_context& io_;

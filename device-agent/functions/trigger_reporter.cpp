@@ -61,6 +61,7 @@ void TriggerReporter::Send(std::vector<spool::Record> records) {
   // One function per call: the conductor checks that it is deployed on this board.
   std::string function_id;
   json batch = json::array();
+  json seqs = json::array();  // the conductor stores each seq once (a re-sent report)
   uint64_t last_seq = 0;
   size_t bytes = 0;
   for (const auto& stored : records) {
@@ -79,6 +80,7 @@ void TriggerReporter::Send(std::vector<spool::Record> records) {
     if (!batch.empty() && bytes + stored.data.size() > options_.report_budget) break;
     bytes += stored.data.size();
     batch.push_back(std::move(entry["record"]));
+    seqs.push_back(stored.seq);
     last_seq = stored.seq;
   }
   std::weak_ptr<bool> alive = alive_;
@@ -94,14 +96,25 @@ void TriggerReporter::Send(std::vector<spool::Record> records) {
   if (batch.empty()) return acknowledge(last_seq);  // only unreadable records
   const size_t count = batch.size();
   rpc::Reply request;
-  request.kwargs = {{"functionId", function_id}, {"records", std::move(batch)}};
+  request.kwargs = {{"functionId", function_id},
+                    {"records", std::move(batch)},
+                    {"spool", spool_.id()},
+                    {"seqs", std::move(seqs)}};
   conductor_->Call(wamp::kFnReportProcedure, std::move(request), options_.call_timeout,
                    [self = this, alive, function_id, count, last_seq, acknowledge](Result<rpc::Reply> reply) {
                      if (alive.expired()) return;
-                     const bool retry_later = !reply && (reply.error().code == ErrorCode::kUnavailable ||
-                                                         reply.error().code == ErrorCode::kDeadlineExceeded);
+                     // Only a refusal that looked at the records drops them: anything else (no
+                     // session, no answer, a call lost with its connection, a conductor whose
+                     // store failed) may not have stored them, so they stay in the spool and the
+                     // next Flush (the next outcome, the next session) sends them again; the
+                     // conductor stores each seq once.
+                     bool retry_later = false;
+                     if (!reply) {
+                       const ErrorCode code = reply.error().code;
+                       retry_later = code != ErrorCode::kInvalidArgument && code != ErrorCode::kPermissionDenied &&
+                                     code != ErrorCode::kConflict;
+                     }
                      if (retry_later) {
-                       // They stay in the spool; the next session (Flush) sends them again.
                        self->sending_ = false;
                        return;
                      }

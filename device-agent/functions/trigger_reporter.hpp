@@ -1,7 +1,9 @@
 // Outcomes of trigger invocations on their way to the conductor (ew.conductor.fn.report):
 // each is stored in the spool stream "fn.report" the moment it is known, sent in order in
 // batches (one function per call) whenever a session is up, and acknowledged in the spool only
-// once the conductor has answered. So an outcome survives the conductor being away, the agent
+// once the conductor has answered. Each record carries its spool seq (and the spool's id), and the
+// conductor stores a seq once: a report whose answer was lost in a network cut is sent again and
+// not recorded twice. So an outcome survives the conductor being away, the agent
 // being killed, and the two together; the stream's bound and drop policy say what happens when
 // the conductor is away for too long (docs/FUNCTIONS.md).
 //

@@ -230,11 +230,10 @@ void GpioService::OnEdge(const std::string& line_key, const EdgeEvent& edge) {
                                                     static_cast<int64_t>(edge.timestamp.count()),
                                                     seq}
                                  .ToPayload();
-  // Straight to the conductor only when nothing older waits in the spool (order).
-  if (!backlog_ && conductor_ && conductor_->Publish(event_topic_, event)) {
-    ++published_;
-  } else if (spool_) {
+  if (events_) {
     SpoolEdge(event);
+  } else if (conductor_ && conductor_->Publish(event_topic_, event)) {
+    ++published_;
   } else {
     ++dropped_;
   }
@@ -242,83 +241,46 @@ void GpioService::OnEdge(const std::string& line_key, const EdgeEvent& edge) {
 
 void GpioService::SetSpool(spool::AsyncSpool* spool, spool::StreamLimits limits) {
   spool_ = spool;
+  events_.reset();
   if (!spool_) return;
   if (auto configured = spool_->Configure(kEventStream, limits); !configured)
     Log()->error("gpio events: {}", configured.error().message);
-  // Edges of an earlier run may wait there.
-  if (auto stats = spool_->Stats(kEventStream); stats && stats->records > 0) backlog_ = true;
+  // Edges of an earlier run may wait there: they go out first, once a session is up.
+  events_ = std::make_unique<spool::AckedStream>(
+      io_, *spool_, kEventStream, event_topic_, [](const spool::Record& record) -> std::optional<rpc::Reply> {
+        rpc::Reply event;
+        event.kwargs = json::from_msgpack(record.data, true, false);
+        if (!event.kwargs.is_object()) return std::nullopt;
+        return event;
+      });
+  events_->SetConductor(conductor_);
 }
 
 void GpioService::SpoolEdge(const rpc::Reply& event) {
-  backlog_ = true;
-  ++appends_in_flight_;
   std::vector<uint8_t> bytes = json::to_msgpack(event.kwargs);
-  spool_->Append(kEventStream, std::string(bytes.begin(), bytes.end()),
-                 [this, alive = std::weak_ptr<bool>(alive_)](Result<uint64_t> seq) {
-                   if (alive.expired()) return;
-                   --appends_in_flight_;
-                   if (seq) {
-                     ++spooled_;
-                   } else {
-                     ++dropped_;
-                     Log()->warn("gpio event not spooled: {}", seq.error().message);
-                   }
-                   if (online_) Drain();
-                 });
-}
-
-void GpioService::Drain() {
-  if (draining_ || !spool_ || !online_) return;
-  draining_ = true;
-  spool_->Peek(kEventStream, 0, spool::PeekLimits{256, 1u << 20},
-               [this, alive = std::weak_ptr<bool>(alive_)](Result<std::vector<spool::Record>> records) {
-                 if (alive.expired()) return;
-                 if (!records || records->empty()) {
-                   if (!records) Log()->error("gpio events: {}", records.error().message);
-                   draining_ = false;
-                   // Caught up once no spooled edge is still on its way to the spool.
-                   if (records && appends_in_flight_ == 0) backlog_ = false;
-                   return;
-                 }
-                 uint64_t sent = 0;
-                 for (const auto& record : *records) {
-                   rpc::Reply event;
-                   event.kwargs = json::from_msgpack(record.data, true, false);
-                   if (!event.kwargs.is_object()) {
-                     Log()->error("gpio events: spooled record {} is not an event; skipped", record.seq);
-                   } else if (!online_ || !conductor_ || !conductor_->Publish(event_topic_, event)) {
-                     break;  // the session went: the rest waits for the next one
-                   } else {
-                     ++published_;
-                   }
-                   sent = record.seq;
-                 }
-                 if (sent == 0) {
-                   draining_ = false;
-                   return;
-                 }
-                 spool_->Ack(kEventStream, sent, [this, alive](Result<void> acked) {
-                   if (alive.expired()) return;
-                   if (!acked) Log()->error("gpio events: {}", acked.error().message);
-                   draining_ = false;
-                   Drain();
-                 });
-               });
+  events_->Append(std::string(bytes.begin(), bytes.end()), [this, alive = std::weak_ptr<bool>(alive_)](Result<uint64_t> seq) {
+    if (alive.expired()) return;
+    if (seq) {
+      ++spooled_;
+    } else {
+      ++dropped_;
+      Log()->warn("gpio event not spooled: {}", seq.error().message);
+    }
+  });
 }
 
 void GpioService::OnReady(const std::string&, uint64_t) {
-  online_ = true;
   if (!stale_watches_.empty()) {
     // Only the old session's: a watch asked for in this one may already exist.
     for (const std::string& id : stale_watches_) RemoveWatch(id);
     Log()->info("session up: {} watch(es) of the previous session released", stale_watches_.size());
     stale_watches_.clear();
   }
-  if (backlog_) Drain();
+  if (events_) events_->SetOnline(true);
 }
 
 void GpioService::OnDisconnected(const std::string&, std::chrono::milliseconds) {
-  online_ = false;
+  if (events_) events_->SetOnline(false);
   // With a spool the watched lines stay held, so that edges seen while the conductor is away
   // reach it later; they are released when the next session is up.
   if (spool_ && !watches_.empty()) {

@@ -5,10 +5,13 @@
 // Threading: procedures, watches and triggers live on the agent's io thread. Chips report edges
 // on their own threads; those are posted here, so an edge handler never blocks a chip.
 //
-// With a spool (SetSpool), a session that ends keeps the watches until the next one is up: the
-// edges seen meanwhile go to the spool stream "gpio.event" and are published, in order and
-// before any newer edge, when the conductor is back; then the old watches are released (their
-// callers were on the other side of the old session). Without a spool they are released at once.
+// With a spool (SetSpool), every edge publication goes through the spool stream "gpio.event"
+// and leaves it only once the conductor acknowledged it (spool::AckedStream over
+// ew.conductor.publish): edges sent into a link that died silently are sent again, in order, on
+// the next session, and the conductor takes each once. A session that ends keeps the watches
+// until the next one is up, so that edges seen meanwhile are spooled too; then the old watches
+// are released (their callers were on the other side of the old session). Without a spool edges
+// are published without acknowledgement, and watches are released with the session.
 #pragma once
 
 #include <chrono>
@@ -28,6 +31,7 @@
 #include "device-agent/rpc/procedure.hpp"
 #include "device-agent/rpc/sys_info.hpp"
 #include "device-agent/session/session_observer.hpp"
+#include "device-agent/spool/acked_stream.hpp"
 #include "device-agent/spool/async_spool.hpp"
 
 namespace ew::agent::gpio {
@@ -46,7 +50,10 @@ class GpioService : public session::SessionObserver {
   GpioService(boost::asio::io_context& io, std::string board_id, const ew::gpio::ChipSet& chips);
   ~GpioService() override;
 
-  void SetConductor(rpc::ConductorClient* conductor) { conductor_ = conductor; }
+  void SetConductor(rpc::ConductorClient* conductor) {
+    conductor_ = conductor;
+    if (events_) events_->SetConductor(conductor);
+  }
   // Where edges wait while there is no session; null = they are dropped (counted). Must
   // outlive the service. `limits` bound the stream "gpio.event". Io thread, before the session.
   void SetSpool(spool::AsyncSpool* spool,
@@ -76,9 +83,11 @@ class GpioService : public session::SessionObserver {
 
   // Counts, for tests and metrics.
   size_t WatchCount() const { return watches_.size(); }
-  uint64_t PublishedEdges() const { return published_; }
+  // Published: without a spool, sent; with one, routed by the conductor (acknowledged).
+  uint64_t PublishedEdges() const { return published_ + (events_ ? events_->routed() : 0); }
   uint64_t DroppedEdges() const { return dropped_; }
   uint64_t SpooledEdges() const { return spooled_; }
+  const spool::AckedStream* EventStream() const { return events_.get(); }
 
  private:
   struct Watch {
@@ -107,10 +116,8 @@ class GpioService : public session::SessionObserver {
   void RemoveWatch(const std::string& id);
   void OnEdge(const std::string& line_key, const ew::gpio::EdgeEvent& edge);
   void ReleaseSessionState();
-  // Stores an edge publication in the spool (there is no session, or older ones wait there).
+  // Stores an edge publication in the spool; it goes out from there once acknowledged.
   void SpoolEdge(const rpc::Reply& event);
-  // Publishes what the spool holds, in order, while the session lasts. Io thread.
-  void Drain();
   // Posts a chip's edge onto the io thread, if this service still exists then.
   ew::gpio::EdgeHandler PostEdge(std::function<void(const ew::gpio::EdgeEvent&)> on_io);
 
@@ -125,14 +132,11 @@ class GpioService : public session::SessionObserver {
   std::map<std::string, std::vector<Trigger>> triggers_;   // by function id
   uint64_t next_watch_ = 1;
   uint64_t published_ = 0;
-  uint64_t dropped_ = 0;  // edges that found no session to publish on (and no spool)
+  uint64_t dropped_ = 0;  // edges that found no session to publish on (and no spool), or no room
   uint64_t spooled_ = 0;  // edges stored in the spool
 
   spool::AsyncSpool* spool_ = nullptr;
-  bool online_ = false;           // between OnReady and OnDisconnected
-  bool backlog_ = false;          // edges wait in the spool: new ones queue behind them
-  bool draining_ = false;         // a Drain peek or ack is under way
-  size_t appends_in_flight_ = 0;  // spooled edges whose Append has not completed
+  std::unique_ptr<spool::AckedStream> events_;  // with a spool: "gpio.event", acknowledged
   std::vector<std::string> stale_watches_;  // of an ended session, kept to spool their edges
 
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -64,6 +64,9 @@ class AsyncSpool {
   // fsyncs everything written so far; `done` optional.
   void Sync(Done done = nullptr);
 
+  // Spool::id(): fixed once open. Any thread.
+  const std::string& id() const { return spool_->id(); }
+
   // Snapshots as of the last operation the writer thread finished. Any thread.
   std::optional<StreamStats> Stats(std::string_view stream) const;
   std::vector<StreamStats> AllStats() const;

@@ -1,6 +1,9 @@
 // The spool: streams by name, the bounds across them, group-commit bookkeeping.
 #include "device-agent/spool/spool.hpp"
 
+#include <cstdio>
+#include <random>
+
 #include "common/log/log.hpp"
 #include "device-agent/spool/record_frame.hpp"
 #include "device-agent/spool/stream_log.hpp"
@@ -57,6 +60,7 @@ Result<std::unique_ptr<Spool>> Spool::Open(SpoolOptions options, std::unique_ptr
 Result<void> Spool::Recover() {
   std::lock_guard lock(mu_);
   EW_TRY_VOID(fs_->CreateDir(options_.dir));
+  EW_TRY_VOID(LoadIdentity());
   EW_TRY(std::vector<std::string> names, fs_->List(options_.dir));
   for (const auto& name : names) {
     if (!IsValidStreamName(name)) continue;  // not ours
@@ -68,6 +72,29 @@ Result<void> Spool::Recover() {
     }
     streams_.emplace(name, std::move(*log));
   }
+  return Ok();
+}
+
+Result<void> Spool::LoadIdentity() {
+  // ".id" is no stream name (a leading dot), so recovery never takes it for one.
+  const std::filesystem::path path = options_.dir / ".id";
+  EW_TRY(auto file, fs_->Open(path, /*create=*/true));
+  EW_TRY(std::string text, file->ReadAt(0, 64));
+  const bool valid = text.size() == 16 && text.find_first_not_of("0123456789abcdef") == std::string::npos;
+  if (valid) {
+    id_ = text;
+    return Ok();
+  }
+  if (!text.empty()) Log()->warn("spool {}: identity file is damaged; drawing a new one", options_.dir.string());
+  std::random_device random;
+  const uint64_t value = (uint64_t{random()} << 32) ^ random();
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(value));
+  EW_TRY_VOID(file->Truncate(0));
+  EW_TRY_VOID(file->WriteAt(0, std::string_view(hex, 16)));
+  EW_TRY_VOID(file->Sync());
+  EW_TRY_VOID(fs_->SyncDir(options_.dir));
+  id_ = hex;
   return Ok();
 }
 

@@ -79,6 +79,9 @@ class Spool {
   // a caller keeping copies of the stats knows to refresh all of them.
   uint64_t Epoch() const;
   const SpoolOptions& options() const { return options_; }
+  // This spool's identity: 16 hex digits drawn when its directory was first used, kept in
+  // <dir>/.id. Receivers that dedupe by seq key on it, since a new spool numbers from 1 again.
+  const std::string& id() const { return id_; }
 
   // Used by Append's accounting (AsyncSpool refuses appends its queue cannot hold).
   void CountRefused(std::string_view stream);
@@ -86,6 +89,7 @@ class Spool {
  private:
   Spool(SpoolOptions options, std::unique_ptr<SpoolFs> fs);
   Result<void> Recover();
+  Result<void> LoadIdentity();  // mu_ held
   Result<StreamLog*> GetOrCreate(std::string_view stream);  // mu_ held
   StreamLog* Find(std::string_view stream) const;          // mu_ held
   // Drops the oldest records of the largest drop-oldest stream until `bytes` more fit the
@@ -97,6 +101,7 @@ class Spool {
 
   const SpoolOptions options_;
   std::unique_ptr<SpoolFs> fs_;
+  std::string id_;  // set once by Open
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<StreamLog>, std::less<>> streams_;  // GUARDED_BY(mu_)
   uint64_t unsynced_records_ = 0;                                          // GUARDED_BY(mu_)

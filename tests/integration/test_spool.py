@@ -159,7 +159,7 @@ class SpoolGpioTest(SpoolTestCase):
 
         self.run_async(watch_and_stay())
         sim.drive("GPIO5", 1)  # seq 1, published at once
-        # (A live publication is not acknowledged: one sent as the conductor dies may be lost.)
+        # (Acknowledged: it leaves the spool only once the conductor took it, issue 14.)
         wait_until(lambda: len(history()) == 1, what="the live edge in the history")
         self.conductor_away(board_id)
         wait_until(lambda: self.agent_logged(board_id, "watch(es) kept"), what="the watch kept offline")

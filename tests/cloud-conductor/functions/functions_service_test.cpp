@@ -391,6 +391,38 @@ TEST_F(FunctionsServiceTest, BoardsReportTheTriggerInvocationsTheyRanIntoTheHist
   EXPECT_EQ(Items(store_->ListInvocations(function.id, {10, ""}))->size(), 2u);
 }
 
+// Issue 14: a report re-sent after its answer was lost in a network cut carries the same spool
+// seqs, and the conductor stores each once; a new spool (identity) numbers from 1 again.
+TEST_F(FunctionsServiceTest, AReportSentAgainAfterACutIsStoredOnce) {
+  StartService();
+  auto function = Upload(Spec("mirror"));
+  ASSERT_TRUE(service_->Deploy(function, {"brd-1"}));
+  auto record = [](int n) { return json{{"status", "succeeded"}, {"output", n}, {"at", 1000 + n}}; };
+  auto report = [&](std::vector<int> seqs, const std::string& spool = "00112233aabbccdd") {
+    json records = json::array();
+    for (int n : seqs) records.push_back(record(n));
+    return CallAsBoard("brd-1", "ew.conductor.fn.report",
+                       {{"functionId", function.id}, {"records", records}, {"spool", spool}, {"seqs", seqs}});
+  };
+  auto first = report({1, 2, 3});
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(first->kwargs["stored"], 3);
+  auto again = report({2, 3, 4});
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->kwargs["stored"], 1);
+  EXPECT_EQ(Items(store_->ListInvocations(function.id, {10, ""}))->size(), 4u);
+  EXPECT_EQ(report({1}, "ffeeddccbbaa9988")->kwargs["stored"], 1);
+  // Seqs that do not match the records are refused whole.
+  for (const json& bad : {json{{"functionId", function.id}, {"records", {record(9)}}, {"spool", "00112233aabbccdd"}, {"seqs", {9, 10}}},
+                          json{{"functionId", function.id}, {"records", {record(9), record(8)}}, {"spool", "00112233aabbccdd"}, {"seqs", {9, 8}}},
+                          json{{"functionId", function.id}, {"records", {record(9)}}, {"seqs", {9}}}}) {
+    auto refused = CallAsBoard("brd-1", "ew.conductor.fn.report", bad);
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument) << bad;
+  }
+  EXPECT_EQ(Items(store_->ListInvocations(function.id, {10, ""}))->size(), 5u);
+}
+
 TEST_F(FunctionsServiceTest, AReturningBoardLosesFunctionsUndeployedWhileItWasAway) {
   StartService();
   auto kept = Upload(Spec("kept"));

@@ -1259,5 +1259,82 @@ TEST_F(RouterTest, Issue11InvocationRequestIdsAreInTheCalleesSessionScope) {
   EXPECT_EQ(caller.transport->Next<wamp::Abort>().reason, "wamp.error.protocol_violation");
 }
 
+// Issue 14: ew.conductor.publish. A board's spooled records are routed as its publications once
+// per (spool, stream, seq); a record re-sent after a reconnect is acknowledged, not routed again;
+// bad or unauthorized calls route nothing.
+TEST_F(RouterTest, AcknowledgedPublicationsAreRoutedOncePerSpoolSeq) {
+  std::vector<int64_t> heard;  // the conductor's own hook (GPIO history)
+  router_.OnBoardPublication([&](const std::string& board, const std::string& suffix, const wamp::Payload& payload) {
+    if (board == "brd-a" && suffix == "gpio.event") heard.push_back(payload.kwargs["n"].get<int64_t>());
+  });
+  io_.poll();  // the hook is set up on the router's strand
+  auto alice = JoinUser("tok-alice");
+  Welcomed(alice);
+  alice.Feed(wamp::Subscribe{1, Value::object(), "ew.board.brd-a.gpio.event"});
+  alice.transport->Next<wamp::Subscribed>();
+  auto board = JoinBoard("brd-a");
+  Welcomed(board);
+
+  wamp::Id request = 10;
+  auto publish = [&](Client& c, std::vector<uint64_t> seqs, const std::string& spool = "0123456789abcdef",
+                     const std::string& topic = "ew.board.brd-a.gpio.event") {
+    Value records = Value::array();
+    for (uint64_t seq : seqs) records.push_back({{"seq", seq}, {"kwargs", {{"n", seq}}}});
+    wamp::Call call;
+    call.request = ++request;
+    call.procedure = "ew.conductor.publish";
+    call.payload.kwargs = {{"topic", topic}, {"spool", spool}, {"stream", "gpio.event"}, {"records", records}};
+    c.Feed(call);
+  };
+  auto events = [&] {
+    std::vector<int64_t> out;
+    while (!alice.transport->frames.empty()) out.push_back(alice.transport->Next<wamp::Event>().payload.kwargs["n"]);
+    return out;
+  };
+
+  publish(board, {1, 2, 3});
+  auto r = board.transport->Next<wamp::Result>();
+  EXPECT_EQ(r.payload.kwargs["through"], 3);
+  EXPECT_EQ(r.payload.kwargs["routed"], 3);
+  EXPECT_EQ(events(), (std::vector<int64_t>{1, 2, 3}));
+
+  // The answer was lost in a cut: the board sends 2..4 again in a new session.
+  board.handler->OnClose();
+  auto again = JoinBoard("brd-a");
+  Welcomed(again);
+  alice.transport->frames.clear();  // status events
+  publish(again, {2, 3, 4});
+  r = again.transport->Next<wamp::Result>();
+  EXPECT_EQ(r.payload.kwargs["through"], 4);
+  EXPECT_EQ(r.payload.kwargs["routed"], 1);
+  EXPECT_EQ(r.payload.kwargs["duplicates"], 2);
+  EXPECT_EQ(events(), (std::vector<int64_t>{4}));
+  EXPECT_EQ(heard, (std::vector<int64_t>{1, 2, 3, 4}));
+
+  // A gap (records dropped at the board's bound) is accepted; a new spool numbers from 1 again.
+  publish(again, {9});
+  EXPECT_EQ(again.transport->Next<wamp::Result>().payload.kwargs["routed"], 1);
+  publish(again, {1}, "fedcba9876543210");
+  EXPECT_EQ(again.transport->Next<wamp::Result>().payload.kwargs["routed"], 1);
+  EXPECT_EQ(events(), (std::vector<int64_t>{9, 1}));
+
+  // Bad input routes nothing and changes nothing: another board's topic, seqs out of order, a
+  // user calling it.
+  publish(again, {20}, "0123456789abcdef", "ew.board.brd-b.gpio.event");
+  EXPECT_EQ(again.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
+  publish(again, {21, 20});
+  EXPECT_EQ(again.transport->Next<wamp::ErrorMessage>().error, WampErrorUri(ErrorCode::kInvalidArgument));
+  publish(again, {5}, "not a spool id");
+  EXPECT_EQ(again.transport->Next<wamp::ErrorMessage>().error, WampErrorUri(ErrorCode::kInvalidArgument));
+  auto admin = JoinUser("tok-admin");
+  Welcomed(admin);
+  publish(admin, {30});
+  EXPECT_EQ(admin.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
+  EXPECT_TRUE(events().empty());
+  // ... and seq 10 of the first spool is still new (nothing above 9 was taken).
+  publish(again, {10});
+  EXPECT_EQ(again.transport->Next<wamp::Result>().payload.kwargs["routed"], 1);
+}
+
 }  // namespace
 }  // namespace ew::router

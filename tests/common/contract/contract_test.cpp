@@ -10,6 +10,7 @@
 #include "common/contract/fn.hpp"
 #include "common/contract/gpio.hpp"
 #include "common/contract/proto3_json.hpp"
+#include "common/contract/publish.hpp"
 #include "common/contract/states.hpp"
 #include "common/contract/sys.hpp"
 #include "common/contract/tunnel.hpp"
@@ -287,6 +288,57 @@ TEST(ContractFn, Report) {
   ExpectRefused<fn::ReportRequest>({{"functionId", "fn-1"}, {"records", many}}, "records");
   EXPECT_EQ(RoundTrip(fn::ReportReply{3}).stored, 3u);
   ExpectRefused<fn::ReportReply>({{"stored", "3"}}, "stored");
+}
+
+TEST(ContractFn, ReportWithSpoolSeqs) {
+  fn::ReportRequest request{"fn-1", {{{"status", "succeeded"}}, {{"status", "failed"}}}, "0123456789abcdef", {4, 7}};
+  auto back = RoundTrip(request);
+  EXPECT_EQ(back.seqs, (std::vector<uint64_t>{4, 7}));
+  EXPECT_EQ(back.spool, "0123456789abcdef");
+  EXPECT_TRUE(RoundTrip(fn::ReportRequest{"fn-1", {json::object()}}).seqs.empty());  // older agents
+  const json record = json::object();
+  ExpectRefused<fn::ReportRequest>(
+      {{"functionId", "fn-1"}, {"records", {record, record}}, {"spool", "ab"}, {"seqs", {1}}}, "one seq per record");
+  ExpectRefused<fn::ReportRequest>(
+      {{"functionId", "fn-1"}, {"records", {record, record}}, {"spool", "ab"}, {"seqs", {2, 2}}}, "increasing");
+  ExpectRefused<fn::ReportRequest>({{"functionId", "fn-1"}, {"records", {record}}, {"seqs", {1}}}, "spool");
+}
+
+TEST(ContractPublish, AcknowledgedPublication) {
+  EXPECT_STREQ(publish::kPublish.uri, "ew.conductor.publish");
+  publish::PublishRequest request{"ew.board.b1.gpio.event", "0123456789abcdef", "gpio.event", {}};
+  request.records.push_back({1, wamp::Payload{json::array(), {{"line", "GPIO4"}}}});
+  request.records.push_back({5, wamp::Payload{json::array({{{"payload", 1}}}), {{"seq", 5}}}});
+  auto back = RoundTrip(request);
+  ASSERT_EQ(back.records.size(), 2u);
+  EXPECT_EQ(back.records[0].seq, 1u);
+  EXPECT_EQ(back.records[0].payload.kwargs["line"], "GPIO4");
+  EXPECT_EQ(back.records[1].payload.args[0]["payload"], 1);
+  EXPECT_EQ(back.stream, "gpio.event");
+  auto reply = RoundTrip(publish::PublishReply{5, 1, 1});
+  EXPECT_EQ(reply.routed, 1u);
+  EXPECT_EQ(reply.duplicates, 1u);
+  EXPECT_EQ(reply.through, 5u);
+
+  const json base = {{"topic", "ew.board.b1.gpio.event"}, {"spool", "0123456789abcdef"}, {"stream", "gpio.event"}};
+  auto with = [&](const char* key, json value) {
+    json kwargs = base;
+    kwargs["records"] = {{{"seq", 1}}};
+    kwargs[key] = std::move(value);
+    return kwargs;
+  };
+  ExpectRefused<publish::PublishRequest>(with("records", json::array()), "records");
+  ExpectRefused<publish::PublishRequest>(with("records", {{{"seq", 2}}, {{"seq", 2}}}), "increase");
+  ExpectRefused<publish::PublishRequest>(with("records", {{{"seq", 0}}}), "increase");
+  ExpectRefused<publish::PublishRequest>(with("records", {{{"seq", 1}, {"args", {{"k", 1}}}}}), "args");
+  ExpectRefused<publish::PublishRequest>(with("records", {{{"seq", 1}, {"extra", 1}}}), "extra");
+  ExpectRefused<publish::PublishRequest>(with("spool", "not/an/id"), "spool");
+  ExpectRefused<publish::PublishRequest>(with("stream", ".hidden"), "stream");
+  ExpectRefused<publish::PublishRequest>(with("unknown", 1), "unknown");
+  json many = json::array();
+  for (size_t i = 1; i <= publish::kMaxRecords + 1; ++i) many.push_back({{"seq", i}});
+  ExpectRefused<publish::PublishRequest>(with("records", many), "records");
+  ExpectRefused<publish::PublishReply>({{"through", -1}}, "through");
 }
 
 TEST(ContractFlow, DeployAndStop) {

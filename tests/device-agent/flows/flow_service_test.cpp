@@ -13,6 +13,7 @@
 
 #include "common/gpio/sim_chip.hpp"
 #include "flows/model/partition_json.hpp"
+#include "tests/support/acked_publications.hpp"
 
 namespace ew::agent::flows {
 namespace {
@@ -25,6 +26,14 @@ class FakeConductor final : public rpc::ConductorClient {
   void Call(const std::string& procedure, rpc::Reply arguments, std::chrono::milliseconds,
             std::function<void(Result<rpc::Reply>)> done) override {
     calls.emplace_back(procedure, arguments.kwargs);
+    if (procedure == contract::publish::kPublish.uri) {
+      // Cross wires with the spool: acknowledged publications.
+      if (!connected) return done(Unavailable("no session"));
+      auto answer = acked.Take(arguments.kwargs);
+      for (; taken < acked.events.size(); ++taken)
+        published.push_back({acked.events[taken].topic, acked.events[taken].args, acked.events[taken].kwargs});
+      return done(std::move(answer));
+    }
     auto it = answers.find(procedure);
     if (it == answers.end()) {
       done(NotFound("no procedure " + procedure));
@@ -54,6 +63,8 @@ class FakeConductor final : public rpc::ConductorClient {
   }
 
   bool connected = true;
+  ew::testing::AckedPublications acked;
+  size_t taken = 0;
   std::vector<Publication> published;
   std::map<std::string, std::function<void(const rpc::Request&)>> subscriptions;
   std::vector<std::pair<std::string, json>> calls;

@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "common/gpio/sim_chip.hpp"
+#include "tests/support/acked_publications.hpp"
 
 #include <unistd.h>
 
@@ -20,10 +21,25 @@ using namespace std::chrono_literals;
 
 class RecordingConductor final : public rpc::ConductorClient {
  public:
-  void Call(const std::string& procedure, rpc::Reply, std::chrono::milliseconds,
+  void Call(const std::string& procedure, rpc::Reply arguments, std::chrono::milliseconds,
             std::function<void(Result<rpc::Reply>)> done) override {
-    done(NotFound("no procedure " + procedure));
+    if (procedure != contract::publish::kPublish.uri) return done(NotFound("no procedure " + procedure));
+    if (!connected) return done(Unavailable("no session"));
+    // A silent cut: the call goes into a dead socket (never seen), or is taken and its answer
+    // never comes back. Either way the caller hears nothing until its session is declared dead.
+    if (cut == Cut::kBeforeConductor) return unanswered.push_back(std::move(done));
+    auto answer = acked.Take(arguments.kwargs);
+    for (; taken < acked.events.size(); ++taken) {
+      topics.push_back(acked.events[taken].topic);
+      events.push_back(acked.events[taken].kwargs);
+    }
+    if (cut == Cut::kAfterConductor) return unanswered.push_back(std::move(done));
+    done(std::move(answer));
   }
+  enum class Cut { kNone, kBeforeConductor, kAfterConductor };
+  Cut cut = Cut::kNone;
+  std::vector<std::function<void(Result<rpc::Reply>)>> unanswered;
+  size_t taken = 0;
   bool Publish(const std::string& topic, const rpc::Reply& payload) override {
     if (!connected) return false;
     topics.push_back(topic);
@@ -31,6 +47,7 @@ class RecordingConductor final : public rpc::ConductorClient {
     return true;
   }
   bool connected = true;
+  ew::testing::AckedPublications acked;  // ew.conductor.publish (with a spool)
   std::vector<std::string> topics;
   std::vector<json> events;
 };
@@ -253,15 +270,6 @@ TEST_F(GpioServiceTest, EdgesWhileOfflineGoThroughTheSpool) {
   service_->SetSpool(spool.get());
   service_->OnReady("ws://conductor", 1);
   ASSERT_TRUE(Call("gpio.watch", {{"line", "GPIO4"}}));
-  Drive(1);
-  ASSERT_EQ(conductor_.events.size(), 1u);
-
-  conductor_.connected = false;
-  service_->OnDisconnected("conductor gone", 1s);
-  EXPECT_EQ(service_->WatchCount(), 1u);  // kept, to see the edges
-  Drive(0);
-  Drive(1);
-  Drive(0);
   auto run_until = [&](const std::function<bool()>& done) {
     const auto deadline = std::chrono::steady_clock::now() + 10s;
     while (!done() && std::chrono::steady_clock::now() < deadline) {
@@ -270,7 +278,16 @@ TEST_F(GpioServiceTest, EdgesWhileOfflineGoThroughTheSpool) {
     }
     return done();
   };
-  ASSERT_TRUE(run_until([&] { return service_->SpooledEdges() == 3; }));
+  Drive(1);
+  ASSERT_TRUE(run_until([&] { return conductor_.events.size() == 1; }));
+
+  conductor_.connected = false;
+  service_->OnDisconnected("conductor gone", 1s);
+  EXPECT_EQ(service_->WatchCount(), 1u);  // kept, to see the edges
+  Drive(0);
+  Drive(1);
+  Drive(0);
+  ASSERT_TRUE(run_until([&] { return service_->SpooledEdges() == 4; }));
   EXPECT_EQ(conductor_.events.size(), 1u);
   EXPECT_EQ(service_->DroppedEdges(), 0u);
 
@@ -285,6 +302,61 @@ TEST_F(GpioServiceTest, EdgesWhileOfflineGoThroughTheSpool) {
   spool.reset();
   std::filesystem::remove_all(options.dir);
 }
+
+// Issue 14: a silent cut. Edges published while the link is already dead (but the agent does
+// not know yet) are not acknowledged, so they stay in the spool and go again on the next session;
+// those the conductor did take before the cut are not routed twice. Every edge arrives once, in
+// order, whichever side of the conductor the link died on.
+class GpioServiceCutTest : public GpioServiceTest, public ::testing::WithParamInterface<RecordingConductor::Cut> {};
+
+TEST_P(GpioServiceCutTest, EdgesSentIntoADeadLinkAreSentAgainOnce) {
+  spool::SpoolOptions options;
+  options.dir = std::filesystem::temp_directory_path() / ("ew-gpio-cut-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(options.dir);
+  auto spool = std::move(*spool::AsyncSpool::Open(io_, options));
+  service_->SetSpool(spool.get());
+  service_->OnReady("ws://conductor", 1);
+  ASSERT_TRUE(Call("gpio.watch", {{"line", "GPIO4"}}));
+  auto run_until = [&](const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      io_.restart();
+      io_.run_for(2ms);
+    }
+    return done();
+  };
+  for (int i = 0; i < 5; ++i) Drive(i % 2 == 0);
+  ASSERT_TRUE(run_until([&] { return conductor_.events.size() == 5; }));
+
+  conductor_.cut = GetParam();
+  for (int i = 5; i < 40; ++i) Drive(i % 2 == 0);
+  // Stored, and sent into the dead link (the calls go out after their records are stored).
+  ASSERT_TRUE(run_until([&] { return service_->SpooledEdges() == 40 && !conductor_.unanswered.empty(); }));
+  // The agent notices: its session ends and the calls in flight fail.
+  conductor_.cut = RecordingConductor::Cut::kNone;
+  conductor_.connected = false;
+  service_->OnDisconnected("connection lost", 1s);
+  for (auto& done : conductor_.unanswered) done(Unavailable("connection lost"));
+  conductor_.unanswered.clear();
+  for (int i = 40; i < 50; ++i) Drive(i % 2 == 0);
+  ASSERT_TRUE(run_until([&] { return service_->SpooledEdges() == 50; }));
+  EXPECT_GT(spool->Stats("gpio.event")->records, 0u);  // nothing unacknowledged was forgotten
+
+  conductor_.connected = true;
+  service_->OnReady("ws://conductor", 2);
+  ASSERT_TRUE(run_until([&] { return spool->Stats("gpio.event")->records == 0; }));
+  ASSERT_EQ(conductor_.events.size(), 50u);
+  for (size_t i = 0; i < conductor_.events.size(); ++i) EXPECT_EQ(conductor_.events[i]["seq"], i + 1) << i;
+  if (GetParam() == RecordingConductor::Cut::kAfterConductor) EXPECT_GT(conductor_.acked.duplicates, 0u);
+  EXPECT_EQ(service_->DroppedEdges(), 0u);
+  service_.reset();
+  spool.reset();
+  std::filesystem::remove_all(options.dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cuts, GpioServiceCutTest,
+                         ::testing::Values(RecordingConductor::Cut::kBeforeConductor,
+                                           RecordingConductor::Cut::kAfterConductor));
 
 TEST_F(GpioServiceTest, CallerLeavingReleasesOnlyItsWatches) {
   auto mine = Call("gpio.watch", {{"line", "GPIO4"}}, 111);
