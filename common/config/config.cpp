@@ -435,6 +435,9 @@ const std::vector<Key<ConductorConfig>>& ConductorKeys() {
       {"tunnels", "port_last", Integer(&C::tunnels_port_last, 0, 65535)},
       {"tunnels", "max_connections", Integer(&C::tunnels_max_connections, 1, 100'000)},
       {"tunnels", "open_timeout_ms", Duration(&C::tunnels_open_timeout)},
+      {"tunnels", "ping_interval_ms", DurationOrZero(&C::tunnels_ping_interval)},
+      {"tunnels", "max_per_board", Integer(&C::tunnels_max_per_board, 1, 1'000'000)},
+      {"tunnels", "proxy_session_ttl_s", Duration(&C::tunnels_proxy_session_ttl)},
       {"log", "level", Text(&C::log_level, kLogLevel)},
   };
   return keys;
@@ -464,6 +467,7 @@ const std::vector<Key<AgentConfig>>& AgentKeys() {
       {"log", "level", Text(&A::log_level, kLogLevel)},
       {"log", "recent_lines", Integer(&A::log_recent_lines, 0, 10'000)},
       {"system", "reboot_command", Text(&A::reboot_command)},
+      {"tunnels", "ping_interval_ms", DurationOrZero(&A::tunnels_ping_interval)},
   };
   return keys;
 }

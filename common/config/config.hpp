@@ -72,6 +72,13 @@ struct ConductorConfig {
   // From a client's accept to the board's tunnel WebSocket: the token's life and the longest a
   // client waits for its board; past it the client's connection is closed.
   std::chrono::milliseconds tunnels_open_timeout{10'000};
+  // Boards' tunnel WebSockets are pinged after this long without a word from the board and
+  // closed (with the client's connection) when the next interval brings nothing either. 0 = off.
+  std::chrono::milliseconds tunnels_ping_interval{15'000};
+  int64_t tunnels_max_per_board = 512;  // tunnels of one board at once (services and proxied requests)
+  // A browser's session on a board's HTTP service (/v1/boards/{id}/proxy/{port}/, its cookie's
+  // Max-Age), never past the API token that asked for the login link.
+  std::chrono::seconds tunnels_proxy_session_ttl{15 * 60};
   // [log]
   std::string log_level = "info";
 };
@@ -121,6 +128,9 @@ struct AgentConfig {
   // the polkit rule the edgewire user needs). "" = sys.reboot is refused: rebooting a board from
   // the network is the installer's decision, not a default.
   std::string reboot_command = "";
+  // [tunnels] The tunnel WebSocket to the conductor is pinged after this long without a word
+  // from it and closed (with the local connection) when the next interval brings nothing. 0 = off.
+  std::chrono::milliseconds tunnels_ping_interval{15'000};
 };
 
 // The board's chips: `gpio_chips` when the file has [[gpio.chip]], else the one `[gpio] backend`

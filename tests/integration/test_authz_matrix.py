@@ -255,6 +255,10 @@ class AuthzMatrixTest(ConductorTestCase):
             "POST /v1/boards/{id}/reboot": (f"/v1/boards/{a_board}/reboot", {"body": {}}),
             "GET /v1/boards/{id}/logs": (f"/v1/boards/{a_board}/logs?lines=5", {}),
         })
+        # Browser logins to boards' HTTP services (issue 17).
+        requests.update({
+            "POST /v1/boards/{id}/proxy-logins": (f"/v1/boards/{a_board}/proxy-logins", {"body": {"port": 8080}}),
+        })
         self.assertIn(key, requests, f"the matrix row {key} has no request in this test")
         path, kw = requests[key]
         return method, path, kw, token
