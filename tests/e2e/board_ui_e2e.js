@@ -36,7 +36,7 @@ async function main() {
     await page.waitForFunction(() => document.getElementById('ws') &&
       document.getElementById('ws').textContent.startsWith('echo:'), null, { timeout: 30000 });
     await page.screenshot({ path: path.join(artefacts, 'board-ui-through-proxy.png') });
-    const cookies = await context.cookies(conductor);
+    const cookies = await context.cookies(conductor + base);  // the cookie is for the proxy prefix only
     const session = cookies.find((c) => c.name === 'ew_proxy_session');
     say({
       step: 'page',
@@ -71,12 +71,16 @@ async function main() {
 
     // Expired: past the session's life the conductor refuses it, even when the browser is made
     // to send it (the browser itself drops it at Max-Age).
+    // The cookie forced onto '/' above goes; the one the conductor set stays until its Max-Age.
+    await context.clearCookies({ name: 'ew_proxy_session', path: '/' });
+    const kept = (await context.cookies(conductor + base)).some((c) => c.name === 'ew_proxy_session');
     await new Promise((r) => setTimeout(r, (Number(ttlSeconds) + 1) * 1000));
+    const keptAfter = (await context.cookies(conductor + base)).some((c) => c.name === 'ew_proxy_session');
     const dropped = await status(page, base);
     await context.addCookies([{ name: 'ew_proxy_session', value: session.value, url: conductor + base }]);
     const expired = await status(page, base);
     await page.screenshot({ path: path.join(artefacts, 'board-ui-expired.png') });
-    say({ step: 'expired', dropped, expired });
+    say({ step: 'expired', kept, keptAfter, dropped, expired });
   } finally {
     await browser.close();
   }

@@ -104,7 +104,10 @@ class BoardUiTest(ConductorTestCase):
         self.assertEqual(elsewhere["fetched"], 401)
 
         expired = steps["expired"]
-        self.assertEqual(expired["dropped"]["status"], 401, expired)  # the browser dropped it at Max-Age
+        self.assertTrue(expired["kept"], expired)
+        self.assertFalse(expired["keptAfter"], expired)  # the browser dropped it at Max-Age
+        self.assertEqual(expired["dropped"]["status"], 401, expired)
+        self.assertIn("API token is required", expired["dropped"]["body"])
         self.assertEqual(expired["expired"]["status"], 401, expired)  # and the conductor refuses it
         self.assertIn("expired", expired["expired"]["body"])
 
