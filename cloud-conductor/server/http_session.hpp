@@ -279,7 +279,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
     if (upstream.empty() || upstream[0] == '?') upstream = "/" + upstream;
     const bool upgrade = websocket::is_upgrade(header);
     const bool bearer = !head_.Header("authorization").empty() && head_.Header("x-auth-token").empty();
-    const bool had_session_cookie = !head_.Header("cookie").empty();
+    const bool has_cookies = !head_.Header("cookie").empty();
     std::string text = std::string(header.method_string()) + " " + upstream + " HTTP/1.1\r\n";
     for (const auto& field : header) {
       const std::string name(field.name_string());
@@ -288,7 +288,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
           beast::iequals(name, "x-forwarded-for") || beast::iequals(name, "x-forwarded-prefix") ||
           beast::iequals(name, "x-forwarded-proto"))
         continue;
-      if (had_session_cookie && beast::iequals(name, "cookie")) {
+      if (has_cookies && beast::iequals(name, "cookie")) {
         // The conductor's proxy session stays at the conductor; the board's own cookies pass.
         const std::string rest_of = WithoutCookie(std::string(field.value()), kProxySessionCookie);
         if (!rest_of.empty()) text += name + ": " + rest_of + "\r\n";

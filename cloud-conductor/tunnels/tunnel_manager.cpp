@@ -330,10 +330,6 @@ void TunnelManager::OnAccepted(const std::shared_ptr<Listener>& listener, tcp::s
   }
 }
 
-size_t TunnelManager::board_tunnels(const std::string& board_id) const {
-  auto it = board_tunnels_->find(board_id);
-  return it == board_tunnels_->end() ? 0 : it->second;
-}
 
 Result<void> TunnelManager::AskBoard(const std::shared_ptr<Listener>& listener, uint64_t session_id,
                                      std::unique_ptr<Pending> pending, const std::string& board_id, uint16_t port,

@@ -102,8 +102,6 @@ class TunnelManager {
   void Stop();
   // Browser logins and sessions for /v1/boards/{id}/proxy/{port}/. Thread-safe.
   ProxySessionBook& proxy_sessions() { return proxy_sessions_; }
-  // Tunnels of `board_id` open now (waiting or spliced). io thread.
-  size_t board_tunnels(const std::string& board_id) const;
 
   struct Listener;    // one service's acceptor and books, in tunnel_manager.cpp
   struct Connection;  // one spliced client connection's books
