@@ -743,6 +743,37 @@ class TunnelPingTest(TunnelTestCase):
         wait_until(lambda: self.service_state(service["id"])["liveConnections"] == 0, what="books closed")
 
 
+    def test_a_frozen_boards_proxied_websocket_is_cut(self):
+        # The conductor's side of a proxied request (ProxySplice) pings the board's leg too: an
+        # upgraded WebSocket to a board's web UI ends when the board freezes.
+        board = self.board("frozen-web")
+        app = self.local(http_app)
+        with socket.create_connection(("127.0.0.1", self.conductor.port), timeout=15) as sock:
+            sock.sendall((f"GET /v1/boards/{board}/proxy/{app.port}/ws HTTP/1.1\r\nHost: x\r\n"
+                          f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                          f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nX-Auth-Token: {self.token}\r\n\r\n").encode())
+            got = b""
+            while b"\r\n\r\n" not in got:
+                got += sock.recv(4096)
+            self.assertTrue(got.startswith(b"HTTP/1.1 101"), got)
+            time.sleep(1.5)  # idle through several intervals: the live board answers the pings
+            sock.sendall(b"alive")
+            echoed = b""
+            while len(echoed) < 5:
+                echoed += sock.recv(100)
+            self.assertEqual(echoed, b"alive")
+            agent = self.agents["frozen-web"]
+            os.kill(agent.proc.pid, signal.SIGSTOP)
+            try:
+                started = time.monotonic()
+                self.assertEqual(recv_all(sock, timeout=10), b"")
+                took = time.monotonic() - started
+            finally:
+                os.kill(agent.proc.pid, signal.SIGCONT)
+        self.assertLess(took, 3 * 0.3 + 0.6, f"closed after {took:.2f} s")
+        wait_until(lambda: "the board's tunnel answered no ping" in self.log(), what="the reason in the log")
+
+
 class TunnelAddressCapTest(TunnelTestCase):
     """A board's tunnel WebSockets leave the per-address cap once their token is redeemed: one
     board (one address) holds more tunnels than [server] max_connections_per_address, while a
