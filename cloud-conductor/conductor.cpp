@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <optional>
 #include <ostream>
 
 #include <boost/asio/io_context.hpp>
@@ -45,18 +46,42 @@ namespace {
 // How long Stop() waits for boards to answer the unwatch of open GPIO event streams.
 constexpr std::chrono::seconds kStopGrace{2};
 
-// The board and port of a request under /v1/boards/{id}/proxy/{port}/, when its caller may use
-// them: a token (X-Auth-Token or Authorization: Bearer) of a user of the board's project (or an
-// admin). Unauthenticated, PermissionDenied, NotFound, InvalidArgument (a bad port). Blocking.
-Result<std::pair<std::string, uint16_t>> ProxyTargetOf(auth::Authenticator& authenticator, registry::Store& store,
-                                                       const server::HttpRequestHead& head) {
-  std::string token = head.Header("x-auth-token");
-  const std::string& authorization = head.Header("authorization");
-  if (token.empty() && authorization.size() > 7 && (authorization.rfind("Bearer ", 0) == 0 ||
-                                                    authorization.rfind("bearer ", 0) == 0))
-    token = authorization.substr(7);
-  if (token.empty()) return Unauthenticated("an API token is required: send X-Auth-Token or Authorization: Bearer");
-  EW_TRY(auth::Principal who, authenticator.VerifyToken(token));
+// What to do with a request under /v1/boards/{id}/proxy/{port}/: open the tunnel (`redirect`
+// empty), or answer the browser's login with a redirect that sets the session cookie.
+struct ProxyDecision {
+  std::string board_id;
+  uint16_t port = 0;
+  server::HttpResponse redirect;  // status 303 when set
+};
+
+// `target` without its query parameter `name`, with the proxy prefix ending in '/' (relative
+// links of the board's pages resolve under it, and the session cookie's path is that prefix).
+std::string WithoutQueryParameter(const std::string& target, const std::string& name) {
+  const size_t q = target.find('?');
+  std::string path = target.substr(0, q);
+  std::string kept;
+  if (q != std::string::npos) {
+    size_t start = q + 1;
+    while (start <= target.size()) {
+      size_t end = target.find('&', start);
+      if (end == std::string::npos) end = target.size();
+      const std::string item = target.substr(start, end - start);
+      const std::string item_name = item.substr(0, item.find('='));
+      if (!item.empty() && item_name != name) kept += (kept.empty() ? "" : "&") + item;
+      start = end + 1;
+    }
+  }
+  return path + (kept.empty() ? "" : "?" + kept);
+}
+
+// The caller of a proxied request, by the first of: a login link's one-time code (query
+// parameter ew_login: answered with a redirect that sets the session cookie), an API token
+// (X-Auth-Token or Authorization: Bearer), the proxy session cookie (good for this board and
+// port only). The board must be of the caller's project (or the caller an admin).
+// Unauthenticated, PermissionDenied, NotFound, InvalidArgument (a bad port). Blocking.
+Result<ProxyDecision> DecideProxy(auth::Authenticator& authenticator, registry::Store& store,
+                                  tunnels::ProxySessionBook& sessions, bool secure_cookie,
+                                  const server::HttpRequestHead& head) {
   // head.path is decoded: /v1/boards/{id}/proxy/{port}[/...]
   static const std::string kBoards = "/v1/boards/";
   const size_t id_end = head.path.find('/', kBoards.size());
@@ -65,12 +90,72 @@ Result<std::pair<std::string, uint16_t>> ProxyTargetOf(auth::Authenticator& auth
   const std::string port_text = head.path.substr(port_start, head.path.find('/', port_start) - port_start);
   const bool digits = !port_text.empty() && port_text.size() <= 5 &&
                       port_text.find_first_not_of("0123456789") == std::string::npos;
-  const int port = digits ? std::stoi(port_text) : 0;
-  if (port < 1 || port > 65535) return InvalidArgument("proxy port must be from 1 to 65535, not \"" + port_text + "\"");
-  EW_TRY(auto board, store.GetBoard(board_id));
-  if (!auth::Authenticator::CanAccessProject(who, board.project_id()))
-    return PermissionDenied("board " + board_id + " belongs to another project");
-  return std::make_pair(board_id, static_cast<uint16_t>(port));
+  const int port_number = digits ? std::stoi(port_text) : 0;
+  if (port_number < 1 || port_number > 65535)
+    return InvalidArgument("proxy port must be from 1 to 65535, not \"" + port_text + "\"");
+  const auto port = static_cast<uint16_t>(port_number);
+  ProxyDecision decision{board_id, port, {}};
+  const std::string prefix = "/v1/boards/" + board_id + "/proxy/" + std::to_string(port) + "/";
+
+  std::string token = head.Header("x-auth-token");
+  const std::string& authorization = head.Header("authorization");
+  if (token.empty() && authorization.size() > 7 && (authorization.rfind("Bearer ", 0) == 0 ||
+                                                    authorization.rfind("bearer ", 0) == 0))
+    token = authorization.substr(7);
+  std::string project_id;
+  auto login = head.query.find("ew_login");
+  if (login != head.query.end()) {
+    std::chrono::seconds lifetime{};
+    EW_TRY(std::string session, sessions.RedeemLogin(login->second, board_id, port, &lifetime));
+    EW_TRY(auto board, store.GetBoard(board_id));
+    // The login was checked against the board's project when it was issued: still so?
+    EW_TRY(tunnels::ProxyGrant grant, sessions.Check(session, board_id, port));
+    if (board.project_id() != grant.project_id)
+      return PermissionDenied("board " + board_id + " belongs to another project");
+    std::string location = WithoutQueryParameter(head.target, "ew_login");
+    const std::string bare = "/v1/boards/" + board_id + "/proxy/" + std::to_string(port);
+    if (location.rfind(prefix, 0) != 0 && location.rfind(bare, 0) == 0) location.insert(bare.size(), "/");
+    auto& r = decision.redirect;
+    r.status = 303;
+    r.content_type = "";
+    r.headers.emplace_back("Location", location);
+    r.headers.emplace_back("Cache-Control", "no-store");
+    r.headers.emplace_back("Referrer-Policy", "no-referrer");  // the code never leaves in a Referer
+    r.headers.emplace_back("Set-Cookie", std::string(server::kProxySessionCookie) + "=" + session +
+                                             "; Path=" + prefix + "; Max-Age=" + std::to_string(lifetime.count()) +
+                                             "; HttpOnly; SameSite=Strict" + (secure_cookie ? "; Secure" : ""));
+    return decision;
+  }
+  if (!token.empty()) {
+    EW_TRY(auth::Principal who, authenticator.VerifyToken(token));
+    EW_TRY(auto board, store.GetBoard(board_id));
+    if (!auth::Authenticator::CanAccessProject(who, board.project_id()))
+      return PermissionDenied("board " + board_id + " belongs to another project");
+    return decision;
+  }
+  // Session cookies: only a cookie of this very board and port counts (a browser sends only
+  // that one here, its Path says so; anything else is refused, never tried elsewhere).
+  const std::string& cookies = head.Header("cookie");
+  const std::string name = std::string(server::kProxySessionCookie) + "=";
+  std::optional<Error> refusal;
+  for (size_t at = cookies.find(name); at != std::string::npos; at = cookies.find(name, at + 1)) {
+    if (at > 0 && cookies[at - 1] != ' ' && cookies[at - 1] != ';') continue;
+    const size_t start = at + name.size();
+    const std::string value = cookies.substr(start, cookies.find(';', start) - start);
+    auto grant = sessions.Check(value, board_id, port);
+    if (!grant) {
+      refusal = grant.error();
+      continue;
+    }
+    EW_TRY(auto board, store.GetBoard(board_id));
+    if (board.project_id() != grant->project_id)
+      return PermissionDenied("board " + board_id + " belongs to another project");
+    return decision;
+  }
+  if (refusal) return tl::unexpected(*refusal);
+  return Unauthenticated(
+      "an API token is required: send X-Auth-Token or Authorization: Bearer, or open a login link from POST "
+      "/v1/boards/{id}/proxy-logins in the browser");
 }
 }  // namespace
 
@@ -268,10 +353,16 @@ Result<uint16_t> Conductor::Start() {
     return InvalidArgument("[tunnels] port_first is above port_last");
   tunnel_options.max_connections = static_cast<size_t>(d.config.tunnels_max_connections);
   tunnel_options.open_timeout = d.config.tunnels_open_timeout;
+  tunnel_options.max_tunnels_per_board = static_cast<size_t>(d.config.tunnels_max_per_board);
+  tunnel_options.proxy_sessions.session_ttl = d.config.tunnels_proxy_session_ttl;
   d.tunnels = std::make_unique<tunnels::TunnelManager>(d.io, *d.service_store, *d.router, d.clock, d.metrics,
                                                        tunnel_options);
   EW_TRY_VOID(d.tunnels->Start());
   EW_TRY_VOID(d.StartTriggers());
+  // A revoked token or deleted user ends the browser sessions it opened on boards' services.
+  d.revocations->Subscribe([book = &d.tunnels->proxy_sessions()](const auth::Revocation& r) {
+    book->Forget([&r](const tunnels::ProxyGrant& g) { return r.Covers(g.token_id, g.user_id); });
+  });
   rest::RestDeps deps{*d.store,  *d.authenticator, *d.router, d.metrics,         d.blocking,
                       d.config, d.clock,          d.functions.get(), d.gpio.get()};
   deps.hashing = &d.hashing;
@@ -296,6 +387,7 @@ Result<uint16_t> Conductor::Start() {
   options.body_min_bytes_per_second = static_cast<size_t>(d.config.body_min_rate);
   options.http_idle_timeout = d.config.idle_timeout;
   options.heartbeat_timeout = d.config.heartbeat_timeout;
+  options.tunnel_ping_interval = d.config.tunnels_ping_interval;
   d.server = std::make_unique<server::Server>(
       d.io, options, *d.rest,
       [router = d.router.get()](std::shared_ptr<router::Transport> t) { return router->Attach(std::move(t)); },
@@ -304,16 +396,26 @@ Result<uint16_t> Conductor::Start() {
                                                          const std::string& peer) {
     return tunnels->Redeem(token, board, peer);
   });
-  d.server->SetProxyOpen([&d](const server::HttpRequestHead& head, std::function<void(Error)> failed,
-                              std::function<void(std::any)> deliver) {
-    // The caller's token is checked on the blocking pool (the store), the tunnel opened on the
-    // io thread.
-    boost::asio::post(d.blocking, [&d, head, failed = std::move(failed), deliver = std::move(deliver)]() mutable {
-      auto target = ProxyTargetOf(*d.authenticator, *d.store, head);
-      if (!target) return failed(target.error());
-      boost::asio::post(d.io, [&d, target = *target, peer = head.peer, failed = std::move(failed),
+  // Behind a TLS-terminating proxy (public_url wss://) the browser is on https too.
+  const bool secure_cookie = !d.config.tls_cert.empty() || d.config.public_url.rfind("wss://", 0) == 0;
+  d.server->SetProxyOpen([&d, secure_cookie](const server::HttpRequestHead& head,
+                                             std::function<void(server::HttpResponse)> answer,
+                                             std::function<void(std::any)> deliver) {
+    // The caller is checked on the blocking pool (the store), the tunnel opened on the io thread.
+    boost::asio::post(d.blocking, [&d, secure_cookie, head, answer = std::move(answer),
+                                   deliver = std::move(deliver)]() mutable {
+      auto fail = [answer](const Error& error) {
+        server::HttpResponse r;
+        r.status = HttpStatus(error.code);
+        r.body = ErrorJson(error);
+        answer(std::move(r));
+      };
+      auto decision = DecideProxy(*d.authenticator, *d.store, d.tunnels->proxy_sessions(), secure_cookie, head);
+      if (!decision) return fail(decision.error());
+      if (decision->redirect.status == 303) return answer(std::move(decision->redirect));
+      boost::asio::post(d.io, [&d, board = decision->board_id, port = decision->port, peer = head.peer, fail,
                                deliver = std::move(deliver)]() mutable {
-        d.tunnels->OpenProxy(target.first, target.second, peer, std::move(failed), std::move(deliver));
+        d.tunnels->OpenProxy(board, port, peer, fail, std::move(deliver));
       });
     });
   });

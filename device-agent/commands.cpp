@@ -374,6 +374,7 @@ int RunCommand(const RunArgs& args) {
   tunnel_options.board_id = credential->board_id;
   tunnel_options.conductor_url = options->url;
   tunnel_options.trust = options->trust;
+  tunnel_options.ping_interval = config->tunnels_ping_interval;
   tunnel::TunnelService tunnels(io, tunnel_options);
   for (auto& procedure : tunnels.Procedures()) procedures.push_back(std::move(procedure));
   // Set by sys.restart: the agent leaves its session and exits with this status.

@@ -1,5 +1,7 @@
 // /v1/services: reverse tunnels to services on boards (cloud-conductor/tunnels). A service
 // belongs to its board's project: only that project's users (and admins) see, use or delete it.
+// Also /v1/boards/{id}/proxy-logins: a one-time link that logs a browser in to a board's HTTP
+// service (cloud-conductor/tunnels/proxy_session_book.hpp).
 #include "cloud-conductor/rest/json_body.hpp"
 #include "cloud-conductor/rest/resources.hpp"
 #include "cloud-conductor/tunnels/source_filter.hpp"
@@ -114,6 +116,31 @@ Result<server::HttpResponse> Delete(const RestDeps& deps, const Exchange& exchan
   return NoContent();
 }
 
+// POST /v1/boards/{id}/proxy-logins {"port"}: a link that, opened in a browser, sets a session
+// cookie for /v1/boards/{id}/proxy/{port}/ and lands there. Asked with the user's API token; the
+// link carries a one-time code, never that token.
+Result<server::HttpResponse> CreateProxyLogin(const RestDeps& deps, const Exchange& exchange) {
+  EW_TRY(TunnelManager * tunnels, Tunnels(deps));
+  EW_TRY(json body, ParseObject(exchange.request.body, {"port"}));
+  if (!body.contains("port")) return InvalidArgument("port: required");
+  EW_TRY(int64_t port, IntegerField(body, "port", 0, 1, 65535));
+  const auth::Principal& who = exchange.principal;
+  EW_TRY(auto board, AccessibleBoard(deps.store, who, exchange.Param("id")));
+  conductor::tunnels::ProxyGrant grant;
+  grant.user_id = who.user_id;
+  grant.token_id = who.token_id;
+  grant.project_id = board.project_id();
+  grant.board_id = board.id();
+  grant.port = static_cast<uint16_t>(port);
+  grant.token_expires_at = who.token_expires_at;
+  EW_TRY(std::string code, tunnels->proxy_sessions().IssueLogin(std::move(grant)));
+  const auto& options = tunnels->proxy_sessions().options();
+  return JsonResponse(201, json{{"url", "/v1/boards/" + board.id() + "/proxy/" + std::to_string(port) +
+                                            "/?ew_login=" + code},
+                                {"expiresInSeconds", options.login_ttl.count()},
+                                {"sessionSeconds", options.session_ttl.count()}});
+}
+
 }  // namespace
 
 void AddTunnelRoutes(RouteTable& routes, const RestDeps& deps) {
@@ -125,6 +152,7 @@ void AddTunnelRoutes(RouteTable& routes, const RestDeps& deps) {
   add("GET", "/v1/services", List);
   add("GET", "/v1/services/{id}", Show);
   add("DELETE", "/v1/services/{id}", Delete);
+  add("POST", "/v1/boards/{id}/proxy-logins", CreateProxyLogin);
 }
 
 }  // namespace ew::rest

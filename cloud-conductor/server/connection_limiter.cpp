@@ -25,12 +25,20 @@ std::unique_ptr<ConnectionLimiter::Ticket> ConnectionLimiter::TryAcquire(const s
   return std::make_unique<Ticket>(shared_from_this(), address);
 }
 
-void ConnectionLimiter::Release(const std::string& address) {
+void ConnectionLimiter::Release(const std::string& address, bool in_address_cap) {
   std::lock_guard lock(mu_);
   --total_;
+  if (in_address_cap) {
+    auto it = by_address_.find(address);
+    if (it != by_address_.end() && --it->second == 0) by_address_.erase(it);
+  }
+  if (open_gauge_) open_gauge_->Set(static_cast<double>(total_));
+}
+
+void ConnectionLimiter::ReleaseAddress(const std::string& address) {
+  std::lock_guard lock(mu_);
   auto it = by_address_.find(address);
   if (it != by_address_.end() && --it->second == 0) by_address_.erase(it);
-  if (open_gauge_) open_gauge_->Set(static_cast<double>(total_));
 }
 
 void ConnectionLimiter::DetachGauge() {

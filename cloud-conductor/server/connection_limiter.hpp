@@ -24,13 +24,25 @@ class ConnectionLimiter : public std::enable_shared_from_this<ConnectionLimiter>
    public:
     Ticket(std::shared_ptr<ConnectionLimiter> limiter, std::string address)
         : limiter_(std::move(limiter)), address_(std::move(address)) {}
-    ~Ticket() { limiter_->Release(address_); }
+    ~Ticket() { limiter_->Release(address_, in_address_cap_); }
     Ticket(const Ticket&) = delete;
     Ticket& operator=(const Ticket&) = delete;
+
+    // The connection turned out to be one that is bounded elsewhere (a board's tunnel
+    // WebSocket, admitted by a one-time token the conductor issued within its per-board and
+    // per-service limits): it stops counting against its address's cap, so that many tunnels
+    // from one NATed board do not crowd out, or get refused by, the cap meant for clients. It
+    // still counts against the global cap. Idempotent. Thread-safe.
+    void LeaveAddressCap() {
+      if (!in_address_cap_) return;
+      in_address_cap_ = false;
+      limiter_->ReleaseAddress(address_);
+    }
 
    private:
     std::shared_ptr<ConnectionLimiter> limiter_;
     std::string address_;
+    bool in_address_cap_ = true;
   };
 
   // Caps of 0 refuse everything (tests); SIZE_MAX is no cap. `open_gauge` (may be null, must
@@ -49,7 +61,8 @@ class ConnectionLimiter : public std::enable_shared_from_this<ConnectionLimiter>
   size_t open_from(const std::string& address) const;
 
  private:
-  void Release(const std::string& address);
+  void Release(const std::string& address, bool in_address_cap);
+  void ReleaseAddress(const std::string& address);
 
   const size_t max_total_;
   const size_t max_per_address_;

@@ -279,6 +279,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
     if (upstream.empty() || upstream[0] == '?') upstream = "/" + upstream;
     const bool upgrade = websocket::is_upgrade(header);
     const bool bearer = !head_.Header("authorization").empty() && head_.Header("x-auth-token").empty();
+    const bool has_cookies = !head_.Header("cookie").empty();
     std::string text = std::string(header.method_string()) + " " + upstream + " HTTP/1.1\r\n";
     for (const auto& field : header) {
       const std::string name(field.name_string());
@@ -287,6 +288,12 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
           beast::iequals(name, "x-forwarded-for") || beast::iequals(name, "x-forwarded-prefix") ||
           beast::iequals(name, "x-forwarded-proto"))
         continue;
+      if (has_cookies && beast::iequals(name, "cookie")) {
+        // The conductor's proxy session stays at the conductor; the board's own cookies pass.
+        const std::string rest_of = WithoutCookie(std::string(field.value()), kProxySessionCookie);
+        if (!rest_of.empty()) text += name + ": " + rest_of + "\r\n";
+        continue;
+      }
       text += name + ": " + std::string(field.value()) + "\r\n";
     }
     text += "Host: 127.0.0.1:" + port + "\r\n";
@@ -298,10 +305,8 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
     auto self = shared_from_this();
     server_->proxy_open(
         head_,
-        [self](Error error) {
-          net::post(self->server_->io, [self, error = std::move(error)] {
-            self->Refuse(JsonError(HttpStatus(error.code), error.code, error.message));
-          });
+        [self](HttpResponse answer) {
+          net::post(self->server_->io, [self, answer = std::move(answer)]() mutable { self->Refuse(std::move(answer)); });
         },
         [self](std::any ws) {
           net::post(self->server_->io, [self, ws = std::move(ws)]() mutable { self->StartProxy(std::move(ws)); });
@@ -335,6 +340,10 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
       Log()->info("tunnel WebSocket from {} refused: {}", peer_, end.error().message);
       return Write(JsonError(HttpStatus(end.error().code), end.error().code, end.error().message));
     }
+    // A redeemed token means the conductor asked for this connection within the board's and
+    // the service's limits: it no longer takes a place under the per-address cap (meant for
+    // clients), so a NATed board can hold more tunnels than that cap (server.hpp).
+    if (ticket_) ticket_->LeaveAddressCap();
     Tcp().expires_never();
     auto tunnel = std::make_shared<TunnelSession<Stream>>(std::move(stream_), server_, std::move(*end), peer_,
                                                           std::move(ticket_), std::move(tls_));

@@ -4,7 +4,9 @@
 // without the prefix, Host 127.0.0.1:<port>, the caller's token removed, Connection: close unless
 // it is a WebSocket upgrade), then every byte both ways: bodies, responses, upgraded WebSocket
 // frames. Same wire format and back-pressure as common/net/ws_splice.hpp. The connection ends
-// when the board's side ends (one request per connection). Internal to cloud-conductor/server.
+// when the board's side ends (one request per connection). The board's leg is pinged like a
+// service tunnel's (ServerOptions::tunnel_ping_interval, common/net/leg_liveness.hpp): a long
+// upgraded WebSocket to a board that vanished is cut. Internal to cloud-conductor/server.
 #pragma once
 
 #include <memory>
@@ -14,6 +16,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include "cloud-conductor/server/server_impl.hpp"
+#include "common/net/leg_liveness.hpp"
 #include "common/net/ws_splice.hpp"
 
 namespace ew::server {
@@ -30,7 +33,8 @@ class ProxySplice final : public std::enable_shared_from_this<ProxySplice<Stream
         initial_(std::move(initial)),
         ticket_(std::move(ticket)),
         tls_(std::move(tls)),
-        server_(std::move(server)) {}
+        server_(std::move(server)),
+        ping_timer_(server_->io) {}
 
   void Start() {
     namespace websocket = beast::websocket;
@@ -39,23 +43,49 @@ class ProxySplice final : public std::enable_shared_from_this<ProxySplice<Stream
                                                     false});
     ws_->read_message_max(1 << 20);
     ws_->auto_fragment(false);
+    ws_->control_callback([this](websocket::frame_type, beast::string_view) { liveness_.Heard(); });
     ws_->binary(true);
+    writing_ = true;
     ws_->async_write(net::buffer(initial_), [self = this->shared_from_this()](beast::error_code ec, size_t) {
+      self->writing_ = false;
       if (ec) return self->Abort();
       std::string().swap(self->initial_);
       self->ReadClient();
     });
     ReadBoard();
+    SchedulePing();
   }
 
  private:
+  void SchedulePing() {
+    const auto interval = server_->options.tunnel_ping_interval;
+    if (interval.count() <= 0 || finished_) return;
+    ping_timer_.expires_after(interval);
+    ping_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec || self->finished_) return;
+      switch (self->liveness_.Tick(/*can_hear=*/self->reading_ && !self->writing_)) {
+        case ew::net::LegLiveness::Action::kDead:
+          Log()->info("proxied request: the board's tunnel answered no ping; closing");
+          return self->Abort();
+        case ew::net::LegLiveness::Action::kPing:
+          self->ws_->async_ping({}, [self](beast::error_code) {});
+          break;
+        case ew::net::LegLiveness::Action::kNothing:
+          break;
+      }
+      self->SchedulePing();
+    });
+  }
+
   void ReadClient() {
     if (up_.empty()) up_.resize(64 * 1024);
     stream_.async_read_some(net::buffer(up_), [self = this->shared_from_this()](beast::error_code ec, size_t n) {
       if (self->finished_) return;
       if (ec) return self->SendFin();  // the client ended (EOF, close_notify or error)
       self->ws_->binary(true);
+      self->writing_ = true;
       self->ws_->async_write(net::buffer(self->up_.data(), n), [self](beast::error_code wec, size_t) {
+        self->writing_ = false;
         if (wec) return self->Abort();
         self->ReadClient();
       });
@@ -64,12 +94,17 @@ class ProxySplice final : public std::enable_shared_from_this<ProxySplice<Stream
 
   void SendFin() {
     ws_->text(true);
-    ws_->async_write(net::buffer(ew::net::kSpliceFin, 3), [self = this->shared_from_this()](beast::error_code, size_t) {});
+    writing_ = true;
+    ws_->async_write(net::buffer(ew::net::kSpliceFin, 3),
+                     [self = this->shared_from_this()](beast::error_code, size_t) { self->writing_ = false; });
   }
 
   void ReadBoard() {
+    reading_ = true;
     ws_->async_read(down_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
+      self->reading_ = false;
       if (self->finished_) return;
+      self->liveness_.Heard();
       if (ec || !self->ws_->got_binary()) return self->EndWithBoard();  // FIN, close or error
       net::async_write(self->stream_, self->down_.cdata(), [self](beast::error_code wec, size_t) {
         if (wec) return self->Abort();
@@ -96,6 +131,7 @@ class ProxySplice final : public std::enable_shared_from_this<ProxySplice<Stream
   void Abort() {
     if (finished_) return;
     finished_ = true;
+    ping_timer_.cancel();
     CloseSocket(stream_);
     CloseSocket(*ws_);
   }
@@ -108,6 +144,10 @@ class ProxySplice final : public std::enable_shared_from_this<ProxySplice<Stream
   std::shared_ptr<Server::Impl> server_;
   std::vector<char> up_;
   beast::flat_buffer down_;
+  net::steady_timer ping_timer_;
+  ew::net::LegLiveness liveness_;
+  bool reading_ = false;  // a read of the board's WebSocket is in flight
+  bool writing_ = false;  // a write of ours to it is in flight
   bool finished_ = false;
 };
 

@@ -6,7 +6,8 @@
 // state and session write queues need no locks; anything blocking goes to the blocking pool.
 //
 // Before a request is authenticated it can cost the conductor little: connections are capped
-// (globally and per source address), the header must arrive within header_timeout, a body
+// (globally and per source address; a board's tunnel WebSocket leaves the per-address count once
+// its one-time token is redeemed, since tunnels are bounded per board by whoever issues tokens), the header must arrive within header_timeout, a body
 // must keep up a minimum rate, and HttpHandler::Admit refuses a request on its header (401,
 // 413) before its body is read.
 #pragma once
@@ -64,6 +65,10 @@ struct ServerOptions {
   // bytes has body_timeout + n / rate. A sender slower than that is dropped.
   std::chrono::milliseconds body_timeout{10'000};
   size_t body_min_bytes_per_second = 64 * 1024;
+  // Boards' tunnel WebSockets (and proxied requests' legs): pinged after this long without a
+  // word from the board, closed with the client's connection when the next interval brings
+  // nothing either (common/net/leg_liveness.hpp). 0 = no pings.
+  std::chrono::milliseconds tunnel_ping_interval{15'000};
 };
 
 // Called for each new WAMP WebSocket, on the io thread; returns who receives its frames.

@@ -76,7 +76,9 @@ class TunnelSession final : public std::enable_shared_from_this<TunnelSession<St
       std::shared_ptr<ssl::context> tls;
     };
     auto keep = std::make_shared<Keep>(Keep{std::move(ticket_), std::move(tls_)});
-    auto splice = std::make_shared<ew::net::WsSplice<Stream>>(std::move(ws_), std::move(end_.socket), ew::net::SpliceOptions{},
+    ew::net::SpliceOptions options;
+    options.ping_interval = server_->options.tunnel_ping_interval;
+    auto splice = std::make_shared<ew::net::WsSplice<Stream>>(std::move(ws_), std::move(end_.socket), options,
                                                           std::move(end_.observer), std::any(std::move(keep)));
     splice->Start();
   }

@@ -28,10 +28,33 @@ struct TunnelEnd {
 
 // For a request under /v1/boards/{id}/proxy/{port}/ (any method, WebSocket upgrades too),
 // called on the io thread once its header is read: check the caller and open a tunnel to the
-// board's 127.0.0.1:<port>. Exactly one of `failed` (the error answers the request) or
-// `deliver` (the board's WebSocket, as TunnelEnd::deliver) runs, from any thread.
-using ProxyOpen = std::function<void(const HttpRequestHead& head, std::function<void(Error)> failed,
+// board's 127.0.0.1:<port>. Exactly one of `answer` (the conductor answers the request itself:
+// an error, or the redirect of a browser login) or `deliver` (the board's WebSocket, as
+// TunnelEnd::deliver) runs, from any thread.
+using ProxyOpen = std::function<void(const HttpRequestHead& head, std::function<void(HttpResponse)> answer,
                                      std::function<void(std::any board_websocket)> deliver)>;
+
+// The cookie of a browser's proxy session (cloud-conductor/tunnels/proxy_session_book.hpp). The
+// server removes it from what the board's service gets; the board's own cookies pass.
+inline constexpr const char* kProxySessionCookie = "ew_proxy_session";
+
+// `cookie_header` ("a=1; ew_proxy_session=x; b=2") without the cookies named `name`.
+inline std::string WithoutCookie(const std::string& cookie_header, const std::string& name) {
+  std::string out;
+  size_t start = 0;
+  while (start <= cookie_header.size()) {
+    size_t end = cookie_header.find(';', start);
+    if (end == std::string::npos) end = cookie_header.size();
+    std::string item = cookie_header.substr(start, end - start);
+    const size_t first = item.find_first_not_of(' ');
+    item = first == std::string::npos ? "" : item.substr(first);
+    const size_t eq = item.find('=');
+    const std::string item_name = item.substr(0, eq);
+    if (!item.empty() && item_name != name) out += (out.empty() ? "" : "; ") + item;
+    start = end + 1;
+  }
+  return out;
+}
 
 // Called on the io thread for an upgrade request to /v1/tunnel/<token>, before the WebSocket
 // handshake is answered. `board` is the X-Edgewire-Board header ("" when absent), `peer` the

@@ -19,6 +19,11 @@ const ew::log::Logger Log{"tunnels"};
 
 std::string MillisText(std::chrono::milliseconds ms) { return std::to_string(ms.count()) + " ms"; }
 
+void GiveBack(std::map<std::string, size_t>& counts, const std::string& board_id) {
+  auto it = counts.find(board_id);
+  if (it != counts.end() && --it->second == 0) counts.erase(it);
+}
+
 }  // namespace
 
 // One service's acceptor and books. The acceptor and `live` belong to the io thread; the
@@ -90,6 +95,7 @@ struct TunnelManager::Listener : std::enable_shared_from_this<Listener> {
 struct TunnelManager::Pending {
   Pending(tcp::socket s, std::shared_ptr<Listener> l, std::string t, std::string p)
       : socket(std::move(s)), listener(std::move(l)), token(std::move(t)), peer(std::move(p)), timer(socket.get_executor()) {}
+  std::string board_id;  // set by AskBoard
   tcp::socket socket;  // a service's client; not open for a proxied request
   std::function<void(Error)> failed;        // a proxied request: told why instead of a closed socket
   std::function<void(std::any)> deliver;    // a proxied request: gets the board's WebSocket
@@ -101,7 +107,9 @@ struct TunnelManager::Pending {
 
 // The books of one spliced connection: what the splice moves and when it ends.
 struct TunnelManager::Connection final : ew::net::SpliceObserver {
-  Connection(std::shared_ptr<Listener> l, uint64_t i, std::string p) : listener(std::move(l)), id(i), peer(std::move(p)) {}
+  Connection(std::shared_ptr<Listener> l, uint64_t i, std::string p, std::string b,
+             std::shared_ptr<std::map<std::string, size_t>> counts)
+      : listener(std::move(l)), id(i), peer(std::move(p)), board_id(std::move(b)), board_tunnels(std::move(counts)) {}
 
   void OnStart(std::function<void(const std::string&)> stop) override {
     if (listener->closed) return stop("service deleted");
@@ -118,6 +126,7 @@ struct TunnelManager::Connection final : ew::net::SpliceObserver {
     }
   }
   void OnEnd(const std::string& reason) override {
+    GiveBack(*board_tunnels, board_id);
     listener->live.erase(id);
     --listener->live_count;
     listener->open_gauge->Dec();
@@ -127,6 +136,8 @@ struct TunnelManager::Connection final : ew::net::SpliceObserver {
   std::shared_ptr<Listener> listener;
   uint64_t id;
   std::string peer;
+  std::string board_id;
+  std::shared_ptr<std::map<std::string, size_t>> board_tunnels;
 };
 
 TunnelManager::TunnelManager(net::io_context& io, ServiceStore& store, router::BoardGateway& gateway,
@@ -137,7 +148,8 @@ TunnelManager::TunnelManager(net::io_context& io, ServiceStore& store, router::B
       clock_(clock),
       metrics_(metrics),
       options_(std::move(options)),
-      tokens_(clock, options_.open_timeout) {}
+      tokens_(clock, options_.open_timeout),
+      proxy_sessions_(clock, options_.proxy_sessions) {}
 
 TunnelManager::~TunnelManager() = default;
 
@@ -310,12 +322,26 @@ void TunnelManager::OnAccepted(const std::shared_ptr<Listener>& listener, tcp::s
   if (!presence) return refuse("board " + service.board_id + " is offline");
 
   auto pending = std::make_unique<Pending>(std::move(socket), listener, "", peer);
-  AskBoard(listener, presence->session_id, std::move(pending), service.board_id, service.board_port, service.id);
+  if (auto asked = AskBoard(listener, presence->session_id, std::move(pending), service.board_id, service.board_port,
+                            service.id);
+      !asked) {
+    listener->Refused();
+    Log()->info("service {}: connection from {} closed: {}", service.id, peer, asked.error().message);
+  }
 }
 
-void TunnelManager::AskBoard(const std::shared_ptr<Listener>& listener, uint64_t session_id,
-                             std::unique_ptr<Pending> pending, const std::string& board_id, uint16_t port,
-                             const std::string& service_id) {
+
+Result<void> TunnelManager::AskBoard(const std::shared_ptr<Listener>& listener, uint64_t session_id,
+                                     std::unique_ptr<Pending> pending, const std::string& board_id, uint16_t port,
+                                     const std::string& service_id) {
+  size_t& open = (*board_tunnels_)[board_id];
+  if (open >= options_.max_tunnels_per_board) {
+    if (open == 0) board_tunnels_->erase(board_id);
+    return Unavailable("board " + board_id + " has " + std::to_string(options_.max_tunnels_per_board) +
+                       " tunnels open, the conductor's limit per board ([tunnels] max_per_board)");
+  }
+  ++open;
+  pending->board_id = board_id;
   const uint64_t id = next_connection_id_++;
   TokenGrant grant{service_id, board_id, session_id, id, {}};
   std::string token = tokens_.Issue(std::move(grant));
@@ -338,6 +364,7 @@ void TunnelManager::AskBoard(const std::shared_ptr<Listener>& listener, uint64_t
                          Cancel(id, "the board could not open the tunnel: " + why);
                        });
                      });
+  return Ok();
 }
 
 void TunnelManager::OpenProxy(const std::string& board_id, uint16_t port, const std::string& peer,
@@ -358,9 +385,13 @@ void TunnelManager::OpenProxy(const std::string& board_id, uint16_t port, const 
     return failed(Error{ErrorCode::kUnavailable, "board " + board_id + " is offline"});
   }
   auto pending = std::make_unique<Pending>(tcp::socket(io_), proxy_, "", peer);
-  pending->failed = std::move(failed);
+  pending->failed = failed;
   pending->deliver = std::move(deliver);
-  AskBoard(proxy_, presence->session_id, std::move(pending), board_id, port, "proxy to " + board_id);
+  if (auto asked = AskBoard(proxy_, presence->session_id, std::move(pending), board_id, port, "proxy to " + board_id);
+      !asked) {
+    proxy_->Refused();
+    failed(asked.error());
+  }
 }
 
 void TunnelManager::Cancel(uint64_t connection_id, const std::string& reason) {
@@ -369,6 +400,7 @@ void TunnelManager::Cancel(uint64_t connection_id, const std::string& reason) {
   std::unique_ptr<Pending> pending = std::move(it->second);
   pending_.erase(it);
   tokens_.Forget(pending->token);
+  GiveBack(*board_tunnels_, pending->board_id);
   pending->timer.cancel();
   boost::system::error_code ignored;
   pending->socket.close(ignored);
@@ -397,7 +429,8 @@ Result<server::TunnelEnd> TunnelManager::Redeem(const std::string& token, const 
   pending->timer.cancel();
   Log()->debug("service {}: connection {} from {} spliced to the tunnel from {}", grant.service_id,
                grant.connection_id, pending->peer, peer);
-  auto observer = std::make_shared<Connection>(pending->listener, grant.connection_id, pending->peer);
+  auto observer = std::make_shared<Connection>(pending->listener, grant.connection_id, pending->peer,
+                                               pending->board_id, board_tunnels_);
   return server::TunnelEnd{std::move(pending->socket), std::move(observer), std::move(pending->deliver)};
 }
 

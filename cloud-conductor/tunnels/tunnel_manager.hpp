@@ -21,6 +21,7 @@
 
 #include "cloud-conductor/router/board_gateway.hpp"
 #include "cloud-conductor/server/tunnel_types.hpp"
+#include "cloud-conductor/tunnels/proxy_session_book.hpp"
 #include "cloud-conductor/tunnels/service_store.hpp"
 #include "cloud-conductor/tunnels/token_book.hpp"
 #include "common/clock/clock.hpp"
@@ -39,6 +40,11 @@ struct TunnelOptions {
   // From accept to the board's tunnel WebSocket (also the token's life and the tunnel.open
   // call's timeout): past it the client's connection is closed.
   std::chrono::milliseconds open_timeout{10'000};
+  // Tunnels of one board at once (waiting for its WebSocket or spliced, services and proxied
+  // requests together). Boards' tunnel WebSockets are outside the server's per-address cap
+  // (server.hpp), so this is what bounds them per board; past it a client is closed at once.
+  size_t max_tunnels_per_board = 512;
+  ProxySessionOptions proxy_sessions;  // browser logins to boards' HTTP services
 };
 
 // A service as GET /v1/services shows it: what is stored and how it is doing.
@@ -94,6 +100,8 @@ class TunnelManager {
                  std::function<void(Error)> failed, std::function<void(std::any)> deliver);
   // Closes every listener and connection (conductor stopping). io thread.
   void Stop();
+  // Browser logins and sessions for /v1/boards/{id}/proxy/{port}/. Thread-safe.
+  ProxySessionBook& proxy_sessions() { return proxy_sessions_; }
 
   struct Listener;    // one service's acceptor and books, in tunnel_manager.cpp
   struct Connection;  // one spliced client connection's books
@@ -104,8 +112,10 @@ class TunnelManager {
   void OnAccepted(const std::shared_ptr<Listener>& listener, boost::asio::ip::tcp::socket socket);
   // Issues a token for a connection waiting for `board` (its socket, or a proxy's callbacks in
   // `pending`) and calls tunnel.open.
-  void AskBoard(const std::shared_ptr<Listener>& listener, uint64_t session_id, std::unique_ptr<Pending> pending,
-                const std::string& board_id, uint16_t port, const std::string& service_id);
+  // Unavailable when the board has max_tunnels_per_board open.
+  Result<void> AskBoard(const std::shared_ptr<Listener>& listener, uint64_t session_id,
+                        std::unique_ptr<Pending> pending, const std::string& board_id, uint16_t port,
+                        const std::string& service_id);
   void Cancel(uint64_t connection_id, const std::string& reason);
   void CloseService(const std::shared_ptr<Listener>& listener);
 
@@ -124,6 +134,9 @@ class TunnelManager {
   std::map<uint64_t, std::unique_ptr<Pending>> pending_;  // client connections waiting for their board
   uint64_t next_connection_id_ = 1;
   std::shared_ptr<Listener> proxy_;  // books of proxied HTTP requests (io thread; made on first use)
+  // Open tunnels per board (io thread); shared with the connections that give theirs back.
+  std::shared_ptr<std::map<std::string, size_t>> board_tunnels_ = std::make_shared<std::map<std::string, size_t>>();
+  ProxySessionBook proxy_sessions_;
 };
 
 }  // namespace ew::conductor::tunnels

@@ -448,6 +448,9 @@ const std::vector<Key<ConductorConfig>>& ConductorKeys() {
       {"triggers", "mqtt_password_file", Text(&C::triggers_mqtt_password_file)},
       {"triggers", "max_per_project", Integer(&C::triggers_max_per_project, 1, 100'000)},
       {"triggers", "max_payload_bytes", Integer(&C::triggers_max_payload_bytes, 16, 16 << 20)},
+      {"tunnels", "ping_interval_ms", DurationOrZero(&C::tunnels_ping_interval)},
+      {"tunnels", "max_per_board", Integer(&C::tunnels_max_per_board, 1, 1'000'000)},
+      {"tunnels", "proxy_session_ttl_s", Duration(&C::tunnels_proxy_session_ttl)},
       {"log", "level", Text(&C::log_level, kLogLevel)},
   };
   return keys;
@@ -478,6 +481,7 @@ const std::vector<Key<AgentConfig>>& AgentKeys() {
       {"log", "level", Text(&A::log_level, kLogLevel)},
       {"log", "recent_lines", Integer(&A::log_recent_lines, 0, 10'000)},
       {"system", "reboot_command", Text(&A::reboot_command)},
+      {"tunnels", "ping_interval_ms", DurationOrZero(&A::tunnels_ping_interval)},
   };
   return keys;
 }

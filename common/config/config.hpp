@@ -83,6 +83,13 @@ struct ConductorConfig {
   std::string triggers_mqtt_password_file = "";  // its first line is the password (kept out of this file)
   int64_t triggers_max_per_project = 32;         // triggers of one project; more → 429
   int64_t triggers_max_payload_bytes = 64 << 10; // larger MQTT payloads are dropped (counted), never fired
+  // Boards' tunnel WebSockets are pinged after this long without a word from the board and
+  // closed (with the client's connection) when the next interval brings nothing either. 0 = off.
+  std::chrono::milliseconds tunnels_ping_interval{15'000};
+  int64_t tunnels_max_per_board = 512;  // tunnels of one board at once (services and proxied requests)
+  // A browser's session on a board's HTTP service (/v1/boards/{id}/proxy/{port}/, its cookie's
+  // Max-Age), never past the API token that asked for the login link.
+  std::chrono::seconds tunnels_proxy_session_ttl{15 * 60};
   // [log]
   std::string log_level = "info";
 };
@@ -135,6 +142,9 @@ struct AgentConfig {
   // the polkit rule the edgewire user needs). "" = sys.reboot is refused: rebooting a board from
   // the network is the installer's decision, not a default.
   std::string reboot_command = "";
+  // [tunnels] The tunnel WebSocket to the conductor is pinged after this long without a word
+  // from it and closed (with the local connection) when the next interval brings nothing. 0 = off.
+  std::chrono::milliseconds tunnels_ping_interval{15'000};
 };
 
 // The board's chips: `gpio_chips` when the file has [[gpio.chip]], else the one `[gpio] backend`

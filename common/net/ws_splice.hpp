@@ -14,6 +14,10 @@
 // memory stays at one buffer per direction, whatever the rates. An idle tunnel holds no read
 // buffer: it waits for readability and takes a buffer only for bytes that are there.
 //
+// Liveness: each side pings its WebSocket when it heard nothing for a ping interval and ends
+// the tunnel (both sockets closed) when a further interval brings no answer (leg_liveness.hpp),
+// so a vanished peer is found within two to three intervals instead of TCP keepalive's hours.
+//
 // Threading: every handler runs on the streams' executor (one io thread); Start() and Stop()
 // must be called there too. Header-only, a template over the WebSocket's lowest stream: plain
 // beast::tcp_stream, the conductor's TlsStream, beast::ssl_stream<beast::tcp_stream>.
@@ -34,6 +38,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include "common/net/leg_liveness.hpp"
 #include "common/net/splice_observer.hpp"
 
 namespace ew::net {
@@ -47,6 +52,11 @@ struct SpliceOptions {
   // Our closing handshake (both sides half-closed, or Stop()) gets this long before the socket
   // is simply closed.
   std::chrono::milliseconds close_timeout{5'000};
+  // An idle leg is pinged after this long without hearing from the peer and closed when the
+  // next interval brings nothing either (2-3 intervals in all). 15 s: cheap (a few bytes per
+  // idle tunnel), well inside NAT flow timeouts, and a dead leg is gone within 45 s.
+  // 0 = no pings (TCP keepalive only).
+  std::chrono::milliseconds ping_interval{15'000};
 };
 
 inline constexpr const char* kSpliceFin = "FIN";
@@ -66,6 +76,7 @@ class WsSplice final : public std::enable_shared_from_this<WsSplice<Stream>> {
         options_(options),
         observer_(std::move(observer)),
         close_deadline_(socket_.get_executor()),
+        ping_timer_(socket_.get_executor()),
         keep_(std::move(keep)) {}
 
   void Start() {
@@ -76,6 +87,8 @@ class WsSplice final : public std::enable_shared_from_this<WsSplice<Stream>> {
                                                    false});
     ws_.read_message_max(options_.max_message_bytes);
     ws_.auto_fragment(false);
+    // Pongs (and the peer's pings) are signs of life too; Beast answers pings by itself.
+    ws_.control_callback([this](websocket::frame_type, boost::beast::string_view) { liveness_.Heard(); });
     boost::system::error_code ignored;
     socket_.set_option(Socket::protocol_type::no_delay(true), ignored);
     socket_.non_blocking(true, ignored);
@@ -92,6 +105,7 @@ class WsSplice final : public std::enable_shared_from_this<WsSplice<Stream>> {
     }
     WaitSocket();
     ReadWebSocket();
+    SchedulePing();
   }
 
   // Ends the tunnel now (service deleted, conductor stopping): both streams are closed.
@@ -118,7 +132,9 @@ class WsSplice final : public std::enable_shared_from_this<WsSplice<Stream>> {
     if (ec == boost::asio::error::eof) return SendFin();
     if (ec) return Abort("socket read: " + ec.message());
     ws_.binary(true);
+    ws_writing_ = true;
     ws_.async_write(boost::asio::buffer(up_.data(), n), [self = this->shared_from_this()](error_code wec, size_t sent) {
+      self->ws_writing_ = false;
       if (self->finished_) return;
       if (wec) return self->Abort("websocket write: " + wec.message());
       if (self->observer_) self->observer_->OnBytes(true, sent);
@@ -132,7 +148,9 @@ class WsSplice final : public std::enable_shared_from_this<WsSplice<Stream>> {
   void SendFin() {
     ReleaseUp();
     ws_.text(true);
+    ws_writing_ = true;
     ws_.async_write(boost::asio::buffer(kSpliceFin, 3), [self = this->shared_from_this()](error_code ec, size_t) {
+      self->ws_writing_ = false;
       if (self->finished_) return;
       if (ec) return self->Abort("websocket write: " + ec.message());
       self->up_done_ = true;
@@ -143,11 +161,14 @@ class WsSplice final : public std::enable_shared_from_this<WsSplice<Stream>> {
   // ---- WebSocket → TCP ----
 
   void ReadWebSocket() {
+    reading_ = true;
     ws_.async_read(down_, [self = this->shared_from_this()](error_code ec, size_t) { self->OnMessage(ec); });
   }
 
   void OnMessage(error_code ec) {
+    reading_ = false;
     if (finished_) return;
+    liveness_.Heard();
     if (ec) {
       // The peer's close frame (or ours answered) ends the tunnel: whatever was not half-closed
       // is cut.
@@ -177,6 +198,30 @@ class WsSplice final : public std::enable_shared_from_this<WsSplice<Stream>> {
     });
   }
 
+  // ---- liveness ----
+
+  void SchedulePing() {
+    if (options_.ping_interval.count() <= 0 || finished_ || closing_) return;
+    ping_timer_.expires_after(options_.ping_interval);
+    ping_timer_.async_wait([self = this->shared_from_this()](error_code ec) {
+      if (!ec) self->OnPingTick();
+    });
+  }
+
+  void OnPingTick() {
+    if (finished_ || closing_) return;
+    switch (liveness_.Tick(/*can_hear=*/reading_ && !ws_writing_)) {
+      case LegLiveness::Action::kDead:
+        return Abort("no answer to a ping within " + std::to_string(options_.ping_interval.count()) + " ms");
+      case LegLiveness::Action::kPing:
+        ws_.async_ping({}, [self = this->shared_from_this()](error_code) {});
+        break;
+      case LegLiveness::Action::kNothing:
+        break;
+    }
+    SchedulePing();
+  }
+
   // ---- ends ----
 
   // Both directions half-closed: the whole tunnel is done; the side that sees it second starts
@@ -198,6 +243,7 @@ class WsSplice final : public std::enable_shared_from_this<WsSplice<Stream>> {
     finished_ = true;
     error_code ignored;
     close_deadline_.cancel();
+    ping_timer_.cancel();
     socket_.shutdown(Socket::shutdown_both, ignored);
     socket_.close(ignored);
     auto& lowest = boost::beast::get_lowest_layer(ws_).socket();
@@ -211,6 +257,10 @@ class WsSplice final : public std::enable_shared_from_this<WsSplice<Stream>> {
   SpliceOptions options_;
   std::shared_ptr<SpliceObserver> observer_;
   boost::asio::steady_timer close_deadline_;
+  boost::asio::steady_timer ping_timer_;
+  LegLiveness liveness_;
+  bool reading_ = false;     // a read of the WebSocket is in flight
+  bool ws_writing_ = false;  // a write of ours to the WebSocket is in flight
   std::any keep_;
   std::vector<char> up_;              // the TCP side's chunk in flight; empty while idle
   boost::beast::flat_buffer down_;    // the WebSocket message in flight

@@ -58,7 +58,7 @@ class Dial final : public std::enable_shared_from_this<Dial<Stream>> {
  public:
   Dial(websocket::stream<Stream> ws, tcp::socket local, url::Url conductor, std::string token,
        std::shared_ptr<Books> books, std::shared_ptr<ssl::context> tls, std::shared_ptr<tls::PeerVerifier> verifier,
-       std::string board_id, std::chrono::milliseconds timeout)
+       std::string board_id, std::chrono::milliseconds timeout, std::chrono::milliseconds ping_interval)
       : ws_(std::move(ws)),
         local_(std::move(local)),
         resolver_(local_.get_executor()),
@@ -68,7 +68,8 @@ class Dial final : public std::enable_shared_from_this<Dial<Stream>> {
         tls_(std::move(tls)),
         verifier_(std::move(verifier)),
         board_id_(std::move(board_id)),
-        timeout_(timeout) {}
+        timeout_(timeout),
+        ping_interval_(ping_interval) {}
 
   void Run() {
     resolver_.async_resolve(conductor_.host, std::to_string(conductor_.port),
@@ -112,8 +113,10 @@ class Dial final : public std::enable_shared_from_this<Dial<Stream>> {
     ws_.async_handshake(conductor_.Authority(), "/v1/tunnel/" + token_, [self = this->shared_from_this()](beast::error_code ec) {
       if (ec) return self->Fail("WebSocket handshake", ec);
       beast::get_lowest_layer(self->ws_).expires_never();
+      ew::net::SpliceOptions splice_options;
+      splice_options.ping_interval = self->ping_interval_;
       auto splice = std::make_shared<ew::net::WsSplice<Stream>>(std::move(self->ws_), std::move(self->local_),
-                                                                ew::net::SpliceOptions{}, self->books_, std::any(self->tls_));
+                                                                splice_options, self->books_, std::any(self->tls_));
       splice->Start();
     });
   }
@@ -136,6 +139,7 @@ class Dial final : public std::enable_shared_from_this<Dial<Stream>> {
   std::shared_ptr<tls::PeerVerifier> verifier_;
   std::string board_id_;
   std::chrono::milliseconds timeout_;
+  std::chrono::milliseconds ping_interval_;
 };
 
 // After the local port accepted: dial the conductor over ws or wss.
@@ -150,7 +154,8 @@ void DialConductor(net::io_context& io, const TunnelServiceOptions& options, tcp
   if (!conductor.is_secure()) {
     auto dial = std::make_shared<Dial<beast::tcp_stream>>(websocket::stream<beast::tcp_stream>(io), std::move(local),
                                                           conductor, std::move(token), std::move(books), nullptr,
-                                                          nullptr, options.board_id, options.connect_timeout);
+                                                          nullptr, options.board_id, options.connect_timeout,
+                                                          options.ping_interval);
     return dial->Run();
   }
   auto verifier = std::make_shared<tls::PeerVerifier>(options.trust, conductor.host);
@@ -167,7 +172,7 @@ void DialConductor(net::io_context& io, const TunnelServiceOptions& options, tcp
   if (not_ip) SSL_set_tlsext_host_name(ws.next_layer().native_handle(), conductor.host.c_str());
   auto dial = std::make_shared<Dial<Secure>>(std::move(ws), std::move(local), conductor, std::move(token),
                                              std::move(books), *context, verifier, options.board_id,
-                                             options.connect_timeout);
+                                             options.connect_timeout, options.ping_interval);
   dial->Run();
 }
 

@@ -29,6 +29,9 @@ struct TunnelServiceOptions {
   // Connecting to 127.0.0.1:<port>, and dialling the conductor (TCP, TLS, WebSocket handshake).
   std::chrono::milliseconds connect_timeout{5'000};
   size_t max_tunnels = 256;  // open at once; more → tunnel.open answers Unavailable
+  // The tunnel WebSocket is pinged after this long without a word from the conductor and closed
+  // (with the local connection) when the next interval brings nothing. 0 = off.
+  std::chrono::milliseconds ping_interval{15'000};
 };
 
 class TunnelService {

@@ -35,7 +35,7 @@ import ssl
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from harness import ADMIN_PASSWORD, AGENT, BIN, CONDUCTOR, wait_until  # noqa: E402
-from test_tls_clients import Pki  # noqa: E402
+from harness import Pki  # noqa: E402
 
 CALL = os.path.join(BIN, "tests", "bench", "ew_bench_wamp_call")
 LOAD = os.path.join(BIN, "tests", "bench", "ew_bench_session_load")

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import tempfile
 import time
@@ -32,15 +33,63 @@ def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=30)
+
+
+class Pki:
+    """A test CA with a certificate for 127.0.0.1/localhost, another CA with its own, and an expired
+    certificate from the test CA, all in `directory` (made with the openssl CLI)."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        for ca in ("ca", "other-ca"):
+            openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", f"{ca}.key", "-out", f"{ca}.pem", "-days", "2", "-subj", f"/CN=Edgewire {ca}",
+                    cwd=directory)
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "server.key",
+                "-out", "server.csr", "-subj", "/CN=conductor", cwd=directory)
+        with open(os.path.join(directory, "san.ext"), "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        self.sign("server.pem", "ca", days="2")
+        self.sign("expired.pem", "ca", days="-1")
+        self.sign("other.pem", "other-ca", days="2")
+
+    def sign(self, out, ca, days):
+        openssl("x509", "-req", "-in", "server.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key", "-CAcreateserial",
+                "-days", days, "-extfile", "san.ext", "-out", out, cwd=self.dir)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    @property
+    def ca(self):
+        return self.path("ca.pem")
+
+    def context(self):
+        """An SSL context for clients that trusts the test CA."""
+        return ssl.create_default_context(cafile=self.ca)
+
+    def fingerprint(self, cert="server.pem"):
+        out = subprocess.run(["openssl", "x509", "-in", self.path(cert), "-noout", "-fingerprint", "-sha256"],
+                             check=True, capture_output=True, text=True).stdout
+        return "sha256:" + out.strip().split("=", 1)[1]
+
+
 class Conductor:
     """generated_password: leave [auth] bootstrap_password_file out, so that the conductor
     generates the admin password and writes it to <workdir>/admin-password (mode 0600); it is
     read from there. extra_auth: more [auth] lines. stdout_lines: what it printed before
-    "listening on"."""
+    "listening on". tls: a Pki: the conductor serves its own TLS ([server] tls_cert/tls_key) with
+    the Pki's server certificate; url and ws_url are https/wss and rest() trusts the Pki's CA."""
 
     def __init__(self, workdir, port=0, heartbeat_timeout_ms=1500, log_level="debug", generated_password=False,
-                 extra_auth="", extra_config="", listen_address="127.0.0.1", extra_server=""):
+                 extra_auth="", extra_config="", listen_address="127.0.0.1", extra_server="", tls=None):
         self.workdir = workdir
+        self.tls = tls
+        if tls is not None:
+            extra_server = (f'tls_cert = "{tls.path("server.pem")}"\ntls_key = "{tls.path("server.key")}"\n' +
+                            extra_server)
         self.extra_config = extra_config  # more tables, appended to conductor.toml
         self.generated_password = generated_password
         self.extra_auth = extra_auth
@@ -102,11 +151,11 @@ level = "{self.log_level}"
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def ws_url(self):
-        return f"ws://127.0.0.1:{self.port}/ws"
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}/ws"
 
     def healthy(self):
         try:
@@ -121,7 +170,8 @@ level = "{self.log_level}"
         if token:
             req.add_header("X-Auth-Token", token)
         try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
+            context = self.tls.context() if self.tls else None
+            with urllib.request.urlopen(req, timeout=30, context=context) as resp:
                 text = resp.read().decode()
                 return resp.status, (json.loads(text) if text and resp.headers.get_content_type() == "application/json" else text)
         except urllib.error.HTTPError as e:
@@ -207,9 +257,9 @@ level = "{log_level}"
         self.prefix = []     # e.g. ["ip", "netns", "exec", NS]: where the agent runs
         self.run_extra = []  # more `run` arguments (--insecure)
 
-    def enrol(self, conductor_url, code):
+    def enrol(self, conductor_url, code, *extra):
         return subprocess.run([AGENT, "enrol", "--conductor", conductor_url, "--code", code,
-                               "--credential", self.credential], capture_output=True, text=True, timeout=30)
+                               "--credential", self.credential, *extra], capture_output=True, text=True, timeout=30)
 
     def read_credential(self):
         with open(self.credential) as f:
@@ -252,10 +302,14 @@ class ConductorTestCase(unittest.TestCase):
 
     workdir_prefix = "ew-test-"
     conductor_config = ""  # more conductor.toml tables for the test case's conductor
+    conductor_server = ""  # more [server] lines
+    conductor_tls = False  # True: the conductor serves its own TLS with a test Pki (self.conductor.tls)
 
     def setUp(self):
         self.workdir = tempfile.mkdtemp(prefix=self.workdir_prefix)
-        self.conductor = Conductor(self.workdir, extra_config=self.conductor_config).start()
+        pki = Pki(self.workdir) if self.conductor_tls else None
+        self.conductor = Conductor(self.workdir, extra_config=self.conductor_config, extra_server=self.conductor_server,
+                                   tls=pki).start()
         self.token = self.conductor.login()
         self.agents = {}
 

@@ -269,6 +269,10 @@ class AuthzMatrixTest(ConductorTestCase):
                                                             "schedule": "30 1 * * *"}}),
             "GET /v1/triggers/{id}": ("/v1/triggers/" + w["trigger A"], {}),
         })
+        # Browser logins to boards' HTTP services (issue 17).
+        requests.update({
+            "POST /v1/boards/{id}/proxy-logins": (f"/v1/boards/{a_board}/proxy-logins", {"body": {"port": 8080}}),
+        })
         self.assertIn(key, requests, f"the matrix row {key} has no request in this test")
         path, kw = requests[key]
         return method, path, kw, token

@@ -13,48 +13,10 @@ import signal
 import socket
 import ssl
 import subprocess
-import tempfile
 import unittest
-import urllib.error
-import urllib.request
 
-from harness import ADMIN_PASSWORD, AGENT, CLI, CONDUCTOR, Agent, ConductorTestCase, wait_until
+from harness import AGENT, CLI, Agent, ConductorTestCase, Pki, wait_until  # noqa: F401 (Pki: benches import it)
 import wamp_client
-
-
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=30)
-
-
-class Pki:
-    """A test CA with a certificate for 127.0.0.1/localhost, another CA with its own, and an expired
-    certificate from the test CA, all in `directory`."""
-
-    def __init__(self, directory):
-        self.dir = directory
-        for ca in ("ca", "other-ca"):
-            openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", f"{ca}.key", "-out", f"{ca}.pem", "-days", "2", "-subj", f"/CN=Edgewire {ca}",
-                    cwd=directory)
-        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "server.key",
-                "-out", "server.csr", "-subj", "/CN=conductor", cwd=directory)
-        with open(os.path.join(directory, "san.ext"), "w") as f:
-            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-        self.sign("server.pem", "ca", days="2")
-        self.sign("expired.pem", "ca", days="-1")
-        self.sign("other.pem", "other-ca", days="2")
-
-    def sign(self, out, ca, days):
-        openssl("x509", "-req", "-in", "server.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key", "-CAcreateserial",
-                "-days", days, "-extfile", "san.ext", "-out", out, cwd=self.dir)
-
-    def path(self, name):
-        return os.path.join(self.dir, name)
-
-    def fingerprint(self, cert="server.pem"):
-        out = subprocess.run(["openssl", "x509", "-in", self.path(cert), "-noout", "-fingerprint", "-sha256"],
-                             check=True, capture_output=True, text=True).stdout
-        return "sha256:" + out.strip().split("=", 1)[1]
 
 
 def free_port():
@@ -262,63 +224,28 @@ class TlsClientsTest(ConductorTestCase):
         self.assertIn("--insecure", enrol.stderr)
 
 
-class NativeTlsTest(unittest.TestCase):
-    """The same clients against the conductor's own TLS ([server] tls_cert/tls_key): no proxy."""
+class NativeTlsTest(ConductorTestCase):
+    """The same clients against the conductor's own TLS ([server] tls_cert/tls_key): no proxy
+    (the harness's TLS conductor)."""
+
+    workdir_prefix = "ew-tls-native-"
+    conductor_tls = True
 
     def setUp(self):
-        self.workdir = tempfile.mkdtemp(prefix="ew-tls-native-")
-        self.pki = Pki(self.workdir)
-        self.ca = self.pki.path("ca.pem")
+        super().setUp()
+        self.pki = self.conductor.tls
+        self.ca = self.pki.ca
+        self.port = self.conductor.port
+        self.url = self.conductor.url
         self.agent = None
-        pw_file = os.path.join(self.workdir, "pw.txt")
-        with open(pw_file, "w") as f:
-            f.write(ADMIN_PASSWORD + "\n")
-        config = os.path.join(self.workdir, "conductor.toml")
-        with open(config, "w") as f:
-            f.write(f'''[server]
-listen_address = "127.0.0.1"
-port = 0
-tls_cert = "{self.pki.path('server.pem')}"
-tls_key = "{self.pki.path('server.key')}"
-[store]
-path = "{self.workdir}/c.db"
-[auth]
-bootstrap_password_file = "{pw_file}"
-[log]
-level = "debug"
-''')
-        with open(os.path.join(self.workdir, "conductor.log"), "a") as log:
-            self.proc = subprocess.Popen([CONDUCTOR, "--config", config], stdout=subprocess.PIPE, stderr=log, text=True)
-        line = self.proc.stdout.readline()
-        self.assertIn("listening on", line, "the conductor did not start with TLS")
-        self.port = int(line.strip().rsplit(":", 1)[1])
-        self.url = f"https://127.0.0.1:{self.port}"
-        self.token = self.rest("POST", "/v1/auth/tokens", {"username": "admin", "password": ADMIN_PASSWORD})[1]["token"]
 
     def tearDown(self):
         if self.agent:
             self.agent.stop()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc.stdout.close()
-        if not os.environ.get("EW_KEEP_TMP"):
-            shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def rest(self, method, path, body=None, token=None):
-        request = urllib.request.Request(self.url + path, data=json.dumps(body).encode() if body is not None else None,
-                                         method=method, headers={"Content-Type": "application/json"})
-        if token:
-            request.add_header("X-Auth-Token", token)
-        context = ssl.create_default_context(cafile=self.ca)
-        try:
-            with urllib.request.urlopen(request, timeout=30, context=context) as response:
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read() or b"null")
+        super().tearDown()
 
     def test_board_and_cli_over_the_conductors_own_tls(self):
-        status, created = self.rest("POST", "/v1/boards", {"name": "native-tls"}, self.token)
+        status, created = self.rest("POST", "/v1/boards", {"name": "native-tls"})
         self.assertEqual(status, 201, created)
         board_id = created["board"]["id"]
         self.agent = Agent(self.workdir, "native-tls")
@@ -328,7 +255,7 @@ level = "debug"
         self.assertEqual(enrolled.returncode, 0, enrolled.stderr)
         self.assertEqual(self.agent.read_credential()["wamp_url"], f"wss://127.0.0.1:{self.port}/ws")
         self.agent.start()
-        wait_until(lambda: self.rest("GET", f"/v1/boards/{board_id}", token=self.token)[1].get("status") == "online",
+        wait_until(lambda: self.rest("GET", f"/v1/boards/{board_id}")[1].get("status") == "online",
                    timeout=15, what="board online over the conductor's wss")
 
         env = dict(os.environ, EDGEWIRE_URL=self.url, EDGEWIRE_TOKEN=self.token, XDG_CONFIG_HOME=self.workdir,
@@ -348,7 +275,7 @@ level = "debug"
         js_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "js")
         if not shutil.which("node") or not os.path.isdir(os.path.join(js_dir, "node_modules", "autobahn")):
             self.skipTest("npm autobahn is not installed (run npm ci in tests/integration/js)")
-        status, created = self.rest("POST", "/v1/boards", {"name": "native-tls-js"}, self.token)
+        status, created = self.rest("POST", "/v1/boards", {"name": "native-tls-js"})
         self.assertEqual(status, 201, created)
         board_id = created["board"]["id"]
         self.agent = Agent(self.workdir, "native-tls-js")
@@ -357,7 +284,7 @@ level = "debug"
                                   capture_output=True, text=True, timeout=30)
         self.assertEqual(enrolled.returncode, 0, enrolled.stderr)
         self.agent.start()
-        wait_until(lambda: self.rest("GET", f"/v1/boards/{board_id}", token=self.token)[1].get("status") == "online",
+        wait_until(lambda: self.rest("GET", f"/v1/boards/{board_id}")[1].get("status") == "online",
                    timeout=15, what="board online over the conductor's wss")
         env = dict(os.environ, NODE_EXTRA_CA_CERTS=self.ca)
         proc = subprocess.Popen(["node", "interop.js", f"wss://127.0.0.1:{self.port}/ws", self.token, board_id],

@@ -11,19 +11,16 @@ import hashlib
 import http.client
 import os
 import re
-import shutil
 import socket
+import signal
 import socketserver
 import ssl
-import subprocess
-import tempfile
 import threading
 import time
 import unittest
 
-import test_tls_clients
 import wamp_client
-from harness import ADMIN_PASSWORD, AGENT, CONDUCTOR, Agent, Conductor, ConductorTestCase, cli, wait_until
+from harness import Agent, ConductorTestCase, cli, wait_until
 
 TUNNEL_CONFIG = """[tunnels]
 port_first = 0
@@ -120,14 +117,13 @@ def ws_upgrade(port, path, board, use_tls=False, ca=None):
 
 
 class TunnelTestCase(ConductorTestCase):
-    conductor_extra = ""
+    conductor_extra = ""  # more conductor.toml after TUNNEL_CONFIG
+    agent_extra = ""      # more agent.toml
 
     def setUp(self):
-        self.workdir = tempfile.mkdtemp(prefix=self.workdir_prefix)
-        self.conductor = Conductor(self.workdir, extra_config=TUNNEL_CONFIG + self.conductor_extra).start()
-        self.token = self.conductor.login()
-        self.agents = {}
+        self.conductor_config = TUNNEL_CONFIG + self.conductor_extra
         self.services = []
+        super().setUp()
 
     def tearDown(self):
         for service in self.services:
@@ -141,8 +137,9 @@ class TunnelTestCase(ConductorTestCase):
 
     def board(self, name, start=True, project=None):
         board_id, code = self.conductor.create_board(self.token, name, project)
-        agent = Agent(self.workdir, name)
-        enrol = agent.enrol(self.conductor.url, code)
+        agent = Agent(self.workdir, name, extra_config=self.agent_extra)
+        ca = ["--ca-file", self.conductor.tls.ca] if self.conductor.tls else []
+        enrol = agent.enrol(self.conductor.url, code, *ca)
         self.assertEqual(enrol.returncode, 0, enrol.stdout + enrol.stderr)
         self.agents[name] = agent
         if start:
@@ -609,88 +606,245 @@ class HttpProxyTest(TunnelTestCase):
         self.assertEqual(self.proxy("GET", f"/v1/boards/{offline}/proxy/80/", self.token)[0], 503)
 
 
-class TunnelTlsTest(unittest.TestCase):
-    """The conductor serving its own TLS ([server] tls_cert): the agent's session and its tunnel
-    WebSockets are wss, checked against the enrolment CA file."""
+def proxy_request(port, method, path, headers=None, body=None):
+    """(status, headers dict (lower-case names), body text) of one request on the conductor's port."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read().decode(errors="replace")
+    finally:
+        conn.close()
 
-    def setUp(self):
-        self.workdir = tempfile.mkdtemp(prefix="ew-tunnel-tls-")
-        pki = test_tls_clients.Pki(self.workdir)
-        self.ca = pki.path("ca.pem")
-        self.agent = None
-        self.local = None
-        pw_file = os.path.join(self.workdir, "pw.txt")
-        with open(pw_file, "w") as f:
-            f.write(ADMIN_PASSWORD + "\n")
-        config = os.path.join(self.workdir, "conductor.toml")
-        with open(config, "w") as f:
-            f.write(f'''[server]
-listen_address = "127.0.0.1"
-port = 0
-tls_cert = "{pki.path('server.pem')}"
-tls_key = "{pki.path('server.key')}"
-[store]
-path = "{self.workdir}/c.db"
-[auth]
-bootstrap_password_file = "{pw_file}"
-[log]
-level = "debug"
-{TUNNEL_CONFIG}''')
-        self.log_path = os.path.join(self.workdir, "conductor.log")
-        with open(self.log_path, "a") as log:
-            self.proc = subprocess.Popen([CONDUCTOR, "--config", config], stdout=subprocess.PIPE, stderr=log, text=True)
-        line = self.proc.stdout.readline()
-        self.assertIn("listening on", line, "the conductor did not start with TLS")
-        self.port = int(line.strip().rsplit(":", 1)[1])
-        self.url = f"https://127.0.0.1:{self.port}"
-        self.token = self.rest("POST", "/v1/auth/tokens", {"username": "admin", "password": ADMIN_PASSWORD})[1]["token"]
 
-    def tearDown(self):
-        if self.local:
-            self.local.stop()
-        if self.agent:
-            self.agent.stop()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc.stdout.close()
-        if not os.environ.get("EW_KEEP_TMP"):
-            shutil.rmtree(self.workdir, ignore_errors=True)
+class ProxyLoginTest(TunnelTestCase):
+    """Browser logins to a board's HTTP service (issue 17): POST /v1/boards/{id}/proxy-logins gives
+    a one-time link; opening it sets a session cookie scoped to that board and port and redirects
+    to the clean URL. The browser itself is in tests/e2e/test_board_ui.py; here the cookie's rules."""
 
-    def rest(self, method, path, body=None, token=None):
+    conductor_extra = "proxy_session_ttl_s = 3\n"  # [tunnels]: sessions expire within the test
+
+    def login_link(self, board, port, token=None):
+        status, body = self.conductor.rest("POST", f"/v1/boards/{board}/proxy-logins", {"port": port},
+                                           token=token or self.token)
+        self.assertEqual(status, 201, body)
+        return body
+
+    def open_link(self, link):
+        status, headers, text = proxy_request(self.conductor.port, "GET", link["url"])
+        self.assertEqual(status, 303, text)
+        cookie = headers["set-cookie"]
+        return headers["location"], cookie, cookie.split(";", 1)[0]
+
+    def test_login_link_sets_a_scoped_cookie_that_reaches_only_its_board_and_port(self):
+        board = self.board("cookie-board")
+        other_board = self.board("cookie-other")
+        app = self.local(http_app)
+        base = f"/v1/boards/{board}/proxy/{app.port}/"
+        link = self.login_link(board, app.port)
+        self.assertTrue(link["url"].startswith(base + "?ew_login="), link)
+        self.assertNotIn(self.token, link["url"])  # the link carries a one-time code, not the token
+        location, set_cookie, pair = self.open_link(link)
+        self.assertEqual(location, base)  # the code is gone from the URL
+        attributes = [a.strip() for a in set_cookie.split(";")]
+        self.assertIn(f"Path={base}", attributes)
+        self.assertIn("HttpOnly", attributes)
+        self.assertIn("SameSite=Strict", attributes)
+        self.assertIn("Max-Age=3", attributes)
+        self.assertNotIn("Secure", attributes)  # plain HTTP here; TunnelTlsTest checks Secure
+        self.assertTrue(pair.startswith("ew_proxy_session="))
+        session = pair.split("=", 1)[1]
+        self.assertNotEqual(session, self.token)
+        # The cookie opens the board's page; the board's own cookies pass, ours does not.
+        status, _, text = proxy_request(self.conductor.port, "GET", base + "page?x=1",
+                                        {"Cookie": f"theme=dark; {pair}; lang=en"})
+        self.assertEqual(status, 200, text)
         import json
-        import urllib.error
-        import urllib.request
-        request = urllib.request.Request(self.url + path, data=json.dumps(body).encode() if body is not None else None,
-                                         method=method, headers={"Content-Type": "application/json"})
-        if token:
-            request.add_header("X-Auth-Token", token)
-        context = ssl.create_default_context(cafile=self.ca)
+        seen = json.loads(text)
+        self.assertEqual(seen["requestLine"], "GET /page?x=1 HTTP/1.1")
+        self.assertEqual(seen["headers"]["cookie"], "theme=dark; lang=en")
+        # The code was single-use.
+        status, _, text = proxy_request(self.conductor.port, "GET", link["url"])
+        self.assertEqual(status, 401, text)
+        # Nowhere else: not the API (CSRF), not another port, not another board.
+        for path in ("/v1/boards", f"/v1/boards/{board}", "/v1/services",
+                     f"/v1/boards/{board}/proxy/{app.port + 1}/", f"/v1/boards/{other_board}/proxy/{app.port}/"):
+            status, _, text = proxy_request(self.conductor.port, "GET", path, {"Cookie": pair})
+            self.assertEqual(status, 401, (path, text))
+        status, _, _ = proxy_request(self.conductor.port, "POST", "/v1/services", {"Cookie": pair},
+                                     body=b'{"boardId": "x", "boardPort": 22}')
+        self.assertEqual(status, 401)
+        # A link for one port does not log in on another.
+        other_link = self.login_link(board, app.port)
+        wrong = other_link["url"].replace(f"/proxy/{app.port}/", f"/proxy/{app.port + 1}/")
+        self.assertEqual(proxy_request(self.conductor.port, "GET", wrong)[0], 401)
+        # Expired: refused after proxy_session_ttl_s (3 s here).
+        time.sleep(3.2)
+        status, _, text = proxy_request(self.conductor.port, "GET", base, {"Cookie": pair})
+        self.assertEqual(status, 401, text)
+        self.assertIn("expired", text)
+
+    def test_links_are_for_the_boards_project_and_revocation_ends_sessions(self):
+        _, a = self.rest("POST", "/v1/projects", {"name": "proj-web-a"})
+        _, b = self.rest("POST", "/v1/projects", {"name": "proj-web-b"})
+        for name, project in (("web-a", a["id"]), ("web-b", b["id"])):
+            status, body = self.rest("POST", "/v1/users", {"name": name, "password": "tunnel-operator-pw",
+                                                          "projectId": project})
+            self.assertEqual(status, 201, body)
+        op_a = self.conductor.login("web-a", "tunnel-operator-pw")
+        op_b = self.conductor.login("web-b", "tunnel-operator-pw")
+        board = self.board("web-iso", project=a["id"])
+        app = self.local(http_app)
+        status, body = self.conductor.rest("POST", f"/v1/boards/{board}/proxy-logins", {"port": app.port}, token=op_b)
+        self.assertEqual(status, 403, body)
+        for bad in ({}, {"port": 0}, {"port": 70000}, {"port": "80"}, {"port": 80, "extra": 1}):
+            status, body = self.conductor.rest("POST", f"/v1/boards/{board}/proxy-logins", bad, token=op_a)
+            self.assertEqual(status, 400, (bad, body))
+        self.assertEqual(self.conductor.rest("POST", f"/v1/boards/{board}/proxy-logins", {"port": 80})[0], 401)
+        _, _, pair = self.open_link(self.login_link(board, app.port, token=op_a))
+        base = f"/v1/boards/{board}/proxy/{app.port}/"
+        self.assertEqual(proxy_request(self.conductor.port, "GET", base, {"Cookie": pair})[0], 200)
+        # Logging out (revoking the token that asked for the link) ends the browser's session.
+        status, _ = self.conductor.rest("DELETE", "/v1/auth/tokens/current", token=op_a)
+        self.assertIn(status, (200, 204))
+        status, _, text = proxy_request(self.conductor.port, "GET", base, {"Cookie": pair})
+        self.assertEqual(status, 401, text)
+
+
+class TunnelPingTest(TunnelTestCase):
+    """Idle tunnels are pinged: a tunnel whose board froze (SIGSTOP: its TCP stays up, nothing
+    answers) is closed, the client's connection with it, within 2-3 ping intervals; a healthy
+    idle tunnel lives on through many intervals."""
+
+    conductor_extra = "ping_interval_ms = 300\n"
+    agent_extra = "[tunnels]\nping_interval_ms = 300\n"
+
+    def test_a_frozen_board_leg_is_cut_and_a_live_idle_one_is_kept(self):
+        board = self.board("frozen-board")
+        local = self.local(echo)
+        service = self.open_service(board, local.port)
+        with self.connect(service) as idle:
+            idle.sendall(b"ping?")
+            idle.settimeout(10)
+            self.assertEqual(idle.recv(100), b"ping?")
+            time.sleep(2.0)  # ~7 intervals, idle: pongs keep it
+            idle.sendall(b"still here")
+            self.assertEqual(idle.recv(100), b"still here")
+            agent = self.agents["frozen-board"]
+            os.kill(agent.proc.pid, signal.SIGSTOP)
+            try:
+                started = time.monotonic()
+                self.assertEqual(recv_all(idle, timeout=10), b"")  # EOF: the conductor closed it
+                took = time.monotonic() - started
+            finally:
+                os.kill(agent.proc.pid, signal.SIGCONT)
+        self.assertLess(took, 3 * 0.3 + 0.6, f"closed after {took:.2f} s")
+        wait_until(lambda: "no answer to a ping within 300 ms" in self.log(), what="the reason in the log")
+        wait_until(lambda: self.service_state(service["id"])["liveConnections"] == 0, what="books closed")
+
+
+    def test_a_frozen_boards_proxied_websocket_is_cut(self):
+        # The conductor's side of a proxied request (ProxySplice) pings the board's leg too: an
+        # upgraded WebSocket to a board's web UI ends when the board freezes.
+        board = self.board("frozen-web")
+        app = self.local(http_app)
+        with socket.create_connection(("127.0.0.1", self.conductor.port), timeout=15) as sock:
+            sock.sendall((f"GET /v1/boards/{board}/proxy/{app.port}/ws HTTP/1.1\r\nHost: x\r\n"
+                          f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                          f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nX-Auth-Token: {self.token}\r\n\r\n").encode())
+            got = b""
+            while b"\r\n\r\n" not in got:
+                got += sock.recv(4096)
+            self.assertTrue(got.startswith(b"HTTP/1.1 101"), got)
+            time.sleep(1.5)  # idle through several intervals: the live board answers the pings
+            sock.sendall(b"alive")
+            echoed = b""
+            while len(echoed) < 5:
+                echoed += sock.recv(100)
+            self.assertEqual(echoed, b"alive")
+            agent = self.agents["frozen-web"]
+            os.kill(agent.proc.pid, signal.SIGSTOP)
+            try:
+                started = time.monotonic()
+                self.assertEqual(recv_all(sock, timeout=10), b"")
+                took = time.monotonic() - started
+            finally:
+                os.kill(agent.proc.pid, signal.SIGCONT)
+        self.assertLess(took, 3 * 0.3 + 0.6, f"closed after {took:.2f} s")
+        wait_until(lambda: "the board's tunnel answered no ping" in self.log(), what="the reason in the log")
+
+
+class TunnelAddressCapTest(TunnelTestCase):
+    """A board's tunnel WebSockets leave the per-address cap once their token is redeemed: one
+    board (one address) holds more tunnels than [server] max_connections_per_address, while a
+    plain flood from one address is still capped, and [tunnels] max_per_board bounds the board."""
+
+    conductor_server = "max_connections_per_address = 8\n"
+    conductor_extra = "max_per_board = 20\n"
+
+    def test_more_tunnels_than_the_address_cap_and_a_flood_still_capped(self):
+        board = self.board("nat-board")
+        local = self.local(echo)
+        service = self.open_service(board, local.port, maxConnections=30)
+        socks = []
         try:
-            with urllib.request.urlopen(request, timeout=30, context=context) as response:
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read() or b"null")
+            for i in range(20):  # 2.5x the address cap, all from 127.0.0.1
+                sock = self.connect(service)
+                socks.append(sock)
+                sock.sendall(f"tunnel {i}".encode())
+                sock.settimeout(15)
+                self.assertEqual(sock.recv(100), f"tunnel {i}".encode())
+            self.assertEqual(self.service_state(service["id"])["liveConnections"], 20)
+            # The board's limit: a 21st connection is closed at once.
+            with self.connect(service) as extra:
+                self.assertEqual(recv_all(extra, timeout=5), b"")
+            wait_until(lambda: "tunnels open, the conductor's limit per board" in self.log(), what="per-board refusal")
+            refused_before = self.conductor.metric('ew_server_connections_refused_total{reason="address_cap"}') or 0
+            # A plain flood from the same address: past the cap (8 less the agent's session) refused.
+            flood = []
+            try:
+                for _ in range(20):
+                    flood.append(socket.create_connection(("127.0.0.1", self.conductor.port), timeout=5))
+                closed = 0
+                for f in flood:
+                    f.settimeout(0.5)
+                    try:
+                        if f.recv(1) == b"":
+                            closed += 1
+                    except socket.timeout:
+                        pass
+                    except ConnectionResetError:
+                        closed += 1
+                self.assertGreaterEqual(closed, 20 - 7, "the flood was not capped")
+            finally:
+                for f in flood:
+                    f.close()
+            refused = self.conductor.metric('ew_server_connections_refused_total{reason="address_cap"}')
+            self.assertGreaterEqual(refused - refused_before, 13)
+            # The tunnels carried on through the flood.
+            for i, sock in enumerate(socks):
+                sock.sendall(b"after")
+                self.assertEqual(sock.recv(100), b"after")
+        finally:
+            for sock in socks:
+                sock.close()
+
+
+class TunnelTlsTest(TunnelTestCase):
+    """The conductor serving its own TLS ([server] tls_cert, the harness's TLS conductor): the
+    agent's session and its tunnel WebSockets are wss, checked against the enrolment CA file."""
+
+    workdir_prefix = "ew-tunnel-tls-"
+    conductor_tls = True
 
     def test_echo_and_bulk_over_wss(self):
-        status, created = self.rest("POST", "/v1/boards", {"name": "tls-tunnel"}, self.token)
-        self.assertEqual(status, 201, created)
-        board_id = created["board"]["id"]
-        self.agent = Agent(self.workdir, "tls-tunnel")
-        enrolled = subprocess.run([AGENT, "enrol", "--conductor", self.url, "--code", created["enrolmentCode"],
-                                   "--credential", self.agent.credential, "--ca-file", self.ca],
-                                  capture_output=True, text=True, timeout=30)
-        self.assertEqual(enrolled.returncode, 0, enrolled.stderr)
-        self.agent.start()
-        wait_until(lambda: self.rest("GET", f"/v1/boards/{board_id}", token=self.token)[1].get("status") == "online",
-                   timeout=15, what="board online over wss")
-        self.local = LocalService(echo)
-        status, service = self.rest("POST", "/v1/services", {"boardId": board_id, "boardPort": self.local.port},
-                                    self.token)
-        self.assertEqual(status, 201, service)
+        board_id = self.board("tls-tunnel")
+        self.assertTrue(self.agents["tls-tunnel"].read_credential()["wamp_url"].startswith("wss://"))
+        local = self.local(echo)
+        service = self.open_service(board_id, local.port)
         size = 20 * 1024 * 1024
         data = pattern(size, "tls")
-        with socket.create_connection(("127.0.0.1", service["conductorPort"]), timeout=30) as sock:
+        with self.connect(service) as sock:
             def send():
                 sock.sendall(data)
                 sock.shutdown(socket.SHUT_WR)
@@ -700,10 +854,27 @@ level = "debug"
             sender.join()
         self.assertEqual(hashlib.sha256(got).hexdigest(), hashlib.sha256(data).hexdigest())
         # The tunnel WebSocket went over TLS: the agent dialled wss to the conductor's port.
-        with open(self.agent.log_path) as f:
+        with open(self.agents["tls-tunnel"].log_path) as f:
             self.assertNotIn("tunnel to", f.read())  # no failed dial
-        status, body = ws_upgrade(self.port, "/v1/tunnel/" + "B" * 43, board_id, use_tls=True, ca=self.ca)
+        status, body = ws_upgrade(self.conductor.port, "/v1/tunnel/" + "B" * 43, board_id, use_tls=True,
+                                  ca=self.conductor.tls.ca)
         self.assertEqual(status, 403, body)
+
+    def test_browser_login_cookie_is_secure_over_https(self):
+        board_id = self.board("tls-web")
+        app = self.local(http_app)
+        status, login = self.rest("POST", f"/v1/boards/{board_id}/proxy-logins", {"port": app.port})
+        self.assertEqual(status, 201, login)
+        conn = http.client.HTTPSConnection("127.0.0.1", self.conductor.port, timeout=15,
+                                           context=self.conductor.tls.context())
+        try:
+            conn.request("GET", login["url"])
+            resp = conn.getresponse()
+            resp.read()
+            self.assertEqual(resp.status, 303)
+            self.assertIn("; Secure", resp.getheader("Set-Cookie"))
+        finally:
+            conn.close()
 
 
 if __name__ == "__main__":

@@ -82,6 +82,15 @@ void ExpectSame(const ConductorConfig& got, const ConductorConfig& want) {
   EXPECT_EQ(got.body_timeout, want.body_timeout);
   EXPECT_EQ(got.body_min_rate, want.body_min_rate);
   EXPECT_EQ(got.idle_timeout, want.idle_timeout);
+  // [tunnels] (issue 17)
+  EXPECT_EQ(got.tunnels_listen_address, want.tunnels_listen_address);
+  EXPECT_EQ(got.tunnels_port_first, want.tunnels_port_first);
+  EXPECT_EQ(got.tunnels_port_last, want.tunnels_port_last);
+  EXPECT_EQ(got.tunnels_max_connections, want.tunnels_max_connections);
+  EXPECT_EQ(got.tunnels_open_timeout, want.tunnels_open_timeout);
+  EXPECT_EQ(got.tunnels_ping_interval, want.tunnels_ping_interval);
+  EXPECT_EQ(got.tunnels_max_per_board, want.tunnels_max_per_board);
+  EXPECT_EQ(got.tunnels_proxy_session_ttl, want.tunnels_proxy_session_ttl);
 }
 
 void ExpectSame(const AgentConfig& got, const AgentConfig& want) {
@@ -531,7 +540,15 @@ std::set<std::string> KeysIn(const std::string& path) {
 
 TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
   const std::string dir = EW_DEPLOY_CONFIG_DIR;
-  EXPECT_EQ(KeysIn(dir + "/conductor.toml"),
+  std::set<std::string> conductor_keys = KeysIn(dir + "/conductor.toml");
+  std::set<std::string> agent_keys = KeysIn(dir + "/agent.toml");
+  // [tunnels] (issue 17)
+  for (const char* key : {"tunnels.listen_address", "tunnels.port_first", "tunnels.port_last",
+                          "tunnels.max_connections", "tunnels.open_timeout_ms", "tunnels.ping_interval_ms",
+                          "tunnels.max_per_board", "tunnels.proxy_session_ttl_s"})
+    EXPECT_EQ(conductor_keys.erase(key), 1u) << key;
+  EXPECT_EQ(agent_keys.erase("tunnels.ping_interval_ms"), 1u);
+  EXPECT_EQ(conductor_keys,
             (std::set<std::string>{"server.listen_address", "server.port", "server.public_url", "server.io_threads",
                                    "server.blocking_threads", "server.tls_cert", "server.tls_key",
                                    "server.allow_plain", "server.max_connections",
@@ -553,13 +570,28 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
                                    "triggers.mqtt_broker", "triggers.mqtt_ca_file", "triggers.mqtt_cert_file",
                                    "triggers.mqtt_key_file", "triggers.mqtt_username", "triggers.mqtt_password_file",
                                    "triggers.max_per_project", "triggers.max_payload_bytes"}));
-  EXPECT_EQ(KeysIn(dir + "/agent.toml"),
+  EXPECT_EQ(agent_keys,
             (std::set<std::string>{"agent.credential_path", "agent.conductor_url", "agent.reconnect_initial_ms",
                                    "agent.reconnect_max_ms", "agent.call_timeout_ms", "agent.startup_trim", "gpio.backend",
                                    "functions.runtime", "functions.state_dir", "functions.work_dir",
                                    "functions.max_running", "functions.uid_first", "functions.uid_count",
                                    "functions.cgroups", "spool.dir", "spool.max_mb", "spool.sync_interval_ms",
                                    "log.level", "log.recent_lines", "system.reboot_command"}));
+}
+
+// Tunnels (issue 17): pings can be turned off (0), the rest must be positive.
+TEST(ConfigTest, TunnelKeys) {
+  auto set = ParseConductorConfig("[tunnels]\nping_interval_ms = 0\nmax_per_board = 3\nproxy_session_ttl_s = 60\n");
+  ASSERT_TRUE(set) << set.error().message;
+  EXPECT_EQ(set->tunnels_ping_interval, std::chrono::milliseconds(0));
+  EXPECT_EQ(set->tunnels_max_per_board, 3);
+  EXPECT_EQ(set->tunnels_proxy_session_ttl, std::chrono::seconds(60));
+  auto agent = ParseAgentConfig("[tunnels]\nping_interval_ms = 500\n");
+  ASSERT_TRUE(agent) << agent.error().message;
+  EXPECT_EQ(agent->tunnels_ping_interval, std::chrono::milliseconds(500));
+  ExpectInvalid(ParseConductorConfig("[tunnels]\nmax_per_board = 0\n"), "tunnels.max_per_board");
+  ExpectInvalid(ParseConductorConfig("[tunnels]\nproxy_session_ttl_s = 0\n"), "tunnels.proxy_session_ttl_s");
+  ExpectInvalid(ParseAgentConfig("[tunnels]\nping_interval_ms = -1\n"), "tunnels.ping_interval_ms");
 }
 
 // Board management (issue 16): the reboot command is off unless set; the log ring is bounded.

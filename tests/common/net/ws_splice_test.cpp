@@ -30,6 +30,7 @@ class Books final : public SpliceObserver {
 // client socket ⇄ [splice] ⇄ WebSocket ⇄ peer (the test).
 class WsSpliceTest : public ::testing::Test {
  protected:
+  virtual SpliceOptions Options() const { return SpliceOptions{}; }
   void SetUp() override {
     tcp::acceptor clients(io_, {asio::ip::address_v4::loopback(), 0});
     client_.connect(clients.local_endpoint());
@@ -44,8 +45,7 @@ class WsSpliceTest : public ::testing::Test {
     ws.accept();
     dial.join();
     books_ = std::make_shared<Books>();
-    splice_ = std::make_shared<WsSplice<beast::tcp_stream>>(std::move(ws), std::move(client_end), SpliceOptions{},
-                                                            books_);
+    splice_ = std::make_shared<WsSplice<beast::tcp_stream>>(std::move(ws), std::move(client_end), Options(), books_);
     asio::post(io_, [s = splice_] { s->Start(); });
     runner_ = std::thread([this] { io_.run(); });
   }
@@ -164,6 +164,68 @@ TEST_F(WsSpliceTest, ABrokenWebSocketCutsTheClient) {
   peer_.next_layer().socket().close(ignored);
   EXPECT_EQ(ClientReadAll(), "");
   EXPECT_NE(books_->ended.get_future().get(), "closed");
+}
+
+// Pings on a short interval (real timers: the splice's steady_timer).
+class WsSplicePingTest : public WsSpliceTest {
+ protected:
+  SpliceOptions Options() const override {
+    SpliceOptions o;
+    o.ping_interval = std::chrono::milliseconds(50);
+    return o;
+  }
+};
+
+TEST_F(WsSplicePingTest, APeerThatAnswersPingsKeepsAnIdleTunnel) {
+  // The peer reads (Beast answers each ping with a pong inside the read) for 20 intervals.
+  int pings = 0;
+  peer_.control_callback([&](websocket::frame_type kind, beast::string_view) {
+    if (kind == websocket::frame_type::ping) ++pings;
+  });
+  beast::flat_buffer buffer;
+  beast::error_code read_ec;
+  bool read_done = false;
+  peer_.async_read(buffer, [&](beast::error_code ec, size_t) {
+    read_ec = ec;
+    read_done = true;
+  });
+  test_io_.run_for(std::chrono::milliseconds(1000));  // nothing but pings comes meanwhile
+  EXPECT_FALSE(read_done) << read_ec.message();
+  EXPECT_GE(pings, 3);
+  auto ended = books_->ended.get_future();
+  EXPECT_EQ(ended.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);  // still up
+}
+
+TEST_F(WsSplicePingTest, APeerThatNeverAnswersIsCutWithinThreeIntervals) {
+  // The peer is frozen: it reads nothing, so no pong ever comes back.
+  const auto started = std::chrono::steady_clock::now();
+  auto ended = books_->ended.get_future();
+  ASSERT_EQ(ended.wait_for(std::chrono::seconds(5)), std::future_status::ready) << "the dead leg was never cut";
+  const std::string reason = ended.get();
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_NE(reason.find("no answer to a ping"), std::string::npos) << reason;
+  EXPECT_LT(took, std::chrono::milliseconds(150 + 200));  // 3 intervals, and some scheduling slack
+  EXPECT_EQ(ClientReadAll(), "");  // the client's connection is closed too
+}
+
+TEST(LegLiveness, PingsWhenSilentAndJudgesOnlyWhatItCouldHear) {
+  LegLiveness leg;
+  using A = LegLiveness::Action;
+  leg.Heard();
+  EXPECT_EQ(leg.Tick(true), A::kNothing);
+  EXPECT_EQ(leg.Tick(true), A::kPing);
+  leg.Heard();  // the pong
+  EXPECT_EQ(leg.Tick(true), A::kNothing);
+  EXPECT_EQ(leg.Tick(true), A::kPing);
+  EXPECT_EQ(leg.Tick(true), A::kDead);
+  // Back-pressure: an interval in which we could not have heard neither pings nor judges.
+  LegLiveness busy;
+  EXPECT_EQ(busy.Tick(true), A::kPing);
+  EXPECT_EQ(busy.Tick(false), A::kNothing);
+  EXPECT_EQ(busy.Tick(true), A::kPing);
+  busy.Heard();
+  EXPECT_EQ(busy.Tick(false), A::kNothing);
+  EXPECT_EQ(busy.Tick(true), A::kPing);
 }
 
 }  // namespace
