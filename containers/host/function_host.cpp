@@ -66,6 +66,7 @@ struct FunctionHost::Impl {
     std::shared_ptr<FunctionRunner> runner;  // the current version
     size_t running = 0;
     size_t queued = 0;
+    size_t peak = 0;  // most running + queued at once since it was last idle (sizes the sandbox pool)
   };
 
   struct Pending {
@@ -149,20 +150,33 @@ struct FunctionHost::Impl {
       std::vector<Pending> failed;
       std::optional<Pending> next;
       bool refill = false;
+      size_t peak = 0;
       {
         std::lock_guard<std::mutex> lock(mutex);
         --function->running;
         --running_total;
         // The burst is over for this function: prepare its next sandboxes now, on this thread,
         // not while its invocations still compete for the CPU.
-        refill = function->running == 0 && function->queued == 0 && function->runner == runner && !shutting_down &&
-                 runner->NeedsSandboxes();
+        if (function->running == 0 && function->queued == 0 && function->runner == runner && !shutting_down) {
+          refill = true;
+          peak = function->peak;
+          function->peak = 0;
+        }
         function.reset();
         next = TakeNextLocked();
         DispatchLocked(failed);
         if (has_warm) EnsureReaperLocked();
+        if (refill && next) {
+          // This thread has another invocation to run: the pool fills on a thread of its own.
+          StartFillThreadLocked(runner, peak);
+          refill = false;
+        }
       }
-      if (refill) runner->FillSandboxes(&cancel_all);
+      if (refill) {
+        // Sized after the burst that just ended (outside the lock: shrinking destroys sandboxes).
+        runner->SizeSandboxes(peak);
+        if (runner->NeedsSandboxes()) runner->FillSandboxes(&cancel_all);
+      }
       runner.reset();  // outside the lock: a replaced version's last reference stops its instances
       FailAll(failed, Error(ErrorCode::kUnavailable, "cannot start a worker thread"));
       if (!next && refill) {
@@ -180,13 +194,15 @@ struct FunctionHost::Impl {
     }
   }
 
-  // A thread that fills `runner`'s sandbox pool and exits (after Install). REQUIRES(mutex).
-  void StartFillThreadLocked(std::shared_ptr<FunctionRunner> runner) {
+  // A thread that sizes `runner`'s sandbox pool after a busy period of `peak` invocations at
+  // once (none: after Install), fills it and exits. REQUIRES(mutex).
+  void StartFillThreadLocked(std::shared_ptr<FunctionRunner> runner, std::optional<size_t> peak = std::nullopt) {
     if (shutting_down) return;
     try {
       ++threads;
-      std::thread([this, runner]() mutable {
-        runner->FillSandboxes(&cancel_all);
+      std::thread([this, runner, peak]() mutable {
+        if (peak) runner->SizeSandboxes(*peak);
+        if (runner->NeedsSandboxes()) runner->FillSandboxes(&cancel_all);
         runner.reset();
         std::lock_guard<std::mutex> lock(mutex);
         --threads;
@@ -417,6 +433,7 @@ void FunctionHost::InvokeEvent(const std::string& key, const nlohmann::json& eve
         ++f.queued;
         impl_->queue.push_back(std::move(p));
       }
+      f.peak = std::max(f.peak, f.running + f.queued);
     }
   }
   if (refused) {

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 
 #include "common/json/guarded_json.hpp"
@@ -84,6 +85,15 @@ FunctionRunner::FunctionRunner(std::string key, FunctionSpec spec, Implementatio
     sandboxes_ = std::make_unique<SandboxPool>(
         config_.sandbox_pool, [this]() { return runtime_.Prepare(MakeContainerSpec("cold")); }, clock);
   }
+}
+
+void FunctionRunner::SizeSandboxes(size_t peak) {
+  if (!sandboxes_) return;
+  const size_t floor = config_.sandbox_pool;
+  const size_t cap = std::max(config_.sandbox_pool_max, floor);
+  // Halving, not dropping: one quiet period between two bursts does not undo the preparation.
+  const size_t wanted = std::max(peak, sandboxes_->target() / 2);
+  sandboxes_->Resize(std::clamp(wanted, floor, cap));
 }
 
 void FunctionRunner::FillSandboxes(const std::atomic<bool>* cancel) {

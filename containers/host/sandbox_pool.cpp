@@ -1,5 +1,7 @@
 #include "containers/host/sandbox_pool.hpp"
 
+#include <algorithm>
+
 namespace ew::containers {
 
 SandboxPool::SandboxPool(size_t target, Factory factory, const Clock& clock)
@@ -61,6 +63,24 @@ void SandboxPool::Retire() {
     doomed.swap(ready_);
   }
   doomed.clear();  // kills and reaps outside the lock
+}
+
+void SandboxPool::Resize(size_t target) {
+  std::vector<std::unique_ptr<PreparedSandbox>> doomed;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    target_ = std::max<size_t>(1, target);
+    while (ready_.size() > target_) {
+      doomed.push_back(std::move(ready_.back()));
+      ready_.pop_back();
+    }
+  }
+  doomed.clear();  // outside the lock
+}
+
+size_t SandboxPool::target() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return target_;
 }
 
 size_t SandboxPool::Ready() const {

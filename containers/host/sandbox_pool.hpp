@@ -3,7 +3,7 @@
 // set-up. Not a warm instance: each sandbox serves one invocation, which takes it out of the
 // pool for good (a new process for the function, a /tmp nobody wrote to); FunctionHost refills
 // the pool when the function has nothing running or queued, so refilling never competes with
-// the burst it prepares for.
+// the burst it prepares for, and sizes it after the bursts it saw (FunctionRunner).
 #pragma once
 
 #include <atomic>
@@ -42,12 +42,14 @@ class SandboxPool {
   bool NeedsFill() const;
   // Destroys the ready sandboxes now; later Take() returns null and Fill() does nothing.
   void Retire();
+  // Sets how many to keep ready (> 0); ready ones beyond it are destroyed. Thread-safe.
+  void Resize(size_t target);
 
   size_t Ready() const;
-  size_t target() const { return target_; }
+  size_t target() const;
 
  private:
-  const size_t target_;
+  size_t target_;  // GUARDED_BY(mutex_)
   const Factory factory_;
   const Clock& clock_;
   mutable std::mutex mutex_;

@@ -231,6 +231,36 @@ def proc_cpu(pid):
     return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
 
 
+def descendants_memory(root):
+    """(processes, total Pss in kB) of `root`'s descendants: what the agent's ready sandboxes
+    (bwrap, the sandbox's init, the gate) hold between bursts."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    todo, found = list(children.get(root, [])), []
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    pss = 0
+    for pid in found:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+        except OSError:
+            pass
+    return len(found), pss
+
+
 def burst(port, token, fn_id, board_id, n, pids=None):
     """N invocations released at once, one client thread and connection each. Every call must
     succeed; per call: latency, and the agent's queue and run time from the record."""
@@ -433,6 +463,11 @@ def main():
                     bursts[b.label].append(burst(conductor.port, token, cold["id"], b.board_id, args.concurrent,
                                                  {"conductor": conductor.proc.pid, "agent": b.agent.proc.pid}))
             results["concurrent"] = {"cold": {label: summarize_bursts(v) for label, v in bursts.items()}}
+            time.sleep(args.settle)
+            for b in boards:  # the pools refilled after the last burst
+                procs, pss = descendants_memory(b.agent.proc.pid)
+                results["concurrent"]["cold"][b.label]["idle_sandbox_processes"] = procs
+                results["concurrent"]["cold"][b.label]["idle_sandbox_pss_kb"] = pss
             if warm:
                 time.sleep(args.settle)
                 results["concurrent"]["warm"] = summarize_bursts(
@@ -507,6 +542,10 @@ def main():
             run = "—" if r["agent_run_p50_ms"] is None else f"{r['agent_run_p50_ms']:.0f} / {r['agent_run_p99_ms']:.0f}"
             print(f"| {name} | {rt} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['max_ms']:.0f} | {r['wall_ms']:.0f} | "
                   f"{rp} | {q} | {run} | {r['busy_cores']:.2f} of {os.cpu_count()} |")
+        print("\nHeld between bursts (the agent's descendants: ready sandboxes):\n")
+        for label, r in results["concurrent"]["cold"].items():
+            print(f"- {label}: {r.get('idle_sandbox_processes', 0)} processes, "
+                  f"{r.get('idle_sandbox_pss_kb', 0) / 1024:.1f} MB Pss")
         print("\nCPU per call in the bursts (ms; medians of the rounds):\n")
         print("| burst | client | conductor | agent | containers (reaped by the agent) |")
         print("|---|---|---|---|---|")
