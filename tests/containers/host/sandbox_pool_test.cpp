@@ -120,6 +120,20 @@ TEST(SandboxPoolTest, AFailedPrepareHoldsRefillsOffForAWhile) {
   EXPECT_EQ(pool->Ready(), 2u);
 }
 
+TEST(SandboxPoolTest, ResizeDestroysWhatIsOverTheNewTarget) {
+  PoolFixture f;
+  auto pool = f.MakePool(5);
+  ASSERT_TRUE(pool->Fill(nullptr));
+  pool->Resize(2);
+  EXPECT_EQ(pool->Ready(), 2u);
+  EXPECT_EQ(f.alive(), 2);
+  EXPECT_FALSE(pool->NeedsFill());
+  pool->Resize(4);
+  EXPECT_TRUE(pool->NeedsFill());
+  ASSERT_TRUE(pool->Fill(nullptr));
+  EXPECT_EQ(pool->Ready(), 4u);
+}
+
 TEST(SandboxPoolTest, FillStopsWhenCancelled) {
   PoolFixture f;
   auto pool = f.MakePool(5);
@@ -133,10 +147,11 @@ TEST(SandboxPoolTest, FillStopsWhenCancelled) {
 class HostPoolTest : public ::testing::Test {
  protected:
   void SetUp() override { state_->can_prepare = true; }
-  void MakeHost(size_t pool) {
+  void MakeHost(size_t pool, size_t pool_max = 0) {
     HostConfig config;
     config.clock = &clock_;
     config.sandbox_pool = pool;
+    config.sandbox_pool_max = pool_max;
     host_ = std::make_unique<FunctionHost>(config, std::make_unique<FakeRuntime>(state_));
   }
   FunctionSpec Spec(const std::string& name) {
@@ -229,6 +244,31 @@ TEST_F(HostPoolTest, ABurstLargerThanThePoolRunsTheRestWithoutAndRefillsAfterwar
   ASSERT_TRUE(WaitReady("echo", 3));
   auto runs = PreparedRuns();
   EXPECT_EQ(std::set<std::string>(runs.begin(), runs.end()).size(), runs.size());
+}
+
+TEST_F(HostPoolTest, ThePoolFollowsTheLastBurstWithinItsBounds) {
+  MakeHost(2, 10);
+  Install(Spec("echo"));
+  ASSERT_TRUE(WaitReady("echo", 2));
+  auto burst = [this](int n) {
+    state_->hold = true;
+    std::vector<std::future<Result<InvocationResult>>> calls;
+    for (int i = 0; i < n; ++i) calls.push_back(std::async(std::launch::async, [this] { return Call("echo"); }));
+    EXPECT_TRUE(state_->WaitFor([&] { return state_->held == n; }));
+    state_->hold = false;
+    state_->Release(n);
+    for (auto& c : calls) EXPECT_TRUE(c.get());
+  };
+  burst(8);
+  EXPECT_TRUE(WaitReady("echo", 8)) << "sized to the burst: " << Ready("echo");
+  burst(14);
+  EXPECT_TRUE(WaitReady("echo", 10)) << "capped at sandbox_pool_max: " << Ready("echo");
+  ASSERT_TRUE(Call("echo"));
+  EXPECT_TRUE(WaitReady("echo", 5)) << "a quiet period halves it: " << Ready("echo");
+  ASSERT_TRUE(Call("echo"));
+  EXPECT_TRUE(WaitReady("echo", 2)) << "never below sandbox_pool: " << Ready("echo");
+  ASSERT_TRUE(Call("echo"));
+  EXPECT_TRUE(WaitReady("echo", 2));
 }
 
 TEST_F(HostPoolTest, NoPoolForWarmOrGpioFunctionsOrWhenOff) {
