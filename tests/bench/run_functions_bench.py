@@ -95,8 +95,16 @@ class Rest:
     def call(self, method, path, body=None, raw=None, content_type="application/json"):
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         headers = {"Content-Type": content_type, "X-Auth-Token": self.token}
-        self.conn.request(method, path, body=data, headers=headers)
-        resp = self.conn.getresponse()
+        try:
+            self.conn.request(method, path, body=data, headers=headers)
+            resp = self.conn.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # The server closed the connection while it idled (between phases): once more on a
+            # new one.
+            self.conn.close()
+            self.conn = http.client.HTTPConnection(self.conn.host, self.conn.port, timeout=120)
+            self.conn.request(method, path, body=data, headers=headers)
+            resp = self.conn.getresponse()
         text = resp.read().decode()
         return resp.status, (json.loads(text) if text else None)
 
@@ -159,16 +167,16 @@ class MemorySampler(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.period = pid, period
         self.peak_kb, self.samples = 0, 0
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
 
     def run(self):
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             self.peak_kb = max(self.peak_kb, status_kb(self.pid, "VmRSS"))
             self.samples += 1
-            self._stop.wait(self.period)
+            self._stopping.wait(self.period)
 
     def stop(self):
-        self._stop.set()
+        self._stopping.set()
         self.join()
         return self.peak_kb
 
