@@ -476,6 +476,7 @@ def main():
                 procs, pss = descendants_memory(b.agent.proc.pid)
                 results["concurrent"]["cold"][b.label]["idle_sandbox_processes"] = procs
                 results["concurrent"]["cold"][b.label]["idle_sandbox_pss_kb"] = pss
+                results["concurrent"]["cold"][b.label]["agent_vmrss_kb"] = status_kb(b.agent.proc.pid, "VmRSS")
             if warm:
                 time.sleep(args.settle)
                 results["concurrent"]["warm"] = summarize_bursts(
@@ -553,7 +554,8 @@ def main():
         print("\nHeld between bursts (the agent's descendants: ready sandboxes):\n")
         for label, r in results["concurrent"]["cold"].items():
             print(f"- {label}: {r.get('idle_sandbox_processes', 0)} processes, "
-                  f"{r.get('idle_sandbox_pss_kb', 0) / 1024:.1f} MB Pss")
+                  f"{r.get('idle_sandbox_pss_kb', 0) / 1024:.1f} MB Pss; the agent's own VmRSS "
+                  f"{r.get('agent_vmrss_kb', 0) / 1024:.1f} MB")
         print("\nCPU per call in the bursts (ms; medians of the rounds):\n")
         print("| burst | client | conductor | agent | containers (reaped by the agent) |")
         print("|---|---|---|---|---|")
