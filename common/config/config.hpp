@@ -105,7 +105,7 @@ struct AgentConfig {
   // function is idle again, sized to its last burst within [sandbox_pool, sandbox_pool_max].
   // 0 turns it off.
   int64_t functions_sandbox_pool = 4;
-  int64_t functions_sandbox_pool_max = 64;
+  int64_t functions_sandbox_pool_max = 100;  // a burst of 100 at once finds 100 ready (issue 15)
   // As root, each container runs as a uid of its own from [uid_first, uid_first + uid_count),
   // shared with every other daemon of the host; keep it out of /etc/subuid and real users.
   int64_t functions_uid_first = 1'000'000;
