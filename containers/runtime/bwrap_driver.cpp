@@ -317,6 +317,7 @@ Result<BwrapDriver::Launched> BwrapDriver::Launch(const ContainerSpec& spec, boo
   auto child = ChildProcess::Spawn(options);
   close(seccomp_fd);
   close(info[1]);
+  if (held->cgroup) held->cgroup->CloseProcsFds();  // joined in the child, or the spawn failed
   if (!child) {
     close(info[0]);
     return Unavailable("bwrap: " + child.error().message);

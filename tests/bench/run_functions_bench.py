@@ -477,6 +477,7 @@ def main():
                 results["concurrent"]["cold"][b.label]["idle_sandbox_processes"] = procs
                 results["concurrent"]["cold"][b.label]["idle_sandbox_pss_kb"] = pss
                 results["concurrent"]["cold"][b.label]["agent_vmrss_kb"] = status_kb(b.agent.proc.pid, "VmRSS")
+                results["concurrent"]["cold"][b.label]["agent_fds"] = len(os.listdir(f"/proc/{b.agent.proc.pid}/fd"))
             if warm:
                 time.sleep(args.settle)
                 results["concurrent"]["warm"] = summarize_bursts(
@@ -555,7 +556,7 @@ def main():
         for label, r in results["concurrent"]["cold"].items():
             print(f"- {label}: {r.get('idle_sandbox_processes', 0)} processes, "
                   f"{r.get('idle_sandbox_pss_kb', 0) / 1024:.1f} MB Pss; the agent's own VmRSS "
-                  f"{r.get('agent_vmrss_kb', 0) / 1024:.1f} MB")
+                  f"{r.get('agent_vmrss_kb', 0) / 1024:.1f} MB, {r.get('agent_fds', 0)} open descriptors")
         print("\nCPU per call in the bursts (ms; medians of the rounds):\n")
         print("| burst | client | conductor | agent | containers (reaped by the agent) |")
         print("|---|---|---|---|---|")
