@@ -114,12 +114,19 @@ struct AgentConfig {
   bool startup_trim = true;
   std::string gpio_backend = "sim";                               // "sim" or "libgpiod"; only without [[gpio.chip]]
   std::vector<GpioChipConfig> gpio_chips;                         // [[gpio.chip]]; empty = one chip from gpio_backend
-  // Functions: container runtime ("auto" probes crun, runc, bwrap; "none" disables functions),
+  // Functions: container runtime ("auto": bwrap where it enforces every limit, else crun, runc,
+  // then bwrap; "none" disables functions),
   // package cache + deployment records, per-invocation bundles, containers at once.
   std::string functions_runtime = "auto";
   std::string functions_state_dir = "/var/lib/edgewire/functions";
   std::string functions_work_dir = "/run/edgewire/containers";
   int64_t functions_max_running = 16;
+  // Sandboxes prepared ahead per cold function (bwrap with cgroups; issue 15): a burst's
+  // invocations skip the runtime's set-up. Each serves one invocation; refilled when the
+  // function is idle again, sized to its last burst within [sandbox_pool, sandbox_pool_max].
+  // 0 turns it off.
+  int64_t functions_sandbox_pool = 4;
+  int64_t functions_sandbox_pool_max = 100;  // a burst of 100 at once finds 100 ready (issue 15)
   // As root, each container runs as a uid of its own from [uid_first, uid_first + uid_count),
   // shared with every other daemon of the host; keep it out of /etc/subuid and real users.
   int64_t functions_uid_first = 1'000'000;

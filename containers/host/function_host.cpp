@@ -51,6 +51,7 @@ nlohmann::json ToJson(const InvocationResult& result) {
           {"exitCode", result.exit_code},
           {"runtime", result.runtime},
           {"cold", result.cold},
+          {"prepared", result.prepared},
           {"queueMs", ms(result.queue_time)},
           {"runMs", ms(result.run_time)}};
 }
@@ -65,6 +66,7 @@ struct FunctionHost::Impl {
     std::shared_ptr<FunctionRunner> runner;  // the current version
     size_t running = 0;
     size_t queued = 0;
+    size_t peak = 0;  // most running + queued at once since it was last idle (sizes the sandbox pool)
   };
 
   struct Pending {
@@ -143,31 +145,72 @@ struct FunctionHost::Impl {
       // replaced version stops its instances, which needs the runtime (and so the host) alive.
       bool has_warm = p.runner->is_warm();
       auto function = std::move(p.function);
+      auto runner = std::move(p.runner);
       p = Pending{};
       std::vector<Pending> failed;
       std::optional<Pending> next;
+      bool refill = false;
+      size_t peak = 0;
       {
         std::lock_guard<std::mutex> lock(mutex);
         --function->running;
         --running_total;
+        // The burst is over for this function: prepare its next sandboxes now, on this thread,
+        // not while its invocations still compete for the CPU.
+        if (function->running == 0 && function->queued == 0 && function->runner == runner && !shutting_down) {
+          refill = true;
+          peak = function->peak;
+          function->peak = 0;
+        }
         function.reset();
         next = TakeNextLocked();
         DispatchLocked(failed);
         if (has_warm) EnsureReaperLocked();
-        if (!next && failed.empty()) {
-          --threads;
-          threads_done.notify_all();
-          return;  // nothing touches `this` past the unlock
+        if (refill && next) {
+          // This thread has another invocation to run: the pool fills on a thread of its own.
+          StartFillThreadLocked(runner, peak);
+          refill = false;
         }
       }
+      if (refill) {
+        // Sized after the burst that just ended (outside the lock: shrinking destroys sandboxes).
+        runner->SizeSandboxes(peak);
+        if (runner->NeedsSandboxes()) runner->FillSandboxes(&cancel_all);
+      }
+      runner.reset();  // outside the lock: a replaced version's last reference stops its instances
       FailAll(failed, Error(ErrorCode::kUnavailable, "cannot start a worker thread"));
+      if (!next && refill) {
+        // Invocations queued while the pool filled: this thread takes one.
+        std::lock_guard<std::mutex> lock(mutex);
+        next = TakeNextLocked();
+      }
       if (!next) {
         std::lock_guard<std::mutex> lock(mutex);
         --threads;
         threads_done.notify_all();
-        return;
+        return;  // nothing touches `this` past the unlock
       }
       p = std::move(*next);
+    }
+  }
+
+  // A thread that sizes `runner`'s sandbox pool after a busy period of `peak` invocations at
+  // once (none: after Install), fills it and exits. REQUIRES(mutex).
+  void StartFillThreadLocked(std::shared_ptr<FunctionRunner> runner, std::optional<size_t> peak = std::nullopt) {
+    if (shutting_down) return;
+    try {
+      ++threads;
+      std::thread([this, runner, peak]() mutable {
+        if (peak) runner->SizeSandboxes(*peak);
+        if (runner->NeedsSandboxes()) runner->FillSandboxes(&cancel_all);
+        runner.reset();
+        std::lock_guard<std::mutex> lock(mutex);
+        --threads;
+        threads_done.notify_all();
+      }).detach();
+    } catch (const std::system_error& e) {
+      --threads;
+      Log()->warn("cannot start a thread to prepare sandboxes: {}", e.what());
     }
   }
 
@@ -292,6 +335,7 @@ Result<void> FunctionHost::Install(const std::string& key, const FunctionSpec& s
       slot = std::make_shared<Impl::Function>(Impl::Function{key, runner, 0, 0});
     }
     impl_->DispatchLocked(failed);  // a replacement may allow more at once
+    if (runner->NeedsSandboxes()) impl_->StartFillThreadLocked(runner);
   }
   Impl::FailAll(failed, Error(ErrorCode::kUnavailable, "cannot start a worker thread"));
   Log()->info("function {} installed: {} {} ({}, {}{})", key, spec.name, spec.version, containers::RuntimeName(impl->runtime),
@@ -329,7 +373,8 @@ std::vector<InstalledFunction> FunctionHost::List() const {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   std::vector<InstalledFunction> out;
   for (const auto& [key, f] : impl_->functions) {
-    out.push_back({key, f->runner->spec(), f->runner->code_dir(), f->runner->warm_instances(), f->running, f->queued});
+    out.push_back({key, f->runner->spec(), f->runner->code_dir(), f->runner->warm_instances(),
+                   f->runner->ready_sandboxes(), f->running, f->queued});
   }
   return out;
 }
@@ -388,6 +433,7 @@ void FunctionHost::InvokeEvent(const std::string& key, const nlohmann::json& eve
         ++f.queued;
         impl_->queue.push_back(std::move(p));
       }
+      f.peak = std::max(f.peak, f.running + f.queued);
     }
   }
   if (refused) {

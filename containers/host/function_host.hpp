@@ -25,6 +25,15 @@ namespace ew::containers {
 
 struct HostConfig {
   size_t max_running = 64;                 // containers at once on this host, all functions
+  // Sandboxes kept ready per cold function (SandboxPool; issue 15), where the runtime can
+  // prepare them (bwrap with cgroups) and the function declares no GPIO lines (a sandbox made
+  // ahead would hold them). Each serves one invocation; 0 turns the pool off. After a busy
+  // period the pool is sized to the most invocations of the function that were running or
+  // queued at once in it, at least half its previous size, within
+  // [sandbox_pool, sandbox_pool_max]: a function that comes in bursts finds its next burst
+  // prepared, one called now and then keeps sandbox_pool.
+  size_t sandbox_pool = 0;
+  size_t sandbox_pool_max = 0;  // below sandbox_pool: taken as sandbox_pool (a fixed size)
   size_t max_queued = 1024;                // waiting invocations beyond that → ResourceExhausted
   size_t max_event_bytes = 1u << 20;       // larger event → InvalidArgument
   size_t max_output_bytes = 1u << 20;      // stdout cap (see RunLimits)
@@ -51,12 +60,14 @@ struct InvocationResult {
   int exit_code = -1;
   std::string runtime;          // "crun", "runc", "bwrap"
   bool cold = true;             // false when a warm instance served it
+  bool prepared = false;        // a cold start in a sandbox made ahead (the sandbox pool)
   std::chrono::microseconds queue_time{0};  // waiting for a slot
   std::chrono::microseconds run_time{0};    // in the container
 };
 
 std::string_view StatusName(InvocationResult::Status status);  // "succeeded", "failed", "timed_out"
-// {"status","output","error","logs","exitCode","runtime","cold","queueMs","runMs"} (ms as doubles).
+// {"status","output","error","logs","exitCode","runtime","cold","prepared","queueMs","runMs"}
+// (ms as doubles).
 nlohmann::json ToJson(const InvocationResult& result);
 
 struct InstalledFunction {
@@ -64,12 +75,15 @@ struct InstalledFunction {
   FunctionSpec spec;
   std::filesystem::path code_dir;
   size_t warm_instances = 0;  // alive now
+  size_t ready_sandboxes = 0;  // prepared, waiting for an invocation
   size_t running = 0;
   size_t queued = 0;
 };
 
 // Thread-safe. Creates no thread while idle (the board agent's memory budget): workers exist
-// only while invocations run, and warm instances only while their function is used.
+// only while invocations run, and warm instances only while their function is used. A cold
+// function's sandbox pool is filled by a thread that exits when it is full: after Install, and
+// after each burst (when the function has nothing running or queued any more).
 class FunctionHost {
  public:
   FunctionHost(HostConfig config, std::unique_ptr<ContainerRuntime> runtime);

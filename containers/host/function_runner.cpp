@@ -2,9 +2,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 
 #include "common/json/guarded_json.hpp"
+#include "common/log/log.hpp"
 #include "containers/runtime/sandbox_layout.hpp"
 
 namespace ew::containers {
@@ -13,6 +15,8 @@ namespace {
 
 using std::chrono::duration_cast;
 using std::chrono::microseconds;
+
+const ew::log::Logger Log{"containers"};
 
 // Container ids: unique in this process (counter) and among processes (pid).
 std::string NextContainerId(const std::string& name) {
@@ -76,6 +80,27 @@ FunctionRunner::FunctionRunner(std::string key, FunctionSpec spec, Implementatio
     pool_ = std::make_unique<WarmPool>(
         std::max<uint32_t>(1, spec_.warm.max_instances), spec_.warm.idle_timeout,
         [this]() { return StartWarmInstance(); }, clock);
+  } else if (config_.sandbox_pool > 0 && spec_.gpio.empty() && runtime_.CanPrepare()) {
+    // Each sandbox is made with the spec of a cold invocation (a fresh container id each).
+    sandboxes_ = std::make_unique<SandboxPool>(
+        config_.sandbox_pool, [this]() { return runtime_.Prepare(MakeContainerSpec("cold")); }, clock);
+  }
+}
+
+void FunctionRunner::SizeSandboxes(size_t peak) {
+  if (!sandboxes_) return;
+  const size_t floor = config_.sandbox_pool;
+  const size_t cap = std::max(config_.sandbox_pool_max, floor);
+  // Halving, not dropping: one quiet period between two bursts does not undo the preparation.
+  const size_t wanted = std::max(peak, sandboxes_->target() / 2);
+  sandboxes_->Resize(std::clamp(wanted, floor, cap));
+}
+
+void FunctionRunner::FillSandboxes(const std::atomic<bool>* cancel) {
+  if (!sandboxes_) return;
+  if (auto filled = sandboxes_->Fill(cancel); !filled) {
+    Log()->warn("function {}: cannot prepare sandboxes ahead ({}); cold invocations start their own for {} s", key_,
+                filled.error().message, SandboxPool::kRetryAfterFailure.count());
   }
 }
 
@@ -169,7 +194,15 @@ Result<InvocationResult> FunctionRunner::InvokeCold(const std::string& event_lin
   if (!spec_.gpio.empty()) {
     EW_TRY(gpio, OpenGpio(container, NextGpioInvocation("inv"), uid));
   }
-  auto out = runtime_.Run(container, event_line, limits);
+  bool prepared = false;
+  Result<RunOutput> out = Unavailable("not run");
+  if (auto sandbox = sandboxes_ ? sandboxes_->Take() : nullptr) {
+    out = runtime_.RunPrepared(std::move(sandbox), event_line, limits);
+    prepared = static_cast<bool>(out);
+    // A sandbox that died while it waited is not this invocation's failure: start one now.
+    if (!out) Log()->debug("function {}: prepared sandbox unusable ({}); starting one", key_, out.error().message);
+  }
+  if (!prepared) out = runtime_.Run(container, event_line, limits);
   gpio.reset();
   uid = UidPool::Lease();
   if (!out) return Unavailable(std::string(runtime_.Name()) + ": " + out.error().message);
@@ -178,6 +211,7 @@ Result<InvocationResult> FunctionRunner::InvokeCold(const std::string& event_lin
   InvocationResult result;
   result.runtime = std::string(runtime_.Name());
   result.cold = true;
+  result.prepared = prepared;
   result.run_time = out->wall;
   result.exit_code = out->exit_code;
   result.logs = std::move(out->stderr_data);
@@ -248,6 +282,7 @@ std::optional<WarmPool::TimePoint> FunctionRunner::ReapIdle() {
 
 void FunctionRunner::Retire(bool cancel_running) {
   if (pool_) pool_->Retire(cancel_running);
+  if (sandboxes_) sandboxes_->Retire();
 }
 
 }  // namespace ew::containers

@@ -12,6 +12,7 @@
 #include "common/error/error.hpp"
 #include "containers/gpio/gpio_broker.hpp"
 #include "containers/host/function_host.hpp"
+#include "containers/host/sandbox_pool.hpp"
 #include "containers/host/warm_pool.hpp"
 #include "containers/package/function_spec.hpp"
 #include "containers/runtime/container_runtime.hpp"
@@ -41,9 +42,19 @@ class FunctionRunner {
   const FunctionSpec& spec() const { return spec_; }
   const std::filesystem::path& code_dir() const { return code_dir_; }
   size_t warm_instances() const { return pool_ ? pool_->Alive() : 0; }
-  // See WarmPool::ReapIdle and WarmPool::Retire; no-ops for cold functions.
+  size_t ready_sandboxes() const { return sandboxes_ ? sandboxes_->Ready() : 0; }
+  // See WarmPool::ReapIdle; a no-op for cold functions.
   std::optional<WarmPool::TimePoint> ReapIdle();
+  // Stops the warm instances (WarmPool::Retire) and destroys the ready sandboxes.
   void Retire(bool cancel_running);
+  // Whether this version has a sandbox pool that is short of its target (SandboxPool::NeedsFill),
+  // and filling it (blocks; a worker thread of the host). Failures are logged here.
+  bool NeedsSandboxes() const { return sandboxes_ && sandboxes_->NeedsFill(); }
+  void FillSandboxes(const std::atomic<bool>* cancel);
+  // After a busy period in which up to `peak` invocations were running or queued at once:
+  // the pool's new size (see HostConfig::sandbox_pool). No-op without a pool.
+  void SizeSandboxes(size_t peak);
+  size_t sandbox_target() const { return sandboxes_ ? sandboxes_->target() : 0; }
 
   // The container for one invocation in `mode` ("cold" or "warm"), with a fresh id.
   ContainerSpec MakeContainerSpec(const char* mode) const;
@@ -69,6 +80,7 @@ class FunctionRunner {
   ContainerRuntime& runtime_;
   HostConfig config_;
   std::unique_ptr<WarmPool> pool_;  // warm functions only
+  std::unique_ptr<SandboxPool> sandboxes_;  // cold functions, when HostConfig::sandbox_pool > 0 and the runtime can
 };
 
 }  // namespace ew::containers

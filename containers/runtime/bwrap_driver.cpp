@@ -45,6 +45,13 @@ constexpr int kSandboxReapMs = 1000;
 
 const ew::log::Logger Log{"containers"};
 
+// The gate of a prepared sandbox, run by the host's /bin/sh inside it: the first line of stdin
+// (an empty line written at the release) opens it, then the function's argv replaces the
+// shell. EOF instead (the daemon died, or the sandbox was discarded) ends the sandbox without
+// running the function. dash reads a pipe byte by byte, so the event after that line is left
+// whole for the function.
+constexpr const char* kGateScript = "read -r go || exit 125; exec \"$@\"";
+
 bool HasPrlimit() {
   static const bool has = access(kPrlimit, X_OK) == 0;
   return has;
@@ -218,7 +225,7 @@ Result<UidPool::Lease> BwrapDriver::LeaseUid() {
 }
 
 Result<BwrapDriver::Launched> BwrapDriver::Launch(const ContainerSpec& spec, bool die_with_parent,
-                                                  uint64_t cpu_seconds) {
+                                                  uint64_t cpu_seconds, bool gated) {
   EW_TRY_VOID(sandbox::ValidateSpec(spec));
   auto held = std::make_shared<Held>();
   uint32_t uid = uid_, gid = gid_;
@@ -285,6 +292,7 @@ Result<BwrapDriver::Launched> BwrapDriver::Launch(const ContainerSpec& spec, boo
   // uid on the host, the daemon's own threads too when rootless.
   const bool inner_nproc = HasPrlimit();
   if (inner_nproc) args.insert(args.end(), {kPrlimit, "--nproc=" + std::to_string(spec.pids_limit), "--"});
+  if (gated) args.insert(args.end(), {"/bin/sh", "-c", kGateScript, "ew-gate"});
   args.insert(args.end(), spec.argv.begin(), spec.argv.end());
 
   SpawnOptions options;
@@ -309,6 +317,7 @@ Result<BwrapDriver::Launched> BwrapDriver::Launch(const ContainerSpec& spec, boo
   auto child = ChildProcess::Spawn(options);
   close(seccomp_fd);
   close(info[1]);
+  if (held->cgroup) held->cgroup->CloseProcsFds();  // joined in the child, or the spawn failed
   if (!child) {
     close(info[0]);
     return Unavailable("bwrap: " + child.error().message);
@@ -318,11 +327,13 @@ Result<BwrapDriver::Launched> BwrapDriver::Launch(const ContainerSpec& spec, boo
   return Launched{std::move(*child), std::move(held)};
 }
 
-Result<RunOutput> BwrapDriver::Run(const ContainerSpec& spec, std::string_view input, const RunLimits& limits) {
+uint64_t BwrapDriver::CpuSeconds(const ContainerSpec& spec, std::chrono::milliseconds timeout) {
   // Rounded up, plus one: RLIMIT_CPU must not end a function that the timeout would let finish.
-  const uint64_t cpu_seconds =
-      static_cast<uint64_t>(std::chrono::duration<double>(limits.timeout).count() * std::max(spec.cpus, 1.0)) + 2;
-  EW_TRY(auto launched, Launch(spec, true, cpu_seconds));
+  return static_cast<uint64_t>(std::chrono::duration<double>(timeout).count() * std::max(spec.cpus, 1.0)) + 2;
+}
+
+Result<RunOutput> BwrapDriver::Run(const ContainerSpec& spec, std::string_view input, const RunLimits& limits) {
+  EW_TRY(auto launched, Launch(spec, true, CpuSeconds(spec, limits.timeout)));
   ChildProcess* child = launched.child.get();
   auto sandbox = launched.held->sandbox;
   auto out = child->Communicate(
@@ -359,6 +370,79 @@ Result<std::unique_ptr<ContainerProcess>> BwrapDriver::Start(const ContainerSpec
   auto held = launched.held;
   return std::unique_ptr<ContainerProcess>(
       new PipeContainerProcess(std::move(launched.child), kill, [held]() mutable { held.reset(); }));
+}
+
+// A sandbox made by Prepare: bwrap and the sandbox's processes, held at the gate.
+class BwrapDriver::Prepared final : public PreparedSandbox {
+ public:
+  Prepared(ContainerSpec spec, Launched launched) : spec_(std::move(spec)), launched_(std::move(launched)) {}
+  ~Prepared() override {
+    // Unused: closing stdin fails the gate's read; the kill makes sure, then Held's destructor
+    // reaps the sandbox and removes its cgroups.
+    if (launched_.child) {
+      launched_.held->sandbox->Kill();
+      launched_.child->SignalGroup(SIGKILL);
+    }
+  }
+  const ContainerSpec& spec() const override { return spec_; }
+  Launched Take() { return std::move(launched_); }
+
+ private:
+  ContainerSpec spec_;
+  Launched launched_;
+};
+
+Result<std::unique_ptr<PreparedSandbox>> BwrapDriver::Prepare(const ContainerSpec& spec) {
+  ContainerSpec gated = spec;
+  gated.pids_limit = spec.pids_limit + 1;  // the gate's process, until it execs the function
+  // No --die-with-parent: it follows the thread that spawned bwrap (a pool filler that exits
+  // long before the invocation). Orphaned, the gate reads EOF and exits without running the
+  // function.
+  if (!CanPrepare()) return Unavailable("bwrap: sandboxes are prepared only where cgroups hold their limits");
+  EW_TRY(auto launched, Launch(gated, false, 0, true));
+  if (!launched.held->sandbox->started()) {
+    RunLimits limits;
+    limits.timeout = kInfoTimeout;
+    auto out = launched.child->Communicate("", limits, [] {});
+    return Unavailable("bwrap: " + Trimmed(out.stderr_data));
+  }
+  return std::unique_ptr<PreparedSandbox>(new Prepared(spec, std::move(launched)));
+}
+
+Result<RunOutput> BwrapDriver::RunPrepared(std::unique_ptr<PreparedSandbox> prepared, std::string_view input,
+                                           const RunLimits& limits) {
+  auto* mine = dynamic_cast<Prepared*>(prepared.get());
+  if (!mine) return InvalidArgument("bwrap: this sandbox was not prepared by bwrap");
+  const ContainerSpec spec = mine->spec();
+  Launched launched = mine->Take();
+  prepared.reset();
+  ChildProcess* child = launched.child.get();
+  auto sandbox = launched.held->sandbox;
+  // A sandbox that died while it waited (killed from outside, its cgroup's OOM killer) is not
+  // the function's failure: the caller runs the invocation without a prepared sandbox.
+  if (child->Reap()) {
+    launched.held.reset();
+    return Unavailable("bwrap: the prepared sandbox exited before its invocation (status " +
+                       std::to_string(child->exit_code()) + ")");
+  }
+  const auto released = std::chrono::steady_clock::now();
+  std::string stdin_data;
+  stdin_data.reserve(input.size() + 1);
+  stdin_data += '\n';  // opens the gate
+  stdin_data.append(input);
+  auto out = child->Communicate(
+      stdin_data, limits,
+      [sandbox, child] {
+        sandbox->Kill();
+        child->SignalGroup(SIGKILL);
+      },
+      limits.cancel);
+  out.wall = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - released);
+  if (launched.held->cgroup && launched.held->cgroup->OomKilled()) {
+    out.stderr_data += "\n[killed: out of memory (limit " + std::to_string(spec.memory_bytes >> 20) + " MiB)]\n";
+  }
+  launched.held.reset();  // sandbox reaped, cgroups removed, uid returned
+  return out;
 }
 
 Result<void> BwrapDriver::Probe() {

@@ -33,6 +33,15 @@ class BwrapDriver final : public ContainerRuntime {
   Result<std::unique_ptr<ContainerProcess>> Start(const ContainerSpec& spec) override;
   LimitSupport Limits() const override;
   Result<UidPool::Lease> LeaseUid() override;
+  // Prepared sandboxes: bwrap's whole set-up (namespaces, mounts, cgroups, seccomp, uid) done
+  // ahead; inside, the gate (the host's /bin/sh) reads one line of stdin, then execs the
+  // function's argv, so the function's image and address space are new at the release. Only
+  // with cgroup limits: on rlimit-only hosts RLIMIT_CPU is sized from each invocation's timeout
+  // when bwrap starts, which a sandbox made ahead does not know.
+  bool CanPrepare() const override { return cgroups_ != nullptr; }
+  Result<std::unique_ptr<PreparedSandbox>> Prepare(const ContainerSpec& spec) override;
+  Result<RunOutput> RunPrepared(std::unique_ptr<PreparedSandbox> sandbox, std::string_view input,
+                                const RunLimits& limits) override;
 
   class Sandbox;  // the sandbox's pid 1 (a pidfd to kill it by, and to reap it)
 
@@ -49,8 +58,12 @@ class BwrapDriver final : public ContainerRuntime {
     std::unique_ptr<ChildProcess> child;
     std::shared_ptr<Held> held;
   };
-  // `cpu_seconds` > 0: RLIMIT_CPU for rlimit-only hosts (one-shot runs).
-  Result<Launched> Launch(const ContainerSpec& spec, bool die_with_parent, uint64_t cpu_seconds);
+  // `cpu_seconds` > 0: RLIMIT_CPU for rlimit-only hosts (one-shot runs). `gated`: the function's
+  // argv runs behind the gate (prepared sandboxes).
+  Result<Launched> Launch(const ContainerSpec& spec, bool die_with_parent, uint64_t cpu_seconds, bool gated = false);
+  // RLIMIT_CPU of a one-shot run: the timeout in CPU seconds, rounded up, plus slack.
+  static uint64_t CpuSeconds(const ContainerSpec& spec, std::chrono::milliseconds timeout);
+  class Prepared;
 
   std::filesystem::path binary_;
   uint32_t uid_;  // inside the user namespace, rootless

@@ -245,8 +245,13 @@ bool CgroupLimiter::Group::OomKilled() const {
   return false;
 }
 
-CgroupLimiter::Group::~Group() {
+void CgroupLimiter::Group::CloseProcsFds() {
   for (int fd : procs_fds_) close(fd);
+  procs_fds_.clear();
+}
+
+CgroupLimiter::Group::~Group() {
+  CloseProcsFds();
   const auto deadline = std::chrono::steady_clock::now() + kRemoveFor;
   for (const auto& dir : dirs_) {
     // v2 >= 5.14 kills a whole group at once; otherwise each process it lists.

@@ -26,6 +26,9 @@ class CgroupLimiter {
     Group& operator=(const Group&) = delete;
     // cgroup.procs descriptors (write-only, close-on-exec) for SpawnOptions::cgroup_procs_fds.
     const std::vector<int>& procs_fds() const { return procs_fds_; }
+    // Once the runtime has joined (spawned with procs_fds()): they are not needed any more, and
+    // a prepared sandbox would otherwise hold one per controller while it waits.
+    void CloseProcsFds();
     // True when the kernel's OOM killer acted in this group (v2 memory.events oom_kill, v1
     // memory.oom_control oom_kill).
     bool OomKilled() const;

@@ -1,6 +1,6 @@
 // One interface over the OCI runtimes (crun, runc) and bubblewrap. MakeContainerRuntime picks
-// the first that works on this host (crun fails on hybrid-cgroup hosts), and callers never
-// branch on which one it is. Every container gets: a read-only root made of the host's /usr
+// the cheapest that works on this host without leaving a limit unenforced (crun fails on
+// hybrid-cgroup hosts), and callers never branch on which one it is. Every container gets: a read-only root made of the host's /usr
 // (+ /bin, /lib* links), code read-only at /fn, tmpfs /tmp, own pid/mount/ipc/uts/net
 // namespaces (no network unless asked), a uid of its own (as root: leased from a range for the
 // container's lifetime, never the daemon's), no capabilities, no_new_privileges, a seccomp deny
@@ -104,6 +104,17 @@ class ContainerProcess {
   virtual void Cancel() = 0;
 };
 
+// A sandbox made ahead of its invocation (the sandbox pool of cold functions): namespaces,
+// mounts, cgroups, seccomp and uid are in place, and a gate inside it waits for the first line
+// of stdin before it forks the function's argv. It serves exactly one invocation
+// (ContainerRuntime::RunPrepared consumes it); destroying an unused one kills it and releases
+// what it holds. Not thread-safe; must not outlive the runtime that prepared it.
+class PreparedSandbox {
+ public:
+  virtual ~PreparedSandbox() = default;
+  virtual const ContainerSpec& spec() const = 0;  // the spec it was prepared for
+};
+
 class ContainerRuntime {
  public:
   virtual ~ContainerRuntime() = default;
@@ -120,10 +131,27 @@ class ContainerRuntime {
   // range as root (ResourceExhausted when all are in use), the daemon's own uid rootless (an
   // unlocked lease). Thread-safe. Keep the lease until the container is gone.
   virtual Result<UidPool::Lease> LeaseUid() = 0;
+
+  // Whether Prepare works (bwrap's sandboxes can be made ahead; an OCI runtime's `run` cannot
+  // be split without a second invocation of the runtime, which costs what it would save).
+  virtual bool CanPrepare() const { return false; }
+  // Makes the sandbox `spec` describes, with the same isolation as Run gives it, and leaves its
+  // function unstarted. Blocks; Unavailable when the runtime fails, InvalidArgument for a bad
+  // spec, Unavailable too where CanPrepare() is false. The gate is one more process of the
+  // sandbox: the pids limit is raised by one for it.
+  virtual Result<std::unique_ptr<PreparedSandbox>> Prepare(const ContainerSpec& spec);
+  // Releases the gate: the function's argv starts as a new process in `sandbox`, `input` on its
+  // stdin, and runs to completion as under Run (same limits; `wall` counts from the release).
+  // `sandbox` must come from this runtime's Prepare. Errors as Run's; Unavailable too when the
+  // prepared sandbox died while it waited (the caller may run the invocation cold instead).
+  virtual Result<RunOutput> RunPrepared(std::unique_ptr<PreparedSandbox> sandbox, std::string_view input,
+                                        const RunLimits& limits);
 };
 
 struct RuntimeConfig {
-  // "auto" probes crun, then runc, then bwrap; or one of them to force it (error if it fails).
+  // "auto": bwrap when it enforces every limit here (cgroups; own uid as root), else crun,
+  // then runc, then bwrap with what it lacks reported; or one of them to force it (error if
+  // it fails).
   std::string preferred = "auto";
   // Bundles and the shared read-only root skeleton live here (created 0700).
   std::filesystem::path work_dir = "/run/edgewire/containers";

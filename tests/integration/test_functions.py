@@ -4,6 +4,7 @@ fleets, invoke synchronously and asynchronously, on a board and in the cloud run
 instances, failures, timeouts, and deployments that reach a board when it comes back."""
 
 import concurrent.futures
+import http.client
 import io
 import json
 import os
@@ -344,6 +345,51 @@ class FunctionsTest(ConductorTestCase):
                       token=self.token)
         self.assertEqual(invoked.returncode, 0, invoked.stdout + invoked.stderr)
         self.assertEqual(json.loads(invoked.stdout)["double"], 14)
+
+    def test_cold_invocations_from_the_sandbox_pool_each_get_a_sandbox_of_their_own(self):
+        """Issue 15: where the board's runtime prepares sandboxes ahead (bwrap with cgroups),
+        cold invocations run in them through the whole path ("prepared": true), each in a
+        sandbox no other invocation used (/tmp empty), without network unless declared."""
+        board_id = self.board("pi-pool")
+        status, info = self.rest("POST", f"/v1/boards/{board_id}/calls/sys.info", {})
+        self.assertEqual(status, 200, info)
+        kw = info["kwargs"]
+        if kw["containerRuntime"] != "bwrap" or not kw["containerLimits"]["cpu"]:
+            self.skipTest(f"no prepared sandboxes with {kw['containerRuntime']} {kw['containerLimits']} here")
+        fn = self.upload(sh_spec("pooled", maxConcurrency=16), {"main.sh": POOL_PROBE_SH})
+        self.deploy(fn["id"], [board_id])
+        records = [self.record(self.invoke(fn["id"], {"n": i}, board_id)) for i in range(5)]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=10) as pool:
+            def one(i):
+                conn = http.client.HTTPConnection("127.0.0.1", self.conductor.port, timeout=60)
+                conn.request("POST", f"/v1/functions/{fn['id']}/invocations",
+                             body=json.dumps({"boardId": board_id, "event": {"n": 100 + i}}),
+                             headers={"Content-Type": "application/json", "X-Auth-Token": self.token})
+                resp = conn.getresponse()
+                body = json.loads(resp.read())
+                conn.close()
+                self.assertEqual(resp.status, 200, body)
+                return body
+            records += list(pool.map(one, range(10)))
+        for rec in records:
+            self.assertEqual(rec["status"], "succeeded", rec)
+            self.assertTrue(rec["cold"], rec)
+            self.assertEqual(rec["output"]["tmp"], "", f"a /tmp another invocation wrote to: {rec}")
+            self.assertEqual(rec["output"]["ifaces"], "lo ", rec)
+        self.assertEqual(sorted(r["output"]["event"]["n"] for r in records), list(range(5)) + list(range(100, 110)))
+        # The pool (4 at first) serves the sequential calls, refilled in between, and the
+        # burst's first calls; the rest of a burst starts its own sandboxes.
+        self.assertGreaterEqual(sum(1 for r in records if r.get("prepared")), 4, records)
+
+
+# Reports /tmp as found (then writes to it) and the network interfaces it sees.
+POOL_PROBE_SH = """#!/bin/sh
+read -r event
+tmp=$(ls -A /tmp | tr '\\n' ' ')
+: > /tmp/used-by-an-invocation
+ifaces=$(sed -n '3,$p' /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ' ')
+printf '{"tmp": "%s", "ifaces": "%s", "event": %s}\\n' "$tmp" "$ifaces" "$event"
+"""
 
 
 if __name__ == "__main__":

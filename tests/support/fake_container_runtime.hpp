@@ -43,6 +43,17 @@ struct FakeRuntimeState {
   // What Limits() reports; default: everything enforced ("fake").
   LimitSupport limits{"fake", "fake", "fake", "fake"};
 
+  // Prepared sandboxes (the sandbox pool): off unless `can_prepare` (turned off later, RunPrepared
+  // fails as for a sandbox that died while it waited). Prepare records the spec
+  // in `prepared`; RunPrepared records the sandbox's container id in `prepared_runs` (then runs
+  // as Run does, same script); an unused sandbox's destruction counts in `discarded`.
+  bool can_prepare = false;
+  std::function<Result<void>()> on_prepare;  // default: succeed
+  std::vector<ContainerSpec> prepared;
+  std::vector<std::string> prepared_runs;
+  int alive_sandboxes = 0;
+  int discarded = 0;
+
   void Release(int n = 1) {
     std::lock_guard<std::mutex> lock(mutex);
     releases += n;
@@ -98,6 +109,23 @@ class FakeProcess final : public ContainerProcess {
   std::string logs_;
 };
 
+class FakeSandbox final : public PreparedSandbox {
+ public:
+  FakeSandbox(std::shared_ptr<FakeRuntimeState> state, ContainerSpec spec) : state_(std::move(state)), spec_(std::move(spec)) {}
+  ~FakeSandbox() override {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    --state_->alive_sandboxes;
+    if (!used) ++state_->discarded;
+    state_->changed.notify_all();
+  }
+  const ContainerSpec& spec() const override { return spec_; }
+  bool used = false;
+
+ private:
+  std::shared_ptr<FakeRuntimeState> state_;
+  ContainerSpec spec_;
+};
+
 class FakeRuntime final : public ContainerRuntime {
  public:
   explicit FakeRuntime(std::shared_ptr<FakeRuntimeState> state) : state_(std::move(state)) {}
@@ -146,6 +174,46 @@ class FakeRuntime final : public ContainerRuntime {
     --state_->running;
     state_->changed.notify_all();
     return out;
+  }
+
+  bool CanPrepare() const override {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    return state_->can_prepare;
+  }
+  Result<std::unique_ptr<PreparedSandbox>> Prepare(const ContainerSpec& spec) override {
+    std::function<Result<void>()> script;
+    {
+      std::lock_guard<std::mutex> lock(state_->mutex);
+      if (!state_->can_prepare) return Unavailable("fake: cannot prepare");
+      script = state_->on_prepare;
+    }
+    if (script) {
+      auto ok = script();
+      if (!ok) return tl::unexpected(ok.error());
+    }
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    state_->prepared.push_back(spec);
+    ++state_->alive_sandboxes;
+    state_->changed.notify_all();
+    return std::unique_ptr<PreparedSandbox>(new FakeSandbox(state_, spec));
+  }
+  Result<RunOutput> RunPrepared(std::unique_ptr<PreparedSandbox> sandbox, std::string_view input,
+                                const RunLimits& limits) override {
+    auto* fake = dynamic_cast<FakeSandbox*>(sandbox.get());
+    if (!fake) return InvalidArgument("fake: not a fake sandbox");
+    {
+      // can_prepare turned off after the pool filled: as if the sandbox had died while it waited.
+      std::lock_guard<std::mutex> lock(state_->mutex);
+      if (!state_->can_prepare) return Unavailable("fake: the prepared sandbox exited before its invocation");
+    }
+    fake->used = true;
+    const ContainerSpec spec = fake->spec();
+    {
+      std::lock_guard<std::mutex> lock(state_->mutex);
+      state_->prepared_runs.push_back(spec.id);
+    }
+    sandbox.reset();
+    return Run(spec, input, limits);
   }
 
   Result<std::unique_ptr<ContainerProcess>> Start(const ContainerSpec& spec) override {

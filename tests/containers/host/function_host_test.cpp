@@ -605,7 +605,8 @@ TEST(InvocationResultTest, JsonRecord) {
   r.queue_time = 10us;
   r.run_time = 41200us;
   EXPECT_EQ(ToJson(r), json::parse(R"({"status": "timed_out", "output": null, "error": "timed out after 10 ms",
-      "logs": "log", "exitCode": 137, "runtime": "runc", "cold": true, "queueMs": 0.01, "runMs": 41.2})"));
+      "logs": "log", "exitCode": 137, "runtime": "runc", "cold": true, "prepared": false, "queueMs": 0.01,
+      "runMs": 41.2})"));
   EXPECT_EQ(StatusName(InvocationResult::Status::kSucceeded), "succeeded");
   EXPECT_EQ(StatusName(InvocationResult::Status::kFailed), "failed");
 }

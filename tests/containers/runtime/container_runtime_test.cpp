@@ -435,5 +435,52 @@ TEST_P(RealRuntimeTest, CancelFlagKillsARunningContainer) {
 INSTANTIATE_TEST_SUITE_P(Runtimes, RealRuntimeTest, ::testing::Values("runc", "bwrap", "crun"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
+// Issue 15: "auto" takes the cheapest runtime only when it gives up no limit. bwrap first where
+// its Limits() leave nothing unenforced; with cgroups off it would lack the CPU quota, so an OCI
+// runtime that has one comes first.
+TEST(RuntimeChoiceTest, AutoPrefersBwrapOnlyWhenItEnforcesEveryLimit) {
+  TempDir work("ew-rt-choice");
+  auto forced = testing::MakeRealRuntime("bwrap", work / "forced", kFunctionUid);
+  if (!forced.skip.empty()) GTEST_SKIP() << forced.skip;
+  ASSERT_TRUE(forced.runtime) << forced.failure;
+  const auto bwrap_missing = Unenforced(forced.runtime->Limits());
+  forced.runtime.reset();
+
+  RuntimeConfig config;
+  config.work_dir = work / "auto";
+  config.uid = config.gid = kFunctionUid;
+  auto chosen = MakeContainerRuntime(config);
+  ASSERT_TRUE(chosen) << chosen.error().message;
+  if (bwrap_missing.empty()) {
+    EXPECT_EQ((*chosen)->Name(), "bwrap");
+    EXPECT_TRUE(Unenforced((*chosen)->Limits()).empty());
+  } else {
+    EXPECT_NE((*chosen)->Name(), "bwrap") << "bwrap lacks a limit here and an OCI runtime works";
+  }
+  chosen->reset();
+
+  // Without cgroups bwrap holds CPU by RLIMIT_CPU only (not a rate: unenforced): runc, which
+  // makes its own cgroups, is preferred, unless it cannot either.
+  RuntimeConfig off = config;
+  off.work_dir = work / "off";
+  off.cgroups = "off";
+  auto fallback = MakeContainerRuntime(off);
+  ASSERT_TRUE(fallback) << fallback.error().message;
+  auto runc = testing::MakeRealRuntime("runc", work / "runc", kFunctionUid);
+  if (runc.runtime && Unenforced(runc.runtime->Limits()).empty()) {
+    EXPECT_NE((*fallback)->Name(), "bwrap");
+    EXPECT_TRUE(Unenforced((*fallback)->Limits()).empty());
+  }
+  // A forced runtime is kept whatever it costs.
+  RuntimeConfig runc_only = config;
+  runc_only.work_dir = work / "runc-only";
+  runc_only.preferred = "runc";
+  if (runc.runtime) {
+    auto kept = MakeContainerRuntime(runc_only);
+    ASSERT_TRUE(kept) << kept.error().message;
+    EXPECT_EQ((*kept)->Name(), "runc");
+  }
+}
+
 }  // namespace
 }  // namespace ew::containers

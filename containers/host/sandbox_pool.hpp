@@ -1,0 +1,62 @@
+// The prepared sandboxes of one cold function version (issue 15): up to `target` sandboxes
+// made ahead (ContainerRuntime::Prepare), so that the invocations of a burst skip the runtime's
+// set-up. Not a warm instance: each sandbox serves one invocation, which takes it out of the
+// pool for good (a new process for the function, a /tmp nobody wrote to); FunctionHost refills
+// the pool when the function has nothing running or queued, so refilling never competes with
+// the burst it prepares for, and sizes it after the bursts it saw (FunctionRunner).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "common/clock/clock.hpp"
+#include "common/error/error.hpp"
+#include "containers/runtime/container_runtime.hpp"
+
+namespace ew::containers {
+
+class SandboxPool {
+ public:
+  using Factory = std::function<Result<std::unique_ptr<PreparedSandbox>>()>;
+  // After a failed Prepare, how long NeedsFill() stays false (a broken runtime is not retried
+  // after every invocation; invocations run without the pool meanwhile).
+  static constexpr std::chrono::seconds kRetryAfterFailure{30};
+
+  // `target` > 0. `clock` must outlive the pool.
+  SandboxPool(size_t target, Factory factory, const Clock& clock);
+  ~SandboxPool();  // destroys the ready sandboxes; no Fill may run any more
+
+  // A ready sandbox, or null when none is: the caller then runs cold without one. A sandbox is
+  // handed out once and never comes back. Thread-safe.
+  std::unique_ptr<PreparedSandbox> Take();
+  // Prepares sandboxes until `target` are ready, Retire() runs or `*cancel` becomes true. One
+  // Fill at a time: another caller's returns at once. The factory's error ends it (logged by
+  // the caller) and holds NeedsFill() false for kRetryAfterFailure. Blocks: a worker thread.
+  Result<void> Fill(const std::atomic<bool>* cancel);
+  // True when fewer than `target` are ready, nobody is filling, it is not retired and not
+  // holding off after a failure. Thread-safe.
+  bool NeedsFill() const;
+  // Destroys the ready sandboxes now; later Take() returns null and Fill() does nothing.
+  void Retire();
+  // Sets how many to keep ready (> 0); ready ones beyond it are destroyed. Thread-safe.
+  void Resize(size_t target);
+
+  size_t Ready() const;
+  size_t target() const;
+
+ private:
+  size_t target_;  // GUARDED_BY(mutex_)
+  const Factory factory_;
+  const Clock& clock_;
+  mutable std::mutex mutex_;
+  std::vector<std::unique_ptr<PreparedSandbox>> ready_;  // GUARDED_BY(mutex_)
+  bool filling_ = false;                                 // GUARDED_BY(mutex_)
+  bool retired_ = false;                                 // GUARDED_BY(mutex_)
+  std::chrono::steady_clock::time_point hold_until_{};   // GUARDED_BY(mutex_)
+};
+
+}  // namespace ew::containers
