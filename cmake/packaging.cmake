@@ -55,9 +55,9 @@ set(CPACK_DEBIAN_COMMON_PACKAGE_CONTROL_EXTRA "${EW_DEBIAN_DIR}/edgewire-common/
 
 set(CPACK_DEBIAN_AGENT_PACKAGE_NAME edgewire-agent)
 set(CPACK_COMPONENT_AGENT_DESCRIPTION "Edgewire board agent\nConnects a board (Raspberry Pi class) to an Edgewire conductor over\nWAMP/WebSocket and serves its GPIO, serverless functions in containers,\nflows and board management. Enrol once with `edgewire-agent enrol`;\nsystemd keeps it running.")
-# The agent links all but libc statically (cmake/agent_static.cmake); libsystemd0 is dlopen'ed
-# under systemd (device-agent/systemd/notifier.cpp), a container runtime is run, not linked.
-set(CPACK_DEBIAN_AGENT_PACKAGE_DEPENDS "edgewire-common (= ${ew_version}), libsystemd0")
+# The agent links all but libc statically (cmake/agent_static.cmake) and speaks systemd's notify
+# protocol itself (device-agent/systemd/notifier.cpp); a container runtime is run, not linked.
+set(CPACK_DEBIAN_AGENT_PACKAGE_DEPENDS "edgewire-common (= ${ew_version})")
 if(CMAKE_CROSSCOMPILING)
   # dpkg-shlibdeps reads the host's dpkg database, which has no arm64 libc6 (the sysroot is
   # unpacked, not installed). The static agent needs glibc only: the version dpkg-shlibdeps

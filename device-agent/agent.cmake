@@ -108,13 +108,11 @@ ew_module(ew_agent_enrol
   DEPS ew_agent_credential ew_agent_tls ew_common_error ew_common_log ew_common_url ew_common_net nlohmann_json::nlohmann_json Boost::system
        Threads::Threads)
 
-# sd_notify wrapper. libsystemd's headers only: the library is dlopen'ed under systemd, so
-# agents that run without it never map libsystemd and the six libraries it needs (RSS).
+# systemd's notify protocol, spoken directly (systemd documents it as stable and reimplementable):
+# no libsystemd, so an agent under systemd maps neither it nor the six libraries it needs (RSS).
 ew_module(ew_agent_systemd
   SOURCES ${EW_AGENT_DIR}/systemd/notifier.cpp
-  DEPS ew_common_log ${CMAKE_DL_LIBS})
-target_include_directories(ew_agent_systemd PRIVATE $<TARGET_PROPERTY:PkgConfig::SYSTEMD,INTERFACE_INCLUDE_DIRECTORIES>)
-target_compile_options(ew_agent_systemd PRIVATE $<TARGET_PROPERTY:PkgConfig::SYSTEMD,INTERFACE_COMPILE_OPTIONS>)
+  DEPS ew_common_log)
 
 # The WAMP session with the conductor: transport (ws or wss), Autobahn session, reconnect loop.
 ew_module(ew_agent_session

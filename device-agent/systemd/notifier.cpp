@@ -1,12 +1,25 @@
-// Thin layer over sd_notify(3) / sd_watchdog_enabled(3). libsystemd is loaded with dlopen, and
-// only once $NOTIFY_SOCKET says a service manager listens: linked, it and what it pulls in
-// (libgcrypt, libgpg-error, libzstd, liblzma, liblz4, libcap) were ~1 MB of an idle agent's RSS.
+// systemd's notify protocol, spoken directly: one datagram per message to the AF_UNIX socket
+// named by $NOTIFY_SOCKET (a path, or "@name" for Linux's abstract namespace), and the watchdog
+// period from $WATCHDOG_USEC (for this process when $WATCHDOG_PID is unset or names it).
+//
+// Why not libsystemd: systemd documents this protocol as stable and "reimplementable
+// independently" (systemd's Interface Portability and Stability chart; sd_notify(3), NOTES, gives
+// a standalone implementation and recommends it to programs that need nothing else from the
+// library). Loading libsystemd under systemd mapped it and six libraries it needs (libgcrypt,
+// libgpg-error, libzstd, liblzma, liblz4, libcap): +1.2 MB of an idle agent's RSS on a Pi, and a
+// supply-chain surface the agent does not need.
 #include "device-agent/systemd/notifier.hpp"
 
-#include <dlfcn.h>
-#include <systemd/sd-daemon.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <charconv>
+#include <cstddef>
 #include <cstdlib>
+#include <cstring>
+#include <string_view>
 
 #include "common/log/log.hpp"
 
@@ -16,35 +29,60 @@ const ew::log::Logger Log{"agent"};
 
 namespace {
 
-// The two libsystemd functions the agent uses, typed from <systemd/sd-daemon.h>.
-struct LibSystemd {
-  decltype(&sd_notify) notify = nullptr;
-  decltype(&sd_watchdog_enabled) watchdog_enabled = nullptr;
+// The socket address $NOTIFY_SOCKET names, or nothing outside a service manager. A value that is
+// neither an absolute path nor "@name", or too long for sockaddr_un, is logged once and ignored
+// (systemd then times the unit out waiting for READY=1, and the log says why).
+struct NotifyAddress {
+  sockaddr_un addr{};
+  socklen_t length = 0;
 };
 
-// Null outside a service manager. Under one, libsystemd.so.0 is loaded on first use and stays
-// loaded; if that fails the functions stay null and the error is logged once (systemd will then
-// time the unit out waiting for READY=1, so the operator must act).
-const LibSystemd* Lib() {
-  if (std::getenv("NOTIFY_SOCKET") == nullptr) return nullptr;
-  static const LibSystemd lib = [] {
-    LibSystemd loaded;
-    void* handle = dlopen("libsystemd.so.0", RTLD_NOW | RTLD_LOCAL);
-    if (handle == nullptr) {
-      Log()->error("NOTIFY_SOCKET is set but libsystemd cannot be loaded: {}", dlerror());
-      return loaded;
+const NotifyAddress* Address() {
+  static const NotifyAddress address = [] {
+    NotifyAddress a;
+    const char* env = std::getenv("NOTIFY_SOCKET");
+    if (env == nullptr || *env == '\0') return a;
+    const std::string_view path(env);
+    if ((path[0] != '/' && path[0] != '@') || path.size() >= sizeof(a.addr.sun_path)) {
+      Log()->error("NOTIFY_SOCKET '{}' is not an AF_UNIX socket path or @name; systemd is not told of readiness", path);
+      return a;
     }
-    loaded.notify = reinterpret_cast<decltype(&sd_notify)>(dlsym(handle, "sd_notify"));
-    loaded.watchdog_enabled = reinterpret_cast<decltype(&sd_watchdog_enabled)>(dlsym(handle, "sd_watchdog_enabled"));
-    if (loaded.notify == nullptr || loaded.watchdog_enabled == nullptr)
-      Log()->error("libsystemd.so.0 lacks sd_notify or sd_watchdog_enabled");
-    return loaded;
+    a.addr.sun_family = AF_UNIX;
+    std::memcpy(a.addr.sun_path, path.data(), path.size());
+    if (path[0] == '@') a.addr.sun_path[0] = '\0';  // abstract namespace: no terminating NUL counted
+    a.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (path[0] == '@' ? 0 : 1));
+    return a;
   }();
-  return &lib;
+  return address.length == 0 ? nullptr : &address;
 }
 
-void Notify(const char* state) {
-  if (const LibSystemd* lib = Lib(); lib != nullptr && lib->notify != nullptr) lib->notify(0, state);
+void Notify(std::string_view state) {
+  const NotifyAddress* address = Address();
+  if (address == nullptr) return;
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    Log()->warn("cannot notify systemd ({}): socket: {}", state.substr(0, state.find('=')), std::strerror(errno));
+    return;
+  }
+  ssize_t sent;
+  do {
+    sent = ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL,
+                    reinterpret_cast<const sockaddr*>(&address->addr), address->length);
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0)
+    Log()->warn("cannot notify systemd ({}): {}", state.substr(0, state.find('=')), std::strerror(errno));
+  ::close(fd);
+}
+
+// A decimal environment value, or nothing when it is unset or not a whole number.
+std::optional<uint64_t> EnvNumber(const char* name) {
+  const char* env = std::getenv(name);
+  if (env == nullptr) return std::nullopt;
+  const std::string_view text(env);
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return value;
 }
 
 }  // namespace
@@ -57,10 +95,10 @@ void Notifier::Ready() {
 
 void Notifier::Status(const std::string& text) {
   // STATUS= is one line; a newline would start another assignment.
-  std::string line = text;
+  std::string line = "STATUS=" + text;
   for (auto& c : line)
     if (c == '\n') c = ' ';
-  Notify(("STATUS=" + line).c_str());
+  Notify(line);
 }
 
 void Notifier::Watchdog() { Notify("WATCHDOG=1"); }
@@ -72,12 +110,15 @@ void Notifier::Stopping() {
 }
 
 std::optional<std::chrono::microseconds> Notifier::WatchdogPeriod() {
-  // systemd sets $NOTIFY_SOCKET whenever WatchdogSec= is on (NotifyAccess defaults to main).
-  const LibSystemd* lib = Lib();
-  if (lib == nullptr || lib->watchdog_enabled == nullptr) return std::nullopt;
-  uint64_t usec = 0;
-  if (lib->watchdog_enabled(0, &usec) <= 0 || usec == 0) return std::nullopt;
-  return std::chrono::microseconds(usec / 2);
+  // sd_watchdog_enabled(3)'s rules: WATCHDOG_USEC > 0, and WATCHDOG_PID (when set) is this process.
+  if (Address() == nullptr) return std::nullopt;
+  const auto usec = EnvNumber("WATCHDOG_USEC");
+  if (!usec || *usec == 0) return std::nullopt;
+  if (std::getenv("WATCHDOG_PID") != nullptr) {
+    const auto pid = EnvNumber("WATCHDOG_PID");
+    if (!pid || *pid != static_cast<uint64_t>(::getpid())) return std::nullopt;
+  }
+  return std::chrono::microseconds(*usec / 2);
 }
 
 }  // namespace ew::agent::systemd

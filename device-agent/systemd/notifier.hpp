@@ -1,9 +1,11 @@
 // systemd's notify protocol (Type=notify units): readiness, status line, watchdog, stopping.
-// Outside systemd (no $NOTIFY_SOCKET) every call is a cheap no-op and libsystemd is never
-// loaded; under systemd it is dlopen'ed on first use. Io thread (not thread-safe).
+// Outside systemd (no $NOTIFY_SOCKET) every call is a cheap no-op; under systemd each is one
+// datagram to $NOTIFY_SOCKET, spoken directly (notifier.cpp says why not libsystemd). A failed
+// send is logged and never stops the agent. Io thread (not thread-safe).
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Board footprint benchmark (issue 16, docs/BENCHMARKS.md "The agent on a Pi"): a real conductor
 and one real agent on 127.0.0.1; the agent's binary size, start-up time to READY=1 (a real
-NOTIFY_SOCKET listener, as under systemd), VmRSS idle (plain and with $NOTIFY_SOCKET set, which
-loads libsystemd), and its CPU and VmRSS while serving 10 cold function invocations/s and
+NOTIFY_SOCKET listener, as under systemd), VmRSS idle (plain and with $NOTIFY_SOCKET set, as under
+systemd), and its CPU and VmRSS while serving 10 cold function invocations/s and
 10 sys.ping/s. Memory at each point also as PSS (smaps_rollup: libc's shared pages divided among
 the processes that map them) with the thread count, and idle again after 10 cold invocations.
 
@@ -207,7 +207,7 @@ def main():
         token = conductor.login()
         rest = Rest(conductor.port, token)
 
-        # Under a service manager: start-up to READY=1 and idle RSS with libsystemd loaded.
+        # Under a service manager: start-up to READY=1 and idle RSS as under systemd.
         board_id, code = conductor.create_board(token, "pi-notify")
         run = AgentRun(work, "pi-notify", args.agent, prefix, notify=True, extra_env=extra_env,
                        startup_trim=not args.no_startup_trim)
@@ -298,7 +298,7 @@ def main():
         return (f"{mb(m['rss_kb'])} (RssAnon {mb(m['rss_anon_kb'])}) | {mb(m['pss_kb'])} "
                 f"(anon {mb(m['pss_anon_kb'])}, file {mb(m['pss_file_kb'])}) | {m['threads']} |")
     print(f"| VmRSS idle, connected | {mb(results['rss_idle_kb'])} (RssAnon {mb(results['rss_anon_idle_kb'])}) |")
-    print(f"| VmRSS idle, $NOTIFY_SOCKET set (libsystemd loaded) | {mb(results['rss_idle_systemd_kb'])} |")
+    print(f"| VmRSS idle, $NOTIFY_SOCKET set (as under systemd) | {mb(results['rss_idle_systemd_kb'])} |")
     if not args.quick:
         print(f"| CPU idle | {results['cpu_idle_pct']:.2f} % of a core |")
         p = results["ping"]
