@@ -68,6 +68,7 @@ RestApi::RestApi(RestDeps deps) : deps_(deps) {
   AddFlowRoutes(routes_, deps_);
   AddTunnelRoutes(routes_, deps_);
   AddBoardAdminRoutes(routes_, deps_);
+  AddAgentUpdateRoutes(routes_, deps_);
 }
 
 void RestApi::Handle(server::HttpRequest request, server::Respond respond) {

@@ -464,6 +464,7 @@ const std::vector<Key<AgentConfig>>& AgentKeys() {
       {"log", "level", Text(&A::log_level, kLogLevel)},
       {"log", "recent_lines", Integer(&A::log_recent_lines, 0, 10'000)},
       {"system", "reboot_command", Text(&A::reboot_command)},
+      {"update", "dir", Text(&A::update_dir, NotEmpty)},
   };
   return keys;
 }

@@ -121,6 +121,10 @@ struct AgentConfig {
   // the polkit rule the edgewire user needs). "" = sys.reboot is refused: rebooting a board from
   // the network is the installer's decision, not a default.
   std::string reboot_command = "";
+  // Agent updates over the air (issue 16): the agent stages a verified package and the request
+  // for the root helper (edgewire-agent-update.path watches <dir>/request) here, and reads the
+  // helper's status back. Must match the helper's EW_UPDATE_DIR.
+  std::string update_dir = "/var/lib/edgewire/update";
 };
 
 // The board's chips: `gpio_chips` when the file has [[gpio.chip]], else the one `[gpio] backend`

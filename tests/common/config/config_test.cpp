@@ -539,7 +539,7 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
                                    "functions.runtime", "functions.state_dir", "functions.work_dir",
                                    "functions.max_running", "functions.uid_first", "functions.uid_count",
                                    "functions.cgroups", "spool.dir", "spool.max_mb", "spool.sync_interval_ms",
-                                   "log.level", "log.recent_lines", "system.reboot_command"}));
+                                   "log.level", "log.recent_lines", "system.reboot_command", "update.dir"}));
 }
 
 // Board management (issue 16): the reboot command is off unless set; the log ring is bounded.
