@@ -65,8 +65,8 @@ void Logs(const RestDeps& deps, Exchange exchange) {
   if (auto follow = exchange.request.query.find("follow"); follow != exchange.request.query.end()) {
     if (follow->second == "true" || follow->second == "1") return FollowLogs(deps, std::move(exchange));
     if (follow->second != "false" && follow->second != "0")
-      return exchange.Reply(ErrorResponse(InvalidArgument("follow must be true or false, not \"" +
-                                                          follow->second.substr(0, 32) + "\"")));
+      return exchange.Reply(ErrorResponse(Error{ErrorCode::kInvalidArgument, "follow must be true or false, not \"" +
+                                                          follow->second.substr(0, 32) + "\""}));
   }
   auto lines = QueryInteger(exchange, "lines", sys::LogsRequest::kDefaultLogLines, 1, sys::LogsRequest::kMaxLogLines);
   if (!lines) return exchange.Reply(ErrorResponse(lines.error()));

@@ -119,10 +119,10 @@ class LogStream final : public server::StreamHandler {
 void FollowLogs(const RestDeps& deps, Exchange exchange) {
   for (const auto& [name, value] : exchange.request.query) {
     if (name != "follow")
-      return exchange.Reply(ErrorResponse(InvalidArgument("unknown query parameter \"" + name.substr(0, 32) +
-                                                          "\" with follow=true (it streams new lines only)")));
+      return exchange.Reply(ErrorResponse(Error{ErrorCode::kInvalidArgument, "unknown query parameter \"" + name.substr(0, 32) +
+                                                          "\" with follow=true (it streams new lines only)"}));
   }
-  if (!deps.log_follow) return exchange.Reply(ErrorResponse(Unavailable("log follow is not enabled on this conductor")));
+  if (!deps.log_follow) return exchange.Reply(ErrorResponse(Error{ErrorCode::kUnavailable, "log follow is not enabled on this conductor"}));
   auto board = AccessibleBoard(deps.store, exchange.principal, exchange.Param("id"));
   if (!board) return exchange.Reply(ErrorResponse(board.error()));
   const std::string board_id = board->id();
