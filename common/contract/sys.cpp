@@ -227,7 +227,9 @@ Result<SysInfo> SysInfo::Parse(const wamp::Payload& payload) {
     }
   }
   // Optional: agents from before issue 16's updates do not send it.
-  EW_TRY(out.package_version, f.StringOr("packageVersion", ""));
+  if (f.Has("packageVersion")) {
+    EW_TRY(out.package_version, f.AnyString("packageVersion"));
+  }
   if (const json* session = f.Find("session")) {
     EW_TRY(Fields s, Fields::Of(*session, "sys.info reply: session"));
     SessionSummary summary;

@@ -39,8 +39,14 @@ Result<std::string> UpdateId(const Fields& f) {
   return id;
 }
 
+// An optional string field that may also be empty ("" = not known).
+Result<std::string> OptionalString(const Fields& f, const char* key) {
+  if (!f.Has(key)) return std::string();
+  return f.AnyString(key);
+}
+
 Result<std::string> Version(const Fields& f, const char* key) {
-  EW_TRY(std::string version, f.StringOr(key, ""));
+  EW_TRY(std::string version, OptionalString(f, key));
   if (!IsVersionText(version)) return f.Bad(key, "is not a package version");
   return version;
 }
@@ -109,9 +115,9 @@ Result<UpdateReport> UpdateReport::Parse(const wamp::Payload& payload) {
   auto parsed = ParseUpdateState(state);
   if (!parsed) return f.Bad("state", parsed.error().message);
   out.state = *parsed;
-  EW_TRY(out.message, f.StringOr("message", ""));
+  EW_TRY(out.message, OptionalString(f, "message"));
   if (out.message.size() > kMaxMessageBytes) out.message.resize(kMaxMessageBytes);
-  EW_TRY(out.agent_version, f.StringOr("agentVersion", ""));
+  EW_TRY(out.agent_version, OptionalString(f, "agentVersion"));
   if (out.agent_version.size() > kMaxVersionBytes) return f.Bad("agentVersion", "is too long");
   EW_TRY(out.package_version, Version(f, "packageVersion"));
   return out;

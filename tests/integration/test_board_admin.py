@@ -166,12 +166,14 @@ class BoardLogsFollowTest(BoardAdminCase):
             wait_until(cli_saw_ping, timeout=30, what="the CLI printing a new line")
         finally:
             follower.send_signal(signal.SIGTERM)
-            follower.wait(timeout=10)
+            follower.communicate(timeout=10)
         resp.close()
         conn.close()
         # The last client gone, the board stops publishing.
-        wait_until(lambda: "no longer followed (unfollowed)" in open(agent.log_path).read(), timeout=20,
-                   what="the board unfollowed")
+        def unfollowed():
+            with open(agent.log_path) as f:
+                return "no longer followed (unfollowed)" in f.read()
+        wait_until(unfollowed, timeout=20, what="the board unfollowed")
 
     def test_logs_follow_is_for_the_boards_project_and_ends_when_the_board_goes(self):
         board_id, agent = self.board("pi-follow-end")
