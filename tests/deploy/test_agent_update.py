@@ -17,6 +17,7 @@ sha256 is refused by the board (and by the helper); operators are refused."""
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -89,6 +90,8 @@ class Board:
             os.makedirs(os.path.dirname(target), exist_ok=True)
             shutil.copy(path, target)
         os.symlink("dash", os.path.join(self.root, "bin/sh"))
+        os.makedirs(os.path.join(self.root, "dev"))
+        os.mknod(os.path.join(self.root, "dev/null"), 0o666 | stat.S_IFCHR, os.makedev(1, 3))
         for d in ("tmp", "etc", "usr/bin", "usr/sbin", "sbin"):
             os.makedirs(os.path.join(self.root, d), exist_ok=True)
         self.env = dict(os.environ,
