@@ -12,6 +12,7 @@
 #include "cloud-conductor/cli/board_names.hpp"
 #include "cloud-conductor/cli/event_stream.hpp"
 #include "cloud-conductor/cli/fleet_commands.hpp"
+#include "common/exit/exit_code.hpp"
 
 namespace ew::cli {
 
@@ -168,6 +169,8 @@ Result<void> BoardUpdate(Context& ctx, const BoardUpdateOptions& options) {
     if (!ctx.options().json) ctx.out() << "update " << update_id << ": done\n";
     return Ok();
   }
+  // As a failed deployment (README "Exit statuses"): a board failed or rolled back.
+  ctx.set_exit_code(exit_code::kFunctionFailed);
   return Unavailable("update " + update_id + " " + state + ": " + JsonString(rollout, "stopReason"));
 }
 

@@ -260,7 +260,7 @@ class AgentUpdateTest(unittest.TestCase):
         broken = repack(self.deb, "0.1.0-3", self.tmp, broken=True)
         started = time.monotonic()
         out = self.cli("board", "update", board_id, "--deb", broken, "--deadline", "15")
-        self.assertNotEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertEqual(out.returncode, 4, out.stdout + out.stderr)
         self.assertIn("rolled-back", out.stdout + out.stderr)
         self.assertGreaterEqual(time.monotonic() - started, 15, "rolled back before the deadline")
         self.assertEqual(self.board.installed_version(), "0.1.0-2")
