@@ -249,7 +249,9 @@ class AgentUpdateTest(unittest.TestCase):
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         self.assertIn(f"{board_id}: online", out.stdout)
         self.assertEqual(self.board.installed_version(), "0.1.0-2")
-        self.assertEqual(self.board.status().get("state"), "online")
+        # The new agent reports online as it writes the marker; the helper sees the marker at its
+        # next look (EW_UPDATE_POLL, 1 s) and keeps the package.
+        wait_until(lambda: self.board.status().get("state") == "online", what="the helper keeping 0.1.0-2")
         wait_until(lambda: self.listed(board_id).get("packageVersion") == "0.1.0-2", what="0.1.0-2 in board list")
         listing = self.cli("board", "list")
         self.assertIn("0.1.0-2", listing.stdout)
@@ -266,6 +268,7 @@ class AgentUpdateTest(unittest.TestCase):
         self.assertEqual(self.board.installed_version(), "0.1.0-2")
         self.assertEqual(self.board.status().get("state"), "rolled-back")
         self.assertIn(1, self.board.exits[starts_before:], "the broken agent ran and failed")
+        self.assertTrue(os.path.exists(os.path.join(self.board.keep_dir, "current.deb")))
         wait_until(lambda: self.conductor.status_of(self.token, board_id) == "online", timeout=30,
                    what="board back online on the old agent")
         status, updates = self.rest("GET", "/v1/agent-updates")
