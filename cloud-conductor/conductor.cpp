@@ -34,6 +34,9 @@
 #include "cloud-conductor/triggers/broker_config.hpp"
 #include "cloud-conductor/triggers/trigger_service.hpp"
 #include "cloud-conductor/triggers/trigger_store.hpp"
+#include "cloud-conductor/agents/agent_package_store.hpp"
+#include "cloud-conductor/agents/log_follow.hpp"
+#include "cloud-conductor/agents/rollout_manager.hpp"
 #include "common/clock/clock.hpp"
 #include "common/log/log.hpp"
 #include "common/metrics/metrics.hpp"
@@ -191,6 +194,9 @@ struct Conductor::Impl {
   std::unique_ptr<tunnels::TunnelManager> tunnels;
   std::unique_ptr<triggers::TriggerStore> trigger_store;
   std::unique_ptr<triggers::TriggerService> triggers;  // after functions: fires into them
+  std::unique_ptr<agents::AgentPackageStore> agent_packages;
+  std::unique_ptr<agents::RolloutManager> rollouts;
+  std::unique_ptr<agents::LogFollow> log_follow;
   std::unique_ptr<rest::RestApi> rest;
   std::unique_ptr<server::Server> server;
   std::unique_ptr<boost::asio::steady_timer> watchdog;
@@ -363,6 +369,18 @@ Result<uint16_t> Conductor::Start() {
   d.revocations->Subscribe([book = &d.tunnels->proxy_sessions()](const auth::Revocation& r) {
     book->Forget([&r](const tunnels::ProxyGrant& g) { return r.Covers(g.token_id, g.user_id); });
   });
+  // Agent packages sit beside the store, as function packages do (a temporary directory for an
+  // in-memory store).
+  d.agent_packages = std::make_unique<agents::AgentPackageStore>(
+      d.config.store_path == ":memory:"
+          ? (std::filesystem::temp_directory_path() / ("edgewire-agent-packages-" + std::to_string(::getpid())))
+          : std::filesystem::path(d.config.store_path + ".agent-packages"));
+  EW_TRY_VOID(d.agent_packages->Open());
+  d.rollouts = std::make_unique<agents::RolloutManager>(*d.router, *d.agent_packages, d.blocking, d.clock,
+                                                        d.io.get_executor());
+  d.rollouts->Start();
+  d.log_follow = std::make_unique<agents::LogFollow>(*d.router, d.io.get_executor());
+  d.log_follow->Start();
   rest::RestDeps deps{*d.store,  *d.authenticator, *d.router, d.metrics,         d.blocking,
                       d.config, d.clock,          d.functions.get(), d.gpio.get()};
   deps.hashing = &d.hashing;
@@ -371,6 +389,9 @@ Result<uint16_t> Conductor::Start() {
   deps.revocations = d.revocations.get();
   deps.tunnels = d.tunnels.get();
   deps.triggers = d.triggers.get();
+  deps.agent_packages = d.agent_packages.get();
+  deps.rollouts = d.rollouts.get();
+  deps.log_follow = d.log_follow.get();
   d.rest = std::make_unique<rest::RestApi>(deps);
   server::ServerOptions options;
   options.address = d.config.listen_address;
@@ -379,7 +400,8 @@ Result<uint16_t> Conductor::Start() {
   options.tls_key_file = d.config.tls_key;
   options.allow_plain = d.config.allow_plain;
   options.max_message_bytes = d.config.max_message_bytes;
-  options.large_body_paths = {"/v1/functions"};  // package uploads, up to 16 MiB
+  // Function and agent package uploads, up to 16 MiB.
+  options.large_body_paths = {"/v1/functions", "/v1/agent-packages"};
   options.max_connections = static_cast<size_t>(d.config.max_connections);
   options.max_connections_per_address = static_cast<size_t>(d.config.max_connections_per_address);
   options.header_timeout = d.config.header_timeout;
@@ -453,6 +475,8 @@ void Conductor::Stop() {
     if (d.server) d.server->Stop();
     if (d.tunnels) d.tunnels->Stop();
     if (d.triggers) d.triggers->Stop();
+    if (d.log_follow) d.log_follow->Shutdown();
+    if (d.rollouts) d.rollouts->Stop();
     if (!d.gpio) return d.io.stop();
     // GPIO event streams end with a message, and their boards are asked to unwatch: give the
     // boards a moment to hear it (and answer) before the loop stops.

@@ -19,6 +19,10 @@ install(FILES deploy/config/conductor.toml DESTINATION /etc/edgewire COMPONENT c
 if(TARGET edgewire-agent)
   install(FILES deploy/systemd/edgewire-agent.service DESTINATION ${EW_UNIT_DIR} COMPONENT agent)
   install(FILES deploy/config/agent.toml DESTINATION /etc/edgewire COMPONENT agent)
+  # Updates over the air (issue 16): the root helper and the units that start it.
+  install(PROGRAMS deploy/scripts/edgewire-agent-update DESTINATION lib/edgewire COMPONENT agent)
+  install(FILES deploy/systemd/edgewire-agent-update.path deploy/systemd/edgewire-agent-update.service
+          DESTINATION ${EW_UNIT_DIR} COMPONENT agent)
 endif()
 install(FILES deploy/systemd/edgewire-sysusers.conf DESTINATION lib/sysusers.d RENAME edgewire.conf COMPONENT common)
 foreach(component common agent conductor)

@@ -15,6 +15,12 @@ ew_module(ew_agent_board
   SOURCES ${EW_AGENT_DIR}/board/board_control.cpp
   DEPS ew_agent_rpc ew_containers_runtime ew_common_contract ew_common_log ew_common_error Boost::system Threads::Threads)
 
+# Agent updates over the air (issue 16): sys.update fetches, verifies and stages a package for
+# the root helper (deploy/scripts/edgewire-agent-update) and reports its outcome.
+ew_module(ew_agent_update
+  SOURCES ${EW_AGENT_DIR}/update/agent_updater.cpp
+  DEPS ew_agent_rpc ew_common_contract ew_common_ids ew_common_log ew_common_error Boost::system Threads::Threads)
+
 # The on-disk spool (store and forward): named streams of CRC-framed records in segment files,
 # acknowledged delivery, bounds with drop policies, group commit; a writer thread in front of it.
 ew_module(ew_agent_spool
@@ -143,7 +149,7 @@ ew_module(ew_agent_footprint
 # Command line and the `run` command's wiring (config, credential, signals, systemd).
 ew_module(ew_agent_app
   SOURCES ${EW_AGENT_DIR}/cli/agent_cli.cpp ${EW_AGENT_DIR}/commands.cpp
-  DEPS ew_agent_session ew_agent_enrol ew_agent_credential ew_agent_rpc ew_agent_board ew_agent_systemd ew_agent_functions ew_agent_spool
+  DEPS ew_agent_session ew_agent_enrol ew_agent_credential ew_agent_rpc ew_agent_board ew_agent_update ew_agent_systemd ew_agent_functions ew_agent_spool
        ew_agent_tunnel ew_agent_storage ew_agent_footprint
        ew_agent_flows
        ew_agent_gpio_rpc ew_agent_gpio

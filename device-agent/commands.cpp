@@ -21,6 +21,7 @@
 #include "common/log/recent_lines.hpp"
 #include "containers/runtime/child_reaper.hpp"
 #include "device-agent/board/board_control.hpp"
+#include "device-agent/update/agent_updater.hpp"
 #include "device-agent/credential/credential.hpp"
 #include "device-agent/enrol/conductor_url.hpp"
 #include "device-agent/enrol/enroller.hpp"
@@ -385,8 +386,16 @@ int RunCommand(const RunArgs& args) {
   board::BoardControlOptions board_options;
   board_options.reboot_command = config->reboot_command;
   board_options.log_capacity = static_cast<int32_t>(config->log_recent_lines);
+  board_options.board_id = credential->board_id;
   board::BoardControl board_control(io, board_options, [&request_exit](int status) { request_exit(status); });
   for (auto& procedure : board_control.Procedures()) procedures.push_back(std::move(procedure));
+  // Updates over the air: staged here, installed by the root helper (docs/INSTALL-PI.md).
+  update::AgentUpdaterOptions update_options;
+  update_options.dir = config->update_dir;
+  update_options.agent_version = AgentVersion();
+  update::AgentUpdater updater(io, update_options);
+  for (auto& procedure : updater.Procedures()) procedures.push_back(std::move(procedure));
+  collector->set_package_version([&updater] { return updater.PackageVersion(); });
   session::SessionRunner runner(io, *options, std::move(procedures), &observer);
   runner.AddObserver(&startup_trim);
   collector->set_session([&runner] {
@@ -403,6 +412,10 @@ int RunCommand(const RunArgs& args) {
   runner.AddSubscription(gpio_service.SessionLeaveSubscription());
   functions->SetConductor(&runner);
   gpio_service.SetConductor(&runner);
+  board_control.SetConductor(&runner);
+  runner.AddObserver(&board_control);  // follow mode ends with the session
+  updater.SetConductor(&runner);
+  runner.AddObserver(&updater);  // the health marker, once joined
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   boost::asio::signal_set test_hooks(io);

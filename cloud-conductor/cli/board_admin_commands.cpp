@@ -1,9 +1,18 @@
 // Board management commands: restart, reboot, logs.
 #include "cloud-conductor/cli/board_admin_commands.hpp"
 
+#include <fmt/format.h>
+
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <optional>
 #include <ostream>
 
 #include "cloud-conductor/cli/board_names.hpp"
+#include "cloud-conductor/cli/event_stream.hpp"
+#include "cloud-conductor/cli/fleet_commands.hpp"
+#include "common/exit/exit_code.hpp"
 
 namespace ew::cli {
 
@@ -26,16 +35,143 @@ Result<void> BoardRestart(Context& ctx, const std::string& board) { return Act(c
 
 Result<void> BoardReboot(Context& ctx, const std::string& board) { return Act(ctx, board, "reboot"); }
 
-Result<void> BoardLogs(Context& ctx, const std::string& board, int64_t lines) {
+namespace {
+
+int64_t Int64Of(const nlohmann::json& object, const char* key) {
+  if (!object.is_object() || !object.contains(key)) return 0;
+  const auto& value = object[key];
+  if (value.is_number_integer()) return value.get<int64_t>();
+  if (value.is_string()) {
+    try {
+      return std::stoll(value.get<std::string>());
+    } catch (const std::exception&) {
+      return 0;
+    }
+  }
+  return 0;
+}
+
+// Follows the board's log after the recent lines: `next_seq` is the number of the first line not
+// printed yet.
+Result<void> FollowLogs(Context& ctx, const std::string& id, int64_t next_seq, std::chrono::milliseconds idle) {
+  EventStreamParser parser;
+  std::optional<std::string> ended;
+  bool first = true;
+  auto on_data = [&](std::string_view bytes) {
+    for (const ServerSentEvent& event : parser.Feed(bytes)) {
+      if (event.type == "end") {
+        const auto data = nlohmann::json::parse(event.data, nullptr, false);
+        ended = data.is_object() ? JsonString(data, "reason") : event.data;
+        return false;
+      }
+      if (event.type != "message") continue;
+      const auto batch = nlohmann::json::parse(event.data, nullptr, false);
+      if (!batch.is_object()) continue;
+      if (ctx.options().json) {
+        ctx.out() << batch.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        ctx.out().flush();
+        continue;
+      }
+      int64_t seq = Int64Of(batch, "firstSeq");
+      if (first && seq > next_seq)
+        ctx.err() << fmt::format("({} line(s) logged while the stream opened are not shown)\n", seq - next_seq);
+      first = false;
+      if (const int64_t skipped = Int64Of(batch, "skipped"); skipped > 0)
+        ctx.err() << fmt::format("({} line(s) dropped by the board: it logged faster than it sends)\n", skipped);
+      for (const auto& line : batch.value("lines", nlohmann::json::array())) {
+        // Lines already printed with the recent ones are not printed twice.
+        if (seq++ < next_seq || !line.is_string()) continue;
+        ctx.out() << line.get<std::string>() << "\n";
+      }
+      next_seq = std::max(next_seq, seq);
+      ctx.out().flush();
+    }
+    return true;
+  };
+  EW_TRY(HttpResult result, ctx.Stream("/v1/boards/" + PathSegment(id) + "/logs?follow=true", on_data, idle));
+  if (result.status != 200) return tl::unexpected(ApiError(result));
+  return Unavailable(ended ? *ended : "the conductor ended the stream");
+}
+
+}  // namespace
+
+Result<void> BoardLogs(Context& ctx, const std::string& board, int64_t lines, bool follow) {
   EW_TRY(std::string id, BoardNames::Resolve(ctx, board));
   EW_TRY(auto answer, ctx.CallRaw("GET", "/v1/boards/" + PathSegment(id) + "/logs?lines=" + std::to_string(lines)));
-  if (PrintedRaw(ctx, answer.second)) return Ok();
-  if (answer.first.contains("lines") && answer.first["lines"].is_array()) {
+  if (!follow && PrintedRaw(ctx, answer.second)) return Ok();
+  if (!ctx.options().json && answer.first.contains("lines") && answer.first["lines"].is_array()) {
     for (const auto& line : answer.first["lines"]) {
       if (line.is_string()) ctx.out() << line.get<std::string>() << "\n";
     }
   }
-  return Ok();
+  ctx.out().flush();
+  if (!follow) return Ok();
+  // Keepalives come every 15 s: a minute of silence is a dead connection.
+  return FollowLogs(ctx, id, Int64Of(answer.first, "nextSeq"), std::chrono::seconds(60));
+}
+
+namespace {
+
+std::string Describe(const nlohmann::json& board) {
+  std::string text = JsonString(board, "state");
+  const std::string message = JsonString(board, "message");
+  if (!message.empty()) text += ": " + message;
+  return text;
+}
+
+}  // namespace
+
+Result<void> BoardUpdate(Context& ctx, const BoardUpdateOptions& options) {
+  std::ifstream in(options.deb, std::ios::binary);
+  if (!in) return InvalidArgument("cannot read " + options.deb);
+  const std::string deb((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  nlohmann::json request = {{"parallel", options.parallel}, {"deadlineSeconds", options.deadline_seconds}};
+  if (!options.fleet.empty()) {
+    EW_TRY(nlohmann::json fleet, LookUpFleet(ctx, options.fleet));
+    request["fleetId"] = JsonString(fleet, "id");
+  } else {
+    EW_TRY(std::string id, BoardNames::Resolve(ctx, options.board));
+    request["boardIds"] = nlohmann::json::array({id});
+  }
+  EW_TRY(HttpResult uploaded, ctx.Exchange("POST", "/v1/agent-packages", deb, "application/vnd.debian.binary-package"));
+  if (uploaded.status != 201) return tl::unexpected(ApiError(uploaded));
+  const auto package = nlohmann::json::parse(uploaded.body, nullptr, false);
+  request["package"] = JsonString(package, "sha256");
+  EW_TRY(auto created, ctx.CallRaw("POST", "/v1/agent-updates", request));
+  const std::string update_id = JsonString(created.first, "id");
+  if (!options.wait) {
+    if (PrintedRaw(ctx, created.second)) return Ok();
+    ctx.out() << "update " << update_id << ": edgewire-agent " << JsonString(package, "version") << " to "
+              << created.first.value("boards", nlohmann::json::array()).size() << " board(s)\n";
+    return Ok();
+  }
+  if (!ctx.options().json)
+    ctx.out() << "update " << update_id << ": edgewire-agent " << JsonString(package, "version") << ", "
+              << options.parallel << " at a time, deadline " << options.deadline_seconds << " s\n";
+  std::map<std::string, std::string> shown;  // board → what was printed last
+  nlohmann::json rollout = created.first;
+  while (true) {
+    for (const auto& board : rollout.value("boards", nlohmann::json::array())) {
+      const std::string id = JsonString(board, "boardId");
+      const std::string now = Describe(board);
+      if (shown[id] == now) continue;
+      shown[id] = now;
+      if (!ctx.options().json) ctx.out() << "  " << id << ": " << now << "\n";
+    }
+    ctx.out().flush();
+    if (JsonString(rollout, "state") != "running") break;
+    ctx.Wait(std::chrono::seconds(1));
+    EW_TRY(rollout, ctx.Call("GET", "/v1/agent-updates/" + PathSegment(update_id)));
+  }
+  if (ctx.options().json) ctx.out() << rollout.dump() << "\n";
+  const std::string state = JsonString(rollout, "state");
+  if (state == "done") {
+    if (!ctx.options().json) ctx.out() << "update " << update_id << ": done\n";
+    return Ok();
+  }
+  // As a failed deployment (README "Exit statuses"): a board failed or rolled back.
+  ctx.set_exit_code(exit_code::kFunctionFailed);
+  return Unavailable("update " + update_id + " " + state + ": " + JsonString(rollout, "stopReason"));
 }
 
 }  // namespace ew::cli

@@ -105,12 +105,15 @@ std::string RenderBoardTable(const nlohmann::json& boards, int64_t now_unix) {
     for (const auto& board : boards) {
       const std::string status = Field(board, "status");
       const std::string peer = Field(board, "sessionPeer");
+      // The agent's package version when the board was updated over the air, else its binary's.
+      std::string agent = Field(board, "packageVersion");
+      if (agent.empty()) agent = Field(board, "agentVersion");
       rows.push_back({Field(board, "id"), Field(board, "name"), Field(board, "projectId"), status,
                       status == "online" ? "now" : RelativeTime(JsonInt64(board, "lastSeen"), now_unix),
-                      peer.empty() ? "-" : peer});
+                      peer.empty() ? "-" : peer, agent.empty() ? "-" : agent});
     }
   }
-  return RenderTable({"ID", "NAME", "PROJECT", "STATUS", "LAST-SEEN", "PEER"}, rows);
+  return RenderTable({"ID", "NAME", "PROJECT", "STATUS", "LAST-SEEN", "PEER", "AGENT"}, rows);
 }
 
 std::string RenderBoard(const nlohmann::json& board, int64_t now_unix) {

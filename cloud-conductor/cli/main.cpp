@@ -49,6 +49,8 @@ struct Parsed {
   std::string trigger;
   ew::cli::TriggerCreateOptions trigger_create;
   int64_t log_lines = 100;
+  bool log_follow = false;
+  ew::cli::BoardUpdateOptions update;
 };
 
 // CLI11 validators, so that malformed local input is a usage error (exit 2).
@@ -139,6 +141,12 @@ void AddUserCommands(CLI::App& app, Parsed& p) {
   remove->callback([&p] { p.action = [&p](Context& c) { return UserDelete(c, p.id); }; });
 }
 
+// Both forms of a "one of the two" target (--board or --fleet, --board or --cloud): CLI11 checks
+// that they exclude each other; this checks that one is there.
+void RequireOneOf(const std::string& names, bool given) {
+  if (!given) throw CLI::RequiredError(names);
+}
+
 void AddBoardCommands(CLI::App& app, Parsed& p) {
   auto* boards = app.add_subcommand("board", "manage and call boards")->require_subcommand(1);
   auto* create = boards->add_subcommand("create", "register a board and get its one-time enrolment code");
@@ -185,13 +193,26 @@ void AddBoardCommands(CLI::App& app, Parsed& p) {
   logs->add_option("BOARD", p.id, "board id or name")->required();
   logs->add_option("--lines,-n", p.log_lines, "how many of the newest lines (1 .. 1000)")
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
-  logs->callback([&p] { p.action = [&p](Context& c) { return ew::cli::BoardLogs(c, p.id, p.log_lines); }; });
-}
-
-// Both forms of a "one of the two" target (--board or --fleet, --board or --cloud): CLI11 checks
-// that they exclude each other; this checks that one is there.
-void RequireOneOf(const std::string& names, bool given) {
-  if (!given) throw CLI::RequiredError(names);
+  logs->add_flag("--follow,-f", p.log_follow, "then print new lines as the board logs them, until interrupted");
+  logs->callback([&p] {
+    p.action = [&p](Context& c) { return ew::cli::BoardLogs(c, p.id, p.log_lines, p.log_follow); };
+  });
+  auto* update = boards->add_subcommand(
+      "update", "install an agent .deb on a board or a fleet over the air (admin; rolls back by itself)");
+  auto* update_board = update->add_option("BOARD", p.update.board, "board id or name");
+  auto* update_fleet = update->add_option("--fleet", p.update.fleet, "every board of this fleet (id or name)");
+  update_board->excludes(update_fleet);
+  update->add_option("--deb", p.update.deb, "the edgewire-agent .deb")->required()->check(CLI::ExistingFile);
+  update->add_option("--parallel", p.update.parallel, "boards updated at once (rolling; default 1)")
+      ->check(CLI::Range(int64_t{1}, int64_t{100}));
+  update->add_option("--deadline", p.update.deadline_seconds,
+                     "seconds the new agent has to come online before the board rolls back (default 120)")
+      ->check(CLI::Range(int64_t{10}, int64_t{3600}));
+  update->add_flag("!--no-wait", p.update.wait, "start the rollout and return");
+  update->callback([&p, update_board, update_fleet] {
+    RequireOneOf("BOARD or --fleet", update_board->count() + update_fleet->count() > 0);
+    p.action = [&p](Context& c) { return ew::cli::BoardUpdate(c, p.update); };
+  });
 }
 
 void AddFunctionCommands(CLI::App& app, Parsed& p) {

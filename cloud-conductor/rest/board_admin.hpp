@@ -12,6 +12,10 @@ namespace ew::rest {
 // POST /v1/boards/{id}/restart, POST /v1/boards/{id}/reboot, GET /v1/boards/{id}/logs.
 void AddBoardAdminRoutes(RouteTable& routes, const RestDeps& deps);
 
+// GET /v1/boards/{id}/logs?follow=true: the board's new log lines as Server-Sent Events for as
+// long as the client stays (board_logs_stream.cpp).
+void FollowLogs(const RestDeps& deps, Exchange exchange);
+
 // Board procedures only admins may call, whichever route reaches them (sys.reboot): the generic
 // POST /v1/boards/{id}/calls/{procedure} checks this too.
 bool IsAdminOnlyBoardProcedure(const std::string& procedure);

@@ -10,6 +10,7 @@
 #include "cloud-conductor/rest/json_body.hpp"
 #include "cloud-conductor/rest/resources.hpp"
 #include "common/contract/sys.hpp"
+#include "common/contract/update.hpp"
 #include "common/log/log.hpp"
 
 namespace ew::rest {
@@ -61,6 +62,12 @@ void Reboot(const RestDeps& deps, Exchange exchange) {
 }
 
 void Logs(const RestDeps& deps, Exchange exchange) {
+  if (auto follow = exchange.request.query.find("follow"); follow != exchange.request.query.end()) {
+    if (follow->second == "true" || follow->second == "1") return FollowLogs(deps, std::move(exchange));
+    if (follow->second != "false" && follow->second != "0")
+      return exchange.Reply(ErrorResponse(Error{ErrorCode::kInvalidArgument, "follow must be true or false, not \"" +
+                                                          follow->second.substr(0, 32) + "\""}));
+  }
   auto lines = QueryInteger(exchange, "lines", sys::LogsRequest::kDefaultLogLines, 1, sys::LogsRequest::kMaxLogLines);
   if (!lines) return exchange.Reply(ErrorResponse(lines.error()));
   sys::LogsRequest request;
@@ -79,6 +86,9 @@ void AddBoardAdminRoutes(RouteTable& routes, const RestDeps& deps) {
               [&deps](Exchange e) { Logs(deps, std::move(e)); }});
 }
 
-bool IsAdminOnlyBoardProcedure(const std::string& procedure) { return procedure == sys::kReboot.suffix; }
+bool IsAdminOnlyBoardProcedure(const std::string& procedure) {
+  // sys.update installs software as root on the board: it can brick it (issue 16).
+  return procedure == sys::kReboot.suffix || procedure == contract::update::kUpdate.suffix;
+}
 
 }  // namespace ew::rest

@@ -1,5 +1,6 @@
 // /v1/boards: register a board (its one-time enrolment code is in the creation answer only),
 // list and show boards with their live status, delete a board and drop its session.
+#include "cloud-conductor/agents/rollout_manager.hpp"
 #include "cloud-conductor/rest/json_body.hpp"
 #include "cloud-conductor/rest/resources.hpp"
 #include "cloud-conductor/rest/validation.hpp"
@@ -16,6 +17,16 @@ namespace {
 // 12 random bytes: 16 base64url characters, short enough to type on a board's console.
 constexpr size_t kEnrolmentCodeBytes = 12;
 
+// Live status, and the versions its agent last reported (issue 16).
+void FillLive(const RestDeps& deps, edgewire::v1::Board* board) {
+  FillLiveStatus(deps.gateway, board);
+  if (!deps.rollouts) return;
+  if (auto versions = deps.rollouts->VersionsOf(board->id())) {
+    board->set_agent_version(versions->agent_version);
+    board->set_package_version(versions->package_version);
+  }
+}
+
 Result<server::HttpResponse> ListBoards(const RestDeps& deps, const Exchange& exchange) {
   const auth::Principal& who = exchange.principal;
   auto filter = exchange.request.query.find("project");
@@ -28,7 +39,7 @@ Result<server::HttpResponse> ListBoards(const RestDeps& deps, const Exchange& ex
   EW_TRY(auto boards, deps.store.ListBoards(project, page));
   edgewire::v1::ListBoardsResponse response;
   for (auto& board : boards.items) {
-    FillLiveStatus(deps.gateway, &board);
+    FillLive(deps, &board);
     *response.add_boards() = std::move(board);
   }
   return PagedResponse(response, boards.next_cursor);
@@ -71,7 +82,7 @@ Result<server::HttpResponse> CreateBoard(const RestDeps& deps, const Exchange& e
 
 Result<server::HttpResponse> GetBoard(const RestDeps& deps, const Exchange& exchange) {
   EW_TRY(auto board, AccessibleBoard(deps.store, exchange.principal, exchange.Param("id")));
-  FillLiveStatus(deps.gateway, &board);
+  FillLive(deps, &board);
   return JsonResponse(200, board);
 }
 

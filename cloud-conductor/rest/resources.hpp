@@ -24,6 +24,7 @@ void AddGpioRoutes(RouteTable& routes, const RestDeps& deps);       // gpio_reso
 void AddFlowRoutes(RouteTable& routes, const RestDeps& deps);       // flows_resource.cpp
 void AddTunnelRoutes(RouteTable& routes, const RestDeps& deps);     // tunnels_resource.cpp
 void AddTriggerRoutes(RouteTable& routes, const RestDeps& deps);    // triggers_resource.cpp
+void AddAgentUpdateRoutes(RouteTable& routes, const RestDeps& deps);  // agent_updates_resource.cpp
 
 // Adapts a handler that computes its answer (blocking is fine: it runs on the pool) into a
 // RouteHandler; an error becomes its ErrorJson response.

@@ -69,6 +69,7 @@ RestApi::RestApi(RestDeps deps) : deps_(deps) {
   AddTunnelRoutes(routes_, deps_);
   AddTriggerRoutes(routes_, deps_);
   AddBoardAdminRoutes(routes_, deps_);
+  AddAgentUpdateRoutes(routes_, deps_);
 }
 
 void RestApi::Handle(server::HttpRequest request, server::Respond respond) {

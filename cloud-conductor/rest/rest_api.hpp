@@ -32,6 +32,11 @@ class TunnelManager;
 namespace ew::conductor::triggers {
 class TriggerService;
 }
+namespace ew::conductor::agents {
+class AgentPackageStore;
+class RolloutManager;
+class LogFollow;
+}
 
 namespace ew::rest {
 
@@ -62,6 +67,12 @@ struct RestDeps {
   // Told of revoked tokens and deleted users; ends the GPIO event streams they opened and
   // watches the expiry of the tokens that open them. Null = nobody is told.
   auth::RevocationHub* revocations = nullptr;
+  // Agent updates over the air and board versions (issue 16); null answers those routes with 503
+  // and lists boards without versions.
+  conductor::agents::AgentPackageStore* agent_packages = nullptr;
+  conductor::agents::RolloutManager* rollouts = nullptr;
+  // sys.logs follow mode (GET /v1/boards/{id}/logs?follow=true); null answers it with 503.
+  conductor::agents::LogFollow* log_follow = nullptr;
 };
 
 class RestApi final : public server::HttpHandler {

@@ -6,6 +6,7 @@
 
 #include "cloud-conductor/router/session.hpp"
 #include "common/contract/sys.hpp"
+#include "common/contract/update.hpp"
 #include "common/ids/ids.hpp"
 #include "common/log/log.hpp"
 #include "common/wamp/uri.hpp"
@@ -486,6 +487,8 @@ Result<void> Router::MayCall(const Session& s, const std::string& uri) const {
     if (auto board = wamp::BoardIdFromUri(uri)) {
       // Rebooting a board is for admins, over WAMP as over REST (docs/SECURITY.md, issue 16).
       if (uri == contract::sys::kReboot.Uri(*board)) return PermissionDenied("only an admin may reboot a board");
+      // Installing an agent package can brick the board: admins only (issue 16).
+      if (uri == contract::update::kUpdate.Uri(*board)) return PermissionDenied("only an admin may update a board's agent");
       auto it = board_projects_.find(*board);
       if (it != board_projects_.end() && it->second == s.project_id) return Ok();
     }

@@ -484,6 +484,7 @@ const std::vector<Key<AgentConfig>>& AgentKeys() {
       {"log", "recent_lines", Integer(&A::log_recent_lines, 0, 10'000)},
       {"system", "reboot_command", Text(&A::reboot_command)},
       {"tunnels", "ping_interval_ms", DurationOrZero(&A::tunnels_ping_interval)},
+      {"update", "dir", Text(&A::update_dir, NotEmpty)},
   };
   return keys;
 }

@@ -152,6 +152,10 @@ struct AgentConfig {
   // [tunnels] The tunnel WebSocket to the conductor is pinged after this long without a word
   // from it and closed (with the local connection) when the next interval brings nothing. 0 = off.
   std::chrono::milliseconds tunnels_ping_interval{15'000};
+  // Agent updates over the air (issue 16): the agent stages a verified package and the request
+  // for the root helper (edgewire-agent-update.path watches <dir>/request) here, and reads the
+  // helper's status back. Must match the helper's EW_UPDATE_DIR.
+  std::string update_dir = "/var/lib/edgewire/update";
 };
 
 // The board's chips: `gpio_chips` when the file has [[gpio.chip]], else the one `[gpio] backend`

@@ -7,6 +7,17 @@ namespace ew::contract::sys {
 
 using nlohmann::json;
 
+namespace {
+// A proto3 int64 field that may be absent (0), as a string or a number.
+Result<int64_t> OptionalInt64(const Fields& f, const char* key) {
+  const json* value = f.Find(key);
+  if (!value) return int64_t{0};
+  auto parsed = ReadProto3Int64(*value);
+  if (!parsed) return f.Bad(key, parsed.error().message);
+  return *parsed;
+}
+}  // namespace
+
 wamp::Payload PingRequest::ToPayload() const {
   wamp::Payload out;
   if (!echo.empty()) out.args.push_back(echo);
@@ -95,6 +106,7 @@ json SysInfo::ToJson() const {
       {"gpioChips", std::move(chips)},
       {"spoolStreams", std::move(streams)},
       {"storageProblems", storage_problems},
+      {"packageVersion", package_version},
   };
   // A message field: absent when unset, as protobuf prints it.
   if (container_limits.is_object()) out["containerLimits"] = container_limits;
@@ -214,6 +226,10 @@ Result<SysInfo> SysInfo::Parse(const wamp::Payload& payload) {
       out.storage_problems.push_back(item.get<std::string>());
     }
   }
+  // Optional: agents from before issue 16's updates do not send it.
+  if (f.Has("packageVersion")) {
+    EW_TRY(out.package_version, f.AnyString("packageVersion"));
+  }
   if (const json* session = f.Find("session")) {
     EW_TRY(Fields s, Fields::Of(*session, "sys.info reply: session"));
     SessionSummary summary;
@@ -264,7 +280,7 @@ Result<LogsRequest> LogsRequest::Parse(const wamp::Payload& payload) {
 
 wamp::Payload LogsReply::ToPayload() const {
   wamp::Payload out;
-  out.kwargs = {{"lines", lines}, {"capacity", capacity}};
+  out.kwargs = {{"lines", lines}, {"capacity", capacity}, {"nextSeq", Proto3Int64(next_seq)}};
   return out;
 }
 
@@ -278,6 +294,41 @@ Result<LogsReply> LogsReply::Parse(const wamp::Payload& payload) {
   }
   EW_TRY(int64_t capacity, f.IntOr("capacity", 0, 0, INT32_MAX));
   out.capacity = static_cast<int32_t>(capacity);
+  EW_TRY(out.next_seq, OptionalInt64(f, "nextSeq"));
+  return out;
+}
+
+wamp::Payload LogFollowReply::ToPayload() const {
+  wamp::Payload out;
+  out.kwargs = {{"following", following}, {"nextSeq", Proto3Int64(next_seq)}};
+  return out;
+}
+
+Result<LogFollowReply> LogFollowReply::Parse(const wamp::Payload& payload) {
+  EW_TRY(Fields f, Fields::Of(payload.kwargs, "sys.logs.follow reply"));
+  LogFollowReply out;
+  EW_TRY(out.following, f.BoolOr("following", false));
+  EW_TRY(out.next_seq, OptionalInt64(f, "nextSeq"));
+  return out;
+}
+
+wamp::Payload LogBatch::ToPayload() const {
+  wamp::Payload out;
+  out.kwargs = {{"lines", lines}, {"firstSeq", Proto3Int64(first_seq)}, {"skipped", Proto3Int64(skipped)}};
+  return out;
+}
+
+Result<LogBatch> LogBatch::Parse(const wamp::Payload& payload) {
+  EW_TRY(Fields f, Fields::Of(payload.kwargs, "sys.log event"));
+  LogBatch out;
+  EW_TRY(json lines, f.Array("lines"));
+  if (lines.size() > kMaxLines) return f.Bad("lines", "more than " + std::to_string(kMaxLines) + " lines");
+  for (const json& line : lines) {
+    if (!line.is_string()) return f.Bad("lines", "must hold strings");
+    out.lines.push_back(line.get<std::string>());
+  }
+  EW_TRY(out.first_seq, OptionalInt64(f, "firstSeq"));
+  EW_TRY(out.skipped, OptionalInt64(f, "skipped"));
   return out;
 }
 

@@ -87,6 +87,9 @@ struct SysInfo {
   // Each directory the agent cannot write: "<what> <dir>: <why>" (read-only or full disk); empty
   // when all are fine. The board keeps serving; what needs the directory fails with this reason.
   std::vector<std::string> storage_problems;
+  // The installed edgewire-agent package's version as the update helper last recorded it
+  // (issue 16); "" when the board was never updated over the air.
+  std::string package_version;
 
   // Proto3 JSON object, every field present (defaults included), so callers always see the
   // same keys; equal to what MessageToJsonString prints with always_print_primitive_fields.
@@ -112,12 +115,35 @@ struct LogsRequest {
   static Result<LogsRequest> Parse(const wamp::Payload& payload);
 };
 
-// kwargs = LogsReply{lines, capacity}.
+// kwargs = LogsReply{lines, capacity, nextSeq}. nextSeq: the number of the next line the agent
+// will log (follow mode's LogBatch.firstSeq counts on from there), so a client that follows and
+// also asked for the recent lines can drop what it has already shown.
 struct LogsReply {
   std::vector<std::string> lines;
   int32_t capacity = 0;
+  int64_t next_seq = 0;
   wamp::Payload ToPayload() const;
   static Result<LogsReply> Parse(const wamp::Payload& payload);
+};
+
+// sys.logs.follow / sys.logs.unfollow reply: kwargs = LogFollowReply{following, nextSeq}.
+struct LogFollowReply {
+  bool following = false;
+  int64_t next_seq = 0;
+  wamp::Payload ToPayload() const;
+  static Result<LogFollowReply> Parse(const wamp::Payload& payload);
+};
+
+// ew.board.<id>.sys.log: kwargs = LogBatch{lines, firstSeq, skipped}: the lines logged since
+// the previous batch (numbered firstSeq, firstSeq+1, ...); skipped = lines the board dropped
+// before sending them (its ring overflowed or the batch rate cap held them back too long).
+struct LogBatch {
+  static constexpr size_t kMaxLines = 200;  // per batch: the follow mode's rate bound
+  std::vector<std::string> lines;
+  int64_t first_seq = 0;
+  int64_t skipped = 0;
+  wamp::Payload ToPayload() const;
+  static Result<LogBatch> Parse(const wamp::Payload& payload);
 };
 
 inline constexpr BoardProcedure<Empty, SysInfo> kInfo{"sys.info"};
@@ -128,5 +154,10 @@ inline constexpr BoardProcedure<PingRequest, PingReply> kPing{"sys.ping"};
 inline constexpr BoardProcedure<Empty, SysActionReply> kRestart{"sys.restart"};
 inline constexpr BoardProcedure<Empty, SysActionReply> kReboot{"sys.reboot"};
 inline constexpr BoardProcedure<LogsRequest, LogsReply> kLogs{"sys.logs"};
+// Follow mode (issue 16): while followed, the board publishes its new log lines on kLogTopic, in
+// batches at a bounded rate; unfollow (or the end of the session) stops it. Idempotent.
+inline constexpr BoardProcedure<Empty, LogFollowReply> kLogsFollow{"sys.logs.follow"};
+inline constexpr BoardProcedure<Empty, LogFollowReply> kLogsUnfollow{"sys.logs.unfollow"};
+inline constexpr BoardTopic<LogBatch> kLogTopic{"sys.log"};
 
 }  // namespace ew::contract::sys

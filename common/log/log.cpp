@@ -3,12 +3,15 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
 
 #include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/ringbuffer_sink.h>
+#include <deque>
+
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
@@ -26,7 +29,54 @@ constexpr char kJournalPattern[] = "%*%-5l [%n] %v";
 // Recent lines kept for sys.logs: as on a terminal, timestamp first.
 constexpr char kRecentPattern[] = "%Y-%m-%dT%H:%M:%S.%e %-5l [%n] %v";
 
-std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> g_recent;  // GUARDED_BY(g_mutex) for writes
+// The ring of recent lines, each numbered in the order it was logged: sys.logs reads the newest,
+// its follow mode (issue 16) reads what came after the last number it published.
+class SequencedRingSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit SequencedRingSink(size_t capacity) : capacity_(capacity) {}
+
+  RecentLinesPage Since(uint64_t from_seq, size_t max_lines) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    RecentLinesPage page;
+    const uint64_t first = next_seq_ - lines_.size();
+    uint64_t seq = std::max(from_seq, first);
+    page.skipped = seq - std::min(from_seq, seq);
+    for (; seq < next_seq_ && page.lines.size() < max_lines; ++seq) page.lines.push_back(lines_[seq - first]);
+    page.next_seq = seq;
+    return page;
+  }
+
+  std::vector<std::string> Last(size_t max_lines, uint64_t* next_seq) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const size_t n = std::min(max_lines, lines_.size());
+    if (next_seq) *next_seq = next_seq_;
+    return {lines_.end() - static_cast<std::ptrdiff_t>(n), lines_.end()};
+  }
+
+  uint64_t NextSeq() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return next_seq_;
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    std::string line(formatted.data(), formatted.size());
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    lines_.push_back(std::move(line));
+    if (lines_.size() > capacity_) lines_.pop_front();
+    ++next_seq_;
+  }
+  void flush_() override {}
+
+ private:
+  const size_t capacity_;
+  std::deque<std::string> lines_;  // GUARDED_BY(mutex_), oldest first
+  uint64_t next_seq_ = 0;          // GUARDED_BY(mutex_): the number the next line gets
+};
+
+std::shared_ptr<SequencedRingSink> g_recent;  // GUARDED_BY(g_mutex) for writes
 
 // sd-daemon(3) priorities: <7> debug, <6> info, <4> warning, <3> err, <2> crit.
 class JournalPriorityFlag final : public spdlog::custom_flag_formatter {
@@ -131,24 +181,35 @@ std::shared_ptr<spdlog::logger> Get(const std::string& module) {
 void KeepRecentLines(size_t capacity) {
   std::lock_guard<std::mutex> lock(g_mutex);
   if (g_recent || capacity == 0) return;
-  g_recent = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(capacity);
+  g_recent = std::make_shared<SequencedRingSink>(capacity);
   g_recent->set_formatter(std::make_unique<OneLineFormatter>(kRecentPattern));
   // Loggers made before this call (static Loggers resolve lazily, so usually none).
   spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& l) { l->sinks().push_back(g_recent); });
 }
 
-std::vector<std::string> RecentLines(size_t max_lines) {
-  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> recent;
-  {
-    std::lock_guard<std::mutex> lock(g_mutex);
-    recent = g_recent;
-  }
-  if (!recent || max_lines == 0) return {};
-  std::vector<std::string> lines = recent->last_formatted(max_lines);
-  for (auto& line : lines) {
-    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-  }
-  return lines;
+namespace {
+std::shared_ptr<SequencedRingSink> Recent() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  return g_recent;
+}
+}  // namespace
+
+std::vector<std::string> RecentLines(size_t max_lines, uint64_t* next_seq) {
+  auto recent = Recent();
+  if (next_seq) *next_seq = 0;
+  if (!recent) return {};
+  return recent->Last(max_lines, next_seq);
+}
+
+RecentLinesPage RecentLinesSince(uint64_t from_seq, size_t max_lines) {
+  auto recent = Recent();
+  if (!recent) return RecentLinesPage{{}, from_seq, 0};
+  return recent->Since(from_seq, max_lines);
+}
+
+uint64_t NextRecentLineSeq() {
+  auto recent = Recent();
+  return recent ? recent->NextSeq() : 0;
 }
 
 bool SetLevel(const std::string& level) {

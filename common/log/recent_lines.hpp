@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -21,7 +22,22 @@ bool StderrIsJournal();
 void KeepRecentLines(size_t capacity);
 
 // The newest `max_lines` lines of that ring, oldest first, each one line (control characters
-// escaped, no newline). Empty when KeepRecentLines was not called. Thread-safe.
-std::vector<std::string> RecentLines(size_t max_lines);
+// escaped, no newline). Empty when KeepRecentLines was not called. `next_seq`, when given, gets
+// the number the next line logged will have (lines are numbered from 0 in the order logged).
+// Thread-safe.
+std::vector<std::string> RecentLines(size_t max_lines, uint64_t* next_seq = nullptr);
+
+// Lines numbered `from_seq` and later still in the ring, oldest first, at most `max_lines`:
+// sys.logs follow mode reads what came since the last line it sent. `skipped` counts lines
+// from `from_seq` on that the ring dropped before they were read; `next_seq` is the number to
+// ask for next time. Thread-safe.
+struct RecentLinesPage {
+  std::vector<std::string> lines;
+  uint64_t next_seq = 0;
+  uint64_t skipped = 0;
+};
+RecentLinesPage RecentLinesSince(uint64_t from_seq, size_t max_lines);
+// The number the next line logged will get (0 when the ring is off). Thread-safe.
+uint64_t NextRecentLineSeq();
 
 }  // namespace ew::log

@@ -22,15 +22,20 @@ namespace sys = contract::sys;
 
 BoardControl::BoardControl(boost::asio::io_context& io, BoardControlOptions options,
                            std::function<void(int)> request_exit)
-    : io_(io), options_(std::move(options)), request_exit_(std::move(request_exit)), timer_(io) {}
+    : io_(io), options_(std::move(options)), request_exit_(std::move(request_exit)), timer_(io), follow_timer_(io) {}
 
-BoardControl::~BoardControl() { timer_.cancel(); }
+BoardControl::~BoardControl() {
+  timer_.cancel();
+  follow_timer_.cancel();
+}
 
 rpc::ProcedureTable BoardControl::Procedures() {
   rpc::ProcedureTable table;
   table.push_back({sys::kRestart.suffix, rpc::Sync([this](const rpc::Request&) { return Restart(); })});
   table.push_back({sys::kReboot.suffix, rpc::Sync([this](const rpc::Request&) { return Reboot(); })});
   table.push_back({sys::kLogs.suffix, rpc::Sync([this](const rpc::Request& request) { return Logs(request); })});
+  table.push_back({sys::kLogsFollow.suffix, rpc::Sync([this](const rpc::Request&) { return Follow(); })});
+  table.push_back({sys::kLogsUnfollow.suffix, rpc::Sync([this](const rpc::Request&) { return Unfollow(); })});
   return table;
 }
 
@@ -93,9 +98,61 @@ void BoardControl::RunRebootCommand() {
 Result<rpc::Reply> BoardControl::Logs(const rpc::Request& request) const {
   EW_TRY(sys::LogsRequest parsed, sys::LogsRequest::Parse(request));
   sys::LogsReply reply;
-  reply.lines = ew::log::RecentLines(static_cast<size_t>(parsed.lines));
+  uint64_t next_seq = 0;
+  reply.lines = ew::log::RecentLines(static_cast<size_t>(parsed.lines), &next_seq);
   reply.capacity = options_.log_capacity;
+  reply.next_seq = static_cast<int64_t>(next_seq);
   return reply.ToPayload();
+}
+
+Result<rpc::Reply> BoardControl::Follow() {
+  if (options_.log_capacity <= 0) return Unavailable("this board keeps no log lines: [log] recent_lines is 0");
+  follow_until_ = std::chrono::steady_clock::now() + options_.follow_lease;
+  if (!following_) {
+    following_ = true;
+    follow_next_seq_ = ew::log::NextRecentLineSeq();
+    Log()->info("sys.logs: followed, new lines go to {}", sys::kLogTopic.Uri(options_.board_id));
+    follow_timer_.expires_after(options_.follow_interval);
+    follow_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) PublishNewLines();
+    });
+  }
+  return sys::LogFollowReply{true, static_cast<int64_t>(follow_next_seq_)}.ToPayload();
+}
+
+Result<rpc::Reply> BoardControl::Unfollow() {
+  StopFollowing("unfollowed");
+  return sys::LogFollowReply{false, static_cast<int64_t>(ew::log::NextRecentLineSeq())}.ToPayload();
+}
+
+void BoardControl::OnDisconnected(const std::string&, std::chrono::milliseconds) {
+  StopFollowing("the session ended");
+}
+
+void BoardControl::StopFollowing(const char* why) {
+  if (!following_) return;
+  following_ = false;
+  follow_timer_.cancel();
+  Log()->info("sys.logs: no longer followed ({})", why);
+}
+
+void BoardControl::PublishNewLines() {
+  if (!following_) return;
+  if (std::chrono::steady_clock::now() >= follow_until_) return StopFollowing("the follow lease ran out");
+  auto page = ew::log::RecentLinesSince(follow_next_seq_, sys::LogBatch::kMaxLines);
+  if (!page.lines.empty() || page.skipped > 0) {
+    sys::LogBatch batch;
+    batch.first_seq = static_cast<int64_t>(page.next_seq - page.lines.size());
+    batch.skipped = static_cast<int64_t>(page.skipped);
+    batch.lines = std::move(page.lines);
+    // Without a session the lines stay in the ring (and are skipped if it overflows first).
+    if (conductor_ && conductor_->Publish(sys::kLogTopic.Uri(options_.board_id), batch.ToPayload()))
+      follow_next_seq_ = page.next_seq;
+  }
+  follow_timer_.expires_after(options_.follow_interval);
+  follow_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) PublishNewLines();
+  });
 }
 
 }  // namespace ew::agent::board

@@ -82,6 +82,7 @@ SysInfo SysInfoCollector::Collect() const {
   if (spool_streams_) info.spool_streams = spool_streams_();
   if (session_) info.session = session_();
   if (storage_problems_) info.storage_problems = storage_problems_();
+  if (package_version_) info.package_version = package_version_();
   info.agent_version = agent_version_;
 
   struct utsname uts {};

@@ -47,6 +47,9 @@ class SysInfoCollector {
   void set_storage_problems(std::function<std::vector<std::string>()> problems) {
     storage_problems_ = std::move(problems);
   }
+  // The installed package's version (issue 16 updates: the update helper's record), asked at
+  // each Collect.
+  void set_package_version(std::function<std::string()> version) { package_version_ = std::move(version); }
 
  private:
   std::string Path(const char* absolute) const;
@@ -58,6 +61,7 @@ class SysInfoCollector {
   std::string container_runtime_;
   nlohmann::json container_limits_;
   std::function<std::vector<GpioChipSummary>()> gpio_chips_;
+  std::function<std::string()> package_version_;
   std::function<std::vector<SpoolStreamSummary>()> spool_streams_;
   std::function<SessionSummary()> session_;
   std::function<std::vector<std::string>()> storage_problems_;

@@ -19,6 +19,9 @@ getent group gpio | grep -q edgewire || fail "edgewire is not in group gpio"
 # Enabled (deb-systemd-helper), not started (no systemd here, and no credential anyway).
 [ -L /etc/systemd/system/multi-user.target.wants/edgewire-agent.service ] || fail "agent unit not enabled"
 [ -L /etc/systemd/system/multi-user.target.wants/edgewire-conductor.service ] || fail "conductor unit not enabled"
+# Updates over the air (issue 16): the path unit that starts the root helper, and the helper.
+[ -L /etc/systemd/system/paths.target.wants/edgewire-agent-update.path ] || fail "update path unit not enabled"
+[ -x /usr/lib/edgewire/edgewire-agent-update ] || fail "update helper missing"
 dpkg-query -W -f='${Conffiles}\n' edgewire-agent | grep -q /etc/edgewire/agent.toml || fail "agent.toml is not a conffile"
 
 step "upgrade keeps the installer's config"
@@ -42,6 +45,7 @@ dpkg -P edgewire-agent
 [ ! -e /var/lib/edgewire/agent.json ] || fail "purge left the credential"
 [ ! -e /var/lib/edgewire/functions ] || fail "purge left the function cache"
 [ ! -e /etc/systemd/system/multi-user.target.wants/edgewire-agent.service ] || fail "purge left the enable link"
+[ ! -e /etc/systemd/system/paths.target.wants/edgewire-agent-update.path ] || fail "purge left the update path unit's link"
 [ -f /etc/edgewire/conductor.toml ] || fail "agent purge touched the conductor's config"
 
 step "purge the rest"

@@ -90,8 +90,11 @@ class PackagesTest(unittest.TestCase):
     def test_contents(self):
         agent = self.contents("edgewire-agent")
         for path in ("./usr/bin/edgewire-agent", "./lib/systemd/system/edgewire-agent.service",
-                     "./etc/edgewire/agent.toml"):
+                     "./etc/edgewire/agent.toml", "./usr/lib/edgewire/edgewire-agent-update",
+                     "./lib/systemd/system/edgewire-agent-update.path",
+                     "./lib/systemd/system/edgewire-agent-update.service"):
             self.assertIn(path, agent)
+        self.assertEqual(agent["./usr/lib/edgewire/edgewire-agent-update"], "-rwxr-xr-x")
         self.assertEqual(agent["./usr/bin/edgewire-agent"], "-rwxr-xr-x")
         self.assertEqual(agent["./etc/edgewire/agent.toml"], "-rw-r--r--")
         conductor = self.contents("edgewire-conductor")

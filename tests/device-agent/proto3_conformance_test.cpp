@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/contract/sys.hpp"
+#include "common/contract/update.hpp"
 #include "device-agent/enrol/enrol_messages.hpp"
 #include "device-agent/rpc/sys_procedures.hpp"
 #include "edgewire/v1/api.pb.h"
@@ -76,6 +77,7 @@ edgewire::v1::SysInfo ToProto(const rpc::SysInfo& info) {
   m.set_agent_rss_bytes(info.agent_rss_bytes);
   m.set_cpu_count(info.cpu_count);
   m.set_container_runtime(info.container_runtime);
+  m.set_package_version(info.package_version);
   if (info.container_limits.is_object()) {
     auto* limits = m.mutable_container_limits();
     limits->set_memory(info.container_limits.value("memory", ""));
@@ -208,9 +210,11 @@ TEST(Proto3ConformanceTest, BoardManagementRepliesAreWhatProtobufPrints) {
   contract::sys::LogsReply logs;
   logs.lines = {"2026-12-05T01:00:00.000 info  [agent] started", "ü \\x1b"};
   logs.capacity = 200;
+  logs.next_seq = 4242;
   edgewire::v1::LogsReply expected_logs;
   for (const auto& line : logs.lines) expected_logs.add_lines(line);
   expected_logs.set_capacity(200);
+  expected_logs.set_next_seq(4242);
   EXPECT_EQ(logs.ToPayload().kwargs.dump(), ProtoReply(expected_logs).dump());
   auto parsed = ProtoParse<edgewire::v1::LogsReply>(logs.ToPayload().kwargs.dump());
   ASSERT_TRUE(parsed);
@@ -221,6 +225,36 @@ TEST(Proto3ConformanceTest, BoardManagementRepliesAreWhatProtobufPrints) {
   contract::sys::LogsRequest request;
   request.lines = 25;
   EXPECT_EQ(request.ToPayload().kwargs.dump(), ProtoReply(expected_request).dump());
+
+  // Follow mode and updates over the air.
+  contract::sys::LogBatch batch;
+  batch.lines = {"a", "b"};
+  batch.first_seq = 7;
+  batch.skipped = 3;
+  edgewire::v1::LogBatch expected_batch;
+  expected_batch.add_lines("a");
+  expected_batch.add_lines("b");
+  expected_batch.set_first_seq(7);
+  expected_batch.set_skipped(3);
+  EXPECT_EQ(batch.ToPayload().kwargs.dump(), ProtoReply(expected_batch).dump());
+  contract::sys::LogFollowReply follow{true, 12};
+  edgewire::v1::LogFollowReply expected_follow;
+  expected_follow.set_following(true);
+  expected_follow.set_next_seq(12);
+  EXPECT_EQ(follow.ToPayload().kwargs.dump(), ProtoReply(expected_follow).dump());
+  contract::update::UpdateReport report;
+  report.update_id = "upd-1";
+  report.state = contract::update::UpdateState::kRolledBack;
+  report.message = "no join";
+  report.agent_version = "0.1.0";
+  report.package_version = "0.1.0-1";
+  edgewire::v1::UpdateReport expected_report;
+  expected_report.set_update_id("upd-1");
+  expected_report.set_state("rolled-back");
+  expected_report.set_message("no join");
+  expected_report.set_agent_version("0.1.0");
+  expected_report.set_package_version("0.1.0-1");
+  EXPECT_EQ(report.ToPayload().kwargs.dump(), ProtoReply(expected_report).dump());
 }
 
 TEST(Proto3ConformanceTest, EnrolRequestIsWhatProtobufPrints) {

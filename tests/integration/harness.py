@@ -252,6 +252,8 @@ state_dir = "{os.path.join(workdir, name + '-flows')}"
 dir = "{os.path.join(workdir, name + '-spool')}"
 [log]
 level = "{log_level}"
+[update]
+dir = "{os.path.join(workdir, name + '-update')}"
 {extra_config}""")
         self.proc = None
         self.prefix = []     # e.g. ["ip", "netns", "exec", NS]: where the agent runs

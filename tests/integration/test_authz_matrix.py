@@ -273,6 +273,16 @@ class AuthzMatrixTest(ConductorTestCase):
         requests.update({
             "POST /v1/boards/{id}/proxy-logins": (f"/v1/boards/{a_board}/proxy-logins", {"body": {"port": 8080}}),
         })
+        # Agent updates over the air (issue 16): admins only. An admin's request is well formed
+        # enough to pass authorization and then fails on its content (400/404): still "allowed".
+        requests.update({
+            "POST /v1/agent-packages": ("/v1/agent-packages", {"raw": b"not a deb",
+                                                               "content_type": "application/vnd.debian.binary-package"}),
+            "GET /v1/agent-packages": ("/v1/agent-packages", {}),
+            "POST /v1/agent-updates": ("/v1/agent-updates", {"body": {"package": "0" * 64, "boardIds": [a_board]}}),
+            "GET /v1/agent-updates": ("/v1/agent-updates", {}),
+            "GET /v1/agent-updates/{id}": ("/v1/agent-updates/upd-none", {}),
+        })
         self.assertIn(key, requests, f"the matrix row {key} has no request in this test")
         path, kw = requests[key]
         return method, path, kw, token
@@ -309,6 +319,8 @@ class AuthzMatrixTest(ConductorTestCase):
         }
         # Board management (issue 16): rebooting is for admins, whichever way it is asked.
         targets["WAMP call ew.board.<A>.sys.reboot"] = ("call", f"ew.board.{a}.sys.reboot", None)
+        # Agent updates (issue 16): installing a package can brick a board, admins only.
+        targets["WAMP call ew.board.<A>.sys.update"] = ("call", f"ew.board.{a}.sys.update", None)
         self.assertIn(key, targets, f"the matrix row {key} has no request in this test")
         return targets[key]
 

@@ -4,16 +4,22 @@ restart and logs are for the board's project), bad input, and the CLI commands. 
 status and systemd's part are in test_systemd_notify.py."""
 
 import asyncio
+import http.client
+import json
 import os
+import signal
+import subprocess
 
 import wamp_client
 from autobahn.wamp.exception import ApplicationError
-from harness import Agent, ConductorTestCase, cli, wait_until
+from harness import CLI, Agent, ConductorTestCase, cli, wait_until
 
 PASSWORD = "board-admin-operator-pw"
 
 
-class BoardAdminTest(ConductorTestCase):
+class BoardAdminCase(ConductorTestCase):
+    """A project with an operator; boards of that project, enrolled and online."""
+
     def setUp(self):
         super().setUp()
         status, project = self.rest("POST", "/v1/projects", {"name": "farm"})
@@ -23,9 +29,9 @@ class BoardAdminTest(ConductorTestCase):
         self.assertEqual(status, 201, user)
         self.operator = self.conductor.login("op-farm", PASSWORD)
 
-    def board(self, name, extra_config=""):
+    def board(self, name, extra_config="", log_level_debug=False):
         board_id, code = self.conductor.create_board(self.token, name, project=self.project)
-        agent = Agent(self.workdir, name, log_level="info", extra_config=extra_config)
+        agent = Agent(self.workdir, name, log_level="debug" if log_level_debug else "info", extra_config=extra_config)
         enrol = agent.enrol(self.conductor.url, code)
         self.assertEqual(enrol.returncode, 0, enrol.stdout + enrol.stderr)
         agent.start()
@@ -33,6 +39,8 @@ class BoardAdminTest(ConductorTestCase):
         wait_until(lambda: self.conductor.status_of(self.token, board_id) == "online", what=f"{name} online")
         return board_id, agent
 
+
+class BoardAdminTest(BoardAdminCase):
     def test_reboot_runs_the_configured_command_for_admins_only(self):
         marker = os.path.join(self.workdir, "rebooted")
         board_id, agent = self.board("pi-reboot", f'[system]\nreboot_command = "touch {marker}"\n')
@@ -100,3 +108,97 @@ class BoardAdminTest(ConductorTestCase):
         self.assertIn("restart in 500 ms", out.stdout)
         self.assertEqual(agent.proc.wait(timeout=10), 75)
         agent.proc = None
+
+
+class BoardLogsFollowTest(BoardAdminCase):
+    """sys.logs follow mode (issue 16): the board publishes new lines on ew.board.<id>.sys.log
+    while someone follows; REST streams them (Server-Sent Events) and `edgewire board logs -f`
+    prints them; the follow ends when the last client leaves and when the board goes offline."""
+
+    def open_stream(self, board_id, token):
+        conn = http.client.HTTPConnection("127.0.0.1", self.conductor.port, timeout=20)
+        conn.request("GET", f"/v1/boards/{board_id}/logs?follow=true", headers={"X-Auth-Token": token})
+        return conn, conn.getresponse()
+
+    def read_batches(self, resp, until):
+        """Batches from the stream until one has a line for which until(line) is true."""
+        batches = []
+        while True:
+            line = resp.fp.readline().decode()
+            self.assertTrue(line, f"the stream ended early: {batches}")
+            if line.startswith("event: end"):
+                self.fail(f"the stream ended: {resp.fp.readline().decode()}")
+            if line.startswith("data: "):
+                batches.append(json.loads(line[6:]))
+                if any(until(l) for l in batches[-1]["lines"]):
+                    return batches
+
+    def test_logs_follow_delivers_new_lines_until_the_client_goes(self):
+        board_id, agent = self.board("pi-follow", log_level_debug=True)
+        conn, resp = self.open_stream(board_id, self.operator)
+        self.assertEqual(resp.status, 200)
+        self.assertIn("text/event-stream", resp.getheader("Content-Type"))
+        # Lines the board logs from now on arrive: each call it serves logs one (debug level).
+        for _ in range(3):
+            self.assertEqual(self.conductor.rest("POST", f"/v1/boards/{board_id}/calls/sys.info", {},
+                                                 token=self.operator)[0], 200)
+        batches = self.read_batches(resp, lambda l: f"invocation of ew.board.{board_id}.sys.info" in l)
+        lines = [l for b in batches for l in b["lines"]]
+        self.assertTrue(any("sys.logs: followed" in l for l in lines), lines)
+        # Numbered without gaps from one batch to the next.
+        for before, after in zip(batches, batches[1:]):
+            self.assertEqual(after["firstSeq"], before["firstSeq"] + len(before["lines"]) + after["skipped"])
+        self.assertTrue(all(len(b["lines"]) <= 200 for b in batches))
+
+        # A second client shares the board's follow; the CLI prints the new lines too.
+        follower = subprocess.Popen([CLI, "board", "logs", "pi-follow", "-f", "-n", "1"], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True,
+                                    env={**os.environ, "EDGEWIRE_URL": self.conductor.url,
+                                         "EDGEWIRE_TOKEN": self.operator})
+        try:
+            printed = []
+
+            def cli_saw_ping():
+                self.conductor.rest("POST", f"/v1/boards/{board_id}/calls/sys.ping", {}, token=self.operator)
+                line = follower.stdout.readline()
+                printed.append(line)
+                return f"invocation of ew.board.{board_id}.sys.ping" in line
+            wait_until(cli_saw_ping, timeout=30, what="the CLI printing a new line")
+        finally:
+            follower.send_signal(signal.SIGTERM)
+            follower.communicate(timeout=10)
+        resp.close()
+        conn.close()
+        # The last client gone, the board stops publishing.
+        def unfollowed():
+            with open(agent.log_path) as f:
+                return "no longer followed (unfollowed)" in f.read()
+        wait_until(unfollowed, timeout=20, what="the board unfollowed")
+
+    def test_logs_follow_is_for_the_boards_project_and_ends_when_the_board_goes(self):
+        board_id, agent = self.board("pi-follow-end")
+        status, user = self.rest("POST", "/v1/projects", {"name": "other"})
+        self.assertEqual(status, 201, user)
+        status, stranger = self.rest("POST", "/v1/users", {"name": "op-other", "password": PASSWORD,
+                                                           "projectId": user["id"]})
+        self.assertEqual(status, 201, stranger)
+        conn, resp = self.open_stream(board_id, self.conductor.login("op-other", PASSWORD))
+        self.assertEqual(resp.status, 403)
+        conn.close()
+        status, body = self.conductor.rest("GET", f"/v1/boards/{board_id}/logs?follow=maybe", token=self.operator)
+        self.assertEqual(status, 400, body)
+        status, body = self.conductor.rest("GET", f"/v1/boards/{board_id}/logs?follow=true&lines=5",
+                                           token=self.operator)
+        self.assertEqual(status, 400, body)
+
+        conn, resp = self.open_stream(board_id, self.operator)
+        self.assertEqual(resp.status, 200)
+        agent.kill(signal.SIGKILL)
+        ended = None
+        while ended is None:
+            line = resp.fp.readline().decode()
+            self.assertTrue(line, "the stream closed without an end event")
+            if line.startswith("event: end"):
+                ended = json.loads(resp.fp.readline().decode()[6:])
+        self.assertIn("offline", ended["reason"])
+        conn.close()

@@ -148,8 +148,13 @@ class UnitFilesTest(unittest.TestCase):
         shutil.copy(AGENT, os.path.join(root, "usr/bin/edgewire-agent"))
         conductor = os.path.join(os.path.dirname(os.path.dirname(AGENT)), "cloud-conductor", "edgewire-conductor")
         shutil.copy(conductor, os.path.join(root, "usr/bin/edgewire-conductor"))
+        # The update helper the agent's path unit starts (issue 16).
+        os.makedirs(os.path.join(root, "usr/lib/edgewire"))
+        shutil.copy(os.path.join(ROOT, "deploy/scripts/edgewire-agent-update"),
+                    os.path.join(root, "usr/lib/edgewire/edgewire-agent-update"))
         units = []
-        for unit in ("edgewire-agent.service", "edgewire-conductor.service"):
+        for unit in ("edgewire-agent.service", "edgewire-conductor.service", "edgewire-agent-update.path",
+                     "edgewire-agent-update.service"):
             dest = os.path.join(root, "etc/systemd/system", unit)
             shutil.copy(os.path.join(ROOT, "deploy/systemd", unit), dest)
             units.append(dest)

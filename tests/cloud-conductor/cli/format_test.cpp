@@ -69,16 +69,17 @@ TEST(RenderBoardTableTest, StatusLastSeenAndPeer) {
   const int64_t now = 1'700'000'000;
   auto boards = nlohmann::json::parse(R"([
     {"id":"brd-1","name":"pi-kitchen","projectId":"prj-a","status":"online","lastSeen":"1699999000",
-     "sessionPeer":"192.0.2.4:5123"},
-    {"id":"brd-2","name":"pi-lab","projectId":"prj-a","status":"offline","lastSeen":"1699999988","sessionPeer":""},
+     "sessionPeer":"192.0.2.4:5123","agentVersion":"0.1.0","packageVersion":"0.1.0-2"},
+    {"id":"brd-2","name":"pi-lab","projectId":"prj-a","status":"offline","lastSeen":"1699999988","sessionPeer":"",
+     "agentVersion":"0.1.0","packageVersion":""},
     {"id":"brd-3","name":"new","projectId":"prj-b","status":"pending","lastSeen":"0"}
   ])");
   EXPECT_EQ(RenderBoardTable(boards, now),
-            "ID     NAME        PROJECT  STATUS   LAST-SEEN  PEER\n"
-            "brd-1  pi-kitchen  prj-a    online   now        192.0.2.4:5123\n"
-            "brd-2  pi-lab      prj-a    offline  12s ago    -\n"
-            "brd-3  new         prj-b    pending  never      -\n");
-  EXPECT_EQ(RenderBoardTable(nlohmann::json::array(), now), "ID  NAME  PROJECT  STATUS  LAST-SEEN  PEER\n");
+            "ID     NAME        PROJECT  STATUS   LAST-SEEN  PEER            AGENT\n"
+            "brd-1  pi-kitchen  prj-a    online   now        192.0.2.4:5123  0.1.0-2\n"
+            "brd-2  pi-lab      prj-a    offline  12s ago    -               0.1.0\n"
+            "brd-3  new         prj-b    pending  never      -               -\n");
+  EXPECT_EQ(RenderBoardTable(nlohmann::json::array(), now), "ID  NAME  PROJECT  STATUS  LAST-SEEN  PEER  AGENT\n");
 }
 
 TEST(RenderBoardTest, KeyValueLines) {

@@ -579,7 +579,7 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
                                    "functions.max_running", "functions.sandbox_pool", "functions.sandbox_pool_max",
                                    "functions.uid_first", "functions.uid_count",
                                    "functions.cgroups", "spool.dir", "spool.max_mb", "spool.sync_interval_ms",
-                                   "log.level", "log.recent_lines", "system.reboot_command"}));
+                                   "log.level", "log.recent_lines", "system.reboot_command", "update.dir"}));
 }
 
 // Tunnels (issue 17): pings can be turned off (0), the rest must be positive.

@@ -14,6 +14,7 @@
 #include "common/contract/states.hpp"
 #include "common/contract/sys.hpp"
 #include "common/contract/tunnel.hpp"
+#include "common/contract/update.hpp"
 #include "common/wamp/codec.hpp"
 
 namespace ew::contract {
@@ -461,6 +462,43 @@ TEST(ContractTunnel, Open) {
   ExpectRefused<tunnel::OpenRequest>({{"token", token}, {"port", 22}, {"host", "10.0.0.1"}}, "host");
   EXPECT_TRUE(tunnel::IsTokenShaped(token));
   EXPECT_FALSE(tunnel::IsTokenShaped("abc"));
+}
+
+// Updates over the air and log follow (issue 16): what crosses the wire, both codecs, and what is
+// refused (an update id names a file on the board; a version travels to a shell helper).
+TEST(ContractUpdate, RequestsReportsAndBatchesRoundTripAndBadOnesAreRefused) {
+  update::UpdateRequest request{"upd-1", kSha, 4096, "0.1.0-2", 30};
+  auto back = RoundTrip(request);
+  EXPECT_EQ(back.update_id, "upd-1");
+  EXPECT_EQ(back.size, 4096u);
+  EXPECT_EQ(back.deadline_seconds, 30);
+  ExpectRefused<update::UpdateRequest>({{"updateId", "../x"}, {"sha256", kSha}, {"size", 1}}, "updateId");
+  ExpectRefused<update::UpdateRequest>({{"updateId", "u"}, {"sha256", "ABC"}, {"size", 1}}, "sha256");
+  ExpectRefused<update::UpdateRequest>({{"updateId", "u"}, {"sha256", kSha}, {"size", 0}}, "size");
+  ExpectRefused<update::UpdateRequest>({{"updateId", "u"}, {"sha256", kSha}, {"size", 1}, {"version", "1;reboot"}},
+                                       "version");
+  ExpectRefused<update::UpdateRequest>({{"updateId", "u"}, {"sha256", kSha}, {"size", 1}, {"deadlineSeconds", 9}},
+                                       "deadlineSeconds");
+  ExpectRefused<update::UpdateRequest>({{"updateId", "u"}, {"sha256", kSha}, {"size", 1}, {"extra", 1}}, "extra");
+
+  update::UpdateReport report;
+  report.update_id = "upd-1";
+  report.state = update::UpdateState::kRolledBack;
+  EXPECT_EQ(RoundTrip(report).state, update::UpdateState::kRolledBack);  // empty strings are fine
+  ExpectRefused<update::UpdateReport>({{"updateId", "u"}, {"state", "exploded"}}, "state");
+  for (auto state : {update::UpdateState::kPending, update::UpdateState::kFetching, update::UpdateState::kInstalling,
+                     update::UpdateState::kOnline, update::UpdateState::kRolledBack, update::UpdateState::kFailed})
+    EXPECT_EQ(*update::ParseUpdateState(update::Name(state)), state);
+
+  ExpectRefused<update::FetchRequest>({{"updateId", "u"}, {"offset", 0}, {"length", 0}}, "length");
+  ExpectRefused<update::FetchRequest>({{"updateId", "u"}, {"offset", 0}, {"length", 1 << 20}}, "length");
+
+  sys::LogBatch batch;
+  batch.lines = {"a", "b"};
+  batch.first_seq = 41;
+  EXPECT_EQ(RoundTrip(batch).first_seq, 41);
+  ExpectRefused<sys::LogBatch>({{"lines", json::array({1})}}, "lines");
+  ExpectRefused<sys::LogBatch>({{"lines", json(std::vector<std::string>(201, "x"))}}, "lines");
 }
 
 TEST(ContractProto3, ReadersAcceptWhatTheWritersPrint) {

@@ -124,6 +124,29 @@ TEST(RecentLinesTest, KeepsTheNewestLinesOfEveryLoggerBounded) {
   // Below the level: not kept.
   Get("recent-a")->debug("hidden");
   EXPECT_THAT(RecentLines(1)[0], HasSubstr("five"));
+
+  // Follow mode (issue 16): lines are numbered in the order logged, from 0; five so far.
+  uint64_t next = 0;
+  RecentLines(1, &next);
+  EXPECT_EQ(next, 5u);
+  EXPECT_EQ(NextRecentLineSeq(), 5u);
+  RecentLinesPage page = RecentLinesSince(3, 100);
+  ASSERT_EQ(page.lines.size(), 2u);
+  EXPECT_THAT(page.lines[0], HasSubstr("four"));
+  EXPECT_EQ(page.next_seq, 5u);
+  EXPECT_EQ(page.skipped, 0u);
+  EXPECT_TRUE(RecentLinesSince(5, 100).lines.empty());
+  // Line 0 fell out of the 4-line ring: asking from 0 says one was skipped.
+  page = RecentLinesSince(0, 2);
+  EXPECT_EQ(page.skipped, 1u);
+  ASSERT_EQ(page.lines.size(), 2u);
+  EXPECT_THAT(page.lines[0], HasSubstr("two"));
+  EXPECT_EQ(page.next_seq, 3u);  // at most 2 lines: the rest next time
+  Get("recent-a")->info("six");
+  page = RecentLinesSince(5, 100);
+  ASSERT_EQ(page.lines.size(), 1u);
+  EXPECT_THAT(page.lines[0], HasSubstr("six"));
+  EXPECT_EQ(page.next_seq, 6u);
 }
 
 // sd-daemon prefixes only when $JOURNAL_STREAM names this process's stderr.

@@ -1,0 +1,346 @@
+"""Agent updates over the air end to end (issue 16), with the amd64 package.
+
+The packages are built with CPack as test_packages.py builds them (deploy/scripts/package.sh,
+or taken from $EW_DEB_DIR). The board is a throwaway dpkg root (`dpkg --root`, holding only
+/bin/sh for the maintainer scripts) with edgewire-agent installed from the .deb; the agent that
+runs is the one dpkg put there, /usr/bin/edgewire-agent of that root, against a real conductor on
+127.0.0.1. What systemd does on a board is played by this test, and only that: a supervisor that
+starts the installed agent again whenever it exits (Restart=), and a watcher that runs the
+installed root helper /usr/lib/edgewire/edgewire-agent-update when the agent writes its request
+(edgewire-agent-update.path). dpkg, the helper, its sha256 checks, its health-marker wait and its
+rollback are the real ones.
+
+Cases: a good update comes online; a package whose agent exits at once is rolled back by the
+board itself and the board comes back on the old version; a package whose bytes do not match the
+sha256 is refused by the board (and by the helper); operators are refused."""
+
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
+sys.path.insert(0, os.path.join(ROOT, "tests/integration"))
+from harness import CLI, Conductor, wait_until  # noqa: E402
+
+BUILD = os.environ.get("EW_BIN_DIR", os.path.join(ROOT, "build"))
+VERSION = "0.1.0-1"
+PASSWORD = "update-operator-pw"
+
+
+def run(*args, **kw):
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=kw.pop("timeout", 600), **kw)
+
+
+def repack(deb, version, tmp, broken=False):
+    """`deb` as `version`; `broken`: its agent exits at once (it can never come online)."""
+    unpacked = os.path.join(tmp, f"unpacked-{version}")
+    assert run("dpkg-deb", "-R", deb, unpacked).returncode == 0
+    control = os.path.join(unpacked, "DEBIAN/control")
+    with open(control) as f:
+        text = f.read().replace(f"Version: {VERSION}", f"Version: {version}")
+    with open(control, "w") as f:
+        f.write(text)
+    if broken:
+        agent = os.path.join(unpacked, "usr/bin/edgewire-agent")
+        with open(agent, "w") as f:
+            f.write("#!/bin/sh\necho 'edgewire-agent: broken build' >&2\nexit 1\n")
+        os.chmod(agent, 0o755)
+        md5sums = os.path.join(unpacked, "DEBIAN/md5sums")
+        if os.path.exists(md5sums):
+            os.remove(md5sums)
+    out = os.path.join(tmp, f"edgewire-agent_{version}_amd64.deb")
+    built = run("dpkg-deb", "--root-owner-group", "-b", unpacked, out)
+    assert built.returncode == 0, built.stderr
+    return out
+
+
+class Board:
+    """A board made of a dpkg root, the installed agent under a supervisor, and the helper's watcher."""
+
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.root = os.path.join(tmp, "root")
+        self.update_dir = os.path.join(tmp, "update")
+        self.keep_dir = os.path.join(tmp, "keep")
+        self.credential = os.path.join(tmp, "agent.json")
+        self.config = os.path.join(tmp, "agent.toml")
+        self.log_path = os.path.join(tmp, "agent.log")
+        self.helper_log = os.path.join(tmp, "helper.log")
+        self.pid_file = os.path.join(tmp, "agent.pid")
+        self.starts = 0
+        self.exits = []
+        self.helper_runs = 0
+        self.stopping = threading.Event()
+        self.proc = None
+        admindir = os.path.join(self.root, "var/lib/dpkg")
+        for d in ("info", "updates", "triggers"):
+            os.makedirs(os.path.join(admindir, d), exist_ok=True)
+        for f in ("status", "available"):
+            open(os.path.join(admindir, f), "a").close()
+        # Maintainer scripts run chrooted into the root: they need /bin/sh and nothing else.
+        for path in ("/bin/dash", "/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2"):
+            target = os.path.join(self.root, path.lstrip("/"))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copy(path, target)
+        os.symlink("dash", os.path.join(self.root, "bin/sh"))
+        os.makedirs(os.path.join(self.root, "dev"))
+        os.mknod(os.path.join(self.root, "dev/null"), 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        for d in ("tmp", "etc", "usr/bin", "usr/sbin", "sbin"):
+            os.makedirs(os.path.join(self.root, d), exist_ok=True)
+        self.env = dict(os.environ,
+                        EW_UPDATE_DIR=self.update_dir,
+                        EW_UPDATE_KEEP_DIR=self.keep_dir,
+                        # Only edgewire-agent is in this root, not its dependencies.
+                        EW_DPKG=f"dpkg --root={self.root} --force-depends --force-bad-path",
+                        EW_DPKG_QUERY=f"dpkg-query --root={self.root}",
+                        # systemctl restart = stop it; the supervisor starts it again.
+                        EW_RESTART_AGENT=f"kill $(cat {self.pid_file})",
+                        EW_UPDATE_POLL="1")
+
+    def dpkg(self, *args):
+        return run("dpkg", f"--root={self.root}", "--force-depends", "--force-bad-path", *args)
+
+    def installed_version(self):
+        out = run("dpkg-query", f"--root={self.root}", "-W", "-f=${Version}", "edgewire-agent")
+        return out.stdout.strip()
+
+    @property
+    def agent(self):
+        return os.path.join(self.root, "usr/bin/edgewire-agent")
+
+    def write_config(self):
+        with open(self.config, "w") as f:
+            f.write(f"""[agent]
+credential_path = "{self.credential}"
+reconnect_initial_ms = 100
+reconnect_max_ms = 500
+[functions]
+runtime = "none"
+state_dir = "{os.path.join(self.tmp, 'functions')}"
+work_dir = "{os.path.join(self.tmp, 'containers')}"
+[flows]
+state_dir = "{os.path.join(self.tmp, 'flows')}"
+[spool]
+dir = "{os.path.join(self.tmp, 'spool')}"
+[log]
+level = "info"
+[update]
+dir = "{self.update_dir}"
+""")
+
+    def start(self):
+        threading.Thread(target=self.supervise, daemon=True).start()
+        threading.Thread(target=self.watch_requests, daemon=True).start()
+
+    def supervise(self):
+        """Restart=always, RestartSec=0.3: starts the agent the root has now, whatever it is."""
+        while not self.stopping.is_set():
+            with open(self.log_path, "a") as log:
+                self.proc = subprocess.Popen([self.agent, "run", "--config", self.config], stdout=log, stderr=log)
+            with open(self.pid_file + ".tmp", "w") as f:
+                f.write(str(self.proc.pid))
+            os.replace(self.pid_file + ".tmp", self.pid_file)
+            self.starts += 1
+            self.exits.append(self.proc.wait())
+            time.sleep(0.3)
+
+    def watch_requests(self):
+        """edgewire-agent-update.path: PathExists=<update dir>/request starts the installed helper."""
+        while not self.stopping.is_set():
+            if os.path.exists(os.path.join(self.update_dir, "request")):
+                self.helper_runs += 1
+                with open(self.helper_log, "a") as log:
+                    subprocess.run([os.path.join(self.root, "usr/lib/edgewire/edgewire-agent-update")],
+                                   env=self.env, stdout=log, stderr=log, timeout=600)
+            time.sleep(0.2)
+
+    def stop(self):
+        self.stopping.set()
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def status(self):
+        try:
+            with open(os.path.join(self.update_dir, "status")) as f:
+                return dict(line.split("=", 1) for line in f.read().splitlines() if "=" in line)
+        except FileNotFoundError:
+            return {}
+
+
+class AgentUpdateTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if os.geteuid() != 0:
+            raise unittest.SkipTest("dpkg --root needs root for its chrooted maintainer scripts")
+        cls.deb_dir = os.environ.get("EW_DEB_DIR")
+        if not cls.deb_dir:
+            cls.deb_dir = os.path.join(BUILD, "packages-test")
+            env = dict(os.environ, BUILD_DIR=os.path.join(ROOT, "build-deb-test"), OUT_DIR=cls.deb_dir, JOBS="2")
+            built = run("bash", os.path.join(ROOT, "deploy/scripts/package.sh"), env=env, timeout=3000)
+            assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+        cls.deb = os.path.join(cls.deb_dir, f"edgewire-agent_{VERSION}_amd64.deb")
+        assert os.path.exists(cls.deb), f"{cls.deb} was not built"
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="ew-update-")
+        self.conductor = Conductor(self.tmp).start()
+        self.token = self.conductor.login()
+        self.board = Board(self.tmp)
+
+    def tearDown(self):
+        self.board.stop()
+        if not getattr(self._outcome, "success", True):
+            for name in ("agent.log", "helper.log", "conductor.log"):
+                path = os.path.join(self.tmp, name)
+                if os.path.exists(path):
+                    with open(path) as f:
+                        print(f"==== {name}\n{f.read()[-6000:]}")
+        self.conductor.stop()
+        if not os.environ.get("EW_KEEP_TMP"):
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def rest(self, method, path, body=None, **kw):
+        return self.conductor.rest(method, path, body, token=kw.pop("token", self.token), **kw)
+
+    def cli(self, *args, token=None):
+        env = dict(os.environ, EDGEWIRE_URL=self.conductor.url, EDGEWIRE_TOKEN=token or self.token)
+        return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, timeout=300)
+
+    def enrolled_board(self):
+        """Installs 0.1.0-1 in the root the way an installer does, keeps its .deb for rollbacks,
+        enrols and starts the installed agent."""
+        installed = self.board.dpkg("-i", self.deb)
+        self.assertEqual(installed.returncode, 0, installed.stdout + installed.stderr)
+        self.assertEqual(self.board.installed_version(), VERSION)
+        os.makedirs(self.board.keep_dir, mode=0o700)
+        shutil.copy(self.deb, os.path.join(self.board.keep_dir, "current.deb"))  # docs/INSTALL-PI.md
+        board_id, code = self.conductor.create_board(self.token, "pi-ota")
+        enrol = run(self.board.agent, "enrol", "--conductor", self.conductor.url, "--code", code,
+                    "--credential", self.board.credential)
+        self.assertEqual(enrol.returncode, 0, enrol.stdout + enrol.stderr)
+        self.board.write_config()
+        self.board.start()
+        wait_until(lambda: self.conductor.status_of(self.token, board_id) == "online", timeout=30, what="board online")
+        return board_id
+
+    def listed(self, board_id):
+        status, body = self.rest("GET", "/v1/boards")
+        self.assertEqual(status, 200, body)
+        return next(b for b in body["boards"] if b["id"] == board_id)
+
+    def test_a_good_update_comes_online_and_a_broken_one_is_rolled_back(self):
+        board_id = self.enrolled_board()
+        wait_until(lambda: self.listed(board_id).get("agentVersion", "").startswith("0.1.0"), what="version in the list")
+
+        # 1. A working agent as 0.1.0-2: installed by the helper, joins, the marker commits it.
+        good = repack(self.deb, "0.1.0-2", self.tmp)
+        out = self.cli("board", "update", "pi-ota", "--deb", good, "--deadline", "60")
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn(f"{board_id}: online", out.stdout)
+        self.assertEqual(self.board.installed_version(), "0.1.0-2")
+        # The new agent reports online as it writes the marker; the helper sees the marker at its
+        # next look (EW_UPDATE_POLL, 1 s) and keeps the package.
+        wait_until(lambda: self.board.status().get("state") == "online", what="the helper keeping 0.1.0-2")
+        wait_until(lambda: self.listed(board_id).get("packageVersion") == "0.1.0-2", what="0.1.0-2 in board list")
+        listing = self.cli("board", "list")
+        self.assertIn("0.1.0-2", listing.stdout)
+        starts_before = self.board.starts
+
+        # 2. An agent that exits at once, as 0.1.0-3, with a short deadline: it never joins, so the
+        # helper reinstalls 0.1.0-2 by itself and the board comes back on it.
+        broken = repack(self.deb, "0.1.0-3", self.tmp, broken=True)
+        started = time.monotonic()
+        out = self.cli("board", "update", board_id, "--deb", broken, "--deadline", "15")
+        self.assertEqual(out.returncode, 4, out.stdout + out.stderr)
+        self.assertIn("rolled-back", out.stdout + out.stderr)
+        self.assertGreaterEqual(time.monotonic() - started, 15, "rolled back before the deadline")
+        self.assertEqual(self.board.installed_version(), "0.1.0-2")
+        self.assertEqual(self.board.status().get("state"), "rolled-back")
+        self.assertIn(1, self.board.exits[starts_before:], "the broken agent ran and failed")
+        self.assertTrue(os.path.exists(os.path.join(self.board.keep_dir, "current.deb")))
+        wait_until(lambda: self.conductor.status_of(self.token, board_id) == "online", timeout=30,
+                   what="board back online on the old agent")
+        status, updates = self.rest("GET", "/v1/agent-updates")
+        self.assertEqual(status, 200, updates)
+        latest = updates["updates"][0]
+        self.assertEqual(latest["state"], "stopped")
+        self.assertEqual(latest["boards"][0]["state"], "rolled-back")
+        self.assertEqual(latest["boards"][0]["packageVersion"], "0.1.0-2")
+        wait_until(lambda: self.listed(board_id).get("packageVersion") == "0.1.0-2", what="0.1.0-2 again")
+        self.assertEqual(self.rest("POST", f"/v1/boards/{board_id}/calls/sys.ping", {})[0], 200)
+
+    def test_bytes_that_do_not_match_the_sha256_are_never_installed(self):
+        board_id = self.enrolled_board()
+        good = repack(self.deb, "0.1.0-2", self.tmp)
+        with open(good, "rb") as f:
+            deb = f.read()
+        status, package = self.rest("POST", "/v1/agent-packages", raw=deb,
+                                    content_type="application/vnd.debian.binary-package")
+        self.assertEqual(status, 201, package)
+        # The copy on the conductor's disk goes bad (same size, other bytes): the board must notice.
+        stored = os.path.join(self.tmp, "conductor.db.agent-packages", package["sha256"] + ".deb")
+        with open(stored, "r+b") as f:
+            f.seek(len(deb) // 2)
+            f.write(b"\0" * 64)
+        status, rollout = self.rest("POST", "/v1/agent-updates", {"package": package["sha256"], "boardIds": [board_id],
+                                                                  "deadlineSeconds": 30})
+        self.assertEqual(status, 201, rollout)
+
+        def state():
+            return self.rest("GET", f"/v1/agent-updates/{rollout['id']}")[1]
+        final = wait_until(lambda: (lambda r: r if r["state"] != "running" else None)(state()), timeout=60,
+                           what="the rollout ends")
+        self.assertEqual(final["state"], "stopped")
+        self.assertEqual(final["boards"][0]["state"], "failed")
+        self.assertIn("sha256", final["boards"][0]["message"])
+        self.assertEqual(self.board.installed_version(), VERSION)
+        self.assertEqual(self.board.helper_runs, 0, "nothing was staged for the helper")
+
+        # The helper checks again what it is about to install: a request whose package does not
+        # match is refused even when the agent's user wrote it.
+        os.makedirs(self.board.update_dir, exist_ok=True)
+        shutil.copy(good, os.path.join(self.board.update_dir, "upd-forged.deb"))
+        with open(os.path.join(self.board.update_dir, "request"), "w") as f:
+            f.write("id=upd-forged\nsha256=" + "ab" * 32 + "\nversion=0.1.0-2\ndeadline=30\n")
+        wait_until(lambda: self.board.status().get("id") == "upd-forged", what="the helper's verdict")
+        self.assertEqual(self.board.status()["state"], "failed")
+        self.assertIn("sha256", self.board.status()["message"])
+        self.assertEqual(self.board.installed_version(), VERSION)
+
+    def test_operators_may_not_update_boards(self):
+        board_id = self.enrolled_board()
+        status, user = self.rest("POST", "/v1/users", {"name": "op-ota", "password": PASSWORD,
+                                                       "projectId": self.listed(board_id)["projectId"]})
+        self.assertEqual(status, 201, user)
+        operator = self.conductor.login("op-ota", PASSWORD)
+        with open(self.deb, "rb") as f:
+            deb = f.read()
+        status, body = self.rest("POST", "/v1/agent-packages", raw=deb, token=operator,
+                                 content_type="application/vnd.debian.binary-package")
+        self.assertEqual(status, 403, body)
+        status, body = self.rest("POST", f"/v1/boards/{board_id}/calls/sys.update", {"kwargs": {
+            "updateId": "upd-x", "sha256": "0" * 64, "size": 1, "deadlineSeconds": 30}}, token=operator)
+        self.assertEqual(status, 403, body)
+        out = self.cli("board", "update", board_id, "--deb", self.deb, token=operator)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("admin", out.stderr)
+        # Not a .deb of edgewire-agent: refused before anything is stored.
+        status, body = self.rest("POST", "/v1/agent-packages", raw=b"!<arch>\nnot really",
+                                 content_type="application/vnd.debian.binary-package")
+        self.assertEqual(status, 400, body)
+        self.assertEqual(self.board.installed_version(), VERSION)
+
+
+if __name__ == "__main__":
+    unittest.main()
