@@ -87,6 +87,9 @@ struct SysInfo {
   // Each directory the agent cannot write: "<what> <dir>: <why>" (read-only or full disk); empty
   // when all are fine. The board keeps serving; what needs the directory fails with this reason.
   std::vector<std::string> storage_problems;
+  // The agent's [functions] max_running (containers at once): placement's per-board cap. 0 = not
+  // reported (an older agent): no cap.
+  int32_t functions_max_running = 0;
 
   // Proto3 JSON object, every field present (defaults included), so callers always see the
   // same keys; equal to what MessageToJsonString prints with always_print_primitive_fields.
