@@ -81,6 +81,7 @@ class FunctionsService {
   Result<size_t> FlushPlacementStats() { return invoker_.FlushStats(); }
   // The placement cap and load of a board (Invoker::BoardCap / RunningOn).
   size_t BoardCap(const std::string& board_id) const { return invoker_.BoardCap(board_id); }
+  size_t RunningOn(const std::string& board_id) const { return invoker_.RunningOn(board_id); }
 
   // For the flows service (a flow node names a function); REST goes through the methods below.
   FunctionStore& store() { return store_; }
