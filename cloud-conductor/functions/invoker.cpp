@@ -301,12 +301,9 @@ Result<std::string> Invoker::Invoke(const FunctionRecord& function, const Placem
     call->order = std::move(ranking.order);
   } else {
     const std::string target = where.mode == Placement::Mode::kCloud ? std::string(kCloudTarget) : where.board_id;
+    // A call forced onto a board at its cap is not refused: the caller chose that board, and its
+    // agent queues what it cannot run yet (bounded there: HostConfig::max_queued, then an error).
     EW_TRY(first, Resolve(function, target));
-    if (AtCap(RuntimeOf(target))) {
-      return ResourceExhausted("board " + target + " runs " + std::to_string(BoardCap(target)) +
-                               " invocations, its concurrency cap ([functions] max_running of its agent): "
-                               "try again later");
-    }
     call->forced_version = first;
     call->order = {RuntimeOf(target)};
   }

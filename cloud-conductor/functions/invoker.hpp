@@ -109,8 +109,9 @@ class Invoker {
   // Errors before anything runs (nothing stored): InvalidArgument (cloud for a boardOnly
   // function, a board for a cloudOnly one, an unknown strategy), Conflict (not deployed on that
   // board, or its deployment failed or is pending), Unavailable (board offline; for auto: no
-  // runtime can run it now), ResourceExhausted (too many running; or every runtime that could
-  // run it is a board at its concurrency cap, or the forced board is). A forced placement runs
+  // runtime can run it now), ResourceExhausted (too many running; or, for auto, every runtime
+  // that could run it is a board at its concurrency cap — a call forced onto a board is sent
+  // anyway: that board's agent queues it). A forced placement runs
   // there only; auto tries the runtimes in the strategy's order until one answers (an error,
   // a timeout or no answer moves on; a function that failed by itself does not), ending with
   // the cloud. Once it started, the record is stored when it ends (with status "running" until
