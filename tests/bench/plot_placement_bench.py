@@ -58,7 +58,7 @@ def plot_rounds(rows, out_dir):
             if i == len(FUNCTIONS) - 1:
                 ax.set_xlabel("round")
     axes[0][0].legend(loc="upper right", fontsize="small")
-    fig.suptitle("(1) rounds of every function, no prior knowledge: duration per call, by runtime")
+    fig.suptitle("(1) rounds, no prior knowledge: ms per call, by runtime")
     fig.tight_layout()
     path = os.path.join(out_dir, "placement_rounds.png")
     fig.savefig(path, dpi=80)

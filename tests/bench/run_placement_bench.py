@@ -30,6 +30,7 @@ user would; the calls name none.
 
   EW_BIN_DIR=build /usr/bin/python3 tests/bench/run_placement_bench.py [--calls 250] [--rounds 99]
       [--strategies greedy,ucb1,bayes-ucb,sliding-ucb] [--experiments rounds,cut,slowdown]
+      (a strategy may carry function.json knobs: "sliding-ucb:window=40", "greedy:epsilon=0.05")
       [--csv docs/placement_calls.csv] [--plots docs]
 
 Prints markdown tables; --csv writes every call (experiment, strategy, function, call, runtime,
@@ -147,10 +148,25 @@ class DelayProxy:
 EVENT = {"data": "x" * 1000}
 
 
+def placement_of(label):
+    """function.json "placement" for a strategy label: "ucb1", or with knobs "sliding-ucb:window=40"
+    (comma-separated: epsilon, ucbC, window)."""
+    name, _, knobs = label.partition(":")
+    placement = {"strategy": name}
+    for knob in filter(None, knobs.split(",")):
+        key, _, value = knob.partition("=")
+        placement[key] = int(value) if key == "window" else float(value)
+    return placement
+
+
+def slug(label):
+    return label.replace(":", "-").replace("=", "").replace(",", "-").replace(".", "")
+
+
 def package(name, version, sleep, strategy):
     script = f"#!/bin/sh\nread -r event\nsleep {sleep}\necho '{{\"slept\": {sleep}}}'\n"
     spec = {"name": name, "version": version, "runtime": "sh", "entrypoint": "main.sh", "timeoutMs": 10000,
-            "placement": {"strategy": strategy}}
+            "placement": placement_of(strategy)}
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for path, text, mode in (("function.json", json.dumps(spec), 0o644), ("main.sh", script, 0o755)):
@@ -251,7 +267,7 @@ class Bench:
                                what=f"{name} online")
 
     def run(self, experiment, strategy, calls, change_at, change):
-        fn = self.function("heavy", f"heavy-{experiment}-{strategy}", strategy)
+        fn = self.function("heavy", f"heavy-{experiment}-{slug(strategy)}", strategy)
         self.links("fast")
         rows = []
         for call in range(calls):
@@ -266,7 +282,7 @@ class Bench:
     def rounds(self, strategy, rounds):
         """Experiment (1): `rounds` rounds of one call of each function, fresh functions."""
         self.links("fast")
-        fns = {kind: self.function(kind, f"{kind}-rounds-{strategy}", strategy) for kind in self.FUNCTIONS}
+        fns = {kind: self.function(kind, f"{kind}-rounds-{slug(strategy)}", strategy) for kind in self.FUNCTIONS}
         rows = []
         for n in range(rounds):
             for kind, fn in fns.items():
