@@ -787,6 +787,15 @@ TEST_F(FunctionsServiceTest, Issue18_ABoardAtItsCapIsSkippedWhileAnotherCanServe
   gateway_.SetOffline("brd-b");
   gateway_.Release();
   ASSERT_TRUE(Eventually([&] { return service_->RunningOn("brd-a") + service_->RunningOn("brd-b") == 0; }));
+  // And the three calls ended (a fallback attempt must not find the boards back online).
+  ASSERT_TRUE(Eventually([&] {
+    auto listed = Items(store_->ListInvocations(function.id, kAllRows));
+    if (!listed || listed->size() != 3) return false;
+    for (const auto& inv : *listed) {
+      if (inv.status == InvocationStatus::kRunning) return false;
+    }
+    return true;
+  }));
   gateway_.SetOnline("brd-a");
   gateway_.SetOnline("brd-b");
   ASSERT_TRUE(service_->Invoke(function, Placement::Board("brd-a"), {}, async));
