@@ -364,6 +364,7 @@ int RunCommand(const RunArgs& args) {
   auto functions = MakeFunctionService(io, *config, credential->board_id, gpio_service, board_chips.chips, spool.get());
   collector->set_container_runtime(functions->RuntimeDescription());
   collector->set_container_limits(functions->RuntimeLimits());
+  collector->set_functions_max_running(static_cast<int32_t>(config->functions_max_running));
   rpc::ProcedureTable procedures = rpc::SysProcedures(collector, credential->board_id);
   for (auto& procedure : functions->Procedures()) procedures.push_back(std::move(procedure));
   for (auto& procedure : gpio_service.Procedures()) procedures.push_back(std::move(procedure));

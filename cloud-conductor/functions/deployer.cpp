@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 
 #include "cloud-conductor/functions/invocation_outcome.hpp"
+#include "cloud-conductor/placement/placement_strategy.hpp"
 #include "common/ids/ids.hpp"
 #include "common/log/log.hpp"
 #include "containers/package/package.hpp"
@@ -83,6 +84,12 @@ void Deployer::Start() {
 
 Result<FunctionRecord> Deployer::Upload(const std::string& project_id, std::string_view package) {
   EW_TRY(containers::Package inspected, containers::InspectPackage(package));
+  // function.json's shape was checked by InspectPackage; the strategy's name is the conductor's.
+  if (const std::string& strategy = inspected.spec.placement.strategy; !strategy.empty()) {
+    if (auto known = placement::MakeStrategy(strategy); !known) {
+      return InvalidArgument("function.json: placement." + known.error().message);
+    }
+  }
   EW_TRY_VOID(packages_.Put(inspected.sha256, package));
   FunctionVersion version;
   version.version = inspected.spec.version;

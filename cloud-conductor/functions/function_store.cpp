@@ -1,5 +1,7 @@
 #include "cloud-conductor/functions/function_store.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <limits>
 
 #include <sqlite3.h>
@@ -207,6 +209,7 @@ Result<void> FunctionStore::DeleteFunction(const std::string& id) {
     SQLite::Transaction tx(db_);
     // Children first: in-memory stores run without foreign keys, so no cascade to rely on.
     for (const char* sql : {"DELETE FROM invocations WHERE function_id = ?", "DELETE FROM deployments WHERE function_id = ?",
+                            "DELETE FROM placement_stats WHERE function_id = ?",
                             "DELETE FROM function_versions WHERE function_id = ?"}) {
       SQLite::Statement q(db_, sql);
       q.bind(1, id);
@@ -406,6 +409,86 @@ Result<Page<InvocationSummary>> FunctionStore::ListInvocations(const std::string
     Page<InvocationSummary> out;
     out.next_cursor = std::move(paged.next_cursor);
     for (auto& row : paged.items) out.items.push_back(std::move(row.first));
+    return out;
+  });
+}
+
+}  // namespace ew::functions
+
+namespace ew::functions {
+
+Result<void> FunctionStore::PutPlacementStats(const std::vector<placement::FunctionState>& functions) {
+  if (functions.empty()) return Ok();
+  return connection_.Run<void>("store placement statistics", [&]() -> Result<void> {
+    SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement exists(db_, "SELECT 1 FROM functions WHERE id = ?");
+    SQLite::Statement clear(db_, "DELETE FROM placement_stats WHERE function_id = ?");
+    SQLite::Statement insert(db_,
+                             "INSERT INTO placement_stats (function_id, runtime, plays, successes, failures, "
+                             "failures_in_a_row, mean_ms, m2, recent, last_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    for (const auto& function : functions) {
+      exists.reset();
+      exists.bind(1, function.function_id);
+      if (!exists.executeStep()) continue;  // deleted since it was measured
+      clear.reset();
+      clear.bind(1, function.function_id);
+      clear.exec();
+      for (const auto& runtime : function.runtimes) {
+        nlohmann::json recent = nlohmann::json::array();
+        for (const auto& sample : runtime.stats.recent) recent.push_back({sample.play, sample.duration.count()});
+        insert.reset();
+        insert.bind(1, function.function_id);
+        insert.bind(2, runtime.runtime);
+        insert.bind(3, static_cast<int64_t>(function.plays));
+        insert.bind(4, static_cast<int64_t>(runtime.stats.successes));
+        insert.bind(5, static_cast<int64_t>(runtime.stats.failures));
+        insert.bind(6, static_cast<int64_t>(runtime.stats.failures_in_a_row));
+        insert.bind(7, runtime.stats.mean_ms);
+        insert.bind(8, runtime.stats.m2);
+        insert.bind(9, recent.dump());
+        if (runtime.last_at) {
+          insert.bind(10, static_cast<int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                    runtime.last_at->time_since_epoch())
+                                                    .count()));
+        } else {
+          insert.bind(10);
+        }
+        insert.exec();
+      }
+    }
+    tx.commit();
+    return Ok();
+  });
+}
+
+Result<std::vector<placement::FunctionState>> FunctionStore::LoadPlacementStats() {
+  using Out = std::vector<placement::FunctionState>;
+  return connection_.Run<Out>("load placement statistics", [&]() -> Result<Out> {
+    SQLite::Statement q(db_, "SELECT function_id, runtime, plays, successes, failures, failures_in_a_row, mean_ms, m2, "
+                             "recent, last_at_ms FROM placement_stats ORDER BY function_id, runtime");
+    Out out;
+    while (q.executeStep()) {
+      const std::string function_id = q.getColumn(0).getString();
+      if (out.empty() || out.back().function_id != function_id) out.push_back({function_id, 0, {}});
+      placement::FunctionState& function = out.back();
+      function.plays = std::max<uint64_t>(function.plays, static_cast<uint64_t>(q.getColumn(2).getInt64()));
+      placement::RuntimeState runtime;
+      runtime.runtime = q.getColumn(1).getString();
+      runtime.stats.successes = static_cast<uint64_t>(q.getColumn(3).getInt64());
+      runtime.stats.failures = static_cast<uint64_t>(q.getColumn(4).getInt64());
+      runtime.stats.failures_in_a_row = static_cast<uint64_t>(q.getColumn(5).getInt64());
+      runtime.stats.mean_ms = q.getColumn(6).getDouble();
+      runtime.stats.m2 = q.getColumn(7).getDouble();
+      // Written by PutPlacementStats; a damaged row throws, and Run reports it (Internal).
+      for (const auto& sample : nlohmann::json::parse(q.getColumn(8).getString())) {
+        runtime.stats.recent.push_back(
+            placement::Sample{sample.at(0).get<uint64_t>(), placement::Millis(sample.at(1).get<double>())});
+      }
+      if (!q.getColumn(9).isNull()) {
+        runtime.last_at = Clock::TimePoint(std::chrono::milliseconds(q.getColumn(9).getInt64()));
+      }
+      function.runtimes.push_back(std::move(runtime));
+    }
     return out;
   });
 }

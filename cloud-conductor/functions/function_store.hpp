@@ -17,6 +17,7 @@
 #include <SQLiteCpp/Database.h>
 #include <nlohmann/json.hpp>
 
+#include "cloud-conductor/placement/placement_book.hpp"
 #include "cloud-conductor/registry/page.hpp"
 #include "cloud-conductor/registry/sqlite_connection.hpp"
 #include "common/contract/states.hpp"
@@ -150,6 +151,13 @@ class FunctionStore {
   // error too): at startup, for the invocations a killed conductor left in flight, whose
   // outcome can no longer arrive. Returns how many changed.
   Result<size_t> FailRunningInvocations(const std::string& error);
+
+  // Placement statistics (registry v8): what PlacementBook learnt, kept across restarts. Put
+  // replaces the rows of each function given, all in one transaction (a batch of the functions
+  // service, not one call); a function deleted meanwhile is skipped. Load returns every
+  // function's, for PlacementBook::Restore at start.
+  Result<void> PutPlacementStats(const std::vector<placement::FunctionState>& functions);
+  Result<std::vector<placement::FunctionState>> LoadPlacementStats();
 
  private:
   registry::SqliteConnection connection_;  // every method runs its statements in connection_.Run

@@ -51,6 +51,9 @@ struct FunctionsOptions {
   size_t invocations_kept = 1000;                   // records kept per function
   StoredRecordLimits stored_record;                 // output and logs kept per stored record
   uint64_t max_fetch_chunk = 256u << 10;            // fn.fetch length limit
+  // Placement statistics that changed are written to the registry this often (one transaction),
+  // and at destruction; never on an invocation's path.
+  std::chrono::milliseconds placement_flush_interval{10'000};
   InvokerOptions invoker;  // placement strategy and its knobs, concurrency limits (its grace,
                            // kept and stored_record fields are taken from the ones above)
   // Makes the cloud runtime; null = containers::MakeContainerRuntime (probes crun, runc, bwrap).
@@ -68,9 +71,17 @@ class FunctionsService {
                    boost::asio::any_io_executor timers, const Clock& clock, FunctionsOptions options);
   ~FunctionsService();
 
-  // Creates the directories, serves ew.conductor.fn.fetch, starts listening for boards and
-  // starts probing the cloud runtime in the background (the conductor runs without one).
+  // Creates the directories, serves ew.conductor.fn.fetch, starts listening for boards (their
+  // deployments, their concurrency caps), restores the placement statistics the registry kept,
+  // starts their periodic flush, and starts probing the cloud runtime in the background (the
+  // conductor runs without one).
   Result<void> Start();
+  // Writes the placement statistics that changed now (blocking; what the periodic flush and
+  // the destructor do). Returns how many functions' were written.
+  Result<size_t> FlushPlacementStats() { return invoker_.FlushStats(); }
+  // The placement cap and load of a board (Invoker::BoardCap / RunningOn).
+  size_t BoardCap(const std::string& board_id) const { return invoker_.BoardCap(board_id); }
+  size_t RunningOn(const std::string& board_id) const { return invoker_.RunningOn(board_id); }
 
   // For the flows service (a flow node names a function); REST goes through the methods below.
   FunctionStore& store() { return store_; }
@@ -157,12 +168,18 @@ class FunctionsService {
   std::chrono::seconds RetryAfter(const std::string& function_id) { return invoker_.RetryAfter(function_id); }
 
  private:
+  struct StatsFlusher;  // the periodic flush of placement statistics (functions_service.cpp)
+
   FunctionStore& store_;
   FunctionsOptions options_;
   PackageStore packages_;  // <dir>/packages
   CloudRuntime cloud_;     // <dir>/cloud
   Deployer deployer_;
   Invoker invoker_;
+  boost::asio::any_io_executor timers_;
+  boost::asio::thread_pool& blocking_;
+  bool started_ = false;
+  std::shared_ptr<StatsFlusher> flusher_;  // shared with its pending timer and pool handlers
 };
 
 }  // namespace ew::functions

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <random>
 
 #include <boost/asio/post.hpp>
 
 #include "common/contract/fn.hpp"
+#include "common/contract/sys.hpp"
 #include "common/ids/ids.hpp"
 #include "common/log/log.hpp"
 
@@ -77,6 +79,16 @@ struct Invoker::Slot {
   }
 };
 
+// An attempt on a board, counted against the board's cap while it runs.
+struct Invoker::BoardHold {
+  std::shared_ptr<Running> running;
+  std::string board_id;
+  ~BoardHold() {
+    std::lock_guard<std::mutex> lock(running->mu);
+    if (--running->by_board[board_id] == 0) running->by_board.erase(board_id);
+  }
+};
+
 struct Invoker::Call {
   FunctionRecord function;
   std::string id;
@@ -105,6 +117,96 @@ Invoker::Invoker(FunctionStore& store, router::BoardGateway& gateway, boost::asi
       cloud_(cloud),
       options_(std::move(options)),
       book_(clock, SeededRandom(options_.random_seed), options_.strategy) {}
+
+void Invoker::Start() {
+  gateway_.OnBoardRegistered([this](const std::string& board_id, const std::string& suffix) {
+    if (suffix == contract::sys::kInfo.suffix) LearnCap(board_id);
+  });
+}
+
+void Invoker::LearnCap(const std::string& board_id) {
+  // Asked at each registration: an agent restarted with another [functions] max_running
+  // reports the new one. Until it answers the board has no cap (it queues what it cannot run).
+  gateway_.CallBoard(board_id, contract::sys::kInfo.suffix, contract::Empty{}.ToPayload(), std::chrono::seconds(10),
+                     [this, board_id](Result<wamp::Payload> reply) {
+                       if (!reply) return;  // offline again, or no sys.info: nothing learnt
+                       auto info = contract::sys::SysInfo::Parse(*reply);
+                       if (!info) {
+                         Log()->warn("board={} sys.info: {}: no concurrency cap known", board_id, info.error().message);
+                         return;
+                       }
+                       std::lock_guard<std::mutex> lock(caps_mu_);
+                       if (info->functions_max_running > 0) {
+                         caps_[board_id] = static_cast<size_t>(info->functions_max_running);
+                       } else {
+                         caps_.erase(board_id);
+                       }
+                     });
+}
+
+size_t Invoker::BoardCap(const std::string& board_id) const {
+  std::lock_guard<std::mutex> lock(caps_mu_);
+  auto it = caps_.find(board_id);
+  return it == caps_.end() ? 0 : it->second;
+}
+
+size_t Invoker::RunningOn(const std::string& board_id) const {
+  std::lock_guard<std::mutex> lock(running_->mu);
+  auto it = running_->by_board.find(board_id);
+  return it == running_->by_board.end() ? 0 : it->second;
+}
+
+bool Invoker::AtCap(const std::string& runtime) const {
+  const std::string target = TargetOf(runtime);
+  if (target == kCloudTarget) return false;  // the cloud runtime has its own queue ([functions] max_running)
+  const size_t cap = BoardCap(target);
+  return cap > 0 && RunningOn(target) >= cap;
+}
+
+std::shared_ptr<Invoker::BoardHold> Invoker::HoldBoard(const std::string& target) {
+  if (target == kCloudTarget) return nullptr;
+  std::lock_guard<std::mutex> lock(running_->mu);
+  ++running_->by_board[target];
+  return std::shared_ptr<BoardHold>(new BoardHold{running_, target});
+}
+
+std::string Invoker::StrategyOf(const FunctionRecord& function, const std::string& asked) const {
+  if (!asked.empty()) return asked;
+  if (!function.latest.spec.placement.strategy.empty()) return function.latest.spec.placement.strategy;
+  return options_.default_strategy;
+}
+
+std::optional<placement::StrategyOptions> Invoker::TuningOf(const FunctionRecord& function) const {
+  const containers::PlacementSpec& spec = function.latest.spec.placement;
+  if (!spec.epsilon && !spec.ucb_c && !spec.window) return std::nullopt;
+  placement::StrategyOptions tuned = options_.strategy;
+  if (spec.epsilon) tuned.epsilon = *spec.epsilon;
+  // One knob for both UCBs' exploration factor: the function names one strategy anyway.
+  if (spec.ucb_c) tuned.ucb_c = tuned.sliding_ucb_c = *spec.ucb_c;
+  if (spec.window) tuned.window = *spec.window;
+  return tuned;
+}
+
+Result<void> Invoker::RestoreStats() {
+  EW_TRY(auto functions, store_.LoadPlacementStats());
+  Log()->info("placement statistics of {} functions restored", functions.size());
+  book_.Restore(std::move(functions));
+  return Ok();
+}
+
+Result<size_t> Invoker::FlushStats() {
+  auto changed = book_.TakeChanged();
+  if (changed.empty()) return size_t{0};
+  if (auto stored = store_.PutPlacementStats(changed); !stored) {
+    std::vector<std::string> ids;
+    for (const auto& function : changed) ids.push_back(function.function_id);
+    book_.MarkChanged(ids);  // kept for the next flush
+    Log()->error("placement statistics of {} functions not stored (next flush retries): {}", changed.size(),
+                 stored.error().message);
+    return tl::unexpected(stored.error());
+  }
+  return changed.size();
+}
 
 Result<FunctionVersion> Invoker::Resolve(const FunctionRecord& function, const std::string& target) {
   if (target == kCloudTarget) {
@@ -169,7 +271,7 @@ std::chrono::seconds Invoker::RetryAfter(const std::string& function_id) {
 
 Result<std::string> Invoker::Invoke(const FunctionRecord& function, const Placement& where, json event,
                                     const InvokeOptions& options, OutcomeDone done) {
-  const std::string strategy = options.strategy.empty() ? options_.default_strategy : options.strategy;
+  const std::string strategy = StrategyOf(function, options.strategy);
   if (auto known = placement::MakeStrategy(strategy); !known) return tl::unexpected(known.error());
   auto call = std::make_shared<Call>();
   call->function = function;
@@ -182,14 +284,26 @@ Result<std::string> Invoker::Invoke(const FunctionRecord& function, const Placem
                          " has no runtime to run on now (no online board it is deployed on" +
                          (function.latest.spec.board_only ? ")" : ", and no cloud runtime)"));
     }
+    // A board at its concurrency cap is skipped while another runtime can take the call.
+    std::vector<std::string> open;
+    std::copy_if(runtimes.begin(), runtimes.end(), std::back_inserter(open),
+                 [this](const std::string& runtime) { return !AtCap(runtime); });
+    if (open.empty()) {
+      return ResourceExhausted("every runtime of function " + function.name +
+                               " is a board at its concurrency cap ([functions] max_running of its agent): "
+                               "try again later");
+    }
     std::optional<Millis> deadline;
     if (options.deadline) deadline = Millis(*options.deadline);
-    EW_TRY(auto ranking, book_.Rank(function.id, runtimes, strategy, deadline, placement::kCloudRuntime));
+    EW_TRY(auto ranking,
+           book_.Rank(function.id, open, strategy, deadline, placement::kCloudRuntime, TuningOf(function)));
     call->strategy = ranking.strategy;
     call->weights = std::move(ranking.weights);
     call->order = std::move(ranking.order);
   } else {
     const std::string target = where.mode == Placement::Mode::kCloud ? std::string(kCloudTarget) : where.board_id;
+    // A call forced onto a board at its cap is not refused: the caller chose that board, and its
+    // agent queues what it cannot run yet (bounded there: HostConfig::max_queued, then an error).
     EW_TRY(first, Resolve(function, target));
     call->forced_version = first;
     call->order = {RuntimeOf(target)};
@@ -227,14 +341,21 @@ void Invoker::Attempt(std::shared_ptr<Call> call) {
       call->tried.push_back({{"runtime", runtime}, {"status", "skipped"}, {"error", version.error().message}});
       continue;
     }
+    const bool last = call->next >= call->order.size();
+    if (!last && AtCap(runtime)) {
+      // Filled up since it was ranked: the next runtime takes the call. The last one is sent
+      // anyway (the board queues it) rather than failing a call a runtime can still serve.
+      call->tried.push_back({{"runtime", runtime}, {"status", "skipped"}, {"error", "at its concurrency cap"}});
+      continue;
+    }
     const auto now = clock_.Steady();
     if (now >= call->ends) break;
     auto wait = std::chrono::ceil<std::chrono::milliseconds>(call->ends - now);
     call->target = target;
-    const bool last = call->next >= call->order.size();
     if (!last) wait = std::min(wait, version->spec.timeout + options_.attempt_grace);
     json event = last ? std::move(call->event) : call->event;  // a fallback needs it again
-    auto ended = [this, call, runtime, started = now](InvocationOutcome outcome) mutable {
+    auto ended = [this, call, runtime, started = now, hold = HoldBoard(target)](InvocationOutcome outcome) mutable {
+      hold.reset();  // the board's slot is free as soon as it answered
       const Millis took = clock_.Steady() - started;
       const bool failed = outcome.error || StatusOf(outcome.record) == InvocationStatus::kTimedOut;
       book_.Record(call->function.id, runtime, !failed, took);
@@ -316,10 +437,10 @@ Result<void> Invoker::Store(const std::shared_ptr<Call>& call, const json& recor
 }
 
 Result<FunctionStats> Invoker::Stats(const FunctionRecord& function, const std::string& strategy_name) {
-  const std::string strategy = strategy_name.empty() ? options_.default_strategy : strategy_name;
+  const std::string strategy = StrategyOf(function, strategy_name);
   FunctionStats stats;
   EW_TRY(stats.available, Available(function));
-  EW_TRY(stats.runtimes, book_.Snapshot(function.id, stats.available, strategy));
+  EW_TRY(stats.runtimes, book_.Snapshot(function.id, stats.available, strategy, TuningOf(function)));
   stats.strategy = strategy;
   return stats;
 }

@@ -39,8 +39,10 @@ struct InvokerOptions {
   std::chrono::milliseconds invoke_grace{30'000};  // on top of the function's timeout (queueing)
   size_t invocations_kept = 1000;                  // records kept per function
   StoredRecordLimits stored_record;                // output and logs kept per stored record
-  std::string default_strategy = placement::kDefaultStrategy;  // for calls that name none
-  placement::StrategyOptions strategy;             // epsilon, UCB factor, window, failure penalty
+  // For calls that name none, of functions whose function.json names none ("placement").
+  std::string default_strategy = placement::kDefaultStrategy;
+  placement::StrategyOptions strategy;             // epsilon, UCB factor, window, failure penalty;
+                                                   // a function.json "placement" overrides its own
   // Invocations running at once (sync and async, over every runtime); past either the call is
   // refused with ResourceExhausted (REST: 429 + Retry-After), nothing is queued.
   size_t max_running_per_function = 32;
@@ -75,7 +77,8 @@ struct InvokeOptions {
   // timeoutMs + invoke_grace. Past it the record says timed_out; the function may still finish
   // where it runs, and that late result is dropped.
   std::optional<std::chrono::milliseconds> wait;
-  // "" = the conductor's default strategy; else one of placement::StrategyNames().
+  // "" = the function's strategy (function.json "placement"), else the conductor's default; else
+  // one of placement::StrategyNames().
   std::string strategy;
   // The caller's deadline: placement skips runtimes whose mean misses it while another can meet
   // it, and the call waits no longer than it.
@@ -101,11 +104,18 @@ class Invoker {
   Invoker(FunctionStore& store, router::BoardGateway& gateway, boost::asio::thread_pool& blocking, const Clock& clock,
           CloudRuntime& cloud, InvokerOptions options);
 
+  // Listens for boards: each time a board registers sys.info the invoker asks it for its
+  // concurrency cap (sys.info functionsMaxRunning, the agent's [functions] max_running). Before
+  // boards connect.
+  void Start();
+
   // Runs the function with `event` where `where` says, and returns the new invocation's id.
   // Errors before anything runs (nothing stored): InvalidArgument (cloud for a boardOnly
   // function, a board for a cloudOnly one, an unknown strategy), Conflict (not deployed on that
   // board, or its deployment failed or is pending), Unavailable (board offline; for auto: no
-  // runtime can run it now), ResourceExhausted (too many running). A forced placement runs
+  // runtime can run it now), ResourceExhausted (too many running; or, for auto, every runtime
+  // that could run it is a board at its concurrency cap — a call forced onto a board is sent
+  // anyway: that board's agent queues it). A forced placement runs
   // there only; auto tries the runtimes in the strategy's order until one answers (an error,
   // a timeout or no answer moves on; a function that failed by itself does not), ending with
   // the cloud. Once it started, the record is stored when it ends (with status "running" until
@@ -127,6 +137,18 @@ class Invoker {
   // A deleted function's statistics go with it.
   void Forget(const std::string& function_id) { book_.Forget(function_id); }
 
+  // Persistence of the placement statistics (registry v8). Blocking: from the pool or at
+  // start/stop. RestoreStats loads what the store kept (before calls arrive); FlushStats writes
+  // what changed since the last flush in one transaction (nothing when nothing did); on a store
+  // error the functions stay marked and go with the next flush. Returns the functions written.
+  Result<void> RestoreStats();
+  Result<size_t> FlushStats();
+
+  // The cap a board reported (0 = none known) and the invocations the conductor has running
+  // there now: what placement keeps to. Thread-safe.
+  size_t BoardCap(const std::string& board_id) const;
+  size_t RunningOn(const std::string& board_id) const;
+
  private:
   struct Call;  // one invocation across its attempts (invoker.cpp)
   struct Slot;  // a place under the concurrency limits, given back when the call ends
@@ -136,13 +158,24 @@ class Invoker {
     std::mutex mu;
     std::map<std::string, size_t> by_function;  // GUARDED_BY(mu)
     std::map<std::string, size_t> by_project;   // GUARDED_BY(mu)
+    std::map<std::string, size_t> by_board;     // GUARDED_BY(mu): attempts sent and not answered
   };
+  struct BoardHold;  // one attempt counted against its board's cap until it ends
 
   // The version that runs on `target` (a board id or kCloudTarget) after the checks of Invoke.
   Result<FunctionVersion> Resolve(const FunctionRecord& function, const std::string& target);
   // The runtimes ("cloud", "board:<id>") that could run a call of `function` now.
   Result<std::vector<std::string>> Available(const FunctionRecord& function);
   Result<std::shared_ptr<Slot>> Admit(const FunctionRecord& function);
+  // The strategy of a call: the call's, else the function's, else the default; and the options
+  // the function's "placement" tunes (nullopt: the conductor's).
+  std::string StrategyOf(const FunctionRecord& function, const std::string& asked) const;
+  std::optional<placement::StrategyOptions> TuningOf(const FunctionRecord& function) const;
+  // Whether `runtime` is a board with as many attempts running as its cap.
+  bool AtCap(const std::string& runtime) const;
+  // Counts an attempt on `target` (a board) until the hold is dropped; null for the cloud.
+  std::shared_ptr<BoardHold> HoldBoard(const std::string& target);
+  void LearnCap(const std::string& board_id);
   void Attempt(std::shared_ptr<Call> call);
   void Finish(const std::shared_ptr<Call>& call, InvocationOutcome outcome);
   // Stores the invocation record; remembers in records_failing_ whether it failed.
@@ -156,6 +189,8 @@ class Invoker {
   InvokerOptions options_;
   placement::PlacementBook book_;
   std::shared_ptr<Running> running_ = std::make_shared<Running>();
+  mutable std::mutex caps_mu_;
+  std::map<std::string, size_t> caps_;  // GUARDED_BY(caps_mu_): board id → its reported cap
   // The last invocation record could not be stored (written from the pool, read by Invoke).
   std::atomic<bool> records_failing_{false};
 };

@@ -9,8 +9,8 @@ PlacementBook::PlacementBook(const Clock& clock, Random random, StrategyOptions 
 
 Result<Ranking> PlacementBook::Rank(const std::string& function_id, const std::vector<std::string>& runtimes,
                                     std::string_view strategy_name, std::optional<Millis> deadline,
-                                    const std::string& anchor) {
-  EW_TRY(auto strategy, MakeStrategy(strategy_name, options_));
+                                    const std::string& anchor, const std::optional<StrategyOptions>& tuning) {
+  EW_TRY(auto strategy, MakeStrategy(strategy_name, OptionsFor(tuning)));
   if (runtimes.empty()) return InvalidArgument("no runtime to rank");
   std::lock_guard<std::mutex> lock(mu_);
   Function& function = functions_[function_id];
@@ -57,12 +57,14 @@ void PlacementBook::Record(const std::string& function_id, const std::string& ru
     r.stats.RecordFailure(play);
   }
   r.last_at = clock_.Now();
+  changed_.insert(function_id);
 }
 
 Result<std::vector<RuntimeView>> PlacementBook::Snapshot(const std::string& function_id,
                                                          const std::vector<std::string>& runtimes,
-                                                         std::string_view strategy_name) {
-  EW_TRY(auto strategy, MakeStrategy(strategy_name, options_));
+                                                         std::string_view strategy_name,
+                                                         const std::optional<StrategyOptions>& tuning) {
+  EW_TRY(auto strategy, MakeStrategy(strategy_name, OptionsFor(tuning)));
   std::lock_guard<std::mutex> lock(mu_);
   Function empty;
   auto found = functions_.find(function_id);
@@ -97,6 +99,47 @@ std::optional<Millis> PlacementBook::MeanDuration(const std::string& function_id
 void PlacementBook::Forget(const std::string& function_id) {
   std::lock_guard<std::mutex> lock(mu_);
   functions_.erase(function_id);
+  changed_.erase(function_id);
+}
+
+std::vector<FunctionState> PlacementBook::TakeChanged() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<FunctionState> out;
+  for (const auto& id : changed_) {
+    auto found = functions_.find(id);
+    if (found == functions_.end()) continue;
+    FunctionState state{id, found->second.plays, {}};
+    for (const auto& [name, runtime] : found->second.runtimes) {
+      state.runtimes.push_back(RuntimeState{name, runtime.stats.state(), runtime.last_at});
+    }
+    out.push_back(std::move(state));
+  }
+  changed_.clear();
+  return out;
+}
+
+void PlacementBook::MarkChanged(const std::vector<std::string>& function_ids) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& id : function_ids) {
+    if (functions_.count(id)) changed_.insert(id);
+  }
+}
+
+void PlacementBook::Restore(std::vector<FunctionState> functions) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& state : functions) {
+    Function function;
+    function.plays = state.plays;
+    for (auto& runtime : state.runtimes) {
+      function.runtimes[runtime.runtime] = Runtime{RuntimeStats::FromState(std::move(runtime.stats)), runtime.last_at};
+    }
+    functions_[state.function_id] = std::move(function);
+  }
+}
+
+bool PlacementBook::HasChanges() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return !changed_.empty();
 }
 
 }  // namespace ew::placement

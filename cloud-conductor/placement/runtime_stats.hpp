@@ -18,6 +18,17 @@ struct Sample {
   Millis duration{0};
 };
 
+// Everything a RuntimeStats holds, as plain values: what the registry keeps across restarts
+// (functions/function_store.hpp, placement_stats) and gives back at start.
+struct RuntimeStatsState {
+  uint64_t successes = 0;
+  uint64_t failures = 0;
+  uint64_t failures_in_a_row = 0;
+  double mean_ms = 0;  // Welford's running mean and sum of squared deviations
+  double m2 = 0;
+  std::deque<Sample> recent;  // oldest first
+};
+
 class RuntimeStats {
  public:
   // Keeps the last `recent_capacity` successful samples (the sliding window strategies see).
@@ -39,6 +50,11 @@ class RuntimeStats {
   const std::deque<Sample>& recent() const { return recent_; }
   // Failures in a row since the last success (a runtime that keeps failing drops in the ranking).
   uint64_t failures_in_a_row() const { return failures_in_a_row_; }
+
+  RuntimeStatsState state() const;
+  // The stats `state` describes; its recent samples beyond `recent_capacity` (the oldest) are
+  // dropped. Values are taken as they are: the store wrote them from a RuntimeStats.
+  static RuntimeStats FromState(RuntimeStatsState state, size_t recent_capacity = 64);
 
  private:
   size_t recent_capacity_;

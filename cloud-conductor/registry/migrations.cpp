@@ -262,6 +262,29 @@ bool ApplyStep(SQLite::Database& db, const Migration& step) {
   return true;
 }
 
+// v7: reserved for the MQTT and cron triggers (issue 18, branch wt-trig). Empty on this branch
+// so that v8 follows without a gap; the triggers' migration takes its place when both merge.
+// v8: placement statistics (cloud-conductor/placement, issue 18), so that a restarted conductor
+// places calls as well as before. One row per (function, runtime) that PlacementBook measured;
+// `plays` is the function's call count when written (the same in each of its rows), `recent` the
+// last successes as JSON [[play, ms], ...], oldest first. Written in batches by the functions
+// service (FunctionStore::PutPlacementStats), never on a call's path.
+constexpr std::string_view kV8PlacementStats = R"sql(
+CREATE TABLE placement_stats (
+  function_id        TEXT NOT NULL REFERENCES functions(id) ON DELETE CASCADE,
+  runtime            TEXT NOT NULL,
+  plays              INTEGER NOT NULL,
+  successes          INTEGER NOT NULL,
+  failures           INTEGER NOT NULL,
+  failures_in_a_row  INTEGER NOT NULL,
+  mean_ms            REAL NOT NULL,
+  m2                 REAL NOT NULL,
+  recent             TEXT NOT NULL,
+  last_at_ms         INTEGER,
+  PRIMARY KEY (function_id, runtime)
+);
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& RegistryMigrations() {
@@ -273,6 +296,7 @@ const std::vector<Migration>& RegistryMigrations() {
       {5, "flows, their versions and partitions", kV5Flows},
       {6, "tunnel services", kV6TunnelServices},
       {7, "triggers", kV7Triggers},
+      {8, "placement statistics", kV8PlacementStats},
   };
   return migrations;
 }

@@ -422,6 +422,7 @@ const std::vector<Key<ConductorConfig>>& ConductorKeys() {
       {"functions", "uid_first", Integer(&C::functions_uid_first, 1000, 4'000'000'000)},
       {"functions", "uid_count", Integer(&C::functions_uid_count, 1, 1'000'000)},
       {"functions", "cgroups", Text(&C::functions_cgroups, OneOf({"auto", "off"}))},
+      {"functions", "placement_flush_ms", Integer(&C::functions_placement_flush_ms, 100, 3'600'000)},
       {"functions", "placement_strategy",
        Text(&C::functions_placement_strategy, OneOf({"greedy", "ucb1", "bayes-ucb", "sliding-ucb"}))},
       {"functions", "max_running_per_function", Integer(&C::functions_max_running_per_function, 1, 100'000)},

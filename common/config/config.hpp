@@ -49,6 +49,9 @@ struct ConductorConfig {
   int64_t functions_uid_count = 65'536;     // ...one per container; the range every daemon of the host shares
   std::string functions_cgroups = "auto";   // "auto": cgroup limits where allowed; "off": rlimits only
   std::string functions_placement_strategy = "ucb1";  // placement of calls that name none: greedy|ucb1|bayes-ucb|sliding-ucb
+  // How often placement statistics that changed are written to the registry (one transaction per
+  // flush, never one per call; also at shutdown). A crash loses at most this much learning.
+  int64_t functions_placement_flush_ms = 10'000;
   int64_t functions_max_running_per_function = 32;     // invocations at once per function; more → 429
   int64_t functions_max_running_per_project = 128;     // invocations at once per project; more → 429
   // [gpio]

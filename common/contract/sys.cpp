@@ -107,6 +107,7 @@ json SysInfo::ToJson() const {
       {"spoolStreams", std::move(streams)},
       {"storageProblems", storage_problems},
       {"packageVersion", package_version},
+      {"functionsMaxRunning", functions_max_running},
   };
   // A message field: absent when unset, as protobuf prints it.
   if (container_limits.is_object()) out["containerLimits"] = container_limits;
@@ -229,6 +230,12 @@ Result<SysInfo> SysInfo::Parse(const wamp::Payload& payload) {
   // Optional: agents from before issue 16's updates do not send it.
   if (f.Has("packageVersion")) {
     EW_TRY(out.package_version, f.AnyString("packageVersion"));
+  }
+  // Optional: agents from before issue 18's per-board cap do not send it.
+  if (f.Find("functionsMaxRunning")) {
+    EW_TRY(int64_t cap, f.Int("functionsMaxRunning"));
+    if (cap < 0 || cap > 1'000'000) return f.Bad("functionsMaxRunning", "must be between 0 and 1000000");
+    out.functions_max_running = static_cast<int32_t>(cap);
   }
   if (const json* session = f.Find("session")) {
     EW_TRY(Fields s, Fields::Of(*session, "sys.info reply: session"));

@@ -90,6 +90,9 @@ struct SysInfo {
   // The installed edgewire-agent package's version as the update helper last recorded it
   // (issue 16); "" when the board was never updated over the air.
   std::string package_version;
+  // The agent's [functions] max_running (containers at once): placement's per-board cap. 0 = not
+  // reported (an older agent): no cap.
+  int32_t functions_max_running = 0;
 
   // Proto3 JSON object, every field present (defaults included), so callers always see the
   // same keys; equal to what MessageToJsonString prints with always_print_primitive_fields.

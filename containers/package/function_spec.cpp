@@ -4,6 +4,7 @@
 // compares the two on the same documents. Then each field is range-checked, naming it.
 #include "containers/package/function_spec.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -33,7 +34,10 @@ const FieldNames kSpecFields = {
     {"network", "network"},     {"gpio", "gpio"},
     {"cloudOnly", "cloud_only"}, {"boardOnly", "board_only"},
     {"warm", "warm"},           {"implementations", "implementations"},
+    {"placement", "placement"},
 };
+const FieldNames kPlacementFields = {
+    {"strategy", "strategy"}, {"epsilon", "epsilon"}, {"ucbC", "ucb_c"}, {"window", "window"}};
 const FieldNames kGpioFields = {{"line", "line"}, {"direction", "direction"}};
 const FieldNames kWarmFields = {
     {"enabled", "enabled"}, {"maxInstances", "max_instances"}, {"idleTimeoutS", "idle_timeout_s"}};
@@ -127,6 +131,18 @@ class ObjectReader {
     if (std::floor(*number) != *number) return Bad(Path(camel), "must be an integer");
     if (*number < min || *number > max) return Bad(Path(camel), range);
     return static_cast<uint32_t>(*number);
+  }
+
+  // A double field within [min, max] given as a JSON number; absent gives nullopt.
+  Result<std::optional<double>> Double(std::string_view camel, double min, double max) const {
+    const json* v = Get(camel);
+    if (v == nullptr) return std::nullopt;
+    if (!v->is_number()) return Bad(Path(camel), "must be a number");
+    const double number = v->get<double>();
+    if (!(number >= min && number <= max)) {
+      return Bad(Path(camel), "must be between " + json(min).dump() + " and " + json(max).dump());
+    }
+    return number;
   }
 
   // The elements of an array field (empty when absent).
@@ -247,6 +263,27 @@ Result<std::vector<Implementation>> ReadImplementations(const ObjectReader& top)
   return out;
 }
 
+Result<PlacementSpec> ReadPlacement(const ObjectReader& top) {
+  PlacementSpec placement;
+  const json* value = top.Get("placement");
+  if (value == nullptr) return placement;
+  EW_TRY(auto object, ObjectReader::Read(*value, "placement", kPlacementFields));
+  EW_TRY(auto strategy, object.String("strategy"));
+  placement.strategy = strategy.value_or("");
+  auto ok_char = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; };
+  if (placement.strategy.size() > 32 ||
+      !std::all_of(placement.strategy.begin(), placement.strategy.end(), ok_char)) {
+    return Bad(object.Path("strategy"), "must be a strategy name such as ucb1 or sliding-ucb");
+  }
+  EW_TRY(placement.epsilon, object.Double("epsilon", 0.0, 1.0));
+  EW_TRY(placement.ucb_c, object.Double("ucbC", 0.0, 10.0));
+  if (object.Get("window") != nullptr) {
+    EW_TRY(uint32_t window, object.Uint32("window", 1, 64, 20));
+    placement.window = window;
+  }
+  return placement;
+}
+
 Result<FunctionSpec> ReadSpec(const json& doc) {
   EW_TRY(auto top, ObjectReader::Read(doc, "", kSpecFields));
   FunctionSpec spec;
@@ -272,6 +309,7 @@ Result<FunctionSpec> ReadSpec(const json& doc) {
   if (spec.cloud_only && spec.board_only) return Bad("cloudOnly", "cannot be true together with boardOnly");
   EW_TRY(spec.warm, ReadWarm(top));
   EW_TRY(spec.implementations, ReadImplementations(top));
+  EW_TRY(spec.placement, ReadPlacement(top));
   return spec;
 }
 
@@ -321,7 +359,7 @@ json ToJson(const FunctionSpec& spec) {
     implementations.push_back(
         {{"arch", impl.arch}, {"runtime", RuntimeName(impl.runtime)}, {"entrypoint", impl.entrypoint}});
   }
-  return {
+  json out = {
       {"name", spec.name},
       {"version", spec.version},
       {"runtime", RuntimeName(spec.runtime)},
@@ -339,6 +377,16 @@ json ToJson(const FunctionSpec& spec) {
         {"idleTimeoutS", spec.warm.idle_timeout.count()}}},
       {"implementations", std::move(implementations)},
   };
+  // Only when set: what protobuf prints of an absent message (nothing), and of its proto3
+  // optional fields (only those set).
+  if (!spec.placement.empty()) {
+    json placement = {{"strategy", spec.placement.strategy}};
+    if (spec.placement.epsilon) placement["epsilon"] = *spec.placement.epsilon;
+    if (spec.placement.ucb_c) placement["ucbC"] = *spec.placement.ucb_c;
+    if (spec.placement.window) placement["window"] = *spec.placement.window;
+    out["placement"] = std::move(placement);
+  }
+  return out;
 }
 
 }  // namespace ew::containers

@@ -43,6 +43,19 @@ struct WarmSpec {
   std::chrono::seconds idle_timeout{60};          // 1..86400; an idle instance is stopped after this
 };
 
+// How the conductor places the function's calls (issue 18, docs/FUNCTIONS.md): the strategy and
+// its knobs; what is unset takes the conductor's [functions] defaults, and a call may still name
+// another strategy. Only the shape and ranges are checked here (the agent reads it and ignores it);
+// the conductor checks the strategy's name at upload.
+struct PlacementSpec {
+  std::string strategy;            // "" = the conductor's default; [a-z0-9-]{1,32}
+  std::optional<double> epsilon;   // greedy: share of calls sent to a random runtime, 0..1
+  std::optional<double> ucb_c;     // ucb1, sliding-ucb: exploration factor, 0..10
+  std::optional<uint32_t> window;  // sliding-ucb: the last N calls count, 1..64 (the samples kept)
+
+  bool empty() const { return strategy.empty() && !epsilon && !ucb_c && !window; }
+};
+
 struct FunctionSpec {
   std::string name;        // [a-z0-9][a-z0-9_-]{0,62}
   std::string version;     // 1..64 printable characters, e.g. "1.0.0"
@@ -57,6 +70,7 @@ struct FunctionSpec {
   bool board_only = false;
   WarmSpec warm;
   std::vector<Implementation> implementations;
+  PlacementSpec placement;                        // JSON "placement"; absent = conductor defaults
 
   // The runtime and entrypoint to use on `arch`: the matching implementation, else the
   // top-level ones. NotFound when implementations exist, none matches and the top-level

@@ -78,6 +78,7 @@ SysInfo SysInfoCollector::Collect() const {
   info.board_id = board_id_;
   info.container_runtime = container_runtime_;
   info.container_limits = container_limits_;
+  info.functions_max_running = functions_max_running_;
   if (gpio_chips_) info.gpio_chips = gpio_chips_();
   if (spool_streams_) info.spool_streams = spool_streams_();
   if (session_) info.session = session_();

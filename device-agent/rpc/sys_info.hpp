@@ -35,6 +35,8 @@ class SysInfoCollector {
   // What runs functions here ("runc", "bwrap", or "none (<why>)"); set once at start-up.
   void set_container_runtime(std::string runtime) { container_runtime_ = std::move(runtime); }
   void set_container_limits(nlohmann::json limits) { container_limits_ = std::move(limits); }
+  // [functions] max_running, reported so that the conductor's placement keeps to it.
+  void set_functions_max_running(int32_t cap) { functions_max_running_ = cap; }
   // The board's GPIO chips, asked at each Collect (lines in use change); set once at start-up.
   void set_gpio_chips(std::function<std::vector<GpioChipSummary>()> chips) { gpio_chips_ = std::move(chips); }
   // The spool's streams, asked at each Collect (snapshots: never waits for the disk).
@@ -60,6 +62,7 @@ class SysInfoCollector {
   std::chrono::steady_clock::time_point agent_start_;
   std::string container_runtime_;
   nlohmann::json container_limits_;
+  int32_t functions_max_running_ = 0;
   std::function<std::vector<GpioChipSummary>()> gpio_chips_;
   std::function<std::string()> package_version_;
   std::function<std::vector<SpoolStreamSummary>()> spool_streams_;

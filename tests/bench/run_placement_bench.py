@@ -8,23 +8,33 @@ agents whose WebSocket goes through a delay proxy on loopback (this script, asyn
 26 ms / 35.5 ms each way (52 ms / 71 ms round trip) and, when told, limits the bandwidth to
 28 kbit/s up and 14 kbit/s down. (tc netem is not in this kernel; the proxy sits in the real
 path: every byte between those agents and the conductor goes through it.) The conductor's own
-cloud runtime is off, so the three agents are the only runtimes. Durations are scaled 4x down:
-the heavy function sleeps 500 ms on "local" and 250 ms on the clouds (the paper: 2 s / 1 s; at
-10x the ~250 ms of container start on this shared host drowned the difference); the network
-delays are not scaled. Each call carries a 1 KB event (the paper's calls carried their data too:
-at 14 kbit/s 1 KB takes ~0.6 s, which is what makes the slowed cloud worse than local).
+cloud runtime is off, so the three agents are the only runtimes: the conductor has one cloud
+runtime of its own, so the paper's two clouds are two boards behind slower links. Durations are
+scaled 4x down: heavy sleeps 500 ms on "local" and 250 ms on the clouds (the paper: 2 s / 1 s),
+super heavy 1 s / 500 ms (4 s / 2 s), light returns at once; at 10x the ~250 ms container start
+of this shared host drowned the difference. The network delays are not scaled. Each call
+carries a 1 KB event (at 14 kbit/s 1 KB takes ~0.6 s, which is what makes the slowed cloud
+worse than local). Every function names its strategy in its function.json ("placement"), as a
+user would; the calls name none.
 
-  (3) slowdown: 250 heavy calls per strategy, each on a fresh function (no prior knowledge);
-      before call 50 the network to both clouds is slowed. Reported: calls after the change
-      until the choice is back on "local" (8 of 10 consecutive calls there), means before and
-      after, share of calls on local from call 100.
+  (1) rounds: --rounds (99) rounds of light, heavy, super heavy and cloud-only, per strategy, on
+      fresh functions (no prior knowledge). "cloud-only" is deployed on cloud-1 and cloud-2 only
+      (a cloudOnly function would run in the conductor's own cloud runtime, off here). Reported:
+      calls per runtime and mean duration, per function and strategy.
   (2) cut: 99 heavy calls with ucb1 and sliding-ucb; before call 50 both cloud links are cut
       (connections reset, new ones refused): every call must still succeed.
+  (3) slowdown: 250 heavy calls per strategy, each on a fresh function; before call 50 the
+      network to both clouds is slowed. Reported: calls after the change until the choice is
+      back on "local" (8 of 10 consecutive calls there), means before and after, share of calls
+      on local from call 100.
 
-  EW_BIN_DIR=build /usr/bin/python3 tests/bench/run_placement_bench.py [--calls 250]
-      [--strategies greedy,ucb1,bayes-ucb,sliding-ucb] [--csv docs/placement_calls.csv]
+  EW_BIN_DIR=build /usr/bin/python3 tests/bench/run_placement_bench.py [--calls 250] [--rounds 99]
+      [--strategies greedy,ucb1,bayes-ucb,sliding-ucb] [--experiments rounds,cut,slowdown]
+      (a strategy may carry function.json knobs: "sliding-ucb:window=40", "greedy:epsilon=0.05")
+      [--csv docs/placement_calls.csv] [--plots docs]
 
-Prints markdown tables; --csv writes every call (experiment, strategy, call, runtime, ms, status).
+Prints markdown tables; --csv writes every call (experiment, strategy, function, call, runtime,
+ms, status, http, tried); --plots draws the PNGs (plot_placement_bench.py) from those rows.
 """
 
 import argparse
@@ -42,6 +52,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
 
@@ -137,9 +148,25 @@ class DelayProxy:
 EVENT = {"data": "x" * 1000}
 
 
-def package(name, version, sleep):
+def placement_of(label):
+    """function.json "placement" for a strategy label: "ucb1", or with knobs "sliding-ucb:window=40"
+    (comma-separated: epsilon, ucbC, window)."""
+    name, _, knobs = label.partition(":")
+    placement = {"strategy": name}
+    for knob in filter(None, knobs.split(",")):
+        key, _, value = knob.partition("=")
+        placement[key] = int(value) if key == "window" else float(value)
+    return placement
+
+
+def slug(label):
+    return label.replace(":", "-").replace("=", "").replace(",", "-").replace(".", "")
+
+
+def package(name, version, sleep, strategy):
     script = f"#!/bin/sh\nread -r event\nsleep {sleep}\necho '{{\"slept\": {sleep}}}'\n"
-    spec = {"name": name, "version": version, "runtime": "sh", "entrypoint": "main.sh", "timeoutMs": 10000}
+    spec = {"name": name, "version": version, "runtime": "sh", "entrypoint": "main.sh", "timeoutMs": 10000,
+            "placement": placement_of(strategy)}
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for path, text, mode in (("function.json", json.dumps(spec), 0o644), ("main.sh", script, 0o755)):
@@ -177,16 +204,28 @@ class Bench:
     def rest(self, method, path, body=None, raw=None, content_type="application/json"):
         return self.conductor.rest(method, path, body, token=self.token, raw=raw, content_type=content_type)
 
-    def heavy_function(self, name):
-        """A function whose version 1.0.0 (deployed on local) sleeps 0.5 s and 1.0.1 (on the clouds) 0.25 s."""
-        for version, sleep in (("1.0.0", 0.5), ("1.0.1", 0.25)):
-            status, fn = self.rest("POST", "/v1/functions", raw=package(name, version, sleep),
+    # Each function: (version, seconds it sleeps, boards it is deployed on). The clouds run a
+    # version of their own that sleeps half as long (the paper's faster cloud hardware).
+    FUNCTIONS = {
+        "light": [("1.0.0", 0, ["local", "cloud-1", "cloud-2"])],
+        "heavy": [("1.0.0", 0.5, ["local"]), ("1.0.1", 0.25, ["cloud-1", "cloud-2"])],
+        "super-heavy": [("1.0.0", 1.0, ["local"]), ("1.0.1", 0.5, ["cloud-1", "cloud-2"])],
+        "cloud-only": [("1.0.0", 0.25, ["cloud-1", "cloud-2"])],
+    }
+
+    def function(self, kind, name, strategy):
+        """Uploads and deploys a fresh function of `kind` named `name` whose function.json names
+        `strategy`; returns its id once every deployment is "deployed"."""
+        versions = self.FUNCTIONS[kind]
+        for version, sleep, _ in versions:
+            status, fn = self.rest("POST", "/v1/functions", raw=package(name, version, sleep, strategy),
                                    content_type="application/gzip")
             assert status == 201, fn
-        for version, boards in (("1.0.0", ["local"]), ("1.0.1", ["cloud-1", "cloud-2"])):
+        for version, _, boards in versions:
             status, body = self.rest("POST", f"/v1/functions/{fn['id']}/deployments",
                                      {"boardIds": [self.boards[b] for b in boards], "version": version})
             assert status == 202, body
+        expected = sum(len(boards) for _, _, boards in versions)
 
         def deployed():
             _, listed = self.rest("GET", f"/v1/functions/{fn['id']}/deployments")
@@ -197,10 +236,21 @@ class Bench:
                     self.rest("POST", f"/v1/functions/{fn['id']}/deployments",
                               {"boardIds": [d["boardId"]], "version": d["version"]})
                     asked[0] = time.monotonic()
-            return sum(d["state"] == "deployed" for d in listed["deployments"]) == 3
+            return sum(d["state"] == "deployed" for d in listed["deployments"]) == expected
         asked = [time.monotonic()]
         harness.wait_until(deployed, timeout=60, interval=0.1, what=f"{name} deployed")
         return fn["id"]
+
+    def call(self, fn):
+        """One invocation the conductor places; (ms seen by the client, runtime, status, http, tried)."""
+        started = time.monotonic()
+        status, body = self.rest("POST", f"/v1/functions/{fn}/invocations", {"event": EVENT})
+        ms = (time.monotonic() - started) * 1000
+        record = body.get("invocation", body) if isinstance(body, dict) else {}
+        placed = record.get("placement", {})
+        runtime = self.names.get(placed.get("runtime"), placed.get("runtime", "?"))
+        tried = [self.names.get(t["runtime"], t["runtime"]) for t in placed.get("tried", [])]
+        return round(ms, 1), runtime, record.get("status", str(status)), status, "+".join(tried)
 
     def links(self, mode):
         for proxy in self.proxies.values():
@@ -217,24 +267,29 @@ class Bench:
                                what=f"{name} online")
 
     def run(self, experiment, strategy, calls, change_at, change):
-        fn = self.heavy_function(f"heavy-{experiment}-{strategy}")
+        fn = self.function("heavy", f"heavy-{experiment}-{slug(strategy)}", strategy)
         self.links("fast")
         rows = []
         for call in range(calls):
             if call == change_at:
                 self.links(change)
-            started = time.monotonic()
-            status, body = self.rest("POST", f"/v1/functions/{fn}/invocations", {"strategy": strategy, "event": EVENT})
-            ms = (time.monotonic() - started) * 1000
-            record = body.get("invocation", body) if isinstance(body, dict) else {}
-            placed = record.get("placement", {})
-            runtime = self.names.get(placed.get("runtime"), placed.get("runtime", "?"))
-            tried = [self.names.get(t["runtime"], t["runtime"]) for t in placed.get("tried", [])]
-            rows.append({"experiment": experiment, "strategy": strategy, "call": call, "runtime": runtime,
-                         "ms": round(ms, 1), "status": record.get("status", str(status)), "http": status,
-                         "tried": "+".join(tried)})
+            ms, runtime, status, http, tried = self.call(fn)
+            rows.append({"experiment": experiment, "strategy": strategy, "function": "heavy", "call": call,
+                         "runtime": runtime, "ms": ms, "status": status, "http": http, "tried": tried})
         self.links("fast")
         return fn, rows
+
+    def rounds(self, strategy, rounds):
+        """Experiment (1): `rounds` rounds of one call of each function, fresh functions."""
+        self.links("fast")
+        fns = {kind: self.function(kind, f"{kind}-rounds-{slug(strategy)}", strategy) for kind in self.FUNCTIONS}
+        rows = []
+        for n in range(rounds):
+            for kind, fn in fns.items():
+                ms, runtime, status, http, tried = self.call(fn)
+                rows.append({"experiment": "rounds", "strategy": strategy, "function": kind, "call": n,
+                             "runtime": runtime, "ms": ms, "status": status, "http": http, "tried": tried})
+        return rows
 
     def close(self):
         for agent in self.agents:
@@ -258,36 +313,56 @@ def mean(values):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=250)
+    parser.add_argument("--rounds", type=int, default=99)
     parser.add_argument("--strategies", default="greedy,ucb1,bayes-ucb,sliding-ucb")
     parser.add_argument("--cut-strategies", default="ucb1,sliding-ucb")
+    parser.add_argument("--experiments", default="rounds,cut,slowdown")
     parser.add_argument("--csv")
+    parser.add_argument("--plots", help="directory for the PNGs (needs python3-matplotlib)")
     args = parser.parse_args()
+    experiments = args.experiments.split(",")
+    strategies = args.strategies.split(",")
     workdir = tempfile.mkdtemp(prefix="ew-bench-place-")
     bench = Bench(workdir)
     all_rows = []
     try:
-        print("## (3) the network to the clouds slowed to 28/14 kbit/s before call 50\n")
-        print("| strategy | calls to move back to local | mean ms, calls 0-49 | mean ms, calls 50-end | on local from call 100 | failed calls |")
-        print("|---|---|---|---|---|---|")
-        for strategy in args.strategies.split(","):
-            fn, rows = bench.run("slowdown", strategy, args.calls, 50, "slow")
-            all_rows += rows
-            moved = calls_to_move_back(rows, 50)
-            local = sum(r["runtime"] == "local" for r in rows[100:]) / max(1, len(rows[100:]))
-            failed = sum(r["status"] != "succeeded" for r in rows)
-            print(f"| {strategy} | {moved if moved is not None else 'never'} | {mean([r['ms'] for r in rows[:50]])} | "
-                  f"{mean([r['ms'] for r in rows[50:]])} | {local:.0%} | {failed} |", flush=True)
-        print("\n## (2) both cloud links cut before call 50 of 99\n")
-        print("| strategy | succeeded | mean ms, calls 0-49 | mean ms, calls 50-98 | calls that fell back |")
-        print("|---|---|---|---|---|")
-        for strategy in filter(None, args.cut_strategies.split(",")):
-            bench.wait_all_online()
-            fn, rows = bench.run("cut", strategy, 99, 50, "cut")
-            all_rows += rows
-            ok = sum(r["status"] == "succeeded" for r in rows)
-            fell_back = sum("+" in r["tried"] for r in rows)
-            print(f"| {strategy} | {ok}/99 | {mean([r['ms'] for r in rows[:50]])} | {mean([r['ms'] for r in rows[50:]])} | "
-                  f"{fell_back} |", flush=True)
+        if "rounds" in experiments:
+            print(f"## (1) {args.rounds} rounds of every function, no prior knowledge\n")
+            print("| strategy | function | calls on local / cloud-1 / cloud-2 | mean ms | failed calls |")
+            print("|---|---|---|---|---|")
+            for strategy in strategies:
+                rows = bench.rounds(strategy, args.rounds)
+                all_rows += rows
+                for kind in Bench.FUNCTIONS:
+                    mine = [r for r in rows if r["function"] == kind]
+                    picks = " / ".join(str(sum(r["runtime"] == n for r in mine)) for n in ("local", "cloud-1", "cloud-2"))
+                    failed = sum(r["status"] != "succeeded" for r in mine)
+                    print(f"| {strategy} | {kind} | {picks} | {mean([r['ms'] for r in mine])} | {failed} |", flush=True)
+                print(f"| {strategy} | **all** | | **{mean([r['ms'] for r in rows])}** | |", flush=True)
+        if "slowdown" in experiments:
+            print("\n## (3) the network to the clouds slowed to 28/14 kbit/s before call 50\n")
+            print("| strategy | calls to move back to local | mean ms, calls 0-49 | mean ms, calls 50-end | on local from call 100 | failed calls |")
+            print("|---|---|---|---|---|---|")
+            for strategy in strategies:
+                fn, rows = bench.run("slowdown", strategy, args.calls, 50, "slow")
+                all_rows += rows
+                moved = calls_to_move_back(rows, 50)
+                local = sum(r["runtime"] == "local" for r in rows[100:]) / max(1, len(rows[100:]))
+                failed = sum(r["status"] != "succeeded" for r in rows)
+                print(f"| {strategy} | {moved if moved is not None else 'never'} | {mean([r['ms'] for r in rows[:50]])} | "
+                      f"{mean([r['ms'] for r in rows[50:]])} | {local:.0%} | {failed} |", flush=True)
+        if "cut" in experiments:
+            print("\n## (2) both cloud links cut before call 50 of 99\n")
+            print("| strategy | succeeded | mean ms, calls 0-49 | mean ms, calls 50-98 | calls that fell back |")
+            print("|---|---|---|---|---|")
+            for strategy in filter(None, args.cut_strategies.split(",")):
+                bench.wait_all_online()
+                fn, rows = bench.run("cut", strategy, 99, 50, "cut")
+                all_rows += rows
+                ok = sum(r["status"] == "succeeded" for r in rows)
+                fell_back = sum("+" in r["tried"] for r in rows)
+                print(f"| {strategy} | {ok}/99 | {mean([r['ms'] for r in rows[:50]])} | {mean([r['ms'] for r in rows[50:]])} | "
+                      f"{fell_back} |", flush=True)
     finally:
         bench.close()
         if args.csv:
@@ -297,6 +372,10 @@ def main():
                 writer.writerows(all_rows)
         if not os.environ.get("EW_KEEP_TMP"):
             shutil.rmtree(workdir, ignore_errors=True)
+    if args.plots:
+        import plot_placement_bench  # noqa: E402 (matplotlib only when asked)
+        for path in plot_placement_bench.plot(all_rows, args.plots):
+            print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -76,6 +76,7 @@ edgewire::v1::SysInfo ToProto(const rpc::SysInfo& info) {
   m.set_memory_available_bytes(info.memory_available_bytes);
   m.set_agent_rss_bytes(info.agent_rss_bytes);
   m.set_cpu_count(info.cpu_count);
+  m.set_functions_max_running(info.functions_max_running);
   m.set_container_runtime(info.container_runtime);
   m.set_package_version(info.package_version);
   if (info.container_limits.is_object()) {

@@ -1,7 +1,9 @@
 """Placement (issue 18), end to end: a real conductor with its cloud runtime and real agents on
 127.0.0.1. Calls that name no runtime go where the conductor measured the fastest answers; a
 board that goes away in the middle of a call falls back to the cloud; cloudOnly functions never
-reach a board; the concurrency limit answers 429 with Retry-After; GET .../stats shows it all."""
+reach a board; the concurrency limit answers 429 with Retry-After; GET .../stats shows it all.
+Also: a function's own strategy in function.json, each board's cap (its agent's [functions]
+max_running) and statistics that survive a restart of the conductor."""
 
 import concurrent.futures
 import json
@@ -28,9 +30,14 @@ class PlacementTest(ConductorTestCase):
     workdir_prefix = "ew-place-"
     conductor_config = "[functions]\nmax_running_per_function = 2\n"
 
-    def board(self, name):
+    def board(self, name, max_running=None):
         board_id, code = self.conductor.create_board(self.token, name)
         agent = Agent(self.workdir, name)
+        if max_running is not None:  # into the agent's [functions] table
+            with open(agent.config) as f:
+                text = f.read()
+            with open(agent.config, "w") as f:
+                f.write(text.replace("[functions]\n", f"[functions]\nmax_running = {max_running}\n", 1))
         enrol = agent.enrol(self.conductor.url, code)
         self.assertEqual(enrol.returncode, 0, enrol.stdout + enrol.stderr)
         self.agents[board_id] = agent
@@ -172,6 +179,74 @@ class PlacementTest(ConductorTestCase):
         for inv in ids:
             wait_until(lambda: ended(inv), timeout=30, interval=0.1, what=f"{inv} ended")
         self.invoke(fn, {"placement": "cloud", "event": {}})  # room again
+
+    def test_statistics_survive_a_conductor_restart(self):
+        # The manifest names the strategy (greedy, no exploration): placement is deterministic.
+        fn = self.upload(sh_spec("learnt", timeoutMs=5000, placement={"strategy": "greedy", "epsilon": 0}))
+        board = self.board("pi-learnt")
+        self.deploy(fn, board)
+        # Taught with forced calls: the board is slow for this function, the cloud fast. Left to
+        # itself (nothing measured) placement would try the board first.
+        for _ in range(2):
+            self.invoke(fn, {"placement": f"board:{board}", "event": {"sleep": "0.8"}})
+            self.invoke(fn, {"placement": "cloud", "event": {"sleep": "0"}})
+        for _ in range(3):
+            rec = self.invoke(fn, {"event": {"sleep": "0"}})
+            self.assertEqual(rec["placement"]["strategy"], "greedy")
+            self.assertEqual(rec["placement"]["runtime"], "cloud", rec)
+        before = self.stats(fn)
+        # SIGTERM: what was learnt since the last periodic flush is written as the conductor goes.
+        self.conductor.stop()
+        self.conductor.start()
+        wait_until(lambda: self.conductor.status_of(self.token, board) == "online", timeout=30, what="board back")
+        # The cloud runtime is probed in the background after a start: wait until it is offered.
+        wait_until(lambda: self.stats(fn)["cloud"]["available"], timeout=30, what="cloud runtime probed")
+        after = self.stats(fn)
+        self.assertEqual(after[f"board:{board}"]["count"], 2, after)
+        self.assertEqual(after["cloud"]["count"], 5, after)
+        for runtime in ("cloud", f"board:{board}"):
+            self.assertEqual(after[runtime]["meanMs"], before[runtime]["meanMs"], runtime)
+            self.assertEqual(after[runtime]["recentMs"], before[runtime]["recentMs"], runtime)
+        status, body = self.rest("GET", f"/v1/functions/{fn}/stats")
+        self.assertEqual(body["strategy"], "greedy")  # the manifest's
+        # Still where it learnt to go: no new round of trying the board.
+        for _ in range(3):
+            rec = self.invoke(fn, {"event": {"sleep": "0"}})
+            self.assertEqual(rec["placement"]["runtime"], "cloud", rec)
+        self.assertEqual(self.stats(fn)[f"board:{board}"]["count"], 2)
+
+    def test_an_unknown_strategy_in_the_manifest_is_refused_at_upload(self):
+        status, body = self.rest("POST", "/v1/functions",
+                                 raw=package(sh_spec("odd", placement={"strategy": "thompson"}), {"main.sh": SLEEPY_SH}),
+                                 content_type="application/gzip")
+        self.assertEqual(status, 400, body)
+        self.assertIn("placement.strategy: must be one of", body["error"]["message"])
+        status, listed = self.rest("GET", "/v1/functions")
+        self.assertNotIn("odd", [f["name"] for f in listed["functions"]])
+
+    def test_a_board_at_its_cap_is_skipped_and_then_the_call_gets_429(self):
+        fn = self.upload(sh_spec("capped", timeoutMs=10000, boardOnly=True))
+        boards = [self.board(name, max_running=1) for name in ("pi-cap-a", "pi-cap-b")]
+        for board in boards:
+            self.deploy(fn, board)
+        # Each board runs one call at a time ([functions] max_running = 1, reported in sys.info).
+        ids = [self.invoke(fn, {"async": True, "event": {"sleep": "3"}}, expect=202)["invocationId"] for _ in range(2)]
+        status, body, headers = self.post_with_headers(f"/v1/functions/{fn}/invocations", {"event": {}})
+        self.assertEqual(status, 429, body)
+        self.assertIn("concurrency cap", body["error"]["message"])
+        self.assertTrue(1 <= int(headers["retry-after"]) <= 30, headers)
+
+        def ended(inv):
+            status, rec = self.rest("GET", f"/v1/functions/{fn}/invocations/{inv}")
+            return rec if status == 200 and rec["status"] != "running" else None
+        targets = []
+        for inv in ids:
+            wait_until(lambda: ended(inv), timeout=30, interval=0.1, what=f"{inv} ended")
+            rec = ended(inv)
+            self.assertEqual(rec["status"], "succeeded", rec)
+            targets.append(rec.get("boardId"))
+        self.assertEqual(sorted(targets), sorted(boards))  # the second call skipped the busy board
+        self.invoke(fn, {"event": {}})  # room again
 
 
 if __name__ == "__main__":

@@ -89,6 +89,46 @@ TEST_F(FunctionStoreTest, DeletingAFunctionTakesItsRecordsAndFreesItsPackages) {
   EXPECT_EQ(store_->DeleteFunction("fn-1").error().code, ErrorCode::kNotFound);
 }
 
+// Issue 18: what placement learnt is stored per (function, runtime) and read back whole.
+TEST_F(FunctionStoreTest, PlacementStatisticsAreReplacedPerFunctionAndReadBack) {
+  ASSERT_TRUE(store_->AddVersion("prj-1", "double", "fn-1", Version("1", 'a')));
+  placement::FunctionState state{"fn-1", 7, {}};
+  placement::RuntimeState board{"board:brd-1", {}, Clock::TimePoint(std::chrono::milliseconds(1'700'000'000'123))};
+  board.stats = {5, 2, 1, 42.5, 12.25, {{3, placement::Millis(40)}, {6, placement::Millis(45.5)}}};
+  placement::RuntimeState cloud{"cloud", {}, std::nullopt};
+  cloud.stats.failures = 1;
+  state.runtimes = {board, cloud};
+  // A function deleted after it was measured is skipped, not an error.
+  ASSERT_TRUE(store_->PutPlacementStats({state, {"fn-gone", 3, {cloud}}}));
+  auto loaded = store_->LoadPlacementStats();
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  ASSERT_EQ(loaded->size(), 1u);
+  const auto& back = loaded->at(0);
+  EXPECT_EQ(back.function_id, "fn-1");
+  EXPECT_EQ(back.plays, 7u);
+  ASSERT_EQ(back.runtimes.size(), 2u);
+  EXPECT_EQ(back.runtimes[0].runtime, "board:brd-1");
+  EXPECT_EQ(back.runtimes[0].stats.successes, 5u);
+  EXPECT_EQ(back.runtimes[0].stats.failures_in_a_row, 1u);
+  EXPECT_DOUBLE_EQ(back.runtimes[0].stats.mean_ms, 42.5);
+  EXPECT_DOUBLE_EQ(back.runtimes[0].stats.m2, 12.25);
+  ASSERT_EQ(back.runtimes[0].stats.recent.size(), 2u);
+  EXPECT_EQ(back.runtimes[0].stats.recent[1].play, 6u);
+  EXPECT_DOUBLE_EQ(back.runtimes[0].stats.recent[1].duration.count(), 45.5);
+  EXPECT_EQ(back.runtimes[0].last_at, board.last_at);
+  EXPECT_FALSE(back.runtimes[1].last_at);
+  // A later batch replaces the function's rows (a runtime it no longer has goes).
+  state.plays = 9;
+  state.runtimes = {cloud};
+  ASSERT_TRUE(store_->PutPlacementStats({state}));
+  loaded = store_->LoadPlacementStats();
+  ASSERT_EQ(loaded->at(0).runtimes.size(), 1u);
+  EXPECT_EQ(loaded->at(0).plays, 9u);
+  // Deleting the function takes them.
+  ASSERT_TRUE(store_->DeleteFunction("fn-1"));
+  EXPECT_TRUE(store_->LoadPlacementStats()->empty());
+}
+
 TEST_F(FunctionStoreTest, OnlyTheCurrentPackageMovesADeploymentsState) {
   const std::string old_sha(64, 'a');
   const std::string new_sha(64, 'b');

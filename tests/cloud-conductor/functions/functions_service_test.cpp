@@ -13,6 +13,7 @@
 #include <future>
 #include <thread>
 
+#include "common/contract/sys.hpp"
 #include "common/ids/ids.hpp"
 #include "containers/package/package.hpp"
 #include "tests/support/fake_board_gateway.hpp"
@@ -91,6 +92,7 @@ class FunctionsServiceTest : public ::testing::Test {
     options.dir = scratch_ / "functions";
     options.cloud_runtime = runtime == "fake" ? "auto" : runtime;
     options.invoke_grace = milliseconds(5000);
+    options.placement_flush_interval = flush_interval_;
     if (runtime == "fake") {
       options.make_runtime =
           [state =
@@ -187,6 +189,7 @@ class FunctionsServiceTest : public ::testing::Test {
   std::thread io_thread_;
   boost::asio::thread_pool pool_{2};
   std::unique_ptr<FunctionsService> service_;
+  milliseconds flush_interval_{600'000};  // placement statistics: flushed by the tests themselves
 };
 
 TEST_F(FunctionsServiceTest, UploadsAreStoredByHashAndEachNewPackageIsAVersion) {
@@ -740,6 +743,160 @@ TEST_F(FunctionsServiceTest, Issue18_ConcurrencyLimitsRefuseInsteadOfQueueing) {
   runtime_->Release(3);
   ASSERT_TRUE(Eventually([&] { return service_->Invoke(first, Placement::Cloud(), {}, async).has_value(); }));
   runtime_->Release(1);
+}
+
+// Issue 18: function.json names the function's strategy and its knobs; a call may still name
+// another; an unknown one is refused at upload, naming the field.
+TEST_F(FunctionsServiceTest, Issue18_TheFunctionsManifestNamesItsStrategy) {
+  StartService();
+  json spec = Spec("tuned");
+  spec["placement"] = {{"strategy", "sliding-ucb"}, {"window", 5}};
+  auto function = Upload(spec);
+  gateway_.SetOnline("brd-1");
+  DeployOn(function, "brd-1");
+  BoardTakes("brd-1", milliseconds(10));
+  auto outcome = InvokeAndWait(function, Placement::Auto(), {});
+  ASSERT_FALSE(outcome.error) << outcome.error->message;
+  EXPECT_EQ(outcome.record["placement"]["strategy"], "sliding-ucb");
+  InvokeOptions greedy;
+  greedy.strategy = "greedy";
+  EXPECT_EQ(InvokeAndWait(function, Placement::Auto(), {}, greedy).record["placement"]["strategy"], "greedy");
+  EXPECT_EQ(service_->Stats(function, "")->strategy, "sliding-ucb");
+  // Without "placement": the conductor's default.
+  auto plain = Upload(Spec("plain"));
+  EXPECT_EQ(service_->Stats(plain, "")->strategy, "ucb1");
+
+  json bad = Spec("bad");
+  bad["placement"] = {{"strategy", "thompson"}};
+  auto refused = service_->Upload("prj-1", MakePackage(scratch_, bad));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(refused.error().message,
+            "function.json: placement.strategy: must be one of greedy, ucb1, bayes-ucb, sliding-ucb (not \"thompson\")");
+  EXPECT_FALSE(store_->FindFunction("prj-1", "bad").value());  // nothing stored
+  bad["placement"] = {{"epsilon", 2}};
+  refused = service_->Upload("prj-1", MakePackage(scratch_, bad));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message, "function.json: placement.epsilon: must be between 0.0 and 1.0");
+}
+
+// Issue 18: each board's cap (its agent's [functions] max_running, reported in sys.info) holds
+// placement: a board at it is skipped while another runtime can serve, else the call is refused
+// (REST: 429 + Retry-After), never queued in the conductor.
+TEST_F(FunctionsServiceTest, Issue18_ABoardAtItsCapIsSkippedWhileAnotherCanServe) {
+  StartService();
+  auto function = Upload(Spec("slow"));
+  for (const char* board : {"brd-a", "brd-b"}) {
+    gateway_.SetOnline(board);
+    DeployOn(function, board);
+    gateway_.SetScript(board, [](const std::string& procedure, const wamp::Payload& payload) -> Result<wamp::Payload> {
+      if (procedure != "sys.info") return payload;
+      contract::sys::SysInfo info;
+      info.functions_max_running = 1;
+      return info.ToPayload();
+    });
+    gateway_.Registered(board, "sys.info");
+    ASSERT_TRUE(Eventually([&] { return service_->BoardCap(board) == 1; }));
+    gateway_.SetSilent(board);  // every call runs until released
+  }
+  InvokeOptions async;
+  async.async = true;
+  ASSERT_TRUE(service_->Invoke(function, Placement::Auto(), {}, async));
+  ASSERT_TRUE(service_->Invoke(function, Placement::Auto(), {}, async));
+  EXPECT_EQ(InvokesOn("brd-a"), 1u);  // the second call skipped the board at its cap
+  EXPECT_EQ(InvokesOn("brd-b"), 1u);
+  auto full = service_->Invoke(function, Placement::Auto(), {}, async);
+  ASSERT_FALSE(full);
+  EXPECT_EQ(full.error().code, ErrorCode::kResourceExhausted);
+  EXPECT_NE(full.error().message.find("concurrency cap"), std::string::npos) << full.error().message;
+  EXPECT_EQ(InvokesOn("brd-a") + InvokesOn("brd-b"), 2u);  // nothing was queued
+  // The caller's own choice of board is sent anyway: the board's agent queues it.
+  ASSERT_TRUE(service_->Invoke(function, Placement::Board("brd-a"), {}, async));
+  EXPECT_EQ(InvokesOn("brd-a"), 2u);
+  EXPECT_EQ(service_->RunningOn("brd-a"), 2u);
+  // The boards answer (here: they went away); their slots are free again.
+  gateway_.SetOffline("brd-a");
+  gateway_.SetOffline("brd-b");
+  gateway_.Release();
+  ASSERT_TRUE(Eventually([&] { return service_->RunningOn("brd-a") + service_->RunningOn("brd-b") == 0; }));
+  // And the three calls ended (a fallback attempt must not find the boards back online).
+  ASSERT_TRUE(Eventually([&] {
+    auto listed = Items(store_->ListInvocations(function.id, kAllRows));
+    if (!listed || listed->size() != 3) return false;
+    for (const auto& inv : *listed) {
+      if (inv.status == InvocationStatus::kRunning) return false;
+    }
+    return true;
+  }));
+  gateway_.SetOnline("brd-a");
+  gateway_.SetOnline("brd-b");
+  ASSERT_TRUE(service_->Invoke(function, Placement::Board("brd-a"), {}, async));
+  ASSERT_TRUE(service_->Invoke(function, Placement::Auto(), {}, async));
+  EXPECT_EQ(InvokesOn("brd-a"), 3u);
+  EXPECT_EQ(InvokesOn("brd-b"), 2u);
+  gateway_.SetOffline("brd-a");
+  gateway_.SetOffline("brd-b");
+  gateway_.Release();
+  ASSERT_TRUE(Eventually([&] { return service_->RunningOn("brd-a") + service_->RunningOn("brd-b") == 0; }));
+}
+
+// Issue 18: what placement learnt survives a restart: written in batches (periodically and when
+// the service goes), read back at start, and the next calls go where they went before.
+TEST_F(FunctionsServiceTest, Issue18_PlacementStatisticsSurviveARestart) {
+  InvokerOptions no_exploration;
+  no_exploration.strategy.epsilon = 0.0;
+  StartService("none", no_exploration);
+  auto function = Upload(Spec("double"));
+  for (const char* board : {"brd-slow", "brd-fast"}) {
+    gateway_.SetOnline(board);
+    DeployOn(function, board);
+  }
+  BoardTakes("brd-slow", milliseconds(300));
+  BoardTakes("brd-fast", milliseconds(50));
+  InvokeOptions greedy;
+  greedy.strategy = "greedy";
+  for (int i = 0; i < 6; ++i) ASSERT_FALSE(InvokeAndWait(function, Placement::Auto(), {}, greedy).error);
+  // Not one store write per call: nothing is in the registry until a flush.
+  EXPECT_TRUE(store_->LoadPlacementStats()->empty());
+  ASSERT_EQ(*service_->FlushPlacementStats(), 1u);
+  ASSERT_EQ(*service_->FlushPlacementStats(), 0u);  // nothing changed since
+  ASSERT_TRUE(InvokeAndWait(function, Placement::Auto(), {}, greedy).record["boardId"] == "brd-fast");
+  ASSERT_TRUE(Eventually([&] { return Items(store_->ListInvocations(function.id, kAllRows))->size() == 7; }));
+  service_.reset();  // the last call is flushed as the service goes
+
+  auto stored = store_->LoadPlacementStats();
+  ASSERT_TRUE(stored);
+  ASSERT_EQ(stored->size(), 1u);
+  EXPECT_EQ(stored->at(0).plays, 7u);
+  StartService("none", no_exploration);  // a restarted conductor
+  auto stats = service_->Stats(function, "greedy");
+  ASSERT_TRUE(stats);
+  ASSERT_EQ(stats->runtimes.size(), 2u);
+  EXPECT_EQ(stats->runtimes[0].runtime, "board:brd-fast");
+  EXPECT_EQ(stats->runtimes[0].stats.count(), 6u);
+  EXPECT_DOUBLE_EQ(stats->runtimes[0].stats.mean().count(), 50.0);
+  EXPECT_EQ(stats->runtimes[1].stats.count(), 1u);
+  const size_t slow_before = InvokesOn("brd-slow");
+  for (int i = 0; i < 5; ++i) {
+    auto outcome = InvokeAndWait(function, Placement::Auto(), {}, greedy);
+    EXPECT_EQ(outcome.record["boardId"], "brd-fast");  // no relearning: the slow board is not tried again
+  }
+  EXPECT_EQ(InvokesOn("brd-slow"), slow_before);
+}
+
+// The periodic flush runs by itself (here every 20 ms).
+TEST_F(FunctionsServiceTest, Issue18_PlacementStatisticsAreFlushedPeriodically) {
+  flush_interval_ = milliseconds(20);
+  StartService();
+  auto function = Upload(Spec("double"));
+  gateway_.SetOnline("brd-1");
+  DeployOn(function, "brd-1");
+  BoardTakes("brd-1", milliseconds(10));
+  ASSERT_FALSE(InvokeAndWait(function, Placement::Auto(), {}).error);
+  ASSERT_TRUE(Eventually([&] {
+    auto stored = store_->LoadPlacementStats();
+    return stored && stored->size() == 1 && stored->at(0).plays == 1;
+  }));
 }
 
 TEST_F(FunctionsServiceTest, Issue18_PlacementTextsAreParsed) {

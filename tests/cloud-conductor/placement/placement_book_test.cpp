@@ -81,5 +81,64 @@ TEST_F(PlacementBookTest, SnapshotsShowEveryRuntimeWithItsWeightAndLastCall) {
   EXPECT_FALSE(book_.Snapshot("fn-1", {}, "nope"));
 }
 
+// Issue 18: the book hands out what changed (once), takes it back after a failed write, and a
+// new book restored from it ranks as the old one did.
+TEST_F(PlacementBookTest, ChangedFunctionsAreHandedOutOnceAndRestoreRanksTheSame) {
+  EXPECT_FALSE(book_.HasChanges());
+  Feed("cloud", 100, 5);
+  Feed("board:b1", 300, 5);
+  book_.Record("fn-2", "cloud", false, Millis(0));
+  EXPECT_TRUE(book_.HasChanges());
+  auto changed = book_.TakeChanged();
+  ASSERT_EQ(changed.size(), 2u);
+  EXPECT_EQ(changed[0].function_id, "fn-1");
+  EXPECT_EQ(changed[0].plays, 10u);
+  ASSERT_EQ(changed[0].runtimes.size(), 2u);
+  EXPECT_EQ(changed[0].runtimes[1].runtime, "cloud");
+  EXPECT_EQ(changed[0].runtimes[1].last_at, clock_.Now());
+  EXPECT_TRUE(book_.TakeChanged().empty());  // nothing new since
+  book_.MarkChanged({"fn-2", "fn-unknown"});  // a failed write gives its functions back
+  auto again = book_.TakeChanged();
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].function_id, "fn-2");
+  book_.Forget("fn-2");
+  book_.Record("fn-2", "cloud", true, Millis(1));
+  book_.Forget("fn-2");
+  EXPECT_TRUE(book_.TakeChanged().empty());  // a deleted function is not written back
+
+  PlacementBook restored(clock_, [] { return 0.99; });
+  restored.Restore(changed);
+  EXPECT_FALSE(restored.HasChanges());
+  for (const char* strategy : {"greedy", "ucb1", "bayes-ucb", "sliding-ucb"}) {
+    auto before = book_.Rank("fn-1", {"board:b1", "cloud"}, strategy);
+    auto after = restored.Rank("fn-1", {"board:b1", "cloud"}, strategy);
+    ASSERT_TRUE(before && after);
+    EXPECT_EQ(after->order, before->order) << strategy;
+    EXPECT_EQ(after->weights, before->weights) << strategy;
+  }
+}
+
+// Issue 18: a function's own knobs (function.json "placement") replace the book's for its calls.
+TEST_F(PlacementBookTest, TuningReplacesTheOptionsForOneCall) {
+  Feed("cloud", 100, 30);
+  Feed("board:b1", 50, 2);  // plays 31, 32: in a window of 20, out of a window of 1
+  StrategyOptions narrow;
+  narrow.window = 1;
+  auto ranking = book_.Rank("fn-1", {"cloud", "board:b1"}, "sliding-ucb", std::nullopt, "", narrow);
+  ASSERT_TRUE(ranking);
+  EXPECT_FALSE(ranking->weights["cloud"].has_value());  // aged out of a 1-call window: tried again
+  ranking = book_.Rank("fn-1", {"cloud", "board:b1"}, "sliding-ucb");
+  EXPECT_TRUE(ranking->weights["cloud"].has_value());   // the default window of 20 still holds it
+  StrategyOptions explore;
+  explore.epsilon = 1.0;  // with random() = 0.99: the last runtime, whatever the means say
+  ranking = book_.Rank("fn-1", {"board:b1", "cloud"}, "greedy", std::nullopt, "", explore);
+  EXPECT_EQ(ranking->order.front(), "cloud");
+  ranking = book_.Rank("fn-1", {"board:b1", "cloud"}, "greedy");
+  EXPECT_EQ(ranking->order.front(), "board:b1");
+  auto views = book_.Snapshot("fn-1", {}, "sliding-ucb", narrow);
+  ASSERT_TRUE(views);
+  EXPECT_FALSE(views->at(1).weight.has_value());
+}
+
 }  // namespace
 }  // namespace ew::placement

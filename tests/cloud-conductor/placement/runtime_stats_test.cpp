@@ -31,5 +31,28 @@ TEST(RuntimeStatsTest, FailuresCountButDoNotMoveTheMean) {
   EXPECT_EQ(stats.failures_in_a_row(), 0u);
 }
 
+// Issue 18: the state the registry keeps gives back the same statistics.
+TEST(RuntimeStatsTest, StateRoundTripsAndKeepsTheWindowBound) {
+  RuntimeStats stats(3);
+  for (int i = 1; i <= 5; ++i) stats.RecordSuccess(Millis(10.0 * i), static_cast<uint64_t>(i));
+  stats.RecordFailure(6);
+  RuntimeStats back = RuntimeStats::FromState(stats.state(), 3);
+  EXPECT_EQ(back.successes(), 5u);
+  EXPECT_EQ(back.failures(), 1u);
+  EXPECT_EQ(back.failures_in_a_row(), 1u);
+  EXPECT_DOUBLE_EQ(back.mean().count(), stats.mean().count());
+  EXPECT_DOUBLE_EQ(back.variance(), stats.variance());
+  ASSERT_EQ(back.recent().size(), 3u);
+  EXPECT_EQ(back.recent().front().play, 3u);
+  // A smaller window than was stored keeps the newest samples.
+  RuntimeStats small = RuntimeStats::FromState(stats.state(), 2);
+  ASSERT_EQ(small.recent().size(), 2u);
+  EXPECT_EQ(small.recent().front().play, 4u);
+  // It goes on learning from there.
+  back.RecordSuccess(Millis(60), 7);
+  EXPECT_DOUBLE_EQ(back.mean().count(), 35.0);
+  EXPECT_EQ(back.failures_in_a_row(), 0u);
+}
+
 }  // namespace
 }  // namespace ew::placement

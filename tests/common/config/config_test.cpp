@@ -562,7 +562,7 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
                                    "functions.max_stored_output_bytes", "functions.max_stored_logs_bytes",
                                    "functions.dir", "functions.runtime", "functions.max_running",
                                    "functions.uid_first", "functions.uid_count", "functions.cgroups",
-                                   "functions.placement_strategy", "functions.max_running_per_function",
+                                   "functions.placement_strategy", "functions.placement_flush_ms", "functions.max_running_per_function",
                                    "functions.max_running_per_project",
                                    "gpio.history_days", "auth.token_ttl_s", "auth.enrolment_code_ttl_s", "auth.bootstrap_password_file",
                                    "auth.hash_threads", "auth.login_failures_per_user",

@@ -123,6 +123,7 @@ TEST(ContractSys, Info) {
   info.load_average = {0.5, 1, std::nan("")};
   info.memory_total_bytes = int64_t{8} << 30;
   info.cpu_count = 4;
+  info.functions_max_running = 3;
   info.container_limits = {{"memory", "cgroup v2"}, {"pids", ""}};
   info.gpio_chips.push_back({"gpiochip0", "sim", 2, 1, "", {"GPIO4", "GPIO5"}});
   auto back = RoundTrip(info);
@@ -130,7 +131,14 @@ TEST(ContractSys, Info) {
   EXPECT_EQ(back.memory_total_bytes, info.memory_total_bytes);
   EXPECT_TRUE(std::isnan(back.load_average[2]));
   EXPECT_EQ(back.gpio_chips.at(0).line_names.at(1), "GPIO5");
+  EXPECT_EQ(back.functions_max_running, 3);  // issue 18: the board's cap for placement
+  json older = info.ToJson();
+  older.erase("functionsMaxRunning");  // an agent from before the cap: no cap known
+  EXPECT_EQ(sys::SysInfo::Parse(wamp::Payload{json::array(), older})->functions_max_running, 0);
   json bad = info.ToJson();
+  bad["functionsMaxRunning"] = -1;
+  ExpectRefused<sys::SysInfo>(bad, "functionsMaxRunning");
+  bad = info.ToJson();
   bad["cpuCount"] = "four";
   ExpectRefused<sys::SysInfo>(bad, "cpuCount");
   bad = info.ToJson();

@@ -42,7 +42,8 @@ std::string Doc(const std::string& extra = "") { return "{" + kHead + (extra.emp
 const std::string kFull = Doc(R"("memoryMb": 128, "timeoutMs": 2500, "maxConcurrency": 8, "network": true,
   "gpio": [{"line": "GPIO17", "direction": "output"}, {"line": "27"}], "cloudOnly": false, "boardOnly": true,
   "warm": {"enabled": true, "maxInstances": 3, "idleTimeoutS": 120},
-  "implementations": [{"arch": "aarch64", "runtime": "native", "entrypoint": "bin/hello"}])");
+  "implementations": [{"arch": "aarch64", "runtime": "native", "entrypoint": "bin/hello"}],
+  "placement": {"strategy": "sliding-ucb", "epsilon": 0.2, "ucbC": 0.15, "window": 30})");
 
 // Shapes both parsers must accept; the values must agree too.
 const std::vector<std::string> kAccepted = {
@@ -55,6 +56,8 @@ const std::vector<std::string> kAccepted = {
     Doc(R"("memoryMb": "64", "timeoutMs": 64.0, "maxConcurrency": 1e1)"),  // integer forms
     Doc(R"("gpio": [], "implementations": [], "warm": {})"),
     Doc(R"("name": "again")"),  // a repeated key: the last one wins in both
+    Doc(R"("placement": {"strategy": "greedy", "epsilon": 0})"),
+    Doc(R"("placement": {"ucb_c": 1.5, "window": "8"})"),
 };
 
 // Shapes both must reject (values chosen valid, so only the shape is wrong).
@@ -76,6 +79,9 @@ const std::vector<std::string> kRejected = {
     Doc(R"("gpio": "17")"),
     Doc(R"("warm": true)"),
     Doc(R"("implementations": [5])"),
+    Doc(R"("placement": {"strategy": "ucb1", "c": 1})"),
+    Doc(R"("placement": {"epsilon": true})"),
+    Doc(R"("placement": "ucb1")"),
     "[]",
     "\"hello\"",
     "{",
@@ -160,6 +166,7 @@ TEST(FunctionSpecConformanceTest, FieldSetsMatchTheProto) {
   EXPECT_EQ(Keys(out["warm"]), JsonNames(edgewire::v1::WarmSpec::descriptor()));
   EXPECT_EQ(Keys(out["gpio"][0]), JsonNames(edgewire::v1::GpioLine::descriptor()));
   EXPECT_EQ(Keys(out["implementations"][0]), JsonNames(edgewire::v1::Implementation::descriptor()));
+  EXPECT_EQ(Keys(out["placement"]), JsonNames(edgewire::v1::PlacementSpec::descriptor()));
 }
 
 }  // namespace

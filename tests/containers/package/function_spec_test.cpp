@@ -213,6 +213,14 @@ TEST(FunctionSpecTest, EachInvalidFieldIsNamed) {
        "implementations[0].entrypoint: must not contain '..', '.' or empty components"},
       {"impl missing entrypoint", {{"implementations", {{{"arch", "x86_64"}, {"runtime", "native"}}}}},
        "implementations[0].entrypoint: required"},
+      {"placement not object", {{"placement", "ucb1"}}, "placement: must be an object"},
+      {"placement unknown field", {{"placement", {{"strategy", "ucb1"}, {"c", 1}}}}, "placement.c: unknown field"},
+      {"placement strategy shape", {{"placement", {{"strategy", "UCB 1"}}}},
+       "placement.strategy: must be a strategy name such as ucb1 or sliding-ucb"},
+      {"placement epsilon range", {{"placement", {{"epsilon", 1.5}}}}, "placement.epsilon: must be between 0.0 and 1.0"},
+      {"placement epsilon type", {{"placement", {{"epsilon", "0.1"}}}}, "placement.epsilon: must be a number"},
+      {"placement ucbC range", {{"placement", {{"ucbC", -0.1}}}}, "placement.ucbC: must be between 0.0 and 10.0"},
+      {"placement window range", {{"placement", {{"window", 65}}}}, "placement.window: must be between 1 and 64"},
   };
   for (const BadCase& c : cases) {
     json doc = Minimal();
@@ -225,6 +233,26 @@ TEST(FunctionSpecTest, EachInvalidFieldIsNamed) {
     }
     EXPECT_EQ(ErrorOf(doc), c.message) << c.name << ": " << doc.dump();
   }
+}
+
+// Issue 18: a function names its placement strategy and that strategy's knobs.
+TEST(FunctionSpecTest, PlacementIsReadAndWrittenBackOnlyWhenSet) {
+  json doc = Minimal();
+  EXPECT_FALSE(ToJson(*ParseFunctionSpec(doc.dump())).contains("placement"));
+  doc["placement"] = {{"strategy", "sliding-ucb"}, {"epsilon", 0.25}, {"ucb_c", 0.2}, {"window", 12}};
+  auto spec = ParseFunctionSpec(doc.dump());
+  ASSERT_TRUE(spec) << spec.error().message;
+  EXPECT_EQ(spec->placement.strategy, "sliding-ucb");
+  EXPECT_DOUBLE_EQ(*spec->placement.epsilon, 0.25);
+  EXPECT_DOUBLE_EQ(*spec->placement.ucb_c, 0.2);
+  EXPECT_EQ(*spec->placement.window, 12u);
+  EXPECT_EQ(ToJson(*spec)["placement"],
+            (json{{"strategy", "sliding-ucb"}, {"epsilon", 0.25}, {"ucbC", 0.2}, {"window", 12}}));
+  doc["placement"] = {{"strategy", "greedy"}};
+  spec = ParseFunctionSpec(doc.dump());
+  ASSERT_TRUE(spec);
+  EXPECT_FALSE(spec->placement.epsilon);
+  EXPECT_EQ(ToJson(*spec)["placement"], (json{{"strategy", "greedy"}}));
 }
 
 TEST(FunctionSpecTest, SelectPicksTheMatchingImplementation) {
