@@ -21,7 +21,8 @@
 #                   server on core 1; agent, echo client, WAMP caller, load client on core 0)
 #   EW_BENCH_BUILD=1  `cmake --build` the needed targets first (otherwise only when one is missing)
 #   QUICK=1         quick mode (above); BASE_BUILD_DIR: a second build (needs only
-#                   cloud-conductor/edgewire-conductor and device-agent/edgewire-agent in it)
+#                   cloud-conductor/edgewire-conductor and device-agent/edgewire-agent in it);
+#                   PROFILE_DIR=dir: perf profiles of the new build's conductor and agent
 #   KEEP_WORKDIR=1  keep the temp dir (logs, raw JSON results); RESULTS_JSON=path copies the results
 set -euo pipefail
 
@@ -415,20 +416,44 @@ if [[ "$QUICK" == 1 ]]; then
     Q_APID[$t]=$STACK_AGENT_PID
   done
   start_echo
+  # PROFILE_DIR: `perf record` (cpu-clock, call graphs) of the new build's conductor and agent
+  # during the first round's WAMP runs: <dir>/wamp_{1,64}.{conductor,agent}.data.
+  PERF_PIDS=()
+  profile_start() {
+    [[ -n "${PROFILE_DIR:-}" && $round == 1 ]] || return 0
+    mkdir -p "$PROFILE_DIR"
+    local who pid
+    for who in conductor agent; do
+      pid=${Q_CPID[new]}
+      [[ $who == agent ]] && pid=${Q_APID[new]}
+      perf record -e cpu-clock -F 4999 -g -o "$PROFILE_DIR/$1.$who.data" -p "$pid" > /dev/null 2>&1 &
+      PERF_PIDS+=($!)
+    done
+    sleep 0.5  # attached before the calls start
+  }
+  profile_stop() {
+    local pid
+    for pid in "${PERF_PIDS[@]}"; do kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+    PERF_PIDS=()
+  }
   echo_cmd=("${CLIENT_CPU[@]}" "$ECHO" client --url "$ECHO_URL" --size 100)
   for ((round = 1; round <= ROUNDS; round++)); do
     log "quick round $round/$ROUNDS: echo and WAMP (${TAGS[*]}), 1 and 64 in flight"
     measure "echo_1.$round" "${echo_cmd[@]}" --messages 5000 --in-flight 1 --warmup 500
     for t in "${TAGS[@]}"; do
+      [[ $t == new ]] && profile_start "wamp_1"
       measure "wamp_1.$t.$round" "${CLIENT_CPU[@]}" "$CALL" --url "${Q_URL[$t]}" --token "${Q_TOKEN[$t]}" \
         --procedure "${Q_PROC[$t]}" --size 16 --calls 3000 --in-flight 1 --warmup 300
+      profile_stop
     done
     measure "echo_64.$round" "${echo_cmd[@]}" --messages 40000 --in-flight 64 --warmup 2000
     for t in "${TAGS[@]}"; do
       c0=$(cpu_ticks "${Q_CPID[$t]}")
       a0=$(cpu_ticks "${Q_APID[$t]}")
+      [[ $t == new ]] && profile_start "wamp_64"
       measure "wamp_64.$t.$round" "${CLIENT_CPU[@]}" "$CALL" --url "${Q_URL[$t]}" --token "${Q_TOKEN[$t]}" \
         --procedure "${Q_PROC[$t]}" --size 16 --calls 30000 --in-flight 64 --warmup 2000
+      profile_stop
       # Warm-up included: 32,000 calls.
       record_cpu_per_call "cpu_64.$t.$round" "${Q_CPID[$t]}" "${Q_APID[$t]}" "$c0" "$a0" 32000
     done
