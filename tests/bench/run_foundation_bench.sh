@@ -114,8 +114,9 @@ wait_for_line() {
 # Memory of a process in kB: a /proc/PID/status field (VmRSS, RssAnon) or Pss from smaps_rollup.
 status_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
 pss_kb() { awk '$1 == "Pss:" {print $2}' "/proc/$1/smaps_rollup"; }
-# CPU time (user + system) a process has used, in clock ticks.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU time a process's live threads have run, in ns (schedstat: finer than the 10 ms ticks of
+# /proc/PID/stat, which make a 0.3 s measure ±3 %).
+cpu_ns() { awk '{ s += $1 } END { printf "%d", s }' /proc/"$1"/task/*/schedstat; }
 
 # Percentage of CPU time spent busy over one second, all cores, whoever runs.
 cpu_busy_pct() {
@@ -392,10 +393,10 @@ start_echo() {
 }
 
 # Records under $1 {"conductor_us", "agent_us"}: the CPU (user + system, all threads) that
-# conductor $2 and agent $3 used per call since the tick counts $4 and $5, over $6 calls.
+# conductor $2 and agent $3 used per call since the cpu_ns readings $4 and $5, over $6 calls.
 record_cpu_per_call() {
-  record "$1" "$(awk -v c=$(($(cpu_ticks "$2") - $4)) -v a=$(($(cpu_ticks "$3") - $5)) -v hz="$(getconf CLK_TCK)" \
-    -v n="$6" 'BEGIN { printf "{\"conductor_us\": %.2f, \"agent_us\": %.2f}", c * 1e6 / hz / n, a * 1e6 / hz / n }')"
+  record "$1" "$(awk -v c=$(($(cpu_ns "$2") - $4)) -v a=$(($(cpu_ns "$3") - $5)) \
+    -v n="$6" 'BEGIN { printf "{\"conductor_us\": %.2f, \"agent_us\": %.2f}", c / 1e3 / n, a / 1e3 / n }')"
 }
 
 if [[ "$QUICK" == 1 ]]; then
@@ -448,8 +449,8 @@ if [[ "$QUICK" == 1 ]]; then
     done
     measure "echo_64.$round" "${echo_cmd[@]}" --messages 40000 --in-flight 64 --warmup 2000
     for t in "${TAGS[@]}"; do
-      c0=$(cpu_ticks "${Q_CPID[$t]}")
-      a0=$(cpu_ticks "${Q_APID[$t]}")
+      c0=$(cpu_ns "${Q_CPID[$t]}")
+      a0=$(cpu_ns "${Q_APID[$t]}")
       [[ $t == new ]] && profile_start "wamp_64"
       measure "wamp_64.$t.$round" "${CLIENT_CPU[@]}" "$CALL" --url "${Q_URL[$t]}" --token "${Q_TOKEN[$t]}" \
         --procedure "${Q_PROC[$t]}" --size 16 --calls 30000 --in-flight 64 --warmup 2000
@@ -507,8 +508,8 @@ run_round() {
   measure "wamp_1.$tag" "${call_cmd[@]}" --calls 10000 --in-flight 1 --warmup 1000
   measure "echo_64.$tag" "${echo_cmd[@]}" --messages 150000 --in-flight 64 --warmup 10000
   measure "echo_64_prng.$tag" "${echo_cmd[@]}" --messages 150000 --in-flight 64 --warmup 10000 --mask prng
-  conductor_ticks=$(cpu_ticks "$CONDUCTOR_PID")
-  agent_ticks=$(cpu_ticks "$AGENT_PID")
+  conductor_ticks=$(cpu_ns "$CONDUCTOR_PID")
+  agent_ticks=$(cpu_ns "$AGENT_PID")
   measure "wamp_64.$tag" "${call_cmd[@]}" --calls 100000 --in-flight 64 --warmup 5000
   # CPU per call of the two daemons over the whole run (warm-up included: 105,000 calls).
   record_cpu_per_call "wamp_64_cpu.$tag" "$CONDUCTOR_PID" "$AGENT_PID" "$conductor_ticks" "$agent_ticks" 105000
