@@ -2,17 +2,27 @@
 // request (http_session.hpp): subprotocol already chosen, frames to and from the router's
 // TransportHandler, ping/pong liveness, an ordered write queue with a cap on what the peer has
 // not read. Internal to cloud-conductor/server.
+//
+// Writes: the frames queued while a write is in flight go out together, framed here and written
+// as one gather write through net::OrderedWriteStream (one sendmsg, one wake-up of the peer,
+// instead of one per frame through Beast's async_write; see that header for why Beast's own
+// pongs and close frames cannot interleave with them).
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <boost/beast/websocket.hpp>
 
 #include "cloud-conductor/router/transport.hpp"
 #include "cloud-conductor/server/server_impl.hpp"
+#include "common/net/ordered_write_stream.hpp"
 
 namespace ew::server {
 
@@ -152,10 +162,51 @@ class WsSession final : public router::Transport, public std::enable_shared_from
     if (!finished_ && !closing_) DoRead();
   }
 
+  // Writes every queued frame (up to kMaxBatchFrames) in one gather write. Frames of up to
+  // kCopyBelow bytes are copied behind their headers into one buffer (asio gathers at most 64
+  // buffers per sendmsg); larger ones are written from the queue where they are.
   void DoWrite() {
+    // A close frame went out (Beast answers the peer's close inside the read, which then
+    // ends): no data frame may follow it. The read's end runs Finish(), which frees the queue.
+    if (!ws_.is_open()) return;
     writing_ = true;
-    ws_.async_write(net::buffer(queue_.front()),
-                    [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
+    batch_frames_ = std::min(queue_.size(), kMaxBatchFrames);
+    const auto opcode = static_cast<char>(wamp::IsBinary(serializer_) ? 0x82 : 0x81);  // FIN + binary/text
+    batch_bytes_.clear();
+    batch_ends_.clear();
+    for (size_t i = 0; i < batch_frames_; ++i) {
+      const std::string& frame = queue_[i];
+      AppendFrameHeader(batch_bytes_, opcode, frame.size());
+      if (frame.size() < kCopyBelow) {
+        batch_bytes_ += frame;
+      } else {
+        batch_ends_.push_back({batch_bytes_.size(), i});
+      }
+    }
+    batch_buffers_.clear();
+    size_t from = 0;
+    for (auto [end, frame] : batch_ends_) {
+      batch_buffers_.push_back(net::buffer(batch_bytes_.data() + from, end - from));
+      batch_buffers_.push_back(net::buffer(queue_[frame]));
+      from = end;
+    }
+    if (from < batch_bytes_.size()) batch_buffers_.push_back(net::buffer(batch_bytes_.data() + from, batch_bytes_.size() - from));
+    ws_.next_layer().async_write_some(batch_buffers_,
+                                      [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
+  }
+
+  // RFC 6455 §5.2, server to client: FIN and opcode, no mask, the shortest length encoding.
+  static void AppendFrameHeader(std::string& out, char opcode, size_t size) {
+    out += opcode;
+    if (size < 126) {
+      out += static_cast<char>(size);
+    } else if (size <= 0xffff) {
+      out += static_cast<char>(126);
+      for (int shift = 8; shift >= 0; shift -= 8) out += static_cast<char>((size >> shift) & 0xff);
+    } else {
+      out += static_cast<char>(127);
+      for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>((uint64_t{size} >> shift) & 0xff);
+    }
   }
 
   void OnWrite(beast::error_code ec) {
@@ -167,8 +218,10 @@ class WsSession final : public router::Transport, public std::enable_shared_from
       return;
     }
     if (queue_.empty()) return;  // dropped by the backlog limit
-    queued_bytes_ -= queue_.front().size();
-    queue_.pop_front();
+    for (size_t i = 0; i < batch_frames_; ++i) {
+      queued_bytes_ -= queue_.front().size();
+      queue_.pop_front();
+    }
     if (!queue_.empty()) {
       DoWrite();
     } else if (close_requested_) {
@@ -208,7 +261,11 @@ class WsSession final : public router::Transport, public std::enable_shared_from
     if (!closing_) Drop();
   }
 
-  websocket::stream<Stream> ws_;
+  // Frames per gather write: bounds the batch's buffer list and copy.
+  static constexpr size_t kMaxBatchFrames = 256;
+  static constexpr size_t kCopyBelow = 2048;  // bytes; larger frames are not copied into the batch
+
+  websocket::stream<ew::net::OrderedWriteStream<Stream>> ws_;
   std::shared_ptr<Server::Impl> server_;
   wamp::Serializer serializer_;
   std::string peer_;
@@ -216,6 +273,12 @@ class WsSession final : public router::Transport, public std::enable_shared_from
   Clock::time_point last_heard_{};
   beast::flat_buffer buffer_;
   std::deque<std::string> queue_;
+  // The write in flight: how many frames of queue_ it carries, their headers and copied bodies,
+  // where uncopied frames go between them (offset in batch_bytes_, index in queue_), the buffers.
+  size_t batch_frames_ = 0;
+  std::string batch_bytes_;
+  std::vector<std::pair<size_t, size_t>> batch_ends_;
+  std::vector<net::const_buffer> batch_buffers_;
   size_t queued_bytes_ = 0;
   std::shared_ptr<router::TransportHandler> handler_;
   std::string close_reason_;
