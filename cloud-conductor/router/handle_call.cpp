@@ -87,6 +87,8 @@ void Router::CallConductor(const SessionPtr& s, wamp::Call&& m, const ConductorH
       Send(s, result);
     });
   };
+  if (auto decoded = wamp::MaterializePayload(m.payload); !decoded)
+    return reply(tl::unexpected(decoded.error()));
   handler(s->board_id, std::move(m.payload), std::move(reply));
 }
 
@@ -192,6 +194,9 @@ void Router::FinishCall(wamp::Id invocation, CallOutcome&& outcome, bool progres
   if (!outcome.error_uri.empty()) call_errors_total_.Inc();
 
   if (done->caller.internal) {
+    // Code inside the conductor reads the payload: decode what a board sent as bytes.
+    if (auto decoded = wamp::MaterializePayload(outcome.payload); !decoded)
+      return done->caller.internal(tl::unexpected(decoded.error()));
     if (outcome.error_uri.empty()) return done->caller.internal(std::move(outcome.payload));
     return done->caller.internal(MakeError(ErrorCodeFromWampUri(outcome.error_uri), ErrorMessageOf(outcome)));
   }

@@ -72,7 +72,11 @@ std::shared_ptr<TransportHandler> Router::Attach(std::shared_ptr<Transport> tran
 
 void Router::OnFrame(const SessionPtr& s, std::string_view frame) {
   if (s->state == Session::State::kClosed) return;
-  auto message = wamp::Decode(s->transport->serializer(), frame);
+  // Between msgpack peers a call's args and kwargs pass through as bytes: no DOM is built for
+  // what the router does not read (CALL, YIELD and ERROR only).
+  wamp::DecodeOptions options;
+  options.msgpack_payload_as_bytes = s->transport->serializer() == wamp::Serializer::kMsgpack;
+  auto message = wamp::Decode(s->transport->serializer(), frame, options);
   if (!message) return ProtocolViolation(s, message.error().message);
   Dispatch(s, std::move(*message));
 }

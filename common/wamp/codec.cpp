@@ -10,6 +10,7 @@
 
 #include "common/ids/ids.hpp"
 #include "common/json/guarded_json.hpp"
+#include "common/wamp/msgpack_frame.hpp"
 
 namespace ew::wamp {
 
@@ -24,16 +25,37 @@ bool IsEmptyValue(const Value& v) { return v.is_null() || (v.is_structured() && 
 // Fields of each message, written through a Writer (ArrayWriter, JsonWriter, MsgpackWriter):
 //   Begin(type, element count incl. type)  Id(v)  String(s)  Dict(v)  List(v)  End()
 
-// Payload elements to write: kwargs only when non-empty, args when either is non-empty.
+// Payload elements to write: kwargs only when non-empty, args when either is non-empty; a
+// payload kept as msgpack bytes as the peer sent it.
 size_t PayloadElements(const Payload& p) {
+  if (!p.msgpack.empty()) return p.msgpack_elements;
   if (!IsEmptyValue(p.kwargs)) return 2;
   return IsEmptyValue(p.args) ? 0 : 1;
 }
 
+// A decoded copy of a payload kept as msgpack bytes (for the JSON and array writers).
+Payload MaterializedCopy(const Payload& p) {
+  Payload copy;
+  copy.msgpack = p.msgpack;
+  copy.msgpack_elements = p.msgpack_elements;
+  // Checked when received: a failure here is a bug, and the payload goes out empty.
+  (void)MaterializePayload(copy);
+  return copy;
+}
+
 template <class W>
 void WritePayload(W& w, const Payload& p, size_t elements) {
+  if (!p.msgpack.empty()) return w.MsgpackPayload(p);
   if (elements >= 1) w.List(p.args);
   if (elements == 2) w.Dict(p.kwargs);
+}
+
+// Writers without a msgpack form write a decoded copy.
+template <class W>
+void WriteMaterialized(W& w, const Payload& p) {
+  Payload copy = MaterializedCopy(p);
+  w.List(copy.args);
+  if (p.msgpack_elements == 2) w.Dict(copy.kwargs);
 }
 
 template <class W>
@@ -230,6 +252,7 @@ class ArrayWriter {
   void String(const std::string& s) { array_.push_back(s); }
   void Dict(const Value& v) { array_.push_back(OrEmptyObject(v)); }
   void List(const Value& v) { array_.push_back(OrEmptyArray(v)); }
+  void MsgpackPayload(const Payload& p) { WriteMaterialized(*this, p); }
   void End() {}
   Value Take() { return std::move(array_); }
 
@@ -317,6 +340,7 @@ class JsonWriter {
   }
   void Dict(const Value& v) { Dynamic(OrEmptyObject(v)); }
   void List(const Value& v) { Dynamic(OrEmptyArray(v)); }
+  void MsgpackPayload(const Payload& p) { WriteMaterialized(*this, p); }
   void End() { out_ += ']'; }
 
  private:
@@ -390,6 +414,8 @@ class MsgpackWriter {
   }
   void Dict(const Value& v) { Value::to_msgpack(OrEmptyObject(v), nlohmann::detail::output_adapter<char>(out_)); }
   void List(const Value& v) { Value::to_msgpack(OrEmptyArray(v), nlohmann::detail::output_adapter<char>(out_)); }
+  // The peer's bytes, as they came: checked on the way in (msgpack_frame.hpp).
+  void MsgpackPayload(const Payload& p) { out_ += p.msgpack; }
   void End() {}
 
  private:
@@ -725,6 +751,56 @@ ew::Result<Message> FromOwnedArray(Value& array) {
   return InvalidArgument("unknown message type " + std::to_string(*code));
 }
 
+// Where the payload starts in the messages whose payload may stay msgpack bytes.
+std::optional<size_t> PayloadIndex(uint8_t type) {
+  switch (static_cast<MessageType>(type)) {
+    case MessageType::kCall: return 4;
+    case MessageType::kYield: return 3;
+    case MessageType::kError: return 5;
+    default: return std::nullopt;
+  }
+}
+
+bool IsMsgpackArray(uint8_t first) { return (first & 0xf0) == 0x90 || first == 0xdc || first == 0xdd; }
+bool IsMsgpackMap(uint8_t first) { return (first & 0xf0) == 0x80 || first == 0xde || first == 0xdf; }
+
+Payload* PayloadOf(Message& message) {
+  if (auto* call = std::get_if<Call>(&message)) return &call->payload;
+  if (auto* yield = std::get_if<Yield>(&message)) return &yield->payload;
+  if (auto* error = std::get_if<ErrorMessage>(&message)) return &error->payload;
+  return nullptr;
+}
+
+// A CALL, YIELD or ERROR whose args (and kwargs) stay bytes: the whole frame is checked by
+// ScanMsgpackFrame, the envelope before the payload is decoded and validated as usual. nullopt
+// when the frame is anything else, or breaks a rule: the full decoder then handles it (and
+// words the error as it always has).
+std::optional<ew::Result<Message>> DecodeKeepingPayload(std::string_view frame) {
+  auto layout = ScanMsgpackFrame(frame);
+  if (!layout) return std::nullopt;
+  const auto& elements = layout->elements;
+  const auto byte = [&](size_t offset) { return static_cast<uint8_t>(frame[offset]); };
+  const uint8_t type = byte(elements[0].begin);  // a positive fixint for every WAMP type
+  auto payload_index = PayloadIndex(type);
+  if (!payload_index || elements.size() <= *payload_index || elements.size() > *payload_index + 2) return std::nullopt;
+  if (!IsMsgpackArray(byte(elements[*payload_index].begin))) return std::nullopt;
+  if (elements.size() == *payload_index + 2 && !IsMsgpackMap(byte(elements[*payload_index + 1].begin)))
+    return std::nullopt;
+  // The envelope: the same elements under an array header of their own count.
+  const size_t payload_begin = elements[*payload_index].begin;
+  std::string envelope(1, static_cast<char>(0x90 | *payload_index));
+  envelope.append(frame.data() + elements[0].begin, payload_begin - elements[0].begin);
+  auto array = ParseFrame(Serializer::kMsgpack, envelope);
+  if (!array) return std::nullopt;
+  auto message = FromOwnedArray(*array);
+  if (!message) return message;
+  Payload* payload = PayloadOf(*message);
+  if (!payload) return std::nullopt;
+  payload->msgpack.assign(frame.data() + payload_begin, frame.size() - payload_begin);
+  payload->msgpack_elements = static_cast<uint8_t>(elements.size() - *payload_index);
+  return message;
+}
+
 }  // namespace
 
 std::string_view SubprotocolName(Serializer serializer) {
@@ -739,11 +815,14 @@ std::optional<Serializer> SerializerFromSubprotocol(std::string_view name) {
 
 bool IsBinary(Serializer serializer) { return serializer == Serializer::kMsgpack; }
 
-ew::Result<Message> Decode(Serializer serializer, std::string_view frame) {
+ew::Result<Message> Decode(Serializer serializer, std::string_view frame, const DecodeOptions& options) {
   if (frame.empty()) return InvalidArgument("empty frame");
   // Nothing below should throw; this is the last line that keeps a hostile frame from
   // unwinding through the router's io_context (bad_alloc included).
   try {
+    if (options.msgpack_payload_as_bytes && serializer == Serializer::kMsgpack) {
+      if (auto kept = DecodeKeepingPayload(frame)) return std::move(*kept);
+    }
     EW_TRY(Value array, ParseFrame(serializer, frame));
     return FromOwnedArray(array);
   } catch (const std::exception& e) {
@@ -762,6 +841,25 @@ std::string Encode(Serializer serializer, const Message& message) {
     WriteMessage(writer, message);
   }
   return out;
+}
+
+ew::Result<void> MaterializePayload(Payload& payload) {
+  if (payload.msgpack.empty()) return Ok();
+  // The bytes are 1 or 2 values: read them as the elements of one array.
+  std::string array(1, static_cast<char>(0x90 | payload.msgpack_elements));
+  array += payload.msgpack;
+  try {
+    EW_TRY(Value values, ParseFrame(Serializer::kMsgpack, array));
+    if (!values.is_array() || values.size() != payload.msgpack_elements) return InvalidArgument("malformed payload");
+    payload.args = std::move(values[0]);
+    payload.kwargs = payload.msgpack_elements == 2 ? std::move(values[1]) : Value::object();
+    if (!payload.args.is_array() || !payload.kwargs.is_object()) return InvalidArgument("malformed payload");
+  } catch (const std::exception& e) {
+    return InvalidArgument(std::string("malformed payload: ") + e.what());
+  }
+  payload.msgpack.clear();
+  payload.msgpack_elements = 0;
+  return Ok();
 }
 
 Value ToArray(const Message& message) {
