@@ -211,6 +211,7 @@ void Router::Cleanup(const SessionPtr& s) {
     if (it == pending_.end()) continue;
     InterruptCallee(*it->second, "killnowait");
     if (auto callee = it->second->callee.lock()) callee->invocations_as_callee.erase(it->second->callee_request);
+    call_deadlines_.erase({it->second->deadline, invocation});
     pending_.erase(it);
   }
   s->calls_as_caller.clear();
