@@ -6,6 +6,7 @@
 #include "cloud-conductor/router/options.hpp"
 #include "cloud-conductor/router/session.hpp"
 #include "common/log/log.hpp"
+#include "common/wamp/kept_payload.hpp"
 #include "common/wamp/uri.hpp"
 
 namespace ew::router {

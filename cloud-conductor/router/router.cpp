@@ -8,6 +8,7 @@
 #include "common/contract/sys.hpp"
 #include "common/ids/ids.hpp"
 #include "common/log/log.hpp"
+#include "common/wamp/kept_payload.hpp"
 #include "common/wamp/uri.hpp"
 #include "flows/model/wire_topic.hpp"
 
@@ -74,9 +75,7 @@ void Router::OnFrame(const SessionPtr& s, std::string_view frame) {
   if (s->state == Session::State::kClosed) return;
   // Between msgpack peers a call's args and kwargs pass through as bytes: no DOM is built for
   // what the router does not read (CALL, YIELD and ERROR only).
-  wamp::DecodeOptions options;
-  options.msgpack_payload_as_bytes = s->transport->serializer() == wamp::Serializer::kMsgpack;
-  auto message = wamp::Decode(s->transport->serializer(), frame, options);
+  auto message = wamp::DecodeKeepingPayload(s->transport->serializer(), frame);
   if (!message) return ProtocolViolation(s, message.error().message);
   Dispatch(s, std::move(*message));
 }

@@ -10,6 +10,7 @@
 
 #include "common/ids/ids.hpp"
 #include "common/json/guarded_json.hpp"
+#include "common/wamp/kept_payload.hpp"
 #include "common/wamp/msgpack_frame.hpp"
 
 namespace ew::wamp {
@@ -28,7 +29,7 @@ bool IsEmptyValue(const Value& v) { return v.is_null() || (v.is_structured() && 
 // Payload elements to write: kwargs only when non-empty, args when either is non-empty; a
 // payload kept as msgpack bytes as the peer sent it.
 size_t PayloadElements(const Payload& p) {
-  if (!p.msgpack.empty()) return p.msgpack_elements;
+  if (IsKeptPayload(p)) return KeptPayloadElements(p);
   if (!IsEmptyValue(p.kwargs)) return 2;
   return IsEmptyValue(p.args) ? 0 : 1;
 }
@@ -36,16 +37,15 @@ size_t PayloadElements(const Payload& p) {
 // A decoded copy of a payload kept as msgpack bytes (for the JSON and array writers).
 Payload MaterializedCopy(const Payload& p) {
   Payload copy;
-  copy.msgpack = p.msgpack;
-  copy.msgpack_elements = p.msgpack_elements;
+  copy.args = p.args;
   // Checked when received: a failure here is a bug, and the payload goes out empty.
-  (void)MaterializePayload(copy);
+  if (!MaterializePayload(copy)) copy = Payload();
   return copy;
 }
 
 template <class W>
 void WritePayload(W& w, const Payload& p, size_t elements) {
-  if (!p.msgpack.empty()) return w.MsgpackPayload(p);
+  if (IsKeptPayload(p)) return w.MsgpackPayload(p);
   if (elements >= 1) w.List(p.args);
   if (elements == 2) w.Dict(p.kwargs);
 }
@@ -55,7 +55,7 @@ template <class W>
 void WriteMaterialized(W& w, const Payload& p) {
   Payload copy = MaterializedCopy(p);
   w.List(copy.args);
-  if (p.msgpack_elements == 2) w.Dict(copy.kwargs);
+  if (KeptPayloadElements(p) == 2) w.Dict(copy.kwargs);
 }
 
 template <class W>
@@ -415,7 +415,10 @@ class MsgpackWriter {
   void Dict(const Value& v) { Value::to_msgpack(OrEmptyObject(v), nlohmann::detail::output_adapter<char>(out_)); }
   void List(const Value& v) { Value::to_msgpack(OrEmptyArray(v), nlohmann::detail::output_adapter<char>(out_)); }
   // The peer's bytes, as they came: checked on the way in (msgpack_frame.hpp).
-  void MsgpackPayload(const Payload& p) { out_ += p.msgpack; }
+  void MsgpackPayload(const Payload& p) {
+    const auto& bytes = p.args.get_binary();
+    out_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  }
   void End() {}
 
  private:
@@ -775,7 +778,7 @@ Payload* PayloadOf(Message& message) {
 // ScanMsgpackFrame, the envelope before the payload is decoded and validated as usual. nullopt
 // when the frame is anything else, or breaks a rule: the full decoder then handles it (and
 // words the error as it always has).
-std::optional<ew::Result<Message>> DecodeKeepingPayload(std::string_view frame) {
+std::optional<ew::Result<Message>> DecodeMsgpackKeepingPayload(std::string_view frame) {
   auto layout = ScanMsgpackFrame(frame);
   if (!layout) return std::nullopt;
   const auto& elements = layout->elements;
@@ -796,8 +799,10 @@ std::optional<ew::Result<Message>> DecodeKeepingPayload(std::string_view frame) 
   if (!message) return message;
   Payload* payload = PayloadOf(*message);
   if (!payload) return std::nullopt;
-  payload->msgpack.assign(frame.data() + payload_begin, frame.size() - payload_begin);
-  payload->msgpack_elements = static_cast<uint8_t>(elements.size() - *payload_index);
+  const auto* first = reinterpret_cast<const uint8_t*>(frame.data()) + payload_begin;
+  payload->args = Value::binary(std::vector<uint8_t>(first, first + (frame.size() - payload_begin)),
+                                elements.size() - *payload_index == 2 ? kKeptArgsKwargs : kKeptArgs);
+  payload->kwargs = Value::object();
   return message;
 }
 
@@ -815,14 +820,11 @@ std::optional<Serializer> SerializerFromSubprotocol(std::string_view name) {
 
 bool IsBinary(Serializer serializer) { return serializer == Serializer::kMsgpack; }
 
-ew::Result<Message> Decode(Serializer serializer, std::string_view frame, const DecodeOptions& options) {
+ew::Result<Message> Decode(Serializer serializer, std::string_view frame) {
   if (frame.empty()) return InvalidArgument("empty frame");
   // Nothing below should throw; this is the last line that keeps a hostile frame from
   // unwinding through the router's io_context (bad_alloc included).
   try {
-    if (options.msgpack_payload_as_bytes && serializer == Serializer::kMsgpack) {
-      if (auto kept = DecodeKeepingPayload(frame)) return std::move(*kept);
-    }
     EW_TRY(Value array, ParseFrame(serializer, frame));
     return FromOwnedArray(array);
   } catch (const std::exception& e) {
@@ -843,22 +845,45 @@ std::string Encode(Serializer serializer, const Message& message) {
   return out;
 }
 
+ew::Result<Message> DecodeKeepingPayload(Serializer serializer, std::string_view frame) {
+  if (serializer == Serializer::kMsgpack && !frame.empty()) {
+    try {
+      if (auto kept = DecodeMsgpackKeepingPayload(frame)) return std::move(*kept);
+    } catch (const std::exception&) {
+      // Decode below words it.
+    }
+  }
+  return Decode(serializer, frame);
+}
+
+bool IsKeptPayload(const Payload& payload) {
+  return payload.args.is_binary() && payload.args.get_binary().has_subtype() &&
+         (payload.args.get_binary().subtype() == kKeptArgs || payload.args.get_binary().subtype() == kKeptArgsKwargs);
+}
+
+size_t KeptPayloadElements(const Payload& payload) {
+  if (!IsKeptPayload(payload)) return 0;
+  return payload.args.get_binary().subtype() == kKeptArgsKwargs ? 2 : 1;
+}
+
 ew::Result<void> MaterializePayload(Payload& payload) {
-  if (payload.msgpack.empty()) return Ok();
+  if (!IsKeptPayload(payload)) return Ok();
+  const size_t elements = KeptPayloadElements(payload);
+  const auto& bytes = payload.args.get_binary();
   // The bytes are 1 or 2 values: read them as the elements of one array.
-  std::string array(1, static_cast<char>(0x90 | payload.msgpack_elements));
-  array += payload.msgpack;
+  std::string array(1, static_cast<char>(0x90 | elements));
+  array.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   try {
     EW_TRY(Value values, ParseFrame(Serializer::kMsgpack, array));
-    if (!values.is_array() || values.size() != payload.msgpack_elements) return InvalidArgument("malformed payload");
-    payload.args = std::move(values[0]);
-    payload.kwargs = payload.msgpack_elements == 2 ? std::move(values[1]) : Value::object();
-    if (!payload.args.is_array() || !payload.kwargs.is_object()) return InvalidArgument("malformed payload");
+    if (!values.is_array() || values.size() != elements) return InvalidArgument("malformed payload");
+    Value args = std::move(values[0]);
+    Value kwargs = elements == 2 ? std::move(values[1]) : Value::object();
+    if (!args.is_array() || !kwargs.is_object()) return InvalidArgument("malformed payload");
+    payload.args = std::move(args);
+    payload.kwargs = std::move(kwargs);
   } catch (const std::exception& e) {
     return InvalidArgument(std::string("malformed payload: ") + e.what());
   }
-  payload.msgpack.clear();
-  payload.msgpack_elements = 0;
   return Ok();
 }
 

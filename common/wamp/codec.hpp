@@ -26,19 +26,9 @@ bool IsBinary(Serializer serializer);
 constexpr Id kMaxId = Id{1} << 53;
 
 
-struct DecodeOptions {
-  // wamp.2.msgpack CALL, YIELD and ERROR: keep args and kwargs as the frame's bytes in
-  // Payload::msgpack (checked as thoroughly, but no DOM built), for a router that forwards them
-  // to another msgpack peer unread. Other messages and JSON frames decode as usual.
-  bool msgpack_payload_as_bytes = false;
-};
-
 // Decodes one WebSocket frame. Errors: InvalidArgument with a message naming what was wrong
 // ("truncated msgpack", "CALL: procedure must be a string", "unknown message type 99").
-ew::Result<Message> Decode(Serializer serializer, std::string_view frame, const DecodeOptions& options = {});
-// Turns a payload kept as msgpack bytes into args and kwargs (no-op otherwise). InvalidArgument
-// if the bytes do not decode (they were checked when received, so only on a bug).
-ew::Result<void> MaterializePayload(Payload& payload);
+ew::Result<Message> Decode(Serializer serializer, std::string_view frame);
 std::string Encode(Serializer serializer, const Message& message);
 
 // Array form of a message ([48, 1, {}, "proc", [..], {..}]) and its inverse, shared by both codecs.

@@ -46,13 +46,6 @@ enum class MessageType : int {
 struct Payload {
   Value args = Value::array();     // always an array
   Value kwargs = Value::object();  // always an object
-  // Set only by Decode with DecodeOptions::msgpack_payload_as_bytes (codec.hpp): the args list
-  // and, when the peer sent one, the kwargs dict, as the peer's msgpack bytes, checked (well
-  // formed, depth, list and dict) but not decoded; args and kwargs are then empty. The msgpack
-  // encoder copies these bytes, the JSON encoder decodes them first; code that reads args or
-  // kwargs calls MaterializePayload first.
-  std::string msgpack{};  // (braces: aggregate initializers may leave it out without a warning)
-  uint8_t msgpack_elements = 0;  // 1 (args) or 2 (args, kwargs) when msgpack is set
 };
 
 // Every `options` / `details` field is always a JSON object.

@@ -1,6 +1,6 @@
 // Where the elements of a wamp.2.msgpack frame begin and end, found without building a DOM: the
 // router forwards a CALL's, YIELD's or ERROR's args and kwargs between two msgpack peers as the
-// bytes it received (codec.hpp, DecodeOptions). Every element is still checked here, as the
+// bytes it received (kept_payload.hpp). Every element is still checked here, as the
 // guarded JSON reader would check it: well-formed msgpack (msgpack-cxx's parser), no deeper than
 // kMaxDepth counting the message array, map keys that are strings (what nlohmann and every JSON
 // peer need), no more elements declared than there are bytes. Internal to common/wamp.

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "common/wamp/codec.hpp"
+#include "common/wamp/kept_payload.hpp"
 #include "tests/common/wamp/sample_messages.hpp"
 
 namespace ew::wamp {
@@ -22,9 +23,7 @@ void ExpectRejected(Serializer serializer, std::string_view frame, std::string_v
   for (bool keep_bytes : {false, true}) {
     if (keep_bytes && serializer != Serializer::kMsgpack) continue;
     SCOPED_TRACE(keep_bytes ? "payload kept as bytes" : "payload decoded");
-    DecodeOptions options;
-    options.msgpack_payload_as_bytes = keep_bytes;
-    auto decoded = Decode(serializer, frame, options);
+    auto decoded = keep_bytes ? DecodeKeepingPayload(serializer, frame) : Decode(serializer, frame);
     ASSERT_FALSE(decoded.has_value())
         << "accepted: " << Value(std::string(frame.substr(0, 200))).dump(-1, ' ', false, Value::error_handler_t::replace);
     EXPECT_EQ(decoded.error().code, ErrorCode::kInvalidArgument);
@@ -268,9 +267,7 @@ TEST(CodecFuzzTest, MutatedFramesNeverCrash) {
     ew::Result<Message> decoded = InvalidArgument("unset");
     ASSERT_NO_THROW(decoded = Decode(serializer, frame));
     if (!decoded && serializer == Serializer::kMsgpack) {
-      DecodeOptions keep;
-      keep.msgpack_payload_as_bytes = true;
-      auto kept = Decode(serializer, frame, keep);
+      auto kept = DecodeKeepingPayload(serializer, frame);
       EXPECT_FALSE(kept.has_value()) << "accepted only when kept as bytes; decoded refused it: "
                                      << decoded.error().message;
     }
@@ -283,9 +280,7 @@ TEST(CodecFuzzTest, MutatedFramesNeverCrash) {
     if (serializer == Serializer::kMsgpack) {
       // The router's decoding (args and kwargs kept as bytes) accepts exactly the same frames,
       // and forwards the same message.
-      DecodeOptions keep;
-      keep.msgpack_payload_as_bytes = true;
-      auto kept = Decode(serializer, frame, keep);
+      auto kept = DecodeKeepingPayload(serializer, frame);
       ASSERT_TRUE(kept.has_value()) << "refused when kept as bytes: " << kept.error().message;
       EXPECT_EQ(ToArray(*kept), ToArray(*decoded));
       EXPECT_EQ(Encode(Serializer::kJson, *kept), Encode(Serializer::kJson, *decoded));
@@ -312,9 +307,7 @@ TEST(CodecFuzzTest, RandomBytesNeverCrash) {
     for (Serializer s : {Serializer::kJson, Serializer::kMsgpack}) {
       ASSERT_NO_THROW((void)Decode(s, frame));
     }
-    DecodeOptions keep;
-    keep.msgpack_payload_as_bytes = true;
-    ASSERT_NO_THROW((void)Decode(Serializer::kMsgpack, frame, keep));
+    ASSERT_NO_THROW((void)DecodeKeepingPayload(Serializer::kMsgpack, frame));
   }
 }
 

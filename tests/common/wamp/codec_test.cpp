@@ -2,8 +2,11 @@
 // omission rules, and binary payloads crossing msgpack → JSON → msgpack through the router.
 #include "common/wamp/codec.hpp"
 
+#include <variant>
+
 #include <gtest/gtest.h>
 
+#include "common/wamp/kept_payload.hpp"
 #include "tests/common/wamp/sample_messages.hpp"
 
 namespace ew::wamp {
@@ -255,12 +258,10 @@ TEST(CodecTest, FromArrayValidatesWithoutConsumingTheInput) {
 }
 
 // ----------------------------------------------------------------------------------------------
-// Payloads kept as msgpack bytes (DecodeOptions::msgpack_payload_as_bytes, the router's way).
+// Payloads kept as msgpack bytes (kept_payload.hpp, the router's way).
 
 Message DecodeKeeping(std::string_view frame) {
-  DecodeOptions options;
-  options.msgpack_payload_as_bytes = true;
-  auto decoded = Decode(Serializer::kMsgpack, frame, options);
+  auto decoded = DecodeKeepingPayload(Serializer::kMsgpack, frame);
   EXPECT_TRUE(decoded.has_value()) << decoded.error().message;
   return decoded ? *decoded : Message{};
 }
@@ -288,8 +289,7 @@ TEST(CodecKeptPayloadTest, CallYieldAndErrorKeepTheirBytesAndEncodeAsBefore) {
     Message kept = DecodeKeeping(frame);
     const Payload* payload = PayloadIn(kept);
     ASSERT_NE(payload, nullptr);
-    EXPECT_FALSE(payload->msgpack.empty()) << "payload was decoded";
-    EXPECT_TRUE(payload->args.empty());
+    EXPECT_TRUE(IsKeptPayload(*payload)) << "payload was decoded";
     // Forwarded to a msgpack peer: the very bytes; to a JSON peer: as if it had been decoded.
     EXPECT_EQ(Encode(Serializer::kMsgpack, kept), frame);
     EXPECT_EQ(Encode(Serializer::kJson, kept), Encode(Serializer::kJson, message));
@@ -297,7 +297,7 @@ TEST(CodecKeptPayloadTest, CallYieldAndErrorKeepTheirBytesAndEncodeAsBefore) {
     // Read inside the conductor: decoded on demand.
     Payload materialized = *payload;
     ASSERT_TRUE(MaterializePayload(materialized).has_value());
-    EXPECT_TRUE(materialized.msgpack.empty());
+    EXPECT_FALSE(IsKeptPayload(materialized));
     EXPECT_EQ(materialized.args, PayloadIn(message)->args);
     EXPECT_EQ(materialized.kwargs, PayloadIn(message)->kwargs);
   }
@@ -305,23 +305,21 @@ TEST(CodecKeptPayloadTest, CallYieldAndErrorKeepTheirBytesAndEncodeAsBefore) {
 
 TEST(CodecKeptPayloadTest, OtherMessagesAndBarePayloadsAreDecodedAsUsual) {
   Message publish = DecodeKeeping(Encode(Serializer::kMsgpack, Publish{1, Value::object(), "t", MakePayload({1})}));
-  EXPECT_TRUE(PayloadIn(publish)->msgpack.empty());
+  EXPECT_FALSE(IsKeptPayload(*PayloadIn(publish)));
   EXPECT_EQ(PayloadIn(publish)->args, Value::array({1}));
   Message bare = DecodeKeeping(Encode(Serializer::kMsgpack, Call{2, Value::object(), "p", {}}));
-  EXPECT_TRUE(PayloadIn(bare)->msgpack.empty());
+  EXPECT_FALSE(IsKeptPayload(*PayloadIn(bare)));
   // JSON frames never keep bytes.
-  DecodeOptions options;
-  options.msgpack_payload_as_bytes = true;
-  auto json = Decode(Serializer::kJson, R"([48,3,{},"p",[1],{"a":2}])", options);
+  auto json = DecodeKeepingPayload(Serializer::kJson, R"([48,3,{},"p",[1],{"a":2}])");
   ASSERT_TRUE(json.has_value());
-  EXPECT_TRUE(PayloadIn(*json)->msgpack.empty());
+  EXPECT_FALSE(IsKeptPayload(*PayloadIn(*json)));
+  // A decoded payload's args are a list: a binary value there is only ever a kept payload.
+  EXPECT_FALSE(IsKeptPayload(MakePayload(Value::array({Value::binary({1})}))));
 }
 
 TEST(CodecKeptPayloadTest, LimitsStillApplyToKeptPayloads) {
-  DecodeOptions options;
-  options.msgpack_payload_as_bytes = true;
   auto refused = [&](const std::string& frame, std::string_view fragment) {
-    auto decoded = Decode(Serializer::kMsgpack, frame, options);
+    auto decoded = DecodeKeepingPayload(Serializer::kMsgpack, frame);
     ASSERT_FALSE(decoded.has_value());
     EXPECT_NE(decoded.error().message.find(fragment), std::string::npos) << decoded.error().message;
   };
