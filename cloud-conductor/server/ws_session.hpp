@@ -3,10 +3,14 @@
 // TransportHandler, ping/pong liveness, an ordered write queue with a cap on what the peer has
 // not read. Internal to cloud-conductor/server.
 //
-// Writes: the frames queued while a write is in flight go out together, framed here and written
-// as one gather write through net::OrderedWriteStream (one sendmsg, one wake-up of the peer,
-// instead of one per frame through Beast's async_write; see that header for why Beast's own
-// pongs and close frames cannot interleave with them).
+// Writes: frames go out together, framed here and written as one gather write through
+// net::OrderedWriteStream (one sendmsg, one wake-up of the peer, instead of one per frame through
+// Beast's async_write; see that header for why Beast's own pongs and close frames cannot
+// interleave with them). A batch is what is queued while a write is in flight, or while the
+// router is still being handed frames other sessions read in the same burst (a caller's 64
+// CALLs arrive in one TCP read and become 64 INVOCATIONs for one board): the flush is posted,
+// and posted again while the server's count of frames read keeps moving (at most
+// kMaxFlushYields times), so a lone frame waits one post and a burst leaves in one write.
 #pragma once
 
 #include <algorithm>
@@ -76,14 +80,15 @@ class WsSession final : public router::Transport, public std::enable_shared_from
       return;
     }
     queue_.push_back(std::move(frame));
-    if (!writing_) DoWrite();
+    if (!writing_ && !flush_posted_) PostFlush(0);
   }
 
   void Close(const std::string& reason) override {
     if (finished_ || close_requested_) return;
     close_requested_ = true;
     close_reason_ = reason;
-    if (!writing_) DoClose();
+    // Queued frames (an ABORT, a GOODBYE) go first: OnFlush or OnWrite closes after them.
+    if (!writing_ && !flush_posted_ && queue_.empty()) DoClose();
   }
 
   wamp::Serializer serializer() const override { return serializer_; }
@@ -155,11 +160,31 @@ class WsSession final : public router::Transport, public std::enable_shared_from
       return;
     }
     last_heard_ = Now();
+    server_->ws_frames_read.fetch_add(1, std::memory_order_relaxed);
     auto data = buffer_.cdata();
     std::string_view frame(static_cast<const char*>(data.data()), data.size());
     if (handler_) handler_->OnFrame(frame);
     buffer_.consume(buffer_.size());
     if (!finished_ && !closing_) DoRead();
+  }
+
+  void PostFlush(int yields) {
+    flush_posted_ = true;
+    const uint64_t seen = server_->ws_frames_read.load(std::memory_order_relaxed);
+    net::post(ws_.get_executor(), [self = shared_from_this(), seen, yields] { self->OnFlush(seen, yields); });
+  }
+
+  void OnFlush(uint64_t seen, int yields) {
+    if (finished_) return;
+    const bool reads_moving = server_->ws_frames_read.load(std::memory_order_relaxed) != seen;
+    if (reads_moving && yields < kMaxFlushYields && queue_.size() < kMaxBatchFrames) return PostFlush(yields + 1);
+    flush_posted_ = false;
+    if (writing_) return;
+    if (!queue_.empty()) {
+      DoWrite();
+    } else if (close_requested_) {
+      DoClose();
+    }
   }
 
   // Writes every queued frame (up to kMaxBatchFrames) in one gather write. Frames of up to
@@ -263,6 +288,7 @@ class WsSession final : public router::Transport, public std::enable_shared_from
 
   // Frames per gather write: bounds the batch's buffer list and copy.
   static constexpr size_t kMaxBatchFrames = 256;
+  static constexpr int kMaxFlushYields = 64;  // posts a flush waits at most for reads to settle
   static constexpr size_t kCopyBelow = 2048;  // bytes; larger frames are not copied into the batch
 
   websocket::stream<ew::net::OrderedWriteStream<Stream>> ws_;
@@ -283,6 +309,7 @@ class WsSession final : public router::Transport, public std::enable_shared_from
   std::shared_ptr<router::TransportHandler> handler_;
   std::string close_reason_;
   bool writing_ = false;
+  bool flush_posted_ = false;
   bool pinging_ = false;
   bool close_requested_ = false;
   bool closing_ = false;
