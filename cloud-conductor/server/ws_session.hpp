@@ -10,7 +10,8 @@
 // router is still being handed frames other sessions read in the same burst (a caller's 64
 // CALLs arrive in one TCP read and become 64 INVOCATIONs for one board): the flush is posted,
 // and posted again while the server's count of frames read keeps moving (at most
-// kMaxFlushYields times), so a lone frame waits one post and a burst leaves in one write.
+// kMaxFlushYields times and kMaxFlushDelay, so a busy conductor with long handler queues still
+// sends within a bounded time), so a lone frame waits one post and a burst leaves in one write.
 #pragma once
 
 #include <algorithm>
@@ -169,6 +170,7 @@ class WsSession final : public router::Transport, public std::enable_shared_from
   }
 
   void PostFlush(int yields) {
+    if (yields == 0) flush_since_ = Now();
     flush_posted_ = true;
     const uint64_t seen = server_->ws_frames_read.load(std::memory_order_relaxed);
     net::post(ws_.get_executor(), [self = shared_from_this(), seen, yields] { self->OnFlush(seen, yields); });
@@ -177,7 +179,9 @@ class WsSession final : public router::Transport, public std::enable_shared_from
   void OnFlush(uint64_t seen, int yields) {
     if (finished_) return;
     const bool reads_moving = server_->ws_frames_read.load(std::memory_order_relaxed) != seen;
-    if (reads_moving && yields < kMaxFlushYields && queue_.size() < kMaxBatchFrames) return PostFlush(yields + 1);
+    if (reads_moving && yields < kMaxFlushYields && queue_.size() < kMaxBatchFrames &&
+        Now() - flush_since_ < kMaxFlushDelay)
+      return PostFlush(yields + 1);
     flush_posted_ = false;
     if (writing_) return;
     if (!queue_.empty()) {
@@ -289,6 +293,7 @@ class WsSession final : public router::Transport, public std::enable_shared_from
   // Frames per gather write: bounds the batch's buffer list and copy.
   static constexpr size_t kMaxBatchFrames = 256;
   static constexpr int kMaxFlushYields = 64;  // posts a flush waits at most for reads to settle
+  static constexpr std::chrono::microseconds kMaxFlushDelay{200};  // and for how long at most
   static constexpr size_t kCopyBelow = 2048;  // bytes; larger frames are not copied into the batch
 
   websocket::stream<ew::net::OrderedWriteStream<Stream>> ws_;
@@ -310,6 +315,7 @@ class WsSession final : public router::Transport, public std::enable_shared_from
   std::string close_reason_;
   bool writing_ = false;
   bool flush_posted_ = false;
+  Clock::time_point flush_since_{};  // when the posted flush was first posted
   bool pinging_ = false;
   bool close_requested_ = false;
   bool closing_ = false;
