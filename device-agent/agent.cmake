@@ -126,6 +126,7 @@ ew_module(ew_agent_session
           ${EW_AGENT_DIR}/session/cra_key.cpp ${EW_AGENT_DIR}/session/session_runner.cpp
           ${EW_AGENT_DIR}/session/session_connect.cpp ${EW_AGENT_DIR}/session/wamp_payload.cpp
           ${EW_AGENT_DIR}/session/reconnect_policy.cpp ${EW_AGENT_DIR}/session/reachability_probe.cpp
+          ${EW_AGENT_DIR}/session/mask_key_rng.cpp
   DEPS ew_agent_rpc ew_agent_tls ew_common_ids ew_common_error ew_common_log ew_common_wamp ew_common_url ew_common_clock
        nlohmann_json::nlohmann_json
        Boost::thread Boost::system ew_agent_openssl Threads::Threads)

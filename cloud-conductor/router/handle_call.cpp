@@ -7,6 +7,7 @@
 #include "cloud-conductor/router/session.hpp"
 #include "common/contract/publish.hpp"
 #include "common/log/log.hpp"
+#include "common/wamp/kept_payload.hpp"
 #include "common/wamp/uri.hpp"
 
 namespace ew::router {
@@ -89,6 +90,8 @@ void Router::CallConductor(const SessionPtr& s, wamp::Call&& m, const ConductorH
       Send(s, result);
     });
   };
+  if (auto decoded = wamp::MaterializePayload(m.payload); !decoded)
+    return reply(tl::unexpected(decoded.error()));
   handler(s->board_id, std::move(m.payload), std::move(reply));
 }
 
@@ -127,19 +130,10 @@ void Router::StartCall(Caller caller, const std::string& procedure, wamp::Payloa
   call->procedure = procedure;
   call->callee = callee;
   call->started = std::chrono::steady_clock::now();
-  call->timer = std::make_unique<boost::asio::steady_timer>(executor_, timeout);
-  call->timer->async_wait([this, invocation_id, timeout, alive = std::weak_ptr<bool>(alive_)](
-                              const boost::system::error_code& ec) {
-    if (ec || alive.expired()) return;
-    auto it = pending_.find(invocation_id);
-    if (it == pending_.end()) return;
-    InterruptCallee(*it->second, "killnowait");
-    CallOutcome outcome;
-    outcome.error_uri = std::string(WampErrorUri(ErrorCode::kDeadlineExceeded));
-    outcome.payload.args = wamp::Value::array({it->second->procedure + " did not answer within " +
-                                               std::to_string(timeout.count()) + " ms"});
-    FinishCall(invocation_id, std::move(outcome));
-  });
+  call->deadline = call->started + timeout;
+  call->timeout = timeout;
+  call_deadlines_.emplace(call->deadline, invocation_id);
+  if (call->deadline < call_timer_at_) ArmCallTimer();
 
   call->callee_request = callee->NextRequestId();
   wamp::Invocation invocation;
@@ -188,12 +182,16 @@ void Router::FinishCall(wamp::Id invocation, CallOutcome&& outcome, bool progres
   }
   std::unique_ptr<PendingCall> done = std::move(it->second);
   pending_.erase(it);
-  done->timer.reset();
+  // The timer stays armed: when it fires it finds the next deadline, if any.
+  call_deadlines_.erase({done->deadline, invocation});
   if (auto callee = done->callee.lock()) callee->invocations_as_callee.erase(done->callee_request);
   call_latency_.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - done->started).count());
   if (!outcome.error_uri.empty()) call_errors_total_.Inc();
 
   if (done->caller.internal) {
+    // Code inside the conductor reads the payload: decode what a board sent as bytes.
+    if (auto decoded = wamp::MaterializePayload(outcome.payload); !decoded)
+      return done->caller.internal(tl::unexpected(decoded.error()));
     if (outcome.error_uri.empty()) return done->caller.internal(std::move(outcome.payload));
     return done->caller.internal(MakeError(ErrorCodeFromWampUri(outcome.error_uri), ErrorMessageOf(outcome)));
   }
@@ -214,6 +212,38 @@ void Router::FinishCall(wamp::Id invocation, CallOutcome&& outcome, bool progres
     error.payload = std::move(outcome.payload);
     Send(s, error);
   }
+}
+
+void Router::ArmCallTimer() {
+  if (call_deadlines_.empty()) return;
+  const auto earliest = call_deadlines_.begin()->first;
+  if (earliest == call_timer_at_) return;
+  call_timer_at_ = earliest;
+  // Re-arming cancels the wait for a later deadline: that handler then sees operation_aborted.
+  call_timer_.expires_at(earliest);
+  call_timer_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec) {
+    if (ec || alive.expired()) return;
+    OnCallTimer();
+  });
+}
+
+void Router::OnCallTimer() {
+  call_timer_at_ = std::chrono::steady_clock::time_point::max();
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<wamp::Id> expired;
+  for (auto it = call_deadlines_.begin(); it != call_deadlines_.end() && it->first <= now; ++it)
+    expired.push_back(it->second);
+  for (wamp::Id invocation : expired) {
+    auto it = pending_.find(invocation);
+    if (it == pending_.end()) continue;
+    InterruptCallee(*it->second, "killnowait");
+    CallOutcome outcome;
+    outcome.error_uri = std::string(WampErrorUri(ErrorCode::kDeadlineExceeded));
+    outcome.payload.args = wamp::Value::array({it->second->procedure + " did not answer within " +
+                                               std::to_string(it->second->timeout.count()) + " ms"});
+    FinishCall(invocation, std::move(outcome));
+  }
+  ArmCallTimer();
 }
 
 void Router::InterruptCallee(const PendingCall& call, const std::string& mode) {

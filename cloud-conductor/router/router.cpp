@@ -9,6 +9,7 @@
 #include "common/contract/update.hpp"
 #include "common/ids/ids.hpp"
 #include "common/log/log.hpp"
+#include "common/wamp/kept_payload.hpp"
 #include "common/wamp/uri.hpp"
 #include "flows/model/wire_topic.hpp"
 
@@ -73,7 +74,9 @@ std::shared_ptr<TransportHandler> Router::Attach(std::shared_ptr<Transport> tran
 
 void Router::OnFrame(const SessionPtr& s, std::string_view frame) {
   if (s->state == Session::State::kClosed) return;
-  auto message = wamp::Decode(s->transport->serializer(), frame);
+  // Between msgpack peers a call's args and kwargs pass through as bytes: no DOM is built for
+  // what the router does not read (CALL, YIELD and ERROR only).
+  auto message = wamp::DecodeKeepingPayload(s->transport->serializer(), frame);
   if (!message) return ProtocolViolation(s, message.error().message);
   Dispatch(s, std::move(*message));
 }
@@ -208,6 +211,7 @@ void Router::Cleanup(const SessionPtr& s) {
     if (it == pending_.end()) continue;
     InterruptCallee(*it->second, "killnowait");
     if (auto callee = it->second->callee.lock()) callee->invocations_as_callee.erase(it->second->callee_request);
+    call_deadlines_.erase({it->second->deadline, invocation});
     pending_.erase(it);
   }
   s->calls_as_caller.clear();

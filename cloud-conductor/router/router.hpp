@@ -151,6 +151,10 @@ class Router final : public BoardGateway {
   void StartCall(Caller caller, const std::string& procedure, wamp::Payload&& payload, const wamp::Value& options,
                  std::chrono::milliseconds timeout);
   void FinishCall(wamp::Id invocation, CallOutcome&& outcome, bool progress = false);
+  // Call timeouts: one timer for every pending call, armed for the earliest deadline (a timer
+  // per call cost an allocation, a wait and a cancelled handler's run on every call).
+  void ArmCallTimer();
+  void OnCallTimer();
   void InterruptCallee(const PendingCall& call, const std::string& mode);
 
   // Broker.
@@ -215,6 +219,9 @@ class Router final : public BoardGateway {
   std::unordered_map<std::string, wamp::Id> procedures_;  // uri → registration id
   std::unordered_map<wamp::Id, Registration> registrations_;
   std::unordered_map<wamp::Id, std::unique_ptr<PendingCall>> pending_;  // by invocation id
+  std::set<std::pair<std::chrono::steady_clock::time_point, wamp::Id>> call_deadlines_;  // of pending_
+  boost::asio::steady_timer call_timer_{executor_};
+  std::chrono::steady_clock::time_point call_timer_at_ = std::chrono::steady_clock::time_point::max();
   // Broker tables.
   struct Subscriber {
     std::weak_ptr<Session> session;

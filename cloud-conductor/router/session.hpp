@@ -91,7 +91,8 @@ struct Router::PendingCall {
   std::weak_ptr<Session> callee;
   wamp::Id callee_request = 0;  // the INVOCATION's request id, in the callee's session scope
   std::chrono::steady_clock::time_point started;
-  std::unique_ptr<boost::asio::steady_timer> timer;
+  std::chrono::steady_clock::time_point deadline;  // its entry in Router::call_deadlines_
+  std::chrono::milliseconds timeout{0};
   bool interrupted = false;
 };
 

@@ -64,6 +64,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   tcp::acceptor acceptor;
   net::steady_timer accept_pause{io};
   bool stopped = false;
+  // WebSocket frames read by any session: a session with frames to write waits while this moves
+  // (others are still handing the router frames that queue more), to write them together.
+  std::atomic<uint64_t> ws_frames_read{0};
   // The TLS context new connections use (null: plain); ReloadTls swaps it on the io thread.
   // A session keeps the one it started with.
   std::shared_ptr<ssl::context> tls;

@@ -2,17 +2,32 @@
 // request (http_session.hpp): subprotocol already chosen, frames to and from the router's
 // TransportHandler, ping/pong liveness, an ordered write queue with a cap on what the peer has
 // not read. Internal to cloud-conductor/server.
+//
+// Writes: frames go out together, framed here and written as one gather write through
+// net::OrderedWriteStream (one sendmsg, one wake-up of the peer, instead of one per frame through
+// Beast's async_write; see that header for why Beast's own pongs and close frames cannot
+// interleave with them). A batch is what is queued while a write is in flight, or while the
+// router is still being handed frames other sessions read in the same burst (a caller's 64
+// CALLs arrive in one TCP read and become 64 INVOCATIONs for one board): the flush is posted,
+// and posted again while the server's count of frames read keeps moving (at most
+// kMaxFlushYields times and kMaxFlushDelay, so a busy conductor with long handler queues still
+// sends within a bounded time), so a lone frame waits one post and a burst leaves in one write.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <boost/beast/websocket.hpp>
 
 #include "cloud-conductor/router/transport.hpp"
 #include "cloud-conductor/server/server_impl.hpp"
+#include "common/net/ordered_write_stream.hpp"
 
 namespace ew::server {
 
@@ -66,14 +81,15 @@ class WsSession final : public router::Transport, public std::enable_shared_from
       return;
     }
     queue_.push_back(std::move(frame));
-    if (!writing_) DoWrite();
+    if (!writing_ && !flush_posted_) PostFlush(0);
   }
 
   void Close(const std::string& reason) override {
     if (finished_ || close_requested_) return;
     close_requested_ = true;
     close_reason_ = reason;
-    if (!writing_) DoClose();
+    // Queued frames (an ABORT, a GOODBYE) go first: OnFlush or OnWrite closes after them.
+    if (!writing_ && !flush_posted_ && queue_.empty()) DoClose();
   }
 
   wamp::Serializer serializer() const override { return serializer_; }
@@ -145,6 +161,7 @@ class WsSession final : public router::Transport, public std::enable_shared_from
       return;
     }
     last_heard_ = Now();
+    server_->ws_frames_read.fetch_add(1, std::memory_order_relaxed);
     auto data = buffer_.cdata();
     std::string_view frame(static_cast<const char*>(data.data()), data.size());
     if (handler_) handler_->OnFrame(frame);
@@ -152,10 +169,73 @@ class WsSession final : public router::Transport, public std::enable_shared_from
     if (!finished_ && !closing_) DoRead();
   }
 
+  void PostFlush(int yields) {
+    if (yields == 0) flush_since_ = Now();
+    flush_posted_ = true;
+    const uint64_t seen = server_->ws_frames_read.load(std::memory_order_relaxed);
+    net::post(ws_.get_executor(), [self = shared_from_this(), seen, yields] { self->OnFlush(seen, yields); });
+  }
+
+  void OnFlush(uint64_t seen, int yields) {
+    if (finished_) return;
+    const bool reads_moving = server_->ws_frames_read.load(std::memory_order_relaxed) != seen;
+    if (reads_moving && yields < kMaxFlushYields && queue_.size() < kMaxBatchFrames &&
+        Now() - flush_since_ < kMaxFlushDelay)
+      return PostFlush(yields + 1);
+    flush_posted_ = false;
+    if (writing_) return;
+    if (!queue_.empty()) {
+      DoWrite();
+    } else if (close_requested_) {
+      DoClose();
+    }
+  }
+
+  // Writes every queued frame (up to kMaxBatchFrames) in one gather write. Frames of up to
+  // kCopyBelow bytes are copied behind their headers into one buffer (asio gathers at most 64
+  // buffers per sendmsg); larger ones are written from the queue where they are.
   void DoWrite() {
+    // A close frame went out (Beast answers the peer's close inside the read, which then
+    // ends): no data frame may follow it. The read's end runs Finish(), which frees the queue.
+    if (!ws_.is_open()) return;
     writing_ = true;
-    ws_.async_write(net::buffer(queue_.front()),
-                    [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
+    batch_frames_ = std::min(queue_.size(), kMaxBatchFrames);
+    const auto opcode = static_cast<char>(wamp::IsBinary(serializer_) ? 0x82 : 0x81);  // FIN + binary/text
+    batch_bytes_.clear();
+    batch_ends_.clear();
+    for (size_t i = 0; i < batch_frames_; ++i) {
+      const std::string& frame = queue_[i];
+      AppendFrameHeader(batch_bytes_, opcode, frame.size());
+      if (frame.size() < kCopyBelow) {
+        batch_bytes_ += frame;
+      } else {
+        batch_ends_.push_back({batch_bytes_.size(), i});
+      }
+    }
+    batch_buffers_.clear();
+    size_t from = 0;
+    for (auto [end, frame] : batch_ends_) {
+      batch_buffers_.push_back(net::buffer(batch_bytes_.data() + from, end - from));
+      batch_buffers_.push_back(net::buffer(queue_[frame]));
+      from = end;
+    }
+    if (from < batch_bytes_.size()) batch_buffers_.push_back(net::buffer(batch_bytes_.data() + from, batch_bytes_.size() - from));
+    ws_.next_layer().async_write_some(batch_buffers_,
+                                      [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
+  }
+
+  // RFC 6455 §5.2, server to client: FIN and opcode, no mask, the shortest length encoding.
+  static void AppendFrameHeader(std::string& out, char opcode, size_t size) {
+    out += opcode;
+    if (size < 126) {
+      out += static_cast<char>(size);
+    } else if (size <= 0xffff) {
+      out += static_cast<char>(126);
+      for (int shift = 8; shift >= 0; shift -= 8) out += static_cast<char>((size >> shift) & 0xff);
+    } else {
+      out += static_cast<char>(127);
+      for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>((uint64_t{size} >> shift) & 0xff);
+    }
   }
 
   void OnWrite(beast::error_code ec) {
@@ -167,8 +247,10 @@ class WsSession final : public router::Transport, public std::enable_shared_from
       return;
     }
     if (queue_.empty()) return;  // dropped by the backlog limit
-    queued_bytes_ -= queue_.front().size();
-    queue_.pop_front();
+    for (size_t i = 0; i < batch_frames_; ++i) {
+      queued_bytes_ -= queue_.front().size();
+      queue_.pop_front();
+    }
     if (!queue_.empty()) {
       DoWrite();
     } else if (close_requested_) {
@@ -208,7 +290,13 @@ class WsSession final : public router::Transport, public std::enable_shared_from
     if (!closing_) Drop();
   }
 
-  websocket::stream<Stream> ws_;
+  // Frames per gather write: bounds the batch's buffer list and copy.
+  static constexpr size_t kMaxBatchFrames = 256;
+  static constexpr int kMaxFlushYields = 64;  // posts a flush waits at most for reads to settle
+  static constexpr std::chrono::microseconds kMaxFlushDelay{200};  // and for how long at most
+  static constexpr size_t kCopyBelow = 2048;  // bytes; larger frames are not copied into the batch
+
+  websocket::stream<ew::net::OrderedWriteStream<Stream>> ws_;
   std::shared_ptr<Server::Impl> server_;
   wamp::Serializer serializer_;
   std::string peer_;
@@ -216,10 +304,18 @@ class WsSession final : public router::Transport, public std::enable_shared_from
   Clock::time_point last_heard_{};
   beast::flat_buffer buffer_;
   std::deque<std::string> queue_;
+  // The write in flight: how many frames of queue_ it carries, their headers and copied bodies,
+  // where uncopied frames go between them (offset in batch_bytes_, index in queue_), the buffers.
+  size_t batch_frames_ = 0;
+  std::string batch_bytes_;
+  std::vector<std::pair<size_t, size_t>> batch_ends_;
+  std::vector<net::const_buffer> batch_buffers_;
   size_t queued_bytes_ = 0;
   std::shared_ptr<router::TransportHandler> handler_;
   std::string close_reason_;
   bool writing_ = false;
+  bool flush_posted_ = false;
+  Clock::time_point flush_since_{};  // when the posted flush was first posted
   bool pinging_ = false;
   bool close_requested_ = false;
   bool closing_ = false;

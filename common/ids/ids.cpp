@@ -17,9 +17,6 @@
 
 namespace ew::ids {
 
-namespace {
-const uint8_t* Bytes(std::string_view s) { return reinterpret_cast<const uint8_t*>(s.data()); }
-
 // The kernel's CSPRNG; getrandom blocks only before the pool is first seeded at boot.
 std::string RandomBytes(size_t n) {
   std::string out(n, '\0');
@@ -34,6 +31,9 @@ std::string RandomBytes(size_t n) {
   }
   return out;
 }
+
+namespace {
+const uint8_t* Bytes(std::string_view s) { return reinterpret_cast<const uint8_t*>(s.data()); }
 
 std::string Pbkdf2(std::string_view password, std::string_view salt, int iterations, int keylen) {
   std::string out(static_cast<size_t>(keylen), '\0');

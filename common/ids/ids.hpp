@@ -13,6 +13,8 @@ namespace ew::ids {
 std::string NewId(std::string_view prefix);
 // Random URL-safe secret of `bytes` random bytes (base64url, no padding).
 std::string NewSecret(size_t bytes = 32);
+// `n` bytes from the kernel's CSPRNG (getrandom(2)). Throws std::runtime_error if it fails.
+std::string RandomBytes(size_t n);
 // Random WAMP id in [1, 2^53].
 uint64_t NewWampId();
 

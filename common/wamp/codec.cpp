@@ -10,6 +10,8 @@
 
 #include "common/ids/ids.hpp"
 #include "common/json/guarded_json.hpp"
+#include "common/wamp/kept_payload.hpp"
+#include "common/wamp/msgpack_frame.hpp"
 
 namespace ew::wamp {
 
@@ -24,16 +26,36 @@ bool IsEmptyValue(const Value& v) { return v.is_null() || (v.is_structured() && 
 // Fields of each message, written through a Writer (ArrayWriter, JsonWriter, MsgpackWriter):
 //   Begin(type, element count incl. type)  Id(v)  String(s)  Dict(v)  List(v)  End()
 
-// Payload elements to write: kwargs only when non-empty, args when either is non-empty.
+// Payload elements to write: kwargs only when non-empty, args when either is non-empty; a
+// payload kept as msgpack bytes as the peer sent it.
 size_t PayloadElements(const Payload& p) {
+  if (IsKeptPayload(p)) return KeptPayloadElements(p);
   if (!IsEmptyValue(p.kwargs)) return 2;
   return IsEmptyValue(p.args) ? 0 : 1;
 }
 
+// A decoded copy of a payload kept as msgpack bytes (for the JSON and array writers).
+Payload MaterializedCopy(const Payload& p) {
+  Payload copy;
+  copy.args = p.args;
+  // Checked when received: a failure here is a bug, and the payload goes out empty.
+  if (!MaterializePayload(copy)) copy = Payload();
+  return copy;
+}
+
 template <class W>
 void WritePayload(W& w, const Payload& p, size_t elements) {
+  if (IsKeptPayload(p)) return w.MsgpackPayload(p);
   if (elements >= 1) w.List(p.args);
   if (elements == 2) w.Dict(p.kwargs);
+}
+
+// Writers without a msgpack form write a decoded copy.
+template <class W>
+void WriteMaterialized(W& w, const Payload& p) {
+  Payload copy = MaterializedCopy(p);
+  w.List(copy.args);
+  if (KeptPayloadElements(p) == 2) w.Dict(copy.kwargs);
 }
 
 template <class W>
@@ -230,6 +252,7 @@ class ArrayWriter {
   void String(const std::string& s) { array_.push_back(s); }
   void Dict(const Value& v) { array_.push_back(OrEmptyObject(v)); }
   void List(const Value& v) { array_.push_back(OrEmptyArray(v)); }
+  void MsgpackPayload(const Payload& p) { WriteMaterialized(*this, p); }
   void End() {}
   Value Take() { return std::move(array_); }
 
@@ -317,6 +340,7 @@ class JsonWriter {
   }
   void Dict(const Value& v) { Dynamic(OrEmptyObject(v)); }
   void List(const Value& v) { Dynamic(OrEmptyArray(v)); }
+  void MsgpackPayload(const Payload& p) { WriteMaterialized(*this, p); }
   void End() { out_ += ']'; }
 
  private:
@@ -390,6 +414,11 @@ class MsgpackWriter {
   }
   void Dict(const Value& v) { Value::to_msgpack(OrEmptyObject(v), nlohmann::detail::output_adapter<char>(out_)); }
   void List(const Value& v) { Value::to_msgpack(OrEmptyArray(v), nlohmann::detail::output_adapter<char>(out_)); }
+  // The peer's bytes, as they came: checked on the way in (msgpack_frame.hpp).
+  void MsgpackPayload(const Payload& p) {
+    const auto& bytes = p.args.get_binary();
+    out_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  }
   void End() {}
 
  private:
@@ -725,6 +754,58 @@ ew::Result<Message> FromOwnedArray(Value& array) {
   return InvalidArgument("unknown message type " + std::to_string(*code));
 }
 
+// Where the payload starts in the messages whose payload may stay msgpack bytes.
+std::optional<size_t> PayloadIndex(uint8_t type) {
+  switch (static_cast<MessageType>(type)) {
+    case MessageType::kCall: return 4;
+    case MessageType::kYield: return 3;
+    case MessageType::kError: return 5;
+    default: return std::nullopt;
+  }
+}
+
+bool IsMsgpackArray(uint8_t first) { return (first & 0xf0) == 0x90 || first == 0xdc || first == 0xdd; }
+bool IsMsgpackMap(uint8_t first) { return (first & 0xf0) == 0x80 || first == 0xde || first == 0xdf; }
+
+Payload* PayloadOf(Message& message) {
+  if (auto* call = std::get_if<Call>(&message)) return &call->payload;
+  if (auto* yield = std::get_if<Yield>(&message)) return &yield->payload;
+  if (auto* error = std::get_if<ErrorMessage>(&message)) return &error->payload;
+  return nullptr;
+}
+
+// A CALL, YIELD or ERROR whose args (and kwargs) stay bytes: the whole frame is checked by
+// ScanMsgpackFrame, the envelope before the payload is decoded and validated as usual. nullopt
+// when the frame is anything else, or breaks a rule: the full decoder then handles it (and
+// words the error as it always has).
+std::optional<ew::Result<Message>> DecodeMsgpackKeepingPayload(std::string_view frame) {
+  auto layout = ScanMsgpackFrame(frame);
+  if (!layout) return std::nullopt;
+  const auto& elements = layout->elements;
+  const auto byte = [&](size_t offset) { return static_cast<uint8_t>(frame[offset]); };
+  const uint8_t type = byte(elements[0].begin);  // a positive fixint for every WAMP type
+  auto payload_index = PayloadIndex(type);
+  if (!payload_index || elements.size() <= *payload_index || elements.size() > *payload_index + 2) return std::nullopt;
+  if (!IsMsgpackArray(byte(elements[*payload_index].begin))) return std::nullopt;
+  if (elements.size() == *payload_index + 2 && !IsMsgpackMap(byte(elements[*payload_index + 1].begin)))
+    return std::nullopt;
+  // The envelope: the same elements under an array header of their own count.
+  const size_t payload_begin = elements[*payload_index].begin;
+  std::string envelope(1, static_cast<char>(0x90 | *payload_index));
+  envelope.append(frame.data() + elements[0].begin, payload_begin - elements[0].begin);
+  auto array = ParseFrame(Serializer::kMsgpack, envelope);
+  if (!array) return std::nullopt;
+  auto message = FromOwnedArray(*array);
+  if (!message) return message;
+  Payload* payload = PayloadOf(*message);
+  if (!payload) return std::nullopt;
+  const auto* first = reinterpret_cast<const uint8_t*>(frame.data()) + payload_begin;
+  payload->args = Value::binary(std::vector<uint8_t>(first, first + (frame.size() - payload_begin)),
+                                elements.size() - *payload_index == 2 ? kKeptArgsKwargs : kKeptArgs);
+  payload->kwargs = Value::object();
+  return message;
+}
+
 }  // namespace
 
 std::string_view SubprotocolName(Serializer serializer) {
@@ -762,6 +843,48 @@ std::string Encode(Serializer serializer, const Message& message) {
     WriteMessage(writer, message);
   }
   return out;
+}
+
+ew::Result<Message> DecodeKeepingPayload(Serializer serializer, std::string_view frame) {
+  if (serializer == Serializer::kMsgpack && !frame.empty()) {
+    try {
+      if (auto kept = DecodeMsgpackKeepingPayload(frame)) return std::move(*kept);
+    } catch (const std::exception&) {
+      // Decode below words it.
+    }
+  }
+  return Decode(serializer, frame);
+}
+
+bool IsKeptPayload(const Payload& payload) {
+  return payload.args.is_binary() && payload.args.get_binary().has_subtype() &&
+         (payload.args.get_binary().subtype() == kKeptArgs || payload.args.get_binary().subtype() == kKeptArgsKwargs);
+}
+
+size_t KeptPayloadElements(const Payload& payload) {
+  if (!IsKeptPayload(payload)) return 0;
+  return payload.args.get_binary().subtype() == kKeptArgsKwargs ? 2 : 1;
+}
+
+ew::Result<void> MaterializePayload(Payload& payload) {
+  if (!IsKeptPayload(payload)) return Ok();
+  const size_t elements = KeptPayloadElements(payload);
+  const auto& bytes = payload.args.get_binary();
+  // The bytes are 1 or 2 values: read them as the elements of one array.
+  std::string array(1, static_cast<char>(0x90 | elements));
+  array.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  try {
+    EW_TRY(Value values, ParseFrame(Serializer::kMsgpack, array));
+    if (!values.is_array() || values.size() != elements) return InvalidArgument("malformed payload");
+    Value args = std::move(values[0]);
+    Value kwargs = elements == 2 ? std::move(values[1]) : Value::object();
+    if (!args.is_array() || !kwargs.is_object()) return InvalidArgument("malformed payload");
+    payload.args = std::move(args);
+    payload.kwargs = std::move(kwargs);
+  } catch (const std::exception& e) {
+    return InvalidArgument(std::string("malformed payload: ") + e.what());
+  }
+  return Ok();
 }
 
 Value ToArray(const Message& message) {

@@ -24,13 +24,24 @@
 #include <websocketpp/client.hpp>
 #include <websocketpp/config/asio_client.hpp>
 
+#include "device-agent/session/mask_key_rng.hpp"
 #include "device-agent/tls/conductor_trust.hpp"
 #include "device-agent/tls/peer_verifier.hpp"
 
 namespace ew::agent::session {
 
-using WsClient = websocketpp::client<websocketpp::config::asio_client>;       // ws://
-using WssClient = websocketpp::client<websocketpp::config::asio_tls_client>;  // wss://
+// websocketpp's client configs with the frame masking keys from MaskKeyRng instead of one
+// std::random_device draw (RDSEED) per frame.
+struct WsClientConfig : websocketpp::config::asio_client {
+  using type = WsClientConfig;
+  using rng_type = MaskKeyRng;
+};
+struct WssClientConfig : websocketpp::config::asio_tls_client {
+  using type = WssClientConfig;
+  using rng_type = MaskKeyRng;
+};
+using WsClient = websocketpp::client<WsClientConfig>;    // ws://
+using WssClient = websocketpp::client<WssClientConfig>;  // wss://
 
 struct WsTransportOptions {
   std::chrono::milliseconds ping_interval{10'000};  // send a ping after this much silence

@@ -6,6 +6,12 @@
 #
 #   BUILD_DIR=build tests/bench/run_foundation_bench.sh
 #
+# Quick mode (about 20-30 s), to run before submitting any change to the server, router, codec
+# or agent session: only (a)-(c), 3 short rounds, no memory part; with BASE_BUILD_DIR the build
+# before the change runs in the same rounds, interleaved, against the same echo baseline:
+#
+#   QUICK=1 BASE_BUILD_DIR=/tmp/build-before BUILD_DIR=build tests/bench/run_foundation_bench.sh
+#
 # Environment:
 #   BUILD_DIR       build tree with the binaries (default "build")
 #   BOARDS          idle board sessions for the memory measure (default 1000)
@@ -14,15 +20,20 @@
 #   PIN=0           do not pin processes to cores (default with 2+ cores: conductor and echo
 #                   server on core 1; agent, echo client, WAMP caller, load client on core 0)
 #   EW_BENCH_BUILD=1  `cmake --build` the needed targets first (otherwise only when one is missing)
+#   QUICK=1         quick mode (above); BASE_BUILD_DIR: a second build (needs only
+#                   cloud-conductor/edgewire-conductor and device-agent/edgewire-agent in it);
+#                   PROFILE_DIR=dir: perf profiles of the new build's conductor and agent
 #   KEEP_WORKDIR=1  keep the temp dir (logs, raw JSON results); RESULTS_JSON=path copies the results
 set -euo pipefail
 
 SRC_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-COMMAND="BUILD_DIR=${BUILD_DIR:-build}${BOARDS:+ BOARDS=$BOARDS}${ROUNDS:+ ROUNDS=$ROUNDS}${PIN:+ PIN=$PIN}"
+COMMAND="${QUICK:+QUICK=$QUICK }${BASE_BUILD_DIR:+BASE_BUILD_DIR=$BASE_BUILD_DIR }BUILD_DIR=${BUILD_DIR:-build}${BOARDS:+ BOARDS=$BOARDS}${ROUNDS:+ ROUNDS=$ROUNDS}${PIN:+ PIN=$PIN}"
 COMMAND+=" $0${*:+ $*}"
 BUILD_DIR="${BUILD_DIR:-build}"
 BOARDS="${BOARDS:-1000}"
 ROUNDS="${ROUNDS:-3}"
+QUICK="${QUICK:-0}"
+BASE_BUILD_DIR="${BASE_BUILD_DIR:-}"
 PY=/usr/bin/python3
 # Pinning makes every hop cross cores, as between hosts, and gives the conductor a core of its
 # own; unpinned, the scheduler sometimes puts both ends of the echo on one core, whose hand-off
@@ -44,13 +55,17 @@ LOAD="$BUILD_DIR/tests/bench/ew_bench_session_load"
 log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+NEEDED=("$CONDUCTOR" "$AGENT" "$ECHO" "$CALL" "$LOAD")
+[[ "$QUICK" == 1 ]] && NEEDED=("$CONDUCTOR" "$AGENT" "$ECHO" "$CALL") && TARGETS=("${TARGETS[@]:0:4}")
+[[ -n "$BASE_BUILD_DIR" ]] && NEEDED+=("$BASE_BUILD_DIR/cloud-conductor/edgewire-conductor" \
+  "$BASE_BUILD_DIR/device-agent/edgewire-agent")
 missing=0
-for bin in "$CONDUCTOR" "$AGENT" "$ECHO" "$CALL" "$LOAD"; do [[ -x "$bin" ]] || missing=1; done
+for bin in "${NEEDED[@]}"; do [[ -x "$bin" ]] || missing=1; done
 if [[ "${EW_BENCH_BUILD:-0}" == 1 || $missing == 1 ]]; then
   log "building ${TARGETS[*]} in $BUILD_DIR"
   cmake --build "$BUILD_DIR" -j2 --target "${TARGETS[@]}" >&2
 fi
-for bin in "$CONDUCTOR" "$AGENT" "$ECHO" "$CALL" "$LOAD"; do [[ -x "$bin" ]] || die "missing $bin"; done
+for bin in "${NEEDED[@]}"; do [[ -x "$bin" ]] || die "missing $bin"; done
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/ew-foundation-bench.XXXXXX")"
 RESULTS="$WORK/results"
@@ -99,8 +114,9 @@ wait_for_line() {
 # Memory of a process in kB: a /proc/PID/status field (VmRSS, RssAnon) or Pss from smaps_rollup.
 status_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
 pss_kb() { awk '$1 == "Pss:" {print $2}' "/proc/$1/smaps_rollup"; }
-# CPU time (user + system) a process has used, in clock ticks.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU time a process's live threads have run, in ns (schedstat: finer than the 10 ms ticks of
+# /proc/PID/stat, which make a 0.3 s measure ±3 %).
+cpu_ns() { awk '{ s += $1 } END { printf "%d", s }' /proc/"$1"/task/*/schedstat; }
 
 # Percentage of CPU time spent busy over one second, all cores, whoever runs.
 cpu_busy_pct() {
@@ -185,6 +201,27 @@ def metric(port, name):
 
 def load(results_dir):
     return {os.path.basename(p)[:-5]: json.load(open(p)) for p in glob.glob(os.path.join(results_dir, "*.json"))}
+
+# Quick mode: one row per build, medians over the rounds (min-max of the ratio).
+def quick_report(results_dir, *tags):
+    r = load(results_dir)
+    rounds = sorted({int(k.split(".")[1]) for k in r if k.startswith("echo_1.")})
+    med = statistics.median
+    echo_p50 = [r[f"echo_1.{i}"]["p50_us"] for i in rounds]
+    echo_64 = [r[f"echo_64.{i}"]["msgs_per_s"] for i in rounds]
+    print(f"echo baseline: p50 {med(echo_p50):.0f} µs (1 in flight), {med(echo_64):,.0f} msg/s (64 in flight)")
+    print()
+    print("| build | WAMP p50, 1 in flight | p50 ÷ echo p50 (min–max) | calls/s, 64 in flight | "
+          "CPU per call: conductor / agent |")
+    print("|---|---|---|---|---|")
+    for t in tags:
+        ratios = [r[f"wamp_1.{t}.{i}"]["p50_us"] / r[f"echo_1.{i}"]["p50_us"] for i in rounds]
+        p50 = med([r[f"wamp_1.{t}.{i}"]["p50_us"] for i in rounds])
+        calls = med([r[f"wamp_64.{t}.{i}"]["calls_per_s"] for i in rounds])
+        cpu_c = med([r[f"cpu_64.{t}.{i}"]["conductor_us"] for i in rounds])
+        cpu_a = med([r[f"cpu_64.{t}.{i}"]["agent_us"] for i in rounds])
+        print(f"| {t} | {p50:.0f} µs | {med(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f}) | {calls:,.0f} | "
+              f"{cpu_c:.1f} / {cpu_a:.1f} µs |")
 
 def merge(results_dir):
     print(json.dumps(load(results_dir), indent=1, sort_keys=True))
@@ -296,48 +333,155 @@ fi
 BUSY_BEFORE=$(cpu_busy_pct)
 log "work dir $WORK; CPUs ${BUSY_BEFORE}% busy before start"
 
-cat > "$WORK/conductor.toml" <<EOF
+# Starts a conductor and one enrolled agent of build $2 under $WORK/$1 (default heartbeat
+# settings, log level warn) and waits until the board is online. Sets STACK_PORT, STACK_TOKEN,
+# STACK_BOARD, STACK_CONDUCTOR_PID, STACK_AGENT_PID, STACK_ONLINE (the script's $SECONDS then).
+start_stack() {
+  local tag=$1 build=$2 dir="$WORK/$1" line created code
+  mkdir -p "$dir"
+  cat > "$dir/conductor.toml" <<EOF
 [server]
 listen_address = "127.0.0.1"
 # Every idle board session comes from 127.0.0.1: lift the per-address cap for the measure.
 max_connections_per_address = 1000000
 port = 0
 [store]
-path = "$WORK/conductor.db"
+path = "$dir/conductor.db"
 [auth]
-bootstrap_password_file = "$WORK/admin-password.txt"
+bootstrap_password_file = "$dir/admin-password.txt"
 [log]
 level = "warn"
 EOF
-head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$WORK/admin-password.txt"
-"${SERVER_CPU[@]}" "$CONDUCTOR" --config "$WORK/conductor.toml" > "$WORK/conductor.out" 2> "$WORK/conductor.log" &
-CONDUCTOR_PID=$!
-PIDS+=("$CONDUCTOR_PID")
-line=$(wait_for_line "$WORK/conductor.out" "listening on" 20 "$CONDUCTOR_PID")
-PORT=${line##*:}
-WS_URL="ws://127.0.0.1:$PORT/ws"
-log "conductor pid $CONDUCTOR_PID on 127.0.0.1:$PORT"
-TOKEN=$(bench login "$PORT" "$WORK/admin-password.txt")
-
-# One real agent, default heartbeat settings.
-created=$(bench board "$PORT" "$TOKEN" bench-agent)
-read -r BOARD_ID CODE <<< "$created"
-cat > "$WORK/agent.toml" <<EOF
+  head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$dir/admin-password.txt"
+  "${SERVER_CPU[@]}" "$build/cloud-conductor/edgewire-conductor" --config "$dir/conductor.toml" \
+    > "$dir/conductor.out" 2> "$dir/conductor.log" &
+  STACK_CONDUCTOR_PID=$!
+  PIDS+=("$STACK_CONDUCTOR_PID")
+  line=$(wait_for_line "$dir/conductor.out" "listening on" 20 "$STACK_CONDUCTOR_PID")
+  STACK_PORT=${line##*:}
+  log "$tag: conductor pid $STACK_CONDUCTOR_PID on 127.0.0.1:$STACK_PORT"
+  STACK_TOKEN=$(bench login "$STACK_PORT" "$dir/admin-password.txt")
+  created=$(bench board "$STACK_PORT" "$STACK_TOKEN" bench-agent)
+  read -r STACK_BOARD code <<< "$created"
+  cat > "$dir/agent.toml" <<EOF
 [agent]
-credential_path = "$WORK/agent.credential.json"
+credential_path = "$dir/agent.credential.json"
 [spool]
-dir = "$WORK/agent-spool"
+dir = "$dir/agent-spool"
 [log]
 level = "warn"
 EOF
-"$AGENT" enrol --conductor "http://127.0.0.1:$PORT" --code "$CODE" --credential "$WORK/agent.credential.json" \
-  > "$WORK/agent-enrol.log" 2>&1 || { cat "$WORK/agent-enrol.log" >&2; die "agent enrolment failed"; }
-"${CLIENT_CPU[@]}" "$AGENT" run --config "$WORK/agent.toml" > "$WORK/agent.log" 2>&1 &
-AGENT_PID=$!
-PIDS+=("$AGENT_PID")
-bench wait-online "$PORT" "$TOKEN" "$BOARD_ID" 20
-AGENT_ONLINE=$SECONDS
-log "agent pid $AGENT_PID online as $BOARD_ID"
+  "$build/device-agent/edgewire-agent" enrol --conductor "http://127.0.0.1:$STACK_PORT" --code "$code" \
+    --credential "$dir/agent.credential.json" > "$dir/agent-enrol.log" 2>&1 \
+    || { cat "$dir/agent-enrol.log" >&2; die "agent enrolment failed"; }
+  "${CLIENT_CPU[@]}" "$build/device-agent/edgewire-agent" run --config "$dir/agent.toml" > "$dir/agent.log" 2>&1 &
+  STACK_AGENT_PID=$!
+  PIDS+=("$STACK_AGENT_PID")
+  bench wait-online "$STACK_PORT" "$STACK_TOKEN" "$STACK_BOARD" 20
+  STACK_ONLINE=$SECONDS
+  log "$tag: agent pid $STACK_AGENT_PID online as $STACK_BOARD"
+}
+
+# The echo server of the baseline; sets ECHO_URL.
+start_echo() {
+  local line
+  "${SERVER_CPU[@]}" "$ECHO" server --port 0 > "$WORK/echo.out" 2> "$WORK/echo.log" &
+  ECHO_PID=$!
+  PIDS+=("$ECHO_PID")
+  line=$(wait_for_line "$WORK/echo.out" "listening on" 10 "$ECHO_PID")
+  ECHO_URL="ws://127.0.0.1:${line##*:}"
+}
+
+# Records under $1 {"conductor_us", "agent_us"}: the CPU (user + system, all threads) that
+# conductor $2 and agent $3 used per call since the cpu_ns readings $4 and $5, over $6 calls.
+record_cpu_per_call() {
+  record "$1" "$(awk -v c=$(($(cpu_ns "$2") - $4)) -v a=$(($(cpu_ns "$3") - $5)) \
+    -v n="$6" 'BEGIN { printf "{\"conductor_us\": %.2f, \"agent_us\": %.2f}", c / 1e3 / n, a / 1e3 / n }')"
+}
+
+if [[ "$QUICK" == 1 ]]; then
+  # Quick mode: the build under test (and BASE_BUILD_DIR's, when set) against one echo baseline,
+  # interleaved per round: echo 1 in flight, WAMP 1 of each build, echo 64, WAMP 64 of each
+  # build. One caller binary (BUILD_DIR's) drives both builds: only conductor and agent differ.
+  TAGS=(new)
+  declare -A Q_URL Q_TOKEN Q_PROC Q_CPID Q_APID
+  stacks=(new "$BUILD_DIR")
+  [[ -n "$BASE_BUILD_DIR" ]] && stacks=(base "$BASE_BUILD_DIR" new "$BUILD_DIR") && TAGS=(base new)
+  for ((i = 0; i < ${#stacks[@]}; i += 2)); do
+    t=${stacks[i]}
+    start_stack "$t" "${stacks[i + 1]}"
+    Q_URL[$t]="ws://127.0.0.1:$STACK_PORT/ws"
+    Q_TOKEN[$t]=$STACK_TOKEN
+    Q_PROC[$t]="ew.board.$STACK_BOARD.sys.ping"
+    Q_CPID[$t]=$STACK_CONDUCTOR_PID
+    Q_APID[$t]=$STACK_AGENT_PID
+  done
+  start_echo
+  # PROFILE_DIR: `perf record` (cpu-clock, call graphs) of the new build's conductor and agent
+  # during the first round's WAMP runs: <dir>/wamp_{1,64}.{conductor,agent}.data.
+  PERF_PIDS=()
+  profile_start() {
+    [[ -n "${PROFILE_DIR:-}" && $round == 1 ]] || return 0
+    mkdir -p "$PROFILE_DIR"
+    local who pid
+    for who in conductor agent; do
+      pid=${Q_CPID[new]}
+      [[ $who == agent ]] && pid=${Q_APID[new]}
+      perf record -e cpu-clock -F 4999 -g -o "$PROFILE_DIR/$1.$who.data" -p "$pid" > /dev/null 2>&1 &
+      PERF_PIDS+=($!)
+    done
+    sleep 0.5  # attached before the calls start
+  }
+  profile_stop() {
+    local pid
+    for pid in "${PERF_PIDS[@]}"; do kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+    PERF_PIDS=()
+  }
+  echo_cmd=("${CLIENT_CPU[@]}" "$ECHO" client --url "$ECHO_URL" --size 100)
+  for ((round = 1; round <= ROUNDS; round++)); do
+    log "quick round $round/$ROUNDS: echo and WAMP (${TAGS[*]}), 1 and 64 in flight"
+    measure "echo_1.$round" "${echo_cmd[@]}" --messages 5000 --in-flight 1 --warmup 500
+    for t in "${TAGS[@]}"; do
+      [[ $t == new ]] && profile_start "wamp_1"
+      measure "wamp_1.$t.$round" "${CLIENT_CPU[@]}" "$CALL" --url "${Q_URL[$t]}" --token "${Q_TOKEN[$t]}" \
+        --procedure "${Q_PROC[$t]}" --size 16 --calls 3000 --in-flight 1 --warmup 300
+      profile_stop
+    done
+    measure "echo_64.$round" "${echo_cmd[@]}" --messages 40000 --in-flight 64 --warmup 2000
+    for t in "${TAGS[@]}"; do
+      c0=$(cpu_ns "${Q_CPID[$t]}")
+      a0=$(cpu_ns "${Q_APID[$t]}")
+      [[ $t == new ]] && profile_start "wamp_64"
+      measure "wamp_64.$t.$round" "${CLIENT_CPU[@]}" "$CALL" --url "${Q_URL[$t]}" --token "${Q_TOKEN[$t]}" \
+        --procedure "${Q_PROC[$t]}" --size 16 --calls 30000 --in-flight 64 --warmup 2000
+      profile_stop
+      # Warm-up included: 32,000 calls.
+      record_cpu_per_call "cpu_64.$t.$round" "${Q_CPID[$t]}" "${Q_APID[$t]}" "$c0" "$a0" 32000
+    done
+  done
+  if [[ -n "${RESULTS_JSON:-}" ]]; then bench merge "$RESULTS" > "$RESULTS_JSON"; fi
+  rev=$(git -C "$SRC_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  [[ -n "$(git -C "$SRC_DIR" status --porcelain 2>/dev/null)" ]] && rev="$rev + uncommitted changes"
+  echo
+  echo "Foundation quick bench, $(date -u +%Y-%m-%dT%H:%MZ): commit $rev, $ROUNDS rounds," \
+    "CPUs ${BUSY_BEFORE}% busy with other work at start, $( ((${#SERVER_CPU[@]})) && echo pinned || echo unpinned)."
+  echo "new = $BUILD_DIR${BASE_BUILD_DIR:+; base = $BASE_BUILD_DIR}"
+  echo
+  bench quick-report "$RESULTS" "${TAGS[@]}"
+  echo
+  echo "Command: $COMMAND"
+  log "finished in ${SECONDS}s"
+  exit 0
+fi
+
+start_stack main "$BUILD_DIR"
+PORT=$STACK_PORT
+TOKEN=$STACK_TOKEN
+BOARD_ID=$STACK_BOARD
+CONDUCTOR_PID=$STACK_CONDUCTOR_PID
+AGENT_PID=$STACK_AGENT_PID
+AGENT_ONLINE=$STACK_ONLINE
+WS_URL="ws://127.0.0.1:$PORT/ws"
 
 # Boards for (e), created while the agent idles (nothing of this reaches the agent).
 log "creating and enrolling $BOARDS boards over REST"
@@ -353,11 +497,7 @@ record agent_idle_pss_kb "$(pss_kb "$AGENT_PID")"
 # (a)+(b) Echo baseline and WAMP calls, interleaved so each ratio compares runs made under the
 # same machine conditions. sys.ping gets a 16-byte string: its CALL and RESULT frames are
 # 80–110 bytes, like the 100-byte echo.
-"${SERVER_CPU[@]}" "$ECHO" server --port 0 > "$WORK/echo.out" 2> "$WORK/echo.log" &
-ECHO_PID=$!
-PIDS+=("$ECHO_PID")
-line=$(wait_for_line "$WORK/echo.out" "listening on" 10 "$ECHO_PID")
-ECHO_URL="ws://127.0.0.1:${line##*:}"
+start_echo
 PROC="ew.board.$BOARD_ID.sys.ping"
 # One round of the five runs; keys are <run>.<regime>.<round>.
 run_round() {
@@ -368,13 +508,11 @@ run_round() {
   measure "wamp_1.$tag" "${call_cmd[@]}" --calls 10000 --in-flight 1 --warmup 1000
   measure "echo_64.$tag" "${echo_cmd[@]}" --messages 150000 --in-flight 64 --warmup 10000
   measure "echo_64_prng.$tag" "${echo_cmd[@]}" --messages 150000 --in-flight 64 --warmup 10000 --mask prng
-  conductor_ticks=$(cpu_ticks "$CONDUCTOR_PID")
-  agent_ticks=$(cpu_ticks "$AGENT_PID")
+  conductor_ticks=$(cpu_ns "$CONDUCTOR_PID")
+  agent_ticks=$(cpu_ns "$AGENT_PID")
   measure "wamp_64.$tag" "${call_cmd[@]}" --calls 100000 --in-flight 64 --warmup 5000
   # CPU per call of the two daemons over the whole run (warm-up included: 105,000 calls).
-  record "wamp_64_cpu.$tag" "$(awk -v c=$(($(cpu_ticks "$CONDUCTOR_PID") - conductor_ticks)) \
-    -v a=$(($(cpu_ticks "$AGENT_PID") - agent_ticks)) -v hz="$(getconf CLK_TCK)" \
-    'BEGIN { printf "{\"conductor_us\": %.2f, \"agent_us\": %.2f}", c * 1e6 / hz / 105000, a * 1e6 / hz / 105000 }')"
+  record_cpu_per_call "wamp_64_cpu.$tag" "$CONDUCTOR_PID" "$AGENT_PID" "$conductor_ticks" "$agent_ticks" 105000
 }
 
 # Two CPU regimes. "idle": nothing else runs, so in a VM every wake-up of a process whose vCPU

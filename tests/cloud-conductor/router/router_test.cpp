@@ -2,6 +2,7 @@
 // dealer, the broker, authorization and malformed input, with no sockets.
 #include "cloud-conductor/router/router.hpp"
 
+#include <optional>
 #include <set>
 #include <tuple>
 
@@ -202,6 +203,80 @@ TEST_F(RouterTest, UserCallsBoardProcedureAcrossSerializers) {
   auto result = user.transport->Next<wamp::Result>();
   EXPECT_EQ(result.request, 7u);
   EXPECT_EQ(result.payload.kwargs["pong"], 1);
+}
+
+TEST_F(RouterTest, MsgpackPayloadsPassThroughUnchangedAndAreDecodedForTheConductor) {
+  auto board = JoinBoard("brd-a", Serializer::kMsgpack);
+  Welcomed(board);
+  Register(board, "ew.board.brd-a.sys.ping");
+  auto user = JoinUser("tok-alice", Serializer::kMsgpack);
+  Welcomed(user);
+  wamp::Call call;
+  call.request = 3;
+  call.procedure = "ew.board.brd-a.sys.ping";
+  call.payload.args = {1, "two", Value::binary({7, 8})};
+  call.payload.kwargs = {{"k", {{"nested", {1, 2}}}}};
+  user.Feed(call);
+  // The INVOCATION ends with the CALL's payload bytes, as the caller encoded them.
+  const std::string call_frame = wamp::Encode(Serializer::kMsgpack, call);
+  wamp::Call bare = call;
+  bare.payload = {};
+  const std::string payload_bytes = call_frame.substr(wamp::Encode(Serializer::kMsgpack, bare).size());
+  ASSERT_FALSE(board.transport->frames.empty());
+  const std::string invocation_frame = board.transport->frames.front();
+  EXPECT_EQ(invocation_frame.substr(invocation_frame.size() - payload_bytes.size()), payload_bytes);
+  auto invocation = board.transport->Next<wamp::Invocation>();
+  EXPECT_EQ(invocation.payload.args, call.payload.args);
+  EXPECT_EQ(invocation.payload.kwargs, call.payload.kwargs);
+  // A conductor-internal call reads the board's answer: decoded for it.
+  std::optional<Result<wamp::Payload>> answer;
+  router_.CallBoard("brd-a", "sys.ping", wamp::Payload{}, std::chrono::seconds(5),
+                    [&](Result<wamp::Payload> r) { answer = std::move(r); });
+  io_.run_for(std::chrono::milliseconds(20));
+  auto internal = board.transport->Next<wamp::Invocation>();
+  wamp::Yield yield;
+  yield.request = internal.request;
+  yield.payload.args = {"pong"};
+  yield.payload.kwargs = {{"boardId", "brd-a"}};
+  board.Feed(yield);
+  io_.run_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(answer.has_value());
+  ASSERT_TRUE(answer->has_value()) << answer->error().message;
+  EXPECT_EQ((*answer)->args, Value::array({"pong"}));
+  EXPECT_EQ((*answer)->kwargs["boardId"], "brd-a");
+}
+
+TEST_F(RouterTest, OneTimerServesCallsWithDifferentDeadlines) {
+  auto callee = JoinUser("tok-admin");
+  Welcomed(callee);
+  Register(callee, "com.example.slow");
+  auto caller = JoinUser("tok-admin");
+  Welcomed(caller);
+  auto call = [&](wamp::Id request, int timeout_ms) {
+    wamp::Call c;
+    c.request = request;
+    c.procedure = "com.example.slow";
+    c.options = {{"timeout", timeout_ms}};
+    caller.Feed(c);
+    return callee.transport->Next<wamp::Invocation>();
+  };
+  call(1, 400);                // armed first, deadline last
+  call(2, 30);                 // an earlier deadline re-arms the timer
+  auto answered = call(3, 60);  // answered in time: never times out
+  wamp::Yield yield;
+  yield.request = answered.request;
+  callee.Feed(yield);
+  EXPECT_EQ(caller.transport->Next<wamp::Result>().request, 3u);
+  io_.run_for(std::chrono::milliseconds(150));
+  auto first = caller.transport->Next<wamp::ErrorMessage>();
+  EXPECT_EQ(first.request, 2u);
+  EXPECT_EQ(first.error, WampErrorUri(ErrorCode::kDeadlineExceeded));
+  EXPECT_TRUE(caller.transport->frames.empty()) << "call 1 timed out early or call 3 timed out after its RESULT";
+  io_.run_for(std::chrono::milliseconds(400));
+  auto last = caller.transport->Next<wamp::ErrorMessage>();
+  EXPECT_EQ(last.request, 1u);
+  EXPECT_EQ(last.error, WampErrorUri(ErrorCode::kDeadlineExceeded));
+  EXPECT_TRUE(caller.transport->frames.empty());
 }
 
 TEST_F(RouterTest, BoardMayRegisterOnlyItsOwnPrefix) {

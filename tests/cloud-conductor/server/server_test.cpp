@@ -12,6 +12,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "cloud-conductor/router/router.hpp"
 #include "tests/support/ticket_directory.hpp"
@@ -488,6 +489,41 @@ class RawWs {
   tcp::socket socket_;
   std::string in_;
 };
+
+TEST_F(ServerTest, BurstsOfFramesArriveWholeAndInOrderAmongPongs) {
+  // Frames queued while a write is in flight go out together in one gather write (framed by
+  // WsSession): small ones copied behind their headers, larger ones (over 2 KiB, 16-bit lengths)
+  // written in place. The subscriber's pings make the server's pongs cross those writes.
+  auto reader = OpenWs("wamp.2.json");
+  JoinJson(*reader);
+  int pongs = 0;
+  reader->control_callback([&pongs](websocket::frame_type kind, beast::string_view) {
+    if (kind == websocket::frame_type::pong) ++pongs;
+  });
+  reader->write(net::buffer(std::string(R"([32,1,{},"com.example.burst"])")));
+  EXPECT_EQ(Read(*reader).substr(0, 4), "[33,");
+  auto publisher = OpenWs("wamp.2.json");
+  JoinJson(*publisher);
+  constexpr int kEvents = 600;
+  auto body = [](int i) { return std::string(static_cast<size_t>((i * 397) % 3900), static_cast<char>('a' + i % 26)); };
+  std::string burst;  // many PUBLISHes in one TCP write: the router queues the EVENTs at once
+  for (int i = 0; i < kEvents; ++i) {
+    std::string publish = R"([16,)" + std::to_string(i + 1) + R"(,{},"com.example.burst",[)" + std::to_string(i) +
+                          R"(,")" + body(i) + R"("]])";
+    burst += RawWs::Frame(1, publish);
+  }
+  net::write(beast::get_lowest_layer(*publisher), net::buffer(burst));
+  for (int i = 0; i < kEvents; ++i) {
+    if (i % 50 == 0) reader->ping({});
+    const std::string event = Read(*reader);
+    auto parsed = nlohmann::json::parse(event, nullptr, false);
+    ASSERT_TRUE(parsed.is_array() && parsed.size() == 5) << event.substr(0, 80);
+    ASSERT_EQ(parsed[0], 36);
+    ASSERT_EQ(parsed[4][0], i) << "events out of order";
+    ASSERT_EQ(parsed[4][1], body(i));
+  }
+  EXPECT_GT(pongs, 0);
+}
 
 class TeardownTest : public ServerTest {
  protected:

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "common/wamp/codec.hpp"
+#include "common/wamp/kept_payload.hpp"
 #include "tests/common/wamp/sample_messages.hpp"
 
 namespace ew::wamp {
@@ -16,14 +17,19 @@ std::string Bytes(std::initializer_list<int> bytes) {
   return out;
 }
 
-// Decodes and expects InvalidArgument whose message contains `fragment`.
+// Decodes and expects InvalidArgument whose message contains `fragment`; msgpack frames also
+// with their args and kwargs kept as bytes (the router's way), which must refuse them alike.
 void ExpectRejected(Serializer serializer, std::string_view frame, std::string_view fragment) {
-  auto decoded = Decode(serializer, frame);
-  ASSERT_FALSE(decoded.has_value()) << "accepted: "
-                                    << Value(std::string(frame.substr(0, 200))).dump(-1, ' ', false, Value::error_handler_t::replace);
-  EXPECT_EQ(decoded.error().code, ErrorCode::kInvalidArgument);
-  EXPECT_NE(decoded.error().message.find(fragment), std::string::npos)
-      << "message: " << decoded.error().message << "\nexpected to contain: " << fragment;
+  for (bool keep_bytes : {false, true}) {
+    if (keep_bytes && serializer != Serializer::kMsgpack) continue;
+    SCOPED_TRACE(keep_bytes ? "payload kept as bytes" : "payload decoded");
+    auto decoded = keep_bytes ? DecodeKeepingPayload(serializer, frame) : Decode(serializer, frame);
+    ASSERT_FALSE(decoded.has_value())
+        << "accepted: " << Value(std::string(frame.substr(0, 200))).dump(-1, ' ', false, Value::error_handler_t::replace);
+    EXPECT_EQ(decoded.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(decoded.error().message.find(fragment), std::string::npos)
+        << "message: " << decoded.error().message << "\nexpected to contain: " << fragment;
+  }
 }
 
 TEST(CodecMalformedTest, EmptyFrame) {
@@ -260,12 +266,25 @@ TEST(CodecFuzzTest, MutatedFramesNeverCrash) {
     const std::string frame = Mutate(seed, rng);
     ew::Result<Message> decoded = InvalidArgument("unset");
     ASSERT_NO_THROW(decoded = Decode(serializer, frame));
+    if (!decoded && serializer == Serializer::kMsgpack) {
+      auto kept = DecodeKeepingPayload(serializer, frame);
+      EXPECT_FALSE(kept.has_value()) << "accepted only when kept as bytes; decoded refused it: "
+                                     << decoded.error().message;
+    }
     if (!decoded) {
       EXPECT_EQ(decoded.error().code, ErrorCode::kInvalidArgument);
       EXPECT_FALSE(decoded.error().message.empty());
       continue;
     }
     ++accepted;
+    if (serializer == Serializer::kMsgpack) {
+      // The router's decoding (args and kwargs kept as bytes) accepts exactly the same frames,
+      // and forwards the same message.
+      auto kept = DecodeKeepingPayload(serializer, frame);
+      ASSERT_TRUE(kept.has_value()) << "refused when kept as bytes: " << kept.error().message;
+      EXPECT_EQ(ToArray(*kept), ToArray(*decoded));
+      EXPECT_EQ(Encode(Serializer::kJson, *kept), Encode(Serializer::kJson, *decoded));
+    }
     for (Serializer out : {Serializer::kJson, Serializer::kMsgpack}) {
       std::string reencoded;
       ASSERT_NO_THROW(reencoded = Encode(out, *decoded));
@@ -288,6 +307,7 @@ TEST(CodecFuzzTest, RandomBytesNeverCrash) {
     for (Serializer s : {Serializer::kJson, Serializer::kMsgpack}) {
       ASSERT_NO_THROW((void)Decode(s, frame));
     }
+    ASSERT_NO_THROW((void)DecodeKeepingPayload(Serializer::kMsgpack, frame));
   }
 }
 

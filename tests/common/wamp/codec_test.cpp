@@ -2,8 +2,11 @@
 // omission rules, and binary payloads crossing msgpack → JSON → msgpack through the router.
 #include "common/wamp/codec.hpp"
 
+#include <variant>
+
 #include <gtest/gtest.h>
 
+#include "common/wamp/kept_payload.hpp"
 #include "tests/common/wamp/sample_messages.hpp"
 
 namespace ew::wamp {
@@ -252,6 +255,93 @@ TEST(CodecTest, FromArrayValidatesWithoutConsumingTheInput) {
   EXPECT_EQ(ToArray(*decoded), array);
   EXPECT_EQ(array[4], Value({1, 2}));
   EXPECT_FALSE(FromArray(Value{48, 0, Value::object(), "p"}).has_value());
+}
+
+// ----------------------------------------------------------------------------------------------
+// Payloads kept as msgpack bytes (kept_payload.hpp, the router's way).
+
+Message DecodeKeeping(std::string_view frame) {
+  auto decoded = DecodeKeepingPayload(Serializer::kMsgpack, frame);
+  EXPECT_TRUE(decoded.has_value()) << decoded.error().message;
+  return decoded ? *decoded : Message{};
+}
+
+const Payload* PayloadIn(const Message& m) {
+  if (auto* call = std::get_if<Call>(&m)) return &call->payload;
+  if (auto* yield = std::get_if<Yield>(&m)) return &yield->payload;
+  if (auto* error = std::get_if<ErrorMessage>(&m)) return &error->payload;
+  if (auto* publish = std::get_if<Publish>(&m)) return &publish->payload;
+  return nullptr;
+}
+
+TEST(CodecKeptPayloadTest, CallYieldAndErrorKeepTheirBytesAndEncodeAsBefore) {
+  Payload nested = MakePayload(Value::array({"text", 1.5, -3, Value::binary({1, 2, 3}), Value{{"deep", {{"x", {1}}}}}}),
+                               {{"k", "v"}, {"n", nullptr}});
+  const std::vector<Message> messages = {
+      Call{9, {{"timeout", 100}}, "ew.board.brd-1.sys.ping", nested},
+      Call{10, Value::object(), "p", MakePayload({"only args"})},
+      Yield{11, Value::object(), nested},
+      ErrorMessage{MessageType::kInvocation, 12, Value::object(), "ew.error.unavailable", nested},
+  };
+  for (const Message& message : messages) {
+    SCOPED_TRACE(Encode(Serializer::kJson, message));
+    const std::string frame = Encode(Serializer::kMsgpack, message);
+    Message kept = DecodeKeeping(frame);
+    const Payload* payload = PayloadIn(kept);
+    ASSERT_NE(payload, nullptr);
+    EXPECT_TRUE(IsKeptPayload(*payload)) << "payload was decoded";
+    // Forwarded to a msgpack peer: the very bytes; to a JSON peer: as if it had been decoded.
+    EXPECT_EQ(Encode(Serializer::kMsgpack, kept), frame);
+    EXPECT_EQ(Encode(Serializer::kJson, kept), Encode(Serializer::kJson, message));
+    EXPECT_EQ(ToArray(kept), ToArray(message));
+    // Read inside the conductor: decoded on demand.
+    Payload materialized = *payload;
+    ASSERT_TRUE(MaterializePayload(materialized).has_value());
+    EXPECT_FALSE(IsKeptPayload(materialized));
+    EXPECT_EQ(materialized.args, PayloadIn(message)->args);
+    EXPECT_EQ(materialized.kwargs, PayloadIn(message)->kwargs);
+  }
+}
+
+TEST(CodecKeptPayloadTest, OtherMessagesAndBarePayloadsAreDecodedAsUsual) {
+  Message publish = DecodeKeeping(Encode(Serializer::kMsgpack, Publish{1, Value::object(), "t", MakePayload({1})}));
+  EXPECT_FALSE(IsKeptPayload(*PayloadIn(publish)));
+  EXPECT_EQ(PayloadIn(publish)->args, Value::array({1}));
+  Message bare = DecodeKeeping(Encode(Serializer::kMsgpack, Call{2, Value::object(), "p", {}}));
+  EXPECT_FALSE(IsKeptPayload(*PayloadIn(bare)));
+  // JSON frames never keep bytes.
+  auto json = DecodeKeepingPayload(Serializer::kJson, R"([48,3,{},"p",[1],{"a":2}])");
+  ASSERT_TRUE(json.has_value());
+  EXPECT_FALSE(IsKeptPayload(*PayloadIn(*json)));
+  // A decoded payload's args are a list: a binary value there is only ever a kept payload.
+  EXPECT_FALSE(IsKeptPayload(MakePayload(Value::array({Value::binary({1})}))));
+}
+
+TEST(CodecKeptPayloadTest, LimitsStillApplyToKeptPayloads) {
+  auto refused = [&](const std::string& frame, std::string_view fragment) {
+    auto decoded = DecodeKeepingPayload(Serializer::kMsgpack, frame);
+    ASSERT_FALSE(decoded.has_value());
+    EXPECT_NE(decoded.error().message.find(fragment), std::string::npos) << decoded.error().message;
+  };
+  const std::string call = Bytes({0x96, 0x30, 0x01, 0x80, 0xa1, 'p'});
+  // 128 arrays inside the message array: one level too deep, in args and in kwargs.
+  refused(Bytes({0x95, 0x30, 0x01, 0x80, 0xa1, 'p'}) + std::string(128, '\x91') + Bytes({0x90}), "nesting deeper than 128");
+  std::string deep_kwargs = Bytes({0x90});
+  for (int i = 0; i < 128; ++i) deep_kwargs += Bytes({0x81, 0xa1, 'a'});
+  refused(call + deep_kwargs + Bytes({0xc0}), "nesting deeper than 128");
+  // Not a list / not a dict, a non-string key, a reserved byte, truncation, trailing bytes.
+  refused(Bytes({0x95, 0x30, 0x01, 0x80, 0xa1, 'p', 0x80}), "arguments must be a list");
+  refused(call + Bytes({0x90, 0x90}), "keyword arguments must be a dict");
+  refused(call + Bytes({0x90, 0x81, 0x01, 0x02}), "");
+  refused(Bytes({0x95, 0x30, 0x01, 0x80, 0xa1, 'p', 0x91, 0xc1}), "");
+  refused(Bytes({0x95, 0x30, 0x01, 0x80, 0xa1, 'p', 0x92, 0x01}), "truncated msgpack");
+  refused(Bytes({0x95, 0x30, 0x01, 0x80, 0xa1, 'p', 0x90, 0x01}), "");
+  // A declared length far beyond the frame is refused without allocating for it.
+  refused(Bytes({0x95, 0x30, 0x01, 0x80, 0xa1, 'p', 0xdd, 0x7f, 0xff, 0xff, 0xff}), "msgpack");
+  // Exactly at the limit: accepted and forwarded unchanged.
+  const std::string ok = Bytes({0x95, 0x30, 0x01, 0x80, 0xa1, 'p'}) + std::string(126, '\x91') + Bytes({0x90});
+  Message kept = DecodeKeeping(ok);
+  EXPECT_EQ(Encode(Serializer::kMsgpack, kept), ok);
 }
 
 TEST(CodecTest, Subprotocols) {

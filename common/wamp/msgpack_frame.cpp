@@ -1,0 +1,119 @@
+#include "common/wamp/msgpack_frame.hpp"
+
+#include <cstdint>
+#include <string>
+
+#include <msgpack.hpp>
+
+#include "common/wamp/limits.hpp"
+
+namespace ew::wamp {
+
+namespace {
+
+// Checks one element of the message array as msgpack-cxx parses it; builds nothing.
+class ElementChecker : public msgpack::v2::null_visitor {
+ public:
+  ElementChecker(size_t max_depth, size_t frame_bytes) : max_depth_(max_depth), frame_bytes_(frame_bytes) {}
+
+  bool visit_nil() { return Scalar(); }
+  bool visit_boolean(bool) { return Scalar(); }
+  bool visit_positive_integer(uint64_t) { return Scalar(); }
+  bool visit_negative_integer(int64_t) { return Scalar(); }
+  bool visit_float32(float) { return Scalar(); }
+  bool visit_float64(double) { return Scalar(); }
+  bool visit_str(const char*, uint32_t) {
+    expect_key_ = false;
+    return true;
+  }
+  bool visit_bin(const char*, uint32_t) { return Scalar(); }
+  bool visit_ext(const char*, uint32_t) { return Scalar(); }
+  bool start_array(uint32_t elements) { return Container(elements, "array"); }
+  bool end_array() {
+    --depth_;
+    return true;
+  }
+  bool start_map(uint32_t pairs) { return Container(pairs, "map"); }
+  bool start_map_key() {
+    expect_key_ = true;
+    return true;
+  }
+  bool end_map() {
+    --depth_;
+    return true;
+  }
+  void parse_error(size_t, size_t error_offset) {
+    error_ = "invalid msgpack: unexpected byte at offset " + std::to_string(error_offset);
+  }
+  void insufficient_bytes(size_t, size_t) {
+    error_ = "truncated msgpack: input ends at byte " + std::to_string(frame_bytes_) + " inside a value";
+  }
+
+  const std::string& error() const { return error_; }
+
+ private:
+  bool Scalar() { return expect_key_ ? Fail("invalid msgpack: a map key must be a string") : true; }
+  bool Container(uint32_t declared, const char* kind) {
+    if (expect_key_) return Fail("invalid msgpack: a map key must be a string");
+    if (++depth_ > max_depth_) return Fail("nesting deeper than " + std::to_string(kMaxDepth) + " levels");
+    // Each element takes at least one byte: a larger count can only be a lie.
+    if (declared > frame_bytes_)
+      return Fail(std::string("truncated msgpack: ") + kind + " declares " + std::to_string(declared) +
+                  " elements in a " + std::to_string(frame_bytes_) + "-byte frame");
+    return true;
+  }
+  bool Fail(std::string message) {
+    error_ = std::move(message);
+    return false;
+  }
+
+  size_t max_depth_;
+  size_t frame_bytes_;
+  size_t depth_ = 0;
+  bool expect_key_ = false;
+  std::string error_;
+};
+
+// The message array's own header: fixarray, array 16 or array 32. nullopt for anything else.
+bool ReadArrayHeader(std::string_view frame, size_t& count, size_t& offset) {
+  const auto byte = [&](size_t i) { return static_cast<uint8_t>(frame[i]); };
+  const uint8_t first = byte(0);
+  if ((first & 0xf0) == 0x90) {
+    count = first & 0x0f;
+    offset = 1;
+    return true;
+  }
+  const size_t width = first == 0xdc ? 2 : first == 0xdd ? 4 : 0;
+  if (width == 0 || frame.size() < 1 + width) return false;
+  count = 0;
+  for (size_t i = 1; i <= width; ++i) count = (count << 8) | byte(i);
+  offset = 1 + width;
+  return true;
+}
+
+}  // namespace
+
+ew::Result<MsgpackFrameLayout> ScanMsgpackFrame(std::string_view frame) {
+  size_t count = 0;
+  size_t offset = 0;
+  if (frame.empty() || !ReadArrayHeader(frame, count, offset) || count == 0)
+    return InvalidArgument("message must be a non-empty array");
+  if (count > frame.size()) return InvalidArgument("truncated msgpack: the message array declares more elements than it has bytes");
+  MsgpackFrameLayout layout;
+  layout.elements.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    if (offset >= frame.size())
+      return InvalidArgument("truncated msgpack: input ends at byte " + std::to_string(frame.size()) + " inside a value");
+    // The message array is one level: an element may nest kMaxDepth - 1 deep.
+    ElementChecker checker(kMaxDepth - 1, frame.size());
+    const size_t begin = offset;
+    if (!msgpack::v2::parse(frame.data(), frame.size(), offset, checker)) {
+      return InvalidArgument(checker.error().empty() ? std::string("invalid msgpack") : checker.error());
+    }
+    layout.elements.push_back({begin, offset});
+  }
+  if (offset != frame.size()) return InvalidArgument("invalid msgpack: bytes after the message");
+  return layout;
+}
+
+}  // namespace ew::wamp
