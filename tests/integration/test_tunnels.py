@@ -789,15 +789,23 @@ class TunnelAddressCapTest(TunnelTestCase):
         service = self.open_service(board, local.port, maxConnections=30)
         socks = []
         try:
-            for i in range(20):  # 2.5x the address cap, all from 127.0.0.1
-                sock = self.connect(service)
+            # The board's 20 tunnel WebSockets (2.5x the address cap) all come from 127.0.0.1; the
+            # clients, which take places under the caps like any connection, each from an
+            # address of their own (as a board's users would be).
+            def client(i):
+                sock = socket.create_connection(("127.0.0.1", service["conductorPort"]), timeout=30,
+                                                source_address=(f"127.0.1.{i + 1}", 0))
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                return sock
+            for i in range(20):
+                sock = client(i)
                 socks.append(sock)
                 sock.sendall(f"tunnel {i}".encode())
                 sock.settimeout(15)
                 self.assertEqual(sock.recv(100), f"tunnel {i}".encode())
             self.assertEqual(self.service_state(service["id"])["liveConnections"], 20)
             # The board's limit: a 21st connection is closed at once.
-            with self.connect(service) as extra:
+            with client(20) as extra:
                 self.assertEqual(recv_all(extra, timeout=5), b"")
             wait_until(lambda: "tunnels open, the conductor's limit per board" in self.log(), what="per-board refusal")
             refused_before = self.conductor.metric('ew_server_connections_refused_total{reason="address_cap"}') or 0
