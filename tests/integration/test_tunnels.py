@@ -1135,5 +1135,77 @@ class TunnelConnectionCapTest(TunnelTestCase):
         wait_until(lambda: "max_connections_per_address) is reached" in self.log(), what="the cap in the log")
 
 
+def dial_tunnel(port, token, board):
+    """A board's tunnel WebSocket dialled by hand: the socket after the conductor's 101."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /v1/tunnel/{token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n"
+                  f"X-Edgewire-Board: {board}\r\n\r\n").encode())
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    if not got.startswith(b"HTTP/1.1 101"):
+        raise AssertionError(got)
+    return sock
+
+
+def masked_binary_frame(payload):
+    """One client (masked, with a zero key) binary WebSocket frame."""
+    n = len(payload)
+    if n < 126:
+        length = bytes([0x80 | n])
+    elif n < 65536:
+        length = bytes([0x80 | 126]) + n.to_bytes(2, "big")
+    else:
+        length = bytes([0x80 | 127]) + n.to_bytes(8, "big")
+    return b"\x82" + length + b"\0\0\0\0" + payload
+
+
+class TunnelMessageLimitTest(TunnelTestCase):
+    """L3: the conductor takes messages of at most one chunk (64 KiB, what an agent sends) on a
+    board's tunnel WebSocket; a larger one ends the tunnel instead of being buffered."""
+
+    def test_a_board_message_over_one_chunk_ends_the_tunnel(self):
+        board_c, code = self.conductor.create_board(self.token, "big-message-board")
+        status, enrolled = self.conductor.rest("POST", "/v1/enrol", {"code": code, "hostname": "t"})
+        self.assertIn(status, (200, 201), enrolled)
+        service = self.open_service(board_c, 4242)
+        tokens = []
+
+        async def wait_for(predicate, timeout=10):
+            deadline = time.monotonic() + timeout
+            while not predicate():
+                if time.monotonic() > deadline:
+                    raise AssertionError("timed out")
+                await asyncio.sleep(0.02)
+
+        async def scenario():
+            session = await wamp_client.connect(self.conductor.ws_url, {
+                "method": "wampcra", "authid": board_c, "secret": enrolled["secret"]})
+
+            def tunnel_open(**kwargs):
+                tokens.append(kwargs["token"])
+                return None
+            await session.register(tunnel_open, f"ew.board.{board_c}.tunnel.open")
+            loop = asyncio.get_running_loop()
+            client = await loop.run_in_executor(None, self.connect, service)
+            await wait_for(lambda: len(tokens) == 1)
+            ws = await loop.run_in_executor(None, dial_tunnel, self.conductor.port, tokens[0], board_c)
+            ws.sendall(masked_binary_frame(b"a" * 60_000))    # within a chunk: carried
+            ws.sendall(masked_binary_frame(b"b" * 100_000))   # over it: the tunnel ends
+            got = await loop.run_in_executor(None, recv_all, client, 10)
+            session.leave()
+            ws.close()
+            client.close()
+            return got
+
+        got = asyncio.run(scenario())
+        self.assertEqual(got, b"a" * 60_000)
+
+
 if __name__ == "__main__":
     unittest.main()
