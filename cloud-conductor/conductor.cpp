@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <optional>
 #include <ostream>
@@ -27,6 +28,7 @@
 #include "cloud-conductor/registry/store.hpp"
 #include "cloud-conductor/rest/rest_api.hpp"
 #include "cloud-conductor/router/router.hpp"
+#include "cloud-conductor/server/proxy_target.hpp"
 #include "cloud-conductor/server/server.hpp"
 #include "cloud-conductor/store_directory.hpp"
 #include "cloud-conductor/tunnels/service_store.hpp"
@@ -55,7 +57,16 @@ struct ProxyDecision {
   std::string board_id;
   uint16_t port = 0;
   server::HttpResponse redirect;  // status 303 when set
+  tunnels::ProxyCaller caller;    // who; the connection ends with their token or session
 };
+
+// Time from now to `unix_seconds` (0 = never: 0 ms), at least 1 ms when set.
+std::chrono::milliseconds TimeLeft(const Clock& clock, int64_t unix_seconds) {
+  if (unix_seconds <= 0) return std::chrono::milliseconds(0);
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::system_clock::time_point(std::chrono::seconds(unix_seconds)) - clock.Now());
+  return std::max(left, std::chrono::milliseconds(1));
+}
 
 // `target` without its query parameter `name`, with the proxy prefix ending in '/' (relative
 // links of the board's pages resolve under it, and the session cookie's path is that prefix).
@@ -83,21 +94,13 @@ std::string WithoutQueryParameter(const std::string& target, const std::string& 
 // port only). The board must be of the caller's project (or the caller an admin).
 // Unauthenticated, PermissionDenied, NotFound, InvalidArgument (a bad port). Blocking.
 Result<ProxyDecision> DecideProxy(auth::Authenticator& authenticator, registry::Store& store,
-                                  tunnels::ProxySessionBook& sessions, bool secure_cookie,
+                                  tunnels::ProxySessionBook& sessions, const Clock& clock, bool secure_cookie,
                                   const server::HttpRequestHead& head) {
-  // head.path is decoded: /v1/boards/{id}/proxy/{port}[/...]
-  static const std::string kBoards = "/v1/boards/";
-  const size_t id_end = head.path.find('/', kBoards.size());
-  const std::string board_id = head.path.substr(kBoards.size(), id_end - kBoards.size());
-  const size_t port_start = id_end + std::string("/proxy/").size();
-  const std::string port_text = head.path.substr(port_start, head.path.find('/', port_start) - port_start);
-  const bool digits = !port_text.empty() && port_text.size() <= 5 &&
-                      port_text.find_first_not_of("0123456789") == std::string::npos;
-  const int port_number = digits ? std::stoi(port_text) : 0;
-  if (port_number < 1 || port_number > 65535)
-    return InvalidArgument("proxy port must be from 1 to 65535, not \"" + port_text + "\"");
-  const auto port = static_cast<uint16_t>(port_number);
-  ProxyDecision decision{board_id, port, {}};
+  // The raw target, read by the one parser the server uses too (never the decoded path).
+  EW_TRY(server::ProxyTarget target, server::ParseProxyTarget(head.target));
+  const std::string board_id = target.board_id;
+  const uint16_t port = target.port;
+  ProxyDecision decision{board_id, port, {}, {}};
   const std::string prefix = "/v1/boards/" + board_id + "/proxy/" + std::to_string(port) + "/";
 
   std::string token = head.Header("x-auth-token");
@@ -134,6 +137,7 @@ Result<ProxyDecision> DecideProxy(auth::Authenticator& authenticator, registry::
     EW_TRY(auto board, store.GetBoard(board_id));
     if (!auth::Authenticator::CanAccessProject(who, board.project_id()))
       return PermissionDenied("board " + board_id + " belongs to another project");
+    decision.caller = {who.user_id, who.name, who.token_id, TimeLeft(clock, who.token_expires_at)};
     return decision;
   }
   // Session cookies: only a cookie of this very board and port counts (a browser sends only
@@ -153,6 +157,12 @@ Result<ProxyDecision> DecideProxy(auth::Authenticator& authenticator, registry::
     EW_TRY(auto board, store.GetBoard(board_id));
     if (board.project_id() != grant->project_id)
       return PermissionDenied("board " + board_id + " belongs to another project");
+    // The session's end (never past its token's): the connection ends then too.
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(grant->expires_at - clock.Now());
+    left = std::max(left, std::chrono::milliseconds(1));
+    const auto token_left = TimeLeft(clock, grant->token_expires_at);
+    if (token_left.count() > 0) left = std::min(left, token_left);
+    decision.caller = {grant->user_id, "browser session of " + grant->user_id, grant->token_id, left};
     return decision;
   }
   if (refusal) return tl::unexpected(*refusal);
@@ -352,8 +362,10 @@ Result<uint16_t> Conductor::Start() {
   d.gpio->Start();
   EW_TRY(d.service_store, tunnels::ServiceStore::Open(d.config.store_path));
   tunnels::TunnelOptions tunnel_options;
+  // Loopback unless configured otherwise; never [server] listen_address (security review H1).
   tunnel_options.listen_address =
-      d.config.tunnels_listen_address.empty() ? d.config.listen_address : d.config.tunnels_listen_address;
+      d.config.tunnels_listen_address.empty() ? std::string("127.0.0.1") : d.config.tunnels_listen_address;
+  tunnel_options.max_services_per_project = static_cast<size_t>(d.config.tunnels_max_services_per_project);
   tunnel_options.port_first = static_cast<uint16_t>(d.config.tunnels_port_first);
   tunnel_options.port_last = static_cast<uint16_t>(d.config.tunnels_port_last);
   if (tunnel_options.port_first > tunnel_options.port_last)
@@ -369,6 +381,15 @@ Result<uint16_t> Conductor::Start() {
   // A revoked token or deleted user ends the browser sessions it opened on boards' services.
   d.revocations->Subscribe([book = &d.tunnels->proxy_sessions()](const auth::Revocation& r) {
     book->Forget([&r](const tunnels::ProxyGrant& g) { return r.Covers(g.token_id, g.user_id); });
+  });
+  // ... and the proxied connections it opened (API token or browser session), WebSockets too.
+  d.revocations->Subscribe([&d](const auth::Revocation& r) {
+    boost::asio::post(d.io, [&d, r] {
+      const size_t ended = d.tunnels->EndProxied(
+          [&r](const tunnels::ProxyCaller& c, const std::string&) { return r.Covers(c.token_id, c.user_id); },
+          r.message.empty() ? std::string("the caller's credential was revoked") : r.message);
+      if (ended > 0) Log()->info("{} proxied connection(s) closed: {}", ended, r.message);
+    });
   });
   // Agent packages sit beside the store, as function packages do (a temporary directory for an
   // in-memory store).
@@ -411,10 +432,13 @@ Result<uint16_t> Conductor::Start() {
   options.http_idle_timeout = d.config.idle_timeout;
   options.heartbeat_timeout = d.config.heartbeat_timeout;
   options.tunnel_ping_interval = d.config.tunnels_ping_interval;
+  options.proxy_idle_timeout = d.config.tunnels_proxy_idle_timeout;
   d.server = std::make_unique<server::Server>(
       d.io, options, *d.rest,
       [router = d.router.get()](std::shared_ptr<router::Transport> t) { return router->Attach(std::move(t)); },
       &d.metrics);
+  // Services' client connections count under the port's caps like any connection (review M4).
+  d.tunnels->SetConnectionLimiter(d.server->connection_limiter());
   d.server->SetTunnelAccept([tunnels = d.tunnels.get()](const std::string& token, const std::string& board,
                                                          const std::string& peer) {
     return tunnels->Redeem(token, board, peer);
@@ -433,12 +457,13 @@ Result<uint16_t> Conductor::Start() {
         r.body = ErrorJson(error);
         answer(std::move(r));
       };
-      auto decision = DecideProxy(*d.authenticator, *d.store, d.tunnels->proxy_sessions(), secure_cookie, head);
+      auto decision =
+          DecideProxy(*d.authenticator, *d.store, d.tunnels->proxy_sessions(), d.clock, secure_cookie, head);
       if (!decision) return fail(decision.error());
       if (decision->redirect.status == 303) return answer(std::move(decision->redirect));
       boost::asio::post(d.io, [&d, board = decision->board_id, port = decision->port, peer = head.peer, fail,
-                               deliver = std::move(deliver)]() mutable {
-        d.tunnels->OpenProxy(board, port, peer, fail, std::move(deliver));
+                               caller = std::move(decision->caller), deliver = std::move(deliver)]() mutable {
+        d.tunnels->OpenProxy(board, port, peer, std::move(caller), fail, std::move(deliver));
       });
     });
   });

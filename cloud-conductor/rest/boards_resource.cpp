@@ -3,6 +3,7 @@
 #include "cloud-conductor/agents/rollout_manager.hpp"
 #include "cloud-conductor/rest/json_body.hpp"
 #include "cloud-conductor/rest/resources.hpp"
+#include "cloud-conductor/tunnels/tunnel_manager.hpp"
 #include "cloud-conductor/rest/validation.hpp"
 #include "common/ids/ids.hpp"
 #include "common/log/log.hpp"
@@ -90,6 +91,9 @@ Result<server::HttpResponse> DeleteBoard(const RestDeps& deps, const Exchange& e
   EW_TRY(auto board, AccessibleBoard(deps.store, exchange.principal, exchange.Param("id")));
   EW_TRY_VOID(deps.store.DeleteBoard(board.id()));
   deps.gateway.DisconnectBoard(board.id());
+  // Its services' rows went with it: their ports and connections, and its proxied
+  // connections, close too (security review M1).
+  if (deps.tunnels) deps.tunnels->CloseBoard(board.id());
   Log()->info("board {} ({}) deleted by {}", board.name(), board.id(), exchange.principal.name);
   return NoContent();
 }

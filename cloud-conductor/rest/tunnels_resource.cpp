@@ -17,6 +17,8 @@ using conductor::tunnels::Service;
 using conductor::tunnels::ServiceState;
 using conductor::tunnels::TunnelManager;
 
+constexpr int64_t kMaxServiceConnections = 1024;
+
 Result<TunnelManager*> Tunnels(const RestDeps& deps) {
   if (!deps.tunnels) return Unavailable("tunnels are not enabled on this conductor");
   return deps.tunnels;
@@ -67,7 +69,9 @@ Result<server::HttpResponse> Create(const RestDeps& deps, const Exchange& exchan
   EW_TRY(int64_t conductor_port, IntegerField(body, "conductorPort", 0, ranged ? c.tunnels_port_first : 1024,
                                               ranged ? c.tunnels_port_last : 65535));
   spec.conductor_port = static_cast<uint16_t>(conductor_port);
-  EW_TRY(spec.max_connections, IntegerField(body, "maxConnections", 0, 1, 100'000));
+  // Each live connection holds descriptors and a tunnel on the board: a service asks for at most
+  // kMaxServiceConnections (the server's caps bound them all together too).
+  EW_TRY(spec.max_connections, IntegerField(body, "maxConnections", 0, 1, kMaxServiceConnections));
   if (body.contains("allowCidrs")) {
     const json& cidrs = body["allowCidrs"];
     if (!cidrs.is_array()) return InvalidArgument("allowCidrs: must be an array of strings");
@@ -78,6 +82,12 @@ Result<server::HttpResponse> Create(const RestDeps& deps, const Exchange& exchan
     }
     EW_TRY_VOID(conductor::tunnels::SourceFilter::Parse(spec.allow_cidrs));
   }
+  // A conductor port off loopback is reachable from the network: whoever may connect must be
+  // named (allowCidrs), unless an admin decides otherwise (security review H1).
+  if (!tunnels->ListensOnLoopback() && spec.allow_cidrs.empty() && !exchange.principal.is_admin())
+    return PermissionDenied("services' ports listen on " + tunnels->listen_address() +
+                            " ([tunnels] listen_address), reachable from the network: give allowCidrs (the "
+                            "source addresses that may connect), or ask an admin to open it");
   EW_TRY(auto board, AccessibleBoard(deps.store, exchange.principal, body["boardId"].get<std::string>()));
   spec.board_id = board.id();
   spec.project_id = board.project_id();

@@ -21,6 +21,7 @@
 
 #include "cloud-conductor/server/http_types.hpp"
 #include "cloud-conductor/server/proxy_session.hpp"
+#include "cloud-conductor/server/proxy_target.hpp"
 #include "cloud-conductor/server/request_head.hpp"
 #include "cloud-conductor/server/server_impl.hpp"
 #include "cloud-conductor/server/sse_session.hpp"
@@ -111,7 +112,8 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
     auto& header = parser_->get();
     keep_alive_ = header.keep_alive();
     version_ = header.version();
-    if (server_->proxy_open && IsProxyTarget(header.target())) return Proxy();
+    if (server_->proxy_open && IsProxyTarget(std::string_view(header.target().data(), header.target().size())))
+      return Proxy();
     if (websocket::is_upgrade(header)) {
       if (!parser_->is_done()) {
         keep_alive_ = false;
@@ -252,41 +254,39 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
     ws->Run(std::move(req));
   }
 
-  // /v1/boards/{id}/proxy/{port} or below it.
-  static bool IsProxyTarget(beast::string_view target) {
-    const std::string_view t(target.data(), target.size());
-    static constexpr std::string_view kBoards = "/v1/boards/";
-    if (t.substr(0, kBoards.size()) != kBoards) return false;
-    const size_t id_end = t.find('/', kBoards.size());
-    if (id_end == std::string_view::npos || id_end == kBoards.size()) return false;
-    static constexpr std::string_view kProxy = "/proxy/";
-    return t.substr(id_end, kProxy.size()) == kProxy;
-  }
-
   // A request for a board's HTTP service: the conductor checks the caller and opens a tunnel;
-  // the request's head, rewritten, then its bytes go through it (proxy_session.hpp).
+  // the request's head, rewritten, then its bytes go through it (proxy_session.hpp). One
+  // request per board connection: a plain request's body is carried up to its Content-Length
+  // and nothing after it (a pipelined request would reach the board unrewritten, with the
+  // caller's token); an upgrade's bytes pass only once the board answered 101.
   void Proxy() {
     auto& header = parser_->get();
     head_ = RequestHeadOf(header, peer_);
     head_.body_bytes = parser_->chunked() ? std::nullopt : std::optional<uint64_t>(parser_->content_length().value_or(0));
     keep_alive_ = false;
-    const std::string target(header.target().data(), header.target().size());
-    // /v1/boards/{id}/proxy/{port}[/rest][?query] → /rest?query
-    const size_t port_start = target.find("/proxy/") + 7;
-    size_t rest = target.find_first_of("/?", port_start);
-    const std::string port = target.substr(port_start, rest == std::string::npos ? std::string::npos : rest - port_start);
-    std::string upstream = rest == std::string::npos ? "/" : target.substr(rest);
-    if (upstream.empty() || upstream[0] == '?') upstream = "/" + upstream;
+    auto target = ParseProxyTarget(std::string_view(header.target().data(), header.target().size()));
+    if (!target) return Refuse(JsonError(400, ErrorCode::kInvalidArgument, target.error().message));
     const bool upgrade = websocket::is_upgrade(header);
+    if (!head_.body_bytes) {
+      return Refuse(JsonError(411, ErrorCode::kInvalidArgument,
+                              "a proxied request's body needs a Content-Length (chunked bodies are not proxied)"));
+    }
+    if (upgrade && *head_.body_bytes > 0) {
+      return Refuse(JsonError(400, ErrorCode::kInvalidArgument, "a WebSocket upgrade request has no body"));
+    }
+    client_budget_ = upgrade ? std::nullopt : head_.body_bytes;
     const bool bearer = !head_.Header("authorization").empty() && head_.Header("x-auth-token").empty();
     const bool has_cookies = !head_.Header("cookie").empty();
-    std::string text = std::string(header.method_string()) + " " + upstream + " HTTP/1.1\r\n";
+    std::string text = std::string(header.method_string()) + " " + target->upstream + " HTTP/1.1\r\n";
     for (const auto& field : header) {
       const std::string name(field.name_string());
-      if (beast::iequals(name, "host") || beast::iequals(name, "x-auth-token") ||
+      // Forwarding headers are the conductor's to set: a client's own would be believed by the
+      // board (who connected, over what, under which host).
+      const bool forwarding = beast::iequals(name, "forwarded") || beast::iequals(name, "x-real-ip") ||
+                              (name.size() >= 12 && beast::iequals(name.substr(0, 12), "x-forwarded-"));
+      if (forwarding || beast::iequals(name, "host") || beast::iequals(name, "x-auth-token") ||
           (bearer && beast::iequals(name, "authorization")) || (!upgrade && beast::iequals(name, "connection")) ||
-          beast::iequals(name, "x-forwarded-for") || beast::iequals(name, "x-forwarded-prefix") ||
-          beast::iequals(name, "x-forwarded-proto"))
+          beast::iequals(name, "keep-alive") || beast::iequals(name, "proxy-connection"))
         continue;
       if (has_cookies && beast::iequals(name, "cookie")) {
         // The conductor's proxy session stays at the conductor; the board's own cookies pass.
@@ -296,11 +296,11 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
       }
       text += name + ": " + std::string(field.value()) + "\r\n";
     }
-    text += "Host: 127.0.0.1:" + port + "\r\n";
+    text += "Host: 127.0.0.1:" + std::to_string(target->port) + "\r\n";
     if (!upgrade) text += "Connection: close\r\n";
     text += "X-Forwarded-For: " + peer_.substr(0, peer_.rfind(':')) + "\r\n";
     text += std::string("X-Forwarded-Proto: ") + (kIsTls<Stream> ? "https" : "http") + "\r\n";
-    text += "X-Forwarded-Prefix: " + target.substr(0, port_start + port.size()) + "\r\n\r\n";
+    text += "X-Forwarded-Prefix: " + target->prefix + "\r\n\r\n";
     upstream_head_ = std::move(text);
     auto self = shared_from_this();
     server_->proxy_open(
@@ -317,13 +317,19 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
     using WebSocket = websocket::stream<Stream>;
     auto ws = std::any_cast<std::shared_ptr<WebSocket>>(std::move(board_websocket));
     if (handed_over_) return;
-    // What the parser read past the header (the body's start) follows the head.
+    // What the parser read past the header follows the head: the body's start, never more than
+    // the body (anything after it is a pipelined request, dropped). An upgrade has no body.
     const auto leftover = buffer_.cdata();
-    upstream_head_.append(static_cast<const char*>(leftover.data()), leftover.size());
+    size_t take = 0;
+    if (client_budget_) {
+      take = static_cast<size_t>(std::min<uint64_t>(leftover.size(), *client_budget_));
+      *client_budget_ -= take;
+    }
+    upstream_head_.append(static_cast<const char*>(leftover.data()), take);
     buffer_.consume(buffer_.size());
     handed_over_ = true;
     std::make_shared<ProxySplice<Stream>>(std::move(stream_), std::move(ws), std::move(upstream_head_),
-                                          std::move(ticket_), std::move(tls_), server_)
+                                          client_budget_, std::move(ticket_), std::move(tls_), server_)
         ->Start();
   }
 
@@ -425,6 +431,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
   std::optional<http::request_parser<http::string_body>> parser_;
   HttpRequestHead head_;   // of the request being read
   std::string upstream_head_;  // a proxied request's head as the board's service gets it
+  std::optional<uint64_t> client_budget_;  // a proxied request's body bytes still to carry; none: upgrade
   std::any admission_;     // what Admit attached to it
   size_t body_limit_ = 0;  // of its route
   std::chrono::steady_clock::time_point body_started_;

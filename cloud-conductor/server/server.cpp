@@ -32,6 +32,8 @@ void Server::Impl::DoAccept() {
   });
 }
 
+std::shared_ptr<ConnectionLimiter> Server::connection_limiter() const { return impl_->limiter; }
+
 void Server::Impl::OnAccepted(tcp::socket socket) {
   beast::error_code ec;
   const auto endpoint = socket.remote_endpoint(ec);

@@ -69,10 +69,15 @@ struct ServerOptions {
   // word from the board, closed with the client's connection when the next interval brings
   // nothing either (common/net/leg_liveness.hpp). 0 = no pings.
   std::chrono::milliseconds tunnel_ping_interval{15'000};
+  // A proxied connection (/v1/boards/{id}/proxy/{port}/) with no byte either way for this long
+  // is closed. 0 = never.
+  std::chrono::milliseconds proxy_idle_timeout{300'000};
 };
 
 // Called for each new WAMP WebSocket, on the io thread; returns who receives its frames.
 using WampAccept = std::function<std::shared_ptr<router::TransportHandler>(std::shared_ptr<router::Transport>)>;
+
+class ConnectionLimiter;
 
 class Server {
  public:
@@ -102,6 +107,10 @@ class Server {
   // Who opens tunnels for HTTP requests under /v1/boards/{id}/proxy/{port}/; unset, those
   // requests go to the HttpHandler like any other. Set before Start().
   void SetProxyOpen(ProxyOpen open);
+
+  // The caps of the conductor's port (global, per source address): tunnel services' client
+  // connections take their places under them too (TunnelManager). Valid from construction.
+  std::shared_ptr<ConnectionLimiter> connection_limiter() const;
 
   struct Impl;  // Beast state, in server.cpp
 

@@ -60,6 +60,7 @@ class TunnelSession final : public std::enable_shared_from_this<TunnelSession<St
     if (end_.deliver) {
       // A proxied HTTP request: its session splices its own stream with this WebSocket; this
       // connection's ticket and TLS context go along with the WebSocket.
+      auto observer = end_.observer;
       auto ws = std::shared_ptr<beast::websocket::stream<Stream>>(
           new beast::websocket::stream<Stream>(std::move(ws_)),
           [ticket = std::shared_ptr<ConnectionLimiter::Ticket>(std::move(ticket_)), tls = std::move(tls_),
@@ -67,6 +68,16 @@ class TunnelSession final : public std::enable_shared_from_this<TunnelSession<St
             delete p;
             if (observer) observer->OnEnd("proxied request over");
           });
+      // Whoever keeps the books can end it (a revoked or expired caller, a deleted board):
+      // closing the board's WebSocket ends the proxied connection with it. io thread.
+      if (observer) {
+        observer->OnStart([weak = std::weak_ptr<beast::websocket::stream<Stream>>(ws)](const std::string& why) {
+          if (auto live = weak.lock()) {
+            Log()->info("proxied connection closed: {}", why);
+            CloseSocket(*live);
+          }
+        });
+      }
       auto deliver = std::move(end_.deliver);
       deliver(std::any(std::move(ws)));
       return;
@@ -78,6 +89,8 @@ class TunnelSession final : public std::enable_shared_from_this<TunnelSession<St
     auto keep = std::make_shared<Keep>(Keep{std::move(ticket_), std::move(tls_)});
     ew::net::SpliceOptions options;
     options.ping_interval = server_->options.tunnel_ping_interval;
+    // The board's agent sends at most a chunk per message: nothing larger is buffered here.
+    options.max_message_bytes = options.chunk_bytes;
     auto splice = std::make_shared<ew::net::WsSplice<Stream>>(std::move(ws_), std::move(end_.socket), options,
                                                           std::move(end_.observer), std::any(std::move(keep)));
     splice->Start();

@@ -1,5 +1,8 @@
 #include "cloud-conductor/tunnels/tunnel_manager.hpp"
 
+#include <optional>
+#include <utility>
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -79,6 +82,10 @@ struct TunnelManager::Listener : std::enable_shared_from_this<Listener> {
   bool closed = false;  // io thread
   // Spliced connections' stop functions, by connection id (io thread).
   std::map<uint64_t, std::function<void(const std::string&)>> live;
+  // Proxied connections' callers and boards, and the timers that end them with their caller's
+  // token or session (io thread).
+  std::map<uint64_t, std::pair<ProxyCaller, std::string>> callers;
+  std::map<uint64_t, std::unique_ptr<net::steady_timer>> deadlines;
   std::atomic<uint64_t> live_count{0};
   std::atomic<uint64_t> total{0};
   std::atomic<uint64_t> refused{0};
@@ -103,6 +110,8 @@ struct TunnelManager::Pending {
   std::string token;
   std::string peer;
   net::steady_timer timer;
+  std::optional<ProxyCaller> caller;  // a proxied request's
+  std::shared_ptr<server::ConnectionLimiter::Ticket> ticket;  // a service client's place under the caps
 };
 
 // The books of one spliced connection: what the splice moves and when it ends.
@@ -113,6 +122,18 @@ struct TunnelManager::Connection final : ew::net::SpliceObserver {
 
   void OnStart(std::function<void(const std::string&)> stop) override {
     if (listener->closed) return stop("service deleted");
+    if (caller) {
+      listener->callers[id] = {*caller, board_id};
+      if (caller->time_left.count() > 0) {
+        auto timer = std::make_unique<net::steady_timer>(listener->acceptor.get_executor(), caller->time_left);
+        timer->async_wait([l = listener, i = id](boost::system::error_code ec) {
+          if (ec) return;
+          auto it = l->live.find(i);
+          if (it != l->live.end()) it->second("the caller's token or proxy session expired");
+        });
+        listener->deadlines[id] = std::move(timer);
+      }
+    }
     listener->live[id] = std::move(stop);
   }
   void OnBytes(bool to_websocket, size_t n) override {
@@ -127,7 +148,10 @@ struct TunnelManager::Connection final : ew::net::SpliceObserver {
   }
   void OnEnd(const std::string& reason) override {
     GiveBack(*board_tunnels, board_id);
+    ticket.reset();
     listener->live.erase(id);
+    listener->callers.erase(id);
+    listener->deadlines.erase(id);
     --listener->live_count;
     listener->open_gauge->Dec();
     Log()->debug("service {}: connection {} from {} ended: {}", listener->service.id, id, peer, reason);
@@ -138,6 +162,8 @@ struct TunnelManager::Connection final : ew::net::SpliceObserver {
   std::string peer;
   std::string board_id;
   std::shared_ptr<std::map<std::string, size_t>> board_tunnels;
+  std::optional<ProxyCaller> caller;  // a proxied request's
+  std::shared_ptr<server::ConnectionLimiter::Ticket> ticket;  // a service client's place under the caps
 };
 
 TunnelManager::TunnelManager(net::io_context& io, ServiceStore& store, router::BoardGateway& gateway,
@@ -219,7 +245,18 @@ Result<void> TunnelManager::Start() {
   return Ok();
 }
 
+bool TunnelManager::ListensOnLoopback() const {
+  boost::system::error_code ec;
+  const auto address = net::ip::make_address(options_.listen_address, ec);
+  return !ec && address.is_loopback();
+}
+
 Result<ServiceState> TunnelManager::Create(Service spec) {
+  std::lock_guard create_lock(create_mu_);
+  EW_TRY(auto existing, store_.List(spec.project_id));
+  if (existing.size() >= options_.max_services_per_project)
+    return ResourceExhausted("project " + spec.project_id + " has " + std::to_string(existing.size()) +
+                             " services, the conductor's limit per project ([tunnels] max_services_per_project)");
   EW_TRY(auto listener, Bind(spec, /*allocate=*/spec.conductor_port == 0));
   spec.conductor_port = listener->service.conductor_port;
   if (auto stored = store_.Insert(spec); !stored) {
@@ -251,6 +288,44 @@ Result<void> TunnelManager::Delete(const std::string& id) {
   if (listener) net::post(io_, [this, listener] { CloseService(listener); });
   Log()->info("service {}: deleted", id);
   return Ok();
+}
+
+void TunnelManager::CloseBoard(const std::string& board_id) {
+  std::vector<std::shared_ptr<Listener>> closing;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = listeners_.begin(); it != listeners_.end();) {
+      if (it->second->service.board_id == board_id) {
+        closing.push_back(std::move(it->second));
+        it = listeners_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  // The rows went with the board (ON DELETE CASCADE); any left (another store) go too.
+  for (const auto& listener : closing) (void)store_.Delete(listener->service.id);
+  net::post(io_, [this, closing, board_id] {
+    for (const auto& listener : closing) {
+      Log()->info("service {}: closed, its board {} was deleted", listener->service.id, board_id);
+      CloseService(listener);
+    }
+    EndProxied([&board_id](const ProxyCaller&, const std::string& board) { return board == board_id; },
+               "board " + board_id + " deleted");
+  });
+}
+
+size_t TunnelManager::EndProxied(const std::function<bool(const ProxyCaller&, const std::string&)>& covered,
+                                 const std::string& reason) {
+  if (!proxy_) return 0;
+  std::vector<std::function<void(const std::string&)>> stops;
+  for (const auto& [id, who] : proxy_->callers) {
+    if (!covered(who.first, who.second)) continue;
+    auto it = proxy_->live.find(id);
+    if (it != proxy_->live.end()) stops.push_back(it->second);
+  }
+  for (auto& stop : stops) stop(reason);
+  return stops.size();
 }
 
 void TunnelManager::CloseService(const std::shared_ptr<Listener>& listener) {
@@ -318,10 +393,21 @@ void TunnelManager::OnAccepted(const std::shared_ptr<Listener>& listener, tcp::s
   if (!listener->filter.Allows(remote.address())) return refuse("source address not in the service's allowCidrs");
   if (listener->live_count >= listener->max_connections)
     return refuse("the service's " + std::to_string(listener->max_connections) + " connections are in use");
+  std::shared_ptr<server::ConnectionLimiter::Ticket> ticket;
+  if (limiter_) {
+    server::ConnectionLimiter::Verdict verdict;
+    ticket = limiter_->TryAcquire(remote.address().to_string(), &verdict);
+    if (!ticket) {
+      return refuse(verdict == server::ConnectionLimiter::Verdict::kGlobalCap
+                        ? "the conductor's connection cap ([server] max_connections) is reached"
+                        : "the per-address cap ([server] max_connections_per_address) is reached for this source");
+    }
+  }
   auto presence = gateway_.Presence(service.board_id);
   if (!presence) return refuse("board " + service.board_id + " is offline");
 
   auto pending = std::make_unique<Pending>(std::move(socket), listener, "", peer);
+  pending->ticket = std::move(ticket);
   if (auto asked = AskBoard(listener, presence->session_id, std::move(pending), service.board_id, service.board_port,
                             service.id);
       !asked) {
@@ -367,7 +453,7 @@ Result<void> TunnelManager::AskBoard(const std::shared_ptr<Listener>& listener, 
   return Ok();
 }
 
-void TunnelManager::OpenProxy(const std::string& board_id, uint16_t port, const std::string& peer,
+void TunnelManager::OpenProxy(const std::string& board_id, uint16_t port, const std::string& peer, ProxyCaller caller,
                               std::function<void(Error)> failed, std::function<void(std::any)> deliver) {
   if (!proxy_) {
     Service books;
@@ -384,7 +470,11 @@ void TunnelManager::OpenProxy(const std::string& board_id, uint16_t port, const 
     proxy_->Refused();
     return failed(Error{ErrorCode::kUnavailable, "board " + board_id + " is offline"});
   }
+  // The audit trail of proxy use: who reached which board's port from where (no secrets).
+  Log()->info("proxy: user {} ({}) from {} to board {} port {}", caller.user_name, caller.user_id, peer, board_id,
+              port);
   auto pending = std::make_unique<Pending>(tcp::socket(io_), proxy_, "", peer);
+  pending->caller = std::move(caller);
   pending->failed = failed;
   pending->deliver = std::move(deliver);
   if (auto asked = AskBoard(proxy_, presence->session_id, std::move(pending), board_id, port, "proxy to " + board_id);
@@ -431,6 +521,8 @@ Result<server::TunnelEnd> TunnelManager::Redeem(const std::string& token, const 
                grant.connection_id, pending->peer, peer);
   auto observer = std::make_shared<Connection>(pending->listener, grant.connection_id, pending->peer,
                                                pending->board_id, board_tunnels_);
+  observer->caller = std::move(pending->caller);
+  observer->ticket = std::move(pending->ticket);
   return server::TunnelEnd{std::move(pending->socket), std::move(observer), std::move(pending->deliver)};
 }
 

@@ -20,6 +20,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "cloud-conductor/router/board_gateway.hpp"
+#include "cloud-conductor/server/connection_limiter.hpp"
 #include "cloud-conductor/server/tunnel_types.hpp"
 #include "cloud-conductor/tunnels/proxy_session_book.hpp"
 #include "cloud-conductor/tunnels/service_store.hpp"
@@ -45,6 +46,18 @@ struct TunnelOptions {
   // (server.hpp), so this is what bounds them per board; past it a client is closed at once.
   size_t max_tunnels_per_board = 512;
   ProxySessionOptions proxy_sessions;  // browser logins to boards' HTTP services
+  size_t max_services_per_project = 32;  // services of one project at once; past it Create is ResourceExhausted
+};
+
+// Who opened a proxied connection (/v1/boards/{id}/proxy/{port}/): it lives no longer than
+// their API token or browser session (security review H2).
+struct ProxyCaller {
+  std::string user_id;
+  std::string user_name;  // for the log
+  std::string token_id;   // ApiToken.id of the token, or of the token the browser session came from
+  // Time left of the token or session (whichever ends first); 0 = no end of its own. Past it
+  // the connection is closed.
+  std::chrono::milliseconds time_left{0};
 };
 
 // A service as GET /v1/services shows it: what is stored and how it is doing.
@@ -96,8 +109,24 @@ class TunnelManager {
   // caller already checked): asks the board to open a tunnel as for a service connection;
   // `deliver` gets the board's WebSocket, or `failed` the reason (Unavailable: board offline,
   // port refused, no dial back in time). io thread.
-  void OpenProxy(const std::string& board_id, uint16_t port, const std::string& peer,
+  // `caller` is kept with the connection: EndProxied closes it, and so does its time_left.
+  void OpenProxy(const std::string& board_id, uint16_t port, const std::string& peer, ProxyCaller caller,
                  std::function<void(Error)> failed, std::function<void(std::any)> deliver);
+  // Closes every live proxied connection whose caller `covered` names (a revoked token, a
+  // deleted user), logging `reason`. Returns how many. io thread.
+  size_t EndProxied(const std::function<bool(const ProxyCaller&, const std::string& board_id)>& covered,
+                    const std::string& reason);
+  // A board was deleted (its services' rows went with it): closes its services' listeners and
+  // connections and its proxied connections. Any thread.
+  void CloseBoard(const std::string& board_id);
+  // Whether services' conductor ports listen on a loopback address only ([tunnels]
+  // listen_address): elsewhere they are reachable from the network.
+  bool ListensOnLoopback() const;
+  const std::string& listen_address() const { return options_.listen_address; }
+  // The conductor port's connection caps: from then on each service's client connection takes
+  // a place under them (global and per source address) like any connection to the conductor,
+  // and is closed on accept past either. Call before the io loop runs.
+  void SetConnectionLimiter(std::shared_ptr<server::ConnectionLimiter> limiter) { limiter_ = std::move(limiter); }
   // Closes every listener and connection (conductor stopping). io thread.
   void Stop();
   // Browser logins and sessions for /v1/boards/{id}/proxy/{port}/. Thread-safe.
@@ -126,6 +155,7 @@ class TunnelManager {
   metrics::Registry& metrics_;
   TunnelOptions options_;
 
+  std::mutex create_mu_;  // a project's count and its new service's insert, together
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Listener>> listeners_;  // GUARDED_BY(mu_), by service id
 
@@ -137,6 +167,7 @@ class TunnelManager {
   // Open tunnels per board (io thread); shared with the connections that give theirs back.
   std::shared_ptr<std::map<std::string, size_t>> board_tunnels_ = std::make_shared<std::map<std::string, size_t>>();
   ProxySessionBook proxy_sessions_;
+  std::shared_ptr<server::ConnectionLimiter> limiter_;  // null: services' clients are not capped here
 };
 
 }  // namespace ew::conductor::tunnels

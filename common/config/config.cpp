@@ -452,6 +452,8 @@ const std::vector<Key<ConductorConfig>>& ConductorKeys() {
       {"tunnels", "ping_interval_ms", DurationOrZero(&C::tunnels_ping_interval)},
       {"tunnels", "max_per_board", Integer(&C::tunnels_max_per_board, 1, 1'000'000)},
       {"tunnels", "proxy_session_ttl_s", Duration(&C::tunnels_proxy_session_ttl)},
+      {"tunnels", "max_services_per_project", Integer(&C::tunnels_max_services_per_project, 1, 100'000)},
+      {"tunnels", "proxy_idle_timeout_s", Duration(&C::tunnels_proxy_idle_timeout)},
       {"log", "level", Text(&C::log_level, kLogLevel)},
   };
   return keys;

@@ -66,7 +66,10 @@ struct ConductorConfig {
   std::chrono::seconds enrolment_code_ttl{std::chrono::hours(24)};
   std::string bootstrap_password_file = "";  // read admin password from here on first start; "" = generate and print once
   // [tunnels] (reverse tunnels to services on boards)
-  std::string tunnels_listen_address = "";  // services' conductor ports listen here; "" = [server] listen_address
+  // Services' conductor ports listen here. Loopback by default: a service on a non-loopback
+  // address must carry allowCidrs, or be opened by an admin (docs/SECURITY.md "Tunnels").
+  // "" = 127.0.0.1 too (never [server] listen_address: that is often 0.0.0.0).
+  std::string tunnels_listen_address = "127.0.0.1";
   // Conductor ports for services that name none are allocated from port_first..port_last (the
   // first free one). port_first = 0: any free port the OS picks (tests).
   int64_t tunnels_port_first = 20'000;
@@ -93,6 +96,10 @@ struct ConductorConfig {
   // A browser's session on a board's HTTP service (/v1/boards/{id}/proxy/{port}/, its cookie's
   // Max-Age), never past the API token that asked for the login link.
   std::chrono::seconds tunnels_proxy_session_ttl{15 * 60};
+  int64_t tunnels_max_services_per_project = 32;  // services of one project; more → 429
+  // A proxied connection (/v1/boards/{id}/proxy/{port}/, WebSocket upgrades too) that carries
+  // no byte either way for this long is closed.
+  std::chrono::seconds tunnels_proxy_idle_timeout{300};
   // [log]
   std::string log_level = "info";
 };

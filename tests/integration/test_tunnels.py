@@ -386,6 +386,7 @@ class TunnelTest(TunnelTestCase):
                      {"boardId": board, "boardPort": 70000}, {"boardId": board, "boardPort": "22"},
                      {"boardId": board, "boardPort": 22, "conductorPort": 80},
                      {"boardId": board, "boardPort": 22, "maxConnections": 0},
+                     {"boardId": board, "boardPort": 22, "maxConnections": 1025},
                      {"boardId": board, "boardPort": 22, "extra": 1}):
             status, resp = self.rest("POST", "/v1/services", body)
             self.assertEqual(status, 400, (body, resp))
@@ -788,15 +789,23 @@ class TunnelAddressCapTest(TunnelTestCase):
         service = self.open_service(board, local.port, maxConnections=30)
         socks = []
         try:
-            for i in range(20):  # 2.5x the address cap, all from 127.0.0.1
-                sock = self.connect(service)
+            # The board's 20 tunnel WebSockets (2.5x the address cap) all come from 127.0.0.1; the
+            # clients, which take places under the caps like any connection, each from an
+            # address of their own (as a board's users would be).
+            def client(i):
+                sock = socket.create_connection(("127.0.0.1", service["conductorPort"]), timeout=30,
+                                                source_address=(f"127.0.1.{i + 1}", 0))
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                return sock
+            for i in range(20):
+                sock = client(i)
                 socks.append(sock)
                 sock.sendall(f"tunnel {i}".encode())
                 sock.settimeout(15)
                 self.assertEqual(sock.recv(100), f"tunnel {i}".encode())
             self.assertEqual(self.service_state(service["id"])["liveConnections"], 20)
             # The board's limit: a 21st connection is closed at once.
-            with self.connect(service) as extra:
+            with client(20) as extra:
                 self.assertEqual(recv_all(extra, timeout=5), b"")
             wait_until(lambda: "tunnels open, the conductor's limit per board" in self.log(), what="per-board refusal")
             refused_before = self.conductor.metric('ew_server_connections_refused_total{reason="address_cap"}') or 0
@@ -875,6 +884,327 @@ class TunnelTlsTest(TunnelTestCase):
             self.assertIn("; Secure", resp.getheader("Set-Cookie"))
         finally:
             conn.close()
+
+
+
+# ---- security review of the tunnels (issue 17 follow-up) ----
+
+def upgrade_through_proxy(port, path, headers):
+    """A socket whose proxied WebSocket upgrade got its 101 (the board's http_app echoes after it)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+    extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    sock.sendall((f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n").encode())
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    if not got.startswith(b"HTTP/1.1 101"):
+        sock.close()
+        raise AssertionError(got)
+    return sock
+
+
+def closed_within(sock, seconds):
+    """Seconds until the peer closed `sock` (EOF or reset), or None if it stayed open."""
+    started = time.monotonic()
+    sock.settimeout(0.2)
+    while time.monotonic() - started < seconds:
+        try:
+            if sock.recv(4096) == b"":
+                return time.monotonic() - started
+        except socket.timeout:
+            continue
+        except OSError:
+            return time.monotonic() - started
+    return None
+
+
+class TunnelExposureTest(TunnelTestCase):
+    """H1: off loopback, a service needs allowCidrs unless an admin opens it."""
+
+    conductor_extra = 'listen_address = "0.0.0.0"\n'
+
+    def test_a_network_facing_service_needs_allow_cidrs_or_an_admin(self):
+        _, project = self.rest("POST", "/v1/projects", {"name": "proj-exposed"})
+        status, body = self.rest("POST", "/v1/users", {"name": "op-exposed", "password": "tunnel-operator-pw",
+                                                      "projectId": project["id"]})
+        self.assertEqual(status, 201, body)
+        op = self.conductor.login("op-exposed", "tunnel-operator-pw")
+        board = self.board("exposed-board", start=False, project=project["id"])
+        status, body = self.conductor.rest("POST", "/v1/services", {"boardId": board, "boardPort": 22}, op)
+        self.assertEqual(status, 403, body)
+        self.assertIn("allowCidrs", body["error"]["message"])
+        _, listed = self.rest("GET", "/v1/services")
+        self.assertEqual(listed["services"], [])
+        self.open_service(board, 22, token=op, allowCidrs=["127.0.0.0/8"])
+        self.open_service(board, 23)  # the admin decides
+
+
+class TunnelBoardDeletionTest(TunnelTestCase):
+    """M1: deleting a board closes its services' ports and live connections; services per
+    project are capped."""
+
+    conductor_extra = "max_services_per_project = 2\n"
+
+    def test_deleting_a_board_closes_its_services_and_projects_are_capped(self):
+        board = self.board("doomed-board")
+        local = self.local(echo)
+        service = self.open_service(board, local.port)
+        self.open_service(board, local.port)
+        status, body = self.rest("POST", "/v1/services", {"boardId": board, "boardPort": local.port})
+        self.assertEqual(status, 429, body)
+        with self.connect(service) as live:
+            live.sendall(b"before")
+            live.settimeout(10)
+            self.assertEqual(live.recv(100), b"before")
+            status, _ = self.rest("DELETE", f"/v1/boards/{board}")
+            self.assertEqual(status, 204)
+            self.assertIsNotNone(closed_within(live, 5), "the live connection outlived its board")
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.1", service["conductorPort"]), timeout=5).close()
+        wait_until(lambda: "was deleted" in self.log(), what="the closing in the log")
+
+
+class ProxyLifetimeTest(TunnelTestCase):
+    """H2: a proxied connection ends with the token or browser session that opened it, and when idle."""
+
+    conductor_extra = "proxy_session_ttl_s = 3\nproxy_idle_timeout_s = 2\n"
+
+    def operator(self, name, project):
+        status, body = self.rest("POST", "/v1/users", {"name": name, "password": "tunnel-operator-pw",
+                                                      "projectId": project})
+        self.assertEqual(status, 201, body)
+        return self.conductor.login(name, "tunnel-operator-pw")
+
+    def test_revocation_expiry_and_idleness_end_proxied_websockets(self):
+        _, project = self.rest("POST", "/v1/projects", {"name": "proj-life"})
+        op = self.operator("op-life", project["id"])
+        board = self.board("life-board", project=project["id"])
+        app = self.local(http_app)
+        base = f"/v1/boards/{board}/proxy/{app.port}/ws"
+        # Token revoked (logout): the open WebSocket ends at once.
+        with upgrade_through_proxy(self.conductor.port, base, {"X-Auth-Token": op}) as sock:
+            sock.sendall(b"hi")
+            self.assertEqual(sock.recv(10), b"hi")
+            status, _ = self.conductor.rest("DELETE", "/v1/auth/tokens/current", token=op)
+            self.assertIn(status, (200, 204))
+            took = closed_within(sock, 1.5)
+            self.assertIsNotNone(took, "the proxied WebSocket outlived its revoked token")
+        # Browser session: ends when the session expires (3 s), though busy.
+        op2 = self.operator("op-life2", project["id"])
+        status, link = self.conductor.rest("POST", f"/v1/boards/{board}/proxy-logins", {"port": app.port}, token=op2)
+        self.assertEqual(status, 201, link)
+        status, headers, _ = proxy_request(self.conductor.port, "GET", link["url"])
+        self.assertEqual(status, 303)
+        pair = headers["set-cookie"].split(";", 1)[0]
+        started = time.monotonic()
+        with upgrade_through_proxy(self.conductor.port, base, {"Cookie": pair}) as sock:
+            closed = None
+            while closed is None and time.monotonic() - started < 8:
+                try:
+                    sock.sendall(b"busy")
+                except OSError:
+                    closed = time.monotonic() - started
+                    break
+                closed = closed_within(sock, 0.5)
+                if closed is not None:
+                    closed = time.monotonic() - started
+            self.assertIsNotNone(closed, "the proxied WebSocket outlived its browser session")
+            self.assertLess(closed, 6)
+        # Idle: nothing either way for proxy_idle_timeout_s (2 s) closes it.
+        op3 = self.operator("op-life3", project["id"])
+        with upgrade_through_proxy(self.conductor.port, base, {"X-Auth-Token": op3}) as sock:
+            took = closed_within(sock, 6)
+            self.assertIsNotNone(took, "an idle proxied WebSocket stayed open")
+            self.assertGreater(took, 1.0)
+        wait_until(lambda: "idle for 2 s" in self.log(), what="the idle close in the log")
+
+
+class ProxyRequestHygieneTest(TunnelTestCase):
+    """M2, L1, L5: one request per board connection, forwarding headers the conductor's own,
+    one parser for the proxy path, an audit line per proxied session."""
+
+    def test_pipelined_requests_forged_forwarding_and_encoded_ports(self):
+        received = []
+
+        def recorder(conn):
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            conn.settimeout(1.0)
+            try:
+                while True:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            except OSError:
+                pass
+            received.append(data)
+
+        board = self.board("hygiene-board")
+        app = self.local(recorder)
+        base = f"/v1/boards/{board}/proxy/{app.port}"
+        with socket.create_connection(("127.0.0.1", self.conductor.port), timeout=15) as sock:
+            sock.sendall((f"GET {base}/first HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {self.token}\r\n"
+                          f"Forwarded: for=6.6.6.6;host=evil.example\r\nX-Forwarded-Host: evil.example\r\n"
+                          f"X-Forwarded-Port: 1\r\nX-Forwarded-For: 6.6.6.6\r\nX-Real-IP: 6.6.6.6\r\n\r\n"
+                          f"GET /second HTTP/1.1\r\nHost: evil.example\r\nX-Auth-Token: {self.token}\r\n"
+                          f"X-Forwarded-For: 6.6.6.6\r\n\r\n").encode())
+            answer = recv_all(sock, timeout=15)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200"), answer)
+        wait_until(lambda: received, what="the board's request")
+        raw = received[0].decode(errors="replace")
+        self.assertEqual(raw.count("HTTP/1.1\r\n"), 1, raw)
+        self.assertNotIn("/second", raw)
+        self.assertNotIn(self.token, raw)
+        self.assertNotIn("evil", raw)
+        self.assertNotIn("6.6.6.6", raw)
+        self.assertNotIn("X-Forwarded-Port", raw)
+        self.assertIn("X-Forwarded-For: 127.0.0.1\r\n", raw)
+        # A body is carried up to its Content-Length, nothing after it.
+        received.clear()
+        with socket.create_connection(("127.0.0.1", self.conductor.port), timeout=15) as sock:
+            sock.sendall((f"POST {base}/post HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {self.token}\r\n"
+                          f"Content-Length: 5\r\n\r\nhelloGET /smuggled HTTP/1.1\r\nHost: y\r\n\r\n").encode())
+            recv_all(sock, timeout=15)
+        wait_until(lambda: received, what="the board's request")
+        self.assertTrue(received[0].endswith(b"\r\n\r\nhello"), received[0])
+        # Chunked bodies are not proxied (their end is the conductor's to find): 411.
+        status, _, text = proxy_request(self.conductor.port, "POST", base + "/c",
+                                        {"X-Auth-Token": self.token, "Transfer-Encoding": "chunked"},
+                                        body=iter([b"abc"]))
+        self.assertEqual(status, 411, text)
+        # L1: a percent-encoded port or board is refused, never read two ways.
+        encoded = "".join(f"%{ord(c):02X}" for c in str(app.port))
+        for path in (f"/v1/boards/{board}/proxy/{encoded}/", f"/v1/boards/%{ord(board[0]):02X}{board[1:]}/proxy/{app.port}/"):
+            status, _, text = proxy_request(self.conductor.port, "GET", path, {"X-Auth-Token": self.token})
+            self.assertEqual(status, 400, (path, text))
+        # L5: one info line per proxied session: who, from where, which board and port; no secret.
+        log = self.log()
+        self.assertRegex(log, rf"proxy: user admin \(\S+\) from 127\.0\.0\.1:\d+ to board {board} port {app.port}")
+        self.assertNotIn(self.token, log)
+
+
+class TunnelConnectionCapTest(TunnelTestCase):
+    """M4: services' client connections count under the conductor port's caps (global and per
+    source address), like any connection to the conductor."""
+
+    conductor_server = "max_connections_per_address = 5\n"
+
+    def open_connections(self):
+        _, metrics = self.conductor.rest("GET", "/metrics")
+        m = re.search(r"^ew_server_connections_open (\d+)", metrics, re.M)
+        self.assertTrue(m, metrics[:500])
+        return int(m.group(1))
+
+    def test_service_clients_take_places_under_the_server_caps(self):
+        board = self.board("capped-board")
+        local = self.local(echo)
+        service = self.open_service(board, local.port, maxConnections=30)
+        before = self.open_connections()
+        held = []
+        try:
+            for i in range(3):  # the agent's session + 3 clients = 4 of 127.0.0.1's 5 places
+                sock = self.connect(service)
+                held.append(sock)
+                sock.sendall(b"x%d" % i)
+                sock.settimeout(10)
+                self.assertEqual(sock.recv(10), b"x%d" % i)
+            # Each client and its tunnel WebSocket count in the global gauge (the tunnel left
+            # only the per-address count).
+            self.assertGreaterEqual(self.open_connections() - before, 5)  # 6; 3 before the fix
+            # More clients from the same address: past its places one is closed on accept by
+            # the tunnel's own check (not only its board's dial refused by the server's).
+            for _ in range(5):
+                held.append(self.connect(service))
+                time.sleep(0.2)
+                if "max_connections_per_address) is reached" in self.log():
+                    break
+            self.assertIsNotNone(closed_within(held[-1], 3))
+        finally:
+            for sock in held:
+                sock.close()
+        wait_until(lambda: "max_connections_per_address) is reached" in self.log(), what="the cap in the log")
+
+
+def dial_tunnel(port, token, board):
+    """A board's tunnel WebSocket dialled by hand: the socket after the conductor's 101."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /v1/tunnel/{token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n"
+                  f"X-Edgewire-Board: {board}\r\n\r\n").encode())
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    if not got.startswith(b"HTTP/1.1 101"):
+        raise AssertionError(got)
+    return sock
+
+
+def masked_binary_frame(payload):
+    """One client (masked, with a zero key) binary WebSocket frame."""
+    n = len(payload)
+    if n < 126:
+        length = bytes([0x80 | n])
+    elif n < 65536:
+        length = bytes([0x80 | 126]) + n.to_bytes(2, "big")
+    else:
+        length = bytes([0x80 | 127]) + n.to_bytes(8, "big")
+    return b"\x82" + length + b"\0\0\0\0" + payload
+
+
+class TunnelMessageLimitTest(TunnelTestCase):
+    """L3: the conductor takes messages of at most one chunk (64 KiB, what an agent sends) on a
+    board's tunnel WebSocket; a larger one ends the tunnel instead of being buffered."""
+
+    def test_a_board_message_over_one_chunk_ends_the_tunnel(self):
+        board_c, code = self.conductor.create_board(self.token, "big-message-board")
+        status, enrolled = self.conductor.rest("POST", "/v1/enrol", {"code": code, "hostname": "t"})
+        self.assertIn(status, (200, 201), enrolled)
+        service = self.open_service(board_c, 4242)
+        tokens = []
+
+        async def wait_for(predicate, timeout=10):
+            deadline = time.monotonic() + timeout
+            while not predicate():
+                if time.monotonic() > deadline:
+                    raise AssertionError("timed out")
+                await asyncio.sleep(0.02)
+
+        async def scenario():
+            session = await wamp_client.connect(self.conductor.ws_url, {
+                "method": "wampcra", "authid": board_c, "secret": enrolled["secret"]})
+
+            def tunnel_open(**kwargs):
+                tokens.append(kwargs["token"])
+                return None
+            await session.register(tunnel_open, f"ew.board.{board_c}.tunnel.open")
+            loop = asyncio.get_running_loop()
+            client = await loop.run_in_executor(None, self.connect, service)
+            await wait_for(lambda: len(tokens) == 1)
+            ws = await loop.run_in_executor(None, dial_tunnel, self.conductor.port, tokens[0], board_c)
+            ws.sendall(masked_binary_frame(b"a" * 60_000))    # within a chunk: carried
+            ws.sendall(masked_binary_frame(b"b" * 100_000))   # over it: the tunnel ends
+            got = await loop.run_in_executor(None, recv_all, client, 10)
+            session.leave()
+            ws.close()
+            client.close()
+            return got
+
+        got = asyncio.run(scenario())
+        self.assertEqual(got, b"a" * 60_000)
 
 
 if __name__ == "__main__":

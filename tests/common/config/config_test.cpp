@@ -91,6 +91,8 @@ void ExpectSame(const ConductorConfig& got, const ConductorConfig& want) {
   EXPECT_EQ(got.tunnels_ping_interval, want.tunnels_ping_interval);
   EXPECT_EQ(got.tunnels_max_per_board, want.tunnels_max_per_board);
   EXPECT_EQ(got.tunnels_proxy_session_ttl, want.tunnels_proxy_session_ttl);
+  EXPECT_EQ(got.tunnels_max_services_per_project, want.tunnels_max_services_per_project);
+  EXPECT_EQ(got.tunnels_proxy_idle_timeout, want.tunnels_proxy_idle_timeout);
 }
 
 void ExpectSame(const AgentConfig& got, const AgentConfig& want) {
@@ -547,7 +549,8 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
   // [tunnels] (issue 17)
   for (const char* key : {"tunnels.listen_address", "tunnels.port_first", "tunnels.port_last",
                           "tunnels.max_connections", "tunnels.open_timeout_ms", "tunnels.ping_interval_ms",
-                          "tunnels.max_per_board", "tunnels.proxy_session_ttl_s"})
+                          "tunnels.max_per_board", "tunnels.proxy_session_ttl_s",
+                          "tunnels.max_services_per_project", "tunnels.proxy_idle_timeout_s"})
     EXPECT_EQ(conductor_keys.erase(key), 1u) << key;
   EXPECT_EQ(agent_keys.erase("tunnels.ping_interval_ms"), 1u);
   EXPECT_EQ(conductor_keys,
@@ -593,6 +596,14 @@ TEST(ConfigTest, TunnelKeys) {
   ASSERT_TRUE(agent) << agent.error().message;
   EXPECT_EQ(agent->tunnels_ping_interval, std::chrono::milliseconds(500));
   ExpectInvalid(ParseConductorConfig("[tunnels]\nmax_per_board = 0\n"), "tunnels.max_per_board");
+  ExpectInvalid(ParseConductorConfig("[tunnels]\nmax_services_per_project = 0\n"),
+                "tunnels.max_services_per_project");
+  // Tunnel ports listen on loopback unless told otherwise, whatever [server] listens on
+  // (security review H1: the packaged 0.0.0.0 once exposed every service to the network).
+  auto defaults = ParseConductorConfig("[server]\nlisten_address = \"0.0.0.0\"\n");
+  ASSERT_TRUE(defaults.has_value());
+  EXPECT_EQ(defaults->tunnels_listen_address, "127.0.0.1");
+  EXPECT_EQ(defaults->tunnels_max_services_per_project, 32);
   ExpectInvalid(ParseConductorConfig("[tunnels]\nproxy_session_ttl_s = 0\n"), "tunnels.proxy_session_ttl_s");
   ExpectInvalid(ParseAgentConfig("[tunnels]\nping_interval_ms = -1\n"), "tunnels.ping_interval_ms");
 }
