@@ -136,7 +136,7 @@ class Conductor:
         self.config = os.path.join(work, f"conductor-{heartbeat_timeout_ms}.toml")
         with open(self.config, "w") as f:
             f.write(f"""[server]
-listen_address = "0.0.0.0"
+listen_address = "127.0.0.1"
 port = {port}
 # Every board of the bench comes from loopback: lift the per-address cap and the total.
 max_connections_per_address = {max_connections}

@@ -85,6 +85,9 @@ struct Credential {
 
 class Loader;
 
+// Where connections come from (--bind); unset = the kernel chooses.
+std::optional<net::ip::address> bind_address;
+
 class SessionBase {
  public:
   virtual ~SessionBase() = default;
@@ -553,7 +556,7 @@ int main(int argc, char** argv) {
       std::cerr << "ew_bench_session_load: --bind " << options.bind << ": " << ec.message() << "\n";
       return 2;
     }
-    SessionBase::bind_address = address;
+    bind_address = address;
   }
 
   std::signal(SIGPIPE, SIG_IGN);
