@@ -223,7 +223,10 @@ dir = "{os.path.join(work, name + '-spool')}"
 [log]
 level = "warn"
 """)
-    return created["id"], [agent, "run", "--config", config]
+    with open(cred) as f:
+        stored = json.load(f)
+    board_id = stored.get("boardId") or stored.get("board_id") or created.get("boardId") or created.get("id")
+    return board_id, [agent, "run", "--config", config]
 
 
 def quantiles(samples_us):
