@@ -387,6 +387,11 @@ def main():
     n = args.boards
     nofile = raise_nofile(2 * n + 10000)
     log(f"RLIMIT_NOFILE {nofile}")
+    # The conductor holds one descriptor per session, plus its store, listener, REST clients and
+    # the real agent: without CAP_SYS_RESOURCE the hard limit caps N (20,000 on the shared VM).
+    if nofile < n + 1000:
+        sys.exit(f"RLIMIT_NOFILE is {nofile}: the conductor cannot hold {n} sessions; run as root with "
+                 f"CAP_SYS_RESOURCE, or --boards {nofile - 1000} or fewer")
 
     work = tempfile.mkdtemp(prefix="ew-scale-")
     log("work dir", work)
@@ -396,14 +401,16 @@ def main():
     timeouts = [int(x) for x in args.heartbeat_timeouts.split(",") if x]
     conductor = Conductor(build, work, port, timeouts[0], 4 * n + 1000)
     conductor.start()
-    rest = Rest(port)
-    token = rest.call("POST", "/v1/auth/tokens", {"username": "admin", "password": PASSWORD})["token"]
-    rest.token = token
-    log(f"enrolling {n} boards with {args.enrollers} REST clients")
-    creds, enrol_s = enrol_boards(port, token, n, args.enrollers)
-    log(f"enrolled {n} in {enrol_s:.1f} s ({n / enrol_s:.0f}/s)")
-    agent_board, agent_cmd = enrol_agent(build, work, rest, "agent-real")
-    conductor.stop()
+    try:
+        rest = Rest(port)
+        token = rest.call("POST", "/v1/auth/tokens", {"username": "admin", "password": PASSWORD})["token"]
+        rest.token = token
+        log(f"enrolling {n} boards with {args.enrollers} REST clients")
+        creds, enrol_s = enrol_boards(port, token, n, args.enrollers)
+        log(f"enrolled {n} in {enrol_s:.1f} s ({n / enrol_s:.0f}/s)")
+        agent_board, agent_cmd = enrol_agent(build, work, rest, "agent-real")
+    finally:
+        conductor.stop()
 
     k = args.loaders
     creds_paths = []
