@@ -296,6 +296,7 @@ Result<uint16_t> Conductor::Start() {
   options.body_min_bytes_per_second = static_cast<size_t>(d.config.body_min_rate);
   options.http_idle_timeout = d.config.idle_timeout;
   options.heartbeat_timeout = d.config.heartbeat_timeout;
+  options.heartbeat_interval = d.config.heartbeat_interval;
   d.server = std::make_unique<server::Server>(
       d.io, options, *d.rest,
       [router = d.router.get()](std::shared_ptr<router::Transport> t) { return router->Attach(std::move(t)); },
