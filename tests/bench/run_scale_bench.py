@@ -334,9 +334,14 @@ def run_once(args, build, work, port, creds_paths, n, heartbeat_timeout_ms, agen
         wall = time.monotonic() - t0
         result["idle_cpu_core_pct"] = round(100 * (c1 - c0) / wall, 1)
         result["loaders_cpu_core_pct"] = round(100 * (l1 - l0) / wall, 1)
-        # The conductor pings a session silent for timeout/4, checked every timeout/8: one ping
-        # per session every 3/8 timeout (pong → silence again).
-        pings_per_s = joined / (heartbeat_timeout_ms / 1000 * 3 / 8)
+        # Pings a second the heartbeat rule implies for answering peers (the conductor does not
+        # count them). The wheel (since f8153cb): a session silent for the interval (here half
+        # the timeout) is pinged at the next tick (an eighth of the timeout) of its bucket: one
+        # ping every interval + tick/2 on average. Before it (--legacy-heartbeat): pinged when a
+        # tick every timeout/8 found it silent for timeout/4: one ping every 3/8 timeout.
+        timeout_s = heartbeat_timeout_ms / 1000
+        period_s = timeout_s * 3 / 8 if args.legacy_heartbeat else timeout_s / 2 + timeout_s / 16
+        pings_per_s = joined / period_s
         result["pings_per_s_estimate"] = round(pings_per_s)
         result["cpu_us_per_ping"] = round(1e6 * (c1 - c0) / wall / pings_per_s, 2) if pings_per_s else None
         log(f"idle: conductor {result['idle_cpu_core_pct']} % of a core, loaders {result['loaders_cpu_core_pct']} %, "
@@ -378,6 +383,8 @@ def main():
                         help="router.heartbeat_timeout_ms per run (4000 = shipped)")
     parser.add_argument("--idle-seconds", type=float, default=30)
     parser.add_argument("--pings", type=int, default=2000)
+    parser.add_argument("--legacy-heartbeat", action="store_true",
+                        help="the conductor measured predates the heartbeat wheel (f8153cb): its ping rule for CPU/ping")
     parser.add_argument("--json", default="")
     args = parser.parse_args()
     build = os.path.abspath(args.build)
