@@ -51,6 +51,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       dropped_header = &m->GetCounter(dropped, dropped_help, {{"reason", "header_timeout"}});
       dropped_body = &m->GetCounter(dropped, dropped_help, {{"reason", "body_timeout"}});
       dropped_tls = &m->GetCounter(dropped, dropped_help, {{"reason", "tls_handshake"}});
+      heartbeat_pings = &m->GetCounter("ew_server_heartbeat_pings_total", "WebSocket pings sent by the heartbeat");
+      heartbeat_expired = &m->GetCounter("ew_server_heartbeat_expired_total",
+                                         "WebSockets dropped by the heartbeat (silent for heartbeat_timeout)");
     }
     limiter = std::make_shared<ConnectionLimiter>(options.max_connections, options.max_connections_per_address,
                                                   open_gauge);
@@ -76,6 +79,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::atomic<metrics::Counter*> dropped_header{nullptr};
   std::atomic<metrics::Counter*> dropped_body{nullptr};
   std::atomic<metrics::Counter*> dropped_tls{nullptr};
+  std::atomic<metrics::Counter*> heartbeat_pings{nullptr};
+  std::atomic<metrics::Counter*> heartbeat_expired{nullptr};
 
   size_t refused_since_warning = 0;  // io thread
   std::chrono::steady_clock::time_point last_cap_warning{};
@@ -84,7 +89,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     if (auto* c = counter.load()) c->Inc();
   }
   void DetachMetrics() {
-    for (auto* c : {&refused_global, &refused_address, &dropped_header, &dropped_body, &dropped_tls}) c->store(nullptr);
+    for (auto* c : {&refused_global, &refused_address, &dropped_header, &dropped_body, &dropped_tls, &heartbeat_pings,
+                    &heartbeat_expired})
+      c->store(nullptr);
     limiter->DetachGauge();
   }
   void DoAccept();
@@ -102,7 +109,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     heartbeat_timer.async_wait([self = shared_from_this()](beast::error_code ec) {
       self->heartbeat_armed = false;
       if (ec) return;
+      const uint64_t pinged = self->heartbeat.pinged(), expired = self->heartbeat.expired();
       self->heartbeat.Advance(std::chrono::steady_clock::now());
+      if (auto* c = self->heartbeat_pings.load()) c->Inc(static_cast<double>(self->heartbeat.pinged() - pinged));
+      if (auto* c = self->heartbeat_expired.load()) c->Inc(static_cast<double>(self->heartbeat.expired() - expired));
       if (self->heartbeat.size() > 0) self->ArmHeartbeatTick();
     });
   }

@@ -22,8 +22,9 @@ Steps and what is measured:
    conductor's ew_boards_online gauge).
 5. With all joined: conductor VmRSS (and KB per session above the RSS before the loaders
    started); CPU of conductor and loaders over --idle-seconds of idle (utime+stime from
-   /proc/PID/stat), and the conductor's pings sent in that window (ew_ws_pings_sent_total when the
-   conductor has it, else estimated); sys.ping p50/p99 again, through WAMP and REST.
+   /proc/PID/stat), and the conductor's pings in that window (ew_server_heartbeat_pings_total
+   when the conductor has it, else estimated from its ping rule); sys.ping p50/p99 again,
+   through WAMP and REST.
 Steps 1-5 are run once per --heartbeat-timeouts value (the conductor restarted, the boards
 enrolled once: the store is kept).
 
@@ -325,6 +326,7 @@ def run_once(args, build, work, port, creds_paths, n, heartbeat_timeout_ms, agen
         result["rss_kb"] = rss
         result["kb_per_session"] = round((rss - rss_before) / max(1, joined), 2)
         loader_pids = [p.pid for p in loaders]
+        pings0 = rest.metric("ew_server_heartbeat_pings_total")  # None before the wheel's metric
         c0 = proc_cpu_seconds(pid)
         l0 = sum(proc_cpu_seconds(x) for x in loader_pids)
         t0 = time.monotonic()
@@ -332,6 +334,7 @@ def run_once(args, build, work, port, creds_paths, n, heartbeat_timeout_ms, agen
         c1 = proc_cpu_seconds(pid)
         l1 = sum(proc_cpu_seconds(x) for x in loader_pids)
         wall = time.monotonic() - t0
+        pings1 = rest.metric("ew_server_heartbeat_pings_total")
         result["idle_cpu_core_pct"] = round(100 * (c1 - c0) / wall, 1)
         result["loaders_cpu_core_pct"] = round(100 * (l1 - l0) / wall, 1)
         # Pings a second the heartbeat rule implies for answering peers (the conductor does not
@@ -343,6 +346,10 @@ def run_once(args, build, work, port, creds_paths, n, heartbeat_timeout_ms, agen
         period_s = timeout_s * 3 / 8 if args.legacy_heartbeat else timeout_s / 2 + timeout_s / 16
         pings_per_s = joined / period_s
         result["pings_per_s_estimate"] = round(pings_per_s)
+        if pings0 is not None and pings1 is not None:
+            # Counted by the conductor (ew_server_heartbeat_pings_total): this replaces the estimate.
+            pings_per_s = (pings1 - pings0) / wall
+            result["pings_per_s_measured"] = round(pings_per_s)
         result["cpu_us_per_ping"] = round(1e6 * (c1 - c0) / wall / pings_per_s, 2) if pings_per_s else None
         log(f"idle: conductor {result['idle_cpu_core_pct']} % of a core, loaders {result['loaders_cpu_core_pct']} %, "
             f"RSS {rss / 1024:.0f} MiB ({result['kb_per_session']} KB/session)")
