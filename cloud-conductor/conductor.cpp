@@ -433,6 +433,7 @@ Result<uint16_t> Conductor::Start() {
   options.heartbeat_timeout = d.config.heartbeat_timeout;
   options.tunnel_ping_interval = d.config.tunnels_ping_interval;
   options.proxy_idle_timeout = d.config.tunnels_proxy_idle_timeout;
+  options.heartbeat_interval = d.config.heartbeat_interval;
   d.server = std::make_unique<server::Server>(
       d.io, options, *d.rest,
       [router = d.router.get()](std::shared_ptr<router::Transport> t) { return router->Attach(std::move(t)); },

@@ -55,7 +55,10 @@ struct ServerOptions {
   // either cap a new connection is closed at once and counted in ew_server_connections_refused_total.
   size_t max_connections = 10'000;
   size_t max_connections_per_address = 256;
-  std::chrono::milliseconds heartbeat_timeout{4'000};    // silent WebSocket → ping at half, closed at this
+  // A WebSocket silent for heartbeat_interval is pinged; one silent for heartbeat_timeout is
+  // closed. An interval not below the timeout is taken as half the timeout.
+  std::chrono::milliseconds heartbeat_interval{2'000};
+  std::chrono::milliseconds heartbeat_timeout{4'000};
   std::chrono::seconds handshake_timeout{10};            // TLS handshake; WebSocket opening/closing handshake
   std::chrono::seconds http_idle_timeout{60};            // keep-alive connection waiting for its next request
   // A request's whole header, from its first byte (for a new connection: from the TLS

@@ -16,6 +16,7 @@
 #include <boost/beast/core.hpp>
 
 #include "cloud-conductor/server/connection_limiter.hpp"
+#include "cloud-conductor/server/heartbeat_wheel.hpp"
 #include "cloud-conductor/server/server.hpp"
 #include "cloud-conductor/server/tls_stream.hpp"
 #include "common/log/log.hpp"
@@ -50,6 +51,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       dropped_header = &m->GetCounter(dropped, dropped_help, {{"reason", "header_timeout"}});
       dropped_body = &m->GetCounter(dropped, dropped_help, {{"reason", "body_timeout"}});
       dropped_tls = &m->GetCounter(dropped, dropped_help, {{"reason", "tls_handshake"}});
+      heartbeat_pings = &m->GetCounter("ew_server_heartbeat_pings_total", "WebSocket pings sent by the heartbeat");
+      heartbeat_expired = &m->GetCounter("ew_server_heartbeat_expired_total",
+                                         "WebSockets dropped by the heartbeat (silent for heartbeat_timeout)");
     }
     limiter = std::make_shared<ConnectionLimiter>(options.max_connections, options.max_connections_per_address,
                                                   open_gauge);
@@ -78,6 +82,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::atomic<metrics::Counter*> dropped_header{nullptr};
   std::atomic<metrics::Counter*> dropped_body{nullptr};
   std::atomic<metrics::Counter*> dropped_tls{nullptr};
+  std::atomic<metrics::Counter*> heartbeat_pings{nullptr};
+  std::atomic<metrics::Counter*> heartbeat_expired{nullptr};
 
   size_t refused_since_warning = 0;  // io thread
   std::chrono::steady_clock::time_point last_cap_warning{};
@@ -86,11 +92,44 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     if (auto* c = counter.load()) c->Inc();
   }
   void DetachMetrics() {
-    for (auto* c : {&refused_global, &refused_address, &dropped_header, &dropped_body, &dropped_tls}) c->store(nullptr);
+    for (auto* c : {&refused_global, &refused_address, &dropped_header, &dropped_body, &dropped_tls, &heartbeat_pings,
+                    &heartbeat_expired})
+      c->store(nullptr);
     limiter->DetachGauge();
   }
   void DoAccept();
   void OnAccepted(tcp::socket socket);
+
+  // The heartbeat of every WebSocket (heartbeat_wheel.hpp): one timer, armed only while some
+  // connection is watched, so that an io_context with no sessions left runs out of work.
+  void WatchHeartbeat(HeartbeatWheel::Member* member) {
+    heartbeat.Add(member);
+    if (!heartbeat_armed) ArmHeartbeatTick();
+  }
+  void ArmHeartbeatTick() {
+    heartbeat_armed = true;
+    heartbeat_timer.expires_after(heartbeat.tick());
+    heartbeat_timer.async_wait([self = shared_from_this()](beast::error_code ec) {
+      self->heartbeat_armed = false;
+      if (ec) return;
+      const uint64_t pinged = self->heartbeat.pinged(), expired = self->heartbeat.expired();
+      self->heartbeat.Advance(std::chrono::steady_clock::now());
+      if (auto* c = self->heartbeat_pings.load()) c->Inc(static_cast<double>(self->heartbeat.pinged() - pinged));
+      if (auto* c = self->heartbeat_expired.load()) c->Inc(static_cast<double>(self->heartbeat.expired() - expired));
+      if (self->heartbeat.size() > 0) self->ArmHeartbeatTick();
+    });
+  }
+  static std::chrono::steady_clock::duration HeartbeatInterval(const ServerOptions& o) {
+    return o.heartbeat_interval < o.heartbeat_timeout ? std::chrono::steady_clock::duration(o.heartbeat_interval)
+                                                      : std::chrono::steady_clock::duration(o.heartbeat_timeout / 2);
+  }
+  // Ticks of an eighth of the timeout: a dead peer is dropped at most timeout + timeout/8 after
+  // its last frame (4.5 s with the default 4 s: issue 14's "offline within 5 s").
+  HeartbeatWheel heartbeat{HeartbeatInterval(options), options.heartbeat_timeout,
+                           std::chrono::steady_clock::duration(options.heartbeat_timeout) / 8,
+                           std::chrono::steady_clock::now()};
+  net::steady_timer heartbeat_timer{io};
+  bool heartbeat_armed = false;
 };
 
 using Ticket = std::unique_ptr<ConnectionLimiter::Ticket>;

@@ -42,7 +42,9 @@ namespace websocket = beast::websocket;
 // close frame and then holds TCP open could abort the conductor. When our deadline passes we
 // close the socket; every pending Beast operation then ends with an ordinary error.
 template <typename Stream>
-class WsSession final : public router::Transport, public std::enable_shared_from_this<WsSession<Stream>> {
+class WsSession final : public router::Transport,
+                        public HeartbeatWheel::Member,
+                        public std::enable_shared_from_this<WsSession<Stream>> {
  public:
   using std::enable_shared_from_this<WsSession<Stream>>::shared_from_this;
 
@@ -50,6 +52,7 @@ class WsSession final : public router::Transport, public std::enable_shared_from
             Ticket ticket, std::shared_ptr<ssl::context> tls)
       : ws_(std::move(stream)), server_(std::move(server)), serializer_(serializer), peer_(std::move(peer)),
         deadline_(ws_.get_executor()), ticket_(std::move(ticket)), tls_(std::move(tls)) {}
+  ~WsSession() override { server_->heartbeat.Remove(this); }
 
   void Run(http::request<http::string_body> req) {
     beast::get_lowest_layer(ws_).expires_never();
@@ -106,35 +109,27 @@ class WsSession final : public router::Transport, public std::enable_shared_from
       return;
     }
     last_heard_ = Now();
-    ArmHeartbeat();
+    deadline_.cancel();  // the opening handshake's; the server's heartbeat wheel watches it from here
+    server_->WatchHeartbeat(this);
     handler_ = server_->accept(shared_from_this());
     DoRead();
   }
 
-  // The heartbeat: a tick every eighth of the timeout; a tick that finds the peer silent for a
-  // quarter timeout or more pings it (so its pong has most of the timeout to arrive); a peer
-  // silent for the whole timeout is dropped. Ticks that fine bound how late a dead peer is seen
-  // to timeout + timeout/8 after its last frame (4.5 s with the default 4 s; ticks every half
-  // timeout made it up to 6 s, issue 14's "offline within 5 s").
-  void ArmHeartbeat() {
-    const auto tick = server_->options.heartbeat_timeout / 8;
-    deadline_.expires_after(tick);
-    deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      // A close the peer started is answered inside the pending read, which then waits for the
-      // peer to end TCP: the heartbeat still bounds that wait.
-      if (ec || self->finished_ || self->closing_) return;
-      const auto silent = Now() - self->last_heard_;
-      if (silent >= self->server_->options.heartbeat_timeout) {
-        Log()->debug("connection from {} silent for {} ms, dropping", self->peer_,
-                     std::chrono::duration_cast<std::chrono::milliseconds>(silent).count());
-        return self->Drop();
-      }
-      if (silent >= self->server_->options.heartbeat_timeout / 4 && !self->pinging_ && self->ws_.is_open()) {
-        self->pinging_ = true;
-        self->ws_.async_ping({}, [self](beast::error_code) { self->pinging_ = false; });
-      }
-      self->ArmHeartbeat();
-    });
+  // The heartbeat (HeartbeatWheel, one timer for the server): silent for the interval → a ping
+  // (its pong, like any frame, counts as heard); silent for the timeout → dropped. A close the
+  // peer started is answered inside the pending read, which then waits for the peer to end TCP:
+  // the heartbeat still bounds that wait. Our own close handshake has its deadline instead.
+  HeartbeatWheel::TimePoint HeartbeatLastHeard() const override { return last_heard_; }
+  void HeartbeatPing() override {
+    if (finished_ || closing_ || pinging_ || !ws_.is_open()) return;
+    pinging_ = true;
+    ws_.async_ping({}, [self = shared_from_this()](beast::error_code) { self->pinging_ = false; });
+  }
+  void HeartbeatExpired() override {
+    if (finished_ || closing_) return;
+    Log()->debug("connection from {} silent for {} ms, dropping", peer_,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(Now() - last_heard_).count());
+    Drop();
   }
 
   // One deadline for a handshake; past it the socket is closed.
@@ -261,6 +256,7 @@ class WsSession final : public router::Transport, public std::enable_shared_from
   void DoClose() {
     if (closing_ || socket_closed_) return;
     closing_ = true;
+    server_->heartbeat.Remove(this);
     ArmDeadline(server_->options.handshake_timeout, "closing handshake timed out");
     ws_.async_close(websocket::close_reason(websocket::close_code::normal, close_reason_),
                     [self = shared_from_this()](beast::error_code) {
@@ -276,6 +272,7 @@ class WsSession final : public router::Transport, public std::enable_shared_from
     socket_closed_ = true;
     CloseSocket(ws_);
     deadline_.cancel();
+    server_->heartbeat.Remove(this);
   }
 
   // Tells the router once that this connection is gone, whatever ended it.
@@ -300,7 +297,7 @@ class WsSession final : public router::Transport, public std::enable_shared_from
   std::shared_ptr<Server::Impl> server_;
   wamp::Serializer serializer_;
   std::string peer_;
-  net::steady_timer deadline_;  // handshake, heartbeat or closing deadline: one at a time
+  net::steady_timer deadline_;  // opening or closing handshake deadline (the heartbeat is the server's wheel)
   Clock::time_point last_heard_{};
   beast::flat_buffer buffer_;
   std::deque<std::string> queue_;

@@ -5,7 +5,10 @@
 // heartbeat pings while a read is pending.
 //
 //   ew_bench_session_load --url ws://127.0.0.1:P/ws --credentials boards.json
-//                         [--concurrency 64] [--hold-seconds S] [--ca-file CA.pem]
+//                         [--concurrency 64] [--hold-seconds S] [--ca-file CA.pem] [--bind 127.0.0.2]
+// --bind: the local address every connection comes from (run_scale_bench.py gives each loader its
+// own 127.0.0.x, so that 100,000 connections to one port do not run out of the ~28,000 ephemeral
+// ports one source address has towards it).
 // A wss:// URL makes every session TLS, verified against --ca-file, as an agent's is.
 //
 // boards.json: [{"boardId", "secret", "salt", "iterations", "keylen"}, ...] (the fields of the
@@ -17,7 +20,9 @@
 // ±1/3 (uniform), then the whole handshake at once when the port answers. Each time every
 // session is joined again after a loss, prints "all-joined <steady clock seconds>" (the clock
 // of Python's time.monotonic()); "lost <N> <seconds>" when the first of a loss is seen.
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -67,6 +72,7 @@ struct Options {
   unsigned join_timeout_seconds = 120;
   bool reconnect = false;        // rejoin after the conductor goes away (see the file comment)
   unsigned probe_ms = 750;       // --reconnect: mean interval between connection attempts
+  std::string bind;              // local source address; "" = the kernel's choice
 };
 
 struct Credential {
@@ -78,6 +84,9 @@ struct Credential {
 };
 
 class Loader;
+
+// Where connections come from (--bind); unset = the kernel chooses.
+std::optional<net::ip::address> bind_address;
 
 class SessionBase {
  public:
@@ -317,6 +326,17 @@ void BoardSession<Stream>::Start(const tcp::endpoint& endpoint, const std::strin
   host_kept_ = host;
   target_kept_ = target;
   state_ = State::kHandshake;
+  if (bind_address) {
+    auto& socket = beast::get_lowest_layer(*ws_);
+    beast::error_code ec;
+    socket.open(endpoint.protocol(), ec);
+    // Port chosen at connect time, per destination: a bind() with port 0 would take one of the
+    // address's ports for good, whatever the destination.
+    int on = 1;
+    if (!ec) ::setsockopt(socket.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof on);
+    if (!ec) socket.bind(tcp::endpoint(*bind_address, 0), ec);
+    if (ec) return Fail("bind " + bind_address->to_string() + ": " + ec.message());
+  }
   beast::get_lowest_layer(*ws_).async_connect(endpoint, [this](beast::error_code ec) { OnConnect(ec); });
 }
 
@@ -527,7 +547,17 @@ int main(int argc, char** argv) {
   app.add_option("--join-timeout-seconds", options.join_timeout_seconds, "stop waiting for handshakes after this");
   app.add_flag("--reconnect", options.reconnect, "rejoin after the conductor goes away, as an agent does");
   app.add_option("--probe-ms", options.probe_ms, "--reconnect: mean interval between attempts")->check(CLI::PositiveNumber);
+  app.add_option("--bind", options.bind, "local address every connection comes from (e.g. 127.0.0.2)");
   CLI11_PARSE(app, argc, argv);
+  if (!options.bind.empty()) {
+    boost::system::error_code ec;
+    auto address = net::ip::make_address(options.bind, ec);
+    if (ec) {
+      std::cerr << "ew_bench_session_load: --bind " << options.bind << ": " << ec.message() << "\n";
+      return 2;
+    }
+    bind_address = address;
+  }
 
   std::signal(SIGPIPE, SIG_IGN);
   auto credentials = LoadCredentials(options.credentials_path);

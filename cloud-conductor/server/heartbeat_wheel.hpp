@@ -1,0 +1,83 @@
+// The WebSocket heartbeat of every connection on the conductor's port, driven by one timer: a
+// timing wheel of buckets one tick wide (issue 15, "Many boards"). A connection silent for
+// `interval` is pinged; one silent for `timeout` is expired (dropped). Internal to
+// cloud-conductor/server; no Asio in here, so it is tested with a ManualClock's time points.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace ew::server {
+
+// Why a wheel: a steady_timer per connection, woken every timeout/8 to look at its peer, was
+// 200,000 wake-ups a second for 100,000 idle boards at the shipped 4 s timeout. Here a connection
+// is looked at only when it is due (about once per interval while it answers pings), and one
+// timer per server ticks every `tick`.
+//
+// Contract: single-threaded (the io thread); every Member is Removed (or expired) before it is
+// destroyed; a Member is in at most one wheel. Lateness: a silent peer is pinged at most one tick
+// after `interval` of silence and expired at most one tick after `timeout` (tick = timeout / 8 by
+// default: 4.5 s with the shipped 4 s timeout, as before the wheel).
+class HeartbeatWheel {
+ public:
+  using TimePoint = std::chrono::steady_clock::time_point;
+  using Duration = std::chrono::steady_clock::duration;
+
+  class Member {
+   public:
+    virtual ~Member() = default;
+    // The last moment anything (a frame, a pong) came from the peer.
+    virtual TimePoint HeartbeatLastHeard() const = 0;
+    // Silent for `interval` or more: ping it (no more than one ping in flight is the member's business).
+    virtual void HeartbeatPing() = 0;
+    // Silent for `timeout`: already out of the wheel; drop the connection.
+    virtual void HeartbeatExpired() = 0;
+
+   private:
+    friend class HeartbeatWheel;
+    HeartbeatWheel* wheel_ = nullptr;  // null: in no wheel
+    size_t slot_ = 0;                  // bucket index
+    size_t pos_ = 0;                   // index in the bucket
+  };
+
+  // interval < timeout; tick > 0 (it bounds how late a ping or an expiry comes).
+  HeartbeatWheel(Duration interval, Duration timeout, Duration tick, TimePoint now);
+  ~HeartbeatWheel();
+  HeartbeatWheel(const HeartbeatWheel&) = delete;
+  HeartbeatWheel& operator=(const HeartbeatWheel&) = delete;
+
+  // Starts watching `member` (now: its last heard). Adding a member already in this wheel is a no-op.
+  void Add(Member* member);
+  // Stops watching it; harmless if it is in no wheel.
+  void Remove(Member* member);
+  // Handles every bucket due by `now`: pings and expiries run from in here, each member's
+  // callback at most once per call. Callbacks may Add or Remove any member.
+  void Advance(TimePoint now);
+
+  size_t size() const { return size_; }
+  Duration tick() const { return tick_; }
+  // Members looked at, pinged, expired since construction (for tests and metrics).
+  uint64_t visited() const { return visited_; }
+  uint64_t pinged() const { return pinged_; }
+  uint64_t expired() const { return expired_; }
+
+ private:
+  int64_t TickOf(TimePoint t) const;  // the tick a time falls in, rounded up
+  void Place(Member* member, int64_t due_tick);
+  void Unlink(Member* member);
+
+  Duration interval_;
+  Duration timeout_;
+  Duration tick_;
+  TimePoint origin_;
+  int64_t done_tick_ = 0;  // every bucket up to this tick has been handled
+  std::vector<std::vector<Member*>> buckets_;
+  size_t size_ = 0;
+  uint64_t visited_ = 0;
+  uint64_t pinged_ = 0;
+  uint64_t expired_ = 0;
+};
+
+}  // namespace ew::server
