@@ -19,6 +19,9 @@ getent group gpio | grep -q edgewire || fail "edgewire is not in group gpio"
 # Enabled (deb-systemd-helper), not started (no systemd here, and no credential anyway).
 [ -L /etc/systemd/system/multi-user.target.wants/edgewire-agent.service ] || fail "agent unit not enabled"
 [ -L /etc/systemd/system/multi-user.target.wants/edgewire-conductor.service ] || fail "conductor unit not enabled"
+# The conductor's own account and 0700 state directory (not the agent's edgewire).
+getent passwd edgewire-conductor >/dev/null || fail "no edgewire-conductor user"
+[ "$(getent passwd edgewire-conductor | cut -d: -f7)" = /usr/sbin/nologin ] || fail "edgewire-conductor has a login shell"
 dpkg-query -W -f='${Conffiles}\n' edgewire-agent | grep -q /etc/edgewire/agent.toml || fail "agent.toml is not a conffile"
 
 step "upgrade keeps the installer's config"
@@ -44,10 +47,20 @@ dpkg -P edgewire-agent
 [ ! -e /etc/systemd/system/multi-user.target.wants/edgewire-agent.service ] || fail "purge left the enable link"
 [ -f /etc/edgewire/conductor.toml ] || fail "agent purge touched the conductor's config"
 
+step "an older conductor's state moves to its own directory"
+mkdir -p /var/lib/edgewire && echo db > /var/lib/edgewire/edgewire.db && echo pw > /var/lib/edgewire/admin-password
+# What dpkg runs on an upgrade from such a version.
+sh /var/lib/dpkg/info/edgewire-conductor.postinst configure 0.1.0-0 || fail "postinst failed"
+[ -f /var/lib/edgewire-conductor/admin-password ] || fail "admin-password not moved"
+[ ! -e /var/lib/edgewire/admin-password ] || fail "admin-password left in the agent's directory"
+[ "$(stat -c '%U %a' /var/lib/edgewire-conductor)" = "edgewire-conductor 700" ] || fail "state directory: $(stat -c '%U %a' /var/lib/edgewire-conductor)"
+[ "$(stat -c %U /var/lib/edgewire-conductor/edgewire.db)" = edgewire-conductor ] || fail "store not handed over"
+
 step "purge the rest"
 mkdir -p /var/lib/edgewire && touch /var/lib/edgewire/edgewire.db /var/lib/edgewire/admin-password
 dpkg -P edgewire-conductor edgewire-common
 [ ! -e /var/lib/edgewire ] || fail "purge left /var/lib/edgewire: $(ls -A /var/lib/edgewire)"
+[ ! -e /var/lib/edgewire-conductor ] || fail "purge left /var/lib/edgewire-conductor"
 [ ! -e /etc/edgewire ] || fail "purge left /etc/edgewire: $(ls -A /etc/edgewire)"
 [ ! -e /usr/lib/edgewire ] || fail "purge left /usr/lib/edgewire"
 echo "package lifecycle: OK"
