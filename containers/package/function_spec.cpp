@@ -33,6 +33,7 @@ const FieldNames kSpecFields = {
     {"network", "network"},     {"gpio", "gpio"},
     {"cloudOnly", "cloud_only"}, {"boardOnly", "board_only"},
     {"warm", "warm"},           {"implementations", "implementations"},
+    {"retryOnTimeout", "retry_on_timeout"},
 };
 const FieldNames kGpioFields = {{"line", "line"}, {"direction", "direction"}};
 const FieldNames kWarmFields = {
@@ -270,6 +271,8 @@ Result<FunctionSpec> ReadSpec(const json& doc) {
   spec.cloud_only = cloud_only.value_or(false);
   spec.board_only = board_only.value_or(false);
   if (spec.cloud_only && spec.board_only) return Bad("cloudOnly", "cannot be true together with boardOnly");
+  EW_TRY(auto retry_on_timeout, top.Bool("retryOnTimeout"));
+  spec.retry_on_timeout = retry_on_timeout.value_or(false);
   EW_TRY(spec.warm, ReadWarm(top));
   EW_TRY(spec.implementations, ReadImplementations(top));
   return spec;
@@ -333,6 +336,7 @@ json ToJson(const FunctionSpec& spec) {
       {"gpio", std::move(gpio)},
       {"cloudOnly", spec.cloud_only},
       {"boardOnly", spec.board_only},
+      {"retryOnTimeout", spec.retry_on_timeout},
       {"warm",
        {{"enabled", spec.warm.enabled},
         {"maxInstances", spec.warm.max_instances},
