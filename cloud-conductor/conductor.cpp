@@ -331,6 +331,7 @@ Result<uint16_t> Conductor::Start() {
   functions_options.cloud_uid_first = static_cast<uint32_t>(d.config.functions_uid_first);
   functions_options.cloud_uid_count = static_cast<uint32_t>(d.config.functions_uid_count);
   functions_options.cloud_cgroups = d.config.functions_cgroups;
+  functions_options.cloud_max_per_project = static_cast<size_t>(d.config.functions_cloud_max_per_project);
   functions_options.invoker.default_strategy = d.config.functions_placement_strategy;
   functions_options.placement_flush_interval = std::chrono::milliseconds(d.config.functions_placement_flush_ms);
   functions_options.invoker.max_running_per_function = static_cast<size_t>(d.config.functions_max_running_per_function);

@@ -75,7 +75,8 @@ set(CPACK_DEBIAN_AGENT_PACKAGE_CONTROL_EXTRA "${EW_DEBIAN_DIR}/edgewire-agent/co
 
 set(CPACK_DEBIAN_CONDUCTOR_PACKAGE_NAME edgewire-conductor)
 set(CPACK_COMPONENT_CONDUCTOR_DESCRIPTION "Edgewire conductor and CLI\nThe cloud side of Edgewire: WAMP router for boards behind NAT, REST API,\nregistry (SQLite), serverless functions with placement, flows and\ntunnels; and the operator CLI `edgewire`.")
-set(CPACK_DEBIAN_CONDUCTOR_PACKAGE_DEPENDS "edgewire-common (= ${ew_version})")
+# adduser: the postinst creates the conductor's own account where systemd does not run.
+set(CPACK_DEBIAN_CONDUCTOR_PACKAGE_DEPENDS "edgewire-common (= ${ew_version}), adduser")
 set(CPACK_DEBIAN_CONDUCTOR_PACKAGE_RECOMMENDS "crun | runc | bubblewrap")
 set(CPACK_DEBIAN_CONDUCTOR_PACKAGE_CONTROL_EXTRA "${EW_DEBIAN_DIR}/edgewire-conductor/conffiles;${EW_DEBIAN_DIR}/edgewire-conductor/postinst;${EW_DEBIAN_DIR}/edgewire-conductor/prerm;${EW_DEBIAN_DIR}/edgewire-conductor/postrm")
 

@@ -83,10 +83,12 @@ Result<void> CloudRuntime::Install(containers::FunctionHost& host, const std::st
   return Ok();
 }
 
-void CloudRuntime::Run(const std::string& function_id, const FunctionVersion& version, nlohmann::json event,
-                       std::chrono::milliseconds wait, std::function<void(InvocationOutcome)> done) {
+void CloudRuntime::Run(const std::string& function_id, const std::string& project_id, const FunctionVersion& version,
+                       nlohmann::json event, std::chrono::milliseconds wait,
+                       std::function<void(InvocationOutcome)> done, std::function<void()> ended) {
   // The caller's deadline: whichever of the answer and the timer comes first wins.
   auto once = std::make_shared<std::atomic<bool>>(false);
+  auto cancel = std::make_shared<std::atomic<bool>>(false);
   auto timer = std::make_shared<boost::asio::steady_timer>(timers_, wait);
   auto finish = [once, timer, timers = timers_, done = std::move(done)](InvocationOutcome outcome) {
     if (once->exchange(true)) return;
@@ -95,22 +97,65 @@ void CloudRuntime::Run(const std::string& function_id, const FunctionVersion& ve
     boost::asio::post(timers, [timer] { timer->cancel(); });
     done(std::move(outcome));
   };
-  timer->async_wait([finish, wait, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec) {
-    if (ec || alive.expired()) return;
-    finish(OutcomeOfError(Error{ErrorCode::kDeadlineExceeded, "no answer within " + std::to_string(wait.count()) + " ms"},
-                          kCloudTarget));
-  });
+  // The run is over: `ended` after `done` (a run that ends before its answer was given gives it
+  // first), so the invoker's slot is never freed while its caller still waits.
+  auto over = [finish, ended = std::move(ended)](std::optional<InvocationOutcome> outcome) {
+    if (outcome) finish(std::move(*outcome));
+    if (ended) ended();
+  };
+  // Set once the run is in the host (a flag set earlier finds no run to cancel).
+  auto host_of = std::make_shared<std::atomic<containers::FunctionHost*>>(nullptr);
+  timer->async_wait(
+      [finish, wait, cancel, host_of, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec) {
+        if (ec || alive.expired()) return;
+        finish(OutcomeOfError(
+            Error{ErrorCode::kDeadlineExceeded, "no answer within " + std::to_string(wait.count()) + " ms"},
+            kCloudTarget));
+        // Nobody waits for it any more: a queued run leaves the queue, a running one is killed.
+        cancel->store(true);
+        if (auto* host = host_of->load()) host->DropCancelled();
+      });
   // Probing, extracting and installing block: keep them off the caller's thread.
-  boost::asio::post(blocking_, [this, function_id, version, event = std::move(event), finish]() mutable {
+  boost::asio::post(blocking_, [this, function_id, project_id, version, event = std::move(event), over, cancel,
+                                host_of]() mutable {
     auto host = Host();
-    if (!host) return finish(OutcomeOfError(host.error(), kCloudTarget));
+    if (!host) return over(OutcomeOfError(host.error(), kCloudTarget));
     if (auto installed = Install(**host, function_id, version); !installed)
-      return finish(OutcomeOfError(installed.error(), kCloudTarget));
-    (*host)->InvokeEvent(function_id, event, [finish](Result<containers::InvocationResult> r) {
-      if (!r) return finish(OutcomeOfError(r.error(), kCloudTarget));
-      finish(InvocationOutcome{containers::ToJson(*r), std::nullopt});
-    });
+      return over(OutcomeOfError(installed.error(), kCloudTarget));
+    {
+      std::lock_guard lock(mu_);
+      size_t& running = per_project_[project_id];
+      if (running >= options_.max_per_project) {
+        return over(OutcomeOfError(
+            Error{ErrorCode::kResourceExhausted, "project " + project_id + " has " +
+                                                     std::to_string(options_.max_per_project) +
+                                                     " runs in the cloud runtime (the limit): try again later"},
+            kCloudTarget));
+      }
+      ++running;
+    }
+    if (cancel->load()) {  // the caller gave up while it was being installed
+      Release(project_id);
+      return over(std::nullopt);
+    }
+    host_of->store(*host);
+    (*host)->InvokeEvent(
+        function_id, event,
+        [this, over, project_id, alive = std::weak_ptr<bool>(alive_)](Result<containers::InvocationResult> r) {
+          if (!alive.expired()) Release(project_id);
+          if (!r) return over(OutcomeOfError(r.error(), kCloudTarget));
+          over(InvocationOutcome{containers::ToJson(*r), std::nullopt});
+        },
+        cancel);
+    // The timer may have fired between the check above and the queueing.
+    if (cancel->load()) (*host)->DropCancelled();
   });
+}
+
+void CloudRuntime::Release(const std::string& project_id) {
+  std::lock_guard lock(mu_);
+  auto it = per_project_.find(project_id);
+  if (it != per_project_.end() && --it->second == 0) per_project_.erase(it);
 }
 
 }  // namespace ew::functions

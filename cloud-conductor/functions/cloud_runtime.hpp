@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -32,6 +33,10 @@ struct CloudRuntimeOptions {
   std::string cgroups = "auto";           // "off": rlimits only
   // Makes the runtime; null = containers::MakeContainerRuntime. Tests put a fake here.
   std::function<Result<std::unique_ptr<containers::ContainerRuntime>>(const containers::RuntimeConfig&)> make_runtime;
+  // Runs of one project in the host at once, running and queued together: past it Run answers
+  // ResourceExhausted, so that one project cannot fill the host's shared queue (1024 places) and
+  // leave every other project's cloud calls waiting behind its own.
+  size_t max_per_project = 64;
 };
 
 class CloudRuntime {
@@ -46,15 +51,21 @@ class CloudRuntime {
   // Whether there is a runtime to run functions in (false when disabled or none was found).
   // Blocks until the probe ended: call from the blocking pool.
   bool IsUsable() { return Host().has_value(); }
-  // Runs `version` of `function_id` with `event`; `done` gets the outcome once, from a worker
-  // thread or the timers' executor: the function's record, or OutcomeOfError (no runtime:
-  // Unavailable; no answer within `wait`: timed_out).
-  void Run(const std::string& function_id, const FunctionVersion& version, nlohmann::json event,
-           std::chrono::milliseconds wait, std::function<void(InvocationOutcome)> done);
+  // Runs `version` of `function_id` (of `project_id`) with `event`; `done` gets the outcome once,
+  // from a worker thread or the timers' executor: the function's record, or OutcomeOfError (no
+  // runtime: Unavailable; too many runs of the project: ResourceExhausted; no answer within
+  // `wait`: DeadlineExceeded). Past `wait` the run is cancelled: taken out of the host's queue if
+  // it has not started, its container killed if it runs. `ended` (may be null) is called once
+  // when the run is really over (answered, failed, dropped from the queue or killed), always
+  // after `done`: what the invoker holds its concurrency slot until.
+  void Run(const std::string& function_id, const std::string& project_id, const FunctionVersion& version,
+           nlohmann::json event, std::chrono::milliseconds wait, std::function<void(InvocationOutcome)> done,
+           std::function<void()> ended = nullptr);
 
  private:
   Result<containers::FunctionHost*> Host();
   Result<void> Install(containers::FunctionHost& host, const std::string& function_id, const FunctionVersion& version);
+  void Release(const std::string& project_id);  // a run of the project left the host
 
   CloudRuntimeOptions options_;
   const PackageStore& packages_;
@@ -66,6 +77,7 @@ class CloudRuntime {
   std::string unavailable_;
   std::mutex mu_;
   std::map<std::string, std::string> installed_;  // GUARDED_BY(mu_): function id → sha256
+  std::map<std::string, size_t> per_project_;     // GUARDED_BY(mu_): runs in the host per project
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // timers hold a weak_ptr
 };
 

@@ -71,7 +71,7 @@ FunctionsService::FunctionsService(FunctionStore& store, router::BoardGateway& g
       packages_(options_.dir / "packages"),
       cloud_(CloudRuntimeOptions{options_.dir / "cloud", options_.cloud_runtime, options_.cloud_max_running,
                                  options_.cloud_uid_first, options_.cloud_uid_count, options_.cloud_cgroups,
-                                 options_.make_runtime},
+                                 options_.make_runtime, options_.cloud_max_per_project},
              packages_, blocking, timers),
       deployer_(store, gateway, blocking, clock, packages_,
                 DeployerOptions{options_.deploy_timeout, options_.invocations_kept, options_.stored_record,

@@ -46,6 +46,7 @@ struct FunctionsOptions {
   uint32_t cloud_uid_first = 1'000'000;  // the cloud containers' uid range (as root), see RuntimeConfig
   uint32_t cloud_uid_count = 65'536;
   std::string cloud_cgroups = "auto";    // "off": rlimits only
+  size_t cloud_max_per_project = 64;     // runs of one project in the cloud host (running + queued)
   std::chrono::milliseconds deploy_timeout{120'000};  // fetch + extract + install on a slow board
   std::chrono::milliseconds invoke_grace{30'000};   // on top of the function's timeout (queueing)
   size_t invocations_kept = 1000;                   // records kept per function

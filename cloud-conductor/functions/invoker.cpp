@@ -43,6 +43,26 @@ placement::Random SeededRandom(uint64_t seed) {
   return [engine] { return std::uniform_real_distribution<double>(0.0, 1.0)(*engine); };
 }
 
+// Whether an attempt that ended with `outcome` may have run the function (so that running it
+// elsewhere too could run it twice): it timed out, or no answer came (the call's deadline, a
+// board that left in the middle of the call, an answer that was not a record). Refused,
+// unreachable, not installed, failed to start: it did not run.
+bool MaybeRan(const InvocationOutcome& outcome) {
+  if (!outcome.error) return true;  // a record: it ran (and timed out, or failed by itself)
+  switch (outcome.error->code) {
+    case ErrorCode::kDeadlineExceeded:
+    case ErrorCode::kCancelled:
+    case ErrorCode::kInternal:
+      return true;
+    case ErrorCode::kUnavailable:
+      // The router's word for a callee whose session closed while the call was with it
+      // (router.cpp, Cleanup): the board had the call and may have started it.
+      return outcome.error->message.find("left before answering") != std::string::npos;
+    default:
+      return false;
+  }
+}
+
 const char* ModeName(Placement::Mode mode) {
   switch (mode) {
     case Placement::Mode::kAuto: return "auto";
@@ -243,7 +263,27 @@ Result<std::vector<std::string>> Invoker::Available(const FunctionRecord& functi
   return out;
 }
 
+void Invoker::Linger(std::shared_ptr<Slot> slot, std::chrono::steady_clock::time_point until) {
+  std::lock_guard<std::mutex> lock(running_->mu);
+  running_->lingering.emplace_back(until, std::move(slot));
+}
+
 Result<std::shared_ptr<Invoker::Slot>> Invoker::Admit(const FunctionRecord& function) {
+  std::vector<std::shared_ptr<Slot>> expired;  // released outside the lock (~Slot takes it)
+  {
+    std::lock_guard<std::mutex> lock(running_->mu);
+    const auto now = clock_.Steady();
+    auto& lingering = running_->lingering;
+    for (auto it = lingering.begin(); it != lingering.end();) {
+      if (it->first <= now) {
+        expired.push_back(std::move(it->second));
+        it = lingering.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  expired.clear();
   std::lock_guard<std::mutex> lock(running_->mu);
   size_t& by_function = running_->by_function[function.id];
   size_t& by_project = running_->by_project[function.project_id];
@@ -354,16 +394,26 @@ void Invoker::Attempt(std::shared_ptr<Call> call) {
     call->target = target;
     if (!last) wait = std::min(wait, version->spec.timeout + options_.attempt_grace);
     json event = last ? std::move(call->event) : call->event;  // a fallback needs it again
-    auto ended = [this, call, runtime, started = now, hold = HoldBoard(target)](InvocationOutcome outcome) mutable {
-      hold.reset();  // the board's slot is free as soon as it answered
+    const auto run_limit = version->spec.timeout + options_.attempt_grace;
+    const bool retry_on_timeout = version->spec.retry_on_timeout;
+    auto ended = [this, call, runtime, target, run_limit, retry_on_timeout, started = now,
+                  hold = HoldBoard(target)](InvocationOutcome outcome) mutable {
+      hold.reset();  // the board's slot (its per-board cap) is free as soon as it answered
       const Millis took = clock_.Steady() - started;
       const bool failed = outcome.error || StatusOf(outcome.record) == InvocationStatus::kTimedOut;
+      const bool maybe_ran = MaybeRan(outcome);
+      // A board that did not answer may still run it (until it kills it at its timeout): the
+      // call keeps counting against the limits until then. The cloud says when its run ended.
+      if (target != kCloudTarget && outcome.error && maybe_ran) Linger(call->slot, started + run_limit);
       book_.Record(call->function.id, runtime, !failed, took);
       json attempt = {{"runtime", runtime}, {"status", outcome.record.value("status", "failed")},
                       {"ms", std::round(took.count() * 1000.0) / 1000.0}};
       if (outcome.error) attempt["error"] = outcome.error->message;
       call->tried.push_back(std::move(attempt));
-      if (failed && call->next < call->order.size() && clock_.Steady() < call->ends) {
+      // At most once unless the function opts in: a runtime that may have run it is not
+      // followed by another (a GPIO side effect would happen twice).
+      const bool may_fall_back = !maybe_ran || retry_on_timeout;
+      if (failed && may_fall_back && call->next < call->order.size() && clock_.Steady() < call->ends) {
         Log()->info("invocation {} of {}: {} did not answer ({}), falling back", call->id, call->function.id, runtime,
                     outcome.error ? outcome.error->message : std::string("timed out"));
         // Resolving the next runtime reads the store: from the pool, not the router's strand.
@@ -372,7 +422,9 @@ void Invoker::Attempt(std::shared_ptr<Call> call) {
       Finish(call, std::move(outcome));
     };
     if (target == kCloudTarget) {
-      cloud_.Run(call->function.id, *version, std::move(event), wait, std::move(ended));
+      // The slot stays taken until the cloud run is over, even when the caller was answered first.
+      cloud_.Run(call->function.id, call->function.project_id, *version, std::move(event), wait, std::move(ended),
+                 [held = std::make_shared<std::shared_ptr<Slot>>(call->slot)] { held->reset(); });
     } else {
       gateway_.CallBoard(target, fn::kInvoke.suffix, fn::InvokeRequest{call->function.id, std::move(event)}.ToPayload(),
                          wait, [target, ended = std::move(ended)](Result<wamp::Payload> result) mutable {
@@ -411,7 +463,7 @@ void Invoker::Finish(const std::shared_ptr<Call>& call, InvocationOutcome outcom
   }
   outcome.record["placement"] = std::move(placed);
   if (!call->trigger.is_null()) outcome.record["trigger"] = call->trigger;
-  call->slot.reset();  // the call no longer counts against the limits
+  call->slot.reset();  // counts on only while a run of it may go on (cloud: Run's `ended`; Linger)
   // The caller gets the record in the answer, so the store write comes after it: off the
   // invocation's path (a burst of 100 otherwise queues 100 SQLite commits on the pool first).
   json record = outcome.record;

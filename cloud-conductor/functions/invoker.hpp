@@ -44,7 +44,11 @@ struct InvokerOptions {
   placement::StrategyOptions strategy;             // epsilon, UCB factor, window, failure penalty;
                                                    // a function.json "placement" overrides its own
   // Invocations running at once (sync and async, over every runtime); past either the call is
-  // refused with ResourceExhausted (REST: 429 + Retry-After), nothing is queued.
+  // refused with ResourceExhausted (REST: 429 + Retry-After), nothing is queued. A call counts
+  // until its run is over where it ran, not until its caller stopped waiting: a cloud run until
+  // the cloud runtime reports it ended (answered, dropped from the queue or killed), a board
+  // that did not answer in time until the function's timeoutMs + attempt_grace have passed (the
+  // board kills it at its timeout).
   size_t max_running_per_function = 32;
   size_t max_running_per_project = 128;
   // Where the Retry-After of a refused call is bounded (the function's mean duration between).
@@ -117,8 +121,9 @@ class Invoker {
   // that could run it is a board at its concurrency cap — a call forced onto a board is sent
   // anyway: that board's agent queues it). A forced placement runs
   // there only; auto tries the runtimes in the strategy's order until one answers (an error,
-  // a timeout or no answer moves on; a function that failed by itself does not), ending with
-  // the cloud. Once it started, the record is stored when it ends (with status "running" until
+  // a runtime that certainly did not run it moves on: unreachable, refused, failed to start;
+  // a timeout or no answer moves on only when the function says "retryOnTimeout", as it may
+  // still run there; a function that failed by itself does not), ending with the cloud. Once it started, the record is stored when it ends (with status "running" until
   // then when `options.async`), and `done` (may be null) gets the outcome.
   // No silent loss: an asynchronous invocation starts only once its "running" record is stored,
   // else the store's error (Unavailable "store unavailable: <why>", REST 503). After a record
@@ -159,6 +164,9 @@ class Invoker {
     std::map<std::string, size_t> by_function;  // GUARDED_BY(mu)
     std::map<std::string, size_t> by_project;   // GUARDED_BY(mu)
     std::map<std::string, size_t> by_board;     // GUARDED_BY(mu): attempts sent and not answered
+    // Slots of calls answered while their board may still run them, held until the time given
+    // (steady clock), then dropped by the next Admit.
+    std::vector<std::pair<std::chrono::steady_clock::time_point, std::shared_ptr<Slot>>> lingering;  // GUARDED_BY(mu)
   };
   struct BoardHold;  // one attempt counted against its board's cap until it ends
 
@@ -176,6 +184,8 @@ class Invoker {
   // Counts an attempt on `target` (a board) until the hold is dropped; null for the cloud.
   std::shared_ptr<BoardHold> HoldBoard(const std::string& target);
   void LearnCap(const std::string& board_id);
+  // Keeps `slot` counted until `until`: a run that may go on after its caller was answered.
+  void Linger(std::shared_ptr<Slot> slot, std::chrono::steady_clock::time_point until);
   void Attempt(std::shared_ptr<Call> call);
   void Finish(const std::shared_ptr<Call>& call, InvocationOutcome outcome);
   // Stores the invocation record; remembers in records_failing_ whether it failed.

@@ -197,6 +197,9 @@ server::HttpResponse RenderOutcome(const functions::InvocationOutcome& outcome) 
 }
 
 constexpr int64_t kMaxWaitMs = 900'000;  // as a function's longest timeoutMs
+// A caller's wait below this is refused: shorter than starting a container, it could only time
+// out (the run is cancelled then, and the call counts against the limits until it is over).
+constexpr int64_t kMinWaitMs = 100;
 
 struct InvokeRequest {
   functions::Placement where;
@@ -228,8 +231,9 @@ Result<functions::Placement> WhereOf(const json& body) {
 
 Result<std::chrono::milliseconds> Millis(const json& body, const char* key) {
   const json& value = body[key];
-  if (!value.is_number_integer() || value.get<int64_t>() < 1 || value.get<int64_t>() > kMaxWaitMs)
-    return InvalidArgument(std::string(key) + ": must be an integer between 1 and " + std::to_string(kMaxWaitMs));
+  if (!value.is_number_integer() || value.get<int64_t>() < kMinWaitMs || value.get<int64_t>() > kMaxWaitMs)
+    return InvalidArgument(std::string(key) + ": must be an integer between " + std::to_string(kMinWaitMs) + " and " +
+                           std::to_string(kMaxWaitMs));
   return std::chrono::milliseconds(value.get<int64_t>());
 }
 

@@ -427,6 +427,7 @@ const std::vector<Key<ConductorConfig>>& ConductorKeys() {
        Text(&C::functions_placement_strategy, OneOf({"greedy", "ucb1", "bayes-ucb", "sliding-ucb"}))},
       {"functions", "max_running_per_function", Integer(&C::functions_max_running_per_function, 1, 100'000)},
       {"functions", "max_running_per_project", Integer(&C::functions_max_running_per_project, 1, 1'000'000)},
+      {"functions", "cloud_max_per_project", Integer(&C::functions_cloud_max_per_project, 1, 1'000'000)},
       {"gpio", "history_days", Integer(&C::gpio_history_days, 1, 3650)},
       {"auth", "token_ttl_s", DurationOrZero(&C::token_ttl)},
       {"auth", "hash_threads", Integer(&C::hash_threads, 1, kMaxThreads)},

@@ -14,7 +14,9 @@ namespace ew::config {
 
 struct ConductorConfig {
   // [server]
-  std::string listen_address = "0.0.0.0";  // REST and WAMP share one port
+  // REST and WAMP share one port. Loopback by default: any other address needs TLS (or
+  // allow_plain behind a TLS proxy), so a fresh install starts, reachable from this host only.
+  std::string listen_address = "127.0.0.1";
   uint16_t port = 8080;                     // 0 = pick a free port (tests); the bound port is logged
   std::string public_url = "";              // ws URL handed to agents at enrolment; "" = derived from the request
   int io_threads = 1;                       // network threads; routing state lives on one strand
@@ -54,6 +56,7 @@ struct ConductorConfig {
   int64_t functions_placement_flush_ms = 10'000;
   int64_t functions_max_running_per_function = 32;     // invocations at once per function; more → 429
   int64_t functions_max_running_per_project = 128;     // invocations at once per project; more → 429
+  int64_t functions_cloud_max_per_project = 64;        // one project's runs in the cloud host's queue; more → 429
   // [gpio]
   int64_t gpio_history_days = 30;          // GPIO readings older than this are pruned
   // [auth]

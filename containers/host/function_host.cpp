@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "common/json/guarded_json.hpp"
@@ -76,6 +77,7 @@ struct FunctionHost::Impl {
     Done done;
     std::chrono::steady_clock::time_point enqueued;
     std::chrono::steady_clock::time_point started;
+    std::shared_ptr<std::atomic<bool>> cancel;  // the caller's, may be null (see InvokeEvent)
   };
 
   Impl(HostConfig c, std::unique_ptr<ContainerRuntime> r)
@@ -94,6 +96,7 @@ struct FunctionHost::Impl {
     if (running_total >= config.max_running) return std::nullopt;
     for (auto it = queue.begin(); it != queue.end(); ++it) {
       auto& f = *it->function;
+      if (it->cancel && it->cancel->load()) continue;  // DropCancelled fails it
       if (f.running >= f.runner->concurrency_limit()) continue;
       Pending p = std::move(*it);
       queue.erase(it);
@@ -105,6 +108,7 @@ struct FunctionHost::Impl {
   }
 
   void MarkStartedLocked(Pending& p) {
+    if (p.cancel) running_cancels.insert(p.cancel);
     ++p.function->running;
     ++running_total;
     p.runner = p.function->runner;
@@ -119,6 +123,7 @@ struct FunctionHost::Impl {
       --threads;
       --p.function->running;
       --running_total;
+      if (p.cancel) running_cancels.erase(p.cancel);
       Log()->error("cannot start a worker thread: {}", e.what());
       failed.push_back(std::move(p));
     }
@@ -127,7 +132,8 @@ struct FunctionHost::Impl {
   // A worker: runs `p`, then whatever becomes eligible, then exits.
   void Work(Pending p) {
     for (;;) {
-      auto result = p.runner->Invoke(p.event, &cancel_all);
+      // Shutdown sets every running invocation's own flag too (running_cancels).
+      auto result = p.runner->Invoke(p.event, p.cancel ? p.cancel.get() : &cancel_all);
       // In a subreaper (the agent, the conductor), what a container orphaned and has exited
       // since is ours to reap; elsewhere PID 1's.
       if (ChildReaper::IsSubreaper()) ChildReaper::ReapOrphans();
@@ -144,6 +150,7 @@ struct FunctionHost::Impl {
       // Everything `p` holds goes before this thread is uncounted: the last reference to a
       // replaced version stops its instances, which needs the runtime (and so the host) alive.
       bool has_warm = p.runner->is_warm();
+      auto cancel = std::move(p.cancel);
       auto function = std::move(p.function);
       auto runner = std::move(p.runner);
       p = Pending{};
@@ -153,6 +160,7 @@ struct FunctionHost::Impl {
       size_t peak = 0;
       {
         std::lock_guard<std::mutex> lock(mutex);
+        if (cancel) running_cancels.erase(cancel);
         --function->running;
         --running_total;
         // The burst is over for this function: prepare its next sandboxes now, on this thread,
@@ -277,6 +285,8 @@ struct FunctionHost::Impl {
   // Every version ever installed, so that shutdown also reaches replaced ones still running.
   std::vector<std::weak_ptr<FunctionRunner>> all_runners;     // GUARDED_BY(mutex)
   std::deque<Pending> queue;                                   // GUARDED_BY(mutex)
+  // The own cancel flags of running invocations: shutdown sets them as it sets cancel_all.
+  std::set<std::shared_ptr<std::atomic<bool>>> running_cancels;  // GUARDED_BY(mutex)
   size_t running_total = 0;                                    // GUARDED_BY(mutex)
   size_t threads = 0;                                          // GUARDED_BY(mutex): workers + reaper
   bool reaper_running = false;                                 // GUARDED_BY(mutex)
@@ -295,6 +305,7 @@ FunctionHost::~FunctionHost() {
     std::lock_guard<std::mutex> lock(impl_->mutex);
     impl_->shutting_down = true;
     impl_->cancel_all = true;
+    for (const auto& cancel : impl_->running_cancels) cancel->store(true);
     for (auto& p : impl_->queue) queued.push_back(std::move(p));
     impl_->queue.clear();
     for (auto& weak : impl_->all_runners) {
@@ -396,9 +407,28 @@ void FunctionHost::Invoke(const std::string& key, std::string event_json, std::f
   InvokeEvent(key, *event, std::move(done));
 }
 
+void FunctionHost::DropCancelled() {
+  std::vector<Impl::Pending> cancelled;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    for (auto it = impl_->queue.begin(); it != impl_->queue.end();) {
+      if (it->cancel && it->cancel->load()) {
+        --it->function->queued;
+        cancelled.push_back(std::move(*it));
+        it = impl_->queue.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  Impl::FailAll(cancelled, Error(ErrorCode::kCancelled, "cancelled before it started"));
+}
+
 void FunctionHost::InvokeEvent(const std::string& key, const nlohmann::json& event,
-                               std::function<void(Result<InvocationResult>)> done) {
+                               std::function<void(Result<InvocationResult>)> done,
+                               std::shared_ptr<std::atomic<bool>> cancel) {
   Impl::Pending p;
+  p.cancel = std::move(cancel);
   // Compact, one line: what warm instances read, and what cold ones get too.
   p.event = event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (p.event.size() > impl_->config.max_event_bytes) {

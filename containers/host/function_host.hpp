@@ -3,6 +3,7 @@
 // for warm mode, within each function's max_concurrency (extra calls wait in a bounded queue).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -108,8 +109,16 @@ class FunctionHost {
   // The same for an event the caller already holds as a value (the conductor's REST body, the
   // board's fn.invoke argument): printed once, compact, for the container's stdin, with no
   // text → value → text round trip; strings that are not UTF-8 (msgpack peers) are replaced.
+  // `cancel` (may be null): set it and call DropCancelled, and the invocation ends early with
+  // Cancelled: taken out of the queue when it has not started, its cold container killed (as on
+  // a timeout) when it runs; a warm instance's call runs to its end or its timeout. `done` still
+  // comes exactly once, when it ended: what the conductor holds a concurrency slot until.
   void InvokeEvent(const std::string& key, const nlohmann::json& event,
-                   std::function<void(Result<InvocationResult>)> done);
+                   std::function<void(Result<InvocationResult>)> done,
+                   std::shared_ptr<std::atomic<bool>> cancel = nullptr);
+  // Fails (Cancelled) every queued invocation whose cancel flag is set, now rather than when it
+  // would have reached the head of the queue.
+  void DropCancelled();
 
   std::string_view RuntimeName() const;
   // What the runtime enforces of each function's limits on this host (see ContainerRuntime).

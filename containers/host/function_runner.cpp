@@ -206,7 +206,7 @@ Result<InvocationResult> FunctionRunner::InvokeCold(const std::string& event_lin
   gpio.reset();
   uid = UidPool::Lease();
   if (!out) return Unavailable(std::string(runtime_.Name()) + ": " + out.error().message);
-  if (cancel && cancel->load()) return MakeError(ErrorCode::kCancelled, "function host shutting down");
+  if (cancel && cancel->load()) return MakeError(ErrorCode::kCancelled, "cancelled (killed)");
 
   InvocationResult result;
   result.runtime = std::string(runtime_.Name());

@@ -35,6 +35,7 @@ const FieldNames kSpecFields = {
     {"cloudOnly", "cloud_only"}, {"boardOnly", "board_only"},
     {"warm", "warm"},           {"implementations", "implementations"},
     {"placement", "placement"},
+    {"retryOnTimeout", "retry_on_timeout"},
 };
 const FieldNames kPlacementFields = {
     {"strategy", "strategy"}, {"epsilon", "epsilon"}, {"ucbC", "ucb_c"}, {"window", "window"}};
@@ -307,6 +308,8 @@ Result<FunctionSpec> ReadSpec(const json& doc) {
   spec.cloud_only = cloud_only.value_or(false);
   spec.board_only = board_only.value_or(false);
   if (spec.cloud_only && spec.board_only) return Bad("cloudOnly", "cannot be true together with boardOnly");
+  EW_TRY(auto retry_on_timeout, top.Bool("retryOnTimeout"));
+  spec.retry_on_timeout = retry_on_timeout.value_or(false);
   EW_TRY(spec.warm, ReadWarm(top));
   EW_TRY(spec.implementations, ReadImplementations(top));
   EW_TRY(spec.placement, ReadPlacement(top));
@@ -371,6 +374,7 @@ json ToJson(const FunctionSpec& spec) {
       {"gpio", std::move(gpio)},
       {"cloudOnly", spec.cloud_only},
       {"boardOnly", spec.board_only},
+      {"retryOnTimeout", spec.retry_on_timeout},
       {"warm",
        {{"enabled", spec.warm.enabled},
         {"maxInstances", spec.warm.max_instances},

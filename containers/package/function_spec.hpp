@@ -68,6 +68,10 @@ struct FunctionSpec {
   std::vector<GpioLineSpec> gpio;
   bool cloud_only = false;                        // placement hints; both true is invalid
   bool board_only = false;
+  // JSON "retryOnTimeout": a conductor call placed "auto" whose runtime timed out (or did not
+  // answer in time, so it may still run there) is tried again on the next runtime. Off by
+  // default: the function then runs at most once per call (docs/FUNCTIONS.md, "Fallback").
+  bool retry_on_timeout = false;
   WarmSpec warm;
   std::vector<Implementation> implementations;
   PlacementSpec placement;                        // JSON "placement"; absent = conductor defaults

@@ -22,6 +22,9 @@ getent group gpio | grep -q edgewire || fail "edgewire is not in group gpio"
 # Updates over the air (issue 16): the path unit that starts the root helper, and the helper.
 [ -L /etc/systemd/system/paths.target.wants/edgewire-agent-update.path ] || fail "update path unit not enabled"
 [ -x /usr/lib/edgewire/edgewire-agent-update ] || fail "update helper missing"
+# The conductor's own account and 0700 state directory (not the agent's edgewire).
+getent passwd edgewire-conductor >/dev/null || fail "no edgewire-conductor user"
+[ "$(getent passwd edgewire-conductor | cut -d: -f7)" = /usr/sbin/nologin ] || fail "edgewire-conductor has a login shell"
 dpkg-query -W -f='${Conffiles}\n' edgewire-agent | grep -q /etc/edgewire/agent.toml || fail "agent.toml is not a conffile"
 
 step "upgrade keeps the installer's config"
@@ -48,10 +51,21 @@ dpkg -P edgewire-agent
 [ ! -e /etc/systemd/system/paths.target.wants/edgewire-agent-update.path ] || fail "purge left the update path unit's link"
 [ -f /etc/edgewire/conductor.toml ] || fail "agent purge touched the conductor's config"
 
+step "an older conductor's state moves to its own directory"
+mkdir -p /var/lib/edgewire && echo db > /var/lib/edgewire/edgewire.db && echo pw > /var/lib/edgewire/admin-password
+# What dpkg runs on an upgrade from such a version.
+sh /var/lib/dpkg/info/edgewire-conductor.postinst configure 0.1.0-0 || fail "postinst failed"
+[ -f /var/lib/edgewire-conductor/admin-password ] || fail "admin-password not moved"
+[ ! -e /var/lib/edgewire/admin-password ] || fail "admin-password left in the agent's directory"
+# Mode 0700 now; the owner is handed over by systemd when the unit starts (StateDirectory=).
+[ "$(stat -c '%a' /var/lib/edgewire-conductor)" = 700 ] || fail "state directory mode: $(stat -c '%a' /var/lib/edgewire-conductor)"
+[ -f /var/lib/edgewire-conductor/edgewire.db ] || fail "store not moved"
+
 step "purge the rest"
 mkdir -p /var/lib/edgewire && touch /var/lib/edgewire/edgewire.db /var/lib/edgewire/admin-password
 dpkg -P edgewire-conductor edgewire-common
 [ ! -e /var/lib/edgewire ] || fail "purge left /var/lib/edgewire: $(ls -A /var/lib/edgewire)"
+[ ! -e /var/lib/edgewire-conductor ] || fail "purge left /var/lib/edgewire-conductor"
 [ ! -e /etc/edgewire ] || fail "purge left /etc/edgewire: $(ls -A /etc/edgewire)"
 [ ! -e /usr/lib/edgewire ] || fail "purge left /usr/lib/edgewire"
 echo "package lifecycle: OK"

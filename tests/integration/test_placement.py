@@ -71,7 +71,9 @@ class PlacementTest(ConductorTestCase):
         return {r["runtime"]: r for r in body["runtimes"]}
 
     def test_auto_placement_follows_the_measured_durations_and_falls_back_when_a_board_goes_away(self):
-        fn = self.upload(sh_spec("sleepy", timeoutMs=5000))
+        # retryOnTimeout: a board that stops answering in the middle of a call may still run it,
+        # so the call moves on to the cloud only because the function allows running twice.
+        fn = self.upload(sh_spec("sleepy", timeoutMs=5000, retryOnTimeout=True))
         board = self.board("pi-place")
         self.deploy(fn, board)
         # Forced calls teach placement too: the cloud is slow for this function, the board fast.

@@ -85,7 +85,8 @@ class FunctionsServiceTest : public ::testing::Test {
   }
 
   // Starts the service; `runtime` = "none" (no cloud) or "fake" (the fake runtime).
-  void StartService(const std::string& runtime = "none", InvokerOptions invoker = {}) {
+  void StartService(const std::string& runtime = "none", InvokerOptions invoker = {},
+                    const std::function<void(FunctionsOptions&)>& tweak = nullptr) {
     FunctionsOptions options;
     invoker.random_seed = 42;
     options.invoker = invoker;
@@ -100,6 +101,7 @@ class FunctionsServiceTest : public ::testing::Test {
         return std::unique_ptr<containers::ContainerRuntime>(new containers::testing::FakeRuntime(state));
       };
     }
+    if (tweak) tweak(options);
     service_ = std::make_unique<FunctionsService>(*store_, gateway_, pool_, io_.get_executor(), clock_, options);
     ASSERT_TRUE(service_->Start());
   }
@@ -897,6 +899,117 @@ TEST_F(FunctionsServiceTest, Issue18_PlacementStatisticsAreFlushedPeriodically) 
     auto stored = store_->LoadPlacementStats();
     return stored && stored->size() == 1 && stored->at(0).plays == 1;
   }));
+// ---- review fixes (wt-fix): limits that hold, runs that end, at most once ----
+
+InvokeOptions WaitingFor(milliseconds wait) {
+  InvokeOptions options;
+  options.wait = wait;
+  return options;
+}
+
+// A caller that gives up does not free its place while the run goes on: the cloud run is
+// killed at the caller's deadline, and only then does the call stop counting.
+TEST_F(FunctionsServiceTest, Review_ACloudRunThatOutlivesItsCallerIsKilledAndCountsUntilThen) {
+  InvokerOptions limits;
+  limits.max_running_per_function = 1;
+  StartService("fake", limits);
+  auto function = Upload(Spec("sleepy"));
+  runtime_->hold = true;
+  auto late = InvokeAndWait(function, Placement::Cloud(), {}, WaitingFor(milliseconds(50)));
+  EXPECT_EQ(late.record["status"], "timed_out") << late.record;
+  // Nobody released it: the run ends because it was cancelled (killed), not because it finished.
+  ASSERT_TRUE(runtime_->WaitFor([&] { return runtime_->held == 0 && runtime_->running == 0; }));
+  ASSERT_TRUE(Eventually([&] {
+    InvokeOptions async;
+    async.async = true;
+    return service_->Invoke(function, Placement::Cloud(), {}, async).has_value();
+  }));
+  runtime_->Release(10);
+  // The service goes at the end of the test: let the run it just admitted end first.
+  ASSERT_TRUE(runtime_->WaitFor([&] { return runtime_->running == 0 && runtime_->runs.size() == 2; }));
+  std::this_thread::sleep_for(milliseconds(50));
+}
+
+// A call that timed out while it waited in the cloud host's queue leaves the queue: it never
+// starts after its caller was told it timed out.
+TEST_F(FunctionsServiceTest, Review_ACloudRunQueuedPastItsCallersDeadlineNeverStarts) {
+  StartService("fake", {}, [](FunctionsOptions& o) { o.cloud_max_running = 1; });
+  auto function = Upload(Spec("sleepy"));
+  runtime_->hold = true;
+  InvokeOptions async;
+  async.async = true;
+  ASSERT_TRUE(service_->Invoke(function, Placement::Cloud(), {}, async));  // takes the host's one place
+  ASSERT_TRUE(runtime_->WaitFor([&] { return runtime_->held == 1; }));
+  auto queued = InvokeAndWait(function, Placement::Cloud(), {}, WaitingFor(milliseconds(100)));
+  EXPECT_EQ(queued.record["status"], "timed_out") << queued.record;
+  runtime_->Release(10);
+  ASSERT_TRUE(runtime_->WaitFor([&] { return runtime_->running == 0; }));
+  std::this_thread::sleep_for(milliseconds(200));  // a queued run would start now: none must
+  std::lock_guard<std::mutex> lock(runtime_->mutex);
+  EXPECT_EQ(runtime_->runs.size(), 1u);
+}
+
+// One project cannot fill the cloud host's shared queue.
+TEST_F(FunctionsServiceTest, Review_OneProjectsRunsInTheCloudHostAreCapped) {
+  StartService("fake", {}, [](FunctionsOptions& o) { o.cloud_max_per_project = 2; });
+  auto function = Upload(Spec("many"));
+  runtime_->hold = true;
+  InvokeOptions async;
+  async.async = true;
+  ASSERT_TRUE(service_->Invoke(function, Placement::Cloud(), {}, async));
+  ASSERT_TRUE(service_->Invoke(function, Placement::Cloud(), {}, async));
+  ASSERT_TRUE(runtime_->WaitFor([&] { return runtime_->held == 2; }));
+  auto third = InvokeAndWait(function, Placement::Cloud(), {});
+  ASSERT_TRUE(third.error);
+  EXPECT_EQ(third.error->code, ErrorCode::kResourceExhausted) << third.error->message;
+  runtime_->Release(2);
+  ASSERT_TRUE(runtime_->WaitFor([&] { return runtime_->held == 0; }));
+  runtime_->hold = false;
+  ASSERT_TRUE(Eventually([&] { return !InvokeAndWait(function, Placement::Cloud(), {}).error; }));
+}
+
+// At most once by default: a board that did not answer may still run the function (GPIO side
+// effects), so the call does not move on to the cloud; "retryOnTimeout": true opts in.
+TEST_F(FunctionsServiceTest, Review_ATimeoutFallsBackOnlyWhenTheFunctionOptsIn) {
+  StartService("fake");
+  gateway_.SetOnline("brd-1");
+  gateway_.SetScript("brd-1", [](const std::string& procedure, const wamp::Payload& p) -> Result<wamp::Payload> {
+    if (procedure == "fn.invoke") return DeadlineExceeded("no answer within 7000 ms");
+    return p;
+  });
+  for (const bool retry : {false, true}) {
+    json spec = Spec(retry ? "retried" : "once");
+    if (retry) spec["retryOnTimeout"] = true;
+    auto function = Upload(spec);
+    ASSERT_TRUE(service_->Deploy(function, {"brd-1"}));
+    ASSERT_TRUE(Eventually([&] { return StateOf(function.id, "brd-1") == "deployed"; }));
+    size_t cloud_runs_before;
+    {
+      std::lock_guard<std::mutex> lock(runtime_->mutex);
+      cloud_runs_before = runtime_->runs.size();
+    }
+    auto outcome = InvokeAndWait(function, Placement::Auto(), {});
+    ASSERT_EQ(outcome.record["placement"]["tried"].size(), retry ? 2u : 1u) << outcome.record;
+    EXPECT_EQ(outcome.record["placement"]["tried"][0]["runtime"], "board:brd-1");
+    std::lock_guard<std::mutex> lock(runtime_->mutex);
+    EXPECT_EQ(runtime_->runs.size(), cloud_runs_before + (retry ? 1u : 0u));
+    if (retry) {
+      EXPECT_EQ(outcome.record["status"], "succeeded") << outcome.record;
+    } else {
+      EXPECT_EQ(outcome.record["status"], "timed_out") << outcome.record;
+    }
+  }
+  // A board that refuses (it certainly did not run it) is still followed by the cloud.
+  gateway_.SetScript("brd-1", [](const std::string& procedure, const wamp::Payload& p) -> Result<wamp::Payload> {
+    if (procedure == "fn.invoke") return ResourceExhausted("invocation queue is full (1024 waiting)");
+    return p;
+  });
+  auto function = Upload(Spec("refused"));
+  ASSERT_TRUE(service_->Deploy(function, {"brd-1"}));
+  ASSERT_TRUE(Eventually([&] { return StateOf(function.id, "brd-1") == "deployed"; }));
+  auto outcome = InvokeAndWait(function, Placement::Auto(), {});
+  EXPECT_EQ(outcome.record["status"], "succeeded") << outcome.record;
+  EXPECT_EQ(outcome.record["placement"]["tried"].size(), 2u) << outcome.record;
 }
 
 TEST_F(FunctionsServiceTest, Issue18_PlacementTextsAreParsed) {

@@ -242,6 +242,8 @@ TEST_F(FunctionsResourceTest, InvocationRequestsAreValidated) {
       {{{"boardId", board}, {"timeoutMs", 0}}, 400, "timeoutMs"},
       {{{"boardId", board}, {"timeoutMs", 1.5}}, 400, "timeoutMs"},
       {{{"boardId", board}, {"timeoutMs", 900001}}, 400, "timeoutMs"},
+      {{{"boardId", board}, {"timeoutMs", 50}}, 400, "timeoutMs"},  // below the 100 ms floor (review H3)
+      {{{"deadlineMs", 99}}, 400, "deadlineMs"},
       {{{"boardId", board}, {"colour", "red"}}, 400, "colour"},
       {{{"boardId", bobs_board}}, 403, bobs_board},
       {{{"boardId", "brd-0000000000000000"}}, 404, "brd-0000000000000000"},

@@ -55,6 +55,7 @@ const char* kFullSpec = R"({
   "gpio": [{"line": "GPIO17", "direction": "output"}, {"line": "27", "direction": "input"}],
   "cloudOnly": false,
   "boardOnly": true,
+  "retryOnTimeout": true,
   "warm": {"enabled": true, "maxInstances": 3, "idleTimeoutS": 120},
   "implementations": [{"arch": "aarch64", "runtime": "native", "entrypoint": "bin/hello-aarch64"}]
 })";
@@ -73,6 +74,7 @@ TEST(FunctionSpecTest, FullSpecParsesEveryField) {
   EXPECT_EQ(spec->gpio[0].direction, GpioDirection::kOutput);
   EXPECT_EQ(spec->gpio[1].direction, GpioDirection::kInput);
   EXPECT_TRUE(spec->board_only);
+  EXPECT_TRUE(spec->retry_on_timeout);
   EXPECT_TRUE(spec->warm.enabled);
   EXPECT_EQ(spec->warm.max_instances, 3u);
   EXPECT_EQ(spec->warm.idle_timeout, std::chrono::seconds(120));
