@@ -899,6 +899,8 @@ TEST_F(FunctionsServiceTest, Issue18_PlacementStatisticsAreFlushedPeriodically) 
     auto stored = store_->LoadPlacementStats();
     return stored && stored->size() == 1 && stored->at(0).plays == 1;
   }));
+}
+
 // ---- review fixes (wt-fix): limits that hold, runs that end, at most once ----
 
 InvokeOptions WaitingFor(milliseconds wait) {
