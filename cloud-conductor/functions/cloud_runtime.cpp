@@ -58,7 +58,7 @@ Result<containers::FunctionHost*> CloudRuntime::Host() {
     }
     containers::HostConfig host;
     host.max_running = options_.max_running;
-    host_ = std::make_unique<containers::FunctionHost>(host, std::move(*runtime));
+    host_ = std::make_shared<containers::FunctionHost>(host, std::move(*runtime));
     Log()->info("cloud runtime ready ({})", host_->RuntimeName());
   });
   if (!host_) return Unavailable("no cloud runtime: " + unavailable_);
@@ -103,8 +103,14 @@ void CloudRuntime::Run(const std::string& function_id, const std::string& projec
     if (outcome) finish(std::move(*outcome));
     if (ended) ended();
   };
-  // Set once the run is in the host (a flag set earlier finds no run to cancel).
-  auto host_of = std::make_shared<std::atomic<containers::FunctionHost*>>(nullptr);
+  // Set once the run is in the host (a flag set earlier finds no run to cancel). Weak: a timer
+  // that fires while this runtime is being destroyed either finds the host gone or keeps it alive
+  // until DropCancelled returns (it never touches a destroyed host).
+  struct HostSlot {
+    std::mutex mu;
+    std::weak_ptr<containers::FunctionHost> host;  // GUARDED_BY(mu)
+  };
+  auto host_of = std::make_shared<HostSlot>();
   timer->async_wait(
       [finish, wait, cancel, host_of, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec) {
         if (ec || alive.expired()) return;
@@ -113,7 +119,12 @@ void CloudRuntime::Run(const std::string& function_id, const std::string& projec
             kCloudTarget));
         // Nobody waits for it any more: a queued run leaves the queue, a running one is killed.
         cancel->store(true);
-        if (auto* host = host_of->load()) host->DropCancelled();
+        std::shared_ptr<containers::FunctionHost> host;
+        {
+          std::lock_guard lock(host_of->mu);
+          host = host_of->host.lock();
+        }
+        if (host) host->DropCancelled();
       });
   // Probing, extracting and installing block: keep them off the caller's thread.
   boost::asio::post(blocking_, [this, function_id, project_id, version, event = std::move(event), over, cancel,
@@ -138,7 +149,10 @@ void CloudRuntime::Run(const std::string& function_id, const std::string& projec
       Release(project_id);
       return over(std::nullopt);
     }
-    host_of->store(*host);
+    {
+      std::lock_guard lock(host_of->mu);
+      host_of->host = host_;
+    }
     (*host)->InvokeEvent(
         function_id, event,
         [this, over, project_id, alive = std::weak_ptr<bool>(alive_)](Result<containers::InvocationResult> r) {

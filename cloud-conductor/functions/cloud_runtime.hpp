@@ -73,7 +73,7 @@ class CloudRuntime {
   boost::asio::any_io_executor timers_;
 
   std::once_flag once_;
-  std::unique_ptr<containers::FunctionHost> host_;
+  std::shared_ptr<containers::FunctionHost> host_;  // shared: a firing deadline timer may hold it (Run)
   std::string unavailable_;
   std::mutex mu_;
   std::map<std::string, std::string> installed_;  // GUARDED_BY(mu_): function id → sha256

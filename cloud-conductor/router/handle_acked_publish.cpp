@@ -7,6 +7,7 @@
 #include "cloud-conductor/router/session.hpp"
 #include "common/contract/publish.hpp"
 #include "common/log/log.hpp"
+#include "common/wamp/kept_payload.hpp"
 #include "common/wamp/uri.hpp"
 
 namespace ew::router {
@@ -19,6 +20,10 @@ void Router::HandleAckedPublish(const SessionPtr& s, wamp::Call&& m) {
     SendError(s, wamp::MessageType::kCall, m.request, uri, message);
   };
   if (s->role != Role::kBoard) return fail("wamp.error.not_authorized", m.procedure + " is for boards");
+  // The codec keeps a msgpack CALL's arguments as bytes (common/wamp/kept_payload.hpp): this
+  // procedure is the router's own, so it decodes them.
+  if (auto decoded = wamp::MaterializePayload(m.payload); !decoded)
+    return fail(std::string(WampErrorUri(decoded.error().code)), decoded.error().message);
   auto request = contract::PublishRequest::Parse(m.payload);
   if (!request) return fail(std::string(WampErrorUri(request.error().code)), request.error().message);
   if (!wamp::IsValidUri(request->topic))

@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstddef>
@@ -29,36 +30,36 @@ const ew::log::Logger Log{"agent"};
 
 namespace {
 
-// The socket address $NOTIFY_SOCKET names, or nothing outside a service manager. A value that is
-// neither an absolute path nor "@name", or too long for sockaddr_un, is logged once and ignored
-// (systemd then times the unit out waiting for READY=1, and the log says why).
+// The socket address $NOTIFY_SOCKET names, or nothing outside a service manager. Read at each
+// message (a getenv and a copy: cheap at the watchdog's pace). A value that is neither an absolute
+// path nor "@name", or too long for sockaddr_un, is logged once and ignored (systemd then times
+// the unit out waiting for READY=1, and the log says why).
 struct NotifyAddress {
   sockaddr_un addr{};
   socklen_t length = 0;
 };
 
-const NotifyAddress* Address() {
-  static const NotifyAddress address = [] {
-    NotifyAddress a;
-    const char* env = std::getenv("NOTIFY_SOCKET");
-    if (env == nullptr || *env == '\0') return a;
-    const std::string_view path(env);
-    if ((path[0] != '/' && path[0] != '@') || path.size() >= sizeof(a.addr.sun_path)) {
+std::optional<NotifyAddress> Address() {
+  const char* env = std::getenv("NOTIFY_SOCKET");
+  if (env == nullptr || *env == '\0') return std::nullopt;
+  const std::string_view path(env);
+  NotifyAddress a;
+  if ((path[0] != '/' && path[0] != '@') || path.size() >= sizeof(a.addr.sun_path)) {
+    static std::atomic<bool> logged{false};
+    if (!logged.exchange(true))
       Log()->error("NOTIFY_SOCKET '{}' is not an AF_UNIX socket path or @name; systemd is not told of readiness", path);
-      return a;
-    }
-    a.addr.sun_family = AF_UNIX;
-    std::memcpy(a.addr.sun_path, path.data(), path.size());
-    if (path[0] == '@') a.addr.sun_path[0] = '\0';  // abstract namespace: no terminating NUL counted
-    a.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (path[0] == '@' ? 0 : 1));
-    return a;
-  }();
-  return address.length == 0 ? nullptr : &address;
+    return std::nullopt;
+  }
+  a.addr.sun_family = AF_UNIX;
+  std::memcpy(a.addr.sun_path, path.data(), path.size());
+  if (path[0] == '@') a.addr.sun_path[0] = '\0';  // abstract namespace: no terminating NUL counted
+  a.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (path[0] == '@' ? 0 : 1));
+  return a;
 }
 
 void Notify(std::string_view state) {
-  const NotifyAddress* address = Address();
-  if (address == nullptr) return;
+  const std::optional<NotifyAddress> address = Address();
+  if (!address) return;
   const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     Log()->warn("cannot notify systemd ({}): socket: {}", state.substr(0, state.find('=')), std::strerror(errno));
@@ -111,7 +112,7 @@ void Notifier::Stopping() {
 
 std::optional<std::chrono::microseconds> Notifier::WatchdogPeriod() {
   // sd_watchdog_enabled(3)'s rules: WATCHDOG_USEC > 0, and WATCHDOG_PID (when set) is this process.
-  if (Address() == nullptr) return std::nullopt;
+  if (!Address()) return std::nullopt;
   const auto usec = EnvNumber("WATCHDOG_USEC");
   if (!usec || *usec == 0) return std::nullopt;
   if (std::getenv("WATCHDOG_PID") != nullptr) {

@@ -44,7 +44,7 @@ class NotifySocket {
   std::string name_;
 };
 
-// One test, in this order: the notify address is read from the environment once per process.
+// Outside a service manager every call is a no-op; under one, each is a datagram.
 TEST(NotifierTest, SpeaksTheNotifyProtocolOnlyUnderAServiceManager) {
   unsetenv("NOTIFY_SOCKET");
   setenv("WATCHDOG_USEC", "4000000", 1);
