@@ -27,7 +27,20 @@ CloudRuntime::CloudRuntime(CloudRuntimeOptions options, const PackageStore& pack
                            boost::asio::thread_pool& blocking, boost::asio::any_io_executor timers)
     : options_(std::move(options)), packages_(packages), blocking_(blocking), timers_(std::move(timers)) {}
 
-CloudRuntime::~CloudRuntime() { alive_.reset(); }
+CloudRuntime::~CloudRuntime() { Shutdown(); }
+
+void CloudRuntime::Shutdown() {
+  alive_.reset();
+  // Probing may still be making the host: wait for it, then take the host away.
+  (void)Host();
+  std::shared_ptr<containers::FunctionHost> host;
+  {
+    std::lock_guard lock(mu_);
+    host = std::move(host_);
+    unavailable_ = "the cloud runtime has stopped";
+  }
+  host.reset();  // ~FunctionHost waits for its threads (a firing deadline timer may hold it a moment)
+}
 
 void CloudRuntime::StartProbing() {
   // Probing runs the runtimes' binaries: done once, off the start-up path; the first cloud
@@ -61,6 +74,7 @@ Result<containers::FunctionHost*> CloudRuntime::Host() {
     host_ = std::make_shared<containers::FunctionHost>(host, std::move(*runtime));
     Log()->info("cloud runtime ready ({})", host_->RuntimeName());
   });
+  std::lock_guard lock(mu_);
   if (!host_) return Unavailable("no cloud runtime: " + unavailable_);
   return host_.get();
 }
@@ -149,11 +163,21 @@ void CloudRuntime::Run(const std::string& function_id, const std::string& projec
       Release(project_id);
       return over(std::nullopt);
     }
+    // Held for the call: Shutdown may take the host away meanwhile.
+    std::shared_ptr<containers::FunctionHost> shared;
+    {
+      std::lock_guard lock(mu_);
+      shared = host_;
+    }
+    if (!shared) {
+      Release(project_id);
+      return over(OutcomeOfError(Error{ErrorCode::kUnavailable, "the cloud runtime has stopped"}, kCloudTarget));
+    }
     {
       std::lock_guard lock(host_of->mu);
-      host_of->host = host_;
+      host_of->host = shared;
     }
-    (*host)->InvokeEvent(
+    shared->InvokeEvent(
         function_id, event,
         [this, over, project_id, alive = std::weak_ptr<bool>(alive_)](Result<containers::InvocationResult> r) {
           if (!alive.expired()) Release(project_id);
@@ -162,7 +186,7 @@ void CloudRuntime::Run(const std::string& function_id, const std::string& projec
         },
         cancel);
     // The timer may have fired between the check above and the queueing.
-    if (cancel->load()) (*host)->DropCancelled();
+    if (cancel->load()) shared->DropCancelled();
   });
 }
 

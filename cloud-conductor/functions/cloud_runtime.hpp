@@ -45,6 +45,9 @@ class CloudRuntime {
   CloudRuntime(CloudRuntimeOptions options, const PackageStore& packages, boost::asio::thread_pool& blocking,
                boost::asio::any_io_executor timers);
   ~CloudRuntime();
+  // Stops the host: running runs are cancelled, queued ones failed, and it returns once none of
+  // their callbacks can run any more. Idempotent; Run afterwards answers Unavailable.
+  void Shutdown();
 
   // Starts probing the runtime on the blocking pool (unless it is "none").
   void StartProbing();

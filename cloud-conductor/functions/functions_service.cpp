@@ -84,6 +84,9 @@ FunctionsService::~FunctionsService() {
   // Everything learnt since the last flush: the conductor's pool has stopped by now, so this
   // thread writes it, while the store is still there (the conductor destroys it after us).
   if (flusher_) flusher_->Stop();
+  // The cloud runtime's runs answer into the invoker from their own threads: stop them (and
+  // fail what is queued) while the invoker is still here, since members go in reverse order.
+  cloud_.Shutdown();
   if (started_) (void)invoker_.FlushStats();
 }
 
