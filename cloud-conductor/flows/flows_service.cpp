@@ -295,6 +295,21 @@ void FlowsService::RecordAnswer(const PartitionRecord& p, const DeployAnswer& an
                                  UnixSeconds(clock_.Now()));
 }
 
+void FlowsService::RecordThenAnswer(const PartitionRecord& p, const DeployAnswer& answer,
+                                    std::function<void(const DeployAnswer&)> answered, const std::weak_ptr<bool>& alive) {
+  // The store first, then the waiting caller: a status read right after the deploy's reply sees
+  // what the reply said (the answer comes on the router's strand or the runner's thread, where
+  // nothing blocks on SQLite).
+  if (alive.expired()) {
+    if (answered) answered(answer);
+    return;
+  }
+  boost::asio::post(blocking_, [this, p, answer, answered = std::move(answered)] {
+    RecordAnswer(p, answer);
+    if (answered) answered(answer);
+  });
+}
+
 void FlowsService::StartDeploy(const PartitionRecord& p, std::function<void(const DeployAnswer&)> answered) {
   const std::string& board = p.board_id;
   if (!gateway_.Presence(board)) {
@@ -308,10 +323,7 @@ void FlowsService::StartDeploy(const PartitionRecord& p, std::function<void(cons
                      options_.deploy_timeout,
                      [this, p, answered = std::move(answered), alive = std::weak_ptr<bool>(alive_)](
                          Result<wamp::Payload> result) {
-                       DeployAnswer answer = AnswerOf(result);
-                       if (answered) answered(answer);  // router strand: only records it
-                       if (alive.expired()) return;
-                       boost::asio::post(blocking_, [this, p, answer] { RecordAnswer(p, answer); });
+                       RecordThenAnswer(p, AnswerOf(result), std::move(answered), alive);
                      });
 }
 
@@ -319,10 +331,7 @@ void FlowsService::StartCloudDeploy(const PartitionRecord& p, std::function<void
   if (!cloud_) return;
   cloud_->Deploy(p.partition, [this, p, answered = std::move(answered),
                                alive = std::weak_ptr<bool>(alive_)](Result<contract::flow::FlowState> result) {
-    DeployAnswer answer = AnswerOf(result);
-    if (answered) answered(answer);  // runner thread: only records it
-    if (alive.expired()) return;
-    boost::asio::post(blocking_, [this, p, answer] { RecordAnswer(p, answer); });
+    RecordThenAnswer(p, AnswerOf(result), std::move(answered), alive);
   });
 }
 

@@ -137,11 +137,14 @@ class FlowsService {
 
  private:
   // Calls flow.deploy on the partition's board (offline: recorded so) and records the answer;
-  // `answered` (may be null) hears it first, on the router's strand.
+  // `answered` (may be null) hears it once it is recorded, on the blocking pool.
   void StartDeploy(const PartitionRecord& partition, std::function<void(const DeployAnswer&)> answered);
   // The cloud partition to the cloud runner (Deploy's and Start's path for board "").
   void StartCloudDeploy(const PartitionRecord& partition, std::function<void(const DeployAnswer&)> answered);
   void RecordAnswer(const PartitionRecord& partition, const DeployAnswer& answer);
+  // Records the answer on the blocking pool, then hands it to `answered` (the deploy's waiting caller).
+  void RecordThenAnswer(const PartitionRecord& partition, const DeployAnswer& answer,
+                        std::function<void(const DeployAnswer&)> answered, const std::weak_ptr<bool>& alive);
   void StartStop(const std::string& flow_id, const std::string& board_id);
   void OnBoardRegistered(const std::string& board_id, const std::string& suffix);
   Result<wamp::Payload> Sync(const std::string& board_id, const contract::flow::SyncRequest& request);
