@@ -40,14 +40,15 @@ grep -q '^level = "warn"' /etc/edgewire/agent.toml || fail "upgrade lost the edi
 [ -f /var/lib/edgewire/agent.json ] || fail "upgrade lost the credential"
 
 step "remove keeps config and state"
+echo key > /etc/edgewire/update-keys/operator.pem  # the installer's trusted update key
 dpkg -r edgewire-agent
+[ -f /etc/edgewire/update-keys/operator.pem ] || fail "remove deleted the update keys"
 [ ! -e /usr/bin/edgewire-agent ] || fail "binary left after remove"
 [ -f /etc/edgewire/agent.toml ] || fail "remove deleted the conffile"
 [ -f /var/lib/edgewire/agent.json ] || fail "remove deleted the credential"
 dpkg-query -W -f='${Status}\n' edgewire-agent | grep -q "config-files" || fail "not in config-files state"
 
 step "purge forgets the board"
-echo key > /etc/edgewire/update-keys/operator.pem
 dpkg -P edgewire-agent
 [ ! -e /etc/edgewire/update-keys ] || fail "purge left the update keys"
 [ ! -e /etc/edgewire/agent.toml ] || fail "purge left agent.toml"
