@@ -22,6 +22,7 @@ class RolloutManagerTest : public ::testing::Test {
     package_.sha256 = std::string(64, 'a');
     package_.version = "0.1.0-2";
     package_.size = 1000;
+    package_.signature = std::string(upd::kSignatureBytes, '\x42');
   }
 
   // sys.update calls the boards got, in order.
@@ -74,6 +75,7 @@ TEST_F(RolloutManagerTest, RollsNAtATimeAndStopsAtTheFirstRollback) {
   EXPECT_EQ(request->update_id, rollout->id);
   EXPECT_EQ(request->sha256, package_.sha256);
   EXPECT_EQ(request->deadline_seconds, 60);
+  EXPECT_EQ(request->signature, package_.signature) << "the operator's signature travels with the package";
 
   Report("brd-1", rollout->id, UpdateState::kInstalling);
   EXPECT_EQ(StateOf(rollout->id, "brd-1"), UpdateState::kInstalling);
