@@ -34,6 +34,9 @@ class HeartbeatWheel {
     virtual void HeartbeatPing() = 0;
     // Silent for `timeout`: already out of the wheel; drop the connection.
     virtual void HeartbeatExpired() = 0;
+    // The server is stopping: end the connection now, telling whoever it feeds (the io_context
+    // may not run again, so nothing may wait for a completion).
+    virtual void ServerStopping() {}
 
    private:
     friend class HeartbeatWheel;
@@ -55,6 +58,9 @@ class HeartbeatWheel {
   // Handles every bucket due by `now`: pings and expiries run from in here, each member's
   // callback at most once per call. Callbacks may Add or Remove any member.
   void Advance(TimePoint now);
+
+  // Some member watched now (null: none), found in O(buckets).
+  Member* Any() const;
 
   size_t size() const { return size_; }
   Duration tick() const { return tick_; }

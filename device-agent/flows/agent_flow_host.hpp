@@ -40,6 +40,12 @@ class AgentFlowHost : public ew::flows::runtime::Host {
   ~AgentFlowHost() override;
 
   void SetOnline(bool online) { online_ = online; }
+  // The session is going (agent shutdown): nothing more is published or called through it;
+  // wire messages still go to the spool.
+  void Detach() {
+    online_ = false;
+    conductor_ = nullptr;
+  }
 
   Result<void> WatchGpio(const std::string& owner, const ew::flows::runtime::GpioWatchSpec& spec,
                          std::function<void(ew::flows::runtime::GpioEdge)> on_edge) override;

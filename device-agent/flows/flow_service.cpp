@@ -40,7 +40,11 @@ FlowService::~FlowService() {
   conductor_ = nullptr;  // the session may already be gone: no UNSUBSCRIBE at shutdown
   gap_timer_.cancel();
   std::vector<std::string> ids;
-  for (const auto& [flow, r] : flows_) ids.push_back(flow);
+  for (const auto& [flow, r] : flows_) {
+    ids.push_back(flow);
+    // Nodes closing below may still report (a function node's status): not through the session.
+    if (r.host) r.host->Detach();
+  }
   for (const auto& flow : ids) Teardown(flow, false);
 }
 

@@ -74,8 +74,9 @@ fs::path StreamLog::SegmentPath(uint64_t first_seq) const {
 void StreamLog::ReadState() {
   uint64_t best_generation = 0;
   for (size_t slot = 0; slot < 2; ++slot) {
-    auto bytes = state_->ReadAt(slot * kStateSlotBytes, kStateBodyBytes + 4);
-    if (!bytes || bytes->size() < kStateBodyBytes + 4) continue;
+    // The body, then its CRC-32 stored as a u64 (WriteState): 8 bytes, not 4.
+    auto bytes = state_->ReadAt(slot * kStateSlotBytes, kStateBodyBytes + 8);
+    if (!bytes || bytes->size() < kStateBodyBytes + 8) continue;
     const char* p = bytes->data();
     const uint32_t stored_crc = static_cast<uint32_t>(GetU64(p + kStateBodyBytes) & 0xffffffffu);
     if (Crc(std::string_view(p, kStateBodyBytes)) != stored_crc) continue;

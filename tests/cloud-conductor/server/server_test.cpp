@@ -4,6 +4,7 @@
 
 #include <mutex>
 #include <optional>
+#include <future>
 #include <thread>
 
 #include <boost/asio/connect.hpp>
@@ -239,6 +240,25 @@ TEST_F(ServerTest, WebSocketNegotiatesTheClientsFirstSupportedSubprotocol) {
   OpenWs("wamp.2.json", &chosen);
   EXPECT_EQ(chosen, "wamp.2.json");
   EXPECT_THROW(OpenWs("wamp.2.cbor"), beast::system_error);
+}
+
+TEST_F(ServerTest, StopEndsEveryOpenSessionAtOnce) {
+  // The router's session and the connection hold each other; Stop must end that itself, in the
+  // same turn, because after it the io_context may never run the reads' completions (at exit
+  // that cycle leaked every open session).
+  auto a = OpenWs("wamp.2.json");
+  auto b = OpenWs("wamp.2.json");
+  ASSERT_EQ(JoinJson(*a).substr(0, 3), "[2,");
+  ASSERT_EQ(JoinJson(*b).substr(0, 3), "[2,");
+  std::promise<std::pair<size_t, size_t>> counts;
+  net::post(io_, [&] {
+    const size_t before = router_.SessionCount();
+    server_->Stop();
+    counts.set_value({before, router_.SessionCount()});
+  });
+  auto [before, after] = counts.get_future().get();
+  EXPECT_EQ(before, 2u);
+  EXPECT_EQ(after, 0u);
 }
 
 TEST_F(ServerTest, MalformedFramesEndOnlyTheirOwnSession) {
