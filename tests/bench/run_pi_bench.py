@@ -32,7 +32,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, HERE)
 import harness  # noqa: E402
-from run_functions_bench import ECHO_SH, Rest, invoke, package, rss_kb  # noqa: E402
+from run_functions_bench import ECHO_SH, Rest, invoke, package, status_kb  # noqa: E402
+
+
+def rss_kb(pid, field="VmRSS"):
+    """A /proc/PID/status memory field in kB (run_functions_bench renamed its rss_kb to status_kb)."""
+    return status_kb(pid, field)
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
