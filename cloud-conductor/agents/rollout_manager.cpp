@@ -87,7 +87,7 @@ void RolloutManager::Interrupt(Rollout& rollout) {
         // failed with it and nothing was staged; it reported that to nobody.
         ++fetching;
         b.state = UpdateState::kFailed;
-        b.message = "interrupted: the conductor restarted while the board fetched the package (nothing was staged)";
+        b.message = "interrupted: the conductor restarted while the board fetched the package (the download ended with its session)";
         b.updated_at = now;
         break;
       case UpdateState::kInstalling: ++installing; break;  // the helper goes on; the board reports on rejoining
@@ -222,19 +222,17 @@ Result<Rollout> RolloutManager::Create(const AgentPackage& package, std::vector<
   rollout.parallel = parallel;
   rollout.deadline_seconds = deadline_seconds;
   for (auto& id : boards) rollout.boards.push_back(BoardUpdate{std::move(id)});
-  // Stored before any board hears of it: a rollout the conductor could not record is not started.
+  // The first boards are marked asked, and the whole is stored, before any board hears of it: a
+  // rollout the conductor could not record is not started, and a conductor that dies right after
+  // knows which boards it asked. (The rollout is not shared yet: no lock needed to advance it.)
+  std::vector<Action> actions = AdvanceLocked(rollout);
   EW_TRY_VOID(store_.Put(rollout));
-  std::vector<Action> actions;
   {
     std::lock_guard lock(mu_);
     if (stopped_) return Unavailable("the conductor is stopping");
-    Rollout& r = rollouts_[rollout.id];
-    r = std::move(rollout);
-    Log()->warn("agent update {}: edgewire-agent {} to {} board(s), {} at a time, deadline {} s, by {}", r.id,
-                package.version, r.boards.size(), parallel, deadline_seconds, created_by);
-    actions = AdvanceLocked(r);
-    PersistLocked(r);
-    rollout = r;
+    Log()->warn("agent update {}: edgewire-agent {} to {} board(s), {} at a time, deadline {} s, by {}", rollout.id,
+                package.version, rollout.boards.size(), parallel, deadline_seconds, created_by);
+    rollouts_[rollout.id] = rollout;
     PruneLocked();
   }
   Run(std::move(actions));

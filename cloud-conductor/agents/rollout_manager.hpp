@@ -96,7 +96,7 @@ class RolloutManager {
     contract::update::UpdateRequest request;
   };
   // Asks the next pending boards while fewer than `parallel` are in flight; ends the rollout
-  // when nothing is left. Returns the calls to make. Under mu_.
+  // when nothing is left. Returns the calls to make. Under mu_ (or on a rollout not yet shared).
   std::vector<Action> AdvanceLocked(Rollout& rollout);
   void Run(std::vector<Action> actions);
   // A board's new state (report, call error, silence). Returns the calls to make. Under mu_.

@@ -272,6 +272,22 @@ TEST_F(RolloutManagerTest, RolloutsOutliveARestartAndARunningOneIsInterrupted) {
   EXPECT_EQ(BoardOf(*again, "brd-3").state, UpdateState::kPending);
 }
 
+TEST_F(RolloutManagerTest, ARolloutIsStoredWithItsFirstBoardsAskedBeforeAnyBoardHearsOfIt) {
+  std::optional<Rollout> seen_by_board;
+  gateway_.SetScript("brd-1", [&](const std::string& procedure, const wamp::Payload&) -> Result<wamp::Payload> {
+    auto stored = store_->List();
+    if (stored && !stored->empty()) seen_by_board = stored->front();
+    return wamp::Payload{};
+  });
+  auto rollout = manager_.Create(package_, {"brd-1", "brd-2"}, 1, 60, "admin");
+  ASSERT_TRUE(rollout);
+  ASSERT_TRUE(seen_by_board) << "the rollout was not in the store when brd-1 was asked";
+  EXPECT_EQ(seen_by_board->id, rollout->id);
+  EXPECT_EQ(seen_by_board->state, RolloutState::kRunning);
+  EXPECT_EQ(seen_by_board->boards[0].state, UpdateState::kFetching);
+  EXPECT_EQ(seen_by_board->boards[1].state, UpdateState::kPending);
+}
+
 TEST_F(RolloutManagerTest, OnlyTheNewestFinishedRolloutsAreKept) {
   RolloutManagerOptions options;
   options.max_finished_rollouts = 2;
