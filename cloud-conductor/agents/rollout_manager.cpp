@@ -84,10 +84,14 @@ void RolloutManager::Interrupt(Rollout& rollout) {
     switch (b.state) {
       case UpdateState::kFetching:
         // The package came over the old conductor's session, which is gone: the board's fetch
-        // failed with it and nothing was staged; it reported that to nobody.
+        // failed with it, nothing was staged, and it reported that to nobody. (Only a board that
+        // staged the package just as the conductor died goes on to install it; its later report
+        // then finds this board final and is dropped.)
         ++fetching;
         b.state = UpdateState::kFailed;
-        b.message = "interrupted: the conductor restarted while the board fetched the package (the download ended with its session)";
+        b.message =
+            "interrupted: the conductor restarted while the board fetched the package (the download ended with its "
+            "session)";
         b.updated_at = now;
         break;
       case UpdateState::kInstalling: ++installing; break;  // the helper goes on; the board reports on rejoining
