@@ -387,8 +387,9 @@ Result<uint16_t> Conductor::Start() {
   // ... and the proxied connections it opened (API token or browser session), WebSockets too.
   d.revocations->Subscribe([&d](const auth::Revocation& r) {
     boost::asio::post(d.io, [&d, r] {
+      // The predicate is kept a while (EndProxied): it owns its copy of the revocation.
       const size_t ended = d.tunnels->EndProxied(
-          [&r](const tunnels::ProxyCaller& c, const std::string&) { return r.Covers(c.token_id, c.user_id); },
+          [r](const tunnels::ProxyCaller& c, const std::string&) { return r.Covers(c.token_id, c.user_id); },
           r.message.empty() ? std::string("the caller's credential was revoked") : r.message);
       if (ended > 0) Log()->info("{} proxied connection(s) closed: {}", ended, r.message);
     });
@@ -461,9 +462,12 @@ Result<uint16_t> Conductor::Start() {
         r.body = ErrorJson(error);
         answer(std::move(r));
       };
+      // Read before the check: a revocation after it still reaches this request (OpenProxy).
+      const uint64_t end_mark = d.tunnels->ProxyEndMark();
       auto decision =
           DecideProxy(*d.authenticator, *d.store, d.tunnels->proxy_sessions(), d.clock, secure_cookie, head);
       if (!decision) return fail(decision.error());
+      decision->caller.checked_after = end_mark;
       if (decision->redirect.status == 303) return answer(std::move(decision->redirect));
       boost::asio::post(d.io, [&d, board = decision->board_id, port = decision->port, peer = head.peer, fail,
                                caller = std::move(decision->caller), deliver = std::move(deliver)]() mutable {

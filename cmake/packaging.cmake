@@ -23,6 +23,9 @@ if(TARGET edgewire-agent)
   install(PROGRAMS deploy/scripts/edgewire-agent-update DESTINATION lib/edgewire COMPONENT agent)
   install(FILES deploy/systemd/edgewire-agent-update.path deploy/systemd/edgewire-agent-update.service
           DESTINATION ${EW_UNIT_DIR} COMPONENT agent)
+  # The public keys updates must be signed by (the helper refuses every update while it is
+  # empty): root's, 0755, filled by the installer (docs/INSTALL-PI.md "Update keys").
+  install(DIRECTORY DESTINATION /etc/edgewire/update-keys COMPONENT agent)
 endif()
 install(FILES deploy/systemd/edgewire-sysusers.conf DESTINATION lib/sysusers.d RENAME edgewire.conf COMPONENT common)
 foreach(component common agent conductor)
@@ -61,7 +64,8 @@ set(CPACK_DEBIAN_AGENT_PACKAGE_NAME edgewire-agent)
 set(CPACK_COMPONENT_AGENT_DESCRIPTION "Edgewire board agent\nConnects a board (Raspberry Pi class) to an Edgewire conductor over\nWAMP/WebSocket and serves its GPIO, serverless functions in containers,\nflows and board management. Enrol once with `edgewire-agent enrol`;\nsystemd keeps it running.")
 # The agent links all but libc statically (cmake/agent_static.cmake) and speaks systemd's notify
 # protocol itself (device-agent/systemd/notifier.cpp); a container runtime is run, not linked.
-set(CPACK_DEBIAN_AGENT_PACKAGE_DEPENDS "edgewire-common (= ${ew_version})")
+# openssl: the update helper verifies packages' signatures with its CLI.
+set(CPACK_DEBIAN_AGENT_PACKAGE_DEPENDS "edgewire-common (= ${ew_version}), openssl")
 if(CMAKE_CROSSCOMPILING)
   # dpkg-shlibdeps reads the host's dpkg database, which has no arm64 libc6 (the sysroot is
   # unpacked, not installed). The static agent needs glibc only: the version dpkg-shlibdeps

@@ -68,6 +68,31 @@ std::string Field(const std::string& control, const std::string& name) {
   return "";
 }
 
+// Writes `bytes` to `path` through a temporary file and a rename. Internal on an error.
+Result<void> WriteFile(const fs::path& path, std::string_view bytes) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+    if (!out) return Internal("cannot write " + tmp.string());
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return Internal("cannot store " + path.filename().string() + ": " + ec.message());
+  return Ok();
+}
+
+// The stored signature of a package, "" when there is none or it is not one.
+std::string ReadSignature(const fs::path& path) {
+  std::error_code ec;
+  if (fs::file_size(path, ec) != contract::update::kSignatureBytes || ec) return "";
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes(contract::update::kSignatureBytes, '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  return in.gcount() == static_cast<std::streamsize>(bytes.size()) ? bytes : "";
+}
+
 }  // namespace
 
 Result<AgentPackage> InspectAgentDeb(std::string_view deb) {
@@ -113,35 +138,41 @@ Result<void> AgentPackageStore::Open() {
     inspected->uploaded_at = std::chrono::duration_cast<std::chrono::seconds>(
                                  fs::last_write_time(entry.path(), ec).time_since_epoch())
                                  .count();
+    inspected->signature = ReadSignature(SignaturePathOf(inspected->sha256));
     packages_[inspected->sha256] = *inspected;
   }
   return Ok();
 }
 
-Result<AgentPackage> AgentPackageStore::Put(std::string_view deb, int64_t now) {
+Result<AgentPackage> AgentPackageStore::Put(std::string_view deb, std::string_view signature, int64_t now) {
   if (deb.size() > contract::update::kMaxPackageBytes)
     return InvalidArgument("an agent package is at most " + std::to_string(contract::update::kMaxPackageBytes) + " bytes");
+  if (!signature.empty() && signature.size() != contract::update::kSignatureBytes)
+    return InvalidArgument("signature: an Ed25519 signature is " + std::to_string(contract::update::kSignatureBytes) +
+                           " bytes, not " + std::to_string(signature.size()));
   EW_TRY(AgentPackage package, InspectAgentDeb(deb));
   package.uploaded_at = now;
+  package.signature = std::string(signature);
+  bool stored = false;
   {
     std::lock_guard lock(mu_);
-    if (auto it = packages_.find(package.sha256); it != packages_.end()) return it->second;
+    if (auto it = packages_.find(package.sha256); it != packages_.end()) {
+      if (signature.empty() || it->second.signature == signature) return it->second;
+      stored = true;  // the same bytes, signed again: only the signature changes
+    }
   }
-  const fs::path path = PathOf(package.sha256);
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(deb.data(), static_cast<std::streamsize>(deb.size()));
-    out.flush();
-    if (!out) return Internal("cannot write " + tmp.string());
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return Internal("cannot store the agent package: " + ec.message());
+  // The signature first: a package is never listed with a signature that is not on disk.
+  if (!signature.empty()) EW_TRY_VOID(WriteFile(SignaturePathOf(package.sha256), signature));
+  if (!stored) EW_TRY_VOID(WriteFile(PathOf(package.sha256), deb));
   std::lock_guard lock(mu_);
+  if (stored) {
+    packages_[package.sha256].signature = package.signature;
+    Log()->info("agent package {}: signature replaced", package.sha256.substr(0, 12));
+    return packages_[package.sha256];
+  }
   packages_[package.sha256] = package;
-  Log()->info("agent package {} ({} {}, {} bytes) stored", package.sha256.substr(0, 12), package.version,
-              package.architecture, package.size);
+  Log()->info("agent package {} ({} {}, {} bytes, {}) stored", package.sha256.substr(0, 12), package.version,
+              package.architecture, package.size, package.signature.empty() ? "unsigned" : "signed");
   return package;
 }
 

@@ -1,7 +1,10 @@
 // Agent packages (.deb of edgewire-agent) uploaded by admins for updates over the air (issue 16),
-// on the conductor's disk by content address: <dir>/<sha256>.deb. What a package is (name,
+// on the conductor's disk by content address: <dir>/<sha256>.deb, with the operator's Ed25519
+// signature over it beside it in <dir>/<sha256>.sig (raw, 64 bytes). What a package is (name,
 // version, architecture) is read from its own control file, so the directory is the whole
-// record: nothing about packages is kept in the registry. Blocking: the blocking pool.
+// record: nothing about packages is kept in the registry. The conductor does not verify the
+// signature (the trusted keys are on the boards, docs/SECURITY.md "Agent updates"); it carries
+// it to them. Blocking: the blocking pool.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +26,7 @@ struct AgentPackage {
   std::string architecture;  // control Architecture (amd64, arm64)
   uint64_t size = 0;
   int64_t uploaded_at = 0;   // unix seconds (the file's mtime)
+  std::string signature;     // raw Ed25519 signature over the .deb (contract::update::kSignatureBytes); "" = none
 };
 
 // The Package, Version and Architecture of a .deb's control file. InvalidArgument when the bytes
@@ -36,9 +40,11 @@ class AgentPackageStore {
   // Creates the directory and reads the packages already there (a file that does not inspect is
   // logged and skipped). Internal when the directory cannot be created.
   Result<void> Open();
-  // Inspects and stores `deb` (temporary file + rename); the same bytes again are the same
-  // package. InvalidArgument (not an edgewire-agent .deb), Internal (disk).
-  Result<AgentPackage> Put(std::string_view deb, int64_t now);
+  // Inspects and stores `deb` with `signature` (temporary files + rename); the same bytes again
+  // are the same package, and a signature given with them replaces the one stored (a package
+  // signed again with a new key). InvalidArgument (not an edgewire-agent .deb, a signature of
+  // another length), Internal (disk).
+  Result<AgentPackage> Put(std::string_view deb, std::string_view signature, int64_t now);
   Result<AgentPackage> Get(const std::string& sha256) const;  // NotFound
   std::vector<AgentPackage> List() const;                     // newest first
   // Up to `length` bytes from `offset`, with the package's size. NotFound, InvalidArgument for an
@@ -47,6 +53,7 @@ class AgentPackageStore {
 
  private:
   std::filesystem::path PathOf(const std::string& sha256) const { return dir_ / (sha256 + ".deb"); }
+  std::filesystem::path SignaturePathOf(const std::string& sha256) const { return dir_ / (sha256 + ".sig"); }
 
   std::filesystem::path dir_;
   mutable std::mutex mu_;

@@ -262,6 +262,7 @@ std::vector<RolloutManager::Action> RolloutManager::AdvanceLocked(Rollout& rollo
     request.size = rollout.package.size;
     request.version = rollout.package.version;
     request.deadline_seconds = rollout.deadline_seconds;
+    request.signature = rollout.package.signature;  // the board's helper verifies it
     actions.push_back({b.board_id, std::move(request)});
   }
   if (in_flight == 0) {

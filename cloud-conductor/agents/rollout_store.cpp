@@ -31,7 +31,7 @@ Result<void> RolloutStore::Put(const Rollout& r) {
     SQLite::Statement rollout(db,
                               "INSERT INTO agent_rollouts (id, package_sha256, package_version, package_arch, "
                               "package_size, package_uploaded, created_by, created_at, parallel, deadline_seconds, "
-                              "state, stop_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                              "state, stop_reason, package_signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                               "ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
                               "stop_reason = excluded.stop_reason");
     rollout.bind(1, r.id);
@@ -46,6 +46,7 @@ Result<void> RolloutStore::Put(const Rollout& r) {
     rollout.bind(10, static_cast<int64_t>(r.deadline_seconds));
     rollout.bind(11, std::string(Name(r.state)));
     rollout.bind(12, r.stop_reason);
+    rollout.bind(13, static_cast<const void*>(r.package.signature.data()), static_cast<int>(r.package.signature.size()));
     rollout.exec();
     SQLite::Statement board(db,
                             "INSERT INTO agent_rollout_boards (rollout_id, position, board_id, state, message, "
@@ -80,7 +81,8 @@ Result<std::vector<Rollout>> RolloutStore::List() {
     std::map<std::string, size_t> index;
     SQLite::Statement q(db,
                         "SELECT id, package_sha256, package_version, package_arch, package_size, package_uploaded, "
-                        "created_by, created_at, parallel, deadline_seconds, state, stop_reason FROM agent_rollouts "
+                        "created_by, created_at, parallel, deadline_seconds, state, stop_reason, package_signature "
+                        "FROM agent_rollouts "
                         "ORDER BY created_at DESC, id DESC");
     while (q.executeStep()) {
       Rollout r;
@@ -96,6 +98,9 @@ Result<std::vector<Rollout>> RolloutStore::List() {
       r.deadline_seconds = q.getColumn(9).getInt64();
       EW_TRY(r.state, ParseRolloutState(q.getColumn(10).getString()));
       r.stop_reason = q.getColumn(11).getString();
+      const SQLite::Column signature = q.getColumn(12);
+      if (signature.getBytes() > 0)
+        r.package.signature.assign(static_cast<const char*>(signature.getBlob()), static_cast<size_t>(signature.getBytes()));
       index[r.id] = out.size();
       out.push_back(std::move(r));
     }

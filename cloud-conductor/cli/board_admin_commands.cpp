@@ -13,6 +13,10 @@
 #include "cloud-conductor/cli/event_stream.hpp"
 #include "cloud-conductor/cli/fleet_commands.hpp"
 #include "cloud-conductor/cli/format.hpp"
+#include "cloud-conductor/cli/package_commands.hpp"
+#include "cloud-conductor/cli/package_signing.hpp"
+#include "common/contract/update.hpp"
+#include "common/ids/ids.hpp"
 #include "common/exit/exit_code.hpp"
 
 namespace ew::cli {
@@ -122,10 +126,30 @@ std::string Describe(const nlohmann::json& board) {
 
 }  // namespace
 
+namespace {
+
+// The package's signature: made now with `sign_key`, or read from its file.
+Result<std::string> SignatureFor(const BoardUpdateOptions& options, const std::string& deb) {
+  if (!options.sign_key.empty()) {
+    EW_TRY(std::string key, ReadLocalFile(options.sign_key, 16 << 10));
+    return SignPackage(key, deb);
+  }
+  const std::string path = options.signature.empty() ? options.deb + ".sig" : options.signature;
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    return InvalidArgument("no signature " + path + ": boards install signed packages only; sign it first (edgewire "
+                           "package sign --key KEY " + options.deb + ") or pass --sign-key KEY");
+  EW_TRY(std::string signature, ReadLocalFile(path, 4096));
+  if (signature.size() != contract::update::kSignatureBytes)
+    return InvalidArgument(path + " is not an Ed25519 signature (" + std::to_string(signature.size()) + " bytes, not 64)");
+  return signature;
+}
+
+}  // namespace
+
 Result<void> BoardUpdate(Context& ctx, const BoardUpdateOptions& options) {
-  std::ifstream in(options.deb, std::ios::binary);
-  if (!in) return InvalidArgument("cannot read " + options.deb);
-  const std::string deb((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EW_TRY(const std::string deb, ReadLocalFile(options.deb, contract::update::kMaxPackageBytes));
+  EW_TRY(const std::string signature, SignatureFor(options, deb));
   nlohmann::json request = {{"parallel", options.parallel}, {"deadlineSeconds", options.deadline_seconds}};
   if (!options.fleet.empty()) {
     EW_TRY(nlohmann::json fleet, LookUpFleet(ctx, options.fleet));
@@ -134,7 +158,8 @@ Result<void> BoardUpdate(Context& ctx, const BoardUpdateOptions& options) {
     EW_TRY(std::string id, BoardNames::Resolve(ctx, options.board));
     request["boardIds"] = nlohmann::json::array({id});
   }
-  EW_TRY(HttpResult uploaded, ctx.Exchange("POST", "/v1/agent-packages", deb, "application/vnd.debian.binary-package"));
+  EW_TRY(HttpResult uploaded, ctx.Exchange("POST", "/v1/agent-packages?signature=" + ids::Base64Url(signature), deb,
+                                           "application/vnd.debian.binary-package"));
   if (uploaded.status != 201) return tl::unexpected(ApiError(uploaded));
   const auto package = nlohmann::json::parse(uploaded.body, nullptr, false);
   request["package"] = JsonString(package, "sha256");

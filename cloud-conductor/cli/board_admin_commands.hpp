@@ -19,13 +19,16 @@ Result<void> BoardReboot(Context& ctx, const std::string& board);
 // stream ends (board offline: Unavailable) or the user interrupts.
 Result<void> BoardLogs(Context& ctx, const std::string& board, int64_t lines, bool follow = false);
 
-// `edgewire board update BOARD|--fleet F --deb FILE` (issue 16, admins): uploads the package,
+// `edgewire board update BOARD|--fleet F --deb FILE` (issue 16, admins): uploads the package
+// with its signature (FILE.sig, --sig, or made with --sign-key: boards install signed packages only),
 // starts the rollout and, with `wait`, prints each board's state as it changes until the
 // rollout is done (Ok) or stopped (Unavailable with the reason).
 struct BoardUpdateOptions {
   std::string board;  // id or name; or
   std::string fleet;  // id or name
   std::string deb;    // path of the edgewire-agent .deb
+  std::string signature;  // its signature file ("" = DEB.sig), as `edgewire package sign` writes it; or
+  std::string sign_key;   // a private key to sign it with now (nothing is written)
   int64_t parallel = 1;
   int64_t deadline_seconds = 120;
   bool wait = true;

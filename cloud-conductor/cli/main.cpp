@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cloud-conductor/cli/board_admin_commands.hpp"
+#include "cloud-conductor/cli/package_commands.hpp"
 #include "cloud-conductor/cli/commands.hpp"
 #include "cloud-conductor/cli/fleet_commands.hpp"
 #include "cloud-conductor/cli/tunnel_commands.hpp"
@@ -51,6 +52,7 @@ struct Parsed {
   int64_t log_lines = 100;
   bool log_follow = false;
   ew::cli::BoardUpdateOptions update;
+  std::string key, signature;
 };
 
 // CLI11 validators, so that malformed local input is a usage error (exit 2).
@@ -203,6 +205,12 @@ void AddBoardCommands(CLI::App& app, Parsed& p) {
   auto* update_fleet = update->add_option("--fleet", p.update.fleet, "every board of this fleet (id or name)");
   update_board->excludes(update_fleet);
   update->add_option("--deb", p.update.deb, "the edgewire-agent .deb")->required()->check(CLI::ExistingFile);
+  auto* update_sig = update->add_option("--sig", p.update.signature,
+                                        "its signature (default DEB.sig, from `edgewire package sign`)")
+                         ->check(CLI::ExistingFile);
+  update->add_option("--sign-key", p.update.sign_key, "sign the .deb now with this private key instead")
+      ->check(CLI::ExistingFile)
+      ->excludes(update_sig);
   update->add_option("--parallel", p.update.parallel, "boards updated at once (rolling; default 1)")
       ->check(CLI::Range(int64_t{1}, int64_t{100}));
   update->add_option("--deadline", p.update.deadline_seconds,
@@ -217,6 +225,25 @@ void AddBoardCommands(CLI::App& app, Parsed& p) {
       "updates", "list agent update rollouts, or show one with each board's state (admin)");
   updates->add_option("ID", p.id, "a rollout id (upd-...)");
   updates->callback([&p] { p.action = [&p](Context& c) { return ew::cli::BoardUpdates(c, p.id); }; });
+}
+
+// Signed agent updates (issue 16): local, no conductor.
+void AddPackageCommands(CLI::App& app, Parsed& p) {
+  auto* package = app.add_subcommand("package", "sign agent packages for updates over the air")->require_subcommand(1);
+  package->footer("Boards install only packages signed by a key in their /etc/edgewire/update-keys (docs/INSTALL-PI.md).");
+  auto* keygen = package->add_subcommand("keygen", "make a signing key pair: NAME.key (private) and NAME.pem (public)");
+  keygen->add_option("NAME", p.name, "path and name of the two files, e.g. ~/edgewire/update-key")->required();
+  keygen->callback([&p] { p.action = [&p](Context& c) { return ew::cli::PackageKeygen(c, p.name); }; });
+  auto* sign = package->add_subcommand("sign", "sign an agent .deb: writes FILE.sig");
+  sign->add_option("--key", p.key, "the private key (NAME.key)")->required()->check(CLI::ExistingFile);
+  sign->add_option("FILE", p.path, "the edgewire-agent .deb")->required()->check(CLI::ExistingFile);
+  sign->add_option("--out", p.signature, "where to write the signature (default FILE.sig)");
+  sign->callback([&p] { p.action = [&p](Context& c) { return ew::cli::PackageSign(c, p.key, p.path, p.signature); }; });
+  auto* verify = package->add_subcommand("verify", "check FILE.sig against a public key, as a board will");
+  verify->add_option("--key", p.key, "the public key (NAME.pem)")->required()->check(CLI::ExistingFile);
+  verify->add_option("FILE", p.path, "the edgewire-agent .deb")->required()->check(CLI::ExistingFile);
+  verify->add_option("--sig", p.signature, "the signature (default FILE.sig)")->check(CLI::ExistingFile);
+  verify->callback([&p] { p.action = [&p](Context& c) { return ew::cli::PackageVerify(c, p.key, p.path, p.signature); }; });
 }
 
 void AddFunctionCommands(CLI::App& app, Parsed& p) {
@@ -470,6 +497,7 @@ int main(int argc, char** argv) {
   AddProjectCommands(app, parsed);
   AddUserCommands(app, parsed);
   AddBoardCommands(app, parsed);
+  AddPackageCommands(app, parsed);
   AddFunctionCommands(app, parsed);
   AddFleetCommands(app, parsed);
   AddGpioCommands(app, parsed);

@@ -287,8 +287,8 @@ CREATE TABLE placement_stats (
 
 // v9: agent update rollouts (cloud-conductor/agents/rollout_store.hpp, issue 16), so that a
 // restarted conductor still shows them (and marks a rollout it was running "interrupted",
-// docs/ARCHITECTURE.md "Agent updates"). The package is copied into the row (the package store is
-// files on disk, not a table). One row per board of a rollout, `position` its place in the
+// docs/ARCHITECTURE.md "Agent updates"). The package is copied into the row, its raw signature
+// included (the package store is files on disk, not a table). One row per board of a rollout, `position` its place in the
 // rolling order. No foreign key to boards: a deleted board stays in the history of its updates.
 // Finished rollouts are pruned to the newest few by the rollout manager.
 constexpr std::string_view kV9AgentRollouts = R"sql(
@@ -299,6 +299,7 @@ CREATE TABLE agent_rollouts (
   package_arch       TEXT NOT NULL,
   package_size       INTEGER NOT NULL,
   package_uploaded   INTEGER NOT NULL,
+  package_signature  BLOB NOT NULL DEFAULT x'',
   created_by         TEXT NOT NULL,
   created_at         INTEGER NOT NULL,
   parallel           INTEGER NOT NULL,

@@ -1,5 +1,8 @@
 // Agent updates over the air (issue 16), admins only (an update can brick a board):
-//   POST /v1/agent-packages         upload an edgewire-agent .deb (the body is the file)
+//   POST /v1/agent-packages         upload an edgewire-agent .deb (the body is the file) and its
+//                                   Ed25519 signature (?signature=, base64url): boards install
+//                                   signed packages only, so an unsigned one is refused here
+//                                   already (docs/SECURITY.md "Agent updates")
 //   GET  /v1/agent-packages         the packages uploaded
 //   POST /v1/agent-updates          roll a package out to boards or a fleet, N at a time
 //   GET  /v1/agent-updates[/{id}]   rollouts and each board's state
@@ -8,6 +11,7 @@
 #include "cloud-conductor/agents/rollout_manager.hpp"
 #include "cloud-conductor/rest/json_body.hpp"
 #include "cloud-conductor/rest/resources.hpp"
+#include "common/ids/ids.hpp"
 #include "common/log/log.hpp"
 
 namespace ew::rest {
@@ -30,7 +34,8 @@ json PackageJson(const AgentPackage& p) {
           {"version", p.version},
           {"architecture", p.architecture},
           {"size", p.size},
-          {"uploadedAt", p.uploaded_at}};
+          {"uploadedAt", p.uploaded_at},
+          {"signature", ids::Base64Url(p.signature)}};
 }
 
 json RolloutJson(const Rollout& r) {
@@ -58,8 +63,18 @@ json RolloutJson(const Rollout& r) {
 Result<server::HttpResponse> UploadPackage(const RestDeps& deps, const Exchange& exchange) {
   EW_TRY_VOID(Ready(deps, exchange));
   if (exchange.request.body.empty()) return InvalidArgument("the body is the agent .deb file; it is empty");
-  EW_TRY(AgentPackage package, deps.agent_packages->Put(exchange.request.body, UnixSeconds(deps.clock.Now())));
-  Log()->info("agent package {} ({}) uploaded by {}", package.sha256.substr(0, 12), package.version,
+  auto query = exchange.request.query.find("signature");
+  if (query == exchange.request.query.end() || query->second.empty())
+    return InvalidArgument("signature: boards install signed agent packages only; sign the .deb with `edgewire package "
+                           "sign --key KEY FILE` and upload it with ?signature= (base64url of FILE.sig)");
+  std::string signature;
+  if (query->second.size() > 128 || !ids::Base64UrlDecode(query->second, &signature) ||
+      signature.size() != contract::update::kSignatureBytes)
+    return InvalidArgument("signature: must be base64url (no padding) of a " +
+                           std::to_string(contract::update::kSignatureBytes) + "-byte Ed25519 signature");
+  EW_TRY(AgentPackage package,
+         deps.agent_packages->Put(exchange.request.body, signature, UnixSeconds(deps.clock.Now())));
+  Log()->info("agent package {} ({}, signed) uploaded by {}", package.sha256.substr(0, 12), package.version,
               exchange.principal.name);
   return JsonResponse(201, PackageJson(package));
 }
@@ -78,6 +93,10 @@ Result<server::HttpResponse> CreateUpdate(const RestDeps& deps, const Exchange& 
     return InvalidArgument("package: the sha256 of an uploaded agent package is required");
   auto package = deps.agent_packages->Get(body["package"].get<std::string>());
   if (!package) return InvalidArgument("package: " + package.error().message);
+  // Stored before packages were signed: every board would refuse it.
+  if (package->signature.empty())
+    return InvalidArgument("package: " + package->sha256.substr(0, 12) +
+                           " has no signature; upload it again with its signature (edgewire package sign)");
   const bool has_boards = body.contains("boardIds");
   const bool has_fleet = body.contains("fleetId");
   if (has_boards == has_fleet) return InvalidArgument("give exactly one of boardIds and fleetId");

@@ -80,7 +80,10 @@ Result<server::HttpResponse> Create(const RestDeps& deps, const Exchange& exchan
         return InvalidArgument("allowCidrs: must be an array of strings like \"10.0.0.0/8\"");
       spec.allow_cidrs.push_back(c.get<std::string>());
     }
-    EW_TRY_VOID(conductor::tunnels::SourceFilter::Parse(spec.allow_cidrs));
+    EW_TRY(auto filter, conductor::tunnels::SourceFilter::Parse(spec.allow_cidrs));
+    // "0.0.0.0/0" is no allowlist: a non-admin names networks no wider than the rule allows
+    // (security review 2; SourceFilter::CheckUserMayList), whatever listen_address is now.
+    if (!exchange.principal.is_admin()) EW_TRY_VOID(filter.CheckUserMayList());
   }
   // A conductor port off loopback is reachable from the network: whoever may connect must be
   // named (allowCidrs), unless an admin decides otherwise (security review H1).

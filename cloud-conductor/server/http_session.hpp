@@ -20,7 +20,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include "cloud-conductor/server/http_types.hpp"
-#include "cloud-conductor/server/proxy_session.hpp"
+#include "cloud-conductor/server/proxy_headers.hpp"
 #include "cloud-conductor/server/proxy_target.hpp"
 #include "cloud-conductor/server/request_head.hpp"
 #include "cloud-conductor/server/server_impl.hpp"
@@ -255,7 +255,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
   }
 
   // A request for a board's HTTP service: the conductor checks the caller and opens a tunnel;
-  // the request's head, rewritten, then its bytes go through it (proxy_session.hpp). One
+  // the request's head, rewritten, then its bytes go through it (StartProxy: WsSplice). One
   // request per board connection: a plain request's body is carried up to its Content-Length
   // and nothing after it (a pipelined request would reach the board unrewritten, with the
   // caller's token); an upgrade's bytes pass only once the board answered 101.
@@ -280,14 +280,8 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
     std::string text = std::string(header.method_string()) + " " + target->upstream + " HTTP/1.1\r\n";
     for (const auto& field : header) {
       const std::string name(field.name_string());
-      // Forwarding headers are the conductor's to set: a client's own would be believed by the
-      // board (who connected, over what, under which host).
-      const bool forwarding = beast::iequals(name, "forwarded") || beast::iequals(name, "x-real-ip") ||
-                              (name.size() >= 12 && beast::iequals(name.substr(0, 12), "x-forwarded-"));
-      if (forwarding || beast::iequals(name, "host") || beast::iequals(name, "x-auth-token") ||
-          (bearer && beast::iequals(name, "authorization")) || (!upgrade && beast::iequals(name, "connection")) ||
-          beast::iequals(name, "keep-alive") || beast::iequals(name, "proxy-connection"))
-        continue;
+      // Forwarding headers, in any spelling, are the conductor's to set (proxy_headers.hpp).
+      if (DropFromProxiedHead(name, ProxyHeadKind{bearer, upgrade})) continue;
       if (has_cookies && beast::iequals(name, "cookie")) {
         // The conductor's proxy session stays at the conductor; the board's own cookies pass.
         const std::string rest_of = WithoutCookie(std::string(field.value()), kProxySessionCookie);
@@ -314,9 +308,8 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
   }
 
   void StartProxy(std::any board_websocket) {
-    using WebSocket = websocket::stream<Stream>;
-    auto ws = std::any_cast<std::shared_ptr<WebSocket>>(std::move(board_websocket));
-    if (handed_over_) return;
+    auto leg = std::any_cast<std::shared_ptr<BoardLeg<Stream>>>(std::move(board_websocket));
+    if (handed_over_) return;  // the leg ends with its last holder (BoardLeg)
     // What the parser read past the header follows the head: the body's start, never more than
     // the body (anything after it is a pipelined request, dropped). An upgrade has no body.
     const auto leftover = buffer_.cdata();
@@ -328,8 +321,26 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
     upstream_head_.append(static_cast<const char*>(leftover.data()), take);
     buffer_.consume(buffer_.size());
     handed_over_ = true;
-    std::make_shared<ProxySplice<Stream>>(std::move(stream_), std::move(ws), std::move(upstream_head_),
-                                          client_budget_, std::move(ticket_), std::move(tls_), server_)
+    // The service tunnels' splice, with this connection as its TCP side (common/net/ws_splice.hpp):
+    // the head first, then the rest of the body only (or, for an upgrade, everything once the
+    // board answered 101); the board's end ends the connection; idle ends it too. The splice
+    // reports bytes and the end to the tunnel's books (TunnelManager: /metrics, revocation).
+    ew::net::SpliceOptions options = BoardLegOptions(server_->options);
+    options.preface = std::move(upstream_head_);
+    options.up_budget = client_budget_;
+    options.up_after_switching_protocols = !client_budget_;
+    options.end_with_peer = true;
+    options.idle_timeout = server_->options.proxy_idle_timeout;
+    options.close_timeout = server_->options.handshake_timeout;
+    struct Keep {
+      std::shared_ptr<TunnelKeep> board;  // the board's tunnel connection's
+      Ticket ticket;                      // this client connection's
+      std::shared_ptr<ssl::context> tls;
+    };
+    auto keep = std::make_shared<Keep>(Keep{std::move(leg->keep), std::move(ticket_), std::move(tls_)});
+    auto observer = std::move(leg->observer);
+    std::make_shared<ew::net::WsSplice<Stream, Stream>>(std::move(leg->ws), std::move(stream_), std::move(options),
+                                                        std::move(observer), std::any(std::move(keep)))
         ->Start();
   }
 

@@ -1,8 +1,8 @@
 // A board's tunnel WebSocket on the conductor's port (docs/ARCHITECTURE.md "Tunnels"): made
 // from an HTTP connection's upgrade to /v1/tunnel/<token> once the token was redeemed
 // (tunnel_types.hpp), it answers the WebSocket handshake within the handshake timeout and then
-// hands the stream to a splice (common/net/ws_splice.hpp) with the client's connection. Internal
-// to cloud-conductor/server.
+// hands the stream to a splice (common/net/ws_splice.hpp) with the client's connection, or, for
+// a proxied HTTP request, to that request's session (BoardLeg). Internal to cloud-conductor/server.
 #pragma once
 
 #include <memory>
@@ -16,6 +16,40 @@
 #include "common/net/ws_splice.hpp"
 
 namespace ew::server {
+
+// What a board's tunnel connection keeps alive for as long as its splice runs.
+struct TunnelKeep {
+  Ticket ticket;                       // its place under the connection caps
+  std::shared_ptr<ssl::context> tls;   // the context its TLS stream was made from (null: plain)
+};
+
+// A splice's options for a board's tunnel leg, a service's or a proxied request's.
+inline ew::net::SpliceOptions BoardLegOptions(const ServerOptions& server) {
+  ew::net::SpliceOptions options;
+  options.ping_interval = server.tunnel_ping_interval;
+  // The board's agent sends at most a chunk per message: nothing larger is buffered here.
+  options.max_message_bytes = options.chunk_bytes;
+  return options;
+}
+
+// A board's tunnel WebSocket for a proxied HTTP request (TunnelEnd::deliver), on its way to the
+// HTTP session that splices it with its client. Whoever splices it takes `observer` (the splice
+// reports the end); if nobody does (the client went first), the connection ends here.
+template <typename Stream>
+struct BoardLeg {
+  BoardLeg(beast::websocket::stream<Stream>&& w, std::shared_ptr<ew::net::SpliceObserver> o,
+           std::shared_ptr<TunnelKeep> k)
+      : ws(std::move(w)), observer(std::move(o)), keep(std::move(k)) {}
+  ~BoardLeg() {
+    if (observer) observer->OnEnd("proxied request over before its splice started");
+  }
+  BoardLeg(const BoardLeg&) = delete;
+  BoardLeg& operator=(const BoardLeg&) = delete;
+
+  beast::websocket::stream<Stream> ws;
+  std::shared_ptr<ew::net::SpliceObserver> observer;
+  std::shared_ptr<TunnelKeep> keep;
+};
 
 template <typename Stream>
 class TunnelSession final : public std::enable_shared_from_this<TunnelSession<Stream>> {
@@ -58,41 +92,18 @@ class TunnelSession final : public std::enable_shared_from_this<TunnelSession<St
       return;
     }
     if (end_.deliver) {
-      // A proxied HTTP request: its session splices its own stream with this WebSocket; this
-      // connection's ticket and TLS context go along with the WebSocket.
-      auto observer = end_.observer;
-      auto ws = std::shared_ptr<beast::websocket::stream<Stream>>(
-          new beast::websocket::stream<Stream>(std::move(ws_)),
-          [ticket = std::shared_ptr<ConnectionLimiter::Ticket>(std::move(ticket_)), tls = std::move(tls_),
-           observer = std::move(end_.observer)](beast::websocket::stream<Stream>* p) {
-            delete p;
-            if (observer) observer->OnEnd("proxied request over");
-          });
-      // Whoever keeps the books can end it (a revoked or expired caller, a deleted board):
-      // closing the board's WebSocket ends the proxied connection with it. io thread.
-      if (observer) {
-        observer->OnStart([weak = std::weak_ptr<beast::websocket::stream<Stream>>(ws)](const std::string& why) {
-          if (auto live = weak.lock()) {
-            Log()->info("proxied connection closed: {}", why);
-            CloseSocket(*live);
-          }
-        });
-      }
+      // A proxied HTTP request: its session splices its own stream with this WebSocket (the
+      // same WsSplice, http_session.hpp); this connection's ticket and TLS context go along.
+      auto leg = std::make_shared<BoardLeg<Stream>>(std::move(ws_), std::move(end_.observer),
+                                                    std::make_shared<TunnelKeep>(TunnelKeep{std::move(ticket_), std::move(tls_)}));
       auto deliver = std::move(end_.deliver);
-      deliver(std::any(std::move(ws)));
+      deliver(std::any(std::move(leg)));
       return;
     }
-    struct Keep {
-      Ticket ticket;
-      std::shared_ptr<ssl::context> tls;
-    };
-    auto keep = std::make_shared<Keep>(Keep{std::move(ticket_), std::move(tls_)});
-    ew::net::SpliceOptions options;
-    options.ping_interval = server_->options.tunnel_ping_interval;
-    // The board's agent sends at most a chunk per message: nothing larger is buffered here.
-    options.max_message_bytes = options.chunk_bytes;
-    auto splice = std::make_shared<ew::net::WsSplice<Stream>>(std::move(ws_), std::move(end_.socket), options,
-                                                          std::move(end_.observer), std::any(std::move(keep)));
+    auto keep = std::make_shared<TunnelKeep>(TunnelKeep{std::move(ticket_), std::move(tls_)});
+    auto splice = std::make_shared<ew::net::WsSplice<Stream>>(std::move(ws_), std::move(end_.socket),
+                                                              BoardLegOptions(server_->options),
+                                                              std::move(end_.observer), std::any(std::move(keep)));
     splice->Start();
   }
 

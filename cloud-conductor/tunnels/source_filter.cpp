@@ -4,6 +4,38 @@ namespace ew::conductor::tunnels {
 
 namespace ip = boost::asio::ip;
 
+namespace {
+
+// Networks no Internet host is routed from: a user's allowlist may name any part of them.
+const std::vector<ip::network_v4>& NonPublicV4() {
+  static const std::vector<ip::network_v4> nets = {
+      ip::make_network_v4("10.0.0.0/8"),   ip::make_network_v4("172.16.0.0/12"), ip::make_network_v4("192.168.0.0/16"),
+      ip::make_network_v4("100.64.0.0/10"), ip::make_network_v4("127.0.0.0/8"),  ip::make_network_v4("169.254.0.0/16")};
+  return nets;
+}
+
+const std::vector<ip::network_v6>& NonPublicV6() {
+  static const std::vector<ip::network_v6> nets = {ip::make_network_v6("fc00::/7"), ip::make_network_v6("fe80::/10"),
+                                                   ip::make_network_v6("::1/128")};
+  return nets;
+}
+
+template <typename Network>
+bool Inside(const Network& n, const std::vector<Network>& ranges) {
+  for (const auto& r : ranges) {
+    if (n == r || n.is_subnet_of(r)) return true;
+  }
+  return false;
+}
+
+tl::unexpected<Error> TooWide(const std::string& network, unsigned widest) {
+  return PermissionDenied("allowCidrs: \"" + network + "\" is wider than a non-admin may open (public networks up to /" +
+                          std::to_string(widest) +
+                          "; any part of a private, loopback or link-local range); ask an admin to open it");
+}
+
+}  // namespace
+
 Result<SourceFilter> SourceFilter::Parse(const std::vector<std::string>& cidrs) {
   if (cidrs.size() > kMaxCidrs) return InvalidArgument("allowCidrs: at most " + std::to_string(kMaxCidrs) + " networks");
   SourceFilter out;
@@ -25,6 +57,18 @@ Result<SourceFilter> SourceFilter::Parse(const std::vector<std::string>& cidrs) 
     }
   }
   return out;
+}
+
+Result<void> SourceFilter::CheckUserMayList() const {
+  for (const auto& n : v4_) {
+    if (n.prefix_length() < kWidestUserPrefixV4 && !Inside(n, NonPublicV4()))
+      return TooWide(n.to_string(), kWidestUserPrefixV4);
+  }
+  for (const auto& n : v6_) {
+    if (n.prefix_length() < kWidestUserPrefixV6 && !Inside(n, NonPublicV6()))
+      return TooWide(n.to_string(), kWidestUserPrefixV6);
+  }
+  return Ok();
 }
 
 bool SourceFilter::Allows(const ip::address& address) const {

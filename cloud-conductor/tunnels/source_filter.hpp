@@ -15,6 +15,11 @@ namespace ew::conductor::tunnels {
 
 // Most networks one service may list.
 inline constexpr size_t kMaxCidrs = 32;
+// The widest public network a non-admin may list (docs/SECURITY.md "Tunnels"): a /24 of IPv4
+// (256 addresses) or a /48 of IPv6 (one site). Networks inside the private, loopback, link-local
+// and shared ranges may be any width within them.
+inline constexpr unsigned kWidestUserPrefixV4 = 24;
+inline constexpr unsigned kWidestUserPrefixV6 = 48;
 
 class SourceFilter {
  public:
@@ -26,6 +31,13 @@ class SourceFilter {
   // True when the list is empty or `address` is in one of its networks. An IPv4-mapped IPv6
   // address (::ffff:10.1.2.3) is judged as its IPv4 address.
   bool Allows(const boost::asio::ip::address& address) const;
+
+  // Whether a non-admin may list these networks (security review 2, finding 2): each must lie
+  // inside a non-public range (10/8, 172.16/12, 192.168/16, 100.64/10, 127/8, 169.254/16,
+  // fc00::/7, fe80::/10, ::1) or be no wider than kWidestUserPrefixV4 / kWidestUserPrefixV6, so
+  // "0.0.0.0/0", "::/0" or a handful of /8s cannot open a service to the network after all.
+  // PermissionDenied naming the first network that is too wide.
+  Result<void> CheckUserMayList() const;
 
  private:
   std::vector<boost::asio::ip::network_v4> v4_;

@@ -1,5 +1,6 @@
 #include "cloud-conductor/tunnels/tunnel_manager.hpp"
 
+#include <deque>
 #include <optional>
 #include <utility>
 
@@ -84,8 +85,13 @@ struct TunnelManager::Listener : std::enable_shared_from_this<Listener> {
   std::map<uint64_t, std::function<void(const std::string&)>> live;
   // Proxied connections' callers and boards, and the timers that end them with their caller's
   // token or session (io thread).
+  // From the redemption of their token on, so that a revocation between it and the splice's
+  // start is not missed.
   std::map<uint64_t, std::pair<ProxyCaller, std::string>> callers;
   std::map<uint64_t, std::unique_ptr<net::steady_timer>> deadlines;
+  // Proxied connections ended (EndProxied) after their token was redeemed and before their
+  // splice started, with the reason: the splice is stopped as it starts (io thread).
+  std::map<uint64_t, std::string> ended_early;
   std::atomic<uint64_t> live_count{0};
   std::atomic<uint64_t> total{0};
   std::atomic<uint64_t> refused{0};
@@ -111,6 +117,7 @@ struct TunnelManager::Pending {
   std::string peer;
   net::steady_timer timer;
   std::optional<ProxyCaller> caller;  // a proxied request's
+  std::optional<std::chrono::steady_clock::time_point> caller_deadline;  // when its token or session ends
   std::shared_ptr<server::ConnectionLimiter::Ticket> ticket;  // a service client's place under the caps
 };
 
@@ -122,17 +129,20 @@ struct TunnelManager::Connection final : ew::net::SpliceObserver {
 
   void OnStart(std::function<void(const std::string&)> stop) override {
     if (listener->closed) return stop("service deleted");
-    if (caller) {
-      listener->callers[id] = {*caller, board_id};
-      if (caller->time_left.count() > 0) {
-        auto timer = std::make_unique<net::steady_timer>(listener->acceptor.get_executor(), caller->time_left);
-        timer->async_wait([l = listener, i = id](boost::system::error_code ec) {
-          if (ec) return;
-          auto it = l->live.find(i);
-          if (it != l->live.end()) it->second("the caller's token or proxy session expired");
-        });
-        listener->deadlines[id] = std::move(timer);
-      }
+    if (auto early = listener->ended_early.find(id); early != listener->ended_early.end()) {
+      const std::string why = early->second;
+      return stop(why);
+    }
+    if (caller_deadline) {
+      // The token's or session's end, counted from when the caller was checked (a past one
+      // fires at once).
+      auto timer = std::make_unique<net::steady_timer>(listener->acceptor.get_executor(), *caller_deadline);
+      timer->async_wait([l = listener, i = id](boost::system::error_code ec) {
+        if (ec) return;
+        auto it = l->live.find(i);
+        if (it != l->live.end()) it->second("the caller's token or proxy session expired");
+      });
+      listener->deadlines[id] = std::move(timer);
     }
     listener->live[id] = std::move(stop);
   }
@@ -152,9 +162,15 @@ struct TunnelManager::Connection final : ew::net::SpliceObserver {
     listener->live.erase(id);
     listener->callers.erase(id);
     listener->deadlines.erase(id);
+    listener->ended_early.erase(id);
     --listener->live_count;
     listener->open_gauge->Dec();
-    Log()->debug("service {}: connection {} from {} ended: {}", listener->service.id, id, peer, reason);
+    if (caller) {
+      Log()->info("proxied connection {} of user {} from {} to board {} ended: {}", id, caller->user_id, peer,
+                  board_id, reason);
+    } else {
+      Log()->debug("service {}: connection {} from {} ended: {}", listener->service.id, id, peer, reason);
+    }
   }
 
   std::shared_ptr<Listener> listener;
@@ -163,6 +179,7 @@ struct TunnelManager::Connection final : ew::net::SpliceObserver {
   std::string board_id;
   std::shared_ptr<std::map<std::string, size_t>> board_tunnels;
   std::optional<ProxyCaller> caller;  // a proxied request's
+  std::optional<std::chrono::steady_clock::time_point> caller_deadline;
   std::shared_ptr<server::ConnectionLimiter::Ticket> ticket;  // a service client's place under the caps
 };
 
@@ -310,22 +327,48 @@ void TunnelManager::CloseBoard(const std::string& board_id) {
       Log()->info("service {}: closed, its board {} was deleted", listener->service.id, board_id);
       CloseService(listener);
     }
-    EndProxied([&board_id](const ProxyCaller&, const std::string& board) { return board == board_id; },
+    EndProxied([board_id](const ProxyCaller&, const std::string& board) { return board == board_id; },
                "board " + board_id + " deleted");
   });
 }
 
-size_t TunnelManager::EndProxied(const std::function<bool(const ProxyCaller&, const std::string&)>& covered,
-                                 const std::string& reason) {
-  if (!proxy_) return 0;
+size_t TunnelManager::EndProxied(ProxyCovered covered, const std::string& reason) {
+  PruneProxyEnds();
+  proxy_ends_.push_back(ProxyEnd{++proxy_end_mark_, covered, reason, std::chrono::steady_clock::now()});
+  // Waiting for the board's tunnel WebSocket: closed now, and their tokens forgotten, so that a
+  // late dial of the board is refused (security review 2, finding 1).
+  std::vector<uint64_t> waiting;
+  for (const auto& [id, pending] : pending_) {
+    if (pending->caller && covered(*pending->caller, pending->board_id)) waiting.push_back(id);
+  }
+  for (uint64_t id : waiting) Cancel(id, reason, ErrorCode::kPermissionDenied);
+  size_t ended = waiting.size();
+  if (!proxy_) return ended;
   std::vector<std::function<void(const std::string&)>> stops;
   for (const auto& [id, who] : proxy_->callers) {
     if (!covered(who.first, who.second)) continue;
+    ++ended;
     auto it = proxy_->live.find(id);
-    if (it != proxy_->live.end()) stops.push_back(it->second);
+    if (it != proxy_->live.end()) {
+      stops.push_back(it->second);
+    } else {
+      proxy_->ended_early[id] = reason;  // redeemed, its splice not started yet: stopped as it starts
+    }
   }
   for (auto& stop : stops) stop(reason);
-  return stops.size();
+  return ended;
+}
+
+void TunnelManager::PruneProxyEnds() {
+  // A request is checked and reaches the io thread well within open_timeout; a notice is kept
+  // that long (and at most kKept of them: a flood of revocations costs bounded memory; a request
+  // checked before the oldest kept one is refused, to be tried again).
+  constexpr size_t kKept = 4096;
+  const auto oldest = std::chrono::steady_clock::now() - options_.open_timeout;
+  while (!proxy_ends_.empty() && (proxy_ends_.front().at < oldest || proxy_ends_.size() > kKept)) {
+    proxy_ends_pruned_ = proxy_ends_.front().mark;
+    proxy_ends_.pop_front();
+  }
 }
 
 void TunnelManager::CloseService(const std::shared_ptr<Listener>& listener) {
@@ -429,15 +472,23 @@ Result<void> TunnelManager::AskBoard(const std::shared_ptr<Listener>& listener, 
   ++open;
   pending->board_id = board_id;
   const uint64_t id = next_connection_id_++;
+  // Waiting ends at open_timeout, or sooner when a proxied caller's token or session ends.
+  std::string why_late = "the board did not dial its tunnel back within " + MillisText(options_.open_timeout);
+  ErrorCode late_code = ErrorCode::kUnavailable;
+  pending->timer.expires_after(options_.open_timeout);
+  if (pending->caller_deadline && *pending->caller_deadline < pending->timer.expiry()) {
+    pending->timer.expires_at(*pending->caller_deadline);
+    why_late = "the caller's token or proxy session expired before the board's tunnel arrived";
+    late_code = ErrorCode::kPermissionDenied;
+  }
   TokenGrant grant{service_id, board_id, session_id, id, {}};
   std::string token = tokens_.Issue(std::move(grant));
   pending->token = token;
   const std::string peer = pending->peer;
   ++listener->live_count;
   listener->open_gauge->Inc();
-  pending->timer.expires_after(options_.open_timeout);
-  pending->timer.async_wait([this, id](boost::system::error_code wait_ec) {
-    if (!wait_ec) Cancel(id, "the board did not dial its tunnel back within " + MillisText(options_.open_timeout));
+  pending->timer.async_wait([this, id, why_late, late_code](boost::system::error_code wait_ec) {
+    if (!wait_ec) Cancel(id, why_late, late_code);
   });
   pending_[id] = std::move(pending);
   Log()->debug("{}: connection {} from {}: asking board {} to open port {}", service_id, id, peer, board_id, port);
@@ -465,6 +516,20 @@ void TunnelManager::OpenProxy(const std::string& board_id, uint16_t port, const 
     return failed(Error{ErrorCode::kResourceExhausted, "too many proxied requests in flight"});
   ++proxy_->total;
   proxy_->accepted_counter->Inc();
+  // Revoked (or its board deleted) after the caller was checked and before this ran.
+  PruneProxyEnds();
+  if (proxy_ends_pruned_ > caller.checked_after) {
+    proxy_->Refused();
+    return failed(Error{ErrorCode::kUnavailable, "the caller's check is older than [tunnels] open_timeout_ms; try again"});
+  }
+  for (const ProxyEnd& end : proxy_ends_) {
+    if (end.mark > caller.checked_after && end.covered(caller, board_id)) {
+      proxy_->Refused();
+      Log()->info("proxy: user {} ({}) from {} to board {} port {} refused: {}", caller.user_name, caller.user_id,
+                  peer, board_id, port, end.reason);
+      return failed(Error{ErrorCode::kPermissionDenied, end.reason});
+    }
+  }
   auto presence = gateway_.Presence(board_id);
   if (!presence) {
     proxy_->Refused();
@@ -474,6 +539,7 @@ void TunnelManager::OpenProxy(const std::string& board_id, uint16_t port, const 
   Log()->info("proxy: user {} ({}) from {} to board {} port {}", caller.user_name, caller.user_id, peer, board_id,
               port);
   auto pending = std::make_unique<Pending>(tcp::socket(io_), proxy_, "", peer);
+  if (caller.time_left.count() > 0) pending->caller_deadline = std::chrono::steady_clock::now() + caller.time_left;
   pending->caller = std::move(caller);
   pending->failed = failed;
   pending->deliver = std::move(deliver);
@@ -484,7 +550,7 @@ void TunnelManager::OpenProxy(const std::string& board_id, uint16_t port, const 
   }
 }
 
-void TunnelManager::Cancel(uint64_t connection_id, const std::string& reason) {
+void TunnelManager::Cancel(uint64_t connection_id, const std::string& reason, ErrorCode code) {
   auto it = pending_.find(connection_id);
   if (it == pending_.end()) return;  // redeemed or cancelled already
   std::unique_ptr<Pending> pending = std::move(it->second);
@@ -494,7 +560,7 @@ void TunnelManager::Cancel(uint64_t connection_id, const std::string& reason) {
   pending->timer.cancel();
   boost::system::error_code ignored;
   pending->socket.close(ignored);
-  if (pending->failed) pending->failed(Error{ErrorCode::kUnavailable, reason});
+  if (pending->failed) pending->failed(Error{code, reason});
   auto& listener = *pending->listener;
   --listener.live_count;
   listener.open_gauge->Dec();
@@ -521,7 +587,12 @@ Result<server::TunnelEnd> TunnelManager::Redeem(const std::string& token, const 
                grant.connection_id, pending->peer, peer);
   auto observer = std::make_shared<Connection>(pending->listener, grant.connection_id, pending->peer,
                                                pending->board_id, board_tunnels_);
+  if (pending->caller) {
+    // Kept from now on: a revocation before the splice starts ends it as it starts (OnStart).
+    pending->listener->callers[grant.connection_id] = {*pending->caller, pending->board_id};
+  }
   observer->caller = std::move(pending->caller);
+  observer->caller_deadline = pending->caller_deadline;
   observer->ticket = std::move(pending->ticket);
   return server::TunnelEnd{std::move(pending->socket), std::move(observer), std::move(pending->deliver)};
 }

@@ -11,6 +11,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -56,8 +58,12 @@ struct ProxyCaller {
   std::string user_name;  // for the log
   std::string token_id;   // ApiToken.id of the token, or of the token the browser session came from
   // Time left of the token or session (whichever ends first); 0 = no end of its own. Past it
-  // the connection is closed.
+  // the connection is closed, and so is one still waiting for the board's tunnel.
   std::chrono::milliseconds time_left{0};
+  // TunnelManager::ProxyEndMark() read before the caller was checked: a revocation announced
+  // since then (EndProxied) that covers the caller refuses the request in OpenProxy, even
+  // if it ran before the request reached the io thread (security review 2, finding 1).
+  uint64_t checked_after = 0;
 };
 
 // A service as GET /v1/services shows it: what is stored and how it is doing.
@@ -109,13 +115,22 @@ class TunnelManager {
   // caller already checked): asks the board to open a tunnel as for a service connection;
   // `deliver` gets the board's WebSocket, or `failed` the reason (Unavailable: board offline,
   // port refused, no dial back in time). io thread.
-  // `caller` is kept with the connection: EndProxied closes it, and so does its time_left.
+  // `caller` is kept with the connection: EndProxied closes it, and so does its time_left,
+  // whether it is spliced or still waiting for the board (then `failed` gets PermissionDenied and
+  // the board's late tunnel WebSocket is refused: its token is forgotten). PermissionDenied at
+  // once when a revocation since caller.checked_after covers the caller. io thread.
   void OpenProxy(const std::string& board_id, uint16_t port, const std::string& peer, ProxyCaller caller,
                  std::function<void(Error)> failed, std::function<void(std::any)> deliver);
-  // Closes every live proxied connection whose caller `covered` names (a revoked token, a
-  // deleted user), logging `reason`. Returns how many. io thread.
-  size_t EndProxied(const std::function<bool(const ProxyCaller&, const std::string& board_id)>& covered,
-                    const std::string& reason);
+  using ProxyCovered = std::function<bool(const ProxyCaller&, const std::string& board_id)>;
+  // Closes every proxied connection whose caller `covered` names (a revoked token, a deleted
+  // user, a deleted board), logging `reason`: spliced ones, ones waiting for the board's tunnel
+  // WebSocket (their token is forgotten, so the board's late dial is refused with 403), and ones
+  // between the two. `covered` is kept for [tunnels] open_timeout_ms to refuse requests checked
+  // before it ran (ProxyCaller::checked_after): it must own what it reads. Returns how many it
+  // closed. io thread.
+  size_t EndProxied(ProxyCovered covered, const std::string& reason);
+  // How many EndProxied calls there were: read before checking a proxy caller. Thread-safe.
+  uint64_t ProxyEndMark() const { return proxy_end_mark_.load(); }
   // A board was deleted (its services' rows went with it): closes its services' listeners and
   // connections and its proxied connections. Any thread.
   void CloseBoard(const std::string& board_id);
@@ -145,7 +160,11 @@ class TunnelManager {
   Result<void> AskBoard(const std::shared_ptr<Listener>& listener, uint64_t session_id,
                         std::unique_ptr<Pending> pending, const std::string& board_id, uint16_t port,
                         const std::string& service_id);
-  void Cancel(uint64_t connection_id, const std::string& reason);
+  // Closes a connection waiting for its board (`failed` gets `code`); nothing when it is not
+  // waiting any more.
+  void Cancel(uint64_t connection_id, const std::string& reason, ErrorCode code = ErrorCode::kUnavailable);
+  // Drops the EndProxied notices older than open_timeout.
+  void PruneProxyEnds();
   void CloseService(const std::shared_ptr<Listener>& listener);
 
   boost::asio::io_context& io_;
@@ -164,6 +183,16 @@ class TunnelManager {
   std::map<uint64_t, std::unique_ptr<Pending>> pending_;  // client connections waiting for their board
   uint64_t next_connection_id_ = 1;
   std::shared_ptr<Listener> proxy_;  // books of proxied HTTP requests (io thread; made on first use)
+  // EndProxied's recent calls, for requests checked before one ran and opened after it.
+  struct ProxyEnd {
+    uint64_t mark;  // ProxyEndMark() once it was made
+    ProxyCovered covered;
+    std::string reason;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::deque<ProxyEnd> proxy_ends_;  // io thread; oldest first
+  uint64_t proxy_ends_pruned_ = 0;   // io thread; the mark of the newest notice dropped
+  std::atomic<uint64_t> proxy_end_mark_{0};
   // Open tunnels per board (io thread); shared with the connections that give theirs back.
   std::shared_ptr<std::map<std::string, size_t>> board_tunnels_ = std::make_shared<std::map<std::string, size_t>>();
   ProxySessionBook proxy_sessions_;

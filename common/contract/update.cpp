@@ -3,6 +3,7 @@
 #include <array>
 
 #include "common/contract/fields.hpp"
+#include "common/ids/ids.hpp"
 
 namespace ew::contract::update {
 
@@ -79,11 +80,12 @@ wamp::Payload UpdateRequest::ToPayload() const {
   wamp::Payload out;
   out.kwargs = {{"updateId", update_id}, {"sha256", sha256},   {"size", size},
                 {"version", version},    {"deadlineSeconds", deadline_seconds}};
+  if (!signature.empty()) out.kwargs["signature"] = ids::Base64(signature);
   return out;
 }
 
 Result<UpdateRequest> UpdateRequest::Parse(const wamp::Payload& payload) {
-  EW_TRY(Fields f, Fields::Of(payload.kwargs, "sys.update", {"updateId", "sha256", "size", "version", "deadlineSeconds"}));
+  EW_TRY(Fields f, Fields::Of(payload.kwargs, "sys.update", {"updateId", "sha256", "size", "version", "deadlineSeconds", "signature"}));
   UpdateRequest out;
   EW_TRY(out.update_id, UpdateId(f));
   EW_TRY(out.sha256, f.String("sha256"));
@@ -93,6 +95,11 @@ Result<UpdateRequest> UpdateRequest::Parse(const wamp::Payload& payload) {
     return f.Bad("size", "must be from 1 to " + std::to_string(kMaxPackageBytes) + " bytes");
   EW_TRY(out.version, Version(f, "version"));
   EW_TRY(out.deadline_seconds, f.IntOr("deadlineSeconds", 120, kMinDeadlineSeconds, kMaxDeadlineSeconds));
+  if (f.Has("signature")) {
+    EW_TRY(std::string text, f.String("signature"));
+    if (text.size() > 128 || !ids::Base64Decode(text, &out.signature) || out.signature.size() != kSignatureBytes)
+      return f.Bad("signature", "must be base64 of a " + std::to_string(kSignatureBytes) + "-byte Ed25519 signature");
+  }
   return out;
 }
 

@@ -28,15 +28,21 @@ bool IsFinal(UpdateState state);
 inline constexpr int64_t kMinDeadlineSeconds = 10;
 inline constexpr int64_t kMaxDeadlineSeconds = 3600;
 inline constexpr uint64_t kMaxPackageBytes = 64ull << 20;
+// An Ed25519 signature (RFC 8032) over a package's bytes: what the board's update helper checks
+// against its trusted keys before it installs anything (docs/SECURITY.md "Agent updates").
+inline constexpr size_t kSignatureBytes = 64;
 
-// sys.update: kwargs {updateId, sha256, size, version, deadlineSeconds}. updateId is an id the
-// conductor made ([A-Za-z0-9_-], 1..64): it names the staged file on the board.
+// sys.update: kwargs {updateId, sha256, size, version, deadlineSeconds, signature}. updateId is an
+// id the conductor made ([A-Za-z0-9_-], 1..64): it names the staged file on the board. signature
+// is standard base64 of the kSignatureBytes raw signature; absent only from a conductor older
+// than signed updates, whose request the board then refuses (it installs signed packages only).
 struct UpdateRequest {
   std::string update_id;
   std::string sha256;  // 64 lowercase hex digits
   uint64_t size = 0;   // 1 .. kMaxPackageBytes
   std::string version;  // the package's Version, for logs and the board's status
   int64_t deadline_seconds = 120;
+  std::string signature;  // raw, kSignatureBytes; "" = none sent
   wamp::Payload ToPayload() const;
   static Result<UpdateRequest> Parse(const wamp::Payload& payload);
 };

@@ -102,6 +102,9 @@ void AgentUpdater::Update(const rpc::Request& request, rpc::Responder respond) {
   if (auto status = ReadStatus(); status && (status->state == "installing" || status->state == "awaiting"))
     return respond(Conflict("update " + status->id + " is being installed on this board"));
   if (!conductor_) return respond(Unavailable("not connected to the conductor"));
+  if (parsed->signature.empty())
+    return respond(InvalidArgument("sys.update carries no signature: this board installs only agent packages signed "
+                                   "by a key it trusts (edgewire package sign)"));
   // Made on the first update, not at start-up: a board never updated has no such directory.
   if (auto prepared = Prepare(); !prepared) return respond(tl::unexpected(prepared.error()));
   in_flight_ = parsed->update_id;
@@ -145,8 +148,10 @@ void AgentUpdater::Stage(upd::UpdateRequest request, std::shared_ptr<std::string
       // Packages of earlier updates go: only this one waits for the helper.
       std::error_code ec;
       for (const auto& entry : fs::directory_iterator(dir, ec)) {
-        if (entry.path().extension() == ".deb") fs::remove(entry.path(), ec);
+        if (entry.path().extension() == ".deb" || entry.path().extension() == ".sig") fs::remove(entry.path(), ec);
       }
+      // The helper checks the signature (not this unprivileged agent): staged as sent.
+      EW_TRY_VOID(WriteAtomically(dir / (request.update_id + ".sig"), request.signature));
       EW_TRY_VOID(WriteAtomically(dir / (request.update_id + ".deb"), *buffer));
       std::ostringstream lines;
       lines << "id=" << request.update_id << "\nsha256=" << request.sha256 << "\nversion=" << request.version
@@ -159,8 +164,23 @@ void AgentUpdater::Stage(upd::UpdateRequest request, std::shared_ptr<std::string
       in_flight_.clear();
       Log()->warn("sys.update {}: package verified and staged for the update helper", request.update_id);
       Report(request.update_id, upd::UpdateState::kInstalling, "staged for the update helper");
+      WatchHelper(request.update_id, options_.helper_watch);
     });
   }).detach();
+}
+
+void AgentUpdater::WatchHelper(const std::string& update_id, std::chrono::milliseconds left) {
+  if (left.count() <= 0) return;
+  helper_timer_.expires_after(options_.helper_poll);
+  helper_timer_.async_wait([this, alive = std::weak_ptr<bool>(alive_), update_id, left](boost::system::error_code ec) {
+    if (ec || alive.expired()) return;
+    auto status = ReadStatus();
+    if (!status || status->id != update_id) return WatchHelper(update_id, left - options_.helper_poll);
+    // installing/awaiting: the helper took it and restarts this agent; the next one reports.
+    if (status->state != "failed") return;
+    Log()->error("sys.update {}: the update helper refused it: {}", update_id, status->message);
+    Report(update_id, upd::UpdateState::kFailed, status->message);
+  });
 }
 
 void AgentUpdater::Fail(const std::string& update_id, const std::string& message) {

@@ -15,33 +15,14 @@
 #include "common/clock/clock.hpp"
 #include "flows/nodes/builtin_nodes.hpp"
 #include "flows/runtime/flow_runtime.hpp"
+#include "tests/bench/flow_bench_support.hpp"
 
 namespace {
 
 using nlohmann::json;
 using namespace ew::flows;
-
-class NullHost : public runtime::Host {
- public:
-  ew::Result<void> WatchGpio(const std::string&, const runtime::GpioWatchSpec&, std::function<void(runtime::GpioEdge)>) override {
-    return ew::Ok();
-  }
-  ew::Result<int> ReadGpio(const std::string&) override { return 0; }
-  ew::Result<void> WriteGpio(const std::string&, const std::string&, int) override { return ew::Ok(); }
-  void ReleaseGpio(const std::string&) override {}
-  void InvokeFunction(const runtime::FunctionCall&, std::function<void(ew::Result<json>)> done) override { done(json()); }
-  void PublishWire(const std::string&, json) override {}
-  void Debug(const runtime::DebugEvent&) override { ++debug; }
-  void Status(const std::string&, const json&) override {}
-  uint64_t debug = 0;
-};
-
-long RssKb() {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);)
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  return -1;
-}
+using ew::bench::CountingHost;
+using ew::bench::RssKb;
 
 Partition Chain(int changes) {
   Partition p;
@@ -83,27 +64,21 @@ int main(int argc, char** argv) {
   json result;
   {
     boost::asio::io_context io;
-    NullHost host;
+    CountingHost host;
     runtime::FlowRuntime rt(io, clock, host);
     if (auto loaded = rt.Load(Chain(changes), nodes::BuiltinNodes()); !loaded || !rt.Start()) {
       std::cerr << "load failed\n";
       return 1;
     }
-    const int batch = 1000;
     auto start = std::chrono::steady_clock::now();
-    for (int sent = 0; sent < messages;) {
-      for (int i = 0; i < batch && sent < messages; ++i, ++sent)
-        rt.DeliverTo("in", {{"_msgid", "m"}, {"payload", {{"n", sent}}}});
-      io.restart();
-      io.run();
-    }
+    ew::bench::FeedInBatches(rt, io, "in", messages, [](int n) { return json{{"_msgid", "m"}, {"payload", {{"n", n}}}}; });
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     result["chain"] = {{"changes", changes}, {"messages", messages}, {"delivered", host.debug}, {"dropped", rt.dropped()},
                        {"msgs_per_s", messages / seconds}};
   }
   {
     boost::asio::io_context io;
-    NullHost host;
+    CountingHost host;
     runtime::FlowRuntime rt(io, clock, host);
     if (auto loaded = rt.Load(Chain(changes), nodes::BuiltinNodes()); !loaded || !rt.Start()) return 1;
     long before = RssKb();

@@ -20,32 +20,16 @@
 #include "common/clock/clock.hpp"
 #include "flows/nodes/builtin_nodes.hpp"
 #include "flows/runtime/flow_runtime.hpp"
+#include "tests/bench/flow_bench_support.hpp"
 
 namespace {
 
 using nlohmann::json;
 using namespace ew::flows;
+using ew::bench::CountingHost;
+using ew::bench::RssKb;
 
 constexpr const char* kCode = "msg.payload = msg.payload * 2; return msg;";
-
-class CountingHost : public runtime::Host {
- public:
-  ew::Result<void> WatchGpio(const std::string&, const runtime::GpioWatchSpec&, std::function<void(runtime::GpioEdge)>) override {
-    return ew::Ok();
-  }
-  ew::Result<int> ReadGpio(const std::string&) override { return 0; }
-  ew::Result<void> WriteGpio(const std::string&, const std::string&, int) override { return ew::Ok(); }
-  void ReleaseGpio(const std::string&) override {}
-  void InvokeFunction(const runtime::FunctionCall&, std::function<void(ew::Result<json>)> done) override { done(json()); }
-  void PublishWire(const std::string&, json) override {}
-  void Debug(const runtime::DebugEvent& event) override {
-    ++debug;
-    last = event.msg;
-  }
-  void Status(const std::string&, const json&) override {}
-  uint64_t debug = 0;
-  json last;
-};
 
 // CPU seconds of this process: the machine the figures come from is shared, so messages per CPU
 // second are reported beside messages per wall second.
@@ -53,13 +37,6 @@ double CpuSeconds() {
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
-long RssKb() {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);)
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  return -1;
 }
 
 Node Function(std::string id, std::vector<std::vector<std::string>> wires) {
@@ -101,13 +78,8 @@ json RunThroughput(const ew::Clock& clock, int messages, bool text) {
     std::exit(1);
   }
   if (!rt.Start()) std::exit(1);
-  const int batch = 1000;
   auto feed = [&](int count, int offset) {
-    for (int sent = 0; sent < count;) {
-      for (int i = 0; i < batch && sent < count; ++i, ++sent) rt.DeliverTo("in", {{"_msgid", "m"}, {"payload", offset + sent}});
-      io.restart();
-      io.run();
-    }
+    ew::bench::FeedInBatches(rt, io, "in", count, [offset](int n) { return json{{"_msgid", "m"}, {"payload", offset + n}}; });
   };
   const int warmup = 20'000;
   feed(warmup, 0);

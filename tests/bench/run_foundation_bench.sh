@@ -116,7 +116,7 @@ status_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
 pss_kb() { awk '$1 == "Pss:" {print $2}' "/proc/$1/smaps_rollup"; }
 # CPU time a process's live threads have run, in ns (schedstat: finer than the 10 ms ticks of
 # /proc/PID/stat, which make a 0.3 s measure ±3 %).
-cpu_ns() { awk '{ s += $1 } END { printf "%d", s }' /proc/"$1"/task/*/schedstat; }
+cpu_ns() { awk '{ s += $1 } END { printf "%.0f", s }' /proc/"$1"/task/*/schedstat; }
 
 # Percentage of CPU time spent busy over one second, all cores, whoever runs.
 cpu_busy_pct() {

@@ -29,137 +29,17 @@ import argparse
 import http.client
 import json
 import os
-import resource
 import shutil
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench_fleet import ROOT, Conductor, commit, enrol_agent, free_port, log, raise_nofile
 
-
-def log(*args):
-    print(time.strftime("%H:%M:%S"), *args, file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Rest:
-    def __init__(self, port):
-        self.port = port
-        self.conn = None
-        self.token = None
-
-    def call(self, method, path, body=None, token=None):
-        for attempt in range(3):
-            try:
-                if self.conn is None:
-                    self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-                headers = {"Content-Type": "application/json"}
-                if token or self.token:
-                    headers["X-Auth-Token"] = token or self.token
-                self.conn.request(method, path, json.dumps(body) if body is not None else None, headers)
-                resp = self.conn.getresponse()
-                text = resp.read().decode()
-                if resp.status >= 400:
-                    raise RuntimeError(f"{method} {path}: {resp.status} {text}")
-                ctype = resp.getheader("Content-Type", "")
-                return json.loads(text) if text and "json" in ctype else text
-            except (OSError, http.client.HTTPException):
-                self.conn = None
-                if attempt == 2:
-                    raise
-                time.sleep(0.05)
-
-    def metric(self, name):
-        text = self.call("GET", "/metrics")
-        for line in text.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[-1])
-        return None
-
-
-class Conductor:
-    def __init__(self, build, work, port):
-        self.binary = os.path.join(build, "cloud-conductor", "edgewire-conductor")
-        self.work = work
-        self.port = port
-        self.proc = None
-        self.listening_at = None
-        self.password_file = os.path.join(work, "admin-password.txt")
-        with open(self.password_file, "w") as f:
-            f.write("reliability-bench-pw\n")
-        self.config = os.path.join(work, "conductor.toml")
-        with open(self.config, "w") as f:
-            f.write(f"""[server]
-listen_address = "127.0.0.1"
-port = {port}
-# Every board of the bench comes from 127.0.0.1: lift the per-address cap (and the total, for
-# the agents' probes on top of the sessions).
-max_connections_per_address = 1000000
-max_connections = 100000
-[store]
-path = "{os.path.join(work, 'conductor.db')}"
-[functions]
-runtime = "none"
-[auth]
-bootstrap_password_file = "{self.password_file}"
-[log]
-level = "warn"
-""")
-
-    def start(self):
-        log_file = open(os.path.join(self.work, "conductor.log"), "a")
-        self.proc = subprocess.Popen([self.binary, "--config", self.config], stdout=subprocess.PIPE,
-                                     stderr=log_file, text=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError("conductor exited; see " + os.path.join(self.work, "conductor.log"))
-            if "listening on" in line:
-                self.listening_at = time.monotonic()
-                break
-        # Drain stdout so the conductor never blocks on it.
-        threading.Thread(target=lambda out: [None for _ in out], args=(self.proc.stdout,), daemon=True).start()
-
-    def kill9(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-
-def enrol_agent(build, work, rest, name):
-    agent = os.path.join(build, "device-agent", "edgewire-agent")
-    created = rest.call("POST", "/v1/boards", {"name": name})
-    cred = os.path.join(work, f"{name}.credential.json")
-    subprocess.run([agent, "enrol", "--conductor", f"http://127.0.0.1:{rest.port}", "--code",
-                    created["enrolmentCode"], "--credential", cred], check=True, capture_output=True, timeout=60)
-    config = os.path.join(work, f"{name}.toml")
-    with open(config, "w") as f:
-        f.write(f"""[agent]
-credential_path = "{cred}"
-[functions]
-runtime = "none"
-state_dir = "{os.path.join(work, name + '-functions')}"
-work_dir = "{os.path.join(work, name + '-containers')}"
-[flows]
-state_dir = "{os.path.join(work, name + '-flows')}"
-[spool]
-dir = "{os.path.join(work, name + '-spool')}"
-[log]
-level = "warn"
-""")
-    return [agent, "run", "--config", config]
-
+PASSWORD = "reliability-bench-pw"
 
 def wait_online(rest, want, timeout, since, interval=0.02):
     """Polls ew_boards_online until it reaches `want`; returns (seconds after `since`, samples)."""
@@ -200,21 +80,17 @@ def main():
     load = os.path.join(build, "tests", "bench", "ew_bench_session_load")
     if not os.path.exists(load):
         sys.exit(f"{load} missing: configure with -DEW_BUILD_BENCH=ON and build ew_bench_session_load")
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_nofile(0)
 
     work = tempfile.mkdtemp(prefix="ew-reliability-")
     log("work dir", work)
-    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
     port = free_port()
-    conductor = Conductor(build, work, port)
+    conductor = Conductor(build, work, port, PASSWORD)
     conductor.start()
-    rest = Rest(port)
-    rest.token = rest.call("POST", "/v1/auth/tokens", {"username": "admin", "password": "reliability-bench-pw"})["token"]
+    rest = conductor.rest()
 
     log(f"enrolling {args.agents} agents and {args.sims} simulated boards")
-    agent_cmds = [enrol_agent(build, work, rest, f"agent-{i:03d}") for i in range(args.agents)]
+    agent_cmds = [enrol_agent(build, work, rest, f"agent-{i:03d}")[1] for i in range(args.agents)]
     creds = []
     for i in range(args.sims):
         created = rest.call("POST", "/v1/boards", {"name": f"sim-{i:05d}"})
@@ -246,7 +122,7 @@ def main():
         sys.exit(f"not all {total} boards came online; see {work}")
     log(f"all {total} boards online")
 
-    results = {"commit": commit, "agents": args.agents, "sims": args.sims, "runs": []}
+    results = {"commit": commit(), "agents": args.agents, "sims": args.sims, "runs": []}
     try:
         for outage in [float(x) for x in args.outages.split(",")]:
             time.sleep(5)  # settled: every board idle
@@ -256,9 +132,7 @@ def main():
             time.sleep(outage)
             conductor.start()
             back = conductor.listening_at
-            rest = Rest(port)
-            rest.token = rest.call("POST", "/v1/auth/tokens",
-                                   {"username": "admin", "password": "reliability-bench-pw"})["token"]
+            rest = conductor.rest()
             all_back, samples = wait_online(rest, total, 120, back)
             sims_back = next((float(e[1]) - back for t, e in sim_events if e and e[0] == "all-joined"), None)
             run = {"outage_s": outage, "down_s": round(back - killed_at, 2),

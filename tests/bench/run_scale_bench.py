@@ -37,145 +37,25 @@ import http.client
 import json
 import multiprocessing
 import os
-import resource
 import shutil
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench_fleet import (ROOT, Conductor, Rest, enrol_agent, free_port, log, proc_cpu_seconds, proc_rss_kb,
+                         raise_nofile)
+
 PASSWORD = "scale-bench-pw"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def log(*args):
-    print(time.strftime("%H:%M:%S"), *args, file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def raise_nofile(want):
-    """Raises this process's RLIMIT_NOFILE (inherited by every child): root may lift the hard limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and hard < want:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
-            return want
-        except (ValueError, OSError):
-            log(f"cannot raise the hard RLIMIT_NOFILE {hard} to {want} (not root?)")
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
-
-
-class Rest:
-    def __init__(self, port, token=None):
-        self.port = port
-        self.conn = None
-        self.token = token
-
-    def call(self, method, path, body=None):
-        for attempt in range(5):
-            try:
-                if self.conn is None:
-                    self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-                headers = {"Content-Type": "application/json"}
-                if self.token:
-                    headers["X-Auth-Token"] = self.token
-                self.conn.request(method, path, json.dumps(body) if body is not None else None, headers)
-                resp = self.conn.getresponse()
-                text = resp.read().decode()
-                if resp.status >= 400:
-                    raise RuntimeError(f"{method} {path}: {resp.status} {text}")
-                ctype = resp.getheader("Content-Type", "")
-                return json.loads(text) if text and "json" in ctype else text
-            except (OSError, http.client.HTTPException):
-                self.conn = None
-                if attempt == 4:
-                    raise
-                time.sleep(0.1)
-
-    def metric(self, name):
-        text = self.call("GET", "/metrics")
-        for line in text.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[-1])
-        return None
-
-
-def proc_cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
-
-
-def proc_rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-class Conductor:
-    def __init__(self, build, work, port, heartbeat_timeout_ms, max_connections):
-        self.binary = os.path.join(build, "cloud-conductor", "edgewire-conductor")
-        self.work = work
-        self.port = port
-        self.proc = None
-        self.password_file = os.path.join(work, "admin-password.txt")
-        with open(self.password_file, "w") as f:
-            f.write(PASSWORD + "\n")
-        self.config = os.path.join(work, f"conductor-{heartbeat_timeout_ms}.toml")
-        with open(self.config, "w") as f:
-            f.write(f"""[server]
-listen_address = "127.0.0.1"
-port = {port}
-# Every board of the bench comes from loopback: lift the per-address cap and the total.
-max_connections_per_address = {max_connections}
-max_connections = {max_connections}
-[router]
-heartbeat_timeout_ms = {heartbeat_timeout_ms}
-heartbeat_interval_ms = {heartbeat_timeout_ms // 2}
-[store]
-path = "{os.path.join(work, 'conductor.db')}"
-[functions]
-runtime = "none"
-[auth]
-bootstrap_password_file = "{self.password_file}"
-[log]
-level = "warn"
-""")
-
-    def start(self):
-        log_file = open(os.path.join(self.work, "conductor.log"), "a")
-        self.proc = subprocess.Popen([self.binary, "--config", self.config], stdout=subprocess.PIPE,
-                                     stderr=log_file, text=True)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError("conductor exited; see " + os.path.join(self.work, "conductor.log"))
-            if "listening on" in line:
-                break
-        threading.Thread(target=lambda out: [None for _ in out], args=(self.proc.stdout,), daemon=True).start()
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+def scale_conductor(build, work, port, heartbeat_timeout_ms, n):
+    """The conductor for n boards (the caps above n's sockets), with this run's heartbeat."""
+    return Conductor(build, work, port, PASSWORD, max_connections=4 * n + 1000, name=f"conductor-{heartbeat_timeout_ms}",
+                     extra=f"[router]\nheartbeat_timeout_ms = {heartbeat_timeout_ms}\n"
+                           f"heartbeat_interval_ms = {heartbeat_timeout_ms // 2}\n")
 
 
 def enrol_slice(job):
@@ -201,33 +81,6 @@ def enrol_boards(port, token, n, workers):
             if len(creds) % 10000 < step:
                 log(f"  enrolled {len(creds)} / {n} ({time.monotonic() - started:.0f} s)")
     return creds, time.monotonic() - started
-
-
-def enrol_agent(build, work, rest, name):
-    agent = os.path.join(build, "device-agent", "edgewire-agent")
-    created = rest.call("POST", "/v1/boards", {"name": name})
-    cred = os.path.join(work, f"{name}.credential.json")
-    subprocess.run([agent, "enrol", "--conductor", f"http://127.0.0.1:{rest.port}", "--code",
-                    created["enrolmentCode"], "--credential", cred], check=True, capture_output=True, timeout=60)
-    config = os.path.join(work, f"{name}.toml")
-    with open(config, "w") as f:
-        f.write(f"""[agent]
-credential_path = "{cred}"
-[functions]
-runtime = "none"
-state_dir = "{os.path.join(work, name + '-functions')}"
-work_dir = "{os.path.join(work, name + '-containers')}"
-[flows]
-state_dir = "{os.path.join(work, name + '-flows')}"
-[spool]
-dir = "{os.path.join(work, name + '-spool')}"
-[log]
-level = "warn"
-""")
-    with open(cred) as f:
-        stored = json.load(f)
-    board_id = stored.get("boardId") or stored.get("board_id") or created.get("boardId") or created.get("id")
-    return board_id, [agent, "run", "--config", config]
 
 
 def quantiles(samples_us):
@@ -275,7 +128,7 @@ def wait_online(rest, want, timeout):
 
 def run_once(args, build, work, port, creds_paths, n, heartbeat_timeout_ms, agent_cmd, agent_board):
     result = {"heartbeat_timeout_ms": heartbeat_timeout_ms}
-    conductor = Conductor(build, work, port, heartbeat_timeout_ms, 4 * n + 1000)
+    conductor = scale_conductor(build, work, port, heartbeat_timeout_ms, n)
     conductor.start()
     pid = conductor.proc.pid
     rest = Rest(port)
@@ -413,7 +266,7 @@ def main():
                             text=True).stdout.strip()
     port = free_port()
     timeouts = [int(x) for x in args.heartbeat_timeouts.split(",") if x]
-    conductor = Conductor(build, work, port, timeouts[0], 4 * n + 1000)
+    conductor = scale_conductor(build, work, port, timeouts[0], n)
     conductor.start()
     try:
         rest = Rest(port)

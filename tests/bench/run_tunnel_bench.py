@@ -122,10 +122,11 @@ max_connections = 4096
         self.agent.start()
         wait_until(lambda: self.rest("GET", f"/v1/boards/{self.board}").get("status") == "online", timeout=20,
                    what="board online")
+        # A service asks for at most 1024 connections (POST /v1/services); the run needs --idle + a few.
         self.iperf = self.rest("POST", "/v1/services", {"boardId": self.board, "boardPort": iperf_port,
-                                                       "maxConnections": 4096})["conductorPort"]
+                                                       "maxConnections": 1024})["conductorPort"]
         self.echo = self.rest("POST", "/v1/services", {"boardId": self.board, "boardPort": echo_port,
-                                                      "maxConnections": 4096})["conductorPort"]
+                                                      "maxConnections": 1024})["conductorPort"]
 
     def rest(self, method, path, body=None):
         req = urllib.request.Request(self.url + path, data=json.dumps(body).encode() if body is not None else None,

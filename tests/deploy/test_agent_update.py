@@ -10,10 +10,17 @@ installed root helper /usr/lib/edgewire/edgewire-agent-update when the agent wri
 (edgewire-agent-update.path). dpkg, the helper, its sha256 checks, its health-marker wait and its
 rollback are the real ones.
 
+Packages are signed as an operator signs them (`edgewire package keygen`, `edgewire package
+sign`), and the board trusts the public key in its update-keys directory (the helper's
+EW_UPDATE_KEYS_DIR, root's, as /etc/edgewire/update-keys on a board).
+
 Cases: a good update comes online; a package whose agent exits at once is rolled back by the
 board itself and the board comes back on the old version; a package whose bytes do not match the
-sha256 is refused by the board (and by the helper); operators are refused."""
+sha256 is refused by the board (and by the helper); a package signed by a key the board does not
+trust is refused by the helper and the refusal reaches the conductor; the conductor refuses
+unsigned packages; operators are refused."""
 
+import base64
 import os
 import shutil
 import signal
@@ -68,6 +75,7 @@ class Board:
         self.tmp = tmp
         self.root = os.path.join(tmp, "root")
         self.update_dir = os.path.join(tmp, "update")
+        self.keys_dir = os.path.join(tmp, "update-keys")
         self.keep_dir = os.path.join(tmp, "keep")
         self.credential = os.path.join(tmp, "agent.json")
         self.config = os.path.join(tmp, "agent.toml")
@@ -97,6 +105,7 @@ class Board:
         self.env = dict(os.environ,
                         EW_UPDATE_DIR=self.update_dir,
                         EW_UPDATE_KEEP_DIR=self.keep_dir,
+                        EW_UPDATE_KEYS_DIR=self.keys_dir,
                         # Only edgewire-agent is in this root, not its dependencies.
                         EW_DPKG=f"dpkg --root={self.root} --force-depends --force-bad-path",
                         EW_DPKG_QUERY=f"dpkg-query --root={self.root}",
@@ -217,6 +226,25 @@ class AgentUpdateTest(unittest.TestCase):
         env = dict(os.environ, EDGEWIRE_URL=self.conductor.url, EDGEWIRE_TOKEN=token or self.token)
         return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, timeout=300)
 
+    def keygen(self, name):
+        """A signing key pair made the operator's way: <tmp>/<name>.key and <tmp>/<name>.pem."""
+        out = self.cli("package", "keygen", os.path.join(self.tmp, name))
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        return os.path.join(self.tmp, name)
+
+    def sign(self, deb, key):
+        out = self.cli("package", "sign", "--key", key + ".key", deb)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        with open(deb + ".sig", "rb") as f:
+            return f.read()
+
+    def upload(self, deb_path, signature, **kw):
+        with open(deb_path, "rb") as f:
+            deb = f.read()
+        query = "" if signature is None else "?signature=" + base64.urlsafe_b64encode(signature).decode().rstrip("=")
+        return self.rest("POST", "/v1/agent-packages" + query, raw=deb,
+                         content_type="application/vnd.debian.binary-package", **kw)
+
     def enrolled_board(self):
         """Installs 0.1.0-1 in the root the way an installer does, keeps its .deb for rollbacks,
         enrols and starts the installed agent."""
@@ -225,6 +253,11 @@ class AgentUpdateTest(unittest.TestCase):
         self.assertEqual(self.board.installed_version(), VERSION)
         os.makedirs(self.board.keep_dir, mode=0o700)
         shutil.copy(self.deb, os.path.join(self.board.keep_dir, "current.deb"))  # docs/INSTALL-PI.md
+        # The operator's public key, installed on the board as docs/INSTALL-PI.md "Update keys" says.
+        self.key = self.keygen("operator")
+        os.makedirs(self.board.keys_dir, mode=0o755)
+        shutil.copy(self.key + ".pem", os.path.join(self.board.keys_dir, "operator.pem"))
+        os.chmod(os.path.join(self.board.keys_dir, "operator.pem"), 0o644)
         board_id, code = self.conductor.create_board(self.token, "pi-ota")
         enrol = run(self.board.agent, "enrol", "--conductor", self.conductor.url, "--code", code,
                     "--credential", self.board.credential)
@@ -245,6 +278,7 @@ class AgentUpdateTest(unittest.TestCase):
 
         # 1. A working agent as 0.1.0-2: installed by the helper, joins, the marker commits it.
         good = repack(self.deb, "0.1.0-2", self.tmp)
+        self.sign(good, self.key)
         out = self.cli("board", "update", "pi-ota", "--deb", good, "--deadline", "60")
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         self.assertIn(f"{board_id}: online", out.stdout)
@@ -261,7 +295,7 @@ class AgentUpdateTest(unittest.TestCase):
         # helper reinstalls 0.1.0-2 by itself and the board comes back on it.
         broken = repack(self.deb, "0.1.0-3", self.tmp, broken=True)
         started = time.monotonic()
-        out = self.cli("board", "update", board_id, "--deb", broken, "--deadline", "15")
+        out = self.cli("board", "update", board_id, "--deb", broken, "--sign-key", self.key + ".key", "--deadline", "15")
         self.assertEqual(out.returncode, 4, out.stdout + out.stderr)
         self.assertIn("rolled-back", out.stdout + out.stderr)
         self.assertGreaterEqual(time.monotonic() - started, 15, "rolled back before the deadline")
@@ -285,8 +319,8 @@ class AgentUpdateTest(unittest.TestCase):
         good = repack(self.deb, "0.1.0-2", self.tmp)
         with open(good, "rb") as f:
             deb = f.read()
-        status, package = self.rest("POST", "/v1/agent-packages", raw=deb,
-                                    content_type="application/vnd.debian.binary-package")
+        signature = self.sign(good, self.key)
+        status, package = self.upload(good, signature)
         self.assertEqual(status, 201, package)
         # The copy on the conductor's disk goes bad (same size, other bytes): the board must notice.
         stored = os.path.join(self.tmp, "conductor.db.agent-packages", package["sha256"] + ".deb")
@@ -308,15 +342,50 @@ class AgentUpdateTest(unittest.TestCase):
         self.assertEqual(self.board.helper_runs, 0, "nothing was staged for the helper")
 
         # The helper checks again what it is about to install: a request whose package does not
-        # match is refused even when the agent's user wrote it.
+        # match is refused even when the agent's user wrote it (with the package's own signature).
         os.makedirs(self.board.update_dir, exist_ok=True)
         shutil.copy(good, os.path.join(self.board.update_dir, "upd-forged.deb"))
+        shutil.copy(good + ".sig", os.path.join(self.board.update_dir, "upd-forged.sig"))
         with open(os.path.join(self.board.update_dir, "request"), "w") as f:
             f.write("id=upd-forged\nsha256=" + "ab" * 32 + "\nversion=0.1.0-2\ndeadline=30\n")
         wait_until(lambda: self.board.status().get("id") == "upd-forged", what="the helper's verdict")
         self.assertEqual(self.board.status()["state"], "failed")
         self.assertIn("sha256", self.board.status()["message"])
         self.assertEqual(self.board.installed_version(), VERSION)
+
+    def test_a_package_the_board_does_not_trust_is_never_installed(self):
+        board_id = self.enrolled_board()
+        good = repack(self.deb, "0.1.0-2", self.tmp)
+        # The conductor takes no unsigned package.
+        status, body = self.upload(good, None)
+        self.assertEqual(status, 400, body)
+        self.assertIn("sign", body["error"]["message"])
+        out = self.cli("board", "update", board_id, "--deb", good)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("package sign", out.stderr)
+        # Signed, but by a key this board does not trust: the helper refuses it, and the agent
+        # reports the refusal (nothing restarts it) so that the rollout ends at once.
+        stranger = self.keygen("stranger")
+        started = time.monotonic()
+        out = self.cli("board", "update", board_id, "--deb", good, "--sign-key", stranger + ".key", "--deadline", "60")
+        self.assertEqual(out.returncode, 4, out.stdout + out.stderr)
+        self.assertIn("failed", out.stdout)
+        self.assertIn("does not verify", out.stdout)
+        self.assertLess(time.monotonic() - started, 50, "the refusal waited for a deadline instead of being reported")
+        self.assertEqual(self.board.installed_version(), VERSION)
+        self.assertEqual(self.board.helper_runs, 1)
+        self.assertEqual(self.board.status()["state"], "failed")
+        # A tampered package under the good key's signature: refused the same way.
+        tampered = os.path.join(self.tmp, "tampered.deb")
+        shutil.copy(good, tampered)
+        self.sign(tampered, self.key)
+        with open(tampered, "ab") as f:
+            f.write(b"\0" * 8)
+        out = self.cli("board", "update", board_id, "--deb", tampered, "--deadline", "60")
+        self.assertEqual(out.returncode, 4, out.stdout + out.stderr)
+        self.assertIn("does not verify", out.stdout)
+        self.assertEqual(self.board.installed_version(), VERSION)
+        self.assertEqual(self.rest("POST", f"/v1/boards/{board_id}/calls/sys.ping", {})[0], 200)
 
     def test_operators_may_not_update_boards(self):
         board_id = self.enrolled_board()
@@ -332,11 +401,11 @@ class AgentUpdateTest(unittest.TestCase):
         status, body = self.rest("POST", f"/v1/boards/{board_id}/calls/sys.update", {"kwargs": {
             "updateId": "upd-x", "sha256": "0" * 64, "size": 1, "deadlineSeconds": 30}}, token=operator)
         self.assertEqual(status, 403, body)
-        out = self.cli("board", "update", board_id, "--deb", self.deb, token=operator)
+        out = self.cli("board", "update", board_id, "--deb", self.deb, "--sign-key", self.key + ".key", token=operator)
         self.assertNotEqual(out.returncode, 0)
         self.assertIn("admin", out.stderr)
         # Not a .deb of edgewire-agent: refused before anything is stored.
-        status, body = self.rest("POST", "/v1/agent-packages", raw=b"!<arch>\nnot really",
+        status, body = self.rest("POST", "/v1/agent-packages?signature=" + "A" * 86, raw=b"!<arch>\nnot really",
                                  content_type="application/vnd.debian.binary-package")
         self.assertEqual(status, 400, body)
         self.assertEqual(self.board.installed_version(), VERSION)

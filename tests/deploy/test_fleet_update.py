@@ -3,7 +3,8 @@
 The boards are test_agent_update.py's: each a throwaway dpkg root with edgewire-agent installed
 from the .deb, its installed agent under a supervisor (systemd's Restart=) and a watcher that runs
 the installed root helper when the agent stages a request (edgewire-agent-update.path). Three of
-them in one fleet against a real conductor on 127.0.0.1.
+them in one fleet against a real conductor on 127.0.0.1. Packages are signed the operator's way
+(`edgewire package keygen|sign`) and every board trusts that key, as in test_agent_update.py.
 
 Cases: `edgewire board update --fleet F --parallel 2` updates the boards in the fleet's order, never
 more than two at once, and `board list` shows each board's new version; a broken package stops the
@@ -81,9 +82,14 @@ class FleetUpdateTest(unittest.TestCase):
     def rest(self, method, path, body=None, **kw):
         return self.conductor.rest(method, path, body, token=kw.pop("token", self.token), **kw)
 
-    def cli(self, *args):
-        env = dict(os.environ, EDGEWIRE_URL=self.conductor.url, EDGEWIRE_TOKEN=self.token)
+    def cli(self, *args, token=None):
+        env = dict(os.environ, EDGEWIRE_URL=self.conductor.url, EDGEWIRE_TOKEN=token or self.token)
         return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, timeout=600)
+
+    # The operator's signing key and uploads, as test_agent_update.py makes them.
+    keygen = ota.AgentUpdateTest.keygen
+    sign = ota.AgentUpdateTest.sign
+    upload = ota.AgentUpdateTest.upload
 
     def add_board(self, name):
         """A board with 0.1.0-1 installed the way an installer does, enrolled and running."""
@@ -92,6 +98,12 @@ class FleetUpdateTest(unittest.TestCase):
         self.assertEqual(installed.returncode, 0, installed.stdout + installed.stderr)
         os.makedirs(board.keep_dir, mode=0o700)
         shutil.copy(self.deb, os.path.join(board.keep_dir, "current.deb"))
+        # The operator's public key, installed on the board (docs/INSTALL-PI.md "Update keys").
+        if not hasattr(self, "key"):
+            self.key = self.keygen("operator")
+        os.makedirs(board.keys_dir, mode=0o755)
+        shutil.copy(self.key + ".pem", os.path.join(board.keys_dir, "operator.pem"))
+        os.chmod(os.path.join(board.keys_dir, "operator.pem"), 0o644)
         board_id, code = self.conductor.create_board(self.token, name)
         enrol = ota.run(board.agent, "enrol", "--conductor", self.conductor.url, "--code", code,
                         "--credential", board.credential)
@@ -142,6 +154,7 @@ class FleetUpdateTest(unittest.TestCase):
 
         # 1. A working 0.1.0-2, two boards at a time.
         good = ota.repack(self.deb, "0.1.0-2", self.tmp)
+        self.sign(good, self.key)  # <deb>.sig, which `board update` sends along
         out = self.cli("board", "update", "--fleet", "pis", "--deb", good, "--parallel", "2", "--deadline", "60")
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         update_id = re.search(r"update (upd-\S+):", out.stdout).group(1)
@@ -183,7 +196,8 @@ class FleetUpdateTest(unittest.TestCase):
         # 2. An agent that exits at once, one board at a time: the first board rolls back by
         # itself, the rollout stops there and the other two are never asked.
         broken = ota.repack(self.deb, "0.1.0-3", self.tmp, broken=True)
-        out = self.cli("board", "update", "--fleet", fleet_id, "--deb", broken, "--deadline", "15")
+        out = self.cli("board", "update", "--fleet", fleet_id, "--deb", broken, "--sign-key", self.key + ".key",
+                       "--deadline", "15")
         self.assertEqual(out.returncode, 4, out.stdout + out.stderr)
         update_id = re.search(r"update (upd-\S+):", out.stdout).group(1)
         rollout = self.rollout(update_id)
@@ -203,9 +217,7 @@ class FleetUpdateTest(unittest.TestCase):
         fleet_id, order = self.fleet_of("pair", 2)
         first, second = order
         good = ota.repack(self.deb, "0.1.0-2", self.tmp)
-        with open(good, "rb") as f:
-            status, package = self.rest("POST", "/v1/agent-packages", raw=f.read(),
-                                        content_type="application/vnd.debian.binary-package")
+        status, package = self.upload(good, self.sign(good, self.key))
         self.assertEqual(status, 201, package)
         self.boards[first].gate.clear()  # staged, but its helper waits: the board stays `installing`
         status, rollout = self.rest("POST", "/v1/agent-updates", {"package": package["sha256"], "fleetId": fleet_id,
@@ -235,6 +247,7 @@ class FleetUpdateTest(unittest.TestCase):
         self.assertIn("the conductor restarted", rollout["stopReason"])
         self.assertEqual([b["boardId"] for b in rollout["boards"]], order)
         self.assertEqual([b["state"] for b in rollout["boards"]], ["installing", "pending"])
+        self.assertEqual(rollout["package"]["signature"], package["signature"], "kept with the rollout")
         status, updates = self.rest("GET", "/v1/agent-updates")
         self.assertEqual(status, 200, updates)
         self.assertEqual(updates["updates"][0]["id"], update_id)

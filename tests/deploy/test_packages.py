@@ -75,6 +75,7 @@ class PackagesTest(unittest.TestCase):
         # dpkg-shlibdeps: the static agent needs glibc only; plus what it runs, not links.
         self.assertRegex(agent, r"libc6 \(>= 2\.\d+\)")
         self.assertIn(f"edgewire-common (= {VERSION})", agent)
+        self.assertIn("openssl", agent, "the update helper verifies signatures with the openssl CLI")
         # systemd's notify protocol is spoken directly (device-agent/systemd/notifier.cpp).
         self.assertNotIn("libsystemd", agent)
         for forbidden in ("libstdc++", "libboost", "libspdlog", "libprotobuf", "libarchive"):
@@ -95,6 +96,7 @@ class PackagesTest(unittest.TestCase):
                      "./lib/systemd/system/edgewire-agent-update.service"):
             self.assertIn(path, agent)
         self.assertEqual(agent["./usr/lib/edgewire/edgewire-agent-update"], "-rwxr-xr-x")
+        self.assertEqual(agent.get("./etc/edgewire/update-keys/"), "drwxr-xr-x", "the trusted update keys' directory")
         self.assertEqual(agent["./usr/bin/edgewire-agent"], "-rwxr-xr-x")
         self.assertEqual(agent["./etc/edgewire/agent.toml"], "-rw-r--r--")
         conductor = self.contents("edgewire-conductor")

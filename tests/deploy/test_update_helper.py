@@ -2,8 +2,14 @@
 plays tricks in its own update directory: the helper runs as root, the directory belongs to the
 unprivileged agent, so every path there may be a symbolic link. Whatever the agent plants, root
 must not write, chmod or remove anything the agent could not touch itself, nor copy root-only
-files into its own. Runs the real script as root with a throwaway directory owned by `nobody`."""
+files into its own. Runs the real script as root with a throwaway directory owned by `nobody`.
 
+Signed packages: the agent's user can write a package and a request of its own, so root installs
+only a package signed by a key in the root-owned key directory. Those cases install tiny
+edgewire-agent packages into a throwaway dpkg root (`dpkg --root`) with the real dpkg; keys and
+signatures are made with the openssl CLI, as an operator could make them by hand."""
+
+import hashlib
 import os
 import pwd
 import shutil
@@ -38,9 +44,11 @@ class UpdateHelperTest(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.work, ignore_errors=True)
 
-    def run_helper(self, update_dir):
+    def run_helper(self, update_dir, **env_overrides):
         env = dict(os.environ, EW_UPDATE_DIR=update_dir, EW_UPDATE_KEEP_DIR=self.keep,
+                   EW_UPDATE_KEYS_DIR=os.path.join(self.work, "no-keys"),
                    EW_DPKG="false", EW_DPKG_QUERY="true", EW_RESTART_AGENT="true", EW_UPDATE_POLL="1")
+        env.update(env_overrides)
         return subprocess.run(["sh", HELPER], env=env, capture_output=True, text=True, timeout=60)
 
     def agent_dir(self):
@@ -97,6 +105,211 @@ class UpdateHelperTest(unittest.TestCase):
                 self.assertNotIn("leaked", f.read())
         with open(os.path.join(d, "status")) as f:
             self.assertIn("state=failed", f.read())
+
+
+def run(*args):
+    result = subprocess.run(list(args), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"{args}: {result.stderr}"
+    return result.stdout
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root: the helper's privileges are what is tested")
+class SignedUpdateTest(unittest.TestCase):
+    """The helper installs nothing that the board's trusted keys did not sign."""
+
+    def setUp(self):
+        self.work = tempfile.mkdtemp(prefix="ew-update-signed-")
+        os.chmod(self.work, 0o755)
+        self.nobody = pwd.getpwnam("nobody")
+        self.keep = os.path.join(self.work, "keep")
+        self.keys = os.path.join(self.work, "update-keys")
+        os.mkdir(self.keys, 0o755)
+        self.operator_key = self.keypair("operator")
+        self.other_key = self.keypair("other")
+        shutil.copy(self.operator_key + ".pem", os.path.join(self.keys, "operator.pem"))
+        os.chmod(os.path.join(self.keys, "operator.pem"), 0o644)
+        # The board: a dpkg root with edgewire-agent 0.1.0-1 installed, its .deb kept for rollbacks.
+        self.root = os.path.join(self.work, "root")
+        admindir = os.path.join(self.root, "var/lib/dpkg")
+        for d in ("info", "updates", "triggers"):
+            os.makedirs(os.path.join(admindir, d))
+        for f in ("status", "available"):
+            open(os.path.join(admindir, f), "w").close()
+        self.old = self.make_deb("0.1.0-1")
+        run("dpkg", f"--root={self.root}", "--force-depends", "--force-bad-path", "-i", self.old)
+        os.makedirs(self.keep, 0o700)
+        shutil.copy(self.old, os.path.join(self.keep, "current.deb"))
+        self.update = os.path.join(self.work, "update")
+        os.mkdir(self.update, 0o755)
+        os.chown(self.update, self.nobody.pw_uid, self.nobody.pw_gid)
+
+    def tearDown(self):
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def keypair(self, name):
+        base = os.path.join(self.work, name)
+        run("openssl", "genpkey", "-algorithm", "ed25519", "-out", base + ".key")
+        run("openssl", "pkey", "-in", base + ".key", "-pubout", "-out", base + ".pem")
+        return base
+
+    def make_deb(self, version):
+        tree = os.path.join(self.work, f"tree-{version}")
+        os.makedirs(os.path.join(tree, "DEBIAN"))
+        os.makedirs(os.path.join(tree, "usr/share/edgewire-test"))
+        with open(os.path.join(tree, "DEBIAN/control"), "w") as f:
+            f.write(f"Package: edgewire-agent\nVersion: {version}\nArchitecture: all\n"
+                    "Maintainer: Edgewire tests <t@example.com>\nDescription: update helper test package\n")
+        with open(os.path.join(tree, "usr/share/edgewire-test/version"), "w") as f:
+            f.write(version + "\n")
+        out = os.path.join(self.work, f"edgewire-agent_{version}_all.deb")
+        run("dpkg-deb", "--root-owner-group", "-b", tree, out)
+        return out
+
+    def sign(self, deb, key):
+        sig = deb + ".sig"
+        run("openssl", "pkeyutl", "-sign", "-rawin", "-inkey", key + ".key", "-in", deb, "-out", sig)
+        return sig
+
+    def as_nobody(self, path):
+        os.lchown(path, self.nobody.pw_uid, self.nobody.pw_gid)
+
+    def stage(self, deb, sig, update_id="u1"):
+        """What the agent's user writes: the package, its signature and the request."""
+        staged = os.path.join(self.update, update_id + ".deb")
+        shutil.copy(deb, staged)
+        self.as_nobody(staged)
+        if sig is not None:
+            shutil.copy(sig, os.path.join(self.update, update_id + ".sig"))
+            self.as_nobody(os.path.join(self.update, update_id + ".sig"))
+        with open(deb, "rb") as f:
+            sha256 = hashlib.sha256(f.read()).hexdigest()
+        request = os.path.join(self.update, "request")
+        with open(request, "w") as f:
+            f.write(f"id={update_id}\nsha256={sha256}\nversion=0.1.0-2\ndeadline=10\n")
+        self.as_nobody(request)
+
+    def helper(self):
+        marker = os.path.join(self.update, "healthy")
+        env = dict(os.environ, EW_UPDATE_DIR=self.update, EW_UPDATE_KEEP_DIR=self.keep, EW_UPDATE_KEYS_DIR=self.keys,
+                   EW_DPKG=f"dpkg --root={self.root} --force-depends --force-bad-path",
+                   EW_DPKG_QUERY=f"dpkg-query --root={self.root}",
+                   # The new agent joins at once: its health marker, as the agent's own file.
+                   EW_RESTART_AGENT=f"printf 'u1\\n' > {marker} && chmod 644 {marker}",
+                   EW_UPDATE_POLL="1")
+        return subprocess.run(["sh", HELPER], env=env, capture_output=True, text=True, timeout=60)
+
+    def installed(self):
+        return run("dpkg-query", f"--root={self.root}", "-W", "-f=${Version}", "edgewire-agent")
+
+    def status(self):
+        with open(os.path.join(self.update, "status")) as f:
+            return dict(line.split("=", 1) for line in f.read().splitlines() if "=" in line)
+
+    def assert_refused(self, result, words):
+        self.assertNotEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(self.installed(), "0.1.0-1", "a refused package was installed")
+        with open(os.path.join(self.root, "usr/share/edgewire-test/version")) as f:
+            self.assertEqual(f.read(), "0.1.0-1\n")
+        status = self.status()
+        self.assertEqual(status["state"], "failed", status)
+        self.assertIn(words, status["message"])
+        self.assertIn("refused", status["message"])
+        self.assertEqual(os.stat(os.path.join(self.update, "status")).st_uid, self.nobody.pw_uid)
+
+    def test_a_package_signed_by_a_trusted_key_installs(self):
+        new = self.make_deb("0.1.0-2")
+        self.stage(new, self.sign(new, self.operator_key))
+        result = self.helper()
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("signed by operator.pem", result.stderr)
+        self.assertEqual(self.installed(), "0.1.0-2")
+        self.assertEqual(self.status()["state"], "online")
+        self.assertFalse(os.path.exists(os.path.join(self.update, "u1.sig")), "the staged signature was left")
+
+    def test_an_unsigned_package_is_refused(self):
+        new = self.make_deb("0.1.0-2")
+        self.stage(new, None)
+        self.assert_refused(self.helper(), "not signed")
+
+    def test_a_package_signed_by_another_key_is_refused(self):
+        new = self.make_deb("0.1.0-2")
+        self.stage(new, self.sign(new, self.other_key))
+        self.assert_refused(self.helper(), "does not verify")
+
+    def test_a_tampered_package_is_refused_even_with_a_matching_sha256(self):
+        # The agent's user writes the request too: the sha256 there is the tampered bytes'.
+        new = self.make_deb("0.1.0-2")
+        sig = self.sign(new, self.operator_key)
+        with open(new, "ab") as f:
+            f.write(b"\0" * 16)  # ar tolerates trailing bytes: still a valid package to dpkg-deb
+        self.stage(new, sig)
+        self.assert_refused(self.helper(), "does not verify")
+
+    def test_a_signature_that_is_not_64_bytes_is_refused(self):
+        new = self.make_deb("0.1.0-2")
+        sig = os.path.join(self.work, "short.sig")
+        with open(sig, "wb") as f:
+            f.write(b"x" * 10)
+        self.stage(new, sig)
+        self.assert_refused(self.helper(), "64 bytes")
+
+    def test_no_key_configured_refuses(self):
+        os.remove(os.path.join(self.keys, "operator.pem"))
+        new = self.make_deb("0.1.0-2")
+        self.stage(new, self.sign(new, self.operator_key))
+        self.assert_refused(self.helper(), "no update signing key")
+        shutil.rmtree(self.keys)
+        self.stage(new, self.sign(new, self.operator_key))
+        self.assert_refused(self.helper(), "no update signing key")
+
+    def test_a_key_directory_the_agent_can_write_refuses(self):
+        new = self.make_deb("0.1.0-2")
+        # The agent's user owns the directory: it could have put its own key there.
+        os.chown(self.keys, self.nobody.pw_uid, self.nobody.pw_gid)
+        self.stage(new, self.sign(new, self.operator_key))
+        self.assert_refused(self.helper(), "not root's or is writable")
+        # Root's, but writable by others.
+        os.chown(self.keys, 0, 0)
+        os.chmod(self.keys, 0o777)
+        self.stage(new, self.sign(new, self.operator_key))
+        self.assert_refused(self.helper(), "not root's or is writable")
+
+    def test_a_key_file_the_agent_can_write_refuses(self):
+        new = self.make_deb("0.1.0-2")
+        key = os.path.join(self.keys, "operator.pem")
+        os.chown(key, self.nobody.pw_uid, self.nobody.pw_gid)
+        self.stage(new, self.sign(new, self.operator_key))
+        self.assert_refused(self.helper(), "not root's or is writable")
+        os.chown(key, 0, 0)
+        os.chmod(key, 0o666)
+        self.stage(new, self.sign(new, self.operator_key))
+        self.assert_refused(self.helper(), "not root's or is writable")
+
+    def test_a_symlinked_key_refuses(self):
+        # Even to the right key: a link may be repointed by whoever owns its target's directory.
+        os.remove(os.path.join(self.keys, "operator.pem"))
+        os.symlink(self.operator_key + ".pem", os.path.join(self.keys, "operator.pem"))
+        new = self.make_deb("0.1.0-2")
+        self.stage(new, self.sign(new, self.operator_key))
+        self.assert_refused(self.helper(), "symbolic link")
+
+    def test_a_key_that_is_not_a_regular_file_refuses(self):
+        os.mkdir(os.path.join(self.keys, "dir.pem"))
+        new = self.make_deb("0.1.0-2")
+        self.stage(new, self.sign(new, self.operator_key))
+        self.assert_refused(self.helper(), "not a regular file")
+
+    def test_a_signature_linked_to_a_root_only_file_is_not_read(self):
+        new = self.make_deb("0.1.0-2")
+        secret = os.path.join(self.work, "root-only.sig")
+        shutil.copy(self.sign(new, self.operator_key), secret)
+        os.chmod(secret, 0o600)
+        self.stage(new, None)
+        link = os.path.join(self.update, "u1.sig")
+        os.symlink(secret, link)
+        self.as_nobody(link)
+        # Root could read the (valid) signature through the link; the agent's user cannot.
+        self.assert_refused(self.helper(), "not signed")
 
 
 if __name__ == "__main__":

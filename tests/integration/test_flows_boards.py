@@ -43,7 +43,9 @@ def function_flow(board_a, board_b):
     return nodes
 
 
-class FlowsOnBoardsTest(ConductorTestCase):
+class FlowsOnBoardsCase(ConductorTestCase):
+    """A conductor, a project "flows", and boards of that project made on demand by board(name):
+    each a real agent with a simulated GPIO chip (self.sims[board_id] drives and reads it)."""
     workdir_prefix = "ew-flowboards-"
 
     def setUp(self):
@@ -83,6 +85,8 @@ class FlowsOnBoardsTest(ConductorTestCase):
         self.assertEqual(status, 200, body)
         return {p["board"]: p for p in body["partitions"]}
 
+
+class FlowsOnBoardsTest(FlowsOnBoardsCase):
     def deploy(self, a, b, nodes=None):
         status, body = self.rest("POST", f"/v1/flows?project={self.project}",
                                  {"name": "edge", "nodes": nodes or edge_flow(a, b), "cloud": "external"})

@@ -12,7 +12,7 @@ import time
 import unittest
 
 import wamp_client
-from harness import ConductorTestCase, wait_until
+from harness import wait_until
 import test_flows_boards as boards
 from test_functions import RUNTIMES, package, sh_spec
 
@@ -54,25 +54,8 @@ class DebugListener:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
-class CloudPartitionTest(ConductorTestCase):
+class CloudPartitionTest(boards.FlowsOnBoardsCase):
     workdir_prefix = "ew-flowcloud-"
-    # Boards with simulated chips, as in test_flows_boards.
-    rest = boards.FlowsOnBoardsTest.rest
-    board = boards.FlowsOnBoardsTest.board
-    connect_sim = boards.FlowsOnBoardsTest.connect_sim
-    states = boards.FlowsOnBoardsTest.states
-
-    def setUp(self):
-        super().setUp()
-        self.sims = {}
-        status, project = self.rest("POST", "/v1/projects", {"name": "flows"})
-        self.assertEqual(status, 201, project)
-        self.project = project["id"]
-
-    def tearDown(self):
-        for sim in self.sims.values():
-            sim.close()
-        super().tearDown()
 
     def post(self, nodes, name="via-cloud"):
         start = time.monotonic()

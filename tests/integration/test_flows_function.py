@@ -5,10 +5,8 @@ node context) → gpio out on the board; an error thrown by the function reaches
 the board. Code the board's engine cannot compile (an arrow function) and external modules are
 refused at deploy time, naming node id, type and tab."""
 
-import os
-
-from harness import Agent, ConductorTestCase, wait_until
-from sim_gpio import SimGpio, sim_chip_config
+from harness import wait_until
+import test_flows_boards as boards
 
 FUNC = """var n = context.get('edges') + 1;
 context.set('edges', n);
@@ -43,38 +41,19 @@ def function_flow(board):
     ]
 
 
-class FunctionNodeOnBoardTest(ConductorTestCase):
+class FunctionNodeOnBoardTest(boards.FlowsOnBoardsCase):
     workdir_prefix = "ew-flowfn-"
 
     def setUp(self):
         super().setUp()
-        self.sim = None
-        status, project = self.conductor.rest("POST", "/v1/projects", {"name": "fn"}, token=self.token)
-        self.assertEqual(status, 201, project)
-        self.project = project["id"]
-        self.board_id, code = self.conductor.create_board(self.token, "pi-f", project=self.project)
-        control = os.path.join(self.workdir, "pi-f-sim.sock")
-        agent = Agent(self.workdir, "pi-f", extra_config=sim_chip_config(control))
-        enrol = agent.enrol(self.conductor.url, code)
-        self.assertEqual(enrol.returncode, 0, enrol.stdout + enrol.stderr)
-        self.agents[self.board_id] = agent
-        agent.start()
-        wait_until(lambda: self.conductor.status_of(self.token, self.board_id) == "online", what="board online")
-        self.sim = SimGpio.when_ready(control)
-
-    def tearDown(self):
-        if self.sim:
-            self.sim.close()
-        super().tearDown()
+        self.board_id = self.board("pi-f")
+        self.sim = self.sims[self.board_id]
 
     def post_flow(self, name, nodes):
-        return self.conductor.rest("POST", f"/v1/flows?project={self.project}",
-                                   {"name": name, "nodes": nodes, "cloud": "external"}, token=self.token)
+        return self.rest("POST", f"/v1/flows?project={self.project}", {"name": name, "nodes": nodes, "cloud": "external"})
 
     def partition_state(self, flow_id):
-        status, body = self.conductor.rest("GET", f"/v1/flows/{flow_id}/status", token=self.token)
-        self.assertEqual(status, 200, body)
-        return {p["board"]: p for p in body["partitions"]}[self.board_id]["state"]
+        return self.states(flow_id)[self.board_id]["state"]
 
     def test_function_node_runs_on_the_board(self):
         sim = self.sim
@@ -118,7 +97,7 @@ class FunctionNodeOnBoardTest(ConductorTestCase):
         self.assertEqual(status, 400, body)
         self.assertIn('node "fn1" (function) on tab "tF"', body["error"]["message"])
         self.assertIn("cannot be loaded on a board", body["error"]["message"])
-        status, body = self.conductor.rest("GET", f"/v1/flows?project={self.project}", token=self.token)
+        status, body = self.rest("GET", f"/v1/flows?project={self.project}")
         self.assertEqual(status, 200, body)
         self.assertEqual([f["name"] for f in body["flows"]], [], body)  # nothing stored
 

@@ -89,6 +89,14 @@ def recv_all(sock, timeout=60):
         parts.append(data)
 
 
+async def wait_for_async(predicate, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.02)
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -172,6 +180,32 @@ class TunnelTestCase(ConductorTestCase):
     def log(self):
         with open(self.conductor.log_path) as f:
             return f.read()
+
+    def operator(self, name, project):
+        """An API token of a new user of `project` (not an admin)."""
+        status, body = self.rest("POST", "/v1/users", {"name": name, "password": "tunnel-operator-pw",
+                                                      "projectId": project})
+        self.assertEqual(status, 201, body)
+        return self.conductor.login(name, "tunnel-operator-pw")
+
+    def enrolled_board(self, name, project=None):
+        """(board id, secret) of a board enrolled by hand, for a WAMP client to play it."""
+        board, code = self.conductor.create_board(self.token, name, project)
+        status, enrolled = self.conductor.rest("POST", "/v1/enrol", {"code": code, "hostname": "t"})
+        self.assertIn(status, (200, 201), enrolled)
+        return board, enrolled["secret"]
+
+    async def token_keeper(self, board, secret, opens):
+        """A WAMP session playing `board`: it answers tunnel.open and appends the call's arguments
+        to `opens` instead of dialling back."""
+        session = await wamp_client.connect(self.conductor.ws_url, {
+            "method": "wampcra", "authid": board, "secret": secret})
+
+        def tunnel_open(**kwargs):
+            opens.append(kwargs)
+            return None
+        await session.register(tunnel_open, f"ew.board.{board}.tunnel.open")
+        return session
 
 
 class TunnelTest(TunnelTestCase):
@@ -447,42 +481,33 @@ class TunnelTokenTest(TunnelTestCase):
     secret: it registers tunnel.open and keeps the tokens instead of dialling back."""
 
     def test_forged_reused_and_foreign_tokens_are_rejected(self):
-        board_c, code = self.conductor.create_board(self.token, "token-board")
-        status, enrolled = self.conductor.rest("POST", "/v1/enrol", {"code": code, "hostname": "t"})
-        self.assertIn(status, (200, 201), enrolled)
+        board_c, secret = self.enrolled_board("token-board")
         board_d = self.board("other-board", start=False)
         port = self.conductor.port
         service = self.open_service(board_c, 4242)
-        tokens = []
+        opens = []  # the board's tunnel.open calls
 
         async def scenario():
-            session = await wamp_client.connect(self.conductor.ws_url, {
-                "method": "wampcra", "authid": board_c, "secret": enrolled["secret"]})
-
-            def tunnel_open(**kwargs):
-                tokens.append(kwargs["token"])
-                self.assertEqual(kwargs["port"], 4242)
-                return None
-            await session.register(tunnel_open, f"ew.board.{board_c}.tunnel.open")
+            session = await self.token_keeper(board_c, secret, opens)
             loop = asyncio.get_running_loop()
             first = await loop.run_in_executor(None, self.connect, service)
-            await wait_for(lambda: len(tokens) == 1)
+            await wait_for_async(lambda: len(opens) == 1)
             second = await loop.run_in_executor(None, self.connect, service)
-            await wait_for(lambda: len(tokens) == 2)
+            await wait_for_async(lambda: len(opens) == 2)
             results = {}
             # Forged: never issued.
             results["forged"] = await loop.run_in_executor(
                 None, ws_upgrade, port, "/v1/tunnel/" + "A" * 43, board_c)
             # Foreign: a real token, presented for another board (and then spent).
             results["foreign"] = await loop.run_in_executor(
-                None, ws_upgrade, port, "/v1/tunnel/" + tokens[1], board_d)
+                None, ws_upgrade, port, "/v1/tunnel/" + opens[1]["token"], board_d)
             results["foreign again"] = await loop.run_in_executor(
-                None, ws_upgrade, port, "/v1/tunnel/" + tokens[1], board_c)
+                None, ws_upgrade, port, "/v1/tunnel/" + opens[1]["token"], board_c)
             # Genuine, then reused.
             results["genuine"] = await loop.run_in_executor(
-                None, ws_upgrade, port, "/v1/tunnel/" + tokens[0], board_c)
+                None, ws_upgrade, port, "/v1/tunnel/" + opens[0]["token"], board_c)
             results["reused"] = await loop.run_in_executor(
-                None, ws_upgrade, port, "/v1/tunnel/" + tokens[0], board_c)
+                None, ws_upgrade, port, "/v1/tunnel/" + opens[0]["token"], board_c)
             results["malformed"] = await loop.run_in_executor(
                 None, ws_upgrade, port, "/v1/tunnel/../ws", board_c)
             session.leave()
@@ -490,14 +515,8 @@ class TunnelTokenTest(TunnelTestCase):
             second.close()
             return results
 
-        async def wait_for(predicate, timeout=10):
-            deadline = time.monotonic() + timeout
-            while not predicate():
-                if time.monotonic() > deadline:
-                    raise AssertionError("timed out")
-                await asyncio.sleep(0.02)
-
         results = asyncio.run(scenario())
+        self.assertEqual({o["port"] for o in opens}, {4242})
         self.assertEqual(results["genuine"][0], 101, results)
         for key in ("forged", "foreign", "foreign again", "reused", "malformed"):
             self.assertEqual(results[key][0], 403, (key, results[key]))
@@ -505,19 +524,28 @@ class TunnelTokenTest(TunnelTestCase):
         self.assertIn("not the board it was issued to", results["foreign"][1])
         # No log line carries a token.
         log = self.log()
-        for token in tokens:
+        for token in (o["token"] for o in opens):
             self.assertNotIn(token, log)
+
+
+def read_head(conn):
+    """What a board's service read up to the end of a request's head (body bytes read with it
+    included), or None when the connection ended first."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    return data
 
 
 def http_app(conn):
     """A tiny HTTP/1.1 service on the board: answers with what it saw; an Upgrade request gets
     101 and then an echo of raw bytes (a stand-in for a WebSocket)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return
-        data += chunk
+    data = read_head(conn)
+    if data is None:
+        return
     head, body = data.split(b"\r\n\r\n", 1)
     lines = head.decode().split("\r\n")
     headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
@@ -605,6 +633,44 @@ class HttpProxyTest(TunnelTestCase):
         self.assertIn("refused", text)
         offline = self.board("offline-web", start=False)
         self.assertEqual(self.proxy("GET", f"/v1/boards/{offline}/proxy/80/", self.token)[0], 503)
+
+    def test_issue17_proxied_bytes_are_counted_in_metrics(self):
+        """Review 2, finding 4: proxied HTTP bytes go through the tunnels' splice and its books:
+        ew_tunnel_bytes_total{port="proxy"} counts exactly what reached the board and came back."""
+        seen = []
+
+        def app(conn):
+            data = read_head(conn)
+            if data is None:
+                return
+            head = data.split(b"\r\n\r\n", 1)[0].decode()
+            length = int(re.search(r"(?im)^content-length: *(\d+)", head).group(1))
+            while len(data) - len(head) - 4 < length:
+                data += conn.recv(65536)
+            seen.append(data)
+            body = b"y" * 30000
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+        board = self.board("metered-board")
+        local = self.local(app)
+        to_name = 'ew_tunnel_bytes_total{direction="to_board",port="proxy"}'
+        from_name = 'ew_tunnel_bytes_total{direction="from_board",port="proxy"}'
+        to_before = self.conductor.metric(to_name) or 0
+        from_before = self.conductor.metric(from_name) or 0
+        with socket.create_connection(("127.0.0.1", self.conductor.port), timeout=15) as sock:
+            sock.sendall((f"POST /v1/boards/{board}/proxy/{local.port}/upload HTTP/1.1\r\nHost: x\r\n"
+                          f"X-Auth-Token: {self.token}\r\nContent-Length: 20000\r\n\r\n").encode() + b"x" * 20000)
+            answer = recv_all(sock, timeout=15)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200"), answer[:200])
+        self.assertTrue(answer.endswith(b"y" * 30000))
+        wait_until(lambda: seen, what="the board's request")
+
+        def counted():
+            to_board = (self.conductor.metric(to_name) or 0) - to_before
+            from_board = (self.conductor.metric(from_name) or 0) - from_before
+            return (to_board, from_board) == (len(seen[0]), len(answer)) or (to_board, from_board)
+        result = wait_until(lambda: counted() is True, what="proxied bytes in /metrics")
+        self.assertTrue(result, (counted(), len(seen[0]), len(answer)))
 
 
 def proxy_request(port, method, path, headers=None, body=None):
@@ -745,7 +811,7 @@ class TunnelPingTest(TunnelTestCase):
 
 
     def test_a_frozen_boards_proxied_websocket_is_cut(self):
-        # The conductor's side of a proxied request (ProxySplice) pings the board's leg too: an
+        # The conductor's side of a proxied request (the same WsSplice) pings the board's leg too: an
         # upgraded WebSocket to a board's web UI ends when the board freezes.
         board = self.board("frozen-web")
         app = self.local(http_app)
@@ -772,7 +838,8 @@ class TunnelPingTest(TunnelTestCase):
             finally:
                 os.kill(agent.proc.pid, signal.SIGCONT)
         self.assertLess(took, 3 * 0.3 + 0.6, f"closed after {took:.2f} s")
-        wait_until(lambda: "the board's tunnel answered no ping" in self.log(), what="the reason in the log")
+        wait_until(lambda: re.search(r"proxied connection \d+ .* ended: no answer to a ping within 300 ms", self.log()),
+                   what="the reason in the log")
 
 
 class TunnelAddressCapTest(TunnelTestCase):
@@ -929,10 +996,7 @@ class TunnelExposureTest(TunnelTestCase):
 
     def test_a_network_facing_service_needs_allow_cidrs_or_an_admin(self):
         _, project = self.rest("POST", "/v1/projects", {"name": "proj-exposed"})
-        status, body = self.rest("POST", "/v1/users", {"name": "op-exposed", "password": "tunnel-operator-pw",
-                                                      "projectId": project["id"]})
-        self.assertEqual(status, 201, body)
-        op = self.conductor.login("op-exposed", "tunnel-operator-pw")
+        op = self.operator("op-exposed", project["id"])
         board = self.board("exposed-board", start=False, project=project["id"])
         status, body = self.conductor.rest("POST", "/v1/services", {"boardId": board, "boardPort": 22}, op)
         self.assertEqual(status, 403, body)
@@ -941,6 +1005,28 @@ class TunnelExposureTest(TunnelTestCase):
         self.assertEqual(listed["services"], [])
         self.open_service(board, 22, token=op, allowCidrs=["127.0.0.0/8"])
         self.open_service(board, 23)  # the admin decides
+
+    def test_issue17_a_non_admins_wide_allow_cidrs_are_refused(self):
+        """Review 2, finding 2: "0.0.0.0/0" (or ::/0, or a /8 of public addresses) is no
+        allowlist; a non-admin gets a JSON 403 that changes nothing."""
+        _, project = self.rest("POST", "/v1/projects", {"name": "proj-wide"})
+        op = self.operator("op-wide", project["id"])
+        board = self.board("wide-board", start=False, project=project["id"])
+        for wide in (["0.0.0.0/0"], ["::/0"], ["127.0.0.0/8", "0.0.0.0/1", "128.0.0.0/1"], ["8.0.0.0/8"],
+                     ["2000::/3"], ["192.0.0.0/8"]):
+            status, body = self.conductor.rest("POST", "/v1/services",
+                                               {"boardId": board, "boardPort": 22, "allowCidrs": wide}, op)
+            self.assertEqual(status, 403, (wide, body))
+            self.assertEqual(body["error"]["code"], "permission_denied", body)
+            self.assertIn("allowCidrs", body["error"]["message"])
+            self.assertIn("admin", body["error"]["message"])
+        _, listed = self.rest("GET", "/v1/services")
+        self.assertEqual(listed["services"], [])
+        # Narrow public networks and private ranges are the user's to list; an admin may open wide.
+        self.open_service(board, 22, token=op, allowCidrs=["203.0.113.0/24", "2001:db8:5::/48", "10.0.0.0/8"])
+        self.open_service(board, 23, allowCidrs=["0.0.0.0/0"])
+        _, listed = self.rest("GET", "/v1/services")
+        self.assertEqual(len(listed["services"]), 2)
 
 
 class TunnelBoardDeletionTest(TunnelTestCase):
@@ -972,12 +1058,6 @@ class ProxyLifetimeTest(TunnelTestCase):
     """H2: a proxied connection ends with the token or browser session that opened it, and when idle."""
 
     conductor_extra = "proxy_session_ttl_s = 3\nproxy_idle_timeout_s = 2\n"
-
-    def operator(self, name, project):
-        status, body = self.rest("POST", "/v1/users", {"name": name, "password": "tunnel-operator-pw",
-                                                      "projectId": project})
-        self.assertEqual(status, 201, body)
-        return self.conductor.login(name, "tunnel-operator-pw")
 
     def test_revocation_expiry_and_idleness_end_proxied_websockets(self):
         _, project = self.rest("POST", "/v1/projects", {"name": "proj-life"})
@@ -1021,6 +1101,81 @@ class ProxyLifetimeTest(TunnelTestCase):
             self.assertIsNotNone(took, "an idle proxied WebSocket stayed open")
             self.assertGreater(took, 1.0)
         wait_until(lambda: "idle for 2 s" in self.log(), what="the idle close in the log")
+
+
+class ProxyPendingRevocationTest(TunnelTestCase):
+    """Review 2, finding 1: a token or browser session revoked (or expiring) while its proxied
+    connection waits for the board's tunnel WebSocket ends that connection at once, and the
+    board's late tunnel is refused. The board is played by a WAMP client holding its secret: it
+    registers tunnel.open and keeps the tokens, dialling back only when the test says."""
+
+    conductor_extra = "proxy_session_ttl_s = 2\n"  # [tunnels]; open_timeout_ms is 5000
+
+    def browser_cookie(self, board, port, token):
+        status, link = self.conductor.rest("POST", f"/v1/boards/{board}/proxy-logins", {"port": port}, token=token)
+        self.assertEqual(status, 201, link)
+        status, headers, _ = proxy_request(self.conductor.port, "GET", link["url"])
+        self.assertEqual(status, 303)
+        return headers["set-cookie"].split(";", 1)[0]
+
+    def test_issue17_revocation_and_expiry_end_connections_still_waiting_for_the_board(self):
+        import json
+        _, project = self.rest("POST", "/v1/projects", {"name": "proj-pending"})
+        board, secret = self.enrolled_board("pending-board", project["id"])
+        port = self.conductor.port
+        opens = []  # the board's tunnel.open calls
+        cases = {}
+
+        def request(headers):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+            extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            sock.sendall(f"GET /v1/boards/{board}/proxy/8080/ui HTTP/1.1\r\nHost: x\r\n{extra}\r\n".encode())
+            return sock
+
+        def revoke(token):
+            status, _ = self.conductor.rest("DELETE", "/v1/auth/tokens/current", token=token)
+            self.assertIn(status, (200, 204))
+
+        async def case(name, headers, revoke_token=None):
+            loop = asyncio.get_running_loop()
+            asked = len(opens)
+            sock = await loop.run_in_executor(None, request, headers)
+            await wait_for_async(lambda: len(opens) == asked + 1)  # waiting for the board's tunnel now
+            started = time.monotonic()
+            if revoke_token:
+                await loop.run_in_executor(None, revoke, revoke_token)
+            answer = await loop.run_in_executor(None, recv_all, sock, 10)
+            took = time.monotonic() - started
+            sock.close()
+            # The board dials back late with the token it was given.
+            late = await loop.run_in_executor(None, ws_upgrade, port, "/v1/tunnel/" + opens[-1]["token"], board)
+            cases[name] = (answer, took, late)
+
+        async def scenario():
+            session = await self.token_keeper(board, secret, opens)
+            op = self.operator("op-pending", project["id"])
+            await case("api token revoked", {"X-Auth-Token": op}, revoke_token=op)
+            op2 = self.operator("op-pending2", project["id"])
+            cookie = await asyncio.get_running_loop().run_in_executor(None, self.browser_cookie, board, 8080, op2)
+            await case("browser session revoked", {"Cookie": cookie}, revoke_token=op2)
+            op3 = self.operator("op-pending3", project["id"])
+            cookie = await asyncio.get_running_loop().run_in_executor(None, self.browser_cookie, board, 8080, op3)
+            await case("browser session expired", {"Cookie": cookie})
+            session.leave()
+
+        asyncio.run(scenario())
+        for name, (answer, took, late) in cases.items():
+            self.assertTrue(answer.startswith(b"HTTP/1.1 403"), (name, answer))
+            body = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+            self.assertEqual(body["error"]["code"], "permission_denied", (name, body))
+            # Well before [tunnels] open_timeout_ms (5 s), which is all that ended it before.
+            self.assertLess(took, 3.0, (name, took))
+            self.assertEqual(late[0], 403, (name, late))
+            self.assertIn("unknown or already used", late[1], name)
+        self.assertIn("expired", json.loads(cases["browser session expired"][0].split(b"\r\n\r\n", 1)[1])
+                      ["error"]["message"])
+        for token in (o["token"] for o in opens):
+            self.assertNotIn(token, self.log())
 
 
 class ProxyRequestHygieneTest(TunnelTestCase):
@@ -1091,6 +1246,37 @@ class ProxyRequestHygieneTest(TunnelTestCase):
         log = self.log()
         self.assertRegex(log, rf"proxy: user admin \(\S+\) from 127\.0\.0\.1:\d+ to board {board} port {app.port}")
         self.assertNotIn(self.token, log)
+
+
+    def test_issue17_underscore_spellings_of_forwarding_headers_do_not_reach_the_board(self):
+        """Review 2, finding 3: X_Forwarded_For and friends are read as X-Forwarded-For by many
+        servers (CGI, PHP, WSGI); the conductor drops them in every spelling."""
+        received = []
+
+        def recorder(conn):
+            received.append(read_head(conn) or b"")
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+        board = self.board("underscore-board")
+        app = self.local(recorder)
+        forged = ["X_Forwarded_For: 6.6.6.6", "x_forwarded_host: evil.example", "X-Forwarded_Proto: gopher",
+                  "X_FORWARDED_PORT: 6666", "forwarded: for=6.6.6.6", "FORWARDED: host=evil.example",
+                  "X_Real_IP: 6.6.6.6", "True_Client_IP: 6.6.6.6", "X_Auth_Token: " + self.token,
+                  "X_Forwarded: 6.6.6.6"]
+        with socket.create_connection(("127.0.0.1", self.conductor.port), timeout=15) as sock:
+            sock.sendall((f"GET /v1/boards/{board}/proxy/{app.port}/u HTTP/1.1\r\nHost: x\r\n"
+                          f"X-Auth-Token: {self.token}\r\nX-Kept_Header: yes\r\n" + "".join(h + "\r\n" for h in forged)
+                          + "\r\n").encode())
+            answer = recv_all(sock, timeout=15)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200"), answer)
+        wait_until(lambda: received, what="the board's request")
+        raw = received[0].decode(errors="replace")
+        for needle in ("6.6.6.6", "evil", "gopher", "6666", self.token):
+            self.assertNotIn(needle, raw)
+        lowered = raw.lower().replace("_", "-")
+        self.assertEqual(lowered.count("x-forwarded-for:"), 1, raw)
+        self.assertIn("X-Forwarded-For: 127.0.0.1\r\n", raw)
+        self.assertIn("X-Kept_Header: yes\r\n", raw)  # other underscore names pass
 
 
 class TunnelConnectionCapTest(TunnelTestCase):
@@ -1170,31 +1356,16 @@ class TunnelMessageLimitTest(TunnelTestCase):
     board's tunnel WebSocket; a larger one ends the tunnel instead of being buffered."""
 
     def test_a_board_message_over_one_chunk_ends_the_tunnel(self):
-        board_c, code = self.conductor.create_board(self.token, "big-message-board")
-        status, enrolled = self.conductor.rest("POST", "/v1/enrol", {"code": code, "hostname": "t"})
-        self.assertIn(status, (200, 201), enrolled)
+        board_c, secret = self.enrolled_board("big-message-board")
         service = self.open_service(board_c, 4242)
-        tokens = []
-
-        async def wait_for(predicate, timeout=10):
-            deadline = time.monotonic() + timeout
-            while not predicate():
-                if time.monotonic() > deadline:
-                    raise AssertionError("timed out")
-                await asyncio.sleep(0.02)
+        opens = []  # the board's tunnel.open calls
 
         async def scenario():
-            session = await wamp_client.connect(self.conductor.ws_url, {
-                "method": "wampcra", "authid": board_c, "secret": enrolled["secret"]})
-
-            def tunnel_open(**kwargs):
-                tokens.append(kwargs["token"])
-                return None
-            await session.register(tunnel_open, f"ew.board.{board_c}.tunnel.open")
+            session = await self.token_keeper(board_c, secret, opens)
             loop = asyncio.get_running_loop()
             client = await loop.run_in_executor(None, self.connect, service)
-            await wait_for(lambda: len(tokens) == 1)
-            ws = await loop.run_in_executor(None, dial_tunnel, self.conductor.port, tokens[0], board_c)
+            await wait_for_async(lambda: len(opens) == 1)
+            ws = await loop.run_in_executor(None, dial_tunnel, self.conductor.port, opens[0]["token"], board_c)
             ws.sendall(masked_binary_frame(b"a" * 60_000))    # within a chunk: carried
             ws.sendall(masked_binary_frame(b"b" * 100_000))   # over it: the tunnel ends
             got = await loop.run_in_executor(None, recv_all, client, 10)

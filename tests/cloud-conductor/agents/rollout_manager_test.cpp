@@ -28,6 +28,7 @@ class RolloutManagerTest : public ::testing::Test {
     package_.sha256 = std::string(64, 'a');
     package_.version = "0.1.0-2";
     package_.size = 1000;
+    package_.signature = std::string(upd::kSignatureBytes, '\x42');
   }
 
   ~RolloutManagerTest() override { Drain(); }
@@ -98,6 +99,7 @@ TEST_F(RolloutManagerTest, RollsNAtATimeAndStopsAtTheFirstRollback) {
   EXPECT_EQ(request->update_id, rollout->id);
   EXPECT_EQ(request->sha256, package_.sha256);
   EXPECT_EQ(request->deadline_seconds, 60);
+  EXPECT_EQ(request->signature, package_.signature) << "the operator's signature travels with the package";
 
   Report("brd-1", rollout->id, UpdateState::kInstalling);
   EXPECT_EQ(StateOf(rollout->id, "brd-1"), UpdateState::kInstalling);
@@ -206,6 +208,7 @@ TEST_F(RolloutManagerTest, RolloutsOutliveARestartAndARunningOneIsInterrupted) {
   auto file_store = RolloutStore::Open(path.string());
   ASSERT_TRUE(file_store) << file_store.error().message;
   std::string finished_id, running_id;
+  package_.signature[7] = '\0';
   {
     RolloutManager before{gateway_, packages_, **file_store, blocking_, clock_, io_.get_executor()};
     ASSERT_TRUE(before.Start());
@@ -237,6 +240,7 @@ TEST_F(RolloutManagerTest, RolloutsOutliveARestartAndARunningOneIsInterrupted) {
   EXPECT_EQ(r.state, RolloutState::kInterrupted);
   EXPECT_EQ(r.parallel, 2u);
   EXPECT_EQ(r.package.sha256, package_.sha256);
+  EXPECT_EQ(r.package.signature, package_.signature) << "the raw signature, NUL bytes included";
   EXPECT_NE(r.stop_reason.find("the conductor restarted"), std::string::npos) << r.stop_reason;
   EXPECT_NE(r.stop_reason.find("1 board(s) were installing"), std::string::npos) << r.stop_reason;
   EXPECT_NE(r.stop_reason.find("1 were not asked yet"), std::string::npos) << r.stop_reason;

@@ -3,7 +3,14 @@
 // and listings follow nextCursor so that every page is shown.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
+#include "cloud-conductor/cli/board_admin_commands.hpp"
 #include "cloud-conductor/cli/board_names.hpp"
+#include "cloud-conductor/cli/package_commands.hpp"
+#include "cloud-conductor/cli/package_signing.hpp"
+#include "common/ids/ids.hpp"
 #include "cloud-conductor/cli/commands.hpp"
 #include "cloud-conductor/cli/paged_list.hpp"
 #include "tests/cloud-conductor/cli/command_fixture.hpp"
@@ -81,6 +88,53 @@ TEST_F(BoardCommandsTest, AConductorThatRepeatsACursorIsNotFollowedForever) {
   ASSERT_FALSE(listed);
   EXPECT_EQ(listed.error().code, ErrorCode::kInternal);
   EXPECT_EQ(fake_.requests("GET /v1/fleets?cursor=same").size(), 1u);
+}
+
+// Signed agent updates (issue 16 review): `board update` uploads the package with the signature
+// `package sign` wrote (or makes one with --sign-key), and uploads nothing without one.
+TEST_F(BoardCommandsTest, UpdateUploadsThePackageWithItsSignatureAndNothingUnsigned) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(::testing::TempDir()) / ("board-update-" + ids::NewId("t"));
+  fs::create_directories(dir);
+  const std::string deb_path = (dir / "edgewire-agent_0.1.0-2_arm64.deb").string();
+  const std::string deb = "!<arch>\nnot parsed by the CLI";
+  std::ofstream(deb_path, std::ios::binary) << deb;
+  ASSERT_TRUE(Run([&](Context& c) { return PackageKeygen(c, (dir / "op").string()); }));
+  BoardUpdateOptions options;
+  options.board = "pi-1";
+  options.deb = deb_path;
+  options.wait = false;
+
+  auto unsigned_update = Run([&](Context& c) { return BoardUpdate(c, options); });
+  ASSERT_FALSE(unsigned_update);
+  EXPECT_EQ(unsigned_update.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(unsigned_update.error().message.find("package sign"), std::string::npos) << unsigned_update.error().message;
+
+  ASSERT_TRUE(Run([&](Context& c) { return PackageSign(c, (dir / "op.key").string(), deb_path, ""); }));
+  ASSERT_TRUE(Run([&](Context& c) { return PackageVerify(c, (dir / "op.pem").string(), deb_path, ""); }));
+  std::ifstream sig_in(deb_path + ".sig", std::ios::binary);
+  const std::string signature((std::istreambuf_iterator<char>(sig_in)), std::istreambuf_iterator<char>());
+  ASSERT_EQ(signature.size(), 64u);
+  const std::string upload = "POST /v1/agent-packages?signature=" + ids::Base64Url(signature);
+  fake_.Route(upload, 201, R"({"sha256":"ab","version":"0.1.0-2"})");
+  fake_.Route("POST /v1/agent-updates", 201, R"({"id":"upd-1","boards":[{"boardId":"brd-1"}]})");
+  ASSERT_TRUE(Run([&](Context& c) { return BoardUpdate(c, options); }));
+  ASSERT_EQ(fake_.requests(upload).size(), 1u);
+  EXPECT_EQ(fake_.requests(upload)[0].body, deb);
+
+  // --sign-key signs in memory: Ed25519 is deterministic, so the same signature.
+  fs::remove(deb_path + ".sig");
+  options.sign_key = (dir / "op.key").string();
+  ASSERT_TRUE(Run([&](Context& c) { return BoardUpdate(c, options); }));
+  EXPECT_EQ(fake_.requests(upload).size(), 2u);
+  // Tampered after signing: the CLI's own check says so, as the board will.
+  std::ofstream(deb_path, std::ios::binary | std::ios::app) << "x";
+  ASSERT_TRUE(Run([&](Context& c) { return PackageSign(c, (dir / "op.key").string(), deb_path, ""); }));
+  std::ofstream(deb_path, std::ios::binary | std::ios::app) << "y";
+  auto tampered = Run([&](Context& c) { return PackageVerify(c, (dir / "op.pem").string(), deb_path, ""); });
+  ASSERT_FALSE(tampered);
+  EXPECT_EQ(tampered.error().code, ErrorCode::kPermissionDenied);
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -40,5 +40,32 @@ TEST(SourceFilter, MalformedEntriesAreRefusedByName) {
   EXPECT_FALSE(SourceFilter::Parse(std::vector<std::string>(kMaxCidrs + 1, "10.0.0.0/8")));
 }
 
+// Review 2, finding 2: a wide allowlist is no allowlist; a non-admin may not list one.
+TEST(SourceFilter, Issue17WideNetworksAreNotANonAdminsToList) {
+  for (const char* wide : {"0.0.0.0/0", "::/0", "1.0.0.0/8", "8.8.0.0/16", "203.0.112.0/23", "2001:db8::/32",
+                           "2000::/3", "0.0.0.0/1"}) {
+    auto filter = SourceFilter::Parse({"192.168.1.0/24", wide});
+    ASSERT_TRUE(filter) << wide << ": " << filter.error().message;
+    auto verdict = filter->CheckUserMayList();
+    ASSERT_FALSE(verdict) << wide;
+    EXPECT_EQ(verdict.error().code, ErrorCode::kPermissionDenied);
+    EXPECT_NE(verdict.error().message.find("allowCidrs"), std::string::npos) << verdict.error().message;
+  }
+  // Private, loopback, link-local and shared ranges at any width within them; public ones up to
+  // /24 and /48; single addresses.
+  auto fine = SourceFilter::Parse({"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8",
+                                   "169.254.0.0/16", "fd00::/8", "fc00::/7", "fe80::/10", "::1", "203.0.113.0/24",
+                                   "198.51.100.7", "2001:db8:1::/48", "2001:db8::5"});
+  ASSERT_TRUE(fine) << fine.error().message;
+  EXPECT_TRUE(fine->CheckUserMayList()) << fine->CheckUserMayList().error().message;
+  // Wider than a private range is not inside it.
+  for (const char* over : {"172.0.0.0/8", "192.0.0.0/8", "fc00::/6", "100.0.0.0/9"}) {
+    auto filter = SourceFilter::Parse({over});
+    ASSERT_TRUE(filter) << over;
+    EXPECT_FALSE(filter->CheckUserMayList()) << over;
+  }
+  EXPECT_TRUE(SourceFilter::Parse({})->CheckUserMayList());
+}
+
 }  // namespace
 }  // namespace ew::conductor::tunnels

@@ -475,11 +475,18 @@ TEST(ContractTunnel, Open) {
 // Updates over the air and log follow (issue 16): what crosses the wire, both codecs, and what is
 // refused (an update id names a file on the board; a version travels to a shell helper).
 TEST(ContractUpdate, RequestsReportsAndBatchesRoundTripAndBadOnesAreRefused) {
-  update::UpdateRequest request{"upd-1", kSha, 4096, "0.1.0-2", 30};
+  update::UpdateRequest request{"upd-1", kSha, 4096, "0.1.0-2", 30, ""};
   auto back = RoundTrip(request);
   EXPECT_EQ(back.update_id, "upd-1");
   EXPECT_EQ(back.size, 4096u);
   EXPECT_EQ(back.deadline_seconds, 30);
+  EXPECT_EQ(back.signature, "");
+  request.signature = std::string(64, '\xab');
+  EXPECT_EQ(RoundTrip(request).signature, request.signature);
+  ExpectRefused<update::UpdateRequest>({{"updateId", "u"}, {"sha256", kSha}, {"size", 1}, {"signature", "q83v"}},
+                                       "signature");  // 3 bytes
+  ExpectRefused<update::UpdateRequest>({{"updateId", "u"}, {"sha256", kSha}, {"size", 1}, {"signature", "!!"}},
+                                       "signature");
   ExpectRefused<update::UpdateRequest>({{"updateId", "../x"}, {"sha256", kSha}, {"size", 1}}, "updateId");
   ExpectRefused<update::UpdateRequest>({{"updateId", "u"}, {"sha256", "ABC"}, {"size", 1}}, "sha256");
   ExpectRefused<update::UpdateRequest>({{"updateId", "u"}, {"sha256", kSha}, {"size", 0}}, "size");

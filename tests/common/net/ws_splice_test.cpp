@@ -2,13 +2,15 @@
 // io thread; the test plays the TCP client with a blocking socket and the far end of the
 // WebSocket with a synchronous Beast stream, and checks the wire format (binary bytes, "FIN"
 // half-close, close frame), back-pressure (a WebSocket peer that does not read stops the
-// splice's reads of the client) and Stop().
+// splice's reads of the client) and Stop(); and the options of a proxied HTTP request (preface,
+// body budget, upgrade gate, the peer's end ending the client) with a Beast stream as TCP side.
 #include "common/net/ws_splice.hpp"
 
 #include <atomic>
 #include <future>
 #include <thread>
 
+#include <boost/asio/read.hpp>
 #include <gtest/gtest.h>
 
 namespace ew::net {
@@ -27,8 +29,10 @@ class Books final : public SpliceObserver {
   std::promise<std::string> ended;
 };
 
-// client socket ⇄ [splice] ⇄ WebSocket ⇄ peer (the test).
-class WsSpliceTest : public ::testing::Test {
+// client socket ⇄ [splice] ⇄ WebSocket ⇄ peer (the test). `Client` is the splice's TCP side: a
+// raw socket (services) or a Beast stream (the conductor's proxied HTTP requests).
+template <typename Client>
+class SpliceFixture : public ::testing::Test {
  protected:
   virtual SpliceOptions Options() const { return SpliceOptions{}; }
   void SetUp() override {
@@ -45,7 +49,8 @@ class WsSpliceTest : public ::testing::Test {
     ws.accept();
     dial.join();
     books_ = std::make_shared<Books>();
-    splice_ = std::make_shared<WsSplice<beast::tcp_stream>>(std::move(ws), std::move(client_end), Options(), books_);
+    splice_ = std::make_shared<WsSplice<beast::tcp_stream, Client>>(std::move(ws), Client(std::move(client_end)),
+                                                                    Options(), books_);
     asio::post(io_, [s = splice_] { s->Start(); });
     runner_ = std::thread([this] { io_.run(); });
   }
@@ -60,6 +65,13 @@ class WsSpliceTest : public ::testing::Test {
     beast::flat_buffer buffer;
     peer_.read(buffer);
     return {peer_.got_text(), beast::buffers_to_string(buffer.data())};
+  }
+  // The board answers `answer` and ends its side ("FIN").
+  void PeerAnswersThenEnds(const std::string& answer) {
+    peer_.binary(true);
+    peer_.write(asio::buffer(answer));
+    peer_.text(true);
+    peer_.write(asio::buffer(std::string("FIN")));
   }
   std::string ClientReadAll() {
     std::string out;
@@ -79,9 +91,11 @@ class WsSpliceTest : public ::testing::Test {
   tcp::socket client_{test_io_};
   websocket::stream<beast::tcp_stream> peer_{test_io_};
   std::shared_ptr<Books> books_;
-  std::shared_ptr<WsSplice<beast::tcp_stream>> splice_;
+  std::shared_ptr<WsSplice<beast::tcp_stream, Client>> splice_;
   std::thread runner_;
 };
+
+class WsSpliceTest : public SpliceFixture<tcp::socket> {};
 
 TEST_F(WsSpliceTest, BytesBothWaysHalfCloseThenClose) {
   asio::write(client_, asio::buffer(std::string("hello board")));
@@ -206,6 +220,80 @@ TEST_F(WsSplicePingTest, APeerThatNeverAnswersIsCutWithinThreeIntervals) {
   EXPECT_NE(reason.find("no answer to a ping"), std::string::npos) << reason;
   EXPECT_LT(took, std::chrono::milliseconds(150 + 200));  // 3 intervals, and some scheduling slack
   EXPECT_EQ(ClientReadAll(), "");  // the client's connection is closed too
+}
+
+// A proxied HTTP request's options: its head first, the board's end ending the client.
+SpliceOptions ProxiedRequest(std::string head) {
+  SpliceOptions o;
+  o.preface = std::move(head);
+  o.end_with_peer = true;
+  return o;
+}
+
+// A proxied HTTP request (security review 2, finding 4: the one splice serves it): the rewritten
+// head first, the body up to its budget and nothing after it, the board's end ending the client.
+class HttpRequestSpliceTest : public SpliceFixture<beast::tcp_stream> {
+ protected:
+  static constexpr const char* kHead = "POST /up HTTP/1.1\r\nContent-Length: 5\r\n\r\nhe";
+  SpliceOptions Options() const override {
+    SpliceOptions o = ProxiedRequest(kHead);
+    o.up_budget = 3;  // "llo": the rest of the body
+    return o;
+  }
+};
+
+TEST_F(HttpRequestSpliceTest, HeadFirstThenTheBudgetOnlyAndThePeersEndEndsTheClient) {
+  asio::write(client_, asio::buffer(std::string("lloGET /smuggled HTTP/1.1\r\n\r\n")));
+  std::string got;
+  while (got.size() < std::string(kHead).size() + 3) {
+    auto [text, payload] = PeerRead();
+    EXPECT_FALSE(text);
+    got += payload;
+  }
+  EXPECT_EQ(got, std::string(kHead) + "llo");
+  const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  PeerAnswersThenEnds(answer);
+  EXPECT_EQ(ClientReadAll(), answer);  // then EOF: the board's end ends the connection
+  client_.shutdown(tcp::socket::shutdown_send);  // the client's side of the teardown
+  EXPECT_EQ(books_->ended.get_future().get(), "the board's side ended");
+  // Counted like a service's bytes: the head and the budget up, the answer down; never the
+  // pipelined request.
+  EXPECT_EQ(books_->up.load(), std::string(kHead).size() + 3);
+  EXPECT_EQ(books_->down.load(), answer.size());
+}
+
+// A proxied upgrade: the client's bytes pass only once the board answered 101.
+class UpgradeSpliceTest : public SpliceFixture<beast::tcp_stream> {
+ protected:
+  static constexpr const char* kHead = "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+  SpliceOptions Options() const override {
+    SpliceOptions o = ProxiedRequest(kHead);
+    o.up_after_switching_protocols = true;
+    return o;
+  }
+};
+
+TEST_F(UpgradeSpliceTest, ARefusedUpgradeCarriesNoneOfTheClientsBytes) {
+  EXPECT_EQ(PeerRead(), std::make_pair(false, std::string(kHead)));
+  asio::write(client_, asio::buffer(std::string("GET /second HTTP/1.1\r\n\r\n")));
+  const std::string answer = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
+  PeerAnswersThenEnds(answer);
+  EXPECT_EQ(ClientReadAll(), answer);
+  client_.shutdown(tcp::socket::shutdown_send);
+  EXPECT_EQ(books_->ended.get_future().get(), "the board's side ended");
+  EXPECT_EQ(books_->up.load(), std::string(kHead).size());  // the head only
+}
+
+TEST_F(UpgradeSpliceTest, AnAcceptedUpgradeCarriesTheClientsBytesBothWays) {
+  EXPECT_EQ(PeerRead(), std::make_pair(false, std::string(kHead)));
+  asio::write(client_, asio::buffer(std::string("early")));  // held until the 101
+  const std::string switched = "HTTP/1.1 101 Switching Protocols\r\n\r\n";
+  peer_.binary(true);
+  peer_.write(asio::buffer(switched));
+  EXPECT_EQ(PeerRead(), std::make_pair(false, std::string("early")));
+  std::string echoed(switched.size(), '\0');
+  asio::read(client_, asio::buffer(echoed));
+  EXPECT_EQ(echoed, switched);
 }
 
 TEST(LegLiveness, PingsWhenSilentAndJudgesOnlyWhatItCouldHear) {

@@ -54,31 +54,48 @@ class AgentUpdaterTest : public ::testing::Test {
     options.dir = dir_;
     options.agent_version = "0.1.0";
     options.chunk_bytes = 1000;
+    options.helper_poll = std::chrono::milliseconds(10);
     updater_ = std::make_unique<AgentUpdater>(io_, options);
     updater_->SetConductor(&conductor_);
     conductor_.bytes = std::string(2500, 'x') + "end";
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  Result<rpc::Reply> Update(const std::string& sha256, uint64_t size) {
+  Result<rpc::Reply> Update(const std::string& sha256, uint64_t size, std::string signature = kSignature) {
     upd::UpdateRequest request;
     request.update_id = "upd-1";
     request.sha256 = sha256;
     request.size = size;
     request.version = "0.1.0-2";
     request.deadline_seconds = 30;
+    request.signature = signature;
     rpc::Request call;
     static_cast<wamp::Payload&>(call) = request.ToPayload();
     std::optional<Result<rpc::Reply>> answer;
     updater_->Update(call, [&](Result<rpc::Reply> r) { answer = std::move(r); });
     // Staging runs on a thread of its own and posts back: run until the last report is in.
     auto work = boost::asio::make_work_guard(io_);
-    for (int i = 0; i < 500 && (conductor_.reports.empty() || conductor_.reports.back().state == upd::UpdateState::kFetching); ++i) {
+    // (A refused request is answered at once and reports nothing.)
+    for (int i = 0; i < 500 && !(answer && !*answer) &&
+                    (conductor_.reports.empty() || conductor_.reports.back().state == upd::UpdateState::kFetching);
+         ++i) {
       io_.run_for(std::chrono::milliseconds(10));
       io_.restart();
     }
     return *answer;
   }
+
+  // Runs the io_context until `done` or about five seconds.
+  template <typename Done>
+  void RunUntil(Done done) {
+    auto work = boost::asio::make_work_guard(io_);
+    for (int i = 0; i < 500 && !done(); ++i) {
+      io_.run_for(std::chrono::milliseconds(10));
+      io_.restart();
+    }
+  }
+
+  static inline const std::string kSignature = std::string(64, '\x5a');
 
   static std::string Read(const fs::path& path) {
     std::ifstream in(path);
@@ -99,12 +116,49 @@ TEST_F(AgentUpdaterTest, AVerifiedPackageIsStagedForTheHelper) {
   ASSERT_EQ(conductor_.reports.size(), 1u);
   EXPECT_EQ(conductor_.reports[0].state, upd::UpdateState::kInstalling);
   EXPECT_EQ(Read(dir_ / "upd-1.deb"), conductor_.bytes);
+  EXPECT_EQ(Read(dir_ / "upd-1.sig"), kSignature) << "the signature is staged for the helper, as sent";
   EXPECT_EQ(Read(dir_ / "request"), "id=upd-1\nsha256=" + ids::Sha256Hex(conductor_.bytes) +
                                         "\nversion=0.1.0-2\ndeadline=30\n");
   // While it waits for the helper, another update is refused.
   auto again = Update(ids::Sha256Hex(conductor_.bytes), conductor_.bytes.size());
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().code, ErrorCode::kConflict);
+}
+
+// Issue 16 review: the helper installs signed packages only, so an unsigned request is refused
+// at once instead of being fetched for a certain refusal.
+TEST_F(AgentUpdaterTest, AnUnsignedUpdateIsRefusedBeforeAnythingIsFetched) {
+  auto answer = Update(ids::Sha256Hex(conductor_.bytes), conductor_.bytes.size(), "");
+  ASSERT_FALSE(answer);
+  EXPECT_EQ(answer.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(answer.error().message.find("signature"), std::string::npos);
+  EXPECT_EQ(conductor_.fetches, 0);
+  EXPECT_FALSE(fs::exists(dir_ / "request"));
+}
+
+// The helper refuses a staged package (bad signature, no key on the board): nothing restarts the
+// agent, so the agent itself reads the verdict and reports it.
+TEST_F(AgentUpdaterTest, TheHelpersRefusalIsReportedWithItsMessage) {
+  auto answer = Update(ids::Sha256Hex(conductor_.bytes), conductor_.bytes.size());
+  ASSERT_TRUE(answer);
+  ASSERT_EQ(conductor_.reports.size(), 1u);
+  EXPECT_EQ(conductor_.reports[0].state, upd::UpdateState::kInstalling);
+  {
+    std::ofstream status(dir_ / "status");  // another update's verdict: not this one's
+    status << "id=upd-0\nstate=failed\nversion=0.1.0-1\nmessage=old\n";
+  }
+  int rounds = 0;
+  RunUntil([&] { return ++rounds > 20; });  // 20 polls or so
+  ASSERT_EQ(conductor_.reports.size(), 1u);
+  {
+    std::ofstream status(dir_ / "status.tmp");
+    status << "id=upd-1\nstate=failed\nversion=0.1.0-1\nmessage=the package's signature does not verify: refused\n";
+  }
+  fs::rename(dir_ / "status.tmp", dir_ / "status");
+  RunUntil([&] { return conductor_.reports.size() > 1; });
+  ASSERT_EQ(conductor_.reports.size(), 2u);
+  EXPECT_EQ(conductor_.reports[1].state, upd::UpdateState::kFailed);
+  EXPECT_EQ(conductor_.reports[1].message, "the package's signature does not verify: refused");
 }
 
 TEST_F(AgentUpdaterTest, BytesThatDoNotMatchTheSha256AreNotStaged) {
