@@ -205,7 +205,8 @@ struct Conductor::Impl {
   std::unique_ptr<triggers::TriggerStore> trigger_store;
   std::unique_ptr<triggers::TriggerService> triggers;  // after functions: fires into them
   std::unique_ptr<agents::AgentPackageStore> agent_packages;
-  std::unique_ptr<agents::RolloutManager> rollouts;
+  std::unique_ptr<agents::RolloutStore> rollout_store;
+  std::unique_ptr<agents::RolloutManager> rollouts;  // after its store: writes into it
   std::unique_ptr<agents::LogFollow> log_follow;
   std::unique_ptr<rest::RestApi> rest;
   std::unique_ptr<server::Server> server;
@@ -400,9 +401,10 @@ Result<uint16_t> Conductor::Start() {
           ? (std::filesystem::temp_directory_path() / ("edgewire-agent-packages-" + std::to_string(::getpid())))
           : std::filesystem::path(d.config.store_path + ".agent-packages"));
   EW_TRY_VOID(d.agent_packages->Open());
-  d.rollouts = std::make_unique<agents::RolloutManager>(*d.router, *d.agent_packages, d.blocking, d.clock,
-                                                        d.io.get_executor());
-  d.rollouts->Start();
+  EW_TRY(d.rollout_store, agents::RolloutStore::Open(d.config.store_path));
+  d.rollouts = std::make_unique<agents::RolloutManager>(*d.router, *d.agent_packages, *d.rollout_store, d.blocking,
+                                                        d.clock, d.io.get_executor());
+  EW_TRY_VOID(d.rollouts->Start());
   d.log_follow = std::make_unique<agents::LogFollow>(*d.router, d.io.get_executor());
   d.log_follow->Start();
   rest::RestDeps deps{*d.store,  *d.authenticator, *d.router, d.metrics,         d.blocking,

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include <fmt/format.h>
+
 #include <boost/asio/post.hpp>
 
 #include "common/contract/sys.hpp"
@@ -19,20 +21,11 @@ const ew::log::Logger Log{"agents"};
 constexpr size_t kMaxParallel = 100;
 }  // namespace
 
-std::string_view Name(RolloutState state) {
-  switch (state) {
-    case RolloutState::kRunning: return "running";
-    case RolloutState::kDone: return "done";
-    case RolloutState::kStopped: return "stopped";
-  }
-  return "running";
-}
-
-RolloutManager::RolloutManager(router::BoardGateway& gateway, AgentPackageStore& packages,
+RolloutManager::RolloutManager(router::BoardGateway& gateway, AgentPackageStore& packages, RolloutStore& store,
                                boost::asio::thread_pool& blocking, const Clock& clock,
                                boost::asio::any_io_executor executor, RolloutManagerOptions options)
     : gateway_(gateway), packages_(packages), blocking_(blocking), clock_(clock), options_(options),
-      timer_(executor) {}
+      timer_(executor), store_(store) {}
 
 RolloutManager::~RolloutManager() {
   alive_.reset();
@@ -43,7 +36,24 @@ int64_t RolloutManager::Now() const {
   return std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
 }
 
-void RolloutManager::Start() {
+Result<void> RolloutManager::Start() {
+  EW_TRY(std::vector<Rollout> stored, store_.List());
+  std::vector<Rollout> interrupted;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& rollout : stored) {
+      if (rollout.state == RolloutState::kRunning) {
+        Interrupt(rollout);
+        interrupted.push_back(rollout);
+      }
+      rollouts_[rollout.id] = std::move(rollout);
+    }
+    PruneLocked();
+  }
+  // Before the io loop runs: written here, on the caller's thread.
+  for (const auto& rollout : interrupted) EW_TRY_VOID(store_.Put(rollout));
+  EW_TRY_VOID(store_.PruneFinished(options_.max_finished_rollouts));
+  if (!stored.empty()) Log()->info("agent updates: {} rollout(s) read from the store", stored.size());
   std::weak_ptr<bool> alive = alive_;
   gateway_.ServeConductorProcedure(upd::kFetch.uri, [this, alive](const std::string& board_id, wamp::Payload payload,
                                                                   router::BoardGateway::Reply reply) {
@@ -64,6 +74,82 @@ void RolloutManager::Start() {
     if (!alive.expired() && suffix == contract::sys::kInfo.suffix) AskVersions(board_id);
   });
   Tick();
+  return Ok();
+}
+
+void RolloutManager::Interrupt(Rollout& rollout) {
+  size_t fetching = 0, installing = 0, pending = 0;
+  const int64_t now = Now();
+  for (auto& b : rollout.boards) {
+    switch (b.state) {
+      case UpdateState::kFetching:
+        // The package came over the old conductor's session, which is gone: the board's fetch
+        // failed with it, nothing was staged, and it reported that to nobody. (Only a board that
+        // staged the package just as the conductor died goes on to install it; its later report
+        // then finds this board final and is dropped.)
+        ++fetching;
+        b.state = UpdateState::kFailed;
+        b.message =
+            "interrupted: the conductor restarted while the board fetched the package (the download ended with its "
+            "session)";
+        b.updated_at = now;
+        break;
+      case UpdateState::kInstalling: ++installing; break;  // the helper goes on; the board reports on rejoining
+      case UpdateState::kPending: ++pending; break;
+      default: break;
+    }
+  }
+  rollout.state = RolloutState::kInterrupted;
+  rollout.stop_reason = fmt::format(
+      "the conductor restarted during the rollout: {} board(s) were installing (each reports how it ended when it "
+      "rejoins), {} were fetching (failed), {} were not asked yet (left pending: run the update again for them)",
+      installing, fetching, pending);
+  Log()->warn("agent update {}: interrupted, {}", rollout.id, rollout.stop_reason);
+}
+
+void RolloutManager::PruneLocked() {
+  std::vector<const Rollout*> finished;
+  for (const auto& [id, rollout] : rollouts_) {
+    if (rollout.state != RolloutState::kRunning) finished.push_back(&rollout);
+  }
+  if (finished.size() <= options_.max_finished_rollouts) return;
+  // Newest first, as RolloutStore::PruneFinished orders them.
+  std::sort(finished.begin(), finished.end(), [](const Rollout* a, const Rollout* b) {
+    return a->created_at != b->created_at ? a->created_at > b->created_at : a->id > b->id;
+  });
+  std::vector<std::string> forget;
+  for (size_t i = options_.max_finished_rollouts; i < finished.size(); ++i) forget.push_back(finished[i]->id);
+  for (const auto& id : forget) rollouts_.erase(id);
+}
+
+void RolloutManager::PersistLocked(const Rollout& rollout) {
+  unwritten_[rollout.id] = rollout;
+  if (writing_) return;
+  writing_ = true;
+  boost::asio::post(blocking_, [this, alive = std::weak_ptr<bool>(alive_)] {
+    if (!alive.expired()) Flush();
+  });
+}
+
+void RolloutManager::Flush() {
+  while (true) {
+    std::map<std::string, Rollout> batch;
+    {
+      std::lock_guard lock(mu_);
+      batch.swap(unwritten_);
+      if (batch.empty()) {
+        writing_ = false;
+        return;
+      }
+    }
+    // A failed write is logged; the rollout's next change writes it whole again.
+    for (const auto& [id, rollout] : batch) {
+      if (auto put = store_.Put(rollout); !put)
+        Log()->error("agent update {}: cannot store its state: {}", id, put.error().message);
+    }
+    if (auto pruned = store_.PruneFinished(options_.max_finished_rollouts); !pruned)
+      Log()->error("agent updates: cannot prune old rollouts: {}", pruned.error().message);
+  }
 }
 
 void RolloutManager::Stop() {
@@ -115,31 +201,43 @@ Result<Rollout> RolloutManager::Create(const AgentPackage& package, std::vector<
                            std::to_string(upd::kMaxDeadlineSeconds));
   std::set<std::string> distinct(boards.begin(), boards.end());
   if (distinct.size() != boards.size()) return InvalidArgument("a board is named twice");
+  // Creates are serialised so that no other can claim these boards between the check below and
+  // the insert after the write.
+  std::lock_guard creating(create_mu_);
   Rollout rollout;
-  std::vector<Action> actions;
   {
     std::lock_guard lock(mu_);
     if (stopped_) return Unavailable("the conductor is stopping");
     for (const auto& [id, other] : rollouts_) {
-      if (other.state != RolloutState::kRunning) continue;
       for (const auto& b : other.boards) {
-        if (distinct.count(b.board_id) && !upd::IsFinal(b.state))
-          return Conflict("board " + b.board_id + " is in update " + id + ", still running");
+        if (!distinct.count(b.board_id)) continue;
+        const bool in_flight = b.state == UpdateState::kFetching || b.state == UpdateState::kInstalling;
+        const bool waiting = other.state == RolloutState::kRunning && b.state == UpdateState::kPending;
+        if (in_flight || waiting)
+          return Conflict("board " + b.board_id + " is in update " + id + " (" + std::string(Name(other.state)) +
+                          "), still " + std::string(upd::Name(b.state)));
       }
     }
-    const std::string id = ids::NewId("upd");
-    Rollout& r = rollouts_[id];
-    r.id = id;
-    r.package = package;
-    r.created_by = created_by;
-    r.created_at = Now();
-    r.parallel = parallel;
-    r.deadline_seconds = deadline_seconds;
-    for (auto& id : boards) r.boards.push_back(BoardUpdate{std::move(id)});
-    Log()->warn("agent update {}: edgewire-agent {} to {} board(s), {} at a time, deadline {} s, by {}", r.id,
-                package.version, r.boards.size(), parallel, deadline_seconds, created_by);
-    actions = AdvanceLocked(r);
-    rollout = r;
+  }
+  rollout.id = ids::NewId("upd");
+  rollout.package = package;
+  rollout.created_by = created_by;
+  rollout.created_at = Now();
+  rollout.parallel = parallel;
+  rollout.deadline_seconds = deadline_seconds;
+  for (auto& id : boards) rollout.boards.push_back(BoardUpdate{std::move(id)});
+  // The first boards are marked asked, and the whole is stored, before any board hears of it: a
+  // rollout the conductor could not record is not started, and a conductor that dies right after
+  // knows which boards it asked. (The rollout is not shared yet: no lock needed to advance it.)
+  std::vector<Action> actions = AdvanceLocked(rollout);
+  EW_TRY_VOID(store_.Put(rollout));
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) return Unavailable("the conductor is stopping");
+    Log()->warn("agent update {}: edgewire-agent {} to {} board(s), {} at a time, deadline {} s, by {}", rollout.id,
+                package.version, rollout.boards.size(), parallel, deadline_seconds, created_by);
+    rollouts_[rollout.id] = rollout;
+    PruneLocked();
   }
   Run(std::move(actions));
   return rollout;
@@ -210,10 +308,13 @@ std::vector<RolloutManager::Action> RolloutManager::SetStateLocked(Rollout& roll
                             (message.empty() ? "" : ": " + message);
       Log()->error("agent update {}: stopped, {}", rollout.id, rollout.stop_reason);
     }
+    PersistLocked(rollout);
     return {};
   }
-  if (state == UpdateState::kOnline) return AdvanceLocked(rollout);
-  return {};
+  std::vector<Action> actions;
+  if (state == UpdateState::kOnline) actions = AdvanceLocked(rollout);
+  PersistLocked(rollout);
+  return actions;
 }
 
 void RolloutManager::OnReport(const std::string& board_id, const upd::UpdateReport& report) {

@@ -12,6 +12,7 @@
 #include "cloud-conductor/cli/board_names.hpp"
 #include "cloud-conductor/cli/event_stream.hpp"
 #include "cloud-conductor/cli/fleet_commands.hpp"
+#include "cloud-conductor/cli/format.hpp"
 #include "cloud-conductor/cli/package_commands.hpp"
 #include "cloud-conductor/cli/package_signing.hpp"
 #include "common/contract/update.hpp"
@@ -197,6 +198,40 @@ Result<void> BoardUpdate(Context& ctx, const BoardUpdateOptions& options) {
   // As a failed deployment (README "Exit statuses"): a board failed or rolled back.
   ctx.set_exit_code(exit_code::kFunctionFailed);
   return Unavailable("update " + update_id + " " + state + ": " + JsonString(rollout, "stopReason"));
+}
+
+Result<void> BoardUpdates(Context& ctx, const std::string& update_id) {
+  if (update_id.empty()) {
+    EW_TRY(auto answer, ctx.CallRaw("GET", "/v1/agent-updates"));
+    if (PrintedRaw(ctx, answer.second)) return Ok();
+    std::vector<Row> rows;
+    for (const auto& r : answer.first.value("updates", nlohmann::json::array())) {
+      const auto boards = r.value("boards", nlohmann::json::array());
+      size_t online = 0;
+      for (const auto& b : boards) online += JsonString(b, "state") == "online" ? 1 : 0;
+      rows.push_back({JsonString(r, "id"), JsonString(r, "state"),
+                      JsonString(r.value("package", nlohmann::json::object()), "version"),
+                      std::to_string(boards.size()), std::to_string(online) + " online",
+                      FormatUtc(JsonInt64(r, "createdAt"))});
+    }
+    ctx.out() << RenderTable({"ID", "STATE", "VERSION", "BOARDS", "PROGRESS", "CREATED"}, rows);
+    return Ok();
+  }
+  EW_TRY(auto answer, ctx.CallRaw("GET", "/v1/agent-updates/" + PathSegment(update_id)));
+  if (PrintedRaw(ctx, answer.second)) return Ok();
+  const auto& r = answer.first;
+  ctx.out() << "update " << JsonString(r, "id") << ": edgewire-agent "
+            << JsonString(r.value("package", nlohmann::json::object()), "version") << ", " << JsonInt64(r, "parallel")
+            << " at a time, deadline " << JsonInt64(r, "deadlineSeconds") << " s, by " << JsonString(r, "createdBy")
+            << "\nstate: " << JsonString(r, "state") << "\n";
+  if (!JsonString(r, "stopReason").empty()) ctx.out() << "reason: " << JsonString(r, "stopReason") << "\n";
+  std::vector<Row> rows;
+  for (const auto& b : r.value("boards", nlohmann::json::array())) {
+    rows.push_back({JsonString(b, "boardId"), JsonString(b, "state"), JsonString(b, "packageVersion"),
+                    JsonString(b, "message")});
+  }
+  ctx.out() << RenderTable({"BOARD", "STATE", "PACKAGE", "MESSAGE"}, rows);
+  return Ok();
 }
 
 }  // namespace ew::cli

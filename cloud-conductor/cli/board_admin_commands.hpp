@@ -1,4 +1,4 @@
-// `edgewire board restart|reboot|logs|update BOARD` (issue 16): REST calls to
+// `edgewire board restart|reboot|logs|update BOARD`, `board updates [ID]` (issue 16): REST calls to
 // /v1/boards/{id}/restart, /reboot, /logs (and its follow stream), /v1/agent-packages and
 // /v1/agent-updates, after resolving a board name to its id.
 #pragma once
@@ -34,5 +34,10 @@ struct BoardUpdateOptions {
   bool wait = true;
 };
 Result<void> BoardUpdate(Context& ctx, const BoardUpdateOptions& options);
+
+// `edgewire board updates [ID]` (admins): without an id, the rollouts the conductor keeps
+// (ID STATE VERSION BOARDS PROGRESS CREATED, newest first); with one, the rollout and each board's
+// state in rolling order. They outlive a conductor restart (an interrupted one says why).
+Result<void> BoardUpdates(Context& ctx, const std::string& update_id);
 
 }  // namespace ew::cli

@@ -221,6 +221,10 @@ void AddBoardCommands(CLI::App& app, Parsed& p) {
     RequireOneOf("BOARD or --fleet", update_board->count() + update_fleet->count() > 0);
     p.action = [&p](Context& c) { return ew::cli::BoardUpdate(c, p.update); };
   });
+  auto* updates = boards->add_subcommand(
+      "updates", "list agent update rollouts, or show one with each board's state (admin)");
+  updates->add_option("ID", p.id, "a rollout id (upd-...)");
+  updates->callback([&p] { p.action = [&p](Context& c) { return ew::cli::BoardUpdates(c, p.id); }; });
 }
 
 // Signed agent updates (issue 16): local, no conductor.

@@ -285,6 +285,43 @@ CREATE TABLE placement_stats (
 );
 )sql";
 
+// v9: agent update rollouts (cloud-conductor/agents/rollout_store.hpp, issue 16), so that a
+// restarted conductor still shows them (and marks a rollout it was running "interrupted",
+// docs/ARCHITECTURE.md "Agent updates"). The package is copied into the row, its raw signature
+// included (the package store is files on disk, not a table). One row per board of a rollout, `position` its place in the
+// rolling order. No foreign key to boards: a deleted board stays in the history of its updates.
+// Finished rollouts are pruned to the newest few by the rollout manager.
+constexpr std::string_view kV9AgentRollouts = R"sql(
+CREATE TABLE agent_rollouts (
+  id                 TEXT PRIMARY KEY NOT NULL,
+  package_sha256     TEXT NOT NULL,
+  package_version    TEXT NOT NULL,
+  package_arch       TEXT NOT NULL,
+  package_size       INTEGER NOT NULL,
+  package_uploaded   INTEGER NOT NULL,
+  package_signature  BLOB NOT NULL DEFAULT x'',
+  created_by         TEXT NOT NULL,
+  created_at         INTEGER NOT NULL,
+  parallel           INTEGER NOT NULL,
+  deadline_seconds   INTEGER NOT NULL,
+  state              TEXT NOT NULL CHECK (state IN ('running', 'done', 'stopped', 'interrupted')),
+  stop_reason        TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX agent_rollouts_by_state ON agent_rollouts(state, created_at);
+CREATE TABLE agent_rollout_boards (
+  rollout_id       TEXT NOT NULL REFERENCES agent_rollouts(id) ON DELETE CASCADE,
+  position         INTEGER NOT NULL,
+  board_id         TEXT NOT NULL,
+  state            TEXT NOT NULL,
+  message          TEXT NOT NULL DEFAULT '',
+  started_at       INTEGER NOT NULL DEFAULT 0,
+  updated_at       INTEGER NOT NULL DEFAULT 0,
+  agent_version    TEXT NOT NULL DEFAULT '',
+  package_version  TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (rollout_id, position)
+);
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& RegistryMigrations() {
@@ -297,6 +334,7 @@ const std::vector<Migration>& RegistryMigrations() {
       {6, "tunnel services", kV6TunnelServices},
       {7, "triggers", kV7Triggers},
       {8, "placement statistics", kV8PlacementStats},
+      {9, "agent update rollouts", kV9AgentRollouts},
   };
   return migrations;
 }
