@@ -16,6 +16,8 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import threading
+import time
 import unittest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -105,6 +107,136 @@ class UpdateHelperTest(unittest.TestCase):
                 self.assertNotIn("leaked", f.read())
         with open(os.path.join(d, "status")) as f:
             self.assertIn("state=failed", f.read())
+
+    # Issue 16 review 2: a process of the agent's user that holds a descriptor root opened can be
+    # attached to by any other process of that user (/proc/PID/mem, process_vm_writev), and made to
+    # write through it: root's copy of the package after its signature was checked, or the helper's
+    # journal lines. A staged FIFO keeps the agent's side of each copy blocked while its descriptors
+    # are looked at.
+    def agent_side(self, helper_pid):
+        """The helper's descendants that run as the agent's user: {pid: {fd: what it refers to}}."""
+        children = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+        found, todo = {}, [helper_pid]
+        while todo:
+            for pid in children.get(todo.pop(), []):
+                todo.append(pid)
+                try:
+                    if os.stat(f"/proc/{pid}").st_uid != self.nobody.pw_uid:
+                        continue
+                    found[pid] = {int(fd): os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+                except OSError:
+                    pass
+        return found
+
+    def start_helper(self, update_dir, **env_overrides):
+        env = dict(os.environ, EW_UPDATE_DIR=update_dir, EW_UPDATE_KEEP_DIR=self.keep,
+                   EW_UPDATE_KEYS_DIR=os.path.join(self.work, "no-keys"),
+                   EW_DPKG="false", EW_DPKG_QUERY="true", EW_RESTART_AGENT="true", EW_UPDATE_POLL="1")
+        env.update(env_overrides)
+        return subprocess.Popen(["sh", HELPER], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def staged_update(self, fifo):
+        """An update directory with request, u1.deb and u1.sig, where `fifo` is a FIFO instead."""
+        d = self.agent_dir()
+        package = b"not really a package"
+        files = {"request": f"id=u1\nsha256={hashlib.sha256(package).hexdigest()}\nsize={len(package)}\n"
+                            "version=0.1.0-2\ndeadline=60\n".encode(),
+                 "u1.deb": package, "u1.sig": b"s" * 64}
+        for name, data in files.items():
+            path = os.path.join(d, name)
+            if name == fifo:
+                os.mkfifo(path, 0o600)
+            else:
+                with open(path, "wb") as f:
+                    f.write(data)
+            os.chown(path, self.nobody.pw_uid, self.nobody.pw_gid)
+        return d, os.path.join(d, fifo), files[fifo]
+
+    def assert_agent_side_holds_nothing_of_roots(self, fifo):
+        d, path, data = self.staged_update(fifo)
+        helper = self.start_helper(d)
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                side = self.agent_side(helper.pid)
+                if any(path.encode() in cmdline(pid) for pid in side):
+                    break
+                self.assertIsNone(helper.poll(), "the helper ended without reading the FIFO")
+                self.assertLess(time.monotonic(), deadline, "no process of the agent's user reads the FIFO")
+                time.sleep(0.05)
+            # The helper's stdout and stderr (its journal stream on a board): the pipes made here.
+            helpers_own = {f"pipe:[{os.fstat(pipe.fileno()).st_ino}]" for pipe in (helper.stdout, helper.stderr)}
+            for pid, fds in side.items():
+                for fd, target in fds.items():
+                    self.assertFalse(target.startswith(self.keep + "/") or target == self.keep,
+                                     f"agent-user process {pid} holds fd {fd} on root's {target}")
+                    self.assertNotIn(target, helpers_own, f"agent-user process {pid} holds the helper's stdout/stderr")
+                self.assertEqual(fds.get(2), "/dev/null", f"agent-user process {pid}'s stderr")
+        finally:
+            with open(path, "wb") as f:  # lets the blocked reader finish
+                f.write(data)
+            helper.communicate(timeout=60)
+
+    def test_the_agent_side_of_the_request_copy_holds_no_descriptor_of_roots(self):
+        self.assert_agent_side_holds_nothing_of_roots("request")
+
+    def test_the_agent_side_of_the_package_copy_holds_no_descriptor_of_roots(self):
+        self.assert_agent_side_holds_nothing_of_roots("u1.deb")
+
+    def test_the_agent_side_of_the_signature_copy_holds_no_descriptor_of_roots(self):
+        self.assert_agent_side_holds_nothing_of_roots("u1.sig")
+
+    def test_an_endless_staged_package_is_refused_without_filling_the_disk(self):
+        cap = 64 << 20
+        d, path, _ = self.staged_update("u1.deb")
+        written = [0]
+
+        def feed():  # as much as the helper takes, and 16 MiB more than it should
+            chunk = b"\0" * (1 << 20)
+            try:
+                with open(path, "wb") as f:
+                    while written[0] < cap + (16 << 20):
+                        f.write(chunk)
+                        written[0] += len(chunk)
+            except BrokenPipeError:
+                pass
+        feeder = threading.Thread(target=feed, daemon=True)
+        feeder.start()
+        result = self.run_helper(d)
+        feeder.join(timeout=30)
+        self.assertNotEqual(result.returncode, 0, result.stderr)
+        with open(os.path.join(d, "status")) as f:
+            status = f.read()
+        self.assertIn("state=failed", status)
+        self.assertIn("larger than", status)
+        self.assertLess(written[0], cap + (16 << 20), "the helper read on past the cap")
+        for name in os.listdir(self.keep):
+            self.assertLessEqual(os.path.getsize(os.path.join(self.keep, name)), cap + 1, name)
+        self.assertFalse(os.path.exists(os.path.join(self.keep, "new.deb")), "the oversized copy was left")
+
+    def test_the_cap_is_the_conductors(self):
+        with open(os.path.join(ROOT, "common/contract/update.hpp")) as f:
+            self.assertIn("kMaxPackageBytes = 64ull << 20;", f.read())
+        with open(HELPER) as f:
+            self.assertIn(f"MAX_PACKAGE_BYTES={64 << 20}\n", f.read())
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
 
 
 def run(*args):
