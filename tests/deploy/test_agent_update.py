@@ -22,6 +22,7 @@ unsigned packages; operators are refused."""
 
 import base64
 import os
+import pwd
 import shutil
 import signal
 import stat
@@ -87,6 +88,13 @@ class Board:
         self.helper_runs = 0
         self.stopping = threading.Event()
         self.proc = None
+        # The agent runs unprivileged, as on a board (User=edgewire): here as `nobody`, which owns
+        # the agent's directories; the helper is told that account (EW_AGENT_USER).
+        self.user = pwd.getpwnam("nobody")
+        os.chmod(tmp, 0o755)
+        for d in ("update", "functions", "containers", "flows", "spool"):
+            os.makedirs(os.path.join(tmp, d), exist_ok=True)
+            os.chown(os.path.join(tmp, d), self.user.pw_uid, self.user.pw_gid)
         admindir = os.path.join(self.root, "var/lib/dpkg")
         for d in ("info", "updates", "triggers"):
             os.makedirs(os.path.join(admindir, d), exist_ok=True)
@@ -111,7 +119,8 @@ class Board:
                         EW_DPKG_QUERY=f"dpkg-query --root={self.root}",
                         # systemctl restart = stop it; the supervisor starts it again.
                         EW_RESTART_AGENT=f"kill $(cat {self.pid_file})",
-                        EW_UPDATE_POLL="1")
+                        EW_UPDATE_POLL="1",
+                        EW_AGENT_USER="nobody")
 
     def dpkg(self, *args):
         return run("dpkg", f"--root={self.root}", "--force-depends", "--force-bad-path", *args)
@@ -152,7 +161,8 @@ dir = "{self.update_dir}"
         """Restart=always, RestartSec=0.3: starts the agent the root has now, whatever it is."""
         while not self.stopping.is_set():
             with open(self.log_path, "a") as log:
-                self.proc = subprocess.Popen([self.agent, "run", "--config", self.config], stdout=log, stderr=log)
+                self.proc = subprocess.Popen([self.agent, "run", "--config", self.config], stdout=log, stderr=log,
+                                             user=self.user.pw_uid, group=self.user.pw_gid, extra_groups=[])
             with open(self.pid_file + ".tmp", "w") as f:
                 f.write(str(self.proc.pid))
             os.replace(self.pid_file + ".tmp", self.pid_file)
@@ -262,6 +272,7 @@ class AgentUpdateTest(unittest.TestCase):
         enrol = run(self.board.agent, "enrol", "--conductor", self.conductor.url, "--code", code,
                     "--credential", self.board.credential)
         self.assertEqual(enrol.returncode, 0, enrol.stdout + enrol.stderr)
+        os.chown(self.board.credential, self.board.user.pw_uid, self.board.user.pw_gid)
         self.board.write_config()
         self.board.start()
         wait_until(lambda: self.conductor.status_of(self.token, board_id) == "online", timeout=30, what="board online")
@@ -347,7 +358,7 @@ class AgentUpdateTest(unittest.TestCase):
         shutil.copy(good, os.path.join(self.board.update_dir, "upd-forged.deb"))
         shutil.copy(good + ".sig", os.path.join(self.board.update_dir, "upd-forged.sig"))
         with open(os.path.join(self.board.update_dir, "request"), "w") as f:
-            f.write("id=upd-forged\nsha256=" + "ab" * 32 + "\nversion=0.1.0-2\ndeadline=30\n")
+            f.write("id=upd-forged\nsha256=" + "ab" * 32 + f"\nsize={len(deb)}\nversion=0.1.0-2\ndeadline=30\n")
         wait_until(lambda: self.board.status().get("id") == "upd-forged", what="the helper's verdict")
         self.assertEqual(self.board.status()["state"], "failed")
         self.assertIn("sha256", self.board.status()["message"])

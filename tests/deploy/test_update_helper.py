@@ -49,7 +49,8 @@ class UpdateHelperTest(unittest.TestCase):
     def run_helper(self, update_dir, **env_overrides):
         env = dict(os.environ, EW_UPDATE_DIR=update_dir, EW_UPDATE_KEEP_DIR=self.keep,
                    EW_UPDATE_KEYS_DIR=os.path.join(self.work, "no-keys"),
-                   EW_DPKG="false", EW_DPKG_QUERY="true", EW_RESTART_AGENT="true", EW_UPDATE_POLL="1")
+                   EW_DPKG="false", EW_DPKG_QUERY="true", EW_RESTART_AGENT="true", EW_UPDATE_POLL="1",
+                   EW_AGENT_USER="nobody")
         env.update(env_overrides)
         return subprocess.run(["sh", HELPER], env=env, capture_output=True, text=True, timeout=60)
 
@@ -108,6 +109,36 @@ class UpdateHelperTest(unittest.TestCase):
         with open(os.path.join(d, "status")) as f:
             self.assertIn("state=failed", f.read())
 
+    # Issue 16 review 2: the agent's uid came from `stat` of its own directory, so a directory the
+    # agent swapped for root's (or deleted at the right moment) made the "as the agent" steps root's.
+    def test_the_agents_account_comes_from_its_name_not_from_its_directory(self):
+        request = os.path.join(self.rootdir, "request")
+        with open(request, "w") as f:
+            f.write("id=bad id\n")
+        os.chmod(request, 0o644)
+        result = self.run_helper(self.rootdir)  # root's directory where the agent's should be
+        self.assertNotEqual(result.returncode, 0, result.stderr)
+        self.assertTrue(os.path.exists(request), "root removed the request in root's directory")
+        self.assertFalse(os.path.exists(os.path.join(self.rootdir, "status.tmp")), "root wrote there")
+        with open(self.victim) as f:  # rootdir/status: where the helper's status would go
+            self.assertEqual(f.read(), "precious\n")
+
+    def test_an_agent_account_that_is_root_or_missing_refuses_and_does_nothing(self):
+        for user in ("root", "no-such-edgewire-user"):
+            d = os.path.join(self.work, "update-" + user)
+            os.mkdir(d, 0o755)
+            os.chown(d, self.nobody.pw_uid, self.nobody.pw_gid)
+            request = os.path.join(d, "request")
+            with open(request, "w") as f:
+                f.write("id=u1\n")
+            os.chown(request, self.nobody.pw_uid, self.nobody.pw_gid)
+            result = self.run_helper(d, EW_AGENT_USER=user)
+            self.assertNotEqual(result.returncode, 0, result.stderr)
+            self.assertIn("refused", result.stderr)
+            self.assertTrue(os.path.exists(request), f"{user}: the request was taken")
+            self.assertFalse(os.path.exists(os.path.join(d, "status")), f"{user}: a status was written")
+            self.assertFalse(os.path.exists(self.keep), f"{user}: the keep directory was made")
+
     # Issue 16 review 2: a process of the agent's user that holds a descriptor root opened can be
     # attached to by any other process of that user (/proc/PID/mem, process_vm_writev), and made to
     # write through it: root's copy of the package after its signature was checked, or the helper's
@@ -140,7 +171,8 @@ class UpdateHelperTest(unittest.TestCase):
     def start_helper(self, update_dir, **env_overrides):
         env = dict(os.environ, EW_UPDATE_DIR=update_dir, EW_UPDATE_KEEP_DIR=self.keep,
                    EW_UPDATE_KEYS_DIR=os.path.join(self.work, "no-keys"),
-                   EW_DPKG="false", EW_DPKG_QUERY="true", EW_RESTART_AGENT="true", EW_UPDATE_POLL="1")
+                   EW_DPKG="false", EW_DPKG_QUERY="true", EW_RESTART_AGENT="true", EW_UPDATE_POLL="1",
+                   EW_AGENT_USER="nobody")
         env.update(env_overrides)
         return subprocess.Popen(["sh", HELPER], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
@@ -327,7 +359,7 @@ class SignedUpdateTest(unittest.TestCase):
                    EW_DPKG_QUERY=f"dpkg-query --root={self.root}",
                    # The new agent joins at once: its health marker, as the agent's own file.
                    EW_RESTART_AGENT=f"printf 'u1\\n' > {marker} && chmod 644 {marker}",
-                   EW_UPDATE_POLL="1")
+                   EW_UPDATE_POLL="1", EW_AGENT_USER="nobody")
         return subprocess.run(["sh", HELPER], env=env, capture_output=True, text=True, timeout=60)
 
     def installed(self):
