@@ -349,17 +349,19 @@ class SignedUpdateTest(unittest.TestCase):
             sha256 = hashlib.sha256(f.read()).hexdigest()
         request = os.path.join(self.update, "request")
         with open(request, "w") as f:
-            f.write(f"id={update_id}\nsha256={sha256}\nversion=0.1.0-2\ndeadline=10\n")
+            f.write(f"id={update_id}\nsha256={sha256}\nsize={os.path.getsize(deb)}\nversion=0.1.0-2\ndeadline=10\n")
         self.as_nobody(request)
 
-    def helper(self):
+    def helper(self, **env_overrides):
         marker = os.path.join(self.update, "healthy")
         env = dict(os.environ, EW_UPDATE_DIR=self.update, EW_UPDATE_KEEP_DIR=self.keep, EW_UPDATE_KEYS_DIR=self.keys,
                    EW_DPKG=f"dpkg --root={self.root} --force-depends --force-bad-path",
                    EW_DPKG_QUERY=f"dpkg-query --root={self.root}",
                    # The new agent joins at once: its health marker, as the agent's own file.
                    EW_RESTART_AGENT=f"printf 'u1\\n' > {marker} && chmod 644 {marker}",
-                   EW_UPDATE_POLL="1", EW_AGENT_USER="nobody")
+                   EW_UPDATE_POLL="1", EW_AGENT_USER="nobody",
+                   EW_UPDATE_ALLOW_DOWNGRADE=os.path.join(self.work, "etc", "update-allow-downgrade"))
+        env.update(env_overrides)
         return subprocess.run(["sh", HELPER], env=env, capture_output=True, text=True, timeout=60)
 
     def installed(self):
@@ -369,11 +371,11 @@ class SignedUpdateTest(unittest.TestCase):
         with open(os.path.join(self.update, "status")) as f:
             return dict(line.split("=", 1) for line in f.read().splitlines() if "=" in line)
 
-    def assert_refused(self, result, words):
+    def assert_refused(self, result, words, installed="0.1.0-1"):
         self.assertNotEqual(result.returncode, 0, result.stderr)
-        self.assertEqual(self.installed(), "0.1.0-1", "a refused package was installed")
+        self.assertEqual(self.installed(), installed, "a refused package was installed")
         with open(os.path.join(self.root, "usr/share/edgewire-test/version")) as f:
-            self.assertEqual(f.read(), "0.1.0-1\n")
+            self.assertEqual(f.read(), installed + "\n")
         status = self.status()
         self.assertEqual(status["state"], "failed", status)
         self.assertIn(words, status["message"])
@@ -389,6 +391,8 @@ class SignedUpdateTest(unittest.TestCase):
         self.assertEqual(self.installed(), "0.1.0-2")
         self.assertEqual(self.status()["state"], "online")
         self.assertFalse(os.path.exists(os.path.join(self.update, "u1.sig")), "the staged signature was left")
+        with open(os.path.join(self.keep, "highest-version")) as f:
+            self.assertEqual(f.read(), "0.1.0-2\n", "the newest version run here is recorded")
 
     def test_an_unsigned_package_is_refused(self):
         new = self.make_deb("0.1.0-2")
@@ -474,6 +478,51 @@ class SignedUpdateTest(unittest.TestCase):
         self.as_nobody(link)
         # Root could read the (valid) signature through the link; the agent's user cannot.
         self.assert_refused(self.helper(), "not signed")
+
+    # Issue 16 review 2: every package ever signed stays signed, so an old one (with a known hole)
+    # could be sent again. Only newer versions install, unless root allows a downgrade.
+    def test_the_same_version_again_is_refused(self):
+        same = self.old
+        self.stage(same, self.sign(same, self.operator_key))
+        self.assert_refused(self.helper(), "is not newer than the installed 0.1.0-1")
+
+    def test_an_older_signed_package_is_refused(self):
+        old = self.make_deb("0.0.9-1")
+        self.stage(old, self.sign(old, self.operator_key))
+        self.assert_refused(self.helper(), "is not newer")
+
+    def test_a_version_older_than_the_newest_run_here_is_refused(self):
+        # 0.3.0-1 ran here once (root's record), then the board was put back on 0.1.0-1 by hand:
+        # 0.2.0-1 is newer than what is installed but older than what ran.
+        with open(os.path.join(self.keep, "highest-version"), "w") as f:
+            f.write("0.3.0-1\n")
+        between = self.make_deb("0.2.0-1")
+        self.stage(between, self.sign(between, self.operator_key))
+        self.assert_refused(self.helper(), "the newest this board has run (0.3.0-1)")
+
+    def test_roots_override_allows_a_downgrade_to_that_version_only(self):
+        old = self.make_deb("0.0.9-1")
+        etc = os.path.join(self.work, "etc")
+        os.mkdir(etc, 0o755)
+        allow = os.path.join(etc, "update-allow-downgrade")
+        with open(allow, "w") as f:
+            f.write("0.0.8-1\n")
+        self.stage(old, self.sign(old, self.operator_key))
+        self.assert_refused(self.helper(), "is not newer")
+        # Writable by the agent's user: not root's word.
+        with open(allow, "w") as f:
+            f.write("0.0.9-1\n")
+        os.chown(allow, self.nobody.pw_uid, self.nobody.pw_gid)
+        self.stage(old, self.sign(old, self.operator_key))
+        self.assert_refused(self.helper(), "is not newer")
+        os.chown(allow, 0, 0)
+        os.chmod(allow, 0o644)
+        self.stage(old, self.sign(old, self.operator_key))
+        result = self.helper()
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("allowed by", result.stderr)
+        self.assertEqual(self.installed(), "0.0.9-1")
+        self.assertEqual(self.status()["state"], "online")
 
 
 if __name__ == "__main__":
