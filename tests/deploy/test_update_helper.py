@@ -337,7 +337,7 @@ class SignedUpdateTest(unittest.TestCase):
     def as_nobody(self, path):
         os.lchown(path, self.nobody.pw_uid, self.nobody.pw_gid)
 
-    def stage(self, deb, sig, update_id="u1"):
+    def stage(self, deb, sig, update_id="u1", size=None):
         """What the agent's user writes: the package, its signature and the request."""
         staged = os.path.join(self.update, update_id + ".deb")
         shutil.copy(deb, staged)
@@ -349,7 +349,9 @@ class SignedUpdateTest(unittest.TestCase):
             sha256 = hashlib.sha256(f.read()).hexdigest()
         request = os.path.join(self.update, "request")
         with open(request, "w") as f:
-            f.write(f"id={update_id}\nsha256={sha256}\nsize={os.path.getsize(deb)}\nversion=0.1.0-2\ndeadline=10\n")
+            size = os.path.getsize(deb) if size is None else size
+            f.write(f"id={update_id}\nsha256={sha256}\n" + ("" if size == "" else f"size={size}\n") +
+                    "version=0.1.0-2\ndeadline=10\n")
         self.as_nobody(request)
 
     def helper(self, **env_overrides):
@@ -381,6 +383,14 @@ class SignedUpdateTest(unittest.TestCase):
         self.assertIn(words, status["message"])
         self.assertIn("refused", status["message"])
         self.assertEqual(os.stat(os.path.join(self.update, "status")).st_uid, self.nobody.pw_uid)
+        self.assert_cleaned_up()
+
+    def assert_cleaned_up(self):
+        """Every way out leaves no copy of the update's request, package or signature behind."""
+        left = set(os.listdir(self.keep)) & {"new.deb", "new.sig", "request"}
+        self.assertFalse(left, f"left in the keep directory: {left}")
+        staged = [n for n in os.listdir(self.update) if n.endswith((".deb", ".sig")) or n == "request"]
+        self.assertFalse(staged, f"left in the agent's directory: {staged}")
 
     def test_a_package_signed_by_a_trusted_key_installs(self):
         new = self.make_deb("0.1.0-2")
@@ -391,6 +401,7 @@ class SignedUpdateTest(unittest.TestCase):
         self.assertEqual(self.installed(), "0.1.0-2")
         self.assertEqual(self.status()["state"], "online")
         self.assertFalse(os.path.exists(os.path.join(self.update, "u1.sig")), "the staged signature was left")
+        self.assert_cleaned_up()
         with open(os.path.join(self.keep, "highest-version")) as f:
             self.assertEqual(f.read(), "0.1.0-2\n", "the newest version run here is recorded")
 
@@ -524,6 +535,24 @@ class SignedUpdateTest(unittest.TestCase):
         self.assertEqual(self.installed(), "0.0.9-1")
         self.assertEqual(self.status()["state"], "online")
 
+
+    # Issue 16 review 2: the request names the package's size; no more is read, and never more
+    # than the conductor takes (64 MiB).
+    def test_a_request_without_a_size_or_over_the_cap_is_refused(self):
+        new = self.make_deb("0.1.0-2")
+        sig = self.sign(new, self.operator_key)
+        self.stage(new, sig, size="")
+        self.assert_refused(self.helper(), "size is not a number")
+        self.stage(new, sig, size=(64 << 20) + 1)
+        self.assert_refused(self.helper(), "size must be from 1 to 67108864")
+
+    def test_a_package_larger_or_smaller_than_its_size_is_refused(self):
+        new = self.make_deb("0.1.0-2")
+        sig = self.sign(new, self.operator_key)
+        self.stage(new, sig, size=os.path.getsize(new) - 1)
+        self.assert_refused(self.helper(), "larger than the")
+        self.stage(new, sig, size=os.path.getsize(new) + 1)
+        self.assert_refused(self.helper(), "not the")
 
 if __name__ == "__main__":
     unittest.main()
