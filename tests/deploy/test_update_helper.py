@@ -13,6 +13,7 @@ import hashlib
 import os
 import pwd
 import shutil
+import signal
 import stat
 import subprocess
 import tempfile
@@ -354,16 +355,20 @@ class SignedUpdateTest(unittest.TestCase):
                     "version=0.1.0-2\ndeadline=10\n")
         self.as_nobody(request)
 
-    def helper(self, **env_overrides):
+    def helper(self, background=False, **env_overrides):
         marker = os.path.join(self.update, "healthy")
         env = dict(os.environ, EW_UPDATE_DIR=self.update, EW_UPDATE_KEEP_DIR=self.keep, EW_UPDATE_KEYS_DIR=self.keys,
                    EW_DPKG=f"dpkg --root={self.root} --force-depends --force-bad-path",
                    EW_DPKG_QUERY=f"dpkg-query --root={self.root}",
                    # The new agent joins at once: its health marker, as the agent's own file.
                    EW_RESTART_AGENT=f"printf 'u1\\n' > {marker} && chmod 644 {marker}",
+                   EW_STOP_AGENT="true",
                    EW_UPDATE_POLL="1", EW_AGENT_USER="nobody",
                    EW_UPDATE_ALLOW_DOWNGRADE=os.path.join(self.work, "etc", "update-allow-downgrade"))
         env.update(env_overrides)
+        if background:
+            return subprocess.Popen(["sh", HELPER], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True, start_new_session=True)
         return subprocess.run(["sh", HELPER], env=env, capture_output=True, text=True, timeout=60)
 
     def installed(self):
@@ -553,6 +558,88 @@ class SignedUpdateTest(unittest.TestCase):
         self.assert_refused(self.helper(), "larger than the")
         self.stage(new, sig, size=os.path.getsize(new) + 1)
         self.assert_refused(self.helper(), "not the")
+
+    # Issue 16 review 2: the old agent, still running between the install and the restart, could
+    # write the health marker for an update it saw awaiting, and the helper took that for the new
+    # agent joining. Here the old agent does exactly that whenever the status says awaiting, and
+    # the new one never joins: the update must be rolled back.
+    def test_a_health_marker_from_the_old_agent_does_not_count(self):
+        old_agent = subprocess.Popen(
+            ["setpriv", f"--reuid={self.nobody.pw_uid}", f"--regid={self.nobody.pw_gid}", "--clear-groups", "--",
+             "sh", "-c", 'while :; do grep -qs "^state=awaiting" "$1/status" && printf "u1\\n" >"$1/healthy"; '
+             'sleep 0.05; done', "sh", self.update])
+        reaper = threading.Thread(target=old_agent.wait, daemon=True)
+        reaper.start()
+        try:
+            new = self.make_deb("0.1.0-2")
+            self.stage(new, self.sign(new, self.operator_key))
+            # systemctl stop: returns once the old agent is gone; the new one never joins.
+            result = self.helper(EW_STOP_AGENT=f"kill {old_agent.pid} 2>/dev/null; "
+                                               f"while [ -d /proc/{old_agent.pid}/fd ]; do sleep 0.05; done",
+                                 EW_RESTART_AGENT="true")
+            self.assertEqual(result.returncode, 1, result.stderr)
+            self.assertEqual(self.status()["state"], "rolled-back", result.stderr)
+            self.assertEqual(self.installed(), "0.1.0-1")
+        finally:
+            old_agent.kill()
+
+    def wait_for_state(self, state, helper):
+        deadline = time.monotonic() + 30
+        while (self.status() if os.path.exists(os.path.join(self.update, "status")) else {}).get("state") != state:
+            if helper.poll() is not None:
+                self.fail(f"the helper ended before {state}: {helper.communicate()[1]}")
+            self.assertLess(time.monotonic(), deadline, f"no state {state}")
+            time.sleep(0.05)
+
+    def interrupted_update(self):
+        """0.1.0-2 installed, its agent not joined yet, and the helper killed (as by a reboot)."""
+        new = self.make_deb("0.1.0-2")
+        self.stage(new, self.sign(new, self.operator_key))
+        helper = self.helper(background=True, EW_RESTART_AGENT="true")
+        self.wait_for_state("awaiting", helper)
+        os.killpg(helper.pid, signal.SIGKILL)
+        helper.communicate(timeout=10)
+        self.assertEqual(self.installed(), "0.1.0-2")
+        self.assertTrue(os.path.exists(os.path.join(self.keep, "pending")), "no record of the update in progress")
+
+    def test_an_interrupted_update_whose_agent_joins_is_committed_on_the_next_run(self):
+        self.interrupted_update()
+        result = self.helper()  # no request: what starts it is the pending record (the path unit)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("resuming", result.stderr)
+        self.assertEqual(self.status()["state"], "online")
+        self.assertEqual(self.installed(), "0.1.0-2")
+        version = run("dpkg-deb", "-f", os.path.join(self.keep, "current.deb"), "Version").strip()
+        self.assertEqual(version, "0.1.0-2", "the package to roll back to is the one that joined")
+        self.assertFalse(os.path.exists(os.path.join(self.keep, "pending")))
+
+    def test_an_interrupted_update_whose_agent_does_not_join_is_rolled_back_on_the_next_run(self):
+        self.interrupted_update()
+        result = self.helper(EW_RESTART_AGENT="true")
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertEqual(self.status()["state"], "rolled-back")
+        self.assertIn("interrupted", self.status()["message"])
+        self.assertEqual(self.installed(), "0.1.0-1")
+        self.assertFalse(os.path.exists(os.path.join(self.keep, "pending")))
+        self.assertFalse(os.path.exists(os.path.join(self.keep, "pending.deb")))
+
+    def test_an_update_cut_short_while_installing_is_rolled_back(self):
+        # The pending record of a helper killed in dpkg: whatever dpkg left, current.deb goes back.
+        with open(os.path.join(self.keep, "pending"), "w") as f:
+            f.write("id=u1\nphase=installing\nnew_version=0.1.0-2\nold_version=0.1.0-1\ndeadline=10\nuntil=0\n")
+        result = self.helper()
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertEqual(self.status()["state"], "failed")
+        self.assertIn("interrupted", self.status()["message"])
+        self.assertEqual(self.installed(), "0.1.0-1")
+        self.assertFalse(os.path.exists(os.path.join(self.keep, "pending")))
+
+    def test_the_path_unit_starts_the_helper_for_an_interrupted_update_at_boot(self):
+        with open(os.path.join(ROOT, "deploy/systemd/edgewire-agent-update.path")) as f:
+            unit = f.read()
+        self.assertIn("PathExists=/var/lib/edgewire/update/request\n", unit)
+        self.assertIn("PathExists=/var/lib/edgewire-update/pending\n", unit)
+        self.assertIn("WantedBy=paths.target", unit)
 
 if __name__ == "__main__":
     unittest.main()
