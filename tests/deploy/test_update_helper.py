@@ -110,6 +110,48 @@ class UpdateHelperTest(unittest.TestCase):
         with open(os.path.join(d, "status")) as f:
             self.assertIn("state=failed", f.read())
 
+    # Issue 16 review 2: what root installs lives in KEEP_DIR, which must be root's alone (an
+    # installer's `install -D` made it 0755).
+    def request_in_agent_dir(self):
+        d = self.agent_dir()
+        with open(os.path.join(d, "request"), "w") as f:
+            f.write("id=u1\n")
+        os.chown(os.path.join(d, "request"), self.nobody.pw_uid, self.nobody.pw_gid)
+        return d
+
+    def test_the_keep_directory_is_made_or_put_right_root_only(self):
+        d = self.request_in_agent_dir()
+        self.run_helper(d)
+        self.assertEqual(stat.S_IMODE(os.stat(self.keep).st_mode), 0o700)
+        shutil.rmtree(self.keep)
+        os.mkdir(self.keep, 0o755)
+        os.chmod(self.keep, 0o755)
+        self.request_in_agent_dir_again(d)
+        self.run_helper(d)
+        self.assertEqual(stat.S_IMODE(os.stat(self.keep).st_mode), 0o700)
+        self.assertEqual(os.stat(self.keep).st_uid, 0)
+
+    def request_in_agent_dir_again(self, d):
+        with open(os.path.join(d, "request"), "w") as f:
+            f.write("id=u1\n")
+        os.chown(os.path.join(d, "request"), self.nobody.pw_uid, self.nobody.pw_gid)
+
+    def test_a_keep_directory_that_is_not_roots_or_is_a_link_refuses(self):
+        d = self.request_in_agent_dir()
+        os.mkdir(self.keep, 0o700)
+        os.chown(self.keep, self.nobody.pw_uid, self.nobody.pw_gid)
+        result = self.run_helper(d)
+        self.assertNotEqual(result.returncode, 0, result.stderr)
+        self.assertIn("not root's", result.stderr)
+        self.assertEqual(os.listdir(self.keep), [], "root wrote into a directory the agent's user owns")
+        os.rmdir(self.keep)
+        os.symlink(self.rootdir, self.keep)
+        result = self.run_helper(d)
+        self.assertNotEqual(result.returncode, 0, result.stderr)
+        self.assertIn("symbolic link", result.stderr)
+        self.assertEqual(sorted(os.listdir(self.rootdir)), ["secret", "status"])
+        self.assertEqual(stat.S_IMODE(os.stat(self.rootdir).st_mode), 0o755)
+
     # Issue 16 review 2: the agent's uid came from `stat` of its own directory, so a directory the
     # agent swapped for root's (or deleted at the right moment) made the "as the agent" steps root's.
     def test_the_agents_account_comes_from_its_name_not_from_its_directory(self):
