@@ -154,8 +154,8 @@ void AgentUpdater::Stage(upd::UpdateRequest request, std::shared_ptr<std::string
       EW_TRY_VOID(WriteAtomically(dir / (request.update_id + ".sig"), request.signature));
       EW_TRY_VOID(WriteAtomically(dir / (request.update_id + ".deb"), *buffer));
       std::ostringstream lines;
-      lines << "id=" << request.update_id << "\nsha256=" << request.sha256 << "\nversion=" << request.version
-            << "\ndeadline=" << request.deadline_seconds << "\n";
+      lines << "id=" << request.update_id << "\nsha256=" << request.sha256 << "\nsize=" << request.size
+            << "\nversion=" << request.version << "\ndeadline=" << request.deadline_seconds << "\n";
       return WriteAtomically(dir / "request", lines.str());
     }();
     boost::asio::post(io, [this, alive, request, staged] {

@@ -13,7 +13,8 @@
 // and reports, as nothing restarts the agent then.
 //
 // Files in [update] dir (owned by the agent's user; the helper runs as root):
-//   <id>.deb   the staged package (agent)        request  key=value lines for the helper (agent)
+//   <id>.deb   the staged package (agent)        request  key=value lines for the helper (agent):
+//                                                         id, sha256, size, version, deadline
 //   <id>.sig   its Ed25519 signature (agent)      healthy  the update id, once joined (agent)
 //   status     key=value lines (helper)
 #pragma once

@@ -22,6 +22,7 @@ unsigned packages; operators are refused."""
 
 import base64
 import os
+import pwd
 import shutil
 import signal
 import stat
@@ -82,11 +83,19 @@ class Board:
         self.log_path = os.path.join(tmp, "agent.log")
         self.helper_log = os.path.join(tmp, "helper.log")
         self.pid_file = os.path.join(tmp, "agent.pid")
+        self.stop_flag = os.path.join(tmp, "agent.stopped")
         self.starts = 0
         self.exits = []
         self.helper_runs = 0
         self.stopping = threading.Event()
         self.proc = None
+        # The agent runs unprivileged, as on a board (User=edgewire): here as `nobody`, which owns
+        # the agent's directories; the helper is told that account (EW_AGENT_USER).
+        self.user = pwd.getpwnam("nobody")
+        os.chmod(tmp, 0o755)
+        for d in ("update", "functions", "containers", "flows", "spool"):
+            os.makedirs(os.path.join(tmp, d), exist_ok=True)
+            os.chown(os.path.join(tmp, d), self.user.pw_uid, self.user.pw_gid)
         admindir = os.path.join(self.root, "var/lib/dpkg")
         for d in ("info", "updates", "triggers"):
             os.makedirs(os.path.join(admindir, d), exist_ok=True)
@@ -109,9 +118,15 @@ class Board:
                         # Only edgewire-agent is in this root, not its dependencies.
                         EW_DPKG=f"dpkg --root={self.root} --force-depends --force-bad-path",
                         EW_DPKG_QUERY=f"dpkg-query --root={self.root}",
-                        # systemctl restart = stop it; the supervisor starts it again.
-                        EW_RESTART_AGENT=f"kill $(cat {self.pid_file})",
-                        EW_UPDATE_POLL="1")
+                        # systemctl stop: the supervisor starts nothing until the flag goes; returns
+                        # once the agent has exited. systemctl restart: starts a stopped agent,
+                        # or stops a running one and the supervisor starts it again.
+                        EW_STOP_AGENT=f"touch {self.stop_flag}; [ ! -e {self.pid_file} ] || kill $(cat {self.pid_file}); "
+                                      f"while [ -e {self.pid_file} ]; do sleep 0.1; done",
+                        EW_RESTART_AGENT=f"if [ -e {self.stop_flag} ]; then rm -f {self.stop_flag}; "
+                                         f"else kill $(cat {self.pid_file}); fi",
+                        EW_UPDATE_POLL="1",
+                        EW_AGENT_USER="nobody")
 
     def dpkg(self, *args):
         return run("dpkg", f"--root={self.root}", "--force-depends", "--force-bad-path", *args)
@@ -149,21 +164,31 @@ dir = "{self.update_dir}"
         threading.Thread(target=self.watch_requests, daemon=True).start()
 
     def supervise(self):
-        """Restart=always, RestartSec=0.3: starts the agent the root has now, whatever it is."""
+        """Restart=always, RestartSec=0.3: starts the agent the root has now, whatever it is,
+        unless it was stopped (systemctl stop)."""
         while not self.stopping.is_set():
+            if os.path.exists(self.stop_flag):
+                time.sleep(0.1)
+                continue
             with open(self.log_path, "a") as log:
-                self.proc = subprocess.Popen([self.agent, "run", "--config", self.config], stdout=log, stderr=log)
+                self.proc = subprocess.Popen([self.agent, "run", "--config", self.config], stdout=log, stderr=log,
+                                             user=self.user.pw_uid, group=self.user.pw_gid, extra_groups=[])
             with open(self.pid_file + ".tmp", "w") as f:
                 f.write(str(self.proc.pid))
             os.replace(self.pid_file + ".tmp", self.pid_file)
+            if os.path.exists(self.stop_flag):  # stopped while it was being started
+                self.proc.terminate()
             self.starts += 1
             self.exits.append(self.proc.wait())
+            os.remove(self.pid_file)
             time.sleep(0.3)
 
     def watch_requests(self):
-        """edgewire-agent-update.path: PathExists=<update dir>/request starts the installed helper."""
+        """edgewire-agent-update.path: PathExists=<update dir>/request (or the helper's record of an
+        interrupted update, <keep dir>/pending) starts the installed helper."""
         while not self.stopping.is_set():
-            if os.path.exists(os.path.join(self.update_dir, "request")):
+            if os.path.exists(os.path.join(self.update_dir, "request")) or \
+                    os.path.exists(os.path.join(self.keep_dir, "pending")):
                 self.helper_runs += 1
                 with open(self.helper_log, "a") as log:
                     subprocess.run([os.path.join(self.root, "usr/lib/edgewire/edgewire-agent-update")],
@@ -262,6 +287,7 @@ class AgentUpdateTest(unittest.TestCase):
         enrol = run(self.board.agent, "enrol", "--conductor", self.conductor.url, "--code", code,
                     "--credential", self.board.credential)
         self.assertEqual(enrol.returncode, 0, enrol.stdout + enrol.stderr)
+        os.chown(self.board.credential, self.board.user.pw_uid, self.board.user.pw_gid)
         self.board.write_config()
         self.board.start()
         wait_until(lambda: self.conductor.status_of(self.token, board_id) == "online", timeout=30, what="board online")
@@ -347,7 +373,7 @@ class AgentUpdateTest(unittest.TestCase):
         shutil.copy(good, os.path.join(self.board.update_dir, "upd-forged.deb"))
         shutil.copy(good + ".sig", os.path.join(self.board.update_dir, "upd-forged.sig"))
         with open(os.path.join(self.board.update_dir, "request"), "w") as f:
-            f.write("id=upd-forged\nsha256=" + "ab" * 32 + "\nversion=0.1.0-2\ndeadline=30\n")
+            f.write("id=upd-forged\nsha256=" + "ab" * 32 + f"\nsize={len(deb)}\nversion=0.1.0-2\ndeadline=30\n")
         wait_until(lambda: self.board.status().get("id") == "upd-forged", what="the helper's verdict")
         self.assertEqual(self.board.status()["state"], "failed")
         self.assertIn("sha256", self.board.status()["message"])

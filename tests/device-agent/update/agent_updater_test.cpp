@@ -117,8 +117,8 @@ TEST_F(AgentUpdaterTest, AVerifiedPackageIsStagedForTheHelper) {
   EXPECT_EQ(conductor_.reports[0].state, upd::UpdateState::kInstalling);
   EXPECT_EQ(Read(dir_ / "upd-1.deb"), conductor_.bytes);
   EXPECT_EQ(Read(dir_ / "upd-1.sig"), kSignature) << "the signature is staged for the helper, as sent";
-  EXPECT_EQ(Read(dir_ / "request"), "id=upd-1\nsha256=" + ids::Sha256Hex(conductor_.bytes) +
-                                        "\nversion=0.1.0-2\ndeadline=30\n");
+  EXPECT_EQ(Read(dir_ / "request"), "id=upd-1\nsha256=" + ids::Sha256Hex(conductor_.bytes) + "\nsize=" +
+                                        std::to_string(conductor_.bytes.size()) + "\nversion=0.1.0-2\ndeadline=30\n");
   // While it waits for the helper, another update is refused.
   auto again = Update(ids::Sha256Hex(conductor_.bytes), conductor_.bytes.size());
   ASSERT_FALSE(again);
