@@ -257,6 +257,8 @@ class UpdateHelperTest(unittest.TestCase):
                                      f"agent-user process {pid} holds fd {fd} on root's {target}")
                     self.assertNotIn(target, helpers_own, f"agent-user process {pid} holds the helper's stdout/stderr")
                 self.assertEqual(fds.get(2), "/dev/null", f"agent-user process {pid}'s stderr")
+                with open(f"/proc/{pid}/status") as f:
+                    self.assertIn("NoNewPrivs:\t1", f.read(), f"agent-user process {pid} may gain privileges")
         finally:
             with open(path, "wb") as f:  # lets the blocked reader finish
                 f.write(data)
@@ -270,6 +272,31 @@ class UpdateHelperTest(unittest.TestCase):
 
     def test_the_agent_side_of_the_signature_copy_holds_no_descriptor_of_roots(self):
         self.assert_agent_side_holds_nothing_of_roots("u1.sig")
+
+    def test_an_agent_side_reader_the_agent_stops_does_not_hold_the_helper(self):
+        # The agent's user may SIGSTOP its own processes; root's timeout kills them anyway.
+        d, path, data = self.staged_update("request")
+        helper = self.start_helper(d)
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                readers = [pid for pid in self.agent_side(helper.pid) if path.encode() in cmdline(pid)]
+                if readers:
+                    break
+                self.assertIsNone(helper.poll(), "the helper ended without reading the FIFO")
+                self.assertLess(time.monotonic(), deadline, "no process of the agent's user reads the FIFO")
+                time.sleep(0.05)
+            for pid in readers:
+                os.kill(pid, signal.SIGSTOP)
+            started = time.monotonic()
+            helper.communicate(timeout=60)
+            # The request's copy is bounded at 10 s (+ root's side): not until someone resumes it.
+            self.assertLess(time.monotonic() - started, 40, "the helper waited on a stopped agent process")
+            self.assertNotEqual(helper.returncode, 0)
+        finally:
+            if helper.poll() is None:
+                helper.kill()
+                helper.communicate()
 
     def test_an_endless_staged_package_is_refused_without_filling_the_disk(self):
         cap = 64 << 20
@@ -581,6 +608,8 @@ class SignedUpdateTest(unittest.TestCase):
         self.assertIn("allowed by", result.stderr)
         self.assertEqual(self.installed(), "0.0.9-1")
         self.assertEqual(self.status()["state"], "online")
+        # Used up: the same old package is not allowed again should root forget the file.
+        self.assertFalse(os.path.exists(allow), "the downgrade allowance outlived its update")
 
 
     # Issue 16 review 2: the request names the package's size; no more is read, and never more
@@ -592,6 +621,13 @@ class SignedUpdateTest(unittest.TestCase):
         self.assert_refused(self.helper(), "size is not a number")
         self.stage(new, sig, size=(64 << 20) + 1)
         self.assert_refused(self.helper(), "size must be from 1 to 67108864")
+
+    def test_numbers_with_a_leading_zero_are_refused(self):
+        # The shell's arithmetic reads them as octal (0999 is not a number to it, 0100 is 64).
+        new = self.make_deb("0.1.0-2")
+        sig = self.sign(new, self.operator_key)
+        self.stage(new, sig, size="0" + str(os.path.getsize(new)))
+        self.assert_refused(self.helper(), "size is not a number")
 
     def test_a_package_larger_or_smaller_than_its_size_is_refused(self):
         new = self.make_deb("0.1.0-2")
