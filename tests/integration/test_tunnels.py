@@ -464,6 +464,7 @@ class TunnelTokenTest(TunnelTestCase):
                 self.assertEqual(kwargs["port"], 4242)
                 return None
             await session.register(tunnel_open, f"ew.board.{board_c}.tunnel.open")
+            await wamp_client.board_ready(session)
             loop = asyncio.get_running_loop()
             first = await loop.run_in_executor(None, self.connect, service)
             await wait_for(lambda: len(tokens) == 1)
@@ -1191,6 +1192,7 @@ class TunnelMessageLimitTest(TunnelTestCase):
                 tokens.append(kwargs["token"])
                 return None
             await session.register(tunnel_open, f"ew.board.{board_c}.tunnel.open")
+            await wamp_client.board_ready(session)
             loop = asyncio.get_running_loop()
             client = await loop.run_in_executor(None, self.connect, service)
             await wait_for(lambda: len(tokens) == 1)
