@@ -207,7 +207,8 @@ void Router::Cleanup(const SessionPtr& s) {
   // Calls this session was serving fail; calls it made are dropped and their callees interrupted.
   for (auto [request, invocation] : std::map<wamp::Id, wamp::Id>(s->invocations_as_callee)) {
     CallOutcome outcome;
-    outcome.error_uri = std::string(WampErrorUri(ErrorCode::kUnavailable));
+    // A code of its own, not kUnavailable: the call reached the callee and may have run.
+    outcome.error_uri = std::string(WampErrorUri(ErrorCode::kCalleeLeft));
     outcome.payload.args = wamp::Value::array({"the callee left before answering"});
     FinishCall(invocation, std::move(outcome));
   }

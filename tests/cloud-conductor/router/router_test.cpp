@@ -579,8 +579,23 @@ TEST_F(RouterTest, CalleeLeavingFailsItsPendingCalls) {
   user.Feed(call);
   board.transport->Next<wamp::Invocation>();
   board.handler->OnClose();
-  EXPECT_EQ(user.transport->Next<wamp::ErrorMessage>().error, WampErrorUri(ErrorCode::kUnavailable));
+  // Its own URI (issue 14): the call reached the callee, which may have run it.
+  EXPECT_EQ(user.transport->Next<wamp::ErrorMessage>().error, "ew.error.callee_left");
   EXPECT_FALSE(router_.Presence("brd-a"));
+}
+
+TEST_F(RouterTest, Issue14ABoardLeavingDuringAGatewayCallAnswersCalleeLeft) {
+  auto board = JoinBoard("brd-a");
+  Welcomed(board);
+  Register(board, "ew.board.brd-a.fn.invoke");
+  Ready(board);
+  std::optional<Result<wamp::Payload>> got;
+  router_.CallBoard("brd-a", "fn.invoke", {}, std::chrono::seconds(5), [&](Result<wamp::Payload> r) { got = r; });
+  io_.run_for(std::chrono::milliseconds(20));
+  board.transport->Next<wamp::Invocation>();
+  board.handler->OnClose();
+  ASSERT_TRUE(got && !*got);
+  EXPECT_EQ(got->error().code, ErrorCode::kCalleeLeft) << got->error().message;
 }
 
 TEST_F(RouterTest, PubSubExactPrefixAndExcludeMe) {
