@@ -1,5 +1,5 @@
 // GET /v1/boards/{id}/logs?follow=true (issue 16): the board's new log lines as Server-Sent
-// Events, one `data:` message per sys.log batch ({lines, firstSeq, skipped}), for as long as
+// Events, one `data:` message per sys.log batch ({lines, firstSeq, skipped, cut}), for as long as
 // the client stays; `event: end` when the board goes offline, the conductor stops or the
 // caller's token is revoked or expires. The follow itself is shared by all clients of a board
 // (conductor::agents::LogFollow); this file renders one client's stream.
@@ -137,8 +137,10 @@ void FollowLogs(const RestDeps& deps, Exchange exchange) {
     if (auto s = weak.lock()) s->Ended(reason);
   };
   Log()->info("board={} log followed by {}", board_id, exchange.principal.name);
+  const std::string user_id = exchange.principal.user_id;
   auto shared = std::make_shared<Exchange>(std::move(exchange));
-  deps.log_follow->Follow(board_id, std::move(listener),
+  // A user's follows are capped (LogFollowOptions::max_follows_per_user): past it, 429.
+  deps.log_follow->Follow(board_id, user_id, std::move(listener),
                           [shared, stream](Result<std::shared_ptr<LogFollow::Follower>> follower) {
                             if (!follower) return shared->Reply(ErrorResponse(follower.error()));
                             stream->SetFollower(*follower);

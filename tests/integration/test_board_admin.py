@@ -175,6 +175,42 @@ class BoardLogsFollowTest(BoardAdminCase):
                 return "no longer followed (unfollowed)" in f.read()
         wait_until(unfollowed, timeout=20, what="the board unfollowed")
 
+    def test_a_user_holds_a_bounded_number_of_log_follows(self):
+        """Issue 14 review: each follow is a stream the conductor feeds; a user may hold 8 at once
+        (all boards together). The 9th is a clear 429 and opens nothing; closing one frees a place;
+        another user is not affected."""
+        board_id, agent = self.board("pi-follow-cap")
+        streams = []
+        try:
+            for _ in range(8):
+                conn, resp = self.open_stream(board_id, self.operator)
+                self.assertEqual(resp.status, 200)
+                streams.append(conn)
+            conn, resp = self.open_stream(board_id, self.operator)
+            self.assertEqual(resp.status, 429)
+            body = json.loads(resp.read())
+            self.assertEqual(body["error"]["code"], "resource_exhausted", body)
+            self.assertIn("follows", body["error"]["message"])
+            conn.close()
+            # Another user (the admin) still may.
+            conn, resp = self.open_stream(board_id, self.token)
+            self.assertEqual(resp.status, 200)
+            streams.append(conn)
+            # One closed: the operator may follow again, once the conductor saw the client go.
+            streams.pop(0).close()
+
+            def another():
+                conn, resp = self.open_stream(board_id, self.operator)
+                if resp.status == 200:
+                    streams.append(conn)
+                    return True
+                conn.close()
+                return False
+            wait_until(another, timeout=10, what="a freed follow place")
+        finally:
+            for conn in streams:
+                conn.close()
+
     def test_logs_follow_is_for_the_boards_project_and_ends_when_the_board_goes(self):
         board_id, agent = self.board("pi-follow-end")
         status, user = self.rest("POST", "/v1/projects", {"name": "other"})
