@@ -348,14 +348,16 @@ Result<LogBatch> LogBatch::Parse(const wamp::Payload& payload) {
 FittedLogLines FitLogLines(std::vector<std::string>& lines, KeepLines keep, size_t max_line_bytes, size_t max_bytes) {
   FittedLogLines out;
   const size_t marker = sizeof(kLogCutMarker) - 1;
-  for (std::string& line : lines) {
+  std::vector<bool> was_cut(lines.size(), false);  // counted below for the lines that stay only
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::string& line = lines[i];
     if (line.size() <= max_line_bytes) continue;
     size_t end = max_line_bytes > marker ? max_line_bytes - marker : 0;
     // Back to the first byte of a UTF-8 character: never half a character before the marker.
     while (end > 0 && (static_cast<unsigned char>(line[end]) & 0xC0) == 0x80) --end;
     line.resize(end);
     line += kLogCutMarker;
-    ++out.cut;
+    was_cut[i] = true;
   }
   // How many lines fit, counted from the end that stays.
   size_t total = 0, fit = 0;
@@ -366,6 +368,8 @@ FittedLogLines FitLogLines(std::vector<std::string>& lines, KeepLines keep, size
     total += line.size();
   }
   out.dropped = n - fit;
+  const size_t first_kept = keep == KeepLines::kOldest ? 0 : out.dropped;
+  for (size_t i = first_kept; i < first_kept + fit; ++i) out.cut += was_cut[i] ? 1 : 0;
   if (out.dropped > 0) {
     if (keep == KeepLines::kOldest) {
       lines.resize(fit);

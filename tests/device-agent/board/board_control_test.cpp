@@ -254,7 +254,7 @@ TEST_F(BoardControlTest, Issue14FollowBatchesCutLongLinesAndStayWithinTheirBytes
     for (const auto& line : b.lines) {
       EXPECT_LE(line.size(), sys::kMaxLogLineBytes);
       bytes += line.size();
-      if (line.find("huge ") != std::string::npos) {
+      if (line.find("] huge ") != std::string::npos) {
         ++huge_lines;
         EXPECT_THAT(line, ::testing::EndsWith(sys::kLogCutMarker));
       }
