@@ -1042,6 +1042,19 @@ TEST_F(FunctionsServiceTest, Issue14_ACalleeThatLeftIsKnownByItsCodeNotItsText) 
     EXPECT_EQ(outcome.record["placement"]["tried"].size(), c.falls_back ? 2u : 1u) << c.name << outcome.record;
     EXPECT_EQ(outcome.record["placement"]["tried"][0]["runtime"], "board:brd-1") << c.name;
   }
+  // A board that left while it held a deploy gets it again when it returns: pending, as when it
+  // was offline before the call, not failed.
+  gateway_.SetScript("brd-1", [](const std::string& procedure, const wamp::Payload& p) -> Result<wamp::Payload> {
+    if (procedure == "fn.deploy") return CalleeLeft("the callee left before answering");
+    return p;
+  });
+  auto left = Upload(Spec("left-deploy"));
+  ASSERT_TRUE(service_->Deploy(left, {"brd-1"}));
+  ASSERT_TRUE(Eventually([&] {
+    auto d = store_->GetDeployment(left.id, "brd-1");
+    return d && *d && !(*d)->error.empty();
+  }));
+  EXPECT_EQ(StateOf(left.id, "brd-1"), "pending");
   // The router's mapping round-trips: the code survives the WAMP error URI.
   EXPECT_EQ(WampErrorUri(ErrorCode::kCalleeLeft), "ew.error.callee_left");
   EXPECT_EQ(ErrorCodeFromWampUri("ew.error.callee_left"), ErrorCode::kCalleeLeft);
