@@ -344,15 +344,21 @@ void Router::BoardJoined(const SessionPtr& s) {
 
 void Router::ArmReadyGrace(const SessionPtr& s) {
   if (s->ready || s->state != Session::State::kEstablished) return;
-  const auto latest = s->joined_at + config_.board_ready_max;
-  const auto at = std::min(std::chrono::steady_clock::now() + config_.board_ready_grace, latest);
-  if (!s->ready_timer) s->ready_timer = std::make_unique<boost::asio::steady_timer>(executor_);
-  s->ready_timer->expires_at(at);
+  s->ready_deadline =
+      std::min(std::chrono::steady_clock::now() + config_.board_ready_grace, s->joined_at + config_.board_ready_max);
+  if (s->ready_timer) return;  // waiting already: it waits again until the new deadline
+  s->ready_timer = std::make_unique<boost::asio::steady_timer>(executor_);
+  WaitReadyGrace(s);
+}
+
+void Router::WaitReadyGrace(const SessionPtr& s) {
+  s->ready_timer->expires_at(s->ready_deadline);
   s->ready_timer->async_wait([this, weak = std::weak_ptr<Session>(s), alive = std::weak_ptr<bool>(alive_)](
                                  const boost::system::error_code& ec) {
     if (ec || alive.expired()) return;
     auto s = weak.lock();
-    if (!s || s->ready || s->state != Session::State::kEstablished) return;
+    if (!s || s->ready || s->state != Session::State::kEstablished || !s->ready_timer) return;
+    if (std::chrono::steady_clock::now() < s->ready_deadline) return WaitReadyGrace(s);  // a REGISTER moved it
     RouterLog()->info("{} did not call {} within the readiness grace: online with {} procedure(s)", s->Describe(),
                       contract::presence::kReady.uri, s->registrations.size());
     BoardReady(s, /*by_grace=*/true);

@@ -196,9 +196,12 @@ class Router final : public BoardGateway {
   // A board session was welcomed: it replaces an older session of the board, but is not online
   // until BoardReady (the grace timer of ArmReadyGrace brings an agent that never says so).
   void BoardJoined(const SessionPtr& s);
-  // (Re)arms the session's readiness grace: board_ready_grace from now, capped at
-  // board_ready_max after WELCOME. Called at WELCOME and at each REGISTER before it is ready.
+  // Moves the session's readiness grace to board_ready_grace from now, capped at
+  // board_ready_max after WELCOME. Called at WELCOME and at each REGISTER before it is ready:
+  // only the deadline moves (no timer is cancelled per REGISTER); the one wait of the session
+  // (WaitReadyGrace) waits again when it wakes before the deadline.
   void ArmReadyGrace(const SessionPtr& s);
+  void WaitReadyGrace(const SessionPtr& s);
   // The board is online: presence, "online" status, then the registered listeners for every
   // procedure the session holds. `by_grace`: the agent never called ew.conductor.board.ready.
   void BoardReady(const SessionPtr& s, bool by_grace);

@@ -48,6 +48,7 @@ struct Router::Session {
   // neither calls the board nor counts it as present. ready_timer is the grace, while not ready.
   bool ready = false;
   std::chrono::steady_clock::time_point joined_at{};
+  std::chrono::steady_clock::time_point ready_deadline{};  // of the grace (Router::ArmReadyGrace)
   std::unique_ptr<boost::asio::steady_timer> ready_timer;
 
   std::set<wamp::Id> registrations;
