@@ -74,13 +74,6 @@ class CloudRuntime {
   Result<void> Install(containers::FunctionHost& host, const std::string& function_id, const FunctionVersion& version);
   void Release(const std::string& project_id);  // a run of the project left the host
 
-  // Tasks on the blocking pool and the host's answers reach this runtime only through the gate:
-  // each enters before it touches the runtime and leaves when done; Shutdown closes it and waits
-  // for those inside. A weak liveness token alone is not enough here: it is checked on a pool
-  // thread while another thread destroys the runtime (docs/ARCHITECTURE.md, "Lifetime").
-  class Gate;
-  std::shared_ptr<Gate> gate_;
-
   CloudRuntimeOptions options_;
   const PackageStore& packages_;
   boost::asio::thread_pool& blocking_;
@@ -92,6 +85,13 @@ class CloudRuntime {
   std::mutex mu_;
   std::map<std::string, std::string> installed_;  // GUARDED_BY(mu_): function id → sha256
   std::map<std::string, size_t> per_project_;     // GUARDED_BY(mu_): runs in the host per project
+
+  // Tasks on the blocking pool and the host's answers reach this runtime only through the gate:
+  // each enters before it touches the runtime and leaves when done; Shutdown closes it and waits
+  // for those inside. A weak liveness token alone is not enough here: it is checked on a pool
+  // thread while another thread destroys the runtime (docs/ARCHITECTURE.md, "Lifetime").
+  class Gate;
+  std::shared_ptr<Gate> gate_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // timers hold a weak_ptr
 };
 
