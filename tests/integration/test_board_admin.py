@@ -180,12 +180,13 @@ class BoardLogsFollowTest(BoardAdminCase):
         (all boards together). The 9th is a clear 429 and opens nothing; closing one frees a place;
         another user is not affected."""
         board_id, agent = self.board("pi-follow-cap")
+        # (connection, response): a streamed response owns its socket; dropping it ends the stream.
         streams = []
         try:
             for _ in range(8):
                 conn, resp = self.open_stream(board_id, self.operator)
                 self.assertEqual(resp.status, 200)
-                streams.append(conn)
+                streams.append((conn, resp))
             conn, resp = self.open_stream(board_id, self.operator)
             self.assertEqual(resp.status, 429)
             body = json.loads(resp.read())
@@ -195,20 +196,24 @@ class BoardLogsFollowTest(BoardAdminCase):
             # Another user (the admin) still may.
             conn, resp = self.open_stream(board_id, self.token)
             self.assertEqual(resp.status, 200)
-            streams.append(conn)
+            streams.append((conn, resp))
             # One closed: the operator may follow again, once the conductor saw the client go.
-            streams.pop(0).close()
+            conn, resp = streams.pop(0)
+            resp.close()
+            conn.close()
 
             def another():
                 conn, resp = self.open_stream(board_id, self.operator)
                 if resp.status == 200:
-                    streams.append(conn)
+                    streams.append((conn, resp))
                     return True
+                resp.close()
                 conn.close()
                 return False
             wait_until(another, timeout=10, what="a freed follow place")
         finally:
-            for conn in streams:
+            for conn, resp in streams:
+                resp.close()
                 conn.close()
 
     def test_logs_follow_is_for_the_boards_project_and_ends_when_the_board_goes(self):
