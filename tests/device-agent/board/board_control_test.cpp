@@ -166,14 +166,19 @@ class RecordingConductor final : public rpc::ConductorClient {
   std::vector<sys::LogBatch> batches;
 };
 
-TEST_F(BoardControlTest, FollowPublishesNewLinesInBoundedNumberedBatches) {
+// A followed board's options: a ring of 1000 lines, a 5 ms tick.
+BoardControlOptions FollowOptions(const std::string& board_id) {
   ew::log::KeepRecentLines(1000);
-  RecordingConductor conductor;
   BoardControlOptions options;
-  options.board_id = "brd-f";
+  options.board_id = board_id;
   options.log_capacity = 1000;
   options.follow_interval = 5ms;
-  BoardControl control(io_, options, [](int) {});
+  return options;
+}
+
+TEST_F(BoardControlTest, FollowPublishesNewLinesInBoundedNumberedBatches) {
+  RecordingConductor conductor;
+  BoardControl control(io_, FollowOptions("brd-f"), [](int) {});
   control.SetConductor(&conductor);
   auto logger = ew::log::Get("follow-test");
   logger->warn("before the follow");
@@ -225,13 +230,8 @@ TEST_F(BoardControlTest, FollowPublishesNewLinesInBoundedNumberedBatches) {
 // the next batch, none skipped, so a run of huge lines never makes a batch too large to send
 // (before, such a batch was refused by the encoder at every tick and the follow stuck on it).
 TEST_F(BoardControlTest, Issue14FollowBatchesCutLongLinesAndStayWithinTheirBytes) {
-  ew::log::KeepRecentLines(1000);
   RecordingConductor conductor;
-  BoardControlOptions options;
-  options.board_id = "brd-long";
-  options.log_capacity = 1000;
-  options.follow_interval = 5ms;
-  BoardControl control(io_, options, [](int) {});
+  BoardControl control(io_, FollowOptions("brd-long"), [](int) {});
   control.SetConductor(&conductor);
   auto logger = ew::log::Get("long-lines");
   ASSERT_TRUE(control.Follow());
