@@ -25,6 +25,15 @@ struct LogFollow::Shared : std::enable_shared_from_this<LogFollow::Shared> {
     std::vector<std::pair<std::shared_ptr<Follower>, std::function<void(Result<std::shared_ptr<Follower>>)>>> waiting;
   };
   std::map<std::string, Board> boards;  // GUARDED_BY(mu)
+  std::map<std::string, size_t> follows_by_user;  // GUARDED_BY(mu): open followers per user
+
+  // Marks `follower` closed and takes it off its user's count. Under mu.
+  void CloseLocked(Follower& follower) {
+    if (follower.closed_) return;
+    follower.closed_ = true;
+    auto it = follows_by_user.find(follower.user_id_);
+    if (it != follows_by_user.end() && --it->second == 0) follows_by_user.erase(it);
+  }
 
   void CallFollow(const std::string& board_id) {
     gateway->CallBoard(board_id, sys::kLogsFollow.suffix, {}, options.call_timeout,
@@ -46,7 +55,7 @@ struct LogFollow::Shared : std::enable_shared_from_this<LogFollow::Shared> {
         it->second.confirmed = true;
       } else {
         for (auto& [follower, done] : waiting) {
-          follower->closed_ = true;
+          CloseLocked(*follower);
           auto& list = it->second.followers;
           list.erase(std::remove(list.begin(), list.end(), follower), list.end());
         }
@@ -67,7 +76,7 @@ struct LogFollow::Shared : std::enable_shared_from_this<LogFollow::Shared> {
     {
       std::lock_guard lock(mu);
       if (follower->closed_) return;
-      follower->closed_ = true;
+      CloseLocked(*follower);
       auto it = boards.find(follower->board_id_);
       if (it == boards.end()) return;
       auto& list = it->second.followers;
@@ -94,7 +103,8 @@ struct LogFollow::Shared : std::enable_shared_from_this<LogFollow::Shared> {
       ended = std::move(it->second.followers);
       waiting = std::move(it->second.waiting);
       boards.erase(it);
-      for (auto& f : ended) f->closed_ = true;
+      for (auto& f : ended) CloseLocked(*f);
+      for (auto& [follower, done] : waiting) CloseLocked(*follower);
     }
     for (auto& f : ended) {
       if (f->listener_.on_end) f->listener_.on_end(reason);
@@ -130,7 +140,14 @@ void LogFollow::Start() {
       Log()->warn("board={} sent a bad sys.log batch: {}", board_id, batch.error().message);
       return;
     }
-    const json event = {{"lines", batch->lines}, {"firstSeq", batch->first_seq}, {"skipped", batch->skipped}};
+    // An agent older than the bounds may send lines of any length: cut and count them here, so
+    // that what reaches a client is bounded whichever agent sent it. Lines past the batch's
+    // bytes are dropped and counted as skipped (this agent will not send them again).
+    const sys::FittedLogLines fitted = sys::FitLogLines(batch->lines, sys::KeepLines::kOldest);
+    const json event = {{"lines", batch->lines},
+                        {"firstSeq", batch->first_seq},
+                        {"skipped", batch->skipped + static_cast<int64_t>(fitted.dropped)},
+                        {"cut", batch->cut + static_cast<int64_t>(fitted.cut)}};
     for (auto& f : followers) {
       if (f->listener_.on_batch) f->listener_.on_batch(event);
     }
@@ -171,17 +188,25 @@ void LogFollow::Shutdown() {
   for (const auto& id : boards) shared_->EndBoard(id, "the conductor is stopping");
 }
 
-void LogFollow::Follow(const std::string& board_id, LogListener listener,
+void LogFollow::Follow(const std::string& board_id, const std::string& user_id, LogListener listener,
                        std::function<void(Result<std::shared_ptr<Follower>>)> done) {
   auto follower = std::make_shared<Follower>();
   follower->shared_ = shared_;
   follower->board_id_ = board_id;
+  follower->user_id_ = user_id;
   follower->listener_ = std::move(listener);
   bool call = false;
   bool confirmed = false;
   {
     std::lock_guard lock(shared_->mu);
     if (shared_->stopping) return done(Unavailable("the conductor is stopping"));
+    size_t& held = shared_->follows_by_user[user_id];
+    if (options_.max_follows_per_user > 0 && held >= options_.max_follows_per_user) {
+      if (held == 0) shared_->follows_by_user.erase(user_id);
+      return done(ResourceExhausted("this user follows " + std::to_string(held) +
+                                    " board logs already, the most at once (close one first)"));
+    }
+    ++held;
     auto& board = shared_->boards[board_id];
     board.followers.push_back(follower);
     confirmed = board.confirmed;
@@ -195,6 +220,12 @@ void LogFollow::Follow(const std::string& board_id, LogListener listener,
     return;
   }
   done(follower);  // the board follows already
+}
+
+size_t LogFollow::FollowsOf(const std::string& user_id) const {
+  std::lock_guard lock(shared_->mu);
+  auto it = shared_->follows_by_user.find(user_id);
+  return it == shared_->follows_by_user.end() ? 0 : it->second;
 }
 
 size_t LogFollow::FollowerCount() const {

@@ -90,8 +90,10 @@ using contract::PartitionState;
 
 DeployAnswer AnswerOf(const Result<wamp::Payload>& result) {
   if (!result) {
-    // Gone offline meanwhile: it gets the partition when it returns.
-    if (result.error().code == ErrorCode::kUnavailable) return {PartitionState::kOffline, result.error().message, 0};
+    // Gone offline meanwhile (before the call, or with it: callee_left): it gets the partition
+    // when it returns.
+    if (result.error().code == ErrorCode::kUnavailable || result.error().code == ErrorCode::kCalleeLeft)
+      return {PartitionState::kOffline, result.error().message, 0};
     return {PartitionState::kFailed, result.error().message, 0};
   }
   // Deployed whatever else the board said: a reply it garbled does not undo the deploy.

@@ -1,6 +1,7 @@
 #include "cloud-conductor/functions/cloud_runtime.hpp"
 
 #include <atomic>
+#include <condition_variable>
 #include <system_error>
 
 #include <boost/asio/post.hpp>
@@ -23,13 +24,61 @@ std::shared_ptr<spdlog::logger> Log() {
 
 }  // namespace
 
+class CloudRuntime::Gate {
+ public:
+  // A pass through the gate: true while it is held, false when the gate was closed.
+  class Pass {
+   public:
+    explicit Pass(Gate& gate) : gate_(gate.Enter() ? &gate : nullptr) {}
+    ~Pass() {
+      if (gate_) gate_->Leave();
+    }
+    Pass(const Pass&) = delete;
+    Pass& operator=(const Pass&) = delete;
+    explicit operator bool() const { return gate_ != nullptr; }
+
+   private:
+    Gate* gate_;
+  };
+
+  // Lets nobody in any more and returns once nobody is inside.
+  void CloseAndWait() {
+    std::unique_lock lock(mu_);
+    closed_ = true;
+    idle_.wait(lock, [this] { return inside_ == 0; });
+  }
+
+ private:
+  bool Enter() {
+    std::lock_guard lock(mu_);
+    if (closed_) return false;
+    ++inside_;
+    return true;
+  }
+  void Leave() {
+    std::lock_guard lock(mu_);
+    if (--inside_ == 0) idle_.notify_all();
+  }
+
+  std::mutex mu_;
+  std::condition_variable idle_;
+  bool closed_ = false;  // GUARDED_BY(mu_)
+  size_t inside_ = 0;    // GUARDED_BY(mu_)
+};
+
 CloudRuntime::CloudRuntime(CloudRuntimeOptions options, const PackageStore& packages,
                            boost::asio::thread_pool& blocking, boost::asio::any_io_executor timers)
-    : options_(std::move(options)), packages_(packages), blocking_(blocking), timers_(std::move(timers)) {}
+    : options_(std::move(options)),
+      packages_(packages),
+      blocking_(blocking),
+      timers_(std::move(timers)),
+      gate_(std::make_shared<Gate>()) {}
 
 CloudRuntime::~CloudRuntime() { Shutdown(); }
 
 void CloudRuntime::Shutdown() {
+  // First: no task of ours on the blocking pool is inside the runtime after this, nor enters.
+  gate_->CloseAndWait();
   alive_.reset();
   // Probing may still be making the host: wait for it, then take the host away.
   (void)Host();
@@ -45,7 +94,12 @@ void CloudRuntime::Shutdown() {
 void CloudRuntime::StartProbing() {
   // Probing runs the runtimes' binaries: done once, off the start-up path; the first cloud
   // invocation waits for it if it is still under way.
-  if (options_.runtime != "none") boost::asio::post(blocking_, [this] { (void)Host(); });
+  if (options_.runtime != "none") {
+    boost::asio::post(blocking_, [this, gate = gate_] {
+      Gate::Pass pass(*gate);
+      if (pass) (void)Host();
+    });
+  }
 }
 
 Result<containers::FunctionHost*> CloudRuntime::Host() {
@@ -141,8 +195,11 @@ void CloudRuntime::Run(const std::string& function_id, const std::string& projec
         if (host) host->DropCancelled();
       });
   // Probing, extracting and installing block: keep them off the caller's thread.
-  boost::asio::post(blocking_, [this, function_id, project_id, version, event = std::move(event), over, cancel,
-                                host_of]() mutable {
+  boost::asio::post(blocking_, [this, gate = gate_, function_id, project_id, version, event = std::move(event), over,
+                                cancel, host_of]() mutable {
+    // Queued while the runtime was being destroyed: it is gone, answer without it.
+    Gate::Pass pass(*gate);
+    if (!pass) return over(OutcomeOfError(Error{ErrorCode::kUnavailable, "the cloud runtime has stopped"}, kCloudTarget));
     auto host = Host();
     if (!host) return over(OutcomeOfError(host.error(), kCloudTarget));
     if (auto installed = Install(**host, function_id, version); !installed)
@@ -179,8 +236,13 @@ void CloudRuntime::Run(const std::string& function_id, const std::string& projec
     }
     shared->InvokeEvent(
         function_id, event,
-        [this, over, project_id, alive = std::weak_ptr<bool>(alive_)](Result<containers::InvocationResult> r) {
-          if (!alive.expired()) Release(project_id);
+        [this, over, project_id, gate = gate_](Result<containers::InvocationResult> r) {
+          {
+            // A host kept alive past Shutdown by a deadline timer answers after the runtime is
+            // gone: its count went with it.
+            Gate::Pass pass(*gate);
+            if (pass) Release(project_id);
+          }
           if (!r) return over(OutcomeOfError(r.error(), kCloudTarget));
           over(InvocationOutcome{containers::ToJson(*r), std::nullopt});
         },

@@ -41,12 +41,16 @@ struct CloudRuntimeOptions {
 
 class CloudRuntime {
  public:
-  // `packages`, `blocking` and the executor of `timers` outlive this runtime.
+  // `packages`, `blocking` and the executor of `timers` outlive this runtime. Work this runtime
+  // posted to `blocking` may still be queued when it is destroyed: it then answers Unavailable
+  // without touching the runtime (see Gate).
   CloudRuntime(CloudRuntimeOptions options, const PackageStore& packages, boost::asio::thread_pool& blocking,
                boost::asio::any_io_executor timers);
   ~CloudRuntime();
   // Stops the host: running runs are cancelled, queued ones failed, and it returns once none of
-  // their callbacks can run any more. Idempotent; Run afterwards answers Unavailable.
+  // their callbacks can run any more, nor any task of this runtime on the blocking pool (those
+  // under way are waited for; those that start later answer Unavailable). Idempotent; Run
+  // afterwards answers Unavailable. Not from a task of this runtime on the blocking pool.
   void Shutdown();
 
   // Starts probing the runtime on the blocking pool (unless it is "none").
@@ -81,6 +85,13 @@ class CloudRuntime {
   std::mutex mu_;
   std::map<std::string, std::string> installed_;  // GUARDED_BY(mu_): function id → sha256
   std::map<std::string, size_t> per_project_;     // GUARDED_BY(mu_): runs in the host per project
+
+  // Tasks on the blocking pool and the host's answers reach this runtime only through the gate:
+  // each enters before it touches the runtime and leaves when done; Shutdown closes it and waits
+  // for those inside. A weak liveness token alone is not enough here: it is checked on a pool
+  // thread while another thread destroys the runtime (docs/ARCHITECTURE.md, "Lifetime").
+  class Gate;
+  std::shared_ptr<Gate> gate_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // timers hold a weak_ptr
 };
 

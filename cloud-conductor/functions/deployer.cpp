@@ -188,9 +188,12 @@ void Deployer::StartDeploy(const Deployment& d) {
                          DeploymentState state = DeploymentState::kDeployed;
                          std::string error;
                          if (!result) {
-                           // Gone offline meanwhile: it gets the deployment when it returns.
-                           state = result.error().code == ErrorCode::kUnavailable ? DeploymentState::kPending
-                                                                                  : DeploymentState::kFailed;
+                           // Gone offline meanwhile (before the call, or with it: callee_left): it
+                           // gets the deployment when it returns.
+                           const ErrorCode code = result.error().code;
+                           state = code == ErrorCode::kUnavailable || code == ErrorCode::kCalleeLeft
+                                       ? DeploymentState::kPending
+                                       : DeploymentState::kFailed;
                            error = result.error().message;
                            Log()->warn("board={} deployment of {} {}: {}", d.board_id, d.function_id, contract::Name(state), error);
                          } else {

@@ -53,11 +53,10 @@ bool MaybeRan(const InvocationOutcome& outcome) {
     case ErrorCode::kDeadlineExceeded:
     case ErrorCode::kCancelled:
     case ErrorCode::kInternal:
+    // The router's code for a callee whose session closed while the call was with it
+    // (router.cpp, Cleanup): the board had the call and may have started it.
+    case ErrorCode::kCalleeLeft:
       return true;
-    case ErrorCode::kUnavailable:
-      // The router's word for a callee whose session closed while the call was with it
-      // (router.cpp, Cleanup): the board had the call and may have started it.
-      return outcome.error->message.find("left before answering") != std::string::npos;
     default:
       return false;
   }

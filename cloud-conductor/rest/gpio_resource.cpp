@@ -2,14 +2,13 @@
 // readings history, and a line's edges as Server-Sent Events for as long as the client stays.
 // The work is in conductor::gpio::BoardGpio; this file validates and renders. docs/REST.md and
 // docs/GPIO.md.
-#include <deque>
 #include <memory>
-#include <mutex>
 #include <set>
 
 #include "cloud-conductor/gpio/board_gpio.hpp"
 #include "cloud-conductor/rest/json_body.hpp"
 #include "cloud-conductor/rest/resources.hpp"
+#include "cloud-conductor/rest/sse_stream.hpp"
 #include "cloud-conductor/rest/validation.hpp"
 #include "common/log/log.hpp"
 
@@ -22,9 +21,6 @@ namespace {
 using conductor::gpio::BoardGpio;
 using nlohmann::json;
 
-// An event stream: an SSE comment after 15 s without an event keeps proxies from closing it.
-constexpr std::chrono::seconds kKeepAliveInterval{15};
-constexpr char kKeepAlive[] = ": keepalive\n\n";
 // A client that falls this many events behind is dropped: the events are never buffered
 // without bound for a slow client.
 constexpr size_t kMaxStreamBacklog = 1024;
@@ -156,97 +152,6 @@ Result<server::HttpResponse> History(const RestDeps& deps, const Exchange& excha
                        page.next_cursor);
 }
 
-// One client's event stream: the watch's events as SSE `data:` messages. Events that come
-// before the server opened the stream wait here (as many as the server's backlog allows).
-// Ends with an `event: end` message when the watch ends (board offline, conductor stopping) or
-// the token or user that opened it is revoked (also when the token expires); unwatches when
-// the client goes.
-class EventStream final : public server::StreamHandler {
- public:
-  explicit EventStream(std::string board_id) : board_id_(std::move(board_id)) {}
-  ~EventStream() override {
-    if (revocations_) revocations_->Unsubscribe(subscription_);
-  }
-
-  // Ends the stream when a revocation covers the caller's token or user. Call once, first.
-  static void EndOnRevocation(const std::shared_ptr<EventStream>& stream, auth::RevocationHub& hub,
-                              const auth::Principal& who) {
-    std::weak_ptr<EventStream> weak = stream;
-    stream->revocations_ = &hub;
-    stream->subscription_ = hub.Subscribe([weak, token = who.token_id, user = who.user_id](const auth::Revocation& r) {
-      if (!r.Covers(token, user)) return;
-      if (auto s = weak.lock()) {
-        Log()->info("board={} event stream ended: {}", s->board_id_, r.message);
-        s->Ended(r.message);
-      }
-    });
-    hub.ExpireAt(who.token_id, who.token_expires_at);
-  }
-
-  void SetWatch(std::shared_ptr<BoardGpio::Watch> watch) {
-    std::lock_guard lock(mu_);
-    watch_ = std::move(watch);
-  }
-
-  // From the watch (router strand).
-  void Event(const json& event) {
-    Send("data: " + event.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n");
-  }
-  void Ended(const std::string& reason) {
-    Send("event: end\ndata: " + json{{"reason", reason}}.dump(-1, ' ', false, json::error_handler_t::replace) +
-         "\n\n");
-    std::lock_guard lock(mu_);
-    ended_ = true;
-    if (writer_) writer_->End();
-  }
-
-  void OnOpen(std::shared_ptr<server::StreamWriter> writer) override {
-    std::lock_guard lock(mu_);
-    if (closed_) return;
-    writer_ = std::move(writer);
-    for (auto& chunk : pending_) writer_->Write(std::move(chunk));
-    pending_.clear();
-    if (ended_) writer_->End();
-  }
-
-  void OnClose(const std::string& reason) override {
-    std::shared_ptr<BoardGpio::Watch> watch;
-    {
-      std::lock_guard lock(mu_);
-      closed_ = true;
-      writer_.reset();
-      pending_.clear();
-      watch = std::move(watch_);
-    }
-    Log()->debug("board={} event stream closed: {}", board_id_, reason);
-    // A closed stream stops listening now, not when its last holder lets go: a revocation being
-    // delivered on another thread may still hold it for a moment.
-    if (revocations_) revocations_->Unsubscribe(subscription_);
-    if (watch) watch->Close();  // unwatches, unless the watch already ended
-  }
-
- private:
-  void Send(std::string chunk) {
-    std::lock_guard lock(mu_);
-    if (closed_ || ended_) return;
-    if (writer_) {
-      writer_->Write(std::move(chunk));  // false: the server drops the client and OnClose follows
-    } else if (pending_.size() < kMaxStreamBacklog) {
-      pending_.push_back(std::move(chunk));
-    }
-  }
-
-  const std::string board_id_;
-  auth::RevocationHub* revocations_ = nullptr;  // set once, before the stream is shared
-  uint64_t subscription_ = 0;
-  std::mutex mu_;
-  std::shared_ptr<server::StreamWriter> writer_;  // GUARDED_BY(mu_), set by OnOpen
-  std::deque<std::string> pending_;               // GUARDED_BY(mu_), before OnOpen
-  std::shared_ptr<BoardGpio::Watch> watch_;       // GUARDED_BY(mu_)
-  bool ended_ = false;                            // GUARDED_BY(mu_): end sent or queued
-  bool closed_ = false;                           // GUARDED_BY(mu_)
-};
-
 Result<conductor::gpio::WatchRequest> ParseWatch(const Exchange& exchange) {
   EW_TRY_VOID(CheckQuery(exchange, {"line", "edge", "debounceMs", "bias"}));
   conductor::gpio::WatchRequest request;
@@ -272,15 +177,18 @@ void Events(const RestDeps& deps, Exchange exchange) {
   }();
   if (!prepared) return exchange.Reply(ErrorResponse(prepared.error()));
   const std::string board_id = prepared->first;
-  auto stream = std::make_shared<EventStream>(board_id);
-  if (deps.revocations) EventStream::EndOnRevocation(stream, *deps.revocations, exchange.principal);
+  // The watch's events as SSE `data:` messages; `event: end` when the watch ends (board
+  // offline, conductor stopping) or the caller's token or user is revoked; unwatches when the
+  // client goes.
+  auto stream = std::make_shared<SseStream>(board_id, "event stream", kMaxStreamBacklog);
+  if (deps.revocations) SseStream::EndOnRevocation(stream, *deps.revocations, exchange.principal);
   conductor::gpio::WatchListener listener;
-  std::weak_ptr<EventStream> weak = stream;
+  std::weak_ptr<SseStream> weak = stream;
   listener.on_event = [weak](const json& event) {
-    if (auto s = weak.lock()) s->Event(event);
+    if (auto s = weak.lock()) s->Data(event);
   };
   listener.on_end = [weak](const std::string& reason) {
-    if (auto s = weak.lock()) s->Ended(reason);
+    if (auto s = weak.lock()) s->End(reason);
   };
   Log()->debug("board={} event stream for {} by {}", board_id, prepared->second.line,
                           exchange.principal.name);
@@ -288,15 +196,8 @@ void Events(const RestDeps& deps, Exchange exchange) {
   deps.gpio->StartWatch(board_id, prepared->second, std::move(listener),
                         [shared, stream](Result<std::shared_ptr<BoardGpio::Watch>> watch) {
                           if (!watch) return shared->Reply(ErrorResponse(watch.error()));
-                          stream->SetWatch(*watch);
-                          server::HttpResponse response;
-                          response.content_type = "text/event-stream";
-                          response.headers = {{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}};
-                          response.stream = stream;
-                          response.stream_options.max_backlog = kMaxStreamBacklog;
-                          response.stream_options.idle_interval = kKeepAliveInterval;
-                          response.stream_options.idle_chunk = kKeepAlive;
-                          shared->Reply(std::move(response));
+                          stream->Hold([watch = *watch] { watch->Close(); });  // unwatches, unless it ended
+                          shared->Reply(SseStream::Response(stream));
                         });
 }
 

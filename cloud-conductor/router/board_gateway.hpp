@@ -26,10 +26,12 @@ struct BoardPresence {
 class BoardGateway {
  public:
   virtual ~BoardGateway() = default;
-  // Live state of a board's session; nullopt when it has none. Thread-safe, non-blocking.
+  // Live state of a board's session; nullopt when it has none that is ready (a board joins,
+  // registers its procedures, then says it is ready: docs/ARCHITECTURE.md "Board readiness").
+  // Thread-safe, non-blocking.
   virtual std::optional<BoardPresence> Presence(const std::string& board_id) const = 0;
   // Calls ew.board.<board_id>.<procedure> (procedure like "sys.ping"). `done` runs exactly once,
-  // on the router's strand: Unavailable when the board has no session, NotFound when it did not
+  // on the router's strand: Unavailable when the board has no ready session, NotFound when it did not
   // register the procedure, DeadlineExceeded after `timeout`, or the board's own error.
   // Thread-safe.
   virtual void CallBoard(const std::string& board_id, const std::string& procedure, wamp::Payload payload,
@@ -45,8 +47,10 @@ class BoardGateway {
   using Reply = std::function<void(Result<wamp::Payload>)>;
   using ConductorHandler = std::function<void(const std::string& board_id, wamp::Payload payload, Reply reply)>;
   virtual void ServeConductorProcedure(const std::string& uri, ConductorHandler handler) = 0;
-  // `listener` runs on the router's strand whenever a board registers one of its procedures
-  // (suffix "fn.deploy" for ew.board.<id>.fn.deploy): the moment it can be called. Thread-safe.
+  // `listener` runs on the router's strand for each procedure a board serves (suffix
+  // "fn.deploy" for ew.board.<id>.fn.deploy) once it can be called: when the board becomes
+  // ready, for every procedure registered by then, in registration order; later, at each
+  // REGISTER. Thread-safe.
   using RegisteredListener = std::function<void(const std::string& board_id, const std::string& suffix)>;
   virtual void OnBoardRegistered(RegisteredListener listener) = 0;
   // `listener` runs on the router's strand for every PUBLISH a board session makes to its own

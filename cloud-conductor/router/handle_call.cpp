@@ -5,6 +5,7 @@
 
 #include "cloud-conductor/router/options.hpp"
 #include "cloud-conductor/router/session.hpp"
+#include "common/contract/presence.hpp"
 #include "common/contract/publish.hpp"
 #include "common/log/log.hpp"
 #include "common/wamp/kept_payload.hpp"
@@ -47,6 +48,7 @@ void Router::HandleCall(const SessionPtr& s, wamp::Call&& m) {
   if (auto allowed = MayCall(*s, m.procedure); !allowed)
     return SendError(s, wamp::MessageType::kCall, m.request, "wamp.error.not_authorized", allowed.error().message);
   if (m.procedure == contract::publish::kPublish.uri) return HandleAckedPublish(s, std::move(m));
+  if (m.procedure == contract::presence::kReady.uri) return HandleBoardReady(s, std::move(m));
   if (auto own = conductor_procedures_.find(m.procedure); own != conductor_procedures_.end()) {
     if (s->role != Role::kBoard)
       return SendError(s, wamp::MessageType::kCall, m.request, "wamp.error.not_authorized",

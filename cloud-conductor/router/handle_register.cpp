@@ -44,7 +44,11 @@ void Router::HandleRegister(const SessionPtr& s, wamp::Register&& m) {
   reply.registration = reg.id;
   registrations_.emplace(reg.id, std::move(reg));
   Send(s, reply);
-  if (s->role == Role::kBoard && !registered_listeners_.empty()) {
+  if (s->role != Role::kBoard) return;
+  // Not ready yet: the listeners hear of it when the board is (BoardReady); meanwhile the
+  // grace for an agent that never says it is ready starts again.
+  if (!s->ready) return ArmReadyGrace(s);
+  if (!registered_listeners_.empty()) {
     const std::string prefix = "ew.board." + s->board_id + ".";
     if (m.procedure.rfind(prefix, 0) == 0) {
       const std::string suffix = m.procedure.substr(prefix.size());

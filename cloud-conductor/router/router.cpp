@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 
 #include "cloud-conductor/router/session.hpp"
+#include "common/contract/presence.hpp"
 #include "common/contract/sys.hpp"
 #include "common/contract/update.hpp"
 #include "common/ids/ids.hpp"
@@ -39,13 +40,16 @@ Router::Router(boost::asio::any_io_executor executor, RouterConfig config, Direc
       config_(std::move(config)),
       directory_(directory),
       sessions_gauge_(metrics.GetGauge("ew_wamp_sessions", "Open WAMP sessions")),
-      boards_online_gauge_(metrics.GetGauge("ew_boards_online", "Boards with a joined session (online)")),
+      boards_online_gauge_(metrics.GetGauge("ew_boards_online", "Boards with a ready session (online)")),
       calls_total_(metrics.GetCounter("ew_wamp_calls_total", "WAMP calls routed")),
       call_errors_total_(metrics.GetCounter("ew_wamp_call_errors_total", "WAMP calls that ended in an error")),
       publications_total_(metrics.GetCounter("ew_wamp_publications_total", "WAMP publications routed")),
       protocol_violations_total_(
           metrics.GetCounter("ew_wamp_protocol_violations_total", "Sessions aborted for protocol violations")),
       auth_failures_total_(metrics.GetCounter("ew_wamp_auth_failures_total", "Refused WAMP authentications")),
+      boards_ready_by_grace_total_(metrics.GetCounter(
+          "ew_boards_ready_by_grace_total",
+          "Boards brought online by the readiness grace: their agent never called ew.conductor.board.ready")),
       call_latency_(metrics.GetHistogram("ew_wamp_call_duration_seconds", "Routed WAMP call duration")) {}
 
 Router::~Router() { alive_.reset(); }
@@ -163,7 +167,7 @@ void Router::Welcome(const SessionPtr& s, Role role, std::string authid, std::st
             {"caller_identification", true}}}}}}}};
   Send(s, welcome);
   RouterLog()->info("{} joined from {} ({}, {})", s->Describe(), s->transport->peer(), RoleName(role), s->authmethod);
-  if (role == Role::kBoard) BoardOnline(s);
+  if (role == Role::kBoard) BoardJoined(s);
 }
 
 void Router::Abort(const SessionPtr& s, const std::string& reason, const std::string& message) {
@@ -199,10 +203,12 @@ void Router::Cleanup(const SessionPtr& s) {
   bool was_established = s->state == Session::State::kEstablished;
   s->state = Session::State::kClosed;
   s->hello_timer.reset();
+  s->ready_timer.reset();
   // Calls this session was serving fail; calls it made are dropped and their callees interrupted.
   for (auto [request, invocation] : std::map<wamp::Id, wamp::Id>(s->invocations_as_callee)) {
     CallOutcome outcome;
-    outcome.error_uri = std::string(WampErrorUri(ErrorCode::kUnavailable));
+    // A code of its own, not kUnavailable: the call reached the callee and may have run.
+    outcome.error_uri = std::string(WampErrorUri(ErrorCode::kCalleeLeft));
     outcome.payload.args = wamp::Value::array({"the callee left before answering"});
     FinishCall(invocation, std::move(outcome));
   }
@@ -312,7 +318,7 @@ void Router::PublishSessionLeft(const Session& s) {
 
 // ---- board presence ----
 
-void Router::BoardOnline(const SessionPtr& s) {
+void Router::BoardJoined(const SessionPtr& s) {
   // Deleted while it was authenticating (its credential was read before the deletion).
   const auto now = std::chrono::steady_clock::now();
   while (!recent_board_deletions_.empty() && now - recent_board_deletions_.front().first > kRecentRevocationWindow)
@@ -322,6 +328,9 @@ void Router::BoardOnline(const SessionPtr& s) {
   }
   std::weak_ptr<Session> previous = boards_[s->board_id];
   // Point at the new session first, so that closing the old one is not seen as going offline.
+  // Until the new one is ready the board's presence still names the old session (no offline
+  // flap on a reconnect), but CallBoard answers Unavailable: the old session is gone and the new
+  // one may not serve the procedure yet.
   boards_[s->board_id] = s;
   if (auto old = previous.lock(); old && old != s) {
     // A board that reconnects before its old socket timed out: the newer session wins.
@@ -329,6 +338,40 @@ void Router::BoardOnline(const SessionPtr& s) {
     Abort(old, "wamp.close.replaced", "a newer session of this board took over");
   }
   board_projects_[s->board_id] = s->project_id;
+  s->joined_at = now;
+  ArmReadyGrace(s);
+}
+
+void Router::ArmReadyGrace(const SessionPtr& s) {
+  if (s->ready || s->state != Session::State::kEstablished) return;
+  s->ready_deadline =
+      std::min(std::chrono::steady_clock::now() + config_.board_ready_grace, s->joined_at + config_.board_ready_max);
+  if (s->ready_timer) return;  // waiting already: it waits again until the new deadline
+  s->ready_timer = std::make_unique<boost::asio::steady_timer>(executor_);
+  WaitReadyGrace(s);
+}
+
+void Router::WaitReadyGrace(const SessionPtr& s) {
+  s->ready_timer->expires_at(s->ready_deadline);
+  s->ready_timer->async_wait([this, weak = std::weak_ptr<Session>(s), alive = std::weak_ptr<bool>(alive_)](
+                                 const boost::system::error_code& ec) {
+    if (ec || alive.expired()) return;
+    auto s = weak.lock();
+    if (!s || s->ready || s->state != Session::State::kEstablished || !s->ready_timer) return;
+    if (std::chrono::steady_clock::now() < s->ready_deadline) return WaitReadyGrace(s);  // a REGISTER moved it
+    RouterLog()->info("{} did not call {} within the readiness grace: online with {} procedure(s)", s->Describe(),
+                      contract::presence::kReady.uri, s->registrations.size());
+    BoardReady(s, /*by_grace=*/true);
+  });
+}
+
+void Router::BoardReady(const SessionPtr& s, bool by_grace) {
+  if (s->ready || s->state != Session::State::kEstablished) return;
+  auto current = boards_.find(s->board_id);
+  if (current == boards_.end() || current->second.lock() != s) return;  // replaced meanwhile
+  s->ready = true;
+  s->ready_timer.reset();
+  if (by_grace) boards_ready_by_grace_total_.Inc();
   {
     std::lock_guard<std::mutex> lock(presence_mutex_);
     presence_[s->board_id] = BoardPresence{s->id, s->transport->peer(), std::chrono::system_clock::now()};
@@ -336,6 +379,20 @@ void Router::BoardOnline(const SessionPtr& s) {
   }
   directory_.BoardSeen(s->board_id);
   PublishStatus(s->board_id, true);
+  if (registered_listeners_.empty()) return;
+  // The resync hooks (deployments, flows, placement caps) run now, for what the board serves,
+  // in the order it registered (registration ids grow). A listener may end the session: copy.
+  const std::string prefix = "ew.board." + s->board_id + ".";
+  std::vector<std::string> suffixes;
+  for (wamp::Id reg : s->registrations) {
+    auto it = registrations_.find(reg);
+    if (it != registrations_.end() && it->second.procedure.rfind(prefix, 0) == 0)
+      suffixes.push_back(it->second.procedure.substr(prefix.size()));
+  }
+  const auto listeners = registered_listeners_;
+  for (const auto& suffix : suffixes) {
+    for (const auto& listener : listeners) listener(s->board_id, suffix);
+  }
 }
 
 void Router::BoardOffline(const Session& s) {
@@ -344,11 +401,14 @@ void Router::BoardOffline(const Session& s) {
   auto current = it->second.lock();
   if (current && current.get() != &s) return;  // already replaced by a newer session
   boards_.erase(it);
+  bool was_present = false;
   {
     std::lock_guard<std::mutex> lock(presence_mutex_);
-    presence_.erase(s.board_id);
+    // The presence may name an older session this one replaced before it was ready.
+    was_present = presence_.erase(s.board_id) > 0;
     boards_online_gauge_.Set(static_cast<double>(presence_.size()));
   }
+  if (!was_present) return;  // never came online: nobody heard it was
   directory_.BoardSeen(s.board_id);
   PublishStatus(s.board_id, false);
 }
@@ -462,8 +522,11 @@ void Router::CallBoard(const std::string& board_id, const std::string& procedure
                                 done = std::move(done), alive = std::weak_ptr<bool>(alive_)]() mutable {
     if (alive.expired()) return done(Unavailable("the conductor is shutting down"));
     auto it = boards_.find(board_id);
-    if (it == boards_.end() || it->second.expired())
-      return done(Unavailable("board " + board_id + " is offline"));
+    std::shared_ptr<Session> session;
+    if (it != boards_.end()) session = it->second.lock();
+    if (!session) return done(Unavailable("board " + board_id + " is offline"));
+    // Joined but not ready: what it serves may not be registered yet (issue 14).
+    if (!session->ready) return done(Unavailable("board " + board_id + " is still registering its procedures"));
     Caller caller;
     caller.authid = "conductor";
     caller.authrole = "conductor";

@@ -40,6 +40,13 @@ struct RouterConfig {
   std::chrono::milliseconds hello_timeout{10'000};  // HELLO..WELCOME must finish within this
   std::chrono::milliseconds call_timeout{30'000};   // when a CALL has no timeout option
   std::chrono::milliseconds max_call_timeout{3'600'000};
+  // Board readiness (issue 14): a board counts as online once its agent calls
+  // ew.conductor.board.ready, i.e. once every procedure it serves is registered. An agent that
+  // never calls it (older than the call) comes online board_ready_grace after its last REGISTER
+  // (its registrations are sent in one burst right after WELCOME), and board_ready_max after
+  // WELCOME at the latest, whatever it keeps registering.
+  std::chrono::milliseconds board_ready_grace{2'000};
+  std::chrono::milliseconds board_ready_max{15'000};
 };
 
 // A session's role: the one enum of cloud-conductor/auth/role.hpp (its authrole is RoleName).
@@ -127,6 +134,9 @@ class Router final : public BoardGateway {
   // ew.conductor.publish (handle_acked_publish.cpp): a board's publications, routed once per
   // spool seq and acknowledged by the RESULT.
   void HandleAckedPublish(const SessionPtr& s, wamp::Call&& m);
+  // ew.conductor.board.ready (handle_board_ready.cpp): the board's procedures are all
+  // registered; it comes online now.
+  void HandleBoardReady(const SessionPtr& s, wamp::Call&& m);
 
   // Session lifecycle.
   void Welcome(const SessionPtr& s, Role role, std::string authid, std::string authmethod, std::string project_id);
@@ -183,7 +193,18 @@ class Router final : public BoardGateway {
   // partition of the flow, or a user of its project (flows contract).
   bool MayUseFlowTopic(const Session& s, const std::string& uri) const;
 
-  void BoardOnline(const SessionPtr& s);
+  // A board session was welcomed: it replaces an older session of the board, but is not online
+  // until BoardReady (the grace timer of ArmReadyGrace brings an agent that never says so).
+  void BoardJoined(const SessionPtr& s);
+  // Moves the session's readiness grace to board_ready_grace from now, capped at
+  // board_ready_max after WELCOME. Called at WELCOME and at each REGISTER before it is ready:
+  // only the deadline moves (no timer is cancelled per REGISTER); the one wait of the session
+  // (WaitReadyGrace) waits again when it wakes before the deadline.
+  void ArmReadyGrace(const SessionPtr& s);
+  void WaitReadyGrace(const SessionPtr& s);
+  // The board is online: presence, "online" status, then the registered listeners for every
+  // procedure the session holds. `by_grace`: the agent never called ew.conductor.board.ready.
+  void BoardReady(const SessionPtr& s, bool by_grace);
   void BoardOffline(const Session& s);
   void PublishStatus(const std::string& board_id, bool online);
   // The WAMP session meta event wamp.session.on_leave, args [session, authid, authrole].
@@ -273,6 +294,7 @@ class Router final : public BoardGateway {
   metrics::Counter& publications_total_;
   metrics::Counter& protocol_violations_total_;
   metrics::Counter& auth_failures_total_;
+  metrics::Counter& boards_ready_by_grace_total_;  // agents that never called board.ready
   metrics::Histogram& call_latency_;
 
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -44,6 +44,12 @@ struct Router::Session {
   // (Autobahn|Cpp, for one, does not understand it).
   bool accepts_interrupt = false;
   std::unique_ptr<boost::asio::steady_timer> hello_timer;
+  // Boards: online (ew.conductor.board.ready, or the grace ran out). Until then the conductor
+  // neither calls the board nor counts it as present. ready_timer is the grace, while not ready.
+  bool ready = false;
+  std::chrono::steady_clock::time_point joined_at{};
+  std::chrono::steady_clock::time_point ready_deadline{};  // of the grace (Router::ArmReadyGrace)
+  std::unique_ptr<boost::asio::steady_timer> ready_timer;
 
   std::set<wamp::Id> registrations;
   std::set<wamp::Id> subscriptions;

@@ -288,6 +288,8 @@ Result<LogsRequest> LogsRequest::Parse(const wamp::Payload& payload) {
 wamp::Payload LogsReply::ToPayload() const {
   wamp::Payload out;
   out.kwargs = {{"lines", lines}, {"capacity", capacity}, {"nextSeq", Proto3Int64(next_seq)}};
+  if (cut) out.kwargs["cut"] = Proto3Int64(cut);
+  if (omitted) out.kwargs["omitted"] = Proto3Int64(omitted);
   return out;
 }
 
@@ -302,6 +304,8 @@ Result<LogsReply> LogsReply::Parse(const wamp::Payload& payload) {
   EW_TRY(int64_t capacity, f.IntOr("capacity", 0, 0, INT32_MAX));
   out.capacity = static_cast<int32_t>(capacity);
   EW_TRY(out.next_seq, OptionalInt64(f, "nextSeq"));
+  EW_TRY(out.cut, OptionalInt64(f, "cut"));
+  EW_TRY(out.omitted, OptionalInt64(f, "omitted"));
   return out;
 }
 
@@ -322,6 +326,7 @@ Result<LogFollowReply> LogFollowReply::Parse(const wamp::Payload& payload) {
 wamp::Payload LogBatch::ToPayload() const {
   wamp::Payload out;
   out.kwargs = {{"lines", lines}, {"firstSeq", Proto3Int64(first_seq)}, {"skipped", Proto3Int64(skipped)}};
+  if (cut) out.kwargs["cut"] = Proto3Int64(cut);
   return out;
 }
 
@@ -336,6 +341,43 @@ Result<LogBatch> LogBatch::Parse(const wamp::Payload& payload) {
   }
   EW_TRY(out.first_seq, OptionalInt64(f, "firstSeq"));
   EW_TRY(out.skipped, OptionalInt64(f, "skipped"));
+  EW_TRY(out.cut, OptionalInt64(f, "cut"));
+  return out;
+}
+
+FittedLogLines FitLogLines(std::vector<std::string>& lines, KeepLines keep, size_t max_line_bytes, size_t max_bytes) {
+  FittedLogLines out;
+  const size_t marker = sizeof(kLogCutMarker) - 1;
+  std::vector<bool> was_cut(lines.size(), false);  // counted below for the lines that stay only
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::string& line = lines[i];
+    if (line.size() <= max_line_bytes) continue;
+    size_t end = max_line_bytes > marker ? max_line_bytes - marker : 0;
+    // Back to the first byte of a UTF-8 character: never half a character before the marker.
+    while (end > 0 && (static_cast<unsigned char>(line[end]) & 0xC0) == 0x80) --end;
+    line.resize(end);
+    line += kLogCutMarker;
+    was_cut[i] = true;
+  }
+  // How many lines fit, counted from the end that stays.
+  size_t total = 0, fit = 0;
+  const size_t n = lines.size();
+  for (; fit < n; ++fit) {
+    const std::string& line = keep == KeepLines::kOldest ? lines[fit] : lines[n - 1 - fit];
+    if (fit > 0 && total + line.size() > max_bytes) break;
+    total += line.size();
+  }
+  out.dropped = n - fit;
+  const size_t first_kept = keep == KeepLines::kOldest ? 0 : out.dropped;
+  for (size_t i = first_kept; i < first_kept + fit; ++i) out.cut += was_cut[i] ? 1 : 0;
+  if (out.dropped > 0) {
+    if (keep == KeepLines::kOldest) {
+      lines.resize(fit);
+    } else {
+      lines.erase(lines.begin(), lines.begin() + static_cast<std::ptrdiff_t>(out.dropped));
+    }
+  }
+  out.kept = lines.size();
   return out;
 }
 

@@ -118,13 +118,39 @@ struct LogsRequest {
   static Result<LogsRequest> Parse(const wamp::Payload& payload);
 };
 
-// kwargs = LogsReply{lines, capacity, nextSeq}. nextSeq: the number of the next line the agent
-// will log (follow mode's LogBatch.firstSeq counts on from there), so a client that follows and
-// also asked for the recent lines can drop what it has already shown.
+// What one answer carries of the log (issue 14 review): a line can quote untrusted input of any
+// length, and a sys.logs reply or a sys.log batch must stay far below the router's frame bound
+// (1 MiB) whatever the board logged. Both sides apply it: the agent before it sends, the
+// conductor to what an older agent sends.
+inline constexpr size_t kMaxLogLineBytes = 4096;          // a longer line is cut, kLogCutMarker appended
+inline constexpr size_t kMaxLogAnswerBytes = 256 * 1024;  // the lines of one reply or batch, together
+inline constexpr char kLogCutMarker[] = " [line cut]";
+
+// Which lines stay when the lines do not fit kMaxLogAnswerBytes: the oldest (follow mode sends
+// the rest in its next batch) or the newest (sys.logs asks for the newest).
+enum class KeepLines { kOldest, kNewest };
+struct FittedLogLines {
+  size_t kept = 0;     // lines left in the vector
+  size_t dropped = 0;  // lines removed to fit the answer's bytes
+  size_t cut = 0;      // kept lines shortened to kMaxLogLineBytes (marker included)
+};
+// Cuts every line longer than `max_line_bytes` (at a UTF-8 character boundary, then the marker)
+// and removes lines, oldest or newest first as `keep` says, until the rest fit `max_bytes`; at
+// least one line stays when there was one.
+FittedLogLines FitLogLines(std::vector<std::string>& lines, KeepLines keep, size_t max_line_bytes = kMaxLogLineBytes,
+                           size_t max_bytes = kMaxLogAnswerBytes);
+
+// kwargs = LogsReply{lines, capacity, nextSeq, cut, omitted}. nextSeq: the number of the next line
+// the agent will log (follow mode's LogBatch.firstSeq counts on from there), so a client that
+// follows and also asked for the recent lines can drop what it has already shown. cut: lines
+// shortened to kMaxLogLineBytes; omitted: older lines asked for but left out to stay within
+// kMaxLogAnswerBytes.
 struct LogsReply {
   std::vector<std::string> lines;
   int32_t capacity = 0;
   int64_t next_seq = 0;
+  int64_t cut = 0;
+  int64_t omitted = 0;
   wamp::Payload ToPayload() const;
   static Result<LogsReply> Parse(const wamp::Payload& payload);
 };
@@ -137,14 +163,17 @@ struct LogFollowReply {
   static Result<LogFollowReply> Parse(const wamp::Payload& payload);
 };
 
-// ew.board.<id>.sys.log: kwargs = LogBatch{lines, firstSeq, skipped}: the lines logged since
+// ew.board.<id>.sys.log: kwargs = LogBatch{lines, firstSeq, skipped, cut}: the lines logged since
 // the previous batch (numbered firstSeq, firstSeq+1, ...); skipped = lines the board dropped
-// before sending them (its ring overflowed or the batch rate cap held them back too long).
+// before sending them (its ring overflowed or the batch rate cap held them back too long);
+// cut = lines of this batch shortened to kMaxLogLineBytes. A batch's lines fit
+// kMaxLogAnswerBytes: what does not fit comes in the next batch.
 struct LogBatch {
   static constexpr size_t kMaxLines = 200;  // per batch: the follow mode's rate bound
   std::vector<std::string> lines;
   int64_t first_seq = 0;
   int64_t skipped = 0;
+  int64_t cut = 0;
   wamp::Payload ToPayload() const;
   static Result<LogBatch> Parse(const wamp::Payload& payload);
 };

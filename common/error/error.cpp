@@ -23,6 +23,8 @@ constexpr CodeInfo kCodes[] = {
     {ErrorCode::kDeadlineExceeded, "deadline_exceeded", 504, "wamp.error.timeout"},
     {ErrorCode::kResourceExhausted, "resource_exhausted", 429, "ew.error.resource_exhausted"},
     {ErrorCode::kCancelled, "cancelled", 499, "wamp.error.canceled"},
+    {ErrorCode::kCalleeLeft, "callee_left", 503, "ew.error.callee_left"},
+    // Last: Info() falls back to it for an unknown code.
     {ErrorCode::kInternal, "internal", 500, "ew.error.internal"},
 };
 

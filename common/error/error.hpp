@@ -21,6 +21,10 @@ enum class ErrorCode {
   kResourceExhausted,
   kCancelled,
   kInternal,
+  // The callee's session ended while it held the call (the router's own answer): the call was
+  // delivered and may have run, unlike kUnavailable (it was never delivered). Callers that must
+  // not run something twice (the invoker's at-most-once fallback) tell the two apart by code.
+  kCalleeLeft,
 };
 
 struct Error {
@@ -49,10 +53,12 @@ inline tl::unexpected<Error> Unavailable(std::string m) { return MakeError(Error
 inline tl::unexpected<Error> DeadlineExceeded(std::string m) { return MakeError(ErrorCode::kDeadlineExceeded, std::move(m)); }
 inline tl::unexpected<Error> ResourceExhausted(std::string m) { return MakeError(ErrorCode::kResourceExhausted, std::move(m)); }
 inline tl::unexpected<Error> Internal(std::string m) { return MakeError(ErrorCode::kInternal, std::move(m)); }
+inline tl::unexpected<Error> CalleeLeft(std::string m) { return MakeError(ErrorCode::kCalleeLeft, std::move(m)); }
 
 // Stable lower-case name used in JSON bodies: "not_found", "invalid_argument", ...
 std::string_view ErrorCodeName(ErrorCode code);
-// HTTP status for REST responses (404, 400, 403, 401, 409, 503, 504, 429, 499, 500).
+// HTTP status for REST responses (404, 400, 403, 401, 409, 503, 504, 429, 499, 500; 503 for
+// kCalleeLeft).
 int HttpStatus(ErrorCode code);
 // WAMP error URI: wamp.error.* where WAMP defines one, else ew.error.<name>.
 std::string_view WampErrorUri(ErrorCode code);

@@ -100,6 +100,10 @@ Result<rpc::Reply> BoardControl::Logs(const rpc::Request& request) const {
   sys::LogsReply reply;
   uint64_t next_seq = 0;
   reply.lines = ew::log::RecentLines(static_cast<size_t>(parsed.lines), &next_seq);
+  // Bounded whatever was logged: long lines cut, the oldest left out past the reply's bytes.
+  const sys::FittedLogLines fitted = sys::FitLogLines(reply.lines, sys::KeepLines::kNewest);
+  reply.cut = static_cast<int64_t>(fitted.cut);
+  reply.omitted = static_cast<int64_t>(fitted.dropped);
   reply.capacity = options_.log_capacity;
   reply.next_seq = static_cast<int64_t>(next_seq);
   return reply.ToPayload();
@@ -145,9 +149,14 @@ void BoardControl::PublishNewLines() {
     batch.first_seq = static_cast<int64_t>(page.next_seq - page.lines.size());
     batch.skipped = static_cast<int64_t>(page.skipped);
     batch.lines = std::move(page.lines);
+    // Long lines are cut; lines past the batch's bytes wait for the next tick (they are not
+    // skipped): a batch always fits a frame, so the follow never sticks on a batch too large.
+    const sys::FittedLogLines fitted = sys::FitLogLines(batch.lines, sys::KeepLines::kOldest);
+    batch.cut = static_cast<int64_t>(fitted.cut);
+    const uint64_t next = static_cast<uint64_t>(batch.first_seq) + fitted.kept;
     // Without a session the lines stay in the ring (and are skipped if it overflows first).
     if (conductor_ && conductor_->Publish(sys::kLogTopic.Uri(options_.board_id), batch.ToPayload()))
-      follow_next_seq_ = page.next_seq;
+      follow_next_seq_ = next;
   }
   follow_timer_.expires_after(options_.follow_interval);
   follow_timer_.async_wait([this](const boost::system::error_code& ec) {

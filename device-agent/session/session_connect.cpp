@@ -6,6 +6,7 @@
 #include <autobahn/wamp_register_request.hpp>
 
 #include "common/log/log.hpp"
+#include "common/contract/presence.hpp"
 #include "device-agent/session/session_runner_impl.hpp"
 #include "device-agent/session/wamp_payload.hpp"
 
@@ -149,6 +150,14 @@ void SessionRunner::Impl::OnRegistered(uint64_t id, const std::string& what, ew:
   join_timer_.cancel();
   Log()->info("ready: board={} session={}: {} procedures registered", options_.board_id, attempt.session_id,
                procedures_.size());
+  // Tell the conductor, before anything else goes out in this session: it counts the board as
+  // online (and calls it, and resyncs its deployments and flows) only from this CALL on, so no
+  // call meets a procedure not registered yet (issue 14). A conductor older than the call
+  // answers no_such_procedure and brings the board online after its own grace.
+  Call(contract::presence::kReady.uri, rpc::Reply{}, std::chrono::seconds(10),
+       [board = options_.board_id](ew::Result<rpc::Reply> answer) {
+         if (!answer) Log()->debug("board={} {}: {}", board, contract::presence::kReady.uri, answer.error().message);
+       });
   for (auto& [topic, dynamic] : dynamic_) {
     dynamic.subscription.reset();
     SubscribeNow(topic);

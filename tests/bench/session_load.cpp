@@ -426,6 +426,14 @@ void BoardSession<Stream>::OnRead(beast::error_code ec) {
       if (!std::holds_alternative<wamp::Welcome>(*message))
         return Fail(std::string("expected WELCOME, got ") + wamp::TypeName(wamp::TypeOf(*message)));
       state_ = State::kJoined;
+      {
+        // As the agent once its procedures are registered (none here): the conductor counts the
+        // board online from this call (issue 14); its RESULT is ignored below.
+        wamp::Call ready;
+        ready.request = 1;
+        ready.procedure = "ew.conductor.board.ready";
+        Write(ready);
+      }
       // Idle from here on: give back what the handshake needed (kept to rejoin with --reconnect).
       buffer_ = beast::flat_buffer{};
       if (!loader_.reconnect()) {

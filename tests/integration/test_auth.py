@@ -120,6 +120,7 @@ class AuthTest(unittest.TestCase):
             board = await wamp_client.connect(
                 self.conductor.ws_url, {"method": "wampcra", "authid": board_id, "secret": enrol["secret"]},
                 serializer="msgpack")
+            await wamp_client.board_ready(board)
             wait_until(lambda: self.conductor.status_of(self.token, board_id) == "online", what="board online")
             elapsed, details, (status, _) = await self.closes_within(
                 board, lambda: self.conductor.rest("DELETE", f"/v1/boards/{board_id}", token=self.token))

@@ -175,6 +175,47 @@ class BoardLogsFollowTest(BoardAdminCase):
                 return "no longer followed (unfollowed)" in f.read()
         wait_until(unfollowed, timeout=20, what="the board unfollowed")
 
+    def test_a_user_holds_a_bounded_number_of_log_follows(self):
+        """Issue 14 review: each follow is a stream the conductor feeds; a user may hold 8 at once
+        (all boards together). The 9th is a clear 429 and opens nothing; closing one frees a place;
+        another user is not affected."""
+        board_id, agent = self.board("pi-follow-cap")
+        # (connection, response): a streamed response owns its socket; dropping it ends the stream.
+        streams = []
+        try:
+            for _ in range(8):
+                conn, resp = self.open_stream(board_id, self.operator)
+                self.assertEqual(resp.status, 200)
+                streams.append((conn, resp))
+            conn, resp = self.open_stream(board_id, self.operator)
+            self.assertEqual(resp.status, 429)
+            body = json.loads(resp.read())
+            self.assertEqual(body["error"]["code"], "resource_exhausted", body)
+            self.assertIn("follows", body["error"]["message"])
+            conn.close()
+            # Another user (the admin) still may.
+            conn, resp = self.open_stream(board_id, self.token)
+            self.assertEqual(resp.status, 200)
+            streams.append((conn, resp))
+            # One closed: the operator may follow again, once the conductor saw the client go.
+            conn, resp = streams.pop(0)
+            resp.close()
+            conn.close()
+
+            def another():
+                conn, resp = self.open_stream(board_id, self.operator)
+                if resp.status == 200:
+                    streams.append((conn, resp))
+                    return True
+                resp.close()
+                conn.close()
+                return False
+            wait_until(another, timeout=10, what="a freed follow place")
+        finally:
+            for conn, resp in streams:
+                resp.close()
+                conn.close()
+
     def test_logs_follow_is_for_the_boards_project_and_ends_when_the_board_goes(self):
         board_id, agent = self.board("pi-follow-end")
         status, user = self.rest("POST", "/v1/projects", {"name": "other"})

@@ -41,6 +41,7 @@ class FakeBoard:
         await self.session.register(self.deploy, prefix + "flow.deploy")
         await self.session.register(self.stop, prefix + "flow.stop")
         await self.session.register(self.list, prefix + "flow.list")
+        await wamp_client.board_ready(self.session)
         return self
 
     async def deploy(self, **partition):

@@ -11,6 +11,7 @@ import time
 import unittest
 
 import wamp_client
+from autobahn.wamp.exception import ApplicationError
 from harness import Agent, ConductorTestCase, wait_until
 from test_functions import RUNTIMES, package, sh_spec
 
@@ -178,6 +179,69 @@ class DeadBoardTest(ConductorTestCase):
             agent.proc.send_signal(signal.SIGCONT)
         print(f"frozen board offline after {took:.2f} s")
         self.assertLessEqual(took, 5.0)
+
+
+
+class BoardReadinessTest(ConductorTestCase):
+    """Issue 14: the conductor showed a board online as soon as its session joined, before the
+    agent had registered its procedures, so a call made on "online" could meet
+    wamp.error.no_such_procedure. A board is now online once its agent calls
+    ew.conductor.board.ready. A user subscribed to the board's status calls, from inside the
+    "online" event handler (the CALLs leave at once), the first procedure the agent registers
+    (sys.ping), a late one (sys.logs) and the last (sys.update, whose empty request it refuses),
+    over many joins of a real agent."""
+
+    workdir_prefix = "ew-ready-"
+    JOINS = int(os.environ.get("EW_READY_JOINS", "15"))
+
+    def test_a_board_serves_its_procedures_the_moment_it_is_online(self):
+        board_id, code = self.conductor.create_board(self.token, "pi-ready")
+        agent = Agent(self.workdir, "pi-ready", log_level="info")
+        enrol = agent.enrol(self.conductor.url, code)
+        self.assertEqual(enrol.returncode, 0, enrol.stdout + enrol.stderr)
+        self.agents[board_id] = agent
+        prefix = f"ew.board.{board_id}."
+        probes = (("sys.ping", {}), ("sys.logs", {"lines": 1}), ("sys.update", {}))
+
+        async def scenario():
+            session = await wamp_client.connect(self.conductor.ws_url, {"method": "ticket", "ticket": self.token})
+            loop = asyncio.get_running_loop()
+            statuses = asyncio.Queue()
+
+            def on_status(*args, **kwargs):
+                calls = None
+                if kwargs.get("status") == "online":
+                    # In the handler itself: nothing this client does comes before these CALLs.
+                    calls = [(procedure, session.call(prefix + procedure, **kw)) for procedure, kw in probes]
+                statuses.put_nowait((kwargs.get("status"), calls))
+
+            await session.subscribe(on_status, prefix + "status")
+            outcomes = []
+            for join in range(self.JOINS):
+                agent.start()
+                status, calls = await asyncio.wait_for(statuses.get(), 30)
+                self.assertEqual(status, "online", f"join {join}")
+                for procedure, future in calls:
+                    try:
+                        await asyncio.wait_for(future, 15)
+                        outcomes.append((join, procedure, "ok"))
+                    except ApplicationError as e:
+                        outcomes.append((join, procedure, e.error))
+                await loop.run_in_executor(None, agent.stop)
+                status, _ = await asyncio.wait_for(statuses.get(), 30)
+                self.assertEqual(status, "offline", f"join {join}")
+            session.leave()
+            return outcomes
+
+        outcomes = asyncio.run(scenario())
+        missing = [o for o in outcomes if o[2] == "wamp.error.no_such_procedure"]
+        self.assertEqual(missing, [], f"called on 'online' before the procedure was registered: {missing}")
+        expected = {"sys.ping": "ok", "sys.logs": "ok", "sys.update": "wamp.error.invalid_argument"}
+        for join, procedure, outcome in outcomes:
+            self.assertEqual(outcome, expected[procedure], f"join {join} {procedure}")
+        self.assertEqual(len(outcomes), self.JOINS * len(probes))
+        # Every join came online by the agent's call, not by the router's grace for old agents.
+        self.assertEqual(self.conductor.metric("ew_boards_ready_by_grace_total"), 0.0)
 
 
 if __name__ == "__main__":

@@ -205,6 +205,7 @@ class TunnelTestCase(ConductorTestCase):
             opens.append(kwargs)
             return None
         await session.register(tunnel_open, f"ew.board.{board}.tunnel.open")
+        await wamp_client.board_ready(session)  # online only now, as an agent is
         return session
 
 

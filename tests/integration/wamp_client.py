@@ -71,3 +71,13 @@ async def connect(ws_url, creds, serializer="json", timeout=10, ssl_context=None
     session = holder["session"]
     session.left_future = left
     return session
+
+
+BOARD_READY = "ew.conductor.board.ready"
+
+
+async def board_ready(session):
+    """What the agent does once its procedures are registered (issue 14): the conductor counts a
+    board as online, calls it and resyncs it only from this call on. A test acting as a board
+    calls it after its registrations; without it the board comes online after the router's grace."""
+    await session.call(BOARD_READY)

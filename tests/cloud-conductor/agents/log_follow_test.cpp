@@ -28,12 +28,13 @@ class LogFollowTest : public ::testing::Test {
     return n;
   }
 
-  std::shared_ptr<LogFollow::Follower> Follow(std::vector<nlohmann::json>* batches, std::string* ended) {
+  std::shared_ptr<LogFollow::Follower> Follow(std::vector<nlohmann::json>* batches, std::string* ended,
+                                              const std::string& user = "usr-1") {
     LogListener listener;
     listener.on_batch = [batches](const nlohmann::json& b) { batches->push_back(b); };
     listener.on_end = [ended](const std::string& reason) { *ended = reason; };
     std::shared_ptr<LogFollow::Follower> out;
-    follow_.Follow("brd-1", std::move(listener), [&out](Result<std::shared_ptr<LogFollow::Follower>> f) {
+    follow_.Follow("brd-1", user, std::move(listener), [&out](Result<std::shared_ptr<LogFollow::Follower>> f) {
       ASSERT_TRUE(f) << f.error().message;
       out = *f;
     });
@@ -91,10 +92,68 @@ TEST_F(LogFollowTest, TheBoardGoingOfflineEndsItsFollowers) {
 TEST_F(LogFollowTest, AnOfflineBoardIsUnavailable) {
   gateway_.SetOffline("brd-1");
   Result<std::shared_ptr<LogFollow::Follower>> got = Internal("not answered");
-  follow_.Follow("brd-1", {}, [&got](Result<std::shared_ptr<LogFollow::Follower>> f) { got = std::move(f); });
+  follow_.Follow("brd-1", "usr-1", {}, [&got](Result<std::shared_ptr<LogFollow::Follower>> f) { got = std::move(f); });
   ASSERT_FALSE(got);
   EXPECT_EQ(got.error().code, ErrorCode::kUnavailable);
   EXPECT_EQ(follow_.FollowerCount(), 0u);
+  EXPECT_EQ(follow_.FollowsOf("usr-1"), 0u) << "a follow that failed does not count";
+}
+
+// Issue 14 review: what a board sends is bounded before it reaches a client (an older agent
+// sends lines of any length), and a user holds at most max_follows_per_user follows.
+TEST_F(LogFollowTest, Issue14LongLinesAreCutAndBatchesBoundedWhateverTheBoardSent) {
+  std::vector<nlohmann::json> batches;
+  std::string ended;
+  auto f = Follow(&batches, &ended);
+  ASSERT_TRUE(f);
+  sys::LogBatch batch;
+  batch.first_seq = 10;
+  batch.skipped = 1;
+  for (int i = 0; i < 100; ++i) batch.lines.push_back(std::to_string(i) + std::string(10'000, 'y'));
+  gateway_.Publish("brd-1", sys::kLogTopic.suffix, batch.ToPayload());
+  ASSERT_EQ(batches.size(), 1u);
+  const auto& event = batches[0];
+  size_t bytes = 0;
+  for (const auto& line : event["lines"]) {
+    EXPECT_LE(line.get<std::string>().size(), sys::kMaxLogLineBytes);
+    bytes += line.get<std::string>().size();
+  }
+  EXPECT_LE(bytes, sys::kMaxLogAnswerBytes);
+  const size_t kept = event["lines"].size();
+  EXPECT_EQ(kept, sys::kMaxLogAnswerBytes / sys::kMaxLogLineBytes);
+  EXPECT_EQ(event["cut"], kept);
+  EXPECT_EQ(event["skipped"], 1 + (100 - static_cast<int64_t>(kept))) << "the board's skips and ours";
+  EXPECT_EQ(event["firstSeq"], 10);
+  f->Close();
+}
+
+TEST_F(LogFollowTest, Issue14AUserHoldsABoundedNumberOfFollows) {
+  LogFollowOptions options;
+  options.max_follows_per_user = 2;
+  LogFollow capped(gateway_, io_.get_executor(), options);
+  capped.Start();
+  auto follow = [&](const std::string& user) {
+    Result<std::shared_ptr<LogFollow::Follower>> got = Internal("not answered");
+    capped.Follow("brd-1", user, {}, [&got](Result<std::shared_ptr<LogFollow::Follower>> f) { got = std::move(f); });
+    return got;
+  };
+  auto a = follow("usr-1");
+  auto b = follow("usr-1");
+  ASSERT_TRUE(a && b);
+  auto c = follow("usr-1");
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, ErrorCode::kResourceExhausted);
+  EXPECT_EQ(HttpStatus(c.error().code), 429);
+  EXPECT_EQ(capped.FollowerCount(), 2u) << "a refused follow changes nothing";
+  EXPECT_TRUE(follow("usr-2")) << "another user has follows of its own";
+  (*a)->Close();
+  EXPECT_EQ(capped.FollowsOf("usr-1"), 1u);
+  auto d = follow("usr-1");
+  ASSERT_TRUE(d) << "a closed follow frees its place";
+  // The board going offline frees them too.
+  gateway_.EndSession("brd-1");
+  EXPECT_EQ(capped.FollowsOf("usr-1"), 0u);
+  EXPECT_EQ(capped.FollowsOf("usr-2"), 0u);
 }
 
 }  // namespace

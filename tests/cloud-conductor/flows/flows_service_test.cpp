@@ -146,6 +146,22 @@ TEST_F(FlowsServiceTest, DeploysOnlineBoardsAndRecordsOfflineOnes) {
   EXPECT_EQ(CallsTo("flow.deploy").size(), before);
 }
 
+// Issue 14 review: a board whose session ended while it held flow.deploy (the router's
+// ew.error.callee_left) is offline, as one that was away before the call: it gets its partition
+// when it returns, it did not fail.
+TEST_F(FlowsServiceTest, Issue14ABoardThatLeftDuringTheDeployIsOfflineNotFailed) {
+  gateway_.SetOnline("brd-a");
+  gateway_.SetScript("brd-a", [](const std::string& procedure, const wamp::Payload& p) -> Result<wamp::Payload> {
+    if (procedure == "flow.deploy") return CalleeLeft("the callee left before answering");
+    return p;
+  });
+  auto outcome = DeployNow("prj-1", "door", Flow(), "conductor");
+  ASSERT_TRUE(outcome) << outcome.error().error.message;
+  ASSERT_EQ(outcome->partitions.size(), 2u);
+  EXPECT_EQ(outcome->partitions[0].board_id, "brd-a");
+  EXPECT_EQ(outcome->partitions[0].state, PartitionState::kOffline);
+}
+
 TEST_F(FlowsServiceTest, RefusedFlowsStoreNothingAndNameEveryNode) {
   json flow = Flow();
   flow[2]["type"] = "exec";                // not a board type, on board B

@@ -1014,6 +1014,52 @@ TEST_F(FunctionsServiceTest, Review_ATimeoutFallsBackOnlyWhenTheFunctionOptsIn) 
   EXPECT_EQ(outcome.record["placement"]["tried"].size(), 2u) << outcome.record;
 }
 
+// Issue 14 review: a board whose session ended while it held the call may have run it, so the
+// call does not move on to the cloud; the invoker knew that case by the router's error text.
+// It is now its own code (ErrorCode::kCalleeLeft, ew.error.callee_left), whatever the message
+// says, and an Unavailable that merely quotes the old text is an ordinary refusal again.
+TEST_F(FunctionsServiceTest, Issue14_ACalleeThatLeftIsKnownByItsCodeNotItsText) {
+  StartService("fake");
+  gateway_.SetOnline("brd-1");
+  struct Case {
+    const char* name;
+    Error error;
+    bool falls_back;
+  };
+  const Case cases[] = {
+      {"left", Error{ErrorCode::kCalleeLeft, "session 42 closed"}, false},
+      {"unavailable", Error{ErrorCode::kUnavailable, "the callee left before answering"}, true},
+  };
+  for (const Case& c : cases) {
+    gateway_.SetScript("brd-1", [error = c.error](const std::string& procedure, const wamp::Payload& p) -> Result<wamp::Payload> {
+      if (procedure == "fn.invoke") return tl::unexpected(error);
+      return p;
+    });
+    auto function = Upload(Spec(std::string("left-") + c.name));
+    ASSERT_TRUE(service_->Deploy(function, {"brd-1"}));
+    ASSERT_TRUE(Eventually([&] { return StateOf(function.id, "brd-1") == "deployed"; }));
+    auto outcome = InvokeAndWait(function, Placement::Auto(), {});
+    EXPECT_EQ(outcome.record["placement"]["tried"].size(), c.falls_back ? 2u : 1u) << c.name << outcome.record;
+    EXPECT_EQ(outcome.record["placement"]["tried"][0]["runtime"], "board:brd-1") << c.name;
+  }
+  // A board that left while it held a deploy gets it again when it returns: pending, as when it
+  // was offline before the call, not failed.
+  gateway_.SetScript("brd-1", [](const std::string& procedure, const wamp::Payload& p) -> Result<wamp::Payload> {
+    if (procedure == "fn.deploy") return CalleeLeft("the callee left before answering");
+    return p;
+  });
+  auto left = Upload(Spec("left-deploy"));
+  ASSERT_TRUE(service_->Deploy(left, {"brd-1"}));
+  ASSERT_TRUE(Eventually([&] {
+    auto d = store_->GetDeployment(left.id, "brd-1");
+    return d && *d && !(*d)->error.empty();
+  }));
+  EXPECT_EQ(StateOf(left.id, "brd-1"), "pending");
+  // The router's mapping round-trips: the code survives the WAMP error URI.
+  EXPECT_EQ(WampErrorUri(ErrorCode::kCalleeLeft), "ew.error.callee_left");
+  EXPECT_EQ(ErrorCodeFromWampUri("ew.error.callee_left"), ErrorCode::kCalleeLeft);
+}
+
 TEST_F(FunctionsServiceTest, Issue18_PlacementTextsAreParsed) {
   EXPECT_EQ(Placement::Parse("auto")->mode, Placement::Mode::kAuto);
   EXPECT_EQ(Placement::Parse("cloud")->mode, Placement::Mode::kCloud);

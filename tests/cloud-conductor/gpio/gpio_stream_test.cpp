@@ -281,6 +281,11 @@ class GpioStreamTest : public ::testing::Test {
       board->Send(reg);
       board->Next<wamp::Registered>();
     }
+    wamp::Call ready;  // as the agent: online (and watchable) from here on
+    ready.request = request;
+    ready.procedure = "ew.conductor.board.ready";
+    board->Send(ready);
+    board->Next<wamp::Result>();
     return *board;
   }
 

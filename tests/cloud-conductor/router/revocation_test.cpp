@@ -155,6 +155,11 @@ TEST_F(RevocationTest, ADeletedBoardGetsGoodbyeAndNoUserRevocationTouchesIt) {
                                     challenge.extra["challenge"].get<std::string>());
   board.handler->OnFrame(wamp::Encode(board.transport->serializer(), auth));
   board.transport->Next<wamp::Welcome>();
+  wamp::Call ready;  // the agent's ew.conductor.board.ready: online from here on
+  ready.request = 1;
+  ready.procedure = "ew.conductor.board.ready";
+  board.handler->OnFrame(wamp::Encode(board.transport->serializer(), ready));
+  board.transport->Next<wamp::Result>();
   ASSERT_TRUE(router_.Presence("brd-a"));
   Revoke(auth::Revocation::Kind::kUser, "brd-a");
   EXPECT_FALSE(board.transport->closed) << "boards hold no token: user revocations pass them by";

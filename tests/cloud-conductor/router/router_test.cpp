@@ -119,6 +119,15 @@ class RouterTest : public ::testing::Test {
     return welcome.session;
   }
 
+  // What the agent does once its procedures are registered: the board is online from here on.
+  static void Ready(Client& c, wamp::Id request = 900) {
+    wamp::Call ready;
+    ready.request = request;
+    ready.procedure = "ew.conductor.board.ready";
+    c.Feed(ready);
+    EXPECT_EQ(c.transport->Next<wamp::Result>().request, request);
+  }
+
   wamp::Id Register(Client& c, const std::string& procedure, wamp::Id request = 1) {
     wamp::Register reg;
     reg.request = request;
@@ -138,6 +147,9 @@ TEST_F(RouterTest, BoardJoinsWithWampCraAndIsPresent) {
   auto welcome = board.transport->Next<wamp::Welcome>();
   EXPECT_EQ(welcome.details["authrole"], "board");
   EXPECT_EQ(welcome.details["authid"], "brd-a");
+  // Joined is not online: not before the agent says its procedures are registered (issue 14).
+  EXPECT_FALSE(router_.Presence("brd-a"));
+  Ready(board);
   ASSERT_TRUE(router_.Presence("brd-a"));
   EXPECT_EQ(router_.Presence("brd-a")->session_id, welcome.session);
   EXPECT_FALSE(router_.Presence("brd-b"));
@@ -209,6 +221,7 @@ TEST_F(RouterTest, MsgpackPayloadsPassThroughUnchangedAndAreDecodedForTheConduct
   auto board = JoinBoard("brd-a", Serializer::kMsgpack);
   Welcomed(board);
   Register(board, "ew.board.brd-a.sys.ping");
+  Ready(board);
   auto user = JoinUser("tok-alice", Serializer::kMsgpack);
   Welcomed(user);
   wamp::Call call;
@@ -566,8 +579,23 @@ TEST_F(RouterTest, CalleeLeavingFailsItsPendingCalls) {
   user.Feed(call);
   board.transport->Next<wamp::Invocation>();
   board.handler->OnClose();
-  EXPECT_EQ(user.transport->Next<wamp::ErrorMessage>().error, WampErrorUri(ErrorCode::kUnavailable));
+  // Its own URI (issue 14): the call reached the callee, which may have run it.
+  EXPECT_EQ(user.transport->Next<wamp::ErrorMessage>().error, "ew.error.callee_left");
   EXPECT_FALSE(router_.Presence("brd-a"));
+}
+
+TEST_F(RouterTest, Issue14ABoardLeavingDuringAGatewayCallAnswersCalleeLeft) {
+  auto board = JoinBoard("brd-a");
+  Welcomed(board);
+  Register(board, "ew.board.brd-a.fn.invoke");
+  Ready(board);
+  std::optional<Result<wamp::Payload>> got;
+  router_.CallBoard("brd-a", "fn.invoke", {}, std::chrono::seconds(5), [&](Result<wamp::Payload> r) { got = r; });
+  io_.run_for(std::chrono::milliseconds(20));
+  board.transport->Next<wamp::Invocation>();
+  board.handler->OnClose();
+  ASSERT_TRUE(got && !*got);
+  EXPECT_EQ(got->error().code, ErrorCode::kCalleeLeft) << got->error().message;
 }
 
 TEST_F(RouterTest, PubSubExactPrefixAndExcludeMe) {
@@ -629,6 +657,8 @@ TEST_F(RouterTest, BoardStatusEventsReachSubscribedUsers) {
   alice.transport->Next<wamp::Subscribed>();
   auto board = JoinBoard("brd-a");
   Welcomed(board);
+  EXPECT_TRUE(alice.transport->frames.empty()) << "no online before the board is ready";
+  Ready(board);
   EXPECT_EQ(alice.transport->Next<wamp::Event>().payload.kwargs["status"], "online");
   board.handler->OnClose();
   EXPECT_EQ(alice.transport->Next<wamp::Event>().payload.kwargs["status"], "offline");
@@ -636,8 +666,9 @@ TEST_F(RouterTest, BoardStatusEventsReachSubscribedUsers) {
 
 TEST_F(RouterTest, NewerBoardSessionReplacesTheOldOne) {
   auto first = JoinBoard("brd-a");
-  Welcomed(first);
+  auto first_session = Welcomed(first);
   Register(first, "ew.board.brd-a.sys.ping");
+  Ready(first);
   auto watcher = JoinUser("tok-alice");
   Welcomed(watcher);
   wamp::Subscribe sub;
@@ -648,12 +679,22 @@ TEST_F(RouterTest, NewerBoardSessionReplacesTheOldOne) {
   auto second = JoinBoard("brd-a");
   auto session = Welcomed(second);
   EXPECT_EQ(first.transport->Next<wamp::Abort>().reason, "wamp.close.replaced");
-  // Watchers see the board stay online: no "offline" between the two sessions.
+  // Until the new session is ready the board stays online under the old one (no "offline"
+  // between the two), but the conductor does not call it: the new one may not serve it yet.
+  EXPECT_TRUE(watcher.transport->frames.empty());
+  EXPECT_EQ(router_.Presence("brd-a")->session_id, first_session);
+  std::optional<Result<wamp::Payload>> got;
+  router_.CallBoard("brd-a", "sys.ping", {}, std::chrono::seconds(5), [&](Result<wamp::Payload> r) { got = r; });
+  io_.run_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(got && !*got);
+  EXPECT_EQ(got->error().code, ErrorCode::kUnavailable);
+  EXPECT_TRUE(second.transport->frames.empty());
+  // The new session can register what the old one held, then says it is ready.
+  Register(second, "ew.board.brd-a.sys.ping");
+  Ready(second);
   EXPECT_EQ(watcher.transport->Next<wamp::Event>().payload.kwargs["status"], "online");
   EXPECT_TRUE(watcher.transport->frames.empty());
   EXPECT_EQ(router_.Presence("brd-a")->session_id, session);
-  // The new session can register what the old one held.
-  Register(second, "ew.board.brd-a.sys.ping");
   // The old socket's late close does not take the board offline.
   first.handler->OnClose();
   EXPECT_TRUE(router_.Presence("brd-a"));
@@ -705,6 +746,7 @@ TEST_F(RouterTest, GatewayCallsReachTheBoard) {
   auto board = JoinBoard("brd-a");
   Welcomed(board);
   Register(board, "ew.board.brd-a.sys.info");
+  Ready(board);
   std::optional<Result<wamp::Payload>> got;
   router_.CallBoard("brd-a", "sys.info", {}, std::chrono::seconds(5), [&](Result<wamp::Payload> r) { got = r; });
   io_.run_for(std::chrono::milliseconds(20));
@@ -1409,6 +1451,112 @@ TEST_F(RouterTest, AcknowledgedPublicationsAreRoutedOncePerSpoolSeq) {
   // ... and seq 10 of the first spool is still new (nothing above 9 was taken).
   publish(again, {10});
   EXPECT_EQ(again.transport->Next<wamp::Result>().payload.kwargs["routed"], 1);
+}
+
+}  // namespace
+}  // namespace ew::router
+
+namespace ew::router {
+namespace {
+
+// Issue 14: a board counted as online at its WELCOME was called before it had registered its
+// procedures ("no such procedure"). It is online once it calls ew.conductor.board.ready: only
+// then do presence, the status event, CallBoard and the registered listeners (the resync of its
+// deployments and flows) see it, listeners once per procedure it holds, in registration order.
+TEST_F(RouterTest, Issue14BoardIsOnlineOnlyOnceItSaysItsProceduresAreRegistered) {
+  std::vector<std::string> registered;
+  router_.OnBoardRegistered([&](const std::string& board, const std::string& suffix) {
+    registered.push_back(board + " " + suffix);
+  });
+  io_.run_for(std::chrono::milliseconds(10));
+  auto watcher = JoinUser("tok-alice");
+  Welcomed(watcher);
+  watcher.Feed(wamp::Subscribe{1, Value::object(), "ew.board.brd-a.status"});
+  watcher.transport->Next<wamp::Subscribed>();
+
+  auto board = JoinBoard("brd-a");
+  Welcomed(board);
+  Register(board, "ew.board.brd-a.fn.deploy", 1);
+  Register(board, "ew.board.brd-a.fn.list", 2);
+  EXPECT_FALSE(router_.Presence("brd-a"));
+  EXPECT_TRUE(registered.empty()) << "no resync before the board is ready";
+  EXPECT_TRUE(watcher.transport->frames.empty()) << "no online event before the board is ready";
+  std::optional<Result<wamp::Payload>> got;
+  router_.CallBoard("brd-a", "fn.list", {}, std::chrono::seconds(5), [&](Result<wamp::Payload> r) { got = r; });
+  io_.restart();
+  io_.run_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(got && !*got);
+  EXPECT_EQ(got->error().code, ErrorCode::kUnavailable);
+  EXPECT_TRUE(board.transport->frames.empty()) << "the conductor must not call a board that is not ready";
+
+  Ready(board);
+  ASSERT_TRUE(router_.Presence("brd-a"));
+  EXPECT_EQ(watcher.transport->Next<wamp::Event>().payload.kwargs["status"], "online");
+  EXPECT_EQ(registered, (std::vector<std::string>{"brd-a fn.deploy", "brd-a fn.list"}));
+  // A second ready changes nothing; a later registration is heard at once.
+  Ready(board, 901);
+  EXPECT_TRUE(watcher.transport->frames.empty());
+  Register(board, "ew.board.brd-a.sys.info", 3);
+  EXPECT_EQ(registered.back(), "brd-a sys.info");
+  EXPECT_EQ(registered.size(), 3u);
+  // A user may not say a board is ready.
+  watcher.Feed(wamp::Call{5, Value::object(), "ew.conductor.board.ready", {}});
+  EXPECT_EQ(watcher.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized");
+  // A board that leaves before it was ready was never online: nothing is published.
+  board.handler->OnClose();
+  EXPECT_EQ(watcher.transport->Next<wamp::Event>().payload.kwargs["status"], "offline");
+  auto brief = JoinBoard("brd-a");
+  Welcomed(brief);
+  brief.handler->OnClose();
+  EXPECT_TRUE(watcher.transport->frames.empty());
+  EXPECT_FALSE(router_.Presence("brd-a"));
+}
+
+// An agent older than ew.conductor.board.ready never calls it: it comes online once the grace
+// after its last REGISTER has passed, with its listeners run then.
+TEST(RouterReadyGraceTest, Issue14AnAgentThatNeverSaysReadyComesOnlineAfterTheGrace) {
+  boost::asio::io_context io;
+  FakeDirectory directory;
+  metrics::Registry metrics;
+  RouterConfig config;
+  config.board_ready_grace = std::chrono::milliseconds(150);
+  config.board_ready_max = std::chrono::milliseconds(5'000);
+  Router router(io.get_executor(), config, directory, metrics);
+  std::vector<std::string> registered;
+  router.OnBoardRegistered([&](const std::string&, const std::string& suffix) { registered.push_back(suffix); });
+  io.run_for(std::chrono::milliseconds(10));
+
+  auto transport = std::make_shared<FakeTransport>(Serializer::kMsgpack);
+  auto handler = router.Attach(transport);
+  auto feed = [&](const wamp::Message& m) { handler->OnFrame(wamp::Encode(transport->serializer(), m)); };
+  wamp::Hello hello;
+  hello.realm = "edgewire";
+  hello.details = {{"authmethods", {"wampcra"}}, {"authid", "brd-a"}, {"roles", {{"callee", Value::object()}}}};
+  feed(hello);
+  auto challenge = transport->Next<wamp::Challenge>();
+  auto key = ids::WampCraDeriveKey(kSecret, challenge.extra["salt"].get<std::string>(),
+                                   challenge.extra["iterations"].get<int>(), challenge.extra["keylen"].get<int>());
+  wamp::Authenticate auth;
+  auth.signature = ids::WampCraSign(key, challenge.extra["challenge"].get<std::string>());
+  feed(auth);
+  transport->Next<wamp::Welcome>();
+  const auto registered_at = std::chrono::steady_clock::now();
+  wamp::Register reg;
+  reg.request = 1;
+  reg.procedure = "ew.board.brd-a.sys.info";
+  feed(reg);
+  transport->Next<wamp::Registered>();
+  io.restart();
+  io.run_for(std::chrono::milliseconds(60));
+  EXPECT_FALSE(router.Presence("brd-a")) << "online before the grace ran out";
+  while (!router.Presence("brd-a") && std::chrono::steady_clock::now() - registered_at < std::chrono::seconds(3)) {
+    io.restart();
+    io.run_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(router.Presence("brd-a"));
+  EXPECT_GE(std::chrono::steady_clock::now() - registered_at, std::chrono::milliseconds(150));
+  EXPECT_EQ(registered, std::vector<std::string>{"sys.info"});
+  EXPECT_NE(metrics.RenderPrometheus().find("ew_boards_ready_by_grace_total 1"), std::string::npos) << metrics.RenderPrometheus();
 }
 
 }  // namespace

@@ -516,6 +516,44 @@ TEST(ContractUpdate, RequestsReportsAndBatchesRoundTripAndBadOnesAreRefused) {
   ExpectRefused<sys::LogBatch>({{"lines", json(std::vector<std::string>(201, "x"))}}, "lines");
 }
 
+// Issue 14 review: the bounds of one log answer, shared by the agent and the conductor.
+TEST(ContractTest, Issue14LogLinesAreFittedToTheAnswersBounds) {
+  // A line over the bound is cut at a character boundary, marker included in the bound.
+  std::vector<std::string> lines = {"short", std::string(10, 'a') + "\xc3\xa9\xc3\xa9\xc3\xa9" + std::string(20, 'b')};
+  auto fitted = sys::FitLogLines(lines, sys::KeepLines::kOldest, 24, 1000);
+  EXPECT_EQ(fitted.cut, 1u);
+  EXPECT_EQ(fitted.dropped, 0u);
+  EXPECT_EQ(lines[0], "short");
+  EXPECT_LE(lines[1].size(), 24u);
+  EXPECT_EQ(lines[1], std::string(10, 'a') + "\xc3\xa9" + sys::kLogCutMarker) << "no half character";
+  // Past the answer's bytes: the oldest stay (follow) or the newest (sys.logs); one always stays.
+  std::vector<std::string> many(10, std::string(100, 'z'));
+  for (size_t i = 0; i < many.size(); ++i) many[i][0] = static_cast<char>('0' + i);
+  auto oldest = many;
+  auto kept = sys::FitLogLines(oldest, sys::KeepLines::kOldest, 4096, 350);
+  EXPECT_EQ(kept.kept, 3u);
+  EXPECT_EQ(kept.dropped, 7u);
+  EXPECT_EQ(oldest.front()[0], '0');
+  auto newest = many;
+  kept = sys::FitLogLines(newest, sys::KeepLines::kNewest, 4096, 350);
+  EXPECT_EQ(kept.kept, 3u);
+  EXPECT_EQ(newest.front()[0], '7');
+  EXPECT_EQ(newest.back()[0], '9');
+  std::vector<std::string> one = {std::string(100, 'q')};
+  EXPECT_EQ(sys::FitLogLines(one, sys::KeepLines::kOldest, 4096, 10).kept, 1u);
+  // The counts travel in the batch and the reply.
+  sys::LogBatch batch;
+  batch.lines = {"x"};
+  batch.cut = 3;
+  EXPECT_EQ(sys::LogBatch::Parse(batch.ToPayload())->cut, 3);
+  sys::LogsReply reply;
+  reply.omitted = 5;
+  reply.cut = 2;
+  auto parsed = sys::LogsReply::Parse(reply.ToPayload());
+  EXPECT_EQ(parsed->omitted, 5);
+  EXPECT_EQ(parsed->cut, 2);
+}
+
 TEST(ContractProto3, ReadersAcceptWhatTheWritersPrint) {
   for (int64_t v : {int64_t{0}, int64_t{-5}, INT64_MAX}) EXPECT_EQ(*ReadProto3Int64(Proto3Int64(v)), v);
   for (double v : {0.0, 1.5, 1e300}) EXPECT_EQ(*ReadProto3Double(Proto3Double(v)), v);

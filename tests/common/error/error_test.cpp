@@ -32,10 +32,15 @@ TEST(ErrorTest, CodesMapToHttpAndWamp) {
   EXPECT_EQ(HttpStatus(ErrorCode::kDeadlineExceeded), 504);
   EXPECT_EQ(WampErrorUri(ErrorCode::kPermissionDenied), "wamp.error.not_authorized");
   for (auto code : {ErrorCode::kNotFound, ErrorCode::kInvalidArgument, ErrorCode::kPermissionDenied,
-                    ErrorCode::kConflict, ErrorCode::kUnavailable, ErrorCode::kDeadlineExceeded, ErrorCode::kInternal}) {
+                    ErrorCode::kConflict, ErrorCode::kUnavailable, ErrorCode::kDeadlineExceeded, ErrorCode::kInternal,
+                    ErrorCode::kCalleeLeft}) {
     EXPECT_EQ(ErrorCodeFromWampUri(WampErrorUri(code)), code) << ErrorCodeName(code);
   }
   EXPECT_EQ(ErrorCodeFromWampUri("com.example.whatever"), ErrorCode::kInternal);
+  // Issue 14: the router's "callee left before answering" has a code of its own.
+  EXPECT_EQ(WampErrorUri(ErrorCode::kCalleeLeft), "ew.error.callee_left");
+  EXPECT_EQ(HttpStatus(ErrorCode::kCalleeLeft), 503);
+  EXPECT_EQ(ErrorCodeName(ErrorCode::kCalleeLeft), "callee_left");
 }
 
 TEST(ErrorTest, JsonBodyHasCodeAndMessage) {
