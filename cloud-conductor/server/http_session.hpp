@@ -266,6 +266,17 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
     keep_alive_ = false;
     auto target = ParseProxyTarget(std::string_view(header.target().data(), header.target().size()));
     if (!target) return Refuse(JsonError(400, ErrorCode::kInvalidArgument, target.error().message));
+    // Every board's pages share the conductor's origin: a service worker one of them registered
+    // (with the board's `Service-Worker-Allowed: /`) would control every page of that origin,
+    // other boards' and the conductor's own. Browsers fetch a worker's script with
+    // `Service-Worker: script`; no such fetch reaches a board (security review 3, H1).
+    for (const auto& field : header) {
+      if (CanonicalHeaderName(std::string_view(field.name_string().data(), field.name_string().size())) ==
+          "service-worker")
+        return Refuse(JsonError(403, ErrorCode::kPermissionDenied,
+                                "service workers are not served through the board proxy (boards share the "
+                                "conductor's origin)"));
+    }
     const bool upgrade = websocket::is_upgrade(header);
     if (!head_.body_bytes) {
       return Refuse(JsonError(411, ErrorCode::kInvalidArgument,

@@ -1378,5 +1378,45 @@ class TunnelMessageLimitTest(TunnelTestCase):
         self.assertEqual(got, b"a" * 60_000)
 
 
+class ProxyReview3Test(TunnelTestCase):
+    """Security review 3 of issue 17: requests the proxy refuses before they reach a board."""
+
+    def recording_board(self, name):
+        """(board id, its HTTP app's port, the heads the app received)."""
+        received = []
+
+        def recorder(conn):
+            received.append(read_head(conn) or b"")
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+        board = self.board(name)
+        return board, self.local(recorder).port, received
+
+    def raw(self, request):
+        with socket.create_connection(("127.0.0.1", self.conductor.port), timeout=15) as sock:
+            sock.sendall(request.encode())
+            return recv_all(sock, timeout=15).decode(errors="replace")
+
+    def test_h1_service_worker_script_fetches_are_refused(self):
+        """H1: a board's page registering a service worker (scope "/" with the board's
+        Service-Worker-Allowed: /) would control every page of the conductor's origin."""
+        board, port, received = self.recording_board("sw-board")
+        base = f"/v1/boards/{board}/proxy/{port}"
+        answer = self.raw(f"GET {base}/ok.js HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {self.token}\r\n\r\n")
+        self.assertTrue(answer.startswith("HTTP/1.1 200"), answer)
+        wait_until(lambda: received, what="the board's request")
+        for spelling in ("Service-Worker: script", "service-worker: script", "Service_Worker: script"):
+            answer = self.raw(f"GET {base}/sw.js HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {self.token}\r\n"
+                              f"{spelling}\r\n\r\n")
+            self.assertTrue(answer.startswith("HTTP/1.1 403"), (spelling, answer))
+            self.assertIn('"code":"permission_denied"', answer.replace(" ", ""))
+            self.assertIn("service worker", answer)
+        # The app sees the next allowed request and none of the refused ones.
+        answer = self.raw(f"GET {base}/after HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {self.token}\r\n\r\n")
+        self.assertTrue(answer.startswith("HTTP/1.1 200"), answer)
+        wait_until(lambda: len(received) == 2, what="the board's second request")
+        self.assertNotIn(b"sw.js", b"".join(received))
+
+
 if __name__ == "__main__":
     unittest.main()
