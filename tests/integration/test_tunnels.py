@@ -1417,6 +1417,24 @@ class ProxyReview3Test(TunnelTestCase):
         wait_until(lambda: len(received) == 2, what="the board's second request")
         self.assertNotIn(b"sw.js", b"".join(received))
 
+    def test_l1_any_transfer_encoding_is_refused(self):
+        """L1: a Transfer-Encoding in any case or spelling (X_Y read as X-Y by CGI-style servers),
+        with any coding, is refused: the body's end is the conductor's to find."""
+        board, port, received = self.recording_board("te-board")
+        base = f"/v1/boards/{board}/proxy/{port}"
+        for te in ("Transfer-Encoding: chunked", "transfer-encoding: identity", "TRANSFER-ENCODING: gzip",
+                   "Transfer_Encoding: chunked", "transfer_encoding: chunked"):
+            answer = self.raw(f"POST {base}/te HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {self.token}\r\n"
+                              f"Content-Length: 5\r\n{te}\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+            self.assertRegex(answer, r"^HTTP/1.1 (411|400) ", (te, answer))
+            self.assertIn('"error"', answer, te)
+        answer = self.raw(f"POST {base}/plain HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {self.token}\r\n"
+                          f"Content-Length: 5\r\n\r\nhello")
+        self.assertTrue(answer.startswith("HTTP/1.1 200"), answer)
+        wait_until(lambda: received, what="the board's request")
+        self.assertEqual(len(received), 1, received)
+        self.assertIn(b"/plain", received[0])
+
 
 if __name__ == "__main__":
     unittest.main()
