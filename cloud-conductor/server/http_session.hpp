@@ -310,7 +310,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
       text += name + ": " + std::string(field.value()) + "\r\n";
     }
     text += "Host: 127.0.0.1:" + std::to_string(target->port) + "\r\n";
-    if (!upgrade) text += "Connection: close\r\n";
+    text += ProxiedConnectionHeader(ProxyHeadKind{bearer, upgrade});
     text += "X-Forwarded-For: " + peer_.substr(0, peer_.rfind(':')) + "\r\n";
     text += std::string("X-Forwarded-Proto: ") + (kIsTls<Stream> ? "https" : "http") + "\r\n";
     text += "X-Forwarded-Prefix: " + target->prefix + "\r\n\r\n";
