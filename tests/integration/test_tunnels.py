@@ -20,6 +20,7 @@ import time
 import unittest
 
 import wamp_client
+from autobahn.wamp.exception import ApplicationError
 from harness import Agent, ConductorTestCase, cli, wait_until
 
 TUNNEL_CONFIG = """[tunnels]
@@ -1434,6 +1435,42 @@ class ProxyReview3Test(TunnelTestCase):
         wait_until(lambda: received, what="the board's request")
         self.assertEqual(len(received), 1, received)
         self.assertIn(b"/plain", received[0])
+
+    def test_l4_only_the_conductor_calls_tunnel_open(self):
+        """L4: tunnel.* is the conductor's: an operator of the board's project, or an admin, calling
+        tunnel.open over REST or WAMP is refused, and the board dials nothing."""
+        _, project = self.rest("POST", "/v1/projects", {"name": "l4-project"})
+        board = self.board("l4-board", project=project["id"])
+        operator = self.operator("l4-operator", project["id"])
+        dialled = []
+        app = self.local(lambda conn: dialled.append(conn.recv(1)))
+        body = {"kwargs": {"token": "A" * 43, "port": app.port, "service": "svc-forged"}}
+        for who, token in (("operator", operator), ("admin", self.token)):
+            for procedure in ("tunnel.open", "tunnel"):
+                status, answer = self.conductor.rest("POST", f"/v1/boards/{board}/calls/{procedure}", body, token)
+                self.assertEqual(status, 403, (who, procedure, answer))
+                self.assertEqual(answer["error"]["code"], "permission_denied", answer)
+            status, answer = self.conductor.rest("POST", f"/v1/boards/{board}/calls/sys.ping", {}, token)
+            self.assertEqual(status, 200, (who, answer))
+
+        async def wamp_call(ticket):
+            session = await wamp_client.connect(self.conductor.ws_url, {"method": "ticket", "ticket": ticket})
+            try:
+                await session.call(f"ew.board.{board}.tunnel.open", token="A" * 43, port=app.port, service="x")
+                return "allowed"
+            except ApplicationError as e:
+                return e.error
+            finally:
+                session.leave()
+
+        for ticket in (operator, self.token):
+            self.assertEqual(asyncio.run(wamp_call(ticket)), "wamp.error.not_authorized")
+        # The conductor's own tunnels still work for the operator: one connection reaches the app.
+        service = self.open_service(board, app.port, token=operator)
+        with self.connect(service) as sock:
+            sock.sendall(b"x")
+            wait_until(lambda: dialled, what="the app's one connection")
+        self.assertEqual(dialled, [b"x"])
 
 
 if __name__ == "__main__":
