@@ -6,7 +6,6 @@
 
 #include <cstdint>
 #include <string>
-#include <string_view>
 
 #include "common/contract/procedure.hpp"
 
@@ -14,7 +13,7 @@ namespace ew::contract::tunnel {
 
 // Every procedure of this family, "tunnel.*", is the conductor's to call: the router and the
 // REST calls route refuse it to everyone else, admins included (security review 3, L4).
-inline constexpr std::string_view kPrefix = "tunnel";
+inline constexpr char kPrefix[] = "tunnel";
 
 // Longest `service` accepted, and its characters: [A-Za-z0-9._ -] (it goes into the board's log
 // lines; no control character or newline can forge one).

@@ -476,7 +476,7 @@ TEST(ContractTunnel, Open) {
   ExpectRefused<tunnel::OpenRequest>({{"token", token}, {"port", 22}, {"service", "svc\r"}}, "service");
   ExpectRefused<tunnel::OpenRequest>({{"token", token}, {"port", 22}, {"service", std::string(129, 's')}}, "service");
   // What the conductor sends passes: a service id, or "proxy to <board>".
-  for (const std::string service : {"svc-0a1b2c", "proxy to brd-1.x_y", std::string(128, 's')}) {
+  for (const std::string& service : std::vector<std::string>{"svc-0a1b2c", "proxy to brd-1.x_y", std::string(128, 's')}) {
     request.service = service;
     EXPECT_EQ(RoundTrip(request).service, service);
   }
