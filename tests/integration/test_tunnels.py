@@ -1473,5 +1473,99 @@ class ProxyReview3Test(TunnelTestCase):
         self.assertEqual(dialled, [b"x"])
 
 
+class TunnelReview3CapTest(TunnelTestCase):
+    """Security review 3, M1-M3: proxied connections are capped in all and per user, tunnelled
+    connections per project, and login links and sessions per user (small caps here)."""
+
+    conductor_extra = ("max_proxied = 3\nmax_proxied_per_user = 2\nmax_connections_per_project = 4\n"
+                       "proxy_sessions_per_user = 2\n")
+
+    def test_proxied_per_user_and_in_all_and_tunnels_per_project_are_capped(self):
+        _, project = self.rest("POST", "/v1/projects", {"name": "cap-project"})
+        board = self.board("cap-board", project=project["id"])
+        op_a = self.operator("cap-op-a", project["id"])
+        op_b = self.operator("cap-op-b", project["id"])
+        accepted = []
+
+        def hold(conn):
+            accepted.append(conn)
+            try:
+                while conn.recv(65536):
+                    pass
+            except OSError:
+                pass
+
+        app = self.local(hold)
+        path = f"/v1/boards/{board}/proxy/{app.port}/held"
+        held = []
+
+        def hold_request(token):
+            sock = socket.create_connection(("127.0.0.1", self.conductor.port), timeout=15)
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {token}\r\n\r\n".encode())
+            held.append(sock)
+            return sock
+
+        def refused(token, needle):
+            status, _, text = proxy_request(self.conductor.port, "GET", path, {"X-Auth-Token": token})
+            self.assertEqual(status, 429, text)
+            self.assertIn(needle, text)
+            self.assertIn('"resource_exhausted"', text)
+
+        try:
+            hold_request(op_a)
+            hold_request(op_a)
+            wait_until(lambda: len(accepted) == 2, what="operator A's two proxied connections")
+            refused(op_a, "max_proxied_per_user")       # M1: A's own cap
+            hold_request(op_b)                          # B is not held back by A
+            wait_until(lambda: len(accepted) == 3, what="operator B's proxied connection")
+            refused(op_b, "([tunnels] max_proxied)")    # M1: the conductor's cap, all users
+            # M2: the project's fourth tunnelled connection is a service client; the fifth is closed.
+            service = self.open_service(board, app.port, token=op_a)
+            client = self.connect(service)
+            held.append(client)
+            wait_until(lambda: len(accepted) == 4, what="the service client's connection")
+            with self.connect(service) as over:
+                self.assertEqual(recv_all(over, timeout=10), b"")
+            wait_until(lambda: "max_connections_per_project" in self.log(), what="the project cap's log line")
+            self.assertEqual(len(accepted), 4)
+            # Places come back when connections end: the app ends one of A's two, A may again.
+            accepted[0].shutdown(socket.SHUT_RDWR)
+            wait_until(lambda: self.try_hold(path, op_a, held), what="operator A's place back")
+            wait_until(lambda: len(accepted) == 5, what="operator A's new proxied connection")
+        finally:
+            for sock in held:
+                sock.close()
+
+    def try_hold(self, path, token, held):
+        """True when a proxied request is taken (no 429 within a moment), keeping its socket."""
+        sock = socket.create_connection(("127.0.0.1", self.conductor.port), timeout=15)
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {token}\r\n\r\n".encode())
+        sock.settimeout(1.0)
+        try:
+            answer = sock.recv(100)
+        except socket.timeout:
+            held.append(sock)
+            return True
+        sock.close()
+        self.assertIn(b"429", answer)
+        return False
+
+    def test_login_links_per_user_are_capped(self):
+        """M3: one user's outstanding login links and sessions are capped (429); another user's are not."""
+        _, project = self.rest("POST", "/v1/projects", {"name": "cap-login-project"})
+        board = self.board("cap-login-board", start=False, project=project["id"])
+        op_a = self.operator("cap-login-a", project["id"])
+        op_b = self.operator("cap-login-b", project["id"])
+        for _ in range(2):
+            status, body = self.conductor.rest("POST", f"/v1/boards/{board}/proxy-logins", {"port": 80}, op_a)
+            self.assertEqual(status, 201, body)
+        status, body = self.conductor.rest("POST", f"/v1/boards/{board}/proxy-logins", {"port": 80}, op_a)
+        self.assertEqual(status, 429, body)
+        self.assertEqual(body["error"]["code"], "resource_exhausted", body)
+        self.assertIn("proxy_sessions_per_user", body["error"]["message"])
+        status, body = self.conductor.rest("POST", f"/v1/boards/{board}/proxy-logins", {"port": 80}, op_b)
+        self.assertEqual(status, 201, body)
+
+
 if __name__ == "__main__":
     unittest.main()
