@@ -1472,6 +1472,28 @@ class ProxyReview3Test(TunnelTestCase):
             wait_until(lambda: dialled, what="the app's one connection")
         self.assertEqual(dialled, [b"x"])
 
+    def test_l5_without_a_port_range_only_an_admin_picks_the_conductor_port(self):
+        """L5: with port_first = 0 (this suite's config) a non-admin's conductorPort is a 403 and
+        nothing listens there; without it they get a free port; an admin may still choose one."""
+        _, project = self.rest("POST", "/v1/projects", {"name": "l5-project"})
+        board = self.board("l5-board", start=False, project=project["id"])
+        operator = self.operator("l5-operator", project["id"])
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            free = probe.getsockname()[1]
+        status, body = self.conductor.rest("POST", "/v1/services",
+                                           {"boardId": board, "boardPort": 22, "conductorPort": free}, operator)
+        self.assertEqual(status, 403, body)
+        self.assertIn("conductorPort", body["error"]["message"])
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", free), timeout=2).close()
+        status, listed = self.conductor.rest("GET", "/v1/services", token=operator)
+        self.assertEqual((status, listed["services"]), (200, []))
+        allocated = self.open_service(board, 22, token=operator)
+        self.assertGreater(allocated["conductorPort"], 0)
+        chosen = self.open_service(board, 23, conductorPort=free)  # the admin
+        self.assertEqual(chosen["conductorPort"], free)
+
 
 class TunnelReview3CapTest(TunnelTestCase):
     """Security review 3, M1-M3: proxied connections are capped in all and per user, tunnelled
