@@ -295,9 +295,27 @@ Result<ServiceState> TunnelManager::Create(Service spec) {
     listener->acceptor.close(ignored);
     return tl::unexpected(stored.error());
   }
+  if (after_insert_for_test_) after_insert_for_test_(spec);
   {
     std::lock_guard lock(mu_);
     listeners_[spec.id] = listener;
+  }
+  // A board deleted between the insert and the line above took the row along (ON DELETE
+  // CASCADE), and its CloseBoard may have looked for the listener before it was published: look
+  // at the row again now that CloseBoard would find the listener (security review 3, L6).
+  if (auto row = store_.Get(spec.id); !row) {
+    {
+      std::lock_guard lock(mu_);
+      auto it = listeners_.find(spec.id);
+      if (it != listeners_.end() && it->second == listener) listeners_.erase(it);
+    }
+    net::post(io_, [this, listener] { CloseService(listener); });  // twice (with CloseBoard's) is harmless
+    Log()->info("service {}: not opened, its board {} was deleted meanwhile", spec.id, spec.board_id);
+    if (row.error().code != ErrorCode::kNotFound) {
+      (void)store_.Delete(spec.id);  // unsure whether it is there: nothing left behind either way
+      return tl::unexpected(row.error());
+    }
+    return NotFound("board " + spec.board_id + " was deleted while its service was being created");
   }
   Log()->info("service {}: listening on {}:{} for board {} port {} (project {})", spec.id, options_.listen_address,
               spec.conductor_port, spec.board_id, spec.board_port, spec.project_id);

@@ -106,7 +106,9 @@ class TunnelManager {
   // Binds the service's conductor port (spec.conductor_port, or one from the range when 0),
   // stores it and starts accepting. `spec` has been validated (board exists, ports in range,
   // CIDRs parse). Unavailable when the port is taken or the range is full; Conflict when
-  // another service has the port. Nothing is left behind on error. Blocking.
+  // another service has the port; NotFound when the board is deleted meanwhile (also after the
+  // insert: its row is checked again once the listener is published). Nothing is left behind on
+  // error. Blocking.
   Result<ServiceState> Create(Service spec);
   // Removes the service from the store, closes its listener, the connections waiting for the
   // board and every spliced connection. NotFound when there is none. Blocking.
@@ -156,6 +158,9 @@ class TunnelManager {
   void SetConnectionLimiter(std::shared_ptr<server::ConnectionLimiter> limiter) { limiter_ = std::move(limiter); }
   // Closes every listener and connection (conductor stopping). io thread.
   void Stop();
+  // Tests only: runs in Create between the service's insert and its listener's publication, the
+  // window a board's deletion can fall into (security review 3, L6). Set before Create runs.
+  void SetAfterInsertForTest(std::function<void(const Service&)> hook) { after_insert_for_test_ = std::move(hook); }
   // Browser logins and sessions for /v1/boards/{id}/proxy/{port}/. Thread-safe.
   ProxySessionBook& proxy_sessions() { return proxy_sessions_; }
 
@@ -217,6 +222,7 @@ class TunnelManager {
   std::shared_ptr<Counts> counts_ = std::make_shared<Counts>();
   ProxySessionBook proxy_sessions_;
   std::shared_ptr<server::ConnectionLimiter> limiter_;  // null: services' clients are not capped here
+  std::function<void(const Service&)> after_insert_for_test_;
 };
 
 }  // namespace ew::conductor::tunnels
