@@ -11,6 +11,7 @@ import hashlib
 import http.client
 import os
 import re
+import select
 import socket
 import signal
 import socketserver
@@ -1534,8 +1535,7 @@ class TunnelReview3CapTest(TunnelTestCase):
             self.assertIn('"resource_exhausted"', text)
 
         try:
-            hold_request(op_a)
-            hold_request(op_a)
+            a_socks = [hold_request(op_a), hold_request(op_a)]
             wait_until(lambda: len(accepted) == 2, what="operator A's two proxied connections")
             refused(op_a, "max_proxied_per_user")       # M1: A's own cap
             hold_request(op_b)                          # B is not held back by A
@@ -1552,6 +1552,22 @@ class TunnelReview3CapTest(TunnelTestCase):
             self.assertEqual(len(accepted), 4)
             # Places come back when connections end: the app ends one of A's two, A may again.
             accepted[0].shutdown(socket.SHUT_RDWR)
+            # The conductor ends the client's connection after the board's end (it waits up to
+            # handshake_timeout for the client to close): the client closes the one that ended.
+            ended = []
+
+            def one_ended():
+                readable, _, _ = select.select(a_socks, [], [], 0.2)
+                for sock in readable:
+                    try:
+                        data = sock.recv(65536)
+                    except OSError:
+                        data = b""
+                    if not data:
+                        ended.append(sock)
+                return ended
+            wait_until(one_ended, what="the client connection whose board side ended")
+            ended[0].close()
             wait_until(lambda: self.try_hold(path, op_a, held), what="operator A's place back")
             wait_until(lambda: len(accepted) == 5, what="operator A's new proxied connection")
         finally:
