@@ -137,7 +137,7 @@ Result<ProxyDecision> DecideProxy(auth::Authenticator& authenticator, registry::
     EW_TRY(auto board, store.GetBoard(board_id));
     if (!auth::Authenticator::CanAccessProject(who, board.project_id()))
       return PermissionDenied("board " + board_id + " belongs to another project");
-    decision.caller = {who.user_id, who.name, who.token_id, TimeLeft(clock, who.token_expires_at)};
+    decision.caller = {who.user_id, who.name, who.token_id, board.project_id(), TimeLeft(clock, who.token_expires_at)};
     return decision;
   }
   // Session cookies: only a cookie of this very board and port counts (a browser sends only
@@ -162,7 +162,7 @@ Result<ProxyDecision> DecideProxy(auth::Authenticator& authenticator, registry::
     left = std::max(left, std::chrono::milliseconds(1));
     const auto token_left = TimeLeft(clock, grant->token_expires_at);
     if (token_left.count() > 0) left = std::min(left, token_left);
-    decision.caller = {grant->user_id, "browser session of " + grant->user_id, grant->token_id, left};
+    decision.caller = {grant->user_id, "browser session of " + grant->user_id, grant->token_id, grant->project_id, left};
     return decision;
   }
   if (refusal) return tl::unexpected(*refusal);
@@ -376,6 +376,10 @@ Result<uint16_t> Conductor::Start() {
   tunnel_options.open_timeout = d.config.tunnels_open_timeout;
   tunnel_options.max_tunnels_per_board = static_cast<size_t>(d.config.tunnels_max_per_board);
   tunnel_options.proxy_sessions.session_ttl = d.config.tunnels_proxy_session_ttl;
+  tunnel_options.proxy_sessions.max_per_user = static_cast<size_t>(d.config.tunnels_proxy_sessions_per_user);
+  tunnel_options.max_proxied = static_cast<size_t>(d.config.tunnels_max_proxied);
+  tunnel_options.max_proxied_per_user = static_cast<size_t>(d.config.tunnels_max_proxied_per_user);
+  tunnel_options.max_connections_per_project = static_cast<size_t>(d.config.tunnels_max_connections_per_project);
   d.tunnels = std::make_unique<tunnels::TunnelManager>(d.io, *d.service_store, *d.router, d.clock, d.metrics,
                                                        tunnel_options);
   EW_TRY_VOID(d.tunnels->Start());

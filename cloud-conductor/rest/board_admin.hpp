@@ -20,4 +20,9 @@ void FollowLogs(const RestDeps& deps, Exchange exchange);
 // POST /v1/boards/{id}/calls/{procedure} checks this too.
 bool IsAdminOnlyBoardProcedure(const std::string& procedure);
 
+// Board procedures no user may call, admins included: tunnel.* is the conductor's (a
+// tunnel.open makes the board connect to its own port and dial the conductor back; security
+// review 3, L4). The calls route refuses them with 403; Router::MayCall does over WAMP.
+bool IsConductorOnlyBoardProcedure(const std::string& procedure);
+
 }  // namespace ew::rest

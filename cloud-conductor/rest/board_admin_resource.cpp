@@ -10,8 +10,10 @@
 #include "cloud-conductor/rest/json_body.hpp"
 #include "cloud-conductor/rest/resources.hpp"
 #include "common/contract/sys.hpp"
+#include "common/contract/tunnel.hpp"
 #include "common/contract/update.hpp"
 #include "common/log/log.hpp"
+#include "common/wamp/uri.hpp"
 
 namespace ew::rest {
 
@@ -89,6 +91,10 @@ void AddBoardAdminRoutes(RouteTable& routes, const RestDeps& deps) {
 bool IsAdminOnlyBoardProcedure(const std::string& procedure) {
   // sys.update installs software as root on the board: it can brick it (issue 16).
   return procedure == sys::kReboot.suffix || procedure == contract::update::kUpdate.suffix;
+}
+
+bool IsConductorOnlyBoardProcedure(const std::string& procedure) {
+  return wamp::HasPrefix(procedure, contract::tunnel::kPrefix);
 }
 
 }  // namespace ew::rest

@@ -65,6 +65,10 @@ server::HttpResponse RenderResult(Result<wamp::Payload> result, double duration_
 void CallBoard(const RestDeps& deps, Exchange exchange) {
   auto call = ParseCall(deps, exchange);
   if (!call) return exchange.Reply(ErrorResponse(call.error()));
+  if (IsConductorOnlyBoardProcedure(call->procedure)) {
+    return exchange.Reply(
+        ErrorResponse(Error{ErrorCode::kPermissionDenied, call->procedure + " is called by the conductor only"}));
+  }
   if (IsAdminOnlyBoardProcedure(call->procedure)) {
     if (auto admin = RequireAdmin(exchange.principal); !admin) return exchange.Reply(ErrorResponse(admin.error()));
   }

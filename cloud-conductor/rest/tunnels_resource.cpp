@@ -69,6 +69,12 @@ Result<server::HttpResponse> Create(const RestDeps& deps, const Exchange& exchan
   EW_TRY(int64_t conductor_port, IntegerField(body, "conductorPort", 0, ranged ? c.tunnels_port_first : 1024,
                                               ranged ? c.tunnels_port_last : 65535));
   spec.conductor_port = static_cast<uint16_t>(conductor_port);
+  // Without a range, any port ≥ 1024 of the conductor host is open to whoever names it: ports
+  // other software on the host expects to bind, or to take from it once it restarts. Only an
+  // admin picks one then; others get whatever free port the OS gives (security review 3, L5).
+  if (!ranged && conductor_port != 0 && !exchange.principal.is_admin())
+    return PermissionDenied("conductorPort: no [tunnels] port_first..port_last range is configured, so only an "
+                            "admin may choose the conductor port; leave conductorPort out to get a free one");
   // Each live connection holds descriptors and a tunnel on the board: a service asks for at most
   // kMaxServiceConnections (the server's caps bound them all together too).
   EW_TRY(spec.max_connections, IntegerField(body, "maxConnections", 0, 1, kMaxServiceConnections));

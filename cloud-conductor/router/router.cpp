@@ -7,6 +7,7 @@
 #include "cloud-conductor/router/session.hpp"
 #include "common/contract/presence.hpp"
 #include "common/contract/sys.hpp"
+#include "common/contract/tunnel.hpp"
 #include "common/contract/update.hpp"
 #include "common/ids/ids.hpp"
 #include "common/log/log.hpp"
@@ -545,6 +546,13 @@ Result<void> Router::MayRegister(const Session& s, const std::string& uri) const
 }
 
 Result<void> Router::MayCall(const Session& s, const std::string& uri) const {
+  // tunnel.* is the conductor's to call (CallBoard, which is not checked here): a tunnel.open
+  // from anyone else would make the board connect to one of its own ports and dial the
+  // conductor with a token of the caller's choosing (security review 3, L4). Admins too.
+  if (auto board = wamp::BoardIdFromUri(uri);
+      board && wamp::HasPrefix(uri, "ew.board." + *board + "." + contract::tunnel::kPrefix))
+    return PermissionDenied("ew.board." + *board + "." + contract::tunnel::kPrefix +
+                            ".* is called by the conductor only");
   if (s.role == Role::kAdmin) return Ok();
   if (s.role == Role::kBoard) {
     if (wamp::HasPrefix(uri, "ew.conductor")) return Ok();

@@ -266,6 +266,25 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
     keep_alive_ = false;
     auto target = ParseProxyTarget(std::string_view(header.target().data(), header.target().size()));
     if (!target) return Refuse(JsonError(400, ErrorCode::kInvalidArgument, target.error().message));
+    // Every board's pages share the conductor's origin: a service worker one of them registered
+    // (with the board's `Service-Worker-Allowed: /`) would control every page of that origin,
+    // other boards' and the conductor's own. Browsers fetch a worker's script with
+    // `Service-Worker: script`; no such fetch reaches a board (security review 3, H1).
+    // A Transfer-Encoding in any spelling or with any coding is refused, not dropped: the body's
+    // framing is the conductor's to read from a Content-Length, and a board's server that reads
+    // Transfer_Encoding as Transfer-Encoding, or knows a coding the conductor does not, would
+    // find another end of the body than the conductor did (security review 3, L1).
+    for (const auto& field : header) {
+      const std::string name =
+          CanonicalHeaderName(std::string_view(field.name_string().data(), field.name_string().size()));
+      if (name == "service-worker")
+        return Refuse(JsonError(403, ErrorCode::kPermissionDenied,
+                                "service workers are not served through the board proxy (boards share the "
+                                "conductor's origin)"));
+      if (name == "transfer-encoding")
+        return Refuse(JsonError(411, ErrorCode::kInvalidArgument,
+                                "a proxied request's body needs a Content-Length and no Transfer-Encoding"));
+    }
     const bool upgrade = websocket::is_upgrade(header);
     if (!head_.body_bytes) {
       return Refuse(JsonError(411, ErrorCode::kInvalidArgument,
@@ -291,7 +310,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
       text += name + ": " + std::string(field.value()) + "\r\n";
     }
     text += "Host: 127.0.0.1:" + std::to_string(target->port) + "\r\n";
-    if (!upgrade) text += "Connection: close\r\n";
+    text += ProxiedConnectionHeader(ProxyHeadKind{bearer, upgrade});
     text += "X-Forwarded-For: " + peer_.substr(0, peer_.rfind(':')) + "\r\n";
     text += std::string("X-Forwarded-Proto: ") + (kIsTls<Stream> ? "https" : "http") + "\r\n";
     text += "X-Forwarded-Prefix: " + target->prefix + "\r\n\r\n";

@@ -29,10 +29,15 @@ bool DropFromProxiedHead(std::string_view name, ProxyHeadKind kind) {
   if (IsForwardingHeader(name)) return true;
   const std::string n = CanonicalHeaderName(name);
   if (n == "host" || n == "x-auth-token" || n == "keep-alive" || n == "proxy-connection") return true;
+  if (n == "connection" || n == "te" || n == "trailer") return true;
   if (kind.bearer && n == "authorization") return true;
-  if (!kind.upgrade && n == "connection") return true;
+  if (!kind.upgrade && n == "upgrade") return true;
   const bool underscored = name.find('_') != std::string_view::npos;
   return underscored && (n == "content-length" || n == "transfer-encoding");
+}
+
+std::string_view ProxiedConnectionHeader(ProxyHeadKind kind) {
+  return kind.upgrade ? "Connection: Upgrade\r\n" : "Connection: close\r\n";
 }
 
 }  // namespace ew::server

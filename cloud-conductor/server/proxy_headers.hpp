@@ -29,9 +29,18 @@ struct ProxyHeadKind {
 
 // True when the header `name` must not reach the board: forwarding headers (IsForwardingHeader),
 // Host (the conductor sets 127.0.0.1:<port>), X-Auth-Token, Authorization when it carried the
-// caller's bearer token, Connection unless an upgrade, Keep-Alive, Proxy-Connection; and an
-// underscore spelling of Content-Length or Transfer-Encoding (a server reading '_' as '-' would
-// see a second framing of the body). Cookie is filtered, not dropped (WithoutCookie).
+// caller's bearer token; every hop-by-hop header of the client's hop: Connection (always: the
+// conductor writes its own, ProxiedConnectionHeader, so a client cannot list names in it that the
+// board's server would then strip, such as X-Forwarded-For), Keep-Alive, Proxy-Connection, TE,
+// Trailer, and Upgrade unless the request is a WebSocket upgrade (no h2c or other protocol
+// switch reaches the board); and an underscore spelling of Content-Length or Transfer-Encoding
+// (a server reading '_' as '-' would see a second framing of the body). Cookie is filtered, not
+// dropped (WithoutCookie). Security review 3, L2.
 bool DropFromProxiedHead(std::string_view name, ProxyHeadKind kind);
+
+// The one Connection header the board gets, with its CRLF: "Connection: Upgrade\r\n" for a
+// WebSocket upgrade (whatever else the client listed), "Connection: close\r\n" otherwise (one
+// request per board connection).
+std::string_view ProxiedConnectionHeader(ProxyHeadKind kind);
 
 }  // namespace ew::server

@@ -10,6 +10,13 @@ Result<std::string> ProxySessionBook::Add(Entry entry, std::chrono::seconds ttl,
   SweepLocked();
   if (entries_.size() >= options_.max_entries)
     return ResourceExhausted("too many proxy logins and sessions open; try again later");
+  const std::string& user = entry.grant.user_id;
+  const size_t held = static_cast<size_t>(std::count_if(
+      entries_.begin(), entries_.end(), [&user](const auto& e) { return e.second.grant.user_id == user; }));
+  if (held >= options_.max_per_user)
+    return ResourceExhausted("user " + user + " has " + std::to_string(held) +
+                             " proxy login links and sessions open, the conductor's limit per user ([tunnels] "
+                             "proxy_sessions_per_user); let some expire or revoke the token");
   const auto now = clock_.Now();
   auto expires = now + ttl;
   // Never past the API token the grant came from.

@@ -32,6 +32,9 @@ struct ProxySessionOptions {
   std::chrono::seconds session_ttl{15 * 60};
   // Codes and sessions held at once (expired ones are swept first); past it, ResourceExhausted.
   size_t max_entries = 10'000;
+  // Codes and sessions of one user at once (expired ones are swept first); past it,
+  // ResourceExhausted: one user cannot fill max_entries for everyone (security review 3, M3).
+  size_t max_per_user = 32;
 };
 
 // Whose a login code or session is, and where it is good.
@@ -49,7 +52,8 @@ class ProxySessionBook {
  public:
   ProxySessionBook(const Clock& clock, ProxySessionOptions options) : clock_(clock), options_(options) {}
 
-  // A fresh one-time login code for `grant`. ResourceExhausted when the book is full.
+  // A fresh one-time login code for `grant`. ResourceExhausted when the book is full or the
+  // user holds max_per_user codes and sessions.
   Result<std::string> IssueLogin(ProxyGrant grant);
   // Spends the code (whatever the outcome) and returns a new session secret for the same grant,
   // valid for `*lifetime`. Unauthenticated for an unknown, used or expired code, or one for

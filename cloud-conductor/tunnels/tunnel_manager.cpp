@@ -23,9 +23,18 @@ const ew::log::Logger Log{"tunnels"};
 
 std::string MillisText(std::chrono::milliseconds ms) { return std::to_string(ms.count()) + " ms"; }
 
-void GiveBack(std::map<std::string, size_t>& counts, const std::string& board_id) {
-  auto it = counts.find(board_id);
+void GiveBack(std::map<std::string, size_t>& counts, const std::string& key) {
+  auto it = counts.find(key);
   if (it != counts.end() && --it->second == 0) counts.erase(it);
+}
+
+// Takes a place for `key` unless it holds `cap` already (no entry is left behind then).
+bool TryTake(std::map<std::string, size_t>& counts, const std::string& key, size_t cap) {
+  auto it = counts.find(key);
+  const size_t held = it == counts.end() ? 0 : it->second;
+  if (held >= cap) return false;
+  ++counts[key];
+  return true;
 }
 
 }  // namespace
@@ -109,6 +118,7 @@ struct TunnelManager::Pending {
   Pending(tcp::socket s, std::shared_ptr<Listener> l, std::string t, std::string p)
       : socket(std::move(s)), listener(std::move(l)), token(std::move(t)), peer(std::move(p)), timer(socket.get_executor()) {}
   std::string board_id;  // set by AskBoard
+  std::string project_id;  // set by AskBoard
   tcp::socket socket;  // a service's client; not open for a proxied request
   std::function<void(Error)> failed;        // a proxied request: told why instead of a closed socket
   std::function<void(std::any)> deliver;    // a proxied request: gets the board's WebSocket
@@ -123,9 +133,10 @@ struct TunnelManager::Pending {
 
 // The books of one spliced connection: what the splice moves and when it ends.
 struct TunnelManager::Connection final : ew::net::SpliceObserver {
-  Connection(std::shared_ptr<Listener> l, uint64_t i, std::string p, std::string b,
-             std::shared_ptr<std::map<std::string, size_t>> counts)
-      : listener(std::move(l)), id(i), peer(std::move(p)), board_id(std::move(b)), board_tunnels(std::move(counts)) {}
+  Connection(std::shared_ptr<Listener> l, uint64_t i, std::string p, std::string b, std::string pr,
+             std::shared_ptr<Counts> c)
+      : listener(std::move(l)), id(i), peer(std::move(p)), board_id(std::move(b)), project_id(std::move(pr)),
+        counts(std::move(c)) {}
 
   void OnStart(std::function<void(const std::string&)> stop) override {
     if (listener->closed) return stop("service deleted");
@@ -157,7 +168,9 @@ struct TunnelManager::Connection final : ew::net::SpliceObserver {
     }
   }
   void OnEnd(const std::string& reason) override {
-    GiveBack(*board_tunnels, board_id);
+    GiveBack(counts->boards, board_id);
+    GiveBack(counts->projects, project_id);
+    if (caller) GiveBack(counts->users, caller->user_id);
     ticket.reset();
     listener->live.erase(id);
     listener->callers.erase(id);
@@ -177,7 +190,8 @@ struct TunnelManager::Connection final : ew::net::SpliceObserver {
   uint64_t id;
   std::string peer;
   std::string board_id;
-  std::shared_ptr<std::map<std::string, size_t>> board_tunnels;
+  std::string project_id;
+  std::shared_ptr<Counts> counts;  // the manager's: this connection's places are given back at its end
   std::optional<ProxyCaller> caller;  // a proxied request's
   std::optional<std::chrono::steady_clock::time_point> caller_deadline;
   std::shared_ptr<server::ConnectionLimiter::Ticket> ticket;  // a service client's place under the caps
@@ -281,9 +295,27 @@ Result<ServiceState> TunnelManager::Create(Service spec) {
     listener->acceptor.close(ignored);
     return tl::unexpected(stored.error());
   }
+  if (after_insert_for_test_) after_insert_for_test_(spec);
   {
     std::lock_guard lock(mu_);
     listeners_[spec.id] = listener;
+  }
+  // A board deleted between the insert and the line above took the row along (ON DELETE
+  // CASCADE), and its CloseBoard may have looked for the listener before it was published: look
+  // at the row again now that CloseBoard would find the listener (security review 3, L6).
+  if (auto row = store_.Get(spec.id); !row) {
+    {
+      std::lock_guard lock(mu_);
+      auto it = listeners_.find(spec.id);
+      if (it != listeners_.end() && it->second == listener) listeners_.erase(it);
+    }
+    net::post(io_, [this, listener] { CloseService(listener); });  // twice (with CloseBoard's) is harmless
+    Log()->info("service {}: not opened, its board {} was deleted meanwhile", spec.id, spec.board_id);
+    if (row.error().code != ErrorCode::kNotFound) {
+      (void)store_.Delete(spec.id);  // unsure whether it is there: nothing left behind either way
+      return tl::unexpected(row.error());
+    }
+    return NotFound("board " + spec.board_id + " was deleted while its service was being created");
   }
   Log()->info("service {}: listening on {}:{} for board {} port {} (project {})", spec.id, options_.listen_address,
               spec.conductor_port, spec.board_id, spec.board_port, spec.project_id);
@@ -452,7 +484,7 @@ void TunnelManager::OnAccepted(const std::shared_ptr<Listener>& listener, tcp::s
   auto pending = std::make_unique<Pending>(std::move(socket), listener, "", peer);
   pending->ticket = std::move(ticket);
   if (auto asked = AskBoard(listener, presence->session_id, std::move(pending), service.board_id, service.board_port,
-                            service.id);
+                            service.id, service.project_id);
       !asked) {
     listener->Refused();
     Log()->info("service {}: connection from {} closed: {}", service.id, peer, asked.error().message);
@@ -462,15 +494,27 @@ void TunnelManager::OnAccepted(const std::shared_ptr<Listener>& listener, tcp::s
 
 Result<void> TunnelManager::AskBoard(const std::shared_ptr<Listener>& listener, uint64_t session_id,
                                      std::unique_ptr<Pending> pending, const std::string& board_id, uint16_t port,
-                                     const std::string& service_id) {
-  size_t& open = (*board_tunnels_)[board_id];
-  if (open >= options_.max_tunnels_per_board) {
-    if (open == 0) board_tunnels_->erase(board_id);
+                                     const std::string& service_id, const std::string& project_id) {
+  Counts& counts = *counts_;
+  if (!TryTake(counts.boards, board_id, options_.max_tunnels_per_board))
     return Unavailable("board " + board_id + " has " + std::to_string(options_.max_tunnels_per_board) +
                        " tunnels open, the conductor's limit per board ([tunnels] max_per_board)");
+  if (!TryTake(counts.projects, project_id, options_.max_connections_per_project)) {
+    GiveBack(counts.boards, board_id);
+    return ResourceExhausted("project " + project_id + " has " + std::to_string(options_.max_connections_per_project) +
+                             " tunnelled connections open, the conductor's limit per project ([tunnels] "
+                             "max_connections_per_project)");
   }
-  ++open;
+  if (pending->caller && !TryTake(counts.users, pending->caller->user_id, options_.max_proxied_per_user)) {
+    GiveBack(counts.boards, board_id);
+    GiveBack(counts.projects, project_id);
+    return ResourceExhausted("user " + pending->caller->user_name + " has " +
+                             std::to_string(options_.max_proxied_per_user) +
+                             " proxied connections open, the conductor's limit per user ([tunnels] "
+                             "max_proxied_per_user)");
+  }
   pending->board_id = board_id;
+  pending->project_id = project_id;
   const uint64_t id = next_connection_id_++;
   // Waiting ends at open_timeout, or sooner when a proxied caller's token or session ends.
   std::string why_late = "the board did not dial its tunnel back within " + MillisText(options_.open_timeout);
@@ -509,11 +553,12 @@ void TunnelManager::OpenProxy(const std::string& board_id, uint16_t port, const 
   if (!proxy_) {
     Service books;
     books.id = "proxy";
-    proxy_ = std::make_shared<Listener>(io_, books, SourceFilter{}, 256);
+    proxy_ = std::make_shared<Listener>(io_, books, SourceFilter{}, options_.max_proxied);
     proxy_->AttachMetrics(metrics_, "proxy");
   }
   if (proxy_->live_count >= proxy_->max_connections)
-    return failed(Error{ErrorCode::kResourceExhausted, "too many proxied requests in flight"});
+    return failed(Error{ErrorCode::kResourceExhausted, "the conductor has " + std::to_string(proxy_->max_connections) +
+                                                           " proxied connections open, its limit ([tunnels] max_proxied)"});
   ++proxy_->total;
   proxy_->accepted_counter->Inc();
   // Revoked (or its board deleted) after the caller was checked and before this ran.
@@ -540,10 +585,12 @@ void TunnelManager::OpenProxy(const std::string& board_id, uint16_t port, const 
               port);
   auto pending = std::make_unique<Pending>(tcp::socket(io_), proxy_, "", peer);
   if (caller.time_left.count() > 0) pending->caller_deadline = std::chrono::steady_clock::now() + caller.time_left;
+  const std::string project_id = caller.project_id;
   pending->caller = std::move(caller);
   pending->failed = failed;
   pending->deliver = std::move(deliver);
-  if (auto asked = AskBoard(proxy_, presence->session_id, std::move(pending), board_id, port, "proxy to " + board_id);
+  if (auto asked =
+          AskBoard(proxy_, presence->session_id, std::move(pending), board_id, port, "proxy to " + board_id, project_id);
       !asked) {
     proxy_->Refused();
     failed(asked.error());
@@ -556,7 +603,9 @@ void TunnelManager::Cancel(uint64_t connection_id, const std::string& reason, Er
   std::unique_ptr<Pending> pending = std::move(it->second);
   pending_.erase(it);
   tokens_.Forget(pending->token);
-  GiveBack(*board_tunnels_, pending->board_id);
+  GiveBack(counts_->boards, pending->board_id);
+  GiveBack(counts_->projects, pending->project_id);
+  if (pending->caller) GiveBack(counts_->users, pending->caller->user_id);
   pending->timer.cancel();
   boost::system::error_code ignored;
   pending->socket.close(ignored);
@@ -586,7 +635,7 @@ Result<server::TunnelEnd> TunnelManager::Redeem(const std::string& token, const 
   Log()->debug("service {}: connection {} from {} spliced to the tunnel from {}", grant.service_id,
                grant.connection_id, pending->peer, peer);
   auto observer = std::make_shared<Connection>(pending->listener, grant.connection_id, pending->peer,
-                                               pending->board_id, board_tunnels_);
+                                               pending->board_id, pending->project_id, counts_);
   if (pending->caller) {
     // Kept from now on: a revocation before the splice starts ends it as it starts (OnStart).
     pending->listener->callers[grant.connection_id] = {*pending->caller, pending->board_id};

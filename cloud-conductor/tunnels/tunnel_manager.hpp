@@ -48,6 +48,17 @@ struct TunnelOptions {
   // (server.hpp), so this is what bounds them per board; past it a client is closed at once.
   size_t max_tunnels_per_board = 512;
   ProxySessionOptions proxy_sessions;  // browser logins to boards' HTTP services
+  // Proxied HTTP connections (/v1/boards/{id}/proxy/{port}/) at once, waiting or spliced, all
+  // users together; past it a request is a 429 (security review 3, M1).
+  size_t max_proxied = 1024;
+  // Of one user (API token and browser sessions together): one operator cannot take the
+  // conductor's max_proxied places from the others; past it 429.
+  size_t max_proxied_per_user = 64;
+  // Tunnelled connections of one project at once (its services' clients and proxied requests
+  // to its boards, waiting or spliced): one project cannot take the conductor's
+  // [server] max_connections from the others; past it the client is closed (a proxied request
+  // gets 429). Keep it below [server] max_connections (review 3, M2).
+  size_t max_connections_per_project = 2048;
   size_t max_services_per_project = 32;  // services of one project at once; past it Create is ResourceExhausted
 };
 
@@ -57,6 +68,7 @@ struct ProxyCaller {
   std::string user_id;
   std::string user_name;  // for the log
   std::string token_id;   // ApiToken.id of the token, or of the token the browser session came from
+  std::string project_id;  // the board's project: the connection counts under its cap
   // Time left of the token or session (whichever ends first); 0 = no end of its own. Past it
   // the connection is closed, and so is one still waiting for the board's tunnel.
   std::chrono::milliseconds time_left{0};
@@ -94,7 +106,9 @@ class TunnelManager {
   // Binds the service's conductor port (spec.conductor_port, or one from the range when 0),
   // stores it and starts accepting. `spec` has been validated (board exists, ports in range,
   // CIDRs parse). Unavailable when the port is taken or the range is full; Conflict when
-  // another service has the port. Nothing is left behind on error. Blocking.
+  // another service has the port; NotFound when the board is deleted meanwhile (also after the
+  // insert: its row is checked again once the listener is published). Nothing is left behind on
+  // error. Blocking.
   Result<ServiceState> Create(Service spec);
   // Removes the service from the store, closes its listener, the connections waiting for the
   // board and every spliced connection. NotFound when there is none. Blocking.
@@ -144,6 +158,9 @@ class TunnelManager {
   void SetConnectionLimiter(std::shared_ptr<server::ConnectionLimiter> limiter) { limiter_ = std::move(limiter); }
   // Closes every listener and connection (conductor stopping). io thread.
   void Stop();
+  // Tests only: runs in Create between the service's insert and its listener's publication, the
+  // window a board's deletion can fall into (security review 3, L6). Set before Create runs.
+  void SetAfterInsertForTest(std::function<void(const Service&)> hook) { after_insert_for_test_ = std::move(hook); }
   // Browser logins and sessions for /v1/boards/{id}/proxy/{port}/. Thread-safe.
   ProxySessionBook& proxy_sessions() { return proxy_sessions_; }
 
@@ -155,11 +172,13 @@ class TunnelManager {
   Result<std::shared_ptr<Listener>> Bind(const Service& service, bool allocate);
   void OnAccepted(const std::shared_ptr<Listener>& listener, boost::asio::ip::tcp::socket socket);
   // Issues a token for a connection waiting for `board` (its socket, or a proxy's callbacks in
-  // `pending`) and calls tunnel.open.
-  // Unavailable when the board has max_tunnels_per_board open.
+  // `pending`) and calls tunnel.open. The connection takes a place under the board's, its
+  // project's and (proxied) its user's caps until it ends.
+  // Unavailable when the board has max_tunnels_per_board open; ResourceExhausted when the
+  // project has max_connections_per_project or the user max_proxied_per_user.
   Result<void> AskBoard(const std::shared_ptr<Listener>& listener, uint64_t session_id,
                         std::unique_ptr<Pending> pending, const std::string& board_id, uint16_t port,
-                        const std::string& service_id);
+                        const std::string& service_id, const std::string& project_id);
   // Closes a connection waiting for its board (`failed` gets `code`); nothing when it is not
   // waiting any more.
   void Cancel(uint64_t connection_id, const std::string& reason, ErrorCode code = ErrorCode::kUnavailable);
@@ -193,10 +212,17 @@ class TunnelManager {
   std::deque<ProxyEnd> proxy_ends_;  // io thread; oldest first
   uint64_t proxy_ends_pruned_ = 0;   // io thread; the mark of the newest notice dropped
   std::atomic<uint64_t> proxy_end_mark_{0};
-  // Open tunnels per board (io thread); shared with the connections that give theirs back.
-  std::shared_ptr<std::map<std::string, size_t>> board_tunnels_ = std::make_shared<std::map<std::string, size_t>>();
+  // Open tunnels per board, per project and proxied connections per user (io thread); shared
+  // with the connections that give theirs back.
+  struct Counts {
+    std::map<std::string, size_t> boards;
+    std::map<std::string, size_t> projects;
+    std::map<std::string, size_t> users;
+  };
+  std::shared_ptr<Counts> counts_ = std::make_shared<Counts>();
   ProxySessionBook proxy_sessions_;
   std::shared_ptr<server::ConnectionLimiter> limiter_;  // null: services' clients are not capped here
+  std::function<void(const Service&)> after_insert_for_test_;
 };
 
 }  // namespace ew::conductor::tunnels

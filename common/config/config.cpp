@@ -455,6 +455,10 @@ const std::vector<Key<ConductorConfig>>& ConductorKeys() {
       {"tunnels", "proxy_session_ttl_s", Duration(&C::tunnels_proxy_session_ttl)},
       {"tunnels", "max_services_per_project", Integer(&C::tunnels_max_services_per_project, 1, 100'000)},
       {"tunnels", "proxy_idle_timeout_s", Duration(&C::tunnels_proxy_idle_timeout)},
+      {"tunnels", "max_proxied", Integer(&C::tunnels_max_proxied, 1, 1'000'000)},
+      {"tunnels", "max_proxied_per_user", Integer(&C::tunnels_max_proxied_per_user, 1, 1'000'000)},
+      {"tunnels", "max_connections_per_project", Integer(&C::tunnels_max_connections_per_project, 1, 1'000'000)},
+      {"tunnels", "proxy_sessions_per_user", Integer(&C::tunnels_proxy_sessions_per_user, 1, 100'000)},
       {"log", "level", Text(&C::log_level, kLogLevel)},
   };
   return keys;

@@ -103,6 +103,13 @@ struct ConductorConfig {
   // A proxied connection (/v1/boards/{id}/proxy/{port}/, WebSocket upgrades too) that carries
   // no byte either way for this long is closed.
   std::chrono::seconds tunnels_proxy_idle_timeout{300};
+  // Security review 3 (M1-M3): caps so that one user or project cannot take every place.
+  int64_t tunnels_max_proxied = 1024;             // proxied connections at once, all users; more → 429
+  int64_t tunnels_max_proxied_per_user = 64;      // proxied connections of one user; more → 429
+  // Tunnelled connections of one project (services' clients and proxied requests); keep it
+  // below [server] max_connections. More: a service client is closed, a proxied request 429.
+  int64_t tunnels_max_connections_per_project = 2048;
+  int64_t tunnels_proxy_sessions_per_user = 32;   // login links and browser sessions of one user; more → 429
   // [log]
   std::string log_level = "info";
 };

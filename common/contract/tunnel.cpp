@@ -29,6 +29,12 @@ Result<OpenRequest> OpenRequest::Parse(const wamp::Payload& payload) {
   if (port < 1 || port > 65535) return f.Bad("port", "must be from 1 to 65535");
   out.port = static_cast<uint32_t>(port);
   EW_TRY(out.service, f.StringOr("service", ""));
+  // The board logs it: a caller must not be able to write lines of its own there.
+  const bool safe = std::all_of(out.service.begin(), out.service.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == ' ';
+  });
+  if (out.service.size() > kMaxServiceChars || !safe)
+    return f.Bad("service", "must be at most 128 characters of [A-Za-z0-9._ -]");
   return out;
 }
 

@@ -11,6 +11,14 @@
 
 namespace ew::contract::tunnel {
 
+// Every procedure of this family, "tunnel.*", is the conductor's to call: the router and the
+// REST calls route refuse it to everyone else, admins included (security review 3, L4).
+inline constexpr char kPrefix[] = "tunnel";
+
+// Longest `service` accepted, and its characters: [A-Za-z0-9._ -] (it goes into the board's log
+// lines; no control character or newline can forge one).
+inline constexpr size_t kMaxServiceChars = 128;
+
 // Longest token accepted: the conductor issues 43 characters (32 random bytes, base64url).
 inline constexpr size_t kMaxTokenChars = 128;
 
@@ -20,7 +28,7 @@ inline constexpr size_t kMaxTokenChars = 128;
 struct OpenRequest {
   std::string token;    // [A-Za-z0-9_-]{16,128}
   uint32_t port = 0;    // 1..65535, on the board's loopback
-  std::string service;  // the service id, "svc-..."
+  std::string service;  // the service id, "svc-...", or "proxy to <board>"; see kMaxServiceChars
   wamp::Payload ToPayload() const;
   static Result<OpenRequest> Parse(const wamp::Payload& payload);
 };

@@ -69,6 +69,18 @@ async function main() {
     const fetched = await page.evaluate(async () => (await fetch('/v1/boards', { credentials: 'include' })).status);
     say({ step: 'elsewhere', scoped, forced, fetched });
 
+    // A board's page registering a service worker for the conductor's whole origin (its script
+    // served with Service-Worker-Allowed: /): the conductor refuses the script's fetch (review 3, H1).
+    const serviceWorker = await page.evaluate(async () => {
+      try {
+        const registration = await navigator.serviceWorker.register('sw.js', { scope: '/' });
+        return 'registered for ' + registration.scope;
+      } catch (e) {
+        return 'refused: ' + String(e);
+      }
+    });
+    say({ step: 'service-worker', result: serviceWorker });
+
     // Expired: past the session's life the conductor refuses it, even when the browser is made
     // to send it (the browser itself drops it at Max-Age).
     // The cookie forced onto '/' above goes; the one the conductor set stays until its Max-Age.

@@ -39,6 +39,17 @@ class Index(Resource):
 <script src="app.js"></script></body></html>"""
 
 
+class ServiceWorker(Resource):
+    """A service worker script that asks for the whole origin as its scope (a board's page that
+    would take over the conductor's origin): the conductor must never let it through."""
+    isLeaf = True
+
+    def render_GET(self, request):
+        request.setHeader(b"content-type", b"application/javascript")
+        request.setHeader(b"service-worker-allowed", b"/")
+        return b"self.addEventListener('fetch', () => {});"
+
+
 class Echo(WebSocketServerProtocol):
     def onMessage(self, payload, is_binary):
         self.sendMessage(payload, is_binary)
@@ -50,6 +61,7 @@ def main():
     root.putChild(b"", index)
     root.putChild(b"index.html", index)
     root.putChild(b"app.js", Data(SCRIPT, "application/javascript"))
+    root.putChild(b"sw.js", ServiceWorker())
     root.putChild(b"style.css", Data(b"body { font-family: sans-serif; background: #eef; }", "text/css"))
     factory = WebSocketServerFactory()
     factory.protocol = Echo

@@ -3,8 +3,8 @@ agent (the integration harness), a small web UI on the board's loopback (board_w
 a stylesheet and a script by relative links, a WebSocket echo), and board_ui_e2e.js driving
 Debian's headless Chromium through playwright-core. The browser opens a login link, lands on the
 board's page through /v1/boards/{id}/proxy/{port}/ with its cookie, and everything on the page
-works; the cookie does not authorize the API or another board or port, and an expired one is
-refused. Screenshots go to EW_E2E_ARTEFACTS."""
+works; the cookie does not authorize the API or another board or port, a service worker of the
+board's page cannot be registered, and an expired one is refused. Screenshots go to EW_E2E_ARTEFACTS."""
 
 import json
 import os
@@ -102,6 +102,11 @@ class BoardUiTest(ConductorTestCase):
         for result in elsewhere["scoped"] + elsewhere["forced"]:
             self.assertEqual(result["status"], 401, result)
         self.assertEqual(elsewhere["fetched"], 401)
+
+        # Review 3, H1: no service worker of a board's page can take over the conductor's origin.
+        worker = steps["service-worker"]["result"]
+        self.assertTrue(worker.startswith("refused"), worker)
+        self.assertIn("403", worker)
 
         expired = steps["expired"]
         self.assertTrue(expired["kept"], expired)

@@ -321,6 +321,8 @@ class AuthzMatrixTest(ConductorTestCase):
         targets["WAMP call ew.board.<A>.sys.reboot"] = ("call", f"ew.board.{a}.sys.reboot", None)
         # Agent updates (issue 16): installing a package can brick a board, admins only.
         targets["WAMP call ew.board.<A>.sys.update"] = ("call", f"ew.board.{a}.sys.update", None)
+        # Tunnels (issue 17, review 3 L4): tunnel.* is the conductor's to call, admins refused too.
+        targets["WAMP call ew.board.<A>.tunnel.open"] = ("call", f"ew.board.{a}.tunnel.open", None)
         self.assertIn(key, targets, f"the matrix row {key} has no request in this test")
         return targets[key]
 

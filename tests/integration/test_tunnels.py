@@ -11,6 +11,7 @@ import hashlib
 import http.client
 import os
 import re
+import select
 import socket
 import signal
 import socketserver
@@ -20,6 +21,7 @@ import time
 import unittest
 
 import wamp_client
+from autobahn.wamp.exception import ApplicationError
 from harness import Agent, ConductorTestCase, cli, wait_until
 
 TUNNEL_CONFIG = """[tunnels]
@@ -1377,6 +1379,231 @@ class TunnelMessageLimitTest(TunnelTestCase):
 
         got = asyncio.run(scenario())
         self.assertEqual(got, b"a" * 60_000)
+
+
+class ProxyReview3Test(TunnelTestCase):
+    """Security review 3 of issue 17: requests the proxy refuses before they reach a board."""
+
+    def recording_board(self, name):
+        """(board id, its HTTP app's port, the heads the app received)."""
+        received = []
+
+        def recorder(conn):
+            received.append(read_head(conn) or b"")
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+        board = self.board(name)
+        return board, self.local(recorder).port, received
+
+    def raw(self, request):
+        with socket.create_connection(("127.0.0.1", self.conductor.port), timeout=15) as sock:
+            sock.sendall(request.encode())
+            return recv_all(sock, timeout=15).decode(errors="replace")
+
+    def test_h1_service_worker_script_fetches_are_refused(self):
+        """H1: a board's page registering a service worker (scope "/" with the board's
+        Service-Worker-Allowed: /) would control every page of the conductor's origin."""
+        board, port, received = self.recording_board("sw-board")
+        base = f"/v1/boards/{board}/proxy/{port}"
+        answer = self.raw(f"GET {base}/ok.js HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {self.token}\r\n\r\n")
+        self.assertTrue(answer.startswith("HTTP/1.1 200"), answer)
+        wait_until(lambda: received, what="the board's request")
+        for spelling in ("Service-Worker: script", "service-worker: script", "Service_Worker: script"):
+            answer = self.raw(f"GET {base}/sw.js HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {self.token}\r\n"
+                              f"{spelling}\r\n\r\n")
+            self.assertTrue(answer.startswith("HTTP/1.1 403"), (spelling, answer))
+            self.assertIn('"code":"permission_denied"', answer.replace(" ", ""))
+            self.assertIn("service worker", answer)
+        # The app sees the next allowed request and none of the refused ones.
+        answer = self.raw(f"GET {base}/after HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {self.token}\r\n\r\n")
+        self.assertTrue(answer.startswith("HTTP/1.1 200"), answer)
+        wait_until(lambda: len(received) == 2, what="the board's second request")
+        self.assertNotIn(b"sw.js", b"".join(received))
+
+    def test_l1_any_transfer_encoding_is_refused(self):
+        """L1: a Transfer-Encoding in any case or spelling (X_Y read as X-Y by CGI-style servers),
+        with any coding, is refused: the body's end is the conductor's to find."""
+        board, port, received = self.recording_board("te-board")
+        base = f"/v1/boards/{board}/proxy/{port}"
+        for te in ("Transfer-Encoding: chunked", "transfer-encoding: identity", "TRANSFER-ENCODING: gzip",
+                   "Transfer_Encoding: chunked", "transfer_encoding: chunked"):
+            answer = self.raw(f"POST {base}/te HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {self.token}\r\n"
+                              f"Content-Length: 5\r\n{te}\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+            self.assertRegex(answer, r"^HTTP/1.1 (411|400) ", (te, answer))
+            self.assertIn('"error"', answer, te)
+        answer = self.raw(f"POST {base}/plain HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {self.token}\r\n"
+                          f"Content-Length: 5\r\n\r\nhello")
+        self.assertTrue(answer.startswith("HTTP/1.1 200"), answer)
+        wait_until(lambda: received, what="the board's request")
+        self.assertEqual(len(received), 1, received)
+        self.assertIn(b"/plain", received[0])
+
+    def test_l4_only_the_conductor_calls_tunnel_open(self):
+        """L4: tunnel.* is the conductor's: an operator of the board's project, or an admin, calling
+        tunnel.open over REST or WAMP is refused, and the board dials nothing."""
+        _, project = self.rest("POST", "/v1/projects", {"name": "l4-project"})
+        board = self.board("l4-board", project=project["id"])
+        operator = self.operator("l4-operator", project["id"])
+        dialled = []
+        app = self.local(lambda conn: dialled.append(conn.recv(1)))
+        body = {"kwargs": {"token": "A" * 43, "port": app.port, "service": "svc-forged"}}
+        for who, token in (("operator", operator), ("admin", self.token)):
+            for procedure in ("tunnel.open", "tunnel"):
+                status, answer = self.conductor.rest("POST", f"/v1/boards/{board}/calls/{procedure}", body, token)
+                self.assertEqual(status, 403, (who, procedure, answer))
+                self.assertEqual(answer["error"]["code"], "permission_denied", answer)
+            status, answer = self.conductor.rest("POST", f"/v1/boards/{board}/calls/sys.ping", {}, token)
+            self.assertEqual(status, 200, (who, answer))
+
+        async def wamp_call(ticket):
+            session = await wamp_client.connect(self.conductor.ws_url, {"method": "ticket", "ticket": ticket})
+            try:
+                await session.call(f"ew.board.{board}.tunnel.open", token="A" * 43, port=app.port, service="x")
+                return "allowed"
+            except ApplicationError as e:
+                return e.error
+            finally:
+                session.leave()
+
+        for ticket in (operator, self.token):
+            self.assertEqual(asyncio.run(wamp_call(ticket)), "wamp.error.not_authorized")
+        # The conductor's own tunnels still work for the operator: one connection reaches the app.
+        service = self.open_service(board, app.port, token=operator)
+        with self.connect(service) as sock:
+            sock.sendall(b"x")
+            wait_until(lambda: dialled, what="the app's one connection")
+        self.assertEqual(dialled, [b"x"])
+
+    def test_l5_without_a_port_range_only_an_admin_picks_the_conductor_port(self):
+        """L5: with port_first = 0 (this suite's config) a non-admin's conductorPort is a 403 and
+        nothing listens there; without it they get a free port; an admin may still choose one."""
+        _, project = self.rest("POST", "/v1/projects", {"name": "l5-project"})
+        board = self.board("l5-board", start=False, project=project["id"])
+        operator = self.operator("l5-operator", project["id"])
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            free = probe.getsockname()[1]
+        status, body = self.conductor.rest("POST", "/v1/services",
+                                           {"boardId": board, "boardPort": 22, "conductorPort": free}, operator)
+        self.assertEqual(status, 403, body)
+        self.assertIn("conductorPort", body["error"]["message"])
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", free), timeout=2).close()
+        status, listed = self.conductor.rest("GET", "/v1/services", token=operator)
+        self.assertEqual((status, listed["services"]), (200, []))
+        allocated = self.open_service(board, 22, token=operator)
+        self.assertGreater(allocated["conductorPort"], 0)
+        chosen = self.open_service(board, 23, conductorPort=free)  # the admin
+        self.assertEqual(chosen["conductorPort"], free)
+
+
+class TunnelReview3CapTest(TunnelTestCase):
+    """Security review 3, M1-M3: proxied connections are capped in all and per user, tunnelled
+    connections per project, and login links and sessions per user (small caps here)."""
+
+    conductor_extra = ("max_proxied = 3\nmax_proxied_per_user = 2\nmax_connections_per_project = 4\n"
+                       "proxy_sessions_per_user = 2\n")
+
+    def test_proxied_per_user_and_in_all_and_tunnels_per_project_are_capped(self):
+        _, project = self.rest("POST", "/v1/projects", {"name": "cap-project"})
+        board = self.board("cap-board", project=project["id"])
+        op_a = self.operator("cap-op-a", project["id"])
+        op_b = self.operator("cap-op-b", project["id"])
+        accepted = []
+
+        def hold(conn):
+            accepted.append(conn)
+            try:
+                while conn.recv(65536):
+                    pass
+            except OSError:
+                pass
+
+        app = self.local(hold)
+        path = f"/v1/boards/{board}/proxy/{app.port}/held"
+        held = []
+
+        def hold_request(token):
+            sock = socket.create_connection(("127.0.0.1", self.conductor.port), timeout=15)
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {token}\r\n\r\n".encode())
+            held.append(sock)
+            return sock
+
+        def refused(token, needle):
+            status, _, text = proxy_request(self.conductor.port, "GET", path, {"X-Auth-Token": token})
+            self.assertEqual(status, 429, text)
+            self.assertIn(needle, text)
+            self.assertIn('"resource_exhausted"', text)
+
+        try:
+            a_socks = [hold_request(op_a), hold_request(op_a)]
+            wait_until(lambda: len(accepted) == 2, what="operator A's two proxied connections")
+            refused(op_a, "max_proxied_per_user")       # M1: A's own cap
+            hold_request(op_b)                          # B is not held back by A
+            wait_until(lambda: len(accepted) == 3, what="operator B's proxied connection")
+            refused(op_b, "([tunnels] max_proxied)")    # M1: the conductor's cap, all users
+            # M2: the project's fourth tunnelled connection is a service client; the fifth is closed.
+            service = self.open_service(board, app.port, token=op_a)
+            client = self.connect(service)
+            held.append(client)
+            wait_until(lambda: len(accepted) == 4, what="the service client's connection")
+            with self.connect(service) as over:
+                self.assertEqual(recv_all(over, timeout=10), b"")
+            wait_until(lambda: "max_connections_per_project" in self.log(), what="the project cap's log line")
+            self.assertEqual(len(accepted), 4)
+            # Places come back when connections end: the app ends one of A's two, A may again.
+            accepted[0].shutdown(socket.SHUT_RDWR)
+            # The conductor ends the client's connection after the board's end (it waits up to
+            # handshake_timeout for the client to close): the client closes the one that ended.
+            ended = []
+
+            def one_ended():
+                readable, _, _ = select.select(a_socks, [], [], 0.2)
+                for sock in readable:
+                    try:
+                        data = sock.recv(65536)
+                    except OSError:
+                        data = b""
+                    if not data:
+                        ended.append(sock)
+                return ended
+            wait_until(one_ended, what="the client connection whose board side ended")
+            ended[0].close()
+            wait_until(lambda: self.try_hold(path, op_a, held), what="operator A's place back")
+            wait_until(lambda: len(accepted) == 5, what="operator A's new proxied connection")
+        finally:
+            for sock in held:
+                sock.close()
+
+    def try_hold(self, path, token, held):
+        """True when a proxied request is taken (no 429 within a moment), keeping its socket."""
+        sock = socket.create_connection(("127.0.0.1", self.conductor.port), timeout=15)
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {token}\r\n\r\n".encode())
+        sock.settimeout(1.0)
+        try:
+            answer = sock.recv(100)
+        except socket.timeout:
+            held.append(sock)
+            return True
+        sock.close()
+        self.assertIn(b"429", answer)
+        return False
+
+    def test_login_links_per_user_are_capped(self):
+        """M3: one user's outstanding login links and sessions are capped (429); another user's are not."""
+        _, project = self.rest("POST", "/v1/projects", {"name": "cap-login-project"})
+        board = self.board("cap-login-board", start=False, project=project["id"])
+        op_a = self.operator("cap-login-a", project["id"])
+        op_b = self.operator("cap-login-b", project["id"])
+        for _ in range(2):
+            status, body = self.conductor.rest("POST", f"/v1/boards/{board}/proxy-logins", {"port": 80}, op_a)
+            self.assertEqual(status, 201, body)
+        status, body = self.conductor.rest("POST", f"/v1/boards/{board}/proxy-logins", {"port": 80}, op_a)
+        self.assertEqual(status, 429, body)
+        self.assertEqual(body["error"]["code"], "resource_exhausted", body)
+        self.assertIn("proxy_sessions_per_user", body["error"]["message"])
+        status, body = self.conductor.rest("POST", f"/v1/boards/{board}/proxy-logins", {"port": 80}, op_b)
+        self.assertEqual(status, 201, body)
 
 
 if __name__ == "__main__":

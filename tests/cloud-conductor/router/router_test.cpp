@@ -784,6 +784,48 @@ TEST_F(RouterTest, GatewayCallsReachTheBoard) {
 }
 
 
+// Review 3, L4: tunnel.* is the conductor's to call. An operator of the board's project and an
+// admin are refused over WAMP (the board sees nothing); the conductor's own call reaches it.
+TEST_F(RouterTest, Review3TunnelProceduresAreTheConductorsOnly) {
+  auto board = JoinBoard("brd-a");
+  Welcomed(board);
+  Register(board, "ew.board.brd-a.tunnel.open");
+  Register(board, "ew.board.brd-a.sys.ping");
+  uint64_t request = 1;
+  for (const char* token : {"tok-alice", "tok-admin"}) {
+    auto user = JoinUser(token);
+    Welcomed(user);
+    for (const char* procedure : {"ew.board.brd-a.tunnel.open", "ew.board.brd-a.tunnel", "ew.board.brd-a.tunnel.x.y"}) {
+      wamp::Call call;
+      call.request = request++;
+      call.procedure = procedure;
+      call.payload.kwargs = {{"token", "AbCdEfGhIjKlMnOpQrStUvWxYz012345"}, {"port", 22}, {"service", "x"}};
+      user.Feed(call);
+      EXPECT_EQ(user.transport->Next<wamp::ErrorMessage>().error, "wamp.error.not_authorized")
+          << token << " " << procedure;
+    }
+    // The same caller may still call the board's other procedures.
+    wamp::Call ping;
+    ping.request = request++;
+    ping.procedure = "ew.board.brd-a.sys.ping";
+    user.Feed(ping);
+    auto invocation = board.transport->Next<wamp::Invocation>();
+    wamp::Yield yield;
+    yield.request = invocation.request;
+    board.Feed(yield);
+    EXPECT_EQ(user.transport->Next<wamp::Result>().request, ping.request) << token;
+  }
+  EXPECT_TRUE(board.transport->frames.empty());
+  std::optional<Result<wamp::Payload>> got;
+  router_.CallBoard("brd-a", "tunnel.open", {}, std::chrono::seconds(5), [&](Result<wamp::Payload> r) { got = r; });
+  io_.run_for(std::chrono::milliseconds(20));
+  auto invocation = board.transport->Next<wamp::Invocation>();
+  wamp::Yield yield;
+  yield.request = invocation.request;
+  board.Feed(yield);
+  ASSERT_TRUE(got && *got);
+}
+
 TEST_F(RouterTest, BoardPublicationsReachTheListenerAfterAuthorization) {
   std::vector<std::tuple<std::string, std::string, Value>> heard;
   router_.OnBoardPublication([&](const std::string& board, const std::string& suffix, const wamp::Payload& payload) {

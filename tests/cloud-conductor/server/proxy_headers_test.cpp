@@ -33,9 +33,28 @@ TEST(ProxyHeadersTest, CredentialsHopByHopAndFramingSpellings) {
   // upgrade.
   EXPECT_FALSE(DropFromProxiedHead("Authorization", {/*bearer=*/false, /*upgrade=*/false}));
   EXPECT_TRUE(DropFromProxiedHead("authorization", {/*bearer=*/true, /*upgrade=*/false}));
-  EXPECT_TRUE(DropFromProxiedHead("Connection", {/*bearer=*/false, /*upgrade=*/false}));
-  EXPECT_FALSE(DropFromProxiedHead("Connection", {/*bearer=*/false, /*upgrade=*/true}));
   EXPECT_FALSE(DropFromProxiedHead("Accept", {}));
+}
+
+// Review 3, L2: the client's Connection never reaches the board (a name listed in it, such as
+// X-Forwarded-For, would be stripped by the board's server); the conductor writes its own.
+// TE and Trailer always end at the conductor, Upgrade unless the request is a WebSocket upgrade.
+TEST(ProxyHeadersTest, Review3HopByHopHeadersOfTheClientEndHereAndConnectionIsTheConductors) {
+  for (bool upgrade : {false, true}) {
+    const ProxyHeadKind kind{/*bearer=*/false, upgrade};
+    for (const char* name : {"Connection", "connection", "CONNECTION", "TE", "te", "Trailer", "trailer"}) {
+      EXPECT_TRUE(DropFromProxiedHead(name, kind)) << name << " upgrade=" << upgrade;
+    }
+  }
+  EXPECT_TRUE(DropFromProxiedHead("Upgrade", {/*bearer=*/false, /*upgrade=*/false}));
+  EXPECT_TRUE(DropFromProxiedHead("upgrade", {/*bearer=*/false, /*upgrade=*/false}));
+  EXPECT_FALSE(DropFromProxiedHead("Upgrade", {/*bearer=*/false, /*upgrade=*/true}));
+  // What a WebSocket upgrade needs passes.
+  for (const char* name : {"Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Protocol"}) {
+    EXPECT_FALSE(DropFromProxiedHead(name, {/*bearer=*/false, /*upgrade=*/true})) << name;
+  }
+  EXPECT_EQ(ProxiedConnectionHeader({/*bearer=*/false, /*upgrade=*/true}), "Connection: Upgrade\r\n");
+  EXPECT_EQ(ProxiedConnectionHeader({/*bearer=*/false, /*upgrade=*/false}), "Connection: close\r\n");
 }
 
 }  // namespace

@@ -109,5 +109,36 @@ TEST(ProxySessionBook, RevocationEndsSessionsAndTheBookIsBounded) {
   EXPECT_TRUE(book.IssueLogin(Grant()));
 }
 
+// Review 3, M3: one user's codes and sessions are capped, so one user cannot fill the book
+// (max_entries) for every other; a redeemed code becomes a session in the same place.
+TEST(ProxySessionBook, Review3OneUsersCodesAndSessionsAreCapped) {
+  ManualClock clock;
+  ProxySessionOptions options = Options();
+  options.max_entries = 10;
+  options.max_per_user = 2;
+  ProxySessionBook book(clock, options);
+  std::chrono::seconds lifetime{};
+  auto code = book.IssueLogin(Grant());
+  ASSERT_TRUE(code);
+  auto session = book.RedeemLogin(*code, "brd-a", 8080, &lifetime);
+  ASSERT_TRUE(session) << session.error().message;  // the code's place became the session's
+  ASSERT_TRUE(book.IssueLogin(Grant()));
+  auto third = book.IssueLogin(Grant());
+  ASSERT_FALSE(third);
+  EXPECT_EQ(third.error().code, ErrorCode::kResourceExhausted);
+  EXPECT_NE(third.error().message.find("proxy_sessions_per_user"), std::string::npos) << third.error().message;
+  // Another user is not held back by the first one's.
+  ProxyGrant other = Grant();
+  other.user_id = "usr-2";
+  EXPECT_TRUE(book.IssueLogin(other));
+  EXPECT_TRUE(book.IssueLogin(other));
+  EXPECT_FALSE(book.IssueLogin(other));
+  // Places come back as codes expire (the session lives on).
+  clock.Advance(std::chrono::seconds(61));
+  EXPECT_TRUE(book.Check(*session, "brd-a", 8080));
+  EXPECT_TRUE(book.IssueLogin(Grant()));
+  EXPECT_FALSE(book.IssueLogin(Grant()));
+}
+
 }  // namespace
 }  // namespace ew::conductor::tunnels

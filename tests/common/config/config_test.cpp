@@ -94,6 +94,10 @@ void ExpectSame(const ConductorConfig& got, const ConductorConfig& want) {
   EXPECT_EQ(got.tunnels_proxy_session_ttl, want.tunnels_proxy_session_ttl);
   EXPECT_EQ(got.tunnels_max_services_per_project, want.tunnels_max_services_per_project);
   EXPECT_EQ(got.tunnels_proxy_idle_timeout, want.tunnels_proxy_idle_timeout);
+  EXPECT_EQ(got.tunnels_max_proxied, want.tunnels_max_proxied);
+  EXPECT_EQ(got.tunnels_max_proxied_per_user, want.tunnels_max_proxied_per_user);
+  EXPECT_EQ(got.tunnels_max_connections_per_project, want.tunnels_max_connections_per_project);
+  EXPECT_EQ(got.tunnels_proxy_sessions_per_user, want.tunnels_proxy_sessions_per_user);
 }
 
 void ExpectSame(const AgentConfig& got, const AgentConfig& want) {
@@ -551,7 +555,10 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
   for (const char* key : {"tunnels.listen_address", "tunnels.port_first", "tunnels.port_last",
                           "tunnels.max_connections", "tunnels.open_timeout_ms", "tunnels.ping_interval_ms",
                           "tunnels.max_per_board", "tunnels.proxy_session_ttl_s",
-                          "tunnels.max_services_per_project", "tunnels.proxy_idle_timeout_s"})
+                          "tunnels.max_services_per_project", "tunnels.proxy_idle_timeout_s",
+                          // security review 3 (M1-M3)
+                          "tunnels.max_proxied", "tunnels.max_proxied_per_user",
+                          "tunnels.max_connections_per_project", "tunnels.proxy_sessions_per_user"})
     EXPECT_EQ(conductor_keys.erase(key), 1u) << key;
   EXPECT_EQ(agent_keys.erase("tunnels.ping_interval_ms"), 1u);
   EXPECT_EQ(conductor_keys,
@@ -601,6 +608,23 @@ TEST(ConfigTest, TunnelKeys) {
   ExpectInvalid(ParseConductorConfig("[tunnels]\nmax_per_board = 0\n"), "tunnels.max_per_board");
   ExpectInvalid(ParseConductorConfig("[tunnels]\nmax_services_per_project = 0\n"),
                 "tunnels.max_services_per_project");
+  // Security review 3: the caps per user and project, with their defaults.
+  auto caps = ParseConductorConfig(
+      "[tunnels]\nmax_proxied = 10\nmax_proxied_per_user = 2\nmax_connections_per_project = 5\n"
+      "proxy_sessions_per_user = 3\n");
+  ASSERT_TRUE(caps) << caps.error().message;
+  EXPECT_EQ(caps->tunnels_max_proxied, 10);
+  EXPECT_EQ(caps->tunnels_max_proxied_per_user, 2);
+  EXPECT_EQ(caps->tunnels_max_connections_per_project, 5);
+  EXPECT_EQ(caps->tunnels_proxy_sessions_per_user, 3);
+  ConductorConfig fresh;
+  EXPECT_EQ(fresh.tunnels_max_proxied, 1024);
+  EXPECT_EQ(fresh.tunnels_max_proxied_per_user, 64);
+  EXPECT_EQ(fresh.tunnels_max_connections_per_project, 2048);
+  EXPECT_EQ(fresh.tunnels_proxy_sessions_per_user, 32);
+  for (const char* key : {"max_proxied", "max_proxied_per_user", "max_connections_per_project",
+                          "proxy_sessions_per_user"})
+    ExpectInvalid(ParseConductorConfig(std::string("[tunnels]\n") + key + " = 0\n"), std::string("tunnels.") + key);
   // Tunnel ports listen on loopback unless told otherwise, whatever [server] listens on
   // (security review H1: the packaged 0.0.0.0 once exposed every service to the network).
   auto defaults = ParseConductorConfig("[server]\nlisten_address = \"0.0.0.0\"\n");

@@ -468,6 +468,18 @@ TEST(ContractTunnel, Open) {
   ExpectRefused<tunnel::OpenRequest>({{"token", token}, {"port", 65536}}, "port");
   ExpectRefused<tunnel::OpenRequest>({{"token", token}, {"port", -1}}, "port");
   ExpectRefused<tunnel::OpenRequest>({{"token", token}, {"port", 22}, {"host", "10.0.0.1"}}, "host");
+  // Review 3, L4: `service` goes into the board's log lines: no newline, control character or
+  // flood of text can forge one there.
+  ExpectRefused<tunnel::OpenRequest>({{"token", token}, {"port", 22}, {"service", "svc-1\nERROR forged line"}},
+                                     "service");
+  ExpectRefused<tunnel::OpenRequest>({{"token", token}, {"port", 22}, {"service", "svc\x1b[2K"}}, "service");
+  ExpectRefused<tunnel::OpenRequest>({{"token", token}, {"port", 22}, {"service", "svc\r"}}, "service");
+  ExpectRefused<tunnel::OpenRequest>({{"token", token}, {"port", 22}, {"service", std::string(129, 's')}}, "service");
+  // What the conductor sends passes: a service id, or "proxy to <board>".
+  for (const std::string& service : std::vector<std::string>{"svc-0a1b2c", "proxy to brd-1.x_y", std::string(128, 's')}) {
+    request.service = service;
+    EXPECT_EQ(RoundTrip(request).service, service);
+  }
   EXPECT_TRUE(tunnel::IsTokenShaped(token));
   EXPECT_FALSE(tunnel::IsTokenShaped("abc"));
 }
