@@ -50,12 +50,6 @@ void HeartbeatWheel::Add(Member* member) {
   Place(member, TickOf(member->HeartbeatLastHeard() + interval_));
 }
 
-HeartbeatWheel::Member* HeartbeatWheel::Any() const {
-  for (const auto& bucket : buckets_)
-    if (!bucket.empty()) return bucket.back();
-  return nullptr;
-}
-
 void HeartbeatWheel::Remove(Member* member) {
   if (member->wheel_ != this) return;
   Unlink(member);

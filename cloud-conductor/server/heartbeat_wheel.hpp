@@ -59,9 +59,6 @@ class HeartbeatWheel {
   // callback at most once per call. Callbacks may Add or Remove any member.
   void Advance(TimePoint now);
 
-  // Some member watched now (null: none), found in O(buckets).
-  Member* Any() const;
-
   size_t size() const { return size_; }
   Duration tick() const { return tick_; }
   // Members looked at, pinged, expired since construction (for tests and metrics).

@@ -119,10 +119,11 @@ void Server::Stop() {
   impl_->stopped = true;
   beast::error_code ignored;
   impl_->acceptor.close(ignored);
-  // Every WebSocket still open ends now. Each is taken out of the wheel before it is told, so
-  // the loop ends whatever it does; one that a callback destroys has left the wheel already.
-  while (auto* member = impl_->heartbeat.Any()) {
-    impl_->heartbeat.Remove(member);
+  // Every WebSocket still open or closing ends now. Each is taken out of the set before it is
+  // told, so the loop ends whatever it does; one that a callback destroys has left it already.
+  while (!impl_->sessions.empty()) {
+    auto* member = *impl_->sessions.begin();
+    impl_->sessions.erase(impl_->sessions.begin());
     member->ServerStopping();
   }
 }

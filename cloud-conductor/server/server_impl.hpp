@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <unordered_set>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -84,6 +85,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::atomic<metrics::Counter*> dropped_tls{nullptr};
   std::atomic<metrics::Counter*> heartbeat_pings{nullptr};
   std::atomic<metrics::Counter*> heartbeat_expired{nullptr};
+
+  // Every accepted WebSocket until it is destroyed, closing ones included (they have left the
+  // heartbeat wheel): Server::Stop ends them all (io thread).
+  std::unordered_set<HeartbeatWheel::Member*> sessions;
 
   size_t refused_since_warning = 0;  // io thread
   std::chrono::steady_clock::time_point last_cap_warning{};

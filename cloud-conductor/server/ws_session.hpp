@@ -52,7 +52,10 @@ class WsSession final : public router::Transport,
             Ticket ticket, std::shared_ptr<ssl::context> tls)
       : ws_(std::move(stream)), server_(std::move(server)), serializer_(serializer), peer_(std::move(peer)),
         deadline_(ws_.get_executor()), ticket_(std::move(ticket)), tls_(std::move(tls)) {}
-  ~WsSession() override { server_->heartbeat.Remove(this); }
+  ~WsSession() override {
+    server_->heartbeat.Remove(this);
+    server_->sessions.erase(this);
+  }
 
   void Run(http::request<http::string_body> req) {
     beast::get_lowest_layer(ws_).expires_never();
@@ -111,6 +114,7 @@ class WsSession final : public router::Transport,
     last_heard_ = Now();
     deadline_.cancel();  // the opening handshake's; the server's heartbeat wheel watches it from here
     server_->WatchHeartbeat(this);
+    server_->sessions.insert(this);
     handler_ = server_->accept(shared_from_this());
     DoRead();
   }
