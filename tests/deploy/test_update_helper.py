@@ -691,6 +691,23 @@ class SignedUpdateTest(unittest.TestCase):
         self.assertEqual(version, "0.1.0-2", "the package to roll back to is the one that joined")
         self.assertFalse(os.path.exists(os.path.join(self.keep, "pending")))
 
+    def test_a_commit_cut_short_is_finished_not_rolled_back(self):
+        # Killed (or the power cut) after current.deb became the new package but before the record
+        # went: resuming must keep 0.1.0-2, not "roll back" to it and call that 0.1.0-1.
+        self.interrupted_update()
+        os.replace(os.path.join(self.keep, "pending.deb"), os.path.join(self.keep, "current.deb"))
+        with open(os.path.join(self.keep, "pending")) as f:
+            record = f.read().replace("phase=awaiting", "phase=committing")
+        with open(os.path.join(self.keep, "pending"), "w") as f:
+            f.write(record)
+        result = self.helper(EW_RESTART_AGENT="true")  # the new agent would not even need to join again
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(self.status()["state"], "online", result.stderr)
+        self.assertEqual(self.installed(), "0.1.0-2")
+        with open(os.path.join(self.keep, "highest-version")) as f:
+            self.assertEqual(f.read(), "0.1.0-2\n")
+        self.assertFalse(os.path.exists(os.path.join(self.keep, "pending")))
+
     def test_an_interrupted_update_whose_agent_does_not_join_is_rolled_back_on_the_next_run(self):
         self.interrupted_update()
         result = self.helper(EW_RESTART_AGENT="true")
