@@ -287,6 +287,8 @@ Conductor::~Conductor() {
   // MQTT connections first: their threads queue fires on `blocking`, which is joined next.
   if (impl_->triggers) impl_->triggers->Stop();
   impl_->io.stop();
+  // Stop() may not have run (a test, a failed start): the loop is stopped, so this thread may.
+  if (impl_->server) impl_->server->EndSessions();
   impl_->blocking.join();
   impl_->hashing.Join();
   // Its thread may still call into the flows service: it goes while everything else is there.
@@ -515,13 +517,18 @@ void Conductor::Stop() {
     if (d.triggers) d.triggers->Stop();
     if (d.log_follow) d.log_follow->Shutdown();
     if (d.rollouts) d.rollouts->Stop();
-    if (!d.gpio) return d.io.stop();
+    // The sessions go last: until then the boards still hear what the conductor tells them.
+    auto stop_io = [&d] {
+      if (d.server) d.server->EndSessions();
+      d.io.stop();
+    };
+    if (!d.gpio) return stop_io();
     // GPIO event streams end with a message, and their boards are asked to unwatch: give the
     // boards a moment to hear it (and answer) before the loop stops.
     if (!d.stop_grace) d.stop_grace = std::make_unique<boost::asio::steady_timer>(d.io);
     d.stop_grace->expires_after(kStopGrace);
-    d.stop_grace->async_wait([&d](const boost::system::error_code&) { d.io.stop(); });
-    d.gpio->Shutdown([&d] { boost::asio::post(d.io, [&d] { d.io.stop(); }); });
+    d.stop_grace->async_wait([stop_io](const boost::system::error_code&) { stop_io(); });
+    d.gpio->Shutdown([&d, stop_io] { boost::asio::post(d.io, stop_io); });
   });
 }
 

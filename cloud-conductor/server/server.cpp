@@ -119,6 +119,10 @@ void Server::Stop() {
   impl_->stopped = true;
   beast::error_code ignored;
   impl_->acceptor.close(ignored);
+}
+
+void Server::EndSessions() {
+  if (!impl_) return;
   // Every WebSocket still open or closing ends now. Each is taken out of the set before it is
   // told, so the loop ends whatever it does; one that a callback destroys has left it already.
   while (!impl_->sessions.empty()) {

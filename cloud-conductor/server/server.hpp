@@ -96,8 +96,14 @@ class Server {
   // port. InvalidArgument: plain TCP on a non-loopback address without allow_plain, only one
   // of cert/key, or a certificate/key that does not load; Unavailable: the address is taken.
   Result<uint16_t> Start();
-  // Stops accepting new connections (open ones live on until the io_context stops).
+  // Stops accepting new connections (open ones live on: a stopping conductor still talks to its
+  // boards, e.g. to unwatch their GPIO lines).
   void Stop();
+  // Ends every WebSocket still open or closing, in this turn, telling the router (io thread, or
+  // with the io_context stopped). The last thing before the io_context stops for good: the
+  // router's session and its connection hold each other until told (LSan saw each session open
+  // at exit leak).
+  void EndSessions();
   // Reads the certificate and key files again; connections accepted from then on use them,
   // open ones keep theirs. On error (unreadable, mismatched, malformed) the current ones stay
   // and the error is returned. InvalidArgument when the server is not serving TLS. io thread.

@@ -791,6 +791,7 @@ TEST_F(RouterTest, Review3TunnelProceduresAreTheConductorsOnly) {
   Welcomed(board);
   Register(board, "ew.board.brd-a.tunnel.open");
   Register(board, "ew.board.brd-a.sys.ping");
+  Ready(board);  // online: the conductor's own CallBoard below reaches it
   uint64_t request = 1;
   for (const char* token : {"tok-alice", "tok-admin"}) {
     auto user = JoinUser(token);

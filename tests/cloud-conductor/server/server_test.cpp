@@ -242,7 +242,7 @@ TEST_F(ServerTest, WebSocketNegotiatesTheClientsFirstSupportedSubprotocol) {
   EXPECT_THROW(OpenWs("wamp.2.cbor"), beast::system_error);
 }
 
-TEST_F(ServerTest, StopEndsEveryOpenSessionAtOnce) {
+TEST_F(ServerTest, EndSessionsEndsEveryOpenSessionAtOnce) {
   // The router's session and the connection hold each other; Stop must end that itself, in the
   // same turn, because after it the io_context may never run the reads' completions (at exit
   // that cycle leaked every open session).
@@ -254,6 +254,7 @@ TEST_F(ServerTest, StopEndsEveryOpenSessionAtOnce) {
   net::post(io_, [&] {
     const size_t before = router_.SessionCount();
     server_->Stop();
+    server_->EndSessions();
     counts.set_value({before, router_.SessionCount()});
   });
   auto [before, after] = counts.get_future().get();
