@@ -287,9 +287,12 @@ Result<LogsRequest> LogsRequest::Parse(const wamp::Payload& payload) {
 
 wamp::Payload LogsReply::ToPayload() const {
   wamp::Payload out;
-  out.kwargs = {{"lines", lines}, {"capacity", capacity}, {"nextSeq", Proto3Int64(next_seq)}};
-  if (cut) out.kwargs["cut"] = Proto3Int64(cut);
-  if (omitted) out.kwargs["omitted"] = Proto3Int64(omitted);
+  // Every field, zeros too, as protobuf prints it (agent_proto3_conformance_test).
+  out.kwargs = {{"lines", lines},
+                {"capacity", capacity},
+                {"nextSeq", Proto3Int64(next_seq)},
+                {"cut", Proto3Int64(cut)},
+                {"omitted", Proto3Int64(omitted)}};
   return out;
 }
 
@@ -325,8 +328,10 @@ Result<LogFollowReply> LogFollowReply::Parse(const wamp::Payload& payload) {
 
 wamp::Payload LogBatch::ToPayload() const {
   wamp::Payload out;
-  out.kwargs = {{"lines", lines}, {"firstSeq", Proto3Int64(first_seq)}, {"skipped", Proto3Int64(skipped)}};
-  if (cut) out.kwargs["cut"] = Proto3Int64(cut);
+  out.kwargs = {{"lines", lines},
+                {"firstSeq", Proto3Int64(first_seq)},
+                {"skipped", Proto3Int64(skipped)},
+                {"cut", Proto3Int64(cut)}};
   return out;
 }
 
