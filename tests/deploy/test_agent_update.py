@@ -92,6 +92,7 @@ class Board:
         # The agent runs unprivileged, as on a board (User=edgewire): here as `nobody`, which owns
         # the agent's directories; the helper is told that account (EW_AGENT_USER).
         self.user = pwd.getpwnam("nobody")
+        os.makedirs(tmp, exist_ok=True)
         os.chmod(tmp, 0o755)
         for d in ("update", "functions", "containers", "flows", "spool"):
             os.makedirs(os.path.join(tmp, d), exist_ok=True)
@@ -273,24 +274,31 @@ class AgentUpdateTest(unittest.TestCase):
     def enrolled_board(self):
         """Installs 0.1.0-1 in the root the way an installer does, keeps its .deb for rollbacks,
         enrols and starts the installed agent."""
-        installed = self.board.dpkg("-i", self.deb)
-        self.assertEqual(installed.returncode, 0, installed.stdout + installed.stderr)
+        board_id = self.install_enrol_start(self.board, "pi-ota")
         self.assertEqual(self.board.installed_version(), VERSION)
-        os.makedirs(self.board.keep_dir, mode=0o700)
-        shutil.copy(self.deb, os.path.join(self.board.keep_dir, "current.deb"))  # docs/INSTALL-PI.md
-        # The operator's public key, installed on the board as docs/INSTALL-PI.md "Update keys" says.
-        self.key = self.keygen("operator")
-        os.makedirs(self.board.keys_dir, mode=0o755)
-        shutil.copy(self.key + ".pem", os.path.join(self.board.keys_dir, "operator.pem"))
-        os.chmod(os.path.join(self.board.keys_dir, "operator.pem"), 0o644)
-        board_id, code = self.conductor.create_board(self.token, "pi-ota")
-        enrol = run(self.board.agent, "enrol", "--conductor", self.conductor.url, "--code", code,
-                    "--credential", self.board.credential)
-        self.assertEqual(enrol.returncode, 0, enrol.stdout + enrol.stderr)
-        os.chown(self.board.credential, self.board.user.pw_uid, self.board.user.pw_gid)
-        self.board.write_config()
-        self.board.start()
         wait_until(lambda: self.conductor.status_of(self.token, board_id) == "online", timeout=30, what="board online")
+        return board_id
+
+    def install_enrol_start(self, board, name):
+        """`board` as an installer leaves it (0.1.0-1 installed, its .deb kept for rollbacks, the
+        operator's public key trusted), enrolled as board `name` and started; returns its id."""
+        installed = board.dpkg("-i", self.deb)
+        self.assertEqual(installed.returncode, 0, installed.stdout + installed.stderr)
+        os.makedirs(board.keep_dir, mode=0o700)
+        shutil.copy(self.deb, os.path.join(board.keep_dir, "current.deb"))  # docs/INSTALL-PI.md
+        # The operator's public key, installed on the board as docs/INSTALL-PI.md "Update keys" says.
+        if not hasattr(self, "key"):
+            self.key = self.keygen("operator")
+        os.makedirs(board.keys_dir, mode=0o755)
+        shutil.copy(self.key + ".pem", os.path.join(board.keys_dir, "operator.pem"))
+        os.chmod(os.path.join(board.keys_dir, "operator.pem"), 0o644)
+        board_id, code = self.conductor.create_board(self.token, name)
+        enrol = run(board.agent, "enrol", "--conductor", self.conductor.url, "--code", code,
+                    "--credential", board.credential)
+        self.assertEqual(enrol.returncode, 0, enrol.stdout + enrol.stderr)
+        os.chown(board.credential, board.user.pw_uid, board.user.pw_gid)  # the agent runs as that user
+        board.write_config()
+        board.start()
         return board_id
 
     def listed(self, board_id):

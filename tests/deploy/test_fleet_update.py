@@ -60,6 +60,8 @@ class FleetUpdateTest(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="ew-fleet-update-")
+        # The boards' agents run as `nobody` (as on a board): they must reach their directories below.
+        os.chmod(self.tmp, 0o755)
         self.conductor = Conductor(self.tmp).start()
         self.token = self.conductor.login()
         self.boards = {}  # board id → GatedBoard
@@ -91,25 +93,12 @@ class FleetUpdateTest(unittest.TestCase):
     sign = ota.AgentUpdateTest.sign
     upload = ota.AgentUpdateTest.upload
 
+    install_enrol_start = ota.AgentUpdateTest.install_enrol_start
+
     def add_board(self, name):
         """A board with 0.1.0-1 installed the way an installer does, enrolled and running."""
         board = GatedBoard(os.path.join(self.tmp, name))
-        installed = board.dpkg("-i", self.deb)
-        self.assertEqual(installed.returncode, 0, installed.stdout + installed.stderr)
-        os.makedirs(board.keep_dir, mode=0o700)
-        shutil.copy(self.deb, os.path.join(board.keep_dir, "current.deb"))
-        # The operator's public key, installed on the board (docs/INSTALL-PI.md "Update keys").
-        if not hasattr(self, "key"):
-            self.key = self.keygen("operator")
-        os.makedirs(board.keys_dir, mode=0o755)
-        shutil.copy(self.key + ".pem", os.path.join(board.keys_dir, "operator.pem"))
-        os.chmod(os.path.join(board.keys_dir, "operator.pem"), 0o644)
-        board_id, code = self.conductor.create_board(self.token, name)
-        enrol = ota.run(board.agent, "enrol", "--conductor", self.conductor.url, "--code", code,
-                        "--credential", board.credential)
-        self.assertEqual(enrol.returncode, 0, enrol.stdout + enrol.stderr)
-        board.write_config()
-        board.start()
+        board_id = self.install_enrol_start(board, name)
         self.boards[board_id] = board
         return board_id
 
