@@ -207,9 +207,11 @@ Result<ServiceConnectDecision> DecideServiceConnect(auth::Authenticator& authent
   const tunnels::Service& service = state.service;
   if (!auth::Authenticator::CanAccessProject(who, service.project_id))
     return PermissionDenied("service " + id + " belongs to another project");
-  return ServiceConnectDecision{
+  ServiceConnectDecision decision{
       service.board_id, service.board_port,
       {who.user_id, who.name, who.token_id, service.project_id, TimeLeft(clock, who.token_expires_at)}};
+  decision.caller.service_id = service.id;
+  return decision;
 }
 }  // namespace
 

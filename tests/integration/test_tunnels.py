@@ -1716,6 +1716,21 @@ class ServiceConnectTest(TunnelTestCase):
             took = closed_within(sock, 3)
             self.assertIsNotNone(took, "the service connection outlived its revoked token")
 
+    def test_deleting_the_service_ends_its_authenticated_connections(self):
+        board = self.board("connect-delete")
+        local = self.local(echo)
+        service = self.open_service(board, local.port)
+        _, port = self.connector(service["id"], self.token)
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+            sock.sendall(b"ping")
+            got = b""
+            while len(got) < 4:
+                got += sock.recv(4)
+            self.assertEqual(got, b"ping")
+            self.assertEqual(self.rest("DELETE", f"/v1/services/{service['id']}")[0], 204)
+            self.assertIsNotNone(closed_within(sock, 3), "the connection outlived its service")
+        self.assertIn(f"service {service['id']} was deleted", self.log())
+
 
 if __name__ == "__main__":
     unittest.main()
