@@ -1007,7 +1007,7 @@ class TunnelExposureTest(TunnelTestCase):
         self.assertIn("allowCidrs", body["error"]["message"])
         _, listed = self.rest("GET", "/v1/services")
         self.assertEqual(listed["services"], [])
-        self.open_service(board, 22, token=op, allowCidrs=["127.0.0.0/8"])
+        self.open_service(board, 22, token=op, allowCidrs=["127.0.0.0/16"])
         self.open_service(board, 23)  # the admin decides
 
     def test_issue17_a_non_admins_wide_allow_cidrs_are_refused(self):
@@ -1017,7 +1017,8 @@ class TunnelExposureTest(TunnelTestCase):
         op = self.operator("op-wide", project["id"])
         board = self.board("wide-board", start=False, project=project["id"])
         for wide in (["0.0.0.0/0"], ["::/0"], ["127.0.0.0/8", "0.0.0.0/1", "128.0.0.0/1"], ["8.0.0.0/8"],
-                     ["2000::/3"], ["192.0.0.0/8"]):
+                     ["2000::/3"], ["192.0.0.0/8"],
+                     ["10.0.0.0/8"], ["172.16.0.0/12"]):  # review L3: private IPv4 up to /16
             status, body = self.conductor.rest("POST", "/v1/services",
                                                {"boardId": board, "boardPort": 22, "allowCidrs": wide}, op)
             self.assertEqual(status, 403, (wide, body))
@@ -1027,7 +1028,7 @@ class TunnelExposureTest(TunnelTestCase):
         _, listed = self.rest("GET", "/v1/services")
         self.assertEqual(listed["services"], [])
         # Narrow public networks and private ranges are the user's to list; an admin may open wide.
-        self.open_service(board, 22, token=op, allowCidrs=["203.0.113.0/24", "2001:db8:5::/48", "10.0.0.0/8"])
+        self.open_service(board, 22, token=op, allowCidrs=["203.0.113.0/24", "2001:db8:5::/48", "10.1.0.0/16"])
         self.open_service(board, 23, allowCidrs=["0.0.0.0/0"])
         _, listed = self.rest("GET", "/v1/services")
         self.assertEqual(len(listed["services"]), 2)
