@@ -1635,6 +1635,8 @@ class ServiceConnectTest(TunnelTestCase):
     def connector(self, service_id, token, *extra):
         """A running `edgewire tunnel connect SERVICE` and the local port it printed."""
         env = dict(os.environ, EDGEWIRE_URL=self.conductor.url, EDGEWIRE_TOKEN=token)
+        if self.conductor.tls:
+            env["EDGEWIRE_CA_FILE"] = self.conductor.tls.ca
         proc = subprocess.Popen([CLI, "tunnel", "connect", service_id, *extra], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env=env)
         self.addCleanup(lambda: (proc.kill(), proc.wait(), proc.stdout.close(), proc.stderr.close()))
@@ -1732,6 +1734,30 @@ class ServiceConnectTest(TunnelTestCase):
             self.assertIsNotNone(closed_within(sock, 3), "the connection outlived its service")
         self.assertIn(f"service {service['id']} was deleted", self.log())
 
+
+
+class ServiceConnectTlsTest(ServiceConnectTest):
+    """The same over the conductor's own TLS: `tunnel connect` checks its certificate (--ca-file)."""
+
+    conductor_tls = True
+
+    def test_echo_over_tls_and_an_unknown_ca_is_refused(self):
+        board = self.board("connect-tls")
+        local = self.local(echo)
+        service = self.open_service(board, local.port)
+        _, port = self.connector(service["id"], self.token)
+        self.assertEqual(self.local_round_trip(port, b"over wss"), b"over wss")
+        env = dict(os.environ, EDGEWIRE_URL=self.conductor.url, EDGEWIRE_TOKEN=self.token)  # system CAs only
+        refused = subprocess.run([CLI, "tunnel", "connect", service["id"], "--stdio"], input=b"x",
+                                 capture_output=True, env=env, timeout=60)
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn(b"TLS", refused.stderr)
+
+    # The plain-HTTP cases are not run again here.
+    test_echo_through_tunnel_connect_listen_and_stdio = None
+    test_other_project_and_missing_token_are_refused_before_the_upgrade = None
+    test_revoking_the_token_ends_a_live_connection = None
+    test_deleting_the_service_ends_its_authenticated_connections = None
 
 if __name__ == "__main__":
     unittest.main()
