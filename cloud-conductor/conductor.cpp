@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <optional>
 #include <ostream>
@@ -169,6 +170,48 @@ Result<ProxyDecision> DecideProxy(auth::Authenticator& authenticator, registry::
   return Unauthenticated(
       "an API token is required: send X-Auth-Token or Authorization: Bearer, or open a login link from POST "
       "/v1/boards/{id}/proxy-logins in the browser");
+}
+
+struct ServiceConnectDecision {
+  std::string board_id;
+  uint16_t port = 0;
+  tunnels::ProxyCaller caller;
+};
+
+// The caller of an authenticated service connection (GET /v1/services/{id}/connect): an API
+// token (X-Auth-Token or Authorization: Bearer, as every REST call) of a user who may use the
+// service through REST (its project's, or an admin). The service's allowCidrs do not apply: they
+// guard its unauthenticated conductor port. Unauthenticated, NotFound, PermissionDenied,
+// InvalidArgument (a malformed id). Blocking (the store).
+Result<ServiceConnectDecision> DecideServiceConnect(auth::Authenticator& authenticator,
+                                                    tunnels::TunnelManager& tunnels, const Clock& clock,
+                                                    const server::HttpRequestHead& head) {
+  static constexpr std::string_view kPrefix = "/v1/services/";
+  static constexpr std::string_view kSuffix = "/connect";
+  const std::string path = head.target.substr(0, head.target.find('?'));
+  if (path.size() <= kPrefix.size() + kSuffix.size()) return InvalidArgument("no service id in " + path);
+  const std::string id = path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size());
+  for (const char c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.')
+      return InvalidArgument("service id: only letters, digits, '-', '_' and '.'");
+  }
+  std::string token = head.Header("x-auth-token");
+  const std::string& authorization = head.Header("authorization");
+  if (token.empty() && authorization.size() > 7 && (authorization.rfind("Bearer ", 0) == 0 ||
+                                                    authorization.rfind("bearer ", 0) == 0))
+    token = authorization.substr(7);
+  if (token.empty())
+    return Unauthenticated("an API token is required: send X-Auth-Token or Authorization: Bearer");
+  EW_TRY(auth::Principal who, authenticator.VerifyToken(token));
+  EW_TRY(tunnels::ServiceState state, tunnels.Get(id));
+  const tunnels::Service& service = state.service;
+  if (!auth::Authenticator::CanAccessProject(who, service.project_id))
+    return PermissionDenied("service " + id + " belongs to another project");
+  ServiceConnectDecision decision{
+      service.board_id, service.board_port,
+      {who.user_id, who.name, who.token_id, service.project_id, TimeLeft(clock, who.token_expires_at)}};
+  decision.caller.service_id = service.id;
+  return decision;
 }
 }  // namespace
 
@@ -475,6 +518,28 @@ Result<uint16_t> Conductor::Start() {
       if (!decision) return fail(decision.error());
       decision->caller.checked_after = end_mark;
       if (decision->redirect.status == 303) return answer(std::move(decision->redirect));
+      boost::asio::post(d.io, [&d, board = decision->board_id, port = decision->port, peer = head.peer, fail,
+                               caller = std::move(decision->caller), deliver = std::move(deliver)]() mutable {
+        d.tunnels->OpenProxy(board, port, peer, std::move(caller), fail, std::move(deliver));
+      });
+    });
+  });
+  // Authenticated service connections: the caller is checked as a proxied request's is, and the
+  // board's tunnel opened by the same path (caps per user and project, revocation, audit line).
+  d.server->SetServiceConnect([&d](const server::HttpRequestHead& head,
+                                   std::function<void(server::HttpResponse)> answer,
+                                   std::function<void(std::any)> deliver) {
+    boost::asio::post(d.blocking, [&d, head, answer = std::move(answer), deliver = std::move(deliver)]() mutable {
+      auto fail = [answer](const Error& error) {
+        server::HttpResponse r;
+        r.status = HttpStatus(error.code);
+        r.body = ErrorJson(error);
+        answer(std::move(r));
+      };
+      const uint64_t end_mark = d.tunnels->ProxyEndMark();  // read before the check (OpenProxy)
+      auto decision = DecideServiceConnect(*d.authenticator, *d.tunnels, d.clock, head);
+      if (!decision) return fail(decision.error());
+      decision->caller.checked_after = end_mark;
       boost::asio::post(d.io, [&d, board = decision->board_id, port = decision->port, peer = head.peer, fail,
                                caller = std::move(decision->caller), deliver = std::move(deliver)]() mutable {
         d.tunnels->OpenProxy(board, port, peer, std::move(caller), fail, std::move(deliver));

@@ -83,11 +83,13 @@ class Context {
   CliState& state() { return state_; }
   const std::string& state_path() const { return state_path_; }
   void set_token(std::string token) { token_ = std::move(token); }
+  // The token for this URL (after Init); "" when there is none.
+  const std::string& token() const { return token_; }
+  // Unauthenticated, with a hint, when there is no token for this URL.
+  Result<void> RequireToken() const;
   HttpClient& client() { return *client_; }
 
  private:
-  // Unauthenticated, with a hint, when there is no token for this URL.
-  Result<void> RequireToken() const;
 
   GlobalOptions options_;
   std::ostream& out_;

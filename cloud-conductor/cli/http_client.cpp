@@ -31,6 +31,32 @@ constexpr uint64_t kMaxResponseBytes = 64ull << 20;
 
 }  // namespace
 
+Result<void> PrepareClientTls(SSL_CTX* tls, const std::string& ca_file) {
+  SSL_CTX_set_min_proto_version(tls, TLS1_2_VERSION);
+  SSL_CTX_set_verify(tls, SSL_VERIFY_PEER, nullptr);
+  if (ca_file.empty()) {
+    if (SSL_CTX_set_default_verify_paths(tls) != 1) return Unavailable("cannot load the system CAs");
+  } else if (SSL_CTX_load_verify_locations(tls, ca_file.c_str(), nullptr) != 1) {
+    return InvalidArgument("--ca-file " + ca_file + ": cannot load CA certificates from it");
+  }
+  return Ok();
+}
+
+Result<void> ExpectServerName(SSL* connection, const std::string& host) {
+  // OpenSSL matches the name (or address) itself, so a mismatch has its own verify result.
+  beast::error_code not_ip;
+  asio::ip::make_address(host, not_ip);
+  X509_VERIFY_PARAM* param = SSL_get0_param(connection);
+  X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  if (not_ip) {
+    if (!SSL_set_tlsext_host_name(connection, host.c_str()) || X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0) != 1)
+      return Unavailable("cannot set TLS server name " + host);
+  } else if (X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str()) != 1) {
+    return Unavailable("cannot check certificates for address " + host);
+  }
+  return Ok();
+}
+
 Result<Url> ParseUrl(const std::string& text) {
   EW_TRY(url::Url parsed, url::ParseUrl(text));
   if (parsed.scheme != "http" && parsed.scheme != "https")
@@ -61,16 +87,7 @@ struct HttpClient::Impl {
   // Trust anchors, loaded on the first https connection (plain http never reads them).
   Result<void> PrepareTls() {
     if (tls_ready) return Ok();
-    SSL_CTX_set_min_proto_version(tls.native_handle(), TLS1_2_VERSION);
-    tls.set_verify_mode(asio::ssl::verify_peer);
-    beast::error_code ec;
-    if (ca_file.empty()) {
-      tls.set_default_verify_paths(ec);
-      if (ec) return Unavailable("cannot load the system CAs: " + ec.message());
-    } else {
-      tls.load_verify_file(ca_file, ec);
-      if (ec) return InvalidArgument("--ca-file " + ca_file + ": cannot load CA certificates from it (" + ec.message() + ")");
-    }
+    EW_TRY_VOID(PrepareClientTls(tls.native_handle(), ca_file));
     tls_ready = true;
     return Ok();
   }
@@ -110,18 +127,7 @@ struct HttpClient::Impl {
     if (url.scheme == "https") {
       EW_TRY_VOID(PrepareTls());
       secure.emplace(io, tls);
-      // OpenSSL matches the name (or address) itself, so a mismatch has its own verify result.
-      beast::error_code not_ip;
-      asio::ip::make_address(url.host, not_ip);
-      X509_VERIFY_PARAM* param = SSL_get0_param(secure->native_handle());
-      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-      if (not_ip) {
-        if (!SSL_set_tlsext_host_name(secure->native_handle(), url.host.c_str()) ||
-            X509_VERIFY_PARAM_set1_host(param, url.host.c_str(), 0) != 1)
-          return Unavailable("cannot set TLS server name " + url.host);
-      } else if (X509_VERIFY_PARAM_set1_ip_asc(param, url.host.c_str()) != 1) {
-        return Unavailable("cannot check certificates for address " + url.host);
-      }
+      EW_TRY_VOID(ExpectServerName(secure->native_handle(), url.host));
     } else {
       plain.emplace(io);
     }

@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include <openssl/ssl.h>
+
 #include "common/error/error.hpp"
 
 namespace ew::cli {
@@ -23,6 +25,13 @@ struct Url {
 // The conductor URL as the CLI uses it: common/url's ParseUrl, limited to http(s). InvalidArgument
 // for anything but http(s)://host[:port][/path].
 Result<Url> ParseUrl(const std::string& text);
+
+// The CLI's TLS client rules, shared by HttpClient and the tunnel connector's WebSockets: TLS 1.2
+// or later, the peer's certificate checked against the system CAs or the PEM CAs in `ca_file`
+// (InvalidArgument when it cannot be read).
+Result<void> PrepareClientTls(SSL_CTX* tls, const std::string& ca_file);
+// Sets SNI and the name (or IP address) the conductor's certificate must carry on `connection`.
+Result<void> ExpectServerName(SSL* connection, const std::string& host);
 
 struct HttpResult {
   int status = 0;

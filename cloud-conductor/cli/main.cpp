@@ -47,6 +47,7 @@ struct Parsed {
   std::string service;
   int64_t board_port = 0;
   ew::cli::TunnelOpenOptions tunnel;
+  ew::cli::TunnelConnectOptions tunnel_connect;
   std::string trigger;
   ew::cli::TriggerCreateOptions trigger_create;
   int64_t log_lines = 100;
@@ -413,6 +414,15 @@ void AddTunnelCommands(CLI::App& app, Parsed& p) {
       ->check(CLI::Range(1, 100000));
   open->add_option("--allow", p.tunnel.allow, "source network that may connect (CIDR, repeatable; default: any)");
   open->callback([&p] { p.action = [&p](Context& c) { return TunnelOpen(c, p.id, p.board_port, p.tunnel); }; });
+
+  auto* connect = tunnels->add_subcommand(
+      "connect", "reach a service through the conductor's authenticated route (your token), no conductor port");
+  connect->add_option("SERVICE", p.service, "service id")->required();
+  connect->add_option("--listen", p.tunnel_connect.listen,
+                      "local [HOST:]PORT to listen on (default 127.0.0.1:0, a free port, printed)");
+  connect->add_flag("--stdio", p.tunnel_connect.stdio,
+                    "one connection on stdin/stdout, e.g. ssh -o ProxyCommand='edgewire tunnel connect SVC --stdio'");
+  connect->callback([&p] { p.action = [&p](Context& c) { return TunnelConnect(c, p.service, p.tunnel_connect); }; });
 
   auto* list = tunnels->add_subcommand("ls", "list services: ID BOARD BOARD-PORT CONDUCTOR-PORT STATE LIVE BYTES");
   list->alias("list");

@@ -5,6 +5,7 @@
 
 #include "cloud-conductor/cli/board_names.hpp"
 #include "cloud-conductor/cli/format.hpp"
+#include "cloud-conductor/cli/service_connector.hpp"
 #include "common/url/url.hpp"
 
 namespace ew::cli {
@@ -50,6 +51,30 @@ Result<void> TunnelList(Context& ctx) {
   ctx.out() << RenderTable({"ID", "BOARD", "BOARD-PORT", "CONDUCTOR-PORT", "STATE", "LIVE", "BYTES-IN", "BYTES-OUT"},
                            rows);
   return Ok();
+}
+
+Result<void> TunnelConnect(Context& ctx, const std::string& service, const TunnelConnectOptions& options) {
+  EW_TRY_VOID(ctx.RequireToken());
+  EW_TRY(Url url, ParseUrl(ctx.url()));
+  ConnectOptions connect;
+  connect.stdio = options.stdio;
+  if (!options.stdio) {
+    // [HOST:]PORT, HOST possibly in brackets (IPv6).
+    const std::string& listen = options.listen;
+    const size_t colon = listen.rfind(':');
+    std::string host = colon == std::string::npos ? "127.0.0.1" : listen.substr(0, colon);
+    const std::string port = colon == std::string::npos ? listen : listen.substr(colon + 1);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    if (host.empty()) host = "127.0.0.1";
+    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoi(port) > 65535)
+      return InvalidArgument("--listen " + listen + ": expected [HOST:]PORT with PORT 0..65535");
+    connect.listen_host = host;
+    connect.listen_port = static_cast<uint16_t>(std::stoi(port));
+  }
+  ServiceConnector connector(std::move(url), ctx.token(), ctx.options().ca_file, service, connect);
+  if (options.stdio) return connector.Stdio(ctx.err());
+  return connector.Listen(ctx.out(), ctx.err());
 }
 
 Result<void> TunnelClose(Context& ctx, const std::string& service) {

@@ -22,6 +22,17 @@ struct TunnelOpenOptions {
 Result<void> TunnelOpen(Context& ctx, const std::string& board, int64_t board_port, const TunnelOpenOptions& options);
 // ID BOARD BOARD-PORT CONDUCTOR-PORT STATE LIVE BYTES-IN BYTES-OUT.
 Result<void> TunnelList(Context& ctx);
+struct TunnelConnectOptions {
+  std::string listen = "127.0.0.1:0";  // --listen [HOST:]PORT; port 0 = a free one (printed)
+  bool stdio = false;                  // --stdio: one connection on stdin/stdout (ssh ProxyCommand)
+};
+
+// Connects to a service through the conductor's authenticated route (GET
+// /v1/services/{id}/connect, with the logged-in user's token): listens locally and gives each
+// local connection a WebSocket of its own, or (--stdio) carries stdin/stdout. Listening prints
+// "listening on HOST:PORT -> service ID" and serves until interrupted. InvalidArgument for a bad
+// --listen; the conductor's refusal as its error (Unauthenticated, PermissionDenied, NotFound).
+Result<void> TunnelConnect(Context& ctx, const std::string& service, const TunnelConnectOptions& options);
 // Deletes the service: its port closes and its live connections are cut.
 Result<void> TunnelClose(Context& ctx, const std::string& service);
 

@@ -27,6 +27,7 @@
 #include "cloud-conductor/server/sse_session.hpp"
 #include "cloud-conductor/server/tunnel_session.hpp"
 #include "cloud-conductor/server/ws_session.hpp"
+#include "common/net/ws_relay.hpp"
 
 namespace ew::server {
 
@@ -224,6 +225,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
     static constexpr std::string_view kTunnelPrefix = "/v1/tunnel/";
     const std::string_view target(req.target().data(), req.target().size());
     if (target.substr(0, kTunnelPrefix.size()) == kTunnelPrefix) return UpgradeTunnel(std::move(req));
+    if (IsServiceConnectTarget(target)) return ConnectService(std::move(req));
     if (req.target() != "/ws" && req.target() != "/ws/") {
       keep_alive_ = false;
       return Write(JsonError(404, ErrorCode::kNotFound, "WebSocket endpoint is /ws"));
@@ -363,6 +365,65 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
         ->Start();
   }
 
+  // /v1/services/{id}/connect[?query]: an authenticated service connection.
+  static bool IsServiceConnectTarget(std::string_view target) {
+    static constexpr std::string_view kPrefix = "/v1/services/";
+    static constexpr std::string_view kSuffix = "/connect";
+    target = target.substr(0, target.find('?'));
+    return target.size() > kPrefix.size() + kSuffix.size() && target.substr(0, kPrefix.size()) == kPrefix &&
+           target.substr(target.size() - kSuffix.size()) == kSuffix;
+  }
+
+  // GET /v1/services/{id}/connect, upgraded: the conductor checks the caller and opens the
+  // tunnel as for a proxied request (same caps, revocation, books); only then is the client's
+  // WebSocket handshake answered, and its messages are relayed to the board's tunnel WebSocket
+  // (a refusal is an HTTP error before any upgrade).
+  void ConnectService(http::request<http::string_body> req) {
+    keep_alive_ = false;
+    if (!server_->service_connect) return Write(JsonError(404, ErrorCode::kNotFound, "service connections are not served here"));
+    head_ = RequestHeadOf(req, peer_);
+    upgrade_request_ = std::move(req);
+    auto self = shared_from_this();
+    server_->service_connect(
+        head_,
+        [self](HttpResponse answer) {
+          net::post(self->server_->io, [self, answer = std::move(answer)]() mutable { self->Write(std::move(answer)); });
+        },
+        [self](std::any ws) {
+          net::post(self->server_->io, [self, ws = std::move(ws)]() mutable { self->StartServiceRelay(std::move(ws)); });
+        });
+  }
+
+  void StartServiceRelay(std::any board_websocket) {
+    auto leg = std::any_cast<std::shared_ptr<BoardLeg<Stream>>>(std::move(board_websocket));
+    if (handed_over_ || !upgrade_request_) return;  // the leg ends with its last holder (BoardLeg)
+    handed_over_ = true;
+    Tcp().expires_never();
+    auto client = std::make_shared<websocket::stream<Stream>>(std::move(stream_));
+    client->set_option(websocket::stream_base::timeout{server_->options.handshake_timeout,
+                                                       websocket::stream_base::none(), false});
+    client->set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "edgewire-conductor"); }));
+    struct Keep {
+      std::shared_ptr<TunnelKeep> board;  // the board's tunnel connection's
+      Ticket ticket;                      // this client connection's
+      std::shared_ptr<ssl::context> tls;
+    };
+    auto keep = std::make_shared<Keep>(Keep{leg->keep, std::move(ticket_), std::move(tls_)});
+    const auto& o = server_->options;
+    client->async_accept(*upgrade_request_, [client, leg, keep, ping = o.tunnel_ping_interval,
+                                             close = o.handshake_timeout](beast::error_code ec) mutable {
+      if (ec) return;  // the client went: `leg` ends the board's side (BoardLeg's destructor)
+      ew::net::RelayOptions options;
+      options.ping_interval = ping;
+      options.close_timeout = close;
+      auto observer = std::move(leg->observer);
+      std::make_shared<ew::net::WsRelay<Stream, Stream>>(std::move(*client), std::move(leg->ws), options,
+                                                         std::move(observer), std::any(std::move(keep)))
+          ->Start();
+    });
+  }
+
   // A board's tunnel WebSocket: the token is redeemed (single use) before the handshake is
   // answered; a refusal is a JSON error and the connection's end.
   void UpgradeTunnel(http::request<http::string_body> req) {
@@ -461,6 +522,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
   std::optional<http::request_parser<http::string_body>> parser_;
   HttpRequestHead head_;   // of the request being read
   std::string upstream_head_;  // a proxied request's head as the board's service gets it
+  std::optional<http::request<http::string_body>> upgrade_request_;  // ConnectService's, until answered
   std::optional<uint64_t> client_budget_;  // a proxied request's body bytes still to carry; none: upgrade
   std::any admission_;     // what Admit attached to it
   size_t body_limit_ = 0;  // of its route

@@ -144,5 +144,6 @@ bool Server::is_tls() const { return impl_->tls != nullptr; }
 void Server::SetTunnelAccept(TunnelAccept accept) { impl_->tunnel_accept = std::move(accept); }
 
 void Server::SetProxyOpen(ProxyOpen open) { impl_->proxy_open = std::move(open); }
+void Server::SetServiceConnect(ProxyOpen connect) { impl_->service_connect = std::move(connect); }
 
 }  // namespace ew::server

@@ -116,6 +116,11 @@ class Server {
   // Who opens tunnels for HTTP requests under /v1/boards/{id}/proxy/{port}/; unset, those
   // requests go to the HttpHandler like any other. Set before Start().
   void SetProxyOpen(ProxyOpen open);
+  // Who checks the caller of an authenticated service connection (GET /v1/services/{id}/connect,
+  // a WebSocket upgrade) and opens its tunnel: `answer` refuses it before the upgrade, `deliver`
+  // hands over the board's tunnel WebSocket, which is relayed message by message with the
+  // client's (common/net/ws_relay.hpp). Unset, such upgrades are answered 404. Set before Start().
+  void SetServiceConnect(ProxyOpen connect);
 
   // The caps of the conductor's port (global, per source address): tunnel services' client
   // connections take their places under them too (TunnelManager). Valid from construction.

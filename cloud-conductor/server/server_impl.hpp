@@ -66,6 +66,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   WampAccept accept;
   TunnelAccept tunnel_accept;  // null: no tunnels
   ProxyOpen proxy_open;        // null: no HTTP proxy to boards
+  ProxyOpen service_connect;   // null: no GET /v1/services/{id}/connect (answered 404)
   tcp::acceptor acceptor;
   net::steady_timer accept_pause{io};
   bool stopped = false;

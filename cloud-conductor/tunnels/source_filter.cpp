@@ -31,7 +31,8 @@ bool Inside(const Network& n, const std::vector<Network>& ranges) {
 tl::unexpected<Error> TooWide(const std::string& network, unsigned widest) {
   return PermissionDenied("allowCidrs: \"" + network + "\" is wider than a non-admin may open (public networks up to /" +
                           std::to_string(widest) +
-                          "; any part of a private, loopback or link-local range); ask an admin to open it");
+                          "; private, loopback or link-local IPv4 ones up to /" + std::to_string(kWidestUserPrivatePrefixV4) +
+                          "); ask an admin to open it");
 }
 
 }  // namespace
@@ -63,6 +64,7 @@ Result<void> SourceFilter::CheckUserMayList() const {
   for (const auto& n : v4_) {
     if (n.prefix_length() < kWidestUserPrefixV4 && !Inside(n, NonPublicV4()))
       return TooWide(n.to_string(), kWidestUserPrefixV4);
+    if (n.prefix_length() < kWidestUserPrivatePrefixV4) return TooWide(n.to_string(), kWidestUserPrefixV4);
   }
   for (const auto& n : v6_) {
     if (n.prefix_length() < kWidestUserPrefixV6 && !Inside(n, NonPublicV6()))

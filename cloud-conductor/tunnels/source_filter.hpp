@@ -17,9 +17,11 @@ namespace ew::conductor::tunnels {
 inline constexpr size_t kMaxCidrs = 32;
 // The widest public network a non-admin may list (docs/SECURITY.md "Tunnels"): a /24 of IPv4
 // (256 addresses) or a /48 of IPv6 (one site). Networks inside the private, loopback, link-local
-// and shared ranges may be any width within them.
+// and shared IPv4 ranges may be up to a /16 (review L3: all of 10/8 is every host of a large
+// site's network, not an allowlist); inside the IPv6 ones any width within them.
 inline constexpr unsigned kWidestUserPrefixV4 = 24;
 inline constexpr unsigned kWidestUserPrefixV6 = 48;
+inline constexpr unsigned kWidestUserPrivatePrefixV4 = 16;
 
 class SourceFilter {
  public:
@@ -34,8 +36,9 @@ class SourceFilter {
 
   // Whether a non-admin may list these networks (security review 2, finding 2): each must lie
   // inside a non-public range (10/8, 172.16/12, 192.168/16, 100.64/10, 127/8, 169.254/16,
-  // fc00::/7, fe80::/10, ::1) or be no wider than kWidestUserPrefixV4 / kWidestUserPrefixV6, so
-  // "0.0.0.0/0", "::/0" or a handful of /8s cannot open a service to the network after all.
+  // fc00::/7, fe80::/10, ::1), no wider than kWidestUserPrivatePrefixV4 for IPv4 ones (review
+  // L3), or be no wider than kWidestUserPrefixV4 / kWidestUserPrefixV6, so "0.0.0.0/0", "::/0",
+  // a handful of /8s or all of 10/8 cannot open a service to the network after all.
   // PermissionDenied naming the first network that is too wide.
   Result<void> CheckUserMayList() const;
 

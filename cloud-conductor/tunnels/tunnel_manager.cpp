@@ -335,6 +335,11 @@ Result<void> TunnelManager::Delete(const std::string& id) {
     }
   }
   if (listener) net::post(io_, [this, listener] { CloseService(listener); });
+  // Its authenticated connections (GET /v1/services/{id}/connect) go with it, open or opening.
+  net::post(io_, [this, id] {
+    EndProxied([id](const ProxyCaller& c, const std::string&) { return c.service_id == id; },
+               "service " + id + " was deleted");
+  });
   Log()->info("service {}: deleted", id);
   return Ok();
 }

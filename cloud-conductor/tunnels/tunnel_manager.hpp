@@ -76,6 +76,9 @@ struct ProxyCaller {
   // since then (EndProxied) that covers the caller refuses the request in OpenProxy, even
   // if it ran before the request reached the io thread (security review 2, finding 1).
   uint64_t checked_after = 0;
+  // The service an authenticated service connection (GET /v1/services/{id}/connect) is of; ""
+  // for a proxied HTTP request. Delete ends the service's connections.
+  std::string service_id;
 };
 
 // A service as GET /v1/services shows it: what is stored and how it is doing.
@@ -111,7 +114,7 @@ class TunnelManager {
   // error. Blocking.
   Result<ServiceState> Create(Service spec);
   // Removes the service from the store, closes its listener, the connections waiting for the
-  // board and every spliced connection. NotFound when there is none. Blocking.
+  // board and every spliced connection (its authenticated ones too: ProxyCaller::service_id). NotFound when there is none. Blocking.
   Result<void> Delete(const std::string& id);
   // The stored service `id` and its live state; NotFound when there is none. Blocking.
   Result<ServiceState> Get(const std::string& id) const;

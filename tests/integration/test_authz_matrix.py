@@ -57,6 +57,12 @@ def parse_matrix():
 # Routes the conductor's server serves itself, before the REST route table: HTTP requests for a
 # board's service through a tunnel (cloud-conductor/server/http_session.hpp, Proxy).
 SERVER_ROUTES = {"GET /v1/boards/{id}/proxy/{port}"}
+# ... and a service's authenticated connections, WebSocket upgrades only (issue 17, review M4).
+SERVER_ROUTES.add("GET /v1/services/{id}/connect")
+# The upgrade a service connection is: board A is offline in this world, so an allowed caller
+# gets 503 (the tunnel cannot open), a refused one 401 or 403 before any upgrade.
+UPGRADE_HEADERS = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+                   "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
 
 
 def registered_routes():
@@ -88,12 +94,12 @@ def package(name):
 
 
 class AuthzMatrixTest(ConductorTestCase):
-    def http(self, method, path, token=None, body=None, raw=None, content_type="application/json"):
+    def http(self, method, path, token=None, body=None, raw=None, content_type="application/json", headers=None):
         """(status, text). Server-sent event streams are closed after their headers."""
         conn = http.client.HTTPConnection("127.0.0.1", self.conductor.port, timeout=30)
         try:
             data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-            headers = {"Content-Type": content_type}
+            headers = {**(headers or {}), "Content-Type": content_type}
             if token:
                 headers["X-Auth-Token"] = token
             conn.request(method, path, body=data, headers=headers)
@@ -272,6 +278,10 @@ class AuthzMatrixTest(ConductorTestCase):
         # Browser logins to boards' HTTP services (issue 17).
         requests.update({
             "POST /v1/boards/{id}/proxy-logins": (f"/v1/boards/{a_board}/proxy-logins", {"body": {"port": 8080}}),
+        })
+        # Authenticated service connections (issue 17, review M4): the service's project or admins.
+        requests.update({
+            "GET /v1/services/{id}/connect": (f"/v1/services/{w['service A']}/connect", {"headers": UPGRADE_HEADERS}),
         })
         # Agent updates over the air (issue 16): admins only. An admin's request is well formed
         # enough to pass authorization and then fails on its content (400/404): still "allowed".

@@ -15,6 +15,7 @@ import select
 import socket
 import signal
 import socketserver
+import subprocess
 import ssl
 import threading
 import time
@@ -22,7 +23,7 @@ import unittest
 
 import wamp_client
 from autobahn.wamp.exception import ApplicationError
-from harness import Agent, ConductorTestCase, cli, wait_until
+from harness import CLI, Agent, ConductorTestCase, cli, wait_until
 
 TUNNEL_CONFIG = """[tunnels]
 port_first = 0
@@ -1006,7 +1007,7 @@ class TunnelExposureTest(TunnelTestCase):
         self.assertIn("allowCidrs", body["error"]["message"])
         _, listed = self.rest("GET", "/v1/services")
         self.assertEqual(listed["services"], [])
-        self.open_service(board, 22, token=op, allowCidrs=["127.0.0.0/8"])
+        self.open_service(board, 22, token=op, allowCidrs=["127.0.0.0/16"])
         self.open_service(board, 23)  # the admin decides
 
     def test_issue17_a_non_admins_wide_allow_cidrs_are_refused(self):
@@ -1016,7 +1017,8 @@ class TunnelExposureTest(TunnelTestCase):
         op = self.operator("op-wide", project["id"])
         board = self.board("wide-board", start=False, project=project["id"])
         for wide in (["0.0.0.0/0"], ["::/0"], ["127.0.0.0/8", "0.0.0.0/1", "128.0.0.0/1"], ["8.0.0.0/8"],
-                     ["2000::/3"], ["192.0.0.0/8"]):
+                     ["2000::/3"], ["192.0.0.0/8"],
+                     ["10.0.0.0/8"], ["172.16.0.0/12"]):  # review L3: private IPv4 up to /16
             status, body = self.conductor.rest("POST", "/v1/services",
                                                {"boardId": board, "boardPort": 22, "allowCidrs": wide}, op)
             self.assertEqual(status, 403, (wide, body))
@@ -1026,7 +1028,7 @@ class TunnelExposureTest(TunnelTestCase):
         _, listed = self.rest("GET", "/v1/services")
         self.assertEqual(listed["services"], [])
         # Narrow public networks and private ranges are the user's to list; an admin may open wide.
-        self.open_service(board, 22, token=op, allowCidrs=["203.0.113.0/24", "2001:db8:5::/48", "10.0.0.0/8"])
+        self.open_service(board, 22, token=op, allowCidrs=["203.0.113.0/24", "2001:db8:5::/48", "10.1.0.0/16"])
         self.open_service(board, 23, allowCidrs=["0.0.0.0/0"])
         _, listed = self.rest("GET", "/v1/services")
         self.assertEqual(len(listed["services"]), 2)
@@ -1605,6 +1607,157 @@ class TunnelReview3CapTest(TunnelTestCase):
         status, body = self.conductor.rest("POST", f"/v1/boards/{board}/proxy-logins", {"port": 80}, op_b)
         self.assertEqual(status, 201, body)
 
+
+def upgrade_status(port, path, headers):
+    """(status, body) of a WebSocket upgrade to the conductor (the connection is closed after)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+    try:
+        extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        sock.sendall((f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n").encode())
+        got = b""
+        sock.settimeout(15)
+        while b"\r\n\r\n" not in got:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        status = int(got.split(b" ", 2)[1]) if got.startswith(b"HTTP/1.1 ") else 0
+        return status, got.decode(errors="replace")
+    finally:
+        sock.close()
+
+
+class ServiceConnectTest(TunnelTestCase):
+    """Issue 17 (review M4): a service reached with the user's token through GET
+    /v1/services/{id}/connect and `edgewire tunnel connect`, not through the raw conductor port."""
+
+    def connector(self, service_id, token, *extra):
+        """A running `edgewire tunnel connect SERVICE` and the local port it printed."""
+        env = dict(os.environ, EDGEWIRE_URL=self.conductor.url, EDGEWIRE_TOKEN=token)
+        if self.conductor.tls:
+            env["EDGEWIRE_CA_FILE"] = self.conductor.tls.ca
+        proc = subprocess.Popen([CLI, "tunnel", "connect", service_id, *extra], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env)
+        self.addCleanup(lambda: (proc.kill(), proc.wait(), proc.stdout.close(), proc.stderr.close()))
+        line = proc.stdout.readline()
+        m = re.match(r"listening on 127\.0\.0\.1:(\d+) -> service " + re.escape(service_id), line)
+        self.assertTrue(m, line + (proc.stderr.read() if proc.poll() is not None else ""))
+        return proc, int(m.group(1))
+
+    def local_round_trip(self, port, message):
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(message)
+            sock.shutdown(socket.SHUT_WR)
+            return recv_all(sock)
+
+    def test_echo_through_tunnel_connect_listen_and_stdio(self):
+        _, project = self.rest("POST", "/v1/projects", {"name": "proj-connect"})
+        op = self.operator("op-connect", project["id"])
+        board = self.board("connect-board", project=project["id"])
+        local = self.local(echo)
+        service = self.open_service(board, local.port, token=op)
+        _, port = self.connector(service["id"], op)
+        self.assertEqual(self.local_round_trip(port, b"hello over the authenticated route"),
+                         b"hello over the authenticated route")
+        # Half-close and bulk: everything the board sends after the client's FIN still arrives.
+        big = pattern(3_000_000, "connect")
+        self.assertEqual(self.local_round_trip(port, big), big)
+        # --stdio (ssh's ProxyCommand): stdin to the service, its answer on stdout.
+        env = dict(os.environ, EDGEWIRE_URL=self.conductor.url, EDGEWIRE_TOKEN=op)
+        done = subprocess.run([CLI, "tunnel", "connect", service["id"], "--stdio"], input=b"over stdio\n" * 1000,
+                              capture_output=True, env=env, timeout=60)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(done.stdout, b"over stdio\n" * 1000)
+        # The proxy's audit line names the user and the board's port.
+        self.assertRegex(self.log(), rf"proxy: user op-connect \(\S+\) from \S+ to board {board} port {local.port}")
+
+    def test_other_project_and_missing_token_are_refused_before_the_upgrade(self):
+        _, a = self.rest("POST", "/v1/projects", {"name": "proj-ca"})
+        _, b = self.rest("POST", "/v1/projects", {"name": "proj-cb"})
+        op_a = self.operator("op-ca", a["id"])
+        op_b = self.operator("op-cb", b["id"])
+        board = self.board("connect-iso", project=a["id"])
+        local = self.local(echo)
+        service = self.open_service(board, local.port, token=op_a)
+        path = f"/v1/services/{service['id']}/connect"
+        status, text = upgrade_status(self.conductor.port, path, {"X-Auth-Token": op_b})
+        self.assertEqual(status, 403, text)
+        self.assertIn("another project", text)
+        status, text = upgrade_status(self.conductor.port, path, {})
+        self.assertEqual(status, 401, text)
+        status, text = upgrade_status(self.conductor.port, path, {"Authorization": "Bearer not-a-token"})
+        self.assertEqual(status, 401, text)
+        status, text = upgrade_status(self.conductor.port, "/v1/services/svc-0000/connect", {"X-Auth-Token": op_a})
+        self.assertEqual(status, 404, text)
+        # The project's own operator (Bearer) and an admin are let in.
+        for token in (op_a, self.token):
+            status, text = upgrade_status(self.conductor.port, path, {"Authorization": f"Bearer {token}"})
+            self.assertEqual(status, 101, text)
+        # The CLI says why and fails.
+        env = dict(os.environ, EDGEWIRE_URL=self.conductor.url, EDGEWIRE_TOKEN=op_b)
+        refused = subprocess.run([CLI, "tunnel", "connect", service["id"], "--stdio"], input=b"x",
+                                 capture_output=True, env=env, timeout=60)
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn(b"another project", refused.stderr)
+
+    def test_revoking_the_token_ends_a_live_connection(self):
+        _, project = self.rest("POST", "/v1/projects", {"name": "proj-crevoke"})
+        op = self.operator("op-crevoke", project["id"])
+        board = self.board("connect-revoke", project=project["id"])
+        local = self.local(echo)
+        service = self.open_service(board, local.port, token=op)
+        _, port = self.connector(service["id"], op)
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+            sock.sendall(b"ping")
+            got = b""
+            while len(got) < 4:
+                got += sock.recv(4)
+            self.assertEqual(got, b"ping")
+            status, _ = self.conductor.rest("DELETE", "/v1/auth/tokens/current", token=op)
+            self.assertIn(status, (200, 204))
+            took = closed_within(sock, 3)
+            self.assertIsNotNone(took, "the service connection outlived its revoked token")
+
+    def test_deleting_the_service_ends_its_authenticated_connections(self):
+        board = self.board("connect-delete")
+        local = self.local(echo)
+        service = self.open_service(board, local.port)
+        _, port = self.connector(service["id"], self.token)
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+            sock.sendall(b"ping")
+            got = b""
+            while len(got) < 4:
+                got += sock.recv(4)
+            self.assertEqual(got, b"ping")
+            self.assertEqual(self.rest("DELETE", f"/v1/services/{service['id']}")[0], 204)
+            self.assertIsNotNone(closed_within(sock, 3), "the connection outlived its service")
+        self.assertIn(f"service {service['id']} was deleted", self.log())
+
+
+
+class ServiceConnectTlsTest(ServiceConnectTest):
+    """The same over the conductor's own TLS: `tunnel connect` checks its certificate (--ca-file)."""
+
+    conductor_tls = True
+
+    def test_echo_over_tls_and_an_unknown_ca_is_refused(self):
+        board = self.board("connect-tls")
+        local = self.local(echo)
+        service = self.open_service(board, local.port)
+        _, port = self.connector(service["id"], self.token)
+        self.assertEqual(self.local_round_trip(port, b"over wss"), b"over wss")
+        env = dict(os.environ, EDGEWIRE_URL=self.conductor.url, EDGEWIRE_TOKEN=self.token)  # system CAs only
+        refused = subprocess.run([CLI, "tunnel", "connect", service["id"], "--stdio"], input=b"x",
+                                 capture_output=True, env=env, timeout=60)
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn(b"TLS", refused.stderr)
+
+    # The plain-HTTP cases are not run again here.
+    test_echo_through_tunnel_connect_listen_and_stdio = None
+    test_other_project_and_missing_token_are_refused_before_the_upgrade = None
+    test_revoking_the_token_ends_a_live_connection = None
+    test_deleting_the_service_ends_its_authenticated_connections = None
 
 if __name__ == "__main__":
     unittest.main()

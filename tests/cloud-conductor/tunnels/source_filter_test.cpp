@@ -53,8 +53,8 @@ TEST(SourceFilter, Issue17WideNetworksAreNotANonAdminsToList) {
   }
   // Private, loopback, link-local and shared ranges at any width within them; public ones up to
   // /24 and /48; single addresses.
-  auto fine = SourceFilter::Parse({"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8",
-                                   "169.254.0.0/16", "fd00::/8", "fc00::/7", "fe80::/10", "::1", "203.0.113.0/24",
+  auto fine = SourceFilter::Parse({"10.1.0.0/16", "172.16.0.0/16", "192.168.0.0/16", "100.64.0.0/16", "127.0.0.0/16",
+                                   "169.254.0.0/16", "10.9.8.0/24", "fd00::/8", "fc00::/7", "fe80::/10", "::1", "203.0.113.0/24",
                                    "198.51.100.7", "2001:db8:1::/48", "2001:db8::5"});
   ASSERT_TRUE(fine) << fine.error().message;
   EXPECT_TRUE(fine->CheckUserMayList()) << fine->CheckUserMayList().error().message;
@@ -63,6 +63,15 @@ TEST(SourceFilter, Issue17WideNetworksAreNotANonAdminsToList) {
     auto filter = SourceFilter::Parse({over});
     ASSERT_TRUE(filter) << over;
     EXPECT_FALSE(filter->CheckUserMayList()) << over;
+  }
+  // Review L3: inside a private IPv4 range, nothing wider than a /16.
+  for (const char* wide_private : {"10.0.0.0/8", "172.16.0.0/12", "100.64.0.0/10", "127.0.0.0/8", "10.0.0.0/15",
+                                   "192.168.0.0/15"}) {
+    auto filter = SourceFilter::Parse({"10.1.0.0/16", wide_private});
+    ASSERT_TRUE(filter) << wide_private;
+    auto verdict = filter->CheckUserMayList();
+    ASSERT_FALSE(verdict) << wide_private;
+    EXPECT_NE(verdict.error().message.find("/16"), std::string::npos) << verdict.error().message;
   }
   EXPECT_TRUE(SourceFilter::Parse({})->CheckUserMayList());
 }
