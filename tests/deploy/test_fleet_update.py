@@ -261,7 +261,9 @@ class FleetUpdateTest(unittest.TestCase):
         self.assertEqual(self.boards[second].helper_runs, 0)
         self.assertNotIn((second, "asked"), self.steps(update_id))
         wait_until(lambda: self.listed()[first].get("packageVersion") == "0.1.0-2", what="0.1.0-2 listed")
-        self.assertTrue(self.listed()[second].get("agentVersion"), "the other board's version, asked on rejoining")
+        # The other board rejoined the new conductor too; its version is asked once it is online.
+        wait_until(lambda: self.listed()[second].get("agentVersion"), timeout=30,
+                   what="the other board's version, asked on rejoining")
 
         # The operator runs the update again for the board left pending.
         out = self.cli("board", "update", second, "--deb", good, "--deadline", "60")
