@@ -27,6 +27,9 @@ BoardControl::BoardControl(boost::asio::io_context& io, BoardControlOptions opti
 BoardControl::~BoardControl() {
   timer_.cancel();
   follow_timer_.cancel();
+  // A reboot command still running holds the agent's exit until it ends (a reboot's command,
+  // `systemctl reboot`, returns once the reboot is queued).
+  if (reboot_waiter_.joinable()) reboot_waiter_.join();
 }
 
 rpc::ProcedureTable BoardControl::Procedures() {
@@ -83,7 +86,10 @@ void BoardControl::RunRebootCommand() {
   (*child)->CloseStderr();
   // Waiting blocks, so on a thread of its own, which shares only the flag: a command that fails
   // lets a later sys.reboot try again.
-  std::thread([pending = action_pending_, process = std::shared_ptr<containers::ChildProcess>(std::move(*child))] {
+  // The previous command ended (else this request would have been refused): its thread is done
+  // or about to be.
+  if (reboot_waiter_.joinable()) reboot_waiter_.join();
+  reboot_waiter_ = std::thread([pending = action_pending_, process = std::shared_ptr<containers::ChildProcess>(std::move(*child))] {
     process->Wait();
     const int status = process->exit_code();
     if (status == 0) {
@@ -92,7 +98,7 @@ void BoardControl::RunRebootCommand() {
       Log()->error("sys.reboot: the reboot command failed with status {}", status);
       pending->store(false);
     }
-  }).detach();
+  });
 }
 
 Result<rpc::Reply> BoardControl::Logs(const rpc::Request& request) const {

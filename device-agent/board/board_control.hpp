@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -83,9 +84,11 @@ class BoardControl : public session::SessionObserver {
   bool following_ = false;
   uint64_t follow_next_seq_ = 0;
   std::chrono::steady_clock::time_point follow_until_;
-  // Shared with the thread that waits for the reboot command (which may outlive this object
-  // while the process goes down).
+  // Shared with the thread that waits for the reboot command.
   std::shared_ptr<std::atomic<bool>> action_pending_ = std::make_shared<std::atomic<bool>>(false);
+  // That thread: joined before the next command starts and by the destructor, so it never runs
+  // (and logs) past this object, nor past the process's exit.
+  std::thread reboot_waiter_;
 };
 
 }  // namespace ew::agent::board
