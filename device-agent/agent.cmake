@@ -19,7 +19,7 @@ ew_module(ew_agent_board
 # the root helper (deploy/scripts/edgewire-agent-update) and reports its outcome.
 ew_module(ew_agent_update
   SOURCES ${EW_AGENT_DIR}/update/agent_updater.cpp
-  DEPS ew_agent_rpc ew_common_contract ew_common_ids ew_common_log ew_common_error Boost::system Threads::Threads)
+  DEPS ew_agent_rpc ew_common_contract ew_common_ids ew_common_log ew_common_error ew_common_posix Boost::system Threads::Threads)
 
 # The on-disk spool (store and forward): named streams of CRC-framed records in segment files,
 # acknowledged delivery, bounds with drop policies, group commit; a writer thread in front of it.

@@ -13,6 +13,7 @@
 #include "common/contract/update.hpp"
 #include "common/ids/ids.hpp"
 #include "common/log/log.hpp"
+#include "common/posix/file_io.hpp"
 
 namespace ew::conductor::agents {
 
@@ -68,19 +69,9 @@ std::string Field(const std::string& control, const std::string& name) {
   return "";
 }
 
-// Writes `bytes` to `path` through a temporary file and a rename. Internal on an error.
+// Writes `bytes` to `path` whole or not at all (a unique temporary, fsynced, renamed).
 Result<void> WriteFile(const fs::path& path, std::string_view bytes) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) return Internal("cannot write " + tmp.string());
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return Internal("cannot store " + path.filename().string() + ": " + ec.message());
-  return Ok();
+  return ew::posix::WriteFileAtomically(path, bytes, 0644);
 }
 
 // The stored signature of a package, "" when there is none or it is not one.

@@ -11,6 +11,7 @@
 
 #include "common/ids/ids.hpp"
 #include "common/log/log.hpp"
+#include "common/posix/file_io.hpp"
 
 namespace ew::agent::update {
 
@@ -22,20 +23,9 @@ namespace {
 const ew::log::Logger Log{"update"};
 constexpr uintmax_t kMaxStatusBytes = 4096;
 
-// Writes `bytes` to `path` through a temporary file and a rename: the helper never sees half a
-// file. Internal on an error.
+// Writes `bytes` to `path` whole or not at all: the helper never sees half a file.
 Result<void> WriteAtomically(const fs::path& path, const std::string& bytes) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) return Internal("cannot write " + tmp.string());
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return Internal("cannot rename " + tmp.string() + ": " + ec.message());
-  return Ok();
+  return ew::posix::WriteFileAtomically(path, bytes, 0644);
 }
 
 }  // namespace
