@@ -68,6 +68,15 @@ struct SpliceOptions {
   // idle tunnel), well inside NAT flow timeouts, and a dead leg is gone within 45 s.
   // 0 = no pings (TCP keepalive only).
   std::chrono::milliseconds ping_interval{15'000};
+  // Once both directions are done (each side sent and received "FIN"), this side sends the
+  // close frame; otherwise it waits for the peer's (within close_timeout) and answers it. Exactly
+  // one end of a tunnel may start it: when both started it at the same moment (both TCP ends
+  // closing together, the common case of a short exchange), most such tunnels between a real
+  // conductor and agent stayed open, idle, until close_timeout, so a run of short connections
+  // filled the conductor's per-address cap with finished tunnels (test_tunnels.py,
+  // test_short_connections_leave_no_tunnel_open). The conductor's side starts it (the WebSocket
+  // server, which RFC 6455 §7.1.1 has close the TCP connection first); the board's sets false.
+  bool starts_close_handshake = true;
 
   // ---- for an HTTP request proxied to a board (cloud-conductor/server/http_session.hpp);
   // the defaults are a service tunnel's plain byte stream ----
@@ -375,8 +384,8 @@ class WsSplice final : public std::enable_shared_from_this<WsSplice<Stream, Clie
 
   // ---- ends ----
 
-  // Both directions half-closed: the whole tunnel is done; the side that sees it second starts
-  // the closing handshake.
+  // Both directions half-closed: the whole tunnel is done; the side with starts_close_handshake
+  // sends the close frame.
   void MaybeClose() {
     if (!up_done_ || !down_done_ || closing_) return;
     closing_ = true;
@@ -384,6 +393,9 @@ class WsSplice final : public std::enable_shared_from_this<WsSplice<Stream, Clie
     close_deadline_.async_wait([self = this->shared_from_this()](error_code ec) {
       if (!ec) self->Abort("closing handshake timed out");
     });
+    // The other end sends the close frame: our read, always in flight, answers it and ends
+    // with websocket::error::closed (OnMessage).
+    if (!options_.starts_close_handshake) return;
     ws_.async_close(boost::beast::websocket::close_code::normal,
                     [self = this->shared_from_this()](error_code) { self->Abort("closed"); });
   }

@@ -115,6 +115,7 @@ class Dial final : public std::enable_shared_from_this<Dial<Stream>> {
       beast::get_lowest_layer(self->ws_).expires_never();
       ew::net::SpliceOptions splice_options;
       splice_options.ping_interval = self->ping_interval_;
+      splice_options.starts_close_handshake = false;  // the conductor's side sends the close frame
       auto splice = std::make_shared<ew::net::WsSplice<Stream>>(std::move(self->ws_), std::move(self->local_),
                                                                 splice_options, self->books_, std::any(self->tls_));
       splice->Start();

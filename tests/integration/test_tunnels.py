@@ -241,6 +241,25 @@ class TunnelTest(TunnelTestCase):
         self.assertRegex(metrics, rf'ew_tunnel_connections_total{{port="{port}"}} 2\b')
         self.assertNotIn(service["id"], metrics)
 
+    def test_short_connections_leave_no_tunnel_open(self):
+        """Both TCP ends of a short exchange close at once (the client, then the service because
+        its client did), so both ends of the tunnel finish together. Only the conductor's side
+        sends the WebSocket close frame: when both did, the two ends could wedge until the 5 s
+        close timeout, and a run of short connections filled the per-address cap with finished
+        tunnels (the tunnel benchmark's 300 connects were reset)."""
+        board = self.board("short-board")
+        local = self.local(echo)
+        service = self.open_service(board, local.port, maxConnections=1024)
+        for _ in range(100):
+            with self.connect(service) as sock:
+                sock.sendall(b"x")
+                self.assertEqual(sock.recv(1), b"x")
+        # Well inside the 5 s closing-handshake timeout that used to end them.
+        wait_until(lambda: self.service_state(service["id"])["liveConnections"] == 0, timeout=3.5,
+                   what="all 100 tunnels closed")
+        with open(self.agents["short-board"].log_path) as f:
+            self.assertNotIn("closing handshake timed out", f.read() + self.log())
+
     def test_bulk_100_mb_both_ways_with_equal_checksums(self):
         board = self.board("bulk-board")
         local = self.local(echo)

@@ -180,6 +180,91 @@ TEST_F(WsSpliceTest, ABrokenWebSocketCutsTheClient) {
   EXPECT_NE(books_->ended.get_future().get(), "closed");
 }
 
+// The whole tunnel as deployed: client ⇄ [conductor's splice, WebSocket server] ⇄ WebSocket ⇄
+// [board's splice, WebSocket client, starts_close_handshake false] ⇄ service, each splice on an
+// io thread of its own. A short exchange whose two TCP ends close at once (an echo service that
+// closes when its client does) finishes both directions on both splices at nearly the same
+// moment; with a close_timeout of a minute, each tunnel must still end "closed" on both sides at
+// once, through the one closing handshake. (Both ends starting it wedged most tunnels between
+// real processes, test_tunnels.py test_short_connections_leave_no_tunnel_open; in one process
+// this test does not reproduce that, it checks the handshake the option leaves.)
+TEST(WsSpliceBackToBack, ShortConnectionsEndCleanlyOnBothSidesAtOnce) {
+  asio::io_context conductor_io, board_io, test_io;
+  auto conductor_work = asio::make_work_guard(conductor_io);
+  auto board_work = asio::make_work_guard(board_io);
+  std::thread conductor_thread([&] { conductor_io.run(); });
+  std::thread board_thread([&] { board_io.run(); });
+  tcp::acceptor clients(test_io, {asio::ip::address_v4::loopback(), 0});
+  tcp::acceptor services(test_io, {asio::ip::address_v4::loopback(), 0});
+  tcp::acceptor tunnels(test_io, {asio::ip::address_v4::loopback(), 0});
+  SpliceOptions conductor_side;
+  conductor_side.close_timeout = std::chrono::minutes(1);
+  SpliceOptions board_side = conductor_side;
+  board_side.starts_close_handshake = false;  // as the agent's tunnel service sets it
+
+  for (int round = 0; round < 60; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    tcp::socket client(test_io);
+    client.connect(clients.local_endpoint());
+    tcp::socket client_end(conductor_io);
+    client_end.assign(tcp::v4(), clients.accept().release());
+    tcp::socket service(test_io);
+    tcp::socket board_local(board_io);
+    board_local.connect(services.local_endpoint());
+    service = services.accept();
+
+    websocket::stream<beast::tcp_stream> board_ws(board_io);
+    std::thread dial([&] {
+      board_ws.next_layer().connect(tunnels.local_endpoint());
+      board_ws.handshake("127.0.0.1", "/v1/tunnel/x");
+    });
+    tcp::socket accepted = tunnels.accept();
+    websocket::stream<beast::tcp_stream> conductor_ws(beast::tcp_stream(tcp::socket(
+        conductor_io, tcp::v4(), accepted.release())));
+    conductor_ws.accept();
+    dial.join();
+
+    auto conductor_books = std::make_shared<Books>();
+    auto board_books = std::make_shared<Books>();
+    auto conductor_end = conductor_books->ended.get_future();
+    auto board_end = board_books->ended.get_future();
+    auto at_conductor = std::make_shared<WsSplice<beast::tcp_stream>>(std::move(conductor_ws), std::move(client_end),
+                                                                      conductor_side, conductor_books);
+    auto at_board = std::make_shared<WsSplice<beast::tcp_stream>>(std::move(board_ws), std::move(board_local),
+                                                                  board_side, board_books);
+    asio::post(conductor_io, [at_conductor] { at_conductor->Start(); });
+    asio::post(board_io, [at_board] { at_board->Start(); });
+
+    // The echo service answers one byte, then closes when its client has.
+    std::thread echo([&] {
+      char byte = 0;
+      asio::read(service, asio::buffer(&byte, 1));
+      asio::write(service, asio::buffer(&byte, 1));
+      boost::system::error_code ec;
+      char rest[16];
+      while (!ec) service.read_some(asio::buffer(rest), ec);
+      service.close(ec);
+    });
+    asio::write(client, asio::buffer("x", 1));
+    char got = 0;
+    asio::read(client, asio::buffer(&got, 1));
+    EXPECT_EQ(got, 'x');
+    client.close();
+    echo.join();
+
+    ASSERT_EQ(conductor_end.wait_for(std::chrono::seconds(3)), std::future_status::ready)
+        << "the conductor's side of a finished tunnel is still open";
+    ASSERT_EQ(board_end.wait_for(std::chrono::seconds(3)), std::future_status::ready)
+        << "the board's side of a finished tunnel is still open";
+    EXPECT_EQ(conductor_end.get(), "closed");
+    EXPECT_EQ(board_end.get(), "closed");
+  }
+  conductor_work.reset();
+  board_work.reset();
+  conductor_thread.join();
+  board_thread.join();
+}
+
 // Pings on a short interval (real timers: the splice's steady_timer).
 class WsSplicePingTest : public WsSpliceTest {
  protected:
