@@ -353,6 +353,9 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
     options.end_with_peer = true;
     options.idle_timeout = server_->options.proxy_idle_timeout;
     options.close_timeout = server_->options.handshake_timeout;
+    // A proxied upgrade keeps its read buffer for as long as it is open (its TCP side is a
+    // stream, not a pollable socket): the smaller chunk, as before services went to 256 KiB.
+    options.chunk_bytes = ew::net::kLegacyTunnelChunkBytes;
     struct Keep {
       std::shared_ptr<TunnelKeep> board;  // the board's tunnel connection's
       Ticket ticket;                      // this client connection's

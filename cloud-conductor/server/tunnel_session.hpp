@@ -27,8 +27,9 @@ struct TunnelKeep {
 inline ew::net::SpliceOptions BoardLegOptions(const ServerOptions& server) {
   ew::net::SpliceOptions options;
   options.ping_interval = server.tunnel_ping_interval;
-  // The board's agent sends at most a chunk per message: nothing larger is buffered here.
-  options.max_message_bytes = options.chunk_bytes;
+  // The board's agent sends at most a chunk per message (the handshake answer tells it
+  // kTunnelChunkBytes, TunnelSession::Run): nothing larger is buffered here.
+  options.max_message_bytes = ew::net::kTunnelChunkBytes;
   return options;
 }
 
@@ -70,7 +71,11 @@ class TunnelSession final : public std::enable_shared_from_this<TunnelSession<St
     ws_.set_option(websocket::stream_base::timeout{websocket::stream_base::none(), websocket::stream_base::none(),
                                                    false});
     ws_.set_option(websocket::stream_base::decorator(
-        [](websocket::response_type& res) { res.set(beast::http::field::server, "edgewire-conductor"); }));
+        [](websocket::response_type& res) {
+          res.set(beast::http::field::server, "edgewire-conductor");
+          // The largest message this conductor takes from the board (agents before it send 64 KiB).
+          res.set(ew::net::kTunnelMaxMessageHeader, std::to_string(ew::net::kTunnelChunkBytes));
+        }));
     deadline_.expires_after(server_->options.handshake_timeout);
     deadline_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
       if (ec || self->accepted_) return;

@@ -26,6 +26,9 @@ using tcp = net::ip::tcp;
 
 namespace {
 
+// What the agent masks its tunnel messages through (see Dial::Handshake).
+constexpr size_t kMaskBufferBytes = 64 * 1024;
+
 const ew::log::Logger Log{"agent"};
 
 }  // namespace
@@ -107,13 +110,18 @@ class Dial final : public std::enable_shared_from_this<Dial<Stream>> {
       req.set("X-Edgewire-Board", board);
       req.set(beast::http::field::user_agent, "edgewire-agent");
     }));
-    // The client masks what it sends through this buffer: large enough that a 64 KiB chunk
-    // is one write, not sixteen.
-    ws_.write_buffer_bytes(64 * 1024);
-    ws_.async_handshake(conductor_.Authority(), "/v1/tunnel/" + token_, [self = this->shared_from_this()](beast::error_code ec) {
+    ws_.async_handshake(answer_, conductor_.Authority(), "/v1/tunnel/" + token_,
+                        [self = this->shared_from_this()](beast::error_code ec) {
       if (ec) return self->Fail("WebSocket handshake", ec);
       beast::get_lowest_layer(self->ws_).expires_never();
       ew::net::SpliceOptions splice_options;
+      // As large a message as the conductor takes (64 KiB unless it says more).
+      const auto limit = self->answer_[ew::net::kTunnelMaxMessageHeader];
+      splice_options.chunk_bytes = ew::net::TunnelChunkBytesFor(std::string_view(limit.data(), limit.size()));
+      self->answer_ = {};
+      // The client masks what it sends through this buffer (Beast keeps it for the tunnel's
+      // life, so it stays small: a large chunk is masked and written in pieces of this size).
+      self->ws_.write_buffer_bytes(kMaskBufferBytes);
       splice_options.ping_interval = self->ping_interval_;
       splice_options.starts_close_handshake = false;  // the conductor's side sends the close frame
       auto splice = std::make_shared<ew::net::WsSplice<Stream>>(std::move(self->ws_), std::move(self->local_),
@@ -131,6 +139,7 @@ class Dial final : public std::enable_shared_from_this<Dial<Stream>> {
   }
 
   websocket::stream<Stream> ws_;
+  websocket::response_type answer_;  // the conductor's answer to the handshake
   tcp::socket local_;
   tcp::resolver resolver_;
   url::Url conductor_;

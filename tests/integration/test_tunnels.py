@@ -1360,6 +1360,7 @@ def dial_tunnel(port, token, board):
         got += chunk
     if not got.startswith(b"HTTP/1.1 101"):
         raise AssertionError(got)
+    dial_tunnel.last_answer = got
     return sock
 
 
@@ -1376,8 +1377,9 @@ def masked_binary_frame(payload):
 
 
 class TunnelMessageLimitTest(TunnelTestCase):
-    """L3: the conductor takes messages of at most one chunk (64 KiB, what an agent sends) on a
-    board's tunnel WebSocket; a larger one ends the tunnel instead of being buffered."""
+    """L3: the conductor takes messages of at most one chunk (256 KiB, the limit its handshake
+    answer tells the agent) on a board's tunnel WebSocket; a larger one ends the tunnel instead
+    of being buffered."""
 
     def test_a_board_message_over_one_chunk_ends_the_tunnel(self):
         board_c, secret = self.enrolled_board("big-message-board")
@@ -1390,8 +1392,8 @@ class TunnelMessageLimitTest(TunnelTestCase):
             client = await loop.run_in_executor(None, self.connect, service)
             await wait_for_async(lambda: len(opens) == 1)
             ws = await loop.run_in_executor(None, dial_tunnel, self.conductor.port, opens[0]["token"], board_c)
-            ws.sendall(masked_binary_frame(b"a" * 60_000))    # within a chunk: carried
-            ws.sendall(masked_binary_frame(b"b" * 100_000))   # over it: the tunnel ends
+            ws.sendall(masked_binary_frame(b"a" * 200_000))   # within a chunk: carried
+            ws.sendall(masked_binary_frame(b"b" * 300_000))   # over it: the tunnel ends
             got = await loop.run_in_executor(None, recv_all, client, 10)
             session.leave()
             ws.close()
@@ -1399,7 +1401,8 @@ class TunnelMessageLimitTest(TunnelTestCase):
             return got
 
         got = asyncio.run(scenario())
-        self.assertEqual(got, b"a" * 60_000)
+        self.assertEqual(got, b"a" * 200_000)
+        self.assertIn(b"\r\nX-Edgewire-Tunnel-Max-Message: 262144\r\n", dial_tunnel.last_answer)
 
 
 class ProxyReview3Test(TunnelTestCase):

@@ -381,6 +381,21 @@ TEST_F(UpgradeSpliceTest, AnAcceptedUpgradeCarriesTheClientsBytesBothWays) {
   EXPECT_EQ(echoed, switched);
 }
 
+// The chunk an agent sends is what its conductor's handshake answer allows: a conductor
+// before the header (none) or a value that is not a plain number in range gets 64 KiB.
+TEST(TunnelChunkBytes, TheConductorsLimitWithinRangeElseTheLegacy64KiB) {
+  EXPECT_EQ(TunnelChunkBytesFor(""), kLegacyTunnelChunkBytes);
+  EXPECT_EQ(TunnelChunkBytesFor("262144"), kTunnelChunkBytes);
+  EXPECT_EQ(TunnelChunkBytesFor("131072"), 131072u);
+  EXPECT_EQ(TunnelChunkBytesFor("65536"), kLegacyTunnelChunkBytes);
+  EXPECT_EQ(TunnelChunkBytesFor("1048576"), kTunnelChunkBytes);  // never above our own
+  EXPECT_EQ(TunnelChunkBytesFor("99999999999999999999"), kLegacyTunnelChunkBytes);
+  EXPECT_EQ(TunnelChunkBytesFor("1024"), kLegacyTunnelChunkBytes);
+  EXPECT_EQ(TunnelChunkBytesFor("-1"), kLegacyTunnelChunkBytes);
+  EXPECT_EQ(TunnelChunkBytesFor("131072 "), kLegacyTunnelChunkBytes);
+  EXPECT_EQ(TunnelChunkBytesFor("0x40000"), kLegacyTunnelChunkBytes);
+}
+
 TEST(LegLiveness, PingsWhenSilentAndJudgesOnlyWhatItCouldHear) {
   LegLiveness leg;
   using A = LegLiveness::Action;
