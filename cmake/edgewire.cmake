@@ -51,3 +51,15 @@ function(ew_fuzz_test name)
     WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
   set_tests_properties(${name} PROPERTIES TIMEOUT 120 LABELS fuzz)
 endfunction()
+
+# ew_beast_websocket_sources(a.cpp ...) — for the translation units that instantiate Beast's
+# WebSocket reads and writes (the tunnel splice and relay, the conductor's WebSocket sessions).
+# Beast 1.74 masks and unmasks payloads four bytes at a time (websocket/detail/mask.ipp); at
+# -O2 (even with -fvect-cost-model=dynamic) GCC 12 keeps that loop at four bytes per iteration,
+# at -O3 it does sixteen, and in a bulk tunnel transfer it was a sixth of the conductor's and the
+# agent's CPU (docs/BENCHMARKS.md "Tunnels"). These units are compiled at -O3. Only they emit
+# that inline function, so whichever copy the linker keeps is the vectorised one: a new unit
+# that reads or writes a Beast WebSocket belongs in this list (`nm -C x.o | grep mask_inplace`).
+function(ew_beast_websocket_sources)
+  set_source_files_properties(${ARGN} PROPERTIES COMPILE_OPTIONS "$<$<CXX_COMPILER_ID:GNU>:-O3>")
+endfunction()

@@ -101,6 +101,7 @@ ew_module(ew_agent_tunnel
   SOURCES ${EW_AGENT_DIR}/tunnel/tunnel_service.cpp
   DEPS ew_agent_rpc ew_agent_tls ew_common_contract ew_common_url ew_common_log ew_common_error ew_agent_openssl
        Boost::system Threads::Threads)
+ew_beast_websocket_sources(${EW_AGENT_DIR}/tunnel/tunnel_service.cpp)
 
 # The enrolment secret on disk (JSON, 0600).
 ew_module(ew_agent_credential
