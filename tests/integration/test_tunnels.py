@@ -1687,10 +1687,14 @@ class ServiceConnectTest(TunnelTestCase):
         self.assertEqual(self.local_round_trip(port, big), big)
         # --stdio (ssh's ProxyCommand): stdin to the service, its answer on stdout.
         env = dict(os.environ, EDGEWIRE_URL=self.conductor.url, EDGEWIRE_TOKEN=op)
+        started = time.monotonic()
         done = subprocess.run([CLI, "tunnel", "connect", service["id"], "--stdio"], input=b"over stdio\n" * 1000,
                               capture_output=True, env=env, timeout=60)
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertEqual(done.stdout, b"over stdio\n" * 1000)
+        # Both ends finished: one closing handshake, not a wait for the 5 s close timeout (when
+        # the board's side also started one, the connector lingered that long).
+        self.assertLess(time.monotonic() - started, 3.0)
         # The proxy's audit line names the user and the board's port.
         self.assertRegex(self.log(), rf"proxy: user op-connect \(\S+\) from \S+ to board {board} port {local.port}")
 
