@@ -459,12 +459,7 @@ class TunnelTest(TunnelTestCase):
     def test_user_of_another_project_is_refused(self):
         _, a = self.rest("POST", "/v1/projects", {"name": "proj-a"})
         _, b = self.rest("POST", "/v1/projects", {"name": "proj-b"})
-        for name, project in (("op-a", a["id"]), ("op-b", b["id"])):
-            status, body = self.rest("POST", "/v1/users", {"name": name, "password": "tunnel-operator-pw",
-                                                          "projectId": project})
-            self.assertEqual(status, 201, body)
-        op_a = self.conductor.login("op-a", "tunnel-operator-pw")
-        op_b = self.conductor.login("op-b", "tunnel-operator-pw")
+        op_a, op_b = self.operator("op-a", a["id"]), self.operator("op-b", b["id"])
         board = self.board("iso-board", start=False, project=a["id"])
         service = self.open_service(board, 22, token=op_a)
         self.assertEqual(service["projectId"], a["id"])
@@ -777,12 +772,7 @@ class ProxyLoginTest(TunnelTestCase):
     def test_links_are_for_the_boards_project_and_revocation_ends_sessions(self):
         _, a = self.rest("POST", "/v1/projects", {"name": "proj-web-a"})
         _, b = self.rest("POST", "/v1/projects", {"name": "proj-web-b"})
-        for name, project in (("web-a", a["id"]), ("web-b", b["id"])):
-            status, body = self.rest("POST", "/v1/users", {"name": name, "password": "tunnel-operator-pw",
-                                                          "projectId": project})
-            self.assertEqual(status, 201, body)
-        op_a = self.conductor.login("web-a", "tunnel-operator-pw")
-        op_b = self.conductor.login("web-b", "tunnel-operator-pw")
+        op_a, op_b = self.operator("web-a", a["id"]), self.operator("web-b", b["id"])
         board = self.board("web-iso", project=a["id"])
         app = self.local(http_app)
         status, body = self.conductor.rest("POST", f"/v1/boards/{board}/proxy-logins", {"port": app.port}, token=op_b)
