@@ -63,7 +63,8 @@ Result<server::HttpResponse> Create(const RestDeps& deps, const Exchange& exchan
   if (!body.contains("boardPort")) return InvalidArgument("boardPort: required");
   Service spec;
   // listen false: connect-only, no raw conductor port (the unauthenticated one, security review
-  // M4); conductorPort and allowCidrs are about that port only, so asking for them is an error.
+  // M4); conductorPort, allowCidrs and maxConnections are about that port only, so asking for
+  // them is an error.
   if (body.contains("listen")) {
     if (!body["listen"].is_boolean()) return InvalidArgument("listen: must be true or false");
     spec.listen = body["listen"].get<bool>();

@@ -291,10 +291,15 @@ Result<ServiceState> TunnelManager::Create(Service spec) {
                              " services, the conductor's limit per project ([tunnels] max_services_per_project)");
   if (!spec.listen) {
     // Connect-only: a row and nothing else. A board deleted after the insert takes the row along
-    // (ON DELETE CASCADE) and leaves nothing behind, so no re-check is needed here.
+    // (ON DELETE CASCADE) and leaves nothing behind; the row is looked at again only so that the
+    // caller is not told of a service that is already gone.
     spec.conductor_port = 0;
     EW_TRY_VOID(store_.Insert(spec));
     if (after_insert_for_test_) after_insert_for_test_(spec);
+    if (auto row = store_.Get(spec.id); !row) {
+      if (row.error().code != ErrorCode::kNotFound) return tl::unexpected(row.error());
+      return NotFound("board " + spec.board_id + " was deleted while its service was being created");
+    }
     Log()->info("service {}: connect-only for board {} port {} (project {})", spec.id, spec.board_id, spec.board_port,
                 spec.project_id);
     return States({spec}).front();

@@ -152,5 +152,20 @@ TEST_F(TunnelManagerTest, AConnectOnlyServiceOpensNoPortAndSurvivesARestart) {
   EXPECT_EQ(manager_->List("prj-a")->size(), 1u);
 }
 
+// The same window for a connect-only service: nothing to leave listening, but the caller is not
+// told of a service that went with its board.
+TEST_F(TunnelManagerTest, AConnectOnlyServiceOfABoardDeletedMeanwhileIsNotReportedCreated) {
+  manager_->SetAfterInsertForTest([&](const Service&) {
+    ASSERT_TRUE(registry_->DeleteBoard("brd-a"));
+    manager_->CloseBoard("brd-a");
+  });
+  Service spec = Spec("svc-raced");
+  spec.listen = false;
+  auto created = manager_->Create(spec);
+  ASSERT_FALSE(created);
+  EXPECT_EQ(created.error().code, ErrorCode::kNotFound) << created.error().message;
+  EXPECT_EQ(manager_->List("")->size(), 0u);
+}
+
 }  // namespace
 }  // namespace ew::conductor::tunnels
