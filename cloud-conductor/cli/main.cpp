@@ -413,6 +413,8 @@ void AddTunnelCommands(CLI::App& app, Parsed& p) {
   open->add_option("--max-connections", p.tunnel.max_connections, "live connections at once (default: the conductor's)")
       ->check(CLI::Range(1, 100000));
   open->add_option("--allow", p.tunnel.allow, "source network that may connect (CIDR, repeatable; default: any)");
+  open->add_flag("!--no-listen", p.tunnel.listen,
+                 "connect-only: open no conductor port; reach it with `tunnel connect` (your token) only");
   open->callback([&p] { p.action = [&p](Context& c) { return TunnelOpen(c, p.id, p.board_port, p.tunnel); }; });
 
   auto* connect = tunnels->add_subcommand(

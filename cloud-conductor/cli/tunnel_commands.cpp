@@ -25,8 +25,15 @@ Result<void> TunnelOpen(Context& ctx, const std::string& board, int64_t board_po
   if (options.conductor_port > 0) body["conductorPort"] = options.conductor_port;
   if (options.max_connections > 0) body["maxConnections"] = options.max_connections;
   if (!options.allow.empty()) body["allowCidrs"] = options.allow;
+  if (!options.listen) body["listen"] = false;
   EW_TRY(auto answer, ctx.CallRaw("POST", "/v1/services", body));
   if (PrintedRaw(ctx, answer.second)) return Ok();
+  if (!options.listen) {
+    const std::string id = JsonString(answer.first, "id");
+    ctx.out() << "service " << id << ": connect-only -> " << board << ":" << board_port << " (edgewire tunnel connect "
+              << id << ")\n";
+    return Ok();
+  }
   std::string host = "conductor";
   if (auto url = url::ParseUrl(ctx.url())) host = url->host;
   ctx.out() << "service " << JsonString(answer.first, "id") << ": " << host << ":"
@@ -45,7 +52,7 @@ Result<void> TunnelList(Context& ctx) {
     std::string state = JsonString(s, "state");
     if (s.contains("error")) state += " (" + JsonString(s, "error") + ")";
     rows.push_back({JsonString(s, "id"), label != labels.end() ? label->second : board_id, Number(s, "boardPort"),
-                    Number(s, "conductorPort"), state, Number(s, "liveConnections"), Number(s, "bytesToBoard"),
+                    s.value("listen", true) ? Number(s, "conductorPort") : "-", state, Number(s, "liveConnections"), Number(s, "bytesToBoard"),
                     Number(s, "bytesFromBoard")});
   }
   ctx.out() << RenderTable({"ID", "BOARD", "BOARD-PORT", "CONDUCTOR-PORT", "STATE", "LIVE", "BYTES-IN", "BYTES-OUT"},

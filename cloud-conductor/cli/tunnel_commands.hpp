@@ -15,12 +15,16 @@ struct TunnelOpenOptions {
   int64_t conductor_port = 0;        // 0 = the conductor allocates one
   int64_t max_connections = 0;       // 0 = the conductor's default
   std::vector<std::string> allow;    // source CIDRs; empty = any
+  bool listen = true;                // --no-listen: connect-only, no conductor port
 };
 
 // Opens a service: the conductor listens on a port of its own and tunnels each connection to
 // 127.0.0.1:PORT on the board. Prints "service <id>: <conductor host>:<port> -> <board>:<port>".
+// With listen false (--no-listen) no port is opened: the service is reachable only through
+// `tunnel connect`; prints "service <id>: connect-only -> <board>:<port> (edgewire tunnel connect <id>)".
 Result<void> TunnelOpen(Context& ctx, const std::string& board, int64_t board_port, const TunnelOpenOptions& options);
-// ID BOARD BOARD-PORT CONDUCTOR-PORT STATE LIVE BYTES-IN BYTES-OUT.
+// ID BOARD BOARD-PORT CONDUCTOR-PORT STATE LIVE BYTES-IN BYTES-OUT; a connect-only service shows
+// CONDUCTOR-PORT "-" and STATE "connect-only".
 Result<void> TunnelList(Context& ctx);
 struct TunnelConnectOptions {
   std::string listen = "127.0.0.1:0";  // --listen [HOST:]PORT; port 0 = a free one (printed)

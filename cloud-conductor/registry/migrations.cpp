@@ -322,6 +322,32 @@ CREATE TABLE agent_rollout_boards (
 );
 )sql";
 
+// v10: connect-only tunnel services (issue 17, "listen": false): no conductor port, reachable only
+// through the authenticated GET /v1/services/{id}/connect. conductor_port becomes nullable (NULL =
+// connect-only); UNIQUE stays, and SQLite's UNIQUE lets any number of NULLs through, so non-null
+// ports stay one service's each. SQLite cannot drop NOT NULL in place: the table is rebuilt and its
+// rows (ports included) copied. Nothing references tunnel_services, so the drop and rename touch
+// no other table.
+constexpr std::string_view kV10ConnectOnlyServices = R"sql(
+CREATE TABLE tunnel_services_v10 (
+  id               TEXT PRIMARY KEY NOT NULL,
+  project_id       TEXT NOT NULL REFERENCES projects(id),
+  board_id         TEXT NOT NULL REFERENCES boards(id) ON DELETE CASCADE,
+  board_port       INTEGER NOT NULL,
+  conductor_port   INTEGER UNIQUE,
+  max_connections  INTEGER NOT NULL DEFAULT 0,
+  allow_cidrs      TEXT NOT NULL DEFAULT '',
+  created_at       INTEGER NOT NULL
+);
+INSERT INTO tunnel_services_v10 (id, project_id, board_id, board_port, conductor_port, max_connections, allow_cidrs,
+                                 created_at)
+  SELECT id, project_id, board_id, board_port, conductor_port, max_connections, allow_cidrs, created_at
+  FROM tunnel_services;
+DROP TABLE tunnel_services;
+ALTER TABLE tunnel_services_v10 RENAME TO tunnel_services;
+CREATE INDEX tunnel_services_by_project ON tunnel_services(project_id);
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& RegistryMigrations() {
@@ -335,6 +361,7 @@ const std::vector<Migration>& RegistryMigrations() {
       {7, "triggers", kV7Triggers},
       {8, "placement statistics", kV8PlacementStats},
       {9, "agent update rollouts", kV9AgentRollouts},
+      {10, "connect-only tunnel services (nullable conductor_port)", kV10ConnectOnlyServices},
   };
   return migrations;
 }

@@ -30,7 +30,9 @@ json ServiceJson(const ServiceState& s) {
               {"projectId", v.project_id},
               {"boardId", v.board_id},
               {"boardPort", v.board_port},
-              {"conductorPort", v.conductor_port},
+              {"listen", v.listen},
+              // A connect-only service has no conductor port: null, never 0.
+              {"conductorPort", v.listen ? json(v.conductor_port) : json(nullptr)},
               {"maxConnections", v.max_connections},
               {"allowCidrs", v.allow_cidrs},
               {"createdAt", v.created_at},
@@ -56,10 +58,29 @@ Result<int64_t> IntegerField(const json& body, const char* key, int64_t fallback
 Result<server::HttpResponse> Create(const RestDeps& deps, const Exchange& exchange) {
   EW_TRY(TunnelManager * tunnels, Tunnels(deps));
   EW_TRY(json body, ParseObject(exchange.request.body,
-                                {"boardId", "boardPort", "conductorPort", "maxConnections", "allowCidrs"}));
+                                {"boardId", "boardPort", "conductorPort", "maxConnections", "allowCidrs", "listen"}));
   if (!body.contains("boardId") || !body["boardId"].is_string()) return InvalidArgument("boardId: required, a string");
   if (!body.contains("boardPort")) return InvalidArgument("boardPort: required");
   Service spec;
+  // listen false: connect-only, no raw conductor port (the unauthenticated one, security review
+  // M4); conductorPort, allowCidrs and maxConnections are about that port only, so asking for
+  // them is an error.
+  if (body.contains("listen")) {
+    if (!body["listen"].is_boolean()) return InvalidArgument("listen: must be true or false");
+    spec.listen = body["listen"].get<bool>();
+  }
+  if (!spec.listen) {
+    if (body.contains("conductorPort"))
+      return InvalidArgument("conductorPort: a service with \"listen\": false has no conductor port; leave it out");
+    if (body.contains("allowCidrs"))
+      return InvalidArgument("allowCidrs: they guard the conductor port, which a service with \"listen\": false "
+                             "does not have; leave them out (its connections are authenticated instead)");
+    // maxConnections caps the conductor port's clients; connections through /connect count under
+    // the proxied caps ([tunnels] max_proxied, max_proxied_per_user) instead, so it would do nothing.
+    if (body.contains("maxConnections"))
+      return InvalidArgument("maxConnections: it caps the conductor port's clients, which a service with \"listen\": "
+                             "false does not have (its connections count under [tunnels] max_proxied_per_user)");
+  }
   EW_TRY(int64_t board_port, IntegerField(body, "boardPort", 0, 1, 65535));
   spec.board_port = static_cast<uint16_t>(board_port);
   // An explicit conductor port: inside the configured range, or (no range) an unprivileged one,
@@ -93,7 +114,8 @@ Result<server::HttpResponse> Create(const RestDeps& deps, const Exchange& exchan
   }
   // A conductor port off loopback is reachable from the network: whoever may connect must be
   // named (allowCidrs), unless an admin decides otherwise (security review H1).
-  if (!tunnels->ListensOnLoopback() && spec.allow_cidrs.empty() && !exchange.principal.is_admin())
+  // A connect-only service opens no port: nothing to guard.
+  if (spec.listen && !tunnels->ListensOnLoopback() && spec.allow_cidrs.empty() && !exchange.principal.is_admin())
     return PermissionDenied("services' ports listen on " + tunnels->listen_address() +
                             " ([tunnels] listen_address), reachable from the network: give allowCidrs (the "
                             "source addresses that may connect), or ask an admin to open it");

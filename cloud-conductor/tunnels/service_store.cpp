@@ -9,7 +9,8 @@ namespace ew::conductor::tunnels {
 
 namespace {
 
-constexpr int kVersionWithServices = 6;
+// v10: conductor_port may be NULL (connect-only services).
+constexpr int kVersionWithServices = 10;
 
 std::string JoinCidrs(const std::vector<std::string>& cidrs) {
   std::string out;
@@ -38,7 +39,8 @@ Service ReadRow(SQLite::Statement& q) {
   s.project_id = q.getColumn(1).getString();
   s.board_id = q.getColumn(2).getString();
   s.board_port = static_cast<uint16_t>(q.getColumn(3).getInt());
-  s.conductor_port = static_cast<uint16_t>(q.getColumn(4).getInt());
+  s.listen = !q.getColumn(4).isNull();
+  s.conductor_port = s.listen ? static_cast<uint16_t>(q.getColumn(4).getInt()) : 0;
   s.max_connections = q.getColumn(5).getInt64();
   s.allow_cidrs = SplitCidrs(q.getColumn(6).getString());
   s.created_at = q.getColumn(7).getInt64();
@@ -68,7 +70,11 @@ Result<void> ServiceStore::Insert(const Service& s) {
     q.bind(2, s.project_id);
     q.bind(3, s.board_id);
     q.bind(4, static_cast<int>(s.board_port));
-    q.bind(5, static_cast<int>(s.conductor_port));
+    if (s.listen) {
+      q.bind(5, static_cast<int>(s.conductor_port));
+    } else {
+      q.bind(5);  // NULL: connect-only
+    }
     q.bind(6, static_cast<int64_t>(s.max_connections));
     q.bind(7, JoinCidrs(s.allow_cidrs));
     q.bind(8, static_cast<int64_t>(s.created_at));

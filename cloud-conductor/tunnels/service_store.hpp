@@ -1,6 +1,6 @@
-// The registry's table of tunnel services (schema v6, registry/migrations.cpp) on a connection
-// of its own, as GpioStore does: a service maps (board, board port) to a conductor port, with
-// its limits. Thread-safe and blocking: call from the blocking pool or before the io loop runs.
+// The registry's table of tunnel services (schema v6, v10 for connect-only ones,
+// registry/migrations.cpp) on a connection of its own, as GpioStore does: a service maps (board,
+// board port) to a conductor port, or to none (connect-only), with its limits. Thread-safe and blocking: call from the blocking pool or before the io loop runs.
 // No method changes anything when it returns an error.
 #pragma once
 
@@ -21,7 +21,10 @@ struct Service {
   std::string project_id;  // the board's project: only its users (and admins) see the service
   std::string board_id;
   uint16_t board_port = 0;      // on the board's loopback
-  uint16_t conductor_port = 0;  // the bound port (never 0 once stored)
+  // false: connect-only, no conductor port (stored as NULL), reachable only through the
+  // authenticated GET /v1/services/{id}/connect.
+  bool listen = true;
+  uint16_t conductor_port = 0;  // the bound port (never 0 once stored when listen; always 0 when not)
   int64_t max_connections = 0;  // live connections at once; 0 = the conductor's default
   std::vector<std::string> allow_cidrs;  // source networks that may connect; empty = any
   int64_t created_at = 0;       // Unix seconds

@@ -255,6 +255,7 @@ Result<std::shared_ptr<TunnelManager::Listener>> TunnelManager::Bind(const Servi
 Result<void> TunnelManager::Start() {
   EW_TRY(auto services, store_.List(""));
   for (const Service& service : services) {
+    if (!service.listen) continue;  // connect-only: nothing to bind (States reports it)
     auto listener = Bind(service, /*allocate=*/false);
     std::shared_ptr<Listener> kept;
     if (listener) {
@@ -288,6 +289,21 @@ Result<ServiceState> TunnelManager::Create(Service spec) {
   if (existing.size() >= options_.max_services_per_project)
     return ResourceExhausted("project " + spec.project_id + " has " + std::to_string(existing.size()) +
                              " services, the conductor's limit per project ([tunnels] max_services_per_project)");
+  if (!spec.listen) {
+    // Connect-only: a row and nothing else. A board deleted after the insert takes the row along
+    // (ON DELETE CASCADE) and leaves nothing behind; the row is looked at again only so that the
+    // caller is not told of a service that is already gone.
+    spec.conductor_port = 0;
+    EW_TRY_VOID(store_.Insert(spec));
+    if (after_insert_for_test_) after_insert_for_test_(spec);
+    if (auto row = store_.Get(spec.id); !row) {
+      if (row.error().code != ErrorCode::kNotFound) return tl::unexpected(row.error());
+      return NotFound("board " + spec.board_id + " was deleted while its service was being created");
+    }
+    Log()->info("service {}: connect-only for board {} port {} (project {})", spec.id, spec.board_id, spec.board_port,
+                spec.project_id);
+    return States({spec}).front();
+  }
   EW_TRY(auto listener, Bind(spec, /*allocate=*/spec.conductor_port == 0));
   spec.conductor_port = listener->service.conductor_port;
   if (auto stored = store_.Insert(spec); !stored) {
@@ -437,6 +453,13 @@ std::vector<ServiceState> TunnelManager::States(const std::vector<Service>& serv
   for (const Service& service : services) {
     ServiceState state;
     state.service = service;
+    if (!service.listen) {
+      // No listener of its own: its connections go through GET /v1/services/{id}/connect, counted
+      // with the proxied ones (the "proxy" books).
+      state.state = "connect-only";
+      out.push_back(std::move(state));
+      continue;
+    }
     auto it = listeners_.find(service.id);
     if (it == listeners_.end()) {
       state.state = "error";

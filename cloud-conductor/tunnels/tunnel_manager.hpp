@@ -84,7 +84,9 @@ struct ProxyCaller {
 // A service as GET /v1/services shows it: what is stored and how it is doing.
 struct ServiceState {
   Service service;
-  std::string state;  // "listening", or "error" (its port could not be bound: see error)
+  // "listening", "connect-only" (listen false: no conductor port, no counters here), or "error"
+  // (its port could not be bound: see error).
+  std::string state;
   std::string error;
   uint64_t live_connections = 0;   // accepted and not closed (waiting for the board or spliced)
   uint64_t total_connections = 0;  // accepted since the conductor started
@@ -102,12 +104,12 @@ class TunnelManager {
   TunnelManager(const TunnelManager&) = delete;
   TunnelManager& operator=(const TunnelManager&) = delete;
 
-  // Listens again for every stored service (conductor restart). A port that cannot be bound is
+  // Listens again for every stored service (conductor restart) but the connect-only ones. A port that cannot be bound is
   // logged and leaves its service in state "error"; the others serve. Internal on a store
   // failure. Call before the io loop runs.
   Result<void> Start();
   // Binds the service's conductor port (spec.conductor_port, or one from the range when 0),
-  // stores it and starts accepting. `spec` has been validated (board exists, ports in range,
+  // stores it and starts accepting. A connect-only spec (listen false) is only stored: no port. `spec` has been validated (board exists, ports in range,
   // CIDRs parse). Unavailable when the port is taken or the range is full; Conflict when
   // another service has the port; NotFound when the board is deleted meanwhile (also after the
   // insert: its row is checked again once the listener is published). Nothing is left behind on

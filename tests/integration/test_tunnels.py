@@ -1775,5 +1775,155 @@ class ServiceConnectTlsTest(ServiceConnectTest):
     test_revoking_the_token_ends_a_live_connection = None
     test_deleting_the_service_ends_its_authenticated_connections = None
 
+
+def listening_ports(pid):
+    """The TCP ports process `pid` listens on: its sockets' inodes (/proc/PID/fd) matched with the
+    LISTEN rows (state 0A) of /proc/PID/net/tcp and tcp6."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        with open(f"/proc/{pid}/net/{table}") as f:
+            next(f)
+            for row in f:
+                cols = row.split()
+                if cols[3] == "0A" and cols[9] in inodes:
+                    ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+class ConnectOnlyServiceTest(TunnelTestCase):
+    """Issue 17: a service created with "listen": false opens no raw conductor port (the
+    unauthenticated one, review M4) and is reachable only through GET /v1/services/{id}/connect."""
+
+    connector = ServiceConnectTest.connector
+    local_round_trip = ServiceConnectTest.local_round_trip
+
+    def stdio(self, service_id, token, data):
+        env = dict(os.environ, EDGEWIRE_URL=self.conductor.url, EDGEWIRE_TOKEN=token)
+        return subprocess.run([CLI, "tunnel", "connect", service_id, "--stdio"], input=data, capture_output=True,
+                              env=env, timeout=60)
+
+    def test_connect_only_service_opens_no_port_and_is_reached_with_the_token(self):
+        _, a = self.rest("POST", "/v1/projects", {"name": "proj-conly"})
+        _, b = self.rest("POST", "/v1/projects", {"name": "proj-cother"})
+        op = self.operator("op-conly", a["id"])
+        other = self.operator("op-cother", b["id"])
+        board = self.board("conly-board", project=a["id"])
+        local = self.local(echo)
+        pid = self.conductor.proc.pid
+        before = listening_ports(pid)
+        self.assertIn(self.conductor.port, before)  # the helper sees the conductor's own port
+        service = self.open_service(board, local.port, token=op, listen=False)
+        self.assertIs(service["listen"], False)
+        self.assertIsNone(service["conductorPort"])
+        self.assertEqual(service["state"], "connect-only")
+        self.assertEqual(listening_ports(pid), before)
+        # Shown the same way by GET and the list; a listening service says listen true.
+        shown = self.service_state(service["id"])
+        self.assertEqual((shown["listen"], shown["conductorPort"], shown["state"]), (False, None, "connect-only"))
+        raw = self.open_service(board, local.port, token=op)
+        self.assertIs(raw["listen"], True)
+        self.assertIsInstance(raw["conductorPort"], int)
+        self.assertEqual(listening_ports(pid), before | {raw["conductorPort"]})
+        _, listed = self.conductor.rest("GET", "/v1/services", token=op)
+        by_id = {s["id"]: s for s in listed["services"]}
+        self.assertEqual(by_id[service["id"]]["conductorPort"], None)
+        self.assertEqual(by_id[service["id"]]["state"], "connect-only")
+
+        done = self.stdio(service["id"], op, b"connect-only\n" * 1000)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(done.stdout, b"connect-only\n" * 1000)
+        _, port = self.connector(service["id"], op)
+        self.assertEqual(self.local_round_trip(port, b"through --listen"), b"through --listen")
+
+        # Another project's user: refused as for any service.
+        path = f"/v1/services/{service['id']}/connect"
+        status, text = upgrade_status(self.conductor.port, path, {"X-Auth-Token": other})
+        self.assertEqual(status, 403, text)
+        for method in ("GET", "DELETE"):
+            status, _ = self.conductor.rest(method, f"/v1/services/{service['id']}", token=other)
+            self.assertEqual(status, 403, method)
+        _, theirs = self.conductor.rest("GET", "/v1/services", token=other)
+        self.assertEqual(theirs["services"], [])
+
+        # Delete ends its live authenticated connection.
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+            sock.sendall(b"ping")
+            got = b""
+            while len(got) < 4:
+                got += sock.recv(4)
+            self.assertEqual(got, b"ping")
+            self.assertEqual(self.conductor.rest("DELETE", f"/v1/services/{service['id']}", token=op)[0], 204)
+            self.assertIsNotNone(closed_within(sock, 3), "the connection outlived its service")
+        self.assertEqual(self.rest("GET", f"/v1/services/{service['id']}")[0], 404)
+        self.assertEqual(listening_ports(pid), before | {raw["conductorPort"]})
+
+    def test_bad_connect_only_requests_change_nothing(self):
+        board = self.board("conly-bad", start=False)
+        cases = (({"conductorPort": 20500, "listen": False}, "conductorPort"),
+                 ({"allowCidrs": ["127.0.0.0/8"], "listen": False}, "allowCidrs"),
+                 ({"maxConnections": 5, "listen": False}, "maxConnections"),
+                 ({"listen": "false"}, "listen"), ({"listen": 0}, "listen"), ({"listen": None}, "listen"))
+        for extra, field in cases:
+            status, resp = self.rest("POST", "/v1/services", {"boardId": board, "boardPort": 22, **extra})
+            self.assertEqual(status, 400, (extra, resp))
+            self.assertEqual(resp["error"]["code"], "invalid_argument", resp)
+            self.assertTrue(resp["error"]["message"].startswith(field + ":"), resp)
+        _, listed = self.rest("GET", "/v1/services")
+        self.assertEqual(listed["services"], [])
+        # "listen": true is today's service.
+        self.assertIsInstance(self.open_service(board, 22, listen=True)["conductorPort"], int)
+
+    def test_cli_no_listen_and_a_restart_keeps_it(self):
+        board = self.board("conly-cli")
+        local = self.local(echo)
+        opened = cli(self.conductor, "tunnel", "open", board, str(local.port), "--no-listen", token=self.token)
+        self.assertEqual(opened.returncode, 0, opened.stdout + opened.stderr)
+        m = re.search(r"service (svc-[0-9a-f]+): connect-only -> ", opened.stdout)
+        self.assertTrue(m, opened.stdout)
+        service_id = m.group(1)
+        listed = cli(self.conductor, "tunnel", "ls", token=self.token)
+        self.assertEqual(listed.returncode, 0, listed.stderr)
+        row = next(line for line in listed.stdout.splitlines() if service_id in line)
+        self.assertEqual(row.split()[3:5], ["-", "connect-only"], listed.stdout)
+
+        self.conductor.stop()
+        self.conductor.start()
+        self.token = self.conductor.login()
+        wait_until(lambda: self.conductor.status_of(self.token, board) == "online", timeout=15, what="board back")
+        state = self.service_state(service_id)
+        self.assertEqual((state["listen"], state["conductorPort"], state["state"]), (False, None, "connect-only"))
+        self.assertNotIn("error", state)
+        self.assertEqual(listening_ports(self.conductor.proc.pid), {self.conductor.port})
+        done = self.stdio(service_id, self.token, b"after restart")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(done.stdout, b"after restart")
+        closed = cli(self.conductor, "tunnel", "close", service_id, token=self.token)
+        self.assertEqual(closed.returncode, 0, closed.stderr)
+        self.assertEqual(self.rest("GET", f"/v1/services/{service_id}")[0], 404)
+
+
+class ConnectOnlyExposureTest(TunnelTestCase):
+    """Off loopback a raw port needs allowCidrs (H1); a connect-only service opens none, so an
+    operator needs none."""
+
+    conductor_extra = 'listen_address = "0.0.0.0"\n'
+
+    def test_a_connect_only_service_needs_no_allow_cidrs_off_loopback(self):
+        _, project = self.rest("POST", "/v1/projects", {"name": "proj-conly-net"})
+        op = self.operator("op-conly-net", project["id"])
+        board = self.board("conly-net", start=False, project=project["id"])
+        before = listening_ports(self.conductor.proc.pid)
+        service = self.open_service(board, 22, token=op, listen=False)
+        self.assertEqual((service["conductorPort"], service["state"]), (None, "connect-only"))
+        self.assertEqual(listening_ports(self.conductor.proc.pid), before)
+
 if __name__ == "__main__":
     unittest.main()

@@ -144,5 +144,58 @@ TEST(MigrationsTest, FileKeepsItsVersionAcrossReopen) {
   EXPECT_EQ(report->applied, 0);
 }
 
+// v10 rebuilds tunnel_services so that conductor_port may be NULL (connect-only services): a v9
+// database keeps its services and their ports, ports stay unique, NULLs do not collide, and the
+// board's cascade still takes its services along.
+TEST(MigrationsTest, V10KeepsServicesAndLetsConductorPortBeNull) {
+  auto db = MemoryDb();
+  db.exec("PRAGMA foreign_keys = ON");
+  const auto& all = RegistryMigrations();
+  ASSERT_GE(all.size(), 10u);
+  const std::vector<Migration> up_to_v9(all.begin(), all.begin() + 9);
+  ASSERT_TRUE(ApplyMigrations(db, up_to_v9));
+  db.exec("INSERT INTO projects VALUES ('prj-a', 'a', 1)");
+  db.exec("INSERT INTO boards (id, name, project_id, created_at) VALUES ('brd-a', 'a', 'prj-a', 1)");
+  db.exec("INSERT INTO tunnel_services VALUES ('svc-1', 'prj-a', 'brd-a', 22, 20001, 5, '10.0.0.0/8', 7)");
+  // Before v10 a NULL port is refused.
+  EXPECT_THROW(db.exec("INSERT INTO tunnel_services (id, project_id, board_id, board_port, conductor_port, "
+                       "created_at) VALUES ('svc-x', 'prj-a', 'brd-a', 22, NULL, 8)"),
+               SQLite::Exception);
+
+  auto report = ApplyMigrations(db);
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->from_version, 9);
+  EXPECT_EQ(report->applied, static_cast<int>(all.size()) - 9);
+  SQLite::Statement kept(db, "SELECT board_port, conductor_port, max_connections, allow_cidrs, created_at "
+                             "FROM tunnel_services WHERE id = 'svc-1'");
+  ASSERT_TRUE(kept.executeStep());
+  EXPECT_EQ(kept.getColumn(0).getInt(), 22);
+  EXPECT_EQ(kept.getColumn(1).getInt(), 20001);
+  EXPECT_EQ(kept.getColumn(2).getInt(), 5);
+  EXPECT_EQ(kept.getColumn(3).getString(), "10.0.0.0/8");
+  EXPECT_EQ(kept.getColumn(4).getInt(), 7);
+  kept.reset();
+
+  // Two connect-only services (NULL ports) side by side; a taken port is still refused.
+  db.exec("INSERT INTO tunnel_services (id, project_id, board_id, board_port, conductor_port, created_at) "
+          "VALUES ('svc-2', 'prj-a', 'brd-a', 80, NULL, 8)");
+  db.exec("INSERT INTO tunnel_services (id, project_id, board_id, board_port, conductor_port, created_at) "
+          "VALUES ('svc-3', 'prj-a', 'brd-a', 81, NULL, 9)");
+  try {
+    db.exec("INSERT INTO tunnel_services (id, project_id, board_id, board_port, conductor_port, created_at) "
+            "VALUES ('svc-4', 'prj-a', 'brd-a', 82, 20001, 10)");
+    ADD_FAILURE() << "a second service got conductor port 20001";
+  } catch (const SQLite::Exception& e) {
+    // The text ServiceStore maps to Conflict names the renamed table.
+    EXPECT_THAT(e.what(), HasSubstr("tunnel_services.conductor_port"));
+  }
+  EXPECT_TRUE(db.execAndGet("SELECT COUNT(*) FROM sqlite_master WHERE name = 'tunnel_services_by_project'").getInt());
+  EXPECT_FALSE(HasTable(db, "tunnel_services_v10"));
+  EXPECT_EQ(db.execAndGet("SELECT COUNT(*) FROM tunnel_services").getInt(), 3);
+  // Still a child of boards: deleting the board takes its services along.
+  db.exec("DELETE FROM boards WHERE id = 'brd-a'");
+  EXPECT_EQ(db.execAndGet("SELECT COUNT(*) FROM tunnel_services").getInt(), 0);
+}
+
 }  // namespace
 }  // namespace ew::registry

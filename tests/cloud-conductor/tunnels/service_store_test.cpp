@@ -95,5 +95,39 @@ TEST_F(ServiceStoreTest, ADeletedBoardTakesItsServicesAlong) {
   EXPECT_EQ(store_->List("")->size(), 0u);
 }
 
+// Connect-only services (listen false, schema v10): stored without a conductor port (NULL), any
+// number of them, and read back as such; listening services' ports stay one service's each.
+TEST_F(ServiceStoreTest, ConnectOnlyServicesHaveNoPort) {
+  ASSERT_TRUE(store_->Insert(Make("svc-1", "brd-a", "prj-a", 20001)));
+  for (const char* id : {"svc-2", "svc-3"}) {
+    Service s = Make(id, "brd-a", "prj-a", 0);
+    s.listen = false;
+    s.allow_cidrs.clear();
+    auto stored = store_->Insert(s);
+    ASSERT_TRUE(stored) << stored.error().message;
+  }
+  auto got = store_->Get("svc-2");
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_FALSE(got->listen);
+  EXPECT_EQ(got->conductor_port, 0);
+  EXPECT_EQ(got->board_port, 22);
+  auto listening = store_->Get("svc-1");
+  ASSERT_TRUE(listening);
+  EXPECT_TRUE(listening->listen);
+  EXPECT_EQ(listening->conductor_port, 20001);
+  EXPECT_EQ(store_->List("prj-a")->size(), 3u);
+  auto taken = store_->Insert(Make("svc-4", "brd-a", "prj-a", 20001));
+  ASSERT_FALSE(taken);
+  EXPECT_EQ(taken.error().code, ErrorCode::kConflict);
+  // The service store reads the file a restarted conductor opens: the same answer.
+  store_.reset();
+  auto reopened = ServiceStore::Open(path_.string());
+  ASSERT_TRUE(reopened) << reopened.error().message;
+  store_ = std::move(*reopened);
+  auto again = store_->Get("svc-3");
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(again->listen);
+}
+
 }  // namespace
 }  // namespace ew::conductor::tunnels

@@ -114,5 +114,58 @@ TEST_F(TunnelManagerTest, Review3ABoardDeletedWhileItsServiceIsCreatedLeavesNoLi
   EXPECT_EQ(manager_->States({Spec("svc-raced")}).front().state, "error");  // no listener kept for it
 }
 
+// Connect-only (listen false): stored with no port and reported "connect-only", by the manager
+// that created it and by one started on the same store (a conductor restart), which binds nothing
+// for it and keeps serving its listening services; Delete removes it.
+TEST_F(TunnelManagerTest, AConnectOnlyServiceOpensNoPortAndSurvivesARestart) {
+  Service spec = Spec("svc-conn");
+  spec.listen = false;
+  auto created = manager_->Create(spec);
+  ASSERT_TRUE(created) << created.error().message;
+  EXPECT_EQ(created->state, "connect-only");
+  EXPECT_FALSE(created->service.listen);
+  EXPECT_EQ(created->service.conductor_port, 0);
+  auto listening = manager_->Create(Spec("svc-raw"));
+  ASSERT_TRUE(listening) << listening.error().message;
+  const uint16_t port = listening->service.conductor_port;
+  io_.run_for(std::chrono::milliseconds(20));  // the posted accepts run while their manager lives
+
+  manager_->Stop();
+  manager_.reset();
+  io_.restart();
+  io_.run_for(std::chrono::milliseconds(20));
+  TunnelOptions options;
+  options.port_first = 0;
+  manager_ = std::make_unique<TunnelManager>(io_, *store_, gateway_, clock_, metrics_, options);
+  ASSERT_TRUE(manager_->Start());
+  io_.restart();
+  io_.run_for(std::chrono::milliseconds(20));
+  EXPECT_TRUE(Listening(port));
+  auto again = manager_->Get("svc-conn");
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->state, "connect-only");
+  EXPECT_TRUE(again->error.empty()) << again->error;
+  EXPECT_EQ(again->service.board_port, 22);
+  EXPECT_EQ(manager_->Get("svc-raw")->state, "listening");
+  ASSERT_TRUE(manager_->Delete("svc-conn"));
+  EXPECT_EQ(manager_->Get("svc-conn").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(manager_->List("prj-a")->size(), 1u);
+}
+
+// The same window for a connect-only service: nothing to leave listening, but the caller is not
+// told of a service that went with its board.
+TEST_F(TunnelManagerTest, AConnectOnlyServiceOfABoardDeletedMeanwhileIsNotReportedCreated) {
+  manager_->SetAfterInsertForTest([&](const Service&) {
+    ASSERT_TRUE(registry_->DeleteBoard("brd-a"));
+    manager_->CloseBoard("brd-a");
+  });
+  Service spec = Spec("svc-raced");
+  spec.listen = false;
+  auto created = manager_->Create(spec);
+  ASSERT_FALSE(created);
+  EXPECT_EQ(created.error().code, ErrorCode::kNotFound) << created.error().message;
+  EXPECT_EQ(manager_->List("")->size(), 0u);
+}
+
 }  // namespace
 }  // namespace ew::conductor::tunnels
