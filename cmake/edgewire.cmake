@@ -57,9 +57,12 @@ endfunction()
 # Beast 1.74 masks and unmasks payloads four bytes at a time (websocket/detail/mask.ipp); at
 # -O2 (even with -fvect-cost-model=dynamic) GCC 12 keeps that loop at four bytes per iteration,
 # at -O3 it does sixteen, and in a bulk tunnel transfer it was a sixth of the conductor's and the
-# agent's CPU (docs/BENCHMARKS.md "Tunnels"). These units are compiled at -O3. Only they emit
-# that inline function, so whichever copy the linker keeps is the vectorised one: a new unit
-# that reads or writes a Beast WebSocket belongs in this list (`nm -C x.o | grep mask_inplace`).
+# agent's CPU (docs/BENCHMARKS.md "Tunnels"). These units are compiled at -O3 (not in Debug
+# builds). In the shipped programs only they emit that function (a template, instantiated per
+# buffer type; test and bench objects have their own -O2 copies), so whichever copy the linker
+# keeps is the vectorised one: a new unit of a shipped program that reads or writes a Beast
+# WebSocket belongs in this list (`nm -C x.o | grep mask_inplace` tells).
 function(ew_beast_websocket_sources)
-  set_source_files_properties(${ARGN} PROPERTIES COMPILE_OPTIONS "$<$<CXX_COMPILER_ID:GNU>:-O3>")
+  set_source_files_properties(${ARGN} PROPERTIES
+    COMPILE_OPTIONS "$<$<AND:$<CXX_COMPILER_ID:GNU>,$<NOT:$<CONFIG:Debug>>>:-O3>")
 endfunction()

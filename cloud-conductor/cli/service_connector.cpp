@@ -84,7 +84,11 @@ struct ServiceConnector::Impl {
     websocket::response_type res;
     beast::error_code ec;
     ws.handshake(res, url.host + ":" + url.port, Target(), ec);
-    if (!ec) return Ok();
+    if (!ec) {
+      // A client masks what it sends through this buffer: a chunk in 4 writes, not Beast's 64.
+      ws.write_buffer_bytes(64 * 1024);
+      return Ok();
+    }
     if (ec != websocket::error::upgrade_declined)
       return Unavailable("WebSocket to " + url.text + " failed: " + ec.message());
     // Beast 1.74's synchronous handshake drops a declined answer (websocket/impl/handshake.hpp

@@ -418,6 +418,9 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
                                              close = o.handshake_timeout](beast::error_code ec) mutable {
       if (ec) return;  // the client went: `leg` ends the board's side (BoardLeg's destructor)
       ew::net::RelayOptions options;
+      // Both legs carry tunnel chunks: the board's agent and `edgewire tunnel connect` send at
+      // most kTunnelChunkBytes a message (older CLIs 64 KiB), and the agent takes no more.
+      options.max_message_bytes = ew::net::kTunnelChunkBytes;
       options.ping_interval = ping;
       options.close_timeout = close;
       auto observer = std::move(leg->observer);

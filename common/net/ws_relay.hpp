@@ -30,6 +30,10 @@
 
 namespace ew::net {
 
+// The tunnels' half-close message (ws_splice.hpp's kSpliceFin, which this header does not
+// include); the relay passes it on like any message and watches for it in both directions.
+inline constexpr const char* kRelayFin = "FIN";
+
 struct RelayOptions {
   size_t max_message_bytes = 1 << 20;  // largest message taken from either leg
   std::chrono::milliseconds close_timeout{5'000};
@@ -92,6 +96,13 @@ class WsRelay final : public std::enable_shared_from_this<WsRelay<StreamA, Strea
     from.async_read(buffer, [self = this->shared_from_this(), &from, &to, &buffer, from_client](error_code ec, size_t) {
       if (self->finished_) return;
       if (from_client) self->liveness_.Heard();
+      if (ec && self->ending_) {
+        // Both FINs passed and the board's leg is closing (EndBoardLeg): its read ends with that
+        // close; the client's ends with the client's own close frame, answered by Beast.
+        (from_client ? self->client_closed_ : self->board_closed_) = true;
+        if (self->client_closed_ && self->board_closed_) self->Abort("closed");
+        return;
+      }
       if (ec) {
         const std::string who = from_client ? "client" : "board";
         const std::string why = ec == boost::beast::websocket::error::closed ? "closed by the " + who
@@ -100,14 +111,35 @@ class WsRelay final : public std::enable_shared_from_this<WsRelay<StreamA, Strea
       }
       to.binary(from.got_binary());
       const size_t n = buffer.size();
-      to.async_write(buffer.cdata(), [self, &from, &to, &buffer, from_client, n](error_code wec, size_t) {
+      const bool fin = !from.got_binary() && n == 3 && boost::beast::buffers_to_string(buffer.cdata()) == kRelayFin;
+      to.async_write(buffer.cdata(), [self, &from, &to, &buffer, from_client, n, fin](error_code wec, size_t) {
         if (self->finished_) return;
         if (wec) return self->Abort(std::string(from_client ? "board" : "client") + " leg write: " + wec.message());
-        if (self->observer_ && n > 0) self->observer_->OnBytes(from_client, n);
+        if (self->observer_ && n > 0 && !fin) self->observer_->OnBytes(from_client, n);
         buffer.consume(buffer.size());
         buffer.shrink_to_fit();  // an idle relay keeps no message buffer
+        if (fin) (from_client ? self->fin_from_client_ : self->fin_from_board_) = true;
+        if (self->fin_from_client_ && self->fin_from_board_) return self->EndBoardLeg();
         self->Pump(from, to, buffer, from_client);
       });
+    });
+  }
+
+  // Both directions said "FIN" (the tunnel's half-closes, ws_splice.hpp): the stream is over.
+  // The relay is the conductor's side of the board's leg, which starts that leg's closing
+  // handshake (the board's splice only answers one, SpliceOptions::starts_close_handshake), so
+  // the board's tunnel ends now whatever the client does; the client's leg ends with the
+  // client's close frame. Both within close_timeout. The reads still in flight end with them.
+  void EndBoardLeg() {
+    if (ending_ || closing_) return;
+    ending_ = closing_ = true;
+    close_deadline_.expires_after(options_.close_timeout);
+    close_deadline_.async_wait([self = this->shared_from_this()](error_code ec) {
+      if (!ec) self->Abort("closing handshake timed out");
+    });
+    b_.async_close(boost::beast::websocket::close_code::normal, [self = this->shared_from_this()](error_code) {
+      self->board_closed_ = true;
+      if (self->client_closed_) self->Abort("closed");
     });
   }
 
@@ -165,8 +197,15 @@ class WsRelay final : public std::enable_shared_from_this<WsRelay<StreamA, Strea
   boost::asio::steady_timer ping_timer_;
   LegLiveness liveness_;
   std::any keep_;
-  boost::beast::flat_buffer a_in_;  // the client's message in flight
-  boost::beast::flat_buffer b_in_;  // the board's
+  // The message in flight from the client, and from the board; bounded so that a message cut
+  // into many frames cannot grow either past the message limit (Beast doubles capacity).
+  boost::beast::flat_buffer a_in_{options_.max_message_bytes};
+  boost::beast::flat_buffer b_in_{options_.max_message_bytes};
+  bool fin_from_client_ = false;  // a "FIN" went from the client to the board
+  bool fin_from_board_ = false;   // and one the other way
+  bool ending_ = false;           // both did: EndBoardLeg
+  bool client_closed_ = false;    // ... the client's leg ended
+  bool board_closed_ = false;     // ... the board's leg ended
   bool closing_ = false;
   bool finished_ = false;
 };

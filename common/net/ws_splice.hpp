@@ -231,8 +231,8 @@ class WsSplice final : public std::enable_shared_from_this<WsSplice<Stream, Clie
     if constexpr (kRawClient) {
       WaitSocket();
     } else {
-      if (up_.empty()) up_.resize(options_.chunk_bytes);
-      client_.async_read_some(boost::asio::buffer(up_.data(), UpWant()),
+      if (!up_) up_.reset(new char[options_.chunk_bytes]);  // not zeroed: a read fills what it uses
+      client_.async_read_some(boost::asio::buffer(up_.get(), UpWant()),
                               [self = this->shared_from_this()](error_code ec, size_t n) {
                                 self->client_reading_ = false;
                                 if (self->finished_) return;
@@ -255,8 +255,8 @@ class WsSplice final : public std::enable_shared_from_this<WsSplice<Stream, Clie
   void OnReadable(error_code ec) {
     if (finished_) return;
     if (ec) return Abort("client socket: " + ec.message());
-    if (up_.empty()) up_.resize(options_.chunk_bytes);
-    const size_t n = client_.read_some(boost::asio::buffer(up_.data(), UpWant()), ec);
+    if (!up_) up_.reset(new char[options_.chunk_bytes]);  // not zeroed: a read fills what it uses
+    const size_t n = client_.read_some(boost::asio::buffer(up_.get(), UpWant()), ec);
     if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) {
       ReleaseUp();
       return WaitSocket();
@@ -272,7 +272,7 @@ class WsSplice final : public std::enable_shared_from_this<WsSplice<Stream, Clie
     Touch();
     ws_.binary(true);
     ws_writing_ = true;
-    ws_.async_write(boost::asio::buffer(up_.data(), n), [self = this->shared_from_this()](error_code wec, size_t sent) {
+    ws_.async_write(boost::asio::buffer(up_.get(), n), [self = this->shared_from_this()](error_code wec, size_t sent) {
       self->ws_writing_ = false;
       if (self->finished_) return;
       if (wec) return self->Abort("websocket write: " + wec.message());
@@ -292,7 +292,7 @@ class WsSplice final : public std::enable_shared_from_this<WsSplice<Stream, Clie
     return !(options_.up_after_switching_protocols && !switched_) && !(up_budget_ && *up_budget_ == 0);
   }
 
-  void ReleaseUp() { std::vector<char>().swap(up_); }
+  void ReleaseUp() { up_.reset(); }
 
   void SendFin() {
     ReleaseUp();
@@ -469,8 +469,10 @@ class WsSplice final : public std::enable_shared_from_this<WsSplice<Stream, Clie
   std::any keep_;
   std::string preface_;                  // options_.preface, until written
   std::optional<uint64_t> up_budget_;    // what is left of options_.up_budget
-  std::vector<char> up_;              // the TCP side's chunk in flight; empty while idle (raw socket)
-  boost::beast::flat_buffer down_;    // the WebSocket message in flight
+  std::unique_ptr<char[]> up_;        // the TCP side's chunk in flight (chunk_bytes); null while idle (raw socket)
+  // The WebSocket message in flight, bounded so that a message cut into many frames cannot grow
+  // it past max_message_bytes (Beast doubles capacity as it grows).
+  boost::beast::flat_buffer down_{options_.max_message_bytes};
   std::chrono::steady_clock::time_point last_activity_;  // with an idle_timeout only
   bool client_reading_ = false;       // a read (or wait) of the TCP side is in flight
   bool preface_written_ = false;

@@ -118,6 +118,9 @@ class Dial final : public std::enable_shared_from_this<Dial<Stream>> {
       // As large a message as the conductor takes (64 KiB unless it says more).
       const auto limit = self->answer_[ew::net::kTunnelMaxMessageHeader];
       splice_options.chunk_bytes = ew::net::TunnelChunkBytesFor(std::string_view(limit.data(), limit.size()));
+      // The conductor sends at most one chunk a message (the relay of /v1/services/{id}/connect
+      // passes its client's on with the same limit): nothing larger is buffered here.
+      splice_options.max_message_bytes = ew::net::kTunnelChunkBytes;
       self->answer_ = {};
       // The client masks what it sends through this buffer (Beast keeps it for the tunnel's
       // life, so it stays small: a large chunk is masked and written in pieces of this size).

@@ -1354,8 +1354,8 @@ def dial_tunnel(port, token, board):
     return sock
 
 
-def masked_binary_frame(payload):
-    """One client (masked, with a zero key) binary WebSocket frame."""
+def masked_frame(opcode, payload):
+    """One client (masked, with a zero key) WebSocket frame: opcode 1 text, 2 binary."""
     n = len(payload)
     if n < 126:
         length = bytes([0x80 | n])
@@ -1363,7 +1363,30 @@ def masked_binary_frame(payload):
         length = bytes([0x80 | 126]) + n.to_bytes(2, "big")
     else:
         length = bytes([0x80 | 127]) + n.to_bytes(8, "big")
-    return b"\x82" + length + b"\0\0\0\0" + payload
+    return bytes([0x80 | opcode]) + length + b"\0\0\0\0" + payload
+
+
+def masked_binary_frame(payload):
+    return masked_frame(2, payload)
+
+
+def read_frame(sock):
+    """(opcode, payload) of the next unmasked (server) WebSocket frame on `sock`."""
+    def exact(n):
+        got = b""
+        while len(got) < n:
+            chunk = sock.recv(n - len(got))
+            if not chunk:
+                raise EOFError("connection closed")
+            got += chunk
+        return got
+    head = exact(2)
+    n = head[1] & 0x7F
+    if n == 126:
+        n = int.from_bytes(exact(2), "big")
+    elif n == 127:
+        n = int.from_bytes(exact(8), "big")
+    return head[0] & 0x0F, exact(n)
 
 
 class TunnelMessageLimitTest(TunnelTestCase):
@@ -1687,6 +1710,44 @@ class ServiceConnectTest(TunnelTestCase):
         self.assertLess(time.monotonic() - started, 3.0)
         # The proxy's audit line names the user and the board's port.
         self.assertRegex(self.log(), rf"proxy: user op-connect \(\S+\) from \S+ to board {board} port {local.port}")
+
+    def test_a_client_that_never_closes_still_frees_the_boards_tunnel_at_once(self):
+        """Once both half-closes passed the relay, the conductor closes the board's leg itself (it
+        is that leg's closing side): a client of the route that never sends its close frame holds
+        only its own leg, until the close timeout, not the board's tunnel as well."""
+        board = self.board("relay-board")
+        local = self.local(echo)
+        service = self.open_service(board, local.port)
+        sock = socket.create_connection(("127.0.0.1", self.conductor.port), timeout=20)
+        self.addCleanup(sock.close)
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall((f"GET /v1/services/{service['id']}/connect HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                      f"Sec-WebSocket-Key: {key}\r\nX-Auth-Token: {self.token}\r\n\r\n").encode())
+        got = b""
+        while b"\r\n\r\n" not in got:
+            got += sock.recv(4096)
+        self.assertTrue(got.startswith(b"HTTP/1.1 101"), got)
+        sock.sendall(masked_frame(2, b"hi") + masked_frame(1, b"FIN"))
+        frames = []
+        while (1, b"FIN") not in frames:
+            frames.append(read_frame(sock))
+        self.assertEqual(b"".join(p for op, p in frames if op == 2), b"hi")
+        # The board's splice answered the relay's close: its tunnel ended "closed", well inside
+        # the 5 s after which it would end by itself ("closing handshake timed out").
+        agent_log = self.agents["relay-board"].log_path
+        ended = re.compile(rf"tunnel proxy to {board} port {local.port} ended: (.*)")
+
+        def board_end():
+            with open(agent_log) as f:
+                found = ended.findall(f.read())
+            return found[-1] if found else None
+        self.assertEqual(wait_until(board_end, timeout=3, what="the board's tunnel ended"), "closed")
+        # The client's own leg waits for its close frame (a well-behaved client's arrives at once:
+        # `edgewire tunnel connect` sends it) and is cut at the close timeout without one.
+        sock.settimeout(30)
+        with self.assertRaises(EOFError):
+            read_frame(sock)
 
     def test_other_project_and_missing_token_are_refused_before_the_upgrade(self):
         _, a = self.rest("POST", "/v1/projects", {"name": "proj-ca"})

@@ -188,7 +188,7 @@ TEST_F(WsSpliceTest, ABrokenWebSocketCutsTheClient) {
 // once, through the one closing handshake. (Both ends starting it wedged most tunnels between
 // real processes, test_tunnels.py test_short_connections_leave_no_tunnel_open; in one process
 // this test does not reproduce that, it checks the handshake the option leaves.)
-TEST(WsSpliceBackToBack, ShortConnectionsEndCleanlyOnBothSidesAtOnce) {
+TEST(WsSpliceBackToBack, ShortConnectionsEndThroughTheConductorSidesClosingHandshake) {
   asio::io_context conductor_io, board_io, test_io;
   auto conductor_work = asio::make_work_guard(conductor_io);
   auto board_work = asio::make_work_guard(board_io);
