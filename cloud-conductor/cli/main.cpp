@@ -408,13 +408,22 @@ void AddTunnelCommands(CLI::App& app, Parsed& p) {
   auto* open = tunnels->add_subcommand("open", "tunnel a conductor port to 127.0.0.1:PORT on a board");
   open->add_option("BOARD", p.id, "board id or name")->required();
   open->add_option("PORT", p.board_port, "port on the board's loopback")->required()->check(CLI::Range(1, 65535));
-  open->add_option("--conductor-port", p.tunnel.conductor_port, "port on the conductor (default: one it allocates)")
-      ->check(CLI::Range(1, 65535));
-  open->add_option("--max-connections", p.tunnel.max_connections, "live connections at once (default: the conductor's)")
-      ->check(CLI::Range(1, 100000));
-  open->add_option("--allow", p.tunnel.allow, "source network that may connect (CIDR, repeatable; default: any)");
+  auto* conductor_port =
+      open->add_option("--conductor-port", p.tunnel.conductor_port, "port on the conductor (default: one it allocates)")
+          ->check(CLI::Range(1, 65535));
+  auto* max_connections =
+      open->add_option("--max-connections", p.tunnel.max_connections,
+                       "live connections at once (default: the conductor's)")
+          ->check(CLI::Range(1, 100000));
+  auto* allow =
+      open->add_option("--allow", p.tunnel.allow, "source network that may connect (CIDR, repeatable; default: any)");
+  // The three concern the conductor port a connect-only service does not have: refused here,
+  // with the flags' names, before anything is sent.
   open->add_flag("!--no-listen", p.tunnel.listen,
-                 "connect-only: open no conductor port; reach it with `tunnel connect` (your token) only");
+                 "connect-only: open no conductor port; reach it with `tunnel connect` (your token) only")
+      ->excludes(conductor_port)
+      ->excludes(max_connections)
+      ->excludes(allow);
   open->callback([&p] { p.action = [&p](Context& c) { return TunnelOpen(c, p.id, p.board_port, p.tunnel); }; });
 
   auto* connect = tunnels->add_subcommand(

@@ -52,7 +52,8 @@ Result<void> TunnelList(Context& ctx) {
     std::string state = JsonString(s, "state");
     if (s.contains("error")) state += " (" + JsonString(s, "error") + ")";
     rows.push_back({JsonString(s, "id"), label != labels.end() ? label->second : board_id, Number(s, "boardPort"),
-                    s.value("listen", true) ? Number(s, "conductorPort") : "-", state, Number(s, "liveConnections"), Number(s, "bytesToBoard"),
+                    s.value("listen", true) ? Number(s, "conductorPort") : "-", state,
+                    Number(s, "liveConnections"), Number(s, "bytesToBoard"),
                     Number(s, "bytesFromBoard")});
   }
   ctx.out() << RenderTable({"ID", "BOARD", "BOARD-PORT", "CONDUCTOR-PORT", "STATE", "LIVE", "BYTES-IN", "BYTES-OUT"},

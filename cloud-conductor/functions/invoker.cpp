@@ -137,6 +137,15 @@ Invoker::Invoker(FunctionStore& store, router::BoardGateway& gateway, boost::asi
       options_(std::move(options)),
       book_(clock, SeededRandom(options_.random_seed), options_.strategy) {}
 
+Invoker::~Invoker() {
+  std::vector<std::pair<std::chrono::steady_clock::time_point, std::shared_ptr<Slot>>> lingering;
+  {
+    std::lock_guard<std::mutex> lock(running_->mu);
+    lingering.swap(running_->lingering);
+  }
+  // Released here, outside the lock (~Slot takes it).
+}
+
 void Invoker::Start() {
   gateway_.OnBoardRegistered([this](const std::string& board_id, const std::string& suffix) {
     if (suffix == contract::sys::kInfo.suffix) LearnCap(board_id);

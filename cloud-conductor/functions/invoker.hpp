@@ -107,6 +107,11 @@ class Invoker {
   // Everything passed by reference outlives the invoker.
   Invoker(FunctionStore& store, router::BoardGateway& gateway, boost::asio::thread_pool& blocking, const Clock& clock,
           CloudRuntime& cloud, InvokerOptions options);
+  // Drops the lingering slots: each holds the shared counters that hold it (a cycle that
+  // outlived the conductor, found by LeakSanitizer over the integration tests).
+  ~Invoker();
+  Invoker(const Invoker&) = delete;
+  Invoker& operator=(const Invoker&) = delete;
 
   // Listens for boards: each time a board registers sys.info the invoker asks it for its
   // concurrency cap (sys.info functionsMaxRunning, the agent's [functions] max_running). Before

@@ -1,6 +1,7 @@
 // The registry's table of tunnel services (schema v6, v10 for connect-only ones,
 // registry/migrations.cpp) on a connection of its own, as GpioStore does: a service maps (board,
-// board port) to a conductor port, or to none (connect-only), with its limits. Thread-safe and blocking: call from the blocking pool or before the io loop runs.
+// board port) to a conductor port, or to none (connect-only), with its limits. Thread-safe and
+// blocking: call from the blocking pool or before the io loop runs.
 // No method changes anything when it returns an error.
 #pragma once
 

@@ -297,7 +297,10 @@ Result<ServiceState> TunnelManager::Create(Service spec) {
     EW_TRY_VOID(store_.Insert(spec));
     if (after_insert_for_test_) after_insert_for_test_(spec);
     if (auto row = store_.Get(spec.id); !row) {
-      if (row.error().code != ErrorCode::kNotFound) return tl::unexpected(row.error());
+      if (row.error().code != ErrorCode::kNotFound) {
+        (void)store_.Delete(spec.id);  // the caller hears an error: nothing stays behind
+        return tl::unexpected(row.error());
+      }
       return NotFound("board " + spec.board_id + " was deleted while its service was being created");
     }
     Log()->info("service {}: connect-only for board {} port {} (project {})", spec.id, spec.board_id, spec.board_port,

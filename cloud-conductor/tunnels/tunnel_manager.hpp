@@ -104,12 +104,14 @@ class TunnelManager {
   TunnelManager(const TunnelManager&) = delete;
   TunnelManager& operator=(const TunnelManager&) = delete;
 
-  // Listens again for every stored service (conductor restart) but the connect-only ones. A port that cannot be bound is
-  // logged and leaves its service in state "error"; the others serve. Internal on a store
+  // Listens again for every stored service (conductor restart) but the connect-only ones. A
+  // port that cannot be bound is logged and leaves its service in state "error"; the others
+  // serve. Internal on a store
   // failure. Call before the io loop runs.
   Result<void> Start();
   // Binds the service's conductor port (spec.conductor_port, or one from the range when 0),
-  // stores it and starts accepting. A connect-only spec (listen false) is only stored: no port. `spec` has been validated (board exists, ports in range,
+  // stores it and starts accepting. A connect-only spec (listen false) is only stored: no
+  // port. `spec` has been validated (board exists, ports in range,
   // CIDRs parse). Unavailable when the port is taken or the range is full; Conflict when
   // another service has the port; NotFound when the board is deleted meanwhile (also after the
   // insert: its row is checked again once the listener is published). Nothing is left behind on

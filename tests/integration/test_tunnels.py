@@ -1945,6 +1945,14 @@ class ConnectOnlyServiceTest(TunnelTestCase):
     def test_cli_no_listen_and_a_restart_keeps_it(self):
         board = self.board("conly-cli")
         local = self.local(echo)
+        # The raw port's options with --no-listen: refused by the CLI, naming the flags.
+        for extra in (["--conductor-port", "20022"], ["--max-connections", "5"], ["--allow", "10.0.0.0/8"]):
+            refused = cli(self.conductor, "tunnel", "open", board, str(local.port), "--no-listen", *extra,
+                          token=self.token)
+            self.assertNotEqual(refused.returncode, 0, refused.stdout)
+            self.assertIn(extra[0], refused.stderr)
+        _, listed = self.rest("GET", "/v1/services")
+        self.assertEqual(listed["services"], [])
         opened = cli(self.conductor, "tunnel", "open", board, str(local.port), "--no-listen", token=self.token)
         self.assertEqual(opened.returncode, 0, opened.stdout + opened.stderr)
         m = re.search(r"service (svc-[0-9a-f]+): connect-only -> ", opened.stdout)
