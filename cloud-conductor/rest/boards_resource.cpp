@@ -29,13 +29,7 @@ void FillLive(const RestDeps& deps, edgewire::v1::Board* board) {
 }
 
 Result<server::HttpResponse> ListBoards(const RestDeps& deps, const Exchange& exchange) {
-  const auth::Principal& who = exchange.principal;
-  auto filter = exchange.request.query.find("project");
-  std::string project = filter == exchange.request.query.end() ? "" : filter->second;
-  if (!who.is_admin()) {
-    if (!project.empty() && project != who.project_id) return PermissionDenied("project " + project + " is not yours");
-    project = who.project_id;
-  }
+  EW_TRY(const std::string project, ListedProject(exchange));
   EW_TRY(auto page, PageOf(exchange));
   EW_TRY(auto boards, deps.store.ListBoards(project, page));
   edgewire::v1::ListBoardsResponse response;

@@ -88,11 +88,7 @@ Result<server::HttpResponse> Upload(const RestDeps& deps, const Exchange& exchan
 
 Result<server::HttpResponse> List(const RestDeps& deps, const Exchange& exchange) {
   EW_TRY(auto* service, Service(deps));
-  const auth::Principal& who = exchange.principal;
-  auto it = exchange.request.query.find("project");
-  std::string project = it == exchange.request.query.end() ? (who.is_admin() ? "" : who.project_id) : it->second;
-  if (!project.empty() && !auth::Authenticator::CanAccessProject(who, project))
-    return PermissionDenied("project " + project + " is not yours");
+  EW_TRY(const std::string project, ListedProject(exchange));
   EW_TRY(auto page, PageOf(exchange));
   EW_TRY(auto list, service->ListFunctions(project, page));
   json out = json::array();

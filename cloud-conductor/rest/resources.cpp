@@ -59,6 +59,15 @@ Result<int64_t> QueryInteger(const Exchange& exchange, const std::string& name, 
   return value;
 }
 
+Result<std::string> ListedProject(const Exchange& exchange) {
+  const auth::Principal& who = exchange.principal;
+  auto filter = exchange.request.query.find("project");
+  const std::string asked = filter == exchange.request.query.end() ? "" : filter->second;
+  if (who.is_admin()) return asked;
+  if (!asked.empty() && asked != who.project_id) return PermissionDenied("project " + asked + " is not yours");
+  return who.project_id;
+}
+
 Result<registry::PageRequest> PageOf(const Exchange& exchange, size_t default_limit, size_t max_limit) {
   registry::PageRequest page;
   EW_TRY(const int64_t limit, QueryInteger(exchange, "limit", static_cast<int64_t>(default_limit), 1,

@@ -47,6 +47,11 @@ Result<edgewire::v1::Board> AccessibleBoard(registry::Store& store, const auth::
 // range and the text otherwise (digits only: no sign, no spaces).
 Result<int64_t> QueryInteger(const Exchange& exchange, const std::string& name, int64_t fallback, int64_t min,
                              int64_t max);
+// The project a list request covers, "" meaning every project: for an admin, ?project= when
+// given (any project, or every one when absent or empty); for anyone else always their own
+// project, and PermissionDenied when ?project= names another. The one rule of every listing
+// that can span projects (an empty ?project= once listed every project to anyone).
+Result<std::string> ListedProject(const Exchange& exchange);
 // The page a list request asks for: ?limit= (1 .. max_limit, default default_limit, read with
 // QueryInteger) and ?cursor= (a nextCursor of an earlier answer). InvalidArgument for a limit
 // that is not such an integer; the store judges the cursor.

@@ -65,17 +65,6 @@ void AppendGpio(const GpioTriggerRow& row, json& out) {
   }
 }
 
-// The project a listing covers: ?project= (admins, or one's own), else the caller's ("" = every
-// project, for admins without ?project=).
-Result<std::string> ListedProject(const Exchange& exchange) {
-  const auth::Principal& who = exchange.principal;
-  auto it = exchange.request.query.find("project");
-  std::string project = it == exchange.request.query.end() ? (who.is_admin() ? "" : who.project_id) : it->second;
-  if (!project.empty() && !auth::Authenticator::CanAccessProject(who, project))
-    return PermissionDenied("project " + project + " is not yours");
-  return project;
-}
-
 Result<server::HttpResponse> Create(const RestDeps& deps, const Exchange& exchange) {
   EW_TRY(TriggerService * triggers, Triggers(deps));
   EW_TRY(json body, ParseObject(exchange.request.body, {"type", "functionId", "topic", "qos", "condition", "schedule"}));

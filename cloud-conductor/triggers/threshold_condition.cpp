@@ -103,10 +103,12 @@ bool ThresholdCondition::Matches(const nlohmann::json& event) const {
 
 nlohmann::json ThresholdCondition::ToJson() const {
   nlohmann::json value = value_;
-  // 30 stays 30 in the answer, not 30.0.
-  if (value.is_number_float() && value.get<double>() == static_cast<double>(static_cast<int64_t>(value.get<double>())) &&
-      std::abs(value.get<double>()) < 1e15)
-    value = static_cast<int64_t>(value.get<double>());
+  // 30 stays 30 in the answer, not 30.0. The range is checked before the cast: a double
+  // outside int64_t's converts to undefined behaviour (1e300 is a valid threshold).
+  if (value.is_number_float()) {
+    const double v = value.get<double>();
+    if (std::abs(v) < 1e15 && v == static_cast<double>(static_cast<int64_t>(v))) value = static_cast<int64_t>(v);
+  }
   return {{"field", field_}, {"op", OpName(op_)}, {"value", value}};
 }
 

@@ -302,6 +302,19 @@ class TriggerTest(ConductorTestCase):
         bad_cron = cli(self.conductor, "trigger", "create", "quiet", "--schedule", "61 * * * *", token=self.token)
         self.assertEqual(bad_cron.returncode, 2, bad_cron.stderr)
         self.assertIn("minute", bad_cron.stderr)
+        # Another project's operator sees none of them, also with an empty ?project= (which once
+        # meant "every project" for anyone).
+        _, other = self.rest("POST", "/v1/projects", {"name": "other-project"})
+        status, body = self.rest("POST", "/v1/users", {"name": "other-op", "password": "other-operator-pw",
+                                                      "projectId": other["id"]})
+        self.assertEqual(status, 201, body)
+        other_op = self.conductor.login("other-op", "other-operator-pw")
+        for query in ("", "?project="):
+            status, body = self.conductor.rest("GET", "/v1/triggers" + query, token=other_op)
+            self.assertEqual((status, body["triggers"]), (200, []), query)
+        _, record = self.rest("GET", f"/v1/functions/{fn}")
+        status, _ = self.conductor.rest("GET", f"/v1/triggers?project={record['projectId']}", token=other_op)
+        self.assertEqual(status, 403)
         # Deleting the function takes its triggers with it.
         self.assertEqual(self.rest("DELETE", f"/v1/functions/{fn}")[0], 204)
         self.assertEqual(self.listing(), [])

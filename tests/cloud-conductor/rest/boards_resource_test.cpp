@@ -109,6 +109,7 @@ TEST_F(RestApiTest, OperatorOfAnotherProjectGets403) {
   // Listing: alice sees only her project, and may not ask for bob's.
   EXPECT_EQ(Json(Send("GET", "/v1/boards", "", alice_))["boards"].size(), 0u);
   EXPECT_EQ(Send("GET", "/v1/boards?project=" + project_b_, "", alice_).status, 403);
+  EXPECT_EQ(Json(Send("GET", "/v1/boards?project=", "", alice_))["boards"].size(), 0u);
   // Nor create a board there.
   auto create = Send("POST", "/v1/boards", nlohmann::json{{"name", "x"}, {"projectId", project_b_}}.dump(), alice_);
   EXPECT_EQ(create.status, 403);

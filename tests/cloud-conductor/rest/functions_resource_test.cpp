@@ -124,6 +124,13 @@ TEST_F(FunctionsResourceTest, FunctionsBelongToTheirProject) {
   auto his = Upload(Spec("double"), bob_);
   EXPECT_NE(his["id"], mine["id"]);
   EXPECT_EQ(Json(Send("GET", "/v1/functions", "", admin_))["functions"].size(), 2u);
+  // An empty ?project= is not "every project" for anyone but an admin (it once listed bob's
+  // functions to alice); naming bob's project is refused.
+  auto empty = Json(Send("GET", "/v1/functions?project=", "", alice_))["functions"];
+  ASSERT_EQ(empty.size(), 1u);
+  EXPECT_EQ(empty[0]["id"], id);
+  EXPECT_EQ(Send("GET", "/v1/functions?project=" + project_b_, "", alice_).status, 403);
+  EXPECT_EQ(Json(Send("GET", "/v1/functions?project=", "", admin_))["functions"].size(), 2u);
   // Alice may not upload into bob's project.
   EXPECT_EQ(
       SendRaw("POST", "/v1/functions?project=" + project_b_, Package(Spec("x")), "application/gzip", alice_).status,

@@ -61,6 +61,11 @@ TEST(ThresholdCondition, NestedFieldsStringsAndBooleans) {
   EXPECT_FALSE(not_alarm.Matches({{"other", 1}}));     // but a missing field never matches
   EXPECT_EQ(Make({{"field", "t"}, {"op", ">"}, {"value", 30}}).ToJson(),
             json({{"field", "t"}, {"op", ">"}, {"value", 30}}));
+  EXPECT_EQ(Make({{"field", "t"}, {"op", ">"}, {"value", 30.0}}).ToJson()["value"], json(30));
+  // Thresholds outside int64_t stay doubles (the cast that made 30.0 an integer was undefined
+  // for them: the range is now checked first).
+  EXPECT_EQ(Make({{"field", "t"}, {"op", ">"}, {"value", 1e300}}).ToJson()["value"], json(1e300));
+  EXPECT_EQ(Make({{"field", "t"}, {"op", "<"}, {"value", -9.3e18}}).ToJson()["value"], json(-9.3e18));
 }
 
 TEST(ThresholdCondition, RefusalsNameTheMember) {
