@@ -213,7 +213,33 @@ dir = "{self.update_dir}"
             return {}
 
 
-class AgentUpdateTest(unittest.TestCase):
+class UpdateTestCase(unittest.TestCase):
+    """What the update tests share: a conductor in self.tmp, its REST API and CLI with the admin's
+    token, and the end of a test (logs shown when it failed, the directory removed)."""
+
+    cli_timeout = 300  # seconds an `edgewire` command may take
+
+    def rest(self, method, path, body=None, **kw):
+        return self.conductor.rest(method, path, body, token=kw.pop("token", self.token), **kw)
+
+    def cli(self, *args, token=None):
+        env = dict(os.environ, EDGEWIRE_URL=self.conductor.url, EDGEWIRE_TOKEN=token or self.token)
+        return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, timeout=self.cli_timeout)
+
+    def finish(self, logs, tail):
+        """Prints the last `tail` characters of each of `logs` when the test failed, stops the
+        conductor and removes self.tmp (unless EW_KEEP_TMP)."""
+        if not getattr(self._outcome, "success", True):
+            for path in logs:
+                if os.path.exists(path):
+                    with open(path) as f:
+                        print(f"==== {path}\n{f.read()[-tail:]}")
+        self.conductor.stop()
+        if not os.environ.get("EW_KEEP_TMP"):
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class AgentUpdateTest(UpdateTestCase):
     @classmethod
     def setUpClass(cls):
         if os.geteuid() != 0:
@@ -235,22 +261,7 @@ class AgentUpdateTest(unittest.TestCase):
 
     def tearDown(self):
         self.board.stop()
-        if not getattr(self._outcome, "success", True):
-            for name in ("agent.log", "helper.log", "conductor.log"):
-                path = os.path.join(self.tmp, name)
-                if os.path.exists(path):
-                    with open(path) as f:
-                        print(f"==== {name}\n{f.read()[-6000:]}")
-        self.conductor.stop()
-        if not os.environ.get("EW_KEEP_TMP"):
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def rest(self, method, path, body=None, **kw):
-        return self.conductor.rest(method, path, body, token=kw.pop("token", self.token), **kw)
-
-    def cli(self, *args, token=None):
-        env = dict(os.environ, EDGEWIRE_URL=self.conductor.url, EDGEWIRE_TOKEN=token or self.token)
-        return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, timeout=300)
+        self.finish([os.path.join(self.tmp, name) for name in ("agent.log", "helper.log", "conductor.log")], 6000)
 
     def keygen(self, name):
         """A signing key pair made the operator's way: <tmp>/<name>.key and <tmp>/<name>.pem."""

@@ -15,7 +15,6 @@ yet asked stays pending and is updated when the operator runs the update again."
 
 import os
 import re
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -28,7 +27,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import test_agent_update as ota  # noqa: E402
-from harness import CLI, Conductor, wait_until  # noqa: E402  (test_agent_update put it on the path)
+from harness import Conductor, wait_until  # noqa: E402  (test_agent_update put it on the path)
 
 VERSION = ota.VERSION
 
@@ -52,7 +51,8 @@ class GatedBoard(ota.Board):
             time.sleep(0.2)
 
 
-class FleetUpdateTest(unittest.TestCase):
+class FleetUpdateTest(ota.UpdateTestCase):
+    cli_timeout = 600
     @classmethod
     def setUpClass(cls):
         # The same packages as test_agent_update.py (built once into <build>/packages-test, or $EW_DEB_DIR).
@@ -69,24 +69,10 @@ class FleetUpdateTest(unittest.TestCase):
     def tearDown(self):
         for board in self.boards.values():
             board.stop()
-        if not getattr(self._outcome, "success", True):
-            paths = [os.path.join(self.tmp, "conductor.log")]
-            for board in self.boards.values():
-                paths += [board.log_path, board.helper_log]
-            for path in paths:
-                if os.path.exists(path):
-                    with open(path) as f:
-                        print(f"==== {path}\n{f.read()[-5000:]}")
-        self.conductor.stop()
-        if not os.environ.get("EW_KEEP_TMP"):
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def rest(self, method, path, body=None, **kw):
-        return self.conductor.rest(method, path, body, token=kw.pop("token", self.token), **kw)
-
-    def cli(self, *args, token=None):
-        env = dict(os.environ, EDGEWIRE_URL=self.conductor.url, EDGEWIRE_TOKEN=token or self.token)
-        return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, timeout=600)
+        logs = [os.path.join(self.tmp, "conductor.log")]
+        for board in self.boards.values():
+            logs += [board.log_path, board.helper_log]
+        self.finish(logs, 5000)
 
     # The operator's signing key and uploads, as test_agent_update.py makes them.
     keygen = ota.AgentUpdateTest.keygen
