@@ -184,6 +184,11 @@ class TunnelTestCase(ConductorTestCase):
         with open(self.conductor.log_path) as f:
             return f.read()
 
+    def project_operator(self, tag):
+        """A new project "proj-<tag>" and an API token of its operator "op-<tag>"."""
+        _, project = self.rest("POST", "/v1/projects", {"name": f"proj-{tag}"})
+        return project, self.operator(f"op-{tag}", project["id"])
+
     def operator(self, name, project):
         """An API token of a new user of `project` (not an admin)."""
         status, body = self.rest("POST", "/v1/users", {"name": name, "password": "tunnel-operator-pw",
@@ -1008,8 +1013,7 @@ class TunnelExposureTest(TunnelTestCase):
     conductor_extra = 'listen_address = "0.0.0.0"\n'
 
     def test_a_network_facing_service_needs_allow_cidrs_or_an_admin(self):
-        _, project = self.rest("POST", "/v1/projects", {"name": "proj-exposed"})
-        op = self.operator("op-exposed", project["id"])
+        project, op = self.project_operator("exposed")
         board = self.board("exposed-board", start=False, project=project["id"])
         status, body = self.conductor.rest("POST", "/v1/services", {"boardId": board, "boardPort": 22}, op)
         self.assertEqual(status, 403, body)
@@ -1022,8 +1026,7 @@ class TunnelExposureTest(TunnelTestCase):
     def test_issue17_a_non_admins_wide_allow_cidrs_are_refused(self):
         """Review 2, finding 2: "0.0.0.0/0" (or ::/0, or a /8 of public addresses) is no
         allowlist; a non-admin gets a JSON 403 that changes nothing."""
-        _, project = self.rest("POST", "/v1/projects", {"name": "proj-wide"})
-        op = self.operator("op-wide", project["id"])
+        project, op = self.project_operator("wide")
         board = self.board("wide-board", start=False, project=project["id"])
         for wide in (["0.0.0.0/0"], ["::/0"], ["127.0.0.0/8", "0.0.0.0/1", "128.0.0.0/1"], ["8.0.0.0/8"],
                      ["2000::/3"], ["192.0.0.0/8"],
@@ -1074,8 +1077,7 @@ class ProxyLifetimeTest(TunnelTestCase):
     conductor_extra = "proxy_session_ttl_s = 3\nproxy_idle_timeout_s = 2\n"
 
     def test_revocation_expiry_and_idleness_end_proxied_websockets(self):
-        _, project = self.rest("POST", "/v1/projects", {"name": "proj-life"})
-        op = self.operator("op-life", project["id"])
+        project, op = self.project_operator("life")
         board = self.board("life-board", project=project["id"])
         app = self.local(http_app)
         base = f"/v1/boards/{board}/proxy/{app.port}/ws"
@@ -1687,8 +1689,7 @@ class ServiceConnectTest(TunnelTestCase):
             return recv_all(sock)
 
     def test_echo_through_tunnel_connect_listen_and_stdio(self):
-        _, project = self.rest("POST", "/v1/projects", {"name": "proj-connect"})
-        op = self.operator("op-connect", project["id"])
+        project, op = self.project_operator("connect")
         board = self.board("connect-board", project=project["id"])
         local = self.local(echo)
         service = self.open_service(board, local.port, token=op)
@@ -1779,8 +1780,7 @@ class ServiceConnectTest(TunnelTestCase):
         self.assertIn(b"another project", refused.stderr)
 
     def test_revoking_the_token_ends_a_live_connection(self):
-        _, project = self.rest("POST", "/v1/projects", {"name": "proj-crevoke"})
-        op = self.operator("op-crevoke", project["id"])
+        project, op = self.project_operator("crevoke")
         board = self.board("connect-revoke", project=project["id"])
         local = self.local(echo)
         service = self.open_service(board, local.port, token=op)
@@ -1986,8 +1986,7 @@ class ConnectOnlyExposureTest(TunnelTestCase):
     conductor_extra = 'listen_address = "0.0.0.0"\n'
 
     def test_a_connect_only_service_needs_no_allow_cidrs_off_loopback(self):
-        _, project = self.rest("POST", "/v1/projects", {"name": "proj-conly-net"})
-        op = self.operator("op-conly-net", project["id"])
+        project, op = self.project_operator("conly-net")
         board = self.board("conly-net", start=False, project=project["id"])
         before = listening_ports(self.conductor.proc.pid)
         service = self.open_service(board, 22, token=op, listen=False)
