@@ -32,6 +32,7 @@
 
 #include <algorithm>
 #include <any>
+#include <charconv>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -70,11 +71,9 @@ inline constexpr const char* kTunnelMaxMessageHeader = "X-Edgewire-Tunnel-Max-Me
 inline size_t TunnelChunkBytesFor(std::string_view header) {
   if (header.empty() || header.size() > 12) return kLegacyTunnelChunkBytes;
   uint64_t value = 0;
-  for (char c : header) {
-    if (c < '0' || c > '9') return kLegacyTunnelChunkBytes;
-    value = value * 10 + static_cast<uint64_t>(c - '0');
-  }
-  if (value < kLegacyTunnelChunkBytes) return kLegacyTunnelChunkBytes;
+  const char* end = header.data() + header.size();
+  const auto [stop, error] = std::from_chars(header.data(), end, value);  // digits only: no sign, no space
+  if (error != std::errc() || stop != end || value < kLegacyTunnelChunkBytes) return kLegacyTunnelChunkBytes;
   return static_cast<size_t>(std::min<uint64_t>(value, kTunnelChunkBytes));
 }
 
