@@ -1337,13 +1337,15 @@ class TunnelConnectionCapTest(TunnelTestCase):
         wait_until(lambda: "max_connections_per_address) is reached" in self.log(), what="the cap in the log")
 
 
-def dial_tunnel(port, token, board):
-    """A board's tunnel WebSocket dialled by hand: the socket after the conductor's 101."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+def upgrade_by_hand(port, target, headers, timeout=10):
+    """(socket, answer head) of a WebSocket upgrade to `target` sent by hand on the conductor's
+    plain port with `headers` added; AssertionError unless the answer is 101."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET /v1/tunnel/{token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    sock.sendall((f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
                   f"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n"
-                  f"X-Edgewire-Board: {board}\r\n\r\n").encode())
+                  f"{extra}\r\n").encode())
     got = b""
     while b"\r\n\r\n" not in got:
         chunk = sock.recv(4096)
@@ -1351,8 +1353,14 @@ def dial_tunnel(port, token, board):
             break
         got += chunk
     if not got.startswith(b"HTTP/1.1 101"):
+        sock.close()
         raise AssertionError(got)
-    dial_tunnel.last_answer = got
+    return sock, got
+
+
+def dial_tunnel(port, token, board):
+    """A board's tunnel WebSocket dialled by hand: the socket after the conductor's 101."""
+    sock, dial_tunnel.last_answer = upgrade_by_hand(port, f"/v1/tunnel/{token}", {"X-Edgewire-Board": board})
     return sock
 
 
@@ -1719,16 +1727,9 @@ class ServiceConnectTest(TunnelTestCase):
         board = self.board("relay-board")
         local = self.local(echo)
         service = self.open_service(board, local.port)
-        sock = socket.create_connection(("127.0.0.1", self.conductor.port), timeout=20)
+        sock, _ = upgrade_by_hand(self.conductor.port, f"/v1/services/{service['id']}/connect",
+                                  {"X-Auth-Token": self.token}, timeout=20)
         self.addCleanup(sock.close)
-        key = base64.b64encode(os.urandom(16)).decode()
-        sock.sendall((f"GET /v1/services/{service['id']}/connect HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                      f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                      f"Sec-WebSocket-Key: {key}\r\nX-Auth-Token: {self.token}\r\n\r\n").encode())
-        got = b""
-        while b"\r\n\r\n" not in got:
-            got += sock.recv(4096)
-        self.assertTrue(got.startswith(b"HTTP/1.1 101"), got)
         sock.sendall(masked_frame(2, b"hi") + masked_frame(1, b"FIN"))
         frames = []
         while (1, b"FIN") not in frames:
