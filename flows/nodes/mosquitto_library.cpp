@@ -29,6 +29,7 @@ Result<MosquittoLibrary> Load() {
   bind(lib.connect_callback_set, "mosquitto_connect_callback_set");
   bind(lib.disconnect_callback_set, "mosquitto_disconnect_callback_set");
   bind(lib.message_callback_set, "mosquitto_message_callback_set");
+  bind(lib.subscribe_callback_set, "mosquitto_subscribe_callback_set");
   bind(lib.reconnect_delay_set, "mosquitto_reconnect_delay_set");
   bind(lib.strerror, "mosquitto_strerror");
   bind(lib.log_callback_set, "mosquitto_log_callback_set");

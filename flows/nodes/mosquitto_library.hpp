@@ -23,6 +23,7 @@ struct MosquittoLibrary {
   decltype(&mosquitto_connect_callback_set) connect_callback_set = nullptr;
   decltype(&mosquitto_disconnect_callback_set) disconnect_callback_set = nullptr;
   decltype(&mosquitto_message_callback_set) message_callback_set = nullptr;
+  decltype(&mosquitto_subscribe_callback_set) subscribe_callback_set = nullptr;
   decltype(&mosquitto_reconnect_delay_set) reconnect_delay_set = nullptr;
   decltype(&mosquitto_strerror) strerror = nullptr;
   decltype(&mosquitto_log_callback_set) log_callback_set = nullptr;

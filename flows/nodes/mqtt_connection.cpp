@@ -107,6 +107,7 @@ Result<std::unique_ptr<MqttConnection>> MqttConnection::Open(const MqttBroker& b
   lib->connect_callback_set(c->client_, &MqttConnection::HandleConnect);
   lib->disconnect_callback_set(c->client_, &MqttConnection::HandleDisconnect);
   lib->message_callback_set(c->client_, &MqttConnection::HandleMessage);
+  lib->subscribe_callback_set(c->client_, &MqttConnection::HandleSubscribe);
   lib->reconnect_delay_set(c->client_, 1, 30, true);
   if (!broker.username.empty()) {
     int rc = lib->username_pw_set(c->client_, broker.username.c_str(),
@@ -155,10 +156,22 @@ Result<void> MqttConnection::Publish(const std::string& topic, const std::string
 
 void MqttConnection::HandleConnect(mosquitto* m, void* self, int rc) {
   auto* c = static_cast<MqttConnection*>(self);
-  if (rc == 0) {
-    for (const auto& [topic, qos] : c->subscriptions_) c->lib_->subscribe(m, nullptr, topic.c_str(), qos);
+  if (rc == 0 && !c->subscriptions_.empty()) {
+    // "connected" once the broker acknowledged every subscription (HandleSubscribe): a message
+    // published before that would not reach us, so a caller that waits for "connected" and then
+    // publishes must find the subscriptions in place.
+    c->unacknowledged_ = 0;
+    for (const auto& [topic, qos] : c->subscriptions_)
+      if (c->lib_->subscribe(m, nullptr, topic.c_str(), qos) == MOSQ_ERR_SUCCESS) ++c->unacknowledged_;
+    if (c->unacknowledged_ > 0) return;
   }
   if (c->on_state_) c->on_state_(rc == 0, rc == 0 ? "connected" : "refused (" + std::to_string(rc) + ")");
+}
+
+void MqttConnection::HandleSubscribe(mosquitto*, void* self, int, int, const int*) {
+  auto* c = static_cast<MqttConnection*>(self);
+  if (c->unacknowledged_ == 0 || --c->unacknowledged_ > 0) return;
+  if (c->on_state_) c->on_state_(true, "connected");
 }
 
 void MqttConnection::HandleDisconnect(mosquitto*, void* self, int rc) {

@@ -56,7 +56,8 @@ class MqttConnection {
   using OnMessage = std::function<void(std::string topic, std::string payload, int qos, bool retain)>;
   using OnState = std::function<void(bool connected, const std::string& detail)>;
 
-  // Starts connecting; `subscriptions` (topic, qos) are subscribed on every connect.
+  // Starts connecting; `subscriptions` (topic, qos) are subscribed on every connect, and
+  // on_state says "connected" only once the broker acknowledged them all.
   static Result<std::unique_ptr<MqttConnection>> Open(const MqttBroker& broker,
                                                        std::vector<std::pair<std::string, int>> subscriptions,
                                                        OnState on_state, OnMessage on_message);
@@ -69,6 +70,7 @@ class MqttConnection {
  private:
   MqttConnection() = default;
   static void HandleConnect(mosquitto* m, void* self, int rc);
+  static void HandleSubscribe(mosquitto* m, void* self, int mid, int qos_count, const int* granted_qos);
   static void HandleDisconnect(mosquitto* m, void* self, int rc);
   static void HandleMessage(mosquitto* m, void* self, const ::mosquitto_message* message);
   // libmosquitto says why a TLS connection failed only in its log: errors become the state.
@@ -77,6 +79,7 @@ class MqttConnection {
   const MosquittoLibrary* lib_ = nullptr;
   mosquitto* client_ = nullptr;
   std::vector<std::pair<std::string, int>> subscriptions_;
+  int unacknowledged_ = 0;  // subscriptions of this connect not yet acknowledged (the network thread's)
   OnState on_state_;
   OnMessage on_message_;
 };
