@@ -302,6 +302,7 @@ Result<void> Conductor::Impl::StartTriggers() {
   EW_TRY(options.broker, triggers::BrokerFromConfig(d.config));
   options.max_per_project = static_cast<size_t>(d.config.triggers_max_per_project);
   options.max_payload_bytes = static_cast<size_t>(d.config.triggers_max_payload_bytes);
+  options.mqtt_topic_root = d.config.triggers_mqtt_topic_root;
   auto invoke = [&d](const triggers::TriggerSpec& spec, nlohmann::json event,
                      std::function<void(std::string)> done) -> Result<void> {
     EW_TRY(auto function, d.functions->GetFunction(spec.function_id));

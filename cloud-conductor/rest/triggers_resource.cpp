@@ -38,6 +38,7 @@ json TriggerJson(const TriggerStatus& s) {
               {"skipped", s.skipped},
               {"dropped", s.dropped}};
   out.update(t.Details());
+  if (!s.broker_topic.empty()) out["brokerTopic"] = s.broker_topic;  // where devices publish for it
   if (!s.last_error.empty()) {
     out["lastError"] = s.last_error;
     out["lastErrorAt"] = s.last_error_at;

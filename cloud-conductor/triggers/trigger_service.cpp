@@ -1,6 +1,10 @@
 #include "cloud-conductor/triggers/trigger_service.hpp"
 
+#include <set>
+
 #include <boost/asio/post.hpp>
+
+#include "flows/nodes/mosquitto_library.hpp"
 
 #include "common/json/guarded_json.hpp"
 #include "common/log/log.hpp"
@@ -37,7 +41,7 @@ struct TriggerService::Live {
   uint64_t skipped = 0;
   uint64_t dropped = 0;
   size_t in_flight = 0;
-  std::unique_ptr<::ew::flows::nodes::MqttConnection> mqtt;
+  std::string broker_filter;  // mqtt: the filter subscribed for it (its project's namespace)
 };
 
 struct TriggerService::Book {
@@ -46,6 +50,25 @@ struct TriggerService::Book {
   std::mutex mu;
   std::map<std::string, Live> live;  // GUARDED_BY(mu)
   ScheduleBook schedules;            // GUARDED_BY(mu)
+
+  // One subscription per distinct broker filter, shared by the triggers that have it.
+  struct Filter {
+    uint32_t subscription = 0;           // MqttConnection::Subscribe's id
+    int qos = 0;                         // the highest qos of its triggers
+    std::set<std::string> triggers;
+    std::string state = "subscribing";   // "connected" or "refused by the broker: <why>" after SUBACK
+  };
+  std::map<std::string, Filter> filters;        // GUARDED_BY(mu): by broker filter
+  std::map<uint32_t, std::string> filter_of;    // GUARDED_BY(mu): subscription id → broker filter
+  bool connected = false;                       // GUARDED_BY(mu)
+  std::string connection_state = "connecting";  // GUARDED_BY(mu)
+
+  // An MQTT trigger's state: the connection's until it is connected, then its filter's (mu held).
+  void Refresh(Live& t) {
+    if (t.broker_filter.empty()) return;
+    auto f = filters.find(t.broker_filter);
+    t.state = !connected ? connection_state : f != filters.end() ? f->second.state : "subscribing";
+  }
 
   // Notes an error of `id` (mu held).
   void Failed(Live& t, std::string error) {
@@ -70,6 +93,29 @@ TriggerService::~TriggerService() {
 }
 
 Result<void> TriggerService::Start() {
+  if (options_.broker && !mqtt_) {
+    ::ew::flows::nodes::MqttBroker broker = *options_.broker;
+    broker.mqtt5 = true;  // subscription identifiers: one connection serves every trigger
+    ::ew::flows::nodes::MqttCallbacks callbacks;
+    callbacks.on_state = [this](bool connected, const std::string& detail) { OnConnectionState(connected, detail); };
+    callbacks.on_subscribed = [this](uint32_t id, bool granted, const std::string& detail) {
+      OnSubscribed(id, granted, detail);
+    };
+    callbacks.on_message = [this](const ::ew::flows::nodes::MqttMessage& m) { OnBrokerMessage(m); };
+    callbacks.on_broker_limit = [max = options_.max_payload_bytes](uint32_t limit) {
+      // libmosquitto 2.0 reads a packet whole before anyone sees its size, and cannot send an MQTT 5
+      // maximum packet size with an asynchronous connect: the broker's own limit bounds what a
+      // message costs the conductor.
+      if (limit == 0 || limit > max + (64u << 10))
+        Log()->warn("MQTT broker: it accepts messages up to {}; the conductor reads each whole before dropping one "
+                    "over [triggers] max_payload_bytes ({} bytes). Set max_packet_size in the broker's config near "
+                    "that (docs/SECURITY.md, Triggers)",
+                    limit == 0 ? std::string("its protocol's maximum (256 MiB), announcing no limit")
+                               : std::to_string(limit) + " bytes",
+                    max);
+    };
+    EW_TRY(mqtt_, ::ew::flows::nodes::MqttConnection::Open(broker, {}, std::move(callbacks)));
+  }
   EW_TRY(auto stored, store_.List(""));
   size_t started = 0;
   for (const auto& t : stored) {
@@ -88,14 +134,12 @@ void TriggerService::Stop() {
   if (stopped_) return;
   stopped_ = true;
   timer_.cancel();
-  std::vector<std::unique_ptr<::ew::flows::nodes::MqttConnection>> closing;
+  std::unique_ptr<::ew::flows::nodes::MqttConnection> closing;
   {
     std::lock_guard<std::mutex> lock(book_->mu);
-    for (auto& [id, t] : book_->live) {
-      if (t.mqtt) closing.push_back(std::move(t.mqtt));
-    }
+    closing = std::move(mqtt_);
   }
-  closing.clear();  // joins each connection's thread; its callbacks take the mutex
+  closing.reset();  // joins the connection's thread, outside the lock its callbacks take
 }
 
 void TriggerService::ArmTimer() {
@@ -130,61 +174,110 @@ Result<void> TriggerService::Activate(const StoredTrigger& stored) {
     book_->live.insert_or_assign(spec.id, std::move(live));
     return Ok();
   }
-  live.state = "connecting";
-  {
-    std::lock_guard<std::mutex> lock(book_->mu);
-    book_->live.insert_or_assign(spec.id, std::move(live));
+  EW_TRY(live.broker_filter, BrokerFilter(spec.project_id, spec.topic));
+  std::lock_guard<std::mutex> lock(book_->mu);
+  if (!mqtt_) return Unavailable("MQTT triggers: the trigger service is not started");
+  auto& filter = book_->filters[live.broker_filter];
+  filter.triggers.insert(spec.id);
+  if (filter.subscription == 0 || spec.qos > filter.qos) {
+    // New, or a higher qos: (re)subscribed; the same filter keeps its subscription id.
+    filter.qos = std::max(filter.qos, spec.qos);
+    filter.subscription = mqtt_->Subscribe(live.broker_filter, filter.qos);
+    book_->filter_of[filter.subscription] = live.broker_filter;
   }
-  const std::string id = spec.id;
-  auto on_state = [this, id](bool connected, const std::string& detail) {
-    std::lock_guard<std::mutex> lock(book_->mu);
-    auto it = book_->live.find(id);
-    if (it == book_->live.end()) return;
-    it->second.state = connected ? "connected" : detail;
-    if (!connected) book_->Failed(it->second, "broker: " + detail + " (reconnecting with backoff)");
-    Log()->info("trigger {}: broker {}", id, connected ? "connected" : detail);
-  };
-  auto on_message = [this, id](std::string, std::string payload, int, bool retain) {
-    // A retained message is the broker's stored last value, sent on every (re)subscribe: not a new
-    // event. Firing on it would repeat a fire at each reconnect and conductor restart.
-    if (retain) {
-      std::lock_guard<std::mutex> lock(book_->mu);
-      if (auto it = book_->live.find(id); it != book_->live.end()) ++it->second.skipped;
-      return;
-    }
-    OnMessage(id, payload);
-  };
-  auto opened = ::ew::flows::nodes::MqttConnection::Open(*options_.broker, {{spec.topic, spec.qos}}, on_state, on_message);
-  std::unique_ptr<::ew::flows::nodes::MqttConnection> orphan;
-  {
-    std::lock_guard<std::mutex> lock(book_->mu);
-    auto it = book_->live.find(id);
-    if (!opened) {
-      if (it != book_->live.end()) {
-        it->second.state = "failed: " + opened.error().message;
-        book_->Failed(it->second, opened.error().message);
-      }
-      return tl::unexpected(opened.error());
-    }
-    if (it != book_->live.end()) {
-      it->second.mqtt = std::move(*opened);
-    } else {
-      orphan = std::move(*opened);  // deleted while it connected: closed below, outside the lock
-    }
-  }
+  book_->Refresh(live);
+  // Made while the broker is unreachable: say why it does not fire yet, as those made before.
+  if (!book_->connected && book_->connection_state != "connecting")
+    book_->Failed(live, "broker: " + book_->connection_state + " (reconnecting with backoff)");
+  book_->live.insert_or_assign(spec.id, std::move(live));
   return Ok();
 }
 
+Result<std::string> TriggerService::BrokerFilter(const std::string& project_id, const std::string& topic) const {
+  if (options_.mqtt_topic_root.empty()) return topic;
+  // Project ids are the conductor's ("prj-…"): a level of their own, never a wildcard.
+  if (project_id.empty() || project_id.find_first_of("/+#") != std::string::npos || project_id[0] == '$')
+    return InvalidArgument("project id \"" + project_id + "\" cannot name an MQTT topic level");
+  std::string filter = options_.mqtt_topic_root + "/" + project_id + "/" + topic;
+  EW_TRY(const auto* lib, ::ew::flows::nodes::MosquittoLibrary::Get());
+  if (lib->sub_topic_check(filter.c_str()) != MOSQ_ERR_SUCCESS)
+    return InvalidArgument("topic: \"" + filter + "\" is not a valid MQTT filter");
+  return filter;
+}
+
 void TriggerService::Deactivate(const std::string& id) {
-  std::unique_ptr<::ew::flows::nodes::MqttConnection> closing;
+  std::lock_guard<std::mutex> lock(book_->mu);
+  auto it = book_->live.find(id);
+  if (it == book_->live.end()) return;
+  if (auto f = book_->filters.find(it->second.broker_filter); f != book_->filters.end()) {
+    f->second.triggers.erase(id);
+    if (f->second.triggers.empty()) {
+      if (mqtt_) mqtt_->Unsubscribe(f->second.subscription);
+      book_->filter_of.erase(f->second.subscription);
+      book_->filters.erase(f);
+    }
+  }
+  book_->live.erase(it);
+  book_->schedules.Remove(id);
+}
+
+void TriggerService::OnConnectionState(bool connected, const std::string& detail) {
+  std::lock_guard<std::mutex> lock(book_->mu);
+  book_->connected = connected;
+  book_->connection_state = connected ? "connected" : detail;
+  size_t mqtt_triggers = 0;
+  for (auto& [id, t] : book_->live) {
+    if (t.broker_filter.empty()) continue;
+    ++mqtt_triggers;
+    book_->Refresh(t);
+    if (!connected) book_->Failed(t, "broker: " + detail + " (reconnecting with backoff)");
+  }
+  Log()->info("MQTT broker {} ({} trigger(s))", connected ? "connected" : detail, mqtt_triggers);
+}
+
+void TriggerService::OnSubscribed(uint32_t subscription, bool granted, const std::string& detail) {
+  std::lock_guard<std::mutex> lock(book_->mu);
+  auto name = book_->filter_of.find(subscription);
+  if (name == book_->filter_of.end()) return;  // unsubscribed meanwhile
+  auto& filter = book_->filters.at(name->second);
+  filter.state = granted ? "connected" : detail;
+  for (const auto& id : filter.triggers) {
+    auto it = book_->live.find(id);
+    if (it == book_->live.end()) continue;
+    book_->Refresh(it->second);
+    if (!granted) book_->Failed(it->second, "subscription " + name->second + ": " + detail);
+  }
+  if (!granted) Log()->warn("MQTT subscription {} {}", name->second, detail);
+}
+
+void TriggerService::OnBrokerMessage(const ::ew::flows::nodes::MqttMessage& m) {
+  std::vector<std::string> targets;
   {
     std::lock_guard<std::mutex> lock(book_->mu);
-    auto it = book_->live.find(id);
-    if (it == book_->live.end()) return;
-    closing = std::move(it->second.mqtt);
-    book_->live.erase(it);
-    book_->schedules.Remove(id);
+    for (uint32_t subscription : m.subscription_ids) {
+      auto name = book_->filter_of.find(subscription);
+      if (name == book_->filter_of.end()) continue;
+      for (const auto& id : book_->filters.at(name->second).triggers) {
+        auto it = book_->live.find(id);
+        if (it == book_->live.end()) continue;
+        Live& t = it->second;
+        // A retained message is the broker's stored last value, sent on every (re)subscribe: not a
+        // new event. Firing on it would repeat a fire at each reconnect and conductor restart.
+        if (m.retain) {
+          ++t.skipped;
+        } else if (m.payload.size() > options_.max_payload_bytes) {
+          ++t.dropped;
+          book_->Failed(t, "a payload of " + std::to_string(m.payload.size()) + " bytes is over the limit of " +
+                               std::to_string(options_.max_payload_bytes) + ": dropped");
+        } else {
+          targets.push_back(id);
+        }
+      }
+    }
   }
+  if (targets.empty()) return;  // nothing copied for a message no trigger takes
+  const nlohmann::json event = EventOf(std::string(m.payload), options_.max_payload_bytes);
+  for (const auto& id : targets) Deliver(id, event);
 }
 
 Result<TriggerStatus> TriggerService::Create(TriggerSpec spec) {
@@ -232,17 +325,30 @@ static TriggerStatus StatusOf(StoredTrigger stored, const std::map<std::string, 
 
 Result<TriggerStatus> TriggerService::Get(const std::string& id) {
   EW_TRY(auto stored, store_.Get(id));
-  std::lock_guard<std::mutex> lock(book_->mu);
-  return StatusOf(std::move(stored), book_->live, book_->schedules);
+  TriggerStatus status;
+  {
+    std::lock_guard<std::mutex> lock(book_->mu);
+    status = StatusOf(std::move(stored), book_->live, book_->schedules);
+  }
+  NameBrokerTopic(status);
+  return status;
 }
 
 Result<std::vector<TriggerStatus>> TriggerService::List(const std::string& project_id) {
   EW_TRY(auto stored, store_.List(project_id));
   std::vector<TriggerStatus> out;
   out.reserve(stored.size());
-  std::lock_guard<std::mutex> lock(book_->mu);
-  for (auto& s : stored) out.push_back(StatusOf(std::move(s), book_->live, book_->schedules));
+  {
+    std::lock_guard<std::mutex> lock(book_->mu);
+    for (auto& s : stored) out.push_back(StatusOf(std::move(s), book_->live, book_->schedules));
+  }
+  for (auto& status : out) NameBrokerTopic(status);
   return out;
+}
+
+void TriggerService::NameBrokerTopic(TriggerStatus& status) const {
+  if (status.spec.kind != TriggerKind::kMqtt) return;
+  if (auto filter = BrokerFilter(status.spec.project_id, status.spec.topic)) status.broker_topic = std::move(*filter);
 }
 
 void TriggerService::Tick() {
@@ -268,7 +374,6 @@ void TriggerService::Tick() {
 }
 
 void TriggerService::OnMessage(const std::string& id, const std::string& payload) {
-  std::optional<ThresholdCondition> condition;
   {
     std::lock_guard<std::mutex> lock(book_->mu);
     auto it = book_->live.find(id);
@@ -279,15 +384,24 @@ void TriggerService::OnMessage(const std::string& id, const std::string& payload
                                     std::to_string(options_.max_payload_bytes) + ": dropped");
       return;
     }
+  }
+  Deliver(id, EventOf(payload, options_.max_payload_bytes));
+}
+
+void TriggerService::Deliver(const std::string& id, const nlohmann::json& event) {
+  std::optional<ThresholdCondition> condition;
+  {
+    std::lock_guard<std::mutex> lock(book_->mu);
+    auto it = book_->live.find(id);
+    if (it == book_->live.end()) return;
     condition = it->second.spec.condition;
   }
-  nlohmann::json event = EventOf(payload, options_.max_payload_bytes);
   if (condition && !condition->Matches(event)) {
     std::lock_guard<std::mutex> lock(book_->mu);
     if (auto it = book_->live.find(id); it != book_->live.end()) ++it->second.skipped;
     return;
   }
-  Queue(id, std::move(event));
+  Queue(id, event);
 }
 
 void TriggerService::Queue(const std::string& id, nlohmann::json event) {

@@ -1,5 +1,7 @@
-// Runs the triggers of every project: one MQTT connection per MQTT trigger (libmosquitto through
-// flows' MqttConnection, to the conductor's one configured broker), the schedule triggers on a
+// Runs the triggers of every project: one MQTT 5 connection for every MQTT trigger (libmosquitto
+// through flows' MqttConnection, to the conductor's one configured broker; one subscription per
+// distinct filter, its identifier naming the triggers a message is for; each project's filters
+// under its own topic namespace), the schedule triggers on a
 // timer over the injected Clock (ScheduleBook), and each fire as an invocation through the
 // function invoker (placement, fallback, limits, history with the trigger's id). Restores every
 // stored trigger at Start. docs/ARCHITECTURE.md, "Triggers".
@@ -8,7 +10,8 @@
 // (or before the io loop runs). MQTT messages arrive on each connection's libmosquitto thread,
 // ticks on the io executor; both only queue fires on the blocking pool, where `invoke` runs. Status
 // lives under one mutex in a block shared with the invocations' completion callbacks, which may
-// run after the service is gone.
+// run after the service is gone. Lock order: that mutex, then the connection's (Subscribe under
+// it); the connection calls back holding none of its own.
 #pragma once
 
 #include <chrono>
@@ -39,8 +42,12 @@ struct TriggerOptions {
   // triggers are off (creating one answers Unavailable). Users never choose the host: a trigger
   // cannot make the conductor connect elsewhere.
   std::optional<::ew::flows::nodes::MqttBroker> broker;
+  // Each project's topic namespace: a trigger's filter `f` of project P is subscribed as
+  // "<root>/<P>/f", so no project's trigger sees another's messages (one broker identity serves
+  // them all). "" = filters as given: only for a broker every project may read all of.
+  std::string mqtt_topic_root = "edgewire/projects";
   size_t max_per_project = 32;             // triggers of one project (MQTT and schedule); more → 429
-  size_t max_payload_bytes = 64 << 10;     // an MQTT payload larger than this is dropped, not fired
+  size_t max_payload_bytes = 64 << 10;     // an MQTT payload larger than this is dropped (never copied), not fired
   size_t max_in_flight_per_trigger = 8;    // fires queued or running per trigger; more are dropped
   std::chrono::milliseconds tick{1'000};   // how often schedules are checked (fires are at most this late)
 };
@@ -48,7 +55,9 @@ struct TriggerOptions {
 // One trigger as REST shows it: the spec and what it did.
 struct TriggerStatus {
   TriggerSpec spec;
-  // mqtt: "connecting", "connected", "disconnected: <why>", "refused (<code>)", "TLS: <why>";
+  std::string broker_topic;  // mqtt: the filter subscribed at the broker (the project's namespace + topic)
+  // mqtt: "connecting", "subscribing", "connected", "disconnected: <why>", "refused (<code>)",
+  // "TLS: <why>", "refused by the broker: <reason>" (its SUBACK, e.g. an ACL's "Not authorized");
   // schedule: "scheduled", or "finished" once it has no time left.
   std::string state;
   int64_t last_fired_at = 0;  // Unix seconds; 0 = never
@@ -78,11 +87,12 @@ class TriggerService {
   // schedule timer. Blocking. A trigger that cannot start (its stored spec is damaged) is logged
   // and left out; Start fails only when the store does.
   Result<void> Start();
-  // Closes every MQTT connection (joins their threads) and stops the timer. Idempotent.
+  // Closes the MQTT connection (joins its thread) and stops the timer. Idempotent.
   void Stop();
 
   // Stores and starts `spec` (id, project and created_at set by the caller, the function checked
-  // by it). Unavailable for an MQTT trigger without a broker configured; ResourceExhausted past
+  // by it). Unavailable for an MQTT trigger without a broker configured; InvalidArgument when its
+  // filter under the project's namespace is not a valid filter; ResourceExhausted past
   // max_per_project; store errors. Nothing changes on error.
   Result<TriggerStatus> Create(TriggerSpec spec);
   // NotFound when there is no such trigger. Its connection is closed before this returns.
@@ -96,23 +106,35 @@ class TriggerService {
   // Fires the schedule triggers due at clock.Now(). The timer calls it; tests with a ManualClock
   // call it directly. Any thread.
   void Tick();
-  // A message as the broker delivered it to `id`'s connection. Any thread (libmosquitto's).
+  // A message for trigger `id` (the connection's callback calls it for each trigger a message is
+  // for; tests call it directly). Any thread.
   void OnMessage(const std::string& id, const std::string& payload);
+  // The filter `topic` of `project_id` is subscribed as (mqtt_topic_root applied); InvalidArgument
+  // when the result is not a valid MQTT filter.
+  Result<std::string> BrokerFilter(const std::string& project_id, const std::string& topic) const;
 
   struct Live;  // a running trigger: its spec, status and connection (trigger_service.cpp)
 
  private:
   struct Book;  // status of every live trigger under one mutex, shared with pending callbacks
 
-  // Adds a stored trigger to the live set and starts it (connection or schedule).
+  // Adds a stored trigger to the live set and starts it (subscription or schedule).
   Result<void> Activate(const StoredTrigger& stored);
-  // Removes `id` from the live set; its connection is closed outside the lock.
+  // Removes `id` from the live set, and its filter's subscription when no other trigger has it.
   void Deactivate(const std::string& id);
+  // The shared connection's callbacks (libmosquitto's thread).
+  void OnConnectionState(bool connected, const std::string& detail);
+  void OnSubscribed(uint32_t subscription, bool granted, const std::string& detail);
+  void OnBrokerMessage(const ::ew::flows::nodes::MqttMessage& message);
+  // Fires `id` with `event` when its condition (if any) holds, else counts it skipped.
+  void Deliver(const std::string& id, const nlohmann::json& event);
   // Queues one fire of `id` on the blocking pool unless it has too many in flight.
   void Queue(const std::string& id, nlohmann::json event);
   // On the pool: invokes, then counts the fire (at `at`, Unix seconds) in memory and in the store.
   void Fire(const std::string& id, nlohmann::json event, int64_t at);
   void ArmTimer();
+  // Sets status.broker_topic for an MQTT trigger.
+  void NameBrokerTopic(TriggerStatus& status) const;
 
   TriggerStore& store_;
   boost::asio::thread_pool& blocking_;
@@ -121,6 +143,9 @@ class TriggerService {
   Invoke invoke_;
   TriggerOptions options_;
   std::shared_ptr<Book> book_;
+  // The one broker connection, opened by Start when a broker is configured; its destructor (in
+  // Stop) joins its thread. Subscribe/Unsubscribe on it under book_->mu.
+  std::unique_ptr<::ew::flows::nodes::MqttConnection> mqtt_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   bool stopped_ = false;
 };

@@ -153,6 +153,17 @@ std::string MqttUrlOrEmpty(const std::string& text) {
   return "must be empty or start with mqtt:// or mqtts://, got \"" + text + "\"";
 }
 
+// A root of MQTT topic namespaces: literal levels only ("" = none), so every project's filters
+// lie under "<root>/<project>/" and no wildcard or $-topic reaches past it.
+std::string MqttTopicRoot(const std::string& text) {
+  if (text.empty()) return "";
+  const bool bad = text.size() > 128 || text.find_first_of("+#") != std::string::npos ||
+                   text.find('\0') != std::string::npos || text.front() == '$' || text.front() == '/' ||
+                   text.back() == '/';
+  if (bad) return "must be MQTT topic levels without wildcards, not starting with $ or /, nor ending with /, at most 128 bytes (\"\" = none), got \"" + text + "\"";
+  return "";
+}
+
 // Realms are WAMP URIs: dot-separated non-empty components without whitespace or '#'.
 std::string RealmCheck(const std::string& text) {
   if (text.empty()) return "must not be empty";
@@ -448,6 +459,7 @@ const std::vector<Key<ConductorConfig>>& ConductorKeys() {
       {"triggers", "mqtt_key_file", Text(&C::triggers_mqtt_key_file)},
       {"triggers", "mqtt_username", Text(&C::triggers_mqtt_username)},
       {"triggers", "mqtt_password_file", Text(&C::triggers_mqtt_password_file)},
+      {"triggers", "mqtt_topic_root", Text(&C::triggers_mqtt_topic_root, MqttTopicRoot)},
       {"triggers", "max_per_project", Integer(&C::triggers_max_per_project, 1, 100'000)},
       {"triggers", "max_payload_bytes", Integer(&C::triggers_max_payload_bytes, 16, 16 << 20)},
       {"tunnels", "ping_interval_ms", DurationOrZero(&C::tunnels_ping_interval)},

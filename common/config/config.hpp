@@ -90,6 +90,9 @@ struct ConductorConfig {
   std::string triggers_mqtt_key_file = "";
   std::string triggers_mqtt_username = "";       // "" = no credentials
   std::string triggers_mqtt_password_file = "";  // its first line is the password (kept out of this file)
+  // Each project's filters are subscribed under "<root>/<project id>/" ("" = as given: only for a
+  // broker whose every topic every project may read).
+  std::string triggers_mqtt_topic_root = "edgewire/projects";
   int64_t triggers_max_per_project = 32;         // triggers of one project; more → 429
   int64_t triggers_max_payload_bytes = 64 << 10; // larger MQTT payloads are dropped (counted), never fired
   // Boards' tunnel WebSockets are pinged after this long without a word from the board and

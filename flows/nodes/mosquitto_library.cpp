@@ -24,11 +24,13 @@ Result<MosquittoLibrary> Load() {
   bind(lib.disconnect, "mosquitto_disconnect");
   bind(lib.loop_start, "mosquitto_loop_start");
   bind(lib.loop_stop, "mosquitto_loop_stop");
-  bind(lib.subscribe, "mosquitto_subscribe");
+  bind(lib.int_option, "mosquitto_int_option");
+  bind(lib.subscribe_v5, "mosquitto_subscribe_v5");
+  bind(lib.unsubscribe, "mosquitto_unsubscribe");
   bind(lib.publish, "mosquitto_publish");
-  bind(lib.connect_callback_set, "mosquitto_connect_callback_set");
+  bind(lib.connect_v5_callback_set, "mosquitto_connect_v5_callback_set");
   bind(lib.disconnect_callback_set, "mosquitto_disconnect_callback_set");
-  bind(lib.message_callback_set, "mosquitto_message_callback_set");
+  bind(lib.message_v5_callback_set, "mosquitto_message_v5_callback_set");
   bind(lib.subscribe_callback_set, "mosquitto_subscribe_callback_set");
   bind(lib.reconnect_delay_set, "mosquitto_reconnect_delay_set");
   bind(lib.strerror, "mosquitto_strerror");
@@ -38,6 +40,12 @@ Result<MosquittoLibrary> Load() {
   bind(lib.tls_opts_set, "mosquitto_tls_opts_set");
   bind(lib.username_pw_set, "mosquitto_username_pw_set");
   bind(lib.sub_topic_check, "mosquitto_sub_topic_check");
+  bind(lib.topic_matches_sub, "mosquitto_topic_matches_sub");
+  bind(lib.reason_string, "mosquitto_reason_string");
+  bind(lib.property_add_varint, "mosquitto_property_add_varint");
+  bind(lib.property_read_varint, "mosquitto_property_read_varint");
+  bind(lib.property_read_int32, "mosquitto_property_read_int32");
+  bind(lib.property_free_all, "mosquitto_property_free_all");
   if (!ok) return Unavailable("libmosquitto.so.1 lacks a function the MQTT nodes need");
   lib.lib_init();
   return lib;  // the handle stays open for the life of the process

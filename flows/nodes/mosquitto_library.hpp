@@ -18,11 +18,13 @@ struct MosquittoLibrary {
   decltype(&mosquitto_disconnect) disconnect = nullptr;
   decltype(&mosquitto_loop_start) loop_start = nullptr;
   decltype(&mosquitto_loop_stop) loop_stop = nullptr;
-  decltype(&mosquitto_subscribe) subscribe = nullptr;
+  decltype(&mosquitto_int_option) int_option = nullptr;
+  decltype(&mosquitto_subscribe_v5) subscribe_v5 = nullptr;  // 3.1.1 connections pass no properties
+  decltype(&mosquitto_unsubscribe) unsubscribe = nullptr;
   decltype(&mosquitto_publish) publish = nullptr;
-  decltype(&mosquitto_connect_callback_set) connect_callback_set = nullptr;
+  decltype(&mosquitto_connect_v5_callback_set) connect_v5_callback_set = nullptr;  // 3.1.1 too: props null
   decltype(&mosquitto_disconnect_callback_set) disconnect_callback_set = nullptr;
-  decltype(&mosquitto_message_callback_set) message_callback_set = nullptr;
+  decltype(&mosquitto_message_v5_callback_set) message_v5_callback_set = nullptr;
   decltype(&mosquitto_subscribe_callback_set) subscribe_callback_set = nullptr;
   decltype(&mosquitto_reconnect_delay_set) reconnect_delay_set = nullptr;
   decltype(&mosquitto_strerror) strerror = nullptr;
@@ -32,6 +34,12 @@ struct MosquittoLibrary {
   decltype(&mosquitto_tls_opts_set) tls_opts_set = nullptr;
   decltype(&mosquitto_username_pw_set) username_pw_set = nullptr;
   decltype(&mosquitto_sub_topic_check) sub_topic_check = nullptr;  // a subscription filter's syntax
+  decltype(&mosquitto_topic_matches_sub) topic_matches_sub = nullptr;
+  decltype(&mosquitto_reason_string) reason_string = nullptr;
+  decltype(&mosquitto_property_add_varint) property_add_varint = nullptr;
+  decltype(&mosquitto_property_read_varint) property_read_varint = nullptr;
+  decltype(&mosquitto_property_read_int32) property_read_int32 = nullptr;
+  decltype(&mosquitto_property_free_all) property_free_all = nullptr;
 
   // The process-wide instance, loaded (and mosquitto_lib_init'ed) once; Unavailable naming the
   // library when it is not installed. Thread-safe.

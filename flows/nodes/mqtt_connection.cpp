@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <mqtt_protocol.h>
+
 #include "flows/nodes/mosquitto_library.hpp"
 #include "flows/runtime/flow_runtime.hpp"
 #include "flows/runtime/message.hpp"
@@ -94,19 +96,23 @@ Result<MqttBroker> MqttBroker::FromConfig(const flows::ConfigNode& config, const
 
 Result<std::unique_ptr<MqttConnection>> MqttConnection::Open(const MqttBroker& broker,
                                                               std::vector<std::pair<std::string, int>> subscriptions,
-                                                              OnState on_state, OnMessage on_message) {
+                                                              MqttCallbacks callbacks) {
   EW_TRY(const MosquittoLibrary* lib, MosquittoLibrary::Get());
   std::unique_ptr<MqttConnection> c(new MqttConnection());
   c->lib_ = lib;
-  c->subscriptions_ = std::move(subscriptions);
-  c->on_state_ = std::move(on_state);
-  c->on_message_ = std::move(on_message);
+  c->mqtt5_ = broker.mqtt5;
+  c->callbacks_ = std::move(callbacks);
+  for (auto& [filter, qos] : subscriptions) c->subscriptions_.emplace(c->next_id_++, Subscription{std::move(filter), qos});
   c->client_ = lib->create(broker.client_id.empty() ? nullptr : broker.client_id.c_str(),
                            broker.client_id.empty() ? true : broker.clean_session, c.get());
   if (!c->client_) return Internal("mosquitto_new failed");
-  lib->connect_callback_set(c->client_, &MqttConnection::HandleConnect);
+  if (broker.mqtt5) {
+    int rc = lib->int_option(c->client_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+    if (rc != MOSQ_ERR_SUCCESS) return Internal(std::string("MQTT 5: ") + lib->strerror(rc));
+  }
+  lib->connect_v5_callback_set(c->client_, &MqttConnection::HandleConnect);
   lib->disconnect_callback_set(c->client_, &MqttConnection::HandleDisconnect);
-  lib->message_callback_set(c->client_, &MqttConnection::HandleMessage);
+  lib->message_v5_callback_set(c->client_, &MqttConnection::HandleMessage);
   lib->subscribe_callback_set(c->client_, &MqttConnection::HandleSubscribe);
   lib->reconnect_delay_set(c->client_, 1, 30, true);
   if (!broker.username.empty()) {
@@ -154,48 +160,139 @@ Result<void> MqttConnection::Publish(const std::string& topic, const std::string
   return Ok();
 }
 
-void MqttConnection::HandleConnect(mosquitto* m, void* self, int rc) {
-  auto* c = static_cast<MqttConnection*>(self);
-  if (rc == 0 && !c->subscriptions_.empty()) {
-    // "connected" once the broker acknowledged every subscription (HandleSubscribe): a message
-    // published before that would not reach us, so a caller that waits for "connected" and then
-    // publishes must find the subscriptions in place.
-    c->unacknowledged_ = 0;
-    for (const auto& [topic, qos] : c->subscriptions_)
-      if (c->lib_->subscribe(m, nullptr, topic.c_str(), qos) == MOSQ_ERR_SUCCESS) ++c->unacknowledged_;
-    if (c->unacknowledged_ > 0) return;
+uint32_t MqttConnection::Subscribe(const std::string& filter, int qos) {
+  std::lock_guard<std::mutex> lock(mu_);
+  uint32_t id = 0;
+  for (auto& [existing, sub] : subscriptions_) {
+    if (sub.filter == filter) {
+      id = existing;
+      sub.qos = qos;
+      break;
+    }
   }
-  if (c->on_state_) c->on_state_(rc == 0, rc == 0 ? "connected" : "refused (" + std::to_string(rc) + ")");
+  if (id == 0) {
+    id = next_id_++;
+    subscriptions_.emplace(id, Subscription{filter, qos});
+  }
+  // Not connected: the next connect subscribes it (HandleConnect).
+  if (connected_) SendSubscribe(id, subscriptions_.at(id), false);
+  return id;
 }
 
-void MqttConnection::HandleSubscribe(mosquitto*, void* self, int, int, const int*) {
+void MqttConnection::Unsubscribe(uint32_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = subscriptions_.find(id);
+  if (it == subscriptions_.end()) return;
+  if (connected_) lib_->unsubscribe(client_, nullptr, it->second.filter.c_str());
+  subscriptions_.erase(it);
+}
+
+void MqttConnection::SendSubscribe(uint32_t id, const Subscription& sub, bool at_connect) {
+  mosquitto_property* props = nullptr;
+  // The identifier the broker tags matching messages with (MQTT 5): overlapping filters on one
+  // connection still say which subscription a message is for.
+  if (mqtt5_) lib_->property_add_varint(&props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, id);
+  int mid = 0;
+  int rc = lib_->subscribe_v5(client_, &mid, sub.filter.c_str(), sub.qos, 0, props);
+  lib_->property_free_all(&props);
+  if (rc != MOSQ_ERR_SUCCESS) return;  // the connection is going down: the next connect subscribes again
+  pending_[mid] = PendingSubscribe{id, at_connect};
+  if (at_connect) ++unacknowledged_;
+}
+
+void MqttConnection::HandleConnect(mosquitto*, void* self, int rc, int, const mosquitto_property* props) {
   auto* c = static_cast<MqttConnection*>(self);
-  if (c->unacknowledged_ == 0 || --c->unacknowledged_ > 0) return;
-  if (c->on_state_) c->on_state_(true, "connected");
+  if (rc == 0 && c->mqtt5_ && c->callbacks_.on_broker_limit) {
+    uint32_t max_packet = 0;
+    if (props) c->lib_->property_read_int32(props, MQTT_PROP_MAXIMUM_PACKET_SIZE, &max_packet, false);
+    c->callbacks_.on_broker_limit(max_packet);
+  }
+  {
+    std::lock_guard<std::mutex> lock(c->mu_);
+    c->pending_.clear();  // SUBSCRIBEs of an earlier connection: their SUBACKs never come
+    c->unacknowledged_ = 0;
+    c->connected_ = rc == 0;
+    if (rc == 0) {
+      // "connected" once the broker acknowledged every subscription (HandleSubscribe): a message
+      // published before that would not reach us, so a caller that waits for "connected" and then
+      // publishes must find the subscriptions in place.
+      for (const auto& [id, sub] : c->subscriptions_) c->SendSubscribe(id, sub, true);
+      if (c->unacknowledged_ > 0) return;
+    }
+  }
+  if (c->callbacks_.on_state) c->callbacks_.on_state(rc == 0, rc == 0 ? "connected" : "refused (" + std::to_string(rc) + ")");
+}
+
+void MqttConnection::HandleSubscribe(mosquitto*, void* self, int mid, int qos_count, const int* granted_qos) {
+  auto* c = static_cast<MqttConnection*>(self);
+  PendingSubscribe pending;
+  bool now_connected = false;
+  {
+    std::lock_guard<std::mutex> lock(c->mu_);
+    auto it = c->pending_.find(mid);
+    if (it == c->pending_.end()) return;
+    pending = it->second;
+    c->pending_.erase(it);
+    if (pending.at_connect && c->unacknowledged_ > 0) now_connected = --c->unacknowledged_ == 0 && c->connected_;
+  }
+  // A granted QoS is 0..2; 0x80 and above is the broker's refusal (MQTT 5 reason codes, e.g.
+  // 0x87 "Not authorized" from an ACL).
+  const int code = qos_count > 0 && granted_qos ? granted_qos[0] : 0x80;
+  if (c->callbacks_.on_subscribed) {
+    const bool granted = code < 0x80;
+    c->callbacks_.on_subscribed(pending.id, granted,
+                                granted ? "subscribed" : std::string("refused by the broker: ") + c->lib_->reason_string(code));
+  }
+  if (now_connected && c->callbacks_.on_state) c->callbacks_.on_state(true, "connected");
 }
 
 void MqttConnection::HandleDisconnect(mosquitto*, void* self, int rc) {
   auto* c = static_cast<MqttConnection*>(self);
+  {
+    std::lock_guard<std::mutex> lock(c->mu_);
+    c->connected_ = false;
+    c->unacknowledged_ = 0;
+    c->pending_.clear();
+  }
   // rc 0: we disconnected; else why the connection was lost or could not be made (for
   // MOSQ_ERR_ERRNO libmosquitto's text is errno's: "Connection refused").
-  if (c->on_state_) c->on_state_(false, rc == 0 ? "disconnected" : std::string("disconnected: ") + c->lib_->strerror(rc));
+  if (c->callbacks_.on_state)
+    c->callbacks_.on_state(false, rc == 0 ? "disconnected" : std::string("disconnected: ") + c->lib_->strerror(rc));
 }
 
-void MqttConnection::HandleMessage(mosquitto*, void* self, const ::mosquitto_message* message) {
+void MqttConnection::HandleMessage(mosquitto*, void* self, const ::mosquitto_message* message,
+                                   const mosquitto_property* props) {
   auto* c = static_cast<MqttConnection*>(self);
-  if (!c->on_message_ || !message->topic) return;
-  std::string payload(static_cast<const char*>(message->payload), static_cast<size_t>(message->payloadlen));
-  c->on_message_(message->topic, std::move(payload), message->qos, message->retain);
+  if (!c->callbacks_.on_message || !message->topic) return;
+  MqttMessage m;
+  m.topic = message->topic;
+  m.payload = std::string_view(static_cast<const char*>(message->payload), static_cast<size_t>(message->payloadlen));
+  m.qos = message->qos;
+  m.retain = message->retain;
+  uint32_t id = 0;
+  for (const mosquitto_property* p = c->lib_->property_read_varint(props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, &id, false);
+       p != nullptr; p = c->lib_->property_read_varint(p, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, &id, true))
+    m.subscription_ids.push_back(id);
+  if (m.subscription_ids.empty()) {
+    // MQTT 3.1.1 (or a broker without identifiers): every subscription whose filter matches.
+    std::lock_guard<std::mutex> lock(c->mu_);
+    for (const auto& [sid, sub] : c->subscriptions_) {
+      bool matches = false;
+      if (c->lib_->topic_matches_sub(sub.filter.c_str(), message->topic, &matches) == MOSQ_ERR_SUCCESS && matches)
+        m.subscription_ids.push_back(sid);
+    }
+  }
+  c->callbacks_.on_message(m);
 }
 
 void MqttConnection::HandleLog(mosquitto*, void* self, int level, const char* line) {
   auto* c = static_cast<MqttConnection*>(self);
-  if (level != MOSQ_LOG_ERR || line == nullptr || !c->on_state_) return;
+  if (level != MOSQ_LOG_ERR || line == nullptr || !c->callbacks_.on_state) return;
   std::string text(line);
   // "OpenSSL Error[0]: error:0A000086:SSL routines::certificate verify failed"
   if (text.rfind("OpenSSL Error", 0) != 0) return;
   auto reason = text.rfind("::");
-  c->on_state_(false, "TLS: " + (reason == std::string::npos ? text : text.substr(reason + 2)));
+  c->callbacks_.on_state(false, "TLS: " + (reason == std::string::npos ? text : text.substr(reason + 2)));
 }
 
 }  // namespace ew::flows::nodes

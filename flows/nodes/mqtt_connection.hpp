@@ -3,10 +3,14 @@
 // Callbacks run on libmosquitto's thread: nodes post them onto the runtime's strand.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/error/error.hpp"
@@ -14,6 +18,8 @@
 
 struct mosquitto;
 struct mosquitto_message;
+struct mqtt5__property;
+typedef struct mqtt5__property mosquitto_property;
 
 namespace ew::flows::runtime {
 class FlowRuntime;
@@ -43,6 +49,10 @@ struct MqttBroker {
   std::string username;
   std::string password;
   std::optional<MqttTls> tls;  // set by usetls or an mqtts:// broker
+  // MQTT 5 rather than 3.1.1: subscription identifiers on messages and the broker's maximum
+  // packet size read from its CONNACK. The conductor's triggers use it; flows keep 3.1.1, which
+  // every broker speaks, as Node-RED's mqtt-broker node does by default.
+  bool mqtt5 = false;
   // An mqtt-broker config node's props and, when it names one, its tls-config node (null when
   // it names none or the partition lacks it). InvalidArgument for WebSocket brokers, uploaded
   // certificates, an SNI name other than the host, or files that cannot be read.
@@ -51,37 +61,85 @@ struct MqttBroker {
   static Result<MqttBroker> Find(const runtime::FlowRuntime& rt, const std::string& id);
 };
 
+// One message as libmosquitto delivered it; the views are valid only during the callback, so a
+// receiver that wants to drop a large payload does so before copying it.
+struct MqttMessage {
+  std::string_view topic;
+  std::string_view payload;
+  int qos = 0;
+  bool retain = false;
+  // The connection's subscriptions (MqttConnection::Subscribe ids) this message matched: the
+  // broker's MQTT 5 subscription identifiers when it sent them, else every subscription whose
+  // filter matches the topic (mosquitto_topic_matches_sub).
+  std::vector<uint32_t> subscription_ids;
+};
+
+struct MqttCallbacks {
+  // "connected" only once the broker acknowledged every subscription made at that connect; else
+  // why not ("disconnected: <why>", "refused (<code>)", "TLS: <why>"). Optional.
+  std::function<void(bool connected, const std::string& detail)> on_state;
+  std::function<void(const MqttMessage& message)> on_message;  // optional
+  // Each SUBACK: the subscription `id` is in place (granted) or the broker refused it (detail
+  // names the broker's reason, e.g. "Not authorized"). Optional.
+  std::function<void(uint32_t id, bool granted, const std::string& detail)> on_subscribed;
+  // At each CONNACK (MQTT 5 only), before any subscription: the broker's maximum packet size,
+  // 0 when it announced none. Optional.
+  std::function<void(uint32_t max_packet_bytes)> on_broker_limit;
+};
+
 class MqttConnection {
  public:
-  using OnMessage = std::function<void(std::string topic, std::string payload, int qos, bool retain)>;
-  using OnState = std::function<void(bool connected, const std::string& detail)>;
-
-  // Starts connecting; `subscriptions` (topic, qos) are subscribed on every connect, and
-  // on_state says "connected" only once the broker acknowledged them all.
+  // Starts connecting; `subscriptions` (filter, qos) get ids 1..n and are subscribed on every
+  // connect, as are those added later with Subscribe. Callbacks run on libmosquitto's thread.
   static Result<std::unique_ptr<MqttConnection>> Open(const MqttBroker& broker,
                                                        std::vector<std::pair<std::string, int>> subscriptions,
-                                                       OnState on_state, OnMessage on_message);
+                                                       MqttCallbacks callbacks);
   // Disconnects and joins the network thread: no callback runs after the destructor.
   ~MqttConnection();
 
   // Queued by libmosquitto (sent once connected, qos > 0 kept across reconnects). Any thread.
   Result<void> Publish(const std::string& topic, const std::string& payload, int qos, bool retain);
 
+  // Adds `filter` (syntax checked by the caller) and subscribes now when connected; its id tags
+  // the messages it matches. The same filter again replaces its qos and keeps its id (a broker
+  // holds one subscription per filter and session). Any thread.
+  uint32_t Subscribe(const std::string& filter, int qos);
+  // Removes subscription `id` (UNSUBSCRIBE when connected); unknown ids are ignored. Any thread.
+  void Unsubscribe(uint32_t id);
+
  private:
+  struct Subscription {
+    std::string filter;
+    int qos = 0;
+  };
+  // A SUBSCRIBE awaiting its SUBACK: which subscription, and whether "connected" waits for it.
+  struct PendingSubscribe {
+    uint32_t id = 0;
+    bool at_connect = false;
+  };
+
   MqttConnection() = default;
-  static void HandleConnect(mosquitto* m, void* self, int rc);
+  // Sends SUBSCRIBE for `id` (mu_ held).
+  void SendSubscribe(uint32_t id, const Subscription& sub, bool at_connect);
+  static void HandleConnect(mosquitto* m, void* self, int rc, int flags, const mosquitto_property* props);
   static void HandleSubscribe(mosquitto* m, void* self, int mid, int qos_count, const int* granted_qos);
   static void HandleDisconnect(mosquitto* m, void* self, int rc);
-  static void HandleMessage(mosquitto* m, void* self, const ::mosquitto_message* message);
+  static void HandleMessage(mosquitto* m, void* self, const ::mosquitto_message* message,
+                            const mosquitto_property* props);
   // libmosquitto says why a TLS connection failed only in its log: errors become the state.
   static void HandleLog(mosquitto* m, void* self, int level, const char* line);
 
   const MosquittoLibrary* lib_ = nullptr;
   mosquitto* client_ = nullptr;
-  std::vector<std::pair<std::string, int>> subscriptions_;
-  int unacknowledged_ = 0;  // subscriptions of this connect not yet acknowledged (the network thread's)
-  OnState on_state_;
-  OnMessage on_message_;
+  bool mqtt5_ = false;
+  MqttCallbacks callbacks_;
+
+  mutable std::mutex mu_;
+  std::map<uint32_t, Subscription> subscriptions_;  // GUARDED_BY(mu_)
+  std::map<int, PendingSubscribe> pending_;         // GUARDED_BY(mu_): by SUBSCRIBE message id
+  uint32_t next_id_ = 1;                            // GUARDED_BY(mu_)
+  bool connected_ = false;                          // GUARDED_BY(mu_): CONNACK seen, no disconnect since
+  int unacknowledged_ = 0;  // GUARDED_BY(mu_): SUBSCRIBEs of this connect without their SUBACK
 };
 
 }  // namespace ew::flows::nodes

@@ -28,18 +28,19 @@ class MqttInNode : public RuntimeNode {
 
   Result<void> Start() override {
     auto alive = alive_;
-    auto connection = MqttConnection::Open(
-        broker_, {{topic_, qos_}},
-        [this, alive](bool connected, const std::string& detail) {
-          rt_.Post([this, alive, connected, detail] {
-            if (*alive) SetStatus(connected ? "green" : "red", connected ? "dot" : "ring", detail);
-          });
-        },
-        [this, alive](std::string topic, std::string payload, int qos, bool retain) {
-          rt_.Post([this, alive, topic = std::move(topic), payload = std::move(payload), qos, retain]() mutable {
-            if (*alive) Emit(std::move(topic), std::move(payload), qos, retain);
-          });
-        });
+    MqttCallbacks callbacks;
+    callbacks.on_state = [this, alive](bool connected, const std::string& detail) {
+      rt_.Post([this, alive, connected, detail] {
+        if (*alive) SetStatus(connected ? "green" : "red", connected ? "dot" : "ring", detail);
+      });
+    };
+    callbacks.on_message = [this, alive](const MqttMessage& m) {
+      rt_.Post([this, alive, topic = std::string(m.topic), payload = std::string(m.payload), qos = m.qos,
+                retain = m.retain]() mutable {
+        if (*alive) Emit(std::move(topic), std::move(payload), qos, retain);
+      });
+    };
+    auto connection = MqttConnection::Open(broker_, {{topic_, qos_}}, std::move(callbacks));
     if (!connection) return tl::unexpected<ew::Error>(connection.error());
     connection_ = std::move(*connection);
     SetStatus("yellow", "ring", "connecting");

@@ -24,14 +24,13 @@ class MqttOutNode : public RuntimeNode {
 
   Result<void> Start() override {
     auto alive = alive_;
-    auto connection = MqttConnection::Open(
-        broker_, {},
-        [this, alive](bool connected, const std::string& detail) {
-          rt_.Post([this, alive, connected, detail] {
-            if (*alive) SetStatus(connected ? "green" : "red", connected ? "dot" : "ring", detail);
-          });
-        },
-        nullptr);
+    MqttCallbacks callbacks;
+    callbacks.on_state = [this, alive](bool connected, const std::string& detail) {
+      rt_.Post([this, alive, connected, detail] {
+        if (*alive) SetStatus(connected ? "green" : "red", connected ? "dot" : "ring", detail);
+      });
+    };
+    auto connection = MqttConnection::Open(broker_, {}, std::move(callbacks));
     if (!connection) return tl::unexpected<ew::Error>(connection.error());
     connection_ = std::move(*connection);
     return Ok();

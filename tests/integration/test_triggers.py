@@ -139,6 +139,12 @@ class TriggerTest(ConductorTestCase):
             out.append(record)
         return sorted(out, key=lambda r: r["createdAt"])
 
+    def namespace(self, fn, token=None):
+        """The MQTT topic namespace of `fn`'s project ([triggers] mqtt_topic_root's default)."""
+        status, record = self.conductor.rest("GET", f"/v1/functions/{fn}", token=token or self.token)
+        self.assertEqual(status, 200, record)
+        return f"edgewire/projects/{record['projectId']}/"
+
     def listing(self):
         status, body = self.rest("GET", "/v1/triggers")
         self.assertEqual(status, 200, body)
@@ -151,14 +157,16 @@ class TriggerTest(ConductorTestCase):
         board = self.board("pi-trig")
         fn = self.function("alarm", boardOnly=True)  # on the agent, through the invoker
         self.deploy(fn, board)
+        ns = self.namespace(fn)  # the project's topics: devices publish under it
         # A retained value from before: the broker sends it on subscribe; it is not a new event.
-        self.broker.publish("lab/old/temp", '{"temperature": 99, "n": 0}', retain=True)
+        self.broker.publish(ns + "lab/old/temp", '{"temperature": 99, "n": 0}', retain=True)
         status, created = self.rest("POST", "/v1/triggers", {
             "type": "mqtt", "functionId": fn, "topic": "lab/+/temp", "qos": 1,
             "condition": {"field": "temperature", "op": ">", "value": 30}})
         self.assertEqual(status, 201, created)
         tid = created["id"]
         self.assertEqual((created["type"], created["topic"], created["qos"]), ("mqtt", "lab/+/temp", 1))
+        self.assertEqual(created["brokerTopic"], ns + "lab/+/temp")
         self.assertEqual(created["condition"], {"field": "temperature", "op": ">", "value": 30})
         wait_until(lambda: self.trigger(tid)["state"] == "connected", what="trigger connected to the broker")
         wait_until(lambda: self.trigger(tid)["skipped"] >= 1, what="the retained message seen and skipped")
@@ -173,7 +181,10 @@ class TriggerTest(ConductorTestCase):
             ("lab/c/temp", '{"temperature": 45, "n": 7, "pad": "' + "x" * 1100 + '"}'),  # over 1024 bytes
         ]
         for topic, payload in messages:
-            self.broker.publish(topic, payload)
+            self.broker.publish(ns + topic, payload)
+        # Outside the project's namespace: never this trigger's, however the topic ends.
+        self.broker.publish("lab/a/temp", '{"temperature": 80, "n": 10}')
+        self.broker.publish("edgewire/projects/prj-someone-else/lab/a/temp", '{"temperature": 80, "n": 11}')
         wait_until(lambda: self.trigger(tid)["fireCount"] >= 2, timeout=30, what="two fires")
         wait_until(lambda: len(self.fired(fn, tid)) >= 2, timeout=30, what="two records in history")
         time.sleep(1.5)  # a third (wrong) fire would have come by now: the broker is on loopback
@@ -203,7 +214,7 @@ class TriggerTest(ConductorTestCase):
         wait_until(lambda: self.conductor.status_of(self.token, board) == "online", timeout=20, what="board back")
         wait_until(lambda: self.trigger(tid)["state"] == "connected", what="trigger reconnected after restart")
         self.assertEqual(self.trigger(tid)["fireCount"], 2)
-        self.broker.publish("lab/z/temp", '{"temperature": 50, "n": 8}')
+        self.broker.publish(ns + "lab/z/temp", '{"temperature": 50, "n": 8}')
         wait_until(lambda: len(self.fired(fn, tid)) >= 3, timeout=30, what="a fire after the restart")
         time.sleep(1.0)
         self.assertEqual(sorted(r["output"]["got"]["n"] for r in self.fired(fn, tid)), [1, 6, 8])
@@ -211,7 +222,7 @@ class TriggerTest(ConductorTestCase):
         # Deleted: no more fires.
         removed = cli(self.conductor, "trigger", "rm", tid, token=self.token)
         self.assertEqual(removed.returncode, 0, removed.stderr)
-        self.broker.publish("lab/z/temp", '{"temperature": 60, "n": 9}')
+        self.broker.publish(ns + "lab/z/temp", '{"temperature": 60, "n": 9}')
         time.sleep(1.0)
         self.assertEqual(len(self.fired(fn, tid)), 3)
         self.assertEqual(self.rest("GET", f"/v1/triggers/{tid}")[0], 404)
@@ -318,6 +329,79 @@ class TriggerTest(ConductorTestCase):
         # Deleting the function takes its triggers with it.
         self.assertEqual(self.rest("DELETE", f"/v1/functions/{fn}")[0], 204)
         self.assertEqual(self.listing(), [])
+
+    def test_projects_see_only_their_topics_and_one_connection_serves_all(self):
+        """Issue 18 review M1 and M2: a trigger on "#" sees its own project's messages only; overlapping
+        triggers on the one shared connection get each message once; a message over the payload
+        limit that four triggers match costs the conductor about its size once, not four copies."""
+        never = {"field": "n", "op": ">", "value": 10 ** 9}  # every delivery is counted in `skipped`
+        fn_a = self.function("watch-a")
+        _, other = self.rest("POST", "/v1/projects", {"name": "project-b"})
+        status, body = self.rest("POST", "/v1/users", {"name": "op-b", "password": "operator-b-password",
+                                                      "projectId": other["id"]})
+        self.assertEqual(status, 201, body)
+        op_b = self.conductor.login("op-b", "operator-b-password")
+        status, body = self.conductor.rest("POST", "/v1/functions", token=op_b, content_type="application/gzip",
+                                           raw=package(sh_spec("watch-b"), {"main.sh": ECHO_SH}))
+        self.assertEqual(status, 201, body)
+        fn_b = body["id"]
+        ns_a, ns_b = self.namespace(fn_a), self.namespace(fn_b, token=op_b)
+        self.assertNotEqual(ns_a, ns_b)
+
+        def make(fn, topic, token):
+            status, created = self.conductor.rest("POST", "/v1/triggers", token=token, body={
+                "type": "mqtt", "functionId": fn, "topic": topic, "condition": never})
+            self.assertEqual(status, 201, created)
+            return created
+        everything_a = make(fn_a, "#", self.token)
+        lab_a = make(fn_a, "lab/#", self.token)
+        also_lab_a = make(fn_a, "lab/#", self.token)   # the same filter: one subscription, two triggers
+        sensor_a = make(fn_a, "lab/+/x", self.token)
+        everything_b = make(fn_b, "#", op_b)
+        self.assertEqual(everything_a["brokerTopic"], ns_a + "#")
+        self.assertEqual(everything_b["brokerTopic"], ns_b + "#")
+        ids = {"all_a": everything_a["id"], "lab_a": lab_a["id"], "lab_a2": also_lab_a["id"],
+               "sensor_a": sensor_a["id"], "all_b": everything_b["id"]}
+
+        def states(token_for=lambda key: op_b if key == "all_b" else self.token):
+            out = {}
+            for key, tid in ids.items():
+                status, body = self.conductor.rest("GET", f"/v1/triggers/{tid}", token=token_for(key))
+                self.assertEqual(status, 200, body)
+                out[key] = body
+            return out
+        wait_until(lambda: all(t["state"] == "connected" for t in states().values()), what="all subscribed")
+
+        self.broker.publish(ns_a + "lab/1/x", '{"n": 1}')                # all_a, lab_a, lab_a2, sensor_a
+        self.broker.publish(ns_b + "lab/1/x", '{"n": 2}')                # all_b only
+        self.broker.publish("lab/1/x", '{"n": 3}')                       # nobody: outside every namespace
+        self.broker.publish("edgewire/projects/lab/1/x", '{"n": 4}')     # nobody
+        want = {"all_a": 1, "lab_a": 1, "lab_a2": 1, "sensor_a": 1, "all_b": 1}
+        wait_until(lambda: {k: t["skipped"] for k, t in states().items()} == want, timeout=15,
+                   what="each message delivered to its own project's triggers")
+        time.sleep(1.0)  # a duplicate or a leaked delivery would have come by now (loopback broker)
+        self.assertEqual({k: t["skipped"] for k, t in states().items()}, want)
+
+        # 8 MiB on a topic four of project A's triggers match: each drops it uncopied. libmosquitto
+        # reads a packet whole and copies it into its message (2x); the broker sends one copy per
+        # matching subscription (three here), one after the other. Measured: +16 MiB with one
+        # matching trigger, +24 MiB with these four. With a connection per trigger each read it and
+        # copied it (the review measured +583 MB for 40 MiB matched by 8 triggers).
+        pid = self.conductor.proc.pid
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current RSS
+
+        def hwm_kib():
+            with open(f"/proc/{pid}/status") as f:
+                return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+        before = hwm_kib()
+        self.broker.publish(ns_a + "lab/2/x", b"x" * (8 << 20))
+        dropped = {"all_a": 1, "lab_a": 1, "lab_a2": 1, "sensor_a": 1, "all_b": 0}
+        wait_until(lambda: {k: t["dropped"] for k, t in states().items()} == dropped, timeout=20,
+                   what="the large message dropped by each matching trigger")
+        grown_mib = (hwm_kib() - before) / 1024
+        self.assertLess(grown_mib, 32, f"peak memory grew {grown_mib:.1f} MiB for one 8 MiB message")
+        self.assertIn("over the limit", states()["lab_a2"]["lastError"])
 
     def test_broker_down_is_visible_and_the_trigger_reconnects(self):
         fn = self.function("later")

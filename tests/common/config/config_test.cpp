@@ -55,6 +55,7 @@ void ExpectSame(const ConductorConfig& got, const ConductorConfig& want) {
   EXPECT_EQ(got.triggers_mqtt_username, want.triggers_mqtt_username);
   EXPECT_EQ(got.triggers_max_per_project, want.triggers_max_per_project);
   EXPECT_EQ(got.triggers_max_payload_bytes, want.triggers_max_payload_bytes);
+  EXPECT_EQ(got.triggers_mqtt_topic_root, want.triggers_mqtt_topic_root);
   EXPECT_EQ(got.token_ttl, want.token_ttl);
   EXPECT_EQ(got.enrolment_code_ttl, want.enrolment_code_ttl);
   EXPECT_EQ(got.bootstrap_password_file, want.bootstrap_password_file);
@@ -521,6 +522,19 @@ TEST(ConfigTest, TriggersSection) {
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("mqtt_broker"), std::string::npos) << bad.error().message;
   EXPECT_FALSE(ParseConductorConfig("[triggers]\nmax_per_project = 0\n"));
+  EXPECT_EQ(parsed->triggers_mqtt_topic_root, "edgewire/projects");
+  auto root = ParseConductorConfig("[triggers]\nmqtt_topic_root = \"site-7/tenants\"\n");
+  ASSERT_TRUE(root) << root.error().message;
+  EXPECT_EQ(root->triggers_mqtt_topic_root, "site-7/tenants");
+  auto none = ParseConductorConfig("[triggers]\nmqtt_topic_root = \"\"\n");
+  ASSERT_TRUE(none) << none.error().message;
+  EXPECT_EQ(none->triggers_mqtt_topic_root, "");
+  // A wildcard, a $-topic, or a slash at either end would let a filter reach past its namespace.
+  for (const char* bad_root : {"a/+", "#", "a/#", "$SYS", "/a", "a/"}) {
+    auto refused = ParseConductorConfig(std::string("[triggers]\nmqtt_topic_root = \"") + bad_root + "\"\n");
+    ASSERT_FALSE(refused) << bad_root;
+    EXPECT_NE(refused.error().message.find("mqtt_topic_root"), std::string::npos) << refused.error().message;
+  }
 }
 
 // ---- deploy/config ----
@@ -582,7 +596,7 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
                                    // Issue 18 (wt-trig): triggers.
                                    "triggers.mqtt_broker", "triggers.mqtt_ca_file", "triggers.mqtt_cert_file",
                                    "triggers.mqtt_key_file", "triggers.mqtt_username", "triggers.mqtt_password_file",
-                                   "triggers.max_per_project", "triggers.max_payload_bytes",
+                                   "triggers.max_per_project", "triggers.max_payload_bytes", "triggers.mqtt_topic_root",
                                    // wt-fix: one project's share of the cloud host.
                                    "functions.cloud_max_per_project"}));
   EXPECT_EQ(agent_keys,

@@ -4,13 +4,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <optional>
+#include <set>
+#include <thread>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <gtest/gtest.h>
 
+#include "flows/nodes/mqtt_connection.hpp"
 #include "tests/flows/support/flow_harness.hpp"
 #include "tests/support/tls_test_pki.hpp"
 
@@ -103,6 +109,102 @@ TEST(MqttNodes, RoundTripThroughARealBroker) {
   EXPECT_EQ(got[1]["payload"], "plain text");
   EXPECT_EQ(got[2]["payload"], 42);
   h.runtime.Stop();
+}
+
+// The conductor's triggers share one MQTT 5 connection: each subscription's identifier comes back
+// on the messages it matched (mosquitto sends one copy per matching subscription), subscriptions
+// come and go while connected, and the broker's maximum packet size is read from its CONNACK.
+TEST(MqttConnection5, SubscriptionIdsNameTheMatchingFilters) {
+  if (access(kMosquitto, X_OK) != 0) GTEST_SKIP() << "mosquitto is not installed (deploy/debian-packages.txt)";
+  Broker broker;
+  ASSERT_TRUE(broker.Start("max_packet_size 4096\n")) << "mosquitto did not start";
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::pair<std::string, std::vector<uint32_t>>> messages;
+  std::vector<std::pair<uint32_t, bool>> subacks;
+  uint32_t limit = 0;
+  bool connected = false;
+  auto wait_for = [&](auto done) {
+    std::unique_lock<std::mutex> lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(5), done);
+  };
+  nodes::MqttCallbacks callbacks;
+  callbacks.on_state = [&](bool up, const std::string&) {
+    std::lock_guard<std::mutex> lock(mu);
+    connected = up;
+    cv.notify_all();
+  };
+  callbacks.on_subscribed = [&](uint32_t id, bool granted, const std::string&) {
+    std::lock_guard<std::mutex> lock(mu);
+    subacks.emplace_back(id, granted);
+    cv.notify_all();
+  };
+  callbacks.on_message = [&](const nodes::MqttMessage& m) {
+    std::lock_guard<std::mutex> lock(mu);
+    messages.emplace_back(std::string(m.topic), m.subscription_ids);
+    cv.notify_all();
+  };
+  callbacks.on_broker_limit = [&](uint32_t bytes) {
+    std::lock_guard<std::mutex> lock(mu);
+    limit = bytes;
+  };
+  nodes::MqttBroker config;
+  config.host = "127.0.0.1";
+  config.port = broker.port();
+  config.mqtt5 = true;
+  auto shared = nodes::MqttConnection::Open(config, {{"a/#", 0}}, callbacks);
+  ASSERT_TRUE(shared) << shared.error().message;
+  ASSERT_TRUE(wait_for([&] { return connected; }));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(limit, 4096u);  // mosquitto's max_packet_size, from the CONNACK
+    ASSERT_EQ(subacks.size(), 1u);
+    EXPECT_EQ(subacks[0], std::make_pair(1u, true));  // the one given at Open: id 1
+  }
+  const uint32_t exact = (*shared)->Subscribe("a/b", 0);  // added while connected
+  EXPECT_EQ((*shared)->Subscribe("a/b", 1), exact);        // the same filter keeps its id
+  ASSERT_TRUE(wait_for([&] { return subacks.size() == 3; }));
+
+  nodes::MqttBroker plain;
+  plain.host = "127.0.0.1";
+  plain.port = broker.port();
+  bool publisher_up = false;
+  nodes::MqttCallbacks publisher_callbacks;
+  publisher_callbacks.on_state = [&](bool up, const std::string&) {
+    std::lock_guard<std::mutex> lock(mu);
+    publisher_up = up;
+    cv.notify_all();
+  };
+  auto publisher = nodes::MqttConnection::Open(plain, {}, publisher_callbacks);
+  ASSERT_TRUE(publisher) << publisher.error().message;
+  ASSERT_TRUE(wait_for([&] { return publisher_up; }));
+  ASSERT_TRUE((*publisher)->Publish("a/b", "1", 1, false));
+  ASSERT_TRUE((*publisher)->Publish("a/c", "2", 1, false));
+  ASSERT_TRUE(wait_for([&] { return messages.size() == 3; }));
+  std::multiset<std::pair<std::string, uint32_t>> seen;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    for (const auto& [topic, ids] : messages)
+      for (uint32_t id : ids) seen.emplace(topic, id);
+  }
+  // a/b matched both subscriptions and each id came once; a/c only "a/#".
+  EXPECT_EQ(seen, (std::multiset<std::pair<std::string, uint32_t>>{{"a/b", 1}, {"a/b", exact}, {"a/c", 1}}));
+
+  // Unsubscribed: once a later SUBACK is back (the broker handles one connection's packets in
+  // order), a/b reaches only "a/#".
+  (*shared)->Unsubscribe(exact);
+  (*shared)->Subscribe("z", 0);
+  ASSERT_TRUE(wait_for([&] { return subacks.size() == 4; }));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    messages.clear();
+  }
+  ASSERT_TRUE((*publisher)->Publish("a/b", "3", 1, false));
+  ASSERT_TRUE(wait_for([&] { return messages.size() == 1; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // a second copy would be here by now
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(messages[0].second, std::vector<uint32_t>{1});
 }
 
 // TLS to the broker (Node-RED's mqtt-broker "use TLS" with a tls-config node whose files are
