@@ -72,6 +72,9 @@ Result<void> TriggerCreate(Context& ctx, const std::string& fn, const TriggerCre
   if (PrintedRaw(ctx, answer.second)) return Ok();
   ctx.out() << "trigger " << JsonString(answer.first, "id") << ": " << Source(answer.first) << " -> "
             << JsonString(function, "name") << "\n";
+  // Where devices publish: the filter under the project's namespace.
+  if (const std::string at = JsonString(answer.first, "brokerTopic"); !at.empty())
+    ctx.out() << "  subscribed at the broker as " << at << "\n";
   return Ok();
 }
 
@@ -109,6 +112,7 @@ Result<void> TriggerShow(Context& ctx, const std::string& trigger) {
   line("type:        ", JsonString(t, "type"));
   line("function:    ", JsonString(t, "functionId"));
   line("source:      ", Source(t));
+  line("broker topic:", JsonString(t, "brokerTopic").empty() ? "" : " " + JsonString(t, "brokerTopic"));
   line("state:       ", JsonString(t, "state"));
   line("fires:       ", number("fireCount"));
   line("last fired:  ", time("lastFiredAt"));
