@@ -22,6 +22,7 @@
 #include "cloud-conductor/auth/revocation_hub.hpp"
 #include "cloud-conductor/flows/flow_store.hpp"
 #include "cloud-conductor/flows/flows_service.hpp"
+#include "cloud-conductor/flows/outbound_allowlist.hpp"
 #include "cloud-conductor/functions/functions_service.hpp"
 #include "cloud-conductor/gpio/board_gpio.hpp"
 #include "cloud-conductor/gpio/gpio_store.hpp"
@@ -390,13 +391,16 @@ Result<uint16_t> Conductor::Start() {
   // The cloud partitions of flows deployed without Node-RED run here, in the boards' C++ runtime.
   // Their function calls go through the flows service (created next, destroyed first: the runner
   // is destroyed after it, and a call that comes meanwhile finds it gone and is dropped).
+  flows::CloudFlowRunnerOptions cloud_flow_options;
+  cloud_flow_options.runtime.outbound = flows::OutboundAllowList(d.config.flows_cloud_outbound);
   d.cloud_flows = std::make_unique<flows::CloudFlowRunner>(
       *d.router, d.clock,
       [&d](const std::string& flow_id, const ew::flows::runtime::FunctionCall& call,
            std::function<void(Result<nlohmann::json>)> done) {
         if (!d.flows) return done(Unavailable("the conductor is stopping"));
         d.flows->InvokeFromCloud(flow_id, call, std::move(done));
-      });
+      },
+      cloud_flow_options);
   d.flows = std::make_unique<flows::FlowsService>(*d.flow_store, *d.store, *d.router, d.functions.get(), d.blocking,
                                                   d.clock, flows::FlowsOptions{}, d.cloud_flows.get());
   EW_TRY_VOID(d.flows->Start());

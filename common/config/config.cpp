@@ -140,7 +140,38 @@ Reader<Config> Text(std::string Config::*field, TextCheck check = {}) {
   };
 }
 
+// An array of strings, each passing `check`; at most 256 (a config is not a database).
+template <typename Config>
+Reader<Config> TextList(std::vector<std::string> Config::*field, TextCheck check = {}) {
+  return [=](const toml::node& node, const std::string& key, Config& config) -> Result<void> {
+    const toml::array* array = node.as_array();
+    if (array == nullptr) return Bad(key, node, "must be a list of strings, got " + TypeName(node));
+    if (array->size() > 256) return Bad(key, node, "must have at most 256 entries");
+    std::vector<std::string> items;
+    for (size_t i = 0; i < array->size(); ++i) {
+      EW_TRY(std::string item, ReadText((*array)[i], key + "[" + std::to_string(i) + "]", check));
+      items.push_back(std::move(item));
+    }
+    config.*field = std::move(items);
+    return Ok();
+  };
+}
+
 std::string NotEmpty(const std::string& text) { return text.empty() ? "must not be empty" : ""; }
+
+// "host:port" or "[v6]:port": a place a node may dial, matched literally (no wildcards, no ranges).
+std::string HostPort(const std::string& text) {
+  const auto colon = text.rfind(':');
+  const std::string host = colon == std::string::npos ? "" : text.substr(0, colon);
+  const std::string port = colon == std::string::npos ? "" : text.substr(colon + 1);
+  const bool port_ok = !port.empty() && port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos &&
+                       std::stoi(port) >= 1 && std::stoi(port) <= 65535;
+  const bool bracketed = host.size() > 2 && host.front() == '[' && host.back() == ']';
+  const bool host_ok = !host.empty() && host.size() <= 253 &&
+                       (bracketed || host.find_first_of(":/@ \t[]") == std::string::npos);
+  if (!port_ok || !host_ok) return "must be \"host:port\" (an IPv6 address in brackets), got \"" + text + "\"";
+  return "";
+}
 
 // "" (unset) or a WebSocket URL.
 std::string WsUrlOrEmpty(const std::string& text) {
@@ -460,6 +491,7 @@ const std::vector<Key<ConductorConfig>>& ConductorKeys() {
       {"triggers", "mqtt_username", Text(&C::triggers_mqtt_username)},
       {"triggers", "mqtt_password_file", Text(&C::triggers_mqtt_password_file)},
       {"triggers", "mqtt_topic_root", Text(&C::triggers_mqtt_topic_root, MqttTopicRoot)},
+      {"flows", "cloud_outbound", TextList(&C::flows_cloud_outbound, HostPort)},
       {"triggers", "max_per_project", Integer(&C::triggers_max_per_project, 1, 100'000)},
       {"triggers", "max_payload_bytes", Integer(&C::triggers_max_payload_bytes, 16, 16 << 20)},
       {"tunnels", "ping_interval_ms", DurationOrZero(&C::tunnels_ping_interval)},

@@ -93,6 +93,10 @@ struct ConductorConfig {
   // Each project's filters are subscribed under "<root>/<project id>/" ("" = as given: only for a
   // broker whose every topic every project may read).
   std::string triggers_mqtt_topic_root = "edgewire/projects";
+  // "host:port" places the conductor's cloud flow partitions may dial (http request, mqtt in/out),
+  // matched literally; empty = none: those nodes run on boards or in an external Node-RED, and a
+  // flow cannot make the conductor reach its own network.
+  std::vector<std::string> flows_cloud_outbound;
   int64_t triggers_max_per_project = 32;         // triggers of one project; more → 429
   int64_t triggers_max_payload_bytes = 64 << 10; // larger MQTT payloads are dropped (counted), never fired
   // Boards' tunnel WebSockets are pinged after this long without a word from the board and

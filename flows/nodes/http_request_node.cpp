@@ -110,6 +110,10 @@ class HttpRequestNode : public RuntimeNode {
     if (url_.find("{{") != std::string::npos) {
       url_template_.emplace(url_);
       if (!url_template_->is_valid()) return InvalidArgument("url: " + url_template_->error_message());
+    } else if (!url_.empty()) {
+      // A fixed URL the runtime may not dial fails the deploy, not each message.
+      EW_TRY(url::Url fixed, ParseHttpUrl(url_.find("://") == std::string::npos ? "http://" + url_ : url_));
+      EW_TRY_VOID(rt_.CheckOutbound(fixed.host, fixed.port));
     }
     return Ok();
   }
@@ -122,6 +126,11 @@ class HttpRequestNode : public RuntimeNode {
     if (url.empty()) url = msg.value("url", "");
     if (url.find("://") == std::string::npos && !url.empty()) url = "http://" + url;
     auto parsed = ParseHttpUrl(url);
+    if (parsed) {
+      // Every request: a URL from the message or a template is known only now.
+      if (auto allowed = rt_.CheckOutbound(parsed->host, parsed->port); !allowed)
+        parsed = tl::unexpected<ew::Error>(allowed.error());
+    }
     if (!parsed) {
       Error(parsed.error().message, &msg);
       return;

@@ -17,6 +17,7 @@ class MqttInNode : public RuntimeNode {
 
   Result<void> Configure() {
     EW_TRY(broker_, MqttBroker::Find(rt_, StrProp("broker")));
+    EW_TRY_VOID(rt_.CheckOutbound(broker_.host, static_cast<uint16_t>(broker_.port)));
     if (StrProp("inputs", "0") == "1") return InvalidArgument("dynamic subscriptions are not supported on boards");
     topic_ = StrProp("topic");
     if (topic_.empty()) return InvalidArgument("no topic");

@@ -14,6 +14,7 @@ class MqttOutNode : public RuntimeNode {
 
   Result<void> Configure() {
     EW_TRY(broker_, MqttBroker::Find(rt_, StrProp("broker")));
+    EW_TRY_VOID(rt_.CheckOutbound(broker_.host, static_cast<uint16_t>(broker_.port)));
     topic_ = StrProp("topic");
     std::string qos = StrProp("qos", "");
     if (!qos.empty()) qos_ = static_cast<int>(runtime::ToNumber(qos).value_or(0));

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -53,6 +54,12 @@ struct RuntimeOptions {
   // Messages cross into and out of a function node's heap through JSON text instead of being
   // built with the engine's API (slower; kept for tests/bench/flows_bench --conversion text).
   bool function_text_conversion = false;
+  // Where nodes that dial out (http request, mqtt in/out) may connect: called with the host as
+  // written (an IPv6 literal without brackets) and the port before every connection; an error
+  // (PermissionDenied, naming the place) refuses it. Empty = anywhere: a board's network is its
+  // owner's. The conductor's cloud runner sets [flows] cloud_outbound, so a flow cannot make the
+  // conductor reach its own network or metadata services.
+  std::function<Result<void>(const std::string& host, uint16_t port)> outbound;
 };
 
 struct NodeStats {
@@ -94,6 +101,10 @@ class FlowRuntime {
   Timers& timers() { return timers_; }
   const Clock& clock() const { return clock_; }
   const RuntimeOptions& options() const { return options_; }
+  // options().outbound's answer for a node about to dial host:port (Ok when there is no policy).
+  Result<void> CheckOutbound(const std::string& host, uint16_t port) const {
+    return options_.outbound ? options_.outbound(host, port) : Result<void>(Ok());
+  }
   Timers::Strand strand() const { return strand_; }
   nlohmann::json& FlowContext(const std::string& tab) { return flow_context_[tab]; }
   nlohmann::json& GlobalContext() { return global_context_; }

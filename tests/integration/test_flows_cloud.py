@@ -7,6 +7,7 @@ debug topic beside board A's; status, a newer version, delete; an edgewire-funct
 cloud partition runs an Edgewire function."""
 
 import asyncio
+import http.server
 import threading
 import time
 import unittest
@@ -189,6 +190,108 @@ class CloudPartitionTest(boards.FlowsOnBoardsCase):
         wait_until(lambda: sim_b.read("GPIO27") == 1, 30, 0.05, "B high through the cloud's function call")
         sim_a.drive("GPIO17", 1)
         wait_until(lambda: sim_b.read("GPIO27") == 0, 30, 0.05, "B low through the cloud's function call")
+
+
+class Listener:
+    """An HTTP server on 127.0.0.1 that counts requests (a service on the conductor's network)."""
+
+    def __init__(self, body):
+        hits = self.hits = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                hits.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class CloudOutboundTest(boards.FlowsOnBoardsCase):
+    """The conductor's cloud partitions dial only [flows] cloud_outbound: an http request or mqtt
+    node in a flow cannot make the conductor reach a service on its own network (SSRF)."""
+    workdir_prefix = "ew-flowout-"
+
+    def setUp(self):
+        self.listed = Listener(b"listed")
+        self.secret = Listener(b"secret")
+        self.conductor_config = f'[flows]\ncloud_outbound = ["127.0.0.1:{self.listed.port}"]\n'
+        super().setUp()
+
+    def tearDown(self):
+        super().tearDown()
+        self.listed.close()
+        self.secret.close()
+
+    def flow(self, request, before=None):
+        """inject (once) → [before] → http request → debug, all in the cloud."""
+        nodes = [{"id": "tO", "type": "tab", "label": "Out"},
+                 {"id": "inj", "type": "inject", "z": "tO", "once": True, "onceDelay": 0.1, "repeat": "",
+                  "payload": "", "payloadType": "date", "wires": [[before["id"] if before else "req"]]},
+                 dict({"id": "req", "type": "http request", "z": "tO", "method": "GET", "ret": "txt", "url": "",
+                       "wires": [["dbg"]]}, **request),
+                 {"id": "dbg", "type": "debug", "z": "tO", "active": True, "complete": "true", "wires": []},
+                 {"id": "cat", "type": "catch", "z": "tO", "scope": None, "wires": [["dbg"]]}]
+        if before:
+            nodes.append(dict(before, z="tO", wires=[["req"]]))
+        return nodes
+
+    def test_cloud_nodes_dial_only_the_listed_places(self):
+        # A fixed URL off the list, or an MQTT broker off it: the cloud partition does not load (its
+        # deploy answer says why, naming the node), and nothing runs.
+        def refused(name, nodes, node):
+            status, body = self.rest("POST", f"/v1/flows?project={self.project}", {"name": name, "nodes": nodes})
+            self.assertEqual(status, 201, body)
+            cloud = [p for p in body["partitions"] if p["board"] == ""][0]
+            self.assertEqual(cloud["state"], "failed", body)
+            self.assertIn("cloud_outbound", cloud["error"])
+            self.assertIn(f"node {node} ", cloud["error"])
+            self.assertEqual(self.rest("DELETE", f"/v1/flows/{body['id']}")[0], 204)
+        for url in (f"http://127.0.0.1:{self.secret.port}/", f"http://localhost:{self.listed.port}/",
+                    f"http://127.1:{self.listed.port}/", "http://169.254.169.254/latest/meta-data/"):
+            refused("probe", self.flow({"url": url}), "req")
+        mqtt = [{"id": "tM", "type": "tab", "label": "M"},
+                {"id": "b1", "type": "mqtt-broker", "broker": "127.0.0.1", "port": str(self.secret.port)},
+                {"id": "min", "type": "mqtt in", "z": "tM", "broker": "b1", "topic": "#", "qos": "0",
+                 "datatype": "auto-detect", "wires": [[]]}]
+        refused("mqtt-probe", mqtt, "min")
+
+        # A URL from the message is checked on each request: the error reaches the flow, the
+        # service sees nothing.
+        set_url = {"id": "seturl", "type": "change", "name": "",
+                   "rules": [{"t": "set", "p": "url", "pt": "msg", "to": f"http://127.0.0.1:{self.secret.port}/x",
+                              "tot": "str"}]}
+        body = self.post_and_listen(self.flow({}, before=set_url))
+        wait_until(lambda: any("cloud_outbound" in str(e) for e in body.events), what="the refusal in the debug output")
+        body.close()
+        # The listed place works.
+        listening = self.post_and_listen(self.flow({"url": f"http://127.0.0.1:{self.listed.port}/ok"}), name="ok")
+        wait_until(lambda: any(e.get("msg") == "listed" or "listed" in str(e) for e in listening.events),
+                   what="the listed service's answer in the debug output")
+        listening.close()
+        self.assertEqual(self.secret.hits, [], "the conductor never reached the unlisted service")
+        self.assertEqual(self.listed.hits, ["/ok"])
+
+    def post_and_listen(self, nodes, name="out"):
+        # Listen before the inject fires: its flow id is known only after the POST, so post a
+        # first version without the inject's "once", subscribe, then post the real one.
+        quiet = [dict(n, once=False) if n.get("type") == "inject" else n for n in nodes]
+        status, body = self.rest("POST", f"/v1/flows?project={self.project}", {"name": name, "nodes": quiet})
+        self.assertIn(status, (200, 201), body)
+        listener = DebugListener(self.conductor.ws_url, self.token, body["id"])
+        status, again = self.rest("POST", f"/v1/flows?project={self.project}", {"name": name, "nodes": nodes})
+        self.assertIn(status, (200, 201), again)
+        return listener
 
 
 if __name__ == "__main__":

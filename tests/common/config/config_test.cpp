@@ -529,6 +529,16 @@ TEST(ConfigTest, TriggersSection) {
   auto none = ParseConductorConfig("[triggers]\nmqtt_topic_root = \"\"\n");
   ASSERT_TRUE(none) << none.error().message;
   EXPECT_EQ(none->triggers_mqtt_topic_root, "");
+  auto outbound = ParseConductorConfig("[flows]\ncloud_outbound = [\"broker.lan:1883\", \"[fd00::1]:80\"]\n");
+  ASSERT_TRUE(outbound) << outbound.error().message;
+  EXPECT_EQ(outbound->flows_cloud_outbound, (std::vector<std::string>{"broker.lan:1883", "[fd00::1]:80"}));
+  EXPECT_TRUE(parsed->flows_cloud_outbound.empty());  // the default: the cloud dials nowhere
+  for (const char* bad : {"[\"broker.lan\"]", "[\"broker.lan:0\"]", "[\"broker.lan:99999\"]", "[\"fd00::1:80\"]",
+                          "[\"http://x:80\"]", "[\"user@x:80\"]", "\"x:80\"", "[1]"}) {
+    auto refused = ParseConductorConfig(std::string("[flows]\ncloud_outbound = ") + bad + "\n");
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_NE(refused.error().message.find("cloud_outbound"), std::string::npos) << refused.error().message;
+  }
   // A wildcard, a $-topic, or a slash at either end would let a filter reach past its namespace.
   for (const char* bad_root : {"a/+", "#", "a/#", "$SYS", "/a", "a/"}) {
     auto refused = ParseConductorConfig(std::string("[triggers]\nmqtt_topic_root = \"") + bad_root + "\"\n");
@@ -597,6 +607,7 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
                                    "triggers.mqtt_broker", "triggers.mqtt_ca_file", "triggers.mqtt_cert_file",
                                    "triggers.mqtt_key_file", "triggers.mqtt_username", "triggers.mqtt_password_file",
                                    "triggers.max_per_project", "triggers.max_payload_bytes", "triggers.mqtt_topic_root",
+                                   "flows.cloud_outbound",
                                    // wt-fix: one project's share of the cloud host.
                                    "functions.cloud_max_per_project"}));
   EXPECT_EQ(agent_keys,
