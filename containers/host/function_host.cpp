@@ -1,7 +1,7 @@
 // FunctionHost: admission (per-function and host-wide limits, a bounded queue, run slots shared
-// fairly between tenants) and the threads that run invocations. A worker thread exists only while it has an invocation to run: it takes
-// the next eligible one from the queue when it finishes, and exits when there is none. A reaper
-// thread exists only while warm instances exist.
+// fairly between tenants) and the threads that run invocations. A worker thread exists only
+// while it has an invocation to run: it takes the next eligible one from the queue when it
+// finishes, and exits when there is none. A reaper thread exists only while warm instances exist.
 #include "containers/host/function_host.hpp"
 
 #include <sys/utsname.h>

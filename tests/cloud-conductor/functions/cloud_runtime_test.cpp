@@ -117,13 +117,15 @@ TEST_F(CloudRuntimeTest, Issue18ReviewM3_AProjectDoesNotWaitBehindAnotherProject
   CloudRuntimeOptions options = Options();
   options.runtime = "auto";
   options.max_running = 1;
-  options.make_runtime = [state](const containers::RuntimeConfig&) -> Result<std::unique_ptr<containers::ContainerRuntime>> {
+  options.make_runtime =
+      [state](const containers::RuntimeConfig&) -> Result<std::unique_ptr<containers::ContainerRuntime>> {
     return std::unique_ptr<containers::ContainerRuntime>(new containers::testing::FakeRuntime(state));
   };
   // One package serves both functions.
   const std::filesystem::path src = dir_ / "src";
   std::filesystem::create_directories(src);
-  std::ofstream(src / "function.json") << R"({"name": "f", "version": "1.0.0", "runtime": "sh", "entrypoint": "main.sh"})";
+  std::ofstream(src / "function.json")
+      << R"({"name": "f", "version": "1.0.0", "runtime": "sh", "entrypoint": "main.sh"})";
   std::ofstream(src / "main.sh") << "echo '{}'\n";
   std::filesystem::permissions(src / "main.sh", std::filesystem::perms(0755));
   auto bytes = containers::PackDirectory(src);

@@ -798,7 +798,9 @@ TEST_F(FairHostTest, CancelledAndUninstalledCallsGiveUpTheirTenantsTurn) {
     if (!r) failed.emplace(r.error().message, r.error().code);
   }
   EXPECT_EQ(failed.size(), 2u);
-  for (auto& [message, code] : failed) EXPECT_TRUE(code == ErrorCode::kCancelled || code == ErrorCode::kNotFound) << message;
+  for (auto& [message, code] : failed) {
+    EXPECT_TRUE(code == ErrorCode::kCancelled || code == ErrorCode::kNotFound) << message;
+  }
 }
 
 TEST(InvocationResultTest, JsonRecord) {
