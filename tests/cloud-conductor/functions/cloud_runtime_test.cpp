@@ -28,10 +28,7 @@ using namespace std::chrono_literals;
 
 class CloudRuntimeTest : public ::testing::Test {
  protected:
-  CloudRuntimeTest() {
-    dir_ = std::filesystem::temp_directory_path() / ("ew-cloud-runtime-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
-  }
+  CloudRuntimeTest() { std::filesystem::create_directories(dir_); }
   ~CloudRuntimeTest() override { std::filesystem::remove_all(dir_); }
 
   CloudRuntimeOptions Options() {
@@ -47,7 +44,10 @@ class CloudRuntimeTest : public ::testing::Test {
     return future.get();
   }
 
-  std::filesystem::path dir_;
+  // Initialised here, before packages_ (a path set in the constructor's body came too late: the
+  // store was "packages" under the working directory).
+  std::filesystem::path dir_ =
+      std::filesystem::temp_directory_path() / ("ew-cloud-runtime-" + std::to_string(::getpid()));
   PackageStore packages_{dir_ / "packages"};
   boost::asio::io_context timers_;
 };
