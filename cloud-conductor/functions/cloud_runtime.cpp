@@ -134,7 +134,7 @@ Result<containers::FunctionHost*> CloudRuntime::Host() {
 }
 
 Result<void> CloudRuntime::Install(containers::FunctionHost& host, const std::string& function_id,
-                                   const FunctionVersion& version) {
+                                   const std::string& project_id, const FunctionVersion& version) {
   std::lock_guard lock(mu_);
   auto installed = installed_.find(function_id);
   if (installed != installed_.end() && installed->second == version.sha256) return Ok();
@@ -145,8 +145,9 @@ Result<void> CloudRuntime::Install(containers::FunctionHost& host, const std::st
     if (auto extracted = containers::ExtractPackage(bytes, code); !extracted && !fs::exists(code))
       return tl::unexpected(extracted.error());
   }
-  // The spec as uploaded: typed all the way, never re-parsed.
-  EW_TRY_VOID(host.Install(function_id, version.spec, code));
+  // The spec as uploaded: typed all the way, never re-parsed. The project is the host's tenant:
+  // projects share the run slots fairly (a function's project never changes).
+  EW_TRY_VOID(host.Install(function_id, version.spec, code, project_id));
   installed_[function_id] = version.sha256;
   return Ok();
 }
@@ -202,7 +203,7 @@ void CloudRuntime::Run(const std::string& function_id, const std::string& projec
     if (!pass) return over(OutcomeOfError(Error{ErrorCode::kUnavailable, "the cloud runtime has stopped"}, kCloudTarget));
     auto host = Host();
     if (!host) return over(OutcomeOfError(host.error(), kCloudTarget));
-    if (auto installed = Install(**host, function_id, version); !installed)
+    if (auto installed = Install(**host, function_id, project_id, version); !installed)
       return over(OutcomeOfError(installed.error(), kCloudTarget));
     {
       std::lock_guard lock(mu_);

@@ -27,6 +27,8 @@ namespace ew::functions {
 struct CloudRuntimeOptions {
   std::filesystem::path dir;              // containers/ and packages/ (extracted) live here
   std::string runtime = "auto";           // auto|crun|runc|bwrap|none
+  // Containers at once, all projects; the host shares them fairly between projects (a freed
+  // slot goes to the project with a waiting run that runs the fewest; FunctionHost, "Run slots").
   size_t max_running = 16;
   uint32_t uid_first = 1'000'000;         // the containers' uid range (as root), see RuntimeConfig
   uint32_t uid_count = 65'536;
@@ -71,7 +73,8 @@ class CloudRuntime {
 
  private:
   Result<containers::FunctionHost*> Host();
-  Result<void> Install(containers::FunctionHost& host, const std::string& function_id, const FunctionVersion& version);
+  Result<void> Install(containers::FunctionHost& host, const std::string& function_id, const std::string& project_id,
+                       const FunctionVersion& version);
   void Release(const std::string& project_id);  // a run of the project left the host
 
   CloudRuntimeOptions options_;

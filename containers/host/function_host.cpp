@@ -1,12 +1,13 @@
-// FunctionHost: admission (per-function and host-wide limits, a bounded queue) and the threads
-// that run invocations. A worker thread exists only while it has an invocation to run: it takes
-// the next eligible one from the queue when it finishes, and exits when there is none. A reaper
-// thread exists only while warm instances exist.
+// FunctionHost: admission (per-function and host-wide limits, a bounded queue, run slots shared
+// fairly between tenants) and the threads that run invocations. A worker thread exists only
+// while it has an invocation to run: it takes the next eligible one from the queue when it
+// finishes, and exits when there is none. A reaper thread exists only while warm instances exist.
 #include "containers/host/function_host.hpp"
 
 #include <sys/utsname.h>
 
 #include <algorithm>
+#include <cassert>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -68,11 +69,21 @@ struct FunctionHost::Impl {
     size_t running = 0;
     size_t queued = 0;
     size_t peak = 0;  // most running + queued at once since it was last idle (sizes the sandbox pool)
+    std::string tenant;  // of invocations made from now on (Install)
+  };
+
+  // Who shares the run slots (see "Run slots" in the header). Kept while it has an invocation
+  // running or queued, then forgotten: a tenant that comes back starts with no slot, as new.
+  struct Tenant {
+    size_t running = 0;
+    size_t queued = 0;
+    uint64_t last_start = 0;  // `starts` when one of its invocations last started
   };
 
   struct Pending {
     std::shared_ptr<Function> function;
     std::shared_ptr<FunctionRunner> runner;  // set when it starts: the version current then
+    std::string tenant;                      // the function's when it was invoked
     std::string event;
     Done done;
     std::chrono::steady_clock::time_point enqueued;
@@ -90,29 +101,93 @@ struct FunctionHost::Impl {
     while (auto next = TakeNextLocked()) StartThreadLocked(std::move(*next), failed);
   }
 
-  // The oldest queued invocation whose function is under its limit, when the host is under
-  // its own; counted as running. REQUIRES(mutex).
+  // The queued invocation that gets the next run slot, when the host is under its limit (see
+  // "Run slots" in the header); counted as running. REQUIRES(mutex).
   std::optional<Pending> TakeNextLocked() {
     if (running_total >= config.max_running) return std::nullopt;
+    // One tenant (a board): its oldest eligible invocation, as the fair choice would pick.
+    auto it = tenants.size() <= 1 ? OldestEligibleLocked() : FairestEligibleLocked();
+    if (it == queue.end()) return std::nullopt;
+    Pending p = std::move(*it);
+    queue.erase(it);
+    --p.function->queued;
+    --TenantLocked(p.tenant).queued;
+    MarkStartedLocked(p);
+    return p;
+  }
+
+  // May start now as far as its own function is concerned. REQUIRES(mutex).
+  static bool IsEligible(const Pending& p) {
+    if (p.cancel && p.cancel->load()) return false;  // DropCancelled fails it
+    return p.function->running < p.function->runner->concurrency_limit();
+  }
+
+  std::deque<Pending>::iterator OldestEligibleLocked() {
+    return std::find_if(queue.begin(), queue.end(), IsEligible);
+  }
+
+  // Each tenant's oldest eligible invocation competes; the tenant running the fewest wins, then
+  // the one that started one longest ago. A scan of the queue (at most max_queued) per free slot.
+  std::deque<Pending>::iterator FairestEligibleLocked() {
+    auto best = queue.end();
+    const Tenant* best_tenant = nullptr;
+    std::vector<const Tenant*> seen;  // tenants whose oldest eligible invocation was weighed
     for (auto it = queue.begin(); it != queue.end(); ++it) {
-      auto& f = *it->function;
-      if (it->cancel && it->cancel->load()) continue;  // DropCancelled fails it
-      if (f.running >= f.runner->concurrency_limit()) continue;
-      Pending p = std::move(*it);
-      queue.erase(it);
-      --f.queued;
-      MarkStartedLocked(p);
-      return p;
+      if (!IsEligible(*it)) continue;
+      const Tenant* t = &TenantLocked(it->tenant);
+      if (std::find(seen.begin(), seen.end(), t) != seen.end()) continue;
+      seen.push_back(t);
+      if (!best_tenant || t->running < best_tenant->running ||
+          (t->running == best_tenant->running && t->last_start < best_tenant->last_start)) {
+        best = it;
+        best_tenant = t;
+      }
     }
-    return std::nullopt;
+    return best;
+  }
+
+  // The entry of a tenant with an invocation running or queued: it exists. REQUIRES(mutex).
+  Tenant& TenantLocked(const std::string& name) {
+    auto it = tenants.find(name);
+    assert(it != tenants.end());
+    return it->second;
+  }
+
+  void ForgetIfIdleLocked(const std::string& name) {
+    auto it = tenants.find(name);
+    if (it != tenants.end() && it->second.running == 0 && it->second.queued == 0) tenants.erase(it);
+  }
+
+  void EnqueueLocked(Pending p) {
+    ++p.function->queued;
+    ++tenants[p.tenant].queued;
+    queue.push_back(std::move(p));
+  }
+
+  // `p` left the queue without starting (uninstalled, cancelled, shutdown). REQUIRES(mutex).
+  void UnqueuedLocked(const Pending& p) {
+    --p.function->queued;
+    --TenantLocked(p.tenant).queued;
+    ForgetIfIdleLocked(p.tenant);
   }
 
   void MarkStartedLocked(Pending& p) {
     if (p.cancel) running_cancels.insert(p.cancel);
     ++p.function->running;
     ++running_total;
+    Tenant& tenant = tenants[p.tenant];
+    ++tenant.running;
+    tenant.last_start = ++starts;
     p.runner = p.function->runner;
     p.started = clock.Steady();
+  }
+
+  // `p` ran (or could not start). REQUIRES(mutex).
+  void MarkEndedLocked(const std::shared_ptr<Function>& function, const std::string& tenant) {
+    --function->running;
+    --running_total;
+    --TenantLocked(tenant).running;
+    ForgetIfIdleLocked(tenant);
   }
 
   void StartThreadLocked(Pending p, std::vector<Pending>& failed) {
@@ -121,8 +196,7 @@ struct FunctionHost::Impl {
       std::thread([this, p]() mutable { Work(std::move(p)); }).detach();
     } catch (const std::system_error& e) {
       --threads;
-      --p.function->running;
-      --running_total;
+      MarkEndedLocked(p.function, p.tenant);
       if (p.cancel) running_cancels.erase(p.cancel);
       Log()->error("cannot start a worker thread: {}", e.what());
       failed.push_back(std::move(p));
@@ -153,6 +227,7 @@ struct FunctionHost::Impl {
       auto cancel = std::move(p.cancel);
       auto function = std::move(p.function);
       auto runner = std::move(p.runner);
+      std::string tenant = std::move(p.tenant);
       p = Pending{};
       std::vector<Pending> failed;
       std::optional<Pending> next;
@@ -161,8 +236,7 @@ struct FunctionHost::Impl {
       {
         std::lock_guard<std::mutex> lock(mutex);
         if (cancel) running_cancels.erase(cancel);
-        --function->running;
-        --running_total;
+        MarkEndedLocked(function, tenant);
         // The burst is over for this function: prepare its next sandboxes now, on this thread,
         // not while its invocations still compete for the CPU.
         if (function->running == 0 && function->queued == 0 && function->runner == runner && !shutting_down) {
@@ -285,6 +359,8 @@ struct FunctionHost::Impl {
   // Every version ever installed, so that shutdown also reaches replaced ones still running.
   std::vector<std::weak_ptr<FunctionRunner>> all_runners;     // GUARDED_BY(mutex)
   std::deque<Pending> queue;                                   // GUARDED_BY(mutex)
+  std::map<std::string, Tenant> tenants;                       // GUARDED_BY(mutex)
+  uint64_t starts = 0;                                         // GUARDED_BY(mutex): invocations started
   // The own cancel flags of running invocations: shutdown sets them as it sets cancel_all.
   std::set<std::shared_ptr<std::atomic<bool>>> running_cancels;  // GUARDED_BY(mutex)
   size_t running_total = 0;                                    // GUARDED_BY(mutex)
@@ -306,7 +382,10 @@ FunctionHost::~FunctionHost() {
     impl_->shutting_down = true;
     impl_->cancel_all = true;
     for (const auto& cancel : impl_->running_cancels) cancel->store(true);
-    for (auto& p : impl_->queue) queued.push_back(std::move(p));
+    for (auto& p : impl_->queue) {
+      impl_->UnqueuedLocked(p);
+      queued.push_back(std::move(p));
+    }
     impl_->queue.clear();
     for (auto& weak : impl_->all_runners) {
       if (auto runner = weak.lock()) runners.push_back(std::move(runner));
@@ -321,7 +400,8 @@ FunctionHost::~FunctionHost() {
   impl_->functions.clear();
 }
 
-Result<void> FunctionHost::Install(const std::string& key, const FunctionSpec& spec, const fs::path& code_dir) {
+Result<void> FunctionHost::Install(const std::string& key, const FunctionSpec& spec, const fs::path& code_dir,
+                                   const std::string& tenant) {
   auto impl = spec.Select(impl_->config.arch);
   if (!impl) return InvalidArgument(impl.error().message);
   std::error_code ec;
@@ -342,8 +422,9 @@ Result<void> FunctionHost::Install(const std::string& key, const FunctionSpec& s
     if (slot) {
       old = std::move(slot->runner);
       slot->runner = runner;
+      slot->tenant = tenant;
     } else {
-      slot = std::make_shared<Impl::Function>(Impl::Function{key, runner, 0, 0});
+      slot = std::make_shared<Impl::Function>(Impl::Function{key, runner, 0, 0, 0, tenant});
     }
     impl_->DispatchLocked(failed);  // a replacement may allow more at once
     if (runner->NeedsSandboxes()) impl_->StartFillThreadLocked(runner);
@@ -365,13 +446,13 @@ Result<void> FunctionHost::Uninstall(const std::string& key) {
     runner = it->second->runner;
     for (auto q = impl_->queue.begin(); q != impl_->queue.end();) {
       if (q->function == it->second) {
+        impl_->UnqueuedLocked(*q);
         queued.push_back(std::move(*q));
         q = impl_->queue.erase(q);
       } else {
         ++q;
       }
     }
-    it->second->queued = 0;
     impl_->functions.erase(it);
   }
   runner->Retire(false);
@@ -413,7 +494,7 @@ void FunctionHost::DropCancelled() {
     std::lock_guard<std::mutex> lock(impl_->mutex);
     for (auto it = impl_->queue.begin(); it != impl_->queue.end();) {
       if (it->cancel && it->cancel->load()) {
-        --it->function->queued;
+        impl_->UnqueuedLocked(*it);
         cancelled.push_back(std::move(*it));
         it = impl_->queue.erase(it);
       } else {
@@ -450,8 +531,10 @@ void FunctionHost::InvokeEvent(const std::string& key, const nlohmann::json& eve
     } else {
       auto& f = *it->second;
       p.function = it->second;
+      p.tenant = f.tenant;
       // Straight to a worker when nothing of this function waits (FIFO per function) and both
-      // limits allow; otherwise queue.
+      // limits allow (then no queued invocation may start: each freed slot was given out at
+      // once, fairly); otherwise queue.
       if (f.queued == 0 && f.running < f.runner->concurrency_limit() &&
           impl_->running_total < impl_->config.max_running) {
         impl_->MarkStartedLocked(p);
@@ -460,8 +543,7 @@ void FunctionHost::InvokeEvent(const std::string& key, const nlohmann::json& eve
         refused = Error(ErrorCode::kResourceExhausted, "invocation queue is full (" +
                                                            std::to_string(impl_->config.max_queued) + " waiting)");
       } else {
-        ++f.queued;
-        impl_->queue.push_back(std::move(p));
+        impl_->EnqueueLocked(std::move(p));
       }
       f.peak = std::max(f.peak, f.running + f.queued);
     }

@@ -25,7 +25,7 @@
 namespace ew::containers {
 
 struct HostConfig {
-  size_t max_running = 64;                 // containers at once on this host, all functions
+  size_t max_running = 64;                 // containers at once on this host, all functions (shared by tenants)
   // Sandboxes kept ready per cold function (SandboxPool; issue 15), where the runtime can
   // prepare them (bwrap with cgroups) and the function declares no GPIO lines (a sandbox made
   // ahead would hold them). Each serves one invocation; 0 turns the pool off. After a busy
@@ -85,6 +85,14 @@ struct InstalledFunction {
 // only while invocations run, and warm instances only while their function is used. A cold
 // function's sandbox pool is filled by a thread that exits when it is full: after Install, and
 // after each burst (when the function has nothing running or queued any more).
+//
+// Run slots (max_running) are shared fairly between tenants (issue 18 review M3): a freed slot
+// goes to the tenant, among those with an invocation that may start now (its function under
+// its max_concurrency), that runs the fewest invocations; on a tie, to the one whose last start
+// is oldest. Within a tenant, the oldest eligible invocation starts first (FIFO). So a tenant
+// that filled every slot before another came gets no new slot until the other holds as many
+// (its running calls are never stopped), and tenants with work alternate from then on. With a
+// single tenant (every function installed with tenant "", as on a board) this is one FIFO.
 class FunctionHost {
  public:
   FunctionHost(HostConfig config, std::unique_ptr<ContainerRuntime> runtime);
@@ -93,7 +101,11 @@ class FunctionHost {
   // Installs (or replaces: running calls finish on the old code, warm instances of the old one
   // are retired) the function `key` whose package is extracted at `code_dir`.
   // InvalidArgument when the spec cannot run on this host (native for another architecture).
-  Result<void> Install(const std::string& key, const FunctionSpec& spec, const std::filesystem::path& code_dir);
+  // `tenant`: who the function belongs to (the conductor's cloud runtime: its project), for a
+  // fair share of max_running between tenants (see "Run slots" above); a replacement's tenant
+  // applies to invocations made after it. A board leaves it "": one tenant, one FIFO.
+  Result<void> Install(const std::string& key, const FunctionSpec& spec, const std::filesystem::path& code_dir,
+                       const std::string& tenant = "");
   // NotFound when not installed. Queued invocations of it fail with NotFound.
   Result<void> Uninstall(const std::string& key);
   std::vector<InstalledFunction> List() const;

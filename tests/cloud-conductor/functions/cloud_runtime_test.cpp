@@ -1,5 +1,6 @@
 // CloudRuntime's lifetime against the blocking pool it posts to (issue 14 review): work queued
-// on the pool when the runtime is destroyed must not touch it.
+// on the pool when the runtime is destroyed must not touch it. Projects share the host's run
+// slots (issue 18 review M3).
 #include "cloud-conductor/functions/cloud_runtime.hpp"
 
 #include <unistd.h>
@@ -7,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <cstring>
+#include <fstream>
 #include <future>
 #include <new>
 
@@ -15,6 +17,10 @@
 #include <boost/asio/thread_pool.hpp>
 #include <gtest/gtest.h>
 
+#include "common/ids/ids.hpp"
+#include "containers/package/package.hpp"
+#include "tests/support/fake_container_runtime.hpp"
+
 namespace ew::functions {
 namespace {
 
@@ -22,10 +28,7 @@ using namespace std::chrono_literals;
 
 class CloudRuntimeTest : public ::testing::Test {
  protected:
-  CloudRuntimeTest() {
-    dir_ = std::filesystem::temp_directory_path() / ("ew-cloud-runtime-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
-  }
+  CloudRuntimeTest() { std::filesystem::create_directories(dir_); }
   ~CloudRuntimeTest() override { std::filesystem::remove_all(dir_); }
 
   CloudRuntimeOptions Options() {
@@ -41,7 +44,10 @@ class CloudRuntimeTest : public ::testing::Test {
     return future.get();
   }
 
-  std::filesystem::path dir_;
+  // Initialised here, before packages_ (a path set in the constructor's body came too late: the
+  // store was "packages" under the working directory).
+  std::filesystem::path dir_ =
+      std::filesystem::temp_directory_path() / ("ew-cloud-runtime-" + std::to_string(::getpid()));
   PackageStore packages_{dir_ / "packages"};
   boost::asio::io_context timers_;
 };
@@ -98,6 +104,81 @@ TEST_F(CloudRuntimeTest, Issue14WorkThatRunsWhileTheRuntimeLivesIsServed) {
   runtime.Run("fn-1", "prj-1", FunctionVersion{}, nlohmann::json::object(), 5s,
               [&late](InvocationOutcome outcome) { late.set_value(std::move(outcome)); });
   EXPECT_EQ(Await(late_future).error->message, "the cloud runtime has stopped");
+  pool.join();
+}
+
+// A cloud host of one run slot over the fake runtime; functions of two projects. Before: the
+// host's queue was one FIFO, so project B's call waited behind every call project A had queued
+// (and its queue time counted in B's cloud statistics). Now each function is installed with its
+// project as the host's tenant, and the freed slot goes to B.
+TEST_F(CloudRuntimeTest, Issue18ReviewM3_AProjectDoesNotWaitBehindAnotherProjectsQueue) {
+  auto state = std::make_shared<containers::testing::FakeRuntimeState>();
+  state->hold = true;
+  CloudRuntimeOptions options = Options();
+  options.runtime = "auto";
+  options.max_running = 1;
+  options.make_runtime =
+      [state](const containers::RuntimeConfig&) -> Result<std::unique_ptr<containers::ContainerRuntime>> {
+    return std::unique_ptr<containers::ContainerRuntime>(new containers::testing::FakeRuntime(state));
+  };
+  // One package serves both functions.
+  const std::filesystem::path src = dir_ / "src";
+  std::filesystem::create_directories(src);
+  std::ofstream(src / "function.json")
+      << R"({"name": "f", "version": "1.0.0", "runtime": "sh", "entrypoint": "main.sh"})";
+  std::ofstream(src / "main.sh") << "echo '{}'\n";
+  std::filesystem::permissions(src / "main.sh", std::filesystem::perms(0755));
+  auto bytes = containers::PackDirectory(src);
+  ASSERT_TRUE(bytes) << bytes.error().message;
+  FunctionVersion version;
+  version.sha256 = ids::Sha256Hex(*bytes);
+  version.spec.name = "f";
+  version.spec.version = "1.0.0";
+  version.spec.runtime = containers::Runtime::kSh;
+  version.spec.entrypoint = "main.sh";
+  version.spec.max_concurrency = 8;
+  ASSERT_TRUE(packages_.Create());
+  ASSERT_TRUE(packages_.Put(version.sha256, *bytes));
+
+  // One pool thread: the runs reach the host in the order they were made.
+  boost::asio::thread_pool pool(1);
+  CloudRuntime runtime(options, packages_, pool, timers_.get_executor());
+  std::mutex mu;
+  std::condition_variable answered_cv;
+  size_t answered = 0;
+  auto run = [&](const std::string& function_id, const std::string& project_id, const std::string& call) {
+    runtime.Run(function_id, project_id, version, {{"call", call}}, 60s, [&](InvocationOutcome outcome) {
+      EXPECT_FALSE(outcome.error) << outcome.error->message;
+      std::lock_guard<std::mutex> lock(mu);
+      ++answered;
+      answered_cv.notify_all();
+    });
+  };
+  for (int i = 0; i < 3; ++i) run("fn-a", "prj-a", "a#" + std::to_string(i));
+  run("fn-b", "prj-b", "b#0");
+  // Every run is in the host once the pool's thread got past them.
+  std::promise<void> drained;
+  boost::asio::post(pool, [&drained] { drained.set_value(); });
+  ASSERT_EQ(drained.get_future().wait_for(10s), std::future_status::ready);
+  ASSERT_TRUE(state->WaitFor([&] { return state->held == 1; }));
+
+  state->Release(1);
+  ASSERT_TRUE(state->WaitFor([&] { return state->inputs.size() == 2; }));
+  {
+    std::lock_guard<std::mutex> lock(state->mutex);
+    EXPECT_EQ(nlohmann::json::parse(state->inputs[0])["call"], "a#0");
+    EXPECT_EQ(nlohmann::json::parse(state->inputs[1])["call"], "b#0") << "project B waited behind project A's queue";
+  }
+  {
+    std::lock_guard<std::mutex> lock(state->mutex);
+    state->hold = false;
+  }
+  state->Release(10);
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(answered_cv.wait_for(lock, 10s, [&] { return answered == 4; }));
+  }
+  runtime.Shutdown();
   pool.join();
 }
 

@@ -1,10 +1,14 @@
 // FunctionHost over a FakeRuntime: argv/env per runtime, outcome mapping, admission (per
-// function, host-wide, bounded queue), threads only while busy, install/uninstall, warm pool.
+// function, host-wide, bounded queue), run slots shared between tenants, threads only while busy,
+// install/uninstall, warm pool.
 #include "containers/host/function_host.hpp"
 
 #include <dirent.h>
 
+#include <algorithm>
 #include <future>
+#include <map>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -592,6 +596,211 @@ TEST_F(WarmHostTest, DestructionWhileTheInstanceStartsCancelsTheCall) {
   }
   EXPECT_TRUE(state_->inputs.empty());  // the instance never got the request
   EXPECT_EQ(state_->alive_processes, 0);
+}
+
+// Run slots shared between tenants (issue 18 review M3): the conductor's cloud runtime installs
+// each function with its project as tenant. Every run waits until the test lets its call go
+// (Finish), so the test chooses which slot frees and reads the start order from the runtime.
+class FairHostTest : public FunctionHostTest {
+ protected:
+  void TearDown() override {
+    OpenAll();  // nothing may wait past the test: the host's destructor waits for its workers
+    host_.reset();
+  }
+
+  void MakeHost(size_t max_running) {
+    HostConfig config;
+    config.max_running = max_running;
+    FunctionHostTest::MakeHost(config);
+    state_->on_run = [this](const ContainerSpec&, const std::string& input) -> Result<RunOutput> {
+      const std::string call = json::parse(input)["call"];
+      std::unique_lock<std::mutex> lock(gate_mutex_);
+      gate_changed_.wait_for(lock, 10s, [&] { return all_open_ || open_.count(call) > 0; });
+      RunOutput out;
+      out.exit_code = 0;
+      out.stdout_data = "{\"echo\": " + input + "}";
+      return out;
+    };
+  }
+
+  // Installs `key` for `tenant` ("" = no tenant, as on a board).
+  void InstallFor(const std::string& tenant, const std::string& key) {
+    auto spec = Spec(key);
+    spec.max_concurrency = 64;  // only the host-wide limit queues
+    auto installed = host_->Install(key, spec, code_ / key, tenant);
+    ASSERT_TRUE(installed) << installed.error().message;
+  }
+
+  // Invokes `key` with the call name "<key>#<n>".
+  void Call(const std::string& key, int n, std::shared_ptr<std::atomic<bool>> cancel = nullptr) {
+    host_->InvokeEvent(key, {{"call", key + "#" + std::to_string(n)}}, results_.Callback(), std::move(cancel));
+  }
+
+  // Waits until `n` runs have started; their call names, in start order.
+  std::vector<std::string> Started(size_t n) {
+    std::vector<std::string> out;
+    bool reached = state_->WaitFor([&] { return state_->inputs.size() >= n; });
+    EXPECT_TRUE(reached) << "only " << state_->inputs.size() << " of " << n << " runs started";
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    for (const auto& input : state_->inputs) out.push_back(json::parse(input)["call"]);
+    return out;
+  }
+
+  // Lets `call`'s run end, and waits for the run the freed slot starts (the `started`th).
+  void Finish(const std::string& call, size_t started) {
+    {
+      std::lock_guard<std::mutex> lock(gate_mutex_);
+      open_.insert(call);
+    }
+    gate_changed_.notify_all();
+    Started(started);
+  }
+
+  void OpenAll() {
+    {
+      std::lock_guard<std::mutex> lock(gate_mutex_);
+      all_open_ = true;
+    }
+    gate_changed_.notify_all();
+  }
+
+  // Every call answered, none failed.
+  void ExpectAllSucceed(size_t calls) {
+    OpenAll();
+    ASSERT_TRUE(results_.WaitFor(calls));
+    for (auto& [tag, r] : results_.Take()) {
+      ASSERT_TRUE(r) << r.error().message;
+      EXPECT_EQ(r->status, Status::kSucceeded);
+    }
+  }
+
+  Results results_;
+  std::mutex gate_mutex_;
+  std::condition_variable gate_changed_;
+  std::set<std::string> open_;  // GUARDED_BY(gate_mutex_)
+  bool all_open_ = false;       // GUARDED_BY(gate_mutex_)
+};
+
+using Calls = std::vector<std::string>;
+
+// Calls that start at once (each on its own thread) reach the runtime in any order: those are
+// compared as sets, the ones started one at a time as freed slots came in order.
+Calls FirstAsSet(Calls calls, size_t n) {
+  calls.resize(std::min(n, calls.size()));
+  std::sort(calls.begin(), calls.end());
+  return calls;
+}
+Calls From(const Calls& calls, size_t first) {
+  return Calls(calls.begin() + std::min(first, calls.size()), calls.end());
+}
+
+TEST_F(FairHostTest, Issue18ReviewM3_TenantWaitingBehindAnotherTakesTheNextFreeSlot) {
+  MakeHost(2);
+  InstallFor("project-a", "a");
+  InstallFor("project-b", "b");
+  for (int i = 0; i < 6; ++i) Call("a", i);
+  Call("b", 0);
+  EXPECT_EQ(FirstAsSet(Started(2), 2), (Calls{"a#0", "a#1"}));
+  EXPECT_EQ(Listed("a").queued, 4u);
+  EXPECT_EQ(Listed("b").queued, 1u);
+  // Before: b#0 waited behind a#2..a#5, its queue time counted as the cloud's slowness.
+  Finish("a#0", 3);
+  EXPECT_EQ(Started(3).back(), "b#0");
+  // A's calls go on in their order.
+  Finish("a#1", 4);
+  EXPECT_EQ(Started(4).back(), "a#2");
+  ExpectAllSucceed(7);
+}
+
+TEST_F(FairHostTest, FreedSlotsGoToTheTenantRunningTheFewest) {
+  MakeHost(4);
+  InstallFor("project-a", "a");
+  InstallFor("project-b", "b");
+  for (int i = 0; i < 6; ++i) Call("a", i);
+  for (int i = 0; i < 3; ++i) Call("b", i);
+  EXPECT_EQ(FirstAsSet(Started(4), 4), (Calls{"a#0", "a#1", "a#2", "a#3"}));
+  Finish("a#0", 5);  // A runs 3, B 0
+  Finish("a#1", 6);  // A 2, B 1: B again (turn by turn would give A its turn here)
+  Finish("a#2", 7);  // A 1, B 2
+  Finish("b#0", 8);  // A 2, B 1
+  EXPECT_EQ(From(Started(8), 4), (Calls{"b#0", "b#1", "a#4", "b#2"}));
+  ExpectAllSucceed(9);
+}
+
+TEST_F(FairHostTest, TenantsTakeTurnsFifoWithinEach) {
+  MakeHost(1);
+  InstallFor("project-a", "a1");
+  InstallFor("project-a", "a2");
+  InstallFor("project-b", "b");
+  Call("a1", 0);
+  Call("a2", 0);
+  Call("a1", 1);
+  Call("b", 0);
+  Call("b", 1);
+  Started(1);
+  Finish("a1#0", 2);
+  Finish("b#0", 3);
+  Finish("a2#0", 4);
+  Finish("b#1", 5);
+  // On a tie (none running) the tenant that started one longest ago goes first; A's two
+  // functions keep one order between them.
+  EXPECT_EQ(Started(5), (Calls{"a1#0", "b#0", "a2#0", "b#1", "a1#1"}));
+  ExpectAllSucceed(5);
+}
+
+TEST_F(FairHostTest, WithoutTenantsTheQueueStaysOneFifo) {
+  // A board: every function installed with no tenant. Functions are not tenants: y's call
+  // waits behind every x call made before it.
+  MakeHost(1);
+  InstallFor("", "x");
+  InstallFor("", "y");
+  Call("x", 0);
+  Call("x", 1);
+  Call("x", 2);
+  Call("y", 0);
+  Call("y", 1);
+  Started(1);
+  Finish("x#0", 2);
+  Finish("x#1", 3);
+  Finish("x#2", 4);
+  Finish("y#0", 5);
+  EXPECT_EQ(Started(5), (Calls{"x#0", "x#1", "x#2", "y#0", "y#1"}));
+  ExpectAllSucceed(5);
+}
+
+TEST_F(FairHostTest, CancelledAndUninstalledCallsGiveUpTheirTenantsTurn) {
+  MakeHost(1);
+  InstallFor("project-a", "a");
+  InstallFor("project-b", "b");
+  InstallFor("project-c", "c");
+  Call("a", 0);
+  Call("a", 1);
+  auto cancel = std::make_shared<std::atomic<bool>>(false);
+  Call("b", 0, cancel);
+  Call("c", 0);
+  Started(1);
+  cancel->store(true);
+  host_->DropCancelled();
+  ASSERT_TRUE(host_->Uninstall("c"));
+  ASSERT_TRUE(results_.WaitFor(2));
+  // Neither B nor C holds a turn any more: A's next call starts.
+  Finish("a#0", 2);
+  EXPECT_EQ(Started(2), (Calls{"a#0", "a#1"}));
+  // B comes back with nothing running: it gets the next slot.
+  Call("a", 2);
+  Call("b", 1);
+  Finish("a#1", 3);
+  EXPECT_EQ(Started(3).back(), "b#1");
+  OpenAll();
+  ASSERT_TRUE(results_.WaitFor(6));
+  std::map<std::string, ErrorCode> failed;
+  for (auto& [tag, r] : results_.Take()) {
+    if (!r) failed.emplace(r.error().message, r.error().code);
+  }
+  EXPECT_EQ(failed.size(), 2u);
+  for (auto& [message, code] : failed) {
+    EXPECT_TRUE(code == ErrorCode::kCancelled || code == ErrorCode::kNotFound) << message;
+  }
 }
 
 TEST(InvocationResultTest, JsonRecord) {
