@@ -303,6 +303,7 @@ Result<void> Conductor::Impl::StartTriggers() {
   EW_TRY(options.broker, triggers::BrokerFromConfig(d.config));
   options.max_per_project = static_cast<size_t>(d.config.triggers_max_per_project);
   options.max_payload_bytes = static_cast<size_t>(d.config.triggers_max_payload_bytes);
+  options.max_messages_per_second_per_project = static_cast<double>(d.config.triggers_max_messages_per_second);
   options.mqtt_topic_root = d.config.triggers_mqtt_topic_root;
   auto invoke = [&d](const triggers::TriggerSpec& spec, nlohmann::json event,
                      std::function<void(std::string)> done) -> Result<void> {
@@ -380,6 +381,7 @@ Result<uint16_t> Conductor::Start() {
   functions_options.cloud_uid_count = static_cast<uint32_t>(d.config.functions_uid_count);
   functions_options.cloud_cgroups = d.config.functions_cgroups;
   functions_options.cloud_max_per_project = static_cast<size_t>(d.config.functions_cloud_max_per_project);
+  functions_options.invoker.cloud_network = d.config.functions_cloud_network;
   functions_options.invoker.default_strategy = d.config.functions_placement_strategy;
   functions_options.placement_flush_interval = std::chrono::milliseconds(d.config.functions_placement_flush_ms);
   functions_options.invoker.max_running_per_function = static_cast<size_t>(d.config.functions_max_running_per_function);
@@ -393,6 +395,7 @@ Result<uint16_t> Conductor::Start() {
   // is destroyed after it, and a call that comes meanwhile finds it gone and is dropped).
   flows::CloudFlowRunnerOptions cloud_flow_options;
   cloud_flow_options.runtime.outbound = flows::OutboundAllowList(d.config.flows_cloud_outbound);
+  cloud_flow_options.runtime.local_files = false;
   d.cloud_flows = std::make_unique<flows::CloudFlowRunner>(
       *d.router, d.clock,
       [&d](const std::string& flow_id, const ew::flows::runtime::FunctionCall& call,

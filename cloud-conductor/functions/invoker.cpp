@@ -240,6 +240,10 @@ Result<FunctionVersion> Invoker::Resolve(const FunctionRecord& function, const s
   if (target == kCloudTarget) {
     if (function.latest.spec.board_only)
       return InvalidArgument("function " + function.name + " is boardOnly: it cannot run in the cloud");
+    if (function.latest.spec.network && !options_.cloud_network)
+      return InvalidArgument("function " + function.name +
+                             " declares network: the cloud runtime would share the conductor's network, which this "
+                             "conductor does not allow ([functions] cloud_network = false); run it on a board");
     return function.latest;
   }
   if (function.latest.spec.cloud_only)
@@ -267,7 +271,8 @@ Result<std::vector<std::string>> Invoker::Available(const FunctionRecord& functi
       if (runs && gateway_.Presence(d.board_id)) out.push_back(placement::BoardRuntime(d.board_id));
     }
   }
-  if (!function.latest.spec.board_only && cloud_.IsUsable()) out.push_back(placement::kCloudRuntime);
+  const bool cloud_allowed = !function.latest.spec.board_only && (!function.latest.spec.network || options_.cloud_network);
+  if (cloud_allowed && cloud_.IsUsable()) out.push_back(placement::kCloudRuntime);
   return out;
 }
 

@@ -58,6 +58,10 @@ struct InvokerOptions {
   // this (queueing, the network): a runtime that does not answer leaves time for the next one.
   std::chrono::milliseconds attempt_grace{5'000};
   uint64_t random_seed = 0;  // greedy's exploration; 0 = from std::random_device
+  // Functions that declare "network": true run in the cloud only when this is set: the cloud
+  // runtime shares the conductor host's network (its loopback services, its private network, a
+  // cloud metadata endpoint), which is not a function's. Otherwise they run on boards only.
+  bool cloud_network = false;
 };
 
 // Where a call may run: auto (placement decides), the cloud, or one board.

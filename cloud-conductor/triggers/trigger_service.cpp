@@ -60,8 +60,32 @@ struct TriggerService::Book {
   };
   std::map<std::string, Filter> filters;        // GUARDED_BY(mu): by broker filter
   std::map<uint32_t, std::string> filter_of;    // GUARDED_BY(mu): subscription id → broker filter
+  // Each project's message budget (TriggerOptions::max_messages_per_second_per_project).
+  struct Bucket {
+    double tokens = 0;
+    std::chrono::steady_clock::time_point at{};
+    bool primed = false;
+  };
+  std::map<std::string, Bucket> budgets;        // GUARDED_BY(mu): by project id
   bool connected = false;                       // GUARDED_BY(mu)
   std::string connection_state = "connecting";  // GUARDED_BY(mu)
+
+  // Takes one message from `project`'s budget of `rate` per second (as many at once); false when
+  // it is spent (mu held).
+  bool Spend(const std::string& project, double rate) {
+    Bucket& b = budgets[project];
+    const auto now = clock.Steady();
+    if (!b.primed) {
+      b = Bucket{rate, now, true};
+    } else {
+      const double elapsed = std::chrono::duration<double>(now - b.at).count();
+      b.tokens = std::min(rate, b.tokens + elapsed * rate);
+      b.at = now;
+    }
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
 
   // An MQTT trigger's state: the connection's until it is connected, then its filter's (mu held).
   void Refresh(Live& t) {
@@ -96,13 +120,19 @@ Result<void> TriggerService::Start() {
   if (options_.broker && !mqtt_) {
     ::ew::flows::nodes::MqttBroker broker = *options_.broker;
     broker.mqtt5 = true;  // subscription identifiers: one connection serves every trigger
+    // Retained values are old news, skipped anyway: a (re)subscribe must not replay a topic tree
+    // through the thread every project's messages share.
+    broker.send_retained = false;
     ::ew::flows::nodes::MqttCallbacks callbacks;
     callbacks.on_state = [this](bool connected, const std::string& detail) { OnConnectionState(connected, detail); };
     callbacks.on_subscribed = [this](uint32_t id, bool granted, const std::string& detail) {
       OnSubscribed(id, granted, detail);
     };
     callbacks.on_message = [this](const ::ew::flows::nodes::MqttMessage& m) { OnBrokerMessage(m); };
-    callbacks.on_broker_limit = [max = options_.max_payload_bytes](uint32_t limit) {
+    callbacks.on_connack = [max = options_.max_payload_bytes](uint32_t limit, bool subscription_ids) {
+      if (!subscription_ids)
+        Log()->error("MQTT broker: it does not tag messages with subscription identifiers (MQTT 5); triggers whose "
+                     "filters overlap fire once per matching subscription. Use a broker that does (mosquitto 2)");
       // libmosquitto 2.0 reads a packet whole before anyone sees its size, and cannot send an MQTT 5
       // maximum packet size with an asynchronous connect: the broker's own limit bounds what a
       // message costs the conductor.
@@ -115,6 +145,11 @@ Result<void> TriggerService::Start() {
                     max);
     };
     EW_TRY(mqtt_, ::ew::flows::nodes::MqttConnection::Open(broker, {}, std::move(callbacks)));
+    if (options_.mqtt_topic_root.empty())
+      Log()->warn("MQTT triggers: [triggers] mqtt_topic_root is \"\": every project's filters are used as given, "
+                  "and a trigger on # sees every project's messages");
+    else
+      Log()->info("MQTT triggers: each project's filters under {}/<project>/", options_.mqtt_topic_root);
   }
   EW_TRY(auto stored, store_.List(""));
   size_t started = 0;
@@ -257,18 +292,34 @@ void TriggerService::OnBrokerMessage(const ::ew::flows::nodes::MqttMessage& m) {
     for (uint32_t subscription : m.subscription_ids) {
       auto name = book_->filter_of.find(subscription);
       if (name == book_->filter_of.end()) continue;
-      for (const auto& id : book_->filters.at(name->second).triggers) {
+      const auto& triggers = book_->filters.at(name->second).triggers;
+      if (triggers.empty()) continue;
+      // A filter lies in one project's namespace: the copy is charged to that project, once.
+      const std::string& project = book_->live.count(*triggers.begin()) ? book_->live.at(*triggers.begin()).spec.project_id
+                                                                          : std::string();
+      const bool within_budget =
+          m.retain || book_->Spend(project, options_.max_messages_per_second_per_project);
+      for (const auto& id : triggers) {
         auto it = book_->live.find(id);
         if (it == book_->live.end()) continue;
         Live& t = it->second;
-        // A retained message is the broker's stored last value, sent on every (re)subscribe: not a
-        // new event. Firing on it would repeat a fire at each reconnect and conductor restart.
+        // A retained message is the broker's stored last value (the subscription asks for none;
+        // a broker may still send one): not a new event, and firing on it would repeat a fire at
+        // each reconnect and conductor restart.
         if (m.retain) {
           ++t.skipped;
+        } else if (!within_budget) {
+          ++t.dropped;
+          book_->Failed(t, "over the project's " + std::to_string(static_cast<int>(options_.max_messages_per_second_per_project)) +
+                               " messages per second ([triggers] max_messages_per_second): dropped");
         } else if (m.payload.size() > options_.max_payload_bytes) {
           ++t.dropped;
           book_->Failed(t, "a payload of " + std::to_string(m.payload.size()) + " bytes is over the limit of " +
                                std::to_string(options_.max_payload_bytes) + ": dropped");
+        } else if (t.in_flight >= options_.max_in_flight_per_trigger) {
+          // Known now: dropped without the copy and parse (Queue would drop it too).
+          ++t.dropped;
+          book_->Failed(t, std::to_string(t.in_flight) + " fires in flight (the limit): dropped one");
         } else {
           targets.push_back(id);
         }

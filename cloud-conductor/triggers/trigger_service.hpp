@@ -1,13 +1,13 @@
 // Runs the triggers of every project: one MQTT 5 connection for every MQTT trigger (libmosquitto
 // through flows' MqttConnection, to the conductor's one configured broker; one subscription per
 // distinct filter, its identifier naming the triggers a message is for; each project's filters
-// under its own topic namespace), the schedule triggers on a
+// under its own topic namespace; no retained messages at subscribe), the schedule triggers on a
 // timer over the injected Clock (ScheduleBook), and each fire as an invocation through the
 // function invoker (placement, fallback, limits, history with the trigger's id). Restores every
 // stored trigger at Start. docs/ARCHITECTURE.md, "Triggers".
 //
 // Threading: Create/Delete/Get/List and Start block on the store: call them from the blocking pool
-// (or before the io loop runs). MQTT messages arrive on each connection's libmosquitto thread,
+// (or before the io loop runs). MQTT messages arrive on the connection's libmosquitto thread,
 // ticks on the io executor; both only queue fires on the blocking pool, where `invoke` runs. Status
 // lives under one mutex in a block shared with the invocations' completion callbacks, which may
 // run after the service is gone. Lock order: that mutex, then the connection's (Subscribe under
@@ -49,6 +49,10 @@ struct TriggerOptions {
   size_t max_per_project = 32;             // triggers of one project (MQTT and schedule); more → 429
   size_t max_payload_bytes = 64 << 10;     // an MQTT payload larger than this is dropped (never copied), not fired
   size_t max_in_flight_per_trigger = 8;    // fires queued or running per trigger; more are dropped
+  // Messages one project's triggers take per second (a token bucket of as many), counted per copy
+  // the broker delivers; more are dropped before they are copied or parsed. Every project's
+  // messages share the connection's one thread: no project's devices can starve the others.
+  double max_messages_per_second_per_project = 200;
   std::chrono::milliseconds tick{1'000};   // how often schedules are checked (fires are at most this late)
 };
 
@@ -95,7 +99,8 @@ class TriggerService {
   // filter under the project's namespace is not a valid filter; ResourceExhausted past
   // max_per_project; store errors. Nothing changes on error.
   Result<TriggerStatus> Create(TriggerSpec spec);
-  // NotFound when there is no such trigger. Its connection is closed before this returns.
+  // NotFound when there is no such trigger. Its filter is unsubscribed (when no other trigger has
+  // it) before this returns.
   Result<void> Delete(const std::string& id);
   Result<TriggerStatus> Get(const std::string& id);
   // Every trigger of `project_id` ("" = every project), oldest first.

@@ -13,6 +13,10 @@ Result<void> CheckTopicFilter(const std::string& topic) {
   if (topic[0] == '$') return InvalidArgument("topic: filters starting with $ (broker topics) are not allowed");
   if (topic.find('\0') != std::string::npos) return InvalidArgument("topic: must not contain NUL");
   EW_TRY(const ::ew::flows::nodes::MosquittoLibrary* lib, ::ew::flows::nodes::MosquittoLibrary::Get());
+  // MQTT's UTF-8 (no control characters: a broker would refuse the SUBSCRIBE, and a terminal
+  // showing `trigger ls` would obey escape sequences).
+  if (lib->validate_utf8(topic.data(), static_cast<int>(topic.size())) != MOSQ_ERR_SUCCESS)
+    return InvalidArgument("topic: must be UTF-8 without control characters");
   if (lib->sub_topic_check(topic.c_str()) != MOSQ_ERR_SUCCESS)
     return InvalidArgument("topic: \"" + topic +
                            "\" is not a valid MQTT filter (+ must be a whole level, # only the last level)");

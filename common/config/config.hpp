@@ -56,6 +56,7 @@ struct ConductorConfig {
   int64_t functions_placement_flush_ms = 10'000;
   int64_t functions_max_running_per_function = 32;     // invocations at once per function; more → 429
   int64_t functions_max_running_per_project = 128;     // invocations at once per project; more → 429
+  bool functions_cloud_network = false;  // functions declaring "network" may run in the cloud (on the conductor's network)
   int64_t functions_cloud_max_per_project = 64;        // one project's runs in the cloud host's queue; more → 429
   // [gpio]
   int64_t gpio_history_days = 30;          // GPIO readings older than this are pruned
@@ -98,6 +99,7 @@ struct ConductorConfig {
   // flow cannot make the conductor reach its own network.
   std::vector<std::string> flows_cloud_outbound;
   int64_t triggers_max_per_project = 32;         // triggers of one project; more → 429
+  int64_t triggers_max_messages_per_second = 200;  // per project: MQTT messages its triggers take; more are dropped
   int64_t triggers_max_payload_bytes = 64 << 10; // larger MQTT payloads are dropped (counted), never fired
   // Boards' tunnel WebSockets are pinged after this long without a word from the board and
   // closed (with the client's connection) when the next interval brings nothing either. 0 = off.

@@ -4,6 +4,10 @@
 // sets msg.payload (ret "txt" string, "bin" array of bytes, "obj" parsed JSON), msg.statusCode,
 // msg.headers and msg.responseUrl. Timeout: msg.requestTimeout (ms) or 120 s, as Node-RED's
 // httpRequestTimeout. Bodies over 8 MiB fail. https and proxies are refused (not on boards yet).
+#include <algorithm>
+#include <cctype>
+#include <string_view>
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -35,6 +39,21 @@ Result<url::Url> ParseHttpUrl(const std::string& text) {
 std::string HostHeader(const url::Url& u) {
   std::string host = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
   return u.port == 80 ? host : host + ":" + std::to_string(u.port);
+}
+
+// An HTTP token (RFC 9110 5.6.2): a method or a header name. Beast writes both as given, so a CR
+// or LF from a message would start a header or a request of the message's choosing.
+bool IsToken(std::string_view s) {
+  static constexpr std::string_view kExtra = "!#$%&'*+-.^_`|~";
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
+    return std::isalnum(c) || kExtra.find(static_cast<char>(c)) != std::string_view::npos;
+  });
+}
+
+// A header value or a request target: no control characters (CR, LF, NUL) and, for the target,
+// no space.
+bool IsFieldText(std::string_view s, bool space_allowed) {
+  return std::none_of(s.begin(), s.end(), [&](unsigned char c) { return c < 0x20 || c == 0x7f || (c == ' ' && !space_allowed); });
 }
 
 // One request: resolve, connect, write, read, with a deadline on the stream. Runs on the strand.
@@ -137,6 +156,19 @@ class HttpRequestNode : public RuntimeNode {
     }
     std::string method = method_ == "use" ? msg.value("method", "GET") : method_;
     for (auto& c : method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    std::string refused;
+    if (!IsToken(method)) refused = "method is not an HTTP token";
+    if (!IsFieldText(parsed->target, false)) refused = "the URL's path has a space or a control character";
+    if (auto headers = msg.find("headers"); headers != msg.end() && headers->is_object()) {
+      for (auto it = headers->begin(); it != headers->end(); ++it) {
+        if (!IsToken(it.key()) || !IsFieldText(runtime::ToJsString(it.value()), true))
+          refused = "header \"" + it.key().substr(0, 64) + "\" is not a token with a value free of control characters";
+      }
+    }
+    if (!refused.empty()) {
+      Error("http request: " + refused + ": not sent", &msg);
+      return;
+    }
     http::request<http::string_body> request;
     request.method_string(method);
     request.target(parsed->target);

@@ -45,6 +45,8 @@ Result<MosquittoLibrary> Load() {
   bind(lib.property_add_varint, "mosquitto_property_add_varint");
   bind(lib.property_read_varint, "mosquitto_property_read_varint");
   bind(lib.property_read_int32, "mosquitto_property_read_int32");
+  bind(lib.property_read_byte, "mosquitto_property_read_byte");
+  bind(lib.validate_utf8, "mosquitto_validate_utf8");
   bind(lib.property_free_all, "mosquitto_property_free_all");
   if (!ok) return Unavailable("libmosquitto.so.1 lacks a function the MQTT nodes need");
   lib.lib_init();

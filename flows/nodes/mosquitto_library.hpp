@@ -39,6 +39,8 @@ struct MosquittoLibrary {
   decltype(&mosquitto_property_add_varint) property_add_varint = nullptr;
   decltype(&mosquitto_property_read_varint) property_read_varint = nullptr;
   decltype(&mosquitto_property_read_int32) property_read_int32 = nullptr;
+  decltype(&mosquitto_property_read_byte) property_read_byte = nullptr;
+  decltype(&mosquitto_validate_utf8) validate_utf8 = nullptr;  // MQTT's UTF-8 rules: no control characters
   decltype(&mosquitto_property_free_all) property_free_all = nullptr;
 
   // The process-wide instance, loaded (and mosquitto_lib_init'ed) once; Unavailable naming the

@@ -1,5 +1,6 @@
 #include "flows/nodes/mqtt_connection.hpp"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <mqtt_protocol.h>
@@ -11,6 +12,19 @@
 namespace ew::flows::nodes {
 
 namespace {
+
+// Disables the thread's cancellation for a callback's duration (the destructor cancels the loop
+// thread: a cancellation point inside a callback, a log write, would unwind it holding locks).
+class NoCancel {
+ public:
+  NoCancel() { pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old_); }
+  ~NoCancel() { pthread_setcancelstate(old_, nullptr); }
+  NoCancel(const NoCancel&) = delete;
+  NoCancel& operator=(const NoCancel&) = delete;
+
+ private:
+  int old_ = 0;
+};
 
 // A string property, "" when absent or of another type (exports are user-edited JSON).
 std::string StringProp(const flows::ConfigNode& node, const char* name) {
@@ -25,7 +39,7 @@ bool BoolProp(const flows::ConfigNode& node, const char* name, bool fallback) {
   return it->is_boolean() ? it->get<bool>() : it->is_string() && *it == "true";
 }
 
-Result<MqttTls> TlsFromConfig(const flows::ConfigNode& broker, const flows::ConfigNode* config) {
+Result<MqttTls> TlsFromConfig(const flows::ConfigNode& broker, const flows::ConfigNode* config, bool files_allowed) {
   MqttTls tls;
   if (config == nullptr) {
     const std::string id = StringProp(broker, "tls");
@@ -37,6 +51,10 @@ Result<MqttTls> TlsFromConfig(const flows::ConfigNode& broker, const flows::Conf
   tls.ca_file = str("ca");
   tls.cert_file = str("cert");
   tls.key_file = str("key");
+  if (!files_allowed && !(tls.ca_file.empty() && tls.cert_file.empty() && tls.key_file.empty()))
+    return InvalidArgument("tls-config \"" + config->id + "\": this runtime reads no files named in a flow (the "
+                           "conductor's files are its operator's); leave ca, cert and key empty (the system's CAs "
+                           "verify the broker) or run the node on a board");
   for (const char* uploaded : {"caname", "certname", "keyname"}) {
     if (!str(uploaded).empty())
       return InvalidArgument("tls-config \"" + config->id + "\": uploaded certificates and keys are credentials, which "
@@ -58,10 +76,11 @@ Result<MqttBroker> MqttBroker::Find(const runtime::FlowRuntime& rt, const std::s
   const auto* config = rt.FindConfig(id);
   if (!config || config->type != "mqtt-broker") return InvalidArgument("no mqtt-broker config node \"" + id + "\"");
   const std::string tls_id = StringProp(*config, "tls");
-  return FromConfig(*config, tls_id.empty() ? nullptr : rt.FindConfig(tls_id));
+  return FromConfig(*config, tls_id.empty() ? nullptr : rt.FindConfig(tls_id), rt.options().local_files);
 }
 
-Result<MqttBroker> MqttBroker::FromConfig(const flows::ConfigNode& config, const flows::ConfigNode* tls_config) {
+Result<MqttBroker> MqttBroker::FromConfig(const flows::ConfigNode& config, const flows::ConfigNode* tls_config,
+                                          bool files_allowed) {
   MqttBroker b;
   const auto& p = config.props;
   auto str = [&](const char* name, const std::string& fallback) {
@@ -78,7 +97,7 @@ Result<MqttBroker> MqttBroker::FromConfig(const flows::ConfigNode& config, const
     use_tls = true;
   }
   if (use_tls) {
-    EW_TRY(b.tls, TlsFromConfig(config, tls_config));
+    EW_TRY(b.tls, TlsFromConfig(config, tls_config, files_allowed));
     const std::string sni = tls_config ? StringProp(*tls_config, "servername") : "";
     if (!sni.empty() && sni != b.host)
       return InvalidArgument("tls-config \"" + tls_config->id + "\": a server name other than the broker's host (" + sni +
@@ -101,6 +120,7 @@ Result<std::unique_ptr<MqttConnection>> MqttConnection::Open(const MqttBroker& b
   std::unique_ptr<MqttConnection> c(new MqttConnection());
   c->lib_ = lib;
   c->mqtt5_ = broker.mqtt5;
+  c->send_retained_ = broker.send_retained;
   c->callbacks_ = std::move(callbacks);
   for (auto& [filter, qos] : subscriptions) c->subscriptions_.emplace(c->next_id_++, Subscription{std::move(filter), qos});
   c->client_ = lib->create(broker.client_id.empty() ? nullptr : broker.client_id.c_str(),
@@ -149,6 +169,9 @@ Result<std::unique_ptr<MqttConnection>> MqttConnection::Open(const MqttBroker& b
 MqttConnection::~MqttConnection() {
   if (!client_) return;
   lib_->disconnect(client_);
+  // Cancelled (a reconnect to a broker that drops packets blocks in connect() for minutes), but
+  // never inside our callbacks: each runs with cancellation disabled (NoCancel), so no lock of
+  // ours or of a caller is left held.
   lib_->loop_stop(client_, true);
   lib_->destroy(client_);
 }
@@ -193,7 +216,8 @@ void MqttConnection::SendSubscribe(uint32_t id, const Subscription& sub, bool at
   // connection still say which subscription a message is for.
   if (mqtt5_) lib_->property_add_varint(&props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, id);
   int mid = 0;
-  int rc = lib_->subscribe_v5(client_, &mid, sub.filter.c_str(), sub.qos, 0, props);
+  const int options = mqtt5_ && !send_retained_ ? MQTT_SUB_OPT_SEND_RETAIN_NEVER : 0;
+  int rc = lib_->subscribe_v5(client_, &mid, sub.filter.c_str(), sub.qos, options, props);
   lib_->property_free_all(&props);
   if (rc != MOSQ_ERR_SUCCESS) return;  // the connection is going down: the next connect subscribes again
   pending_[mid] = PendingSubscribe{id, at_connect};
@@ -201,11 +225,16 @@ void MqttConnection::SendSubscribe(uint32_t id, const Subscription& sub, bool at
 }
 
 void MqttConnection::HandleConnect(mosquitto*, void* self, int rc, int, const mosquitto_property* props) {
+  NoCancel no_cancel;
   auto* c = static_cast<MqttConnection*>(self);
-  if (rc == 0 && c->mqtt5_ && c->callbacks_.on_broker_limit) {
+  if (rc == 0 && c->mqtt5_ && c->callbacks_.on_connack) {
     uint32_t max_packet = 0;
-    if (props) c->lib_->property_read_int32(props, MQTT_PROP_MAXIMUM_PACKET_SIZE, &max_packet, false);
-    c->callbacks_.on_broker_limit(max_packet);
+    uint8_t ids = 1;  // absent: available (MQTT 5, 3.2.2.3.12)
+    if (props) {
+      c->lib_->property_read_int32(props, MQTT_PROP_MAXIMUM_PACKET_SIZE, &max_packet, false);
+      c->lib_->property_read_byte(props, MQTT_PROP_SUBSCRIPTION_ID_AVAILABLE, &ids, false);
+    }
+    c->callbacks_.on_connack(max_packet, ids != 0);
   }
   {
     std::lock_guard<std::mutex> lock(c->mu_);
@@ -224,6 +253,7 @@ void MqttConnection::HandleConnect(mosquitto*, void* self, int rc, int, const mo
 }
 
 void MqttConnection::HandleSubscribe(mosquitto*, void* self, int mid, int qos_count, const int* granted_qos) {
+  NoCancel no_cancel;
   auto* c = static_cast<MqttConnection*>(self);
   PendingSubscribe pending;
   bool now_connected = false;
@@ -247,6 +277,7 @@ void MqttConnection::HandleSubscribe(mosquitto*, void* self, int mid, int qos_co
 }
 
 void MqttConnection::HandleDisconnect(mosquitto*, void* self, int rc) {
+  NoCancel no_cancel;
   auto* c = static_cast<MqttConnection*>(self);
   {
     std::lock_guard<std::mutex> lock(c->mu_);
@@ -262,6 +293,7 @@ void MqttConnection::HandleDisconnect(mosquitto*, void* self, int rc) {
 
 void MqttConnection::HandleMessage(mosquitto*, void* self, const ::mosquitto_message* message,
                                    const mosquitto_property* props) {
+  NoCancel no_cancel;
   auto* c = static_cast<MqttConnection*>(self);
   if (!c->callbacks_.on_message || !message->topic) return;
   MqttMessage m;
@@ -286,6 +318,7 @@ void MqttConnection::HandleMessage(mosquitto*, void* self, const ::mosquitto_mes
 }
 
 void MqttConnection::HandleLog(mosquitto*, void* self, int level, const char* line) {
+  NoCancel no_cancel;
   auto* c = static_cast<MqttConnection*>(self);
   if (level != MOSQ_LOG_ERR || line == nullptr || !c->callbacks_.on_state) return;
   std::string text(line);

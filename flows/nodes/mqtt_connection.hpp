@@ -1,4 +1,5 @@
-// One MQTT client connection (libmosquitto, its own network thread) for an mqtt in/out node:
+// One MQTT client connection (libmosquitto, its own network thread), for flows' mqtt in/out nodes
+// and the conductor's triggers:
 // connects asynchronously, reconnects with backoff on its own, re-subscribes after each connect.
 // Callbacks run on libmosquitto's thread: nodes post them onto the runtime's strand.
 #pragma once
@@ -53,10 +54,16 @@ struct MqttBroker {
   // packet size read from its CONNACK. The conductor's triggers use it; flows keep 3.1.1, which
   // every broker speaks, as Node-RED's mqtt-broker node does by default.
   bool mqtt5 = false;
+  // MQTT 5 only: false asks the broker to send no retained message at subscribe (Retain Handling
+  // 2), so a (re)subscribe does not replay a topic tree's stored values. Flows keep Node-RED's
+  // behaviour (retained values delivered).
+  bool send_retained = true;
   // An mqtt-broker config node's props and, when it names one, its tls-config node (null when
   // it names none or the partition lacks it). InvalidArgument for WebSocket brokers, uploaded
   // certificates, an SNI name other than the host, or files that cannot be read.
-  static Result<MqttBroker> FromConfig(const flows::ConfigNode& config, const flows::ConfigNode* tls_config);
+  // With `files_allowed` false, a tls-config naming any file is refused before any is looked at.
+  static Result<MqttBroker> FromConfig(const flows::ConfigNode& config, const flows::ConfigNode* tls_config,
+                                       bool files_allowed = true);
   // The mqtt-broker config node `id` of the runtime's partition, with its tls-config.
   static Result<MqttBroker> Find(const runtime::FlowRuntime& rt, const std::string& id);
 };
@@ -82,9 +89,9 @@ struct MqttCallbacks {
   // Each SUBACK: the subscription `id` is in place (granted) or the broker refused it (detail
   // names the broker's reason, e.g. "Not authorized"). Optional.
   std::function<void(uint32_t id, bool granted, const std::string& detail)> on_subscribed;
-  // At each CONNACK (MQTT 5 only), before any subscription: the broker's maximum packet size,
-  // 0 when it announced none. Optional.
-  std::function<void(uint32_t max_packet_bytes)> on_broker_limit;
+  // At each CONNACK (MQTT 5 only), before any subscription: the broker's maximum packet size (0
+  // when it announced none) and whether it tags messages with subscription identifiers. Optional.
+  std::function<void(uint32_t max_packet_bytes, bool subscription_ids)> on_connack;
 };
 
 class MqttConnection {
@@ -132,6 +139,7 @@ class MqttConnection {
   const MosquittoLibrary* lib_ = nullptr;
   mosquitto* client_ = nullptr;
   bool mqtt5_ = false;
+  bool send_retained_ = true;
   MqttCallbacks callbacks_;
 
   mutable std::mutex mu_;

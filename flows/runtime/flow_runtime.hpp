@@ -60,6 +60,10 @@ struct RuntimeOptions {
   // owner's. The conductor's cloud runner sets [flows] cloud_outbound, so a flow cannot make the
   // conductor reach its own network or metadata services.
   std::function<Result<void>(const std::string& host, uint16_t port)> outbound;
+  // Whether nodes may read files named in the flow (a tls-config node's CA, certificate and key
+  // paths). A board's flow names its own files; the conductor's cloud runtime sets false: its
+  // files (the triggers' broker certificate and key among them) are the operator's.
+  bool local_files = true;
 };
 
 struct NodeStats {

@@ -304,6 +304,8 @@ def burst(port, token, fn_id, board_id, n, pids=None):
         c.conn.close()
     return {"latency": [t for t, _ in out], "wall": wall, "busy_cores": busy_cores, "cpu_ms_per_call": cpu,
             "cold": sum(1 for _, r in out if r.get("cold")),
+            # Calls that found a sandbox prepared ahead (the pool's reach in this burst).
+            "prepared": sum(1 for _, r in out if r.get("prepared")),
             "agent_queue_ms": [r["queueMs"] for _, r in out if "queueMs" in r],
             "agent_run_ms": [r["runMs"] for _, r in out if "runMs" in r]}
 
@@ -320,6 +322,7 @@ def summarize_bursts(bursts):
                                 for k in bursts[0]["cpu_ms_per_call"]},
             "round_p50_ms": per_round_p50, "rounds": len(bursts), "n": len(lat),
             "cold_calls": sum(b["cold"] for b in bursts),
+            "prepared_per_round": [b["prepared"] for b in bursts],
             "agent_queue_p50_ms": pct(queue, 50) if queue else None,
             "agent_run_p50_ms": pct(run, 50) if run else None,
             "agent_run_p99_ms": pct(run, 99) if run else None}
@@ -540,8 +543,8 @@ def main():
               f"({w['calls_per_s']:.0f} calls/s completed over the wall time, {w['n']} calls; target p50 ≤ 2 ms)\n")
     if "concurrent" in results:
         print(f"| {args.concurrent} at once on one board | runtime | p50 ms | p99 ms | max ms | wall ms (median) | "
-              f"round p50s ms | agent queue p50 ms | agent run p50 / p99 ms | cores busy |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+              f"round p50s ms | prepared ahead per round | agent queue p50 ms | agent run p50 / p99 ms | cores busy |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         rows = [(f"cold, {label}", results["variants"][label]["runtime"], r)
                 for label, r in results["concurrent"]["cold"].items()]
         if "warm" in results["concurrent"]:
@@ -550,8 +553,9 @@ def main():
             rp = ", ".join(f"{x:.0f}" for x in r["round_p50_ms"])
             q = "—" if r["agent_queue_p50_ms"] is None else f"{r['agent_queue_p50_ms']:.0f}"
             run = "—" if r["agent_run_p50_ms"] is None else f"{r['agent_run_p50_ms']:.0f} / {r['agent_run_p99_ms']:.0f}"
+            prepared = ", ".join(str(x) for x in r.get("prepared_per_round", []))
             print(f"| {name} | {rt} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['max_ms']:.0f} | {r['wall_ms']:.0f} | "
-                  f"{rp} | {q} | {run} | {r['busy_cores']:.2f} of {os.cpu_count()} |")
+                  f"{rp} | {prepared} | {q} | {run} | {r['busy_cores']:.2f} of {os.cpu_count()} |")
         print("\nHeld between bursts (the agent's descendants: ready sandboxes):\n")
         for label, r in results["concurrent"]["cold"].items():
             print(f"- {label}: {r.get('idle_sandbox_processes', 0)} processes, "

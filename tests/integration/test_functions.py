@@ -289,6 +289,15 @@ class FunctionsTest(ConductorTestCase):
         self.assertEqual(rec["output"]["double"], 100)
         board_only = self.upload(sh_spec("gpio-only", boardOnly=True), {"main.sh": DOUBLE_SH})
         self.invoke(board_only["id"], {"n": 1}, cloud=True, expect=400)
+        # A function that declares network would share the conductor's network in the cloud
+        # (loopback services, metadata endpoints): refused there by default ([functions]
+        # cloud_network = false), and placement auto does not offer the cloud either.
+        networked = self.upload(sh_spec("fetcher", network=True), {"main.sh": DOUBLE_SH})
+        refused = self.invoke(networked["id"], {"n": 1}, cloud=True, expect=400)
+        self.assertIn("cloud_network", refused["error"]["message"])
+        status, body = self.rest("POST", f"/v1/functions/{networked['id']}/invocations", {"event": {"n": 1}})
+        self.assertNotEqual(status, 200, body)
+        self.assertNotIn("succeeded", json.dumps(body))
 
     def test_twenty_concurrent_invocations_on_one_board(self):
         board_id = self.board("pi-1")

@@ -74,10 +74,13 @@ class Broker:
         self.log.close()
 
 
-@unittest.skipUnless(os.access(MOSQUITTO, os.X_OK) and os.access(MOSQUITTO_PUB, os.X_OK),
-                     "mosquitto and mosquitto_pub are needed (deploy/debian-packages.txt)")
-class TriggerTest(ConductorTestCase):
+HAVE_MOSQUITTO = os.access(MOSQUITTO, os.X_OK) and os.access(MOSQUITTO_PUB, os.X_OK)
+
+
+class BrokerCase(ConductorTestCase):
+    """A mosquitto broker and a conductor whose triggers use it ([triggers] below + `triggers_config`)."""
     workdir_prefix = "ew-trig-"
+    triggers_config = ""
 
     def setUp(self):
         # The broker first: the conductor's config names its port.
@@ -85,7 +88,7 @@ class TriggerTest(ConductorTestCase):
         self.broker_dir = tempfile.mkdtemp(prefix="ew-trig-broker-")
         self.broker = Broker(self.broker_dir).start()
         self.conductor_config = (f'[triggers]\nmqtt_broker = "mqtt://127.0.0.1:{self.broker.port}"\n'
-                                 f'max_per_project = 4\nmax_payload_bytes = 1024\n')
+                                 f'max_per_project = 4\nmax_payload_bytes = 1024\n{self.triggers_config}')
         super().setUp()
 
     def tearDown(self):
@@ -150,6 +153,29 @@ class TriggerTest(ConductorTestCase):
         self.assertEqual(status, 200, body)
         return body["triggers"]
 
+    def operator_of_new_project(self, name):
+        """(project id, token) of a new project's operator."""
+        _, project = self.rest("POST", "/v1/projects", {"name": name})
+        status, body = self.rest("POST", "/v1/users", {"name": f"op-{name}", "password": f"operator-{name}-pw",
+                                                      "projectId": project["id"]})
+        self.assertEqual(status, 201, body)
+        return project["id"], self.conductor.login(f"op-{name}", f"operator-{name}-pw")
+
+    def function_as(self, token, name):
+        status, body = self.conductor.rest("POST", "/v1/functions", token=token, content_type="application/gzip",
+                                           raw=package(sh_spec(name), {"main.sh": ECHO_SH}))
+        self.assertEqual(status, 201, body)
+        return body["id"]
+
+    def mqtt_trigger(self, fn, topic, token, **extra):
+        status, created = self.conductor.rest("POST", "/v1/triggers", token=token,
+                                              body=dict({"type": "mqtt", "functionId": fn, "topic": topic}, **extra))
+        self.assertEqual(status, 201, created)
+        return created
+
+
+@unittest.skipUnless(HAVE_MOSQUITTO, "mosquitto and mosquitto_pub are needed (deploy/debian-packages.txt)")
+class TriggerTest(BrokerCase):
     # -- tests ------------------------------------------------------------------------------------
 
     @unittest.skipUnless(RUNTIMES, "no container runtime (crun, runc or bwrap) on this host")
@@ -158,7 +184,8 @@ class TriggerTest(ConductorTestCase):
         fn = self.function("alarm", boardOnly=True)  # on the agent, through the invoker
         self.deploy(fn, board)
         ns = self.namespace(fn)  # the project's topics: devices publish under it
-        # A retained value from before: the broker sends it on subscribe; it is not a new event.
+        # A retained value from before: not a new event. The trigger subscribes asking for no
+        # retained messages, so it is never delivered (nor replayed at each reconnect).
         self.broker.publish(ns + "lab/old/temp", '{"temperature": 99, "n": 0}', retain=True)
         status, created = self.rest("POST", "/v1/triggers", {
             "type": "mqtt", "functionId": fn, "topic": "lab/+/temp", "qos": 1,
@@ -169,7 +196,6 @@ class TriggerTest(ConductorTestCase):
         self.assertEqual(created["brokerTopic"], ns + "lab/+/temp")
         self.assertEqual(created["condition"], {"field": "temperature", "op": ">", "value": 30})
         wait_until(lambda: self.trigger(tid)["state"] == "connected", what="trigger connected to the broker")
-        wait_until(lambda: self.trigger(tid)["skipped"] >= 1, what="the retained message seen and skipped")
         messages = [
             ("lab/a/temp", '{"temperature": 31, "n": 1}'),    # fires
             ("lab/b/temp", '{"temperature": 25, "n": 2}'),    # below the threshold
@@ -190,7 +216,7 @@ class TriggerTest(ConductorTestCase):
         time.sleep(1.5)  # a third (wrong) fire would have come by now: the broker is on loopback
         state = self.trigger(tid)
         self.assertEqual(state["fireCount"], 2, state)
-        self.assertEqual(state["skipped"], 4, state)  # retained, 25, 30, "hot"
+        self.assertEqual(state["skipped"], 3, state)  # 25, 30, "hot" (the retained one never came)
         self.assertEqual(state["dropped"], 1, state)  # the oversize payload
         self.assertIn("over the limit", state.get("lastError", ""), state)
         self.assertIsNotNone(state["lastFiredAt"])
@@ -339,23 +365,13 @@ class TriggerTest(ConductorTestCase):
         limit that four triggers match costs the conductor about its size once, not four copies."""
         never = {"field": "n", "op": ">", "value": 10 ** 9}  # every delivery is counted in `skipped`
         fn_a = self.function("watch-a")
-        _, other = self.rest("POST", "/v1/projects", {"name": "project-b"})
-        status, body = self.rest("POST", "/v1/users", {"name": "op-b", "password": "operator-b-password",
-                                                      "projectId": other["id"]})
-        self.assertEqual(status, 201, body)
-        op_b = self.conductor.login("op-b", "operator-b-password")
-        status, body = self.conductor.rest("POST", "/v1/functions", token=op_b, content_type="application/gzip",
-                                           raw=package(sh_spec("watch-b"), {"main.sh": ECHO_SH}))
-        self.assertEqual(status, 201, body)
-        fn_b = body["id"]
+        _, op_b = self.operator_of_new_project("b")
+        fn_b = self.function_as(op_b, "watch-b")
         ns_a, ns_b = self.namespace(fn_a), self.namespace(fn_b, token=op_b)
         self.assertNotEqual(ns_a, ns_b)
 
         def make(fn, topic, token):
-            status, created = self.conductor.rest("POST", "/v1/triggers", token=token, body={
-                "type": "mqtt", "functionId": fn, "topic": topic, "condition": never})
-            self.assertEqual(status, 201, created)
-            return created
+            return self.mqtt_trigger(fn, topic, token, condition=never)
         everything_a = make(fn_a, "#", self.token)
         lab_a = make(fn_a, "lab/#", self.token)
         also_lab_a = make(fn_a, "lab/#", self.token)   # the same filter: one subscription, two triggers
@@ -422,6 +438,43 @@ class TriggerTest(ConductorTestCase):
         self.broker.start()
         wait_until(lambda: self.trigger(tid)["state"] == "connected", timeout=40, interval=0.2,
                    what="reconnected once the broker is back")
+
+
+
+@unittest.skipUnless(HAVE_MOSQUITTO, "mosquitto and mosquitto_pub are needed (deploy/debian-packages.txt)")
+class TriggerBudgetTest(BrokerCase):
+    """Issue 18 second review M-b: every project's messages share the connection's one thread, so
+    each project has a message budget ([triggers] max_messages_per_second); past it messages are
+    dropped before they are copied or parsed, and another project's still arrive."""
+    triggers_config = "max_messages_per_second = 3\n"
+
+    def test_a_flooding_project_is_cut_at_its_budget_and_others_are_not(self):
+        never = {"field": "n", "op": ">", "value": 10 ** 9}  # deliveries count in `skipped`
+        fn_a = self.function("flooded")
+        _, op_b = self.operator_of_new_project("quiet")
+        fn_b = self.function_as(op_b, "quiet-fn")
+        ta = self.mqtt_trigger(fn_a, "#", self.token, condition=never)
+        tb = self.mqtt_trigger(fn_b, "#", op_b, condition=never)
+        wait_until(lambda: self.trigger(ta["id"])["state"] == "connected", what="A subscribed")
+        wait_until(lambda: self.conductor.rest("GET", f"/v1/triggers/{tb['id']}", token=op_b)[1]["state"] == "connected",
+                   what="B subscribed")
+        # 12 messages to A at once (mosquitto_pub -l: one connection, a message per line), well over 3.
+        args = [MOSQUITTO_PUB, "-h", "127.0.0.1", "-p", str(self.broker.port), "-q", "1",
+                "-t", self.namespace(fn_a) + "s", "-l"]
+        done = subprocess.run(args, input="".join(f'{{"n": {i}}}\n' for i in range(12)).encode(),
+                              capture_output=True, timeout=10)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.broker.publish(self.namespace(fn_b, token=op_b) + "s", '{"n": 1}')
+        wait_until(lambda: self.trigger(ta["id"])["skipped"] + self.trigger(ta["id"])["dropped"] == 12, timeout=15,
+                   what="all 12 of A's messages counted")
+        a = self.trigger(ta["id"])
+        # 3 at once, and at most a few more refilled while the 12 arrived (3 per second).
+        self.assertGreaterEqual(a["dropped"], 6, a)
+        self.assertGreaterEqual(a["skipped"], 3, a)
+        self.assertIn("max_messages_per_second", a["lastError"])
+        wait_until(lambda: self.conductor.rest("GET", f"/v1/triggers/{tb['id']}", token=op_b)[1]["skipped"] == 1,
+                   what="B's message delivered despite A's flood")
+        self.assertEqual(self.conductor.rest("GET", f"/v1/triggers/{tb['id']}", token=op_b)[1]["dropped"], 0)
 
 
 if __name__ == "__main__":

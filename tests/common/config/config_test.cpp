@@ -72,6 +72,7 @@ void ExpectSame(const ConductorConfig& got, const ConductorConfig& want) {
   EXPECT_EQ(got.functions_max_running_per_function, want.functions_max_running_per_function);
   EXPECT_EQ(got.functions_max_running_per_project, want.functions_max_running_per_project);
   EXPECT_EQ(got.functions_cloud_max_per_project, want.functions_cloud_max_per_project);
+  EXPECT_EQ(got.functions_cloud_network, want.functions_cloud_network);
   EXPECT_EQ(got.functions_max_stored_output_bytes, want.functions_max_stored_output_bytes);
   EXPECT_EQ(got.functions_max_stored_logs_bytes, want.functions_max_stored_logs_bytes);
   EXPECT_EQ(got.gpio_history_days, want.gpio_history_days);
@@ -607,9 +608,9 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
                                    "triggers.mqtt_broker", "triggers.mqtt_ca_file", "triggers.mqtt_cert_file",
                                    "triggers.mqtt_key_file", "triggers.mqtt_username", "triggers.mqtt_password_file",
                                    "triggers.max_per_project", "triggers.max_payload_bytes", "triggers.mqtt_topic_root",
-                                   "flows.cloud_outbound",
+                                   "flows.cloud_outbound", "triggers.max_messages_per_second",
                                    // wt-fix: one project's share of the cloud host.
-                                   "functions.cloud_max_per_project"}));
+                                   "functions.cloud_max_per_project", "functions.cloud_network"}));
   EXPECT_EQ(agent_keys,
             (std::set<std::string>{"agent.credential_path", "agent.conductor_url", "agent.reconnect_initial_ms",
                                    "agent.reconnect_max_ms", "agent.call_timeout_ms", "agent.startup_trim", "gpio.backend",

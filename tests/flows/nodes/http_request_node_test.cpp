@@ -109,5 +109,27 @@ TEST(HttpRequestNode, HttpsIsRefusedPerMessage) {
   EXPECT_NE(h.Seen("err")[0]["error"]["message"].get<std::string>().find("https"), std::string::npos);
 }
 
+// Beast writes a method, a target and header fields as given: a CR or LF from a message would
+// add headers or a second request of the message's choosing. Each is refused, nothing is sent.
+TEST(HttpRequestNode, ControlCharactersFromAMessageAreRefusedNotSent) {
+  EchoServer server;
+  Harness h;
+  h.LoadOrFail({N("r", "http request", {{"out"}}, {{"method", "use"}, {"ret", "obj"}}), Sink("out"),
+                N("c", "catch", {{"err"}}), Sink("err")});
+  const std::string url = server.Url("/ok");
+  h.runtime.DeliverTo("r", {{"url", url}, {"method", "GET /admin HTTP/1.1\r\nX: y\r\n\r\nGET"}});
+  h.runtime.DeliverTo("r", {{"url", url}, {"method", "GET"}, {"headers", {{"X-Custom", "a\r\nX-Injected: 1"}}}});
+  h.runtime.DeliverTo("r", {{"url", url}, {"method", "GET"}, {"headers", {{"Bad Name", "v"}}}});
+  h.runtime.DeliverTo("r", {{"url", server.Url("/a b")}, {"method", "GET"}});
+  ASSERT_TRUE(h.RunUntil([&] { return h.Seen("err").size() == 4; }));
+  for (const auto& e : h.Seen("err"))
+    EXPECT_NE(e["error"]["message"].get<std::string>().find("not sent"), std::string::npos) << e.dump();
+  // A clean request after them still goes, with its ordinary header.
+  h.runtime.DeliverTo("r", {{"url", url}, {"method", "GET"}, {"headers", {{"X-Custom", "fine value"}}}});
+  ASSERT_TRUE(h.RunUntil([&] { return h.Seen("out").size() == 1; }));
+  EXPECT_EQ(h.Seen("out")[0]["payload"]["header"], "fine value");
+  EXPECT_EQ(h.Seen("out")[0]["payload"]["target"], "/ok");
+}
+
 }  // namespace
 }  // namespace ew::flows::testing

@@ -144,9 +144,11 @@ TEST(MqttConnection5, SubscriptionIdsNameTheMatchingFilters) {
     messages.emplace_back(std::string(m.topic), m.subscription_ids);
     cv.notify_all();
   };
-  callbacks.on_broker_limit = [&](uint32_t bytes) {
+  bool subscription_ids = false;
+  callbacks.on_connack = [&](uint32_t bytes, bool ids) {
     std::lock_guard<std::mutex> lock(mu);
     limit = bytes;
+    subscription_ids = ids;
   };
   nodes::MqttBroker config;
   config.host = "127.0.0.1";
@@ -158,6 +160,7 @@ TEST(MqttConnection5, SubscriptionIdsNameTheMatchingFilters) {
   {
     std::lock_guard<std::mutex> lock(mu);
     EXPECT_EQ(limit, 4096u);  // mosquitto's max_packet_size, from the CONNACK
+    EXPECT_TRUE(subscription_ids);
     ASSERT_EQ(subacks.size(), 1u);
     EXPECT_EQ(subacks[0], std::make_pair(1u, true));  // the one given at Open: id 1
   }
