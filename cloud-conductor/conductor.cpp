@@ -404,8 +404,10 @@ Result<uint16_t> Conductor::Start() {
         d.flows->InvokeFromCloud(flow_id, call, std::move(done));
       },
       cloud_flow_options);
+  flows::FlowsOptions flows_options;
+  flows_options.max_flows_per_project = static_cast<size_t>(d.config.flows_max_per_project);
   d.flows = std::make_unique<flows::FlowsService>(*d.flow_store, *d.store, *d.router, d.functions.get(), d.blocking,
-                                                  d.clock, flows::FlowsOptions{}, d.cloud_flows.get());
+                                                  d.clock, flows_options, d.cloud_flows.get());
   EW_TRY_VOID(d.flows->Start());
   EW_TRY(d.gpio_store, gpio::GpioStore::Open(d.config.store_path));
   gpio::RecorderOptions recorder_options;

@@ -87,7 +87,8 @@ FlowStore::FlowStore(SQLite::Database db) : connection_(std::move(db)), db_(conn
 
 Result<FlowRecord> FlowStore::AddVersion(const std::string& project_id, const std::string& name,
                                          const std::string& new_id, const std::string& cloud, const Json& nodes,
-                                         int64_t now, const PartitionMaker& version_for) {
+                                         int64_t now, const PartitionMaker& version_for,
+                                         size_t max_flows_per_project) {
   return connection_.Run<FlowRecord>("add flow version", [&]() -> Result<FlowRecord> {
     SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
     std::string id;
@@ -104,6 +105,12 @@ Result<FlowRecord> FlowStore::AddVersion(const std::string& project_id, const st
       }
     }
     if (id.empty()) {
+      SQLite::Statement count(db_, "SELECT COUNT(*) FROM flows WHERE project_id = ?");
+      count.bind(1, project_id);
+      count.executeStep();
+      if (static_cast<uint64_t>(count.getColumn(0).getInt64()) >= max_flows_per_project)
+        return ResourceExhausted("project " + project_id + " has " + std::to_string(max_flows_per_project) +
+                                 " flows, the limit ([flows] max_per_project): delete one or post a new version of one");
       id = new_id;
       SQLite::Statement insert(db_, "INSERT INTO flows (id, project_id, name, created_at) VALUES (?, ?, ?, ?)");
       insert.bind(1, id);

@@ -70,12 +70,13 @@ class FlowStore {
   // first version) and replaces its partitions by `partitions` (their version is set to the new
   // one). `version_for` receives the flow id and the new version number before anything is
   // written, and returns the partitions for them (the partitioner puts both in every partition);
-  // an error from it aborts everything. Returns the flow record.
+  // an error from it aborts everything. A new flow past `max_flows_per_project` flows in its
+  // project is ResourceExhausted (counted and inserted in one transaction). Returns the flow record.
   using PartitionMaker =
       std::function<Result<std::vector<PartitionRecord>>(const std::string& flow_id, int64_t version)>;
   Result<FlowRecord> AddVersion(const std::string& project_id, const std::string& name, const std::string& new_id,
                                 const std::string& cloud, const nlohmann::json& nodes, int64_t now,
-                                const PartitionMaker& version_for);
+                                const PartitionMaker& version_for, size_t max_flows_per_project = SIZE_MAX);
   Result<FlowRecord> GetFlow(const std::string& id);
   // The flow named `name` in `project_id`, nullopt when there is none.
   Result<std::optional<FlowRecord>> FindFlow(const std::string& project_id, const std::string& name);

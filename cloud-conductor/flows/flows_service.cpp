@@ -238,7 +238,8 @@ void FlowsService::Deploy(const std::string& project_id, const std::string& name
     }
     return records;
   };
-  auto record = store_.AddVersion(project_id, name, ids::NewId("flw"), cloud, nodes, now, make);
+  auto record = store_.AddVersion(project_id, name, ids::NewId("flw"), cloud, nodes, now, make,
+                                  options_.max_flows_per_project);
   if (!record) return refuse(record.error(), std::move(issues));
   auto partitions = store_.ListPartitions(record->id);
   if (!partitions) return refuse(partitions.error());

@@ -50,6 +50,9 @@ struct FlowsOptions {
   std::chrono::milliseconds deploy_wait{2'000};
   std::chrono::milliseconds status_timeout{3'000};  // flow.list on each board for Status
   ew::flows::FlowLimits limits;                     // of a posted export
+  // Flows of one project (each may hold a cloud partition the conductor runs, on one thread with
+  // every project's); a new one past it → ResourceExhausted (429). New versions always go.
+  size_t max_flows_per_project = 32;
 };
 
 // The outcome of a deploy request: the flow, or why it was refused.

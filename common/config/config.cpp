@@ -493,6 +493,7 @@ const std::vector<Key<ConductorConfig>>& ConductorKeys() {
       {"triggers", "mqtt_password_file", Text(&C::triggers_mqtt_password_file)},
       {"triggers", "mqtt_topic_root", Text(&C::triggers_mqtt_topic_root, MqttTopicRoot)},
       {"flows", "cloud_outbound", TextList(&C::flows_cloud_outbound, HostPort)},
+      {"flows", "max_per_project", Integer(&C::flows_max_per_project, 1, 100'000)},
       {"triggers", "max_per_project", Integer(&C::triggers_max_per_project, 1, 100'000)},
       {"triggers", "max_payload_bytes", Integer(&C::triggers_max_payload_bytes, 16, 16 << 20)},
       {"triggers", "max_messages_per_second", Integer(&C::triggers_max_messages_per_second, 1, 1'000'000)},

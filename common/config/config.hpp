@@ -98,6 +98,7 @@ struct ConductorConfig {
   // matched literally; empty = none: those nodes run on boards or in an external Node-RED, and a
   // flow cannot make the conductor reach its own network.
   std::vector<std::string> flows_cloud_outbound;
+  int64_t flows_max_per_project = 32;  // flows of one project; a new one past it → 429
   int64_t triggers_max_per_project = 32;         // triggers of one project; more → 429
   int64_t triggers_max_messages_per_second = 200;  // per project: MQTT messages its triggers take; more are dropped
   int64_t triggers_max_payload_bytes = 64 << 10; // larger MQTT payloads are dropped (counted), never fired

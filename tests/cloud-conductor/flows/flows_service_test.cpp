@@ -185,6 +185,29 @@ TEST_F(FlowsServiceTest, RefusedFlowsStoreNothingAndNameEveryNode) {
   EXPECT_TRUE(gateway_.flow_access().empty());
 }
 
+// Issue 18 second review M-d: one project cannot fill the conductor with flows (each may hold a
+// cloud partition on the thread every project shares).
+TEST_F(FlowsServiceTest, AProjectsFlowsAreCappedNewVersionsStillGo) {
+  FlowsOptions options;
+  options.deploy_wait = std::chrono::seconds(5);
+  options.max_flows_per_project = 2;
+  service_ = std::make_unique<FlowsService>(*store_, *registry_, gateway_, nullptr, pool_, clock_, options);
+  ASSERT_TRUE(service_->Start());
+  json flow = Flow();
+  ASSERT_TRUE(DeployNow("prj-1", "one", flow, "external"));
+  ASSERT_TRUE(DeployNow("prj-1", "two", flow, "external"));
+  auto third = DeployNow("prj-1", "three", flow, "external");
+  ASSERT_FALSE(third);
+  EXPECT_EQ(third.error().error.code, ErrorCode::kResourceExhausted);
+  EXPECT_NE(third.error().error.message.find("max_per_project"), std::string::npos) << third.error().error.message;
+  auto again = DeployNow("prj-1", "one", flow, "external");  // a new version of a flow it has
+  ASSERT_TRUE(again) << again.error().error.message;
+  EXPECT_EQ(again->flow.version, 2);
+  auto flows = store_->ListFlows("prj-1", registry::PageRequest{});
+  ASSERT_TRUE(flows);
+  EXPECT_EQ(flows->items.size(), 2u);  // the refused one stored nothing
+}
+
 TEST_F(FlowsServiceTest, CloudPartitionStateFollowsWhoRunsIt) {
   json flow = Flow();
   flow[0].erase("board");  // the inject goes to the cloud

@@ -608,7 +608,7 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
                                    "triggers.mqtt_broker", "triggers.mqtt_ca_file", "triggers.mqtt_cert_file",
                                    "triggers.mqtt_key_file", "triggers.mqtt_username", "triggers.mqtt_password_file",
                                    "triggers.max_per_project", "triggers.max_payload_bytes", "triggers.mqtt_topic_root",
-                                   "flows.cloud_outbound", "triggers.max_messages_per_second",
+                                   "flows.cloud_outbound", "flows.max_per_project", "triggers.max_messages_per_second",
                                    // wt-fix: one project's share of the cloud host.
                                    "functions.cloud_max_per_project", "functions.cloud_network"}));
   EXPECT_EQ(agent_keys,
