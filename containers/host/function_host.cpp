@@ -68,7 +68,10 @@ struct FunctionHost::Impl {
     std::shared_ptr<FunctionRunner> runner;  // the current version
     size_t running = 0;
     size_t queued = 0;
-    size_t peak = 0;  // most running + queued at once since it was last idle (sizes the sandbox pool)
+    // Invocations admitted since it was last idle (sizes the sandbox pool): each needed a sandbox.
+    // The most running + queued at once undercounts a burst whose first calls end before its
+    // last arrive: after 100 calls released together the next burst found 53 sandboxes ready.
+    size_t burst = 0;
     std::string tenant;  // of invocations made from now on (Install)
   };
 
@@ -232,7 +235,7 @@ struct FunctionHost::Impl {
       std::vector<Pending> failed;
       std::optional<Pending> next;
       bool refill = false;
-      size_t peak = 0;
+      size_t burst = 0;
       {
         std::lock_guard<std::mutex> lock(mutex);
         if (cancel) running_cancels.erase(cancel);
@@ -241,8 +244,8 @@ struct FunctionHost::Impl {
         // not while its invocations still compete for the CPU.
         if (function->running == 0 && function->queued == 0 && function->runner == runner && !shutting_down) {
           refill = true;
-          peak = function->peak;
-          function->peak = 0;
+          burst = function->burst;
+          function->burst = 0;
         }
         function.reset();
         next = TakeNextLocked();
@@ -250,13 +253,13 @@ struct FunctionHost::Impl {
         if (has_warm) EnsureReaperLocked();
         if (refill && next) {
           // This thread has another invocation to run: the pool fills on a thread of its own.
-          StartFillThreadLocked(runner, peak);
+          StartFillThreadLocked(runner, burst);
           refill = false;
         }
       }
       if (refill) {
         // Sized after the burst that just ended (outside the lock: shrinking destroys sandboxes).
-        runner->SizeSandboxes(peak);
+        runner->SizeSandboxes(burst);
         if (runner->NeedsSandboxes()) runner->FillSandboxes(&cancel_all);
       }
       runner.reset();  // outside the lock: a replaced version's last reference stops its instances
@@ -276,14 +279,14 @@ struct FunctionHost::Impl {
     }
   }
 
-  // A thread that sizes `runner`'s sandbox pool after a busy period of `peak` invocations at
-  // once (none: after Install), fills it and exits. REQUIRES(mutex).
-  void StartFillThreadLocked(std::shared_ptr<FunctionRunner> runner, std::optional<size_t> peak = std::nullopt) {
+  // A thread that sizes `runner`'s sandbox pool after a busy period of `burst` invocations
+  // (none: after Install), fills it and exits. REQUIRES(mutex).
+  void StartFillThreadLocked(std::shared_ptr<FunctionRunner> runner, std::optional<size_t> burst = std::nullopt) {
     if (shutting_down) return;
     try {
       ++threads;
-      std::thread([this, runner, peak]() mutable {
-        if (peak) runner->SizeSandboxes(*peak);
+      std::thread([this, runner, burst]() mutable {
+        if (burst) runner->SizeSandboxes(*burst);
         if (runner->NeedsSandboxes()) runner->FillSandboxes(&cancel_all);
         runner.reset();
         std::lock_guard<std::mutex> lock(mutex);
@@ -537,15 +540,16 @@ void FunctionHost::InvokeEvent(const std::string& key, const nlohmann::json& eve
       // once, fairly); otherwise queue.
       if (f.queued == 0 && f.running < f.runner->concurrency_limit() &&
           impl_->running_total < impl_->config.max_running) {
+        ++f.burst;
         impl_->MarkStartedLocked(p);
         impl_->StartThreadLocked(std::move(p), failed);
       } else if (impl_->queue.size() >= impl_->config.max_queued) {
         refused = Error(ErrorCode::kResourceExhausted, "invocation queue is full (" +
                                                            std::to_string(impl_->config.max_queued) + " waiting)");
       } else {
+        ++f.burst;
         impl_->EnqueueLocked(std::move(p));
       }
-      f.peak = std::max(f.peak, f.running + f.queued);
     }
   }
   if (refused) {

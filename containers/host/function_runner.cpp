@@ -87,12 +87,12 @@ FunctionRunner::FunctionRunner(std::string key, FunctionSpec spec, Implementatio
   }
 }
 
-void FunctionRunner::SizeSandboxes(size_t peak) {
+void FunctionRunner::SizeSandboxes(size_t burst) {
   if (!sandboxes_) return;
   const size_t floor = config_.sandbox_pool;
   const size_t cap = std::max(config_.sandbox_pool_max, floor);
   // Halving, not dropping: one quiet period between two bursts does not undo the preparation.
-  const size_t wanted = std::max(peak, sandboxes_->target() / 2);
+  const size_t wanted = std::max(burst, sandboxes_->target() / 2);
   sandboxes_->Resize(std::clamp(wanted, floor, cap));
 }
 

@@ -51,9 +51,9 @@ class FunctionRunner {
   // and filling it (blocks; a worker thread of the host). Failures are logged here.
   bool NeedsSandboxes() const { return sandboxes_ && sandboxes_->NeedsFill(); }
   void FillSandboxes(const std::atomic<bool>* cancel);
-  // After a busy period in which up to `peak` invocations were running or queued at once:
-  // the pool's new size (see HostConfig::sandbox_pool). No-op without a pool.
-  void SizeSandboxes(size_t peak);
+  // After a busy period in which `burst` invocations were admitted: the pool's new size (see
+  // HostConfig::sandbox_pool). No-op without a pool.
+  void SizeSandboxes(size_t burst);
   size_t sandbox_target() const { return sandboxes_ ? sandboxes_->target() : 0; }
 
   // The container for one invocation in `mode` ("cold" or "warm"), with a fresh id.
