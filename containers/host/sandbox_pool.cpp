@@ -1,6 +1,9 @@
 #include "containers/host/sandbox_pool.hpp"
 
 #include <algorithm>
+#include <system_error>
+#include <thread>
+#include <vector>
 
 namespace ew::containers {
 
@@ -23,28 +26,44 @@ Result<void> SandboxPool::Fill(const std::atomic<bool>* cancel) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (filling_ || retired_) return Ok();
     filling_ = true;
+    fill_failed_ = false;
   }
-  Result<void> outcome = Ok();
-  for (;;) {
-    {
+  Result<void> outcome = Ok();  // the first failure; GUARDED_BY(mutex_) while the helpers run
+  auto work = [&] {
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (retired_ || fill_failed_ || ready_.size() + making_ >= target_ || (cancel && cancel->load())) return;
+        ++making_;
+      }
+      // Made outside the lock (it blocks for the runtime's set-up); Take() goes on meanwhile.
+      auto sandbox = factory_();
+      std::unique_ptr<PreparedSandbox> discard;  // destroyed after the unlock below (blocks on the reap)
       std::lock_guard<std::mutex> lock(mutex_);
-      if (retired_ || ready_.size() >= target_ || (cancel && cancel->load())) break;
+      --making_;
+      if (!sandbox) {
+        hold_until_ = clock_.Steady() + kRetryAfterFailure;
+        if (!fill_failed_) outcome = tl::unexpected(sandbox.error());
+        fill_failed_ = true;
+        return;
+      }
+      if (retired_) {
+        discard = std::move(*sandbox);
+        return;
+      }
+      ready_.push_back(std::move(*sandbox));
     }
-    // Made outside the lock (it blocks for the runtime's set-up); Take() goes on meanwhile.
-    auto sandbox = factory_();
-    std::unique_ptr<PreparedSandbox> discard;
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!sandbox) {
-      hold_until_ = clock_.Steady() + kRetryAfterFailure;
-      outcome = tl::unexpected(sandbox.error());
-      break;
+  };
+  std::vector<std::thread> helpers;
+  for (size_t i = 1; i < kFillParallel; ++i) {
+    try {
+      helpers.emplace_back(work);
+    } catch (const std::system_error&) {
+      break;  // fewer at once, still filled
     }
-    if (retired_) {
-      discard = std::move(*sandbox);  // destroyed after the unlock below (blocks on the reap)
-      break;
-    }
-    ready_.push_back(std::move(*sandbox));
   }
+  work();
+  for (auto& helper : helpers) helper.join();
   std::lock_guard<std::mutex> lock(mutex_);
   filling_ = false;
   return outcome;

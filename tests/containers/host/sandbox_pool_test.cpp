@@ -4,7 +4,10 @@
 // function is idle, never for warm or GPIO functions, emptied on uninstall and shutdown.
 #include "containers/host/sandbox_pool.hpp"
 
+#include <atomic>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -26,7 +29,7 @@ struct PoolFixture {
   std::shared_ptr<FakeRuntimeState> state = std::make_shared<FakeRuntimeState>();
   FakeRuntime runtime{state};
   ManualClock clock;
-  int next_id = 0;
+  std::atomic<int> next_id{0};  // the factory runs on several threads at once (kFillParallel)
 
   PoolFixture() { state->can_prepare = true; }
   std::unique_ptr<SandboxPool> MakePool(size_t target) {
@@ -45,6 +48,38 @@ struct PoolFixture {
     return state->alive_sandboxes;
   }
 };
+
+// Making a sandbox is mostly waiting on the kernel: a Fill makes kFillParallel at once.
+TEST(SandboxPoolTest, FillMakesSeveralAtOnce) {
+  PoolFixture f;
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t making = 0, most = 0;
+  bool all_in = false;
+  SandboxPool pool(
+      SandboxPool::kFillParallel,  // one round: each maker makes one
+      [&]() -> Result<std::unique_ptr<PreparedSandbox>> {
+        {
+          std::unique_lock<std::mutex> lock(mu);
+          most = std::max(most, ++making);
+          if (making == SandboxPool::kFillParallel) all_in = true;
+          cv.notify_all();
+          // Each waits (bounded) for the others: one at a time would take the whole timeout.
+          cv.wait_for(lock, 2s, [&] { return all_in; });
+          --making;
+        }
+        ContainerSpec spec;
+        spec.id = "p" + std::to_string(++f.next_id);
+        spec.argv = {"/bin/true"};
+        return f.runtime.Prepare(spec);
+      },
+      f.clock);
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(pool.Fill(nullptr));
+  EXPECT_EQ(pool.Ready(), SandboxPool::kFillParallel);
+  EXPECT_EQ(most, SandboxPool::kFillParallel);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1500ms) << "the makers did not overlap";
+}
 
 TEST(SandboxPoolTest, FillsToTargetAndHandsEachSandboxOutOnce) {
   PoolFixture f;
