@@ -58,6 +58,11 @@ nlohmann::json ToJson(const InvocationResult& result) {
           {"runMs", ms(result.run_time)}};
 }
 
+namespace {
+// Calls of a function admitted within this long count as one burst (sandbox pool sizing).
+constexpr std::chrono::seconds kBurstWindow{1};
+}  // namespace
+
 struct FunctionHost::Impl {
   using Done = std::function<void(Result<InvocationResult>)>;
 
@@ -68,11 +73,15 @@ struct FunctionHost::Impl {
     std::shared_ptr<FunctionRunner> runner;  // the current version
     size_t running = 0;
     size_t queued = 0;
-    // Invocations admitted since it was last idle (sizes the sandbox pool): each needed a sandbox.
-    // The most running + queued at once undercounts a burst whose first calls end before its
-    // last arrive: after 100 calls released together the next burst found 53 sandboxes ready.
+    // The most invocations admitted within one kBurstWindow since the pool was last sized: each
+    // needed a sandbox. (The most running + queued at once, used first, undercounts a burst
+    // whose first calls end before its last arrive: after 100 released together the next burst
+    // found 53 sandboxes ready.) A window opens at the first call after the previous one closed,
+    // so a burst is not split at an arbitrary boundary.
     size_t burst = 0;
     std::string tenant;  // of invocations made from now on (Install)
+    std::chrono::steady_clock::time_point window_start{};  // of the burst window (see `burst`)
+    size_t window_count = 0;
   };
 
   // Who shares the run slots (see "Run slots" in the header). Kept while it has an invocation
@@ -538,16 +547,20 @@ void FunctionHost::InvokeEvent(const std::string& key, const nlohmann::json& eve
       // Straight to a worker when nothing of this function waits (FIFO per function) and both
       // limits allow (then no queued invocation may start: each freed slot was given out at
       // once, fairly); otherwise queue.
+      if (const auto now = impl_->clock.Steady(); now - f.window_start >= kBurstWindow) {
+        f.window_start = now;
+        f.window_count = 0;
+      }
       if (f.queued == 0 && f.running < f.runner->concurrency_limit() &&
           impl_->running_total < impl_->config.max_running) {
-        ++f.burst;
+        f.burst = std::max(f.burst, ++f.window_count);
         impl_->MarkStartedLocked(p);
         impl_->StartThreadLocked(std::move(p), failed);
       } else if (impl_->queue.size() >= impl_->config.max_queued) {
         refused = Error(ErrorCode::kResourceExhausted, "invocation queue is full (" +
                                                            std::to_string(impl_->config.max_queued) + " waiting)");
       } else {
-        ++f.burst;
+        f.burst = std::max(f.burst, ++f.window_count);
         impl_->EnqueueLocked(std::move(p));
       }
     }

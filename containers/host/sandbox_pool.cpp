@@ -8,7 +8,7 @@
 namespace ew::containers {
 
 SandboxPool::SandboxPool(size_t target, Factory factory, const Clock& clock)
-    : target_(target), factory_(std::move(factory)), clock_(clock) {}
+    : target_(target), factory_(std::move(factory)), clock_(clock), grown_at_(clock.Steady()) {}
 
 SandboxPool::~SandboxPool() { Retire(); }
 
@@ -88,6 +88,7 @@ void SandboxPool::Resize(size_t target) {
   std::vector<std::unique_ptr<PreparedSandbox>> doomed;
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (std::max<size_t>(1, target) > target_) grown_at_ = clock_.Steady();
     target_ = std::max<size_t>(1, target);
     while (ready_.size() > target_) {
       doomed.push_back(std::move(ready_.back()));
@@ -95,6 +96,11 @@ void SandboxPool::Resize(size_t target) {
     }
   }
   doomed.clear();  // outside the lock
+}
+
+std::chrono::steady_clock::duration SandboxPool::SinceGrown() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return clock_.Steady() - grown_at_;
 }
 
 size_t SandboxPool::target() const {

@@ -49,6 +49,8 @@ class SandboxPool {
   void Retire();
   // Sets how many to keep ready (> 0); ready ones beyond it are destroyed. Thread-safe.
   void Resize(size_t target);
+  // Since Resize last raised the target (since construction when it never did). Thread-safe.
+  std::chrono::steady_clock::duration SinceGrown() const;
 
   size_t Ready() const;
   size_t target() const;
@@ -64,6 +66,7 @@ class SandboxPool {
   bool fill_failed_ = false;                             // GUARDED_BY(mutex_): this Fill's factory failed
   bool retired_ = false;                                 // GUARDED_BY(mutex_)
   std::chrono::steady_clock::time_point hold_until_{};   // GUARDED_BY(mutex_)
+  std::chrono::steady_clock::time_point grown_at_;       // GUARDED_BY(mutex_)
 };
 
 }  // namespace ew::containers

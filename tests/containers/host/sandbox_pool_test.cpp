@@ -296,12 +296,19 @@ TEST_F(HostPoolTest, ThePoolFollowsTheLastBurstWithinItsBounds) {
   };
   burst(8);
   EXPECT_TRUE(WaitReady("echo", 8)) << "sized to the burst: " << Ready("echo");
+  clock_.Advance(2s);  // a burst of its own
   burst(14);
   EXPECT_TRUE(WaitReady("echo", 10)) << "capped at sandbox_pool_max: " << Ready("echo");
+  clock_.Advance(5s);
+  ASSERT_TRUE(Call("echo"));
+  EXPECT_TRUE(WaitReady("echo", 10)) << "a pause soon after a burst keeps it: " << Ready("echo");
+  clock_.Advance(30s);
   ASSERT_TRUE(Call("echo"));
   EXPECT_TRUE(WaitReady("echo", 5)) << "a quiet period halves it: " << Ready("echo");
+  clock_.Advance(31s);
   ASSERT_TRUE(Call("echo"));
   EXPECT_TRUE(WaitReady("echo", 2)) << "never below sandbox_pool: " << Ready("echo");
+  clock_.Advance(31s);
   ASSERT_TRUE(Call("echo"));
   EXPECT_TRUE(WaitReady("echo", 2));
 }
