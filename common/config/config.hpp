@@ -153,7 +153,7 @@ struct AgentConfig {
   int64_t functions_max_running = 16;
   // Sandboxes prepared ahead per cold function (bwrap with cgroups; issue 15): a burst's
   // invocations skip the runtime's set-up. Each serves one invocation; refilled when the
-  // function is idle again, sized to its last burst within [sandbox_pool, sandbox_pool_max].
+  // function is idle again, sized to its largest recent burst within [sandbox_pool, sandbox_pool_max].
   // 0 turns it off.
   int64_t functions_sandbox_pool = 4;
   int64_t functions_sandbox_pool_max = 100;  // a burst of 100 at once finds 100 ready (issue 15)

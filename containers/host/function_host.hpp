@@ -28,10 +28,10 @@ struct HostConfig {
   size_t max_running = 64;                 // containers at once on this host, all functions (shared by tenants)
   // Sandboxes kept ready per cold function (SandboxPool; issue 15), where the runtime can
   // prepare them (bwrap with cgroups) and the function declares no GPIO lines (a sandbox made
-  // ahead would hold them). Each serves one invocation; 0 turns the pool off. After a busy
-  // period the pool is sized to the invocations of the function admitted in it, at least half
-  // its previous size, within [sandbox_pool, sandbox_pool_max]: a function that comes in bursts
-  // finds its next burst prepared, one called now and then keeps sandbox_pool.
+  // ahead would hold them). Each serves one invocation; 0 turns the pool off. When the function
+  // is idle the pool grows to the most of its invocations admitted within one second, and halves
+  // after 30 s without growing, within [sandbox_pool, sandbox_pool_max]: a function that comes in
+  // bursts finds its next burst prepared, one called now and then keeps sandbox_pool.
   size_t sandbox_pool = 0;
   size_t sandbox_pool_max = 0;  // below sandbox_pool: taken as sandbox_pool (a fixed size)
   size_t max_queued = 1024;                // waiting invocations beyond that → ResourceExhausted
