@@ -335,7 +335,11 @@ Result<std::string> Invoker::Invoke(const FunctionRecord& function, const Placem
     if (runtimes.empty()) {
       return Unavailable("function " + function.name +
                          " has no runtime to run on now (no online board it is deployed on" +
-                         (function.latest.spec.board_only ? ")" : ", and no cloud runtime)"));
+                         (function.latest.spec.board_only ? ")"
+                          : function.latest.spec.network && !options_.cloud_network
+                              ? ", and it declares network, which this conductor's cloud does not run: [functions] "
+                                "cloud_network = false)"
+                              : ", and no cloud runtime)"));
     }
     // A board at its concurrency cap is skipped while another runtime can take the call.
     std::vector<std::string> open;

@@ -1,5 +1,6 @@
 #include "cloud-conductor/triggers/trigger_service.hpp"
 
+#include <atomic>
 #include <set>
 
 #include <boost/asio/post.hpp>
@@ -129,7 +130,9 @@ Result<void> TriggerService::Start() {
       OnSubscribed(id, granted, detail);
     };
     callbacks.on_message = [this](const ::ew::flows::nodes::MqttMessage& m) { OnBrokerMessage(m); };
-    callbacks.on_connack = [max = options_.max_payload_bytes](uint32_t limit, bool subscription_ids) {
+    callbacks.on_connack = [max = options_.max_payload_bytes, warned = std::make_shared<std::atomic<bool>>(false)](
+                               uint32_t limit, bool subscription_ids) {
+      if (warned->exchange(true)) return;  // once, not at every reconnect
       if (!subscription_ids)
         Log()->error("MQTT broker: it does not tag messages with subscription identifiers (MQTT 5); triggers whose "
                      "filters overlap fire once per matching subscription. Use a broker that does (mosquitto 2)");
@@ -289,17 +292,14 @@ void TriggerService::OnBrokerMessage(const ::ew::flows::nodes::MqttMessage& m) {
   std::vector<std::string> targets;
   {
     std::lock_guard<std::mutex> lock(book_->mu);
+    // Each project's budget is charged once per copy, whatever number of its triggers take it
+    // (one project per filter under the namespaces; several with mqtt_topic_root = "").
+    std::map<std::string, bool> within_budget;
+    std::string over_budget, over_size;  // each error's text, made once per copy
     for (uint32_t subscription : m.subscription_ids) {
       auto name = book_->filter_of.find(subscription);
       if (name == book_->filter_of.end()) continue;
-      const auto& triggers = book_->filters.at(name->second).triggers;
-      if (triggers.empty()) continue;
-      // A filter lies in one project's namespace: the copy is charged to that project, once.
-      const std::string& project = book_->live.count(*triggers.begin()) ? book_->live.at(*triggers.begin()).spec.project_id
-                                                                          : std::string();
-      const bool within_budget =
-          m.retain || book_->Spend(project, options_.max_messages_per_second_per_project);
-      for (const auto& id : triggers) {
+      for (const auto& id : book_->filters.at(name->second).triggers) {
         auto it = book_->live.find(id);
         if (it == book_->live.end()) continue;
         Live& t = it->second;
@@ -308,14 +308,27 @@ void TriggerService::OnBrokerMessage(const ::ew::flows::nodes::MqttMessage& m) {
         // each reconnect and conductor restart.
         if (m.retain) {
           ++t.skipped;
-        } else if (!within_budget) {
+          continue;
+        }
+        auto budget = within_budget.find(t.spec.project_id);
+        if (budget == within_budget.end())
+          budget = within_budget
+                       .emplace(t.spec.project_id,
+                                book_->Spend(t.spec.project_id, options_.max_messages_per_second_per_project))
+                       .first;
+        if (!budget->second) {
           ++t.dropped;
-          book_->Failed(t, "over the project's " + std::to_string(static_cast<int>(options_.max_messages_per_second_per_project)) +
-                               " messages per second ([triggers] max_messages_per_second): dropped");
+          if (over_budget.empty())
+            over_budget = "over the project's " +
+                          std::to_string(static_cast<int64_t>(options_.max_messages_per_second_per_project)) +
+                          " messages per second ([triggers] max_messages_per_second): dropped";
+          book_->Failed(t, over_budget);
         } else if (m.payload.size() > options_.max_payload_bytes) {
           ++t.dropped;
-          book_->Failed(t, "a payload of " + std::to_string(m.payload.size()) + " bytes is over the limit of " +
-                               std::to_string(options_.max_payload_bytes) + ": dropped");
+          if (over_size.empty())
+            over_size = "a payload of " + std::to_string(m.payload.size()) + " bytes is over the limit of " +
+                        std::to_string(options_.max_payload_bytes) + ": dropped";
+          book_->Failed(t, over_size);
         } else if (t.in_flight >= options_.max_in_flight_per_trigger) {
           // Known now: dropped without the copy and parse (Queue would drop it too).
           ++t.dropped;

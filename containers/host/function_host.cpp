@@ -61,6 +61,12 @@ nlohmann::json ToJson(const InvocationResult& result) {
 namespace {
 // Calls of a function admitted within this long count as one burst (sandbox pool sizing).
 constexpr std::chrono::seconds kBurstWindow{1};
+
+// What a refill sizes the sandbox pool by (FunctionRunner::SizeSandboxes).
+struct PoolSizing {
+  size_t burst = 0;       // the most calls admitted within one burst window since the last sizing
+  bool in_burst = false;  // that window is open and had several calls: a pause, the burst goes on
+};
 }  // namespace
 
 struct FunctionHost::Impl {
@@ -73,8 +79,9 @@ struct FunctionHost::Impl {
     std::shared_ptr<FunctionRunner> runner;  // the current version
     size_t running = 0;
     size_t queued = 0;
-    // The most invocations admitted within one kBurstWindow since the pool was last sized: each
-    // needed a sandbox. (The most running + queued at once, used first, undercounts a burst
+    // The most invocations admitted within one burst window (kBurstWindow, opened by a call that
+    // finds the function idle and its pool full) since the pool was last sized: each needed a
+    // sandbox. (The most running + queued at once, used first, undercounts a burst
     // whose first calls end before its last arrive: after 100 released together the next burst
     // found 53 sandboxes ready.) A window opens at the first call after the previous one closed,
     // so a burst is not split at an arbitrary boundary.
@@ -244,7 +251,7 @@ struct FunctionHost::Impl {
       std::vector<Pending> failed;
       std::optional<Pending> next;
       bool refill = false;
-      size_t burst = 0;
+      PoolSizing sizing;
       {
         std::lock_guard<std::mutex> lock(mutex);
         if (cancel) running_cancels.erase(cancel);
@@ -253,7 +260,9 @@ struct FunctionHost::Impl {
         // not while its invocations still compete for the CPU.
         if (function->running == 0 && function->queued == 0 && function->runner == runner && !shutting_down) {
           refill = true;
-          burst = function->burst;
+          sizing.burst = function->burst;
+          // A pause, not the end: the window is open and more than one call came in it.
+          sizing.in_burst = clock.Steady() - function->window_start < kBurstWindow && function->window_count > 1;
           function->burst = 0;
         }
         function.reset();
@@ -262,13 +271,13 @@ struct FunctionHost::Impl {
         if (has_warm) EnsureReaperLocked();
         if (refill && next) {
           // This thread has another invocation to run: the pool fills on a thread of its own.
-          StartFillThreadLocked(runner, burst);
+          StartFillThreadLocked(runner, sizing);
           refill = false;
         }
       }
       if (refill) {
-        // Sized after the burst that just ended (outside the lock: shrinking destroys sandboxes).
-        runner->SizeSandboxes(burst);
+        // Sized after the burst (outside the lock: shrinking destroys sandboxes).
+        runner->SizeSandboxes(sizing.burst, sizing.in_burst);
         if (runner->NeedsSandboxes()) runner->FillSandboxes(&cancel_all);
       }
       runner.reset();  // outside the lock: a replaced version's last reference stops its instances
@@ -288,14 +297,14 @@ struct FunctionHost::Impl {
     }
   }
 
-  // A thread that sizes `runner`'s sandbox pool after a busy period of `burst` invocations
-  // (none: after Install), fills it and exits. REQUIRES(mutex).
-  void StartFillThreadLocked(std::shared_ptr<FunctionRunner> runner, std::optional<size_t> burst = std::nullopt) {
+  // A thread that sizes `runner`'s sandbox pool (not after Install: nullopt), fills it and
+  // exits. REQUIRES(mutex).
+  void StartFillThreadLocked(std::shared_ptr<FunctionRunner> runner, std::optional<PoolSizing> sizing = std::nullopt) {
     if (shutting_down) return;
     try {
       ++threads;
-      std::thread([this, runner, burst]() mutable {
-        if (burst) runner->SizeSandboxes(*burst);
+      std::thread([this, runner, sizing]() mutable {
+        if (sizing) runner->SizeSandboxes(sizing->burst, sizing->in_burst);
         if (runner->NeedsSandboxes()) runner->FillSandboxes(&cancel_all);
         runner.reset();
         std::lock_guard<std::mutex> lock(mutex);
@@ -547,7 +556,12 @@ void FunctionHost::InvokeEvent(const std::string& key, const nlohmann::json& eve
       // Straight to a worker when nothing of this function waits (FIFO per function) and both
       // limits allow (then no queued invocation may start: each freed slot was given out at
       // once, fairly); otherwise queue.
-      if (const auto now = impl_->clock.Steady(); now - f.window_start >= kBurstWindow) {
+      // A call continues a burst when it needs more than a full pool offers: others of the
+      // function run or wait, or sandboxes were taken since the last fill. Otherwise (or once the
+      // window has passed) it opens a new window: a trickle of one call at a time, each finding
+      // the pool refilled, keeps the pool at its floor.
+      const bool continues = f.running + f.queued > 0 || f.runner->SandboxesShort();
+      if (const auto now = impl_->clock.Steady(); !continues || now - f.window_start >= kBurstWindow) {
         f.window_start = now;
         f.window_count = 0;
       }

@@ -87,21 +87,9 @@ FunctionRunner::FunctionRunner(std::string key, FunctionSpec spec, Implementatio
   }
 }
 
-namespace {
-constexpr std::chrono::seconds kSandboxShrinkAfter{30};
-}  // namespace
-
-void FunctionRunner::SizeSandboxes(size_t burst) {
+void FunctionRunner::SizeSandboxes(size_t burst, bool in_burst) {
   if (!sandboxes_) return;
-  const size_t floor = config_.sandbox_pool;
-  const size_t cap = std::max(config_.sandbox_pool_max, floor);
-  // Growing at once; shrinking by half, and only once the pool has not grown for
-  // kSandboxShrinkAfter: a pause inside a burst, or one quiet period between two, does not undo
-  // the preparation (a refill in a pause of a burst used to halve the pool under its feet).
-  const size_t current = sandboxes_->target();
-  const bool may_shrink = sandboxes_->SinceGrown() >= kSandboxShrinkAfter;
-  const size_t wanted = burst >= current ? burst : may_shrink ? std::max(burst, current / 2) : current;
-  sandboxes_->Resize(std::clamp(wanted, floor, cap));
+  sandboxes_->Follow(burst, in_burst, config_.sandbox_pool, config_.sandbox_pool_max);
 }
 
 void FunctionRunner::FillSandboxes(const std::atomic<bool>* cancel) {

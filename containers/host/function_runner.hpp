@@ -51,9 +51,12 @@ class FunctionRunner {
   // and filling it (blocks; a worker thread of the host). Failures are logged here.
   bool NeedsSandboxes() const { return sandboxes_ && sandboxes_->NeedsFill(); }
   void FillSandboxes(const std::atomic<bool>* cancel);
-  // After a busy period in which `burst` invocations were admitted: the pool's new size (see
-  // HostConfig::sandbox_pool). No-op without a pool.
-  void SizeSandboxes(size_t burst);
+  // At an idle moment: `burst` invocations came within one burst window since the last sizing,
+  // and `in_burst` says the window is still open (see SandboxPool::Follow, HostConfig::
+  // sandbox_pool). No-op without a pool.
+  void SizeSandboxes(size_t burst, bool in_burst);
+  // The pool has fewer ready than its target (false without a pool).
+  bool SandboxesShort() const { return sandboxes_ && sandboxes_->Short(); }
   size_t sandbox_target() const { return sandboxes_ ? sandboxes_->target() : 0; }
 
   // The container for one invocation in `mode` ("cold" or "warm"), with a fresh id.

@@ -1,14 +1,21 @@
 #include "containers/host/sandbox_pool.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
 #include <system_error>
 #include <thread>
 #include <vector>
 
 namespace ew::containers {
 
+namespace {
+// Helper threads of every pool's Fill at once (SandboxPool::kFillParallel).
+std::atomic<size_t> fill_helpers{0};
+}  // namespace
+
 SandboxPool::SandboxPool(size_t target, Factory factory, const Clock& clock)
-    : target_(target), factory_(std::move(factory)), clock_(clock), grown_at_(clock.Steady()) {}
+    : target_(target), factory_(std::move(factory)), clock_(clock), needed_at_(clock.Steady()) {}
 
 SandboxPool::~SandboxPool() { Retire(); }
 
@@ -22,13 +29,20 @@ std::unique_ptr<PreparedSandbox> SandboxPool::Take() {
 }
 
 Result<void> SandboxPool::Fill(const std::atomic<bool>* cancel) {
+  size_t missing = 0;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (filling_ || retired_) return Ok();
+    if (retired_) return Ok();
+    if (filling_) {
+      again_ = true;  // the running Fill looks again before it ends
+      return Ok();
+    }
     filling_ = true;
     fill_failed_ = false;
+    again_ = false;
+    missing = target_ > ready_.size() ? target_ - ready_.size() : 0;
   }
-  Result<void> outcome = Ok();  // the first failure; GUARDED_BY(mutex_) while the helpers run
+  Result<void> outcome = Ok();  // the first failure; written under mutex_ while helpers run
   auto work = [&] {
     for (;;) {
       {
@@ -37,7 +51,12 @@ Result<void> SandboxPool::Fill(const std::atomic<bool>* cancel) {
         ++making_;
       }
       // Made outside the lock (it blocks for the runtime's set-up); Take() goes on meanwhile.
-      auto sandbox = factory_();
+      Result<std::unique_ptr<PreparedSandbox>> sandbox = Internal("no sandbox");
+      try {
+        sandbox = factory_();
+      } catch (const std::exception& e) {  // a helper thread must not end the process
+        sandbox = Internal(std::string("preparing a sandbox: ") + e.what());
+      }
       std::unique_ptr<PreparedSandbox> discard;  // destroyed after the unlock below (blocks on the reap)
       std::lock_guard<std::mutex> lock(mutex_);
       --making_;
@@ -47,31 +66,51 @@ Result<void> SandboxPool::Fill(const std::atomic<bool>* cancel) {
         fill_failed_ = true;
         return;
       }
-      if (retired_) {
+      if (retired_ || ready_.size() >= target_) {  // retired, or shrunk meanwhile
         discard = std::move(*sandbox);
-        return;
+        if (retired_) return;
+        continue;
       }
       ready_.push_back(std::move(*sandbox));
     }
   };
-  std::vector<std::thread> helpers;
-  for (size_t i = 1; i < kFillParallel; ++i) {
-    try {
-      helpers.emplace_back(work);
-    } catch (const std::system_error&) {
-      break;  // fewer at once, still filled
+  for (;;) {
+    std::vector<std::thread> helpers;
+    for (size_t i = 1; i < std::min(kFillParallel, missing); ++i) {
+      if (fill_helpers.fetch_add(1) >= kFillParallel - 1) {  // other pools' fills have them
+        fill_helpers.fetch_sub(1);
+        break;
+      }
+      try {
+        helpers.emplace_back([&work] {
+          work();
+          fill_helpers.fetch_sub(1);
+        });
+      } catch (const std::system_error&) {
+        fill_helpers.fetch_sub(1);
+        break;  // fewer at once, still filled
+      }
     }
+    work();
+    for (auto& helper : helpers) helper.join();
+    // A refill asked for while this one ran (a sandbox taken after the makers saw the pool full,
+    // then the function idle again) returned at once: it is done here, under the lock that ends
+    // this Fill. Sandboxes taken with nobody asking (a burst going on) wait for its end.
+    std::lock_guard<std::mutex> lock(mutex_);
+    const bool again = again_ && ready_.size() < target_;
+    again_ = false;
+    if (retired_ || fill_failed_ || !again || (cancel && cancel->load())) {
+      filling_ = false;
+      return outcome;
+    }
+    missing = target_ - ready_.size();
   }
-  work();
-  for (auto& helper : helpers) helper.join();
-  std::lock_guard<std::mutex> lock(mutex_);
-  filling_ = false;
-  return outcome;
 }
 
 bool SandboxPool::NeedsFill() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return !retired_ && !filling_ && ready_.size() < target_ && clock_.Steady() >= hold_until_;
+  // True while a Fill runs too: the caller's Fill then asks it to look again (again_).
+  return !retired_ && ready_.size() < target_ && clock_.Steady() >= hold_until_;
 }
 
 void SandboxPool::Retire() {
@@ -88,7 +127,6 @@ void SandboxPool::Resize(size_t target) {
   std::vector<std::unique_ptr<PreparedSandbox>> doomed;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (std::max<size_t>(1, target) > target_) grown_at_ = clock_.Steady();
     target_ = std::max<size_t>(1, target);
     while (ready_.size() > target_) {
       doomed.push_back(std::move(ready_.back()));
@@ -98,9 +136,32 @@ void SandboxPool::Resize(size_t target) {
   doomed.clear();  // outside the lock
 }
 
-std::chrono::steady_clock::duration SandboxPool::SinceGrown() const {
+void SandboxPool::Follow(size_t burst, bool in_burst, size_t floor, size_t cap) {
+  std::vector<std::unique_ptr<PreparedSandbox>> doomed;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto now = clock_.Steady();
+    floor = std::max<size_t>(1, floor);
+    cap = std::max(cap, floor);
+    const size_t wanted = std::clamp(burst, floor, cap);
+    if (burst * 2 >= target_) needed_at_ = now;  // a burst of at least half the pool used it
+    if (wanted > target_) {
+      target_ = wanted;
+    } else if (!in_burst && now - needed_at_ >= kShrinkAfter) {
+      target_ = std::max(wanted, std::max(floor, target_ / 2));
+      needed_at_ = now;  // the next halving after another quiet kShrinkAfter
+    }
+    while (ready_.size() > target_) {
+      doomed.push_back(std::move(ready_.back()));
+      ready_.pop_back();
+    }
+  }
+  doomed.clear();  // outside the lock
+}
+
+bool SandboxPool::Short() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return clock_.Steady() - grown_at_;
+  return !retired_ && ready_.size() < target_;
 }
 
 size_t SandboxPool::target() const {

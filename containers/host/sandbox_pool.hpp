@@ -25,10 +25,13 @@ class SandboxPool {
   // After a failed Prepare, how long NeedsFill() stays false (a broken runtime is not retried
   // after every invocation; invocations run without the pool meanwhile).
   static constexpr std::chrono::seconds kRetryAfterFailure{30};
-  // Sandboxes a Fill prepares at once. Making one is mostly waiting on the kernel (namespaces,
-  // mounts, cgroup directories: ~6 ms of CPU in ~50-180 ms here), so one at a time left a pool
-  // of 100 a third full 5 s after a burst; the factory must be thread-safe.
+  // Sandboxes a Fill prepares at once, at most, counting every pool of the process: the filling
+  // thread and up to kFillParallel - 1 helpers shared by all pools. Making one is mostly waiting
+  // on the kernel (namespaces, mounts, cgroup directories: ~6 ms of CPU in ~50-180 ms here); the
+  // factory must be thread-safe.
   static constexpr size_t kFillParallel = 4;
+  // Follow shrinks a pool that has not been needed (a burst of at least half of it) this long.
+  static constexpr std::chrono::seconds kShrinkAfter{30};
 
   // `target` > 0. `clock` must outlive the pool.
   SandboxPool(size_t target, Factory factory, const Clock& clock);
@@ -39,18 +42,24 @@ class SandboxPool {
   std::unique_ptr<PreparedSandbox> Take();
   // Prepares sandboxes (kFillParallel at once: this thread and helpers it joins) until `target`
   // are ready, Retire() runs or `*cancel` becomes true. One Fill at a time: another caller's
-  // returns at once. The factory's error ends it (logged by
+  // returns at once, and the running one fills again before it ends if sandboxes were taken
+  // meanwhile. The factory's error ends it (logged by
   // the caller) and holds NeedsFill() false for kRetryAfterFailure. Blocks: a worker thread.
   Result<void> Fill(const std::atomic<bool>* cancel);
-  // True when fewer than `target` are ready, nobody is filling, it is not retired and not
-  // holding off after a failure. Thread-safe.
+  // True when fewer than `target` are ready, it is not retired and not holding off after a
+  // failure (also while a Fill runs: a Fill then makes the running one look again). Thread-safe.
   bool NeedsFill() const;
   // Destroys the ready sandboxes now; later Take() returns null and Fill() does nothing.
   void Retire();
   // Sets how many to keep ready (> 0); ready ones beyond it are destroyed. Thread-safe.
   void Resize(size_t target);
-  // Since Resize last raised the target (since construction when it never did). Thread-safe.
-  std::chrono::steady_clock::duration SinceGrown() const;
+  // Sizes the pool after `burst` calls came within one burst window (FunctionHost): grows to it
+  // at once; halves (never below `burst`) only when `in_burst` is false — a pause inside a burst
+  // keeps every sandbox the rest of it needs — and it has not been needed for kShrinkAfter.
+  // Within [floor, cap]. Thread-safe; one decision under the lock.
+  void Follow(size_t burst, bool in_burst, size_t floor, size_t cap);
+  // Fewer ready than the target (sandboxes were taken since the last fill). Thread-safe.
+  bool Short() const;
 
   size_t Ready() const;
   size_t target() const;
@@ -64,9 +73,10 @@ class SandboxPool {
   bool filling_ = false;                                 // GUARDED_BY(mutex_)
   size_t making_ = 0;                                    // GUARDED_BY(mutex_): factory calls under way
   bool fill_failed_ = false;                             // GUARDED_BY(mutex_): this Fill's factory failed
+  bool again_ = false;                                   // GUARDED_BY(mutex_): a Fill came while one ran
   bool retired_ = false;                                 // GUARDED_BY(mutex_)
   std::chrono::steady_clock::time_point hold_until_{};   // GUARDED_BY(mutex_)
-  std::chrono::steady_clock::time_point grown_at_;       // GUARDED_BY(mutex_)
+  std::chrono::steady_clock::time_point needed_at_;      // GUARDED_BY(mutex_): a burst of >= half the target
 };
 
 }  // namespace ew::containers

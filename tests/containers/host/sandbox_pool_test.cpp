@@ -334,6 +334,28 @@ TEST_F(HostPoolTest, ThePoolHoldsTheWholeBurstNotTheMostAtOnce) {
   EXPECT_TRUE(WaitReady("echo", 9)) << "sized to the 9 invocations of the busy period: " << Ready("echo");
 }
 
+// A burst at the pool's cap, long after the last one: its first pause must not halve the pool
+// (the rest of the burst needs those sandboxes). Review of 1cdab97, H1.
+TEST_F(HostPoolTest, APauseInsideALaterBurstKeepsThePool) {
+  MakeHost(2, 10);
+  Install(Spec("echo"));
+  ASSERT_TRUE(WaitReady("echo", 2));
+  auto run = [this](int n) {
+    state_->hold = true;
+    std::vector<std::future<Result<InvocationResult>>> calls;
+    for (int i = 0; i < n; ++i) calls.push_back(std::async(std::launch::async, [this] { return Call("echo"); }));
+    EXPECT_TRUE(state_->WaitFor([&] { return state_->held == n; }));
+    state_->hold = false;
+    state_->Release(n);
+    for (auto& c : calls) EXPECT_TRUE(c.get());
+  };
+  run(10);
+  ASSERT_TRUE(WaitReady("echo", 10));
+  clock_.Advance(31s);  // quiet for longer than kShrinkAfter
+  run(3);               // the start of a burst, then a pause: the function is idle for a moment
+  EXPECT_TRUE(WaitReady("echo", 10)) << "a pause inside a burst halved the pool: " << Ready("echo");
+}
+
 TEST_F(HostPoolTest, NoPoolForWarmOrGpioFunctionsOrWhenOff) {
   MakeHost(2);
   auto warm = Spec("warm");
