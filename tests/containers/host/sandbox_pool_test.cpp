@@ -211,6 +211,16 @@ class HostPoolTest : public ::testing::Test {
     if (future.wait_for(10s) != std::future_status::ready) return Internal("no answer within 10 s");
     return future.get();
   }
+  // `n` calls of `key` held until all have started, then released together.
+  void Burst(const std::string& key, int n) {
+    state_->hold = true;
+    std::vector<std::future<Result<InvocationResult>>> calls;
+    for (int i = 0; i < n; ++i) calls.push_back(std::async(std::launch::async, [this, key] { return Call(key); }));
+    EXPECT_TRUE(state_->WaitFor([&] { return state_->held == n; }));
+    state_->hold = false;
+    state_->Release(n);
+    for (auto& c : calls) EXPECT_TRUE(c.get());
+  }
   size_t Ready(const std::string& key) {
     for (const auto& f : host_->List()) {
       if (f.key == key) return f.ready_sandboxes;
@@ -285,19 +295,10 @@ TEST_F(HostPoolTest, ThePoolFollowsTheLastBurstWithinItsBounds) {
   MakeHost(2, 10);
   Install(Spec("echo"));
   ASSERT_TRUE(WaitReady("echo", 2));
-  auto burst = [this](int n) {
-    state_->hold = true;
-    std::vector<std::future<Result<InvocationResult>>> calls;
-    for (int i = 0; i < n; ++i) calls.push_back(std::async(std::launch::async, [this] { return Call("echo"); }));
-    EXPECT_TRUE(state_->WaitFor([&] { return state_->held == n; }));
-    state_->hold = false;
-    state_->Release(n);
-    for (auto& c : calls) EXPECT_TRUE(c.get());
-  };
-  burst(8);
+  Burst("echo", 8);
   EXPECT_TRUE(WaitReady("echo", 8)) << "sized to the burst: " << Ready("echo");
   clock_.Advance(2s);  // a burst of its own
-  burst(14);
+  Burst("echo", 14);
   EXPECT_TRUE(WaitReady("echo", 10)) << "capped at sandbox_pool_max: " << Ready("echo");
   clock_.Advance(5s);
   ASSERT_TRUE(Call("echo"));
@@ -340,19 +341,10 @@ TEST_F(HostPoolTest, APauseInsideALaterBurstKeepsThePool) {
   MakeHost(2, 10);
   Install(Spec("echo"));
   ASSERT_TRUE(WaitReady("echo", 2));
-  auto run = [this](int n) {
-    state_->hold = true;
-    std::vector<std::future<Result<InvocationResult>>> calls;
-    for (int i = 0; i < n; ++i) calls.push_back(std::async(std::launch::async, [this] { return Call("echo"); }));
-    EXPECT_TRUE(state_->WaitFor([&] { return state_->held == n; }));
-    state_->hold = false;
-    state_->Release(n);
-    for (auto& c : calls) EXPECT_TRUE(c.get());
-  };
-  run(10);
+  Burst("echo", 10);
   ASSERT_TRUE(WaitReady("echo", 10));
   clock_.Advance(31s);  // quiet for longer than kShrinkAfter
-  run(3);               // the start of a burst, then a pause: the function is idle for a moment
+  Burst("echo", 3);     // the start of a burst, then a pause: the function is idle for a moment
   EXPECT_TRUE(WaitReady("echo", 10)) << "a pause inside a burst halved the pool: " << Ready("echo");
 }
 
