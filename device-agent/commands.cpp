@@ -205,6 +205,7 @@ std::shared_ptr<functions::FunctionService> MakeFunctionService(boost::asio::io_
       host_config.max_running = static_cast<size_t>(config.functions_max_running);
       host_config.sandbox_pool = static_cast<size_t>(config.functions_sandbox_pool);
       host_config.sandbox_pool_max = static_cast<size_t>(config.functions_sandbox_pool_max);
+      host_config.sandbox_pool_total = static_cast<size_t>(config.functions_sandbox_pool_total);
       host_config.gpio = &chips;  // functions reach their declared lines through the broker
       host = std::make_unique<containers::FunctionHost>(host_config, std::move(*runtime));
     } else {

@@ -528,6 +528,7 @@ const std::vector<Key<AgentConfig>>& AgentKeys() {
       {"functions", "max_running", Integer(&A::functions_max_running, 1, 1024)},
       {"functions", "sandbox_pool", Integer(&A::functions_sandbox_pool, 0, 256)},
       {"functions", "sandbox_pool_max", Integer(&A::functions_sandbox_pool_max, 0, 1024)},
+      {"functions", "sandbox_pool_total", Integer(&A::functions_sandbox_pool_total, 0, 100'000)},
       {"functions", "uid_first", Integer(&A::functions_uid_first, 1000, 4'000'000'000)},
       {"functions", "uid_count", Integer(&A::functions_uid_count, 1, 1'000'000)},
       {"functions", "cgroups", Text(&A::functions_cgroups, OneOf({"auto", "off"}))},

@@ -157,6 +157,7 @@ struct AgentConfig {
   // 0 turns it off.
   int64_t functions_sandbox_pool = 4;
   int64_t functions_sandbox_pool_max = 100;  // a burst of 100 at once finds 100 ready (issue 15)
+  int64_t functions_sandbox_pool_total = 256;  // every function's ready sandboxes together; 0 = no bound
   // As root, each container runs as a uid of its own from [uid_first, uid_first + uid_count),
   // shared with every other daemon of the host; keep it out of /etc/subuid and real users.
   int64_t functions_uid_first = 1'000'000;

@@ -66,6 +66,7 @@ constexpr std::chrono::seconds kBurstWindow{1};
 struct PoolSizing {
   size_t burst = 0;       // the most calls admitted within one burst window since the last sizing
   bool in_burst = false;  // that window is open and had several calls: a pause, the burst goes on
+  size_t room = SIZE_MAX; // HostConfig::sandbox_pool_total less the other functions' pools
 };
 }  // namespace
 
@@ -263,6 +264,7 @@ struct FunctionHost::Impl {
           sizing.burst = function->burst;
           // A pause, not the end: the window is open and more than one call came in it.
           sizing.in_burst = clock.Steady() - function->window_start < kBurstWindow && function->window_count > 1;
+          sizing.room = SandboxRoomLocked(*function);
           function->burst = 0;
         }
         function.reset();
@@ -277,7 +279,7 @@ struct FunctionHost::Impl {
       }
       if (refill) {
         // Sized after the burst (outside the lock: shrinking destroys sandboxes).
-        runner->SizeSandboxes(sizing.burst, sizing.in_burst);
+        runner->SizeSandboxes(sizing.burst, sizing.in_burst, sizing.room);
         if (runner->NeedsSandboxes()) runner->FillSandboxes(&cancel_all);
       }
       runner.reset();  // outside the lock: a replaced version's last reference stops its instances
@@ -297,6 +299,17 @@ struct FunctionHost::Impl {
     }
   }
 
+  // What `self`'s pool may hold within HostConfig::sandbox_pool_total: the total less the other
+  // functions' pool targets (SIZE_MAX without a total). REQUIRES(mutex).
+  size_t SandboxRoomLocked(const Function& self) const {
+    if (config.sandbox_pool_total == 0) return SIZE_MAX;
+    size_t others = 0;
+    for (const auto& [key, f] : functions) {
+      if (f.get() != &self && f->runner) others += f->runner->sandbox_target();
+    }
+    return config.sandbox_pool_total > others ? config.sandbox_pool_total - others : 0;
+  }
+
   // A thread that sizes `runner`'s sandbox pool (not after Install: nullopt), fills it and
   // exits. REQUIRES(mutex).
   void StartFillThreadLocked(std::shared_ptr<FunctionRunner> runner, std::optional<PoolSizing> sizing = std::nullopt) {
@@ -304,7 +317,7 @@ struct FunctionHost::Impl {
     try {
       ++threads;
       std::thread([this, runner, sizing]() mutable {
-        if (sizing) runner->SizeSandboxes(sizing->burst, sizing->in_burst);
+        if (sizing) runner->SizeSandboxes(sizing->burst, sizing->in_burst, sizing->room);
         if (runner->NeedsSandboxes()) runner->FillSandboxes(&cancel_all);
         runner.reset();
         std::lock_guard<std::mutex> lock(mutex);

@@ -34,6 +34,9 @@ struct HostConfig {
   // bursts finds its next burst prepared, one called now and then keeps sandbox_pool.
   size_t sandbox_pool = 0;
   size_t sandbox_pool_max = 0;  // below sandbox_pool: taken as sandbox_pool (a fixed size)
+  // Ready sandboxes of every function together (their pools' targets): a pool grows only into
+  // what the others leave, though never below sandbox_pool. 0 = no bound.
+  size_t sandbox_pool_total = 0;
   size_t max_queued = 1024;                // waiting invocations beyond that → ResourceExhausted
   size_t max_event_bytes = 1u << 20;       // larger event → InvalidArgument
   size_t max_output_bytes = 1u << 20;      // stdout cap (see RunLimits)

@@ -87,9 +87,10 @@ FunctionRunner::FunctionRunner(std::string key, FunctionSpec spec, Implementatio
   }
 }
 
-void FunctionRunner::SizeSandboxes(size_t burst, bool in_burst) {
+void FunctionRunner::SizeSandboxes(size_t burst, bool in_burst, size_t room) {
   if (!sandboxes_) return;
-  sandboxes_->Follow(burst, in_burst, config_.sandbox_pool, config_.sandbox_pool_max);
+  sandboxes_->Follow(burst, in_burst, config_.sandbox_pool,
+                     std::min(std::max(config_.sandbox_pool_max, config_.sandbox_pool), room));
 }
 
 void FunctionRunner::FillSandboxes(const std::atomic<bool>* cancel) {

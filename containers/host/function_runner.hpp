@@ -54,7 +54,8 @@ class FunctionRunner {
   // At an idle moment: `burst` invocations came within one burst window since the last sizing,
   // and `in_burst` says the window is still open (see SandboxPool::Follow, HostConfig::
   // sandbox_pool). No-op without a pool.
-  void SizeSandboxes(size_t burst, bool in_burst);
+  // `room`: the most this pool may grow to (HostConfig::sandbox_pool_total's share).
+  void SizeSandboxes(size_t burst, bool in_burst, size_t room = SIZE_MAX);
   // The pool has fewer ready than its target (false without a pool).
   bool SandboxesShort() const { return sandboxes_ && sandboxes_->Short(); }
   size_t sandbox_target() const { return sandboxes_ ? sandboxes_->target() : 0; }

@@ -118,6 +118,7 @@ void ExpectSame(const AgentConfig& got, const AgentConfig& want) {
   EXPECT_EQ(got.functions_max_running, want.functions_max_running);
   EXPECT_EQ(got.functions_sandbox_pool, want.functions_sandbox_pool);
   EXPECT_EQ(got.functions_sandbox_pool_max, want.functions_sandbox_pool_max);
+  EXPECT_EQ(got.functions_sandbox_pool_total, want.functions_sandbox_pool_total);
 }
 
 // Asserts an InvalidArgument whose message names `key`.
@@ -615,7 +616,7 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
             (std::set<std::string>{"agent.credential_path", "agent.conductor_url", "agent.reconnect_initial_ms",
                                    "agent.reconnect_max_ms", "agent.call_timeout_ms", "agent.startup_trim", "gpio.backend",
                                    "functions.runtime", "functions.state_dir", "functions.work_dir",
-                                   "functions.max_running", "functions.sandbox_pool", "functions.sandbox_pool_max",
+                                   "functions.max_running", "functions.sandbox_pool", "functions.sandbox_pool_max", "functions.sandbox_pool_total",
                                    "functions.uid_first", "functions.uid_count",
                                    "functions.cgroups", "spool.dir", "spool.max_mb", "spool.sync_interval_ms",
                                    "log.level", "log.recent_lines", "system.reboot_command", "update.dir"}));

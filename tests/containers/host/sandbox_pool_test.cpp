@@ -182,11 +182,12 @@ TEST(SandboxPoolTest, FillStopsWhenCancelled) {
 class HostPoolTest : public ::testing::Test {
  protected:
   void SetUp() override { state_->can_prepare = true; }
-  void MakeHost(size_t pool, size_t pool_max = 0) {
+  void MakeHost(size_t pool, size_t pool_max = 0, size_t pool_total = 0) {
     HostConfig config;
     config.clock = &clock_;
     config.sandbox_pool = pool;
     config.sandbox_pool_max = pool_max;
+    config.sandbox_pool_total = pool_total;
     host_ = std::make_unique<FunctionHost>(config, std::make_unique<FakeRuntime>(state_));
   }
   FunctionSpec Spec(const std::string& name) {
@@ -346,6 +347,24 @@ TEST_F(HostPoolTest, APauseInsideALaterBurstKeepsThePool) {
   clock_.Advance(31s);  // quiet for longer than kShrinkAfter
   Burst("echo", 3);     // the start of a burst, then a pause: the function is idle for a moment
   EXPECT_TRUE(WaitReady("echo", 10)) << "a pause inside a burst halved the pool: " << Ready("echo");
+}
+
+// The functions of a board share sandbox_pool_total: a second function's burst grows its pool
+// only into what the first one's leaves (each keeps sandbox_pool). Review of 1cdab97, M1.
+TEST_F(HostPoolTest, PoolsShareTheHostsTotal) {
+  MakeHost(2, 10, 14);
+  Install(Spec("a"));
+  Install(Spec("b"));
+  ASSERT_TRUE(WaitReady("a", 2));
+  ASSERT_TRUE(WaitReady("b", 2));
+  Burst("a", 10);
+  ASSERT_TRUE(WaitReady("a", 10));
+  clock_.Advance(2s);
+  Burst("b", 10);
+  EXPECT_TRUE(WaitReady("b", 4)) << "14 in all, 10 of them a's: " << Ready("b");
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(Ready("b"), 4u);
+  EXPECT_EQ(Ready("a"), 10u);
 }
 
 TEST_F(HostPoolTest, NoPoolForWarmOrGpioFunctionsOrWhenOff) {
