@@ -462,9 +462,8 @@ class TunnelTest(TunnelTestCase):
         self.assertEqual(len(listed["services"]), 1)
 
     def test_user_of_another_project_is_refused(self):
-        _, a = self.rest("POST", "/v1/projects", {"name": "proj-a"})
-        _, b = self.rest("POST", "/v1/projects", {"name": "proj-b"})
-        op_a, op_b = self.operator("op-a", a["id"]), self.operator("op-b", b["id"])
+        a, op_a = self.project_operator("a")
+        _, op_b = self.project_operator("b")
         board = self.board("iso-board", start=False, project=a["id"])
         service = self.open_service(board, 22, token=op_a)
         self.assertEqual(service["projectId"], a["id"])
@@ -641,9 +640,7 @@ class HttpProxyTest(TunnelTestCase):
         base = f"/v1/boards/{board}/proxy/{app.port}/"
         self.assertEqual(self.proxy("GET", base, None)[0], 401)
         self.assertEqual(self.proxy("GET", base, "not-a-token")[0], 401)
-        _, b = self.rest("POST", "/v1/projects", {"name": "proj-other"})
-        self.rest("POST", "/v1/users", {"name": "op-other", "password": "tunnel-operator-pw", "projectId": b["id"]})
-        other = self.conductor.login("op-other", "tunnel-operator-pw")
+        _, other = self.project_operator("other")
         self.assertEqual(self.proxy("GET", base, other)[0], 403)
         self.assertEqual(self.proxy("GET", f"/v1/boards/{board}/proxy/0/", self.token)[0], 400)
         self.assertEqual(self.proxy("GET", "/v1/boards/brd-none/proxy/80/", self.token)[0], 404)
@@ -775,9 +772,8 @@ class ProxyLoginTest(TunnelTestCase):
         self.assertIn("expired", text)
 
     def test_links_are_for_the_boards_project_and_revocation_ends_sessions(self):
-        _, a = self.rest("POST", "/v1/projects", {"name": "proj-web-a"})
-        _, b = self.rest("POST", "/v1/projects", {"name": "proj-web-b"})
-        op_a, op_b = self.operator("web-a", a["id"]), self.operator("web-b", b["id"])
+        a, op_a = self.project_operator("web-a")
+        _, op_b = self.project_operator("web-b")
         board = self.board("web-iso", project=a["id"])
         app = self.local(http_app)
         status, body = self.conductor.rest("POST", f"/v1/boards/{board}/proxy-logins", {"port": app.port}, token=op_b)
@@ -1752,10 +1748,8 @@ class ServiceConnectTest(TunnelTestCase):
             read_frame(sock)
 
     def test_other_project_and_missing_token_are_refused_before_the_upgrade(self):
-        _, a = self.rest("POST", "/v1/projects", {"name": "proj-ca"})
-        _, b = self.rest("POST", "/v1/projects", {"name": "proj-cb"})
-        op_a = self.operator("op-ca", a["id"])
-        op_b = self.operator("op-cb", b["id"])
+        a, op_a = self.project_operator("ca")
+        _, op_b = self.project_operator("cb")
         board = self.board("connect-iso", project=a["id"])
         local = self.local(echo)
         service = self.open_service(board, local.port, token=op_a)
@@ -1831,9 +1825,11 @@ class ServiceConnectTlsTest(ServiceConnectTest):
         self.assertNotEqual(refused.returncode, 0)
         self.assertIn(b"TLS", refused.stderr)
 
-    # The plain-HTTP cases are not run again here.
+    # The plain-HTTP cases are not run again here (ctest runs each class's own tests only; this
+    # keeps `python3 -m unittest test_tunnels` the same).
     test_echo_through_tunnel_connect_listen_and_stdio = None
     test_other_project_and_missing_token_are_refused_before_the_upgrade = None
+    test_a_client_that_never_closes_still_frees_the_boards_tunnel_at_once = None
     test_revoking_the_token_ends_a_live_connection = None
     test_deleting_the_service_ends_its_authenticated_connections = None
 
@@ -1873,10 +1869,8 @@ class ConnectOnlyServiceTest(TunnelTestCase):
                               env=env, timeout=60)
 
     def test_connect_only_service_opens_no_port_and_is_reached_with_the_token(self):
-        _, a = self.rest("POST", "/v1/projects", {"name": "proj-conly"})
-        _, b = self.rest("POST", "/v1/projects", {"name": "proj-cother"})
-        op = self.operator("op-conly", a["id"])
-        other = self.operator("op-cother", b["id"])
+        a, op = self.project_operator("conly")
+        _, other = self.project_operator("cother")
         board = self.board("conly-board", project=a["id"])
         local = self.local(echo)
         pid = self.conductor.proc.pid
