@@ -28,6 +28,11 @@ nlohmann::json EventOf(const std::string& payload, size_t max_bytes) {
       nlohmann::json(payload).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
+// A trigger's lastError for a payload it dropped unread.
+std::string OverPayloadLimit(size_t size, size_t limit) {
+  return "a payload of " + std::to_string(size) + " bytes is over the limit of " + std::to_string(limit) + ": dropped";
+}
+
 Clock::TimePoint FromUnix(int64_t seconds) { return Clock::TimePoint(std::chrono::seconds(seconds)); }
 
 }  // namespace
@@ -325,9 +330,7 @@ void TriggerService::OnBrokerMessage(const ::ew::flows::nodes::MqttMessage& m) {
           book_->Failed(t, over_budget);
         } else if (m.payload.size() > options_.max_payload_bytes) {
           ++t.dropped;
-          if (over_size.empty())
-            over_size = "a payload of " + std::to_string(m.payload.size()) + " bytes is over the limit of " +
-                        std::to_string(options_.max_payload_bytes) + ": dropped";
+          if (over_size.empty()) over_size = OverPayloadLimit(m.payload.size(), options_.max_payload_bytes);
           book_->Failed(t, over_size);
         } else if (t.in_flight >= options_.max_in_flight_per_trigger) {
           // Known now: dropped without the copy and parse (Queue would drop it too).
@@ -444,8 +447,7 @@ void TriggerService::OnMessage(const std::string& id, const std::string& payload
     if (it == book_->live.end()) return;
     if (payload.size() > options_.max_payload_bytes) {
       ++it->second.dropped;
-      book_->Failed(it->second, "a payload of " + std::to_string(payload.size()) + " bytes is over the limit of " +
-                                    std::to_string(options_.max_payload_bytes) + ": dropped");
+      book_->Failed(it->second, OverPayloadLimit(payload.size(), options_.max_payload_bytes));
       return;
     }
   }

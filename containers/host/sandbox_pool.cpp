@@ -123,15 +123,21 @@ void SandboxPool::Retire() {
   doomed.clear();  // kills and reaps outside the lock
 }
 
+std::vector<std::unique_ptr<PreparedSandbox>> SandboxPool::TakeOverTargetLocked() {
+  std::vector<std::unique_ptr<PreparedSandbox>> over;
+  while (ready_.size() > target_) {
+    over.push_back(std::move(ready_.back()));
+    ready_.pop_back();
+  }
+  return over;
+}
+
 void SandboxPool::Resize(size_t target) {
   std::vector<std::unique_ptr<PreparedSandbox>> doomed;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     target_ = std::max<size_t>(1, target);
-    while (ready_.size() > target_) {
-      doomed.push_back(std::move(ready_.back()));
-      ready_.pop_back();
-    }
+    doomed = TakeOverTargetLocked();
   }
   doomed.clear();  // outside the lock
 }
@@ -151,10 +157,7 @@ void SandboxPool::Follow(size_t burst, bool in_burst, size_t floor, size_t cap) 
       target_ = std::max(wanted, std::max(floor, target_ / 2));
       needed_at_ = now;  // the next halving after another quiet kShrinkAfter
     }
-    while (ready_.size() > target_) {
-      doomed.push_back(std::move(ready_.back()));
-      ready_.pop_back();
-    }
+    doomed = TakeOverTargetLocked();
   }
   doomed.clear();  // outside the lock
 }

@@ -65,6 +65,10 @@ class SandboxPool {
   size_t target() const;
 
  private:
+  // The ready sandboxes beyond target_, for the caller to destroy outside the lock.
+  // REQUIRES(mutex_).
+  std::vector<std::unique_ptr<PreparedSandbox>> TakeOverTargetLocked();
+
   size_t target_;  // GUARDED_BY(mutex_)
   const Factory factory_;
   const Clock& clock_;
