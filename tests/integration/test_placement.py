@@ -129,18 +129,32 @@ class PlacementTest(ConductorTestCase):
             return e.code, json.loads(e.read()), {k.lower(): v for k, v in e.headers.items()}
 
     def board_is_running(self, agent):
-        """Whether the agent has a container running now (a child process of its own)."""
-        try:
-            tasks = os.listdir(f"/proc/{agent.proc.pid}/task")
-        except OSError:
-            return False
-        for task in tasks:
+        """Whether the function's `sleep` runs on the board now: a `sleep` process among the
+        agent's descendants. Having children is not enough: the agent keeps sandboxes prepared
+        ahead of calls, so it has children while nothing runs."""
+        pending, seen = [agent.proc.pid], set()
+        while pending:
+            pid = pending.pop()
+            if pid in seen:
+                continue
+            seen.add(pid)
+            if pid != agent.proc.pid:
+                try:
+                    with open(f"/proc/{pid}/comm") as f:
+                        if f.read().strip() == "sleep":
+                            return True
+                except OSError:
+                    continue
             try:
-                with open(f"/proc/{agent.proc.pid}/task/{task}/children") as f:
-                    if f.read().split():
-                        return True
+                tasks = os.listdir(f"/proc/{pid}/task")
             except OSError:
                 continue
+            for task in tasks:
+                try:
+                    with open(f"/proc/{pid}/task/{task}/children") as f:
+                        pending.extend(int(c) for c in f.read().split())
+                except OSError:
+                    continue
         return False
 
     def test_cloud_only_functions_never_run_on_a_board(self):
