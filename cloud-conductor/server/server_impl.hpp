@@ -9,6 +9,7 @@
 #include <string>
 #include <type_traits>
 #include <unordered_set>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -36,6 +37,15 @@ template <typename Stream>
 constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
 
 inline const ew::log::Logger Log{"server"};
+
+// A WebSocket session with frames queued while another session's read was being routed.
+class ReadFlushTarget {
+ public:
+  virtual ~ReadFlushTarget() = default;
+  // Writes them now, or (more_buffered: the reader has more messages in hand, a burst) posts
+  // the flush that gathers what the rest of the burst queues.
+  virtual void FlushAfterRead(bool more_buffered) = 0;
+};
 
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   Impl(net::io_context& io, ServerOptions o, HttpHandler& h, WampAccept a, metrics::Registry* m)
@@ -73,6 +83,12 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   // WebSocket frames read by any session: a session with frames to write waits while this moves
   // (others are still handing the router frames that queue more), to write them together.
   std::atomic<uint64_t> ws_frames_read{0};
+  // While a WebSocket session hands the router a frame it read (io thread): the sessions that
+  // frame gave something to write register here instead of posting their flush, and the reading
+  // session flushes them as soon as the router returns, before it reads again, unless a whole
+  // message more is already in its buffer (ws_session.hpp, WsSession::OnRead).
+  bool routing_read = false;
+  std::vector<std::shared_ptr<ReadFlushTarget>> flush_after_read;
   // The TLS context new connections use (null: plain); ReloadTls swaps it on the io thread.
   // A session keeps the one it started with.
   std::shared_ptr<ssl::context> tls;

@@ -8,10 +8,17 @@
 // Beast's async_write; see that header for why Beast's own pongs and close frames cannot
 // interleave with them). A batch is what is queued while a write is in flight, or while the
 // router is still being handed frames other sessions read in the same burst (a caller's 64
-// CALLs arrive in one TCP read and become 64 INVOCATIONs for one board): the flush is posted,
-// and posted again while the server's count of frames read keeps moving (at most
-// kMaxFlushYields times and kMaxFlushDelay, so a busy conductor with long handler queues still
-// sends within a bounded time), so a lone frame waits one post and a burst leaves in one write.
+// CALLs arrive in one TCP read and become 64 INVOCATIONs for one board).
+// - Frames queued while this server routes a frame some session read: once the router returns,
+//   the reading session flushes them at once, before it reads again, when it has no whole
+//   message more in hand (its WsMessageCounter, fed every byte it reads, against the messages
+//   Beast has delivered). So a lone CALL's INVOCATION leaves before the reader's next read
+//   and before the io_context polls for events again: nothing but the routing lies between
+//   the peer's frame and ours.
+// - Otherwise (more messages in hand, or frames queued outside any read: REST, timers) the
+//   flush is posted, and posted again while the server's count of frames read keeps moving (at
+//   most kMaxFlushYields times and kMaxFlushDelay, so a busy conductor with long handler queues
+//   still sends within a bounded time), so a burst leaves in one write.
 #pragma once
 
 #include <algorithm>
@@ -28,6 +35,7 @@
 #include "cloud-conductor/router/transport.hpp"
 #include "cloud-conductor/server/server_impl.hpp"
 #include "common/net/ordered_write_stream.hpp"
+#include "common/net/ws_message_counter.hpp"
 
 namespace ew::server {
 
@@ -44,6 +52,8 @@ namespace websocket = beast::websocket;
 template <typename Stream>
 class WsSession final : public router::Transport,
                         public HeartbeatWheel::Member,
+                        public ReadFlushTarget,
+                        private ew::net::ReadObserver,
                         public std::enable_shared_from_this<WsSession<Stream>> {
  public:
   using std::enable_shared_from_this<WsSession<Stream>>::shared_from_this;
@@ -51,7 +61,9 @@ class WsSession final : public router::Transport,
   WsSession(Stream&& stream, std::shared_ptr<Server::Impl> server, wamp::Serializer serializer, std::string peer,
             Ticket ticket, std::shared_ptr<ssl::context> tls)
       : ws_(std::move(stream)), server_(std::move(server)), serializer_(serializer), peer_(std::move(peer)),
-        deadline_(ws_.get_executor()), ticket_(std::move(ticket)), tls_(std::move(tls)) {}
+        deadline_(ws_.get_executor()), ticket_(std::move(ticket)), tls_(std::move(tls)) {
+    ws_.next_layer().ObserveReads(this);
+  }
   ~WsSession() override {
     server_->heartbeat.Remove(this);
     server_->sessions.erase(this);
@@ -87,7 +99,25 @@ class WsSession final : public router::Transport,
       return;
     }
     queue_.push_back(std::move(frame));
-    if (!writing_ && !flush_posted_) PostFlush(0);
+    if (writing_ || flush_posted_) return;
+    if (server_->routing_read) {
+      flush_posted_ = true;  // not posted: the reading session calls FlushAfterRead
+      server_->flush_after_read.push_back(shared_from_this());
+    } else {
+      PostFlush(0);
+    }
+  }
+
+  void FlushAfterRead(bool more_buffered) override {
+    flush_posted_ = false;
+    if (finished_) return;
+    if (more_buffered) return PostFlush(0);
+    if (writing_) return;
+    if (!queue_.empty()) {
+      DoWrite();
+    } else if (close_requested_) {
+      DoClose();
+    }
   }
 
   void Close(const std::string& reason) override {
@@ -168,12 +198,33 @@ class WsSession final : public router::Transport,
     }
     last_heard_ = Now();
     server_->ws_frames_read.fetch_add(1, std::memory_order_relaxed);
+    ++messages_delivered_;
     auto data = buffer_.cdata();
     std::string_view frame(static_cast<const char*>(data.data()), data.size());
-    if (handler_) handler_->OnFrame(frame);
+    if (handler_) {
+      server_->routing_read = true;
+      struct Done {
+        Server::Impl& server;
+        ~Done() { server.routing_read = false; }
+      } done{*server_};
+      handler_->OnFrame(frame);
+    }
     buffer_.consume(buffer_.size());
+    FlushWhatTheReadQueued();
     if (!finished_ && !closing_) DoRead();
   }
+
+  // The sessions the frame just routed gave frames to: written now, unless Beast holds a whole
+  // message more of this peer's (a burst: their flushes are posted, to gather the rest).
+  void FlushWhatTheReadQueued() {
+    if (server_->flush_after_read.empty()) return;
+    const bool more_buffered = counted_.messages() > messages_delivered_;
+    flushing_.swap(server_->flush_after_read);
+    for (auto& target : flushing_) target->FlushAfterRead(more_buffered);
+    flushing_.clear();
+  }
+
+  void BytesRead(const char* data, size_t n) override { counted_.Feed(data, n); }
 
   void PostFlush(int yields) {
     if (yields == 0) flush_since_ = Now();
@@ -304,6 +355,10 @@ class WsSession final : public router::Transport,
   static constexpr std::chrono::microseconds kMaxFlushDelay{200};  // and for how long at most
   static constexpr size_t kCopyBelow = 2048;  // bytes; larger frames are not copied into the batch
 
+  // Declared before ws_, which reports every byte read to it (ReadObserver), so that it outlives it.
+  ew::net::WsMessageCounter counted_;  // data messages whose last byte Beast has read
+  uint64_t messages_delivered_ = 0;    // those Beast has handed OnRead
+  std::vector<std::shared_ptr<ReadFlushTarget>> flushing_;  // FlushWhatTheReadQueued's list (kept for its capacity)
   websocket::stream<ew::net::OrderedWriteStream<Stream>> ws_;
   std::shared_ptr<Server::Impl> server_;
   wamp::Serializer serializer_;

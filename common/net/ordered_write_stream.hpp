@@ -8,14 +8,19 @@
 // Without that, a pong Beast sends while one of our writes is half done (a full socket buffer)
 // could land inside one of our frames.
 //
+// Reads pass straight through, shown first to a ReadObserver when one is set (the conductor's
+// WsSession counts the WebSocket messages the peer has sent with it, ws_message_counter.hpp).
+//
 // Threading: the next layer's executor (one io thread), like any Asio stream. Any number of
-// writes may be pending (they run in call order); one read at a time, passed straight through.
+// writes may be pending (they run in call order); one read at a time.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <utility>
 
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/compose.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
@@ -25,6 +30,15 @@
 #include <boost/system/error_code.hpp>
 
 namespace ew::net {
+
+// Sees every byte read through an OrderedWriteStream, in order, before the reader does.
+class ReadObserver {
+ public:
+  virtual void BytesRead(const char* data, size_t n) = 0;
+
+ protected:
+  ~ReadObserver() = default;
+};
 
 template <typename NextLayer>
 class OrderedWriteStream {
@@ -40,9 +54,13 @@ class OrderedWriteStream {
   NextLayer& next_layer() { return next_; }
   const NextLayer& next_layer() const { return next_; }
 
+  // `observer` (null: none) must outlive every read started after this call.
+  void ObserveReads(ReadObserver* observer) { observer_ = observer; }
+
   template <typename MutableBuffers, typename Handler>
   auto async_read_some(const MutableBuffers& buffers, Handler&& handler) {
-    return next_.async_read_some(buffers, std::forward<Handler>(handler));
+    return boost::asio::async_compose<Handler, void(boost::system::error_code, size_t)>(
+        ReadOp<MutableBuffers>{*this, buffers}, handler, next_);
   }
 
   // Writes all of `buffers` after every write started before it; completes with their whole
@@ -90,7 +108,35 @@ class OrderedWriteStream {
     }
   };
 
+  template <typename MutableBuffers>
+  struct ReadOp {
+    OrderedWriteStream& s;
+    MutableBuffers buffers;
+    bool started = false;
+
+    template <typename Self>
+    void operator()(Self& self, boost::system::error_code ec = {}, size_t n = 0) {
+      if (!started) {
+        started = true;
+        s.next_.async_read_some(buffers, std::move(self));
+        return;
+      }
+      if (s.observer_ != nullptr) {
+        size_t left = n;
+        for (auto it = boost::asio::buffer_sequence_begin(buffers), end = boost::asio::buffer_sequence_end(buffers);
+             left > 0 && it != end; ++it) {
+          const boost::asio::mutable_buffer b = *it;
+          const size_t take = std::min(left, b.size());
+          s.observer_->BytesRead(static_cast<const char*>(b.data()), take);
+          left -= take;
+        }
+      }
+      self.complete(ec, n);
+    }
+  };
+
   NextLayer next_;
+  ReadObserver* observer_ = nullptr;
   boost::asio::steady_timer gate_;  // never expires: writers wait on it, cancel_one wakes one
   bool busy_ = false;               // a write is in flight (or handed to a woken writer)
   size_t waiting_ = 0;              // writers parked on gate_

@@ -1,6 +1,8 @@
 // One connection of the board session: the WebSocket, the WAMP-CRA join, the registrations,
 // and the messages answered here instead of by Autobahn (CHALLENGE, GOODBYE, INTERRUPT; see
 // session_runner_impl.hpp for why).
+#include <atomic>
+
 #include <fmt/format.h>
 
 #include <autobahn/wamp_register_request.hpp>
@@ -118,11 +120,20 @@ void SessionRunner::Impl::OnJoined(uint64_t id, ew::Result<uint64_t> joined) {
     std::string uri = "ew.board." + options_.board_id + "." + procedure.suffix;
     autobahn::provide_options provide_options;
     if (procedure.disclose_caller) provide_options.emplace("disclose_caller", msgpack::object(true));
-    Continue(attempt.session->provide(uri, MakeProcedure(uri, procedure.handler, attempt.replies_open), provide_options),
-             id, [this, uri](uint64_t id, ew::Result<autobahn::wamp_registration> registered) {
-               OnRegistered(id, "register " + uri,
-                            registered ? ew::Ok() : ew::Result<void>(tl::unexpected(registered.error())));
-             });
+    // The registration id is learnt where REGISTERED is handled (inline, before any INVOCATION
+    // for it can be read), so that OnInvocation answers every INVOCATION of ours.
+    auto provided = attempt.session->provide(uri, UnexpectedInvocation(uri), provide_options)
+                        .then(boost::launch::sync, [this, alive = Alive(), id, uri, handler = procedure.handler](
+                                                       boost::future<autobahn::wamp_registration> done) {
+                          autobahn::wamp_registration registration = done.get();
+                          if (!alive.expired() && IsCurrent(id))
+                            attempt_->registrations[registration.id()] =
+                                std::make_shared<const Attempt::Registered>(Attempt::Registered{uri, handler});
+                          return registration;
+                        });
+    Continue(std::move(provided), id, [this, uri](uint64_t id, ew::Result<autobahn::wamp_registration> registered) {
+      OnRegistered(id, "register " + uri, registered ? ew::Ok() : ew::Result<void>(tl::unexpected(registered.error())));
+    });
   }
   for (const auto& subscription : subscriptions_) {
     Continue(attempt.session->subscribe(subscription.topic, MakeEventHandler(subscription, attempt.replies_open)), id,
@@ -165,33 +176,75 @@ void SessionRunner::Impl::OnRegistered(uint64_t id, const std::string& what, ew:
   for (SessionObserver* observer : observers_) observer->OnReady(options_.url, attempt.session_id);
 }
 
-autobahn::wamp_procedure SessionRunner::Impl::MakeProcedure(const std::string& uri, const rpc::Handler& handler,
-                                       const std::shared_ptr<bool>& replies_open) {
-  return [io = &io_, uri, handler, open = std::weak_ptr<bool>(replies_open),
-          max_message_bytes = options_.max_message_bytes](autobahn::wamp_invocation invocation) {
-    rpc::Request call;
-    call.procedure = uri;
-    try {
-      if (invocation->number_of_arguments() > 0) call.args = MsgpackToJson(invocation->arguments<msgpack::object>());
-      if (invocation->number_of_kw_arguments() > 0)
-        call.kwargs = MsgpackToJson(invocation->kw_arguments<msgpack::object>());
-    } catch (const std::exception& e) {
-      return SendReply(invocation, ew::InvalidArgument(std::string("arguments are not representable as JSON: ") + e.what()),
-                       max_message_bytes);
-    }
-    try {
-      call.caller = invocation->detail_or<uint64_t>("caller", 0);
-    } catch (const std::exception&) {
-      call.caller = 0;  // no details map, or not an integer
-    }
-    Log()->debug("invocation of {}", uri);
-    handler(call, [io, invocation, open, max_message_bytes](ew::Result<rpc::Reply> result) {
-      boost::asio::post(*io, [invocation, open, max_message_bytes, result = std::move(result)] {
-        if (open.expired()) return;  // that session has ended
-        SendReply(invocation, result, max_message_bytes);
-      });
+autobahn::wamp_procedure SessionRunner::Impl::UnexpectedInvocation(const std::string& uri) {
+  return [uri](autobahn::wamp_invocation invocation) {
+    Log()->warn("invocation of {} reached Autobahn instead of the runner; answering an error", uri);
+    invocation->error(std::string(ew::WampErrorUri(ew::ErrorCode::kInternal)));
+  };
+}
+
+bool SessionRunner::Impl::OnInvocation(Attempt& attempt, const autobahn::wamp_message& message) {
+  // Autobahn's own checks (process_invocation): anything else is left to it, to refuse.
+  if (message.size() < 4 || message.size() > 6 || message.field(1).type != msgpack::type::POSITIVE_INTEGER ||
+      message.field(2).type != msgpack::type::POSITIVE_INTEGER || message.field(3).type != msgpack::type::MAP ||
+      (message.size() > 4 && message.field(4).type != msgpack::type::ARRAY) ||
+      (message.size() > 5 && message.field(5).type != msgpack::type::MAP))
+    return false;
+  auto registered = attempt.registrations.find(message.field(2).as<uint64_t>());
+  if (registered == attempt.registrations.end()) return false;
+  uint64_t caller = 0;
+  if (const auto* c = Find(message.field(3), "caller"); c && c->type == msgpack::type::POSITIVE_INTEGER)
+    caller = c->as<uint64_t>();
+  // Held: the handler may drop the registration table (a reconnect) while it runs.
+  const std::shared_ptr<const Attempt::Registered> procedure = registered->second;
+  Invoke(attempt, procedure->uri, procedure->handler, message.field(1).as<uint64_t>(),
+         message.size() > 4 ? &message.field(4) : nullptr, message.size() > 5 ? &message.field(5) : nullptr, caller);
+  return true;
+}
+
+void SessionRunner::Impl::Invoke(Attempt& attempt, const std::string& uri, const rpc::Handler& handler,
+                                 uint64_t request, const msgpack::object* args, const msgpack::object* kwargs,
+                                 uint64_t caller) {
+  // Called once (the Responder contract), from any thread: a reply given on the io thread (a
+  // handler that answers at once, as sys.ping does) is sent at once, without a round through
+  // the io_context's queue and its poll for events; one given on another thread (a function's
+  // run) is posted to the io thread. Dropped once this attempt has ended.
+  struct Reply {
+    boost::asio::io_context& io;
+    std::weak_ptr<WsTransport> transport;
+    std::weak_ptr<bool> open;
+    uint64_t request;
+    std::string uri;
+    size_t max_message_bytes;
+    std::atomic<bool> given{false};  // a second reply (a handler's bug) is dropped
+  };
+  auto reply = std::shared_ptr<Reply>(
+      new Reply{io_, attempt.transport, attempt.replies_open, request, uri, options_.max_message_bytes});
+  auto respond = [reply](ew::Result<rpc::Reply> result) {
+    if (reply->given.exchange(true)) return;
+    boost::asio::dispatch(reply->io, [reply, result = std::move(result)]() mutable {
+      auto transport = reply->transport.lock();
+      if (reply->open.expired() || !transport) return;  // that session has ended
+      transport->SendEncoded(EncodeReply(reply->request, std::move(result), reply->max_message_bytes, reply->uri));
     });
   };
+  rpc::Request call;
+  call.procedure = uri;
+  call.caller = caller;
+  try {
+    if (args) call.args = MsgpackToJson(*args);
+    if (kwargs) call.kwargs = MsgpackToJson(*kwargs);
+  } catch (const std::exception& e) {
+    return respond(ew::InvalidArgument(std::string("arguments are not representable as JSON: ") + e.what()));
+  }
+  Log()->debug("invocation of {}", uri);
+  try {
+    handler(call, rpc::Responder(respond));
+  } catch (const std::exception& e) {
+    respond(ew::Internal(std::string("the procedure failed: ") + e.what()));
+  } catch (...) {
+    respond(ew::Internal("the procedure failed"));
+  }
 }
 
 
@@ -231,6 +284,8 @@ bool SessionRunner::Impl::Intercept(uint64_t id, const autobahn::wamp_message& m
       case kInterrupt:
         OnInterrupt(attempt, message);
         return true;
+      case kInvocation:
+        return OnInvocation(attempt, message);
       default:
         return false;
     }

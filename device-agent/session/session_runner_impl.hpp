@@ -7,7 +7,9 @@
 // Threading: everything runs on the io thread. Autobahn's futures are continued with
 // boost::launch::sync (inline, where the promise is set: on the io thread, inside message
 // handling) and the continuation only posts the outcome back to the io_context, so runner
-// state never changes in the middle of Autobahn's own code.
+// state never changes in the middle of Autobahn's own code. One exception: a REGISTERED's
+// registration id is recorded inline (Attempt::registrations, which Autobahn never reads), so
+// that no INVOCATION read after it finds the table without it.
 //
 // Autobahn 17.5 quirks handled here:
 //  - a connection that dies is reported by our WsTransport, never by the session;
@@ -30,6 +32,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <autobahn/boost_config.hpp>
@@ -92,6 +95,14 @@ class SessionRunner::Impl {
     std::string failure;  // why we closed, when we did: reported instead of the socket's reason
     std::string abort_reason;  // ABORT from the router, for the join failure message
     std::optional<DisconnectKind> kind;  // set where the failure is understood; else from the transport
+    // Our procedures by registration id, once the router has answered their REGISTER: their
+    // INVOCATIONs are answered here (OnInvocation), without Autobahn's invocation objects.
+    struct Registered {
+      std::string uri;
+      rpc::Handler handler;
+    };
+    // Shared: a handler running keeps its entry, whatever the table meanwhile becomes.
+    std::unordered_map<uint64_t, std::shared_ptr<const Registered>> registrations;
   };
 
   std::weak_ptr<bool> Alive() const { return alive_; }
@@ -151,8 +162,19 @@ class SessionRunner::Impl {
   void OnJoined(uint64_t id, ew::Result<uint64_t> joined);
   // One REGISTER or SUBSCRIBE of the join answered; `what` is "register <uri>" or "subscribe <topic>".
   void OnRegistered(uint64_t id, const std::string& what, ew::Result<void> registered);
-  autobahn::wamp_procedure MakeProcedure(const std::string& uri, const rpc::Handler& handler,
-                                         const std::shared_ptr<bool>& replies_open);
+  // What Autobahn would run for an INVOCATION of ours that OnInvocation did not take: none
+  // does (OnInvocation knows every registration from the moment REGISTERED is handled, and
+  // leaves only malformed INVOCATIONs to Autobahn, which refuses them); logged and answered
+  // with an error should one ever arrive.
+  autobahn::wamp_procedure UnexpectedInvocation(const std::string& uri);
+  // [INVOCATION, Request, Registration, Details, Arguments?, ArgumentsKw?] of a registration we
+  // know: runs its handler (Invoke) and returns true; false leaves the message to Autobahn.
+  bool OnInvocation(Attempt& attempt, const autobahn::wamp_message& message);
+  // Runs `handler` for INVOCATION `request` of `uri` in the current attempt; its reply goes out
+  // as one encoded YIELD or ERROR (EncodeReply), at once when given on the io thread, else
+  // posted there, and is dropped once that attempt has ended.
+  void Invoke(Attempt& attempt, const std::string& uri, const rpc::Handler& handler, uint64_t request,
+              const msgpack::object* args, const msgpack::object* kwargs, uint64_t caller);
   // EVENTs run on the io thread (inside Autobahn's message handling) and only while the
   // attempt they were subscribed in is open.
   autobahn::wamp_event_handler MakeEventHandler(const rpc::Subscription& subscription,

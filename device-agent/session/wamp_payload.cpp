@@ -1,12 +1,12 @@
 // Payload conversion and bounds for the board session (see wamp_payload.hpp).
 #include "device-agent/session/wamp_payload.hpp"
 
-#include <map>
 #include <string>
 #include <vector>
 
 #include "common/json/guarded_json.hpp"
 #include "common/log/log.hpp"
+#include "common/wamp/codec.hpp"
 #include "common/wamp/limits.hpp"
 
 namespace ew::agent::session {
@@ -16,7 +16,7 @@ const ew::log::Logger Log{"agent"};
 }  // namespace
 
 nlohmann::json MsgpackToJson(const msgpack::object& object) {
-  msgpack::sbuffer buffer;
+  msgpack::sbuffer buffer(256);  // not msgpack's 8 KiB default: most payloads are a few bytes
   msgpack::pack(buffer, object);
   json::ParseLimits limits;
   limits.max_bytes = buffer.size();
@@ -42,30 +42,33 @@ ew::Result<EncodedPayload> Encode(const rpc::Reply& payload, size_t max_message_
       msgpack::unpack(reinterpret_cast<const char*>(kwargs_bytes.data()), kwargs_bytes.size())};
 }
 
-namespace {
-
-void SendError(const autobahn::wamp_invocation& invocation, const ew::Error& error) {
-  std::vector<std::string> args{error.message};
-  std::map<std::string, std::string> kwargs{{"code", std::string(ew::ErrorCodeName(error.code))},
-                                            {"message", error.message}};
-  invocation->error(std::string(ew::WampErrorUri(error.code)), args, kwargs);
-}
-
-}  // namespace
-
-void SendReply(const autobahn::wamp_invocation& invocation, const ew::Result<rpc::Reply>& result,
-               size_t max_message_bytes) {
-  try {
-    if (!result) return SendError(invocation, result.error());
-    auto encoded = Encode(*result, max_message_bytes, "the result");
-    if (!encoded) {
-      Log()->warn("result of {} refused: {}", invocation->uri(), encoded.error().message);
-      return SendError(invocation, encoded.error());
-    }
-    invocation->result(encoded->args.get(), encoded->kwargs.get());
-  } catch (const std::exception& e) {
-    Log()->debug("reply to {} dropped: {}", invocation->uri(), e.what());
+std::string EncodeReply(uint64_t request, ew::Result<rpc::Reply> result, size_t max_message_bytes,
+                        std::string_view uri) {
+  auto error_message = [request](const ew::Error& error) {
+    wamp::ErrorMessage message;
+    message.request_type = wamp::MessageType::kInvocation;
+    message.request = request;
+    message.error = std::string(ew::WampErrorUri(error.code));
+    message.payload.args = nlohmann::json::array({error.message});
+    message.payload.kwargs = {{"code", std::string(ew::ErrorCodeName(error.code))}, {"message", error.message}};
+    return wamp::Encode(wamp::Serializer::kMsgpack, message);
+  };
+  if (!result) return error_message(result.error());
+  wamp::Yield yield;
+  yield.request = request;
+  if (result->args.is_array()) yield.payload.args = std::move(result->args);
+  if (result->kwargs.is_object()) yield.payload.kwargs = std::move(result->kwargs);
+  // Depth first: the encoder recurses per level.
+  if (auto deep = wamp::CheckPayloadDepth(yield.payload.args, yield.payload.kwargs, "the result"); !deep) {
+    Log()->warn("result of {} refused: {}", uri, deep.error().message);
+    return error_message(deep.error());
   }
+  std::string encoded = wamp::Encode(wamp::Serializer::kMsgpack, yield);
+  if (auto fits = wamp::CheckEncodedSize(encoded.size(), max_message_bytes, "the result"); !fits) {
+    Log()->warn("result of {} refused: {}", uri, fits.error().message);
+    return error_message(fits.error());
+  }
+  return encoded;
 }
 
 }  // namespace ew::agent::session

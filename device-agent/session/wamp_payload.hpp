@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <string>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -31,9 +33,10 @@ struct EncodedPayload {
 // in the message ("the result", "the event").
 ew::Result<EncodedPayload> Encode(const rpc::Reply& payload, size_t max_message_bytes, std::string_view what);
 
-// Sends the outcome of a procedure. Io thread. The session may be gone or closing: then the
-// router has already failed the call and the reply is dropped.
-void SendReply(const autobahn::wamp_invocation& invocation, const ew::Result<rpc::Reply>& result,
-               size_t max_message_bytes);
+// The YIELD (or, for an error or a result the router would refuse, the ERROR) answering
+// INVOCATION `request`, encoded as a wamp.2.msgpack message. `uri` names the procedure in the
+// log when a result is refused.
+std::string EncodeReply(uint64_t request, ew::Result<rpc::Reply> result, size_t max_message_bytes,
+                        std::string_view uri);
 
 }  // namespace ew::agent::session

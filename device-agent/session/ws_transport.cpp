@@ -1,6 +1,8 @@
 // See ws_transport.hpp for why the agent has its own transport.
 #include "device-agent/session/ws_transport.hpp"
 
+#include <algorithm>
+
 #include <msgpack.hpp>
 
 #include "common/log/log.hpp"
@@ -149,6 +151,15 @@ void BasicWsTransport<Client>::send_message(autobahn::wamp_message&& message) {
 }
 
 template <typename Client>
+bool BasicWsTransport<Client>::SendEncoded(std::string_view msgpack_message) {
+  if (!is_connected()) return false;
+  websocketpp::lib::error_code ec =
+      connection_->send(msgpack_message.data(), msgpack_message.size(), websocketpp::frame::opcode::binary);
+  if (ec) Log()->debug("send failed on {}: {}", url_, ec.message());
+  return !ec;
+}
+
+template <typename Client>
 void BasicWsTransport<Client>::attach(const std::shared_ptr<autobahn::wamp_transport_handler>& handler) {
   if (handler_) throw std::logic_error("a session is already attached to this transport");
   handler_ = handler;
@@ -272,10 +283,12 @@ void BasicWsTransport<Client>::OnMessage(MessagePtr message) {
   }
   const std::string& payload = message->get_payload();
   autobahn::wamp_message::message_fields fields;
-  msgpack::object_handle decoded;
+  // The zone's first chunk fits the message (msgpack's default is 8 KiB, a malloc that
+  // consolidates the heap on every message).
+  msgpack::zone zone(std::max<size_t>(payload.size() * 2, 256));
   try {
-    decoded = msgpack::unpack(payload.data(), payload.size());
-    decoded.get().convert(fields);
+    msgpack::object decoded = msgpack::unpack(zone, payload.data(), payload.size());
+    decoded.convert(fields);
     if (fields.empty() || fields[0].type != msgpack::type::POSITIVE_INTEGER) throw std::runtime_error("no message type");
   } catch (const std::exception& e) {
     Log()->warn("undecodable WAMP message from {}: {}", url_, e.what());
@@ -283,7 +296,7 @@ void BasicWsTransport<Client>::OnMessage(MessagePtr message) {
     return;
   }
   int type = fields[0].as<int>();
-  autobahn::wamp_message wamp(std::move(fields), std::move(*decoded.zone()));
+  autobahn::wamp_message wamp(std::move(fields), std::move(zone));
   if (events_.intercept && events_.intercept(wamp)) return;
   // Keep the session alive for the call even if the runner drops it meanwhile.
   auto handler = handler_;

@@ -14,6 +14,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <string_view>
 
 #include <autobahn/boost_config.hpp>
 #include <autobahn/wamp_message.hpp>
@@ -63,6 +64,9 @@ class WsTransport : public autobahn::wamp_transport, public std::enable_shared_f
     std::function<void(int type, const std::string& what)> on_handler_error;
   };
 
+  // Sends one WAMP message already encoded as msgpack (an INVOCATION's YIELD or ERROR, built
+  // by the runner without Autobahn's message objects). False when not connected.
+  virtual bool SendEncoded(std::string_view msgpack_message) = 0;
   // Starts closing: a close frame when open (on_closed follows the handshake or
   // close_timeout), an abort when still connecting. No-op once closing.
   virtual void Close(websocketpp::close::status::value code, const std::string& reason) = 0;
@@ -90,6 +94,7 @@ class BasicWsTransport : public WsTransport {
   boost::future<void> disconnect() override;
   bool is_connected() const override;
   void send_message(autobahn::wamp_message&& message) override;
+  bool SendEncoded(std::string_view msgpack_message) override;
   void set_pause_handler(pause_handler&& handler) override {}
   void set_resume_handler(resume_handler&& handler) override {}
   void pause() override {}

@@ -22,12 +22,13 @@
 #   EW_BENCH_BUILD=1  `cmake --build` the needed targets first (otherwise only when one is missing)
 #   QUICK=1         quick mode (above); BASE_BUILD_DIR: a second build (needs only
 #                   cloud-conductor/edgewire-conductor and device-agent/edgewire-agent in it);
-#                   PROFILE_DIR=dir: perf profiles of the new build's conductor and agent
+#                   PROFILE_DIR=dir: perf profiles of the new build's conductor and agent;
+#                   AWAKE=1: every round in the "awake" regime (nice-19 busy loop per core)
 #   KEEP_WORKDIR=1  keep the temp dir (logs, raw JSON results); RESULTS_JSON=path copies the results
 set -euo pipefail
 
 SRC_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-COMMAND="${QUICK:+QUICK=$QUICK }${BASE_BUILD_DIR:+BASE_BUILD_DIR=$BASE_BUILD_DIR }BUILD_DIR=${BUILD_DIR:-build}${BOARDS:+ BOARDS=$BOARDS}${ROUNDS:+ ROUNDS=$ROUNDS}${PIN:+ PIN=$PIN}"
+COMMAND="${AWAKE:+AWAKE=$AWAKE }${QUICK:+QUICK=$QUICK }${BASE_BUILD_DIR:+BASE_BUILD_DIR=$BASE_BUILD_DIR }BUILD_DIR=${BUILD_DIR:-build}${BOARDS:+ BOARDS=$BOARDS}${ROUNDS:+ ROUNDS=$ROUNDS}${PIN:+ PIN=$PIN}"
 COMMAND+=" $0${*:+ $*}"
 BUILD_DIR="${BUILD_DIR:-build}"
 BOARDS="${BOARDS:-1000}"
@@ -438,6 +439,13 @@ if [[ "$QUICK" == 1 ]]; then
     PERF_PIDS=()
   }
   echo_cmd=("${CLIENT_CPU[@]}" "$ECHO" client --url "$ECHO_URL" --size 100)
+  # AWAKE=1: the "awake" regime of the full run (a nice-19 busy loop per core) for every round.
+  if [[ "${AWAKE:-0}" == 1 ]]; then
+    for ((i = 0; i < $(nproc); i++)); do
+      nice -n 19 taskset -c "$i" bash -c 'while :; do :; done' &
+      PIDS+=($!)
+    done
+  fi
   for ((round = 1; round <= ROUNDS; round++)); do
     log "quick round $round/$ROUNDS: echo and WAMP (${TAGS[*]}), 1 and 64 in flight"
     measure "echo_1.$round" "${echo_cmd[@]}" --messages 5000 --in-flight 1 --warmup 500
@@ -464,7 +472,8 @@ if [[ "$QUICK" == 1 ]]; then
   [[ -n "$(git -C "$SRC_DIR" status --porcelain 2>/dev/null)" ]] && rev="$rev + uncommitted changes"
   echo
   echo "Foundation quick bench, $(date -u +%Y-%m-%dT%H:%MZ): commit $rev, $ROUNDS rounds," \
-    "CPUs ${BUSY_BEFORE}% busy with other work at start, $( ((${#SERVER_CPU[@]})) && echo pinned || echo unpinned)."
+    "CPUs ${BUSY_BEFORE}% busy with other work at start, $( ((${#SERVER_CPU[@]})) && echo pinned || echo unpinned)," \
+    "$([[ "${AWAKE:-0}" == 1 ]] && echo "awake vCPUs (busy loops)" || echo "idle vCPUs")."
   echo "new = $BUILD_DIR${BASE_BUILD_DIR:+; base = $BASE_BUILD_DIR}"
   echo
   bench quick-report "$RESULTS" "${TAGS[@]}"
