@@ -1,6 +1,7 @@
 // Payload conversion and bounds for the board session (see wamp_payload.hpp).
 #include "device-agent/session/wamp_payload.hpp"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -64,7 +65,11 @@ std::string EncodeReply(uint64_t request, ew::Result<rpc::Reply> result, size_t 
     return error_message(deep.error());
   }
   std::string encoded = wamp::Encode(wamp::Serializer::kMsgpack, yield);
-  if (auto fits = wamp::CheckEncodedSize(encoded.size(), max_message_bytes, "the result"); !fits) {
+  // The limit is on the payload (CheckEncodedSize keeps room for any envelope): the message
+  // less its [70, request, {}] (a fixarray, two small values and a msgpack uint).
+  const size_t request_bytes = request < 128 ? 1 : request < 256 ? 2 : request < 65536 ? 3 : request < (1ull << 32) ? 5 : 9;
+  const size_t payload_bytes = encoded.size() - std::min(encoded.size(), 3 + request_bytes);
+  if (auto fits = wamp::CheckEncodedSize(payload_bytes, max_message_bytes, "the result"); !fits) {
     Log()->warn("result of {} refused: {}", uri, fits.error().message);
     return error_message(fits.error());
   }
