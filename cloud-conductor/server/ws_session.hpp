@@ -355,8 +355,7 @@ class WsSession final : public router::Transport,
   static constexpr std::chrono::microseconds kMaxFlushDelay{200};  // and for how long at most
   static constexpr size_t kCopyBelow = 2048;  // bytes; larger frames are not copied into the batch
 
-  // Declared before ws_, which reports every byte read to it (ReadObserver), so that it outlives it.
-  ew::net::WsMessageCounter counted_;  // data messages whose last byte Beast has read
+  ew::net::WsMessageCounter counted_;  // data messages whose last byte Beast has read (ReadObserver)
   uint64_t messages_delivered_ = 0;    // those Beast has handed OnRead
   std::vector<std::shared_ptr<ReadFlushTarget>> flushing_;  // FlushWhatTheReadQueued's list (kept for its capacity)
   websocket::stream<ew::net::OrderedWriteStream<Stream>> ws_;

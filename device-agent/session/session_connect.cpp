@@ -1,6 +1,6 @@
 // One connection of the board session: the WebSocket, the WAMP-CRA join, the registrations,
-// and the messages answered here instead of by Autobahn (CHALLENGE, GOODBYE, INTERRUPT; see
-// session_runner_impl.hpp for why).
+// and the messages answered here instead of by Autobahn (CHALLENGE, GOODBYE, INTERRUPT,
+// INVOCATION; see session_runner_impl.hpp for why).
 #include <atomic>
 
 #include <fmt/format.h>
@@ -224,8 +224,12 @@ void SessionRunner::Impl::Invoke(Attempt& attempt, const std::string& uri, const
     if (reply->given.exchange(true)) return;
     boost::asio::dispatch(reply->io, [reply, result = std::move(result)]() mutable {
       auto transport = reply->transport.lock();
-      if (reply->open.expired() || !transport) return;  // that session has ended
-      transport->SendEncoded(EncodeReply(reply->request, std::move(result), reply->max_message_bytes, reply->uri));
+      if (reply->open.expired() || !transport) return;  // that session has ended (or said GOODBYE)
+      try {
+        transport->SendEncoded(EncodeReply(reply->request, std::move(result), reply->max_message_bytes, reply->uri));
+      } catch (const std::exception& e) {
+        Log()->warn("reply to {} dropped: {}", reply->uri, e.what());
+      }
     });
   };
   rpc::Request call;
@@ -267,9 +271,11 @@ autobahn::wamp_event_handler SessionRunner::Impl::MakeEventHandler(const rpc::Su
 }
 
 bool SessionRunner::Impl::Intercept(uint64_t id, const autobahn::wamp_message& message) {
-  if (!IsCurrent(id)) return false;
-  Attempt& attempt = *attempt_;
   int type = message.field(0).as<int>();
+  // An INVOCATION still read on an attempt that has ended is dropped: its reply could not go
+  // out, and Autobahn would answer it as a procedure it does not know.
+  if (!IsCurrent(id)) return type == kInvocation;
+  Attempt& attempt = *attempt_;
   try {
     switch (type) {
       case kAbort:
@@ -365,6 +371,8 @@ void SessionRunner::Impl::OnGoodbye(Attempt& attempt, const std::string& reason)
 void SessionRunner::Impl::SendGoodbye(Attempt& attempt, const std::string& reason) {
   if (attempt.goodbye_sent) return;
   attempt.goodbye_sent = true;
+  // Nothing of this session may follow its GOODBYE: late replies and events are dropped.
+  attempt.replies_open.reset();
   try {
     attempt.session->leave(reason);
   } catch (const std::exception& e) {

@@ -22,6 +22,10 @@
 //    sends the reply "as established"), so GOODBYE is intercepted and answered with leave();
 //  - INTERRUPT (the conductor's call timeout/cancel) makes it throw "not implemented", so it
 //    is intercepted and answered with ERROR wamp.error.canceled;
+//  - INVOCATION is answered here too (OnInvocation), for speed: Autobahn builds an invocation
+//    object per call and repacks the reply twice (docs/ARCHITECTURE.md, "The RPC path's cost").
+//    A procedure that throws is answered with ERROR ew.error.internal (Autobahn sent
+//    wamp.error.runtime_error);
 //  - on_detach() asserts the session was stopped, so teardown is leave() → stop() →
 //    WsTransport::Release(), each guarded, and the objects die in a later handler.
 #pragma once

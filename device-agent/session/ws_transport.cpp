@@ -283,9 +283,9 @@ void BasicWsTransport<Client>::OnMessage(MessagePtr message) {
   }
   const std::string& payload = message->get_payload();
   autobahn::wamp_message::message_fields fields;
-  // The zone's first chunk fits the message (msgpack's default is 8 KiB, a malloc that
-  // consolidates the heap on every message).
-  msgpack::zone zone(std::max<size_t>(payload.size() * 2, 256));
+  // The zone's chunks fit a small message (msgpack's default is 8 KiB, a malloc that
+  // consolidates the heap on every message); a large one gets chunks of at most 64 KiB.
+  msgpack::zone zone(std::clamp<size_t>(payload.size() * 2, 256, 64 * 1024));
   try {
     msgpack::object decoded = msgpack::unpack(zone, payload.data(), payload.size());
     decoded.convert(fields);

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <autobahn/boost_config.hpp>
 #include <autobahn/wamp_message.hpp>
@@ -31,15 +32,69 @@
 
 namespace ew::agent::session {
 
+// websocketpp's asio transport connection, but what is sent from inside the connection's strand
+// (its own handlers: a reply given while its INVOCATION is being handled) is written when that
+// handler has finished reading, before the next read starts, instead of by a posted handler.
+// websocketpp posts every write (transport dispatch), which put the io_context's poll for
+// events and the connection's next read, which finds nothing, before each reply's sendmsg.
+// Deferred to the next read rather than run at once, so that the replies to a burst of
+// INVOCATIONs read together still leave in one write. A posted handler runs what is deferred
+// should no read follow (a handler that is not a read's, a closing connection); what is sent
+// from outside the strand (a timer, another thread through the io thread) is posted as before.
+template <typename TransportConfig>
+class InlineWriteConnection : public websocketpp::transport::asio::connection<TransportConfig> {
+  using Base = websocketpp::transport::asio::connection<TransportConfig>;
+
+ public:
+  using Base::Base;
+
+ protected:
+  // Both shadow Base's: websocketpp::connection calls them as transport_con_type::dispatch and
+  // transport_con_type::async_read_at_least.
+  websocketpp::lib::error_code dispatch(websocketpp::transport::dispatch_handler handler) {
+    auto strand = this->get_strand();
+    if (!strand || !strand->running_in_this_thread()) return Base::dispatch(std::move(handler));
+    deferred_.push_back(std::move(handler));
+    if (deferred_.size() == 1) {
+      auto self = websocketpp::lib::static_pointer_cast<InlineWriteConnection>(this->get_shared());
+      return Base::dispatch([self] { self->RunDeferred(); });
+    }
+    return {};
+  }
+  void async_read_at_least(size_t num_bytes, char* buf, size_t len, websocketpp::transport::read_handler handler) {
+    RunDeferred();
+    Base::async_read_at_least(num_bytes, buf, len, std::move(handler));
+  }
+
+ private:
+  void RunDeferred() {
+    if (deferred_.empty()) return;
+    std::vector<websocketpp::transport::dispatch_handler> run;
+    run.swap(deferred_);
+    for (auto& handler : run) handler();
+  }
+
+  std::vector<websocketpp::transport::dispatch_handler> deferred_;  // strand only
+};
+
+// The asio endpoint whose connections are InlineWriteConnections.
+template <typename TransportConfig>
+class InlineWriteEndpoint : public websocketpp::transport::asio::endpoint<TransportConfig> {
+ public:
+  using transport_con_type = InlineWriteConnection<TransportConfig>;
+};
+
 // websocketpp's client configs with the frame masking keys from MaskKeyRng instead of one
-// std::random_device draw (RDSEED) per frame.
+// std::random_device draw (RDSEED) per frame, and replies written at once (InlineWriteConnection).
 struct WsClientConfig : websocketpp::config::asio_client {
   using type = WsClientConfig;
   using rng_type = MaskKeyRng;
+  using transport_type = InlineWriteEndpoint<websocketpp::config::asio_client::transport_config>;
 };
 struct WssClientConfig : websocketpp::config::asio_tls_client {
   using type = WssClientConfig;
   using rng_type = MaskKeyRng;
+  using transport_type = InlineWriteEndpoint<websocketpp::config::asio_tls_client::transport_config>;
 };
 using WsClient = websocketpp::client<WsClientConfig>;    // ws://
 using WssClient = websocketpp::client<WssClientConfig>;  // wss://
