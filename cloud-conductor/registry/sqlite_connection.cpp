@@ -3,9 +3,7 @@
 #include "cloud-conductor/registry/migrations.hpp"
 
 #include <fcntl.h>
-#include <linux/fs.h>
 #include <sqlite3.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -95,21 +93,21 @@ namespace {
 constexpr off_t kShmRegionBytes = 32 * 1024;
 
 // Why writing into a MAP_SHARED mapping of `path` would raise SIGBUS, or "" when it would not
-// (or when there is no -shm: not in WAL mode, or not opened yet).
+// (or when there is no -shm: not in WAL mode, or not opened yet). Looks without opening the
+// file: closing any descriptor of the -shm would drop every POSIX lock this process holds on it,
+// SQLite's included (the lock that tells another process's connection the WAL index is in use:
+// without it, a `conductor backup` opening the store took itself for the first user, truncated
+// the -shm under this process, and the next store call died of SIGBUS).
 std::string ShmRefusal(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return "";
-  if (st.st_size < kShmRegionBytes) return "was truncated to " + std::to_string(st.st_size) + " bytes";
+  struct statx stx {};
+  if (::statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW, STATX_SIZE, &stx) != 0) return "";
+  if (static_cast<off_t>(stx.stx_size) < kShmRegionBytes)
+    return "was truncated to " + std::to_string(stx.stx_size) + " bytes";
   struct statvfs vfs {};
   if (::statvfs(path.c_str(), &vfs) == 0 && (vfs.f_flag & ST_RDONLY) != 0) return "is on a read-only file system";
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return "";
-  int flags = 0;
-  std::string why;
-  if (::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 && (flags & (FS_IMMUTABLE_FL | FS_APPEND_FL)) != 0)
-    why = "was made immutable (chattr +i or +a)";
-  ::close(fd);
-  return why;
+  const uint64_t flags = STATX_ATTR_IMMUTABLE | STATX_ATTR_APPEND;
+  if ((stx.stx_attributes_mask & stx.stx_attributes & flags) != 0) return "was made immutable (chattr +i or +a)";
+  return "";
 }
 
 }  // namespace

@@ -2,10 +2,11 @@
 #include "device-agent/session/wamp_payload.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "common/json/guarded_json.hpp"
 #include "common/log/log.hpp"
 #include "common/wamp/codec.hpp"
 #include "common/wamp/limits.hpp"
@@ -16,17 +17,60 @@ namespace {
 const ew::log::Logger Log{"agent"};
 }  // namespace
 
-nlohmann::json MsgpackToJson(const msgpack::object& object) {
-  msgpack::sbuffer buffer(256);  // not msgpack's 8 KiB default: most payloads are a few bytes
-  msgpack::pack(buffer, object);
-  json::ParseLimits limits;
-  limits.max_bytes = buffer.size();
-  limits.max_depth = wamp::kMaxPayloadDepth;
-  limits.what = "";
-  auto value = json::Parse(std::string_view(buffer.data(), buffer.size()), limits, json::Format::kMsgpack);
-  if (!value) throw std::runtime_error(value.error().message);
-  return std::move(*value);
+namespace {
+
+// One value, `depth` containers deep (a scalar is depth 0 as json::ParseLimits counts it).
+nlohmann::json ToJson(const msgpack::object& object, size_t depth) {
+  switch (object.type) {
+    case msgpack::type::NIL:
+      return nullptr;
+    case msgpack::type::BOOLEAN:
+      return object.via.boolean;
+    case msgpack::type::POSITIVE_INTEGER:
+      return object.via.u64;
+    case msgpack::type::NEGATIVE_INTEGER:
+      return object.via.i64;
+    case msgpack::type::FLOAT32:  // msgpack-c holds it widened; nlohmann widens the float alike
+      return static_cast<double>(static_cast<float>(object.via.f64));
+    case msgpack::type::FLOAT64:
+      return object.via.f64;
+    case msgpack::type::STR:
+      return std::string(object.via.str.ptr, object.via.str.size);
+    case msgpack::type::BIN: {
+      const auto* bytes = reinterpret_cast<const uint8_t*>(object.via.bin.ptr);
+      return nlohmann::json::binary(std::vector<uint8_t>(bytes, bytes + object.via.bin.size));
+    }
+    case msgpack::type::EXT: {
+      const auto* bytes = reinterpret_cast<const uint8_t*>(object.via.ext.data());
+      return nlohmann::json::binary(std::vector<uint8_t>(bytes, bytes + object.via.ext.size),
+                                    static_cast<uint8_t>(object.via.ext.type()));
+    }
+    case msgpack::type::ARRAY: {
+      if (depth >= wamp::kMaxPayloadDepth)
+        throw std::runtime_error("nesting deeper than " + std::to_string(wamp::kMaxPayloadDepth) + " levels");
+      nlohmann::json array = nlohmann::json::array();
+      array.get_ref<nlohmann::json::array_t&>().reserve(object.via.array.size);
+      for (uint32_t i = 0; i < object.via.array.size; ++i) array.push_back(ToJson(object.via.array.ptr[i], depth + 1));
+      return array;
+    }
+    case msgpack::type::MAP: {
+      if (depth >= wamp::kMaxPayloadDepth)
+        throw std::runtime_error("nesting deeper than " + std::to_string(wamp::kMaxPayloadDepth) + " levels");
+      nlohmann::json map = nlohmann::json::object();
+      for (uint32_t i = 0; i < object.via.map.size; ++i) {
+        const msgpack::object_kv& kv = object.via.map.ptr[i];
+        if (kv.key.type != msgpack::type::STR) throw std::runtime_error("a map key is not a string");
+        map[std::string(kv.key.via.str.ptr, kv.key.via.str.size)] = ToJson(kv.val, depth + 1);  // the last wins
+      }
+      return map;
+    }
+  }
+  throw std::runtime_error("unknown msgpack type");
 }
+
+}  // namespace
+
+nlohmann::json MsgpackToJson(const msgpack::object& object) { return ToJson(object, 0); }
 
 ew::Result<EncodedPayload> Encode(const rpc::Reply& payload, size_t max_message_bytes, std::string_view what) {
   const nlohmann::json empty_args = nlohmann::json::array();

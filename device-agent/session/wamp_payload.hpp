@@ -17,8 +17,10 @@
 
 namespace ew::agent::session {
 
-// msgpack → JSON through bytes: nlohmann reads msgpack, bin included, through the guarded
-// parser. Throws std::runtime_error when the value is deeper than a WAMP message may be.
+// msgpack → JSON, as nlohmann's msgpack reader would give it (bin and ext become binary values,
+// ext keeping its type as the subtype; float32 widened; a repeated map key: the last wins).
+// Throws std::runtime_error for a map key that is not a string, or a value deeper than a WAMP
+// payload may be (wamp::kMaxPayloadDepth, counted as json::ParseLimits counts depth).
 nlohmann::json MsgpackToJson(const msgpack::object& object);
 
 // A payload as Autobahn sends it, refused here when the router would refuse it (nesting or

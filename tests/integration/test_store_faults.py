@@ -3,6 +3,7 @@ locked by another process, a store whose -shm is truncated under the running con
 `edgewire-conductor backup` while the conductor serves. The conductor must answer 503 with the
 reason, write nothing half-way, lose no invocation it answered 202 for, and keep serving."""
 
+import fcntl
 import json
 import os
 import signal
@@ -196,6 +197,24 @@ class StoreFaultTest(unittest.TestCase):
         self.assertIn("before", self.boards())
 
     @needs_root
+    def test_store_calls_keep_sqlite_s_lock_on_the_wal_index(self):
+        # SQLite holds a shared lock on the -shm's "dead man switch" byte (offset 128) for as long
+        # as a connection uses the WAL index; another process that can lock it exclusively takes
+        # itself for the only user and truncates the -shm (a `conductor backup` did, and the
+        # conductor died of SIGBUS). POSIX locks are per process: closing any descriptor of the
+        # file drops them all, so the conductor must never open the -shm itself (it did, on every
+        # store call, to read its flags).
+        conductor = self.start(self.workdir)
+        for i in range(3):
+            self.assertEqual(conductor.rest("POST", "/v1/boards", {"name": f"b{i}"}, self.token)[0], 201)
+        fd = os.open(conductor.store + "-shm", os.O_RDWR)
+        try:
+            with self.assertRaises(OSError, msg="the conductor holds no lock on the WAL index"):
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 128)
+        finally:
+            os.close(fd)
+        self.assertEqual(conductor.rest("GET", "/v1/boards", token=self.token)[0], 200)
+
     def test_immutable_shm_answers_503_then_recovers(self):
         conductor = self.start(self.workdir)
         self.assertEqual(self.rest("POST", "/v1/boards", {"name": "before"})[0], 201)
