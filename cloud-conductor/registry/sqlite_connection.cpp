@@ -100,7 +100,13 @@ constexpr off_t kShmRegionBytes = 32 * 1024;
 // the -shm under this process, and the next store call died of SIGBUS).
 std::string ShmRefusal(const std::string& path) {
   struct statx stx {};
-  if (::statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW, STATX_SIZE, &stx) != 0) return "";
+  if (::statx(AT_FDCWD, path.c_str(), 0, STATX_SIZE, &stx) != 0 || (stx.stx_mask & STATX_SIZE) == 0) {
+    // No statx (a seccomp filter, an old kernel): the size from stat, the flags unknown.
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return "";
+    stx = {};
+    stx.stx_size = static_cast<uint64_t>(st.st_size);
+  }
   if (static_cast<off_t>(stx.stx_size) < kShmRegionBytes)
     return "was truncated to " + std::to_string(stx.stx_size) + " bytes";
   struct statvfs vfs {};

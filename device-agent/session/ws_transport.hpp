@@ -38,8 +38,8 @@ namespace ew::agent::session {
 // websocketpp posts every write (transport dispatch), which put the io_context's poll for
 // events and the connection's next read, which finds nothing, before each reply's sendmsg.
 // Deferred to the next read rather than run at once, so that the replies to a burst of
-// INVOCATIONs read together still leave in one write. A posted handler runs what is deferred
-// should no read follow (a handler that is not a read's, a closing connection); what is sent
+// INVOCATIONs read together still leave in one write. A posted handler (the backstop) runs
+// what is deferred should no read follow (a handler that is not a read's, a closing connection); what is sent
 // from outside the strand (a timer, another thread through the io thread) is posted as before.
 template <typename TransportConfig>
 class InlineWriteConnection : public websocketpp::transport::asio::connection<TransportConfig> {
@@ -49,32 +49,44 @@ class InlineWriteConnection : public websocketpp::transport::asio::connection<Tr
   using Base::Base;
 
  protected:
+  using Handlers = std::vector<websocketpp::transport::dispatch_handler>;
+
   // Both shadow Base's: websocketpp::connection calls them as transport_con_type::dispatch and
   // transport_con_type::async_read_at_least.
   websocketpp::lib::error_code dispatch(websocketpp::transport::dispatch_handler handler) {
     auto strand = this->get_strand();
     if (!strand || !strand->running_in_this_thread()) return Base::dispatch(std::move(handler));
-    deferred_.push_back(std::move(handler));
-    if (deferred_.size() == 1) {
-      auto self = websocketpp::lib::static_pointer_cast<InlineWriteConnection>(this->get_shared());
-      return Base::dispatch([self] { self->RunDeferred(); });
+    if (auto batch = batch_.lock()) {
+      batch->push_back(std::move(handler));
+      return {};
     }
-    return {};
+    // The batch belongs to its backstop alone (the handlers in it hold the connection): if the
+    // io_context goes without running it, the batch goes with it and nothing is left in a cycle.
+    auto batch = std::make_shared<Handlers>();
+    batch->push_back(std::move(handler));
+    batch_ = batch;
+    auto self = websocketpp::lib::static_pointer_cast<InlineWriteConnection>(this->get_shared());
+    return Base::dispatch([self, batch] {
+      if (self->batch_.lock() == batch) self->batch_.reset();
+      Run(*batch);
+    });
   }
   void async_read_at_least(size_t num_bytes, char* buf, size_t len, websocketpp::transport::read_handler handler) {
-    RunDeferred();
+    if (auto batch = batch_.lock()) {
+      batch_.reset();
+      Run(*batch);  // its backstop finds it empty
+    }
     Base::async_read_at_least(num_bytes, buf, len, std::move(handler));
   }
 
  private:
-  void RunDeferred() {
-    if (deferred_.empty()) return;
-    std::vector<websocketpp::transport::dispatch_handler> run;
-    run.swap(deferred_);
+  static void Run(Handlers& batch) {
+    Handlers run;
+    run.swap(batch);
     for (auto& handler : run) handler();
   }
 
-  std::vector<websocketpp::transport::dispatch_handler> deferred_;  // strand only
+  std::weak_ptr<Handlers> batch_;  // what the current handler deferred (strand only)
 };
 
 // The asio endpoint whose connections are InlineWriteConnections.

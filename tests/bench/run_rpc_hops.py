@@ -40,7 +40,6 @@ from harness import BIN, Agent, Conductor, wait_until  # noqa: E402
 
 EVENTS = ",".join(["syscalls:sys_exit_epoll_wait", "syscalls:sys_enter_sendmsg", "syscalls:sys_exit_recvmsg",
                    "syscalls:sys_exit_recvfrom"])
-EAGAIN = "0xfffffffffffffff5"
 
 
 def pin(pid, core):
@@ -74,7 +73,7 @@ def hops(path, names):
                 inside[(who, fd)].append(t - woken[who])
             last_send = (t, who, fd)
             woken.pop(who, None)
-        elif rest.startswith("0x") and rest != "0x0" and rest != EAGAIN and who not in woken:
+        elif rest.startswith("0x") and rest != "0x0" and not rest.startswith("0xffffffff") and who not in woken:
             woken[who] = t  # events returned, or bytes read
             if last_send and last_send[1] != who:
                 goes_to[last_send[1:]][who] += 1
@@ -137,7 +136,8 @@ def main():
         results["echo"] = json.loads(client.stdout.read())
 
         rev = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-        print(f"RPC hops, {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, commit {rev or 'unknown'}, "
+        print(f"RPC hops, {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, binaries in {BIN} (source tree at "
+              f"{rev or 'unknown'}: say which commit they were built from), "
               f"{'idle' if args.idle else 'awake'} vCPUs, {args.seconds} s traced per run")
         print(f"(untraced outside the window) WAMP p50 {results['wamp']['p50_us']:.1f} µs, "
               f"echo p50 {results['echo']['p50_us']:.1f} µs\n")

@@ -196,7 +196,6 @@ class StoreFaultTest(unittest.TestCase):
         self.token = conductor.login()
         self.assertIn("before", self.boards())
 
-    @needs_root
     def test_store_calls_keep_sqlite_s_lock_on_the_wal_index(self):
         # SQLite holds a shared lock on the -shm's "dead man switch" byte (offset 128) for as long
         # as a connection uses the WAL index; another process that can lock it exclusively takes
@@ -215,6 +214,7 @@ class StoreFaultTest(unittest.TestCase):
             os.close(fd)
         self.assertEqual(conductor.rest("GET", "/v1/boards", token=self.token)[0], 200)
 
+    @needs_root
     def test_immutable_shm_answers_503_then_recovers(self):
         conductor = self.start(self.workdir)
         self.assertEqual(self.rest("POST", "/v1/boards", {"name": "before"})[0], 201)
