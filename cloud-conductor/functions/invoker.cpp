@@ -240,7 +240,7 @@ Result<FunctionVersion> Invoker::Resolve(const FunctionRecord& function, const s
   if (target == kCloudTarget) {
     if (function.latest.spec.board_only)
       return InvalidArgument("function " + function.name + " is boardOnly: it cannot run in the cloud");
-    if (function.latest.spec.network && !options_.cloud_network)
+    if (CloudRefusesNetwork(function.latest.spec))
       return InvalidArgument("function " + function.name +
                              " declares network: the cloud runtime would share the conductor's network, which this "
                              "conductor does not allow ([functions] cloud_network = false); run it on a board");
@@ -271,7 +271,7 @@ Result<std::vector<std::string>> Invoker::Available(const FunctionRecord& functi
       if (runs && gateway_.Presence(d.board_id)) out.push_back(placement::BoardRuntime(d.board_id));
     }
   }
-  const bool cloud_allowed = !function.latest.spec.board_only && (!function.latest.spec.network || options_.cloud_network);
+  const bool cloud_allowed = !function.latest.spec.board_only && !CloudRefusesNetwork(function.latest.spec);
   if (cloud_allowed && cloud_.IsUsable()) out.push_back(placement::kCloudRuntime);
   return out;
 }
@@ -333,13 +333,15 @@ Result<std::string> Invoker::Invoke(const FunctionRecord& function, const Placem
   if (where.mode == Placement::Mode::kAuto) {
     EW_TRY(auto runtimes, Available(function));
     if (runtimes.empty()) {
-      return Unavailable("function " + function.name +
-                         " has no runtime to run on now (no online board it is deployed on" +
-                         (function.latest.spec.board_only ? ")"
-                          : function.latest.spec.network && !options_.cloud_network
-                              ? ", and it declares network, which this conductor's cloud does not run: [functions] "
-                                "cloud_network = false)"
-                              : ", and no cloud runtime)"));
+      std::string why = "function " + function.name + " has no runtime to run on now (no online board it is deployed on";
+      if (function.latest.spec.board_only) {
+        why += ")";
+      } else if (CloudRefusesNetwork(function.latest.spec)) {
+        why += ", and it declares network, which this conductor's cloud does not run: [functions] cloud_network = false)";
+      } else {
+        why += ", and no cloud runtime)";
+      }
+      return Unavailable(why);
     }
     // A board at its concurrency cap is skipped while another runtime can take the call.
     std::vector<std::string> open;

@@ -181,6 +181,9 @@ class Invoker {
 
   // The version that runs on `target` (a board id or kCloudTarget) after the checks of Invoke.
   Result<FunctionVersion> Resolve(const FunctionRecord& function, const std::string& target);
+  // A function declaring network that this conductor's cloud runtime may not run
+  // (InvokerOptions::cloud_network off).
+  bool CloudRefusesNetwork(const containers::FunctionSpec& spec) const { return spec.network && !options_.cloud_network; }
   // The runtimes ("cloud", "board:<id>") that could run a call of `function` now.
   Result<std::vector<std::string>> Available(const FunctionRecord& function);
   Result<std::shared_ptr<Slot>> Admit(const FunctionRecord& function);

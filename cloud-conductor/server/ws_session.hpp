@@ -113,11 +113,7 @@ class WsSession final : public router::Transport,
     if (finished_) return;
     if (more_buffered) return PostFlush(0);
     if (writing_) return;
-    if (!queue_.empty()) {
-      DoWrite();
-    } else if (close_requested_) {
-      DoClose();
-    }
+    WriteQueuedOrClose();
   }
 
   void Close(const std::string& reason) override {
@@ -241,6 +237,11 @@ class WsSession final : public router::Transport,
       return PostFlush(yields + 1);
     flush_posted_ = false;
     if (writing_) return;
+    WriteQueuedOrClose();
+  }
+
+  // What an idle writer does next: the queued frames, or the close that waited for them.
+  void WriteQueuedOrClose() {
     if (!queue_.empty()) {
       DoWrite();
     } else if (close_requested_) {
@@ -308,11 +309,7 @@ class WsSession final : public router::Transport,
       queued_bytes_ -= queue_.front().size();
       queue_.pop_front();
     }
-    if (!queue_.empty()) {
-      DoWrite();
-    } else if (close_requested_) {
-      DoClose();
-    }
+    WriteQueuedOrClose();
   }
 
   void DoClose() {

@@ -33,6 +33,9 @@ std::string OverPayloadLimit(size_t size, size_t limit) {
   return "a payload of " + std::to_string(size) + " bytes is over the limit of " + std::to_string(limit) + ": dropped";
 }
 
+// Why a message was dropped for a trigger already running its limit of fires.
+std::string InFlightFull(size_t in_flight) { return std::to_string(in_flight) + " fires in flight (the limit): dropped one"; }
+
 Clock::TimePoint FromUnix(int64_t seconds) { return Clock::TimePoint(std::chrono::seconds(seconds)); }
 
 }  // namespace
@@ -70,7 +73,6 @@ struct TriggerService::Book {
   struct Bucket {
     double tokens = 0;
     std::chrono::steady_clock::time_point at{};
-    bool primed = false;
   };
   std::map<std::string, Bucket> budgets;        // GUARDED_BY(mu): by project id
   bool connected = false;                       // GUARDED_BY(mu)
@@ -79,11 +81,10 @@ struct TriggerService::Book {
   // Takes one message from `project`'s budget of `rate` per second (as many at once); false when
   // it is spent (mu held).
   bool Spend(const std::string& project, double rate) {
-    Bucket& b = budgets[project];
     const auto now = clock.Steady();
-    if (!b.primed) {
-      b = Bucket{rate, now, true};
-    } else {
+    auto [it, fresh] = budgets.try_emplace(project, Bucket{rate, now});  // a new project starts full
+    Bucket& b = it->second;
+    if (!fresh) {
       const double elapsed = std::chrono::duration<double>(now - b.at).count();
       b.tokens = std::min(rate, b.tokens + elapsed * rate);
       b.at = now;
@@ -335,7 +336,7 @@ void TriggerService::OnBrokerMessage(const ::ew::flows::nodes::MqttMessage& m) {
         } else if (t.in_flight >= options_.max_in_flight_per_trigger) {
           // Known now: dropped without the copy and parse (Queue would drop it too).
           ++t.dropped;
-          book_->Failed(t, std::to_string(t.in_flight) + " fires in flight (the limit): dropped one");
+          book_->Failed(t, InFlightFull(t.in_flight));
         } else {
           targets.push_back(id);
         }
@@ -478,7 +479,7 @@ void TriggerService::Queue(const std::string& id, nlohmann::json event) {
     Live& t = it->second;
     if (t.in_flight >= options_.max_in_flight_per_trigger) {
       ++t.dropped;
-      book_->Failed(t, std::to_string(t.in_flight) + " fires in flight (the limit): dropped one");
+      book_->Failed(t, InFlightFull(t.in_flight));
       return;
     }
     ++t.in_flight;

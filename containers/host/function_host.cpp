@@ -264,7 +264,8 @@ struct FunctionHost::Impl {
           sizing.burst = function->burst;
           // A pause, not the end: the window is open and more than one call came in it.
           sizing.in_burst = clock.Steady() - function->window_start < kBurstWindow && function->window_count > 1;
-          sizing.room = SandboxRoomLocked(*function);
+          // (Only a pool has room to weigh: the walk over every function is skipped otherwise.)
+          if (runner->has_sandbox_pool()) sizing.room = SandboxRoomLocked(*function);
           function->burst = 0;
         }
         function.reset();
@@ -574,8 +575,8 @@ void FunctionHost::InvokeEvent(const std::string& key, const nlohmann::json& eve
       // window has passed) it opens a new window: a trickle of one call at a time, each finding
       // the pool refilled, keeps the pool at its floor.
       const bool continues = f.running + f.queued > 0 || f.runner->SandboxesShort();
-      if (const auto now = impl_->clock.Steady(); !continues || now - f.window_start >= kBurstWindow) {
-        f.window_start = now;
+      if (!continues || p.enqueued - f.window_start >= kBurstWindow) {
+        f.window_start = p.enqueued;
         f.window_count = 0;
       }
       if (f.queued == 0 && f.running < f.runner->concurrency_limit() &&

@@ -59,6 +59,7 @@ class FunctionRunner {
   // The pool has fewer ready than its target (false without a pool).
   bool SandboxesShort() const { return sandboxes_ && sandboxes_->Short(); }
   size_t sandbox_target() const { return sandboxes_ ? sandboxes_->target() : 0; }
+  bool has_sandbox_pool() const { return sandboxes_ != nullptr; }
 
   // The container for one invocation in `mode` ("cold" or "warm"), with a fresh id.
   ContainerSpec MakeContainerSpec(const char* mode) const;

@@ -38,7 +38,6 @@ Result<void> SandboxPool::Fill(const std::atomic<bool>* cancel) {
       return Ok();
     }
     filling_ = true;
-    fill_failed_ = false;
     again_ = false;
     missing = target_ > ready_.size() ? target_ - ready_.size() : 0;
   }
@@ -47,7 +46,7 @@ Result<void> SandboxPool::Fill(const std::atomic<bool>* cancel) {
     for (;;) {
       {
         std::lock_guard<std::mutex> lock(mutex_);
-        if (retired_ || fill_failed_ || ready_.size() + making_ >= target_ || (cancel && cancel->load())) return;
+        if (retired_ || !outcome || ready_.size() + making_ >= target_ || (cancel && cancel->load())) return;
         ++making_;
       }
       // Made outside the lock (it blocks for the runtime's set-up); Take() goes on meanwhile.
@@ -62,8 +61,7 @@ Result<void> SandboxPool::Fill(const std::atomic<bool>* cancel) {
       --making_;
       if (!sandbox) {
         hold_until_ = clock_.Steady() + kRetryAfterFailure;
-        if (!fill_failed_) outcome = tl::unexpected(sandbox.error());
-        fill_failed_ = true;
+        if (outcome) outcome = tl::unexpected(sandbox.error());
         return;
       }
       if (retired_ || ready_.size() >= target_) {  // retired, or shrunk meanwhile
@@ -99,7 +97,7 @@ Result<void> SandboxPool::Fill(const std::atomic<bool>* cancel) {
     std::lock_guard<std::mutex> lock(mutex_);
     const bool again = again_ && ready_.size() < target_;
     again_ = false;
-    if (retired_ || fill_failed_ || !again || (cancel && cancel->load())) {
+    if (retired_ || !outcome || !again || (cancel && cancel->load())) {
       filling_ = false;
       return outcome;
     }
@@ -110,7 +108,7 @@ Result<void> SandboxPool::Fill(const std::atomic<bool>* cancel) {
 bool SandboxPool::NeedsFill() const {
   std::lock_guard<std::mutex> lock(mutex_);
   // True while a Fill runs too: the caller's Fill then asks it to look again (again_).
-  return !retired_ && ready_.size() < target_ && clock_.Steady() >= hold_until_;
+  return ShortLocked() && clock_.Steady() >= hold_until_;
 }
 
 void SandboxPool::Retire() {
@@ -164,8 +162,10 @@ void SandboxPool::Follow(size_t burst, bool in_burst, size_t floor, size_t cap) 
 
 bool SandboxPool::Short() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return !retired_ && ready_.size() < target_;
+  return ShortLocked();
 }
+
+bool SandboxPool::ShortLocked() const { return !retired_ && ready_.size() < target_; }
 
 size_t SandboxPool::target() const {
   std::lock_guard<std::mutex> lock(mutex_);

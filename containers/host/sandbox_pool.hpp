@@ -68,6 +68,8 @@ class SandboxPool {
   // The ready sandboxes beyond target_, for the caller to destroy outside the lock.
   // REQUIRES(mutex_).
   std::vector<std::unique_ptr<PreparedSandbox>> TakeOverTargetLocked();
+  // Short() under mutex_ already held.
+  bool ShortLocked() const;
 
   size_t target_;  // GUARDED_BY(mutex_)
   const Factory factory_;
@@ -76,7 +78,6 @@ class SandboxPool {
   std::vector<std::unique_ptr<PreparedSandbox>> ready_;  // GUARDED_BY(mutex_)
   bool filling_ = false;                                 // GUARDED_BY(mutex_)
   size_t making_ = 0;                                    // GUARDED_BY(mutex_): factory calls under way
-  bool fill_failed_ = false;                             // GUARDED_BY(mutex_): this Fill's factory failed
   bool again_ = false;                                   // GUARDED_BY(mutex_): a Fill came while one ran
   bool retired_ = false;                                 // GUARDED_BY(mutex_)
   std::chrono::steady_clock::time_point hold_until_{};   // GUARDED_BY(mutex_)

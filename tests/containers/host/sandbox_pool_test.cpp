@@ -213,10 +213,15 @@ class HostPoolTest : public ::testing::Test {
     return future.get();
   }
   // `n` calls of `key` held until all have started, then released together.
+  using Calls = std::vector<std::future<Result<InvocationResult>>>;
+  // Starts n calls of `key` at once, each on a thread of its own, adding them to `calls`.
+  void StartCalls(Calls& calls, const std::string& key, int n) {
+    for (int i = 0; i < n; ++i) calls.push_back(std::async(std::launch::async, [this, key] { return Call(key); }));
+  }
   void Burst(const std::string& key, int n) {
     state_->hold = true;
-    std::vector<std::future<Result<InvocationResult>>> calls;
-    for (int i = 0; i < n; ++i) calls.push_back(std::async(std::launch::async, [this, key] { return Call(key); }));
+    Calls calls;
+    StartCalls(calls, key, n);
     EXPECT_TRUE(state_->WaitFor([&] { return state_->held == n; }));
     state_->hold = false;
     state_->Release(n);
@@ -270,8 +275,8 @@ TEST_F(HostPoolTest, ABurstLargerThanThePoolRunsTheRestWithoutAndRefillsAfterwar
   Install(Spec("echo"));
   ASSERT_TRUE(WaitReady("echo", 3));
   state_->hold = true;
-  std::vector<std::future<Result<InvocationResult>>> calls;
-  for (int i = 0; i < 8; ++i) calls.push_back(std::async(std::launch::async, [this] { return Call("echo"); }));
+  Calls calls;
+  StartCalls(calls, "echo", 8);
   ASSERT_TRUE(state_->WaitFor([&] { return state_->held == 8; }));
   // During the burst the pool is not refilled: it would compete with the burst for the CPU.
   EXPECT_EQ(Ready("echo"), 0u);
@@ -323,12 +328,12 @@ TEST_F(HostPoolTest, ThePoolHoldsTheWholeBurstNotTheMostAtOnce) {
   Install(Spec("echo"));
   ASSERT_TRUE(WaitReady("echo", 2));
   state_->hold = true;
-  std::vector<std::future<Result<InvocationResult>>> calls;
-  for (int i = 0; i < 4; ++i) calls.push_back(std::async(std::launch::async, [this] { return Call("echo"); }));
+  Calls calls;
+  StartCalls(calls, "echo", 4);
   ASSERT_TRUE(state_->WaitFor([&] { return state_->held == 4; }));
   state_->Release(2);  // two end: the function stays busy with the other two
   ASSERT_TRUE(state_->WaitFor([&] { return state_->held == 2; }));
-  for (int i = 0; i < 5; ++i) calls.push_back(std::async(std::launch::async, [this] { return Call("echo"); }));
+  StartCalls(calls, "echo", 5);
   ASSERT_TRUE(state_->WaitFor([&] { return state_->held == 7; }));  // at most 7 at once, 9 in all
   state_->hold = false;
   state_->Release(7);
