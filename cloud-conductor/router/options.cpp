@@ -50,6 +50,7 @@ bool HasType(const wamp::Value& v, OptionType type) {
 
 Result<void> CheckOptions(const wamp::Value& options, const char* what, std::initializer_list<OptionSpec> specs) {
   if (!options.is_object()) return InvalidArgument(std::string(what) + ": options must be a dictionary");
+  if (options.empty()) return Ok();  // the usual case; each find below makes a std::string key
   for (const auto& spec : specs) {
     auto it = options.find(spec.key);
     if (it == options.end() || it->is_null()) continue;

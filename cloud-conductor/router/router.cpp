@@ -549,9 +549,9 @@ Result<void> Router::MayCall(const Session& s, const std::string& uri) const {
   // tunnel.* is the conductor's to call (CallBoard, which is not checked here): a tunnel.open
   // from anyone else would make the board connect to one of its own ports and dial the
   // conductor with a token of the caller's choosing (security review 3, L4). Admins too.
-  if (auto board = wamp::BoardIdFromUri(uri);
-      board && wamp::HasPrefix(uri, "ew.board." + *board + "." + contract::tunnel::kPrefix))
-    return PermissionDenied("ew.board." + *board + "." + contract::tunnel::kPrefix +
+  const auto board_uri = wamp::SplitBoardUri(uri);
+  if (board_uri && wamp::HasPrefix(board_uri->suffix, contract::tunnel::kPrefix))
+    return PermissionDenied("ew.board." + std::string(board_uri->board_id) + "." + contract::tunnel::kPrefix +
                             ".* is called by the conductor only");
   if (s.role == Role::kAdmin) return Ok();
   if (s.role == Role::kBoard) {
@@ -559,12 +559,13 @@ Result<void> Router::MayCall(const Session& s, const std::string& uri) const {
     return PermissionDenied("a board may call only ew.conductor.* procedures");
   }
   if (s.role == Role::kOperator) {
-    if (auto board = wamp::BoardIdFromUri(uri)) {
+    if (board_uri) {
       // Rebooting a board is for admins, over WAMP as over REST (docs/SECURITY.md, issue 16).
-      if (uri == contract::sys::kReboot.Uri(*board)) return PermissionDenied("only an admin may reboot a board");
+      if (board_uri->suffix == contract::sys::kReboot.suffix) return PermissionDenied("only an admin may reboot a board");
       // Installing an agent package can brick the board: admins only (issue 16).
-      if (uri == contract::update::kUpdate.Uri(*board)) return PermissionDenied("only an admin may update a board's agent");
-      auto it = board_projects_.find(*board);
+      if (board_uri->suffix == contract::update::kUpdate.suffix)
+        return PermissionDenied("only an admin may update a board's agent");
+      auto it = board_projects_.find(std::string(board_uri->board_id));
       if (it != board_projects_.end() && it->second == s.project_id) return Ok();
     }
   }

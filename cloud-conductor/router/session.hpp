@@ -18,6 +18,7 @@ inline const log::Logger RouterLog{"router"};
 
 // A boolean WAMP option or detail; `fallback` when absent or not a boolean.
 inline bool BoolOption(const wamp::Value& options, const char* key, bool fallback = false) {
+  if (options.empty()) return fallback;  // no std::string key made for find
   auto it = options.find(key);
   return (it != options.end() && it->is_boolean()) ? it->get<bool>() : fallback;
 }

@@ -764,14 +764,58 @@ std::optional<size_t> PayloadIndex(uint8_t type) {
   }
 }
 
-bool IsMsgpackArray(uint8_t first) { return (first & 0xf0) == 0x90 || first == 0xdc || first == 0xdd; }
-bool IsMsgpackMap(uint8_t first) { return (first & 0xf0) == 0x80 || first == 0xde || first == 0xdf; }
-
 Payload* PayloadOf(Message& message) {
   if (auto* call = std::get_if<Call>(&message)) return &call->payload;
   if (auto* yield = std::get_if<Yield>(&message)) return &yield->payload;
   if (auto* error = std::get_if<ErrorMessage>(&message)) return &error->payload;
   return nullptr;
+}
+
+// The envelope of a CALL, YIELD or ERROR read straight from the scan, in its everyday shape:
+// ids as msgpack unsigned integers in range, an empty options (details) dict, a string URI.
+// FromOwnedArray would build the same message from a DOM; anything else (options to read, an id
+// sent as a float, a field of the wrong type) is left to it (nullopt), so it also words errors.
+std::optional<Message> EverydayEnvelope(uint8_t type, const std::vector<MsgpackFrameLayout::Span>& elements) {
+  using Kind = MsgpackFrameLayout::Span::Kind;
+  const auto request_id = [&](size_t i) -> std::optional<Id> {
+    if (elements[i].kind != Kind::kUnsigned || elements[i].number < 1 || elements[i].number > kMaxId) return std::nullopt;
+    return elements[i].number;
+  };
+  const auto empty_dict = [&](size_t i) { return elements[i].kind == Kind::kMap && elements[i].number == 0; };
+  const auto string = [&](size_t i) { return elements[i].kind == Kind::kString; };
+  switch (static_cast<MessageType>(type)) {
+    case MessageType::kCall: {  // [CALL, Request|id, Options|dict, Procedure|uri, ...]
+      auto request = request_id(1);
+      if (!request || !empty_dict(2) || !string(3)) return std::nullopt;
+      Call m;
+      m.request = *request;
+      m.options = Value::object();
+      m.procedure = std::string(elements[3].text);
+      return Message(std::move(m));
+    }
+    case MessageType::kYield: {  // [YIELD, INVOCATION.Request|id, Options|dict, ...]
+      auto request = request_id(1);
+      if (!request || !empty_dict(2)) return std::nullopt;
+      Yield m;
+      m.request = *request;
+      m.options = Value::object();
+      return Message(std::move(m));
+    }
+    case MessageType::kError: {  // [ERROR, REQUEST.Type|int, REQUEST.Request|id, Details|dict, Error|uri, ...]
+      auto request = request_id(2);
+      if (elements[1].kind != Kind::kUnsigned || !CanBeAnsweredWithError(elements[1].number) || !request ||
+          !empty_dict(3) || !string(4))
+        return std::nullopt;
+      ErrorMessage m;
+      m.request_type = static_cast<MessageType>(elements[1].number);
+      m.request = *request;
+      m.details = Value::object();
+      m.error = std::string(elements[4].text);
+      return Message(std::move(m));
+    }
+    default:
+      return std::nullopt;
+  }
 }
 
 // A CALL, YIELD or ERROR whose args (and kwargs) stay bytes: the whole frame is checked by
@@ -782,22 +826,27 @@ std::optional<ew::Result<Message>> DecodeMsgpackKeepingPayload(std::string_view 
   auto layout = ScanMsgpackFrame(frame);
   if (!layout) return std::nullopt;
   const auto& elements = layout->elements;
-  const auto byte = [&](size_t offset) { return static_cast<uint8_t>(frame[offset]); };
-  const uint8_t type = byte(elements[0].begin);  // a positive fixint for every WAMP type
+  using Kind = MsgpackFrameLayout::Span::Kind;
+  if (elements[0].kind != Kind::kUnsigned || elements[0].number > 0xff) return std::nullopt;
+  const auto type = static_cast<uint8_t>(elements[0].number);
   auto payload_index = PayloadIndex(type);
   if (!payload_index || elements.size() <= *payload_index || elements.size() > *payload_index + 2) return std::nullopt;
-  if (!IsMsgpackArray(byte(elements[*payload_index].begin))) return std::nullopt;
-  if (elements.size() == *payload_index + 2 && !IsMsgpackMap(byte(elements[*payload_index + 1].begin)))
-    return std::nullopt;
-  // The envelope: the same elements under an array header of their own count.
+  if (elements[*payload_index].kind != Kind::kArray) return std::nullopt;
+  if (elements.size() == *payload_index + 2 && elements[*payload_index + 1].kind != Kind::kMap) return std::nullopt;
   const size_t payload_begin = elements[*payload_index].begin;
-  std::string envelope(1, static_cast<char>(0x90 | *payload_index));
-  envelope.append(frame.data() + elements[0].begin, payload_begin - elements[0].begin);
-  auto array = ParseFrame(Serializer::kMsgpack, envelope);
-  if (!array) return std::nullopt;
-  auto message = FromOwnedArray(*array);
-  if (!message) return message;
-  Payload* payload = PayloadOf(*message);
+  std::optional<ew::Result<Message>> message;
+  if (auto everyday = EverydayEnvelope(type, elements)) {
+    message.emplace(std::move(*everyday));
+  } else {
+    // The envelope: the same elements under an array header of their own count.
+    std::string envelope(1, static_cast<char>(0x90 | *payload_index));
+    envelope.append(frame.data() + elements[0].begin, payload_begin - elements[0].begin);
+    auto array = ParseFrame(Serializer::kMsgpack, envelope);
+    if (!array) return std::nullopt;
+    message.emplace(FromOwnedArray(*array));
+    if (!*message) return message;
+  }
+  Payload* payload = PayloadOf(**message);
   if (!payload) return std::nullopt;
   const auto* first = reinterpret_cast<const uint8_t*>(frame.data()) + payload_begin;
   payload->args = Value::binary(std::vector<uint8_t>(first, first + (frame.size() - payload_begin)),

@@ -11,29 +11,51 @@ namespace ew::wamp {
 
 namespace {
 
-// Checks one element of the message array as msgpack-cxx parses it; builds nothing.
+using Span = MsgpackFrameLayout::Span;
+
+// Checks the elements of the message array as msgpack-cxx parses them, one at a time (Element()
+// before each); builds nothing, notes each element's top (Span::kind).
 class ElementChecker : public msgpack::v2::null_visitor {
  public:
   ElementChecker(size_t max_depth, size_t frame_bytes) : max_depth_(max_depth), frame_bytes_(frame_bytes) {}
 
+  void Element(Span& span) {
+    span_ = &span;
+    depth_ = 0;
+    expect_key_ = false;
+  }
+
   bool visit_nil() { return Scalar(); }
   bool visit_boolean(bool) { return Scalar(); }
-  bool visit_positive_integer(uint64_t) { return Scalar(); }
+  bool visit_positive_integer(uint64_t value) {
+    if (depth_ == 0) Top(Span::Kind::kUnsigned, value);
+    return Scalar();
+  }
   bool visit_negative_integer(int64_t) { return Scalar(); }
   bool visit_float32(float) { return Scalar(); }
   bool visit_float64(double) { return Scalar(); }
-  bool visit_str(const char*, uint32_t) {
+  bool visit_str(const char* text, uint32_t size) {
+    if (depth_ == 0) {
+      Top(Span::Kind::kString, 0);
+      span_->text = std::string_view(text, size);
+    }
     expect_key_ = false;
     return true;
   }
   bool visit_bin(const char*, uint32_t) { return Scalar(); }
   bool visit_ext(const char*, uint32_t) { return Scalar(); }
-  bool start_array(uint32_t elements) { return Container(elements, "array"); }
+  bool start_array(uint32_t elements) {
+    if (depth_ == 0) Top(Span::Kind::kArray, elements);
+    return Container(elements, "array");
+  }
   bool end_array() {
     --depth_;
     return true;
   }
-  bool start_map(uint32_t pairs) { return Container(pairs, "map"); }
+  bool start_map(uint32_t pairs) {
+    if (depth_ == 0) Top(Span::Kind::kMap, pairs);
+    return Container(pairs, "map");
+  }
   bool start_map_key() {
     expect_key_ = true;
     return true;
@@ -52,6 +74,10 @@ class ElementChecker : public msgpack::v2::null_visitor {
   const std::string& error() const { return error_; }
 
  private:
+  void Top(Span::Kind kind, uint64_t number) {
+    span_->kind = kind;
+    span_->number = number;
+  }
   bool Scalar() { return expect_key_ ? Fail("invalid msgpack: a map key must be a string") : true; }
   bool Container(uint32_t declared, const char* kind) {
     if (expect_key_) return Fail("invalid msgpack: a map key must be a string");
@@ -69,6 +95,7 @@ class ElementChecker : public msgpack::v2::null_visitor {
 
   size_t max_depth_;
   size_t frame_bytes_;
+  Span* span_ = nullptr;
   size_t depth_ = 0;
   bool expect_key_ = false;
   std::string error_;
@@ -100,17 +127,24 @@ ew::Result<MsgpackFrameLayout> ScanMsgpackFrame(std::string_view frame) {
     return InvalidArgument("message must be a non-empty array");
   if (count > frame.size()) return InvalidArgument("truncated msgpack: the message array declares more elements than it has bytes");
   MsgpackFrameLayout layout;
-  layout.elements.reserve(count);
+  layout.elements.resize(count);
+  // The message array is one level: an element may nest kMaxDepth - 1 deep. One parser for all
+  // elements (msgpack::v2::parse would make one, with its stack, per element): it is back at
+  // its start state after each complete element, which is all parse() does between two values.
+  ElementChecker checker(kMaxDepth - 1, frame.size());
+  msgpack::v2::detail::parse_helper<ElementChecker> parser(checker);
   for (size_t i = 0; i < count; ++i) {
     if (offset >= frame.size())
       return InvalidArgument("truncated msgpack: input ends at byte " + std::to_string(frame.size()) + " inside a value");
-    // The message array is one level: an element may nest kMaxDepth - 1 deep.
-    ElementChecker checker(kMaxDepth - 1, frame.size());
-    const size_t begin = offset;
-    if (!msgpack::v2::parse(frame.data(), frame.size(), offset, checker)) {
+    Span& span = layout.elements[i];
+    span.begin = offset;
+    checker.Element(span);
+    const msgpack::v2::parse_return parsed = parser.execute(frame.data(), frame.size(), offset);
+    if (parsed == msgpack::v2::PARSE_CONTINUE)
+      return InvalidArgument("truncated msgpack: input ends at byte " + std::to_string(frame.size()) + " inside a value");
+    if (parsed != msgpack::v2::PARSE_SUCCESS)
       return InvalidArgument(checker.error().empty() ? std::string("invalid msgpack") : checker.error());
-    }
-    layout.elements.push_back({begin, offset});
+    span.end = offset;
   }
   if (offset != frame.size()) return InvalidArgument("invalid msgpack: bytes after the message");
   return layout;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 #include <vector>
 
@@ -14,11 +15,17 @@
 
 namespace ew::wamp {
 
-// The top-level array of a frame: [begin, end) byte offsets of each element.
+// The top-level array of a frame: [begin, end) byte offsets of each element, and what the
+// element is at its top: enough to read a message's envelope (type, ids, URI, whether its
+// options are empty) without building anything.
 struct MsgpackFrameLayout {
   struct Span {
+    enum class Kind : uint8_t { kOther, kUnsigned, kString, kArray, kMap };
     size_t begin = 0;
     size_t end = 0;
+    Kind kind = Kind::kOther;
+    uint64_t number = 0;    // kUnsigned: the value; kArray, kMap: the declared element count
+    std::string_view text;  // kString: the string, within the frame
   };
   std::vector<Span> elements;
 };

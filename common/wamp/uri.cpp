@@ -40,13 +40,20 @@ std::string BoardUri(std::string_view board_id, std::string_view suffix) {
   return uri;
 }
 
-std::optional<std::string> BoardIdFromUri(std::string_view uri) {
+std::optional<BoardUriParts> SplitBoardUri(std::string_view uri) {
   if (uri.substr(0, kBoardPrefix.size()) != kBoardPrefix) return std::nullopt;
   std::string_view rest = uri.substr(kBoardPrefix.size());
   size_t dot = rest.find('.');
   // "ew.board.<id>" (a prefix pattern) or "ew.board.<id>.<rest>" with a non-empty rest.
   if (dot == 0 || rest.empty() || (dot != std::string_view::npos && dot + 1 == rest.size())) return std::nullopt;
-  return std::string(rest.substr(0, dot));
+  if (dot == std::string_view::npos) return BoardUriParts{rest, {}};
+  return BoardUriParts{rest.substr(0, dot), rest.substr(dot + 1)};
+}
+
+std::optional<std::string> BoardIdFromUri(std::string_view uri) {
+  auto parts = SplitBoardUri(uri);
+  if (!parts) return std::nullopt;
+  return std::string(parts->board_id);
 }
 
 bool HasPrefix(std::string_view uri, std::string_view prefix) {

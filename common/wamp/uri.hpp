@@ -22,6 +22,14 @@ std::string BoardUri(std::string_view board_id, std::string_view suffix);
 // Only the shape is checked: callers validate the whole URI with IsValidUri first.
 std::optional<std::string> BoardIdFromUri(std::string_view uri);
 
+// BoardIdFromUri's id and what follows "ew.board.<id>." ("" for the prefix "ew.board.<id>"),
+// both within `uri`; nullopt where BoardIdFromUri gives nullopt.
+struct BoardUriParts {
+  std::string_view board_id;
+  std::string_view suffix;
+};
+std::optional<BoardUriParts> SplitBoardUri(std::string_view uri);
+
 // True when `prefix` is a whole-component prefix of `uri`: "ew.board" matches "ew.board" and
 // "ew.board.x", not "ew.boardx". A prefix ending in '.' ("ew.board.") matches what it starts;
 // the empty prefix matches every URI.

@@ -133,8 +133,8 @@ class WampCaller {
     auto cpu_start = ew::bench::ProcessCpuTime();
     while (sent < calls && sent < in_flight) SendCall(first_id + sent++);
     while (done < calls) {
-      auto message = Receive();
-      auto now = Clock::now();
+      Clock::time_point now;  // when the frame was read, before it is decoded (as the echo client)
+      auto message = Receive(&now);
       wamp::Id request = 0;
       if (auto* result = std::get_if<wamp::Result>(&message)) {
         request = result->request;
@@ -182,9 +182,10 @@ class WampCaller {
 
   void Send(const wamp::Message& message) { ws_.write(net::buffer(wamp::Encode(serializer_, message))); }
 
-  wamp::Message Receive() {
+  wamp::Message Receive(Clock::time_point* read_at = nullptr) {
     buffer_.consume(buffer_.size());
     ws_.read(buffer_);
+    if (read_at) *read_at = Clock::now();
     auto data = buffer_.cdata();
     auto message = wamp::Decode(serializer_, std::string_view(static_cast<const char*>(data.data()), data.size()));
     if (!message) throw BenchError("undecodable frame from the router: " + message.error().message);

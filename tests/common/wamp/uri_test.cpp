@@ -51,6 +51,20 @@ TEST(UriTest, BoardIdFromUri) {
   EXPECT_EQ(BoardIdFromUri(""), std::nullopt);
 }
 
+TEST(UriTest, SplitBoardUriGivesTheIdAndTheSuffix) {
+  auto parts = SplitBoardUri("ew.board.brd-1.tunnel.open");
+  ASSERT_TRUE(parts.has_value());
+  EXPECT_EQ(parts->board_id, "brd-1");
+  EXPECT_EQ(parts->suffix, "tunnel.open");
+  parts = SplitBoardUri("ew.board.brd-1");
+  ASSERT_TRUE(parts.has_value());
+  EXPECT_EQ(parts->board_id, "brd-1");
+  EXPECT_EQ(parts->suffix, "");
+  // Exactly where BoardIdFromUri has no id.
+  for (const char* uri : {"ew.board.brd-1.", "ew.board..gpio.event", "ew.board.", "ew.boards.brd-1.x", "", "x"})
+    EXPECT_EQ(SplitBoardUri(uri).has_value(), BoardIdFromUri(uri).has_value()) << uri;
+}
+
 TEST(UriTest, HasPrefixMatchesWholeComponents) {
   EXPECT_TRUE(HasPrefix("ew.board.brd-1.gpio.read", "ew.board"));
   EXPECT_TRUE(HasPrefix("ew.board.brd-1.gpio.read", "ew.board.brd-1"));
