@@ -163,7 +163,7 @@ void Router::StartCall(Caller caller, const std::string& procedure, wamp::Payloa
   callee->invocations_as_callee[call->callee_request] = invocation_id;
   call->caller = std::move(caller);
   pending_.emplace(invocation_id, std::move(call));
-  Send(callee, invocation);
+  Send(callee, wamp::Message(std::move(invocation)));  // moved: a Message made from it would copy the payload
 }
 
 void Router::FinishCall(wamp::Id invocation, CallOutcome&& outcome, bool progress) {
@@ -204,7 +204,7 @@ void Router::FinishCall(wamp::Id invocation, CallOutcome&& outcome, bool progres
     wamp::Result result;
     result.request = done->caller.request;
     result.payload = std::move(outcome.payload);
-    Send(s, result);
+    Send(s, wamp::Message(std::move(result)));
   } else {
     wamp::ErrorMessage error;
     error.request_type = wamp::MessageType::kCall;
@@ -212,7 +212,7 @@ void Router::FinishCall(wamp::Id invocation, CallOutcome&& outcome, bool progres
     error.details = std::move(outcome.details);
     error.error = std::move(outcome.error_uri);
     error.payload = std::move(outcome.payload);
-    Send(s, error);
+    Send(s, wamp::Message(std::move(error)));
   }
 }
 

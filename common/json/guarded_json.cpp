@@ -2,6 +2,8 @@
 // past the limit and lengths the input cannot hold before allocating for them.
 #include "common/json/guarded_json.hpp"
 
+#include <algorithm>
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -168,6 +170,10 @@ Result<nlohmann::json> Parse(std::string_view text, const ParseLimits& limits, F
 }
 
 size_t Depth(const nlohmann::json& value, size_t stop_after) {
+  if (!value.is_structured()) return 0;
+  // A flat array or object (most payloads): depth 1, without the walk's stack.
+  if (std::none_of(value.begin(), value.end(), [](const Value& child) { return child.is_structured(); }))
+    return stop_after < 1 ? stop_after + 1 : 1;
   // Iterative depth-first walk: (value, its depth) pairs still to visit.
   size_t deepest = 0;
   std::vector<std::pair<const Value*, size_t>> todo{{&value, 0}};

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <exception>
+#include <optional>
 #include <vector>
 
 #include "common/ids/ids.hpp"
@@ -412,8 +413,8 @@ class MsgpackWriter {
     }
     out_ += s;
   }
-  void Dict(const Value& v) { Value::to_msgpack(OrEmptyObject(v), nlohmann::detail::output_adapter<char>(out_)); }
-  void List(const Value& v) { Value::to_msgpack(OrEmptyArray(v), nlohmann::detail::output_adapter<char>(out_)); }
+  void Dict(const Value& v) { Dynamic(OrEmptyObject(v)); }
+  void List(const Value& v) { Dynamic(OrEmptyArray(v)); }
   // The peer's bytes, as they came: checked on the way in (msgpack_frame.hpp).
   void MsgpackPayload(const Payload& p) {
     const auto& bytes = p.args.get_binary();
@@ -422,7 +423,21 @@ class MsgpackWriter {
   void End() {}
 
  private:
+  // An empty dict or list (most options, most YIELDs' args) is one byte; anything else goes
+  // through nlohmann's msgpack writer, one per message (each output adapter is an allocation).
+  void Dynamic(const Value& v) {
+    if (v.empty() && v.is_object()) {
+      out_ += '\x80';
+    } else if (v.empty() && v.is_array()) {
+      out_ += '\x90';
+    } else {
+      if (!writer_) writer_.emplace(nlohmann::detail::output_adapter<char>(out_));
+      writer_->write_msgpack(v);
+    }
+  }
+
   std::string& out_;
+  std::optional<nlohmann::detail::binary_writer<Value, char>> writer_;
 };
 
 // ----------------------------------------------------------------------------------------------

@@ -96,7 +96,7 @@ std::string EncodeReply(uint64_t request, ew::Result<rpc::Reply> result, size_t 
     message.error = std::string(ew::WampErrorUri(error.code));
     message.payload.args = nlohmann::json::array({error.message});
     message.payload.kwargs = {{"code", std::string(ew::ErrorCodeName(error.code))}, {"message", error.message}};
-    return wamp::Encode(wamp::Serializer::kMsgpack, message);
+    return wamp::Encode(wamp::Serializer::kMsgpack, wamp::Message(std::move(message)));
   };
   if (!result) return error_message(result.error());
   wamp::Yield yield;
@@ -108,7 +108,8 @@ std::string EncodeReply(uint64_t request, ew::Result<rpc::Reply> result, size_t 
     Log()->warn("result of {} refused: {}", uri, deep.error().message);
     return error_message(deep.error());
   }
-  std::string encoded = wamp::Encode(wamp::Serializer::kMsgpack, yield);
+  // Moved into the Message: passing the Yield would copy it, payload and all.
+  std::string encoded = wamp::Encode(wamp::Serializer::kMsgpack, wamp::Message(std::move(yield)));
   // The limit is on the payload (CheckEncodedSize keeps room for any envelope): the message
   // less its [70, request, {}] (a fixarray, two small values and a msgpack uint).
   const size_t request_bytes = request < 128 ? 1 : request < 256 ? 2 : request < 65536 ? 3 : request < (1ull << 32) ? 5 : 9;
