@@ -195,14 +195,13 @@ bool SessionRunner::Impl::OnInvocation(Attempt& attempt, const autobahn::wamp_me
   uint64_t caller = 0;
   if (const auto* c = Find(message.field(3), "caller"); c && c->type == msgpack::type::POSITIVE_INTEGER)
     caller = c->as<uint64_t>();
-  // Held: the handler may drop the registration table (a reconnect) while it runs.
-  const std::shared_ptr<const Attempt::Registered> procedure = registered->second;
-  Invoke(attempt, procedure->uri, procedure->handler, message.field(1).as<uint64_t>(),
-         message.size() > 4 ? &message.field(4) : nullptr, message.size() > 5 ? &message.field(5) : nullptr, caller);
+  // Held (by the reply too): the handler may drop the registration table (a reconnect) while it runs.
+  Invoke(attempt, registered->second, message.field(1).as<uint64_t>(), message.size() > 4 ? &message.field(4) : nullptr,
+         message.size() > 5 ? &message.field(5) : nullptr, caller);
   return true;
 }
 
-void SessionRunner::Impl::Invoke(Attempt& attempt, const std::string& uri, const rpc::Handler& handler,
+void SessionRunner::Impl::Invoke(Attempt& attempt, std::shared_ptr<const Attempt::Registered> procedure,
                                  uint64_t request, const msgpack::object* args, const msgpack::object* kwargs,
                                  uint64_t caller) {
   // Called once (the Responder contract), from any thread: a reply given on the io thread (a
@@ -210,25 +209,31 @@ void SessionRunner::Impl::Invoke(Attempt& attempt, const std::string& uri, const
   // the io_context's queue and its poll for events; one given on another thread (a function's
   // run) is posted to the io thread. Dropped once this attempt has ended.
   struct Reply {
+    Reply(boost::asio::io_context& io, const Attempt& attempt, std::shared_ptr<const Attempt::Registered> procedure,
+          uint64_t request, size_t max_message_bytes)
+        : io(io), transport(attempt.transport), open(attempt.replies_open), procedure(std::move(procedure)),
+          request(request), max_message_bytes(max_message_bytes) {}
     boost::asio::io_context& io;
     std::weak_ptr<WsTransport> transport;
     std::weak_ptr<bool> open;
+    std::shared_ptr<const Attempt::Registered> procedure;  // its uri names the reply in logs
     uint64_t request;
-    std::string uri;
     size_t max_message_bytes;
     std::atomic<bool> given{false};  // a second reply (a handler's bug) is dropped
   };
-  auto reply = std::shared_ptr<Reply>(
-      new Reply{io_, attempt.transport, attempt.replies_open, request, uri, options_.max_message_bytes});
+  const std::string& uri = procedure->uri;
+  const rpc::Handler& handler = procedure->handler;
+  auto reply = std::make_shared<Reply>(io_, attempt, std::move(procedure), request, options_.max_message_bytes);
   auto respond = [reply](ew::Result<rpc::Reply> result) {
     if (reply->given.exchange(true)) return;
     boost::asio::dispatch(reply->io, [reply, result = std::move(result)]() mutable {
       auto transport = reply->transport.lock();
       if (reply->open.expired() || !transport) return;  // that session has ended (or said GOODBYE)
       try {
-        transport->SendEncoded(EncodeReply(reply->request, std::move(result), reply->max_message_bytes, reply->uri));
+        transport->SendEncoded(
+            EncodeReply(reply->request, std::move(result), reply->max_message_bytes, reply->procedure->uri));
       } catch (const std::exception& e) {
-        Log()->warn("reply to {} dropped: {}", reply->uri, e.what());
+        Log()->warn("reply to {} dropped: {}", reply->procedure->uri, e.what());
       }
     });
   };

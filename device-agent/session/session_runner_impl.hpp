@@ -174,10 +174,10 @@ class SessionRunner::Impl {
   // [INVOCATION, Request, Registration, Details, Arguments?, ArgumentsKw?] of a registration we
   // know: runs its handler (Invoke) and returns true; false leaves the message to Autobahn.
   bool OnInvocation(Attempt& attempt, const autobahn::wamp_message& message);
-  // Runs `handler` for INVOCATION `request` of `uri` in the current attempt; its reply goes out
-  // as one encoded YIELD or ERROR (EncodeReply), at once when given on the io thread, else
+  // Runs `procedure`'s handler for INVOCATION `request` in the current attempt; its reply goes
+  // out as one encoded YIELD or ERROR (EncodeReply), at once when given on the io thread, else
   // posted there, and is dropped once that attempt has ended.
-  void Invoke(Attempt& attempt, const std::string& uri, const rpc::Handler& handler, uint64_t request,
+  void Invoke(Attempt& attempt, std::shared_ptr<const Attempt::Registered> procedure, uint64_t request,
               const msgpack::object* args, const msgpack::object* kwargs, uint64_t caller);
   // EVENTs run on the io thread (inside Autobahn's message handling) and only while the
   // attempt they were subscribed in is open.

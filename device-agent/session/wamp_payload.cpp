@@ -99,10 +99,10 @@ std::string EncodeReply(uint64_t request, ew::Result<rpc::Reply> result, size_t 
     return wamp::Encode(wamp::Serializer::kMsgpack, wamp::Message(std::move(message)));
   };
   if (!result) return error_message(result.error());
-  wamp::Yield yield;
-  yield.request = request;
-  if (result->args.is_array()) yield.payload.args = std::move(result->args);
-  if (result->kwargs.is_object()) yield.payload.kwargs = std::move(result->kwargs);
+  // The reply's args and kwargs moved in (a default Payload would allocate its own first).
+  wamp::Yield yield{request, wamp::Value::object(),
+                    wamp::Payload{result->args.is_array() ? std::move(result->args) : wamp::Value::array(),
+                                  result->kwargs.is_object() ? std::move(result->kwargs) : wamp::Value::object()}};
   // Depth first: the encoder recurses per level.
   if (auto deep = wamp::CheckPayloadDepth(yield.payload.args, yield.payload.kwargs, "the result"); !deep) {
     Log()->warn("result of {} refused: {}", uri, deep.error().message);

@@ -287,7 +287,16 @@ void BasicWsTransport<Client>::OnMessage(MessagePtr message) {
   // consolidates the heap on every message); a large one gets chunks of at most 64 KiB.
   msgpack::zone zone(std::clamp<size_t>(payload.size() * 2, 256, 64 * 1024));
   try {
-    msgpack::object decoded = msgpack::unpack(zone, payload.data(), payload.size());
+    // What msgpack::unpack(zone, data, size) does, on the kept context: init, this zone, parse;
+    // bytes after the message are ignored as it ignores them.
+    unpack_context_.init();
+    unpack_context_.user().set_zone(zone);
+    unpack_context_.user().set_referenced(false);
+    size_t offset = 0;
+    const int parsed = payload.empty() ? 0 : unpack_context_.execute(payload.data(), payload.size(), offset);
+    if (parsed < 0) throw msgpack::parse_error("parse error");
+    if (parsed == 0) throw msgpack::insufficient_bytes("insufficient bytes");
+    msgpack::object decoded = unpack_context_.data();
     decoded.convert(fields);
     if (fields.empty() || fields[0].type != msgpack::type::POSITIVE_INTEGER) throw std::runtime_error("no message type");
   } catch (const std::exception& e) {

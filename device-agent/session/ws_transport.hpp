@@ -203,6 +203,9 @@ class BasicWsTransport : public WsTransport {
   std::string tls_setup_error_;                   // wss: why no TLS context could be made
   boost::promise<void> connect_promise_;
   boost::asio::steady_timer liveness_timer_;
+  // msgpack-cxx's unpack state, kept for every message (msgpack::unpack makes one per message,
+  // with a 1.5 KB stack whose malloc also consolidated the heap each time).
+  msgpack::detail::context unpack_context_{nullptr, nullptr, msgpack::unpack_limit()};
   std::chrono::steady_clock::time_point last_received_;
   std::shared_ptr<autobahn::wamp_transport_handler> handler_;
   std::string close_reason_;  // ours, when we started the close

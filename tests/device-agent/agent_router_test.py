@@ -189,6 +189,17 @@ class AgentRouterTest(unittest.TestCase):
         self.assertLess(took, 1.0)
         self.router.out.wait_for(r"^goodbye %s wamp\.close\.system_shutdown" % BOARD)
 
+    def test_undecodable_frames_end_the_session_and_the_agent_rejoins(self):
+        agent = self.start_agent()
+        self.wait_registered()
+        # A truncated INVOCATION, a byte msgpack reserves, an empty frame, an array of no message.
+        for frame in ("944401", "c1", "-", "90"):
+            self.router.command("raw %s %s" % (BOARD, frame))
+            agent.out.wait_for(r"undecodable WAMP message|malformed WAMP message")
+            self.router.out.wait_for(r"^closed %s " % BOARD)
+            self.wait_registered()
+        self.assertEqual(self.router.call("ew.board.%s.sys.ping" % BOARD, "still")["kwargs"]["echo"], "c3RpbGw=")
+
     def test_wrong_secret_is_refused_with_a_warning_and_a_long_backoff(self):
         # Issue 14: a refused board retried at info level every few seconds, forever.
         agent = self.start_agent(secret="wrong")

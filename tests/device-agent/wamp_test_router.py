@@ -229,6 +229,9 @@ async def commands(router):
         elif line[0] == "interrupt":
             proto.send(message.Interrupt(12345, mode="kill"))
             emit("interrupted %s" % line[1])
+        elif line[0] == "raw":  # raw <authid> <hex bytes, or - for none>: one binary frame as given
+            proto.sendMessage(bytes.fromhex("" if line[2] == "-" else line[2]), True)
+            emit("sent raw %s" % line[1])
 
 
 def main():
