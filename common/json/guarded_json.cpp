@@ -3,7 +3,6 @@
 #include "common/json/guarded_json.hpp"
 
 #include <algorithm>
-
 #include <string>
 #include <utility>
 #include <vector>

@@ -572,6 +572,7 @@ ew::Result<Message> ParseGoodbye(Fields& f) {
 
 // Only requests that WAMP answers with ERROR.
 bool CanBeAnsweredWithError(uint64_t type) {
+  if (type > 0xff) return false;  // no message type; the cast below would wrap (2^32 + 48 is not CALL)
   switch (static_cast<MessageType>(type)) {
     case MessageType::kSubscribe:
     case MessageType::kUnsubscribe:
@@ -790,46 +791,58 @@ Payload* PayloadOf(Message& message) {
 // ids as msgpack unsigned integers in range, an empty options (details) dict, a string URI.
 // FromOwnedArray would build the same message from a DOM; anything else (options to read, an id
 // sent as a float, a field of the wrong type) is left to it (nullopt), so it also words errors.
-std::optional<Message> EverydayEnvelope(uint8_t type, const std::vector<MsgpackFrameLayout::Span>& elements) {
-  using Kind = MsgpackFrameLayout::Span::Kind;
-  const auto request_id = [&](size_t i) -> std::optional<Id> {
-    if (elements[i].kind != Kind::kUnsigned || elements[i].number < 1 || elements[i].number > kMaxId) return std::nullopt;
-    return elements[i].number;
-  };
-  const auto empty_dict = [&](size_t i) { return elements[i].kind == Kind::kMap && elements[i].number == 0; };
-  const auto string = [&](size_t i) { return elements[i].kind == Kind::kString; };
+using Spans = std::vector<MsgpackFrameLayout::Span>;
+using SpanKind = MsgpackFrameLayout::Span::Kind;
+
+std::optional<Id> EverydayRequestId(const MsgpackFrameLayout::Span& span) {
+  if (span.kind != SpanKind::kUnsigned || span.number < 1 || span.number > kMaxId) return std::nullopt;
+  return span.number;
+}
+bool IsEmptyDict(const MsgpackFrameLayout::Span& span) { return span.kind == SpanKind::kMap && span.number == 0; }
+bool IsString(const MsgpackFrameLayout::Span& span) { return span.kind == SpanKind::kString; }
+
+// [CALL, Request|id, Options|dict, Procedure|uri, ...]
+std::optional<Message> EverydayCall(const Spans& elements) {
+  auto request = EverydayRequestId(elements[1]);
+  if (!request || !IsEmptyDict(elements[2]) || !IsString(elements[3])) return std::nullopt;
+  Call m;
+  m.request = *request;
+  m.options = Value::object();
+  m.procedure = std::string(elements[3].text);
+  return Message(std::move(m));
+}
+
+// [YIELD, INVOCATION.Request|id, Options|dict, ...]
+std::optional<Message> EverydayYield(const Spans& elements) {
+  auto request = EverydayRequestId(elements[1]);
+  if (!request || !IsEmptyDict(elements[2])) return std::nullopt;
+  Yield m;
+  m.request = *request;
+  m.options = Value::object();
+  return Message(std::move(m));
+}
+
+// [ERROR, REQUEST.Type|int, REQUEST.Request|id, Details|dict, Error|uri, ...]
+std::optional<Message> EverydayError(const Spans& elements) {
+  auto request = EverydayRequestId(elements[2]);
+  if (elements[1].kind != SpanKind::kUnsigned || !CanBeAnsweredWithError(elements[1].number) || !request ||
+      !IsEmptyDict(elements[3]) || !IsString(elements[4]))
+    return std::nullopt;
+  ErrorMessage m;
+  m.request_type = static_cast<MessageType>(elements[1].number);
+  m.request = *request;
+  m.details = Value::object();
+  m.error = std::string(elements[4].text);
+  return Message(std::move(m));
+}
+
+// The caller has checked that `elements` reach the payload index of `type`.
+std::optional<Message> EverydayEnvelope(uint8_t type, const Spans& elements) {
   switch (static_cast<MessageType>(type)) {
-    case MessageType::kCall: {  // [CALL, Request|id, Options|dict, Procedure|uri, ...]
-      auto request = request_id(1);
-      if (!request || !empty_dict(2) || !string(3)) return std::nullopt;
-      Call m;
-      m.request = *request;
-      m.options = Value::object();
-      m.procedure = std::string(elements[3].text);
-      return Message(std::move(m));
-    }
-    case MessageType::kYield: {  // [YIELD, INVOCATION.Request|id, Options|dict, ...]
-      auto request = request_id(1);
-      if (!request || !empty_dict(2)) return std::nullopt;
-      Yield m;
-      m.request = *request;
-      m.options = Value::object();
-      return Message(std::move(m));
-    }
-    case MessageType::kError: {  // [ERROR, REQUEST.Type|int, REQUEST.Request|id, Details|dict, Error|uri, ...]
-      auto request = request_id(2);
-      if (elements[1].kind != Kind::kUnsigned || !CanBeAnsweredWithError(elements[1].number) || !request ||
-          !empty_dict(3) || !string(4))
-        return std::nullopt;
-      ErrorMessage m;
-      m.request_type = static_cast<MessageType>(elements[1].number);
-      m.request = *request;
-      m.details = Value::object();
-      m.error = std::string(elements[4].text);
-      return Message(std::move(m));
-    }
-    default:
-      return std::nullopt;
+    case MessageType::kCall: return EverydayCall(elements);
+    case MessageType::kYield: return EverydayYield(elements);
+    case MessageType::kError: return EverydayError(elements);
+    default: return std::nullopt;
   }
 }
 
@@ -841,13 +854,12 @@ std::optional<ew::Result<Message>> DecodeMsgpackKeepingPayload(std::string_view 
   auto layout = ScanMsgpackFrame(frame);
   if (!layout) return std::nullopt;
   const auto& elements = layout->elements;
-  using Kind = MsgpackFrameLayout::Span::Kind;
-  if (elements[0].kind != Kind::kUnsigned || elements[0].number > 0xff) return std::nullopt;
+  if (elements[0].kind != SpanKind::kUnsigned || elements[0].number > 0xff) return std::nullopt;
   const auto type = static_cast<uint8_t>(elements[0].number);
   auto payload_index = PayloadIndex(type);
   if (!payload_index || elements.size() <= *payload_index || elements.size() > *payload_index + 2) return std::nullopt;
-  if (elements[*payload_index].kind != Kind::kArray) return std::nullopt;
-  if (elements.size() == *payload_index + 2 && elements[*payload_index + 1].kind != Kind::kMap) return std::nullopt;
+  if (elements[*payload_index].kind != SpanKind::kArray) return std::nullopt;
+  if (elements.size() == *payload_index + 2 && elements[*payload_index + 1].kind != SpanKind::kMap) return std::nullopt;
   const size_t payload_begin = elements[*payload_index].begin;
   std::optional<ew::Result<Message>> message;
   if (auto everyday = EverydayEnvelope(type, elements)) {

@@ -1,5 +1,6 @@
 #include "common/wamp/msgpack_frame.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -24,6 +25,8 @@ class ElementChecker : public msgpack::v2::null_visitor {
     depth_ = 0;
     expect_key_ = false;
   }
+  // msgpack-cxx's context::init() calls it; Element() resets what matters per element.
+  void init() {}
 
   bool visit_nil() { return Scalar(); }
   bool visit_boolean(bool) { return Scalar(); }
@@ -127,18 +130,20 @@ ew::Result<MsgpackFrameLayout> ScanMsgpackFrame(std::string_view frame) {
     return InvalidArgument("message must be a non-empty array");
   if (count > frame.size()) return InvalidArgument("truncated msgpack: the message array declares more elements than it has bytes");
   MsgpackFrameLayout layout;
-  layout.elements.resize(count);
+  // Each element takes at least a byte: no more room than the bytes after the header.
+  layout.elements.reserve(std::min(count, frame.size() - offset));
   // The message array is one level: an element may nest kMaxDepth - 1 deep. One parser for all
-  // elements (msgpack::v2::parse would make one, with its stack, per element): it is back at
-  // its start state after each complete element, which is all parse() does between two values.
+  // elements (msgpack::v2::parse makes one, with its stack, per element), reset before each:
+  // after some values (an empty array 16/32 or map 16/32) it does not return to its start state.
   ElementChecker checker(kMaxDepth - 1, frame.size());
   msgpack::v2::detail::parse_helper<ElementChecker> parser(checker);
   for (size_t i = 0; i < count; ++i) {
     if (offset >= frame.size())
       return InvalidArgument("truncated msgpack: input ends at byte " + std::to_string(frame.size()) + " inside a value");
-    Span& span = layout.elements[i];
+    Span& span = layout.elements.emplace_back();
     span.begin = offset;
     checker.Element(span);
+    parser.init();
     const msgpack::v2::parse_return parsed = parser.execute(frame.data(), frame.size(), offset);
     if (parsed == msgpack::v2::PARSE_CONTINUE)
       return InvalidArgument("truncated msgpack: input ends at byte " + std::to_string(frame.size()) + " inside a value");

@@ -24,7 +24,7 @@ struct MsgpackFrameLayout {
     size_t begin = 0;
     size_t end = 0;
     Kind kind = Kind::kOther;
-    uint64_t number = 0;    // kUnsigned: the value; kArray, kMap: the declared element count
+    uint64_t number = 0;    // kUnsigned: the value; kArray: the declared elements; kMap: pairs
     std::string_view text;  // kString: the string, within the frame
   };
   std::vector<Span> elements;

@@ -204,8 +204,12 @@ class BasicWsTransport : public WsTransport {
   boost::promise<void> connect_promise_;
   boost::asio::steady_timer liveness_timer_;
   // msgpack-cxx's unpack state, kept for every message (msgpack::unpack makes one per message,
-  // with a 1.5 KB stack whose malloc also consolidated the heap each time).
-  msgpack::detail::context unpack_context_{nullptr, nullptr, msgpack::unpack_limit()};
+  // with a 1.5 KB stack whose malloc also consolidated the heap each time). Its stack keeps the
+  // size of the deepest message: nesting is bounded, far above the conductor's 128 levels.
+  static constexpr size_t kMaxUnpackDepth = 512;
+  msgpack::detail::context unpack_context_{
+      nullptr, nullptr,
+      msgpack::unpack_limit(0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, kMaxUnpackDepth)};
   std::chrono::steady_clock::time_point last_received_;
   std::shared_ptr<autobahn::wamp_transport_handler> handler_;
   std::string close_reason_;  // ours, when we started the close

@@ -192,8 +192,9 @@ class AgentRouterTest(unittest.TestCase):
     def test_undecodable_frames_end_the_session_and_the_agent_rejoins(self):
         agent = self.start_agent()
         self.wait_registered()
-        # A truncated INVOCATION, a byte msgpack reserves, an empty frame, an array of no message.
-        for frame in ("944401", "c1", "-", "90"):
+        # A truncated INVOCATION, a byte msgpack reserves, an empty frame, an array of no message,
+        # nesting past the agent's bound (512 levels).
+        for frame in ("944401", "c1", "-", "90", "91" * 600 + "90"):
             self.router.command("raw %s %s" % (BOARD, frame))
             agent.out.wait_for(r"undecodable WAMP message|malformed WAMP message")
             self.router.out.wait_for(r"^closed %s " % BOARD)

@@ -350,6 +350,24 @@ TEST(CodecKeptPayloadTest, EnvelopesDecodeAsDecodeDoesWhateverTheirShape) {
   }
   // The message type as a uint8 rather than a fixint.
   frames.push_back(Bytes({0x95, 0xcc, 0x30, 0x01, 0x80, 0xa1, 'p', 0x91, 0x01}));
+  // Empty array 16/32 and map 16/32 (a zero count in a wide header) ending an element, then more
+  // elements: well formed, and with a byte too many, which Decode refuses. msgpack-cxx's parser
+  // is not back at its start state after these, so the scan must not read on as if it were.
+  for (int wide : {0xdc, 0xde}) {
+    frames.push_back(Bytes({0x96, 0x30, 0x01, 0x80, 0xa1, 'p', 0x91, wide, 0x00, 0x00, 0x80}));
+    frames.push_back(Bytes({0x96, 0x30, 0x01, 0x80, 0xa1, 'p', 0x91, wide, 0x00, 0x00, 0x00, 0x00}));
+    frames.push_back(Bytes({0x94, 0x46, 0x01, wide, 0x00, 0x00, 0x91, 0x01}));
+    frames.push_back(Bytes({0x94, 0x46, 0x01, 0x81, 0xa1, 'a', wide, 0x00, 0x00, 0x91, 0x01}));
+    frames.push_back(Bytes({0x94, 0x46, 0x01, 0x81, 0xa1, 'a', wide, 0x00, 0x00, 0x92, 0x01, 0x02}));
+    frames.push_back(Bytes({0x96, 0x08, 0x44, 0x05, wide, 0x00, 0x00, 0xa1, 'e', 0x91, 0x01}));
+  }
+  for (int wide : {0xdd, 0xdf}) {
+    frames.push_back(Bytes({0x96, 0x30, 0x01, 0x80, 0xa1, 'p', 0x91, wide, 0x00, 0x00, 0x00, 0x00, 0x80}));
+    frames.push_back(Bytes({0x96, 0x30, 0x01, 0x80, 0xa1, 'p', 0x91, wide, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}));
+    frames.push_back(Bytes({0x94, 0x46, 0x01, wide, 0x00, 0x00, 0x00, 0x00, 0x91, 0x01}));
+  }
+  // An ERROR whose request type is CALL plus 2^32: no message type at all.
+  frames.push_back(Bytes({0x96, 0x08, 0xcf, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x30, 0x05, 0x80, 0xa1, 'e', 0x91, 0x01}));
   for (const std::string& bytes : frames) {
     auto decoded = Decode(Serializer::kMsgpack, bytes);
     SCOPED_TRACE(decoded ? Encode(Serializer::kJson, *decoded) : decoded.error().message);
@@ -361,8 +379,14 @@ TEST(CodecKeptPayloadTest, EnvelopesDecodeAsDecodeDoesWhateverTheirShape) {
     }
     EXPECT_TRUE(IsKeptPayload(*PayloadIn(*kept)));
     EXPECT_EQ(TypeOf(*kept), TypeOf(*decoded));
-    EXPECT_EQ(ToArray(*kept), ToArray(*decoded));
-    EXPECT_EQ(Encode(Serializer::kMsgpack, *kept), Encode(Serializer::kMsgpack, *decoded));
+    // The same message once the kept bytes are decoded (the bytes themselves go on as sent: an
+    // empty kwargs or a wide header stays as it came).
+    Message materialized = *kept;
+    ASSERT_TRUE(MaterializePayload(std::get_if<Call>(&materialized)    ? std::get<Call>(materialized).payload
+                                   : std::get_if<Yield>(&materialized) ? std::get<Yield>(materialized).payload
+                                                                       : std::get<ErrorMessage>(materialized).payload)
+                    .has_value());
+    EXPECT_EQ(ToArray(materialized), ToArray(*decoded));
   }
 }
 
