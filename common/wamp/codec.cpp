@@ -787,10 +787,6 @@ Payload* PayloadOf(Message& message) {
   return nullptr;
 }
 
-// The envelope of a CALL, YIELD or ERROR read straight from the scan, in its everyday shape:
-// ids as msgpack unsigned integers in range, an empty options (details) dict, a string URI.
-// FromOwnedArray would build the same message from a DOM; anything else (options to read, an id
-// sent as a float, a field of the wrong type) is left to it (nullopt), so it also words errors.
 using Spans = std::vector<MsgpackFrameLayout::Span>;
 using SpanKind = MsgpackFrameLayout::Span::Kind;
 
@@ -836,6 +832,10 @@ std::optional<Message> EverydayError(const Spans& elements) {
   return Message(std::move(m));
 }
 
+// The envelope of a CALL, YIELD or ERROR read straight from the scan, in its everyday shape:
+// ids as msgpack unsigned integers in range, an empty options (details) dict, a string URI.
+// FromOwnedArray would build the same message from a DOM; anything else (options to read, an id
+// sent as a float, a field of the wrong type) is left to it (nullopt), so it also words errors.
 // The caller has checked that `elements` reach the payload index of `type`.
 std::optional<Message> EverydayEnvelope(uint8_t type, const Spans& elements) {
   switch (static_cast<MessageType>(type)) {

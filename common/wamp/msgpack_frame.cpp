@@ -14,6 +14,10 @@ namespace {
 
 using Span = MsgpackFrameLayout::Span;
 
+std::string Truncated(size_t frame_bytes) {
+  return "truncated msgpack: input ends at byte " + std::to_string(frame_bytes) + " inside a value";
+}
+
 // Checks the elements of the message array as msgpack-cxx parses them, one at a time (Element()
 // before each); builds nothing, notes each element's top (Span::kind).
 class ElementChecker : public msgpack::v2::null_visitor {
@@ -71,7 +75,7 @@ class ElementChecker : public msgpack::v2::null_visitor {
     error_ = "invalid msgpack: unexpected byte at offset " + std::to_string(error_offset);
   }
   void insufficient_bytes(size_t, size_t) {
-    error_ = "truncated msgpack: input ends at byte " + std::to_string(frame_bytes_) + " inside a value";
+    error_ = Truncated(frame_bytes_);
   }
 
   const std::string& error() const { return error_; }
@@ -139,14 +143,14 @@ ew::Result<MsgpackFrameLayout> ScanMsgpackFrame(std::string_view frame) {
   msgpack::v2::detail::parse_helper<ElementChecker> parser(checker);
   for (size_t i = 0; i < count; ++i) {
     if (offset >= frame.size())
-      return InvalidArgument("truncated msgpack: input ends at byte " + std::to_string(frame.size()) + " inside a value");
+      return InvalidArgument(Truncated(frame.size()));
     Span& span = layout.elements.emplace_back();
     span.begin = offset;
     checker.Element(span);
     parser.init();
     const msgpack::v2::parse_return parsed = parser.execute(frame.data(), frame.size(), offset);
     if (parsed == msgpack::v2::PARSE_CONTINUE)
-      return InvalidArgument("truncated msgpack: input ends at byte " + std::to_string(frame.size()) + " inside a value");
+      return InvalidArgument(Truncated(frame.size()));
     if (parsed != msgpack::v2::PARSE_SUCCESS)
       return InvalidArgument(checker.error().empty() ? std::string("invalid msgpack") : checker.error());
     span.end = offset;

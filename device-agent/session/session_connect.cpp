@@ -221,6 +221,7 @@ void SessionRunner::Impl::Invoke(Attempt& attempt, std::shared_ptr<const Attempt
     size_t max_message_bytes;
     std::atomic<bool> given{false};  // a second reply (a handler's bug) is dropped
   };
+  // The registration outlives this call: the reply below holds it.
   const std::string& uri = procedure->uri;
   const rpc::Handler& handler = procedure->handler;
   auto reply = std::make_shared<Reply>(io_, attempt, std::move(procedure), request, options_.max_message_bytes);
