@@ -80,7 +80,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream
   }
 
  private:
-  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+  TcpStream& Tcp() { return beast::get_lowest_layer(stream_); }
 
   // ---- reading a request (io thread) ----
 

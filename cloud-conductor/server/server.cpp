@@ -16,7 +16,7 @@
 namespace ew::server {
 
 void Server::Impl::DoAccept() {
-  acceptor.async_accept(io, [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+  acceptor.async_accept(io, [self = shared_from_this()](beast::error_code ec, TcpSocket socket) {
     if (self->stopped) return;
     if (ec) {
       // Out of descriptors: pause before accepting again instead of spinning on EMFILE.
@@ -34,7 +34,7 @@ void Server::Impl::DoAccept() {
 
 std::shared_ptr<ConnectionLimiter> Server::connection_limiter() const { return impl_->limiter; }
 
-void Server::Impl::OnAccepted(tcp::socket socket) {
+void Server::Impl::OnAccepted(TcpSocket socket) {
   beast::error_code ec;
   const auto endpoint = socket.remote_endpoint(ec);
   if (ec) return;  // gone already

@@ -32,7 +32,7 @@ namespace beast = boost::beast;
 using tcp = net::ip::tcp;
 
 // A session is a template over its stream: plain TCP, or TLS over TCP (tls_stream.hpp).
-using PlainStream = beast::tcp_stream;
+using PlainStream = TcpStream;
 template <typename Stream>
 constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
 
@@ -120,7 +120,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     limiter->DetachGauge();
   }
   void DoAccept();
-  void OnAccepted(tcp::socket socket);
+  void OnAccepted(TcpSocket socket);
 
   // The heartbeat of every WebSocket (heartbeat_wheel.hpp): one timer, armed only while some
   // connection is watched, so that an io_context with no sessions left runs out of work.

@@ -86,7 +86,7 @@ class SseSession final : public StreamWriter, public std::enable_shared_from_thi
   }
 
  private:
-  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+  TcpStream& Tcp() { return beast::get_lowest_layer(stream_); }
 
   void OpenStream() {
     // No deadline on the pending read that watches for a hang-up; each write gets its own.

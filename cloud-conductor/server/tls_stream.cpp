@@ -117,10 +117,10 @@ const BIO_METHOD* QueueBioMethod() {
 
 }  // namespace
 
-TlsCore::TlsCore(boost::beast::tcp_stream&& tcp_stream, SSL_CTX* context)
+TlsCore::TlsCore(TcpStream&& tcp_stream, SSL_CTX* context)
     : tcp(std::move(tcp_stream)), read_gate(tcp.get_executor()), write_gate(tcp.get_executor()) {
-  read_gate.expires_at(net::steady_timer::time_point::max());
-  write_gate.expires_at(net::steady_timer::time_point::max());
+  read_gate.expires_at(IoTimer::time_point::max());
+  write_gate.expires_at(IoTimer::time_point::max());
   ssl = SSL_new(context);
   if (ssl == nullptr) throw std::bad_alloc();
   BIO* bio = BIO_new(QueueBioMethod());

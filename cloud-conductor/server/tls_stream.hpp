@@ -17,10 +17,13 @@
 #include <openssl/ssl.h>
 
 #include <cstddef>
+#include <chrono>
 #include <cstring>
 #include <memory>
 
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/stream_base.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -30,6 +33,15 @@
 #include <boost/beast/websocket/teardown.hpp>
 
 namespace ew::server {
+
+// The conductor's sockets run on its one io_context, and their type says so: with the concrete
+// executor, every Beast and Asio operation on them (a few per frame read or written) skips
+// any_io_executor's type-erased copies, moves and destructions of the executor it carries.
+using IoExecutor = boost::asio::io_context::executor_type;
+using TcpSocket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, IoExecutor>;
+using TcpStream = boost::beast::basic_stream<boost::asio::ip::tcp, IoExecutor>;
+using IoTimer = boost::asio::basic_waitable_timer<std::chrono::steady_clock,
+                                                  boost::asio::wait_traits<std::chrono::steady_clock>, IoExecutor>;
 
 namespace tls_detail {
 
@@ -68,7 +80,7 @@ enum class Want { kDone, kInput, kRetry };
 // The per-connection state, on the heap so the stream can move while the BIO points at it.
 class TlsCore {
  public:
-  TlsCore(boost::beast::tcp_stream&& tcp, SSL_CTX* context);
+  TlsCore(TcpStream&& tcp, SSL_CTX* context);
   ~TlsCore();
   TlsCore(const TlsCore&) = delete;
   TlsCore& operator=(const TlsCore&) = delete;
@@ -84,7 +96,7 @@ class TlsCore {
   // The error for a read that meets the end of TCP: eof after close_notify, else truncated.
   boost::system::error_code EndOfInputError() const;
 
-  boost::beast::tcp_stream tcp;
+  TcpStream tcp;
   SSL* ssl = nullptr;
   ByteQueue in;       // ciphertext from the peer that OpenSSL has not taken yet
   ByteQueue out;      // ciphertext OpenSSL made that no socket write has taken yet
@@ -93,8 +105,8 @@ class TlsCore {
   // its gate (a timer that never expires) and is woken by cancel() when it is free.
   bool reading = false;
   bool writing = false;
-  boost::asio::steady_timer read_gate;
-  boost::asio::steady_timer write_gate;
+  IoTimer read_gate;
+  IoTimer write_gate;
   boost::system::error_code write_error;  // sticky: a failed socket write fails all output after it
   bool input_ended = false;               // the socket read end of file or failed
   unsigned char wait_byte = 0;            // an idle read waits for one byte, into here
@@ -104,13 +116,13 @@ class TlsCore {
 
 class TlsStream {
  public:
-  using next_layer_type = boost::beast::tcp_stream;
+  using next_layer_type = TcpStream;
   using executor_type = next_layer_type::executor_type;
 
   // A stream over `tcp` using `context` (its certificate, key and options; OpenSSL keeps a
   // reference). The role is chosen by async_handshake.
   TlsStream(next_layer_type&& tcp, SSL_CTX* context);
-  TlsStream(boost::asio::ip::tcp::socket&& socket, SSL_CTX* context)
+  TlsStream(TcpSocket&& socket, SSL_CTX* context)
       : TlsStream(next_layer_type(std::move(socket)), context) {}
   TlsStream(TlsStream&&) noexcept = default;
   TlsStream& operator=(TlsStream&&) noexcept = default;

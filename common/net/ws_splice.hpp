@@ -158,8 +158,8 @@ class WsSplice final : public std::enable_shared_from_this<WsSplice<Stream, Clie
     // Pongs (and the peer's pings) are signs of life too; Beast answers pings by itself.
     ws_.control_callback([this](websocket::frame_type, boost::beast::string_view) { liveness_.Heard(); });
     boost::system::error_code ignored;
-    Socket& socket = ClientSocket();
-    socket.set_option(Socket::protocol_type::no_delay(true), ignored);
+    auto& socket = ClientSocket();
+    socket.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
     if constexpr (kRawClient) {
       socket.non_blocking(true, ignored);
     } else {
@@ -196,7 +196,8 @@ class WsSplice final : public std::enable_shared_from_this<WsSplice<Stream, Clie
   using error_code = boost::system::error_code;
   static constexpr bool kRawClient = std::is_same_v<Client, Socket>;
 
-  Socket& ClientSocket() {
+  // The client's TCP socket: a raw one, or the one under a stream (of whatever executor type).
+  auto& ClientSocket() {
     if constexpr (kRawClient) {
       return client_;
     } else {
@@ -446,7 +447,7 @@ class WsSplice final : public std::enable_shared_from_this<WsSplice<Stream, Clie
     close_deadline_.cancel();
     ping_timer_.cancel();
     idle_timer_.cancel();
-    Socket& client = ClientSocket();
+    auto& client = ClientSocket();
     client.shutdown(Socket::shutdown_both, ignored);
     client.close(ignored);
     auto& lowest = boost::beast::get_lowest_layer(ws_).socket();

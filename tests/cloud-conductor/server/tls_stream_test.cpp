@@ -67,7 +67,7 @@ class TlsStreamTest : public ::testing::Test {
     client->next_layer().connect(acceptor_.local_endpoint());
     SSL_set_tlsext_host_name(client->native_handle(), "localhost");
     client->set_verify_callback(ssl::host_name_verification("localhost"));
-    auto server = std::make_unique<TlsStream>(acceptor_.accept(), server_ctx_->native_handle());
+    auto server = std::make_unique<TlsStream>(acceptor_.accept(io_), server_ctx_->native_handle());
     return {std::move(client), std::move(server)};
   }
 
@@ -376,7 +376,7 @@ TEST_F(TlsStreamTest, ItCanAlsoBeTheClient) {
     return got;
   });
   SSL_CTX* client_raw = client_ctx_.native_handle();
-  TlsStream ours(tcp::socket(io_), client_raw);
+  TlsStream ours(TcpSocket(io_), client_raw);
   ours.next_layer().socket().connect(acceptor_.local_endpoint());
   SSL_set_tlsext_host_name(ours.native_handle(), "localhost");
   bool done = false;
