@@ -15,6 +15,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <autobahn/boost_config.hpp>
@@ -24,6 +25,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <websocketpp/client.hpp>
+#include <websocketpp/concurrency/none.hpp>
 #include <websocketpp/config/asio_client.hpp>
 
 #include "device-agent/session/mask_key_rng.hpp"
@@ -32,15 +34,14 @@
 
 namespace ew::agent::session {
 
-// websocketpp's asio transport connection, but what is sent from inside the connection's strand
-// (its own handlers: a reply given while its INVOCATION is being handled) is written when that
-// handler has finished reading, before the next read starts, instead of by a posted handler.
-// websocketpp posts every write (transport dispatch), which put the io_context's poll for
-// events and the connection's next read, which finds nothing, before each reply's sendmsg.
-// Deferred to the next read rather than run at once, so that the replies to a burst of
-// INVOCATIONs read together still leave in one write. A posted handler (the backstop) runs
-// what is deferred should no read follow (a handler that is not a read's, a closing connection); what is sent
-// from outside the strand (a timer, another thread through the io thread) is posted as before.
+// websocketpp's asio transport connection, but what is sent on the io thread (a reply given
+// while its INVOCATION is being handled) is written when the read that delivered it has been
+// handled, before the next read starts, instead of by a posted handler. websocketpp posts every
+// write (transport dispatch), which put the io_context's poll for events and the connection's
+// next read, which finds nothing, before each reply's sendmsg. Deferred to the next read rather
+// than run at once, so that the replies to a burst of INVOCATIONs read together still leave in
+// one write. A posted handler (the backstop) runs what is deferred should no read follow (a
+// send from a timer, a closing connection); what is sent from another thread is posted as before.
 template <typename TransportConfig>
 class InlineWriteConnection : public websocketpp::transport::asio::connection<TransportConfig> {
   using Base = websocketpp::transport::asio::connection<TransportConfig>;
@@ -54,8 +55,7 @@ class InlineWriteConnection : public websocketpp::transport::asio::connection<Tr
   // Both shadow Base's: websocketpp::connection calls them as transport_con_type::dispatch and
   // transport_con_type::async_read_at_least.
   websocketpp::lib::error_code dispatch(websocketpp::transport::dispatch_handler handler) {
-    auto strand = this->get_strand();
-    if (!strand || !strand->running_in_this_thread()) return Base::dispatch(std::move(handler));
+    if (std::this_thread::get_id() != reader_) return Base::dispatch(std::move(handler));
     if (auto batch = batch_.lock()) {
       batch->push_back(std::move(handler));
       return {};
@@ -72,6 +72,7 @@ class InlineWriteConnection : public websocketpp::transport::asio::connection<Tr
     });
   }
   void async_read_at_least(size_t num_bytes, char* buf, size_t len, websocketpp::transport::read_handler handler) {
+    reader_ = std::this_thread::get_id();  // the io thread: reads start there only
     if (auto batch = batch_.lock()) {
       batch_.reset();
       Run(*batch);  // its backstop finds it empty
@@ -86,7 +87,8 @@ class InlineWriteConnection : public websocketpp::transport::asio::connection<Tr
     for (auto& handler : run) handler();
   }
 
-  std::weak_ptr<Handlers> batch_;  // what the current handler deferred (strand only)
+  std::thread::id reader_;         // the thread that reads: the io thread (none before the first read)
+  std::weak_ptr<Handlers> batch_;  // what the current handler deferred (io thread only)
 };
 
 // The asio endpoint whose connections are InlineWriteConnections.
@@ -96,18 +98,27 @@ class InlineWriteEndpoint : public websocketpp::transport::asio::endpoint<Transp
   using transport_con_type = InlineWriteConnection<TransportConfig>;
 };
 
-// websocketpp's client configs with the frame masking keys from MaskKeyRng instead of one
-// std::random_device draw (RDSEED) per frame, and replies written at once (InlineWriteConnection).
-struct WsClientConfig : websocketpp::config::asio_client {
-  using type = WsClientConfig;
+// websocketpp's client configs, for a connection that only the agent's one io thread touches
+// (SessionRunner's contract): no strand around every handler and no locks
+// (concurrency::none); frame masking keys from MaskKeyRng instead of one std::random_device
+// draw (RDSEED) per frame; replies written at once (InlineWriteConnection).
+template <typename Base>
+struct SingleThreadClientConfig : Base {
+  using type = SingleThreadClientConfig;
+  using concurrency_type = websocketpp::concurrency::none;
+  using alog_type = websocketpp::log::basic<concurrency_type, websocketpp::log::alevel>;
+  using elog_type = websocketpp::log::basic<concurrency_type, websocketpp::log::elevel>;
   using rng_type = MaskKeyRng;
-  using transport_type = InlineWriteEndpoint<websocketpp::config::asio_client::transport_config>;
+  struct transport_config : Base::transport_config {
+    using concurrency_type = SingleThreadClientConfig::concurrency_type;
+    using alog_type = SingleThreadClientConfig::alog_type;
+    using elog_type = SingleThreadClientConfig::elog_type;
+    static const bool enable_multithreading = false;
+  };
+  using transport_type = InlineWriteEndpoint<transport_config>;
 };
-struct WssClientConfig : websocketpp::config::asio_tls_client {
-  using type = WssClientConfig;
-  using rng_type = MaskKeyRng;
-  using transport_type = InlineWriteEndpoint<websocketpp::config::asio_tls_client::transport_config>;
-};
+using WsClientConfig = SingleThreadClientConfig<websocketpp::config::asio_client>;
+using WssClientConfig = SingleThreadClientConfig<websocketpp::config::asio_tls_client>;
 using WsClient = websocketpp::client<WsClientConfig>;    // ws://
 using WssClient = websocketpp::client<WssClientConfig>;  // wss://
 
