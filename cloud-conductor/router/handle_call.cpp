@@ -138,10 +138,10 @@ void Router::StartCall(Caller caller, const std::string& procedure, wamp::Payloa
   if (call->deadline < call_timer_at_) ArmCallTimer();
 
   call->callee_request = callee->NextRequestId();
-  wamp::Invocation invocation;
-  invocation.request = call->callee_request;
-  invocation.registration = reg.id;
-  invocation.payload = std::move(payload);
+  // Aggregates here and in FinishCall: a default Payload would allocate an empty list and dict
+  // only to have them replaced; details left null are written as {} (and become an object on
+  // the first key set below).
+  wamp::Invocation invocation{call->callee_request, reg.id, wamp::Value(), std::move(payload)};
   if (caller.receive_progress) invocation.details["receive_progress"] = true;
   if (reg.disclose_caller || caller.disclose_me) {
     if (caller.session_id) invocation.details["caller"] = caller.session_id;
@@ -201,18 +201,10 @@ void Router::FinishCall(wamp::Id invocation, CallOutcome&& outcome, bool progres
   if (!s) return;
   s->calls_as_caller.erase(done->caller.request);
   if (outcome.error_uri.empty()) {
-    wamp::Result result;
-    result.request = done->caller.request;
-    result.payload = std::move(outcome.payload);
-    Send(s, wamp::Message(std::move(result)));
+    Send(s, wamp::Message(wamp::Result{done->caller.request, wamp::Value(), std::move(outcome.payload)}));
   } else {
-    wamp::ErrorMessage error;
-    error.request_type = wamp::MessageType::kCall;
-    error.request = done->caller.request;
-    error.details = std::move(outcome.details);
-    error.error = std::move(outcome.error_uri);
-    error.payload = std::move(outcome.payload);
-    Send(s, wamp::Message(std::move(error)));
+    Send(s, wamp::Message(wamp::ErrorMessage{wamp::MessageType::kCall, done->caller.request, std::move(outcome.details),
+                                             std::move(outcome.error_uri), std::move(outcome.payload)}));
   }
 }
 
@@ -263,8 +255,7 @@ void Router::HandleYield(const SessionPtr& s, wamp::Yield&& m) {
   // A late YIELD (after a timeout or a cancel) is normal: drop it.
   auto it = s->invocations_as_callee.find(m.request);
   if (it == s->invocations_as_callee.end()) return;
-  CallOutcome outcome;
-  outcome.payload = std::move(m.payload);
+  CallOutcome outcome{std::string(), std::move(m.payload), wamp::Value()};  // no error: its details stay null
   FinishCall(it->second, std::move(outcome), BoolOption(m.options, "progress"));
 }
 

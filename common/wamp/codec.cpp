@@ -801,21 +801,16 @@ bool IsString(const MsgpackFrameLayout::Span& span) { return span.kind == SpanKi
 std::optional<Message> EverydayCall(const Spans& elements) {
   auto request = EverydayRequestId(elements[1]);
   if (!request || !IsEmptyDict(elements[2]) || !IsString(elements[3])) return std::nullopt;
-  Call m;
-  m.request = *request;
-  m.options = Value::object();
-  m.procedure = std::string(elements[3].text);
-  return Message(std::move(m));
+  // An aggregate, so the payload's default empty list and dict are not allocated only to be
+  // replaced (so are the two below).
+  return Message(Call{*request, Value::object(), std::string(elements[3].text), Payload{Value(), Value()}});
 }
 
 // [YIELD, INVOCATION.Request|id, Options|dict, ...]
 std::optional<Message> EverydayYield(const Spans& elements) {
   auto request = EverydayRequestId(elements[1]);
   if (!request || !IsEmptyDict(elements[2])) return std::nullopt;
-  Yield m;
-  m.request = *request;
-  m.options = Value::object();
-  return Message(std::move(m));
+  return Message(Yield{*request, Value::object(), Payload{Value(), Value()}});
 }
 
 // [ERROR, REQUEST.Type|int, REQUEST.Request|id, Details|dict, Error|uri, ...]
@@ -824,19 +819,16 @@ std::optional<Message> EverydayError(const Spans& elements) {
   if (elements[1].kind != SpanKind::kUnsigned || !CanBeAnsweredWithError(elements[1].number) || !request ||
       !IsEmptyDict(elements[3]) || !IsString(elements[4]))
     return std::nullopt;
-  ErrorMessage m;
-  m.request_type = static_cast<MessageType>(elements[1].number);
-  m.request = *request;
-  m.details = Value::object();
-  m.error = std::string(elements[4].text);
-  return Message(std::move(m));
+  return Message(ErrorMessage{static_cast<MessageType>(elements[1].number), *request, Value::object(),
+                              std::string(elements[4].text), Payload{Value(), Value()}});
 }
 
 // The envelope of a CALL, YIELD or ERROR read straight from the scan, in its everyday shape:
 // ids as msgpack unsigned integers in range, an empty options (details) dict, a string URI.
 // FromOwnedArray would build the same message from a DOM; anything else (options to read, an id
 // sent as a float, a field of the wrong type) is left to it (nullopt), so it also words errors.
-// The caller has checked that `elements` reach the payload index of `type`.
+// The caller has checked that `elements` reach the payload index of `type`, and sets the payload
+// (left null here).
 std::optional<Message> EverydayEnvelope(uint8_t type, const Spans& elements) {
   switch (static_cast<MessageType>(type)) {
     case MessageType::kCall: return EverydayCall(elements);

@@ -48,7 +48,8 @@ struct Payload {
   Value kwargs = Value::object();  // always an object
 };
 
-// Every `options` / `details` field is always a JSON object.
+// Every `options` / `details` field is always a JSON object. Encoders also write a null one as
+// {}, so a message built only to be sent may leave an empty one null: no allocation.
 struct Hello { std::string realm; Value details = Value::object(); };
 struct Welcome { Id session = 0; Value details = Value::object(); };
 struct Abort { Value details = Value::object(); std::string reason; };

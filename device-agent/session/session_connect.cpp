@@ -238,15 +238,15 @@ void SessionRunner::Impl::Invoke(Attempt& attempt, std::shared_ptr<const Attempt
       }
     });
   };
-  rpc::Request call;
-  call.procedure = uri;
-  call.caller = caller;
+  // Built in place: a default Request would allocate an empty list and dict only to have them replaced.
+  wamp::Payload payload{wamp::Value(), wamp::Value()};
   try {
-    if (args) call.args = MsgpackToJson(*args);
-    if (kwargs) call.kwargs = MsgpackToJson(*kwargs);
+    payload.args = args ? MsgpackToJson(*args) : wamp::Value::array();
+    payload.kwargs = kwargs ? MsgpackToJson(*kwargs) : wamp::Value::object();
   } catch (const std::exception& e) {
     return respond(ew::InvalidArgument(std::string("arguments are not representable as JSON: ") + e.what()));
   }
+  const rpc::Request call{std::move(payload), uri, caller};
   Log()->debug("invocation of {}", uri);
   try {
     handler(call, rpc::Responder(respond));

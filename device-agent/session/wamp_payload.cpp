@@ -99,8 +99,9 @@ std::string EncodeReply(uint64_t request, ew::Result<rpc::Reply> result, size_t 
     return wamp::Encode(wamp::Serializer::kMsgpack, wamp::Message(std::move(message)));
   };
   if (!result) return error_message(result.error());
-  // The reply's args and kwargs moved in (a default Payload would allocate its own first).
-  wamp::Yield yield{request, wamp::Value::object(),
+  // The reply's args and kwargs moved in (a default Payload would allocate its own first); the
+  // options left null are written as {}.
+  wamp::Yield yield{request, wamp::Value(),
                     wamp::Payload{result->args.is_array() ? std::move(result->args) : wamp::Value::array(),
                                   result->kwargs.is_object() ? std::move(result->kwargs) : wamp::Value::object()}};
   // Depth first: the encoder recurses per level.
