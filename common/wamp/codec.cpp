@@ -423,16 +423,38 @@ class MsgpackWriter {
   void End() {}
 
  private:
-  // An empty dict or list (most options, most YIELDs' args) is one byte; anything else goes
-  // through nlohmann's msgpack writer, one per message (each output adapter is an allocation).
+  // Dicts and lists are written here, header and elements: nlohmann's writer makes every dict
+  // key a JSON string value before writing it (an allocation and a copy per key). Scalars go
+  // through it, one writer per message (each output adapter is an allocation). The bytes are
+  // the same as nlohmann's (tests/common/wamp/codec_test.cpp). Recursion is bounded as the
+  // writer's was: payloads are depth-checked before they are encoded.
   void Dynamic(const Value& v) {
-    if (v.empty() && v.is_object()) {
-      out_ += '\x80';
-    } else if (v.empty() && v.is_array()) {
-      out_ += '\x90';
+    if (v.is_object()) {
+      const auto& object = v.get_ref<const Value::object_t&>();
+      ContainerHeader(object.size(), 0x80, '\xde', '\xdf');
+      for (const auto& [key, value] : object) {
+        String(key);
+        Dynamic(value);
+      }
+    } else if (v.is_array()) {
+      const auto& array = v.get_ref<const Value::array_t&>();
+      ContainerHeader(array.size(), 0x90, '\xdc', '\xdd');
+      for (const auto& element : array) Dynamic(element);
     } else {
       if (!writer_) writer_.emplace(nlohmann::detail::output_adapter<char>(out_));
       writer_->write_msgpack(v);
+    }
+  }
+  // fixmap/fixarray up to 15 entries, then the 16- and 32-bit forms.
+  void ContainerHeader(size_t n, uint8_t fix, char form16, char form32) {
+    if (n <= 15) {
+      out_ += static_cast<char>(fix | n);
+    } else if (n <= 0xffff) {
+      out_ += form16;
+      AppendBigEndian(out_, n, 2);
+    } else {
+      out_ += form32;
+      AppendBigEndian(out_, n, 4);
     }
   }
 

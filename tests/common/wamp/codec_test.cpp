@@ -149,6 +149,43 @@ TEST(CodecTest, MsgpackWireForm) {
   EXPECT_EQ(Encode(Serializer::kMsgpack, Unsubscribed{300}), Bytes({0x92, 0x23, 0xcd, 0x01, 0x2c}));
 }
 
+// The msgpack encoder writes dicts and lists itself (and scalars through nlohmann): its bytes
+// must be nlohmann's, for every container size form (fix, 16- and 32-bit), nesting, keys of
+// every string length form, and every scalar type.
+TEST(CodecTest, MsgpackPayloadBytesAreNlohmannsWhateverTheShape) {
+  const auto sized = [](size_t n) {
+    Value list = Value::array();
+    Value dict = Value::object();
+    for (size_t i = 0; i < n; ++i) {
+      list.push_back(static_cast<int>(i % 300) - 40);
+      dict["k" + std::to_string(i)] = i % 2 ? Value(i) : Value("v");
+    }
+    return std::make_pair(list, dict);
+  };
+  std::vector<Value> values = {
+      Value::array(), Value::object(), Value::array({nullptr, true, false, 0, -1, 127, 128, -33, 65536, -70000,
+                                                     uint64_t{1} << 63, 1.5, 1e300, "", std::string(31, 's'),
+                                                     std::string(32, 's'), std::string(256, 's'), std::string(70000, 's'),
+                                                     Value::binary({1, 2}), Value::binary({3}, 7)}),
+      {{"", 1}, {std::string(31, 'a'), 2}, {std::string(32, 'b'), 3}, {std::string(300, 'c'), 4},
+       {std::string(70000, 'd'), {{"nested", Value::array({Value::object(), Value::array(), {{"x", {1, 2}}}})}}}}};
+  for (size_t n : {15, 16, 65535, 65536}) {
+    auto [list, dict] = sized(n);
+    values.push_back(list);
+    values.push_back(dict);
+    values.push_back(Value::array({list, dict}));
+  }
+  for (const Value& v : values) {
+    // args, and kwargs when v is a dict: the payload is written after [70, 1, {}].
+    const Payload payload = v.is_object() ? MakePayload(Value::array({v}), v) : MakePayload(v.is_array() ? v : Value::array({v}));
+    const std::string encoded = Encode(Serializer::kMsgpack, Yield{1, Value::object(), payload});
+    Value expected = Value::array({70, 1, Value::object()});  // empty kwargs, and args then, omitted
+    if (!payload.args.empty() || !payload.kwargs.empty()) expected.push_back(payload.args);
+    if (!payload.kwargs.empty()) expected.push_back(payload.kwargs);
+    ASSERT_EQ(encoded, ToMsgpack(expected)) << v.dump().substr(0, 200);
+  }
+}
+
 TEST(CodecTest, EncodersOmitEmptyKwargsAndArgs) {
   EXPECT_EQ(Encode(Serializer::kJson, Result{1, Value::object(), {}}), "[50,1,{}]");
   EXPECT_EQ(Encode(Serializer::kJson, Result{1, Value::object(), MakePayload({1})}), "[50,1,{},[1]]");
