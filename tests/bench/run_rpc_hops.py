@@ -18,7 +18,9 @@ trip it prints two medians:
 
 A round trip is the sum of its hops: four for a board call (caller → conductor → agent →
 conductor → caller), two for the echo. Each tracepoint costs ~0.5 µs, so absolute figures are
-inflated; compare builds and processes, not with the untraced benchmark. Needs root (perf).
+inflated; compare builds and processes, not with the untraced benchmark. Then it counts the
+conductor's and the agent's malloc calls per board call over 20,000 more calls (a perf uprobe on
+libc's malloc, counted, removed afterwards). Needs root (perf).
 
   EW_BIN_DIR=build /usr/bin/python3 tests/bench/run_rpc_hops.py [--seconds 0.5] [--idle]
 """
@@ -84,6 +86,38 @@ def hops(path, names):
             for (who, fd) in inside if len(inside[(who, fd)]) > 100}
 
 
+def libc_of(pid):
+    """The path of the libc.so.6 that process `pid` maps."""
+    with open(f"/proc/{pid}/maps") as maps:
+        for line in maps:
+            fields = line.split()
+            if len(fields) >= 6 and fields[-1].endswith("/libc.so.6"):
+                return fields[-1]
+    raise RuntimeError(f"process {pid} maps no libc.so.6")
+
+
+def count_mallocs(pids, run_calls, calls):
+    """malloc calls per call in each process of `pids` ({label: pid}) while run_calls() makes
+    `calls` calls: a perf uprobe on libc's malloc, counted (not sampled) by perf stat."""
+    libc = libc_of(next(iter(pids.values())))
+    subprocess.run(["perf", "probe", "-q", "-d", "probe_libc:malloc"], capture_output=True, check=False)
+    subprocess.run(["perf", "probe", "-q", "-x", libc, "malloc"], capture_output=True, check=True)
+    try:
+        counters = {label: subprocess.Popen(["perf", "stat", "-x,", "-e", "probe_libc:malloc", "-p", str(pid)],
+                                            stderr=subprocess.PIPE, text=True) for label, pid in pids.items()}
+        time.sleep(0.5)  # perf stat attached
+        run_calls()
+        out = {}
+        for label, counter in counters.items():
+            counter.send_signal(2)
+            err = counter.communicate()[1]
+            line = next(l for l in err.splitlines() if "probe_libc:malloc" in l)
+            out[label] = int(line.split(",")[0]) / calls
+        return out
+    finally:
+        subprocess.run(["perf", "probe", "-q", "-d", "probe_libc:malloc"], capture_output=True, check=False)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=0.5, help="traced window per run")
@@ -135,6 +169,14 @@ def main():
         client.wait()
         results["echo"] = json.loads(client.stdout.read())
 
+        # Allocations per call: the same calls, untraced but for a counted uprobe on malloc.
+        alloc_calls = 20_000
+        def run_calls():
+            subprocess.run(["taskset", "-c", "0", call, "--url", conductor.ws_url, "--token", token, "--procedure",
+                            f"ew.board.{board}.sys.ping", "--size", "16", "--calls", str(alloc_calls), "--in-flight",
+                            "1", "--warmup", "0"], stdout=subprocess.DEVNULL, check=True)
+        mallocs = count_mallocs({"conductor": conductor.proc.pid, "agent": agent.proc.pid}, run_calls, alloc_calls)
+
         rev = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
         print(f"RPC hops, {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, binaries in {BIN} (source tree at "
               f"{rev or 'unknown'}: say which commit they were built from), "
@@ -150,6 +192,8 @@ def main():
         total_e = sum(v[1] + v[2] for v in baseline.values())
         print(f"\nsum of hops (traced, so inflated: compare builds with it, not the benchmark): board call "
               f"{total_w:.1f} µs, echo {total_e:.1f} µs, ratio {total_w / total_e:.2f}")
+        print(f"malloc calls per board call ({alloc_calls} calls, perf uprobe count; heartbeats included): "
+              + ", ".join(f"{label} {n:.1f}" for label, n in mallocs.items()))
     finally:
         for p in spinners + procs:
             if p.poll() is None:
