@@ -22,7 +22,13 @@ std::string Truncated(size_t frame_bytes) {
 // before each); builds nothing, notes each element's top (Span::kind).
 class ElementChecker : public msgpack::v2::null_visitor {
  public:
-  ElementChecker(size_t max_depth, size_t frame_bytes) : max_depth_(max_depth), frame_bytes_(frame_bytes) {}
+  explicit ElementChecker(size_t max_depth) : max_depth_(max_depth) {}
+
+  // Before each frame.
+  void Frame(size_t frame_bytes) {
+    frame_bytes_ = frame_bytes;
+    error_.clear();
+  }
 
   void Element(Span& span) {
     span_ = &span;
@@ -101,7 +107,7 @@ class ElementChecker : public msgpack::v2::null_visitor {
   }
 
   size_t max_depth_;
-  size_t frame_bytes_;
+  size_t frame_bytes_ = 0;
   Span* span_ = nullptr;
   size_t depth_ = 0;
   bool expect_key_ = false;
@@ -139,8 +145,15 @@ ew::Result<MsgpackFrameLayout> ScanMsgpackFrame(std::string_view frame) {
   // The message array is one level: an element may nest kMaxDepth - 1 deep. One parser for all
   // elements (msgpack::v2::parse makes one, with its stack, per element), reset before each:
   // after some values (an empty array 16/32 or map 16/32) it does not return to its start state.
-  ElementChecker checker(kMaxDepth - 1, frame.size());
-  msgpack::v2::detail::parse_helper<ElementChecker> parser(checker);
+  // One per thread, kept: the parser's stack is an allocation the first time a container opens.
+  struct Scanner {
+    ElementChecker checker{kMaxDepth - 1};
+    msgpack::v2::detail::parse_helper<ElementChecker> parser{checker};
+  };
+  thread_local Scanner scanner;
+  ElementChecker& checker = scanner.checker;
+  auto& parser = scanner.parser;
+  checker.Frame(frame.size());
   for (size_t i = 0; i < count; ++i) {
     if (offset >= frame.size())
       return InvalidArgument(Truncated(frame.size()));
