@@ -9,6 +9,8 @@
 #include <optional>
 #include <vector>
 
+#include <msgpack.hpp>
+
 #include "common/ids/ids.hpp"
 #include "common/json/guarded_json.hpp"
 #include "common/wamp/kept_payload.hpp"
@@ -364,101 +366,84 @@ class JsonWriter {
 };
 
 // ----------------------------------------------------------------------------------------------
-// msgpack writer: envelope bytes by hand (the same smallest encodings nlohmann picks), dynamic
-// values through nlohmann's binary writer appending to the same string.
-
-void AppendBigEndian(std::string& out, uint64_t v, int bytes) {
-  for (int shift = 8 * (bytes - 1); shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xff);
-}
+// msgpack writer: msgpack-cxx's packer (the smallest encoding of each integer, string, dict and
+// list header, as nlohmann's writer picks) for the envelope and for dynamic values down to their
+// scalars; floats (nlohmann writes a float32 when it is exact) and binaries (bin, or ext with a
+// subtype) through nlohmann's binary writer, appending to the same string. The bytes are
+// nlohmann's either way (tests/common/wamp/codec_test.cpp).
 
 class MsgpackWriter {
  public:
-  explicit MsgpackWriter(std::string& out) : out_(out) {}
+  explicit MsgpackWriter(std::string& out) : sink_{out}, packer_(sink_) {}
 
   void Begin(MessageType type, size_t elements) {
-    // Every WAMP message has at most 7 elements: always a fixarray.
-    out_ += static_cast<char>(0x90 | elements);
+    packer_.pack_array(static_cast<uint32_t>(elements));
     Id(static_cast<wamp::Id>(type));
   }
-  void Id(wamp::Id v) {
-    if (v < 0x80) {
-      out_ += static_cast<char>(v);
-    } else if (v <= 0xff) {
-      out_ += '\xcc';
-      AppendBigEndian(out_, v, 1);
-    } else if (v <= 0xffff) {
-      out_ += '\xcd';
-      AppendBigEndian(out_, v, 2);
-    } else if (v <= 0xffffffff) {
-      out_ += '\xce';
-      AppendBigEndian(out_, v, 4);
-    } else {
-      out_ += '\xcf';
-      AppendBigEndian(out_, v, 8);
-    }
-  }
+  void Id(wamp::Id v) { packer_.pack_uint64(v); }
   void String(const std::string& s) {
-    const size_t n = s.size();
-    if (n <= 31) {
-      out_ += static_cast<char>(0xa0 | n);
-    } else if (n <= 0xff) {
-      out_ += '\xd9';
-      AppendBigEndian(out_, n, 1);
-    } else if (n <= 0xffff) {
-      out_ += '\xda';
-      AppendBigEndian(out_, n, 2);
-    } else {
-      out_ += '\xdb';
-      AppendBigEndian(out_, n, 4);
-    }
-    out_ += s;
+    packer_.pack_str(static_cast<uint32_t>(s.size()));
+    packer_.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
   }
   void Dict(const Value& v) { Dynamic(OrEmptyObject(v)); }
   void List(const Value& v) { Dynamic(OrEmptyArray(v)); }
   // The peer's bytes, as they came: checked on the way in (msgpack_frame.hpp).
   void MsgpackPayload(const Payload& p) {
     const auto& bytes = p.args.get_binary();
-    out_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    sink_.out.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   }
   void End() {}
 
  private:
-  // Dicts and lists are written here, header and elements: nlohmann's writer makes every dict
-  // key a JSON string value before writing it (an allocation and a copy per key). Scalars go
-  // through it, one writer per message (each output adapter is an allocation). The bytes are
-  // the same as nlohmann's (tests/common/wamp/codec_test.cpp). Recursion is bounded as the
-  // writer's was: payloads are depth-checked before they are encoded.
+  // What msgpack::packer writes to.
+  struct Sink {
+    std::string& out;
+    void write(const char* data, size_t size) { out.append(data, size); }
+  };
+
+  // Dicts, lists and the common scalars are packed here: nlohmann's writer made every dict key a
+  // JSON string value before writing it (an allocation and a copy per key). Recursion is bounded
+  // as the writer's was, by where values come from: decoded frames (kMaxDepth, ParseFrame and
+  // ScanMsgpackFrame), REST bodies (their depth limit), the agent's replies (CheckPayloadDepth).
   void Dynamic(const Value& v) {
-    if (v.is_object()) {
-      const auto& object = v.get_ref<const Value::object_t&>();
-      ContainerHeader(object.size(), 0x80, '\xde', '\xdf');
-      for (const auto& [key, value] : object) {
-        String(key);
-        Dynamic(value);
+    switch (v.type()) {
+      case Value::value_t::object: {
+        const auto& object = v.get_ref<const Value::object_t&>();
+        packer_.pack_map(static_cast<uint32_t>(object.size()));
+        for (const auto& [key, value] : object) {
+          String(key);
+          Dynamic(value);
+        }
+        return;
       }
-    } else if (v.is_array()) {
-      const auto& array = v.get_ref<const Value::array_t&>();
-      ContainerHeader(array.size(), 0x90, '\xdc', '\xdd');
-      for (const auto& element : array) Dynamic(element);
-    } else {
-      if (!writer_) writer_.emplace(nlohmann::detail::output_adapter<char>(out_));
-      writer_->write_msgpack(v);
-    }
-  }
-  // fixmap/fixarray up to 15 entries, then the 16- and 32-bit forms.
-  void ContainerHeader(size_t n, uint8_t fix, char form16, char form32) {
-    if (n <= 15) {
-      out_ += static_cast<char>(fix | n);
-    } else if (n <= 0xffff) {
-      out_ += form16;
-      AppendBigEndian(out_, n, 2);
-    } else {
-      out_ += form32;
-      AppendBigEndian(out_, n, 4);
+      case Value::value_t::array: {
+        const auto& array = v.get_ref<const Value::array_t&>();
+        packer_.pack_array(static_cast<uint32_t>(array.size()));
+        for (const auto& element : array) Dynamic(element);
+        return;
+      }
+      case Value::value_t::string:
+        return String(v.get_ref<const std::string&>());
+      case Value::value_t::number_unsigned:
+        packer_.pack_uint64(v.get<uint64_t>());
+        return;
+      case Value::value_t::number_integer:
+        packer_.pack_int64(v.get<int64_t>());
+        return;
+      case Value::value_t::boolean:
+        v.get<bool>() ? packer_.pack_true() : packer_.pack_false();
+        return;
+      case Value::value_t::null:
+        packer_.pack_nil();
+        return;
+      default:  // number_float, binary (and discarded, which no decoded value is)
+        if (!writer_) writer_.emplace(nlohmann::detail::output_adapter<char>(sink_.out));
+        writer_->write_msgpack(v);
     }
   }
 
-  std::string& out_;
+  Sink sink_;
+  msgpack::packer<Sink> packer_;
   std::optional<nlohmann::detail::binary_writer<Value, char>> writer_;
 };
 

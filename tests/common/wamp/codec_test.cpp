@@ -1,5 +1,6 @@
 // Codec round trips for every WAMP message in both serializers, the exact wire forms, payload
 // omission rules, and binary payloads crossing msgpack → JSON → msgpack through the router.
+#include <limits>
 #include "common/wamp/codec.hpp"
 
 #include <utility>
@@ -165,6 +166,9 @@ TEST(CodecTest, MsgpackPayloadBytesAreNlohmannsWhateverTheShape) {
   std::vector<Value> values = {
       Value::array(), Value::object(), Value::array({nullptr, true, false, 0, -1, 127, 128, -33, 65536, -70000,
                                                      uint64_t{1} << 63, 1.5, 1e300, "", std::string(31, 's'),
+                                                     -32, -128, -129, -32768, -32769, int64_t{1} << 40,
+                                                     std::numeric_limits<int64_t>::min(), 255, 256, 65535,
+                                                     uint64_t{255}, uint64_t{65535}, uint64_t{1} << 32, 0.1f, -0.0,
                                                      std::string(32, 's'), std::string(256, 's'), std::string(70000, 's'),
                                                      Value::binary({1, 2}), Value::binary({3}, 7)}),
       {{"", 1}, {std::string(31, 'a'), 2}, {std::string(32, 'b'), 3}, {std::string(300, 'c'), 4},
