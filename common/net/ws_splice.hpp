@@ -26,8 +26,8 @@
 //
 // Threading: every handler runs on the streams' executor (one io thread); Start() and Stop()
 // must be called there too. Header-only, a template over the WebSocket's lowest stream (plain
-// beast::tcp_stream, the conductor's TlsStream, beast::ssl_stream<beast::tcp_stream>) and the
-// TCP side (a tcp::socket, or one of those streams).
+// Beast basic_stream, the conductor's TlsStream, beast::ssl_stream<beast::tcp_stream>) and the
+// TCP side (a TCP socket of any executor type, or one of those streams).
 #pragma once
 
 #include <algorithm>
@@ -194,7 +194,12 @@ class WsSplice final : public std::enable_shared_from_this<WsSplice<Stream, Clie
 
  private:
   using error_code = boost::system::error_code;
-  static constexpr bool kRawClient = std::is_same_v<Client, Socket>;
+  // A raw TCP socket, of whatever executor type; anything else is a stream.
+  template <typename T>
+  struct IsTcpSocket : std::false_type {};
+  template <typename Executor>
+  struct IsTcpSocket<boost::asio::basic_stream_socket<boost::asio::ip::tcp, Executor>> : std::true_type {};
+  static constexpr bool kRawClient = IsTcpSocket<Client>::value;
 
   // The client's TCP socket: a raw one, or the one under a stream (of whatever executor type).
   auto& ClientSocket() {

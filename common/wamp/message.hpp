@@ -48,8 +48,10 @@ struct Payload {
   Value kwargs = Value::object();  // always an object
 };
 
-// Every `options` / `details` field is always a JSON object. Encoders also write a null one as
-// {}, so a message built only to be sent may leave an empty one null: no allocation.
+// Every `options` / `details` field is a JSON object, except in a message built only to be
+// encoded: encoders write a null one as {}, so the call path leaves an empty one null (no
+// allocation): the router's INVOCATION and RESULT details, CallOutcome::details of a YIELD, the
+// agent's YIELD options. Decoded messages always hold objects.
 struct Hello { std::string realm; Value details = Value::object(); };
 struct Welcome { Id session = 0; Value details = Value::object(); };
 struct Abort { Value details = Value::object(); std::string reason; };

@@ -60,7 +60,8 @@ struct SessionOptions {
 
 class SessionRunner : public rpc::ConductorClient {
  public:
-  // Everything runs on `io`'s thread(s); the agent runs exactly one. `procedures` are
+  // Everything runs on `io`'s one thread (the agent runs exactly one; the WebSocket connection
+  // takes no locks, see ws_transport.hpp). `procedures` are
   // registered as ew.board.<board_id>.<suffix> in each session. `observer` may be null and
   // must outlive the runner.
   SessionRunner(boost::asio::io_context& io, SessionOptions options, rpc::ProcedureTable procedures,

@@ -2,6 +2,7 @@
 #include "device-agent/session/ws_transport.hpp"
 
 #include <algorithm>
+#include <cassert>
 
 #include <msgpack.hpp>
 
@@ -142,6 +143,8 @@ bool BasicWsTransport<Client>::is_connected() const { return open_ && !closing_ 
 template <typename Client>
 void BasicWsTransport<Client>::send_message(autobahn::wamp_message&& message) {
   if (!is_connected()) throw std::runtime_error("transport is not connected");
+  // websocketpp's connection takes no locks (SingleThreadClientConfig): the io thread only.
+  assert(io_.get_executor().running_in_this_thread());
   msgpack::sbuffer buffer;
   msgpack::packer<msgpack::sbuffer> packer(buffer);
   packer.pack(message.fields());
@@ -153,6 +156,7 @@ void BasicWsTransport<Client>::send_message(autobahn::wamp_message&& message) {
 template <typename Client>
 bool BasicWsTransport<Client>::SendEncoded(std::string_view msgpack_message) {
   if (!is_connected()) return false;
+  assert(io_.get_executor().running_in_this_thread());  // as send_message
   websocketpp::lib::error_code ec =
       connection_->send(msgpack_message.data(), msgpack_message.size(), websocketpp::frame::opcode::binary);
   if (ec) Log()->debug("send failed on {}: {}", url_, ec.message());

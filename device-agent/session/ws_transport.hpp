@@ -41,7 +41,8 @@ namespace ew::agent::session {
 // next read, which finds nothing, before each reply's sendmsg. Deferred to the next read rather
 // than run at once, so that the replies to a burst of INVOCATIONs read together still leave in
 // one write. A posted handler (the backstop) runs what is deferred should no read follow (a
-// send from a timer, a closing connection); what is sent from another thread is posted as before.
+// send from a timer, a closing connection). Only the io thread may use the connection: with
+// SingleThreadClientConfig websocketpp takes no locks (BasicWsTransport asserts it on its sends).
 template <typename TransportConfig>
 class InlineWriteConnection : public websocketpp::transport::asio::connection<TransportConfig> {
   using Base = websocketpp::transport::asio::connection<TransportConfig>;

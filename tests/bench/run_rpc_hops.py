@@ -102,19 +102,25 @@ def count_mallocs(pids, run_calls, calls):
     libc = libc_of(next(iter(pids.values())))
     subprocess.run(["perf", "probe", "-q", "-d", "probe_libc:malloc"], capture_output=True, check=False)
     subprocess.run(["perf", "probe", "-q", "-x", libc, "malloc"], capture_output=True, check=True)
+    counters = {}
     try:
-        counters = {label: subprocess.Popen(["perf", "stat", "-x,", "-e", "probe_libc:malloc", "-p", str(pid)],
-                                            stderr=subprocess.PIPE, text=True) for label, pid in pids.items()}
+        for label, pid in pids.items():
+            counters[label] = subprocess.Popen(["perf", "stat", "-x,", "-e", "probe_libc:malloc", "-p", str(pid)],
+                                               stderr=subprocess.PIPE, text=True)
         time.sleep(0.5)  # perf stat attached
         run_calls()
         out = {}
         for label, counter in counters.items():
             counter.send_signal(2)
-            err = counter.communicate()[1]
+            err = counter.communicate(timeout=10)[1]
             line = next(l for l in err.splitlines() if "probe_libc:malloc" in l)
-            out[label] = int(line.split(",")[0]) / calls
+            out[label] = int(line.split(",")[0]) / calls  # ValueError if perf says <not counted>
         return out
     finally:
+        for counter in counters.values():
+            if counter.poll() is None:
+                counter.kill()
+                counter.wait()
         subprocess.run(["perf", "probe", "-q", "-d", "probe_libc:malloc"], capture_output=True, check=False)
 
 
@@ -169,14 +175,6 @@ def main():
         client.wait()
         results["echo"] = json.loads(client.stdout.read())
 
-        # Allocations per call: the same calls, untraced but for a counted uprobe on malloc.
-        alloc_calls = 20_000
-        def run_calls():
-            subprocess.run(["taskset", "-c", "0", call, "--url", conductor.ws_url, "--token", token, "--procedure",
-                            f"ew.board.{board}.sys.ping", "--size", "16", "--calls", str(alloc_calls), "--in-flight",
-                            "1", "--warmup", "0"], stdout=subprocess.DEVNULL, check=True)
-        mallocs = count_mallocs({"conductor": conductor.proc.pid, "agent": agent.proc.pid}, run_calls, alloc_calls)
-
         rev = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
         print(f"RPC hops, {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, binaries in {BIN} (source tree at "
               f"{rev or 'unknown'}: say which commit they were built from), "
@@ -192,8 +190,21 @@ def main():
         total_e = sum(v[1] + v[2] for v in baseline.values())
         print(f"\nsum of hops (traced, so inflated: compare builds with it, not the benchmark): board call "
               f"{total_w:.1f} µs, echo {total_e:.1f} µs, ratio {total_w / total_e:.2f}")
-        print(f"malloc calls per board call ({alloc_calls} calls, perf uprobe count; heartbeats included): "
-              + ", ".join(f"{label} {n:.1f}" for label, n in mallocs.items()))
+        sys.stdout.flush()
+
+        # Allocations per call: the same calls, untraced but for a counted uprobe on malloc; after
+        # the tables, so that a perf without uprobes loses only this line.
+        alloc_calls = 20_000
+        def run_calls():
+            subprocess.run(["taskset", "-c", "0", call, "--url", conductor.ws_url, "--token", token, "--procedure",
+                            f"ew.board.{board}.sys.ping", "--size", "16", "--calls", str(alloc_calls), "--in-flight",
+                            "1", "--warmup", "0"], stdout=subprocess.DEVNULL, check=True)
+        try:
+            mallocs = count_mallocs({"conductor": conductor.proc.pid, "agent": agent.proc.pid}, run_calls, alloc_calls)
+            print(f"malloc calls per board call ({alloc_calls} calls, perf uprobe count; heartbeats included): "
+                  + ", ".join(f"{label} {n:.1f}" for label, n in mallocs.items()))
+        except (OSError, RuntimeError, ValueError, StopIteration, subprocess.CalledProcessError) as e:
+            print(f"malloc calls per board call: not counted ({e!r})")
     finally:
         for p in spinners + procs:
             if p.poll() is None:
