@@ -159,8 +159,11 @@ void CloudRuntime::Run(const std::string& function_id, const std::string& projec
   auto once = std::make_shared<std::atomic<bool>>(false);
   auto cancel = std::make_shared<std::atomic<bool>>(false);
   auto timer = std::make_shared<boost::asio::steady_timer>(timers_, wait);
-  auto finish = [once, timer, timers = timers_, done = std::move(done)](InvocationOutcome outcome) {
+  // `first` runs when this answer is the one given, before the caller hears it.
+  auto finish = [once, timer, timers = timers_, done = std::move(done)](InvocationOutcome outcome,
+                                                                        const std::function<void()>& first = {}) {
     if (once->exchange(true)) return;
+    if (first) first();
     // Timers are not thread-safe: cancel on their executor, so that a pending wait does not
     // linger for the whole deadline.
     boost::asio::post(timers, [timer] { timer->cancel(); });
@@ -183,11 +186,15 @@ void CloudRuntime::Run(const std::string& function_id, const std::string& projec
   timer->async_wait(
       [finish, wait, cancel, host_of, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec) {
         if (ec || alive.expired()) return;
-        finish(OutcomeOfError(
-            Error{ErrorCode::kDeadlineExceeded, "no answer within " + std::to_string(wait.count()) + " ms"},
-            kCloudTarget));
         // Nobody waits for it any more: a queued run leaves the queue, a running one is killed.
-        cancel->store(true);
+        // The flag is set before the caller hears of the timeout (but after this answer is the
+        // one given, so a killed run's own answer cannot overtake it): from then on the host
+        // starts it no more, even if its slot frees before DropCancelled below runs.
+        finish(OutcomeOfError(
+                   Error{ErrorCode::kDeadlineExceeded, "no answer within " + std::to_string(wait.count()) + " ms"},
+                   kCloudTarget),
+               [&cancel] { cancel->store(true); });
+        cancel->store(true);  // also when the run answered first: nothing is left to start
         std::shared_ptr<containers::FunctionHost> host;
         {
           std::lock_guard lock(host_of->mu);
