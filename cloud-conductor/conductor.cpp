@@ -139,7 +139,7 @@ Result<ProxyDecision> DecideProxy(auth::Authenticator& authenticator, registry::
     EW_TRY(auto board, store.GetBoard(board_id));
     if (!auth::Authenticator::CanAccessProject(who, board.project_id()))
       return PermissionDenied("board " + board_id + " belongs to another project");
-    decision.caller = {who.user_id, who.name, who.token_id, board.project_id(), TimeLeft(clock, who.token_expires_at)};
+    decision.caller = {who.user_id, who.name, who.token_id, board.project_id(), TimeLeft(clock, who.token_expires_at), 0, ""};
     return decision;
   }
   // Session cookies: only a cookie of this very board and port counts (a browser sends only
@@ -164,7 +164,7 @@ Result<ProxyDecision> DecideProxy(auth::Authenticator& authenticator, registry::
     left = std::max(left, std::chrono::milliseconds(1));
     const auto token_left = TimeLeft(clock, grant->token_expires_at);
     if (token_left.count() > 0) left = std::min(left, token_left);
-    decision.caller = {grant->user_id, "browser session of " + grant->user_id, grant->token_id, grant->project_id, left};
+    decision.caller = {grant->user_id, "browser session of " + grant->user_id, grant->token_id, grant->project_id, left, 0, ""};
     return decision;
   }
   if (refusal) return tl::unexpected(*refusal);
@@ -210,7 +210,7 @@ Result<ServiceConnectDecision> DecideServiceConnect(auth::Authenticator& authent
     return PermissionDenied("service " + id + " belongs to another project");
   ServiceConnectDecision decision{
       service.board_id, service.board_port,
-      {who.user_id, who.name, who.token_id, service.project_id, TimeLeft(clock, who.token_expires_at)}};
+      {who.user_id, who.name, who.token_id, service.project_id, TimeLeft(clock, who.token_expires_at), 0, ""}};
   decision.caller.service_id = service.id;
   return decision;
 }

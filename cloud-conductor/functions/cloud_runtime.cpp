@@ -159,21 +159,42 @@ void CloudRuntime::Run(const std::string& function_id, const std::string& projec
   auto once = std::make_shared<std::atomic<bool>>(false);
   auto cancel = std::make_shared<std::atomic<bool>>(false);
   auto timer = std::make_shared<boost::asio::steady_timer>(timers_, wait);
+  // Which of `done` (given) and the run's end (over) came last: that one calls `ended`.
+  struct Order {
+    std::mutex mu;
+    bool answered = false;  // GUARDED_BY(mu): `done` returned
+    bool run_over = false;  // GUARDED_BY(mu): the run is over, `ended` waits for `done`
+    std::function<void()> ended;
+  };
+  auto order = std::make_shared<Order>();
+  order->ended = std::move(ended);
+  // Runs `ended` once both happened, outside the lock.
+  auto settle = [order](bool answered_now) {
+    std::function<void()> ended;
+    {
+      std::lock_guard lock(order->mu);
+      (answered_now ? order->answered : order->run_over) = true;
+      if (order->answered && order->run_over) ended = std::move(order->ended);
+    }
+    if (ended) ended();
+  };
   // `first` runs when this answer is the one given, before the caller hears it.
-  auto finish = [once, timer, timers = timers_, done = std::move(done)](InvocationOutcome outcome,
-                                                                        const std::function<void()>& first = {}) {
+  auto finish = [once, timer, timers = timers_, settle, done = std::move(done)](
+                    InvocationOutcome outcome, const std::function<void()>& first = {}) {
     if (once->exchange(true)) return;
     if (first) first();
     // Timers are not thread-safe: cancel on their executor, so that a pending wait does not
     // linger for the whole deadline.
     boost::asio::post(timers, [timer] { timer->cancel(); });
     done(std::move(outcome));
+    settle(true);
   };
   // The run is over: `ended` after `done` (a run that ends before its answer was given gives it
-  // first), so the invoker's slot is never freed while its caller still waits.
-  auto over = [finish, ended = std::move(ended)](std::optional<InvocationOutcome> outcome) {
+  // first; one that ends while the timer's answer is being given waits for it), so the
+  // invoker's slot is never freed while its caller still waits.
+  auto over = [finish, settle](std::optional<InvocationOutcome> outcome) {
     if (outcome) finish(std::move(*outcome));
-    if (ended) ended();
+    settle(false);
   };
   // Set once the run is in the host (a flag set earlier finds no run to cancel). Weak: a timer
   // that fires while this runtime is being destroyed either finds the host gone or keeps it alive
@@ -212,17 +233,19 @@ void CloudRuntime::Run(const std::string& function_id, const std::string& projec
     if (!host) return over(OutcomeOfError(host.error(), kCloudTarget));
     if (auto installed = Install(**host, function_id, project_id, version); !installed)
       return over(OutcomeOfError(installed.error(), kCloudTarget));
+    bool full = false;
     {
       std::lock_guard lock(mu_);
       size_t& running = per_project_[project_id];
-      if (running >= options_.max_per_project) {
-        return over(OutcomeOfError(
-            Error{ErrorCode::kResourceExhausted, "project " + project_id + " has " +
-                                                     std::to_string(options_.max_per_project) +
-                                                     " runs in the cloud runtime (the limit): try again later"},
-            kCloudTarget));
-      }
-      ++running;
+      full = running >= options_.max_per_project;
+      if (!full) ++running;
+    }
+    if (full) {  // answered without mu_ held: `over` runs the caller's callbacks
+      return over(OutcomeOfError(
+          Error{ErrorCode::kResourceExhausted, "project " + project_id + " has " +
+                                                   std::to_string(options_.max_per_project) +
+                                                   " runs in the cloud runtime (the limit): try again later"},
+          kCloudTarget));
     }
     if (cancel->load()) {  // the caller gave up while it was being installed
       Release(project_id);

@@ -561,6 +561,10 @@ void FunctionHost::InvokeEvent(const std::string& key, const nlohmann::json& eve
     auto it = impl_->functions.find(key);
     if (impl_->shutting_down) {
       refused = Error(ErrorCode::kUnavailable, "function host shutting down");
+    } else if (p.cancel && p.cancel->load()) {
+      // The caller gave up before the host heard of the call (its DropCancelled may already have
+      // run): it must not start now that a slot is free.
+      refused = Error(ErrorCode::kCancelled, "cancelled before it started");
     } else if (it == impl_->functions.end()) {
       refused = Error(ErrorCode::kNotFound, "function " + key + " is not installed");
     } else {

@@ -124,8 +124,8 @@ class FunctionHost {
   // board's fn.invoke argument): printed once, compact, for the container's stdin, with no
   // text → value → text round trip; strings that are not UTF-8 (msgpack peers) are replaced.
   // `cancel` (may be null): set it and call DropCancelled, and the invocation ends early with
-  // Cancelled: taken out of the queue when it has not started, its cold container killed (as on
-  // a timeout) when it runs; a warm instance's call runs to its end or its timeout. `done` still
+  // Cancelled: taken out of the queue when it has not started, its container (cold, or the warm
+  // instance) killed as on a timeout when it runs. `done` still
   // comes exactly once, when it ended: what the conductor holds a concurrency slot until.
   void InvokeEvent(const std::string& key, const nlohmann::json& event,
                    std::function<void(Result<InvocationResult>)> done,

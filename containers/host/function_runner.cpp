@@ -43,8 +43,9 @@ class GpioInstance final : public ContainerProcess {
     broker_.reset();
     uid_ = UidPool::Lease();
   }
-  Result<std::string> Exchange(std::string_view line, std::chrono::milliseconds timeout, size_t max_bytes) override {
-    return process_->Exchange(line, timeout, max_bytes);
+  Result<std::string> Exchange(std::string_view line, std::chrono::milliseconds timeout, size_t max_bytes,
+                               const std::atomic<bool>* cancel) override {
+    return process_->Exchange(line, timeout, max_bytes, cancel);
   }
   std::string TakeLogs() override { return process_->TakeLogs(); }
   bool IsAlive() override { return process_->IsAlive(); }
@@ -154,7 +155,7 @@ Result<InvocationResult> FunctionRunner::Invoke(const std::string& event_line, c
   if (!spec_.gpio.empty() && !config_.gpio) {
     return Unavailable("function " + spec_.name + " declares GPIO lines, but this host has no GPIO");
   }
-  if (pool_) return InvokeWarm(event_line);
+  if (pool_) return InvokeWarm(event_line, cancel);
   return InvokeCold(event_line, cancel);
 }
 
@@ -226,7 +227,7 @@ Result<InvocationResult> FunctionRunner::InvokeCold(const std::string& event_lin
   return result;
 }
 
-Result<InvocationResult> FunctionRunner::InvokeWarm(const std::string& event_line) {
+Result<InvocationResult> FunctionRunner::InvokeWarm(const std::string& event_line, const std::atomic<bool>* cancel) {
   auto lease = pool_->Acquire();
   if (!lease) {
     // Cancelled, and the GPIO broker's busy or unknown line, are not the runtime's failures.
@@ -240,7 +241,7 @@ Result<InvocationResult> FunctionRunner::InvokeWarm(const std::string& event_lin
   result.runtime = std::string(runtime_.Name());
   result.cold = lease->fresh;
   auto started = std::chrono::steady_clock::now();
-  auto answer = lease->process->Exchange(event_line, spec_.timeout, config_.max_output_bytes);
+  auto answer = lease->process->Exchange(event_line, spec_.timeout, config_.max_output_bytes, cancel);
   result.run_time = duration_cast<microseconds>(std::chrono::steady_clock::now() - started);
   result.logs = lease->process->TakeLogs();
   if (result.logs.size() > config_.max_log_bytes) {
@@ -260,9 +261,9 @@ Result<InvocationResult> FunctionRunner::InvokeWarm(const std::string& event_lin
       case ErrorCode::kResourceExhausted:
         result.error = OutputCapText();
         break;
-      case ErrorCode::kCancelled:
+      case ErrorCode::kCancelled:  // the caller's flag (its timeout, or the host shutting down)
         pool_->Release(std::move(lease->process), false);
-        return MakeError(ErrorCode::kCancelled, "function host shutting down");
+        return MakeError(ErrorCode::kCancelled, "cancelled (killed)");
       default:  // the instance exited (crashed, or never started)
         result.error = answer.error().message;
         break;

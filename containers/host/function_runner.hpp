@@ -32,7 +32,8 @@ class FunctionRunner {
 
   // Runs one invocation (cold, or on a warm instance). `event_line` is compact JSON without
   // newlines. Errors: Unavailable when the runtime fails, Cancelled when `*cancel` became true
-  // (the host is shutting down). The function's own failures are InvocationResults.
+  // (its caller gave up, or the host is shutting down): a cold container or a warm instance is
+  // killed then. The function's own failures are InvocationResults.
   Result<InvocationResult> Invoke(const std::string& event_line, const std::atomic<bool>* cancel);
 
   // How many invocations may run at once: max_concurrency, and for warm functions no more
@@ -73,7 +74,7 @@ class FunctionRunner {
                                                UidPool::Lease& uid) const;
   Result<std::unique_ptr<ContainerProcess>> StartWarmInstance();
   Result<InvocationResult> InvokeCold(const std::string& event_line, const std::atomic<bool>* cancel);
-  Result<InvocationResult> InvokeWarm(const std::string& event_line);
+  Result<InvocationResult> InvokeWarm(const std::string& event_line, const std::atomic<bool>* cancel);
   // Fills status, output and error from stdout text that should be one JSON value.
   void ParseOutput(const std::string& text, InvocationResult& result) const;
   std::string OutputCapText() const;

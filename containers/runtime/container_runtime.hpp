@@ -94,8 +94,10 @@ class ContainerProcess {
   // Writes `line` (which must not contain '\n') plus '\n' and waits for one line of output.
   // DeadlineExceeded after `timeout` (the instance is then killed), Unavailable if the process
   // has exited (its stderr tail in the message), ResourceExhausted for a line over `max_bytes`.
-  virtual Result<std::string> Exchange(std::string_view line, std::chrono::milliseconds timeout,
-                                       size_t max_bytes) = 0;
+  // `cancel` (may be null) is the caller's flag, looked at every tick while it waits: once it is
+  // true the instance is killed and the call fails with Cancelled, as after Cancel().
+  virtual Result<std::string> Exchange(std::string_view line, std::chrono::milliseconds timeout, size_t max_bytes,
+                                       const std::atomic<bool>* cancel) = 0;
   // What the process wrote to stderr since the last call (capped), for the invocation's logs.
   virtual std::string TakeLogs() = 0;
   virtual bool IsAlive() = 0;

@@ -135,9 +135,10 @@ Error PipeContainerProcess::ExitedError() {
 }
 
 Result<std::string> PipeContainerProcess::Exchange(std::string_view line, std::chrono::milliseconds timeout,
-                                                   size_t max_bytes) {
+                                                   size_t max_bytes, const std::atomic<bool>* cancel) {
   if (line.find('\n') != std::string_view::npos) return InvalidArgument("a warm request must be one line");
-  if (cancelled_) {
+  const auto cancelled = [&] { return cancelled_ || (cancel && cancel->load()); };
+  if (cancelled()) {
     Kill();
     return MakeError(ErrorCode::kCancelled, "warm instance cancelled");
   }
@@ -181,13 +182,16 @@ Result<std::string> PipeContainerProcess::Exchange(std::string_view line, std::c
     if (child_->stderr_fd() >= 0) fds[err_index = count++] = {child_->stderr_fd(), POLLIN, 0};
     if (out_index < 0) return tl::unexpected(ExitedError());
     if (cancel_fd_) fds[cancel_index = count++] = {cancel_fd_.get(), POLLIN, 0};
-    // Without a pidfd nothing wakes us when the runtime exits: look again every tick.
-    const auto wake = child_->exit_fd() < 0 ? std::min(deadline, Clock::now() + kTick) : deadline;
-    if (auto ready = posix::PollUntil(fds, static_cast<size_t>(count), wake); !ready || *ready == 0) continue;
-    if (cancelled_ || (cancel_index >= 0 && fds[cancel_index].revents)) {
+    // Without a pidfd nothing wakes us when the runtime exits, nor anything when the caller's flag
+    // is set: look again every tick.
+    const bool tick = child_->exit_fd() < 0 || cancel;
+    const auto wake = tick ? std::min(deadline, Clock::now() + kTick) : deadline;
+    auto ready = posix::PollUntil(fds, static_cast<size_t>(count), wake);
+    if (cancelled() || (ready && *ready > 0 && cancel_index >= 0 && fds[cancel_index].revents)) {
       Kill();
       return MakeError(ErrorCode::kCancelled, "warm instance cancelled");
     }
+    if (!ready || *ready == 0) continue;
     if (in_index >= 0 && fds[in_index].revents) {
       ssize_t n = write(child_->stdin_fd(), request.data() + written, request.size() - written);
       if (n > 0) written += static_cast<size_t>(n);

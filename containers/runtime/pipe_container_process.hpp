@@ -20,7 +20,8 @@ class PipeContainerProcess final : public ContainerProcess {
                        std::function<void()> cleanup, size_t max_log_bytes = 256u << 10);
   ~PipeContainerProcess() override;
 
-  Result<std::string> Exchange(std::string_view line, std::chrono::milliseconds timeout, size_t max_bytes) override;
+  Result<std::string> Exchange(std::string_view line, std::chrono::milliseconds timeout, size_t max_bytes,
+                               const std::atomic<bool>* cancel) override;
   std::string TakeLogs() override;
   bool IsAlive() override;
   void Cancel() override;

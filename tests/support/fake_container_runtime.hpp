@@ -32,6 +32,7 @@ struct FakeRuntimeState {
   int releases = 0;                   // how many held runs may proceed
   int alive_processes = 0;
   int cancelled = 0;  // FakeProcess::Cancel calls
+  const std::atomic<bool>* exchange_cancel = nullptr;  // the caller's flag of the last Exchange
   int next_process_id = 0;
 
   // What Run returns; default: exit 0 with the input echoed as {"echo": <input>}.
@@ -75,13 +76,15 @@ class FakeProcess final : public ContainerProcess {
     --state_->alive_processes;
     state_->changed.notify_all();
   }
-  Result<std::string> Exchange(std::string_view line, std::chrono::milliseconds, size_t) override {
-    if (cancelled_) return MakeError(ErrorCode::kCancelled, "cancelled");
+  Result<std::string> Exchange(std::string_view line, std::chrono::milliseconds, size_t,
+                               const std::atomic<bool>* cancel) override {
+    if (cancelled_ || (cancel && cancel->load())) return MakeError(ErrorCode::kCancelled, "cancelled");
     if (!alive_) return Unavailable("warm instance exited");
     std::function<Result<std::string>(int, const std::string&)> script;
     {
       std::lock_guard<std::mutex> lock(state_->mutex);
       state_->inputs.emplace_back(line);
+      state_->exchange_cancel = cancel;
       script = state_->on_exchange;
     }
     Result<std::string> answer = script ? script(id_, std::string(line))

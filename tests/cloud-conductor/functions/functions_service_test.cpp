@@ -932,6 +932,41 @@ TEST_F(FunctionsServiceTest, Review_ACloudRunThatOutlivesItsCallerIsKilledAndCou
   std::this_thread::sleep_for(milliseconds(50));
 }
 
+// The same for a warm function: the instance stuck on the late call is killed at the caller's
+// deadline (not left to run until the function's own timeout), and the place is free again.
+TEST_F(FunctionsServiceTest, ACloudWarmRunThatOutlivesItsCallerIsKilled) {
+  InvokerOptions limits;
+  limits.max_running_per_function = 1;
+  StartService("fake", limits);
+  auto spec = Spec("sleepy-warm");
+  spec["warm"] = {{"enabled", true}};
+  spec["timeoutMs"] = 60'000;
+  auto function = Upload(spec);
+  // As a real instance stuck on a request: it answers only once its caller's flag is set.
+  runtime_->on_exchange = [state = runtime_](int, const std::string&) -> Result<std::string> {
+    const std::atomic<bool>* flag = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(state->mutex);
+      flag = state->exchange_cancel;
+    }
+    for (int i = 0; i < 30'000 && !(flag && flag->load()); ++i) std::this_thread::sleep_for(milliseconds(1));
+    if (flag && flag->load()) return MakeError(ErrorCode::kCancelled, "warm instance cancelled");
+    return std::string("{\"late\": true}");
+  };
+  auto late = InvokeAndWait(function, Placement::Cloud(), {}, WaitingFor(milliseconds(100)));
+  EXPECT_EQ(late.record["status"], "timed_out") << late.record;
+  ASSERT_TRUE(runtime_->WaitFor([&] { return runtime_->alive_processes == 0; }, milliseconds(10'000)));
+  {
+    std::lock_guard<std::mutex> lock(runtime_->mutex);
+    runtime_->on_exchange = nullptr;
+  }
+  // The place is given back just after the instance is gone.
+  InvocationOutcome next;
+  ASSERT_TRUE(Eventually([&] { return !(next = InvokeAndWait(function, Placement::Cloud(), {})).error; }))
+      << next.error->message;
+  EXPECT_EQ(next.record["status"], "succeeded") << next.record;
+}
+
 // A call that timed out while it waited in the cloud host's queue leaves the queue: it never
 // starts after its caller was told it timed out.
 TEST_F(FunctionsServiceTest, Review_ACloudRunQueuedPastItsCallersDeadlineNeverStarts) {

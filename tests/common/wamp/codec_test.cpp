@@ -1,8 +1,8 @@
 // Codec round trips for every WAMP message in both serializers, the exact wire forms, payload
 // omission rules, and binary payloads crossing msgpack → JSON → msgpack through the router.
-#include <limits>
 #include "common/wamp/codec.hpp"
 
+#include <limits>
 #include <utility>
 #include <variant>
 
@@ -170,7 +170,13 @@ TEST(CodecTest, MsgpackPayloadBytesAreNlohmannsWhateverTheShape) {
                                                      std::numeric_limits<int64_t>::min(), 255, 256, 65535,
                                                      uint64_t{255}, uint64_t{65535}, uint64_t{1} << 32, 0.1f, -0.0,
                                                      std::string(32, 's'), std::string(256, 's'), std::string(70000, 's'),
-                                                     Value::binary({1, 2}), Value::binary({3}, 7)}),
+                                                     Value::binary({1, 2}), Value::binary({3}, 7),
+                                                     // the 32-bit and 64-bit edges, signed and unsigned
+                                                     int64_t{1} << 31, -(int64_t{1} << 31), -(int64_t{1} << 31) - 1,
+                                                     (int64_t{1} << 31) - 1, int64_t{1} << 32, (int64_t{1} << 32) - 1,
+                                                     uint64_t{1} << 31, (uint64_t{1} << 32) - 1,
+                                                     std::numeric_limits<int64_t>::max(),
+                                                     std::numeric_limits<uint64_t>::max()}),
       {{"", 1}, {std::string(31, 'a'), 2}, {std::string(32, 'b'), 3}, {std::string(300, 'c'), 4},
        {std::string(70000, 'd'), {{"nested", Value::array({Value::object(), Value::array(), {{"x", {1, 2}}}})}}}}};
   for (size_t n : {15, 16, 65535, 65536}) {

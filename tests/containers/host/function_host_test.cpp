@@ -9,6 +9,7 @@
 #include <future>
 #include <map>
 #include <set>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -552,6 +553,61 @@ TEST_F(WarmHostTest, DestructionCancelsAWaitingWarmCall) {
   ASSERT_EQ(results.size(), 1u);
   EXPECT_EQ(results.Take()[0].second.error().code, ErrorCode::kCancelled);
   EXPECT_EQ(state_->alive_processes, 0);
+}
+
+// A caller that gives up (the conductor's cloud runtime past its wait) sets its flag: the warm
+// instance its call waits on is told through Exchange, and the instance is not kept.
+TEST_F(WarmHostTest, ACallersCancelKillsItsWarmInstance) {
+  MakeHost();
+  Install("fn", WarmSpec());
+  ASSERT_TRUE(InvokeSync("fn"));  // the instance is up and idle
+  auto cancel = std::make_shared<std::atomic<bool>>(false);
+  std::atomic<bool> entered{false};
+  // As a real instance stuck on a request: answers only once its caller's flag is set.
+  state_->on_exchange = [&](int, const std::string&) -> Result<std::string> {
+    const std::atomic<bool>* flag = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(state_->mutex);
+      flag = state_->exchange_cancel;
+    }
+    entered = true;
+    for (int i = 0; i < 10'000 && !(flag && flag->load()); ++i) std::this_thread::sleep_for(1ms);
+    if (flag && flag->load()) return MakeError(ErrorCode::kCancelled, "warm instance cancelled");
+    return std::string("{}");
+  };
+  Results results;
+  host_->InvokeEvent("fn", json::object(), results.Callback(), cancel);
+  while (!entered) std::this_thread::yield();
+  cancel->store(true);
+  host_->DropCancelled();
+  ASSERT_TRUE(results.WaitFor(1));
+  auto r = results.Take()[0].second;
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kCancelled);
+  EXPECT_EQ(r.error().message, "cancelled (killed)");
+  EXPECT_TRUE(state_->WaitFor([&] { return state_->alive_processes == 0; }));
+  // `done` comes before the worker gives the slot back: wait (bounded) for that.
+  bool freed = false;
+  for (int i = 0; i < 10'000 && !(freed = Listed("fn").running == 0); ++i) std::this_thread::sleep_for(1ms);
+  EXPECT_TRUE(freed);
+}
+
+// The caller's flag was set before the host heard of the call (the conductor's timer fired while
+// the event was being printed): with a free slot, it must still not start.
+TEST_F(FunctionHostTest, ACallCancelledBeforeItReachesTheHostNeverStarts) {
+  MakeHost();
+  Install("fn", Spec("fn"));
+  auto cancel = std::make_shared<std::atomic<bool>>(true);
+  Results results;
+  host_->InvokeEvent("fn", json::object(), results.Callback(), cancel);
+  ASSERT_TRUE(results.WaitFor(1));
+  auto r = results.Take()[0].second;
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kCancelled);
+  EXPECT_TRUE(state_->runs.empty());
+  EXPECT_EQ(Listed("fn").running, 0u);
+  EXPECT_EQ(Listed("fn").queued, 0u);
+  ASSERT_TRUE(InvokeSync("fn"));  // nothing was left counted: the next call runs
 }
 
 // The flake of containers_host_real_test DestroyingTheHostStopsAWarmCallStuckOnARequest: the host

@@ -354,9 +354,9 @@ TEST_P(RealRuntimeTest, WarmInstanceServesManyRequestsThenReportsItsCrash) {
   auto started = runtime_->Start(spec);
   ASSERT_TRUE(started) << started.error().message;
   auto& process = **started;
-  auto first = process.Exchange(R"({"n": 1})", 10s, 1 << 20);
+  auto first = process.Exchange(R"({"n": 1})", 10s, 1 << 20, nullptr);
   ASSERT_TRUE(first) << first.error().message << " logs: " << process.TakeLogs();
-  auto second = process.Exchange(R"({"n": 2})", 10s, 1 << 20);
+  auto second = process.Exchange(R"({"n": 2})", 10s, 1 << 20, nullptr);
   ASSERT_TRUE(second) << second.error().message;
   auto a = json::parse(*first), b = json::parse(*second);
   EXPECT_EQ(a["token"], b["token"]);
@@ -367,14 +367,14 @@ TEST_P(RealRuntimeTest, WarmInstanceServesManyRequestsThenReportsItsCrash) {
   auto logs = process.TakeLogs();
   EXPECT_TRUE(process.IsAlive());
 
-  auto crashed = process.Exchange(R"({"crash": true})", 10s, 1 << 20);
+  auto crashed = process.Exchange(R"({"crash": true})", 10s, 1 << 20, nullptr);
   ASSERT_FALSE(crashed);
   EXPECT_EQ(crashed.error().code, ErrorCode::kUnavailable);
   EXPECT_NE(crashed.error().message.find("crashing on request"), std::string::npos) << crashed.error().message;
   EXPECT_FALSE(process.IsAlive());
   logs += process.TakeLogs();
   EXPECT_NE(logs.find("request {\"n\": 1}\nrequest {\"n\": 2}\n"), std::string::npos) << logs;
-  auto after = process.Exchange(R"({"n": 3})", 1s, 1 << 20);
+  auto after = process.Exchange(R"({"n": 3})", 1s, 1 << 20, nullptr);
   EXPECT_FALSE(after);
 }
 
@@ -383,11 +383,40 @@ TEST_P(RealRuntimeTest, WarmInstanceThatDoesNotAnswerIsKilled) {
   WriteFile(code_ / "warm.sh", kWarmSh);
   auto started = runtime_->Start(Spec({"/bin/sh", "/fn/warm.sh", marker}));
   ASSERT_TRUE(started) << started.error().message;
-  auto answer = (*started)->Exchange(R"({"sleep": true})", 500ms, 1 << 20);
+  auto answer = (*started)->Exchange(R"({"sleep": true})", 500ms, 1 << 20, nullptr);
   ASSERT_FALSE(answer);
   EXPECT_EQ(answer.error().code, ErrorCode::kDeadlineExceeded);
   EXPECT_FALSE((*started)->IsAlive());
   EXPECT_EQ(ProcessesWithMarker(marker), std::vector<int>{});
+}
+
+TEST_P(RealRuntimeTest, WarmInstanceWhoseCallerGivesUpIsKilled) {
+  auto marker = UniqueMarker("warm-cancel");
+  WriteFile(code_ / "warm.sh", kWarmSh);
+  auto started = runtime_->Start(Spec({"/bin/sh", "/fn/warm.sh", marker}));
+  ASSERT_TRUE(started) << started.error().message;
+  ASSERT_TRUE((*started)->Exchange(R"({"n": 1})", 10s, 1 << 20, nullptr));
+  std::atomic<bool> cancel{false};
+  std::thread giver_up([&] {
+    std::this_thread::sleep_for(300ms);
+    cancel = true;
+  });
+  const auto begun = std::chrono::steady_clock::now();
+  auto answer = (*started)->Exchange(R"({"sleep": true})", 60s, 1 << 20, &cancel);
+  const auto took = std::chrono::steady_clock::now() - begun;
+  giver_up.join();
+  ASSERT_FALSE(answer);
+  EXPECT_EQ(answer.error().code, ErrorCode::kCancelled) << answer.error().message;
+  EXPECT_LT(took, 20s);  // not its 60 s timeout, nor the script's 30 s sleep
+  EXPECT_FALSE((*started)->IsAlive());
+  EXPECT_EQ(ProcessesWithMarker(marker), std::vector<int>{});
+  // A flag already set kills it before the line is written.
+  auto again = runtime_->Start(Spec({"/bin/sh", "/fn/warm.sh", marker}));
+  ASSERT_TRUE(again) << again.error().message;
+  auto refused = (*again)->Exchange(R"({"n": 2})", 10s, 1 << 20, &cancel);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kCancelled);
+  EXPECT_FALSE((*again)->IsAlive());
 }
 
 TEST_P(RealRuntimeTest, DestroyingAWarmInstanceKillsIt) {
@@ -395,7 +424,7 @@ TEST_P(RealRuntimeTest, DestroyingAWarmInstanceKillsIt) {
   WriteFile(code_ / "warm.sh", kWarmSh);
   auto started = runtime_->Start(Spec({"/bin/sh", "/fn/warm.sh", marker}));
   ASSERT_TRUE(started) << started.error().message;
-  ASSERT_TRUE((*started)->Exchange(R"({"n": 1})", 10s, 1 << 20));
+  ASSERT_TRUE((*started)->Exchange(R"({"n": 1})", 10s, 1 << 20, nullptr));
   EXPECT_FALSE(ProcessesWithMarker(marker).empty());
   started->reset();
   EXPECT_EQ(ProcessesWithMarker(marker), std::vector<int>{});
@@ -405,7 +434,7 @@ TEST_P(RealRuntimeTest, WarmAnswerOverTheCapIsRefused) {
   WriteFile(code_ / "big.sh", "while read -r line; do head -c 5000 /dev/zero | tr '\\0' x; echo; done\n");
   auto started = runtime_->Start(Spec({"/bin/sh", "/fn/big.sh"}));
   ASSERT_TRUE(started) << started.error().message;
-  auto answer = (*started)->Exchange("{}", 10s, 1000);
+  auto answer = (*started)->Exchange("{}", 10s, 1000, nullptr);
   ASSERT_FALSE(answer);
   EXPECT_EQ(answer.error().code, ErrorCode::kResourceExhausted);
   EXPECT_FALSE((*started)->IsAlive());

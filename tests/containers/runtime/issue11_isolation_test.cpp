@@ -181,7 +181,7 @@ TEST_P(IsolationTest, ProcessesOfOneFunctionDoNotCountAgainstAnother) {
             "echo \"{\\\"uid\\\": $(id -u)}\"\n");
   auto holder = runtime_->Start(Spec({"/bin/sh", "/fn/hold.sh"}));
   ASSERT_TRUE(holder) << holder.error().message;
-  auto held = (*holder)->Exchange("{}", 20s, 1 << 10);
+  auto held = (*holder)->Exchange("{}", 20s, 1 << 10, nullptr);
   ASSERT_TRUE(held) << held.error().message << (*holder)->TakeLogs();
   auto spec = Spec({"/bin/sh", "/fn/fork.sh"});
   RunLimits limits;
