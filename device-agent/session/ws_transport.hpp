@@ -23,26 +23,40 @@
 #include <autobahn/wamp_transport.hpp>
 #include <autobahn/wamp_transport_handler.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <websocketpp/client.hpp>
 #include <websocketpp/concurrency/none.hpp>
 #include <websocketpp/config/asio_client.hpp>
 
 #include "device-agent/session/mask_key_rng.hpp"
+#include "device-agent/session/recycling_message_manager.hpp"
 #include "device-agent/tls/conductor_trust.hpp"
 #include "device-agent/tls/peer_verifier.hpp"
 
 namespace ew::agent::session {
 
-// websocketpp's asio transport connection, but what is sent on the io thread (a reply given
-// while its INVOCATION is being handled) is written when the read that delivered it has been
-// handled, before the next read starts, instead of by a posted handler. websocketpp posts every
-// write (transport dispatch), which put the io_context's poll for events and the connection's
-// next read, which finds nothing, before each reply's sendmsg. Deferred to the next read rather
-// than run at once, so that the replies to a burst of INVOCATIONs read together still leave in
-// one write. A posted handler (the backstop) runs what is deferred should no read follow (a
-// send from a timer, a closing connection). Only the io thread may use the connection: with
-// SingleThreadClientConfig websocketpp takes no locks (BasicWsTransport asserts it on its sends).
+// websocketpp's asio transport connection, with two changes on its per-frame path.
+//
+// What is sent on the io thread (a reply given while its INVOCATION is being handled) is written
+// when the read that delivered it has been handled, before the next read starts, instead of by a
+// posted handler. websocketpp posts every write (transport dispatch), which put the io_context's
+// poll for events and the connection's next read, which finds nothing, before each reply's
+// sendmsg. Deferred to the next read rather than run at once, so that the replies to a burst of
+// INVOCATIONs read together still leave in one write. A posted handler (the backstop) runs what
+// is deferred should no read follow (a send from a timer, a closing connection).
+//
+// Reads and writes keep websocketpp's handler in the connection while the socket operation is
+// pending, and give the socket a lambda holding the connection alone. websocketpp bound its
+// std::function handler into a new std::bind each time and copied it again into its completion
+// (two heap copies per read and per write, a handler's target being too big for std::function's
+// inline storage); its completions (handle_async_read/write: error translation, logging) are
+// still the ones called.
+//
+// Only the io thread may use the connection: with SingleThreadClientConfig websocketpp takes no
+// locks (BasicWsTransport asserts it on its sends).
 template <typename TransportConfig>
 class InlineWriteConnection : public websocketpp::transport::asio::connection<TransportConfig> {
   using Base = websocketpp::transport::asio::connection<TransportConfig>;
@@ -51,26 +65,31 @@ class InlineWriteConnection : public websocketpp::transport::asio::connection<Tr
   using Base::Base;
 
  protected:
-  using Handlers = std::vector<websocketpp::transport::dispatch_handler>;
+  using Handler = websocketpp::transport::dispatch_handler;
+  // What one handler's run deferred: mostly one write, so the first is kept inline.
+  struct Batch {
+    Handler first;
+    std::vector<Handler> more;
+  };
 
-  // Both shadow Base's: websocketpp::connection calls them as transport_con_type::dispatch and
-  // transport_con_type::async_read_at_least.
-  websocketpp::lib::error_code dispatch(websocketpp::transport::dispatch_handler handler) {
+  // All shadow Base's: websocketpp::connection calls them as transport_con_type::dispatch,
+  // transport_con_type::async_read_at_least and transport_con_type::async_write.
+  websocketpp::lib::error_code dispatch(Handler handler) {
     if (std::this_thread::get_id() != reader_) return Base::dispatch(std::move(handler));
     if (auto batch = batch_.lock()) {
-      batch->push_back(std::move(handler));
+      batch->more.push_back(std::move(handler));
       return {};
     }
     // The batch belongs to its backstop alone (the handlers in it hold the connection): if the
     // io_context goes without running it, the batch goes with it and nothing is left in a cycle.
-    auto batch = std::make_shared<Handlers>();
-    batch->push_back(std::move(handler));
+    auto batch = std::make_shared<Batch>();
+    batch->first = std::move(handler);
     batch_ = batch;
-    auto self = websocketpp::lib::static_pointer_cast<InlineWriteConnection>(this->get_shared());
-    return Base::dispatch([self, batch] {
+    boost::asio::post(this->get_socket().get_executor(), [self = Self(), batch = std::move(batch)] {
       if (self->batch_.lock() == batch) self->batch_.reset();
       Run(*batch);
     });
+    return {};
   }
   void async_read_at_least(size_t num_bytes, char* buf, size_t len, websocketpp::transport::read_handler handler) {
     reader_ = std::this_thread::get_id();  // the io thread: reads start there only
@@ -78,18 +97,42 @@ class InlineWriteConnection : public websocketpp::transport::asio::connection<Tr
       batch_.reset();
       Run(*batch);  // its backstop finds it empty
     }
-    Base::async_read_at_least(num_bytes, buf, len, std::move(handler));
+    read_handler_ = std::move(handler);
+    boost::asio::async_read(this->get_socket(), boost::asio::buffer(buf, len), boost::asio::transfer_at_least(num_bytes),
+                            [self = Self()](const boost::system::error_code& ec, size_t bytes) {
+                              self->Base::handle_async_read(std::move(self->read_handler_), ec, bytes);
+                            });
+  }
+  using Base::async_write;  // one buffer (the handshake): Base's
+  void async_write(const std::vector<websocketpp::transport::buffer>& bufs,
+                   websocketpp::transport::write_handler handler) {
+    write_buffers_.clear();
+    for (const auto& b : bufs) write_buffers_.emplace_back(b.buf, b.len);
+    write_handler_ = std::move(handler);
+    boost::asio::async_write(this->get_socket(), write_buffers_,
+                             [self = Self()](const boost::system::error_code& ec, size_t bytes) {
+                               self->write_buffers_.clear();
+                               self->Base::handle_async_write(std::move(self->write_handler_), ec, bytes);
+                             });
   }
 
  private:
-  static void Run(Handlers& batch) {
-    Handlers run;
-    run.swap(batch);
-    for (auto& handler : run) handler();
+  std::shared_ptr<InlineWriteConnection> Self() {
+    return websocketpp::lib::static_pointer_cast<InlineWriteConnection>(this->get_shared());
+  }
+  static void Run(Batch& batch) {
+    Handler first = std::move(batch.first);
+    std::vector<Handler> more;
+    more.swap(batch.more);
+    if (first) first();
+    for (auto& handler : more) handler();
   }
 
-  std::thread::id reader_;         // the thread that reads: the io thread (none before the first read)
-  std::weak_ptr<Handlers> batch_;  // what the current handler deferred (io thread only)
+  std::thread::id reader_;        // the thread that reads: the io thread (none before the first read)
+  std::weak_ptr<Batch> batch_;    // what the current handler deferred (io thread only)
+  websocketpp::transport::read_handler read_handler_;    // of the pending read
+  websocketpp::transport::write_handler write_handler_;  // of the pending write
+  std::vector<boost::asio::const_buffer> write_buffers_;  // of the pending write
 };
 
 // The asio endpoint whose connections are InlineWriteConnections.
@@ -102,10 +145,14 @@ class InlineWriteEndpoint : public websocketpp::transport::asio::endpoint<Transp
 // websocketpp's client configs, for a connection that only the agent's one io thread touches
 // (SessionRunner's contract): no strand around every handler and no locks
 // (concurrency::none); frame masking keys from MaskKeyRng instead of one std::random_device
-// draw (RDSEED) per frame; replies written at once (InlineWriteConnection).
+// draw (RDSEED) per frame; replies written at once (InlineWriteConnection); message buffers
+// reused (RecyclingMessageManager).
 template <typename Base>
 struct SingleThreadClientConfig : Base {
   using type = SingleThreadClientConfig;
+  using message_type = websocketpp::message_buffer::message<RecyclingMessageManager>;
+  using con_msg_manager_type = RecyclingMessageManager<message_type>;
+  using endpoint_msg_manager_type = websocketpp::message_buffer::alloc::endpoint_msg_manager<con_msg_manager_type>;
   using concurrency_type = websocketpp::concurrency::none;
   using alog_type = websocketpp::log::basic<concurrency_type, websocketpp::log::alevel>;
   using elog_type = websocketpp::log::basic<concurrency_type, websocketpp::log::elevel>;
