@@ -227,7 +227,7 @@ struct FunctionHost::Impl {
   void Work(Pending p) {
     for (;;) {
       // Shutdown sets every running invocation's own flag too (running_cancels).
-      auto result = p.runner->Invoke(p.event, p.cancel ? p.cancel.get() : &cancel_all);
+      auto result = p.runner->Invoke(p.event, p.cancel ? p.cancel.get() : &cancel_all, p.cancel != nullptr);
       // In a subreaper (the agent, the conductor), what a container orphaned and has exited
       // since is ours to reap; elsewhere PID 1's.
       if (ChildReaper::IsSubreaper()) ChildReaper::ReapOrphans();

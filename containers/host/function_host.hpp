@@ -124,7 +124,7 @@ class FunctionHost {
   // board's fn.invoke argument): printed once, compact, for the container's stdin, with no
   // text → value → text round trip; strings that are not UTF-8 (msgpack peers) are replaced.
   // `cancel` (may be null): set it and call DropCancelled, and the invocation ends early with
-  // Cancelled: taken out of the queue when it has not started, its container (cold, or the warm
+  // Cancelled (at once when it is already set on this call): taken out of the queue when it has not started, its container (cold, or the warm
   // instance) killed as on a timeout when it runs. `done` still
   // comes exactly once, when it ended: what the conductor holds a concurrency slot until.
   void InvokeEvent(const std::string& key, const nlohmann::json& event,

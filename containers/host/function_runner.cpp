@@ -151,11 +151,12 @@ void FunctionRunner::ParseOutput(const std::string& text, InvocationResult& resu
   result.output = std::move(*output);
 }
 
-Result<InvocationResult> FunctionRunner::Invoke(const std::string& event_line, const std::atomic<bool>* cancel) {
+Result<InvocationResult> FunctionRunner::Invoke(const std::string& event_line, const std::atomic<bool>* cancel,
+                                                bool callers) {
   if (!spec_.gpio.empty() && !config_.gpio) {
     return Unavailable("function " + spec_.name + " declares GPIO lines, but this host has no GPIO");
   }
-  if (pool_) return InvokeWarm(event_line, cancel);
+  if (pool_) return InvokeWarm(event_line, callers ? cancel : nullptr);
   return InvokeCold(event_line, cancel);
 }
 
@@ -261,9 +262,14 @@ Result<InvocationResult> FunctionRunner::InvokeWarm(const std::string& event_lin
       case ErrorCode::kResourceExhausted:
         result.error = OutputCapText();
         break;
-      case ErrorCode::kCancelled:  // the caller's flag (its timeout, or the host shutting down)
-        pool_->Release(std::move(lease->process), false);
-        return MakeError(ErrorCode::kCancelled, "cancelled (killed)");
+      case ErrorCode::kCancelled: {
+        // The caller's flag (its deadline; shutdown sets it too), or Cancel() (shutdown). An
+        // instance the line never reached lives on and goes back to the pool.
+        const bool alive = lease->process->IsAlive();
+        pool_->Release(std::move(lease->process), alive);
+        if (cancel && cancel->load()) return MakeError(ErrorCode::kCancelled, alive ? "cancelled" : "cancelled (killed)");
+        return MakeError(ErrorCode::kCancelled, "function host shutting down");
+      }
       default:  // the instance exited (crashed, or never started)
         result.error = answer.error().message;
         break;

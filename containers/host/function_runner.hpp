@@ -33,8 +33,11 @@ class FunctionRunner {
   // Runs one invocation (cold, or on a warm instance). `event_line` is compact JSON without
   // newlines. Errors: Unavailable when the runtime fails, Cancelled when `*cancel` became true
   // (its caller gave up, or the host is shutting down): a cold container or a warm instance is
-  // killed then. The function's own failures are InvocationResults.
-  Result<InvocationResult> Invoke(const std::string& event_line, const std::atomic<bool>* cancel);
+  // killed then (a warm instance not yet written to is kept). The function's own failures are InvocationResults.
+  // `callers` says whether `cancel` is the caller's own flag (or only the host's shutdown flag):
+  // a warm call watches only a caller's (shutdown reaches it through ContainerProcess::Cancel),
+  // so a warm call nobody can cancel is not woken every tick to look.
+  Result<InvocationResult> Invoke(const std::string& event_line, const std::atomic<bool>* cancel, bool callers);
 
   // How many invocations may run at once: max_concurrency, and for warm functions no more
   // than their instances (one caller per instance).

@@ -95,7 +95,8 @@ class ContainerProcess {
   // DeadlineExceeded after `timeout` (the instance is then killed), Unavailable if the process
   // has exited (its stderr tail in the message), ResourceExhausted for a line over `max_bytes`.
   // `cancel` (may be null) is the caller's flag, looked at every tick while it waits: once it is
-  // true the instance is killed and the call fails with Cancelled, as after Cancel().
+  // true the instance is killed and the call fails with Cancelled, as after Cancel(). A flag
+  // already set on entry fails the call at once and leaves the instance alive (nothing written).
   virtual Result<std::string> Exchange(std::string_view line, std::chrono::milliseconds timeout, size_t max_bytes,
                                        const std::atomic<bool>* cancel) = 0;
   // What the process wrote to stderr since the last call (capped), for the invocation's logs.

@@ -138,10 +138,12 @@ Result<std::string> PipeContainerProcess::Exchange(std::string_view line, std::c
                                                    size_t max_bytes, const std::atomic<bool>* cancel) {
   if (line.find('\n') != std::string_view::npos) return InvalidArgument("a warm request must be one line");
   const auto cancelled = [&] { return cancelled_ || (cancel && cancel->load()); };
-  if (cancelled()) {
+  if (cancelled_) {
     Kill();
     return MakeError(ErrorCode::kCancelled, "warm instance cancelled");
   }
+  // The caller gave up before its line was written: the instance is still clean, keep it.
+  if (cancel && cancel->load()) return MakeError(ErrorCode::kCancelled, "cancelled before the request was written");
   if (child_->Reap() || child_->stdin_fd() < 0) return tl::unexpected(ExitedError());
   const auto deadline = Clock::now() + timeout;
   std::string request(line);

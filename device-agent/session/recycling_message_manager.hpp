@@ -1,15 +1,15 @@
 // The message buffers of the agent's WebSocket connection (websocketpp's config
 // con_msg_manager_type). websocketpp's default manager makes a new message for every frame it
 // reads and two for every frame it sends (the message, then the masked frame): a shared_ptr and
-// a payload buffer each, six heap blocks per board call. This one keeps the connection's last
-// few messages and lends one out again once nobody else holds it, with its buffers' capacity
-// kept; it is the "recycling" websocketpp's message_buffer interface leaves to the manager.
+// a payload buffer each, six heap blocks per board call. This one keeps the first kKept messages
+// it makes and lends one out again once nobody else holds it, with its buffers' capacity kept;
+// it is the "recycling" websocketpp's message_buffer interface leaves to the manager.
 //
 // A lent message is reset to what a new one holds (opcode, flags, header, empty payload). The
 // extension data is not reset: it is written only by permessage-deflate, which the agent's
-// configs leave off. A message whose payload buffer grew past kMaxKeptBytes gives it back first,
-// so one large frame does not pin its memory for the connection's life (a header is at most 14
-// bytes).
+// configs leave off. A kept message that nobody holds gives its payload buffer back once it has
+// grown past kMaxKeptBytes (looked at on every lend), so one large frame does not pin its memory
+// for the connection's life (a header is at most 14 bytes).
 //
 // Threading: one manager per connection, used on the agent's io thread only (a message's
 // use_count is read unlocked).
@@ -44,21 +44,24 @@ class RecyclingMessageManager : public std::enable_shared_from_this<RecyclingMes
 
  private:
   message_ptr Lend(websocketpp::frame::opcode::value op, size_t size) {
+    message_ptr lent;
     for (const message_ptr& kept : kept_) {
       if (kept.use_count() != 1) continue;  // still lent out
+      std::string& payload = kept->get_raw_payload();
+      if (payload.capacity() > kMaxKeptBytes) std::string().swap(payload);
+      if (lent) continue;
       Reset(*kept, op);
-      kept->get_raw_payload().reserve(size);
-      return kept;
+      payload.reserve(size);
+      lent = kept;
     }
+    if (lent) return lent;
     auto fresh = std::make_shared<Message>(this->shared_from_this(), op, size);
     if (kept_.size() < kKept) kept_.push_back(fresh);
     return fresh;
   }
 
   static void Reset(Message& m, websocketpp::frame::opcode::value op) {
-    std::string& payload = m.get_raw_payload();
-    if (payload.capacity() > kMaxKeptBytes) std::string().swap(payload);
-    payload.clear();
+    m.get_raw_payload().clear();
     m.set_header("");
     m.set_opcode(op);
     m.set_prepared(false);

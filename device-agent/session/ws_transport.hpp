@@ -9,6 +9,7 @@
 // catches handler exceptions, and watches liveness with WebSocket pings.
 #pragma once
 
+#include <cassert>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -16,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include <autobahn/boost_config.hpp>
@@ -97,26 +99,51 @@ class InlineWriteConnection : public websocketpp::transport::asio::connection<Tr
       batch_.reset();
       Run(*batch);  // its backstop finds it empty
     }
+    assert(!read_handler_ && "one read at a time");
     read_handler_ = std::move(handler);
     boost::asio::async_read(this->get_socket(), boost::asio::buffer(buf, len), boost::asio::transfer_at_least(num_bytes),
-                            [self = Self()](const boost::system::error_code& ec, size_t bytes) {
-                              self->Base::handle_async_read(std::move(self->read_handler_), ec, bytes);
-                            });
+                            Completion<&InlineWriteConnection::read_handler_>{Self()});
   }
   using Base::async_write;  // one buffer (the handshake): Base's
   void async_write(const std::vector<websocketpp::transport::buffer>& bufs,
                    websocketpp::transport::write_handler handler) {
+    assert(!write_handler_ && "one write at a time");
     write_buffers_.clear();
     for (const auto& b : bufs) write_buffers_.emplace_back(b.buf, b.len);
     write_handler_ = std::move(handler);
     boost::asio::async_write(this->get_socket(), write_buffers_,
-                             [self = Self()](const boost::system::error_code& ec, size_t bytes) {
-                               self->write_buffers_.clear();
-                               self->Base::handle_async_write(std::move(self->write_handler_), ec, bytes);
-                             });
+                             Completion<&InlineWriteConnection::write_handler_>{Self()});
   }
 
  private:
+  static_assert(!TransportConfig::enable_multithreading, "reads and writes here bypass websocketpp's strand");
+
+  // What Asio calls when a read or write completes: websocketpp's completion with the handler
+  // kept in `Slot`. Should the operation be destroyed without completing (its io_context
+  // destroyed first), the handler goes with it: websocketpp's handshake reads bind the
+  // connection's own shared_ptr, which would otherwise keep it alive in a cycle.
+  template <auto Slot>
+  struct Completion {
+    std::shared_ptr<InlineWriteConnection> self;
+    Completion(std::shared_ptr<InlineWriteConnection> s) : self(std::move(s)) {}
+    Completion(Completion&&) noexcept = default;
+    Completion& operator=(Completion&&) = delete;
+    ~Completion() {
+      if (self) ((*self).*Slot) = nullptr;
+    }
+    void operator()(const boost::system::error_code& ec, size_t bytes) {
+      auto connection = std::move(self);
+      auto handler = std::move((*connection).*Slot);
+      (*connection).*Slot = nullptr;
+      if constexpr (std::is_same_v<decltype(Slot), decltype(&InlineWriteConnection::read_handler_)>) {
+        connection->Base::handle_async_read(std::move(handler), ec, bytes);
+      } else {
+        connection->write_buffers_.clear();
+        connection->Base::handle_async_write(std::move(handler), ec, bytes);
+      }
+    }
+  };
+
   std::shared_ptr<InlineWriteConnection> Self() {
     return websocketpp::lib::static_pointer_cast<InlineWriteConnection>(this->get_shared());
   }

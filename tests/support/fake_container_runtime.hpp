@@ -32,7 +32,8 @@ struct FakeRuntimeState {
   int releases = 0;                   // how many held runs may proceed
   int alive_processes = 0;
   int cancelled = 0;  // FakeProcess::Cancel calls
-  const std::atomic<bool>* exchange_cancel = nullptr;  // the caller's flag of the last Exchange
+  // The caller's flag of the last Exchange (valid while that call runs: for on_exchange).
+  const std::atomic<bool>* exchange_cancel = nullptr;
   int next_process_id = 0;
 
   // What Run returns; default: exit 0 with the input echoed as {"echo": <input>}.

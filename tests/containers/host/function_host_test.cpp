@@ -577,7 +577,8 @@ TEST_F(WarmHostTest, ACallersCancelKillsItsWarmInstance) {
   };
   Results results;
   host_->InvokeEvent("fn", json::object(), results.Callback(), cancel);
-  while (!entered) std::this_thread::yield();
+  for (int i = 0; i < 10'000 && !entered; ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(entered);
   cancel->store(true);
   host_->DropCancelled();
   ASSERT_TRUE(results.WaitFor(1));

@@ -66,6 +66,19 @@ TEST(RecyclingMessageManagerTest, ALargeBufferIsGivenBack) {
   EXPECT_LE(again->get_raw_payload().capacity(), Manager::kMaxKeptBytes);
 }
 
+// Also one in a slot that is not the next lent: every free kept message is looked at.
+TEST(RecyclingMessageManagerTest, ALargeBufferInAnyFreeSlotIsGivenBack) {
+  auto manager = std::make_shared<Manager>();
+  std::vector<Manager::message_ptr> held;
+  for (size_t i = 0; i < Manager::kKept; ++i) held.push_back(manager->get_message(opcode::binary, 8));
+  Message* last = held.back().get();
+  held.back()->append_payload(std::string(1 << 20, 'x'));
+  held.clear();  // all free; the first is lent next, the large one is the last
+  auto next = manager->get_message(opcode::binary, 8);
+  EXPECT_NE(next.get(), last);
+  EXPECT_LE(last->get_raw_payload().capacity(), Manager::kMaxKeptBytes);  // kept by the manager: alive
+}
+
 TEST(RecyclingMessageManagerTest, MessagesOutliveTheirManager) {
   auto manager = std::make_shared<Manager>();
   auto m = manager->get_message(opcode::text, 4);
