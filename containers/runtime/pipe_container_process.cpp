@@ -99,6 +99,22 @@ void PipeContainerProcess::AppendLogs(const char* data, size_t size) {
   logs_.append(data, std::min(room, size));
 }
 
+void PipeContainerProcess::ReadStdout(size_t max_bytes) {
+  char chunk[65536];
+  while (child_->stdout_fd() >= 0) {
+    ssize_t n = read(child_->stdout_fd(), chunk, sizeof(chunk));
+    if (n > 0) {
+      pending_stdout_.append(chunk, static_cast<size_t>(n));
+      if (pending_stdout_.size() > max_bytes + 1) return;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    child_->CloseStdout();  // EOF: the instance is gone (its answer, if any, was incomplete)
+    return;
+  }
+}
+
 void PipeContainerProcess::DrainStderr() {
   char chunk[16384];
   while (child_->stderr_fd() >= 0) {
@@ -145,6 +161,12 @@ Result<std::string> PipeContainerProcess::Exchange(std::string_view line, std::c
   // The caller gave up before its line was written: the instance is still clean, keep it.
   if (cancel && cancel->load()) return MakeError(ErrorCode::kCancelled, "cancelled before the request was written");
   if (child_->Reap() || child_->stdin_fd() < 0) return tl::unexpected(ExitedError());
+  // One line out per line in: output that came after the last answer would answer this request.
+  ReadStdout(max_bytes);
+  if (!pending_stdout_.empty()) {
+    Kill();
+    return Unavailable("warm instance wrote to stdout after its last answer (one line per request): discarded");
+  }
   const auto deadline = Clock::now() + timeout;
   std::string request(line);
   request.push_back('\n');
@@ -167,9 +189,16 @@ Result<std::string> PipeContainerProcess::Exchange(std::string_view line, std::c
   for (;;) {
     if (auto newline = pending_stdout_.find('\n'); newline != std::string::npos) {
       if (newline > max_bytes) break;
+      if (written < request.size()) {  // it cannot have read the request yet
+        Kill();
+        return Unavailable("warm instance answered before its request was written: discarded");
+      }
       std::string answer = pending_stdout_.substr(0, newline);
       pending_stdout_.erase(0, newline + 1);
       DrainStderr();
+      // More than the one line: it would answer the next request. This answer stands; the
+      // instance goes.
+      if (!pending_stdout_.empty()) Kill();
       return answer;
     }
     if (pending_stdout_.size() > max_bytes) break;
@@ -185,8 +214,8 @@ Result<std::string> PipeContainerProcess::Exchange(std::string_view line, std::c
     if (out_index < 0) return tl::unexpected(ExitedError());
     if (cancel_fd_) fds[cancel_index = count++] = {cancel_fd_.get(), POLLIN, 0};
     // Without a pidfd nothing wakes us when the runtime exits, nor anything when the caller's flag
-    // is set: look again every tick.
-    const bool tick = child_->exit_fd() < 0 || cancel;
+    // is set (or Cancel() is called, without its eventfd): look again every tick.
+    const bool tick = child_->exit_fd() < 0 || cancel || !cancel_fd_;
     const auto wake = tick ? std::min(deadline, Clock::now() + kTick) : deadline;
     auto ready = posix::PollUntil(fds, static_cast<size_t>(count), wake);
     if (cancelled() || (ready && *ready > 0 && cancel_index >= 0 && fds[cancel_index].revents)) {
@@ -200,21 +229,7 @@ Result<std::string> PipeContainerProcess::Exchange(std::string_view line, std::c
       if (n < 0 && errno != EAGAIN && errno != EINTR) child_->CloseStdin();
     }
     if (err_index >= 0 && fds[err_index].revents) DrainStderr();
-    if (fds[out_index].revents) {
-      char chunk[65536];
-      for (;;) {
-        ssize_t n = read(child_->stdout_fd(), chunk, sizeof(chunk));
-        if (n > 0) {
-          pending_stdout_.append(chunk, static_cast<size_t>(n));
-          if (pending_stdout_.size() > max_bytes + 1) break;
-          continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) break;
-        child_->CloseStdout();  // EOF: the instance is gone (its answer, if any, was incomplete)
-        break;
-      }
-    }
+    if (fds[out_index].revents) ReadStdout(max_bytes);
   }
   Kill();
   return ResourceExhausted("warm instance answered with a line over " + std::to_string(max_bytes) + " bytes");

@@ -29,6 +29,8 @@ class PipeContainerProcess final : public ContainerProcess {
  private:
   void Kill();
   void DrainStderr();
+  // Appends what stdout has now to pending_stdout_ (stops past max_bytes + 1); closes it at EOF.
+  void ReadStdout(size_t max_bytes);
   void AppendLogs(const char* data, size_t size);
   Error ExitedError();
 

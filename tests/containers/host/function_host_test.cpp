@@ -593,6 +593,33 @@ TEST_F(WarmHostTest, ACallersCancelKillsItsWarmInstance) {
   EXPECT_TRUE(freed);
 }
 
+// The caller gave up after the host took its call but before its line reached the instance (here:
+// while the instance started): the call fails, and the instance, which saw nothing, is kept.
+TEST_F(WarmHostTest, ACallCancelledBeforeItsLineIsWrittenKeepsTheInstance) {
+  MakeHost();
+  Install("fn", WarmSpec());
+  auto cancel = std::make_shared<std::atomic<bool>>(false);
+  state_->on_start = [cancel]() -> Result<void> {
+    cancel->store(true);
+    return Ok();
+  };
+  Results results;
+  host_->InvokeEvent("fn", json::object(), results.Callback(), cancel);
+  ASSERT_TRUE(results.WaitFor(1));
+  auto r = results.Take()[0].second;
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kCancelled);
+  EXPECT_EQ(r.error().message, "cancelled");
+  {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    state_->on_start = nullptr;
+  }
+  auto next = InvokeSync("fn");
+  ASSERT_TRUE(next) << next.error().message;
+  EXPECT_FALSE(next->cold);  // the same instance
+  EXPECT_EQ(state_->starts.size(), 1u);
+}
+
 // The caller's flag was set before the host heard of the call (the conductor's timer fired while
 // the event was being printed): with a free slot, it must still not start.
 TEST_F(FunctionHostTest, ACallCancelledBeforeItReachesTheHostNeverStarts) {

@@ -33,6 +33,17 @@ using testing::WriteFile;
 // Not 65534: RLIMIT_NPROC counts per uid, and other tests on this host run functions as nobody.
 constexpr uint32_t kFunctionUid = 60100;
 
+constexpr const char* kWarmSh =
+    "token=$(cat /proc/sys/kernel/random/uuid)\n"
+    "while read -r line; do\n"
+    "  case \"$line\" in\n"
+    "    *crash*) echo 'crashing on request' >&2; exit 3;;\n"
+    "    *sleep*) sleep 30;;\n"
+    "  esac\n"
+    "  echo \"request $line\" >&2\n"
+    "  echo \"{\\\"token\\\": \\\"$token\\\", \\\"got\\\": $line, \\\"mode\\\": \\\"$EW_MODE\\\"}\"\n"
+    "done\n";
+
 class RealRuntimeTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -65,6 +76,18 @@ class RealRuntimeTest : public ::testing::TestWithParam<std::string> {
     auto out = runtime_->Run(spec, input, limits);
     EXPECT_TRUE(out) << out.error().message;
     return out ? *out : RunOutput{};
+  }
+
+  // A warm instance of kWarmSh that has answered one request, its command line carrying `marker`
+  // (for ProcessesWithMarker); null after a failure (recorded).
+  std::unique_ptr<ContainerProcess> StartWarm(const std::string& marker) {
+    WriteFile(code_ / "warm.sh", kWarmSh);
+    auto started = runtime_->Start(Spec({"/bin/sh", "/fn/warm.sh", marker}));
+    EXPECT_TRUE(started) << started.error().message;
+    if (!started) return nullptr;
+    auto first = (*started)->Exchange(R"({"n": 1})", 10s, 1 << 20, nullptr);
+    EXPECT_TRUE(first) << first.error().message;
+    return first ? std::move(*started) : nullptr;
   }
 
   TempDir work_{"ew-rt-work"};
@@ -336,16 +359,6 @@ TEST_P(RealRuntimeTest, CgroupMemoryLimitHoldsWhereAvailable) {
   EXPECT_NE(out.exit_code, 0) << out.stdout_data;
 }
 
-constexpr const char* kWarmSh =
-    "token=$(cat /proc/sys/kernel/random/uuid)\n"
-    "while read -r line; do\n"
-    "  case \"$line\" in\n"
-    "    *crash*) echo 'crashing on request' >&2; exit 3;;\n"
-    "    *sleep*) sleep 30;;\n"
-    "  esac\n"
-    "  echo \"request $line\" >&2\n"
-    "  echo \"{\\\"token\\\": \\\"$token\\\", \\\"got\\\": $line, \\\"mode\\\": \\\"$EW_MODE\\\"}\"\n"
-    "done\n";
 
 TEST_P(RealRuntimeTest, WarmInstanceServesManyRequestsThenReportsItsCrash) {
   WriteFile(code_ / "warm.sh", kWarmSh);
@@ -380,57 +393,70 @@ TEST_P(RealRuntimeTest, WarmInstanceServesManyRequestsThenReportsItsCrash) {
 
 TEST_P(RealRuntimeTest, WarmInstanceThatDoesNotAnswerIsKilled) {
   auto marker = UniqueMarker("warm-sleep");
-  WriteFile(code_ / "warm.sh", kWarmSh);
-  auto started = runtime_->Start(Spec({"/bin/sh", "/fn/warm.sh", marker}));
-  ASSERT_TRUE(started) << started.error().message;
-  auto answer = (*started)->Exchange(R"({"sleep": true})", 500ms, 1 << 20, nullptr);
+  auto started = StartWarm(marker);
+  ASSERT_TRUE(started);
+  auto answer = started->Exchange(R"({"sleep": true})", 500ms, 1 << 20, nullptr);
   ASSERT_FALSE(answer);
   EXPECT_EQ(answer.error().code, ErrorCode::kDeadlineExceeded);
-  EXPECT_FALSE((*started)->IsAlive());
+  EXPECT_FALSE(started->IsAlive());
   EXPECT_EQ(ProcessesWithMarker(marker), std::vector<int>{});
 }
 
 TEST_P(RealRuntimeTest, WarmInstanceWhoseCallerGivesUpIsKilled) {
   auto marker = UniqueMarker("warm-cancel");
-  WriteFile(code_ / "warm.sh", kWarmSh);
-  auto started = runtime_->Start(Spec({"/bin/sh", "/fn/warm.sh", marker}));
-  ASSERT_TRUE(started) << started.error().message;
-  ASSERT_TRUE((*started)->Exchange(R"({"n": 1})", 10s, 1 << 20, nullptr));
+  auto started = StartWarm(marker);
+  ASSERT_TRUE(started);
   std::atomic<bool> cancel{false};
   std::thread giver_up([&] {
     std::this_thread::sleep_for(300ms);
     cancel = true;
   });
   const auto begun = std::chrono::steady_clock::now();
-  auto answer = (*started)->Exchange(R"({"sleep": true})", 60s, 1 << 20, &cancel);
+  auto answer = started->Exchange(R"({"sleep": true})", 60s, 1 << 20, &cancel);
   const auto took = std::chrono::steady_clock::now() - begun;
   giver_up.join();
   ASSERT_FALSE(answer);
   EXPECT_EQ(answer.error().code, ErrorCode::kCancelled) << answer.error().message;
   EXPECT_LT(took, 10s);  // not its 60 s timeout, nor the script's 30 s sleep
-  EXPECT_FALSE((*started)->IsAlive());
+  EXPECT_FALSE(started->IsAlive());
   EXPECT_EQ(ProcessesWithMarker(marker), std::vector<int>{});
   // A flag already set fails the call before its line is written, and the instance, which saw
   // nothing, lives on to serve the next.
-  auto again = runtime_->Start(Spec({"/bin/sh", "/fn/warm.sh", marker}));
-  ASSERT_TRUE(again) << again.error().message;
-  auto refused = (*again)->Exchange(R"({"n": 2})", 10s, 1 << 20, &cancel);
+  auto again = StartWarm(marker);
+  ASSERT_TRUE(again);
+  auto refused = again->Exchange(R"({"n": 2})", 10s, 1 << 20, &cancel);
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, ErrorCode::kCancelled);
-  EXPECT_TRUE((*again)->IsAlive());
-  auto served = (*again)->Exchange(R"({"n": 3})", 10s, 1 << 20, nullptr);
+  EXPECT_TRUE(again->IsAlive());
+  auto served = again->Exchange(R"({"n": 3})", 10s, 1 << 20, nullptr);
   ASSERT_TRUE(served) << served.error().message;
   EXPECT_EQ(json::parse(*served)["got"]["n"], 3);
 }
 
+// A function that answers a request with two lines is out of step: its second line would answer
+// the next caller. The first answer stands, and the instance is not used again.
+TEST_P(RealRuntimeTest, WarmInstanceOutOfStepIsNotUsedAgain) {
+  auto marker = UniqueMarker("warm-twice");
+  WriteFile(code_ / "twice.sh", "while read -r line; do echo '{\"answer\": 1}'; echo '{\"extra\": 2}'; done\n");
+  auto started = runtime_->Start(Spec({"/bin/sh", "/fn/twice.sh", marker}));
+  ASSERT_TRUE(started) << started.error().message;
+  auto first = (*started)->Exchange("{}", 10s, 1 << 20, nullptr);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(json::parse(*first)["answer"], 1);
+  std::this_thread::sleep_for(300ms);  // the second line is out by now, if it was not at once
+  auto second = (*started)->Exchange("{}", 10s, 1 << 20, nullptr);
+  ASSERT_FALSE(second) << "answered with the previous request's extra line: " << *second;
+  EXPECT_EQ(second.error().code, ErrorCode::kUnavailable);
+  EXPECT_FALSE((*started)->IsAlive());
+  EXPECT_EQ(ProcessesWithMarker(marker), std::vector<int>{});
+}
+
 TEST_P(RealRuntimeTest, DestroyingAWarmInstanceKillsIt) {
   auto marker = UniqueMarker("warm-drop");
-  WriteFile(code_ / "warm.sh", kWarmSh);
-  auto started = runtime_->Start(Spec({"/bin/sh", "/fn/warm.sh", marker}));
-  ASSERT_TRUE(started) << started.error().message;
-  ASSERT_TRUE((*started)->Exchange(R"({"n": 1})", 10s, 1 << 20, nullptr));
+  auto started = StartWarm(marker);
+  ASSERT_TRUE(started);
   EXPECT_FALSE(ProcessesWithMarker(marker).empty());
-  started->reset();
+  started.reset();
   EXPECT_EQ(ProcessesWithMarker(marker), std::vector<int>{});
 }
 
