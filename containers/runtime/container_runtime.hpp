@@ -93,9 +93,12 @@ class ContainerProcess {
   virtual ~ContainerProcess() = default;  // kills and removes the container
   // Writes `line` (which must not contain '\n') plus '\n' and waits for one line of output.
   // DeadlineExceeded after `timeout` (the instance is then killed), Unavailable if the process
-  // has exited (its stderr tail in the message) or is out of step with its requests (output left
-  // from before, or an answer before the request was all written: killed), ResourceExhausted for
-  // a line over `max_bytes`. An answer followed by more output stands, and the instance is killed.
+  // has exited (its stderr tail in the message) or answered before the request was all written
+  // (killed), ResourceExhausted for a line over `max_bytes`. One line out per line in is checked
+  // as far as the output already read shows: Conflict, before anything is written, for output
+  // left after the last answer (killed; the request can go to another instance); an answer with
+  // more output read behind it stands, and the instance is killed. A second line that comes
+  // only after the next request was written cannot be told from that request's answer.
   // `cancel` (may be null) is the caller's flag, looked at every tick while it waits: once it is
   // true the instance is killed and the call fails with Cancelled, as after Cancel(). A flag
   // already set on entry fails the call at once and leaves the instance alive (nothing written).

@@ -165,7 +165,8 @@ Result<std::string> PipeContainerProcess::Exchange(std::string_view line, std::c
   ReadStdout(max_bytes);
   if (!pending_stdout_.empty()) {
     Kill();
-    return Unavailable("warm instance wrote to stdout after its last answer (one line per request): discarded");
+    return MakeError(ErrorCode::kConflict,
+                     "warm instance wrote to stdout after its last answer (one line per request): discarded");
   }
   const auto deadline = Clock::now() + timeout;
   std::string request(line);

@@ -620,6 +620,30 @@ TEST_F(WarmHostTest, ACallCancelledBeforeItsLineIsWrittenKeepsTheInstance) {
   EXPECT_EQ(state_->starts.size(), 1u);
 }
 
+// An instance found out of step before the request reached it (Conflict from Exchange) is not
+// the call's failure: the call goes to a new instance.
+TEST_F(WarmHostTest, AnInstanceOutOfStepBeforeTheRequestHandsTheCallToAnother) {
+  MakeHost();
+  Install("fn", WarmSpec());
+  auto first = InvokeSync("fn");
+  ASSERT_TRUE(first);
+  const int stale = first->output["instance"].get<int>();
+  {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    state_->on_exchange = [stale](int instance, const std::string&) -> Result<std::string> {
+      if (instance == stale) return MakeError(ErrorCode::kConflict, "out of step");
+      return "{\"instance\": " + std::to_string(instance) + "}";
+    };
+  }
+  auto second = InvokeSync("fn");
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_EQ(second->status, Status::kSucceeded) << second->error;
+  EXPECT_NE(second->output["instance"].get<int>(), stale);
+  EXPECT_TRUE(second->cold);
+  EXPECT_EQ(state_->starts.size(), 2u);
+  EXPECT_TRUE(state_->WaitFor([&] { return state_->alive_processes == 1; }));
+}
+
 // The caller's flag was set before the host heard of the call (the conductor's timer fired while
 // the event was being printed): with a free slot, it must still not start.
 TEST_F(FunctionHostTest, ACallCancelledBeforeItReachesTheHostNeverStarts) {
