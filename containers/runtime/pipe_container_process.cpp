@@ -141,8 +141,10 @@ std::string PipeContainerProcess::TakeLogs() {
 }
 
 Error PipeContainerProcess::ExitedError() {
-  // The runtime's last words explain an instance that never started.
-  child_->Wait();
+  // Also for an instance that only closed its stdin or stdout and lives on: killed (bounded by
+  // the kill grace) rather than waited for without end. The runtime's last words explain an
+  // instance that never started.
+  Kill();
   DrainStderr();
   std::string tail = logs_.size() > kTailBytes ? logs_.substr(logs_.size() - kTailBytes) : logs_;
   while (!tail.empty() && (tail.back() == '\n' || tail.back() == ' ')) tail.pop_back();

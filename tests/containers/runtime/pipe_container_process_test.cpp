@@ -63,6 +63,19 @@ TEST(PipeContainerProcessTest, OutputBeforeTheRequestIsAConflict) {
   EXPECT_FALSE(process->IsAlive());
 }
 
+// An instance that closes its stdout but lives on cannot answer: the call ends at once and the
+// instance is killed (not waited for without end).
+TEST(PipeContainerProcessTest, AnInstanceThatClosedItsStdoutIsKilled) {
+  auto process = Shell("exec 1>&-; while :; do sleep 1; done");
+  ASSERT_TRUE(process);
+  const auto begun = std::chrono::steady_clock::now();
+  auto answer = process->Exchange("{}", std::chrono::seconds(60), 1 << 20, nullptr);
+  ASSERT_FALSE(answer);
+  EXPECT_EQ(answer.error().code, ErrorCode::kUnavailable) << answer.error().message;
+  EXPECT_LT(std::chrono::steady_clock::now() - begun, std::chrono::seconds(30));
+  EXPECT_FALSE(process->IsAlive());
+}
+
 // A well-behaved instance: an answer written in pieces, slowly, and a request over a pipe's
 // buffer, are all one exchange each.
 TEST(PipeContainerProcessTest, AnAnswerInPiecesAndALongRequestAreServed) {
