@@ -96,6 +96,13 @@ class FunctionHostTest : public ::testing::Test {
     if (future.wait_for(10s) != std::future_status::ready) return Internal("no answer within 10 s");
     return future.get();
   }
+  // The same with the caller's cancel flag.
+  Result<InvocationResult> InvokeCancellable(const std::string& key, std::shared_ptr<std::atomic<bool>> cancel) {
+    Results results;
+    host_->InvokeEvent(key, json::object(), results.Callback(), std::move(cancel));
+    if (!results.WaitFor(1)) return Internal("no answer within 10 s");
+    return results.Take()[0].second;
+  }
 
   InstalledFunction Listed(const std::string& key) {
     for (auto& f : host_->List()) {
@@ -603,10 +610,7 @@ TEST_F(WarmHostTest, ACallCancelledBeforeItsLineIsWrittenKeepsTheInstance) {
     cancel->store(true);
     return Ok();
   };
-  Results results;
-  host_->InvokeEvent("fn", json::object(), results.Callback(), cancel);
-  ASSERT_TRUE(results.WaitFor(1));
-  auto r = results.Take()[0].second;
+  auto r = InvokeCancellable("fn", cancel);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kCancelled);
   EXPECT_EQ(r.error().message, "cancelled");
@@ -649,11 +653,7 @@ TEST_F(WarmHostTest, AnInstanceOutOfStepBeforeTheRequestHandsTheCallToAnother) {
 TEST_F(FunctionHostTest, ACallCancelledBeforeItReachesTheHostNeverStarts) {
   MakeHost();
   Install("fn", Spec("fn"));
-  auto cancel = std::make_shared<std::atomic<bool>>(true);
-  Results results;
-  host_->InvokeEvent("fn", json::object(), results.Callback(), cancel);
-  ASSERT_TRUE(results.WaitFor(1));
-  auto r = results.Take()[0].second;
+  auto r = InvokeCancellable("fn", std::make_shared<std::atomic<bool>>(true));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kCancelled);
   EXPECT_TRUE(state_->runs.empty());
