@@ -228,65 +228,67 @@ Result<InvocationResult> FunctionRunner::InvokeCold(const std::string& event_lin
   return result;
 }
 
-Result<InvocationResult> FunctionRunner::InvokeWarm(const std::string& event_line, const std::atomic<bool>* cancel) {
-  // An instance found out of step before the request was written (Conflict: nothing reached it)
-  // is discarded, and the call goes to another, once.
-  for (int attempt = 1;; ++attempt) {
-    auto lease = pool_->Acquire();
-    if (!lease) {
-      // Cancelled, and the GPIO broker's busy or unknown line, are not the runtime's failures.
-      const ErrorCode code = lease.error().code;
-      if (code == ErrorCode::kCancelled || code == ErrorCode::kConflict || code == ErrorCode::kNotFound) {
-        return tl::unexpected(lease.error());
-      }
-      return Unavailable(std::string(runtime_.Name()) + ": cannot start a warm instance: " + lease.error().message);
-    }
-    InvocationResult result;
-    result.runtime = std::string(runtime_.Name());
-    result.cold = lease->fresh;
-    auto started = std::chrono::steady_clock::now();
-    auto answer = lease->process->Exchange(event_line, spec_.timeout, config_.max_output_bytes, cancel);
-    if (!answer && answer.error().code == ErrorCode::kConflict && attempt < 2) {
-      // Out of step before the request reached it (nothing written): not this call's failure.
-      Log()->warn("function {}: {}; the call goes to another instance", key_, answer.error().message);
-      pool_->Release(std::move(lease->process), false);
-      continue;
-    }
-    result.run_time = duration_cast<microseconds>(std::chrono::steady_clock::now() - started);
-    result.logs = lease->process->TakeLogs();
-    if (result.logs.size() > config_.max_log_bytes) {
-      result.logs.resize(config_.max_log_bytes);
-      result.logs += "\n[logs truncated]\n";
-    }
-    bool healthy = answer.has_value();
-    if (answer) {
-      result.exit_code = 0;
-      ParseOutput(*answer, result);
-    } else {
-      switch (answer.error().code) {
-        case ErrorCode::kDeadlineExceeded:
-          result.status = InvocationResult::Status::kTimedOut;
-          result.error = TimeoutText(spec_.timeout);
-          break;
-        case ErrorCode::kResourceExhausted:
-          result.error = OutputCapText();
-          break;
-        case ErrorCode::kCancelled: {
-          // The caller's flag (its deadline; shutdown sets it too), or Cancel() (shutdown). An
-          // instance the line never reached lives on and goes back to the pool.
-          const bool alive = lease->process->IsAlive();
-          pool_->Release(std::move(lease->process), alive);
-          if (cancel && cancel->load()) return MakeError(ErrorCode::kCancelled, alive ? "cancelled" : "cancelled (killed)");
-          return MakeError(ErrorCode::kCancelled, "function host shutting down");
-        }
-        default:  // the instance exited (crashed, or never started), or is out of step
-          result.error = answer.error().message;
-          break;
-      }
-    }
-    pool_->Release(std::move(lease->process), healthy);
-    return result;
+Result<WarmPool::Lease> FunctionRunner::AcquireWarm() {
+  auto lease = pool_->Acquire();
+  if (lease) return lease;
+  // Cancelled, and the GPIO broker's busy or unknown line, are not the runtime's failures.
+  const ErrorCode code = lease.error().code;
+  if (code == ErrorCode::kCancelled || code == ErrorCode::kConflict || code == ErrorCode::kNotFound) {
+    return tl::unexpected(lease.error());
   }
+  return Unavailable(std::string(runtime_.Name()) + ": cannot start a warm instance: " + lease.error().message);
+}
+
+Result<InvocationResult> FunctionRunner::InvokeWarm(const std::string& event_line, const std::atomic<bool>* cancel) {
+  EW_TRY(auto lease, AcquireWarm());
+  auto started = std::chrono::steady_clock::now();
+  auto answer = lease.process->Exchange(event_line, spec_.timeout, config_.max_output_bytes, cancel);
+  if (!answer && answer.error().code == ErrorCode::kConflict) {
+    // Out of step before the request reached it (nothing written): not this call's failure. The
+    // instance goes, and the call goes to another, once.
+    Log()->warn("function {}: {}; the call goes to another instance", key_, answer.error().message);
+    pool_->Release(std::move(lease.process), false);
+    EW_TRY(lease, AcquireWarm());
+    started = std::chrono::steady_clock::now();
+    answer = lease.process->Exchange(event_line, spec_.timeout, config_.max_output_bytes, cancel);
+  }
+  InvocationResult result;
+  result.runtime = std::string(runtime_.Name());
+  result.cold = lease.fresh;
+  result.run_time = duration_cast<microseconds>(std::chrono::steady_clock::now() - started);
+  result.logs = lease.process->TakeLogs();
+  if (result.logs.size() > config_.max_log_bytes) {
+    result.logs.resize(config_.max_log_bytes);
+    result.logs += "\n[logs truncated]\n";
+  }
+  bool healthy = answer.has_value();
+  if (answer) {
+    result.exit_code = 0;
+    ParseOutput(*answer, result);
+  } else {
+    switch (answer.error().code) {
+      case ErrorCode::kDeadlineExceeded:
+        result.status = InvocationResult::Status::kTimedOut;
+        result.error = TimeoutText(spec_.timeout);
+        break;
+      case ErrorCode::kResourceExhausted:
+        result.error = OutputCapText();
+        break;
+      case ErrorCode::kCancelled: {
+        // The caller's flag (its deadline; shutdown sets it too), or Cancel() (shutdown). An
+        // instance the line never reached lives on and goes back to the pool.
+        const bool alive = lease.process->IsAlive();
+        pool_->Release(std::move(lease.process), alive);
+        if (cancel && cancel->load()) return MakeError(ErrorCode::kCancelled, alive ? "cancelled" : "cancelled (killed)");
+        return MakeError(ErrorCode::kCancelled, "function host shutting down");
+      }
+      default:  // the instance exited (crashed, or never started), or is out of step
+        result.error = answer.error().message;
+        break;
+    }
+  }
+  pool_->Release(std::move(lease.process), healthy);
+  return result;
 }
 
 std::optional<WarmPool::TimePoint> FunctionRunner::ReapIdle() {

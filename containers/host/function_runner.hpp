@@ -77,6 +77,8 @@ class FunctionRunner {
                                                UidPool::Lease& uid) const;
   Result<std::unique_ptr<ContainerProcess>> StartWarmInstance();
   Result<InvocationResult> InvokeCold(const std::string& event_line, const std::atomic<bool>* cancel);
+  // A warm instance for one call; errors that are not the runtime's failures pass as they are.
+  Result<WarmPool::Lease> AcquireWarm();
   Result<InvocationResult> InvokeWarm(const std::string& event_line, const std::atomic<bool>* cancel);
   // Fills status, output and error from stdout text that should be one JSON value.
   void ParseOutput(const std::string& text, InvocationResult& result) const;
