@@ -51,7 +51,7 @@ namespace ew::agent::session {
 // is deferred should no read follow (a send from a timer, a closing connection).
 //
 // Reads and writes keep websocketpp's handler in the connection while the socket operation is
-// pending, and give the socket a lambda holding the connection alone. websocketpp bound its
+// pending, and give the socket a Completion holding the connection alone. websocketpp bound its
 // std::function handler into a new std::bind each time and copied it again into its completion
 // (two heap copies per read and per write, a handler's target being too big for std::function's
 // inline storage); its completions (handle_async_read/write: error translation, logging) are
