@@ -2,6 +2,7 @@
 // keeps only the SHA-256 of a token; a wrong name and a wrong password look and time the same.
 #include "cloud-conductor/auth/authenticator.hpp"
 
+#include <iterator>
 #include <string_view>
 
 #include "common/ids/ids.hpp"
@@ -26,6 +27,11 @@ constexpr std::string_view kDummyHash =
 const char kBadLogin[] = "wrong user name or password";
 const char kBadToken[] = "invalid or expired token";
 
+template <typename Map, typename Pred>
+void EraseIf(Map& map, Pred pred) {
+  for (auto it = map.begin(); it != map.end();) it = pred(*it) ? map.erase(it) : std::next(it);
+}
+
 bool LooksLikeToken(const std::string& token) {
   return token.size() > kTokenPrefix.size() && token.compare(0, kTokenPrefix.size(), kTokenPrefix) == 0;
 }
@@ -35,9 +41,44 @@ bool LooksLikeToken(const std::string& token) {
 Authenticator::Authenticator(registry::Store& store, const Clock& clock, std::chrono::seconds lifetime)
     : store_(store), clock_(clock), lifetime_(lifetime) {}
 
+std::optional<Principal> Authenticator::VerifiedRecently(const std::string& token) {
+  if (!LooksLikeToken(token)) return std::nullopt;
+  return Recall(ids::Sha256Hex(token));
+}
+
+std::optional<Principal> Authenticator::Recall(const std::string& sha256) {
+  std::lock_guard lock(verified_mu_);
+  auto it = verified_.find(sha256);
+  if (it == verified_.end()) return std::nullopt;
+  const int64_t expires_at = it->second.who.token_expires_at;
+  if (clock_.Steady() - it->second.at >= kVerifiedFor || (expires_at != 0 && expires_at <= UnixSeconds(clock_.Now()))) {
+    verified_.erase(it);
+    return std::nullopt;
+  }
+  return it->second.who;
+}
+
+void Authenticator::Remember(const std::string& sha256, const Principal& who, uint64_t generation) {
+  std::lock_guard lock(verified_mu_);
+  if (generation != generation_) return;
+  const auto now = clock_.Steady();
+  if (verified_.size() >= kMaxVerified) {
+    EraseIf(verified_, [&](const auto& entry) { return now - entry.second.at >= kVerifiedFor; });
+    if (verified_.size() >= kMaxVerified) verified_.clear();  // a flood of callers: start over
+  }
+  verified_.insert_or_assign(sha256, Verified{who, now});
+}
+
 Result<Principal> Authenticator::VerifyToken(const std::string& token) {
   if (!LooksLikeToken(token)) return Unauthenticated(kBadToken);
-  auto record = store_.FindToken(ids::Sha256Hex(token), UnixSeconds(clock_.Now()));
+  const std::string sha256 = ids::Sha256Hex(token);
+  if (auto who = Recall(sha256)) return *who;
+  uint64_t generation;
+  {
+    std::lock_guard lock(verified_mu_);
+    generation = generation_;
+  }
+  auto record = store_.FindToken(sha256, UnixSeconds(clock_.Now()));
   if (!record) {
     if (record.error().code == ErrorCode::kNotFound) return Unauthenticated(kBadToken);
     return tl::unexpected(record.error());
@@ -52,7 +93,9 @@ Result<Principal> Authenticator::VerifyToken(const std::string& token) {
   // closed rather than granting anything.
   auto role = ParseUserRole(user->role());
   if (!role) return Internal("user " + user->id() + " has an unknown role \"" + user->role() + "\"");
-  return Principal{user->id(), user->name(), user->project_id(), *role, record->id(), record->expires_at()};
+  Principal who{user->id(), user->name(), user->project_id(), *role, record->id(), record->expires_at()};
+  Remember(sha256, who, generation);
+  return who;
 }
 
 Result<IssuedToken> Authenticator::IssueToken(const std::string& username, const std::string& password,
@@ -101,8 +144,21 @@ Result<std::string> Authenticator::RevokeToken(const std::string& token) {
   auto deleted = store_.DeleteToken(record->id());
   // Revoked concurrently by another request: the outcome the caller wanted.
   if (!deleted && deleted.error().code != ErrorCode::kNotFound) return tl::unexpected(deleted.error());
+  {
+    std::lock_guard lock(verified_mu_);
+    ++generation_;
+    EraseIf(verified_, [&](const auto& entry) { return entry.second.who.token_id == record->id(); });
+  }
   Log()->info("token {} of user {} revoked", record->id(), record->user_id());
   return record->id();
+}
+
+Result<void> Authenticator::DeleteUser(const std::string& id) {
+  EW_TRY_VOID(store_.DeleteUser(id));
+  std::lock_guard lock(verified_mu_);
+  ++generation_;
+  EraseIf(verified_, [&](const auto& entry) { return entry.second.who.user_id == id; });
+  return Ok();
 }
 
 bool Authenticator::CanAccessProject(const Principal& who, const std::string& project_id) {

@@ -24,6 +24,9 @@ namespace {
 // the store bounds its output and logs, so 16 MiB and the usual depth are generous.
 const ew::json::ParseLimits kStoredRecordLimits{16u << 20, 64, false, "stored invocation record"};
 
+// Functions whose Puts since the last trim are counted (PutInvocation); past it the counts start over.
+constexpr size_t kMaxTrimCounters = 10'000;
+
 FunctionVersion ReadVersion(SQLite::Statement& q, int first) {
   FunctionVersion v;
   v.seq = q.getColumn(first).getInt64();
@@ -92,11 +95,11 @@ Invocation ReadInvocation(SQLite::Statement& q) {
   return i;
 }
 
-Result<FunctionRecord> SelectFunction(SQLite::Database& db, const std::string& id) {
-  SQLite::Statement q(db, std::string(kSelectFunction) + "WHERE f.id = ?");
-  q.bind(1, id);
-  if (!q.executeStep()) return NotFound("function " + id + " does not exist");
-  return ReadFunction(q);
+Result<FunctionRecord> SelectFunction(registry::SqliteConnection& connection, const std::string& id) {
+  auto q = connection.Statement(std::string(kSelectFunction) + "WHERE f.id = ?");
+  q->bind(1, id);
+  if (!q->executeStep()) return NotFound("function " + id + " does not exist");
+  return ReadFunction(*q);
 }
 
 }  // namespace
@@ -145,14 +148,14 @@ Result<FunctionRecord> FunctionStore::AddVersion(const std::string& project_id, 
       insert.bind(7, version.created_at);
       insert.exec();
     }
-    EW_TRY(auto record, SelectFunction(db_, id));
+    EW_TRY(auto record, SelectFunction(connection_, id));
     tx.commit();
     return record;
   });
 }
 
 Result<FunctionRecord> FunctionStore::GetFunction(const std::string& id) {
-  return connection_.Run<FunctionRecord>("get function", [&] { return SelectFunction(db_, id); });
+  return connection_.Run<FunctionRecord>("get function", [&] { return SelectFunction(connection_, id); });
 }
 
 Result<std::optional<FunctionRecord>> FunctionStore::FindFunction(const std::string& project_id,
@@ -195,12 +198,12 @@ Result<std::vector<FunctionVersion>> FunctionStore::ListVersions(const std::stri
 
 Result<FunctionVersion> FunctionStore::GetVersion(const std::string& function_id, const std::string& sha256) {
   return connection_.Run<FunctionVersion>("get version", [&]() -> Result<FunctionVersion> {
-    SQLite::Statement q(db_, "SELECT seq, version, sha256, size, spec, created_at FROM function_versions "
-                             "WHERE function_id = ? AND sha256 = ?");
-    q.bind(1, function_id);
-    q.bind(2, sha256);
-    if (!q.executeStep()) return NotFound("function " + function_id + " has no package " + sha256);
-    return ReadVersion(q, 0);
+    auto q = connection_.Statement("SELECT seq, version, sha256, size, spec, created_at FROM function_versions "
+                                   "WHERE function_id = ? AND sha256 = ?");
+    q->bind(1, function_id);
+    q->bind(2, sha256);
+    if (!q->executeStep()) return NotFound("function " + function_id + " has no package " + sha256);
+    return ReadVersion(*q, 0);
   });
 }
 
@@ -269,11 +272,11 @@ Result<bool> FunctionStore::SetDeploymentState(const std::string& function_id, c
 Result<std::optional<Deployment>> FunctionStore::GetDeployment(const std::string& function_id,
                                                                const std::string& board_id) {
   return connection_.Run<std::optional<Deployment>>("get deployment", [&]() -> Result<std::optional<Deployment>> {
-    SQLite::Statement q(db_, std::string(kSelectDeployment) + "WHERE function_id = ? AND board_id = ?");
-    q.bind(1, function_id);
-    q.bind(2, board_id);
-    if (!q.executeStep()) return std::optional<Deployment>();
-    return std::optional<Deployment>(ReadDeployment(q));
+    auto q = connection_.Statement(std::string(kSelectDeployment) + "WHERE function_id = ? AND board_id = ?");
+    q->bind(1, function_id);
+    q->bind(2, board_id);
+    if (!q->executeStep()) return std::optional<Deployment>();
+    return std::optional<Deployment>(ReadDeployment(*q));
   });
 }
 
@@ -333,23 +336,30 @@ Result<bool> FunctionStore::PackageDeployedTo(const std::string& sha256, const s
 Result<void> FunctionStore::PutInvocation(const Invocation& i, size_t keep) {
   return connection_.Run<void>("store invocation", [&]() -> Result<void> {
     SQLite::Transaction tx(db_);
-    SQLite::Statement q(db_, "INSERT OR REPLACE INTO invocations (id, function_id, target, status, record, created_at) "
-                             "VALUES (?, ?, ?, ?, ?, ?)");
-    q.bind(1, i.id);
-    q.bind(2, i.function_id);
-    q.bind(3, i.target);
-    q.bind(4, std::string(contract::Name(i.status)));
-    q.bind(5, i.record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-    q.bind(6, i.created_at);
-    q.exec();
-    SQLite::Statement trim(db_, "DELETE FROM invocations WHERE function_id = ? AND id NOT IN "
-                                "(SELECT id FROM invocations WHERE function_id = ? ORDER BY created_at DESC, rowid DESC "
-                                "LIMIT ?)");
-    trim.bind(1, i.function_id);
-    trim.bind(2, i.function_id);
-    trim.bind(3, static_cast<int64_t>(keep));
-    trim.exec();
+    auto q = connection_.Statement("INSERT OR REPLACE INTO invocations (id, function_id, target, status, record, "
+                                   "created_at) VALUES (?, ?, ?, ?, ?, ?)");
+    q->bind(1, i.id);
+    q->bind(2, i.function_id);
+    q->bind(3, i.target);
+    q->bind(4, std::string(contract::Name(i.status)));
+    q->bind(5, i.record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    q->bind(6, i.created_at);
+    q->exec();
+    // The first Put of a function in this process trims at once (older records may be there).
+    auto [since, first] = puts_since_trim_.try_emplace(i.function_id, 0);
+    const bool trim_now = first || ++since->second >= TrimBatch(keep);
+    if (trim_now) {
+      SQLite::Statement trim(db_, "DELETE FROM invocations WHERE function_id = ? AND id NOT IN "
+                                  "(SELECT id FROM invocations WHERE function_id = ? ORDER BY created_at DESC, rowid DESC "
+                                  "LIMIT ?)");
+      trim.bind(1, i.function_id);
+      trim.bind(2, i.function_id);
+      trim.bind(3, static_cast<int64_t>(keep));
+      trim.exec();
+    }
     tx.commit();
+    if (trim_now) since->second = 0;
+    if (puts_since_trim_.size() > kMaxTrimCounters) puts_since_trim_.clear();  // each then trims once more
     return Ok();
   });
 }

@@ -7,11 +7,14 @@
 // pool. No method changes anything when it returns an error.
 #pragma once
 
+#include <algorithm>
+
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <SQLiteCpp/Database.h>
@@ -140,8 +143,11 @@ class FunctionStore {
   // Whether a deployment of package `sha256` targets `board_id` (what fn.fetch allows).
   Result<bool> PackageDeployedTo(const std::string& sha256, const std::string& board_id);
 
-  // Invocations: Put inserts or replaces, then keeps the newest `keep` of the function.
+  // Invocations: Put inserts or replaces, then keeps the newest `keep` of the function. The
+  // trim runs on every TrimBatch(keep)-th Put of the function in this process (its cost grows
+  // with `keep`), so a function has between `keep` and keep + TrimBatch(keep) - 1 records.
   Result<void> PutInvocation(const Invocation& invocation, size_t keep);
+  static size_t TrimBatch(size_t keep) { return std::max<size_t>(1, keep / 16); }
   Result<Invocation> GetInvocation(const std::string& function_id, const std::string& id);
   // Newest first, one page of summaries: the output and logs stay in the store (SQLite's JSON
   // functions drop them in the query).
@@ -162,6 +168,8 @@ class FunctionStore {
  private:
   registry::SqliteConnection connection_;  // every method runs its statements in connection_.Run
   SQLite::Database& db_;                   // connection_'s database: inside connection_.Run only
+  // Puts since the function's records were last trimmed (PutInvocation): inside connection_.Run.
+  std::unordered_map<std::string, size_t> puts_since_trim_;
 };
 
 }  // namespace ew::functions

@@ -118,7 +118,37 @@ std::string ShmRefusal(const std::string& path) {
 
 }  // namespace
 
+SqliteConnection::Cached::Cached(Cached&& other) noexcept
+    : statement_(other.statement_), in_use_(other.in_use_), own_(std::move(other.own_)) {
+  other.statement_ = nullptr;
+  other.in_use_ = nullptr;
+}
+
+SqliteConnection::Cached::~Cached() {
+  if (!in_use_) return;  // moved from, or an own statement (finalised with own_)
+  statement_->tryReset();
+  try {
+    statement_->clearBindings();
+  } catch (const SQLite::Exception&) {
+    // sqlite3_clear_bindings only fails on a misuse; the next use binds every parameter anyway.
+  }
+  *in_use_ = false;
+}
+
+SqliteConnection::Cached SqliteConnection::Statement(const std::string& sql) {
+  auto it = statements_.find(sql);
+  if (it == statements_.end()) {
+    if (statements_.size() >= kMaxCachedStatements) return Cached(std::make_unique<SQLite::Statement>(db_, sql));
+    it = statements_.emplace(sql, Kept{std::make_unique<SQLite::Statement>(db_, sql), false}).first;
+  }
+  Kept& kept = it->second;
+  if (kept.in_use) return Cached(std::make_unique<SQLite::Statement>(db_, sql));
+  kept.in_use = true;
+  return Cached(kept.statement.get(), &kept.in_use);
+}
+
 SqliteConnection::~SqliteConnection() {
+  statements_.clear();  // finalised while the database is open
   if (shm_path_.empty()) return;
   const std::string why = ShmRefusal(shm_path_);
   if (why.empty()) return;

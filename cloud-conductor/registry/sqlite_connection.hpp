@@ -9,11 +9,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Exception.h>
+#include <SQLiteCpp/Statement.h>
 
 #include "common/error/error.hpp"
 
@@ -100,16 +102,49 @@ class SqliteConnection {
   // The connection, for statements inside Run only (GUARDED_BY the mutex Run holds).
   SQLite::Database& database() { return db_; }
 
+  // A statement of `sql` prepared once on this connection and kept, for the statements of hot
+  // paths (preparing one costs more than running it: SQLite parses the text and resolves the
+  // schema each time). Inside Run only. When the handle goes, the statement is reset (its read
+  // of the database ends) and its bindings cleared. The same text asked again while a handle
+  // of it is alive, and texts past kMaxCachedStatements, get a statement of their own.
+  class Cached {
+   public:
+    Cached(Cached&& other) noexcept;
+    Cached(const Cached&) = delete;
+    Cached& operator=(const Cached&) = delete;
+    Cached& operator=(Cached&&) = delete;
+    ~Cached();
+    SQLite::Statement& operator*() const { return *statement_; }
+    SQLite::Statement* operator->() const { return statement_; }
+
+   private:
+    friend class SqliteConnection;
+    Cached(SQLite::Statement* kept, bool* in_use) : statement_(kept), in_use_(in_use) {}
+    explicit Cached(std::unique_ptr<SQLite::Statement> own) : statement_(own.get()), own_(std::move(own)) {}
+    SQLite::Statement* statement_;
+    bool* in_use_ = nullptr;                  // the kept statement's flag; null for an own one
+    std::unique_ptr<SQLite::Statement> own_;
+  };
+  Cached Statement(const std::string& sql);
+  static constexpr size_t kMaxCachedStatements = 64;
+
  private:
   static Error Failed(std::string_view action, const char* what);
   // Ok, or why the -shm cannot be touched (immutable, read-only file system, truncated below one
   // 32 KiB region). Five system calls; logs the first refusal and the recovery. Under mu_.
   Result<void> CheckSharedMemory(std::string_view action);
 
+  struct Kept {
+    std::unique_ptr<SQLite::Statement> statement;
+    bool in_use = false;
+  };
+
   std::mutex mu_;
   SQLite::Database db_;
   std::string shm_path_;      // "<file>-shm"; empty for ":memory:"
   std::string shm_refusal_;   // GUARDED_BY(mu_): why the last check refused, "" when usable
+  // GUARDED_BY(mu_), by SQL text; after db_, so finalised before the database closes.
+  std::unordered_map<std::string, Kept> statements_;
 };
 
 }  // namespace ew::registry

@@ -90,11 +90,11 @@ Board ReadBoard(const SQLite::Statement& row) {
 }
 
 // Reads one board inside the caller's lock (and transaction, if any).
-std::optional<Board> FindBoard(SQLite::Database& db, const std::string& id) {
-  SQLite::Statement query(db, EW_SELECT_BOARD "FROM boards WHERE id = ?");
-  query.bind(1, id);
-  if (!query.executeStep()) return std::nullopt;
-  return ReadBoard(query);
+std::optional<Board> FindBoard(SqliteConnection& connection, const std::string& id) {
+  auto query = connection.Statement(EW_SELECT_BOARD "FROM boards WHERE id = ?");
+  query->bind(1, id);
+  if (!query->executeStep()) return std::nullopt;
+  return ReadBoard(*query);
 }
 
 bool Exists(SQLite::Database& db, const char* sql, const std::string& key) {
@@ -215,10 +215,10 @@ Result<void> SqliteStore::CreateUser(const User& user, const std::string& passwo
 
 Result<User> SqliteStore::GetUser(const std::string& id) {
   return connection_.Run<User>("get user", [&]() -> Result<User> {
-    SQLite::Statement query(db_, EW_SELECT_USER "FROM users WHERE id = ?");
-    query.bind(1, id);
-    if (!query.executeStep()) return NotFound(fmt::format("user {} not found", id));
-    return ReadUser(query);
+    auto query = connection_.Statement(EW_SELECT_USER "FROM users WHERE id = ?");
+    query->bind(1, id);
+    if (!query->executeStep()) return NotFound(fmt::format("user {} not found", id));
+    return ReadUser(*query);
   });
 }
 
@@ -297,11 +297,12 @@ Result<void> SqliteStore::CreateToken(const ApiToken& token, const std::string& 
 
 Result<ApiToken> SqliteStore::FindToken(const std::string& token_sha256, int64_t now) {
   return connection_.Run<ApiToken>("find token", [&]() -> Result<ApiToken> {
-    SQLite::Statement query(db_, EW_SELECT_TOKEN "FROM api_tokens WHERE token_sha256 = ? AND (expires_at = 0 OR expires_at > ?)");
-    query.bind(1, token_sha256);
-    query.bind(2, now);
-    if (!query.executeStep()) return NotFound("token not found or expired");
-    return ReadToken(query);
+    auto query =
+        connection_.Statement(EW_SELECT_TOKEN "FROM api_tokens WHERE token_sha256 = ? AND (expires_at = 0 OR expires_at > ?)");
+    query->bind(1, token_sha256);
+    query->bind(2, now);
+    if (!query->executeStep()) return NotFound("token not found or expired");
+    return ReadToken(*query);
   });
 }
 
@@ -353,7 +354,7 @@ Result<void> SqliteStore::CreateBoard(const Board& board, const std::string& cod
 
 Result<Board> SqliteStore::GetBoard(const std::string& id) {
   return connection_.Run<Board>("get board", [&]() -> Result<Board> {
-    auto board = FindBoard(db_, id);
+    auto board = FindBoard(connection_, id);
     if (!board) return NotFound(fmt::format("board {} not found", id));
     return std::move(*board);
   });
@@ -419,7 +420,7 @@ Result<Board> SqliteStore::ConsumeEnrolmentCode(const std::string& code_sha256, 
     SQLite::Statement forget(db_, "DELETE FROM enrolment_codes WHERE code_sha256 = ?");
     forget.bind(1, code_sha256);
     forget.exec();
-    auto board = FindBoard(db_, board_id);
+    auto board = FindBoard(connection_, board_id);
     if (!board) return Internal(fmt::format("enrolment code refers to missing board {}", board_id));
     transaction.commit();
     return std::move(*board);

@@ -1,5 +1,6 @@
-// Request flow: match the route (404/405), count it, check the token on the blocking pool, then
-// run the resource's handler there (or inline for /healthz and /metrics).
+// Request flow: match the route (404/405), count it, check the token (on the network thread
+// when the Authenticator verified it recently, else on the blocking pool), then run the
+// resource's handler on the pool (or inline for /healthz and /metrics).
 #include "cloud-conductor/rest/rest_api.hpp"
 
 #include <atomic>
@@ -116,6 +117,7 @@ void RestApi::Admit(const server::HttpRequestHead& head, server::AdmitDone admit
     return refuse(ErrorResponse(
         Error{ErrorCode::kUnauthenticated, "an API token is required: send X-Auth-Token or Authorization: Bearer"}));
   }
+  if (auto who = deps_.auth.VerifiedRecently(token)) return admit(server::Admission{std::nullopt, std::move(*who)});
   boost::asio::post(deps_.blocking, [this, token = std::move(token), what = head.method + " " + head.path,
                                      admit = std::move(admit), refuse = std::move(refuse)]() {
     auto who = Verify(token, what);
@@ -140,7 +142,8 @@ void RestApi::Run(const Route& route, Exchange exchange) {
   boost::asio::post(deps_.blocking, [this, &route, exchange = std::move(exchange)]() mutable {
     if (route.access == Access::kToken) {
       // Checked again even when Admit checked it on the headers: reading a large body takes
-      // minutes, and a token revoked (or a user deleted) meanwhile must not have its request run.
+      // minutes, and a token revoked (or a user deleted) meanwhile must not have its request run
+      // (the Authenticator forgets it then: this check reads the store again).
       auto who = Verify(exchange.token, exchange.request.method + " " + exchange.request.path);
       if (!who) return exchange.Reply(ErrorResponse(who.error()));
       exchange.principal = std::move(*who);

@@ -80,7 +80,7 @@ Result<server::HttpResponse> DeleteUser(const RestDeps& deps, const Exchange& ex
   const std::string& id = exchange.Param("id");
   // Keeps at least the admin who asks, so that a conductor never locks its operators out.
   if (id == exchange.principal.user_id) return Conflict("you cannot delete your own user");
-  EW_TRY_VOID(deps.store.DeleteUser(id));
+  EW_TRY_VOID(deps.auth.DeleteUser(id));  // its tokens verify no more
   Log()->info("user {} deleted by {}", id, exchange.principal.name);
   if (deps.revocations) {
     // Its tokens went with it (store); its live WAMP sessions and event streams go now.

@@ -1,7 +1,9 @@
 // FunctionHost: admission (per-function and host-wide limits, a bounded queue, run slots shared
-// fairly between tenants) and the threads that run invocations. A worker thread exists only
-// while it has an invocation to run: it takes the next eligible one from the queue when it
-// finishes, and exits when there is none. A reaper thread exists only while warm instances exist.
+// fairly between tenants) and the threads that run invocations. A worker thread takes the next
+// eligible invocation from the queue when it finishes one; when there is none, up to
+// HostConfig::idle_workers of them wait worker_idle for the next call (which then starts
+// without a new thread), and the others exit. A reaper thread exists only while warm instances
+// exist.
 #include "containers/host/function_host.hpp"
 
 #include <sys/utsname.h>
@@ -211,6 +213,12 @@ struct FunctionHost::Impl {
   }
 
   void StartThreadLocked(Pending p, std::vector<Pending>& failed) {
+    if (idle_workers > handoff.size()) {
+      // A worker waits for a call (Work): it takes this one.
+      handoff.push_back(std::move(p));
+      work_ready.notify_one();
+      return;
+    }
     try {
       ++threads;
       std::thread([this, p]() mutable { Work(std::move(p)); }).detach();
@@ -228,9 +236,8 @@ struct FunctionHost::Impl {
     for (;;) {
       // Shutdown sets every running invocation's own flag too (running_cancels).
       auto result = p.runner->Invoke(p.event, p.cancel ? p.cancel.get() : &cancel_all, p.cancel != nullptr);
-      // In a subreaper (the agent, the conductor), what a container orphaned and has exited
-      // since is ours to reap; elsewhere PID 1's.
-      if (ChildReaper::IsSubreaper()) ChildReaper::ReapOrphans();
+      // A warm call that succeeded ended no process; any other may have left orphans (below).
+      const bool ended_processes = !result || result->cold || result->status != InvocationResult::Status::kSucceeded;
       if (result) {
         result->queue_time = duration_cast<microseconds>(p.started - p.enqueued);
         if (result->queue_time.count() < 0) result->queue_time = microseconds(0);
@@ -241,6 +248,9 @@ struct FunctionHost::Impl {
         Log()->debug("function {} not invoked: {}", p.function->key, result.error().message);
       }
       p.done(std::move(result));
+      // In a subreaper (the agent, the conductor), what a container orphaned and has exited
+      // since is ours to reap; elsewhere PID 1's. After the answer: it reads /proc.
+      if (ended_processes && ChildReaper::IsSubreaper()) ChildReaper::ReapOrphans();
       // Everything `p` holds goes before this thread is uncounted: the last reference to a
       // replaced version stops its instances, which needs the runtime (and so the host) alive.
       bool has_warm = p.runner->is_warm();
@@ -290,14 +300,31 @@ struct FunctionHost::Impl {
         std::lock_guard<std::mutex> lock(mutex);
         next = TakeNextLocked();
       }
-      if (!next) {
-        std::lock_guard<std::mutex> lock(mutex);
-        --threads;
-        threads_done.notify_all();
-        return;  // nothing touches `this` past the unlock
-      }
+      if (!next) next = AwaitHandoff();
+      if (!next) return;  // uncounted: nothing touches `this` past AwaitHandoff's unlock
       p = std::move(*next);
     }
+  }
+
+  // A worker with nothing to run: waits up to config.worker_idle for a call StartThreadLocked
+  // hands it, when fewer than config.idle_workers wait already. Nullopt: the thread is
+  // uncounted and must exit.
+  std::optional<Pending> AwaitHandoff() {
+    std::unique_lock<std::mutex> lock(mutex);
+    if (!shutting_down && idle_workers < config.idle_workers) {
+      ++idle_workers;
+      work_ready.wait_for(lock, config.worker_idle, [this] { return !handoff.empty() || shutting_down; });
+      --idle_workers;
+      // Taken even when shutting down: it was counted as running, and sees cancel_all.
+      if (!handoff.empty()) {
+        Pending p = std::move(handoff.front());
+        handoff.pop_front();
+        return p;
+      }
+    }
+    --threads;
+    threads_done.notify_all();
+    return std::nullopt;
   }
 
   // What `self`'s pool may hold within HostConfig::sandbox_pool_total: the total less the other
@@ -400,6 +427,9 @@ struct FunctionHost::Impl {
   std::set<std::shared_ptr<std::atomic<bool>>> running_cancels;  // GUARDED_BY(mutex)
   size_t running_total = 0;                                    // GUARDED_BY(mutex)
   size_t threads = 0;                                          // GUARDED_BY(mutex): workers + reaper
+  size_t idle_workers = 0;                                     // GUARDED_BY(mutex): in AwaitHandoff
+  std::deque<Pending> handoff;  // GUARDED_BY(mutex): started calls for the idle workers, fewer than them
+  std::condition_variable work_ready;
   bool reaper_running = false;                                 // GUARDED_BY(mutex)
   bool shutting_down = false;                                  // GUARDED_BY(mutex)
   std::condition_variable threads_done;
@@ -426,6 +456,7 @@ FunctionHost::~FunctionHost() {
       if (auto runner = weak.lock()) runners.push_back(std::move(runner));
     }
     impl_->reaper_wake.notify_all();
+    impl_->work_ready.notify_all();
   }
   // Running cold containers see cancel_all; warm callers are woken by Cancel().
   for (auto& runner : runners) runner->Retire(true);

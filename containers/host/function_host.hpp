@@ -38,6 +38,12 @@ struct HostConfig {
   // what the others leave, though never below sandbox_pool. 0 = no bound.
   size_t sandbox_pool_total = 0;
   size_t max_queued = 1024;                // waiting invocations beyond that → ResourceExhausted
+  // Worker threads that, with nothing left to run, wait this long for the next call instead of
+  // exiting: a call that finds one starts without a new thread (tens of microseconds on a small
+  // board); a parked one costs the stack pages it touched. Two cover calls one after another
+  // and a caller that overlaps two; a burst's other threads exit as before.
+  size_t idle_workers = 2;
+  std::chrono::milliseconds worker_idle{10'000};
   size_t max_event_bytes = 1u << 20;       // larger event → InvalidArgument
   size_t max_output_bytes = 1u << 20;      // stdout cap (see RunLimits)
   size_t max_log_bytes = 256u << 10;       // stderr cap
@@ -83,8 +89,9 @@ struct InstalledFunction {
   size_t queued = 0;
 };
 
-// Thread-safe. Creates no thread while idle (the board agent's memory budget): workers exist
-// only while invocations run, and warm instances only while their function is used. A cold
+// Thread-safe. Keeps no thread while idle (the board agent's memory budget): workers exist
+// while invocations run and, at most HostConfig::idle_workers of them, for worker_idle after the
+// last one; warm instances only while their function is used. A cold
 // function's sandbox pool is filled by a thread that exits when it is full: after Install, and
 // after each burst (when the function has nothing running or queued any more).
 //

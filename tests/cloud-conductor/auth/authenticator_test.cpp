@@ -174,6 +174,69 @@ TEST_F(AuthenticatorTest, DeletedUserLosesItsTokens) {
   EXPECT_EQ(auth_.VerifyToken(issued->token).error().code, ErrorCode::kUnauthenticated);
 }
 
+// What the store said is used for kVerifiedFor: a row deleted behind the Authenticator's back
+// (which the conductor never does) still verifies until then, and not after.
+TEST_F(AuthenticatorTest, AVerifiedTokenIsRememberedForAWhile) {
+  auto issued = auth_.IssueToken("alice", "open sesame", 0s);
+  ASSERT_TRUE(issued);
+  EXPECT_FALSE(auth_.VerifiedRecently(issued->token)) << "never verified yet";
+  ASSERT_TRUE(auth_.VerifyToken(issued->token));
+  auto recalled = auth_.VerifiedRecently(issued->token);
+  ASSERT_TRUE(recalled);
+  EXPECT_EQ(recalled->user_id, "usr-1");
+  EXPECT_EQ(recalled->token_id, issued->record.id());
+  ASSERT_TRUE(store_->DeleteToken(issued->record.id()));
+  EXPECT_TRUE(auth_.VerifyToken(issued->token)) << "answered from memory";
+  clock_.Advance(Authenticator::kVerifiedFor);
+  EXPECT_FALSE(auth_.VerifiedRecently(issued->token));
+  EXPECT_EQ(auth_.VerifyToken(issued->token).error().code, ErrorCode::kUnauthenticated);
+  EXPECT_FALSE(auth_.VerifiedRecently("ewt_not-a-token"));
+  EXPECT_FALSE(auth_.VerifiedRecently(""));
+}
+
+TEST_F(AuthenticatorTest, ARevokedTokenIsForgottenAtOnce) {
+  auto issued = auth_.IssueToken("alice", "open sesame", 0s);
+  auto other = auth_.IssueToken("alice", "open sesame", 0s);
+  ASSERT_TRUE(issued && other);
+  ASSERT_TRUE(auth_.VerifyToken(issued->token));
+  ASSERT_TRUE(auth_.VerifyToken(other->token));
+  ASSERT_TRUE(auth_.RevokeToken(issued->token));
+  EXPECT_FALSE(auth_.VerifiedRecently(issued->token));
+  EXPECT_EQ(auth_.VerifyToken(issued->token).error().code, ErrorCode::kUnauthenticated);
+  EXPECT_TRUE(auth_.VerifiedRecently(other->token)) << "the user's other token is still good";
+}
+
+TEST_F(AuthenticatorTest, ADeletedUsersTokensAreForgottenAtOnce) {
+  edgewire::v1::User bob;
+  bob.set_id("usr-2");
+  bob.set_name("bob");
+  bob.set_project_id("prj-1");
+  bob.set_role("operator");
+  ASSERT_TRUE(store_->CreateUser(bob, ids::HashPassword("open sesame", 1000)));
+  auto alices = auth_.IssueToken("alice", "open sesame", 0s);
+  auto bobs = auth_.IssueToken("bob", "open sesame", 0s);
+  ASSERT_TRUE(alices && bobs);
+  ASSERT_TRUE(auth_.VerifyToken(alices->token));
+  ASSERT_TRUE(auth_.VerifyToken(bobs->token));
+  ASSERT_TRUE(auth_.DeleteUser("usr-1"));
+  EXPECT_FALSE(auth_.VerifiedRecently(alices->token));
+  EXPECT_EQ(auth_.VerifyToken(alices->token).error().code, ErrorCode::kUnauthenticated);
+  EXPECT_FALSE(store_->GetUser("usr-1"));
+  EXPECT_TRUE(auth_.VerifiedRecently(bobs->token));
+  EXPECT_EQ(auth_.DeleteUser("usr-1").error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(AuthenticatorTest, ARememberedTokenStillExpiresOnTime) {
+  auto issued = auth_.IssueToken("alice", "open sesame", 5s);
+  ASSERT_TRUE(issued);
+  ASSERT_TRUE(auth_.VerifyToken(issued->token));
+  clock_.Advance(4s);
+  EXPECT_TRUE(auth_.VerifiedRecently(issued->token));
+  clock_.Advance(1s);
+  EXPECT_FALSE(auth_.VerifiedRecently(issued->token));
+  EXPECT_EQ(auth_.VerifyToken(issued->token).error().code, ErrorCode::kUnauthenticated);
+}
+
 TEST(RoleTest, OneStringEachBothWays) {
   EXPECT_STREQ(RoleName(Role::kAdmin), "admin");
   EXPECT_STREQ(RoleName(Role::kOperator), "operator");

@@ -172,6 +172,35 @@ TEST_F(FunctionStoreTest, InvocationsAreReplacedByIdAndTrimmedToTheNewest) {
   EXPECT_EQ(Items(store_->ListInvocations("fn-1", {10, ""}))->size(), 3u);
 }
 
+// The trim runs every TrimBatch(keep) Puts (its cost grows with keep): the newest `keep` are
+// always there, and never more than keep + TrimBatch(keep) - 1 records.
+TEST_F(FunctionStoreTest, InvocationsAreTrimmedInBatches) {
+  const size_t keep = 64;
+  const size_t batch = FunctionStore::TrimBatch(keep);
+  ASSERT_EQ(batch, 4u);
+  EXPECT_EQ(FunctionStore::TrimBatch(3), 1u);
+  EXPECT_EQ(FunctionStore::TrimBatch(1000), 62u);
+  size_t most = 0;
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(store_->PutInvocation(
+        {"inv-" + std::to_string(1000 + i), "fn-1", "cloud", InvocationStatus::kSucceeded, {{"status", "succeeded"}}, 100 + i},
+        keep));
+    auto list = Items(store_->ListInvocations("fn-1", {500, ""}));
+    ASSERT_TRUE(list);
+    const size_t expected_min = std::min<size_t>(i + 1, keep);
+    ASSERT_GE(list->size(), expected_min);
+    ASSERT_LE(list->size(), keep + batch - 1);
+    most = std::max(most, list->size());
+    EXPECT_EQ(list->front().id, "inv-" + std::to_string(1000 + i));
+    // The newest `keep` are all there.
+    for (size_t k = 0; k < expected_min; ++k) EXPECT_EQ((*list)[k].id, "inv-" + std::to_string(1000 + i - k));
+  }
+  EXPECT_EQ(most, keep + batch - 1) << "trimmed in batches, not on every Put";
+  // Another function is counted on its own: its first Put trims what an earlier run left.
+  ASSERT_TRUE(store_->PutInvocation({"inv-x", "fn-2", "cloud", InvocationStatus::kSucceeded, {{"status", "succeeded"}}, 100}, keep));
+  EXPECT_EQ(Items(store_->ListInvocations("fn-2", {500, ""}))->size(), 1u);
+}
+
 // Issue 14: an asynchronous invocation in flight when the conductor was killed stayed
 // "running" forever.
 TEST_F(FunctionStoreTest, InvocationsLeftRunningAreFailedWithTheReasonAndOthersKept) {

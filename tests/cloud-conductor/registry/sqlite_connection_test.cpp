@@ -67,6 +67,71 @@ TEST_F(SqliteConnectionTest, OtherFailuresAreInternalAndNothingEscapes) {
 }
 
 // Issue 14: faults of the store as a whole are Unavailable (REST 503) with the reason.
+// Statements of this connection that are mid-step (hold a read of the database).
+int BusyStatements(SQLite::Database& db) {
+  int busy = 0;
+  for (sqlite3_stmt* s = sqlite3_next_stmt(db.getHandle(), nullptr); s; s = sqlite3_next_stmt(db.getHandle(), s))
+    busy += sqlite3_stmt_busy(s) ? 1 : 0;
+  return busy;
+}
+
+TEST_F(SqliteConnectionTest, AStatementIsPreparedOnceAndResetWhenItsHandleGoes) {
+  Exec("INSERT INTO parents VALUES ('p2', 'two', 2)");
+  const std::string sql = "SELECT name FROM parents WHERE n >= ? ORDER BY n";
+  SQLite::Statement* first = nullptr;
+  auto names = connection_.Run<std::string>("read", [&]() -> Result<std::string> {
+    auto q = connection_.Statement(sql);
+    first = &*q;
+    q->bind(1, 0);
+    EXPECT_TRUE(q->executeStep());  // one row of two: the read is still open
+    EXPECT_EQ(BusyStatements(connection_.database()), 1);
+    return q->getColumn(0).getString();
+  });
+  ASSERT_TRUE(names);
+  EXPECT_EQ(*names, "one");
+  EXPECT_EQ(BusyStatements(connection_.database()), 0) << "reset when the handle went";
+  auto again = connection_.Run<bool>("read", [&]() -> Result<bool> {
+    auto q = connection_.Statement(sql);
+    EXPECT_EQ(&*q, first) << "the kept statement, not a new one";
+    // The bindings were cleared: n >= NULL matches nothing.
+    return q->executeStep();
+  });
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(*again);
+}
+
+TEST_F(SqliteConnectionTest, ATextInUseOrPastTheLimitGetsAStatementOfItsOwn) {
+  auto nested = connection_.Run<int>("read", [&]() -> Result<int> {
+    const std::string sql = "SELECT count(*) FROM parents WHERE n >= ?";
+    auto outer = connection_.Statement(sql);
+    auto inner = connection_.Statement(sql);
+    EXPECT_NE(&*outer, &*inner);
+    outer->bind(1, 0);
+    inner->bind(1, 5);
+    EXPECT_TRUE(outer->executeStep() && inner->executeStep());
+    return outer->getColumn(0).getInt() * 10 + inner->getColumn(0).getInt();
+  });
+  ASSERT_TRUE(nested);
+  EXPECT_EQ(*nested, 10);
+  auto many = connection_.Run<int>("read", [&]() -> Result<int> {
+    int sum = 0;
+    for (size_t i = 0; i < SqliteConnection::kMaxCachedStatements + 8; ++i) {
+      auto q = connection_.Statement("SELECT " + std::to_string(i));
+      EXPECT_TRUE(q->executeStep());
+      sum += q->getColumn(0).getInt();
+    }
+    return sum;
+  });
+  ASSERT_TRUE(many);
+  const int n = static_cast<int>(SqliteConnection::kMaxCachedStatements + 8);
+  EXPECT_EQ(*many, n * (n - 1) / 2);
+  EXPECT_EQ(BusyStatements(connection_.database()), 0);
+  // A statement that fails to prepare is not kept, and the error is mapped as any other.
+  auto bad = connection_.Run<bool>("read", [&]() -> Result<bool> { return connection_.Statement("SELECT nope FROM")->executeStep(); });
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::kInternal);
+}
+
 TEST(SqliteStoreFaultTest, DiskLockAndDamageAreUnavailableWithTheReason) {
   struct Case {
     int code;
