@@ -32,8 +32,13 @@ void EraseIf(Map& map, Pred pred) {
   for (auto it = map.begin(); it != map.end();) it = pred(*it) ? map.erase(it) : std::next(it);
 }
 
+// Issued tokens are the prefix and 43 characters (32 bytes, base64url); anything much longer is
+// refused before it is hashed (a header may be 64 KiB, and the io thread hashes what it gets).
+constexpr size_t kMaxTokenChars = 128;
+
 bool LooksLikeToken(const std::string& token) {
-  return token.size() > kTokenPrefix.size() && token.compare(0, kTokenPrefix.size(), kTokenPrefix) == 0;
+  return token.size() > kTokenPrefix.size() && token.size() <= kMaxTokenChars &&
+         token.compare(0, kTokenPrefix.size(), kTokenPrefix) == 0;
 }
 
 }  // namespace
@@ -51,19 +56,19 @@ std::optional<Principal> Authenticator::Recall(const std::string& sha256) {
   auto it = verified_.find(sha256);
   if (it == verified_.end()) return std::nullopt;
   const int64_t expires_at = it->second.who.token_expires_at;
-  if (clock_.Steady() - it->second.at >= kVerifiedFor || (expires_at != 0 && expires_at <= UnixSeconds(clock_.Now()))) {
+  if (clock_.Steady() - it->second.verified_at >= kVerifiedFor || (expires_at != 0 && expires_at <= UnixSeconds(clock_.Now()))) {
     verified_.erase(it);
     return std::nullopt;
   }
   return it->second.who;
 }
 
-void Authenticator::Remember(const std::string& sha256, const Principal& who, uint64_t generation) {
+void Authenticator::Remember(const std::string& sha256, const Principal& who, uint64_t invalidations) {
   std::lock_guard lock(verified_mu_);
-  if (generation != generation_) return;
+  if (invalidations != invalidations_) return;
   const auto now = clock_.Steady();
   if (verified_.size() >= kMaxVerified) {
-    EraseIf(verified_, [&](const auto& entry) { return now - entry.second.at >= kVerifiedFor; });
+    EraseIf(verified_, [&](const auto& entry) { return now - entry.second.verified_at >= kVerifiedFor; });
     if (verified_.size() >= kMaxVerified) verified_.clear();  // a flood of callers: start over
   }
   verified_.insert_or_assign(sha256, Verified{who, now});
@@ -73,10 +78,10 @@ Result<Principal> Authenticator::VerifyToken(const std::string& token) {
   if (!LooksLikeToken(token)) return Unauthenticated(kBadToken);
   const std::string sha256 = ids::Sha256Hex(token);
   if (auto who = Recall(sha256)) return *who;
-  uint64_t generation;
+  uint64_t invalidations;
   {
     std::lock_guard lock(verified_mu_);
-    generation = generation_;
+    invalidations = invalidations_;
   }
   auto record = store_.FindToken(sha256, UnixSeconds(clock_.Now()));
   if (!record) {
@@ -94,7 +99,7 @@ Result<Principal> Authenticator::VerifyToken(const std::string& token) {
   auto role = ParseUserRole(user->role());
   if (!role) return Internal("user " + user->id() + " has an unknown role \"" + user->role() + "\"");
   Principal who{user->id(), user->name(), user->project_id(), *role, record->id(), record->expires_at()};
-  Remember(sha256, who, generation);
+  Remember(sha256, who, invalidations);
   return who;
 }
 
@@ -146,7 +151,7 @@ Result<std::string> Authenticator::RevokeToken(const std::string& token) {
   if (!deleted && deleted.error().code != ErrorCode::kNotFound) return tl::unexpected(deleted.error());
   {
     std::lock_guard lock(verified_mu_);
-    ++generation_;
+    ++invalidations_;
     EraseIf(verified_, [&](const auto& entry) { return entry.second.who.token_id == record->id(); });
   }
   Log()->info("token {} of user {} revoked", record->id(), record->user_id());
@@ -156,7 +161,7 @@ Result<std::string> Authenticator::RevokeToken(const std::string& token) {
 Result<void> Authenticator::DeleteUser(const std::string& id) {
   EW_TRY_VOID(store_.DeleteUser(id));
   std::lock_guard lock(verified_mu_);
-  ++generation_;
+  ++invalidations_;
   EraseIf(verified_, [&](const auto& entry) { return entry.second.who.user_id == id; });
   return Ok();
 }

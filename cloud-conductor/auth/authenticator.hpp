@@ -41,7 +41,7 @@ class Authenticator {
   // Unauthenticated for an unknown, malformed or expired token.
   Result<Principal> VerifyToken(const std::string& token);
   // The principal of `token` when it was verified within kVerifiedFor and is still valid; never
-  // reads the store, so it may run on the network thread. Nullopt: ask VerifyToken.
+  // reads the store, so it may run on the io thread. Nullopt: ask VerifyToken.
   std::optional<Principal> VerifiedRecently(const std::string& token);
   // Unauthenticated with one message for a wrong name or password (no user enumeration).
   // Runs PBKDF2: call it on the HashPool. ttl 0 = the lifetime; InvalidArgument for a
@@ -62,11 +62,11 @@ class Authenticator {
  private:
   struct Verified {
     Principal who;
-    std::chrono::steady_clock::time_point at;
+    std::chrono::steady_clock::time_point verified_at;
   };
   // Remembers `who` for the token whose SHA-256 is `sha256`, unless a token was revoked or a
-  // user deleted since `generation` was read (the store answer may predate it).
-  void Remember(const std::string& sha256, const Principal& who, uint64_t generation);
+  // user deleted since `invalidations` was read (the store's answer may predate it).
+  void Remember(const std::string& sha256, const Principal& who, uint64_t invalidations);
   std::optional<Principal> Recall(const std::string& sha256);
 
   registry::Store& store_;
@@ -74,7 +74,7 @@ class Authenticator {
   std::chrono::seconds lifetime_;
   std::mutex verified_mu_;
   std::unordered_map<std::string, Verified> verified_;  // GUARDED_BY(verified_mu_), by SHA-256
-  uint64_t generation_ = 0;  // GUARDED_BY(verified_mu_): revocations and user deletions so far
+  uint64_t invalidations_ = 0;  // GUARDED_BY(verified_mu_): revocations and user deletions so far
 };
 
 }  // namespace ew::auth

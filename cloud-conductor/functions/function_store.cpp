@@ -24,7 +24,8 @@ namespace {
 // the store bounds its output and logs, so 16 MiB and the usual depth are generous.
 const ew::json::ParseLimits kStoredRecordLimits{16u << 20, 64, false, "stored invocation record"};
 
-// Functions whose Puts since the last trim are counted (PutInvocation); past it the counts start over.
+// At most this many functions' Put counts are kept (PutInvocation); past it they are all
+// dropped, and each function trims on its next Put.
 constexpr size_t kMaxTrimCounters = 10'000;
 
 FunctionVersion ReadVersion(SQLite::Statement& q, int first) {
@@ -96,7 +97,7 @@ Invocation ReadInvocation(SQLite::Statement& q) {
 }
 
 Result<FunctionRecord> SelectFunction(registry::SqliteConnection& connection, const std::string& id) {
-  auto q = connection.Statement(std::string(kSelectFunction) + "WHERE f.id = ?");
+  auto q = connection.Prepared(std::string(kSelectFunction) + "WHERE f.id = ?");
   q->bind(1, id);
   if (!q->executeStep()) return NotFound("function " + id + " does not exist");
   return ReadFunction(*q);
@@ -198,7 +199,7 @@ Result<std::vector<FunctionVersion>> FunctionStore::ListVersions(const std::stri
 
 Result<FunctionVersion> FunctionStore::GetVersion(const std::string& function_id, const std::string& sha256) {
   return connection_.Run<FunctionVersion>("get version", [&]() -> Result<FunctionVersion> {
-    auto q = connection_.Statement("SELECT seq, version, sha256, size, spec, created_at FROM function_versions "
+    auto q = connection_.Prepared("SELECT seq, version, sha256, size, spec, created_at FROM function_versions "
                                    "WHERE function_id = ? AND sha256 = ?");
     q->bind(1, function_id);
     q->bind(2, sha256);
@@ -272,7 +273,7 @@ Result<bool> FunctionStore::SetDeploymentState(const std::string& function_id, c
 Result<std::optional<Deployment>> FunctionStore::GetDeployment(const std::string& function_id,
                                                                const std::string& board_id) {
   return connection_.Run<std::optional<Deployment>>("get deployment", [&]() -> Result<std::optional<Deployment>> {
-    auto q = connection_.Statement(std::string(kSelectDeployment) + "WHERE function_id = ? AND board_id = ?");
+    auto q = connection_.Prepared(std::string(kSelectDeployment) + "WHERE function_id = ? AND board_id = ?");
     q->bind(1, function_id);
     q->bind(2, board_id);
     if (!q->executeStep()) return std::optional<Deployment>();
@@ -336,7 +337,7 @@ Result<bool> FunctionStore::PackageDeployedTo(const std::string& sha256, const s
 Result<void> FunctionStore::PutInvocation(const Invocation& i, size_t keep) {
   return connection_.Run<void>("store invocation", [&]() -> Result<void> {
     SQLite::Transaction tx(db_);
-    auto q = connection_.Statement("INSERT OR REPLACE INTO invocations (id, function_id, target, status, record, "
+    auto q = connection_.Prepared("INSERT OR REPLACE INTO invocations (id, function_id, target, status, record, "
                                    "created_at) VALUES (?, ?, ?, ?, ?, ?)");
     q->bind(1, i.id);
     q->bind(2, i.function_id);
@@ -346,8 +347,9 @@ Result<void> FunctionStore::PutInvocation(const Invocation& i, size_t keep) {
     q->bind(6, i.created_at);
     q->exec();
     // The first Put of a function in this process trims at once (older records may be there).
-    auto [since, first] = puts_since_trim_.try_emplace(i.function_id, 0);
-    const bool trim_now = first || ++since->second >= TrimBatch(keep);
+    const auto since = puts_since_trim_.find(i.function_id);
+    const bool trim_now = since == puts_since_trim_.end() || since->second + 1 >= PutsPerTrim(keep);
+    const size_t puts_after = trim_now ? 0 : since->second + 1;
     if (trim_now) {
       SQLite::Statement trim(db_, "DELETE FROM invocations WHERE function_id = ? AND id NOT IN "
                                   "(SELECT id FROM invocations WHERE function_id = ? ORDER BY created_at DESC, rowid DESC "
@@ -358,8 +360,9 @@ Result<void> FunctionStore::PutInvocation(const Invocation& i, size_t keep) {
       trim.exec();
     }
     tx.commit();
-    if (trim_now) since->second = 0;
-    if (puts_since_trim_.size() > kMaxTrimCounters) puts_since_trim_.clear();  // each then trims once more
+    // Counted once committed: a Put that failed changed nothing, its count included.
+    if (puts_since_trim_.size() >= kMaxTrimCounters) puts_since_trim_.clear();  // each then trims once more
+    puts_since_trim_[i.function_id] = puts_after;
     return Ok();
   });
 }

@@ -8,7 +8,6 @@
 #pragma once
 
 #include <algorithm>
-
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -144,10 +143,11 @@ class FunctionStore {
   Result<bool> PackageDeployedTo(const std::string& sha256, const std::string& board_id);
 
   // Invocations: Put inserts or replaces, then keeps the newest `keep` of the function. The
-  // trim runs on every TrimBatch(keep)-th Put of the function in this process (its cost grows
-  // with `keep`), so a function has between `keep` and keep + TrimBatch(keep) - 1 records.
+  // trim's cost grows with `keep`: it runs on the function's first Put in this process and then
+  // on every PutsPerTrim(keep)-th, so the newest `keep` are always there and at most
+  // keep + PutsPerTrim(keep) - 1 records (about 6 % more).
   Result<void> PutInvocation(const Invocation& invocation, size_t keep);
-  static size_t TrimBatch(size_t keep) { return std::max<size_t>(1, keep / 16); }
+  static size_t PutsPerTrim(size_t keep) { return std::max<size_t>(1, keep / 16); }
   Result<Invocation> GetInvocation(const std::string& function_id, const std::string& id);
   // Newest first, one page of summaries: the output and logs stay in the store (SQLite's JSON
   // functions drop them in the query).

@@ -118,13 +118,13 @@ std::string ShmRefusal(const std::string& path) {
 
 }  // namespace
 
-SqliteConnection::Cached::Cached(Cached&& other) noexcept
+SqliteConnection::CachedStatement::CachedStatement(CachedStatement&& other) noexcept
     : statement_(other.statement_), in_use_(other.in_use_), own_(std::move(other.own_)) {
   other.statement_ = nullptr;
   other.in_use_ = nullptr;
 }
 
-SqliteConnection::Cached::~Cached() {
+SqliteConnection::CachedStatement::~CachedStatement() {
   if (!in_use_) return;  // moved from, or an own statement (finalised with own_)
   statement_->tryReset();
   try {
@@ -135,16 +135,16 @@ SqliteConnection::Cached::~Cached() {
   *in_use_ = false;
 }
 
-SqliteConnection::Cached SqliteConnection::Statement(const std::string& sql) {
+SqliteConnection::CachedStatement SqliteConnection::Prepared(const std::string& sql) {
   auto it = statements_.find(sql);
   if (it == statements_.end()) {
-    if (statements_.size() >= kMaxCachedStatements) return Cached(std::make_unique<SQLite::Statement>(db_, sql));
+    if (statements_.size() >= kMaxCachedStatements) return CachedStatement(std::make_unique<SQLite::Statement>(db_, sql));
     it = statements_.emplace(sql, Kept{std::make_unique<SQLite::Statement>(db_, sql), false}).first;
   }
   Kept& kept = it->second;
-  if (kept.in_use) return Cached(std::make_unique<SQLite::Statement>(db_, sql));
+  if (kept.in_use) return CachedStatement(std::make_unique<SQLite::Statement>(db_, sql));
   kept.in_use = true;
-  return Cached(kept.statement.get(), &kept.in_use);
+  return CachedStatement(kept.statement.get(), &kept.in_use);
 }
 
 SqliteConnection::~SqliteConnection() {

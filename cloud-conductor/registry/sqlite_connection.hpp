@@ -106,26 +106,27 @@ class SqliteConnection {
   // paths (preparing one costs more than running it: SQLite parses the text and resolves the
   // schema each time). Inside Run only. When the handle goes, the statement is reset (its read
   // of the database ends) and its bindings cleared. The same text asked again while a handle
-  // of it is alive, and texts past kMaxCachedStatements, get a statement of their own.
-  class Cached {
+  // of it is alive, and texts past kMaxCachedStatements, get a statement of their own. Throws
+  // SQLite::Exception (which Run maps) when `sql` does not prepare; nothing is kept then.
+  class CachedStatement {
    public:
-    Cached(Cached&& other) noexcept;
-    Cached(const Cached&) = delete;
-    Cached& operator=(const Cached&) = delete;
-    Cached& operator=(Cached&&) = delete;
-    ~Cached();
+    CachedStatement(CachedStatement&& other) noexcept;
+    CachedStatement(const CachedStatement&) = delete;
+    CachedStatement& operator=(const CachedStatement&) = delete;
+    CachedStatement& operator=(CachedStatement&&) = delete;
+    ~CachedStatement();
     SQLite::Statement& operator*() const { return *statement_; }
     SQLite::Statement* operator->() const { return statement_; }
 
    private:
     friend class SqliteConnection;
-    Cached(SQLite::Statement* kept, bool* in_use) : statement_(kept), in_use_(in_use) {}
-    explicit Cached(std::unique_ptr<SQLite::Statement> own) : statement_(own.get()), own_(std::move(own)) {}
+    CachedStatement(SQLite::Statement* kept, bool* in_use) : statement_(kept), in_use_(in_use) {}
+    explicit CachedStatement(std::unique_ptr<SQLite::Statement> own) : statement_(own.get()), own_(std::move(own)) {}
     SQLite::Statement* statement_;
     bool* in_use_ = nullptr;                  // the kept statement's flag; null for an own one
     std::unique_ptr<SQLite::Statement> own_;
   };
-  Cached Statement(const std::string& sql);
+  CachedStatement Prepared(const std::string& sql);
   static constexpr size_t kMaxCachedStatements = 64;
 
  private:
@@ -143,8 +144,7 @@ class SqliteConnection {
   SQLite::Database db_;
   std::string shm_path_;      // "<file>-shm"; empty for ":memory:"
   std::string shm_refusal_;   // GUARDED_BY(mu_): why the last check refused, "" when usable
-  // GUARDED_BY(mu_), by SQL text; after db_, so finalised before the database closes.
-  std::unordered_map<std::string, Kept> statements_;
+  std::unordered_map<std::string, Kept> statements_;  // GUARDED_BY(mu_), by SQL text
 };
 
 }  // namespace ew::registry

@@ -91,7 +91,7 @@ Board ReadBoard(const SQLite::Statement& row) {
 
 // Reads one board inside the caller's lock (and transaction, if any).
 std::optional<Board> FindBoard(SqliteConnection& connection, const std::string& id) {
-  auto query = connection.Statement(EW_SELECT_BOARD "FROM boards WHERE id = ?");
+  auto query = connection.Prepared(EW_SELECT_BOARD "FROM boards WHERE id = ?");
   query->bind(1, id);
   if (!query->executeStep()) return std::nullopt;
   return ReadBoard(*query);
@@ -215,7 +215,7 @@ Result<void> SqliteStore::CreateUser(const User& user, const std::string& passwo
 
 Result<User> SqliteStore::GetUser(const std::string& id) {
   return connection_.Run<User>("get user", [&]() -> Result<User> {
-    auto query = connection_.Statement(EW_SELECT_USER "FROM users WHERE id = ?");
+    auto query = connection_.Prepared(EW_SELECT_USER "FROM users WHERE id = ?");
     query->bind(1, id);
     if (!query->executeStep()) return NotFound(fmt::format("user {} not found", id));
     return ReadUser(*query);
@@ -298,7 +298,7 @@ Result<void> SqliteStore::CreateToken(const ApiToken& token, const std::string& 
 Result<ApiToken> SqliteStore::FindToken(const std::string& token_sha256, int64_t now) {
   return connection_.Run<ApiToken>("find token", [&]() -> Result<ApiToken> {
     auto query =
-        connection_.Statement(EW_SELECT_TOKEN "FROM api_tokens WHERE token_sha256 = ? AND (expires_at = 0 OR expires_at > ?)");
+        connection_.Prepared(EW_SELECT_TOKEN "FROM api_tokens WHERE token_sha256 = ? AND (expires_at = 0 OR expires_at > ?)");
     query->bind(1, token_sha256);
     query->bind(2, now);
     if (!query->executeStep()) return NotFound("token not found or expired");

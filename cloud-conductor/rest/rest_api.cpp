@@ -1,6 +1,7 @@
-// Request flow: match the route (404/405), count it, check the token (on the network thread
-// when the Authenticator verified it recently, else on the blocking pool), then run the
-// resource's handler on the pool (or inline for /healthz and /metrics).
+// Request flow: match the route (404/405), count it; for a request with a body, check the token
+// on its headers before the body is read (Admit: on the io thread when the Authenticator
+// verified it recently, else on the blocking pool); then check it again on the pool and run the
+// resource's handler there (or inline for /healthz and /metrics).
 #include "cloud-conductor/rest/rest_api.hpp"
 
 #include <atomic>
@@ -143,7 +144,7 @@ void RestApi::Run(const Route& route, Exchange exchange) {
     if (route.access == Access::kToken) {
       // Checked again even when Admit checked it on the headers: reading a large body takes
       // minutes, and a token revoked (or a user deleted) meanwhile must not have its request run
-      // (the Authenticator forgets it then: this check reads the store again).
+      // (the Authenticator forgets such a token at once: this check then reads the store).
       auto who = Verify(exchange.token, exchange.request.method + " " + exchange.request.path);
       if (!who) return exchange.Reply(ErrorResponse(who.error()));
       exchange.principal = std::move(*who);

@@ -85,7 +85,8 @@ class RestApi final : public server::HttpHandler {
   // token, /healthz, /metrics), a blocking-pool thread, or the router's strand (board calls).
   void Handle(server::HttpRequest request, server::Respond respond) override;
   // Before a body is read: 404/405 for unknown routes, and for a route that needs a token, 401
-  // when it is missing or does not verify (checked on the blocking pool). The verified caller
+  // when it is missing or does not verify (checked on the calling thread when the
+  // Authenticator verified it recently, else on the blocking pool). The verified caller
   // rides on HttpRequest::admission; Handle still checks the token again once the body is in
   // (reading it may take minutes, and a revocation meanwhile must win). Requests without a body
   // are admitted at once and checked by Handle.

@@ -1,9 +1,9 @@
 // FunctionHost: admission (per-function and host-wide limits, a bounded queue, run slots shared
 // fairly between tenants) and the threads that run invocations. A worker thread takes the next
 // eligible invocation from the queue when it finishes one; when there is none, up to
-// HostConfig::idle_workers of them wait worker_idle for the next call (which then starts
-// without a new thread), and the others exit. A reaper thread exists only while warm instances
-// exist.
+// HostConfig::max_parked_workers of them park for parked_worker_timeout, waiting for the next
+// call (which then starts without a new thread), and the others exit. A reaper thread exists
+// only while warm instances exist.
 #include "containers/host/function_host.hpp"
 
 #include <sys/utsname.h>
@@ -213,8 +213,8 @@ struct FunctionHost::Impl {
   }
 
   void StartThreadLocked(Pending p, std::vector<Pending>& failed) {
-    if (idle_workers > handoff.size()) {
-      // A worker waits for a call (Work): it takes this one.
+    if (parked_workers > handoff.size()) {
+      // A parked worker (Park) takes this one.
       handoff.push_back(std::move(p));
       work_ready.notify_one();
       return;
@@ -237,6 +237,7 @@ struct FunctionHost::Impl {
       // Shutdown sets every running invocation's own flag too (running_cancels).
       auto result = p.runner->Invoke(p.event, p.cancel ? p.cancel.get() : &cancel_all, p.cancel != nullptr);
       // A warm call that succeeded ended no process; any other may have left orphans (below).
+      // Warm instances stopped by the reaper or a replacement are swept by the reaper.
       const bool ended_processes = !result || result->cold || result->status != InvocationResult::Status::kSucceeded;
       if (result) {
         result->queue_time = duration_cast<microseconds>(p.started - p.enqueued);
@@ -300,21 +301,27 @@ struct FunctionHost::Impl {
         std::lock_guard<std::mutex> lock(mutex);
         next = TakeNextLocked();
       }
-      if (!next) next = AwaitHandoff();
-      if (!next) return;  // uncounted: nothing touches `this` past AwaitHandoff's unlock
+      if (!next) next = Park();
+      if (!next) return;  // uncounted: nothing touches `this` past Park's unlock
       p = std::move(*next);
     }
   }
 
-  // A worker with nothing to run: waits up to config.worker_idle for a call StartThreadLocked
-  // hands it, when fewer than config.idle_workers wait already. Nullopt: the thread is
-  // uncounted and must exit.
-  std::optional<Pending> AwaitHandoff() {
+  // A worker with nothing to run: parks, when fewer than config.max_parked_workers are parked,
+  // until StartThreadLocked hands it a call or parked_worker_timeout passes on the host's clock
+  // (re-read at least every kReapCheck: a ManualClock moves without waking it). Nullopt: the
+  // thread is uncounted and must exit.
+  std::optional<Pending> Park() {
     std::unique_lock<std::mutex> lock(mutex);
-    if (!shutting_down && idle_workers < config.idle_workers) {
-      ++idle_workers;
-      work_ready.wait_for(lock, config.worker_idle, [this] { return !handoff.empty() || shutting_down; });
-      --idle_workers;
+    if (!shutting_down && parked_workers < config.max_parked_workers) {
+      ++parked_workers;
+      const auto until = clock.Steady() + config.parked_worker_timeout;
+      auto called = [this] { return !handoff.empty() || shutting_down; };
+      for (auto now = clock.Steady(); !called() && now < until; now = clock.Steady()) {
+        const auto slice = std::min<std::chrono::steady_clock::duration>(until - now, kReapCheck);
+        work_ready.wait_for(lock, slice, called);
+      }
+      --parked_workers;
       // Taken even when shutting down: it was counted as running, and sees cancel_all.
       if (!handoff.empty()) {
         Pending p = std::move(handoff.front());
@@ -381,6 +388,9 @@ struct FunctionHost::Impl {
         if (at && (!next || *at < *next)) next = at;
       }
       runners.clear();
+      // What the instances stopped here, or by a replacement or a failed call, orphaned: workers
+      // do not sweep after warm calls that succeeded.
+      if (ChildReaper::IsSubreaper()) ChildReaper::ReapOrphans();
       lock.lock();
       // Counted under the lock: a worker that releases an instance afterwards finds
       // reaper_running false and starts a new reaper.
@@ -427,8 +437,8 @@ struct FunctionHost::Impl {
   std::set<std::shared_ptr<std::atomic<bool>>> running_cancels;  // GUARDED_BY(mutex)
   size_t running_total = 0;                                    // GUARDED_BY(mutex)
   size_t threads = 0;                                          // GUARDED_BY(mutex): workers + reaper
-  size_t idle_workers = 0;                                     // GUARDED_BY(mutex): in AwaitHandoff
-  std::deque<Pending> handoff;  // GUARDED_BY(mutex): started calls for the idle workers, fewer than them
+  size_t parked_workers = 0;                                   // GUARDED_BY(mutex): in Park
+  std::deque<Pending> handoff;  // GUARDED_BY(mutex): started calls for parked workers, fewer than them
   std::condition_variable work_ready;
   bool reaper_running = false;                                 // GUARDED_BY(mutex)
   bool shutting_down = false;                                  // GUARDED_BY(mutex)
@@ -636,6 +646,11 @@ void FunctionHost::InvokeEvent(const std::string& key, const nlohmann::json& eve
 }
 
 std::string_view FunctionHost::RuntimeName() const { return impl_->runtime->Name(); }
+
+size_t FunctionHost::ParkedWorkers() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->parked_workers;
+}
 
 LimitSupport FunctionHost::RuntimeLimits() const { return impl_->runtime->Limits(); }
 

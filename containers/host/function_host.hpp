@@ -38,12 +38,13 @@ struct HostConfig {
   // what the others leave, though never below sandbox_pool. 0 = no bound.
   size_t sandbox_pool_total = 0;
   size_t max_queued = 1024;                // waiting invocations beyond that → ResourceExhausted
-  // Worker threads that, with nothing left to run, wait this long for the next call instead of
-  // exiting: a call that finds one starts without a new thread (tens of microseconds on a small
-  // board); a parked one costs the stack pages it touched. Two cover calls one after another
-  // and a caller that overlaps two; a burst's other threads exit as before.
-  size_t idle_workers = 2;
-  std::chrono::milliseconds worker_idle{10'000};
+  // Worker threads that, with nothing left to run, park instead of exiting: a call that finds
+  // one parked starts on it without a new thread (~20 µs traced on a 2-vCPU VM: clone, stack,
+  // exit); a parked one costs the stack pages it touched. Two cover calls one after another and
+  // a caller that overlaps two; a burst's other threads exit as before.
+  size_t max_parked_workers = 2;
+  // How long a parked worker waits for a call before it exits (on `clock`).
+  std::chrono::milliseconds parked_worker_timeout{10'000};
   size_t max_event_bytes = 1u << 20;       // larger event → InvalidArgument
   size_t max_output_bytes = 1u << 20;      // stdout cap (see RunLimits)
   size_t max_log_bytes = 256u << 10;       // stderr cap
@@ -90,8 +91,8 @@ struct InstalledFunction {
 };
 
 // Thread-safe. Keeps no thread while idle (the board agent's memory budget): workers exist
-// while invocations run and, at most HostConfig::idle_workers of them, for worker_idle after the
-// last one; warm instances only while their function is used. A cold
+// while invocations run and, at most HostConfig::max_parked_workers of them, for
+// parked_worker_timeout after the last one; warm instances only while their function is used. A cold
 // function's sandbox pool is filled by a thread that exits when it is full: after Install, and
 // after each burst (when the function has nothing running or queued any more).
 //
@@ -144,6 +145,8 @@ class FunctionHost {
   std::string_view RuntimeName() const;
   // What the runtime enforces of each function's limits on this host (see ContainerRuntime).
   LimitSupport RuntimeLimits() const;
+  // Workers parked now, waiting for a call (HostConfig::max_parked_workers).
+  size_t ParkedWorkers() const;
 
  private:
   struct Impl;

@@ -109,6 +109,25 @@ class Rest:
         return resp.status, (json.loads(text) if text else None)
 
 
+def deploy_package(rest, spec, files, targets):
+    """Uploads a package (function.json `spec` and `files`) and deploys it to the Boards
+    `targets`; returns the function once every one of them has it deployed."""
+    status, fn = rest.call("POST", "/v1/functions", raw=package(spec, files), content_type="application/gzip")
+    assert status == 201, (status, fn)
+    ids = [t.board_id for t in targets]
+    status, body = rest.call("POST", f"/v1/functions/{fn['id']}/deployments", {"boardIds": ids})
+    assert status == 202, (status, body)
+
+    def deployed():
+        _, body = rest.call("GET", f"/v1/functions/{fn['id']}/deployments")
+        states = {d["boardId"]: d["state"] for d in body["deployments"]}
+        if any(states.get(i) == "failed" for i in ids):
+            raise RuntimeError(f"deployment failed: {body}")
+        return all(states.get(i) == "deployed" for i in ids)
+    harness.wait_until(deployed, timeout=60, what="deployed")
+    return fn
+
+
 def invoke(rest, fn_id, board_id, event):
     status, body = rest.call("POST", f"/v1/functions/{fn_id}/invocations", {"boardId": board_id, "event": event})
     if status != 200:
@@ -220,7 +239,11 @@ class Board:
             self.agent.start()
         finally:
             harness.AGENT = saved
-        harness.wait_until(lambda: conductor.status_of(token, self.board_id) == "online", what=f"{label} online")
+        try:
+            harness.wait_until(lambda: conductor.status_of(token, self.board_id) == "online", what=f"{label} online")
+        except BaseException:
+            self.agent.stop()  # the caller never gets this Board to stop
+            raise
 
 
 def cpu_times():
@@ -382,20 +405,7 @@ def main():
                                             if args.variant else {}, "bin": b.binary}
 
         def upload_and_deploy(spec, files, targets):
-            status, fn = rest.call("POST", "/v1/functions", raw=package(spec, files), content_type="application/gzip")
-            assert status == 201, (status, fn)
-            ids = [t.board_id for t in targets]
-            status, body = rest.call("POST", f"/v1/functions/{fn['id']}/deployments", {"boardIds": ids})
-            assert status == 202, (status, body)
-
-            def deployed():
-                _, body = rest.call("GET", f"/v1/functions/{fn['id']}/deployments")
-                states = {d["boardId"]: d["state"] for d in body["deployments"]}
-                if any(states.get(i) == "failed" for i in ids):
-                    raise RuntimeError(f"deployment failed: {body}")
-                return all(states.get(i) == "deployed" for i in ids)
-            harness.wait_until(deployed, timeout=60, what="deployed")
-            return fn
+            return deploy_package(rest, spec, files, targets)
 
         cold = upload_and_deploy({"name": "echo", "version": "1", "runtime": "sh", "entrypoint": "main.sh",
                                   "maxConcurrency": 256}, {"main.sh": ECHO_SH}, boards)

@@ -1,7 +1,13 @@
 #include "cloud-conductor/auth/authenticator.hpp"
 
+#include <functional>
+#include <utility>
+
 #include <gtest/gtest.h>
 
+#include "cloud-conductor/registry/migrations.hpp"
+#include "cloud-conductor/registry/sqlite_connection.hpp"
+#include "cloud-conductor/registry/sqlite_store.hpp"
 #include "common/ids/ids.hpp"
 
 namespace ew::auth {
@@ -150,7 +156,8 @@ TEST_F(AuthenticatorTest, TokenExpires) {
 }
 
 TEST_F(AuthenticatorTest, MalformedTokensAreUnauthenticated) {
-  for (const std::string token : {"", "ewt_", "abc", "ewt_nothing-like-this"}) {
+  for (const std::string token : {std::string(), std::string("ewt_"), std::string("abc"),
+                                  std::string("ewt_nothing-like-this"), "ewt_" + std::string(200, 'a')}) {
     auto who = auth_.VerifyToken(token);
     ASSERT_FALSE(who) << token;
     EXPECT_EQ(who.error().code, ErrorCode::kUnauthenticated) << token;
@@ -226,6 +233,54 @@ TEST_F(AuthenticatorTest, ADeletedUsersTokensAreForgottenAtOnce) {
   EXPECT_EQ(auth_.DeleteUser("usr-1").error().code, ErrorCode::kNotFound);
 }
 
+// A store whose GetUser (a token check's last read) runs a hook once, after its read: what
+// another thread does between a check's store reads and its answer.
+class HookedStore : public registry::SqliteStore {
+ public:
+  using SqliteStore::SqliteStore;
+  Result<edgewire::v1::User> GetUser(const std::string& id) override {
+    auto found = SqliteStore::GetUser(id);
+    if (auto hook = std::exchange(after_read, nullptr)) hook();
+    return found;
+  }
+  std::function<void()> after_read;
+};
+
+// A check that read the store before a revocation answers as it read (the request raced the
+// revocation), but does not put its answer back into memory for the requests after it.
+TEST(AuthenticatorRaceTest, ACheckThatReadTheStoreBeforeARevocationIsNotRemembered) {
+  SQLite::Database db = registry::OpenSqliteDatabase(":memory:");
+  ASSERT_TRUE(registry::ApplyMigrations(db));
+  HookedStore store(std::move(db));
+  edgewire::v1::Project project;
+  project.set_id("prj-1");
+  project.set_name("alpha");
+  ASSERT_TRUE(store.CreateProject(project));
+  edgewire::v1::User user;
+  user.set_id("usr-1");
+  user.set_name("alice");
+  user.set_project_id("prj-1");
+  user.set_role("operator");
+  ASSERT_TRUE(store.CreateUser(user, ids::HashPassword("open sesame", 1000)));
+  ManualClock clock;
+  Authenticator auth(store, clock, 1h);
+  for (const bool delete_user : {false, true}) {
+    SCOPED_TRACE(delete_user ? "user deleted" : "token revoked");
+    auto issued = auth.IssueToken("alice", "open sesame", 0s);
+    ASSERT_TRUE(issued);
+    store.after_read = [&] {
+      if (delete_user) {
+        ASSERT_TRUE(auth.DeleteUser("usr-1"));
+      } else {
+        ASSERT_TRUE(auth.RevokeToken(issued->token));
+      }
+    };
+    EXPECT_TRUE(auth.VerifyToken(issued->token));
+    EXPECT_FALSE(auth.VerifiedRecently(issued->token));
+    EXPECT_EQ(auth.VerifyToken(issued->token).error().code, ErrorCode::kUnauthenticated);
+  }
+}
+
 TEST_F(AuthenticatorTest, ARememberedTokenStillExpiresOnTime) {
   auto issued = auth_.IssueToken("alice", "open sesame", 5s);
   ASSERT_TRUE(issued);
@@ -251,9 +306,9 @@ TEST(RoleTest, OneStringEachBothWays) {
 }
 
 TEST(CanAccessProjectTest, AdminEverywhereOperatorAtHome) {
-  Principal admin{"u1", "root", "prj-1", Role::kAdmin};
-  Principal op{"u2", "alice", "prj-1", Role::kOperator};
-  Principal homeless{"u3", "bob", "", Role::kOperator};
+  Principal admin{"u1", "root", "prj-1", Role::kAdmin, "", 0};
+  Principal op{"u2", "alice", "prj-1", Role::kOperator, "", 0};
+  Principal homeless{"u3", "bob", "", Role::kOperator, "", 0};
   EXPECT_TRUE(Authenticator::CanAccessProject(admin, "prj-2"));
   EXPECT_TRUE(Authenticator::CanAccessProject(op, "prj-1"));
   EXPECT_FALSE(Authenticator::CanAccessProject(op, "prj-2"));

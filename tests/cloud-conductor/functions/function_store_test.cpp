@@ -2,10 +2,14 @@
 // the current package may change, invocation trimming, and what fn.fetch may serve.
 #include "cloud-conductor/functions/function_store.hpp"
 
+#include <stdlib.h>
+
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "cloud-conductor/functions/stored_record.hpp"
+#include "cloud-conductor/registry/sqlite_store.hpp"
 
 #include <gtest/gtest.h>
 
@@ -20,6 +24,18 @@ Result<std::vector<T>> Items(Result<registry::Page<T>> page) {
   return std::move(page->items);
 }
 
+FunctionVersion TestVersion(const std::string& version, char sha_digit, int64_t at = 100) {
+  FunctionVersion v;
+  v.version = version;
+  v.sha256 = std::string(64, sha_digit);
+  v.size = 1234;
+  v.spec.name = "double";
+  v.spec.version = version;
+  v.spec.entrypoint = "main.sh";
+  v.created_at = at;
+  return v;
+}
+
 class FunctionStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -29,15 +45,7 @@ class FunctionStoreTest : public ::testing::Test {
   }
 
   static FunctionVersion Version(const std::string& version, char sha_digit, int64_t at = 100) {
-    FunctionVersion v;
-    v.version = version;
-    v.sha256 = std::string(64, sha_digit);
-    v.size = 1234;
-    v.spec.name = "double";
-    v.spec.version = version;
-    v.spec.entrypoint = "main.sh";
-    v.created_at = at;
-    return v;
+    return TestVersion(version, sha_digit, at);
   }
 
   std::unique_ptr<FunctionStore> store_;
@@ -172,14 +180,14 @@ TEST_F(FunctionStoreTest, InvocationsAreReplacedByIdAndTrimmedToTheNewest) {
   EXPECT_EQ(Items(store_->ListInvocations("fn-1", {10, ""}))->size(), 3u);
 }
 
-// The trim runs every TrimBatch(keep) Puts (its cost grows with keep): the newest `keep` are
-// always there, and never more than keep + TrimBatch(keep) - 1 records.
+// The trim runs every PutsPerTrim(keep) Puts (its cost grows with keep): the newest `keep` are
+// always there, and never more than keep + PutsPerTrim(keep) - 1 records.
 TEST_F(FunctionStoreTest, InvocationsAreTrimmedInBatches) {
   const size_t keep = 64;
-  const size_t batch = FunctionStore::TrimBatch(keep);
+  const size_t batch = FunctionStore::PutsPerTrim(keep);
   ASSERT_EQ(batch, 4u);
-  EXPECT_EQ(FunctionStore::TrimBatch(3), 1u);
-  EXPECT_EQ(FunctionStore::TrimBatch(1000), 62u);
+  EXPECT_EQ(FunctionStore::PutsPerTrim(3), 1u);
+  EXPECT_EQ(FunctionStore::PutsPerTrim(1000), 62u);
   size_t most = 0;
   for (int i = 0; i < 200; ++i) {
     ASSERT_TRUE(store_->PutInvocation(
@@ -196,9 +204,43 @@ TEST_F(FunctionStoreTest, InvocationsAreTrimmedInBatches) {
     for (size_t k = 0; k < expected_min; ++k) EXPECT_EQ((*list)[k].id, "inv-" + std::to_string(1000 + i - k));
   }
   EXPECT_EQ(most, keep + batch - 1) << "trimmed in batches, not on every Put";
-  // Another function is counted on its own: its first Put trims what an earlier run left.
-  ASSERT_TRUE(store_->PutInvocation({"inv-x", "fn-2", "cloud", InvocationStatus::kSucceeded, {{"status", "succeeded"}}, 100}, keep));
-  EXPECT_EQ(Items(store_->ListInvocations("fn-2", {500, ""}))->size(), 1u);
+}
+
+// The counts live in the process: a store opened anew trims each function on its first Put,
+// whatever the last run left.
+TEST(FunctionStoreFileTest, TheFirstPutAfterAReopenTrimsWhatTheLastRunLeft) {
+  char dir_template[] = "/tmp/ew-fn-store-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  const std::string path = dir + "/store.db";
+  {
+    auto registry = registry::OpenSqliteStore(path);  // creates and migrates the file
+    ASSERT_TRUE(registry) << registry.error().message;
+    edgewire::v1::Project project;
+    project.set_id("prj-1");
+    project.set_name("alpha");
+    ASSERT_TRUE((*registry)->CreateProject(project));  // the function's project (foreign key)
+  }
+  auto put = [](FunctionStore& store, int i, size_t keep) {
+    return store.PutInvocation(
+        {"inv-" + std::to_string(i), "fn-1", "cloud", InvocationStatus::kSucceeded, {{"status", "succeeded"}}, 100 + i}, keep);
+  };
+  {
+    auto first = FunctionStore::Open(path);
+    ASSERT_TRUE(first) << first.error().message;
+    ASSERT_TRUE((*first)->AddVersion("prj-1", "double", "fn-1", TestVersion("1.0.0", 'a')));
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE(put(**first, i, 1000));
+  }
+  auto second = FunctionStore::Open(path);
+  ASSERT_TRUE(second) << second.error().message;
+  ASSERT_TRUE(put(**second, 20, 5));
+  auto list = Items((*second)->ListInvocations("fn-1", {500, ""}));
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 5u);
+  EXPECT_EQ(list->front().id, "inv-20");
+  EXPECT_EQ(list->back().id, "inv-16");
+  second->reset();
+  std::filesystem::remove_all(dir);
 }
 
 // Issue 14: an asynchronous invocation in flight when the conductor was killed stayed

@@ -66,7 +66,6 @@ TEST_F(SqliteConnectionTest, OtherFailuresAreInternalAndNothingEscapes) {
   EXPECT_EQ(*value, 1) << "no failed write changed anything";
 }
 
-// Issue 14: faults of the store as a whole are Unavailable (REST 503) with the reason.
 // Statements of this connection that are mid-step (hold a read of the database).
 int BusyStatements(SQLite::Database& db) {
   int busy = 0;
@@ -80,7 +79,7 @@ TEST_F(SqliteConnectionTest, AStatementIsPreparedOnceAndResetWhenItsHandleGoes) 
   const std::string sql = "SELECT name FROM parents WHERE n >= ? ORDER BY n";
   SQLite::Statement* first = nullptr;
   auto names = connection_.Run<std::string>("read", [&]() -> Result<std::string> {
-    auto q = connection_.Statement(sql);
+    auto q = connection_.Prepared(sql);
     first = &*q;
     q->bind(1, 0);
     EXPECT_TRUE(q->executeStep());  // one row of two: the read is still open
@@ -91,7 +90,7 @@ TEST_F(SqliteConnectionTest, AStatementIsPreparedOnceAndResetWhenItsHandleGoes) 
   EXPECT_EQ(*names, "one");
   EXPECT_EQ(BusyStatements(connection_.database()), 0) << "reset when the handle went";
   auto again = connection_.Run<bool>("read", [&]() -> Result<bool> {
-    auto q = connection_.Statement(sql);
+    auto q = connection_.Prepared(sql);
     EXPECT_EQ(&*q, first) << "the kept statement, not a new one";
     // The bindings were cleared: n >= NULL matches nothing.
     return q->executeStep();
@@ -103,8 +102,8 @@ TEST_F(SqliteConnectionTest, AStatementIsPreparedOnceAndResetWhenItsHandleGoes) 
 TEST_F(SqliteConnectionTest, ATextInUseOrPastTheLimitGetsAStatementOfItsOwn) {
   auto nested = connection_.Run<int>("read", [&]() -> Result<int> {
     const std::string sql = "SELECT count(*) FROM parents WHERE n >= ?";
-    auto outer = connection_.Statement(sql);
-    auto inner = connection_.Statement(sql);
+    auto outer = connection_.Prepared(sql);
+    auto inner = connection_.Prepared(sql);
     EXPECT_NE(&*outer, &*inner);
     outer->bind(1, 0);
     inner->bind(1, 5);
@@ -116,7 +115,7 @@ TEST_F(SqliteConnectionTest, ATextInUseOrPastTheLimitGetsAStatementOfItsOwn) {
   auto many = connection_.Run<int>("read", [&]() -> Result<int> {
     int sum = 0;
     for (size_t i = 0; i < SqliteConnection::kMaxCachedStatements + 8; ++i) {
-      auto q = connection_.Statement("SELECT " + std::to_string(i));
+      auto q = connection_.Prepared("SELECT " + std::to_string(i));
       EXPECT_TRUE(q->executeStep());
       sum += q->getColumn(0).getInt();
     }
@@ -127,11 +126,21 @@ TEST_F(SqliteConnectionTest, ATextInUseOrPastTheLimitGetsAStatementOfItsOwn) {
   EXPECT_EQ(*many, n * (n - 1) / 2);
   EXPECT_EQ(BusyStatements(connection_.database()), 0);
   // A statement that fails to prepare is not kept, and the error is mapped as any other.
-  auto bad = connection_.Run<bool>("read", [&]() -> Result<bool> { return connection_.Statement("SELECT nope FROM")->executeStep(); });
+  auto statements = [&] {
+    int n = 0;
+    for (sqlite3_stmt* s = sqlite3_next_stmt(connection_.database().getHandle(), nullptr); s;
+         s = sqlite3_next_stmt(connection_.database().getHandle(), s))
+      ++n;
+    return n;
+  };
+  const int before = statements();
+  auto bad = connection_.Run<bool>("read", [&]() -> Result<bool> { return connection_.Prepared("SELECT nope FROM")->executeStep(); });
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code, ErrorCode::kInternal);
+  EXPECT_EQ(statements(), before);
 }
 
+// Issue 14: faults of the store as a whole are Unavailable (REST 503) with the reason.
 TEST(SqliteStoreFaultTest, DiskLockAndDamageAreUnavailableWithTheReason) {
   struct Case {
     int code;

@@ -1,6 +1,8 @@
 // RestApi::Admit: the token of a request with a body is checked on its headers, before the
 // server reads the body (issue 11, limits before authentication).
 #include <future>
+#include <thread>
+#include <utility>
 
 #include "tests/cloud-conductor/rest/rest_test_harness.hpp"
 
@@ -50,6 +52,41 @@ TEST_F(AdmissionTest, AGoodTokenIsAdmittedWithItsCallerWhichHandleDoesNotCheckAg
   request.headers["x-auth-token"] = alice_;
   request.admission = *who;
   EXPECT_EQ(Handle(std::move(request)).status, 200);
+}
+
+// A token the Authenticator verified moments ago is admitted on the calling (io) thread,
+// without a trip to the blocking pool; once revoked, it goes back to the store and is refused.
+TEST_F(AdmissionTest, ARecentlyVerifiedTokenIsAdmittedAtOnceAndARevokedOneIsNot) {
+  // The admission, and whether it was answered on the calling thread (the server's io thread).
+  auto admit = [&](const std::string& token) {
+    server::HttpRequestHead head;
+    head.method = "POST";
+    head.target = head.path = "/v1/boards";
+    head.peer = "127.0.0.1:50000";
+    head.body_bytes = 20;
+    head.headers["x-auth-token"] = token;
+    auto answer = std::make_shared<std::promise<std::pair<server::Admission, bool>>>();
+    auto future = answer->get_future();
+    api_->Admit(head, [caller = std::this_thread::get_id(), answer](server::Admission admission) {
+      answer->set_value({std::move(admission), std::this_thread::get_id() == caller});
+    });
+    EXPECT_EQ(future.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+    return future.get();
+  };
+  auto [first, first_inline] = admit(bob_);
+  EXPECT_FALSE(first_inline) << "never verified yet: checked on the pool";
+  ASSERT_FALSE(first.refusal);
+  auto [again, again_inline] = admit(bob_);
+  EXPECT_TRUE(again_inline) << "answered on the pool";
+  ASSERT_FALSE(again.refusal);
+  const auto* who = std::any_cast<auth::Principal>(&again.context);
+  ASSERT_NE(who, nullptr);
+  EXPECT_EQ(who->name, "bob");
+  EXPECT_EQ(Send("DELETE", "/v1/auth/tokens/current", "", bob_).status, 204);
+  auto [revoked, revoked_inline] = admit(bob_);
+  EXPECT_FALSE(revoked_inline) << "a revoked token is checked against the store";
+  ASSERT_TRUE(revoked.refusal);
+  EXPECT_EQ(revoked.refusal->status, 401);
 }
 
 TEST_F(AdmissionTest, UnknownRoutesAreAnsweredBeforeTheBody) {

@@ -37,6 +37,19 @@ size_t ThreadCount() {
   return n;
 }
 
+// `done()` holds within `timeout` (polled).
+template <typename Done>
+bool WaitUntil(Done done, std::chrono::milliseconds timeout = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  return done();
+}
+
+// The count of this process's threads reaches `want` within `timeout`.
+bool ThreadCountReaches(size_t want, std::chrono::milliseconds timeout = 10s) {
+  return WaitUntil([want] { return ThreadCount() == want; }, timeout);
+}
+
 // Collects asynchronous results, in completion order.
 class Results {
  public:
@@ -289,17 +302,10 @@ TEST_F(FunctionHostTest, FullQueueRefuses) {
   ASSERT_TRUE(results.WaitFor(3));
 }
 
-// The count of this process's threads reaches `want` within `timeout`.
-bool ThreadCountReaches(size_t want, std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (ThreadCount() != want && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
-  return ThreadCount() == want;
-}
-
 TEST_F(FunctionHostTest, NoThreadIsLeftWhenIdle) {
   size_t baseline = ThreadCount();
   HostConfig config;
-  config.worker_idle = 2s;
+  config.parked_worker_timeout = 2s;  // on clock_
   MakeHost(config);
   Install("fn", Spec("fn"));
   EXPECT_EQ(ThreadCount(), baseline);
@@ -310,13 +316,17 @@ TEST_F(FunctionHostTest, NoThreadIsLeftWhenIdle) {
   EXPECT_GE(ThreadCount(), baseline + 4);
   state_->Release(6);
   ASSERT_TRUE(results.WaitFor(6));
-  // All but two workers exit right after their last callback; those two after worker_idle.
-  EXPECT_TRUE(ThreadCountReaches(baseline + 2, 5s)) << ThreadCount() - baseline << " workers left";
+  // All but two workers exit right after their last callback; those two park until the
+  // timeout passes on the host's clock.
+  EXPECT_TRUE(WaitUntil([&] { return host_->ParkedWorkers() == 2; }));
+  EXPECT_TRUE(ThreadCountReaches(baseline + 2)) << ThreadCount() - baseline << " workers left";
+  clock_.Advance(2s);
   EXPECT_TRUE(ThreadCountReaches(baseline));
+  EXPECT_EQ(host_->ParkedWorkers(), 0u);
 }
 
 TEST_F(FunctionHostTest, AParkedWorkerRunsTheNextCall) {
-  MakeHost();  // default worker_idle: 10 s
+  MakeHost();  // default parked_worker_timeout: 10 s on clock_
   Install("fn", Spec("fn"));
   // Counted after Install: its log line may have started the logger's thread.
   const size_t baseline = ThreadCount();
@@ -329,16 +339,29 @@ TEST_F(FunctionHostTest, AParkedWorkerRunsTheNextCall) {
     });
     ran_on.push_back(done.get_future().get());
     // The worker parks after its callback returns: one thread, not one per call.
-    EXPECT_TRUE(ThreadCountReaches(baseline + 1, 5s));
+    ASSERT_TRUE(WaitUntil([&] { return host_->ParkedWorkers() == 1; }));
+    EXPECT_EQ(ThreadCount(), baseline + 1);
   }
   EXPECT_EQ(ran_on[1], ran_on[0]);
   EXPECT_EQ(ran_on[2], ran_on[0]);
   EXPECT_EQ(state_->runs.size(), 3u);
-  // The host's destructor does not wait out the parked worker's 10 s.
+  clock_.Advance(9s);
+  EXPECT_EQ(host_->ParkedWorkers(), 1u);
+  clock_.Advance(1s);
+  EXPECT_TRUE(ThreadCountReaches(baseline)) << "the timeout passed";
+  EXPECT_EQ(host_->ParkedWorkers(), 0u);
+}
+
+TEST_F(FunctionHostTest, ShutdownDoesNotWaitForParkedWorkers) {
+  MakeHost();
+  Install("fn", Spec("fn"));
+  const size_t baseline = ThreadCount();
+  ASSERT_TRUE(InvokeSync("fn"));
+  ASSERT_TRUE(WaitUntil([&] { return host_->ParkedWorkers() == 1; }));
   auto start = std::chrono::steady_clock::now();
   host_.reset();
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
-  EXPECT_TRUE(ThreadCountReaches(baseline, 5s));
+  EXPECT_TRUE(ThreadCountReaches(baseline));
 }
 
 TEST_F(FunctionHostTest, UninstallFailsQueuedCallsAndLetsRunningOnesFinish) {
@@ -519,7 +542,7 @@ TEST_F(WarmHostTest, ConcurrencyIsBoundByInstancesOneCallerEach) {
 TEST_F(WarmHostTest, IdleInstancesStopAfterTheTimeoutAndTheReaperLeaves) {
   size_t baseline = ThreadCount();
   HostConfig config;
-  config.idle_workers = 0;  // only the reaper is watched here
+  config.max_parked_workers = 0;  // only the reaper is watched here
   MakeHost(config);
   Install("fn", WarmSpec());
   ASSERT_TRUE(InvokeSync("fn"));
