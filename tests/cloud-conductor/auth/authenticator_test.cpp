@@ -15,6 +15,22 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Project prj-1 ("alpha") and its users, with the password "open sesame" (a cheap hash).
+void AddProject(registry::Store& store) {
+  edgewire::v1::Project project;
+  project.set_id("prj-1");
+  project.set_name("alpha");
+  ASSERT_TRUE(store.CreateProject(project));
+}
+void AddUser(registry::Store& store, const std::string& id, const std::string& name, const std::string& role) {
+  edgewire::v1::User user;
+  user.set_id(id);
+  user.set_name(name);
+  user.set_project_id("prj-1");
+  user.set_role(role);
+  ASSERT_TRUE(store.CreateUser(user, ids::HashPassword("open sesame", 1000)));
+}
+
 class AuthenticatorTest : public ::testing::Test {
  protected:
   static std::unique_ptr<registry::Store> OpenStore() {
@@ -24,16 +40,8 @@ class AuthenticatorTest : public ::testing::Test {
   }
 
   AuthenticatorTest() {
-    edgewire::v1::Project project;
-    project.set_id("prj-1");
-    project.set_name("alpha");
-    EXPECT_TRUE(store_->CreateProject(project));
-    edgewire::v1::User user;
-    user.set_id("usr-1");
-    user.set_name("alice");
-    user.set_project_id("prj-1");
-    user.set_role("operator");
-    EXPECT_TRUE(store_->CreateUser(user, ids::HashPassword("open sesame", 1000)));
+    AddProject(*store_);
+    AddUser(*store_, "usr-1", "alice", "operator");
   }
 
   ManualClock clock_;
@@ -58,12 +66,7 @@ TEST_F(AuthenticatorTest, IssuedTokenVerifies) {
 }
 
 TEST_F(AuthenticatorTest, StoredAdminRoleMakesAnAdmin) {
-  edgewire::v1::User root;
-  root.set_id("usr-2");
-  root.set_name("root");
-  root.set_project_id("prj-1");
-  root.set_role("admin");
-  ASSERT_TRUE(store_->CreateUser(root, ids::HashPassword("open sesame", 1000)));
+  AddUser(*store_, "usr-2", "root", "admin");
   auto issued = auth_.IssueToken("root", "open sesame", 0s);
   ASSERT_TRUE(issued) << issued.error().message;
   auto who = auth_.VerifyToken(issued->token);
@@ -74,12 +77,7 @@ TEST_F(AuthenticatorTest, StoredAdminRoleMakesAnAdmin) {
 
 // REST never stores another role, but a row written by something else must grant nothing.
 TEST_F(AuthenticatorTest, UnknownStoredRoleFailsClosed) {
-  edgewire::v1::User odd;
-  odd.set_id("usr-3");
-  odd.set_name("odd");
-  odd.set_project_id("prj-1");
-  odd.set_role("viewer");
-  ASSERT_TRUE(store_->CreateUser(odd, ids::HashPassword("open sesame", 1000)));
+  AddUser(*store_, "usr-3", "odd", "viewer");
   auto issued = auth_.IssueToken("odd", "open sesame", 0s);
   ASSERT_TRUE(issued) << issued.error().message;
   auto who = auth_.VerifyToken(issued->token);
@@ -214,12 +212,7 @@ TEST_F(AuthenticatorTest, ARevokedTokenIsForgottenAtOnce) {
 }
 
 TEST_F(AuthenticatorTest, ADeletedUsersTokensAreForgottenAtOnce) {
-  edgewire::v1::User bob;
-  bob.set_id("usr-2");
-  bob.set_name("bob");
-  bob.set_project_id("prj-1");
-  bob.set_role("operator");
-  ASSERT_TRUE(store_->CreateUser(bob, ids::HashPassword("open sesame", 1000)));
+  AddUser(*store_, "usr-2", "bob", "operator");
   auto alices = auth_.IssueToken("alice", "open sesame", 0s);
   auto bobs = auth_.IssueToken("bob", "open sesame", 0s);
   ASSERT_TRUE(alices && bobs);
@@ -252,16 +245,8 @@ TEST(AuthenticatorRaceTest, ACheckThatReadTheStoreBeforeARevocationIsNotRemember
   SQLite::Database db = registry::OpenSqliteDatabase(":memory:");
   ASSERT_TRUE(registry::ApplyMigrations(db));
   HookedStore store(std::move(db));
-  edgewire::v1::Project project;
-  project.set_id("prj-1");
-  project.set_name("alpha");
-  ASSERT_TRUE(store.CreateProject(project));
-  edgewire::v1::User user;
-  user.set_id("usr-1");
-  user.set_name("alice");
-  user.set_project_id("prj-1");
-  user.set_role("operator");
-  ASSERT_TRUE(store.CreateUser(user, ids::HashPassword("open sesame", 1000)));
+  AddProject(store);
+  AddUser(store, "usr-1", "alice", "operator");
   ManualClock clock;
   Authenticator auth(store, clock, 1h);
   for (const bool delete_user : {false, true}) {
