@@ -137,14 +137,12 @@ SqliteConnection::CachedStatement::~CachedStatement() {
 
 SqliteConnection::CachedStatement SqliteConnection::Prepared(const std::string& sql) {
   auto it = statements_.find(sql);
-  if (it == statements_.end()) {
-    if (statements_.size() >= kMaxCachedStatements) return CachedStatement(std::make_unique<SQLite::Statement>(db_, sql));
+  if (it == statements_.end() && statements_.size() < kMaxCachedStatements)
     it = statements_.emplace(sql, Kept{std::make_unique<SQLite::Statement>(db_, sql), false}).first;
-  }
-  Kept& kept = it->second;
-  if (kept.in_use) return CachedStatement(std::make_unique<SQLite::Statement>(db_, sql));
-  kept.in_use = true;
-  return CachedStatement(kept.statement.get(), &kept.in_use);
+  // Past the limit, or its kept one in use: a statement of its own.
+  if (it == statements_.end() || it->second.in_use) return CachedStatement(std::make_unique<SQLite::Statement>(db_, sql));
+  it->second.in_use = true;
+  return CachedStatement(it->second.statement.get(), &it->second.in_use);
 }
 
 SqliteConnection::~SqliteConnection() {

@@ -404,16 +404,13 @@ def main():
                                             "config": dict(parse_variant(args.variant[boards.index(b)])[1])
                                             if args.variant else {}, "bin": b.binary}
 
-        def upload_and_deploy(spec, files, targets):
-            return deploy_package(rest, spec, files, targets)
-
-        cold = upload_and_deploy({"name": "echo", "version": "1", "runtime": "sh", "entrypoint": "main.sh",
-                                  "maxConcurrency": 256}, {"main.sh": ECHO_SH}, boards)
+        cold = deploy_package(rest, {"name": "echo", "version": "1", "runtime": "sh", "entrypoint": "main.sh",
+                                     "maxConcurrency": 256}, {"main.sh": ECHO_SH}, boards)
         warm = None
         if phases & {"warm", "burst"}:
-            warm = upload_and_deploy({"name": "echo-warm", "version": "1", "runtime": "sh", "entrypoint": "main.sh",
-                                      "maxConcurrency": 256, "warm": {"enabled": True, "maxInstances": 16}},
-                                     {"main.sh": WARM_SH}, [board])
+            warm = deploy_package(rest, {"name": "echo-warm", "version": "1", "runtime": "sh", "entrypoint": "main.sh",
+                                         "maxConcurrency": 256, "warm": {"enabled": True, "maxInstances": 16}},
+                                  {"main.sh": WARM_SH}, [board])
         event = {"n": 1}
         first = invoke(rest, cold["id"], board.board_id, event)
         runtime = first.get("runtime") or results["variants"][board.label]["runtime"]
