@@ -497,6 +497,7 @@ Result<uint16_t> Conductor::Start() {
   options.tunnel_ping_interval = d.config.tunnels_ping_interval;
   options.proxy_idle_timeout = d.config.tunnels_proxy_idle_timeout;
   options.heartbeat_interval = d.config.heartbeat_interval;
+  options.heartbeat_max_pings_per_second = static_cast<uint32_t>(d.config.heartbeat_max_pings_per_second);
   d.server = std::make_unique<server::Server>(
       d.io, options, *d.rest,
       [router = d.router.get()](std::shared_ptr<router::Transport> t) { return router->Attach(std::move(t)); },

@@ -2,9 +2,11 @@
 // WebSocket sessions implement it; router unit tests use an in-memory one.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "common/wamp/codec.hpp"
+#include "common/wamp/heartbeat.hpp"
 
 namespace ew::router {
 
@@ -18,6 +20,9 @@ class Transport {
   virtual void Close(const std::string& reason) = 0;
   virtual wamp::Serializer serializer() const = 0;
   virtual const std::string& peer() const = 0;
+  // The heartbeat the transport holds its peer to now, which WELCOME tells it; none when the
+  // transport has none (in-memory test transports).
+  virtual std::optional<wamp::HeartbeatTerms> heartbeat() const { return std::nullopt; }
 };
 
 // What the router gives back for each attached transport: the transport feeds it frames.

@@ -4,10 +4,18 @@
 
 namespace ew::server {
 
-HeartbeatWheel::HeartbeatWheel(Duration interval, Duration timeout, Duration tick, TimePoint now)
-    : interval_(interval), timeout_(timeout), tick_(std::max(tick, Duration(1))), origin_(now) {
+HeartbeatWheel::HeartbeatWheel(Duration interval, Duration timeout, Duration tick, TimePoint now,
+                               uint32_t max_pings_per_second)
+    : interval_(interval),
+      timeout_(timeout),
+      max_pings_per_second_(max_pings_per_second),
+      stretched_interval_(interval),
+      stretched_timeout_(timeout),
+      tick_(std::max(tick, Duration(1))),
+      origin_(now) {
   // A member is never due further ahead than `timeout` (rounded up) from the tick being handled,
-  // so this many buckets never wrap onto a member before it is due.
+  // so this many buckets never wrap onto a member before it is due. Under a stretch it may be:
+  // Place puts it in the last bucket, and it is placed again from there.
   const auto slots = static_cast<size_t>((timeout_ + tick_ - Duration(1)) / tick_) + 2;
   buckets_.resize(slots);
 }
@@ -44,10 +52,24 @@ void HeartbeatWheel::Unlink(Member* member) {
   --size_;
 }
 
+void HeartbeatWheel::Stretch() {
+  stretched_interval_ = interval_;
+  stretched_timeout_ = timeout_;
+  if (max_pings_per_second_ == 0) return;
+  // size_ ≤ a few million and a second in the clock's ticks (ns) keep this within int64.
+  const Duration spread = std::chrono::duration_cast<Duration>(std::chrono::seconds(1)) *
+                          static_cast<int64_t>(size_) / static_cast<int64_t>(max_pings_per_second_);
+  if (spread <= interval_) return;
+  stretched_interval_ = spread;
+  const double factor = static_cast<double>(spread.count()) / static_cast<double>(interval_.count());
+  stretched_timeout_ = Duration(static_cast<Duration::rep>(static_cast<double>(timeout_.count()) * factor));
+}
+
 void HeartbeatWheel::Add(Member* member) {
   if (member->wheel_ == this) return;
   if (member->wheel_ != nullptr) member->wheel_->Remove(member);
-  Place(member, TickOf(member->HeartbeatLastHeard() + interval_));
+  Place(member, TickOf(member->HeartbeatLastHeard() + stretched_interval_));
+  Stretch();
 }
 
 void HeartbeatWheel::Remove(Member* member) {
@@ -62,6 +84,9 @@ void HeartbeatWheel::Advance(TimePoint now) {
   const auto slots = static_cast<int64_t>(buckets_.size());
   // After a stall longer than the wheel, each bucket is handled once (the last `slots` ticks).
   if (target - done_tick_ > slots) done_tick_ = target - slots;
+  Stretch();
+  const Duration interval = stretched_interval_, timeout = stretched_timeout_;
+  const Duration grace = (timeout - interval) / 2;  // for an answer to a ping
   while (done_tick_ < target) {
     ++done_tick_;  // first: members placed again from here go to later ticks
     auto& bucket = buckets_[static_cast<size_t>(done_tick_ % slots)];
@@ -73,18 +98,25 @@ void HeartbeatWheel::Advance(TimePoint now) {
       ++visited_;
       const TimePoint last = m->HeartbeatLastHeard();
       const auto silent = now - last;
-      if (silent >= timeout_) {
+      const bool pinged = m->pinged_for_ == last;  // in this silence
+      if (silent >= timeout && pinged && now - m->pinged_at_ >= grace) {
         ++expired_;
         m->HeartbeatExpired();
         continue;
       }
-      if (silent >= interval_) {
-        // Placed before the callback, so that the callback may Remove it.
-        Place(m, TickOf(last + timeout_));
-        ++pinged_;
-        m->HeartbeatPing();
+      if (silent >= interval) {
+        // Placed before the callback, so that the callback may Remove it. A stretched timeout
+        // past the wheel's span brings the member back before it: one ping per silence.
+        const TimePoint pinged_at = pinged ? m->pinged_at_ : now;
+        Place(m, TickOf(std::max(last + timeout, pinged_at + grace)));
+        if (!pinged) {
+          m->pinged_for_ = last;
+          m->pinged_at_ = now;
+          ++pinged_;
+          m->HeartbeatPing();
+        }
       } else {
-        Place(m, TickOf(last + interval_));
+        Place(m, TickOf(last + interval));
       }
     }
   }

@@ -19,7 +19,19 @@ namespace ew::server {
 // Contract: single-threaded (the io thread); every Member is Removed (or expired) before it is
 // destroyed; a Member is in at most one wheel. Lateness: a silent peer is pinged at most one tick
 // after `interval` of silence and expired at most one tick after `timeout` (tick = timeout / 8 by
-// default: 4.5 s with the shipped 4 s timeout, as before the wheel).
+// default: 4.5 s with the shipped 4 s timeout, as before the wheel). A peer is expired only once
+// it has been pinged in its silence and left the ping unanswered for half of timeout − interval
+// (1 s shipped): when the terms shrink (boards leave a stretched wheel), a peer silent for longer
+// than the new timeout, as the old terms allowed, gets a ping and that grace first.
+//
+// A ceiling on pings (max_pings_per_second, 0 = none): with more members than interval × the
+// ceiling, every member is pinged after members ÷ ceiling of silence instead, and expired after
+// the timeout stretched in the same proportion, so that an idle conductor's heartbeat costs about
+// the same however many boards it holds; the detection of a dead board slows instead (40 s at
+// 100,000 boards and the shipped 2 s / 4 s / 5,000 a second). The stretch follows the number of
+// members at each Add and at the start of each Advance. interval() and timeout() say what it is:
+// the conductor tells its boards (WELCOME and every ping), so that they time their own checks by
+// it (docs/ARCHITECTURE.md, WAMP, "Heartbeat").
 class HeartbeatWheel {
  public:
   using TimePoint = std::chrono::steady_clock::time_point;
@@ -43,10 +55,12 @@ class HeartbeatWheel {
     HeartbeatWheel* wheel_ = nullptr;  // null: in no wheel
     size_t slot_ = 0;                  // bucket index
     size_t pos_ = 0;                   // index in the bucket
+    TimePoint pinged_for_ = TimePoint::min();  // its last heard when last pinged: one ping per silence
+    TimePoint pinged_at_{};                    // when
   };
 
   // interval < timeout; tick > 0 (it bounds how late a ping or an expiry comes).
-  HeartbeatWheel(Duration interval, Duration timeout, Duration tick, TimePoint now);
+  HeartbeatWheel(Duration interval, Duration timeout, Duration tick, TimePoint now, uint32_t max_pings_per_second = 0);
   ~HeartbeatWheel();
   HeartbeatWheel(const HeartbeatWheel&) = delete;
   HeartbeatWheel& operator=(const HeartbeatWheel&) = delete;
@@ -61,6 +75,10 @@ class HeartbeatWheel {
 
   size_t size() const { return size_; }
   Duration tick() const { return tick_; }
+  // The silences that get a member pinged and expired now: the configured ones, or longer under
+  // the ceiling (see the class comment).
+  Duration interval() const { return stretched_interval_; }
+  Duration timeout() const { return stretched_timeout_; }
   // Members looked at, pinged, expired since construction (for tests and metrics).
   uint64_t visited() const { return visited_; }
   uint64_t pinged() const { return pinged_; }
@@ -70,9 +88,14 @@ class HeartbeatWheel {
   int64_t TickOf(TimePoint t) const;  // the tick a time falls in, rounded up
   void Place(Member* member, int64_t due_tick);
   void Unlink(Member* member);
+  // Sets the stretched interval and timeout for size_ members.
+  void Stretch();
 
   Duration interval_;
   Duration timeout_;
+  uint32_t max_pings_per_second_;
+  Duration stretched_interval_;
+  Duration stretched_timeout_;
   Duration tick_;
   TimePoint origin_;
   int64_t done_tick_ = 0;  // every bucket up to this tick has been handled

@@ -59,6 +59,10 @@ struct ServerOptions {
   // closed. An interval not below the timeout is taken as half the timeout.
   std::chrono::milliseconds heartbeat_interval{2'000};
   std::chrono::milliseconds heartbeat_timeout{4'000};
+  // At most this many heartbeat pings a second (0 = no ceiling): with more WebSockets than
+  // heartbeat_interval × this, both silences above stretch in proportion (heartbeat_wheel.hpp),
+  // and peers are told (WELCOME's x_heartbeat, every ping's payload).
+  uint32_t heartbeat_max_pings_per_second = 5'000;
   std::chrono::seconds handshake_timeout{10};            // TLS handshake; WebSocket opening/closing handshake
   std::chrono::seconds http_idle_timeout{60};            // keep-alive connection waiting for its next request
   // A request's whole header, from its first byte (for a new connection: from the TLS

@@ -23,6 +23,7 @@
 #include "cloud-conductor/server/tls_stream.hpp"
 #include "common/log/log.hpp"
 #include "common/metrics/metrics.hpp"
+#include "common/wamp/heartbeat.hpp"
 
 namespace ew::server {
 
@@ -65,6 +66,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       heartbeat_pings = &m->GetCounter("ew_server_heartbeat_pings_total", "WebSocket pings sent by the heartbeat");
       heartbeat_expired = &m->GetCounter("ew_server_heartbeat_expired_total",
                                          "WebSockets dropped by the heartbeat (silent for heartbeat_timeout)");
+      heartbeat_interval_gauge = &m->GetGauge(
+          "ew_server_heartbeat_interval_seconds",
+          "Silence after which a WebSocket is pinged now: heartbeat_interval, or longer under the ping ceiling");
+      heartbeat_interval_gauge.load()->Set(std::chrono::duration<double>(HeartbeatInterval(options)).count());
     }
     limiter = std::make_shared<ConnectionLimiter>(options.max_connections, options.max_connections_per_address,
                                                   open_gauge);
@@ -102,6 +107,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::atomic<metrics::Counter*> dropped_tls{nullptr};
   std::atomic<metrics::Counter*> heartbeat_pings{nullptr};
   std::atomic<metrics::Counter*> heartbeat_expired{nullptr};
+  std::atomic<metrics::Gauge*> heartbeat_interval_gauge{nullptr};
 
   // Every accepted WebSocket until it is destroyed, closing ones included (they have left the
   // heartbeat wheel): Server::Stop ends them all (io thread).
@@ -117,6 +123,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     for (auto* c : {&refused_global, &refused_address, &dropped_header, &dropped_body, &dropped_tls, &heartbeat_pings,
                     &heartbeat_expired})
       c->store(nullptr);
+    heartbeat_interval_gauge.store(nullptr);
     limiter->DetachGauge();
   }
   void DoAccept();
@@ -138,8 +145,41 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       self->heartbeat.Advance(std::chrono::steady_clock::now());
       if (auto* c = self->heartbeat_pings.load()) c->Inc(static_cast<double>(self->heartbeat.pinged() - pinged));
       if (auto* c = self->heartbeat_expired.load()) c->Inc(static_cast<double>(self->heartbeat.expired() - expired));
+      self->NoteHeartbeatStretch();
       if (self->heartbeat.size() > 0) self->ArmHeartbeatTick();
     });
+  }
+  // After a tick: the gauge, and a log line when the ping ceiling's stretch has moved by a
+  // quarter or more since the last one (or ended).
+  void NoteHeartbeatStretch() {
+    const auto interval = heartbeat.interval();
+    if (auto* g = heartbeat_interval_gauge.load()) g->Set(std::chrono::duration<double>(interval).count());
+    const auto configured = HeartbeatInterval(options);
+    const bool stretched = interval > configured;
+    if (!stretched && !heartbeat_logged_stretch) return;
+    if (stretched && heartbeat_logged_stretch && interval * 4 < heartbeat_logged_interval * 5 &&
+        interval * 5 > heartbeat_logged_interval * 4)
+      return;
+    heartbeat_logged_stretch = stretched;
+    heartbeat_logged_interval = interval;
+    const auto terms = HeartbeatTerms();
+    if (stretched)
+      Log()->info("heartbeat: {} WebSockets at most {} pings a second: each pinged after {} ms of silence, "
+                  "dropped after {} ms",
+                  heartbeat.size(), options.heartbeat_max_pings_per_second, terms.interval.count(),
+                  terms.timeout.count());
+    else
+      Log()->info("heartbeat: {} WebSockets, back to {} ms / {} ms", heartbeat.size(), terms.interval.count(),
+                  terms.timeout.count());
+  }
+  bool heartbeat_logged_stretch = false;
+  std::chrono::steady_clock::duration heartbeat_logged_interval{};
+
+  // What a WebSocket is held to now (the wheel's stretched silences, in whole milliseconds).
+  wamp::HeartbeatTerms HeartbeatTerms() const {
+    using std::chrono::ceil;
+    using std::chrono::milliseconds;
+    return {ceil<milliseconds>(heartbeat.interval()), ceil<milliseconds>(heartbeat.timeout())};
   }
   static std::chrono::steady_clock::duration HeartbeatInterval(const ServerOptions& o) {
     return o.heartbeat_interval < o.heartbeat_timeout ? std::chrono::steady_clock::duration(o.heartbeat_interval)
@@ -149,7 +189,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   // its last frame (4.5 s with the default 4 s: issue 14's "offline within 5 s").
   HeartbeatWheel heartbeat{HeartbeatInterval(options), options.heartbeat_timeout,
                            std::chrono::steady_clock::duration(options.heartbeat_timeout) / 8,
-                           std::chrono::steady_clock::now()};
+                           std::chrono::steady_clock::now(), options.heartbeat_max_pings_per_second};
   net::steady_timer heartbeat_timer{io};
   bool heartbeat_armed = false;
 };

@@ -87,6 +87,8 @@ class WsSession final : public router::Transport,
     ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) { self->OnAccept(ec); });
   }
 
+  std::optional<wamp::HeartbeatTerms> heartbeat() const override { return server_->HeartbeatTerms(); }
+
   void Send(std::string frame) override {
     if (finished_ || close_requested_) return;
     queued_bytes_ += frame.size();
@@ -153,7 +155,10 @@ class WsSession final : public router::Transport,
   void HeartbeatPing() override {
     if (finished_ || closing_ || pinging_ || !ws_.is_open()) return;
     pinging_ = true;
-    ws_.async_ping({}, [self = shared_from_this()](beast::error_code) { self->pinging_ = false; });
+    // The payload tells the peer the terms it is held to now (they stretch with the sessions).
+    const std::string terms = wamp::HeartbeatPingPayload(server_->HeartbeatTerms());
+    ws_.async_ping(websocket::ping_data(terms.data(), terms.size()),
+                   [self = shared_from_this()](beast::error_code) { self->pinging_ = false; });
   }
   void HeartbeatExpired() override {
     if (finished_ || closing_) return;

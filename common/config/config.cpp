@@ -455,6 +455,7 @@ const std::vector<Key<ConductorConfig>>& ConductorKeys() {
       {"router", "call_timeout_ms", Duration(&C::call_timeout)},
       {"router", "heartbeat_interval_ms", Duration(&C::heartbeat_interval)},
       {"router", "heartbeat_timeout_ms", Duration(&C::heartbeat_timeout)},
+      {"router", "heartbeat_max_pings_per_second", Integer(&C::heartbeat_max_pings_per_second, 0, 10'000'000)},
       {"store", "path", Text(&C::store_path, NotEmpty)},
       {"functions", "max_stored_output_bytes", Integer(&C::functions_max_stored_output_bytes, 0, 16 << 20)},
       {"functions", "max_stored_logs_bytes", Integer(&C::functions_max_stored_logs_bytes, 0, 16 << 20)},

@@ -39,6 +39,9 @@ struct ConductorConfig {
   std::chrono::milliseconds call_timeout{30'000};     // default when a caller gives none
   std::chrono::milliseconds heartbeat_interval{2'000};  // WebSocket ping period while idle
   std::chrono::milliseconds heartbeat_timeout{4'000};   // no pong within this → session closed, board offline
+  // At most this many heartbeat pings a second (0 = no ceiling): with more WebSockets than
+  // interval × this, both silences stretch in proportion (HeartbeatWheel).
+  int64_t heartbeat_max_pings_per_second = 5'000;
   // [store]
   std::string store_path = "edgewire.db";  // SQLite file; ":memory:" for tests
   // [functions]

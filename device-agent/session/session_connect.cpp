@@ -9,6 +9,7 @@
 
 #include "common/log/log.hpp"
 #include "common/contract/presence.hpp"
+#include "common/wamp/heartbeat.hpp"
 #include "device-agent/session/session_runner_impl.hpp"
 #include "device-agent/session/wamp_payload.hpp"
 
@@ -17,6 +18,7 @@ namespace ew::agent::session {
 namespace {
 
 // WAMP message codes the runner looks at.
+constexpr int kWelcome = 2;
 constexpr int kAbort = 3;
 constexpr int kChallenge = 4;
 constexpr int kAuthenticate = 5;
@@ -284,6 +286,9 @@ bool SessionRunner::Impl::Intercept(uint64_t id, const autobahn::wamp_message& m
   Attempt& attempt = *attempt_;
   try {
     switch (type) {
+      case kWelcome:
+        AdoptHeartbeat(attempt, message);
+        return false;  // Autobahn completes the join
       case kAbort:
         attempt.abort_reason = DescribeReason(message, 2, 1);
         return false;  // Autobahn fails the join future with it
@@ -315,6 +320,21 @@ const msgpack::object* SessionRunner::Impl::Find(const msgpack::object& map, con
     if (kv.key.type == msgpack::type::STR && kv.key.as<std::string>() == key) return &kv.val;
   }
   return nullptr;
+}
+
+void SessionRunner::Impl::AdoptHeartbeat(Attempt& attempt, const autobahn::wamp_message& message) {
+  if (message.size() < 3 || !attempt.transport) return;
+  const msgpack::object* terms = Find(message.field(2), "x_heartbeat");
+  if (terms == nullptr || terms->type != msgpack::type::MAP) return;  // an older conductor: the options' checks
+  std::optional<wamp::HeartbeatTerms> adopted;
+  try {
+    adopted = wamp::HeartbeatFromJson(MsgpackToJson(*terms));
+  } catch (const std::exception&) {
+  }
+  if (adopted)
+    attempt.transport->AdoptHeartbeat(*adopted);
+  else
+    Log()->debug("WELCOME's x_heartbeat is not {{interval_ms, timeout_ms}} within bounds; ignored");
 }
 
 void SessionRunner::Impl::OnChallenge(Attempt& attempt, const autobahn::wamp_message& message) {

@@ -45,10 +45,12 @@ struct SessionOptions {
   std::chrono::milliseconds stable_after{10'000};
   // From "connecting" to WELCOME and all REGISTERED; a router that stalls is dropped.
   std::chrono::milliseconds join_timeout{15'000};
-  // Liveness: ping after this much silence, give up after idle_timeout without any frame.
-  // The conductor pings a board silent for 1 s and the board pings after 2 s, so 8 s of silence
-  // means a dead path (NAT, cable, power). Short, because until the agent notices, what it
-  // publishes goes into a dead socket (issue 14: was 10 s / 30 s).
+  // Liveness: ping after this much silence, give up after idle_timeout without any frame. These
+  // hold until the conductor says its heartbeat terms (WELCOME, every ping): then the board pings
+  // after the conductor's timeout and gives up after twice it, never sooner than these
+  // (WsTransport::AdoptHeartbeat; shipped 4 s / 8 s). 8 s of silence means a dead path (NAT,
+  // cable, power). Short, because until the agent notices, what it publishes goes into a dead
+  // socket (issue 14: was 10 s / 30 s).
   std::chrono::milliseconds ping_interval{2'000};
   std::chrono::milliseconds idle_timeout{8'000};
   // Shutdown: wait this long for the router's GOODBYE, then close the WebSocket.

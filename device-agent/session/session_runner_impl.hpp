@@ -187,6 +187,9 @@ class SessionRunner::Impl {
   bool Intercept(uint64_t id, const autobahn::wamp_message& message);
   // Value of `key` in a msgpack map, or null.
   static const msgpack::object* Find(const msgpack::object& map, const char* key);
+  // [WELCOME, Session, Details]: the conductor's heartbeat terms (Details.x_heartbeat), given to
+  // the transport, whose checks of the conductor follow them. Left to Autobahn afterwards.
+  void AdoptHeartbeat(Attempt& attempt, const autobahn::wamp_message& message);
   // [CHALLENGE, AuthMethod, Extra{challenge, salt?, iterations?, keylen?}] → AUTHENTICATE.
   void OnChallenge(Attempt& attempt, const autobahn::wamp_message& message);
   // "<uri>: <details.message>" from ABORT/GOODBYE ([type, details, reason]).

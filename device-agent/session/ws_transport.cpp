@@ -32,7 +32,9 @@ BasicWsTransport<Client>::BasicWsTransport(Client& client, boost::asio::io_conte
       events_(std::move(events)),
       error_log_(error_log),
       trust_(std::move(trust)),
-      liveness_timer_(io) {}
+      liveness_timer_(io),
+      ping_after_(options_.ping_interval),
+      dead_after_(options_.idle_timeout) {}
 
 template <typename Client>
 BasicWsTransport<Client>::~BasicWsTransport() = default;
@@ -80,8 +82,12 @@ boost::future<void> BasicWsTransport<Client>::connect() {
     if (auto self = weak.lock()) self->OnMessage(std::move(message));
   });
   // websocketpp answers a ping with a pong when this returns true; any frame proves liveness.
-  connection_->set_ping_handler([weak](websocketpp::connection_hdl, std::string) {
-    if (auto self = weak.lock()) self->last_received_ = std::chrono::steady_clock::now();
+  connection_->set_ping_handler([weak](websocketpp::connection_hdl, std::string payload) {
+    auto self = weak.lock();
+    if (!self) return true;
+    self->last_received_ = std::chrono::steady_clock::now();
+    // The conductor's pings carry its current heartbeat terms (docs/ARCHITECTURE.md, WAMP, "Heartbeat").
+    if (auto terms = wamp::HeartbeatFromPingPayload(payload)) self->AdoptHeartbeat(*terms);
     return true;
   });
   connection_->set_pong_handler([weak](websocketpp::connection_hdl, std::string) {
@@ -324,8 +330,20 @@ void BasicWsTransport<Client>::OnMessage(MessagePtr message) {
 }
 
 template <typename Client>
+void BasicWsTransport<Client>::AdoptHeartbeat(const wamp::HeartbeatTerms& terms) {
+  if (terms_ == terms) return;
+  terms_ = terms;
+  ping_after_ = std::max(options_.ping_interval, terms.timeout);
+  dead_after_ = std::max(options_.idle_timeout, 2 * terms.timeout);
+  Log()->debug("conductor heartbeat: it pings after {} ms of our silence, drops us after {} ms; we ping it after "
+               "{} ms of its silence, give up after {} ms",
+               terms.interval.count(), terms.timeout.count(), ping_after_.count(), dead_after_.count());
+}
+
+template <typename Client>
 void BasicWsTransport<Client>::ScheduleLivenessCheck() {
-  liveness_timer_.expires_after(options_.ping_interval);
+  // Twice per ping_after_: a dead conductor is given up at most half of it late.
+  liveness_timer_.expires_after(std::max(ping_after_ / 2, std::chrono::milliseconds(1)));
   liveness_timer_.async_wait([weak = Weak()](const boost::system::error_code& ec) {
     if (ec) return;
     if (auto self = weak.lock()) self->CheckLiveness();
@@ -336,13 +354,13 @@ template <typename Client>
 void BasicWsTransport<Client>::CheckLiveness() {
   if (!is_connected()) return;
   auto silent = std::chrono::steady_clock::now() - last_received_;
-  if (silent >= options_.idle_timeout) {
+  if (silent >= dead_after_) {
     auto seconds = std::chrono::duration_cast<std::chrono::seconds>(silent).count();
     Close(websocketpp::close::status::going_away,
           "no frame from the conductor for " + std::to_string(seconds) + "s");
     return;
   }
-  if (silent >= options_.ping_interval) {
+  if (silent >= ping_after_) {
     websocketpp::lib::error_code ec;
     connection_->ping("", ec);
   }

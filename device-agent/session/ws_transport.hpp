@@ -13,6 +13,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -33,6 +34,7 @@
 #include <websocketpp/concurrency/none.hpp>
 #include <websocketpp/config/asio_client.hpp>
 
+#include "common/wamp/heartbeat.hpp"
 #include "device-agent/session/mask_key_rng.hpp"
 #include "device-agent/session/recycling_message_manager.hpp"
 #include "device-agent/tls/conductor_trust.hpp"
@@ -226,6 +228,11 @@ class WsTransport : public autobahn::wamp_transport, public std::enable_shared_f
   // Forgets the session without calling its on_detach(), which asserts the session was
   // stopped; breaks the session <-> transport reference cycle at teardown.
   virtual void Release() = 0;
+  // The conductor's heartbeat terms (WELCOME or a ping's payload): the conductor pings this
+  // board after terms.interval of the board's silence, so a silent conductor is pinged after
+  // terms.timeout of its silence and given up after twice that (never sooner than the options
+  // say). Under the conductor's ping ceiling the terms stretch, and so do the board's checks.
+  virtual void AdoptHeartbeat(const wamp::HeartbeatTerms& terms) = 0;
 };
 
 // All methods and callbacks run on the io thread of the io_context `client` was bound to.
@@ -258,6 +265,7 @@ class BasicWsTransport : public WsTransport {
 
   void Close(websocketpp::close::status::value code, const std::string& reason) override;
   void Release() override { handler_.reset(); }
+  void AdoptHeartbeat(const wamp::HeartbeatTerms& terms) override;
 
  private:
   using ConnectionPtr = typename Client::connection_ptr;
@@ -297,6 +305,10 @@ class BasicWsTransport : public WsTransport {
       nullptr, nullptr,
       msgpack::unpack_limit(0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, kMaxUnpackDepth)};
   std::chrono::steady_clock::time_point last_received_;
+  // The silences checked now: options_'s, or longer as the conductor's terms say (AdoptHeartbeat).
+  std::chrono::milliseconds ping_after_;
+  std::chrono::milliseconds dead_after_;
+  std::optional<wamp::HeartbeatTerms> terms_;  // the last adopted
   std::shared_ptr<autobahn::wamp_transport_handler> handler_;
   std::string close_reason_;  // ours, when we started the close
   bool connect_called_ = false;

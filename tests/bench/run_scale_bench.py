@@ -3,12 +3,13 @@
 board sessions (WAMP-CRA, msgpack, the conductor's heartbeat on) on one conductor.
 
   /usr/bin/python3 tests/bench/run_scale_bench.py [--build build] [--boards 100000] [--loaders 8]
-        [--enrollers 8] [--heartbeat-timeouts 4000,60000] [--idle-seconds 30] [--pings 2000]
-        [--json results.json]
+        [--enrollers 8] [--heartbeat-timeouts 4000,60000] [--ping-ceilings shipped,0] [--idle-seconds 30]
+        [--pings 2000] [--json results.json]
 
 Steps and what is measured:
 1. One conductor (shipped defaults except: the connection caps raised, since every board comes
-   from loopback; router.heartbeat_timeout_ms per run; log level warn). RLIMIT_NOFILE raised for
+   from loopback; router.heartbeat_timeout_ms and heartbeat_max_pings_per_second per run; log
+   level warn). RLIMIT_NOFILE raised for
    it and for the loaders with resource.setrlimit before they start (the script runs as root or
    with a high enough hard limit), never in the product's defaults.
 2. N boards created and enrolled through REST (POST /v1/boards, POST /v1/enrol), by --enrollers
@@ -23,10 +24,12 @@ Steps and what is measured:
 5. With all joined: conductor VmRSS (and KB per session above the RSS before the loaders
    started); CPU of conductor and loaders over --idle-seconds of idle (utime+stime from
    /proc/PID/stat), and the conductor's pings in that window (ew_server_heartbeat_pings_total
-   when the conductor has it, else estimated from its ping rule); sys.ping p50/p99 again,
-   through WAMP and REST.
-Steps 1-5 are run once per --heartbeat-timeouts value (the conductor restarted, the boards
-enrolled once: the store is kept).
+   when the conductor has it, else estimated from its ping rule) and the silence after which it
+   pings a session (ew_server_heartbeat_interval_seconds: stretched under the ping ceiling);
+   sys.ping p50/p99 again, through WAMP and REST.
+Steps 1-5 are run once per --heartbeat-timeouts value and --ping-ceilings value (the conductor
+restarted, the boards enrolled once: the store is kept). A ceiling of boards ÷ 20 shows, with
+fewer boards, what 100,000 boards do at the shipped 5,000 (each pinged after 20 s of silence).
 
 Every process runs on this machine (loopback): the loaders' own CPU competes with the conductor's.
 Needs a build with EW_BUILD_BENCH. Never part of ctest.
@@ -51,11 +54,15 @@ from bench_fleet import (ROOT, Conductor, Rest, enrol_agent, free_port, log, pro
 PASSWORD = "scale-bench-pw"
 
 
-def scale_conductor(build, work, port, heartbeat_timeout_ms, n):
-    """The conductor for n boards (the caps above n's sockets), with this run's heartbeat."""
-    return Conductor(build, work, port, PASSWORD, max_connections=4 * n + 1000, name=f"conductor-{heartbeat_timeout_ms}",
-                     extra=f"[router]\nheartbeat_timeout_ms = {heartbeat_timeout_ms}\n"
-                           f"heartbeat_interval_ms = {heartbeat_timeout_ms // 2}\n")
+def scale_conductor(build, work, port, heartbeat_timeout_ms, n, ceiling=None):
+    """The conductor for n boards (the caps above n's sockets), with this run's heartbeat; `ceiling`
+    sets router.heartbeat_max_pings_per_second (None: the shipped default)."""
+    extra = (f"[router]\nheartbeat_timeout_ms = {heartbeat_timeout_ms}\n"
+             f"heartbeat_interval_ms = {heartbeat_timeout_ms // 2}\n")
+    if ceiling is not None:
+        extra += f"heartbeat_max_pings_per_second = {ceiling}\n"
+    return Conductor(build, work, port, PASSWORD, max_connections=4 * n + 1000,
+                     name=f"conductor-{heartbeat_timeout_ms}-{'shipped' if ceiling is None else ceiling}", extra=extra)
 
 
 def enrol_slice(job):
@@ -126,15 +133,16 @@ def wait_online(rest, want, timeout):
     return False
 
 
-def run_once(args, build, work, port, creds_paths, n, heartbeat_timeout_ms, agent_cmd, agent_board):
-    result = {"heartbeat_timeout_ms": heartbeat_timeout_ms}
-    conductor = scale_conductor(build, work, port, heartbeat_timeout_ms, n)
+def run_once(args, build, work, port, creds_paths, n, heartbeat_timeout_ms, agent_cmd, agent_board, ceiling=None):
+    result = {"heartbeat_timeout_ms": heartbeat_timeout_ms, "ping_ceiling": "shipped" if ceiling is None else ceiling}
+    label = f"{heartbeat_timeout_ms}-{result['ping_ceiling']}"
+    conductor = scale_conductor(build, work, port, heartbeat_timeout_ms, n, ceiling)
     conductor.start()
     pid = conductor.proc.pid
     rest = Rest(port)
     token = rest.call("POST", "/v1/auth/tokens", {"username": "admin", "password": PASSWORD})["token"]
     rest.token = token
-    agent_log = open(os.path.join(work, f"agent-{heartbeat_timeout_ms}.log"), "w")
+    agent_log = open(os.path.join(work, f"agent-{label}.log"), "w")
     agent = subprocess.Popen(agent_cmd, stdout=agent_log, stderr=agent_log)
     loaders = []
     try:
@@ -151,7 +159,7 @@ def run_once(args, build, work, port, creds_paths, n, heartbeat_timeout_ms, agen
         joined_at = {}
         joined_count = {}
         for i, path in enumerate(creds_paths):
-            err = open(os.path.join(work, f"loader-{heartbeat_timeout_ms}-{i}.err"), "w")
+            err = open(os.path.join(work, f"loader-{label}-{i}.err"), "w")
             p = subprocess.Popen([load, "--url", f"ws://127.0.0.1:{port}/ws", "--credentials", path,
                                   "--concurrency", str(args.concurrency), "--bind", f"127.0.0.{10 + i}",
                                   "--join-timeout-seconds", "300"],
@@ -188,6 +196,9 @@ def run_once(args, build, work, port, creds_paths, n, heartbeat_timeout_ms, agen
         l1 = sum(proc_cpu_seconds(x) for x in loader_pids)
         wall = time.monotonic() - t0
         pings1 = rest.metric("ew_server_heartbeat_pings_total")
+        # The silence after which a session is pinged, stretched under the ping ceiling (None
+        # before the conductor had the gauge).
+        result["heartbeat_interval_s"] = rest.metric("ew_server_heartbeat_interval_seconds")
         result["idle_cpu_core_pct"] = round(100 * (c1 - c0) / wall, 1)
         result["loaders_cpu_core_pct"] = round(100 * (l1 - l0) / wall, 1)
         # Pings a second the heartbeat rule implies for answering peers (the conductor does not
@@ -241,6 +252,9 @@ def main():
     parser.add_argument("--concurrency", type=int, default=128, help="handshakes in flight per loader")
     parser.add_argument("--heartbeat-timeouts", default="4000,60000",
                         help="router.heartbeat_timeout_ms per run (4000 = shipped)")
+    parser.add_argument("--ping-ceilings", default="shipped",
+                        help="router.heartbeat_max_pings_per_second per run, 'shipped' for the default (5,000), "
+                             "0 for none; every timeout is run with every ceiling")
     parser.add_argument("--idle-seconds", type=float, default=30)
     parser.add_argument("--pings", type=int, default=2000)
     parser.add_argument("--legacy-heartbeat", action="store_true",
@@ -290,21 +304,25 @@ def main():
 
     results = {"commit": commit, "boards": n, "loaders": k, "enrol_s": round(enrol_s, 1),
                "cpus": os.cpu_count(), "runs": []}
+    ceilings = [None if x == "shipped" else int(x) for x in args.ping_ceilings.split(",") if x]
     for t in timeouts:
-        log(f"run: heartbeat_timeout_ms {t}")
-        r = run_once(args, build, work, port, creds_paths, n, t, agent_cmd, agent_board)
-        results["runs"].append(r)
-        log(json.dumps(r))
+        for ceiling in ceilings:
+            log(f"run: heartbeat_timeout_ms {t}, ping ceiling {'shipped' if ceiling is None else ceiling}")
+            r = run_once(args, build, work, port, creds_paths, n, t, agent_cmd, agent_board, ceiling)
+            results["runs"].append(r)
+            log(json.dumps(r))
     print(json.dumps(results, indent=1))
     print(f"\n{n} boards, commit {commit}, enrolment {results['enrol_s']} s\n")
-    print("| heartbeat timeout | joined | all joined | RSS | KB/session | idle CPU (conductor) | CPU/ping "
+    print("| heartbeat timeout | ping ceiling | joined | all joined | RSS | KB/session | pinged after (gauge) "
+          "| pings/s counted | idle CPU (conductor) | CPU/ping "
           "| loaders CPU | sys.ping WAMP p50/p99 (baseline) | loaded | REST p50/p99 (baseline) | loaded |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results["runs"]:
         def pp(x):
             return f"{x['p50_us'] / 1000:.2f}/{x['p99_us'] / 1000:.2f} ms" if x else "-"
-        print(f"| {r['heartbeat_timeout_ms']} ms | {r.get('joined')} | {r.get('all_joined_s')} s "
-              f"| {r.get('rss_kb', 0) / 1024:.0f} MiB | {r.get('kb_per_session')} | {r.get('idle_cpu_core_pct')} % "
+        print(f"| {r['heartbeat_timeout_ms']} ms | {r['ping_ceiling']} | {r.get('joined')} | {r.get('all_joined_s')} s "
+              f"| {r.get('rss_kb', 0) / 1024:.0f} MiB | {r.get('kb_per_session')} | {r['heartbeat_interval_s'] if r.get('heartbeat_interval_s') is None else round(r['heartbeat_interval_s'], 2)} s "
+              f"| {r.get('pings_per_s_measured', '-')} | {r.get('idle_cpu_core_pct')} % "
               f"| {r.get('cpu_us_per_ping')} µs | {r.get('loaders_cpu_core_pct')} % "
               f"| {pp(r['baseline_ping']['wamp'])} | {pp(r.get('loaded_ping', {}).get('wamp'))} "
               f"| {pp(r['baseline_ping']['rest'])} | {pp(r.get('loaded_ping', {}).get('rest'))} |")

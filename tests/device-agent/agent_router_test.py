@@ -56,9 +56,9 @@ class Lines:
 
 
 class Router:
-    def __init__(self, port=0, boards=None):
+    def __init__(self, port=0, boards=None, extra=()):
         boards = boards or ["%s:%s:%s:1000:32" % (BOARD, SECRET, SALT)]
-        cmd = ["/usr/bin/python3", "-u", os.path.join(HERE, "wamp_test_router.py"), "--port", str(port)]
+        cmd = ["/usr/bin/python3", "-u", os.path.join(HERE, "wamp_test_router.py"), "--port", str(port)] + list(extra)
         for b in boards:
             cmd += ["--board", b]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -188,6 +188,29 @@ class AgentRouterTest(unittest.TestCase):
         self.assertEqual(code, 0)
         self.assertLess(took, 1.0)
         self.router.out.wait_for(r"^goodbye %s wamp\.close\.system_shutdown" % BOARD)
+
+    def test_follows_the_conductors_heartbeat_terms(self):
+        # A router that never pings by itself and says in WELCOME that it pings a board after 2 s
+        # of the board's silence and drops it after 5 s: the agent then pings it only after 5 s of
+        # the router's silence (its own default is 2 s). A ping whose payload says 7 s moves that
+        # to 7 s. Lower bounds only: load can delay a ping, never bring it forward.
+        self.router.kill()
+        self.router = Router(extra=["--ping-interval", "0", "--welcome-heartbeat", "2000:5000"])
+        agent = self.start_agent()
+        self.wait_registered()
+        last_frame = time.monotonic()
+        agent.out.wait_for(r"conductor heartbeat: it pings after 2000 ms of our silence, drops us after 5000 ms; "
+                           r"we ping it after 5000 ms of its silence, give up after 10000 ms")
+        self.router.out.wait_for(r"^pinged by %s$" % BOARD, timeout=20)
+        self.assertGreaterEqual(time.monotonic() - last_frame, 4.0)
+        self.router.command('ping %s {"interval_ms":1000,"timeout_ms":7000}' % BOARD)
+        self.router.out.wait_for(r"^sent ping %s$" % BOARD)
+        pinged = time.monotonic()
+        agent.out.wait_for(r"we ping it after 7000 ms of its silence, give up after 14000 ms")
+        self.router.out.wait_for(r"^pinged by %s$" % BOARD, timeout=20)
+        self.assertGreaterEqual(time.monotonic() - pinged, 6.0)
+        # Still serving: the pings were answered.
+        self.assertEqual(self.router.call("ew.board.%s.sys.ping" % BOARD, "on")["kwargs"]["echo"], "b24=")
 
     def test_undecodable_frames_end_the_session_and_the_agent_rejoins(self):
         agent = self.start_agent()

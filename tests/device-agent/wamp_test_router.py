@@ -8,11 +8,14 @@ else anonymously, pings every 2 s like the conductor, and takes commands on stdi
 
     kick <authid>        send GOODBYE to that session (the conductor ending it)
     interrupt <authid>   send INTERRUPT for a made-up invocation of that session
+    ping <authid> <text> send a WebSocket ping with that payload (the conductor's carry its terms)
     mute                 ignore every WAMP message from now on (a wedged router)
     quit                 exit at once (like a killed conductor: no close frames)
 
 It prints "listening <port>" when ready and one line per routing event ("joined ...",
-"registered ...", "goodbye ...", "closed ...") for the test to wait on.
+"registered ...", "goodbye ...", "closed ...", "pinged by <authid>") for the test to wait on.
+--welcome-heartbeat INTERVAL_MS:TIMEOUT_MS puts the conductor's heartbeat terms in WELCOME
+(Details.x_heartbeat); --ping-interval 0 stops the router's own pings.
 """
 
 import argparse
@@ -47,6 +50,7 @@ class Router:
         self.pending = {}  # invocation id -> (caller protocol, call request id)
         self.next_id = 1
         self.muted = False
+        self.welcome_heartbeat = None  # (interval_ms, timeout_ms) for WELCOME's x_heartbeat
 
     def new_id(self):
         self.next_id += 1
@@ -193,9 +197,16 @@ class RouterProtocol(WebSocketServerProtocol):
         self.session_id = r.new_id()
         r.sessions[self.session_id] = self
         roles = {"broker": role.RoleBrokerFeatures(), "dealer": role.RoleDealerFeatures()}
+        custom = None
+        if r.welcome_heartbeat is not None:
+            custom = {"x_heartbeat": {"interval_ms": r.welcome_heartbeat[0], "timeout_ms": r.welcome_heartbeat[1]}}
         self.send(message.Welcome(self.session_id, roles, authid=self.authid, authrole="board",
-                                  authmethod=authmethod))
+                                  authmethod=authmethod, custom=custom))
         emit("joined %s %s %d" % (self.authid, self.subprotocol, self.session_id))
+
+    def onPing(self, payload):
+        emit("pinged by %s" % getattr(self, "authid", None))
+        super().onPing(payload)
 
     def onClose(self, was_clean, code, reason):
         if self.router is not None and getattr(self, "session_id", None) is not None:
@@ -226,6 +237,9 @@ async def commands(router):
             proto.kicked = True
             proto.send(message.Goodbye("wamp.close.system_shutdown", message="test kick"))
             emit("kicked %s" % line[1])
+        elif line[0] == "ping":
+            proto.sendPing(" ".join(line[2:]).encode())
+            emit("sent ping %s" % line[1])
         elif line[0] == "interrupt":
             proto.send(message.Interrupt(12345, mode="kill"))
             emit("interrupted %s" % line[1])
@@ -241,6 +255,7 @@ def main():
     parser.add_argument("--board", action="append", default=[],
                         help="authid:secret:salt:iterations:keylen (salt may be empty)")
     parser.add_argument("--ping-interval", type=float, default=2.0)
+    parser.add_argument("--welcome-heartbeat", default=None, help="INTERVAL_MS:TIMEOUT_MS for WELCOME's x_heartbeat")
     args = parser.parse_args()
 
     boards = {}
@@ -248,6 +263,8 @@ def main():
         authid, secret, salt, iterations, keylen = spec.split(":")
         boards[authid] = (secret, salt, int(iterations), int(keylen))
     RouterProtocol.router = Router(args.realm, boards)
+    if args.welcome_heartbeat:
+        RouterProtocol.router.welcome_heartbeat = tuple(int(v) for v in args.welcome_heartbeat.split(":"))
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

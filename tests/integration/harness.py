@@ -84,7 +84,8 @@ class Conductor:
     the Pki's server certificate; url and ws_url are https/wss and rest() trusts the Pki's CA."""
 
     def __init__(self, workdir, port=0, heartbeat_timeout_ms=1500, log_level="debug", generated_password=False,
-                 extra_auth="", extra_config="", listen_address="127.0.0.1", extra_server="", tls=None):
+                 extra_auth="", extra_config="", listen_address="127.0.0.1", extra_server="", tls=None,
+                 extra_router=""):
         self.workdir = workdir
         self.tls = tls
         if tls is not None:
@@ -95,6 +96,7 @@ class Conductor:
         self.extra_auth = extra_auth
         self.listen_address = listen_address
         self.extra_server = extra_server
+        self.extra_router = extra_router  # more [router] lines
         self.admin_password = ADMIN_PASSWORD
         self.stdout_lines = []
         self.log_level = log_level
@@ -118,6 +120,7 @@ port = {self.port}
 [router]
 heartbeat_interval_ms = {self.heartbeat_timeout_ms // 2}
 heartbeat_timeout_ms = {self.heartbeat_timeout_ms}
+{self.extra_router}
 [store]
 path = "{self.store}"
 [auth]

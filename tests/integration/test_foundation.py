@@ -5,6 +5,7 @@ plus python3-autobahn as an independent WAMP client (JSON and msgpack)."""
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -141,6 +142,46 @@ class FoundationTest(unittest.TestCase):
         finally:
             agent.proc.send_signal(signal.SIGCONT)
         self.wait_status(board_id, "online", timeout=10.0)
+
+    def test_the_ping_ceiling_stretches_the_heartbeat_and_boards_follow(self):
+        # 500 ms / 1 s configured, at most 1 ping a second: with two boards each is pinged after
+        # 2 s of silence and dropped after 4 s, the boards are told (WELCOME, then every ping's
+        # payload) and time their own checks by it; a frozen board goes after 4 s, not 1 s.
+        self.conductor.stop()
+        self.conductor = Conductor(self.workdir, heartbeat_timeout_ms=1000,
+                                   extra_router="heartbeat_max_pings_per_second = 1").start()
+        self.token = self.conductor.login()
+        boards = [self.enrolled_agent(f"pi-hb{i}") for i in range(2)]
+        wait_until(lambda: self.conductor.metric("ew_server_heartbeat_interval_seconds") == 2.0, timeout=10,
+                   what="the heartbeat interval stretched to 2 s")
+        told = "conductor heartbeat: it pings after 2000 ms of our silence, drops us after 4000 ms"
+        def text(path):
+            with open(path) as f:
+                return f.read()
+        for _, agent in boards:
+            wait_until(lambda: told in text(agent.log_path), timeout=10, what="the agent told 2 s / 4 s")
+        self.assertIn("heartbeat: 2 WebSockets at most 1 pings a second: each pinged after 2000 ms of silence, "
+                          "dropped after 4000 ms", text(self.conductor.log_path))
+        pings = self.conductor.metric("ew_server_heartbeat_pings_total")
+        time.sleep(8)
+        # ~8 at most 1 a second (a tick's rounding aside); 500 ms intervals would have sent ~28.
+        self.assertLessEqual(self.conductor.metric("ew_server_heartbeat_pings_total") - pings, 11)
+        self.assertEqual(self.conductor.metric("ew_server_heartbeat_expired_total"), 0)
+        for board_id, _ in boards:
+            self.assertEqual(self.conductor.status_of(self.token, board_id), "online")
+        board_id, agent = boards[1]
+        agent.proc.send_signal(signal.SIGSTOP)
+        try:
+            self.wait_status(board_id, "offline", timeout=15.0)
+        finally:
+            agent.proc.send_signal(signal.SIGCONT)
+        silences = [int(m) for m in re.findall(r"silent for (\d+) ms, dropping", text(self.conductor.log_path))]
+        self.assertEqual(len(silences), 1, silences)
+        self.assertGreaterEqual(silences[0], 4000)
+        # Back to one board: 1 s / 2 s again, and the other board (silent up to 2 s) kept.
+        self.assertEqual(self.conductor.status_of(self.token, boards[0][0]), "online")
+        self.wait_status(board_id, "online", timeout=15.0)
+        self.assertEqual(self.call(board_id, "sys.ping")[0], 200)
 
     def test_conductor_restart_shows_offline_until_agents_reconnect(self):
         boards = [self.enrolled_agent(f"pi-r{i}") for i in range(2)]

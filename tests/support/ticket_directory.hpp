@@ -15,7 +15,7 @@ class TicketDirectory final : public router::Directory {
     done(NotFound("none"));
   }
   void VerifyToken(const std::string& token, std::function<void(Result<auth::Principal>)> done) override {
-    if (token == "good") return done(auth::Principal{"u", "admin", "", auth::Role::kAdmin});
+    if (token == "good") return done(auth::Principal{"u", "admin", "", auth::Role::kAdmin, "", 0});
     done(Unauthenticated("bad"));
   }
   void BoardProject(const std::string&, std::function<void(Result<std::string>)> done) override {

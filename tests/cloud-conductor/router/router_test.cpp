@@ -26,9 +26,9 @@ class FakeDirectory final : public Directory {
   FakeDirectory() {
     AddBoard("brd-a", "proj-a");
     AddBoard("brd-b", "proj-b");
-    tokens["tok-admin"] = auth::Principal{"u1", "admin", "default", auth::Role::kAdmin};
-    tokens["tok-alice"] = auth::Principal{"u2", "alice", "proj-a", auth::Role::kOperator};
-    tokens["tok-bob"] = auth::Principal{"u3", "bob", "proj-b", auth::Role::kOperator};
+    tokens["tok-admin"] = auth::Principal{"u1", "admin", "default", auth::Role::kAdmin, "", 0};
+    tokens["tok-alice"] = auth::Principal{"u2", "alice", "proj-a", auth::Role::kOperator, "", 0};
+    tokens["tok-bob"] = auth::Principal{"u3", "bob", "proj-b", auth::Role::kOperator, "", 0};
   }
   void AddBoard(const std::string& id, const std::string& project) {
     BoardIdentity identity;
@@ -153,6 +153,29 @@ TEST_F(RouterTest, BoardJoinsWithWampCraAndIsPresent) {
   ASSERT_TRUE(router_.Presence("brd-a"));
   EXPECT_EQ(router_.Presence("brd-a")->session_id, welcome.session);
   EXPECT_FALSE(router_.Presence("brd-b"));
+}
+
+// WELCOME tells a peer the heartbeat its transport holds it to (docs/PROTOCOL.md, "Heartbeat"),
+// and says nothing of one when the transport has none.
+TEST_F(RouterTest, WelcomeCarriesTheTransportsHeartbeatTerms) {
+  Client board = Connect(Serializer::kMsgpack);
+  board.transport->heartbeat_terms = wamp::HeartbeatTerms{std::chrono::milliseconds(3800), std::chrono::milliseconds(7600)};
+  wamp::Hello hello;
+  hello.realm = "edgewire";
+  hello.details = {{"authmethods", {"wampcra"}}, {"authid", "brd-a"}, {"roles", {{"callee", Value::object()}}}};
+  board.Feed(hello);
+  auto challenge = board.transport->Next<wamp::Challenge>();
+  auto key = ids::WampCraDeriveKey(kSecret, challenge.extra["salt"].get<std::string>(),
+                                   challenge.extra["iterations"].get<int>(), challenge.extra["keylen"].get<int>());
+  wamp::Authenticate auth;
+  auth.signature = ids::WampCraSign(key, challenge.extra["challenge"].get<std::string>());
+  board.Feed(auth);
+  auto welcome = board.transport->Next<wamp::Welcome>();
+  EXPECT_EQ(welcome.details["x_heartbeat"], (Value{{"interval_ms", 3800}, {"timeout_ms", 7600}}));
+  EXPECT_EQ(wamp::HeartbeatFromJson(welcome.details["x_heartbeat"]), board.transport->heartbeat_terms);
+
+  auto other = JoinBoard("brd-b");
+  EXPECT_FALSE(other.transport->Next<wamp::Welcome>().details.contains("x_heartbeat"));
 }
 
 TEST_F(RouterTest, WrongSecretIsRefused) {

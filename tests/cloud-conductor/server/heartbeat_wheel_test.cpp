@@ -105,17 +105,26 @@ TEST(HeartbeatWheelTest, RemovedPeersAreNeverCalledAndOthersStillAre) {
   EXPECT_EQ(wheel.size(), 0u);
 }
 
-TEST(HeartbeatWheelTest, AStallLongerThanTheWheelHandlesEveryoneOnce) {
+TEST(HeartbeatWheelTest, AStallLongerThanTheWheelPingsEveryoneOnceBeforeExpiring) {
   ManualClock clock;
   HeartbeatWheel wheel(2s, 4s, 500ms, clock.Steady());
   Peer a(clock, false), b(clock, true);
   wheel.Add(&a);
   wheel.Add(&b);
-  clock.Advance(30s);  // the io thread was blocked
+  clock.Advance(30s);  // the io thread was blocked: nobody's frames were read
   wheel.Advance(clock.Steady());
+  // Both pinged once and given the grace (1 s) to answer, rather than the whole fleet dropped
+  // for the conductor's own stall: b answers, a does not and goes one grace later.
+  EXPECT_EQ(a.pings, 1);
+  EXPECT_EQ(b.pings, 1);
+  EXPECT_FALSE(a.expired);
+  EXPECT_FALSE(b.expired);
+  EXPECT_EQ(wheel.size(), 2u);
+  RunFor(clock, wheel, 1500ms, 50ms);
   EXPECT_TRUE(a.expired);
-  EXPECT_TRUE(b.expired);  // silent 30 s is silent, whoever would have answered
-  EXPECT_EQ(wheel.size(), 0u);
+  EXPECT_FALSE(b.expired);
+  EXPECT_EQ(wheel.size(), 1u);
+  wheel.Remove(&b);
 }
 
 // A callback may remove another member of the bucket being handled (a Drop that ends a sibling).
@@ -147,6 +156,91 @@ TEST(HeartbeatWheelTest, ACallbackMayRemoveASiblingInTheSameBucket) {
   EXPECT_EQ(remover.pings, 1);
   EXPECT_EQ(sibling.pings, 0);
   EXPECT_EQ(wheel.size(), 1u);
+}
+
+// The ping ceiling: 100 peers, 1 s / 2 s, at most 10 pings a second → each pinged after 10 s of
+// silence and dropped after 20 s.
+TEST(HeartbeatWheelTest, UnderThePingCeilingTheSilencesStretchWithTheMembers) {
+  ManualClock clock;
+  const auto start = clock.Steady();
+  HeartbeatWheel wheel(1s, 2s, 250ms, start, /*max_pings_per_second=*/10);
+  EXPECT_EQ(wheel.interval(), 1s);
+  EXPECT_EQ(wheel.timeout(), 2s);
+  std::vector<std::unique_ptr<Peer>> peers;
+  for (int i = 0; i < 99; ++i) {
+    peers.push_back(std::make_unique<Peer>(clock, /*answers=*/true));
+    wheel.Add(peers.back().get());
+  }
+  Peer dead(clock, /*answers=*/false);
+  wheel.Add(&dead);
+  EXPECT_EQ(wheel.interval(), 10s);
+  EXPECT_EQ(wheel.timeout(), 20s);
+  RunFor(clock, wheel, 60s, 50ms);
+  int pings = 0;
+  for (const auto& p : peers) {
+    EXPECT_FALSE(p->expired);
+    pings += p->pings;
+  }
+  // ~10 a second over 60 s (each peer every 10 s and at most a tick), not the ~4,800 that 1 s
+  // intervals would give.
+  EXPECT_GE(pings, 99 * 5);
+  EXPECT_LE(pings, 99 * 6);
+  // The dead peer: pinged once, after 10 s, and dropped after 20 s (a tick late at most), though
+  // its stretched timeout reaches past the wheel's 10 buckets.
+  ASSERT_TRUE(dead.expired);
+  EXPECT_EQ(dead.pings, 1);
+  EXPECT_GE(dead.expired_at - start, 20s);
+  EXPECT_LE(dead.expired_at - start, 20250ms);
+  // Back under the ceiling: the configured silences again, from the next Advance. The peers left
+  // have been silent for up to 10 s, longer than the new 2 s timeout, as the old terms allowed:
+  // each gets a ping and its grace before anything is expired.
+  for (size_t i = 0; i < 95; ++i) wheel.Remove(peers[i].get());
+  clock.Advance(250ms);
+  wheel.Advance(clock.Steady());
+  EXPECT_EQ(wheel.interval(), 1s);
+  EXPECT_EQ(wheel.timeout(), 2s);
+  const int before = peers[98]->pings;
+  RunFor(clock, wheel, 20s, 50ms);
+  EXPECT_GE(peers[98]->pings - before, 14);  // every ~1.25 s again
+  for (size_t i = 95; i < 99; ++i) EXPECT_FALSE(peers[i]->expired) << i;
+  EXPECT_EQ(wheel.size(), 4u);
+  for (size_t i = 95; i < 99; ++i) wheel.Remove(peers[i].get());
+}
+
+TEST(HeartbeatWheelTest, NoCeilingNoStretch) {
+  ManualClock clock;
+  HeartbeatWheel wheel(1s, 2s, 250ms, clock.Steady(), /*max_pings_per_second=*/0);
+  std::vector<std::unique_ptr<Peer>> peers;
+  for (int i = 0; i < 1000; ++i) {
+    peers.push_back(std::make_unique<Peer>(clock, true));
+    wheel.Add(peers.back().get());
+  }
+  EXPECT_EQ(wheel.interval(), 1s);
+  EXPECT_EQ(wheel.timeout(), 2s);
+  for (auto& p : peers) wheel.Remove(p.get());
+}
+
+// A peer that never answers is pinged once per silence, though a stretched timeout (40 s here)
+// past the wheel's span (2.5 s) brings it back to be looked at many times before it expires.
+TEST(HeartbeatWheelTest, ASilentPeerIsPingedOncePerSilence) {
+  ManualClock clock;
+  HeartbeatWheel wheel(1s, 2s, 250ms, clock.Steady(), /*max_pings_per_second=*/1);
+  std::vector<std::unique_ptr<Peer>> peers;
+  for (int i = 0; i < 19; ++i) {
+    peers.push_back(std::make_unique<Peer>(clock, true));
+    wheel.Add(peers.back().get());
+  }
+  Peer mute(clock, /*answers=*/false);
+  wheel.Add(&mute);
+  ASSERT_EQ(wheel.timeout(), 40s);
+  RunFor(clock, wheel, 30s, 50ms);
+  EXPECT_EQ(mute.pings, 1);
+  mute.last = clock.Steady();  // it speaks once, then falls silent again
+  RunFor(clock, wheel, 30s, 50ms);
+  EXPECT_EQ(mute.pings, 2);
+  EXPECT_FALSE(mute.expired);
+  wheel.Remove(&mute);
+  for (auto& p : peers) wheel.Remove(p.get());
 }
 
 }  // namespace

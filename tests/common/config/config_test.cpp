@@ -50,6 +50,7 @@ void ExpectSame(const ConductorConfig& got, const ConductorConfig& want) {
   EXPECT_EQ(got.call_timeout, want.call_timeout);
   EXPECT_EQ(got.heartbeat_interval, want.heartbeat_interval);
   EXPECT_EQ(got.heartbeat_timeout, want.heartbeat_timeout);
+  EXPECT_EQ(got.heartbeat_max_pings_per_second, want.heartbeat_max_pings_per_second);
   EXPECT_EQ(got.store_path, want.store_path);
   EXPECT_EQ(got.triggers_mqtt_broker, want.triggers_mqtt_broker);
   EXPECT_EQ(got.triggers_mqtt_username, want.triggers_mqtt_username);
@@ -308,6 +309,21 @@ TEST(ConfigTest, HeartbeatTimeoutMustExceedInterval) {
   // Checked against the default of the key the file leaves out (interval 2000 ms).
   ExpectInvalid(ParseConductorConfig("[router]\nheartbeat_timeout_ms = 1500\n"), "router.heartbeat_timeout_ms");
   EXPECT_TRUE(ParseConductorConfig("[router]\nheartbeat_interval_ms = 1000\nheartbeat_timeout_ms = 1001\n"));
+}
+
+TEST(ConfigTest, HeartbeatPingCeiling) {
+  auto shipped = ParseConductorConfig("");
+  ASSERT_TRUE(shipped) << shipped.error().message;
+  EXPECT_EQ(shipped->heartbeat_max_pings_per_second, 5000);
+  auto none = ParseConductorConfig("[router]\nheartbeat_max_pings_per_second = 0\n");
+  ASSERT_TRUE(none) << none.error().message;
+  EXPECT_EQ(none->heartbeat_max_pings_per_second, 0);
+  ExpectInvalid(ParseConductorConfig("[router]\nheartbeat_max_pings_per_second = -1\n"),
+                "router.heartbeat_max_pings_per_second");
+  ExpectInvalid(ParseConductorConfig("[router]\nheartbeat_max_pings_per_second = 10000001\n"),
+                "router.heartbeat_max_pings_per_second");
+  ExpectInvalid(ParseConductorConfig("[router]\nheartbeat_max_pings_per_second = \"many\"\n"),
+                "router.heartbeat_max_pings_per_second");
 }
 
 TEST(ConfigTest, ReconnectMaxMustNotBeBelowInitial) {
@@ -595,7 +611,7 @@ TEST(ConfigTest, DeployedExamplesDocumentEveryKey) {
                                    "server.body_timeout_ms", "server.body_min_rate", "server.idle_timeout_s",
                                    "router.realm", "router.hello_timeout_s",
                                    "router.max_message_bytes", "router.call_timeout_ms",
-                                   "router.heartbeat_interval_ms", "router.heartbeat_timeout_ms", "store.path",
+                                   "router.heartbeat_interval_ms", "router.heartbeat_timeout_ms", "router.heartbeat_max_pings_per_second", "store.path",
                                    "functions.max_stored_output_bytes", "functions.max_stored_logs_bytes",
                                    "functions.dir", "functions.runtime", "functions.max_running",
                                    "functions.uid_first", "functions.uid_count", "functions.cgroups",
