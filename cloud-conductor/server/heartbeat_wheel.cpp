@@ -12,7 +12,8 @@ HeartbeatWheel::HeartbeatWheel(Duration interval, Duration timeout, Duration tic
       stretched_interval_(interval),
       stretched_timeout_(timeout),
       tick_(std::max(tick, Duration(1))),
-      origin_(now) {
+      origin_(now),
+      last_advance_(now) {
   // A member is never due further ahead than `timeout` (rounded up) from the tick being handled,
   // so this many buckets never wrap onto a member before it is due. Under a stretch it may be:
   // Place puts it in the last bucket, and it is placed again from there.
@@ -87,6 +88,8 @@ void HeartbeatWheel::Advance(TimePoint now) {
   Stretch();
   const Duration interval = stretched_interval_, timeout = stretched_timeout_;
   const Duration grace = (timeout - interval) / 2;  // for an answer to a ping
+  const bool stalled = now - last_advance_ > 2 * tick_;
+  last_advance_ = now;
   while (done_tick_ < target) {
     ++done_tick_;  // first: members placed again from here go to later ticks
     auto& bucket = buckets_[static_cast<size_t>(done_tick_ % slots)];
@@ -98,11 +101,15 @@ void HeartbeatWheel::Advance(TimePoint now) {
       ++visited_;
       const TimePoint last = m->HeartbeatLastHeard();
       const auto silent = now - last;
-      const bool pinged = m->pinged_for_ == last;  // in this silence
+      bool pinged = m->pinged_for_ == last;  // in this silence
       if (silent >= timeout && pinged && now - m->pinged_at_ >= grace) {
-        ++expired_;
-        m->HeartbeatExpired();
-        continue;
+        if (!stalled || m->spared_) {
+          ++expired_;
+          m->HeartbeatExpired();
+          continue;
+        }
+        m->spared_ = true;  // its answer may be unread behind the stall: one more ping
+        pinged = false;
       }
       if (silent >= interval) {
         // Placed before the callback, so that the callback may Remove it. A stretched timeout
@@ -110,6 +117,7 @@ void HeartbeatWheel::Advance(TimePoint now) {
         const TimePoint pinged_at = pinged ? m->pinged_at_ : now;
         Place(m, TickOf(std::max(last + timeout, pinged_at + grace)));
         if (!pinged) {
+          if (m->pinged_for_ != last) m->spared_ = false;  // a new silence
           m->pinged_for_ = last;
           m->pinged_at_ = now;
           ++pinged_;

@@ -1,6 +1,7 @@
 // The WebSocket heartbeat of every connection on the conductor's port, driven by one timer: a
 // timing wheel of buckets one tick wide (issue 15, "Many boards"). A connection silent for
-// `interval` is pinged; one silent for `timeout` is expired (dropped). Internal to
+// `interval` is pinged; one silent for `timeout` that left the ping unanswered is expired
+// (dropped). Internal to
 // cloud-conductor/server; no Asio in here, so it is tested with a ManualClock's time points.
 #pragma once
 
@@ -22,7 +23,11 @@ namespace ew::server {
 // default: 4.5 s with the shipped 4 s timeout, as before the wheel). A peer is expired only once
 // it has been pinged in its silence and left the ping unanswered for half of timeout − interval
 // (1 s shipped): when the terms shrink (boards leave a stretched wheel), a peer silent for longer
-// than the new timeout, as the old terms allowed, gets a ping and that grace first.
+// than the new timeout, as the old terms allowed, gets a ping and that grace first. After a stall
+// (Advance called more than two ticks after the last one: the io thread was blocked, and answers
+// may sit unread in the sockets) a peer whose grace ran out is pinged once more instead of
+// expired. The ceiling is an average: pings follow when each peer was last heard, so they bunch
+// after a herd of joins or a stall.
 //
 // A ceiling on pings (max_pings_per_second, 0 = none): with more members than interval × the
 // ceiling, every member is pinged after members ÷ ceiling of silence instead, and expired after
@@ -57,6 +62,7 @@ class HeartbeatWheel {
     size_t pos_ = 0;                   // index in the bucket
     TimePoint pinged_for_ = TimePoint::min();  // its last heard when last pinged: one ping per silence
     TimePoint pinged_at_{};                    // when
+    bool spared_ = false;  // this silence's ping was sent again after a stall of the wheel (once)
   };
 
   // interval < timeout; tick > 0 (it bounds how late a ping or an expiry comes).
@@ -98,6 +104,7 @@ class HeartbeatWheel {
   Duration stretched_timeout_;
   Duration tick_;
   TimePoint origin_;
+  TimePoint last_advance_;  // to tell a stall
   int64_t done_tick_ = 0;  // every bucket up to this tick has been handled
   std::vector<std::vector<Member*>> buckets_;
   size_t size_ = 0;

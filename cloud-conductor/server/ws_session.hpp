@@ -80,14 +80,26 @@ class WsSession final : public router::Transport,
       res.set(http::field::sec_websocket_protocol, proto);
       res.set(http::field::server, "edgewire-conductor");
     }));
-    // Any control frame (a pong above all) proves the peer is alive.
-    ws_.control_callback([this](websocket::frame_type, beast::string_view) { last_heard_ = Now(); });
+    // Any control frame (a pong above all) proves the peer is alive. A peer that pings us itself
+    // is never silent, so the wheel never pings it, and it would never hear that the heartbeat's
+    // terms moved: it gets a ping that says so (posted: Beast is inside its read here).
+    ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+      last_heard_ = Now();
+      if (kind == websocket::frame_type::ping && told_ && wamp::HeartbeatMoved(*told_, server_->HeartbeatTerms()))
+        net::post(ws_.get_executor(), [self = shared_from_this()] {
+          if (self->SendPing()) Server::Impl::Count(self->server_->heartbeat_pings);
+        });
+    });
     ws_.binary(wamp::IsBinary(serializer_));
     ArmDeadline(server_->options.handshake_timeout, "opening handshake timed out");
     ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) { self->OnAccept(ec); });
   }
 
-  std::optional<wamp::HeartbeatTerms> heartbeat() const override { return server_->HeartbeatTerms(); }
+  // Called for WELCOME: what it tells the peer is remembered (told_).
+  std::optional<wamp::HeartbeatTerms> heartbeat() const override {
+    told_ = server_->HeartbeatTerms();
+    return told_;
+  }
 
   void Send(std::string frame) override {
     if (finished_ || close_requested_) return;
@@ -152,13 +164,18 @@ class WsSession final : public router::Transport,
   // peer started is answered inside the pending read, which then waits for the peer to end TCP:
   // the heartbeat still bounds that wait. Our own close handshake has its deadline instead.
   HeartbeatWheel::TimePoint HeartbeatLastHeard() const override { return last_heard_; }
-  void HeartbeatPing() override {
-    if (finished_ || closing_ || pinging_ || !ws_.is_open()) return;
+  void HeartbeatPing() override { SendPing(); }
+  // A ping whose payload tells the peer its current terms; false when none went (closing, or
+  // one already on its way).
+  bool SendPing() {
+    if (finished_ || closing_ || pinging_ || !ws_.is_open()) return false;
     pinging_ = true;
     // The payload tells the peer the terms it is held to now (they stretch with the sessions).
-    const std::string terms = wamp::HeartbeatPingPayload(server_->HeartbeatTerms());
+    told_ = server_->HeartbeatTerms();
+    const std::string terms = wamp::HeartbeatPingPayload(*told_);
     ws_.async_ping(websocket::ping_data(terms.data(), terms.size()),
                    [self = shared_from_this()](beast::error_code) { self->pinging_ = false; });
+    return true;
   }
   void HeartbeatExpired() override {
     if (finished_ || closing_) return;
@@ -381,6 +398,9 @@ class WsSession final : public router::Transport,
   bool flush_posted_ = false;
   Clock::time_point flush_since_{};  // when the posted flush was first posted
   bool pinging_ = false;
+  // The heartbeat terms the peer was last told (WELCOME, a ping); none before WELCOME. Mutable:
+  // heartbeat() is the router's const query that tells them.
+  mutable std::optional<wamp::HeartbeatTerms> told_;
   bool close_requested_ = false;
   bool closing_ = false;
   bool finished_ = false;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,10 +31,16 @@ constexpr std::chrono::milliseconds kMaxHeartbeatTimeout{2 * 24 * 3600 * 1000LL}
 
 // {"interval_ms": ..., "timeout_ms": ...}: the value of WELCOME.Details.x_heartbeat.
 nlohmann::json HeartbeatToJson(const HeartbeatTerms& terms);
-// The same object as compact JSON text (at most 60 bytes: a ping's payload may hold 125).
+// The same object as compact JSON text (under 70 bytes for any values: a ping's payload may hold 125).
 std::string HeartbeatPingPayload(const HeartbeatTerms& terms);
 // From that object (or null when it is not one, or is outside the bounds above).
 std::optional<HeartbeatTerms> HeartbeatFromJson(const nlohmann::json& value);
+// Whether the terms `now` differ from those a peer was `told` by more than a quarter (interval
+// or timeout): worth telling it again.
+inline bool HeartbeatMoved(const HeartbeatTerms& told, const HeartbeatTerms& now) {
+  auto moved = [](int64_t was, int64_t is) { return (was > is ? was - is : is - was) * 4 > was; };
+  return moved(told.interval.count(), now.interval.count()) || moved(told.timeout.count(), now.timeout.count());
+}
 // From a ping's payload; null for any other payload (an empty one, another peer's, garbage).
 std::optional<HeartbeatTerms> HeartbeatFromPingPayload(std::string_view payload);
 

@@ -333,11 +333,16 @@ template <typename Client>
 void BasicWsTransport<Client>::AdoptHeartbeat(const wamp::HeartbeatTerms& terms) {
   if (terms_ == terms) return;
   terms_ = terms;
-  ping_after_ = std::max(options_.ping_interval, terms.timeout);
-  dead_after_ = std::max(options_.idle_timeout, 2 * terms.timeout);
+  // At most a minute (two to give up): a conductor stretched further is still checked that
+  // often, at a ping a minute per board, so that a board that talks into a dead path (NAT, cable)
+  // notices within two minutes whatever the conductor's terms.
+  const auto before = ping_after_;
+  ping_after_ = std::max(options_.ping_interval, std::min(terms.timeout, kMaxPingAfter));
+  dead_after_ = std::max(options_.idle_timeout, 2 * ping_after_);
   Log()->debug("conductor heartbeat: it pings after {} ms of our silence, drops us after {} ms; we ping it after "
                "{} ms of its silence, give up after {} ms",
                terms.interval.count(), terms.timeout.count(), ping_after_.count(), dead_after_.count());
+  if (ping_after_ < before && is_connected()) ScheduleLivenessCheck();  // shorter: from now, not the old period
 }
 
 template <typename Client>

@@ -230,8 +230,9 @@ class WsTransport : public autobahn::wamp_transport, public std::enable_shared_f
   virtual void Release() = 0;
   // The conductor's heartbeat terms (WELCOME or a ping's payload): the conductor pings this
   // board after terms.interval of the board's silence, so a silent conductor is pinged after
-  // terms.timeout of its silence and given up after twice that (never sooner than the options
-  // say). Under the conductor's ping ceiling the terms stretch, and so do the board's checks.
+  // terms.timeout of its silence (at most a minute) and given up after twice that, never sooner
+  // than the options say. Under the conductor's ping ceiling the terms stretch, and so do the
+  // board's checks.
   virtual void AdoptHeartbeat(const wamp::HeartbeatTerms& terms) = 0;
 };
 
@@ -305,7 +306,9 @@ class BasicWsTransport : public WsTransport {
       nullptr, nullptr,
       msgpack::unpack_limit(0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, kMaxUnpackDepth)};
   std::chrono::steady_clock::time_point last_received_;
-  // The silences checked now: options_'s, or longer as the conductor's terms say (AdoptHeartbeat).
+  // The silences checked now: options_'s, or longer as the conductor's terms say (AdoptHeartbeat),
+  // the ping at most after kMaxPingAfter.
+  static constexpr std::chrono::milliseconds kMaxPingAfter{60'000};
   std::chrono::milliseconds ping_after_;
   std::chrono::milliseconds dead_after_;
   std::optional<wamp::HeartbeatTerms> terms_;  // the last adopted

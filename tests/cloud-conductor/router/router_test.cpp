@@ -155,7 +155,7 @@ TEST_F(RouterTest, BoardJoinsWithWampCraAndIsPresent) {
   EXPECT_FALSE(router_.Presence("brd-b"));
 }
 
-// WELCOME tells a peer the heartbeat its transport holds it to (docs/PROTOCOL.md, "Heartbeat"),
+// WELCOME tells a peer the heartbeat its transport holds it to (docs/ARCHITECTURE.md, WAMP, "Heartbeat"),
 // and says nothing of one when the transport has none.
 TEST_F(RouterTest, WelcomeCarriesTheTransportsHeartbeatTerms) {
   Client board = Connect(Serializer::kMsgpack);

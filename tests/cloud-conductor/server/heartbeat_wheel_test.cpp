@@ -127,6 +127,38 @@ TEST(HeartbeatWheelTest, AStallLongerThanTheWheelPingsEveryoneOnceBeforeExpiring
   wheel.Remove(&b);
 }
 
+// A peer pinged just before a stall: its pong may sit unread behind the stall, so the first
+// Advance after it pings it once more instead of expiring it; a peer that still does not answer
+// goes one grace later.
+TEST(HeartbeatWheelTest, APingInFlightWhenTheWheelStallsGetsOneMoreChance) {
+  ManualClock clock;
+  HeartbeatWheel wheel(2s, 4s, 500ms, clock.Steady());
+  Peer late(clock, false), dead(clock, false);
+  wheel.Add(&late);
+  wheel.Add(&dead);
+  RunFor(clock, wheel, 2100ms, 50ms);  // both pinged at 2 s, neither has answered yet
+  ASSERT_EQ(late.pings, 1);
+  ASSERT_EQ(dead.pings, 1);
+  clock.Advance(10s);  // the io thread was blocked
+  wheel.Advance(clock.Steady());
+  EXPECT_FALSE(late.expired);
+  EXPECT_FALSE(dead.expired);
+  EXPECT_EQ(late.pings, 2);
+  EXPECT_EQ(dead.pings, 2);
+  late.last = clock.Steady();  // its answer, read after the stall
+  RunFor(clock, wheel, 1500ms, 50ms);
+  EXPECT_FALSE(late.expired);
+  EXPECT_TRUE(dead.expired);
+  // Under a steady wheel (no stall) a dead peer still goes at timeout + a tick at most.
+  Peer dead2(clock, false);
+  const auto added = clock.Steady();
+  wheel.Add(&dead2);
+  RunFor(clock, wheel, 6s, 50ms);
+  ASSERT_TRUE(dead2.expired);
+  EXPECT_LE(dead2.expired_at - added, 4500ms);
+  wheel.Remove(&late);
+}
+
 // A callback may remove another member of the bucket being handled (a Drop that ends a sibling).
 struct Remover final : HeartbeatWheel::Member {
   Remover(ManualClock& clock, HeartbeatWheel& wheel) : clock(clock), wheel(wheel), last(clock.Steady()) {}
