@@ -40,6 +40,16 @@ void RunFor(ManualClock& clock, HeartbeatWheel& wheel, std::chrono::milliseconds
   }
 }
 
+// `n` peers that answer every ping, each added to `wheel`.
+std::vector<std::unique_ptr<Peer>> AddAnswering(ManualClock& clock, HeartbeatWheel& wheel, int n) {
+  std::vector<std::unique_ptr<Peer>> peers;
+  for (int i = 0; i < n; ++i) {
+    peers.push_back(std::make_unique<Peer>(clock, /*answers=*/true));
+    wheel.Add(peers.back().get());
+  }
+  return peers;
+}
+
 TEST(HeartbeatWheelTest, PingsAnAnsweringPeerAboutOncePerIntervalAndKeepsIt) {
   ManualClock clock;
   HeartbeatWheel wheel(2s, 4s, 500ms, clock.Steady());
@@ -198,11 +208,7 @@ TEST(HeartbeatWheelTest, UnderThePingCeilingTheSilencesStretchWithTheMembers) {
   HeartbeatWheel wheel(1s, 2s, 250ms, start, /*max_pings_per_second=*/10);
   EXPECT_EQ(wheel.interval(), 1s);
   EXPECT_EQ(wheel.timeout(), 2s);
-  std::vector<std::unique_ptr<Peer>> peers;
-  for (int i = 0; i < 99; ++i) {
-    peers.push_back(std::make_unique<Peer>(clock, /*answers=*/true));
-    wheel.Add(peers.back().get());
-  }
+  auto peers = AddAnswering(clock, wheel, 99);
   Peer dead(clock, /*answers=*/false);
   wheel.Add(&dead);
   EXPECT_EQ(wheel.interval(), 10s);
@@ -242,11 +248,7 @@ TEST(HeartbeatWheelTest, UnderThePingCeilingTheSilencesStretchWithTheMembers) {
 TEST(HeartbeatWheelTest, NoCeilingNoStretch) {
   ManualClock clock;
   HeartbeatWheel wheel(1s, 2s, 250ms, clock.Steady(), /*max_pings_per_second=*/0);
-  std::vector<std::unique_ptr<Peer>> peers;
-  for (int i = 0; i < 1000; ++i) {
-    peers.push_back(std::make_unique<Peer>(clock, true));
-    wheel.Add(peers.back().get());
-  }
+  auto peers = AddAnswering(clock, wheel, 1000);
   EXPECT_EQ(wheel.interval(), 1s);
   EXPECT_EQ(wheel.timeout(), 2s);
   for (auto& p : peers) wheel.Remove(p.get());
@@ -257,11 +259,7 @@ TEST(HeartbeatWheelTest, NoCeilingNoStretch) {
 TEST(HeartbeatWheelTest, ASilentPeerIsPingedOncePerSilence) {
   ManualClock clock;
   HeartbeatWheel wheel(1s, 2s, 250ms, clock.Steady(), /*max_pings_per_second=*/1);
-  std::vector<std::unique_ptr<Peer>> peers;
-  for (int i = 0; i < 19; ++i) {
-    peers.push_back(std::make_unique<Peer>(clock, true));
-    wheel.Add(peers.back().get());
-  }
+  auto peers = AddAnswering(clock, wheel, 19);
   Peer mute(clock, /*answers=*/false);
   wheel.Add(&mute);
   ASSERT_EQ(wheel.timeout(), 40s);
