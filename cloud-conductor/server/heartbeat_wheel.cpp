@@ -88,6 +88,8 @@ void HeartbeatWheel::Advance(TimePoint now) {
   Stretch();
   const Duration interval = stretched_interval_, timeout = stretched_timeout_;
   const Duration grace = (timeout - interval) / 2;  // for an answer to a ping
+  // Also true on the first Advance after the wheel was empty (its timer not armed): harmless, as
+  // no member can have waited out its timeout since it joined a tick ago.
   const bool stalled = now - last_advance_ > 2 * tick_;
   last_advance_ = now;
   while (done_tick_ < target) {

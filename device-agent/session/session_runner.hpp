@@ -47,7 +47,7 @@ struct SessionOptions {
   std::chrono::milliseconds join_timeout{15'000};
   // Liveness: ping after this much silence, give up after idle_timeout without any frame. These
   // hold until the conductor says its heartbeat terms (WELCOME, every ping): then the board pings
-  // after the conductor's timeout and gives up after twice it, never sooner than these
+  // after the conductor's timeout (at most a minute) and gives up after twice that, never sooner than these
   // (WsTransport::AdoptHeartbeat; shipped 4 s / 8 s). 8 s of silence means a dead path (NAT,
   // cable, power). Short, because until the agent notices, what it publishes goes into a dead
   // socket (issue 14: was 10 s / 30 s).
