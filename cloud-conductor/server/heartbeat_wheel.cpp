@@ -1,6 +1,8 @@
 #include "cloud-conductor/server/heartbeat_wheel.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 
 namespace ew::server {
 
@@ -92,8 +94,16 @@ void HeartbeatWheel::Advance(TimePoint now) {
   // no member can have waited out its timeout since it joined a tick ago.
   const bool stalled = now - last_advance_ > 2 * tick_;
   last_advance_ = now;
+  // The ceiling holds per tick too: a member due for a ping past ceiling × tick waits for the
+  // next tick, unpinged (so not expired either), and a bunch (a herd of joins, a stall) spreads.
+  const uint64_t per_tick =
+      max_pings_per_second_ == 0
+          ? UINT64_MAX
+          : std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(
+                                      max_pings_per_second_ * std::chrono::duration<double>(tick_).count())));
   while (done_tick_ < target) {
     ++done_tick_;  // first: members placed again from here go to later ticks
+    uint64_t budget = per_tick;
     auto& bucket = buckets_[static_cast<size_t>(done_tick_ % slots)];
     while (!bucket.empty()) {
       Member* m = bucket.back();
@@ -113,6 +123,10 @@ void HeartbeatWheel::Advance(TimePoint now) {
         m->spared_ = true;  // its answer may be unread behind the stall: one more ping
         pinged = false;
       }
+      if (silent >= interval && !pinged && budget == 0) {
+        Place(m, done_tick_ + 1);  // over this tick's share of the ceiling
+        continue;
+      }
       if (silent >= interval) {
         // Placed before the callback, so that the callback may Remove it. A stretched timeout
         // past the wheel's span brings the member back before it: one ping per silence.
@@ -122,6 +136,7 @@ void HeartbeatWheel::Advance(TimePoint now) {
           if (m->pinged_for_ != last) m->spared_ = false;  // a new silence
           m->pinged_for_ = last;
           m->pinged_at_ = now;
+          --budget;
           ++pinged_;
           m->HeartbeatPing();
         }

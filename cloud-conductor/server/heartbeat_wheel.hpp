@@ -26,8 +26,9 @@ namespace ew::server {
 // than the new timeout, as the old terms allowed, gets a ping and that grace first. After a stall
 // (Advance called more than two ticks after the last one: the io thread was blocked, and answers
 // may sit unread in the sockets) a peer whose grace ran out is pinged once more instead of
-// expired. The ceiling is an average: pings follow when each peer was last heard, so they bunch
-// after a herd of joins or a stall.
+// expired. The ceiling also holds per tick: past ceiling × tick pings in one tick, the members
+// due wait for the next tick (pings otherwise bunch after a herd of joins); an Advance that
+// handles many ticks at once (after a stall) still sends all their shares at once.
 //
 // A ceiling on pings (max_pings_per_second, 0 = none): with more members than interval × the
 // ceiling, every member is pinged after members ÷ ceiling of silence instead, and expired after

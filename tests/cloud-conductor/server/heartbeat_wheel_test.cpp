@@ -245,6 +245,28 @@ TEST(HeartbeatWheelTest, UnderThePingCeilingTheSilencesStretchWithTheMembers) {
   for (size_t i = 95; i < 99; ++i) wheel.Remove(peers[i].get());
 }
 
+// 1,000 boards joined at once (a herd after a restart) all come due in the same tick; the ceiling
+// (100 a second, 25 a tick) spreads their pings instead of sending 1,000 in one Advance.
+TEST(HeartbeatWheelTest, TheCeilingHoldsPerTick) {
+  ManualClock clock;
+  HeartbeatWheel wheel(1s, 2s, 250ms, clock.Steady(), /*max_pings_per_second=*/100);
+  auto peers = AddAnswering(clock, wheel, 1000);
+  ASSERT_EQ(wheel.interval(), 10s);
+  uint64_t most = 0;
+  for (int step = 0; step < 600; ++step) {  // 30 s
+    const uint64_t before = wheel.pinged();
+    clock.Advance(50ms);
+    wheel.Advance(clock.Steady());
+    most = std::max(most, wheel.pinged() - before);
+  }
+  EXPECT_LE(most, 25u);
+  EXPECT_GE(wheel.pinged(), 2000u);  // everyone pinged about every 10 s from the first wait's end
+  EXPECT_LE(wheel.pinged(), 3000u);
+  EXPECT_EQ(wheel.expired(), 0u);
+  for (auto& p : peers) EXPECT_FALSE(p->expired);
+  for (auto& p : peers) wheel.Remove(p.get());
+}
+
 TEST(HeartbeatWheelTest, NoCeilingNoStretch) {
   ManualClock clock;
   HeartbeatWheel wheel(1s, 2s, 250ms, clock.Steady(), /*max_pings_per_second=*/0);
