@@ -168,7 +168,7 @@ void Router::Welcome(const SessionPtr& s, Role role, std::string authid, std::st
             {"caller_identification", true}}}}}}}};
   // How long this peer may stay silent (docs/ARCHITECTURE.md, WAMP, "Heartbeat"): a board times its own
   // checks of the conductor by it. A custom detail, so x_-prefixed (as Autobahn checks custom attributes).
-  if (auto terms = s->transport->heartbeat()) welcome.details["x_heartbeat"] = wamp::HeartbeatToJson(*terms);
+  if (auto terms = s->transport->TellHeartbeat()) welcome.details["x_heartbeat"] = wamp::HeartbeatToJson(*terms);
   Send(s, welcome);
   RouterLog()->info("{} joined from {} ({}, {})", s->Describe(), s->transport->peer(), RoleName(role), s->authmethod);
   if (role == Role::kBoard) BoardJoined(s);

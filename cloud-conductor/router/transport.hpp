@@ -20,9 +20,9 @@ class Transport {
   virtual void Close(const std::string& reason) = 0;
   virtual wamp::Serializer serializer() const = 0;
   virtual const std::string& peer() const = 0;
-  // The heartbeat the transport holds its peer to now, which WELCOME tells it; none when the
-  // transport has none (in-memory test transports).
-  virtual std::optional<wamp::HeartbeatTerms> heartbeat() const { return std::nullopt; }
+  // The heartbeat the transport holds its peer to now, for WELCOME to tell it (the transport
+  // remembers what its peer was told); none when the transport has none (in-memory test ones).
+  virtual std::optional<wamp::HeartbeatTerms> TellHeartbeat() { return std::nullopt; }
 };
 
 // What the router gives back for each attached transport: the transport feeds it frames.

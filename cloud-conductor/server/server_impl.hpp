@@ -149,31 +149,27 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       if (self->heartbeat.size() > 0) self->ArmHeartbeatTick();
     });
   }
-  // After a tick: the gauge, and a log line when the ping ceiling's stretch has moved by a
-  // quarter or more since the last one (or ended).
+  // After a tick: the gauge, and a log line when the ping ceiling's stretch has moved by more
+  // than a quarter since the last one (wamp::HeartbeatMoved, as for telling a peer), or ended.
   void NoteHeartbeatStretch() {
-    const auto interval = heartbeat.interval();
-    if (auto* g = heartbeat_interval_gauge.load()) g->Set(std::chrono::duration<double>(interval).count());
-    const auto configured = HeartbeatInterval(options);
-    const bool stretched = interval > configured;
-    if (!stretched && !heartbeat_logged_stretch) return;
-    if (stretched && heartbeat_logged_stretch && interval * 4 < heartbeat_logged_interval * 5 &&
-        interval * 5 > heartbeat_logged_interval * 4)
-      return;
-    heartbeat_logged_stretch = stretched;
-    heartbeat_logged_interval = interval;
+    if (auto* g = heartbeat_interval_gauge.load())
+      g->Set(std::chrono::duration<double>(heartbeat.interval()).count());
+    const bool stretched = heartbeat.interval() > HeartbeatInterval(options);
     const auto terms = HeartbeatTerms();
-    if (stretched)
+    if (stretched ? heartbeat_logged && !wamp::HeartbeatMoved(*heartbeat_logged, terms) : !heartbeat_logged) return;
+    if (stretched) {
+      heartbeat_logged = terms;
       Log()->info("heartbeat: {} WebSockets at most {} pings a second: each pinged after {} ms of silence, "
                   "dropped after {} ms",
                   heartbeat.size(), options.heartbeat_max_pings_per_second, terms.interval.count(),
                   terms.timeout.count());
-    else
+    } else {
+      heartbeat_logged.reset();
       Log()->info("heartbeat: {} WebSockets, back to {} ms / {} ms", heartbeat.size(), terms.interval.count(),
                   terms.timeout.count());
+    }
   }
-  bool heartbeat_logged_stretch = false;
-  std::chrono::steady_clock::duration heartbeat_logged_interval{};
+  std::optional<wamp::HeartbeatTerms> heartbeat_logged;  // the stretch last logged; none: not stretched
 
   // What a WebSocket is held to now (the wheel's stretched silences, in whole milliseconds).
   wamp::HeartbeatTerms HeartbeatTerms() const {

@@ -96,7 +96,7 @@ class WsSession final : public router::Transport,
   }
 
   // Called for WELCOME: what it tells the peer is remembered (told_).
-  std::optional<wamp::HeartbeatTerms> heartbeat() const override {
+  std::optional<wamp::HeartbeatTerms> TellHeartbeat() override {
     told_ = server_->HeartbeatTerms();
     return told_;
   }
@@ -398,9 +398,8 @@ class WsSession final : public router::Transport,
   bool flush_posted_ = false;
   Clock::time_point flush_since_{};  // when the posted flush was first posted
   bool pinging_ = false;
-  // The heartbeat terms the peer was last told (WELCOME, a ping); none before WELCOME. Mutable:
-  // heartbeat() is the router's const query that tells them.
-  mutable std::optional<wamp::HeartbeatTerms> told_;
+  // The heartbeat terms the peer was last told (WELCOME, a ping); none before either.
+  std::optional<wamp::HeartbeatTerms> told_;
   bool close_requested_ = false;
   bool closing_ = false;
   bool finished_ = false;

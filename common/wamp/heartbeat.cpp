@@ -15,20 +15,26 @@ std::string HeartbeatPingPayload(const HeartbeatTerms& terms) {
          ",\"timeout_ms\":" + std::to_string(terms.timeout.count()) + "}";
 }
 
+namespace {
+
+// Milliseconds from an integer field, or null (a decoder gives unsigned for what it read, signed
+// for what it was given; anything past the bounds' top is refused before it could wrap).
+std::optional<int64_t> Millis(const nlohmann::json& value, const char* key) {
+  auto it = value.find(key);
+  if (it == value.end() || !it->is_number_integer()) return std::nullopt;
+  if (it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(kMaxHeartbeatTimeout.count()))
+    return std::nullopt;
+  return it->get<int64_t>();
+}
+
+}  // namespace
+
 std::optional<HeartbeatTerms> HeartbeatFromJson(const nlohmann::json& value) {
   if (!value.is_object()) return std::nullopt;
-  auto interval = value.find("interval_ms");
-  auto timeout = value.find("timeout_ms");
-  // Integers only (a decoder gives unsigned for what it read, a signed one for what it was given).
-  if (interval == value.end() || timeout == value.end() || !interval->is_number_integer() ||
-      !timeout->is_number_integer())
+  const auto i = Millis(value, "interval_ms"), t = Millis(value, "timeout_ms");
+  if (!i || !t || *i < kMinHeartbeatInterval.count() || *t <= *i || *t > kMaxHeartbeatTimeout.count())
     return std::nullopt;
-  if ((interval->is_number_unsigned() && interval->get<uint64_t>() > static_cast<uint64_t>(kMaxHeartbeatTimeout.count())) ||
-      (timeout->is_number_unsigned() && timeout->get<uint64_t>() > static_cast<uint64_t>(kMaxHeartbeatTimeout.count())))
-    return std::nullopt;
-  const int64_t i = interval->get<int64_t>(), t = timeout->get<int64_t>();
-  if (i < kMinHeartbeatInterval.count() || t <= i || t > kMaxHeartbeatTimeout.count()) return std::nullopt;
-  return HeartbeatTerms{std::chrono::milliseconds(i), std::chrono::milliseconds(t)};
+  return HeartbeatTerms{std::chrono::milliseconds(*i), std::chrono::milliseconds(*t)};
 }
 
 std::optional<HeartbeatTerms> HeartbeatFromPingPayload(std::string_view payload) {

@@ -24,7 +24,7 @@ class FakeTransport final : public router::Transport {
   }
   wamp::Serializer serializer() const override { return serializer_; }
   const std::string& peer() const override { return peer_; }
-  std::optional<wamp::HeartbeatTerms> heartbeat() const override { return heartbeat_terms; }
+  std::optional<wamp::HeartbeatTerms> TellHeartbeat() override { return heartbeat_terms; }
 
   // Pops the oldest frame the router sent, decoded. Fails the test when there is none.
   wamp::Message Next() {
@@ -45,7 +45,7 @@ class FakeTransport final : public router::Transport {
   std::deque<std::string> frames;
   bool closed = false;
   std::string close_reason;
-  std::optional<wamp::HeartbeatTerms> heartbeat_terms;  // what heartbeat() says (none by default)
+  std::optional<wamp::HeartbeatTerms> heartbeat_terms;  // what TellHeartbeat() says (none by default)
 
  private:
   wamp::Serializer serializer_;
