@@ -22,7 +22,8 @@ inflated; compare builds and processes, not with the untraced benchmark. Then it
 conductor's and the agent's malloc calls per board call over 20,000 more calls (a perf uprobe on
 libc's malloc, counted, removed afterwards). Needs root (perf).
 
-  EW_BIN_DIR=build /usr/bin/python3 tests/bench/run_rpc_hops.py [--seconds 0.5] [--idle]
+  EW_BIN_DIR=build /usr/bin/python3 tests/bench/run_rpc_hops.py [--seconds 0.5] [--idle] [--json FILE]
+                                                                 [--skip-mallocs]
 """
 
 import argparse
@@ -128,6 +129,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=0.5, help="traced window per run")
     parser.add_argument("--idle", action="store_true", help="no busy loops (vCPUs halt between hops)")
+    parser.add_argument("--json", metavar="FILE", help="also write the tables and p50s to FILE as JSON")
+    parser.add_argument("--skip-mallocs", action="store_true", help="do not count malloc calls per board call")
     args = parser.parse_args()
     call = os.path.join(BIN, "tests/bench/ew_bench_wamp_call")
     echo = os.path.join(BIN, "tests/bench/ew_bench_ws_echo")
@@ -191,6 +194,13 @@ def main():
         print(f"\nsum of hops (traced, so inflated: compare builds with it, not the benchmark): board call "
               f"{total_w:.1f} µs, echo {total_e:.1f} µs, ratio {total_w / total_e:.2f}")
         sys.stdout.flush()
+        if args.json:
+            with open(args.json, "w") as out:
+                json.dump({"wamp_p50_us": results["wamp"]["p50_us"], "echo_p50_us": results["echo"]["p50_us"],
+                           "hops": {who: {"n": n, "wake_us": w, "inside_us": inside}
+                                    for table in (wamp, baseline) for who, (n, w, inside) in table.items()}}, out)
+        if args.skip_mallocs:
+            return
 
         # Allocations per call: the same calls, untraced but for a counted uprobe on malloc; after
         # the tables, so that a perf without uprobes loses only this line.
