@@ -3,24 +3,29 @@
 (docs/BENCHMARKS.md, "The floor of a board call").
 
 The goal "a board call's p50 within 2.0x the echo's" holds only if each of the call's four
-WebSocket hops costs what one of the echo's two does. The conductor's two hops do
-(run_rpc_hops.py); this script asks how close the agent's can come. It builds a second agent
-from the source tree with tests/bench/floor/agent_floor.patch applied (a temporary git worktree of
-HEAD, its own build directory, ccache), which, when EW_BENCH_AGENT_FLOOR is set, answers every
-INVOCATION of a registered procedure early:
+WebSocket hops costs what one of the echo's two does. This script asks how close the call comes
+when the agent's hop is made as cheap as it can be. It builds an agent from HEAD with
+tests/bench/floor/agent_floor.patch applied (a temporary git worktree with its own build
+directory; ccache), which answers every INVOCATION of a registered procedure early when
+EW_BENCH_AGENT_FLOOR is set, always with a reply of sys.ping's shape and size:
 
-  canned  a fixed YIELD, packed by msgpack-cxx: the agent's transport, its WAMP decode and the
-          registration lookup, nothing else;
-  json    args and kwargs converted to JSON and a one-element reply encoded by EncodeReply, as
-          every procedure's arguments and answer are: no Invoke, no handler.
+  canned  a prepared YIELD: the agent's transport, its WAMP decode and the registration lookup,
+          nothing else;
+  json    args and kwargs converted to JSON and the reply encoded by EncodeReply, as every
+          procedure's arguments and answer are: no Invoke, no handler;
+  real    (the variable unset) the real path: Invoke and sys.ping's handler.
 
-Then, for --rounds rounds, it runs run_rpc_hops.py (awake, pinned, traced for --seconds; no malloc
-count) three times, interleaved: the real agent of EW_BIN_DIR (sys.ping through the whole path),
-the patched agent with `json`, and with `canned`. The conductor, caller and echo binaries are
-EW_BIN_DIR's in all three. It prints, per variant, the medians over the rounds of: the agent's own
-time per hop, the echo server's in the same run, and the untraced p50 ratio (board call p50 ÷
-echo p50, as the foundation bench computes it). Needs root (perf) and git; takes ~1 minute per
-round plus the build (~1 minute with a warm ccache, up to ~10 without).
+All three are the same binary; conductor, caller and echo binaries are EW_BIN_DIR's. For
+--rounds rounds, each variant in turn (interleaved) is measured twice:
+
+  - run_rpc_hops.py (awake, pinned, traced for --seconds, no malloc count): each process's own
+    time per hop and the wake-ups, against the echo server's in the same run;
+  - run_foundation_bench.sh QUICK=1 AWAKE=1 ROUNDS=1: the goal's own measure, the untraced p50
+    of a board call over the p50 of the echo interleaved with it.
+
+It prints each run's line, then the medians over the rounds. Run it as root (perf; the quick
+bench pins and reads /proc) in a clone root owns; the patched build uses root's ccache (~1 minute
+warm, ~10 cold). About 2 minutes per round after the build.
 
   EW_BIN_DIR=build /usr/bin/python3 tests/bench/run_rpc_floor.py [--rounds 3] [--seconds 0.3] [--keep]
 """
@@ -40,19 +45,27 @@ from harness import BIN  # noqa: E402
 
 PATCH = os.path.join(HERE, "floor", "agent_floor.patch")
 VARIANTS = ("real", "json", "canned")
+NAMES = {"real": "real: sys.ping through Invoke and its handler", "json": "json: JSON in and out, no handler",
+         "canned": "canned: a prepared YIELD"}
+# run_rpc_hops.py's rows: the process that works and sends, and where to.
+ROWS = (("agent", "agent → conductor"), ("conductor, CALL", "conductor → agent"),
+        ("conductor, YIELD", "conductor → caller (Beast)"), ("echo server", "echo server → echo client"))
 
 
-def git(*args, cwd=ROOT):
-    return subprocess.run(["git", "-C", cwd, *args], capture_output=True, text=True, check=True).stdout.strip()
+def git(*args):
+    done = subprocess.run(["git", "-C", ROOT, *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"git {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout.strip()
 
 
 def build_patched_agent(tree):
-    """A worktree of HEAD at `tree` with the patch applied, and its agent built; returns the binary."""
-    if not os.path.isdir(tree):
-        git("worktree", "add", "--detach", tree, "HEAD")
-        applied = subprocess.run(["git", "-C", tree, "apply", PATCH], capture_output=True, text=True)
-        if applied.returncode != 0:
-            sys.exit(f"{PATCH} does not apply to HEAD (session_connect.cpp changed?): {applied.stderr.strip()}")
+    """A new worktree of HEAD at `tree`, the patch applied, its agent built; returns the binary."""
+    git("worktree", "prune")
+    git("worktree", "add", "--detach", tree, "HEAD")
+    applied = subprocess.run(["git", "-C", tree, "apply", PATCH], capture_output=True, text=True)
+    if applied.returncode != 0:
+        sys.exit(f"{PATCH} does not apply to HEAD (session_connect.cpp changed?): {applied.stderr.strip()}")
     env = dict(os.environ, BUILD_DIR="build", TARGETS="edgewire-agent", CCACHE_BASEDIR=tree, CCACHE_NOHASHDIR="1")
     print(f"building the patched agent in {tree}/build ...", flush=True)
     built = subprocess.run(["bash", "deploy/scripts/build.sh"], cwd=tree, env=env, capture_output=True, text=True)
@@ -61,9 +74,9 @@ def build_patched_agent(tree):
     return os.path.join(tree, "build", "device-agent", "edgewire-agent")
 
 
-def mixed_bin_dir(agent):
+def mixed_bin_dir(agent, parent):
     """A directory laid out as EW_BIN_DIR: the patched agent, everything else EW_BIN_DIR's."""
-    mixed = tempfile.mkdtemp(prefix="ew-rpc-floor-bin-")
+    mixed = os.path.join(parent, "bin")
     os.makedirs(os.path.join(mixed, "device-agent"))
     os.makedirs(os.path.join(mixed, "tests"))
     os.symlink(os.path.abspath(os.path.join(BIN, "cloud-conductor")), os.path.join(mixed, "cloud-conductor"))
@@ -72,57 +85,78 @@ def mixed_bin_dir(agent):
     return mixed
 
 
-def run_hops(bin_dir, floor, seconds):
+def variant_env(bin_dir, variant):
     env = dict(os.environ, EW_BIN_DIR=bin_dir)
     env.pop("EW_BENCH_AGENT_FLOOR", None)
-    if floor:
-        env["EW_BENCH_AGENT_FLOOR"] = floor
-    with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        subprocess.run([sys.executable, os.path.join(HERE, "run_rpc_hops.py"), "--seconds", str(seconds), "--json",
-                        out.name, "--skip-mallocs"], env=env, stdout=subprocess.DEVNULL, check=True)
-        with open(out.name) as f:
-            return json.load(f)
+    if variant != "real":
+        env["EW_BENCH_AGENT_FLOOR"] = variant
+    return env
+
+
+def run_hops(bin_dir, variant, seconds, scratch):
+    out = os.path.join(scratch, "hops.json")
+    subprocess.run([sys.executable, os.path.join(HERE, "run_rpc_hops.py"), "--seconds", str(seconds), "--json", out,
+                    "--skip-mallocs"], env=variant_env(bin_dir, variant), stdout=subprocess.DEVNULL, check=True)
+    with open(out) as f:
+        hops = json.load(f)["hops"]
+    missing = [hop for _, hop in ROWS if hop not in hops]
+    if missing:
+        sys.exit(f"run_rpc_hops.py found too few samples for {', '.join(missing)}; try a longer --seconds")
+    return {label: hops[hop]["inside_us"] for label, hop in ROWS} | {
+        "wake": statistics.median(h["wake_us"] for h in hops.values())}
+
+
+def run_quick(bin_dir, variant, scratch):
+    out = os.path.join(scratch, "quick.json")
+    env = variant_env(bin_dir, variant) | {"QUICK": "1", "AWAKE": "1", "ROUNDS": "1", "BUILD_DIR": bin_dir,
+                                            "RESULTS_JSON": out}
+    env.pop("BASE_BUILD_DIR", None)
+    subprocess.run(["bash", os.path.join(HERE, "run_foundation_bench.sh")], env=env, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, check=True)
+    with open(out) as f:
+        r = json.load(f)
+    return r["wamp_1.new.1"]["p50_us"] / r["echo_1.1"]["p50_us"]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=0.3, help="traced window per run")
-    parser.add_argument("--keep", action="store_true", help="keep the worktree and its build for the next run")
+    parser.add_argument("--seconds", type=float, default=0.3, help="traced window per hops run")
+    parser.add_argument("--keep", action="store_true", help="leave the worktree and its build behind, to inspect")
     args = parser.parse_args()
     head = git("rev-parse", "--short", "HEAD")
-    tree = os.path.join(tempfile.gettempdir(), f"ew-rpc-floor-{head}")
-    mixed = None
+    scratch = tempfile.mkdtemp(prefix="ew-rpc-floor-")
+    tree = os.path.join(scratch, "tree")
     try:
-        mixed = mixed_bin_dir(build_patched_agent(tree))
+        mixed = mixed_bin_dir(build_patched_agent(tree), scratch)
         runs = {variant: [] for variant in VARIANTS}
         for round_ in range(args.rounds):
             for variant in VARIANTS:
-                result = run_hops(BIN if variant == "real" else mixed, None if variant == "real" else variant,
-                                  args.seconds)
-                runs[variant].append(result)
-                hops = result["hops"]
-                print(f"round {round_ + 1} {variant}: agent {hops['agent → conductor']['inside_us']:.2f} µs, "
-                      f"echo server {hops['echo server → echo client']['inside_us']:.2f} µs, p50 ratio "
-                      f"{result['wamp_p50_us'] / result['echo_p50_us']:.2f}", flush=True)
-        print(f"\nThe floor of a board call: binaries in {BIN} and the patched agent of {head} (say which commit "
-              f"EW_BIN_DIR was built from), awake, {args.seconds} s traced per run, medians of {args.rounds} rounds\n")
-        print("| agent | its own time per hop | echo server's (same runs) | beyond the echo server | "
-              "p50 ÷ echo p50 (untraced) |")
-        print("|---|---|---|---|---|")
-        names = {"real": "real: sys.ping through Invoke and its handler", "json": "json: JSON in and out, no handler",
-                 "canned": "canned: a fixed YIELD"}
+                run = run_hops(mixed, variant, args.seconds, scratch)
+                run["ratio"] = run_quick(mixed, variant, scratch)
+                runs[variant].append(run)
+                print(f"round {round_ + 1} {variant}: " + ", ".join(f"{k} {v:.2f}" for k, v in run.items()), flush=True)
+        med = statistics.median
+        print(f"\nThe floor of a board call: the agent of {head} with {os.path.relpath(PATCH, ROOT)}; conductor, "
+              f"caller and echo from {BIN} (say which commit they were built from); awake; medians of "
+              f"{args.rounds} rounds (min–max of the ratio)\n")
+        print("| agent | its own time per hop (traced) | beyond the echo server's | conductor's hops: CALL, YIELD "
+              "| wake-up | p50 ÷ echo p50 (quick bench) |")
+        print("|---|---|---|---|---|---|")
         for variant in VARIANTS:
-            agent = statistics.median(r["hops"]["agent → conductor"]["inside_us"] for r in runs[variant])
-            echo = statistics.median(r["hops"]["echo server → echo client"]["inside_us"] for r in runs[variant])
-            ratio = [r["wamp_p50_us"] / r["echo_p50_us"] for r in runs[variant]]
-            print(f"| {names[variant]} | {agent:.2f} µs | {echo:.2f} µs | {agent - echo:+.2f} µs | "
-                  f"{statistics.median(ratio):.2f} ({min(ratio):.2f}–{max(ratio):.2f}) |")
+            r = runs[variant]
+            beyond = med(x["agent"] - x["echo server"] for x in r)
+            ratio = [x["ratio"] for x in r]
+            print(f"| {NAMES[variant]} | {med(x['agent'] for x in r):.2f} µs | {beyond:+.2f} µs | "
+                  f"{med(x['conductor, CALL'] for x in r):.2f}, {med(x['conductor, YIELD'] for x in r):.2f} µs "
+                  f"(echo server {med(x['echo server'] for x in r):.2f}) | {med(x['wake'] for x in r):.1f} µs | "
+                  f"{med(ratio):.2f} ({min(ratio):.2f}–{max(ratio):.2f}) |")
     finally:
-        if mixed:
-            subprocess.run(["rm", "-rf", mixed], check=False)
-        if not args.keep and os.path.isdir(tree):
+        if args.keep:
+            print(f"kept: {tree} (remove with: git -C {ROOT} worktree remove --force {tree})")
+        else:
             subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", tree], capture_output=True, check=False)
+            subprocess.run(["rm", "-rf", scratch], check=False)
 
 
 if __name__ == "__main__":
