@@ -16,7 +16,7 @@ EW_BENCH_AGENT_FLOOR is set, always with a reply of sys.ping's shape and size:
   real    (the variable unset) the real path: Invoke and sys.ping's handler.
 
 All three are the same binary; conductor, caller and echo binaries are EW_BIN_DIR's. For
---rounds rounds, each variant in turn (interleaved) is measured twice:
+--rounds rounds, each variant in turn (interleaved) is measured by two tools:
 
   - run_rpc_hops.py (awake, pinned, traced for --seconds, no malloc count): each process's own
     time per hop and the wake-ups, against the echo server's in the same run;
@@ -31,8 +31,12 @@ warm, ~10 cold). About 2 minutes per round after the build.
 """
 
 import argparse
+import glob
 import json
 import os
+import shlex
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -48,8 +52,20 @@ VARIANTS = ("real", "json", "canned")
 NAMES = {"real": "real: sys.ping through Invoke and its handler", "json": "json: JSON in and out, no handler",
          "canned": "canned: a prepared YIELD"}
 # run_rpc_hops.py's rows: the process that works and sends, and where to.
-ROWS = (("agent", "agent → conductor"), ("conductor, CALL", "conductor → agent"),
-        ("conductor, YIELD", "conductor → caller (Beast)"), ("echo server", "echo server → echo client"))
+ROWS = (("caller", "caller (Beast) → conductor"), ("agent", "agent → conductor"),
+        ("conductor, CALL", "conductor → agent"), ("conductor, YIELD", "conductor → caller (Beast)"),
+        ("echo server", "echo server → echo client"))
+ECHO_HOPS = ("echo server → echo client", "echo client → echo server")
+# What the patched agent writes to its log when EW_BENCH_AGENT_FLOOR is set (agent_floor.patch).
+FLOOR_LINE = "benchmark floor: every INVOCATION answered early"
+
+
+def check_floor_mode(variant, log_lines, where):
+    """The patched agent must say it answers early in json and canned, and must not in real: a
+    harness that stopped passing the variable through would otherwise measure the real path."""
+    said = any(FLOOR_LINE in line for line in log_lines)
+    if said != (variant != "real"):
+        sys.exit(f"{where}: the agent {'said' if said else 'did not say'} '{FLOOR_LINE}' in the {variant} run")
 
 
 def git(*args):
@@ -93,26 +109,49 @@ def variant_env(bin_dir, variant):
     return env
 
 
+def run_child(cmd, env, what):
+    """Runs a bench script, its output captured; on failure prints the tail of it and stops."""
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"{what} failed (exit {done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
+
+
 def run_hops(bin_dir, variant, seconds, scratch):
     out = os.path.join(scratch, "hops.json")
-    subprocess.run([sys.executable, os.path.join(HERE, "run_rpc_hops.py"), "--seconds", str(seconds), "--json", out,
-                    "--skip-mallocs"], env=variant_env(bin_dir, variant), stdout=subprocess.DEVNULL, check=True)
+    run_child([sys.executable, os.path.join(HERE, "run_rpc_hops.py"), "--seconds", str(seconds), "--json", out,
+               "--skip-mallocs"], variant_env(bin_dir, variant), f"run_rpc_hops.py ({variant})")
     with open(out) as f:
-        hops = json.load(f)["hops"]
+        report = json.load(f)
+    check_floor_mode(variant, report["agent_log_lines"], "run_rpc_hops.py")
+    hops = report["hops"]
     missing = [hop for _, hop in ROWS if hop not in hops]
     if missing:
-        sys.exit(f"run_rpc_hops.py found too few samples for {', '.join(missing)}; try a longer --seconds")
+        sys.exit(f"run_rpc_hops.py found no samples for {', '.join(missing)} (it found: {', '.join(sorted(hops))}); "
+                 "a hop attributed to '?' means its destination was not seen in the window: try a longer --seconds")
+    wamp_wakes = [h["wake_us"] for hop, h in hops.items() if hop not in ECHO_HOPS]
     return {label: hops[hop]["inside_us"] for label, hop in ROWS} | {
-        "wake": statistics.median(h["wake_us"] for h in hops.values())}
+        "wake": statistics.median(wamp_wakes), "echo wake": statistics.median(hops[hop]["wake_us"] for hop in ECHO_HOPS
+                                                                             if hop in hops)}
 
 
 def run_quick(bin_dir, variant, scratch):
     out = os.path.join(scratch, "quick.json")
+    work = os.path.join(scratch, "quick")
+    os.makedirs(work)
     env = variant_env(bin_dir, variant) | {"QUICK": "1", "AWAKE": "1", "ROUNDS": "1", "BUILD_DIR": bin_dir,
-                                            "RESULTS_JSON": out}
+                                            "RESULTS_JSON": out, "TMPDIR": work, "KEEP_WORKDIR": "1"}
     env.pop("BASE_BUILD_DIR", None)
-    subprocess.run(["bash", os.path.join(HERE, "run_foundation_bench.sh")], env=env, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, check=True)
+    try:
+        run_child(["bash", os.path.join(HERE, "run_foundation_bench.sh")], env, f"run_foundation_bench.sh ({variant})")
+        lines = []
+        for log in glob.glob(os.path.join(work, "*", "*", "agent.log")):
+            with open(log, errors="replace") as f:
+                lines += f.read().splitlines()
+        if not lines:
+            sys.exit(f"run_foundation_bench.sh left no agent.log under {work}")
+        check_floor_mode(variant, lines, "run_foundation_bench.sh")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     with open(out) as f:
         r = json.load(f)
     return r["wamp_1.new.1"]["p50_us"] / r["echo_1.1"]["p50_us"]
@@ -124,6 +163,9 @@ def main():
     parser.add_argument("--seconds", type=float, default=0.3, help="traced window per hops run")
     parser.add_argument("--keep", action="store_true", help="leave the worktree and its build behind, to inspect")
     args = parser.parse_args()
+    # SIGTERM or SIGHUP to this script alone still removes the worktree (the finally below).
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
     head = git("rev-parse", "--short", "HEAD")
     scratch = tempfile.mkdtemp(prefix="ew-rpc-floor-")
     tree = os.path.join(scratch, "tree")
@@ -141,19 +183,21 @@ def main():
               f"caller and echo from {BIN} (say which commit they were built from); awake; medians of "
               f"{args.rounds} rounds (min–max of the ratio)\n")
         print("| agent | its own time per hop (traced) | beyond the echo server's | conductor's hops: CALL, YIELD "
-              "| wake-up | p50 ÷ echo p50 (quick bench) |")
-        print("|---|---|---|---|---|---|")
+              "| caller's hop | wake-up: call's hops, echo's | p50 ÷ echo p50 (quick bench) |")
+        print("|---|---|---|---|---|---|---|")
         for variant in VARIANTS:
             r = runs[variant]
             beyond = med(x["agent"] - x["echo server"] for x in r)
             ratio = [x["ratio"] for x in r]
             print(f"| {NAMES[variant]} | {med(x['agent'] for x in r):.2f} µs | {beyond:+.2f} µs | "
                   f"{med(x['conductor, CALL'] for x in r):.2f}, {med(x['conductor, YIELD'] for x in r):.2f} µs "
-                  f"(echo server {med(x['echo server'] for x in r):.2f}) | {med(x['wake'] for x in r):.1f} µs | "
+                  f"(echo server {med(x['echo server'] for x in r):.2f}) | {med(x['caller'] for x in r):.2f} µs | "
+                  f"{med(x['wake'] for x in r):.1f}, {med(x['echo wake'] for x in r):.1f} µs | "
                   f"{med(ratio):.2f} ({min(ratio):.2f}–{max(ratio):.2f}) |")
     finally:
         if args.keep:
-            print(f"kept: {tree} (remove with: git -C {ROOT} worktree remove --force {tree})")
+            print(f"kept: {scratch} (the worktree {tree}; remove with: git -C {shlex.quote(ROOT)} worktree remove "
+                  f"--force {shlex.quote(tree)} && rm -rf {shlex.quote(scratch)})")
         else:
             subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", tree], capture_output=True, check=False)
             subprocess.run(["rm", "-rf", scratch], check=False)

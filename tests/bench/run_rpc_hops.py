@@ -31,6 +31,7 @@ import collections
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -196,7 +197,10 @@ def main():
         sys.stdout.flush()
         if args.json:
             with open(args.json, "w") as out:
+                with open(agent.log_path, errors="replace") as log:
+                    agent_log = log.read()
                 json.dump({"wamp_p50_us": results["wamp"]["p50_us"], "echo_p50_us": results["echo"]["p50_us"],
+                           "agent_log_lines": agent_log.splitlines()[-200:],
                            "hops": {who: {"n": n, "wake_us": w, "inside_us": inside}
                                     for table in (wamp, baseline) for who, (n, w, inside) in table.items()}}, out)
         if args.skip_mallocs:
@@ -224,6 +228,7 @@ def main():
             obj = locals().get(name)
             if obj is not None:
                 obj.stop()
+        shutil.rmtree(work, ignore_errors=True)  # perf data, the database, the logs
 
 
 if __name__ == "__main__":
