@@ -89,6 +89,8 @@ class Board:
         self.helper_runs = 0
         self.stopping = threading.Event()
         self.proc = None
+        self.helper = None  # the update helper while it runs (its own process group)
+        self.helper_lock = threading.Lock()
         # The agent runs unprivileged, as on a board (User=edgewire): here as `nobody`, which owns
         # the agent's directories; the helper is told that account (EW_AGENT_USER).
         self.user = pwd.getpwnam("nobody")
@@ -190,14 +192,33 @@ dir = "{self.update_dir}"
         while not self.stopping.is_set():
             if os.path.exists(os.path.join(self.update_dir, "request")) or \
                     os.path.exists(os.path.join(self.keep_dir, "pending")):
-                self.helper_runs += 1
-                with open(self.helper_log, "a") as log:
-                    subprocess.run([os.path.join(self.root, "usr/lib/edgewire/edgewire-agent-update")],
-                                   env=self.env, stdout=log, stderr=log, timeout=600)
+                self.run_helper()
             time.sleep(0.2)
 
+    def run_helper(self):
+        """One run of the installed helper, as its unit would start it. It runs in a process group of
+        its own, so that stop() ends it with what it started (a helper still waiting for a health
+        marker would otherwise outlive the test that made it)."""
+        with self.helper_lock:
+            if self.stopping.is_set():
+                return
+            self.helper_runs += 1
+            with open(self.helper_log, "a") as log:
+                self.helper = subprocess.Popen([os.path.join(self.root, "usr/lib/edgewire/edgewire-agent-update")],
+                                               env=self.env, stdout=log, stderr=log, start_new_session=True)
+        try:
+            self.helper.wait(timeout=600)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.helper.pid, signal.SIGKILL)
+            self.helper.wait()
+
     def stop(self):
-        self.stopping.set()
+        with self.helper_lock:
+            self.stopping.set()
+            helper = self.helper
+        if helper is not None and helper.poll() is None:
+            os.killpg(helper.pid, signal.SIGKILL)  # first: a running helper may start the agent again
+            helper.wait()
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

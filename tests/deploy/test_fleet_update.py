@@ -17,7 +17,6 @@ import os
 import re
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -44,10 +43,7 @@ class GatedBoard(ota.Board):
     def watch_requests(self):
         while not self.stopping.is_set():
             if os.path.exists(os.path.join(self.update_dir, "request")) and self.gate.wait(timeout=0.2):
-                self.helper_runs += 1
-                with open(self.helper_log, "a") as log:
-                    subprocess.run([os.path.join(self.root, "usr/lib/edgewire/edgewire-agent-update")],
-                                   env=self.env, stdout=log, stderr=log, timeout=600)
+                self.run_helper()
             time.sleep(0.2)
 
 
