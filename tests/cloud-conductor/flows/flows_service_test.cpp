@@ -14,6 +14,7 @@
 
 #include "flows/model/partition_json.hpp"
 #include "tests/support/fake_board_gateway.hpp"
+#include "tests/support/eventually.hpp"
 
 namespace ew::conductor::flows {
 namespace {
@@ -21,15 +22,7 @@ namespace {
 using nlohmann::json;
 using contract::PartitionState;
 
-template <typename Pred>
-bool Eventually(Pred pred) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return pred();
-}
+using ::ew::test::Eventually;
 
 json Flow(bool on_b = true) {
   json out = {{"id", "out"}, {"type", "debug"}, {"z", "t"}, {"wires", json::array()}};

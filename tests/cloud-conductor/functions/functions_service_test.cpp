@@ -18,6 +18,7 @@
 #include "containers/package/package.hpp"
 #include "tests/support/fake_board_gateway.hpp"
 #include "tests/support/fake_container_runtime.hpp"
+#include "tests/support/eventually.hpp"
 
 namespace ew::functions {
 namespace {
@@ -50,16 +51,7 @@ json Spec(const std::string& name, const std::string& version = "1.0.0") {
   return {{"name", name}, {"version", version}, {"runtime", "sh"}, {"entrypoint", "main.sh"}, {"timeoutMs", 2000}};
 }
 
-// Polls a condition that another thread makes true (the pool's store writes); bounded.
-template <typename Pred>
-bool Eventually(Pred pred) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(1));
-  }
-  return pred();
-}
+using ::ew::test::Eventually;
 
 Result<wamp::Payload> Kwargs(json kwargs) { return wamp::Payload{json::array(), std::move(kwargs)}; }
 

@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "cloud-conductor/registry/migrations.hpp"
+#include "tests/support/eventually.hpp"
 
 namespace ew::conductor::gpio {
 namespace {
@@ -24,16 +25,7 @@ using namespace std::chrono_literals;
 
 int64_t Ns(Clock::TimePoint t) { return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count(); }
 
-// Polls `done` until it holds or 10 s passed.
-template <typename F>
-bool Eventually(F done) {
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
+using ::ew::test::Eventually;
 
 class ReadingRecorderTest : public ::testing::Test {
  protected:

@@ -7,22 +7,14 @@
 #include <thread>
 
 #include "tests/cloud-conductor/rest/functions_test_harness.hpp"
+#include "tests/support/eventually.hpp"
 
 namespace ew::rest {
 namespace {
 
 using nlohmann::json;
 
-// Polls a condition another thread makes true (the pool's store writes); bounded.
-template <typename Pred>
-bool Eventually(Pred pred) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return pred();
-}
+using ::ew::test::Eventually;
 
 Result<wamp::Payload> Kwargs(json kwargs) { return wamp::Payload{json::array(), std::move(kwargs)}; }
 

@@ -13,6 +13,7 @@
 
 #include "cloud-conductor/server/server.hpp"
 #include "common/metrics/metrics.hpp"
+#include "tests/support/eventually.hpp"
 
 namespace ew::server {
 namespace {
@@ -129,9 +130,7 @@ class LimitsTest : public ::testing::Test {
   // deadline: Beast's stream closes the socket in its timer, and the read's handler, which counts
   // the drop, runs after that on the server's thread, so the client may see the close first.
   double CounterReaches(const std::string& name, const std::string& reason, double want) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    while (Counter(name, reason) < want && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(milliseconds(5));
+    test::Eventually([&] { return Counter(name, reason) >= want; }, std::chrono::seconds(2));
     return Counter(name, reason);
   }
 

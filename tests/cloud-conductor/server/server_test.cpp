@@ -17,6 +17,7 @@
 
 #include "cloud-conductor/router/router.hpp"
 #include "tests/support/ticket_directory.hpp"
+#include "tests/support/eventually.hpp"
 
 namespace ew::server {
 namespace {
@@ -85,16 +86,7 @@ class EchoHandler final : public HttpHandler {
   StreamOptions stream_options;
 };
 
-// Polls `done` until it holds or 10 s passed.
-template <typename F>
-bool Eventually(F done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
-}
+using ::ew::test::Eventually;
 
 class ServerTest : public ::testing::Test {
  protected:
